@@ -1,0 +1,1 @@
+"""The oauth_middleware demo: the seed's polls example, protected end to end."""

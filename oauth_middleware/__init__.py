@@ -1,0 +1,25 @@
+"""OAuth 2.0 for any ASGI app: a bearer-token middleware and an authorization server on Redis."""
+
+from oauth_middleware.decorators import oauth_required
+from oauth_middleware.errors import OAuthError
+from oauth_middleware.middleware import OAuthMiddleware, TokenUser
+from oauth_middleware.models import AccessToken, Client, IssuedTokens, Scope
+from oauth_middleware.scopes import AUTO
+from oauth_middleware.store import StoreUnavailable, TokenStore
+from oauth_middleware.toolbox import issue_token, register_client
+
+__all__ = [
+    "AUTO",
+    "AccessToken",
+    "Client",
+    "IssuedTokens",
+    "OAuthError",
+    "OAuthMiddleware",
+    "Scope",
+    "StoreUnavailable",
+    "TokenStore",
+    "TokenUser",
+    "issue_token",
+    "oauth_required",
+    "register_client",
+]

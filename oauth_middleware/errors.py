@@ -1,0 +1,232 @@
+"""OAuth 2.0 error codes as exceptions (RFC 6749 §4.1.2.1, §5.2; RFC 6750 §3.1; RFC 7009 §2.2.1).
+
+Errors are raised deep (grants, extraction, scope checks) and turned into HTTP
+answers in exactly three places: the middleware, the ``auth/`` endpoint and the
+``token/``-family endpoints. Each class knows its status and how to render
+itself; callers never pick a status code.
+
+    OAuthError
+     ├── InvalidRequest            400  invalid_request
+     │    └── RequestTooLarge      413  invalid_request
+     ├── InvalidClient             401  invalid_client
+     ├── InvalidGrant              400  invalid_grant
+     ├── UnauthorizedClient        400  unauthorized_client
+     ├── UnsupportedGrantType      400  unsupported_grant_type
+     ├── UnsupportedResponseType   400  unsupported_response_type
+     ├── UnsupportedTokenType      400  unsupported_token_type   (RFC 7009)
+     ├── InvalidScope              400  invalid_scope
+     ├── AccessDenied              403  access_denied
+     ├── ServerError               500  server_error
+     ├── TemporarilyUnavailable    503  temporarily_unavailable  (+ Retry-After)
+     ├── SlowDown                  429  slow_down                (+ Retry-After)
+     ├── MissingToken              401  (no error attribute, RFC 6750 §3.1)
+     ├── InvalidToken              401  invalid_token            (RFC 6750)
+     └── InsufficientScope         403  insufficient_scope       (RFC 6750)
+
+Descriptions are fixed text chosen by our code; they are still filtered to the
+character set RFC 6749 §5.2 allows for ``error_description`` so that nothing can
+break out of a JSON string, a redirect parameter or a ``WWW-Authenticate`` value.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import ClassVar
+
+#: RFC 6749 §5.2: error_description = 1*( %x20-21 / %x23-5B / %x5D-7E )
+_NOT_NQSCHAR = re.compile(r'[^\x20\x21\x23-\x5b\x5d-\x7e]')
+
+#: RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+SCOPE_TOKEN = re.compile(r'[\x21\x23-\x5b\x5d-\x7e]+')
+
+NO_STORE_HEADERS: dict[str, str] = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def safe_text(text: str) -> str:
+    """Drop every character RFC 6749 §5.2 does not allow in an error description."""
+    return _NOT_NQSCHAR.sub("", text)
+
+
+class OAuthError(Exception):
+    """Base of every OAuth error; ``error`` is the RFC code, ``status_code`` its HTTP status."""
+
+    error: ClassVar[str] = "invalid_request"
+    status_code: ClassVar[int] = 400
+    default_description: ClassVar[str] = "The request is invalid."
+
+    def __init__(self, description: str | None = None) -> None:
+        self.description = safe_text(description or self.default_description)
+        super().__init__(self.description)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.description!r})"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Extra response headers this error needs (``Retry-After`` and the like)."""
+        return {}
+
+    def to_dict(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
+
+    def body(self) -> bytes:
+        return json.dumps(self.to_dict()).encode("ascii")
+
+    def redirect_params(self) -> dict[str, str]:
+        """The parameters of an error redirect (RFC 6749 §4.1.2.1), ``state`` excluded."""
+        return self.to_dict()
+
+    def www_authenticate(self, realm: str) -> str:
+        """A ``Bearer`` challenge carrying this error (RFC 6750 §3)."""
+        return (
+            f'Bearer realm="{safe_text(realm)}", error="{self.error}", '
+            f'error_description="{self.description}"'
+        )
+
+
+class InvalidRequest(OAuthError):
+    error = "invalid_request"
+    default_description = "The request is missing a parameter or is malformed."
+
+
+class RequestTooLarge(InvalidRequest):
+    status_code = 413
+    default_description = "The request is too large."
+
+
+class InvalidClient(OAuthError):
+    """Client authentication failed (RFC 6749 §5.2): 401 with a ``Basic`` challenge."""
+
+    error = "invalid_client"
+    status_code = 401
+    default_description = "Client authentication failed."
+    realm: ClassVar[str] = "oauth"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": f'Basic realm="{self.realm}"'}
+
+
+class InvalidGrant(OAuthError):
+    error = "invalid_grant"
+    default_description = "The grant is invalid, expired or revoked."
+
+
+class UnauthorizedClient(OAuthError):
+    error = "unauthorized_client"
+    default_description = "The client is not allowed to use this grant or response type."
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+    default_description = "The grant type is not supported."
+
+
+class UnsupportedResponseType(OAuthError):
+    error = "unsupported_response_type"
+    default_description = "The response type is not supported."
+
+
+class UnsupportedTokenType(OAuthError):
+    error = "unsupported_token_type"
+    default_description = "The token type is not supported."
+
+
+class InvalidScope(OAuthError):
+    error = "invalid_scope"
+    default_description = "The requested scope is invalid, unknown or not allowed."
+
+
+class AccessDenied(OAuthError):
+    error = "access_denied"
+    status_code = 403
+    default_description = "The resource owner denied the request."
+
+
+class ServerError(OAuthError):
+    error = "server_error"
+    status_code = 500
+    default_description = "The server could not complete the request."
+
+
+class _RetryLater(OAuthError):
+    def __init__(self, description: str | None = None, *, retry_after: int = 5) -> None:
+        super().__init__(description)
+        self.retry_after = max(1, int(retry_after))
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class TemporarilyUnavailable(_RetryLater):
+    """The store cannot be reached: fail closed (never ``invalid_grant``/``invalid_token``)."""
+
+    error = "temporarily_unavailable"
+    status_code = 503
+    default_description = "The service is temporarily unavailable, try again later."
+
+
+class SlowDown(_RetryLater):
+    """Too many failed attempts (RFC 6749 §2.3.1 asks servers to stop brute force)."""
+
+    error = "slow_down"
+    status_code = 429
+    default_description = "Too many failed attempts, try again later."
+
+
+class MissingToken(OAuthError):
+    """No credentials at all: RFC 6750 §3.1 says the challenge SHOULD NOT carry an error code."""
+
+    error = "missing_token"
+    status_code = 401
+    default_description = "A bearer token is required."
+
+    def to_dict(self) -> dict[str, str]:
+        return {"error_description": self.description}
+
+    def www_authenticate(self, realm: str) -> str:
+        return f'Bearer realm="{safe_text(realm)}"'
+
+
+class InvalidToken(OAuthError):
+    error = "invalid_token"
+    status_code = 401
+    default_description = "The access token is invalid, expired or revoked."
+
+
+class InsufficientScope(OAuthError):
+    """The token lacks a scope; the challenge names every scope the resource needs."""
+
+    error = "insufficient_scope"
+    status_code = 403
+    default_description = "The access token does not carry the required scope."
+
+    def __init__(self, required: Iterable[str], description: str | None = None) -> None:
+        super().__init__(description)
+        self.required = tuple(s for s in required if SCOPE_TOKEN.fullmatch(s))
+
+    def to_dict(self) -> dict[str, str]:
+        return {**super().to_dict(), "scope": " ".join(self.required)}
+
+    def www_authenticate(self, realm: str) -> str:
+        return f'{super().www_authenticate(realm)}, scope="{" ".join(self.required)}"'
+
+
+def bearer_refusal(exc: OAuthError, realm: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, headers and JSON body refusing a protected-resource request (RFC 6750 §3).
+
+    ``TemporarilyUnavailable`` carries no challenge: the token was not judged.
+    """
+    body = exc.body()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    if not isinstance(exc, TemporarilyUnavailable):
+        headers.append((b"www-authenticate", exc.www_authenticate(realm).encode("ascii")))
+    headers += [(k.lower().encode(), v.encode("ascii")) for k, v in exc.headers.items()]
+    return exc.status_code, headers, body

@@ -1,0 +1,100 @@
+"""Bearer token extraction (RFC 6750 §2): header, form body and query string.
+
+Each function looks at one source and raises :class:`InvalidRequest` for input
+RFC 6750 calls malformed: a repeated ``access_token``, two ``Authorization``
+headers, a value outside the ``b64token`` syntax, or more than one method at
+once (§3.1). Nothing here decodes more of the request than it needs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import unquote_to_bytes
+
+from oauth_middleware.errors import InvalidRequest
+
+Source = Literal["header", "body", "query"]
+
+#: RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+_B64TOKEN = re.compile(rb"[A-Za-z0-9\-._~+/]+=*")
+#: Longest token we look at; ours are 66 characters.
+MAX_TOKEN_LENGTH = 4096
+_PARAM = b"access_token"
+_FORM_TYPE = b"application/x-www-form-urlencoded"
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    token: str
+    source: Source
+
+
+def _checked(raw: bytes) -> str:
+    if len(raw) > MAX_TOKEN_LENGTH or not _B64TOKEN.fullmatch(raw):
+        raise InvalidRequest("The access token is malformed.")
+    return raw.decode("ascii")
+
+
+def from_header(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The token of an ``Authorization: Bearer`` header; the scheme is case-insensitive."""
+    found = None
+    for name, value in headers:
+        if name == b"authorization":
+            if found is not None:
+                raise InvalidRequest("More than one Authorization header.")
+            found = value
+    if found is None:
+        return None
+    scheme, _, rest = found.strip().partition(b" ")
+    if scheme.lower() != b"bearer":
+        return None
+    return _checked(rest.strip(b" "))
+
+
+def from_urlencoded(data: bytes) -> str | None:
+    """The single non-empty ``access_token`` of a query string or form body."""
+    if _PARAM not in data:
+        return None
+    found: bytes | None = None
+    for part in data.split(b"&"):
+        name, _, value = part.partition(b"=")
+        if unquote_to_bytes(name.replace(b"+", b" ")) != _PARAM:
+            continue
+        if found is not None:
+            raise InvalidRequest("The access_token parameter is repeated.")
+        found = unquote_to_bytes(value.replace(b"+", b" "))
+    return _checked(found) if found else None
+
+
+def is_form(headers: list[tuple[bytes, bytes]]) -> bool:
+    """True when the body is ``application/x-www-form-urlencoded`` (parameters allowed)."""
+    for name, value in headers:
+        if name == b"content-type":
+            return value.split(b";", 1)[0].strip().lower() == _FORM_TYPE
+    return False
+
+
+def single(header: str | None, body: str | None, query: str | None) -> Credential | None:
+    """At most one method per request (RFC 6750 §3.1)."""
+    sources: tuple[tuple[str | None, Source], ...] = (
+        (header, "header"), (body, "body"), (query, "query")
+    )
+    found = [Credential(token, source) for token, source in sources if token is not None]
+    if len(found) > 1:
+        raise InvalidRequest("More than one method of sending the access token was used.")
+    return found[0] if found else None
+
+
+def redact(data: bytes) -> bytes:
+    """``data`` with every ``access_token`` value replaced, for whatever logs the URL."""
+    if _PARAM not in data:
+        return data
+    parts = []
+    for part in data.split(b"&"):
+        name, sep, _ = part.partition(b"=")
+        if sep and unquote_to_bytes(name.replace(b"+", b" ")) == _PARAM:
+            part = name + b"=redacted"
+        parts.append(part)
+    return b"&".join(parts)

@@ -1,0 +1,275 @@
+"""The resource-server boundary: bearer tokens in, Starlette's auth contract out (RFC 6750).
+
+``OAuthMiddleware`` is pure ASGI. For each HTTP or WebSocket request it finds
+the scopes the route needs, extracts at most one bearer token, resolves it with
+one Redis round trip and either hands the request on with ``scope["user"]``,
+``scope["auth"]`` and ``scope["oauth"]`` filled, or answers the refusal itself:
+the wrapped app is never called on a 4xx or 5xx.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedUser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from oauth_middleware import extraction
+from oauth_middleware.errors import (
+    InsufficientScope,
+    InvalidRequest,
+    InvalidToken,
+    MissingToken,
+    OAuthError,
+    RequestTooLarge,
+    TemporarilyUnavailable,
+    bearer_refusal,
+)
+from oauth_middleware.models import AccessToken
+from oauth_middleware.scopes import ScopePolicy, ScopeSpec
+from oauth_middleware.store import StoreUnavailable, TokenStore
+
+logger = logging.getLogger("oauth_middleware.middleware")
+
+#: WebSocket close codes (RFC 6455 §7.4.1): policy violation, try again later.
+WS_POLICY_VIOLATION = 1008
+WS_TRY_AGAIN_LATER = 1013
+
+
+class TokenUser(BaseUser):
+    """``request.user`` for a request carrying a valid token."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: AccessToken) -> None:
+        self.token = token
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.token.subject
+
+    @property
+    def identity(self) -> str:
+        return self.token.subject
+
+    @property
+    def client_id(self) -> str:
+        return self.token.client_id
+
+    def __repr__(self) -> str:
+        return f"TokenUser({self.token.subject!r}, client={self.token.client_id!r})"
+
+
+def route_path(scope: Scope) -> str:
+    """The path Starlette's router matches: ``path`` without the ``root_path`` prefix."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root):len(root) + 1] in ("", "/"):
+        return path[len(root):] or "/"
+    return path
+
+
+class _Body:
+    """The request body read ahead for a form token, replayed to the app unchanged."""
+
+    __slots__ = ("chunks", "complete", "receive")
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.chunks: list[Message] = []
+        self.complete = False
+
+    async def read(self, limit: int) -> bytes | None:
+        """The whole body, or None when it is larger than ``limit`` (then left unread)."""
+        size = 0
+        while True:
+            message = await self.receive()
+            self.chunks.append(message)
+            if message["type"] != "http.request":
+                return None
+            size += len(message.get("body", b""))
+            if size > limit:
+                return None
+            if not message.get("more_body", False):
+                self.complete = True
+                return b"".join(m.get("body", b"") for m in self.chunks)
+
+    async def __call__(self) -> Message:
+        if self.chunks:
+            return self.chunks.pop(0)
+        return await self.receive()
+
+
+class OAuthMiddleware:
+    """Protect routes with bearer tokens; see the README for the scope mapping."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        store: TokenStore,
+        scopes: Mapping[str, ScopeSpec] | None = None,
+        realm: str = "api",
+        header: bool = True,
+        form_body: bool = True,
+        query: bool = True,
+        debug: bool = False,
+        max_body_size: int = 1 << 20,
+        retry_after: int = 5,
+    ) -> None:
+        if not isinstance(store, TokenStore):
+            raise TypeError("store must be a TokenStore, e.g. TokenStore.from_url(REDIS_URL)")
+        self.app = app
+        self.store = store
+        self.policy = ScopePolicy(scopes)
+        self.realm = realm
+        self.sources = (header, form_body, query)
+        self.debug = debug
+        self.max_body_size = max_body_size
+        self.retry_after = retry_after
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if not self.policy.bound and kind in ("http", "websocket", "lifespan"):
+            self._bind(scope)
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    def _bind(self, scope: Scope) -> None:
+        routes = getattr(scope.get("app"), "routes", None) or getattr(self.app, "routes", None)
+        if routes is not None:
+            self.policy.bind(routes)
+        elif self.policy.needs_routes:
+            raise RuntimeError("AUTO scopes need the Starlette app's routes: add OAuthMiddleware "
+                               "with app.add_middleware() or wrap a Starlette/Router instance")
+        else:
+            self.policy.bound = True
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        required = self.policy.required(scope["method"], route_path(scope))
+        body = self._body(scope, receive)
+        if body is not None:
+            receive = body
+        try:
+            if not self.debug and scope["scheme"] != "https":
+                raise InvalidRequest("HTTPS is required.")
+            credential = await self._credential(scope, body)
+            token = await self._authenticate(credential, required)
+        except OAuthError as exc:
+            if required is not None or isinstance(exc, TemporarilyUnavailable):
+                await self._refuse(send, exc, scope)
+                return
+            credential, token = None, None
+        if token is None:
+            await self._anonymous(scope, receive, send)
+            return
+        self._attach(scope, token, required)
+        if credential is not None and credential.source == "query":
+            send = _private(send)
+        await self.app(scope, receive, send)
+
+    def _body(self, scope: Scope, receive: Receive) -> _Body | None:
+        """A replaying reader when the body may carry the token (RFC 6750 §2.2), else None."""
+        if not self.sources[1] or scope["method"] in ("GET", "HEAD"):
+            return None
+        return _Body(receive) if extraction.is_form(scope["headers"]) else None
+
+    async def _credential(
+        self, scope: Scope, body: _Body | None
+    ) -> extraction.Credential | None:
+        header, _, query = self.sources
+        form = None
+        if body is not None:
+            data = await body.read(self.max_body_size)
+            if data is None:
+                raise RequestTooLarge()
+            form = extraction.from_urlencoded(data)
+        from_query = None
+        if query:
+            raw_query: bytes = scope["query_string"]
+            # Redact first: servers (uvicorn's access log) and apps log the URL from the scope.
+            scope["query_string"] = extraction.redact(raw_query)
+            from_query = extraction.from_urlencoded(raw_query)
+        header_token = extraction.from_header(scope["headers"]) if header else None
+        return extraction.single(header_token, form, from_query)
+
+    async def _authenticate(
+        self, credential: extraction.Credential | None, required: frozenset[str] | None
+    ) -> AccessToken | None:
+        """The token's record, None for an anonymous request on an unprotected route."""
+        if credential is None:
+            if required is None:
+                return None
+            raise MissingToken()
+        try:
+            token = await self.store.resolve(credential.token)
+        except StoreUnavailable:
+            raise TemporarilyUnavailable(retry_after=self.retry_after) from None
+        if token is None:
+            raise InvalidToken()
+        if required and not required <= token.scopes:
+            raise InsufficientScope(sorted(required))
+        return token
+
+    @staticmethod
+    def _attach(scope: Scope, token: AccessToken, required: frozenset[str] | None) -> None:
+        scope["user"] = TokenUser(token)
+        scope["auth"] = AuthCredentials(sorted(token.scopes))
+        scope["oauth"] = token
+        scope["oauth_required"] = required
+
+    async def _anonymous(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope.setdefault("user", UnauthenticatedUser())
+        scope.setdefault("auth", AuthCredentials())
+        await self.app(scope, receive, send)
+
+    async def _refuse(self, send: Send, exc: OAuthError, scope: Scope) -> None:
+        status, headers, body = bearer_refusal(exc, self.realm)
+        logger.info("refused %s %s: %s", scope.get("method", "WS"), scope["path"], exc.error)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body",
+                    "body": b"" if scope.get("method") == "HEAD" else body})
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        required = self.policy.required("GET", route_path(scope))
+        try:
+            if not self.debug and scope["scheme"] != "wss":
+                raise InvalidRequest("TLS (wss) is required.")
+            token = await self._authenticate(await self._credential(scope, None), required)
+        except OAuthError as exc:
+            if required is not None or isinstance(exc, TemporarilyUnavailable):
+                code = WS_TRY_AGAIN_LATER if exc.status_code == 503 else WS_POLICY_VIOLATION
+                await send({"type": "websocket.close", "code": code, "reason": exc.error})
+                return
+            token = None
+        if token is None:
+            await self._anonymous(scope, receive, send)
+            return
+        self._attach(scope, token, required)
+        await self.app(scope, receive, send)
+
+
+def _private(send: Send) -> Send:
+    """Query-string tokens end up in caches and histories: answers are private (RFC 6750 §5.3)."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [
+                (k, v) for k, v in message.get("headers", [])
+                if k.lower() != b"cache-control" or b"no-store" in v.lower()
+            ]
+            if not any(k.lower() == b"cache-control" for k, _ in headers):
+                headers.append((b"cache-control", b"private"))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return wrapped

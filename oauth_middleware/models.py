@@ -1,0 +1,164 @@
+"""The records OAuth 2.0 talks about (RFC 6749 §1.3-1.5, §2): clients, scopes, codes, tokens.
+
+Frozen dataclasses with no behaviour beyond small derived properties. Secret
+material (the client secret hash, raw token values) is ``repr=False`` so that no
+log line or traceback ever prints it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+GrantType = Literal[
+    "authorization_code", "implicit", "password", "client_credentials", "refresh_token"
+]
+GRANT_TYPES: tuple[GrantType, ...] = get_args(GrantType)
+SubjectType = Literal["user", "client"]
+ResponseType = Literal["code", "token"]
+
+DEFAULT_PUBLIC_GRANTS: tuple[GrantType, ...] = ("authorization_code", "refresh_token")
+DEFAULT_CONFIDENTIAL_GRANTS: tuple[GrantType, ...] = (
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A registered scope; disabled scopes are never granted."""
+
+    identifier: str
+    title: str = ""
+    enabled: bool = True
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.identifier
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Client:
+    """A registered client (RFC 6749 §2). An empty ``scopes`` means any enabled scope."""
+
+    client_id: str
+    title: str
+    redirect_uris: tuple[str, ...] = ()
+    public: bool = True
+    secret_hash: str | None = field(default=None, repr=False)
+    scopes: tuple[str, ...] = ()
+    grant_types: tuple[GrantType, ...] = DEFAULT_PUBLIC_GRANTS
+    #: Seconds an access token lives; None registers the client for never-expiring tokens.
+    token_lifetime: int | None = 3600
+    description: str = ""
+    link: str = ""
+    registrant: str = ""
+    #: RFC 7636 ``plain`` is refused unless a client is explicitly allowed it.
+    allow_plain_pkce: bool = False
+    created_at: float = 0.0
+
+    @property
+    def confidential(self) -> bool:
+        return not self.public
+
+    def allows(self, grant_type: GrantType) -> bool:
+        return grant_type in self.grant_types
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccessToken:
+    """What a bearer token stands for. ``subject`` is a user id, or the client id when
+    ``subject_type`` is ``"client"`` (client_credentials) so the two never collide."""
+
+    grant_id: str
+    client_id: str
+    subject: str
+    subject_type: SubjectType = "user"
+    scopes: frozenset[str] = frozenset()
+    issued_at: float = 0.0
+    expires_at: float | None = None
+    fingerprint: str = ""
+
+    @property
+    def user(self) -> str | None:
+        return self.subject if self.subject_type == "user" else None
+
+    def expires_in(self, now: float) -> int | None:
+        if self.expires_at is None:
+            return None
+        return max(0, math.ceil(self.expires_at - now))
+
+    def is_expired(self, now: float) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefreshToken:
+    """A refresh token; ``scopes`` is the whole original grant, so narrowing can be undone."""
+
+    grant_id: str
+    client_id: str
+    subject: str
+    subject_type: SubjectType = "user"
+    scopes: frozenset[str] = frozenset()
+    issued_at: float = 0.0
+    expires_at: float | None = None
+    fingerprint: str = ""
+    rotated: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthorizationCode:
+    """A code bound to everything its redemption must repeat (RFC 6749 §4.1.3, RFC 7636)."""
+
+    grant_id: str
+    client_id: str
+    subject: str
+    redirect_uri: str
+    #: RFC 6749 §4.1.3: redirect_uri is required at the token endpoint iff it was sent here.
+    redirect_uri_explicit: bool = True
+    scopes: frozenset[str] = frozenset()
+    code_challenge: str | None = None
+    code_challenge_method: str | None = None
+    issued_at: float = 0.0
+    expires_at: float = 0.0
+    fingerprint: str = ""
+    used: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PendingAuthorization:
+    """An authorization request waiting for the user's decision (server-side consent)."""
+
+    user: str
+    client_id: str
+    response_type: ResponseType
+    redirect_uri: str
+    redirect_uri_explicit: bool
+    scopes: tuple[str, ...]
+    state: str | None = None
+    code_challenge: str | None = None
+    code_challenge_method: str | None = None
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssuedTokens:
+    """A freshly issued token pair; the only object that ever holds raw token values."""
+
+    access_token: str = field(repr=False)
+    token: AccessToken
+    refresh_token: str | None = field(default=None, repr=False)
+
+    def to_response(self, now: float) -> dict[str, object]:
+        """The token endpoint's JSON body (RFC 6749 §5.1); ``scope`` is always present."""
+        body: dict[str, object] = {"access_token": self.access_token, "token_type": "Bearer"}
+        expires_in = self.token.expires_in(now)
+        if expires_in is not None:
+            body["expires_in"] = expires_in
+        if self.refresh_token is not None:
+            body["refresh_token"] = self.refresh_token
+        body["scope"] = " ".join(sorted(self.token.scopes))
+        return body

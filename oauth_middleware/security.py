@@ -1,0 +1,106 @@
+"""Secret generation, digests and constant-time comparison (RFC 6749 §10.10, RFC 9700 §4).
+
+This is the only module that creates, hashes or compares a secret. Named
+defaults below are the security policy; change them here, nowhere else.
+
+Token format: ``<grant id>.<secret>``. The grant id is random, not secret, and
+is the Redis hash tag that keeps every key of one grant in one cluster slot, so
+rotation and revocation stay atomic on Redis Cluster. The secret part carries
+:data:`TOKEN_BYTES` bytes from :mod:`secrets`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+
+#: Bytes of randomness in every token, code, transaction id and client secret (256 bits).
+TOKEN_BYTES = 32
+#: Bytes of randomness in a grant id (the public half of a token, 128 bits).
+GRANT_ID_BYTES = 16
+#: Bytes of randomness in a generated client id.
+CLIENT_ID_BYTES = 18
+#: Characters of a SHA-256 hex digest shown in logs and listings instead of a token.
+FINGERPRINT_CHARS = 12
+#: The hashing method recorded in stored client-secret hashes.
+SECRET_HASH_METHOD = "sha256"
+
+_URLSAFE = re.compile(r"[A-Za-z0-9_-]+")
+_TOKEN_SHAPE = re.compile(r"([A-Za-z0-9_-]{16,64})\.[A-Za-z0-9_-]{32,128}")
+
+
+def new_secret(nbytes: int = TOKEN_BYTES) -> str:
+    """A URL-safe random string (base64url, no padding) of ``nbytes`` random bytes."""
+    return secrets.token_urlsafe(nbytes)
+
+
+def new_grant_id() -> str:
+    return secrets.token_urlsafe(GRANT_ID_BYTES)
+
+
+def new_token(grant_id: str) -> str:
+    """A bearer token, refresh token or code that belongs to the grant ``grant_id``."""
+    return f"{grant_id}.{secrets.token_urlsafe(TOKEN_BYTES)}"
+
+
+def new_client_id() -> str:
+    return secrets.token_urlsafe(CLIENT_ID_BYTES)
+
+
+def grant_id_of(token: str) -> str | None:
+    """The grant id a token names, or None when the value is not shaped like one of ours."""
+    match = _TOKEN_SHAPE.fullmatch(token)
+    return match.group(1) if match else None
+
+
+def digest(value: str) -> str:
+    """SHA-256 hex digest: how tokens, codes and transaction ids are stored and looked up."""
+    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def fingerprint(value: str) -> str:
+    """A short, non-reversible label for a secret, safe for logs and admin listings."""
+    return digest(value)[:FINGERPRINT_CHARS]
+
+
+def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:
+    """The one place secrets are compared: constant time, False on any type mix-up."""
+    a_bytes = a.encode("utf-8", "surrogateescape") if isinstance(a, str) else a
+    b_bytes = b.encode("utf-8", "surrogateescape") if isinstance(b, str) else b
+    return hmac.compare_digest(a_bytes, b_bytes)
+
+
+def hash_client_secret(secret: str, *, salt: str | None = None) -> str:
+    """A self-describing hash ``sha256$<salt>$<hex>`` of a high-entropy client secret.
+
+    Client secrets we generate carry 256 random bits, so a fast salted hash is
+    enough and keeps the token endpoint fast; a slow password hash would only
+    cost throughput without adding safety against guessing.
+    """
+    salt = salt or secrets.token_hex(16)
+    value = hashlib.sha256(f"{salt}${secret}".encode("utf-8", "surrogateescape")).hexdigest()
+    return f"{SECRET_HASH_METHOD}${salt}${value}"
+
+
+def verify_client_secret(stored: str | None, secret: str) -> bool:
+    """True only when ``secret`` matches ``stored``; anything unexpected fails closed."""
+    if not stored:
+        return False
+    method, _, rest = stored.partition("$")
+    salt, _, expected = rest.partition("$")
+    if method != SECRET_HASH_METHOD or not salt or not expected:
+        return False
+    return constant_time_equals(hash_client_secret(secret, salt=salt), stored)
+
+
+def pkce_s256(verifier: str) -> str:
+    """``BASE64URL(SHA256(ASCII(code_verifier)))`` without padding (RFC 7636 §4.2)."""
+    raw = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def is_urlsafe(value: str) -> bool:
+    return bool(_URLSAFE.fullmatch(value))

@@ -1,0 +1,72 @@
+"""The token store: every piece of OAuth state, in Redis (DESIGN decisions 1-5).
+
+``TokenStore.from_url(url)`` talks to a Redis server; ``TokenStore.from_url(None)``
+gives the embedded in-process store (fakeredis) driven through the same code,
+scripts and key schema. The key schema and TTL rules are in :mod:`.keys`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import redis.asyncio as aioredis
+
+from oauth_middleware.store.base import Clock
+from oauth_middleware.store.clients import ClientStore
+from oauth_middleware.store.connection import (
+    CONNECT_TIMEOUT,
+    GUARD,
+    RETRIES,
+    SOCKET_TIMEOUT,
+    StoreUnavailable,
+    connect,
+    embedded,
+)
+from oauth_middleware.store.grants import CODE_LIFETIME, GrantMixin
+from oauth_middleware.store.listing import ListingMixin
+from oauth_middleware.store.tokens import TokenMixin
+from oauth_middleware.store.transient import PENDING_LIFETIME, TransientMixin
+from oauth_middleware.store.writer import REFRESH_LIFETIME, NewTokens
+
+
+class TokenStore(TokenMixin, GrantMixin, ListingMixin, ClientStore, TransientMixin):
+    """All OAuth state: clients, scopes, codes, tokens, consent and throttling, in Redis."""
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str | None,
+        *,
+        prefix: str = "om:",
+        clock: Clock = time.time,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        socket_timeout: float = SOCKET_TIMEOUT,
+        retries: int = RETRIES,
+    ) -> TokenStore:
+        """Connect to ``url`` (``redis://``, ``rediss://``, ``unix://``), or embed when None."""
+        client: aioredis.Redis
+        if url is None:
+            client = embedded()
+        else:
+            client = connect(url, connect_timeout=connect_timeout,
+                             socket_timeout=socket_timeout, retries=retries)
+        store = cls(client, prefix=prefix, clock=clock)
+        store.embedded = url is None
+        return store
+
+    async def ping(self) -> bool:
+        with GUARD:
+            return bool(await self.redis.ping())
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()
+
+
+__all__ = [
+    "CODE_LIFETIME",
+    "PENDING_LIFETIME",
+    "REFRESH_LIFETIME",
+    "NewTokens",
+    "StoreUnavailable",
+    "TokenStore",
+]

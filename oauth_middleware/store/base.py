@@ -1,0 +1,82 @@
+"""Shared state of the store parts: the Redis client, the key schema, the clock, the scripts."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import NoScriptError
+
+from oauth_middleware.store.connection import GUARD
+from oauth_middleware.store.keys import Keys
+
+Clock = Callable[[], float]
+
+
+class Script:
+    """A Lua script called by SHA; loaded on first use and again after a Redis restart."""
+
+    __slots__ = ("sha", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+
+class StoreBase:
+    """Holds what every part of :class:`~oauth_middleware.store.TokenStore` needs."""
+
+    def __init__(
+        self, redis: aioredis.Redis, *, prefix: str = "om:", clock: Clock = time.time
+    ) -> None:
+        if not prefix or any(ch in prefix for ch in "{}*?[] "):
+            raise ValueError("prefix must be non-empty without braces, globs or spaces, e.g. 'om:'")
+        self.redis = redis
+        self.keys = Keys(prefix)
+        self.clock = clock
+        #: True for the in-process fakeredis store (``from_url(None)``).
+        self.embedded = False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(prefix={self.keys.prefix!r}, embedded={self.embedded})"
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    @staticmethod
+    def ttl_ms(lifetime: float | None) -> int:
+        """Script TTL argument: milliseconds, ``0`` for "never expires"."""
+        return 0 if lifetime is None else max(1, int(lifetime * 1000))
+
+    @staticmethod
+    def texts(values: Sequence[Any]) -> list[str]:
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+    @staticmethod
+    def queue(pipe: Pipeline, script: Script, keys: Sequence[str], args: Sequence[Any]) -> None:
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+
+    async def run(self, build: Callable[[Pipeline], None], *scripts: Script) -> list[Any]:
+        """Queue commands with ``build`` and send them in one round trip.
+
+        Scripts go by SHA; when Redis does not know one (first use, or a restart
+        emptied its script cache) they are loaded and the pipeline is sent again.
+        Every queued command must therefore be idempotent up to its first
+        ``EVALSHA``, which holds: a script that is missing runs nothing.
+        """
+        with GUARD:
+            for attempt in range(2):
+                try:
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        build(pipe)
+                        return list(await pipe.execute())
+                except NoScriptError:
+                    if attempt:
+                        raise
+                    for script in scripts:
+                        await self.redis.script_load(script.source)
+        raise AssertionError("unreachable")  # pragma: no cover

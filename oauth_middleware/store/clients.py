@@ -1,0 +1,66 @@
+"""Client and scope registry (RFC 6749 §2, §3.3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from oauth_middleware.models import Client, Scope
+from oauth_middleware.store.base import StoreBase
+from oauth_middleware.store.codec import dump, load
+from oauth_middleware.store.connection import GUARD
+
+
+class ClientStore(StoreBase):
+    async def save_client(self, client: Client) -> None:
+        """Create or replace a client (its secret is already a hash in ``secret_hash``)."""
+        with GUARD:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.set(self.keys.client(client.client_id), dump(client))
+                pipe.sadd(self.keys.clients, client.client_id)
+                await pipe.execute()
+
+    async def get_client(self, client_id: str) -> Client | None:
+        with GUARD:
+            raw = await self.redis.get(self.keys.client(client_id))
+        return None if raw is None else load(Client, raw)
+
+    async def delete_client(self, client_id: str) -> bool:
+        """Remove a client record; its tokens are revoked by ``revoke_client_tokens``."""
+        with GUARD:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.delete(self.keys.client(client_id))
+                pipe.srem(self.keys.clients, client_id)
+                deleted, _ = await pipe.execute()
+        return bool(deleted)
+
+    async def list_clients(self, cursor: int = 0, count: int = 100) -> tuple[int, list[Client]]:
+        """One SSCAN page of clients, sorted by id; pass the returned cursor back, 0 = done."""
+        with GUARD:
+            cursor, ids = await self.redis.sscan(self.keys.clients, cursor, count=count)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for client_id in sorted(self.texts(list(ids))):
+                    pipe.get(self.keys.client(client_id))
+                raws = await pipe.execute()
+        return int(cursor), [load(Client, raw) for raw in raws if raw is not None]
+
+    async def save_scope(self, scope: Scope) -> None:
+        with GUARD:
+            await self.redis.hset(self.keys.scopes, scope.identifier, dump(scope))
+
+    async def get_scopes(self, identifiers: Iterable[str]) -> dict[str, Scope]:
+        """The registered scopes among ``identifiers`` (unknown ones are absent)."""
+        wanted = list(dict.fromkeys(identifiers))
+        if not wanted:
+            return {}
+        with GUARD:
+            raws = await self.redis.hmget(self.keys.scopes, wanted)
+        return {sid: load(Scope, raw) for sid, raw in zip(wanted, raws, strict=True) if raw}
+
+    async def list_scopes(self) -> list[Scope]:
+        with GUARD:
+            raws = await self.redis.hgetall(self.keys.scopes)
+        return sorted((load(Scope, raw) for raw in raws.values()), key=lambda s: s.identifier)
+
+    async def delete_scope(self, identifier: str) -> bool:
+        with GUARD:
+            return bool(await self.redis.hdel(self.keys.scopes, identifier))

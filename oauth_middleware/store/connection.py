@@ -1,0 +1,90 @@
+"""Connecting to Redis so that a dead or frozen server fails fast (DESIGN decisions 1 and 9).
+
+redis-py's defaults retry with exponential backoff: a 0.5 s socket timeout became
+a 10 s hang. We set every timeout and the retry policy explicitly: one immediate
+retry (it heals a pooled connection that a Redis restart broke), so the worst
+case of one command is about ``2 * (connect_timeout + socket_timeout)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+logger = logging.getLogger("oauth_middleware.store")
+
+#: Seconds to wait for a TCP connection to Redis.
+CONNECT_TIMEOUT = 0.5
+#: Seconds to wait for one reply from Redis.
+SOCKET_TIMEOUT = 0.5
+#: Immediate retries of a command after a connection error or timeout.
+RETRIES = 1
+#: Connections one process may open; past this Redis counts as unavailable.
+MAX_CONNECTIONS = 512
+
+STORE_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+
+
+class StoreUnavailable(Exception):
+    """Redis could not be reached in time. Boundaries answer 503 + Retry-After.
+
+    The message never names the Redis host, port or URL.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("the token store is unavailable")
+
+
+class _Guard:
+    """``with GUARD:`` turns any Redis failure into :class:`StoreUnavailable`."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None and issubclass(exc_type, STORE_ERRORS):
+            logger.warning("token store unavailable: %s", exc_type.__name__)
+            raise StoreUnavailable from None
+
+
+GUARD = _Guard()
+
+
+def connect(
+    url: str,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    socket_timeout: float = SOCKET_TIMEOUT,
+    retries: int = RETRIES,
+    max_connections: int = MAX_CONNECTIONS,
+) -> aioredis.Redis:
+    """A ``redis.asyncio`` client for ``url`` with bounded timeouts and retries."""
+    return aioredis.Redis.from_url(
+        url,
+        socket_connect_timeout=connect_timeout,
+        socket_timeout=socket_timeout,
+        retry=Retry(NoBackoff(), retries),
+        max_connections=max_connections,
+        decode_responses=False,
+        client_name="oauth_middleware",
+    )
+
+
+def embedded() -> aioredis.Redis:
+    """The in-process store: fakeredis, driven through the same client API and scripts."""
+    import fakeredis
+
+    client: aioredis.Redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+    return client

@@ -1,0 +1,90 @@
+"""Every Redis key the project uses (DESIGN decisions 2, 3 and 5).
+
+No other module spells a key. ``P`` is the store's prefix (default ``om:``);
+``{g}`` is a grant id inside a Redis Cluster hash tag, so every key of one
+grant lives in one slot and the Lua scripts that rotate, redeem and revoke a
+grant stay atomic on a cluster. ``<sha>`` is the SHA-256 hex digest of a raw
+token, code or transaction id: raw values are never stored.
+
+=============================  ======  ===============================  =================
+key                            type    value                            TTL
+=============================  ======  ===============================  =================
+P client:<client_id>           string  JSON client (secret as a hash)   none
+P clients                      set     every client id                  none
+P scopes                       hash    identifier -> JSON title/enabled none
+P at:{g}:<sha>                 string  JSON access token record         token lifetime
+P rt:{g}:<sha>                 string  JSON refresh token record        refresh lifetime
+P code:{g}:<sha>               string  JSON authorization code record   code lifetime
+P members:{g}                  set     every key above of grant g       longest member
+P idx:user:<sha(user)>         zset    grant id -> expiry (ms)          latest expiry
+P idx:client:<client_id>       zset    grant id -> expiry (ms)          latest expiry
+P txn:<sha>                    string  JSON pending authorization       consent lifetime
+P throttle:<bucket>:<sha>      string  failure counter                  throttle window
+=============================  ======  ===============================  =================
+
+Client ids are restricted to URL-safe characters at registration, so they are
+safe inside a key; user ids are free text and appear only as a digest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from oauth_middleware.security import digest
+
+#: Index score used for grants that never expire (ms; far beyond any real expiry).
+NEVER_MS = 2**52
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "om:"
+
+    def client(self, client_id: str) -> str:
+        return f"{self.prefix}client:{client_id}"
+
+    @property
+    def clients(self) -> str:
+        return f"{self.prefix}clients"
+
+    @property
+    def scopes(self) -> str:
+        return f"{self.prefix}scopes"
+
+    def access(self, grant_id: str, sha: str) -> str:
+        return f"{self.prefix}at:{{{grant_id}}}:{sha}"
+
+    def refresh(self, grant_id: str, sha: str) -> str:
+        return f"{self.prefix}rt:{{{grant_id}}}:{sha}"
+
+    def code(self, grant_id: str, sha: str) -> str:
+        return f"{self.prefix}code:{{{grant_id}}}:{sha}"
+
+    def members(self, grant_id: str) -> str:
+        return f"{self.prefix}members:{{{grant_id}}}"
+
+    def user_index(self, user: str) -> str:
+        return f"{self.prefix}idx:user:{digest(user)}"
+
+    def client_index(self, client_id: str) -> str:
+        return f"{self.prefix}idx:client:{client_id}"
+
+    def subject_index(self, subject: str, subject_type: str) -> str:
+        """Client-credentials grants are indexed under the client, user grants under the user."""
+        if subject_type == "client":
+            return self.client_index(subject)
+        return self.user_index(subject)
+
+    def pending(self, sha: str) -> str:
+        return f"{self.prefix}txn:{sha}"
+
+    def throttle(self, bucket: str, key: str) -> str:
+        return f"{self.prefix}throttle:{bucket}:{digest(key)}"
+
+    @property
+    def access_pattern(self) -> str:
+        """SCAN pattern matching every access-token key."""
+        return f"{self.prefix}at:*"
+
+    def is_access(self, key: str) -> bool:
+        return key.startswith(f"{self.prefix}at:{{")

@@ -1,0 +1,102 @@
+"""Lua scripts: the atomic operations of DESIGN decision 4.
+
+Every script touches keys of one grant only (one hash tag, one cluster slot) or
+one index key. TTL arguments are milliseconds; ``0`` means "never expires".
+Scripts never see a raw token: keys carry digests and values are records.
+"""
+
+from __future__ import annotations
+
+from oauth_middleware.store.base import Script
+
+# Shared Lua helpers, prepended to the scripts that write grant members.
+_ADD_MEMBER = """
+local function add_member(members, key, value, ttl)
+  if ttl > 0 then
+    redis.call('SET', key, value, 'PX', ttl)
+  else
+    redis.call('SET', key, value)
+  end
+  local existed = redis.call('EXISTS', members)
+  redis.call('SADD', members, key)
+  if ttl == 0 then
+    redis.call('PERSIST', members)
+  else
+    local current = redis.call('PTTL', members)
+    if existed == 0 or (current >= 0 and current < ttl) then
+      redis.call('PEXPIRE', members, ttl)
+    end
+  end
+end
+"""
+
+_REVOKE_GRANT = """
+local function revoke_grant(members)
+  local keys = redis.call('SMEMBERS', members)
+  for _, key in ipairs(keys) do
+    redis.call('DEL', key)
+  end
+  redis.call('DEL', members)
+  return #keys
+end
+"""
+
+#: KEYS: members, key1[, key2 ...]; ARGV: value1, ttl1[, value2, ttl2 ...]
+#: Writes grant members (a code, or an access token and maybe a refresh token).
+ADD_MEMBERS = Script(_ADD_MEMBER + """
+for i = 2, #KEYS do
+  add_member(KEYS[1], KEYS[i], ARGV[2 * i - 3], tonumber(ARGV[2 * i - 2]))
+end
+return #KEYS - 1
+""")
+
+#: KEYS: consumed, members, new1[, new2]; ARGV: expected, consumed_value, value1, ttl1[, ...]
+#: Compare-and-set on a code or refresh token, then issue the new members.
+#: Returns 1 (won), 0 (gone: expired or revoked), -1 (already consumed: the
+#: grant is revoked, RFC 6749 §4.1.2 and RFC 9700 §4.14.2).
+CONSUME_AND_ISSUE = Script(_ADD_MEMBER + _REVOKE_GRANT + """
+local current = redis.call('GET', KEYS[1])
+if not current then
+  return 0
+end
+if current ~= ARGV[1] then
+  revoke_grant(KEYS[2])
+  return -1
+end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+for i = 3, #KEYS do
+  add_member(KEYS[2], KEYS[i], ARGV[2 * i - 3], tonumber(ARGV[2 * i - 2]))
+end
+return 1
+""")
+
+#: KEYS: members. Deletes every key of the grant; returns how many there were.
+REVOKE_GRANT = Script(_REVOKE_GRANT + """
+return revoke_grant(KEYS[1])
+""")
+
+#: KEYS: members, key. Deletes one member (an access token), leaving the grant.
+REMOVE_MEMBER = Script("""
+redis.call('SREM', KEYS[1], KEYS[2])
+return redis.call('DEL', KEYS[2])
+""")
+
+#: KEYS: index; ARGV: grant id, expiry ms, now ms.
+#: Records the latest expiry of a grant in a user or client index, prunes
+#: expired grants and lets the index itself expire with its last grant.
+INDEX_ADD = Script("""
+local expiry = tonumber(ARGV[2])
+local current = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if (not current) or tonumber(current) < expiry then
+  redis.call('ZADD', KEYS[1], expiry, ARGV[1])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if top[2] then
+  redis.call('PEXPIREAT', KEYS[1], math.floor(tonumber(top[2])) + 1000)
+end
+return 1
+""")
+
+ALL = (ADD_MEMBERS, CONSUME_AND_ISSUE, REVOKE_GRANT, REMOVE_MEMBER, INDEX_ADD)
+

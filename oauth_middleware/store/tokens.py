@@ -1,0 +1,100 @@
+"""Access and refresh tokens: issue, resolve in one round trip, revoke (RFC 6749 §1.4, RFC 7009)."""
+
+from __future__ import annotations
+
+from redis.asyncio.client import Pipeline
+
+from oauth_middleware.models import AccessToken, IssuedTokens, RefreshToken
+from oauth_middleware.security import digest, grant_id_of, new_grant_id
+from oauth_middleware.store import scripts
+from oauth_middleware.store.codec import load
+from oauth_middleware.store.connection import GUARD
+from oauth_middleware.store.writer import GrantWriter, NewTokens
+
+
+class TokenMixin(GrantWriter):
+    async def issue(self, spec: NewTokens) -> IssuedTokens:
+        """Start a new grant and store its tokens."""
+        grant_id = new_grant_id()
+        issued, members = self.mint(grant_id, spec)
+        await self.write_members(
+            grant_id, spec.subject, spec.subject_type, spec.client_id, members
+        )
+        return issued
+
+    async def resolve(self, token: str) -> AccessToken | None:
+        """The live record of an access token, in exactly one Redis round trip."""
+        grant_id = grant_id_of(token)
+        if grant_id is None:
+            return None
+        with GUARD:
+            raw = await self.redis.get(self.keys.access(grant_id, digest(token)))
+        if raw is None:
+            return None
+        record = load(AccessToken, raw)
+        return None if record.is_expired(self.clock()) else record
+
+    async def lookup(self, token: str) -> AccessToken | RefreshToken | None:
+        """A live access or refresh token record, whichever ``token`` is (RFC 7009 §2.1)."""
+        grant_id = grant_id_of(token)
+        if grant_id is None:
+            return None
+        sha = digest(token)
+        with GUARD:
+            at, rt = await self.redis.mget(
+                self.keys.access(grant_id, sha), self.keys.refresh(grant_id, sha)
+            )
+        now = self.clock()
+        if at is not None:
+            access = load(AccessToken, at)
+            return None if access.is_expired(now) else access
+        if rt is not None:
+            refresh = load(RefreshToken, rt)
+            expired = refresh.expires_at is not None and refresh.expires_at <= now
+            return None if expired or refresh.rotated else refresh
+        return None
+
+    async def revoke_token(self, token: str) -> bool:
+        """Revoke one token: an access token alone, a refresh token with its whole grant."""
+        record = await self.lookup(token)
+        if record is None:
+            return False
+        if isinstance(record, RefreshToken):
+            await self.revoke_grant(record.grant_id)
+            return True
+        return await self.revoke_access(record.grant_id, digest(token))
+
+    async def revoke_access(self, grant_id: str, sha_or_fingerprint: str) -> bool:
+        """Delete one access token of a grant, named by its digest or its fingerprint."""
+        members_key = self.keys.members(grant_id)
+        prefix = self.keys.access(grant_id, sha_or_fingerprint)
+        with GUARD:
+            members = self.texts(list(await self.redis.smembers(members_key)))
+        targets = [key for key in members if key.startswith(prefix)]
+        if len(targets) != 1:
+            return False
+        keys = [members_key, targets[0]]
+        (deleted,) = await self.run(
+            lambda pipe: self.queue(pipe, scripts.REMOVE_MEMBER, keys, []), scripts.REMOVE_MEMBER
+        )
+        return bool(deleted)
+
+    async def _revoke_index(self, index_key: str) -> int:
+        with GUARD:
+            grant_ids = self.texts(list(await self.redis.zrange(index_key, 0, -1)))
+
+        def build(pipe: Pipeline) -> None:
+            for grant_id in grant_ids:
+                self.queue(pipe, scripts.REVOKE_GRANT, [self.keys.members(grant_id)], [])
+            pipe.delete(index_key)
+
+        counts = await self.run(build, scripts.REVOKE_GRANT)
+        return sum(int(c) for c in counts[:-1])
+
+    async def revoke_user(self, user: str) -> int:
+        """Log a user out everywhere: every grant of theirs goes; returns keys deleted."""
+        return await self._revoke_index(self.keys.user_index(user))
+
+    async def revoke_client_tokens(self, client_id: str) -> int:
+        """Every grant issued to (or as) ``client_id`` goes; returns keys deleted."""
+        return await self._revoke_index(self.keys.client_index(client_id))

@@ -1,0 +1,69 @@
+"""Short-lived state: pending consent decisions and brute-force counters (RFC 6749 §2.3.1, §10.12).
+
+Both expire through Redis TTL; nothing ever cleans them up.
+"""
+
+from __future__ import annotations
+
+import math
+
+from oauth_middleware.models import PendingAuthorization
+from oauth_middleware.security import digest, new_secret
+from oauth_middleware.store.base import StoreBase
+from oauth_middleware.store.codec import dump, load
+from oauth_middleware.store.connection import GUARD
+
+#: Seconds a user has to decide on a consent page.
+PENDING_LIFETIME = 600
+
+
+class TransientMixin(StoreBase):
+    async def put_pending(
+        self, pending: PendingAuthorization, *, lifetime: int = PENDING_LIFETIME
+    ) -> str:
+        """Store a pending authorization; returns its transaction id (stored only as a digest)."""
+        txn_id = new_secret()
+        with GUARD:
+            await self.redis.set(self.keys.pending(digest(txn_id)), dump(pending), ex=lifetime)
+        return txn_id
+
+    async def get_pending(self, txn_id: str) -> PendingAuthorization | None:
+        with GUARD:
+            raw = await self.redis.get(self.keys.pending(digest(txn_id)))
+        return None if raw is None else load(PendingAuthorization, raw)
+
+    async def take_pending(self, txn_id: str) -> PendingAuthorization | None:
+        """Fetch and delete in one atomic step: a decision can be made once."""
+        with GUARD:
+            raw = await self.redis.getdel(self.keys.pending(digest(txn_id)))
+        return None if raw is None else load(PendingAuthorization, raw)
+
+    async def count_failure(self, bucket: str, key: str, *, window: int) -> tuple[int, int]:
+        """Count one failure of ``key`` in ``bucket``; returns (failures in window, seconds left).
+
+        The window starts at the first failure and is never extended by later ones.
+        """
+        name = self.keys.throttle(bucket, key)
+        with GUARD:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.set(name, 0, ex=window, nx=True)
+                pipe.incr(name)
+                pipe.pttl(name)
+                _, count, pttl = await pipe.execute()
+        return int(count), max(1, math.ceil(int(pttl) / 1000))
+
+    async def failures(self, bucket: str, key: str) -> tuple[int, int]:
+        """Failures of ``key`` in the current window and seconds until it ends (0, 0 if none)."""
+        name = self.keys.throttle(bucket, key)
+        with GUARD:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.get(name)
+                pipe.pttl(name)
+                count, pttl = await pipe.execute()
+        if count is None or int(pttl) < 0:
+            return 0, 0
+        return int(count), max(1, math.ceil(int(pttl) / 1000))
+
+    async def clear_failures(self, bucket: str, key: str) -> None:
+        with GUARD:
+            await self.redis.delete(self.keys.throttle(bucket, key))

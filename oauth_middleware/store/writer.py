@@ -1,0 +1,115 @@
+"""Minting and writing the members of a grant (the token family, RFC 6749 §10.4).
+
+Every token and code belongs to a grant: the grant id is the public half of the
+value and the Redis hash tag of every key of that grant, so one Lua script can
+redeem, rotate or revoke a family atomically, on a single Redis or a cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio.client import Pipeline
+
+from oauth_middleware.models import AccessToken, IssuedTokens, RefreshToken, SubjectType
+from oauth_middleware.security import FINGERPRINT_CHARS, digest, new_token
+from oauth_middleware.store import scripts
+from oauth_middleware.store.base import StoreBase
+from oauth_middleware.store.codec import dump
+from oauth_middleware.store.keys import NEVER_MS
+
+#: Seconds a refresh token lives unless the caller says otherwise (30 days).
+REFRESH_LIFETIME = 30 * 24 * 3600
+
+#: A grant member waiting to be written: key, value, TTL in ms (0 = never).
+Member = tuple[str, str, int]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewTokens:
+    """What to issue: for whom, to which client, with which scopes, for how long."""
+
+    client_id: str
+    subject: str
+    subject_type: SubjectType = "user"
+    scopes: frozenset[str] = frozenset()
+    #: Access token lifetime in seconds; None for a token that never expires.
+    lifetime: int | None = 3600
+    refresh: bool = False
+    refresh_lifetime: int | None = REFRESH_LIFETIME
+    #: Scopes a refresh token may ask for later (RFC 6749 §6); defaults to ``scopes``.
+    grant_scopes: frozenset[str] | None = None
+
+
+class GrantWriter(StoreBase):
+    def mint(self, grant_id: str, spec: NewTokens) -> tuple[IssuedTokens, list[Member]]:
+        """Create raw tokens and their records; nothing is written yet."""
+        now = self.clock()
+        access, sha = self._new_value(grant_id)
+        record = AccessToken(
+            grant_id=grant_id, client_id=spec.client_id, subject=spec.subject,
+            subject_type=spec.subject_type, scopes=spec.scopes, issued_at=now,
+            expires_at=None if spec.lifetime is None else now + spec.lifetime,
+            fingerprint=sha[:FINGERPRINT_CHARS],
+        )
+        members = [(self.keys.access(grant_id, sha), dump(record), self.ttl_ms(spec.lifetime))]
+        if not spec.refresh:
+            return IssuedTokens(access_token=access, token=record), members
+        refresh, rsha = self._new_value(grant_id)
+        rrecord = RefreshToken(
+            grant_id=grant_id, client_id=spec.client_id, subject=spec.subject,
+            subject_type=spec.subject_type, scopes=spec.grant_scopes or spec.scopes,
+            issued_at=now, fingerprint=rsha[:FINGERPRINT_CHARS],
+            expires_at=None if spec.refresh_lifetime is None else now + spec.refresh_lifetime,
+        )
+        ttl = self.ttl_ms(spec.refresh_lifetime)
+        members.append((self.keys.refresh(grant_id, rsha), dump(rrecord), ttl))
+        issued = IssuedTokens(access_token=access, token=record, refresh_token=refresh)
+        return issued, members
+
+    @staticmethod
+    def _new_value(grant_id: str) -> tuple[str, str]:
+        value = new_token(grant_id)
+        return value, digest(value)
+
+    def queue_index(
+        self, pipe: Pipeline, grant_id: str, subject: str, subject_type: str, client_id: str,
+        members: list[Member],
+    ) -> None:
+        """Queue index updates so revoke-user and revoke-client find this grant."""
+        now = self.now_ms()
+        ttls = [ttl for _, _, ttl in members]
+        expiry = NEVER_MS if 0 in ttls else now + max(ttls)
+        keys = {self.keys.subject_index(subject, subject_type), self.keys.client_index(client_id)}
+        for key in sorted(keys):
+            self.queue(pipe, scripts.INDEX_ADD, [key], [grant_id, expiry, now])
+
+    @staticmethod
+    def flatten(members: list[Member]) -> tuple[list[str], list[Any]]:
+        """Script arguments for members: their keys, and value/ttl pairs."""
+        args: list[Any] = []
+        for _, value, ttl in members:
+            args += [value, ttl]
+        return [key for key, _, _ in members], args
+
+    async def write_members(
+        self, grant_id: str, subject: str, subject_type: str, client_id: str,
+        members: list[Member],
+    ) -> None:
+        """Index first, then write: one round trip; revocation can never miss a grant."""
+        keys, args = self.flatten(members)
+
+        def build(pipe: Pipeline) -> None:
+            self.queue_index(pipe, grant_id, subject, subject_type, client_id, members)
+            self.queue(pipe, scripts.ADD_MEMBERS, [self.keys.members(grant_id), *keys], args)
+
+        await self.run(build, scripts.INDEX_ADD, scripts.ADD_MEMBERS)
+
+    async def revoke_grant(self, grant_id: str) -> int:
+        """Delete every token and code of one grant; returns how many keys went."""
+        members = [self.keys.members(grant_id)]
+        (count,) = await self.run(
+            lambda pipe: self.queue(pipe, scripts.REVOKE_GRANT, members, []), scripts.REVOKE_GRANT
+        )
+        return int(count)

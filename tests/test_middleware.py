@@ -1,0 +1,393 @@
+"""OAuthMiddleware through ASGI, against both backends: sources, refusals, scopes, contract."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.types import Message
+
+from oauth_middleware.store import NewTokens, TokenStore
+from tests.apps import build_app
+from tests.conftest import FakeClock
+
+Issue = Callable[..., Awaitable[str]]
+DESC_INVALID = "The access token is invalid, expired or revoked."
+DESC_SCOPE = "The access token does not carry the required scope."
+
+
+@pytest.fixture
+def app(store: TokenStore) -> Starlette:
+    return build_app(store)
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def issue(store: TokenStore) -> Issue:
+    async def _issue(*scopes: str, lifetime: int | None = 3600, user: str = "alice") -> str:
+        issued = await store.issue(NewTokens(client_id="web", subject=user,
+                                             scopes=frozenset(scopes), lifetime=lifetime))
+        return issued.access_token
+
+    return _issue
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_header_token_reaches_the_app_as_user_and_scopes(
+    client: httpx.AsyncClient, issue: Issue, app: Starlette
+) -> None:
+    token = await issue("polls:results", "other")
+    response = await client.get("/polls/1/results", headers=_bearer(token))
+    assert response.status_code == 200
+    assert response.json() == {"user": "alice", "scopes": ["other", "polls:results"],
+                               "client_id": "web"}
+    assert app.state.calls == ["/polls/1/results"]
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "BeArEr"])
+async def test_bearer_scheme_is_case_insensitive(
+    client: httpx.AsyncClient, issue: Issue, scheme: str
+) -> None:
+    token = await issue("polls:results")
+    response = await client.get("/polls/1/results", headers={"Authorization": f"{scheme} {token}"})
+    assert response.status_code == 200
+
+
+async def test_query_token_works_and_answer_is_private(
+    client: httpx.AsyncClient, issue: Issue
+) -> None:
+    token = await issue("my_polls:my_stats")
+    response = await client.get(f"/polls/1/stats?access_token={token}&x=1")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "private"
+    header = await client.get("/polls/1/stats", headers=_bearer(token))
+    assert "cache-control" not in header.headers
+
+
+async def test_form_body_token_works_and_app_gets_the_unchanged_body(
+    client: httpx.AsyncClient, issue: Issue
+) -> None:
+    token = await issue("polls:vote")
+    body = f"choice=2&access_token={token}&note=caf%C3%A9+%26+more"
+    response = await client.post("/polls/1/vote", content=body,
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 200
+    assert response.json()["body"] == body
+    assert response.json()["choice"] == "2"
+
+
+async def test_form_token_is_ignored_on_get_and_other_content_types(
+    client: httpx.AsyncClient, issue: Issue
+) -> None:
+    token = await issue("polls:vote")
+    response = await client.post("/polls/1/vote", content=f"access_token={token}",
+                                 headers={"Content-Type": "text/plain"})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="api"'
+
+
+@pytest.mark.parametrize("disabled", ["header", "form_body", "query"])
+async def test_each_source_can_be_turned_off(
+    store: TokenStore, issue: Issue, disabled: str
+) -> None:
+    app = build_app(store, **{disabled: False})
+    token = await issue("polls:vote")
+    requests = {
+        "header": {"headers": _bearer(token)},
+        "form_body": {"content": f"access_token={token}",
+                      "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+        "query": {"params": {"access_token": token}},
+    }
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="https://testserver") as c:
+        for source, kwargs in requests.items():
+            response = await c.post("/polls/1/vote", **kwargs)  # type: ignore[arg-type]
+            assert response.status_code == (401 if source == disabled else 200), source
+            if source == disabled:
+                assert response.headers["www-authenticate"] == 'Bearer realm="api"'
+
+
+async def test_missing_token_is_401_without_error_attribute(
+    client: httpx.AsyncClient, app: Starlette
+) -> None:
+    response = await client.get("/polls/1/results")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert response.headers["cache-control"] == "no-store"
+    assert "error" not in response.json()
+    assert app.state.calls == []
+
+
+@pytest.mark.parametrize("case", ["unknown", "malformed-shape", "expired", "revoked"])
+async def test_bad_tokens_are_401_invalid_token(
+    client: httpx.AsyncClient, issue: Issue, store: TokenStore, clock: FakeClock, app: Starlette,
+    case: str,
+) -> None:
+    token = await issue("polls:results", lifetime=60)
+    if case == "unknown":
+        token = token[:-4] + "AAAA"
+    elif case == "malformed-shape":
+        token = "987654"
+    elif case == "expired":
+        clock.advance(61)
+    else:
+        assert await store.revoke_token(token)
+    response = await client.get("/polls/1/results", headers=_bearer(token))
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == (
+        f'Bearer realm="api", error="invalid_token", error_description="{DESC_INVALID}"'
+    )
+    assert response.json() == {"error": "invalid_token", "error_description": DESC_INVALID}
+    assert app.state.calls == []
+
+
+async def test_missing_scope_is_403_insufficient_scope_naming_it(
+    client: httpx.AsyncClient, issue: Issue, app: Starlette
+) -> None:
+    token = await issue("polls:results")
+    response = await client.post("/polls/1/vote", headers=_bearer(token))
+    assert response.status_code == 403
+    assert response.headers["www-authenticate"] == (
+        f'Bearer realm="api", error="insufficient_scope", error_description="{DESC_SCOPE}", '
+        'scope="polls:vote"'
+    )
+    assert response.json()["error"] == "insufficient_scope"
+    assert app.state.calls == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "why"),
+    [
+        ({"headers": [("Authorization", "Bearer aaaa.bbbb"), ("Authorization", "Bearer c.d")]},
+         "two Authorization headers"),
+        ({"headers": {"Authorization": "Bearer TOKEN"}, "params": {"access_token": "x"}},
+         "header and query"),
+        ({"params": [("access_token", "a"), ("access_token", "b")]}, "repeated access_token"),
+        ({"headers": {"Authorization": "Bearer"}}, "scheme without token"),
+        ({"headers": {"Authorization": "Bearer a b"}}, "space in token"),
+        ({"headers": {"Authorization": 'Bearer "quoted"'}}, "quote in token"),
+        ({"params": {"access_token": "a%zz"}}, "bad percent escape"),
+        ({"params": {"access_token": "a\x00b"}}, "NUL"),
+        ({"headers": {"Authorization": "Bearer " + "a" * 5000}}, "oversized token"),
+        ({"content": "access_token=x", "params": {"access_token": "y"},
+          "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, "body and query"),
+    ],
+)
+async def test_malformed_requests_are_400_invalid_request(
+    client: httpx.AsyncClient, app: Starlette, kwargs: dict[str, Any], why: str
+) -> None:
+    response = await client.post("/polls/1/vote", **kwargs)
+    assert response.status_code == 400, why
+    challenge = response.headers["www-authenticate"]
+    assert challenge.startswith('Bearer realm="api", error="invalid_request"'), why
+    assert "TOKEN" not in challenge and "quoted" not in challenge
+    assert response.json()["error"] == "invalid_request"
+    assert app.state.calls == []
+
+
+async def test_non_utf8_header_is_400_not_500(client: httpx.AsyncClient) -> None:
+    response = await client.get("/me", headers={b"Authorization": b"Bearer \xff\xfe"})
+    assert response.status_code == 400
+
+
+async def test_other_auth_scheme_counts_as_no_token(client: httpx.AsyncClient) -> None:
+    response = await client.get("/me", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="api"'
+
+
+async def test_empty_scope_list_accepts_any_valid_token(
+    client: httpx.AsyncClient, issue: Issue
+) -> None:
+    token = await issue()
+    response = await client.get("/me", headers=_bearer(token))
+    assert response.status_code == 200
+    assert response.json() == {"user": "alice", "scopes": [], "client_id": "web"}
+
+
+async def test_unlisted_route_passes_through_with_or_without_token(
+    client: httpx.AsyncClient, issue: Issue
+) -> None:
+    assert (await client.get("/public")).json()["user"] is None
+    token = await issue("x")
+    assert (await client.get("/public", headers=_bearer(token))).json()["user"] == "alice"
+    invalid = await client.get("/public", headers=_bearer("nope.nope"))
+    assert invalid.status_code == 200 and invalid.json()["user"] is None
+    malformed = await client.get("/public", params=[("access_token", "a"), ("access_token", "b")])
+    assert malformed.status_code == 200 and malformed.json()["user"] is None
+
+
+async def test_auto_scope_uses_the_named_mount_and_route_name(
+    client: httpx.AsyncClient, issue: Issue
+) -> None:
+    wrong = await issue("polls:stats", "tests:results")
+    assert (await client.get("/polls/1/results", headers=_bearer(wrong))).status_code == 403
+    right = await issue("polls:results")
+    assert (await client.get("/polls/1/results", headers=_bearer(right))).status_code == 200
+
+
+async def test_method_specific_scope_applies_only_to_that_method(
+    store: TokenStore, issue: Issue
+) -> None:
+    app = build_app(store, scopes={"POST /public": "polls:vote"})
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="https://testserver") as c:
+        assert (await c.get("/public")).status_code == 200
+        assert (await c.post("/public")).status_code == 401
+        token = await issue("polls:vote")
+        assert (await c.post("/public", headers=_bearer(token))).status_code == 200
+
+
+async def test_oauth_required_decorator_is_enforced_by_the_middleware(
+    client: httpx.AsyncClient, issue: Issue, app: Starlette
+) -> None:
+    anonymous = await client.get("/decorated")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == 'Bearer realm="api"'
+    lacking = await client.get("/decorated", headers=_bearer(await issue("other")))
+    assert lacking.status_code == 403
+    assert 'scope="extra:scope"' in lacking.headers["www-authenticate"]
+    ok = await client.get("/decorated", headers=_bearer(await issue("extra:scope")))
+    assert ok.status_code == 200
+    auto = await client.get("/polls/1/auto", headers=_bearer(await issue("polls:auto_decorated")))
+    assert auto.status_code == 200
+    assert app.state.calls == ["/decorated", "/polls/1/auto"]
+
+
+async def test_oauth_required_refuses_even_without_the_middleware() -> None:
+    from starlette.routing import Route
+
+    from tests.apps import decorated
+
+    bare = Starlette(routes=[Route("/decorated", decorated)])
+    bare.state.calls = []
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=bare),
+                                 base_url="https://testserver") as c:
+        response = await c.get("/decorated")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert bare.state.calls == []
+
+
+async def test_starlette_requires_works_unchanged(client: httpx.AsyncClient, issue: Issue) -> None:
+    assert (await client.get("/requires", headers=_bearer(await issue("x")))).status_code == 403
+    ok = await client.get("/requires", headers=_bearer(await issue("polls:vote")))
+    assert ok.status_code == 200 and ok.json()["user"] == "alice"
+
+
+async def test_plain_http_is_refused_outside_debug(app: Starlette, issue: Issue) -> None:
+    token = await issue("polls:results")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://testserver") as c:
+        refused = await c.get("/polls/1/results", headers=_bearer(token))
+        unlisted = await c.get("/public", headers=_bearer(token))
+    assert refused.status_code == 400
+    assert refused.json() == {"error": "invalid_request",
+                              "error_description": "HTTPS is required."}
+    assert unlisted.status_code == 200 and unlisted.json()["user"] is None
+    assert app.state.calls == ["/public"]
+
+
+async def test_debug_allows_plain_http(store: TokenStore, issue: Issue) -> None:
+    app = build_app(store, debug=True)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://testserver") as c:
+        response = await c.get("/polls/1/results", headers=_bearer(await issue("polls:results")))
+    assert response.status_code == 200
+
+
+async def _call(app: Starlette, scope: dict[str, Any], messages: list[Message]) -> list[Message]:
+    sent: list[Message] = []
+    inbox = list(messages)
+
+    async def receive() -> Message:
+        return inbox.pop(0) if inbox else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+def _http_scope(path: str, method: str = "GET", headers: list[tuple[bytes, bytes]] | None = None,
+                query: bytes = b"") -> dict[str, Any]:
+    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": method, "scheme": "https", "path": path, "raw_path": path.encode(),
+            "root_path": "", "query_string": query, "headers": headers or [],
+            "server": ("testserver", 443), "client": ("127.0.0.1", 5000)}
+
+
+async def test_chunked_form_body_is_replayed_byte_identical(app: Starlette, issue: Issue) -> None:
+    token = await issue()
+    chunks = [b"a=1&access_tok", b"en=" + token.encode() + b"&b=", b"%FF%00\xff"]
+    messages: list[Message] = [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+        for i, c in enumerate(chunks)
+    ]
+    headers = [(b"content-type", b"application/x-www-form-urlencoded; charset=utf-8")]
+    sent = await _call(app, _http_scope("/echo", "POST", headers), messages)
+    assert sent[0]["status"] == 200
+    assert b"".join(m.get("body", b"") for m in sent[1:]) == b"".join(chunks)
+
+
+async def test_oversized_form_body_on_protected_route_is_413(
+    store: TokenStore, issue: Issue
+) -> None:
+    app = build_app(store, max_body_size=16)
+    app.state.calls = []
+    token = await issue("polls:vote")
+    body = f"access_token={token}".encode()
+    sent = await _call(app, _http_scope("/polls/1/vote", "POST", [
+        (b"content-type", b"application/x-www-form-urlencoded")]),
+        [{"type": "http.request", "body": body, "more_body": False}])
+    assert sent[0]["status"] == 413
+    assert app.state.calls == []
+    unlisted = await _call(app, _http_scope("/echo", "POST", [
+        (b"content-type", b"application/x-www-form-urlencoded")]),
+        [{"type": "http.request", "body": body, "more_body": False}])
+    assert unlisted[0]["status"] == 200 and unlisted[1]["body"] == body
+
+
+def _ws_scope(path: str, headers: list[tuple[bytes, bytes]], query: bytes = b"") -> dict[str, Any]:
+    return {"type": "websocket", "asgi": {"version": "3.0"}, "scheme": "wss", "path": path,
+            "raw_path": path.encode(), "root_path": "", "query_string": query,
+            "headers": headers, "server": ("testserver", 443), "client": ("127.0.0.1", 5000),
+            "subprotocols": []}
+
+
+async def test_websocket_with_valid_token_is_accepted(app: Starlette, issue: Issue) -> None:
+    token = await issue()
+    for headers, query in (([(b"authorization", f"Bearer {token}".encode())], b""),
+                           ([], f"access_token={token}".encode())):
+        sent = await _call(app, _ws_scope("/ws", headers, query), [{"type": "websocket.connect"}])
+        assert sent[0]["type"] == "websocket.accept"
+        assert '"alice"' in sent[1]["text"]
+
+
+@pytest.mark.parametrize("token", [None, "nope.nope"])
+async def test_websocket_without_valid_token_is_closed_as_policy_violation(
+    app: Starlette, token: str | None
+) -> None:
+    headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
+    sent = await _call(app, _ws_scope("/ws", headers), [{"type": "websocket.connect"}])
+    assert sent == [{"type": "websocket.close", "code": 1008,
+                     "reason": "invalid_token" if token else "missing_token"}]
+
+
+async def test_lifespan_and_other_scopes_pass_through(app: Starlette) -> None:
+    sent = await _call(app, {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
+                       [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]

@@ -1,0 +1,122 @@
+"""Fail closed: a dead or frozen Redis gives 503 + Retry-After, never 200 or invalid_token.
+
+These tests own a redis-server process each, so they can kill, freeze and
+restart it without disturbing the rest of the suite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from starlette.types import Message
+
+from oauth_middleware.store import NewTokens, StoreUnavailable, TokenStore
+from tests.apps import build_app
+from tests.redis_process import RedisProcess
+
+#: Upper bound for one refused request while Redis is frozen (the design says ~2 s).
+FROZEN_BOUND = 3.0
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisProcess]:
+    server = RedisProcess().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def own_store(own_redis: RedisProcess) -> AsyncIterator[TokenStore]:
+    store = TokenStore.from_url(own_redis.url)
+    yield store
+    await store.aclose()
+
+
+def _assert_generic_503(response: httpx.Response, redis: RedisProcess) -> None:
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json() == {
+        "error": "temporarily_unavailable",
+        "error_description": "The service is temporarily unavailable, try again later.",
+    }
+    assert str(redis.port) not in response.text and "127.0.0.1" not in response.text
+    assert "www-authenticate" not in response.headers
+
+
+async def test_killed_redis_gives_503_and_service_resumes_after_restart(
+    own_redis: RedisProcess, own_store: TokenStore
+) -> None:
+    app = build_app(own_store)
+    issued = await own_store.issue(NewTokens(client_id="web", subject="alice",
+                                             scopes=frozenset({"polls:results"})))
+    headers = {"Authorization": f"Bearer {issued.access_token}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="https://testserver") as client:
+        assert (await client.get("/polls/1/results", headers=headers)).status_code == 200
+        own_redis.kill()
+        for path in ("/polls/1/results", "/public"):
+            _assert_generic_503(await client.get(path, headers=headers), own_redis)
+        assert app.state.calls == ["/polls/1/results"]
+        own_redis.start()
+        # The restarted server is empty: the token is gone, so the answer is now a judgement.
+        assert (await client.get("/polls/1/results", headers=headers)).status_code == 401
+        fresh = await own_store.issue(NewTokens(client_id="web", subject="alice",
+                                                scopes=frozenset({"polls:results"})))
+        ok = await client.get("/polls/1/results",
+                              headers={"Authorization": f"Bearer {fresh.access_token}"})
+        assert ok.status_code == 200
+
+
+async def test_frozen_redis_gives_503_within_the_bound(
+    own_redis: RedisProcess, own_store: TokenStore
+) -> None:
+    app = build_app(own_store)
+    issued = await own_store.issue(NewTokens(client_id="web", subject="alice",
+                                             scopes=frozenset({"polls:results"})))
+    headers = {"Authorization": f"Bearer {issued.access_token}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="https://testserver") as client:
+        own_redis.freeze()
+        try:
+            async with asyncio.timeout(FROZEN_BOUND):
+                response = await client.get("/polls/1/results", headers=headers)
+        finally:
+            own_redis.thaw()
+        _assert_generic_503(response, own_redis)
+        assert (await client.get("/polls/1/results", headers=headers)).status_code == 200
+    assert app.state.calls == ["/polls/1/results"]
+
+
+async def test_store_calls_raise_store_unavailable_without_address(
+    own_redis: RedisProcess, own_store: TokenStore
+) -> None:
+    own_redis.kill()
+    for call in (own_store.resolve("a" * 22 + "." + "b" * 43), own_store.get_client("web"),
+                 own_store.issue(NewTokens(client_id="web", subject="alice"))):
+        with pytest.raises(StoreUnavailable) as info:
+            await call
+        assert str(info.value) == "the token store is unavailable"
+        assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+async def test_websocket_is_closed_try_again_later_when_redis_is_down(
+    own_redis: RedisProcess, own_store: TokenStore
+) -> None:
+    app = build_app(own_store)
+    own_redis.kill()
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "websocket", "scheme": "wss", "path": "/ws", "root_path": "",
+             "query_string": b"access_token=" + b"a" * 22 + b"." + b"b" * 43,
+             "headers": [], "asgi": {"version": "3.0"}}
+    await app(scope, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1013, "reason": "temporarily_unavailable"}]
