@@ -1,0 +1,6 @@
+"""The authorization server: the sub-app a user mounts (see ``app``)."""
+
+from oauth_middleware.server.app import METADATA_PATH, AuthorizationServer
+from oauth_middleware.server.config import ThrottlePolicy
+
+__all__ = ["METADATA_PATH", "AuthorizationServer", "ThrottlePolicy"]

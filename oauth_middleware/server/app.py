@@ -1,0 +1,93 @@
+"""The authorization server as one mountable ASGI app (RFC 6749 §3, RFC 7009, RFC 7662, RFC 8414).
+
+``app.mount("/oauth", AuthorizationServer(store=store, issuer="https://example.com/oauth",
+secret_key=...))`` serves ``auth/``, ``token/``, ``revoke/``, ``introspect/`` and
+``/.well-known/oauth-authorization-server``. Each path answers with and without
+its trailing slash; there is no slash redirect (a 307 would re-post a form).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from pathlib import Path
+
+from starlette.routing import BaseRoute, Route, Router
+from starlette.types import Receive, Scope, Send
+
+from oauth_middleware.server import authorize, introspect, metadata, revoke, token
+from oauth_middleware.server.config import (
+    Authenticate,
+    ServerConfig,
+    ThrottlePolicy,
+    VerifyPassword,
+    grant_types,
+    user_from_scope,
+)
+from oauth_middleware.store import TokenStore
+from oauth_middleware.store.grants import CODE_LIFETIME
+from oauth_middleware.store.writer import REFRESH_LIFETIME
+
+METADATA_PATH = "/.well-known/oauth-authorization-server"
+
+
+def _both(path: str, endpoint: object, methods: list[str] | None, name: str) -> list[BaseRoute]:
+    return [Route(f"/{path}/", endpoint, methods=methods, name=name),  # type: ignore[arg-type]
+            Route(f"/{path}", endpoint, methods=methods)]  # type: ignore[arg-type]
+
+
+class AuthorizationServer:
+    """The mounted authorization-server sub-app; every option is checked here, at construction."""
+
+    def __init__(
+        self,
+        *,
+        store: TokenStore,
+        issuer: str,
+        secret_key: str | bytes | None = None,
+        login_url: str = "/login",
+        authenticate: Authenticate = user_from_scope,
+        verify_password: VerifyPassword | None = None,
+        debug: bool = False,
+        grants: Iterable[str] | None = None,
+        require_pkce: bool = False,
+        code_lifetime: int = CODE_LIFETIME,
+        refresh_lifetime: int | None = REFRESH_LIFETIME,
+        throttle: ThrottlePolicy | None = None,
+        templates: str | Path | None = None,
+        introspection_scope: str | None = None,
+    ) -> None:
+        if secret_key is None:
+            if not debug:
+                raise ValueError("secret_key is required (the same value on every worker), "
+                                 "e.g. secret_key=os.environ['OAUTH_SECRET_KEY']")
+            secret_key = secrets.token_bytes(32)
+        self.config = ServerConfig(
+            store=store, issuer=issuer, login_url=login_url, authenticate=authenticate,
+            verify_password=verify_password,
+            secret_key=secret_key.encode() if isinstance(secret_key, str) else secret_key,
+            debug=debug, grant_types=grant_types(grants), require_pkce=require_pkce,
+            code_lifetime=code_lifetime, refresh_lifetime=refresh_lifetime,
+            throttle=throttle or ThrottlePolicy(),
+            templates=Path(templates) if templates is not None else None,
+            introspection_scope=introspection_scope,
+        )
+        config = self.config
+        self.router = Router(redirect_slashes=False, routes=[
+            *_both("auth", authorize.AuthorizationEndpoint(config).handle, ["GET", "POST"],
+                   "oauth_auth"),
+            *_both("token", token.TokenEndpoint(config).handle, None, "oauth_token"),
+            *_both("revoke", revoke.RevocationEndpoint(config).handle, None, "oauth_revoke"),
+            *_both("introspect", introspect.IntrospectionEndpoint(config).handle, None,
+                   "oauth_introspect"),
+            Route(METADATA_PATH, metadata.MetadataEndpoint(config).handle, methods=["GET"],
+                  name="oauth_metadata"),
+        ])
+
+    @property
+    def metadata_endpoint(self) -> metadata.MetadataEndpoint:
+        """For the host root: ``Route(METADATA_PATH, server.metadata_endpoint.handle)``."""
+        return metadata.MetadataEndpoint(self.config)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.router(scope, receive, send)

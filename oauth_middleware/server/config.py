@@ -1,0 +1,103 @@
+"""Configuration of the authorization server, checked once at construction (STYLE rule 7)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+
+from oauth_middleware.models import GRANT_TYPES, GrantType
+from oauth_middleware.store import TokenStore
+from oauth_middleware.store.grants import CODE_LIFETIME, MAX_CODE_LIFETIME
+from oauth_middleware.store.transient import PENDING_LIFETIME
+from oauth_middleware.store.writer import REFRESH_LIFETIME
+
+#: ``authenticate(request) -> user id | None``, sync or async.
+Authenticate = Callable[[Request], "Awaitable[str | None] | str | None"]
+#: ``verify_password(username, password) -> user id | None``, sync or async.
+VerifyPassword = Callable[[str, str], "Awaitable[str | None] | str | None"]
+
+
+async def call_hook(hook: Callable[..., object], *args: object) -> str | None:
+    """Run a user hook that may be sync or async; its answer is a user id or None."""
+    result = hook(*args)
+    if inspect.isawaitable(result):
+        result = await result
+    return None if result is None else str(result)
+
+
+def user_from_scope(request: Request) -> str | None:
+    """The default ``authenticate``: ``request.user`` from Starlette's AuthenticationMiddleware."""
+    user = request.scope.get("user")
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return str(user.identity)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThrottlePolicy:
+    """Brute-force limits (RFC 6749 §2.3.1): failures per key within a window -> 429."""
+
+    #: Failed client authentications per client id.
+    client_failures: int = 10
+    #: Failed password grants per username.
+    password_failures: int = 5
+    #: invalid_grant answers per client id.
+    grant_failures: int = 30
+    #: Seconds a window lasts, from its first failure.
+    window: int = 300
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerConfig:
+    store: TokenStore
+    issuer: str
+    login_url: str = "/login"
+    authenticate: Authenticate = user_from_scope
+    verify_password: VerifyPassword | None = None
+    secret_key: bytes = field(repr=False)
+    debug: bool = False
+    grant_types: frozenset[GrantType] = frozenset(GRANT_TYPES)
+    #: PKCE is always required from public clients; this requires it from confidential ones too.
+    require_pkce: bool = False
+    code_lifetime: int = CODE_LIFETIME
+    refresh_lifetime: int | None = REFRESH_LIFETIME
+    consent_lifetime: int = PENDING_LIFETIME
+    throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
+    #: Extra template directory searched before the built-in templates.
+    templates: Path | None = None
+    #: Seconds a client is told to wait in ``Retry-After`` when Redis is unavailable.
+    retry_after: int = 5
+    #: A token carrying this scope may call introspect/ (besides client authentication).
+    introspection_scope: str | None = None
+    realm: str = "oauth"
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.issuer)
+        absolute = parts.scheme in ("https", "http") and parts.netloc
+        if not absolute or parts.query or parts.fragment:
+            raise ValueError("issuer must be an absolute URL without query or fragment, "
+                             "e.g. issuer='https://auth.example.com/oauth'")
+        if parts.scheme == "http" and not self.debug:
+            raise ValueError("issuer must use https outside debug mode")
+        if len(self.secret_key) < 32:
+            raise ValueError("secret_key must be at least 32 bytes, e.g. secrets.token_bytes(32)")
+        if not 0 < self.code_lifetime <= MAX_CODE_LIFETIME:
+            raise ValueError("code_lifetime must be 1 to 600 seconds (RFC 6749 §4.1.2)")
+        unknown = set(self.grant_types) - set(GRANT_TYPES)
+        if unknown:
+            raise ValueError(f"unknown grant type(s): {', '.join(sorted(unknown))}")
+        if "password" in self.grant_types and self.verify_password is None:
+            object.__setattr__(self, "grant_types", self.grant_types - {"password"})
+
+    def url(self, path: str) -> str:
+        """An absolute URL under the issuer (never from the Host header)."""
+        return f"{self.issuer.rstrip('/')}/{path.lstrip('/')}"
+
+
+def grant_types(value: Iterable[str] | None) -> frozenset[GrantType]:
+    return frozenset(GRANT_TYPES) if value is None else frozenset(value)  # type: ignore[arg-type]
