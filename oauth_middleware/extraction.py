@@ -55,7 +55,7 @@ def from_header(headers: list[tuple[bytes, bytes]]) -> str | None:
 
 def from_urlencoded(data: bytes) -> str | None:
     """The single non-empty ``access_token`` of a query string or form body."""
-    if _PARAM not in data:
+    if _PARAM not in data and b"%" not in data:
         return None
     found: bytes | None = None
     for part in data.split(b"&"):
@@ -89,7 +89,7 @@ def single(header: str | None, body: str | None, query: str | None) -> Credentia
 
 def redact(data: bytes) -> bytes:
     """``data`` with every ``access_token`` value replaced, for whatever logs the URL."""
-    if _PARAM not in data:
+    if _PARAM not in data and b"%" not in data:
         return data
     parts = []
     for part in data.split(b"&"):

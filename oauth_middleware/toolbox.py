@@ -120,14 +120,15 @@ async def register_client(
     uris = list(dict.fromkeys(validate_redirect_uri(u, allow_http=allow_http) for u in uris))
     if token_lifetime is not None and token_lifetime <= 0:
         raise ValueError("token_lifetime must be a positive number of seconds, or None for never")
-    scopes = await ensure_scopes(store, scopes_list or (), register_unknown=register_unknown_scopes)
+    grants = _grant_types(grant_types, public)
     if not replace_existing and await store.get_client(client_id) is not None:
         raise ClientExists(f"client {client_id!r} is already registered")
+    scopes = await ensure_scopes(store, scopes_list or (), register_unknown=register_unknown_scopes)
     secret = None if public else new_secret()
     client = Client(
         client_id=client_id, title=title.strip(), redirect_uris=tuple(uris), public=public,
         secret_hash=None if secret is None else hash_client_secret(secret),
-        scopes=tuple(s.identifier for s in scopes), grant_types=_grant_types(grant_types, public),
+        scopes=tuple(s.identifier for s in scopes), grant_types=grants,
         token_lifetime=token_lifetime, description=description, link=link,
         registrant=_registrant(registrant), allow_plain_pkce=allow_plain_pkce,
         created_at=time.time(),

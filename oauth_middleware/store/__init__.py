@@ -23,6 +23,7 @@ from oauth_middleware.store.connection import (
     embedded,
 )
 from oauth_middleware.store.grants import CODE_LIFETIME, GrantMixin
+from oauth_middleware.store.keys import DEFAULT_PREFIX
 from oauth_middleware.store.listing import ListingMixin
 from oauth_middleware.store.tokens import TokenMixin
 from oauth_middleware.store.transient import PENDING_LIFETIME, TransientMixin
@@ -37,7 +38,7 @@ class TokenStore(TokenMixin, GrantMixin, ListingMixin, ClientStore, TransientMix
         cls,
         url: str | None,
         *,
-        prefix: str = "om:",
+        prefix: str = DEFAULT_PREFIX,
         clock: Clock = time.time,
         connect_timeout: float = CONNECT_TIMEOUT,
         socket_timeout: float = SOCKET_TIMEOUT,

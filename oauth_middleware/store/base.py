@@ -12,7 +12,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError
 
 from oauth_middleware.store.connection import GUARD
-from oauth_middleware.store.keys import Keys
+from oauth_middleware.store.keys import DEFAULT_PREFIX, Keys
 
 Clock = Callable[[], float]
 
@@ -31,7 +31,7 @@ class StoreBase:
     """Holds what every part of :class:`~oauth_middleware.store.TokenStore` needs."""
 
     def __init__(
-        self, redis: aioredis.Redis, *, prefix: str = "om:", clock: Clock = time.time
+        self, redis: aioredis.Redis, *, prefix: str = DEFAULT_PREFIX, clock: Clock = time.time
     ) -> None:
         if not prefix or any(ch in prefix for ch in "{}*?[] "):
             raise ValueError("prefix must be non-empty without braces, globs or spaces, e.g. 'om:'")

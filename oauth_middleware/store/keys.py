@@ -32,13 +32,15 @@ from dataclasses import dataclass
 
 from oauth_middleware.security import digest
 
+#: Prefix of every key unless the store is given another one.
+DEFAULT_PREFIX = "om:"
 #: Index score used for grants that never expire (ms; far beyond any real expiry).
 NEVER_MS = 2**52
 
 
 @dataclass(frozen=True, slots=True)
 class Keys:
-    prefix: str = "om:"
+    prefix: str = DEFAULT_PREFIX
 
     def client(self, client_id: str) -> str:
         return f"{self.prefix}client:{client_id}"

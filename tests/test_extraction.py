@@ -1,0 +1,78 @@
+"""Bearer token extraction from one source at a time (RFC 6750 §2)."""
+
+from __future__ import annotations
+
+import pytest
+
+from oauth_middleware import extraction
+from oauth_middleware.errors import InvalidRequest
+
+TOKEN = "abcDEF012-_.~+/=="
+
+
+def test_header_token_with_any_scheme_case() -> None:
+    for scheme in (b"Bearer", b"bearer", b"BEARER"):
+        assert extraction.from_header([(b"authorization", scheme + b" " + TOKEN.encode())]) == TOKEN
+
+
+def test_other_schemes_and_no_header_mean_no_bearer_token() -> None:
+    assert extraction.from_header([]) is None
+    assert extraction.from_header([(b"authorization", b"Basic Zm9vOmJhcg==")]) is None
+    assert extraction.from_header([(b"x-authorization", b"Bearer a")]) is None
+
+
+@pytest.mark.parametrize("value", [b"Bearer", b"Bearer ", b"Bearer a,b", b"Bearer \xff",
+                                   b"Bearer a=b", b"Bearer " + b"a" * 4097])
+def test_malformed_header_tokens_are_invalid_request(value: bytes) -> None:
+    with pytest.raises(InvalidRequest, match="malformed"):
+        extraction.from_header([(b"authorization", value)])
+
+
+def test_two_authorization_headers_are_invalid_request() -> None:
+    with pytest.raises(InvalidRequest, match="More than one"):
+        extraction.from_header([(b"authorization", b"Bearer a"), (b"authorization", b"Bearer a")])
+
+
+def test_urlencoded_token_is_found_and_decoded() -> None:
+    assert extraction.from_urlencoded(b"x=1&access_token=abc%2Bd&y=2") == "abc+d"
+    assert extraction.from_urlencoded(b"access%5Ftoken=abc") == "abc"
+    assert extraction.from_urlencoded(b"x=1") is None
+    assert extraction.from_urlencoded(b"access_token=") is None
+    assert extraction.from_urlencoded(b"my_access_token=abc") is None
+
+
+@pytest.mark.parametrize("data", [b"access_token=a&access_token=b",
+                                  b"access_token=a&access_token="])
+def test_repeated_access_token_is_invalid_request(data: bytes) -> None:
+    with pytest.raises(InvalidRequest, match="repeated"):
+        extraction.from_urlencoded(data)
+
+
+@pytest.mark.parametrize("data", [b"access_token=a%zz", b"access_token=a%00b",
+                                  b"access_token=%ff", b"access_token=a+b"])
+def test_malformed_urlencoded_tokens_are_invalid_request(data: bytes) -> None:
+    with pytest.raises(InvalidRequest, match="malformed"):
+        extraction.from_urlencoded(data)
+
+
+def test_form_content_type_detection() -> None:
+    form = b"application/x-www-form-urlencoded"
+    assert extraction.is_form([(b"content-type", form)])
+    mixed = b"Application/X-WWW-Form-Urlencoded; charset=utf-8"
+    assert extraction.is_form([(b"content-type", mixed)])
+    assert not extraction.is_form([(b"content-type", b"application/json")])
+    assert not extraction.is_form([])
+
+
+def test_only_one_method_per_request() -> None:
+    assert extraction.single(None, None, None) is None
+    assert extraction.single(None, "t", None) == extraction.Credential("t", "body")
+    with pytest.raises(InvalidRequest, match="More than one method"):
+        extraction.single("t", None, "t")
+
+
+def test_redaction_replaces_every_access_token_value() -> None:
+    assert extraction.redact(b"a=1&access_token=secret&access%5Ftoken=x") == (
+        b"a=1&access_token=redacted&access%5Ftoken=redacted")
+    assert extraction.redact(b"a=1") == b"a=1"
+    assert extraction.redact(b"access_token") == b"access_token"

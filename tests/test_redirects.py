@@ -1,0 +1,96 @@
+"""Redirect URI registration rules, exact matching and parameter encoding (RFC 6749 §3.1.2)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from oauth_middleware.redirects import (
+    InvalidRedirectURI,
+    add_params,
+    find_registered,
+    matches,
+    validate_redirect_uri,
+)
+
+
+@pytest.mark.parametrize("uri", [
+    "https://app.example/cb",
+    "https://app.example/cb?tenant=1",
+    "http://127.0.0.1:8000/client/callback",
+    "http://[::1]/cb",
+    "http://localhost:3000/cb",
+    "com.example.app:/oauth2redirect",
+])
+def test_registrable_redirect_uris(uri: str) -> None:
+    assert validate_redirect_uri(uri) == uri
+
+
+@pytest.mark.parametrize(("uri", "reason"), [
+    ("http://myapp.com/", "plain http"),
+    ("https://app.example/cb#frag", "fragment"),
+    ("/relative/cb", "absolute"),
+    ("https://*.example/cb", "wildcards"),
+    ("https://app.example/c b", "ASCII"),
+    ("https://app.example/\x00", "ASCII"),
+    ("javascript:alert(1)", "private-use"),
+    ("https:///nohost", "host"),
+    ("https://app.example:99999/cb", "absolute"),
+    ("", "2000"),
+    ("https://a/" + "x" * 2000, "2000"),
+])
+def test_unsafe_redirect_uris_are_refused_with_a_reason(uri: str, reason: str) -> None:
+    with pytest.raises(InvalidRedirectURI, match=reason):
+        validate_redirect_uri(uri)
+
+
+def test_plain_http_can_be_allowed_for_development() -> None:
+    assert validate_redirect_uri("http://myapp.com/", allow_http=True) == "http://myapp.com/"
+
+
+@pytest.mark.parametrize(("registered", "requested", "expected"), [
+    ("https://app.example/cb", "https://app.example/cb", True),
+    ("https://app.example/cb", "https://app.example/cb/", False),
+    ("https://app.example/cb", "https://APP.example/cb", False),
+    ("https://app.example/cb", "https://app.example/cb?x=1", False),
+    ("https://app.example/cb", "https://app.example/cb/../cb", False),
+    ("https://app.example:443/cb", "https://app.example/cb", False),
+    ("http://127.0.0.1/cb", "http://127.0.0.1:51234/cb", True),
+    ("http://127.0.0.1:8000/cb", "http://127.0.0.1:9000/cb", True),
+    ("http://[::1]:80/cb", "http://[::1]:5000/cb", True),
+    ("http://127.0.0.1/cb", "http://127.0.0.1:51234/other", False),
+    ("http://localhost/cb", "http://localhost:5000/cb", False),
+    ("https://127.0.0.1/cb", "https://127.0.0.1:5000/cb", False),
+    ("http://127.0.0.1/cb", "http://127.0.0.1:bad/cb", False),
+])
+def test_matching_is_exact_except_loopback_ip_port(
+    registered: str, requested: str, expected: bool
+) -> None:
+    assert matches(registered, requested) is expected
+
+
+def test_find_registered_keeps_the_requested_loopback_port() -> None:
+    registered = ["https://app.example/cb", "http://127.0.0.1/cb"]
+    assert find_registered(registered, "http://127.0.0.1:4444/cb") == "http://127.0.0.1:4444/cb"
+    assert find_registered(registered, "https://evil.example/cb") is None
+
+
+def test_parameters_are_encoded_and_a_registered_query_is_kept() -> None:
+    state = "a b&c=d#e%f/ü"
+    url = add_params("https://app.example/cb?tenant=1", {"code": "x.y", "state": state})
+    parts = urlsplit(url)
+    assert parts.path == "/cb" and parts.fragment == ""
+    assert parse_qsl(parts.query) == [("tenant", "1"), ("code", "x.y"), ("state", state)]
+    assert "#" not in url and " " not in url
+
+
+def test_implicit_parameters_go_in_the_fragment() -> None:
+    url = add_params("https://app.example/cb", {"access_token": "t", "state": "s s"}, fragment=True)
+    parts = urlsplit(url)
+    assert parts.query == ""
+    assert parse_qsl(parts.fragment) == [("access_token", "t"), ("state", "s s")]
+
+
+def test_trailing_question_mark_gets_no_extra_separator() -> None:
+    assert add_params("https://a.example/cb?", {"code": "c"}) == "https://a.example/cb?code=c"

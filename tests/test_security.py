@@ -1,0 +1,65 @@
+"""Secret generation, hashing and comparison: the only module that touches secrets."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import inspect
+import re
+
+import pytest
+
+from oauth_middleware import security
+
+
+def test_tokens_carry_256_random_bits_in_a_url_safe_alphabet() -> None:
+    grant = security.new_grant_id()
+    token = security.new_token(grant)
+    gid, secret = token.split(".")
+    assert gid == grant
+    assert len(base64.urlsafe_b64decode(secret + "=")) == 32
+    assert re.fullmatch(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+", token)
+    assert len({security.new_token(grant) for _ in range(100)}) == 100
+
+
+def test_generated_client_ids_and_secrets_are_url_safe() -> None:
+    for value in (security.new_client_id(), security.new_secret()):
+        assert security.is_urlsafe(value)
+    assert len(base64.urlsafe_b64decode(security.new_secret() + "=")) == 32
+
+
+def test_randomness_comes_from_secrets_only() -> None:
+    source = inspect.getsource(security)
+    assert "import secrets" in source
+    assert "import random" not in source and "uuid" not in source
+
+
+def test_digest_and_fingerprint() -> None:
+    assert security.digest("abc") == hashlib.sha256(b"abc").hexdigest()
+    assert security.fingerprint("abc") == security.digest("abc")[: security.FINGERPRINT_CHARS]
+
+
+def test_client_secret_hash_describes_itself_and_verifies() -> None:
+    stored = security.hash_client_secret("s3cret")
+    method, salt, value = stored.split("$")
+    assert method == "sha256" and len(salt) == 32 and len(value) == 64
+    assert "s3cret" not in stored
+    assert security.verify_client_secret(stored, "s3cret")
+    assert not security.verify_client_secret(stored, "s3creT")
+    assert security.hash_client_secret("s3cret") != stored  # salted
+
+
+@pytest.mark.parametrize("stored", [None, "", "sha256", "md5$salt$x", "sha256$$x", "sha256$s$"])
+def test_malformed_stored_hashes_fail_closed(stored: str | None) -> None:
+    assert not security.verify_client_secret(stored, "anything")
+
+
+def test_constant_time_equals_handles_mixed_types() -> None:
+    assert security.constant_time_equals("abc", b"abc")
+    assert not security.constant_time_equals("abc", "abd")
+    assert not security.constant_time_equals("abc", "abcd")
+
+
+def test_pkce_s256_matches_rfc_7636_appendix_b() -> None:
+    verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+    assert security.pkce_s256(verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
