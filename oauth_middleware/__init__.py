@@ -1,6 +1,7 @@
 """OAuth 2.0 for any ASGI app: a bearer-token middleware and an authorization server on Redis."""
 
 from oauth_middleware.decorators import oauth_required
+from oauth_middleware.dependencies import RequireScopes, get_access_token
 from oauth_middleware.errors import OAuthError
 from oauth_middleware.middleware import OAuthMiddleware, TokenUser
 from oauth_middleware.models import AccessToken, Client, IssuedTokens, Scope
@@ -15,10 +16,12 @@ __all__ = [
     "IssuedTokens",
     "OAuthError",
     "OAuthMiddleware",
+    "RequireScopes",
     "Scope",
     "StoreUnavailable",
     "TokenStore",
     "TokenUser",
+    "get_access_token",
     "issue_token",
     "oauth_required",
     "register_client",
