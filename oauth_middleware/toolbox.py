@@ -111,8 +111,13 @@ async def register_client(
     allow_http: bool = False,
     allow_plain_pkce: bool = False,
     replace_existing: bool = False,
+    client_secret: str | None = None,
 ) -> RegisteredClient:
-    """Register a client; a confidential one gets a secret, returned once and stored hashed."""
+    """Register a client; a confidential one gets a secret, returned once and stored hashed.
+
+    ``client_secret`` sets a confidential client's secret (e.g. from the environment)
+    instead of generating one; it must be at least 16 characters.
+    """
     if not title.strip():
         raise ValueError("a client needs a title")
     client_id = validate_client_id(identifier) if identifier else new_client_id()
@@ -124,7 +129,9 @@ async def register_client(
     if not replace_existing and await store.get_client(client_id) is not None:
         raise ClientExists(f"client {client_id!r} is already registered")
     scopes = await ensure_scopes(store, scopes_list or (), register_unknown=register_unknown_scopes)
-    secret = None if public else new_secret()
+    if client_secret is not None and (public or len(client_secret) < 16):
+        raise ValueError("client_secret is only for confidential clients, at least 16 characters")
+    secret = None if public else client_secret or new_secret()
     client = Client(
         client_id=client_id, title=title.strip(), redirect_uris=tuple(uris), public=public,
         secret_hash=None if secret is None else hash_client_secret(secret),

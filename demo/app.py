@@ -1,0 +1,60 @@
+"""The demo application: authorization server, polls API, login and the client app in one."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.routing import Mount, Route
+
+from demo import polls, users
+from demo.client import DemoClient
+from demo.pages import Pages
+from demo.seed import seed
+from demo.sessions import SessionBackend, Sessions
+from oauth_middleware import OAuthMiddleware, TokenStore
+from oauth_middleware.security import new_secret
+from oauth_middleware.server import METADATA_PATH, AuthorizationServer
+
+
+def create_app(*, base_url: str = "http://127.0.0.1:8000", store: TokenStore | None = None,
+               client_secret: str | None = None, secret_key: bytes | None = None,
+               on_seeded: Callable[[str], None] | None = None) -> Starlette:
+    """Build the demo for ``base_url`` (scheme, host and port it is served at).
+
+    ``on_seeded`` receives demo-web's client secret once the clients are registered.
+    """
+    store = store or TokenStore.from_url(None)
+    key = secret_key or new_secret(32).encode()
+    sessions = Sessions(key)
+    server = AuthorizationServer(
+        store=store, issuer=f"{base_url}/oauth", secret_key=key, login_url="/login",
+        verify_password=users.verify_password, debug=True,
+    )
+    client = DemoClient(base_url=base_url, secret=client_secret or "", signing_key=key)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        client.secret = await seed(store, base_url=base_url, web_secret=client_secret)
+        if on_seeded is not None:
+            on_seeded(client.secret)
+        yield
+        await store.aclose()
+
+    pages = Pages(sessions, base_url=base_url, embedded=store.embedded)
+    app = Starlette(
+        routes=[*pages.routes, *polls.routes, *client.routes, Mount("/oauth", server),
+                Route(METADATA_PATH, server.metadata_endpoint.handle)],
+        middleware=[
+            Middleware(AuthenticationMiddleware, backend=SessionBackend(sessions)),
+            Middleware(OAuthMiddleware, store=store, scopes=polls.SCOPES, debug=True),
+        ],
+        lifespan=lifespan,
+    )
+    state: Any = app.state
+    state.store, state.client, state.sessions = store, client, sessions
+    return app

@@ -1,0 +1,163 @@
+"""A small OAuth client web app: authorization code + PKCE against the demo's own server.
+
+It plays a separate application that happens to share the process: it only
+talks to the authorization server and the polls API over HTTP, exactly as a
+third-party client would, and keeps its tokens on its own server side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from itsdangerous import BadSignature, URLSafeSerializer
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from demo.render import page, see_other
+from oauth_middleware.redirects import add_params
+from oauth_middleware.security import constant_time_equals, fingerprint, new_secret, pkce_s256
+
+COOKIE = "demo_client"
+CLIENT_ID = "demo-web"
+SCOPE = "polls:results my_polls:my_stats polls:vote"
+
+
+@dataclass
+class ClientSession:
+    state: str = ""
+    verifier: str = ""
+    tokens: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+class DemoClient:
+    """The client app's routes, its secret and its HTTP connection to the server."""
+
+    def __init__(self, *, base_url: str, secret: str, signing_key: bytes,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.redirect_uri = f"{self.base_url}/client/callback"
+        self.secret = secret
+        self.transport = transport
+        self._signer = URLSafeSerializer(signing_key, salt="demo-client")
+        self._sessions: dict[str, ClientSession] = {}
+
+    @property
+    def routes(self) -> list[Route]:
+        return [Route("/client/", self.home), Route("/client/login", self.login),
+                Route("/client/callback", self.callback),
+                Route("/client/refresh", self.refresh, methods=["POST"]),
+                Route("/client/revoke", self.revoke, methods=["POST"]),
+                Route("/client/spa", self.spa)]
+
+    def _http(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base_url, transport=self.transport, timeout=10)
+
+    def _session(self, request: Request) -> tuple[str, ClientSession]:
+        try:
+            sid = str(self._signer.loads(request.cookies.get(COOKIE, "")))
+        except BadSignature:
+            sid = new_secret()
+        return sid, self._sessions.setdefault(sid, ClientSession())
+
+    def _bind(self, response: Response, sid: str) -> Response:
+        response.set_cookie(COOKIE, self._signer.dumps(sid), httponly=True, samesite="lax",
+                            path="/client")
+        return response
+
+    async def home(self, request: Request) -> Response:
+        sid, session = self._session(request)
+        calls = await self._call_api(session.tokens.get("access_token")) if session.tokens else []
+        context = {"tokens": self._shown(session.tokens), "calls": calls, "error": session.error,
+                   "client_id": CLIENT_ID, "scope": SCOPE}
+        return self._bind(page(request, "client.html", context), sid)
+
+    async def login(self, request: Request) -> Response:
+        sid, session = self._session(request)
+        session.state, session.verifier, session.error = new_secret(), new_secret(), ""
+        url = add_params(f"{self.base_url}/oauth/auth/", {
+            "response_type": "code", "client_id": CLIENT_ID, "redirect_uri": self.redirect_uri,
+            "scope": SCOPE, "state": session.state,
+            "code_challenge": pkce_s256(session.verifier), "code_challenge_method": "S256",
+        })
+        return self._bind(see_other(url), sid)
+
+    async def callback(self, request: Request) -> Response:
+        sid, session = self._session(request)
+        params = request.query_params
+        expected, session.state = session.state, ""
+        if not expected or not constant_time_equals(params.get("state", ""), expected):
+            session.error = "The state did not match: this answer was not for this browser."
+        elif "error" in params:
+            session.error = f"The server answered {params['error']}."
+        else:
+            await self._token_request(session, {
+                "grant_type": "authorization_code", "code": params.get("code", ""),
+                "redirect_uri": self.redirect_uri, "code_verifier": session.verifier})
+        return self._bind(see_other("/client/"), sid)
+
+    async def refresh(self, request: Request) -> Response:
+        sid, session = self._session(request)
+        if session.tokens.get("refresh_token"):
+            await self._token_request(session, {"grant_type": "refresh_token",
+                                                "refresh_token": session.tokens["refresh_token"]})
+        return self._bind(see_other("/client/"), sid)
+
+    async def revoke(self, request: Request) -> Response:
+        sid, session = self._session(request)
+        token = session.tokens.get("refresh_token") or session.tokens.get("access_token")
+        if token:
+            async with self._http() as http:
+                await http.post("/oauth/revoke/", data={"token": token},
+                                auth=(CLIENT_ID, self.secret))
+            session.error = "Revoked: the token no longer opens the protected routes."
+            session.tokens = {**session.tokens, "revoked": True}
+        return self._bind(see_other("/client/"), sid)
+
+    async def spa(self, request: Request) -> Response:
+        return page(request, "spa.html", {"request_query": str(request.query_params)})
+
+    async def _token_request(self, session: ClientSession, data: dict[str, str]) -> None:
+        async with self._http() as http:
+            answer = await http.post("/oauth/token/", data=data, auth=(CLIENT_ID, self.secret))
+        body = answer.json()
+        if answer.status_code == 200:
+            session.tokens, session.error = body, ""
+        else:
+            session.error = f"The token endpoint answered {answer.status_code} {body.get('error')}."
+
+    async def _call_api(self, token: str | None) -> list[dict[str, Any]]:
+        """Call the protected routes the three ways the seed documents."""
+        if not token:
+            return []
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        bearer = {"Authorization": f"Bearer {token}"}
+        calls: list[tuple[str, str, str, dict[str, Any]]] = [
+            ("header", "GET", "/polls/1/results", {"headers": bearer}),
+            ("form body", "POST", "/polls/1/vote",
+             {"content": f"choice=header&access_token={token}", "headers": form}),
+            ("query", "GET", "/polls/1/stats", {"params": {"access_token": token}}),
+            ("header", "GET", "/api/me", {"headers": bearer}),
+        ]
+        shown = []
+        async with self._http() as http:
+            for how, method, path, kwargs in calls:
+                answer = await http.request(method, path, **kwargs)
+                shown.append({"how": how, "method": method, "path": path,
+                              "status": answer.status_code, "body": answer.text,
+                              "challenge": answer.headers.get("www-authenticate", "")})
+        return shown
+
+    @staticmethod
+    def _shown(tokens: dict[str, Any]) -> dict[str, Any]:
+        """What the page may show: fingerprints, never the tokens themselves."""
+        if not tokens:
+            return {}
+        return {"access": fingerprint(tokens.get("access_token", "")),
+                "refresh": fingerprint(tokens["refresh_token"]) if tokens.get("refresh_token")
+                else None,
+                "scope": tokens.get("scope"), "expires_in": tokens.get("expires_in"),
+                "revoked": tokens.get("revoked", False)}

@@ -1,0 +1,63 @@
+"""The demo's home, login and logout pages (the login the authorization server sends users to)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from demo import users
+from demo.render import page, see_other
+from demo.sessions import Sessions
+
+
+def safe_next(value: str | None) -> str:
+    """Only local paths: ``next`` must not turn the login into an open redirect."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    parts = urlsplit(value)
+    return "/" if parts.scheme or parts.netloc else value
+
+
+class Pages:
+    def __init__(self, sessions: Sessions, *, base_url: str, embedded: bool) -> None:
+        self.sessions = sessions
+        self.base_url = base_url
+        self.embedded = embedded
+
+    @property
+    def routes(self) -> list[Route]:
+        return [Route("/", self.home), Route("/login", self.login, methods=["GET", "POST"]),
+                Route("/logout", self.logout, methods=["GET", "POST"])]
+
+    async def home(self, request: Request) -> Response:
+        return page(request, "home.html", {"base_url": self.base_url, "embedded": self.embedded})
+
+    async def login(self, request: Request) -> Response:
+        if request.method == "GET":
+            return self._form(request, safe_next(request.query_params.get("next")), "")
+        form = await request.form()
+        next_url = safe_next(str(form.get("next", "")))
+        if not self.sessions.check_csrf(request, str(form.get("csrf", ""))):
+            return self._form(request, next_url, "The form expired; please try again.", 403)
+        username = users.verify_password(str(form.get("username", "")),
+                                         str(form.get("password", "")))
+        if username is None:
+            return self._form(request, next_url, "Unknown user or wrong password.", 401)
+        response = see_other(next_url)
+        self.sessions.login(response, username)
+        return response
+
+    def _form(self, request: Request, next_url: str, error: str, status: int = 200) -> Response:
+        nonce, token = self.sessions.new_csrf(request)
+        context = {"next": next_url, "error": error, "csrf": token}
+        response = page(request, "login.html", context, status)
+        self.sessions.set_csrf_cookie(response, nonce)
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        response = see_other("/")
+        self.sessions.logout(request, response)
+        return response

@@ -1,0 +1,35 @@
+"""Seeding the demo's scopes and clients, idempotently (safe on every start)."""
+
+from __future__ import annotations
+
+from oauth_middleware.store import TokenStore
+from oauth_middleware.toolbox import ensure_scopes, register_client
+
+WEB_CLIENT = "demo-web"
+SPA_CLIENT = "demo-spa"
+SCOPES = ["polls:results", "my_polls:my_stats", "polls:vote"]
+
+
+async def seed(store: TokenStore, *, base_url: str, web_secret: str | None) -> str:
+    """Register scopes and both demo clients for ``base_url``; returns demo-web's secret.
+
+    Clients are re-registered on every start so their redirect URIs follow the
+    host and port; demo-web keeps ``web_secret`` when given, else gets a new one.
+    """
+    await ensure_scopes(store, SCOPES)
+    web = await register_client(
+        store, "Demo web client", WEB_CLIENT, f"{base_url}/client/callback", "alice",
+        public=False, scopes_list=SCOPES, replace_existing=True, client_secret=web_secret,
+        grant_types=["authorization_code", "refresh_token", "client_credentials", "password"],
+        description="The client app at /client/: authorization code + PKCE, then the polls API.",
+        link=f"{base_url}/client/",
+    )
+    await register_client(
+        store, "Demo single-page app", SPA_CLIENT, f"{base_url}/client/spa", "alice",
+        public=True, scopes_list=SCOPES, replace_existing=True,
+        grant_types=["authorization_code", "refresh_token", "implicit"],
+        description="A public client: PKCE required, implicit flow allowed.",
+    )
+    if web.client_secret is None:  # pragma: no cover - demo-web is confidential
+        raise RuntimeError("demo-web must be confidential")
+    return web.client_secret

@@ -1,0 +1,82 @@
+"""Server-side sessions for the demo's login: the cookie holds only a signed session id.
+
+Sessions live in process memory, which fits the demo (one process). The
+``AuthenticationMiddleware`` backend below gives ``request.user`` to the
+authorization server's default ``authenticate`` hook.
+"""
+
+from __future__ import annotations
+
+import time
+
+from itsdangerous import BadSignature, URLSafeSerializer
+from starlette.authentication import AuthCredentials, AuthenticationBackend, BaseUser, SimpleUser
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+
+from oauth_middleware.security import constant_time_equals, new_secret
+
+SESSION_COOKIE = "demo_session"
+CSRF_COOKIE = "demo_csrf"
+SESSION_LIFETIME = 8 * 3600
+
+
+class Sessions:
+    def __init__(self, secret_key: bytes, *, secure: bool = False) -> None:
+        self._signer = URLSafeSerializer(secret_key, salt="demo-session")
+        self._sessions: dict[str, tuple[str, float]] = {}
+        self.secure = secure
+
+    def login(self, response: Response, username: str) -> None:
+        session_id = new_secret()
+        self._sessions[session_id] = (username, time.time() + SESSION_LIFETIME)
+        response.set_cookie(SESSION_COOKIE, self._signer.dumps(session_id), httponly=True,
+                            samesite="lax", secure=self.secure, max_age=SESSION_LIFETIME)
+
+    def logout(self, request: HTTPConnection, response: Response) -> None:
+        session_id = self._session_id(request)
+        if session_id is not None:
+            self._sessions.pop(session_id, None)
+        response.delete_cookie(SESSION_COOKIE)
+
+    def user(self, request: HTTPConnection) -> str | None:
+        session_id = self._session_id(request)
+        record = self._sessions.get(session_id or "")
+        if record is None or record[1] < time.time():
+            return None
+        return record[0]
+
+    def _session_id(self, request: HTTPConnection) -> str | None:
+        try:
+            value = self._signer.loads(request.cookies.get(SESSION_COOKIE, ""))
+        except BadSignature:
+            return None
+        return value if isinstance(value, str) else None
+
+    def new_csrf(self, request: HTTPConnection) -> tuple[str, str]:
+        """(cookie nonce, form token): a signed double-submit token for a form."""
+        nonce = request.cookies.get(CSRF_COOKIE) or new_secret()
+        return nonce, self._signer.dumps(["csrf", nonce])
+
+    def set_csrf_cookie(self, response: Response, nonce: str) -> None:
+        response.set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="strict",
+                            secure=self.secure)
+
+    def check_csrf(self, request: HTTPConnection, token: str) -> bool:
+        try:
+            kind, nonce = self._signer.loads(token)
+        except (BadSignature, ValueError, TypeError):
+            return False
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        return kind == "csrf" and bool(cookie) and constant_time_equals(nonce, cookie)
+
+
+class SessionBackend(AuthenticationBackend):
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        username = self.sessions.user(conn)
+        if username is None:
+            return None
+        return AuthCredentials(["session"]), SimpleUser(username)
