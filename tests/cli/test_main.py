@@ -32,10 +32,9 @@ def _leaf_commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple
 
 
 def test_top_level_help_names_every_group_the_url_and_examples() -> None:
-    result = CliRunner().invoke(main, ["--help"])
+    result = CliRunner().invoke(main, ["--help"], prog_name="oauth-middleware")
     assert result.exit_code == 0
-    assert result.stdout.startswith("Usage: main [OPTIONS] COMMAND [ARGS]...") or \
-        result.stdout.startswith("Usage: oauth-middleware")
+    assert result.stdout.startswith("Usage: oauth-middleware [OPTIONS] COMMAND [ARGS]...")
     for text in ("client ", "scope ", "token ", "--redis-url URL", "REDIS_URL", "Examples:",
                  "oauth-middleware scope sync myproject.main:app"):
         assert text in result.stdout
