@@ -37,8 +37,20 @@ def new_secret(nbytes: int = TOKEN_BYTES) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
+def _word(nbytes: int) -> str:
+    """URL-safe random text that never starts with ``-``.
+
+    Ids and tokens are typed as command-line arguments (``oauth-middleware
+    client show ID``, ``curl``); one starting with a dash would read as an option.
+    Redrawing the 1 in 64 values that start with one costs under 0.1 bit.
+    """
+    while (value := secrets.token_urlsafe(nbytes)).startswith("-"):
+        pass
+    return value
+
+
 def new_grant_id() -> str:
-    return secrets.token_urlsafe(GRANT_ID_BYTES)
+    return _word(GRANT_ID_BYTES)
 
 
 def new_token(grant_id: str) -> str:
@@ -47,7 +59,7 @@ def new_token(grant_id: str) -> str:
 
 
 def new_client_id() -> str:
-    return secrets.token_urlsafe(CLIENT_ID_BYTES)
+    return _word(CLIENT_ID_BYTES)
 
 
 def grant_id_of(token: str) -> str | None:

@@ -202,9 +202,9 @@ async def issue_token(
     The client's scope rules apply; the lifetime defaults to the client's. A
     refresh token comes along when a user is named and the client may refresh.
     """
-    client = await store.get_client(client_id)
-    if client is None:
-        raise UnknownClient(f"no client {client_id!r}")
+    if lifetime is not None and lifetime <= 0:
+        raise ValueError("a token lifetime must be a positive number of seconds")
+    client = await require_client(store, client_id)
     granted = await grantable_scopes(store, client, scopes)
     spec = NewTokens(
         client_id=client.client_id,
@@ -215,3 +215,33 @@ async def issue_token(
         refresh=user is not None and client.allows("refresh_token"),
     )
     return await store.issue(spec)
+
+
+async def require_client(store: TokenStore, client_id: str) -> Client:
+    """The registered client ``client_id``, or :class:`UnknownClient`."""
+    client = await store.get_client(client_id)
+    if client is None:
+        raise UnknownClient(f"no client {client_id!r}")
+    return client
+
+
+async def add_redirect_uri(
+    store: TokenStore, client_id: str, uri: str, *, allow_http: bool = False
+) -> Client:
+    """Register one more redirect URI, checked by the rules ``register_client`` applies."""
+    validate_redirect_uri(uri, allow_http=allow_http)
+    client = await require_client(store, client_id)
+    if uri not in client.redirect_uris:
+        client = replace(client, redirect_uris=(*client.redirect_uris, uri))
+        await store.save_client(client)
+    return client
+
+
+async def remove_redirect_uri(store: TokenStore, client_id: str, uri: str) -> Client:
+    """Forget one redirect URI (an exact match, as the authorization endpoint compares)."""
+    client = await require_client(store, client_id)
+    if uri not in client.redirect_uris:
+        raise ValueError(f"client {client_id!r} has no redirect URI {uri!r}")
+    client = replace(client, redirect_uris=tuple(u for u in client.redirect_uris if u != uri))
+    await store.save_client(client)
+    return client

@@ -15,6 +15,8 @@ from oauth_middleware.store.connection import GUARD
 from oauth_middleware.store.keys import DEFAULT_PREFIX, Keys
 
 Clock = Callable[[], float]
+#: ``progress(done, total)``: told how far a long operation has come.
+Progress = Callable[[int, int], None]
 
 
 class Script:

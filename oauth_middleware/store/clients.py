@@ -47,6 +47,11 @@ class ClientStore(StoreBase):
         with GUARD:
             await self.redis.hset(self.keys.scopes, scope.identifier, dump(scope))
 
+    async def create_scope(self, scope: Scope) -> bool:
+        """Register a scope unless one with its identifier exists (HSETNX: races lose cleanly)."""
+        with GUARD:
+            return bool(await self.redis.hsetnx(self.keys.scopes, scope.identifier, dump(scope)))
+
     async def get_scopes(self, identifiers: Iterable[str]) -> dict[str, Scope]:
         """The registered scopes among ``identifiers`` (unknown ones are absent)."""
         wanted = list(dict.fromkeys(identifiers))

@@ -7,9 +7,13 @@ from redis.asyncio.client import Pipeline
 from oauth_middleware.models import AccessToken, IssuedTokens, RefreshToken
 from oauth_middleware.security import digest, grant_id_of, new_grant_id
 from oauth_middleware.store import scripts
+from oauth_middleware.store.base import Progress
 from oauth_middleware.store.codec import load
 from oauth_middleware.store.connection import GUARD
 from oauth_middleware.store.writer import GrantWriter, NewTokens
+
+#: Grants revoked per round trip by ``revoke_user`` and ``revoke_client_tokens``.
+REVOKE_BATCH = 500
 
 
 class TokenMixin(GrantWriter):
@@ -79,22 +83,40 @@ class TokenMixin(GrantWriter):
         )
         return bool(deleted)
 
-    async def _revoke_index(self, index_key: str) -> int:
+    async def _revoke_index(self, index_key: str, progress: Progress | None) -> int:
+        """Revoke every grant in an index, ``REVOKE_BATCH`` grants per round trip.
+
+        Each batch is revoked first and only then removed from the index, so an
+        interrupted run leaves nothing alive that the index has forgotten.
+        """
         with GUARD:
             grant_ids = self.texts(list(await self.redis.zrange(index_key, 0, -1)))
+        deleted = 0
+        for start in range(0, len(grant_ids), REVOKE_BATCH):
+            batch = grant_ids[start:start + REVOKE_BATCH]
+            deleted += await self._revoke_batch(batch)
+            with GUARD:
+                await self.redis.zrem(index_key, *batch)
+            if progress is not None:
+                progress(start + len(batch), len(grant_ids))
+        return deleted
 
+    async def _revoke_batch(self, grant_ids: list[str]) -> int:
         def build(pipe: Pipeline) -> None:
             for grant_id in grant_ids:
                 self.queue(pipe, scripts.REVOKE_GRANT, [self.keys.members(grant_id)], [])
-            pipe.delete(index_key)
 
-        counts = await self.run(build, scripts.REVOKE_GRANT)
-        return sum(int(c) for c in counts[:-1])
+        return sum(int(c) for c in await self.run(build, scripts.REVOKE_GRANT))
 
-    async def revoke_user(self, user: str) -> int:
-        """Log a user out everywhere: every grant of theirs goes; returns keys deleted."""
-        return await self._revoke_index(self.keys.user_index(user))
+    async def revoke_user(self, user: str, *, progress: Progress | None = None) -> int:
+        """Log a user out everywhere: every grant of theirs goes; returns keys deleted.
 
-    async def revoke_client_tokens(self, client_id: str) -> int:
+        ``progress(done, total)`` is called after each batch of grants.
+        """
+        return await self._revoke_index(self.keys.user_index(user), progress)
+
+    async def revoke_client_tokens(
+        self, client_id: str, *, progress: Progress | None = None
+    ) -> int:
         """Every grant issued to (or as) ``client_id`` goes; returns keys deleted."""
-        return await self._revoke_index(self.keys.client_index(client_id))
+        return await self._revoke_index(self.keys.client_index(client_id), progress)

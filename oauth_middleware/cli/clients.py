@@ -1,0 +1,206 @@
+"""``oauth-middleware client …``: register and manage clients (RFC 6749 §2).
+
+Thin over :mod:`oauth_middleware.toolbox`: every rule a registration must pass
+(redirect URIs, grant types, scopes, lifetimes) is checked there, the same way
+for the CLI, the admin and application code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import click
+
+from oauth_middleware.cli.context import run
+from oauth_middleware.cli.output import client_dict, echo_fields, echo_table, emit_json, json_option
+from oauth_middleware.models import GRANT_TYPES, Client
+from oauth_middleware.store import TokenStore
+from oauth_middleware.toolbox import (
+    RegisteredClient,
+    add_redirect_uri,
+    register_client,
+    remove_client,
+    remove_redirect_uri,
+    require_client,
+    rotate_secret,
+)
+
+
+def lifetime(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
+    """``--token-lifetime``: seconds (a positive integer) or ``never``, which becomes None."""
+    text = value.strip().lower()
+    if text == "never":
+        return None
+    if not text.isdigit() or int(text) <= 0:
+        raise click.BadParameter("use a positive number of seconds, or 'never'")
+    return int(text)
+
+
+def split_scopes(values: Sequence[str]) -> list[str]:
+    """``--scope a --scope "b c"`` -> ["a", "b", "c"] (space-delimited, as in RFC 6749 §3.3)."""
+    return [scope for value in values for scope in value.split()]
+
+
+def _show_registered(registered: RegisteredClient, as_json: bool, note: str) -> None:
+    data = client_dict(registered.client, registered.client_secret)
+    if as_json:
+        emit_json(data)
+        return
+    click.echo(note)
+    echo_fields({k: v for k, v in data.items() if k not in ("created_at", "allow_plain_pkce")})
+    if registered.client_secret is not None:
+        click.echo("Store the client secret now: it is shown only once, only its hash is kept.")
+
+
+@click.group("client")
+def client_group() -> None:
+    """Register clients, manage their redirect URIs and secrets."""
+
+
+@client_group.command("add")
+@click.argument("title")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, metavar="URI",
+              help="A redirect URI, matched exactly (repeat for several). https, loopback "
+                   "http, or a private-use scheme such as com.example.app:/cb.")
+@click.option("--client-id", metavar="ID", help="Choose the client id [default: random].")
+@click.option("--scope", "scopes", multiple=True, metavar="SCOPE",
+              help="A scope the client may be granted (repeat, or space-separate). "
+                   "Without any, the client may ask for every enabled scope.")
+@click.option("--register-scopes", is_flag=True,
+              help="Register unknown --scope values with a readable title instead of refusing.")
+@click.option("--public/--confidential", default=True, show_default=True,
+              help="Confidential clients get a secret (shown once) and may use "
+                   "client_credentials; public ones (browser, mobile) must use PKCE.")
+@click.option("--grant-type", "grant_types", multiple=True, type=click.Choice(GRANT_TYPES),
+              help="A grant the client may use (repeat) [default: authorization_code and "
+                   "refresh_token, plus client_credentials when confidential].")
+@click.option("--token-lifetime", callback=lifetime, default="3600", show_default=True,
+              metavar="SECONDS|never",
+              help="Seconds an access token lives, or 'never'.")
+@click.option("--registrant", metavar="USER", default="", help="Who registered the client.")
+@click.option("--description", metavar="TEXT", default="", help="Shown on the consent page.")
+@click.option("--link", metavar="URL", default="", help="The client's home page.")
+@click.option("--allow-http", is_flag=True,
+              help="Accept plain-http redirect URIs on any host (local development only).")
+@click.option("--allow-plain-pkce", is_flag=True,
+              help="Accept the PKCE 'plain' method from this client (S256 is always accepted).")
+@json_option
+def add(title: str, redirect_uris: tuple[str, ...], client_id: str | None,
+        scopes: tuple[str, ...], register_scopes: bool, public: bool,
+        grant_types: tuple[str, ...], token_lifetime: int | None, registrant: str,
+        description: str, link: str, allow_http: bool, allow_plain_pkce: bool,
+        as_json: bool) -> None:
+    """Register a client titled TITLE.
+
+    Prints its client_id and, for a confidential client, its secret: shown
+    this once, only its hash is stored.
+    """
+    registered = run(lambda store: register_client(
+        store, title, client_id, redirect_uris, registrant or None,
+        scopes_list=split_scopes(scopes), register_unknown_scopes=register_scopes,
+        token_lifetime=token_lifetime, public=public, grant_types=grant_types or None,
+        description=description, link=link, allow_http=allow_http,
+        allow_plain_pkce=allow_plain_pkce,
+    ))
+    kind = "public" if registered.client.public else "confidential"
+    _show_registered(registered, as_json, f"Registered {kind} client {title.strip()!r}.")
+
+
+async def _all_clients(store: TokenStore) -> list[Client]:
+    clients: dict[str, Client] = {}
+    cursor = None
+    while cursor != 0:
+        cursor, page = await store.list_clients(cursor or 0)
+        clients.update((c.client_id, c) for c in page)
+    return [clients[k] for k in sorted(clients)]
+
+
+@client_group.command("list")
+@json_option
+def list_(as_json: bool) -> None:
+    """List every registered client."""
+    clients = run(_all_clients)
+    if as_json:
+        emit_json([client_dict(c) for c in clients])
+        return
+    if not clients:
+        click.echo("No clients registered.")
+        return
+    echo_table(["CLIENT ID", "TYPE", "TOKEN LIFETIME", "SCOPES", "TITLE"], [
+        [c.client_id, "public" if c.public else "confidential",
+         "never" if c.token_lifetime is None else f"{c.token_lifetime}s",
+         list(c.scopes) or "(any)", c.title] for c in clients
+    ])
+
+
+@client_group.command("show")
+@click.argument("client_id", metavar="ID")
+@json_option
+def show(client_id: str, as_json: bool) -> None:
+    """Show one client (never its secret)."""
+    client = run(lambda store: require_client(store, client_id))
+    if as_json:
+        emit_json(client_dict(client))
+    else:
+        echo_fields(client_dict(client))
+
+
+@client_group.command("remove")
+@click.argument("client_id", metavar="ID")
+@json_option
+def remove(client_id: str, as_json: bool) -> None:
+    """Delete client ID and revoke its tokens."""
+    if not run(lambda store: remove_client(store, client_id)):
+        raise click.ClickException(f"no client {client_id!r}")
+    if as_json:
+        emit_json({"client_id": client_id, "removed": True})
+    else:
+        click.echo(f"Removed client {client_id!r} and revoked its tokens.")
+
+
+@client_group.command("rotate-secret")
+@click.argument("client_id", metavar="ID")
+@json_option
+def rotate(client_id: str, as_json: bool) -> None:
+    """Give confidential client ID a new secret.
+
+    The old secret stops working at once; the new one is shown this once.
+    """
+    registered = run(lambda store: rotate_secret(store, client_id))
+    _show_registered(registered, as_json, f"New secret for client {client_id!r}.")
+
+
+@client_group.command("add-redirect")
+@click.argument("client_id", metavar="ID")
+@click.argument("uri")
+@click.option("--allow-http", is_flag=True,
+              help="Accept a plain-http URI on any host (local development only).")
+@json_option
+def add_redirect(client_id: str, uri: str, allow_http: bool, as_json: bool) -> None:
+    """Register one more redirect URI for client ID."""
+    client = run(lambda store: add_redirect_uri(store, client_id, uri, allow_http=allow_http))
+    _show_redirects(client, as_json)
+
+
+@client_group.command("remove-redirect")
+@click.argument("client_id", metavar="ID")
+@click.argument("uri")
+@json_option
+def remove_redirect(client_id: str, uri: str, as_json: bool) -> None:
+    """Remove one redirect URI from client ID.
+
+    URI must match the registered one exactly, as the server compares them.
+    """
+    client = run(lambda store: remove_redirect_uri(store, client_id, uri))
+    _show_redirects(client, as_json)
+
+
+def _show_redirects(client: Client, as_json: bool) -> None:
+    if as_json:
+        emit_json(client_dict(client))
+        return
+    click.echo(f"Redirect URIs of {client.client_id!r}:")
+    for uri in client.redirect_uris:
+        click.echo(f"  {uri}")
+    if not client.redirect_uris:
+        click.echo("  (none)")

@@ -1,0 +1,47 @@
+"""The root ``oauth-middleware`` group: where the store is, and the command groups.
+
+Exit status: 0 on success, 1 when the request could not be done (one ``Error:``
+line on stderr), 2 for a usage error (click's own message).
+"""
+
+from __future__ import annotations
+
+import click
+
+from oauth_middleware.cli import sync as _sync  # noqa: F401 - adds ``scope sync``
+from oauth_middleware.cli.clients import client_group
+from oauth_middleware.cli.context import Settings, StoreFactory, connect_store
+from oauth_middleware.cli.scopes import scope_group
+from oauth_middleware.cli.tokens import token_group
+
+EPILOG = """\b
+Examples:
+  export REDIS_URL=redis://localhost:6379/0
+  oauth-middleware scope sync myproject.main:app
+  oauth-middleware client add "Polls" --confidential --scope polls:vote \\
+      --redirect-uri https://polls.example/cb
+  oauth-middleware token list --user alice
+  oauth-middleware token revoke-user alice
+
+Every listing takes --json and then prints exactly one JSON document.
+"""
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"],
+                                              "max_content_width": 100})
+@click.option("--redis-url", envvar="REDIS_URL", show_envvar=True, metavar="URL",
+              help="The Redis your app's TokenStore uses (redis://, rediss:// or unix://). "
+                   "Required: the embedded store lives inside one process.")
+@click.option("--prefix", envvar="OAUTH_MIDDLEWARE_PREFIX", show_envvar=True, metavar="PREFIX",
+              help="The key prefix your app's TokenStore uses, if you changed it.")
+@click.version_option(package_name="oauth-middleware", prog_name="oauth-middleware")
+@click.pass_context
+def main(ctx: click.Context, redis_url: str | None, prefix: str | None) -> None:
+    """Manage oauth_middleware's clients, scopes and tokens in your app's Redis."""
+    factory: StoreFactory = ctx.obj if callable(ctx.obj) else connect_store
+    ctx.obj = Settings(redis_url, prefix, factory)
+
+
+main.add_command(client_group)
+main.add_command(scope_group)
+main.add_command(token_group)

@@ -1,0 +1,153 @@
+"""The ``oauth-middleware`` program itself: help, finding Redis, errors, entry points, progress."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from oauth_middleware.cli import main
+from oauth_middleware.store import NewTokens, TokenStore
+from tests.cli.harness import Cli, assert_error
+from tests.redis_process import RedisProcess, free_port
+
+NO_URL_ENV: dict[str, str | None] = {"REDIS_URL": None, "OAUTH_MIDDLEWARE_PREFIX": None}
+
+
+def _leaf_commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found: list[tuple[str, ...]] = []
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            found += _leaf_commands(command, (*path, name))
+        else:
+            found.append((*path, name))
+    return found
+
+
+def test_top_level_help_names_every_group_the_url_and_examples() -> None:
+    result = CliRunner().invoke(main, ["--help"], prog_name="oauth-middleware")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("Usage: oauth-middleware [OPTIONS] COMMAND [ARGS]...")
+    for text in ("client ", "scope ", "token ", "--redis-url URL", "REDIS_URL", "Examples:",
+                 "oauth-middleware scope sync myproject.main:app"):
+        assert text in result.stdout
+
+
+def test_every_command_has_a_short_help_and_a_help_page() -> None:
+    commands = _leaf_commands(main)
+    assert len(commands) == 20
+    for path in commands:
+        result = CliRunner().invoke(main, [*path, "--help"], prog_name="oauth-middleware")
+        assert result.exit_code == 0, path
+        assert result.stdout.startswith(f"Usage: oauth-middleware {' '.join(path)} "), path
+        command: click.Command = main
+        for name in path:
+            command = command.commands[name] if isinstance(command, click.Group) else command
+        assert command.help, path
+        assert not command.get_short_help_str(limit=45).endswith("..."), path
+        if "json" in {p.name for p in command.params}:
+            assert "--json" in result.stdout
+
+
+def test_without_a_redis_url_the_command_explains_that_it_needs_one() -> None:
+    result = CliRunner(env=NO_URL_ENV).invoke(main, ["client", "list"])
+    assert_error(result, "no Redis URL: pass --redis-url or set REDIS_URL. The embedded store "
+                         "lives inside one process")
+
+
+def test_an_unreachable_redis_is_one_line_without_the_url() -> None:
+    url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
+    result = CliRunner(env=NO_URL_ENV).invoke(main, ["--redis-url", url, "scope", "list"])
+    assert_error(result, "cannot reach Redis")
+    assert "hunter2" not in result.stderr and "127.0.0.1" not in result.stderr
+
+
+@pytest.mark.parametrize("url", ["http://example.com/", "redis://127.0.0.1:port/0"])
+def test_a_url_that_is_not_a_redis_url_is_one_line(url: str) -> None:
+    result = CliRunner(env=NO_URL_ENV).invoke(main, ["--redis-url", url, "scope", "list"])
+    assert_error(result, "--redis-url is not a Redis URL")
+
+
+@pytest.mark.real_redis_only
+def test_the_redis_url_comes_from_the_environment(cli: Cli, redis_server: RedisProcess) -> None:
+    result = CliRunner(env={"REDIS_URL": redis_server.url}).invoke(
+        main, ["scope", "add", "env:scope"])
+    assert result.exit_code == 0, result.output
+    assert [s.identifier for s in cli.run(lambda store: store.list_scopes())] == ["env:scope"]
+
+
+@pytest.mark.real_redis_only
+def test_prefix_selects_the_keys_of_a_store_with_another_prefix(
+    cli: Cli, redis_server: RedisProcess
+) -> None:
+    env = {"REDIS_URL": redis_server.url, "OAUTH_MIDDLEWARE_PREFIX": "other:"}
+    assert CliRunner(env=env).invoke(main, ["scope", "add", "p:q"]).exit_code == 0
+    assert cli.run(lambda store: store.list_scopes()) == []
+
+    async def other(store: TokenStore) -> list[str]:
+        mine = TokenStore(store.redis, prefix="other:")
+        return [s.identifier for s in await mine.list_scopes()]
+
+    assert cli.run(other) == ["p:q"]
+    result = CliRunner(env=env).invoke(main, ["--prefix", "bad prefix", "scope", "list"])
+    assert_error(result, "prefix must be non-empty")
+
+
+def test_python_dash_m_and_the_console_script_run_the_command_line() -> None:
+    script = Path(sys.executable).parent / "oauth-middleware"
+    for command in ([sys.executable, "-m", "oauth_middleware", "--help"], [str(script), "-h"]):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("Usage: oauth-middleware [OPTIONS] COMMAND")
+
+
+def _issue_many(cli: Cli, user: str, count: int) -> None:
+    async def work(store: TokenStore) -> None:
+        spec = NewTokens(client_id="web", subject=user, scopes=frozenset({"a:b"}))
+        for _ in range(0, count, 100):
+            await asyncio.gather(*(store.issue(spec) for _ in range(100)))
+
+    cli.run(work)
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str]) -> str:
+    """Run with stdout and stderr on a pseudo-terminal; everything it printed."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower,
+                            env=env)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the terminal's other end is closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert proc.wait(timeout=60) == 0
+    return b"".join(chunks).decode()
+
+
+@pytest.mark.real_redis_only
+def test_revoke_user_shows_progress_on_a_terminal_and_stays_quiet_when_piped(
+    cli: Cli, redis_server: RedisProcess
+) -> None:
+    env = {**os.environ, "REDIS_URL": redis_server.url}
+    args = [sys.executable, "-m", "oauth_middleware", "token", "revoke-user", "alice"]
+    _issue_many(cli, "alice", 1200)
+    piped = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60, check=True)
+    assert piped.stdout == "Revoked 1200 token(s) and code(s) of user 'alice'.\n"
+    assert piped.stderr == ""
+    _issue_many(cli, "alice", 1200)
+    shown = _on_a_terminal(args, env)
+    assert "Revoking tokens of alice" in shown and "100%" in shown
+    assert shown.rstrip().endswith("Revoked 1200 token(s) and code(s) of user 'alice'.")

@@ -1,0 +1,117 @@
+"""``oauth-middleware scope sync`` (oauthost's syncscopes) against both store backends."""
+
+from __future__ import annotations
+
+import pytest
+
+from oauth_middleware.models import Scope
+from tests.cli.harness import Cli, assert_error, lines_of
+
+APP = "tests.cli.sync_apps:app"
+NEEDED = {
+    "extra:scope": ("Extra Scope", ["GET /decorated"]),
+    "my_polls:my_stats": ("My Polls My Stats", ["/polls/{poll_id}/stats"]),
+    "polls:auto_decorated": ("Polls Auto Decorated", ["GET /polls/{poll_id}/auto"]),
+    "polls:results": ("Polls Results", ["/polls/{poll_id}/results"]),
+    "polls:vote": ("Polls Vote", ["POST /polls/{poll_id}/vote"]),
+}
+
+
+def _scopes(cli: Cli) -> list[Scope]:
+    return cli.run(lambda store: store.list_scopes())
+
+
+def test_sync_registers_every_scope_the_app_needs_with_a_readable_title(cli: Cli) -> None:
+    out = cli.json("scope", "sync", APP)
+    assert out["app"] == APP and out["dry_run"] is False and out["existing"] == []
+    assert {a["identifier"]: (a["title"], a["routes"]) for a in out["added"]} == NEEDED
+    assert _scopes(cli) == [Scope(i, title) for i, (title, _) in sorted(NEEDED.items())]
+
+
+def test_sync_reports_existing_scopes_and_never_changes_them(cli: Cli) -> None:
+    cli.run(lambda store: store.save_scope(Scope("polls:vote", "Cast a vote", enabled=False)))
+    out = cli.json("scope", "sync", APP)
+    assert [a["identifier"] for a in out["added"]] == [i for i in NEEDED if i != "polls:vote"]
+    assert out["existing"] == [{"identifier": "polls:vote", "title": "Cast a vote",
+                                "enabled": False, "routes": ["POST /polls/{poll_id}/vote"]}]
+    assert Scope("polls:vote", "Cast a vote", enabled=False) in _scopes(cli)
+    again = cli.json("scope", "sync", APP)
+    assert again["added"] == [] and len(again["existing"]) == len(NEEDED)
+
+
+def test_sync_text_report_lists_each_scope_with_its_status_and_routes(cli: Cli) -> None:
+    cli.run(lambda store: store.save_scope(Scope("polls:vote", "Cast a vote", enabled=False)))
+    cli.run(lambda store: store.save_scope(Scope("polls:results", "Results")))
+    assert lines_of(cli.ok("scope", "sync", APP)) == [
+        f"{APP} needs 5 scope(s).",
+        "STATUS    SCOPE                 TITLE                 ROUTES",
+        "added     extra:scope           Extra Scope           GET /decorated",
+        "added     my_polls:my_stats     My Polls My Stats     /polls/{poll_id}/stats",
+        "added     polls:auto_decorated  Polls Auto Decorated  GET /polls/{poll_id}/auto",
+        "exists    polls:results         Results               /polls/{poll_id}/results",
+        "disabled  polls:vote            Cast a vote           POST /polls/{poll_id}/vote",
+        "Added 3, 2 already registered.",
+    ]
+
+
+def test_sync_dry_run_reports_what_it_would_add_and_changes_nothing(cli: Cli) -> None:
+    out = cli.json("scope", "sync", APP, "--dry-run")
+    assert out["dry_run"] is True and len(out["added"]) == len(NEEDED)
+    assert _scopes(cli) == []
+    text = cli.ok("scope", "sync", APP, "--dry-run")
+    assert lines_of(text)[2].startswith("would add  extra:scope")
+    assert lines_of(text)[-1] == "Would add 5, 0 already registered."
+    assert _scopes(cli) == []
+
+
+def test_sync_factory_app_under_an_unnamed_mount_uses_the_module_rule(cli: Cli) -> None:
+    out = cli.json("scope", "sync", "tests.cli.sync_apps:plain_mount_app", "--factory")
+    assert {a["identifier"]: a["routes"] for a in out["added"]} == {
+        "items:admin": ["PUT /api/items"],
+        "items:write": ["PUT /api/items"],
+        "tests:listing": ["/api/items"],
+        "tests:report": ["GET /api/report"],
+    }
+    assert [s.identifier for s in _scopes(cli)] == [
+        "items:admin", "items:write", "tests:listing", "tests:report"]
+
+
+def test_sync_reads_an_oauth_middleware_that_wraps_a_router(cli: Cli) -> None:
+    out = cli.json("scope", "sync", "tests.cli.sync_apps:wrapped")
+    assert [a["identifier"] for a in out["added"]] == ["items:read", "tests:report"]
+
+
+def test_sync_without_middleware_finds_decorated_endpoints_and_warns(cli: Cli) -> None:
+    result = cli.invoke("scope", "sync", "tests.cli.sync_apps:bare")
+    assert result.exit_code == 0
+    assert result.stderr.startswith("Warning: no OAuthMiddleware found")
+    assert [s.identifier for s in _scopes(cli)] == ["tests:report"]
+
+
+@pytest.mark.parametrize(("path", "message"), [
+    ("tests.cli.no_such_module:app", "cannot import 'tests.cli.no_such_module': no such module"),
+    ("tests.cli.sync_apps:nope", "module 'tests.cli.sync_apps' has no attribute 'nope'"),
+    ("tests.cli.sync_apps:app", "is not an app factory: drop --factory"),
+    ("tests.cli.sync_apps:not_an_app", "is not an app factory: drop --factory"),
+    ("tests.cli.sync_apps:broken", "AUTO scope for '/api/nowhere': no route has that path"),
+    ("tests.cli.sync_apps:not_an_app", "int has no routes"),
+])
+def test_sync_refuses_what_it_cannot_read_with_one_line(
+    cli: Cli, path: str, message: str
+) -> None:
+    factory = ["--factory"] if "drop --factory" in message else []
+    assert_error(cli.invoke("scope", "sync", path, *factory), message)
+    assert _scopes(cli) == []
+
+
+@pytest.mark.parametrize("path", ["tests.cli.sync_apps", ":app", "tests.cli.sync_apps:"])
+def test_sync_import_path_without_module_and_attribute_is_a_usage_error(
+    cli: Cli, path: str
+) -> None:
+    assert_error(cli.invoke("scope", "sync", path), "MODULE:ATTRIBUTE", status=2)
+
+
+def test_an_app_that_fails_to_import_keeps_its_own_traceback(cli: Cli) -> None:
+    """A typo in IMPORT_PATH is one line; a broken app is not disguised as a missing module."""
+    with pytest.raises(ModuleNotFoundError, match="a_dependency_that_is_not_installed"):
+        cli.invoke("scope", "sync", "tests.cli.broken_import_app:app")

@@ -1,0 +1,86 @@
+"""Toolbox calls the CLI and the admin share: redirect URIs, token lifetimes, batched revocation."""
+
+from __future__ import annotations
+
+import pytest
+
+from oauth_middleware import security
+from oauth_middleware.redirects import InvalidRedirectURI
+from oauth_middleware.store import NewTokens, TokenStore
+from oauth_middleware.store import tokens as token_store
+from oauth_middleware.toolbox import (
+    UnknownClient,
+    add_redirect_uri,
+    issue_token,
+    register_client,
+    remove_redirect_uri,
+    require_client,
+)
+
+CB = "https://a.example/cb"
+
+
+async def test_add_redirect_uri_checks_it_like_registration_and_adds_it_once(
+    store: TokenStore,
+) -> None:
+    await register_client(store, "Web", "web", CB)
+    for bad in ("http://b.example/cb", "https://b.example/cb#x", "https://*.example/", "cb"):
+        with pytest.raises(InvalidRedirectURI):
+            await add_redirect_uri(store, "web", bad)
+    client = await add_redirect_uri(store, "web", "https://b.example/cb")
+    assert client.redirect_uris == (CB, "https://b.example/cb")
+    assert await add_redirect_uri(store, "web", "https://b.example/cb") == client
+    await add_redirect_uri(store, "web", "http://b.example/cb", allow_http=True)
+    assert await require_client(store, "web") == await store.get_client("web")
+    stored = await store.get_client("web")
+    assert stored is not None
+    assert stored.redirect_uris == (CB, "https://b.example/cb", "http://b.example/cb")
+
+
+async def test_remove_redirect_uri_needs_an_exact_match(store: TokenStore) -> None:
+    await register_client(store, "Web", "web", [CB, "https://b.example/cb"])
+    with pytest.raises(ValueError, match="has no redirect URI"):
+        await remove_redirect_uri(store, "web", CB + "/")
+    assert (await remove_redirect_uri(store, "web", CB)).redirect_uris == ("https://b.example/cb",)
+    stored = await store.get_client("web")
+    assert stored is not None and stored.redirect_uris == ("https://b.example/cb",)
+    with pytest.raises(UnknownClient):
+        await remove_redirect_uri(store, "nope", CB)
+    with pytest.raises(UnknownClient):
+        await add_redirect_uri(store, "nope", CB)
+
+
+async def test_issue_token_refuses_a_lifetime_that_is_not_positive(store: TokenStore) -> None:
+    await register_client(store, "Web", "web", CB, scopes_list=["a:b"])
+    for lifetime in (0, -5):
+        with pytest.raises(ValueError, match="positive"):
+            await issue_token(store, "web", user="alice", lifetime=lifetime)
+    assert await store.list_tokens() == (0, [])
+
+
+async def test_revoke_user_works_in_batches_and_reports_progress(
+    store: TokenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(token_store, "REVOKE_BATCH", 2)
+    spec = NewTokens(client_id="web", subject="alice", refresh=True)
+    alice = [await store.issue(spec) for _ in range(5)]
+    bob = await store.issue(NewTokens(client_id="web", subject="bob"))
+    seen: list[tuple[int, int]] = []
+    assert await store.revoke_user("alice", progress=lambda *p: seen.append(p)) == 10
+    assert seen == [(2, 5), (4, 5), (5, 5)]
+    assert all([await store.resolve(t.access_token) is None for t in alice])
+    assert await store.resolve(bob.access_token) is not None
+    assert await store.redis.exists(store.keys.user_index("alice")) == 0
+    seen.clear()
+    assert await store.revoke_client_tokens("web", progress=lambda *p: seen.append(p)) == 1
+    # The client index still lists alice's revoked grants until they would have expired;
+    # revoking them again deletes nothing, so only bob's token counts.
+    assert seen == [(2, 6), (4, 6), (6, 6)]
+    assert await store.resolve(bob.access_token) is None
+
+
+def test_generated_ids_never_start_with_a_dash() -> None:
+    """A client id, grant id or token starting with '-' would read as a command-line option."""
+    values = [security.new_client_id() for _ in range(2000)]
+    values += [security.new_token(security.new_grant_id()) for _ in range(2000)]
+    assert not [v for v in values if v.startswith("-")]
