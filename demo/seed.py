@@ -2,31 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from oauth_middleware.discovery import required_scopes, sync_app
 from oauth_middleware.store import TokenStore
-from oauth_middleware.toolbox import ensure_scopes, register_client
+from oauth_middleware.toolbox import register_client
 
 WEB_CLIENT = "demo-web"
 SPA_CLIENT = "demo-spa"
-SCOPES = ["polls:results", "my_polls:my_stats", "polls:vote"]
 
 
-async def seed(store: TokenStore, *, base_url: str, web_secret: str | None) -> str:
-    """Register scopes and both demo clients for ``base_url``; returns demo-web's secret.
+async def seed(store: TokenStore, app: Any, *, base_url: str, web_secret: str | None) -> str:
+    """Register the app's scopes and both demo clients; returns demo-web's secret.
 
+    Scopes come from the same discovery as ``oauth-middleware scope sync``.
     Clients are re-registered on every start so their redirect URIs follow the
     host and port; demo-web keeps ``web_secret`` when given, else gets a new one.
     """
-    await ensure_scopes(store, SCOPES)
+    await sync_app(store, app)
+    scopes = [need.identifier for need in required_scopes(app)]
     web = await register_client(
         store, "Demo web client", WEB_CLIENT, f"{base_url}/client/callback", "alice",
-        public=False, scopes_list=SCOPES, replace_existing=True, client_secret=web_secret,
+        public=False, scopes_list=scopes, replace_existing=True, client_secret=web_secret,
         grant_types=["authorization_code", "refresh_token", "client_credentials", "password"],
         description="The client app at /client/: authorization code + PKCE, then the polls API.",
         link=f"{base_url}/client/",
     )
     await register_client(
         store, "Demo single-page app", SPA_CLIENT, f"{base_url}/client/spa", "alice",
-        public=True, scopes_list=SCOPES, replace_existing=True,
+        public=True, scopes_list=scopes, replace_existing=True,
         grant_types=["authorization_code", "refresh_token", "implicit"],
         description="A public client: PKCE required, implicit flow allowed.",
     )
