@@ -9,6 +9,7 @@ import math
 
 from oauth_middleware.models import PendingAuthorization
 from oauth_middleware.security import digest, new_secret
+from oauth_middleware.store import scripts
 from oauth_middleware.store.base import StoreBase
 from oauth_middleware.store.codec import dump, load
 from oauth_middleware.store.connection import GUARD
@@ -41,28 +42,27 @@ class TransientMixin(StoreBase):
     async def count_failure(self, bucket: str, key: str, *, window: int) -> tuple[int, int]:
         """Count one failure of ``key`` in ``bucket``; returns (failures in window, seconds left).
 
-        The window starts at the first failure and is never extended by later ones.
+        The window starts at the first failure, is never extended by later ones,
+        and ends by the store's clock (the key's TTL only tidies up after it).
         """
-        name = self.keys.throttle(bucket, key)
-        with GUARD:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.set(name, 0, ex=window, nx=True)
-                pipe.incr(name)
-                pipe.pttl(name)
-                _, count, pttl = await pipe.execute()
-        return int(count), max(1, math.ceil(int(pttl) / 1000))
+        name = [self.keys.throttle(bucket, key)]
+        args = [self.now_ms(), self.ttl_ms(window)]
+        (result,) = await self.run(
+            lambda pipe: self.queue(pipe, scripts.COUNT_FAILURE, name, args), scripts.COUNT_FAILURE
+        )
+        count, ends = (int(v) for v in result)
+        return count, self._seconds_left(ends)
 
     async def failures(self, bucket: str, key: str) -> tuple[int, int]:
         """Failures of ``key`` in the current window and seconds until it ends (0, 0 if none)."""
-        name = self.keys.throttle(bucket, key)
         with GUARD:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.get(name)
-                pipe.pttl(name)
-                count, pttl = await pipe.execute()
-        if count is None or int(pttl) < 0:
+            count, ends = await self.redis.hmget(self.keys.throttle(bucket, key), "count", "ends")
+        if count is None or ends is None or int(ends) <= self.now_ms():
             return 0, 0
-        return int(count), max(1, math.ceil(int(pttl) / 1000))
+        return int(count), self._seconds_left(int(ends))
+
+    def _seconds_left(self, ends_ms: int) -> int:
+        return max(1, math.ceil((ends_ms - self.now_ms()) / 1000))
 
     async def clear_failures(self, bucket: str, key: str) -> None:
         with GUARD:
