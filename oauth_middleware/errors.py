@@ -98,11 +98,14 @@ class RequestTooLarge(InvalidRequest):
 
 
 class MethodNotAllowed(InvalidRequest):
-    """The token-family endpoints take POST only (RFC 6749 §3.2); ``Allow`` names the method."""
+    """A method the endpoint does not serve (token family: POST only, RFC 6749 §3.2)."""
 
     status_code = 405
-    default_description = "The endpoint accepts POST only."
-    allow: ClassVar[str] = "POST"
+    default_description = "The method is not allowed here."
+
+    def __init__(self, description: str | None = None, *, allow: str = "POST") -> None:
+        super().__init__(description)
+        self.allow = allow
 
     @property
     def headers(self) -> dict[str, str]:

@@ -81,8 +81,7 @@ class AuthorizationServer:
             *_both("revoke", revoke.RevocationEndpoint(config), None, "oauth_revoke"),
             *_both("introspect", introspect.IntrospectionEndpoint(config), None,
                    "oauth_introspect"),
-            Route(METADATA_PATH, metadata.MetadataEndpoint(config).handle, methods=["GET"],
-                  name="oauth_metadata"),
+            Route(METADATA_PATH, metadata.MetadataEndpoint(config), name="oauth_metadata"),
         ])
 
     @property

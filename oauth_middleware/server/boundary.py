@@ -78,7 +78,7 @@ class JsonEndpoint:
             if not self.config.debug and request.scope.get("scheme") != "https":
                 raise InvalidRequest("HTTPS is required.")
             if request.method not in self.methods:
-                raise MethodNotAllowed()
+                raise MethodNotAllowed(allow=", ".join(sorted(self.methods)))
             return await self.respond(request)
         except OAuthError as exc:
             return self.render(exc)
