@@ -206,6 +206,25 @@ async def test_public_client_on_client_credentials_is_unauthorized_client(
     assert_error(response, 400, "unauthorized_client")
 
 
+async def test_public_client_never_gets_secret_grants_even_if_its_record_lists_them(
+    client: httpx.AsyncClient, store: TokenStore
+) -> None:
+    spa = (await public(store)).client
+    await store.save_client(replace(spa, grant_types=("client_credentials", "password")))
+    for grant_type in ("client_credentials", "password"):
+        response = await client.post(TOKEN_PATH, data={
+            "grant_type": grant_type, "client_id": "spa", "username": "a", "password": "b"})
+        assert_error(response, 400, "unauthorized_client")
+
+
+@pytest.mark.parametrize("client_id", ["we b", "web/../x", "w" * 200, "wéb"])
+async def test_client_ids_outside_the_registered_alphabet_are_invalid_client(
+    client: httpx.AsyncClient, client_id: str
+) -> None:
+    assert_invalid_client(await client.post(TOKEN_PATH, data={**CC, "client_id": client_id,
+                                                               "client_secret": "x"}))
+
+
 async def test_failed_client_authentications_are_throttled_until_the_window_ends(
     client: httpx.AsyncClient, web: RegisteredClient, clock: FakeClock
 ) -> None:

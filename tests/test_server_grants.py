@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 
 from oauth_middleware.models import Scope
 from oauth_middleware.server import AuthorizationServer, ThrottlePolicy
-from oauth_middleware.store import TokenStore
+from oauth_middleware.store import TokenStore, scripts
 from oauth_middleware.toolbox import RegisteredClient
 from tests.conftest import FakeClock
 from tests.token_harness import (
@@ -536,3 +536,33 @@ async def test_invalid_grant_storm_is_throttled_per_client(
         assert (await _token(client, other, grant_type="client_credentials")).status_code == 200
         clock.advance(301)
         assert (await _token(client, web, grant_type="client_credentials")).status_code == 200
+
+
+# --- cost -----------------------------------------------------------------------------------
+
+async def test_token_requests_take_few_redis_round_trips(
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
+) -> None:
+    """Client record and throttle counters come in one pipeline; issuing is one more."""
+    for script in scripts.ALL:
+        await store.redis.script_load(script.source)
+    pool = store.redis.connection_pool
+    original: Any = pool.get_connection
+    trips: list[int] = []
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        trips.append(1)
+        return await original(*args, **kwargs)
+
+    pool.get_connection = counting  # type: ignore[method-assign]
+    try:
+        costs = []
+        for data in ({"grant_type": "client_credentials"},
+                     code_form(await new_code(store, "web"))):
+            trips.clear()
+            assert (await _token(client, web, **data)).status_code == 200
+            costs.append(len(trips))
+    finally:
+        pool.get_connection = original  # type: ignore[method-assign]
+    # client_credentials: client + counters, scopes, issue; code: + the code's record.
+    assert costs == [3, 4]

@@ -27,7 +27,7 @@ from oauth_middleware.errors import InvalidClient, InvalidRequest
 from oauth_middleware.models import Client
 from oauth_middleware.security import hash_client_secret, new_secret, verify_client_secret
 from oauth_middleware.server.form import Params, unquote
-from oauth_middleware.server.throttle import Throttle
+from oauth_middleware.server.throttle import Bucket, Throttle
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import validate_client_id
 
@@ -116,16 +116,28 @@ class ClientAuthenticator:
         self.store = store
         self.throttle = throttle
 
-    async def authenticate(self, request: Request, params: Params) -> Client:
+    async def authenticate(
+        self, request: Request, params: Params, *, also: Bucket | None = None
+    ) -> Client:
+        """The authenticated client, or :class:`InvalidClient` / :class:`SlowDown`.
+
+        ``also`` names a second counter of this client to enforce once it has
+        authenticated (the token endpoint's ``invalid_grant`` storms); it is read
+        in the same Redis round trip as the client and its own counter.
+        """
         creds = presented(request, params)
-        earlier = await self.throttle.check("client", creds.client_id)
-        client = None
-        if _known_shape(creds.client_id):
-            client = await self.store.get_client(creds.client_id)
+        buckets: list[Bucket] = ["client"] if also is None else ["client", also]
+        client, states = await self.store.client_with_failures(
+            creds.client_id if _known_shape(creds.client_id) else None,
+            [(bucket, creds.client_id) for bucket in buckets],
+        )
+        earlier = self.throttle.verdict("client", states[0])
         if not _verified(client, creds) or client is None:
             await self.throttle.failed("client", creds.client_id)
             logger.info("client authentication failed (%s) for %r", creds.method,
                         creds.client_id[:64])
             raise InvalidClient()
+        if also is not None:
+            self.throttle.verdict(also, states[1])
         await self.throttle.succeeded("client", creds.client_id, earlier)
         return client

@@ -35,7 +35,11 @@ class Throttle:
 
     async def check(self, bucket: Bucket, key: str) -> int:
         """Raise :class:`SlowDown` once ``key`` is over its limit; else its failures so far."""
-        count, seconds_left = await self.store.failures(bucket, key)
+        return self.verdict(bucket, await self.store.failures(bucket, key))
+
+    def verdict(self, bucket: Bucket, state: tuple[int, int]) -> int:
+        """:meth:`check` on a counter already read: ``(failures, seconds left)``."""
+        count, seconds_left = state
         if count >= self.limit(bucket):
             raise SlowDown(retry_after=seconds_left)
         return count

@@ -38,9 +38,8 @@ class TokenEndpoint(FormEndpoint):
 
     async def answer(self, request: Request, params: Params) -> Response:
         grant = self.select(params.get("grant_type"))
-        client = await self.clients.authenticate(request, params)
+        client = await self.clients.authenticate(request, params, also="grant")
         self.check_allowed(grant, client)
-        await self.throttle.check("grant", client.client_id)
         try:
             issued = await grant.issue(client, params)
         except InvalidGrant:

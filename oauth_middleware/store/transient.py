@@ -18,6 +18,18 @@ from oauth_middleware.store.connection import GUARD
 PENDING_LIFETIME = 600
 
 
+def _seconds_between(now_ms: int, ends_ms: int) -> int:
+    return max(1, math.ceil((ends_ms - now_ms) / 1000))
+
+
+def window_state(count: bytes | str | None, ends: bytes | str | None, now_ms: int
+                 ) -> tuple[int, int]:
+    """A stored failure counter as (failures in the window, seconds left); (0, 0) once over."""
+    if count is None or ends is None or int(ends) <= now_ms:
+        return 0, 0
+    return int(count), _seconds_between(now_ms, int(ends))
+
+
 class TransientMixin(StoreBase):
     async def put_pending(
         self, pending: PendingAuthorization, *, lifetime: int = PENDING_LIFETIME
@@ -57,12 +69,10 @@ class TransientMixin(StoreBase):
         """Failures of ``key`` in the current window and seconds until it ends (0, 0 if none)."""
         with GUARD:
             count, ends = await self.redis.hmget(self.keys.throttle(bucket, key), "count", "ends")
-        if count is None or ends is None or int(ends) <= self.now_ms():
-            return 0, 0
-        return int(count), self._seconds_left(int(ends))
+        return window_state(count, ends, self.now_ms())
 
     def _seconds_left(self, ends_ms: int) -> int:
-        return max(1, math.ceil((ends_ms - self.now_ms()) / 1000))
+        return _seconds_between(self.now_ms(), ends_ms)
 
     async def clear_failures(self, bucket: str, key: str) -> None:
         with GUARD:
