@@ -10,10 +10,10 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from oauth_middleware.security import hash_client_secret
+from oauth_middleware.security import hash_client_secret, is_urlsafe
 from oauth_middleware.server import ThrottlePolicy
 from oauth_middleware.store import TokenStore
-from oauth_middleware.toolbox import RegisteredClient
+from oauth_middleware.toolbox import RegisteredClient, register_client
 from tests.conftest import FakeClock
 from tests.token_harness import (
     INTROSPECT_PATH,
@@ -265,3 +265,16 @@ async def test_unknown_client_ids_are_throttled_too(client: httpx.AsyncClient) -
                                                 headers=basic("ghost", "x")))
     assert_error(await client.post(TOKEN_PATH, data=CC, headers=basic("ghost", "x")),
                  429, "slow_down")
+
+
+async def test_generated_client_ids_and_secrets_are_url_safe_and_work_in_basic(
+    client: httpx.AsyncClient, store: TokenStore
+) -> None:
+    """URL-safe characters survive a Basic header whether or not the client URL-encodes."""
+    registered = await register_client(store, "Generated", None, "https://app.example/cb",
+                                       public=False, scopes_list=["read"])
+    client_id, secret = registered.client.client_id, _secret(registered)
+    assert is_urlsafe(client_id) and is_urlsafe(secret) and len(secret) >= 43
+    raw = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    response = await client.post(TOKEN_PATH, data=CC, headers={"Authorization": f"Basic {raw}"})
+    assert response.status_code == 200
