@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -298,6 +299,16 @@ async def test_scopes_disabled_since_authorization_are_not_granted(
     assert_error(response, 400, "invalid_scope")
 
 
+async def test_concurrent_redemptions_in_one_process_have_one_winner(
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
+) -> None:
+    code = await new_code(store, "web")
+    responses = await asyncio.gather(*(
+        client.post(TOKEN_PATH, data=code_form(code), headers=auth_of(web)) for _ in range(10)))
+    assert sorted(r.status_code for r in responses) == [200] + [400] * 9
+    assert {r.json()["error"] for r in responses if r.status_code == 400} == {"invalid_grant"}
+
+
 # --- refresh_token --------------------------------------------------------------------------
 
 async def test_refresh_rotates_and_the_old_refresh_token_dies(
@@ -391,6 +402,15 @@ async def test_public_client_refreshes_by_client_id(
         "grant_type": "refresh_token", "client_id": "spa", "refresh_token": first["refresh_token"]})
     assert response.status_code == 200
     assert response.json()["scope"] == "read"
+
+
+async def test_concurrent_refreshes_in_one_process_have_one_winner(
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
+) -> None:
+    first = await _redeem(client, store, web)
+    data = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+    responses = await asyncio.gather(*(_token(client, web, **data) for _ in range(10)))
+    assert sorted(r.status_code for r in responses) == [200] + [400] * 9
 
 
 async def test_unknown_missing_and_expired_refresh_tokens(
