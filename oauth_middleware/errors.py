@@ -7,7 +7,8 @@ itself; callers never pick a status code.
 
     OAuthError
      ├── InvalidRequest            400  invalid_request
-     │    └── RequestTooLarge      413  invalid_request
+     │    ├── RequestTooLarge      413  invalid_request
+     │    └── MethodNotAllowed     405  invalid_request          (+ Allow)
      ├── InvalidClient             401  invalid_client
      ├── InvalidGrant              400  invalid_grant
      ├── UnauthorizedClient        400  unauthorized_client
@@ -94,6 +95,21 @@ class InvalidRequest(OAuthError):
 class RequestTooLarge(InvalidRequest):
     status_code = 413
     default_description = "The request is too large."
+
+
+class MethodNotAllowed(InvalidRequest):
+    """A method the endpoint does not serve (token family: POST only, RFC 6749 §3.2)."""
+
+    status_code = 405
+    default_description = "The method is not allowed here."
+
+    def __init__(self, description: str | None = None, *, allow: str = "POST") -> None:
+        super().__init__(description)
+        self.allow = allow
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Allow": self.allow}
 
 
 class InvalidClient(OAuthError):

@@ -76,12 +76,12 @@ class AuthorizationServer:
         self.router = Router(redirect_slashes=False, routes=[
             *_both("auth", authorize.AuthorizationEndpoint(config).handle, ["GET", "POST"],
                    "oauth_auth"),
-            *_both("token", token.TokenEndpoint(config).handle, None, "oauth_token"),
-            *_both("revoke", revoke.RevocationEndpoint(config).handle, None, "oauth_revoke"),
-            *_both("introspect", introspect.IntrospectionEndpoint(config).handle, None,
+            # ASGI endpoints: every method reaches them, so a GET gets a JSON 405.
+            *_both("token", token.TokenEndpoint(config), None, "oauth_token"),
+            *_both("revoke", revoke.RevocationEndpoint(config), None, "oauth_revoke"),
+            *_both("introspect", introspect.IntrospectionEndpoint(config), None,
                    "oauth_introspect"),
-            Route(METADATA_PATH, metadata.MetadataEndpoint(config).handle, methods=["GET"],
-                  name="oauth_metadata"),
+            Route(METADATA_PATH, metadata.MetadataEndpoint(config), name="oauth_metadata"),
         ])
 
     @property

@@ -1,16 +1,77 @@
-"""Placeholder: replaced by the module that implements this endpoint."""
+"""Token introspection (RFC 7662): is this token active, and what does it stand for?
+
+The caller must be authorized (§2.1 "MUST"): a confidential client
+authenticating as at the token endpoint, or — when the server is configured
+with ``introspection_scope`` — a bearer token carrying that scope (a resource
+server's own token). A client may introspect only tokens issued to itself; a
+token of another client is "foreign" and answers exactly ``{"active": false}``,
+the same as unknown, expired and revoked tokens, so the answer reveals nothing
+about tokens the caller does not own. Only the bearer-scope caller sees every
+token. When Redis is unreachable the answer is 503, never ``active: false``.
+"""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from oauth_middleware import extraction
+from oauth_middleware.errors import InsufficientScope, InvalidClient, InvalidToken
+from oauth_middleware.models import AccessToken, RefreshToken
+from oauth_middleware.server.boundary import FormEndpoint
+from oauth_middleware.server.client_auth import ClientAuthenticator
 from oauth_middleware.server.config import ServerConfig
+from oauth_middleware.server.form import Params
+from oauth_middleware.server.grants.base import required
+from oauth_middleware.server.responses import json_response
+from oauth_middleware.server.throttle import Throttle
+
+INACTIVE: dict[str, object] = {"active": False}
 
 
-class IntrospectionEndpoint:
+def describe(record: AccessToken | RefreshToken, issuer: str) -> dict[str, object]:
+    """The active answer (RFC 7662 §2.2); ``username`` only when a user is the subject."""
+    body: dict[str, object] = {
+        "active": True,
+        "scope": " ".join(sorted(record.scopes)),
+        "client_id": record.client_id,
+        "token_type": "Bearer" if isinstance(record, AccessToken) else "refresh_token",
+        "sub": record.subject,
+        "iat": int(record.issued_at),
+        "iss": issuer,
+    }
+    if record.expires_at is not None:
+        body["exp"] = int(record.expires_at)
+    if record.subject_type == "user":
+        body["username"] = record.subject
+    return body
+
+
+class IntrospectionEndpoint(FormEndpoint):
     def __init__(self, config: ServerConfig) -> None:
-        self.config = config
+        super().__init__(config)
+        self.clients = ClientAuthenticator(config.store, Throttle(config.store, config.throttle))
 
-    async def handle(self, request: Request) -> Response:
-        return Response(status_code=501)
+    async def answer(self, request: Request, params: Params) -> Response:
+        caller = await self.caller(request, params)
+        token = required(params, "token")
+        record = await self.store.lookup(token)
+        if record is None or (caller is not None and record.client_id != caller):
+            return json_response(INACTIVE)
+        return json_response(describe(record, self.config.issuer))
+
+    async def caller(self, request: Request, params: Params) -> str | None:
+        """The calling client's id, or None for a bearer token with the introspection scope."""
+        scope = self.config.introspection_scope
+        bearer = extraction.from_header(request.scope["headers"]) if scope else None
+        if scope and bearer is not None:
+            record = await self.store.resolve(bearer)
+            if record is None:
+                raise InvalidToken()
+            if scope not in record.scopes:
+                raise InsufficientScope([scope])
+            return None
+        client = await self.clients.authenticate(request, params)
+        if client.public:
+            raise InvalidClient("Public clients cannot introspect tokens.")
+        return client.client_id

@@ -1,16 +1,53 @@
-"""Placeholder: replaced by the module that implements this endpoint."""
+"""Authorization server metadata (RFC 8414 §2-3) at ``/.well-known/oauth-authorization-server``.
+
+Every URL is built from the configured issuer, never from the Host header
+(RFC 8414 §3.3: the ``issuer`` in the document MUST be identical to the one the
+client expected). The document reflects the server's switches: grant types
+enabled, ``token`` among the response types only while the implicit grant is
+on, and only scopes that are enabled.
+"""
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from oauth_middleware.server.boundary import JsonEndpoint
+from oauth_middleware.server.client_auth import AUTH_METHODS
 from oauth_middleware.server.config import ServerConfig
+from oauth_middleware.server.responses import json_response
+
+#: Introspection needs real client authentication (RFC 7662 §2.1): no ``none``.
+INTROSPECTION_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 
 
-class MetadataEndpoint:
-    def __init__(self, config: ServerConfig) -> None:
-        self.config = config
+def document(config: ServerConfig, scopes: list[str]) -> dict[str, object]:
+    grants = config.grant_types
+    response_types = [name for name, grant in (("code", "authorization_code"),
+                                               ("token", "implicit")) if grant in grants]
+    return {
+        "issuer": config.issuer,
+        "authorization_endpoint": config.url("auth/"),
+        "token_endpoint": config.url("token/"),
+        "revocation_endpoint": config.url("revoke/"),
+        "introspection_endpoint": config.url("introspect/"),
+        "scopes_supported": scopes,
+        "response_types_supported": response_types,
+        "response_modes_supported": ["query", "fragment"] if "token" in response_types
+        else ["query"],
+        "grant_types_supported": sorted(grants),
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "introspection_endpoint_auth_methods_supported": list(INTROSPECTION_AUTH_METHODS),
+    }
 
-    async def handle(self, request: Request) -> Response:
-        return Response(status_code=501)
+
+class MetadataEndpoint(JsonEndpoint):
+    methods: ClassVar[frozenset[str]] = frozenset({"GET", "HEAD"})
+
+    async def respond(self, request: Request) -> Response:
+        scopes = [s.identifier for s in await self.store.list_scopes() if s.enabled]
+        return json_response(document(self.config, scopes))

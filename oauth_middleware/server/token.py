@@ -1,16 +1,65 @@
-"""Placeholder: replaced by the module that implements this endpoint."""
+"""The token endpoint (RFC 6749 §3.2, §4, §5): client authentication, then the grant.
+
+Grant selection follows RFC 6749 §5.2: no ``grant_type`` is ``invalid_request``,
+one we do not know is ``unsupported_grant_type``, and one we know but that the
+server has switched off or the client was not registered for is
+``unauthorized_client`` — as is a public client asking for a grant that needs
+a secret. ``invalid_grant`` answers are counted per client, so a client
+guessing codes or refresh tokens is slowed down (429 ``slow_down``).
+"""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from oauth_middleware.errors import (
+    InvalidGrant,
+    InvalidRequest,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
+from oauth_middleware.models import Client
+from oauth_middleware.server.boundary import FormEndpoint, logger
+from oauth_middleware.server.client_auth import ClientAuthenticator
 from oauth_middleware.server.config import ServerConfig
+from oauth_middleware.server.form import Params
+from oauth_middleware.server.grants import GRANTS, Grant
+from oauth_middleware.server.responses import json_response
+from oauth_middleware.server.throttle import Throttle
 
 
-class TokenEndpoint:
+class TokenEndpoint(FormEndpoint):
     def __init__(self, config: ServerConfig) -> None:
-        self.config = config
+        super().__init__(config)
+        self.throttle = Throttle(config.store, config.throttle)
+        self.clients = ClientAuthenticator(config.store, self.throttle)
+        self.grants = {name: grant(config, self.throttle) for name, grant in GRANTS.items()}
 
-    async def handle(self, request: Request) -> Response:
-        return Response(status_code=501)
+    async def answer(self, request: Request, params: Params) -> Response:
+        grant = self.select(params.get("grant_type"))
+        client = await self.clients.authenticate(request, params, also="grant")
+        self.check_allowed(grant, client)
+        try:
+            issued = await grant.issue(client, params)
+        except InvalidGrant:
+            await self.throttle.failed("grant", client.client_id)
+            raise
+        logger.info("issued %s token %s to client %s", grant.GRANT_TYPE,
+                    issued.token.fingerprint, client.client_id)
+        return json_response(issued.to_response(self.store.clock()))
+
+    def select(self, grant_type: str | None) -> Grant:
+        if grant_type is None:
+            raise InvalidRequest("The grant_type parameter is missing.")
+        grant = self.grants.get(grant_type)
+        if grant is None:
+            raise UnsupportedGrantType()
+        return grant
+
+    def check_allowed(self, grant: Grant, client: Client) -> None:
+        name = grant.GRANT_TYPE
+        if name not in self.config.grant_types or not client.allows(name):
+            raise UnauthorizedClient("The client is not allowed to use this grant type.")
+        if client.public and not grant.PUBLIC:
+            raise UnauthorizedClient("Public clients cannot use this grant type.")

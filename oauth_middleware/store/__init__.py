@@ -11,6 +11,7 @@ import time
 
 import redis.asyncio as aioredis
 
+from oauth_middleware.store.authn import AuthnMixin
 from oauth_middleware.store.base import Clock
 from oauth_middleware.store.clients import ClientStore
 from oauth_middleware.store.connection import (
@@ -30,7 +31,9 @@ from oauth_middleware.store.transient import PENDING_LIFETIME, TransientMixin
 from oauth_middleware.store.writer import REFRESH_LIFETIME, NewTokens
 
 
-class TokenStore(TokenMixin, GrantMixin, ListingMixin, ClientStore, TransientMixin):
+class TokenStore(
+    TokenMixin, GrantMixin, ListingMixin, ClientStore, TransientMixin, AuthnMixin
+):
     """All OAuth state: clients, scopes, codes, tokens, consent and throttling, in Redis."""
 
     @classmethod

@@ -19,7 +19,7 @@ P members:{g}                  set     every key above of grant g       longest 
 P idx:user:<sha(user)>         zset    grant id -> expiry (ms)          latest expiry
 P idx:client:<client_id>       zset    grant id -> expiry (ms)          latest expiry
 P txn:<sha>                    string  JSON pending authorization       consent lifetime
-P throttle:<bucket>:<sha>      string  failure counter                  throttle window
+P throttle:<bucket>:<sha>      hash    count, ends (window end, ms)     throttle window
 =============================  ======  ===============================  =================
 
 Client ids are restricted to URL-safe characters at registration, so they are

@@ -98,5 +98,22 @@ end
 return 1
 """)
 
-ALL = (ADD_MEMBERS, CONSUME_AND_ISSUE, REVOKE_GRANT, REMOVE_MEMBER, INDEX_ADD)
+#: KEYS: counter; ARGV: now ms, window ms.
+#: Counts one failure in a window that starts at the first failure and ends by
+#: the store's clock (so tests move time instead of sleeping); the key also
+#: carries a TTL of one window, so Redis forgets it without help.
+#: Returns {failures in the window, window end in ms}.
+COUNT_FAILURE = Script("""
+local now = tonumber(ARGV[1])
+local ends = tonumber(redis.call('HGET', KEYS[1], 'ends') or '0')
+if ends <= now then
+  ends = now + tonumber(ARGV[2])
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'ends', ends)
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return {redis.call('HINCRBY', KEYS[1], 'count', 1), ends}
+""")
+
+ALL = (ADD_MEMBERS, CONSUME_AND_ISSUE, REVOKE_GRANT, REMOVE_MEMBER, INDEX_ADD, COUNT_FAILURE)
 

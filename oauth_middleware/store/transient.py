@@ -9,12 +9,25 @@ import math
 
 from oauth_middleware.models import PendingAuthorization
 from oauth_middleware.security import digest, new_secret
+from oauth_middleware.store import scripts
 from oauth_middleware.store.base import StoreBase
 from oauth_middleware.store.codec import dump, load
 from oauth_middleware.store.connection import GUARD
 
 #: Seconds a user has to decide on a consent page.
 PENDING_LIFETIME = 600
+
+
+def _seconds_between(now_ms: int, ends_ms: int) -> int:
+    return max(1, math.ceil((ends_ms - now_ms) / 1000))
+
+
+def window_state(count: bytes | str | None, ends: bytes | str | None, now_ms: int
+                 ) -> tuple[int, int]:
+    """A stored failure counter as (failures in the window, seconds left); (0, 0) once over."""
+    if count is None or ends is None or int(ends) <= now_ms:
+        return 0, 0
+    return int(count), _seconds_between(now_ms, int(ends))
 
 
 class TransientMixin(StoreBase):
@@ -41,28 +54,25 @@ class TransientMixin(StoreBase):
     async def count_failure(self, bucket: str, key: str, *, window: int) -> tuple[int, int]:
         """Count one failure of ``key`` in ``bucket``; returns (failures in window, seconds left).
 
-        The window starts at the first failure and is never extended by later ones.
+        The window starts at the first failure, is never extended by later ones,
+        and ends by the store's clock (the key's TTL only tidies up after it).
         """
-        name = self.keys.throttle(bucket, key)
-        with GUARD:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.set(name, 0, ex=window, nx=True)
-                pipe.incr(name)
-                pipe.pttl(name)
-                _, count, pttl = await pipe.execute()
-        return int(count), max(1, math.ceil(int(pttl) / 1000))
+        name = [self.keys.throttle(bucket, key)]
+        args = [self.now_ms(), self.ttl_ms(window)]
+        (result,) = await self.run(
+            lambda pipe: self.queue(pipe, scripts.COUNT_FAILURE, name, args), scripts.COUNT_FAILURE
+        )
+        count, ends = (int(v) for v in result)
+        return count, self._seconds_left(ends)
 
     async def failures(self, bucket: str, key: str) -> tuple[int, int]:
         """Failures of ``key`` in the current window and seconds until it ends (0, 0 if none)."""
-        name = self.keys.throttle(bucket, key)
         with GUARD:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.get(name)
-                pipe.pttl(name)
-                count, pttl = await pipe.execute()
-        if count is None or int(pttl) < 0:
-            return 0, 0
-        return int(count), max(1, math.ceil(int(pttl) / 1000))
+            count, ends = await self.redis.hmget(self.keys.throttle(bucket, key), "count", "ends")
+        return window_state(count, ends, self.now_ms())
+
+    def _seconds_left(self, ends_ms: int) -> int:
+        return _seconds_between(self.now_ms(), ends_ms)
 
     async def clear_failures(self, bucket: str, key: str) -> None:
         with GUARD:

@@ -1,0 +1,137 @@
+"""The token-family boundary: requests checked, errors turned into JSON (RFC 6749 §3.2, §5.2).
+
+``token/``, ``revoke/``, ``introspect/`` and the metadata document all enter
+through :class:`JsonEndpoint`. It refuses plain HTTP outside debug mode, wrong
+methods, non-form bodies, OAuth parameters in the query string, oversized or
+malformed input; and it is the one place an :class:`OAuthError` raised anywhere
+below turns into a response. An unreachable store becomes 503
+``temporarily_unavailable`` with ``Retry-After`` (never ``invalid_grant``, which
+makes clients throw their refresh tokens away); anything unexpected becomes a
+generic 500 whose log line names the exception type and place, never its
+message (which might quote a secret).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import ClassVar
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from oauth_middleware.errors import (
+    InsufficientScope,
+    InvalidRequest,
+    InvalidToken,
+    MethodNotAllowed,
+    OAuthError,
+    RequestTooLarge,
+    ServerError,
+    TemporarilyUnavailable,
+)
+from oauth_middleware.server import form
+from oauth_middleware.server.config import ServerConfig
+from oauth_middleware.server.responses import error_json
+from oauth_middleware.store import StoreUnavailable
+
+logger = logging.getLogger("oauth_middleware.server")
+
+#: Largest request body the token family reads (bytes); a token request is a few hundred.
+MAX_BODY_SIZE = 16 * 1024
+_FORM_TYPE = "application/x-www-form-urlencoded"
+#: Parameters that must never travel in a URL (RFC 6749 §3.2, §2.3.1; RFC 7009; RFC 7662).
+OAUTH_PARAMS = frozenset({
+    "grant_type", "code", "redirect_uri", "client_id", "client_secret", "refresh_token",
+    "scope", "code_verifier", "username", "password", "token", "token_type_hint",
+    "access_token", "assertion",
+})
+
+
+def _where(exc: BaseException) -> str:
+    """``file:line in function`` of the innermost frame: enough to find a bug, no data."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "?"
+    last = frames[-1]
+    return f"{last.filename}:{last.lineno} in {last.name}"
+
+
+class JsonEndpoint:
+    """An endpoint answering JSON only; subclasses implement :meth:`respond`."""
+
+    methods: ClassVar[frozenset[str]] = frozenset({"POST"})
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.store = config.store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Mounted as a plain ASGI app, so every method reaches :meth:`handle` (Starlette
+        would answer a bare 405 page for methods a function endpoint does not list)."""
+        response = await self.handle(Request(scope, receive))
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Response:
+        try:
+            if not self.config.debug and request.scope.get("scheme") != "https":
+                raise InvalidRequest("HTTPS is required.")
+            if request.method not in self.methods:
+                raise MethodNotAllowed(allow=", ".join(sorted(self.methods)))
+            return await self.respond(request)
+        except OAuthError as exc:
+            return self.render(exc)
+        except StoreUnavailable:
+            return self.render(TemporarilyUnavailable(retry_after=self.config.retry_after))
+        except Exception as exc:
+            logger.error("%s on %s %s failed: %s at %s", type(self).__name__, request.method,
+                         request.url.path, type(exc).__name__, _where(exc))
+            return self.render(ServerError())
+
+    def render(self, exc: OAuthError) -> Response:
+        response = error_json(exc)
+        if isinstance(exc, InvalidToken | InsufficientScope):
+            response.headers["WWW-Authenticate"] = exc.www_authenticate(self.config.realm)
+        return response
+
+    async def respond(self, request: Request) -> Response:
+        raise NotImplementedError
+
+
+class FormEndpoint(JsonEndpoint):
+    """A POST endpoint whose parameters arrive form-encoded in the body, and only there."""
+
+    async def respond(self, request: Request) -> Response:
+        return await self.answer(request, await read_params(request))
+
+    async def answer(self, request: Request, params: form.Params) -> Response:
+        raise NotImplementedError
+
+
+async def read_params(request: Request) -> dict[str, str]:
+    """The body's parameters, after every check RFC 6749 §3.2 and SECURITY.md ask for."""
+    query = form.parse(request.scope.get("query_string", b""))
+    if OAUTH_PARAMS & query.keys():
+        raise InvalidRequest("OAuth parameters must be sent in the request body, not the URL.")
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != _FORM_TYPE:
+        raise InvalidRequest("The body must be application/x-www-form-urlencoded.")
+    return form.parse(await _read_body(request))
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_SIZE):
+        raise RequestTooLarge() if declared.isdigit() else InvalidRequest()
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_SIZE:
+                raise RequestTooLarge()
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise InvalidRequest("The client went away before the body was read.") from None
+    return b"".join(chunks)

@@ -1,0 +1,143 @@
+"""Client authentication at the token family (RFC 6749 §2.3.1, §3.2.1; RFC 7009 §2.1).
+
+Two methods for confidential clients: HTTP Basic (``client_secret_basic``: the
+header's base64 is decoded, split on the FIRST ``:``, then each half is
+form-urlencoding-decoded, as RFC 6749 §2.3.1 requires — oauthost forgot the
+last step) and ``client_secret_post``. Using both at once is ``invalid_request``.
+Public clients identify themselves by ``client_id`` alone (``none``); which
+grants allow that is the token endpoint's decision.
+
+Every failure is the same 401 ``invalid_client`` with a ``Basic`` challenge:
+an unknown client and a wrong secret cannot be told apart, not even by timing
+(an unknown client's secret is checked against a dummy hash). A malformed Basic
+header is a failed authentication, never a 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+from starlette.requests import Request
+
+from oauth_middleware.errors import InvalidClient, InvalidRequest
+from oauth_middleware.models import Client
+from oauth_middleware.security import hash_client_secret, new_secret, verify_client_secret
+from oauth_middleware.server.form import Params, unquote
+from oauth_middleware.server.throttle import Bucket, Throttle
+from oauth_middleware.store import TokenStore
+from oauth_middleware.toolbox import validate_client_id
+
+logger = logging.getLogger("oauth_middleware.server")
+
+AuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
+#: What metadata advertises for the token and revocation endpoints (RFC 8414 §2).
+AUTH_METHODS: tuple[AuthMethod, ...] = ("client_secret_basic", "client_secret_post", "none")
+
+#: Checked when the client is unknown, so that case costs what a wrong secret costs.
+_DUMMY_HASH = hash_client_secret(new_secret())
+
+
+@dataclass(frozen=True, slots=True)
+class Presented:
+    """The credentials a request carries; ``secret`` is None for a public client."""
+
+    client_id: str
+    secret: str | None = field(repr=False)
+    method: AuthMethod
+
+
+def authorization_header(request: Request) -> bytes | None:
+    """The single ``Authorization`` header, raw; two of them are malformed."""
+    values = [v for k, v in request.scope["headers"] if k == b"authorization"]
+    if len(values) > 1:
+        raise InvalidRequest("More than one Authorization header.")
+    return values[0] if values else None
+
+
+def parse_basic(header: bytes) -> tuple[str, str] | None:
+    """``(client_id, secret)`` of a Basic header; None for other schemes; InvalidClient if bad."""
+    scheme, _, encoded = header.strip().partition(b" ")
+    if scheme.lower() != b"basic":
+        return None
+    try:
+        text = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        raw_id, colon, raw_secret = text.partition(":")
+        if not colon:
+            raise InvalidClient()
+        client_id, secret = unquote(raw_id.encode()), unquote(raw_secret.encode())
+    except (binascii.Error, UnicodeError, ValueError, InvalidRequest):
+        raise InvalidClient() from None
+    if not client_id:
+        raise InvalidClient()
+    return client_id, secret
+
+
+def presented(request: Request, params: Params) -> Presented:
+    """Which client the request claims to be, and how it proves it."""
+    header = authorization_header(request)
+    basic = parse_basic(header) if header is not None else None
+    body_id, body_secret = params.get("client_id"), params.get("client_secret")
+    if basic is not None:
+        if body_secret is not None:
+            raise InvalidRequest("Use one client authentication method, not two.")
+        if body_id is not None and body_id != basic[0]:
+            raise InvalidRequest("The client_id does not match the Authorization header.")
+        return Presented(basic[0], basic[1] or None, "client_secret_basic")
+    if body_id is None:
+        raise InvalidClient()
+    return Presented(body_id, body_secret, "client_secret_post" if body_secret else "none")
+
+
+def _known_shape(client_id: str) -> bool:
+    try:
+        validate_client_id(client_id)
+    except ValueError:
+        return False
+    return True
+
+
+def _verified(client: Client | None, creds: Presented) -> bool:
+    """True when ``creds`` prove ``client``; an unknown client still costs one hash check."""
+    if creds.secret is None:
+        return client is not None and client.public
+    confidential = client is not None and client.confidential
+    stored = client.secret_hash if client is not None and confidential else _DUMMY_HASH
+    return verify_client_secret(stored, creds.secret) and confidential
+
+
+class ClientAuthenticator:
+    """Authenticates the calling client, counting failures per client id (RFC 6749 §2.3.1)."""
+
+    def __init__(self, store: TokenStore, throttle: Throttle) -> None:
+        self.store = store
+        self.throttle = throttle
+
+    async def authenticate(
+        self, request: Request, params: Params, *, also: Bucket | None = None
+    ) -> Client:
+        """The authenticated client, or :class:`InvalidClient` / :class:`SlowDown`.
+
+        ``also`` names a second counter of this client to enforce once it has
+        authenticated (the token endpoint's ``invalid_grant`` storms); it is read
+        in the same Redis round trip as the client and its own counter.
+        """
+        creds = presented(request, params)
+        buckets: list[Bucket] = ["client"] if also is None else ["client", also]
+        client, states = await self.store.client_with_failures(
+            creds.client_id if _known_shape(creds.client_id) else None,
+            [(bucket, creds.client_id) for bucket in buckets],
+        )
+        earlier = self.throttle.verdict("client", states[0])
+        if not _verified(client, creds) or client is None:
+            await self.throttle.failed("client", creds.client_id)
+            logger.info("client authentication failed (%s) for %r", creds.method,
+                        creds.client_id[:64])
+            raise InvalidClient()
+        if also is not None:
+            self.throttle.verdict(also, states[1])
+        await self.throttle.succeeded("client", creds.client_id, earlier)
+        return client

@@ -1,0 +1,43 @@
+"""The refresh token grant (RFC 6749 §6, RFC 9700 §4.14.2): rotation with reuse detection.
+
+Each use retires the refresh token and issues a new pair in the same grant.
+Presenting a retired one means it leaked: the whole grant (every access and
+refresh token of the family) is revoked. A token is bound to its client, and
+the scope may be narrowed but never widened; either mistake is refused before
+anything is consumed. The new refresh token keeps the whole original scope, so
+a narrowed refresh can be undone later ("If omitted, is treated as equal to the
+scope originally granted by the resource owner", §6).
+"""
+
+from __future__ import annotations
+
+from oauth_middleware.errors import InvalidGrant, InvalidScope
+from oauth_middleware.models import Client, IssuedTokens
+from oauth_middleware.server.form import Params
+from oauth_middleware.server.grants.base import Grant, logger, requested_scopes, required
+
+
+class RefreshTokenGrant(Grant):
+    GRANT_TYPE = "refresh_token"
+    PUBLIC = True
+
+    async def issue(self, client: Client, params: Params) -> IssuedTokens:
+        token = required(params, "refresh_token")
+        record = await self.store.get_refresh(token)
+        if record is None or record.client_id != client.client_id:
+            raise InvalidGrant("The refresh token is invalid, expired or revoked.")
+        asked = requested_scopes(params)
+        if asked is not None and not set(asked) <= record.scopes:
+            raise InvalidScope("A refresh may narrow the scope, never widen it.")
+        if record.rotated:
+            await self.store.revoke_grant(record.grant_id)
+            logger.warning("refresh token %s reused by client %s: grant revoked",
+                           record.fingerprint, client.client_id)
+            raise InvalidGrant("The refresh token is invalid, expired or revoked.")
+        scopes = await self.still_available(client, asked or record.scopes)
+        spec = self.new_tokens(client, subject=record.subject, subject_type=record.subject_type,
+                               scopes=scopes, grant_scopes=record.scopes)
+        issued = await self.store.rotate_refresh(token, record, spec)
+        if issued is None:
+            raise InvalidGrant("The refresh token is invalid, expired or revoked.")
+        return issued

@@ -1,0 +1,280 @@
+"""Client authentication at the token family (RFC 6749 §2.3.1) and its brute-force throttle."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from oauth_middleware.security import hash_client_secret, is_urlsafe
+from oauth_middleware.server import ThrottlePolicy
+from oauth_middleware.store import TokenStore
+from oauth_middleware.toolbox import RegisteredClient, register_client
+from tests.conftest import FakeClock
+from tests.token_harness import (
+    INTROSPECT_PATH,
+    REVOKE_PATH,
+    TOKEN_PATH,
+    assert_error,
+    assert_invalid_client,
+    auth_of,
+    basic,
+    build_app,
+    code_form,
+    confidential,
+    http,
+    new_code,
+    public,
+)
+
+CC = {"grant_type": "client_credentials"}
+
+
+@pytest.fixture
+def app(store: TokenStore) -> Starlette:
+    return build_app(store, throttle=ThrottlePolicy(client_failures=3, window=60))
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with http(app) as c:
+        yield c
+
+
+@pytest.fixture
+async def web(store: TokenStore) -> RegisteredClient:
+    return await confidential(store)
+
+
+def _secret(registered: RegisteredClient) -> str:
+    assert registered.client_secret is not None
+    return registered.client_secret
+
+
+async def test_basic_auth_with_a_real_header_works(
+    client: httpx.AsyncClient, web: RegisteredClient
+) -> None:
+    response = await client.post(TOKEN_PATH, data=CC, headers=auth_of(web))
+    assert response.status_code == 200
+    assert response.json()["access_token"]
+
+
+async def test_basic_auth_halves_are_url_decoded(
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
+) -> None:
+    """oauthost compared the raw halves; RFC 6749 §2.3.1 form-encodes each one first."""
+    odd_secret = "s3cr&t:with+plus%/é"
+    await store.save_client(replace(web.client, secret_hash=hash_client_secret(odd_secret)))
+    response = await client.post(TOKEN_PATH, data=CC, headers=basic("web", odd_secret))
+    assert response.status_code == 200, response.text
+    encoded_id = "%77%65%62"  # "web", every character escaped
+    raw = f"{encoded_id}:s3cr%26t%3Awith%2Bplus%25%2F%C3%A9".encode()
+    response = await client.post(TOKEN_PATH, data=CC, headers={
+        "Authorization": "Basic " + base64.b64encode(raw).decode()})
+    assert response.status_code == 200, response.text
+
+
+async def test_basic_auth_splits_on_the_first_colon(
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
+) -> None:
+    await store.save_client(replace(web.client, secret_hash=hash_client_secret("a:b:c")))
+    raw = base64.b64encode(b"web:a:b:c").decode()
+    response = await client.post(TOKEN_PATH, data=CC, headers={"Authorization": f"Basic {raw}"})
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("scheme", ["Basic", "basic", "BASIC"])
+async def test_basic_scheme_is_case_insensitive(
+    client: httpx.AsyncClient, web: RegisteredClient, scheme: str
+) -> None:
+    header = auth_of(web)["Authorization"].replace("Basic", scheme)
+    response = await client.post(TOKEN_PATH, data=CC, headers={"Authorization": header})
+    assert response.status_code == 200
+
+
+async def test_client_secret_post_works(client: httpx.AsyncClient, web: RegisteredClient) -> None:
+    response = await client.post(TOKEN_PATH, data={**CC, "client_id": "web",
+                                                   "client_secret": _secret(web)})
+    assert response.status_code == 200
+
+
+async def test_both_methods_at_once_is_invalid_request(
+    client: httpx.AsyncClient, web: RegisteredClient
+) -> None:
+    response = await client.post(TOKEN_PATH, headers=auth_of(web),
+                                 data={**CC, "client_id": "web", "client_secret": _secret(web)})
+    assert_error(response, 400, "invalid_request")
+
+
+async def test_client_id_in_body_must_match_the_basic_header(
+    client: httpx.AsyncClient, web: RegisteredClient
+) -> None:
+    same = await client.post(TOKEN_PATH, headers=auth_of(web), data={**CC, "client_id": "web"})
+    other = await client.post(TOKEN_PATH, headers=auth_of(web), data={**CC, "client_id": "evil"})
+    assert same.status_code == 200
+    assert_error(other, 400, "invalid_request")
+
+
+async def test_unknown_client_and_wrong_secret_look_identical(
+    client: httpx.AsyncClient, web: RegisteredClient
+) -> None:
+    unknown = await client.post(TOKEN_PATH, data=CC, headers=basic("nobody", _secret(web)))
+    wrong = await client.post(TOKEN_PATH, data=CC, headers=basic("web", "wrong"))
+    post_unknown = await client.post(TOKEN_PATH, data={**CC, "client_id": "nobody",
+                                                       "client_secret": "x"})
+    for response in (unknown, wrong, post_unknown):
+        assert_invalid_client(response)
+    assert unknown.content == wrong.content == post_unknown.content
+    assert dict(unknown.headers) == dict(wrong.headers)
+
+
+async def test_no_credentials_at_all_is_invalid_client(client: httpx.AsyncClient) -> None:
+    assert_invalid_client(await client.post(TOKEN_PATH, data=CC))
+
+
+async def test_confidential_client_without_its_secret_is_invalid_client(
+    client: httpx.AsyncClient, web: RegisteredClient
+) -> None:
+    assert_invalid_client(await client.post(TOKEN_PATH, data={**CC, "client_id": "web"}))
+    assert_invalid_client(await client.post(TOKEN_PATH, data=CC, headers=basic("web", "")))
+
+
+@pytest.mark.parametrize("header", [
+    "Basic",
+    "Basic ",
+    "Basic !!!notbase64",
+    "Basic " + base64.b64encode(b"no-colon-here").decode(),
+    "Basic " + base64.b64encode(b":secret-without-id").decode(),
+    "Basic " + base64.b64encode(b"web:\xff\xfe").decode(),
+    "Basic " + base64.b64encode(b"web:bad%zzescape").decode(),
+    "Basic " + base64.b64encode(b"w%00b:x").decode(),
+    "Basic dGVzdDp0ZXN0=",   # wrong padding
+])
+async def test_malformed_basic_header_is_401_never_500(
+    client: httpx.AsyncClient, web: RegisteredClient, header: str
+) -> None:
+    assert_invalid_client(await client.post(TOKEN_PATH, data=CC,
+                                            headers={"Authorization": header}))
+
+
+async def test_non_ascii_authorization_header_is_401(
+    client: httpx.AsyncClient, web: RegisteredClient
+) -> None:
+    response = await client.post(TOKEN_PATH, data=CC,
+                                 headers=[(b"Authorization", b"Basic \xff\xfe\xfd")])
+    assert_invalid_client(response)
+
+
+async def test_two_authorization_headers_are_invalid_request(
+    client: httpx.AsyncClient, web: RegisteredClient
+) -> None:
+    header = auth_of(web)["Authorization"].encode()
+    response = await client.post(TOKEN_PATH, data=CC, headers=[
+        (b"Authorization", header), (b"Authorization", header)])
+    assert_error(response, 400, "invalid_request")
+
+
+async def test_public_client_authenticates_by_client_id_for_code_with_pkce(
+    client: httpx.AsyncClient, store: TokenStore
+) -> None:
+    await public(store)
+    code = await new_code(store, "spa")
+    response = await client.post(TOKEN_PATH, data=code_form(code, client_id="spa"))
+    assert response.status_code == 200, response.text
+
+
+async def test_public_client_sending_a_secret_is_invalid_client(
+    client: httpx.AsyncClient, store: TokenStore
+) -> None:
+    await public(store)
+    code = await new_code(store, "spa")
+    response = await client.post(TOKEN_PATH, data=code_form(code, client_id="spa",
+                                                             client_secret="guess"))
+    assert_invalid_client(response)
+
+
+async def test_public_client_on_client_credentials_is_unauthorized_client(
+    client: httpx.AsyncClient, store: TokenStore
+) -> None:
+    """oauthost issued a token here; RFC 6749 §4.4 says confidential clients only."""
+    await public(store)
+    response = await client.post(TOKEN_PATH, data={**CC, "client_id": "spa"})
+    assert_error(response, 400, "unauthorized_client")
+
+
+async def test_public_client_never_gets_secret_grants_even_if_its_record_lists_them(
+    client: httpx.AsyncClient, store: TokenStore
+) -> None:
+    spa = (await public(store)).client
+    await store.save_client(replace(spa, grant_types=("client_credentials", "password")))
+    for grant_type in ("client_credentials", "password"):
+        response = await client.post(TOKEN_PATH, data={
+            "grant_type": grant_type, "client_id": "spa", "username": "a", "password": "b"})
+        assert_error(response, 400, "unauthorized_client")
+
+
+@pytest.mark.parametrize("client_id", ["we b", "web/../x", "w" * 200, "wéb"])
+async def test_client_ids_outside_the_registered_alphabet_are_invalid_client(
+    client: httpx.AsyncClient, client_id: str
+) -> None:
+    assert_invalid_client(await client.post(TOKEN_PATH, data={**CC, "client_id": client_id,
+                                                               "client_secret": "x"}))
+
+
+async def test_failed_client_authentications_are_throttled_until_the_window_ends(
+    client: httpx.AsyncClient, web: RegisteredClient, clock: FakeClock
+) -> None:
+    for _ in range(3):
+        assert_invalid_client(await client.post(TOKEN_PATH, data=CC,
+                                                headers=basic("web", "guess")))
+    for headers in (basic("web", "guess"), auth_of(web)):
+        throttled = await client.post(TOKEN_PATH, data=CC, headers=headers)
+        assert_error(throttled, 429, "slow_down")
+        assert 0 < int(throttled.headers["retry-after"]) <= 60
+    for path in (REVOKE_PATH, INTROSPECT_PATH):
+        response = await client.post(path, data={"token": "x"}, headers=auth_of(web))
+        assert_error(response, 429, "slow_down")
+    clock.advance(61)
+    response = await client.post(TOKEN_PATH, data=CC, headers=auth_of(web))
+    assert response.status_code == 200
+
+
+async def test_throttle_counts_per_client_and_success_resets_it(
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
+) -> None:
+    other = await confidential(store, "other")
+    for _ in range(2):
+        assert_invalid_client(await client.post(TOKEN_PATH, data=CC,
+                                                headers=basic("web", "guess")))
+    assert (await client.post(TOKEN_PATH, data=CC, headers=auth_of(web))).status_code == 200
+    assert await store.failures("client", "web") == (0, 0)
+    for _ in range(3):
+        assert_invalid_client(await client.post(TOKEN_PATH, data=CC,
+                                                headers=basic("web", "guess")))
+    assert (await client.post(TOKEN_PATH, data=CC, headers=auth_of(other))).status_code == 200
+    assert_error(await client.post(TOKEN_PATH, data=CC, headers=auth_of(web)), 429, "slow_down")
+
+
+async def test_unknown_client_ids_are_throttled_too(client: httpx.AsyncClient) -> None:
+    for _ in range(3):
+        assert_invalid_client(await client.post(TOKEN_PATH, data=CC,
+                                                headers=basic("ghost", "x")))
+    assert_error(await client.post(TOKEN_PATH, data=CC, headers=basic("ghost", "x")),
+                 429, "slow_down")
+
+
+async def test_generated_client_ids_and_secrets_are_url_safe_and_work_in_basic(
+    client: httpx.AsyncClient, store: TokenStore
+) -> None:
+    """URL-safe characters survive a Basic header whether or not the client URL-encodes."""
+    registered = await register_client(store, "Generated", None, "https://app.example/cb",
+                                       public=False, scopes_list=["read"])
+    client_id, secret = registered.client.client_id, _secret(registered)
+    assert is_urlsafe(client_id) and is_urlsafe(secret) and len(secret) >= 43
+    raw = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    response = await client.post(TOKEN_PATH, data=CC, headers={"Authorization": f"Basic {raw}"})
+    assert response.status_code == 200

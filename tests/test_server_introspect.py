@@ -1,0 +1,199 @@
+"""Token introspection (RFC 7662): who may ask, and what an active or inactive answer holds."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from oauth_middleware.store import TokenStore
+from oauth_middleware.toolbox import RegisteredClient, issue_token
+from tests.conftest import FakeClock
+from tests.token_harness import (
+    INTROSPECT_PATH,
+    ISSUER,
+    REVOKE_PATH,
+    TOKEN_PATH,
+    assert_error,
+    assert_invalid_client,
+    assert_no_store,
+    auth_of,
+    build_app,
+    code_form,
+    confidential,
+    http,
+    new_code,
+    public,
+)
+
+INACTIVE = {"active": False}
+
+
+@pytest.fixture
+def app(store: TokenStore) -> Starlette:
+    return build_app(store)
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with http(app) as c:
+        yield c
+
+
+@pytest.fixture
+async def web(store: TokenStore) -> RegisteredClient:
+    return await confidential(store)
+
+
+async def _tokens(client: httpx.AsyncClient, store: TokenStore,
+                  registered: RegisteredClient, **code_options: Any) -> dict[str, Any]:
+    code = await new_code(store, registered.client.client_id, **code_options)
+    response = await client.post(TOKEN_PATH, data=code_form(code), headers=auth_of(registered))
+    assert response.status_code == 200
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _introspect(client: httpx.AsyncClient, registered: RegisteredClient,
+                      token: str, **extra: str) -> httpx.Response:
+    return await client.post(INTROSPECT_PATH, headers=auth_of(registered),
+                             data={"token": token, **extra})
+
+
+async def test_active_access_token_of_a_user(
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient, clock: FakeClock
+) -> None:
+    tokens = await _tokens(client, store, web, scopes=["read", "write"])
+    response = await _introspect(client, web, tokens["access_token"],
+                                 token_type_hint="access_token")
+    assert response.status_code == 200
+    assert_no_store(response)
+    assert response.json() == {
+        "active": True, "scope": "read write", "client_id": "web", "username": "alice",
+        "sub": "alice", "token_type": "Bearer", "iat": int(clock.now),
+        "exp": int(clock.now + 3600), "iss": ISSUER,
+    }
+
+
+async def test_client_credentials_token_has_no_username(
+    client: httpx.AsyncClient, web: RegisteredClient
+) -> None:
+    token = (await client.post(TOKEN_PATH, headers=auth_of(web),
+                               data={"grant_type": "client_credentials"})).json()["access_token"]
+    body = (await _introspect(client, web, token)).json()
+    assert body["active"] is True and body["sub"] == "web" and body["client_id"] == "web"
+    assert "username" not in body
+
+
+async def test_refresh_token_and_never_expiring_token(
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
+) -> None:
+    tokens = await _tokens(client, store, web)
+    refresh = (await _introspect(client, web, tokens["refresh_token"])).json()
+    assert refresh["active"] is True and refresh["token_type"] == "refresh_token"
+    forever = await confidential(store, "forever", token_lifetime=None)
+    issued = await issue_token(store, "forever", user="bob", scopes=["read"])
+    body = (await _introspect(client, forever, issued.access_token)).json()
+    assert body["active"] is True and "exp" not in body
+
+
+async def test_unknown_malformed_expired_revoked_and_foreign_tokens_are_just_inactive(
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient, clock: FakeClock
+) -> None:
+    other = await confidential(store, "other")
+    foreign = await _tokens(client, store, other)
+    for token in ("a" * 22 + "." + "b" * 43, "garbage", foreign["access_token"],
+                  foreign["refresh_token"]):
+        response = await _introspect(client, web, token)
+        assert response.status_code == 200
+        assert response.json() == INACTIVE
+    revoked = await _tokens(client, store, web)
+    await client.post(REVOKE_PATH, headers=auth_of(web), data={"token": revoked["access_token"]})
+    assert (await _introspect(client, web, revoked["access_token"])).json() == INACTIVE
+    expiring = await _tokens(client, store, web)
+    clock.advance(3601)
+    assert (await _introspect(client, web, expiring["access_token"])).json() == INACTIVE
+
+
+async def test_rotated_refresh_token_is_inactive(
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
+) -> None:
+    tokens = await _tokens(client, store, web)
+    await client.post(TOKEN_PATH, headers=auth_of(web), data={
+        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    assert (await _introspect(client, web, tokens["refresh_token"])).json() == INACTIVE
+
+
+async def test_store_level_revocations_show_through_introspection(
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
+) -> None:
+    """The calls the CLI and admin use: log a user out everywhere, drop a client, one grant."""
+    alice = [await _tokens(client, store, web, user="alice") for _ in range(2)]
+    bob = await _tokens(client, store, web, user="bob")
+    assert await store.revoke_user("alice") > 0
+    for tokens in alice:
+        assert (await _introspect(client, web, tokens["access_token"])).json() == INACTIVE
+    assert (await _introspect(client, web, bob["access_token"])).json()["active"] is True
+    record = await store.lookup(bob["access_token"])
+    assert record is not None
+    await store.revoke_grant(record.grant_id)
+    assert (await _introspect(client, web, bob["refresh_token"])).json() == INACTIVE
+    service = (await client.post(TOKEN_PATH, headers=auth_of(web),
+                                 data={"grant_type": "client_credentials"})).json()
+    carol = await _tokens(client, store, web, user="carol")
+    await store.revoke_client_tokens("web")
+    for token in (service["access_token"], carol["access_token"]):
+        assert (await _introspect(client, web, token)).json() == INACTIVE
+    assert (await client.get("/me", headers={
+        "Authorization": f"Bearer {carol['access_token']}"})).status_code == 401
+
+
+async def test_caller_must_authenticate_as_a_confidential_client(
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
+) -> None:
+    tokens = await _tokens(client, store, web)
+    assert_invalid_client(await client.post(INTROSPECT_PATH,
+                                            data={"token": tokens["access_token"]}))
+    await public(store)
+    assert_invalid_client(await client.post(INTROSPECT_PATH, data={
+        "client_id": "spa", "token": tokens["access_token"]}))
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert_invalid_client(await client.post(INTROSPECT_PATH, headers=bearer,
+                                            data={"token": tokens["access_token"]}))
+
+
+async def test_missing_token_is_invalid_request(
+    client: httpx.AsyncClient, web: RegisteredClient
+) -> None:
+    response = await client.post(INTROSPECT_PATH, headers=auth_of(web), data={})
+    assert_error(response, 400, "invalid_request")
+
+
+async def test_bearer_with_the_introspection_scope_sees_every_clients_tokens(
+    store: TokenStore, web: RegisteredClient
+) -> None:
+    resource = await confidential(store, "resource", scopes=["introspect"])
+    async with http(build_app(store, introspection_scope="introspect")) as client:
+        rs_token = (await client.post(TOKEN_PATH, headers=auth_of(resource), data={
+            "grant_type": "client_credentials"})).json()["access_token"]
+        tokens = await _tokens(client, store, web)
+        response = await client.post(INTROSPECT_PATH, data={"token": tokens["access_token"]},
+                                     headers={"Authorization": f"Bearer {rs_token}"})
+        assert response.status_code == 200
+        assert response.json()["active"] is True and response.json()["client_id"] == "web"
+
+        weak = await client.post(INTROSPECT_PATH, data={"token": rs_token},
+                                 headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        assert weak.status_code == 403
+        assert_no_store(weak)
+        assert weak.json()["error"] == "insufficient_scope"
+        assert weak.headers["www-authenticate"].startswith('Bearer realm="oauth"')
+        assert 'scope="introspect"' in weak.headers["www-authenticate"]
+
+        bogus = await client.post(INTROSPECT_PATH, data={"token": rs_token},
+                                  headers={"Authorization": "Bearer " + "a" * 22 + "." + "b" * 43})
+        assert_error(bogus, 401, "invalid_token")
+        assert 'error="invalid_token"' in bogus.headers["www-authenticate"]

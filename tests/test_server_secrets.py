@@ -1,0 +1,67 @@
+"""No secret in any log line, repr or error body (SECURITY.md "At rest, in memory, in logs")."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from oauth_middleware.server.client_auth import Presented
+from oauth_middleware.store import TokenStore
+from tests.token_harness import (
+    INTROSPECT_PATH,
+    REVOKE_PATH,
+    TOKEN_PATH,
+    VERIFIER,
+    auth_of,
+    basic,
+    build_app,
+    code_form,
+    confidential,
+    http,
+    new_code,
+)
+
+
+async def test_a_whole_token_lifecycle_logs_no_secret(
+    store: TokenStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    web = await confidential(store, grant_types=["authorization_code", "refresh_token",
+                                                 "password"])
+    app = build_app(store, verify_password=lambda user, password: None)
+    code = await new_code(store, "web")
+    seen: list[str] = []
+    with caplog.at_level(logging.DEBUG):
+        async with http(app) as client:
+            await client.post(TOKEN_PATH, data={"grant_type": "client_credentials"},
+                              headers=basic("web", "guessed-secret"))
+            await client.post(TOKEN_PATH, headers=auth_of(web), data={
+                "grant_type": "password", "username": "alice", "password": "hunter2"})
+            first = (await client.post(TOKEN_PATH, data=code_form(code),
+                                       headers=auth_of(web))).json()
+            replay = await client.post(TOKEN_PATH, data=code_form(code), headers=auth_of(web))
+            code2 = await new_code(store, "web")
+            second = (await client.post(TOKEN_PATH, data=code_form(code2),
+                                        headers=auth_of(web))).json()
+            rotated = (await client.post(TOKEN_PATH, headers=auth_of(web), data={
+                "grant_type": "refresh_token", "refresh_token": second["refresh_token"]})).json()
+            reuse = await client.post(TOKEN_PATH, headers=auth_of(web), data={
+                "grant_type": "refresh_token", "refresh_token": second["refresh_token"]})
+            for path in (INTROSPECT_PATH, REVOKE_PATH):
+                await client.post(path, headers=auth_of(web),
+                                  data={"token": rotated["access_token"]})
+            seen = [replay.text, reuse.text]
+    assert "replayed" in caplog.text and "reused" in caplog.text  # the events are logged...
+    assert web.client_secret is not None
+    secrets = [web.client_secret, "guessed-secret", "hunter2", code, code2, VERIFIER,
+               first["access_token"], first["refresh_token"], second["access_token"],
+               second["refresh_token"], rotated["access_token"], rotated["refresh_token"]]
+    for secret in secrets:  # ...but never what leaked: neither whole nor its secret half
+        assert secret not in caplog.text
+        assert secret.split(".")[-1] not in caplog.text
+        assert all(secret not in text for text in seen)
+
+
+def test_presented_credentials_never_show_the_secret() -> None:
+    creds = Presented("web", "s3cret-value", "client_secret_basic")
+    assert "s3cret" not in repr(creds) and "s3cret" not in str(creds)

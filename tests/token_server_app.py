@@ -1,0 +1,21 @@
+"""App factory for real-uvicorn tests: ``uvicorn --factory tests.token_server_app:build``.
+
+The authorization server mounted at ``/oauth`` plus a protected ``/me``, on the
+Redis named by ``REDIS_URL``; the issuer comes from ``OM_ISSUER``. Debug mode
+because the tests talk plain HTTP on loopback. Tests seed clients through their
+own store on the same Redis.
+"""
+
+from __future__ import annotations
+
+import os
+
+from starlette.applications import Starlette
+
+from oauth_middleware import TokenStore
+from tests.token_harness import build_app
+
+
+def build() -> Starlette:
+    store = TokenStore.from_url(os.environ["REDIS_URL"])
+    return build_app(store, issuer=os.environ["OM_ISSUER"], debug=True)
