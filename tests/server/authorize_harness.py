@@ -38,6 +38,8 @@ SECRET_KEY = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 WEB_REDIRECT = "https://client.example/cb"
 SPA_REDIRECT = "https://spa.example/cb"
 USER_HEADER = "x-test-user"
+#: Form fields as httpx takes them: a list value repeats the field.
+FormFields = Mapping[str, str | list[str]]
 #: A valid S256 challenge (of the RFC 7636 Appendix B verifier).
 CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGjSstw-cM"
 VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
@@ -137,27 +139,38 @@ class Page:
         return [i for i in self.inputs if i.get("type") == "checkbox" and i.get("name") == name]
 
 
+_NOT_SHOWN = frozenset({"head", "style", "script", "title"})
+
+
 class _PageParser(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.page = Page()
         self.texts: list[str] = []
+        self.hidden_text = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _NOT_SHOWN:
+            self.hidden_text += 1
         found = {k: v if v is not None else "" for k, v in attrs}
         target = {"form": self.page.forms, "input": self.page.inputs,
                   "button": self.page.buttons, "a": self.page.links}.get(tag)
         if target is not None:
             target.append(found)
 
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _NOT_SHOWN:
+            self.hidden_text -= 1
+
     def handle_data(self, data: str) -> None:
-        self.texts.append(data)
+        if not self.hidden_text:
+            self.texts.append(data)
 
 
 def read_page(html: str) -> Page:
     parser = _PageParser()
     parser.feed(html)
-    parser.page.text = " ".join(" ".join(parser.texts).split())
+    parser.page.text = " ".join("".join(parser.texts).split())
     return parser.page
 
 
@@ -244,34 +257,29 @@ class Harness:
 
     async def decide(
         self, page: Page, decision: str = "approve", *, user: str | None = "alice",
-        scopes: list[str] | None = None, headers: dict[str, str] | None = None,
-        drop: tuple[str, ...] = (),
+        scopes: list[str] | None = None, headers: Mapping[str, str] | None = None,
+        drop: tuple[str, ...] = (), extra: FormFields | None = None,
+        bare: bool = False,
     ) -> httpx.Response:
-        """Post the consent form as a browser would (same-origin), ticked scopes by default."""
+        """Post the consent form as a same-origin browser would, the ticked scopes by default.
+
+        ``drop`` removes fields, ``extra`` replaces them; ``bare`` sends no Origin or
+        Sec-Fetch-Site header (a non-browser client or an old browser).
+        """
         chosen = [c["value"] for c in page.checkboxes()] if scopes is None else scopes
-        fields = [(i["name"], i["value"]) for i in page.inputs if i.get("type") == "hidden"]
-        fields += [("scope", s) for s in chosen] + [("decision", decision)]
-        fields = [(k, v) for k, v in fields if k not in drop]
-        hdrs = {"origin": "https://testserver", "sec-fetch-site": "same-origin",
-                **({USER_HEADER: user} if user else {}), **(headers or {})}
-        action = page.forms[0]["action"]
-        return await self.http.post(action, data=dict_list(fields), headers=hdrs)
+        fields: dict[str, str | list[str]] = {
+            i["name"]: i["value"] for i in page.inputs if i.get("type") == "hidden"}
+        fields.update({"scope": chosen, "decision": decision})
+        fields = {k: v for k, v in fields.items() if k not in drop}
+        fields.update(extra or {})
+        browser = {} if bare else {"origin": "https://testserver", "sec-fetch-site": "same-origin"}
+        hdrs = {**browser, **({USER_HEADER: user} if user else {}), **(headers or {})}
+        return await self.http.post(page.forms[0]["action"], data=fields, headers=hdrs)
 
     async def code_keys(self) -> list[str]:
         """Every stored authorization-code key (to prove none was created)."""
         pattern = f"{self.store.keys.prefix}code:*"
         return self.store.texts(list(await self.store.redis.keys(pattern)))
-
-
-def dict_list(fields: list[tuple[str, str]]) -> dict[str, Any]:
-    """httpx wants repeated form fields as a list value."""
-    out: dict[str, Any] = {}
-    for key, value in fields:
-        if key in out:
-            out[key] = [*(out[key] if isinstance(out[key], list) else [out[key]]), value]
-        else:
-            out[key] = value
-    return out
 
 
 @asynccontextmanager
