@@ -30,8 +30,6 @@ DECISION_FIELD = "decision"
 #: A consent form is small: one field per scope plus three.
 MAX_FORM_BYTES = 32 * 1024
 MAX_FORM_FIELDS = 256
-#: ``Sec-Fetch-Site`` values a consent POST may carry (the form is ours, on our origin).
-_SAME_SITE = frozenset({"same-origin", "none"})
 _FORM_TYPE = "application/x-www-form-urlencoded"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -98,13 +96,23 @@ def origin_of(url: str) -> str:
 
 
 def refuse_cross_site(request: Request, origin: str) -> None:
-    """403 for a POST the browser says came from elsewhere (Fetch Metadata, RFC 6454 §7)."""
+    """403 for a POST the browser says came from elsewhere (Fetch Metadata, RFC 6454 §7).
+
+    Our pages send ``Referrer-Policy: no-referrer``, under which browsers send
+    ``Origin: null`` even for a same-origin form POST (Fetch §3.1); ``null`` is
+    then accepted only when ``Sec-Fetch-Site`` vouches for the same origin.
+    """
     sites = request.headers.getlist("sec-fetch-site")
-    if len(sites) > 1 or (sites and sites[0].lower() not in _SAME_SITE):
-        raise AccessDenied("Cross-site requests are refused.")
     origins = request.headers.getlist("origin")
-    if len(origins) > 1 or (origins and origins[0] != origin):
-        raise AccessDenied("Cross-origin requests are refused.")
+    if len(sites) > 1 or len(origins) > 1:
+        raise AccessDenied("Cross-site requests are refused.")
+    site = sites[0].lower() if sites else None
+    if site is not None and site != "same-origin":
+        raise AccessDenied("Cross-site requests are refused.")
+    sent = origins[0] if origins else None
+    if sent is None or sent == origin or (sent == "null" and site == "same-origin"):
+        return
+    raise AccessDenied("Cross-origin requests are refused.")
 
 
 async def read_form(request: Request) -> Params:

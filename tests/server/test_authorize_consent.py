@@ -256,10 +256,11 @@ async def test_an_expired_csrf_token_is_refused(harness: Harness, clock: FakeClo
 @pytest.mark.parametrize("headers", [
     {"sec-fetch-site": "cross-site"},
     {"sec-fetch-site": "same-site"},
+    {"sec-fetch-site": "none"},
     {"origin": "https://evil.example"},
-    {"origin": "null"},
     {"origin": "http://testserver"},
     {"origin": "https://testserver:8443"},
+    {"origin": "https://evil.example", "sec-fetch-site": "cross-site"},
 ])
 async def test_a_cross_site_decision_is_refused_even_with_a_valid_token(
     harness: Harness, headers: dict[str, str]
@@ -270,11 +271,23 @@ async def test_a_cross_site_decision_is_refused_even_with_a_valid_token(
     assert await harness.code_keys() == []
 
 
+async def test_origin_null_is_refused_unless_fetch_metadata_says_same_origin(
+    harness: Harness
+) -> None:
+    # Under Referrer-Policy: no-referrer a browser's own same-origin form POST says
+    # "Origin: null"; without Sec-Fetch-Site that could be a sandboxed cross-site frame.
+    page = await harness.consent(**WEB)
+    refused = await harness.decide(page, bare=True, headers={"origin": "null"})
+    assert "Cross-origin requests are refused." in assert_page(refused, 403).text
+    accepted = await harness.decide(page, headers={"origin": "null"})
+    assert "code" in answer(accepted)[2]
+
+
 async def test_a_decision_without_fetch_metadata_relies_on_the_csrf_token(
     harness: Harness
 ) -> None:
     page = await harness.consent(**WEB)
-    response = await harness.decide(page, headers={}, bare=True)
+    response = await harness.decide(page, bare=True)
     assert "code" in answer(response)[2]
 
 
