@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from oauth_middleware import Scope, TokenStore, issue_token, register_client
 from oauth_middleware.security import digest
+from oauth_middleware.server.consent import origin_of
 from tests.conftest import FakeClock
 from tests.server.authorize_harness import (
     CHALLENGE,
@@ -365,3 +367,58 @@ async def test_templates_can_be_overridden_and_stay_escaped(
         assert "code" in answer(await harness.decide(read_page(response.text)))[2]
         error = await harness.authorize(client_id="nope")
         assert "The client is unknown." in assert_page(error, 400).text  # built-in error.html
+
+
+async def test_repeated_origin_or_fetch_metadata_headers_are_refused(harness: Harness) -> None:
+    page = await harness.consent(**WEB)
+    for name, value in (("origin", "https://testserver"), ("sec-fetch-site", "same-origin")):
+        request = harness.http.build_request("POST", page.forms[0]["action"], data={
+            "transaction": page.hidden("transaction"), "csrf_token": page.hidden("csrf_token"),
+            "decision": "approve"}, headers={"x-test-user": "alice"})
+        request.headers.update({"origin": "https://testserver", "sec-fetch-site": "same-origin"})
+        raw = [(k, v) for k, v in request.headers.raw if k.decode().lower() != name]
+        raw += [(name.encode(), value.encode())] * 2
+        request.headers = httpx.Headers(raw)
+        assert_page(await harness.http.send(request), 403)
+    assert await harness.code_keys() == []
+
+
+async def test_a_streamed_oversized_decision_body_is_refused(harness: Harness) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(40):
+            yield b"a=" + b"b" * 1024 + b"&"
+
+    response = await harness.http.post("/oauth/auth/", content=chunks(), headers={
+        "content-type": "application/x-www-form-urlencoded", "x-test-user": "alice"})
+    assert "content-length" not in response.request.headers
+    assert_page(response, 413)
+
+
+async def test_an_implicit_token_of_a_never_expiring_client_has_no_expires_in(
+    harness: Harness
+) -> None:
+    await register_client(harness.store, "Kiosk", "kiosk", SPA_REDIRECT, public=True,
+                          token_lifetime=None, grant_types=["implicit"],
+                          scopes_list=["polls:read"], register_unknown_scopes=False)
+    page = await harness.consent(client_id="kiosk", response_type="token")
+    _, where, params = answer(await harness.decide(page))
+    assert (where, set(params)) == ("fragment", {"access_token", "token_type", "scope"})
+
+
+async def test_a_malformed_client_link_is_not_rendered(harness: Harness) -> None:
+    await register_client(harness.store, "Broken Link", "broken", WEB_REDIRECT, public=False,
+                          link="https://[not-an-ip/", scopes_list=["polls:read"])
+    response = await harness.authorize(client_id="broken", response_type="code")
+    assert assert_page(response, 200).links == []
+
+
+@pytest.mark.parametrize(("issuer", "origin"), [
+    ("https://example.com/oauth", "https://example.com"),
+    ("https://Example.COM:443/oauth", "https://example.com"),
+    ("https://example.com:8443/oauth", "https://example.com:8443"),
+    ("http://127.0.0.1:8000/oauth", "http://127.0.0.1:8000"),
+    ("https://[::1]:443/oauth", "https://[::1]"),
+    ("https://[::1]:8443/", "https://[::1]:8443"),
+])
+def test_the_issuer_origin_is_serialized_as_browsers_send_it(issuer: str, origin: str) -> None:
+    assert origin_of(issuer) == origin
