@@ -54,6 +54,15 @@ class AuthorizationEndpoint:
 
     async def handle(self, request: Request) -> Response:
         try:
+            return await self.answer(request)
+        except Exception as exc:  # also a broken user template rendering an error page
+            logger.error("authorization endpoint failed with %s\n%s", type(exc).__name__,
+                         "".join(traceback.format_tb(exc.__traceback__)))
+            return self.pages.server_error()
+
+    async def answer(self, request: Request) -> Response:
+        """The request's answer, with every expected error turned into a redirect or a page."""
+        try:
             # Never request.url: it decodes the query and fails on non-UTF-8 bytes.
             if not self.config.debug and request.scope.get("scheme") != "https":
                 raise InvalidRequest("HTTPS is required: this page is not served over plain HTTP.")
@@ -66,10 +75,6 @@ class AuthorizationEndpoint:
             return self.pages.error(exc)
         except StoreUnavailable:
             return self.pages.unavailable(self.config.retry_after)
-        except Exception as exc:
-            logger.error("authorization endpoint failed with %s\n%s", type(exc).__name__,
-                         "".join(traceback.format_tb(exc.__traceback__)))
-            return self.pages.server_error()
 
     async def ask(self, request: Request) -> Response:
         """GET: validate, remember the request server-side, show the consent page."""

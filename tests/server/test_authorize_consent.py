@@ -422,3 +422,13 @@ async def test_a_malformed_client_link_is_not_rendered(harness: Harness) -> None
 ])
 def test_the_issuer_origin_is_serialized_as_browsers_send_it(issuer: str, origin: str) -> None:
     assert origin_of(issuer) == origin
+
+
+async def test_a_broken_error_template_override_falls_back_to_the_generic_500_page(
+    store: TokenStore, tmp_path: Path
+) -> None:
+    (tmp_path / "error.html").write_text("{{ no_such_variable.attribute }}")
+    async with open_harness(store, templates=tmp_path) as harness:
+        response = await harness.authorize(client_id="nope")
+        page = assert_page(response, 500)
+        assert page.text == "Server errorThe server could not complete the request."
