@@ -1,16 +1,138 @@
-"""Placeholder: replaced by the module that implements this endpoint."""
+"""The authorization endpoint ``auth/`` (RFC 6749 §3.1, §4.1.1-4.1.2, §4.2.1-4.2.2, §10.12).
+
+One of the three error boundaries. ``GET`` validates the request — client and
+redirect URI first, then the user's login, then everything else — stores it as
+a pending transaction bound to the user and shows the consent page. ``POST``
+carries the user's decision, guarded by the CSRF token and the cross-site
+checks of :mod:`.consent`, and answers with a 303 to the client. Errors are
+raised deep and turned into a response here, once:
+
+=========================  =======================================================
+raised                     answer
+=========================  =======================================================
+``ErrorRedirect``          303 to the client's redirect URI with ``error`` + ``state``
+``OAuthError``             HTML error page (400/403/413), no ``Location``
+``StoreUnavailable``       503 page + ``Retry-After``, never a redirect
+anything else              generic 500 page, the traceback only in the server log
+=========================  =======================================================
+"""
 
 from __future__ import annotations
+
+import logging
+import traceback
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from oauth_middleware.server.config import ServerConfig
+from oauth_middleware.errors import AccessDenied, InvalidRequest, OAuthError
+from oauth_middleware.models import Client, PendingAuthorization
+from oauth_middleware.redirects import add_params
+from oauth_middleware.server import authorization_request as areq
+from oauth_middleware.server import consent
+from oauth_middleware.server.authorization_response import approve
+from oauth_middleware.server.config import ServerConfig, call_hook
+from oauth_middleware.server.pages import Pages
+from oauth_middleware.server.responses import redirect
+from oauth_middleware.server.urlencoded import parse
+from oauth_middleware.store import StoreUnavailable
+from oauth_middleware.toolbox import grantable_scopes
+
+logger = logging.getLogger("oauth_middleware.server.authorize")
 
 
 class AuthorizationEndpoint:
+    """``auth/``: GET asks the user, POST records the answer."""
+
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
+        self.pages = Pages(config.templates)
+        self.csrf = consent.CsrfTokens(
+            config.secret_key, max_age=config.consent_lifetime, clock=config.store.clock
+        )
+        self.origin = consent.origin_of(config.issuer)
 
     async def handle(self, request: Request) -> Response:
-        return Response(status_code=501)
+        try:
+            return await self.answer(request)
+        except Exception as exc:  # also a broken user template rendering an error page
+            logger.error("authorization endpoint failed with %s\n%s", type(exc).__name__,
+                         "".join(traceback.format_tb(exc.__traceback__)))
+            return self.pages.server_error()
+
+    async def answer(self, request: Request) -> Response:
+        """The request's answer, with every expected error turned into a redirect or a page."""
+        try:
+            # Never request.url: it decodes the query and fails on non-UTF-8 bytes.
+            if not self.config.debug and request.scope.get("scheme") != "https":
+                raise InvalidRequest("HTTPS is required: this page is not served over plain HTTP.")
+            if request.method == "POST":
+                return await self.decide(request)
+            return await self.ask(request)
+        except areq.ErrorRedirect as exc:
+            return redirect(exc.url())
+        except OAuthError as exc:
+            return self.pages.error(exc)
+        except StoreUnavailable:
+            return self.pages.unavailable(self.config.retry_after)
+
+    async def ask(self, request: Request) -> Response:
+        """GET: validate, remember the request server-side, show the consent page."""
+        params = parse(request.scope["query_string"], max_bytes=areq.MAX_QUERY_BYTES,
+                       max_fields=areq.MAX_FIELDS)
+        client, target = await areq.identify(self.config.store, params)
+        user = await call_hook(self.config.authenticate, request)
+        if not user:
+            return redirect(self.login_url(request))
+        auth_request = await areq.validate(self.config, client, target, params)
+        store = self.config.store
+        pending = auth_request.pending(user, store.clock())
+        transaction = await store.put_pending(pending, lifetime=self.config.consent_lifetime)
+        known = await store.get_scopes(auth_request.scopes)
+        return self.pages.consent(
+            client=client, scopes=[known[s] for s in auth_request.scopes if s in known],
+            user=user, redirect_uri=target.uri, action=request.scope["path"],
+            transaction=transaction, csrf_token=self.csrf.issue(user, transaction),
+        )
+
+    def login_url(self, request: Request) -> str:
+        """``login_url?next=<this path and query>``; the login page sends the user back."""
+        query = request.scope["query_string"].decode("ascii")
+        path = request.scope["path"]
+        here = f"{path}?{query}" if query else path
+        return add_params(self.config.login_url, {"next": here})
+
+    async def decide(self, request: Request) -> Response:
+        """POST: the user's decision, accepted once, only from our own consent form."""
+        consent.refuse_cross_site(request, self.origin)
+        form = await consent.read_form(request)
+        user = await call_hook(self.config.authenticate, request)
+        if not user:
+            raise AccessDenied("You are not signed in.")
+        decision = consent.read_decision(form, user, self.csrf)
+        pending = await self.config.store.take_pending(decision.transaction)
+        if pending is None or pending.user != user:
+            raise AccessDenied("This authorization request has expired or was already answered.")
+        client = await self.config.store.get_client(pending.client_id)
+        if client is None:
+            raise InvalidRequest("The client is no longer registered.")
+        target = areq.RedirectTarget.of(pending)
+        scopes = await self.approved_scopes(client, pending, decision, target)
+        return redirect(target.url(await approve(self.config, client, pending, scopes)))
+
+    async def approved_scopes(
+        self, client: Client, pending: PendingAuthorization, decision: consent.Decision,
+        target: areq.RedirectTarget,
+    ) -> frozenset[str]:
+        """The scopes to grant: those the user kept, each still grantable right now."""
+        if not decision.approve:
+            raise areq.ErrorRedirect(AccessDenied(), target)
+        if not set(decision.scopes) <= set(pending.scopes):
+            raise InvalidRequest("The consent form names a scope that was not requested.")
+        if not decision.scopes:
+            raise areq.ErrorRedirect(AccessDenied("No scope was approved."), target)
+        try:
+            areq.check_response_type(self.config, client, pending.response_type)
+            return await grantable_scopes(self.config.store, client, decision.scopes)
+        except OAuthError as exc:
+            raise areq.ErrorRedirect(exc, target) from None

@@ -1,0 +1,196 @@
+"""The authorization request: parsing and validation (RFC 6749 §3.1, §4.1.1, §4.2.1, §4.1.2.1).
+
+Validation happens in two phases because RFC 6749 §4.1.2.1 forbids redirecting
+to an unverified URI. :func:`identify` checks ``client_id`` and
+``redirect_uri``; its failures are plain :class:`~oauth_middleware.errors.OAuthError`
+and end on an HTML page. Once both pass, :func:`validate` checks the rest and
+raises :class:`ErrorRedirect`, which travels back to the client's redirect URI
+(query for ``code``, fragment for ``token``) with ``state`` attached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from oauth_middleware.errors import (
+    SCOPE_TOKEN,
+    InvalidRequest,
+    InvalidScope,
+    OAuthError,
+    UnauthorizedClient,
+    UnsupportedResponseType,
+)
+from oauth_middleware.models import Client, GrantType, PendingAuthorization, ResponseType
+from oauth_middleware.redirects import MAX_REDIRECT_URI_LENGTH, add_params, find_registered
+from oauth_middleware.server import pkce
+from oauth_middleware.server.config import ServerConfig
+from oauth_middleware.server.urlencoded import Params
+from oauth_middleware.store import TokenStore
+from oauth_middleware.toolbox import grantable_scopes, validate_client_id
+
+#: The parameters this endpoint reads; any other is ignored (RFC 6749 §3.1).
+PARAMETERS = (
+    "response_type", "client_id", "redirect_uri", "scope", "state",
+    "code_challenge", "code_challenge_method",
+)
+#: Longest accepted value per parameter, in characters (after percent-decoding).
+MAX_LENGTHS: Mapping[str, int] = {
+    "response_type": 64, "client_id": 128, "redirect_uri": MAX_REDIRECT_URI_LENGTH,
+    "scope": 4096, "state": 4096, "code_challenge": 128, "code_challenge_method": 16,
+}
+#: Bytes of a whole query string and fields in it; beyond, a 413 page.
+MAX_QUERY_BYTES = 24 * 1024
+MAX_FIELDS = 64
+#: Which server-level grant a response type needs (RFC 6749 §4.1, §4.2).
+RESPONSE_GRANTS: Mapping[str, GrantType] = {"code": "authorization_code", "token": "implicit"}
+
+
+@dataclass(frozen=True, slots=True)
+class RedirectTarget:
+    """A redirect URI already matched against the client's registration (RFC 6749 §3.1.2)."""
+
+    uri: str
+    #: RFC 6749 §4.1.3: the token request must repeat redirect_uri iff it was sent.
+    explicit: bool
+    #: The implicit flow answers in the fragment (RFC 6749 §4.2.2).
+    fragment: bool
+    state: str | None
+
+    @classmethod
+    def of(cls, pending: PendingAuthorization) -> RedirectTarget:
+        """Where the answer to a pending request goes (validated when it was stored)."""
+        return cls(pending.redirect_uri, pending.redirect_uri_explicit,
+                   pending.response_type == "token", pending.state)
+
+    def url(self, params: Mapping[str, str]) -> str:
+        """``params`` plus ``state`` (exactly as received), URL-encoded onto the URI."""
+        answer = dict(params)
+        if self.state is not None:
+            answer["state"] = self.state
+        return add_params(self.uri, answer, fragment=self.fragment)
+
+
+class ErrorRedirect(Exception):
+    """An OAuth error for the client, delivered by redirect (RFC 6749 §4.1.2.1, §4.2.2.1)."""
+
+    def __init__(self, error: OAuthError, target: RedirectTarget) -> None:
+        super().__init__(error.error)
+        self.error = error
+        self.target = target
+
+    def url(self) -> str:
+        return self.target.url(self.error.redirect_params())
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRequest:
+    """A fully validated request, ready for the user's decision."""
+
+    client: Client
+    target: RedirectTarget
+    response_type: ResponseType
+    scopes: tuple[str, ...]
+    challenge: pkce.Challenge | None
+
+    def pending(self, user: str, now: float) -> PendingAuthorization:
+        return PendingAuthorization(
+            user=user, client_id=self.client.client_id, response_type=self.response_type,
+            redirect_uri=self.target.uri, redirect_uri_explicit=self.target.explicit,
+            scopes=self.scopes, state=self.target.state,
+            code_challenge=self.challenge.value if self.challenge else None,
+            code_challenge_method=self.challenge.method if self.challenge else None,
+            created_at=now,
+        )
+
+
+async def identify(store: TokenStore, params: Params) -> tuple[Client, RedirectTarget]:
+    """The client and where to answer it; any failure here is shown to the user, not redirected."""
+    if params.repeated(("client_id", "redirect_uri")):
+        raise InvalidRequest("The client_id or redirect_uri parameter is repeated.")
+    client = await _client(store, params.get("client_id"))
+    requested = params.get("redirect_uri")
+    if requested is None:
+        if len(client.redirect_uris) != 1:
+            raise InvalidRequest("The redirect_uri parameter is missing.")
+        uri, explicit = client.redirect_uris[0], False
+    else:
+        found = find_registered(client.redirect_uris, requested)
+        if found is None or len(found) > MAX_REDIRECT_URI_LENGTH:
+            raise InvalidRequest("The redirect_uri is not registered for this client.")
+        uri, explicit = found, True
+    state = params.get("state")
+    if state is not None and len(state) > MAX_LENGTHS["state"]:
+        state = None
+    fragment = params.get("response_type") == "token"
+    return client, RedirectTarget(uri, explicit, fragment, state)
+
+
+async def _client(store: TokenStore, client_id: str | None) -> Client:
+    if client_id is None:
+        raise InvalidRequest("The client_id parameter is missing.")
+    try:
+        validate_client_id(client_id)
+    except ValueError:
+        raise InvalidRequest("The client is unknown.") from None
+    client = await store.get_client(client_id)
+    if client is None:
+        raise InvalidRequest("The client is unknown.")
+    return client
+
+
+async def validate(
+    config: ServerConfig, client: Client, target: RedirectTarget, params: Params
+) -> AuthorizationRequest:
+    """Everything after client and redirect URI; failures raise :class:`ErrorRedirect`."""
+    try:
+        _check_shape(params)
+        response_type = check_response_type(config, client, params.get("response_type"))
+        challenge = None
+        if response_type == "code":
+            required = client.public or config.require_pkce
+            challenge = pkce.check_challenge(
+                client, params.get("code_challenge"), params.get("code_challenge_method"),
+                required=required,
+            )
+        scopes = await requested_scopes(config.store, client, params.get("scope"))
+    except OAuthError as exc:
+        raise ErrorRedirect(exc, target) from None
+    return AuthorizationRequest(client, target, response_type, scopes, challenge)
+
+
+def _check_shape(params: Params) -> None:
+    repeated = params.repeated(PARAMETERS)
+    if repeated:
+        raise InvalidRequest(f"The {repeated[0]} parameter is repeated.")
+    for name, limit in MAX_LENGTHS.items():
+        value = params.get(name)
+        if value is not None and len(value) > limit:
+            raise InvalidRequest(f"The {name} parameter is too long.")
+
+
+def check_response_type(
+    config: ServerConfig, client: Client, response_type: str | None
+) -> ResponseType:
+    """``code`` or ``token``, if the server offers it and the client may use it."""
+    if response_type is None:
+        raise InvalidRequest("The response_type parameter is missing.")
+    grant = RESPONSE_GRANTS.get(response_type)
+    if grant is None or grant not in config.grant_types:
+        raise UnsupportedResponseType()
+    if not client.allows(grant):
+        raise UnauthorizedClient("The client may not use this response type.")
+    return "code" if response_type == "code" else "token"
+
+
+async def requested_scopes(
+    store: TokenStore, client: Client, scope: str | None
+) -> tuple[str, ...]:
+    """The scopes to ask the user about, in the order requested (RFC 6749 §3.3)."""
+    asked = list(dict.fromkeys(scope.split(" "))) if scope is not None else []
+    asked = [s for s in asked if s]
+    if any(not SCOPE_TOKEN.fullmatch(s) for s in asked):
+        raise InvalidScope("The scope parameter is malformed.")
+    granted = await grantable_scopes(store, client, asked or None)
+    order = asked or list(client.scopes)
+    return tuple(s for s in order if s in granted)
