@@ -39,7 +39,7 @@ from oauth_middleware.store import StoreUnavailable
 logger = logging.getLogger("oauth_middleware.server")
 
 #: Largest request body the token family reads (bytes); a token request is a few hundred.
-MAX_BODY_SIZE = 16 * 1024
+MAX_BODY_SIZE = form.MAX_BYTES
 _FORM_TYPE = "application/x-www-form-urlencoded"
 #: Parameters that must never travel in a URL (RFC 6749 §3.2, §2.3.1; RFC 7009; RFC 7662).
 OAUTH_PARAMS = frozenset({

@@ -8,6 +8,10 @@ malformed percent-escapes, percent-encoded bytes that are not UTF-8, and
 control characters (NUL included) in a name or value all raise
 :class:`~oauth_middleware.errors.InvalidRequest`. Repeats are kept, so callers
 can tell ``a=1&a=2`` from ``a=2``. Empty values count as omitted (RFC 6749 §3.1).
+
+Both halves of the server parse with it: ``auth/`` reads repeats itself
+(:class:`Params`), the token family wants each parameter at most once
+(:meth:`Params.unique`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def _decode(text: str) -> str:
+def decode(text: str) -> str:
+    """Percent-decode one name or value strictly; ``+`` is a space (HTML form encoding)."""
     if _BAD_ESCAPE.search(text):
         raise InvalidRequest("The request contains a malformed percent-escape.")
     try:
@@ -45,11 +50,11 @@ def parse(raw: bytes, *, max_bytes: int, max_fields: int) -> Params:
         raise InvalidRequest("The request contains characters that must be percent-encoded.")
     pieces = [p for p in raw.decode("ascii").split("&") if p]
     if len(pieces) > max_fields:
-        raise RequestTooLarge("The request has too many parameters.")
+        raise InvalidRequest("The request has too many parameters.")
     items: list[tuple[str, str]] = []
     for piece in pieces:
         name, _, value = piece.partition("=")
-        items.append((_decode(name), _decode(value)))
+        items.append((decode(name), decode(value)))
     return Params(tuple(items))
 
 
@@ -66,6 +71,19 @@ class Params:
     def repeated(self, names: Iterable[str]) -> list[str]:
         """The names among ``names`` that carry more than one non-empty value."""
         return [n for n in names if len(self.values(n)) > 1]
+
+    def unique(self, *, max_value: int) -> dict[str, str]:
+        """Each parameter at most once (RFC 6749 §3.1), empty ones dropped, values capped."""
+        params: dict[str, str] = {}
+        names = [name for name, _ in self.items]
+        if len(set(names)) != len(names):
+            raise InvalidRequest("A parameter is repeated.")
+        for name, value in self.items:
+            if len(value) > max_value:
+                raise InvalidRequest("A parameter value is too long.")
+            if value:
+                params[name] = value
+        return params
 
     def get(self, name: str) -> str | None:
         """The single value of ``name``; None when absent, empty or repeated."""
