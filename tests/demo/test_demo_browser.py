@@ -1,0 +1,53 @@
+"""The demo in a real browser: log in as alice, approve consent, see the protected results.
+
+Debian chromium (playwright), the demo started as ``python -m demo`` with real
+uvicorn and a real redis-server. A second run denies and sees access_denied.
+Screenshots of the consent page and the client app's results page are written
+to artifacts/screenshots/ (the README says so).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.browser import chromium, screenshot_path
+from tests.demo.harness import Demo
+
+pytestmark = [pytest.mark.browser, pytest.mark.real_redis_only]
+
+
+async def _to_consent(page: Page, demo: Demo) -> None:
+    await page.goto(f"{demo.url}/client/")
+    await page.click("#start")
+    await expect(page).to_have_url(re.compile(r"/login\?next="))
+    await page.fill("#username", "alice")
+    await page.fill("#password", "alice-password")
+    await page.click("button[type=submit]")
+    await expect(page).to_have_url(re.compile(r"/oauth/auth/\?"))
+
+
+async def test_alice_approves_and_sees_protected_results_then_a_denial(demo: Demo) -> None:
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await _to_consent(page, demo)
+        await expect(page.locator("form[method=post] input[name=scope]")).to_have_count(3)
+        assert "Demo web client" in await page.content()
+        await page.screenshot(path=screenshot_path("consent.png"), full_page=True)
+        await page.click("button[name=decision][value=approve]")
+        await expect(page).to_have_url(f"{demo.url}/client/")
+        rows = page.locator("#results tr.call")
+        await expect(rows).to_have_count(4)
+        statuses = await page.locator("#results tr.call td.status").all_inner_texts()
+        assert statuses == ["200", "200", "200", "200"]
+        assert '"user":"alice"' in await page.locator("#results").inner_text()
+        await page.screenshot(path=screenshot_path("client-results.png"), full_page=True)
+
+        await page.click("#start")  # a second run, still signed in: straight to consent
+        await expect(page).to_have_url(re.compile(r"/oauth/auth/\?"))
+        await page.click("button[name=decision][value=deny]")
+        await expect(page).to_have_url(f"{demo.url}/client/")
+        await expect(page.locator("#client-error")).to_have_text(
+            "The server answered access_denied.")
