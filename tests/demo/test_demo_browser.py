@@ -51,3 +51,20 @@ async def test_alice_approves_and_sees_protected_results_then_a_denial(demo: Dem
         await expect(page).to_have_url(f"{demo.url}/client/")
         await expect(page.locator("#client-error")).to_have_text(
             "The server answered access_denied.")
+
+
+async def test_implicit_flow_puts_the_token_in_the_fragment_for_the_spa(demo: Demo) -> None:
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(f"{demo.url}/client/spa")
+        await page.click("a[href^='/oauth/auth/']")
+        await expect(page).to_have_url(re.compile(r"/login\?next="))
+        await page.fill("#username", "bob")
+        await page.fill("#password", "bob-password")
+        await page.click("button[type=submit]")
+        await page.click("button[name=decision][value=approve]")
+        await expect(page).to_have_url(f"{demo.url}/client/spa")  # fragment read and removed
+        await expect(page.locator("#fragment")).to_contain_text('scope "polls:results"')
+        await page.click("#call")
+        await expect(page.locator("#answer")).to_contain_text('"user":"bob"')
+        await expect(page.locator("#answer")).to_contain_text("200")
