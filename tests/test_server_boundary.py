@@ -241,3 +241,14 @@ async def test_unexpected_error_is_a_generic_500_and_logs_no_secret(
     assert "RuntimeError" in caplog.text and "verify_password" in caplog.text
     assert "hunter2" not in caplog.text
     assert web.client_secret is not None and web.client_secret not in caplog.text
+
+
+async def test_raw_spaces_in_a_body_are_spaces_as_curl_sends_them(
+    client: httpx.AsyncClient, web: RegisteredClient
+) -> None:
+    """``curl -d "scope=a b"`` does not encode the space; that is not ambiguous, so it is read."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    response = await client.post("/oauth/token/", headers={**auth_of(web), **form},
+                                 content=b"grant_type=client_credentials&scope=read write")
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == "read write"

@@ -23,8 +23,9 @@ from urllib.parse import unquote_to_bytes
 
 from oauth_middleware.errors import InvalidRequest, RequestTooLarge
 
-#: Raw bytes allowed in an encoded query or body: printable ASCII, no space.
-_RAW = re.compile(rb"[\x21-\x7e]*")
+#: Raw bytes allowed in an encoded query or body: printable ASCII. A raw space is
+#: accepted as a space (``curl -d "scope=a b"`` sends one); it is never ambiguous.
+_RAW = re.compile(rb"[\x20-\x7e]*")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
