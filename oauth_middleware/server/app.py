@@ -26,6 +26,7 @@ from oauth_middleware.server.config import (
 )
 from oauth_middleware.store import TokenStore
 from oauth_middleware.store.grants import CODE_LIFETIME
+from oauth_middleware.store.transient import PENDING_LIFETIME
 from oauth_middleware.store.writer import REFRESH_LIFETIME
 
 METADATA_PATH = "/.well-known/oauth-authorization-server"
@@ -52,6 +53,7 @@ class AuthorizationServer:
         grants: Iterable[str] | None = None,
         require_pkce: bool = False,
         code_lifetime: int = CODE_LIFETIME,
+        consent_lifetime: int = PENDING_LIFETIME,
         refresh_lifetime: int | None = REFRESH_LIFETIME,
         throttle: ThrottlePolicy | None = None,
         templates: str | Path | None = None,
@@ -68,6 +70,7 @@ class AuthorizationServer:
             secret_key=secret_key.encode() if isinstance(secret_key, str) else secret_key,
             debug=debug, grant_types=grant_types(grants), require_pkce=require_pkce,
             code_lifetime=code_lifetime, refresh_lifetime=refresh_lifetime,
+            consent_lifetime=consent_lifetime,
             throttle=throttle or ThrottlePolicy(),
             templates=Path(templates) if templates is not None else None,
             introspection_scope=introspection_scope,

@@ -88,6 +88,8 @@ class ServerConfig:
             raise ValueError("secret_key must be at least 32 bytes, e.g. secrets.token_bytes(32)")
         if not 0 < self.code_lifetime <= MAX_CODE_LIFETIME:
             raise ValueError("code_lifetime must be 1 to 600 seconds (RFC 6749 §4.1.2)")
+        if not 0 < self.consent_lifetime <= 3600:
+            raise ValueError("consent_lifetime must be 1 to 3600 seconds")
         unknown = set(self.grant_types) - set(GRANT_TYPES)
         if unknown:
             raise ValueError(f"unknown grant type(s): {', '.join(sorted(unknown))}")

@@ -16,6 +16,7 @@ import pytest
 
 from oauth_middleware import Scope, TokenStore, issue_token, register_client
 from oauth_middleware.security import digest
+from oauth_middleware.server import AuthorizationServer
 from oauth_middleware.server.consent import origin_of
 from tests.conftest import FakeClock
 from tests.server.authorize_harness import (
@@ -432,3 +433,12 @@ async def test_a_broken_error_template_override_falls_back_to_the_generic_500_pa
         response = await harness.authorize(client_id="nope")
         page = assert_page(response, 500)
         assert page.text == "Server errorThe server could not complete the request."
+
+
+async def test_consent_lifetime_is_a_checked_server_option(store: TokenStore) -> None:
+    server = AuthorizationServer(store=store, issuer="https://a.example/oauth",
+                                 secret_key=b"k" * 32, consent_lifetime=30)
+    assert server.config.consent_lifetime == 30
+    with pytest.raises(ValueError, match="consent_lifetime"):
+        AuthorizationServer(store=store, issuer="https://a.example/oauth",
+                            secret_key=b"k" * 32, consent_lifetime=0)
