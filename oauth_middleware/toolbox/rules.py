@@ -74,6 +74,8 @@ def grant_types_for(grant_types: Iterable[str] | None, public: bool) -> tuple[Gr
     if grant_types is None:
         return DEFAULT_PUBLIC_GRANTS if public else DEFAULT_CONFIDENTIAL_GRANTS
     chosen = tuple(dict.fromkeys(grant_types))
+    if not chosen:
+        raise ValueError(f"choose at least one grant type from {', '.join(GRANT_TYPES)}")
     unknown = [g for g in chosen if g not in GRANT_TYPES]
     if unknown:
         raise ValueError(f"unknown grant type {unknown[0]!r}: choose from {', '.join(GRANT_TYPES)}")
