@@ -87,7 +87,8 @@ class AdminApp:
             secret_key=secret_key.encode() if isinstance(secret_key, str) else secret_key,
             debug=debug, page_size=page_size, title=title,
         )
-        self.csrf = CsrfTokens(self.config.secret_key, max_age=self.config.csrf_max_age)
+        self.csrf = CsrfTokens(self.config.secret_key, max_age=self.config.csrf_max_age,
+                               clock=store.clock)
         self.router = Router(ROUTES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

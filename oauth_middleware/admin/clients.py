@@ -43,10 +43,12 @@ def problem(exc: Exception) -> str:
 def form_values(form: Form) -> dict[str, Any]:
     return {
         "title": form.get("title"), "client_id": form.get("client_id"),
-        "redirect_uris": form.raw("redirect_uris"), "scopes": form.get("scopes"),
+        "redirect_uris": form.raw("redirect_uris").replace("\r\n", "\n"),
+        "scopes": form.get("scopes"),
         "type": "confidential" if form.get("type") == "confidential" else "public",
         "grant_types": form.getlist("grant_type"), "token_lifetime": form.get("token_lifetime"),
-        "description": form.raw("description").strip(), "link": form.get("link"),
+        "description": form.raw("description").replace("\r\n", "\n").strip(),
+        "link": form.get("link"),
         "allow_http": form.checked("allow_http"),
         "allow_plain_pkce": form.checked("allow_plain_pkce"),
     }
@@ -72,8 +74,8 @@ def toolbox_fields(form: Form) -> dict[str, Any]:
         "public": form.get("type") != "confidential",
         "grant_types": form.getlist("grant_type"),
         "token_lifetime": parse_lifetime(form.get("token_lifetime")),
-        "description": form.raw("description"), "link": form.get("link"),
-        "allow_http": form.checked("allow_http"),
+        "description": form.raw("description").replace("\r\n", "\n"),
+        "link": form.get("link"), "allow_http": form.checked("allow_http"),
         "allow_plain_pkce": form.checked("allow_plain_pkce"),
     }
 

@@ -7,7 +7,11 @@ signature does not verify. No state is kept; the signature is the proof.
 
 from __future__ import annotations
 
-from itsdangerous import BadData, URLSafeTimedSerializer
+import time
+from collections.abc import Callable
+from typing import Any
+
+from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
 
 from oauth_middleware.security import constant_time_equals, digest, new_secret
 
@@ -19,11 +23,25 @@ MAX_AGE = 8 * 3600
 MAX_LENGTH = 512
 
 
+class _ClockSigner(TimestampSigner):
+    """A timestamp signer reading the store's clock, so tests move time instead of sleeping."""
+
+    def __init__(self, *args: Any, clock: Callable[[], float], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.clock = clock
+
+    def get_timestamp(self) -> int:
+        return int(self.clock())
+
+
 class CsrfTokens:
     """Issues and checks the tokens; the salt keeps them apart from every other signed value."""
 
-    def __init__(self, secret_key: bytes, *, max_age: int = MAX_AGE) -> None:
-        self._serializer = URLSafeTimedSerializer(secret_key, salt="oauth_middleware.admin.csrf")
+    def __init__(self, secret_key: bytes, *, max_age: int = MAX_AGE,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._serializer = URLSafeTimedSerializer(
+            secret_key, salt="oauth_middleware.admin.csrf", signer=_ClockSigner,
+            signer_kwargs={"clock": clock})
         self.max_age = max_age
 
     def issue(self, user: str) -> str:

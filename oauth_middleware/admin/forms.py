@@ -43,9 +43,11 @@ class Form:
 async def read_form(request: Request, limit: int = MAX_BODY) -> Form:
     """The request's form, or a :class:`Refusal` for a wrong type, size or encoding."""
     kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    declared = request.headers.get("content-length", "")
+    if not kind and declared in ("", "0") and "transfer-encoding" not in request.headers:
+        return Form()  # a POST without a body: an empty form (which no CSRF check passes)
     if kind != FORM_TYPE:
         raise Refusal(f"Forms must be sent as {FORM_TYPE}.")
-    declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise TooLarge("The form is too large.")
     body = bytearray()

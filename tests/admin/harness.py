@@ -45,9 +45,16 @@ def is_admin(request: Request) -> bool:
 def build_host(store: TokenStore, **options: Any) -> Starlette:
     options.setdefault("is_admin", is_admin)
     options.setdefault("secret_key", KEY)
-    admin = AdminApp(store=store, login_url="/login", **options)
+    options.setdefault("login_url", "/login")
+    admin = AdminApp(store=store, **options)
     return Starlette(routes=[Mount("/admin", admin)],
                      middleware=[Middleware(AuthenticationMiddleware, backend=HeaderUsers())])
+
+
+async def stored_state(store: TokenStore) -> str:
+    """Every key and value in the store, to compare before and after a refused request."""
+    keys = sorted(await store.redis.keys("*"))
+    return repr([(key, await store.redis.dump(key)) for key in keys])
 
 
 def csrf_of(page: httpx.Response) -> str:
