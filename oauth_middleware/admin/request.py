@@ -51,7 +51,7 @@ class AdminRequest:
             template, status_code, user=self.user, nav=True, site_title=self.config.title,
             href=self.href, client_path=client_path, csrf_field=FIELD,
             csrf_token=self.csrf.issue(self.user), section=section, notice=NOTICES.get(done),
-            now=self.store.clock(), **context,
+            **context,
         )
 
     def see_other(self, path: str, **query: object) -> Response:

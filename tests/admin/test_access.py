@@ -69,6 +69,8 @@ async def test_admins_get_every_page_with_the_page_headers(
         assert "Signed in as <strong>alice</strong>" in page.text
     home = await admin.get("/admin/")
     assert (home.status_code, home.headers["location"]) == (303, "/admin/clients/")
+    head = await admin.http.head("/admin/scopes/")
+    assert head.status_code == 200 and head.content == b""
 
 
 async def test_async_hooks_decide_who_is_signed_in_and_who_is_admin(store: TokenStore) -> None:

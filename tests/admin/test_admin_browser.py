@@ -114,6 +114,9 @@ async def test_alice_manages_a_client_and_its_token_and_bob_is_refused(
     await page.goto(f"{demo.url}/admin/clients/")
     await page.screenshot(path=str(SCREENSHOTS / "admin-clients.png"), full_page=True)
 
+    await page.goto(f"{demo.url}/")
+    assert await page.get_attribute("#admin-link", "href") == "/admin/"
+
     bob = await _sign_in(browser, demo, "bob")
     assert bob.url == f"{demo.url}/admin/"
     answer = await bob.goto(f"{demo.url}/admin/clients/")
