@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
 from oauth_middleware.models import (
     DEFAULT_CONFIDENTIAL_GRANTS,
@@ -59,15 +58,8 @@ def text_field(value: str, what: str, limit: int) -> str:
 
 
 def link_field(link: str) -> str:
-    """The client's home page: empty, or an absolute http(s) URL (never ``javascript:``)."""
-    link = text_field(link, "link", MAX_TEXT)
-    try:
-        parts = urlsplit(link)
-    except ValueError:
-        parts = urlsplit("")
-    if link and (parts.scheme not in ("http", "https") or not parts.netloc):
-        raise ValueError("the link must be an absolute http(s) URL, e.g. https://app.example/")
-    return link
+    """The client's home page. Pages make it clickable only when it is absolute http(s)."""
+    return text_field(link, "link", MAX_TEXT)
 
 
 def grant_types_for(grant_types: Iterable[str] | None, public: bool) -> tuple[GrantType, ...]:

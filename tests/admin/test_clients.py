@@ -76,7 +76,7 @@ async def test_refused_registrations_show_the_reason_keep_the_input_and_store_no
         ({"title": " "}, "A client needs a title"),
         ({"grant_type": []}, "Choose at least one grant type"),
         ({"type": "public", "grant_type": ["password"]}, "Public clients cannot use"),
-        ({"link": "javascript:alert(1)"}, "The link must be an absolute http(s) URL"),
+        ({"link": "l" * 2001}, "The link is limited to 2000 characters"),
     ]
     for change, message in cases:
         refused = await admin.post("/admin/clients/new", {**NEW, **change})
@@ -218,3 +218,14 @@ async def test_the_client_list_pages_through_more_clients_than_one_page(
     assert pages > 1
     assert sorted(seen) == [f"c{n:03d}" for n in range(300)]
     assert len(seen) - len(set(seen)) < 10  # SSCAN may repeat a few across pages, no more
+
+
+async def test_a_link_that_is_not_http_is_shown_but_never_clickable(
+    store: TokenStore, admin: Admin
+) -> None:
+    await register_client(store, "Odd", "odd", CB, link="javascript:alert(1)")
+    await register_client(store, "Fine", "fine", CB, link="https://fine.example/")
+    odd = await admin.get("/admin/clients/odd/")
+    assert "javascript:alert(1)" in odd.text and 'href="javascript:' not in odd.text
+    fine = await admin.get("/admin/clients/fine/")
+    assert 'href="https://fine.example/"' in fine.text
