@@ -17,6 +17,7 @@ from demo.pages import Pages
 from demo.seed import seed
 from demo.sessions import SessionBackend, Sessions
 from oauth_middleware import OAuthMiddleware, TokenStore
+from oauth_middleware.admin import AdminApp
 from oauth_middleware.security import new_secret
 from oauth_middleware.server import METADATA_PATH, AuthorizationServer
 
@@ -46,9 +47,11 @@ def create_app(*, base_url: str = "http://127.0.0.1:8000", store: TokenStore | N
         await store.aclose()
 
     pages = Pages(sessions, base_url=base_url, embedded=store.embedded)
+    admin = AdminApp(store=store, secret_key=key, login_url="/login", debug=True,
+                     is_admin=lambda request: users.is_admin(sessions.user(request)))
     app = Starlette(
         routes=[*pages.routes, *polls.routes, *client.routes, Mount("/oauth", server),
-                Route(METADATA_PATH, server.metadata_endpoint.handle)],
+                Mount("/admin", admin), Route(METADATA_PATH, server.metadata_endpoint.handle)],
         middleware=[
             Middleware(AuthenticationMiddleware, backend=SessionBackend(sessions)),
             Middleware(OAuthMiddleware, store=store, scopes=polls.SCOPES, debug=True),

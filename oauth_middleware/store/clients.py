@@ -33,15 +33,27 @@ class ClientStore(StoreBase):
                 deleted, _ = await pipe.execute()
         return bool(deleted)
 
-    async def list_clients(self, cursor: int = 0, count: int = 100) -> tuple[int, list[Client]]:
-        """One SSCAN page of clients, sorted by id; pass the returned cursor back, 0 = done."""
+    async def list_clients(
+        self, cursor: int = 0, count: int = 100, *, search: str | None = None
+    ) -> tuple[int, list[Client]]:
+        """One SSCAN page of clients, sorted by id; pass the returned cursor back, 0 = done.
+
+        ``search`` keeps the clients whose id or title contains it (case-insensitive).
+        The cursor still walks the whole set, so a filtered page may hold fewer
+        than ``count`` clients, even none, before the end.
+        """
         with GUARD:
             cursor, ids = await self.redis.sscan(self.keys.clients, cursor, count=count)
             async with self.redis.pipeline(transaction=False) as pipe:
                 for client_id in sorted(self.texts(list(ids))):
                     pipe.get(self.keys.client(client_id))
                 raws = await pipe.execute()
-        return int(cursor), [load(Client, raw) for raw in raws if raw is not None]
+        clients = [load(Client, raw) for raw in raws if raw is not None]
+        needle = (search or "").strip().casefold()
+        if needle:
+            clients = [c for c in clients
+                       if needle in c.client_id.casefold() or needle in c.title.casefold()]
+        return int(cursor), clients
 
     async def save_scope(self, scope: Scope) -> None:
         with GUARD:

@@ -1,0 +1,39 @@
+"""Who may use the admin: HTTPS, a signed-in user, and the ``is_admin`` hook's yes.
+
+Anonymous visitors are sent to the login URL with ``next=`` (a 303, so a POST is
+never replayed); signed-in users who are not admins get 403; plain HTTP is
+refused outside debug mode, as the authorization server does (DESIGN decision 8).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from oauth_middleware.admin.config import AdminConfig, is_admin
+from oauth_middleware.admin.refusals import Forbidden, Refusal
+from oauth_middleware.redirects import add_params
+from oauth_middleware.server.config import call_hook
+from oauth_middleware.server.responses import redirect
+
+
+def login_redirect(config: AdminConfig, request: Request) -> Response:
+    """303 to the login page; ``next`` is this page, or the admin's home after a POST."""
+    target = request.url.path
+    if request.method not in ("GET", "HEAD"):
+        target = request.scope.get("root_path", "") + "/"
+    elif request.url.query:
+        target = f"{target}?{request.url.query}"
+    return redirect(add_params(config.login_url, {"next": target}))
+
+
+async def admit(config: AdminConfig, request: Request) -> str | Response:
+    """The admin's user id, or the login redirect; :class:`Refusal` for anyone else."""
+    if request.url.scheme != "https" and not config.debug:
+        raise Refusal("HTTPS is required.")
+    user = await call_hook(config.authenticate, request)
+    if user is None:
+        return login_redirect(config, request)
+    if not await is_admin(config.is_admin, request):
+        raise Forbidden("Your account may not use this admin.")
+    return user

@@ -1,0 +1,152 @@
+"""The web admin as one mountable ASGI app (RFC 6749 §2: clients, their URIs, scopes, tokens).
+
+``app.mount("/admin", AdminApp(store=store, is_admin=..., secret_key=...))``.
+Every request passes the access check first (HTTPS, a signed-in user, the
+``is_admin`` hook); every POST then needs a CSRF token bound to that user. This
+is the one place where refusals and an unreachable store become pages.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import partial
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from oauth_middleware.admin import client_grants, client_page, clients, scopes, tokens
+from oauth_middleware.admin.access import admit
+from oauth_middleware.admin.config import AdminConfig, IsAdmin
+from oauth_middleware.admin.csrf import FIELD, CsrfTokens
+from oauth_middleware.admin.forms import Form, read_form
+from oauth_middleware.admin.refusals import Forbidden, NotFound, Refusal, Unavailable
+from oauth_middleware.admin.rendering import render
+from oauth_middleware.admin.request import AdminRequest, href_under
+from oauth_middleware.admin.routing import Handler, Router, route_path
+from oauth_middleware.scope_registry import UnknownScope
+from oauth_middleware.server.config import Authenticate, user_from_scope
+from oauth_middleware.store import StoreUnavailable, TokenStore
+from oauth_middleware.toolbox import UnknownClient
+
+CLIENT = "/clients/{client_id}/"
+
+
+async def home(req: AdminRequest) -> Response:
+    return req.see_other("/clients/")
+
+
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "/", home),
+    ("GET", "/clients/", clients.listing),
+    ("GET", "/clients/new", clients.new_form),
+    ("POST", "/clients/new", clients.create),
+    ("GET", CLIENT, client_page.show),
+    ("GET", CLIENT + "edit", clients.edit_form),
+    ("POST", CLIENT + "edit", clients.update),
+    ("POST", CLIENT + "delete", client_page.delete),
+    ("POST", CLIENT + "secret", client_page.rotate),
+    ("POST", CLIENT + "redirect-uris/add", client_page.add_redirect),
+    ("POST", CLIENT + "redirect-uris/remove", client_page.remove_redirect),
+    ("POST", CLIENT + "tokens/issue", client_grants.issue_token_page),
+    ("POST", CLIENT + "codes/issue", client_grants.issue_code_page),
+    ("POST", CLIENT + "tokens/revoke", client_grants.revoke_token),
+    ("POST", CLIENT + "tokens/revoke-all", client_grants.revoke_all),
+    ("GET", "/scopes/", scopes.listing),
+    ("POST", "/scopes/add", scopes.add),
+    ("POST", "/scopes/status", scopes.set_status),
+    ("POST", "/scopes/delete", scopes.delete),
+    ("GET", "/tokens/", tokens.listing),
+    ("POST", "/tokens/revoke", tokens.revoke),
+    ("POST", "/tokens/revoke-user", tokens.revoke_user),
+]
+
+
+class AdminApp:
+    """The mounted web admin; every option is checked here, at construction."""
+
+    def __init__(
+        self,
+        *,
+        store: TokenStore,
+        is_admin: IsAdmin,
+        secret_key: str | bytes | None = None,
+        login_url: str = "/login",
+        authenticate: Authenticate = user_from_scope,
+        debug: bool = False,
+        page_size: int = 50,
+        title: str = "OAuth admin",
+    ) -> None:
+        if secret_key is None:
+            if not debug:
+                raise ValueError("secret_key is required (the same value on every worker), "
+                                 "e.g. secret_key=os.environ['OAUTH_SECRET_KEY']")
+            secret_key = secrets.token_bytes(32)
+        self.config = AdminConfig(
+            store=store, is_admin=is_admin, login_url=login_url, authenticate=authenticate,
+            secret_key=secret_key.encode() if isinstance(secret_key, str) else secret_key,
+            debug=debug, page_size=page_size, title=title,
+        )
+        self.csrf = CsrfTokens(self.config.secret_key, max_age=self.config.csrf_max_age,
+                               clock=store.clock)
+        self.router = Router(ROUTES)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+        elif scope["type"] == "http":
+            response = await self.handle(Request(scope, receive))
+            await response(scope, receive, send)
+        else:
+            await send({"type": "websocket.close", "code": 1008})
+
+    async def handle(self, request: Request) -> Response:
+        """One page: access check, route, CSRF for a POST, then the page's handler."""
+        user: str | None = None
+        try:
+            admitted = await admit(self.config, request)
+            if isinstance(admitted, Response):
+                return admitted
+            user = admitted
+            route, params = self.router.match(request.method, route_path(request.scope))
+            form = await self._checked_form(request, user) if route.method == "POST" else Form()
+            return await route.handler(
+                AdminRequest(request, self.config, self.csrf, user, params, form))
+        except Refusal as exc:
+            return self._refusal(request, exc, user)
+        except StoreUnavailable:
+            return self._refusal(request, Unavailable(self.config.retry_after), user)
+        except (UnknownClient, UnknownScope):
+            return self._refusal(request, NotFound("It does not exist (any more)."), user)
+
+    async def _checked_form(self, request: Request, user: str) -> Form:
+        """The form of a state-changing request, refused unless it carries the user's CSRF token."""
+        if request.headers.get("sec-fetch-site", "") == "cross-site":
+            raise Forbidden("Forms posted from another site are refused.")
+        form = await read_form(request, self.config.max_body)
+        if not self.csrf.verify(user, form.get(FIELD)):
+            raise Forbidden("This form has expired or did not come from this admin: "
+                            "reload the page and try again. Nothing was changed.")
+        return form
+
+    def _refusal(self, request: Request, exc: Refusal, user: str | None) -> Response:
+        admitted = user is not None and not isinstance(exc, Forbidden | Unavailable)
+        root = request.scope.get("root_path", "")
+        response = render(
+            "error.html", exc.status_code, user=user, nav=admitted,
+            site_title=self.config.title, section="", notice=None, heading=exc.title,
+            message=exc.message, href=partial(href_under, root),
+        )
+        response.headers.update(exc.headers)
+        return response
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    """Run standalone, the admin has nothing to start or stop: the store is the host's."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

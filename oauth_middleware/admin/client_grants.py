@@ -1,0 +1,68 @@
+"""Granting and revoking from a client's page (RFC 6749 §4.1.2, §5.1; RFC 7009 §2).
+
+Issuing a token or a code goes through ``toolbox.issue_token`` / ``issue_code``
+under the client's scope rules, and the value is shown once. Revoking one
+token names it by grant id and fingerprint (``store.revoke_access``); revoking
+all is ``store.revoke_client_tokens`` — the calls the CLI makes.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from oauth_middleware.admin import shown_once
+from oauth_middleware.admin.client_page import render_client
+from oauth_middleware.admin.clients import problem
+from oauth_middleware.admin.request import AdminRequest, client_path
+from oauth_middleware.admin.tokens import revoke_one
+from oauth_middleware.errors import OAuthError
+from oauth_middleware.toolbox import issue_code, issue_token, require_client
+
+
+def _lifetime(text: str) -> int | None:
+    """An optional lifetime in seconds; blank means the client's own."""
+    if not text:
+        return None
+    if not text.isdigit() or int(text) <= 0:
+        raise ValueError("a token lifetime is a positive number of seconds (blank: the client's)")
+    return int(text)
+
+
+async def issue_token_page(req: AdminRequest) -> Response:
+    client = await require_client(req.store, req.params["client_id"])
+    form = req.form
+    try:
+        issued = await issue_token(req.store, client.client_id, user=form.get("user") or None,
+                                   scopes=form.get("scopes").split() or None,
+                                   lifetime=_lifetime(form.get("lifetime")))
+    except (ValueError, OAuthError) as exc:
+        return await render_client(req, status_code=400, errors={"token": problem(exc)})
+    return shown_once.tokens(req, issued)
+
+
+async def issue_code_page(req: AdminRequest) -> Response:
+    client = await require_client(req.store, req.params["client_id"])
+    form = req.form
+    try:
+        issued = await issue_code(req.store, client.client_id, user=form.get("user"),
+                                  redirect_uri=form.raw("redirect_uri"),
+                                  scopes=form.get("scopes").split() or None,
+                                  code_challenge=form.get("code_challenge") or None)
+    except (ValueError, OAuthError) as exc:
+        return await render_client(req, status_code=400, errors={"code": problem(exc)})
+    return shown_once.code(req, issued)
+
+
+async def revoke_token(req: AdminRequest) -> Response:
+    client_id = req.params["client_id"]
+    revoked = await revoke_one(req, req.form.get("grant_id"), req.form.get("fingerprint"))
+    return req.see_other(client_path(client_id), done="token-revoked" if revoked else "token-gone")
+
+
+async def revoke_all(req: AdminRequest) -> Response:
+    client = await require_client(req.store, req.params["client_id"])
+    if not req.form.checked("confirm"):
+        return await render_client(req, status_code=400, errors={
+            "revoke_all": "Tick the box to confirm revoking every token of this client."})
+    await req.store.revoke_client_tokens(client.client_id)
+    return req.see_other(client_path(client.client_id), done="tokens-revoked")

@@ -1,0 +1,51 @@
+"""Management calls shared by the app, the CLI and the admin (oauthost's ``toolbox``, RFC 6749 §2).
+
+Every rule that decides what a client may have (scopes, redirect URIs, grant
+types, lifetimes) lives in this package, so no caller can skip one.
+"""
+
+from oauth_middleware.toolbox.clients import (
+    KEEP,
+    ClientExists,
+    RegisteredClient,
+    UnknownClient,
+    ensure_scopes,
+    register_client,
+    remove_client,
+    require_client,
+    rotate_secret,
+    update_client,
+)
+from oauth_middleware.toolbox.grants import IssuedCode, grantable_scopes, issue_code, issue_token
+from oauth_middleware.toolbox.redirect_uris import add_redirect_uri, remove_redirect_uri
+from oauth_middleware.toolbox.rules import (
+    MAX_TEXT,
+    MAX_TITLE,
+    parse_lifetime,
+    scope_title,
+    validate_client_id,
+)
+
+__all__ = [
+    "KEEP",
+    "MAX_TEXT",
+    "MAX_TITLE",
+    "ClientExists",
+    "IssuedCode",
+    "RegisteredClient",
+    "UnknownClient",
+    "add_redirect_uri",
+    "ensure_scopes",
+    "grantable_scopes",
+    "issue_code",
+    "issue_token",
+    "parse_lifetime",
+    "register_client",
+    "remove_client",
+    "remove_redirect_uri",
+    "require_client",
+    "rotate_secret",
+    "scope_title",
+    "update_client",
+    "validate_client_id",
+]

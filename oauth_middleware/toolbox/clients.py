@@ -1,0 +1,215 @@
+"""Registering and editing clients (RFC 6749 §2): every rule a client's fields must pass.
+
+``register_client`` mirrors oauthost's
+``register_client('My OAuth Client', '1234', 'https://myapp.com/', user, scopes_list=...)``,
+async and with the store first. ``update_client`` applies the same rules to an
+edit, so the CLI, the admin and application code can never store a client that
+registration would have refused.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from oauth_middleware.models import Client, Scope
+from oauth_middleware.scopes import validate_scope
+from oauth_middleware.security import hash_client_secret, new_client_id, new_secret
+from oauth_middleware.store import TokenStore
+from oauth_middleware.toolbox.rules import (
+    MAX_TEXT,
+    MAX_TITLE,
+    check_lifetime,
+    grant_types_for,
+    link_field,
+    redirect_uris_for,
+    scope_title,
+    text_field,
+    validate_client_id,
+)
+
+
+class ClientExists(ValueError):
+    """A client with this id is already registered."""
+
+
+class UnknownClient(LookupError):
+    """No client with this id is registered."""
+
+
+class _Keep(enum.Enum):
+    KEEP = "keep"
+
+
+#: ``update_client(..., token_lifetime=KEEP)``: leave the lifetime as it is (None means never).
+KEEP = _Keep.KEEP
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredClient:
+    """A client as just registered; ``client_secret`` exists only here, shown once."""
+
+    client: Client
+    client_secret: str | None = field(default=None, repr=False)
+
+
+def _registrant(user: Any) -> str:
+    if user is None:
+        return ""
+    return str(getattr(user, "identity", None) or getattr(user, "username", None) or user)
+
+
+async def ensure_scopes(
+    store: TokenStore, identifiers: Iterable[str], *, register_unknown: bool = True
+) -> list[Scope]:
+    """The scopes named, registering missing ones with a readable title when allowed."""
+    wanted = [validate_scope(s) for s in dict.fromkeys(identifiers)]
+    known = await store.get_scopes(wanted)
+    missing = [s for s in wanted if s not in known]
+    if missing and not register_unknown:
+        raise ValueError(f"unknown scope {missing[0]!r}: register it first or allow registering")
+    for identifier in missing:
+        known[identifier] = Scope(identifier, scope_title(identifier))
+        await store.save_scope(known[identifier])
+    return [known[s] for s in wanted]
+
+
+async def register_client(
+    store: TokenStore,
+    title: str,
+    identifier: str | None = None,
+    redirect_uri: str | Sequence[str] = (),
+    registrant: Any = None,
+    *,
+    scopes_list: Sequence[str] | None = None,
+    register_unknown_scopes: bool = True,
+    token_lifetime: int | None = 3600,
+    public: bool = True,
+    grant_types: Iterable[str] | None = None,
+    description: str = "",
+    link: str = "",
+    allow_http: bool = False,
+    allow_plain_pkce: bool = False,
+    replace_existing: bool = False,
+    client_secret: str | None = None,
+) -> RegisteredClient:
+    """Register a client; a confidential one gets a secret, returned once and stored hashed.
+
+    ``client_secret`` sets a confidential client's secret (e.g. from the environment)
+    instead of generating one; it must be at least 16 characters.
+    """
+    if not title.strip():
+        raise ValueError("a client needs a title")
+    client_id = validate_client_id(identifier) if identifier else new_client_id()
+    uris = redirect_uris_for([redirect_uri] if isinstance(redirect_uri, str) else redirect_uri,
+                          allow_http)
+    grants = grant_types_for(grant_types, public)
+    texts = (text_field(title, "title", MAX_TITLE),
+             text_field(description, "description", MAX_TEXT),
+             link_field(link), check_lifetime(token_lifetime))
+    if not replace_existing and await store.get_client(client_id) is not None:
+        raise ClientExists(f"client {client_id!r} is already registered")
+    scopes = await ensure_scopes(store, scopes_list or (), register_unknown=register_unknown_scopes)
+    if client_secret is not None and (public or len(client_secret) < 16):
+        raise ValueError("client_secret is only for confidential clients, at least 16 characters")
+    secret = None if public else client_secret or new_secret()
+    client = Client(
+        client_id=client_id, title=texts[0], redirect_uris=uris, public=public,
+        secret_hash=None if secret is None else hash_client_secret(secret),
+        scopes=tuple(s.identifier for s in scopes), grant_types=grants,
+        token_lifetime=texts[3], description=texts[1], link=texts[2],
+        registrant=_registrant(registrant), allow_plain_pkce=allow_plain_pkce,
+        created_at=time.time(),
+    )
+    await store.save_client(client)
+    return RegisteredClient(client, secret)
+
+
+def _described(
+    client: Client, title: str | None, description: str | None, link: str | None
+) -> dict[str, Any]:
+    """The checked title, description and link of an edit (None keeps the client's)."""
+    if title is not None and not title.strip():
+        raise ValueError("a client needs a title")
+    return {
+        "title": client.title if title is None else text_field(title, "title", MAX_TITLE),
+        "description": client.description if description is None
+        else text_field(description, "description", MAX_TEXT),
+        "link": client.link if link is None else link_field(link),
+    }
+
+
+async def update_client(
+    store: TokenStore,
+    client_id: str,
+    *,
+    title: str | None = None,
+    redirect_uris: Sequence[str] | None = None,
+    scopes_list: Sequence[str] | None = None,
+    public: bool | None = None,
+    grant_types: Iterable[str] | None = None,
+    token_lifetime: int | _Keep | None = KEEP,
+    description: str | None = None,
+    link: str | None = None,
+    allow_http: bool = False,
+    allow_plain_pkce: bool | None = None,
+    register_unknown_scopes: bool = False,
+) -> RegisteredClient:
+    """Change a client's fields under the rules of ``register_client``; None keeps a field.
+
+    Redirect URIs already registered are kept as they are; new ones are checked.
+    A public client made confidential gets a new secret (returned once); a
+    confidential one made public loses its secret. Issued tokens keep their scopes.
+    """
+    client = await require_client(store, client_id)
+    public = client.public if public is None else public
+    changes = _described(client, title, description, link)
+    changes["public"] = public
+    changes["grant_types"] = grant_types_for(
+        client.grant_types if grant_types is None else grant_types, public)
+    if allow_plain_pkce is not None:
+        changes["allow_plain_pkce"] = allow_plain_pkce
+    if redirect_uris is not None:
+        changes["redirect_uris"] = redirect_uris_for(redirect_uris, allow_http,
+                                                     client.redirect_uris)
+    if token_lifetime is not KEEP:
+        changes["token_lifetime"] = check_lifetime(token_lifetime)
+    if scopes_list is not None:
+        scopes = await ensure_scopes(store, scopes_list, register_unknown=register_unknown_scopes)
+        changes["scopes"] = tuple(s.identifier for s in scopes)
+    secret = new_secret() if client.public and not public else None
+    if public:
+        changes["secret_hash"] = None
+    elif secret is not None:
+        changes["secret_hash"] = hash_client_secret(secret)
+    client = replace(client, **changes)
+    await store.save_client(client)
+    return RegisteredClient(client, secret)
+
+
+async def rotate_secret(store: TokenStore, client_id: str) -> RegisteredClient:
+    """Give a confidential client a new secret (the old one stops working at once)."""
+    client = await require_client(store, client_id)
+    if client.public:
+        raise ValueError(f"client {client_id!r} is public and has no secret")
+    secret = new_secret()
+    client = replace(client, secret_hash=hash_client_secret(secret))
+    await store.save_client(client)
+    return RegisteredClient(client, secret)
+
+
+async def remove_client(store: TokenStore, client_id: str) -> bool:
+    """Revoke every token of a client, then forget it."""
+    await store.revoke_client_tokens(client_id)
+    return await store.delete_client(client_id)
+
+
+async def require_client(store: TokenStore, client_id: str) -> Client:
+    """The registered client ``client_id``, or :class:`UnknownClient`."""
+    client = await store.get_client(client_id)
+    if client is None:
+        raise UnknownClient(f"no client {client_id!r}")
+    return client

@@ -1,0 +1,133 @@
+"""Granting directly (RFC 6749 §3.3, §4.1.2): scope rules, tokens and codes issued by tooling.
+
+The CLI and the admin issue tokens and authorization codes through these calls,
+under the same scope rules the authorization server applies.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from oauth_middleware.errors import InvalidScope
+from oauth_middleware.models import AuthorizationCode, Client, IssuedTokens
+from oauth_middleware.redirects import find_registered
+from oauth_middleware.store import NewTokens, TokenStore
+from oauth_middleware.store.grants import CODE_LIFETIME
+from oauth_middleware.toolbox.clients import require_client
+
+#: RFC 7636 §4.2: an S256 challenge is BASE64URL(SHA256(verifier)), 43 characters.
+_S256_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
+#: Longest user id accepted for a token or code issued by tooling.
+MAX_USER = 256
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCode:
+    """An authorization code as just issued; ``code`` exists only here, shown once."""
+
+    code: str = field(repr=False)
+    client_id: str
+    user: str
+    redirect_uri: str
+    scopes: frozenset[str]
+    expires_in: int
+    code_challenge: str | None = None
+
+
+async def grantable_scopes(
+    store: TokenStore, client: Client, requested: Iterable[str] | None
+) -> frozenset[str]:
+    """The scopes a request may be granted (RFC 6749 §3.3), or :class:`InvalidScope`.
+
+    Requested scopes must be registered, enabled and allowed for the client (a
+    client with no scope list may have any enabled scope). With nothing
+    requested the client's own list is the default; without a list there is no
+    default and the request is refused.
+    """
+    asked = list(dict.fromkeys(requested or ()))
+    if not asked:
+        if not client.scopes:
+            raise InvalidScope("No scope was requested and the client has no default scope.")
+        asked = list(client.scopes)
+    if client.scopes and not set(asked) <= set(client.scopes):
+        raise InvalidScope("A requested scope is not allowed for this client.")
+    known = await store.get_scopes(asked)
+    granted = frozenset(s for s in asked if s in known and known[s].enabled)
+    if not requested and granted:
+        return granted
+    if granted != set(asked):
+        raise InvalidScope("A requested scope is unknown or disabled.")
+    return granted
+
+
+def _user(user: str) -> str:
+    if not user.strip() or len(user) > MAX_USER:
+        raise ValueError(f"a user id is 1 to {MAX_USER} characters")
+    return user
+
+
+async def issue_token(
+    store: TokenStore,
+    client_id: str,
+    *,
+    user: str | None = None,
+    scopes: Iterable[str] | None = None,
+    lifetime: int | None = None,
+) -> IssuedTokens:
+    """Issue a token directly (CLI, admin, tests): for ``user``, or for the client itself.
+
+    The client's scope rules apply; the lifetime defaults to the client's. A
+    refresh token comes along when a user is named and the client may refresh.
+    """
+    if lifetime is not None and lifetime <= 0:
+        raise ValueError("a token lifetime must be a positive number of seconds")
+    client = await require_client(store, client_id)
+    granted = await grantable_scopes(store, client, scopes)
+    spec = NewTokens(
+        client_id=client.client_id,
+        subject=_user(user) if user is not None else client.client_id,
+        subject_type="user" if user is not None else "client",
+        scopes=granted,
+        lifetime=client.token_lifetime if lifetime is None else lifetime,
+        refresh=user is not None and client.allows("refresh_token"),
+    )
+    return await store.issue(spec)
+
+
+async def issue_code(
+    store: TokenStore,
+    client_id: str,
+    *,
+    user: str,
+    redirect_uri: str,
+    scopes: Iterable[str] | None = None,
+    code_challenge: str | None = None,
+    lifetime: int = CODE_LIFETIME,
+) -> IssuedCode:
+    """Issue an authorization code for ``user``, as if they had approved (RFC 6749 §4.1.2).
+
+    The client must be allowed the code grant, ``redirect_uri`` must be one it
+    registered (the token request must repeat it), and the scope rules apply.
+    ``code_challenge`` is an S256 PKCE challenge, required for public clients.
+    """
+    client = await require_client(store, client_id)
+    if not client.allows("authorization_code"):
+        raise ValueError(f"client {client_id!r} may not use the authorization_code grant")
+    if find_registered(client.redirect_uris, redirect_uri) is None:
+        raise ValueError(f"{redirect_uri!r} is not a redirect URI of client {client_id!r}")
+    challenge = (code_challenge or "").strip() or None
+    if challenge is None and client.public:
+        raise ValueError("a public client's code needs a PKCE code challenge (S256)")
+    if challenge is not None and not _S256_CHALLENGE.fullmatch(challenge):
+        raise ValueError("an S256 code challenge is 43 characters of A-Z a-z 0-9 - _")
+    granted = await grantable_scopes(store, client, scopes)
+    record = AuthorizationCode(
+        grant_id="", client_id=client.client_id, subject=_user(user), redirect_uri=redirect_uri,
+        scopes=granted, code_challenge=challenge,
+        code_challenge_method=None if challenge is None else "S256",
+    )
+    code = await store.create_code(record, lifetime=lifetime)
+    return IssuedCode(code, client.client_id, record.subject, redirect_uri, granted, lifetime,
+                      challenge)

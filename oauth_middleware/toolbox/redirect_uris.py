@@ -1,0 +1,32 @@
+"""A client's redirect URIs, one at a time (RFC 6749 §3.1.2), under the registration rules."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from oauth_middleware.models import Client
+from oauth_middleware.redirects import validate_redirect_uri
+from oauth_middleware.store import TokenStore
+from oauth_middleware.toolbox.clients import require_client
+
+
+async def add_redirect_uri(
+    store: TokenStore, client_id: str, uri: str, *, allow_http: bool = False
+) -> Client:
+    """Register one more redirect URI, checked by the rules ``register_client`` applies."""
+    validate_redirect_uri(uri, allow_http=allow_http)
+    client = await require_client(store, client_id)
+    if uri not in client.redirect_uris:
+        client = replace(client, redirect_uris=(*client.redirect_uris, uri))
+        await store.save_client(client)
+    return client
+
+
+async def remove_redirect_uri(store: TokenStore, client_id: str, uri: str) -> Client:
+    """Forget one redirect URI (an exact match, as the authorization endpoint compares)."""
+    client = await require_client(store, client_id)
+    if uri not in client.redirect_uris:
+        raise ValueError(f"client {client_id!r} has no redirect URI {uri!r}")
+    client = replace(client, redirect_uris=tuple(u for u in client.redirect_uris if u != uri))
+    await store.save_client(client)
+    return client

@@ -1,0 +1,86 @@
+"""The rules a client's fields must pass (RFC 6749 §2, §2.2, §3.1.2, §3.3).
+
+Shared by registration and editing, so no path can store a field the other refuses.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from oauth_middleware.models import (
+    DEFAULT_CONFIDENTIAL_GRANTS,
+    DEFAULT_PUBLIC_GRANTS,
+    GRANT_TYPES,
+    GrantType,
+)
+from oauth_middleware.redirects import validate_redirect_uri
+
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
+#: Longest client title, and longest description or link, in characters.
+MAX_TITLE = 200
+MAX_TEXT = 2000
+
+
+def scope_title(identifier: str) -> str:
+    """A readable default title: ``"polls:results"`` -> ``"Polls Results"``."""
+    words = re.split(r"[:_\-./]+", identifier)
+    return " ".join(w[:1].upper() + w[1:] for w in words if w)
+
+
+def validate_client_id(client_id: str) -> str:
+    if not _CLIENT_ID.fullmatch(client_id):
+        raise ValueError("a client id is 1 to 128 of the characters A-Z a-z 0-9 . _ ~ -")
+    return client_id
+
+
+def parse_lifetime(text: str) -> int | None:
+    """A token lifetime as people type it: seconds, or ``never`` (None)."""
+    value = text.strip().lower()
+    if value == "never":
+        return None
+    if not value.isdigit() or int(value) <= 0:
+        raise ValueError("a token lifetime is a positive number of seconds, or 'never'")
+    return int(value)
+
+
+def check_lifetime(token_lifetime: int | None) -> int | None:
+    if token_lifetime is not None and token_lifetime <= 0:
+        raise ValueError("token_lifetime must be a positive number of seconds, or None for never")
+    return token_lifetime
+
+
+def text_field(value: str, what: str, limit: int) -> str:
+    value = value.strip()
+    if len(value) > limit:
+        raise ValueError(f"the {what} is limited to {limit} characters")
+    return value
+
+
+def link_field(link: str) -> str:
+    """The client's home page. Pages make it clickable only when it is absolute http(s)."""
+    return text_field(link, "link", MAX_TEXT)
+
+
+def grant_types_for(grant_types: Iterable[str] | None, public: bool) -> tuple[GrantType, ...]:
+    if grant_types is None:
+        return DEFAULT_PUBLIC_GRANTS if public else DEFAULT_CONFIDENTIAL_GRANTS
+    chosen = tuple(dict.fromkeys(grant_types))
+    if not chosen:
+        raise ValueError(f"choose at least one grant type from {', '.join(GRANT_TYPES)}")
+    unknown = [g for g in chosen if g not in GRANT_TYPES]
+    if unknown:
+        raise ValueError(f"unknown grant type {unknown[0]!r}: choose from {', '.join(GRANT_TYPES)}")
+    if public and ("client_credentials" in chosen or "password" in chosen):
+        raise ValueError("public clients cannot use client_credentials or password: "
+                         "register the client as confidential")
+    return chosen  # type: ignore[return-value]
+
+
+def redirect_uris_for(uris: Iterable[str], allow_http: bool, known: Iterable[str] = ()) -> tuple[
+        str, ...]:
+    """Checked, de-duplicated URIs; ``known`` ones (already registered) are kept as they are."""
+    registered = set(known)
+    return tuple(dict.fromkeys(
+        u if u in registered else validate_redirect_uri(u, allow_http=allow_http) for u in uris
+    ))

@@ -1,0 +1,172 @@
+"""Toolbox calls the admin added: editing clients, lifetimes as typed, issuing codes, search."""
+
+from __future__ import annotations
+
+import pytest
+
+from oauth_middleware.errors import InvalidScope
+from oauth_middleware.models import Scope
+from oauth_middleware.redirects import InvalidRedirectURI
+from oauth_middleware.security import pkce_s256, verify_client_secret
+from oauth_middleware.store import TokenStore
+from oauth_middleware.toolbox import (
+    ClientExists,
+    UnknownClient,
+    issue_code,
+    issue_token,
+    parse_lifetime,
+    register_client,
+    update_client,
+)
+
+CB = "https://a.example/cb"
+CHALLENGE = pkce_s256("v" * 50)
+
+
+def test_parse_lifetime_reads_seconds_or_never() -> None:
+    assert parse_lifetime(" 600 ") == 600
+    assert parse_lifetime("Never") is None
+    for bad in ("0", "-5", "1.5", "", "soon"):
+        with pytest.raises(ValueError, match="positive number of seconds"):
+            parse_lifetime(bad)
+
+
+async def test_update_client_changes_fields_and_keeps_the_rest(store: TokenStore) -> None:
+    await store.save_scope(Scope("polls:vote"))
+    await register_client(store, "Web", "web", CB, "alice", token_lifetime=60,
+                          description="old", link="https://a.example/")
+    updated = await update_client(store, "web", title=" New title ", scopes_list=["polls:vote"],
+                                  token_lifetime=None, description="new")
+    assert updated.client_secret is None
+    stored = await store.get_client("web")
+    assert stored == updated.client
+    assert (stored.title, stored.scopes, stored.token_lifetime, stored.description) == (
+        "New title", ("polls:vote",), None, "new")
+    assert (stored.link, stored.redirect_uris, stored.registrant) == (
+        "https://a.example/", (CB,), "alice")
+
+
+async def test_update_client_refuses_what_registration_refuses_and_changes_nothing(
+    store: TokenStore,
+) -> None:
+    registered = await register_client(store, "Web", "web", CB)
+    attempts = [
+        ({"title": "  "}, ValueError, "needs a title"),
+        ({"redirect_uris": [CB, "http://b.example/cb"]}, InvalidRedirectURI, "plain http"),
+        ({"scopes_list": ["nope:unknown"]}, ValueError, "unknown scope"),
+        ({"grant_types": ["client_credentials"]}, ValueError, "public clients cannot"),
+        ({"token_lifetime": 0}, ValueError, "positive number"),
+        ({"link": "l" * 2001}, ValueError, "limited to 2000"),
+        ({"title": "x" * 201}, ValueError, "limited to 200"),
+    ]
+    for change, error, message in attempts:
+        with pytest.raises(error, match=message):
+            await update_client(store, "web", **change)  # type: ignore[arg-type]
+    assert await store.get_client("web") == registered.client
+    with pytest.raises(UnknownClient):
+        await update_client(store, "nope", title="x")
+
+
+async def test_update_client_keeps_registered_redirect_uris_and_checks_new_ones(
+    store: TokenStore,
+) -> None:
+    await register_client(store, "Web", "web", "http://dev.example/cb", allow_http=True)
+    client = (await update_client(store, "web", redirect_uris=[
+        "http://dev.example/cb", CB, CB])).client
+    assert client.redirect_uris == ("http://dev.example/cb", CB)
+
+
+async def test_making_a_client_confidential_gives_a_secret_and_public_drops_it(
+    store: TokenStore,
+) -> None:
+    await register_client(store, "Web", "web", CB)
+    made = await update_client(store, "web", public=False,
+                               grant_types=["authorization_code", "client_credentials"])
+    assert made.client_secret is not None and not made.client.public
+    assert verify_client_secret(made.client.secret_hash, made.client_secret)
+    again = await update_client(store, "web", title="Still confidential")
+    assert again.client_secret is None
+    assert again.client.secret_hash == made.client.secret_hash
+    with pytest.raises(ValueError, match="public clients cannot"):
+        await update_client(store, "web", public=True)
+    public = await update_client(store, "web", public=True, grant_types=["authorization_code"])
+    assert public.client.public and public.client.secret_hash is None
+
+
+async def test_register_client_checks_text_lengths(store: TokenStore) -> None:
+    with pytest.raises(ValueError, match="limited to 200"):
+        await register_client(store, "W" * 201, "web", CB)
+    with pytest.raises(ValueError, match="limited to 2000"):
+        await register_client(store, "Web", "web", CB, description="d" * 2001)
+    assert await store.get_client("web") is None
+    await register_client(store, "Web", "web", CB)
+    with pytest.raises(ClientExists):
+        await register_client(store, "Web", "web", CB)
+
+
+async def test_issue_code_stores_a_code_bound_to_client_user_uri_and_scopes(
+    store: TokenStore,
+) -> None:
+    await register_client(store, "Web", "web", [CB, "https://a.example/other"],
+                          public=False, scopes_list=["polls:vote", "polls:results"])
+    issued = await issue_code(store, "web", user="alice", redirect_uri=CB,
+                              scopes=["polls:vote"], lifetime=60)
+    assert issued.code not in repr(issued)
+    record = await store.get_code(issued.code)
+    assert record is not None
+    assert (record.client_id, record.subject, record.redirect_uri, record.scopes) == (
+        "web", "alice", CB, frozenset({"polls:vote"}))
+    assert record.redirect_uri_explicit and record.code_challenge is None
+    assert record.expires_at - record.issued_at == 60 and issued.expires_in == 60
+
+
+async def test_issue_code_refuses_bad_requests(store: TokenStore) -> None:
+    await register_client(store, "Pub", "pub", CB, scopes_list=["polls:vote"])
+    await register_client(store, "Svc", "svc", CB, public=False, scopes_list=["polls:vote"],
+                          grant_types=["client_credentials"])
+    with pytest.raises(ValueError, match="not a redirect URI"):
+        await issue_code(store, "pub", user="alice", redirect_uri=CB + "/x",
+                         code_challenge=CHALLENGE)
+    with pytest.raises(ValueError, match="PKCE"):
+        await issue_code(store, "pub", user="alice", redirect_uri=CB)
+    with pytest.raises(ValueError, match="43 characters"):
+        await issue_code(store, "pub", user="alice", redirect_uri=CB, code_challenge="short")
+    with pytest.raises(ValueError, match="authorization_code"):
+        await issue_code(store, "svc", user="alice", redirect_uri=CB)
+    with pytest.raises(InvalidScope):
+        await issue_code(store, "pub", user="alice", redirect_uri=CB, scopes=["other"],
+                         code_challenge=CHALLENGE)
+    with pytest.raises(ValueError, match="user id"):
+        await issue_code(store, "pub", user=" ", redirect_uri=CB, code_challenge=CHALLENGE)
+    assert await store.redis.keys(f"{store.keys.prefix}code:*") == []
+    issued = await issue_code(store, "pub", user="alice", redirect_uri=CB,
+                              code_challenge=CHALLENGE)
+    record = await store.get_code(issued.code)
+    assert record is not None
+    assert (record.code_challenge, record.code_challenge_method) == (CHALLENGE, "S256")
+
+
+async def test_issue_token_refuses_an_empty_user(store: TokenStore) -> None:
+    await register_client(store, "Web", "web", CB, scopes_list=["polls:vote"])
+    with pytest.raises(ValueError, match="user id"):
+        await issue_token(store, "web", user="")
+
+
+async def test_list_clients_search_matches_id_or_title_and_pages_by_cursor(
+    store: TokenStore,
+) -> None:
+    for n in range(300):
+        await register_client(store, f"Client {n:03d}" + (" Mobile" if n % 3 == 0 else ""),
+                              f"c-{n:03d}", CB)
+    found: list[str] = []
+    cursor, calls = 0, 0
+    while True:
+        cursor, page = await store.list_clients(cursor, 20, search="mOBILE")
+        found += [c.client_id for c in page]
+        calls += 1
+        if cursor == 0:
+            break
+    assert calls > 1
+    assert sorted(set(found)) == [f"c-{n:03d}" for n in range(0, 300, 3)]
+    _, by_id = await store.list_clients(0, 1000, search="c-017")
+    assert [c.client_id for c in by_id] == ["c-017"]
