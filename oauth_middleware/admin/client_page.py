@@ -7,8 +7,6 @@ status 400, the error beside the form it came from, and the input kept.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from starlette.responses import Response
 
 from oauth_middleware.admin import shown_once
@@ -17,6 +15,7 @@ from oauth_middleware.admin.forms import Form
 from oauth_middleware.admin.paging import cursor_param, fill
 from oauth_middleware.admin.request import AdminRequest, client_path
 from oauth_middleware.errors import OAuthError
+from oauth_middleware.server.pages import safe_link
 from oauth_middleware.toolbox import (
     add_redirect_uri,
     remove_client,
@@ -24,12 +23,6 @@ from oauth_middleware.toolbox import (
     require_client,
     rotate_secret,
 )
-
-
-def safe_link(link: str) -> str | None:
-    """A link the page may make clickable: absolute http(s) only."""
-    parts = urlsplit(link)
-    return link if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 async def render_client(req: AdminRequest, *, status_code: int = 200,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from oauth_middleware import pkce
 from oauth_middleware.errors import (
     SCOPE_TOKEN,
     InvalidRequest,
@@ -23,7 +24,6 @@ from oauth_middleware.errors import (
 )
 from oauth_middleware.models import Client, GrantType, PendingAuthorization, ResponseType
 from oauth_middleware.redirects import MAX_REDIRECT_URI_LENGTH, add_params, find_registered
-from oauth_middleware.server import pkce
 from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.urlencoded import Params
 from oauth_middleware.store import TokenStore

@@ -6,19 +6,17 @@ under the same scope rules the authorization server applies.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from oauth_middleware.errors import InvalidScope
 from oauth_middleware.models import AuthorizationCode, Client, IssuedTokens
+from oauth_middleware.pkce import S256_CHALLENGE
 from oauth_middleware.redirects import find_registered
 from oauth_middleware.store import NewTokens, TokenStore
 from oauth_middleware.store.grants import CODE_LIFETIME
 from oauth_middleware.toolbox.clients import require_client
 
-#: RFC 7636 §4.2: an S256 challenge is BASE64URL(SHA256(verifier)), 43 characters.
-_S256_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 #: Longest user id accepted for a token or code issued by tooling.
 MAX_USER = 256
 
@@ -120,7 +118,7 @@ async def issue_code(
     challenge = (code_challenge or "").strip() or None
     if challenge is None and client.public:
         raise ValueError("a public client's code needs a PKCE code challenge (S256)")
-    if challenge is not None and not _S256_CHALLENGE.fullmatch(challenge):
+    if challenge is not None and not S256_CHALLENGE.fullmatch(challenge):
         raise ValueError("an S256 code challenge is 43 characters of A-Z a-z 0-9 - _")
     granted = await grantable_scopes(store, client, scopes)
     record = AuthorizationCode(

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from oauth_middleware.errors import InvalidGrant
 from oauth_middleware.models import AuthorizationCode, Client, IssuedTokens
+from oauth_middleware.pkce import verify_pkce
 from oauth_middleware.server.form import Params
 from oauth_middleware.server.grants.base import Grant, logger, required
-from oauth_middleware.server.pkce import verify_pkce
 
 
 def check_redirect_uri(code: AuthorizationCode, sent: str | None) -> None:

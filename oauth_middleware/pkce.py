@@ -1,4 +1,4 @@
-"""PKCE, both halves (RFC 7636 §4.3-4.6; RFC 9700 §2.1.1).
+"""PKCE, both halves (RFC 7636 §4.3-4.6; RFC 9700 §2.1.1): shared by auth/, token/ and tooling.
 
 The authorization endpoint records the challenge (:func:`check_challenge`):
 whether the client must use PKCE, that the method is ``S256`` (``plain`` only
@@ -22,7 +22,7 @@ from oauth_middleware.security import constant_time_equals, pkce_s256
 #: The methods this server accepts at all; ``plain`` still needs the client's opt-in.
 METHODS = ("S256", "plain")
 #: RFC 7636 §4.2: BASE64URL(SHA256(verifier)) without padding is exactly 43 characters.
-_S256_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
+S256_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 #: RFC 7636 §4.1: 43 to 128 characters of the unreserved set (a plain challenge is a verifier).
 _PLAIN_CHALLENGE = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 
@@ -53,7 +53,7 @@ def check_challenge(
         raise InvalidRequest("Unsupported code_challenge_method: use S256.")
     if method == "plain" and not client.allow_plain_pkce:
         raise InvalidRequest("code_challenge_method must be S256.")
-    pattern = _S256_CHALLENGE if method == "S256" else _PLAIN_CHALLENGE
+    pattern = S256_CHALLENGE if method == "S256" else _PLAIN_CHALLENGE
     if not pattern.fullmatch(challenge):
         raise InvalidRequest("The code_challenge is malformed.")
     return Challenge(challenge, method)
