@@ -18,6 +18,7 @@ from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import (
     RegisteredClient,
     add_redirect_uri,
+    parse_lifetime,
     register_client,
     remove_client,
     remove_redirect_uri,
@@ -28,12 +29,10 @@ from oauth_middleware.toolbox import (
 
 def lifetime(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
     """``--token-lifetime``: seconds (a positive integer) or ``never``, which becomes None."""
-    text = value.strip().lower()
-    if text == "never":
-        return None
-    if not text.isdigit() or int(text) <= 0:
-        raise click.BadParameter("use a positive number of seconds, or 'never'")
-    return int(text)
+    try:
+        return parse_lifetime(value)
+    except ValueError:
+        raise click.BadParameter("use a positive number of seconds, or 'never'") from None
 
 
 def split_scopes(values: Sequence[str]) -> list[str]:
