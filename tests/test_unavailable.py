@@ -1,13 +1,12 @@
 """Fail closed: a dead or frozen Redis gives 503 + Retry-After, never 200 or invalid_token.
 
-These tests own a redis-server process each, so they can kill, freeze and
-restart it without disturbing the rest of the suite.
+These tests own a redis-server process each (``own_redis``, tests/faults.py),
+so they can kill, freeze and restart it without disturbing the rest of the suite.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -15,35 +14,12 @@ from starlette.types import Message
 
 from oauth_middleware.store import NewTokens, StoreUnavailable, TokenStore
 from tests.apps import build_app
+from tests.faults import FROZEN_BOUND, assert_unavailable_bearer
 from tests.redis_process import RedisProcess
-
-#: Upper bound for one refused request while Redis is frozen (the design says ~2 s).
-FROZEN_BOUND = 3.0
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisProcess]:
-    server = RedisProcess().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def own_store(own_redis: RedisProcess) -> AsyncIterator[TokenStore]:
-    store = TokenStore.from_url(own_redis.url)
-    yield store
-    await store.aclose()
 
 
 def _assert_generic_503(response: httpx.Response, redis: RedisProcess) -> None:
-    assert response.status_code == 503
-    assert response.headers["retry-after"] == "5"
-    assert response.json() == {
-        "error": "temporarily_unavailable",
-        "error_description": "The service is temporarily unavailable, try again later.",
-    }
-    assert str(redis.port) not in response.text and "127.0.0.1" not in response.text
-    assert "www-authenticate" not in response.headers
+    assert_unavailable_bearer(response, f":{redis.port}", str(redis.port))
 
 
 async def test_killed_redis_gives_503_and_service_resumes_after_restart(
