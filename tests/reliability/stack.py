@@ -3,7 +3,7 @@
 ``build`` mounts the authorization server at ``/oauth`` (the user comes from an
 ``X-Test-User`` header through the ``authenticate`` hook, passwords from a
 ``verify_password`` hook) next to ``/me``, a route behind ``OAuthMiddleware``
-that records its calls and names the worker process that answered.
+that records its calls; every answer names the worker process that gave it.
 :class:`Flows` drives every grant through HTTP exactly as a client would:
 code + PKCE through ``auth/`` and the consent form, refresh, client
 credentials, password, implicit, revoke and introspect. ``uvicorn_app`` is the
@@ -23,6 +23,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from oauth_middleware import OAuthMiddleware, Scope, TokenStore, register_client
 from oauth_middleware.security import pkce_s256
@@ -53,8 +55,7 @@ def verify_password(username: str, password: str) -> str | None:
 
 async def me(request: Request) -> Response:
     request.app.state.calls.append(request.url.path)
-    return JSONResponse({"user": request.user.identity, "scopes": sorted(request.auth.scopes)},
-                        headers={"x-worker": str(os.getpid())})
+    return JSONResponse({"user": request.user.identity, "scopes": sorted(request.auth.scopes)})
 
 
 def build(store: TokenStore, *, debug: bool = False, issuer: str = ISSUER,
@@ -66,8 +67,26 @@ def build(store: TokenStore, *, debug: bool = False, issuer: str = ISSUER,
     app = Starlette(routes=[Mount("/oauth", server), Route("/me", me)])
     app.add_middleware(OAuthMiddleware, store=store, scopes={"/me": ["polls:read"]},
                        debug=debug)
+    app.add_middleware(WorkerHeader)
     app.state.calls = []
     return app
+
+
+class WorkerHeader:
+    """Outermost: every answer, refusals included, names the process that gave it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.pid = str(os.getpid()).encode()
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        async def named(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"x-worker", self.pid)]}
+            await send(message)
+
+        await self.app(scope, receive, named)
 
 
 def uvicorn_app() -> Starlette:
