@@ -135,6 +135,8 @@ class Flows:
 
     http: httpx.AsyncClient
     clients: Clients
+    #: The issuer's origin, as a browser posting the consent form sends it.
+    origin: str = "https://testserver"
     secrets: list[str] = field(default_factory=list)
 
     def auth(self) -> httpx.BasicAuth:
@@ -159,7 +161,7 @@ class Flows:
         self.keep(fields.get("transaction"), fields.get("csrf_token"))
         fields.update(scope=list(SCOPES), decision="approve")
         return await self.http.post(form.forms[0]["action"], data=fields, headers={
-            USER_HEADER: user, "origin": "https://testserver", "sec-fetch-site": "same-origin"})
+            USER_HEADER: user, "origin": self.origin, "sec-fetch-site": "same-origin"})
 
     async def code(self) -> str:
         redirect = await self.authorize("code")
