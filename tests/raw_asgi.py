@@ -23,12 +23,13 @@ class RawResponse:
 
     def header(self, name: str) -> str | None:
         """The single value of ``name`` (latin-1), None when absent."""
-        found = [v for k, v in self.headers if k.lower() == name.encode()]
+        found = [v for k, v in self.headers if k.lower() == name.lower().encode()]
         assert len(found) <= 1, f"{name} sent {len(found)} times"
         return found[0].decode("latin-1") if found else None
 
     def header_list(self, name: str) -> list[str]:
-        return [v.decode("latin-1") for k, v in self.headers if k.lower() == name.encode()]
+        return [v.decode("latin-1") for k, v in self.headers
+                if k.lower() == name.lower().encode()]
 
 
 async def call(
