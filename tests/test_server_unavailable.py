@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import RegisteredClient
@@ -34,6 +35,7 @@ def _assert_unavailable(response: httpx.Response, port: int) -> None:
     assert_unavailable_json(response, str(port))
 
 
+@pytest.mark.rule("redis.token-503")
 async def test_every_token_family_endpoint_answers_503_when_redis_is_unreachable() -> None:
     port = free_port()
     store = TokenStore.from_url(f"redis://127.0.0.1:{port}/0")
@@ -60,6 +62,7 @@ async def _seeded(store: TokenStore) -> tuple[RegisteredClient, dict[str, str]]:
     return web, tokens
 
 
+@pytest.mark.rule("redis.token-503", "redis.resume")
 async def test_killed_redis_gives_503_not_invalid_grant_and_service_resumes(
     own_redis: RedisProcess, own_store: TokenStore
 ) -> None:
@@ -78,6 +81,7 @@ async def test_killed_redis_gives_503_not_invalid_grant_and_service_resumes(
     assert after.status_code == 401
 
 
+@pytest.mark.rule("redis.bounded-time", "redis.token-503")
 async def test_frozen_redis_gives_503_within_the_bound(
     own_redis: RedisProcess, own_store: TokenStore
 ) -> None:

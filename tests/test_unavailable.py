@@ -22,6 +22,8 @@ def _assert_generic_503(response: httpx.Response, redis: RedisProcess) -> None:
     assert_unavailable_bearer(response, f":{redis.port}", str(redis.port))
 
 
+@pytest.mark.rule("redis.resource-503", "redis.resume", "responses.5xx-generic",
+                  "resource.app-not-called")
 async def test_killed_redis_gives_503_and_service_resumes_after_restart(
     own_redis: RedisProcess, own_store: TokenStore
 ) -> None:
@@ -46,6 +48,7 @@ async def test_killed_redis_gives_503_and_service_resumes_after_restart(
         assert ok.status_code == 200
 
 
+@pytest.mark.rule("redis.bounded-time", "redis.resource-503")
 async def test_frozen_redis_gives_503_within_the_bound(
     own_redis: RedisProcess, own_store: TokenStore
 ) -> None:
@@ -66,6 +69,7 @@ async def test_frozen_redis_gives_503_within_the_bound(
     assert app.state.calls == ["/polls/1/results"]
 
 
+@pytest.mark.rule("responses.5xx-generic")
 async def test_store_calls_raise_store_unavailable_without_address(
     own_redis: RedisProcess, own_store: TokenStore
 ) -> None:
@@ -78,6 +82,7 @@ async def test_store_calls_raise_store_unavailable_without_address(
         assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
+@pytest.mark.rule("redis.resource-503")
 async def test_websocket_is_closed_try_again_later_when_redis_is_down(
     own_redis: RedisProcess, own_store: TokenStore
 ) -> None:

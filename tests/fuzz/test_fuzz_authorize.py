@@ -22,6 +22,7 @@ from tests.reliability.stack import REDIRECT, USER_HEADER
 from tests.server.authorize_harness import CHALLENGE, read_page
 
 pytestmark = pytest.mark.rule("auth.client-first", "auth.redirect.exact-match",
+                              "responses.html.headers", "responses.redirect.303",
                               "abuse.malformed-400", "responses.5xx-generic")
 
 PARAMS = ("client_id", "redirect_uri", "response_type", "scope", "state", "code_challenge",

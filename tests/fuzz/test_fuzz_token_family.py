@@ -21,7 +21,8 @@ from tests.raw_asgi import call
 from tests.reliability.stack import PASSWORD, REDIRECT, VERIFIER
 
 pytestmark = pytest.mark.rule("responses.token-family.json-no-store",
-                              "responses.token-family.error-shape", "responses.5xx-generic",
+                              "responses.token-family.error-shape",
+                              "responses.token-family.never-html", "responses.5xx-generic",
                               "abuse.malformed-400", "redis.no-unstored-token")
 
 PATHS = ("/oauth/token/", "/oauth/revoke/", "/oauth/introspect/", "/oauth/token")

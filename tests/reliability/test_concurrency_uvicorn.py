@@ -128,7 +128,7 @@ async def test_hundreds_of_racing_refreshes_each_have_one_winner(
         assert record is None or record.rotated
 
 
-@pytest.mark.rule("revoke.next-request", "resource.invalid-token", "responses.5xx-generic")
+@pytest.mark.rule("resource.invalid-token", "responses.5xx-generic")
 async def test_a_hundred_concurrent_revocations_are_refused_by_every_worker_next(
     server: UvicornProcess, store: TokenStore, clients: Clients
 ) -> None:

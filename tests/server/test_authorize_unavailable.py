@@ -63,6 +63,7 @@ def _assert_503_page(response: httpx.Response, outage: Outage) -> None:
         assert str(outage.port) not in text
 
 
+@pytest.mark.rule("redis.auth-503", "redis.resume")
 async def test_redis_down_on_the_request_gives_a_503_page_and_service_resumes(
     outage: Outage
 ) -> None:
@@ -76,6 +77,7 @@ async def test_redis_down_on_the_request_gives_a_503_page_and_service_resumes(
         assert (await harness.authorize(**WEB)).status_code == 200
 
 
+@pytest.mark.rule("redis.auth-503")
 async def test_redis_down_on_the_decision_gives_a_503_page_not_a_redirect(
     outage: Outage
 ) -> None:
