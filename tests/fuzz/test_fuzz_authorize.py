@@ -42,14 +42,17 @@ VALID = {"client_id": "spa", "redirect_uri": REDIRECT, "response_type": "code",
          "scope": "polls:read", "state": "st", "code_challenge": CHALLENGE,
          "code_challenge_method": "S256"}
 USERS = {USER_HEADER.encode(): (b"alice", b"", b"\xff\xfe", b"bob\x00")}
-QUERIES = st.one_of(pairs(PARAMS, VALUES), mutated(VALID, PARAMS, VALUES))
+#: Mostly a valid request with a few things wrong, so the fuzz reaches the consent page.
+QUERIES = st.one_of(mutated(VALID, PARAMS, VALUES), mutated(VALID, PARAMS, VALUES),
+                    pairs(PARAMS, VALUES))
 
 
-@given(query=QUERIES, hdrs=headers(extra=USERS),
+@given(query=QUERIES, hdrs=headers(extra=USERS), signed_in=st.booleans(),
        method=st.sampled_from(("GET", "GET", "GET", "HEAD", "POST", "PUT")))
 def test_auth_never_fails_with_5xx_and_redirects_only_to_registered_uris(
-    fuzz: FuzzEnv, query: bytes, hdrs: list[tuple[bytes, bytes]], method: str
+    fuzz: FuzzEnv, query: bytes, hdrs: list[tuple[bytes, bytes]], signed_in: bool, method: str
 ) -> None:
+    hdrs = [(USER_HEADER.encode(), b"alice"), *hdrs] if signed_in else hdrs
     response = fuzz.run(call(fuzz.stack, method, "/oauth/auth/", query=query, headers=hdrs))
     no_500(response)
     registered_only(response)
