@@ -90,11 +90,6 @@ class FaultPlan:
         self.fired += 1
         return True
 
-    def lost_reply_of(self, command: str) -> bool:
-        """True when the fault was one lost reply of ``command``: it ran, and so did the retry."""
-        hit = self.sent[self.at - 1] if 0 < self.at <= len(self.sent) else None
-        return self.once and self.when == "after" and hit == command
-
 
 def _name(args: tuple[Any, ...]) -> bytes:
     first = args[0]

@@ -122,5 +122,27 @@ end
 return {redis.call('HINCRBY', KEYS[1], 'count', 1), ends}
 """)
 
-ALL = (ADD_MEMBERS, CONSUME_AND_ISSUE, REVOKE_GRANT, REMOVE_MEMBER, INDEX_ADD, COUNT_FAILURE)
+#: KEYS: pending; ARGV: attempt id, tombstone TTL ms.
+#: Takes a pending consent once (what GETDEL did), leaving a short-lived tombstone
+#: ``taken:<attempt>:<record>`` instead of nothing: when the client library resends
+#: the command after a lost reply, the same attempt gets its record again, while
+#: every other attempt finds the transaction gone.
+TAKE_PENDING = Script("""
+local value = redis.call('GET', KEYS[1])
+if not value then
+  return false
+end
+local mark = 'taken:' .. ARGV[1] .. ':'
+if string.sub(value, 1, 6) == 'taken:' then
+  if string.sub(value, 1, #mark) == mark then
+    return string.sub(value, #mark + 1)
+  end
+  return false
+end
+redis.call('SET', KEYS[1], mark .. value, 'PX', tonumber(ARGV[2]))
+return value
+""")
+
+ALL = (ADD_MEMBERS, CONSUME_AND_ISSUE, REVOKE_GRANT, REMOVE_MEMBER, INDEX_ADD, COUNT_FAILURE,
+       TAKE_PENDING)
 

@@ -1,11 +1,14 @@
-"""A redemption the client library sends twice is one redemption (RFC 6749 §4.1.2, §6).
+"""A redemption, or a consent decision, the client library sends twice is one (RFC 6749
+§4.1.2, §6, §10.12).
 
 redis-py resends a command whose reply was lost (one retry, store/connection.py).
 When the lost reply belonged to the script that consumes a code or rotates a
 refresh token, the resent script used to find the value consumed — by its own
 first run — take that for a replay, revoke the grant it had just issued and
-make the request ``invalid_grant``. These tests run the very same script
-invocation twice, as the retry does, on both backends.
+make the request ``invalid_grant``. Likewise a resent GETDEL of a consent
+transaction found it gone and told the user the request had expired. These
+tests run the very same script invocation twice, as the retry does, on both
+backends.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import replace
 
 import pytest
 
-from oauth_middleware.models import AuthorizationCode
+from oauth_middleware.models import AuthorizationCode, PendingAuthorization
 from oauth_middleware.security import digest
 from oauth_middleware.store import NewTokens, TokenStore, scripts
 from oauth_middleware.store.codec import dump
@@ -84,3 +87,29 @@ async def test_a_resent_refresh_rotation_wins_again_and_keeps_the_family(
     assert outcomes == [1, 1]
     assert await store.resolve(access) is not None
     assert await store.resolve(issued.access_token) is not None
+
+
+@pytest.mark.rule("auth.csrf.transaction")
+async def test_a_resent_consent_take_gets_the_record_again_and_no_one_else_does(
+    store: TokenStore
+) -> None:
+    pending = PendingAuthorization(
+        user="alice", client_id="web", response_type="code",
+        redirect_uri="https://app.example/cb", redirect_uri_explicit=True,
+        scopes=("read",), state=None, code_challenge=None, code_challenge_method=None,
+        created_at=store.clock(),
+    )
+    txn = await store.put_pending(pending)
+    key = [store.keys.pending(digest(txn))]
+
+    async def take(attempt: str) -> bytes | None:
+        (raw,) = await store.run(lambda pipe: store.queue(
+            pipe, scripts.TAKE_PENDING, key, [attempt, 60_000]), scripts.TAKE_PENDING)
+        return None if raw is None else bytes(raw)
+
+    first = await take("attempt-1")
+    assert first is not None and first == await take("attempt-1")
+    assert await take("attempt-2") is None
+    assert await store.take_pending(txn) is None
+    assert await store.get_pending(txn) is None
+    assert 0 < await store.redis.pttl(key[0]) <= 60_000
