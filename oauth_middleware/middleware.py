@@ -32,6 +32,8 @@ from oauth_middleware.store import StoreUnavailable, TokenStore
 
 logger = logging.getLogger("oauth_middleware.middleware")
 
+#: Longest query string read for an ``access_token`` (bytes); ASGI servers pass any length.
+MAX_QUERY_SIZE = 64 * 1024
 #: WebSocket close codes (RFC 6455 §7.4.1): policy violation, try again later.
 WS_POLICY_VIOLATION = 1008
 WS_TRY_AGAIN_LATER = 1013
@@ -198,6 +200,8 @@ class OAuthMiddleware:
             raw_query: bytes = scope["query_string"]
             # Redact first: servers (uvicorn's access log) and apps log the URL from the scope.
             scope["query_string"] = extraction.redact(raw_query)
+            if len(raw_query) > MAX_QUERY_SIZE:
+                raise RequestTooLarge("The query string is too long.")
             from_query = extraction.from_urlencoded(raw_query)
         header_token = extraction.from_header(scope["headers"]) if header else None
         return extraction.single(header_token, form, from_query)

@@ -17,6 +17,8 @@ from oauth_middleware.store import TokenStore
 from tests.redis_process import RedisProcess
 
 BACKENDS = ("fake", "redis")
+#: Fixtures of the fault-injection helpers (own_redis, own_store), available suite-wide.
+pytest_plugins = ["tests.faults"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

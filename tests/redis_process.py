@@ -27,13 +27,16 @@ def free_port() -> int:
 
 
 class RedisProcess:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, durable: bool = False) -> None:
+        """``durable``: an append-only file synced before every reply, so a restart after
+        SIGKILL brings back every write Redis ever acknowledged."""
         if not Path(REDIS_SERVER).exists():
             raise RuntimeError(
                 "redis-server is not installed: run scripts/test (it installs it) or "
                 "apt-get install -y redis-server"
             )
         self.port = port or free_port()
+        self.durable = durable
         self.dir = tempfile.mkdtemp(prefix="om-redis-")
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -44,12 +47,17 @@ class RedisProcess:
     def start(self) -> RedisProcess:
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", self.dir,
+             "--save", "", "--dir", self.dir, *self._persistence(),
              "--protected-mode", "yes", "--loglevel", "warning"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         self._wait_ready()
         return self
+
+    def _persistence(self) -> list[str]:
+        if self.durable:
+            return ["--appendonly", "yes", "--appendfsync", "always"]
+        return ["--appendonly", "no"]
 
     def _wait_ready(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import httpx
+import pytest
 from fastapi import Depends, FastAPI
 
 from oauth_middleware import AccessToken, OAuthMiddleware, RequireScopes, get_access_token
@@ -28,6 +29,7 @@ def _app(store: TokenStore) -> FastAPI:
     return app
 
 
+@pytest.mark.rule("resource.insufficient-scope")
 async def test_fastapi_dependency_checks_scopes_like_the_middleware(store: TokenStore) -> None:
     good = await store.issue(NewTokens(client_id="web", subject="alice",
                                        scopes=frozenset({"polls:vote"})))

@@ -35,6 +35,7 @@ def _leaf_classes() -> list[type[errors.OAuthError]]:
     (errors.SlowDown, "slow_down", 429),
     (errors.InvalidToken, "invalid_token", 401),
 ])
+@pytest.mark.rule("responses.token-family.error-shape")
 def test_each_error_carries_its_code_and_status(
     cls: type[errors.OAuthError], code: str, status: int
 ) -> None:
@@ -44,6 +45,7 @@ def test_each_error_carries_its_code_and_status(
     assert exc.redirect_params()["error"] == code
 
 
+@pytest.mark.rule("responses.token-family.error-shape")
 def test_descriptions_are_filtered_to_the_rfc_character_set() -> None:
     exc = errors.InvalidRequest('bad "quote" \\ back\nslash é\x00')
     assert exc.description == "bad quote  backslash "
@@ -51,31 +53,37 @@ def test_descriptions_are_filtered_to_the_rfc_character_set() -> None:
 
 
 @pytest.mark.parametrize("cls", _leaf_classes())
+@pytest.mark.rule("responses.token-family.error-shape")
 def test_default_descriptions_are_already_safe(cls: type[errors.OAuthError]) -> None:
     assert errors.safe_text(cls.default_description) == cls.default_description
 
 
+@pytest.mark.rule("token.client-auth.failure")
 def test_invalid_client_challenges_with_basic() -> None:
     assert errors.InvalidClient().headers == {"WWW-Authenticate": 'Basic realm="oauth"'}
 
 
+@pytest.mark.rule("redis.token-503", "abuse.throttle")
 def test_retry_errors_carry_retry_after() -> None:
     assert errors.TemporarilyUnavailable(retry_after=7).headers == {"Retry-After": "7"}
     assert errors.SlowDown(retry_after=0).headers == {"Retry-After": "1"}
 
 
+@pytest.mark.rule("resource.missing-401")
 def test_missing_token_challenge_has_no_error_attribute() -> None:
     exc = errors.MissingToken()
     assert exc.www_authenticate("api") == 'Bearer realm="api"'
     assert "error" not in exc.to_dict()
 
 
+@pytest.mark.rule("resource.no-echo")
 def test_insufficient_scope_names_only_valid_scopes() -> None:
     exc = errors.InsufficientScope(["polls:vote", 'bad"scope', "a b"])
     assert exc.www_authenticate("api").endswith(', scope="polls:vote"')
     assert exc.to_dict()["scope"] == "polls:vote"
 
 
+@pytest.mark.rule("redis.resource-503")
 def test_bearer_refusal_for_unavailable_has_no_challenge() -> None:
     status, headers, body = errors.bearer_refusal(errors.TemporarilyUnavailable(), "api")
     names = [k for k, _ in headers]

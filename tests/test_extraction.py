@@ -10,6 +10,7 @@ from oauth_middleware.errors import InvalidRequest
 TOKEN = "abcDEF012-_.~+/=="
 
 
+@pytest.mark.rule("resource.bearer-case-insensitive")
 def test_header_token_with_any_scheme_case() -> None:
     for scheme in (b"Bearer", b"bearer", b"BEARER"):
         assert extraction.from_header([(b"authorization", scheme + b" " + TOKEN.encode())]) == TOKEN
@@ -23,16 +24,19 @@ def test_other_schemes_and_no_header_mean_no_bearer_token() -> None:
 
 @pytest.mark.parametrize("value", [b"Bearer", b"Bearer ", b"Bearer a,b", b"Bearer \xff",
                                    b"Bearer a=b", b"Bearer " + b"a" * 4097])
+@pytest.mark.rule("resource.malformed-400")
 def test_malformed_header_tokens_are_invalid_request(value: bytes) -> None:
     with pytest.raises(InvalidRequest, match="malformed"):
         extraction.from_header([(b"authorization", value)])
 
 
+@pytest.mark.rule("resource.single-method")
 def test_two_authorization_headers_are_invalid_request() -> None:
     with pytest.raises(InvalidRequest, match="More than one"):
         extraction.from_header([(b"authorization", b"Bearer a"), (b"authorization", b"Bearer a")])
 
 
+@pytest.mark.rule("resource.query", "resource.form-body")
 def test_urlencoded_token_is_found_and_decoded() -> None:
     assert extraction.from_urlencoded(b"x=1&access_token=abc%2Bd&y=2") == "abc+d"
     assert extraction.from_urlencoded(b"access%5Ftoken=abc") == "abc"
@@ -43,6 +47,7 @@ def test_urlencoded_token_is_found_and_decoded() -> None:
 
 @pytest.mark.parametrize("data", [b"access_token=a&access_token=b",
                                   b"access_token=a&access_token="])
+@pytest.mark.rule("resource.single-method")
 def test_repeated_access_token_is_invalid_request(data: bytes) -> None:
     with pytest.raises(InvalidRequest, match="repeated"):
         extraction.from_urlencoded(data)
@@ -50,11 +55,13 @@ def test_repeated_access_token_is_invalid_request(data: bytes) -> None:
 
 @pytest.mark.parametrize("data", [b"access_token=a%zz", b"access_token=a%00b",
                                   b"access_token=%ff", b"access_token=a+b"])
+@pytest.mark.rule("resource.malformed-400")
 def test_malformed_urlencoded_tokens_are_invalid_request(data: bytes) -> None:
     with pytest.raises(InvalidRequest, match="malformed"):
         extraction.from_urlencoded(data)
 
 
+@pytest.mark.rule("resource.form-body")
 def test_form_content_type_detection() -> None:
     form = b"application/x-www-form-urlencoded"
     assert extraction.is_form([(b"content-type", form)])
@@ -64,6 +71,7 @@ def test_form_content_type_detection() -> None:
     assert not extraction.is_form([])
 
 
+@pytest.mark.rule("resource.single-method")
 def test_only_one_method_per_request() -> None:
     assert extraction.single(None, None, None) is None
     assert extraction.single(None, "t", None) == extraction.Credential("t", "body")
@@ -71,6 +79,7 @@ def test_only_one_method_per_request() -> None:
         extraction.single("t", None, "t")
 
 
+@pytest.mark.rule("resource.no-token-in-logs")
 def test_redaction_replaces_every_access_token_value() -> None:
     assert extraction.redact(b"a=1&access_token=secret&access%5Ftoken=x") == (
         b"a=1&access_token=redacted&access%5Ftoken=redacted")

@@ -57,6 +57,7 @@ async def test_header_token_reaches_the_app_as_user_and_scopes(
 
 
 @pytest.mark.parametrize("scheme", ["bearer", "BEARER", "BeArEr"])
+@pytest.mark.rule("resource.bearer-case-insensitive")
 async def test_bearer_scheme_is_case_insensitive(
     client: httpx.AsyncClient, issue: Issue, scheme: str
 ) -> None:
@@ -65,6 +66,7 @@ async def test_bearer_scheme_is_case_insensitive(
     assert response.status_code == 200
 
 
+@pytest.mark.rule("resource.query", "resource.query-private")
 async def test_query_token_works_and_answer_is_private(
     client: httpx.AsyncClient, issue: Issue
 ) -> None:
@@ -76,6 +78,7 @@ async def test_query_token_works_and_answer_is_private(
     assert "cache-control" not in header.headers
 
 
+@pytest.mark.rule("resource.form-body")
 async def test_form_body_token_works_and_app_gets_the_unchanged_body(
     client: httpx.AsyncClient, issue: Issue
 ) -> None:
@@ -88,6 +91,7 @@ async def test_form_body_token_works_and_app_gets_the_unchanged_body(
     assert response.json()["choice"] == "2"
 
 
+@pytest.mark.rule("resource.form-body")
 async def test_form_token_is_ignored_on_get_and_other_content_types(
     client: httpx.AsyncClient, issue: Issue
 ) -> None:
@@ -99,6 +103,7 @@ async def test_form_token_is_ignored_on_get_and_other_content_types(
 
 
 @pytest.mark.parametrize("disabled", ["header", "form_body", "query"])
+@pytest.mark.rule("resource.sources-switchable")
 async def test_each_source_can_be_turned_off(
     store: TokenStore, issue: Issue, disabled: str
 ) -> None:
@@ -119,6 +124,7 @@ async def test_each_source_can_be_turned_off(
                 assert response.headers["www-authenticate"] == 'Bearer realm="api"'
 
 
+@pytest.mark.rule("resource.missing-401", "resource.app-not-called")
 async def test_missing_token_is_401_without_error_attribute(
     client: httpx.AsyncClient, app: Starlette
 ) -> None:
@@ -131,6 +137,7 @@ async def test_missing_token_is_401_without_error_attribute(
 
 
 @pytest.mark.parametrize("case", ["unknown", "malformed-shape", "expired", "revoked"])
+@pytest.mark.rule("resource.invalid-token", "resource.app-not-called")
 async def test_bad_tokens_are_401_invalid_token(
     client: httpx.AsyncClient, issue: Issue, store: TokenStore, clock: FakeClock, app: Starlette,
     case: str,
@@ -153,6 +160,7 @@ async def test_bad_tokens_are_401_invalid_token(
     assert app.state.calls == []
 
 
+@pytest.mark.rule("resource.insufficient-scope", "resource.app-not-called")
 async def test_missing_scope_is_403_insufficient_scope_naming_it(
     client: httpx.AsyncClient, issue: Issue, app: Starlette
 ) -> None:
@@ -185,6 +193,8 @@ async def test_missing_scope_is_403_insufficient_scope_naming_it(
           "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, "body and query"),
     ],
 )
+@pytest.mark.rule("resource.malformed-400", "resource.single-method", "resource.no-echo",
+                  "resource.app-not-called")
 async def test_malformed_requests_are_400_invalid_request(
     client: httpx.AsyncClient, app: Starlette, kwargs: dict[str, Any], why: str
 ) -> None:
@@ -197,11 +207,13 @@ async def test_malformed_requests_are_400_invalid_request(
     assert app.state.calls == []
 
 
+@pytest.mark.rule("resource.malformed-400", "abuse.malformed-400")
 async def test_non_utf8_header_is_400_not_500(client: httpx.AsyncClient) -> None:
     response = await client.get("/me", headers={b"Authorization": b"Bearer \xff\xfe"})
     assert response.status_code == 400
 
 
+@pytest.mark.rule("resource.missing-401")
 async def test_other_auth_scheme_counts_as_no_token(client: httpx.AsyncClient) -> None:
     response = await client.get("/me", headers={"Authorization": "Basic dXNlcjpwYXNz"})
     assert response.status_code == 401
@@ -250,6 +262,7 @@ async def test_method_specific_scope_applies_only_to_that_method(
         assert (await c.post("/public", headers=_bearer(token))).status_code == 200
 
 
+@pytest.mark.rule("resource.insufficient-scope")
 async def test_oauth_required_decorator_is_enforced_by_the_middleware(
     client: httpx.AsyncClient, issue: Issue, app: Starlette
 ) -> None:
@@ -287,6 +300,7 @@ async def test_starlette_requires_works_unchanged(client: httpx.AsyncClient, iss
     assert ok.status_code == 200 and ok.json()["user"] == "alice"
 
 
+@pytest.mark.rule("transport.https")
 async def test_plain_http_is_refused_outside_debug(app: Starlette, issue: Issue) -> None:
     token = await issue("polls:results")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
@@ -300,6 +314,7 @@ async def test_plain_http_is_refused_outside_debug(app: Starlette, issue: Issue)
     assert app.state.calls == ["/public"]
 
 
+@pytest.mark.rule("transport.https")
 async def test_debug_allows_plain_http(store: TokenStore, issue: Issue) -> None:
     app = build_app(store, debug=True)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
@@ -330,6 +345,7 @@ def _http_scope(path: str, method: str = "GET", headers: list[tuple[bytes, bytes
             "server": ("testserver", 443), "client": ("127.0.0.1", 5000)}
 
 
+@pytest.mark.rule("resource.form-body")
 async def test_chunked_form_body_is_replayed_byte_identical(app: Starlette, issue: Issue) -> None:
     token = await issue()
     chunks = [b"a=1&access_tok", b"en=" + token.encode() + b"&b=", b"%FF%00\xff"]
@@ -343,6 +359,7 @@ async def test_chunked_form_body_is_replayed_byte_identical(app: Starlette, issu
     assert b"".join(m.get("body", b"") for m in sent[1:]) == b"".join(chunks)
 
 
+@pytest.mark.rule("abuse.caps")
 async def test_oversized_form_body_on_protected_route_is_413(
     store: TokenStore, issue: Issue
 ) -> None:

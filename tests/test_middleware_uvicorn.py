@@ -16,6 +16,7 @@ from tests.servers import UvicornProcess
 pytestmark = pytest.mark.real_redis_only
 
 
+@pytest.mark.rule("transport.https")
 async def test_proxy_headers_from_trusted_proxy_count_as_https(
     redis_server: RedisProcess,
 ) -> None:
@@ -37,6 +38,7 @@ async def test_proxy_headers_from_trusted_proxy_count_as_https(
     assert proxied.json()["user"] == "alice"
 
 
+@pytest.mark.rule("resource.no-token-in-logs")
 async def test_access_log_never_prints_a_query_token(redis_server: RedisProcess) -> None:
     store = TokenStore.from_url(redis_server.url)
     issued = await store.issue(NewTokens(client_id="web", subject="alice",

@@ -7,6 +7,8 @@ import importlib
 import pkgutil
 from pathlib import Path
 
+import pytest
+
 import oauth_middleware
 
 PACKAGE = Path(oauth_middleware.__file__).parent
@@ -53,6 +55,7 @@ def test_no_assert_statements_in_the_package() -> None:
         assert asserts == [], f"{path.relative_to(PACKAGE)}: assert at lines {asserts}"
 
 
+@pytest.mark.rule("rest.randomness")
 def test_no_weak_randomness_in_the_package() -> None:
     for path in _modules():
         tree = ast.parse(path.read_text())

@@ -23,6 +23,7 @@ from oauth_middleware.redirects import (
     "http://localhost:3000/cb",
     "com.example.app:/oauth2redirect",
 ])
+@pytest.mark.rule("auth.redirect.registration-rules")
 def test_registrable_redirect_uris(uri: str) -> None:
     assert validate_redirect_uri(uri) == uri
 
@@ -40,11 +41,13 @@ def test_registrable_redirect_uris(uri: str) -> None:
     ("", "2000"),
     ("https://a/" + "x" * 2000, "2000"),
 ])
+@pytest.mark.rule("auth.redirect.registration-rules")
 def test_unsafe_redirect_uris_are_refused_with_a_reason(uri: str, reason: str) -> None:
     with pytest.raises(InvalidRedirectURI, match=reason):
         validate_redirect_uri(uri)
 
 
+@pytest.mark.rule("auth.redirect.registration-rules")
 def test_plain_http_can_be_allowed_for_development() -> None:
     assert validate_redirect_uri("http://myapp.com/", allow_http=True) == "http://myapp.com/"
 
@@ -64,18 +67,21 @@ def test_plain_http_can_be_allowed_for_development() -> None:
     ("https://127.0.0.1/cb", "https://127.0.0.1:5000/cb", False),
     ("http://127.0.0.1/cb", "http://127.0.0.1:bad/cb", False),
 ])
+@pytest.mark.rule("auth.redirect.exact-match")
 def test_matching_is_exact_except_loopback_ip_port(
     registered: str, requested: str, expected: bool
 ) -> None:
     assert matches(registered, requested) is expected
 
 
+@pytest.mark.rule("auth.redirect.exact-match")
 def test_find_registered_keeps_the_requested_loopback_port() -> None:
     registered = ["https://app.example/cb", "http://127.0.0.1/cb"]
     assert find_registered(registered, "http://127.0.0.1:4444/cb") == "http://127.0.0.1:4444/cb"
     assert find_registered(registered, "https://evil.example/cb") is None
 
 
+@pytest.mark.rule("auth.redirect.registered-query-kept", "auth.state.round-trip")
 def test_parameters_are_encoded_and_a_registered_query_is_kept() -> None:
     state = "a b&c=d#e%f/ü"
     url = add_params("https://app.example/cb?tenant=1", {"code": "x.y", "state": state})
@@ -85,6 +91,7 @@ def test_parameters_are_encoded_and_a_registered_query_is_kept() -> None:
     assert "#" not in url and " " not in url
 
 
+@pytest.mark.rule("auth.implicit")
 def test_implicit_parameters_go_in_the_fragment() -> None:
     url = add_params("https://app.example/cb", {"access_token": "t", "state": "s s"}, fragment=True)
     parts = urlsplit(url)
@@ -92,5 +99,6 @@ def test_implicit_parameters_go_in_the_fragment() -> None:
     assert parse_qsl(parts.fragment) == [("access_token", "t"), ("state", "s s")]
 
 
+@pytest.mark.rule("auth.redirect.registered-query-kept")
 def test_trailing_question_mark_gets_no_extra_separator() -> None:
     assert add_params("https://a.example/cb?", {"code": "c"}) == "https://a.example/cb?code=c"

@@ -12,6 +12,7 @@ import pytest
 from oauth_middleware import security
 
 
+@pytest.mark.rule("rest.randomness")
 def test_tokens_carry_256_random_bits_in_a_url_safe_alphabet() -> None:
     grant = security.new_grant_id()
     token = security.new_token(grant)
@@ -22,23 +23,27 @@ def test_tokens_carry_256_random_bits_in_a_url_safe_alphabet() -> None:
     assert len({security.new_token(grant) for _ in range(100)}) == 100
 
 
+@pytest.mark.rule("token.client-auth.url-safe-ids", "rest.randomness")
 def test_generated_client_ids_and_secrets_are_url_safe() -> None:
     for value in (security.new_client_id(), security.new_secret()):
         assert security.is_urlsafe(value)
     assert len(base64.urlsafe_b64decode(security.new_secret() + "=")) == 32
 
 
+@pytest.mark.rule("rest.randomness")
 def test_randomness_comes_from_secrets_only() -> None:
     source = inspect.getsource(security)
     assert "import secrets" in source
     assert "import random" not in source and "uuid" not in source
 
 
+@pytest.mark.rule("rest.no-raw-secrets")
 def test_digest_and_fingerprint() -> None:
     assert security.digest("abc") == hashlib.sha256(b"abc").hexdigest()
     assert security.fingerprint("abc") == security.digest("abc")[: security.FINGERPRINT_CHARS]
 
 
+@pytest.mark.rule("rest.no-raw-secrets")
 def test_client_secret_hash_describes_itself_and_verifies() -> None:
     stored = security.hash_client_secret("s3cret")
     method, salt, value = stored.split("$")
@@ -50,16 +55,19 @@ def test_client_secret_hash_describes_itself_and_verifies() -> None:
 
 
 @pytest.mark.parametrize("stored", [None, "", "sha256", "md5$salt$x", "sha256$$x", "sha256$s$"])
+@pytest.mark.rule("rest.no-raw-secrets")
 def test_malformed_stored_hashes_fail_closed(stored: str | None) -> None:
     assert not security.verify_client_secret(stored, "anything")
 
 
+@pytest.mark.rule("rest.constant-time")
 def test_constant_time_equals_handles_mixed_types() -> None:
     assert security.constant_time_equals("abc", b"abc")
     assert not security.constant_time_equals("abc", "abd")
     assert not security.constant_time_equals("abc", "abcd")
 
 
+@pytest.mark.rule("auth.pkce.s256-only")
 def test_pkce_s256_matches_rfc_7636_appendix_b() -> None:
     verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
     assert security.pkce_s256(verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"

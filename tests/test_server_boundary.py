@@ -47,6 +47,7 @@ async def web(store: TokenStore) -> RegisteredClient:
     return await confidential(store)
 
 
+@pytest.mark.rule("responses.redirect.303")
 async def test_token_endpoint_answers_with_and_without_trailing_slash_and_never_307(
     client: httpx.AsyncClient, web: RegisteredClient
 ) -> None:
@@ -62,6 +63,7 @@ async def test_token_endpoint_answers_with_and_without_trailing_slash_and_never_
 
 @pytest.mark.parametrize("path", FORM_PATHS)
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "HEAD", "OPTIONS"])
+@pytest.mark.rule("token.post-only")
 async def test_only_post_is_accepted(client: httpx.AsyncClient, path: str, method: str) -> None:
     response = await client.request(method, path)
     assert response.status_code == 405
@@ -72,6 +74,7 @@ async def test_only_post_is_accepted(client: httpx.AsyncClient, path: str, metho
 
 
 @pytest.mark.parametrize("path", FORM_PATHS)
+@pytest.mark.rule("transport.https")
 async def test_plain_http_is_refused_outside_debug_with_json(
     app: Starlette, web: RegisteredClient, path: str
 ) -> None:
@@ -81,6 +84,7 @@ async def test_plain_http_is_refused_outside_debug_with_json(
     assert body["error_description"] == "HTTPS is required."
 
 
+@pytest.mark.rule("transport.https")
 async def test_debug_mode_allows_plain_http(store: TokenStore, web: RegisteredClient) -> None:
     async with http(build_app(store, debug=True), "http://127.0.0.1") as plain:
         response = await plain.post(TOKEN_PATH, data=CC, headers=auth_of(web))
@@ -88,6 +92,7 @@ async def test_debug_mode_allows_plain_http(store: TokenStore, web: RegisteredCl
 
 
 @pytest.mark.parametrize("path", FORM_PATHS)
+@pytest.mark.rule("token.form-only")
 async def test_json_body_is_invalid_request(
     client: httpx.AsyncClient, web: RegisteredClient, path: str
 ) -> None:
@@ -97,6 +102,7 @@ async def test_json_body_is_invalid_request(
 
 
 @pytest.mark.parametrize("content_type", [None, "text/plain", "multipart/form-data; boundary=x"])
+@pytest.mark.rule("token.form-only")
 async def test_other_content_types_are_invalid_request(
     client: httpx.AsyncClient, web: RegisteredClient, content_type: str | None
 ) -> None:
@@ -108,6 +114,7 @@ async def test_other_content_types_are_invalid_request(
     assert_error(response, 400, "invalid_request")
 
 
+@pytest.mark.rule("token.form-only")
 async def test_form_content_type_with_charset_is_accepted(
     client: httpx.AsyncClient, web: RegisteredClient
 ) -> None:
@@ -120,6 +127,7 @@ async def test_form_content_type_with_charset_is_accepted(
 
 @pytest.mark.parametrize("query", ["grant_type=client_credentials", "client_secret=s",
                                    "code=abc", "token=abc", "access_token=abc"])
+@pytest.mark.rule("token.no-query-params")
 async def test_oauth_parameters_in_the_query_string_are_refused(
     client: httpx.AsyncClient, web: RegisteredClient, query: str
 ) -> None:
@@ -127,6 +135,7 @@ async def test_oauth_parameters_in_the_query_string_are_refused(
     assert_error(response, 400, "invalid_request")
 
 
+@pytest.mark.rule("token.no-query-params")
 async def test_unrelated_query_parameters_are_ignored(
     client: httpx.AsyncClient, web: RegisteredClient
 ) -> None:
@@ -135,6 +144,7 @@ async def test_unrelated_query_parameters_are_ignored(
 
 
 @pytest.mark.parametrize("path", FORM_PATHS)
+@pytest.mark.rule("token.body-caps")
 async def test_oversized_body_is_413_json(
     client: httpx.AsyncClient, web: RegisteredClient, path: str
 ) -> None:
@@ -145,6 +155,7 @@ async def test_oversized_body_is_413_json(
     assert_error(response, 413, "invalid_request")
 
 
+@pytest.mark.rule("token.body-caps")
 async def test_oversized_streamed_body_without_length_is_413(
     client: httpx.AsyncClient, web: RegisteredClient
 ) -> None:
@@ -159,6 +170,7 @@ async def test_oversized_streamed_body_without_length_is_413(
     assert_error(response, 413, "invalid_request")
 
 
+@pytest.mark.rule("token.body-caps")
 async def test_too_many_fields_is_invalid_request(
     client: httpx.AsyncClient, web: RegisteredClient
 ) -> None:
@@ -168,6 +180,7 @@ async def test_too_many_fields_is_invalid_request(
     assert body["error_description"] == "The request has too many parameters."
 
 
+@pytest.mark.rule("token.body-caps", "abuse.caps")
 async def test_over_long_parameter_is_invalid_request(
     client: httpx.AsyncClient, web: RegisteredClient
 ) -> None:
@@ -177,6 +190,7 @@ async def test_over_long_parameter_is_invalid_request(
 
 
 @pytest.mark.parametrize("path", FORM_PATHS)
+@pytest.mark.rule("token.form-only")
 async def test_repeated_parameter_is_invalid_request(
     client: httpx.AsyncClient, web: RegisteredClient, path: str
 ) -> None:
@@ -195,6 +209,7 @@ async def test_repeated_parameter_is_invalid_request(
     b"grant_type=caf\xc3\xa9",              # raw non-ASCII must be percent-encoded
     b"grant_type=a%0Ab",                    # control character
 ])
+@pytest.mark.rule("abuse.malformed-400")
 async def test_malformed_bodies_are_400_never_500(
     client: httpx.AsyncClient, web: RegisteredClient, body: bytes
 ) -> None:
@@ -203,6 +218,7 @@ async def test_malformed_bodies_are_400_never_500(
     assert_error(response, 400, "invalid_request")
 
 
+@pytest.mark.rule("token.form-only")
 async def test_percent_and_plus_decoding_follow_form_encoding(
     client: httpx.AsyncClient, web: RegisteredClient
 ) -> None:
@@ -214,6 +230,7 @@ async def test_percent_and_plus_decoding_follow_form_encoding(
     assert response.json()["scope"] == "read write"
 
 
+@pytest.mark.rule("token.form-only")
 async def test_empty_parameters_count_as_omitted(
     client: httpx.AsyncClient, web: RegisteredClient
 ) -> None:
@@ -223,6 +240,7 @@ async def test_empty_parameters_count_as_omitted(
     assert body["error_description"] == "The grant_type parameter is missing."
 
 
+@pytest.mark.rule("responses.5xx-generic", "rest.no-secret-in-logs")
 async def test_unexpected_error_is_a_generic_500_and_logs_no_secret(
     store: TokenStore, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -55,6 +55,7 @@ def _secret(registered: RegisteredClient) -> str:
     return registered.client_secret
 
 
+@pytest.mark.rule("token.client-auth.basic")
 async def test_basic_auth_with_a_real_header_works(
     client: httpx.AsyncClient, web: RegisteredClient
 ) -> None:
@@ -63,6 +64,7 @@ async def test_basic_auth_with_a_real_header_works(
     assert response.json()["access_token"]
 
 
+@pytest.mark.rule("token.client-auth.basic")
 async def test_basic_auth_halves_are_url_decoded(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -78,6 +80,7 @@ async def test_basic_auth_halves_are_url_decoded(
     assert response.status_code == 200, response.text
 
 
+@pytest.mark.rule("token.client-auth.basic")
 async def test_basic_auth_splits_on_the_first_colon(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -88,6 +91,7 @@ async def test_basic_auth_splits_on_the_first_colon(
 
 
 @pytest.mark.parametrize("scheme", ["Basic", "basic", "BASIC"])
+@pytest.mark.rule("token.client-auth.basic")
 async def test_basic_scheme_is_case_insensitive(
     client: httpx.AsyncClient, web: RegisteredClient, scheme: str
 ) -> None:
@@ -96,12 +100,14 @@ async def test_basic_scheme_is_case_insensitive(
     assert response.status_code == 200
 
 
+@pytest.mark.rule("token.client-auth.post")
 async def test_client_secret_post_works(client: httpx.AsyncClient, web: RegisteredClient) -> None:
     response = await client.post(TOKEN_PATH, data={**CC, "client_id": "web",
                                                    "client_secret": _secret(web)})
     assert response.status_code == 200
 
 
+@pytest.mark.rule("token.client-auth.post")
 async def test_both_methods_at_once_is_invalid_request(
     client: httpx.AsyncClient, web: RegisteredClient
 ) -> None:
@@ -110,6 +116,7 @@ async def test_both_methods_at_once_is_invalid_request(
     assert_error(response, 400, "invalid_request")
 
 
+@pytest.mark.rule("token.client-auth.post")
 async def test_client_id_in_body_must_match_the_basic_header(
     client: httpx.AsyncClient, web: RegisteredClient
 ) -> None:
@@ -119,6 +126,7 @@ async def test_client_id_in_body_must_match_the_basic_header(
     assert_error(other, 400, "invalid_request")
 
 
+@pytest.mark.rule("token.client-auth.failure")
 async def test_unknown_client_and_wrong_secret_look_identical(
     client: httpx.AsyncClient, web: RegisteredClient
 ) -> None:
@@ -132,10 +140,12 @@ async def test_unknown_client_and_wrong_secret_look_identical(
     assert dict(unknown.headers) == dict(wrong.headers)
 
 
+@pytest.mark.rule("token.client-auth.failure")
 async def test_no_credentials_at_all_is_invalid_client(client: httpx.AsyncClient) -> None:
     assert_invalid_client(await client.post(TOKEN_PATH, data=CC))
 
 
+@pytest.mark.rule("token.client-auth.failure")
 async def test_confidential_client_without_its_secret_is_invalid_client(
     client: httpx.AsyncClient, web: RegisteredClient
 ) -> None:
@@ -154,6 +164,7 @@ async def test_confidential_client_without_its_secret_is_invalid_client(
     "Basic " + base64.b64encode(b"w%00b:x").decode(),
     "Basic dGVzdDp0ZXN0=",   # wrong padding
 ])
+@pytest.mark.rule("token.client-auth.failure")
 async def test_malformed_basic_header_is_401_never_500(
     client: httpx.AsyncClient, web: RegisteredClient, header: str
 ) -> None:
@@ -161,6 +172,7 @@ async def test_malformed_basic_header_is_401_never_500(
                                             headers={"Authorization": header}))
 
 
+@pytest.mark.rule("token.client-auth.failure", "abuse.malformed-400")
 async def test_non_ascii_authorization_header_is_401(
     client: httpx.AsyncClient, web: RegisteredClient
 ) -> None:
@@ -169,6 +181,7 @@ async def test_non_ascii_authorization_header_is_401(
     assert_invalid_client(response)
 
 
+@pytest.mark.rule("token.client-auth.failure")
 async def test_two_authorization_headers_are_invalid_request(
     client: httpx.AsyncClient, web: RegisteredClient
 ) -> None:
@@ -178,6 +191,7 @@ async def test_two_authorization_headers_are_invalid_request(
     assert_error(response, 400, "invalid_request")
 
 
+@pytest.mark.rule("token.client-auth.public")
 async def test_public_client_authenticates_by_client_id_for_code_with_pkce(
     client: httpx.AsyncClient, store: TokenStore
 ) -> None:
@@ -187,6 +201,7 @@ async def test_public_client_authenticates_by_client_id_for_code_with_pkce(
     assert response.status_code == 200, response.text
 
 
+@pytest.mark.rule("token.client-auth.public")
 async def test_public_client_sending_a_secret_is_invalid_client(
     client: httpx.AsyncClient, store: TokenStore
 ) -> None:
@@ -197,6 +212,7 @@ async def test_public_client_sending_a_secret_is_invalid_client(
     assert_invalid_client(response)
 
 
+@pytest.mark.rule("token.client-auth.public", "token.client-credentials")
 async def test_public_client_on_client_credentials_is_unauthorized_client(
     client: httpx.AsyncClient, store: TokenStore
 ) -> None:
@@ -206,6 +222,7 @@ async def test_public_client_on_client_credentials_is_unauthorized_client(
     assert_error(response, 400, "unauthorized_client")
 
 
+@pytest.mark.rule("token.client-auth.public")
 async def test_public_client_never_gets_secret_grants_even_if_its_record_lists_them(
     client: httpx.AsyncClient, store: TokenStore
 ) -> None:
@@ -218,6 +235,7 @@ async def test_public_client_never_gets_secret_grants_even_if_its_record_lists_t
 
 
 @pytest.mark.parametrize("client_id", ["we b", "web/../x", "w" * 200, "wéb"])
+@pytest.mark.rule("token.client-auth.failure")
 async def test_client_ids_outside_the_registered_alphabet_are_invalid_client(
     client: httpx.AsyncClient, client_id: str
 ) -> None:
@@ -225,6 +243,7 @@ async def test_client_ids_outside_the_registered_alphabet_are_invalid_client(
                                                                "client_secret": "x"}))
 
 
+@pytest.mark.rule("abuse.throttle")
 async def test_failed_client_authentications_are_throttled_until_the_window_ends(
     client: httpx.AsyncClient, web: RegisteredClient, clock: FakeClock
 ) -> None:
@@ -243,6 +262,7 @@ async def test_failed_client_authentications_are_throttled_until_the_window_ends
     assert response.status_code == 200
 
 
+@pytest.mark.rule("abuse.throttle")
 async def test_throttle_counts_per_client_and_success_resets_it(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -259,6 +279,7 @@ async def test_throttle_counts_per_client_and_success_resets_it(
     assert_error(await client.post(TOKEN_PATH, data=CC, headers=auth_of(web)), 429, "slow_down")
 
 
+@pytest.mark.rule("abuse.throttle")
 async def test_unknown_client_ids_are_throttled_too(client: httpx.AsyncClient) -> None:
     for _ in range(3):
         assert_invalid_client(await client.post(TOKEN_PATH, data=CC,
@@ -267,6 +288,7 @@ async def test_unknown_client_ids_are_throttled_too(client: httpx.AsyncClient) -
                  429, "slow_down")
 
 
+@pytest.mark.rule("token.client-auth.url-safe-ids")
 async def test_generated_client_ids_and_secrets_are_url_safe_and_work_in_basic(
     client: httpx.AsyncClient, store: TokenStore
 ) -> None:

@@ -71,6 +71,7 @@ async def _redeem(client: httpx.AsyncClient, store: TokenStore, web: RegisteredC
 
 # --- grant selection ------------------------------------------------------------------------
 
+@pytest.mark.rule("token.grant-type.selection")
 async def test_missing_grant_type_is_invalid_request(
     client: httpx.AsyncClient, web: RegisteredClient
 ) -> None:
@@ -79,6 +80,7 @@ async def test_missing_grant_type_is_invalid_request(
 
 @pytest.mark.parametrize("grant_type", ["implicit", "urn:ietf:params:oauth:grant-type:jwt-bearer",
                                         "token", "Authorization_Code"])
+@pytest.mark.rule("token.grant-type.selection")
 async def test_unknown_grant_type_is_unsupported_grant_type(
     client: httpx.AsyncClient, web: RegisteredClient, grant_type: str
 ) -> None:
@@ -86,6 +88,7 @@ async def test_unknown_grant_type_is_unsupported_grant_type(
     assert_error(response, 400, "unsupported_grant_type")
 
 
+@pytest.mark.rule("token.grant-type.selection")
 async def test_grant_disabled_on_the_server_is_unauthorized_client(
     store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -94,6 +97,7 @@ async def test_grant_disabled_on_the_server_is_unauthorized_client(
     assert_error(response, 400, "unauthorized_client")
 
 
+@pytest.mark.rule("token.grant-type.selection")
 async def test_grant_not_registered_for_the_client_is_unauthorized_client(
     client: httpx.AsyncClient, store: TokenStore
 ) -> None:
@@ -106,6 +110,7 @@ async def test_grant_not_registered_for_the_client_is_unauthorized_client(
 
 # --- authorization_code ---------------------------------------------------------------------
 
+@pytest.mark.rule("responses.token-success.shape", "responses.token-family.json-no-store")
 async def test_code_exchange_returns_the_rfc_6749_token_response(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -142,6 +147,7 @@ async def test_no_refresh_token_when_the_server_disables_refreshing(
     assert "refresh_token" not in response.json()
 
 
+@pytest.mark.rule("responses.token-success.shape")
 async def test_expires_in_is_omitted_only_for_never_expiring_clients(
     client: httpx.AsyncClient, store: TokenStore
 ) -> None:
@@ -155,6 +161,7 @@ async def test_expires_in_is_omitted_only_for_never_expiring_clients(
         "expires_in"] == 60
 
 
+@pytest.mark.rule("token.code.binding")
 async def test_redirect_uri_is_required_and_exact_when_it_was_sent_at_authorization(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -168,6 +175,7 @@ async def test_redirect_uri_is_required_and_exact_when_it_was_sent_at_authorizat
     assert ok.status_code == 200
 
 
+@pytest.mark.rule("token.code.binding")
 async def test_redirect_uri_may_be_omitted_when_it_was_not_sent_at_authorization(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -180,6 +188,7 @@ async def test_redirect_uri_may_be_omitted_when_it_was_not_sent_at_authorization
 
 
 @pytest.mark.parametrize("verifier", [None, VERIFIER[:-1] + "x", "short", VERIFIER + "!"])
+@pytest.mark.rule("token.code.binding", "token.code.replay-revokes")
 async def test_bad_pkce_verifier_is_invalid_grant_and_consumes_nothing(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient, verifier: str | None
 ) -> None:
@@ -191,6 +200,7 @@ async def test_bad_pkce_verifier_is_invalid_grant_and_consumes_nothing(
     assert good.status_code == 200
 
 
+@pytest.mark.rule("token.code.binding")
 async def test_verifier_for_a_code_issued_without_pkce_is_refused(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -202,6 +212,7 @@ async def test_verifier_for_a_code_issued_without_pkce_is_refused(
     assert ok.status_code == 200
 
 
+@pytest.mark.rule("auth.pkce.required-public", "token.code.binding")
 async def test_pkce_is_required_of_public_clients_and_optionally_of_all(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -216,6 +227,7 @@ async def test_pkce_is_required_of_public_clients_and_optionally_of_all(
     assert_error(response, 400, "invalid_grant")
 
 
+@pytest.mark.rule("auth.pkce.s256-only")
 async def test_plain_pkce_counts_only_for_clients_allowed_it(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -228,6 +240,7 @@ async def test_plain_pkce_counts_only_for_clients_allowed_it(
     assert ok.status_code == 200
 
 
+@pytest.mark.rule("token.code.binding", "token.code.replay-revokes")
 async def test_code_is_bound_to_its_client_and_a_foreign_attempt_revokes_nothing(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -239,6 +252,7 @@ async def test_code_is_bound_to_its_client_and_a_foreign_attempt_revokes_nothing
             ).status_code == 200
 
 
+@pytest.mark.rule("token.code.random-ttl")
 async def test_expired_code_is_invalid_grant(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient, clock: FakeClock
 ) -> None:
@@ -248,6 +262,7 @@ async def test_expired_code_is_invalid_grant(
                  400, "invalid_grant")
 
 
+@pytest.mark.rule("token.code.replay-revokes")
 async def test_replayed_valid_code_is_refused_and_revokes_the_tokens_it_gave(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -263,6 +278,7 @@ async def test_replayed_valid_code_is_refused_and_revokes_the_tokens_it_gave(
     assert_error(refresh, 400, "invalid_grant")
 
 
+@pytest.mark.rule("token.code.replay-revokes")
 async def test_replay_with_invalid_parameters_revokes_nothing(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -276,6 +292,7 @@ async def test_replay_with_invalid_parameters_revokes_nothing(
     assert await _me(client, tokens["access_token"]) == 200
 
 
+@pytest.mark.rule("token.code.random-ttl")
 async def test_codes_are_random_and_live_at_most_ten_minutes(
     store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -299,6 +316,7 @@ async def test_scopes_disabled_since_authorization_are_not_granted(
     assert_error(response, 400, "invalid_scope")
 
 
+@pytest.mark.rule("token.code.single-use")
 async def test_concurrent_redemptions_in_one_process_have_one_winner(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -311,6 +329,7 @@ async def test_concurrent_redemptions_in_one_process_have_one_winner(
 
 # --- refresh_token --------------------------------------------------------------------------
 
+@pytest.mark.rule("token.refresh.rotation")
 async def test_refresh_rotates_and_the_old_refresh_token_dies(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -325,6 +344,7 @@ async def test_refresh_rotates_and_the_old_refresh_token_dies(
     assert await _me(client, body["access_token"]) == 200
 
 
+@pytest.mark.rule("token.refresh.reuse-revokes-family")
 async def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -340,6 +360,7 @@ async def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(
                               refresh_token=second["refresh_token"]), 400, "invalid_grant")
 
 
+@pytest.mark.rule("token.refresh.rotation")
 async def test_refresh_resets_the_expiry(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient, clock: FakeClock
 ) -> None:
@@ -354,6 +375,7 @@ async def test_refresh_resets_the_expiry(
     assert await _me(client, second["access_token"]) == 200
 
 
+@pytest.mark.rule("token.refresh.scope-narrow", "responses.token-success.shape")
 async def test_refresh_may_narrow_the_scope_and_later_restore_it(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -366,6 +388,7 @@ async def test_refresh_may_narrow_the_scope_and_later_restore_it(
     assert full["scope"] == "read write"
 
 
+@pytest.mark.rule("token.refresh.scope-narrow")
 async def test_widening_the_scope_is_invalid_scope_and_consumes_nothing(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -379,6 +402,7 @@ async def test_widening_the_scope_is_invalid_scope_and_consumes_nothing(
     assert await _me(client, first["access_token"]) == 200
 
 
+@pytest.mark.rule("token.refresh.client-bound")
 async def test_refresh_token_is_bound_to_its_client(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -392,6 +416,7 @@ async def test_refresh_token_is_bound_to_its_client(
     assert ok.status_code == 200
 
 
+@pytest.mark.rule("token.client-auth.public")
 async def test_public_client_refreshes_by_client_id(
     client: httpx.AsyncClient, store: TokenStore
 ) -> None:
@@ -404,6 +429,7 @@ async def test_public_client_refreshes_by_client_id(
     assert response.json()["scope"] == "read"
 
 
+@pytest.mark.rule("token.refresh.concurrent")
 async def test_concurrent_refreshes_in_one_process_have_one_winner(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -428,6 +454,7 @@ async def test_unknown_missing_and_expired_refresh_tokens(
 
 # --- client_credentials ---------------------------------------------------------------------
 
+@pytest.mark.rule("token.client-credentials")
 async def test_client_credentials_issues_no_refresh_token_and_the_client_is_the_subject(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -441,6 +468,7 @@ async def test_client_credentials_issues_no_refresh_token_and_the_client_is_the_
     assert (record.subject, record.subject_type, record.user) == ("web", "client", None)
 
 
+@pytest.mark.rule("token.client-credentials")
 async def test_client_credentials_scope_rules(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -474,6 +502,7 @@ def password_app(store: TokenStore) -> Starlette:
                      throttle=ThrottlePolicy(password_failures=2, window=60))
 
 
+@pytest.mark.rule("token.password")
 async def test_password_grant_issues_tokens_for_the_hooks_user(
     password_app: Starlette, store: TokenStore
 ) -> None:
@@ -488,6 +517,7 @@ async def test_password_grant_issues_tokens_for_the_hooks_user(
     assert me.json()["user"] == "user-alice"
 
 
+@pytest.mark.rule("token.password")
 async def test_wrong_password_unknown_and_inactive_users_look_identical(
     password_app: Starlette, store: TokenStore
 ) -> None:
@@ -500,6 +530,7 @@ async def test_wrong_password_unknown_and_inactive_users_look_identical(
     assert answers[0].content == answers[1].content == answers[2].content
 
 
+@pytest.mark.rule("token.password", "abuse.throttle")
 async def test_password_failures_are_throttled_per_username_until_the_window_ends(
     password_app: Starlette, store: TokenStore, clock: FakeClock
 ) -> None:
@@ -520,6 +551,7 @@ async def test_password_failures_are_throttled_per_username_until_the_window_end
     assert later.status_code == 200
 
 
+@pytest.mark.rule("token.password")
 async def test_password_grant_is_off_unless_client_and_server_allow_it(
     password_app: Starlette, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -531,6 +563,7 @@ async def test_password_grant_is_off_unless_client_and_server_allow_it(
         assert_error(await _token(client, pw, **form), 400, "unauthorized_client")
 
 
+@pytest.mark.rule("token.password")
 async def test_password_grant_needs_username_and_password(
     password_app: Starlette, store: TokenStore
 ) -> None:
@@ -542,6 +575,7 @@ async def test_password_grant_needs_username_and_password(
 
 # --- invalid_grant storms -------------------------------------------------------------------
 
+@pytest.mark.rule("abuse.throttle")
 async def test_invalid_grant_storm_is_throttled_per_client(
     store: TokenStore, web: RegisteredClient, clock: FakeClock
 ) -> None:

@@ -100,6 +100,7 @@ async def test_refresh_token_and_never_expiring_token(
     assert body["active"] is True and "exp" not in body
 
 
+@pytest.mark.rule("introspect.inactive")
 async def test_unknown_malformed_expired_revoked_and_foreign_tokens_are_just_inactive(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient, clock: FakeClock
 ) -> None:
@@ -118,6 +119,7 @@ async def test_unknown_malformed_expired_revoked_and_foreign_tokens_are_just_ina
     assert (await _introspect(client, web, expiring["access_token"])).json() == INACTIVE
 
 
+@pytest.mark.rule("introspect.inactive")
 async def test_rotated_refresh_token_is_inactive(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -127,6 +129,7 @@ async def test_rotated_refresh_token_is_inactive(
     assert (await _introspect(client, web, tokens["refresh_token"])).json() == INACTIVE
 
 
+@pytest.mark.rule("introspect.inactive")
 async def test_store_level_revocations_show_through_introspection(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -151,6 +154,7 @@ async def test_store_level_revocations_show_through_introspection(
         "Authorization": f"Bearer {carol['access_token']}"})).status_code == 401
 
 
+@pytest.mark.rule("introspect.caller-auth")
 async def test_caller_must_authenticate_as_a_confidential_client(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -172,6 +176,7 @@ async def test_missing_token_is_invalid_request(
     assert_error(response, 400, "invalid_request")
 
 
+@pytest.mark.rule("introspect.caller-auth")
 async def test_bearer_with_the_introspection_scope_sees_every_clients_tokens(
     store: TokenStore, web: RegisteredClient
 ) -> None:

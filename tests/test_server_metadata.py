@@ -35,6 +35,7 @@ async def _metadata(app: Starlette, url: str = METADATA_URL, **headers: str) -> 
     return body
 
 
+@pytest.mark.rule("metadata.document", "auth.pkce.metadata", "transport.configured-urls")
 async def test_metadata_has_the_rfc_8414_fields_from_the_configured_issuer(
     store: TokenStore,
 ) -> None:
@@ -55,6 +56,7 @@ async def test_metadata_has_the_rfc_8414_fields_from_the_configured_issuer(
     assert "evil.example" not in str(doc)
 
 
+@pytest.mark.rule("metadata.document")
 async def test_metadata_urls_point_at_the_real_endpoints(store: TokenStore) -> None:
     app = build_app(store)
     doc = await _metadata(app)
@@ -68,6 +70,7 @@ async def test_metadata_urls_point_at_the_real_endpoints(store: TokenStore) -> N
         assert auth.status_code != 404
 
 
+@pytest.mark.rule("metadata.document")
 async def test_grant_and_response_types_follow_the_server_switches(store: TokenStore) -> None:
     everything = await _metadata(build_app(store, verify_password=lambda u, p: None))
     assert everything["grant_types_supported"] == [
@@ -81,6 +84,7 @@ async def test_grant_and_response_types_follow_the_server_switches(store: TokenS
     assert "password" not in no_hook["grant_types_supported"]  # type: ignore[operator]
 
 
+@pytest.mark.rule("metadata.document")
 async def test_scopes_supported_lists_only_enabled_scopes(store: TokenStore) -> None:
     for scope in (Scope("read", "Read"), Scope("write", "Write"), Scope("old", enabled=False)):
         await store.save_scope(scope)
@@ -88,6 +92,7 @@ async def test_scopes_supported_lists_only_enabled_scopes(store: TokenStore) -> 
     assert doc["scopes_supported"] == ["read", "write"]
 
 
+@pytest.mark.rule("metadata.document")
 async def test_metadata_can_be_served_at_the_host_root(store: TokenStore) -> None:
     """RFC 8414 §3.1: for issuer https://host/oauth the document lives at
     /.well-known/oauth-authorization-server/oauth on the host."""
@@ -101,6 +106,7 @@ async def test_metadata_can_be_served_at_the_host_root(store: TokenStore) -> Non
     assert root["issuer"] == ISSUER
 
 
+@pytest.mark.rule("transport.https")
 async def test_metadata_answers_head_and_refuses_plain_http(store: TokenStore) -> None:
     app = build_app(store)
     async with http(app) as client:
@@ -112,6 +118,7 @@ async def test_metadata_answers_head_and_refuses_plain_http(store: TokenStore) -
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT"])
+@pytest.mark.rule("metadata.document")
 async def test_metadata_is_read_only(store: TokenStore, method: str) -> None:
     async with http(build_app(store)) as client:
         response = await client.request(method, METADATA_URL)

@@ -64,6 +64,7 @@ async def _refresh(client: httpx.AsyncClient, registered: RegisteredClient,
         "grant_type": "refresh_token", "refresh_token": refresh_token})
 
 
+@pytest.mark.rule("resource.invalid-token")
 async def test_revoked_access_token_fails_on_the_next_protected_request(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -78,6 +79,7 @@ async def test_revoked_access_token_fails_on_the_next_protected_request(
     assert await store.lookup(tokens["access_token"]) is None
 
 
+@pytest.mark.rule("revoke.refresh-revokes-grant")
 async def test_revoking_a_refresh_token_revokes_its_grant_family(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -93,6 +95,7 @@ async def test_revoking_a_refresh_token_revokes_its_grant_family(
     ("access_token", "refresh_token"), ("refresh_token", "access_token"),
     ("access_token", "unknown_hint"), ("refresh_token", None),
 ])
+@pytest.mark.rule("revoke.hint")
 async def test_a_wrong_or_missing_hint_still_finds_the_token(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient, kind: str,
     hint: str | None
@@ -106,6 +109,7 @@ async def test_a_wrong_or_missing_hint_still_finds_the_token(
 
 
 @pytest.mark.parametrize("token", ["a" * 22 + "." + "b" * 43, "not-a-token", "x" * 2000])
+@pytest.mark.rule("revoke.unknown-200")
 async def test_unknown_tokens_answer_200(
     client: httpx.AsyncClient, web: RegisteredClient, token: str
 ) -> None:
@@ -121,6 +125,7 @@ async def test_missing_token_is_invalid_request(
                  400, "invalid_request")
 
 
+@pytest.mark.rule("revoke.own-tokens")
 async def test_client_b_cannot_revoke_client_a_token(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -135,6 +140,7 @@ async def test_client_b_cannot_revoke_client_a_token(
     assert (await _refresh(client, web, tokens["refresh_token"])).status_code == 200
 
 
+@pytest.mark.rule("revoke.client-auth")
 async def test_revocation_needs_client_authentication(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
@@ -145,6 +151,7 @@ async def test_revocation_needs_client_authentication(
     assert await _me(client, tokens["access_token"]) == 200
 
 
+@pytest.mark.rule("revoke.client-auth")
 async def test_public_client_revokes_its_own_token_by_client_id(
     client: httpx.AsyncClient, store: TokenStore
 ) -> None:
@@ -157,6 +164,7 @@ async def test_public_client_revokes_its_own_token_by_client_id(
     assert await _me(client, tokens["access_token"]) == 401
 
 
+@pytest.mark.rule("revoke.refresh-revokes-grant")
 async def test_revoking_one_grant_leaves_other_grants_of_the_user(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:

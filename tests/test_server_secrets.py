@@ -23,6 +23,7 @@ from tests.token_harness import (
 )
 
 
+@pytest.mark.rule("rest.no-secret-in-logs")
 async def test_a_whole_token_lifecycle_logs_no_secret(
     store: TokenStore, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -62,6 +63,7 @@ async def test_a_whole_token_lifecycle_logs_no_secret(
         assert all(secret not in text for text in seen)
 
 
+@pytest.mark.rule("rest.no-secret-in-logs")
 def test_presented_credentials_never_show_the_secret() -> None:
     creds = Presented("web", "s3cret-value", "client_secret_basic")
     assert "s3cret" not in repr(creds) and "s3cret" not in str(creds)

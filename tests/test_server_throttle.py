@@ -11,6 +11,7 @@ from oauth_middleware.store import TokenStore
 from tests.conftest import FakeClock
 
 
+@pytest.mark.rule("abuse.throttle")
 async def test_window_starts_at_the_first_failure_and_is_not_extended(
     store: TokenStore, clock: FakeClock
 ) -> None:
@@ -20,6 +21,7 @@ async def test_window_starts_at_the_first_failure_and_is_not_extended(
     assert await store.failures("client", "web") == (2, 40)
 
 
+@pytest.mark.rule("abuse.throttle")
 async def test_window_ends_by_the_clock_and_counting_starts_again(
     store: TokenStore, clock: FakeClock
 ) -> None:
@@ -30,6 +32,7 @@ async def test_window_ends_by_the_clock_and_counting_starts_again(
     assert await store.count_failure("client", "web", window=60) == (1, 60)
 
 
+@pytest.mark.rule("abuse.throttle", "rest.no-raw-secrets")
 async def test_counter_key_expires_with_its_window_and_holds_no_raw_key(
     store: TokenStore
 ) -> None:
@@ -39,6 +42,7 @@ async def test_counter_key_expires_with_its_window_and_holds_no_raw_key(
     assert 0 < await store.redis.pttl(keys[0]) <= 60_000
 
 
+@pytest.mark.rule("abuse.throttle")
 async def test_throttle_refuses_at_the_limit_with_the_time_left(
     store: TokenStore, clock: FakeClock
 ) -> None:

@@ -87,6 +87,7 @@ async def _me(server: UvicornProcess, token: str) -> int:
     return response.status_code
 
 
+@pytest.mark.rule("token.code.single-use")
 async def test_concurrent_redemptions_of_one_code_have_exactly_one_winner(
     store: TokenStore, server: UvicornProcess
 ) -> None:
@@ -97,6 +98,7 @@ async def test_concurrent_redemptions_of_one_code_have_exactly_one_winner(
     assert await _me(server, winner["access_token"]) == 401
 
 
+@pytest.mark.rule("token.refresh.concurrent")
 async def test_concurrent_refreshes_of_one_token_have_exactly_one_winner(
     store: TokenStore, server: UvicornProcess
 ) -> None:
@@ -112,6 +114,7 @@ async def test_concurrent_refreshes_of_one_token_have_exactly_one_winner(
     assert await _me(server, first["access_token"]) == 401
 
 
+@pytest.mark.rule("metadata.document")
 async def test_authlib_client_credentials_revoke_and_introspect_end_to_end(
     store: TokenStore, server: UvicornProcess
 ) -> None:
@@ -142,6 +145,7 @@ async def test_authlib_client_credentials_revoke_and_introspect_end_to_end(
         assert [await _me(server, token["access_token"]) for _ in range(4)] == [401] * 4
 
 
+@pytest.mark.rule("token.client-auth.public")
 async def test_authlib_public_client_code_exchange_and_refresh(
     store: TokenStore, server: UvicornProcess
 ) -> None:

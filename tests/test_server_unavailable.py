@@ -7,13 +7,13 @@ Never ``invalid_grant`` (clients throw refresh tokens away on it), never
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import RegisteredClient
+from tests.faults import FROZEN_BOUND, assert_unavailable_json
 from tests.redis_process import RedisProcess, free_port
 from tests.token_harness import (
     INTROSPECT_PATH,
@@ -29,31 +29,13 @@ from tests.token_harness import (
     new_code,
 )
 
-#: Upper bound for one refused request while Redis is frozen (the design says ~2 s).
-FROZEN_BOUND = 3.0
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisProcess]:
-    server = RedisProcess().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def own_store(own_redis: RedisProcess) -> AsyncIterator[TokenStore]:
-    store = TokenStore.from_url(own_redis.url)
-    yield store
-    await store.aclose()
-
 
 def _assert_unavailable(response: httpx.Response, port: int) -> None:
-    body = assert_error(response, 503, "temporarily_unavailable")
-    assert response.headers["retry-after"] == "5"
-    assert str(port) not in response.text and "127.0.0.1" not in response.text
-    assert body["error_description"] == "The service is temporarily unavailable, try again later."
+    assert_error(response, 503, "temporarily_unavailable")
+    assert_unavailable_json(response, str(port))
 
 
+@pytest.mark.rule("redis.token-503")
 async def test_every_token_family_endpoint_answers_503_when_redis_is_unreachable() -> None:
     port = free_port()
     store = TokenStore.from_url(f"redis://127.0.0.1:{port}/0")
@@ -80,6 +62,7 @@ async def _seeded(store: TokenStore) -> tuple[RegisteredClient, dict[str, str]]:
     return web, tokens
 
 
+@pytest.mark.rule("redis.token-503", "redis.resume")
 async def test_killed_redis_gives_503_not_invalid_grant_and_service_resumes(
     own_redis: RedisProcess, own_store: TokenStore
 ) -> None:
@@ -98,6 +81,7 @@ async def test_killed_redis_gives_503_not_invalid_grant_and_service_resumes(
     assert after.status_code == 401
 
 
+@pytest.mark.rule("redis.bounded-time", "redis.token-503")
 async def test_frozen_redis_gives_503_within_the_bound(
     own_redis: RedisProcess, own_store: TokenStore
 ) -> None:

@@ -51,6 +51,7 @@ async def test_issued_token_resolves_to_its_record(store: TokenStore) -> None:
     assert record.scopes == {"polls:vote", "polls:results"}
 
 
+@pytest.mark.rule("resource.invalid-token")
 async def test_unknown_and_malformed_tokens_resolve_to_none(store: TokenStore) -> None:
     issued = await store.issue(_spec())
     grant_id = issued.token.grant_id
@@ -78,6 +79,7 @@ async def test_never_expiring_token_has_no_ttl(store: TokenStore) -> None:
     assert "expires_in" not in issued.to_response(0)
 
 
+@pytest.mark.rule("resource.invalid-token")
 async def test_expired_token_no_longer_resolves(store: TokenStore, clock: FakeClock) -> None:
     issued = await store.issue(_spec(lifetime=60))
     clock.advance(59)
@@ -104,6 +106,7 @@ async def test_resolve_is_exactly_one_round_trip(store: TokenStore, backend: str
     assert [c[0] for c in calls] == ["GET"]
 
 
+@pytest.mark.rule("rest.no-raw-secrets")
 async def test_redis_holds_no_raw_token_code_or_secret(store: TokenStore) -> None:
     issued = await store.issue(_spec(refresh=True))
     code = await store.create_code(_code())
@@ -136,6 +139,7 @@ async def test_keys_of_one_grant_share_a_cluster_slot(store: TokenStore) -> None
     assert members == set(keys[1:])
 
 
+@pytest.mark.rule("token.code.single-use", "token.code.replay-revokes")
 async def test_code_redeems_once_and_replay_revokes_its_tokens(store: TokenStore) -> None:
     code = await store.create_code(_code())
     record = await store.get_code(code)
@@ -151,6 +155,7 @@ async def test_code_redeems_once_and_replay_revokes_its_tokens(store: TokenStore
     assert await store.get_refresh(first.refresh_token) is None
 
 
+@pytest.mark.rule("token.code.single-use")
 async def test_concurrent_code_redemptions_have_exactly_one_winner(store: TokenStore) -> None:
     code = await store.create_code(_code())
     record = await store.get_code(code)
@@ -159,6 +164,7 @@ async def test_concurrent_code_redemptions_have_exactly_one_winner(store: TokenS
     assert sum(r is not None for r in results) == 1
 
 
+@pytest.mark.rule("token.code.random-ttl")
 async def test_code_lifetime_is_capped_at_ten_minutes(store: TokenStore, clock: FakeClock) -> None:
     with pytest.raises(ValueError, match="1 to 600"):
         await store.create_code(_code(), lifetime=601)
@@ -170,6 +176,7 @@ async def test_code_lifetime_is_capped_at_ten_minutes(store: TokenStore, clock: 
     assert await store.get_code(code) is None
 
 
+@pytest.mark.rule("token.refresh.rotation")
 async def test_refresh_rotation_retires_old_token(store: TokenStore) -> None:
     issued = await store.issue(_spec(refresh=True))
     assert issued.refresh_token is not None
@@ -187,6 +194,7 @@ async def test_refresh_rotation_retires_old_token(store: TokenStore) -> None:
     assert await store.lookup(issued.refresh_token) is None
 
 
+@pytest.mark.rule("token.refresh.reuse-revokes-family")
 async def test_reusing_a_rotated_refresh_token_revokes_the_family(store: TokenStore) -> None:
     issued = await store.issue(_spec(refresh=True))
     assert issued.refresh_token is not None
@@ -199,6 +207,7 @@ async def test_reusing_a_rotated_refresh_token_revokes_the_family(store: TokenSt
     assert await store.get_refresh(new.refresh_token) is None
 
 
+@pytest.mark.rule("token.refresh.concurrent")
 async def test_concurrent_refreshes_have_exactly_one_winner(store: TokenStore) -> None:
     issued = await store.issue(_spec(refresh=True))
     assert issued.refresh_token is not None
@@ -220,6 +229,7 @@ async def test_revoking_an_access_token_leaves_its_refresh_token(store: TokenSto
     assert not await store.revoke_token(issued.access_token)
 
 
+@pytest.mark.rule("revoke.refresh-revokes-grant")
 async def test_revoking_a_refresh_token_revokes_its_grant(store: TokenStore) -> None:
     issued = await store.issue(_spec(refresh=True))
     assert issued.refresh_token is not None
@@ -240,6 +250,7 @@ async def test_revoke_user_and_client_reach_every_grant(store: TokenStore) -> No
     assert await store.resolve(machine.access_token) is None
 
 
+@pytest.mark.rule("token.client-credentials")
 async def test_client_subject_never_collides_with_a_user(store: TokenStore) -> None:
     machine = await store.issue(_spec(subject="alice", subject_type="client", client_id="alice"))
     assert machine.token.user is None
@@ -286,6 +297,7 @@ async def test_clients_and_scopes_round_trip(store: TokenStore) -> None:
     assert await store.delete_scope("polls:vote") and await store.list_scopes() == []
 
 
+@pytest.mark.rule("auth.csrf.transaction")
 async def test_pending_authorization_is_taken_once(store: TokenStore) -> None:
     pending = PendingAuthorization(user="alice", client_id="web", response_type="code",
                                    redirect_uri="https://a/cb", redirect_uri_explicit=False,
@@ -299,6 +311,7 @@ async def test_pending_authorization_is_taken_once(store: TokenStore) -> None:
     assert await store.get_pending(txn) is None
 
 
+@pytest.mark.rule("abuse.throttle")
 async def test_failure_counter_counts_within_a_window(store: TokenStore) -> None:
     assert await store.failures("client", "web") == (0, 0)
     for expected in (1, 2, 3):
@@ -309,6 +322,7 @@ async def test_failure_counter_counts_within_a_window(store: TokenStore) -> None
     assert await store.failures("client", "web") == (0, 0)
 
 
+@pytest.mark.rule("redis.resume")
 async def test_scripts_are_reloaded_after_redis_forgets_them(store: TokenStore) -> None:
     await store.issue(_spec())
     await store.redis.script_flush()

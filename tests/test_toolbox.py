@@ -38,6 +38,7 @@ async def test_seed_register_client_call_works(store: TokenStore) -> None:
     assert scopes["polls:stats"] == Scope("polls:stats", "Polls Stats", True)
 
 
+@pytest.mark.rule("rest.no-raw-secrets")
 async def test_confidential_client_secret_is_shown_once_and_stored_hashed(
     store: TokenStore,
 ) -> None:
@@ -77,6 +78,7 @@ async def test_rotating_a_secret_invalidates_the_old_one(store: TokenStore) -> N
     ({"scopes_list": ["new:scope"], "register_unknown_scopes": False}, "unknown scope"),
     ({"scopes_list": ["two words"]}, "invalid scope identifier"),
 ])
+@pytest.mark.rule("auth.redirect.registration-rules")
 async def test_registration_rules_raise_with_a_message(
     store: TokenStore, kwargs: dict[str, object], message: str
 ) -> None:
@@ -86,6 +88,7 @@ async def test_registration_rules_raise_with_a_message(
     assert await store.list_scopes() == []
 
 
+@pytest.mark.rule("auth.redirect.registration-rules")
 async def test_redirect_uri_errors_are_their_own_type(store: TokenStore) -> None:
     with pytest.raises(InvalidRedirectURI):
         await register_client(store, "T", "t", "https://a.example/cb#x")
@@ -131,6 +134,7 @@ async def test_all_disabled_default_scopes_grant_nothing(store: TokenStore) -> N
         await grantable_scopes(store, client, None)
 
 
+@pytest.mark.rule("token.client-credentials")
 async def test_issue_token_for_a_user_and_for_the_client(store: TokenStore) -> None:
     await register_client(store, "Web", "web", "https://a.example/cb", public=False,
                           scopes_list=["polls:vote"], token_lifetime=600)

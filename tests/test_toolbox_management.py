@@ -20,6 +20,7 @@ from oauth_middleware.toolbox import (
 CB = "https://a.example/cb"
 
 
+@pytest.mark.rule("auth.redirect.registration-rules")
 async def test_add_redirect_uri_checks_it_like_registration_and_adds_it_once(
     store: TokenStore,
 ) -> None:
@@ -79,6 +80,7 @@ async def test_revoke_user_works_in_batches_and_reports_progress(
     assert await store.resolve(bob.access_token) is None
 
 
+@pytest.mark.rule("token.client-auth.url-safe-ids")
 def test_generated_ids_never_start_with_a_dash() -> None:
     """A client id, grant id or token starting with '-' would read as a command-line option."""
     values = [security.new_client_id() for _ in range(2000)]

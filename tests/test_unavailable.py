@@ -1,13 +1,12 @@
 """Fail closed: a dead or frozen Redis gives 503 + Retry-After, never 200 or invalid_token.
 
-These tests own a redis-server process each, so they can kill, freeze and
-restart it without disturbing the rest of the suite.
+These tests own a redis-server process each (``own_redis``, tests/faults.py),
+so they can kill, freeze and restart it without disturbing the rest of the suite.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -15,37 +14,16 @@ from starlette.types import Message
 
 from oauth_middleware.store import NewTokens, StoreUnavailable, TokenStore
 from tests.apps import build_app
+from tests.faults import FROZEN_BOUND, assert_unavailable_bearer
 from tests.redis_process import RedisProcess
-
-#: Upper bound for one refused request while Redis is frozen (the design says ~2 s).
-FROZEN_BOUND = 3.0
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisProcess]:
-    server = RedisProcess().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def own_store(own_redis: RedisProcess) -> AsyncIterator[TokenStore]:
-    store = TokenStore.from_url(own_redis.url)
-    yield store
-    await store.aclose()
 
 
 def _assert_generic_503(response: httpx.Response, redis: RedisProcess) -> None:
-    assert response.status_code == 503
-    assert response.headers["retry-after"] == "5"
-    assert response.json() == {
-        "error": "temporarily_unavailable",
-        "error_description": "The service is temporarily unavailable, try again later.",
-    }
-    assert str(redis.port) not in response.text and "127.0.0.1" not in response.text
-    assert "www-authenticate" not in response.headers
+    assert_unavailable_bearer(response, f":{redis.port}", str(redis.port))
 
 
+@pytest.mark.rule("redis.resource-503", "redis.resume", "responses.5xx-generic",
+                  "resource.app-not-called")
 async def test_killed_redis_gives_503_and_service_resumes_after_restart(
     own_redis: RedisProcess, own_store: TokenStore
 ) -> None:
@@ -70,6 +48,7 @@ async def test_killed_redis_gives_503_and_service_resumes_after_restart(
         assert ok.status_code == 200
 
 
+@pytest.mark.rule("redis.bounded-time", "redis.resource-503")
 async def test_frozen_redis_gives_503_within_the_bound(
     own_redis: RedisProcess, own_store: TokenStore
 ) -> None:
@@ -90,6 +69,7 @@ async def test_frozen_redis_gives_503_within_the_bound(
     assert app.state.calls == ["/polls/1/results"]
 
 
+@pytest.mark.rule("responses.5xx-generic")
 async def test_store_calls_raise_store_unavailable_without_address(
     own_redis: RedisProcess, own_store: TokenStore
 ) -> None:
@@ -102,6 +82,7 @@ async def test_store_calls_raise_store_unavailable_without_address(
         assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
+@pytest.mark.rule("redis.resource-503")
 async def test_websocket_is_closed_try_again_later_when_redis_is_down(
     own_redis: RedisProcess, own_store: TokenStore
 ) -> None:

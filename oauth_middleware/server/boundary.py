@@ -110,8 +110,15 @@ class FormEndpoint(JsonEndpoint):
 
 
 async def read_params(request: Request) -> dict[str, str]:
-    """The body's parameters, after every check RFC 6749 §3.2 and SECURITY.md ask for."""
-    query = form.parse(request.scope.get("query_string", b""))
+    """The body's parameters, after every check RFC 6749 §3.2 and SECURITY.md ask for.
+
+    A client that puts its secret, code or password in the URL is refused, and the
+    value is first blanked in the scope, where servers read the URL they log
+    (uvicorn's access log): a refused secret must not end up in a log line.
+    """
+    raw_query: bytes = request.scope.get("query_string", b"")
+    request.scope["query_string"] = form.redact(raw_query, OAUTH_PARAMS)
+    query = form.parse(raw_query)
     if OAUTH_PARAMS & query.keys():
         raise InvalidRequest("OAuth parameters must be sent in the request body, not the URL.")
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()

@@ -22,6 +22,9 @@ P txn:<sha>                    string  JSON pending authorization       consent 
 P throttle:<bucket>:<sha>      hash    count, ends (window end, ms)     throttle window
 =============================  ======  ===============================  =================
 
+A consent transaction, once taken, stays 60 s as ``taken:<attempt id>:<JSON>`` so
+that a resent take by the same attempt still finds it (``scripts.TAKE_PENDING``).
+
 Client ids are restricted to URL-safe characters at registration, so they are
 safe inside a key; user ids are free text and appear only as a digest.
 """

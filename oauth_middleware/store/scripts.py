@@ -54,10 +54,17 @@ return #KEYS - 1
 #: Compare-and-set on a code or refresh token, then issue the new members.
 #: Returns 1 (won), 0 (gone: expired or revoked), -1 (already consumed: the
 #: grant is revoked, RFC 6749 §4.1.2 and RFC 9700 §4.14.2).
+#: The client library resends a command whose reply was lost (one retry, see
+#: connection.py); the resent script finds its own new access token (a fresh
+#: random key no other attempt can write) and answers 1 again instead of taking
+#: its own first run for a replay and revoking the grant it just issued.
 CONSUME_AND_ISSUE = Script(_ADD_MEMBER + _REVOKE_GRANT + """
 local current = redis.call('GET', KEYS[1])
 if not current then
   return 0
+end
+if current ~= ARGV[1] and redis.call('EXISTS', KEYS[3]) == 1 then
+  return 1
 end
 if current ~= ARGV[1] then
   revoke_grant(KEYS[2])
@@ -115,5 +122,27 @@ end
 return {redis.call('HINCRBY', KEYS[1], 'count', 1), ends}
 """)
 
-ALL = (ADD_MEMBERS, CONSUME_AND_ISSUE, REVOKE_GRANT, REMOVE_MEMBER, INDEX_ADD, COUNT_FAILURE)
+#: KEYS: pending; ARGV: attempt id, tombstone TTL ms.
+#: Takes a pending consent once (what GETDEL did), leaving a short-lived tombstone
+#: ``taken:<attempt>:<record>`` instead of nothing: when the client library resends
+#: the command after a lost reply, the same attempt gets its record again, while
+#: every other attempt finds the transaction gone.
+TAKE_PENDING = Script("""
+local value = redis.call('GET', KEYS[1])
+if not value then
+  return false
+end
+local mark = 'taken:' .. ARGV[1] .. ':'
+if string.sub(value, 1, 6) == 'taken:' then
+  if string.sub(value, 1, #mark) == mark then
+    return string.sub(value, #mark + 1)
+  end
+  return false
+end
+redis.call('SET', KEYS[1], mark .. value, 'PX', tonumber(ARGV[2]))
+return value
+""")
+
+ALL = (ADD_MEMBERS, CONSUME_AND_ISSUE, REVOKE_GRANT, REMOVE_MEMBER, INDEX_ADD, COUNT_FAILURE,
+       TAKE_PENDING)
 

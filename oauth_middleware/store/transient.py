@@ -16,10 +16,17 @@ from oauth_middleware.store.connection import GUARD
 
 #: Seconds a user has to decide on a consent page.
 PENDING_LIFETIME = 600
+#: Seconds a taken consent transaction stays as a tombstone (see ``scripts.TAKE_PENDING``).
+TAKEN_LIFETIME = 60
+_TAKEN = b"taken:"
 
 
 def _seconds_between(now_ms: int, ends_ms: int) -> int:
     return max(1, math.ceil((ends_ms - now_ms) / 1000))
+
+
+def _taken(raw: bytes | str) -> bool:
+    return (raw if isinstance(raw, bytes) else raw.encode()).startswith(_TAKEN)
 
 
 def window_state(count: bytes | str | None, ends: bytes | str | None, now_ms: int
@@ -41,14 +48,21 @@ class TransientMixin(StoreBase):
         return txn_id
 
     async def get_pending(self, txn_id: str) -> PendingAuthorization | None:
+        """The pending authorization; None once taken, expired or unknown."""
         with GUARD:
             raw = await self.redis.get(self.keys.pending(digest(txn_id)))
-        return None if raw is None else load(PendingAuthorization, raw)
+        if raw is None or _taken(raw):
+            return None
+        return load(PendingAuthorization, raw)
 
     async def take_pending(self, txn_id: str) -> PendingAuthorization | None:
-        """Fetch and delete in one atomic step: a decision can be made once."""
-        with GUARD:
-            raw = await self.redis.getdel(self.keys.pending(digest(txn_id)))
+        """Fetch and retire in one atomic step: a decision can be made once, and a
+        resend of the same attempt (a lost reply) still gets its record."""
+        name = [self.keys.pending(digest(txn_id))]
+        args = [new_secret(), self.ttl_ms(TAKEN_LIFETIME)]
+        (raw,) = await self.run(
+            lambda pipe: self.queue(pipe, scripts.TAKE_PENDING, name, args), scripts.TAKE_PENDING
+        )
         return None if raw is None else load(PendingAuthorization, raw)
 
     async def count_failure(self, bucket: str, key: str, *, window: int) -> tuple[int, int]:

@@ -24,6 +24,7 @@ def _register(cli: Cli, client_id: str, **options: object) -> None:
     cli.run(work)
 
 
+@pytest.mark.rule("rest.no-raw-secrets")
 def test_client_add_confidential_prints_the_secret_once_and_stores_only_its_hash(
     cli: Cli,
 ) -> None:
@@ -96,6 +97,7 @@ def test_client_add_refuses_unknown_scopes_unless_told_to_register_them(cli: Cli
     ("/cb", "absolute"),
     ("ftp://polls.example/cb", "private-use scheme"),
 ])
+@pytest.mark.rule("auth.redirect.registration-rules")
 def test_client_add_refuses_redirect_uris_the_server_would_refuse(
     cli: Cli, uri: str, message: str
 ) -> None:

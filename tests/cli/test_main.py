@@ -62,6 +62,7 @@ def test_without_a_redis_url_the_command_explains_that_it_needs_one() -> None:
                          "lives inside one process")
 
 
+@pytest.mark.rule("responses.5xx-generic")
 def test_an_unreachable_redis_is_one_line_without_the_url() -> None:
     url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
     result = CliRunner(env=NO_URL_ENV).invoke(main, ["--redis-url", url, "scope", "list"])

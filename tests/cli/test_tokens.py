@@ -90,6 +90,7 @@ def test_token_issue_bad_usage_exits_2(cli: Cli, args: list[str]) -> None:
     assert_error(cli.invoke("token", "issue", *args), "", status=2)
 
 
+@pytest.mark.rule("rest.no-secret-in-logs")
 def test_token_list_shows_fingerprints_and_metadata_never_tokens(cli: Cli) -> None:
     _setup(cli)
     alice = _issue(cli)

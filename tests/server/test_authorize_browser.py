@@ -65,6 +65,7 @@ async def _open_consent(page: Page, url: str) -> None:
     assert labels == ["Read your polls", "Vote in polls"]
 
 
+@pytest.mark.rule("auth.consent.remove-only", "auth.consent.deny", "auth.csrf.cross-site")
 async def test_login_consent_untick_and_approve_then_deny_in_chromium(
     store: TokenStore, server: UvicornProcess, browser: Browser
 ) -> None:

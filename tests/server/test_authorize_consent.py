@@ -44,6 +44,7 @@ async def harness(store: TokenStore) -> AsyncIterator[Harness]:
         yield h
 
 
+@pytest.mark.rule("auth.consent.shows-client-and-scopes")
 async def test_consent_page_shows_the_client_and_the_scope_titles(harness: Harness) -> None:
     response = await harness.authorize(**WEB)
     page = assert_page(response, 200)
@@ -55,6 +56,7 @@ async def test_consent_page_shows_the_client_and_the_scope_titles(harness: Harne
     assert "client.example" in page.text
 
 
+@pytest.mark.rule("auth.csrf.transaction")
 async def test_consent_form_is_one_post_with_hidden_fields_ticked_scopes_and_two_buttons(
     harness: Harness
 ) -> None:
@@ -67,6 +69,7 @@ async def test_consent_form_is_one_post_with_hidden_fields_ticked_scopes_and_two
         ("decision", "approve", "submit"), ("decision", "deny", "submit")]
 
 
+@pytest.mark.rule("auth.csrf.transaction", "rest.no-raw-secrets")
 async def test_the_pending_request_is_stored_server_side_bound_to_the_user(
     harness: Harness
 ) -> None:
@@ -82,6 +85,7 @@ async def test_the_pending_request_is_stored_server_side_bound_to_the_user(
     assert f"{harness.store.keys.prefix}txn:{digest(transaction)}" in keys
 
 
+@pytest.mark.rule("responses.html.escaped")
 async def test_a_link_that_is_not_http_is_not_rendered_as_a_link(harness: Harness) -> None:
     await register_client(harness.store, "Sneaky", "sneaky", WEB_REDIRECT, public=False,
                           link="javascript:alert(1)", scopes_list=["polls:read"])
@@ -92,6 +96,7 @@ async def test_a_link_that_is_not_http_is_not_rendered_as_a_link(harness: Harnes
     assert "Authorize Sneaky?" in page.text
 
 
+@pytest.mark.rule("responses.html.escaped")
 async def test_titles_and_descriptions_are_html_escaped(harness: Harness) -> None:
     await harness.store.save_scope(Scope("x:y", "<b onmouseover=alert(1)>bold</b>"))
     await register_client(harness.store, "<script>alert(1)</script>", "xss", WEB_REDIRECT,
@@ -105,6 +110,7 @@ async def test_titles_and_descriptions_are_html_escaped(harness: Harness) -> Non
     assert page.links[0]["href"] == 'https://a.example/"onmouseover="alert(3)'
 
 
+@pytest.mark.rule("auth.csrf.get-never-grants")
 async def test_a_get_never_grants(harness: Harness) -> None:
     page = await harness.consent(decision="approve", **WEB)
     response = await harness.authorize(decision="approve", transaction=page.hidden("transaction"),
@@ -113,6 +119,7 @@ async def test_a_get_never_grants(harness: Harness) -> None:
     assert await harness.code_keys() == []
 
 
+@pytest.mark.rule("token.code.binding", "responses.redirect.303")
 async def test_approve_redirects_with_a_code_bound_to_the_request(harness: Harness) -> None:
     page = await harness.consent(code_challenge=CHALLENGE, code_challenge_method="S256", **WEB)
     response = await harness.decide(page)
@@ -130,6 +137,7 @@ async def test_approve_redirects_with_a_code_bound_to_the_request(harness: Harne
     assert len(await harness.code_keys()) == 1
 
 
+@pytest.mark.rule("auth.consent.remove-only")
 async def test_an_unticked_scope_is_not_granted(harness: Harness) -> None:
     page = await harness.consent(**WEB)
     _, _, params = answer(await harness.decide(page, scopes=["polls:vote"]))
@@ -138,6 +146,7 @@ async def test_an_unticked_scope_is_not_granted(harness: Harness) -> None:
 
 
 @pytest.mark.parametrize("added", ["polls:vote", "polls:secret", "admin:all"])
+@pytest.mark.rule("auth.consent.remove-only")
 async def test_a_scope_that_was_not_requested_is_refused(harness: Harness, added: str) -> None:
     page = await harness.consent(**{**WEB, "scope": "polls:read"})
     response = await harness.decide(page, scopes=["polls:read", added])
@@ -145,6 +154,7 @@ async def test_a_scope_that_was_not_requested_is_refused(harness: Harness, added
     assert await harness.code_keys() == []
 
 
+@pytest.mark.rule("auth.consent.deny")
 async def test_unticking_every_scope_is_access_denied(harness: Harness) -> None:
     page = await harness.consent(**WEB)
     _, _, params = answer(await harness.decide(page, scopes=[]))
@@ -152,6 +162,7 @@ async def test_unticking_every_scope_is_access_denied(harness: Harness) -> None:
     assert await harness.code_keys() == []
 
 
+@pytest.mark.rule("auth.consent.deny", "auth.state.round-trip")
 async def test_deny_redirects_access_denied_with_state_and_grants_nothing(
     harness: Harness
 ) -> None:
@@ -164,6 +175,7 @@ async def test_deny_redirects_access_denied_with_state_and_grants_nothing(
     assert await harness.store.get_pending(page.hidden("transaction")) is None
 
 
+@pytest.mark.rule("auth.implicit")
 async def test_implicit_approve_puts_the_token_in_the_fragment_without_a_refresh_token(
     harness: Harness
 ) -> None:
@@ -182,12 +194,14 @@ async def test_implicit_approve_puts_the_token_in_the_fragment_without_a_refresh
     assert await harness.code_keys() == []
 
 
+@pytest.mark.rule("auth.implicit", "auth.error.codes")
 async def test_implicit_deny_answers_in_the_fragment(harness: Harness) -> None:
     page = await harness.consent(**SPA)
     _, where, params = answer(await harness.decide(page, "deny"))
     assert (where, params["error"], params["state"]) == ("fragment", "access_denied", "st")
 
 
+@pytest.mark.rule("auth.redirect.registered-query-kept")
 async def test_a_registered_uri_with_a_query_keeps_it_on_success(harness: Harness) -> None:
     registered = "https://client.example/cb?tenant=7"
     await register_client(harness.store, "Tenant", "tenant", registered, public=False,
@@ -214,6 +228,7 @@ def _forge(forgery: str, page: Page, other: Page) -> tuple[tuple[str, ...], Form
 
 @pytest.mark.parametrize("forgery", ["no_token", "no_transaction", "bad_token", "other_token",
                                      "repeated_token"])
+@pytest.mark.rule("auth.csrf.transaction")
 async def test_a_forged_decision_is_refused_and_leaves_the_request_answerable(
     harness: Harness, forgery: str
 ) -> None:
@@ -226,6 +241,7 @@ async def test_a_forged_decision_is_refused_and_leaves_the_request_answerable(
     assert "code" in answer(genuine)[2]
 
 
+@pytest.mark.rule("auth.csrf.transaction")
 async def test_another_user_cannot_answer_the_consent_of_alice(harness: Harness) -> None:
     page = await harness.consent(**WEB)
     forged = await harness.decide(page, user="mallory")
@@ -234,12 +250,14 @@ async def test_another_user_cannot_answer_the_consent_of_alice(harness: Harness)
     assert await harness.store.get_pending(page.hidden("transaction")) is not None
 
 
+@pytest.mark.rule("auth.csrf.transaction")
 async def test_an_anonymous_decision_is_refused(harness: Harness) -> None:
     page = await harness.consent(**WEB)
     assert "not signed in" in assert_page(await harness.decide(page, user=None), 403).text
     assert await harness.code_keys() == []
 
 
+@pytest.mark.rule("auth.csrf.transaction")
 async def test_a_consent_form_is_accepted_once(harness: Harness) -> None:
     page = await harness.consent(**WEB)
     assert "code" in answer(await harness.decide(page))[2]
@@ -249,6 +267,7 @@ async def test_a_consent_form_is_accepted_once(harness: Harness) -> None:
     assert len(await harness.code_keys()) == 1
 
 
+@pytest.mark.rule("auth.csrf.transaction")
 async def test_an_expired_csrf_token_is_refused(harness: Harness, clock: FakeClock) -> None:
     page = await harness.consent(**WEB)
     clock.advance(harness.server.config.consent_lifetime + 1)
@@ -265,6 +284,7 @@ async def test_an_expired_csrf_token_is_refused(harness: Harness, clock: FakeClo
     {"origin": "https://testserver:8443"},
     {"origin": "https://evil.example", "sec-fetch-site": "cross-site"},
 ])
+@pytest.mark.rule("auth.csrf.cross-site")
 async def test_a_cross_site_decision_is_refused_even_with_a_valid_token(
     harness: Harness, headers: dict[str, str]
 ) -> None:
@@ -274,6 +294,7 @@ async def test_a_cross_site_decision_is_refused_even_with_a_valid_token(
     assert await harness.code_keys() == []
 
 
+@pytest.mark.rule("auth.csrf.cross-site")
 async def test_origin_null_is_refused_unless_fetch_metadata_says_same_origin(
     harness: Harness
 ) -> None:
@@ -286,6 +307,7 @@ async def test_origin_null_is_refused_unless_fetch_metadata_says_same_origin(
     assert "code" in answer(accepted)[2]
 
 
+@pytest.mark.rule("auth.csrf.transaction")
 async def test_a_decision_without_fetch_metadata_relies_on_the_csrf_token(
     harness: Harness
 ) -> None:
@@ -294,6 +316,7 @@ async def test_a_decision_without_fetch_metadata_relies_on_the_csrf_token(
     assert "code" in answer(response)[2]
 
 
+@pytest.mark.rule("abuse.malformed-400")
 async def test_a_decision_must_be_approve_or_deny(harness: Harness) -> None:
     page = await harness.consent(**WEB)
     for decision in ("maybe", ""):
@@ -309,6 +332,7 @@ async def test_a_decision_must_be_approve_or_deny(harness: Harness) -> None:
     ("application/x-www-form-urlencoded", b"decision=approve&csrf_token=%zz", 400),
     ("application/x-www-form-urlencoded", b"a=" + b"b" * 40_000, 413),
 ])
+@pytest.mark.rule("abuse.malformed-400")
 async def test_a_malformed_decision_body_is_refused(
     harness: Harness, content_type: str, body: bytes, status: int
 ) -> None:
@@ -348,6 +372,7 @@ async def test_a_client_removed_while_the_user_decides_gets_nothing(harness: Har
     assert await harness.code_keys() == []
 
 
+@pytest.mark.rule("responses.html.escaped")
 async def test_templates_can_be_overridden_and_stay_escaped(
     store: TokenStore, tmp_path: Path
 ) -> None:
@@ -370,6 +395,7 @@ async def test_templates_can_be_overridden_and_stay_escaped(
         assert "The client is unknown." in assert_page(error, 400).text  # built-in error.html
 
 
+@pytest.mark.rule("auth.csrf.cross-site")
 async def test_repeated_origin_or_fetch_metadata_headers_are_refused(harness: Harness) -> None:
     page = await harness.consent(**WEB)
     for name, value in (("origin", "https://testserver"), ("sec-fetch-site", "same-origin")):
@@ -384,6 +410,7 @@ async def test_repeated_origin_or_fetch_metadata_headers_are_refused(harness: Ha
     assert await harness.code_keys() == []
 
 
+@pytest.mark.rule("abuse.caps")
 async def test_a_streamed_oversized_decision_body_is_refused(harness: Harness) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         for _ in range(40):
@@ -395,6 +422,7 @@ async def test_a_streamed_oversized_decision_body_is_refused(harness: Harness) -
     assert_page(response, 413)
 
 
+@pytest.mark.rule("auth.implicit")
 async def test_an_implicit_token_of_a_never_expiring_client_has_no_expires_in(
     harness: Harness
 ) -> None:
@@ -406,6 +434,7 @@ async def test_an_implicit_token_of_a_never_expiring_client_has_no_expires_in(
     assert (where, set(params)) == ("fragment", {"access_token", "token_type", "scope"})
 
 
+@pytest.mark.rule("responses.html.escaped")
 async def test_a_malformed_client_link_is_not_rendered(harness: Harness) -> None:
     await register_client(harness.store, "Broken Link", "broken", WEB_REDIRECT, public=False,
                           link="https://[not-an-ip/", scopes_list=["polls:read"])
@@ -421,10 +450,12 @@ async def test_a_malformed_client_link_is_not_rendered(harness: Harness) -> None
     ("https://[::1]:443/oauth", "https://[::1]"),
     ("https://[::1]:8443/", "https://[::1]:8443"),
 ])
+@pytest.mark.rule("auth.csrf.cross-site")
 def test_the_issuer_origin_is_serialized_as_browsers_send_it(issuer: str, origin: str) -> None:
     assert origin_of(issuer) == origin
 
 
+@pytest.mark.rule("responses.5xx-generic")
 async def test_a_broken_error_template_override_falls_back_to_the_generic_500_page(
     store: TokenStore, tmp_path: Path
 ) -> None:

@@ -43,6 +43,7 @@ def _error(response_and_where: tuple[str, str, dict[str, str]], where: str = "qu
     return params["error"]
 
 
+@pytest.mark.rule("auth.error.codes")
 async def test_missing_response_type_is_invalid_request_by_redirect(harness: Harness) -> None:
     # oauthost answered a missing response_type with unsupported_response_type.
     base, where, params = answer(await harness.authorize(state="s1", scope="polls:read", **WEB))
@@ -52,6 +53,7 @@ async def test_missing_response_type_is_invalid_request_by_redirect(harness: Har
 
 
 @pytest.mark.parametrize("response_type", ["id_token", "code token", "CODE", "device_code"])
+@pytest.mark.rule("auth.error.codes")
 async def test_unknown_response_type_is_unsupported_response_type(
     harness: Harness, response_type: str
 ) -> None:
@@ -61,6 +63,7 @@ async def test_unknown_response_type_is_unsupported_response_type(
 
 @pytest.mark.parametrize("name", ["response_type", "scope", "state", "code_challenge",
                                   "code_challenge_method"])
+@pytest.mark.rule("auth.params.empty-unknown-repeated")
 async def test_a_repeated_parameter_is_invalid_request(harness: Harness, name: str) -> None:
     values = {"response_type": "code", "scope": "polls:read", "state": "s1",
               "code_challenge": CHALLENGE, "code_challenge_method": "S256"}
@@ -72,6 +75,7 @@ async def test_a_repeated_parameter_is_invalid_request(harness: Harness, name: s
     assert params.get("state") == (None if name == "state" else "s1")
 
 
+@pytest.mark.rule("auth.params.empty-unknown-repeated")
 async def test_empty_parameters_count_as_omitted(harness: Harness) -> None:
     query = "client_id=web&redirect_uri=&response_type=code&scope=&state=&code_challenge="
     response = await harness.authorize_raw(query)
@@ -81,6 +85,7 @@ async def test_empty_parameters_count_as_omitted(harness: Harness) -> None:
                           "error_description": "The response_type parameter is missing."}
 
 
+@pytest.mark.rule("auth.params.empty-unknown-repeated")
 async def test_unknown_parameters_are_ignored_even_when_repeated(harness: Harness) -> None:
     response = await harness.authorize_raw(
         "client_id=web&response_type=code&scope=polls%3Aread&foo=1&foo=2&nonce=n&prompt=login"
@@ -88,6 +93,7 @@ async def test_unknown_parameters_are_ignored_even_when_repeated(harness: Harnes
     assert response.status_code == 200
 
 
+@pytest.mark.rule("auth.error.codes")
 async def test_client_without_the_code_grant_gets_unauthorized_client(harness: Harness) -> None:
     await register_client(harness.store, "Machine", "machine", WEB_REDIRECT, public=False,
                           grant_types=["client_credentials"], scopes_list=["polls:read"],
@@ -96,6 +102,7 @@ async def test_client_without_the_code_grant_gets_unauthorized_client(harness: H
     assert _error(answer(response)) == "unauthorized_client"
 
 
+@pytest.mark.rule("auth.error.codes", "auth.implicit")
 async def test_implicit_for_a_client_not_allowed_it_is_unauthorized_client_in_the_fragment(
     harness: Harness
 ) -> None:
@@ -106,6 +113,7 @@ async def test_implicit_for_a_client_not_allowed_it_is_unauthorized_client_in_th
     assert params["state"] == "s"
 
 
+@pytest.mark.rule("auth.error.codes")
 async def test_implicit_is_unsupported_when_the_server_disables_it(store: TokenStore) -> None:
     grants = ["authorization_code", "refresh_token", "client_credentials"]
     async with open_harness(store, grants=grants) as harness:
@@ -113,6 +121,7 @@ async def test_implicit_is_unsupported_when_the_server_disables_it(store: TokenS
         assert _error(answer(response), "fragment") == "unsupported_response_type"
 
 
+@pytest.mark.rule("auth.error.codes")
 async def test_code_is_unsupported_when_the_server_disables_it(store: TokenStore) -> None:
     async with open_harness(store, grants=["client_credentials"]) as harness:
         response = await harness.authorize(response_type="code", state="s", **WEB)
@@ -127,6 +136,7 @@ async def test_code_is_unsupported_when_the_server_disables_it(store: TokenStore
     'bad"scope',
     "polls:read\\",
 ])
+@pytest.mark.rule("auth.error.codes")
 async def test_unknown_disabled_or_foreign_scope_is_invalid_scope(
     harness: Harness, scope: str
 ) -> None:
@@ -135,6 +145,7 @@ async def test_unknown_disabled_or_foreign_scope_is_invalid_scope(
     assert await harness.code_keys() == []
 
 
+@pytest.mark.rule("auth.error.codes")
 async def test_disabled_scope_is_refused_for_a_client_without_a_scope_list(
     harness: Harness
 ) -> None:
@@ -156,6 +167,7 @@ STATES = [
 
 
 @pytest.mark.parametrize("state", STATES)
+@pytest.mark.rule("auth.state.round-trip")
 async def test_state_round_trips_byte_exact_on_an_error(harness: Harness, state: str) -> None:
     response = await harness.authorize(state=state, scope="polls:read", **WEB)  # no response_type
     location = response.headers["location"]
@@ -167,6 +179,7 @@ async def test_state_round_trips_byte_exact_on_an_error(harness: Harness, state:
 
 
 @pytest.mark.parametrize("state", STATES)
+@pytest.mark.rule("auth.state.round-trip")
 async def test_state_round_trips_byte_exact_in_the_fragment(harness: Harness, state: str) -> None:
     response = await harness.authorize(response_type="token", state=state, **WEB)
     base, where, params = answer(response)
@@ -175,17 +188,20 @@ async def test_state_round_trips_byte_exact_in_the_fragment(harness: Harness, st
     assert "?" not in response.headers["location"]
 
 
+@pytest.mark.rule("auth.state.round-trip")
 async def test_state_is_absent_when_not_sent(harness: Harness) -> None:
     _, _, params = answer(await harness.authorize(scope="polls:read", **WEB))
     assert "state" not in params
 
 
+@pytest.mark.rule("auth.state.round-trip", "abuse.caps")
 async def test_an_oversized_state_is_not_echoed(harness: Harness) -> None:
     _, _, params = answer(await harness.authorize(response_type="code", state="x" * 4097, **WEB))
     assert params["error"] == "invalid_request"
     assert "state" not in params
 
 
+@pytest.mark.rule("responses.redirect.303")
 async def test_error_redirects_are_303_uncacheable_without_referrer(harness: Harness) -> None:
     response = await harness.authorize(response_type="bogus", **WEB)
     assert response.status_code == 303
@@ -194,6 +210,7 @@ async def test_error_redirects_are_303_uncacheable_without_referrer(harness: Har
     assert response.content == b""
 
 
+@pytest.mark.rule("auth.redirect.registered-query-kept")
 async def test_registered_redirect_uri_with_a_query_keeps_it_on_an_error(
     harness: Harness
 ) -> None:
@@ -208,6 +225,7 @@ async def test_registered_redirect_uri_with_a_query_keeps_it_on_an_error(
     assert query["tenant"] == ["a b"] and query["x"] == ["1"] and query["state"] == ["s&t"]
 
 
+@pytest.mark.rule("auth.login.before-errors")
 async def test_anonymous_user_is_sent_to_login_with_next(harness: Harness) -> None:
     query = urlencode({"response_type": "code", "state": "a b&c", **WEB})
     response = await harness.authorize_raw(query, user=None)
@@ -225,6 +243,7 @@ async def test_anonymous_user_is_sent_to_login_with_next(harness: Harness) -> No
     {"response_type": "token"},
     {"scope": "polls:read"},
 ])
+@pytest.mark.rule("auth.login.before-errors")
 async def test_anonymous_user_goes_to_login_before_any_error_is_redirected(
     harness: Harness, params: dict[str, str]
 ) -> None:
@@ -233,6 +252,7 @@ async def test_anonymous_user_goes_to_login_before_any_error_is_redirected(
     assert response.headers["location"].startswith("/login?next=")
 
 
+@pytest.mark.rule("auth.login.before-errors")
 async def test_login_url_with_a_query_keeps_it(store: TokenStore) -> None:
     async with open_harness(store, login_url="/accounts/login?lang=en") as harness:
         response = await harness.authorize(None, response_type="code", **WEB)
@@ -240,6 +260,7 @@ async def test_login_url_with_a_query_keeps_it(store: TokenStore) -> None:
         assert location.startswith("/accounts/login?lang=en&next=%2Foauth%2Fauth%2F%3F")
 
 
+@pytest.mark.rule("auth.login.before-errors")
 async def test_logging_in_returns_to_the_consent_page(harness: Harness) -> None:
     query = urlencode({"response_type": "code", "scope": "polls:read", "state": "s", **WEB})
     to_login = await harness.authorize_raw(query, user=None)

@@ -50,27 +50,32 @@ async def _code_record_for(harness: Harness, **params: str) -> tuple[str | None,
     return record.code_challenge, record.code_challenge_method
 
 
+@pytest.mark.rule("auth.pkce.required-public")
 async def test_a_public_client_without_a_challenge_is_invalid_request(harness: Harness) -> None:
     description = _invalid_request(await harness.authorize(**SPA), SPA_REDIRECT)
     assert description == "PKCE is required: send code_challenge with method S256."
     assert await harness.code_keys() == []
 
 
+@pytest.mark.rule("auth.pkce.required-public")
 async def test_a_confidential_client_may_omit_pkce_by_default(harness: Harness) -> None:
     assert await _code_record_for(harness, **WEB) == (None, None)
 
 
+@pytest.mark.rule("auth.pkce.required-public")
 async def test_require_pkce_extends_the_rule_to_confidential_clients(store: TokenStore) -> None:
     async with open_harness(store, require_pkce=True) as harness:
         _invalid_request(await harness.authorize(**WEB), WEB_REDIRECT)
 
 
+@pytest.mark.rule("auth.pkce.required-public")
 async def test_a_confidential_client_sending_pkce_has_it_recorded(harness: Harness) -> None:
     recorded = await _code_record_for(harness, code_challenge=CHALLENGE,
                                       code_challenge_method="S256", **WEB)
     assert recorded == (CHALLENGE, "S256")
 
 
+@pytest.mark.rule("auth.pkce.s256-only", "token.code.binding")
 async def test_s256_challenge_is_stored_with_the_code(harness: Harness) -> None:
     recorded = await _code_record_for(harness, code_challenge=CHALLENGE,
                                       code_challenge_method="S256", **SPA)
@@ -91,6 +96,7 @@ async def test_s256_challenge_is_stored_with_the_code(harness: Harness) -> None:
     (CHALLENGE[:-1] + ".", "S256"),
     ("a" * 128, "S256"),
 ])
+@pytest.mark.rule("auth.pkce.s256-only")
 async def test_missing_plain_or_malformed_pkce_is_invalid_request(
     harness: Harness, challenge: str | None, method: str | None
 ) -> None:
@@ -102,6 +108,7 @@ async def test_missing_plain_or_malformed_pkce_is_invalid_request(
     assert await harness.code_keys() == []
 
 
+@pytest.mark.rule("auth.pkce.s256-only")
 async def test_a_client_allowed_plain_may_use_it_and_a_missing_method_means_plain(
     harness: Harness
 ) -> None:
@@ -117,6 +124,7 @@ async def test_a_client_allowed_plain_may_use_it_and_a_missing_method_means_plai
 
 
 @pytest.mark.parametrize("challenge", ["a" * 42, "a" * 129, "a" * 42 + "!", "a" * 42 + "%"])
+@pytest.mark.rule("auth.pkce.s256-only")
 async def test_a_plain_challenge_must_be_43_to_128_unreserved_characters(
     harness: Harness, challenge: str
 ) -> None:

@@ -7,7 +7,7 @@ same redis-py ConnectionError.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -30,18 +30,9 @@ class Outage:
 
 
 @pytest.fixture
-def own_redis(backend: str) -> Iterator[RedisProcess | None]:
+async def outage(backend: str, request: pytest.FixtureRequest) -> AsyncIterator[Outage]:
+    """The embedded store switched off, or a redis-server of the test's own killed."""
     if backend != "redis":
-        yield None
-        return
-    server = RedisProcess().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def outage(own_redis: RedisProcess | None) -> AsyncIterator[Outage]:
-    if own_redis is None:
         store = TokenStore.from_url(None)
         fake_server = store.redis.connection_pool.connection_kwargs["server"]
 
@@ -53,6 +44,7 @@ async def outage(own_redis: RedisProcess | None) -> AsyncIterator[Outage]:
 
         yield Outage(store, down, up)
     else:
+        own_redis: RedisProcess = request.getfixturevalue("own_redis")
         store = TokenStore.from_url(own_redis.url)
         def restart() -> None:
             own_redis.start()
@@ -71,6 +63,7 @@ def _assert_503_page(response: httpx.Response, outage: Outage) -> None:
         assert str(outage.port) not in text
 
 
+@pytest.mark.rule("redis.auth-503", "redis.resume")
 async def test_redis_down_on_the_request_gives_a_503_page_and_service_resumes(
     outage: Outage
 ) -> None:
@@ -84,6 +77,7 @@ async def test_redis_down_on_the_request_gives_a_503_page_and_service_resumes(
         assert (await harness.authorize(**WEB)).status_code == 200
 
 
+@pytest.mark.rule("redis.auth-503")
 async def test_redis_down_on_the_decision_gives_a_503_page_not_a_redirect(
     outage: Outage
 ) -> None:

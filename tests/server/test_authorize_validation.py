@@ -48,6 +48,7 @@ async def _nothing_pending(harness: Harness) -> None:
     ("response_type=code&client_id=web&client_id=spa&state=s",
      "The client_id or redirect_uri parameter is repeated."),
 ])
+@pytest.mark.rule("auth.client-first")
 async def test_missing_unknown_or_repeated_client_gets_a_page_not_a_redirect(
     harness: Harness, query: str, description: str
 ) -> None:
@@ -75,6 +76,7 @@ async def test_missing_unknown_or_repeated_client_gets_a_page_not_a_redirect(
     "https://evil.example/cb",
     "https://evil.example/?https://client.example/cb",
 ])
+@pytest.mark.rule("auth.client-first", "auth.redirect.exact-match")
 async def test_redirect_uri_must_match_a_registered_one_exactly(
     harness: Harness, requested: str
 ) -> None:
@@ -84,6 +86,7 @@ async def test_redirect_uri_must_match_a_registered_one_exactly(
     await _nothing_pending(harness)
 
 
+@pytest.mark.rule("auth.client-first")
 async def test_repeated_redirect_uri_gets_a_page_even_with_equal_values(harness: Harness) -> None:
     uri = "https%3A%2F%2Fclient.example%2Fcb"
     response = await harness.authorize_raw(
@@ -92,6 +95,7 @@ async def test_repeated_redirect_uri_gets_a_page_even_with_equal_values(harness:
     assert "repeated" in assert_page(response, 400).text
 
 
+@pytest.mark.rule("auth.client-first")
 async def test_missing_redirect_uri_with_several_registered_gets_a_page(harness: Harness) -> None:
     await register_client(harness.store, "Two Homes", "two", [WEB_REDIRECT, "https://b.example/cb"],
                           scopes_list=["polls:read"], register_unknown_scopes=False)
@@ -100,6 +104,7 @@ async def test_missing_redirect_uri_with_several_registered_gets_a_page(harness:
     assert "The redirect_uri parameter is missing." in assert_page(response, 400).text
 
 
+@pytest.mark.rule("auth.redirect.exact-match")
 async def test_missing_redirect_uri_with_one_registered_uses_it(harness: Harness) -> None:
     page = await harness.consent(client_id="web", **CODE)
     base, where, params = answer(await harness.decide(page))
@@ -110,6 +115,7 @@ async def test_missing_redirect_uri_with_one_registered_uses_it(harness: Harness
     assert record.redirect_uri_explicit is False
 
 
+@pytest.mark.rule("auth.redirect.exact-match")
 async def test_loopback_ip_redirect_uri_may_use_any_port_but_a_loopback_name_may_not(
     harness: Harness
 ) -> None:
@@ -144,6 +150,7 @@ async def test_loopback_ip_redirect_uri_may_use_any_port_but_a_loopback_name_may
     b"client_id=w%zzeb&response_type=code",
     b"client_id=web&%zz=1",
 ])
+@pytest.mark.rule("abuse.malformed-400")
 async def test_malformed_query_gets_a_400_page_never_500(harness: Harness, query: bytes) -> None:
     status, headers, body = await harness.asgi_get(query + b"&response_type=code")
     assert status == 400
@@ -153,17 +160,20 @@ async def test_malformed_query_gets_a_400_page_never_500(harness: Harness, query
     await _nothing_pending(harness)
 
 
+@pytest.mark.rule("abuse.caps")
 async def test_oversized_query_gets_a_413_page(harness: Harness) -> None:
     response = await harness.authorize(client_id="web", response_type="code", state="a" * 30_000)
     assert "too long" in assert_page(response, 413).text
 
 
+@pytest.mark.rule("abuse.caps")
 async def test_too_many_parameters_get_a_400_page(harness: Harness) -> None:
     query = "&".join(f"p{i}=1" for i in range(100))
     response = await harness.authorize_raw(f"client_id=web&response_type=code&{query}")
     assert "too many parameters" in assert_page(response, 400).text
 
 
+@pytest.mark.rule("transport.https")
 async def test_plain_http_is_refused_outside_debug_with_a_page(store: TokenStore) -> None:
     async with open_harness(store, base_url="http://testserver") as harness:
         response = await harness.authorize(client_id="web", **CODE)
@@ -173,6 +183,7 @@ async def test_plain_http_is_refused_outside_debug_with_a_page(store: TokenStore
         await _nothing_pending(harness)
 
 
+@pytest.mark.rule("transport.https")
 async def test_debug_mode_serves_plain_http(store: TokenStore) -> None:
     async with open_harness(store, base_url="http://testserver", debug=True,
                             issuer="http://testserver/oauth") as harness:
@@ -181,6 +192,7 @@ async def test_debug_mode_serves_plain_http(store: TokenStore) -> None:
         assert await harness.store.get_code(params["code"]) is not None
 
 
+@pytest.mark.rule("responses.redirect.303")
 async def test_auth_answers_without_the_trailing_slash_and_never_slash_redirects(
     harness: Harness
 ) -> None:
@@ -190,6 +202,7 @@ async def test_auth_answers_without_the_trailing_slash_and_never_slash_redirects
     assert response.headers["x-frame-options"] == "DENY"
 
 
+@pytest.mark.rule("responses.auth.no-cors")
 async def test_no_cors_on_auth(harness: Harness) -> None:
     evil = {"origin": "https://evil.example"}
     got = await harness.get_auth({"client_id": "web", **CODE}, headers=evil)
@@ -201,6 +214,7 @@ async def test_no_cors_on_auth(harness: Harness) -> None:
     assert not [h for h in preflight.headers if h.startswith("access-control-")]
 
 
+@pytest.mark.rule("responses.5xx-generic")
 async def test_a_failing_authenticate_hook_gives_a_generic_500_page(
     store: TokenStore, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -227,12 +241,14 @@ def test_a_missing_template_directory_is_refused_at_construction(store: TokenSto
                             templates="/nonexistent/templates")
 
 
+@pytest.mark.rule("responses.html.headers")
 async def test_error_pages_carry_the_html_security_headers(harness: Harness) -> None:
     response = await harness.authorize(client_id="nope", **CODE)
     assert_page(response, 400)
     assert {k: response.headers[k] for k in HTML_HEADERS} == HTML_HEADERS
 
 
+@pytest.mark.rule("auth.client-first")
 async def test_a_page_error_never_calls_the_redirect_uri_even_for_an_anonymous_user(
     harness: Harness
 ) -> None:

@@ -1,0 +1,242 @@
+"""Every requirement of SECURITY.md as a rule with a stable id, its section and its RFC.
+
+One entry per rule (a bullet of SECURITY.md that asks for several independent
+things is split). Tests name the rules they prove with
+``@pytest.mark.rule("token.code.single-use", ...)``; ``scripts/compliance``
+collects the markers and writes docs/compliance.md. Ids are stable: rename one
+only together with every marker that uses it (a test fails on unknown ids).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    section: str
+    rfc: str
+    text: str
+
+
+RESPONSES = "Responses everywhere"
+AUTHORIZE = "Authorization endpoint"
+TOKEN = "Token endpoint"
+RESOURCE = "Resource protection"
+SIDE = "Revocation, introspection, metadata"
+AT_REST = "At rest, in memory, in logs"
+TRANSPORT = "Transport and abuse"
+REDIS = "Redis unavailable or slow: fail closed"
+#: SECURITY.md's sections, in its order.
+SECTIONS = (RESPONSES, AUTHORIZE, TOKEN, RESOURCE, SIDE, AT_REST, TRANSPORT, REDIS)
+
+RULES: tuple[Rule, ...] = (
+    Rule("responses.token-family.json-no-store", RESPONSES, "RFC 6749 §5.1, §5.2",
+         "token/, revoke/, introspect/: every answer is JSON with Cache-Control: no-store "
+         "and Pragma: no-cache."),
+    Rule("responses.token-family.error-shape", RESPONSES, "RFC 6749 §5.2",
+         "Errors are exactly {error, error_description}, the text ASCII-safe (no \" or \\)."),
+    Rule("responses.token-family.never-html", RESPONSES, "RFC 6749 §5.1, §5.2",
+         "Never HTML, never a traceback, never an error body on a 200."),
+    Rule("responses.token-success.shape", RESPONSES, "RFC 6749 §5.1, §3.3",
+         "Success: token_type Bearer, expires_in a JSON integer, scope a space-delimited "
+         "string, present whenever it differs from what was asked."),
+    Rule("responses.html.headers", RESPONSES, "RFC 6749 §10.13; RFC 9700 §4.16",
+         "HTML pages carry X-Frame-Options: DENY, CSP frame-ancestors 'none', "
+         "Cache-Control: no-store, Referrer-Policy: no-referrer, nosniff."),
+    Rule("responses.html.escaped", RESPONSES, "RFC 6749 §10.14",
+         "Every value shown on a page is HTML-escaped."),
+    Rule("responses.auth.no-cors", RESPONSES, "RFC 9700 §4.16",
+         "No CORS headers on auth/."),
+    Rule("responses.redirect.303", RESPONSES, "RFC 9700 §4.12; RFC 6749 §5.1",
+         "Redirects carrying a code or token are 303 (or 302), never 307/308, with "
+         "Cache-Control: no-store."),
+    Rule("responses.5xx-generic", RESPONSES, "RFC 6749 §5.2",
+         "Any 5xx has a generic body: no traceback, no Redis host/port, no token text."),
+
+    Rule("auth.client-first", AUTHORIZE, "RFC 6749 §3.1.2.4, §4.1.2.1",
+         "client_id and redirect_uri are validated first; unknown, missing or repeated "
+         "client, unregistered URI or a missing one among several: an HTML page, no "
+         "Location. Only then may errors travel by redirect."),
+    Rule("auth.redirect.exact-match", AUTHORIZE, "RFC 9700 §2.1, §4.1.3; RFC 8252 §7.3",
+         "Redirect URIs match by exact string; the only leeway is the port of a loopback "
+         "IP literal for native clients."),
+    Rule("auth.redirect.registered-query-kept", AUTHORIZE, "RFC 6749 §3.1.2",
+         "A registered URI with a query keeps it; our parameters are appended with &."),
+    Rule("auth.redirect.registration-rules", AUTHORIZE,
+         "RFC 6749 §3.1.2, §3.1.2.1; RFC 8252 §7.3",
+         "Registration refuses fragments, relative URIs, wildcards and plain http: "
+         "except loopback."),
+    Rule("auth.error.codes", AUTHORIZE, "RFC 6749 §4.1.2.1, §4.2.2.1",
+         "Error redirects use unsupported_response_type, invalid_request, "
+         "unauthorized_client, invalid_scope, access_denied, temporarily_unavailable; "
+         "in the query for code, in the fragment for token."),
+    Rule("auth.state.round-trip", AUTHORIZE, "RFC 6749 §4.1.2, §4.1.2.1",
+         "state round-trips byte-exact and URL-encoded on success and every error; absent "
+         "when not sent."),
+    Rule("auth.params.empty-unknown-repeated", AUTHORIZE, "RFC 6749 §3.1",
+         "Empty parameters count as omitted, unknown ones are ignored, repeated ones are "
+         "errors."),
+    Rule("auth.pkce.required-public", AUTHORIZE, "RFC 7636 §4.4.1; RFC 9700 §2.1.1",
+         "PKCE is required for public clients and accepted from all."),
+    Rule("auth.pkce.s256-only", AUTHORIZE, "RFC 7636 §4.2, §4.3; RFC 9700 §2.1.1",
+         "S256 only: a missing or plain method is invalid_request unless the client is "
+         "allowed plain; the challenge format is checked."),
+    Rule("auth.pkce.metadata", AUTHORIZE, "RFC 8414 §2; RFC 9700 §2.1.1",
+         "Metadata advertises the PKCE methods (code_challenge_methods_supported)."),
+    Rule("auth.login.before-errors", AUTHORIZE, "RFC 6749 §3.1",
+         "An anonymous user is sent to the login URL with next= before any client error "
+         "is revealed by redirect."),
+    Rule("auth.consent.shows-client-and-scopes", AUTHORIZE, "RFC 6749 §3.3, §10.2",
+         "Consent shows the client name and the scope titles."),
+    Rule("auth.consent.remove-only", AUTHORIZE, "RFC 6749 §3.3",
+         "The user can only remove scopes, never add one."),
+    Rule("auth.consent.deny", AUTHORIZE, "RFC 6749 §4.1.2.1",
+         "Deny gives access_denied."),
+    Rule("auth.csrf.transaction", AUTHORIZE, "RFC 6749 §10.12; RFC 9700 §4.7",
+         "The decision POST carries a server-side transaction id and a signed CSRF token "
+         "bound to the user and the transaction, accepted once."),
+    Rule("auth.csrf.get-never-grants", AUTHORIZE, "RFC 6749 §10.12",
+         "A GET never grants."),
+    Rule("auth.csrf.cross-site", AUTHORIZE, "RFC 6749 §10.12, §10.13; RFC 9700 §4.7",
+         "A cross-site POST is refused (403) and no code is created."),
+    Rule("auth.implicit", AUTHORIZE, "RFC 6749 §4.2, §4.2.2",
+         "Implicit only for clients allowed it; the token in the fragment; never a "
+         "refresh token."),
+
+    Rule("token.post-only", TOKEN, "RFC 6749 §3.2", "The token endpoint takes POST only."),
+    Rule("token.form-only", TOKEN, "RFC 6749 §3.2, §4.1.3, Appendix B",
+         "application/x-www-form-urlencoded only (a JSON body is invalid_request); "
+         "parameters strictly decoded, none repeated."),
+    Rule("token.no-query-params", TOKEN, "RFC 6749 §2.3.1, §3.2",
+         "OAuth parameters in the query string are invalid_request."),
+    Rule("token.body-caps", TOKEN, "RFC 6749 §3.2",
+         "Body size and field count are capped (413 / invalid_request, as JSON)."),
+    Rule("token.grant-type.selection", TOKEN, "RFC 6749 §5.2",
+         "grant_type missing: invalid_request; unknown: unsupported_grant_type; not "
+         "allowed for this client: unauthorized_client."),
+    Rule("token.client-auth.basic", TOKEN, "RFC 6749 §2.3.1, Appendix B",
+         "HTTP Basic: base64, split on the first ':', then URL-decode each half."),
+    Rule("token.client-auth.post", TOKEN, "RFC 6749 §2.3, §2.3.1",
+         "client_secret_post works; Basic and post at once is invalid_request."),
+    Rule("token.client-auth.failure", TOKEN, "RFC 6749 §5.2",
+         "Failure is 401 invalid_client with WWW-Authenticate: Basic realm; unknown client "
+         "and wrong secret look identical; malformed Basic headers are 401, never 500."),
+    Rule("token.client-auth.public", TOKEN, "RFC 6749 §2.1, §3.2.1",
+         "Public clients send only client_id, and only for code+PKCE and refresh."),
+    Rule("token.client-auth.url-safe-ids", TOKEN, "RFC 6749 §2.2, Appendix A",
+         "Generated client ids and secrets use the URL-safe alphabet only."),
+    Rule("token.code.random-ttl", TOKEN, "RFC 6749 §4.1.2, §10.10",
+         "Authorization codes: at least 128 random bits, at most 10 minutes TTL."),
+    Rule("token.code.single-use", TOKEN, "RFC 6749 §4.1.2",
+         "A code is used once, by one atomic operation: of N concurrent redemptions "
+         "exactly one succeeds."),
+    Rule("token.code.replay-revokes", TOKEN, "RFC 6749 §4.1.2, §10.5",
+         "A replayed valid code is refused and revokes the tokens issued from it; a replay "
+         "with invalid parameters revokes nothing."),
+    Rule("token.code.binding", TOKEN, "RFC 6749 §4.1.3; RFC 7636 §4.6",
+         "A code is bound to client, redirect_uri, user, scope and PKCE challenge; every "
+         "mismatch is invalid_grant."),
+    Rule("token.refresh.rotation", TOKEN, "RFC 6749 §6; RFC 9700 §4.14.2",
+         "Refresh rotates on every use; the old refresh token dies."),
+    Rule("token.refresh.reuse-revokes-family", TOKEN, "RFC 9700 §4.14.2",
+         "Reusing a rotated refresh token revokes the whole family."),
+    Rule("token.refresh.scope-narrow", TOKEN, "RFC 6749 §6",
+         "Scope can be narrowed, never widened (invalid_scope, token not consumed)."),
+    Rule("token.refresh.client-bound", TOKEN, "RFC 6749 §6, §10.4",
+         "A refresh token is bound to its client."),
+    Rule("token.refresh.concurrent", TOKEN, "RFC 9700 §4.14.2",
+         "Concurrent refreshes with one token: exactly one wins."),
+    Rule("token.client-credentials", TOKEN, "RFC 6749 §4.4, §4.4.3; RFC 9700 §4.15",
+         "client_credentials: confidential clients only, no refresh token, the subject is "
+         "the client in a namespace that cannot collide with user ids."),
+    Rule("token.password", TOKEN, "RFC 6749 §4.3, §4.3.2; RFC 9700 §2.4",
+         "password: off unless the client is allowed it; wrong password, unknown and "
+         "inactive user give one identical invalid_grant; throttled."),
+
+    Rule("resource.bearer-case-insensitive", RESOURCE, "RFC 6750 §2.1; RFC 9110 §11.1",
+         "The Authorization scheme Bearer is case-insensitive."),
+    Rule("resource.form-body", RESOURCE, "RFC 6750 §2.2",
+         "A form-body token only on non-GET urlencoded requests; the app still receives "
+         "the full, unchanged body."),
+    Rule("resource.query", RESOURCE, "RFC 6750 §2.3", "A query token is access_token."),
+    Rule("resource.sources-switchable", RESOURCE, "RFC 6750 §2",
+         "Each source (header, body, query) can be turned off."),
+    Rule("resource.single-method", RESOURCE, "RFC 6750 §2, §3.1",
+         "More than one method, two Authorization headers or a repeated access_token: "
+         "400 invalid_request."),
+    Rule("resource.missing-401", RESOURCE, "RFC 6750 §3, §3.1",
+         "No credentials: 401 WWW-Authenticate: Bearer realm with no error attribute."),
+    Rule("resource.invalid-token", RESOURCE, "RFC 6750 §3.1",
+         "Unknown, expired or revoked token: 401 error=\"invalid_token\"."),
+    Rule("resource.insufficient-scope", RESOURCE, "RFC 6750 §3.1",
+         "Missing scope: 403 error=\"insufficient_scope\", scope=\"...\"."),
+    Rule("resource.malformed-400", RESOURCE, "RFC 6750 §3.1",
+         "A malformed request: 400 error=\"invalid_request\"."),
+    Rule("resource.no-echo", RESOURCE, "RFC 6750 §3",
+         "Request data is never echoed into the WWW-Authenticate header."),
+    Rule("resource.query-private", RESOURCE, "RFC 6750 §2.3",
+         "Successful answers to query-token requests carry Cache-Control: private."),
+    Rule("resource.no-token-in-logs", RESOURCE, "RFC 6750 §2.3, §5.3",
+         "Tokens never appear in logs (the access log's query string is redacted)."),
+    Rule("resource.app-not-called", RESOURCE, "RFC 6750 §3",
+         "On any 4xx/5xx the wrapped app is never called."),
+
+    Rule("revoke.client-auth", SIDE, "RFC 7009 §2.1",
+         "Revocation requires client authentication."),
+    Rule("revoke.own-tokens", SIDE, "RFC 7009 §2.1", "A client revokes only its own tokens."),
+    Rule("revoke.unknown-200", SIDE, "RFC 7009 §2.2", "Unknown tokens answer 200."),
+    Rule("revoke.hint", SIDE, "RFC 7009 §2.1", "A wrong token_type_hint still finds the token."),
+    Rule("revoke.refresh-revokes-grant", SIDE, "RFC 7009 §2.1",
+         "Revoking a refresh token revokes the access tokens of its grant."),
+    Rule("introspect.caller-auth", SIDE, "RFC 7662 §2.1, §4",
+         "Introspection requires caller authentication."),
+    Rule("introspect.inactive", SIDE, "RFC 7662 §2.2",
+         "Inactive, unknown and foreign tokens give exactly {\"active\": false}."),
+    Rule("metadata.document", SIDE, "RFC 8414 §2, §3",
+         "Metadata at /.well-known/oauth-authorization-server: issuer, endpoints, grant "
+         "types, response types, code_challenge_methods_supported, auth methods."),
+
+    Rule("rest.randomness", AT_REST, "RFC 6749 §10.10; RFC 6819 §5.1.4.2.2",
+         "Every token, code, CSRF token, transaction id and client secret comes from "
+         "secrets with at least 256 bits; never random, never uuid."),
+    Rule("rest.no-raw-secrets", AT_REST, "RFC 6819 §5.1.4.1.3",
+         "Redis keys and values never hold a raw token, code or client secret (SHA-256 "
+         "digests; client secrets as a self-describing hash)."),
+    Rule("rest.constant-time", AT_REST, "RFC 6819 §5.1.4.2.2",
+         "Secrets, PKCE challenges and CSRF tokens are compared in constant time."),
+    Rule("rest.no-secret-in-logs", AT_REST, "RFC 6750 §5.3; RFC 6819 §5.1.4.1",
+         "No secret in any log line, repr, error body or exception message."),
+
+    Rule("transport.https", TRANSPORT, "RFC 6749 §3.1, §3.2, §10.9; RFC 6750 §5.3",
+         "Outside debug mode plain HTTP is refused everywhere with a clear error (JSON on "
+         "the token endpoints)."),
+    Rule("transport.configured-urls", TRANSPORT, "RFC 8414 §3.3",
+         "URLs we build (issuer, redirects) come from configuration, not the Host header."),
+    Rule("abuse.throttle", TRANSPORT, "RFC 6749 §2.3.1, §4.3.2, §10.10",
+         "Failed client authentications, failed logins and invalid_grant storms are "
+         "counted in Redis and answered 429 + Retry-After past a threshold; the window "
+         "expires."),
+    Rule("abuse.caps", TRANSPORT, "RFC 6749 §3.2",
+         "Every parameter's length and the header, query and body sizes are capped."),
+    Rule("abuse.malformed-400", TRANSPORT, "RFC 6749 Appendix B; RFC 3986 §2.1",
+         "Malformed percent-escapes, NUL bytes and non-UTF-8 input are 400, never 500."),
+
+    Rule("redis.token-503", REDIS, "RFC 6749 §5.2",
+         "Token endpoints: 503 JSON temporarily_unavailable + Retry-After, never "
+         "invalid_grant."),
+    Rule("redis.resource-503", REDIS, "RFC 6750 §3.1",
+         "Protected routes: 503, never invalid_token, never 200, the app not called."),
+    Rule("redis.auth-503", REDIS, "RFC 6749 §4.1.2.1",
+         "auth/: a 503 page, no redirect."),
+    Rule("redis.bounded-time", REDIS, "—",
+         "A frozen Redis gives 503 within about 2 s (socket timeouts, explicit retry "
+         "policy)."),
+    Rule("redis.resume", REDIS, "—",
+         "When Redis returns, service resumes without a restart."),
+    Rule("redis.no-unstored-token", REDIS, "—",
+         "No token is ever returned that was not stored."),
+)
+
+BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}
