@@ -18,8 +18,7 @@ import pytest
 
 from oauth_middleware.store import TokenStore
 from tests.redis_process import RedisProcess, free_port
-from tests.servers import UvicornProcess
-from tests.token_harness import (
+from tests.server.token_harness import (
     METADATA_URL,
     REDIRECT_URI,
     VERIFIER,
@@ -29,6 +28,7 @@ from tests.token_harness import (
     new_code,
     public,
 )
+from tests.servers import UvicornProcess
 
 pytestmark = pytest.mark.real_redis_only
 
@@ -41,7 +41,7 @@ def server(redis_server: RedisProcess) -> Iterator[UvicornProcess]:
     """One server for the module; each test's ``store`` fixture empties Redis first."""
     port = free_port()
     env = {"REDIS_URL": redis_server.url, "OM_ISSUER": f"http://127.0.0.1:{port}/oauth"}
-    with UvicornProcess("tests.token_server_app:build", "--factory", "--workers", "2",
+    with UvicornProcess("tests.server.token_server_app:build", "--factory", "--workers", "2",
                         "--log-level", "warning", env=env, port=port) as running:
         _wait_for_workers(running)
         yield running

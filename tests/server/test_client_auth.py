@@ -15,7 +15,7 @@ from oauth_middleware.server import ThrottlePolicy
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import RegisteredClient, register_client
 from tests.conftest import FakeClock
-from tests.token_harness import (
+from tests.server.token_harness import (
     INTROSPECT_PATH,
     REVOKE_PATH,
     TOKEN_PATH,

@@ -11,7 +11,7 @@ from starlette.routing import Mount, Route
 from oauth_middleware.models import Scope
 from oauth_middleware.server import METADATA_PATH, AuthorizationServer
 from oauth_middleware.store import TokenStore
-from tests.token_harness import (
+from tests.server.token_harness import (
     ISSUER,
     METADATA_URL,
     SECRET_KEY,

@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import RegisteredClient
-from tests.token_harness import (
+from tests.server.token_harness import (
     REVOKE_PATH,
     TOKEN_PATH,
     assert_error,

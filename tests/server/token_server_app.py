@@ -1,4 +1,4 @@
-"""App factory for real-uvicorn tests: ``uvicorn --factory tests.token_server_app:build``.
+"""App factory for real-uvicorn tests: ``uvicorn --factory tests.server.token_server_app:build``.
 
 The authorization server mounted at ``/oauth`` plus a protected ``/me``, on the
 Redis named by ``REDIS_URL``; the issuer comes from ``OM_ISSUER``. Debug mode
@@ -13,7 +13,7 @@ import os
 from starlette.applications import Starlette
 
 from oauth_middleware import TokenStore
-from tests.token_harness import build_app
+from tests.server.token_harness import build_app
 
 
 def build() -> Starlette:

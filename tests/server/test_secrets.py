@@ -8,7 +8,7 @@ import pytest
 
 from oauth_middleware.server.client_auth import Presented
 from oauth_middleware.store import TokenStore
-from tests.token_harness import (
+from tests.server.token_harness import (
     INTROSPECT_PATH,
     REVOKE_PATH,
     TOKEN_PATH,

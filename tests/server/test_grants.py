@@ -15,7 +15,7 @@ from oauth_middleware.server import AuthorizationServer, ThrottlePolicy
 from oauth_middleware.store import TokenStore, scripts
 from oauth_middleware.toolbox import RegisteredClient
 from tests.conftest import FakeClock
-from tests.token_harness import (
+from tests.server.token_harness import (
     ISSUER,
     REDIRECT_URI,
     SECRET_KEY,

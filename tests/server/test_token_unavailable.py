@@ -15,7 +15,7 @@ from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import RegisteredClient
 from tests.faults import FROZEN_BOUND, assert_unavailable_json
 from tests.redis_process import RedisProcess, free_port
-from tests.token_harness import (
+from tests.server.token_harness import (
     INTROSPECT_PATH,
     METADATA_URL,
     REVOKE_PATH,

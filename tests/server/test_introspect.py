@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import RegisteredClient, issue_token
 from tests.conftest import FakeClock
-from tests.token_harness import (
+from tests.server.token_harness import (
     INTROSPECT_PATH,
     ISSUER,
     REVOKE_PATH,
