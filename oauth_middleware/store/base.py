@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError
 
+from oauth_middleware.store.batch import Batcher
 from oauth_middleware.store.connection import GUARD
 from oauth_middleware.store.keys import Keys
 
@@ -38,6 +39,8 @@ class StoreBase:
         self.redis = redis
         self.keys = Keys(prefix)
         self.clock = clock
+        #: Coalesces the token lookups of one loop iteration into one MGET.
+        self.reads = Batcher(lambda: self.redis)
         #: True for the in-process fakeredis store (``from_url(None)``).
         self.embedded = False
 

@@ -7,8 +7,8 @@ from redis.asyncio.client import Pipeline
 from oauth_middleware.models import AccessToken, IssuedTokens, RefreshToken
 from oauth_middleware.security import digest, grant_id_of, new_grant_id
 from oauth_middleware.store import scripts
-from oauth_middleware.store.codec import load
-from oauth_middleware.store.connection import GUARD
+from oauth_middleware.store.codec import load, load_access
+from oauth_middleware.store.connection import GUARD, StoreUnavailable
 from oauth_middleware.store.writer import GrantWriter, NewTokens
 
 
@@ -23,16 +23,23 @@ class TokenMixin(GrantWriter):
         return issued
 
     async def resolve(self, token: str) -> AccessToken | None:
-        """The live record of an access token, in exactly one Redis round trip."""
+        """The live record of an access token, read from Redis in one round trip.
+
+        Lookups made in the same loop iteration share that round trip (one MGET,
+        see :mod:`.batch`); every call still reads Redis.
+        """
         grant_id = grant_id_of(token)
         if grant_id is None:
             return None
-        with GUARD:
-            raw = await self.redis.get(self.keys.access(grant_id, digest(token)))
+        try:
+            raw = await self.reads.get(self.keys.access(grant_id, digest(token)))
+        except StoreUnavailable:
+            raise StoreUnavailable from None
         if raw is None:
             return None
-        record = load(AccessToken, raw)
-        return None if record.is_expired(self.clock()) else record
+        record = load_access(raw)
+        expires_at = record.expires_at
+        return None if expires_at is not None and expires_at <= self.clock() else record
 
     async def lookup(self, token: str) -> AccessToken | RefreshToken | None:
         """A live access or refresh token record, whichever ``token`` is (RFC 7009 §2.1)."""
