@@ -12,6 +12,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError
 
 from oauth_middleware.store.batch import Batcher
+from oauth_middleware.store.cache import TokenCache
 from oauth_middleware.store.connection import GUARD
 from oauth_middleware.store.keys import Keys
 
@@ -41,6 +42,8 @@ class StoreBase:
         self.clock = clock
         #: Coalesces the token lookups of one loop iteration into one MGET.
         self.reads = Batcher(lambda: self.redis)
+        #: The opt-in local cache of validated tokens (``from_url(url, local_cache=True)``).
+        self.cache: TokenCache | None = None
         #: True for the in-process fakeredis store (``from_url(None)``).
         self.embedded = False
 

@@ -12,6 +12,7 @@ import logging
 from types import TracebackType
 
 import redis.asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -88,3 +89,13 @@ def embedded() -> aioredis.Redis:
 
     client: aioredis.Redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
     return client
+
+
+def dedicated(client: aioredis.Redis) -> AbstractConnection:
+    """A connection outside ``client``'s pool, to the same server with the same timeouts,
+    speaking RESP2 whatever the client's default (the invalidation listener needs it)."""
+    pool = client.connection_pool
+    connection: AbstractConnection = pool.connection_class(
+        **{**pool.connection_kwargs, "protocol": 2}
+    )
+    return connection
