@@ -127,7 +127,7 @@ class Bench:
         cpu = procs.cpu_seconds(proc.pid) - cpu_before
         stats = self.redis.info("commandstats")
         commands = sum(int(v["calls"]) for k, v in stats.items()
-                       if k not in ("cmdstat_config", "cmdstat_info"))
+                       if not k.startswith(("cmdstat_config", "cmdstat_info")))
         result.runs.append(run)
         if run.requests:
             result.cpu_us.append(cpu / run.requests * 1e6)

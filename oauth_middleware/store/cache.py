@@ -62,8 +62,9 @@ class TokenCache:
         self.prefix = prefix
         self.size, self.heartbeat, self.lease = size, heartbeat, lease
         self.entries: dict[str, AccessToken] = {}
-        #: Invalidation messages applied so far (tests and operators watch this).
+        #: Invalidation messages applied so far, and when the last one was (monotonic clock).
         self.invalidations = 0
+        self.last_invalidation = 0.0
         self._serving_until = 0.0
         self._epoch = 0
         self._reading: dict[str, int] = {}
@@ -110,6 +111,7 @@ class TokenCache:
 
     def _invalidate(self, keys: list[bytes] | None) -> None:
         self.invalidations += 1
+        self.last_invalidation = time.monotonic()
         if keys is None:
             self.flush()
             return
