@@ -25,7 +25,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     p.add_argument("--no-peer", action="store_true", help="skip the django-oauth-toolkit row")
     p.add_argument("--only", default="", help="comma-separated row keys (bare always runs)")
-    p.add_argument("--pool-rate", type=int, default=6000,
+    p.add_argument("--pool-rate", type=int, default=4000,
                    help="requests/s assumed when sizing the first pool of single-use values")
     p.add_argument("--memory", action="store_true",
                    help="instead of the table: RSS of one worker across --requests requests")

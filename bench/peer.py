@@ -6,6 +6,7 @@ the project in ``bench/peer`` gets a fresh SQLite database and token each run.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -45,7 +46,7 @@ def start(cpu: int | None) -> tuple[procs.Process, str]:
     db = Path(tempfile.mkdtemp(prefix="bench-peer-")) / "peer.sqlite3"
     env = {"PEER_DB": str(db), "DJANGO_SETTINGS_MODULE": "peerproj.settings"}
     seeded = subprocess.run([str(python()), "seed_peer.py"], cwd=PROJECT, capture_output=True,
-                            text=True, check=True, env={**procs.os.environ, **env})
+                            text=True, check=True, env={**os.environ, **env})
     token = seeded.stdout.strip().splitlines()[-1]
     port = procs.free_port()
     cmd = [str(python()), "-m", "uvicorn", "peerproj.asgi:application", "--host", "127.0.0.1",

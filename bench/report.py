@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import time
@@ -70,8 +71,6 @@ def markdown(lines: list[list[str]]) -> str:
 
 
 def machine() -> dict[str, Any]:
-    import os
-
     return {"cpus": os.cpu_count(), "python": platform.python_version(),
             "platform": platform.platform(), "machine": platform.machine()}
 
@@ -80,7 +79,8 @@ def write(results: list[RowResult], settings: dict[str, Any], command: str) -> t
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     lines = table(results)
-    meta = {"command": command, "settings": settings, "machine": machine(),
+    host = machine()
+    meta = {"command": command, "settings": settings, "machine": host,
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     rows = [{**{k: v for k, v in asdict(r).items() if k != "runs"},
              "runs": [{**asdict(run), "rps": run.rps} for run in r.runs],
@@ -89,8 +89,8 @@ def write(results: list[RowResult], settings: dict[str, Any], command: str) -> t
     json_path.write_text(json.dumps({**meta, "rows": rows}, indent=2))
     md_path = RESULTS / f"bench-{stamp}.md"
     md_path.write_text(
-        f"Command: `{command}`  \nMachine: {meta['machine']['cpus']} cores, Python "
-        f"{meta['machine']['python']}, {meta['machine']['platform']}  \nSettings: "
+        f"Command: `{command}`  \nMachine: {host['cpus']} cores, Python "
+        f"{host['python']}, {host['platform']}  \nSettings: "
         + ", ".join(f"{k}={v}" for k, v in settings.items())
         + "  \nAll rows measured in the same run; ratios are to the bare route of this run.\n\n"
         + markdown(lines) + "\n"

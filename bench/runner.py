@@ -118,7 +118,7 @@ class Bench:
 
     def measure(self, row: Row, result: report.RowResult) -> None:
         estimate = result.runs[-1].rps if result.runs else self.s.pool_rate
-        size = max(2000, int(estimate * self.s.duration * 1.5))
+        size = max(2000, int(estimate * self.s.duration * 1.25))
         pool = self.pool(row, size)
         proc = self.apps[row.app]
         self.redis.config_resetstat()
