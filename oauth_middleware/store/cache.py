@@ -24,8 +24,10 @@ The rules that keep it exact:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -155,39 +157,66 @@ class TokenCache:
             await asyncio.sleep(RECONNECT_DELAY)
 
     async def _session(self, conn: AbstractConnection) -> None:
-        await conn.connect()  # type: ignore[no-untyped-call]
-        client_id = await _call(conn, "CLIENT", "ID")
-        await _call(conn, "CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST",
-                    "PREFIX", self.prefix)
-        await _call(conn, "SUBSCRIBE", INVALIDATION_CHANNEL)
-        self.flush()  # anything read before tracking began may have missed its invalidation
+        """Subscribe, then heartbeat until the connection fails or stops answering.
+
+        No read here runs under a timeout context: every wait is bounded with
+        :func:`asyncio.wait`, which never swallows a cancellation, so shutting
+        the loop down always ends this task.
+        """
+        await _bounded(asyncio.ensure_future(conn.connect()), self.lease)  # type: ignore[no-untyped-call]
+        replies: deque[asyncio.Future[Any]] = deque()
+        reader = asyncio.ensure_future(self._read(conn, replies))
+        try:
+            ask = functools.partial(self._ask, conn, replies, reader)
+            client_id = await ask("CLIENT", "ID")
+            await ask("CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST",
+                      "PREFIX", self.prefix)
+            await ask("SUBSCRIBE", INVALIDATION_CHANNEL)
+            self.flush()  # anything read before tracking began may have missed its invalidation
+            while True:
+                sent = time.monotonic()
+                await ask("PING")
+                self._serving_until = sent + self.lease
+                await asyncio.sleep(max(0.0, sent + self.heartbeat - time.monotonic()))
+        finally:
+            reader.cancel()
+            await asyncio.wait([reader])
+
+    async def _ask(self, conn: AbstractConnection, replies: deque[asyncio.Future[Any]],
+                   reader: asyncio.Future[None], *args: Any) -> Any:
+        """Send one command; its reply, read by :meth:`_read`, within ``lease`` seconds."""
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        replies.append(answer)
+        await conn.send_command(*args)
+        done, _ = await asyncio.wait({answer, reader}, timeout=self.lease,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if answer in done:
+            return answer.result()
+        if reader in done:
+            reader.result()  # raises what ended the reader
+        raise TimeoutError("no answer on the invalidation connection")
+
+    async def _read(self, conn: AbstractConnection, replies: deque[asyncio.Future[Any]]) -> None:
+        """Apply invalidations as they come; hand every other reply to its command, in order."""
         while True:
-            sent = time.monotonic()
-            await conn.send_command("PING")
-            while not await self._next(conn, sent + self.lease):
-                pass
-            self._serving_until = sent + self.lease
-            until = sent + self.heartbeat
-            while time.monotonic() < until and await self._next(conn, until, idle_ok=True):
-                pass
-
-    async def _next(self, conn: AbstractConnection, deadline: float,
-                    idle_ok: bool = False) -> bool:
-        """Apply one message; True for a heartbeat answer (or, with ``idle_ok``, a message)."""
-        message = await conn.read_response(timeout=max(0.001, deadline - time.monotonic()))
-        if message is None:
-            if idle_ok:
-                return False
-            raise TimeoutError("no heartbeat answer from Redis")
-        kind = message[0] if isinstance(message, list) and message else None
-        if kind == b"message":
-            self._invalidate(message[2])
-            return idle_ok
-        if kind == b"pong":
-            return True
-        raise ValueError("unexpected reply on the invalidation connection")
+            message = await conn.read_response()
+            if isinstance(message, list) and message and message[0] == b"message":
+                self._invalidate(message[2])
+            elif replies:
+                reply = replies.popleft()
+                if not reply.done():
+                    reply.set_result(message)
+            else:
+                raise ValueError("unexpected reply on the invalidation connection")
 
 
-async def _call(conn: AbstractConnection, *args: Any) -> Any:
-    await conn.send_command(*args)
-    return await conn.read_response()
+async def _bounded(task: asyncio.Future[Any], seconds: float) -> Any:
+    """``await task`` for at most ``seconds``; cancelled with the caller or on time-out."""
+    try:
+        done, _ = await asyncio.wait([task], timeout=seconds)
+    finally:
+        if not task.done():
+            task.cancel()
+    if not done:
+        raise TimeoutError("no connection to Redis in time")
+    return task.result()

@@ -92,10 +92,11 @@ def embedded() -> aioredis.Redis:
 
 
 def dedicated(client: aioredis.Redis) -> AbstractConnection:
-    """A connection outside ``client``'s pool, to the same server with the same timeouts,
-    speaking RESP2 whatever the client's default (the invalidation listener needs it)."""
+    """A connection outside ``client``'s pool to the same server, speaking RESP2 whatever the
+    client's default, with no timeouts of its own: its user bounds every wait itself."""
     pool = client.connection_pool
-    connection: AbstractConnection = pool.connection_class(
-        **{**pool.connection_kwargs, "protocol": 2}
-    )
+    connection: AbstractConnection = pool.connection_class(**{
+        **pool.connection_kwargs, "protocol": 2, "socket_timeout": None,
+        "socket_connect_timeout": None,
+    })
     return connection
