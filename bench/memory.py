@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -22,7 +23,7 @@ SLICE = 10.0
 
 def main(settings: Settings, total: int, command: str) -> int:
     with ExitStack() as stack, TemporaryDirectory(prefix="bench-") as tmp:
-        bench = Bench(settings, stack, Path(tmp))
+        bench = Bench(replace(settings, only=("header",)), stack, Path(tmp))
         proc = bench.apps["protected"]
         request = wrk.Request(headers={"Authorization": f"Bearer {bench.seeded.token}"})
         warm = bench.load(proc, request, SLICE)

@@ -40,18 +40,20 @@ def _cell(value: float, digits: int = 0) -> str:
 
 
 def table(results: list[RowResult]) -> list[list[str]]:
-    bare = next((r.rps for r in results if r.key == "bare"), 0.0)
+    bare = next((r for r in results if r.key == "bare"), None)
     lines = [["row", "requests/s", "p50 ms", "p99 ms", "vs bare", "CPU µs/req",
-              "Redis cmds/req", "note"]]
+              "vs bare (CPU)", "Redis cmds/req", "note"]]
     for row in results:
         if row.skipped:
-            lines.append([row.title, "-", "-", "-", "-", "-", "-", row.skipped])
+            lines.append([row.title, "-", "-", "-", "-", "-", "-", "-", row.skipped])
             continue
-        ratio = f"{row.rps / bare:.2f}" if bare and row.runs else "-"
+        ratio = f"{row.rps / bare.rps:.2f}" if bare and bare.rps and row.runs else "-"
+        cpu = statistics.median(row.cpu_us) if row.cpu_us else 0.0
+        bare_cpu = statistics.median(bare.cpu_us) if bare and bare.cpu_us else 0.0
         cmds = statistics.median(row.redis_cmds) if row.redis_cmds else 0.0
         lines.append([row.title, _cell(row.rps), _cell(row.median("p50_ms"), 2),
-                      _cell(row.median("p99_ms"), 2), ratio,
-                      _cell(statistics.median(row.cpu_us), 1) if row.cpu_us else "-",
+                      _cell(row.median("p99_ms"), 2), ratio, _cell(cpu, 1),
+                      f"{bare_cpu / cpu:.2f}" if cpu and bare_cpu else "-",
                       f"{cmds:.2f}" if row.redis_cmds else "-", "; ".join(row.problems)])
     return lines
 
@@ -92,7 +94,10 @@ def write(results: list[RowResult], settings: dict[str, Any], command: str) -> t
         f"Command: `{command}`  \nMachine: {host['cpus']} cores, Python "
         f"{host['python']}, {host['platform']}  \nSettings: "
         + ", ".join(f"{k}={v}" for k, v in settings.items())
-        + "  \nAll rows measured in the same run; ratios are to the bare route of this run.\n\n"
+        + "  \nAll rows measured in the same run; ratios are to the bare route of this run. "
+        "CPU µs/req is the worker's CPU time per request; 'vs bare (CPU)' is bare's CPU "
+        "per request over the row's, the throughput ratio of a CPU-bound worker, steadier "
+        "than requests/s when other work shares the machine.\n\n"
         + markdown(lines) + "\n"
     )
     return json_path, md_path

@@ -55,12 +55,14 @@ class Bench:
         stack.callback(lambda: self.loop.run_until_complete(self.store.aclose()))
         self.seeded = self.loop.run_until_complete(seed.base(self.store))
         self.apps: dict[str, procs.Process] = {}
+        self.peer_token: str | None = "placeholder" if settings.peer else None
+        needed = {row.app for row in self.rows()}
         for app in ("bare", "protected", "cached"):
-            proc = procs.uvicorn(f"bench.apps:{app}", self.url, settings.cpu(True))
-            self.apps[app] = stack.enter_context(proc)
-        self.peer_token: str | None = None
+            if app in needed:
+                proc = procs.uvicorn(f"bench.apps:{app}", self.url, settings.cpu(True))
+                self.apps[app] = stack.enter_context(proc)
         self.peer_versions = ""
-        if settings.peer:
+        if "peer" in needed:
             self.peer_versions = peer.ensure_venv()
             proc, self.peer_token = peer.start(settings.cpu(True))
             self.apps["peer"] = stack.enter_context(proc)
@@ -102,9 +104,7 @@ class Bench:
 
     def warm(self) -> None:
         for app, proc in self.apps.items():
-            if any(r.app == app for r in self.rows()):
-                self.load(proc, wrk.Request(path="/me/" if app == "peer" else "/me"),
-                          self.s.warmup)
+            self.load(proc, wrk.Request(path="/me/" if app == "peer" else "/me"), self.s.warmup)
 
     def rows(self) -> list[Row]:
         table = rows(self.seeded, self.peer_token)
