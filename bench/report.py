@@ -97,7 +97,9 @@ def write(results: list[RowResult], settings: dict[str, Any], command: str) -> t
         + "  \nAll rows measured in the same run; ratios are to the bare route of this run. "
         "CPU µs/req is the worker's CPU time per request; 'vs bare (CPU)' is bare's CPU "
         "per request over the row's, the throughput ratio of a CPU-bound worker, steadier "
-        "than requests/s when other work shares the machine.\n\n"
+        "than requests/s when other work shares the machine. Redis cmds/req counts every "
+        "command Redis executed (INFO commandstats), those run inside Lua scripts included; "
+        "below 1 for the middleware rows because one MGET serves a batch of requests.\n\n"
         + markdown(lines) + "\n"
     )
     return json_path, md_path

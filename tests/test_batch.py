@@ -136,3 +136,22 @@ async def test_decoded_records_are_reused_only_for_identical_bytes(store: TokenS
     other = (await store.issue(changed)).token
     await store.redis.set(key, dump(other), keepttl=True)
     assert await store.resolve(issued.access_token) == other
+
+
+def test_a_batch_stranded_on_a_stopped_loop_does_not_block_the_next_loop() -> None:
+    store = TokenStore.from_url(None)
+    first = asyncio.new_event_loop()
+
+    async def queue_then_stop() -> None:
+        store.reads.get(store.keys.access("g" * 22, "0" * 64))
+        first.stop()  # the flush scheduled for this batch never runs
+
+    first.run_until_complete(queue_then_stop())
+    first.close()
+
+    async def resolve_soon() -> object:
+        issued = await store.issue(_spec())
+        async with asyncio.timeout(5):
+            return await store.resolve(issued.access_token)
+
+    assert asyncio.run(resolve_soon()) is not None

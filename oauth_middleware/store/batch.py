@@ -33,7 +33,7 @@ Value = bytes | None
 class Batcher:
     """One MGET per loop iteration for every :meth:`get` queued during it."""
 
-    __slots__ = ("_client", "_keys", "_tasks", "_waiters")
+    __slots__ = ("_client", "_keys", "_loop", "_tasks", "_waiters")
 
     def __init__(self, client: Callable[[], aioredis.Redis]) -> None:
         #: Looked up at send time, so a client swapped on the store is the one used.
@@ -42,10 +42,15 @@ class Batcher:
         self._waiters: list[asyncio.Future[Value]] = []
         #: Strong references to the fetches in flight (the loop keeps only weak ones).
         self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def get(self, key: str) -> asyncio.Future[Value]:
         """A future for the value of ``key``, fetched with the rest of this tick's keys."""
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # A batch queued on a loop that stopped before flushing it would block every
+            # later lookup; its waiters belong to that loop and can never be answered.
+            self._keys, self._waiters, self._loop = [], [], loop
         waiter: asyncio.Future[Value] = loop.create_future()
         if not self._keys:
             loop.call_soon(self._flush, loop)
@@ -54,6 +59,8 @@ class Batcher:
         return waiter
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        if loop is not self._loop or not self._keys:
+            return
         keys, waiters = self._keys, self._waiters
         self._keys, self._waiters = [], []
         task = loop.create_task(self._fetch(keys, waiters))
