@@ -1,4 +1,4 @@
-"""Coalesced reads: the token lookups pending in one event-loop tick go to Redis as one MGET.
+"""Coalesced access-token reads for bearer-token checks (RFC 6750 §3): one MGET per loop tick.
 
 Why: under concurrency the Redis client's own per-command cost (building,
 sending, parsing and retrying one command in Python) dominates a lookup, not

@@ -1,4 +1,4 @@
-"""An opt-in local cache of validated access tokens, invalidated by Redis itself.
+"""An opt-in local cache of validated access tokens (RFC 6750 §3), invalidated by Redis itself.
 
 ``TokenStore.from_url(url, local_cache=True)``. Revocation stays exact because
 Redis, not a TTL, says when an entry is stale: a dedicated connection turns on
