@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
 from contextlib import ExitStack
+from pathlib import Path
 from tempfile import TemporaryDirectory
 
 from bench import memory, report
@@ -33,7 +35,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _exit_on_term(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds the ExitStack: every child process is stopped
+
+
 def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, _exit_on_term)
     args = parse(argv)
     command = shlex.join(["python", "-m", "bench", *argv])
     settings = Settings(
@@ -45,7 +52,7 @@ def main(argv: list[str]) -> int:
     if args.memory:
         return memory.main(settings, args.requests, command)
     with ExitStack() as stack, TemporaryDirectory(prefix="bench-") as tmp:
-        bench = Bench(settings, stack, __import__("pathlib").Path(tmp))
+        bench = Bench(settings, stack, Path(tmp))
         rows = bench.rows()
         results = {row.key: report.RowResult(row.key, row.title) for row in rows}
         for row in rows:
