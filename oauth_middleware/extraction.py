@@ -78,6 +78,8 @@ def is_form(headers: list[tuple[bytes, bytes]]) -> bool:
 
 def single(header: str | None, body: str | None, query: str | None) -> Credential | None:
     """At most one method per request (RFC 6750 §3.1)."""
+    if body is None and query is None:
+        return None if header is None else Credential(header, "header")
     sources: tuple[tuple[str | None, Source], ...] = (
         (header, "header"), (body, "body"), (query, "query")
     )

@@ -164,7 +164,8 @@ class OAuthMiddleware:
         try:
             if not self.debug and scope["scheme"] != "https":
                 raise InvalidRequest("HTTPS is required.")
-            credential = await self._credential(scope, body)
+            form = None if body is None else await self._form(body)
+            credential = self._credential(scope, form)
             token = await self._authenticate(credential, required)
         except OAuthError as exc:
             if required is not None or isinstance(exc, TemporarilyUnavailable):
@@ -185,24 +186,24 @@ class OAuthMiddleware:
             return None
         return _Body(receive) if extraction.is_form(scope["headers"]) else None
 
-    async def _credential(
-        self, scope: Scope, body: _Body | None
-    ) -> extraction.Credential | None:
+    async def _form(self, body: _Body) -> str | None:
+        """The ``access_token`` of a form body read ahead (None when it has none)."""
+        data = await body.read(self.max_body_size)
+        if data is None:
+            raise RequestTooLarge()
+        return extraction.from_urlencoded(data)
+
+    def _credential(self, scope: Scope, form: str | None) -> extraction.Credential | None:
         header, _, query = self.sources
-        form = None
-        if body is not None:
-            data = await body.read(self.max_body_size)
-            if data is None:
-                raise RequestTooLarge()
-            form = extraction.from_urlencoded(data)
         from_query = None
         if query:
             raw_query: bytes = scope["query_string"]
-            # Redact first: servers (uvicorn's access log) and apps log the URL from the scope.
-            scope["query_string"] = extraction.redact(raw_query)
-            if len(raw_query) > MAX_QUERY_SIZE:
-                raise RequestTooLarge("The query string is too long.")
-            from_query = extraction.from_urlencoded(raw_query)
+            if raw_query:
+                # Redact first: servers (uvicorn's access log) and apps log the URL from the scope.
+                scope["query_string"] = extraction.redact(raw_query)
+                if len(raw_query) > MAX_QUERY_SIZE:
+                    raise RequestTooLarge("The query string is too long.")
+                from_query = extraction.from_urlencoded(raw_query)
         header_token = extraction.from_header(scope["headers"]) if header else None
         return extraction.single(header_token, form, from_query)
 
@@ -248,7 +249,7 @@ class OAuthMiddleware:
         try:
             if not self.debug and scope["scheme"] != "wss":
                 raise InvalidRequest("TLS (wss) is required.")
-            token = await self._authenticate(await self._credential(scope, None), required)
+            token = await self._authenticate(self._credential(scope, None), required)
         except OAuthError as exc:
             if required is not None or isinstance(exc, TemporarilyUnavailable):
                 code = WS_TRY_AGAIN_LATER if exc.status_code == 503 else WS_POLICY_VIOLATION

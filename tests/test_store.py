@@ -89,6 +89,7 @@ async def test_expired_token_no_longer_resolves(store: TokenStore, clock: FakeCl
 
 
 async def test_resolve_is_exactly_one_round_trip(store: TokenStore, backend: str) -> None:
+    """Alone, a lookup is one GET; lookups made together share one MGET (see test_batch)."""
     issued = await store.issue(_spec())
     calls: list[tuple[object, ...]] = []
     original: Any = store.redis.execute_command

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from oauth_middleware.store.authn import AuthnMixin
 from oauth_middleware.store.base import Clock
+from oauth_middleware.store.cache import CACHE_SIZE, TokenCache
 from oauth_middleware.store.clients import ClientStore
 from oauth_middleware.store.connection import (
     CONNECT_TIMEOUT,
@@ -21,6 +22,7 @@ from oauth_middleware.store.connection import (
     SOCKET_TIMEOUT,
     StoreUnavailable,
     connect,
+    dedicated,
     embedded,
 )
 from oauth_middleware.store.grants import CODE_LIFETIME, GrantMixin
@@ -46,8 +48,15 @@ class TokenStore(
         connect_timeout: float = CONNECT_TIMEOUT,
         socket_timeout: float = SOCKET_TIMEOUT,
         retries: int = RETRIES,
+        local_cache: bool = False,
+        cache_size: int = CACHE_SIZE,
     ) -> TokenStore:
-        """Connect to ``url`` (``redis://``, ``rediss://``, ``unix://``), or embed when None."""
+        """Connect to ``url`` (``redis://``, ``rediss://``, ``unix://``), or embed when None.
+
+        ``local_cache=True`` keeps validated tokens in process, invalidated by Redis
+        itself (:mod:`.cache`); it needs a Redis server (6.0 or newer) and is ignored
+        by the embedded store, which is in process already.
+        """
         client: aioredis.Redis
         if url is None:
             client = embedded()
@@ -56,6 +65,9 @@ class TokenStore(
                              socket_timeout=socket_timeout, retries=retries)
         store = cls(client, prefix=prefix, clock=clock)
         store.embedded = url is None
+        if local_cache and url is not None:
+            store.cache = TokenCache(lambda: dedicated(client), store.keys.access_prefix,
+                                     size=cache_size)
         return store
 
     async def ping(self) -> bool:
@@ -63,6 +75,8 @@ class TokenStore(
             return bool(await self.redis.ping())
 
     async def aclose(self) -> None:
+        if self.cache is not None:
+            await self.cache.aclose()
         await self.redis.aclose()
 
 

@@ -11,6 +11,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError
 
+from oauth_middleware.store.batch import Batcher
+from oauth_middleware.store.cache import TokenCache
 from oauth_middleware.store.connection import GUARD
 from oauth_middleware.store.keys import DEFAULT_PREFIX, Keys
 
@@ -40,6 +42,10 @@ class StoreBase:
         self.redis = redis
         self.keys = Keys(prefix)
         self.clock = clock
+        #: Coalesces the token lookups of one loop iteration into one MGET.
+        self.reads = Batcher(lambda: self.redis)
+        #: The opt-in local cache of validated tokens (``from_url(url, local_cache=True)``).
+        self.cache: TokenCache | None = None
         #: True for the in-process fakeredis store (``from_url(None)``).
         self.embedded = False
 

@@ -12,6 +12,7 @@ import logging
 from types import TracebackType
 
 import redis.asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -88,3 +89,14 @@ def embedded() -> aioredis.Redis:
 
     client: aioredis.Redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
     return client
+
+
+def dedicated(client: aioredis.Redis) -> AbstractConnection:
+    """A connection outside ``client``'s pool to the same server, speaking RESP2 whatever the
+    client's default, with no timeouts of its own: its user bounds every wait itself."""
+    pool = client.connection_pool
+    connection: AbstractConnection = pool.connection_class(**{
+        **pool.connection_kwargs, "protocol": 2, "socket_timeout": None,
+        "socket_connect_timeout": None,
+    })
+    return connection

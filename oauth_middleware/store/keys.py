@@ -87,6 +87,11 @@ class Keys:
         return f"{self.prefix}throttle:{bucket}:{digest(key)}"
 
     @property
+    def access_prefix(self) -> str:
+        """Prefix shared by every access-token key (the local cache tracks it)."""
+        return f"{self.prefix}at:"
+
+    @property
     def access_pattern(self) -> str:
         """SCAN pattern matching every access-token key."""
         return f"{self.prefix}at:*"

@@ -1,0 +1,80 @@
+"""The rows of the table: which app, which request, what answer counts as success.
+
+Server rows follow RFC 6749 §4.1.3, §4.4, §6, RFC 7009 §2.1 and RFC 7662 §2.1:
+form-encoded POSTs with HTTP Basic client authentication. Pooled rows replace
+``{VALUE}`` in the body with a fresh code or token per request.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import quote
+
+from bench.seed import REDIRECT_URI, SCOPE, Seeded
+from bench.wrk import Request
+
+App = Literal["bare", "protected", "cached", "peer"]
+Pool = Literal["codes", "refresh", "access"]
+FORM = "application/x-www-form-urlencoded"
+#: Shaped like one of our tokens, but never issued: the lookup runs and misses.
+UNKNOWN_TOKEN = "A" * 22 + "." + "B" * 43
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    title: str
+    app: App
+    request: Request
+    expect: int = 200
+    pool: Pool | None = None
+    #: Authorization-server rows: skipped while the endpoint answers 501.
+    server: bool = False
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _basic(seeded: Seeded) -> dict[str, str]:
+    pair = f"{quote(seeded.client_id, safe='')}:{quote(seeded.client_secret, safe='')}"
+    return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode(),
+            "Content-Type": FORM}
+
+
+def _post(path: str, body: str, seeded: Seeded) -> Request:
+    return Request("POST", path, _basic(seeded), body)
+
+
+def rows(seeded: Seeded, peer_token: str | None) -> list[Row]:
+    bearer = {"Authorization": f"Bearer {seeded.token}"}
+    redirect = quote(REDIRECT_URI, safe="")
+    table = [
+        Row("bare", "bare route (no middleware)", "bare", Request()),
+        Row("header", "protected, header token", "protected", Request(headers=bearer)),
+        Row("body", "protected, form-body token", "protected",
+            Request("POST", "/me", {"Content-Type": FORM}, f"access_token={seeded.token}")),
+        Row("query", "protected, query token", "protected",
+            Request(path=f"/me?access_token={seeded.token}")),
+        Row("invalid", "unknown token (401)", "protected",
+            Request(headers={"Authorization": f"Bearer {UNKNOWN_TOKEN}"}), expect=401),
+        Row("cached", "protected, header token, local_cache=True", "cached",
+            Request(headers=bearer)),
+        Row("token_cc", "token: client_credentials", "protected",
+            _post("/oauth/token", f"grant_type=client_credentials&scope={SCOPE}", seeded),
+            server=True),
+        Row("token_code", "token: authorization_code redemption", "protected",
+            _post("/oauth/token", f"grant_type=authorization_code&code={{VALUE}}"
+                  f"&redirect_uri={redirect}", seeded), pool="codes", server=True),
+        Row("token_refresh", "token: refresh_token", "protected",
+            _post("/oauth/token", "grant_type=refresh_token&refresh_token={VALUE}", seeded),
+            pool="refresh", server=True),
+        Row("revoke", "revoke (RFC 7009)", "protected",
+            _post("/oauth/revoke", "token={VALUE}&token_type_hint=access_token", seeded),
+            pool="access", server=True),
+        Row("introspect", "introspect (RFC 7662)", "protected",
+            _post("/oauth/introspect", f"token={seeded.token}", seeded), server=True),
+    ]
+    if peer_token is not None:
+        table.append(Row("peer", "peer: django-oauth-toolkit, header token", "peer",
+                         Request(path="/me/", headers={"Authorization": f"Bearer {peer_token}"})))
+    return table

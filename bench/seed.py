@@ -1,0 +1,83 @@
+"""What the rows need in Redis, created through the store API the apps use.
+
+A confidential client allowed every grant, a long-lived access token, and pools
+of single-use values (authorization codes, refresh tokens, access tokens to
+revoke) written to files that wrk's Lua scripts read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from oauth_middleware import TokenStore, register_client
+from oauth_middleware.models import AuthorizationCode
+from oauth_middleware.store import NewTokens
+
+CLIENT_ID = "bench-client"
+REDIRECT_URI = "https://bench.example/cb"
+SCOPE = "bench:read"
+#: Concurrent store calls while filling a pool.
+CONCURRENCY = 64
+
+
+@dataclass(frozen=True)
+class Seeded:
+    client_id: str
+    client_secret: str
+    token: str
+
+
+async def base(store: TokenStore) -> Seeded:
+    """The client and one access token every read-only row uses."""
+    await store.redis.flushdb()
+    registered = await register_client(
+        store, "Bench client", CLIENT_ID, REDIRECT_URI, "bench-admin",
+        scopes_list=[SCOPE], public=False,
+        grant_types=["authorization_code", "refresh_token", "client_credentials"],
+    )
+    if registered.client_secret is None:
+        raise RuntimeError("a confidential client needs a secret")
+    token = await store.issue(NewTokens(client_id=CLIENT_ID, subject="bench-user",
+                                        scopes=frozenset({SCOPE}), lifetime=24 * 3600))
+    return Seeded(CLIENT_ID, registered.client_secret, token.access_token)
+
+
+async def _many(make: Callable[[], Awaitable[str]], count: int) -> list[str]:
+    sem = asyncio.Semaphore(CONCURRENCY)
+
+    async def one() -> str:
+        async with sem:
+            return await make()
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+async def codes(store: TokenStore, count: int) -> list[str]:
+    record = AuthorizationCode(grant_id="", client_id=CLIENT_ID, subject="bench-user",
+                               redirect_uri=REDIRECT_URI, scopes=frozenset({SCOPE}))
+    return await _many(lambda: store.create_code(record, lifetime=600), count)
+
+
+async def _issued(store: TokenStore, refresh: bool) -> str:
+    issued = await store.issue(NewTokens(client_id=CLIENT_ID, subject="bench-user",
+                                         scopes=frozenset({SCOPE}), refresh=refresh))
+    value = issued.refresh_token if refresh else issued.access_token
+    if value is None:
+        raise RuntimeError("no refresh token issued")
+    return value
+
+
+async def refresh_tokens(store: TokenStore, count: int) -> list[str]:
+    return await _many(lambda: _issued(store, True), count)
+
+
+async def access_tokens(store: TokenStore, count: int) -> list[str]:
+    return await _many(lambda: _issued(store, False), count)
+
+
+def write_pool(path: Path, values: list[str]) -> Path:
+    path.write_text("".join(f"{v}\n" for v in values))
+    return path

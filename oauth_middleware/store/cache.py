@@ -1,0 +1,222 @@
+"""An opt-in local cache of validated access tokens (RFC 6750 §3), invalidated by Redis itself.
+
+``TokenStore.from_url(url, local_cache=True)``. Revocation stays exact because
+Redis, not a TTL, says when an entry is stale: a dedicated connection turns on
+``CLIENT TRACKING ... BCAST PREFIX <access-token prefix>`` redirected to itself
+and subscribes to ``__redis__:invalidate``, so every write, delete or expiry of
+any access-token key, by any client, reaches every worker as a message naming
+the key (a flush of the database as a message naming none).
+
+The rules that keep it exact:
+
+* A hit is served only while the connection is proven live: each PING answered
+  extends a lease from the moment the PING was sent. Messages on one connection
+  arrive in order, so a PONG proves every invalidation Redis sent before it was
+  applied. A silent connection stops the cache serving within ``lease`` seconds.
+* A lost connection flushes everything and the cache serves nothing until a new
+  connection is subscribed; establishing one flushes again, so no record read
+  before tracking began is ever kept.
+* A record read from Redis is kept only if no invalidation of its key (and no
+  flush) arrived while it was being read.
+* Expiry is still checked on every hit by the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio.connection import AbstractConnection
+
+from oauth_middleware.models import AccessToken
+from oauth_middleware.store.connection import STORE_ERRORS
+
+logger = logging.getLogger("oauth_middleware.store")
+
+#: Redis's own channel for client-side caching invalidations (RESP2 redirect mode).
+INVALIDATION_CHANNEL = "__redis__:invalidate"
+#: Seconds between two heartbeats on the invalidation connection.
+HEARTBEAT = 0.25
+#: Seconds a heartbeat answer lets the cache serve hits, counted from when it was sent.
+LEASE = 1.0
+#: Seconds to wait before connecting again after losing the invalidation connection.
+RECONNECT_DELAY = 0.5
+#: What ends an invalidation session (then: flush, stop serving, reconnect).
+_LOST: tuple[type[BaseException], ...] = (*STORE_ERRORS, ValueError)
+#: Records kept at most; the oldest goes first.
+CACHE_SIZE = 50_000
+
+
+class TokenCache:
+    """Access-token records by Redis key, valid while Redis has not said otherwise."""
+
+    def __init__(self, connect: Callable[[], AbstractConnection], prefix: str, *,
+                 size: int = CACHE_SIZE, heartbeat: float = HEARTBEAT,
+                 lease: float = LEASE) -> None:
+        if size < 1 or heartbeat <= 0 or lease <= heartbeat:
+            raise ValueError("cache size must be positive and lease longer than heartbeat")
+        self._connect = connect
+        self.prefix = prefix
+        self.size, self.heartbeat, self.lease = size, heartbeat, lease
+        self.entries: dict[str, AccessToken] = {}
+        #: Invalidation messages applied so far, and when the last one was (monotonic clock).
+        self.invalidations = 0
+        self.last_invalidation = 0.0
+        self._serving_until = 0.0
+        self._epoch = 0
+        self._reading: dict[str, int] = {}
+        self._spoiled: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def serving(self) -> bool:
+        return time.monotonic() < self._serving_until
+
+    def get(self, key: str) -> AccessToken | None:
+        """The cached record, or None: not cached, or the cache is not proven live now."""
+        if self._loop is not asyncio.get_running_loop():
+            self._start()
+        if time.monotonic() >= self._serving_until:
+            return None
+        return self.entries.get(key)
+
+    def begin(self, key: str) -> int:
+        """Note that ``key`` is being read from Redis; pass the result to :meth:`finish`."""
+        self._reading[key] = self._reading.get(key, 0) + 1
+        return self._epoch
+
+    def finish(self, key: str, epoch: int, record: AccessToken | None) -> None:
+        """Keep ``record`` unless anything invalidated it while it was read."""
+        keep = (record is not None and epoch == self._epoch and key not in self._spoiled
+                and self.serving)
+        left = self._reading[key] - 1
+        if left:
+            self._reading[key] = left
+        else:
+            del self._reading[key]
+            self._spoiled.discard(key)
+        if keep and record is not None:
+            if key not in self.entries and len(self.entries) >= self.size:
+                del self.entries[next(iter(self.entries))]
+            self.entries[key] = record
+
+    def flush(self) -> None:
+        self.entries.clear()
+        self._epoch += 1
+        self._spoiled.update(self._reading)
+
+    def _invalidate(self, keys: list[bytes] | None) -> None:
+        self.invalidations += 1
+        self.last_invalidation = time.monotonic()
+        if keys is None:
+            self.flush()
+            return
+        for raw in keys:
+            key = raw.decode("utf-8", "replace")
+            self.entries.pop(key, None)
+            if key in self._reading:
+                self._spoiled.add(key)
+
+    def _stop_serving(self) -> None:
+        self._serving_until = 0.0
+        self.flush()
+
+    def _start(self) -> None:
+        """(Re)start the listener on the running loop; a listener of another loop is dropped."""
+        self._stop_serving()
+        old, old_loop = self._task, self._loop
+        if old is not None and old_loop is not None and not old_loop.is_closed():
+            old_loop.call_soon_threadsafe(old.cancel)
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._listen(), name="oauth-token-cache")
+
+    async def aclose(self) -> None:
+        task, self._task, self._loop = self._task, None, None
+        self._stop_serving()
+        if task is not None and task.get_loop() is asyncio.get_running_loop():
+            task.cancel()
+            await asyncio.wait([task])
+
+    async def _listen(self) -> None:
+        while True:
+            conn = self._connect()
+            try:
+                await self._session(conn)
+            except _LOST as exc:
+                logger.warning("token cache: invalidation connection lost (%s); cache off "
+                               "until it is back", type(exc).__name__)
+            finally:
+                self._stop_serving()
+                await conn.disconnect(nowait=True)
+            await asyncio.sleep(RECONNECT_DELAY)
+
+    async def _session(self, conn: AbstractConnection) -> None:
+        """Subscribe, then heartbeat until the connection fails or stops answering.
+
+        No read here runs under a timeout context: every wait is bounded with
+        :func:`asyncio.wait`, which never swallows a cancellation, so shutting
+        the loop down always ends this task.
+        """
+        await _bounded(asyncio.ensure_future(conn.connect()), self.lease)  # type: ignore[no-untyped-call]
+        replies: deque[asyncio.Future[Any]] = deque()
+        reader = asyncio.ensure_future(self._read(conn, replies))
+        try:
+            ask = functools.partial(self._ask, conn, replies, reader)
+            client_id = await ask("CLIENT", "ID")
+            await ask("CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST",
+                      "PREFIX", self.prefix)
+            await ask("SUBSCRIBE", INVALIDATION_CHANNEL)
+            self.flush()  # anything read before tracking began may have missed its invalidation
+            while True:
+                sent = time.monotonic()
+                await ask("PING")
+                self._serving_until = sent + self.lease
+                await asyncio.sleep(max(0.0, sent + self.heartbeat - time.monotonic()))
+        finally:
+            reader.cancel()
+            await asyncio.wait([reader])
+
+    async def _ask(self, conn: AbstractConnection, replies: deque[asyncio.Future[Any]],
+                   reader: asyncio.Future[None], *args: Any) -> Any:
+        """Send one command; its reply, read by :meth:`_read`, within ``lease`` seconds."""
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        replies.append(answer)
+        await conn.send_command(*args)
+        done, _ = await asyncio.wait({answer, reader}, timeout=self.lease,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if answer in done:
+            return answer.result()
+        if reader in done:
+            reader.result()  # raises what ended the reader
+        raise TimeoutError("no answer on the invalidation connection")
+
+    async def _read(self, conn: AbstractConnection, replies: deque[asyncio.Future[Any]]) -> None:
+        """Apply invalidations as they come; hand every other reply to its command, in order."""
+        while True:
+            message = await conn.read_response()
+            if isinstance(message, list) and message and message[0] == b"message":
+                self._invalidate(message[2])
+            elif replies:
+                reply = replies.popleft()
+                if not reply.done():
+                    reply.set_result(message)
+            else:
+                raise ValueError("unexpected reply on the invalidation connection")
+
+
+async def _bounded(task: asyncio.Future[Any], seconds: float) -> Any:
+    """``await task`` for at most ``seconds``; cancelled with the caller or on time-out."""
+    try:
+        done, _ = await asyncio.wait([task], timeout=seconds)
+    finally:
+        if not task.done():
+            task.cancel()
+    if not done:
+        raise TimeoutError("no connection to Redis in time")
+    return task.result()

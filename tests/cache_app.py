@@ -1,0 +1,56 @@
+"""An app with the local token cache on, for real multi-worker uvicorn tests.
+
+``/me`` is protected; ``/_cache`` (test only, unprotected) reports that worker's
+cache: size, invalidations applied, serving. Every answer, refusals included,
+names its worker in an ``x-worker-pid`` header.
+"""
+
+from __future__ import annotations
+
+import os
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from oauth_middleware import OAuthMiddleware, TokenStore
+
+
+def app() -> Starlette:
+    """Factory for ``uvicorn --factory tests.cache_app:app``; reads ``REDIS_URL``."""
+    store = TokenStore.from_url(os.environ["REDIS_URL"], local_cache=True)
+    cache = store.cache
+    if cache is None:
+        raise RuntimeError("the local cache needs a Redis URL")
+
+    async def me(request: Request) -> Response:
+        return JSONResponse({"user": request.user.identity})
+
+    async def stats(request: Request) -> Response:
+        return JSONResponse({"size": len(cache.entries),
+                             "invalidations": cache.invalidations, "serving": cache.serving,
+                             "last_invalidation": cache.last_invalidation})
+
+    starlette = Starlette(routes=[Route("/me", me), Route("/_cache", stats)])
+    starlette.add_middleware(OAuthMiddleware, store=store, scopes={"/me": []}, debug=True)
+    starlette.add_middleware(WorkerPid)
+    return starlette
+
+
+class WorkerPid:
+    """Outermost: every answer, refusals included, names the worker in ``x-worker-pid``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.pid = str(os.getpid()).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def tagged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"x-worker-pid", self.pid)]}
+            await send(message)
+
+        await self.app(scope, receive, tagged)

@@ -1,0 +1,214 @@
+"""The opt-in local token cache (store/cache.py): served only while Redis can invalidate it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from oauth_middleware.models import AccessToken
+from oauth_middleware.store import NewTokens, TokenStore
+from oauth_middleware.store.cache import TokenCache
+from tests.apps import build_app
+from tests.conftest import FakeClock
+from tests.redis_process import RedisProcess
+from tests.test_batch import Counting
+
+#: Generous bound for conditions that hold within milliseconds on an idle machine.
+DEADLINE = 10.0
+
+
+async def until(condition: Callable[[], bool | Awaitable[bool]], what: str) -> None:
+    """Poll ``condition`` until it holds; fails the test after :data:`DEADLINE` seconds."""
+    end = time.monotonic() + DEADLINE
+    while time.monotonic() < end:
+        result = condition()
+        if result if isinstance(result, bool) else await result:
+            return
+        await asyncio.sleep(0.01)  # polling for a condition, not timing a behaviour
+    pytest.fail(f"timed out waiting until {what}")
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisProcess]:
+    server = RedisProcess().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def cached(own_redis: RedisProcess, clock: FakeClock) -> AsyncIterator[TokenStore]:
+    store = TokenStore.from_url(own_redis.url, clock=clock, local_cache=True)
+    yield store
+    await store.aclose()
+
+
+def _cache(store: TokenStore) -> TokenCache:
+    assert store.cache is not None
+    return store.cache
+
+
+async def _warm(store: TokenStore, token: str) -> AccessToken:
+    """Resolve until the record is cached (the listener first has to subscribe)."""
+    cache = _cache(store)
+    await store.resolve(token)
+    await until(lambda: cache.serving, "the cache serves")
+    record = await store.resolve(token)
+    assert record is not None and len(cache.entries) == 1
+    return record
+
+
+def _spec() -> NewTokens:
+    return NewTokens(client_id="web", subject="alice", scopes=frozenset({"polls:results"}))
+
+
+async def test_a_cached_token_is_served_without_reading_redis(cached: TokenStore) -> None:
+    issued = await cached.issue(_spec())
+    await _warm(cached, issued.access_token)
+    with Counting(cached) as counting:
+        assert await cached.resolve(issued.access_token) == issued.token
+    assert counting.calls == []
+
+
+async def test_a_token_revoked_elsewhere_is_refused_once_redis_says_so(
+    cached: TokenStore, own_redis: RedisProcess
+) -> None:
+    issued = await cached.issue(_spec())
+    await _warm(cached, issued.access_token)
+    cache = _cache(cached)
+    seen = cache.invalidations
+    other = TokenStore.from_url(own_redis.url)
+    try:
+        assert await other.revoke_token(issued.access_token)
+    finally:
+        await other.aclose()
+    await until(lambda: cache.invalidations > seen, "the invalidation arrived")
+    assert cache.entries == {}
+    assert await cached.resolve(issued.access_token) is None
+
+
+async def test_a_rewritten_token_record_is_read_again(cached: TokenStore) -> None:
+    issued = await cached.issue(_spec())
+    await _warm(cached, issued.access_token)
+    cache = _cache(cached)
+    seen = cache.invalidations
+    key = next(iter(cache.entries))
+    await cached.redis.set(key, b'{"not": "a token"}', keepttl=True)
+    await until(lambda: cache.invalidations > seen, "the invalidation arrived")
+    assert key not in cache.entries
+
+
+async def test_flushing_redis_empties_the_cache(cached: TokenStore) -> None:
+    issued = await cached.issue(_spec())
+    await _warm(cached, issued.access_token)
+    await cached.redis.flushdb()
+    await until(lambda: not _cache(cached).entries, "the cache is empty")
+    assert await cached.resolve(issued.access_token) is None
+
+
+async def test_expiry_is_still_checked_on_a_hit(cached: TokenStore, clock: FakeClock) -> None:
+    issued = await cached.issue(_spec())
+    await _warm(cached, issued.access_token)
+    clock.advance(3600)
+    with Counting(cached) as counting:
+        assert await cached.resolve(issued.access_token) is None
+    assert counting.calls == []
+
+
+async def test_losing_the_invalidation_connection_flushes_and_stops_serving(
+    cached: TokenStore,
+) -> None:
+    issued = await cached.issue(_spec())
+    await _warm(cached, issued.access_token)
+    cache = _cache(cached)
+    killed = await cached.redis.client_kill_filter(_type="pubsub")
+    assert killed == 1
+    await until(lambda: not cache.serving, "the cache stops serving")
+    assert cache.entries == {}
+    with Counting(cached) as counting:
+        assert await cached.resolve(issued.access_token) == issued.token
+    assert [c[0] for c in counting.calls] == ["GET"]
+    assert cache.entries == {}  # nothing is kept while the cache is off
+    await until(lambda: cache.serving, "the cache serves again")
+    await _warm(cached, issued.access_token)
+
+
+async def test_a_frozen_redis_stops_the_cache_and_the_route_answers_503(
+    cached: TokenStore, own_redis: RedisProcess
+) -> None:
+    issued = await cached.issue(_spec())
+    await _warm(cached, issued.access_token)
+    app = build_app(cached)
+    headers = {"Authorization": f"Bearer {issued.access_token}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="https://testserver") as client:
+        own_redis.freeze()
+        try:
+            await until(lambda: not _cache(cached).serving, "the cache stops serving")
+            response = await client.get("/polls/1/results", headers=headers)
+        finally:
+            own_redis.thaw()
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        await until(lambda: _cache(cached).serving, "the cache serves again")
+        assert (await client.get("/polls/1/results", headers=headers)).status_code == 200
+
+
+def test_a_read_crossed_by_an_invalidation_is_not_kept() -> None:
+    cache = _serving_cache()
+    record = _record()
+    epoch = cache.begin("k")
+    cache._invalidate([b"k"])
+    cache.finish("k", epoch, record)
+    assert cache.entries == {}
+    epoch = cache.begin("k")
+    cache.finish("k", epoch, record)
+    assert cache.entries == {"k": record}
+
+
+def test_a_read_crossed_by_a_flush_is_not_kept() -> None:
+    cache = _serving_cache()
+    epoch = cache.begin("k")
+    cache._invalidate(None)
+    cache.finish("k", epoch, _record())
+    assert cache.entries == {}
+
+
+def test_nothing_is_kept_while_the_cache_is_not_serving() -> None:
+    cache = TokenCache(_no_connection, "om:at:")
+    cache.finish("k", cache.begin("k"), _record())
+    assert cache.entries == {}
+
+
+def test_the_oldest_entry_goes_when_the_cache_is_full() -> None:
+    cache = _serving_cache(size=2)
+    for key in ("a", "b", "c"):
+        cache.finish(key, cache.begin(key), _record())
+    assert list(cache.entries) == ["b", "c"]
+
+
+def test_bad_cache_settings_raise_at_construction() -> None:
+    with pytest.raises(ValueError, match="lease longer than heartbeat"):
+        TokenCache(_no_connection, "om:at:", heartbeat=1.0, lease=0.5)
+
+
+def test_the_embedded_store_ignores_the_local_cache() -> None:
+    assert TokenStore.from_url(None, local_cache=True).cache is None
+
+
+def _no_connection() -> aioredis.Connection:
+    raise AssertionError("no connection in a unit test")
+
+
+def _serving_cache(size: int = 10) -> TokenCache:
+    cache = TokenCache(_no_connection, "om:at:", size=size)
+    cache._serving_until = time.monotonic() + 3600
+    return cache
+
+
+def _record() -> AccessToken:
+    return AccessToken(grant_id="g" * 22, client_id="web", subject="alice")

@@ -1,0 +1,144 @@
+"""Across real uvicorn workers: a revoked token is refused everywhere; without the cache every
+request costs exactly one Redis round trip.
+
+Counting happens on the real redis-server (INFO commandstats and keyspace_hits),
+not in the client, so nothing the client does can hide a round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from oauth_middleware.store import NewTokens, TokenStore
+from tests.apps import build_app
+from tests.redis_process import RedisProcess
+from tests.servers import UvicornProcess
+
+pytestmark = pytest.mark.real_redis_only
+
+#: Upper bound on requests spent reaching both workers (the kernel picks the worker).
+MAX_REQUESTS = 2000
+DEADLINE = 30.0
+
+
+async def _fresh_get(url: str, path: str, headers: dict[str, str] | None = None
+                     ) -> tuple[int, int, Any]:
+    """One request on a new connection, so the kernel may hand it to either worker:
+    (worker pid, status, JSON body)."""
+    async with httpx.AsyncClient(base_url=url) as client:
+        response = await client.get(path, headers=headers)
+    return int(response.headers["x-worker-pid"]), response.status_code, response.json()
+
+
+async def _per_worker(url: str, path: str, done: Any, headers: dict[str, str] | None = None
+                      ) -> dict[int, Any]:
+    """Ask until ``done(latest answers by pid)`` holds for two workers; bounded."""
+    latest: dict[int, Any] = {}
+    end = time.monotonic() + DEADLINE
+    for _ in range(MAX_REQUESTS):
+        pid, status, body = await _fresh_get(url, path, headers)
+        latest[pid] = (status, body)
+        if len(latest) == 2 and done(latest):
+            return latest
+        if time.monotonic() > end:
+            break
+    pytest.fail(f"workers never reached the expected state: {latest}")
+
+
+async def test_a_token_revoked_through_the_store_is_refused_by_every_worker(
+    redis_server: RedisProcess,
+) -> None:
+    store = TokenStore.from_url(redis_server.url)
+    try:
+        await _revoke_across_workers(store, redis_server)
+    finally:
+        await store.aclose()
+
+
+async def _revoke_across_workers(store: TokenStore, redis_server: RedisProcess) -> None:
+    await store.redis.flushdb()
+    issued = await store.issue(NewTokens(client_id="web", subject="alice"))
+    bearer = {"Authorization": f"Bearer {issued.access_token}"}
+    with UvicornProcess("tests.cache_app:app", "--factory", "--workers", "2",
+                        env={"REDIS_URL": redis_server.url}) as server:
+        # Warm: each worker has served the token and holds it in a live cache.
+        async def cached_everywhere(latest: dict[int, Any]) -> bool:
+            return all(body["size"] == 1 and body["serving"] for _, body in latest.values())
+
+        warm: dict[int, Any] = {}
+        end = time.monotonic() + DEADLINE
+        while time.monotonic() < end:
+            _, status, body = await _fresh_get(server.url, "/me", bearer)
+            assert status == 200 and body["user"] == "alice"
+            warm = await _per_worker(server.url, "/_cache", lambda latest: True)
+            if await cached_everywhere(warm):
+                break
+        assert await cached_everywhere(warm), warm
+        before = {pid: body["invalidations"] for pid, (_, body) in warm.items()}
+
+        revoking_at = time.monotonic()  # CLOCK_MONOTONIC is shared by every process
+        assert await store.revoke_token(issued.access_token)
+
+        # Each worker acknowledges: it applied an invalidation and dropped the entry.
+        acked = await _per_worker(server.url, "/_cache", lambda latest: all(
+            body["invalidations"] > before[pid] and body["size"] == 0
+            for pid, (_, body) in latest.items()))
+        assert set(acked) == set(before)
+        applied_after = [body["last_invalidation"] - revoking_at for _, body in acked.values()]
+
+        # From now on every request, to either worker, is refused.
+        answers: list[tuple[int, Any]] = []
+        refused = await _per_worker(server.url, "/me", lambda latest: True, bearer)
+        answers += refused.values()
+        for _ in range(20):
+            answers.append((await _fresh_get(server.url, "/me", bearer))[1:])
+        assert {status for status, _ in answers} == {401}
+        assert all(body["error"] == "invalid_token" for _, body in answers)
+    # Not asserted (no timing assertions in tests); shown with -s for the curious.
+    print("invalidation applied by each worker after",
+          ", ".join(f"{1000 * s:.1f} ms" for s in applied_after))
+
+
+async def _command_counts(client: aioredis.Redis) -> tuple[dict[str, int], int]:
+    stats = await client.info("commandstats")
+    calls = {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()
+             if not k.startswith(("cmdstat_info", "cmdstat_config"))}
+    hits = int((await client.info("stats"))["keyspace_hits"])
+    return calls, hits
+
+
+async def test_without_the_cache_every_request_is_exactly_one_redis_round_trip(
+    redis_server: RedisProcess,
+) -> None:
+    store = TokenStore.from_url(redis_server.url)
+    await store.redis.flushdb()
+    issued = await store.issue(NewTokens(client_id="web", subject="alice",
+                                         scopes=frozenset({"polls:results"})))
+    counter = aioredis.Redis.from_url(redis_server.url)
+    app = build_app(store)
+    good = {"Authorization": f"Bearer {issued.access_token}"}
+    unknown = {"Authorization": f"Bearer {issued.token.grant_id}.{'A' * 43}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="https://testserver") as client:
+        await counter.config_resetstat()
+        for _ in range(20):
+            assert (await client.get("/polls/1/results", headers=good)).status_code == 200
+            assert (await client.get("/polls/1/results", headers=unknown)).status_code == 401
+        sequential, _ = await _command_counts(counter)
+
+        await counter.config_resetstat()
+        answers = await asyncio.gather(*(client.get("/polls/1/results", headers=good)
+                                         for _ in range(30)))
+        concurrent, hits = await _command_counts(counter)
+    await counter.aclose()
+    await store.aclose()
+    assert sequential == {"get": 40}
+    assert [r.status_code for r in answers] == [200] * 30
+    assert hits == 30  # every one of the 30 requests read its token from Redis
+    assert set(concurrent) <= {"get", "mget"} and 1 <= sum(concurrent.values()) <= 30
