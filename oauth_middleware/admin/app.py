@@ -124,7 +124,7 @@ class AdminApp:
         if request.headers.get("sec-fetch-site", "") == "cross-site":
             raise Forbidden("Forms posted from another site are refused.")
         form = await read_form(request, self.config.max_body)
-        if not self.csrf.verify(user, form.get(FIELD)):
+        if not self.csrf.verify(form.get(FIELD), user):
             raise Forbidden("This form has expired or did not come from this admin: "
                             "reload the page and try again. Nothing was changed.")
         return form

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
-from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
 from starlette.requests import Request
 
+from oauth_middleware import csrf
 from oauth_middleware.errors import AccessDenied, InvalidRequest, RequestTooLarge
-from oauth_middleware.security import constant_time_equals, digest
 from oauth_middleware.server.urlencoded import Params, parse
 
 #: Form field names of the consent page (templates must keep them).
@@ -34,45 +32,14 @@ _FORM_TYPE = "application/x-www-form-urlencoded"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-class _ClockedSigner(TimestampSigner):
-    """A timestamp signer reading the store's clock, so tests move time instead of sleeping."""
-
-    def __init__(self, *args: Any, clock: Callable[[], float], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.clock = clock
-
-    def get_timestamp(self) -> int:
-        return int(self.clock())
-
-
-class CsrfTokens:
-    """Signed, expiring CSRF tokens bound to one user and one consent transaction."""
+class CsrfTokens(csrf.CsrfTokens):
+    """Consent tokens: bound to one user and one consent transaction (shared implementation)."""
 
     #: Separates these signatures from any other use of the same secret key.
     SALT = "oauth_middleware.consent.csrf"
 
     def __init__(self, secret_key: bytes, *, max_age: int, clock: Callable[[], float]) -> None:
-        self.max_age = max_age
-        self._serializer = URLSafeTimedSerializer(
-            secret_key, salt=self.SALT, signer=_ClockedSigner, signer_kwargs={"clock": clock}
-        )
-
-    @staticmethod
-    def _binding(user: str, transaction: str) -> str:
-        return digest(f"{digest(user)}:{digest(transaction)}")
-
-    def issue(self, user: str, transaction: str) -> str:
-        return self._serializer.dumps(self._binding(user, transaction))
-
-    def verify(self, token: str, user: str, transaction: str) -> bool:
-        """True only for an unexpired token signed for exactly this user and transaction."""
-        try:
-            bound = self._serializer.loads(token, max_age=self.max_age)
-        except BadData:
-            return False
-        return isinstance(bound, str) and constant_time_equals(
-            bound, self._binding(user, transaction)
-        )
+        super().__init__(secret_key, salt=self.SALT, max_age=max_age, clock=clock)
 
 
 @dataclass(frozen=True, slots=True)

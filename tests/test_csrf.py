@@ -1,0 +1,37 @@
+"""The shared CSRF tokens: bound to exactly what they protect, signed, expiring, salted."""
+
+from __future__ import annotations
+
+from oauth_middleware.csrf import MAX_LENGTH, CsrfTokens
+from tests.conftest import FakeClock
+
+KEY = b"k" * 32
+
+
+def test_tokens_verify_only_for_their_exact_binding(clock: FakeClock) -> None:
+    tokens = CsrfTokens(KEY, salt="a", max_age=60, clock=clock)
+    token = tokens.issue("alice", "txn-1")
+    assert tokens.verify(token, "alice", "txn-1")
+    assert not tokens.verify(token, "alice", "txn-2")
+    assert not tokens.verify(token, "alice")
+    assert not tokens.verify(token, "alice:txn-1")
+    assert not tokens.verify(None, "alice", "txn-1")
+    assert not tokens.verify("x" * (MAX_LENGTH + 1), "alice", "txn-1")
+    assert tokens.issue("alice", "txn-1") != token  # a fresh nonce each time
+
+
+def test_tokens_expire_by_the_injected_clock(clock: FakeClock) -> None:
+    tokens = CsrfTokens(KEY, salt="a", max_age=60, clock=clock)
+    token = tokens.issue("alice")
+    clock.advance(60)
+    assert tokens.verify(token, "alice")
+    clock.advance(1)
+    assert not tokens.verify(token, "alice")
+
+
+def test_salts_keep_uses_apart(clock: FakeClock) -> None:
+    consent = CsrfTokens(KEY, salt="consent", max_age=60, clock=clock)
+    admin = CsrfTokens(KEY, salt="admin", max_age=60, clock=clock)
+    assert not admin.verify(consent.issue("alice"), "alice")
+    assert not CsrfTokens(b"j" * 32, salt="consent", max_age=60, clock=clock).verify(
+        consent.issue("alice"), "alice")
