@@ -8,7 +8,6 @@ is the one place where refusals and an unreachable store become pages.
 
 from __future__ import annotations
 
-import secrets
 from functools import partial
 
 from starlette.requests import Request
@@ -25,7 +24,7 @@ from oauth_middleware.admin.rendering import render
 from oauth_middleware.admin.request import AdminRequest, href_under
 from oauth_middleware.admin.routing import Handler, Router, route_path
 from oauth_middleware.scope_registry import UnknownScope
-from oauth_middleware.server.config import Authenticate, user_from_scope
+from oauth_middleware.server.config import Authenticate, signing_key, user_from_scope
 from oauth_middleware.store import StoreUnavailable, TokenStore
 from oauth_middleware.toolbox import UnknownClient
 
@@ -77,14 +76,9 @@ class AdminApp:
         page_size: int = 50,
         title: str = "OAuth admin",
     ) -> None:
-        if secret_key is None:
-            if not debug:
-                raise ValueError("secret_key is required (the same value on every worker), "
-                                 "e.g. secret_key=os.environ['OAUTH_SECRET_KEY']")
-            secret_key = secrets.token_bytes(32)
         self.config = AdminConfig(
             store=store, is_admin=is_admin, login_url=login_url, authenticate=authenticate,
-            secret_key=secret_key.encode() if isinstance(secret_key, str) else secret_key,
+            secret_key=signing_key(secret_key, debug=debug),
             debug=debug, page_size=page_size, title=title,
         )
         self.csrf = CsrfTokens(self.config.secret_key, max_age=self.config.csrf_max_age,

@@ -8,7 +8,6 @@ its trailing slash; there is no slash redirect (a 307 would re-post a form).
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from oauth_middleware.server.config import (
     ThrottlePolicy,
     VerifyPassword,
     grant_types,
+    signing_key,
     user_from_scope,
 )
 from oauth_middleware.store import TokenStore
@@ -59,15 +59,10 @@ class AuthorizationServer:
         templates: str | Path | None = None,
         introspection_scope: str | None = None,
     ) -> None:
-        if secret_key is None:
-            if not debug:
-                raise ValueError("secret_key is required (the same value on every worker), "
-                                 "e.g. secret_key=os.environ['OAUTH_SECRET_KEY']")
-            secret_key = secrets.token_bytes(32)
         self.config = ServerConfig(
             store=store, issuer=issuer, login_url=login_url, authenticate=authenticate,
             verify_password=verify_password,
-            secret_key=secret_key.encode() if isinstance(secret_key, str) else secret_key,
+            secret_key=signing_key(secret_key, debug=debug),
             debug=debug, grant_types=grant_types(grants), require_pkce=require_pkce,
             code_lifetime=code_lifetime, refresh_lifetime=refresh_lifetime,
             consent_lifetime=consent_lifetime,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,17 @@ async def call_hook(hook: Callable[..., object], *args: object) -> str | None:
     if inspect.isawaitable(result):
         result = await result
     return None if result is None else str(result)
+
+
+def signing_key(secret_key: str | bytes | None, *, debug: bool) -> bytes:
+    """The key CSRF tokens are signed with: required (the same on every worker) outside
+    debug mode; in debug a random per-process key keeps a single-process demo working."""
+    if secret_key is None:
+        if not debug:
+            raise ValueError("secret_key is required (the same value on every worker), "
+                             "e.g. secret_key=os.environ['OAUTH_SECRET_KEY']")
+        return secrets.token_bytes(32)
+    return secret_key.encode() if isinstance(secret_key, str) else secret_key
 
 
 def user_from_scope(request: Request) -> str | None:
