@@ -31,22 +31,6 @@ FORM_PATHS = [TOKEN_PATH, REVOKE_PATH, INTROSPECT_PATH]
 CC = {"grant_type": "client_credentials"}
 
 
-@pytest.fixture
-def app(store: TokenStore) -> Starlette:
-    return build_app(store)
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with http(app) as c:
-        yield c
-
-
-@pytest.fixture
-async def web(store: TokenStore) -> RegisteredClient:
-    return await confidential(store)
-
-
 @pytest.mark.rule("responses.redirect.303")
 async def test_token_endpoint_answers_with_and_without_trailing_slash_and_never_307(
     client: httpx.AsyncClient, web: RegisteredClient

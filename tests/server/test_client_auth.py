@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import httpx
@@ -26,7 +25,6 @@ from tests.server.token_harness import (
     build_app,
     code_form,
     confidential,
-    http,
     new_code,
     public,
 )
@@ -37,17 +35,6 @@ CC = {"grant_type": "client_credentials"}
 @pytest.fixture
 def app(store: TokenStore) -> Starlette:
     return build_app(store, throttle=ThrottlePolicy(client_failures=3, window=60))
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with http(app) as c:
-        yield c
-
-
-@pytest.fixture
-async def web(store: TokenStore) -> RegisteredClient:
-    return await confidential(store)
 
 
 def _secret(registered: RegisteredClient) -> str:

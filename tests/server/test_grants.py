@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -36,17 +35,6 @@ from tests.server.token_harness import (
 @pytest.fixture
 def app(store: TokenStore) -> Starlette:
     return build_app(store, throttle=ThrottlePolicy(grant_failures=100))
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with http(app) as c:
-        yield c
-
-
-@pytest.fixture
-async def web(store: TokenStore) -> RegisteredClient:
-    return await confidential(store)
 
 
 async def _token(

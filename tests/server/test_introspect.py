@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 import httpx
 import pytest
-from starlette.applications import Starlette
 
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import RegisteredClient, issue_token
@@ -22,39 +18,14 @@ from tests.server.token_harness import (
     assert_no_store,
     auth_of,
     build_app,
-    code_form,
+    code_tokens,
     confidential,
     http,
-    new_code,
     public,
 )
 
 INACTIVE = {"active": False}
 
-
-@pytest.fixture
-def app(store: TokenStore) -> Starlette:
-    return build_app(store)
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with http(app) as c:
-        yield c
-
-
-@pytest.fixture
-async def web(store: TokenStore) -> RegisteredClient:
-    return await confidential(store)
-
-
-async def _tokens(client: httpx.AsyncClient, store: TokenStore,
-                  registered: RegisteredClient, **code_options: Any) -> dict[str, Any]:
-    code = await new_code(store, registered.client.client_id, **code_options)
-    response = await client.post(TOKEN_PATH, data=code_form(code), headers=auth_of(registered))
-    assert response.status_code == 200
-    body: dict[str, Any] = response.json()
-    return body
 
 
 async def _introspect(client: httpx.AsyncClient, registered: RegisteredClient,
@@ -66,7 +37,7 @@ async def _introspect(client: httpx.AsyncClient, registered: RegisteredClient,
 async def test_active_access_token_of_a_user(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient, clock: FakeClock
 ) -> None:
-    tokens = await _tokens(client, store, web, scopes=["read", "write"])
+    tokens = await code_tokens(client, store, web, scopes=["read", "write"])
     response = await _introspect(client, web, tokens["access_token"],
                                  token_type_hint="access_token")
     assert response.status_code == 200
@@ -91,7 +62,7 @@ async def test_client_credentials_token_has_no_username(
 async def test_refresh_token_and_never_expiring_token(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
-    tokens = await _tokens(client, store, web)
+    tokens = await code_tokens(client, store, web)
     refresh = (await _introspect(client, web, tokens["refresh_token"])).json()
     assert refresh["active"] is True and refresh["token_type"] == "refresh_token"
     forever = await confidential(store, "forever", token_lifetime=None)
@@ -105,16 +76,16 @@ async def test_unknown_malformed_expired_revoked_and_foreign_tokens_are_just_ina
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient, clock: FakeClock
 ) -> None:
     other = await confidential(store, "other")
-    foreign = await _tokens(client, store, other)
+    foreign = await code_tokens(client, store, other)
     for token in ("a" * 22 + "." + "b" * 43, "garbage", foreign["access_token"],
                   foreign["refresh_token"]):
         response = await _introspect(client, web, token)
         assert response.status_code == 200
         assert response.json() == INACTIVE
-    revoked = await _tokens(client, store, web)
+    revoked = await code_tokens(client, store, web)
     await client.post(REVOKE_PATH, headers=auth_of(web), data={"token": revoked["access_token"]})
     assert (await _introspect(client, web, revoked["access_token"])).json() == INACTIVE
-    expiring = await _tokens(client, store, web)
+    expiring = await code_tokens(client, store, web)
     clock.advance(3601)
     assert (await _introspect(client, web, expiring["access_token"])).json() == INACTIVE
 
@@ -123,7 +94,7 @@ async def test_unknown_malformed_expired_revoked_and_foreign_tokens_are_just_ina
 async def test_rotated_refresh_token_is_inactive(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
-    tokens = await _tokens(client, store, web)
+    tokens = await code_tokens(client, store, web)
     await client.post(TOKEN_PATH, headers=auth_of(web), data={
         "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
     assert (await _introspect(client, web, tokens["refresh_token"])).json() == INACTIVE
@@ -134,8 +105,8 @@ async def test_store_level_revocations_show_through_introspection(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
     """The calls the CLI and admin use: log a user out everywhere, drop a client, one grant."""
-    alice = [await _tokens(client, store, web, user="alice") for _ in range(2)]
-    bob = await _tokens(client, store, web, user="bob")
+    alice = [await code_tokens(client, store, web, user="alice") for _ in range(2)]
+    bob = await code_tokens(client, store, web, user="bob")
     assert await store.revoke_user("alice") > 0
     for tokens in alice:
         assert (await _introspect(client, web, tokens["access_token"])).json() == INACTIVE
@@ -146,7 +117,7 @@ async def test_store_level_revocations_show_through_introspection(
     assert (await _introspect(client, web, bob["refresh_token"])).json() == INACTIVE
     service = (await client.post(TOKEN_PATH, headers=auth_of(web),
                                  data={"grant_type": "client_credentials"})).json()
-    carol = await _tokens(client, store, web, user="carol")
+    carol = await code_tokens(client, store, web, user="carol")
     await store.revoke_client_tokens("web")
     for token in (service["access_token"], carol["access_token"]):
         assert (await _introspect(client, web, token)).json() == INACTIVE
@@ -158,7 +129,7 @@ async def test_store_level_revocations_show_through_introspection(
 async def test_caller_must_authenticate_as_a_confidential_client(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
-    tokens = await _tokens(client, store, web)
+    tokens = await code_tokens(client, store, web)
     assert_invalid_client(await client.post(INTROSPECT_PATH,
                                             data={"token": tokens["access_token"]}))
     await public(store)
@@ -177,14 +148,14 @@ async def test_missing_token_is_invalid_request(
 
 
 @pytest.mark.rule("introspect.caller-auth")
-async def test_bearer_with_the_introspection_scope_sees_every_clients_tokens(
+async def test_bearer_with_the_introspection_scope_sees_every_clientscode_tokens(
     store: TokenStore, web: RegisteredClient
 ) -> None:
     resource = await confidential(store, "resource", scopes=["introspect"])
     async with http(build_app(store, introspection_scope="introspect")) as client:
         rs_token = (await client.post(TOKEN_PATH, headers=auth_of(resource), data={
             "grant_type": "client_credentials"})).json()["access_token"]
-        tokens = await _tokens(client, store, web)
+        tokens = await code_tokens(client, store, web)
         response = await client.post(INTROSPECT_PATH, data={"token": tokens["access_token"]},
                                      headers={"Authorization": f"Bearer {rs_token}"})
         assert response.status_code == 200

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 import httpx
 import pytest
-from starlette.applications import Starlette
 
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import RegisteredClient
@@ -19,38 +15,12 @@ from tests.server.token_harness import (
     assert_no_store,
     auth_of,
     basic,
-    build_app,
     code_form,
+    code_tokens,
     confidential,
-    http,
     new_code,
     public,
 )
-
-
-@pytest.fixture
-def app(store: TokenStore) -> Starlette:
-    return build_app(store)
-
-
-@pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with http(app) as c:
-        yield c
-
-
-@pytest.fixture
-async def web(store: TokenStore) -> RegisteredClient:
-    return await confidential(store)
-
-
-async def _tokens(client: httpx.AsyncClient, store: TokenStore,
-                  registered: RegisteredClient) -> dict[str, Any]:
-    code = await new_code(store, registered.client.client_id)
-    response = await client.post(TOKEN_PATH, data=code_form(code), headers=auth_of(registered))
-    assert response.status_code == 200
-    body: dict[str, Any] = response.json()
-    return body
 
 
 async def _me(client: httpx.AsyncClient, access_token: str) -> int:
@@ -68,7 +38,7 @@ async def _refresh(client: httpx.AsyncClient, registered: RegisteredClient,
 async def test_revoked_access_token_fails_on_the_next_protected_request(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
-    tokens = await _tokens(client, store, web)
+    tokens = await code_tokens(client, store, web)
     assert await _me(client, tokens["access_token"]) == 200
     response = await client.post(REVOKE_PATH, headers=auth_of(web), data={
         "token": tokens["access_token"], "token_type_hint": "access_token"})
@@ -83,7 +53,7 @@ async def test_revoked_access_token_fails_on_the_next_protected_request(
 async def test_revoking_a_refresh_token_revokes_its_grant_family(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
-    tokens = await _tokens(client, store, web)
+    tokens = await code_tokens(client, store, web)
     response = await client.post(REVOKE_PATH, headers=auth_of(web), data={
         "token": tokens["refresh_token"], "token_type_hint": "refresh_token"})
     assert response.status_code == 200
@@ -100,7 +70,7 @@ async def test_a_wrong_or_missing_hint_still_finds_the_token(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient, kind: str,
     hint: str | None
 ) -> None:
-    tokens = await _tokens(client, store, web)
+    tokens = await code_tokens(client, store, web)
     data = {"token": tokens[kind]}
     if hint is not None:
         data["token_type_hint"] = hint
@@ -130,7 +100,7 @@ async def test_client_b_cannot_revoke_client_a_token(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
     other = await confidential(store, "other")
-    tokens = await _tokens(client, store, web)
+    tokens = await code_tokens(client, store, web)
     for kind in ("access_token", "refresh_token"):
         response = await client.post(REVOKE_PATH, headers=auth_of(other),
                                      data={"token": tokens[kind]})
@@ -144,7 +114,7 @@ async def test_client_b_cannot_revoke_client_a_token(
 async def test_revocation_needs_client_authentication(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
-    tokens = await _tokens(client, store, web)
+    tokens = await code_tokens(client, store, web)
     assert_invalid_client(await client.post(REVOKE_PATH, data={"token": tokens["access_token"]}))
     assert_invalid_client(await client.post(REVOKE_PATH, headers=basic("web", "wrong"),
                                             data={"token": tokens["access_token"]}))
@@ -168,7 +138,7 @@ async def test_public_client_revokes_its_own_token_by_client_id(
 async def test_revoking_one_grant_leaves_other_grants_of_the_user(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
-    first, second = await _tokens(client, store, web), await _tokens(client, store, web)
+    first, second = await code_tokens(client, store, web), await code_tokens(client, store, web)
     await client.post(REVOKE_PATH, headers=auth_of(web), data={"token": first["refresh_token"]})
     assert await _me(client, first["access_token"]) == 401
     assert await _me(client, second["access_token"]) == 200

@@ -130,3 +130,13 @@ def assert_error(response: httpx.Response, status: int, error: str) -> dict[str,
 def assert_invalid_client(response: httpx.Response) -> None:
     assert_error(response, 401, "invalid_client")
     assert response.headers["www-authenticate"] == 'Basic realm="oauth"'
+
+
+async def code_tokens(client: httpx.AsyncClient, store: TokenStore, registered: RegisteredClient,
+                      **code_options: Any) -> dict[str, Any]:
+    """The token response of redeeming a fresh code of ``registered`` (a user grant)."""
+    code = await new_code(store, registered.client.client_id, **code_options)
+    response = await client.post(TOKEN_PATH, data=code_form(code), headers=auth_of(registered))
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
