@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
-import pytest
-
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import register_client
 from tests.admin.harness import Admin, assert_page_headers, build_host
 from tests.redis_process import RedisProcess
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisProcess]:
-    server = RedisProcess().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def own_store(own_redis: RedisProcess) -> AsyncIterator[TokenStore]:
-    store = TokenStore.from_url(own_redis.url)
-    yield store
-    await store.aclose()
 
 
 async def test_pages_and_forms_answer_503_while_redis_is_down(
