@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from oauth_middleware.models import Client, Scope
-from oauth_middleware.store.base import StoreBase
+from oauth_middleware.store.authn import AuthnMixin, ScopeSnapshot
 from oauth_middleware.store.codec import dump, load
 from oauth_middleware.store.connection import GUARD
 
 
-class ClientStore(StoreBase):
+class ClientStore(AuthnMixin):
     async def save_client(self, client: Client) -> None:
         """Create or replace a client (its secret is already a hash in ``secret_hash``)."""
         with GUARD:
@@ -64,11 +64,23 @@ class ClientStore(StoreBase):
         with GUARD:
             return bool(await self.redis.hsetnx(self.keys.scopes, scope.identifier, dump(scope)))
 
-    async def get_scopes(self, identifiers: Iterable[str]) -> dict[str, Scope]:
-        """The registered scopes among ``identifiers`` (unknown ones are absent)."""
+    async def get_scopes(
+        self, identifiers: Iterable[str], *, snapshot: ScopeSnapshot | None = None
+    ) -> dict[str, Scope]:
+        """The registered scopes among ``identifiers`` (unknown ones are absent).
+
+        ``snapshot``: scopes this request read already (:mod:`.authn`); when it
+        covers every identifier nothing is read again, else the store notes what
+        the snapshot's client needed, to read it along with its next request.
+        """
         wanted = list(dict.fromkeys(identifiers))
         if not wanted:
             return {}
+        if snapshot is not None:
+            if snapshot.asked.issuperset(wanted):
+                return {sid: snapshot.found[sid] for sid in wanted if sid in snapshot.found}
+            if snapshot.client_id:
+                self.note_scopes(snapshot.client_id, frozenset(wanted))
         with GUARD:
             raws = await self.redis.hmget(self.keys.scopes, wanted)
         return {sid: load(Scope, raw) for sid, raw in zip(wanted, raws, strict=True) if raw}

@@ -67,6 +67,21 @@ def load(cls: type[R], raw: bytes | str) -> R:
     return cls(**kwargs)
 
 
+def load_memo(cls: type[R], raw: bytes) -> R:
+    """:func:`load` remembered by the exact stored bytes, for records read on every request
+    of the token family (clients, scopes): immutable, and a pure function of their bytes."""
+    found = _MEMO.get((cls, raw))
+    if found is None:
+        found = load(cls, raw)
+        if len(_MEMO) >= ACCESS_MEMO_SIZE:
+            _MEMO.clear()
+        _MEMO[(cls, raw)] = found
+    return found
+
+
+_MEMO: dict[tuple[type[Any], bytes], Any] = {}
+
+
 def load_access(raw: bytes) -> AccessToken:
     """:func:`load` for the access-token record, the decode every protected request makes.
 
