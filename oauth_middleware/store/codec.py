@@ -49,15 +49,21 @@ def _loaders(cls: type[_Record]) -> tuple[tuple[str, Callable[[Any], Any]], ...]
     return tuple(plan)
 
 
+@cache
+def _names(cls: type[_Record]) -> tuple[str, ...]:
+    """The record's field names in the order the encoder sorts keys."""
+    return tuple(sorted(f.name for f in fields(cls)))
+
+
 def dump(record: _Record) -> str:
     out: dict[str, Any] = {}
-    for f in fields(record):
-        value = getattr(record, f.name)
+    for name in _names(type(record)):
+        value = getattr(record, name)
         if isinstance(value, frozenset):
             value = " ".join(sorted(value))
         elif isinstance(value, tuple):
             value = list(value)
-        out[f.name] = value
+        out[name] = value
     return _dumps(out)
 
 
