@@ -19,7 +19,7 @@ during this request.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from oauth_middleware.models import AccessToken, AuthorizationCode, Client, RefreshToken, Scope
@@ -27,6 +27,7 @@ from oauth_middleware.security import digest, grant_id_of
 from oauth_middleware.store.base import StoreBase
 from oauth_middleware.store.codec import load, load_memo
 from oauth_middleware.store.pipelines import Command
+from oauth_middleware.store.readthrough import Step, pairs, read_through
 from oauth_middleware.store.transient import window_state
 
 #: Clients whose last scope needs are remembered; the memo is emptied when full.
@@ -52,11 +53,22 @@ NOTHING_AHEAD = Lookahead()
 
 @dataclass(frozen=True, slots=True)
 class ScopeSnapshot:
-    """Registered scopes read during this request: ``asked`` were read, ``found`` exist."""
+    """Registered scopes read during this request, as stored (JSON by identifier).
+
+    ``asked`` are the identifiers that were read (absent from ``raw``: not
+    registered); None when the whole registry was read (the local cache keeps it).
+    """
 
     client_id: str | None = None
-    asked: frozenset[str] = frozenset()
-    found: dict[str, Scope] = field(default_factory=dict)
+    asked: frozenset[str] | None = frozenset()
+    raw: Mapping[str, bytes] = field(default_factory=dict)
+
+    def covers(self, identifiers: Iterable[str]) -> bool:
+        return self.asked is None or self.asked.issuperset(identifiers)
+
+    def pick(self, identifiers: Iterable[str]) -> dict[str, Scope]:
+        raw = self.raw
+        return {sid: load_memo(Scope, raw[sid]) for sid in identifiers if sid in raw}
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,31 +118,49 @@ class AuthnMixin(StoreBase):
         self, client_id: str | None, counters: Sequence[tuple[str, str]],
         ahead: Lookahead = NOTHING_AHEAD,
     ) -> ClientRead:
-        """One round trip: the client, its counters, and what ``ahead`` names."""
-        hint = self.scope_hints.get(client_id, frozenset()) if client_id else frozenset()
-        scopes = tuple(dict.fromkeys((*ahead.scopes, *sorted(hint))))
-        commands: list[Command] = [("HMGET", self.keys.throttle(b, k), "count", "ends")
-                                   for b, k in counters]
+        """One round trip at most: the client, its counters, and what ``ahead`` names.
+
+        With the local cache the client, the counters and the whole scope registry
+        come from it while Redis has not invalidated them (:mod:`.readthrough`).
+        """
+        steps: list[Step] = [(key, ("HMGET", key, "count", "ends"), None)
+                             for key in (self.keys.throttle(b, k) for b, k in counters)]
         if client_id:
-            commands.append(("GET", self.keys.client(client_id)))
-        if scopes:
-            commands.append(("HMGET", self.keys.scopes, *scopes))
+            steps.append((self.keys.client(client_id), ("GET", self.keys.client(client_id)),
+                          None))
+        scopes = self._scope_step(client_id, ahead, steps)
         records = self._record_commands(ahead)
-        replies = await self.run([*commands, *records.values()])
+        steps += [(None, command, None) for command in records.values()]
+        values = await read_through(self, steps)
         now_ms = self.now_ms()
-        states = [window_state(count, ends, now_ms) for count, ends in replies[:len(counters)]]
-        rest = iter(replies[len(counters):])
+        states = [window_state(count, ends, now_ms) for count, ends in values[:len(counters)]]
+        rest = iter(values[len(counters):])
         client = load_memo(Client, raw) if client_id and (raw := next(rest)) else None
-        raws = next(rest) if scopes else []
-        found = {s: load_memo(Scope, raw) for s, raw in zip(scopes, raws, strict=True) if raw}
+        snapshot = ScopeSnapshot(client_id, scopes, next(rest) if scopes is None or scopes else {})
         fetched = dict(zip(records, rest, strict=True))
         now = self.clock()
         return ClientRead(
-            client, states, ScopeSnapshot(client_id, frozenset(scopes), found),
-            code=_live_code(fetched.get("code"), now),
+            client, states, snapshot, code=_live_code(fetched.get("code"), now),
             refresh=_live_refresh(fetched.get("refresh"), now),
             token=live_token(pair[0], pair[1], now) if (pair := fetched.get("token")) else None,
         )
+
+    def _scope_step(self, client_id: str | None, ahead: Lookahead, steps: list[Step]
+                    ) -> frozenset[str] | None:
+        """Add the scope read to ``steps``: the whole registry when the local cache keeps it
+        (returns None), else the requested and hinted identifiers (returns them; none: no
+        step)."""
+        key = self.keys.scopes
+        if self.cache is not None:
+            steps.append((key, ("HGETALL", key), pairs))
+            return None
+        hint = self.scope_hints.get(client_id, frozenset()) if client_id else frozenset()
+        scopes = tuple(dict.fromkeys((*ahead.scopes, *sorted(hint))))
+        if not scopes:
+            return frozenset()
+        steps.append((None, ("HMGET", key, *scopes), lambda raws: {
+            s: raw for s, raw in zip(scopes, raws, strict=True) if raw}))
+        return frozenset(scopes)
 
     def _record_commands(self, ahead: Lookahead) -> dict[str, Command]:
         """A command per record ``ahead`` names, by :class:`ClientRead` field."""

@@ -56,6 +56,11 @@ class StoreBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(prefix={self.keys.prefix!r}, embedded={self.embedded})"
 
+    def forget(self, key: str) -> None:
+        """This process wrote ``key``: the local cache drops it now, not when Redis says so."""
+        if self.cache is not None:
+            self.cache.forget(key)
+
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
 

@@ -92,6 +92,13 @@ class Keys:
         return f"{self.prefix}at:"
 
     @property
+    def tracked_prefixes(self) -> tuple[str, ...]:
+        """What the local cache keeps, and Redis invalidates: access tokens, clients, the
+        scope registry, throttle counters (none is a prefix of another, as Redis requires)."""
+        return (self.access_prefix, f"{self.prefix}client:", self.scopes,
+                f"{self.prefix}throttle:")
+
+    @property
     def access_pattern(self) -> str:
         """SCAN pattern matching every access-token key."""
         return f"{self.prefix}at:*"
