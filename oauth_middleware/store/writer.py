@@ -14,7 +14,7 @@ from oauth_middleware.models import AccessToken, IssuedTokens, RefreshToken, Sub
 from oauth_middleware.security import FINGERPRINT_CHARS, digest, new_token
 from oauth_middleware.store import scripts
 from oauth_middleware.store.base import StoreBase
-from oauth_middleware.store.codec import dump
+from oauth_middleware.store.codec import dump, dump_access
 from oauth_middleware.store.keys import NEVER_MS
 from oauth_middleware.store.pipelines import Command
 
@@ -52,7 +52,8 @@ class GrantWriter(StoreBase):
             expires_at=None if spec.lifetime is None else now + spec.lifetime,
             fingerprint=sha[:FINGERPRINT_CHARS],
         )
-        members = [(self.keys.access(grant_id, sha), dump(record), self.ttl_ms(spec.lifetime))]
+        members = [(self.keys.access(grant_id, sha), dump_access(record),
+                    self.ttl_ms(spec.lifetime))]
         if not spec.refresh:
             return IssuedTokens(access_token=access, token=record), members
         refresh, rsha = self._new_value(grant_id)
