@@ -100,13 +100,11 @@ class StoreBase:
         with GUARD:
             for attempt in range(2):
                 replies = await self._exchange(commands)
-                missing = any(isinstance(r, NoScriptError) for r in replies)
-                if missing and not attempt:
-                    for script in scripts:
-                        await self.redis.script_load(script.source)
-                    continue
-                for reply in replies:
-                    if isinstance(reply, ResponseError):
-                        raise reply
-                return replies
+                error = next((r for r in replies if isinstance(r, ResponseError)), None)
+                if error is None:
+                    return replies
+                if attempt or not isinstance(error, NoScriptError):
+                    raise error
+                for script in scripts:
+                    await self.redis.script_load(script.source)
         raise AssertionError("unreachable")  # pragma: no cover

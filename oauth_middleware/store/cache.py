@@ -58,7 +58,7 @@ RECONNECT_DELAY = 0.5
 _LOST: tuple[type[BaseException], ...] = (*STORE_ERRORS, ValueError)
 #: Records kept at most; the oldest goes first.
 CACHE_SIZE = 50_000
-#: What :meth:`TokenCache.record` answers for a key it holds nothing for.
+#: Stands for "no reply kept" (a kept reply may itself be None: the key does not exist).
 MISS: Any = object()
 
 
@@ -93,20 +93,14 @@ class TokenCache:
 
     def get(self, key: str) -> AccessToken | None:
         """The cached record, or None: not cached, or the cache is not proven live now."""
-        if self._loop is not asyncio.get_running_loop():
-            self._start()
-        if time.monotonic() >= self._serving_until:
-            return None
-        return self.entries.get(key)
+        return self.entries.get(key) if self.live() else None
 
-    def record(self, key: str) -> Any:
-        """The raw reply kept for ``key``, or :data:`MISS`; like :meth:`get`, only while the
-        cache is proven live."""
+    def live(self) -> bool:
+        """Whether hits may be served now (starting the listener on this loop if needed);
+        :attr:`records` may then be read directly."""
         if self._loop is not asyncio.get_running_loop():
             self._start()
-        if time.monotonic() >= self._serving_until:
-            return MISS
-        return self.records.get(key, MISS)
+        return time.monotonic() < self._serving_until
 
     def begin(self, key: str) -> int:
         """Note that ``key`` is being read from Redis; pass the result to :meth:`finish`."""

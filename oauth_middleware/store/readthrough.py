@@ -34,8 +34,8 @@ def pairs(reply: Any) -> dict[str, bytes]:
 async def read_through(store: StoreBase, steps: Sequence[Step]) -> list[Any]:
     """The answer to every step, in order; what the cache lacks costs one round trip."""
     cache = store.cache
-    values = [MISS if cache is None or key is None else cache.record(key)
-              for key, _, _ in steps]
+    kept = cache.records if cache is not None and cache.live() else {}
+    values = [MISS if key is None else kept.get(key, MISS) for key, _, _ in steps]
     todo = [i for i, value in enumerate(values) if value is MISS]
     if not todo:
         return values
