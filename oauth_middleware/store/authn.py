@@ -39,6 +39,8 @@ class Lookahead:
     """What a request will read once its client is authenticated, known from its parameters."""
 
     scopes: tuple[str, ...] = ()
+    #: Whether the request grants scopes (then the client's usual ones are read along too).
+    grants: bool = False
     #: A raw authorization code to read (the grant checks it: RFC 6749 §4.1.3).
     code: str | None = None
     #: A raw refresh token to read (RFC 6749 §6).
@@ -147,10 +149,12 @@ class AuthnMixin(StoreBase):
 
     def _scope_step(self, client_id: str | None, ahead: Lookahead, steps: list[Step]
                     ) -> frozenset[str] | None:
-        """Add the scope read to ``steps``: the whole registry when the local cache keeps it
-        (returns None), else the requested and hinted identifiers (returns them; none: no
-        step)."""
+        """Add the scope read to ``steps`` for a request that grants scopes: the whole registry
+        when the local cache keeps it (returns None), else the requested and hinted
+        identifiers (returns them; an empty set: nothing is read)."""
         key = self.keys.scopes
+        if not (ahead.grants or ahead.scopes):
+            return frozenset()
         if self.cache is not None:
             steps.append((key, ("HGETALL", key), pairs))
             return None

@@ -33,7 +33,7 @@ class AuthorizationCodeGrant(Grant):
     PUBLIC = True
 
     def lookahead(self, params: Params) -> Lookahead:
-        return Lookahead(code=params.get("code"))
+        return Lookahead(code=params.get("code"), grants=True)
 
     async def issue(self, client: Client, params: Params, read: ClientRead) -> IssuedTokens:
         code = required(params, "code")

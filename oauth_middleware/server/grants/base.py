@@ -63,7 +63,7 @@ class Grant(ABC):
 
     def lookahead(self, params: Params) -> Lookahead:
         """What :meth:`issue` will read, so it is read with the client in one round trip."""
-        return Lookahead(scopes=lookahead_scopes(params))
+        return Lookahead(scopes=lookahead_scopes(params), grants=True)
 
     @abstractmethod
     async def issue(self, client: Client, params: Params, read: ClientRead) -> IssuedTokens:

@@ -29,7 +29,8 @@ class RefreshTokenGrant(Grant):
     PUBLIC = True
 
     def lookahead(self, params: Params) -> Lookahead:
-        return Lookahead(scopes=lookahead_scopes(params), refresh=params.get("refresh_token"))
+        return Lookahead(scopes=lookahead_scopes(params), grants=True,
+                         refresh=params.get("refresh_token"))
 
     async def issue(self, client: Client, params: Params, read: ClientRead) -> IssuedTokens:
         token = required(params, "refresh_token")
