@@ -163,10 +163,12 @@ def pack(commands: Sequence[Command]) -> bytes:
     return b"".join(out)
 
 
-#: How each argument type becomes bytes (strict UTF-8 text, decimal integers); any
-#: other type is a bug and fails with ``KeyError`` before anything is sent.
+#: How each argument type becomes bytes, as redis-py's encoder writes it (strict UTF-8
+#: text, decimal integers, ``repr`` of a float); any other type is a bug and fails with
+#: ``KeyError`` before anything is sent.
 _ENCODE: dict[type[Any], Callable[[Any], bytes]] = {
     str: str.encode, bytes: bytes, int: lambda n: b"%d" % n,
+    float: lambda f: repr(f).encode(),
 }
 
 
