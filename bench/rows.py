@@ -62,6 +62,9 @@ def rows(seeded: Seeded, peer_token: str | None) -> list[Row]:
         Row("token_cc", "token: client_credentials", "protected",
             _post("/oauth/token", f"grant_type=client_credentials&scope={SCOPE}", seeded),
             server=True),
+        Row("token_cc_cached", "token: client_credentials, local_cache=True", "cached",
+            _post("/oauth/token", f"grant_type=client_credentials&scope={SCOPE}", seeded),
+            server=True),
         Row("token_code", "token: authorization_code redemption", "protected",
             _post("/oauth/token", f"grant_type=authorization_code&code={{VALUE}}"
                   f"&redirect_uri={redirect}", seeded), pool="codes", server=True),

@@ -25,6 +25,8 @@ GRANT_ID_BYTES = 16
 CLIENT_ID_BYTES = 18
 #: Characters of a SHA-256 hex digest shown in logs and listings instead of a token.
 FINGERPRINT_CHARS = 12
+#: Characters of a whole SHA-256 hex digest (what :func:`digest` returns).
+DIGEST_CHARS = 64
 #: The hashing method recorded in stored client-secret hashes.
 SECRET_HASH_METHOD = "sha256"
 

@@ -1,8 +1,10 @@
 """An app with the local token cache on, for real multi-worker uvicorn tests.
 
-``/me`` is protected; ``/_cache`` (test only, unprotected) reports that worker's
-cache: size, invalidations applied, serving. Every answer, refusals included,
-names its worker in an ``x-worker-pid`` header.
+``/me`` is protected; the authorization server is mounted at ``/oauth`` (plain
+HTTP, debug mode); ``/_cache`` (test only, unprotected) reports that worker's
+cache: size, the keys of the token family's records, invalidations applied,
+serving. Every answer, refusals included, names its worker in an
+``x-worker-pid`` header.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import os
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from oauth_middleware import OAuthMiddleware, TokenStore
+from oauth_middleware.server import AuthorizationServer
 
 
 def app() -> Starlette:
@@ -29,11 +32,14 @@ def app() -> Starlette:
         return JSONResponse({"user": request.user.identity})
 
     async def stats(request: Request) -> Response:
-        return JSONResponse({"size": len(cache.entries),
+        return JSONResponse({"size": len(cache.entries), "records": sorted(cache.records),
                              "invalidations": cache.invalidations, "serving": cache.serving,
                              "last_invalidation": cache.last_invalidation})
 
-    starlette = Starlette(routes=[Route("/me", me), Route("/_cache", stats)])
+    server = AuthorizationServer(store=store, issuer="http://127.0.0.1/oauth",
+                                 secret_key="cache-app-test-key-of-at-least-32-bytes", debug=True)
+    starlette = Starlette(routes=[Route("/me", me), Route("/_cache", stats),
+                                  Mount("/oauth", server)])
     starlette.add_middleware(OAuthMiddleware, store=store, scopes={"/me": []}, debug=True)
     starlette.add_middleware(WorkerPid)
     return starlette

@@ -91,10 +91,23 @@ class FaultPlan:
         return True
 
 
-def _name(args: tuple[Any, ...]) -> bytes:
-    first = args[0]
-    raw = first.encode() if isinstance(first, str) else bytes(first)
-    return raw.split(b" ", 1)[0].upper()
+def command_names(packed: bytes | str | list[Any]) -> list[bytes]:
+    """The name of every command in a packed write (RESP arrays of bulk strings), as it goes
+    on the wire, however it was packed."""
+    if isinstance(packed, str):
+        packed = packed.encode()
+    data = packed if isinstance(packed, bytes) else b"".join(bytes(part) for part in packed)
+    names, pos = [], 0
+    while pos < len(data):
+        end = data.index(b"\r\n", pos)
+        count, pos = int(data[pos + 1:end]), end + 2
+        for i in range(count):
+            end = data.index(b"\r\n", pos)
+            size, pos = int(data[pos + 1:end]), end + 2
+            if i == 0:
+                names.append(data[pos:pos + size].upper())
+            pos += size + 2
+    return names
 
 
 async def inject(store: TokenStore) -> FaultPlan:
@@ -115,15 +128,10 @@ def _faulty(base: type[Any], plan: FaultPlan) -> type[Any]:
     class FaultyConnection(base):  # type: ignore[misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self.packed: list[bytes] = []
             self.lose: deque[bool] = deque()
 
-        def pack_command(self, *args: Any) -> Any:
-            self.packed.append(_name(args))
-            return super().pack_command(*args)
-
         async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-            names, self.packed = self.packed, []
+            names = command_names(command)
             verdicts = [False if n in SETUP_COMMANDS else plan.count(n) for n in names]
             if any(verdicts) and plan.when == "before":
                 await self.disconnect()

@@ -1,5 +1,5 @@
-"""Across real uvicorn workers: a revoked token is refused everywhere; without the cache every
-request costs exactly one Redis round trip.
+"""Across real uvicorn workers: a revoked token, a rotated client secret and a new failure count
+are obeyed everywhere; without the cache every request costs exactly one Redis round trip.
 
 Counting happens on the real redis-server (INFO commandstats and keyspace_hits),
 not in the client, so nothing the client does can hide a round trip.
@@ -15,9 +15,12 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from oauth_middleware.server import ThrottlePolicy
 from oauth_middleware.store import NewTokens, TokenStore
+from oauth_middleware.toolbox import RegisteredClient, register_client, rotate_secret
 from tests.apps import build_app
 from tests.redis_process import RedisProcess
+from tests.server.token_harness import auth_of
 from tests.servers import UvicornProcess
 
 pytestmark = pytest.mark.real_redis_only
@@ -142,3 +145,80 @@ async def test_without_the_cache_every_request_is_exactly_one_redis_round_trip(
     assert [r.status_code for r in answers] == [200] * 30
     assert hits == 30  # every one of the 30 requests read its token from Redis
     assert set(concurrent) <= {"get", "mget"} and 1 <= sum(concurrent.values()) <= 30
+
+
+async def _fresh_post(url: str, path: str, data: dict[str, str], headers: dict[str, str]
+                      ) -> tuple[int, int, Any]:
+    """One POST on a new connection (either worker may take it): (worker pid, status, JSON)."""
+    async with httpx.AsyncClient(base_url=url) as client:
+        response = await client.post(path, data=data, headers=headers)
+    return int(response.headers["x-worker-pid"]), response.status_code, response.json()
+
+
+async def _cc_per_worker(url: str, registered: RegisteredClient) -> dict[int, tuple[int, Any]]:
+    """A client_credentials answer from each of the two workers (bounded)."""
+    latest: dict[int, tuple[int, Any]] = {}
+    for _ in range(MAX_REQUESTS):
+        pid, status, body = await _fresh_post(
+            url, "/oauth/token", {"grant_type": "client_credentials", "scope": "read"},
+            auth_of(registered))
+        latest[pid] = (status, body)
+        if len(latest) == 2:
+            return latest
+    pytest.fail(f"only these workers answered: {latest}")
+
+
+async def _acknowledged(url: str, key: str, before: dict[int, int]) -> None:
+    """Both workers applied an invalidation since ``before`` and no longer hold ``key``."""
+    await _per_worker(url, "/_cache", lambda latest: all(
+        body["invalidations"] > before[pid] and key not in body["records"]
+        for pid, (_, body) in latest.items()))
+
+
+@pytest.mark.rule("token.client-auth.failure", "abuse.throttle")
+async def test_a_rotated_secret_and_new_failures_are_obeyed_by_every_worker(
+    redis_server: RedisProcess,
+) -> None:
+    store = TokenStore.from_url(redis_server.url)
+    try:
+        await store.redis.flushdb()
+        web = await register_client(store, "Web", "web", "https://app.example/cb", None,
+                                    scopes_list=["read"], public=False)
+        with UvicornProcess("tests.cache_app:app", "--factory", "--workers", "2",
+                            env={"REDIS_URL": redis_server.url}) as server:
+            await _secret_and_failures_across_workers(store, server.url, web)
+    finally:
+        await store.aclose()
+
+
+async def _secret_and_failures_across_workers(store: TokenStore, url: str,
+                                              web: RegisteredClient) -> None:
+    client_key, counter_key = store.keys.client("web"), store.keys.throttle("client", "web")
+
+    def warm(latest: dict[int, Any]) -> bool:
+        return all(body["serving"] and {client_key, counter_key} <= set(body["records"])
+                   for _, body in latest.values())
+
+    stats: dict[int, Any] = {}
+    end = time.monotonic() + DEADLINE
+    while time.monotonic() < end and not (len(stats) == 2 and warm(stats)):
+        assert {s for s, _ in (await _cc_per_worker(url, web)).values()} == {200}
+        stats = await _per_worker(url, "/_cache", lambda latest: True)
+    assert warm(stats), stats
+    before = {pid: body["invalidations"] for pid, (_, body) in stats.items()}
+
+    rotated = await rotate_secret(store, "web")
+    await _acknowledged(url, client_key, before)
+    old = await _cc_per_worker(url, web)
+    assert {status for status, _ in old.values()} == {401}
+    assert all(body["error"] == "invalid_client" for _, body in old.values())
+    assert {status for status, _ in (await _cc_per_worker(url, rotated)).values()} == {200}
+
+    stats = await _per_worker(url, "/_cache", lambda latest: True)
+    before = {pid: body["invalidations"] for pid, (_, body) in stats.items()}
+    for _ in range(ThrottlePolicy().client_failures):
+        await store.count_failure("client", "web", window=ThrottlePolicy().window)
+    await _acknowledged(url, counter_key, before)
+    throttled = await _cc_per_worker(url, rotated)
+    assert {status for status, _ in throttled.values()} == {429}
+    assert all(body["error"] == "slow_down" for _, body in throttled.values())

@@ -83,7 +83,7 @@ async def test_a_scope_registered_meanwhile_counts_as_existing(store: TokenStore
             await store.save_scope(Scope("a:a", "Theirs"))
         return found
 
-    store.get_scopes = racing_get  # type: ignore[method-assign]
+    store.get_scopes = racing_get  # type: ignore[method-assign,assignment]
     result = await sync_scopes(store, ["a:a"])
     assert result.added == () and result.existing == (Scope("a:a", "Theirs"),)
     assert await store.list_scopes() == [Scope("a:a", "Theirs")]

@@ -7,12 +7,20 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from redis.crc import key_slot
 
-from oauth_middleware.models import AuthorizationCode, Client, PendingAuthorization, Scope
+from oauth_middleware.models import (
+    AccessToken,
+    AuthorizationCode,
+    Client,
+    PendingAuthorization,
+    Scope,
+)
 from oauth_middleware.security import digest, grant_id_of, hash_client_secret
 from oauth_middleware.store import NewTokens, TokenStore
-from oauth_middleware.store.codec import dump, load
+from oauth_middleware.store.codec import dump, dump_access, load
 from tests.conftest import FakeClock
 
 
@@ -338,6 +346,24 @@ def test_codec_round_trip_is_byte_identical() -> None:
     assert dump(load(AuthorizationCode, raw)) == raw
     assert load(AuthorizationCode, raw) == code
     assert dump(replace(code, used=True)) != raw
+
+
+_texts = st.text(max_size=12)
+_times = st.one_of(st.none(), st.integers(-10**12, 10**12),
+                   st.floats(allow_nan=True, allow_infinity=True))
+
+
+@settings(max_examples=300, deadline=None)
+@given(grant_id=_texts, client_id=_texts, subject=_texts, scopes=st.frozensets(_texts),
+       issued_at=_times, expires_at=_times, fingerprint=_texts)
+def test_the_spelled_out_access_record_encoding_writes_the_generic_bytes(
+    grant_id: str, client_id: str, subject: str, scopes: frozenset[str],
+    issued_at: Any, expires_at: Any, fingerprint: str,
+) -> None:
+    record = AccessToken(grant_id=grant_id, client_id=client_id, subject=subject,
+                         subject_type="client", scopes=scopes, issued_at=issued_at,
+                         expires_at=expires_at, fingerprint=fingerprint)
+    assert dump_access(record) == dump(record)
 
 
 def test_grant_id_is_the_public_half_of_a_token() -> None:

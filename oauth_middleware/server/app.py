@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from starlette.routing import BaseRoute, Route, Router
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from oauth_middleware.server import authorize, introspect, metadata, revoke, token
 from oauth_middleware.server.config import (
@@ -71,14 +71,19 @@ class AuthorizationServer:
             introspection_scope=introspection_scope,
         )
         config = self.config
+        family = {"token": token.TokenEndpoint(config),
+                  "revoke": revoke.RevocationEndpoint(config),
+                  "introspect": introspect.IntrospectionEndpoint(config)}
+        #: The token family by exact path: what the router would find, without its search.
+        self.family: dict[str, ASGIApp] = {
+            path: endpoint for name, endpoint in family.items()
+            for path in (f"/{name}", f"/{name}/")}
         self.router = Router(redirect_slashes=False, routes=[
             *_both("auth", authorize.AuthorizationEndpoint(config).handle, ["GET", "POST"],
                    "oauth_auth"),
             # ASGI endpoints: every method reaches them, so a GET gets a JSON 405.
-            *_both("token", token.TokenEndpoint(config), None, "oauth_token"),
-            *_both("revoke", revoke.RevocationEndpoint(config), None, "oauth_revoke"),
-            *_both("introspect", introspect.IntrospectionEndpoint(config), None,
-                   "oauth_introspect"),
+            *(route for name, endpoint in family.items()
+              for route in _both(name, endpoint, None, f"oauth_{name}")),
             Route(METADATA_PATH, metadata.MetadataEndpoint(config), name="oauth_metadata"),
         ])
 
@@ -88,4 +93,12 @@ class AuthorizationServer:
         return metadata.MetadataEndpoint(self.config)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            root: str = scope.get("root_path", "")
+            endpoint = self.family.get(path[len(root):] if path.startswith(root) else path)
+            if endpoint is not None:
+                scope["path_params"] = {}
+                await endpoint(scope, receive, send)
+                return
         await self.router(scope, receive, send)

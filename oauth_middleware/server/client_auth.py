@@ -29,6 +29,7 @@ from oauth_middleware.security import hash_client_secret, new_secret, verify_cli
 from oauth_middleware.server.form import Params, unquote
 from oauth_middleware.server.throttle import Bucket, Throttle
 from oauth_middleware.store import TokenStore
+from oauth_middleware.store.authn import NOTHING_AHEAD, ClientRead, Lookahead
 from oauth_middleware.toolbox import validate_client_id
 
 logger = logging.getLogger("oauth_middleware.server")
@@ -125,12 +126,22 @@ class ClientAuthenticator:
         authenticated (the token endpoint's ``invalid_grant`` storms); it is read
         in the same Redis round trip as the client and its own counter.
         """
+        client, _ = await self.authenticate_ahead(request, params, also=also)
+        return client
+
+    async def authenticate_ahead(
+        self, request: Request, params: Params, *, also: Bucket | None = None,
+        ahead: Lookahead = NOTHING_AHEAD,
+    ) -> tuple[Client, ClientRead]:
+        """:meth:`authenticate`, reading what ``ahead`` names in the same round trip; the
+        caller may use that only once this returned (the client is then proven)."""
         creds = presented(request, params)
         buckets: list[Bucket] = ["client"] if also is None else ["client", also]
-        client, states = await self.store.client_with_failures(
+        read = await self.store.read_for(
             creds.client_id if _known_shape(creds.client_id) else None,
-            [(bucket, creds.client_id) for bucket in buckets],
+            [(bucket, creds.client_id) for bucket in buckets], ahead,
         )
+        client, states = read.client, read.states
         earlier = self.throttle.verdict("client", states[0])
         if not _verified(client, creds) or client is None:
             await self.throttle.failed("client", creds.client_id)
@@ -140,4 +151,4 @@ class ClientAuthenticator:
         if also is not None:
             self.throttle.verdict(also, states[1])
         await self.throttle.succeeded("client", creds.client_id, earlier)
-        return client
+        return client, read

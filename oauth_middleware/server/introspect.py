@@ -25,6 +25,7 @@ from oauth_middleware.server.form import Params
 from oauth_middleware.server.grants.base import required
 from oauth_middleware.server.responses import json_response
 from oauth_middleware.server.throttle import Throttle
+from oauth_middleware.store.authn import Lookahead
 
 INACTIVE: dict[str, object] = {"active": False}
 
@@ -53,15 +54,16 @@ class IntrospectionEndpoint(FormEndpoint):
         self.clients = ClientAuthenticator(config.store, Throttle(config.store, config.throttle))
 
     async def answer(self, request: Request, params: Params) -> Response:
-        caller = await self.caller(request, params)
-        token = required(params, "token")
-        record = await self.store.lookup(token)
+        caller, record = await self.caller(request, params)
         if record is None or (caller is not None and record.client_id != caller):
             return json_response(INACTIVE)
         return json_response(describe(record, self.config.issuer))
 
-    async def caller(self, request: Request, params: Params) -> str | None:
-        """The calling client's id, or None for a bearer token with the introspection scope."""
+    async def caller(
+        self, request: Request, params: Params
+    ) -> tuple[str | None, AccessToken | RefreshToken | None]:
+        """The calling client's id (None for a bearer token with the introspection scope),
+        and the record of the token asked about (read with the client in one round trip)."""
         scope = self.config.introspection_scope
         bearer = extraction.from_header(request.scope["headers"]) if scope else None
         if scope and bearer is not None:
@@ -70,8 +72,10 @@ class IntrospectionEndpoint(FormEndpoint):
                 raise InvalidToken()
             if scope not in record.scopes:
                 raise InsufficientScope([scope])
-            return None
-        client = await self.clients.authenticate(request, params)
+            return None, await self.store.lookup(required(params, "token"))
+        client, read = await self.clients.authenticate_ahead(
+            request, params, ahead=Lookahead(token=params.get("token")))
         if client.public:
             raise InvalidClient("Public clients cannot introspect tokens.")
-        return client.client_id
+        required(params, "token")
+        return client.client_id, read.token

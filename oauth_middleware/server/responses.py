@@ -24,12 +24,15 @@ HTML_HEADERS: dict[str, str] = {
 }
 
 
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def json_response(
     body: Mapping[str, object], status_code: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     """JSON that no cache keeps (RFC 6749 §5.1)."""
     return Response(
-        json.dumps(body, separators=(",", ":")),
+        _encode(body),
         status_code=status_code,
         media_type="application/json",
         headers={**NO_STORE_HEADERS, **(headers or {})},

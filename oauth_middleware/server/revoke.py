@@ -24,6 +24,7 @@ from oauth_middleware.server.form import Params
 from oauth_middleware.server.grants.base import required
 from oauth_middleware.server.responses import json_response
 from oauth_middleware.server.throttle import Throttle
+from oauth_middleware.store.authn import Lookahead
 
 
 class RevocationEndpoint(FormEndpoint):
@@ -32,9 +33,10 @@ class RevocationEndpoint(FormEndpoint):
         self.clients = ClientAuthenticator(config.store, Throttle(config.store, config.throttle))
 
     async def answer(self, request: Request, params: Params) -> Response:
-        client = await self.clients.authenticate(request, params)
+        client, read = await self.clients.authenticate_ahead(
+            request, params, ahead=Lookahead(token=params.get("token")))
         token = required(params, "token")
-        record = await self.store.lookup(token)
+        record = read.token
         if record is not None and record.client_id == client.client_id:
             if isinstance(record, RefreshToken):
                 await self.store.revoke_grant(record.grant_id)

@@ -38,10 +38,11 @@ class TokenEndpoint(FormEndpoint):
 
     async def answer(self, request: Request, params: Params) -> Response:
         grant = self.select(params.get("grant_type"))
-        client = await self.clients.authenticate(request, params, also="grant")
+        client, read = await self.clients.authenticate_ahead(
+            request, params, also="grant", ahead=grant.lookahead(params))
         self.check_allowed(grant, client)
         try:
-            issued = await grant.issue(client, params)
+            issued = await grant.issue(client, params, read)
         except InvalidGrant:
             await self.throttle.failed("grant", client.client_id)
             raise

@@ -28,10 +28,18 @@ from oauth_middleware.errors import InvalidRequest, RequestTooLarge
 _RAW = re.compile(rb"[\x20-\x7e]*")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_PRINTABLE = re.compile(r"[\x20-\x7e]*")
 
 
 def decode(text: str) -> str:
-    """Percent-decode one name or value strictly; ``+`` is a space (HTML form encoding)."""
+    """Percent-decode one name or value strictly; ``+`` is a space (HTML form encoding).
+
+    Text without a ``%`` decodes to itself with ``+`` as a space: :func:`parse` has
+    already refused raw bytes outside printable ASCII, so only an escape could
+    smuggle in a control character or invalid UTF-8.
+    """
+    if "%" not in text and _PRINTABLE.fullmatch(text):
+        return text.replace("+", " ")
     if _BAD_ESCAPE.search(text):
         raise InvalidRequest("The request contains a malformed percent-escape.")
     try:

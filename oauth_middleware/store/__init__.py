@@ -53,9 +53,10 @@ class TokenStore(
     ) -> TokenStore:
         """Connect to ``url`` (``redis://``, ``rediss://``, ``unix://``), or embed when None.
 
-        ``local_cache=True`` keeps validated tokens in process, invalidated by Redis
-        itself (:mod:`.cache`); it needs a Redis server (6.0 or newer) and is ignored
-        by the embedded store, which is in process already.
+        ``local_cache=True`` keeps validated tokens, client records, the scope registry
+        and throttle counters in process, invalidated by Redis itself (:mod:`.cache`);
+        it needs a Redis server (6.0 or newer) and is ignored by the embedded store,
+        which is in process already.
         """
         client: aioredis.Redis
         if url is None:
@@ -66,7 +67,7 @@ class TokenStore(
         store = cls(client, prefix=prefix, clock=clock)
         store.embedded = url is None
         if local_cache and url is not None:
-            store.cache = TokenCache(lambda: dedicated(client), store.keys.access_prefix,
+            store.cache = TokenCache(lambda: dedicated(client), *store.keys.tracked_prefixes,
                                      size=cache_size)
         return store
 

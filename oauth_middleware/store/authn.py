@@ -1,35 +1,192 @@
-"""What authenticating a client reads, in one round trip (RFC 6749 §2.3.1, §3.2.1).
+"""What a token-family request reads, in one round trip (RFC 6749 §2.3.1, §3.2.1, §3.3).
 
-The token family needs the client record and the brute-force counters that
-guard it on every request; reading them in one pipeline saves round trips on
-the hottest path of the authorization server.
+Every request of the token family authenticates its client (the client record
+and the brute-force counters that guard it) and then reads what its grant
+needs: the code or refresh token it redeems, the token it revokes or
+introspects, the scopes it may grant. All of that is known from the request's
+parameters before the client is authenticated, so it is read in the same
+round trip (:class:`Lookahead`), and nothing is decided on it before the
+client has proven who it is.
+
+The scopes a request will need are not always in its parameters (a
+client_credentials request without ``scope`` gets the client's default list, a
+code carries the scopes granted earlier). The store remembers, per client, the
+scope identifiers its last request needed and reads those along; a request
+that needs others reads them in a second round trip (:class:`ScopeSnapshot`).
+A guess can cost a round trip, never a wrong answer: every scope used was read
+during this request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from oauth_middleware.models import Client
+from oauth_middleware.models import AccessToken, AuthorizationCode, Client, RefreshToken, Scope
+from oauth_middleware.security import digest, grant_id_of
 from oauth_middleware.store.base import StoreBase
-from oauth_middleware.store.codec import load
-from oauth_middleware.store.connection import GUARD
+from oauth_middleware.store.codec import load, load_memo
+from oauth_middleware.store.pipelines import Command
+from oauth_middleware.store.readthrough import Step, pairs, read_through
 from oauth_middleware.store.transient import window_state
+
+#: Clients whose last scope needs are remembered; the memo is emptied when full.
+SCOPE_HINTS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Lookahead:
+    """What a request will read once its client is authenticated, known from its parameters."""
+
+    scopes: tuple[str, ...] = ()
+    #: Whether the request grants scopes (then the client's usual ones are read along too).
+    grants: bool = False
+    #: A raw authorization code to read (the grant checks it: RFC 6749 §4.1.3).
+    code: str | None = None
+    #: A raw refresh token to read (RFC 6749 §6).
+    refresh: str | None = None
+    #: A raw token of either kind to read (RFC 7009 §2.1, RFC 7662 §2.1).
+    token: str | None = None
+
+
+#: A request that reads nothing beyond its client.
+NOTHING_AHEAD = Lookahead()
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeSnapshot:
+    """Registered scopes read during this request, as stored (JSON by identifier).
+
+    ``asked`` are the identifiers that were read (absent from ``raw``: not
+    registered); None when the whole registry was read (the local cache keeps it).
+    """
+
+    client_id: str | None = None
+    asked: frozenset[str] | None = frozenset()
+    raw: Mapping[str, bytes] = field(default_factory=dict)
+
+    def covers(self, identifiers: Iterable[str]) -> bool:
+        return self.asked is None or self.asked.issuperset(identifiers)
+
+    def pick(self, identifiers: Iterable[str]) -> dict[str, Scope]:
+        raw = self.raw
+        return {sid: load_memo(Scope, raw[sid]) for sid in identifiers if sid in raw}
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRead:
+    """The answers to one request's read, decoded; expired records are None."""
+
+    client: Client | None
+    #: Per counter asked for: (failures in the window, seconds left).
+    states: list[tuple[int, int]]
+    scopes: ScopeSnapshot
+    code: AuthorizationCode | None = None
+    refresh: RefreshToken | None = None
+    token: AccessToken | RefreshToken | None = None
+
+
+def live_token(
+    access: bytes | str | None, refresh: bytes | str | None, now: float
+) -> AccessToken | RefreshToken | None:
+    """The live record among an access token's and a refresh token's stored values."""
+    if access is not None:
+        record = load(AccessToken, access)
+        return None if record.is_expired(now) else record
+    if refresh is not None:
+        other = load(RefreshToken, refresh)
+        expired = other.expires_at is not None and other.expires_at <= now
+        return None if expired or other.rotated else other
+    return None
 
 
 class AuthnMixin(StoreBase):
+    def note_scopes(self, client_id: str, identifiers: frozenset[str]) -> None:
+        """Remember which scopes ``client_id``'s request needed, to read them along next time."""
+        hints = self.scope_hints
+        if len(hints) >= SCOPE_HINTS and client_id not in hints:
+            hints.clear()
+        hints[client_id] = identifiers
+
     async def client_with_failures(
         self, client_id: str | None, counters: Sequence[tuple[str, str]]
     ) -> tuple[Client | None, list[tuple[int, int]]]:
         """The client (None when ``client_id`` is None or unknown) and, per ``(bucket, key)``,
         the failures in its window and the seconds left, as :meth:`failures` gives them."""
-        with GUARD:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for bucket, key in counters:
-                    pipe.hmget(self.keys.throttle(bucket, key), "count", "ends")
-                if client_id is not None:
-                    pipe.get(self.keys.client(client_id))
-                replies = await pipe.execute()
-        raw = replies.pop() if client_id is not None else None
-        now = self.now_ms()
-        states = [window_state(count, ends, now) for count, ends in replies]
-        return (None if raw is None else load(Client, raw)), states
+        read = await self.read_for(client_id, counters)
+        return read.client, read.states
+
+    async def read_for(
+        self, client_id: str | None, counters: Sequence[tuple[str, str]],
+        ahead: Lookahead = NOTHING_AHEAD,
+    ) -> ClientRead:
+        """One round trip at most: the client, its counters, and what ``ahead`` names.
+
+        With the local cache the client, the counters and the whole scope registry
+        come from it while Redis has not invalidated them (:mod:`.readthrough`).
+        """
+        steps: list[Step] = [(key, ("HMGET", key, "count", "ends"), None)
+                             for key in (self.keys.throttle(b, k) for b, k in counters)]
+        if client_id:
+            steps.append((self.keys.client(client_id), ("GET", self.keys.client(client_id)),
+                          None))
+        scopes = self._scope_step(client_id, ahead, steps)
+        records = self._record_commands(ahead)
+        steps += [(None, command, None) for command in records.values()]
+        values = await read_through(self, steps)
+        now_ms = self.now_ms()
+        states = [window_state(count, ends, now_ms) for count, ends in values[:len(counters)]]
+        rest = iter(values[len(counters):])
+        client = load_memo(Client, raw) if client_id and (raw := next(rest)) else None
+        snapshot = ScopeSnapshot(client_id, scopes, next(rest) if scopes is None or scopes else {})
+        fetched = dict(zip(records, rest, strict=True))
+        now = self.clock()
+        return ClientRead(
+            client, states, snapshot, code=_live_code(fetched.get("code"), now),
+            refresh=_live_refresh(fetched.get("refresh"), now),
+            token=live_token(pair[0], pair[1], now) if (pair := fetched.get("token")) else None,
+        )
+
+    def _scope_step(self, client_id: str | None, ahead: Lookahead, steps: list[Step]
+                    ) -> frozenset[str] | None:
+        """Add the scope read to ``steps`` for a request that grants scopes: the whole registry
+        when the local cache keeps it (returns None), else the requested and hinted
+        identifiers (returns them; an empty set: nothing is read)."""
+        key = self.keys.scopes
+        if not (ahead.grants or ahead.scopes):
+            return frozenset()
+        if self.cache is not None:
+            steps.append((key, ("HGETALL", key), pairs))
+            return None
+        hint = self.scope_hints.get(client_id, frozenset()) if client_id else frozenset()
+        scopes = tuple(dict.fromkeys((*ahead.scopes, *sorted(hint))))
+        if not scopes:
+            return frozenset()
+        steps.append((None, ("HMGET", key, *scopes), lambda raws: {
+            s: raw for s, raw in zip(scopes, raws, strict=True) if raw}))
+        return frozenset(scopes)
+
+    def _record_commands(self, ahead: Lookahead) -> dict[str, Command]:
+        """A command per record ``ahead`` names, by :class:`ClientRead` field."""
+        found: dict[str, Command] = {}
+        if ahead.code is not None and (grant_id := grant_id_of(ahead.code)) is not None:
+            found["code"] = ("GET", self.keys.code(grant_id, digest(ahead.code)))
+        if ahead.refresh is not None and (grant_id := grant_id_of(ahead.refresh)) is not None:
+            found["refresh"] = ("GET", self.keys.refresh(grant_id, digest(ahead.refresh)))
+        if ahead.token is not None and (grant_id := grant_id_of(ahead.token)) is not None:
+            sha = digest(ahead.token)
+            found["token"] = ("MGET", self.keys.access(grant_id, sha),
+                              self.keys.refresh(grant_id, sha))
+        return found
+
+
+def _live_code(raw: bytes | None, now: float) -> AuthorizationCode | None:
+    code = None if raw is None else load(AuthorizationCode, raw)
+    return None if code is None or code.expires_at <= now else code
+
+
+def _live_refresh(raw: bytes | None, now: float) -> RefreshToken | None:
+    record = None if raw is None else load(RefreshToken, raw)
+    if record is None or (record.expires_at is not None and record.expires_at <= now):
+        return None
+    return record

@@ -8,13 +8,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.client import Pipeline
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from oauth_middleware.store.batch import Batcher
 from oauth_middleware.store.cache import TokenCache
-from oauth_middleware.store.connection import GUARD
+from oauth_middleware.store.connection import GUARD, StoreUnavailable
 from oauth_middleware.store.keys import DEFAULT_PREFIX, Keys
+from oauth_middleware.store.pipelines import Command, Pipelines, Replies
 
 Clock = Callable[[], float]
 #: ``progress(done, total)``: told how far a long operation has come.
@@ -44,13 +44,22 @@ class StoreBase:
         self.clock = clock
         #: Coalesces the token lookups of one loop iteration into one MGET.
         self.reads = Batcher(lambda: self.redis)
+        #: Coalesces the command lists of one loop iteration into one round trip.
+        self.pipelines = Pipelines(lambda: self.redis)
         #: The opt-in local cache of validated tokens (``from_url(url, local_cache=True)``).
         self.cache: TokenCache | None = None
         #: True for the in-process fakeredis store (``from_url(None)``).
         self.embedded = False
+        #: Per client id, the scopes its last token-family request needed (:mod:`.authn`).
+        self.scope_hints: dict[str, frozenset[str]] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(prefix={self.keys.prefix!r}, embedded={self.embedded})"
+
+    def forget(self, key: str) -> None:
+        """This process wrote ``key``: the local cache drops it now, not when Redis says so."""
+        if self.cache is not None:
+            self.cache.forget(key)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -65,26 +74,37 @@ class StoreBase:
         return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
     @staticmethod
-    def queue(pipe: Pipeline, script: Script, keys: Sequence[str], args: Sequence[Any]) -> None:
-        pipe.evalsha(script.sha, len(keys), *keys, *args)
+    def evalsha(script: Script, keys: Sequence[str], args: Sequence[Any]) -> Command:
+        return ("EVALSHA", script.sha, len(keys), *keys, *args)
 
-    async def run(self, build: Callable[[Pipeline], None], *scripts: Script) -> list[Any]:
-        """Queue commands with ``build`` and send them in one round trip.
+    async def send(self, commands: Sequence[Command]) -> Replies:
+        """Send ``commands`` in one round trip (shared with this loop tick's others, see
+        :mod:`.pipelines`); error replies stay in place, for the caller to judge."""
+        with GUARD:
+            return await self._exchange(commands)
+
+    async def _exchange(self, commands: Sequence[Command]) -> Replies:
+        try:
+            return await self.pipelines.send(commands)
+        except StoreUnavailable:
+            raise StoreUnavailable from None  # nothing of the failure may travel with it
+
+    async def run(self, commands: Sequence[Command], *scripts: Script) -> list[Any]:
+        """Send ``commands`` in one round trip; an error reply fails the call.
 
         Scripts go by SHA; when Redis does not know one (first use, or a restart
-        emptied its script cache) they are loaded and the pipeline is sent again.
-        Every queued command must therefore be idempotent up to its first
-        ``EVALSHA``, which holds: a script that is missing runs nothing.
+        emptied its script cache) they are loaded and the commands are sent again.
+        Every command must therefore be idempotent up to its first ``EVALSHA``,
+        which holds: a script that is missing runs nothing.
         """
         with GUARD:
             for attempt in range(2):
-                try:
-                    async with self.redis.pipeline(transaction=False) as pipe:
-                        build(pipe)
-                        return list(await pipe.execute())
-                except NoScriptError:
-                    if attempt:
-                        raise
-                    for script in scripts:
-                        await self.redis.script_load(script.source)
+                replies = await self._exchange(commands)
+                error = next((r for r in replies if isinstance(r, ResponseError)), None)
+                if error is None:
+                    return replies
+                if attempt or not isinstance(error, NoScriptError):
+                    raise error
+                for script in scripts:
+                    await self.redis.script_load(script.source)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -1,11 +1,19 @@
-"""An opt-in local cache of validated access tokens (RFC 6750 §3), invalidated by Redis itself.
+"""An opt-in local cache of validated access tokens (RFC 6750 §3) and of what the token family
+reads on every request (RFC 6749 §2.3.1, §3.3), invalidated by Redis itself.
 
 ``TokenStore.from_url(url, local_cache=True)``. Revocation stays exact because
 Redis, not a TTL, says when an entry is stale: a dedicated connection turns on
-``CLIENT TRACKING ... BCAST PREFIX <access-token prefix>`` redirected to itself
-and subscribes to ``__redis__:invalidate``, so every write, delete or expiry of
-any access-token key, by any client, reaches every worker as a message naming
-the key (a flush of the database as a message naming none).
+``CLIENT TRACKING ... BCAST PREFIX <prefix> ...`` redirected to itself for the
+access-token, client, scope-registry and throttle-counter keys, and subscribes
+to ``__redis__:invalidate``, so every write, delete or expiry of any such key,
+by any client, reaches every worker as a message naming the key (a flush of the
+database as a message naming none).
+
+Access tokens are kept in :attr:`TokenCache.entries`; the token family's raw
+replies (a client record, the scope registry, a failure counter, or the fact
+that the key does not exist) in :attr:`TokenCache.records`. A write this
+process makes itself also drops its key at once (:meth:`TokenCache.forget`),
+so the writing worker never waits for its own invalidation.
 
 The rules that keep it exact:
 
@@ -50,20 +58,25 @@ RECONNECT_DELAY = 0.5
 _LOST: tuple[type[BaseException], ...] = (*STORE_ERRORS, ValueError)
 #: Records kept at most; the oldest goes first.
 CACHE_SIZE = 50_000
+#: Stands for "no reply kept" (a kept reply may itself be None: the key does not exist).
+MISS: Any = object()
 
 
 class TokenCache:
     """Access-token records by Redis key, valid while Redis has not said otherwise."""
 
-    def __init__(self, connect: Callable[[], AbstractConnection], prefix: str, *,
+    def __init__(self, connect: Callable[[], AbstractConnection], *prefixes: str,
                  size: int = CACHE_SIZE, heartbeat: float = HEARTBEAT,
                  lease: float = LEASE) -> None:
-        if size < 1 or heartbeat <= 0 or lease <= heartbeat:
-            raise ValueError("cache size must be positive and lease longer than heartbeat")
+        if size < 1 or heartbeat <= 0 or lease <= heartbeat or not prefixes:
+            raise ValueError("cache size must be positive, lease longer than heartbeat, "
+                             "and at least one key prefix tracked")
         self._connect = connect
-        self.prefix = prefix
+        self.prefixes = prefixes
         self.size, self.heartbeat, self.lease = size, heartbeat, lease
         self.entries: dict[str, AccessToken] = {}
+        #: Raw replies of the token family's reads, by key (see the module docstring).
+        self.records: dict[str, Any] = {}
         #: Invalidation messages applied so far, and when the last one was (monotonic clock).
         self.invalidations = 0
         self.last_invalidation = 0.0
@@ -80,11 +93,14 @@ class TokenCache:
 
     def get(self, key: str) -> AccessToken | None:
         """The cached record, or None: not cached, or the cache is not proven live now."""
+        return self.entries.get(key) if self.live() else None
+
+    def live(self) -> bool:
+        """Whether hits may be served now (starting the listener on this loop if needed);
+        :attr:`records` may then be read directly."""
         if self._loop is not asyncio.get_running_loop():
             self._start()
-        if time.monotonic() >= self._serving_until:
-            return None
-        return self.entries.get(key)
+        return time.monotonic() < self._serving_until
 
     def begin(self, key: str) -> int:
         """Note that ``key`` is being read from Redis; pass the result to :meth:`finish`."""
@@ -93,21 +109,35 @@ class TokenCache:
 
     def finish(self, key: str, epoch: int, record: AccessToken | None) -> None:
         """Keep ``record`` unless anything invalidated it while it was read."""
-        keep = (record is not None and epoch == self._epoch and key not in self._spoiled
-                and self.serving)
+        if self._settle(key, epoch) and record is not None:
+            _put(self.entries, key, record, self.size)
+
+    def keep(self, key: str, epoch: int, value: Any) -> None:
+        """:meth:`finish` for a raw reply (``MISS``: the read failed, keep nothing)."""
+        if self._settle(key, epoch) and value is not MISS:
+            _put(self.records, key, value, self.size)
+
+    def _settle(self, key: str, epoch: int) -> bool:
+        """End one read of ``key``; True when nothing invalidated it meanwhile."""
+        fresh = epoch == self._epoch and key not in self._spoiled and self.serving
         left = self._reading[key] - 1
         if left:
             self._reading[key] = left
         else:
             del self._reading[key]
             self._spoiled.discard(key)
-        if keep and record is not None:
-            if key not in self.entries and len(self.entries) >= self.size:
-                del self.entries[next(iter(self.entries))]
-            self.entries[key] = record
+        return fresh
+
+    def forget(self, key: str) -> None:
+        """This process changed ``key``: drop it now, and spoil reads of it in flight."""
+        self.entries.pop(key, None)
+        self.records.pop(key, None)
+        if key in self._reading:
+            self._spoiled.add(key)
 
     def flush(self) -> None:
         self.entries.clear()
+        self.records.clear()
         self._epoch += 1
         self._spoiled.update(self._reading)
 
@@ -118,10 +148,7 @@ class TokenCache:
             self.flush()
             return
         for raw in keys:
-            key = raw.decode("utf-8", "replace")
-            self.entries.pop(key, None)
-            if key in self._reading:
-                self._spoiled.add(key)
+            self.forget(raw.decode("utf-8", "replace"))
 
     def _stop_serving(self) -> None:
         self._serving_until = 0.0
@@ -169,8 +196,8 @@ class TokenCache:
         try:
             ask = functools.partial(self._ask, conn, replies, reader)
             client_id = await ask("CLIENT", "ID")
-            await ask("CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST",
-                      "PREFIX", self.prefix)
+            prefixes = [arg for prefix in self.prefixes for arg in ("PREFIX", prefix)]
+            await ask("CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", *prefixes)
             await ask("SUBSCRIBE", INVALIDATION_CHANNEL)
             self.flush()  # anything read before tracking began may have missed its invalidation
             while True:
@@ -208,6 +235,12 @@ class TokenCache:
                     reply.set_result(message)
             else:
                 raise ValueError("unexpected reply on the invalidation connection")
+
+
+def _put(entries: dict[str, Any], key: str, value: Any, size: int) -> None:
+    if key not in entries and len(entries) >= size:
+        del entries[next(iter(entries))]
+    entries[key] = value
 
 
 async def _bounded(task: asyncio.Future[Any], seconds: float) -> Any:

@@ -5,19 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from oauth_middleware.models import Client, Scope
-from oauth_middleware.store.base import StoreBase
+from oauth_middleware.store.authn import AuthnMixin, ScopeSnapshot
 from oauth_middleware.store.codec import dump, load
 from oauth_middleware.store.connection import GUARD
 
 
-class ClientStore(StoreBase):
+class ClientStore(AuthnMixin):
     async def save_client(self, client: Client) -> None:
         """Create or replace a client (its secret is already a hash in ``secret_hash``)."""
-        with GUARD:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.set(self.keys.client(client.client_id), dump(client))
-                pipe.sadd(self.keys.clients, client.client_id)
-                await pipe.execute()
+        key = self.keys.client(client.client_id)
+        try:
+            await self.run([("SET", key, dump(client)),
+                            ("SADD", self.keys.clients, client.client_id)])
+        finally:
+            self.forget(key)
 
     async def get_client(self, client_id: str) -> Client | None:
         with GUARD:
@@ -26,11 +27,11 @@ class ClientStore(StoreBase):
 
     async def delete_client(self, client_id: str) -> bool:
         """Remove a client record; its tokens are revoked by ``revoke_client_tokens``."""
-        with GUARD:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.delete(self.keys.client(client_id))
-                pipe.srem(self.keys.clients, client_id)
-                deleted, _ = await pipe.execute()
+        key = self.keys.client(client_id)
+        try:
+            deleted, _ = await self.run([("DEL", key), ("SREM", self.keys.clients, client_id)])
+        finally:
+            self.forget(key)
         return bool(deleted)
 
     async def list_clients(
@@ -56,19 +57,37 @@ class ClientStore(StoreBase):
         return int(cursor), clients
 
     async def save_scope(self, scope: Scope) -> None:
-        with GUARD:
-            await self.redis.hset(self.keys.scopes, scope.identifier, dump(scope))
+        try:
+            await self.run([("HSET", self.keys.scopes, scope.identifier, dump(scope))])
+        finally:
+            self.forget(self.keys.scopes)
 
     async def create_scope(self, scope: Scope) -> bool:
         """Register a scope unless one with its identifier exists (HSETNX: races lose cleanly)."""
-        with GUARD:
-            return bool(await self.redis.hsetnx(self.keys.scopes, scope.identifier, dump(scope)))
+        try:
+            (created,) = await self.run([("HSETNX", self.keys.scopes, scope.identifier,
+                                          dump(scope))])
+        finally:
+            self.forget(self.keys.scopes)
+        return bool(created)
 
-    async def get_scopes(self, identifiers: Iterable[str]) -> dict[str, Scope]:
-        """The registered scopes among ``identifiers`` (unknown ones are absent)."""
+    async def get_scopes(
+        self, identifiers: Iterable[str], *, snapshot: ScopeSnapshot | None = None
+    ) -> dict[str, Scope]:
+        """The registered scopes among ``identifiers`` (unknown ones are absent).
+
+        ``snapshot``: scopes this request read already (:mod:`.authn`); when it
+        covers every identifier nothing is read again, else the store notes what
+        the snapshot's client needed, to read it along with its next request.
+        """
         wanted = list(dict.fromkeys(identifiers))
         if not wanted:
             return {}
+        if snapshot is not None:
+            if snapshot.covers(wanted):
+                return snapshot.pick(wanted)
+            if snapshot.client_id:
+                self.note_scopes(snapshot.client_id, frozenset(wanted))
         with GUARD:
             raws = await self.redis.hmget(self.keys.scopes, wanted)
         return {sid: load(Scope, raw) for sid, raw in zip(wanted, raws, strict=True) if raw}
@@ -79,5 +98,8 @@ class ClientStore(StoreBase):
         return sorted((load(Scope, raw) for raw in raws.values()), key=lambda s: s.identifier)
 
     async def delete_scope(self, identifier: str) -> bool:
-        with GUARD:
-            return bool(await self.redis.hdel(self.keys.scopes, identifier))
+        try:
+            (deleted,) = await self.run([("HDEL", self.keys.scopes, identifier)])
+        finally:
+            self.forget(self.keys.scopes)
+        return bool(deleted)

@@ -9,6 +9,7 @@ for byte (compare-and-set) to make redemption and rotation single-winner.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import fields
 from functools import cache
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 
 _dumps = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=True).encode
 _decode = json.JSONDecoder().decode
+#: The json module's own string escaper (ASCII only, as ``ensure_ascii=True``); it raises
+#: TypeError for anything but a str.
+_text = json.encoder.encode_basestring_ascii
 
 
 R = TypeVar("R", bound="_Record")
@@ -49,22 +53,68 @@ def _loaders(cls: type[_Record]) -> tuple[tuple[str, Callable[[Any], Any]], ...]
     return tuple(plan)
 
 
+@cache
+def _names(cls: type[_Record]) -> tuple[str, ...]:
+    """The record's field names in the order the encoder sorts keys."""
+    return tuple(sorted(f.name for f in fields(cls)))
+
+
 def dump(record: _Record) -> str:
     out: dict[str, Any] = {}
-    for f in fields(record):
-        value = getattr(record, f.name)
+    for name in _names(type(record)):
+        value = getattr(record, name)
         if isinstance(value, frozenset):
             value = " ".join(sorted(value))
         elif isinstance(value, tuple):
             value = list(value)
-        out[f.name] = value
+        out[name] = value
     return _dumps(out)
+
+
+def dump_access(record: AccessToken) -> str:
+    """:func:`dump` spelled out for the access-token record, the one every issued token writes:
+    the same bytes, a third of the cost (no per-call encoder set-up, no key sort)."""
+    r = record
+    try:
+        return (f'{{"client_id":{_text(r.client_id)},"expires_at":{_number(r.expires_at)},'
+                f'"fingerprint":{_text(r.fingerprint)},"grant_id":{_text(r.grant_id)},'
+                f'"issued_at":{_number(r.issued_at)},'
+                f'"scopes":{_text(" ".join(sorted(r.scopes)))},"subject":{_text(r.subject)},'
+                f'"subject_type":{_text(r.subject_type)}}}')
+    except TypeError:  # a value of an unexpected type: the generic encoder decides
+        return dump(record)
+
+
+def _number(value: object) -> str:
+    """A JSON number (or null) exactly as the json module writes it; TypeError otherwise."""
+    if value is None:
+        return "null"
+    if type(value) is float and math.isfinite(value):
+        return float.__repr__(value)
+    if type(value) is int:
+        return int.__repr__(value)
+    raise TypeError("not a plain finite number")
 
 
 def load(cls: type[R], raw: bytes | str) -> R:
     data = json.loads(raw)
     kwargs = {name: conv(data[name]) for name, conv in _loaders(cls) if name in data}
     return cls(**kwargs)
+
+
+def load_memo(cls: type[R], raw: bytes) -> R:
+    """:func:`load` remembered by the exact stored bytes, for records read on every request
+    of the token family (clients, scopes): immutable, and a pure function of their bytes."""
+    found = _MEMO.get((cls, raw))
+    if found is None:
+        found = load(cls, raw)
+        if len(_MEMO) >= ACCESS_MEMO_SIZE:
+            _MEMO.clear()
+        _MEMO[(cls, raw)] = found
+    return found
+
+
+_MEMO: dict[tuple[type[Any], bytes], Any] = {}
 
 
 def load_access(raw: bytes) -> AccessToken:

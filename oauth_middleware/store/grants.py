@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from redis.asyncio.client import Pipeline
-
 from oauth_middleware.models import AuthorizationCode, IssuedTokens, RefreshToken
 from oauth_middleware.security import FINGERPRINT_CHARS, digest, grant_id_of, new_grant_id
 from oauth_middleware.store import scripts
@@ -89,13 +87,11 @@ class GrantMixin(GrantWriter):
     ) -> IssuedTokens | None:
         issued, members = self.mint(grant_id, spec)
         keys, args = self.flatten(members)
-
-        def build(pipe: Pipeline) -> None:
-            self.queue_index(pipe, grant_id, spec.subject, spec.subject_type, spec.client_id,
-                             members)
-            self.queue(pipe, scripts.CONSUME_AND_ISSUE, [key, self.keys.members(grant_id), *keys],
-                       [expected, consumed, *args])
-
-        *_, outcome = await self.run(build, scripts.INDEX_ADD, scripts.CONSUME_AND_ISSUE)
+        commands = self.index_commands(grant_id, spec.subject, spec.subject_type, spec.client_id,
+                                       members)
+        commands.append(self.evalsha(scripts.CONSUME_AND_ISSUE,
+                                     [key, self.keys.members(grant_id), *keys],
+                                     [expected, consumed, *args]))
+        *_, outcome = await self.run(commands, scripts.INDEX_ADD, scripts.CONSUME_AND_ISSUE)
         return issued if int(outcome) == 1 else None
 

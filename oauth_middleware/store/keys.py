@@ -32,6 +32,7 @@ safe inside a key; user ids are free text and appear only as a digest.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from oauth_middleware.security import digest
 
@@ -39,6 +40,16 @@ from oauth_middleware.security import digest
 DEFAULT_PREFIX = "om:"
 #: Index score used for grants that never expire (ms; far beyond any real expiry).
 NEVER_MS = 2**52
+
+
+def _throttle(prefix: str, bucket: str, key: str) -> str:
+    return f"{prefix}throttle:{bucket}:{digest(key)}"
+
+
+#: Every token-family request names two counters of its client, so recent names are kept
+#: (bounded: 4096 names of keys up to ``_MEMO_KEY`` characters; longer keys are not kept).
+_throttle_memo = lru_cache(maxsize=4096)(_throttle)
+_MEMO_KEY = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +95,21 @@ class Keys:
         return f"{self.prefix}txn:{sha}"
 
     def throttle(self, bucket: str, key: str) -> str:
-        return f"{self.prefix}throttle:{bucket}:{digest(key)}"
+        if len(key) > _MEMO_KEY:
+            return _throttle(self.prefix, bucket, key)
+        return _throttle_memo(self.prefix, bucket, key)
 
     @property
     def access_prefix(self) -> str:
         """Prefix shared by every access-token key (the local cache tracks it)."""
         return f"{self.prefix}at:"
+
+    @property
+    def tracked_prefixes(self) -> tuple[str, ...]:
+        """What the local cache keeps, and Redis invalidates: access tokens, clients, the
+        scope registry, throttle counters (none is a prefix of another, as Redis requires)."""
+        return (self.access_prefix, f"{self.prefix}client:", self.scopes,
+                f"{self.prefix}throttle:")
 
     @property
     def access_pattern(self) -> str:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from redis.asyncio.client import Pipeline
-
 from oauth_middleware.models import AccessToken, IssuedTokens, RefreshToken
-from oauth_middleware.security import digest, grant_id_of, new_grant_id
+from oauth_middleware.security import DIGEST_CHARS, digest, grant_id_of, new_grant_id
 from oauth_middleware.store import scripts
+from oauth_middleware.store.authn import live_token
 from oauth_middleware.store.base import Progress
 from oauth_middleware.store.cache import TokenCache
-from oauth_middleware.store.codec import load, load_access
+from oauth_middleware.store.codec import load_access
 from oauth_middleware.store.connection import GUARD, StoreUnavailable
 from oauth_middleware.store.writer import GrantWriter, NewTokens
 
@@ -74,15 +73,7 @@ class TokenMixin(GrantWriter):
             at, rt = await self.redis.mget(
                 self.keys.access(grant_id, sha), self.keys.refresh(grant_id, sha)
             )
-        now = self.clock()
-        if at is not None:
-            access = load(AccessToken, at)
-            return None if access.is_expired(now) else access
-        if rt is not None:
-            refresh = load(RefreshToken, rt)
-            expired = refresh.expires_at is not None and refresh.expires_at <= now
-            return None if expired or refresh.rotated else refresh
-        return None
+        return live_token(at, rt, self.clock())
 
     async def revoke_token(self, token: str) -> bool:
         """Revoke one token: an access token alone, a refresh token with its whole grant."""
@@ -95,18 +86,22 @@ class TokenMixin(GrantWriter):
         return await self.revoke_access(record.grant_id, digest(token))
 
     async def revoke_access(self, grant_id: str, sha_or_fingerprint: str) -> bool:
-        """Delete one access token of a grant, named by its digest or its fingerprint."""
+        """Delete one access token of a grant, named by its digest or its fingerprint.
+
+        A full digest names the key itself, so no member listing is read first."""
         members_key = self.keys.members(grant_id)
         prefix = self.keys.access(grant_id, sha_or_fingerprint)
-        with GUARD:
-            members = self.texts(list(await self.redis.smembers(members_key)))
-        targets = [key for key in members if key.startswith(prefix)]
+        if len(sha_or_fingerprint) == DIGEST_CHARS:
+            targets = [prefix]
+        else:
+            with GUARD:
+                members = self.texts(list(await self.redis.smembers(members_key)))
+            targets = [key for key in members if key.startswith(prefix)]
         if len(targets) != 1:
             return False
         keys = [members_key, targets[0]]
-        (deleted,) = await self.run(
-            lambda pipe: self.queue(pipe, scripts.REMOVE_MEMBER, keys, []), scripts.REMOVE_MEMBER
-        )
+        (deleted,) = await self.run([self.evalsha(scripts.REMOVE_MEMBER, keys, [])],
+                                    scripts.REMOVE_MEMBER)
         return bool(deleted)
 
     async def _revoke_index(self, index_key: str, progress: Progress | None) -> int:
@@ -128,11 +123,9 @@ class TokenMixin(GrantWriter):
         return deleted
 
     async def _revoke_batch(self, grant_ids: list[str]) -> int:
-        def build(pipe: Pipeline) -> None:
-            for grant_id in grant_ids:
-                self.queue(pipe, scripts.REVOKE_GRANT, [self.keys.members(grant_id)], [])
-
-        return sum(int(c) for c in await self.run(build, scripts.REVOKE_GRANT))
+        commands = [self.evalsha(scripts.REVOKE_GRANT, [self.keys.members(grant_id)], [])
+                    for grant_id in grant_ids]
+        return sum(int(c) for c in await self.run(commands, scripts.REVOKE_GRANT))
 
     async def revoke_user(self, user: str, *, progress: Progress | None = None) -> int:
         """Log a user out everywhere: every grant of theirs goes; returns keys deleted.

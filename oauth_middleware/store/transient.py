@@ -60,9 +60,8 @@ class TransientMixin(StoreBase):
         resend of the same attempt (a lost reply) still gets its record."""
         name = [self.keys.pending(digest(txn_id))]
         args = [new_secret(), self.ttl_ms(TAKEN_LIFETIME)]
-        (raw,) = await self.run(
-            lambda pipe: self.queue(pipe, scripts.TAKE_PENDING, name, args), scripts.TAKE_PENDING
-        )
+        (raw,) = await self.run([self.evalsha(scripts.TAKE_PENDING, name, args)],
+                                scripts.TAKE_PENDING)
         return None if raw is None else load(PendingAuthorization, raw)
 
     async def count_failure(self, bucket: str, key: str, *, window: int) -> tuple[int, int]:
@@ -73,9 +72,11 @@ class TransientMixin(StoreBase):
         """
         name = [self.keys.throttle(bucket, key)]
         args = [self.now_ms(), self.ttl_ms(window)]
-        (result,) = await self.run(
-            lambda pipe: self.queue(pipe, scripts.COUNT_FAILURE, name, args), scripts.COUNT_FAILURE
-        )
+        try:
+            (result,) = await self.run([self.evalsha(scripts.COUNT_FAILURE, name, args)],
+                                       scripts.COUNT_FAILURE)
+        finally:
+            self.forget(name[0])
         count, ends = (int(v) for v in result)
         return count, self._seconds_left(ends)
 
@@ -89,5 +90,8 @@ class TransientMixin(StoreBase):
         return _seconds_between(self.now_ms(), ends_ms)
 
     async def clear_failures(self, bucket: str, key: str) -> None:
-        with GUARD:
-            await self.redis.delete(self.keys.throttle(bucket, key))
+        name = self.keys.throttle(bucket, key)
+        try:
+            await self.run([("DEL", name)])
+        finally:
+            self.forget(name)

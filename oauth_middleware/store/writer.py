@@ -10,14 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio.client import Pipeline
-
 from oauth_middleware.models import AccessToken, IssuedTokens, RefreshToken, SubjectType
 from oauth_middleware.security import FINGERPRINT_CHARS, digest, new_token
 from oauth_middleware.store import scripts
 from oauth_middleware.store.base import StoreBase
-from oauth_middleware.store.codec import dump
+from oauth_middleware.store.codec import dump, dump_access
 from oauth_middleware.store.keys import NEVER_MS
+from oauth_middleware.store.pipelines import Command
 
 #: Seconds a refresh token lives unless the caller says otherwise (30 days).
 REFRESH_LIFETIME = 30 * 24 * 3600
@@ -53,7 +52,8 @@ class GrantWriter(StoreBase):
             expires_at=None if spec.lifetime is None else now + spec.lifetime,
             fingerprint=sha[:FINGERPRINT_CHARS],
         )
-        members = [(self.keys.access(grant_id, sha), dump(record), self.ttl_ms(spec.lifetime))]
+        members = [(self.keys.access(grant_id, sha), dump_access(record),
+                    self.ttl_ms(spec.lifetime))]
         if not spec.refresh:
             return IssuedTokens(access_token=access, token=record), members
         refresh, rsha = self._new_value(grant_id)
@@ -73,17 +73,17 @@ class GrantWriter(StoreBase):
         value = new_token(grant_id)
         return value, digest(value)
 
-    def queue_index(
-        self, pipe: Pipeline, grant_id: str, subject: str, subject_type: str, client_id: str,
+    def index_commands(
+        self, grant_id: str, subject: str, subject_type: str, client_id: str,
         members: list[Member],
-    ) -> None:
-        """Queue index updates so revoke-user and revoke-client find this grant."""
+    ) -> list[Command]:
+        """Index updates so revoke-user and revoke-client find this grant."""
         now = self.now_ms()
         ttls = [ttl for _, _, ttl in members]
         expiry = NEVER_MS if 0 in ttls else now + max(ttls)
         keys = {self.keys.subject_index(subject, subject_type), self.keys.client_index(client_id)}
-        for key in sorted(keys):
-            self.queue(pipe, scripts.INDEX_ADD, [key], [grant_id, expiry, now])
+        return [self.evalsha(scripts.INDEX_ADD, [key], [grant_id, expiry, now])
+                for key in sorted(keys)]
 
     @staticmethod
     def flatten(members: list[Member]) -> tuple[list[str], list[Any]]:
@@ -99,17 +99,14 @@ class GrantWriter(StoreBase):
     ) -> None:
         """Index first, then write: one round trip; revocation can never miss a grant."""
         keys, args = self.flatten(members)
-
-        def build(pipe: Pipeline) -> None:
-            self.queue_index(pipe, grant_id, subject, subject_type, client_id, members)
-            self.queue(pipe, scripts.ADD_MEMBERS, [self.keys.members(grant_id), *keys], args)
-
-        await self.run(build, scripts.INDEX_ADD, scripts.ADD_MEMBERS)
+        commands = self.index_commands(grant_id, subject, subject_type, client_id, members)
+        commands.append(self.evalsha(scripts.ADD_MEMBERS, [self.keys.members(grant_id), *keys],
+                                     args))
+        await self.run(commands, scripts.INDEX_ADD, scripts.ADD_MEMBERS)
 
     async def revoke_grant(self, grant_id: str) -> int:
         """Delete every token and code of one grant; returns how many keys went."""
         members = [self.keys.members(grant_id)]
-        (count,) = await self.run(
-            lambda pipe: self.queue(pipe, scripts.REVOKE_GRANT, members, []), scripts.REVOKE_GRANT
-        )
+        (count,) = await self.run([self.evalsha(scripts.REVOKE_GRANT, members, [])],
+                                  scripts.REVOKE_GRANT)
         return int(count)

@@ -14,6 +14,7 @@ from oauth_middleware.models import AuthorizationCode, Client, IssuedTokens
 from oauth_middleware.pkce import S256_CHALLENGE
 from oauth_middleware.redirects import find_registered
 from oauth_middleware.store import NewTokens, TokenStore
+from oauth_middleware.store.authn import ScopeSnapshot
 from oauth_middleware.store.grants import CODE_LIFETIME
 from oauth_middleware.toolbox.clients import require_client
 
@@ -35,14 +36,16 @@ class IssuedCode:
 
 
 async def grantable_scopes(
-    store: TokenStore, client: Client, requested: Iterable[str] | None
+    store: TokenStore, client: Client, requested: Iterable[str] | None, *,
+    snapshot: ScopeSnapshot | None = None,
 ) -> frozenset[str]:
     """The scopes a request may be granted (RFC 6749 §3.3), or :class:`InvalidScope`.
 
     Requested scopes must be registered, enabled and allowed for the client (a
     client with no scope list may have any enabled scope). With nothing
     requested the client's own list is the default; without a list there is no
-    default and the request is refused.
+    default and the request is refused. ``snapshot``: scopes this request read
+    already (see ``TokenStore.get_scopes``).
     """
     asked = list(dict.fromkeys(requested or ()))
     if not asked:
@@ -51,7 +54,7 @@ async def grantable_scopes(
         asked = list(client.scopes)
     if client.scopes and not set(asked) <= set(client.scopes):
         raise InvalidScope("A requested scope is not allowed for this client.")
-    known = await store.get_scopes(asked)
+    known = await store.get_scopes(asked, snapshot=snapshot)
     granted = frozenset(s for s in asked if s in known and known[s].enabled)
     if not requested and granted:
         return granted

@@ -44,9 +44,9 @@ async def _consume_twice(store: TokenStore, key: str, expected: str, consumed: s
     keys, args = store.flatten(members)
     outcomes = []
     for _ in range(2):
-        (outcome,) = await store.run(lambda pipe: store.queue(
-            pipe, scripts.CONSUME_AND_ISSUE, [key, store.keys.members(grant_id), *keys],
-            [expected, consumed, *args]), scripts.CONSUME_AND_ISSUE)
+        (outcome,) = await store.run([store.evalsha(
+            scripts.CONSUME_AND_ISSUE, [key, store.keys.members(grant_id), *keys],
+            [expected, consumed, *args])], scripts.CONSUME_AND_ISSUE)
         outcomes.append(int(outcome))
     return outcomes, issued.access_token
 
@@ -103,8 +103,8 @@ async def test_a_resent_consent_take_gets_the_record_again_and_no_one_else_does(
     key = [store.keys.pending(digest(txn))]
 
     async def take(attempt: str) -> bytes | None:
-        (raw,) = await store.run(lambda pipe: store.queue(
-            pipe, scripts.TAKE_PENDING, key, [attempt, 60_000]), scripts.TAKE_PENDING)
+        (raw,) = await store.run([store.evalsha(
+            scripts.TAKE_PENDING, key, [attempt, 60_000])], scripts.TAKE_PENDING)
         return None if raw is None else bytes(raw)
 
     first = await take("attempt-1")

@@ -11,12 +11,14 @@ from starlette.applications import Starlette
 
 from oauth_middleware.models import Scope
 from oauth_middleware.server import AuthorizationServer, ThrottlePolicy
-from oauth_middleware.store import TokenStore, scripts
+from oauth_middleware.store import NewTokens, TokenStore, scripts
 from oauth_middleware.toolbox import RegisteredClient
 from tests.conftest import FakeClock
 from tests.server.token_harness import (
+    INTROSPECT_PATH,
     ISSUER,
     REDIRECT_URI,
+    REVOKE_PATH,
     SECRET_KEY,
     TOKEN_PATH,
     VERIFIER,
@@ -582,12 +584,27 @@ async def test_invalid_grant_storm_is_throttled_per_client(
 
 # --- cost -----------------------------------------------------------------------------------
 
-async def test_token_requests_take_few_redis_round_trips(
+async def test_token_family_requests_take_one_read_and_at_most_one_write_round_trip(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
-    """Client record and throttle counters come in one pipeline; issuing is one more."""
+    """The client, its counters and all the request will read (the code, refresh token or
+    token it names, the scopes it may grant) come in one pipeline; issuing, rotating or
+    revoking is one more. The first request of a client that names no scope learns which
+    scopes to read along: one extra round trip, once."""
     for script in scripts.ALL:
         await store.redis.script_load(script.source)
+    issued = await store.issue(NewTokens(client_id="web", subject="alice", refresh=True,
+                                         scopes=frozenset({"read"})))
+    assert issued.refresh_token is not None
+    cases: list[tuple[str, dict[str, str], int]] = [
+        (TOKEN_PATH, {"grant_type": "client_credentials"}, 3),
+        (TOKEN_PATH, {"grant_type": "client_credentials"}, 2),
+        (TOKEN_PATH, {"grant_type": "client_credentials", "scope": "write"}, 2),
+        (TOKEN_PATH, code_form(await new_code(store, "web")), 2),
+        (TOKEN_PATH, {"grant_type": "refresh_token", "refresh_token": issued.refresh_token}, 2),
+        (INTROSPECT_PATH, {"token": issued.access_token}, 1),
+        (REVOKE_PATH, {"token": issued.access_token}, 2),
+    ]
     pool = store.redis.connection_pool
     original: Any = pool.get_connection
     trips: list[int] = []
@@ -599,12 +616,12 @@ async def test_token_requests_take_few_redis_round_trips(
     pool.get_connection = counting  # type: ignore[method-assign]
     try:
         costs = []
-        for data in ({"grant_type": "client_credentials"},
-                     code_form(await new_code(store, "web"))):
+        for path, data, _ in cases:
             trips.clear()
-            assert (await _token(client, web, **data)).status_code == 200
+            response = await client.post(path, data=data, headers=auth_of(web))
+            assert response.status_code == 200, response.text
             costs.append(len(trips))
     finally:
         pool.get_connection = original  # type: ignore[method-assign]
-    # client_credentials: client + counters, scopes, issue; code: + the code's record.
-    assert costs == [3, 4]
+    assert costs == [expected for _, _, expected in cases]
+    assert await store.resolve(issued.access_token) is None

@@ -17,6 +17,7 @@ from oauth_middleware.models import AuthorizationCode, Client, IssuedTokens
 from oauth_middleware.pkce import verify_pkce
 from oauth_middleware.server.form import Params
 from oauth_middleware.server.grants.base import Grant, logger, required
+from oauth_middleware.store.authn import ClientRead, Lookahead
 
 
 def check_redirect_uri(code: AuthorizationCode, sent: str | None) -> None:
@@ -31,9 +32,12 @@ class AuthorizationCodeGrant(Grant):
     GRANT_TYPE = "authorization_code"
     PUBLIC = True
 
-    async def issue(self, client: Client, params: Params) -> IssuedTokens:
+    def lookahead(self, params: Params) -> Lookahead:
+        return Lookahead(code=params.get("code"), grants=True)
+
+    async def issue(self, client: Client, params: Params, read: ClientRead) -> IssuedTokens:
         code = required(params, "code")
-        record = await self.store.get_code(code)
+        record = read.code
         if record is None or record.client_id != client.client_id:
             raise InvalidGrant("The authorization code is invalid, expired or used.")
         check_redirect_uri(record, params.get("redirect_uri"))
@@ -45,7 +49,7 @@ class AuthorizationCodeGrant(Grant):
             logger.warning("authorization code %s replayed by client %s: grant revoked",
                            record.fingerprint, client.client_id)
             raise InvalidGrant("The authorization code is invalid, expired or used.")
-        scopes = await self.still_available(client, record.scopes)
+        scopes = await self.still_available(client, record.scopes, read)
         spec = self.new_tokens(client, subject=record.subject, scopes=scopes)
         issued = await self.store.redeem_code(code, record, spec)
         if issued is None:

@@ -19,8 +19,11 @@ from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.form import Params
 from oauth_middleware.server.throttle import Throttle
 from oauth_middleware.store import NewTokens
+from oauth_middleware.store.authn import ClientRead, Lookahead
 
 logger = logging.getLogger("oauth_middleware.server")
+#: Requested scopes read along with the client at most; a longer list is read after it.
+MAX_LOOKAHEAD_SCOPES = 32
 
 
 def required(params: Params, name: str) -> str:
@@ -29,6 +32,14 @@ def required(params: Params, name: str) -> str:
     if value is None:
         raise InvalidRequest(f"The {name} parameter is missing.")
     return value
+
+
+def lookahead_scopes(params: Params) -> tuple[str, ...]:
+    """The well-formed requested scopes, to read along with the client; never raises, since
+    nothing may be refused before the client has authenticated."""
+    raw = params.get("scope")
+    items = tuple(s for s in raw.split(" ") if SCOPE_TOKEN.fullmatch(s)) if raw else ()
+    return items if len(items) <= MAX_LOOKAHEAD_SCOPES else ()
 
 
 def requested_scopes(params: Params) -> list[str] | None:
@@ -50,9 +61,16 @@ class Grant(ABC):
         self.store = config.store
         self.throttle = throttle
 
+    def lookahead(self, params: Params) -> Lookahead:
+        """What :meth:`issue` will read, so it is read with the client in one round trip."""
+        return Lookahead(scopes=lookahead_scopes(params), grants=True)
+
     @abstractmethod
-    async def issue(self, client: Client, params: Params) -> IssuedTokens:
-        """Check the grant and issue tokens, or raise the OAuth error that says why not."""
+    async def issue(self, client: Client, params: Params, read: ClientRead) -> IssuedTokens:
+        """Check the grant and issue tokens, or raise the OAuth error that says why not.
+
+        ``read`` holds what :meth:`lookahead` named, read once ``client`` authenticated.
+        """
 
     def may_refresh(self, client: Client) -> bool:
         """Refresh tokens only for clients allowed them, while the server allows refreshing."""
@@ -71,11 +89,13 @@ class Grant(ABC):
             refresh_lifetime=self.config.refresh_lifetime, grant_scopes=grant_scopes,
         )
 
-    async def still_available(self, client: Client, scopes: Iterable[str]) -> frozenset[str]:
+    async def still_available(
+        self, client: Client, scopes: Iterable[str], read: ClientRead
+    ) -> frozenset[str]:
         """The part of an earlier grant that may still be issued: scopes disabled or taken
         from the client since then are dropped, never granted (RFC 6749 §3.3)."""
         wanted = list(scopes)
-        known = await self.store.get_scopes(wanted)
+        known = await self.store.get_scopes(wanted, snapshot=read.scopes)
         available = frozenset(
             s for s in wanted
             if s in known and known[s].enabled and (not client.scopes or s in client.scopes)

@@ -13,14 +13,16 @@ from __future__ import annotations
 from oauth_middleware.models import Client, IssuedTokens
 from oauth_middleware.server.form import Params
 from oauth_middleware.server.grants.base import Grant, requested_scopes
+from oauth_middleware.store.authn import ClientRead
 from oauth_middleware.toolbox import grantable_scopes
 
 
 class ClientCredentialsGrant(Grant):
     GRANT_TYPE = "client_credentials"
 
-    async def issue(self, client: Client, params: Params) -> IssuedTokens:
-        scopes = await grantable_scopes(self.store, client, requested_scopes(params))
+    async def issue(self, client: Client, params: Params, read: ClientRead) -> IssuedTokens:
+        scopes = await grantable_scopes(self.store, client, requested_scopes(params),
+                                        snapshot=read.scopes)
         return await self.store.issue(self.new_tokens(
             client, subject=client.client_id, subject_type="client", scopes=scopes, refresh=False,
         ))

@@ -15,19 +15,21 @@ from oauth_middleware.models import Client, IssuedTokens
 from oauth_middleware.server.config import call_hook
 from oauth_middleware.server.form import Params
 from oauth_middleware.server.grants.base import Grant, requested_scopes, required
+from oauth_middleware.store.authn import ClientRead
 from oauth_middleware.toolbox import grantable_scopes
 
 
 class PasswordGrant(Grant):
     GRANT_TYPE = "password"
 
-    async def issue(self, client: Client, params: Params) -> IssuedTokens:
+    async def issue(self, client: Client, params: Params, read: ClientRead) -> IssuedTokens:
         verify = self.config.verify_password
         if verify is None:  # the server drops the grant without a hook; kept for the type
             raise UnauthorizedClient("The password grant is not available to this client.")
         username, password = required(params, "username"), required(params, "password")
         earlier = await self.throttle.check("password", username)
-        scopes = await grantable_scopes(self.store, client, requested_scopes(params))
+        scopes = await grantable_scopes(self.store, client, requested_scopes(params),
+                                        snapshot=read.scopes)
         user = await call_hook(verify, username, password)
         if user is None:
             await self.throttle.failed("password", username)

@@ -14,16 +14,27 @@ from __future__ import annotations
 from oauth_middleware.errors import InvalidGrant, InvalidScope
 from oauth_middleware.models import Client, IssuedTokens
 from oauth_middleware.server.form import Params
-from oauth_middleware.server.grants.base import Grant, logger, requested_scopes, required
+from oauth_middleware.server.grants.base import (
+    Grant,
+    logger,
+    lookahead_scopes,
+    requested_scopes,
+    required,
+)
+from oauth_middleware.store.authn import ClientRead, Lookahead
 
 
 class RefreshTokenGrant(Grant):
     GRANT_TYPE = "refresh_token"
     PUBLIC = True
 
-    async def issue(self, client: Client, params: Params) -> IssuedTokens:
+    def lookahead(self, params: Params) -> Lookahead:
+        return Lookahead(scopes=lookahead_scopes(params), grants=True,
+                         refresh=params.get("refresh_token"))
+
+    async def issue(self, client: Client, params: Params, read: ClientRead) -> IssuedTokens:
         token = required(params, "refresh_token")
-        record = await self.store.get_refresh(token)
+        record = read.refresh
         if record is None or record.client_id != client.client_id:
             raise InvalidGrant("The refresh token is invalid, expired or revoked.")
         asked = requested_scopes(params)
@@ -34,7 +45,7 @@ class RefreshTokenGrant(Grant):
             logger.warning("refresh token %s reused by client %s: grant revoked",
                            record.fingerprint, client.client_id)
             raise InvalidGrant("The refresh token is invalid, expired or revoked.")
-        scopes = await self.still_available(client, asked or record.scopes)
+        scopes = await self.still_available(client, asked or record.scopes, read)
         spec = self.new_tokens(client, subject=record.subject, subject_type=record.subject_type,
                                scopes=scopes, grant_scopes=record.scopes)
         issued = await self.store.rotate_refresh(token, record, spec)

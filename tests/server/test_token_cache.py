@@ -1,0 +1,225 @@
+"""The token family with the local cache on (store/cache.py, store/readthrough.py): clients,
+the scope registry and throttle counters come from the cache, and every change to them, made
+anywhere, is obeyed as soon as Redis has told this process (RFC 6749 §2.3.1, §3.3).
+
+"As soon as" is proven by waiting for the cache to apply Redis's invalidation (its
+``invalidations`` counter), never by sleeping; a change this process makes itself needs no
+waiting at all. Commands are counted on the real redis-server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from oauth_middleware.models import Scope
+from oauth_middleware.server import ThrottlePolicy
+from oauth_middleware.store import TokenStore
+from oauth_middleware.store.cache import TokenCache
+from oauth_middleware.toolbox import RegisteredClient, rotate_secret
+from tests.conftest import FakeClock
+from tests.redis_process import RedisProcess
+from tests.server.token_harness import (
+    TOKEN_PATH,
+    assert_error,
+    assert_invalid_client,
+    auth_of,
+    basic,
+    build_app,
+    confidential,
+    http,
+)
+
+#: Generous bound for conditions that hold within milliseconds on an idle machine.
+DEADLINE = 10.0
+#: Failed client authentications before 429 in these tests.
+LIMIT = 3
+#: What reading a client, its counters or the scope registry would cost in Redis.
+READS = {"get", "mget", "hmget", "hgetall"}
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Poll ``condition`` until it holds; fails the test after :data:`DEADLINE` seconds."""
+    end = time.monotonic() + DEADLINE
+    while time.monotonic() < end:
+        if condition():
+            return
+        await asyncio.sleep(0.01)  # polling for a condition, not timing a behaviour
+    pytest.fail(f"timed out waiting until {what}")
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisProcess]:
+    server = RedisProcess().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def cached(own_redis: RedisProcess, clock: FakeClock) -> AsyncIterator[TokenStore]:
+    store = TokenStore.from_url(own_redis.url, clock=clock, local_cache=True)
+    yield store
+    await store.aclose()
+
+
+@pytest.fixture
+async def elsewhere(own_redis: RedisProcess, clock: FakeClock) -> AsyncIterator[TokenStore]:
+    """Another process's view of the same Redis (the admin, the CLI, another worker)."""
+    store = TokenStore.from_url(own_redis.url, clock=clock)
+    yield store
+    await store.aclose()
+
+
+@pytest.fixture
+async def client(cached: TokenStore) -> AsyncIterator[httpx.AsyncClient]:
+    app = build_app(cached, throttle=ThrottlePolicy(client_failures=LIMIT))
+    async with http(app) as c:
+        yield c
+
+
+@pytest.fixture
+async def web(cached: TokenStore) -> RegisteredClient:
+    return await confidential(cached)
+
+
+def _cache(store: TokenStore) -> TokenCache:
+    assert store.cache is not None
+    return store.cache
+
+
+async def _cc(client: httpx.AsyncClient, auth: dict[str, str], scope: str = "read"
+              ) -> httpx.Response:
+    return await client.post(TOKEN_PATH, data={"grant_type": "client_credentials",
+                                                "scope": scope}, headers=auth)
+
+
+async def _warm(store: TokenStore, client: httpx.AsyncClient, web: RegisteredClient) -> None:
+    """Serve requests until the client, its counters and the registry are cached."""
+    cache = _cache(store)
+    assert (await _cc(client, auth_of(web))).status_code == 200
+    await until(lambda: cache.serving, "the cache serves")
+    assert (await _cc(client, auth_of(web))).status_code == 200
+    assert store.keys.client("web") in cache.records
+    assert store.keys.scopes in cache.records
+
+
+async def _after(store: TokenStore, change: Callable[[], Awaitable[Any]]) -> None:
+    """Make ``change`` elsewhere and wait until this process has applied Redis's word on it."""
+    cache = _cache(store)
+    seen = cache.invalidations
+    await change()
+    await until(lambda: cache.invalidations > seen, "the invalidation arrived")
+
+
+async def _commands(counter: aioredis.Redis) -> dict[str, int]:
+    stats = await counter.info("commandstats")
+    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()
+            if not k.startswith(("cmdstat_info", "cmdstat_config"))}
+
+
+@pytest.mark.rule("token.client-credentials")
+async def test_a_warm_client_credentials_request_reads_nothing_and_writes_once(
+    cached: TokenStore, client: httpx.AsyncClient, web: RegisteredClient,
+    own_redis: RedisProcess,
+) -> None:
+    await _warm(cached, client, web)
+    counter = aioredis.Redis.from_url(own_redis.url)
+    pool = cached.redis.connection_pool
+    original: Any = pool.get_connection
+    trips: list[int] = []
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        trips.append(1)
+        return await original(*args, **kwargs)
+
+    try:
+        await counter.config_resetstat()
+        pool.get_connection = counting  # type: ignore[method-assign]
+        response = await _cc(client, auth_of(web))
+        pool.get_connection = original  # type: ignore[method-assign]
+        calls = await _commands(counter)
+    finally:
+        pool.get_connection = original  # type: ignore[method-assign]
+        await counter.aclose()
+    assert response.status_code == 200, response.text
+    assert await cached.resolve(response.json()["access_token"]) is not None
+    assert trips == [1]
+    assert calls["evalsha"] == 2 and not READS & set(calls), calls
+
+
+@pytest.mark.rule("token.client-auth.failure")
+async def test_a_secret_rotated_elsewhere_is_refused_once_redis_has_said_so(
+    cached: TokenStore, elsewhere: TokenStore, client: httpx.AsyncClient,
+    web: RegisteredClient,
+) -> None:
+    await _warm(cached, client, web)
+    rotated: list[RegisteredClient] = []
+
+    async def rotate() -> None:
+        rotated.append(await rotate_secret(elsewhere, "web"))
+
+    await _after(cached, rotate)
+    assert_invalid_client(await _cc(client, auth_of(web)))
+    assert (await _cc(client, auth_of(rotated[0]))).status_code == 200
+
+
+@pytest.mark.rule("token.client-auth.failure")
+async def test_a_client_deleted_elsewhere_is_refused_once_redis_has_said_so(
+    cached: TokenStore, elsewhere: TokenStore, client: httpx.AsyncClient,
+    web: RegisteredClient,
+) -> None:
+    await _warm(cached, client, web)
+    await _after(cached, lambda: elsewhere.delete_client("web"))
+    assert_invalid_client(await _cc(client, auth_of(web)))
+
+
+@pytest.mark.rule("token.client-credentials")
+async def test_a_scope_disabled_elsewhere_is_not_granted_once_redis_has_said_so(
+    cached: TokenStore, elsewhere: TokenStore, client: httpx.AsyncClient,
+    web: RegisteredClient,
+) -> None:
+    await _warm(cached, client, web)
+    await _after(cached, lambda: elsewhere.save_scope(Scope("read", "Read", enabled=False)))
+    assert_error(await _cc(client, auth_of(web)), 400, "invalid_scope")
+    body = (await _cc(client, auth_of(web), scope="write")).json()
+    assert body["scope"] == "write"
+
+
+@pytest.mark.rule("abuse.throttle")
+async def test_failures_counted_elsewhere_throttle_once_redis_has_said_so(
+    cached: TokenStore, elsewhere: TokenStore, client: httpx.AsyncClient,
+    web: RegisteredClient,
+) -> None:
+    await _warm(cached, client, web)
+
+    async def fail() -> None:
+        for _ in range(LIMIT):
+            await elsewhere.count_failure("client", "web", window=300)
+
+    await _after(cached, fail)
+    assert_error(await _cc(client, auth_of(web)), 429, "slow_down")
+
+
+@pytest.mark.rule("abuse.throttle", "token.client-auth.failure")
+async def test_this_processs_own_changes_hold_on_its_very_next_request(
+    cached: TokenStore, client: httpx.AsyncClient, web: RegisteredClient,
+) -> None:
+    """No waiting here: a write this process makes drops its cached key at once."""
+    await _warm(cached, client, web)
+    wrong = basic("web", "not-the-secret-of-web")
+    for _ in range(LIMIT):
+        assert_invalid_client(await _cc(client, wrong))
+    assert_error(await _cc(client, auth_of(web)), 429, "slow_down")
+    await cached.clear_failures("client", "web")
+    assert (await _cc(client, auth_of(web))).status_code == 200
+    record = await cached.get_client("web")
+    assert record is not None
+    await cached.save_client(replace(record, grant_types=("authorization_code",)))
+    assert_error(await _cc(client, auth_of(web)), 400, "unauthorized_client")
