@@ -12,7 +12,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from oauth_middleware.store import StoreUnavailable, TokenStore
-from oauth_middleware.store.pipelines import pack
 
 
 class Trips:
@@ -73,12 +72,3 @@ async def test_a_lost_connection_fails_every_caller_of_the_batch(
     assert [type(r) for r in results] == [StoreUnavailable, StoreUnavailable]
     assert all(r.__cause__ is None and r.__suppress_context__ for r in results
                if isinstance(r, BaseException))
-
-
-def test_commands_are_packed_as_redis_py_packs_them() -> None:
-    commands = [("EVALSHA", "ab" * 20, 2, "k:{g}", "é", b"\x00raw", 12, -3, 0.5),
-                ("HMGET", "h", "count", "ends")]
-    connection = Connection()
-    assert pack(commands) == b"".join(connection.pack_commands(commands))
-    with pytest.raises(KeyError):
-        pack([("SET", "k", object())])
