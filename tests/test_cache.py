@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from redis._parsers import _AsyncRESP2Parser
 
 from oauth_middleware.models import AccessToken
 from oauth_middleware.store import NewTokens, TokenStore
@@ -72,6 +73,21 @@ async def test_a_cached_token_is_served_without_reading_redis(cached: TokenStore
     with Counting(cached) as counting:
         assert await cached.resolve(issued.access_token) == issued.token
     assert counting.calls == []
+
+
+async def test_the_cache_serves_with_redis_pys_own_parser(own_redis: RedisProcess) -> None:
+    """Without hiredis installed redis-py parses replies itself: the invalidation
+    connection must still come up (it once refused to, for want of hiredis)."""
+    store = TokenStore.from_url(own_redis.url, local_cache=True)
+    store.redis.connection_pool.connection_kwargs["parser_class"] = _AsyncRESP2Parser
+    try:
+        issued = await store.issue(_spec())
+        await _warm(store, issued.access_token)
+        with Counting(store) as counting:
+            assert await store.resolve(issued.access_token) == issued.token
+        assert counting.calls == []
+    finally:
+        await store.aclose()
 
 
 async def test_a_token_revoked_elsewhere_is_refused_once_redis_says_so(

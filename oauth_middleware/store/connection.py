@@ -93,10 +93,15 @@ def embedded() -> aioredis.Redis:
 
 def dedicated(client: aioredis.Redis) -> AbstractConnection:
     """A connection outside ``client``'s pool to the same server, speaking RESP2 whatever the
-    client's default, with no timeouts of its own: its user bounds every wait itself."""
+    client's default, with no timeouts of its own: its user bounds every wait itself.
+
+    redis-py's maintenance-notification handler (``maint_notifications_*``) is the
+    pool's, and needs RESP3 or hiredis: it is left off this RESP2 connection, which
+    without hiredis would otherwise refuse to be built at all.
+    """
     pool = client.connection_pool
+    kwargs = {key: value for key, value in pool.connection_kwargs.items() if "maint" not in key}
     connection: AbstractConnection = pool.connection_class(**{
-        **pool.connection_kwargs, "protocol": 2, "socket_timeout": None,
-        "socket_connect_timeout": None,
+        **kwargs, "protocol": 2, "socket_timeout": None, "socket_connect_timeout": None,
     })
     return connection
