@@ -73,3 +73,11 @@ async def store(
     await token_store.redis.flushdb()
     yield token_store
     await token_store.aclose()
+
+
+@pytest.fixture
+async def cached(own_redis: RedisProcess, clock: FakeClock) -> AsyncIterator[TokenStore]:
+    """A store with the local token cache, on a redis-server of the test's own."""
+    cached_store = TokenStore.from_url(own_redis.url, clock=clock, local_cache=True)
+    yield cached_store
+    await cached_store.aclose()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import httpx
 import pytest
@@ -16,36 +14,9 @@ from oauth_middleware.store import NewTokens, TokenStore
 from oauth_middleware.store.cache import TokenCache
 from tests.apps import build_app
 from tests.conftest import FakeClock
+from tests.polling import until
 from tests.redis_process import RedisProcess
 from tests.test_batch import Counting
-
-#: Generous bound for conditions that hold within milliseconds on an idle machine.
-DEADLINE = 10.0
-
-
-async def until(condition: Callable[[], bool | Awaitable[bool]], what: str) -> None:
-    """Poll ``condition`` until it holds; fails the test after :data:`DEADLINE` seconds."""
-    end = time.monotonic() + DEADLINE
-    while time.monotonic() < end:
-        result = condition()
-        if result if isinstance(result, bool) else await result:
-            return
-        await asyncio.sleep(0.01)  # polling for a condition, not timing a behaviour
-    pytest.fail(f"timed out waiting until {what}")
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisProcess]:
-    server = RedisProcess().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def cached(own_redis: RedisProcess, clock: FakeClock) -> AsyncIterator[TokenStore]:
-    store = TokenStore.from_url(own_redis.url, clock=clock, local_cache=True)
-    yield store
-    await store.aclose()
 
 
 def _cache(store: TokenStore) -> TokenCache:

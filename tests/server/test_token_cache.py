@@ -9,9 +9,7 @@ waiting at all. Commands are counted on the real redis-server.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -25,6 +23,7 @@ from oauth_middleware.store import TokenStore
 from oauth_middleware.store.cache import TokenCache
 from oauth_middleware.toolbox import RegisteredClient, rotate_secret
 from tests.conftest import FakeClock
+from tests.polling import until
 from tests.redis_process import RedisProcess
 from tests.server.token_harness import (
     TOKEN_PATH,
@@ -37,36 +36,10 @@ from tests.server.token_harness import (
     http,
 )
 
-#: Generous bound for conditions that hold within milliseconds on an idle machine.
-DEADLINE = 10.0
 #: Failed client authentications before 429 in these tests.
 LIMIT = 3
 #: What reading a client, its counters or the scope registry would cost in Redis.
 READS = {"get", "mget", "hmget", "hgetall"}
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    """Poll ``condition`` until it holds; fails the test after :data:`DEADLINE` seconds."""
-    end = time.monotonic() + DEADLINE
-    while time.monotonic() < end:
-        if condition():
-            return
-        await asyncio.sleep(0.01)  # polling for a condition, not timing a behaviour
-    pytest.fail(f"timed out waiting until {what}")
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisProcess]:
-    server = RedisProcess().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def cached(own_redis: RedisProcess, clock: FakeClock) -> AsyncIterator[TokenStore]:
-    store = TokenStore.from_url(own_redis.url, clock=clock, local_cache=True)
-    yield store
-    await store.aclose()
 
 
 @pytest.fixture
