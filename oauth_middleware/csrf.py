@@ -6,10 +6,13 @@ itsdangerous-signed, timestamped value: it is refused for any other binding,
 after ``max_age`` seconds, or when its signature does not verify. The salt keeps
 each use apart from every other signature made with the same secret key, and
 the timestamps come from the store's clock so tests move time instead of sleeping.
+Each token carries 256 random bits from :mod:`secrets` and is signed with
+HMAC-SHA256 (itsdangerous defaults to SHA-1).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,14 +41,14 @@ class CsrfTokens:
                  clock: Callable[[], float] = time.time) -> None:
         self.max_age = max_age
         self._serializer = URLSafeTimedSerializer(
-            secret_key, salt=salt, signer=_ClockedSigner, signer_kwargs={"clock": clock})
+            secret_key, salt=salt, signer=_ClockedSigner, signer_kwargs={"clock": clock, "digest_method": hashlib.sha256})
 
     @staticmethod
     def _binding(values: tuple[str, ...]) -> str:
         return digest(":".join(digest(v) for v in values))
 
     def issue(self, *bound_to: str) -> str:
-        return self._serializer.dumps([self._binding(bound_to), new_secret(16)])
+        return self._serializer.dumps([self._binding(bound_to), new_secret()])
 
     def verify(self, token: str | None, *bound_to: str) -> bool:
         """True only for an unexpired token this key signed for exactly ``bound_to``."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 from oauth_middleware.csrf import MAX_LENGTH, CsrfTokens
 from tests.conftest import FakeClock
 
@@ -35,3 +38,12 @@ def test_salts_keep_uses_apart(clock: FakeClock) -> None:
     assert not admin.verify(consent.issue("alice"), "alice")
     assert not CsrfTokens(b"j" * 32, salt="consent", max_age=60, clock=clock).verify(
         consent.issue("alice"), "alice")
+
+
+def test_tokens_carry_256_random_bits_and_an_hmac_sha256_signature(clock: FakeClock) -> None:
+    tokens = CsrfTokens(KEY, salt="a", max_age=60, clock=clock)
+    token = tokens.issue("alice")
+    payload, _timestamp, signature = token.rsplit(".", 2)
+    nonce = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))[1]
+    assert len(base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))) == 32
+    assert len(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))) == 32

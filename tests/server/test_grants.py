@@ -350,6 +350,21 @@ async def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(
                               refresh_token=second["refresh_token"]), 400, "invalid_grant")
 
 
+@pytest.mark.rule("token.refresh.reuse-revokes-family")
+@pytest.mark.parametrize("scope", ["read admin", "bad\\scope"])
+async def test_a_reused_refresh_token_revokes_the_family_whatever_scope_it_asks(
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient, scope: str
+) -> None:
+    """A replay asking a wider or malformed scope is still a replay, not an invalid_scope."""
+    first = await _redeem(client, store, web)
+    second = (await _token(client, web, grant_type="refresh_token",
+                           refresh_token=first["refresh_token"])).json()
+    reuse = await _token(client, web, grant_type="refresh_token",
+                         refresh_token=first["refresh_token"], scope=scope)
+    assert_error(reuse, 400, "invalid_grant")
+    assert await _me(client, second["access_token"]) == 401
+
+
 @pytest.mark.rule("token.refresh.rotation")
 async def test_refresh_resets_the_expiry(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient, clock: FakeClock

@@ -37,14 +37,14 @@ class RefreshTokenGrant(Grant):
         record = read.refresh
         if record is None or record.client_id != client.client_id:
             raise InvalidGrant("The refresh token is invalid, expired or revoked.")
-        asked = requested_scopes(params)
-        if asked is not None and not set(asked) <= record.scopes:
-            raise InvalidScope("A refresh may narrow the scope, never widen it.")
-        if record.rotated:
+        if record.rotated:  # before any other check: a replay revokes whatever else it asks
             await self.store.revoke_grant(record.grant_id)
             logger.warning("refresh token %s reused by client %s: grant revoked",
                            record.fingerprint, client.client_id)
             raise InvalidGrant("The refresh token is invalid, expired or revoked.")
+        asked = requested_scopes(params)
+        if asked is not None and not set(asked) <= record.scopes:
+            raise InvalidScope("A refresh may narrow the scope, never widen it.")
         scopes = await self.still_available(client, asked or record.scopes, read)
         spec = self.new_tokens(client, subject=record.subject, subject_type=record.subject_type,
                                scopes=scopes, grant_scopes=record.scopes)
