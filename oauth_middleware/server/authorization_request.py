@@ -122,7 +122,10 @@ async def identify(store: TokenStore, params: Params) -> tuple[Client, RedirectT
     state = params.get("state")
     if state is not None and len(state) > MAX_LENGTHS["state"]:
         state = None
-    fragment = params.get("response_type") == "token"
+    # RFC 6749 §4.2.2.1: implicit errors go in the fragment; a repeated "token" still
+    # asked for the implicit flow, so its invalid_request answers there too.
+    types = params.values("response_type")
+    fragment = bool(types) and all(value == "token" for value in types)
     return client, RedirectTarget(uri, explicit, fragment, state)
 
 

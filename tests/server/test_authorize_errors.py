@@ -76,6 +76,16 @@ async def test_a_repeated_parameter_is_invalid_request(harness: Harness, name: s
 
 
 @pytest.mark.rule("auth.params.empty-unknown-repeated")
+async def test_a_repeated_implicit_response_type_answers_in_the_fragment(
+    harness: Harness
+) -> None:
+    query = urlencode({**SPA, "state": "s1"}) + "&response_type=token&response_type=token"
+    base, where, params = answer(await harness.authorize_raw(query))
+    assert (base, where, params["error"]) == (SPA_REDIRECT, "fragment", "invalid_request")
+    assert params["state"] == "s1"
+
+
+@pytest.mark.rule("auth.params.empty-unknown-repeated")
 async def test_empty_parameters_count_as_omitted(harness: Harness) -> None:
     query = "client_id=web&redirect_uri=&response_type=code&scope=&state=&code_challenge="
     response = await harness.authorize_raw(query)
