@@ -79,9 +79,9 @@ class AuthorizationServer:
             path: endpoint for name, endpoint in family.items()
             for path in (f"/{name}", f"/{name}/")}
         self.router = Router(redirect_slashes=False, routes=[
-            *_both("auth", authorize.AuthorizationEndpoint(config).handle, ["GET", "POST"],
-                   "oauth_auth"),
-            # ASGI endpoints: every method reaches them, so a GET gets a JSON 405.
+            # ASGI endpoints: every method reaches them, so a wrong one gets our own 405
+            # (a page on auth/, JSON on the token family).
+            *_both("auth", authorize.AuthorizationEndpoint(config), None, "oauth_auth"),
             *(route for name, endpoint in family.items()
               for route in _both(name, endpoint, None, f"oauth_{name}")),
             Route(METADATA_PATH, metadata.MetadataEndpoint(config), name="oauth_metadata"),

@@ -2,10 +2,14 @@
 
 One of the three error boundaries. ``GET`` validates the request — client and
 redirect URI first, then the user's login, then everything else — stores it as
-a pending transaction bound to the user and shows the consent page. ``POST``
-carries the user's decision, guarded by the CSRF token and the cross-site
-checks of :mod:`.consent`, and answers with a 303 to the client. Errors are
-raised deep and turned into a response here, once:
+a pending transaction bound to the user and shows the consent page. ``HEAD``
+answers as ``GET`` would but stores nothing: link prefetchers must not fill
+Redis with pending requests. ``POST`` carries the user's decision, guarded by
+the CSRF token and the cross-site checks of :mod:`.consent`, and answers with a
+303 to the client. Any other method gets the 405 error page with ``Allow``.
+The endpoint is a plain ASGI app so that every method reaches it, never the
+router's bare-text 405. Errors are raised deep and turned into a response
+here, once:
 
 =========================  =======================================================
 raised                     answer
@@ -24,8 +28,9 @@ import traceback
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
-from oauth_middleware.errors import AccessDenied, InvalidRequest, OAuthError
+from oauth_middleware.errors import AccessDenied, InvalidRequest, MethodNotAllowed, OAuthError
 from oauth_middleware.models import Client, PendingAuthorization
 from oauth_middleware.redirects import add_params
 from oauth_middleware.server import authorization_request as areq
@@ -52,6 +57,10 @@ class AuthorizationEndpoint:
         )
         self.origin = consent.origin_of(config.issuer)
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.handle(Request(scope, receive))
+        await response(scope, receive, send)
+
     async def handle(self, request: Request) -> Response:
         try:
             return await self.answer(request)
@@ -68,7 +77,9 @@ class AuthorizationEndpoint:
                 raise InvalidRequest("HTTPS is required: this page is not served over plain HTTP.")
             if request.method == "POST":
                 return await self.decide(request)
-            return await self.ask(request)
+            if request.method in ("GET", "HEAD"):
+                return await self.ask(request)
+            raise MethodNotAllowed(allow="GET, HEAD, POST")
         except areq.ErrorRedirect as exc:
             return redirect(exc.url())
         except OAuthError as exc:
@@ -86,13 +97,16 @@ class AuthorizationEndpoint:
             return redirect(self.login_url(request))
         auth_request = await areq.validate(self.config, client, target, params)
         store = self.config.store
-        pending = auth_request.pending(user, store.clock())
-        transaction = await store.put_pending(pending, lifetime=self.config.consent_lifetime)
+        transaction = csrf_token = ""
+        if request.method == "GET":
+            pending = auth_request.pending(user, store.clock())
+            transaction = await store.put_pending(pending, lifetime=self.config.consent_lifetime)
+            csrf_token = self.csrf.issue(user, transaction)
         known = await store.get_scopes(auth_request.scopes)
         return self.pages.consent(
             client=client, scopes=[known[s] for s in auth_request.scopes if s in known],
             user=user, redirect_uri=target.uri, action=request.scope["path"],
-            transaction=transaction, csrf_token=self.csrf.issue(user, transaction),
+            transaction=transaction, csrf_token=csrf_token,
         )
 
     def login_url(self, request: Request) -> str:

@@ -3,9 +3,10 @@
 The pending request lives in Redis, bound to the user (``store.put_pending``);
 the consent form carries only its transaction id and a CSRF token. The token is
 an itsdangerous-signed, expiring value bound to the user and the transaction,
-compared in constant time; the transaction is taken with GETDEL, so a form can
-be answered once. On top of the token, a POST a browser marks as cross-site
-(``Sec-Fetch-Site``) or from another origin (``Origin``) is refused outright.
+compared in constant time; the transaction is taken once, atomically (a Lua
+script, :meth:`TokenStore.take_pending`), so a form can be answered once. On
+top of the token, a POST a browser marks as cross-site (``Sec-Fetch-Site``) or
+from another origin (``Origin``) is refused outright.
 """
 
 from __future__ import annotations

@@ -257,7 +257,51 @@ async def test_a_page_error_never_calls_the_redirect_uri_even_for_an_anonymous_u
     assert_page(response, 400)
 
 
-@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
-async def test_other_methods_are_refused(harness: Harness, method: str) -> None:
-    response = await harness.http.request(method, "/oauth/auth/")
-    assert response.status_code == 405
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS", "BREW"])
+@pytest.mark.parametrize("path", ["/oauth/auth/", "/oauth/auth"])
+async def test_other_methods_are_refused_with_the_error_page(
+    harness: Harness, method: str, path: str
+) -> None:
+    response = await harness.http.request(method, path, headers={"x-test-user": "alice"})
+    page = assert_page(response, 405)
+    assert response.headers["allow"] == "GET, HEAD, POST"
+    assert "invalid_request" in page.text
+    await _nothing_pending(harness)
+
+
+async def test_head_answers_as_get_would_but_stores_nothing(harness: Harness) -> None:
+    query = {"client_id": "web", **CODE}
+    head = await harness.http.head("/oauth/auth/", params=query,
+                                   headers={"x-test-user": "alice"})
+    assert head.status_code == 200
+    assert head.headers["content-type"] == "text/html; charset=utf-8"
+    for name, value in HTML_HEADERS.items():
+        assert head.headers[name] == value
+    await _nothing_pending(harness)
+    anonymous = await harness.http.head("/oauth/auth/", params=query)
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"].startswith("/login?next=")
+    wrong = await harness.http.head("/oauth/auth/", params={**query, "redirect_uri": "https://x.example/"},
+                                    headers={"x-test-user": "alice"})
+    assert wrong.status_code == 400
+    await _nothing_pending(harness)
+    # GET, by contrast, does store the pending request.
+    assert_page(await harness.authorize(**query), 200)
+    assert len(await harness.store.redis.keys(f"{harness.store.keys.prefix}txn:*")) == 1
+
+
+@pytest.mark.rule("transport.configured-urls")
+async def test_a_spoofed_host_changes_no_url_auth_builds(harness: Harness) -> None:
+    query = {"client_id": "web", **CODE}
+    evil = {"host": "evil.example"}
+    login = await harness.get_auth(query, user=None, headers=evil)
+    assert login.status_code == 303
+    assert login.headers["location"].startswith("/login?next=%2Foauth%2Fauth%2F%3F")
+    consent = await harness.get_auth(query, headers=evil)
+    page = assert_page(consent, 200)
+    assert page.forms[0]["action"] == "/oauth/auth/"
+    assert "evil.example" not in consent.text
+    # The decision is judged against the configured issuer's origin, not the Host header.
+    refused = await harness.decide(page, headers={**evil, "origin": "https://evil.example"})
+    assert_page(refused, 403)
+    assert await harness.code_keys() == []
