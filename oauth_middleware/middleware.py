@@ -175,7 +175,7 @@ class OAuthMiddleware:
         if token is None:
             await self._anonymous(scope, receive, send)
             return
-        self._attach(scope, token, required)
+        self._attach(scope, token)
         if credential is not None and credential.source == "query":
             send = _private(send)
         await self.app(scope, receive, send)
@@ -226,11 +226,10 @@ class OAuthMiddleware:
         return token
 
     @staticmethod
-    def _attach(scope: Scope, token: AccessToken, required: frozenset[str] | None) -> None:
+    def _attach(scope: Scope, token: AccessToken) -> None:
         scope["user"] = TokenUser(token)
         scope["auth"] = AuthCredentials(sorted(token.scopes))
         scope["oauth"] = token
-        scope["oauth_required"] = required
 
     async def _anonymous(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope.setdefault("user", UnauthenticatedUser())
@@ -259,7 +258,7 @@ class OAuthMiddleware:
         if token is None:
             await self._anonymous(scope, receive, send)
             return
-        self._attach(scope, token, required)
+        self._attach(scope, token)
         await self.app(scope, receive, send)
 
 

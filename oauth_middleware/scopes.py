@@ -168,12 +168,24 @@ class ScopePolicy:
         return found
 
     def _match(self, method: str, path: str) -> frozenset[str] | None:
-        if method == "HEAD":
-            method = "GET"
-        for rule in self._rules:
-            if (rule.method is None or rule.method == method) and rule.regex.match(path):
-                return rule.scopes
-        return None
+        return first_match(self._rules, method, path)
+
+
+def first_match(rules: Iterable[Rule], method: str, path: str) -> frozenset[str] | None:
+    """The scopes of the first rule for ``method`` and ``path`` (HEAD counts as GET)."""
+    if method == "HEAD":
+        method = "GET"
+    for rule in rules:
+        if (rule.method is None or rule.method == method) and rule.regex.match(path):
+            return rule.scopes
+    return None
+
+
+def endpoint_rules(routes: Iterable[Any], endpoint: Any) -> list[Rule]:
+    """The rules of every route serving ``endpoint`` (a decorated one), derived exactly
+    as :meth:`ScopePolicy.bind` derives them, so the decorator and the middleware agree."""
+    return _ordered([rule for info in walk_routes(routes) if info.endpoint is endpoint
+                     for rule in _decorated(info)])
 
 
 def _ordered(rules: list[Rule]) -> list[Rule]:
