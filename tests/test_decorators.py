@@ -27,6 +27,12 @@ async def auto(request: Request) -> Response:
     return JSONResponse({"user": request.user.identity})
 
 
+@oauth_required()
+async def any_token(request: Request) -> Response:
+    calls.append(request.url.path)
+    return JSONResponse({"user": request.user.identity})
+
+
 async def outer(request: Request) -> Response:
     """Calls the AUTO endpoint itself: no route of the app leads to ``auto`` here."""
     return await auto(request)
@@ -135,3 +141,21 @@ async def test_an_auto_endpoint_no_route_leads_to_is_refused_not_guessed(
         f'Bearer realm="api", error="insufficient_scope", error_description="{description}"')
     assert response.json() == {"error": "insufficient_scope", "error_description": description}
     assert calls == []
+
+
+@pytest.mark.rule("resource.missing-401")
+async def test_bare_oauth_required_wants_a_token_and_accepts_any_valid_one(
+    store: TokenStore,
+) -> None:
+    app = Starlette(routes=[Route("/any", any_token)])
+    app.add_middleware(OAuthMiddleware, store=store)
+    async with _client(app) as client:
+        anonymous = await client.get("/any")
+        scopeless = await client.get("/any", headers=await _token(store))
+        scoped = await client.get("/any", headers=await _token(store, "polls:vote"))
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert anonymous.json() == {"error_description": "A bearer token is required."}
+    assert (scopeless.status_code, scopeless.json()) == (200, {"user": "alice"})
+    assert (scoped.status_code, scoped.json()) == (200, {"user": "alice"})
+    assert calls == ["/any", "/any"]
