@@ -8,11 +8,16 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.types import Message
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
+from oauth_middleware import OAuthMiddleware
 from oauth_middleware.store import NewTokens, TokenStore
 from tests.apps import build_app
 from tests.conftest import FakeClock
+from tests.raw_asgi import call
 
 Issue = Callable[..., Awaitable[str]]
 DESC_INVALID = "The access token is invalid, expired or revoked."
@@ -175,6 +180,40 @@ async def test_missing_scope_is_403_insufficient_scope_naming_it(
     assert app.state.calls == []
 
 
+async def _query_seen(request: Request) -> Response:
+    return PlainTextResponse(request.url.query)
+
+
+@pytest.mark.parametrize("query_source", [False, True])
+@pytest.mark.rule("resource.no-token-in-logs", "resource.sources-switchable")
+async def test_a_query_token_is_redacted_whatever_the_sources_and_the_answer(
+    store: TokenStore, issue: Issue, query_source: bool
+) -> None:
+    """Redacted before anything is judged: off as a source, refused or served, plain HTTP."""
+    app = Starlette(routes=[Route("/seen", _query_seen), Route("/me", _query_seen)])
+    app.add_middleware(OAuthMiddleware, store=store, scopes={"/me": []}, query=query_source)
+    served: list[Scope] = []
+
+    async def server(scope: Scope, receive: Receive, send: Send) -> None:
+        served.append(scope)  # what the server logs the URL from (uvicorn's access log)
+        await app(scope, receive, send)
+
+    query = f"x=1&access_token={await issue()}".encode()
+    seen = await call(server, "GET", "/seen", query=query)
+    protected = await call(server, "GET", "/me", query=query)
+    plain = await call(server, "GET", "/me", query=query, scheme="http")
+    assert (seen.status, seen.body) == (200, b"x=1&access_token=redacted")
+    if query_source:
+        assert (protected.status, protected.body) == (200, b"x=1&access_token=redacted")
+    else:
+        assert protected.status == 401
+        assert protected.header("www-authenticate") == 'Bearer realm="api"'
+    assert plain.status == 400
+    assert plain.header("www-authenticate") == (
+        'Bearer realm="api", error="invalid_request", error_description="HTTPS is required."')
+    assert [s["query_string"] for s in served] == [b"x=1&access_token=redacted"] * 3
+
+
 @pytest.mark.parametrize(
     ("kwargs", "why"),
     [
@@ -280,8 +319,6 @@ async def test_oauth_required_decorator_is_enforced_by_the_middleware(
 
 
 async def test_oauth_required_refuses_even_without_the_middleware() -> None:
-    from starlette.routing import Route
-
     from tests.apps import decorated
 
     bare = Starlette(routes=[Route("/decorated", decorated)])
