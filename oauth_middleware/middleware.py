@@ -163,7 +163,8 @@ class OAuthMiddleware:
         if body is not None:
             receive = body
         try:
-            if not self.debug and scope["scheme"] != "https":
+            # ASGI: a missing scheme means "http" (and "ws"), plain, so refused just the same.
+            if not self.debug and scope.get("scheme", "http") != "https":
                 raise InvalidRequest("HTTPS is required.")
             form = None if body is None else await self._form(body)
             credential = self._credential(scope, form, raw_query)
@@ -245,7 +246,7 @@ class OAuthMiddleware:
         raw_query = _redact(scope)
         required = self.policy.required("GET", route_path(scope))
         try:
-            if not self.debug and scope["scheme"] != "wss":
+            if not self.debug and scope.get("scheme", "ws") != "wss":
                 raise InvalidRequest("TLS (wss) is required.")
             token = await self._authenticate(self._credential(scope, None, raw_query), required)
         except OAuthError as exc:

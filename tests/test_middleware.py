@@ -382,6 +382,25 @@ def _http_scope(path: str, method: str = "GET", headers: list[tuple[bytes, bytes
             "server": ("testserver", 443), "client": ("127.0.0.1", 5000)}
 
 
+@pytest.mark.rule("transport.https", "resource.app-not-called")
+async def test_a_scope_without_scheme_counts_as_plain_and_is_refused_not_a_500(
+    app: Starlette, issue: Issue
+) -> None:
+    """ASGI lets a server omit ``scheme`` (then "http" or "ws"): still refused outside debug."""
+    token = await issue("polls:results")
+    headers = [(b"authorization", f"Bearer {token}".encode())]
+    http = _http_scope("/polls/1/results", headers=headers)
+    ws = _ws_scope("/ws", headers)
+    del http["scheme"], ws["scheme"]
+    sent = await _call(app, http, [])
+    closed = await _call(app, ws, [{"type": "websocket.connect"}])
+    assert sent[0]["status"] == 400
+    assert (b"www-authenticate", b'Bearer realm="api", error="invalid_request", '
+            b'error_description="HTTPS is required."') in sent[0]["headers"]
+    assert closed == [{"type": "websocket.close", "code": 1008, "reason": "invalid_request"}]
+    assert app.state.calls == []
+
+
 @pytest.mark.rule("resource.form-body")
 async def test_chunked_form_body_is_replayed_byte_identical(app: Starlette, issue: Issue) -> None:
     token = await issue()
