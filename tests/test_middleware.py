@@ -434,8 +434,9 @@ async def test_oversized_form_body_on_protected_route_is_413(
     assert unlisted[0]["status"] == 200 and unlisted[1]["body"] == body
 
 
-def _ws_scope(path: str, headers: list[tuple[bytes, bytes]], query: bytes = b"") -> dict[str, Any]:
-    return {"type": "websocket", "asgi": {"version": "3.0"}, "scheme": "wss", "path": path,
+def _ws_scope(path: str, headers: list[tuple[bytes, bytes]], query: bytes = b"",
+              scheme: str = "wss") -> dict[str, Any]:
+    return {"type": "websocket", "asgi": {"version": "3.0"}, "scheme": scheme, "path": path,
             "raw_path": path.encode(), "root_path": "", "query_string": query,
             "headers": headers, "server": ("testserver", 443), "client": ("127.0.0.1", 5000),
             "subprotocols": []}
@@ -458,6 +459,21 @@ async def test_websocket_without_valid_token_is_closed_as_policy_violation(
     sent = await _call(app, _ws_scope("/ws", headers), [{"type": "websocket.connect"}])
     assert sent == [{"type": "websocket.close", "code": 1008,
                      "reason": "invalid_token" if token else "missing_token"}]
+
+
+@pytest.mark.rule("transport.https")
+async def test_websocket_over_plain_ws_is_closed_as_policy_violation_outside_debug(
+    store: TokenStore, issue: Issue
+) -> None:
+    """A valid token does not help: the close comes before the app could accept."""
+    token = await issue()
+    headers = [(b"authorization", f"Bearer {token}".encode())]
+    sent = await _call(build_app(store), _ws_scope("/ws", headers, scheme="ws"),
+                       [{"type": "websocket.connect"}])
+    assert sent == [{"type": "websocket.close", "code": 1008, "reason": "invalid_request"}]
+    debug = await _call(build_app(store, debug=True), _ws_scope("/ws", headers, scheme="ws"),
+                        [{"type": "websocket.connect"}])
+    assert debug[0]["type"] == "websocket.accept"
 
 
 async def test_lifespan_and_other_scopes_pass_through(app: Starlette) -> None:
