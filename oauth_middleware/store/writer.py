@@ -2,7 +2,8 @@
 
 Every token and code belongs to a grant: the grant id is the public half of the
 value and the Redis hash tag of every key of that grant, so one Lua script can
-redeem, rotate or revoke a family atomically, on a single Redis or a cluster.
+redeem, rotate or revoke a family atomically within one cluster slot. The
+index entries written alongside live in other slots (see :mod:`.keys`).
 """
 
 from __future__ import annotations
