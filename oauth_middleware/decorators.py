@@ -1,9 +1,16 @@
 """``@oauth_required``: oauthost's per-view declaration, for Starlette endpoints (RFC 6750 §3).
 
 The decorator marks the endpoint so :class:`OAuthMiddleware` enforces it with
-the same check as a mapping entry, and it enforces the check again itself, so
-an endpoint the middleware could not see (or a forgotten middleware) still
-refuses anonymous requests instead of serving them.
+the same check as a mapping entry, and it always enforces its own requirement
+again itself, on top of whatever a mapping entry for the same route asked: an
+endpoint the middleware could not see (or a forgotten middleware) still refuses
+anonymous requests, and a looser mapping entry never waives the decorator's scope.
+
+``scope_auto=True`` derives the scope from the app's own routes (Starlette leaves
+the outermost router in ``scope["router"]``), through the same rules the
+middleware binds, so an endpoint needs the same scope with or without the
+middleware. An endpoint not found there (called by another endpoint, say) is
+refused with 403: its scope is not guessed.
 """
 
 from __future__ import annotations
@@ -18,9 +25,18 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from oauth_middleware.errors import InsufficientScope, MissingToken, OAuthError, bearer_refusal
-from oauth_middleware.middleware import WS_POLICY_VIOLATION
+from oauth_middleware.middleware import WS_POLICY_VIOLATION, route_path
 from oauth_middleware.models import AccessToken
-from oauth_middleware.scopes import AUTO, REQUIRED_ATTR, ScopeSpec, _Auto, validate_scope
+from oauth_middleware.scopes import (
+    AUTO,
+    REQUIRED_ATTR,
+    Rule,
+    ScopeSpec,
+    _Auto,
+    endpoint_rules,
+    first_match,
+    validate_scope,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,20 +48,46 @@ def _connection(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HTTPConnection
     raise TypeError("@oauth_required endpoints must take the request (or websocket) argument")
 
 
-def _check(conn: HTTPConnection, spec: ScopeSpec, func: Callable[..., Any]) -> OAuthError | None:
-    token: AccessToken | None = conn.scope.get("oauth")
-    if token is None:
-        return MissingToken()
-    if isinstance(spec, _Auto):
-        enforced = conn.scope.get("oauth_required")
-        if enforced is not None:
-            return None  # the middleware resolved and checked the route's AUTO scope
-        required = frozenset({f"{func.__module__.split('.')[0]}:{func.__name__}"})
-    else:
-        required = frozenset([spec] if isinstance(spec, str) else spec)
-    if not required <= token.scopes:
-        return InsufficientScope(sorted(required))
-    return None
+class _Requirement:
+    """What one decorated endpoint needs; for AUTO, derived once per app from its routes."""
+
+    __slots__ = ("endpoint", "rules", "source", "spec")
+
+    def __init__(self, spec: ScopeSpec) -> None:
+        self.spec = spec
+        #: The decorated endpoint as routes hold it (set once the wrapper exists).
+        self.endpoint: Any = None
+        #: The router whose routes :attr:`rules` were derived from, and those rules.
+        self.source: Any = None
+        self.rules: list[Rule] = []
+
+    def scopes(self, conn: HTTPConnection) -> frozenset[str] | None:
+        """The scopes this request needs; None when AUTO cannot be derived for it."""
+        spec = self.spec
+        if not isinstance(spec, _Auto):
+            return frozenset([spec] if isinstance(spec, str) else spec)
+        scope = conn.scope
+        router = scope.get("router") or scope.get("app")
+        routes = getattr(router, "routes", None)
+        if routes is None:
+            return None
+        if router is not self.source:
+            self.rules, self.source = endpoint_rules(routes, self.endpoint), router
+        # Mounts moved root_path on the way here; the top router matched below the original.
+        top = {"path": scope["path"],
+               "root_path": scope.get("app_root_path", scope.get("root_path", ""))}
+        return first_match(self.rules, scope.get("method", "GET"), route_path(top))
+
+    def check(self, conn: HTTPConnection) -> OAuthError | None:
+        token: AccessToken | None = conn.scope.get("oauth")
+        if token is None:
+            return MissingToken()
+        required = self.scopes(conn)
+        if required is None:
+            return InsufficientScope((), "The scope this endpoint needs is unknown.")
+        if not required <= token.scopes:
+            return InsufficientScope(sorted(required))
+        return None
 
 
 def _response(exc: OAuthError, realm: str) -> Response:
@@ -78,11 +120,12 @@ def oauth_required(
             validate_scope(item)
 
     def decorator(func: F) -> F:
+        requirement = _Requirement(spec)
         if inspect.iscoroutinefunction(func):
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 conn = _connection(args, kwargs)
-                error = _check(conn, spec, func)
+                error = requirement.check(conn)
                 if error is not None:
                     return await _refuse(conn, error, realm)
                 return await func(*args, **kwargs)
@@ -92,12 +135,13 @@ def oauth_required(
             @functools.wraps(func)
             def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
                 conn = _connection(args, kwargs)
-                error = _check(conn, spec, func)
+                error = requirement.check(conn)
                 if error is not None:
                     return _response(error, realm)
                 return func(*args, **kwargs)
 
             wrapper = sync_wrapper
+        requirement.endpoint = wrapper
         setattr(wrapper, REQUIRED_ATTR, spec)
         return wrapper  # type: ignore[return-value]
 

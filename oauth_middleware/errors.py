@@ -214,7 +214,11 @@ class InvalidToken(OAuthError):
 
 
 class InsufficientScope(OAuthError):
-    """The token lacks a scope; the challenge names every scope the resource needs."""
+    """The token lacks a scope; the challenge names every scope the resource needs.
+
+    With none to name (a scope that could not be determined, so no token carries
+    it) the ``scope`` attribute is left out: RFC 6750 §3 makes it optional.
+    """
 
     error = "insufficient_scope"
     status_code = 403
@@ -225,9 +229,13 @@ class InsufficientScope(OAuthError):
         self.required = tuple(s for s in required if SCOPE_TOKEN.fullmatch(s))
 
     def to_dict(self) -> dict[str, str]:
+        if not self.required:
+            return super().to_dict()
         return {**super().to_dict(), "scope": " ".join(self.required)}
 
     def www_authenticate(self, realm: str) -> str:
+        if not self.required:
+            return super().www_authenticate(realm)
         return f'{super().www_authenticate(realm)}, scope="{" ".join(self.required)}"'
 
 

@@ -157,15 +157,17 @@ class OAuthMiddleware:
             self.policy.bound = True
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw_query = _redact(scope)
         required = self.policy.required(scope["method"], route_path(scope))
         body = self._body(scope, receive)
         if body is not None:
             receive = body
         try:
-            if not self.debug and scope["scheme"] != "https":
+            # ASGI: a missing scheme means "http" (and "ws"), plain, so refused just the same.
+            if not self.debug and scope.get("scheme", "http") != "https":
                 raise InvalidRequest("HTTPS is required.")
             form = None if body is None else await self._form(body)
-            credential = self._credential(scope, form)
+            credential = self._credential(scope, form, raw_query)
             token = await self._authenticate(credential, required)
         except OAuthError as exc:
             if required is not None or isinstance(exc, TemporarilyUnavailable):
@@ -175,7 +177,7 @@ class OAuthMiddleware:
         if token is None:
             await self._anonymous(scope, receive, send)
             return
-        self._attach(scope, token, required)
+        self._attach(scope, token)
         if credential is not None and credential.source == "query":
             send = _private(send)
         await self.app(scope, receive, send)
@@ -193,17 +195,14 @@ class OAuthMiddleware:
             raise RequestTooLarge()
         return extraction.from_urlencoded(data)
 
-    def _credential(self, scope: Scope, form: str | None) -> extraction.Credential | None:
+    def _credential(self, scope: Scope, form: str | None, raw_query: bytes
+                    ) -> extraction.Credential | None:
         header, _, query = self.sources
         from_query = None
-        if query:
-            raw_query: bytes = scope["query_string"]
-            if raw_query:
-                # Redact first: servers (uvicorn's access log) and apps log the URL from the scope.
-                scope["query_string"] = extraction.redact(raw_query)
-                if len(raw_query) > MAX_QUERY_SIZE:
-                    raise RequestTooLarge("The query string is too long.")
-                from_query = extraction.from_urlencoded(raw_query)
+        if query and raw_query:
+            if len(raw_query) > MAX_QUERY_SIZE:
+                raise RequestTooLarge("The query string is too long.")
+            from_query = extraction.from_urlencoded(raw_query)
         header_token = extraction.from_header(scope["headers"]) if header else None
         return extraction.single(header_token, form, from_query)
 
@@ -226,11 +225,10 @@ class OAuthMiddleware:
         return token
 
     @staticmethod
-    def _attach(scope: Scope, token: AccessToken, required: frozenset[str] | None) -> None:
+    def _attach(scope: Scope, token: AccessToken) -> None:
         scope["user"] = TokenUser(token)
         scope["auth"] = AuthCredentials(sorted(token.scopes))
         scope["oauth"] = token
-        scope["oauth_required"] = required
 
     async def _anonymous(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope.setdefault("user", UnauthenticatedUser())
@@ -245,11 +243,12 @@ class OAuthMiddleware:
                     "body": b"" if scope.get("method") == "HEAD" else body})
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw_query = _redact(scope)
         required = self.policy.required("GET", route_path(scope))
         try:
-            if not self.debug and scope["scheme"] != "wss":
+            if not self.debug and scope.get("scheme", "ws") != "wss":
                 raise InvalidRequest("TLS (wss) is required.")
-            token = await self._authenticate(self._credential(scope, None), required)
+            token = await self._authenticate(self._credential(scope, None, raw_query), required)
         except OAuthError as exc:
             if required is not None or isinstance(exc, TemporarilyUnavailable):
                 code = WS_TRY_AGAIN_LATER if exc.status_code == 503 else WS_POLICY_VIOLATION
@@ -259,8 +258,20 @@ class OAuthMiddleware:
         if token is None:
             await self._anonymous(scope, receive, send)
             return
-        self._attach(scope, token, required)
+        self._attach(scope, token)
         await self.app(scope, receive, send)
+
+
+def _redact(scope: Scope) -> bytes:
+    """Blank every ``access_token`` of the query string in ``scope``; the string as sent.
+
+    Done first and whatever the token sources: servers (uvicorn's access log) and
+    apps log the URL from the scope, and a token in a URL must never reach a log.
+    """
+    raw: bytes = scope.get("query_string", b"")
+    if raw:
+        scope["query_string"] = extraction.redact(raw)
+    return raw
 
 
 def _private(send: Send) -> Send:

@@ -6,7 +6,8 @@ required, an empty list: any valid token) or :data:`AUTO`. ``AUTO`` derives the
 identifier from Starlette's own route naming: the names of the enclosing named
 ``Mount``s joined with ``:``, then the route name (the endpoint's function name
 by default); without a named mount, oauthost's rule applies: the first
-component of the endpoint's module, ``:``, the function name.
+component of the endpoint's module, ``:``, the function name (a route's
+``name=`` plays no part there).
 """
 
 from __future__ import annotations
@@ -93,13 +94,17 @@ def walk_routes(routes: Iterable[Any], prefix: str = "", mounts: tuple[str, ...]
 
 
 def derive(route: RouteInfo) -> str:
-    """The AUTO scope of a route (module docstring)."""
+    """The AUTO scope of a route (module docstring).
+
+    The route name counts only under a named mount: without one, oauthost's rule
+    (module, then the function's own name) applies even to a route named otherwise.
+    """
     func = getattr(route.endpoint, "__wrapped__", route.endpoint)
-    name = str(route.name or getattr(func, "__name__", ""))
+    func_name = str(getattr(func, "__name__", ""))
     if route.mounts:
-        return validate_scope(":".join((*route.mounts, name)))
+        return validate_scope(":".join((*route.mounts, str(route.name or func_name))))
     module = getattr(func, "__module__", "") or ""
-    return validate_scope(f"{module.split('.')[0]}:{name}")
+    return validate_scope(f"{module.split('.')[0]}:{func_name}")
 
 
 def _as_scopes(spec: str | Sequence[str]) -> frozenset[str]:
@@ -163,12 +168,24 @@ class ScopePolicy:
         return found
 
     def _match(self, method: str, path: str) -> frozenset[str] | None:
-        if method == "HEAD":
-            method = "GET"
-        for rule in self._rules:
-            if (rule.method is None or rule.method == method) and rule.regex.match(path):
-                return rule.scopes
-        return None
+        return first_match(self._rules, method, path)
+
+
+def first_match(rules: Iterable[Rule], method: str, path: str) -> frozenset[str] | None:
+    """The scopes of the first rule for ``method`` and ``path`` (HEAD counts as GET)."""
+    if method == "HEAD":
+        method = "GET"
+    for rule in rules:
+        if (rule.method is None or rule.method == method) and rule.regex.match(path):
+            return rule.scopes
+    return None
+
+
+def endpoint_rules(routes: Iterable[Any], endpoint: Any) -> list[Rule]:
+    """The rules of every route serving ``endpoint`` (a decorated one), derived exactly
+    as :meth:`ScopePolicy.bind` derives them, so the decorator and the middleware agree."""
+    return _ordered([rule for info in walk_routes(routes) if info.endpoint is endpoint
+                     for rule in _decorated(info)])
 
 
 def _ordered(rules: list[Rule]) -> list[Rule]:

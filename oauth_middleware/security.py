@@ -5,7 +5,8 @@ defaults below are the security policy; change them here, nowhere else.
 
 Token format: ``<grant id>.<secret>``. The grant id is random, not secret, and
 is the Redis hash tag that keeps every key of one grant in one cluster slot, so
-rotation and revocation stay atomic on Redis Cluster. The secret part carries
+the scripts that rotate and revoke a grant touch one slot (only a grant's keys
+are co-located: see :mod:`oauth_middleware.store.keys`). The secret part carries
 :data:`TOKEN_BYTES` bytes from :mod:`secrets`.
 """
 

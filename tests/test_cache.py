@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
 from redis._parsers import _AsyncRESP2Parser
 
-from oauth_middleware.models import AccessToken
+from oauth_middleware.models import AccessToken, AuthorizationCode
 from oauth_middleware.store import NewTokens, TokenStore
 from oauth_middleware.store.cache import TokenCache
 from tests.apps import build_app
@@ -76,6 +77,46 @@ async def test_a_token_revoked_elsewhere_is_refused_once_redis_says_so(
     await until(lambda: cache.invalidations > seen, "the invalidation arrived")
     assert cache.entries == {}
     assert await cached.resolve(issued.access_token) is None
+
+
+async def _revoke(store: TokenStore, how: str) -> str:
+    """Issue a token the way ``how`` needs, warm the cache with it, revoke it; the token."""
+    if how == "replayed code":
+        value = await store.create_code(AuthorizationCode(
+            grant_id="", client_id="web", subject="alice", redirect_uri="https://app.example/cb",
+            redirect_uri_explicit=True, scopes=frozenset({"polls:results"})))
+        code = await store.get_code(value)
+        assert code is not None
+        issued = await store.redeem_code(value, code, _spec())
+        assert issued is not None
+        await _warm(store, issued.access_token)
+        assert await store.redeem_code(value, code, _spec()) is None  # the replay revokes
+        return issued.access_token
+    issued = await store.issue(replace(_spec(), refresh=True))
+    await _warm(store, issued.access_token)
+    if how == "access token":
+        assert await store.revoke_token(issued.access_token)
+    elif how == "its grant":
+        assert issued.refresh_token is not None
+        assert await store.revoke_token(issued.refresh_token)
+    else:
+        assert await store.revoke_user("alice") == 2
+    return issued.access_token
+
+
+@pytest.mark.parametrize("how", ["access token", "its grant", "the user's grants",
+                                 "replayed code"])
+async def test_a_token_this_process_revokes_is_refused_at_once(
+    cached: TokenStore, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """The revoking process does not wait for Redis's invalidation message: here it is
+    held back for the whole test, and the very next resolve must already miss."""
+    cache = _cache(cached)
+    held: list[list[bytes] | None] = []
+    monkeypatch.setattr(cache, "_invalidate", held.append)
+    token = await _revoke(cached, how)
+    assert cache.entries == {}
+    assert await cached.resolve(token) is None
 
 
 async def test_a_rewritten_token_record_is_read_again(cached: TokenStore) -> None:

@@ -8,11 +8,16 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.types import Message
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
+from oauth_middleware import OAuthMiddleware
 from oauth_middleware.store import NewTokens, TokenStore
 from tests.apps import build_app
 from tests.conftest import FakeClock
+from tests.raw_asgi import call
 
 Issue = Callable[..., Awaitable[str]]
 DESC_INVALID = "The access token is invalid, expired or revoked."
@@ -175,35 +180,73 @@ async def test_missing_scope_is_403_insufficient_scope_naming_it(
     assert app.state.calls == []
 
 
+async def _query_seen(request: Request) -> Response:
+    return PlainTextResponse(request.url.query)
+
+
+@pytest.mark.parametrize("query_source", [False, True])
+@pytest.mark.rule("resource.no-token-in-logs", "resource.sources-switchable")
+async def test_a_query_token_is_redacted_whatever_the_sources_and_the_answer(
+    store: TokenStore, issue: Issue, query_source: bool
+) -> None:
+    """Redacted before anything is judged: off as a source, refused or served, plain HTTP."""
+    app = Starlette(routes=[Route("/seen", _query_seen), Route("/me", _query_seen)])
+    app.add_middleware(OAuthMiddleware, store=store, scopes={"/me": []}, query=query_source)
+    served: list[Scope] = []
+
+    async def server(scope: Scope, receive: Receive, send: Send) -> None:
+        served.append(scope)  # what the server logs the URL from (uvicorn's access log)
+        await app(scope, receive, send)
+
+    query = f"x=1&access_token={await issue()}".encode()
+    seen = await call(server, "GET", "/seen", query=query)
+    protected = await call(server, "GET", "/me", query=query)
+    plain = await call(server, "GET", "/me", query=query, scheme="http")
+    assert (seen.status, seen.body) == (200, b"x=1&access_token=redacted")
+    if query_source:
+        assert (protected.status, protected.body) == (200, b"x=1&access_token=redacted")
+    else:
+        assert protected.status == 401
+        assert protected.header("www-authenticate") == 'Bearer realm="api"'
+    assert plain.status == 400
+    assert plain.header("www-authenticate") == (
+        'Bearer realm="api", error="invalid_request", error_description="HTTPS is required."')
+    assert [s["query_string"] for s in served] == [b"x=1&access_token=redacted"] * 3
+
+
+MALFORMED = "The access token is malformed."
+TWO_METHODS = "More than one method of sending the access token was used."
+
+
 @pytest.mark.parametrize(
-    ("kwargs", "why"),
+    ("kwargs", "description"),
     [
         ({"headers": [("Authorization", "Bearer aaaa.bbbb"), ("Authorization", "Bearer c.d")]},
-         "two Authorization headers"),
+         "More than one Authorization header."),
         ({"headers": {"Authorization": "Bearer TOKEN"}, "params": {"access_token": "x"}},
-         "header and query"),
-        ({"params": [("access_token", "a"), ("access_token", "b")]}, "repeated access_token"),
-        ({"headers": {"Authorization": "Bearer"}}, "scheme without token"),
-        ({"headers": {"Authorization": "Bearer a b"}}, "space in token"),
-        ({"headers": {"Authorization": 'Bearer "quoted"'}}, "quote in token"),
-        ({"params": {"access_token": "a%zz"}}, "bad percent escape"),
-        ({"params": {"access_token": "a\x00b"}}, "NUL"),
-        ({"headers": {"Authorization": "Bearer " + "a" * 5000}}, "oversized token"),
+         TWO_METHODS),
+        ({"params": [("access_token", "a"), ("access_token", "b")]},
+         "The access_token parameter is repeated."),
+        ({"headers": {"Authorization": "Bearer"}}, MALFORMED),  # scheme without token
+        ({"headers": {"Authorization": "Bearer a b"}}, MALFORMED),
+        ({"headers": {"Authorization": 'Bearer "quoted"'}}, MALFORMED),
+        ({"params": {"access_token": "a%zz"}}, MALFORMED),  # bad percent escape
+        ({"params": {"access_token": "a\x00b"}}, MALFORMED),
+        ({"headers": {"Authorization": "Bearer " + "a" * 5000}}, MALFORMED),  # oversized
         ({"content": "access_token=x", "params": {"access_token": "y"},
-          "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, "body and query"),
+          "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, TWO_METHODS),
     ],
 )
 @pytest.mark.rule("resource.malformed-400", "resource.single-method", "resource.no-echo",
                   "resource.app-not-called")
 async def test_malformed_requests_are_400_invalid_request(
-    client: httpx.AsyncClient, app: Starlette, kwargs: dict[str, Any], why: str
+    client: httpx.AsyncClient, app: Starlette, kwargs: dict[str, Any], description: str
 ) -> None:
     response = await client.post("/polls/1/vote", **kwargs)
-    assert response.status_code == 400, why
-    challenge = response.headers["www-authenticate"]
-    assert challenge.startswith('Bearer realm="api", error="invalid_request"'), why
-    assert "TOKEN" not in challenge and "quoted" not in challenge
-    assert response.json()["error"] == "invalid_request"
+    assert response.status_code == 400
+    assert response.headers["www-authenticate"] == (
+        f'Bearer realm="api", error="invalid_request", error_description="{description}"')
+    assert response.json() == {"error": "invalid_request", "error_description": description}
     assert app.state.calls == []
 
 
@@ -280,8 +323,6 @@ async def test_oauth_required_decorator_is_enforced_by_the_middleware(
 
 
 async def test_oauth_required_refuses_even_without_the_middleware() -> None:
-    from starlette.routing import Route
-
     from tests.apps import decorated
 
     bare = Starlette(routes=[Route("/decorated", decorated)])
@@ -345,6 +386,25 @@ def _http_scope(path: str, method: str = "GET", headers: list[tuple[bytes, bytes
             "server": ("testserver", 443), "client": ("127.0.0.1", 5000)}
 
 
+@pytest.mark.rule("transport.https", "resource.app-not-called")
+async def test_a_scope_without_scheme_counts_as_plain_and_is_refused_not_a_500(
+    app: Starlette, issue: Issue
+) -> None:
+    """ASGI lets a server omit ``scheme`` (then "http" or "ws"): still refused outside debug."""
+    token = await issue("polls:results")
+    headers = [(b"authorization", f"Bearer {token}".encode())]
+    http = _http_scope("/polls/1/results", headers=headers)
+    ws = _ws_scope("/ws", headers)
+    del http["scheme"], ws["scheme"]
+    sent = await _call(app, http, [])
+    closed = await _call(app, ws, [{"type": "websocket.connect"}])
+    assert sent[0]["status"] == 400
+    assert (b"www-authenticate", b'Bearer realm="api", error="invalid_request", '
+            b'error_description="HTTPS is required."') in sent[0]["headers"]
+    assert closed == [{"type": "websocket.close", "code": 1008, "reason": "invalid_request"}]
+    assert app.state.calls == []
+
+
 @pytest.mark.rule("resource.form-body")
 async def test_chunked_form_body_is_replayed_byte_identical(app: Starlette, issue: Issue) -> None:
     token = await issue()
@@ -370,7 +430,16 @@ async def test_oversized_form_body_on_protected_route_is_413(
     sent = await _call(app, _http_scope("/polls/1/vote", "POST", [
         (b"content-type", b"application/x-www-form-urlencoded")]),
         [{"type": "http.request", "body": body, "more_body": False}])
+    body_out = b'{"error": "invalid_request", "error_description": "The request is too large."}'
     assert sent[0]["status"] == 413
+    assert sent[0]["headers"] == [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body_out)).encode()),
+        (b"cache-control", b"no-store"),
+        (b"www-authenticate", b'Bearer realm="api", error="invalid_request", '
+                              b'error_description="The request is too large."'),
+    ]
+    assert sent[1]["body"] == body_out
     assert app.state.calls == []
     unlisted = await _call(app, _http_scope("/echo", "POST", [
         (b"content-type", b"application/x-www-form-urlencoded")]),
@@ -378,8 +447,9 @@ async def test_oversized_form_body_on_protected_route_is_413(
     assert unlisted[0]["status"] == 200 and unlisted[1]["body"] == body
 
 
-def _ws_scope(path: str, headers: list[tuple[bytes, bytes]], query: bytes = b"") -> dict[str, Any]:
-    return {"type": "websocket", "asgi": {"version": "3.0"}, "scheme": "wss", "path": path,
+def _ws_scope(path: str, headers: list[tuple[bytes, bytes]], query: bytes = b"",
+              scheme: str = "wss") -> dict[str, Any]:
+    return {"type": "websocket", "asgi": {"version": "3.0"}, "scheme": scheme, "path": path,
             "raw_path": path.encode(), "root_path": "", "query_string": query,
             "headers": headers, "server": ("testserver", 443), "client": ("127.0.0.1", 5000),
             "subprotocols": []}
@@ -402,6 +472,21 @@ async def test_websocket_without_valid_token_is_closed_as_policy_violation(
     sent = await _call(app, _ws_scope("/ws", headers), [{"type": "websocket.connect"}])
     assert sent == [{"type": "websocket.close", "code": 1008,
                      "reason": "invalid_token" if token else "missing_token"}]
+
+
+@pytest.mark.rule("transport.https")
+async def test_websocket_over_plain_ws_is_closed_as_policy_violation_outside_debug(
+    store: TokenStore, issue: Issue
+) -> None:
+    """A valid token does not help: the close comes before the app could accept."""
+    token = await issue()
+    headers = [(b"authorization", f"Bearer {token}".encode())]
+    sent = await _call(build_app(store), _ws_scope("/ws", headers, scheme="ws"),
+                       [{"type": "websocket.connect"}])
+    assert sent == [{"type": "websocket.close", "code": 1008, "reason": "invalid_request"}]
+    debug = await _call(build_app(store, debug=True), _ws_scope("/ws", headers, scheme="ws"),
+                        [{"type": "websocket.connect"}])
+    assert debug[0]["type"] == "websocket.accept"
 
 
 async def test_lifespan_and_other_scopes_pass_through(app: Starlette) -> None:

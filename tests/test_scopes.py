@@ -61,6 +61,18 @@ def test_auto_derivation_follows_named_mounts_then_module() -> None:
     assert derive(infos["/unnamed/{x}/details"]) == "tests:details"
 
 
+def test_auto_without_a_named_mount_uses_the_function_name_not_the_route_name() -> None:
+    """Issue 2's rule: module + ":" + function name; a route ``name=`` counts under a mount."""
+    routes = [Route("/x", results, name="n"),
+              Mount("/m", name="m", routes=[Route("/y", results, name="n")])]
+    infos = {i.template: i for i in walk_routes(routes)}
+    assert derive(infos["/x"]) == "tests:results"
+    assert derive(infos["/m/y"]) == "m:n"
+    policy = ScopePolicy({"/x": AUTO})
+    policy.bind(routes)
+    assert policy.required("GET", "/x") == frozenset({"tests:results"})
+
+
 def test_bound_policy_resolves_auto_and_decorators() -> None:
     policy = ScopePolicy({"/polls/{poll_id}/results": AUTO, "POST /polls/{poll_id}/results": "w"})
     assert policy.needs_routes and not policy.bound

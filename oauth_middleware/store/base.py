@@ -61,6 +61,12 @@ class StoreBase:
         if self.cache is not None:
             self.cache.forget(key)
 
+    def forget_all(self, keys: Sequence[Any]) -> None:
+        """:meth:`forget` every key of a script's reply (the keys it deleted)."""
+        if self.cache is not None:
+            for key in self.texts(keys):
+                self.cache.forget(key)
+
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
 

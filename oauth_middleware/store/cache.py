@@ -13,7 +13,12 @@ Access tokens are kept in :attr:`TokenCache.entries`; the token family's raw
 replies (a client record, the scope registry, a failure counter, or the fact
 that the key does not exist) in :attr:`TokenCache.records`. A write this
 process makes itself also drops its key at once (:meth:`TokenCache.forget`),
-so the writing worker never waits for its own invalidation.
+so the writing worker never waits for its own invalidation: a client or scope
+saved, a failure counted, and every token revoked (one access token, a grant,
+a user's or client's grants, a grant revoked for a replayed code or refresh
+token; the grant scripts return the keys they deleted). Another process's
+change is seen once Redis's invalidation message arrives; if that connection
+stalls, the cache stops serving within ``lease`` seconds.
 
 The rules that keep it exact:
 

@@ -93,5 +93,8 @@ class GrantMixin(GrantWriter):
                                      [key, self.keys.members(grant_id), *keys],
                                      [expected, consumed, *args]))
         *_, outcome = await self.run(commands, scripts.INDEX_ADD, scripts.CONSUME_AND_ISSUE)
+        if isinstance(outcome, list):  # a replay: the script revoked the grant, these keys
+            self.forget_all(outcome)
+            return None
         return issued if int(outcome) == 1 else None
 

@@ -3,8 +3,16 @@
 No other module spells a key. ``P`` is the store's prefix (default ``om:``);
 ``{g}`` is a grant id inside a Redis Cluster hash tag, so every key of one
 grant lives in one slot and the Lua scripts that rotate, redeem and revoke a
-grant stay atomic on a cluster. ``<sha>`` is the SHA-256 hex digest of a raw
+grant touch one slot only. ``<sha>`` is the SHA-256 hex digest of a raw
 token, code or transaction id: raw values are never stored.
+
+Only a grant's keys share a hash tag; other keys that change together do not.
+A client record and the ``clients`` set, or a grant and its ``idx:user`` and
+``idx:client`` entries, are written by one non-transactional pipeline across
+slots (the index first, so revocation never misses a grant), and revocation
+prunes the index in a later command. The store uses a plain, non-cluster Redis
+client: on Redis Cluster, a cluster client would have to split those pipelines
+by slot.
 
 =============================  ======  ===============================  =================
 key                            type    value                            TTL

@@ -30,6 +30,7 @@ local function add_member(members, key, value, ttl)
 end
 """
 
+# Returns the member keys it deleted, so the caller's local cache can drop them at once.
 _REVOKE_GRANT = """
 local function revoke_grant(members)
   local keys = redis.call('SMEMBERS', members)
@@ -37,7 +38,7 @@ local function revoke_grant(members)
     redis.call('DEL', key)
   end
   redis.call('DEL', members)
-  return #keys
+  return keys
 end
 """
 
@@ -52,8 +53,9 @@ return #KEYS - 1
 
 #: KEYS: consumed, members, new1[, new2]; ARGV: expected, consumed_value, value1, ttl1[, ...]
 #: Compare-and-set on a code or refresh token, then issue the new members.
-#: Returns 1 (won), 0 (gone: expired or revoked), -1 (already consumed: the
-#: grant is revoked, RFC 6749 §4.1.2 and RFC 9700 §4.14.2).
+#: Returns 1 (won), 0 (gone: expired or revoked), or a list of the keys it
+#: deleted (already consumed: the grant is revoked, RFC 6749 §4.1.2 and RFC 9700
+#: §4.14.2).
 #: The client library resends a command whose reply was lost (one retry, see
 #: connection.py); the resent script finds its own new access token (a fresh
 #: random key no other attempt can write) and answers 1 again instead of taking
@@ -67,8 +69,7 @@ if current ~= ARGV[1] and redis.call('EXISTS', KEYS[3]) == 1 then
   return 1
 end
 if current ~= ARGV[1] then
-  revoke_grant(KEYS[2])
-  return -1
+  return revoke_grant(KEYS[2])
 end
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 for i = 3, #KEYS do
@@ -77,7 +78,7 @@ end
 return 1
 """)
 
-#: KEYS: members. Deletes every key of the grant; returns how many there were.
+#: KEYS: members. Deletes every key of the grant; returns those keys.
 REVOKE_GRANT = Script(_REVOKE_GRANT + """
 return revoke_grant(KEYS[1])
 """)

@@ -100,8 +100,11 @@ class TokenMixin(GrantWriter):
         if len(targets) != 1:
             return False
         keys = [members_key, targets[0]]
-        (deleted,) = await self.run([self.evalsha(scripts.REMOVE_MEMBER, keys, [])],
-                                    scripts.REMOVE_MEMBER)
+        try:
+            (deleted,) = await self.run([self.evalsha(scripts.REMOVE_MEMBER, keys, [])],
+                                        scripts.REMOVE_MEMBER)
+        finally:
+            self.forget(targets[0])
         return bool(deleted)
 
     async def _revoke_index(self, index_key: str, progress: Progress | None) -> int:
@@ -123,9 +126,13 @@ class TokenMixin(GrantWriter):
         return deleted
 
     async def _revoke_batch(self, grant_ids: list[str]) -> int:
+        """Revoke ``grant_ids`` in one round trip; the local cache drops their keys at once."""
         commands = [self.evalsha(scripts.REVOKE_GRANT, [self.keys.members(grant_id)], [])
                     for grant_id in grant_ids]
-        return sum(int(c) for c in await self.run(commands, scripts.REVOKE_GRANT))
+        replies = await self.run(commands, scripts.REVOKE_GRANT)
+        for deleted in replies:
+            self.forget_all(deleted)
+        return sum(len(deleted) for deleted in replies)
 
     async def revoke_user(self, user: str, *, progress: Progress | None = None) -> int:
         """Log a user out everywhere: every grant of theirs goes; returns keys deleted.

@@ -2,7 +2,8 @@
 
 Every token and code belongs to a grant: the grant id is the public half of the
 value and the Redis hash tag of every key of that grant, so one Lua script can
-redeem, rotate or revoke a family atomically, on a single Redis or a cluster.
+redeem, rotate or revoke a family atomically within one cluster slot. The
+index entries written alongside live in other slots (see :mod:`.keys`).
 """
 
 from __future__ import annotations
@@ -105,8 +106,13 @@ class GrantWriter(StoreBase):
         await self.run(commands, scripts.INDEX_ADD, scripts.ADD_MEMBERS)
 
     async def revoke_grant(self, grant_id: str) -> int:
-        """Delete every token and code of one grant; returns how many keys went."""
+        """Delete every token and code of one grant; returns how many keys went.
+
+        The local cache drops the deleted keys at once: this process's next request
+        must not wait for Redis's invalidation message to refuse them.
+        """
         members = [self.keys.members(grant_id)]
-        (count,) = await self.run([self.evalsha(scripts.REVOKE_GRANT, members, [])],
-                                  scripts.REVOKE_GRANT)
-        return int(count)
+        (deleted,) = await self.run([self.evalsha(scripts.REVOKE_GRANT, members, [])],
+                                    scripts.REVOKE_GRANT)
+        self.forget_all(deleted)
+        return len(deleted)

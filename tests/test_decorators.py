@@ -1,0 +1,161 @@
+"""``@oauth_required``: its own requirement always holds; AUTO is derived from the app's routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from oauth_middleware import AUTO, OAuthMiddleware, oauth_required
+from oauth_middleware.store import NewTokens, TokenStore
+
+#: Paths that reached a decorated endpoint (cleared before every test).
+calls: list[str] = []
+DESC_SCOPE = "The access token does not carry the required scope."
+
+
+@oauth_required(scope_auto=True)
+async def auto(request: Request) -> Response:
+    calls.append(request.url.path)
+    return JSONResponse({"user": request.user.identity})
+
+
+@oauth_required()
+async def any_token(request: Request) -> Response:
+    calls.append(request.url.path)
+    return JSONResponse({"user": request.user.identity})
+
+
+async def outer(request: Request) -> Response:
+    """Calls the AUTO endpoint itself: no route of the app leads to ``auto`` here."""
+    return await auto(request)
+
+
+@pytest.fixture(autouse=True)
+def _no_calls() -> None:
+    calls.clear()
+
+
+async def _token(store: TokenStore, *scopes: str) -> dict[str, str]:
+    issued = await store.issue(NewTokens(client_id="web", subject="alice",
+                                         scopes=frozenset(scopes)))
+    return {"Authorization": f"Bearer {issued.access_token}"}
+
+
+@asynccontextmanager
+async def _client(app: ASGIApp, root_path: str = "") -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, root_path=root_path)
+    async with httpx.AsyncClient(transport=transport,
+                                 base_url=f"https://testserver{root_path}") as client:
+        yield client
+
+
+def _opaque(app: ASGIApp) -> ASGIApp:
+    """``app`` behind a plain ASGI callable: a middleware around it cannot see its routes."""
+
+    async def forward(scope: Scope, receive: Receive, send: Send) -> None:
+        await app(scope, receive, send)
+
+    return forward
+
+
+def _challenge(scope: str) -> str:
+    return (f'Bearer realm="api", error="insufficient_scope", '
+            f'error_description="{DESC_SCOPE}", scope="{scope}"')
+
+
+@pytest.mark.rule("resource.insufficient-scope", "resource.app-not-called")
+async def test_a_looser_mapping_entry_never_waives_the_decorators_auto_scope(
+    store: TokenStore,
+) -> None:
+    app = Starlette(routes=[Route("/x", auto)])
+    app.add_middleware(OAuthMiddleware, store=store, scopes={"GET /x": []})
+    async with _client(app) as client:
+        lacking = await client.get("/x", headers=await _token(store, "other"))
+        ok = await client.get("/x", headers=await _token(store, "tests:auto"))
+    assert lacking.status_code == 403
+    assert lacking.headers["www-authenticate"] == _challenge("tests:auto")
+    assert lacking.json() == {"error": "insufficient_scope", "error_description": DESC_SCOPE,
+                              "scope": "tests:auto"}
+    assert ok.status_code == 200
+    assert calls == ["/x"]
+
+
+def _polls(mode: str, store: TokenStore) -> ASGIApp:
+    """``auto`` under ``Mount("/polls", name="polls")``, the middleware seeing it or not."""
+    route = Route("/{poll_id}/auto", auto)
+    if mode == "mounted app, routes unseen":
+        app = Starlette(routes=[Mount("/polls", name="polls", app=Starlette(routes=[route]))])
+    else:
+        app = Starlette(routes=[Mount("/polls", name="polls", routes=[route])])
+    if mode == "mapped":
+        app.add_middleware(OAuthMiddleware, store=store,
+                           scopes={"/polls/{poll_id}/auto": AUTO})
+        return app
+    if mode == "decorator only":
+        app.add_middleware(OAuthMiddleware, store=store, scopes={})
+        return app
+    # The middleware cannot bind the routes: it resolves the token, the route is not its.
+    return OAuthMiddleware(_opaque(app), store=store, scopes={})
+
+
+@pytest.mark.parametrize(("mode", "root_path"), [
+    ("mapped", ""), ("decorator only", ""), ("routes unseen", ""), ("routes unseen", "/api"),
+    ("mounted app, routes unseen", ""),
+])
+@pytest.mark.rule("resource.insufficient-scope")
+async def test_auto_scope_is_the_same_whether_or_not_the_middleware_resolved_the_route(
+    store: TokenStore, mode: str, root_path: str
+) -> None:
+    async with _client(_polls(mode, store), root_path) as client:
+        anonymous = await client.get("/polls/1/auto")
+        by_module = await client.get("/polls/1/auto", headers=await _token(store, "tests:auto"))
+        by_mount = await client.get("/polls/1/auto", headers=await _token(store, "polls:auto"))
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert by_module.status_code == 403
+    assert by_module.headers["www-authenticate"] == _challenge("polls:auto")
+    assert by_mount.status_code == 200 and by_mount.json() == {"user": "alice"}
+    assert calls == [f"{root_path}/polls/1/auto"]
+
+
+@pytest.mark.rule("resource.insufficient-scope", "resource.app-not-called")
+async def test_an_auto_endpoint_no_route_leads_to_is_refused_not_guessed(
+    store: TokenStore,
+) -> None:
+    app = Starlette(routes=[Route("/outer", outer)])
+    app.add_middleware(OAuthMiddleware, store=store, scopes={"/outer": []})
+    async with _client(app) as client:
+        response = await client.get("/outer", headers=await _token(store, "tests:auto",
+                                                                    "tests:outer"))
+    description = "The scope this endpoint needs is unknown."
+    assert response.status_code == 403
+    assert response.headers["www-authenticate"] == (
+        f'Bearer realm="api", error="insufficient_scope", error_description="{description}"')
+    assert response.json() == {"error": "insufficient_scope", "error_description": description}
+    assert calls == []
+
+
+@pytest.mark.rule("resource.missing-401")
+async def test_bare_oauth_required_wants_a_token_and_accepts_any_valid_one(
+    store: TokenStore,
+) -> None:
+    app = Starlette(routes=[Route("/any", any_token)])
+    app.add_middleware(OAuthMiddleware, store=store)
+    async with _client(app) as client:
+        anonymous = await client.get("/any")
+        scopeless = await client.get("/any", headers=await _token(store))
+        scoped = await client.get("/any", headers=await _token(store, "polls:vote"))
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert anonymous.json() == {"error_description": "A bearer token is required."}
+    assert (scopeless.status_code, scopeless.json()) == (200, {"user": "alice"})
+    assert (scoped.status_code, scoped.json()) == (200, {"user": "alice"})
+    assert calls == ["/any", "/any"]
