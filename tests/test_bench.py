@@ -1,8 +1,8 @@
 """The benchmark's pure parts: the rows it measures, the wrk scripts it writes, the table
 it prints. No wrk, no server: the numbers bench/run reports are only as good as these.
 
-The generated Lua runs under lupa (the embedded store's Lua runtime) with a stand-in
-for wrk's ``wrk`` table, so the per-thread pool striping is checked by executing it.
+The generated Lua runs under lupa's Lua 5.1 (the embedded store's runtime) with a
+stand-in for wrk's ``wrk`` table, so the per-thread pool striping is checked by executing it.
 """
 
 from __future__ import annotations
@@ -14,14 +14,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import lupa
 import pytest
-from lupa import LuaRuntime
 
 from bench import report, wrk
 from bench.report import RowResult
 from bench.rows import FORM, UNKNOWN_TOKEN, rows
 from bench.seed import REDIRECT_URI, Seeded
 from bench.wrk import MARK, Request, Result
+
+# Lua 5.1 (wrk runs LuaJIT, a 5.1), loaded exactly as fakeredis loads it: its symbols are
+# global, so a second Lua (lupa's default 5.5) in the same process would call into them
+# and abort the whole test run.
+with lupa.allow_lua_module_loading():
+    from lupa.lua51 import LuaRuntime
 
 SEEDED = Seeded(client_id="bench-client", client_secret="s:e+c/r%t", token="tok.en")
 
