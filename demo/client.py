@@ -3,6 +3,11 @@
 It plays a separate application that happens to share the process: it only
 talks to the authorization server and the polls API over HTTP, exactly as a
 third-party client would, and keeps its tokens on its own server side.
+
+The protected routes are called, and their answers kept for the page, only on
+a POST or the callback: right after authorization, after a refresh or a
+revocation, and on "Call the API again". One of the calls casts a vote, so a
+GET of ``/client/`` only shows the kept answers: reloading the page votes nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ class ClientSession:
     verifier: str = ""
     tokens: dict[str, Any] = field(default_factory=dict)
     error: str = ""
+    #: The answers of the last round of API calls, shown until the next one.
+    calls: list[dict[str, Any]] = field(default_factory=list)
 
 
 class DemoClient:
@@ -51,6 +58,7 @@ class DemoClient:
                 Route("/client/callback", self.callback),
                 Route("/client/refresh", self.refresh, methods=["POST"]),
                 Route("/client/revoke", self.revoke, methods=["POST"]),
+                Route("/client/call", self.call, methods=["POST"]),
                 Route("/client/spa", self.spa)]
 
     def _http(self) -> httpx.AsyncClient:
@@ -70,9 +78,8 @@ class DemoClient:
 
     async def home(self, request: Request) -> Response:
         sid, session = self._session(request)
-        calls = await self._call_api(session.tokens.get("access_token")) if session.tokens else []
-        context = {"tokens": self._shown(session.tokens), "calls": calls, "error": session.error,
-                   "client_id": CLIENT_ID, "scope": SCOPE}
+        context = {"tokens": self._shown(session.tokens), "calls": session.calls,
+                   "error": session.error, "client_id": CLIENT_ID, "scope": SCOPE}
         return self._bind(page(request, "client.html", context), sid)
 
     async def login(self, request: Request) -> Response:
@@ -99,6 +106,12 @@ class DemoClient:
                 "redirect_uri": self.redirect_uri, "code_verifier": session.verifier})
         return self._bind(see_other("/client/"), sid)
 
+    async def call(self, request: Request) -> Response:
+        """Call the protected routes again with the current token (votes once more)."""
+        sid, session = self._session(request)
+        await self._call_api(session)
+        return self._bind(see_other("/client/"), sid)
+
     async def refresh(self, request: Request) -> Response:
         sid, session = self._session(request)
         if session.tokens.get("refresh_token"):
@@ -115,6 +128,7 @@ class DemoClient:
                                 auth=(CLIENT_ID, self.secret))
             session.error = "Revoked: the token no longer opens the protected routes."
             session.tokens = {**session.tokens, "revoked": True}
+            await self._call_api(session)
         return self._bind(see_other("/client/"), sid)
 
     async def spa(self, request: Request) -> Response:
@@ -126,13 +140,15 @@ class DemoClient:
         body = answer.json()
         if answer.status_code == 200:
             session.tokens, session.error = body, ""
+            await self._call_api(session)
         else:
             session.error = f"The token endpoint answered {answer.status_code} {body.get('error')}."
 
-    async def _call_api(self, token: str | None) -> list[dict[str, Any]]:
-        """Call the protected routes the three ways the seed documents."""
+    async def _call_api(self, session: ClientSession) -> None:
+        """Call the protected routes the three ways the seed documents; keep the answers."""
+        token = session.tokens.get("access_token")
         if not token:
-            return []
+            return
         form = {"Content-Type": "application/x-www-form-urlencoded"}
         bearer = {"Authorization": f"Bearer {token}"}
         calls: list[tuple[str, str, str, dict[str, Any]]] = [
@@ -149,7 +165,7 @@ class DemoClient:
                 shown.append({"how": how, "method": method, "path": path,
                               "status": answer.status_code, "body": answer.text,
                               "challenge": answer.headers.get("www-authenticate", "")})
-        return shown
+        session.calls = shown
 
     @staticmethod
     def _shown(tokens: dict[str, Any]) -> dict[str, Any]:

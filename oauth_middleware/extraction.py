@@ -3,7 +3,12 @@
 Each function looks at one source and raises :class:`InvalidRequest` for input
 RFC 6750 calls malformed: a repeated ``access_token``, two ``Authorization``
 headers, a value outside the ``b64token`` syntax, or more than one method at
-once (§3.1). Nothing here decodes more of the request than it needs.
+once (§3.1). Nothing here decodes more of the request than it needs: a token
+over :data:`MAX_TOKEN_LENGTH` is malformed before any regex or lookup, and an
+``Authorization`` header of another scheme is not bearer credentials, whatever
+its length. The total size of the request head is not ours to cap: the ASGI
+server (or a proxy in front of it) bounds it — loosely, for uvicorn; see the
+README's security notes.
 """
 
 from __future__ import annotations

@@ -20,9 +20,11 @@ ROOT = Path(__file__).resolve().parent.parent
 class ServerProcess:
     """A Python server process on a loopback port, its output captured in a file."""
 
-    def __init__(self, *, env: dict[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(self, *, env: dict[str, str] | None = None, port: int | None = None,
+                 unset: tuple[str, ...] = ()) -> None:
+        """``env`` is added to this process's environment, ``unset`` names removed from it."""
         self.port = port or free_port()
-        self.env = {**os.environ, **(env or {})}
+        self.env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in unset}
         self.log = Path(tempfile.mkstemp(prefix="om-server-", suffix=".log")[1])
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -39,6 +39,14 @@ async def _fresh_get(url: str, path: str, headers: dict[str, str] | None = None
     return int(response.headers["x-worker-pid"]), response.status_code, response.json()
 
 
+async def _fresh_post(url: str, path: str, data: dict[str, str], headers: dict[str, str]
+                      ) -> tuple[int, int, Any]:
+    """One POST on a new connection (either worker may take it): (worker pid, status, JSON)."""
+    async with httpx.AsyncClient(base_url=url) as client:
+        response = await client.post(path, data=data, headers=headers)
+    return int(response.headers["x-worker-pid"]), response.status_code, response.json()
+
+
 async def _per_worker(url: str, path: str, done: Any, headers: dict[str, str] | None = None
                       ) -> dict[int, Any]:
     """Ask until ``done(latest answers by pid)`` holds for two workers; bounded."""
@@ -54,9 +62,11 @@ async def _per_worker(url: str, path: str, done: Any, headers: dict[str, str] | 
     pytest.fail(f"workers never reached the expected state: {latest}")
 
 
-async def test_a_token_revoked_through_the_store_is_refused_by_every_worker(
+async def test_a_token_revoked_through_either_worker_is_refused_by_every_worker(
     redis_server: RedisProcess,
 ) -> None:
+    """The revocation is a POST to ``/oauth/revoke/`` of the running server, answered by
+    whichever worker the kernel picks; both must then refuse the token."""
     store = TokenStore.from_url(redis_server.url)
     try:
         await _revoke_across_workers(store, redis_server)
@@ -66,6 +76,8 @@ async def test_a_token_revoked_through_the_store_is_refused_by_every_worker(
 
 async def _revoke_across_workers(store: TokenStore, redis_server: RedisProcess) -> None:
     await store.redis.flushdb()
+    web = await register_client(store, "Web", "web", "https://app.example/cb", None,
+                                scopes_list=["read"], public=False)
     issued = await store.issue(NewTokens(client_id="web", subject="alice"))
     bearer = {"Authorization": f"Bearer {issued.access_token}"}
     with UvicornProcess("tests.cache_app:app", "--factory", "--workers", "2",
@@ -86,7 +98,10 @@ async def _revoke_across_workers(store: TokenStore, redis_server: RedisProcess) 
         before = {pid: body["invalidations"] for pid, (_, body) in warm.items()}
 
         revoking_at = time.monotonic()  # CLOCK_MONOTONIC is shared by every process
-        assert await store.revoke_token(issued.access_token)
+        _, status, body = await _fresh_post(server.url, "/oauth/revoke/",
+                                            {"token": issued.access_token}, auth_of(web))
+        assert (status, body) == (200, {})
+        assert await store.lookup(issued.access_token) is None
 
         # Each worker acknowledges: it applied an invalidation and dropped the entry.
         acked = await _per_worker(server.url, "/_cache", lambda latest: all(
@@ -145,14 +160,6 @@ async def test_without_the_cache_every_request_is_exactly_one_redis_round_trip(
     assert [r.status_code for r in answers] == [200] * 30
     assert hits == 30  # every one of the 30 requests read its token from Redis
     assert set(concurrent) <= {"get", "mget"} and 1 <= sum(concurrent.values()) <= 30
-
-
-async def _fresh_post(url: str, path: str, data: dict[str, str], headers: dict[str, str]
-                      ) -> tuple[int, int, Any]:
-    """One POST on a new connection (either worker may take it): (worker pid, status, JSON)."""
-    async with httpx.AsyncClient(base_url=url) as client:
-        response = await client.post(path, data=data, headers=headers)
-    return int(response.headers["x-worker-pid"]), response.status_code, response.json()
 
 
 async def _cc_per_worker(url: str, registered: RegisteredClient) -> dict[int, tuple[int, Any]]:

@@ -10,7 +10,10 @@ grants allow that is the token endpoint's decision.
 Every failure is the same 401 ``invalid_client`` with a ``Basic`` challenge:
 an unknown client and a wrong secret cannot be told apart, not even by timing
 (an unknown client's secret is checked against a dummy hash). A malformed Basic
-header is a failed authentication, never a 500.
+header is a failed authentication, never a 500; so is an ``Authorization``
+header longer than :data:`MAX_AUTHORIZATION_BYTES`, refused before it is decoded
+or hashed (the ASGI server may pass a header of any length: uvicorn with
+httptools has no header cap at all).
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ AuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
 #: What metadata advertises for the token and revocation endpoints (RFC 8414 §2).
 AUTH_METHODS: tuple[AuthMethod, ...] = ("client_secret_basic", "client_secret_post", "none")
 
+#: Longest ``Authorization`` header read at the token family (bytes). A Basic header
+#: of our ids and secrets is under 200; 8 KiB leaves room for long third-party ids.
+MAX_AUTHORIZATION_BYTES = 8 * 1024
+
 #: Checked when the client is unknown, so that case costs what a wrong secret costs.
 _DUMMY_HASH = hash_client_secret(new_secret())
 
@@ -60,7 +67,14 @@ def authorization_header(request: Request) -> bytes | None:
 
 
 def parse_basic(header: bytes) -> tuple[str, str] | None:
-    """``(client_id, secret)`` of a Basic header; None for other schemes; InvalidClient if bad."""
+    """``(client_id, secret)`` of a Basic header; None for other schemes; InvalidClient if bad.
+
+    An over-long header is a failed authentication whatever its scheme, like any
+    malformed one: at the token family this header only ever carries client
+    credentials, and nothing past the cap is worth decoding.
+    """
+    if len(header) > MAX_AUTHORIZATION_BYTES:
+        raise InvalidClient()
     scheme, _, encoded = header.strip().partition(b" ")
     if scheme.lower() != b"basic":
         return None

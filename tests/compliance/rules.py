@@ -230,12 +230,14 @@ RULES: tuple[Rule, ...] = (
          "Protected routes: 503, never invalid_token, never 200, the app not called."),
     Rule("redis.auth-503", REDIS, "RFC 6749 §4.1.2.1",
          "auth/: a 503 page, no redirect."),
-    Rule("redis.bounded-time", REDIS, "—",
+    # temporarily_unavailable is defined for auth/ (§4.1.2.1: "a temporary overloading or
+    # maintenance"); the token family carries it in the §5.2 error format.
+    Rule("redis.bounded-time", REDIS, "RFC 6749 §4.1.2.1, §5.2",
          "A frozen Redis gives 503 within about 2 s (socket timeouts, explicit retry "
          "policy)."),
-    Rule("redis.resume", REDIS, "—",
+    Rule("redis.resume", REDIS, "RFC 6749 §4.1.2.1",
          "When Redis returns, service resumes without a restart."),
-    Rule("redis.no-unstored-token", REDIS, "—",
+    Rule("redis.no-unstored-token", REDIS, "RFC 6749 §5.1, §5.2",
          "No token is ever returned that was not stored."),
 )
 

@@ -36,3 +36,8 @@ def test_rule_ids_are_unique_well_formed_and_in_a_known_section() -> None:
         assert _ID.fullmatch(rule.id), rule.id
         assert rule.section in SECTIONS
         assert rule.rfc and rule.text.endswith(".")
+
+
+def test_every_rule_cites_an_rfc_section() -> None:
+    """A reader looks each rule up by its reference: a dash is a gap, not a reference."""
+    assert [rule.id for rule in RULES if not re.search(r"RFC \d+ (§|Appendix )", rule.rfc)] == []

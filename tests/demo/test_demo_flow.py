@@ -104,3 +104,33 @@ async def test_seed_steps_with_curl_style_requests(demo: Demo, agent: httpx.Asyn
     metadata = await agent.get("/.well-known/oauth-authorization-server")
     assert metadata.json()["issuer"] == f"{demo.url}/oauth"
     assert metadata.json()["token_endpoint"] == f"{demo.url}/oauth/token/"
+
+
+async def _votes(agent: httpx.AsyncClient) -> dict[str, int]:
+    """Poll 1's counts, read with a token of bob's (the password grant demo-web is allowed)."""
+    token = await agent.post("/oauth/token/", data={
+        "grant_type": "password", "username": "bob", "password": "bob-password",
+        "scope": "polls:results"}, auth=("demo-web", WEB_SECRET))
+    assert token.status_code == 200
+    answer = await agent.get("/polls/1/results", headers={
+        "Authorization": f"Bearer {token.json()['access_token']}"})
+    assert answer.status_code == 200
+    results: dict[str, int] = answer.json()["results"]
+    return results
+
+
+async def test_reloading_the_client_page_casts_no_vote_and_call_again_casts_one(
+    demo: Demo, agent: httpx.AsyncClient
+) -> None:
+    auth_url, _ = await _sign_in_through_client(agent)
+    action, page = await consent(agent, auth_url)
+    approved = await decide(agent, action, page, "approve")
+    await agent.get(approved.headers["location"])  # the callback: exchange, one round of calls
+    after_sign_in = await _votes(agent)
+    shown = [read_page((await agent.get("/client/")).text).text for _ in range(3)]
+    assert await _votes(agent) == after_sign_in
+    assert shown[0] == shown[1] == shown[2]
+    assert after_sign_in == {"header": 1, "form body": 0, "query": 0}
+    again = await agent.post("/client/call")
+    assert location(again)[0] == "/client/"
+    assert await _votes(agent) == {"header": 2, "form body": 0, "query": 0}

@@ -2,12 +2,19 @@
 "Redis unavailable or slow: fail closed").
 
 Traffic runs through the whole stack in-process (tests/reliability/stack.py):
-``token/`` (client credentials, password, code exchange after ``auth/``),
-``introspect/``, ``revoke/`` and a protected route. While Redis is gone every
-answer is the 503 SECURITY.md names, bounded in time; after the restart
-service resumes without restarting the app; and every token a 200 handed out
-is in Redis afterwards (the server runs with an fsync-always append-only file,
-so whatever it acknowledged survives SIGKILL).
+``token/`` (client credentials, password, refresh, code redemption after the
+``auth/`` consent round trip), ``introspect/``, ``revoke/`` of a fresh token and
+a protected route. While Redis is gone every answer is the 503 SECURITY.md
+names, bounded in time; after the restart service resumes without restarting
+the app; every token a 200 handed out is in Redis afterwards, and every token a
+200 revoked is not (the server runs with an fsync-always append-only file, so
+whatever it acknowledged survives SIGKILL).
+
+Refresh tokens, codes and revocation victims (fresh client-credentials tokens)
+are handed between rounds through pools, used before new ones are added; the
+kill waits until every pool holds one, so each is also used against a dead
+Redis. One that met a 503 is dropped, never retried: Redis may have consumed it
+with the reply lost, and a retry would be a replay.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from tests.faults import (
 )
 from tests.redis_process import RedisProcess
 from tests.reliability.stack import SCOPES, USER_HEADER, Flows, build, seed
+from tests.server.authorize_harness import answer
 
 pytestmark = [
     pytest.mark.real_redis_only,
@@ -52,13 +60,21 @@ def durable_redis(backend: str) -> Iterator[RedisProcess]:
 
 @dataclass
 class Traffic:
-    """What the clients saw: answers per (flow, status), and every token a 200 gave."""
+    """What the clients saw: answers per (flow, status), every token a 200 gave or revoked,
+    and what waits to be used by a later round."""
 
     flows: Flows
     port: int
     app: Starlette
     seen: Counter[tuple[str, int]] = field(default_factory=Counter)
     delivered: list[str] = field(default_factory=list)
+    revoked: list[str] = field(default_factory=list)
+    victims: list[str] = field(default_factory=list)
+    refreshable: list[str] = field(default_factory=list)
+    codes: list[str] = field(default_factory=list)
+
+    def succeeded(self, flow: str) -> int:
+        return self.seen[(flow, SUCCESS.get(flow, 200))]
 
     def saw(self, flow: str, status: int) -> bool:
         return self.seen[(flow, status)] > 0
@@ -75,8 +91,8 @@ async def traffic(durable_redis: RedisProcess) -> AsyncIterator[Traffic]:
     await store.aclose()
 
 
-def _check(traffic: Traffic, flow: str, response: httpx.Response) -> None:
-    """Only success or the 503 of SECURITY.md; a 200 token answer is remembered."""
+def _check(traffic: Traffic, flow: str, response: httpx.Response) -> bool:
+    """Only success or the 503 of SECURITY.md; True on success."""
     traffic.seen[(flow, response.status_code)] += 1
     leak = f":{traffic.port}"
     if response.status_code == 503:
@@ -86,25 +102,58 @@ def _check(traffic: Traffic, flow: str, response: httpx.Response) -> None:
             assert_unavailable_page(response, leak)
         else:
             assert_unavailable_json(response, leak)
-        return
-    assert response.status_code == 200, (flow, response.status_code, response.text)
-    if flow == "token":
-        traffic.delivered.append(response.json()["access_token"])
+        return False
+    assert response.status_code == SUCCESS.get(flow, 200), (flow, response.status_code,
+                                                            response.text)
     if flow == "introspect":
         assert response.json()["active"] is True
+    return True
+
+
+def _deliver(traffic: Traffic, response: httpx.Response) -> None:
+    """A token answer's access token must be stored; its refresh token serves a later round."""
+    body = response.json()
+    traffic.delivered.append(body["access_token"])
+    if "refresh_token" in body:
+        traffic.refreshable.append(body["refresh_token"])
+
+
+async def _use_pools(traffic: Traffic) -> None:
+    """Revoke, refresh and redeem what earlier rounds left, each at most once."""
+    flows = traffic.flows
+    if traffic.victims:
+        victim = traffic.victims.pop()
+        if _check(traffic, "revoke", await flows.revoke(victim)):
+            traffic.revoked.append(victim)
+    if traffic.refreshable:
+        refreshed = await flows.refresh(traffic.refreshable.pop())
+        if _check(traffic, "refresh", refreshed):
+            _deliver(traffic, refreshed)
+    if traffic.codes:
+        redeemed = await flows.redeem(traffic.codes.pop())
+        if _check(traffic, "redeem", redeemed):
+            _deliver(traffic, redeemed)
 
 
 async def _one_round(traffic: Traffic, token: str) -> None:
-    """One client's round: a token, a protected call, introspection, the consent page."""
+    """One client's round: the pools, new tokens, a protected call, introspection, and a
+    code through the consent round trip."""
     flows = traffic.flows
+    await _use_pools(traffic)
     issued = await flows.client_credentials()
-    _check(traffic, "token", issued)
+    if _check(traffic, "token", issued):
+        _deliver(traffic, issued)
+    victim = await flows.client_credentials()
+    if _check(traffic, "token", victim):
+        traffic.victims.append(victim.json()["access_token"])
     _check(traffic, "me", await flows.me(token))
     _check(traffic, "introspect", await flows.introspect(token))
-    _check(traffic, "password", await flows.password())
-    page = await flows.http.get("/oauth/auth/", headers={USER_HEADER: "alice"}, params={
-        "client_id": "web", "response_type": "code", "scope": "polls:read"})
-    _check(traffic, "auth", page)
+    password = await flows.password()
+    if _check(traffic, "password", password):
+        _deliver(traffic, password)
+    consented = await flows.authorize("code")
+    if _check(traffic, "auth", consented):
+        traffic.codes.append(answer(consented)[2]["code"])
 
 
 async def _until(traffic: Traffic, token: str, done: Callable[[], bool],
@@ -121,7 +170,9 @@ async def _until(traffic: Traffic, token: str, done: Callable[[], bool],
         await asyncio.gather(*tasks)
 
 
-FLOWS = ("token", "me", "introspect", "password", "auth")
+FLOWS = ("token", "me", "introspect", "revoke", "password", "refresh", "redeem", "auth")
+#: A flow's success status when it is not 200: auth/ ends in the 303 carrying the code.
+SUCCESS = {"auth": 303}
 
 
 async def test_sigkill_mid_traffic_is_503_then_service_resumes_and_no_token_was_lost(
@@ -132,22 +183,28 @@ async def test_sigkill_mid_traffic_is_503_then_service_resumes_and_no_token_was_
                                          scopes=frozenset(SCOPES), lifetime=None))
     token = issued.access_token
 
+    def flowing() -> bool:
+        """Every flow has succeeded, and each pool holds something to use after the kill."""
+        pools = (traffic.victims, traffic.refreshable, traffic.codes)
+        return (sum(traffic.seen.values()) >= 10 * CLIENTS and all(pools)
+                and all(traffic.succeeded(f) for f in FLOWS))
+
     async def kill_mid_traffic() -> None:
-        while sum(traffic.seen.values()) < 10 * CLIENTS:  # traffic is flowing
+        while not flowing():
             await asyncio.sleep(0)
         durable_redis.kill()
 
     await _until(traffic, token, lambda: all(traffic.saw(f, 503) for f in FLOWS),
                  kill_mid_traffic)
-    assert all(traffic.saw(f, 200) for f in FLOWS)  # before the kill
     durable_redis.start()  # same port, same append-only file; the app is not restarted
-    before = Counter(traffic.seen)
-    await _until(traffic, token,
-                 lambda: all(traffic.seen[(f, 200)] > before[(f, 200)] for f in FLOWS))
+    before = {f: traffic.succeeded(f) for f in FLOWS}
+    await _until(traffic, token, lambda: all(traffic.succeeded(f) > before[f] for f in FLOWS))
     assert traffic.app.state.calls.count("/me") == traffic.seen[("me", 200)]
-    assert traffic.delivered
+    assert traffic.delivered and traffic.revoked
     missing = [t for t in traffic.delivered if await store.resolve(t) is None]
     assert missing == []
+    alive = [t for t in traffic.revoked if await store.lookup(t) is not None]
+    assert alive == []
     await store.aclose()
 
 

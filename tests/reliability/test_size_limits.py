@@ -2,11 +2,16 @@
 "Token endpoint": 413 / ``invalid_request``, never a 500).
 
 For each boundary — the token family, ``auth/`` (request and decision) and the
-middleware — a body, a query string, the number of fields, one parameter and
-one header just over the cap are refused, and the same just at the cap is not
-refused for its size. Requests go in through raw ASGI, so nothing between the
-test and the app (a client library, a server) trims or refuses them first:
-uvicorn itself takes a 100 KB URL or header as it comes.
+middleware — a body, a query string, the number of fields and one parameter just
+over the cap are refused, and the same just at the cap is not refused for its
+size. The one header either side decodes, ``Authorization``, is tested just at
+and just over its cap at the token family (the whole header) and in the
+middleware (the bearer token); ``auth/`` decodes no header of unbounded
+vocabulary. The total size of the request head is the ASGI server's (or a
+proxy's) to bound, and uvicorn's bound is loose: with h11 a head that arrives in
+one socket read is accepted whole, so a 100 KB header passes, and httptools has
+no limit. Requests go in through raw ASGI, so nothing between the test and the
+app (a client library, a server) trims or refuses them first.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from oauth_middleware.extraction import MAX_TOKEN_LENGTH
 from oauth_middleware.middleware import MAX_QUERY_SIZE
 from oauth_middleware.server import authorization_request as areq
 from oauth_middleware.server import consent, form
+from oauth_middleware.server.client_auth import MAX_AUTHORIZATION_BYTES
 from oauth_middleware.store import NewTokens
 from tests.raw_asgi import RawResponse, call
 from tests.reliability.stack import REDIRECT, USER_HEADER, Clients, build, seed
@@ -113,6 +119,32 @@ async def test_a_huge_authorization_header_at_the_token_family_is_401_never_500(
                               body=b"grant_type=client_credentials&token=x")
         assert response.status == 401
         assert response.header("www-authenticate") == 'Basic realm="oauth"'
+
+
+@pytest.mark.rule("token.client-auth.failure")
+@pytest.mark.parametrize("path", FAMILY)
+async def test_a_token_family_authorization_header_at_the_cap_works_and_over_it_is_401(
+    stack: tuple[Starlette, Clients], path: str
+) -> None:
+    """Valid credentials padded with the spaces RFC 7235 allows after the scheme: at
+    the cap they authenticate, one byte over they are refused before being decoded."""
+    app, clients = stack
+    encoded = base64.b64encode(f"web:{clients.web_secret}".encode())
+
+    async def ask(size: int) -> RawResponse:
+        value = b"Basic" + b" " * (size - len(b"Basic") - len(encoded)) + encoded
+        assert len(value) == size
+        return await call(app, "POST", path, headers=[FORM, (b"authorization", value)],
+                          body=b"grant_type=client_credentials&token=x")
+
+    at = await ask(MAX_AUTHORIZATION_BYTES)
+    assert at.status == 200, at.body[:200]
+    over = await ask(MAX_AUTHORIZATION_BYTES + 1)
+    assert over.status == 401
+    assert over.header("www-authenticate") == 'Basic realm="oauth"'
+    assert over.header("cache-control") == "no-store"
+    assert over.header("pragma") == "no-cache"
+    assert json.loads(over.body)["error"] == "invalid_client"
 
 
 @pytest.mark.rule("auth.client-first")
@@ -220,3 +252,24 @@ async def test_the_middleware_caps_the_token_in_every_source_and_the_query_strin
     _bearer_refusal(await call(app, "GET", "/data", query=query.ljust(MAX_QUERY_SIZE + 1, b"a")),
                     413)
     assert app.state.calls == [0]
+
+
+@pytest.mark.rule("resource.malformed-400")
+async def test_the_middleware_judges_a_bearer_token_at_the_cap_and_refuses_one_over_it(
+    guarded: tuple[Starlette, str]
+) -> None:
+    """At the cap the token is looked up (unknown: 401 ``invalid_token``); one byte over,
+    it is malformed (400) without a lookup. Other schemes are not bearer credentials."""
+    app, _ = guarded
+
+    async def ask(value: bytes) -> RawResponse:
+        return await call(app, "GET", "/data", headers=[(b"authorization", value)])
+
+    at = await ask(b"Bearer " + b"a" * MAX_TOKEN_LENGTH)
+    assert at.status == 401
+    assert 'error="invalid_token"' in str(at.header("www-authenticate"))
+    _bearer_refusal(await ask(b"Bearer " + b"a" * (MAX_TOKEN_LENGTH + 1)), 400)
+    other = await ask(b"Basic " + b"A" * 70_000)
+    assert other.status == 401
+    assert other.header("www-authenticate") == 'Bearer realm="api"'
+    assert app.state.calls == []

@@ -1,0 +1,98 @@
+"""The demo's own login and logout (issue 9: a CSRF field and ``next``; "a server-side session
+whose cookie holds only a signed id"; ``/logout``), over real HTTP against ``python -m demo``.
+"""
+
+from __future__ import annotations
+
+import httpx
+from itsdangerous import URLSafeSerializer
+
+from demo.sessions import SESSION_COOKIE
+from oauth_middleware.security import is_urlsafe
+from tests.demo.harness import Demo, login
+from tests.server.authorize_harness import read_page
+
+#: An authorization request of demo-web: consent for a signed-in user, else the login page.
+AUTH = {"client_id": "demo-web", "response_type": "code", "scope": "polls:results"}
+
+
+async def _signed_in(agent: httpx.AsyncClient) -> bool:
+    response = await agent.get("/oauth/auth/", params=AUTH)
+    if response.status_code == 303:
+        assert response.headers["location"].startswith("/login?next=")
+        return False
+    assert response.status_code == 200, response.text
+    return True
+
+
+async def _login_form(agent: httpx.AsyncClient, next_url: str = "/") -> dict[str, str]:
+    page = read_page((await agent.get("/login", params={"next": next_url})).text)
+    return {"csrf": page.hidden("csrf"), "next": page.hidden("next")}
+
+
+async def test_logout_clears_the_cookie_and_ends_the_session_on_the_server(
+    demo: Demo, agent: httpx.AsyncClient
+) -> None:
+    assert (await login(agent, "alice", "/")).status_code == 303
+    assert await _signed_in(agent)
+    old_cookie = agent.cookies[SESSION_COOKIE]
+    out = await agent.post("/logout")
+    assert out.status_code == 303 and out.headers["location"] == "/"
+    cleared = out.headers["set-cookie"]
+    assert cleared.startswith(f'{SESSION_COOKIE}="";') and "Max-Age=0" in cleared
+    assert SESSION_COOKIE not in agent.cookies
+    assert not await _signed_in(agent)
+    async with httpx.AsyncClient(base_url=demo.url, cookies={SESSION_COOKIE: old_cookie},
+                                 follow_redirects=False) as replay:
+        assert not await _signed_in(replay)  # the id it names is gone from the server
+
+
+async def test_a_wrong_password_is_401_and_a_bad_csrf_field_403_and_neither_signs_in(
+    demo: Demo, agent: httpx.AsyncClient
+) -> None:
+    wrong = await agent.post("/login", data={**await _login_form(agent), "username": "alice",
+                                             "password": "bob-password"})
+    assert wrong.status_code == 401
+    assert "Unknown user or wrong password." in read_page(wrong.text).text
+    forged = await agent.post("/login", data={**await _login_form(agent), "csrf": "forged",
+                                              "username": "alice", "password": "alice-password"})
+    assert forged.status_code == 403
+    assert "The form expired" in read_page(forged.text).text
+    for refused in (wrong, forged):
+        assert "location" not in refused.headers
+        assert SESSION_COOKIE not in refused.headers.get("set-cookie", "")
+    assert SESSION_COOKIE not in agent.cookies
+    assert not await _signed_in(agent)
+
+
+async def test_next_never_sends_the_user_off_site(demo: Demo, agent: httpx.AsyncClient) -> None:
+    """``safe_next``: a login must not become an open redirect (RFC 6749 §10.15)."""
+    for hostile in ("https://evil.example/", "//evil.example/", "/\\evil.example",
+                    "http:/evil.example", "javascript:alert(1)"):
+        assert (await _login_form(agent, hostile))["next"] == "/"
+        signed = await agent.post("/login", data={
+            **await _login_form(agent), "next": hostile,  # the hidden field, tampered with
+            "username": "alice", "password": "alice-password"})
+        assert signed.status_code == 303
+        assert signed.headers["location"] == "/", hostile
+    local = await login(agent, "alice", "/client/?from=login")
+    assert local.headers["location"] == "/client/?from=login"
+
+
+async def test_the_session_cookie_holds_only_a_signed_random_id(
+    demo: Demo, agent: httpx.AsyncClient
+) -> None:
+    await login(agent, "alice", "/")
+    cookie = agent.cookies[SESSION_COOKIE]
+    payload, _, signature = cookie.rpartition(".")
+    session_id = URLSafeSerializer(b"unused").load_payload(payload.encode())
+    assert isinstance(session_id, str) and is_urlsafe(session_id) and len(session_id) >= 43
+    assert "alice" not in cookie and "alice" not in session_id
+    # the first character of the signature: six bits that all count (the last has padding)
+    tampered = f"{payload}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
+    forged = URLSafeSerializer(b"a key the demo never had", salt="demo-session").dumps("alice")
+    for value in (tampered, forged):
+        async with httpx.AsyncClient(base_url=demo.url, cookies={SESSION_COOKIE: value},
+                                     follow_redirects=False) as other:
+            assert not await _signed_in(other)
+    assert await _signed_in(agent)
