@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import pty
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from oauth_middleware.cli import main
+from oauth_middleware.cli.context import UNAVAILABLE
 from oauth_middleware.store import NewTokens, TokenStore
 from tests.cli.harness import Cli, assert_error
 from tests.redis_process import RedisProcess, free_port
@@ -68,6 +70,34 @@ def test_an_unreachable_redis_is_one_line_without_the_url() -> None:
     result = CliRunner(env=NO_URL_ENV).invoke(main, ["--redis-url", url, "scope", "list"])
     assert_error(result, "cannot reach Redis")
     assert "hunter2" not in result.stderr and "127.0.0.1" not in result.stderr
+
+
+def _program(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m oauth_middleware ARGS`` in a process of its own: no pytest logging plugin
+    catches what the library logs, so stderr is exactly what a user would see."""
+    env = {k: v for k, v in os.environ.items() if k not in NO_URL_ENV}
+    return subprocess.run([sys.executable, "-m", "oauth_middleware", *args], capture_output=True,
+                          text=True, env=env, timeout=60, check=False)
+
+
+@pytest.mark.rule("responses.5xx-generic")
+def test_an_unreachable_redis_is_one_stderr_line_in_a_real_process() -> None:
+    url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
+    done = _program("--redis-url", url, "scope", "list")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [f"Error: {UNAVAILABLE}"]
+    assert "hunter2" not in done.stderr and "127.0.0.1" not in done.stderr
+
+
+def test_the_command_line_gives_the_library_logger_back_as_it_found_it() -> None:
+    """Silencing the library's records is for the command's run only, never for an app."""
+    logger = logging.getLogger("oauth_middleware")
+    before = (logger.propagate, list(logger.handlers))
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    result = CliRunner(env=NO_URL_ENV).invoke(main, ["--redis-url", url, "scope", "list"])
+    assert result.exit_code == 1
+    assert (logger.propagate, list(logger.handlers)) == before
 
 
 @pytest.mark.parametrize("url", ["http://example.com/", "redis://127.0.0.1:port/0"])
