@@ -20,6 +20,7 @@ from oauth_middleware.store.connection import (
     GUARD,
     RETRIES,
     SOCKET_TIMEOUT,
+    StoreRefused,
     StoreUnavailable,
     connect,
     dedicated,
@@ -86,6 +87,7 @@ __all__ = [
     "PENDING_LIFETIME",
     "REFRESH_LIFETIME",
     "NewTokens",
+    "StoreRefused",
     "StoreUnavailable",
     "TokenStore",
 ]

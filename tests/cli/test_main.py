@@ -90,6 +90,18 @@ def test_an_unreachable_redis_is_one_stderr_line_in_a_real_process() -> None:
     assert "hunter2" not in done.stderr and "127.0.0.1" not in done.stderr
 
 
+@pytest.mark.real_redis_only
+def test_a_redis_that_answers_with_an_error_is_not_called_unreachable(
+    redis_server: RedisProcess
+) -> None:
+    """Database 99 does not exist on a default redis-server: Redis says so, and so do we."""
+    done = _program("--redis-url", f"redis://127.0.0.1:{redis_server.port}/99", "scope", "list")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == ["Error: Redis answered with an error: "
+                                        "DB index is out of range"]
+
+
 def test_the_command_line_gives_the_library_logger_back_as_it_found_it() -> None:
     """Silencing the library's records is for the command's run only, never for an app."""
     logger = logging.getLogger("oauth_middleware")
