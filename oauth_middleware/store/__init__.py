@@ -31,7 +31,7 @@ from oauth_middleware.store.keys import DEFAULT_PREFIX
 from oauth_middleware.store.listing import ListingMixin
 from oauth_middleware.store.tokens import TokenMixin
 from oauth_middleware.store.transient import PENDING_LIFETIME, TransientMixin
-from oauth_middleware.store.writer import REFRESH_LIFETIME, NewTokens
+from oauth_middleware.store.writer import MAX_LIFETIME, REFRESH_LIFETIME, NewTokens
 
 
 class TokenStore(
@@ -84,6 +84,7 @@ class TokenStore(
 
 __all__ = [
     "CODE_LIFETIME",
+    "MAX_LIFETIME",
     "PENDING_LIFETIME",
     "REFRESH_LIFETIME",
     "NewTokens",
