@@ -16,6 +16,7 @@ from oauth_middleware.cli.output import client_dict, echo_fields, echo_table, em
 from oauth_middleware.models import GRANT_TYPES, Client
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import (
+    MAX_LIFETIME,
     RegisteredClient,
     add_redirect_uri,
     parse_lifetime,
@@ -28,11 +29,15 @@ from oauth_middleware.toolbox import (
 
 
 def lifetime(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
-    """``--token-lifetime``: seconds (a positive integer) or ``never``, which becomes None."""
+    """``--token-lifetime``: seconds (1 to MAX_LIFETIME) or ``never``, which becomes None.
+
+    Read by the toolbox's ``parse_lifetime``, as the admin reads its form, so both
+    refuse the same values in the same words.
+    """
     try:
         return parse_lifetime(value)
-    except ValueError:
-        raise click.BadParameter("use a positive number of seconds, or 'never'") from None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def split_scopes(values: Sequence[str]) -> list[str]:
@@ -75,7 +80,8 @@ def client_group() -> None:
                    "refresh_token, plus client_credentials when confidential].")
 @click.option("--token-lifetime", callback=lifetime, default="3600", show_default=True,
               metavar="SECONDS|never",
-              help="Seconds an access token lives, or 'never'.")
+              help=f"Seconds an access token lives (at most {MAX_LIFETIME}, ten years), "
+                   "or 'never'.")
 @click.option("--registrant", metavar="USER", default="", help="Who registered the client.")
 @click.option("--description", metavar="TEXT", default="", help="Shown on the consent page.")
 @click.option("--link", metavar="URL", default="", help="The client's home page.")

@@ -17,7 +17,7 @@ from oauth_middleware.cli.output import echo_fields, echo_table, emit_json, json
 from oauth_middleware.cli.output import when as show_time
 from oauth_middleware.models import AccessToken, RefreshToken
 from oauth_middleware.store import TokenStore
-from oauth_middleware.toolbox import issue_token
+from oauth_middleware.toolbox import MAX_LIFETIME, issue_token
 
 TOKEN_HELP = "TOKEN may be - to read it from stdin."
 
@@ -41,8 +41,9 @@ def _read_token(token: str) -> str:
                    "client_credentials].")
 @click.option("--scope", "scopes", multiple=True, metavar="SCOPE",
               help="A scope to grant (repeat, or space-separate) [default: the client's scopes].")
-@click.option("--lifetime", type=click.IntRange(min=1), metavar="SECONDS",
-              help="Seconds the token lives [default: the client's token lifetime].")
+@click.option("--lifetime", type=click.IntRange(min=1, max=MAX_LIFETIME), metavar="SECONDS",
+              help=f"Seconds the token lives, at most {MAX_LIFETIME} (ten years) "
+                   "[default: the client's token lifetime].")
 @json_option
 def issue(client_id: str, user: str | None, scopes: tuple[str, ...], lifetime: int | None,
           as_json: bool) -> None:

@@ -4,6 +4,7 @@ Every rule that decides what a client may have (scopes, redirect URIs, grant
 types, lifetimes) lives in this package, so no caller can skip one.
 """
 
+from oauth_middleware.store import MAX_LIFETIME
 from oauth_middleware.toolbox.clients import (
     KEEP,
     ClientExists,
@@ -22,12 +23,14 @@ from oauth_middleware.toolbox.rules import (
     MAX_TEXT,
     MAX_TITLE,
     parse_lifetime,
+    parse_token_lifetime,
     scope_title,
     validate_client_id,
 )
 
 __all__ = [
     "KEEP",
+    "MAX_LIFETIME",
     "MAX_TEXT",
     "MAX_TITLE",
     "ClientExists",
@@ -40,6 +43,7 @@ __all__ = [
     "issue_code",
     "issue_token",
     "parse_lifetime",
+    "parse_token_lifetime",
     "register_client",
     "remove_client",
     "remove_redirect_uri",

@@ -15,6 +15,8 @@ from oauth_middleware.models import (
     GrantType,
 )
 from oauth_middleware.redirects import validate_redirect_uri
+from oauth_middleware.store import MAX_LIFETIME
+from oauth_middleware.store.writer import check_lifetime as check_store_lifetime
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 #: Longest client title, and longest description or link, in characters.
@@ -34,20 +36,39 @@ def validate_client_id(client_id: str) -> str:
     return client_id
 
 
-def parse_lifetime(text: str) -> int | None:
-    """A token lifetime as people type it: seconds, or ``never`` (None)."""
-    value = text.strip().lower()
-    if value == "never":
-        return None
-    if not value.isdigit() or int(value) <= 0:
-        raise ValueError("a token lifetime is a positive number of seconds, or 'never'")
+#: How every refusal of a typed lifetime describes one.
+LIFETIME_RANGE = f"a positive number of seconds up to {MAX_LIFETIME} (ten years)"
+
+
+def _seconds(value: str, refusal: str) -> int:
+    """Digits naming 1 to MAX_LIFETIME seconds (a longer string is refused before ``int``)."""
+    if (not value.isdigit() or len(value) > len(str(MAX_LIFETIME))
+            or not 0 < int(value) <= MAX_LIFETIME):
+        raise ValueError(refusal)
     return int(value)
 
 
-def check_lifetime(token_lifetime: int | None) -> int | None:
-    if token_lifetime is not None and token_lifetime <= 0:
-        raise ValueError("token_lifetime must be a positive number of seconds, or None for never")
-    return token_lifetime
+def parse_lifetime(text: str) -> int | None:
+    """A client's token lifetime as people type it: seconds, or ``never`` (None)."""
+    value = text.strip().lower()
+    if value == "never":
+        return None
+    return _seconds(value, f"a token lifetime is {LIFETIME_RANGE}, or 'never'")
+
+
+def parse_token_lifetime(text: str) -> int | None:
+    """One token's lifetime as people type it: seconds, or blank (None) for the client's own."""
+    value = text.strip()
+    if not value:
+        return None
+    return _seconds(value, f"a token lifetime is {LIFETIME_RANGE} (blank: the client's)")
+
+
+def check_lifetime(seconds: int | None, what: str = "token_lifetime") -> int | None:
+    """A lifetime given in code: None for never, or 1 to MAX_LIFETIME seconds (the store's
+    own bound, checked here first so that nothing is half done when it is refused)."""
+    check_store_lifetime(seconds, what)
+    return seconds
 
 
 def text_field(value: str, what: str, limit: int) -> str:

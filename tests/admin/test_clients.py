@@ -8,7 +8,7 @@ import re
 from oauth_middleware.models import Scope
 from oauth_middleware.security import verify_client_secret
 from oauth_middleware.store import TokenStore
-from oauth_middleware.toolbox import issue_token, register_client
+from oauth_middleware.toolbox import MAX_LIFETIME, issue_token, register_client
 from tests.admin.harness import Admin, assert_page_headers
 
 CB = "https://a.example/cb"
@@ -73,6 +73,8 @@ async def test_refused_registrations_show_the_reason_keep_the_input_and_store_no
         ({"client_id": "taken"}, "Client &#39;taken&#39; is already registered"),
         ({"client_id": "bad id"}, "A client id is 1 to 128"),
         ({"token_lifetime": "soon"}, "A token lifetime is a positive number"),
+        ({"token_lifetime": str(MAX_LIFETIME + 1)},
+         f"A token lifetime is a positive number of seconds up to {MAX_LIFETIME} (ten years)"),
         ({"title": " "}, "A client needs a title"),
         ({"grant_type": []}, "Choose at least one grant type"),
         ({"type": "public", "grant_type": ["password"]}, "Public clients cannot use"),
@@ -114,6 +116,12 @@ async def test_editing_a_client_changes_it_through_the_toolbox(
         "type": "public", "grant_type": ["authorization_code"], "token_lifetime": "120"})
     assert refused.status_code == 400
     assert 'value="Web 3"' in refused.text and "ftp://x" in refused.text
+    assert await store.get_client("web") == client
+    too_long = await admin.post("/admin/clients/web/edit", {
+        "title": "Web 3", "redirect_uris": CB, "type": "public",
+        "grant_type": ["authorization_code"], "token_lifetime": "99999999999999999999"})
+    assert too_long.status_code == 400
+    assert f"up to {MAX_LIFETIME} (ten years)" in too_long.text
     assert await store.get_client("web") == client
 
 

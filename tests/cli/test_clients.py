@@ -7,7 +7,7 @@ import pytest
 from oauth_middleware.models import Client, Scope
 from oauth_middleware.security import verify_client_secret
 from oauth_middleware.store import TokenStore
-from oauth_middleware.toolbox import issue_token, register_client
+from oauth_middleware.toolbox import MAX_LIFETIME, issue_token, register_client
 from tests.cli.harness import Cli, assert_error, lines_of
 
 CB = "https://polls.example/cb"
@@ -134,6 +134,18 @@ def test_client_add_bad_usage_exits_2(cli: Cli, args: list[str]) -> None:
     title = [] if not args else ["T"]
     assert_error(cli.invoke("client", "add", *title, *args), "", status=2)
     assert _all_clients(cli) == []
+
+
+@pytest.mark.parametrize("lifetime", ["99999999999999999999", str(MAX_LIFETIME + 1)])
+def test_client_add_refuses_a_token_lifetime_past_ten_years(cli: Cli, lifetime: str) -> None:
+    result = cli.invoke("client", "add", "T", "--redirect-uri", CB, "--token-lifetime", lifetime)
+    assert_error(result, "Invalid value for '--token-lifetime': a token lifetime is a positive "
+                         f"number of seconds up to {MAX_LIFETIME} (ten years), or 'never'",
+                 status=2)
+    assert _all_clients(cli) == []
+    out = cli.json("client", "add", "T", "--redirect-uri", CB,
+                   "--token-lifetime", str(MAX_LIFETIME))
+    assert out["token_lifetime"] == MAX_LIFETIME
 
 
 def _all_clients(cli: Cli) -> list[Client]:

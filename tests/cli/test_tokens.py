@@ -7,7 +7,7 @@ import pytest
 from oauth_middleware.models import IssuedTokens
 from oauth_middleware.security import fingerprint
 from oauth_middleware.store import TokenStore
-from oauth_middleware.toolbox import issue_token, register_client
+from oauth_middleware.toolbox import MAX_LIFETIME, issue_token, register_client
 from tests.cli.harness import Cli, assert_error, lines_of
 
 
@@ -88,6 +88,23 @@ def test_token_issue_refuses_what_the_scope_rules_refuse(
 def test_token_issue_bad_usage_exits_2(cli: Cli, args: list[str]) -> None:
     _setup(cli)
     assert_error(cli.invoke("token", "issue", *args), "", status=2)
+
+
+def test_token_issue_refuses_a_lifetime_past_ten_years_and_later_issues_work(cli: Cli) -> None:
+    """A huge lifetime once poisoned the client's and the user's index: every later issue
+    for them failed. It is a usage error now, and nothing reaches the store."""
+    _setup(cli)
+    before = cli.run(lambda store: store.redis.keys("*"))
+    for lifetime in ("99999999999999999999", str(MAX_LIFETIME + 1)):
+        result = cli.invoke("token", "issue", "--client-id", "web", "--user", "alice",
+                            "--lifetime", lifetime)
+        assert_error(result, f"Invalid value for '--lifetime': {lifetime} is not in the range "
+                             f"1<=x<={MAX_LIFETIME}.", status=2)
+    assert sorted(cli.run(lambda store: store.redis.keys("*"))) == sorted(before)
+    out = cli.json("token", "issue", "--client-id", "web", "--user", "alice")
+    assert out["expires_in"] == 3600
+    longest = cli.json("token", "issue", "--client-id", "web", "--lifetime", str(MAX_LIFETIME))
+    assert longest["expires_in"] == MAX_LIFETIME
 
 
 @pytest.mark.rule("rest.no-secret-in-logs")

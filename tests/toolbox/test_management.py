@@ -9,6 +9,7 @@ from oauth_middleware.redirects import InvalidRedirectURI
 from oauth_middleware.store import NewTokens, TokenStore
 from oauth_middleware.store import tokens as token_store
 from oauth_middleware.toolbox import (
+    MAX_LIFETIME,
     UnknownClient,
     add_redirect_uri,
     issue_token,
@@ -57,6 +58,20 @@ async def test_issue_token_refuses_a_lifetime_that_is_not_positive(store: TokenS
         with pytest.raises(ValueError, match="positive"):
             await issue_token(store, "web", user="alice", lifetime=lifetime)
     assert await store.list_tokens() == (0, [])
+
+
+async def test_issue_token_refuses_a_lifetime_past_ten_years_and_later_issues_work(
+    store: TokenStore,
+) -> None:
+    await register_client(store, "Web", "web", CB, scopes_list=["a:b"])
+    keys = sorted(await store.redis.keys("*"))
+    for lifetime in (MAX_LIFETIME + 1, 99999999999999999999):
+        with pytest.raises(ValueError, match=f"up to {MAX_LIFETIME} \\(ten years\\)"):
+            await issue_token(store, "web", user="alice", lifetime=lifetime)
+    assert sorted(await store.redis.keys("*")) == keys  # no index entry, no token
+    issued = await issue_token(store, "web", user="alice", lifetime=MAX_LIFETIME)
+    assert await store.resolve(issued.access_token) == issued.token
+    assert await store.revoke_user("alice") == 2  # the access and the refresh token
 
 
 async def test_revoke_user_works_in_batches_and_reports_progress(
