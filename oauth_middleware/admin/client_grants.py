@@ -4,7 +4,7 @@ Issuing a token or a code goes through ``toolbox.issue_token`` / ``issue_code``
 under the client's scope rules (the lifetime typed is read by the toolbox's
 ``parse_token_lifetime``), and the value is shown once. Revoking one
 token names it by grant id and fingerprint (``store.revoke_access``); revoking
-all is ``store.revoke_client_tokens`` — the calls the CLI makes.
+all is ``toolbox.revoke_client_tokens`` — the calls the CLI makes.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from oauth_middleware.toolbox import (
     issue_token,
     parse_token_lifetime,
     require_client,
+    revoke_client_tokens,
 )
 
 
@@ -61,5 +62,5 @@ async def revoke_all(req: AdminRequest) -> Response:
     if not req.form.checked("confirm"):
         return await render_client(req, status_code=400, errors={
             "revoke_all": "Tick the box to confirm revoking every token of this client."})
-    await req.store.revoke_client_tokens(client.client_id)
+    await revoke_client_tokens(req.store, client.client_id)
     return req.see_other(client_path(client.client_id), done="tokens-revoked")

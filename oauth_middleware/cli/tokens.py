@@ -17,7 +17,7 @@ from oauth_middleware.cli.output import echo_fields, echo_table, emit_json, json
 from oauth_middleware.cli.output import when as show_time
 from oauth_middleware.models import AccessToken, RefreshToken
 from oauth_middleware.store import TokenStore
-from oauth_middleware.toolbox import MAX_LIFETIME, issue_token
+from oauth_middleware.toolbox import MAX_LIFETIME, issue_token, revoke_client_tokens
 
 TOKEN_HELP = "TOKEN may be - to read it from stdin."
 
@@ -178,9 +178,10 @@ def revoke_client(client_id: str, as_json: bool) -> None:
     """Revoke every token of client ID.
 
     Every token and code issued to the client goes; the client stays registered.
+    An unknown ID is an error, as for the client commands.
     """
     with progress(f"Revoking tokens of {client_id}") as report:
-        count = run(lambda store: store.revoke_client_tokens(client_id, progress=report))
+        count = run(lambda store: revoke_client_tokens(store, client_id, progress=report))
     _report_count(count, as_json, f"client {client_id!r}")
 
 

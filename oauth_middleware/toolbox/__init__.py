@@ -14,6 +14,7 @@ from oauth_middleware.toolbox.clients import (
     register_client,
     remove_client,
     require_client,
+    revoke_client_tokens,
     rotate_secret,
     update_client,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "remove_client",
     "remove_redirect_uri",
     "require_client",
+    "revoke_client_tokens",
     "rotate_secret",
     "scope_title",
     "update_client",

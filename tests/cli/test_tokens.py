@@ -217,3 +217,13 @@ def test_revoke_client_revokes_its_tokens_and_keeps_the_client(cli: Cli) -> None
     assert not any(_alive(cli, t) for t in web)
     assert _alive(cli, spa)
     assert cli.run(lambda store: store.get_client("web")) is not None
+
+
+def test_revoke_client_of_an_unknown_client_fails_like_client_show(cli: Cli) -> None:
+    _setup(cli)
+    spa = _issue(cli, "spa")
+    refused = cli.invoke("token", "revoke-client", "nope")
+    assert_error(refused, "no client 'nope'")
+    assert refused.stderr == cli.invoke("client", "show", "nope").stderr == (
+        "Error: no client 'nope'\n")
+    assert _alive(cli, spa)

@@ -16,6 +16,7 @@ from oauth_middleware.toolbox import (
     register_client,
     remove_redirect_uri,
     require_client,
+    revoke_client_tokens,
 )
 
 CB = "https://a.example/cb"
@@ -93,6 +94,16 @@ async def test_revoke_user_works_in_batches_and_reports_progress(
     # revoking them again deletes nothing, so only bob's token counts.
     assert seen == [(2, 6), (4, 6), (6, 6)]
     assert await store.resolve(bob.access_token) is None
+
+
+async def test_revoke_client_tokens_needs_a_registered_client(store: TokenStore) -> None:
+    await register_client(store, "Web", "web", CB, scopes_list=["a:b"])
+    issued = await issue_token(store, "web", user="alice")
+    with pytest.raises(UnknownClient, match="no client 'nope'"):
+        await revoke_client_tokens(store, "nope")
+    assert await store.resolve(issued.access_token) is not None
+    assert await revoke_client_tokens(store, "web") == 2
+    assert await store.resolve(issued.access_token) is None
 
 
 @pytest.mark.rule("token.client-auth.url-safe-ids")
