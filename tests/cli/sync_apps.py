@@ -4,9 +4,12 @@
 and decorator-declared (explicit and AUTO) scopes. ``plain_mount_app`` (a factory)
 puts AUTO routes under an unnamed mount, where oauthost's module rule applies.
 ``fastapi_app`` keeps its protected routes in routers added with ``include_router``.
+``bulk`` needs ``BULK`` scopes, enough for ``scope sync`` to draw its progress bar.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from starlette.applications import Starlette
@@ -94,3 +97,19 @@ def build_fastapi_app() -> FastAPI:
 
 
 fastapi_app = build_fastapi_app()
+
+
+#: How many scopes ``bulk`` needs, one per route.
+BULK = 120
+
+
+def _bulk_endpoint(number: int) -> Any:
+    @oauth_required(f"bulk:scope{number:03d}")
+    async def endpoint(request: Request) -> Response:
+        return JSONResponse({"number": number})
+
+    return endpoint
+
+
+bulk = Starlette(routes=[Route(f"/bulk/{n}", _bulk_endpoint(n)) for n in range(BULK)])
+bulk.add_middleware(OAuthMiddleware, store=store)

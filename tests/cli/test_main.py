@@ -17,10 +17,14 @@ from click.testing import CliRunner
 from oauth_middleware.cli import main
 from oauth_middleware.cli.context import UNAVAILABLE
 from oauth_middleware.store import NewTokens, TokenStore
+from oauth_middleware.toolbox import register_client
 from tests.cli.harness import Cli, assert_error
+from tests.cli.sync_apps import BULK
 from tests.redis_process import RedisProcess, free_port
 
 NO_URL_ENV: dict[str, str | None] = {"REDIS_URL": None, "OAUTH_MIDDLEWARE_PREFIX": None}
+#: The project directory: ``scope sync tests.cli.sync_apps:…`` imports from there.
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _leaf_commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -164,7 +168,7 @@ def _on_a_terminal(args: list[str], env: dict[str, str]) -> str:
     """Run with stdout and stderr on a pseudo-terminal; everything it printed."""
     leader, follower = pty.openpty()
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower,
-                            env=env)
+                            env=env, cwd=ROOT)
     os.close(follower)
     chunks = []
     while True:
@@ -194,3 +198,42 @@ def test_revoke_user_shows_progress_on_a_terminal_and_stays_quiet_when_piped(
     shown = _on_a_terminal(args, env)
     assert "Revoking tokens of alice" in shown and "100%" in shown
     assert shown.rstrip().endswith("Revoked 1200 token(s) and code(s) of user 'alice'.")
+
+
+def _piped(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT, timeout=60,
+                          check=True)
+
+
+@pytest.mark.real_redis_only
+def test_revoke_client_shows_progress_on_a_terminal_and_stays_quiet_when_piped(
+    cli: Cli, redis_server: RedisProcess
+) -> None:
+    env = {**os.environ, "REDIS_URL": redis_server.url}
+    args = [sys.executable, "-m", "oauth_middleware", "token", "revoke-client", "web"]
+    cli.run(lambda store: register_client(store, "Web", "web", "https://a.example/cb"))
+    _issue_many(cli, "alice", 1200)
+    piped = _piped(args, env)
+    assert piped.stdout == "Revoked 1200 token(s) and code(s) of client 'web'.\n"
+    assert piped.stderr == ""
+    _issue_many(cli, "bob", 1200)
+    shown = _on_a_terminal(args, env)
+    assert "Revoking tokens of web" in shown and "100%" in shown
+    assert shown.rstrip().endswith("Revoked 1200 token(s) and code(s) of client 'web'.")
+
+
+@pytest.mark.real_redis_only
+def test_scope_sync_shows_progress_on_a_terminal_and_stays_quiet_when_piped(
+    cli: Cli, redis_server: RedisProcess
+) -> None:
+    env = {**os.environ, "REDIS_URL": redis_server.url}
+    args = [sys.executable, "-m", "oauth_middleware", "scope", "sync", "tests.cli.sync_apps:bulk"]
+    piped = _piped(args, env)
+    assert piped.stdout.splitlines()[-1] == f"Added {BULK}, 0 already registered."
+    assert piped.stderr == ""
+    assert len(cli.run(lambda store: store.list_scopes())) == BULK
+    cli.run(lambda store: store.redis.delete(store.keys.scopes))
+    shown = _on_a_terminal(args, env)
+    assert "Registering scopes" in shown and "100%" in shown
+    assert shown.rstrip().endswith(f"Added {BULK}, 0 already registered.")
+    assert len(cli.run(lambda store: store.list_scopes())) == BULK
