@@ -67,9 +67,12 @@ async def test_refused_registrations_show_the_reason_keep_the_input_and_store_no
     await store.save_scope(Scope("polls:vote"))
     await register_client(store, "Taken", "taken", CB)
     cases: list[tuple[dict[str, str | list[str]], str]] = [
-        ({"redirect_uris": "http://a.example/cb"}, "Plain http is only allowed for loopback"),
+        ({"redirect_uris": "http://a.example/cb"},
+         "Plain http is only allowed for loopback addresses: use https (or tick “Allow plain "
+         "http on any host” for local development)<"),
         ({"redirect_uris": "https://a.example/cb#frag"}, "must not contain a fragment"),
-        ({"scopes": "polls:vote polls:unknown"}, "Unknown scope &#39;polls:unknown&#39;"),
+        ({"scopes": "polls:vote polls:unknown"},
+         "Unknown scope &#39;polls:unknown&#39;: register it on the Scopes page first<"),
         ({"client_id": "taken"}, "Client &#39;taken&#39; is already registered"),
         ({"client_id": "bad id"}, "A client id is 1 to 128"),
         ({"token_lifetime": "soon"}, "A token lifetime is a positive number"),
@@ -86,6 +89,7 @@ async def test_refused_registrations_show_the_reason_keep_the_input_and_store_no
         assert_page_headers(refused)
         assert message in refused.text, (change, refused.text)
         assert 'id="form-error"' in refused.text
+        assert "allow registering" not in refused.text and "allow_http=" not in refused.text
         kept = {**NEW, **change}
         if str(kept["title"]).strip():
             assert f'value="{kept["title"]}"' in refused.text
