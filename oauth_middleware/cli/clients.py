@@ -19,6 +19,7 @@ from oauth_middleware.toolbox import (
     MAX_LIFETIME,
     RegisteredClient,
     add_redirect_uri,
+    needs_redirect_uri,
     parse_lifetime,
     register_client,
     remove_client,
@@ -26,6 +27,11 @@ from oauth_middleware.toolbox import (
     require_client,
     rotate_secret,
 )
+
+#: ``client add`` without a redirect URI for a client whose grants need one.
+NO_REDIRECT_URI = ("--redirect-uri is required for a client using authorization_code or "
+                   "implicit (the default grants): name one, or choose grants without "
+                   "redirects, e.g. --confidential --grant-type client_credentials")
 
 
 def lifetime(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
@@ -65,7 +71,8 @@ def client_group() -> None:
 @click.argument("title")
 @click.option("--redirect-uri", "redirect_uris", multiple=True, metavar="URI",
               help="A redirect URI, matched exactly (repeat for several). https, loopback "
-                   "http, or a private-use scheme such as com.example.app:/cb.")
+                   "http, or a private-use scheme such as com.example.app:/cb. Required "
+                   "when the client uses authorization_code or implicit (the default).")
 @click.option("--client-id", metavar="ID", help="Choose the client id [default: random].")
 @click.option("--scope", "scopes", multiple=True, metavar="SCOPE",
               help="A scope the client may be granted (repeat, or space-separate). "
@@ -99,7 +106,13 @@ def add(title: str, redirect_uris: tuple[str, ...], client_id: str | None,
 
     Prints its client_id and, for a confidential client, its secret: shown
     this once, only its hash is stored.
+
+    A client using authorization_code or implicit (the default grants) needs a
+    --redirect-uri; a machine client without one takes e.g. --confidential
+    --grant-type client_credentials.
     """
+    if not redirect_uris and needs_redirect_uri(grant_types or None, public):
+        raise click.UsageError(NO_REDIRECT_URI)
     registered = run(lambda store: register_client(
         store, title, client_id, redirect_uris, registrant or None,
         scopes_list=split_scopes(scopes), register_unknown_scopes=register_scopes,

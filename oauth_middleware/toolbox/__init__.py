@@ -23,6 +23,7 @@ from oauth_middleware.toolbox.redirect_uris import add_redirect_uri, remove_redi
 from oauth_middleware.toolbox.rules import (
     MAX_TEXT,
     MAX_TITLE,
+    needs_redirect_uri,
     parse_lifetime,
     parse_token_lifetime,
     scope_title,
@@ -43,6 +44,7 @@ __all__ = [
     "grantable_scopes",
     "issue_code",
     "issue_token",
+    "needs_redirect_uri",
     "parse_lifetime",
     "parse_token_lifetime",
     "register_client",

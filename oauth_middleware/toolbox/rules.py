@@ -83,6 +83,17 @@ def link_field(link: str) -> str:
     return text_field(link, "link", MAX_TEXT)
 
 
+#: Grants that send the user back to a registered redirect URI (RFC 6749 §3.1.2, §4.1, §4.2).
+REDIRECT_GRANTS = frozenset({"authorization_code", "implicit"})
+
+
+def needs_redirect_uri(grant_types: Iterable[str] | None, public: bool) -> bool:
+    """True when the grants (the defaults for the client type when None) use a redirect URI."""
+    if grant_types is None:
+        grant_types = DEFAULT_PUBLIC_GRANTS if public else DEFAULT_CONFIDENTIAL_GRANTS
+    return not REDIRECT_GRANTS.isdisjoint(grant_types)
+
+
 def grant_types_for(grant_types: Iterable[str] | None, public: bool) -> tuple[GrantType, ...]:
     if grant_types is None:
         return DEFAULT_PUBLIC_GRANTS if public else DEFAULT_CONFIDENTIAL_GRANTS
