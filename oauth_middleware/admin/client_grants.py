@@ -3,8 +3,9 @@
 Issuing a token or a code goes through ``toolbox.issue_token`` / ``issue_code``
 under the client's scope rules (the lifetime typed is read by the toolbox's
 ``parse_token_lifetime``), and the value is shown once. Revoking one
-token names it by grant id and fingerprint (``store.revoke_access``); revoking
-all is ``toolbox.revoke_client_tokens`` — the calls the CLI makes.
+token names it by grant id and fingerprint (``toolbox.revoke_access_token``);
+revoking all is ``toolbox.revoke_client_tokens`` — the calls the CLI's ``token
+revoke-access`` and ``token revoke-client`` make.
 """
 
 from __future__ import annotations

@@ -17,7 +17,12 @@ from oauth_middleware.cli.output import echo_fields, echo_table, emit_json, json
 from oauth_middleware.cli.output import when as show_time
 from oauth_middleware.models import AccessToken, RefreshToken
 from oauth_middleware.store import TokenStore
-from oauth_middleware.toolbox import MAX_LIFETIME, issue_token, revoke_client_tokens
+from oauth_middleware.toolbox import (
+    MAX_LIFETIME,
+    issue_token,
+    revoke_access_token,
+    revoke_client_tokens,
+)
 
 TOKEN_HELP = "TOKEN may be - to read it from stdin."
 
@@ -138,6 +143,26 @@ def revoke(token: str, as_json: bool) -> None:
     value = _read_token(token)
     if not run(lambda store: store.revoke_token(value)):
         raise click.ClickException("the token is unknown, expired or already revoked")
+    if as_json:
+        emit_json({"revoked": True})
+    else:
+        click.echo("Revoked.")
+
+
+@token_group.command("revoke-access")
+@click.argument("grant_id", metavar="GRANT")
+@click.argument("fingerprint", metavar="FINGERPRINT")
+@json_option
+def revoke_access(grant_id: str, fingerprint: str, as_json: bool) -> None:
+    """Revoke one access token, as listed.
+
+    GRANT and FINGERPRINT are columns of `token list`, so the token itself is
+    not needed. The grant's refresh token stays; to end the whole grant, use
+    `token revoke-grant GRANT`.
+    """
+    if not run(lambda store: revoke_access_token(store, grant_id, fingerprint)):
+        raise click.ClickException(
+            f"no live access token {fingerprint!r} in grant {grant_id!r}")
     if as_json:
         emit_json({"revoked": True})
     else:

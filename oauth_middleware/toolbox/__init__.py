@@ -14,12 +14,12 @@ from oauth_middleware.toolbox.clients import (
     register_client,
     remove_client,
     require_client,
-    revoke_client_tokens,
     rotate_secret,
     update_client,
 )
 from oauth_middleware.toolbox.grants import IssuedCode, grantable_scopes, issue_code, issue_token
 from oauth_middleware.toolbox.redirect_uris import add_redirect_uri, remove_redirect_uri
+from oauth_middleware.toolbox.revocation import revoke_access_token, revoke_client_tokens
 from oauth_middleware.toolbox.rules import (
     MAX_TEXT,
     MAX_TITLE,
@@ -51,6 +51,7 @@ __all__ = [
     "remove_client",
     "remove_redirect_uri",
     "require_client",
+    "revoke_access_token",
     "revoke_client_tokens",
     "rotate_secret",
     "scope_title",

@@ -19,7 +19,6 @@ from oauth_middleware.models import Client, Scope
 from oauth_middleware.scopes import validate_scope
 from oauth_middleware.security import hash_client_secret, new_client_id, new_secret
 from oauth_middleware.store import TokenStore
-from oauth_middleware.store.base import Progress
 from oauth_middleware.toolbox.rules import (
     MAX_TEXT,
     MAX_TITLE,
@@ -206,18 +205,6 @@ async def remove_client(store: TokenStore, client_id: str) -> bool:
     """Revoke every token of a client, then forget it."""
     await store.revoke_client_tokens(client_id)
     return await store.delete_client(client_id)
-
-
-async def revoke_client_tokens(
-    store: TokenStore, client_id: str, *, progress: Progress | None = None
-) -> int:
-    """Revoke every token and code of a registered client; returns the keys deleted.
-
-    An unknown client is :class:`UnknownClient`, as for every other call naming
-    one, rather than "0 revoked", which would also hide a mistyped id.
-    """
-    await require_client(store, client_id)
-    return await store.revoke_client_tokens(client_id, progress=progress)
 
 
 async def require_client(store: TokenStore, client_id: str) -> Client:

@@ -198,6 +198,26 @@ def test_token_revoke_grant_uses_the_grant_id_from_the_listing(cli: Cli) -> None
     assert_error(cli.invoke("token", "revoke-grant", grant), f"no live grant '{grant}'")
 
 
+def test_revoke_access_revokes_one_token_named_as_token_list_shows_it(cli: Cli) -> None:
+    """The admin's per-token revoke button, on the command line: same toolbox call."""
+    _setup(cli)
+    issued, other = _issue(cli), _issue(cli)
+    listed = {t["fingerprint"]: t for t in cli.json("token", "list")}
+    row = listed[issued.token.fingerprint]
+    assert cli.json("token", "revoke-access", row["grant_id"], row["fingerprint"]) == {
+        "revoked": True}
+    assert not _alive(cli, issued)
+    assert cli.run(lambda store: store.lookup(issued.refresh_token or "")) is not None
+    assert _alive(cli, other)
+    assert_error(cli.invoke("token", "revoke-access", row["grant_id"], row["fingerprint"]),
+                 f"no live access token '{row['fingerprint']}' in grant '{row['grant_id']}'")
+    assert_error(cli.invoke("token", "revoke-access", other.token.grant_id, "not-hex"),
+                 "no live access token 'not-hex'")
+    assert _alive(cli, other)
+    assert cli.ok("token", "revoke-access", other.token.grant_id,
+                  other.token.fingerprint) == "Revoked.\n"
+
+
 def test_revoke_user_logs_one_user_out_everywhere(cli: Cli) -> None:
     _setup(cli)
     alice = [_issue(cli), _issue(cli, "spa"), _issue(cli)]

@@ -16,6 +16,7 @@ from oauth_middleware.toolbox import (
     register_client,
     remove_redirect_uri,
     require_client,
+    revoke_access_token,
     revoke_client_tokens,
 )
 
@@ -94,6 +95,22 @@ async def test_revoke_user_works_in_batches_and_reports_progress(
     # revoking them again deletes nothing, so only bob's token counts.
     assert seen == [(2, 6), (4, 6), (6, 6)]
     assert await store.resolve(bob.access_token) is None
+
+
+async def test_revoke_access_token_takes_one_token_by_grant_and_fingerprint(
+    store: TokenStore,
+) -> None:
+    await register_client(store, "Web", "web", CB, scopes_list=["a:b"])
+    issued = await issue_token(store, "web", user="alice")
+    grant, fingerprint = issued.token.grant_id, issued.token.fingerprint
+    for bad_grant, bad_fingerprint in [("", fingerprint), (grant, "ABC"), (grant, "0" * 11),
+                                       (grant, "0" * 65), (grant, "0" * 12)]:
+        assert not await revoke_access_token(store, bad_grant, bad_fingerprint)
+    assert await store.resolve(issued.access_token) is not None
+    assert await revoke_access_token(store, grant, fingerprint)
+    assert await store.resolve(issued.access_token) is None
+    assert await store.lookup(issued.refresh_token or "") is not None
+    assert not await revoke_access_token(store, grant, fingerprint)
 
 
 async def test_revoke_client_tokens_needs_a_registered_client(store: TokenStore) -> None:
