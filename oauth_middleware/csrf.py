@@ -41,7 +41,8 @@ class CsrfTokens:
                  clock: Callable[[], float] = time.time) -> None:
         self.max_age = max_age
         self._serializer = URLSafeTimedSerializer(
-            secret_key, salt=salt, signer=_ClockedSigner, signer_kwargs={"clock": clock, "digest_method": hashlib.sha256})
+            secret_key, salt=salt, signer=_ClockedSigner,
+            signer_kwargs={"clock": clock, "digest_method": hashlib.sha256})
 
     @staticmethod
     def _binding(values: tuple[str, ...]) -> str:
