@@ -80,8 +80,21 @@ def parse_key(key: str) -> tuple[str | None, str]:
 
 def walk_routes(routes: Iterable[Any], prefix: str = "", mounts: tuple[str, ...] = ()
                 ) -> Iterator[RouteInfo]:
-    """Every leaf route under ``routes`` with its full template (Mount prefixes included)."""
+    """Every leaf route under ``routes`` with its full template (Mount prefixes included).
+
+    Recent FastAPI keeps a router added with ``include_router(router, prefix=...)``
+    whole, as one entry holding ``original_router`` and the prefix in
+    ``include_context``; it has neither ``routes`` nor ``endpoint``, so it is
+    descended into here. Older FastAPI copied the router's routes, prefixed, into
+    the app's own list: those are plain routes.
+    """
     for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None and hasattr(included, "routes"):
+            context = getattr(route, "include_context", None)
+            yield from walk_routes(included.routes, prefix + getattr(context, "prefix", ""),
+                                   mounts)
+            continue
         path = getattr(route, "path", "")
         children = getattr(route, "routes", None)
         if children is not None and not hasattr(route, "endpoint"):

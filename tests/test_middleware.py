@@ -7,13 +7,14 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import APIRouter, FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from oauth_middleware import OAuthMiddleware
+from oauth_middleware import AUTO, OAuthMiddleware
 from oauth_middleware.store import NewTokens, TokenStore
 from tests.apps import build_app
 from tests.conftest import FakeClock
@@ -291,6 +292,30 @@ async def test_auto_scope_uses_the_named_mount_and_route_name(
     assert (await client.get("/polls/1/results", headers=_bearer(wrong))).status_code == 403
     right = await issue("polls:results")
     assert (await client.get("/polls/1/results", headers=_bearer(right))).status_code == 200
+
+
+async def test_auto_scope_on_a_fastapi_included_router_route_is_enforced(
+    store: TokenStore, issue: Issue
+) -> None:
+    """``include_router(router, prefix=...)`` routes are found, so AUTO resolves for them."""
+    app = FastAPI()
+    items = APIRouter(prefix="/items")
+
+    @items.get("/{item_id}/stats")
+    async def item_stats(item_id: int) -> dict[str, int]:
+        return {"item": item_id}
+
+    app.include_router(items, prefix="/api")
+    app.add_middleware(OAuthMiddleware, store=store,
+                       scopes={"/api/items/{item_id}/stats": AUTO})
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="https://testserver") as c:
+        lacking = await c.get("/api/items/3/stats", headers=_bearer(await issue("other")))
+        assert lacking.status_code == 403
+        assert lacking.headers["www-authenticate"].endswith('scope="tests:item_stats"')
+        assert (await c.get("/api/items/3/stats")).status_code == 401
+        ok = await c.get("/api/items/3/stats", headers=_bearer(await issue("tests:item_stats")))
+        assert (ok.status_code, ok.json()) == (200, {"item": 3})
 
 
 async def test_method_specific_scope_applies_only_to_that_method(

@@ -19,7 +19,7 @@ from oauth_middleware.models import (
     Scope,
 )
 from oauth_middleware.security import digest, grant_id_of, hash_client_secret
-from oauth_middleware.store import NewTokens, TokenStore
+from oauth_middleware.store import MAX_LIFETIME, NewTokens, TokenStore
 from oauth_middleware.store.codec import dump, dump_access, load
 from tests.conftest import FakeClock
 
@@ -183,6 +183,51 @@ async def test_code_lifetime_is_capped_at_ten_minutes(store: TokenStore, clock: 
     assert 0 < await store.redis.pttl(store.keys.code(record.grant_id, digest(code))) <= 600_000
     clock.advance(600)
     assert await store.get_code(code) is None
+
+
+async def _everything(store: TokenStore) -> list[tuple[Any, Any]]:
+    return [(key, await store.redis.dump(key)) for key in sorted(await store.redis.keys("*"))]
+
+
+@pytest.mark.parametrize("spec", [
+    {"lifetime": MAX_LIFETIME + 1},
+    {"lifetime": 10**20},
+    {"lifetime": 0},
+    {"refresh": True, "refresh_lifetime": 10**20},
+])
+async def test_issue_refuses_a_lifetime_past_max_lifetime_and_writes_nothing(
+    store: TokenStore, spec: dict[str, object]
+) -> None:
+    await store.issue(_spec())
+    code = await store.create_code(_code())
+    record = await store.get_code(code)
+    assert record is not None
+    before = await _everything(store)
+    with pytest.raises(ValueError, match=f"up to {MAX_LIFETIME} \\(ten years\\)"):
+        await store.issue(_spec(**spec))
+    with pytest.raises(ValueError, match="ten years"):
+        await store.redeem_code(code, record, _spec(**spec))
+    assert await _everything(store) == before  # the code is still unused, nothing was written
+    longest = await store.issue(_spec(lifetime=MAX_LIFETIME, refresh=True,
+                                      refresh_lifetime=MAX_LIFETIME))
+    assert longest.token.expires_at == longest.token.issued_at + MAX_LIFETIME
+
+
+async def test_an_index_holding_a_float_expiry_does_not_fail_later_grants(
+    store: TokenStore,
+) -> None:
+    """An index score of 1e+23 (what an unbounded lifetime wrote before MAX_LIFETIME) made
+    INDEX_ADD hand PEXPIREAT a float that Redis refuses, failing every later grant of that
+    user and client. The script now writes whole milliseconds, at most "never"."""
+    for index in (store.keys.client_index("web"), store.keys.user_index("alice")):
+        await store.redis.zadd(index, {"oldgrant": 1e23})
+    issued = await store.issue(_spec())
+    assert await store.resolve(issued.access_token) == issued.token
+    for index in (store.keys.client_index("web"), store.keys.user_index("alice")):
+        assert await store.redis.pttl(index) > 0
+        assert await store.redis.zscore(index, issued.token.grant_id) is not None
+    assert await store.revoke_client_tokens("web") >= 1
+    assert await store.resolve(issued.access_token) is None
 
 
 @pytest.mark.rule("token.refresh.rotation")

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from starlette.types import Message
 
-from oauth_middleware.store import NewTokens, StoreUnavailable, TokenStore
+from oauth_middleware.store import NewTokens, StoreRefused, StoreUnavailable, TokenStore
 from tests.apps import build_app
 from tests.faults import FROZEN_BOUND, assert_unavailable_bearer
 from tests.redis_process import RedisProcess
@@ -80,6 +80,26 @@ async def test_store_calls_raise_store_unavailable_without_address(
             await call
         assert str(info.value) == "the token store is unavailable"
         assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+@pytest.mark.real_redis_only
+async def test_an_error_reply_is_store_refused_with_redis_words_on_every_path(
+    redis_server: RedisProcess
+) -> None:
+    """Database 99 does not exist: Redis answers, with an error. Still unavailable to the app
+    (a StoreUnavailable, the same message), but tools can tell it from an unreachable server."""
+    store = TokenStore.from_url(f"redis://127.0.0.1:{redis_server.port}/99")
+    try:
+        for call in (store.resolve("a" * 22 + "." + "b" * 43), store.get_client("web"),
+                     store.issue(NewTokens(client_id="web", subject="alice"))):
+            with pytest.raises(StoreRefused) as info:
+                await call
+            assert isinstance(info.value, StoreUnavailable)
+            assert info.value.reply == "DB index is out of range"
+            assert str(info.value) == "the token store is unavailable"
+            assert info.value.__cause__ is None and info.value.__suppress_context__
+    finally:
+        await store.aclose()
 
 
 @pytest.mark.rule("redis.resource-503")

@@ -1,9 +1,11 @@
 """Granting and revoking from a client's page (RFC 6749 §4.1.2, §5.1; RFC 7009 §2).
 
 Issuing a token or a code goes through ``toolbox.issue_token`` / ``issue_code``
-under the client's scope rules, and the value is shown once. Revoking one
-token names it by grant id and fingerprint (``store.revoke_access``); revoking
-all is ``store.revoke_client_tokens`` — the calls the CLI makes.
+under the client's scope rules (the lifetime typed is read by the toolbox's
+``parse_token_lifetime``), and the value is shown once. Revoking one
+token names it by grant id and fingerprint (``toolbox.revoke_access_token``);
+revoking all is ``toolbox.revoke_client_tokens`` — the calls the CLI's ``token
+revoke-access`` and ``token revoke-client`` make.
 """
 
 from __future__ import annotations
@@ -16,16 +18,13 @@ from oauth_middleware.admin.clients import problem
 from oauth_middleware.admin.request import AdminRequest, client_path
 from oauth_middleware.admin.tokens import revoke_one
 from oauth_middleware.errors import OAuthError
-from oauth_middleware.toolbox import issue_code, issue_token, require_client
-
-
-def _lifetime(text: str) -> int | None:
-    """An optional lifetime in seconds; blank means the client's own."""
-    if not text:
-        return None
-    if not text.isdigit() or int(text) <= 0:
-        raise ValueError("a token lifetime is a positive number of seconds (blank: the client's)")
-    return int(text)
+from oauth_middleware.toolbox import (
+    issue_code,
+    issue_token,
+    parse_token_lifetime,
+    require_client,
+    revoke_client_tokens,
+)
 
 
 async def issue_token_page(req: AdminRequest) -> Response:
@@ -34,7 +33,7 @@ async def issue_token_page(req: AdminRequest) -> Response:
     try:
         issued = await issue_token(req.store, client.client_id, user=form.get("user") or None,
                                    scopes=form.get("scopes").split() or None,
-                                   lifetime=_lifetime(form.get("lifetime")))
+                                   lifetime=parse_token_lifetime(form.get("lifetime")))
     except (ValueError, OAuthError) as exc:
         return await render_client(req, status_code=400, errors={"token": problem(exc)})
     return shown_once.tokens(req, issued)
@@ -64,5 +63,5 @@ async def revoke_all(req: AdminRequest) -> Response:
     if not req.form.checked("confirm"):
         return await render_client(req, status_code=400, errors={
             "revoke_all": "Tick the box to confirm revoking every token of this client."})
-    await req.store.revoke_client_tokens(client.client_id)
+    await revoke_client_tokens(req.store, client.client_id)
     return req.see_other(client_path(client.client_id), done="tokens-revoked")

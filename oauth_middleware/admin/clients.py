@@ -34,9 +34,20 @@ NEW_CLIENT: dict[str, Any] = {
 }
 
 
+#: The library's words for an option -> what the admin offers instead (the CLI has its own).
+CONTROL_NAMES = {
+    "register it first or allow registering": "register it on the Scopes page first",
+    "(or allow_http=True for local development)":
+        "(or tick “Allow plain http on any host” for local development)",
+}
+
+
 def problem(exc: Exception) -> str:
-    """What to tell the admin about a refused change (fixed text, or the toolbox's message)."""
+    """What to tell the admin about a refused change (fixed text, or the toolbox's message),
+    naming the admin's own controls rather than keyword arguments it does not have."""
     text = exc.description if isinstance(exc, OAuthError) else str(exc)
+    for library, control in CONTROL_NAMES.items():
+        text = text.replace(library, control)
     return text[:1].upper() + text[1:]
 
 

@@ -1,23 +1,21 @@
 """Token pages: live access tokens by user or client, revoked one by one or per user (RFC 7009).
 
 Rows show a fingerprint and metadata, never a token (only digests are stored).
-Revoking one token is ``store.revoke_access(grant_id, fingerprint)``; "revoke
-everything of this user" is ``store.revoke_user``, the CLI's ``token revoke-user``.
+Revoking one token is ``toolbox.revoke_access_token(grant_id, fingerprint)``, the
+CLI's ``token revoke-access``; "revoke everything of this user" is
+``store.revoke_user``, the CLI's ``token revoke-user``.
 """
 
 from __future__ import annotations
-
-import re
 
 from starlette.responses import Response
 
 from oauth_middleware.admin.paging import cursor_param, fill
 from oauth_middleware.admin.request import AdminRequest
-from oauth_middleware.security import FINGERPRINT_CHARS
+from oauth_middleware.toolbox import revoke_access_token
 
 #: Longest user or client id searched for.
 MAX_QUERY = 256
-_FINGERPRINT = re.compile(f"[0-9a-f]{{{FINGERPRINT_CHARS},64}}")
 
 
 def filters(req: AdminRequest) -> dict[str, str]:
@@ -41,9 +39,7 @@ async def listing(req: AdminRequest) -> Response:
 
 async def revoke_one(req: AdminRequest, grant_id: str, fingerprint: str) -> bool:
     """Revoke one access token named as the listings name it; False when it is gone."""
-    if not grant_id or not _FINGERPRINT.fullmatch(fingerprint):
-        return False
-    return await req.store.revoke_access(grant_id, fingerprint)
+    return await revoke_access_token(req.store, grant_id, fingerprint)
 
 
 async def revoke(req: AdminRequest) -> Response:

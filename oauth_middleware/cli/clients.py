@@ -16,8 +16,10 @@ from oauth_middleware.cli.output import client_dict, echo_fields, echo_table, em
 from oauth_middleware.models import GRANT_TYPES, Client
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import (
+    MAX_LIFETIME,
     RegisteredClient,
     add_redirect_uri,
+    needs_redirect_uri,
     parse_lifetime,
     register_client,
     remove_client,
@@ -26,13 +28,22 @@ from oauth_middleware.toolbox import (
     rotate_secret,
 )
 
+#: ``client add`` without a redirect URI for a client whose grants need one.
+NO_REDIRECT_URI = ("--redirect-uri is required for a client using authorization_code or "
+                   "implicit (the default grants): name one, or choose grants without "
+                   "redirects, e.g. --confidential --grant-type client_credentials")
+
 
 def lifetime(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
-    """``--token-lifetime``: seconds (a positive integer) or ``never``, which becomes None."""
+    """``--token-lifetime``: seconds (1 to MAX_LIFETIME) or ``never``, which becomes None.
+
+    Read by the toolbox's ``parse_lifetime``, as the admin reads its form, so both
+    refuse the same values in the same words.
+    """
     try:
         return parse_lifetime(value)
-    except ValueError:
-        raise click.BadParameter("use a positive number of seconds, or 'never'") from None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def split_scopes(values: Sequence[str]) -> list[str]:
@@ -60,7 +71,8 @@ def client_group() -> None:
 @click.argument("title")
 @click.option("--redirect-uri", "redirect_uris", multiple=True, metavar="URI",
               help="A redirect URI, matched exactly (repeat for several). https, loopback "
-                   "http, or a private-use scheme such as com.example.app:/cb.")
+                   "http, or a private-use scheme such as com.example.app:/cb. Required "
+                   "when the client uses authorization_code or implicit (the default).")
 @click.option("--client-id", metavar="ID", help="Choose the client id [default: random].")
 @click.option("--scope", "scopes", multiple=True, metavar="SCOPE",
               help="A scope the client may be granted (repeat, or space-separate). "
@@ -75,7 +87,8 @@ def client_group() -> None:
                    "refresh_token, plus client_credentials when confidential].")
 @click.option("--token-lifetime", callback=lifetime, default="3600", show_default=True,
               metavar="SECONDS|never",
-              help="Seconds an access token lives, or 'never'.")
+              help=f"Seconds an access token lives (at most {MAX_LIFETIME}, ten years), "
+                   "or 'never'.")
 @click.option("--registrant", metavar="USER", default="", help="Who registered the client.")
 @click.option("--description", metavar="TEXT", default="", help="Shown on the consent page.")
 @click.option("--link", metavar="URL", default="", help="The client's home page.")
@@ -93,7 +106,13 @@ def add(title: str, redirect_uris: tuple[str, ...], client_id: str | None,
 
     Prints its client_id and, for a confidential client, its secret: shown
     this once, only its hash is stored.
+
+    A client using authorization_code or implicit (the default grants) needs a
+    --redirect-uri; a machine client without one takes e.g. --confidential
+    --grant-type client_credentials.
     """
+    if not redirect_uris and needs_redirect_uri(grant_types or None, public):
+        raise click.UsageError(NO_REDIRECT_URI)
     registered = run(lambda store: register_client(
         store, title, client_id, redirect_uris, registrant or None,
         scopes_list=split_scopes(scopes), register_unknown_scopes=register_scopes,

@@ -2,7 +2,7 @@
 
 Each command is one ``asyncio.run``: the store is opened inside the event loop,
 used, and closed. Mistakes a user can make (an unknown client, a bad redirect
-URI, a scope the client may not have, Redis out of reach) become a
+URI, a scope the client may not have, Redis out of reach or refusing) become a
 ``click.ClickException``: one ``Error: …`` line on stderr, exit status 1, no
 traceback. Anything else is a bug and keeps its traceback.
 
@@ -24,7 +24,7 @@ import click
 
 from oauth_middleware.errors import OAuthError
 from oauth_middleware.scope_registry import ScopeExists, UnknownScope
-from oauth_middleware.store import StoreUnavailable, TokenStore
+from oauth_middleware.store import StoreRefused, StoreUnavailable, TokenStore
 from oauth_middleware.store.base import Clock, Progress
 from oauth_middleware.store.connection import connect
 from oauth_middleware.toolbox import ClientExists, UnknownClient
@@ -53,6 +53,8 @@ NO_URL = ("no Redis URL: pass --redis-url or set REDIS_URL. The embedded store l
           "one process, so a separate command cannot see your app's clients, scopes or tokens")
 UNAVAILABLE = ("cannot reach Redis: check --redis-url / REDIS_URL and that the server is "
                "running and accepts connections")
+#: Redis was reached and said no (e.g. "DB index is out of range"): its words, not "unreachable".
+REFUSED = "Redis answered with an error: {reply}"
 BAD_URL = "--redis-url is not a Redis URL: use redis://host:6379/0, rediss://… or unix:///path"
 
 
@@ -101,6 +103,8 @@ def run(work: Callable[[TokenStore], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(session())
+    except StoreRefused as exc:
+        raise click.ClickException(REFUSED.format(reply=one_line(exc.reply))) from None
     except StoreUnavailable:
         raise click.ClickException(UNAVAILABLE) from None
     except USER_ERRORS as exc:

@@ -6,6 +6,10 @@ line on stderr), 2 for a usage error (click's own message).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
 
 from oauth_middleware.cli import sync as _sync  # noqa: F401 - adds ``scope sync``
@@ -13,6 +17,9 @@ from oauth_middleware.cli.clients import client_group
 from oauth_middleware.cli.context import Settings, StoreFactory, connect_store
 from oauth_middleware.cli.scopes import scope_group
 from oauth_middleware.cli.tokens import token_group
+
+#: The library's logger: its warnings are for a server's logs (see ``library_logs_kept_off``).
+LIBRARY_LOGGER = "oauth_middleware"
 
 EPILOG = """\b
 Examples:
@@ -25,6 +32,27 @@ Examples:
 
 Every listing takes --json and then prints exactly one JSON document.
 """
+
+
+@contextmanager
+def library_logs_kept_off() -> Iterator[None]:
+    """While a command runs, the library's log records go nowhere.
+
+    The store logs ``token store unavailable: ConnectionError`` for a server's
+    operators; with no logging configured, Python's last-resort handler would
+    print it on stderr above the command's own ``Error:`` line, which already
+    says what went wrong. Only this command's run is affected: the logger is
+    given back as it was, so an app (or a test) in the same process keeps its logs.
+    """
+    logger = logging.getLogger(LIBRARY_LOGGER)
+    handler, propagate = logging.NullHandler(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"],
@@ -40,6 +68,7 @@ def main(ctx: click.Context, redis_url: str | None, prefix: str | None) -> None:
     """Manage oauth_middleware's clients, scopes and tokens in your app's Redis."""
     factory: StoreFactory = ctx.obj if callable(ctx.obj) else connect_store
     ctx.obj = Settings(redis_url, prefix, factory)
+    ctx.with_resource(library_logs_kept_off())
 
 
 main.add_command(client_group)

@@ -17,7 +17,12 @@ from oauth_middleware.cli.output import echo_fields, echo_table, emit_json, json
 from oauth_middleware.cli.output import when as show_time
 from oauth_middleware.models import AccessToken, RefreshToken
 from oauth_middleware.store import TokenStore
-from oauth_middleware.toolbox import issue_token
+from oauth_middleware.toolbox import (
+    MAX_LIFETIME,
+    issue_token,
+    revoke_access_token,
+    revoke_client_tokens,
+)
 
 TOKEN_HELP = "TOKEN may be - to read it from stdin."
 
@@ -41,8 +46,9 @@ def _read_token(token: str) -> str:
                    "client_credentials].")
 @click.option("--scope", "scopes", multiple=True, metavar="SCOPE",
               help="A scope to grant (repeat, or space-separate) [default: the client's scopes].")
-@click.option("--lifetime", type=click.IntRange(min=1), metavar="SECONDS",
-              help="Seconds the token lives [default: the client's token lifetime].")
+@click.option("--lifetime", type=click.IntRange(min=1, max=MAX_LIFETIME), metavar="SECONDS",
+              help=f"Seconds the token lives, at most {MAX_LIFETIME} (ten years) "
+                   "[default: the client's token lifetime].")
 @json_option
 def issue(client_id: str, user: str | None, scopes: tuple[str, ...], lifetime: int | None,
           as_json: bool) -> None:
@@ -143,6 +149,26 @@ def revoke(token: str, as_json: bool) -> None:
         click.echo("Revoked.")
 
 
+@token_group.command("revoke-access")
+@click.argument("grant_id", metavar="GRANT")
+@click.argument("fingerprint", metavar="FINGERPRINT")
+@json_option
+def revoke_access(grant_id: str, fingerprint: str, as_json: bool) -> None:
+    """Revoke one access token, as listed.
+
+    GRANT and FINGERPRINT are columns of `token list`, so the token itself is
+    not needed. The grant's refresh token stays; to end the whole grant, use
+    `token revoke-grant GRANT`.
+    """
+    if not run(lambda store: revoke_access_token(store, grant_id, fingerprint)):
+        raise click.ClickException(
+            f"no live access token {fingerprint!r} in grant {grant_id!r}")
+    if as_json:
+        emit_json({"revoked": True})
+    else:
+        click.echo("Revoked.")
+
+
 @token_group.command("revoke-grant")
 @click.argument("grant_id", metavar="GRANT")
 @json_option
@@ -177,9 +203,10 @@ def revoke_client(client_id: str, as_json: bool) -> None:
     """Revoke every token of client ID.
 
     Every token and code issued to the client goes; the client stays registered.
+    An unknown ID is an error, as for the client commands.
     """
     with progress(f"Revoking tokens of {client_id}") as report:
-        count = run(lambda store: store.revoke_client_tokens(client_id, progress=report))
+        count = run(lambda store: revoke_client_tokens(store, client_id, progress=report))
     _report_count(count, as_json, f"client {client_id!r}")
 
 

@@ -15,7 +15,7 @@ from oauth_middleware.models import GRANT_TYPES, GrantType
 from oauth_middleware.store import TokenStore
 from oauth_middleware.store.grants import CODE_LIFETIME, MAX_CODE_LIFETIME
 from oauth_middleware.store.transient import PENDING_LIFETIME
-from oauth_middleware.store.writer import REFRESH_LIFETIME
+from oauth_middleware.store.writer import MAX_LIFETIME, REFRESH_LIFETIME
 
 #: ``authenticate(request) -> user id | None``, sync or async.
 Authenticate = Callable[[Request], "Awaitable[str | None] | str | None"]
@@ -102,6 +102,9 @@ class ServerConfig:
             raise ValueError("code_lifetime must be 1 to 600 seconds (RFC 6749 §4.1.2)")
         if not 0 < self.consent_lifetime <= 3600:
             raise ValueError("consent_lifetime must be 1 to 3600 seconds")
+        if self.refresh_lifetime is not None and not 0 < self.refresh_lifetime <= MAX_LIFETIME:
+            raise ValueError(f"refresh_lifetime must be 1 to {MAX_LIFETIME} seconds (ten years), "
+                             "or None for never")
         unknown = set(self.grant_types) - set(GRANT_TYPES)
         if unknown:
             raise ValueError(f"unknown grant type(s): {', '.join(sorted(unknown))}")

@@ -20,6 +20,7 @@ from oauth_middleware.store.connection import (
     GUARD,
     RETRIES,
     SOCKET_TIMEOUT,
+    StoreRefused,
     StoreUnavailable,
     connect,
     dedicated,
@@ -30,7 +31,7 @@ from oauth_middleware.store.keys import DEFAULT_PREFIX
 from oauth_middleware.store.listing import ListingMixin
 from oauth_middleware.store.tokens import TokenMixin
 from oauth_middleware.store.transient import PENDING_LIFETIME, TransientMixin
-from oauth_middleware.store.writer import REFRESH_LIFETIME, NewTokens
+from oauth_middleware.store.writer import MAX_LIFETIME, REFRESH_LIFETIME, NewTokens
 
 
 class TokenStore(
@@ -83,9 +84,11 @@ class TokenStore(
 
 __all__ = [
     "CODE_LIFETIME",
+    "MAX_LIFETIME",
     "PENDING_LIFETIME",
     "REFRESH_LIFETIME",
     "NewTokens",
+    "StoreRefused",
     "StoreUnavailable",
     "TokenStore",
 ]

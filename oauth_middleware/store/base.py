@@ -92,8 +92,8 @@ class StoreBase:
     async def _exchange(self, commands: Sequence[Command]) -> Replies:
         try:
             return await self.pipelines.send(commands)
-        except StoreUnavailable:
-            raise StoreUnavailable from None  # nothing of the failure may travel with it
+        except StoreUnavailable as exc:
+            raise exc.with_traceback(None) from None  # nothing of the failure may travel with it
 
     async def run(self, commands: Sequence[Command], *scripts: Script) -> list[Any]:
         """Send ``commands`` in one round trip; an error reply fails the call.

@@ -23,7 +23,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from oauth_middleware.store.connection import STORE_ERRORS, StoreUnavailable
+from oauth_middleware.store.connection import STORE_ERRORS, unavailable
 
 logger = logging.getLogger("oauth_middleware.store")
 
@@ -77,7 +77,7 @@ class Batcher:
             logger.warning("token store unavailable: %s", type(exc).__name__)
             for waiter in waiters:
                 if not waiter.done():
-                    waiter.set_exception(StoreUnavailable())
+                    waiter.set_exception(unavailable(exc))
             return
         except asyncio.CancelledError:
             for waiter in waiters:

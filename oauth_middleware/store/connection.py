@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 logger = logging.getLogger("oauth_middleware.store")
 
@@ -41,6 +41,27 @@ class StoreUnavailable(Exception):
         super().__init__("the token store is unavailable")
 
 
+class StoreRefused(StoreUnavailable):
+    """Redis was reached but answered with an error: a database number it does not have, a
+    command its ACL, memory limit or replica role refuses, a script it would not run.
+
+    To the app it is an outage like any other (503). ``reply`` keeps Redis's own
+    words for an operator's tool, so the CLI need not claim Redis is out of reach;
+    the message, as for every :class:`StoreUnavailable`, names no host or URL.
+    """
+
+    def __init__(self, reply: str = "") -> None:
+        super().__init__()
+        self.reply = reply
+
+
+def unavailable(exc: BaseException | None) -> StoreUnavailable:
+    """What a Redis failure becomes: :class:`StoreRefused` when Redis answered with an error."""
+    if isinstance(exc, ResponseError):
+        return StoreRefused(str(exc))
+    return StoreUnavailable()
+
+
 class _Guard:
     """``with GUARD:`` turns any Redis failure into :class:`StoreUnavailable`."""
 
@@ -57,7 +78,7 @@ class _Guard:
     ) -> None:
         if exc_type is not None and issubclass(exc_type, STORE_ERRORS):
             logger.warning("token store unavailable: %s", exc_type.__name__)
-            raise StoreUnavailable from None
+            raise unavailable(exc) from None
 
 
 GUARD = _Guard()

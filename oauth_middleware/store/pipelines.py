@@ -42,7 +42,7 @@ from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeout
 
-from oauth_middleware.store.connection import STORE_ERRORS, StoreUnavailable
+from oauth_middleware.store.connection import STORE_ERRORS, unavailable
 
 logger = logging.getLogger("oauth_middleware.store")
 
@@ -95,7 +95,8 @@ class Pipelines:
             replies = await exchange(self._client().connection_pool, flat)
         except STORE_ERRORS as exc:
             logger.warning("token store unavailable: %s", type(exc).__name__)
-            _fail(batch, StoreUnavailable)
+            failure = exc
+            _fail(batch, lambda: unavailable(failure))
             return
         except asyncio.CancelledError:
             for _, waiter in batch:

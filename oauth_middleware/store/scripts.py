@@ -89,19 +89,24 @@ redis.call('SREM', KEYS[1], KEYS[2])
 return redis.call('DEL', KEYS[2])
 """)
 
-#: KEYS: index; ARGV: grant id, expiry ms, now ms.
+#: KEYS: index; ARGV: grant id, expiry ms, now ms, "never" ms (``keys.NEVER_MS``).
 #: Records the latest expiry of a grant in a user or client index, prunes
 #: expired grants and lets the index itself expire with its last grant.
+#: Scores and the index's PEXPIREAT are whole milliseconds, at most "never", written
+#: as integer strings: a float such as 1e+23 (a score an older version could store)
+#: is refused by PEXPIREAT and would fail every later grant of this index.
 INDEX_ADD = Script("""
-local expiry = tonumber(ARGV[2])
+local never = tonumber(ARGV[4])
+local expiry = math.min(math.floor(tonumber(ARGV[2])), never)
 local current = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if (not current) or tonumber(current) < expiry then
-  redis.call('ZADD', KEYS[1], expiry, ARGV[1])
+  redis.call('ZADD', KEYS[1], string.format('%d', expiry), ARGV[1])
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
 local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if top[2] then
-  redis.call('PEXPIREAT', KEYS[1], math.floor(tonumber(top[2])) + 1000)
+  local latest = math.min(math.floor(tonumber(top[2])), never)
+  redis.call('PEXPIREAT', KEYS[1], string.format('%d', latest + 1000))
 end
 return 1
 """)

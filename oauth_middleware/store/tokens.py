@@ -50,8 +50,8 @@ class TokenMixin(GrantWriter):
     async def _read_access(self, key: str) -> AccessToken | None:
         try:
             raw = await self.reads.get(key)
-        except StoreUnavailable:
-            raise StoreUnavailable from None
+        except StoreUnavailable as exc:
+            raise exc.with_traceback(None) from None
         return None if raw is None else load_access(raw)
 
     async def _read_through(self, cache: TokenCache, key: str) -> AccessToken | None:

@@ -21,6 +21,11 @@ from oauth_middleware.store.pipelines import Command
 
 #: Seconds a refresh token lives unless the caller says otherwise (30 days).
 REFRESH_LIFETIME = 30 * 24 * 3600
+#: Longest lifetime in seconds of a token, ten years; ``None`` is the way to say "never".
+#: Longer ones are refused, not shortened: 10**20 seconds is a typo, and its expiry in
+#: milliseconds is past what Redis accepts for PX and PEXPIREAT, so writing it would fail
+#: every later grant of the same user or client index (see ``scripts.INDEX_ADD``).
+MAX_LIFETIME = 10 * 365 * 24 * 3600
 
 #: A grant member waiting to be written: key, value, TTL in ms (0 = never).
 Member = tuple[str, str, int]
@@ -42,9 +47,23 @@ class NewTokens:
     grant_scopes: frozenset[str] | None = None
 
 
+def check_lifetime(seconds: float | None, what: str) -> None:
+    """``ValueError`` unless ``seconds`` is None (never) or 0 < seconds <= MAX_LIFETIME."""
+    if seconds is not None and not 0 < seconds <= MAX_LIFETIME:
+        raise ValueError(f"{what} must be a positive number of seconds up to {MAX_LIFETIME} "
+                         "(ten years), or None for never")
+
+
 class GrantWriter(StoreBase):
     def mint(self, grant_id: str, spec: NewTokens) -> tuple[IssuedTokens, list[Member]]:
-        """Create raw tokens and their records; nothing is written yet."""
+        """Create raw tokens and their records; nothing is written yet.
+
+        Every grant's tokens pass here first, so an out-of-range lifetime is refused
+        (``ValueError``) before anything reaches Redis.
+        """
+        check_lifetime(spec.lifetime, "an access token lifetime")
+        if spec.refresh:
+            check_lifetime(spec.refresh_lifetime, "a refresh token lifetime")
         now = self.clock()
         access, sha = self._new_value(grant_id)
         record = AccessToken(
@@ -83,7 +102,7 @@ class GrantWriter(StoreBase):
         ttls = [ttl for _, _, ttl in members]
         expiry = NEVER_MS if 0 in ttls else now + max(ttls)
         keys = {self.keys.subject_index(subject, subject_type), self.keys.client_index(client_id)}
-        return [self.evalsha(scripts.INDEX_ADD, [key], [grant_id, expiry, now])
+        return [self.evalsha(scripts.INDEX_ADD, [key], [grant_id, expiry, now, NEVER_MS])
                 for key in sorted(keys)]
 
     @staticmethod

@@ -4,6 +4,7 @@ Every rule that decides what a client may have (scopes, redirect URIs, grant
 types, lifetimes) lives in this package, so no caller can skip one.
 """
 
+from oauth_middleware.store import MAX_LIFETIME
 from oauth_middleware.toolbox.clients import (
     KEEP,
     ClientExists,
@@ -18,16 +19,20 @@ from oauth_middleware.toolbox.clients import (
 )
 from oauth_middleware.toolbox.grants import IssuedCode, grantable_scopes, issue_code, issue_token
 from oauth_middleware.toolbox.redirect_uris import add_redirect_uri, remove_redirect_uri
+from oauth_middleware.toolbox.revocation import revoke_access_token, revoke_client_tokens
 from oauth_middleware.toolbox.rules import (
     MAX_TEXT,
     MAX_TITLE,
+    needs_redirect_uri,
     parse_lifetime,
+    parse_token_lifetime,
     scope_title,
     validate_client_id,
 )
 
 __all__ = [
     "KEEP",
+    "MAX_LIFETIME",
     "MAX_TEXT",
     "MAX_TITLE",
     "ClientExists",
@@ -39,11 +44,15 @@ __all__ = [
     "grantable_scopes",
     "issue_code",
     "issue_token",
+    "needs_redirect_uri",
     "parse_lifetime",
+    "parse_token_lifetime",
     "register_client",
     "remove_client",
     "remove_redirect_uri",
     "require_client",
+    "revoke_access_token",
+    "revoke_client_tokens",
     "rotate_secret",
     "scope_title",
     "update_client",

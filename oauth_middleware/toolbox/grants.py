@@ -17,6 +17,7 @@ from oauth_middleware.store import NewTokens, TokenStore
 from oauth_middleware.store.authn import ScopeSnapshot
 from oauth_middleware.store.grants import CODE_LIFETIME
 from oauth_middleware.toolbox.clients import require_client
+from oauth_middleware.toolbox.rules import check_lifetime
 
 #: Longest user id accepted for a token or code issued by tooling.
 MAX_USER = 256
@@ -79,11 +80,11 @@ async def issue_token(
 ) -> IssuedTokens:
     """Issue a token directly (CLI, admin, tests): for ``user``, or for the client itself.
 
-    The client's scope rules apply; the lifetime defaults to the client's. A
-    refresh token comes along when a user is named and the client may refresh.
+    The client's scope rules apply; the lifetime defaults to the client's and is
+    at most ``MAX_LIFETIME``. A refresh token comes along when a user is named
+    and the client may refresh.
     """
-    if lifetime is not None and lifetime <= 0:
-        raise ValueError("a token lifetime must be a positive number of seconds")
+    check_lifetime(lifetime, "a token lifetime")
     client = await require_client(store, client_id)
     granted = await grantable_scopes(store, client, scopes)
     spec = NewTokens(

@@ -15,6 +15,8 @@ from oauth_middleware.models import (
     GrantType,
 )
 from oauth_middleware.redirects import validate_redirect_uri
+from oauth_middleware.store import MAX_LIFETIME
+from oauth_middleware.store.writer import check_lifetime as check_store_lifetime
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 #: Longest client title, and longest description or link, in characters.
@@ -34,20 +36,39 @@ def validate_client_id(client_id: str) -> str:
     return client_id
 
 
-def parse_lifetime(text: str) -> int | None:
-    """A token lifetime as people type it: seconds, or ``never`` (None)."""
-    value = text.strip().lower()
-    if value == "never":
-        return None
-    if not value.isdigit() or int(value) <= 0:
-        raise ValueError("a token lifetime is a positive number of seconds, or 'never'")
+#: How every refusal of a typed lifetime describes one.
+LIFETIME_RANGE = f"a positive number of seconds up to {MAX_LIFETIME} (ten years)"
+
+
+def _seconds(value: str, refusal: str) -> int:
+    """Digits naming 1 to MAX_LIFETIME seconds (a longer string is refused before ``int``)."""
+    if (not value.isdigit() or len(value) > len(str(MAX_LIFETIME))
+            or not 0 < int(value) <= MAX_LIFETIME):
+        raise ValueError(refusal)
     return int(value)
 
 
-def check_lifetime(token_lifetime: int | None) -> int | None:
-    if token_lifetime is not None and token_lifetime <= 0:
-        raise ValueError("token_lifetime must be a positive number of seconds, or None for never")
-    return token_lifetime
+def parse_lifetime(text: str) -> int | None:
+    """A client's token lifetime as people type it: seconds, or ``never`` (None)."""
+    value = text.strip().lower()
+    if value == "never":
+        return None
+    return _seconds(value, f"a token lifetime is {LIFETIME_RANGE}, or 'never'")
+
+
+def parse_token_lifetime(text: str) -> int | None:
+    """One token's lifetime as people type it: seconds, or blank (None) for the client's own."""
+    value = text.strip()
+    if not value:
+        return None
+    return _seconds(value, f"a token lifetime is {LIFETIME_RANGE} (blank: the client's)")
+
+
+def check_lifetime(seconds: int | None, what: str = "token_lifetime") -> int | None:
+    """A lifetime given in code: None for never, or 1 to MAX_LIFETIME seconds (the store's
+    own bound, checked here first so that nothing is half done when it is refused)."""
+    check_store_lifetime(seconds, what)
+    return seconds
 
 
 def text_field(value: str, what: str, limit: int) -> str:
@@ -60,6 +81,17 @@ def text_field(value: str, what: str, limit: int) -> str:
 def link_field(link: str) -> str:
     """The client's home page. Pages make it clickable only when it is absolute http(s)."""
     return text_field(link, "link", MAX_TEXT)
+
+
+#: Grants that send the user back to a registered redirect URI (RFC 6749 §3.1.2, §4.1, §4.2).
+REDIRECT_GRANTS = frozenset({"authorization_code", "implicit"})
+
+
+def needs_redirect_uri(grant_types: Iterable[str] | None, public: bool) -> bool:
+    """True when the grants (the defaults for the client type when None) use a redirect URI."""
+    if grant_types is None:
+        grant_types = DEFAULT_PUBLIC_GRANTS if public else DEFAULT_CONFIDENTIAL_GRANTS
+    return not REDIRECT_GRANTS.isdisjoint(grant_types)
 
 
 def grant_types_for(grant_types: Iterable[str] | None, public: bool) -> tuple[GrantType, ...]:

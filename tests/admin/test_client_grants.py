@@ -7,7 +7,7 @@ import re
 
 from oauth_middleware.security import pkce_s256
 from oauth_middleware.store import TokenStore
-from oauth_middleware.toolbox import issue_token, register_client
+from oauth_middleware.toolbox import MAX_LIFETIME, issue_token, register_client
 from tests.admin.harness import Admin, assert_page_headers
 
 CB = "https://a.example/cb"
@@ -64,6 +64,23 @@ async def test_refused_token_requests_show_the_reason_on_the_client_page(
         assert 'id="token-error"' in refused.text and message in refused.text
         assert 'id="token-user" name="user" value="bob"' in refused.text
     assert (await store.list_tokens())[1] == []
+
+
+async def test_a_token_lifetime_past_ten_years_is_refused_on_the_form_and_nothing_issued(
+    store: TokenStore, admin: Admin
+) -> None:
+    await register_client(store, "Web", "web", CB, scopes_list=["polls:vote"])
+    keys = sorted(await store.redis.keys("*"))
+    for lifetime in ("99999999999999999999", str(MAX_LIFETIME + 1)):
+        refused = await admin.post("/admin/clients/web/tokens/issue",
+                                   {"user": "bob", "lifetime": lifetime})
+        assert refused.status_code == 400
+        assert_page_headers(refused)
+        assert (f'id="token-error">A token lifetime is a positive number of seconds up to '
+                f"{MAX_LIFETIME} (ten years) (blank: the client&#39;s)<") in refused.text
+    assert sorted(await store.redis.keys("*")) == keys
+    page = await admin.post("/admin/clients/web/tokens/issue", {"user": "bob"})
+    assert await store.resolve(_shown(page.text, "access-token")) is not None
 
 
 async def test_issuing_a_code_stores_it_bound_to_user_uri_scopes_and_challenge(

@@ -8,7 +8,7 @@ import re
 from oauth_middleware.models import Scope
 from oauth_middleware.security import verify_client_secret
 from oauth_middleware.store import TokenStore
-from oauth_middleware.toolbox import issue_token, register_client
+from oauth_middleware.toolbox import MAX_LIFETIME, issue_token, register_client
 from tests.admin.harness import Admin, assert_page_headers
 
 CB = "https://a.example/cb"
@@ -67,12 +67,17 @@ async def test_refused_registrations_show_the_reason_keep_the_input_and_store_no
     await store.save_scope(Scope("polls:vote"))
     await register_client(store, "Taken", "taken", CB)
     cases: list[tuple[dict[str, str | list[str]], str]] = [
-        ({"redirect_uris": "http://a.example/cb"}, "Plain http is only allowed for loopback"),
+        ({"redirect_uris": "http://a.example/cb"},
+         "Plain http is only allowed for loopback addresses: use https (or tick “Allow plain "
+         "http on any host” for local development)<"),
         ({"redirect_uris": "https://a.example/cb#frag"}, "must not contain a fragment"),
-        ({"scopes": "polls:vote polls:unknown"}, "Unknown scope &#39;polls:unknown&#39;"),
+        ({"scopes": "polls:vote polls:unknown"},
+         "Unknown scope &#39;polls:unknown&#39;: register it on the Scopes page first<"),
         ({"client_id": "taken"}, "Client &#39;taken&#39; is already registered"),
         ({"client_id": "bad id"}, "A client id is 1 to 128"),
         ({"token_lifetime": "soon"}, "A token lifetime is a positive number"),
+        ({"token_lifetime": str(MAX_LIFETIME + 1)},
+         f"A token lifetime is a positive number of seconds up to {MAX_LIFETIME} (ten years)"),
         ({"title": " "}, "A client needs a title"),
         ({"grant_type": []}, "Choose at least one grant type"),
         ({"type": "public", "grant_type": ["password"]}, "Public clients cannot use"),
@@ -84,6 +89,7 @@ async def test_refused_registrations_show_the_reason_keep_the_input_and_store_no
         assert_page_headers(refused)
         assert message in refused.text, (change, refused.text)
         assert 'id="form-error"' in refused.text
+        assert "allow registering" not in refused.text and "allow_http=" not in refused.text
         kept = {**NEW, **change}
         if str(kept["title"]).strip():
             assert f'value="{kept["title"]}"' in refused.text
@@ -114,6 +120,12 @@ async def test_editing_a_client_changes_it_through_the_toolbox(
         "type": "public", "grant_type": ["authorization_code"], "token_lifetime": "120"})
     assert refused.status_code == 400
     assert 'value="Web 3"' in refused.text and "ftp://x" in refused.text
+    assert await store.get_client("web") == client
+    too_long = await admin.post("/admin/clients/web/edit", {
+        "title": "Web 3", "redirect_uris": CB, "type": "public",
+        "grant_type": ["authorization_code"], "token_lifetime": "99999999999999999999"})
+    assert too_long.status_code == 400
+    assert f"up to {MAX_LIFETIME} (ten years)" in too_long.text
     assert await store.get_client("web") == client
 
 

@@ -5,95 +5,134 @@ from __future__ import annotations
 import pytest
 from starlette.applications import Starlette
 
+from oauth_middleware.admin.app import ROUTES
 from oauth_middleware.admin.csrf import CsrfTokens
+from oauth_middleware.models import AccessToken
 from oauth_middleware.store import TokenStore
-from oauth_middleware.toolbox import register_client
+from oauth_middleware.toolbox import issue_token, register_client
 from tests.admin.harness import ADMINS, KEY, Admin, assert_page_headers, stored_state
 from tests.conftest import FakeClock
 
 CB = "https://a.example/cb"
-#: Every form the admin has, with fields that would change something.
-FORMS = [
-    ("/admin/clients/new", {"title": "New", "client_id": "new", "token_lifetime": "60",
-                            "grant_type": "authorization_code"}),
-    ("/admin/clients/web/edit", {"title": "Changed", "token_lifetime": "60",
-                                 "grant_type": "authorization_code"}),
-    ("/admin/clients/web/delete", {"confirm": "1"}),
-    ("/admin/clients/web/secret", {}),
-    ("/admin/clients/web/redirect-uris/add", {"uri": "https://b.example/cb"}),
-    ("/admin/clients/web/redirect-uris/remove", {"uri": CB}),
-    ("/admin/clients/web/tokens/issue", {"user": "alice"}),
-    ("/admin/clients/web/tokens/revoke-all", {"confirm": "1"}),
-    ("/admin/scopes/add", {"identifier": "new:scope"}),
-    ("/admin/scopes/status", {"scope": "polls:vote", "enabled": "0"}),
-    ("/admin/scopes/delete", {"scope": "polls:vote"}),
-    ("/admin/tokens/revoke-user", {"user": "alice", "confirm": "1"}),
-]
+#: For every POST route of the admin, as ``ROUTES`` spells it, fields that would change
+#: something; ``{grant_id}`` and ``{fingerprint}`` name the seeded token.
+FORMS: dict[str, dict[str, str]] = {
+    "/clients/new": {"title": "New", "client_id": "new", "token_lifetime": "60",
+                     "grant_type": "authorization_code"},
+    "/clients/{client_id}/edit": {"title": "Changed", "token_lifetime": "60",
+                                  "grant_type": "authorization_code"},
+    "/clients/{client_id}/delete": {"confirm": "1"},
+    "/clients/{client_id}/secret": {},
+    "/clients/{client_id}/redirect-uris/add": {"uri": "https://b.example/cb"},
+    "/clients/{client_id}/redirect-uris/remove": {"uri": CB},
+    "/clients/{client_id}/tokens/issue": {"user": "alice"},
+    "/clients/{client_id}/codes/issue": {"user": "alice", "redirect_uri": CB},
+    "/clients/{client_id}/tokens/revoke": {"grant_id": "{grant_id}",
+                                           "fingerprint": "{fingerprint}"},
+    "/clients/{client_id}/tokens/revoke-all": {"confirm": "1"},
+    "/scopes/add": {"identifier": "new:scope"},
+    "/scopes/status": {"scope": "polls:vote", "enabled": "0"},
+    "/scopes/delete": {"scope": "polls:vote"},
+    "/tokens/revoke": {"grant_id": "{grant_id}", "fingerprint": "{fingerprint}"},
+    "/tokens/revoke-user": {"user": "alice", "confirm": "1"},
+}
+#: Every state-changing route, read from the admin itself: a new one cannot go unchecked.
+POSTS = [path for method, path, _ in ROUTES if method == "POST"]
+
+
+def _form(path: str, token: AccessToken) -> tuple[str, dict[str, str]]:
+    """The URL and fields of the form for ``path`` (a KeyError names a route left out)."""
+    ids = {"grant_id": token.grant_id, "fingerprint": token.fingerprint}
+    data = {name: value.format(**ids) for name, value in FORMS[path].items()}
+    return "/admin" + path.format(client_id="web"), data
+
+
+async def _seed(store: TokenStore) -> AccessToken:
+    await register_client(store, "Web", "web", CB, public=False, scopes_list=["polls:vote"])
+    return (await issue_token(store, "web", user="alice")).token
 
 
 @pytest.fixture
-async def seeded(store: TokenStore) -> TokenStore:
-    await register_client(store, "Web", "web", CB, public=False, scopes_list=["polls:vote"])
-    return store
+async def seeded(store: TokenStore) -> AccessToken:
+    return await _seed(store)
+
+
+def test_every_post_route_of_the_admin_has_a_form_here() -> None:
+    assert len(POSTS) == 15
+    assert sorted(FORMS) == sorted(POSTS)
+
+
+async def test_each_form_here_changes_something_when_its_token_is_valid(
+    store: TokenStore, admin: Admin
+) -> None:
+    """Otherwise a refusal below would prove nothing."""
+    for path in POSTS:
+        await store.redis.flushdb()
+        url, data = _form(path, await _seed(store))
+        before = await stored_state(store)
+        answer = await admin.post(url, data)
+        assert answer.status_code in (200, 303), (path, answer.text)
+        assert await stored_state(store) != before, path
 
 
 @pytest.mark.parametrize("token", ["", "not-a-token", "x" * 600])
 async def test_a_missing_or_forged_token_is_refused_with_403_and_nothing_changes(
-    seeded: TokenStore, admin: Admin, token: str
+    store: TokenStore, seeded: AccessToken, admin: Admin, token: str
 ) -> None:
-    before = await stored_state(seeded)
-    for path, data in FORMS:
-        refused = await admin.post(path, data, csrf=token)
+    before = await stored_state(store)
+    for path in POSTS:
+        url, data = _form(path, seeded)
+        refused = await admin.post(url, data, csrf=token)
         assert refused.status_code == 403, path
         assert_page_headers(refused)
         assert "Nothing was changed." in refused.text
-    assert await stored_state(seeded) == before
+    assert await stored_state(store) == before
 
 
 async def test_a_token_signed_for_another_user_or_with_another_key_is_refused(
-    seeded: TokenStore, host: Starlette
+    store: TokenStore, seeded: AccessToken, host: Starlette
 ) -> None:
     ADMINS.add("carol")
     try:
         async with Admin(host, user="carol") as carol, Admin(host) as alice:
             carols = await carol.token()
             foreign = CsrfTokens(b"z" * 32).issue("alice")
-            before = await stored_state(seeded)
+            before = await stored_state(store)
             for token in (carols, foreign):
                 refused = await alice.post("/admin/clients/web/delete", {"confirm": "1"},
                                            csrf=token)
                 assert refused.status_code == 403
-            assert await stored_state(seeded) == before
+            assert await stored_state(store) == before
             assert (await carol.post("/admin/clients/web/delete", {"confirm": "1"},
                                      csrf=carols)).status_code == 303
     finally:
         ADMINS.discard("carol")
-    assert await seeded.get_client("web") is None
+    assert await store.get_client("web") is None
 
 
 async def test_a_token_expires_after_its_max_age(
-    seeded: TokenStore, clock: FakeClock, admin: Admin
+    store: TokenStore, seeded: AccessToken, clock: FakeClock, admin: Admin
 ) -> None:
     token = await admin.token()
     clock.advance(8 * 3600 + 1)
     refused = await admin.post("/admin/clients/web/delete", {"confirm": "1"}, csrf=token)
     assert refused.status_code == 403
-    assert await seeded.get_client("web") is not None
+    assert await store.get_client("web") is not None
     fresh = await admin.post("/admin/clients/web/delete", {"confirm": "1"})
     assert fresh.status_code == 303
 
 
 async def test_cross_site_posts_are_refused_even_with_a_valid_token(
-    seeded: TokenStore, admin: Admin
+    store: TokenStore, seeded: AccessToken, admin: Admin
 ) -> None:
     refused = await admin.post("/admin/clients/web/delete", {"confirm": "1"},
                                **{"sec-fetch-site": "cross-site"})
     assert refused.status_code == 403 and "another site" in refused.text
-    assert await seeded.get_client("web") is not None
+    assert await store.get_client("web") is not None
 
 
 async def test_forms_must_be_urlencoded_bounded_and_readable(
-    seeded: TokenStore, admin: Admin
+    store: TokenStore, seeded: AccessToken, admin: Admin
 ) -> None:
     token = await admin.token()
     path = "/admin/scopes/add"
@@ -113,7 +152,7 @@ async def test_forms_must_be_urlencoded_bounded_and_readable(
     assert [a.status_code for a in answers] == [400, 413, 400, 400, 400]
     for answer in answers:
         assert_page_headers(answer)
-    assert [s.identifier for s in await seeded.list_scopes()] == ["polls:vote"]
+    assert [s.identifier for s in await store.list_scopes()] == ["polls:vote"]
 
 
 def test_csrf_tokens_are_bound_to_the_user_and_signed(clock: FakeClock) -> None:

@@ -3,10 +3,15 @@
 ``app`` is the polls test app: explicit, AUTO under a named mount, method-specific
 and decorator-declared (explicit and AUTO) scopes. ``plain_mount_app`` (a factory)
 puts AUTO routes under an unnamed mount, where oauthost's module rule applies.
+``fastapi_app`` keeps its protected routes in routers added with ``include_router``.
+``bulk`` needs ``BULK`` scopes, enough for ``scope sync`` to draw its progress bar.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -57,3 +62,54 @@ broken.add_middleware(OAuthMiddleware, store=store, scopes={"/api/nowhere": AUTO
 
 #: Not an ASGI app with routes.
 not_an_app = 42
+
+
+def _items_router() -> APIRouter:
+    items = APIRouter(prefix="/items")
+
+    @items.get("")
+    @oauth_required("items:read")
+    async def read_items(request: Request) -> list[str]:
+        return []
+
+    @items.get("/{item_id}/stats")
+    async def item_stats(item_id: int) -> dict[str, int]:
+        return {"item": item_id}
+
+    archive = APIRouter()
+
+    @archive.post("/archive")
+    @oauth_required(scope_auto=True)
+    async def archive_items(request: Request) -> dict[str, bool]:
+        return {"archived": True}
+
+    items.include_router(archive, prefix="/admin")
+    return items
+
+
+def build_fastapi_app() -> FastAPI:
+    """Scopes only inside included routers: a decorator, an AUTO entry, a nested router."""
+    built = FastAPI()
+    built.include_router(_items_router(), prefix="/api")
+    built.add_middleware(OAuthMiddleware, store=store,
+                         scopes={"/api/items/{item_id}/stats": AUTO})
+    return built
+
+
+fastapi_app = build_fastapi_app()
+
+
+#: How many scopes ``bulk`` needs, one per route.
+BULK = 120
+
+
+def _bulk_endpoint(number: int) -> Any:
+    @oauth_required(f"bulk:scope{number:03d}")
+    async def endpoint(request: Request) -> Response:
+        return JSONResponse({"number": number})
+
+    return endpoint
+
+
+bulk = Starlette(routes=[Route(f"/bulk/{n}", _bulk_endpoint(n)) for n in range(BULK)])
+bulk.add_middleware(OAuthMiddleware, store=store)

@@ -7,7 +7,7 @@ import pytest
 from oauth_middleware.models import Client, Scope
 from oauth_middleware.security import verify_client_secret
 from oauth_middleware.store import TokenStore
-from oauth_middleware.toolbox import issue_token, register_client
+from oauth_middleware.toolbox import MAX_LIFETIME, issue_token, register_client
 from tests.cli.harness import Cli, assert_error, lines_of
 
 CB = "https://polls.example/cb"
@@ -58,7 +58,8 @@ def test_client_add_public_by_default_has_no_secret(cli: Cli) -> None:
 
 
 def test_client_add_text_names_the_client_and_warns_the_secret_is_shown_once(cli: Cli) -> None:
-    out = cli.ok("client", "add", "Polls", "--confidential", "--client-id", "polls")
+    out = cli.ok("client", "add", "Polls", "--confidential", "--client-id", "polls",
+                 "--redirect-uri", CB)
     fields = dict(line.split(":", 1) for line in lines_of(out)[1:-1])
     assert fields["client_id"].strip() == "polls"
     client = _client(cli, "polls")
@@ -84,7 +85,8 @@ def test_client_add_sets_every_option(cli: Cli) -> None:
 
 
 def test_client_add_refuses_unknown_scopes_unless_told_to_register_them(cli: Cli) -> None:
-    result = cli.invoke("client", "add", "Polls", "--client-id", "polls", "--scope", "polls:vote")
+    result = cli.invoke("client", "add", "Polls", "--client-id", "polls", "--scope", "polls:vote",
+                        "--redirect-uri", CB)
     assert_error(result, "unknown scope 'polls:vote': register it first or pass --register-scopes")
     assert _client(cli, "polls") is None
     assert cli.run(lambda store: store.list_scopes()) == []
@@ -123,7 +125,7 @@ def test_client_add_refuses_what_registration_refuses(
     cli: Cli, args: list[str], message: str
 ) -> None:
     _register(cli, "taken")
-    assert_error(cli.invoke("client", "add", "T", *args), message)
+    assert_error(cli.invoke("client", "add", "T", "--redirect-uri", CB, *args), message)
     assert [c.client_id for c in _all_clients(cli)] == ["taken"]
 
 
@@ -134,6 +136,45 @@ def test_client_add_bad_usage_exits_2(cli: Cli, args: list[str]) -> None:
     title = [] if not args else ["T"]
     assert_error(cli.invoke("client", "add", *title, *args), "", status=2)
     assert _all_clients(cli) == []
+
+
+@pytest.mark.parametrize("grants", [
+    [], ["--confidential"], ["--grant-type", "implicit"],
+    ["--confidential", "--grant-type", "client_credentials", "--grant-type", "authorization_code"],
+])
+def test_client_add_without_a_redirect_uri_is_refused_when_its_grants_redirect(
+    cli: Cli, grants: list[str]
+) -> None:
+    result = cli.invoke("client", "add", "T", *grants)
+    assert_error(result, "Error: --redirect-uri is required for a client using "
+                         "authorization_code or implicit (the default grants): name one, or "
+                         "choose grants without redirects, e.g. --confidential --grant-type "
+                         "client_credentials", status=2)
+    assert _all_clients(cli) == []
+
+
+@pytest.mark.parametrize("grants", [
+    ["--grant-type", "client_credentials"],
+    ["--grant-type", "password", "--grant-type", "refresh_token"],
+])
+def test_client_add_without_a_redirect_uri_is_fine_for_a_machine_client(
+    cli: Cli, grants: list[str]
+) -> None:
+    out = cli.json("client", "add", "Machine", "--confidential", *grants)
+    assert out["redirect_uris"] == [] and out["grant_types"] == grants[1::2]
+    assert [c.client_id for c in _all_clients(cli)] == [out["client_id"]]
+
+
+@pytest.mark.parametrize("lifetime", ["99999999999999999999", str(MAX_LIFETIME + 1)])
+def test_client_add_refuses_a_token_lifetime_past_ten_years(cli: Cli, lifetime: str) -> None:
+    result = cli.invoke("client", "add", "T", "--redirect-uri", CB, "--token-lifetime", lifetime)
+    assert_error(result, "Invalid value for '--token-lifetime': a token lifetime is a positive "
+                         f"number of seconds up to {MAX_LIFETIME} (ten years), or 'never'",
+                 status=2)
+    assert _all_clients(cli) == []
+    out = cli.json("client", "add", "T", "--redirect-uri", CB,
+                   "--token-lifetime", str(MAX_LIFETIME))
+    assert out["token_lifetime"] == MAX_LIFETIME
 
 
 def _all_clients(cli: Cli) -> list[Client]:
@@ -199,7 +240,8 @@ def test_client_remove_deletes_the_client_and_revokes_its_tokens(cli: Cli) -> No
 
 
 def test_rotate_secret_prints_a_new_secret_and_the_old_one_stops_working(cli: Cli) -> None:
-    first = cli.json("client", "add", "Web", "--confidential", "--client-id", "web")
+    first = cli.json("client", "add", "Web", "--confidential", "--client-id", "web",
+                     "--redirect-uri", CB)
     out = cli.json("client", "rotate-secret", "web")
     assert out["client_id"] == "web" and out["client_secret"] != first["client_secret"]
     client = _client(cli, "web")

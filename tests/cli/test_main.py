@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import pty
 import subprocess
@@ -14,11 +15,16 @@ import pytest
 from click.testing import CliRunner
 
 from oauth_middleware.cli import main
+from oauth_middleware.cli.context import UNAVAILABLE
 from oauth_middleware.store import NewTokens, TokenStore
+from oauth_middleware.toolbox import register_client
 from tests.cli.harness import Cli, assert_error
+from tests.cli.sync_apps import BULK
 from tests.redis_process import RedisProcess, free_port
 
 NO_URL_ENV: dict[str, str | None] = {"REDIS_URL": None, "OAUTH_MIDDLEWARE_PREFIX": None}
+#: The project directory: ``scope sync tests.cli.sync_apps:…`` imports from there.
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _leaf_commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -42,7 +48,7 @@ def test_top_level_help_names_every_group_the_url_and_examples() -> None:
 
 def test_every_command_has_a_short_help_and_a_help_page() -> None:
     commands = _leaf_commands(main)
-    assert len(commands) == 20
+    assert len(commands) == 21
     for path in commands:
         result = CliRunner().invoke(main, [*path, "--help"], prog_name="oauth-middleware")
         assert result.exit_code == 0, path
@@ -68,6 +74,46 @@ def test_an_unreachable_redis_is_one_line_without_the_url() -> None:
     result = CliRunner(env=NO_URL_ENV).invoke(main, ["--redis-url", url, "scope", "list"])
     assert_error(result, "cannot reach Redis")
     assert "hunter2" not in result.stderr and "127.0.0.1" not in result.stderr
+
+
+def _program(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m oauth_middleware ARGS`` in a process of its own: no pytest logging plugin
+    catches what the library logs, so stderr is exactly what a user would see."""
+    env = {k: v for k, v in os.environ.items() if k not in NO_URL_ENV}
+    return subprocess.run([sys.executable, "-m", "oauth_middleware", *args], capture_output=True,
+                          text=True, env=env, timeout=60, check=False)
+
+
+@pytest.mark.rule("responses.5xx-generic")
+def test_an_unreachable_redis_is_one_stderr_line_in_a_real_process() -> None:
+    url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
+    done = _program("--redis-url", url, "scope", "list")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [f"Error: {UNAVAILABLE}"]
+    assert "hunter2" not in done.stderr and "127.0.0.1" not in done.stderr
+
+
+@pytest.mark.real_redis_only
+def test_a_redis_that_answers_with_an_error_is_not_called_unreachable(
+    redis_server: RedisProcess
+) -> None:
+    """Database 99 does not exist on a default redis-server: Redis says so, and so do we."""
+    done = _program("--redis-url", f"redis://127.0.0.1:{redis_server.port}/99", "scope", "list")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == ["Error: Redis answered with an error: "
+                                        "DB index is out of range"]
+
+
+def test_the_command_line_gives_the_library_logger_back_as_it_found_it() -> None:
+    """Silencing the library's records is for the command's run only, never for an app."""
+    logger = logging.getLogger("oauth_middleware")
+    before = (logger.propagate, list(logger.handlers))
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    result = CliRunner(env=NO_URL_ENV).invoke(main, ["--redis-url", url, "scope", "list"])
+    assert result.exit_code == 1
+    assert (logger.propagate, list(logger.handlers)) == before
 
 
 @pytest.mark.parametrize("url", ["http://example.com/", "redis://127.0.0.1:port/0"])
@@ -122,7 +168,7 @@ def _on_a_terminal(args: list[str], env: dict[str, str]) -> str:
     """Run with stdout and stderr on a pseudo-terminal; everything it printed."""
     leader, follower = pty.openpty()
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower,
-                            env=env)
+                            env=env, cwd=ROOT)
     os.close(follower)
     chunks = []
     while True:
@@ -152,3 +198,42 @@ def test_revoke_user_shows_progress_on_a_terminal_and_stays_quiet_when_piped(
     shown = _on_a_terminal(args, env)
     assert "Revoking tokens of alice" in shown and "100%" in shown
     assert shown.rstrip().endswith("Revoked 1200 token(s) and code(s) of user 'alice'.")
+
+
+def _piped(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT, timeout=60,
+                          check=True)
+
+
+@pytest.mark.real_redis_only
+def test_revoke_client_shows_progress_on_a_terminal_and_stays_quiet_when_piped(
+    cli: Cli, redis_server: RedisProcess
+) -> None:
+    env = {**os.environ, "REDIS_URL": redis_server.url}
+    args = [sys.executable, "-m", "oauth_middleware", "token", "revoke-client", "web"]
+    cli.run(lambda store: register_client(store, "Web", "web", "https://a.example/cb"))
+    _issue_many(cli, "alice", 1200)
+    piped = _piped(args, env)
+    assert piped.stdout == "Revoked 1200 token(s) and code(s) of client 'web'.\n"
+    assert piped.stderr == ""
+    _issue_many(cli, "bob", 1200)
+    shown = _on_a_terminal(args, env)
+    assert "Revoking tokens of web" in shown and "100%" in shown
+    assert shown.rstrip().endswith("Revoked 1200 token(s) and code(s) of client 'web'.")
+
+
+@pytest.mark.real_redis_only
+def test_scope_sync_shows_progress_on_a_terminal_and_stays_quiet_when_piped(
+    cli: Cli, redis_server: RedisProcess
+) -> None:
+    env = {**os.environ, "REDIS_URL": redis_server.url}
+    args = [sys.executable, "-m", "oauth_middleware", "scope", "sync", "tests.cli.sync_apps:bulk"]
+    piped = _piped(args, env)
+    assert piped.stdout.splitlines()[-1] == f"Added {BULK}, 0 already registered."
+    assert piped.stderr == ""
+    assert len(cli.run(lambda store: store.list_scopes())) == BULK
+    cli.run(lambda store: store.redis.delete(store.keys.scopes))
+    shown = _on_a_terminal(args, env)
+    assert "Registering scopes" in shown and "100%" in shown
+    assert shown.rstrip().endswith(f"Added {BULK}, 0 already registered.")
+    assert len(cli.run(lambda store: store.list_scopes())) == BULK

@@ -81,6 +81,17 @@ def test_sync_reads_an_oauth_middleware_that_wraps_a_router(cli: Cli) -> None:
     assert [a["identifier"] for a in out["added"]] == ["items:read", "tests:report"]
 
 
+def test_sync_finds_the_scopes_of_fastapi_routers_added_with_include_router(cli: Cli) -> None:
+    out = cli.json("scope", "sync", "tests.cli.sync_apps:fastapi_app")
+    assert {a["identifier"]: a["routes"] for a in out["added"]} == {
+        "items:read": ["GET /api/items"],
+        "tests:archive_items": ["POST /api/items/admin/archive"],
+        "tests:item_stats": ["/api/items/{item_id}/stats"],
+    }
+    assert [s.identifier for s in _scopes(cli)] == [
+        "items:read", "tests:archive_items", "tests:item_stats"]
+
+
 def test_sync_without_middleware_finds_decorated_endpoints_and_warns(cli: Cli) -> None:
     result = cli.invoke("scope", "sync", "tests.cli.sync_apps:bare")
     assert result.exit_code == 0

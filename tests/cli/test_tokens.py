@@ -7,7 +7,7 @@ import pytest
 from oauth_middleware.models import IssuedTokens
 from oauth_middleware.security import fingerprint
 from oauth_middleware.store import TokenStore
-from oauth_middleware.toolbox import issue_token, register_client
+from oauth_middleware.toolbox import MAX_LIFETIME, issue_token, register_client
 from tests.cli.harness import Cli, assert_error, lines_of
 
 
@@ -88,6 +88,23 @@ def test_token_issue_refuses_what_the_scope_rules_refuse(
 def test_token_issue_bad_usage_exits_2(cli: Cli, args: list[str]) -> None:
     _setup(cli)
     assert_error(cli.invoke("token", "issue", *args), "", status=2)
+
+
+def test_token_issue_refuses_a_lifetime_past_ten_years_and_later_issues_work(cli: Cli) -> None:
+    """A huge lifetime once poisoned the client's and the user's index: every later issue
+    for them failed. It is a usage error now, and nothing reaches the store."""
+    _setup(cli)
+    before = cli.run(lambda store: store.redis.keys("*"))
+    for lifetime in ("99999999999999999999", str(MAX_LIFETIME + 1)):
+        result = cli.invoke("token", "issue", "--client-id", "web", "--user", "alice",
+                            "--lifetime", lifetime)
+        assert_error(result, f"Invalid value for '--lifetime': {lifetime} is not in the range "
+                             f"1<=x<={MAX_LIFETIME}.", status=2)
+    assert sorted(cli.run(lambda store: store.redis.keys("*"))) == sorted(before)
+    out = cli.json("token", "issue", "--client-id", "web", "--user", "alice")
+    assert out["expires_in"] == 3600
+    longest = cli.json("token", "issue", "--client-id", "web", "--lifetime", str(MAX_LIFETIME))
+    assert longest["expires_in"] == MAX_LIFETIME
 
 
 @pytest.mark.rule("rest.no-secret-in-logs")
@@ -181,6 +198,26 @@ def test_token_revoke_grant_uses_the_grant_id_from_the_listing(cli: Cli) -> None
     assert_error(cli.invoke("token", "revoke-grant", grant), f"no live grant '{grant}'")
 
 
+def test_revoke_access_revokes_one_token_named_as_token_list_shows_it(cli: Cli) -> None:
+    """The admin's per-token revoke button, on the command line: same toolbox call."""
+    _setup(cli)
+    issued, other = _issue(cli), _issue(cli)
+    listed = {t["fingerprint"]: t for t in cli.json("token", "list")}
+    row = listed[issued.token.fingerprint]
+    assert cli.json("token", "revoke-access", row["grant_id"], row["fingerprint"]) == {
+        "revoked": True}
+    assert not _alive(cli, issued)
+    assert cli.run(lambda store: store.lookup(issued.refresh_token or "")) is not None
+    assert _alive(cli, other)
+    assert_error(cli.invoke("token", "revoke-access", row["grant_id"], row["fingerprint"]),
+                 f"no live access token '{row['fingerprint']}' in grant '{row['grant_id']}'")
+    assert_error(cli.invoke("token", "revoke-access", other.token.grant_id, "not-hex"),
+                 "no live access token 'not-hex'")
+    assert _alive(cli, other)
+    assert cli.ok("token", "revoke-access", other.token.grant_id,
+                  other.token.fingerprint) == "Revoked.\n"
+
+
 def test_revoke_user_logs_one_user_out_everywhere(cli: Cli) -> None:
     _setup(cli)
     alice = [_issue(cli), _issue(cli, "spa"), _issue(cli)]
@@ -200,3 +237,13 @@ def test_revoke_client_revokes_its_tokens_and_keeps_the_client(cli: Cli) -> None
     assert not any(_alive(cli, t) for t in web)
     assert _alive(cli, spa)
     assert cli.run(lambda store: store.get_client("web")) is not None
+
+
+def test_revoke_client_of_an_unknown_client_fails_like_client_show(cli: Cli) -> None:
+    _setup(cli)
+    spa = _issue(cli, "spa")
+    refused = cli.invoke("token", "revoke-client", "nope")
+    assert_error(refused, "no client 'nope'")
+    assert refused.stderr == cli.invoke("client", "show", "nope").stderr == (
+        "Error: no client 'nope'\n")
+    assert _alive(cli, spa)

@@ -18,6 +18,7 @@ from oauth_middleware import Scope, TokenStore, issue_token, register_client
 from oauth_middleware.security import digest
 from oauth_middleware.server import AuthorizationServer
 from oauth_middleware.server.consent import origin_of
+from oauth_middleware.store import MAX_LIFETIME
 from tests.conftest import FakeClock
 from tests.server.authorize_harness import (
     CHALLENGE,
@@ -473,3 +474,16 @@ async def test_consent_lifetime_is_a_checked_server_option(store: TokenStore) ->
     with pytest.raises(ValueError, match="consent_lifetime"):
         AuthorizationServer(store=store, issuer="https://a.example/oauth",
                             secret_key=b"k" * 32, consent_lifetime=0)
+
+
+@pytest.mark.parametrize("lifetime", [0, MAX_LIFETIME + 1, 10**20])
+async def test_refresh_lifetime_is_refused_at_construction_past_ten_years(
+    store: TokenStore, lifetime: int
+) -> None:
+    """The store would refuse every refresh token of such a server: say so at start-up."""
+    with pytest.raises(ValueError, match=f"refresh_lifetime must be 1 to {MAX_LIFETIME}"):
+        AuthorizationServer(store=store, issuer="https://a.example/oauth",
+                            secret_key=b"k" * 32, refresh_lifetime=lifetime)
+    server = AuthorizationServer(store=store, issuer="https://a.example/oauth",
+                                 secret_key=b"k" * 32, refresh_lifetime=MAX_LIFETIME)
+    assert server.config.refresh_lifetime == MAX_LIFETIME

@@ -10,11 +10,13 @@ from oauth_middleware.redirects import InvalidRedirectURI
 from oauth_middleware.security import pkce_s256, verify_client_secret
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import (
+    MAX_LIFETIME,
     ClientExists,
     UnknownClient,
     issue_code,
     issue_token,
     parse_lifetime,
+    parse_token_lifetime,
     register_client,
     update_client,
 )
@@ -26,9 +28,45 @@ CHALLENGE = pkce_s256("v" * 50)
 def test_parse_lifetime_reads_seconds_or_never() -> None:
     assert parse_lifetime(" 600 ") == 600
     assert parse_lifetime("Never") is None
+    assert parse_lifetime(str(MAX_LIFETIME)) == MAX_LIFETIME
     for bad in ("0", "-5", "1.5", "", "soon"):
         with pytest.raises(ValueError, match="positive number of seconds"):
             parse_lifetime(bad)
+
+
+@pytest.mark.parametrize("text", [str(MAX_LIFETIME + 1), "99999999999999999999", "9" * 5000])
+def test_typed_lifetimes_past_ten_years_are_refused_in_one_message(text: str) -> None:
+    """The CLI's --token-lifetime and both admin forms read lifetimes here."""
+    with pytest.raises(ValueError, match="ten years") as client_lifetime:
+        parse_lifetime(text)
+    assert str(client_lifetime.value) == (
+        f"a token lifetime is a positive number of seconds up to {MAX_LIFETIME} (ten years), "
+        "or 'never'")
+    with pytest.raises(ValueError, match="ten years") as token_lifetime:
+        parse_token_lifetime(text)
+    assert str(token_lifetime.value) == (
+        f"a token lifetime is a positive number of seconds up to {MAX_LIFETIME} (ten years) "
+        "(blank: the client's)")
+
+
+def test_parse_token_lifetime_reads_seconds_or_blank_for_the_clients_own() -> None:
+    assert parse_token_lifetime(" 120 ") == 120
+    assert parse_token_lifetime("") is None
+    for bad in ("0", "-3", "never", "1e3"):
+        with pytest.raises(ValueError, match="blank: the client's"):
+            parse_token_lifetime(bad)
+
+
+async def test_a_client_token_lifetime_past_ten_years_is_refused_and_nothing_stored(
+    store: TokenStore,
+) -> None:
+    with pytest.raises(ValueError, match=f"token_lifetime must be .* up to {MAX_LIFETIME}"):
+        await register_client(store, "Web", "web", CB, token_lifetime=MAX_LIFETIME + 1)
+    assert await store.get_client("web") is None
+    registered = await register_client(store, "Web", "web", CB, token_lifetime=MAX_LIFETIME)
+    with pytest.raises(ValueError, match="ten years"):
+        await update_client(store, "web", token_lifetime=10**20)
+    assert await store.get_client("web") == registered.client
 
 
 async def test_update_client_changes_fields_and_keeps_the_rest(store: TokenStore) -> None:

@@ -9,12 +9,15 @@ from oauth_middleware.redirects import InvalidRedirectURI
 from oauth_middleware.store import NewTokens, TokenStore
 from oauth_middleware.store import tokens as token_store
 from oauth_middleware.toolbox import (
+    MAX_LIFETIME,
     UnknownClient,
     add_redirect_uri,
     issue_token,
     register_client,
     remove_redirect_uri,
     require_client,
+    revoke_access_token,
+    revoke_client_tokens,
 )
 
 CB = "https://a.example/cb"
@@ -59,6 +62,20 @@ async def test_issue_token_refuses_a_lifetime_that_is_not_positive(store: TokenS
     assert await store.list_tokens() == (0, [])
 
 
+async def test_issue_token_refuses_a_lifetime_past_ten_years_and_later_issues_work(
+    store: TokenStore,
+) -> None:
+    await register_client(store, "Web", "web", CB, scopes_list=["a:b"])
+    keys = sorted(await store.redis.keys("*"))
+    for lifetime in (MAX_LIFETIME + 1, 99999999999999999999):
+        with pytest.raises(ValueError, match=f"up to {MAX_LIFETIME} \\(ten years\\)"):
+            await issue_token(store, "web", user="alice", lifetime=lifetime)
+    assert sorted(await store.redis.keys("*")) == keys  # no index entry, no token
+    issued = await issue_token(store, "web", user="alice", lifetime=MAX_LIFETIME)
+    assert await store.resolve(issued.access_token) == issued.token
+    assert await store.revoke_user("alice") == 2  # the access and the refresh token
+
+
 async def test_revoke_user_works_in_batches_and_reports_progress(
     store: TokenStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -78,6 +95,32 @@ async def test_revoke_user_works_in_batches_and_reports_progress(
     # revoking them again deletes nothing, so only bob's token counts.
     assert seen == [(2, 6), (4, 6), (6, 6)]
     assert await store.resolve(bob.access_token) is None
+
+
+async def test_revoke_access_token_takes_one_token_by_grant_and_fingerprint(
+    store: TokenStore,
+) -> None:
+    await register_client(store, "Web", "web", CB, scopes_list=["a:b"])
+    issued = await issue_token(store, "web", user="alice")
+    grant, fingerprint = issued.token.grant_id, issued.token.fingerprint
+    for bad_grant, bad_fingerprint in [("", fingerprint), (grant, "ABC"), (grant, "0" * 11),
+                                       (grant, "0" * 65), (grant, "0" * 12)]:
+        assert not await revoke_access_token(store, bad_grant, bad_fingerprint)
+    assert await store.resolve(issued.access_token) is not None
+    assert await revoke_access_token(store, grant, fingerprint)
+    assert await store.resolve(issued.access_token) is None
+    assert await store.lookup(issued.refresh_token or "") is not None
+    assert not await revoke_access_token(store, grant, fingerprint)
+
+
+async def test_revoke_client_tokens_needs_a_registered_client(store: TokenStore) -> None:
+    await register_client(store, "Web", "web", CB, scopes_list=["a:b"])
+    issued = await issue_token(store, "web", user="alice")
+    with pytest.raises(UnknownClient, match="no client 'nope'"):
+        await revoke_client_tokens(store, "nope")
+    assert await store.resolve(issued.access_token) is not None
+    assert await revoke_client_tokens(store, "web") == 2
+    assert await store.resolve(issued.access_token) is None
 
 
 @pytest.mark.rule("token.client-auth.url-safe-ids")

@@ -1,0 +1,42 @@
+"""Revoking what tooling names (RFC 7009 §2): one access token as listings show it, or all of
+a client's.
+
+The CLI (``token revoke-access``, ``token revoke-client``) and the admin's revoke
+buttons call these, so both refuse the same names in the same way.
+"""
+
+from __future__ import annotations
+
+import re
+
+from oauth_middleware.security import DIGEST_CHARS, FINGERPRINT_CHARS
+from oauth_middleware.store import TokenStore
+from oauth_middleware.store.base import Progress
+from oauth_middleware.toolbox.clients import require_client
+
+#: A token named by its fingerprint (as listed) up to its full digest, lowercase hex.
+_FINGERPRINT = re.compile(f"[0-9a-f]{{{FINGERPRINT_CHARS},{DIGEST_CHARS}}}")
+
+
+async def revoke_access_token(store: TokenStore, grant_id: str, fingerprint: str) -> bool:
+    """Revoke one access token named by its grant and fingerprint, as ``token list`` and the
+    admin's listings show it; the rest of the grant (a refresh token) stays.
+
+    False when no live access token of that grant has that fingerprint, or the
+    names could not be one (nothing is read for those).
+    """
+    if not grant_id or not _FINGERPRINT.fullmatch(fingerprint):
+        return False
+    return await store.revoke_access(grant_id, fingerprint)
+
+
+async def revoke_client_tokens(
+    store: TokenStore, client_id: str, *, progress: Progress | None = None
+) -> int:
+    """Revoke every token and code of a registered client; returns the keys deleted.
+
+    An unknown client is :class:`UnknownClient`, as for every other call naming
+    one, rather than "0 revoked", which would also hide a mistyped id.
+    """
+    await require_client(store, client_id)
+    return await store.revoke_client_tokens(client_id, progress=progress)

@@ -1,0 +1,169 @@
+"""Admin listings at scale: 5,000 clients and 5,000 tokens, each page a bounded number of commands.
+
+The cost of a page is counted in Redis commands at the connection, where every
+command is packed once, pipelined or not (``Counting`` in tests/test_batch.py
+wraps ``execute_command``, which pipelines bypass, and the listings pipeline
+their reads). A page walks the SCAN-family cursor a bounded number of steps
+(``paging.MAX_STEPS``) and reads the rows it shows, so its cost follows the
+page size and never the number of clients or tokens stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import fakeredis
+import pytest
+from redis.asyncio.connection import AbstractConnection
+
+from oauth_middleware.admin.paging import MAX_STEPS
+from oauth_middleware.models import Client
+from oauth_middleware.security import new_grant_id
+from oauth_middleware.store import NewTokens, TokenStore
+from tests.admin.harness import Admin, build_host
+
+CLIENTS = 5000
+TOKENS = 5000
+#: Tokens go to the first ``BUSY`` clients, for ``USERS`` users.
+BUSY, USERS = 50, 100
+PAGE = 50
+#: A page of tokens: per cursor step one scan and one read per grant and per token shown.
+TOKEN_PAGE_BOUND = 2 * MAX_STEPS + 3 * PAGE + 10
+
+
+@contextmanager
+def counting_commands() -> Iterator[list[str]]:
+    """The name of every command sent to Redis meanwhile (``pack_commands`` packs each
+    pipelined command with ``pack_command``, so each is counted once)."""
+    sent: list[str] = []
+    original = AbstractConnection.pack_command
+
+    def pack_command(self: AbstractConnection, *args: Any) -> Any:
+        sent.append(str(args[0]).upper())
+        return original(self, *args)
+
+    AbstractConnection.pack_command = pack_command  # type: ignore[method-assign]
+    try:
+        yield sent
+    finally:
+        AbstractConnection.pack_command = original  # type: ignore[method-assign]
+
+
+async def _seed(store: TokenStore) -> None:
+    """Clients through the store's own (coalesced) writes; tokens minted by the store and
+    written with its key schema in one pipeline, since 5,000 Lua runs in fakeredis's
+    interpreter would take the test's whole budget."""
+    await asyncio.gather(*(store.save_client(Client(
+        client_id=f"c{n:04d}", title=f"Client {n}", redirect_uris=("https://a.example/cb",)))
+        for n in range(CLIENTS)))
+    expiry = int((store.clock() + 3600) * 1000)
+    async with store.redis.pipeline(transaction=False) as pipe:
+        for n in range(TOKENS):
+            grant_id = new_grant_id()
+            spec = NewTokens(client_id=f"c{n % BUSY:04d}", subject=f"u{n % USERS}",
+                             scopes=frozenset({"polls:vote"}))
+            _, members = store.mint(grant_id, spec)
+            for key, value, ttl in members:
+                pipe.set(key, value, px=ttl)
+                pipe.sadd(store.keys.members(grant_id), key)
+            pipe.zadd(store.keys.client_index(spec.client_id), {grant_id: expiry})
+            pipe.zadd(store.keys.user_index(spec.subject), {grant_id: expiry})
+        await pipe.execute()
+
+
+def _store(server: fakeredis.FakeServer) -> TokenStore:
+    return TokenStore(fakeredis.FakeAsyncRedis(server=server))
+
+
+async def _seeded_server() -> fakeredis.FakeServer:
+    server = fakeredis.FakeServer()
+    store = _store(server)
+    await _seed(store)
+    await store.aclose()
+    return server
+
+
+@pytest.fixture(scope="module")
+def seeded() -> tuple[fakeredis.FakeServer, float]:
+    """One fakeredis server for the module, seeded once (most of the cost); each test
+    opens its own store on it, in its own event loop."""
+    started = time.perf_counter()
+    server = asyncio.run(_seeded_server())
+    return server, time.perf_counter() - started
+
+
+@pytest.fixture
+async def store(seeded: tuple[fakeredis.FakeServer, float]) -> AsyncIterator[TokenStore]:
+    opened = _store(seeded[0])
+    yield opened
+    await opened.aclose()
+
+
+@pytest.fixture
+async def admin(store: TokenStore) -> AsyncIterator[Admin]:
+    async with Admin(build_host(store, page_size=PAGE)) as client:
+        yield client
+
+
+async def _cost(admin: Admin, path: str, **params: str) -> tuple[int, str]:
+    """Commands one render of ``path`` sends (after one render that opened the connection)."""
+    assert (await admin.get(path, **params)).status_code == 200
+    with counting_commands() as sent:
+        page = await admin.get(path, **params)
+    assert page.status_code == 200, page.text
+    return len(sent), page.text
+
+
+def _next(text: str) -> dict[str, str]:
+    found = re.search(r'href="[^"?]*\?([^"]+)" id="next-page"', text)
+    assert found is not None, "a first page of thousands has a next page"
+    return dict(pair.split("=", 1) for pair in html.unescape(found.group(1)).split("&"))
+
+
+def _fingerprints(text: str) -> set[str]:
+    return set(re.findall(r'<code class="fingerprint">([0-9a-f]+)</code>', text))
+
+
+async def test_seeding_thousands_stays_quick(
+    store: TokenStore, seeded: tuple[fakeredis.FakeServer, float]
+) -> None:
+    assert seeded[1] < 10
+    assert await store.redis.scard(store.keys.clients) == CLIENTS
+    assert len([k async for k in store.redis.scan_iter(match=store.keys.access_pattern,
+                                                       count=1000)]) == TOKENS
+
+
+async def test_client_list_pages_cost_the_same_few_commands_among_thousands(
+    admin: Admin
+) -> None:
+    first, text = await _cost(admin, "/admin/clients/")
+    assert len(re.findall(r'href="/admin/clients/(c\d{4})/"', text)) >= PAGE
+    second, text = await _cost(admin, "/admin/clients/", **_next(text))
+    assert len(re.findall(r'href="/admin/clients/(c\d{4})/"', text)) >= PAGE
+    # One SSCAN and one GET per client shown, per cursor step.
+    assert first <= MAX_STEPS + 2 * PAGE and second <= MAX_STEPS + 2 * PAGE
+    search, _ = await _cost(admin, "/admin/clients/", q="Client 4321")
+    assert search <= MAX_STEPS * (1 + PAGE) + 2  # a search reads at most MAX_STEPS pages
+
+
+async def test_token_list_pages_cost_the_same_few_commands_among_thousands(
+    admin: Admin
+) -> None:
+    first, text = await _cost(admin, "/admin/tokens/")
+    assert len(_fingerprints(text)) >= PAGE
+    second, text = await _cost(admin, "/admin/tokens/", **_next(text))
+    assert len(_fingerprints(text)) >= PAGE
+    by_user, text = await _cost(admin, "/admin/tokens/", user="u7")
+    assert len(_fingerprints(text)) == TOKENS // USERS
+    by_client, text = await _cost(admin, "/admin/tokens/", client_id="c0007")
+    assert len(_fingerprints(text)) >= PAGE
+    client_page, text = await _cost(admin, "/admin/clients/c0007/")
+    assert len(_fingerprints(text)) >= PAGE
+    for cost in (first, second, by_user, by_client, client_page):
+        assert cost <= TOKEN_PAGE_BOUND, (first, second, by_user, by_client, client_page)
