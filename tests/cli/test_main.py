@@ -8,6 +8,7 @@ import os
 import pty
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -184,25 +185,32 @@ def _on_a_terminal(args: list[str], env: dict[str, str]) -> str:
     return b"".join(chunks).decode()
 
 
+def _progress_only_on_a_terminal(
+    command: list[str], env: dict[str, str], prepare: Callable[[], object], heading: str,
+    done: str,
+) -> None:
+    """Run ``command`` piped, then on a pseudo-terminal, each after ``prepare()``: piped it
+    prints only its last line ``done``, on a terminal ``heading`` and a bar up to 100% too."""
+    args = [sys.executable, "-m", "oauth_middleware", *command]
+    prepare()
+    piped = subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT, timeout=60,
+                           check=True)
+    assert piped.stdout.splitlines()[-1] == done and "100%" not in piped.stdout
+    assert piped.stderr == ""
+    prepare()
+    shown = _on_a_terminal(args, env)
+    assert heading in shown and "100%" in shown
+    assert shown.rstrip().endswith(done)
+
+
 @pytest.mark.real_redis_only
 def test_revoke_user_shows_progress_on_a_terminal_and_stays_quiet_when_piped(
     cli: Cli, redis_server: RedisProcess
 ) -> None:
     env = {**os.environ, "REDIS_URL": redis_server.url}
-    args = [sys.executable, "-m", "oauth_middleware", "token", "revoke-user", "alice"]
-    _issue_many(cli, "alice", 1200)
-    piped = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60, check=True)
-    assert piped.stdout == "Revoked 1200 token(s) and code(s) of user 'alice'.\n"
-    assert piped.stderr == ""
-    _issue_many(cli, "alice", 1200)
-    shown = _on_a_terminal(args, env)
-    assert "Revoking tokens of alice" in shown and "100%" in shown
-    assert shown.rstrip().endswith("Revoked 1200 token(s) and code(s) of user 'alice'.")
-
-
-def _piped(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT, timeout=60,
-                          check=True)
+    _progress_only_on_a_terminal(
+        ["token", "revoke-user", "alice"], env, lambda: _issue_many(cli, "alice", 1200),
+        "Revoking tokens of alice", "Revoked 1200 token(s) and code(s) of user 'alice'.")
 
 
 @pytest.mark.real_redis_only
@@ -210,16 +218,10 @@ def test_revoke_client_shows_progress_on_a_terminal_and_stays_quiet_when_piped(
     cli: Cli, redis_server: RedisProcess
 ) -> None:
     env = {**os.environ, "REDIS_URL": redis_server.url}
-    args = [sys.executable, "-m", "oauth_middleware", "token", "revoke-client", "web"]
     cli.run(lambda store: register_client(store, "Web", "web", "https://a.example/cb"))
-    _issue_many(cli, "alice", 1200)
-    piped = _piped(args, env)
-    assert piped.stdout == "Revoked 1200 token(s) and code(s) of client 'web'.\n"
-    assert piped.stderr == ""
-    _issue_many(cli, "bob", 1200)
-    shown = _on_a_terminal(args, env)
-    assert "Revoking tokens of web" in shown and "100%" in shown
-    assert shown.rstrip().endswith("Revoked 1200 token(s) and code(s) of client 'web'.")
+    _progress_only_on_a_terminal(
+        ["token", "revoke-client", "web"], env, lambda: _issue_many(cli, "alice", 1200),
+        "Revoking tokens of web", "Revoked 1200 token(s) and code(s) of client 'web'.")
 
 
 @pytest.mark.real_redis_only
@@ -227,13 +229,11 @@ def test_scope_sync_shows_progress_on_a_terminal_and_stays_quiet_when_piped(
     cli: Cli, redis_server: RedisProcess
 ) -> None:
     env = {**os.environ, "REDIS_URL": redis_server.url}
-    args = [sys.executable, "-m", "oauth_middleware", "scope", "sync", "tests.cli.sync_apps:bulk"]
-    piped = _piped(args, env)
-    assert piped.stdout.splitlines()[-1] == f"Added {BULK}, 0 already registered."
-    assert piped.stderr == ""
-    assert len(cli.run(lambda store: store.list_scopes())) == BULK
-    cli.run(lambda store: store.redis.delete(store.keys.scopes))
-    shown = _on_a_terminal(args, env)
-    assert "Registering scopes" in shown and "100%" in shown
-    assert shown.rstrip().endswith(f"Added {BULK}, 0 already registered.")
+
+    def no_scopes() -> None:
+        cli.run(lambda store: store.redis.delete(store.keys.scopes))
+
+    _progress_only_on_a_terminal(
+        ["scope", "sync", "tests.cli.sync_apps:bulk"], env, no_scopes,
+        "Registering scopes", f"Added {BULK}, 0 already registered.")
     assert len(cli.run(lambda store: store.list_scopes())) == BULK
