@@ -19,7 +19,7 @@ from demo.sessions import SessionBackend, Sessions
 from oauth_middleware import OAuthMiddleware, TokenStore
 from oauth_middleware.admin import AdminApp
 from oauth_middleware.security import new_secret
-from oauth_middleware.server import METADATA_PATH, AuthorizationServer
+from oauth_middleware.server import AuthorizationServer
 
 
 def create_app(*, base_url: str = "http://127.0.0.1:8000", store: TokenStore | None = None,
@@ -51,7 +51,9 @@ def create_app(*, base_url: str = "http://127.0.0.1:8000", store: TokenStore | N
                      is_admin=lambda request: users.is_admin(sessions.user(request)))
     app = Starlette(
         routes=[*pages.routes, *polls.routes, *client.routes, Mount("/oauth", server),
-                Mount("/admin", admin), Route(METADATA_PATH, server.metadata_endpoint.handle)],
+                Mount("/admin", admin),
+                # RFC 8414 §3.1: /.well-known/oauth-authorization-server/oauth for issuer .../oauth
+                Route(server.metadata_path, server.metadata_endpoint.handle)],
         middleware=[
             Middleware(AuthenticationMiddleware, backend=SessionBackend(sessions)),
             Middleware(OAuthMiddleware, store=store, scopes=polls.SCOPES, debug=True),

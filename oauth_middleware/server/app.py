@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -89,8 +90,15 @@ class AuthorizationServer:
 
     @property
     def metadata_endpoint(self) -> metadata.MetadataEndpoint:
-        """For the host root: ``Route(METADATA_PATH, server.metadata_endpoint.handle)``."""
+        """For the host root: ``Route(server.metadata_path, server.metadata_endpoint.handle)``."""
         return metadata.MetadataEndpoint(self.config)
+
+    @property
+    def metadata_path(self) -> str:
+        """Where RFC 8414 §3.1 puts this issuer's metadata on its host: the well-known
+        prefix, then the issuer's own path (``/.well-known/oauth-authorization-server/oauth``
+        for issuer ``https://host/oauth``; the bare prefix for an issuer at the root)."""
+        return METADATA_PATH + urlsplit(self.config.issuer).path.rstrip("/")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

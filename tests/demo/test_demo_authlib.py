@@ -30,7 +30,7 @@ def _authlib_client(**options: Any) -> Any:
 async def test_authlib_runs_code_with_pkce_through_login_and_consent(
     demo: Demo, agent: httpx.AsyncClient
 ) -> None:
-    meta = (await agent.get("/.well-known/oauth-authorization-server")).json()
+    meta = (await agent.get("/.well-known/oauth-authorization-server/oauth")).json()
     redirect_uri = f"{demo.url}/client/callback"
     client = _authlib_client(client_id="demo-web", client_secret=WEB_SECRET,
                              redirect_uri=redirect_uri, scope="polls:results polls:vote",

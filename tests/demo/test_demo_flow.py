@@ -101,7 +101,7 @@ async def test_seed_steps_with_curl_style_requests(demo: Demo, agent: httpx.Asyn
     assert query.headers["cache-control"] == "private"
     assert body.json() == {"poll": 1, "voted": "query", "by": "bob"}
     assert (await agent.get("/polls/1/results")).status_code == 401
-    metadata = await agent.get("/.well-known/oauth-authorization-server")
+    metadata = await agent.get("/.well-known/oauth-authorization-server/oauth")
     assert metadata.json()["issuer"] == f"{demo.url}/oauth"
     assert metadata.json()["token_endpoint"] == f"{demo.url}/oauth/token/"
 

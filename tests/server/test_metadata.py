@@ -97,13 +97,26 @@ async def test_metadata_can_be_served_at_the_host_root(store: TokenStore) -> Non
     """RFC 8414 §3.1: for issuer https://host/oauth the document lives at
     /.well-known/oauth-authorization-server/oauth on the host."""
     server = AuthorizationServer(store=store, issuer=ISSUER, secret_key=SECRET_KEY)
+    assert server.metadata_path == f"{METADATA_PATH}/oauth"
     app = Starlette(routes=[
-        Route(f"{METADATA_PATH}/oauth", server.metadata_endpoint.handle),
+        Route(server.metadata_path, server.metadata_endpoint.handle),
         Mount("/oauth", server),
     ])
     root = await _metadata(app, f"{METADATA_PATH}/oauth")
     assert root == await _metadata(app, METADATA_URL)
     assert root["issuer"] == ISSUER
+
+
+@pytest.mark.parametrize(("issuer", "path"), [
+    ("https://api.example", METADATA_PATH),
+    ("https://api.example/", METADATA_PATH),
+    ("https://api.example/tenant/oauth/", f"{METADATA_PATH}/tenant/oauth"),
+])
+def test_metadata_path_inserts_the_issuer_path_after_the_well_known_prefix(
+    store: TokenStore, issuer: str, path: str
+) -> None:
+    server = AuthorizationServer(store=store, issuer=issuer, secret_key=SECRET_KEY)
+    assert server.metadata_path == path
 
 
 @pytest.mark.rule("transport.https")
