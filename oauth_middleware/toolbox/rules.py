@@ -41,8 +41,9 @@ LIFETIME_RANGE = f"a positive number of seconds up to {MAX_LIFETIME} (ten years)
 
 
 def _seconds(value: str, refusal: str) -> int:
-    """Digits naming 1 to MAX_LIFETIME seconds (a longer string is refused before ``int``)."""
-    if (not value.isdigit() or len(value) > len(str(MAX_LIFETIME))
+    """ASCII digits naming 1 to MAX_LIFETIME seconds (a longer string is refused before
+    ``int``; ``str.isdigit`` alone would let "²" through to a bare int() error)."""
+    if (not (value.isascii() and value.isdigit()) or len(value) > len(str(MAX_LIFETIME))
             or not 0 < int(value) <= MAX_LIFETIME):
         raise ValueError(refusal)
     return int(value)

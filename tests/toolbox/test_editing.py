@@ -29,7 +29,7 @@ def test_parse_lifetime_reads_seconds_or_never() -> None:
     assert parse_lifetime(" 600 ") == 600
     assert parse_lifetime("Never") is None
     assert parse_lifetime(str(MAX_LIFETIME)) == MAX_LIFETIME
-    for bad in ("0", "-5", "1.5", "", "soon"):
+    for bad in ("0", "-5", "1.5", "", "soon", "²", "٣", "1_000", "+5"):
         with pytest.raises(ValueError, match="positive number of seconds"):
             parse_lifetime(bad)
 
