@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 
 from oauth_middleware.admin.refusals import Refusal, TooLarge
+from oauth_middleware.content_length import declared_length
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 #: Bytes of form body accepted.
@@ -48,7 +49,11 @@ async def read_form(request: Request, limit: int = MAX_BODY) -> Form:
         return Form()  # a POST without a body: an empty form (which no CSRF check passes)
     if kind != FORM_TYPE:
         raise Refusal(f"Forms must be sent as {FORM_TYPE}.")
-    if declared.isdigit() and int(declared) > limit:
+    try:
+        length = declared_length(declared or None)
+    except ValueError:
+        raise Refusal("The Content-Length header is malformed.") from None
+    if length is not None and length > limit:
         raise TooLarge("The form is too large.")
     body = bytearray()
     async for chunk in request.stream():

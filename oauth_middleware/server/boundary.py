@@ -21,6 +21,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from oauth_middleware.content_length import declared_length
 from oauth_middleware.errors import (
     InsufficientScope,
     InvalidRequest,
@@ -128,9 +129,12 @@ async def read_params(request: Request) -> dict[str, str]:
 
 
 async def _read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_SIZE):
-        raise RequestTooLarge() if declared.isdigit() else InvalidRequest()
+    try:
+        declared = declared_length(request.headers.get("content-length"))
+    except ValueError:
+        raise InvalidRequest("The Content-Length header is malformed.") from None
+    if declared is not None and declared > MAX_BODY_SIZE:
+        raise RequestTooLarge()
     chunks: list[bytes] = []
     size = 0
     try:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 
 from oauth_middleware import csrf
+from oauth_middleware.content_length import declared_length
 from oauth_middleware.errors import AccessDenied, InvalidRequest, RequestTooLarge
 from oauth_middleware.server.urlencoded import Params, parse
 
@@ -88,8 +89,11 @@ async def read_form(request: Request) -> Params:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != _FORM_TYPE:
         raise InvalidRequest("The consent form must be application/x-www-form-urlencoded.")
-    declared = request.headers.get("content-length", "0")
-    if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
+    try:
+        declared = declared_length(request.headers.get("content-length"))
+    except ValueError:
+        raise InvalidRequest("The Content-Length header is malformed.") from None
+    if declared is not None and declared > MAX_FORM_BYTES:
         raise RequestTooLarge("The consent form is too large.")
     body = bytearray()
     async for chunk in request.stream():

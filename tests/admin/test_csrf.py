@@ -12,6 +12,7 @@ from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import issue_token, register_client
 from tests.admin.harness import ADMINS, KEY, Admin, assert_page_headers, stored_state
 from tests.conftest import FakeClock
+from tests.raw_asgi import call
 
 CB = "https://a.example/cb"
 #: For every POST route of the admin, as ``ROUTES`` spells it, fields that would change
@@ -152,6 +153,21 @@ async def test_forms_must_be_urlencoded_bounded_and_readable(
     assert [a.status_code for a in answers] == [400, 413, 400, 400, 400]
     for answer in answers:
         assert_page_headers(answer)
+    assert [s.identifier for s in await store.list_scopes()] == ["polls:vote"]
+
+
+@pytest.mark.parametrize("length", [b"\xb2", "\u0663".encode(), b"1e3", b"-1"])
+async def test_a_malformed_content_length_is_a_400_page_not_a_500(
+    store: TokenStore, seeded: AccessToken, admin: Admin, host: Starlette, length: bytes
+) -> None:
+    token = await admin.token()
+    response = await call(host, "POST", "/admin/scopes/add", body=b"csrf_token=" +
+                          token.encode() + b"&identifier=a%3Ab", headers=[
+                              (b"content-type", b"application/x-www-form-urlencoded"),
+                              (b"content-length", length), (b"x-test-user", b"alice"),
+                              (b"sec-fetch-site", b"same-origin")])
+    assert response.status == 400
+    assert response.header("content-type") == "text/html; charset=utf-8"
     assert [s.identifier for s in await store.list_scopes()] == ["polls:vote"]
 
 

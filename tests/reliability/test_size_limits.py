@@ -198,6 +198,29 @@ async def test_a_consent_body_over_the_cap_is_a_413_page_and_too_many_fields_a_4
     assert response.status == 400 and response.header("location") is None
 
 
+#: Content-Length values no body can declare (RFC 9110 §8.6: 1*DIGIT), some of them
+#: digits to ``str.isdigit``, and one past Python's integer-string limit.
+MALFORMED_LENGTHS = [b"\xb2", "\u0663".encode(), b"1e3", b"-1", b" 12", b"0x10", b"9" * 5000]
+
+
+@pytest.mark.parametrize("length", MALFORMED_LENGTHS)
+async def test_a_malformed_content_length_is_a_400_everywhere_never_a_500(
+    stack: tuple[Starlette, Clients], length: bytes
+) -> None:
+    app, clients = stack
+    declared = (b"content-length", length)
+    body = b"grant_type=client_credentials&token=x"
+    for path in FAMILY:
+        response = await call(app, "POST", path, headers=[FORM, _basic(clients), declared],
+                              body=body)
+        expected = 413 if length.isdigit() else 400  # all digits: just far too large
+        _json_error(response, expected)
+    decision = await call(app, "POST", "/oauth/auth/", body=b"decision=approve", headers=[
+        FORM, USER, (b"sec-fetch-site", b"same-origin"), declared])
+    assert decision.status == (413 if length.isdigit() else 400)
+    assert decision.header("location") is None
+
+
 #: The middleware's body cap in these tests (its default is 1 MiB).
 BODY_CAP = 8192
 
