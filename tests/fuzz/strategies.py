@@ -82,7 +82,9 @@ def authorization(valid: Sequence[bytes] = ()) -> st.SearchStrategy[bytes]:
 def headers(valid_auth: Sequence[bytes] = (),
             extra: Mapping[bytes, Sequence[bytes]] | None = None
             ) -> st.SearchStrategy[list[tuple[bytes, bytes]]]:
-    """Headers: zero, one or two Authorization headers, a content type, maybe more."""
+    """Headers: zero, one or two Authorization headers, a content type, maybe more, and
+    now and then a header every boundary reads (length, origin, fetch metadata, cookie,
+    host) with a value no well-behaved client sends."""
     content_types = (b"application/x-www-form-urlencoded",
                      b"application/x-www-form-urlencoded; charset=utf-8",
                      b"APPLICATION/X-WWW-FORM-URLENCODED", b"application/json",
@@ -95,7 +97,18 @@ def headers(valid_auth: Sequence[bytes] = (),
     if extra:
         more = st.lists(st.sampled_from([(k, v) for k, vs in extra.items() for v in vs]),
                         max_size=3)
-    return st.tuples(auth, ctype, more).map(lambda t: t[0] + t[1] + t[2])
+    noise = st.lists(st.tuples(st.sampled_from(NOISY_HEADERS),
+                               st.one_of(st.sampled_from(ODD_VALUES), st.binary(max_size=12))),
+                     max_size=2)
+    return st.tuples(auth, ctype, more, noise).map(lambda t: t[0] + t[1] + t[2] + t[3])
+
+
+#: Headers the boundaries read besides Authorization and Content-Type.
+NOISY_HEADERS = (b"content-length", b"origin", b"sec-fetch-site", b"cookie", b"host",
+                 b"transfer-encoding", b"x-forwarded-proto", b"accept")
+#: Values that look like something: Unicode digits, an int() too long, "null", schemes.
+ODD_VALUES = (b"\xb2", "\u0663".encode(), b"9" * 5000, b"-1", b"0", b"null", b"chunked",
+              b"https://evil.example", b"same-origin", b"cross-site", b"a=b; a=c", b"")
 
 
 def mutated(base: dict[str, str], names: Sequence[str],
