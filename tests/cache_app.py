@@ -18,7 +18,12 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from oauth_middleware import OAuthMiddleware, TokenStore
-from oauth_middleware.server import AuthorizationServer
+from oauth_middleware.server import AuthorizationServer, ThrottlePolicy
+
+#: Failed client authentications before 429. Above the default 10 because a test
+#: sends a refused secret until both workers have answered, and the kernel may hand
+#: several connections in a row to the same worker.
+THROTTLE = ThrottlePolicy(client_failures=100)
 
 
 def app() -> Starlette:
@@ -37,7 +42,8 @@ def app() -> Starlette:
                              "last_invalidation": cache.last_invalidation})
 
     server = AuthorizationServer(store=store, issuer="http://127.0.0.1/oauth",
-                                 secret_key="cache-app-test-key-of-at-least-32-bytes", debug=True)
+                                 secret_key="cache-app-test-key-of-at-least-32-bytes", debug=True,
+                                 throttle=THROTTLE)
     starlette = Starlette(routes=[Route("/me", me), Route("/_cache", stats),
                                   Mount("/oauth", server)])
     starlette.add_middleware(OAuthMiddleware, store=store, scopes={"/me": []}, debug=True)

@@ -15,10 +15,10 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from oauth_middleware.server import ThrottlePolicy
 from oauth_middleware.store import NewTokens, TokenStore
 from oauth_middleware.toolbox import RegisteredClient, register_client, rotate_secret
 from tests.apps import build_app
+from tests.cache_app import THROTTLE
 from tests.redis_process import RedisProcess
 from tests.server.token_harness import auth_of
 from tests.servers import UvicornProcess
@@ -223,8 +223,8 @@ async def _secret_and_failures_across_workers(store: TokenStore, url: str,
 
     stats = await _per_worker(url, "/_cache", lambda latest: True)
     before = {pid: body["invalidations"] for pid, (_, body) in stats.items()}
-    for _ in range(ThrottlePolicy().client_failures):
-        await store.count_failure("client", "web", window=ThrottlePolicy().window)
+    for _ in range(THROTTLE.client_failures):
+        await store.count_failure("client", "web", window=THROTTLE.window)
     await _acknowledged(url, counter_key, before)
     throttled = await _cc_per_worker(url, rotated)
     assert {status for status, _ in throttled.values()} == {429}
