@@ -29,7 +29,7 @@ def login_redirect(config: AdminConfig, request: Request) -> Response:
 
 async def admit(config: AdminConfig, request: Request) -> str | Response:
     """The admin's user id, or the login redirect; :class:`Refusal` for anyone else."""
-    if request.url.scheme != "https" and not config.debug:
+    if request.scope.get("scheme", "http") != "https" and not config.debug:
         raise Refusal("HTTPS is required.")
     user = await call_hook(config.authenticate, request)
     if user is None:

@@ -98,6 +98,7 @@ class AdminApp:
         """One page: access check, route, CSRF for a POST, then the page's handler."""
         user: str | None = None
         try:
+            _check_query(request)
             admitted = await admit(self.config, request)
             if isinstance(admitted, Response):
                 return admitted
@@ -144,3 +145,12 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def _check_query(request: Request) -> None:
+    """Refuse a query string that is not UTF-8 (Starlette's ``request.url`` and
+    ``query_params`` decode it strictly) before anything reads it."""
+    try:
+        request.scope.get("query_string", b"").decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refusal("The address is not valid: its query is not UTF-8.") from None

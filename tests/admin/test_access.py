@@ -14,6 +14,7 @@ from oauth_middleware.admin import AdminApp
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import register_client
 from tests.admin.harness import KEY, Admin, assert_page_headers, build_host
+from tests.raw_asgi import call
 
 PAGES = ["/admin/clients/", "/admin/clients/new", "/admin/clients/web/",
          "/admin/clients/web/edit", "/admin/scopes/", "/admin/tokens/"]
@@ -153,3 +154,16 @@ async def test_websockets_are_closed_and_lifespan_completes(store: TokenStore) -
     await app({"type": "websocket", "path": "/", "headers": []}, receive, send)
     assert sent == [{"type": "lifespan.startup.complete"}, {"type": "lifespan.shutdown.complete"},
                     {"type": "websocket.close", "code": 1008}]
+
+
+@pytest.mark.parametrize("user", [b"alice", None])
+async def test_a_query_that_is_not_utf8_is_a_400_page_not_a_500(
+    host: Starlette, user: bytes | None
+) -> None:
+    """Starlette's request.url decodes the query strictly; the admin refuses it first."""
+    headers = [(b"x-test-user", user)] if user else []
+    for path in ("/admin/", "/admin/clients/", "/admin/tokens/"):
+        response = await call(host, "GET", path, query=b"q=\x80", headers=headers)
+        assert response.status == 400
+        assert response.header("content-type") == "text/html; charset=utf-8"
+        assert b"not UTF-8" in response.body
