@@ -87,7 +87,7 @@ class JsonEndpoint:
             return self.render(TemporarilyUnavailable(retry_after=self.config.retry_after))
         except Exception as exc:
             logger.error("%s on %s %s failed: %s at %s", type(self).__name__, request.method,
-                         request.url.path, type(exc).__name__, _where(exc))
+                         request.scope["path"], type(exc).__name__, _where(exc))
             return self.render(ServerError())
 
     def render(self, exc: OAuthError) -> Response:
