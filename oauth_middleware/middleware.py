@@ -16,6 +16,7 @@ from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedU
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from oauth_middleware import extraction
+from oauth_middleware.body import ReplayedBody
 from oauth_middleware.errors import (
     InsufficientScope,
     InvalidRequest,
@@ -74,37 +75,6 @@ def route_path(scope: Scope) -> str:
     if root and path.startswith(root) and path[len(root):len(root) + 1] in ("", "/"):
         return path[len(root):] or "/"
     return path
-
-
-class _Body:
-    """The request body read ahead for a form token, replayed to the app unchanged."""
-
-    __slots__ = ("chunks", "complete", "receive")
-
-    def __init__(self, receive: Receive) -> None:
-        self.receive = receive
-        self.chunks: list[Message] = []
-        self.complete = False
-
-    async def read(self, limit: int) -> bytes | None:
-        """The whole body, or None when it is larger than ``limit`` (then left unread)."""
-        size = 0
-        while True:
-            message = await self.receive()
-            self.chunks.append(message)
-            if message["type"] != "http.request":
-                return None
-            size += len(message.get("body", b""))
-            if size > limit:
-                return None
-            if not message.get("more_body", False):
-                self.complete = True
-                return b"".join(m.get("body", b"") for m in self.chunks)
-
-    async def __call__(self) -> Message:
-        if self.chunks:
-            return self.chunks.pop(0)
-        return await self.receive()
 
 
 class OAuthMiddleware:
@@ -182,13 +152,13 @@ class OAuthMiddleware:
             send = _private(send)
         await self.app(scope, receive, send)
 
-    def _body(self, scope: Scope, receive: Receive) -> _Body | None:
+    def _body(self, scope: Scope, receive: Receive) -> ReplayedBody | None:
         """A replaying reader when the body may carry the token (RFC 6750 §2.2), else None."""
         if not self.sources[1] or scope["method"] in ("GET", "HEAD"):
             return None
-        return _Body(receive) if extraction.is_form(scope["headers"]) else None
+        return ReplayedBody(receive) if extraction.is_form(scope["headers"]) else None
 
-    async def _form(self, body: _Body) -> str | None:
+    async def _form(self, body: ReplayedBody) -> str | None:
         """The ``access_token`` of a form body read ahead (None when it has none)."""
         data = await body.read(self.max_body_size)
         if data is None:
