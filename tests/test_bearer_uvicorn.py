@@ -46,17 +46,19 @@ async def test_a_stolen_token_opens_neither_auth_nor_the_admin_over_uvicorn(
         async with httpx.AsyncClient(base_url=server.url) as http:
             csrf = csrf_of(await http.get("/admin/scopes/", headers={USER_HEADER: "alice"}))
             before = await stored_state(store)
-            sent = [{"headers": {"Authorization": f"{scheme} {token}"}}
-                    for scheme in ("Bearer", "bearer")] + [{"params": {"access_token": token}}]
-            for how in sent:
+            sent: list[tuple[dict[str, str], dict[str, str]]] = [
+                ({"Authorization": f"{scheme} {token}"}, {}) for scheme in ("Bearer", "bearer")]
+            sent.append(({}, {"access_token": token}))
+            for headers, params in sent:
                 for response_type in ("code", "token"):
-                    page = assert_page(await http.get(_auth_url(response_type), **how), 400)
+                    url = _auth_url(response_type, **params)
+                    page = assert_page(await http.get(url, headers=headers), 400)
                     assert "An access token cannot sign anyone in" in page.text
                     assert "Signed in as" not in page.text
-                admin = await http.get("/admin/clients/", **how)
+                admin = await http.get("/admin/clients/", headers=headers, params=params)
                 assert admin.status_code == 400 and "location" not in admin.headers
                 assert "An access token cannot sign in to the admin" in admin.text
-                post = await http.post("/admin/scopes/add", **how, data={
+                post = await http.post("/admin/scopes/add", headers=headers, params=params, data={
                     "csrf_token": csrf, "identifier": "stolen:scope", "title": "Stolen"})
                 assert post.status_code == 400 and "location" not in post.headers
                 assert "An access token cannot sign in to the admin" in post.text
