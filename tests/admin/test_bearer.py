@@ -16,9 +16,16 @@ import pytest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import Request
 from starlette.routing import Mount
 
-from oauth_middleware import OAuthMiddleware, TokenStore, issue_token, register_client
+from oauth_middleware import (
+    OAuthMiddleware,
+    TokenStore,
+    issue_token,
+    logged_in_user,
+    register_client,
+)
 from oauth_middleware.admin import AdminApp
 from tests.admin.harness import (
     KEY,
@@ -121,3 +128,31 @@ async def test_an_admin_post_with_an_access_token_changes_nothing(
     fields.pop("access_token", None)
     done = await http.post("/admin/scopes/add", data=fields, headers={USER_HEADER: "alice"})
     assert done.status_code == 303 and await stored_state(store) != before
+
+
+@pytest.mark.rule("auth.login.token-identity-refused")
+async def test_the_readme_recipe_admits_the_session_admin_only(store: TokenStore) -> None:
+    """``is_admin=lambda request: logged_in_user(request) in ADMINS``: alice by her login,
+    not bob, and not alice's token even where the middleware hands it to the hook."""
+    tokens = await _tokens(store)
+    seen: list[str | None] = []
+
+    def readme_is_admin(request: Request) -> bool:
+        seen.append(logged_in_user(request))
+        return logged_in_user(request) in {"alice"}
+
+    admin = AdminApp(store=store, is_admin=readme_is_admin, secret_key=KEY,
+                     authenticate=lambda request: "alice")
+    app = Starlette(routes=[Mount("/admin", admin)], middleware=[
+        Middleware(AuthenticationMiddleware, backend=HeaderUsers()),
+        Middleware(OAuthMiddleware, store=store)])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="https://testserver") as http:
+        alice = await http.get("/admin/clients/", headers={USER_HEADER: "alice"})
+        bob = await http.get("/admin/clients/", headers={USER_HEADER: "bob"})
+        token = await http.get("/admin/clients/",
+                               headers={"Authorization": f"Bearer {tokens['user']}"})
+    assert alice.status_code == 200 and "Clients" in alice.text
+    assert bob.status_code == 403
+    assert_refused(token)
+    assert seen == ["alice", "bob"]
