@@ -33,6 +33,12 @@ SCOPES: dict[str, ScopeSpec] = {
 }
 
 
+def _acting_user(request: Request) -> str | None:
+    """The user the token acts for; None for a client's own token (client_credentials)."""
+    token = get_access_token(request)
+    return None if token is None else token.user
+
+
 def _poll(request: Request) -> tuple[int, Poll] | Response:
     try:
         poll_id = int(request.path_params["poll_id"])
@@ -61,7 +67,7 @@ async def stats(request: Request) -> Response:
         return found
     poll_id, poll = found
     return JSONResponse({"poll": poll_id, "total_votes": sum(poll.votes.values()),
-                         "viewer": request.user.identity})
+                         "viewer": _acting_user(request)})
 
 
 async def vote(request: Request) -> Response:
@@ -74,14 +80,15 @@ async def vote(request: Request) -> Response:
         return JSONResponse({"error": "choice must be one of the poll's choices",
                              "choices": poll.choices}, status_code=400)
     poll.votes[choice] = poll.votes.get(choice, 0) + 1
-    return JSONResponse({"poll": poll_id, "voted": choice, "by": request.user.identity})
+    return JSONResponse({"poll": poll_id, "voted": choice, "by": _acting_user(request)})
 
 
 async def me(request: Request) -> Response:
     token = get_access_token(request)
     if token is None:  # the middleware refuses first; this keeps the endpoint honest alone
         return JSONResponse({"error": "no token"}, status_code=401)
-    return JSONResponse({"user": token.subject, "client_id": token.client_id,
+    # A client_credentials token acts for no user: "user" is null, never the client id.
+    return JSONResponse({"user": token.user, "client_id": token.client_id,
                          "scopes": sorted(token.scopes)})
 
 

@@ -9,6 +9,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from oauth_middleware.identity import logged_in_user
 from oauth_middleware.server.responses import HTML_HEADERS, redirect
 
 _ENV = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -17,9 +18,8 @@ _ENV = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
 
 def page(request: Request, template: str, context: dict[str, Any], status_code: int = 200
          ) -> Response:
-    user = request.scope.get("user")
-    html = _ENV.get_template(template).render(
-        user=user.identity if user is not None and user.is_authenticated else None, **context)
+    # Who is signed in comes from the session only: a bearer token sent along is nobody's login.
+    html = _ENV.get_template(template).render(user=logged_in_user(request), **context)
     return HTMLResponse(html, status_code=status_code, headers=HTML_HEADERS)
 
 

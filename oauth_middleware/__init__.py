@@ -3,7 +3,8 @@
 from oauth_middleware.decorators import oauth_required
 from oauth_middleware.dependencies import RequireScopes, get_access_token
 from oauth_middleware.errors import OAuthError
-from oauth_middleware.middleware import OAuthMiddleware, TokenUser
+from oauth_middleware.identity import ClientUser, TokenUser, logged_in_user
+from oauth_middleware.middleware import OAuthMiddleware
 from oauth_middleware.models import AccessToken, Client, IssuedTokens, Scope
 from oauth_middleware.scopes import AUTO
 from oauth_middleware.store import StoreUnavailable, TokenStore
@@ -13,6 +14,7 @@ __all__ = [
     "AUTO",
     "AccessToken",
     "Client",
+    "ClientUser",
     "IssuedTokens",
     "OAuthError",
     "OAuthMiddleware",
@@ -23,6 +25,7 @@ __all__ = [
     "TokenUser",
     "get_access_token",
     "issue_token",
+    "logged_in_user",
     "oauth_required",
     "register_client",
 ]

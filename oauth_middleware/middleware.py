@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedUser
+from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from oauth_middleware import extraction
@@ -27,6 +27,9 @@ from oauth_middleware.errors import (
     TemporarilyUnavailable,
     bearer_refusal,
 )
+from oauth_middleware.identity import ClientUser as ClientUser
+from oauth_middleware.identity import TokenIdentity, token_identity
+from oauth_middleware.identity import TokenUser as TokenUser
 from oauth_middleware.models import AccessToken
 from oauth_middleware.scopes import ScopePolicy, ScopeSpec
 from oauth_middleware.store import StoreUnavailable, TokenStore
@@ -38,34 +41,6 @@ MAX_QUERY_SIZE = 64 * 1024
 #: WebSocket close codes (RFC 6455 §7.4.1): policy violation, try again later.
 WS_POLICY_VIOLATION = 1008
 WS_TRY_AGAIN_LATER = 1013
-
-
-class TokenUser(BaseUser):
-    """``request.user`` for a request carrying a valid token."""
-
-    __slots__ = ("token",)
-
-    def __init__(self, token: AccessToken) -> None:
-        self.token = token
-
-    @property
-    def is_authenticated(self) -> bool:
-        return True
-
-    @property
-    def display_name(self) -> str:
-        return self.token.subject
-
-    @property
-    def identity(self) -> str:
-        return self.token.subject
-
-    @property
-    def client_id(self) -> str:
-        return self.token.client_id
-
-    def __repr__(self) -> str:
-        return f"TokenUser({self.token.subject!r}, client={self.token.client_id!r})"
 
 
 def route_path(scope: Scope) -> str:
@@ -147,7 +122,7 @@ class OAuthMiddleware:
         if token is None:
             await self._anonymous(scope, receive, send)
             return
-        self._attach(scope, token)
+        self._attach(scope, token, required)
         if credential is not None and credential.source == "query":
             send = _private(send)
         await self.app(scope, receive, send)
@@ -195,10 +170,18 @@ class OAuthMiddleware:
         return token
 
     @staticmethod
-    def _attach(scope: Scope, token: AccessToken) -> None:
-        scope["user"] = TokenUser(token)
-        scope["auth"] = AuthCredentials(sorted(token.scopes))
+    def _attach(scope: Scope, token: AccessToken, required: frozenset[str] | None) -> None:
+        """The token always goes to ``scope["oauth"]``; ``scope["user"]`` becomes its
+        identity unless the route is unlisted and a person is already signed in there
+        (by the host's session): a token sent along never replaces who is logged in."""
         scope["oauth"] = token
+        current = scope.get("user")
+        signed_in = (current is not None and not isinstance(current, TokenIdentity)
+                     and getattr(current, "is_authenticated", False))
+        if required is None and signed_in:
+            return
+        scope["user"] = token_identity(token)
+        scope["auth"] = AuthCredentials(sorted(token.scopes))
 
     async def _anonymous(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope.setdefault("user", UnauthenticatedUser())
@@ -228,7 +211,7 @@ class OAuthMiddleware:
         if token is None:
             await self._anonymous(scope, receive, send)
             return
-        self._attach(scope, token)
+        self._attach(scope, token, required)
         await self.app(scope, receive, send)
 
 

@@ -1,5 +1,9 @@
 """Who may use the admin: HTTPS, a signed-in user, and the ``is_admin`` hook's yes.
 
+A request carrying a bearer token (header, query, form body) or a token's identity
+is refused before any hook is asked: an OAuth credential is never a signed-in
+person, whatever ``authenticate`` or ``is_admin`` would say of it.
+
 Anonymous visitors are sent to the login URL with ``next=`` (a 303, so a POST is
 never replayed); signed-in users who are not admins get 403; plain HTTP is
 refused outside debug mode, as the authorization server does (DESIGN decision 8).
@@ -12,9 +16,14 @@ from starlette.responses import Response
 
 from oauth_middleware.admin.config import AdminConfig, is_admin
 from oauth_middleware.admin.refusals import Forbidden, Refusal
+from oauth_middleware.identity import carries_bearer
 from oauth_middleware.redirects import add_params
 from oauth_middleware.server.config import call_hook
 from oauth_middleware.server.responses import redirect
+
+#: The refusal of a request that carries an access token (400, nothing read or changed).
+TOKEN_REFUSED = ("An access token cannot sign in to the admin: sign in to this site instead, "
+                 "without an access token.")
 
 
 def login_redirect(config: AdminConfig, request: Request) -> Response:
@@ -31,6 +40,8 @@ async def admit(config: AdminConfig, request: Request) -> str | Response:
     """The admin's user id, or the login redirect; :class:`Refusal` for anyone else."""
     if request.scope.get("scheme", "http") != "https" and not config.debug:
         raise Refusal("HTTPS is required.")
+    if carries_bearer(request):
+        raise Refusal(TOKEN_REFUSED)
     user = await call_hook(config.authenticate, request)
     if user is None:
         return login_redirect(config, request)

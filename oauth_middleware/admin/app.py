@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from oauth_middleware.admin import client_grants, client_page, clients, scopes, tokens
-from oauth_middleware.admin.access import admit
+from oauth_middleware.admin.access import TOKEN_REFUSED, admit
 from oauth_middleware.admin.config import AdminConfig, IsAdmin
 from oauth_middleware.admin.csrf import FIELD, CsrfTokens
 from oauth_middleware.admin.forms import Form, read_form
@@ -23,6 +23,7 @@ from oauth_middleware.admin.refusals import Forbidden, NotFound, Refusal, Unavai
 from oauth_middleware.admin.rendering import render
 from oauth_middleware.admin.request import AdminRequest, href_under
 from oauth_middleware.admin.routing import Handler, Router, route_path
+from oauth_middleware.identity import ACCESS_TOKEN_PARAM
 from oauth_middleware.scope_registry import UnknownScope
 from oauth_middleware.server.config import Authenticate, signing_key, user_from_scope
 from oauth_middleware.store import StoreUnavailable, TokenStore
@@ -119,6 +120,8 @@ class AdminApp:
         if request.headers.get("sec-fetch-site", "") == "cross-site":
             raise Forbidden("Forms posted from another site are refused.")
         form = await read_form(request, self.config.max_body)
+        if any(name == ACCESS_TOKEN_PARAM for name, _ in form.pairs):
+            raise Refusal(TOKEN_REFUSED)
         if not self.csrf.verify(form.get(FIELD), user):
             raise Forbidden("This form has expired or did not come from this admin: "
                             "reload the page and try again. Nothing was changed.")

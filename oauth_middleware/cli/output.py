@@ -100,6 +100,8 @@ def token_dict(record: AccessToken | RefreshToken, now: float) -> dict[str, obje
         "client_id": record.client_id,
         "subject": record.subject,
         "subject_type": record.subject_type,
+        # The user the token acts for; null for a client's own token, never the client id.
+        "user": record.subject if record.subject_type == "user" else None,
         "scopes": sorted(record.scopes),
         "issued_at": int(record.issued_at),
         "expires_at": None if record.expires_at is None else int(record.expires_at),

@@ -7,6 +7,9 @@ answers as ``GET`` would but stores nothing: link prefetchers must not fill
 Redis with pending requests. ``POST`` carries the user's decision, guarded by
 the CSRF token and the cross-site checks of :mod:`.consent`, and answers with a
 303 to the client. Any other method gets the 405 error page with ``Allow``.
+A request carrying a bearer token (header, query, or the consent form's body)
+is a 400 page before anything is read or stored: only the host's login says
+who the user is (:func:`refuse_bearer`).
 The endpoint is a plain ASGI app so that every method reaches it, never the
 router's bare-text 405. Errors are raised deep and turned into a response
 here, once:
@@ -31,6 +34,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from oauth_middleware.errors import AccessDenied, InvalidRequest, MethodNotAllowed, OAuthError
+from oauth_middleware.identity import ACCESS_TOKEN_PARAM, carries_bearer
 from oauth_middleware.models import Client, PendingAuthorization
 from oauth_middleware.redirects import add_params
 from oauth_middleware.server import authorization_request as areq
@@ -39,11 +43,23 @@ from oauth_middleware.server.authorization_response import approve
 from oauth_middleware.server.config import ServerConfig, call_hook
 from oauth_middleware.server.pages import Pages
 from oauth_middleware.server.responses import redirect
-from oauth_middleware.server.urlencoded import parse
+from oauth_middleware.server.urlencoded import Params, parse
 from oauth_middleware.store import StoreUnavailable
 from oauth_middleware.toolbox import grantable_scopes
 
 logger = logging.getLogger("oauth_middleware.server.authorize")
+
+
+def refuse_bearer(request: Request, form: Params | None = None) -> None:
+    """400 for a request carrying a bearer token (RFC 6750 §2), before anything is stored.
+
+    Only the host's login says who the resource owner is (RFC 6749 §3.1, RFC 9700
+    §4.14); a token of the user, leaked or held by any client, must never pass for it.
+    """
+    in_form = form is not None and any(name == ACCESS_TOKEN_PARAM for name, _ in form.items)
+    if in_form or carries_bearer(request):
+        raise InvalidRequest("An access token cannot sign anyone in: sign in to this site "
+                             "instead, without an access token.")
 
 
 class AuthorizationEndpoint:
@@ -75,6 +91,7 @@ class AuthorizationEndpoint:
             # Never request.url: it decodes the query and fails on non-UTF-8 bytes.
             if not self.config.debug and request.scope.get("scheme") != "https":
                 raise InvalidRequest("HTTPS is required: this page is not served over plain HTTP.")
+            refuse_bearer(request)
             if request.method == "POST":
                 return await self.decide(request)
             if request.method in ("GET", "HEAD"):
@@ -120,6 +137,7 @@ class AuthorizationEndpoint:
         """POST: the user's decision, accepted once, only from our own consent form."""
         consent.refuse_cross_site(request, self.origin)
         form = await consent.read_form(request)
+        refuse_bearer(request, form)
         user = await call_hook(self.config.authenticate, request)
         if not user:
             raise AccessDenied("You are not signed in.")

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
+from oauth_middleware.identity import logged_in_user
 from oauth_middleware.models import GRANT_TYPES, GrantType
 from oauth_middleware.store import TokenStore
 from oauth_middleware.store.grants import CODE_LIFETIME, MAX_CODE_LIFETIME
@@ -43,11 +44,9 @@ def signing_key(secret_key: str | bytes | None, *, debug: bool) -> bytes:
 
 
 def user_from_scope(request: Request) -> str | None:
-    """The default ``authenticate``: ``request.user`` from Starlette's AuthenticationMiddleware."""
-    user = request.scope.get("user")
-    if user is None or not getattr(user, "is_authenticated", False):
-        return None
-    return str(user.identity)
+    """The default ``authenticate``: ``request.user`` from Starlette's AuthenticationMiddleware,
+    refused when it came from a bearer token (RFC 9700 §4.14): see :func:`logged_in_user`."""
+    return logged_in_user(request)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -31,20 +31,22 @@ INACTIVE: dict[str, object] = {"active": False}
 
 
 def describe(record: AccessToken | RefreshToken, issuer: str) -> dict[str, object]:
-    """The active answer (RFC 7662 §2.2); ``username`` only when a user is the subject."""
+    """The active answer (RFC 7662 §2.2); ``sub`` and ``username`` only when a user is the
+    subject. A client_credentials token has neither: its subject is the client, named by
+    ``client_id``, and a client id presented as ``sub`` could pass for a user of that name
+    (RFC 9068 §5)."""
     body: dict[str, object] = {
         "active": True,
         "scope": " ".join(sorted(record.scopes)),
         "client_id": record.client_id,
         "token_type": "Bearer" if isinstance(record, AccessToken) else "refresh_token",
-        "sub": record.subject,
         "iat": int(record.issued_at),
         "iss": issuer,
     }
+    if record.subject_type == "user":
+        body["sub"] = body["username"] = record.subject
     if record.expires_at is not None:
         body["exp"] = int(record.expires_at)
-    if record.subject_type == "user":
-        body["username"] = record.subject
     return body
 
 

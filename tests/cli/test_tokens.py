@@ -123,7 +123,7 @@ def test_token_list_shows_fingerprints_and_metadata_never_tokens(cli: Cli) -> No
     assert out[0] == {
         "type": "access_token", "fingerprint": fingerprint(alice.access_token),
         "grant_id": alice.token.grant_id, "client_id": "web", "subject": "alice",
-        "subject_type": "user", "scopes": ["polls:results", "polls:vote"],
+        "subject_type": "user", "user": "alice", "scopes": ["polls:results", "polls:vote"],
         "issued_at": int(alice.token.issued_at), "expires_at": int(alice.token.issued_at + 3600),
         "expires_in": 3598,
     }

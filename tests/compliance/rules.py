@@ -85,6 +85,19 @@ RULES: tuple[Rule, ...] = (
          "allowed plain; the challenge format is checked."),
     Rule("auth.pkce.metadata", AUTHORIZE, "RFC 8414 §2; RFC 9700 §2.1.1",
          "Metadata advertises the PKCE methods (code_challenge_methods_supported)."),
+    Rule("auth.login.never-a-token", AUTHORIZE, "RFC 6749 §3.1, §10.2; RFC 9700 §4.14",
+         "Who the resource owner is comes only from the host's login: a request to auth/ "
+         "or its consent POST that carries a bearer token (Authorization Bearer header, "
+         "access_token in the body or query, whatever its value) is a 400 invalid_request "
+         "page; nothing is stored or consumed."),
+    Rule("auth.login.token-identity-refused", AUTHORIZE, "RFC 6749 §3.1; RFC 9700 §4.14",
+         "A token-derived identity (a user's or a client's token) never passes the default "
+         "authenticate hook or the admin's is_admin, whatever the middleware order; the "
+         "admin refuses any request carrying a bearer token, GET and POST."),
+    Rule("auth.client-identity-not-a-user", AUTHORIZE, "RFC 6749 §4.4; RFC 9068 §5",
+         "A client's own identity (client_credentials) is never a user id, at any surface: "
+         "request.user, the demo's /api/me, introspection's sub/username, the CLI's and the "
+         "admin's token listings and user searches."),
     Rule("auth.login.before-errors", AUTHORIZE, "RFC 6749 §3.1",
          "An anonymous user is sent to the login URL with next= before any client error "
          "is revealed by redirect."),

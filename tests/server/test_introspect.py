@@ -49,14 +49,19 @@ async def test_active_access_token_of_a_user(
     }
 
 
-async def test_client_credentials_token_has_no_username(
-    client: httpx.AsyncClient, web: RegisteredClient
+@pytest.mark.rule("auth.client-identity-not-a-user")
+async def test_client_credentials_token_has_no_username_and_no_sub(
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
+    """The client is named by client_id alone: as ``sub`` it could pass for a user "web"."""
     token = (await client.post(TOKEN_PATH, headers=auth_of(web),
                                data={"grant_type": "client_credentials"})).json()["access_token"]
     body = (await _introspect(client, web, token)).json()
-    assert body["active"] is True and body["sub"] == "web" and body["client_id"] == "web"
-    assert "username" not in body
+    assert body["active"] is True and body["client_id"] == "web"
+    assert "username" not in body and "sub" not in body
+    users = await issue_token(store, "web", user="web", scopes=["read"])
+    same_name = (await _introspect(client, web, users.access_token)).json()
+    assert same_name["sub"] == same_name["username"] == "web"
 
 
 async def test_refresh_token_and_never_expiring_token(

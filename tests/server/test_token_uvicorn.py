@@ -129,7 +129,9 @@ async def test_authlib_client_credentials_revoke_and_introspect_end_to_end(
                                             grant_type="client_credentials")
             assert token["token_type"] == "Bearer" and token["scope"] == "read"
             assert "refresh_token" not in token
-            assert (await oauth.get(f"{server.url}/me")).json()["user"] == "web"
+            # The client acts for itself: request.user is a ClientUser, never a user "web".
+            me = (await oauth.get(f"{server.url}/me")).json()
+            assert me == {"user": "", "scopes": ["read"]}
             active = await oauth.introspect_token(meta["introspection_endpoint"],
                                                   token=token["access_token"])
             assert active.status_code == 200

@@ -1,0 +1,139 @@
+"""Identity from a token never passes for a person, and a client never for a user.
+
+The middleware gives a user's token a ``TokenUser`` and a client's own token
+(client_credentials) a ``ClientUser``; the default ``authenticate`` hook
+(``user_from_scope``, i.e. ``logged_in_user``) refuses both by type, and refuses
+any request the middleware saw a token on. On a route the middleware does not
+protect, a person already signed in by the host's session stays ``request.user``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.authentication import AuthCredentials, AuthenticationBackend, SimpleUser
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from oauth_middleware import ClientUser, OAuthMiddleware, TokenUser, logged_in_user
+from oauth_middleware.server.config import user_from_scope
+from oauth_middleware.store import NewTokens, TokenStore
+
+ORDERS = ("oauth-inside-session", "oauth-outside-session")
+
+
+class HeaderSession(AuthenticationBackend):
+    """The host's login: ``x-session-user`` stands for a session cookie."""
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, SimpleUser] | None:
+        name = conn.headers.get("x-session-user")
+        return (AuthCredentials(["session"]), SimpleUser(name)) if name else None
+
+
+async def whoami(request: Request) -> Response:
+    user = request.user
+    oauth = request.scope.get("oauth")
+    return JSONResponse({
+        "type": type(user).__name__, "identity": user.identity if user.is_authenticated else None,
+        "display": user.display_name if user.is_authenticated else None,
+        "auth": sorted(request.auth.scopes), "token_client": oauth.client_id if oauth else None,
+        "logged_in": logged_in_user(request), "default_hook": user_from_scope(request),
+        "repr": repr(user),
+    })
+
+
+def host(store: TokenStore, order: str) -> Starlette:
+    session = [Middleware(AuthenticationMiddleware, backend=HeaderSession())]
+    oauth = [Middleware(OAuthMiddleware, store=store, scopes={"/api": ["read"]})]
+    return Starlette(routes=[Route("/api", whoami), Route("/page", whoami)],
+                     middleware=session + oauth if order == ORDERS[0] else oauth + session)
+
+
+@pytest.fixture(params=ORDERS)
+async def client(store: TokenStore, request: pytest.FixtureRequest
+                 ) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=host(store, request.param))
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
+        yield c
+
+
+async def _token(store: TokenStore, subject: str, subject_type: str = "user") -> str:
+    issued = await store.issue(NewTokens(client_id="bob" if subject_type == "client" else "web",
+                                         subject=subject, subject_type=subject_type,  # type: ignore[arg-type]
+                                         scopes=frozenset({"read"})))
+    return issued.access_token
+
+
+@pytest.mark.rule("auth.client-identity-not-a-user", "auth.login.token-identity-refused")
+async def test_a_client_token_is_a_client_user_never_the_user_of_the_same_name(
+    store: TokenStore,
+) -> None:
+    token = await _token(store, "bob", "client")
+    app = host(store, ORDERS[0])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="https://testserver") as client:
+        for path in ("/api", "/page"):
+            body = (await client.get(path, headers={"Authorization": f"Bearer {token}"})).json()
+            assert body["type"] == ClientUser.__name__ and body["identity"] == ""
+            assert body["display"] == "client bob" and body["token_client"] == "bob"
+            assert body["logged_in"] is None and body["default_hook"] is None
+            assert body["repr"] == "ClientUser(client='bob')" and token not in body["repr"]
+            assert body["auth"] == ["read"]
+
+
+@pytest.mark.rule("auth.login.token-identity-refused")
+async def test_a_user_token_is_a_token_user_that_the_default_hook_refuses(
+    store: TokenStore,
+) -> None:
+    token = await _token(store, "alice")
+    app = host(store, ORDERS[0])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="https://testserver") as client:
+        for path in ("/api", "/page"):
+            body = (await client.get(path, headers={"Authorization": f"Bearer {token}"})).json()
+            assert body["type"] == TokenUser.__name__ and body["identity"] == "alice"
+            assert body["logged_in"] is None and body["default_hook"] is None
+            assert body["repr"] == "TokenUser('alice', client='web')"
+
+
+@pytest.mark.rule("auth.login.token-identity-refused")
+async def test_a_token_on_an_unlisted_route_never_replaces_the_signed_in_person(
+    store: TokenStore,
+) -> None:
+    """Middleware inside the session: bob stays request.user, the token is in scope["oauth"]
+    only, and the default hook still says nobody (a request with a token is no login)."""
+    token = await _token(store, "alice")
+    app = host(store, ORDERS[0])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="https://testserver") as client:
+        headers = {"Authorization": f"Bearer {token}", "x-session-user": "bob"}
+        page = (await client.get("/page", headers=headers)).json()
+        api = (await client.get("/api", headers=headers)).json()
+        plain = (await client.get("/page", headers={"x-session-user": "bob"})).json()
+    assert page["type"] == "SimpleUser" and page["identity"] == "bob"
+    assert page["auth"] == ["session"] and page["token_client"] == "web"
+    assert page["default_hook"] is None and page["logged_in"] is None
+    assert api["type"] == TokenUser.__name__ and api["identity"] == "alice"
+    assert api["auth"] == ["read"]
+    assert plain["type"] == "SimpleUser" and plain["default_hook"] == "bob"
+
+
+@pytest.mark.rule("auth.login.token-identity-refused")
+async def test_the_default_hook_refuses_a_token_whatever_the_middleware_order(
+    client: httpx.AsyncClient, store: TokenStore,
+) -> None:
+    token = await _token(store, "alice")
+    for headers in ({"Authorization": f"Bearer {token}"},
+                    {"Authorization": f"Bearer {token}", "x-session-user": "bob"}):
+        for path in ("/api", "/page"):
+            body = (await client.get(path, headers=headers)).json()
+            assert body["default_hook"] is None and body["logged_in"] is None
+            assert body["token_client"] == "web"
+    assert (await client.get("/page", headers={"x-session-user": "bob"})).json()[
+        "default_hook"] == "bob"
