@@ -31,12 +31,13 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from oauth_middleware.errors import AccessDenied, InvalidRequest, MethodNotAllowed, OAuthError
+from oauth_middleware.hooks import call_hook
 from oauth_middleware.models import Client, PendingAuthorization
 from oauth_middleware.redirects import add_params
 from oauth_middleware.server import authorization_request as areq
 from oauth_middleware.server import consent
 from oauth_middleware.server.authorization_response import approve
-from oauth_middleware.server.config import ServerConfig, call_hook
+from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.pages import Pages
 from oauth_middleware.server.responses import redirect
 from oauth_middleware.server.urlencoded import parse

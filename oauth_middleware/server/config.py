@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -21,14 +20,6 @@ from oauth_middleware.store.writer import MAX_LIFETIME, REFRESH_LIFETIME
 Authenticate = Callable[[Request], "Awaitable[str | None] | str | None"]
 #: ``verify_password(username, password) -> user id | None``, sync or async.
 VerifyPassword = Callable[[str, str], "Awaitable[str | None] | str | None"]
-
-
-async def call_hook(hook: Callable[..., object], *args: object) -> str | None:
-    """Run a user hook that may be sync or async; its answer is a user id or None."""
-    result = hook(*args)
-    if inspect.isawaitable(result):
-        result = await result
-    return None if result is None else str(result)
 
 
 def signing_key(secret_key: str | bytes | None, *, debug: bool) -> bytes:
