@@ -13,7 +13,7 @@ from starlette.requests import Request
 from oauth_middleware.models import GRANT_TYPES, GrantType
 from oauth_middleware.store import TokenStore
 from oauth_middleware.store.grants import CODE_LIFETIME, MAX_CODE_LIFETIME
-from oauth_middleware.store.transient import PENDING_LIFETIME
+from oauth_middleware.store.transient import MAX_PENDING, PENDING_LIFETIME
 from oauth_middleware.store.writer import MAX_LIFETIME, REFRESH_LIFETIME
 
 #: ``authenticate(request) -> user id | None``, sync or async.
@@ -70,6 +70,8 @@ class ServerConfig:
     code_lifetime: int = CODE_LIFETIME
     refresh_lifetime: int | None = REFRESH_LIFETIME
     consent_lifetime: int = PENDING_LIFETIME
+    #: Consent pages one user may have open at once; one more drops their oldest.
+    max_pending_consents: int = MAX_PENDING
     throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
     #: Extra template directory searched before the built-in templates.
     templates: Path | None = None
@@ -93,6 +95,8 @@ class ServerConfig:
             raise ValueError("code_lifetime must be 1 to 600 seconds (RFC 6749 §4.1.2)")
         if not 0 < self.consent_lifetime <= 3600:
             raise ValueError("consent_lifetime must be 1 to 3600 seconds")
+        if not 1 <= self.max_pending_consents <= 1000:
+            raise ValueError("max_pending_consents must be 1 to 1000 open consent pages per user")
         if self.refresh_lifetime is not None and not 0 < self.refresh_lifetime <= MAX_LIFETIME:
             raise ValueError(f"refresh_lifetime must be 1 to {MAX_LIFETIME} seconds (ten years), "
                              "or None for never")
