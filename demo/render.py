@@ -18,8 +18,11 @@ _ENV = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
 def page(request: Request, template: str, context: dict[str, Any], status_code: int = 200
          ) -> Response:
     user = request.scope.get("user")
+    if user is None or not user.is_authenticated:
+        user = None
     html = _ENV.get_template(template).render(
-        user=user.identity if user is not None and user.is_authenticated else None, **context)
+        user=None if user is None else user.identity,
+        logout_token=getattr(user, "logout_token", ""), **context)
     return HTMLResponse(html, status_code=status_code, headers=HTML_HEADERS)
 
 
