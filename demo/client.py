@@ -8,6 +8,14 @@ The protected routes are called, and their answers kept for the page, only on
 a POST or the callback: right after authorization, after a refresh or a
 revocation, and on "Call the API again". One of the calls casts a vote, so a
 GET of ``/client/`` only shows the kept answers: reloading the page votes nothing.
+
+An authorization code arrives in a query string, which uvicorn's access log
+prints when the response starts. The pages that receive one (the callback, the
+by-hand page of the README's walkthrough, the public client's page) read it,
+then replace it with ``redacted`` in the request's scope, which is what the log
+line reads. The callback redeems the code and redirects at once; the by-hand
+page, ``/client/code`` (demo-web's second redirect URI), only shows it to copy
+into the README's ``curl`` command and redeems nothing.
 """
 
 from __future__ import annotations
@@ -24,10 +32,20 @@ from starlette.routing import Route
 from demo.render import page, see_other
 from oauth_middleware.redirects import add_params
 from oauth_middleware.security import constant_time_equals, fingerprint, new_secret, pkce_s256
+from oauth_middleware.server.form import redact
 
 COOKIE = "demo_client"
 CLIENT_ID = "demo-web"
 SCOPE = "polls:results my_polls:my_stats polls:vote"
+#: Query parameters kept out of the access log.
+_NOT_LOGGED = frozenset({"code"})
+
+
+def _read_query(request: Request) -> dict[str, str]:
+    """The query's parameters; then the code is blanked in the scope the access log reads."""
+    params = dict(request.query_params)
+    request.scope["query_string"] = redact(request.scope["query_string"], _NOT_LOGGED)
+    return params
 
 
 @dataclass
@@ -47,6 +65,8 @@ class DemoClient:
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.redirect_uri = f"{self.base_url}/client/callback"
+        #: Where the README's walkthrough sends the code, to copy it by hand.
+        self.by_hand_uri = f"{self.base_url}/client/code"
         self.secret = secret
         self.transport = transport
         self._signer = URLSafeSerializer(signing_key, salt="demo-client")
@@ -56,6 +76,7 @@ class DemoClient:
     def routes(self) -> list[Route]:
         return [Route("/client/", self.home), Route("/client/login", self.login),
                 Route("/client/callback", self.callback),
+                Route("/client/code", self.by_hand),
                 Route("/client/refresh", self.refresh, methods=["POST"]),
                 Route("/client/revoke", self.revoke, methods=["POST"]),
                 Route("/client/call", self.call, methods=["POST"]),
@@ -93,8 +114,8 @@ class DemoClient:
         return self._bind(see_other(url), sid)
 
     async def callback(self, request: Request) -> Response:
+        params = _read_query(request)
         sid, session = self._session(request)
-        params = request.query_params
         expected, session.state = session.state, ""
         if not expected or not constant_time_equals(params.get("state", ""), expected):
             session.error = "The state did not match: this answer was not for this browser."
@@ -105,6 +126,13 @@ class DemoClient:
                 "grant_type": "authorization_code", "code": params.get("code", ""),
                 "redirect_uri": self.redirect_uri, "code_verifier": session.verifier})
         return self._bind(see_other("/client/"), sid)
+
+    async def by_hand(self, request: Request) -> Response:
+        """The README's by-hand flow: show the code (or error) to copy; redeem nothing."""
+        params = _read_query(request)
+        return page(request, "code.html", {
+            "code": params.get("code", ""), "state": params.get("state", ""),
+            "error": params.get("error", ""), "redirect_uri": self.by_hand_uri})
 
     async def call(self, request: Request) -> Response:
         """Call the protected routes again with the current token (votes once more)."""
@@ -132,7 +160,9 @@ class DemoClient:
         return self._bind(see_other("/client/"), sid)
 
     async def spa(self, request: Request) -> Response:
-        return page(request, "spa.html", {"request_query": str(request.query_params)})
+        shown = str(request.query_params)
+        _read_query(request)
+        return page(request, "spa.html", {"request_query": shown})
 
     async def _token_request(self, session: ClientSession, data: dict[str, str]) -> None:
         async with self._http() as http:

@@ -1,9 +1,15 @@
-"""The demo's home, login and logout pages (the login the authorization server sends users to)."""
+"""The demo's home, login and logout pages (the login the authorization server sends users to).
+
+Signing out is a POST with the session's CSRF token (a GET, or a cross-site form,
+must not sign anyone out). Checking a password runs scrypt, so it runs in a
+worker thread, as the authorization server runs a sync ``verify_password``.
+"""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -14,8 +20,15 @@ from demo.sessions import Sessions
 
 
 def safe_next(value: str | None) -> str:
-    """Only local paths: ``next`` must not turn the login into an open redirect."""
+    """Only local paths: ``next`` must not turn the login into an open redirect.
+
+    Only printable ASCII without spaces: a control character cannot go into a
+    ``Location`` header (the server would drop the connection), and browsers
+    delete tabs and newlines from a URL, so ``/<TAB>/evil.example`` would leave.
+    """
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    if not all("!" <= ch <= "~" for ch in value):
         return "/"
     parts = urlsplit(value)
     return "/" if parts.scheme or parts.netloc else value
@@ -30,7 +43,7 @@ class Pages:
     @property
     def routes(self) -> list[Route]:
         return [Route("/", self.home), Route("/login", self.login, methods=["GET", "POST"]),
-                Route("/logout", self.logout, methods=["GET", "POST"])]
+                Route("/logout", self.logout, methods=["POST"])]
 
     async def home(self, request: Request) -> Response:
         return page(request, "home.html", {"base_url": self.base_url, "embedded": self.embedded})
@@ -42,8 +55,8 @@ class Pages:
         next_url = safe_next(str(form.get("next", "")))
         if not self.sessions.check_csrf(request, str(form.get("csrf", ""))):
             return self._form(request, next_url, "The form expired; please try again.", 403)
-        username = users.verify_password(str(form.get("username", "")),
-                                         str(form.get("password", "")))
+        username = await to_thread.run_sync(users.verify_password, str(form.get("username", "")),
+                                            str(form.get("password", "")))
         if username is None:
             return self._form(request, next_url, "Unknown user or wrong password.", 401)
         response = see_other(next_url)
@@ -58,6 +71,14 @@ class Pages:
         return response
 
     async def logout(self, request: Request) -> Response:
+        """POST only, with the token of the page's sign-out form (bound to the session)."""
+        form = await request.form()
+        if self.sessions.user(request) is not None and not self.sessions.check_logout(
+                request, str(form.get("logout_token", ""))):
+            return page(request, "message.html", {
+                "title": "Not signed out",
+                "message": "The sign-out form expired or came from another site; "
+                           "use the sign-out button of this site."}, 403)
         response = see_other("/")
         self.sessions.logout(request, response)
         return response

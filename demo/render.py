@@ -19,7 +19,10 @@ _ENV = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
 def page(request: Request, template: str, context: dict[str, Any], status_code: int = 200
          ) -> Response:
     # Who is signed in comes from the session only: a bearer token sent along is nobody's login.
-    html = _ENV.get_template(template).render(user=logged_in_user(request), **context)
+    name = logged_in_user(request)
+    user = request.scope.get("user") if name is not None else None
+    html = _ENV.get_template(template).render(
+        user=name, logout_token=getattr(user, "logout_token", ""), **context)
     return HTMLResponse(html, status_code=status_code, headers=HTML_HEADERS)
 
 

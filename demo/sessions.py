@@ -2,14 +2,16 @@
 
 Sessions live in process memory, which fits the demo (one process). The
 ``AuthenticationMiddleware`` backend below gives ``request.user`` to the
-authorization server's default ``authenticate`` hook.
+authorization server's default ``authenticate`` hook, and to the pages the token
+their sign-out form posts: an HMAC of the session id, so a cross-site POST (which
+cannot read the page) cannot sign anyone out.
 """
 
 from __future__ import annotations
 
 import time
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, Signer, URLSafeSerializer
 from starlette.authentication import AuthCredentials, AuthenticationBackend, BaseUser, SimpleUser
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
@@ -24,6 +26,7 @@ SESSION_LIFETIME = 8 * 3600
 class Sessions:
     def __init__(self, secret_key: bytes, *, secure: bool = False) -> None:
         self._signer = URLSafeSerializer(secret_key, salt="demo-session")
+        self._logout = Signer(secret_key, salt="demo-logout")
         self._sessions: dict[str, tuple[str, float]] = {}
         self.secure = secure
 
@@ -45,6 +48,17 @@ class Sessions:
         if record is None or record[1] < time.time():
             return None
         return record[0]
+
+    def logout_token(self, request: HTTPConnection) -> str:
+        """The sign-out form's CSRF token: bound to this session, empty without one."""
+        session_id = self._session_id(request)
+        if session_id is None or session_id not in self._sessions:
+            return ""
+        return self._logout.get_signature(session_id).decode()
+
+    def check_logout(self, request: HTTPConnection, token: str) -> bool:
+        expected = self.logout_token(request)
+        return bool(expected) and constant_time_equals(token, expected)
 
     def _session_id(self, request: HTTPConnection) -> str | None:
         try:
@@ -71,6 +85,14 @@ class Sessions:
         return kind == "csrf" and bool(cookie) and constant_time_equals(nonce, cookie)
 
 
+class DemoUser(SimpleUser):
+    """A signed-in person, with the token the page's sign-out form needs."""
+
+    def __init__(self, username: str, logout_token: str) -> None:
+        super().__init__(username)
+        self.logout_token = logout_token
+
+
 class SessionBackend(AuthenticationBackend):
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
@@ -79,4 +101,4 @@ class SessionBackend(AuthenticationBackend):
         username = self.sessions.user(conn)
         if username is None:
             return None
-        return AuthCredentials(["session"]), SimpleUser(username)
+        return AuthCredentials(["session"]), DemoUser(username, self.sessions.logout_token(conn))

@@ -43,7 +43,7 @@ async def whoami(request: Request) -> Response:
         "type": type(user).__name__, "identity": user.identity if user.is_authenticated else None,
         "display": user.display_name if user.is_authenticated else None,
         "auth": sorted(request.auth.scopes), "token_client": oauth.client_id if oauth else None,
-        "logged_in": logged_in_user(request), "default_hook": user_from_scope(request),
+        "logged_in": logged_in_user(request), "default_hook": await user_from_scope(request),
         "repr": repr(user),
     })
 

@@ -358,11 +358,11 @@ async def test_pending_authorization_is_taken_once(store: TokenStore) -> None:
                                    scopes=("a", "b"), state="xyz")
     txn = await store.put_pending(pending, lifetime=60)
     assert len(txn) >= 43
-    assert await store.get_pending(txn) == pending
-    assert 0 < await store.redis.ttl(store.keys.pending(digest(txn))) <= 60
-    results = await asyncio.gather(*(store.take_pending(txn) for _ in range(5)))
+    assert await store.get_pending(txn, user="alice") == pending
+    assert 0 < await store.redis.ttl(store.keys.pending("alice", digest(txn))) <= 60
+    results = await asyncio.gather(*(store.take_pending(txn, user="alice") for _ in range(5)))
     assert results.count(pending) == 1
-    assert await store.get_pending(txn) is None
+    assert await store.get_pending(txn, user="alice") is None
 
 
 @pytest.mark.rule("abuse.throttle")

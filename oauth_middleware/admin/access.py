@@ -16,9 +16,9 @@ from starlette.responses import Response
 
 from oauth_middleware.admin.config import AdminConfig, is_admin
 from oauth_middleware.admin.refusals import Forbidden, Refusal
+from oauth_middleware.hooks import call_hook
 from oauth_middleware.identity import carries_bearer
 from oauth_middleware.redirects import add_params
-from oauth_middleware.server.config import call_hook
 from oauth_middleware.server.responses import redirect
 
 #: The refusal of a request that carries an access token (400, nothing read or changed).

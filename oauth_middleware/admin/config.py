@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -11,6 +10,7 @@ from starlette.requests import Request
 
 from oauth_middleware.admin.csrf import MAX_AGE
 from oauth_middleware.admin.forms import MAX_BODY
+from oauth_middleware.hooks import run_hook
 from oauth_middleware.server.config import Authenticate, user_from_scope
 from oauth_middleware.store import TokenStore
 
@@ -19,11 +19,9 @@ IsAdmin = Callable[[Request], "Awaitable[bool] | bool"]
 
 
 async def is_admin(hook: IsAdmin, request: Request) -> bool:
-    """Run the user's ``is_admin`` hook; anything but ``True`` means no."""
-    answer = hook(request)
-    if inspect.isawaitable(answer):
-        answer = await answer
-    return answer is True
+    """Run the user's ``is_admin`` hook (a sync one in a worker thread, see :mod:`.hooks`);
+    anything but ``True`` means no."""
+    return await run_hook(hook, request) is True
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,7 +27,7 @@ from oauth_middleware.server.config import (
 )
 from oauth_middleware.store import TokenStore
 from oauth_middleware.store.grants import CODE_LIFETIME
-from oauth_middleware.store.transient import PENDING_LIFETIME
+from oauth_middleware.store.transient import MAX_PENDING, PENDING_LIFETIME
 from oauth_middleware.store.writer import REFRESH_LIFETIME
 
 METADATA_PATH = "/.well-known/oauth-authorization-server"
@@ -55,6 +55,7 @@ class AuthorizationServer:
         require_pkce: bool = False,
         code_lifetime: int = CODE_LIFETIME,
         consent_lifetime: int = PENDING_LIFETIME,
+        max_pending_consents: int = MAX_PENDING,
         refresh_lifetime: int | None = REFRESH_LIFETIME,
         throttle: ThrottlePolicy | None = None,
         templates: str | Path | None = None,
@@ -66,7 +67,7 @@ class AuthorizationServer:
             secret_key=signing_key(secret_key, debug=debug),
             debug=debug, grant_types=grant_types(grants), require_pkce=require_pkce,
             code_lifetime=code_lifetime, refresh_lifetime=refresh_lifetime,
-            consent_lifetime=consent_lifetime,
+            consent_lifetime=consent_lifetime, max_pending_consents=max_pending_consents,
             throttle=throttle or ThrottlePolicy(),
             templates=Path(templates) if templates is not None else None,
             introspection_scope=introspection_scope,

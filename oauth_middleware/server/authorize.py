@@ -34,13 +34,14 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from oauth_middleware.errors import AccessDenied, InvalidRequest, MethodNotAllowed, OAuthError
+from oauth_middleware.hooks import call_hook
 from oauth_middleware.identity import ACCESS_TOKEN_PARAM, carries_bearer
 from oauth_middleware.models import Client, PendingAuthorization
 from oauth_middleware.redirects import add_params
 from oauth_middleware.server import authorization_request as areq
 from oauth_middleware.server import consent
 from oauth_middleware.server.authorization_response import approve
-from oauth_middleware.server.config import ServerConfig, call_hook
+from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.pages import Pages
 from oauth_middleware.server.responses import redirect
 from oauth_middleware.server.urlencoded import Params, parse
@@ -117,7 +118,8 @@ class AuthorizationEndpoint:
         transaction = csrf_token = ""
         if request.method == "GET":
             pending = auth_request.pending(user, store.clock())
-            transaction = await store.put_pending(pending, lifetime=self.config.consent_lifetime)
+            transaction = await store.put_pending(pending, lifetime=self.config.consent_lifetime,
+                                                  cap=self.config.max_pending_consents)
             csrf_token = self.csrf.issue(user, transaction)
         known = await store.get_scopes(auth_request.scopes)
         return self.pages.consent(
@@ -142,7 +144,7 @@ class AuthorizationEndpoint:
         if not user:
             raise AccessDenied("You are not signed in.")
         decision = consent.read_decision(form, user, self.csrf)
-        pending = await self.config.store.take_pending(decision.transaction)
+        pending = await self.config.store.take_pending(decision.transaction, user=user)
         if pending is None or pending.user != user:
             raise AccessDenied("This authorization request has expired or was already answered.")
         client = await self.config.store.get_client(pending.client_id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,21 +14,13 @@ from oauth_middleware.identity import logged_in_user
 from oauth_middleware.models import GRANT_TYPES, GrantType
 from oauth_middleware.store import TokenStore
 from oauth_middleware.store.grants import CODE_LIFETIME, MAX_CODE_LIFETIME
-from oauth_middleware.store.transient import PENDING_LIFETIME
+from oauth_middleware.store.transient import MAX_PENDING, PENDING_LIFETIME
 from oauth_middleware.store.writer import MAX_LIFETIME, REFRESH_LIFETIME
 
 #: ``authenticate(request) -> user id | None``, sync or async.
 Authenticate = Callable[[Request], "Awaitable[str | None] | str | None"]
 #: ``verify_password(username, password) -> user id | None``, sync or async.
 VerifyPassword = Callable[[str, str], "Awaitable[str | None] | str | None"]
-
-
-async def call_hook(hook: Callable[..., object], *args: object) -> str | None:
-    """Run a user hook that may be sync or async; its answer is a user id or None."""
-    result = hook(*args)
-    if inspect.isawaitable(result):
-        result = await result
-    return None if result is None else str(result)
 
 
 def signing_key(secret_key: str | bytes | None, *, debug: bool) -> bytes:
@@ -43,9 +34,12 @@ def signing_key(secret_key: str | bytes | None, *, debug: bool) -> bytes:
     return secret_key.encode() if isinstance(secret_key, str) else secret_key
 
 
-def user_from_scope(request: Request) -> str | None:
+async def user_from_scope(request: Request) -> str | None:
     """The default ``authenticate``: ``request.user`` from Starlette's AuthenticationMiddleware,
-    refused when it came from a bearer token (RFC 9700 §4.14): see :func:`logged_in_user`."""
+    refused when it came from a bearer token (RFC 9700 §4.14): see :func:`logged_in_user`.
+
+    Async so that it runs on the loop: it only reads the scope, and a sync hook would
+    take a worker-thread hop (see ``hooks``) shared with the host's sync hooks."""
     return logged_in_user(request)
 
 
@@ -78,6 +72,8 @@ class ServerConfig:
     code_lifetime: int = CODE_LIFETIME
     refresh_lifetime: int | None = REFRESH_LIFETIME
     consent_lifetime: int = PENDING_LIFETIME
+    #: Consent pages one user may have open at once; one more drops their oldest.
+    max_pending_consents: int = MAX_PENDING
     throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
     #: Extra template directory searched before the built-in templates.
     templates: Path | None = None
@@ -101,6 +97,8 @@ class ServerConfig:
             raise ValueError("code_lifetime must be 1 to 600 seconds (RFC 6749 §4.1.2)")
         if not 0 < self.consent_lifetime <= 3600:
             raise ValueError("consent_lifetime must be 1 to 3600 seconds")
+        if not 1 <= self.max_pending_consents <= 1000:
+            raise ValueError("max_pending_consents must be 1 to 1000 open consent pages per user")
         if self.refresh_lifetime is not None and not 0 < self.refresh_lifetime <= MAX_LIFETIME:
             raise ValueError(f"refresh_lifetime must be 1 to {MAX_LIFETIME} seconds (ten years), "
                              "or None for never")

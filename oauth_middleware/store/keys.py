@@ -6,7 +6,8 @@ grant lives in one slot and the Lua scripts that rotate, redeem and revoke a
 grant touch one slot only. ``<sha>`` is the SHA-256 hex digest of a raw
 token, code or transaction id: raw values are never stored.
 
-Only a grant's keys share a hash tag; other keys that change together do not.
+Only a grant's keys, and a user's consent transactions (below), share a hash
+tag; other keys that change together do not.
 A client record and the ``clients`` set, or a grant and its ``idx:user`` and
 ``idx:client`` entries, are written by one non-transactional pipeline across
 slots (the index first, so revocation never misses a grant), and revocation
@@ -26,12 +27,18 @@ P code:{g}:<sha>               string  JSON authorization code record   code lif
 P members:{g}                  set     every key above of grant g       longest member
 P idx:user:<sha(user)>         zset    grant id -> expiry (ms)          latest expiry
 P idx:client:<client_id>       zset    grant id -> expiry (ms)          latest expiry
-P txn:<sha>                    string  JSON pending authorization       consent lifetime
+P txn:{<sha(user)>}:<sha>      string  JSON pending authorization       consent lifetime
+P txns:{<sha(user)>}           zset    txn <sha> -> stored at (ms)      consent lifetime
 P throttle:<bucket>:<sha>      hash    count, ends (window end, ms)     throttle window
 =============================  ======  ===============================  =================
 
 A consent transaction, once taken, stays 60 s as ``taken:<attempt id>:<JSON>`` so
 that a resent take by the same attempt still finds it (``scripts.TAKE_PENDING``).
+A user's consent transactions and their ``txns`` index share the hash tag of the
+user's digest, so the script that stores one and drops the user's oldest past
+the cap (``scripts.PUT_PENDING``), and the one that takes one, touch one slot.
+The index holds at most ``max_pending_consents`` live transactions (score: the
+order they were stored in); taking a transaction removes it from the index.
 
 Client ids are restricted to URL-safe characters at registration, so they are
 safe inside a key; user ids are free text and appear only as a digest.
@@ -99,8 +106,17 @@ class Keys:
             return self.client_index(subject)
         return self.user_index(subject)
 
-    def pending(self, sha: str) -> str:
-        return f"{self.prefix}txn:{sha}"
+    def pending(self, user: str, sha: str) -> str:
+        """A consent transaction, in the slot of its user (see :meth:`pending_index`)."""
+        return f"{self.pending_prefix(user)}{sha}"
+
+    def pending_prefix(self, user: str) -> str:
+        """What every consent transaction key of ``user`` starts with (the script needs it)."""
+        return f"{self.prefix}txn:{{{digest(user)}}}:"
+
+    def pending_index(self, user: str) -> str:
+        """The user's live consent transactions: what bounds how many one user can keep."""
+        return f"{self.prefix}txns:{{{digest(user)}}}"
 
     def throttle(self, bucket: str, key: str) -> str:
         if len(key) > _MEMO_KEY:

@@ -1,7 +1,8 @@
 """Lua scripts: the atomic operations of DESIGN decision 4.
 
-Every script touches keys of one grant only (one hash tag, one cluster slot) or
-one index key. TTL arguments are milliseconds; ``0`` means "never expires".
+Every script touches keys of one grant only (one hash tag, one cluster slot),
+one user's consent transactions (one hash tag), or one index key. TTL arguments
+are milliseconds; ``0`` means "never expires".
 Scripts never see a raw token: keys carry digests and values are records.
 """
 
@@ -128,12 +129,51 @@ end
 return {redis.call('HINCRBY', KEYS[1], 'count', 1), ends}
 """)
 
-#: KEYS: pending; ARGV: attempt id, tombstone TTL ms.
+# --- consent transactions (pending authorizations) -------------------------------------------
+
+#: KEYS: pending, the user's pending index; ARGV: record, TTL ms, transaction digest,
+#: cap, key prefix of the user's transactions, now ms. Returns how many it dropped.
+#: Stores a pending consent and keeps the user's live ones at most ``cap``: the index
+#: forgets transactions that expired, then drops the oldest (record and entry) until
+#: the new one fits. Scores only grow, so "oldest" holds within one millisecond too.
+PUT_PENDING = Script("""
+local index, ttl, cap = KEYS[2], tonumber(ARGV[2]), tonumber(ARGV[4])
+for _, member in ipairs(redis.call('ZRANGE', index, 0, -1)) do
+  if redis.call('EXISTS', ARGV[5] .. member) == 0 then
+    redis.call('ZREM', index, member)
+  end
+end
+local over = redis.call('ZCARD', index) - cap + 1
+if over > 0 then
+  for _, member in ipairs(redis.call('ZRANGE', index, 0, over - 1)) do
+    redis.call('DEL', ARGV[5] .. member)
+  end
+  redis.call('ZREMRANGEBYRANK', index, 0, over - 1)
+else
+  over = 0
+end
+local score = tonumber(ARGV[6])
+local last = redis.call('ZRANGE', index, -1, -1, 'WITHSCORES')
+if last[2] and tonumber(last[2]) >= score then
+  score = tonumber(last[2]) + 1
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+redis.call('ZADD', index, score, ARGV[3])
+if redis.call('PTTL', index) < ttl then
+  redis.call('PEXPIRE', index, ttl)
+end
+return over
+""")
+
+#: KEYS: pending, the user's pending index; ARGV: attempt id, tombstone TTL ms,
+#: transaction digest.
 #: Takes a pending consent once (what GETDEL did), leaving a short-lived tombstone
 #: ``taken:<attempt>:<record>`` instead of nothing: when the client library resends
 #: the command after a lost reply, the same attempt gets its record again, while
-#: every other attempt finds the transaction gone.
+#: every other attempt finds the transaction gone. Whatever the outcome, the
+#: transaction leaves the user's index: it no longer counts against the cap.
 TAKE_PENDING = Script("""
+redis.call('ZREM', KEYS[2], ARGV[3])
 local value = redis.call('GET', KEYS[1])
 if not value then
   return false
@@ -150,5 +190,5 @@ return value
 """)
 
 ALL = (ADD_MEMBERS, CONSUME_AND_ISSUE, REVOKE_GRANT, REMOVE_MEMBER, INDEX_ADD, COUNT_FAILURE,
-       TAKE_PENDING)
+       PUT_PENDING, TAKE_PENDING)
 

@@ -16,6 +16,9 @@ from oauth_middleware.store.connection import GUARD
 
 #: Seconds a user has to decide on a consent page.
 PENDING_LIFETIME = 600
+#: Consent transactions one user may have waiting; storing one more drops their oldest,
+#: so a loop of ``GET auth/`` cannot fill Redis (``AuthorizationServer(max_pending_consents=)``).
+MAX_PENDING = 20
 #: Seconds a taken consent transaction stays as a tombstone (see ``scripts.TAKE_PENDING``).
 TAKEN_LIFETIME = 60
 _TAKEN = b"taken:"
@@ -39,28 +42,38 @@ def window_state(count: bytes | str | None, ends: bytes | str | None, now_ms: in
 
 class TransientMixin(StoreBase):
     async def put_pending(
-        self, pending: PendingAuthorization, *, lifetime: int = PENDING_LIFETIME
+        self, pending: PendingAuthorization, *, lifetime: int = PENDING_LIFETIME,
+        cap: int = MAX_PENDING,
     ) -> str:
-        """Store a pending authorization; returns its transaction id (stored only as a digest)."""
-        txn_id = new_secret()
-        with GUARD:
-            await self.redis.set(self.keys.pending(digest(txn_id)), dump(pending), ex=lifetime)
+        """Store a pending authorization; returns its transaction id (stored only as a digest).
+
+        One script stores it and, past ``cap`` live transactions of the same user,
+        drops the oldest: concurrent requests cannot overshoot the cap.
+        """
+        txn_id, user = new_secret(), pending.user
+        sha = digest(txn_id)
+        names = [self.keys.pending(user, sha), self.keys.pending_index(user)]
+        args = [dump(pending), self.ttl_ms(lifetime), sha, cap, self.keys.pending_prefix(user),
+                self.now_ms()]
+        await self.run([self.evalsha(scripts.PUT_PENDING, names, args)], scripts.PUT_PENDING)
         return txn_id
 
-    async def get_pending(self, txn_id: str) -> PendingAuthorization | None:
-        """The pending authorization; None once taken, expired or unknown."""
+    async def get_pending(self, txn_id: str, *, user: str) -> PendingAuthorization | None:
+        """``user``'s pending authorization; None once taken, dropped, expired or unknown."""
         with GUARD:
-            raw = await self.redis.get(self.keys.pending(digest(txn_id)))
+            raw = await self.redis.get(self.keys.pending(user, digest(txn_id)))
         if raw is None or _taken(raw):
             return None
         return load(PendingAuthorization, raw)
 
-    async def take_pending(self, txn_id: str) -> PendingAuthorization | None:
-        """Fetch and retire in one atomic step: a decision can be made once, and a
-        resend of the same attempt (a lost reply) still gets its record."""
-        name = [self.keys.pending(digest(txn_id))]
-        args = [new_secret(), self.ttl_ms(TAKEN_LIFETIME)]
-        (raw,) = await self.run([self.evalsha(scripts.TAKE_PENDING, name, args)],
+    async def take_pending(self, txn_id: str, *, user: str) -> PendingAuthorization | None:
+        """Fetch and retire ``user``'s transaction in one atomic step: a decision can be
+        made once, and a resend of the same attempt (a lost reply) still gets its record.
+        Another user's transaction id finds nothing: keys live under their user."""
+        sha = digest(txn_id)
+        names = [self.keys.pending(user, sha), self.keys.pending_index(user)]
+        args = [new_secret(), self.ttl_ms(TAKEN_LIFETIME), sha]
+        (raw,) = await self.run([self.evalsha(scripts.TAKE_PENDING, names, args)],
                                 scripts.TAKE_PENDING)
         return None if raw is None else load(PendingAuthorization, raw)
 

@@ -233,6 +233,10 @@ RULES: tuple[Rule, ...] = (
          "expires."),
     Rule("abuse.caps", TRANSPORT, "RFC 6749 §3.2",
          "Every parameter's length and the header, query and body sizes are capped."),
+    Rule("abuse.bounded.pending-consents", TRANSPORT, "RFC 6819 §4.4.1.11; RFC 6749 §10.12",
+         "Pending consent transactions are bounded per user: past the cap the oldest is "
+         "dropped (and can no longer be approved), decided atomically in one script, so no "
+         "loop of GET auth/ grows storage."),
     Rule("abuse.malformed-400", TRANSPORT, "RFC 6749 Appendix B; RFC 3986 §2.1",
          "Malformed percent-escapes, NUL bytes and non-UTF-8 input are 400, never 500."),
 

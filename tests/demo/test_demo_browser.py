@@ -1,7 +1,8 @@
 """The demo in a real browser: log in as alice, approve consent, see the protected results.
 
 Debian chromium (playwright), the demo started as ``python -m demo`` with real
-uvicorn and a real redis-server. A second run denies and sees access_denied.
+uvicorn and a real redis-server. A second run denies and sees access_denied; then
+alice signs out with the header's button (a POST with the session's CSRF token).
 Screenshots of the consent page and the client app's results page are written
 to artifacts/screenshots/ (the README says so).
 """
@@ -51,6 +52,13 @@ async def test_alice_approves_and_sees_protected_results_then_a_denial(demo: Dem
         await expect(page).to_have_url(f"{demo.url}/client/")
         await expect(page.locator("#client-error")).to_have_text(
             "The server answered access_denied.")
+
+        await page.click("#sign-out")  # a POST with the session's CSRF token
+        await expect(page).to_have_url(f"{demo.url}/")
+        await expect(page.locator("header .who")).to_have_text("sign in")
+        await page.goto(f"{demo.url}/client/")
+        await page.click("#start")  # signed out: the flow asks for the login again
+        await expect(page).to_have_url(re.compile(r"/login\?next="))
 
 
 async def test_implicit_flow_puts_the_token_in_the_fragment_for_the_spa(demo: Demo) -> None:

@@ -7,12 +7,19 @@ exactly as the README's first command starts it.
 from __future__ import annotations
 
 import re
+import secrets
+from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
+import pytest
 
+from oauth_middleware.security import pkce_s256
 from oauth_middleware.server.responses import HTML_HEADERS
 from tests.demo.harness import WEB_SECRET, Demo, consent, decide, location, login
 from tests.server.authorize_harness import read_page
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 async def _sign_in_through_client(agent: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
@@ -134,3 +141,89 @@ async def test_reloading_the_client_page_casts_no_vote_and_call_again_casts_one(
     again = await agent.post("/client/call")
     assert location(again)[0] == "/client/"
     assert await _votes(agent) == {"header": 2, "form body": 0, "query": 0}
+
+
+def _stopped_log(demo: Demo) -> str:
+    """Everything the demo printed, its access log included (stopped, so all of it is written)."""
+    demo.process.stop()
+    return demo.process.output()
+
+
+@pytest.mark.rule("rest.no-secret-in-logs")
+async def test_the_callback_redeems_the_code_and_keeps_it_out_of_the_access_log(
+    demo: Demo, agent: httpx.AsyncClient
+) -> None:
+    auth_url, request = await _sign_in_through_client(agent)
+    action, page = await consent(agent, auth_url)
+    approved = await decide(agent, action, page, "approve")
+    path, params = location(approved)
+    code = params["code"]
+    assert path == "/client/callback" and len(code) >= 43
+    back = await agent.get(approved.headers["location"])
+    assert location(back) == ("/client/", {})
+    results = read_page((await agent.get("/client/")).text).text
+    assert "header GET /api/me 200" in results and '"user":"alice"' in results  # redeemed
+    log = _stopped_log(demo)
+    assert code not in log
+    assert f'"GET /client/callback?code=redacted&state={request["state"]} HTTP/1.1" 303' in log
+
+
+def _readme_by_hand() -> tuple[str, str]:
+    """README 4.1.1 as written: the authorization URL it echoes and the redirect_uri it posts."""
+    block = README.read_text().split("# 4.1.1", 1)[1].split("# 4.1.2", 1)[0]
+    url = re.search(r'echo "(http://127\.0\.0\.1:8000/oauth/auth/\?[^"]+)"', block)
+    redirect_uri = re.search(r"-d redirect_uri=(\S+)", block)
+    assert url is not None and redirect_uri is not None
+    return url.group(1), redirect_uri.group(1)
+
+
+@pytest.mark.rule("rest.no-secret-in-logs")
+async def test_the_readme_by_hand_code_flow_works_as_written_and_logs_no_code(
+    demo: Demo, agent: httpx.AsyncClient
+) -> None:
+    written_url, written_redirect = _readme_by_hand()
+    verifier = secrets.token_urlsafe(48)
+    url = written_url.replace("$challenge", pkce_s256(verifier)).replace(
+        "http://127.0.0.1:8000", demo.url)
+    redirect_uri = written_redirect.replace("http://127.0.0.1:8000", demo.url)
+    to_login = await agent.get(url)
+    await login(agent, "alice", location(to_login)[1]["next"])
+    action, page = await consent(agent, url)
+    path, params = location(await decide(agent, action, page, "approve"))
+    assert (path, params["state"]) == ("/client/code", "xyz")
+    shown = await agent.get(f"{path}?{urlencode(params)}")
+    assert shown.status_code == 200
+    for name, value in HTML_HEADERS.items():
+        assert shown.headers[name] == value
+    code = re.search(r'<code id="code">([^<]+)</code>', shown.text)
+    assert code is not None and code.group(1) == params["code"]
+    token = await agent.post("/oauth/token/", auth=("demo-web", WEB_SECRET), data={
+        "grant_type": "authorization_code", "code": code.group(1),
+        "code_verifier": verifier, "redirect_uri": redirect_uri})
+    assert token.status_code == 200, token.text
+    assert token.json()["scope"] == "polls:results"
+    me = await agent.get("/api/me", headers={
+        "Authorization": f"Bearer {token.json()['access_token']}"})
+    assert me.json()["user"] == "alice"
+    log = _stopped_log(demo)
+    assert params["code"] not in log
+    assert '"GET /client/code?code=redacted&state=xyz HTTP/1.1" 200' in log
+
+
+@pytest.mark.rule("rest.no-secret-in-logs")
+async def test_the_public_clients_page_shows_its_code_but_the_access_log_does_not(
+    demo: Demo, agent: httpx.AsyncClient
+) -> None:
+    auth_url = "/oauth/auth/?" + urlencode({
+        "response_type": "code", "client_id": "demo-spa", "scope": "polls:results",
+        "state": "spa", "code_challenge": pkce_s256(secrets.token_urlsafe(48)),
+        "code_challenge_method": "S256"})
+    await login(agent, "bob", location(await agent.get(auth_url))[1]["next"])
+    action, page = await consent(agent, auth_url)
+    path, params = location(await decide(agent, action, page, "approve"))
+    assert path == "/client/spa"
+    shown = await agent.get(f"{path}?{urlencode(params)}")
+    assert shown.status_code == 200 and params["code"] in read_page(shown.text).text
+    log = _stopped_log(demo)
+    assert params["code"] not in log
+    assert '"GET /client/spa?code=redacted&state=spa HTTP/1.1" 200' in log

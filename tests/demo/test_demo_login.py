@@ -12,12 +12,14 @@ from oauth_middleware.security import is_urlsafe
 from tests.demo.harness import Demo, login
 from tests.server.authorize_harness import read_page
 
-#: An authorization request of demo-web: consent for a signed-in user, else the login page.
+#: An authorization request of demo-web (plus its callback as redirect_uri): consent for a
+#: signed-in user, else the login page.
 AUTH = {"client_id": "demo-web", "response_type": "code", "scope": "polls:results"}
 
 
 async def _signed_in(agent: httpx.AsyncClient) -> bool:
-    response = await agent.get("/oauth/auth/", params=AUTH)
+    callback = f"{str(agent.base_url).rstrip('/')}/client/callback"
+    response = await agent.get("/oauth/auth/", params={**AUTH, "redirect_uri": callback})
     if response.status_code == 303:
         assert response.headers["location"].startswith("/login?next=")
         return False
@@ -30,13 +32,20 @@ async def _login_form(agent: httpx.AsyncClient, next_url: str = "/") -> dict[str
     return {"csrf": page.hidden("csrf"), "next": page.hidden("next")}
 
 
+async def _logout_token(agent: httpx.AsyncClient) -> str:
+    """The CSRF field of the sign-out form every page shows a signed-in user."""
+    page = read_page((await agent.get("/")).text)
+    assert [f["action"] for f in page.forms] == ["/logout"]
+    return page.hidden("logout_token")
+
+
 async def test_logout_clears_the_cookie_and_ends_the_session_on_the_server(
     demo: Demo, agent: httpx.AsyncClient
 ) -> None:
     assert (await login(agent, "alice", "/")).status_code == 303
     assert await _signed_in(agent)
     old_cookie = agent.cookies[SESSION_COOKIE]
-    out = await agent.post("/logout")
+    out = await agent.post("/logout", data={"logout_token": await _logout_token(agent)})
     assert out.status_code == 303 and out.headers["location"] == "/"
     cleared = out.headers["set-cookie"]
     assert cleared.startswith(f'{SESSION_COOKIE}="";') and "Max-Age=0" in cleared
@@ -45,6 +54,29 @@ async def test_logout_clears_the_cookie_and_ends_the_session_on_the_server(
     async with httpx.AsyncClient(base_url=demo.url, cookies={SESSION_COOKIE: old_cookie},
                                  follow_redirects=False) as replay:
         assert not await _signed_in(replay)  # the id it names is gone from the server
+
+
+async def test_logout_is_a_post_with_the_sessions_csrf_token_and_nothing_else_signs_out(
+    demo: Demo, agent: httpx.AsyncClient
+) -> None:
+    await login(agent, "alice", "/")
+    token = await _logout_token(agent)
+    assert len(token) >= 20
+    link = await agent.get("/logout")  # an <img src=/logout> on another site
+    assert link.status_code == 405 and link.headers["allow"] == "POST"
+    async with httpx.AsyncClient(base_url=demo.url, follow_redirects=False) as bob:
+        await login(bob, "bob", "/")
+        bobs = await _logout_token(bob)
+    assert bobs != token  # bound to the session, not the same for everyone
+    for fields in ({}, {"logout_token": ""}, {"logout_token": "forged"}, {"logout_token": bobs}):
+        refused = await agent.post("/logout", data=fields)
+        assert refused.status_code == 403
+        assert "location" not in refused.headers
+        assert SESSION_COOKIE not in refused.headers.get("set-cookie", "")
+        assert "Not signed out" in read_page(refused.text).text
+    assert await _signed_in(agent)
+    out = await agent.post("/logout", data={"logout_token": token})
+    assert out.status_code == 303 and not await _signed_in(agent)
 
 
 async def test_a_wrong_password_is_401_and_a_bad_csrf_field_403_and_neither_signs_in(
@@ -77,6 +109,24 @@ async def test_next_never_sends_the_user_off_site(demo: Demo, agent: httpx.Async
         assert signed.headers["location"] == "/", hostile
     local = await login(agent, "alice", "/client/?from=login")
     assert local.headers["location"] == "/client/?from=login"
+
+
+async def test_a_next_with_control_characters_or_spaces_signs_in_to_the_home_page(
+    demo: Demo, agent: httpx.AsyncClient
+) -> None:
+    """CR, LF, NUL, VT and DEL cannot go into a Location header (the connection used to
+    drop); browsers delete a tab, so ``/<TAB>/evil.example`` would leave the site."""
+    for hostile in ("/a\r\nSet-Cookie: x=1", "/a\nb", "/a\rb", "/a\x00b", "/a\x0bb",
+                    "/a\x7fb", "/\t/evil.example", "/\n/evil.example", "/a b", "/\u00e9",
+                    "/\u20ac"):
+        assert (await _login_form(agent, hostile))["next"] == "/", repr(hostile)
+        signed = await agent.post("/login", data={
+            **await _login_form(agent), "next": hostile,
+            "username": "alice", "password": "alice-password"})
+        assert signed.status_code == 303, repr(hostile)
+        assert signed.headers["location"] == "/", repr(hostile)
+        assert signed.headers["set-cookie"].startswith(f"{SESSION_COOKIE}=")
+    assert await _signed_in(agent)
 
 
 async def test_the_session_cookie_holds_only_a_signed_random_id(

@@ -41,7 +41,7 @@ async def test_seeding_the_same_store_twice_keeps_clients_scopes_and_the_given_s
     assert sorted(s.identifier for s in first_scopes) == [
         "my_polls:my_stats", "polls:results", "polls:vote"]
     assert verify_client_secret(again[WEB_CLIENT].secret_hash, SECRET)
-    assert again[WEB_CLIENT].redirect_uris == (f"{BASE}/client/callback",)
+    assert again[WEB_CLIENT].redirect_uris == (f"{BASE}/client/callback", f"{BASE}/client/code")
     assert again[SPA_CLIENT].redirect_uris == (f"{BASE}/client/spa",)
     assert again[SPA_CLIENT].public and again[WEB_CLIENT].confidential
 
@@ -54,7 +54,8 @@ async def test_seeding_again_at_another_address_moves_the_redirect_uris(
     await seed(store, create_app(base_url=moved, store=store), base_url=moved,
                web_secret=SECRET)
     clients = await _clients(store)
-    assert clients[WEB_CLIENT].redirect_uris == (f"{moved}/client/callback",)
+    assert clients[WEB_CLIENT].redirect_uris == (f"{moved}/client/callback",
+                                                 f"{moved}/client/code")
     assert clients[WEB_CLIENT].link == f"{moved}/client/"
     assert clients[SPA_CLIENT].redirect_uris == (f"{moved}/client/spa",)
 

@@ -100,16 +100,16 @@ async def test_a_resent_consent_take_gets_the_record_again_and_no_one_else_does(
         created_at=store.clock(),
     )
     txn = await store.put_pending(pending)
-    key = [store.keys.pending(digest(txn))]
+    key = [store.keys.pending("alice", digest(txn)), store.keys.pending_index("alice")]
 
     async def take(attempt: str) -> bytes | None:
         (raw,) = await store.run([store.evalsha(
-            scripts.TAKE_PENDING, key, [attempt, 60_000])], scripts.TAKE_PENDING)
+            scripts.TAKE_PENDING, key, [attempt, 60_000, digest(txn)])], scripts.TAKE_PENDING)
         return None if raw is None else bytes(raw)
 
     first = await take("attempt-1")
     assert first is not None and first == await take("attempt-1")
     assert await take("attempt-2") is None
-    assert await store.take_pending(txn) is None
-    assert await store.get_pending(txn) is None
+    assert await store.take_pending(txn, user="alice") is None
+    assert await store.get_pending(txn, user="alice") is None
     assert 0 < await store.redis.pttl(key[0]) <= 60_000

@@ -76,14 +76,15 @@ async def test_the_pending_request_is_stored_server_side_bound_to_the_user(
 ) -> None:
     page = await harness.consent(code_challenge=CHALLENGE, code_challenge_method="S256", **WEB)
     transaction = page.hidden("transaction")
-    pending = await harness.store.get_pending(transaction)
+    pending = await harness.store.get_pending(transaction, user="alice")
     assert pending is not None
     assert (pending.user, pending.client_id, pending.redirect_uri, pending.scopes,
             pending.state, pending.code_challenge) == (
         "alice", "web", WEB_REDIRECT, ("polls:read", "polls:vote"), "st ü&#", CHALLENGE)
     keys = harness.store.texts(list(await harness.store.redis.keys("*")))
     assert not [k for k in keys if transaction in k]
-    assert f"{harness.store.keys.prefix}txn:{digest(transaction)}" in keys
+    assert harness.store.keys.pending("alice", digest(transaction)) in keys
+    assert await harness.store.get_pending(transaction, user="mallory") is None
 
 
 @pytest.mark.rule("responses.html.escaped")
@@ -173,7 +174,7 @@ async def test_deny_redirects_access_denied_with_state_and_grants_nothing(
     assert params == {"error": "access_denied", "state": "st ü&#",
                       "error_description": "The resource owner denied the request."}
     assert await harness.code_keys() == []
-    assert await harness.store.get_pending(page.hidden("transaction")) is None
+    assert await harness.store.get_pending(page.hidden("transaction"), user="alice") is None
 
 
 @pytest.mark.rule("auth.implicit")
@@ -248,7 +249,7 @@ async def test_another_user_cannot_answer_the_consent_of_alice(harness: Harness)
     forged = await harness.decide(page, user="mallory")
     assert_page(forged, 403)
     assert await harness.code_keys() == []
-    assert await harness.store.get_pending(page.hidden("transaction")) is not None
+    assert await harness.store.get_pending(page.hidden("transaction"), user="alice") is not None
 
 
 @pytest.mark.rule("auth.csrf.transaction")

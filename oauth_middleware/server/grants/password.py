@@ -11,8 +11,8 @@ endpoint against brute force attacks").
 from __future__ import annotations
 
 from oauth_middleware.errors import InvalidGrant, UnauthorizedClient
+from oauth_middleware.hooks import call_hook
 from oauth_middleware.models import Client, IssuedTokens
-from oauth_middleware.server.config import call_hook
 from oauth_middleware.server.form import Params
 from oauth_middleware.server.grants.base import Grant, requested_scopes, required
 from oauth_middleware.store.authn import ClientRead
