@@ -109,7 +109,8 @@ class TransientMixin(StoreBase):
         self, bucket: str, key: str, address: str
     ) -> tuple[tuple[int, int], tuple[int, int]]:
         """:meth:`failures` of the (key, address) counter and of the key's overall one, read
-        in one round trip."""
+        in one round trip (two reads: the overall count may have grown between them,
+        which only ever makes the judgement stricter)."""
         names = (self.keys.throttle(bucket, key, address), self.keys.throttle(bucket, key))
         replies = await self.run([("HMGET", name, "count", "ends") for name in names])
         now_ms = self.now_ms()
