@@ -30,7 +30,7 @@ from oauth_middleware.errors import InvalidClient, InvalidRequest
 from oauth_middleware.models import Client
 from oauth_middleware.security import hash_client_secret, new_secret, verify_client_secret
 from oauth_middleware.server.form import Params, unquote
-from oauth_middleware.server.throttle import Bucket, Throttle
+from oauth_middleware.server.throttle import Throttle, caller_address
 from oauth_middleware.store import TokenStore
 from oauth_middleware.store.authn import NOTHING_AHEAD, ClientRead, Lookahead
 from oauth_middleware.toolbox import validate_client_id
@@ -125,44 +125,39 @@ def _verified(client: Client | None, creds: Presented) -> bool:
 
 
 class ClientAuthenticator:
-    """Authenticates the calling client, counting failures per client id (RFC 6749 §2.3.1)."""
+    """Authenticates the calling client; guesses at a secret are throttled per client id and
+    caller address (RFC 6749 §2.3.1, :mod:`.throttle`)."""
 
     def __init__(self, store: TokenStore, throttle: Throttle) -> None:
         self.store = store
         self.throttle = throttle
 
-    async def authenticate(
-        self, request: Request, params: Params, *, also: Bucket | None = None
-    ) -> Client:
-        """The authenticated client, or :class:`InvalidClient` / :class:`SlowDown`.
-
-        ``also`` names a second counter of this client to enforce once it has
-        authenticated (the token endpoint's ``invalid_grant`` storms); it is read
-        in the same Redis round trip as the client and its own counter.
-        """
-        client, _ = await self.authenticate_ahead(request, params, also=also)
+    async def authenticate(self, request: Request, params: Params) -> Client:
+        """The authenticated client, or :class:`InvalidClient` / :class:`SlowDown`."""
+        client, _ = await self.authenticate_ahead(request, params)
         return client
 
     async def authenticate_ahead(
-        self, request: Request, params: Params, *, also: Bucket | None = None,
-        ahead: Lookahead = NOTHING_AHEAD,
+        self, request: Request, params: Params, *, ahead: Lookahead = NOTHING_AHEAD,
     ) -> tuple[Client, ClientRead]:
         """:meth:`authenticate`, reading what ``ahead`` names in the same round trip; the
-        caller may use that only once this returned (the client is then proven)."""
+        caller may use that only once this returned (the client is then proven).
+
+        Only a presented secret can be a guess: a public client's bare ``client_id``
+        is neither counted nor throttled. A wrong secret is counted before it is
+        answered; a right one is judged by the counters read after it was checked.
+        """
         creds = presented(request, params)
-        buckets: list[Bucket] = ["client"] if also is None else ["client", also]
         read = await self.store.read_for(
-            creds.client_id if _known_shape(creds.client_id) else None,
-            [(bucket, creds.client_id) for bucket in buckets], ahead,
-        )
-        client, states = read.client, read.states
-        earlier = self.throttle.verdict("client", states[0])
+            creds.client_id if _known_shape(creds.client_id) else None, [], ahead)
+        client = read.client
+        address = caller_address(request.scope)
         if not _verified(client, creds) or client is None:
-            await self.throttle.failed("client", creds.client_id)
             logger.info("client authentication failed (%s) for %r", creds.method,
                         creds.client_id[:64])
+            if creds.secret is not None:
+                await self.throttle.failed("client", creds.client_id, address)
             raise InvalidClient()
-        if also is not None:
-            self.throttle.verdict(also, states[1])
-        await self.throttle.succeeded("client", creds.client_id, earlier)
+        if creds.secret is not None:
+            await self.throttle.check("client", creds.client_id, address)
         return client, read

@@ -17,6 +17,9 @@ from oauth_middleware.store.grants import CODE_LIFETIME, MAX_CODE_LIFETIME
 from oauth_middleware.store.transient import MAX_PENDING, PENDING_LIFETIME
 from oauth_middleware.store.writer import MAX_LIFETIME, REFRESH_LIFETIME
 
+#: Largest failure count and window (seconds) a :class:`ThrottlePolicy` accepts.
+MAX_FAILURES = 10**9
+MAX_WINDOW = 86_400
 #: ``authenticate(request) -> user id | None``, sync or async.
 Authenticate = Callable[[Request], "Awaitable[str | None] | str | None"]
 #: ``verify_password(username, password) -> user id | None``, sync or async.
@@ -45,16 +48,31 @@ async def user_from_scope(request: Request) -> str | None:
 
 @dataclass(frozen=True, kw_only=True)
 class ThrottlePolicy:
-    """Brute-force limits (RFC 6749 §2.3.1): failures per key within a window -> 429."""
+    """Brute-force limits (RFC 6749 §2.3.1) per window; the policy is :mod:`.throttle`'s.
 
-    #: Failed client authentications per client id.
+    Counted per subject and caller address, so nobody can lock out anybody else;
+    past an ``*_overall`` count of one subject from every address, each address is
+    allowed a single failure instead (slowed down, not locked out).
+    """
+
+    #: Failed client authentications (with a secret) per client id from one address.
     client_failures: int = 10
-    #: Failed password grants per username.
+    #: ... per client id from all addresses, past which each address is allowed one.
+    client_failures_overall: int = 100
+    #: Failed password grants per normalised username from one address.
     password_failures: int = 5
-    #: invalid_grant answers per client id.
-    grant_failures: int = 30
+    #: ... per normalised username from all addresses, past which each is allowed one.
+    password_failures_overall: int = 20
     #: Seconds a window lasts, from its first failure.
     window: int = 300
+
+    def __post_init__(self) -> None:
+        for name in ("client_failures", "client_failures_overall", "password_failures",
+                     "password_failures_overall"):
+            if not 0 < getattr(self, name) <= MAX_FAILURES:
+                raise ValueError(f"ThrottlePolicy.{name} must be 1 to {MAX_FAILURES}")
+        if not 0 < self.window <= MAX_WINDOW:
+            raise ValueError(f"ThrottlePolicy.window must be 1 to {MAX_WINDOW} seconds")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,24 +1,90 @@
-"""Brute-force throttling for the token family (RFC 6749 §2.3.1, §10.10).
+"""Brute-force throttling for the token family (RFC 6749 §2.3.1, §4.3.2, §10.10).
 
 RFC 6749 §2.3.1 says the server MUST protect endpoints that check passwords or
-secrets against brute force. Failures are counted in Redis per bucket and key
-(failed client authentications per client id, failed password grants per
-username, ``invalid_grant`` answers per client id). Once a key reaches its
-threshold, every further attempt within the window is answered 429
-``slow_down`` with ``Retry-After`` — even one that would succeed, or guessing
-could go on. The window starts at the first failure and is never extended; when
-it ends, the count starts again from zero.
+secrets against brute force. Only what a person may have chosen can be guessed:
+a password (the password grant) and a client secret a host set itself
+(``register_client(client_secret=...)``). Generated client secrets, codes,
+refresh tokens and PKCE verifiers carry 128 bits or more; counting their
+failures protects nothing, and counting ``invalid_grant`` per client only let
+anyone lock a client's every user out, so it is not done.
+
+Count first: a failure is counted by one script that increments the counters
+(creating each with its TTL) and returns the new counts, and the answer is
+decided from those counts. Of N concurrent wrong guesses exactly the limit are
+judged, the others get 429. A success is judged by a read made after the secret
+was checked, so a right guess sent among wrong ones passes only if fewer than
+the limit of failures were counted before it.
+
+Nobody can lock anybody else out. Counters are per subject (client id,
+normalised username) AND caller address: a limit reached refuses that address
+for that subject only, so the attacker locks out himself. The subject's count
+over all addresses refuses nobody by itself: past its threshold each address is
+allowed one failure instead of the usual limit, which slows a distributed
+guesser down while a right secret from an address without failures still passes.
+A success forgets nothing (so a guesser sharing an address with a busy client
+gains no fresh allowance from its successes); windows start at the first
+failure, are never extended, and end by the store's clock.
+
+The refusal is 429 ``slow_down`` with ``Retry-After``, identical for a right and
+a wrong guess. ``slow_down`` is a registered token-endpoint error (RFC 8628
+§3.5, IANA "OAuth Extensions Error" registry) meaning "ask again, later": not
+``invalid_client`` (a client would conclude its secret is wrong), not
+``invalid_grant`` (clients drop refresh tokens on it, and a person would be told
+a right password is wrong), not ``temporarily_unavailable`` (an authorization
+endpoint error, and here the 503 of an unreachable store).
 """
 
 from __future__ import annotations
 
+import ipaddress
+import unicodedata
 from typing import Literal
+
+from starlette.types import Scope
 
 from oauth_middleware.errors import SlowDown
 from oauth_middleware.server.config import ThrottlePolicy
 from oauth_middleware.store import TokenStore
 
-Bucket = Literal["client", "password", "grant"]
+Bucket = Literal["client", "password"]
+#: A counter's state: (failures in its window, seconds left).
+State = tuple[int, int]
+#: Longest caller name kept when it is not an IP address (e.g. a Unix socket's).
+MAX_ADDRESS = 256
+
+
+def caller_address(scope: Scope) -> str:
+    """The caller as the ASGI server set ``scope["client"]``; "" when it did not.
+
+    Behind a proxy, uvicorn's ``--proxy-headers`` with ``--forwarded-allow-ips``
+    sets it from the proxy's header; nothing here reads ``X-Forwarded-For``,
+    which any caller can write. An IPv6 caller counts by its /64 (one subscriber
+    gets a whole /64 and could otherwise rotate through it); an IPv4-mapped IPv6
+    address is its IPv4 address.
+    """
+    try:
+        host = str(scope["client"][0])
+    except (KeyError, TypeError, IndexError):
+        return ""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:MAX_ADDRESS]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)
+
+
+def normalised_username(username: str) -> str:
+    """The username as counted: NFKC, case-folded, trimmed (" Bob ", "BOB", fullwidth "bob"
+    are one).
+
+    Only the counters use it; the ``verify_password`` hook gets the username as sent.
+    """
+    once = unicodedata.normalize("NFKC", username).casefold()
+    return unicodedata.normalize("NFKC", once).strip()
 
 
 class Throttle:
@@ -26,28 +92,33 @@ class Throttle:
         self.store = store
         self.policy = policy
 
-    def limit(self, bucket: Bucket) -> int:
+    def limits(self, bucket: Bucket) -> tuple[int, int]:
+        """(failures allowed per address, failures over all addresses that lower it to one)."""
+        policy = self.policy
         if bucket == "client":
-            return self.policy.client_failures
-        if bucket == "password":
-            return self.policy.password_failures
-        return self.policy.grant_failures
+            return policy.client_failures, policy.client_failures_overall
+        return policy.password_failures, policy.password_failures_overall
 
-    async def check(self, bucket: Bucket, key: str) -> int:
-        """Raise :class:`SlowDown` once ``key`` is over its limit; else its failures so far."""
-        return self.verdict(bucket, await self.store.failures(bucket, key))
+    async def check(self, bucket: Bucket, subject: str, address: str) -> None:
+        """Raise :class:`SlowDown` if ``address`` may not try ``subject`` now.
 
-    def verdict(self, bucket: Bucket, state: tuple[int, int]) -> int:
-        """:meth:`check` on a counter already read: ``(failures, seconds left)``."""
-        count, seconds_left = state
-        if count >= self.limit(bucket):
-            raise SlowDown(retry_after=seconds_left)
-        return count
+        Called once a secret proved right (the read that decides a success), and
+        before an expensive check (a password hook) so a refused caller costs no
+        hashing.
+        """
+        pair, overall = await self.store.failures_from(bucket, subject, address)
+        self.judge(bucket, pair, overall)
 
-    async def failed(self, bucket: Bucket, key: str) -> None:
-        await self.store.count_failure(bucket, key, window=self.policy.window)
+    async def failed(self, bucket: Bucket, subject: str, address: str) -> None:
+        """Count a failure first, then judge it by the counts before it: raise
+        :class:`SlowDown` if it was over the limit (else the caller raises its own error)."""
+        pair, overall = await self.store.count_failures(bucket, subject, address,
+                                                        window=self.policy.window)
+        self.judge(bucket, (pair[0] - 1, pair[1]), (overall[0] - 1, overall[1]))
 
-    async def succeeded(self, bucket: Bucket, key: str, earlier_failures: int) -> None:
-        """A success forgets earlier failures (one Redis call, and only when there were some)."""
-        if earlier_failures:
-            await self.store.clear_failures(bucket, key)
+    def judge(self, bucket: Bucket, pair: State, overall: State) -> None:
+        """Refuse when the address has used its allowance for this subject."""
+        per_address, threshold = self.limits(bucket)
+        allowance = per_address if overall[0] < threshold else 1
+        if pair[0] >= allowance:
+            raise SlowDown(retry_after=pair[1])

@@ -4,8 +4,10 @@ Grant selection follows RFC 6749 §5.2: no ``grant_type`` is ``invalid_request``
 one we do not know is ``unsupported_grant_type``, and one we know but that the
 server has switched off or the client was not registered for is
 ``unauthorized_client`` — as is a public client asking for a grant that needs
-a secret. ``invalid_grant`` answers are counted per client, so a client
-guessing codes or refresh tokens is slowed down (429 ``slow_down``).
+a secret. ``invalid_grant`` answers are not counted: codes, refresh tokens and
+PKCE verifiers cannot be guessed, and counting them per client let anyone lock
+that client's users out (:mod:`.throttle`); wrong passwords are counted by the
+password grant itself.
 """
 
 from __future__ import annotations
@@ -13,12 +15,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from oauth_middleware.errors import (
-    InvalidGrant,
-    InvalidRequest,
-    UnauthorizedClient,
-    UnsupportedGrantType,
-)
+from oauth_middleware.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
 from oauth_middleware.models import Client
 from oauth_middleware.server.boundary import FormEndpoint, logger
 from oauth_middleware.server.client_auth import ClientAuthenticator
@@ -26,7 +23,7 @@ from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.form import Params
 from oauth_middleware.server.grants import GRANTS, Grant
 from oauth_middleware.server.responses import json_response
-from oauth_middleware.server.throttle import Throttle
+from oauth_middleware.server.throttle import Throttle, caller_address
 
 
 class TokenEndpoint(FormEndpoint):
@@ -39,13 +36,9 @@ class TokenEndpoint(FormEndpoint):
     async def answer(self, request: Request, params: Params) -> Response:
         grant = self.select(params.get("grant_type"))
         client, read = await self.clients.authenticate_ahead(
-            request, params, also="grant", ahead=grant.lookahead(params))
+            request, params, ahead=grant.lookahead(params))
         self.check_allowed(grant, client)
-        try:
-            issued = await grant.issue(client, params, read)
-        except InvalidGrant:
-            await self.throttle.failed("grant", client.client_id)
-            raise
+        issued = await grant.issue(client, params, read, caller_address(request.scope))
         logger.info("issued %s token %s to client %s", grant.GRANT_TYPE,
                     issued.token.fingerprint, client.client_id)
         return json_response(issued.to_response(self.store.clock()))

@@ -29,7 +29,8 @@ P idx:user:<sha(user)>         zset    grant id -> expiry (ms)          latest e
 P idx:client:<client_id>       zset    grant id -> expiry (ms)          latest expiry
 P txn:{<sha(user)>}:<sha>      string  JSON pending authorization       consent lifetime
 P txns:{<sha(user)>}           zset    txn <sha> -> stored at (ms)      consent lifetime
-P throttle:<bucket>:<sha>      hash    count, ends (window end, ms)     throttle window
+P throttle:<b>:{<sha>}         hash    count, ends (window end, ms)     throttle window
+P throttle:<b>:{<sha>}:<a>     hash    count, ends, from one caller     throttle window
 =============================  ======  ===============================  =================
 
 A consent transaction, once taken, stays 60 s as ``taken:<attempt id>:<JSON>`` so
@@ -39,6 +40,11 @@ user's digest, so the script that stores one and drops the user's oldest past
 the cap (``scripts.PUT_PENDING``), and the one that takes one, touch one slot.
 The index holds at most ``max_pending_consents`` live transactions (score: the
 order they were stored in); taking a transaction removes it from the index.
+
+A throttle counter of bucket ``<b>`` counts failures of one subject (a client id,
+a normalised username: ``<sha>`` is its digest) from every caller, or from one caller address
+(``<a>``, the address's digest). Both share the subject's hash tag, so the one
+script that counts a failure in both touches one slot.
 
 Client ids are restricted to URL-safe characters at registration, so they are
 safe inside a key; user ids are free text and appear only as a digest.
@@ -57,11 +63,12 @@ DEFAULT_PREFIX = "om:"
 NEVER_MS = 2**52
 
 
-def _throttle(prefix: str, bucket: str, key: str) -> str:
-    return f"{prefix}throttle:{bucket}:{digest(key)}"
+def _throttle(prefix: str, bucket: str, key: str, address: str | None) -> str:
+    name = f"{prefix}throttle:{bucket}:{{{digest(key)}}}"
+    return name if address is None else f"{name}:{digest(address)}"
 
 
-#: Every token-family request names two counters of its client, so recent names are kept
+#: Every failed or throttled request names counters of its subject, so recent names are kept
 #: (bounded: 4096 names of keys up to ``_MEMO_KEY`` characters; longer keys are not kept).
 _throttle_memo = lru_cache(maxsize=4096)(_throttle)
 _MEMO_KEY = 128
@@ -118,10 +125,11 @@ class Keys:
         """The user's live consent transactions: what bounds how many one user can keep."""
         return f"{self.prefix}txns:{{{digest(user)}}}"
 
-    def throttle(self, bucket: str, key: str) -> str:
-        if len(key) > _MEMO_KEY:
-            return _throttle(self.prefix, bucket, key)
-        return _throttle_memo(self.prefix, bucket, key)
+    def throttle(self, bucket: str, key: str, address: str | None = None) -> str:
+        """The counter of ``key`` in ``bucket``: from every caller, or from ``address`` only."""
+        if len(key) > _MEMO_KEY or (address is not None and len(address) > _MEMO_KEY):
+            return _throttle(self.prefix, bucket, key, address)
+        return _throttle_memo(self.prefix, bucket, key, address)
 
     @property
     def access_prefix(self) -> str:

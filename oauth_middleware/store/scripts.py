@@ -112,21 +112,28 @@ end
 return 1
 """)
 
-#: KEYS: counter; ARGV: now ms, window ms.
-#: Counts one failure in a window that starts at the first failure and ends by
-#: the store's clock (so tests move time instead of sleeping); the key also
-#: carries a TTL of one window, so Redis forgets it without help.
-#: Returns {failures in the window, window end in ms}.
+#: KEYS: counters (of one subject: one slot); ARGV: now ms, window ms.
+#: Counts one failure in each counter, in a window that starts at the counter's
+#: first failure and ends by the store's clock (so tests move time instead of
+#: sleeping). A counter is created with its TTL of one window in this same
+#: script, so no counter ever lives without one, and Redis forgets it unaided.
+#: Returns {failures in the window, window end in ms} per counter, flattened: the
+#: new counts, from which the caller decides (count first, then judge).
 COUNT_FAILURE = Script("""
 local now = tonumber(ARGV[1])
-local ends = tonumber(redis.call('HGET', KEYS[1], 'ends') or '0')
-if ends <= now then
-  ends = now + tonumber(ARGV[2])
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], 'ends', ends)
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local result = {}
+for _, key in ipairs(KEYS) do
+  local ends = tonumber(redis.call('HGET', key, 'ends') or '0')
+  if ends <= now then
+    ends = now + tonumber(ARGV[2])
+    redis.call('DEL', key)
+    redis.call('HSET', key, 'ends', ends)
+    redis.call('PEXPIRE', key, ARGV[2])
+  end
+  result[#result + 1] = redis.call('HINCRBY', key, 'count', 1)
+  result[#result + 1] = ends
 end
-return {redis.call('HINCRBY', KEYS[1], 'count', 1), ends}
+return result
 """)
 
 # --- consent transactions (pending authorizations) -------------------------------------------

@@ -77,33 +77,64 @@ class TransientMixin(StoreBase):
                                 scripts.TAKE_PENDING)
         return None if raw is None else load(PendingAuthorization, raw)
 
-    async def count_failure(self, bucket: str, key: str, *, window: int) -> tuple[int, int]:
-        """Count one failure of ``key`` in ``bucket``; returns (failures in window, seconds left).
+    async def count_failure(
+        self, bucket: str, key: str, *, window: int, address: str | None = None
+    ) -> tuple[int, int]:
+        """Count one failure of ``key`` (from ``address`` only, when given) in ``bucket``;
+        returns (failures in window, seconds left).
 
         The window starts at the first failure, is never extended by later ones,
         and ends by the store's clock (the key's TTL only tidies up after it).
         """
-        name = [self.keys.throttle(bucket, key)]
+        (state,) = await self._count([self.keys.throttle(bucket, key, address)], window)
+        return state
+
+    async def count_failures(
+        self, bucket: str, key: str, address: str, *, window: int
+    ) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Count one failure of ``key`` from ``address`` in both its counters, in one script:
+        the states after it of the (key, address) counter and of the key's overall one."""
+        names = [self.keys.throttle(bucket, key, address), self.keys.throttle(bucket, key)]
+        pair, overall = await self._count(names, window)
+        return pair, overall
+
+    async def _count(self, names: list[str], window: int) -> list[tuple[int, int]]:
         args = [self.now_ms(), self.ttl_ms(window)]
         try:
-            (result,) = await self.run([self.evalsha(scripts.COUNT_FAILURE, name, args)],
+            (result,) = await self.run([self.evalsha(scripts.COUNT_FAILURE, names, args)],
                                        scripts.COUNT_FAILURE)
         finally:
-            self.forget(name[0])
-        count, ends = (int(v) for v in result)
-        return count, self._seconds_left(ends)
+            self.forget_all(names)
+        values = [int(v) for v in result]
+        return [(count, self._seconds_left(ends))
+                for count, ends in zip(values[::2], values[1::2], strict=True)]
 
-    async def failures(self, bucket: str, key: str) -> tuple[int, int]:
-        """Failures of ``key`` in the current window and seconds until it ends (0, 0 if none)."""
+    async def failures(self, bucket: str, key: str, address: str | None = None
+                       ) -> tuple[int, int]:
+        """Failures of ``key`` (from ``address`` only, when given) in the current window and
+        seconds until it ends (0, 0 if none)."""
         with GUARD:
-            count, ends = await self.redis.hmget(self.keys.throttle(bucket, key), "count", "ends")
+            count, ends = await self.redis.hmget(self.keys.throttle(bucket, key, address),
+                                                 "count", "ends")
         return window_state(count, ends, self.now_ms())
+
+    async def failures_from(
+        self, bucket: str, key: str, address: str
+    ) -> tuple[tuple[int, int], tuple[int, int]]:
+        """:meth:`failures` of the (key, address) counter and of the key's overall one, read
+        in one round trip (two reads: the overall count may have grown between them,
+        which only ever makes the judgement stricter)."""
+        names = (self.keys.throttle(bucket, key, address), self.keys.throttle(bucket, key))
+        replies = await self.run([("HMGET", name, "count", "ends") for name in names])
+        now_ms = self.now_ms()
+        pair, overall = (window_state(count, ends, now_ms) for count, ends in replies)
+        return pair, overall
 
     def _seconds_left(self, ends_ms: int) -> int:
         return _seconds_between(self.now_ms(), ends_ms)
 
-    async def clear_failures(self, bucket: str, key: str) -> None:
-        name = self.keys.throttle(bucket, key)
+    async def clear_failures(self, bucket: str, key: str, address: str | None = None) -> None:
+        name = self.keys.throttle(bucket, key, address)
         try:
             await self.run([("DEL", name)])
         finally:

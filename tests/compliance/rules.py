@@ -228,9 +228,20 @@ RULES: tuple[Rule, ...] = (
     Rule("transport.configured-urls", TRANSPORT, "RFC 8414 §3.3",
          "URLs we build (issuer, redirects) come from configuration, not the Host header."),
     Rule("abuse.throttle", TRANSPORT, "RFC 6749 §2.3.1, §4.3.2, §10.10",
-         "Failed client authentications, failed logins and invalid_grant storms are "
-         "counted in Redis and answered 429 + Retry-After past a threshold; the window "
-         "expires."),
+         "Failed client authentications and failed logins are counted in Redis and "
+         "answered 429 + Retry-After past a threshold; the window expires."),
+    Rule("abuse.throttle.count-first", TRANSPORT, "RFC 6749 §2.3.1",
+         "Failures are counted FIRST (one atomic increment that returns the count) and the "
+         "answer is decided from that count, so concurrency gains nothing: of N concurrent "
+         "wrong guesses exactly the limit are answered, the rest 429."),
+    Rule("abuse.throttle.no-lockout", TRANSPORT, "RFC 6749 §2.3.1, §4.3.2, §10.10",
+         "Limits are keyed so that an attacker cannot lock other people out (per client id "
+         "or username AND caller address, never per client alone); codes, refresh tokens "
+         "and verifiers are not counted; a right secret from an address without failures "
+         "passes."),
+    Rule("abuse.throttle.normalised-username", TRANSPORT, "RFC 6749 §4.3.2",
+         "Password-grant limits count the username normalised (NFKC, case-folded, "
+         "trimmed): spellings of one name share one counter."),
     Rule("abuse.caps", TRANSPORT, "RFC 6749 §3.2",
          "Every parameter's length and the header, query and body sizes are capped."),
     Rule("abuse.bounded.pending-consents", TRANSPORT, "RFC 6819 §4.4.1.11; RFC 6749 §10.12",

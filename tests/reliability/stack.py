@@ -41,7 +41,8 @@ PASSWORD = "correct horse battery staple"
 VERIFIER = "reliability-verifier-" + "v" * 30
 SCOPES = ("polls:read", "polls:vote")
 #: Throttling that never trips in a flood of legitimate requests.
-RELAXED = ThrottlePolicy(client_failures=10**6, password_failures=10**6, grant_failures=10**6)
+RELAXED = ThrottlePolicy(client_failures=10**6, client_failures_overall=10**6,
+                         password_failures=10**6, password_failures_overall=10**6)
 
 
 def authenticate(request: Request) -> str | None:

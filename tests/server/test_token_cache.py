@@ -98,10 +98,12 @@ async def _commands(counter: aioredis.Redis) -> dict[str, int]:
 
 
 @pytest.mark.rule("token.client-credentials")
-async def test_a_warm_client_credentials_request_reads_nothing_and_writes_once(
+async def test_a_warm_client_credentials_request_reads_only_its_counters_and_writes_once(
     cached: TokenStore, client: httpx.AsyncClient, web: RegisteredClient,
     own_redis: RedisProcess,
 ) -> None:
+    """The throttle counters are read from Redis once the secret proved right (a success
+    is judged by what was counted when it is answered, server/throttle.py), never cached."""
     await _warm(cached, client, web)
     counter = aioredis.Redis.from_url(own_redis.url)
     pool = cached.redis.connection_pool
@@ -123,8 +125,9 @@ async def test_a_warm_client_credentials_request_reads_nothing_and_writes_once(
         await counter.aclose()
     assert response.status_code == 200, response.text
     assert await cached.resolve(response.json()["access_token"]) is not None
-    assert trips == [1]
-    assert calls["evalsha"] == 2 and not READS & set(calls), calls
+    assert trips == [1, 1]
+    assert calls["evalsha"] == 2 and calls["hmget"] == 2, calls
+    assert not (READS - {"hmget"}) & set(calls), calls
 
 
 @pytest.mark.rule("token.client-auth.failure")
@@ -174,7 +177,7 @@ async def test_failures_counted_elsewhere_throttle_once_redis_has_said_so(
 
     async def fail() -> None:
         for _ in range(LIMIT):
-            await elsewhere.count_failure("client", "web", window=300)
+            await elsewhere.count_failure("client", "web", window=300, address="127.0.0.1")
 
     await _after(cached, fail)
     assert_error(await _cc(client, auth_of(web)), 429, "slow_down")
@@ -190,7 +193,7 @@ async def test_this_processs_own_changes_hold_on_its_very_next_request(
     for _ in range(LIMIT):
         assert_invalid_client(await _cc(client, wrong))
     assert_error(await _cc(client, auth_of(web)), 429, "slow_down")
-    await cached.clear_failures("client", "web")
+    await cached.clear_failures("client", "web", "127.0.0.1")
     assert (await _cc(client, auth_of(web))).status_code == 200
     record = await cached.get_client("web")
     assert record is not None

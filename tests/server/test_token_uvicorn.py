@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from oauth_middleware.server import ThrottlePolicy
 from oauth_middleware.store import TokenStore
 from tests.redis_process import RedisProcess, free_port
 from tests.server.token_harness import (
@@ -23,6 +24,7 @@ from tests.server.token_harness import (
     REDIRECT_URI,
     VERIFIER,
     auth_of,
+    basic,
     code_form,
     confidential,
     new_code,
@@ -163,3 +165,57 @@ async def test_authlib_public_client_code_exchange_and_refresh(
     assert refreshed["scope"] == "read"
     assert refreshed["refresh_token"] != token["refresh_token"]
     assert await _me(server, refreshed["access_token"]) == 200
+
+
+async def _flood(server: UvicornProcess, data: dict[str, str], headers: dict[str, str],
+                 n: int = 50) -> list[httpx.Response]:
+    """``n`` requests at once, on as many connections, so both workers take a share."""
+    limits = httpx.Limits(max_connections=n)
+    async with httpx.AsyncClient(base_url=server.url, timeout=20, limits=limits) as client:
+        return list(await asyncio.gather(*(
+            client.post("/oauth/token/", data=data, headers=headers) for _ in range(n))))
+
+
+def _limit_then_slow_down(responses: list[httpx.Response], status: int, error: str,
+                          limit: int) -> None:
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(status) == limit, statuses
+    assert statuses.count(429) == len(responses) - limit, statuses
+    assert {r.json()["error"] for r in responses if r.status_code == status} == {error}
+    for response in (r for r in responses if r.status_code == 429):
+        assert response.json()["error"] == "slow_down"
+        assert 0 < int(response.headers["retry-after"]) <= ThrottlePolicy().window
+
+
+@pytest.mark.rule("abuse.throttle.count-first", "abuse.throttle.no-lockout")
+async def test_concurrent_wrong_secrets_on_two_workers_get_exactly_the_limit_of_refusals(
+    store: TokenStore, server: UvicornProcess
+) -> None:
+    """uvicorn trusts X-Forwarded-For from loopback by default (``--forwarded-allow-ips``):
+    the address it sets in ``scope["client"]`` is the one counted, and only that one."""
+    web = await confidential(store)
+    attacker = {"X-Forwarded-For": "198.51.100.66"}
+    answers = await _flood(server, {"grant_type": "client_credentials"},
+                           {**basic("web", "guess"), **attacker})
+    _limit_then_slow_down(answers, 401, "invalid_client", ThrottlePolicy().client_failures)
+    assert (await store.failures("client", "web", "198.51.100.66"))[0] == 50
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        locked = await client.post("/oauth/token/", data={"grant_type": "client_credentials"},
+                                   headers={**auth_of(web), **attacker})
+        holder = await client.post("/oauth/token/", data={"grant_type": "client_credentials"},
+                                   headers={**auth_of(web), "X-Forwarded-For": "203.0.113.10"})
+    assert locked.status_code == 429 and locked.json()["error"] == "slow_down"
+    assert holder.status_code == 200, holder.text
+
+
+@pytest.mark.rule("abuse.throttle.count-first", "token.password")
+async def test_concurrent_wrong_passwords_on_two_workers_get_exactly_the_limit_of_refusals(
+    store: TokenStore, server: UvicornProcess
+) -> None:
+    pw = await confidential(store, "pw", grant_types=["password"])
+    form = {"grant_type": "password", "username": "bob", "password": "guess"}
+    answers = await _flood(server, form, auth_of(pw))
+    _limit_then_slow_down(answers, 400, "invalid_grant", ThrottlePolicy().password_failures)
+    # Attempts refused before the hook (the limit already counted) are not counted.
+    counted = (await store.failures("password", "bob", "127.0.0.1"))[0]
+    assert ThrottlePolicy().password_failures <= counted <= 50

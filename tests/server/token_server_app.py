@@ -3,7 +3,7 @@
 The authorization server mounted at ``/oauth`` plus a protected ``/me``, on the
 Redis named by ``REDIS_URL``; the issuer comes from ``OM_ISSUER``. Debug mode
 because the tests talk plain HTTP on loopback. Tests seed clients through their
-own store on the same Redis.
+own store on the same Redis. The password grant knows one user, bob (``pw-bob``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,11 @@ from oauth_middleware import TokenStore
 from tests.server.token_harness import build_app
 
 
+async def verify_password(username: str, password: str) -> str | None:
+    return "user-bob" if (username, password) == ("bob", "pw-bob") else None
+
+
 def build() -> Starlette:
     store = TokenStore.from_url(os.environ["REDIS_URL"])
-    return build_app(store, issuer=os.environ["OM_ISSUER"], debug=True)
+    return build_app(store, issuer=os.environ["OM_ISSUER"], debug=True,
+                     verify_password=verify_password)

@@ -35,7 +35,9 @@ class AuthorizationCodeGrant(Grant):
     def lookahead(self, params: Params) -> Lookahead:
         return Lookahead(code=params.get("code"), grants=True)
 
-    async def issue(self, client: Client, params: Params, read: ClientRead) -> IssuedTokens:
+    async def issue(
+        self, client: Client, params: Params, read: ClientRead, address: str
+    ) -> IssuedTokens:
         code = required(params, "code")
         record = read.code
         if record is None or record.client_id != client.client_id:

@@ -66,10 +66,14 @@ class Grant(ABC):
         return Lookahead(scopes=lookahead_scopes(params), grants=True)
 
     @abstractmethod
-    async def issue(self, client: Client, params: Params, read: ClientRead) -> IssuedTokens:
+    async def issue(
+        self, client: Client, params: Params, read: ClientRead, address: str
+    ) -> IssuedTokens:
         """Check the grant and issue tokens, or raise the OAuth error that says why not.
 
-        ``read`` holds what :meth:`lookahead` named, read once ``client`` authenticated.
+        ``read`` holds what :meth:`lookahead` named, read once ``client`` authenticated;
+        ``address`` is the caller's (:func:`~oauth_middleware.server.throttle.caller_address`),
+        for a grant that checks a guessable secret and so throttles by it (password).
         """
 
     def may_refresh(self, client: Client) -> bool:

@@ -20,7 +20,9 @@ from oauth_middleware.toolbox import grantable_scopes
 class ClientCredentialsGrant(Grant):
     GRANT_TYPE = "client_credentials"
 
-    async def issue(self, client: Client, params: Params, read: ClientRead) -> IssuedTokens:
+    async def issue(
+        self, client: Client, params: Params, read: ClientRead, address: str
+    ) -> IssuedTokens:
         scopes = await grantable_scopes(self.store, client, requested_scopes(params),
                                         snapshot=read.scopes)
         return await self.store.issue(self.new_tokens(

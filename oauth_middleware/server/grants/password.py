@@ -4,8 +4,10 @@ It exists for oauthost parity and first-party apps. It runs only for clients
 registered with it, on a server given a ``verify_password(username, password)``
 hook. A wrong password, an unknown user and an inactive user (the hook returns
 None for all three) give one identical ``invalid_grant``; failures are counted
-per username and throttled (§4.3.2: "the authorization server MUST protect the
-endpoint against brute force attacks").
+per normalised username and caller address and throttled (§4.3.2: "the
+authorization server MUST protect the endpoint against brute force attacks"),
+so a guesser locks out only himself (:mod:`oauth_middleware.server.throttle`). A caller already
+refused never reaches the hook, whose password hashing is the costly part.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from oauth_middleware.hooks import call_hook
 from oauth_middleware.models import Client, IssuedTokens
 from oauth_middleware.server.form import Params
 from oauth_middleware.server.grants.base import Grant, requested_scopes, required
+from oauth_middleware.server.throttle import normalised_username
 from oauth_middleware.store.authn import ClientRead
 from oauth_middleware.toolbox import grantable_scopes
 
@@ -22,17 +25,20 @@ from oauth_middleware.toolbox import grantable_scopes
 class PasswordGrant(Grant):
     GRANT_TYPE = "password"
 
-    async def issue(self, client: Client, params: Params, read: ClientRead) -> IssuedTokens:
+    async def issue(
+        self, client: Client, params: Params, read: ClientRead, address: str
+    ) -> IssuedTokens:
         verify = self.config.verify_password
         if verify is None:  # the server drops the grant without a hook; kept for the type
             raise UnauthorizedClient("The password grant is not available to this client.")
         username, password = required(params, "username"), required(params, "password")
-        earlier = await self.throttle.check("password", username)
+        subject = normalised_username(username)
+        await self.throttle.check("password", subject, address)
         scopes = await grantable_scopes(self.store, client, requested_scopes(params),
                                         snapshot=read.scopes)
         user = await call_hook(verify, username, password)
         if user is None:
-            await self.throttle.failed("password", username)
+            await self.throttle.failed("password", subject, address)
             raise InvalidGrant("The username or password is wrong.")
-        await self.throttle.succeeded("password", username, earlier)
+        await self.throttle.check("password", subject, address)  # what failed meanwhile
         return await self.store.issue(self.new_tokens(client, subject=user, scopes=scopes))

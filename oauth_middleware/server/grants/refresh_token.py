@@ -32,7 +32,9 @@ class RefreshTokenGrant(Grant):
         return Lookahead(scopes=lookahead_scopes(params), grants=True,
                          refresh=params.get("refresh_token"))
 
-    async def issue(self, client: Client, params: Params, read: ClientRead) -> IssuedTokens:
+    async def issue(
+        self, client: Client, params: Params, read: ClientRead, address: str
+    ) -> IssuedTokens:
         token = required(params, "refresh_token")
         record = read.refresh
         if record is None or record.client_id != client.client_id:
