@@ -208,6 +208,10 @@ RULES: tuple[Rule, ...] = (
          "Secrets, PKCE challenges and CSRF tokens are compared in constant time."),
     Rule("rest.no-secret-in-logs", AT_REST, "RFC 6750 §5.3; RFC 6819 §5.1.4.1",
          "No secret in any log line, repr, error body or exception message."),
+    Rule("rest.early-refusal-redacted", AT_REST, "RFC 6750 §5.3; RFC 6819 §5.1.4.1",
+         "The query string is redacted before any refusal (wrong method, plain HTTP, "
+         "oversized or malformed body, Redis down): the access log of a request refused "
+         "early holds no secret."),
 
     Rule("transport.https", TRANSPORT, "RFC 6749 §3.1, §3.2, §10.9; RFC 6750 §5.3",
          "Outside debug mode plain HTTP is refused everywhere with a clear error (JSON on "
