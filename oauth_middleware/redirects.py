@@ -72,21 +72,41 @@ def validate_redirect_uri(uri: str, *, allow_http: bool = False) -> str:
     )
 
 
-def _without_port(parts: SplitResult) -> tuple[str, str, str, str, str]:
-    host = parts.netloc.rsplit(":", 1)[0] if parts.port is not None else parts.netloc
-    return (parts.scheme, host, parts.path, parts.query, parts.fragment)
+def _loopback_without_port(uri: str) -> tuple[str, str] | None:
+    """``(uri without its port, port)`` when ``uri`` is http on a loopback IP literal.
+
+    Read from the raw string, never through ``urlsplit``: it strips leading
+    spaces, lower-cases the scheme and drops an empty ``?`` or ``#``, so comparing
+    its parts would call different strings equal. ``port`` is ``""`` or ``:digits``.
+    """
+    scheme, sep, after = uri.partition("://")
+    if not sep or scheme.lower() != "http":
+        return None
+    end = next((i for i, ch in enumerate(after) if ch in "/?#"), len(after))
+    authority, rest = after[:end], after[end:]
+    if authority.startswith("["):
+        host, bracket, port = authority[1:].partition("]")
+        if not bracket:
+            return None
+        host_text = f"[{host}]"
+    else:
+        host, colon, digits = authority.partition(":")
+        host_text, port = host, colon + digits
+    if port and not (port[0] == ":" and port[1:].isascii() and port[1:].isdigit()
+                     and len(port) <= 6 and int(port[1:]) <= 65535):
+        return None
+    if not _is_loopback_ip(host):
+        return None
+    return f"{scheme}://{host_text}{rest}", port
 
 
 def matches(registered: str, requested: str) -> bool:
-    """Exact match, or the same loopback IP literal URI with any port (RFC 8252 §7.3)."""
+    """The same string, or the same loopback IP literal URI with any port (RFC 8252 §7.3):
+    the raw strings compared with only the port taken out, nothing normalised."""
     if registered == requested:
         return True
-    reg, req = _split(registered), _split(requested)
-    if reg is None or req is None or reg.scheme != "http" or req.scheme != "http":
-        return False
-    if not reg.hostname or not _is_loopback_ip(reg.hostname):
-        return False
-    return _without_port(reg) == _without_port(req)
+    reg, req = _loopback_without_port(registered), _loopback_without_port(requested)
+    return reg is not None and req is not None and reg[0] == req[0]
 
 
 def find_registered(registered: Iterable[str], requested: str) -> str | None:
