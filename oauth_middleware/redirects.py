@@ -8,11 +8,17 @@ that has a query keeps it: our parameters are appended with ``&``.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import SplitResult, quote, urlsplit
 
 MAX_REDIRECT_URI_LENGTH = 2000
 _LOOPBACK_NAMES = {"localhost"}
+#: Printable ASCII that RFC 3986 never allows raw in a URI (§2, Appendix A): it must be
+#: percent-encoded. Raw, a browser or a template may treat it as markup or a delimiter.
+NEVER_RAW = frozenset('"<>\\^`{|}')
+#: A ``%`` that does not start a percent-escape (RFC 3986 §2.1).
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 class InvalidRedirectURI(ValueError):
@@ -35,18 +41,32 @@ def _split(uri: str) -> SplitResult | None:
     return parts
 
 
+def _check_characters(uri: str) -> None:
+    """Only characters a URI may hold raw: what people typed is checked where it is stored."""
+    if any(ch.isspace() or ord(ch) < 0x21 or ord(ch) == 0x7F for ch in uri) or not uri.isascii():
+        raise InvalidRedirectURI("a redirect URI must be ASCII, without spaces or controls")
+    found = sorted(NEVER_RAW.intersection(uri))
+    if found:
+        raise InvalidRedirectURI(
+            f"a redirect URI must not contain {' '.join(found)} raw: percent-encode it "
+            "(RFC 3986 §2)")
+    if _BAD_PERCENT.search(uri):
+        raise InvalidRedirectURI("a % in a redirect URI must start an escape such as %20 "
+                                 "(RFC 3986 §2.1)")
+
+
 def validate_redirect_uri(uri: str, *, allow_http: bool = False) -> str:
     """Return ``uri`` if it may be registered, else raise :class:`InvalidRedirectURI`.
 
     Allowed: ``https`` URIs; ``http`` on a loopback host (RFC 8252 §7.3) or when
     ``allow_http`` is set for development; private-use schemes with a dot
     (``com.example.app:/cb``, RFC 8252 §7.1). Refused: fragments (RFC 6749
-    §3.1.2), relative URIs, wildcards, whitespace and control characters.
+    §3.1.2), relative URIs, wildcards, whitespace and control characters, and the
+    characters RFC 3986 never allows raw (``" < > \\ ^ ` { | }``, a stray ``%``).
     """
     if not uri or len(uri) > MAX_REDIRECT_URI_LENGTH:
         raise InvalidRedirectURI("a redirect URI must be 1 to 2000 characters long")
-    if any(ch.isspace() or ord(ch) < 0x21 or ord(ch) == 0x7F for ch in uri) or not uri.isascii():
-        raise InvalidRedirectURI("a redirect URI must be ASCII, without spaces or controls")
+    _check_characters(uri)
     if "#" in uri:
         raise InvalidRedirectURI("a redirect URI must not contain a fragment (RFC 6749 §3.1.2)")
     if "*" in uri:
