@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from oauth_middleware import extraction
+from oauth_middleware import extraction, redaction
 from oauth_middleware.body import ReplayedBody
 from oauth_middleware.errors import (
     InsufficientScope,
@@ -189,6 +189,10 @@ class OAuthMiddleware:
         await self.app(scope, receive, send)
 
     async def _refuse(self, send: Send, exc: OAuthError, scope: Scope) -> None:
+        # The app never reads a refused request's query: blank every OAuth secret in it,
+        # not only access_token (one sent to the authorization server may carry a
+        # client secret, and a 503 here answers before the server can blank it).
+        redaction.redact_scope(scope)
         status, headers, body = bearer_refusal(exc, self.realm)
         logger.info("refused %s %s: %s", scope.get("method", "WS"), scope["path"], exc.error)
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -204,6 +208,7 @@ class OAuthMiddleware:
             token = await self._authenticate(self._credential(scope, None, raw_query), required)
         except OAuthError as exc:
             if required is not None or isinstance(exc, TemporarilyUnavailable):
+                redaction.redact_scope(scope)
                 code = WS_TRY_AGAIN_LATER if exc.status_code == 503 else WS_POLICY_VIOLATION
                 await send({"type": "websocket.close", "code": code, "reason": exc.error})
                 return

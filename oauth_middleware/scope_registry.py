@@ -16,6 +16,7 @@ from oauth_middleware.scopes import validate_scope
 from oauth_middleware.store import TokenStore
 from oauth_middleware.store.base import Progress
 from oauth_middleware.toolbox import scope_title
+from oauth_middleware.toolbox.rules import MAX_TITLE, text_field
 
 
 class ScopeExists(ValueError):
@@ -38,9 +39,14 @@ class ScopeSync:
 async def add_scope(
     store: TokenStore, identifier: str, *, title: str | None = None, enabled: bool = True
 ) -> Scope:
-    """Register a new scope; the title defaults to a readable one ("Polls Results")."""
-    scope = Scope(validate_scope(identifier), (title or "").strip() or scope_title(identifier),
-                  enabled)
+    """Register a new scope; the title defaults to a readable one ("Polls Results").
+
+    A typed title is checked as a client's is (length, no control characters): the
+    consent page shows it. A default title is made of the identifier's characters,
+    which RFC 6749 §3.3 already limits to printable ASCII.
+    """
+    typed = text_field(title or "", "scope title", MAX_TITLE)
+    scope = Scope(validate_scope(identifier), typed or scope_title(identifier), enabled)
     if not await store.create_scope(scope):
         raise ScopeExists(f"scope {identifier!r} is already registered")
     return scope

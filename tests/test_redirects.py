@@ -66,6 +66,21 @@ def test_plain_http_can_be_allowed_for_development() -> None:
     ("http://localhost/cb", "http://localhost:5000/cb", False),
     ("https://127.0.0.1/cb", "https://127.0.0.1:5000/cb", False),
     ("http://127.0.0.1/cb", "http://127.0.0.1:bad/cb", False),
+    ("http://127.0.0.1:8000/cb", "http://127.0.0.1/cb", True),
+    ("http://127.0.0.1:8000/cb", "http://127.0.0.1:8000/cb#", False),
+    ("http://127.0.0.1:8000/cb", "http://127.0.0.1:9000/cb?#", False),
+    ("http://127.0.0.1:8000/cb", "http://127.0.0.1:9000/cb?", False),
+    ("http://127.0.0.1:8000/cb", " http://127.0.0.1:8000/cb", False),
+    ("http://127.0.0.1:8000/cb", "HTTP://127.0.0.1:8000/cb", False),
+    ("http://127.0.0.1:8000/cb", "http://127.0.0.1:9000/cb\t", False),
+    ("http://127.0.0.1:8000/cb", "http://127.0.0.1:9000/c\nb", False),
+    ("http://127.0.0.1/cb", "http://127.0.0.1:/cb", False),
+    ("http://127.0.0.1/cb", "http://127.0.0.1:99999/cb", False),
+    ("http://127.0.0.1/cb", "http://127.0.0.1:\uff15\uff10/cb", False),
+    ("http://127.0.0.1/cb", "http://127.0.0.1:5000@evil.example/cb", False),
+    ("http://[::1]/cb", "http://[::1]:5000:6000/cb", False),
+    ("http://[::1]/cb", "http://[::0001]:5000/cb", False),
+    ("HTTP://127.0.0.1/cb", "HTTP://127.0.0.1:5000/cb", True),
 ])
 @pytest.mark.rule("auth.redirect.exact-match")
 def test_matching_is_exact_except_loopback_ip_port(

@@ -24,6 +24,7 @@ from oauth_middleware.admin.rendering import render
 from oauth_middleware.admin.request import AdminRequest, href_under
 from oauth_middleware.admin.routing import Handler, Router, route_path
 from oauth_middleware.identity import ACCESS_TOKEN_PARAM
+from oauth_middleware.redaction import redact_scope
 from oauth_middleware.scope_registry import UnknownScope
 from oauth_middleware.server.config import Authenticate, signing_key, user_from_scope
 from oauth_middleware.store import StoreUnavailable, TokenStore
@@ -98,6 +99,7 @@ class AdminApp:
     async def handle(self, request: Request) -> Response:
         """One page: access check, route, CSRF for a POST, then the page's handler."""
         user: str | None = None
+        redact_scope(request.scope)  # before any refusal: servers log the URL from the scope
         try:
             _check_query(request)
             admitted = await admit(self.config, request)

@@ -23,6 +23,7 @@ from oauth_middleware.toolbox import (
     require_client,
     update_client,
 )
+from oauth_middleware.toolbox.rules import FORCE_IMPLICIT
 
 #: Longest search text; a longer one is cut.
 MAX_SEARCH = 200
@@ -39,6 +40,8 @@ CONTROL_NAMES = {
     "register it first or allow registering": "register it on the Scopes page first",
     "(or allow_http=True for local development)":
         "(or tick “Allow plain http on any host” for local development)",
+    f"or pass {FORCE_IMPLICIT} to force it":
+        "or register it with the command line's --force-implicit to force it",
 }
 
 

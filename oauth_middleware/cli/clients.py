@@ -7,12 +7,19 @@ for the CLI, the admin and application code.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import click
 
 from oauth_middleware.cli.context import run
-from oauth_middleware.cli.output import client_dict, echo_fields, echo_table, emit_json, json_option
+from oauth_middleware.cli.output import (
+    client_dict,
+    echo_fields,
+    echo_table,
+    emit_json,
+    json_option,
+    printable,
+)
 from oauth_middleware.models import GRANT_TYPES, Client
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import (
@@ -27,6 +34,7 @@ from oauth_middleware.toolbox import (
     require_client,
     rotate_secret,
 )
+from oauth_middleware.toolbox.rules import check_typed_text
 
 #: ``client add`` without a redirect URI for a client whose grants need one.
 NO_REDIRECT_URI = ("--redirect-uri is required for a client using authorization_code or "
@@ -44,6 +52,21 @@ def lifetime(ctx: click.Context, param: click.Parameter, value: str) -> int | No
         return parse_lifetime(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def typed_text(*, multiline: bool = False
+               ) -> Callable[[click.Context, click.Parameter, str | None], str | None]:
+    """A callback refusing a title, description, link or registrant with a control
+    character (exit 2), by the toolbox's own check, so the CLI and the admin refuse alike."""
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return check_typed_text(value, (param.name or "value").replace("_", " "),
+                                    multiline=multiline)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return check
 
 
 def split_scopes(values: Sequence[str]) -> list[str]:
@@ -68,7 +91,7 @@ def client_group() -> None:
 
 
 @client_group.command("add")
-@click.argument("title")
+@click.argument("title", callback=typed_text())
 @click.option("--redirect-uri", "redirect_uris", multiple=True, metavar="URI",
               help="A redirect URI, matched exactly (repeat for several). https, loopback "
                    "http, or a private-use scheme such as com.example.app:/cb. Required "
@@ -89,19 +112,25 @@ def client_group() -> None:
               metavar="SECONDS|never",
               help=f"Seconds an access token lives (at most {MAX_LIFETIME}, ten years), "
                    "or 'never'.")
-@click.option("--registrant", metavar="USER", default="", help="Who registered the client.")
-@click.option("--description", metavar="TEXT", default="", help="Shown on the consent page.")
-@click.option("--link", metavar="URL", default="", help="The client's home page.")
+@click.option("--registrant", metavar="USER", default="", callback=typed_text(),
+              help="Who registered the client.")
+@click.option("--description", metavar="TEXT", default="", callback=typed_text(multiline=True),
+              help="Shown on the consent page.")
+@click.option("--link", metavar="URL", default="", callback=typed_text(),
+              help="The client's home page.")
 @click.option("--allow-http", is_flag=True,
               help="Accept plain-http redirect URIs on any host (local development only).")
 @click.option("--allow-plain-pkce", is_flag=True,
               help="Accept the PKCE 'plain' method from this client (S256 is always accepted).")
+@click.option("--force-implicit", is_flag=True,
+              help="Allow --grant-type implicit for a --confidential client (refused "
+                   "otherwise, RFC 9700 §2.1.2: use authorization_code).")
 @json_option
 def add(title: str, redirect_uris: tuple[str, ...], client_id: str | None,
         scopes: tuple[str, ...], register_scopes: bool, public: bool,
         grant_types: tuple[str, ...], token_lifetime: int | None, registrant: str,
         description: str, link: str, allow_http: bool, allow_plain_pkce: bool,
-        as_json: bool) -> None:
+        force_implicit: bool, as_json: bool) -> None:
     """Register a client titled TITLE.
 
     Prints its client_id and, for a confidential client, its secret: shown
@@ -118,7 +147,7 @@ def add(title: str, redirect_uris: tuple[str, ...], client_id: str | None,
         scopes_list=split_scopes(scopes), register_unknown_scopes=register_scopes,
         token_lifetime=token_lifetime, public=public, grant_types=grant_types or None,
         description=description, link=link, allow_http=allow_http,
-        allow_plain_pkce=allow_plain_pkce,
+        allow_plain_pkce=allow_plain_pkce, allow_confidential_implicit=force_implicit,
     ))
     kind = "public" if registered.client.public else "confidential"
     _show_registered(registered, as_json, f"Registered {kind} client {title.strip()!r}.")
@@ -219,6 +248,6 @@ def _show_redirects(client: Client, as_json: bool) -> None:
         return
     click.echo(f"Redirect URIs of {client.client_id!r}:")
     for uri in client.redirect_uris:
-        click.echo(f"  {uri}")
+        click.echo(f"  {printable(uri)}")
     if not client.redirect_uris:
         click.echo("  (none)")

@@ -22,12 +22,14 @@ from typing import Any, TypeVar
 
 import click
 
+from oauth_middleware.cli.output import printable
 from oauth_middleware.errors import OAuthError
 from oauth_middleware.scope_registry import ScopeExists, UnknownScope
 from oauth_middleware.store import StoreRefused, StoreUnavailable, TokenStore
 from oauth_middleware.store.base import Clock, Progress
 from oauth_middleware.store.connection import connect
 from oauth_middleware.toolbox import ClientExists, UnknownClient
+from oauth_middleware.toolbox.rules import FORCE_IMPLICIT
 
 T = TypeVar("T")
 
@@ -47,6 +49,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 FLAG_NAMES = {
     "(or allow_http=True for local development)": "(or --allow-http for local development)",
     "register it first or allow registering": "register it first or pass --register-scopes",
+    f"pass {FORCE_IMPLICIT} to force it": "pass --force-implicit to force it",
 }
 
 NO_URL = ("no Redis URL: pass --redis-url or set REDIS_URL. The embedded store lives inside "
@@ -81,8 +84,9 @@ class Settings:
 
 
 def one_line(text: str) -> str:
-    """An error message on one line, in the command line's words."""
-    text = " ".join(text.split())
+    """An error message on one line, in the command line's words, nothing unprintable raw
+    (a message may quote a stored value)."""
+    text = printable(" ".join(text.split()))
     for library, flag in FLAG_NAMES.items():
         text = text.replace(library, flag)
     return text

@@ -5,12 +5,20 @@ client, a scope or a token are the same in every command. No function here
 ever receives a client-secret hash; the only secrets printed are the ones a
 command was asked to create (``client_secret``, ``access_token``,
 ``refresh_token``), once.
+
+Nothing read from the store reaches the terminal raw: a title stored as
+``"\\x1b]0;pwned\\x07"`` (before registration refused controls, or written to
+Redis directly) would retitle the window, or worse. Text output shows every
+character ``str.isprintable`` rejects (controls, C1, bidi overrides, line
+separators, lone surrogates) as Python's repr does (``\\x1b``); JSON output as a
+JSON escape (``\\u001b``), which ``json.dumps`` only does for C0 controls.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -28,8 +36,26 @@ def json_option(func: F) -> F:
                         help="Print one JSON document on stdout instead of text.")(func)
 
 
+#: Every character that may not be printable: anything outside printable ASCII and newline.
+_SUSPECT = re.compile(r"[^\n\x20-\x7e]")
+
+
+def _escaped(text: str, escape: Callable[[str], str]) -> str:
+    return _SUSPECT.sub(
+        lambda m: m.group() if m.group().isprintable() else escape(m.group()), text)
+
+
+def printable(text: str) -> str:
+    """``text`` for a terminal: each unprintable character (newline included) as in repr."""
+    return text if text.isprintable() else "".join(
+        ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def emit_json(data: object) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    """One JSON document; unprintable characters inside strings as ``\\uXXXX`` escapes
+    (the only raw newlines left are the indentation's, outside strings)."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    click.echo(_escaped(text, lambda ch: json.dumps(ch)[1:-1]))
 
 
 def when(timestamp: float | None) -> str:
@@ -45,8 +71,8 @@ def text_value(value: object) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list | tuple):
-        return " ".join(str(v) for v in value) or "-"
-    return str(value) or "-"
+        return " ".join(printable(str(v)) for v in value) or "-"
+    return printable(str(value)) or "-"
 
 
 def echo_fields(data: Mapping[str, object]) -> None:

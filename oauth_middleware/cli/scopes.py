@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from oauth_middleware.cli.clients import typed_text
 from oauth_middleware.cli.context import run
 from oauth_middleware.cli.output import echo_table, emit_json, json_option, scope_dict
 from oauth_middleware.models import Scope
@@ -32,7 +33,7 @@ def _echo_scope(scope: Scope, as_json: bool, verb: str) -> None:
 
 @scope_group.command("add")
 @click.argument("identifier", metavar="ID")
-@click.option("--title", metavar="TEXT",
+@click.option("--title", metavar="TEXT", callback=typed_text(),
               help='Shown on the consent page [default: from ID, "polls:vote" -> "Polls Vote"].')
 @click.option("--disabled", is_flag=True, help="Register it disabled: it grants nothing yet.")
 @json_option

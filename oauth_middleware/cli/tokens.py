@@ -13,7 +13,14 @@ import click
 
 from oauth_middleware.cli.clients import split_scopes
 from oauth_middleware.cli.context import progress, run
-from oauth_middleware.cli.output import echo_fields, echo_table, emit_json, json_option, token_dict
+from oauth_middleware.cli.output import (
+    echo_fields,
+    echo_table,
+    emit_json,
+    json_option,
+    printable,
+    token_dict,
+)
 from oauth_middleware.cli.output import when as show_time
 from oauth_middleware.models import AccessToken, RefreshToken
 from oauth_middleware.store import TokenStore
@@ -191,7 +198,7 @@ def revoke_user(user: str, as_json: bool) -> None:
 
     Revokes every token and code issued for USER, through any client.
     """
-    with progress(f"Revoking tokens of {user}") as report:
+    with progress(f"Revoking tokens of {printable(user)}") as report:
         count = run(lambda store: store.revoke_user(user, progress=report))
     _report_count(count, as_json, f"user {user!r}")
 
@@ -205,7 +212,7 @@ def revoke_client(client_id: str, as_json: bool) -> None:
     Every token and code issued to the client goes; the client stays registered.
     An unknown ID is an error, as for the client commands.
     """
-    with progress(f"Revoking tokens of {client_id}") as report:
+    with progress(f"Revoking tokens of {printable(client_id)}") as report:
         count = run(lambda store: revoke_client_tokens(store, client_id, progress=report))
     _report_count(count, as_json, f"client {client_id!r}")
 

@@ -4,6 +4,8 @@
 secret_key=...))`` serves ``auth/``, ``token/``, ``revoke/``, ``introspect/`` and
 ``/.well-known/oauth-authorization-server``. Each path answers with and without
 its trailing slash; there is no slash redirect (a 307 would re-post a form).
+Every request's query string is redacted on the way in (:mod:`oauth_middleware.redaction`),
+before any endpoint can refuse it — a mistyped path's 404 included.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from urllib.parse import urlsplit
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from oauth_middleware.redaction import redact_scope
 from oauth_middleware.server import authorize, introspect, metadata, revoke, token
 from oauth_middleware.server.config import (
     Authenticate,
@@ -102,6 +105,8 @@ class AuthorizationServer:
         return METADATA_PATH + urlsplit(self.config.issuer).path.rstrip("/")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            redact_scope(scope)
         if scope["type"] == "http":
             path: str = scope["path"]
             root: str = scope.get("root_path", "")

@@ -1,7 +1,10 @@
 """The token-family boundary: requests checked, errors turned into JSON (RFC 6749 §3.2, §5.2).
 
 ``token/``, ``revoke/``, ``introspect/`` and the metadata document all enter
-through :class:`JsonEndpoint`. It refuses plain HTTP outside debug mode, wrong
+through :class:`JsonEndpoint`. It first blanks every value of the query string
+in the scope, where servers read the URL they log (none of these endpoints reads
+its URL, and a client that puts its secret there must not see it in uvicorn's
+access log next to the refusal). Then it refuses plain HTTP outside debug mode, wrong
 methods, non-form bodies, OAuth parameters in the query string, oversized or
 malformed input; and it is the one place an :class:`OAuthError` raised anywhere
 below turns into a response. An unreachable store becomes 503
@@ -21,6 +24,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from oauth_middleware import redaction
 from oauth_middleware.content_length import declared_length
 from oauth_middleware.errors import (
     InsufficientScope,
@@ -75,12 +79,13 @@ class JsonEndpoint:
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
+        query = redaction.redact_scope(request.scope, names=None)  # before any refusal
         try:
             if not self.config.debug and request.scope.get("scheme") != "https":
                 raise InvalidRequest("HTTPS is required.")
             if request.method not in self.methods:
                 raise MethodNotAllowed(allow=", ".join(sorted(self.methods)))
-            return await self.respond(request)
+            return await self.respond(request, query)
         except OAuthError as exc:
             return self.render(exc)
         except StoreUnavailable:
@@ -96,29 +101,27 @@ class JsonEndpoint:
             response.headers["WWW-Authenticate"] = exc.www_authenticate(self.config.realm)
         return response
 
-    async def respond(self, request: Request) -> Response:
+    async def respond(self, request: Request, query: bytes) -> Response:
+        """The answer; ``query`` is the query string as sent (the scope's is redacted)."""
         raise NotImplementedError
 
 
 class FormEndpoint(JsonEndpoint):
     """A POST endpoint whose parameters arrive form-encoded in the body, and only there."""
 
-    async def respond(self, request: Request) -> Response:
-        return await self.answer(request, await read_params(request))
+    async def respond(self, request: Request, query: bytes) -> Response:
+        return await self.answer(request, await read_params(request, query))
 
     async def answer(self, request: Request, params: form.Params) -> Response:
         raise NotImplementedError
 
 
-async def read_params(request: Request) -> dict[str, str]:
+async def read_params(request: Request, raw_query: bytes) -> dict[str, str]:
     """The body's parameters, after every check RFC 6749 §3.2 and SECURITY.md ask for.
 
-    A client that puts its secret, code or password in the URL is refused, and the
-    value is first blanked in the scope, where servers read the URL they log
-    (uvicorn's access log): a refused secret must not end up in a log line.
+    A client that puts its secret, code or password in the URL (``raw_query``, as
+    sent) is refused; :meth:`JsonEndpoint.handle` has already blanked it in the scope.
     """
-    raw_query: bytes = request.scope.get("query_string", b"")
-    request.scope["query_string"] = form.redact(raw_query, OAUTH_PARAMS)
     query = form.parse(raw_query)
     if OAUTH_PARAMS & query.keys():
         raise InvalidRequest("OAuth parameters must be sent in the request body, not the URL.")

@@ -10,7 +10,6 @@ additionally refuses a repeated parameter (RFC 6749 §3.1) or an over-long value
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import unquote_to_bytes
 
 from oauth_middleware.errors import InvalidRequest
 from oauth_middleware.server import urlencoded
@@ -39,18 +38,3 @@ def parse(data: bytes) -> dict[str, str]:
     parsed = urlencoded.parse(data, max_bytes=MAX_BYTES, max_fields=MAX_FIELDS)
     return parsed.unique(max_value=MAX_VALUE_LENGTH)
 
-
-def redact(query: bytes, names: frozenset[str]) -> bytes:
-    """``query`` with the value of every parameter named in ``names`` replaced.
-
-    Lenient on purpose (it runs before the strict parser, which may refuse the
-    query): a name is decoded as well as it can be and compared as text.
-    """
-    if not query:
-        return query
-    parts = []
-    for part in query.split(b"&"):
-        name, sep, _ = part.partition(b"=")
-        decoded = unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8", "replace")
-        parts.append(name + b"=redacted" if sep and decoded in names else part)
-    return b"&".join(parts)

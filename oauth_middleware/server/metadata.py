@@ -48,6 +48,6 @@ def document(config: ServerConfig, scopes: list[str]) -> dict[str, object]:
 class MetadataEndpoint(JsonEndpoint):
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "HEAD"})
 
-    async def respond(self, request: Request) -> Response:
+    async def respond(self, request: Request, query: bytes) -> Response:
         scopes = [s.identifier for s in await self.store.list_scopes() if s.enabled]
         return json_response(document(self.config, scopes))

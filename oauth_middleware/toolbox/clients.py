@@ -23,6 +23,7 @@ from oauth_middleware.toolbox.rules import (
     MAX_TEXT,
     MAX_TITLE,
     check_lifetime,
+    check_typed_text,
     grant_types_for,
     link_field,
     redirect_uris_for,
@@ -95,20 +96,24 @@ async def register_client(
     allow_plain_pkce: bool = False,
     replace_existing: bool = False,
     client_secret: str | None = None,
+    allow_confidential_implicit: bool = False,
 ) -> RegisteredClient:
     """Register a client; a confidential one gets a secret, returned once and stored hashed.
 
     ``client_secret`` sets a confidential client's secret (e.g. from the environment)
-    instead of generating one; it must be at least 16 characters.
+    instead of generating one; it must be at least 16 characters. A confidential
+    client is refused the implicit grant unless ``allow_confidential_implicit``.
+    Titles, descriptions and the registrant are refused with control characters.
     """
     if not title.strip():
         raise ValueError("a client needs a title")
     client_id = validate_client_id(identifier) if identifier else new_client_id()
     uris = redirect_uris_for([redirect_uri] if isinstance(redirect_uri, str) else redirect_uri,
                           allow_http)
-    grants = grant_types_for(grant_types, public)
+    grants = grant_types_for(grant_types, public,
+                             allow_confidential_implicit=allow_confidential_implicit)
     texts = (text_field(title, "title", MAX_TITLE),
-             text_field(description, "description", MAX_TEXT),
+             text_field(description, "description", MAX_TEXT, multiline=True),
              link_field(link), check_lifetime(token_lifetime))
     if not replace_existing and await store.get_client(client_id) is not None:
         raise ClientExists(f"client {client_id!r} is already registered")
@@ -121,7 +126,8 @@ async def register_client(
         secret_hash=None if secret is None else hash_client_secret(secret),
         scopes=tuple(s.identifier for s in scopes), grant_types=grants,
         token_lifetime=texts[3], description=texts[1], link=texts[2],
-        registrant=_registrant(registrant), allow_plain_pkce=allow_plain_pkce,
+        registrant=check_typed_text(_registrant(registrant), "registrant"),
+        allow_plain_pkce=allow_plain_pkce,
         created_at=time.time(),
     )
     await store.save_client(client)
@@ -137,7 +143,7 @@ def _described(
     return {
         "title": client.title if title is None else text_field(title, "title", MAX_TITLE),
         "description": client.description if description is None
-        else text_field(description, "description", MAX_TEXT),
+        else text_field(description, "description", MAX_TEXT, multiline=True),
         "link": client.link if link is None else link_field(link),
     }
 
@@ -157,10 +163,13 @@ async def update_client(
     allow_http: bool = False,
     allow_plain_pkce: bool | None = None,
     register_unknown_scopes: bool = False,
+    allow_confidential_implicit: bool = False,
 ) -> RegisteredClient:
     """Change a client's fields under the rules of ``register_client``; None keeps a field.
 
     Redirect URIs already registered are kept as they are; new ones are checked.
+    So is a confidential client's implicit grant once forced; a client newly
+    confidential with it, or newly given it, needs ``allow_confidential_implicit``.
     A public client made confidential gets a new secret (returned once); a
     confidential one made public loses its secret. Issued tokens keep their scopes.
     """
@@ -168,8 +177,10 @@ async def update_client(
     public = client.public if public is None else public
     changes = _described(client, title, description, link)
     changes["public"] = public
+    forced = not client.public and "implicit" in client.grant_types
     changes["grant_types"] = grant_types_for(
-        client.grant_types if grant_types is None else grant_types, public)
+        client.grant_types if grant_types is None else grant_types, public,
+        allow_confidential_implicit=allow_confidential_implicit or forced)
     if allow_plain_pkce is not None:
         changes["allow_plain_pkce"] = allow_plain_pkce
     if redirect_uris is not None:

@@ -6,6 +6,7 @@ Shared by registration and editing, so no path can store a field the other refus
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 
 from oauth_middleware.models import (
@@ -72,11 +73,30 @@ def check_lifetime(seconds: int | None, what: str = "token_lifetime") -> int | N
     return seconds
 
 
-def text_field(value: str, what: str, limit: int) -> str:
+#: Format characters that reorder displayed text (bidi overrides, "Trojan Source").
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: Controls, lone surrogates, line and paragraph separators.
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+
+
+def check_typed_text(value: str, what: str, *, multiline: bool = False) -> str:
+    """``value``, unless it holds a control character (``\\n`` and ``\\t`` allowed when
+    ``multiline``). Stored text reaches consent pages, the admin and terminals, where an
+    escape sequence such as ``\\x1b]0;...\\x07`` would act instead of being shown."""
+    for position, ch in enumerate(value, 1):
+        if multiline and ch in "\n\t":
+            continue
+        if ch in _BIDI or unicodedata.category(ch) in _CONTROL_CATEGORIES:
+            raise ValueError(f"the {what} must not contain control characters (U+{ord(ch):04X} "
+                             f"at character {position}): remove it")
+    return value
+
+
+def text_field(value: str, what: str, limit: int, *, multiline: bool = False) -> str:
     value = value.strip()
     if len(value) > limit:
         raise ValueError(f"the {what} is limited to {limit} characters")
-    return value
+    return check_typed_text(value, what, multiline=multiline)
 
 
 def link_field(link: str) -> str:
@@ -95,7 +115,14 @@ def needs_redirect_uri(grant_types: Iterable[str] | None, public: bool) -> bool:
     return not REDIRECT_GRANTS.isdisjoint(grant_types)
 
 
-def grant_types_for(grant_types: Iterable[str] | None, public: bool) -> tuple[GrantType, ...]:
+#: How a refusal of the implicit grant for a confidential client names the override.
+FORCE_IMPLICIT = "allow_confidential_implicit=True"
+
+
+def grant_types_for(grant_types: Iterable[str] | None, public: bool, *,
+                    allow_confidential_implicit: bool = False) -> tuple[GrantType, ...]:
+    """The checked grants. A confidential client is refused the implicit grant unless
+    forced: its token would be issued without the secret it has (RFC 9700 §2.1.2)."""
     if grant_types is None:
         return DEFAULT_PUBLIC_GRANTS if public else DEFAULT_CONFIDENTIAL_GRANTS
     chosen = tuple(dict.fromkeys(grant_types))
@@ -107,6 +134,10 @@ def grant_types_for(grant_types: Iterable[str] | None, public: bool) -> tuple[Gr
     if public and ("client_credentials" in chosen or "password" in chosen):
         raise ValueError("public clients cannot use client_credentials or password: "
                          "register the client as confidential")
+    if not public and "implicit" in chosen and not allow_confidential_implicit:
+        raise ValueError("a confidential client cannot use the implicit grant (RFC 9700 "
+                         "§2.1.2): use authorization_code, which authenticates the client, "
+                         f"or pass {FORCE_IMPLICIT} to force it")
     return chosen  # type: ignore[return-value]
 
 

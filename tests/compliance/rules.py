@@ -117,6 +117,9 @@ RULES: tuple[Rule, ...] = (
     Rule("auth.implicit", AUTHORIZE, "RFC 6749 §4.2, §4.2.2",
          "Implicit only for clients allowed it; the token in the fragment; never a "
          "refresh token."),
+    Rule("auth.implicit.not-confidential", AUTHORIZE, "RFC 9700 §2.1.2; RFC 6749 §4.2",
+         "A confidential client is not registered for the implicit grant unless that is "
+         "explicitly forced."),
 
     Rule("token.post-only", TOKEN, "RFC 6749 §3.2", "The token endpoint takes POST only."),
     Rule("token.form-only", TOKEN, "RFC 6749 §3.2, §4.1.3, Appendix B",
@@ -221,6 +224,19 @@ RULES: tuple[Rule, ...] = (
          "Secrets, PKCE challenges and CSRF tokens are compared in constant time."),
     Rule("rest.no-secret-in-logs", AT_REST, "RFC 6750 §5.3; RFC 6819 §5.1.4.1",
          "No secret in any log line, repr, error body or exception message."),
+    Rule("rest.early-refusal-redacted", AT_REST, "RFC 6750 §5.3; RFC 6819 §5.1.4.1",
+         "The query string is redacted before any refusal (wrong method, plain HTTP, "
+         "oversized or malformed body, Redis down): the access log of a request refused "
+         "early holds no secret."),
+    Rule("rest.typed-text.controls", AT_REST, "RFC 6749 §2; RFC 6819 §5.1.4.1",
+         "Titles and descriptions that people typed are checked at registration: no "
+         "control characters."),
+    Rule("rest.typed-text.redirect-uri", AT_REST, "RFC 3986 §2, §3; RFC 6749 §3.1.2",
+         "Redirect URIs are refused at registration when they hold a character RFC 3986 "
+         "never allows raw (space, controls, \" < > \\ { } | ^ `)."),
+    Rule("rest.terminal-escaped", AT_REST, "RFC 6819 §5.1.4.1",
+         "Nothing from the store reaches a terminal unescaped: the CLI escapes control "
+         "characters in text and JSON output alike."),
 
     Rule("transport.https", TRANSPORT, "RFC 6749 §3.1, §3.2, §10.9; RFC 6750 §5.3",
          "Outside debug mode plain HTTP is refused everywhere with a clear error (JSON on "

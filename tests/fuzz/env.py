@@ -55,7 +55,8 @@ class FuzzEnv:
                               allow_http=True, scopes_list=list(SCOPES))
         await register_client(store, "Query", "withquery", [QUERY_REDIRECT, REDIRECT],
                               public=False, scopes_list=list(SCOPES),
-                              grant_types=["authorization_code", "implicit"])
+                              grant_types=["authorization_code", "implicit"],
+                              allow_confidential_implicit=True)
         issued = await store.issue(NewTokens(client_id="web", subject="alice", refresh=True,
                                              scopes=frozenset(SCOPES), lifetime=None,
                                              refresh_lifetime=None))

@@ -123,7 +123,7 @@ async def seed(store: TokenStore) -> Clients:
     web = await register_client(
         store, "Web", "web", REDIRECT, public=False, scopes_list=list(SCOPES),
         grant_types=["authorization_code", "refresh_token", "client_credentials", "password",
-                     "implicit"], replace_existing=True,
+                     "implicit"], replace_existing=True, allow_confidential_implicit=True,
     )
     spa = await register_client(store, "SPA", "spa", REDIRECT, public=True,
                                 scopes_list=list(SCOPES), replace_existing=True)

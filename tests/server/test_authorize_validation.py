@@ -134,6 +134,29 @@ async def test_loopback_ip_redirect_uri_may_use_any_port_but_a_loopback_name_may
     assert_page(refused, 400)
 
 
+@pytest.mark.parametrize("requested", [
+    "http://127.0.0.1:53121/callback#", "http://127.0.0.1:53121/callback?#",
+    "http://127.0.0.1:53121/callback?", " http://127.0.0.1:53121/callback",
+    "HTTP://127.0.0.1:53121/callback", "http://127.0.0.1:53121/callback/",
+    "http://127.0.0.1:/callback", "http://127.0.0.1:99999/callback",
+    "http://127.0.0.1:53121@evil.example/callback",
+])
+@pytest.mark.rule("auth.redirect.exact-match", "auth.client-first")
+async def test_a_loopback_redirect_uri_differing_in_more_than_its_port_gets_a_page(
+    harness: Harness, requested: str
+) -> None:
+    """urlsplit strips a leading space and a tab, lower-cases the scheme and drops an
+    empty query or fragment: matching reads the raw strings, with only the port taken out."""
+    await register_client(harness.store, "Desktop", "desk", ["http://127.0.0.1/callback"],
+                          scopes_list=["polls:read"], register_unknown_scopes=False)
+    response = await harness.authorize(client_id="desk", redirect_uri=requested,
+                                       code_challenge=CHALLENGE, code_challenge_method="S256",
+                                       **CODE)
+    page = assert_page(response, 400)
+    assert "The redirect_uri is not registered for this client." in page.text
+    await _nothing_pending(harness)
+
+
 @pytest.mark.parametrize("query", [
     b"client_id=web&state=%zz",
     b"client_id=web&state=%",

@@ -24,3 +24,10 @@ def build() -> Starlette:
     store = TokenStore.from_url(os.environ["REDIS_URL"])
     return build_app(store, issuer=os.environ["OM_ISSUER"], debug=True,
                      verify_password=verify_password)
+
+
+def build_https() -> Starlette:
+    """Outside debug mode, as behind a TLS-terminating proxy: with ``uvicorn --proxy-headers``
+    a request is HTTPS only when it says ``X-Forwarded-Proto: https``, so plain HTTP is refused."""
+    store = TokenStore.from_url(os.environ["REDIS_URL"])
+    return build_app(store, issuer="https://auth.example/oauth")
