@@ -30,21 +30,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from demo.render import page, see_other
+from oauth_middleware.redaction import redact_scope
 from oauth_middleware.redirects import add_params
 from oauth_middleware.security import constant_time_equals, fingerprint, new_secret, pkce_s256
-from oauth_middleware.server.form import redact
 
 COOKIE = "demo_client"
 CLIENT_ID = "demo-web"
 SCOPE = "polls:results my_polls:my_stats polls:vote"
-#: Query parameters kept out of the access log.
-_NOT_LOGGED = frozenset({"code"})
 
 
 def _read_query(request: Request) -> dict[str, str]:
     """The query's parameters; then the code is blanked in the scope the access log reads."""
     params = dict(request.query_params)
-    request.scope["query_string"] = redact(request.scope["query_string"], _NOT_LOGGED)
+    redact_scope(request.scope)
     return params
 
 
