@@ -40,7 +40,7 @@ from oauth_middleware.server.config import ServerConfig, call_hook
 from oauth_middleware.server.pages import Pages
 from oauth_middleware.server.responses import redirect
 from oauth_middleware.server.urlencoded import parse
-from oauth_middleware.store import StoreUnavailable
+from oauth_middleware.store import ClientRemoved, StoreUnavailable
 from oauth_middleware.toolbox import grantable_scopes
 
 logger = logging.getLogger("oauth_middleware.server.authorize")
@@ -132,7 +132,11 @@ class AuthorizationEndpoint:
             raise InvalidRequest("The client is no longer registered.")
         target = areq.RedirectTarget.of(pending)
         scopes = await self.approved_scopes(client, pending, decision, target)
-        return redirect(target.url(await approve(self.config, client, pending, scopes)))
+        try:
+            params = await approve(self.config, client, pending, scopes)
+        except ClientRemoved:  # removed since it was read: nothing was issued
+            raise InvalidRequest("The client is no longer registered.") from None
+        return redirect(target.url(params))
 
     async def approved_scopes(
         self, client: Client, pending: PendingAuthorization, decision: consent.Decision,

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from oauth_middleware.errors import (
+    InvalidClient,
     InvalidGrant,
     InvalidRequest,
     UnauthorizedClient,
@@ -27,6 +28,7 @@ from oauth_middleware.server.form import Params
 from oauth_middleware.server.grants import GRANTS, Grant
 from oauth_middleware.server.responses import json_response
 from oauth_middleware.server.throttle import Throttle
+from oauth_middleware.store import ClientRemoved
 
 
 class TokenEndpoint(FormEndpoint):
@@ -46,6 +48,8 @@ class TokenEndpoint(FormEndpoint):
         except InvalidGrant:
             await self.throttle.failed("grant", client.client_id)
             raise
+        except ClientRemoved:  # removed since it authenticated: nothing was issued
+            raise InvalidClient() from None
         logger.info("issued %s token %s to client %s", grant.GRANT_TYPE,
                     issued.token.fingerprint, client.client_id)
         return json_response(issued.to_response(self.store.clock()))

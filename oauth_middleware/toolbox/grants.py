@@ -94,6 +94,7 @@ async def issue_token(
         scopes=granted,
         lifetime=client.token_lifetime if lifetime is None else lifetime,
         refresh=user is not None and client.allows("refresh_token"),
+        client_generation=client.generation,
     )
     return await store.issue(spec)
 
@@ -130,6 +131,7 @@ async def issue_code(
         scopes=granted, code_challenge=challenge,
         code_challenge_method=None if challenge is None else "S256",
     )
-    code = await store.create_code(record, lifetime=lifetime)
+    code = await store.create_code(record, lifetime=lifetime,
+                                   client_generation=client.generation)
     return IssuedCode(code, client.client_id, record.subject, redirect_uri, granted, lifetime,
                       challenge)
