@@ -146,6 +146,9 @@ class PendingAuthorization:
     code_challenge: str | None = None
     code_challenge_method: str | None = None
     created_at: float = 0.0
+    #: ``Client.generation`` of the client the user was asked about: a decision is refused
+    #: once that client is removed, even if its id was registered again meanwhile.
+    client_generation: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

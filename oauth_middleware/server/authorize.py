@@ -128,7 +128,7 @@ class AuthorizationEndpoint:
         if pending is None or pending.user != user:
             raise AccessDenied("This authorization request has expired or was already answered.")
         client = await self.config.store.get_client(pending.client_id)
-        if client is None:
+        if client is None or client.generation != pending.client_generation:
             raise InvalidRequest("The client is no longer registered.")
         target = areq.RedirectTarget.of(pending)
         scopes = await self.approved_scopes(client, pending, decision, target)
