@@ -105,6 +105,9 @@ async def register_client(
 
     ``client_secret`` sets a confidential client's secret (e.g. from the environment)
     instead of generating one; it must be at least 16 characters.
+
+    Each new registration gets a new ``generation``; tokens an earlier registration of
+    the same id left behind (an interrupted removal) are revoked first, never inherited.
     """
     if not title.strip():
         raise ValueError("a client needs a title")
@@ -131,6 +134,8 @@ async def register_client(
         created_at=time.time(),
         generation=new_generation() if existing is None else existing.generation,
     )
+    if existing is None and await store.client_indexed(client_id):
+        await store.revoke_client_tokens(client_id)  # what an interrupted removal left
     if not await store.save_client(client, only="new" if existing is None else "same"):
         raise ClientExists(f"client {client_id!r} was registered or removed meanwhile")
     return RegisteredClient(client, secret)

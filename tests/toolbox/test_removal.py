@@ -95,6 +95,23 @@ async def test_registering_a_removed_client_id_again_revives_none_of_its_tokens(
 
 
 @pytest.mark.rule("revoke.client-removed")
+async def test_registering_an_id_again_revokes_what_an_interrupted_removal_left(
+    store: TokenStore,
+) -> None:
+    await register_client(store, "Svc", "svc", public=False, scopes_list=["a:b"],
+                          grant_types=["client_credentials", "refresh_token"])
+    left = [await issue_token(store, "svc"), await issue_token(store, "svc", user="alice")]
+    assert await store.delete_client("svc")  # the removal stopped before its sweep
+    await register_client(store, "Svc", "svc", public=False, scopes_list=["a:b"],
+                          grant_types=["client_credentials", "refresh_token"])
+    for issued in left:
+        assert await store.resolve(issued.access_token) is None
+        assert await store.lookup(issued.refresh_token or issued.access_token) is None
+    assert await store.redis.zcard(store.keys.client_index("svc")) == 0
+    assert await store.redis.exists(store.keys.user_index("alice")) == 0
+
+
+@pytest.mark.rule("revoke.client-removed")
 async def test_an_edit_racing_a_removal_never_brings_the_client_back(store: TokenStore) -> None:
     await register_client(store, "Web", "web", CB, scopes_list=["a:b"])
     read = await require_client(store, "web")
