@@ -16,6 +16,7 @@ from oauth_middleware.models import AuthorizationCode, Client, IssuedTokens
 from oauth_middleware.store import ClientRemoved, NewTokens, TokenStore
 from oauth_middleware.toolbox import (
     UnknownClient,
+    issue_code,
     issue_token,
     register_client,
     remove_client,
@@ -154,6 +155,31 @@ async def test_a_removal_racing_fifty_issuers_leaves_no_token_alive(store: Token
     await asyncio.gather(remover(), *(issuer() for _ in range(ISSUERS)))
     assert len(issued) >= ISSUERS and refused > 0
     assert [t for t in issued if await store.resolve(t.access_token) is not None] == []
+    assert await _keys_of_grants(store) == []
+
+
+@pytest.mark.rule("revoke.client-removed")
+async def test_tooling_issuing_for_a_client_removed_meanwhile_is_told_it_is_unknown(
+    store: TokenStore,
+) -> None:
+    await register_client(store, "Web", "web", CB, scopes_list=["a:b"])
+    original_issue, original_code = store.issue, store.create_code
+
+    async def issue(spec: NewTokens) -> IssuedTokens:
+        await remove_client(store, "web")
+        return await original_issue(spec)
+
+    async def create_code(code: AuthorizationCode, **options: object) -> str:
+        await remove_client(store, "web")
+        return await original_code(code, **options)  # type: ignore[arg-type]
+
+    store.issue = issue  # type: ignore[method-assign]
+    with pytest.raises(UnknownClient, match="no client 'web'"):
+        await issue_token(store, "web", user="alice")
+    await register_client(store, "Web", "web", CB, scopes_list=["a:b"])
+    store.create_code = create_code  # type: ignore[method-assign]
+    with pytest.raises(UnknownClient, match="no client 'web'"):
+        await issue_code(store, "web", user="alice", redirect_uri=CB, code_challenge="E" * 43)
     assert await _keys_of_grants(store) == []
 
 
