@@ -204,3 +204,15 @@ async def test_a_client_removed_after_it_authenticated_gets_invalid_client_and_n
     assert "access_token" not in response.text
     assert await _keys_of_grants(store) == []
 
+
+
+async def test_a_new_client_write_resent_after_a_lost_reply_succeeds_and_a_rival_does_not(
+    store: TokenStore,
+) -> None:
+    """The client library resends a command whose reply was lost: the resent "new" write
+    finds its own record (its generation is unique) and succeeds; another one is refused."""
+    first = Client(client_id="web", title="Web", generation="g1")
+    assert await store.save_client(first, only="new")
+    assert await store.save_client(first, only="new")
+    assert not await store.save_client(replace(first, generation="g2"), only="new")
+    assert await require_client(store, "web") == first
