@@ -58,6 +58,10 @@ class Client:
     #: RFC 7636 ``plain`` is refused unless a client is explicitly allowed it.
     allow_plain_pkce: bool = False
     created_at: float = 0.0
+    #: Random per registration (``""`` for records older than the field): every grant of the
+    #: client is issued against it, so a request that authenticated a removed client, or an
+    #: earlier registration of the same id, issues nothing (``store.ClientRemoved``).
+    generation: str = ""
 
     @property
     def confidential(self) -> bool:
@@ -142,6 +146,9 @@ class PendingAuthorization:
     code_challenge: str | None = None
     code_challenge_method: str | None = None
     created_at: float = 0.0
+    #: ``Client.generation`` of the client the user was asked about: a decision is refused
+    #: once that client is removed, even if its id was registered again meanwhile.
+    client_generation: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -65,6 +65,12 @@ def new_client_id() -> str:
     return _word(CLIENT_ID_BYTES)
 
 
+def new_generation() -> str:
+    """A client registration's generation: random, so a client id registered again never
+    shares one with an earlier registration (not a secret: it only has to differ)."""
+    return secrets.token_urlsafe(GRANT_ID_BYTES)
+
+
 def grant_id_of(token: str) -> str | None:
     """The grant id a token names, or None when the value is not shaped like one of ours."""
     match = _TOKEN_SHAPE.fullmatch(token)

@@ -196,7 +196,11 @@ def show(client_id: str, as_json: bool) -> None:
 @click.argument("client_id", metavar="ID")
 @json_option
 def remove(client_id: str, as_json: bool) -> None:
-    """Delete client ID and revoke its tokens."""
+    """Delete client ID and revoke its tokens.
+
+    Nothing more is issued to it from the moment it is deleted; then every token
+    it ever had is revoked, including any an earlier, interrupted removal left.
+    """
     if not run(lambda store: remove_client(store, client_id)):
         raise click.ClickException(f"no client {client_id!r}")
     if as_json:

@@ -210,7 +210,8 @@ def revoke_client(client_id: str, as_json: bool) -> None:
     """Revoke every token of client ID.
 
     Every token and code issued to the client goes; the client stays registered.
-    An unknown ID is an error, as for the client commands.
+    Works for an ID no longer registered that still has tokens; an ID with
+    neither is an error, as for the client commands.
     """
     with progress(f"Revoking tokens of {printable(client_id)}") as report:
         count = run(lambda store: revoke_client_tokens(store, client_id, progress=report))

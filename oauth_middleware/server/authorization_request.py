@@ -100,7 +100,7 @@ class AuthorizationRequest:
             scopes=self.scopes, state=self.target.state,
             code_challenge=self.challenge.value if self.challenge else None,
             code_challenge_method=self.challenge.method if self.challenge else None,
-            created_at=now,
+            created_at=now, client_generation=self.client.generation,
         )
 
 

@@ -28,12 +28,12 @@ async def approve(
                 code_challenge=pending.code_challenge,
                 code_challenge_method=pending.code_challenge_method,
             ),
-            lifetime=config.code_lifetime,
+            lifetime=config.code_lifetime, client_generation=client.generation,
         )
         return {"code": code}
     issued = await store.issue(NewTokens(
         client_id=client.client_id, subject=pending.user, scopes=scopes,
-        lifetime=client.token_lifetime, refresh=False,
+        lifetime=client.token_lifetime, refresh=False, client_generation=client.generation,
     ))
     params = {"access_token": issued.access_token, "token_type": "Bearer"}
     expires_in = issued.token.expires_in(store.clock())

@@ -45,7 +45,7 @@ from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.pages import Pages
 from oauth_middleware.server.responses import redirect
 from oauth_middleware.server.urlencoded import Params, parse
-from oauth_middleware.store import StoreUnavailable
+from oauth_middleware.store import ClientRemoved, StoreUnavailable
 from oauth_middleware.toolbox import grantable_scopes
 
 logger = logging.getLogger("oauth_middleware.server.authorize")
@@ -148,11 +148,15 @@ class AuthorizationEndpoint:
         if pending is None or pending.user != user:
             raise AccessDenied("This authorization request has expired or was already answered.")
         client = await self.config.store.get_client(pending.client_id)
-        if client is None:
+        if client is None or client.generation != pending.client_generation:
             raise InvalidRequest("The client is no longer registered.")
         target = areq.RedirectTarget.of(pending)
         scopes = await self.approved_scopes(client, pending, decision, target)
-        return redirect(target.url(await approve(self.config, client, pending, scopes)))
+        try:
+            params = await approve(self.config, client, pending, scopes)
+        except ClientRemoved:  # removed since it was read: nothing was issued
+            raise InvalidRequest("The client is no longer registered.") from None
+        return redirect(target.url(params))
 
     async def approved_scopes(
         self, client: Client, pending: PendingAuthorization, decision: consent.Decision,

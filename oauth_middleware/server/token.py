@@ -15,7 +15,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from oauth_middleware.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
+from oauth_middleware.errors import (
+    InvalidClient,
+    InvalidRequest,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
 from oauth_middleware.models import Client
 from oauth_middleware.server.boundary import FormEndpoint, logger
 from oauth_middleware.server.client_auth import ClientAuthenticator
@@ -24,6 +29,7 @@ from oauth_middleware.server.form import Params
 from oauth_middleware.server.grants import GRANTS, Grant
 from oauth_middleware.server.responses import json_response
 from oauth_middleware.server.throttle import Throttle, caller_address
+from oauth_middleware.store import ClientRemoved
 
 
 class TokenEndpoint(FormEndpoint):
@@ -38,7 +44,10 @@ class TokenEndpoint(FormEndpoint):
         client, read = await self.clients.authenticate_ahead(
             request, params, ahead=grant.lookahead(params))
         self.check_allowed(grant, client)
-        issued = await grant.issue(client, params, read, caller_address(request.scope))
+        try:
+            issued = await grant.issue(client, params, read, caller_address(request.scope))
+        except ClientRemoved:  # removed since it authenticated: nothing was issued
+            raise InvalidClient() from None
         logger.info("issued %s token %s to client %s", grant.GRANT_TYPE,
                     issued.token.fingerprint, client.client_id)
         return json_response(issued.to_response(self.store.clock()))

@@ -31,7 +31,12 @@ from oauth_middleware.store.keys import DEFAULT_PREFIX
 from oauth_middleware.store.listing import ListingMixin
 from oauth_middleware.store.tokens import TokenMixin
 from oauth_middleware.store.transient import PENDING_LIFETIME, TransientMixin
-from oauth_middleware.store.writer import MAX_LIFETIME, REFRESH_LIFETIME, NewTokens
+from oauth_middleware.store.writer import (
+    MAX_LIFETIME,
+    REFRESH_LIFETIME,
+    ClientRemoved,
+    NewTokens,
+)
 
 
 class TokenStore(
@@ -87,6 +92,7 @@ __all__ = [
     "MAX_LIFETIME",
     "PENDING_LIFETIME",
     "REFRESH_LIFETIME",
+    "ClientRemoved",
     "NewTokens",
     "StoreRefused",
     "StoreUnavailable",

@@ -3,22 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal
 
 from oauth_middleware.models import Client, Scope
+from oauth_middleware.store import scripts
 from oauth_middleware.store.authn import AuthnMixin, ScopeSnapshot
 from oauth_middleware.store.codec import dump, load
 from oauth_middleware.store.connection import GUARD
 
+#: When ``save_client`` writes: always, only a new id, only over the same registration.
+SaveCondition = Literal["any", "new", "same"]
+
 
 class ClientStore(AuthnMixin):
-    async def save_client(self, client: Client) -> None:
-        """Create or replace a client (its secret is already a hash in ``secret_hash``)."""
-        key = self.keys.client(client.client_id)
+    async def save_client(self, client: Client, *, only: SaveCondition = "any") -> bool:
+        """Create or replace a client (its secret is already a hash in ``secret_hash``).
+
+        ``only="new"``: unless the id is taken; ``only="same"``: only over the stored record
+        of the same ``generation`` (an edit never brings back a client removed meanwhile).
+        Decided in the same script that writes; False when refused.
+        """
+        key, value = self.keys.client(client.client_id), dump(client)
         try:
-            await self.run([("SET", key, dump(client)),
-                            ("SADD", self.keys.clients, client.client_id)])
+            if only == "any":
+                await self.run([("SET", key, value), ("SADD", self.keys.clients, client.client_id)])
+                return True
+            (saved,) = await self.run([self.evalsha(
+                scripts.SAVE_CLIENT, [key, self.keys.clients],
+                [value, only, client.generation, client.client_id])], scripts.SAVE_CLIENT)
         finally:
             self.forget(key)
+        return bool(saved)
 
     async def get_client(self, client_id: str) -> Client | None:
         with GUARD:
@@ -26,7 +41,8 @@ class ClientStore(AuthnMixin):
         return None if raw is None else load(Client, raw)
 
     async def delete_client(self, client_id: str) -> bool:
-        """Remove a client record; its tokens are revoked by ``revoke_client_tokens``."""
+        """Remove a client record; from then on nothing is issued to it (``scripts.ISSUE``
+        checks the record). Its tokens are revoked by ``revoke_client_tokens``."""
         key = self.keys.client(client_id)
         try:
             deleted, _ = await self.run([("DEL", key), ("SREM", self.keys.clients, client_id)])

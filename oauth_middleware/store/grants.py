@@ -24,9 +24,13 @@ MAX_CODE_LIFETIME = 600
 
 class GrantMixin(GrantWriter):
     async def create_code(
-        self, code: AuthorizationCode, *, lifetime: int = CODE_LIFETIME
+        self, code: AuthorizationCode, *, lifetime: int = CODE_LIFETIME,
+        client_generation: str | None = None,
     ) -> str:
-        """Store a new code; its grant id, times and fingerprint are set here."""
+        """Store a new code; its grant id, times and fingerprint are set here.
+
+        ``client_generation``: as for ``NewTokens`` (:class:`ClientRemoved` when it is gone).
+        """
         if not 0 < lifetime <= MAX_CODE_LIFETIME:
             raise ValueError("an authorization code lifetime must be 1 to 600 seconds")
         grant_id = new_grant_id()
@@ -37,7 +41,9 @@ class GrantMixin(GrantWriter):
             fingerprint=sha[:FINGERPRINT_CHARS], used=False,
         )
         member = (self.keys.code(grant_id, sha), dump(record), self.ttl_ms(lifetime))
-        await self.write_members(grant_id, record.subject, "user", record.client_id, [member])
+        await self.write_members(grant_id, [member], client_id=record.client_id,
+                                 subject=record.subject, subject_type="user",
+                                 generation=client_generation)
         return value
 
     async def get_code(self, code: str) -> AuthorizationCode | None:

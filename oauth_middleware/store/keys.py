@@ -8,17 +8,22 @@ token, code or transaction id: raw values are never stored.
 
 Only a grant's keys, and a user's consent transactions (below), share a hash
 tag; other keys that change together do not.
-A client record and the ``clients`` set, or a grant and its ``idx:user`` and
-``idx:client`` entries, are written by one non-transactional pipeline across
-slots (the index first, so revocation never misses a grant), and revocation
-prunes the index in a later command. The store uses a plain, non-cluster Redis
-client: on Redis Cluster, a cluster client would have to split those pipelines
-by slot.
+A new grant (``scripts.ISSUE``) is written together with its ``idx:user`` and
+``idx:client`` entries by one script that first checks its client record (it
+exists, with the ``generation`` the issuer authenticated); a client record and
+the ``clients`` set are written by one script or pipeline. Removing a client
+deletes its record first, then sweeps ``idx:client`` in ZSCAN pages, revoking
+each grant before dropping it from both indexes (revoking a user's grants drops
+them from their clients' indexes the same way). Those scripts span slots: the
+store uses a plain, non-cluster Redis client, and Redis Cluster would need the
+client, its index and its grants under one hash tag.
 
 =============================  ======  ===============================  =================
 key                            type    value                            TTL
 =============================  ======  ===============================  =================
-P client:<client_id>           string  JSON client (secret as a hash)   none
+P client:<client_id>           string  JSON client (secret as a hash,   none
+                                       ``generation``: random per
+                                       registration)
 P clients                      set     every client id                  none
 P scopes                       hash    identifier -> JSON title/enabled none
 P at:{g}:<sha>                 string  JSON access token record         token lifetime

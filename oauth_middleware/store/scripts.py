@@ -1,8 +1,10 @@
 """Lua scripts: the atomic operations of DESIGN decision 4.
 
 Every script touches keys of one grant only (one hash tag, one cluster slot),
-one user's consent transactions (one hash tag), or one index key. TTL arguments
-are milliseconds; ``0`` means "never expires".
+one user's consent transactions (one hash tag), or one index key, except
+``ISSUE`` (a client's record, its grant and their index entries, checked and
+written in one step) and ``SAVE_CLIENT`` (a record and the ``clients`` set).
+TTL arguments are milliseconds; ``0`` means "never expires".
 Scripts never see a raw token: keys carry digests and values are records.
 """
 
@@ -43,15 +45,6 @@ local function revoke_grant(members)
 end
 """
 
-#: KEYS: members, key1[, key2 ...]; ARGV: value1, ttl1[, value2, ttl2 ...]
-#: Writes grant members (a code, or an access token and maybe a refresh token).
-ADD_MEMBERS = Script(_ADD_MEMBER + """
-for i = 2, #KEYS do
-  add_member(KEYS[1], KEYS[i], ARGV[2 * i - 3], tonumber(ARGV[2 * i - 2]))
-end
-return #KEYS - 1
-""")
-
 #: KEYS: consumed, members, new1[, new2]; ARGV: expected, consumed_value, value1, ttl1[, ...]
 #: Compare-and-set on a code or refresh token, then issue the new members.
 #: Returns 1 (won), 0 (gone: expired or revoked), or a list of the keys it
@@ -90,26 +83,83 @@ redis.call('SREM', KEYS[1], KEYS[2])
 return redis.call('DEL', KEYS[2])
 """)
 
-#: KEYS: index; ARGV: grant id, expiry ms, now ms, "never" ms (``keys.NEVER_MS``).
-#: Records the latest expiry of a grant in a user or client index, prunes
-#: expired grants and lets the index itself expire with its last grant.
-#: Scores and the index's PEXPIREAT are whole milliseconds, at most "never", written
-#: as integer strings: a float such as 1e+23 (a score an older version could store)
-#: is refused by PEXPIREAT and would fail every later grant of this index.
-INDEX_ADD = Script("""
-local never = tonumber(ARGV[4])
-local expiry = math.min(math.floor(tonumber(ARGV[2])), never)
-local current = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if (not current) or tonumber(current) < expiry then
-  redis.call('ZADD', KEYS[1], string.format('%d', expiry), ARGV[1])
+# Records the latest expiry of a grant in a user or client index, prunes expired grants
+# and lets the index itself expire with its last grant. Scores and the index's PEXPIREAT
+# are whole milliseconds, at most "never", written as integer strings: a float such as
+# 1e+23 (a score an older version could store) is refused by PEXPIREAT and would fail
+# every later grant of this index.
+_INDEX_ADD = """
+local function index_add(index, grant, expiry_ms, now, never_ms)
+  local never = tonumber(never_ms)
+  local expiry = math.min(math.floor(tonumber(expiry_ms)), never)
+  local current = redis.call('ZSCORE', index, grant)
+  if (not current) or tonumber(current) < expiry then
+    redis.call('ZADD', index, string.format('%d', expiry), grant)
+  end
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. now)
+  local top = redis.call('ZRANGE', index, -1, -1, 'WITHSCORES')
+  if top[2] then
+    local latest = math.min(math.floor(tonumber(top[2])), never)
+    redis.call('PEXPIREAT', index, string.format('%d', latest + 1000))
+  end
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
-local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if top[2] then
-  local latest = math.min(math.floor(tonumber(top[2])), never)
-  redis.call('PEXPIREAT', KEYS[1], string.format('%d', latest + 1000))
+"""
+
+#: KEYS: index; ARGV: grant id, expiry ms, now ms, "never" ms (``keys.NEVER_MS``).
+#: Indexes a grant (see ``_INDEX_ADD``).
+INDEX_ADD = Script(_INDEX_ADD + """
+index_add(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+return 1
+""")
+
+#: KEYS: client, members, subject index, client index, key1[, key2 ...];
+#: ARGV: check ("1" or "0"), generation, grant id, expiry ms, now ms, never ms,
+#: value1, ttl1[, value2, ttl2 ...]
+#: Issues a new grant (RFC 6749 §4-5) together with its index entries, but only while
+#: its client is registered with the generation the issuer authenticated (``check``
+#: "0": no client check, for tokens of no registered client). Removing a client deletes
+#: its record first, so every issue either ran before that and is indexed, for the
+#: removal's sweep to find, or refuses: returns 1 (issued) or 0 (client gone).
+#: The keys span slots (client, indexes, grant): a plain, non-cluster Redis only.
+ISSUE = Script(_ADD_MEMBER + _INDEX_ADD + """
+if ARGV[1] == '1' then
+  local raw = redis.call('GET', KEYS[1])
+  if not raw then
+    return 0
+  end
+  local ok, client = pcall(cjson.decode, raw)
+  local generation = ok and type(client) == 'table' and client['generation'] or ''
+  if type(generation) ~= 'string' then
+    generation = ''
+  end
+  if generation ~= ARGV[2] then
+    return 0
+  end
+end
+index_add(KEYS[3], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+if KEYS[4] ~= KEYS[3] then
+  index_add(KEYS[4], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+end
+for i = 5, #KEYS do
+  add_member(KEYS[2], KEYS[i], ARGV[2 * i - 3], tonumber(ARGV[2 * i - 2]))
 end
 return 1
+""")
+
+#: KEYS: members. What REVOKE_GRANT does, and whose grant it was, read from its first
+#: member record before deleting: {client id, subject, subject type, deleted keys}
+#: ('' for each when no member is left), so a sweep of one index prunes the grant from
+#: the other index too.
+SWEEP_GRANT = Script(_REVOKE_GRANT + """
+local owner = {'', '', ''}
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local ok, record = pcall(cjson.decode, redis.call('GET', key) or '')
+  if ok and type(record) == 'table' and type(record['client_id']) == 'string' then
+    owner = {record['client_id'], tostring(record['subject']), tostring(record['subject_type'])}
+    break
+  end
+end
+return {owner[1], owner[2], owner[3], revoke_grant(KEYS[1])}
 """)
 
 #: KEYS: counters (of one subject: one slot); ARGV: now ms, window ms.
@@ -196,6 +246,31 @@ redis.call('SET', KEYS[1], mark .. value, 'PX', tonumber(ARGV[2]))
 return value
 """)
 
-ALL = (ADD_MEMBERS, CONSUME_AND_ISSUE, REVOKE_GRANT, REMOVE_MEMBER, INDEX_ADD, COUNT_FAILURE,
-       PUT_PENDING, TAKE_PENDING)
+#: KEYS: client, clients; ARGV: record, condition, generation, client id.
+#: Writes a client record and lists its id, on a condition checked in the same step:
+#: "new" (no client with this id yet) or "same" (the stored client has ``generation``:
+#: an edit never brings back a client removed meanwhile). Returns 1, or 0 when refused.
+#: A resent "new" write finds its own record (its random generation makes it unique).
+SAVE_CLIENT = Script("""
+local raw = redis.call('GET', KEYS[1])
+if ARGV[2] == 'new' then
+  if raw then
+    return raw == ARGV[1] and 1 or 0
+  end
+else
+  if not raw then
+    return 0
+  end
+  local ok, client = pcall(cjson.decode, raw)
+  local generation = ok and type(client) == 'table' and client['generation'] or ''
+  if generation ~= ARGV[3] then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[4])
+return 1
+""")
 
+ALL = (CONSUME_AND_ISSUE, REVOKE_GRANT, REMOVE_MEMBER, INDEX_ADD, COUNT_FAILURE,
+       PUT_PENDING, TAKE_PENDING, ISSUE, SWEEP_GRANT, SAVE_CLIENT)

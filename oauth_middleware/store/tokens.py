@@ -18,11 +18,12 @@ REVOKE_BATCH = 500
 
 class TokenMixin(GrantWriter):
     async def issue(self, spec: NewTokens) -> IssuedTokens:
-        """Start a new grant and store its tokens."""
+        """Start a new grant and store its tokens (:class:`ClientRemoved`: the client is gone)."""
         grant_id = new_grant_id()
         issued, members = self.mint(grant_id, spec)
         await self.write_members(
-            grant_id, spec.subject, spec.subject_type, spec.client_id, members
+            grant_id, members, client_id=spec.client_id, subject=spec.subject,
+            subject_type=spec.subject_type, generation=spec.client_generation,
         )
         return issued
 
@@ -108,31 +109,55 @@ class TokenMixin(GrantWriter):
         return bool(deleted)
 
     async def _revoke_index(self, index_key: str, progress: Progress | None) -> int:
-        """Revoke every grant in an index, ``REVOKE_BATCH`` grants per round trip.
+        """Revoke every grant of an index, one ZSCAN page (about ``REVOKE_BATCH``) per step.
 
-        Each batch is revoked first and only then removed from the index, so an
-        interrupted run leaves nothing alive that the index has forgotten.
+        A full ZSCAN returns every entry present from its start to its end, so each grant
+        indexed before the sweep began is reached, however many are added or removed
+        meanwhile, and no read returns the whole index at once. Each page is revoked first
+        and only then unindexed, so an interrupted run leaves nothing alive that an index
+        has forgotten.
         """
         with GUARD:
-            grant_ids = self.texts(list(await self.redis.zrange(index_key, 0, -1)))
-        deleted = 0
-        for start in range(0, len(grant_ids), REVOKE_BATCH):
-            batch = grant_ids[start:start + REVOKE_BATCH]
-            deleted += await self._revoke_batch(batch)
+            total = int(await self.redis.zcard(index_key))
+        cursor, done, deleted = 0, 0, 0
+        while True:
             with GUARD:
-                await self.redis.zrem(index_key, *batch)
-            if progress is not None:
-                progress(start + len(batch), len(grant_ids))
+                cursor, pairs = await self.redis.zscan(index_key, cursor, count=REVOKE_BATCH)
+            batch = list(dict.fromkeys(self.texts([grant_id for grant_id, _ in pairs])))
+            if batch:
+                deleted += await self._sweep(index_key, batch)
+                done += len(batch)
+                if progress is not None:
+                    progress(min(done, total), total)
+            if not int(cursor):
+                return deleted
+
+    async def _sweep(self, index_key: str, grant_ids: list[str]) -> int:
+        """Revoke ``grant_ids`` in one round trip, then drop them from ``index_key`` and from
+        the other index each was in (its client's or its user's), so revoking a user's grants
+        leaves no dead entry in their clients' indexes, nor the reverse. The local cache
+        drops the deleted keys at once."""
+        replies = await self.run([self.evalsha(scripts.SWEEP_GRANT, [self.keys.members(g)], [])
+                                  for g in grant_ids], scripts.SWEEP_GRANT)
+        unindex: dict[str, list[str]] = {index_key: list(grant_ids)}
+        deleted = 0
+        for grant_id, (client_id, subject, subject_type, keys) in zip(grant_ids, replies,
+                                                                      strict=True):
+            self.forget_all(keys)
+            deleted += len(keys)
+            client_id, subject, subject_type = self.texts([client_id, subject, subject_type])
+            if client_id:
+                for other in (self.keys.client_index(client_id),
+                              self.keys.subject_index(subject, subject_type)):
+                    if other != index_key:
+                        unindex.setdefault(other, []).append(grant_id)
+        await self.run([("ZREM", key, *ids) for key, ids in unindex.items()])
         return deleted
 
-    async def _revoke_batch(self, grant_ids: list[str]) -> int:
-        """Revoke ``grant_ids`` in one round trip; the local cache drops their keys at once."""
-        commands = [self.evalsha(scripts.REVOKE_GRANT, [self.keys.members(grant_id)], [])
-                    for grant_id in grant_ids]
-        replies = await self.run(commands, scripts.REVOKE_GRANT)
-        for deleted in replies:
-            self.forget_all(deleted)
-        return sum(len(deleted) for deleted in replies)
+    async def client_indexed(self, client_id: str) -> bool:
+        """Whether any grant of ``client_id`` is indexed (it may have no client record)."""
+        with GUARD:
+            return bool(await self.redis.exists(self.keys.client_index(client_id)))
 
     async def revoke_user(self, user: str, *, progress: Progress | None = None) -> int:
         """Log a user out everywhere: every grant of theirs goes; returns keys deleted.
@@ -144,5 +169,6 @@ class TokenMixin(GrantWriter):
     async def revoke_client_tokens(
         self, client_id: str, *, progress: Progress | None = None
     ) -> int:
-        """Every grant issued to (or as) ``client_id`` goes; returns keys deleted."""
+        """Every grant issued to (or as) ``client_id`` goes, whether or not the client is still
+        registered; returns keys deleted."""
         return await self._revoke_index(self.keys.client_index(client_id), progress)

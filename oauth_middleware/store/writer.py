@@ -45,6 +45,15 @@ class NewTokens:
     refresh_lifetime: int | None = REFRESH_LIFETIME
     #: Scopes a refresh token may ask for later (RFC 6749 §6); defaults to ``scopes``.
     grant_scopes: frozenset[str] | None = None
+    #: ``Client.generation`` of the client as authenticated: nothing is issued unless that
+    #: registration still stands (:class:`ClientRemoved`). None skips the check, for tokens
+    #: of no registered client (tests, tooling).
+    client_generation: str | None = None
+
+
+class ClientRemoved(LookupError):
+    """The client was removed, or registered anew, since the issuer read it: nothing was
+    issued (its removal may already have swept every grant it had)."""
 
 
 def check_lifetime(seconds: float | None, what: str) -> None:
@@ -98,12 +107,16 @@ class GrantWriter(StoreBase):
         members: list[Member],
     ) -> list[Command]:
         """Index updates so revoke-user and revoke-client find this grant."""
-        now = self.now_ms()
-        ttls = [ttl for _, _, ttl in members]
-        expiry = NEVER_MS if 0 in ttls else now + max(ttls)
+        now, expiry = self._expiry(members)
         keys = {self.keys.subject_index(subject, subject_type), self.keys.client_index(client_id)}
         return [self.evalsha(scripts.INDEX_ADD, [key], [grant_id, expiry, now, NEVER_MS])
                 for key in sorted(keys)]
+
+    def _expiry(self, members: list[Member]) -> tuple[int, int]:
+        """Now and the grant's index score: its longest-lived member's expiry (ms)."""
+        now = self.now_ms()
+        ttls = [ttl for _, _, ttl in members]
+        return now, NEVER_MS if 0 in ttls else now + max(ttls)
 
     @staticmethod
     def flatten(members: list[Member]) -> tuple[list[str], list[Any]]:
@@ -114,15 +127,25 @@ class GrantWriter(StoreBase):
         return [key for key, _, _ in members], args
 
     async def write_members(
-        self, grant_id: str, subject: str, subject_type: str, client_id: str,
-        members: list[Member],
+        self, grant_id: str, members: list[Member], *, client_id: str, subject: str,
+        subject_type: str, generation: str | None,
     ) -> None:
-        """Index first, then write: one round trip; revocation can never miss a grant."""
+        """Write a new grant and its index entries in one script, while its client stands.
+
+        :class:`ClientRemoved` when ``client_id`` is gone or registered anew (``generation``
+        differs; None: not checked). A removal deletes the client record before it sweeps
+        the index, so a new grant is either indexed before that, and swept, or refused.
+        """
         keys, args = self.flatten(members)
-        commands = self.index_commands(grant_id, subject, subject_type, client_id, members)
-        commands.append(self.evalsha(scripts.ADD_MEMBERS, [self.keys.members(grant_id), *keys],
-                                     args))
-        await self.run(commands, scripts.INDEX_ADD, scripts.ADD_MEMBERS)
+        now, expiry = self._expiry(members)
+        script_keys = [self.keys.client(client_id), self.keys.members(grant_id),
+                       self.keys.subject_index(subject, subject_type),
+                       self.keys.client_index(client_id), *keys]
+        check = ["0", ""] if generation is None else ["1", generation]
+        (issued,) = await self.run([self.evalsha(scripts.ISSUE, script_keys, [
+            *check, grant_id, expiry, now, NEVER_MS, *args])], scripts.ISSUE)
+        if not int(issued):
+            raise ClientRemoved(f"client {client_id!r} is no longer registered")
 
     async def revoke_grant(self, grant_id: str) -> int:
         """Delete every token and code of one grant; returns how many keys went.

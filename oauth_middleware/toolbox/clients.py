@@ -17,7 +17,12 @@ from typing import Any
 
 from oauth_middleware.models import Client, Scope
 from oauth_middleware.scopes import validate_scope
-from oauth_middleware.security import hash_client_secret, new_client_id, new_secret
+from oauth_middleware.security import (
+    hash_client_secret,
+    new_client_id,
+    new_generation,
+    new_secret,
+)
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox.rules import (
     MAX_TEXT,
@@ -104,6 +109,9 @@ async def register_client(
     instead of generating one; it must be at least 16 characters. A confidential
     client is refused the implicit grant unless ``allow_confidential_implicit``.
     Titles, descriptions and the registrant are refused with control characters.
+
+    Each new registration gets a new ``generation``; tokens an earlier registration of
+    the same id left behind (an interrupted removal) are revoked first, never inherited.
     """
     if not title.strip():
         raise ValueError("a client needs a title")
@@ -115,7 +123,8 @@ async def register_client(
     texts = (text_field(title, "title", MAX_TITLE),
              text_field(description, "description", MAX_TEXT, multiline=True),
              link_field(link), check_lifetime(token_lifetime))
-    if not replace_existing and await store.get_client(client_id) is not None:
+    existing = await store.get_client(client_id)
+    if existing is not None and not replace_existing:
         raise ClientExists(f"client {client_id!r} is already registered")
     scopes = await ensure_scopes(store, scopes_list or (), register_unknown=register_unknown_scopes)
     if client_secret is not None and (public or len(client_secret) < 16):
@@ -129,8 +138,12 @@ async def register_client(
         registrant=check_typed_text(_registrant(registrant), "registrant"),
         allow_plain_pkce=allow_plain_pkce,
         created_at=time.time(),
+        generation=new_generation() if existing is None else existing.generation,
     )
-    await store.save_client(client)
+    if existing is None and await store.client_indexed(client_id):
+        await store.revoke_client_tokens(client_id)  # what an interrupted removal left
+    if not await store.save_client(client, only="new" if existing is None else "same"):
+        raise ClientExists(f"client {client_id!r} was registered or removed meanwhile")
     return RegisteredClient(client, secret)
 
 
@@ -197,7 +210,7 @@ async def update_client(
     elif secret is not None:
         changes["secret_hash"] = hash_client_secret(secret)
     client = replace(client, **changes)
-    await store.save_client(client)
+    await save_edit(store, client)
     return RegisteredClient(client, secret)
 
 
@@ -208,14 +221,29 @@ async def rotate_secret(store: TokenStore, client_id: str) -> RegisteredClient:
         raise ValueError(f"client {client_id!r} is public and has no secret")
     secret = new_secret()
     client = replace(client, secret_hash=hash_client_secret(secret))
-    await store.save_client(client)
+    await save_edit(store, client)
     return RegisteredClient(client, secret)
 
 
+async def save_edit(store: TokenStore, client: Client) -> None:
+    """Store an edited client over the registration it was read from, or
+    :class:`UnknownClient` when that was removed (or replaced) meanwhile."""
+    if not await store.save_client(client, only="same"):
+        raise UnknownClient(f"no client {client.client_id!r}")
+
+
 async def remove_client(store: TokenStore, client_id: str) -> bool:
-    """Revoke every token of a client, then forget it."""
+    """Forget a client, then revoke every token it has; False when it was not registered.
+
+    The record goes first: from then on nothing more is issued to it (the issuing script
+    checks the record), so the sweep of its index that follows, page by page, reaches
+    every grant it ever had and none survives it. Leftovers of an earlier, interrupted
+    removal are swept too. A client registered again under this id gets a new
+    generation: a request that authenticated the old one issues nothing.
+    """
+    existed = await store.delete_client(client_id)
     await store.revoke_client_tokens(client_id)
-    return await store.delete_client(client_id)
+    return existed
 
 
 async def require_client(store: TokenStore, client_id: str) -> Client:

@@ -13,10 +13,10 @@ from oauth_middleware.errors import InvalidScope
 from oauth_middleware.models import AuthorizationCode, Client, IssuedTokens
 from oauth_middleware.pkce import S256_CHALLENGE
 from oauth_middleware.redirects import find_registered
-from oauth_middleware.store import NewTokens, TokenStore
+from oauth_middleware.store import ClientRemoved, NewTokens, TokenStore
 from oauth_middleware.store.authn import ScopeSnapshot
 from oauth_middleware.store.grants import CODE_LIFETIME
-from oauth_middleware.toolbox.clients import require_client
+from oauth_middleware.toolbox.clients import UnknownClient, require_client
 from oauth_middleware.toolbox.rules import check_lifetime
 
 #: Longest user id accepted for a token or code issued by tooling.
@@ -94,8 +94,12 @@ async def issue_token(
         scopes=granted,
         lifetime=client.token_lifetime if lifetime is None else lifetime,
         refresh=user is not None and client.allows("refresh_token"),
+        client_generation=client.generation,
     )
-    return await store.issue(spec)
+    try:
+        return await store.issue(spec)
+    except ClientRemoved:  # removed since it was read: as if it had never been there
+        raise UnknownClient(f"no client {client_id!r}") from None
 
 
 async def issue_code(
@@ -130,6 +134,10 @@ async def issue_code(
         scopes=granted, code_challenge=challenge,
         code_challenge_method=None if challenge is None else "S256",
     )
-    code = await store.create_code(record, lifetime=lifetime)
+    try:
+        code = await store.create_code(record, lifetime=lifetime,
+                                       client_generation=client.generation)
+    except ClientRemoved:
+        raise UnknownClient(f"no client {client_id!r}") from None
     return IssuedCode(code, client.client_id, record.subject, redirect_uri, granted, lifetime,
                       challenge)

@@ -7,7 +7,7 @@ from dataclasses import replace
 from oauth_middleware.models import Client
 from oauth_middleware.redirects import validate_redirect_uri
 from oauth_middleware.store import TokenStore
-from oauth_middleware.toolbox.clients import require_client
+from oauth_middleware.toolbox.clients import require_client, save_edit
 
 
 async def add_redirect_uri(
@@ -18,7 +18,7 @@ async def add_redirect_uri(
     client = await require_client(store, client_id)
     if uri not in client.redirect_uris:
         client = replace(client, redirect_uris=(*client.redirect_uris, uri))
-        await store.save_client(client)
+        await save_edit(store, client)
     return client
 
 
@@ -28,5 +28,5 @@ async def remove_redirect_uri(store: TokenStore, client_id: str, uri: str) -> Cl
     if uri not in client.redirect_uris:
         raise ValueError(f"client {client_id!r} has no redirect URI {uri!r}")
     client = replace(client, redirect_uris=tuple(u for u in client.redirect_uris if u != uri))
-    await store.save_client(client)
+    await save_edit(store, client)
     return client

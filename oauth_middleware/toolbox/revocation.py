@@ -12,7 +12,7 @@ import re
 from oauth_middleware.security import DIGEST_CHARS, FINGERPRINT_CHARS
 from oauth_middleware.store import TokenStore
 from oauth_middleware.store.base import Progress
-from oauth_middleware.toolbox.clients import require_client
+from oauth_middleware.toolbox.clients import UnknownClient
 
 #: A token named by its fingerprint (as listed) up to its full digest, lowercase hex.
 _FINGERPRINT = re.compile(f"[0-9a-f]{{{FINGERPRINT_CHARS},{DIGEST_CHARS}}}")
@@ -33,10 +33,13 @@ async def revoke_access_token(store: TokenStore, grant_id: str, fingerprint: str
 async def revoke_client_tokens(
     store: TokenStore, client_id: str, *, progress: Progress | None = None
 ) -> int:
-    """Revoke every token and code of a registered client; returns the keys deleted.
+    """Revoke every token and code of a client; returns the keys deleted.
 
-    An unknown client is :class:`UnknownClient`, as for every other call naming
-    one, rather than "0 revoked", which would also hide a mistyped id.
+    A client no longer registered still has its grants found and revoked (what an
+    interrupted removal left). An id with neither a client nor any grant is
+    :class:`UnknownClient`, as for every other call naming one, rather than "0
+    revoked", which would also hide a mistyped id.
     """
-    await require_client(store, client_id)
+    if await store.get_client(client_id) is None and not await store.client_indexed(client_id):
+        raise UnknownClient(f"no client {client_id!r}")
     return await store.revoke_client_tokens(client_id, progress=progress)

@@ -247,3 +247,31 @@ def test_revoke_client_of_an_unknown_client_fails_like_client_show(cli: Cli) -> 
     assert refused.stderr == cli.invoke("client", "show", "nope").stderr == (
         "Error: no client 'nope'\n")
     assert _alive(cli, spa)
+
+
+@pytest.mark.rule("revoke.client-leftovers")
+def test_list_and_revoke_client_work_for_a_client_no_longer_registered(cli: Cli) -> None:
+    """What an interrupted removal leaves: the record is gone, its tokens are not."""
+    _setup(cli)
+    web = [_issue(cli), _issue(cli, user=None)]
+    spa = _issue(cli, "spa")
+    assert cli.run(lambda store: store.delete_client("web"))
+    listed = cli.json("token", "list", "--client-id", "web")
+    assert sorted(t["fingerprint"] for t in listed) == sorted(t.token.fingerprint for t in web)
+    assert cli.json("token", "revoke-client", "web") == {"revoked": 3}
+    assert not any(_alive(cli, t) for t in web)
+    assert cli.json("token", "list", "--client-id", "web") == []
+    assert cli.run(lambda store: store.redis.exists(store.keys.client_index("web"))) == 0
+    assert _alive(cli, spa)
+    # Nothing left and no record: now the id is unknown, as a mistyped one is.
+    assert_error(cli.invoke("token", "revoke-client", "web"), "no client 'web'")
+
+
+@pytest.mark.rule("revoke.client-leftovers")
+def test_client_remove_of_a_gone_client_still_sweeps_its_leftover_tokens(cli: Cli) -> None:
+    _setup(cli)
+    web = [_issue(cli), _issue(cli, user=None)]
+    assert cli.run(lambda store: store.delete_client("web"))
+    assert_error(cli.invoke("client", "remove", "web"), "no client 'web'")
+    assert not any(_alive(cli, t) for t in web)
+    assert cli.json("token", "list", "--client-id", "web") == []

@@ -206,6 +206,15 @@ RULES: tuple[Rule, ...] = (
     Rule("revoke.hint", SIDE, "RFC 7009 §2.1", "A wrong token_type_hint still finds the token."),
     Rule("revoke.refresh-revokes-grant", SIDE, "RFC 7009 §2.1",
          "Revoking a refresh token revokes the access tokens of its grant."),
+    Rule("revoke.client-removed", SIDE, "RFC 7009 §2.1; RFC 6749 §2",
+         "Once removing a client returns, no token of it is accepted, ever: not one issued "
+         "while the removal ran, nor after the same client id is registered again."),
+    Rule("revoke.client-leftovers", SIDE, "RFC 7009 §2.1",
+         "Revoking and listing a client's tokens work for a client id that is no longer "
+         "registered, and leave none of its tokens."),
+    Rule("revoke.index-bounded", SIDE, "RFC 7009 §2.1",
+         "Revoking a user's or a client's grants drops them from every index, and indexes "
+         "are read page by page, never whole."),
     Rule("introspect.caller-auth", SIDE, "RFC 7662 §2.1, §4",
          "Introspection requires caller authentication."),
     Rule("introspect.inactive", SIDE, "RFC 7662 §2.2",

@@ -76,7 +76,8 @@ async def test_issue_token_refuses_a_lifetime_past_ten_years_and_later_issues_wo
     assert await store.revoke_user("alice") == 2  # the access and the refresh token
 
 
-async def test_revoke_user_works_in_batches_and_reports_progress(
+@pytest.mark.rule("revoke.index-bounded")
+async def test_revoke_user_reports_progress_and_unindexes_the_grants_from_their_client(
     store: TokenStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(token_store, "REVOKE_BATCH", 2)
@@ -84,17 +85,21 @@ async def test_revoke_user_works_in_batches_and_reports_progress(
     alice = [await store.issue(spec) for _ in range(5)]
     bob = await store.issue(NewTokens(client_id="web", subject="bob"))
     seen: list[tuple[int, int]] = []
+    assert await store.redis.zcard(store.keys.client_index("web")) == 6
     assert await store.revoke_user("alice", progress=lambda *p: seen.append(p)) == 10
-    assert seen == [(2, 5), (4, 5), (5, 5)]
+    assert seen[-1] == (5, 5) and seen == sorted(seen)  # pages: real Redis may take all 5
     assert all([await store.resolve(t.access_token) is None for t in alice])
     assert await store.resolve(bob.access_token) is not None
     assert await store.redis.exists(store.keys.user_index("alice")) == 0
+    # alice's revoked grants left the client's index too: only bob's is listed.
+    assert await store.redis.zrange(store.keys.client_index("web"), 0, -1) == [
+        bob.token.grant_id.encode()]
     seen.clear()
     assert await store.revoke_client_tokens("web", progress=lambda *p: seen.append(p)) == 1
-    # The client index still lists alice's revoked grants until they would have expired;
-    # revoking them again deletes nothing, so only bob's token counts.
-    assert seen == [(2, 6), (4, 6), (6, 6)]
+    assert seen == [(1, 1)]
     assert await store.resolve(bob.access_token) is None
+    assert await store.redis.exists(store.keys.client_index("web"),
+                                    store.keys.user_index("bob")) == 0
 
 
 async def test_revoke_access_token_takes_one_token_by_grant_and_fingerprint(

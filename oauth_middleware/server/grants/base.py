@@ -91,6 +91,7 @@ class Grant(ABC):
             scopes=scopes, lifetime=client.token_lifetime,
             refresh=refresh and self.may_refresh(client),
             refresh_lifetime=self.config.refresh_lifetime, grant_scopes=grant_scopes,
+            client_generation=client.generation,
         )
 
     async def still_available(
