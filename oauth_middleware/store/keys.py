@@ -47,8 +47,9 @@ A grant is bounded whatever its clients do: ``members:{g}`` holds ``rt:{g}``,
 at most one code, and at most ``scripts.GRANT_ACCESS_TOKENS`` access tokens,
 because each rotation drops members that expired and, beyond that number, the
 access tokens closest to expiry (schema 0 grants keep their older records until
-these expire). Each rotation renews ``members:{g}`` and the index entries to
-the longest lifetime of a live member, never beyond.
+these expire). A rotation extends ``members:{g}`` and the index entries to the
+new tokens' lifetimes when those end later (the sliding lifetime above); a
+rotated-away token renews nothing.
 
 A consent transaction, once taken, stays 60 s as ``taken:<attempt id>:<JSON>`` so
 that a resent take by the same attempt still finds it (``scripts.TAKE_PENDING``).
