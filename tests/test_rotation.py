@@ -17,6 +17,7 @@ from oauth_middleware.models import IssuedTokens
 from oauth_middleware.security import FINGERPRINT_CHARS, digest, new_grant_id, new_token
 from oauth_middleware.store import NewTokens, TokenStore, scripts
 from oauth_middleware.store.codec import SCHEMA_VERSION
+from tests.conftest import FakeClock
 
 SPEC = NewTokens(client_id="web", subject="alice", scopes=frozenset({"read"}), refresh=True)
 
@@ -76,6 +77,24 @@ async def test_a_rotation_drops_expired_members_and_keeps_the_new_tokens(
     assert store.keys.access(gid, digest(short.access_token)) in members
     assert await store.resolve(short.access_token) is not None
     assert all([await store.redis.exists(key) == 1 for key in members])
+
+
+@pytest.mark.rule("abuse.bounded-storage")
+async def test_never_expiring_access_tokens_are_bounded_too(
+    store: TokenStore, clock: FakeClock
+) -> None:
+    """Tokens of a client registered for never-expiring ones have no TTL to order them by:
+    they go after every token that expires, oldest first, and the grant stays bounded."""
+    forever = replace(SPEC, lifetime=None)
+    issued = [await store.issue(SPEC)]
+    for _ in range(scripts.GRANT_ACCESS_TOKENS + 4):
+        clock.advance(1)
+        issued.append(await _rotate(store, str(issued[-1].refresh_token), forever))
+    gid = issued[0].token.grant_id
+    assert await store.redis.scard(store.keys.members(gid)) == scripts.GRANT_ACCESS_TOKENS + 1
+    alive = [await store.resolve(i.access_token) is not None for i in issued]
+    assert alive == [False] * 5 + [True] * (scripts.GRANT_ACCESS_TOKENS)
+    assert await store.redis.pttl(store.keys.access(gid, digest(issued[-1].access_token))) == -1
 
 
 async def _rotate(store: TokenStore, token: str, spec: NewTokens = SPEC) -> IssuedTokens:

@@ -97,7 +97,8 @@ return 1
 GRANT_ACCESS_TOKENS = 8
 
 #: Drops members that expired and, past ``keep`` access tokens (keys that start with
-#: ``prefix``), deletes those closest to expiry; returns the keys it deleted.
+#: ``prefix``), deletes those closest to expiry, never-expiring ones last and oldest
+#: first (by their record's ``issued_at``); returns the keys it deleted.
 _PRUNE = """
 local function prune(members, prefix, keep)
   local live = {}
@@ -106,15 +107,19 @@ local function prune(members, prefix, keep)
     if ttl == -2 then
       redis.call('SREM', members, key)
     elseif string.sub(key, 1, #prefix) == prefix then
+      local issued = 0
       if ttl < 0 then
         ttl = math.huge
+        issued = tonumber(field(redis.call('GET', key) or '', 'issued_at')) or 0
       end
-      live[#live + 1] = {key, ttl}
+      live[#live + 1] = {key, ttl, issued}
     end
   end
   local deleted = {}
   if #live > keep then
-    table.sort(live, function(a, b) return a[2] < b[2] end)
+    table.sort(live, function(a, b)
+      return a[2] < b[2] or (a[2] == b[2] and a[3] < b[3])
+    end)
     for i = 1, #live - keep do
       redis.call('DEL', live[i][1])
       redis.call('SREM', members, live[i][1])
