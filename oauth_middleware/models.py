@@ -110,7 +110,15 @@ class RefreshToken:
     issued_at: float = 0.0
     expires_at: float | None = None
     fingerprint: str = ""
+    #: True for a refresh token already rotated away: presenting it again is a replay.
     rotated: bool = False
+    # --- rotation state (store schema v1, see store/keys.py ``rt:{g}``) ---
+    #: SHA-256 digest of the grant's current refresh token: the nonce rotation checks.
+    digest: str = ""
+    #: Generation of the current refresh token: 1 when the grant starts, +1 per rotation.
+    generation: int = 0
+    #: The grant's sealing key (``security.new_refresh_token``); empty in older records.
+    seal_key: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,7 +7,8 @@ Token format: ``<grant id>.<secret>``. The grant id is random, not secret, and
 is the Redis hash tag that keeps every key of one grant in one cluster slot, so
 the scripts that rotate and revoke a grant touch one slot (only a grant's keys
 are co-located: see :mod:`oauth_middleware.store.keys`). The secret part carries
-:data:`TOKEN_BYTES` bytes from :mod:`secrets`.
+:data:`TOKEN_BYTES` bytes from :mod:`secrets`; a refresh token's secret ends
+with a seal of its grant's key (:func:`new_refresh_token`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,45 @@ def new_grant_id() -> str:
 def new_token(grant_id: str) -> str:
     """A bearer token, refresh token or code that belongs to the grant ``grant_id``."""
     return f"{grant_id}.{secrets.token_urlsafe(TOKEN_BYTES)}"
+
+
+#: Characters of the seal a refresh token carries after its random part (128-bit HMAC tag).
+SEAL_CHARS = 22
+
+
+def new_seal_key() -> str:
+    """A grant's refresh-token sealing key (hex, 256 bits), stored with the grant's record."""
+    return secrets.token_hex(TOKEN_BYTES)
+
+
+def new_refresh_token(grant_id: str, seal_key: str) -> str:
+    """A refresh token of the grant ``grant_id``, sealed with the grant's key (RFC 9700 §4.14.2).
+
+    The seal lets the server recognise every refresh token the grant ever issued,
+    current or rotated away, while storing only the current one's digest and the
+    key: a rotated-away token presented again is then known for a replay of a
+    real token (the family is revoked), and a made-up one with a real grant id
+    is only unknown (the grant id is public: resource servers see it).
+    """
+    body = f"{grant_id}.{secrets.token_urlsafe(TOKEN_BYTES)}"
+    return body + _seal(seal_key, body)
+
+
+def sealed_by(token: str, seal_key: str) -> bool:
+    """True when ``token`` carries a valid seal of ``seal_key`` (constant time)."""
+    body, tag = token[:-SEAL_CHARS], token[-SEAL_CHARS:]
+    if not seal_key or len(token) <= SEAL_CHARS or "." not in body:
+        return False
+    return constant_time_equals(tag, _seal(seal_key, body))
+
+
+def _seal(seal_key: str, body: str) -> str:
+    try:
+        key = bytes.fromhex(seal_key)
+    except ValueError:
+        key = seal_key.encode("utf-8", "surrogateescape")
+    mac = hmac.new(key, body.encode("utf-8", "surrogateescape"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:16]).rstrip(b"=").decode("ascii")
 
 
 def new_client_id() -> str:

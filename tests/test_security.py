@@ -23,6 +23,26 @@ def test_tokens_carry_256_random_bits_in_a_url_safe_alphabet() -> None:
     assert len({security.new_token(grant) for _ in range(100)}) == 100
 
 
+@pytest.mark.rule("rest.randomness")
+def test_refresh_tokens_carry_256_random_bits_and_a_seal_only_their_grants_key_makes() -> None:
+    grant, key = security.new_grant_id(), security.new_seal_key()
+    token = security.new_refresh_token(grant, key)
+    assert security.grant_id_of(token) == grant
+    secret = token.split(".")[1]
+    random_part, seal = secret[:-security.SEAL_CHARS], secret[-security.SEAL_CHARS:]
+    assert len(base64.urlsafe_b64decode(random_part + "=")) == 32
+    assert len(base64.urlsafe_b64decode(seal + "==")) == 16
+    assert security.sealed_by(token, key)
+    assert not security.sealed_by(token, security.new_seal_key())
+    assert not security.sealed_by(token[:-1] + ("A" if token[-1] != "A" else "B"), key)
+    other = security.new_grant_id()  # the same secret under another grant id
+    assert not security.sealed_by(f"{other}.{secret}", key)
+    assert not security.sealed_by(security.new_token(grant), key)
+    assert not security.sealed_by(token, "")
+    assert not security.sealed_by("", key)
+    assert len({security.new_refresh_token(grant, key) for _ in range(100)}) == 100
+
+
 @pytest.mark.rule("token.client-auth.url-safe-ids", "rest.randomness")
 def test_generated_client_ids_and_secrets_are_url_safe() -> None:
     for value in (security.new_client_id(), security.new_secret()):

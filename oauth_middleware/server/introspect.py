@@ -57,7 +57,8 @@ class IntrospectionEndpoint(FormEndpoint):
 
     async def answer(self, request: Request, params: Params) -> Response:
         caller, record = await self.caller(request, params)
-        if record is None or (caller is not None and record.client_id != caller):
+        if record is None or (caller is not None and record.client_id != caller) or (
+                isinstance(record, RefreshToken) and record.rotated):
             return json_response(INACTIVE)
         return json_response(describe(record, self.config.issuer))
 

@@ -4,7 +4,12 @@ The client authenticates exactly as at the token endpoint. The token is found
 whatever ``token_type_hint`` says (one lookup covers both kinds, which §2.1
 allows: the server "MUST extend its search across all of its supported token
 types"). Revoking a refresh token revokes its whole grant, access tokens
-included (§2.1 "SHOULD"); revoking an access token deletes that token. Unknown
+included (§2.1 "SHOULD"); so does a refresh token already rotated away, which
+is still known as one the grant issued (RFC 9700 §4.14.2: otherwise revoking
+it while a rotation races, or after one, would leave the new tokens alive).
+The grant goes in one script, so a rotation that runs first loses its new
+tokens with it and one that runs later finds nothing to rotate. Revoking an
+access token deletes that token. Unknown
 tokens, and tokens of another client, answer 200 and change nothing: the
 answer never tells a client whether some other client's token is live. Every
 protected request reads Redis, so a revoked token fails on the very next one.

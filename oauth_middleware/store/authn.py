@@ -26,6 +26,7 @@ from oauth_middleware.models import AccessToken, AuthorizationCode, Client, Refr
 from oauth_middleware.security import digest, grant_id_of
 from oauth_middleware.store.base import StoreBase
 from oauth_middleware.store.codec import load, load_memo
+from oauth_middleware.store.generations import presented_refresh, refresh_keys
 from oauth_middleware.store.pipelines import Command
 from oauth_middleware.store.readthrough import Step, pairs, read_through
 from oauth_middleware.store.transient import window_state
@@ -43,7 +44,7 @@ class Lookahead:
     grants: bool = False
     #: A raw authorization code to read (the grant checks it: RFC 6749 §4.1.3).
     code: str | None = None
-    #: A raw refresh token to read (RFC 6749 §6).
+    #: A raw refresh token to read (RFC 6749 §6), with its grant's refresh record.
     refresh: str | None = None
     #: A raw token of either kind to read (RFC 7009 §2.1, RFC 7662 §2.1).
     token: str | None = None
@@ -82,22 +83,22 @@ class ClientRead:
     states: list[tuple[int, int]]
     scopes: ScopeSnapshot
     code: AuthorizationCode | None = None
+    #: ``rotated`` when the token is an earlier generation of its grant (a replay).
     refresh: RefreshToken | None = None
+    #: A live access token, or a refresh token as in ``refresh`` (rotated ones included).
     token: AccessToken | RefreshToken | None = None
 
 
 def live_token(
-    access: bytes | str | None, refresh: bytes | str | None, now: float
+    access: bytes | str | None, refresh: RefreshToken | None, now: float
 ) -> AccessToken | RefreshToken | None:
-    """The live record among an access token's and a refresh token's stored values."""
+    """The record a token names: a live access token's, else its refresh record as
+    :func:`.generations.presented_refresh` read it, rotated-away ones included
+    (revoking one ends its grant, RFC 7009 §2.1; introspection calls it inactive)."""
     if access is not None:
         record = load(AccessToken, access)
         return None if record.is_expired(now) else record
-    if refresh is not None:
-        other = load(RefreshToken, refresh)
-        expired = other.expires_at is not None and other.expires_at <= now
-        return None if expired or other.rotated else other
-    return None
+    return refresh
 
 
 class AuthnMixin(StoreBase):
@@ -141,11 +142,14 @@ class AuthnMixin(StoreBase):
         snapshot = ScopeSnapshot(client_id, scopes, next(rest) if scopes is None or scopes else {})
         fetched = dict(zip(records, rest, strict=True))
         now = self.clock()
-        return ClientRead(
-            client, states, snapshot, code=_live_code(fetched.get("code"), now),
-            refresh=_live_refresh(fetched.get("refresh"), now),
-            token=live_token(pair[0], pair[1], now) if (pair := fetched.get("token")) else None,
-        )
+        refresh = token = None
+        if (pair := fetched.get("refresh")) and ahead.refresh is not None:
+            refresh = presented_refresh(ahead.refresh, pair[0], pair[1], now)
+        if (three := fetched.get("token")) and ahead.token is not None:
+            at, current, legacy = three
+            token = live_token(at, presented_refresh(ahead.token, current, legacy, now), now)
+        return ClientRead(client, states, snapshot, code=_live_code(fetched.get("code"), now),
+                          refresh=refresh, token=token)
 
     def _scope_step(self, client_id: str | None, ahead: Lookahead, steps: list[Step]
                     ) -> frozenset[str] | None:
@@ -172,11 +176,10 @@ class AuthnMixin(StoreBase):
         if ahead.code is not None and (grant_id := grant_id_of(ahead.code)) is not None:
             found["code"] = ("GET", self.keys.code(grant_id, digest(ahead.code)))
         if ahead.refresh is not None and (grant_id := grant_id_of(ahead.refresh)) is not None:
-            found["refresh"] = ("GET", self.keys.refresh(grant_id, digest(ahead.refresh)))
+            found["refresh"] = ("MGET", *refresh_keys(self.keys, grant_id, ahead.refresh))
         if ahead.token is not None and (grant_id := grant_id_of(ahead.token)) is not None:
-            sha = digest(ahead.token)
-            found["token"] = ("MGET", self.keys.access(grant_id, sha),
-                              self.keys.refresh(grant_id, sha))
+            found["token"] = ("MGET", self.keys.access(grant_id, digest(ahead.token)),
+                              *refresh_keys(self.keys, grant_id, ahead.token))
         return found
 
 
@@ -184,9 +187,3 @@ def _live_code(raw: bytes | None, now: float) -> AuthorizationCode | None:
     code = None if raw is None else load(AuthorizationCode, raw)
     return None if code is None or code.expires_at <= now else code
 
-
-def _live_refresh(raw: bytes | None, now: float) -> RefreshToken | None:
-    record = None if raw is None else load(RefreshToken, raw)
-    if record is None or (record.expires_at is not None and record.expires_at <= now):
-        return None
-    return record

@@ -1,9 +1,12 @@
 """JSON encoding of the stored records (the value column of the key schema in ``keys``).
 
 One generic codec for every frozen record: tuples become lists, scope sets
-become one sorted space-delimited string, so the same record always encodes to
-the same bytes. The grant scripts rely on that: they compare stored values byte
-for byte (compare-and-set) to make redemption and rotation single-winner.
+become one sorted space-delimited string. Every record carries the schema
+version ``"v"`` (:data:`SCHEMA_VERSION`; records without it are version 0), and
+readers take the fields they know and ignore the rest, so a record written by a
+newer version still loads. Nothing depends on a record's exact bytes: the
+scripts that make redemption and rotation single-winner read one state field
+inside Lua (``used``, ``rotated``, or the current refresh token's ``digest``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ _text = json.encoder.encode_basestring_ascii
 
 
 R = TypeVar("R", bound="_Record")
+
+#: Schema version written into every record as ``"v"``.
+#: 0 (no ``"v"``): one ``rt:{g}:<sha>`` record per refresh token, kept ``rotated`` after use.
+#: 1: one ``rt:{g}`` record per grant holding its current token's digest (see ``keys``).
+SCHEMA_VERSION = 1
 
 
 def _scopes_in(value: Any) -> frozenset[str]:
@@ -68,6 +76,7 @@ def dump(record: _Record) -> str:
         elif isinstance(value, tuple):
             value = list(value)
         out[name] = value
+    out["v"] = SCHEMA_VERSION
     return _dumps(out)
 
 
@@ -80,7 +89,7 @@ def dump_access(record: AccessToken) -> str:
                 f'"fingerprint":{_text(r.fingerprint)},"grant_id":{_text(r.grant_id)},'
                 f'"issued_at":{_number(r.issued_at)},'
                 f'"scopes":{_text(" ".join(sorted(r.scopes)))},"subject":{_text(r.subject)},'
-                f'"subject_type":{_text(r.subject_type)}}}')
+                f'"subject_type":{_text(r.subject_type)},"v":{SCHEMA_VERSION}}}')
     except TypeError:  # a value of an unexpected type: the generic encoder decides
         return dump(record)
 
@@ -97,6 +106,7 @@ def _number(value: object) -> str:
 
 
 def load(cls: type[R], raw: bytes | str) -> R:
+    """The record's known fields; ``"v"`` and fields of newer versions are ignored."""
     data = json.loads(raw)
     kwargs = {name: conv(data[name]) for name, conv in _loaders(cls) if name in data}
     return cls(**kwargs)

@@ -1,9 +1,10 @@
 """Single-use grants: codes and refresh rotation (RFC 6749 §4.1, §6; RFC 9700 §4.14).
 
-Redeeming a code and rotating a refresh token are one compare-and-set script:
-of any number of concurrent attempts exactly one wins. An attempt that finds the
-value already consumed revokes the whole grant, because a second use means the
-value leaked (RFC 6749 §4.1.2, RFC 9700 §4.14.2).
+Redeeming a code and rotating a refresh token are one script each, deciding on a
+state field of the stored record (a code's ``used``, the refresh record's current
+``digest``): of any number of concurrent attempts exactly one wins. An attempt
+that finds the value already consumed revokes the whole grant, because a second
+use means the value leaked (RFC 6749 §4.1.2, RFC 9700 §4.14.2).
 """
 
 from __future__ import annotations
@@ -11,11 +12,18 @@ from __future__ import annotations
 from dataclasses import replace
 
 from oauth_middleware.models import AuthorizationCode, IssuedTokens, RefreshToken
-from oauth_middleware.security import FINGERPRINT_CHARS, digest, grant_id_of, new_grant_id
+from oauth_middleware.security import (
+    FINGERPRINT_CHARS,
+    constant_time_equals,
+    digest,
+    grant_id_of,
+    new_grant_id,
+)
 from oauth_middleware.store import scripts
 from oauth_middleware.store.codec import dump, load
 from oauth_middleware.store.connection import GUARD
-from oauth_middleware.store.writer import GrantWriter, NewTokens
+from oauth_middleware.store.generations import presented_refresh, refresh_keys
+from oauth_middleware.store.writer import Generation, GrantWriter, NewTokens
 
 #: Seconds an authorization code lives (RFC 6749 §4.1.2: at most 10 minutes).
 CODE_LIFETIME = 120
@@ -64,43 +72,63 @@ class GrantMixin(GrantWriter):
         """Consume an unused code and issue its tokens; None when another attempt won
         (the grant is then revoked) or the code is gone."""
         key = self.keys.code(record.grant_id, digest(code))
-        return await self._consume(key, dump(record), dump(replace(record, used=True)),
+        return await self._consume(key, "used", dump(replace(record, used=True)),
                                    record.grant_id, spec)
 
     async def get_refresh(self, token: str) -> RefreshToken | None:
-        """A refresh token's record, rotated or not; None when unknown or expired."""
+        """A refresh token's record, ``rotated`` when it is an earlier generation of its
+        grant; None when unknown or expired (see :mod:`.generations`)."""
         grant_id = grant_id_of(token)
         if grant_id is None:
             return None
         with GUARD:
-            raw = await self.redis.get(self.keys.refresh(grant_id, digest(token)))
-        record = None if raw is None else load(RefreshToken, raw)
-        if record is None or (record.expires_at is not None and record.expires_at <= self.clock()):
-            return None
-        return record
+            current, legacy = await self.redis.mget(*refresh_keys(self.keys, grant_id, token))
+        return presented_refresh(token, current, legacy, self.clock())
 
     async def rotate_refresh(
         self, token: str, record: RefreshToken, spec: NewTokens
     ) -> IssuedTokens | None:
-        """Retire ``token`` and issue a new pair in the same grant; None when it was
-        already rotated by a concurrent request (the grant is then revoked) or is gone."""
-        key = self.keys.refresh(record.grant_id, digest(token))
-        return await self._consume(key, dump(record), dump(replace(record, rotated=True)),
-                                   record.grant_id, spec)
+        """Retire ``token`` (read as current: ``record``) and issue a new pair in the same
+        grant; None when a concurrent request rotated it first (the grant is then revoked)
+        or it is gone. Without ``spec.refresh`` the grant's next refresh token is minted
+        and kept from the client, which retires ``token`` all the same."""
+        sha = digest(token)
+        if not record.digest:  # schema 0: the token's own record, consumed like a code
+            key = self.keys.legacy_refresh(record.grant_id, sha)
+            return await self._consume(key, "rotated", dump(replace(record, rotated=True)),
+                                       record.grant_id, spec)
+        if record.rotated or not constant_time_equals(sha, record.digest):
+            raise ValueError("rotate_refresh needs the token's current record (get_refresh)")
+        grant_id = record.grant_id
+        issued, members = self.mint(grant_id, replace(spec, refresh=True),
+                                    Generation(record.seal_key, record.generation + 1))
+        (at_key, at_value, at_ttl), (rt_key, rt_value, rt_ttl) = members
+        commands = self.index_commands(grant_id, spec.subject, spec.subject_type, spec.client_id,
+                                       members)
+        commands.append(self.evalsha(
+            scripts.ROTATE_REFRESH, [rt_key, self.keys.members(grant_id), at_key],
+            [sha, rt_value, rt_ttl, at_value, at_ttl, self.keys.access(grant_id, ""),
+             scripts.GRANT_ACCESS_TOKENS]))
+        *_, (status, *deleted) = await self.run(commands, scripts.INDEX_ADD,
+                                                scripts.ROTATE_REFRESH)
+        self.forget_all(deleted)
+        if int(status) != 1:
+            return None
+        return issued if spec.refresh else replace(issued, refresh_token=None)
 
     async def _consume(
-        self, key: str, expected: str, consumed: str, grant_id: str, spec: NewTokens
+        self, key: str, state: str, consumed: str, grant_id: str, spec: NewTokens
     ) -> IssuedTokens | None:
+        """Single use by the record's boolean ``state`` field (``scripts.CONSUME_AND_ISSUE``)."""
         issued, members = self.mint(grant_id, spec)
         keys, args = self.flatten(members)
         commands = self.index_commands(grant_id, spec.subject, spec.subject_type, spec.client_id,
                                        members)
         commands.append(self.evalsha(scripts.CONSUME_AND_ISSUE,
                                      [key, self.keys.members(grant_id), *keys],
-                                     [expected, consumed, *args]))
+                                     [state, consumed, *args]))
         *_, outcome = await self.run(commands, scripts.INDEX_ADD, scripts.CONSUME_AND_ISSUE)
         if isinstance(outcome, list):  # a replay: the script revoked the grant, these keys
             self.forget_all(outcome)
             return None
         return issued if int(outcome) == 1 else None
-

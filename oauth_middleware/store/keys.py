@@ -27,9 +27,10 @@ P client:<client_id>           string  JSON client (secret as a hash,   none
 P clients                      set     every client id                  none
 P scopes                       hash    identifier -> JSON title/enabled none
 P at:{g}:<sha>                 string  JSON access token record         token lifetime
-P rt:{g}:<sha>                 string  JSON refresh token record        refresh lifetime
+P rt:{g}                       string  JSON refresh record of grant g   refresh lifetime
+P rt:{g}:<sha>                 string  JSON refresh record, schema 0    refresh lifetime
 P code:{g}:<sha>               string  JSON authorization code record   code lifetime
-P members:{g}                  set     every key above of grant g       longest member
+P members:{g}                  set     the live keys above of grant g   longest member
 P idx:user:<sha(user)>         zset    grant id -> expiry (ms)          latest expiry
 P idx:client:<client_id>       zset    grant id -> expiry (ms)          latest expiry
 P txn:{<sha(user)>}:<sha>      string  JSON pending authorization       consent lifetime
@@ -37,6 +38,26 @@ P txns:{<sha(user)>}           zset    txn <sha> -> stored at (ms)      consent 
 P throttle:<b>:{<sha>}         hash    count, ends (window end, ms)     throttle window
 P throttle:<b>:{<sha>}:<a>     hash    count, ends, from one caller     throttle window
 =============================  ======  ===============================  =================
+
+Refresh rotation (schema version 1, ``codec.SCHEMA_VERSION``) keeps one refresh
+record per grant, ``rt:{g}``: the current token's SHA-256 ``digest`` (the nonce
+that makes rotation single use), its ``generation`` and the grant's ``seal_key``.
+Rotating rewrites that record in place: a rotated-away token leaves nothing
+behind, and is still recognised because every refresh token of the grant carries
+a seal of that key (``security.new_refresh_token``). The refresh lifetime is
+sliding: each new refresh token lives the full lifetime from its issue, so a
+grant lives while it is refreshed within that time, and ``rt:{g}``'s TTL is that
+of its current token. Schema 0 (older versions) kept every refresh token as
+``rt:{g}:<sha>``, marked ``rotated`` after use; such records are still read and
+rotated, into ``rt:{g}``, and expire on their own.
+
+A grant is bounded whatever its clients do: ``members:{g}`` holds ``rt:{g}``,
+at most one code, and at most ``scripts.GRANT_ACCESS_TOKENS`` access tokens,
+because each rotation drops members that expired and, beyond that number, the
+access tokens closest to expiry (schema 0 grants keep their older records until
+these expire). A rotation extends ``members:{g}`` and the index entries to the
+new tokens' lifetimes when those end later (the sliding lifetime above); a
+rotated-away token renews nothing.
 
 A consent transaction, once taken, stays 60 s as ``taken:<attempt id>:<JSON>`` so
 that a resent take by the same attempt still finds it (``scripts.TAKE_PENDING``).
@@ -97,7 +118,12 @@ class Keys:
     def access(self, grant_id: str, sha: str) -> str:
         return f"{self.prefix}at:{{{grant_id}}}:{sha}"
 
-    def refresh(self, grant_id: str, sha: str) -> str:
+    def refresh(self, grant_id: str) -> str:
+        """The grant's one refresh record (schema 1)."""
+        return f"{self.prefix}rt:{{{grant_id}}}"
+
+    def legacy_refresh(self, grant_id: str, sha: str) -> str:
+        """A refresh token's own record, as schema 0 wrote it (read and rotated, never written)."""
         return f"{self.prefix}rt:{{{grant_id}}}:{sha}"
 
     def code(self, grant_id: str, sha: str) -> str:

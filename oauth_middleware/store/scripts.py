@@ -45,24 +45,38 @@ local function revoke_grant(members)
 end
 """
 
-#: KEYS: consumed, members, new1[, new2]; ARGV: expected, consumed_value, value1, ttl1[, ...]
-#: Compare-and-set on a code or refresh token, then issue the new members.
-#: Returns 1 (won), 0 (gone: expired or revoked), or a list of the keys it
-#: deleted (already consumed: the grant is revoked, RFC 6749 §4.1.2 and RFC 9700
-#: §4.14.2).
+#: Reads one field of a record; nil when the value is not a JSON object. Single use is
+#: decided by that field, never by a record's bytes: a record written by another
+#: version (one field more or less) is consumed like any other.
+_FIELD = """
+local function field(raw, name)
+  local ok, record = pcall(cjson.decode, raw)
+  if ok and type(record) == 'table' then
+    return record[name]
+  end
+  return nil
+end
+"""
+
+#: KEYS: consumed, members, new1[, new2]; ARGV: state field, consumed_value, value1, ttl1[, ...]
+#: Single use of a code (state field ``used``) or of a schema-0 refresh token
+#: (``rotated``): when the state field is not true, marks the record consumed and
+#: issues the new members. Returns 1 (won), 0 (gone: expired or revoked), or a list
+#: of the keys it deleted (already consumed: the grant is revoked, RFC 6749 §4.1.2
+#: and RFC 9700 §4.14.2).
 #: The client library resends a command whose reply was lost (one retry, see
 #: connection.py); the resent script finds its own new access token (a fresh
 #: random key no other attempt can write) and answers 1 again instead of taking
 #: its own first run for a replay and revoking the grant it just issued.
-CONSUME_AND_ISSUE = Script(_ADD_MEMBER + _REVOKE_GRANT + """
+CONSUME_AND_ISSUE = Script(_ADD_MEMBER + _REVOKE_GRANT + _FIELD + """
 local current = redis.call('GET', KEYS[1])
 if not current then
   return 0
 end
-if current ~= ARGV[1] and redis.call('EXISTS', KEYS[3]) == 1 then
+if redis.call('EXISTS', KEYS[3]) == 1 then
   return 1
 end
-if current ~= ARGV[1] then
+if field(current, ARGV[1]) == true then
   return revoke_grant(KEYS[2])
 end
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
@@ -70,6 +84,83 @@ for i = 3, #KEYS do
   add_member(KEYS[2], KEYS[i], ARGV[2 * i - 3], tonumber(ARGV[2 * i - 2]))
 end
 return 1
+""")
+
+#: Access tokens a grant keeps alive at most: a rotation beyond that revokes the ones
+#: closest to expiry, so no refresh loop grows a grant (SECURITY.md, bounded collections).
+GRANT_ACCESS_TOKENS = 8
+
+#: Drops members that expired and, past ``keep`` access tokens (keys that start with
+#: ``prefix``), deletes those closest to expiry, never-expiring ones last and oldest
+#: first (by their record's ``issued_at``); returns the keys it deleted.
+_PRUNE = """
+local function prune(members, prefix, keep)
+  local live = {}
+  for _, key in ipairs(redis.call('SMEMBERS', members)) do
+    local ttl = redis.call('PTTL', key)
+    if ttl == -2 then
+      redis.call('SREM', members, key)
+    elseif string.sub(key, 1, #prefix) == prefix then
+      local issued = 0
+      if ttl < 0 then
+        ttl = math.huge
+        issued = tonumber(field(redis.call('GET', key) or '', 'issued_at')) or 0
+      end
+      live[#live + 1] = {key, ttl, issued}
+    end
+  end
+  local deleted = {}
+  if #live > keep then
+    table.sort(live, function(a, b)
+      return a[2] < b[2] or (a[2] == b[2] and a[3] < b[3])
+    end)
+    for i = 1, #live - keep do
+      redis.call('DEL', live[i][1])
+      redis.call('SREM', members, live[i][1])
+      deleted[#deleted + 1] = live[i][1]
+    end
+  end
+  return deleted
+end
+"""
+
+#: KEYS: refresh record, members, new access token;
+#: ARGV: digest, new record, record ttl, access value, access ttl, access key prefix,
+#: access tokens to keep (:data:`GRANT_ACCESS_TOKENS`).
+#: Rotates a grant's refresh token (schema 1, RFC 6749 §6, RFC 9700 §4.14.2): when the
+#: record's ``digest`` is the presented token's, the record is rewritten in place for
+#: the new token and the new access token joins the grant, after :data:`_PRUNE` made
+#: room. The caller only presents a token it read as current, so a digest that
+#: differs means a concurrent rotation won: a replay, and the grant is revoked.
+#: Returns {1, evicted keys...} (won), {0} (gone) or {2, deleted keys...} (replay).
+#: A resent script (lost reply) finds its own new access token and answers {1}.
+ROTATE_REFRESH = Script(_ADD_MEMBER + _REVOKE_GRANT + _FIELD + _PRUNE + """
+local current = redis.call('GET', KEYS[1])
+if not current then
+  return {0}
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  return {1}
+end
+local digest = field(current, 'digest')
+if type(digest) ~= 'string' then
+  return {0}
+end
+local out
+if digest ~= ARGV[1] then
+  out = {2}
+  for _, key in ipairs(revoke_grant(KEYS[2])) do
+    out[#out + 1] = key
+  end
+  return out
+end
+out = {1}
+for _, key in ipairs(prune(KEYS[2], ARGV[6], tonumber(ARGV[7]) - 1)) do
+  out[#out + 1] = key
+end
+add_member(KEYS[2], KEYS[1], ARGV[2], tonumber(ARGV[3]))
+add_member(KEYS[2], KEYS[3], ARGV[4], tonumber(ARGV[5]))
+return out
 """)
 
 #: KEYS: members. Deletes every key of the grant; returns those keys.
@@ -272,5 +363,6 @@ redis.call('SADD', KEYS[2], ARGV[4])
 return 1
 """)
 
-ALL = (CONSUME_AND_ISSUE, REVOKE_GRANT, REMOVE_MEMBER, INDEX_ADD, COUNT_FAILURE,
-       PUT_PENDING, TAKE_PENDING, ISSUE, SWEEP_GRANT, SAVE_CLIENT)
+ALL = (CONSUME_AND_ISSUE, ROTATE_REFRESH, REVOKE_GRANT, REMOVE_MEMBER, INDEX_ADD,
+       COUNT_FAILURE, PUT_PENDING, TAKE_PENDING, ISSUE, SWEEP_GRANT, SAVE_CLIENT)
+

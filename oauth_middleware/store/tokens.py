@@ -10,6 +10,7 @@ from oauth_middleware.store.base import Progress
 from oauth_middleware.store.cache import TokenCache
 from oauth_middleware.store.codec import load_access
 from oauth_middleware.store.connection import GUARD, StoreUnavailable
+from oauth_middleware.store.generations import presented_refresh, refresh_keys
 from oauth_middleware.store.writer import GrantWriter, NewTokens
 
 #: Grants revoked per round trip by ``revoke_user`` and ``revoke_client_tokens``.
@@ -66,19 +67,25 @@ class TokenMixin(GrantWriter):
 
     async def lookup(self, token: str) -> AccessToken | RefreshToken | None:
         """A live access or refresh token record, whichever ``token`` is (RFC 7009 §2.1)."""
+        record = await self._find(token)
+        return None if isinstance(record, RefreshToken) and record.rotated else record
+
+    async def _find(self, token: str) -> AccessToken | RefreshToken | None:
+        """:meth:`lookup`, rotated-away refresh tokens included (``rotated``)."""
         grant_id = grant_id_of(token)
         if grant_id is None:
             return None
-        sha = digest(token)
         with GUARD:
-            at, rt = await self.redis.mget(
-                self.keys.access(grant_id, sha), self.keys.refresh(grant_id, sha)
-            )
-        return live_token(at, rt, self.clock())
+            at, current, legacy = await self.redis.mget(
+                self.keys.access(grant_id, digest(token)),
+                *refresh_keys(self.keys, grant_id, token))
+        now = self.clock()
+        return live_token(at, presented_refresh(token, current, legacy, now), now)
 
     async def revoke_token(self, token: str) -> bool:
-        """Revoke one token: an access token alone, a refresh token with its whole grant."""
-        record = await self.lookup(token)
+        """Revoke one token: an access token alone, a refresh token with its whole grant,
+        whether it is the current one or rotated away (RFC 7009 §2.1, RFC 9700 §4.14.2)."""
+        record = await self._find(token)
         if record is None:
             return False
         if isinstance(record, RefreshToken):

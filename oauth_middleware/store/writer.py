@@ -8,11 +8,17 @@ index entries written alongside live in other slots (see :mod:`.keys`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from oauth_middleware.models import AccessToken, IssuedTokens, RefreshToken, SubjectType
-from oauth_middleware.security import FINGERPRINT_CHARS, digest, new_token
+from oauth_middleware.security import (
+    FINGERPRINT_CHARS,
+    digest,
+    new_refresh_token,
+    new_seal_key,
+    new_token,
+)
 from oauth_middleware.store import scripts
 from oauth_middleware.store.base import StoreBase
 from oauth_middleware.store.codec import dump, dump_access
@@ -56,6 +62,15 @@ class ClientRemoved(LookupError):
     issued (its removal may already have swept every grant it had)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """Where a new refresh token stands in its grant: the grant's sealing key and the
+    token's generation (a new grant starts at 1 with a new key; a rotation adds one)."""
+
+    seal_key: str = field(repr=False)
+    number: int = 1
+
+
 def check_lifetime(seconds: float | None, what: str) -> None:
     """``ValueError`` unless ``seconds`` is None (never) or 0 < seconds <= MAX_LIFETIME."""
     if seconds is not None and not 0 < seconds <= MAX_LIFETIME:
@@ -64,8 +79,11 @@ def check_lifetime(seconds: float | None, what: str) -> None:
 
 
 class GrantWriter(StoreBase):
-    def mint(self, grant_id: str, spec: NewTokens) -> tuple[IssuedTokens, list[Member]]:
-        """Create raw tokens and their records; nothing is written yet.
+    def mint(
+        self, grant_id: str, spec: NewTokens, generation: Generation | None = None
+    ) -> tuple[IssuedTokens, list[Member]]:
+        """Create raw tokens and their records; nothing is written yet. A refresh token
+        is ``generation`` of its grant, or the first of a new one.
 
         Every grant's tokens pass here first, so an out-of-range lifetime is refused
         (``ValueError``) before anything reaches Redis.
@@ -85,15 +103,18 @@ class GrantWriter(StoreBase):
                     self.ttl_ms(spec.lifetime))]
         if not spec.refresh:
             return IssuedTokens(access_token=access, token=record), members
-        refresh, rsha = self._new_value(grant_id)
+        generation = generation or Generation(new_seal_key())
+        refresh = new_refresh_token(grant_id, generation.seal_key)
+        rsha = digest(refresh)
         rrecord = RefreshToken(
             grant_id=grant_id, client_id=spec.client_id, subject=spec.subject,
             subject_type=spec.subject_type, scopes=spec.grant_scopes or spec.scopes,
             issued_at=now, fingerprint=rsha[:FINGERPRINT_CHARS],
             expires_at=None if spec.refresh_lifetime is None else now + spec.refresh_lifetime,
+            digest=rsha, generation=generation.number, seal_key=generation.seal_key,
         )
         ttl = self.ttl_ms(spec.refresh_lifetime)
-        members.append((self.keys.refresh(grant_id, rsha), dump(rrecord), ttl))
+        members.append((self.keys.refresh(grant_id), dump(rrecord), ttl))
         issued = IssuedTokens(access_token=access, token=record, refresh_token=refresh)
         return issued, members
 

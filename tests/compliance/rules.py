@@ -273,6 +273,14 @@ RULES: tuple[Rule, ...] = (
          "Pending consent transactions are bounded per user: past the cap the oldest is "
          "dropped (and can no longer be approved), decided atomically in one script, so no "
          "loop of GET auth/ grows storage."),
+    Rule("abuse.bounded-storage", TRANSPORT, "RFC 6819 §4.4.1.11; RFC 9700 §4.14.2",
+         "Every per-user or per-grant collection in Redis is bounded (pending consents, "
+         "rotated refresh tokens, grant members): no request loop grows storage without "
+         "limit."),
+    Rule("abuse.single-use-state", TRANSPORT, "RFC 6749 §4.1.2, §10.5; RFC 9700 §4.14.2",
+         "Single use is decided by a state field or nonce inside the Lua script, never by "
+         "comparing a whole serialized record (a rolling deploy must not look like a "
+         "replay)."),
     Rule("abuse.malformed-400", TRANSPORT, "RFC 6749 Appendix B; RFC 3986 §2.1",
          "Malformed percent-escapes, NUL bytes and non-UTF-8 input are 400, never 500."),
 

@@ -151,3 +151,47 @@ async def test_a_hundred_concurrent_revocations_are_refused_by_every_worker_next
         seen = await _by_worker(server, token)
         assert set(seen.values()) == {401}
     assert [await store.resolve(t) for t in tokens] == [None] * REVOCATIONS
+
+
+#: Grants whose refresh token is rotated and revoked at once.
+REVOKE_RACES = 40
+
+
+@pytest.mark.rule("revoke.refresh-revokes-grant", "token.refresh.rotation",
+                  "responses.5xx-generic")
+async def test_revoking_refresh_tokens_while_they_rotate_ends_every_grant(
+    server: UvicornProcess, store: TokenStore, clients: Clients
+) -> None:
+    """Each refresh token is refreshed and revoked at the same moment, on fresh connections
+    (so across both workers). Whichever ran first, once revoke answered 200 no token of
+    that grant works anywhere: not the old access token, not a new pair a racing
+    rotation handed out, and Redis holds no key of the grant."""
+    issued = [await store.issue(NewTokens(client_id="web", subject=f"user{i}", refresh=True,
+                                          scopes=frozenset(SCOPES)))
+              for i in range(REVOKE_RACES)]
+    auth = httpx.BasicAuth("web", clients.web_secret)
+    async with _fresh(server) as client, asyncio.timeout(PHASE_BOUND):
+        answers = await asyncio.gather(*(
+            client.post(path, data=form, auth=auth) for i in issued for path, form in (
+                ("/oauth/token/", {"grant_type": "refresh_token",
+                                   "refresh_token": str(i.refresh_token)}),
+                ("/oauth/revoke/", {"token": str(i.refresh_token)}))))
+        pairs = [answers[k:k + 2] for k in range(0, len(answers), 2)]
+        new = [refreshed.json() for refreshed, _ in pairs if refreshed.status_code == 200]
+        after = await asyncio.gather(*(
+            client.get("/me", headers={"Authorization": f"Bearer {token}"})
+            for token in [b["access_token"] for b in new] + [i.access_token for i in issued]))
+        again = await asyncio.gather(*(
+            client.post("/oauth/token/", auth=auth, data={
+                "grant_type": "refresh_token", "refresh_token": b["refresh_token"]})
+            for b in new))
+    for refreshed, revoked in pairs:
+        assert revoked.status_code == 200 and revoked.json() == {}
+        assert refreshed.status_code in (200, 400), refreshed.text
+        if refreshed.status_code == 400:
+            assert refreshed.json()["error"] == "invalid_grant"
+    assert {r.status_code for r in after} == {401}
+    assert {(r.status_code, r.json()["error"]) for r in again} <= {(400, "invalid_grant")}
+    for grant in issued:
+        tag = f"*{{{grant.token.grant_id}}}*"
+        assert [key async for key in store.redis.scan_iter(match=tag)] == []

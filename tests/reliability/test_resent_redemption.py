@@ -14,13 +14,20 @@ backends.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
-from oauth_middleware.models import AuthorizationCode, PendingAuthorization
+from oauth_middleware.models import (
+    AuthorizationCode,
+    IssuedTokens,
+    PendingAuthorization,
+    RefreshToken,
+)
 from oauth_middleware.security import digest
 from oauth_middleware.store import NewTokens, TokenStore, scripts
 from oauth_middleware.store.codec import dump
+from oauth_middleware.store.writer import Generation
 
 pytestmark = pytest.mark.rule("token.code.single-use", "redis.token-503")
 
@@ -37,7 +44,7 @@ async def _code(store: TokenStore) -> tuple[str, AuthorizationCode]:
     return value, record
 
 
-async def _consume_twice(store: TokenStore, key: str, expected: str, consumed: str,
+async def _consume_twice(store: TokenStore, key: str, state: str, consumed: str,
                          grant_id: str) -> tuple[list[int], str]:
     """Send one CONSUME_AND_ISSUE invocation twice; returns both outcomes and the new token."""
     issued, members = store.mint(grant_id, SPEC)
@@ -46,9 +53,25 @@ async def _consume_twice(store: TokenStore, key: str, expected: str, consumed: s
     for _ in range(2):
         (outcome,) = await store.run([store.evalsha(
             scripts.CONSUME_AND_ISSUE, [key, store.keys.members(grant_id), *keys],
-            [expected, consumed, *args])], scripts.CONSUME_AND_ISSUE)
+            [state, consumed, *args])], scripts.CONSUME_AND_ISSUE)
         outcomes.append(int(outcome))
     return outcomes, issued.access_token
+
+
+async def _rotate_twice(store: TokenStore, token: str, record: RefreshToken
+                        ) -> tuple[list[list[Any]], IssuedTokens]:
+    """Send one ROTATE_REFRESH invocation twice; returns both replies and the new tokens."""
+    gid = record.grant_id
+    issued, members = store.mint(gid, SPEC, Generation(record.seal_key, record.generation + 1))
+    (at_key, at_value, at_ttl), (rt_key, rt_value, rt_ttl) = members
+    replies = []
+    for _ in range(2):
+        (reply,) = await store.run([store.evalsha(
+            scripts.ROTATE_REFRESH, [rt_key, store.keys.members(gid), at_key],
+            [digest(token), rt_value, rt_ttl, at_value, at_ttl, store.keys.access(gid, ""),
+             scripts.GRANT_ACCESS_TOKENS])], scripts.ROTATE_REFRESH)
+        replies.append([int(r) if isinstance(r, int) else r for r in reply])
+    return replies, issued
 
 
 async def test_a_resent_code_redemption_wins_again_and_revokes_nothing(
@@ -57,7 +80,7 @@ async def test_a_resent_code_redemption_wins_again_and_revokes_nothing(
     value, record = await _code(store)
     key = store.keys.code(record.grant_id, digest(value))
     outcomes, access = await _consume_twice(
-        store, key, dump(record), dump(replace(record, used=True)), record.grant_id)
+        store, key, "used", dump(replace(record, used=True)), record.grant_id)
     assert outcomes == [1, 1]
     assert await store.resolve(access) is not None
     code = await store.get_code(value)
@@ -81,12 +104,15 @@ async def test_a_resent_refresh_rotation_wins_again_and_keeps_the_family(
     assert issued.refresh_token is not None
     record = await store.get_refresh(issued.refresh_token)
     assert record is not None
-    key = store.keys.refresh(record.grant_id, digest(issued.refresh_token))
-    outcomes, access = await _consume_twice(
-        store, key, dump(record), dump(replace(record, rotated=True)), record.grant_id)
-    assert outcomes == [1, 1]
-    assert await store.resolve(access) is not None
+    replies, new = await _rotate_twice(store, issued.refresh_token, record)
+    assert replies == [[1], [1]]
+    assert await store.resolve(new.access_token) is not None
     assert await store.resolve(issued.access_token) is not None
+    assert new.refresh_token is not None
+    current = await store.get_refresh(new.refresh_token)
+    assert current is not None and not current.rotated and current.generation == 2
+    old = await store.get_refresh(issued.refresh_token)
+    assert old is not None and old.rotated
 
 
 @pytest.mark.rule("auth.csrf.transaction")
