@@ -19,6 +19,7 @@ class ClientStore(AuthnMixin):
                             ("SADD", self.keys.clients, client.client_id)])
         finally:
             self.forget(key)
+        await self.settled()
 
     async def get_client(self, client_id: str) -> Client | None:
         with GUARD:
@@ -32,6 +33,7 @@ class ClientStore(AuthnMixin):
             deleted, _ = await self.run([("DEL", key), ("SREM", self.keys.clients, client_id)])
         finally:
             self.forget(key)
+        await self.settled()
         return bool(deleted)
 
     async def list_clients(
@@ -61,6 +63,7 @@ class ClientStore(AuthnMixin):
             await self.run([("HSET", self.keys.scopes, scope.identifier, dump(scope))])
         finally:
             self.forget(self.keys.scopes)
+        await self.settled()
 
     async def create_scope(self, scope: Scope) -> bool:
         """Register a scope unless one with its identifier exists (HSETNX: races lose cleanly)."""
@@ -69,6 +72,7 @@ class ClientStore(AuthnMixin):
                                           dump(scope))])
         finally:
             self.forget(self.keys.scopes)
+        await self.settled()
         return bool(created)
 
     async def get_scopes(
@@ -102,4 +106,5 @@ class ClientStore(AuthnMixin):
             (deleted,) = await self.run([("HDEL", self.keys.scopes, identifier)])
         finally:
             self.forget(self.keys.scopes)
+        await self.settled()
         return bool(deleted)

@@ -28,6 +28,7 @@ P idx:user:<sha(user)>         zset    grant id -> expiry (ms)          latest e
 P idx:client:<client_id>       zset    grant id -> expiry (ms)          latest expiry
 P txn:<sha>                    string  JSON pending authorization       consent lifetime
 P throttle:<bucket>:<sha>      hash    count, ends (window end, ms)     throttle window
+P cache:generation             string  random; only with local_cache    none
 =============================  ======  ===============================  =================
 
 A consent transaction, once taken, stays 60 s as ``taken:<attempt id>:<JSON>`` so
@@ -115,9 +116,15 @@ class Keys:
     @property
     def tracked_prefixes(self) -> tuple[str, ...]:
         """What the local cache keeps, and Redis invalidates: access tokens, clients, the
-        scope registry, throttle counters (none is a prefix of another, as Redis requires)."""
-        return (self.access_prefix, f"{self.prefix}client:", self.scopes,
-                f"{self.prefix}throttle:")
+        scope registry (none is a prefix of another, as Redis requires). Not throttle
+        counters: unauthenticated requests write them, and every write of a tracked key
+        is a message to every worker."""
+        return (self.access_prefix, f"{self.prefix}client:", self.scopes)
+
+    @property
+    def cache_generation(self) -> str:
+        """A random value the local cache compares to notice a swapped database."""
+        return f"{self.prefix}cache:generation"
 
     @property
     def access_pattern(self) -> str:

@@ -105,6 +105,7 @@ class TokenMixin(GrantWriter):
                                         scripts.REMOVE_MEMBER)
         finally:
             self.forget(targets[0])
+        await self.settled()
         return bool(deleted)
 
     async def _revoke_index(self, index_key: str, progress: Progress | None) -> int:
@@ -123,6 +124,7 @@ class TokenMixin(GrantWriter):
                 await self.redis.zrem(index_key, *batch)
             if progress is not None:
                 progress(start + len(batch), len(grant_ids))
+        await self.settled()
         return deleted
 
     async def _revoke_batch(self, grant_ids: list[str]) -> int:
