@@ -1,5 +1,5 @@
 """Across real uvicorn workers: a revoked token, a rotated client secret and a new failure count
-are obeyed everywhere, and a request sent after a revocation returned is refused by every worker; without the cache every request costs exactly one Redis round trip.
+are obeyed everywhere; without the cache every request costs exactly one Redis round trip.
 
 Counting happens on the real redis-server (INFO commandstats and keyspace_hits),
 not in the client, so nothing the client does can hide a round trip.
