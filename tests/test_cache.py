@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from typing import Any
 
 import httpx
 import pytest
@@ -104,7 +105,28 @@ async def test_a_hit_is_never_served_while_an_invalidation_waits_unread(
     with Counting(cached) as counting:
         assert await cached.resolve(issued.access_token) is None
     assert cache.entries == {}
-    assert counting.calls == [] or [c[0] for c in counting.calls] == ["GET"]
+    assert [c[0] for c in counting.calls] == ["GET"]  # read from Redis, not served
+
+
+@pytest.mark.rule("revoke.cache-exact-on-host")
+@pytest.mark.parametrize("how", ["access token", "its grant", "the user's grants",
+                                 "replayed code"])
+async def test_a_revocation_returns_only_after_one_more_round_trip(
+    cached: TokenStore, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """Redis writes the invalidations of a turn before it serves the next one: a round trip
+    after the revoking one proves every worker's socket already holds the message."""
+    trips: list[list[str]] = []
+    exchange = cached._exchange
+
+    async def recording(commands: Any) -> Any:
+        trips.append([str(command[0]) for command in commands])
+        return await exchange(commands)
+
+    monkeypatch.setattr(cached, "_exchange", recording)
+    await _revoke(cached, how)
+    revoking = max(i for i, trip in enumerate(trips) if "EVALSHA" in trip)
+    assert trips[revoking + 1:] == [["PING"]]
 
 
 @pytest.mark.rule("abuse.cache-untracked-throttle")

@@ -19,7 +19,7 @@ import secrets
 import select
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
@@ -58,8 +58,9 @@ class Invalidations(asyncio.Protocol):
         writer = getattr(connection, "_writer", None)
         if not isinstance(writer, asyncio.StreamWriter):
             raise RedisConnectionError("the invalidation connection is not open")
-        transport = writer.transport
-        if not isinstance(transport, asyncio.Transport):
+        # uvloop's transports quack like asyncio.Transport without inheriting from it.
+        transport = cast(asyncio.Transport, writer.transport)
+        if not callable(getattr(transport, "set_protocol", None)):
             raise RedisConnectionError("the invalidation connection has no stream transport")
         protocol = cls(transport, on_invalidate, channel.encode())
         transport.set_protocol(protocol)
@@ -67,7 +68,7 @@ class Invalidations(asyncio.Protocol):
 
     def pending(self) -> bool:
         """Whether anything has arrived that is not applied yet (or the connection is gone)."""
-        return bool(self._buffer) or self.lost.done() or self._ready()
+        return bool(self._buffer or self._ready(0)) or self.lost.done()
 
     async def ask(self, *args: str | bytes | int, timeout: float) -> Any:
         """Send one command; its reply within ``timeout`` seconds (an error reply raises)."""
@@ -136,15 +137,15 @@ async def database_generation(client: aioredis.Redis, key: str) -> bytes | None:
     return value if isinstance(value, bytes) else None
 
 
-def _poller(transport: asyncio.Transport) -> Callable[[], bool]:
-    """A check, without blocking, for bytes the kernel holds for ``transport``'s socket."""
+def _poller(transport: asyncio.Transport) -> Callable[[int], list[tuple[int, int]]]:
+    """``poll(0)`` of ``transport``'s socket: non-empty when the kernel holds bytes for it
+    (or the connection broke); never blocks."""
     sock = transport.get_extra_info("socket")
     if sock is None:
-        return lambda: False
-    fd = sock.fileno()
+        raise RedisConnectionError("the invalidation connection has no socket to poll")
     poll = select.poll()
-    poll.register(fd, select.POLLIN | select.POLLPRI)
-    return lambda: bool(poll.poll(0))
+    poll.register(sock.fileno(), select.POLLIN | select.POLLPRI)
+    return poll.poll
 
 
 def _pack(args: tuple[str | bytes | int, ...]) -> bytes:
