@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from dataclasses import replace
 from typing import Any
@@ -15,6 +16,7 @@ from redis._parsers import _AsyncRESP2Parser
 from oauth_middleware.models import AccessToken, AuthorizationCode
 from oauth_middleware.store import NewTokens, TokenStore
 from oauth_middleware.store.cache import TokenCache
+from oauth_middleware.store.invalidation import Invalidations
 from tests.apps import build_app
 from tests.conftest import FakeClock
 from tests.polling import until
@@ -346,3 +348,43 @@ def _serving_cache(size: int = 10) -> TokenCache:
 
 def _record() -> AccessToken:
     return AccessToken(grant_id="g" * 22, client_id="web", subject="alice")
+
+
+class _Transport:
+    """Just enough of an asyncio transport for the invalidation protocol: a real socket
+    to poll, and what was written."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.written = sock, b""
+
+    def get_extra_info(self, name: str) -> Any:
+        return self.sock if name == "socket" else None
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def abort(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.rule("revoke.cache-exact-on-host")
+async def test_a_message_read_in_pieces_is_pending_until_whole_then_applied() -> None:
+    ours, theirs = socket.socketpair()
+    applied: list[list[bytes] | None] = []
+    link = Invalidations(_Transport(ours), applied.append, b"__redis__:invalidate")  # type: ignore[arg-type]
+    try:
+        message = (b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n"
+                   b"*2\r\n$9\r\nom:at:{g}\r\n$11\r\nom:client:w\r\n"
+                   b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n$-1\r\n")
+        assert not link.pending()
+        for i in range(len(message) - 1):
+            link.data_received(message[i:i + 1])
+            assert link.pending() == (i != 80), i  # 80: the first message's last byte
+        link.data_received(message[-1:])
+        assert applied == [[b"om:at:{g}", b"om:client:w"], None]
+        assert not link.pending()
+        theirs.send(b"+PONG\r\n")  # in the kernel, not read yet: pending
+        assert link.pending()
+    finally:
+        ours.close()
+        theirs.close()

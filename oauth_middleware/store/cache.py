@@ -248,6 +248,9 @@ class TokenCache:
         finally:
             for wait in waits:
                 wait.cancel()
+        failures = [exc for wait in done if (exc := wait.exception()) is not None]
+        if failures:
+            raise failures[0]
         if len(done) < len(waits):
             raise TimeoutError("no heartbeat answer in time")
         answers = [wait.result() for wait in waits]
