@@ -209,8 +209,7 @@ class OAuthMiddleware:
         except OAuthError as exc:
             if required is not None or isinstance(exc, TemporarilyUnavailable):
                 redaction.redact_scope(scope)
-                code = WS_TRY_AGAIN_LATER if exc.status_code == 503 else WS_POLICY_VIOLATION
-                await send({"type": "websocket.close", "code": code, "reason": exc.error})
+                await self._refuse_websocket(scope, receive, send, exc)
                 return
             token = None
         if token is None:
@@ -218,6 +217,28 @@ class OAuthMiddleware:
             return
         self._attach(scope, token, required)
         await self.app(scope, receive, send)
+
+    async def _refuse_websocket(self, scope: Scope, receive: Receive, send: Send,
+                                exc: OAuthError) -> None:
+        """Refuse the handshake with the HTTP refusal where the server offers the ASGI
+        ``websocket.http.response`` extension: status, challenge, ``Retry-After`` and body.
+
+        Elsewhere a close before accepting would reach the client as a bare 403, so the
+        socket is accepted and closed at once: 1008 (RFC 6455 §7.4.1 policy violation),
+        1013 (try again later) when Redis is down, the error code as the reason.
+        """
+        if (await receive())["type"] != "websocket.connect":
+            return  # the client went away first
+        status, headers, body = bearer_refusal(exc, self.realm)
+        logger.info("refused WS %s: %s", scope["path"], exc.error)
+        if "websocket.http.response" in (scope.get("extensions") or {}):
+            await send({"type": "websocket.http.response.start", "status": status,
+                        "headers": headers})
+            await send({"type": "websocket.http.response.body", "body": body})
+            return
+        code = WS_TRY_AGAIN_LATER if status == 503 else WS_POLICY_VIOLATION
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": code, "reason": exc.error})
 
 
 def _redact(scope: Scope) -> bytes:

@@ -110,4 +110,5 @@ def build_app(store: TokenStore, **options: Any) -> Starlette:
 def uvicorn_app() -> Starlette:
     """Factory for ``uvicorn --factory tests.apps:uvicorn_app`` (real-server tests)."""
     store = TokenStore.from_url(os.environ["REDIS_URL"])
-    return build_app(store, debug=os.environ.get("OM_DEBUG") == "1")
+    scopes = {**SCOPES, "/ws": os.environ.get("OM_WS_SCOPE", [])}  # a test may protect /ws
+    return build_app(store, debug=os.environ.get("OM_DEBUG") == "1", scopes=scopes)

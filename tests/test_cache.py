@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from dataclasses import replace
+from typing import Any
 
 import httpx
 import pytest
+import redis
 import redis.asyncio as aioredis
 from redis._parsers import _AsyncRESP2Parser
 
 from oauth_middleware.models import AccessToken, AuthorizationCode
 from oauth_middleware.store import NewTokens, TokenStore
 from oauth_middleware.store.cache import TokenCache
+from oauth_middleware.store.invalidation import Invalidations
 from tests.apps import build_app
 from tests.conftest import FakeClock
 from tests.polling import until
@@ -79,6 +83,101 @@ async def test_a_token_revoked_elsewhere_is_refused_once_redis_says_so(
     assert await cached.resolve(issued.access_token) is None
 
 
+@pytest.mark.rule("revoke.cache-exact-on-host")
+async def test_a_hit_is_never_served_while_an_invalidation_waits_unread(
+    cached: TokenStore, own_redis: RedisProcess
+) -> None:
+    """Another process deletes the token and Redis has written the invalidation to this
+    process's socket, but this event loop has not run since: the very next lookup must
+    not be a hit. (A blocking client does the delete, so this loop never runs meanwhile.)"""
+    issued = await cached.issue(_spec())
+    await _warm(cached, issued.access_token)
+    cache = _cache(cached)
+    key = next(iter(cache.entries))
+    assert cache.get(key) == issued.token
+    other = redis.Redis.from_url(own_redis.url)
+    try:
+        assert other.delete(key) == 1
+        assert other.ping()  # served after the turn that wrote the invalidation
+    finally:
+        other.close()
+    assert key in cache.entries  # not applied yet: nothing has read the socket
+    assert cache.get(key) is None
+    assert not cache.live()
+    with Counting(cached) as counting:
+        assert await cached.resolve(issued.access_token) is None
+    assert cache.entries == {}
+    assert [c[0] for c in counting.calls] == ["GET"]  # read from Redis, not served
+
+
+@pytest.mark.rule("revoke.cache-exact-on-host")
+@pytest.mark.parametrize("how", ["access token", "its grant", "the user's grants",
+                                 "replayed code"])
+async def test_a_revocation_returns_only_after_one_more_round_trip(
+    cached: TokenStore, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """Redis writes the invalidations of a turn before it serves the next one: a round trip
+    after the revoking one proves every worker's socket already holds the message."""
+    trips: list[list[str]] = []
+    exchange = cached._exchange
+
+    async def recording(commands: Any) -> Any:
+        trips.append([str(command[0]) for command in commands])
+        return await exchange(commands)
+
+    monkeypatch.setattr(cached, "_exchange", recording)
+    await _revoke(cached, how)
+    revoking = max(i for i, trip in enumerate(trips) if "EVALSHA" in trip)
+    assert trips[revoking + 1:] == [["PING"]]
+
+
+@pytest.mark.rule("abuse.cache-untracked-throttle")
+async def test_failure_counters_send_no_invalidation_to_the_workers(
+    cached: TokenStore, own_redis: RedisProcess
+) -> None:
+    """Unauthenticated requests write the counters: they must not reach every worker's
+    invalidation connection. A tracked write after them is the only message."""
+    issued = await cached.issue(_spec())
+    await _warm(cached, issued.access_token)
+    cache = _cache(cached)
+    seen = cache.invalidations
+    other = TokenStore.from_url(own_redis.url)
+    try:
+        for i in range(20):
+            await other.count_failure("client", f"guess{i}", window=60)
+        assert await other.revoke_token(issued.access_token)
+    finally:
+        await other.aclose()
+    await until(lambda: cache.entries == {}, "the revocation's invalidation arrived")
+    assert cache.invalidations == seen + 1
+    assert not any(key.startswith(cached.keys.throttle("client", "")[:-64])
+                   for key in cache.records)
+
+
+@pytest.mark.rule("revoke.cache-database-swapped")
+async def test_swapping_the_database_empties_the_cache(
+    cached: TokenStore, own_redis: RedisProcess
+) -> None:
+    """SWAPDB sends no invalidation; the generation read with each heartbeat sees it."""
+    issued = await cached.issue(_spec())
+    await _warm(cached, issued.access_token)
+    cache = _cache(cached)
+    other = aioredis.Redis.from_url(own_redis.url)
+    try:
+        await other.swapdb(0, 1)
+        await until(lambda: cache.entries == {}, "the cache is empty")
+        assert await cached.resolve(issued.access_token) is None
+        second = await cached.issue(_spec())  # now in the swapped-in database
+        await _warm(cached, second.access_token)
+        await other.swapdb(0, 1)  # and back
+        await until(lambda: cache.entries == {}, "the cache is empty")
+        assert await cached.resolve(second.access_token) is None
+        assert await cached.resolve(issued.access_token) == issued.token
+    finally:
+        await other.flushdb()
+        await other.aclose()
+
+
 async def _revoke(store: TokenStore, how: str) -> str:
     """Issue a token the way ``how`` needs, warm the cache with it, revoke it; the token."""
     if how == "replayed code":
@@ -130,6 +229,7 @@ async def test_a_rewritten_token_record_is_read_again(cached: TokenStore) -> Non
     assert key not in cache.entries
 
 
+@pytest.mark.rule("revoke.cache-database-swapped")
 async def test_flushing_redis_empties_the_cache(cached: TokenStore) -> None:
     issued = await cached.issue(_spec())
     await _warm(cached, issued.access_token)
@@ -189,34 +289,42 @@ async def test_a_frozen_redis_stops_the_cache_and_the_route_answers_503(
 def test_a_read_crossed_by_an_invalidation_is_not_kept() -> None:
     cache = _serving_cache()
     record = _record()
-    epoch = cache.begin("k")
-    cache._invalidate([b"k"])
-    cache.finish("k", epoch, record)
+    epoch = cache.begin("om:at:k")
+    cache._invalidate([b"om:at:k"])
+    cache.finish("om:at:k", epoch, record)
     assert cache.entries == {}
-    epoch = cache.begin("k")
-    cache.finish("k", epoch, record)
-    assert cache.entries == {"k": record}
+    epoch = cache.begin("om:at:k")
+    cache.finish("om:at:k", epoch, record)
+    assert cache.entries == {"om:at:k": record}
 
 
 def test_a_read_crossed_by_a_flush_is_not_kept() -> None:
     cache = _serving_cache()
-    epoch = cache.begin("k")
+    epoch = cache.begin("om:at:k")
     cache._invalidate(None)
-    cache.finish("k", epoch, _record())
+    cache.finish("om:at:k", epoch, _record())
     assert cache.entries == {}
 
 
 def test_nothing_is_kept_while_the_cache_is_not_serving() -> None:
     cache = TokenCache(_no_connection, "om:at:")
-    cache.finish("k", cache.begin("k"), _record())
+    cache.finish("om:at:k", cache.begin("om:at:k"), _record())
     assert cache.entries == {}
+
+
+def test_a_key_redis_does_not_track_is_never_kept() -> None:
+    """Redis would never invalidate it: kept, it would be served forever."""
+    cache = _serving_cache()
+    cache.finish("om:rt:k", cache.begin("om:rt:k"), _record())
+    cache.keep("om:throttle:client:x", cache.begin("om:throttle:client:x"), [b"3", b"9"])
+    assert cache.entries == {} and cache.records == {}
 
 
 def test_the_oldest_entry_goes_when_the_cache_is_full() -> None:
     cache = _serving_cache(size=2)
-    for key in ("a", "b", "c"):
+    for key in ("om:at:a", "om:at:b", "om:at:c"):
         cache.finish(key, cache.begin(key), _record())
-    assert list(cache.entries) == ["b", "c"]
+    assert list(cache.entries) == ["om:at:b", "om:at:c"]
 
 
 def test_bad_cache_settings_raise_at_construction() -> None:
@@ -240,3 +348,43 @@ def _serving_cache(size: int = 10) -> TokenCache:
 
 def _record() -> AccessToken:
     return AccessToken(grant_id="g" * 22, client_id="web", subject="alice")
+
+
+class _Transport:
+    """Just enough of an asyncio transport for the invalidation protocol: a real socket
+    to poll, and what was written."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.written = sock, b""
+
+    def get_extra_info(self, name: str) -> Any:
+        return self.sock if name == "socket" else None
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def abort(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.rule("revoke.cache-exact-on-host")
+async def test_a_message_read_in_pieces_is_pending_until_whole_then_applied() -> None:
+    ours, theirs = socket.socketpair()
+    applied: list[list[bytes] | None] = []
+    link = Invalidations(_Transport(ours), applied.append, b"__redis__:invalidate")  # type: ignore[arg-type]
+    try:
+        message = (b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n"
+                   b"*2\r\n$9\r\nom:at:{g}\r\n$11\r\nom:client:w\r\n"
+                   b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n$-1\r\n")
+        assert not link.pending()
+        for i in range(len(message) - 1):
+            link.data_received(message[i:i + 1])
+            assert link.pending() == (i != 80), i  # 80: the first message's last byte
+        link.data_received(message[-1:])
+        assert applied == [[b"om:at:{g}", b"om:client:w"], None]
+        assert not link.pending()
+        theirs.send(b"+PONG\r\n")  # in the kernel, not read yet: pending
+        assert link.pending()
+    finally:
+        ours.close()
+        theirs.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from oauth_middleware import AUTO, OAuthMiddleware
 from oauth_middleware.store import NewTokens, TokenStore
-from tests.apps import build_app
+from tests.apps import SCOPES, build_app
 from tests.conftest import FakeClock
 from tests.raw_asgi import call
 
@@ -426,7 +427,8 @@ async def test_a_scope_without_scheme_counts_as_plain_and_is_refused_not_a_500(
     assert sent[0]["status"] == 400
     assert (b"www-authenticate", b'Bearer realm="api", error="invalid_request", '
             b'error_description="HTTPS is required."') in sent[0]["headers"]
-    assert closed == [{"type": "websocket.close", "code": 1008, "reason": "invalid_request"}]
+    assert closed == [{"type": "websocket.accept"},
+                      {"type": "websocket.close", "code": 1008, "reason": "invalid_request"}]
     assert app.state.calls == []
 
 
@@ -489,14 +491,71 @@ async def test_websocket_with_valid_token_is_accepted(app: Starlette, issue: Iss
         assert '"alice"' in sent[1]["text"]
 
 
+@pytest.mark.rule("resource.websocket-close-codes", "resource.app-not-called")
 @pytest.mark.parametrize("token", [None, "nope.nope"])
 async def test_websocket_without_valid_token_is_closed_as_policy_violation(
     app: Starlette, token: str | None
 ) -> None:
+    """Without the server's ``websocket.http.response`` extension a close before accept
+    would be a bare 403: the socket is accepted, then closed with the reason."""
     headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
     sent = await _call(app, _ws_scope("/ws", headers), [{"type": "websocket.connect"}])
-    assert sent == [{"type": "websocket.close", "code": 1008,
+    assert sent == [{"type": "websocket.accept"},
+                    {"type": "websocket.close", "code": 1008,
                      "reason": "invalid_token" if token else "missing_token"}]
+    assert app.state.calls == []
+
+
+_REFUSALS = {
+    "no token": ([], "/ws", 401, 'Bearer realm="api"',
+                 {"error_description": "A bearer token is required."}),
+    "bad token": ([(b"authorization", b"Bearer nope.nope")], "/ws", 401,
+                  'Bearer realm="api", error="invalid_token", error_description="The access '
+                  'token is invalid, expired or revoked."',
+                  {"error": "invalid_token", "error_description":
+                   "The access token is invalid, expired or revoked."}),
+    "missing scope": (None, "/ws", 403,
+                      'Bearer realm="api", error="insufficient_scope", error_description="The '
+                      'access token does not carry the required scope.", scope="polls:vote"',
+                      {"error": "insufficient_scope", "error_description":
+                       "The access token does not carry the required scope.",
+                       "scope": "polls:vote"}),
+}
+
+
+@pytest.mark.rule("resource.websocket-http-refusal", "resource.missing-401",
+                  "resource.invalid-token", "resource.insufficient-scope",
+                  "resource.app-not-called")
+@pytest.mark.parametrize("case", sorted(_REFUSALS))
+async def test_websocket_refusal_is_the_http_refusal_where_the_server_offers_it(
+    app: Starlette, store: TokenStore, issue: Issue, case: str
+) -> None:
+    headers, path, status, challenge, body = _REFUSALS[case]
+    if headers is None:
+        headers = [(b"authorization", f"Bearer {await issue('polls:results')}".encode())]
+        app = build_app(store, scopes={**SCOPES, "/ws": "polls:vote"})
+        app.state.calls = []
+    scope = {**_ws_scope(path, headers), "extensions": {"websocket.http.response": {}}}
+    sent = await _call(app, scope, [{"type": "websocket.connect"}])
+    raw = json.dumps(body).encode()
+    assert sent == [
+        {"type": "websocket.http.response.start", "status": status, "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(raw)).encode()),
+            (b"cache-control", b"no-store"),
+            (b"www-authenticate", challenge.encode())]},
+        {"type": "websocket.http.response.body", "body": raw},
+    ]
+    assert app.state.calls == []
+
+
+@pytest.mark.rule("resource.app-not-called")
+async def test_a_websocket_client_gone_before_the_refusal_is_sent_nothing(
+    app: Starlette,
+) -> None:
+    sent = await _call(app, _ws_scope("/ws", []), [{"type": "websocket.disconnect", "code": 1000}])
+    assert sent == []
+    assert app.state.calls == []
 
 
 @pytest.mark.rule("transport.https")
@@ -508,7 +567,8 @@ async def test_websocket_over_plain_ws_is_closed_as_policy_violation_outside_deb
     headers = [(b"authorization", f"Bearer {token}".encode())]
     sent = await _call(build_app(store), _ws_scope("/ws", headers, scheme="ws"),
                        [{"type": "websocket.connect"}])
-    assert sent == [{"type": "websocket.close", "code": 1008, "reason": "invalid_request"}]
+    assert sent == [{"type": "websocket.accept"},
+                    {"type": "websocket.close", "code": 1008, "reason": "invalid_request"}]
     debug = await _call(build_app(store, debug=True), _ws_scope("/ws", headers, scheme="ws"),
                         [{"type": "websocket.connect"}])
     assert debug[0]["type"] == "websocket.accept"

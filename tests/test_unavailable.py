@@ -102,7 +102,7 @@ async def test_an_error_reply_is_store_refused_with_redis_words_on_every_path(
         await store.aclose()
 
 
-@pytest.mark.rule("redis.resource-503")
+@pytest.mark.rule("redis.resource-503", "resource.websocket-close-codes")
 async def test_websocket_is_closed_try_again_later_when_redis_is_down(
     own_redis: RedisProcess, own_store: TokenStore
 ) -> None:
@@ -120,4 +120,5 @@ async def test_websocket_is_closed_try_again_later_when_redis_is_down(
              "query_string": b"access_token=" + b"a" * 22 + b"." + b"b" * 43,
              "headers": [], "asgi": {"version": "3.0"}}
     await app(scope, receive, send)
-    assert sent == [{"type": "websocket.close", "code": 1013, "reason": "temporarily_unavailable"}]
+    assert sent == [{"type": "websocket.accept"},
+                    {"type": "websocket.close", "code": 1013, "reason": "temporarily_unavailable"}]

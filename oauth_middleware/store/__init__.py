@@ -7,6 +7,7 @@ scripts and key schema. The key schema and TTL rules are in :mod:`.keys`.
 
 from __future__ import annotations
 
+import functools
 import time
 
 import redis.asyncio as aioredis
@@ -27,6 +28,7 @@ from oauth_middleware.store.connection import (
     embedded,
 )
 from oauth_middleware.store.grants import CODE_LIFETIME, GrantMixin
+from oauth_middleware.store.invalidation import database_generation
 from oauth_middleware.store.keys import DEFAULT_PREFIX
 from oauth_middleware.store.listing import ListingMixin
 from oauth_middleware.store.tokens import TokenMixin
@@ -59,8 +61,8 @@ class TokenStore(
     ) -> TokenStore:
         """Connect to ``url`` (``redis://``, ``rediss://``, ``unix://``), or embed when None.
 
-        ``local_cache=True`` keeps validated tokens, client records, the scope registry
-        and throttle counters in process, invalidated by Redis itself (:mod:`.cache`);
+        ``local_cache=True`` keeps validated tokens, client records and the scope registry
+        in process, invalidated by Redis itself (:mod:`.cache`);
         it needs a Redis server (6.0 or newer) and is ignored by the embedded store,
         which is in process already.
         """
@@ -73,8 +75,10 @@ class TokenStore(
         store = cls(client, prefix=prefix, clock=clock)
         store.embedded = url is None
         if local_cache and url is not None:
+            generation = functools.partial(database_generation, client,
+                                           store.keys.cache_generation)
             store.cache = TokenCache(lambda: dedicated(client), *store.keys.tracked_prefixes,
-                                     size=cache_size)
+                                     size=cache_size, generation=generation)
         return store
 
     async def ping(self) -> bool:

@@ -67,6 +67,17 @@ class StoreBase:
             for key in self.texts(keys):
                 self.cache.forget(key)
 
+    async def settled(self) -> None:
+        """After a write of keys the local cache tracks: one more round trip (cache on only).
+
+        Redis answers a write and sends its invalidations in the same event-loop turn,
+        in no fixed order; a command sent after that answer is served in a later turn,
+        once everything queued in the first was written. So when this returns, every
+        worker's invalidation connection has the message (see :mod:`.cache`).
+        """
+        if self.cache is not None:
+            await self.send([("PING",)])
+
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
 

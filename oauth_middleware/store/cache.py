@@ -4,33 +4,47 @@ reads on every request (RFC 6749 §2.3.1, §3.3), invalidated by Redis itself.
 ``TokenStore.from_url(url, local_cache=True)``. Revocation stays exact because
 Redis, not a TTL, says when an entry is stale: a dedicated connection turns on
 ``CLIENT TRACKING ... BCAST PREFIX <prefix> ...`` redirected to itself for the
-access-token, client, scope-registry and throttle-counter keys, and subscribes
-to ``__redis__:invalidate``, so every write, delete or expiry of any such key,
-by any client, reaches every worker as a message naming the key (a flush of the
-database as a message naming none).
+access-token, client and scope-registry keys (:attr:`Keys.tracked_prefixes`)
+and subscribes to ``__redis__:invalidate``, so every write, delete or expiry of
+such a key reaches every worker as a message naming it. Throttle counters are
+not tracked: unauthenticated requests write them, and each write would be a
+message to every worker; they are read from Redis every time.
 
 Access tokens are kept in :attr:`TokenCache.entries`; the token family's raw
-replies (a client record, the scope registry, a failure counter, or the fact
-that the key does not exist) in :attr:`TokenCache.records`. A write this
-process makes itself also drops its key at once (:meth:`TokenCache.forget`),
-so the writing worker never waits for its own invalidation: a client or scope
-saved, a failure counted, and every token revoked (one access token, a grant,
-a user's or client's grants, a grant revoked for a replayed code or refresh
-token; the grant scripts return the keys they deleted). Another process's
-change is seen once Redis's invalidation message arrives; if that connection
-stalls, the cache stops serving within ``lease`` seconds.
+replies (a client record, the scope registry, or the fact that the key does not
+exist) in :attr:`TokenCache.records`. A write this process makes itself also
+drops its key at once (:meth:`TokenCache.forget`), so the writing worker never
+waits for its own invalidation.
 
 The rules that keep it exact:
 
+* A hit is served only while nothing is pending on the invalidation connection.
+  Its messages are applied the moment the event loop reads them
+  (:mod:`.invalidation`), and before a hit the cache checks, without blocking,
+  that the kernel holds no unread byte for that socket; if it does, the read
+  goes to Redis instead. So a hit is never served while an invalidation that
+  already reached this host waits unread.
+* Redis writes a change's invalidation to every tracking connection in the same
+  event-loop turn as it answers the change, and writes everything queued at the
+  end of that turn. A revocation here is answered only after one more round trip
+  (:meth:`StoreBase.settled`), which Redis serves in a later turn: by then every
+  tracking socket on every worker holds the invalidation. On one host, a request
+  sent after a revocation returned is refused by every worker; across hosts the
+  network's delivery time is added, bounded by the lease below.
 * A hit is served only while the connection is proven live: each PING answered
   extends a lease from the moment the PING was sent. Messages on one connection
   arrive in order, so a PONG proves every invalidation Redis sent before it was
   applied. A silent connection stops the cache serving within ``lease`` seconds.
+* Redis sends no invalidation for ``SWAPDB``: each heartbeat also reads a random
+  generation value kept in the store's database (:func:`database_generation`);
+  when it changed, the cache is flushed before the lease is extended, so a
+  swapped database is noticed within ``lease`` seconds (one heartbeat, typically).
+  A flush of any database is an invalidation naming no key: everything goes.
 * A lost connection flushes everything and the cache serves nothing until a new
   connection is subscribed; establishing one flushes again, so no record read
   before tracking began is ever kept.
-* A record read from Redis is kept only if no invalidation of its key (and no
-  flush) arrived while it was being read.
+* A record is kept only under a key Redis tracks (one of ``prefixes``), and only
+  if no invalidation of its key (and no flush) arrived while it was being read.
 * Expiry is still checked on every hit by the caller.
 """
 
@@ -40,14 +54,14 @@ import asyncio
 import functools
 import logging
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio.connection import AbstractConnection
 
 from oauth_middleware.models import AccessToken
 from oauth_middleware.store.connection import STORE_ERRORS
+from oauth_middleware.store.invalidation import Invalidations
 
 logger = logging.getLogger("oauth_middleware.store")
 
@@ -67,16 +81,23 @@ CACHE_SIZE = 50_000
 MISS: Any = object()
 
 
+#: Reads the store database's generation (see :func:`.invalidation.database_generation`).
+Generation = Callable[[], Awaitable[bytes | None]]
+
+
 class TokenCache:
     """Access-token records by Redis key, valid while Redis has not said otherwise."""
 
     def __init__(self, connect: Callable[[], AbstractConnection], *prefixes: str,
                  size: int = CACHE_SIZE, heartbeat: float = HEARTBEAT,
-                 lease: float = LEASE) -> None:
+                 lease: float = LEASE, generation: Generation | None = None) -> None:
         if size < 1 or heartbeat <= 0 or lease <= heartbeat or not prefixes:
             raise ValueError("cache size must be positive, lease longer than heartbeat, "
                              "and at least one key prefix tracked")
         self._connect = connect
+        self._generation = generation
+        self._seen_generation: bytes | None = None
+        self._link: Invalidations | None = None
         self.prefixes = prefixes
         self.size, self.heartbeat, self.lease = size, heartbeat, lease
         self.entries: dict[str, AccessToken] = {}
@@ -102,10 +123,13 @@ class TokenCache:
 
     def live(self) -> bool:
         """Whether hits may be served now (starting the listener on this loop if needed);
-        :attr:`records` may then be read directly."""
+        :attr:`records` may then be read directly. Not while an invalidation that reached
+        this host is unread: that costs one poll of the socket, never a wait."""
         if self._loop is not asyncio.get_running_loop():
             self._start()
-        return time.monotonic() < self._serving_until
+        link = self._link
+        return (time.monotonic() < self._serving_until and link is not None
+                and not link.pending())
 
     def begin(self, key: str) -> int:
         """Note that ``key`` is being read from Redis; pass the result to :meth:`finish`."""
@@ -123,8 +147,10 @@ class TokenCache:
             _put(self.records, key, value, self.size)
 
     def _settle(self, key: str, epoch: int) -> bool:
-        """End one read of ``key``; True when nothing invalidated it meanwhile."""
-        fresh = epoch == self._epoch and key not in self._spoiled and self.serving
+        """End one read of ``key``; True when nothing invalidated it meanwhile (and Redis
+        tracks it: a key outside ``prefixes`` would never be invalidated)."""
+        fresh = (epoch == self._epoch and key not in self._spoiled and self.serving
+                 and key.startswith(self.prefixes))
         left = self._reading[key] - 1
         if left:
             self._reading[key] = left
@@ -184,6 +210,7 @@ class TokenCache:
                 logger.warning("token cache: invalidation connection lost (%s); cache off "
                                "until it is back", type(exc).__name__)
             finally:
+                self._link = None
                 self._stop_serving()
                 await conn.disconnect(nowait=True)
             await asyncio.sleep(RECONNECT_DELAY)
@@ -196,50 +223,40 @@ class TokenCache:
         the loop down always ends this task.
         """
         await _bounded(asyncio.ensure_future(conn.connect()), self.lease)  # type: ignore[no-untyped-call]
-        replies: deque[asyncio.Future[Any]] = deque()
-        reader = asyncio.ensure_future(self._read(conn, replies))
-        try:
-            ask = functools.partial(self._ask, conn, replies, reader)
-            client_id = await ask("CLIENT", "ID")
-            prefixes = [arg for prefix in self.prefixes for arg in ("PREFIX", prefix)]
-            await ask("CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", *prefixes)
-            await ask("SUBSCRIBE", INVALIDATION_CHANNEL)
-            self.flush()  # anything read before tracking began may have missed its invalidation
-            while True:
-                sent = time.monotonic()
-                await ask("PING")
-                self._serving_until = sent + self.lease
-                await asyncio.sleep(max(0.0, sent + self.heartbeat - time.monotonic()))
-        finally:
-            reader.cancel()
-            await asyncio.wait([reader])
-
-    async def _ask(self, conn: AbstractConnection, replies: deque[asyncio.Future[Any]],
-                   reader: asyncio.Future[None], *args: Any) -> Any:
-        """Send one command; its reply, read by :meth:`_read`, within ``lease`` seconds."""
-        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        replies.append(answer)
-        await conn.send_command(*args)
-        done, _ = await asyncio.wait({answer, reader}, timeout=self.lease,
-                                     return_when=asyncio.FIRST_COMPLETED)
-        if answer in done:
-            return answer.result()
-        if reader in done:
-            reader.result()  # raises what ended the reader
-        raise TimeoutError("no answer on the invalidation connection")
-
-    async def _read(self, conn: AbstractConnection, replies: deque[asyncio.Future[Any]]) -> None:
-        """Apply invalidations as they come; hand every other reply to its command, in order."""
+        link = Invalidations.take_over(conn, self._invalidate, INVALIDATION_CHANNEL)
+        ask = functools.partial(link.ask, timeout=self.lease)
+        client_id = await ask("CLIENT", "ID")
+        prefixes = [arg for prefix in self.prefixes for arg in ("PREFIX", prefix)]
+        await ask("CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", *prefixes)
+        await ask("SUBSCRIBE", INVALIDATION_CHANNEL)
+        self._link = link
+        self.flush()  # anything read before tracking began may have missed its invalidation
         while True:
-            message = await conn.read_response()
-            if isinstance(message, list) and message and message[0] == b"message":
-                self._invalidate(message[2])
-            elif replies:
-                reply = replies.popleft()
-                if not reply.done():
-                    reply.set_result(message)
-            else:
-                raise ValueError("unexpected reply on the invalidation connection")
+            sent = time.monotonic()
+            await self._heartbeat(ask("PING"))
+            self._serving_until = sent + self.lease
+            await asyncio.sleep(max(0.0, sent + self.heartbeat - time.monotonic()))
+
+    async def _heartbeat(self, pong: Awaitable[Any]) -> None:
+        """Wait for the PONG and, alongside, read the database generation; a new one
+        (a ``SWAPDB``, a flush) empties the cache before the lease is extended."""
+        waits = [asyncio.ensure_future(pong)]
+        if self._generation is not None:
+            waits.append(asyncio.ensure_future(self._generation()))
+        try:
+            done, _ = await asyncio.wait(waits, timeout=self.lease)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        failures = [exc for wait in done if (exc := wait.exception()) is not None]
+        if failures:
+            raise failures[0]
+        if len(done) < len(waits):
+            raise TimeoutError("no heartbeat answer in time")
+        answers = [wait.result() for wait in waits]
+        if len(answers) == 2 and answers[1] != self._seen_generation:
+            self.flush()
+            self._seen_generation = answers[1]
 
 
 def _put(entries: dict[str, Any], key: str, value: Any, size: int) -> None:

@@ -27,12 +27,14 @@ class ClientStore(AuthnMixin):
         try:
             if only == "any":
                 await self.run([("SET", key, value), ("SADD", self.keys.clients, client.client_id)])
-                return True
-            (saved,) = await self.run([self.evalsha(
-                scripts.SAVE_CLIENT, [key, self.keys.clients],
-                [value, only, client.generation, client.client_id])], scripts.SAVE_CLIENT)
+                saved = 1
+            else:
+                (saved,) = await self.run([self.evalsha(
+                    scripts.SAVE_CLIENT, [key, self.keys.clients],
+                    [value, only, client.generation, client.client_id])], scripts.SAVE_CLIENT)
         finally:
             self.forget(key)
+        await self.settled()
         return bool(saved)
 
     async def get_client(self, client_id: str) -> Client | None:
@@ -48,6 +50,7 @@ class ClientStore(AuthnMixin):
             deleted, _ = await self.run([("DEL", key), ("SREM", self.keys.clients, client_id)])
         finally:
             self.forget(key)
+        await self.settled()
         return bool(deleted)
 
     async def list_clients(
@@ -77,6 +80,7 @@ class ClientStore(AuthnMixin):
             await self.run([("HSET", self.keys.scopes, scope.identifier, dump(scope))])
         finally:
             self.forget(self.keys.scopes)
+        await self.settled()
 
     async def create_scope(self, scope: Scope) -> bool:
         """Register a scope unless one with its identifier exists (HSETNX: races lose cleanly)."""
@@ -85,6 +89,7 @@ class ClientStore(AuthnMixin):
                                           dump(scope))])
         finally:
             self.forget(self.keys.scopes)
+        await self.settled()
         return bool(created)
 
     async def get_scopes(
@@ -118,4 +123,5 @@ class ClientStore(AuthnMixin):
             (deleted,) = await self.run([("HDEL", self.keys.scopes, identifier)])
         finally:
             self.forget(self.keys.scopes)
+        await self.settled()
         return bool(deleted)

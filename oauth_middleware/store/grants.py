@@ -130,5 +130,6 @@ class GrantMixin(GrantWriter):
         *_, outcome = await self.run(commands, scripts.INDEX_ADD, scripts.CONSUME_AND_ISSUE)
         if isinstance(outcome, list):  # a replay: the script revoked the grant, these keys
             self.forget_all(outcome)
+            await self.settled()
             return None
         return issued if int(outcome) == 1 else None

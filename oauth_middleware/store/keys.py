@@ -37,6 +37,7 @@ P txn:{<sha(user)>}:<sha>      string  JSON pending authorization       consent 
 P txns:{<sha(user)>}           zset    txn <sha> -> stored at (ms)      consent lifetime
 P throttle:<b>:{<sha>}         hash    count, ends (window end, ms)     throttle window
 P throttle:<b>:{<sha>}:<a>     hash    count, ends, from one caller     throttle window
+P cache:generation             string  random; only with local_cache    none
 =============================  ======  ===============================  =================
 
 Refresh rotation (schema version 1, ``codec.SCHEMA_VERSION``) keeps one refresh
@@ -170,9 +171,15 @@ class Keys:
     @property
     def tracked_prefixes(self) -> tuple[str, ...]:
         """What the local cache keeps, and Redis invalidates: access tokens, clients, the
-        scope registry, throttle counters (none is a prefix of another, as Redis requires)."""
-        return (self.access_prefix, f"{self.prefix}client:", self.scopes,
-                f"{self.prefix}throttle:")
+        scope registry (none is a prefix of another, as Redis requires). Not throttle
+        counters: unauthenticated requests write them, and every write of a tracked key
+        is a message to every worker."""
+        return (self.access_prefix, f"{self.prefix}client:", self.scopes)
+
+    @property
+    def cache_generation(self) -> str:
+        """A random value the local cache compares to notice a swapped database."""
+        return f"{self.prefix}cache:generation"
 
     @property
     def access_pattern(self) -> str:

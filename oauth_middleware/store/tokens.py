@@ -113,6 +113,7 @@ class TokenMixin(GrantWriter):
                                         scripts.REMOVE_MEMBER)
         finally:
             self.forget(targets[0])
+        await self.settled()
         return bool(deleted)
 
     async def _revoke_index(self, index_key: str, progress: Progress | None) -> int:
@@ -137,6 +138,7 @@ class TokenMixin(GrantWriter):
                 if progress is not None:
                     progress(min(done, total), total)
             if not int(cursor):
+                await self.settled()
                 return deleted
 
     async def _sweep(self, index_key: str, grant_ids: list[str]) -> int:

@@ -178,4 +178,5 @@ class GrantWriter(StoreBase):
         (deleted,) = await self.run([self.evalsha(scripts.REVOKE_GRANT, members, [])],
                                     scripts.REVOKE_GRANT)
         self.forget_all(deleted)
+        await self.settled()
         return len(deleted)

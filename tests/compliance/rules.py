@@ -198,6 +198,13 @@ RULES: tuple[Rule, ...] = (
          "Tokens never appear in logs (the access log's query string is redacted)."),
     Rule("resource.app-not-called", RESOURCE, "RFC 6750 §3",
          "On any 4xx/5xx the wrapped app is never called."),
+    Rule("resource.websocket-http-refusal", RESOURCE, "RFC 6750 §3; RFC 6455 §4.2.2",
+         "A refused WebSocket handshake gets the HTTP refusal (401/403/400/503, the same "
+         "WWW-Authenticate or Retry-After, the JSON body) where the server offers the ASGI "
+         "websocket.http.response extension."),
+    Rule("resource.websocket-close-codes", RESOURCE, "RFC 6750 §3; RFC 6455 §7.4.1",
+         "Without that extension a refused WebSocket is accepted, then closed with 1008 "
+         "(1013 when Redis is unavailable) and the error code as the reason."),
 
     Rule("revoke.client-auth", SIDE, "RFC 7009 §2.1",
          "Revocation requires client authentication."),
@@ -215,6 +222,12 @@ RULES: tuple[Rule, ...] = (
     Rule("revoke.index-bounded", SIDE, "RFC 7009 §2.1",
          "Revoking a user's or a client's grants drops them from every index, and indexes "
          "are read page by page, never whole."),
+    Rule("revoke.cache-exact-on-host", SIDE, "RFC 7009 §2.2",
+         "With the local cache, no worker on the revoker's host serves a revoked token to a "
+         "request sent after the revocation returned: no hit while an invalidation that "
+         "reached the host is unread."),
+    Rule("revoke.cache-database-swapped", SIDE, "RFC 7009 §2.2",
+         "A flush or SWAPDB of the store's database empties every worker's local cache."),
     Rule("introspect.caller-auth", SIDE, "RFC 7662 §2.1, §4",
          "Introspection requires caller authentication."),
     Rule("introspect.inactive", SIDE, "RFC 7662 §2.2",
@@ -247,6 +260,9 @@ RULES: tuple[Rule, ...] = (
          "Nothing from the store reaches a terminal unescaped: the CLI escapes control "
          "characters in text and JSON output alike."),
 
+    Rule("abuse.cache-untracked-throttle", TRANSPORT, "RFC 6749 §2.3.1",
+         "Failure counters, written by unauthenticated requests, send no invalidation "
+         "message to the workers' local caches."),
     Rule("transport.https", TRANSPORT, "RFC 6749 §3.1, §3.2, §10.9; RFC 6750 §5.3",
          "Outside debug mode plain HTTP is refused everywhere with a clear error (JSON on "
          "the token endpoints)."),
