@@ -128,7 +128,8 @@ async def test_a_revocation_returns_only_after_one_more_round_trip(
     monkeypatch.setattr(cached, "_exchange", recording)
     await _revoke(cached, how)
     revoking = max(i for i, trip in enumerate(trips) if "EVALSHA" in trip)
-    assert trips[revoking + 1:] == [["PING"]]
+    # A sweep unindexes what it revoked (ZREM) before the PING that ends it.
+    assert trips[revoking + 1:] in ([["PING"]], [["ZREM", "ZREM"], ["PING"]]), trips
 
 
 @pytest.mark.rule("abuse.cache-untracked-throttle")
