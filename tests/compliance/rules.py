@@ -94,6 +94,10 @@ RULES: tuple[Rule, ...] = (
          "A token-derived identity (a user's or a client's token) never passes the default "
          "authenticate hook or the admin's is_admin, whatever the middleware order; the "
          "admin refuses any request carrying a bearer token, GET and POST."),
+    Rule("auth.login.hook-answer-strict", AUTHORIZE, "RFC 6749 §3.1, §4.3.2",
+         "A hook's answer names a user only when it is a non-empty user id: False, True or "
+         "an empty string from authenticate or verify_password means nobody (fail closed), "
+         "never a user named 'False'."),
     Rule("auth.client-identity-not-a-user", AUTHORIZE, "RFC 6749 §4.4; RFC 9068 §5",
          "A client's own identity (client_credentials) is never a user id, at any surface: "
          "request.user, the demo's /api/me, introspection's sub/username, the CLI's and the "
