@@ -232,6 +232,9 @@ RULES: tuple[Rule, ...] = (
          "The query string is redacted before any refusal (wrong method, plain HTTP, "
          "oversized or malformed body, Redis down): the access log of a request refused "
          "early holds no secret."),
+    Rule("rest.log-lines-escaped", AT_REST, "RFC 6819 §5.1.4.1",
+         "Request data written into a library log line (a path, a client id) is escaped: "
+         "a CR or LF sent by the caller never starts a forged log line."),
     Rule("rest.typed-text.controls", AT_REST, "RFC 6749 §2; RFC 6819 §5.1.4.1",
          "Titles and descriptions that people typed are checked at registration: no "
          "control characters."),
