@@ -271,6 +271,9 @@ RULES: tuple[Rule, ...] = (
          "Pending consent transactions are bounded per user: past the cap the oldest is "
          "dropped (and can no longer be approved), decided atomically in one script, so no "
          "loop of GET auth/ grows storage."),
+    Rule("abuse.bounded.demo-sessions", TRANSPORT, "RFC 6819 §4.4.1.11",
+         "The demo keeps a bounded number of login and client-app sessions in memory, the "
+         "oldest dropped first: no loop of cookie-less visits or of logins grows the process."),
     Rule("abuse.malformed-400", TRANSPORT, "RFC 6749 Appendix B; RFC 3986 §2.1",
          "Malformed percent-escapes, NUL bytes and non-UTF-8 input are 400, never 500."),
 
