@@ -277,6 +277,9 @@ RULES: tuple[Rule, ...] = (
     Rule("abuse.bounded.grants-per-user", TRANSPORT, "RFC 6819 §4.4.1.11; RFC 9700 §4.14",
          "Live grants per user are bounded: a loop of code redemptions or password grants "
          "for one user stops growing her grants (past the cap the oldest is revoked)."),
+    Rule("abuse.bounded.memory", TRANSPORT, "RFC 6819 §4.4.1.11",
+         "In-process caches keyed by request data hold only short keys: no loop of requests "
+         "with long paths grows a worker by more than a small, fixed amount."),
     Rule("abuse.malformed-400", TRANSPORT, "RFC 6749 Appendix B; RFC 3986 §2.1",
          "Malformed percent-escapes, NUL bytes and non-UTF-8 input are 400, never 500."),
 
