@@ -53,7 +53,7 @@ def create_app(*, base_url: str = "http://127.0.0.1:8000", store: TokenStore | N
         routes=[*pages.routes, *polls.routes, *client.routes, Mount("/oauth", server),
                 Mount("/admin", admin),
                 # RFC 8414 §3.1: /.well-known/oauth-authorization-server/oauth for issuer .../oauth
-                Route(server.metadata_path, server.metadata_endpoint.handle)],
+                Route(server.metadata_path, server.metadata_endpoint)],
         middleware=[
             Middleware(AuthenticationMiddleware, backend=SessionBackend(sessions)),
             Middleware(OAuthMiddleware, store=store, scopes=polls.SCOPES, debug=True),

@@ -35,6 +35,9 @@ from oauth_middleware.redirects import add_params
 from oauth_middleware.security import constant_time_equals, fingerprint, new_secret, pkce_s256
 
 COOKIE = "demo_client"
+#: Client-app sessions kept in memory; past this the oldest is dropped, so a loop of
+#: cookie-less visits (each of which starts a session) cannot grow the process.
+MAX_SESSIONS = 1000
 CLIENT_ID = "demo-web"
 SCOPE = "polls:results my_polls:my_stats polls:vote"
 
@@ -88,7 +91,12 @@ class DemoClient:
             sid = str(self._signer.loads(request.cookies.get(COOKIE, "")))
         except BadSignature:
             sid = new_secret()
-        return sid, self._sessions.setdefault(sid, ClientSession())
+        session = self._sessions.get(sid)
+        if session is None:
+            session = self._sessions[sid] = ClientSession()
+            while len(self._sessions) > MAX_SESSIONS:
+                del self._sessions[next(iter(self._sessions))]
+        return sid, session
 
     def _bind(self, response: Response, sid: str) -> Response:
         response.set_cookie(COOKIE, self._signer.dumps(sid), httponly=True, samesite="lax",

@@ -21,6 +21,9 @@ from oauth_middleware.security import constant_time_equals, new_secret
 SESSION_COOKIE = "demo_session"
 CSRF_COOKIE = "demo_csrf"
 SESSION_LIFETIME = 8 * 3600
+#: Sessions kept in memory; past this the oldest is dropped (so a loop of logins, which
+#: only a logout undid, cannot grow the process): that user simply signs in again.
+MAX_SESSIONS = 10_000
 
 
 class Sessions:
@@ -33,6 +36,8 @@ class Sessions:
     def login(self, response: Response, username: str) -> None:
         session_id = new_secret()
         self._sessions[session_id] = (username, time.time() + SESSION_LIFETIME)
+        while len(self._sessions) > MAX_SESSIONS:
+            del self._sessions[next(iter(self._sessions))]
         response.set_cookie(SESSION_COOKIE, self._signer.dumps(session_id), httponly=True,
                             samesite="lax", secure=self.secure, max_age=SESSION_LIFETIME)
 

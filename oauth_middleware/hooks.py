@@ -46,6 +46,14 @@ async def run_hook(hook: Callable[..., object], *args: object) -> object:
 
 
 async def call_hook(hook: Callable[..., object], *args: object) -> str | None:
-    """Run a hook whose answer is a user id or None (``authenticate``, ``verify_password``)."""
+    """Run a hook whose answer is a user id or None (``authenticate``, ``verify_password``).
+
+    Fails closed: a bool or an empty string is nobody. A hook written as a check
+    (``return password == stored``, ``request.user.is_authenticated and ...``)
+    answers False for a stranger, and ``str(False)`` would sign in a user "False"
+    (True would make every person one user "True").
+    """
     result = await run_hook(hook, *args)
-    return None if result is None else str(result)
+    if result is None or isinstance(result, bool) or result == "":
+        return None
+    return str(result)

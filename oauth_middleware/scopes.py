@@ -23,6 +23,9 @@ from oauth_middleware.errors import SCOPE_TOKEN
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _CACHE_SIZE = 4096
+#: Longest path (and method) the route cache keeps: the server passes paths of tens of KB,
+#: and 4096 of those would hold hundreds of MB. Longer ones are matched every time.
+_CACHED_LENGTH = 256
 #: Attribute :func:`~oauth_middleware.decorators.oauth_required` sets on an endpoint.
 REQUIRED_ATTR = "__oauth_required__"
 
@@ -175,6 +178,8 @@ class ScopePolicy:
         except KeyError:
             pass
         found = self._match(method, path)
+        if len(path) > _CACHED_LENGTH or len(method) > _CACHED_LENGTH:
+            return found
         if len(self._cache) >= _CACHE_SIZE:
             self._cache.clear()
         self._cache[key] = found

@@ -35,16 +35,19 @@ class RawResponse:
 async def call(
     app: ASGIApp, method: str, path: str, *, query: bytes = b"", headers: Headers = (),
     body: bytes = b"", chunks: Sequence[bytes] | None = None, scheme: str = "https",
+    disconnect: bool = False,
 ) -> RawResponse:
     """Send one request (``body`` in one message, or ``chunks`` streamed) and collect the
-    answer; the app must answer completely."""
+    answer; the app must answer completely. ``disconnect``: the body is announced to go
+    on, then the client goes away (``http.disconnect``)."""
     pending = [*(chunks if chunks is not None else [body])]
     sent: list[Message] = []
 
     async def receive() -> Message:
         if pending:
             chunk = pending.pop(0)
-            return {"type": "http.request", "body": chunk, "more_body": bool(pending)}
+            return {"type": "http.request", "body": chunk,
+                    "more_body": bool(pending) or disconnect}
         return {"type": "http.disconnect"}
 
     async def send(message: Message) -> None:

@@ -23,7 +23,14 @@ from oauth_middleware.hooks import call_hook, is_async, run_hook
 from oauth_middleware.store import TokenStore
 from tests.admin.harness import Admin, build_host
 from tests.server.authorize_harness import WEB_REDIRECT, open_harness, read_page
-from tests.server.token_harness import TOKEN_PATH, auth_of, build_app, confidential, http
+from tests.server.token_harness import (
+    TOKEN_PATH,
+    assert_error,
+    auth_of,
+    build_app,
+    confidential,
+    http,
+)
 
 #: Seconds a held hook waits for its release before giving up (a regression, not timing).
 HOLD_LIMIT = 5
@@ -146,3 +153,50 @@ async def test_a_sync_hook_returning_an_awaitable_runs_in_a_thread_and_is_awaite
 async def test_hook_answers_become_a_user_id_or_none() -> None:
     assert await call_hook(lambda: 42) == "42"
     assert await call_hook(lambda: None) is None
+
+
+#: What a hook written as a yes/no answer, or one that found nobody, gives: never a user id.
+NOT_A_USER: list[object] = [False, True, ""]
+
+
+@pytest.mark.parametrize("answer", NOT_A_USER)
+@pytest.mark.rule("auth.login.hook-answer-strict")
+async def test_a_hook_answer_that_is_no_user_id_means_nobody(answer: object) -> None:
+    assert await call_hook(lambda: answer) is None
+    assert await call_hook(lambda: "alice") == "alice"
+
+
+@pytest.mark.rule("auth.login.hook-answer-strict", "token.password")
+async def test_a_yes_or_no_verify_password_hook_issues_no_token_for_a_user_named_false(
+    store: TokenStore,
+) -> None:
+    """``verify_password`` written as a check (``return password == stored``) answers
+    False for a wrong password: str(False) made that a token for user "False"."""
+    app = build_app(store, verify_password=lambda username, password: password == "right")
+    pw = await confidential(store, "pw", grant_types=["password"])
+    async with http(app) as client:
+        for password in ("wrong", "right"):
+            response = await client.post(TOKEN_PATH, headers=auth_of(pw), data={
+                "grant_type": "password", "username": "alice", "password": password})
+            body = assert_error(response, 400, "invalid_grant")
+            assert body["error_description"] == "The username or password is wrong."
+    assert (await store.list_tokens(client_id="pw"))[1] == []
+    for named in ("False", "True"):
+        assert (await store.list_tokens(user=named))[1] == []
+
+
+@pytest.mark.parametrize("answer", NOT_A_USER)
+@pytest.mark.rule("auth.login.hook-answer-strict", "auth.login.before-errors")
+async def test_an_authenticate_hook_answering_no_user_id_sends_the_visitor_to_log_in(
+    store: TokenStore, answer: object,
+) -> None:
+    """``lambda request: request.user.is_authenticated and request.user.identity`` answers
+    False for an anonymous visitor: that must not sign "False" in."""
+    params = {"response_type": "code", "client_id": "web", "redirect_uri": WEB_REDIRECT,
+              "scope": "polls:read", "state": "s"}
+    async with open_harness(store, authenticate=lambda request: answer) as harness:
+        response = await harness.get_auth(params, user=None)
+    assert response.status_code == 303, response.text
+    assert response.headers["location"].startswith("/login?next=%2Foauth%2Fauth%2F%3F")
+    assert response.headers["cache-control"] == "no-store"
+    assert [key async for key in store.redis.scan_iter(match=f"{store.keys.prefix}txn*")] == []

@@ -578,3 +578,20 @@ async def test_lifespan_and_other_scopes_pass_through(app: Starlette) -> None:
     sent = await _call(app, {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
                        [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+@pytest.mark.rule("rest.log-lines-escaped", "resource.missing-401")
+async def test_a_refusal_logs_the_path_without_its_line_breaks(
+    store: TokenStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The path is decoded by the server (``%0d%0a`` is CR LF): written raw into the
+    refusal's log line it would forge a line of the caller's choosing."""
+    path = "/polls/1\r\nWARNING:root:forged line\n/results"
+    with caplog.at_level("INFO", logger="oauth_middleware.middleware"):
+        response = await call(build_app(store), "GET", path)
+    assert response.status == 401
+    assert response.header("www-authenticate") == 'Bearer realm="api"'
+    (record,) = [r for r in caplog.records if r.name == "oauth_middleware.middleware"]
+    message = record.getMessage()
+    assert "\r" not in message and "\n" not in message
+    assert message == f"refused GET {path!r}: missing_token"

@@ -107,3 +107,17 @@ def test_required_cache_stays_bounded() -> None:
     for i in range(5000):
         policy.required("GET", f"/a/{i}")
     assert len(policy._cache) <= 4096
+
+
+@pytest.mark.rule("abuse.bounded.memory")
+def test_long_paths_are_matched_but_never_remembered() -> None:
+    """The route cache kept every (method, path) it saw, up to 4096 of them: paths of
+    60 KB, which uvicorn passes, made any anonymous caller grow each worker by ~250 MB."""
+    policy = ScopePolicy({"/polls/{poll_id}/results": "polls:results"})
+    long_poll = "/polls/" + "7" * 60_000 + "/results"
+    assert policy.required("GET", long_poll) == frozenset({"polls:results"})
+    for i in range(50):
+        assert policy.required("GET", f"/nothing/{i}/" + "y" * 60_000) is None
+    assert policy.required("GET", "/polls/7/results") == frozenset({"polls:results"})
+    held = sum(len(method) + len(path) for method, path in policy._cache)
+    assert held == len("GET") + len("/polls/7/results")

@@ -420,3 +420,27 @@ def test_grant_id_is_the_public_half_of_a_token() -> None:
 def test_store_rejects_prefix_with_hash_tag() -> None:
     with pytest.raises(ValueError, match="prefix"):
         TokenStore.from_url(None, prefix="{om}:")
+
+
+async def _live_grants(store: TokenStore, user: str) -> int:
+    return int(await store.redis.zcard(store.keys.user_index(user)))
+
+
+@pytest.mark.xfail(strict=True, reason="grants per user are not bounded: a cap on live grants "
+                   "per user (and client), revoking the oldest in the issuing script, is needed")
+@pytest.mark.rule("abuse.bounded.grants-per-user")
+async def test_a_loop_of_grants_for_one_user_stops_growing_her_live_grants(
+    store: TokenStore,
+) -> None:
+    """Anyone with an account can loop a public client's code + PKCE flow as himself
+    (GET auth/, approve, redeem: no secret needed), or a first-party app the password
+    grant: each round stores a grant with a refresh token that lives 30 days."""
+    spec = NewTokens(client_id="spa", subject="mallory", scopes=frozenset({"read"}),
+                     refresh=True)
+    for _ in range(400):
+        await store.issue(spec)
+    after_400 = await _live_grants(store, "mallory")
+    for _ in range(400):
+        await store.issue(spec)
+    assert after_400 < 400
+    assert await _live_grants(store, "mallory") == after_400

@@ -94,6 +94,7 @@ class AdminApp:
             response = await self.handle(Request(scope, receive))
             await response(scope, receive, send)
         else:
+            redact_scope(scope)  # the server logs the refused WebSocket's URL
             await send({"type": "websocket.close", "code": 1008})
 
     async def handle(self, request: Request) -> Response:

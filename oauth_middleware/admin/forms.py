@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from oauth_middleware.admin.refusals import Refusal, TooLarge
 from oauth_middleware.content_length import declared_length
@@ -56,10 +56,13 @@ async def read_form(request: Request, limit: int = MAX_BODY) -> Form:
     if length is not None and length > limit:
         raise TooLarge("The form is too large.")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise TooLarge("The form is too large.")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise TooLarge("The form is too large.")
+    except ClientDisconnect:  # the browser went away: a refusal, not an ASGI exception
+        raise Refusal("The browser went away before the form was read.") from None
     try:
         pairs = parse_qsl(bytes(body).decode("ascii"), keep_blank_values=True,
                           errors="strict", max_num_fields=MAX_FIELDS)

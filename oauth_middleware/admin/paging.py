@@ -36,9 +36,18 @@ async def fill(
     return cursor, list(found.values())
 
 
+#: Largest cursor passed on: Redis refuses one past 2**64 - 1 and the embedded store
+#: one past 2**63 - 1 (its SCAN would fail as an unreachable store); no real table hands
+#: out a cursor that large.
+MAX_CURSOR = 2**63 - 1
+
+
 def cursor_param(request: Request, name: str = "cursor") -> int:
-    """A cursor from the query string: a non-negative integer, 0 when absent."""
+    """A cursor from the query string: a non-negative integer Redis takes, 0 when absent.
+
+    ASCII digits only (``str.isdigit`` also accepts ``²``, which ``int`` refuses).
+    """
     value = request.query_params.get(name, "0") or "0"
-    if not value.isdigit() or len(value) > 20:
+    if not (value.isascii() and value.isdigit()) or len(value) > 20 or int(value) > MAX_CURSOR:
         raise Refusal("The page cursor is not valid.")
     return int(value)

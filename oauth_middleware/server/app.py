@@ -94,7 +94,11 @@ class AuthorizationServer:
 
     @property
     def metadata_endpoint(self) -> metadata.MetadataEndpoint:
-        """For the host root: ``Route(server.metadata_path, server.metadata_endpoint.handle)``."""
+        """For the host root: ``Route(server.metadata_path, server.metadata_endpoint)``.
+
+        The endpoint itself (an ASGI app), so every method reaches it: as a function route
+        (``.handle``) Starlette answers a POST with its own 405 before the query is redacted.
+        """
         return metadata.MetadataEndpoint(self.config)
 
     @property

@@ -28,7 +28,12 @@ from starlette.requests import Request
 
 from oauth_middleware.errors import InvalidClient, InvalidRequest
 from oauth_middleware.models import Client
-from oauth_middleware.security import hash_client_secret, new_secret, verify_client_secret
+from oauth_middleware.security import (
+    fingerprint,
+    hash_client_secret,
+    new_secret,
+    verify_client_secret,
+)
 from oauth_middleware.server.form import Params, unquote
 from oauth_middleware.server.throttle import Throttle, caller_address
 from oauth_middleware.store import TokenStore
@@ -153,8 +158,11 @@ class ClientAuthenticator:
         client = read.client
         address = caller_address(request.scope)
         if not _verified(client, creds) or client is None:
-            logger.info("client authentication failed (%s) for %r", creds.method,
-                        creds.client_id[:64])
+            # A registered client is named; anything else may be a secret pasted where
+            # the id goes (id and secret swapped), so it gets a fingerprint only.
+            named = repr(client.client_id) if client is not None else (
+                f"an unknown client {fingerprint(creds.client_id)}")
+            logger.info("client authentication failed (%s) for %s", creds.method, named)
             if creds.secret is not None:
                 await self.throttle.failed("client", creds.client_id, address)
             raise InvalidClient()

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from oauth_middleware import csrf
 from oauth_middleware.content_length import declared_length
@@ -96,10 +96,13 @@ async def read_form(request: Request) -> Params:
     if declared is not None and declared > MAX_FORM_BYTES:
         raise RequestTooLarge("The consent form is too large.")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise RequestTooLarge("The consent form is too large.")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM_BYTES:
+                raise RequestTooLarge("The consent form is too large.")
+    except ClientDisconnect:  # the browser went away: a refusal, not a server error
+        raise InvalidRequest("The browser went away before the form was read.") from None
     return parse(bytes(body), max_bytes=MAX_FORM_BYTES, max_fields=MAX_FORM_FIELDS)
 
 

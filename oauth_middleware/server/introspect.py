@@ -2,12 +2,14 @@
 
 The caller must be authorized (§2.1 "MUST"): a confidential client
 authenticating as at the token endpoint, or — when the server is configured
-with ``introspection_scope`` — a bearer token carrying that scope (a resource
-server's own token). A client may introspect only tokens issued to itself; a
-token of another client is "foreign" and answers exactly ``{"active": false}``,
-the same as unknown, expired and revoked tokens, so the answer reveals nothing
-about tokens the caller does not own. Only the bearer-scope caller sees every
-token. When Redis is unreachable the answer is 503, never ``active: false``.
+with ``introspection_scope`` — a bearer token carrying that scope, and only a
+resource server's own token (client_credentials): a user's token carrying the
+scope is refused, since any client may have asked a user to consent to it. A
+client may introspect only tokens issued to itself; a token of another client
+is "foreign" and answers exactly ``{"active": false}``, the same as unknown,
+expired and revoked tokens, so the answer reveals nothing about tokens the
+caller does not own. Only the bearer-scope caller sees every token. When Redis
+is unreachable the answer is 503, never ``active: false``.
 """
 
 from __future__ import annotations
@@ -73,7 +75,9 @@ class IntrospectionEndpoint(FormEndpoint):
             record = await self.store.resolve(bearer)
             if record is None:
                 raise InvalidToken()
-            if scope not in record.scopes:
+            # A resource server's own token only: a client may ask a user to consent to the
+            # scope, and a user's token must not read every client's tokens (RFC 7662 §4).
+            if scope not in record.scopes or record.subject_type != "client":
                 raise InsufficientScope([scope])
             return None, await self.store.lookup(required(params, "token"))
         client, read = await self.clients.authenticate_ahead(

@@ -13,7 +13,7 @@ from starlette.types import Message
 from oauth_middleware.admin import AdminApp
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import register_client
-from tests.admin.harness import KEY, Admin, assert_page_headers, build_host
+from tests.admin.harness import KEY, USER_HEADER, Admin, assert_page_headers, build_host
 from tests.raw_asgi import call
 
 PAGES = ["/admin/clients/", "/admin/clients/new", "/admin/clients/web/",
@@ -167,3 +167,18 @@ async def test_a_query_that_is_not_utf8_is_a_400_page_not_a_500(
         assert response.status == 400
         assert response.header("content-type") == "text/html; charset=utf-8"
         assert b"not UTF-8" in response.body
+
+
+@pytest.mark.rule("abuse.malformed-400")
+async def test_an_admin_post_whose_client_goes_away_is_refused_not_raised(
+    store: TokenStore,
+) -> None:
+    """The admin let Starlette's ClientDisconnect escape: uvicorn logged an ASGI exception
+    with its traceback for every browser that went away mid-form."""
+    response = await call(build_host(store), "POST", "/admin/scopes/add", chunks=[b"a=b"],
+                          disconnect=True, headers=[
+                              (USER_HEADER.encode(), b"alice"),
+                              (b"content-type", b"application/x-www-form-urlencoded")])
+    assert response.status == 400
+    assert response.header("content-type") == "text/html; charset=utf-8"
+    assert await store.list_scopes() == []

@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 import re
 
+import pytest
+
 from oauth_middleware.models import Scope
 from oauth_middleware.security import verify_client_secret
 from oauth_middleware.store import TokenStore
@@ -241,3 +243,21 @@ async def test_a_link_that_is_not_http_is_shown_but_never_clickable(
     assert "javascript:alert(1)" in odd.text and 'href="javascript:' not in odd.text
     fine = await admin.get("/admin/clients/fine/")
     assert 'href="https://fine.example/"' in fine.text
+
+
+@pytest.mark.parametrize("cursor", ["²", "٣", str(2**63), str(2**64), "9" * 20])
+@pytest.mark.rule("abuse.malformed-400")
+async def test_a_page_cursor_redis_cannot_take_is_a_400_not_a_server_error(
+    store: TokenStore, admin: Admin, cursor: str
+) -> None:
+    """A superscript digit passed str.isdigit() and failed int() (500); a cursor past
+    2**64 - 1 (2**63 - 1 for the embedded store) made the SCAN fail, reported as an
+    unreachable store (503)."""
+    await register_client(store, "Web", "web", CB)
+    for path in ("/admin/clients/", "/admin/tokens/", "/admin/clients/web/"):
+        response = await admin.get(path, cursor=cursor)
+        assert response.status_code == 400, (path, response.text)
+        assert_page_headers(response)
+        assert "The page cursor is not valid." in html.unescape(response.text)
+    last = await admin.get("/admin/clients/", cursor=str(2**63 - 1))
+    assert last.status_code == 200

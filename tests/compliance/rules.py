@@ -94,6 +94,10 @@ RULES: tuple[Rule, ...] = (
          "A token-derived identity (a user's or a client's token) never passes the default "
          "authenticate hook or the admin's is_admin, whatever the middleware order; the "
          "admin refuses any request carrying a bearer token, GET and POST."),
+    Rule("auth.login.hook-answer-strict", AUTHORIZE, "RFC 6749 §3.1, §4.3.2",
+         "A hook's answer names a user only when it is a non-empty user id: False, True or "
+         "an empty string from authenticate or verify_password means nobody (fail closed), "
+         "never a user named 'False'."),
     Rule("auth.client-identity-not-a-user", AUTHORIZE, "RFC 6749 §4.4; RFC 9068 §5",
          "A client's own identity (client_credentials) is never a user id, at any surface: "
          "request.user, the demo's /api/me, introspection's sub/username, the CLI's and the "
@@ -250,6 +254,9 @@ RULES: tuple[Rule, ...] = (
          "The query string is redacted before any refusal (wrong method, plain HTTP, "
          "oversized or malformed body, Redis down): the access log of a request refused "
          "early holds no secret."),
+    Rule("rest.log-lines-escaped", AT_REST, "RFC 6819 §5.1.4.1",
+         "Request data written into a library log line (a path, a client id) is escaped: "
+         "a CR or LF sent by the caller never starts a forged log line."),
     Rule("rest.typed-text.controls", AT_REST, "RFC 6749 §2; RFC 6819 §5.1.4.1",
          "Titles and descriptions that people typed are checked at registration: no "
          "control characters."),
@@ -297,6 +304,15 @@ RULES: tuple[Rule, ...] = (
          "Single use is decided by a state field or nonce inside the Lua script, never by "
          "comparing a whole serialized record (a rolling deploy must not look like a "
          "replay)."),
+    Rule("abuse.bounded.demo-sessions", TRANSPORT, "RFC 6819 §4.4.1.11",
+         "The demo keeps a bounded number of login and client-app sessions in memory, the "
+         "oldest dropped first: no loop of cookie-less visits or of logins grows the process."),
+    Rule("abuse.bounded.grants-per-user", TRANSPORT, "RFC 6819 §4.4.1.11; RFC 9700 §4.14",
+         "Live grants per user are bounded: a loop of code redemptions or password grants "
+         "for one user stops growing her grants (past the cap the oldest is revoked)."),
+    Rule("abuse.bounded.memory", TRANSPORT, "RFC 6819 §4.4.1.11",
+         "In-process caches keyed by request data hold only short keys: no loop of requests "
+         "with long paths grows a worker by more than a small, fixed amount."),
     Rule("abuse.malformed-400", TRANSPORT, "RFC 6749 Appendix B; RFC 3986 §2.1",
          "Malformed percent-escapes, NUL bytes and non-UTF-8 input are 400, never 500."),
 

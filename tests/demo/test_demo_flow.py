@@ -168,6 +168,25 @@ async def test_the_callback_redeems_the_code_and_keeps_it_out_of_the_access_log(
     assert f'"GET /client/callback?code=redacted&state={request["state"]} HTTP/1.1" 303' in log
 
 
+@pytest.mark.rule("rest.early-refusal-redacted", "metadata.document")
+async def test_the_metadata_at_the_host_root_refuses_a_post_itself_and_logs_no_secret(
+    demo: Demo, agent: httpx.AsyncClient
+) -> None:
+    """Served as a function route, Starlette answered a POST with its own 405 before our
+    endpoint could blank the query, and uvicorn logged the secret sent in it."""
+    path = "/.well-known/oauth-authorization-server/oauth"
+    document = await agent.get(path)
+    assert document.status_code == 200 and document.json()["issuer"] == f"{demo.url}/oauth"
+    refused = await agent.post(f"{path}?client_secret=S3CRET-meta-0123&x=1")
+    assert refused.status_code == 405
+    assert refused.headers["allow"] == "GET, HEAD"
+    assert refused.headers["cache-control"] == "no-store"
+    assert refused.json()["error"] == "invalid_request"
+    log = _stopped_log(demo)
+    assert "S3CRET-meta" not in log
+    assert f'"POST {path}?client_secret=redacted&x=redacted HTTP/1.1" 405' in log
+
+
 def _readme_by_hand() -> tuple[str, str]:
     """README 4.1.1 as written: the authorization URL it echoes and the redirect_uri it posts."""
     block = README.read_text().split("# 4.1.1", 1)[1].split("# 4.1.2", 1)[0]

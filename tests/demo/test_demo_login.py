@@ -5,9 +5,17 @@ whose cookie holds only a signed id"; ``/logout``), over real HTTP against ``pyt
 from __future__ import annotations
 
 import httpx
+import pytest
 from itsdangerous import URLSafeSerializer
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 
-from demo.sessions import SESSION_COOKIE
+from demo.client import COOKIE as CLIENT_COOKIE
+from demo.client import MAX_SESSIONS as CLIENT_SESSIONS
+from demo.client import DemoClient
+from demo.sessions import MAX_SESSIONS as LOGIN_SESSIONS
+from demo.sessions import SESSION_COOKIE, Sessions
 from oauth_middleware.security import is_urlsafe
 from tests.demo.harness import Demo, login
 from tests.server.authorize_harness import read_page
@@ -146,3 +154,38 @@ async def test_the_session_cookie_holds_only_a_signed_random_id(
                                      follow_redirects=False) as other:
             assert not await _signed_in(other)
     assert await _signed_in(agent)
+
+
+@pytest.mark.rule("abuse.bounded.demo-sessions")
+async def test_visits_without_a_cookie_cannot_grow_the_client_apps_sessions_without_bound(
+) -> None:
+    """Every request to /client/ without the client app's cookie stored a new session."""
+    client = DemoClient(base_url="http://testserver", secret="", signing_key=b"k" * 32)
+    app = Starlette(routes=client.routes)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://testserver") as http:
+        for _ in range(CLIENT_SESSIONS + 50):
+            http.cookies.clear()
+            visit = await http.get("/client/")
+            assert visit.status_code == 200
+        kept = http.cookies.get(CLIENT_COOKIE)
+        assert kept is not None
+        again = await http.get("/client/")
+    assert again.status_code == 200 and CLIENT_COOKIE in again.headers["set-cookie"]
+    assert len(client._sessions) == CLIENT_SESSIONS
+    assert URLSafeSerializer(b"k" * 32, salt="demo-client").loads(kept) in client._sessions
+
+
+@pytest.mark.rule("abuse.bounded.demo-sessions")
+def test_a_loop_of_logins_keeps_a_bounded_number_of_sessions() -> None:
+    """Each login stored a session that only a logout removed."""
+    sessions = Sessions(b"k" * 32)
+    for _ in range(LOGIN_SESSIONS + 50):
+        sessions.login(Response(), "alice")
+    response = Response()
+    sessions.login(response, "bob")
+    cookie = response.headers["set-cookie"].split(";", 1)[0].split("=", 1)[1]
+    request = Request({"type": "http", "headers": [(b"cookie", f"{SESSION_COOKIE}={cookie}"
+                                                    .encode())]})
+    assert len(sessions._sessions) == LOGIN_SESSIONS
+    assert sessions.user(request) == "bob"

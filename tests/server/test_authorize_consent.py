@@ -20,6 +20,7 @@ from oauth_middleware.server import AuthorizationServer
 from oauth_middleware.server.consent import origin_of
 from oauth_middleware.store import MAX_LIFETIME
 from tests.conftest import FakeClock
+from tests.raw_asgi import call
 from tests.server.authorize_harness import (
     CHALLENGE,
     SPA_REDIRECT,
@@ -488,3 +489,20 @@ async def test_refresh_lifetime_is_refused_at_construction_past_ten_years(
     server = AuthorizationServer(store=store, issuer="https://a.example/oauth",
                                  secret_key=b"k" * 32, refresh_lifetime=MAX_LIFETIME)
     assert server.config.refresh_lifetime == MAX_LIFETIME
+
+
+@pytest.mark.rule("abuse.malformed-400", "responses.5xx-generic")
+async def test_a_consent_post_whose_client_goes_away_is_no_server_error(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A browser that disconnects mid-form made auth/ log a traceback at ERROR and answer
+    500: any client could fill the error log that way."""
+    with caplog.at_level("INFO"):
+        response = await call(harness.app, "POST", "/oauth/auth/", chunks=[b"transaction=a"],
+                              disconnect=True, headers=[
+                                  (b"x-test-user", b"alice"),
+                                  (b"content-type", b"application/x-www-form-urlencoded")])
+    assert response.status == 400
+    assert response.header("content-type") == "text/html; charset=utf-8"
+    assert response.header("x-frame-options") == "DENY"
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []

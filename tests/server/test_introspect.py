@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from oauth_middleware import Scope
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import RegisteredClient, issue_token
 from tests.conftest import FakeClock
@@ -178,3 +179,27 @@ async def test_bearer_with_the_introspection_scope_sees_every_clientscode_tokens
                                   headers={"Authorization": "Bearer " + "a" * 22 + "." + "b" * 43})
         assert_error(bogus, 401, "invalid_token")
         assert 'error="invalid_token"' in bogus.headers["www-authenticate"]
+
+
+@pytest.mark.rule("introspect.caller-auth", "auth.client-identity-not-a-user")
+async def test_a_users_token_with_the_introspection_scope_may_not_introspect(
+    store: TokenStore, web: RegisteredClient
+) -> None:
+    """The introspection scope is a resource server's: a client with no scope list may
+    ask a user to consent to it at auth/, and a user's token then read every client's
+    tokens (their users, scopes and lifetimes)."""
+    third_party = await confidential(store, "third-party", scopes=[])
+    await store.save_scope(Scope("introspect", "Introspect"))
+    user_token = (await issue_token(store, "third-party", user="alice",
+                                    scopes=["introspect"])).access_token
+    victim = (await issue_token(store, "web", user="bob", scopes=["read"])).access_token
+    async with http(build_app(store, introspection_scope="introspect")) as client:
+        response = await client.post(INTROSPECT_PATH, data={"token": victim},
+                                     headers={"Authorization": f"Bearer {user_token}"})
+    assert not third_party.client.scopes  # may ask for any enabled scope
+    assert response.status_code == 403
+    assert_no_store(response)
+    assert response.json()["error"] == "insufficient_scope"
+    assert "bob" not in response.text and "active" not in response.json()
+    assert response.headers["www-authenticate"].startswith('Bearer realm="oauth"')
+    assert 'error="insufficient_scope"' in response.headers["www-authenticate"]

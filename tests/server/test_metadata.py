@@ -99,7 +99,7 @@ async def test_metadata_can_be_served_at_the_host_root(store: TokenStore) -> Non
     server = AuthorizationServer(store=store, issuer=ISSUER, secret_key=SECRET_KEY)
     assert server.metadata_path == f"{METADATA_PATH}/oauth"
     app = Starlette(routes=[
-        Route(server.metadata_path, server.metadata_endpoint.handle),
+        Route(server.metadata_path, server.metadata_endpoint),
         Mount("/oauth", server),
     ])
     root = await _metadata(app, f"{METADATA_PATH}/oauth")

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from oauth_middleware.store import TokenStore
 from tests.admin.harness import USER_HEADER, build_host
@@ -233,3 +233,31 @@ async def test_uvicorn_access_log_of_a_503_while_redis_is_down_holds_no_secret()
     assert '"POST /oauth/token/?Client_Secret=redacted HTTP/1.1" 503' in log, log
     assert ('"POST /oauth/revoke/?client_secret=redacted&access_token=redacted HTTP/1.1" 503'
             in log), log
+
+
+QUERY_WITH_PASSWORD = b"password=S3CRET-1&x=1&csrf_token=S3CRET-2"
+
+
+@pytest.mark.rule("rest.early-refusal-redacted")
+async def test_a_websocket_to_the_admin_is_closed_with_the_secrets_of_its_query_blanked(
+    store: TokenStore,
+) -> None:
+    """uvicorn logs a refused WebSocket's path and query (``"WebSocket /admin/?..." 403``)."""
+    scope: dict[str, Any] = {
+        "type": "websocket", "asgi": {"version": "3.0"}, "scheme": "wss", "path": "/admin/",
+        "raw_path": b"/admin/", "root_path": "", "query_string": QUERY_WITH_PASSWORD,
+        "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 443), "subprotocols": [],
+    }
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await build_host(store)(scope, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1008}]
+    assert scope["query_string"] == b"password=redacted&x=1&csrf_token=redacted"
+

@@ -67,3 +67,28 @@ async def test_a_whole_token_lifecycle_logs_no_secret(
 def test_presented_credentials_never_show_the_secret() -> None:
     creds = Presented("web", "s3cret-value", "client_secret_basic")
     assert "s3cret" not in repr(creds) and "s3cret" not in str(creds)
+
+
+@pytest.mark.rule("rest.no-secret-in-logs", "token.client-auth.failure")
+async def test_a_secret_sent_as_the_client_id_is_not_logged(
+    store: TokenStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client configured with its id and secret swapped sends the secret where the id
+    goes; the failure's log line named the client by what was sent."""
+    web = await confidential(store)
+    assert web.client_secret is not None
+    with caplog.at_level(logging.INFO, logger="oauth_middleware.server"):
+        async with http(build_app(store)) as client:
+            swapped = await client.post(TOKEN_PATH, data={"grant_type": "client_credentials"},
+                                        headers=basic(web.client_secret, "web"))
+            posted = await client.post(TOKEN_PATH, data={
+                "grant_type": "client_credentials", "client_id": web.client_secret,
+                "client_secret": "web"})
+            known = await client.post(TOKEN_PATH, data={"grant_type": "client_credentials"},
+                                      headers=basic("web", "wrong-secret"))
+    for response in (swapped, posted, known):
+        assert response.status_code == 401 and response.json()["error"] == "invalid_client"
+    failures = [r.getMessage() for r in caplog.records if "authentication failed" in r.message]
+    assert len(failures) == 3
+    assert web.client_secret not in caplog.text and web.client_secret[:16] not in caplog.text
+    assert failures[2] == "client authentication failed (client_secret_basic) for 'web'"
