@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from oauth_middleware.admin.refusals import Refusal, TooLarge
-from oauth_middleware.content_length import declared_length
+from oauth_middleware.content_length import BodyGone, BodyTooLarge, read_bounded
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 #: Bytes of form body accepted.
@@ -50,21 +50,15 @@ async def read_form(request: Request, limit: int = MAX_BODY) -> Form:
     if kind != FORM_TYPE:
         raise Refusal(f"Forms must be sent as {FORM_TYPE}.")
     try:
-        length = declared_length(declared or None)
+        body = await read_bounded(request, limit)
     except ValueError:
         raise Refusal("The Content-Length header is malformed.") from None
-    if length is not None and length > limit:
-        raise TooLarge("The form is too large.")
-    body = bytearray()
-    try:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise TooLarge("The form is too large.")
-    except ClientDisconnect:  # the browser went away: a refusal, not an ASGI exception
+    except BodyTooLarge:
+        raise TooLarge("The form is too large.") from None
+    except BodyGone:  # the browser went away: a refusal, not an ASGI exception
         raise Refusal("The browser went away before the form was read.") from None
     try:
-        pairs = parse_qsl(bytes(body).decode("ascii"), keep_blank_values=True,
+        pairs = parse_qsl(body.decode("ascii"), keep_blank_values=True,
                           errors="strict", max_num_fields=MAX_FIELDS)
     except (UnicodeDecodeError, ValueError):
         raise Refusal("The form could not be read.") from None

@@ -20,12 +20,12 @@ import logging
 import traceback
 from typing import ClassVar
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from oauth_middleware import redaction
-from oauth_middleware.content_length import declared_length
+from oauth_middleware.content_length import BodyGone, BodyTooLarge, read_bounded
 from oauth_middleware.errors import (
     InsufficientScope,
     InvalidRequest,
@@ -133,19 +133,10 @@ async def read_params(request: Request, raw_query: bytes) -> dict[str, str]:
 
 async def _read_body(request: Request) -> bytes:
     try:
-        declared = declared_length(request.headers.get("content-length"))
+        return await read_bounded(request, MAX_BODY_SIZE)
     except ValueError:
         raise InvalidRequest("The Content-Length header is malformed.") from None
-    if declared is not None and declared > MAX_BODY_SIZE:
-        raise RequestTooLarge()
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_BODY_SIZE:
-                raise RequestTooLarge()
-            chunks.append(chunk)
-    except ClientDisconnect:
+    except BodyTooLarge:
+        raise RequestTooLarge() from None
+    except BodyGone:
         raise InvalidRequest("The client went away before the body was read.") from None
-    return b"".join(chunks)

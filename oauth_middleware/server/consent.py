@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from oauth_middleware import csrf
-from oauth_middleware.content_length import declared_length
+from oauth_middleware.content_length import BodyGone, BodyTooLarge, read_bounded
 from oauth_middleware.errors import AccessDenied, InvalidRequest, RequestTooLarge
 from oauth_middleware.server.urlencoded import Params, parse
 
@@ -90,20 +90,14 @@ async def read_form(request: Request) -> Params:
     if content_type != _FORM_TYPE:
         raise InvalidRequest("The consent form must be application/x-www-form-urlencoded.")
     try:
-        declared = declared_length(request.headers.get("content-length"))
+        body = await read_bounded(request, MAX_FORM_BYTES)
     except ValueError:
         raise InvalidRequest("The Content-Length header is malformed.") from None
-    if declared is not None and declared > MAX_FORM_BYTES:
-        raise RequestTooLarge("The consent form is too large.")
-    body = bytearray()
-    try:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_FORM_BYTES:
-                raise RequestTooLarge("The consent form is too large.")
-    except ClientDisconnect:  # the browser went away: a refusal, not a server error
+    except BodyTooLarge:
+        raise RequestTooLarge("The consent form is too large.") from None
+    except BodyGone:  # the browser went away: a refusal, not a server error
         raise InvalidRequest("The browser went away before the form was read.") from None
-    return parse(bytes(body), max_bytes=MAX_FORM_BYTES, max_fields=MAX_FORM_FIELDS)
+    return parse(body, max_bytes=MAX_FORM_BYTES, max_fields=MAX_FORM_FIELDS)
 
 
 def read_decision(form: Params, user: str, tokens: CsrfTokens) -> Decision:
