@@ -156,6 +156,9 @@ class GrantWriter(StoreBase):
         :class:`ClientRemoved` when ``client_id`` is gone or registered anew (``generation``
         differs; None: not checked). A removal deletes the client record before it sweeps
         the index, so a new grant is either indexed before that, and swept, or refused.
+        Past the subject's cap (``max_grants_per_user``, ``max_grants_per_client``) the
+        same script revokes the subject's grants that expire first; the local cache drops
+        their keys at once, as for any revocation.
         """
         keys, args = self.flatten(members)
         now, expiry = self._expiry(members)
@@ -163,10 +166,16 @@ class GrantWriter(StoreBase):
                        self.keys.subject_index(subject, subject_type),
                        self.keys.client_index(client_id), *keys]
         check = ["0", ""] if generation is None else ["1", generation]
-        (issued,) = await self.run([self.evalsha(scripts.ISSUE, script_keys, [
-            *check, grant_id, expiry, now, NEVER_MS, *args])], scripts.ISSUE)
+        cap = self.max_grants_per_client if subject_type == "client" else self.max_grants_per_user
+        (reply,) = await self.run([self.evalsha(scripts.ISSUE, script_keys, [
+            *check, grant_id, expiry, now, NEVER_MS, cap, scripts.ISSUE_EVICTIONS,
+            self.keys.members_head, self.keys.client_index_head, *args])], scripts.ISSUE)
+        issued, *displaced = reply
         if not int(issued):
             raise ClientRemoved(f"client {client_id!r} is no longer registered")
+        if displaced:
+            self.forget_all(displaced)
+            await self.settled()
 
     async def revoke_grant(self, grant_id: str) -> int:
         """Delete every token and code of one grant; returns how many keys went.
