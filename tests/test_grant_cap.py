@@ -116,6 +116,22 @@ async def test_the_grant_just_issued_is_never_the_one_displaced(
     assert await cap.redis.zcard(cap.keys.user_index("mallory")) == CAP
 
 
+@pytest.mark.rule("abuse.bounded.grants-per-user", "revoke.index-bounded")
+async def test_a_revoked_grant_frees_its_place_under_the_cap(
+    store: TokenStore, clock: FakeClock
+) -> None:
+    """Logging out (revoking the refresh token) takes the grant off both indexes at once,
+    so it does not count against the cap until its expiry: the next login displaces none
+    of the user's live grants."""
+    cap = capped(store)
+    issued = await _loop(cap, clock, _spec(), CAP)
+    assert await cap.revoke_token(str(issued[-1].refresh_token))
+    assert await cap.redis.zcard(cap.keys.user_index("mallory")) == CAP - 1
+    assert await cap.redis.zcard(cap.keys.client_index("spa")) == CAP - 1
+    again = await _loop(cap, clock, _spec(), 1)
+    assert [await _live(cap, i) for i in [*issued, *again]] == [True] * (CAP - 1) + [False, True]
+
+
 @pytest.mark.rule("abuse.bounded.grants-per-user")
 async def test_fifty_concurrent_grants_at_the_cap_never_leave_more_than_the_cap(
     store: TokenStore, clock: FakeClock

@@ -13,8 +13,8 @@ A new grant (``scripts.ISSUE``) is written together with its ``idx:user`` and
 exists, with the ``generation`` the issuer authenticated); a client record and
 the ``clients`` set are written by one script or pipeline. Removing a client
 deletes its record first, then sweeps ``idx:client`` in ZSCAN pages, revoking
-each grant before dropping it from both indexes (revoking a user's grants drops
-them from their clients' indexes the same way). Those scripts span slots: the
+each grant before dropping it from both indexes (revoking a user's grants, or
+one grant, drops them from both indexes the same way). Those scripts span slots: the
 store uses a plain, non-cluster Redis client, and Redis Cluster would need the
 client, its index and its grants under one hash tag.
 

@@ -164,11 +164,6 @@ add_member(KEYS[2], KEYS[3], ARGV[4], tonumber(ARGV[5]))
 return out
 """)
 
-#: KEYS: members. Deletes every key of the grant; returns those keys.
-REVOKE_GRANT = Script(_REVOKE_GRANT + """
-return revoke_grant(KEYS[1])
-""")
-
 #: KEYS: members, key. Deletes one member (an access token), leaving the grant.
 REMOVE_MEMBER = Script("""
 redis.call('SREM', KEYS[1], KEYS[2])
@@ -296,7 +291,7 @@ end
 return out
 """)
 
-#: KEYS: members. What REVOKE_GRANT does, and whose grant it was (``_OWNER``), read
+#: KEYS: members. Deletes every key of the grant, and says whose grant it was (``_OWNER``), read
 #: before deleting: {client id, subject, subject type, deleted keys}, so a sweep of one
 #: index prunes the grant from the other index too.
 SWEEP_GRANT = Script(_REVOKE_GRANT + _OWNER + """
@@ -414,6 +409,6 @@ redis.call('SADD', KEYS[2], ARGV[4])
 return 1
 """)
 
-ALL = (CONSUME_AND_ISSUE, ROTATE_REFRESH, REVOKE_GRANT, REMOVE_MEMBER, INDEX_ADD,
+ALL = (CONSUME_AND_ISSUE, ROTATE_REFRESH, REMOVE_MEMBER, INDEX_ADD,
        COUNT_FAILURE, PUT_PENDING, TAKE_PENDING, ISSUE, SWEEP_GRANT, SAVE_CLIENT)
 

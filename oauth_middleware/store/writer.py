@@ -181,11 +181,19 @@ class GrantWriter(StoreBase):
         """Delete every token and code of one grant; returns how many keys went.
 
         The local cache drops the deleted keys at once: this process's next request
-        must not wait for Redis's invalidation message to refuse them.
+        must not wait for Redis's invalidation message to refuse them. Then the grant
+        leaves its user's (or client's own) index and its client's, so it no longer
+        counts against the subject's cap (``max_grants_per_user``).
         """
         members = [self.keys.members(grant_id)]
-        (deleted,) = await self.run([self.evalsha(scripts.REVOKE_GRANT, members, [])],
-                                    scripts.REVOKE_GRANT)
+        (reply,) = await self.run([self.evalsha(scripts.SWEEP_GRANT, members, [])],
+                                  scripts.SWEEP_GRANT)
+        client_id, subject, subject_type = self.texts(reply[:3])
+        deleted = reply[3]
         self.forget_all(deleted)
+        if client_id:
+            indexes = {self.keys.client_index(client_id),
+                       self.keys.subject_index(subject, subject_type)}
+            await self.run([("ZREM", key, grant_id) for key in sorted(indexes)])
         await self.settled()
         return len(deleted)
