@@ -8,6 +8,7 @@ revoke) written to files that wrk's Lua scripts read.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,11 @@ REDIRECT_URI = "https://bench.example/cb"
 SCOPE = "bench:read"
 #: Concurrent store calls while filling a pool.
 CONCURRENCY = 64
+#: Pooled grants per user: pools hold thousands, and one user keeps at most
+#: ``max_grants_per_user`` live grants (past it, the first to expire are revoked).
+PER_USER = 50
+#: Numbers the pooled grants of every pool, so no user gets more than ``PER_USER``.
+_serial = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -45,24 +51,27 @@ async def base(store: TokenStore) -> Seeded:
     return Seeded(CLIENT_ID, registered.client_secret, token.access_token)
 
 
-async def _many(make: Callable[[], Awaitable[str]], count: int) -> list[str]:
+async def _many(make: Callable[[str], Awaitable[str]], count: int) -> list[str]:
+    """``count`` values made ``CONCURRENCY`` at a time, ``PER_USER`` for each user."""
     sem = asyncio.Semaphore(CONCURRENCY)
 
-    async def one() -> str:
+    async def one(n: int) -> str:
         async with sem:
-            return await make()
+            return await make(f"bench-user-{n // PER_USER}")
 
-    return list(await asyncio.gather(*(one() for _ in range(count))))
+    return list(await asyncio.gather(*(one(next(_serial)) for _ in range(count))))
 
 
 async def codes(store: TokenStore, count: int) -> list[str]:
-    record = AuthorizationCode(grant_id="", client_id=CLIENT_ID, subject="bench-user",
-                               redirect_uri=REDIRECT_URI, scopes=frozenset({SCOPE}))
-    return await _many(lambda: store.create_code(record, lifetime=600), count)
+    def record(user: str) -> AuthorizationCode:
+        return AuthorizationCode(grant_id="", client_id=CLIENT_ID, subject=user,
+                                 redirect_uri=REDIRECT_URI, scopes=frozenset({SCOPE}))
+
+    return await _many(lambda user: store.create_code(record(user), lifetime=600), count)
 
 
-async def _issued(store: TokenStore, refresh: bool) -> str:
-    issued = await store.issue(NewTokens(client_id=CLIENT_ID, subject="bench-user",
+async def _issued(store: TokenStore, refresh: bool, user: str) -> str:
+    issued = await store.issue(NewTokens(client_id=CLIENT_ID, subject=user,
                                          scopes=frozenset({SCOPE}), refresh=refresh))
     value = issued.refresh_token if refresh else issued.access_token
     if value is None:
@@ -71,11 +80,11 @@ async def _issued(store: TokenStore, refresh: bool) -> str:
 
 
 async def refresh_tokens(store: TokenStore, count: int) -> list[str]:
-    return await _many(lambda: _issued(store, True), count)
+    return await _many(lambda user: _issued(store, True, user), count)
 
 
 async def access_tokens(store: TokenStore, count: int) -> list[str]:
-    return await _many(lambda: _issued(store, False), count)
+    return await _many(lambda user: _issued(store, False, user), count)
 
 
 def write_pool(path: Path, values: list[str]) -> Path:

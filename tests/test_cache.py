@@ -112,7 +112,7 @@ async def test_a_hit_is_never_served_while_an_invalidation_waits_unread(
 
 @pytest.mark.rule("revoke.cache-exact-on-host")
 @pytest.mark.parametrize("how", ["access token", "its grant", "the user's grants",
-                                 "replayed code"])
+                                 "replayed code", "displaced past the cap"])
 async def test_a_revocation_returns_only_after_one_more_round_trip(
     cached: TokenStore, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
@@ -199,13 +199,19 @@ async def _revoke(store: TokenStore, how: str) -> str:
     elif how == "its grant":
         assert issued.refresh_token is not None
         assert await store.revoke_token(issued.refresh_token)
-    else:
+    elif how == "the user's grants":
         assert await store.revoke_user("alice") == 2
+    else:  # as many newer grants as the cap: the oldest, this one, is displaced
+        assert isinstance(store.clock, FakeClock)
+        for _ in range(store.max_grants_per_user):
+            store.clock.advance(1)
+            await store.issue(replace(_spec(), refresh=True))
+        assert await store.get_refresh(str(issued.refresh_token)) is None
     return issued.access_token
 
 
 @pytest.mark.parametrize("how", ["access token", "its grant", "the user's grants",
-                                 "replayed code"])
+                                 "replayed code", "displaced past the cap"])
 async def test_a_token_this_process_revokes_is_refused_at_once(
     cached: TokenStore, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:

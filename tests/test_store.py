@@ -426,8 +426,6 @@ async def _live_grants(store: TokenStore, user: str) -> int:
     return int(await store.redis.zcard(store.keys.user_index(user)))
 
 
-@pytest.mark.xfail(strict=True, reason="grants per user are not bounded: a cap on live grants "
-                   "per user (and client), revoking the oldest in the issuing script, is needed")
 @pytest.mark.rule("abuse.bounded.grants-per-user")
 async def test_a_loop_of_grants_for_one_user_stops_growing_her_live_grants(
     store: TokenStore,

@@ -13,7 +13,7 @@ import time
 import redis.asyncio as aioredis
 
 from oauth_middleware.store.authn import AuthnMixin
-from oauth_middleware.store.base import Clock
+from oauth_middleware.store.base import GRANTS_PER_CLIENT, GRANTS_PER_USER, Clock
 from oauth_middleware.store.cache import CACHE_SIZE, TokenCache
 from oauth_middleware.store.clients import ClientStore
 from oauth_middleware.store.connection import (
@@ -58,6 +58,8 @@ class TokenStore(
         retries: int = RETRIES,
         local_cache: bool = False,
         cache_size: int = CACHE_SIZE,
+        max_grants_per_user: int = GRANTS_PER_USER,
+        max_grants_per_client: int = GRANTS_PER_CLIENT,
     ) -> TokenStore:
         """Connect to ``url`` (``redis://``, ``rediss://``, ``unix://``), or embed when None.
 
@@ -65,6 +67,10 @@ class TokenStore(
         in process, invalidated by Redis itself (:mod:`.cache`);
         it needs a Redis server (6.0 or newer) and is ignored by the embedded store,
         which is in process already.
+
+        ``max_grants_per_user`` bounds one user's live grants (``max_grants_per_client``,
+        a client's own, from client credentials): one more revokes the one that expires
+        first. Give every store that issues (server, admin, CLI) the same values.
         """
         client: aioredis.Redis
         if url is None:
@@ -72,7 +78,8 @@ class TokenStore(
         else:
             client = connect(url, connect_timeout=connect_timeout,
                              socket_timeout=socket_timeout, retries=retries)
-        store = cls(client, prefix=prefix, clock=clock)
+        store = cls(client, prefix=prefix, clock=clock, max_grants_per_user=max_grants_per_user,
+                    max_grants_per_client=max_grants_per_client)
         store.embedded = url is None
         if local_cache and url is not None:
             generation = functools.partial(database_generation, client,

@@ -20,6 +20,23 @@ Clock = Callable[[], float]
 #: ``progress(done, total)``: told how far a long operation has come.
 Progress = Callable[[int, int], None]
 
+#: Live grants one user keeps by default: every device and app of one person, each grant
+#: living 30 days past its last refresh, with room to spare. One more revokes the grant
+#: that expires first (for refresh grants, the one refreshed longest ago).
+GRANTS_PER_USER = 100
+#: Live grants one client keeps by default as itself (client credentials): a fleet of
+#: instances, each with a token or two; a client minting one per request loses its oldest.
+GRANTS_PER_CLIENT = 1000
+#: Largest cap either setting accepts.
+MAX_GRANTS = 100_000
+
+
+def check_grant_cap(value: int, name: str, default: int) -> None:
+    """``ValueError`` unless ``value`` is a whole number from 1 to :data:`MAX_GRANTS`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_GRANTS:
+        raise ValueError(f"{name} must be a whole number of live grants from 1 to "
+                         f"{MAX_GRANTS}, e.g. {name}={default}")
+
 
 class Script:
     """A Lua script called by SHA; loaded on first use and again after a Redis restart."""
@@ -35,10 +52,17 @@ class StoreBase:
     """Holds what every part of :class:`~oauth_middleware.store.TokenStore` needs."""
 
     def __init__(
-        self, redis: aioredis.Redis, *, prefix: str = DEFAULT_PREFIX, clock: Clock = time.time
+        self, redis: aioredis.Redis, *, prefix: str = DEFAULT_PREFIX, clock: Clock = time.time,
+        max_grants_per_user: int = GRANTS_PER_USER, max_grants_per_client: int = GRANTS_PER_CLIENT,
     ) -> None:
         if not prefix or any(ch in prefix for ch in "{}*?[] "):
             raise ValueError("prefix must be non-empty without braces, globs or spaces, e.g. 'om:'")
+        check_grant_cap(max_grants_per_user, "max_grants_per_user", GRANTS_PER_USER)
+        check_grant_cap(max_grants_per_client, "max_grants_per_client", GRANTS_PER_CLIENT)
+        #: Live grants of one user at most; past it, issuing revokes the first to expire.
+        self.max_grants_per_user = max_grants_per_user
+        #: ... of one client as itself (client credentials).
+        self.max_grants_per_client = max_grants_per_client
         self.redis = redis
         self.keys = Keys(prefix)
         self.clock = clock

@@ -13,8 +13,8 @@ A new grant (``scripts.ISSUE``) is written together with its ``idx:user`` and
 exists, with the ``generation`` the issuer authenticated); a client record and
 the ``clients`` set are written by one script or pipeline. Removing a client
 deletes its record first, then sweeps ``idx:client`` in ZSCAN pages, revoking
-each grant before dropping it from both indexes (revoking a user's grants drops
-them from their clients' indexes the same way). Those scripts span slots: the
+each grant before dropping it from both indexes (revoking a user's grants, or
+one grant, drops them from both indexes the same way). Those scripts span slots: the
 store uses a plain, non-cluster Redis client, and Redis Cluster would need the
 client, its index and its grants under one hash tag.
 
@@ -33,6 +33,7 @@ P code:{g}:<sha>               string  JSON authorization code record   code lif
 P members:{g}                  set     the live keys above of grant g   longest member
 P idx:user:<sha(user)>         zset    grant id -> expiry (ms)          latest expiry
 P idx:client:<client_id>       zset    grant id -> expiry (ms)          latest expiry
+P idx:own:<client_id>          zset    grant id -> expiry (ms)          latest expiry
 P txn:{<sha(user)>}:<sha>      string  JSON pending authorization       consent lifetime
 P txns:{<sha(user)>}           zset    txn <sha> -> stored at (ms)      consent lifetime
 P throttle:<b>:{<sha>}         hash    count, ends (window end, ms)     throttle window
@@ -72,6 +73,14 @@ A throttle counter of bucket ``<b>`` counts failures of one subject (a client id
 a normalised username: ``<sha>`` is its digest) from every caller, or from one caller address
 (``<a>``, the address's digest). Both share the subject's hash tag, so the one
 script that counts a failure in both touches one slot.
+
+Every grant is in its client's ``idx:client`` index, and in its subject's: ``idx:user``
+for a user, ``idx:own`` for a client acting for itself (client credentials; grants
+written before that index existed are in ``idx:client`` only). ``scripts.ISSUE`` keeps a
+subject's index at most ``max_grants_per_user`` (``idx:user``) or ``max_grants_per_client``
+(``idx:own``) entries: past that it revokes the entries with the lowest score (earliest
+expiry) and drops them from both indexes. ``idx:client`` is not capped (it holds all the
+grants of all the users of a client); it is bounded by its users' caps and its own.
 
 Client ids are restricted to URL-safe characters at registration, so they are
 safe inside a key; user ids are free text and appear only as a digest.
@@ -131,18 +140,34 @@ class Keys:
         return f"{self.prefix}code:{{{grant_id}}}:{sha}"
 
     def members(self, grant_id: str) -> str:
-        return f"{self.prefix}members:{{{grant_id}}}"
+        return f"{self.members_head}{grant_id}}}"
+
+    @property
+    def members_head(self) -> str:
+        """``members(g)`` is this, ``g`` and ``}``: for the script that revokes grants it
+        finds in an index (``scripts.ISSUE``)."""
+        return f"{self.prefix}members:{{"
 
     def user_index(self, user: str) -> str:
         return f"{self.prefix}idx:user:{digest(user)}"
 
     def client_index(self, client_id: str) -> str:
-        return f"{self.prefix}idx:client:{client_id}"
+        return f"{self.client_index_head}{client_id}"
+
+    @property
+    def client_index_head(self) -> str:
+        """What ``client_index`` puts before a client id (``scripts.ISSUE`` needs it)."""
+        return f"{self.prefix}idx:client:"
+
+    def own_index(self, client_id: str) -> str:
+        """The grants a client holds as itself (client credentials), capped like a user's."""
+        return f"{self.prefix}idx:own:{client_id}"
 
     def subject_index(self, subject: str, subject_type: str) -> str:
-        """Client-credentials grants are indexed under the client, user grants under the user."""
+        """Client-credentials grants are indexed under the client's own index, user grants
+        under the user (each grant is in its client's ``client_index`` as well)."""
         if subject_type == "client":
-            return self.client_index(subject)
+            return self.own_index(subject)
         return self.user_index(subject)
 
     def pending(self, user: str, sha: str) -> str:

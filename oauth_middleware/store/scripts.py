@@ -3,7 +3,8 @@
 Every script touches keys of one grant only (one hash tag, one cluster slot),
 one user's consent transactions (one hash tag), or one index key, except
 ``ISSUE`` (a client's record, its grant and their index entries, checked and
-written in one step) and ``SAVE_CLIENT`` (a record and the ``clients`` set).
+written in one step, and the grants it displaces past its subject's cap) and
+``SAVE_CLIENT`` (a record and the ``clients`` set).
 TTL arguments are milliseconds; ``0`` means "never expires".
 Scripts never see a raw token: keys carry digests and values are records.
 """
@@ -163,11 +164,6 @@ add_member(KEYS[2], KEYS[3], ARGV[4], tonumber(ARGV[5]))
 return out
 """)
 
-#: KEYS: members. Deletes every key of the grant; returns those keys.
-REVOKE_GRANT = Script(_REVOKE_GRANT + """
-return revoke_grant(KEYS[1])
-""")
-
 #: KEYS: members, key. Deletes one member (an access token), leaving the grant.
 REMOVE_MEMBER = Script("""
 redis.call('SREM', KEYS[1], KEYS[2])
@@ -203,20 +199,73 @@ index_add(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 return 1
 """)
 
+#: Whose grant ``members`` is, read from its first member record: {client id, subject,
+#: subject type}, '' for each when no member is left.
+_OWNER = """
+local function owner(members)
+  for _, key in ipairs(redis.call('SMEMBERS', members)) do
+    local ok, record = pcall(cjson.decode, redis.call('GET', key) or '')
+    if ok and type(record) == 'table' and type(record['client_id']) == 'string' then
+      return {record['client_id'], tostring(record['subject']), tostring(record['subject_type'])}
+    end
+  end
+  return {'', '', ''}
+end
+"""
+
+#: Grants a new one displaces at most: one for itself, one more to shrink an index that is
+#: over the cap (written before it, or by a store configured with a larger one), so one
+#: script's work stays small however far over an index is.
+ISSUE_EVICTIONS = 2
+
+#: Past ``cap`` entries of a subject's index, revokes those with the lowest score (the
+#: earliest expiry: for refresh grants of one lifetime, the least recently refreshed),
+#: never ``keep`` (the grant just issued) and at most ``most`` of them; each leaves its
+#: client's index too (``client_head`` .. its client id). Returns the keys it deleted.
+_EVICT = """
+local function evict(index, keep, cap, most, members_head, client_head)
+  local deleted = {}
+  local over = math.min(redis.call('ZCARD', index) - cap, most)
+  if over <= 0 then
+    return deleted
+  end
+  for _, grant in ipairs(redis.call('ZRANGE', index, 0, over)) do
+    if over > 0 and grant ~= keep then
+      local members = members_head .. grant .. '}'
+      local client = owner(members)[1]
+      for _, key in ipairs(revoke_grant(members)) do
+        deleted[#deleted + 1] = key
+      end
+      redis.call('ZREM', index, grant)
+      if client ~= '' then
+        redis.call('ZREM', client_head .. client, grant)
+      end
+      over = over - 1
+    end
+  end
+  return deleted
+end
+"""
+
 #: KEYS: client, members, subject index, client index, key1[, key2 ...];
 #: ARGV: check ("1" or "0"), generation, grant id, expiry ms, now ms, never ms,
+#: cap, evictions at most (:data:`ISSUE_EVICTIONS`), members head, client index head,
 #: value1, ttl1[, value2, ttl2 ...]
 #: Issues a new grant (RFC 6749 §4-5) together with its index entries, but only while
 #: its client is registered with the generation the issuer authenticated (``check``
 #: "0": no client check, for tokens of no registered client). Removing a client deletes
 #: its record first, so every issue either ran before that and is indexed, for the
-#: removal's sweep to find, or refuses: returns 1 (issued) or 0 (client gone).
-#: The keys span slots (client, indexes, grant): a plain, non-cluster Redis only.
-ISSUE = Script(_ADD_MEMBER + _INDEX_ADD + """
+#: removal's sweep to find, or refuses: returns {0} (client gone), or {1, keys...}
+#: (issued; the keys of the grants it displaced, see ``_EVICT``). One script adds one grant
+#: and displaces at least one past the cap, so an index within the cap stays within it
+#: however many issue at once, and with it the subject's live grants: every live grant is
+#: indexed (an entry leaves only with its grant revoked, or once its score has passed).
+#: The keys span slots (client, indexes, grants): a plain, non-cluster Redis only.
+ISSUE = Script(_ADD_MEMBER + _INDEX_ADD + _REVOKE_GRANT + _OWNER + _EVICT + """
 if ARGV[1] == '1' then
   local raw = redis.call('GET', KEYS[1])
   if not raw then
-    return 0
+    return {0}
   end
   local ok, client = pcall(cjson.decode, raw)
   local generation = ok and type(client) == 'table' and client['generation'] or ''
@@ -224,7 +273,7 @@ if ARGV[1] == '1' then
     generation = ''
   end
   if generation ~= ARGV[2] then
-    return 0
+    return {0}
   end
 end
 index_add(KEYS[3], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
@@ -232,25 +281,22 @@ if KEYS[4] ~= KEYS[3] then
   index_add(KEYS[4], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 end
 for i = 5, #KEYS do
-  add_member(KEYS[2], KEYS[i], ARGV[2 * i - 3], tonumber(ARGV[2 * i - 2]))
+  add_member(KEYS[2], KEYS[i], ARGV[2 * i + 1], tonumber(ARGV[2 * i + 2]))
 end
-return 1
+local out = {1}
+for _, key in ipairs(evict(KEYS[3], ARGV[3], tonumber(ARGV[7]), tonumber(ARGV[8]),
+                           ARGV[9], ARGV[10])) do
+  out[#out + 1] = key
+end
+return out
 """)
 
-#: KEYS: members. What REVOKE_GRANT does, and whose grant it was, read from its first
-#: member record before deleting: {client id, subject, subject type, deleted keys}
-#: ('' for each when no member is left), so a sweep of one index prunes the grant from
-#: the other index too.
-SWEEP_GRANT = Script(_REVOKE_GRANT + """
-local owner = {'', '', ''}
-for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local ok, record = pcall(cjson.decode, redis.call('GET', key) or '')
-  if ok and type(record) == 'table' and type(record['client_id']) == 'string' then
-    owner = {record['client_id'], tostring(record['subject']), tostring(record['subject_type'])}
-    break
-  end
-end
-return {owner[1], owner[2], owner[3], revoke_grant(KEYS[1])}
+#: KEYS: members. Deletes every key of the grant, and says whose grant it was (``_OWNER``), read
+#: before deleting: {client id, subject, subject type, deleted keys}, so a sweep of one
+#: index prunes the grant from the other index too.
+SWEEP_GRANT = Script(_REVOKE_GRANT + _OWNER + """
+local whose = owner(KEYS[1])
+return {whose[1], whose[2], whose[3], revoke_grant(KEYS[1])}
 """)
 
 #: KEYS: counters (of one subject: one slot); ARGV: now ms, window ms.
@@ -363,6 +409,6 @@ redis.call('SADD', KEYS[2], ARGV[4])
 return 1
 """)
 
-ALL = (CONSUME_AND_ISSUE, ROTATE_REFRESH, REVOKE_GRANT, REMOVE_MEMBER, INDEX_ADD,
+ALL = (CONSUME_AND_ISSUE, ROTATE_REFRESH, REMOVE_MEMBER, INDEX_ADD,
        COUNT_FAILURE, PUT_PENDING, TAKE_PENDING, ISSUE, SWEEP_GRANT, SAVE_CLIENT)
 

@@ -156,6 +156,9 @@ class GrantWriter(StoreBase):
         :class:`ClientRemoved` when ``client_id`` is gone or registered anew (``generation``
         differs; None: not checked). A removal deletes the client record before it sweeps
         the index, so a new grant is either indexed before that, and swept, or refused.
+        Past the subject's cap (``max_grants_per_user``, ``max_grants_per_client``) the
+        same script revokes the subject's grants that expire first; the local cache drops
+        their keys at once, as for any revocation.
         """
         keys, args = self.flatten(members)
         now, expiry = self._expiry(members)
@@ -163,20 +166,34 @@ class GrantWriter(StoreBase):
                        self.keys.subject_index(subject, subject_type),
                        self.keys.client_index(client_id), *keys]
         check = ["0", ""] if generation is None else ["1", generation]
-        (issued,) = await self.run([self.evalsha(scripts.ISSUE, script_keys, [
-            *check, grant_id, expiry, now, NEVER_MS, *args])], scripts.ISSUE)
+        cap = self.max_grants_per_client if subject_type == "client" else self.max_grants_per_user
+        (reply,) = await self.run([self.evalsha(scripts.ISSUE, script_keys, [
+            *check, grant_id, expiry, now, NEVER_MS, cap, scripts.ISSUE_EVICTIONS,
+            self.keys.members_head, self.keys.client_index_head, *args])], scripts.ISSUE)
+        issued, *displaced = reply
         if not int(issued):
             raise ClientRemoved(f"client {client_id!r} is no longer registered")
+        if displaced:
+            self.forget_all(displaced)
+            await self.settled()
 
     async def revoke_grant(self, grant_id: str) -> int:
         """Delete every token and code of one grant; returns how many keys went.
 
         The local cache drops the deleted keys at once: this process's next request
-        must not wait for Redis's invalidation message to refuse them.
+        must not wait for Redis's invalidation message to refuse them. Then the grant
+        leaves its user's (or client's own) index and its client's, so it no longer
+        counts against the subject's cap (``max_grants_per_user``).
         """
         members = [self.keys.members(grant_id)]
-        (deleted,) = await self.run([self.evalsha(scripts.REVOKE_GRANT, members, [])],
-                                    scripts.REVOKE_GRANT)
+        (reply,) = await self.run([self.evalsha(scripts.SWEEP_GRANT, members, [])],
+                                  scripts.SWEEP_GRANT)
+        client_id, subject, subject_type = self.texts(reply[:3])
+        deleted = reply[3]
         self.forget_all(deleted)
+        if client_id:
+            indexes = {self.keys.client_index(client_id),
+                       self.keys.subject_index(subject, subject_type)}
+            await self.run([("ZREM", key, grant_id) for key in sorted(indexes)])
         await self.settled()
         return len(deleted)

@@ -310,6 +310,10 @@ RULES: tuple[Rule, ...] = (
     Rule("abuse.bounded.grants-per-user", TRANSPORT, "RFC 6819 §4.4.1.11; RFC 9700 §4.14",
          "Live grants per user are bounded: a loop of code redemptions or password grants "
          "for one user stops growing her grants (past the cap the oldest is revoked)."),
+    Rule("abuse.bounded.grants-per-client", TRANSPORT, "RFC 6819 §4.4.1.11; RFC 6749 §4.4",
+         "A client's own grants (client credentials) are bounded per client: a loop of "
+         "client_credentials requests stops growing them (past the cap the oldest is revoked), "
+         "and its users' grants are not counted with them."),
     Rule("abuse.bounded.memory", TRANSPORT, "RFC 6819 §4.4.1.11",
          "In-process caches keyed by request data hold only short keys: no loop of requests "
          "with long paths grows a worker by more than a small, fixed amount."),
