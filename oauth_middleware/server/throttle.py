@@ -145,17 +145,12 @@ class Throttle:
         """Reserve a place for one check of ``subject`` from ``address`` before it runs,
         or raise :class:`SlowDown`; the body ends it with :meth:`Attempt.failed` or
         :meth:`Attempt.passed`, and leaving otherwise frees the place."""
-        per_address, threshold = self.limits(bucket)
         current = Attempt(self, bucket, subject, address)
-        reserved, pair = await self.store.reserve_attempt(
-            bucket, subject, address, attempt=current.attempt_id,
-            hold=self.policy.attempt_timeout, allowance=per_address, threshold=threshold)
-        if not reserved:
-            raise SlowDown(retry_after=pair[1])  # 0, no window yet: 1 s, checks in flight
         try:
+            await current.reserve()
             yield current
         finally:
-            if not current.ended:
+            if not current.ended:  # also a reservation cancelled before its reply came
                 await current.abandon()
 
     def judge(self, bucket: Bucket, pair: State, overall: State) -> None:
@@ -175,6 +170,22 @@ class Attempt:
         #: Names this attempt's place (random, not a secret: it only has to be unique).
         self.attempt_id = new_secret(12)
         self.ended = False
+
+    async def reserve(self) -> None:
+        """Take a place, or raise :class:`SlowDown` (nothing to free then)."""
+        throttle = self.throttle
+        per_address, threshold = throttle.limits(self.bucket)
+        try:
+            reserved, pair = await throttle.store.reserve_attempt(
+                self.bucket, self.subject, self.address, attempt=self.attempt_id,
+                hold=throttle.policy.attempt_timeout, allowance=per_address,
+                threshold=threshold)
+        except StoreUnavailable:
+            self.ended = True  # freeing would wait out the same outage: the place expires
+            raise
+        if not reserved:
+            self.ended = True
+            raise SlowDown(retry_after=pair[1])  # 0, no window yet: 1 s, checks in flight
 
     async def failed(self) -> None:
         """Count the failure and free the place in one step, then judge the failure by the

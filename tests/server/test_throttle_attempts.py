@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from typing import Any
 
 import anyio
 import httpx
@@ -179,6 +180,34 @@ async def test_cancelled_requests_free_their_places(
         assert_slow_down(await attacker.post(TOKEN_PATH, data=WRONG, headers=auth_of(pw)))
     assert hook.calls == 2 * POLICY.password_failures
     assert await store.failures_from("password", "bob", ATTACKER) == ((5, 60), (5, 60))
+
+
+@pytest.mark.rule("abuse.throttle.reserve-first", "token.password")
+async def test_a_request_cancelled_while_its_reservation_is_answered_frees_the_place(
+    store: TokenStore, pw: RegisteredClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis reserved the place, but the request is cancelled before the reply arrives (a
+    server shutting down): the place is freed all the same, not held until it expires."""
+    reserved, gate = asyncio.Event(), asyncio.Event()
+    original = store.reserve_attempt
+
+    async def reply_held(*args: Any, **kwargs: Any) -> tuple[bool, tuple[int, int]]:
+        result = await original(*args, **kwargs)
+        reserved.set()
+        await gate.wait()
+        return result
+
+    monkeypatch.setattr(store, "reserve_attempt", reply_held)
+    hook = Hook()
+    app = build_app(store, verify_password=hook, throttle=POLICY)
+    async with from_address(app, ATTACKER) as attacker:
+        task = asyncio.create_task(attacker.post(TOKEN_PATH, data=WRONG, headers=auth_of(pw)))
+        await reserved.wait()
+        assert await _places(store) == 1
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert task.cancelled() and hook.calls == 0
+    assert await _places(store) == 0
 
 
 @pytest.mark.rule("abuse.throttle.reserve-first")
