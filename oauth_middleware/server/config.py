@@ -65,14 +65,18 @@ class ThrottlePolicy:
     password_failures_overall: int = 20
     #: Seconds a window lasts, from its first failure.
     window: int = 300
+    #: Seconds a password check in flight counts against its address's allowance at most:
+    #: it stops counting when it ends, or after this long if its worker died meanwhile.
+    attempt_timeout: int = 30
 
     def __post_init__(self) -> None:
         for name in ("client_failures", "client_failures_overall", "password_failures",
                      "password_failures_overall"):
             if not 0 < getattr(self, name) <= MAX_FAILURES:
                 raise ValueError(f"ThrottlePolicy.{name} must be 1 to {MAX_FAILURES}")
-        if not 0 < self.window <= MAX_WINDOW:
-            raise ValueError(f"ThrottlePolicy.window must be 1 to {MAX_WINDOW} seconds")
+        for name in ("window", "attempt_timeout"):
+            if not 0 < getattr(self, name) <= MAX_WINDOW:
+                raise ValueError(f"ThrottlePolicy.{name} must be 1 to {MAX_WINDOW} seconds")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,9 +11,27 @@ anyone lock a client's every user out, so it is not done.
 Count first: a failure is counted by one script that increments the counters
 (creating each with its TTL) and returns the new counts, and the answer is
 decided from those counts. Of N concurrent wrong guesses exactly the limit are
-judged, the others get 429. A success is judged by a read made after the secret
-was checked, so a right guess sent among wrong ones passes only if fewer than
-the limit of failures were counted before it.
+judged, the others get 429. A success is judged by the counters as they are once
+the secret was checked, so a right guess sent among wrong ones passes only if
+fewer than the limit of failures were counted before it.
+
+Reserve first, for passwords: the ``verify_password`` hook hashes (scrypt,
+bcrypt), and a sync hook takes a thread of the pool the host's sync endpoints
+share. Reading the counters before the hook let N attempts fired at once all
+read "no failures" and all reach it. So one script reserves a place for the
+attempt, refused (429) while the address's failures plus its attempts in flight
+reach its allowance: at most the allowance of checks from one address run, in
+flight or counted, per window. Ending the attempt frees its place in the same
+script that counts its failure, or that reads the counters after a success, so
+the password grant makes no more round trips than before; an attempt that ends
+otherwise (the hook raised, the request was cancelled) frees it on the way out,
+and one that never does (its worker died) stops counting after
+``attempt_timeout`` by the store's clock. A right password in flight holds one of
+its address's places: while it is checked, one wrong password fewer is judged.
+Client secrets are not reserved: ``verify_client_secret`` is one salted SHA-256
+on the loop (secrets are high-entropy or host-chosen, never slow-hashed), cheaper
+than the round trip a reservation costs, and a busy client rightly sends many
+requests at once with its right secret.
 
 Nobody can lock anybody else out. Counters are per subject (client id,
 normalised username) AND caller address: a limit reached refuses that address
@@ -37,20 +55,27 @@ endpoint error, and here the 503 of an unreachable store).
 from __future__ import annotations
 
 import ipaddress
+import logging
 import unicodedata
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Literal
 
+import anyio
 from starlette.types import Scope
 
 from oauth_middleware.errors import SlowDown
+from oauth_middleware.security import new_secret
 from oauth_middleware.server.config import ThrottlePolicy
-from oauth_middleware.store import TokenStore
+from oauth_middleware.store import StoreUnavailable, TokenStore
 
 Bucket = Literal["client", "password"]
 #: A counter's state: (failures in its window, seconds left).
 State = tuple[int, int]
 #: Longest caller name kept when it is not an IP address (e.g. a Unix socket's).
 MAX_ADDRESS = 256
+
+logger = logging.getLogger("oauth_middleware.server")
 
 
 def caller_address(scope: Scope) -> str:
@@ -102,9 +127,7 @@ class Throttle:
     async def check(self, bucket: Bucket, subject: str, address: str) -> None:
         """Raise :class:`SlowDown` if ``address`` may not try ``subject`` now.
 
-        Called once a secret proved right (the read that decides a success), and
-        before an expensive check (a password hook) so a refused caller costs no
-        hashing.
+        Called once a client secret proved right: the read that decides a success.
         """
         pair, overall = await self.store.failures_from(bucket, subject, address)
         self.judge(bucket, pair, overall)
@@ -116,9 +139,85 @@ class Throttle:
                                                         window=self.policy.window)
         self.judge(bucket, (pair[0] - 1, pair[1]), (overall[0] - 1, overall[1]))
 
+    @asynccontextmanager
+    async def attempt(self, bucket: Bucket, subject: str, address: str
+                      ) -> AsyncIterator[Attempt]:
+        """Reserve a place for one check of ``subject`` from ``address`` before it runs,
+        or raise :class:`SlowDown`; the body ends it with :meth:`Attempt.failed` or
+        :meth:`Attempt.passed`, and leaving otherwise frees the place."""
+        current = Attempt(self, bucket, subject, address)
+        try:
+            await current.reserve()
+            yield current
+        finally:
+            if not current.ended:  # also a reservation cancelled before its reply came
+                await current.abandon()
+
     def judge(self, bucket: Bucket, pair: State, overall: State) -> None:
         """Refuse when the address has used its allowance for this subject."""
         per_address, threshold = self.limits(bucket)
         allowance = per_address if overall[0] < threshold else 1
         if pair[0] >= allowance:
             raise SlowDown(retry_after=pair[1])
+
+
+class Attempt:
+    """One check in flight, holding a place in its address's allowance until it ends."""
+
+    def __init__(self, throttle: Throttle, bucket: Bucket, subject: str, address: str) -> None:
+        self.throttle, self.bucket = throttle, bucket
+        self.subject, self.address = subject, address
+        #: Names this attempt's place (random, not a secret: it only has to be unique).
+        self.attempt_id = new_secret(12)
+        self.ended = False
+
+    async def reserve(self) -> None:
+        """Take a place, or raise :class:`SlowDown` (nothing to free then)."""
+        throttle = self.throttle
+        per_address, threshold = throttle.limits(self.bucket)
+        try:
+            reserved, pair = await throttle.store.reserve_attempt(
+                self.bucket, self.subject, self.address, attempt=self.attempt_id,
+                hold=throttle.policy.attempt_timeout, allowance=per_address,
+                threshold=threshold)
+        except StoreUnavailable:
+            self.ended = True  # freeing would wait out the same outage: the place expires
+            raise
+        if not reserved:
+            self.ended = True
+            raise SlowDown(retry_after=pair[1])  # 0, no window yet: 1 s, checks in flight
+
+    async def failed(self) -> None:
+        """Count the failure and free the place in one step, then judge the failure by the
+        counts before it: raise :class:`SlowDown` if it was over the limit."""
+        pair, overall = await self._end(self.throttle.policy.window)
+        self.throttle.judge(self.bucket, (pair[0] - 1, pair[1]), (overall[0] - 1, overall[1]))
+
+    async def passed(self) -> None:
+        """Free the place, reading the counters as they are now in the same step: raise
+        :class:`SlowDown` if what failed meanwhile used the address's allowance up."""
+        pair, overall = await self._end(None)
+        self.throttle.judge(self.bucket, pair, overall)
+
+    async def abandon(self) -> None:
+        """Free the place of a check that ended without an answer (the hook raised, the
+        request was cancelled). Shielded, so a cancelled request still frees it; a store
+        that fails here is only logged: the place stops counting by itself."""
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._end(None)
+            except Exception as error:  # the exception that ended the attempt goes on
+                logger.warning("a %s attempt's place was not freed (%s); it expires in %d s",
+                               self.bucket, type(error).__name__,
+                               self.throttle.policy.attempt_timeout)
+
+    async def _end(self, failed_window: int | None) -> tuple[State, State]:
+        try:
+            states = await self.throttle.store.end_attempt(
+                self.bucket, self.subject, self.address, attempt=self.attempt_id,
+                failed_window=failed_window)
+        except StoreUnavailable:
+            self.ended = True  # trying again would wait out the same outage: the place expires
+            raise
+        self.ended = True
+        return states

@@ -38,6 +38,7 @@ P txn:{<sha(user)>}:<sha>      string  JSON pending authorization       consent 
 P txns:{<sha(user)>}           zset    txn <sha> -> stored at (ms)      consent lifetime
 P throttle:<b>:{<sha>}         hash    count, ends (window end, ms)     throttle window
 P throttle:<b>:{<sha>}:<a>     hash    count, ends, from one caller     throttle window
+P attempts:<b>:{<sha>}:<a>     zset    attempt id -> hold end (ms)      ``attempt_timeout``
 P cache:generation             string  random; only with local_cache    none
 =============================  ======  ===============================  =================
 
@@ -72,7 +73,10 @@ order they were stored in); taking a transaction removes it from the index.
 A throttle counter of bucket ``<b>`` counts failures of one subject (a client id,
 a normalised username: ``<sha>`` is its digest) from every caller, or from one caller address
 (``<a>``, the address's digest). Both share the subject's hash tag, so the one
-script that counts a failure in both touches one slot.
+script that counts a failure in both touches one slot. ``attempts`` (same tag) holds
+the password checks of one subject from one caller that are running right now
+(``scripts.RESERVE_ATTEMPT``): at most the caller's allowance, each member scored by
+when it stops counting, and removed when its check ends.
 
 Every grant is in its client's ``idx:client`` index, and in its subject's: ``idx:user``
 for a user, ``idx:own`` for a client acting for itself (client credentials; grants
@@ -99,8 +103,9 @@ DEFAULT_PREFIX = "om:"
 NEVER_MS = 2**52
 
 
-def _throttle(prefix: str, bucket: str, key: str, address: str | None) -> str:
-    name = f"{prefix}throttle:{bucket}:{{{digest(key)}}}"
+def _throttle(prefix: str, bucket: str, key: str, address: str | None,
+              kind: str = "throttle") -> str:
+    name = f"{prefix}{kind}:{bucket}:{{{digest(key)}}}"
     return name if address is None else f"{name}:{digest(address)}"
 
 
@@ -187,6 +192,12 @@ class Keys:
         if len(key) > _MEMO_KEY or (address is not None and len(address) > _MEMO_KEY):
             return _throttle(self.prefix, bucket, key, address)
         return _throttle_memo(self.prefix, bucket, key, address)
+
+    def attempts(self, bucket: str, key: str, address: str) -> str:
+        """The attempts of ``key`` in ``bucket`` from ``address`` being checked right now."""
+        if len(key) > _MEMO_KEY or len(address) > _MEMO_KEY:
+            return _throttle(self.prefix, bucket, key, address, "attempts")
+        return _throttle_memo(self.prefix, bucket, key, address, "attempts")
 
     @property
     def access_prefix(self) -> str:

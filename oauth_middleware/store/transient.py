@@ -32,7 +32,7 @@ def _taken(raw: bytes | str) -> bool:
     return (raw if isinstance(raw, bytes) else raw.encode()).startswith(_TAKEN)
 
 
-def window_state(count: bytes | str | None, ends: bytes | str | None, now_ms: int
+def window_state(count: bytes | str | int | None, ends: bytes | str | int | None, now_ms: int
                  ) -> tuple[int, int]:
     """A stored failure counter as (failures in the window, seconds left); (0, 0) once over."""
     if count is None or ends is None or int(ends) <= now_ms:
@@ -129,6 +129,41 @@ class TransientMixin(StoreBase):
         now_ms = self.now_ms()
         pair, overall = (window_state(count, ends, now_ms) for count, ends in replies)
         return pair, overall
+
+    async def reserve_attempt(
+        self, bucket: str, key: str, address: str, *, attempt: str, hold: int,
+        allowance: int, threshold: int,
+    ) -> tuple[bool, tuple[int, int]]:
+        """Reserve a place for one attempt of ``key`` from ``address`` before its secret is
+        checked, in one script (``scripts.RESERVE_ATTEMPT``): refused while the address's
+        failures and attempts in flight reach ``allowance`` (1 once ``key``'s failures from
+        every address reach ``threshold``). A place not ended stops counting after ``hold``
+        seconds. Returns (reserved, the (key, address) counter's state)."""
+        names = self._attempt_keys(bucket, key, address)
+        args = [self.now_ms(), self.ttl_ms(hold), attempt, allowance, threshold]
+        (result,) = await self.run([self.evalsha(scripts.RESERVE_ATTEMPT, names, args)],
+                                   scripts.RESERVE_ATTEMPT)
+        reserved, count, ends = (int(v) for v in result)
+        return reserved == 1, window_state(count, ends, self.now_ms())
+
+    async def end_attempt(
+        self, bucket: str, key: str, address: str, *, attempt: str, failed_window: int | None,
+    ) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Free ``attempt``'s place and, when it failed (``failed_window``: the window to count
+        it in), count the failure in both counters, in one script. Returns the states after
+        it of the (key, address) counter and of the key's overall one."""
+        names = self._attempt_keys(bucket, key, address)
+        args = [attempt, self.now_ms(), self.ttl_ms(failed_window) if failed_window else 0]
+        (result,) = await self.run([self.evalsha(scripts.END_ATTEMPT, names, args)],
+                                   scripts.END_ATTEMPT)
+        now_ms = self.now_ms()
+        pair, overall = (window_state(count, ends, now_ms)
+                         for count, ends in zip(result[::2], result[1::2], strict=True))
+        return pair, overall
+
+    def _attempt_keys(self, bucket: str, key: str, address: str) -> list[str]:
+        return [self.keys.throttle(bucket, key, address), self.keys.throttle(bucket, key),
+                self.keys.attempts(bucket, key, address)]
 
     def _seconds_left(self, ends_ms: int) -> int:
         return _seconds_between(self.now_ms(), ends_ms)

@@ -282,6 +282,12 @@ RULES: tuple[Rule, ...] = (
          "Failures are counted FIRST (one atomic increment that returns the count) and the "
          "answer is decided from that count, so concurrency gains nothing: of N concurrent "
          "wrong guesses exactly the limit are answered, the rest 429."),
+    Rule("abuse.throttle.reserve-first", TRANSPORT, "RFC 6749 §2.3.1, §4.3.2",
+         "A password check reserves its place in the caller's allowance in one atomic script "
+         "BEFORE the verify_password hook runs (refused while failures plus checks in flight "
+         "reach it), so N concurrent attempts make the hook hash at most the allowance; the "
+         "place is freed however the request ends (answer, hook error, cancellation) and "
+         "stops counting after attempt_timeout if never freed."),
     Rule("abuse.throttle.no-lockout", TRANSPORT, "RFC 6749 §2.3.1, §4.3.2, §10.10",
          "Limits are keyed so that an attacker cannot lock other people out (per client id "
          "or username AND caller address, never per client alone); codes, refresh tokens "

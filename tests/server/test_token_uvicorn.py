@@ -208,14 +208,46 @@ async def test_concurrent_wrong_secrets_on_two_workers_get_exactly_the_limit_of_
     assert holder.status_code == 200, holder.text
 
 
-@pytest.mark.rule("abuse.throttle.count-first", "token.password")
+@pytest.mark.rule("abuse.throttle.count-first", "abuse.throttle.reserve-first", "token.password")
 async def test_concurrent_wrong_passwords_on_two_workers_get_exactly_the_limit_of_refusals(
     store: TokenStore, server: UvicornProcess
 ) -> None:
+    """The hook hashes in worker threads of two processes: each attempt reserved its place
+    first, so it ran exactly the limit of times, not once per attempt."""
     pw = await confidential(store, "pw", grant_types=["password"])
     form = {"grant_type": "password", "username": "bob", "password": "guess"}
     answers = await _flood(server, form, auth_of(pw))
     _limit_then_slow_down(answers, 400, "invalid_grant", ThrottlePolicy().password_failures)
-    # Attempts refused before the hook (the limit already counted) are not counted.
-    counted = (await store.failures("password", "bob", "127.0.0.1"))[0]
-    assert ThrottlePolicy().password_failures <= counted <= 50
+    assert await store.redis.get("hook-calls:guess") == str(ThrottlePolicy().password_failures
+                                                            ).encode()
+    # Attempts refused before the hook are not counted; every place was freed.
+    assert (await store.failures("password", "bob", "127.0.0.1"))[0] == 5
+    assert await store.redis.exists(store.keys.attempts("password", "bob", "127.0.0.1")) == 0
+
+
+@pytest.mark.rule("abuse.throttle.reserve-first", "abuse.throttle.no-lockout", "token.password")
+async def test_a_password_burst_on_two_workers_hashes_the_allowance_and_bob_signs_in_elsewhere(
+    store: TokenStore, server: UvicornProcess
+) -> None:
+    """50 wrong passwords for bob from one address (X-Forwarded-For, trusted from loopback)
+    fired together with bob's right password from his own: the hook hashes 5 guesses and
+    bob's password, and bob gets tokens."""
+    pw = await confidential(store, "pw", grant_types=["password"])
+    wrong = {"grant_type": "password", "username": "bob", "password": "guess"}
+    right = {"grant_type": "password", "username": "bob", "password": "pw-bob"}
+    limits = httpx.Limits(max_connections=51)
+    async with httpx.AsyncClient(base_url=server.url, timeout=20, limits=limits) as client:
+        *answers, own = await asyncio.gather(
+            *(client.post("/oauth/token/", data=wrong,
+                          headers={**auth_of(pw), "X-Forwarded-For": "198.51.100.66"})
+              for _ in range(50)),
+            client.post("/oauth/token/", data=right,
+                        headers={**auth_of(pw), "X-Forwarded-For": "203.0.113.10"}))
+    _limit_then_slow_down(answers, 400, "invalid_grant", ThrottlePolicy().password_failures)
+    assert own.status_code == 200, own.text
+    assert await _me(server, own.json()["access_token"]) == 200
+    assert await store.redis.get("hook-calls:guess") == str(ThrottlePolicy().password_failures
+                                                            ).encode()
+    assert await store.redis.get("hook-calls:pw-bob") == b"1"
+    assert (await store.failures("password", "bob", "198.51.100.66"))[0] == 5
+    assert await store.failures("password", "bob", "203.0.113.10") == (0, 0)

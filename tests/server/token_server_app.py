@@ -3,21 +3,37 @@
 The authorization server mounted at ``/oauth`` plus a protected ``/me``, on the
 Redis named by ``REDIS_URL``; the issuer comes from ``OM_ISSUER``. Debug mode
 because the tests talk plain HTTP on loopback. Tests seed clients through their
-own store on the same Redis. The password grant knows one user, bob (``pw-bob``).
+own store on the same Redis. The password grant knows one user, bob (``pw-bob``),
+checked as a host would: a sync hook hashing with PBKDF2 in a worker thread, which
+counts its calls per password in Redis (``hook-calls:<password>``) for the tests.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import hmac
 import os
 
+import redis
 from starlette.applications import Starlette
 
 from oauth_middleware import TokenStore
 from tests.server.token_harness import build_app
 
+_SALT = b"token-server-app"
+_BOB = hashlib.pbkdf2_hmac("sha256", b"pw-bob", _SALT, 20_000)
 
-async def verify_password(username: str, password: str) -> str | None:
-    return "user-bob" if (username, password) == ("bob", "pw-bob") else None
+
+@functools.cache
+def _counter() -> redis.Redis:
+    return redis.Redis.from_url(os.environ["REDIS_URL"])
+
+
+def verify_password(username: str, password: str) -> str | None:
+    _counter().incr(f"hook-calls:{password}")
+    hashed = hashlib.pbkdf2_hmac("sha256", password.encode(), _SALT, 20_000)
+    return "user-bob" if username == "bob" and hmac.compare_digest(hashed, _BOB) else None
 
 
 def build() -> Starlette:

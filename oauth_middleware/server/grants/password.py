@@ -6,8 +6,10 @@ hook. A wrong password, an unknown user and an inactive user (the hook returns
 None for all three) give one identical ``invalid_grant``; failures are counted
 per normalised username and caller address and throttled (§4.3.2: "the
 authorization server MUST protect the endpoint against brute force attacks"),
-so a guesser locks out only himself (:mod:`oauth_middleware.server.throttle`). A caller already
-refused never reaches the hook, whose password hashing is the costly part.
+so a guesser locks out only himself (:mod:`oauth_middleware.server.throttle`). The hook's
+password hashing is the costly part: an attempt reserves its place in the caller's
+allowance before the hook runs, so a caller already refused, or one firing many at
+once, makes the hook hash no more than its allowance.
 """
 
 from __future__ import annotations
@@ -33,12 +35,12 @@ class PasswordGrant(Grant):
             raise UnauthorizedClient("The password grant is not available to this client.")
         username, password = required(params, "username"), required(params, "password")
         subject = normalised_username(username)
-        await self.throttle.check("password", subject, address)
-        scopes = await grantable_scopes(self.store, client, requested_scopes(params),
-                                        snapshot=read.scopes)
-        user = await call_hook(verify, username, password)
-        if user is None:
-            await self.throttle.failed("password", subject, address)
-            raise InvalidGrant("The username or password is wrong.")
-        await self.throttle.check("password", subject, address)  # what failed meanwhile
+        async with self.throttle.attempt("password", subject, address) as attempt:
+            scopes = await grantable_scopes(self.store, client, requested_scopes(params),
+                                            snapshot=read.scopes)
+            user = await call_hook(verify, username, password)
+            if user is None:
+                await attempt.failed()
+                raise InvalidGrant("The username or password is wrong.")
+            await attempt.passed()  # judged by what failed meanwhile
         return await self.store.issue(self.new_tokens(client, subject=user, scopes=scopes))
