@@ -145,8 +145,12 @@ async def test_a_refresh_record_with_an_unknown_field_rotates_normally(store: To
     assert raw is not None
     stored = json.loads(raw)
     assert stored["v"] == SCHEMA_VERSION
+    # Numbers stay numbers whichever way JSON wrote them (a whole one as 2.0 included).
     await store.redis.set(key, json.dumps({**stored, "v": SCHEMA_VERSION + 1,
-                                           "added_later": {"x": [1, 2]}}), keepttl=True)
+                                           "added_later": {"x": [1, 2]},
+                                           "generation": float(stored["generation"]),
+                                           "issued_at": int(stored["issued_at"])}),
+                          keepttl=True)
     new = await _rotate(store, str(issued.refresh_token))
     assert await store.resolve(new.access_token) is not None
     assert await store.resolve(issued.access_token) is not None

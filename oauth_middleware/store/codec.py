@@ -57,9 +57,10 @@ def _texts_in(value: Any) -> tuple[str, ...]:
 
 
 #: The JSON types a field of each annotation may hold (Python's bool is an int: refused apart).
+#: Any number passes for a number: a lifetime may be given in fractional seconds.
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "str": (str,), "SubjectType": (str,), "ResponseType": (str,), "bool": (bool,),
-    "int": (int,), "float": (int, float),
+    "int": (int, float), "float": (int, float),
 }
 
 

@@ -211,6 +211,7 @@ _UNREADABLE: dict[str, Any] = {
     "digest a number": lambda record: {**record, "digest": 5},
     "seal_key a number": lambda record: {**record, "seal_key": 5, "digest": "0" * 64},
     "generation a string": lambda record: {**record, "generation": "7"},
+    "generation a boolean": lambda record: {**record, "generation": True},
     "expires_at a string": lambda record: {**record, "expires_at": "soon"},
     "no digest, newer version": lambda record: {**record, "v": 99, "digest": None},
 }
