@@ -231,7 +231,8 @@ class OAuthMiddleware:
         if (await receive())["type"] != "websocket.connect":
             return  # the client went away first
         status, headers, body = bearer_refusal(exc, self.realm)
-        logger.info("refused WS %s: %s", scope["path"], exc.error)
+        # %r as for HTTP (``_refuse``): a decoded %0d%0a in the path forges no log line.
+        logger.info("refused WS %r: %s", scope["path"], exc.error)
         if "websocket.http.response" in (scope.get("extensions") or {}):
             await send({"type": "websocket.http.response.start", "status": status,
                         "headers": headers})

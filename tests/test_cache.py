@@ -13,7 +13,7 @@ import redis
 import redis.asyncio as aioredis
 from redis._parsers import _AsyncRESP2Parser
 
-from oauth_middleware.models import AccessToken, AuthorizationCode
+from oauth_middleware.models import AccessToken, AuthorizationCode, IssuedTokens, RefreshToken
 from oauth_middleware.store import NewTokens, TokenStore
 from oauth_middleware.store.cache import TokenCache
 from oauth_middleware.store.invalidation import Invalidations
@@ -110,9 +110,19 @@ async def test_a_hit_is_never_served_while_an_invalidation_waits_unread(
     assert [c[0] for c in counting.calls] == ["GET"]  # read from Redis, not served
 
 
+def _refresh_spec() -> NewTokens:
+    return replace(_spec(), refresh=True)
+
+
+async def _rotated(store: TokenStore, token: str, record: RefreshToken) -> IssuedTokens:
+    issued = await store.rotate_refresh(token, record, _refresh_spec())
+    assert issued is not None
+    return issued
+
+
 @pytest.mark.rule("revoke.cache-exact-on-host")
 @pytest.mark.parametrize("how", ["access token", "its grant", "the user's grants",
-                                 "replayed code", "displaced past the cap"])
+                                 "replayed code", "displaced past the cap", "raced rotation"])
 async def test_a_revocation_returns_only_after_one_more_round_trip(
     cached: TokenStore, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
@@ -192,6 +202,16 @@ async def _revoke(store: TokenStore, how: str) -> str:
         await _warm(store, issued.access_token)
         assert await store.redeem_code(value, code, _spec()) is None  # the replay revokes
         return issued.access_token
+    if how == "raced rotation":
+        first = await store.issue(replace(_spec(), refresh=True))
+        assert first.refresh_token is not None
+        record = await store.get_refresh(first.refresh_token)
+        assert record is not None
+        issued = await _rotated(store, first.refresh_token, record)
+        await _warm(store, issued.access_token)
+        # A rival that read the same record before the win: its script revokes the grant.
+        assert await store.rotate_refresh(first.refresh_token, record, _refresh_spec()) is None
+        return issued.access_token
     issued = await store.issue(replace(_spec(), refresh=True))
     await _warm(store, issued.access_token)
     if how == "access token":
@@ -211,7 +231,7 @@ async def _revoke(store: TokenStore, how: str) -> str:
 
 
 @pytest.mark.parametrize("how", ["access token", "its grant", "the user's grants",
-                                 "replayed code", "displaced past the cap"])
+                                 "replayed code", "displaced past the cap", "raced rotation"])
 async def test_a_token_this_process_revokes_is_refused_at_once(
     cached: TokenStore, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:

@@ -595,3 +595,21 @@ async def test_a_refusal_logs_the_path_without_its_line_breaks(
     message = record.getMessage()
     assert "\r" not in message and "\n" not in message
     assert message == f"refused GET {path!r}: missing_token"
+
+
+@pytest.mark.rule("rest.log-lines-escaped", "resource.websocket-close-codes")
+async def test_a_websocket_refusal_logs_the_path_without_its_line_breaks(
+    store: TokenStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The handshake's path is decoded like an HTTP request's: the refusal's log line
+    quotes it too, so a ``%0d%0a`` in it forges no line."""
+    path = "/polls/1\r\nWARNING:root:forged line\n/results"
+    app = build_app(store)
+    with caplog.at_level("INFO", logger="oauth_middleware.middleware"):
+        sent = await _call(app, _ws_scope(path, []), [{"type": "websocket.connect"}])
+    assert sent == [{"type": "websocket.accept"},
+                    {"type": "websocket.close", "code": 1008, "reason": "missing_token"}]
+    (record,) = [r for r in caplog.records if r.name == "oauth_middleware.middleware"]
+    message = record.getMessage()
+    assert "\r" not in message and "\n" not in message
+    assert message == f"refused WS {path!r}: missing_token"

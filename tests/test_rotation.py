@@ -15,7 +15,7 @@ import pytest
 
 from oauth_middleware.models import IssuedTokens
 from oauth_middleware.security import FINGERPRINT_CHARS, digest, new_grant_id, new_token
-from oauth_middleware.store import NewTokens, TokenStore, scripts
+from oauth_middleware.store import REFRESH_LIFETIME, NewTokens, TokenStore, scripts
 from oauth_middleware.store.codec import SCHEMA_VERSION
 from tests.conftest import FakeClock
 
@@ -29,7 +29,11 @@ async def _keys_of(store: TokenStore, grant_id: str) -> list[str]:
 
 
 @pytest.mark.rule("abuse.bounded-storage", "token.refresh.rotation")
-async def test_ten_thousand_rotations_leave_a_bounded_grant(store: TokenStore) -> None:
+async def test_ten_thousand_rotations_leave_a_bounded_grant(
+    store: TokenStore, clock: FakeClock
+) -> None:
+    """Rotations a millisecond apart by the store's clock, often within one by Redis's
+    (same PTTL): the oldest access token still goes first, by its ``issued_at``."""
     first = await store.issue(SPEC)
     gid = first.token.grant_id
     token = str(first.refresh_token)
@@ -37,12 +41,14 @@ async def test_ten_thousand_rotations_leave_a_bounded_grant(store: TokenStore) -
     assert record is not None
     access: list[str] = []
     for _ in range(10_000):  # the store's own calls; the record as get_refresh would read it
+        clock.advance(0.001)
         issued = await store.rotate_refresh(token, record, SPEC)
         assert issued is not None and issued.refresh_token is not None
         token = issued.refresh_token
         access = [*access[-scripts.GRANT_ACCESS_TOKENS:], issued.access_token]
         record = replace(record, digest=digest(token), generation=record.generation + 1,
-                         fingerprint=digest(token)[:FINGERPRINT_CHARS])
+                         fingerprint=digest(token)[:FINGERPRINT_CHARS], issued_at=clock(),
+                         expires_at=clock() + REFRESH_LIFETIME)
     assert await store.get_refresh(token) == record
     assert record.generation == 10_001
     keys = await _keys_of(store, gid)
@@ -139,8 +145,12 @@ async def test_a_refresh_record_with_an_unknown_field_rotates_normally(store: To
     assert raw is not None
     stored = json.loads(raw)
     assert stored["v"] == SCHEMA_VERSION
+    # Numbers stay numbers whichever way JSON wrote them (a whole one as 2.0 included).
     await store.redis.set(key, json.dumps({**stored, "v": SCHEMA_VERSION + 1,
-                                           "added_later": {"x": [1, 2]}}), keepttl=True)
+                                           "added_later": {"x": [1, 2]},
+                                           "generation": float(stored["generation"]),
+                                           "issued_at": int(stored["issued_at"])}),
+                          keepttl=True)
     new = await _rotate(store, str(issued.refresh_token))
     assert await store.resolve(new.access_token) is not None
     assert await store.resolve(issued.access_token) is not None

@@ -38,26 +38,60 @@ R = TypeVar("R", bound="_Record")
 SCHEMA_VERSION = 1
 
 
+class RecordError(ValueError):
+    """A stored value is no record of this type: not a JSON object, a required field missing,
+    or a field of another JSON type (a corrupted key, or a newer version's changed field).
+    Readers of grant records take such a record for unknown: never a 500, never a replay."""
+
+
 def _scopes_in(value: Any) -> frozenset[str]:
+    if value is not None and not isinstance(value, str):
+        raise RecordError("a scope list is not a string")
     return frozenset(value.split()) if value else frozenset()
 
 
-def _identity(value: Any) -> Any:
-    return value
+def _texts_in(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise RecordError("a list field is not a list of strings")
+    return tuple(value)
+
+
+#: The JSON types a field of each annotation may hold (Python's bool is an int: refused apart).
+#: Any number passes for a number: a lifetime may be given in fractional seconds.
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,), "SubjectType": (str,), "ResponseType": (str,), "bool": (bool,),
+    "int": (int, float), "float": (int, float),
+}
+
+
+def _checked(kind: str) -> Callable[[Any], Any]:
+    """The identity for values of ``kind`` (``X`` or ``X | None``); RecordError for others."""
+    base, _, optional = kind.partition(" | ")
+    allowed = _JSON_TYPES.get(base)
+
+    def check(value: Any) -> Any:
+        if value is None and optional == "None":
+            return value
+        if allowed is not None and (not isinstance(value, allowed)
+                                    or (bool not in allowed and isinstance(value, bool))):
+            raise RecordError(f"a field is not of type {kind}")
+        return value
+
+    return check
 
 
 @cache
 def _loaders(cls: type[_Record]) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
-    """Per field: how a JSON value turns back into the dataclass field's type."""
+    """Per field: how a JSON value turns back into the dataclass field's type, checked."""
     plan: list[tuple[str, Callable[[Any], Any]]] = []
     for f in fields(cls):
         kind = str(f.type)
         if kind.startswith("frozenset"):
             plan.append((f.name, _scopes_in))
         elif kind.startswith("tuple"):
-            plan.append((f.name, tuple))
+            plan.append((f.name, _texts_in))
         else:
-            plan.append((f.name, _identity))
+            plan.append((f.name, _checked(kind)))
     return tuple(plan)
 
 
@@ -106,10 +140,20 @@ def _number(value: object) -> str:
 
 
 def load(cls: type[R], raw: bytes | str) -> R:
-    """The record's known fields; ``"v"`` and fields of newer versions are ignored."""
-    data = json.loads(raw)
+    """The record's known fields; ``"v"`` and fields of newer versions are ignored.
+
+    :class:`RecordError` when ``raw`` is no such record (see there)."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise RecordError("not JSON") from None
+    if not isinstance(data, dict):
+        raise RecordError("not a JSON object")
     kwargs = {name: conv(data[name]) for name, conv in _loaders(cls) if name in data}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except TypeError:
+        raise RecordError("a required field is missing") from None
 
 
 def load_memo(cls: type[R], raw: bytes) -> R:

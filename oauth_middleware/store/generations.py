@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from oauth_middleware.models import RefreshToken
 from oauth_middleware.security import FINGERPRINT_CHARS, constant_time_equals, digest, sealed_by
-from oauth_middleware.store.codec import load
+from oauth_middleware.store.codec import RecordError, load
 from oauth_middleware.store.keys import Keys
 
 
@@ -32,17 +32,32 @@ def presented_refresh(
     The grant's record when ``token`` is its current refresh token; that record
     marked ``rotated`` (with the token's own fingerprint) when ``token`` is an
     earlier generation; a schema-0 record as stored; None when unknown or expired.
+    A record this version cannot read (:class:`.codec.RecordError`) stands for no token:
+    refused like an unknown one, never a 500. A grant record without a current digest
+    (a newer version's) names no rotated token either: a replay needs a digest that differs.
     """
-    record = None
-    if legacy is not None:
-        record = load(RefreshToken, legacy)
-    elif current is not None:
-        grant = load(RefreshToken, current)
-        sha = digest(token)
-        if grant.digest and constant_time_equals(sha, grant.digest):
-            record = grant
-        elif sealed_by(token, grant.seal_key):
-            record = replace(grant, rotated=True, fingerprint=sha[:FINGERPRINT_CHARS])
+    try:
+        record = _presented(token, current, legacy)
+    except RecordError:
+        return None
     if record is None or (record.expires_at is not None and record.expires_at <= now):
         return None
     return record
+
+
+def _presented(
+    token: str, current: bytes | str | None, legacy: bytes | str | None
+) -> RefreshToken | None:
+    if legacy is not None:
+        return load(RefreshToken, legacy)
+    if current is None:
+        return None
+    grant = load(RefreshToken, current)
+    if not grant.digest:
+        return None
+    sha = digest(token)
+    if constant_time_equals(sha, grant.digest):
+        return grant
+    if sealed_by(token, grant.seal_key):
+        return replace(grant, rotated=True, fingerprint=sha[:FINGERPRINT_CHARS])
+    return None

@@ -112,6 +112,8 @@ class GrantMixin(GrantWriter):
         *_, (status, *deleted) = await self.run(commands, scripts.INDEX_ADD,
                                                 scripts.ROTATE_REFRESH)
         self.forget_all(deleted)
+        if deleted:  # a replay revoked the grant, or the bound evicted access tokens
+            await self.settled()
         if int(status) != 1:
             return None
         return issued if spec.refresh else replace(issued, refresh_token=None)

@@ -92,8 +92,9 @@ return 1
 GRANT_ACCESS_TOKENS = 8
 
 #: Drops members that expired and, past ``keep`` access tokens (keys that start with
-#: ``prefix``), deletes those closest to expiry, never-expiring ones last and oldest
-#: first (by their record's ``issued_at``); returns the keys it deleted.
+#: ``prefix``), deletes those closest to expiry, never-expiring ones last, and among
+#: equals the oldest first (by their record's ``issued_at``: tokens issued within one
+#: millisecond have the same PTTL); returns the keys it deleted.
 _PRUNE = """
 local function prune(members, prefix, keep)
   local live = {}
@@ -102,10 +103,9 @@ local function prune(members, prefix, keep)
     if ttl == -2 then
       redis.call('SREM', members, key)
     elseif string.sub(key, 1, #prefix) == prefix then
-      local issued = 0
+      local issued = tonumber(field(redis.call('GET', key) or '', 'issued_at')) or 0
       if ttl < 0 then
         ttl = math.huge
-        issued = tonumber(field(redis.call('GET', key) or '', 'issued_at')) or 0
       end
       live[#live + 1] = {key, ttl, issued}
     end

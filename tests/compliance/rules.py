@@ -325,6 +325,10 @@ RULES: tuple[Rule, ...] = (
          "with long paths grows a worker by more than a small, fixed amount."),
     Rule("abuse.malformed-400", TRANSPORT, "RFC 6749 Appendix B; RFC 3986 §2.1",
          "Malformed percent-escapes, NUL bytes and non-UTF-8 input are 400, never 500."),
+    Rule("abuse.unreadable-record", TRANSPORT, "RFC 6749 §5.2; RFC 9700 §4.14.2",
+         "A stored refresh record this version cannot read (not an object, a field missing or "
+         "of another type, no current digest) stands for no token at token/, revoke/ and "
+         "introspect/: invalid_grant, 200, inactive; never a 500, never taken for a replay."),
 
     Rule("redis.token-503", REDIS, "RFC 6749 §5.2",
          "Token endpoints: 503 JSON temporarily_unavailable + Retry-After, never "

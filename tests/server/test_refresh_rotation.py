@@ -11,6 +11,7 @@ and changes nothing. Each test checks the answers and what Redis holds after.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable
 from typing import Any
 
@@ -200,3 +201,40 @@ async def test_revoking_a_refresh_token_while_it_rotates_ends_the_grant_every_ti
         assert await _me(client, first["access_token"]) == 401
         assert await _grant_keys(store, first["refresh_token"]) == []
     assert outcomes <= {200, 400}
+
+
+#: Refresh records this version cannot read: corrupted, or a field a newer version changed.
+_UNREADABLE: dict[str, Any] = {
+    "not an object": lambda record: [1, 2],
+    "client_id missing": lambda record: {k: v for k, v in record.items() if k != "client_id"},
+    "scopes a list": lambda record: {**record, "scopes": ["read"]},
+    "digest a number": lambda record: {**record, "digest": 5},
+    "seal_key a number": lambda record: {**record, "seal_key": 5, "digest": "0" * 64},
+    "generation a string": lambda record: {**record, "generation": "7"},
+    "generation a boolean": lambda record: {**record, "generation": True},
+    "expires_at a string": lambda record: {**record, "expires_at": "soon"},
+    "no digest, newer version": lambda record: {**record, "v": 99, "digest": None},
+}
+
+
+@pytest.mark.rule("abuse.unreadable-record")
+@pytest.mark.parametrize("case", sorted(_UNREADABLE))
+async def test_a_refresh_record_this_version_cannot_read_is_an_unknown_token(
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient, case: str
+) -> None:
+    """Each one answered 500 at all three endpoints (or, with no digest, revoked the grant
+    as a replay): now the token is unknown, and the grant's keys stay as they were."""
+    body = await code_tokens(client, store, web)
+    token = body["refresh_token"]
+    key = store.keys.refresh(str(grant_id_of(token)))
+    record = json.loads(await store.redis.get(key) or "{}")
+    await store.redis.set(key, json.dumps(_UNREADABLE[case](record)))
+    before = sorted(await _grant_keys(store, token))
+    assert_error(await _refresh(client, web, token), 400, "invalid_grant")
+    revoked = await _revoke(client, web, token)
+    assert revoked.status_code == 200 and revoked.json() == {}
+    assert_no_store(revoked)
+    seen = await client.post(INTROSPECT_PATH, headers=auth_of(web), data={"token": token})
+    assert seen.status_code == 200 and seen.json() == {"active": False}
+    assert sorted(await _grant_keys(store, token)) == before
+    assert await _me(client, body["access_token"]) == 200

@@ -18,6 +18,7 @@ from redis.asyncio.connection import AbstractConnection
 from oauth_middleware.security import new_grant_id
 from oauth_middleware.store import NewTokens, TokenStore
 from oauth_middleware.store.tokens import REVOKE_BATCH
+from tests.conftest import FakeClock
 
 #: Grants of the client; a tenth of them also in the user's index.
 GRANTS = 5000
@@ -106,3 +107,25 @@ async def test_revoking_thousands_of_grants_reads_the_index_in_bounded_pages(
     assert await store.redis.exists(store.keys.client_index("web"),
                                     store.keys.user_index("alice")) == 0
     assert [k async for k in store.redis.scan_iter(match=store.keys.access_pattern)] == []
+
+
+@pytest.mark.rule("revoke.index-bounded")
+@pytest.mark.xfail(strict=True, reason=(
+    "indexes are pruned by the writing process's clock (ZREMRANGEBYSCORE -inf now, and "
+    "PEXPIREAT from its scores) while the grants expire by Redis's: scores and pruning must "
+    "come from Redis TIME inside INDEX_ADD/ISSUE (keys live by relative TTLs)"))
+async def test_a_process_whose_clock_runs_ahead_never_hides_a_live_grant_from_a_sweep(
+    store: TokenStore, clock: FakeClock
+) -> None:
+    """Another host two hours ahead (a skewed clock, a wrong time zone setting) issues a
+    grant for the same user and client: its pruning takes the other grant, alive in Redis
+    for another hour, out of both indexes, and revoke-user and client removal miss it."""
+    spec = NewTokens(client_id="web", subject="alice", scopes=frozenset({"read"}))
+    first = await store.issue(spec)
+    ahead = TokenStore(store.redis, prefix=store.keys.prefix, clock=lambda: clock() + 7200)
+    await ahead.issue(spec)
+    assert await store.redis.zscore(store.keys.user_index("alice"),
+                                    first.token.grant_id) is not None
+    assert await store.revoke_user("alice") == 2
+    assert await store.resolve(first.access_token) is None
+    assert await store.redis.zcard(store.keys.client_index("web")) == 0
