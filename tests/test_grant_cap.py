@@ -46,7 +46,8 @@ async def _live(store: TokenStore, issued: IssuedTokens) -> bool:
 
 async def _loop(store: TokenStore, clock: FakeClock, spec: NewTokens, n: int
                 ) -> list[IssuedTokens]:
-    """``n`` grants, one second apart (so each expires after the one before)."""
+    """``n`` grants, one after the other: each expires after the one before by Redis's clock,
+    which scores the index (the records' clock moves a second between them too)."""
     issued = []
     for _ in range(n):
         clock.advance(1)
@@ -130,6 +131,25 @@ async def test_a_revoked_grant_frees_its_place_under_the_cap(
     assert await cap.redis.zcard(cap.keys.client_index("spa")) == CAP - 1
     again = await _loop(cap, clock, _spec(), 1)
     assert [await _live(cap, i) for i in [*issued, *again]] == [True] * (CAP - 1) + [False, True]
+
+
+@pytest.mark.rule("abuse.bounded.grants-per-user", "revoke.index-redis-clock")
+async def test_a_grant_from_a_host_whose_clock_runs_behind_is_displaced_in_its_turn(
+    store: TokenStore, clock: FakeClock
+) -> None:
+    """Grants are displaced in the order Redis's clock expires them, not by the clock of
+    the host that issued them: a login through a host two hours behind was scored two
+    hours early, and the next login anywhere displaced it, the newest, instead of the
+    oldest. No clock moves here: only the order of issue decides."""
+    cap = capped(store)
+    behind = TokenStore(store.redis, clock=lambda: clock() - 7200, max_grants_per_user=CAP)
+    first = [await cap.issue(_spec()) for _ in range(CAP - 1)]
+    late = await behind.issue(_spec())
+    last = await cap.issue(_spec())
+    assert [await _live(cap, i) for i in [*first, last]] == [False] + [True] * (CAP - 1)
+    assert await _live(behind, late)
+    assert sorted(cap.texts(await cap.redis.zrange(cap.keys.user_index("mallory"), 0, -1))) == \
+        sorted(i.token.grant_id for i in [*first[1:], late, last])
 
 
 @pytest.mark.rule("abuse.bounded.grants-per-user")

@@ -31,9 +31,9 @@ P rt:{g}                       string  JSON refresh record of grant g   refresh 
 P rt:{g}:<sha>                 string  JSON refresh record, schema 0    refresh lifetime
 P code:{g}:<sha>               string  JSON authorization code record   code lifetime
 P members:{g}                  set     the live keys above of grant g   longest member
-P idx:user:<sha(user)>         zset    grant id -> expiry (ms)          latest expiry
-P idx:client:<client_id>       zset    grant id -> expiry (ms)          latest expiry
-P idx:own:<client_id>          zset    grant id -> expiry (ms)          latest expiry
+P idx:user:<sha(user)>         zset    grant id -> expiry (ms, Redis)   latest expiry
+P idx:client:<client_id>       zset    grant id -> expiry (ms, Redis)   latest expiry
+P idx:own:<client_id>          zset    grant id -> expiry (ms, Redis)   latest expiry
 P txn:{<sha(user)>}:<sha>      string  JSON pending authorization       consent lifetime
 P txns:{<sha(user)>}           zset    txn <sha> -> stored at (ms)      consent lifetime
 P throttle:<b>:{<sha>}         hash    count, ends (window end, ms)     throttle window
@@ -85,6 +85,15 @@ subject's index at most ``max_grants_per_user`` (``idx:user``) or ``max_grants_p
 (``idx:own``) entries: past that it revokes the entries with the lowest score (earliest
 expiry) and drops them from both indexes. ``idx:client`` is not capped (it holds all the
 grants of all the users of a client); it is bounded by its users' caps and its own.
+
+An index entry's score is the grant's latest expiry by Redis's clock (``TIME``, in ms to
+the microsecond): the scripts that write one (``scripts.INDEX_ADD``, ``scripts.ISSUE``)
+are given the grant's TTL, add Redis's now, prune by it and set the index's PEXPIREAT
+from it, the clock its keys expire by. No process's clock enters an index: one running
+ahead would prune other hosts' live grants out of every sweep's reach, one running
+behind would lose its own (the index expiring before them), and the cap would displace
+grants out of order. Grants of one lifetime are thus displaced in the order they were
+issued; an entry is pruned a second after its score.
 
 Client ids are restricted to URL-safe characters at registration, so they are
 safe inside a key; user ids are free text and appear only as a digest.

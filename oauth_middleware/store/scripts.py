@@ -171,19 +171,33 @@ return redis.call('DEL', KEYS[2])
 """)
 
 # Records the latest expiry of a grant in a user or client index, prunes expired grants
-# and lets the index itself expire with its last grant. Scores and the index's PEXPIREAT
-# are whole milliseconds, at most "never", written as integer strings: a float such as
-# 1e+23 (a score an older version could store) is refused by PEXPIREAT and would fail
-# every later grant of this index.
+# and lets the index itself expire with its last grant. "Now" is Redis's clock (TIME), the
+# one its keys expire by: the caller passes the grant's TTL, never an expiry from its own
+# clock, so a process whose clock runs ahead cannot prune other hosts' live grants, nor
+# one running behind let the index expire before its own grants. The score is that now
+# (to the microsecond, so grants of one lifetime are evicted in the order they were
+# issued) plus the TTL, at most "never". An entry is pruned a second after its score, as
+# the index outlives its last entry by a second: a member's own expiry is taken a little
+# later than this TIME, never earlier. PEXPIREAT gets whole milliseconds as an integer
+# string: a float such as 1e+23 (a score an older version could store) is refused by
+# PEXPIREAT and would fail every later grant of this index.
 _INDEX_ADD = """
-local function index_add(index, grant, expiry_ms, now, never_ms)
+local function redis_now()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
+end
+local function index_add(index, grant, ttl_ms, never_ms, now)
   local never = tonumber(never_ms)
-  local expiry = math.min(math.floor(tonumber(expiry_ms)), never)
+  local ttl = tonumber(ttl_ms)
+  local expiry = never
+  if ttl ~= 0 then
+    expiry = math.min(now + ttl, never)
+  end
   local current = redis.call('ZSCORE', index, grant)
   if (not current) or tonumber(current) < expiry then
-    redis.call('ZADD', index, string.format('%d', expiry), grant)
+    redis.call('ZADD', index, string.format('%.3f', expiry), grant)
   end
-  redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. now)
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', string.format('(%d', math.floor(now) - 1000))
   local top = redis.call('ZRANGE', index, -1, -1, 'WITHSCORES')
   if top[2] then
     local latest = math.min(math.floor(tonumber(top[2])), never)
@@ -192,10 +206,10 @@ local function index_add(index, grant, expiry_ms, now, never_ms)
 end
 """
 
-#: KEYS: index; ARGV: grant id, expiry ms, now ms, "never" ms (``keys.NEVER_MS``).
-#: Indexes a grant (see ``_INDEX_ADD``).
+#: KEYS: index; ARGV: grant id, TTL ms of its longest-lived member (0: never), "never" ms
+#: (``keys.NEVER_MS``). Indexes a grant (see ``_INDEX_ADD``).
 INDEX_ADD = Script(_INDEX_ADD + """
-index_add(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+index_add(KEYS[1], ARGV[1], ARGV[2], ARGV[3], redis_now())
 return 1
 """)
 
@@ -219,7 +233,8 @@ end
 ISSUE_EVICTIONS = 2
 
 #: Past ``cap`` entries of a subject's index, revokes those with the lowest score (the
-#: earliest expiry: for refresh grants of one lifetime, the least recently refreshed),
+#: earliest expiry by Redis's clock: for refresh grants of one lifetime, the least recently
+#: issued or refreshed),
 #: never ``keep`` (the grant just issued) and at most ``most`` of them; each leaves its
 #: client's index too (``client_head`` .. its client id). Returns the keys it deleted.
 _EVICT = """
@@ -248,8 +263,8 @@ end
 """
 
 #: KEYS: client, members, subject index, client index, key1[, key2 ...];
-#: ARGV: check ("1" or "0"), generation, grant id, expiry ms, now ms, never ms,
-#: cap, evictions at most (:data:`ISSUE_EVICTIONS`), members head, client index head,
+#: ARGV: check ("1" or "0"), generation, grant id, index TTL ms (0: never; see ``_INDEX_ADD``),
+#: never ms, cap, evictions at most (:data:`ISSUE_EVICTIONS`), members head, client index head,
 #: value1, ttl1[, value2, ttl2 ...]
 #: Issues a new grant (RFC 6749 §4-5) together with its index entries, but only while
 #: its client is registered with the generation the issuer authenticated (``check``
@@ -259,7 +274,8 @@ end
 #: (issued; the keys of the grants it displaced, see ``_EVICT``). One script adds one grant
 #: and displaces at least one past the cap, so an index within the cap stays within it
 #: however many issue at once, and with it the subject's live grants: every live grant is
-#: indexed (an entry leaves only with its grant revoked, or once its score has passed).
+#: indexed (an entry leaves only with its grant revoked, or a second after its score, by
+#: Redis's clock, has passed).
 #: The keys span slots (client, indexes, grants): a plain, non-cluster Redis only.
 ISSUE = Script(_ADD_MEMBER + _INDEX_ADD + _REVOKE_GRANT + _OWNER + _EVICT + """
 if ARGV[1] == '1' then
@@ -276,16 +292,17 @@ if ARGV[1] == '1' then
     return {0}
   end
 end
-index_add(KEYS[3], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+local now = redis_now()
+index_add(KEYS[3], ARGV[3], ARGV[4], ARGV[5], now)
 if KEYS[4] ~= KEYS[3] then
-  index_add(KEYS[4], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+  index_add(KEYS[4], ARGV[3], ARGV[4], ARGV[5], now)
 end
 for i = 5, #KEYS do
-  add_member(KEYS[2], KEYS[i], ARGV[2 * i + 1], tonumber(ARGV[2 * i + 2]))
+  add_member(KEYS[2], KEYS[i], ARGV[2 * i], tonumber(ARGV[2 * i + 1]))
 end
 local out = {1}
-for _, key in ipairs(evict(KEYS[3], ARGV[3], tonumber(ARGV[7]), tonumber(ARGV[8]),
-                           ARGV[9], ARGV[10])) do
+for _, key in ipairs(evict(KEYS[3], ARGV[3], tonumber(ARGV[6]), tonumber(ARGV[7]),
+                           ARGV[8], ARGV[9])) do
   out[#out + 1] = key
 end
 return out

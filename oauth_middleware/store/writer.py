@@ -128,16 +128,18 @@ class GrantWriter(StoreBase):
         members: list[Member],
     ) -> list[Command]:
         """Index updates so revoke-user and revoke-client find this grant."""
-        now, expiry = self._expiry(members)
+        ttl = self._index_ttl(members)
         keys = {self.keys.subject_index(subject, subject_type), self.keys.client_index(client_id)}
-        return [self.evalsha(scripts.INDEX_ADD, [key], [grant_id, expiry, now, NEVER_MS])
+        return [self.evalsha(scripts.INDEX_ADD, [key], [grant_id, ttl, NEVER_MS])
                 for key in sorted(keys)]
 
-    def _expiry(self, members: list[Member]) -> tuple[int, int]:
-        """Now and the grant's index score: its longest-lived member's expiry (ms)."""
-        now = self.now_ms()
+    @staticmethod
+    def _index_ttl(members: list[Member]) -> int:
+        """The grant's index TTL: its longest-lived member's (ms, 0 = never). A TTL, not an
+        expiry: the script adds Redis's clock, the one the members expire by, not this
+        process's (which may run ahead of other hosts', see ``scripts.INDEX_ADD``)."""
         ttls = [ttl for _, _, ttl in members]
-        return now, NEVER_MS if 0 in ttls else now + max(ttls)
+        return 0 if 0 in ttls else max(ttls)
 
     @staticmethod
     def flatten(members: list[Member]) -> tuple[list[str], list[Any]]:
@@ -161,14 +163,13 @@ class GrantWriter(StoreBase):
         their keys at once, as for any revocation.
         """
         keys, args = self.flatten(members)
-        now, expiry = self._expiry(members)
         script_keys = [self.keys.client(client_id), self.keys.members(grant_id),
                        self.keys.subject_index(subject, subject_type),
                        self.keys.client_index(client_id), *keys]
         check = ["0", ""] if generation is None else ["1", generation]
         cap = self.max_grants_per_client if subject_type == "client" else self.max_grants_per_user
         (reply,) = await self.run([self.evalsha(scripts.ISSUE, script_keys, [
-            *check, grant_id, expiry, now, NEVER_MS, cap, scripts.ISSUE_EVICTIONS,
+            *check, grant_id, self._index_ttl(members), NEVER_MS, cap, scripts.ISSUE_EVICTIONS,
             self.keys.members_head, self.keys.client_index_head, *args])], scripts.ISSUE)
         issued, *displaced = reply
         if not int(issued):

@@ -226,6 +226,11 @@ RULES: tuple[Rule, ...] = (
     Rule("revoke.index-bounded", SIDE, "RFC 7009 §2.1",
          "Revoking a user's or a client's grants drops them from every index, and indexes "
          "are read page by page, never whole."),
+    Rule("revoke.index-redis-clock", SIDE, "RFC 7009 §2.1",
+         "Every live grant stays in its user's and its client's index while Redis keeps it, "
+         "whatever the clock of the host that issued it or of any other host: revoking a "
+         "user's or a client's grants finds it, and a cap displaces grants in the order "
+         "Redis's clock expires them."),
     Rule("revoke.cache-exact-on-host", SIDE, "RFC 7009 §2.2",
          "With the local cache, no worker on the revoker's host serves a revoked token to a "
          "request sent after the revocation returned: no hit while an invalidation that "

@@ -109,11 +109,7 @@ async def test_revoking_thousands_of_grants_reads_the_index_in_bounded_pages(
     assert [k async for k in store.redis.scan_iter(match=store.keys.access_pattern)] == []
 
 
-@pytest.mark.rule("revoke.index-bounded")
-@pytest.mark.xfail(strict=True, reason=(
-    "indexes are pruned by the writing process's clock (ZREMRANGEBYSCORE -inf now, and "
-    "PEXPIREAT from its scores) while the grants expire by Redis's: scores and pruning must "
-    "come from Redis TIME inside INDEX_ADD/ISSUE (keys live by relative TTLs)"))
+@pytest.mark.rule("revoke.index-bounded", "revoke.index-redis-clock")
 async def test_a_process_whose_clock_runs_ahead_never_hides_a_live_grant_from_a_sweep(
     store: TokenStore, clock: FakeClock
 ) -> None:
@@ -129,3 +125,23 @@ async def test_a_process_whose_clock_runs_ahead_never_hides_a_live_grant_from_a_
     assert await store.revoke_user("alice") == 2
     assert await store.resolve(first.access_token) is None
     assert await store.redis.zcard(store.keys.client_index("web")) == 0
+
+
+@pytest.mark.rule("revoke.index-bounded", "revoke.index-redis-clock")
+async def test_a_process_whose_clock_runs_behind_keeps_the_grants_it_issues_indexed(
+    store: TokenStore, clock: FakeClock
+) -> None:
+    """A host two hours behind issues a one-hour grant: scored by that host's clock, the
+    entry had passed an hour ago, and the index's PEXPIREAT with it, so the index vanished
+    at once while the grant lived in Redis for an hour, out of every sweep's reach."""
+    behind = TokenStore(store.redis, prefix=store.keys.prefix, clock=lambda: clock() - 7200)
+    issued = await behind.issue(NewTokens(client_id="web", subject="alice", lifetime=3600))
+    assert await behind.resolve(issued.access_token) == issued.token
+    indexes = (store.keys.user_index("alice"), store.keys.client_index("web"))
+    for index in indexes:
+        assert await store.redis.zscore(index, issued.token.grant_id) is not None
+        assert 3_600_000 < await store.redis.pttl(index) <= 3_601_000
+    assert await store.revoke_client_tokens("web") == 1
+    assert await behind.resolve(issued.access_token) is None
+    assert [k async for k in store.redis.scan_iter(match=store.keys.access_pattern)] == []
+    assert await store.redis.exists(*indexes) == 0
