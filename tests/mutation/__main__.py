@@ -28,7 +28,7 @@ TARGET = 0.95
 
 _MIDDLEWARE = ("tests/test_middleware.py", "tests/test_extraction.py",
                "tests/test_decorators.py", "tests/test_dependencies.py",
-               "tests/test_scope_all_required.py")
+               "tests/test_scope_all_required.py", "tests/reliability/test_size_limits.py")
 _AUTHORIZE = ("tests/server/test_authorize_validation.py", "tests/server/test_authorize_errors.py",
               "tests/server/test_authorize_consent.py", "tests/server/test_authorize_pkce.py")
 _TOKEN = ("tests/server/test_grants.py", "tests/server/test_client_auth.py",
@@ -40,7 +40,8 @@ _STORE = ("tests/test_store.py", "tests/test_batch.py", "tests/test_pipelines.py
 MODULES: dict[str, tuple[str, ...]] = {
     "oauth_middleware/middleware.py": _MIDDLEWARE,
     "oauth_middleware/body.py": _MIDDLEWARE,
-    "oauth_middleware/extraction.py": ("tests/test_extraction.py", "tests/test_middleware.py"),
+    "oauth_middleware/extraction.py": ("tests/test_extraction.py", "tests/test_middleware.py",
+                                       "tests/reliability/test_size_limits.py"),
     "oauth_middleware/scopes.py": ("tests/test_scopes.py", *_MIDDLEWARE),
     "oauth_middleware/decorators.py": _MIDDLEWARE,
     "oauth_middleware/dependencies.py": _MIDDLEWARE,
