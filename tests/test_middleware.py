@@ -251,10 +251,15 @@ async def test_malformed_requests_are_400_invalid_request(
     assert app.state.calls == []
 
 
-@pytest.mark.rule("resource.malformed-400", "abuse.malformed-400")
-async def test_non_utf8_header_is_400_not_500(client: httpx.AsyncClient) -> None:
+@pytest.mark.rule("resource.malformed-400", "abuse.malformed-400", "resource.no-echo",
+                  "resource.app-not-called")
+async def test_non_utf8_header_is_400_not_500(client: httpx.AsyncClient, app: Starlette) -> None:
     response = await client.get("/me", headers={b"Authorization": b"Bearer \xff\xfe"})
     assert response.status_code == 400
+    assert response.headers["www-authenticate"] == (
+        f'Bearer realm="api", error="invalid_request", error_description="{MALFORMED}"')
+    assert response.json() == {"error": "invalid_request", "error_description": MALFORMED}
+    assert app.state.calls == []
 
 
 @pytest.mark.rule("resource.missing-401")
