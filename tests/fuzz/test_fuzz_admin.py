@@ -25,8 +25,6 @@ from tests.fuzz.strategies import headers, pairs
 from tests.page_headers import assert_page_headers
 from tests.raw_asgi import call
 
-pytestmark = pytest.mark.rule("responses.5xx-generic", "abuse.malformed-400")
-
 #: Every field an admin form reads.
 FIELDS = ("allow_http", "allow_plain_pkce", "client_id", "code_challenge", "confirm",
           "description", "enabled", "fingerprint", "grant_id", "grant_type", "grant_types",
@@ -57,6 +55,7 @@ def _paths() -> st.SearchStrategy[tuple[str, str]]:
         lambda pair: (pair[0][0], "/admin" + pair[0][1].replace("{client_id}", pair[1])))
 
 
+@pytest.mark.rule("responses.html.headers", "abuse.malformed-400")
 @given(data=st.data())
 def test_the_admin_never_fails_with_5xx_and_every_page_has_its_headers(
     fuzz: FuzzEnv, admin_host: Starlette, data: st.DataObject

@@ -22,8 +22,6 @@ from oauth_middleware.security import digest
 from oauth_middleware.store import NewTokens, TokenStore, scripts
 from oauth_middleware.store.codec import dump
 
-pytestmark = pytest.mark.rule("token.code.single-use", "redis.token-503")
-
 SPEC = NewTokens(client_id="web", subject="alice", scopes=frozenset({"read"}), refresh=True)
 
 
@@ -51,6 +49,7 @@ async def _consume_twice(store: TokenStore, key: str, expected: str, consumed: s
     return outcomes, issued.access_token
 
 
+@pytest.mark.rule("token.code.single-use")
 async def test_a_resent_code_redemption_wins_again_and_revokes_nothing(
     store: TokenStore
 ) -> None:
@@ -64,6 +63,7 @@ async def test_a_resent_code_redemption_wins_again_and_revokes_nothing(
     assert code is not None and code.used
 
 
+@pytest.mark.rule("token.code.single-use", "token.code.replay-revokes")
 async def test_a_different_redemption_of_a_used_code_still_revokes_the_grant(
     store: TokenStore
 ) -> None:
