@@ -22,6 +22,8 @@ from oauth_middleware.redirects import (
     "http://[::1]/cb",
     "http://localhost:3000/cb",
     "com.example.app:/oauth2redirect",
+    "https://app.example/cb?a=!'()",  # sub-delims (RFC 3986 §2.2), the lowest printable first
+    "https://a/" + "x" * 1990,  # exactly at the length cap
 ])
 @pytest.mark.rule("auth.redirect.registration-rules")
 def test_registrable_redirect_uris(uri: str) -> None:
@@ -35,6 +37,7 @@ def test_registrable_redirect_uris(uri: str) -> None:
     ("https://*.example/cb", "wildcards"),
     ("https://app.example/c b", "ASCII"),
     ("https://app.example/\x00", "ASCII"),
+    ("https://app.example/\x7f", "ASCII"),
     ("javascript:alert(1)", "private-use"),
     ("https:///nohost", "host"),
     ("https://app.example:99999/cb", "absolute"),
@@ -62,6 +65,8 @@ def test_plain_http_can_be_allowed_for_development() -> None:
     ("http://127.0.0.1/cb", "http://127.0.0.1:51234/cb", True),
     ("http://127.0.0.1:8000/cb", "http://127.0.0.1:9000/cb", True),
     ("http://[::1]:80/cb", "http://[::1]:5000/cb", True),
+    ("http://[::1]/cb", "http://[::1]:5000/cb", True),
+    ("http://[::1]:80/cb", "http://[::2]:80/cb", False),  # another address, same port
     ("http://127.0.0.1/cb", "http://127.0.0.1:51234/other", False),
     ("http://localhost/cb", "http://localhost:5000/cb", False),
     ("https://127.0.0.1/cb", "https://127.0.0.1:5000/cb", False),
@@ -102,3 +107,5 @@ def test_implicit_parameters_go_in_the_fragment() -> None:
 @pytest.mark.rule("auth.redirect.registered-query-kept")
 def test_trailing_question_mark_gets_no_extra_separator() -> None:
     assert add_params("https://a.example/cb?", {"code": "c"}) == "https://a.example/cb?code=c"
+    assert add_params("https://a.example/cb?t=1&", {"code": "c"}) == (
+        "https://a.example/cb?t=1&code=c")
