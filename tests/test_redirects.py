@@ -109,3 +109,24 @@ def test_trailing_question_mark_gets_no_extra_separator() -> None:
     assert add_params("https://a.example/cb?", {"code": "c"}) == "https://a.example/cb?code=c"
     assert add_params("https://a.example/cb?t=1&", {"code": "c"}) == (
         "https://a.example/cb?t=1&code=c")
+
+
+@pytest.mark.parametrize(("uri", "message"), [
+    ("", "a redirect URI must be 1 to 2000 characters long"),
+    ("https://app.example/c b", "a redirect URI must be ASCII, without spaces or controls"),
+    ("https://app.example/cb#frag",
+     "a redirect URI must not contain a fragment (RFC 6749 §3.1.2)"),
+    ("https://*.example/cb", "wildcards are not allowed: register each redirect URI exactly"),
+    ("/relative/cb", "a redirect URI must be absolute, e.g. https://app.example/cb"),
+    ("https:///nohost", "a redirect URI must name a host"),
+    ("http://myapp.com/", "plain http is only allowed for loopback addresses: use https "
+                          "(or allow_http=True for local development)"),
+    ("javascript:alert(1)", "use an https URI, a loopback http URI, or a private-use scheme "
+                            "such as com.example.app:/cb"),
+])
+@pytest.mark.rule("auth.redirect.registration-rules")
+def test_each_refusal_says_what_to_change_in_full(uri: str, message: str) -> None:
+    """The message is what a developer registering a client reads: all of it, exactly."""
+    with pytest.raises(InvalidRedirectURI) as refused:
+        validate_redirect_uri(uri)
+    assert str(refused.value) == message
