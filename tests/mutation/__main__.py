@@ -2,7 +2,7 @@
 
 A mutant is a small bug mutmut writes into one function (``<=`` turned into ``&``,
 a string emptied, a branch inverted); the suite should fail on every one. Each
-module is tested against the fast test files that exercise it (:data:`MODULES`:
+module is tested against the fast test files that exercise it (``plan.MODULES``:
 fakeredis only, no browser, no uvicorn, no real redis-server), and mutmut runs,
 for each mutant, only those of them that reached the mutated function. The run
 starts from scratch (``mutants/`` is deleted first: a cached verdict would hide a
@@ -23,59 +23,10 @@ from pathlib import Path
 from mutmut.configuration import config
 from mutmut.stats import status_by_exit_code
 
+from tests.mutation.plan import MODULES, chosen
+
 #: The kill rate a run must reach (killed and timed-out mutants over all tested ones).
 TARGET = 0.95
-
-_MIDDLEWARE = ("tests/test_middleware.py", "tests/test_extraction.py",
-               "tests/test_decorators.py", "tests/test_dependencies.py",
-               "tests/test_scope_all_required.py", "tests/reliability/test_size_limits.py")
-_AUTHORIZE = ("tests/server/test_authorize_validation.py", "tests/server/test_authorize_errors.py",
-              "tests/server/test_authorize_consent.py", "tests/server/test_authorize_pkce.py")
-_TOKEN = ("tests/server/test_grants.py", "tests/server/test_client_auth.py",
-          "tests/server/test_revoke.py", "tests/server/test_introspect.py",
-          "tests/server/test_throttle.py")
-_STORE = ("tests/test_store.py", "tests/test_batch.py", "tests/test_pipelines.py")
-
-#: Each security-critical module and the fast test files that exercise it.
-MODULES: dict[str, tuple[str, ...]] = {
-    "oauth_middleware/middleware.py": _MIDDLEWARE,
-    "oauth_middleware/body.py": _MIDDLEWARE,
-    "oauth_middleware/extraction.py": ("tests/test_extraction.py", "tests/test_middleware.py",
-                                       "tests/reliability/test_size_limits.py"),
-    "oauth_middleware/scopes.py": ("tests/test_scopes.py", *_MIDDLEWARE),
-    "oauth_middleware/decorators.py": _MIDDLEWARE,
-    "oauth_middleware/dependencies.py": _MIDDLEWARE,
-    "oauth_middleware/redirects.py": ("tests/test_redirects.py", *_AUTHORIZE),
-    "oauth_middleware/pkce.py": ("tests/test_security.py", "tests/server/test_authorize_pkce.py",
-                                 "tests/server/test_grants.py"),
-    "oauth_middleware/security.py": ("tests/test_security.py", "tests/test_constant_time.py",
-                                     "tests/server/test_secrets.py", *_TOKEN),
-    "oauth_middleware/csrf.py": ("tests/test_csrf.py", "tests/server/test_authorize_consent.py"),
-    "oauth_middleware/server/client_auth.py": _TOKEN,
-    "oauth_middleware/server/grants/*": _TOKEN,
-    "oauth_middleware/server/consent.py": ("tests/test_csrf.py", *_AUTHORIZE),
-    "oauth_middleware/server/authorization_request.py": _AUTHORIZE,
-    "oauth_middleware/server/responses.py": (*_AUTHORIZE, "tests/server/test_boundary.py"),
-    "oauth_middleware/server/pages.py": _AUTHORIZE,
-    # The callers of the Lua scripts: every check-then-act on Redis.
-    "oauth_middleware/store/grants.py": (*_STORE, *_TOKEN),
-    "oauth_middleware/store/tokens.py": (*_STORE, *_TOKEN, "tests/test_middleware.py"),
-    "oauth_middleware/store/transient.py": (*_STORE, *_AUTHORIZE, "tests/server/test_grants.py"),
-    "oauth_middleware/store/writer.py": (*_STORE, *_TOKEN),
-}
-
-
-def chosen(argv: list[str]) -> list[str]:
-    """The module patterns named on the command line (``pkce.py`` or a path), or all."""
-    if not argv:
-        return list(MODULES)
-    picked = []
-    for name in argv:
-        found = [m for m in MODULES if m == name or m.endswith("/" + name.removeprefix("./"))]
-        if not found:
-            raise SystemExit(f"scripts/mutate: {name} is not one of: {', '.join(MODULES)}")
-        picked += found
-    return picked
 
 
 def report(modules: list[str], seconds: float) -> float:
