@@ -107,3 +107,57 @@ def test_required_cache_stays_bounded() -> None:
     for i in range(5000):
         policy.required("GET", f"/a/{i}")
     assert len(policy._cache) <= 4096
+
+
+async def list_items(request: Request) -> Response:
+    return Response()
+
+
+async def create_item(request: Request) -> Response:
+    return Response()
+
+
+@oauth_required("items:write")
+async def write_item(request: Request) -> Response:
+    return Response()
+
+
+@pytest.mark.rule("resource.insufficient-scope")
+def test_head_is_held_to_a_rule_keyed_get() -> None:
+    """HEAD is GET without a body (RFC 9110 §9.3.2): a GET rule left HEAD open would let
+    anyone learn from an answer's headers and status what GET protects."""
+    policy = ScopePolicy({"GET /x": "x:read"})
+    assert policy.required("HEAD", "/x") == frozenset({"x:read"})
+    assert policy.required("POST", "/x") is None
+    policy.bind([Route("/x", results)])
+    assert policy.required("HEAD", "/x") == frozenset({"x:read"})
+
+
+@pytest.mark.rule("resource.insufficient-scope")
+def test_auto_keyed_by_method_derives_from_the_route_serving_that_method() -> None:
+    routes = [Route("/items", list_items, methods=["GET"]),
+              Route("/items", create_item, methods=["POST"])]
+    policy = ScopePolicy({"GET /items": AUTO, "POST /items": AUTO})
+    policy.bind(routes)
+    assert policy.required("GET", "/items") == frozenset({"tests:list_items"})
+    assert policy.required("POST", "/items") == frozenset({"tests:create_item"})
+
+
+@pytest.mark.rule("resource.insufficient-scope")
+def test_a_decorated_route_binds_its_scope_to_its_own_methods_only() -> None:
+    routes = [Route("/items", write_item, methods=["POST"]),
+              Route("/items", list_items, methods=["GET"])]
+    policy = ScopePolicy({})
+    rules = policy.bind(routes)
+    assert [(r.method, r.template) for r in rules] == [("POST", "/items")]
+    assert policy.required("POST", "/items") == frozenset({"items:write"})
+    assert policy.required("GET", "/items") is None
+
+
+def test_auto_reads_as_auto_and_a_bad_scope_is_refused_naming_the_syntax() -> None:
+    assert repr(AUTO) == "AUTO"
+    with pytest.raises(ValueError, match="invalid scope identifier") as refused:
+        ScopePolicy({"/a": "two words"})
+    assert str(refused.value) == (
+        "invalid scope identifier 'two words': use printable ASCII without spaces, "
+        'quotes or backslashes, e.g. "polls:vote"')
