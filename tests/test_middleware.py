@@ -737,3 +737,22 @@ async def test_a_query_string_over_the_cap_is_413_saying_so(app: Starlette) -> N
     assert refused.status == 413
     assert json.loads(refused.body) == {"error": "invalid_request",
                                         "error_description": "The query string is too long."}
+
+
+@pytest.mark.parametrize("token", [None, "nope.nope"])
+async def test_a_websocket_on_an_open_route_is_served_anonymously_whatever_it_carries(
+    store: TokenStore, token: str | None
+) -> None:
+    """A missing or invalid token on an unprotected route is no refusal and no identity:
+    the app runs with its own receive, as an anonymous user."""
+
+    async def echo(scope: Scope, receive: Receive, send: Send) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send",
+                    "text": json.dumps([scope["user"].is_authenticated, scope["auth"].scopes])})
+
+    app = OAuthMiddleware(echo, store=store, scopes={"/protected": []})
+    headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
+    sent = await _call(app, _ws_scope("/open", headers), [{"type": "websocket.connect"}])
+    assert sent == [{"type": "websocket.accept"}, {"type": "websocket.send", "text": "[false, []]"}]

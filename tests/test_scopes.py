@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from fastapi import APIRouter, FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Host, Mount, Route
@@ -161,3 +162,29 @@ def test_auto_reads_as_auto_and_a_bad_scope_is_refused_naming_the_syntax() -> No
     assert str(refused.value) == (
         "invalid scope identifier 'two words': use printable ASCII without spaces, "
         'quotes or backslashes, e.g. "polls:vote"')
+
+
+def test_walk_routes_descends_into_included_fastapi_routers_and_goes_on_after_them() -> None:
+    """FastAPI keeps an included router whole: its routes get the prefix and the names of
+    the mounts around it, and the routes after it are walked too."""
+    inner = APIRouter()
+
+    @inner.get("/a")
+    async def listed() -> None:
+        return None
+
+    api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    api.include_router(inner, prefix="/p")
+
+    @api.post("/b")
+    async def after() -> None:
+        return None
+
+    routes = [Mount("/api", name="api", app=api)]
+    found = [(i.template, i.methods, i.mounts) for i in walk_routes(routes)]
+    assert found == [("/api/p/a", frozenset({"GET"}), ("api",)),
+                     ("/api/b", frozenset({"POST"}), ("api",))]
+    policy = ScopePolicy({"/api/p/a": AUTO, "/api/b": AUTO})
+    policy.bind(routes)
+    assert policy.required("GET", "/api/p/a") == frozenset({"api:listed"})
+    assert policy.required("POST", "/api/b") == frozenset({"api:after"})
