@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from oauth_middleware import AUTO, OAuthMiddleware
 from oauth_middleware.middleware import MAX_QUERY_SIZE, route_path
@@ -397,7 +397,7 @@ async def test_debug_allows_plain_http(store: TokenStore, issue: Issue) -> None:
     assert response.status_code == 200
 
 
-async def _call(app: Starlette, scope: dict[str, Any], messages: list[Message]) -> list[Message]:
+async def _call(app: ASGIApp, scope: dict[str, Any], messages: list[Message]) -> list[Message]:
     sent: list[Message] = []
     inbox = list(messages)
 
@@ -631,7 +631,7 @@ async def test_auto_scopes_around_an_app_without_routes_fail_on_the_first_event(
     scope = {"lifespan": {"type": "lifespan", "asgi": {"version": "3.0"}},
              "http": _http_scope("/x"), "websocket": _ws_scope("/x", [])}[first]
     with pytest.raises(RuntimeError) as failed:
-        await _call(app, scope, [{"type": "websocket.connect"}])  # type: ignore[arg-type]
+        await _call(app, scope, [{"type": "websocket.connect"}])
     assert str(failed.value) == AUTO_WITHOUT_ROUTES
 
 
@@ -719,7 +719,7 @@ async def test_a_scope_without_query_string_is_served_and_passed_on_as_it_came(
     app = OAuthMiddleware(inner, store=store, scopes={"/x": []})
     scope = _http_scope("/x", headers=[(b"authorization", f"Bearer {await issue()}".encode())])
     del scope["query_string"]
-    sent = await _call(app, scope, [])  # type: ignore[arg-type]
+    sent = await _call(app, scope, [])
     assert sent[0]["status"] == 200
     assert "query_string" not in seen[0]
 
