@@ -242,6 +242,9 @@ def test_misuse_of_the_decorator_is_refused_naming_the_fix() -> None:
     with pytest.raises(ValueError, match="not both") as both:
         oauth_required("a", scope_auto=True)
     assert str(both.value) == "pass either scope=... or scope_auto=True, not both"
+    for empty in ("", [""]):
+        with pytest.raises(ValueError, match="invalid scope identifier ''"):
+            oauth_required(empty)
 
     @oauth_required()
     def no_request(value: int) -> int:
