@@ -6,7 +6,8 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Host, Mount, Route
+from starlette.routing import Host, Mount, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from oauth_middleware import AUTO, oauth_required
 from oauth_middleware.scopes import ScopePolicy, derive, parse_key, walk_routes
@@ -188,3 +189,19 @@ def test_walk_routes_descends_into_included_fastapi_routers_and_goes_on_after_th
     policy.bind(routes)
     assert policy.required("GET", "/api/p/a") == frozenset({"api:listed"})
     assert policy.required("POST", "/api/b") == frozenset({"api:after"})
+
+
+@oauth_required("feed:read")
+async def feed(websocket: WebSocket) -> None:
+    await websocket.close()
+
+
+def test_bound_rules_name_their_template_and_a_decorated_websocket_any_method() -> None:
+    policy = ScopePolicy({"POST /a/{id}": "a:write", "/b": AUTO})
+    rules = policy.bind([Route("/b", results), WebSocketRoute("/feed", feed)])
+    assert policy.bound
+    assert [(r.method, r.template, r.scopes) for r in rules] == [
+        ("POST", "/a/{id}", frozenset({"a:write"})),
+        (None, "/b", frozenset({"tests:results"})),
+        (None, "/feed", frozenset({"feed:read"})),
+    ]
