@@ -34,7 +34,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "oauth_middleware/security.py": ("tests/test_security.py", "tests/test_constant_time.py",
                                      "tests/server/test_secrets.py", *_TOKEN),
     "oauth_middleware/csrf.py": ("tests/test_csrf.py", "tests/server/test_authorize_consent.py"),
-    "oauth_middleware/server/client_auth.py": _TOKEN,
+    "oauth_middleware/server/client_auth.py": (*_TOKEN, "tests/reliability/test_size_limits.py"),
     "oauth_middleware/server/grants/*": _TOKEN,
     "oauth_middleware/server/consent.py": ("tests/test_csrf.py", *_AUTHORIZE),
     "oauth_middleware/server/authorization_request.py": _AUTHORIZE,

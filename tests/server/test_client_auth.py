@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from dataclasses import replace
 
 import httpx
@@ -110,7 +111,8 @@ async def test_both_methods_at_once_is_invalid_request(
 ) -> None:
     response = await client.post(TOKEN_PATH, headers=auth_of(web),
                                  data={**CC, "client_id": "web", "client_secret": _secret(web)})
-    assert_error(response, 400, "invalid_request")
+    body = assert_error(response, 400, "invalid_request")
+    assert body["error_description"] == "Use one client authentication method, not two."
 
 
 @pytest.mark.rule("token.client-auth.post")
@@ -228,7 +230,8 @@ async def test_two_authorization_headers_are_invalid_request(
     header = auth_of(web)["Authorization"].encode()
     response = await client.post(TOKEN_PATH, data=CC, headers=[
         (b"Authorization", header), (b"Authorization", header)])
-    assert_error(response, 400, "invalid_request")
+    body = assert_error(response, 400, "invalid_request")
+    assert body["error_description"] == "More than one Authorization header."
 
 
 @pytest.mark.rule("token.client-auth.public")
@@ -341,3 +344,39 @@ async def test_generated_client_ids_and_secrets_are_url_safe_and_work_in_basic(
     raw = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
     response = await client.post(TOKEN_PATH, data=CC, headers={"Authorization": f"Basic {raw}"})
     await _issued_to(response, store, client_id)
+
+
+@pytest.mark.rule("token.client-auth.failure")
+async def test_basic_credentials_must_be_strict_base64(
+    client: httpx.AsyncClient, web: RegisteredClient
+) -> None:
+    """A decoder that skips characters outside the alphabet would accept this header."""
+    encoded = base64.b64encode(f"web:{_secret(web)}".encode()).decode()
+    for header in (f"Basic {encoded[:4]}!{encoded[4:]}", f"Basic {encoded[:4]} {encoded[4:]}"):
+        assert_invalid_client(await client.post(TOKEN_PATH, data=CC,
+                                                headers={"Authorization": header}))
+
+
+@pytest.mark.rule("rest.no-secret-in-logs")
+async def test_a_failed_client_authentication_is_logged_by_method_and_id_never_the_secret(
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await public(store)
+    caplog.set_level(logging.INFO, logger="oauth_middleware.server")
+    guess = "guessed-secret-value"
+    await client.post(TOKEN_PATH, data=CC, headers=basic("web", guess))
+    await client.post(TOKEN_PATH, data={**CC, "client_id": "web", "client_secret": guess})
+    await client.post(TOKEN_PATH, data={**CC, "client_id": "spa", "client_secret": guess})
+    await client.post(TOKEN_PATH, data={**CC, "client_id": "web"})
+    await client.post(TOKEN_PATH, data=CC, headers=basic("x" * 100, guess))
+    lines = [r.getMessage() for r in caplog.records
+             if r.getMessage().startswith("client authentication failed")]
+    assert lines == [
+        "client authentication failed (client_secret_basic) for 'web'",
+        "client authentication failed (client_secret_post) for 'web'",
+        "client authentication failed (client_secret_post) for 'spa'",
+        "client authentication failed (none) for 'web'",
+        f"client authentication failed (client_secret_basic) for '{'x' * 64}'",
+    ]
+    assert guess not in caplog.text
