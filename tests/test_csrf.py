@@ -6,6 +6,8 @@ import base64
 import json
 import zlib
 
+import pytest
+
 from oauth_middleware.csrf import MAX_LENGTH, CsrfTokens
 from tests.conftest import FakeClock
 
@@ -53,3 +55,16 @@ def test_tokens_carry_256_random_bits_and_an_hmac_sha256_signature(clock: FakeCl
     nonce = json.loads(zlib.decompress(raw) if compressed else raw)[1]
     assert len(base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))) == 32
     assert len(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))) == 32
+
+
+@pytest.mark.parametrize("payload", [
+    {"binding": "x"}, {"a": 1, "b": 2}, ["only one"], [1, "nonce"], ["a", "b", "c"], "a string",
+])
+@pytest.mark.rule("auth.csrf.transaction")
+def test_a_signed_token_of_another_shape_is_refused(clock: FakeClock, payload: object) -> None:
+    """Signed with the very key and salt (an older format, another use of the key): still
+    only the one payload shape, [binding, nonce], can verify."""
+    tokens = CsrfTokens(KEY, salt="a", max_age=60, clock=clock)
+    forged = tokens._serializer.dumps(payload)
+    assert not tokens.verify(forged)
+    assert not tokens.verify(forged, "x")

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from oauth_middleware import AUTO, OAuthMiddleware, oauth_required
+from oauth_middleware.scopes import ScopePolicy
 from oauth_middleware.store import NewTokens, TokenStore
 
 #: Paths that reached a decorated endpoint (cleared before every test).
@@ -159,3 +162,95 @@ async def test_bare_oauth_required_wants_a_token_and_accepts_any_valid_one(
     assert (scopeless.status_code, scopeless.json()) == (200, {"user": "alice"})
     assert (scoped.status_code, scoped.json()) == (200, {"user": "alice"})
     assert calls == ["/any", "/any"]
+
+
+def _decorated_now(kind: str) -> tuple[Any, str]:
+    """An endpoint decorated inside the test, so the decorator itself runs under test (a
+    module-level endpoint is decorated once, at import), and the scope it must need."""
+    if kind == "auto":
+        @oauth_required(scope_auto=True)
+        async def made_now(request: Request) -> Response:
+            calls.append(request.url.path)
+            return JSONResponse({"user": request.user.identity})
+
+        return made_now, "tests:made_now"
+    if kind == "sync, one scope":
+        @oauth_required("made:now")
+        def sync_made_now(request: Request) -> Response:
+            calls.append(request.url.path)
+            return JSONResponse({"user": request.user.identity})
+
+        return sync_made_now, "made:now"
+
+    @oauth_required(["made:now"])
+    async def async_made_now(request: Request) -> Response:
+        calls.append(request.url.path)
+        return JSONResponse({"user": request.user.identity})
+
+    return async_made_now, "made:now"
+
+
+@pytest.mark.parametrize("kind", ["auto", "sync, one scope", "async, scope list"])
+@pytest.mark.rule("resource.insufficient-scope", "resource.missing-401", "resource.app-not-called")
+async def test_an_endpoint_decorated_at_run_time_is_refused_and_served_like_any_other(
+    store: TokenStore, kind: str
+) -> None:
+    endpoint, needed = _decorated_now(kind)
+    assert ScopePolicy({}).bind([Route("/x", endpoint)])[0].scopes == frozenset({needed})
+    app = Starlette(routes=[Route("/x", endpoint)])
+    guarded = OAuthMiddleware(_opaque(app), store=store, scopes={})  # the decorator alone
+    async with _client(guarded) as client:
+        anonymous = await client.get("/x")
+        lacking = await client.get("/x", headers=await _token(store, "other"))
+        ok = await client.get("/x", headers=await _token(store, needed))
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert lacking.status_code == 403
+    assert lacking.headers["www-authenticate"] == _challenge(needed)
+    assert (ok.status_code, ok.json()) == (200, {"user": "alice"})
+    assert calls == ["/x"]
+
+
+@pytest.mark.rule("resource.missing-401")
+async def test_a_decorated_websocket_refused_by_the_decorator_is_closed_as_policy_violation(
+    store: TokenStore,
+) -> None:
+    @oauth_required("ws:read")
+    async def feed(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.close()
+
+    app = OAuthMiddleware(_opaque(Starlette(routes=[WebSocketRoute("/feed", feed)])),
+                          store=store, scopes={})
+    sent: list[Message] = []
+    inbox: list[Message] = [{"type": "websocket.connect"}]
+
+    async def receive() -> Message:
+        return inbox.pop(0) if inbox else {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "websocket", "asgi": {"version": "3.0"}, "scheme": "wss", "path": "/feed",
+             "raw_path": b"/feed", "root_path": "", "query_string": b"", "headers": [],
+             "server": ("testserver", 443), "client": ("127.0.0.1", 5000), "subprotocols": []}
+    await app(scope, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1008, "reason": "missing_token"}]
+
+
+def test_misuse_of_the_decorator_is_refused_naming_the_fix() -> None:
+    with pytest.raises(ValueError, match="not both") as both:
+        oauth_required("a", scope_auto=True)
+    assert str(both.value) == "pass either scope=... or scope_auto=True, not both"
+    for empty in ("", [""]):
+        with pytest.raises(ValueError, match="invalid scope identifier ''"):
+            oauth_required(empty)
+
+    @oauth_required()
+    def no_request(value: int) -> int:
+        return value
+
+    with pytest.raises(TypeError, match="argument") as misuse:
+        no_request(1)
+    assert str(misuse.value) == (
+        "@oauth_required endpoints must take the request (or websocket) argument")

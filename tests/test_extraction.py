@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 
 from oauth_middleware import extraction
@@ -16,6 +18,16 @@ def test_header_token_with_any_scheme_case() -> None:
         assert extraction.from_header([(b"authorization", scheme + b" " + TOKEN.encode())]) == TOKEN
 
 
+@pytest.mark.parametrize("token", ["X", "XaX", "a==", "~+/-._", "a" * extraction.MAX_TOKEN_LENGTH])
+@pytest.mark.rule("resource.malformed-400")
+def test_every_b64token_shape_up_to_the_cap_is_a_token_whatever_its_first_or_last_character(
+    token: str,
+) -> None:
+    """RFC 6750 §2.1's b64token, whole: nothing is trimmed from either end of the token."""
+    assert extraction.from_header([(b"authorization", b"Bearer " + token.encode())]) == token
+    assert extraction.from_urlencoded(b"access_token=" + quote(token).encode()) == token
+
+
 def test_other_schemes_and_no_header_mean_no_bearer_token() -> None:
     assert extraction.from_header([]) is None
     assert extraction.from_header([(b"authorization", b"Basic Zm9vOmJhcg==")]) is None
@@ -23,7 +35,8 @@ def test_other_schemes_and_no_header_mean_no_bearer_token() -> None:
 
 
 @pytest.mark.parametrize("value", [b"Bearer", b"Bearer ", b"Bearer a,b", b"Bearer \xff",
-                                   b"Bearer a=b", b"Bearer " + b"a" * 4097])
+                                   b"Bearer a=b", b"Bearer " + b"a" * 4097,
+                                   b"Bearer \ta", b"Bearer \x0ba"])
 @pytest.mark.rule("resource.malformed-400")
 def test_malformed_header_tokens_are_invalid_request(value: bytes) -> None:
     with pytest.raises(InvalidRequest, match="malformed"):
@@ -43,6 +56,7 @@ def test_urlencoded_token_is_found_and_decoded() -> None:
     assert extraction.from_urlencoded(b"x=1") is None
     assert extraction.from_urlencoded(b"access_token=") is None
     assert extraction.from_urlencoded(b"my_access_token=abc") is None
+    assert extraction.from_urlencoded(b"access_token=abc=") == "abc="
 
 
 @pytest.mark.parametrize("data", [b"access_token=a&access_token=b",
@@ -67,6 +81,8 @@ def test_form_content_type_detection() -> None:
     assert extraction.is_form([(b"content-type", form)])
     mixed = b"Application/X-WWW-Form-Urlencoded; charset=utf-8"
     assert extraction.is_form([(b"content-type", mixed)])
+    several = b"application/x-www-form-urlencoded; charset=utf-8; x=y"
+    assert extraction.is_form([(b"content-type", several)])
     assert not extraction.is_form([(b"content-type", b"application/json")])
     assert not extraction.is_form([])
 
@@ -75,6 +91,8 @@ def test_form_content_type_detection() -> None:
 def test_only_one_method_per_request() -> None:
     assert extraction.single(None, None, None) is None
     assert extraction.single(None, "t", None) == extraction.Credential("t", "body")
+    assert extraction.single("t", None, None) == extraction.Credential("t", "header")
+    assert extraction.single(None, None, "t") == extraction.Credential("t", "query")
     with pytest.raises(InvalidRequest, match="More than one method"):
         extraction.single("t", None, "t")
 
@@ -84,4 +102,6 @@ def test_redaction_replaces_every_access_token_value() -> None:
     assert extraction.redact(b"a=1&access_token=secret&access%5Ftoken=x") == (
         b"a=1&access_token=redacted&access%5Ftoken=redacted")
     assert extraction.redact(b"a=1") == b"a=1"
+    assert extraction.redact(b"access%5Ftoken=secret") == b"access%5Ftoken=redacted"
+    assert extraction.redact(b"access_token=se=cret") == b"access_token=redacted"
     assert extraction.redact(b"access_token") == b"access_token"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -13,10 +14,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from oauth_middleware import AUTO, OAuthMiddleware
-from oauth_middleware.store import NewTokens, TokenStore
+from oauth_middleware.middleware import MAX_QUERY_SIZE, route_path
+from oauth_middleware.store import NewTokens, StoreUnavailable, TokenStore
 from tests.apps import SCOPES, build_app
 from tests.conftest import FakeClock
 from tests.raw_asgi import call
@@ -252,10 +254,15 @@ async def test_malformed_requests_are_400_invalid_request(
     assert app.state.calls == []
 
 
-@pytest.mark.rule("resource.malformed-400", "abuse.malformed-400")
-async def test_non_utf8_header_is_400_not_500(client: httpx.AsyncClient) -> None:
+@pytest.mark.rule("resource.malformed-400", "abuse.malformed-400", "resource.no-echo",
+                  "resource.app-not-called")
+async def test_non_utf8_header_is_400_not_500(client: httpx.AsyncClient, app: Starlette) -> None:
     response = await client.get("/me", headers={b"Authorization": b"Bearer \xff\xfe"})
     assert response.status_code == 400
+    assert response.headers["www-authenticate"] == (
+        f'Bearer realm="api", error="invalid_request", error_description="{MALFORMED}"')
+    assert response.json() == {"error": "invalid_request", "error_description": MALFORMED}
+    assert app.state.calls == []
 
 
 @pytest.mark.rule("resource.missing-401")
@@ -390,7 +397,7 @@ async def test_debug_allows_plain_http(store: TokenStore, issue: Issue) -> None:
     assert response.status_code == 200
 
 
-async def _call(app: Starlette, scope: dict[str, Any], messages: list[Message]) -> list[Message]:
+async def _call(app: ASGIApp, scope: dict[str, Any], messages: list[Message]) -> list[Message]:
     sent: list[Message] = []
     inbox = list(messages)
 
@@ -613,3 +620,238 @@ async def test_a_websocket_refusal_logs_the_path_without_its_line_breaks(
     message = record.getMessage()
     assert "\r" not in message and "\n" not in message
     assert message == f"refused WS {path!r}: missing_token"
+
+
+#: What the app below answers, per path: its own headers, Cache-Control or not.
+_APP_HEADERS: dict[str, list[tuple[bytes, bytes]]] = {
+    "/plain": [(b"content-type", b"text/plain"), (b"x-app", b"1")],
+    "/cached": [(b"content-type", b"text/plain"), (b"Cache-Control", b"public, max-age=60")],
+    "/no-store": [(b"cache-control", b"No-Store"), (b"x-app", b"2")],
+}
+
+
+async def _headers_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answers with the headers of :data:`_APP_HEADERS`; ``/bare`` sends no headers key."""
+    start: Message = {"type": "http.response.start", "status": 200}
+    if scope["path"] != "/bare":
+        start["headers"] = _APP_HEADERS[scope["path"]]
+    await send(start)
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+@pytest.mark.parametrize(("path", "expected"), [
+    ("/plain", [(b"content-type", b"text/plain"), (b"x-app", b"1"),
+                (b"cache-control", b"private")]),
+    ("/cached", [(b"content-type", b"text/plain"), (b"cache-control", b"private")]),
+    ("/no-store", [(b"cache-control", b"No-Store"), (b"x-app", b"2")]),
+    ("/bare", [(b"cache-control", b"private")]),
+])
+@pytest.mark.rule("resource.query-private")
+async def test_a_query_token_answer_is_private_and_keeps_every_other_header_of_the_app(
+    store: TokenStore, issue: Issue, path: str, expected: list[tuple[bytes, bytes]]
+) -> None:
+    """Only a Cache-Control that would let a shared cache keep the answer is replaced; the
+    app's no-store (any case) stays, as does every other header, byte for byte."""
+    app = OAuthMiddleware(_headers_app, store=store, scopes={path: []})
+    token = (await issue()).encode()
+    by_query = await call(app, "GET", path, query=b"access_token=" + token)
+    assert (by_query.status, by_query.headers, by_query.body) == (200, expected, b"ok")
+    by_header = await call(app, "GET", path, headers=[(b"authorization", b"Bearer " + token)])
+    assert by_header.headers == _APP_HEADERS.get(path, [])
+
+
+@pytest.mark.rule("resource.missing-401", "resource.app-not-called")
+async def test_a_refusal_of_a_head_request_has_the_challenge_and_no_body(
+    app: Starlette,
+) -> None:
+    head = await call(app, "HEAD", "/me")
+    get = await call(app, "GET", "/me")
+    for refused in (head, get):
+        assert refused.status == 401
+        assert refused.header("www-authenticate") == 'Bearer realm="api"'
+    assert head.body == b""
+    assert json.loads(get.body) == {"error_description": "A bearer token is required."}
+    assert app.state.calls == []
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.rule("resource.form-body", "resource.missing-401", "resource.app-not-called")
+async def test_a_token_in_the_body_of_a_get_or_head_is_no_credential(
+    app: Starlette, issue: Issue, method: str
+) -> None:
+    """RFC 6750 §2.2: the form-body method is for requests that have a body by nature."""
+    token = await issue()
+    form = (b"content-type", b"application/x-www-form-urlencoded")
+    refused = await call(app, method, "/me", headers=[form], body=b"access_token=" + token.encode())
+    assert refused.status == 401
+    assert refused.header("www-authenticate") == 'Bearer realm="api"'
+    assert app.state.calls == []
+
+
+async def _named(request: Request) -> Response:
+    return PlainTextResponse(request.user.identity)
+
+
+@pytest.mark.rule("resource.insufficient-scope")
+async def test_wrapping_a_starlette_app_directly_binds_its_routes_without_scope_app(
+    store: TokenStore, issue: Issue
+) -> None:
+    """Raw ASGI servers put no ``app`` in the scope: AUTO comes from the wrapped app's routes."""
+    app = OAuthMiddleware(Starlette(routes=[Route("/named", _named)]), store=store,
+                          scopes={"/named": AUTO})
+    lacking = await call(app, "GET", "/named",
+                         headers=[(b"authorization", f"Bearer {await issue('x')}".encode())])
+    assert lacking.status == 403
+    assert str(lacking.header("www-authenticate")).endswith('scope="tests:_named"')
+    ok = await call(app, "GET", "/named",
+                    headers=[(b"authorization", f"Bearer {await issue('tests:_named')}".encode())])
+    assert (ok.status, ok.body) == (200, b"alice")
+
+
+AUTO_WITHOUT_ROUTES = ("AUTO scopes need the Starlette app's routes: add OAuthMiddleware with "
+                       "app.add_middleware() or wrap a Starlette/Router instance")
+
+
+@pytest.mark.parametrize("first", ["lifespan", "http", "websocket"])
+async def test_auto_scopes_around_an_app_without_routes_fail_on_the_first_event(
+    store: TokenStore, first: str
+) -> None:
+    """Whatever arrives first, startup included: the misconfiguration is named, not skipped."""
+
+    async def opaque(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("the app must not be reached")
+
+    app = OAuthMiddleware(opaque, store=store, scopes={"/x": AUTO})
+    scope = {"lifespan": {"type": "lifespan", "asgi": {"version": "3.0"}},
+             "http": _http_scope("/x"), "websocket": _ws_scope("/x", [])}[first]
+    with pytest.raises(RuntimeError) as failed:
+        await _call(app, scope, [{"type": "websocket.connect"}])
+    assert str(failed.value) == AUTO_WITHOUT_ROUTES
+
+
+@pytest.mark.rule("resource.insufficient-scope")
+async def test_a_websocket_as_the_very_first_request_meets_its_auto_scope(
+    store: TokenStore, issue: Issue
+) -> None:
+    for scopes, expected in ((("x",), "insufficient_scope"), ((), "missing_token")):
+        app = build_app(store, scopes={"/ws": AUTO})
+        headers = [(b"authorization", f"Bearer {await issue(*scopes)}".encode())] if scopes else []
+        closed = await _call(app, _ws_scope("/ws", headers), [{"type": "websocket.connect"}])
+        # No websocket.http.response extension in this scope: accepted, then closed.
+        assert closed == [{"type": "websocket.accept"},
+                          {"type": "websocket.close", "code": 1008, "reason": expected}]
+
+
+@pytest.mark.rule("resource.missing-401")
+async def test_a_websocket_route_keyed_with_get_is_protected(store: TokenStore) -> None:
+    app = build_app(store, scopes={"GET /ws": []})
+    closed = await _call(app, _ws_scope("/ws", []), [{"type": "websocket.connect"}])
+    assert closed == [{"type": "websocket.accept"},
+                      {"type": "websocket.close", "code": 1008, "reason": "missing_token"}]
+
+
+@pytest.mark.parametrize("retry_after", [None, 7])
+@pytest.mark.rule("redis.resource-503", "resource.app-not-called")
+async def test_a_store_outage_is_503_with_retry_after_and_1013_on_a_websocket(
+    store: TokenStore, issue: Issue, monkeypatch: pytest.MonkeyPatch, retry_after: int | None
+) -> None:
+    token = await issue()
+
+    async def unavailable(token: str) -> None:
+        raise StoreUnavailable()
+
+    monkeypatch.setattr(store, "resolve", unavailable)
+    app = build_app(store) if retry_after is None else build_app(store, retry_after=retry_after)
+    headers = [(b"authorization", f"Bearer {token}".encode())]
+    refused = await call(app, "GET", "/me", headers=headers)
+    assert refused.status == 503
+    assert refused.header("retry-after") == str(retry_after or 5)
+    assert refused.header("www-authenticate") is None
+    assert json.loads(refused.body)["error"] == "temporarily_unavailable"
+    closed = await _call(app, _ws_scope("/ws", headers), [{"type": "websocket.connect"}])
+    assert closed == [{"type": "websocket.accept"}, {"type": "websocket.close", "code": 1013,
+                                                     "reason": "temporarily_unavailable"}]
+    assert app.state.calls == []
+
+
+@pytest.mark.rule("resource.no-token-in-logs", "rest.no-secret-in-logs")
+async def test_a_refusal_is_logged_with_method_path_and_error_never_the_token(
+    app: Starlette, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "a" * 22 + "." + "b" * 43
+    caplog.set_level(logging.INFO, logger="oauth_middleware.middleware")
+    await call(app, "GET", "/me", query=f"access_token={secret}".encode())
+    await call(app, "POST", "/polls/1/vote", headers=[(b"authorization", b"Bearer " +
+                                                       secret.encode())])
+    await _call(app, _ws_scope("/ws", []), [{"type": "websocket.connect"}])
+    lines = [r.getMessage() for r in caplog.records if r.name == "oauth_middleware.middleware"]
+    assert lines == ["refused GET '/me': invalid_token",
+                     "refused POST '/polls/1/vote': invalid_token",
+                     "refused WS '/ws': missing_token"]
+    assert secret not in caplog.text
+
+
+@pytest.mark.parametrize(("path", "root_path", "expected"), [
+    ("/api/x", "/api", "/x"),
+    ("/api", "/api", "/"),
+    ("/apix/y", "/api", "/apix/y"),  # a prefix, not a path segment
+    ("/other", "/api", "/other"),
+    ("/x", "", "/x"),
+])
+def test_the_route_path_is_the_path_below_root_path_only_at_a_segment_boundary(
+    path: str, root_path: str, expected: str
+) -> None:
+    assert route_path({"path": path, "root_path": root_path}) == expected
+    if not root_path:
+        assert route_path({"path": path}) == expected
+
+
+async def test_a_scope_without_query_string_is_served_and_passed_on_as_it_came(
+    store: TokenStore, issue: Issue
+) -> None:
+    seen: list[Scope] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope)
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    app = OAuthMiddleware(inner, store=store, scopes={"/x": []})
+    scope = _http_scope("/x", headers=[(b"authorization", f"Bearer {await issue()}".encode())])
+    del scope["query_string"]
+    sent = await _call(app, scope, [])
+    assert sent[0]["status"] == 200
+    assert "query_string" not in seen[0]
+
+
+def test_a_store_that_is_not_a_token_store_is_refused_naming_the_fix() -> None:
+    with pytest.raises(TypeError) as refused:
+        OAuthMiddleware(PlainTextResponse("x"), store=object())  # type: ignore[arg-type]
+    assert str(refused.value) == (
+        "store must be a TokenStore, e.g. TokenStore.from_url(REDIS_URL)")
+
+
+@pytest.mark.rule("abuse.caps")
+async def test_a_query_string_over_the_cap_is_413_saying_so(app: Starlette) -> None:
+    refused = await call(app, "GET", "/me", query=b"x=" + b"a" * MAX_QUERY_SIZE)
+    assert refused.status == 413
+    assert json.loads(refused.body) == {"error": "invalid_request",
+                                        "error_description": "The query string is too long."}
+
+
+@pytest.mark.parametrize("token", [None, "nope.nope"])
+async def test_a_websocket_on_an_open_route_is_served_anonymously_whatever_it_carries(
+    store: TokenStore, token: str | None
+) -> None:
+    """A missing or invalid token on an unprotected route is no refusal and no identity:
+    the app runs with its own receive, as an anonymous user."""
+
+    async def echo(scope: Scope, receive: Receive, send: Send) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send",
+                    "text": json.dumps([scope["user"].is_authenticated, scope["auth"].scopes])})
+
+    app = OAuthMiddleware(echo, store=store, scopes={"/protected": []})
+    headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
+    sent = await _call(app, _ws_scope("/open", headers), [{"type": "websocket.connect"}])
+    assert sent == [{"type": "websocket.accept"}, {"type": "websocket.send", "text": "[false, []]"}]

@@ -22,6 +22,8 @@ from oauth_middleware.redirects import (
     "http://[::1]/cb",
     "http://localhost:3000/cb",
     "com.example.app:/oauth2redirect",
+    "https://app.example/cb?a=!'()",  # sub-delims (RFC 3986 §2.2), the lowest printable first
+    "https://a/" + "x" * 1990,  # exactly at the length cap
 ])
 @pytest.mark.rule("auth.redirect.registration-rules")
 def test_registrable_redirect_uris(uri: str) -> None:
@@ -35,6 +37,7 @@ def test_registrable_redirect_uris(uri: str) -> None:
     ("https://*.example/cb", "wildcards"),
     ("https://app.example/c b", "ASCII"),
     ("https://app.example/\x00", "ASCII"),
+    ("https://app.example/\x7f", "ASCII"),
     ("javascript:alert(1)", "private-use"),
     ("https:///nohost", "host"),
     ("https://app.example:99999/cb", "absolute"),
@@ -62,6 +65,8 @@ def test_plain_http_can_be_allowed_for_development() -> None:
     ("http://127.0.0.1/cb", "http://127.0.0.1:51234/cb", True),
     ("http://127.0.0.1:8000/cb", "http://127.0.0.1:9000/cb", True),
     ("http://[::1]:80/cb", "http://[::1]:5000/cb", True),
+    ("http://[::1]/cb", "http://[::1]:5000/cb", True),
+    ("http://[::1]:80/cb", "http://[::2]:80/cb", False),  # another address, same port
     ("http://127.0.0.1/cb", "http://127.0.0.1:51234/other", False),
     ("http://localhost/cb", "http://localhost:5000/cb", False),
     ("https://127.0.0.1/cb", "https://127.0.0.1:5000/cb", False),
@@ -117,3 +122,26 @@ def test_implicit_parameters_go_in_the_fragment() -> None:
 @pytest.mark.rule("auth.redirect.registered-query-kept")
 def test_trailing_question_mark_gets_no_extra_separator() -> None:
     assert add_params("https://a.example/cb?", {"code": "c"}) == "https://a.example/cb?code=c"
+    assert add_params("https://a.example/cb?t=1&", {"code": "c"}) == (
+        "https://a.example/cb?t=1&code=c")
+
+
+@pytest.mark.parametrize(("uri", "message"), [
+    ("", "a redirect URI must be 1 to 2000 characters long"),
+    ("https://app.example/c b", "a redirect URI must be ASCII, without spaces or controls"),
+    ("https://app.example/cb#frag",
+     "a redirect URI must not contain a fragment (RFC 6749 §3.1.2)"),
+    ("https://*.example/cb", "wildcards are not allowed: register each redirect URI exactly"),
+    ("/relative/cb", "a redirect URI must be absolute, e.g. https://app.example/cb"),
+    ("https:///nohost", "a redirect URI must name a host"),
+    ("http://myapp.com/", "plain http is only allowed for loopback addresses: use https "
+                          "(or allow_http=True for local development)"),
+    ("javascript:alert(1)", "use an https URI, a loopback http URI, or a private-use scheme "
+                            "such as com.example.app:/cb"),
+])
+@pytest.mark.rule("auth.redirect.registration-rules")
+def test_each_refusal_says_what_to_change_in_full(uri: str, message: str) -> None:
+    """The message is what a developer registering a client reads: all of it, exactly."""
+    with pytest.raises(InvalidRedirectURI) as refused:
+        validate_redirect_uri(uri)
+    assert str(refused.value) == message

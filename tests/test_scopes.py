@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from fastapi import APIRouter, FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Host, Mount, Route
+from starlette.routing import Host, Mount, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from oauth_middleware import AUTO, oauth_required
 from oauth_middleware.scopes import ScopePolicy, derive, parse_key, walk_routes
@@ -121,3 +123,99 @@ def test_long_paths_are_matched_but_never_remembered() -> None:
     assert policy.required("GET", "/polls/7/results") == frozenset({"polls:results"})
     held = sum(len(method) + len(path) for method, path in policy._cache)
     assert held == len("GET") + len("/polls/7/results")
+
+
+async def list_items(request: Request) -> Response:
+    return Response()
+
+
+async def create_item(request: Request) -> Response:
+    return Response()
+
+
+@oauth_required("items:write")
+async def write_item(request: Request) -> Response:
+    return Response()
+
+
+@pytest.mark.rule("resource.insufficient-scope")
+def test_head_is_held_to_a_rule_keyed_get() -> None:
+    """HEAD is GET without a body (RFC 9110 §9.3.2): a GET rule left HEAD open would let
+    anyone learn from an answer's headers and status what GET protects."""
+    policy = ScopePolicy({"GET /x": "x:read"})
+    assert policy.required("HEAD", "/x") == frozenset({"x:read"})
+    assert policy.required("POST", "/x") is None
+    policy.bind([Route("/x", results)])
+    assert policy.required("HEAD", "/x") == frozenset({"x:read"})
+
+
+@pytest.mark.rule("resource.insufficient-scope")
+def test_auto_keyed_by_method_derives_from_the_route_serving_that_method() -> None:
+    routes = [Route("/items", list_items, methods=["GET"]),
+              Route("/items", create_item, methods=["POST"])]
+    policy = ScopePolicy({"GET /items": AUTO, "POST /items": AUTO})
+    policy.bind(routes)
+    assert policy.required("GET", "/items") == frozenset({"tests:list_items"})
+    assert policy.required("POST", "/items") == frozenset({"tests:create_item"})
+
+
+@pytest.mark.rule("resource.insufficient-scope")
+def test_a_decorated_route_binds_its_scope_to_its_own_methods_only() -> None:
+    routes = [Route("/items", write_item, methods=["POST"]),
+              Route("/items", list_items, methods=["GET"])]
+    policy = ScopePolicy({})
+    rules = policy.bind(routes)
+    assert [(r.method, r.template) for r in rules] == [("POST", "/items")]
+    assert policy.required("POST", "/items") == frozenset({"items:write"})
+    assert policy.required("GET", "/items") is None
+
+
+def test_auto_reads_as_auto_and_a_bad_scope_is_refused_naming_the_syntax() -> None:
+    assert repr(AUTO) == "AUTO"
+    with pytest.raises(ValueError, match="invalid scope identifier") as refused:
+        ScopePolicy({"/a": "two words"})
+    assert str(refused.value) == (
+        "invalid scope identifier 'two words': use printable ASCII without spaces, "
+        'quotes or backslashes, e.g. "polls:vote"')
+
+
+def test_walk_routes_descends_into_included_fastapi_routers_and_goes_on_after_them() -> None:
+    """FastAPI keeps an included router whole: its routes get the prefix and the names of
+    the mounts around it, and the routes after it are walked too."""
+    inner = APIRouter()
+
+    @inner.get("/a")
+    async def listed() -> None:
+        return None
+
+    api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    api.include_router(inner, prefix="/p")
+
+    @api.post("/b")
+    async def after() -> None:
+        return None
+
+    routes = [Mount("/api", name="api", app=api)]
+    found = [(i.template, i.methods, i.mounts) for i in walk_routes(routes)]
+    assert found == [("/api/p/a", frozenset({"GET"}), ("api",)),
+                     ("/api/b", frozenset({"POST"}), ("api",))]
+    policy = ScopePolicy({"/api/p/a": AUTO, "/api/b": AUTO})
+    policy.bind(routes)
+    assert policy.required("GET", "/api/p/a") == frozenset({"api:listed"})
+    assert policy.required("POST", "/api/b") == frozenset({"api:after"})
+
+
+@oauth_required("feed:read")
+async def feed(websocket: WebSocket) -> None:
+    await websocket.close()
+
+
+def test_bound_rules_name_their_template_and_a_decorated_websocket_any_method() -> None:
+    policy = ScopePolicy({"POST /a/{id}": "a:write", "/b": AUTO})
+    rules = policy.bind([Route("/b", results), WebSocketRoute("/feed", feed)])
+    assert policy.bound
+    assert [(r.method, r.template, r.scopes) for r in rules] == [
+        ("POST", "/a/{id}", frozenset({"a:write"})),
+        (None, "/b", frozenset({"tests:results"})),
+        (None, "/feed", frozenset({"feed:read"})),
+    ]

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import inspect
 import re
+import secrets
 
 import pytest
 
@@ -91,3 +92,25 @@ def test_constant_time_equals_handles_mixed_types() -> None:
 def test_pkce_s256_matches_rfc_7636_appendix_b() -> None:
     verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
     assert security.pkce_s256(verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+
+
+@pytest.mark.rule("rest.randomness")
+def test_ids_carry_their_documented_bits_and_never_start_with_a_dash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An id typed on a command line must not read as an option: a dash first is redrawn."""
+    assert len(base64.urlsafe_b64decode(security.new_client_id() + "==")) == (
+        security.CLIENT_ID_BYTES)
+    assert len(base64.urlsafe_b64decode(security.new_grant_id() + "==")) == (
+        security.GRANT_ID_BYTES)
+    asked: list[int | None] = []
+    drawn = iter(["-first", "--second", "third"])
+
+    def token_urlsafe(nbytes: int | None = None) -> str:
+        asked.append(nbytes)
+        return next(drawn)
+
+    monkeypatch.setattr(secrets, "token_urlsafe", token_urlsafe)
+    assert security.new_client_id() == "third"
+    assert asked == [security.CLIENT_ID_BYTES] * 3
+

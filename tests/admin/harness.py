@@ -21,8 +21,8 @@ from starlette.requests import HTTPConnection, Request
 from starlette.routing import Mount
 
 from oauth_middleware.admin import AdminApp
-from oauth_middleware.server.responses import HTML_HEADERS
 from oauth_middleware.store import TokenStore
+from tests.page_headers import assert_page_headers as assert_headers
 
 KEY = b"k" * 32
 ADMINS = {"alice"}
@@ -65,11 +65,7 @@ def csrf_of(page: httpx.Response) -> str:
 
 def assert_page_headers(response: httpx.Response) -> None:
     """Every admin page carries the consent page's headers (and a stricter CSP)."""
-    for name, value in HTML_HEADERS.items():
-        if name != "Content-Security-Policy":
-            assert response.headers[name] == value, name
-    policy = response.headers["content-security-policy"]
-    assert "frame-ancestors 'none'" in policy and "default-src 'none'" in policy
+    assert_headers(response, admin=True)
     assert response.headers["content-type"] == "text/html; charset=utf-8"
 
 

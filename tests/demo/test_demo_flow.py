@@ -17,6 +17,7 @@ import pytest
 from oauth_middleware.security import pkce_s256
 from oauth_middleware.server.responses import HTML_HEADERS
 from tests.demo.harness import WEB_SECRET, Demo, consent, decide, location, login
+from tests.page_headers import assert_page_headers
 from tests.server.authorize_harness import read_page
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -45,8 +46,7 @@ async def test_client_app_code_pkce_flow_then_refresh_and_revoke(
     auth_url, request = await _sign_in_through_client(agent)
     action, page = await consent(agent, auth_url)
     response = await agent.get(auth_url)
-    for name, value in HTML_HEADERS.items():
-        assert response.headers[name] == value
+    assert_page_headers(response)
     assert "Demo web client" in page.text and "Polls Results" in page.text
     assert sorted(c["value"] for c in page.checkboxes()) == [
         "my_polls:my_stats", "polls:results", "polls:vote"]

@@ -25,8 +25,8 @@ from starlette.routing import Route
 
 from oauth_middleware import OAuthMiddleware, TokenStore, register_client
 from oauth_middleware.errors import safe_text
-from oauth_middleware.server.responses import HTML_HEADERS
 from oauth_middleware.store import NewTokens
+from tests.page_headers import assert_page_headers
 from tests.raw_asgi import RawResponse
 from tests.reliability.stack import REDIRECT, SCOPES, Clients, build, seed
 
@@ -135,8 +135,7 @@ def assert_location_is_registered_or_login(response: RawResponse) -> None:
 
 def assert_html_page(response: RawResponse) -> None:
     assert response.header("content-type") == "text/html; charset=utf-8"
-    for name, value in HTML_HEADERS.items():
-        assert response.header(name) == value, name
+    assert_page_headers(response)
 
 
 def assert_token_family_json(response: RawResponse) -> dict[str, Any]:

@@ -21,10 +21,6 @@ from tests.raw_asgi import call
 from tests.reliability.stack import REDIRECT, USER_HEADER
 from tests.server.authorize_harness import CHALLENGE, read_page
 
-pytestmark = pytest.mark.rule("auth.client-first", "auth.redirect.exact-match",
-                              "responses.html.headers", "responses.redirect.303",
-                              "abuse.malformed-400", "responses.5xx-generic")
-
 PARAMS = ("client_id", "redirect_uri", "response_type", "scope", "state", "code_challenge",
           "code_challenge_method")
 VALUES = {
@@ -47,6 +43,8 @@ QUERIES = st.one_of(mutated(VALID, PARAMS, VALUES), mutated(VALID, PARAMS, VALUE
                     pairs(PARAMS, VALUES))
 
 
+@pytest.mark.rule("auth.client-first", "auth.redirect.exact-match", "responses.html.headers",
+                  "responses.redirect.303", "abuse.malformed-400")
 @given(query=QUERIES, hdrs=headers(extra=USERS), signed_in=st.booleans(),
        method=st.sampled_from(("GET", "GET", "GET", "HEAD", "POST", "PUT")))
 def test_auth_never_fails_with_5xx_and_redirects_only_to_registered_uris(
@@ -65,6 +63,8 @@ ORIGINS = {b"origin": (b"https://testserver", b"null", b"https://evil.example", 
            b"sec-fetch-site": (b"same-origin", b"cross-site", b"none", b"same-site")}
 
 
+@pytest.mark.rule("auth.redirect.exact-match", "responses.html.headers",
+                  "responses.redirect.303", "abuse.malformed-400")
 @given(data=st.data())
 def test_the_consent_decision_never_fails_with_5xx_and_redirects_only_to_registered_uris(
     fuzz: FuzzEnv, data: st.DataObject

@@ -21,10 +21,6 @@ from tests.fuzz.env import assert_no_server_error as no_500
 from tests.fuzz.strategies import NASTY, component, headers, pairs
 from tests.raw_asgi import call
 
-pytestmark = pytest.mark.rule("resource.malformed-400", "resource.no-echo",
-                              "resource.app-not-called", "abuse.malformed-400",
-                              "responses.5xx-generic")
-
 PATHS = ("/polls/1/results", "/polls/1/stats", "/polls/1/vote", "/me", "/public", "/nowhere",
          "/polls/%ff/results", "/polls/\x00/vote")
 PROTECTED = {"/polls/1/results", "/polls/1/stats", "/polls/1/vote", "/me"}
@@ -33,6 +29,7 @@ SERVED = (("GET", "/polls/1/results"), ("HEAD", "/polls/1/stats"), ("GET", "/me"
           ("POST", "/polls/1/vote"))
 
 
+@pytest.mark.rule("resource.no-echo", "resource.app-not-called", "abuse.malformed-400")
 @given(data=st.data())
 def test_the_middleware_never_fails_with_5xx_nor_echoes_input_nor_calls_the_app_on_refusal(
     fuzz: FuzzEnv, data: st.DataObject
@@ -55,7 +52,7 @@ def test_the_middleware_never_fails_with_5xx_nor_echoes_input_nor_calls_the_app_
         assert response.header("cache-control") == "private"
 
 
-@pytest.mark.rule("resource.query-private")
+@pytest.mark.rule("resource.query", "resource.query-private")
 @given(data=st.data())
 def test_every_success_by_query_token_is_exactly_cache_control_private(
     fuzz: FuzzEnv, data: st.DataObject

@@ -21,11 +21,6 @@ from tests.fuzz.strategies import headers, mutated, pairs
 from tests.raw_asgi import call
 from tests.reliability.stack import PASSWORD, REDIRECT, VERIFIER
 
-pytestmark = pytest.mark.rule("responses.token-family.json-no-store",
-                              "responses.token-family.error-shape",
-                              "responses.token-family.never-html", "responses.5xx-generic",
-                              "abuse.malformed-400", "redis.no-unstored-token")
-
 PATHS = ("/oauth/token/", "/oauth/revoke/", "/oauth/introspect/", "/oauth/token")
 NAMES = tuple(sorted(OAUTH_PARAMS))
 
@@ -45,6 +40,9 @@ def _values(fuzz: FuzzEnv) -> dict[str, tuple[str, ...]]:
     }
 
 
+@pytest.mark.rule("responses.token-family.json-no-store", "responses.token-family.error-shape",
+                  "responses.token-family.never-html", "abuse.malformed-400",
+                  "redis.no-unstored-token")
 @given(data=st.data())
 def test_the_token_family_answers_only_json_no_store_and_never_5xx(
     fuzz: FuzzEnv, data: st.DataObject
@@ -76,6 +74,7 @@ def test_the_token_family_answers_only_json_no_store_and_never_5xx(
         assert isinstance(body_out["active"], bool)
 
 
+@pytest.mark.rule("abuse.malformed-400")
 @given(data=st.data())
 def test_metadata_answers_only_json_and_never_5xx(fuzz: FuzzEnv, data: st.DataObject) -> None:
     query = data.draw(pairs(("issuer", "x")))

@@ -42,9 +42,6 @@ from tests.faults import (
 from tests.reliability.stack import SCOPES, USER_HEADER, Flows, build, seed
 from tests.server.authorize_harness import answer, assert_page, read_page
 
-pytestmark = pytest.mark.rule("redis.token-503", "redis.resource-503", "redis.auth-503",
-                              "redis.no-unstored-token")
-
 Context = dict[str, Any]
 
 
@@ -271,6 +268,8 @@ async def _commands(rig: Rig, case: Case) -> list[str]:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.rule("redis.token-503", "redis.resource-503", "redis.auth-503",
+                  "redis.no-unstored-token", "responses.5xx-generic")
 async def test_a_failure_at_any_redis_command_is_answered_as_unavailable_or_heals(
     rig: Rig, name: str
 ) -> None:

@@ -30,9 +30,6 @@ from tests.redis_process import RedisProcess, free_port
 from tests.reliability.stack import PASSWORD, VERIFIER, Flows, build, seed
 from tests.servers import UvicornProcess
 
-pytestmark = pytest.mark.rule("rest.no-secret-in-logs", "resource.no-token-in-logs",
-                              "rest.no-raw-secrets")
-
 WRONG_PASSWORD = "wrong-password-guess-value"
 GUESSED_SECRET = "guessed-client-secret-value"
 #: ``access_token=`` followed by anything but our redaction marker.
@@ -114,6 +111,7 @@ async def _redis_dump(store: TokenStore) -> str:
                      for p in parts)
 
 
+@pytest.mark.rule("rest.no-secret-in-logs", "resource.no-token-in-logs", "rest.no-raw-secrets")
 async def test_every_flow_in_process_logs_no_secret_at_debug_and_redis_holds_none(
     store: TokenStore, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -145,6 +143,7 @@ async def test_every_flow_in_process_logs_no_secret_at_debug_and_redis_holds_non
 
 
 @pytest.mark.real_redis_only
+@pytest.mark.rule("rest.no-secret-in-logs", "resource.no-token-in-logs", "rest.no-raw-secrets")
 async def test_every_flow_behind_uvicorn_with_access_log_and_debug_logs_no_secret(
     redis_server: RedisProcess, store: TokenStore, backend: str
 ) -> None:
@@ -176,7 +175,7 @@ async def test_every_flow_behind_uvicorn_with_access_log_and_debug_logs_no_secre
     _assert_clean(await _redis_dump(store), secrets, "Redis")
 
 
-@pytest.mark.rule("token.no-query-params")
+@pytest.mark.rule("rest.no-secret-in-logs", "token.no-query-params")
 @pytest.mark.parametrize("query", [
     b"client_secret=s3cr3t&x=1", b"x=1&code=s3cr3t", b"password=s3cr3t%zz",
     b"refresh%5Ftoken=s3cr3t", b"token=s3cr3t&token=s3cr3t", b"access_token=s3cr3t",

@@ -39,12 +39,7 @@ from tests.redis_process import RedisProcess
 from tests.reliability.stack import SCOPES, USER_HEADER, Flows, build, seed
 from tests.server.authorize_harness import answer
 
-pytestmark = [
-    pytest.mark.real_redis_only,
-    pytest.mark.rule("redis.token-503", "redis.resource-503", "redis.auth-503",
-                     "redis.bounded-time", "redis.resume", "redis.no-unstored-token",
-                     "responses.5xx-generic"),
-]
+pytestmark = pytest.mark.real_redis_only
 
 #: Concurrent clients, and the bound on each phase of the traffic.
 CLIENTS = 16
@@ -179,6 +174,8 @@ SUCCESS = {"auth": 303}
 UNCAPPED = 100_000
 
 
+@pytest.mark.rule("redis.token-503", "redis.resource-503", "redis.auth-503", "redis.resume",
+                  "redis.no-unstored-token", "responses.5xx-generic")
 async def test_sigkill_mid_traffic_is_503_then_service_resumes_and_no_token_was_lost(
     traffic: Traffic, durable_redis: RedisProcess
 ) -> None:
@@ -219,6 +216,8 @@ async def _sigkill_mid_traffic(traffic: Traffic, durable_redis: RedisProcess,
     assert alive == []
 
 
+@pytest.mark.rule("redis.token-503", "redis.resource-503", "redis.auth-503",
+                  "redis.bounded-time", "redis.resume", "responses.5xx-generic")
 async def test_frozen_redis_is_503_on_every_endpoint_within_the_bound_then_resumes(
     traffic: Traffic, durable_redis: RedisProcess
 ) -> None:

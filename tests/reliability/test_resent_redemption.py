@@ -29,8 +29,6 @@ from oauth_middleware.store import NewTokens, TokenStore, scripts
 from oauth_middleware.store.codec import dump
 from oauth_middleware.store.writer import Generation
 
-pytestmark = pytest.mark.rule("token.code.single-use", "redis.token-503")
-
 SPEC = NewTokens(client_id="web", subject="alice", scopes=frozenset({"read"}), refresh=True)
 
 
@@ -74,6 +72,9 @@ async def _rotate_twice(store: TokenStore, token: str, record: RefreshToken
     return replies, issued
 
 
+
+
+@pytest.mark.rule("token.code.single-use")
 async def test_a_resent_code_redemption_wins_again_and_revokes_nothing(
     store: TokenStore
 ) -> None:
@@ -87,6 +88,7 @@ async def test_a_resent_code_redemption_wins_again_and_revokes_nothing(
     assert code is not None and code.used
 
 
+@pytest.mark.rule("token.code.single-use", "token.code.replay-revokes")
 async def test_a_different_redemption_of_a_used_code_still_revokes_the_grant(
     store: TokenStore
 ) -> None:

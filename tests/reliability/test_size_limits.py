@@ -36,8 +36,6 @@ from tests.raw_asgi import RawResponse, call
 from tests.reliability.stack import REDIRECT, USER_HEADER, Clients, build, seed
 from tests.server.authorize_harness import read_page
 
-pytestmark = pytest.mark.rule("abuse.caps")
-
 FORM = (b"content-type", b"application/x-www-form-urlencoded")
 FAMILY = ("/oauth/token/", "/oauth/revoke/", "/oauth/introspect/")
 USER = (USER_HEADER.encode(), b"alice")
@@ -65,7 +63,7 @@ async def stack(store: TokenStore) -> tuple[Starlette, Clients]:
     return build(store), await seed(store)
 
 
-@pytest.mark.rule("token.body-caps")
+@pytest.mark.rule("abuse.caps", "token.body-caps")
 @pytest.mark.parametrize("path", FAMILY)
 async def test_a_token_family_body_over_the_cap_is_413_json_declared_or_streamed(
     stack: tuple[Starlette, Clients], path: str
@@ -82,7 +80,7 @@ async def test_a_token_family_body_over_the_cap_is_413_json_declared_or_streamed
     assert at_cap.status != 413
 
 
-@pytest.mark.rule("token.body-caps")
+@pytest.mark.rule("abuse.caps", "token.body-caps")
 async def test_token_field_count_and_value_length_are_capped_as_invalid_request(
     stack: tuple[Starlette, Clients]
 ) -> None:
@@ -97,6 +95,7 @@ async def test_token_field_count_and_value_length_are_capped_as_invalid_request(
     assert "too long" in _json_error(too_long, 400)
 
 
+@pytest.mark.rule("abuse.caps")
 @pytest.mark.parametrize("path", FAMILY)
 async def test_a_token_family_query_over_the_cap_is_413_json(
     stack: tuple[Starlette, Clients], path: str
@@ -108,7 +107,7 @@ async def test_a_token_family_query_over_the_cap_is_413_json(
     _json_error(response, 413)
 
 
-@pytest.mark.rule("token.client-auth.failure")
+@pytest.mark.rule("abuse.caps", "token.client-auth.failure")
 @pytest.mark.parametrize("path", FAMILY)
 async def test_a_huge_authorization_header_at_the_token_family_is_401_never_500(
     stack: tuple[Starlette, Clients], path: str
@@ -121,7 +120,7 @@ async def test_a_huge_authorization_header_at_the_token_family_is_401_never_500(
         assert response.header("www-authenticate") == 'Basic realm="oauth"'
 
 
-@pytest.mark.rule("token.client-auth.failure")
+@pytest.mark.rule("abuse.caps", "token.client-auth.failure")
 @pytest.mark.parametrize("path", FAMILY)
 async def test_a_token_family_authorization_header_at_the_cap_works_and_over_it_is_401(
     stack: tuple[Starlette, Clients], path: str
@@ -147,7 +146,7 @@ async def test_a_token_family_authorization_header_at_the_cap_works_and_over_it_
     assert json.loads(over.body)["error"] == "invalid_client"
 
 
-@pytest.mark.rule("auth.client-first")
+@pytest.mark.rule("abuse.caps", "auth.client-first")
 async def test_an_auth_query_over_the_cap_is_a_413_page_and_too_many_fields_a_400_page(
     stack: tuple[Starlette, Clients]
 ) -> None:
@@ -160,6 +159,7 @@ async def test_an_auth_query_over_the_cap_is_a_413_page_and_too_many_fields_a_40
     assert response.status == 400 and response.header("location") is None
 
 
+@pytest.mark.rule("abuse.caps")
 @pytest.mark.parametrize("name", sorted(areq.MAX_LENGTHS))
 async def test_each_auth_parameter_over_its_cap_is_refused_and_at_its_cap_is_not_for_size(
     stack: tuple[Starlette, Clients], name: str
@@ -185,6 +185,7 @@ async def test_each_auth_parameter_over_its_cap_is_refused_and_at_its_cap_is_not
     assert "too%20long" not in str(at.header("location"))
 
 
+@pytest.mark.rule("abuse.caps")
 async def test_a_consent_body_over_the_cap_is_a_413_page_and_too_many_fields_a_400_page(
     stack: tuple[Starlette, Clients]
 ) -> None:
@@ -203,6 +204,7 @@ async def test_a_consent_body_over_the_cap_is_a_413_page_and_too_many_fields_a_4
 MALFORMED_LENGTHS = [b"\xb2", "\u0663".encode(), b"1e3", b"-1", b" 12", b"0x10", b"9" * 5000]
 
 
+@pytest.mark.rule("abuse.caps", "abuse.malformed-400")
 @pytest.mark.parametrize("length", MALFORMED_LENGTHS)
 async def test_a_malformed_content_length_is_a_400_everywhere_never_a_500(
     stack: tuple[Starlette, Clients], length: bytes
@@ -244,7 +246,7 @@ def _bearer_refusal(response: RawResponse, status: int) -> None:
     assert 'error="invalid_request"' in str(response.header("www-authenticate"))
 
 
-@pytest.mark.rule("resource.form-body")
+@pytest.mark.rule("abuse.caps", "resource.form-body")
 async def test_the_middleware_caps_the_form_body_it_reads_for_a_token(
     guarded: tuple[Starlette, str]
 ) -> None:
@@ -257,7 +259,7 @@ async def test_the_middleware_caps_the_form_body_it_reads_for_a_token(
     assert app.state.calls == [BODY_CAP]
 
 
-@pytest.mark.rule("resource.malformed-400")
+@pytest.mark.rule("abuse.caps", "resource.malformed-400")
 async def test_the_middleware_caps_the_token_in_every_source_and_the_query_string(
     guarded: tuple[Starlette, str]
 ) -> None:
@@ -277,7 +279,7 @@ async def test_the_middleware_caps_the_token_in_every_source_and_the_query_strin
     assert app.state.calls == [0]
 
 
-@pytest.mark.rule("resource.malformed-400")
+@pytest.mark.rule("abuse.caps", "resource.malformed-400")
 async def test_the_middleware_judges_a_bearer_token_at_the_cap_and_refuses_one_over_it(
     guarded: tuple[Starlette, str]
 ) -> None:

@@ -31,7 +31,7 @@ from starlette.types import Message
 
 from oauth_middleware import Scope, TokenStore, register_client
 from oauth_middleware.server import AuthorizationServer
-from oauth_middleware.server.responses import HTML_HEADERS
+from tests.page_headers import assert_page_headers
 
 ISSUER = "https://testserver/oauth"
 SECRET_KEY = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -179,8 +179,7 @@ def assert_page(response: httpx.Response, status: int) -> Page:
     assert response.status_code == status, response.text
     assert "location" not in response.headers
     assert response.headers["content-type"] == "text/html; charset=utf-8"
-    for name, value in HTML_HEADERS.items():
-        assert response.headers[name] == value
+    assert_page_headers(response)
     assert not [h for h in response.headers if h.startswith("access-control-")]
     assert "Traceback" not in response.text
     return read_page(response.text)

@@ -314,9 +314,19 @@ async def test_origin_null_is_refused_unless_fetch_metadata_says_same_origin(
 async def test_a_decision_without_fetch_metadata_relies_on_the_csrf_token(
     harness: Harness
 ) -> None:
+    """Without Origin or Sec-Fetch-Site (an old browser, a privacy proxy) the request is not
+    refused as cross-site: the CSRF token alone decides, so a forged one is refused."""
     page = await harness.consent(**WEB)
+    for forgery in ("no_token", "bad_token", "other_token"):
+        drop, extra = _forge(forgery, page, await harness.consent(**WEB))
+        forged = await harness.decide(page, bare=True, drop=drop, extra=extra)
+        assert "could not be verified" in assert_page(forged, 403).text, forgery
+        assert await harness.code_keys() == []
     response = await harness.decide(page, bare=True)
-    assert "code" in answer(response)[2]
+    code = answer(response)[2]["code"]
+    record = await harness.store.get_code(code)
+    assert record is not None
+    assert (record.client_id, record.subject) == ("web", "alice")
 
 
 @pytest.mark.rule("abuse.malformed-400")

@@ -82,29 +82,37 @@ async def test_s256_challenge_is_stored_with_the_code(harness: Harness) -> None:
     assert recorded == (CHALLENGE, "S256")
 
 
-@pytest.mark.parametrize(("challenge", "method"), [
-    (CHALLENGE, None),          # missing method means plain (RFC 7636 §4.3): refused
-    (CHALLENGE, "plain"),
-    (CHALLENGE, "s256"),
-    (CHALLENGE, "S512"),
-    (None, "S256"),             # a method without a challenge
-    (CHALLENGE[:-1], "S256"),   # 42 characters
-    (CHALLENGE + "A", "S256"),  # 44 characters
-    (CHALLENGE[:-1] + "=", "S256"),
-    (CHALLENGE[:-1] + "+", "S256"),
-    (CHALLENGE[:-1] + "/", "S256"),
-    (CHALLENGE[:-1] + ".", "S256"),
-    ("a" * 128, "S256"),
+MUST_S256 = "code_challenge_method must be S256."
+UNSUPPORTED = "Unsupported code_challenge_method: use S256."
+MALFORMED = "The code_challenge is malformed."
+
+
+@pytest.mark.parametrize(("challenge", "method", "description"), [
+    # A missing method means plain (RFC 7636 §4.3): refused.
+    (CHALLENGE, None, MUST_S256),
+    (CHALLENGE, "plain", MUST_S256),
+    (CHALLENGE, "s256", UNSUPPORTED),
+    (CHALLENGE, "S512", UNSUPPORTED),
+    (None, "S256", "code_challenge_method was sent without a code_challenge."),
+    (CHALLENGE[:-1], "S256", MALFORMED),   # 42 characters
+    (CHALLENGE + "A", "S256", MALFORMED),  # 44 characters
+    (CHALLENGE[:-1] + "=", "S256", MALFORMED),
+    (CHALLENGE[:-1] + "+", "S256", MALFORMED),
+    (CHALLENGE[:-1] + "/", "S256", MALFORMED),
+    (CHALLENGE[:-1] + ".", "S256", MALFORMED),
+    ("a" * 128, "S256", MALFORMED),
 ])
 @pytest.mark.rule("auth.pkce.s256-only")
 async def test_missing_plain_or_malformed_pkce_is_invalid_request(
-    harness: Harness, challenge: str | None, method: str | None
+    harness: Harness, challenge: str | None, method: str | None, description: str
 ) -> None:
+    """The description names the check that refused, so each case proves its own branch."""
     extra = {k: v for k, v in (("code_challenge", challenge),
                                ("code_challenge_method", method)) if v is not None}
     for params in (SPA, WEB):
         expected = SPA_REDIRECT if params is SPA else WEB_REDIRECT
-        _invalid_request(await harness.authorize(**params, **extra), expected)
+        response = await harness.authorize(**params, **extra)
+        assert _invalid_request(response, expected) == description
     assert await harness.code_keys() == []
 
 
@@ -123,12 +131,15 @@ async def test_a_client_allowed_plain_may_use_it_and_a_missing_method_means_plai
     assert still_s256 == (CHALLENGE, "S256")
 
 
-@pytest.mark.parametrize("challenge", ["a" * 42, "a" * 129, "a" * 42 + "!", "a" * 42 + "%"])
+@pytest.mark.parametrize(("challenge", "description"), [
+    ("a" * 42, MALFORMED), ("a" * 129, "The code_challenge parameter is too long."),
+    ("a" * 42 + "!", MALFORMED), ("a" * 42 + "%", MALFORMED),
+])
 @pytest.mark.rule("auth.pkce.s256-only")
 async def test_a_plain_challenge_must_be_43_to_128_unreserved_characters(
-    harness: Harness, challenge: str
+    harness: Harness, challenge: str, description: str
 ) -> None:
     legacy = {**WEB, "client_id": "legacy"}
     response = await harness.authorize(code_challenge=challenge, code_challenge_method="plain",
                                        **legacy)
-    assert "code_challenge" in _invalid_request(response, WEB_REDIRECT)
+    assert _invalid_request(response, WEB_REDIRECT) == description

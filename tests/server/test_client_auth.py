@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import base64
+import logging
 from dataclasses import replace
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 
-from oauth_middleware.security import hash_client_secret, is_urlsafe
-from oauth_middleware.server import ThrottlePolicy
+from oauth_middleware.security import (
+    fingerprint,
+    hash_client_secret,
+    is_urlsafe,
+    verify_client_secret,
+)
+from oauth_middleware.server import ThrottlePolicy, client_auth
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import RegisteredClient, register_client
 from tests.conftest import FakeClock
@@ -42,13 +48,21 @@ def _secret(registered: RegisteredClient) -> str:
     return registered.client_secret
 
 
+async def _issued_to(response: httpx.Response, store: TokenStore, client_id: str) -> None:
+    """A 200 with a token the store holds for ``client_id``: authentication picked that
+    client, not merely some client."""
+    assert response.status_code == 200, response.text
+    token = await store.resolve(response.json()["access_token"])
+    assert token is not None
+    assert token.client_id == client_id
+
+
 @pytest.mark.rule("token.client-auth.basic")
 async def test_basic_auth_with_a_real_header_works(
-    client: httpx.AsyncClient, web: RegisteredClient
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
     response = await client.post(TOKEN_PATH, data=CC, headers=auth_of(web))
-    assert response.status_code == 200
-    assert response.json()["access_token"]
+    await _issued_to(response, store, "web")
 
 
 @pytest.mark.rule("token.client-auth.basic")
@@ -59,12 +73,12 @@ async def test_basic_auth_halves_are_url_decoded(
     odd_secret = "s3cr&t:with+plus%/é"
     await store.save_client(replace(web.client, secret_hash=hash_client_secret(odd_secret)))
     response = await client.post(TOKEN_PATH, data=CC, headers=basic("web", odd_secret))
-    assert response.status_code == 200, response.text
+    await _issued_to(response, store, "web")
     encoded_id = "%77%65%62"  # "web", every character escaped
     raw = f"{encoded_id}:s3cr%26t%3Awith%2Bplus%25%2F%C3%A9".encode()
     response = await client.post(TOKEN_PATH, data=CC, headers={
         "Authorization": "Basic " + base64.b64encode(raw).decode()})
-    assert response.status_code == 200, response.text
+    await _issued_to(response, store, "web")
 
 
 @pytest.mark.rule("token.client-auth.basic")
@@ -74,24 +88,26 @@ async def test_basic_auth_splits_on_the_first_colon(
     await store.save_client(replace(web.client, secret_hash=hash_client_secret("a:b:c")))
     raw = base64.b64encode(b"web:a:b:c").decode()
     response = await client.post(TOKEN_PATH, data=CC, headers={"Authorization": f"Basic {raw}"})
-    assert response.status_code == 200, response.text
+    await _issued_to(response, store, "web")
 
 
 @pytest.mark.parametrize("scheme", ["Basic", "basic", "BASIC"])
 @pytest.mark.rule("token.client-auth.basic")
 async def test_basic_scheme_is_case_insensitive(
-    client: httpx.AsyncClient, web: RegisteredClient, scheme: str
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient, scheme: str
 ) -> None:
     header = auth_of(web)["Authorization"].replace("Basic", scheme)
     response = await client.post(TOKEN_PATH, data=CC, headers={"Authorization": header})
-    assert response.status_code == 200
+    await _issued_to(response, store, "web")
 
 
 @pytest.mark.rule("token.client-auth.post")
-async def test_client_secret_post_works(client: httpx.AsyncClient, web: RegisteredClient) -> None:
+async def test_client_secret_post_works(
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
+) -> None:
     response = await client.post(TOKEN_PATH, data={**CC, "client_id": "web",
                                                    "client_secret": _secret(web)})
-    assert response.status_code == 200
+    await _issued_to(response, store, "web")
 
 
 @pytest.mark.rule("token.client-auth.post")
@@ -100,17 +116,21 @@ async def test_both_methods_at_once_is_invalid_request(
 ) -> None:
     response = await client.post(TOKEN_PATH, headers=auth_of(web),
                                  data={**CC, "client_id": "web", "client_secret": _secret(web)})
-    assert_error(response, 400, "invalid_request")
+    body = assert_error(response, 400, "invalid_request")
+    assert body["error_description"] == "Use one client authentication method, not two."
 
 
 @pytest.mark.rule("token.client-auth.post")
 async def test_client_id_in_body_must_match_the_basic_header(
-    client: httpx.AsyncClient, web: RegisteredClient
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
+    await confidential(store, "evil")
     same = await client.post(TOKEN_PATH, headers=auth_of(web), data={**CC, "client_id": "web"})
     other = await client.post(TOKEN_PATH, headers=auth_of(web), data={**CC, "client_id": "evil"})
-    assert same.status_code == 200
-    assert_error(other, 400, "invalid_request")
+    await _issued_to(same, store, "web")
+    body = assert_error(other, 400, "invalid_request")
+    assert body["error_description"] == "The client_id does not match the Authorization header."
+    assert await store.failures("client", "evil") == (0, 0)
 
 
 @pytest.mark.rule("token.client-auth.failure")
@@ -125,6 +145,46 @@ async def test_unknown_client_and_wrong_secret_look_identical(
         assert_invalid_client(response)
     assert unknown.content == wrong.content == post_unknown.content
     assert dict(unknown.headers) == dict(wrong.headers)
+
+
+@pytest.mark.rule("token.client-auth.failure", "rest.constant-time")
+async def test_every_client_authentication_checks_one_secret_hash_known_client_or_not(
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An unknown client's secret is checked against a dummy hash of the same kind:
+    skipping that check would answer unknown ids faster, telling which ids exist."""
+    checked: list[str | None] = []
+
+    def counting(stored: str | None, secret: str) -> bool:
+        checked.append(stored)
+        return verify_client_secret(stored, secret)
+
+    monkeypatch.setattr(client_auth, "verify_client_secret", counting)
+    await public(store)
+    attempts = {
+        "unknown by Basic": basic("nobody", "guess"),
+        "unknown by post": {"client_id": "nobody", "client_secret": "guess"},
+        "public client with a secret": basic("spa", "guess"),
+        "wrong secret": basic("web", "guess"),
+        "right secret": auth_of(web),
+    }
+    record = await store.get_client("web")
+    assert record is not None
+    stored_web = record.secret_hash
+    for name, credentials in attempts.items():
+        checked.clear()
+        headers = credentials if "Authorization" in credentials else {}
+        data = {**CC, **credentials} if not headers else CC
+        response = await client.post(TOKEN_PATH, data=data, headers=headers)
+        assert len(checked) == 1, name
+        method, salt, value = str(checked[0]).split("$")
+        assert (method, len(salt), len(value)) == ("sha256", 32, 64), name
+        assert (checked == [stored_web]) == (name in ("wrong secret", "right secret")), name
+        if name == "right secret":
+            await _issued_to(response, store, "web")
+        else:
+            assert_invalid_client(response)
 
 
 @pytest.mark.rule("token.client-auth.failure")
@@ -175,7 +235,8 @@ async def test_two_authorization_headers_are_invalid_request(
     header = auth_of(web)["Authorization"].encode()
     response = await client.post(TOKEN_PATH, data=CC, headers=[
         (b"Authorization", header), (b"Authorization", header)])
-    assert_error(response, 400, "invalid_request")
+    body = assert_error(response, 400, "invalid_request")
+    assert body["error_description"] == "More than one Authorization header."
 
 
 @pytest.mark.rule("token.client-auth.public")
@@ -185,7 +246,7 @@ async def test_public_client_authenticates_by_client_id_for_code_with_pkce(
     await public(store)
     code = await new_code(store, "spa")
     response = await client.post(TOKEN_PATH, data=code_form(code, client_id="spa"))
-    assert response.status_code == 200, response.text
+    await _issued_to(response, store, "spa")
 
 
 @pytest.mark.rule("token.client-auth.public")
@@ -232,7 +293,7 @@ async def test_client_ids_outside_the_registered_alphabet_are_invalid_client(
 
 @pytest.mark.rule("abuse.throttle")
 async def test_failed_client_authentications_are_throttled_until_the_window_ends(
-    client: httpx.AsyncClient, web: RegisteredClient, clock: FakeClock
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient, clock: FakeClock
 ) -> None:
     for _ in range(3):
         assert_invalid_client(await client.post(TOKEN_PATH, data=CC,
@@ -246,7 +307,7 @@ async def test_failed_client_authentications_are_throttled_until_the_window_ends
         assert_error(response, 429, "slow_down")
     clock.advance(61)
     response = await client.post(TOKEN_PATH, data=CC, headers=auth_of(web))
-    assert response.status_code == 200
+    await _issued_to(response, store, "web")
 
 
 @pytest.mark.rule("abuse.throttle", "abuse.throttle.no-lockout")
@@ -259,11 +320,12 @@ async def test_throttle_counts_per_client_and_address_and_a_success_forgets_noth
     for _ in range(2):
         assert_invalid_client(await client.post(TOKEN_PATH, data=CC,
                                                 headers=basic("web", "guess")))
-    assert (await client.post(TOKEN_PATH, data=CC, headers=auth_of(web))).status_code == 200
+    await _issued_to(await client.post(TOKEN_PATH, data=CC, headers=auth_of(web)), store, "web")
     assert (await store.failures("client", "web", "127.0.0.1"))[0] == 2
     assert (await store.failures("client", "web"))[0] == 2
     assert_invalid_client(await client.post(TOKEN_PATH, data=CC, headers=basic("web", "guess")))
-    assert (await client.post(TOKEN_PATH, data=CC, headers=auth_of(other))).status_code == 200
+    await _issued_to(await client.post(TOKEN_PATH, data=CC, headers=auth_of(other)), store,
+                     "other")
     assert_error(await client.post(TOKEN_PATH, data=CC, headers=auth_of(web)), 429, "slow_down")
 
 
@@ -287,4 +349,42 @@ async def test_generated_client_ids_and_secrets_are_url_safe_and_work_in_basic(
     assert is_urlsafe(client_id) and is_urlsafe(secret) and len(secret) >= 43
     raw = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
     response = await client.post(TOKEN_PATH, data=CC, headers={"Authorization": f"Basic {raw}"})
-    assert response.status_code == 200
+    await _issued_to(response, store, client_id)
+
+
+@pytest.mark.rule("token.client-auth.failure")
+async def test_basic_credentials_must_be_strict_base64(
+    client: httpx.AsyncClient, web: RegisteredClient
+) -> None:
+    """A decoder that skips characters outside the alphabet would accept this header."""
+    encoded = base64.b64encode(f"web:{_secret(web)}".encode()).decode()
+    for header in (f"Basic {encoded[:4]}!{encoded[4:]}", f"Basic {encoded[:4]} {encoded[4:]}"):
+        assert_invalid_client(await client.post(TOKEN_PATH, data=CC,
+                                                headers={"Authorization": header}))
+
+
+@pytest.mark.rule("rest.no-secret-in-logs")
+async def test_a_failed_client_authentication_is_logged_by_method_and_id_never_the_secret(
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await public(store)
+    caplog.set_level(logging.INFO, logger="oauth_middleware.server")
+    guess = "guessed-secret-value"
+    await client.post(TOKEN_PATH, data=CC, headers=basic("web", guess))
+    await client.post(TOKEN_PATH, data={**CC, "client_id": "web", "client_secret": guess})
+    await client.post(TOKEN_PATH, data={**CC, "client_id": "spa", "client_secret": guess})
+    await client.post(TOKEN_PATH, data={**CC, "client_id": "web"})
+    await client.post(TOKEN_PATH, data=CC, headers=basic("x" * 100, guess))
+    lines = [r.getMessage() for r in caplog.records
+             if r.getMessage().startswith("client authentication failed")]
+    assert lines == [
+        "client authentication failed (client_secret_basic) for 'web'",
+        "client authentication failed (client_secret_post) for 'web'",
+        "client authentication failed (client_secret_post) for 'spa'",
+        "client authentication failed (none) for 'web'",
+        # An unknown id may be a secret pasted where the id goes: a fingerprint only.
+        "client authentication failed (client_secret_basic) for an unknown client "
+        + fingerprint("x" * 100),
+    ]
+    assert guess not in caplog.text

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from oauth_middleware.models import Scope
+from oauth_middleware.models import AuthorizationCode, Scope
 from oauth_middleware.server import AuthorizationServer, ThrottlePolicy
 from oauth_middleware.store import NewTokens, TokenStore, scripts
 from oauth_middleware.toolbox import RegisteredClient
@@ -177,15 +177,21 @@ async def test_redirect_uri_may_be_omitted_when_it_was_not_sent_at_authorization
     assert (await client.post(TOKEN_PATH, data=data, headers=auth_of(web))).status_code == 200
 
 
-@pytest.mark.parametrize("verifier", [None, VERIFIER[:-1] + "x", "short", VERIFIER + "!"])
+@pytest.mark.parametrize(("verifier", "description"), [
+    (None, "The code_verifier is missing or malformed."),
+    (VERIFIER[:-1] + "x", "The code_verifier does not match the code challenge."),
+    ("short", "The code_verifier is missing or malformed."),
+    (VERIFIER + "!", "The code_verifier is missing or malformed."),
+])
 @pytest.mark.rule("token.code.binding", "token.code.replay-revokes")
 async def test_bad_pkce_verifier_is_invalid_grant_and_consumes_nothing(
-    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient, verifier: str | None
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient, verifier: str | None,
+    description: str,
 ) -> None:
     code = await new_code(store, "web")
     bad = await client.post(TOKEN_PATH, data=code_form(code, verifier=verifier),
                             headers=auth_of(web))
-    assert_error(bad, 400, "invalid_grant")
+    assert assert_error(bad, 400, "invalid_grant")["error_description"] == description
     good = await client.post(TOKEN_PATH, data=code_form(code), headers=auth_of(web))
     assert good.status_code == 200
 
@@ -197,7 +203,8 @@ async def test_verifier_for_a_code_issued_without_pkce_is_refused(
     """RFC 9700 §4.8.2: otherwise PKCE could be stripped from an intercepted flow."""
     code = await new_code(store, "web", verifier=None)
     bad = await client.post(TOKEN_PATH, data=code_form(code), headers=auth_of(web))
-    assert_error(bad, 400, "invalid_grant")
+    assert assert_error(bad, 400, "invalid_grant")["error_description"] == (
+        "A code_verifier was sent for a code issued without PKCE.")
     ok = await client.post(TOKEN_PATH, data=code_form(code, verifier=None), headers=auth_of(web))
     assert ok.status_code == 200
 
@@ -209,12 +216,13 @@ async def test_pkce_is_required_of_public_clients_and_optionally_of_all(
     await public(store)
     code = await new_code(store, "spa", verifier=None)
     response = await client.post(TOKEN_PATH, data=code_form(code, verifier=None, client_id="spa"))
-    assert_error(response, 400, "invalid_grant")
+    must = "This client must use PKCE."
+    assert assert_error(response, 400, "invalid_grant")["error_description"] == must
     async with http(build_app(store, require_pkce=True)) as strict:
         code = await new_code(store, "web", verifier=None)
         response = await strict.post(TOKEN_PATH, data=code_form(code, verifier=None),
                                      headers=auth_of(web))
-    assert_error(response, 400, "invalid_grant")
+    assert assert_error(response, 400, "invalid_grant")["error_description"] == must
 
 
 @pytest.mark.rule("auth.pkce.s256-only")
@@ -222,12 +230,32 @@ async def test_plain_pkce_counts_only_for_clients_allowed_it(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
     code = await new_code(store, "web", method="plain")
-    assert_error(await client.post(TOKEN_PATH, data=code_form(code), headers=auth_of(web)),
-                 400, "invalid_grant")
+    refused = await client.post(TOKEN_PATH, data=code_form(code), headers=auth_of(web))
+    assert assert_error(refused, 400, "invalid_grant")["error_description"] == (
+        "The code challenge method is not allowed.")
     legacy = await confidential(store, "legacy", allow_plain_pkce=True)
     code = await new_code(store, "legacy", method="plain")
     ok = await client.post(TOKEN_PATH, data=code_form(code), headers=auth_of(legacy))
     assert ok.status_code == 200
+
+
+@pytest.mark.rule("auth.pkce.s256-only")
+async def test_a_code_recorded_without_a_challenge_method_is_plain(
+    client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
+) -> None:
+    """RFC 7636 §4.3: no method means plain, which counts only for a client allowed it."""
+    legacy = await confidential(store, "legacy", allow_plain_pkce=True)
+    codes = {}
+    for client_id in ("web", "legacy"):
+        codes[client_id] = await store.create_code(AuthorizationCode(
+            grant_id="", client_id=client_id, subject="alice", redirect_uri=REDIRECT_URI,
+            redirect_uri_explicit=True, scopes=frozenset({"read"}), code_challenge=VERIFIER,
+            code_challenge_method=None), lifetime=60)
+    refused = await client.post(TOKEN_PATH, data=code_form(codes["web"]), headers=auth_of(web))
+    assert assert_error(refused, 400, "invalid_grant")["error_description"] == (
+        "The code challenge method is not allowed.")
+    ok = await client.post(TOKEN_PATH, data=code_form(codes["legacy"]), headers=auth_of(legacy))
+    assert ok.status_code == 200, ok.text
 
 
 @pytest.mark.rule("token.code.binding", "token.code.replay-revokes")
@@ -434,14 +462,31 @@ async def test_public_client_refreshes_by_client_id(
     assert response.json()["scope"] == "read"
 
 
-@pytest.mark.rule("token.refresh.concurrent")
+@pytest.mark.rule("token.refresh.concurrent", "token.refresh.reuse-revokes-family")
 async def test_concurrent_refreshes_in_one_process_have_one_winner(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:
+    """Every loser presented a token the winner had already rotated: each is refused with
+    invalid_grant, and that reuse revokes the family, the winner's new pair included."""
     first = await _redeem(client, store, web)
     data = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
-    responses = await asyncio.gather(*(_token(client, web, **data) for _ in range(10)))
-    assert sorted(r.status_code for r in responses) == [200] + [400] * 9
+    responses = await asyncio.gather(*(_token(client, web, **data) for _ in range(50)))
+    winners = [r for r in responses if r.status_code == 200]
+    assert len(winners) == 1
+    for loser in responses:
+        if loser is not winners[0]:
+            body = assert_error(loser, 400, "invalid_grant")
+            assert body["error_description"] == "The refresh token is invalid, expired or revoked."
+    won = winners[0].json()
+    assert won["token_type"] == "Bearer" and won["refresh_token"] != first["refresh_token"]
+    assert await store.resolve(won["access_token"]) is None
+    assert await store.resolve(first["access_token"]) is None
+    assert await store.get_refresh(won["refresh_token"]) is None
+    assert await store.get_refresh(first["refresh_token"]) is None
+    assert await _me(client, won["access_token"]) == 401
+    again = await _token(client, web, grant_type="refresh_token",
+                         refresh_token=won["refresh_token"])
+    assert_error(again, 400, "invalid_grant")
 
 
 async def test_unknown_missing_and_expired_refresh_tokens(

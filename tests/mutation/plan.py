@@ -1,0 +1,61 @@
+"""Which modules ``scripts/mutate`` mutates, and the fast test files that exercise each.
+
+Fast means in-process on fakeredis: no browser, no uvicorn, no real redis-server
+(``--backends fake`` is set in ``[tool.mutmut]``). Kept apart from the runner so
+the suite can check every path here still exists (tests/test_mutation_plan.py)
+without mutmut installed.
+"""
+
+from __future__ import annotations
+
+_MIDDLEWARE = ("tests/test_middleware.py", "tests/test_extraction.py",
+               "tests/test_decorators.py", "tests/test_dependencies.py",
+               "tests/test_scope_all_required.py", "tests/reliability/test_size_limits.py",
+               "tests/test_body.py")
+_AUTHORIZE = ("tests/server/test_authorize_validation.py", "tests/server/test_authorize_errors.py",
+              "tests/server/test_authorize_consent.py", "tests/server/test_authorize_pkce.py")
+_TOKEN = ("tests/server/test_grants.py", "tests/server/test_client_auth.py",
+          "tests/server/test_revoke.py", "tests/server/test_introspect.py",
+          "tests/server/test_throttle.py")
+_STORE = ("tests/test_store.py", "tests/test_batch.py", "tests/test_pipelines.py")
+
+#: Each security-critical module and the fast test files that exercise it.
+MODULES: dict[str, tuple[str, ...]] = {
+    "oauth_middleware/middleware.py": _MIDDLEWARE,
+    "oauth_middleware/body.py": _MIDDLEWARE,
+    "oauth_middleware/extraction.py": ("tests/test_extraction.py", "tests/test_middleware.py",
+                                       "tests/reliability/test_size_limits.py"),
+    "oauth_middleware/scopes.py": ("tests/test_scopes.py", *_MIDDLEWARE),
+    "oauth_middleware/decorators.py": _MIDDLEWARE,
+    "oauth_middleware/dependencies.py": _MIDDLEWARE,
+    "oauth_middleware/redirects.py": ("tests/test_redirects.py", *_AUTHORIZE),
+    "oauth_middleware/pkce.py": ("tests/test_security.py", "tests/server/test_authorize_pkce.py",
+                                 "tests/server/test_grants.py"),
+    "oauth_middleware/security.py": ("tests/test_security.py", "tests/test_constant_time.py",
+                                     "tests/server/test_secrets.py", *_TOKEN),
+    "oauth_middleware/csrf.py": ("tests/test_csrf.py", "tests/server/test_authorize_consent.py"),
+    "oauth_middleware/server/client_auth.py": (*_TOKEN, "tests/reliability/test_size_limits.py"),
+    "oauth_middleware/server/grants/*": _TOKEN,
+    "oauth_middleware/server/consent.py": ("tests/test_csrf.py", *_AUTHORIZE),
+    "oauth_middleware/server/authorization_request.py": _AUTHORIZE,
+    "oauth_middleware/server/responses.py": (*_AUTHORIZE, "tests/server/test_boundary.py"),
+    "oauth_middleware/server/pages.py": _AUTHORIZE,
+    # The callers of the Lua scripts: every check-then-act on Redis.
+    "oauth_middleware/store/grants.py": (*_STORE, *_TOKEN),
+    "oauth_middleware/store/tokens.py": (*_STORE, *_TOKEN, "tests/test_middleware.py"),
+    "oauth_middleware/store/transient.py": (*_STORE, *_AUTHORIZE, "tests/server/test_grants.py"),
+    "oauth_middleware/store/writer.py": (*_STORE, *_TOKEN),
+}
+
+
+def chosen(argv: list[str]) -> list[str]:
+    """The module patterns named on the command line (``pkce.py`` or a path), or all."""
+    if not argv:
+        return list(MODULES)
+    picked = []
+    for name in argv:
+        found = [m for m in MODULES if m == name or m.endswith("/" + name.removeprefix("./"))]
+        if not found:
+            raise SystemExit(f"scripts/mutate: {name} is not one of: {', '.join(MODULES)}")
+        picked += found
+    return picked
