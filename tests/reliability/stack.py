@@ -15,6 +15,8 @@ from __future__ import annotations
 import hmac
 import logging.config
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +33,9 @@ from oauth_middleware.security import pkce_s256
 from oauth_middleware.server import AuthorizationServer
 from oauth_middleware.server.config import ThrottlePolicy
 from oauth_middleware.toolbox import RegisteredClient
+from tests.redis_process import free_port
 from tests.server.authorize_harness import answer, read_page
+from tests.servers import UvicornProcess
 
 ISSUER = "https://testserver/oauth"
 SECRET_KEY = b"reliability-secret-key-0123456789"
@@ -88,6 +92,16 @@ class WorkerHeader:
             await send(message)
 
         await self.app(scope, receive, named)
+
+
+@contextmanager
+def on_two_workers(redis_url: str) -> Iterator[UvicornProcess]:
+    """This stack on ``redis_url``, served by uvicorn with two workers on a free loopback port."""
+    port = free_port()
+    env = {"REDIS_URL": redis_url, "OM_ISSUER": f"http://127.0.0.1:{port}/oauth"}
+    with UvicornProcess("tests.reliability.stack:uvicorn_app", "--factory", "--workers", "2",
+                        "--log-level", "warning", env=env, port=port) as running:
+        yield running
 
 
 def uvicorn_app() -> Starlette:

@@ -20,8 +20,8 @@ import pytest
 from oauth_middleware.security import new_grant_id
 from oauth_middleware.store import NewTokens, TokenStore
 from oauth_middleware.toolbox import register_client, remove_client
-from tests.redis_process import RedisProcess, free_port
-from tests.reliability.stack import SCOPES
+from tests.redis_process import RedisProcess
+from tests.reliability.stack import SCOPES, on_two_workers
 from tests.servers import UvicornProcess
 
 pytestmark = pytest.mark.real_redis_only
@@ -34,10 +34,7 @@ TRIAL_BOUND = 90.0
 
 @pytest.fixture(scope="module")
 def server(redis_server: RedisProcess) -> Iterator[UvicornProcess]:
-    port = free_port()
-    env = {"REDIS_URL": redis_server.url, "OM_ISSUER": f"http://127.0.0.1:{port}/oauth"}
-    with UvicornProcess("tests.reliability.stack:uvicorn_app", "--factory", "--workers", "2",
-                        "--log-level", "warning", env=env, port=port) as running:
+    with on_two_workers(redis_server.url) as running:
         yield running
 
 
