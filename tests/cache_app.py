@@ -10,6 +10,8 @@ serving. Every answer, refusals included, names its worker in an
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -19,11 +21,30 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from oauth_middleware import OAuthMiddleware, TokenStore
 from oauth_middleware.server import AuthorizationServer, ThrottlePolicy
+from oauth_middleware.toolbox import RegisteredClient, register_client
+from tests.servers import UvicornProcess
 
 #: Failed client authentications before 429. Above the default 10 because a test
 #: sends a refused secret until both workers have answered, and the kernel may hand
 #: several connections in a row to the same worker.
 THROTTLE = ThrottlePolicy(client_failures=100)
+
+
+@asynccontextmanager
+async def on_two_workers(redis_url: str
+                         ) -> AsyncIterator[tuple[TokenStore, RegisteredClient, UvicornProcess]]:
+    """An emptied store on ``redis_url`` with the confidential client ``web``, and this app
+    served by uvicorn with two workers; the store is closed afterwards."""
+    store = TokenStore.from_url(redis_url)
+    try:
+        await store.redis.flushdb()
+        web = await register_client(store, "Web", "web", "https://app.example/cb", None,
+                                    scopes_list=["read"], public=False)
+        with UvicornProcess("tests.cache_app:app", "--factory", "--workers", "2",
+                            env={"REDIS_URL": redis_url}) as server:
+            yield store, web, server
+    finally:
+        await store.aclose()
 
 
 def app() -> Starlette:

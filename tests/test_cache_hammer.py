@@ -19,9 +19,9 @@ from urllib.parse import quote
 import pytest
 
 from oauth_middleware.store import NewTokens, TokenStore
-from oauth_middleware.toolbox import RegisteredClient, register_client
+from oauth_middleware.toolbox import RegisteredClient
+from tests.cache_app import on_two_workers
 from tests.redis_process import RedisProcess
-from tests.servers import UvicornProcess
 
 pytestmark = pytest.mark.real_redis_only
 
@@ -157,16 +157,8 @@ async def _trial(store: TokenStore, web: RegisteredClient, hammers: list[Connect
 async def test_no_worker_answers_200_to_a_request_sent_after_the_revocation_returned(
     redis_server: RedisProcess,
 ) -> None:
-    store = TokenStore.from_url(redis_server.url)
-    try:
-        await store.redis.flushdb()
-        web = await register_client(store, "Web", "web", "https://app.example/cb", None,
-                                    scopes_list=["read"], public=False)
-        with UvicornProcess("tests.cache_app:app", "--factory", "--workers", "2",
-                            env={"REDIS_URL": redis_server.url}) as server:
-            late, served, after_by_worker = await _hammer(store, web, server.port)
-    finally:
-        await store.aclose()
+    async with on_two_workers(redis_server.url) as (store, web, server):
+        late, served, after_by_worker = await _hammer(store, web, server.port)
     assert late == []
     assert len(after_by_worker) == 2 and min(after_by_worker.values()) >= TRIALS
     assert served >= TRIALS  # every trial had 200s (cache hits) before its revocation

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from oauth_middleware.store import NewTokens, TokenStore
 from oauth_middleware.toolbox import RegisteredClient, register_client, rotate_secret
 from tests.apps import build_app
-from tests.cache_app import THROTTLE
+from tests.cache_app import THROTTLE, on_two_workers
 from tests.redis_process import RedisProcess
 from tests.server.token_harness import auth_of
 from tests.servers import UvicornProcess
@@ -186,16 +186,8 @@ async def _acknowledged(url: str, key: str, before: dict[int, int]) -> None:
 async def test_a_rotated_secret_and_new_failures_are_obeyed_by_every_worker(
     redis_server: RedisProcess,
 ) -> None:
-    store = TokenStore.from_url(redis_server.url)
-    try:
-        await store.redis.flushdb()
-        web = await register_client(store, "Web", "web", "https://app.example/cb", None,
-                                    scopes_list=["read"], public=False)
-        with UvicornProcess("tests.cache_app:app", "--factory", "--workers", "2",
-                            env={"REDIS_URL": redis_server.url}) as server:
-            await _secret_and_failures_across_workers(store, server.url, web)
-    finally:
-        await store.aclose()
+    async with on_two_workers(redis_server.url) as (store, web, server):
+        await _secret_and_failures_across_workers(store, server.url, web)
 
 
 async def _secret_and_failures_across_workers(store: TokenStore, url: str,
