@@ -21,7 +21,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from oauth_middleware import ClientUser, OAuthMiddleware, TokenUser, logged_in_user
+from oauth_middleware import AccessToken, ClientUser, OAuthMiddleware, TokenUser, logged_in_user
 from oauth_middleware.server.config import user_from_scope
 from oauth_middleware.store import NewTokens, TokenStore
 
@@ -137,3 +137,30 @@ async def test_the_default_hook_refuses_a_token_whatever_the_middleware_order(
             assert body["token_client"] == "web"
     assert (await client.get("/page", headers={"x-session-user": "bob"})).json()[
         "default_hook"] == "bob"
+
+
+class _NoLoginFlag:
+    """A host user object that never says whether it is authenticated."""
+
+    identity = "mallory"
+
+
+@pytest.mark.rule("auth.login.token-identity-refused")
+@pytest.mark.parametrize("subject_type", ["user", "client"])
+def test_a_token_identity_is_refused_by_its_type_even_without_the_tokens_mark(
+    subject_type: str,
+) -> None:
+    """A host that copies ``request.user`` onto another request (no ``scope["oauth"]``)
+    still gets nobody from a token's identity: the type alone refuses it."""
+    token = AccessToken(grant_id="g", client_id="web", subject="alice",
+                        subject_type=subject_type)  # type: ignore[arg-type]
+    user = TokenUser(token) if subject_type == "user" else ClientUser(token)
+    assert user.is_authenticated
+    assert logged_in_user(HTTPConnection({"type": "http", "user": user})) is None
+
+
+def test_a_user_object_that_does_not_say_it_is_authenticated_is_nobody() -> None:
+    request = HTTPConnection({"type": "http", "user": _NoLoginFlag()})
+    assert logged_in_user(request) is None
+    signed_in = HTTPConnection({"type": "http", "user": SimpleUser("bob")})
+    assert logged_in_user(signed_in) == "bob"
