@@ -5,6 +5,7 @@ however its request ends, and a place never freed stops counting by the store's 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from starlette.applications import Starlette
 
 from oauth_middleware.server import ThrottlePolicy
-from oauth_middleware.store import TokenStore
+from oauth_middleware.store import StoreUnavailable, TokenStore
 from oauth_middleware.toolbox import RegisteredClient
 from tests.conftest import FakeClock
 from tests.server.token_harness import (
@@ -271,3 +272,30 @@ async def test_a_busy_client_sends_its_right_secret_fifty_times_at_once(
     assert len({r.json()["access_token"] for r in answers}) == N
     for pattern in ("throttle:*", "attempts:*"):
         assert [k async for k in store.redis.scan_iter(match=store.keys.prefix + pattern)] == []
+
+
+@pytest.mark.rule("abuse.throttle.reserve-first", "rest.no-secret-in-logs")
+async def test_a_place_that_cannot_be_freed_is_logged_with_when_it_expires(
+    store: TokenStore, pw: RegisteredClient, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The hook raised and Redis went away before the place was freed: the hook's error is
+    still the answer, and the log says which place stays held and for how long."""
+
+    async def unreachable(*args: Any, **kwargs: Any) -> None:
+        raise StoreUnavailable()
+
+    hook = Hook(raises=True)
+    hook.gate.set()
+    app = build_app(store, verify_password=hook, throttle=POLICY)
+    monkeypatch.setattr(store, "end_attempt", unreachable)
+    with caplog.at_level(logging.WARNING, logger="oauth_middleware.server"):
+        async with from_address(app, ATTACKER) as attacker:
+            response = await attacker.post(TOKEN_PATH, data=WRONG, headers=auth_of(pw))
+    assert_error(response, 500, "server_error")
+    warnings = [r.getMessage() for r in caplog.records
+                if r.name == "oauth_middleware.server" and r.levelno == logging.WARNING]
+    assert warnings == ["a password attempt's place was not freed (StoreUnavailable); "
+                        "it expires in 20 s"]
+    assert await _places(store) == 1
+    assert "guess" not in caplog.text and "bob" not in caplog.text
