@@ -11,7 +11,7 @@ from __future__ import annotations
 _MIDDLEWARE = ("tests/test_middleware.py", "tests/test_extraction.py",
                "tests/test_decorators.py", "tests/test_dependencies.py",
                "tests/test_scope_all_required.py", "tests/reliability/test_size_limits.py",
-               "tests/test_body.py")
+               "tests/test_body.py", "tests/test_identity.py")
 _AUTHORIZE = ("tests/server/test_authorize_validation.py", "tests/server/test_authorize_errors.py",
               "tests/server/test_authorize_consent.py", "tests/server/test_authorize_pkce.py",
               "tests/server/test_authorize_bearer.py",
