@@ -299,3 +299,47 @@ async def test_a_place_that_cannot_be_freed_is_logged_with_when_it_expires(
                         "it expires in 20 s"]
     assert await _places(store) == 1
     assert "guess" not in caplog.text and "bob" not in caplog.text
+
+
+class HeldOnce:
+    """A verify_password whose wrong answers wait for ``hold`` while it is set."""
+
+    def __init__(self) -> None:
+        self.hold: asyncio.Event | None = None
+        self.entered = asyncio.Event()
+
+    async def __call__(self, username: str, password: str) -> str | None:
+        if (username, password) == ("bob", "pw-bob"):
+            return "user-bob"
+        if self.hold is not None:
+            self.entered.set()
+            await self.hold.wait()
+        return None
+
+
+@pytest.mark.rule("abuse.throttle.reserve-first", "abuse.throttle.no-lockout")
+async def test_a_failure_is_judged_by_the_allowance_lowered_while_it_was_checked(
+    store: TokenStore, pw: RegisteredClient
+) -> None:
+    """The attacker's second guess takes a place under the usual allowance; while the hook
+    checks it, guesses from two more addresses bring bob's overall count to the threshold,
+    so the attacker is allowed one failure, and had one: the guess is answered 429."""
+    hook = HeldOnce()
+    policy = ThrottlePolicy(password_failures=5, password_failures_overall=3, window=60,
+                            attempt_timeout=20)
+    app = build_app(store, verify_password=hook, throttle=policy)
+    async with from_address(app, ATTACKER) as attacker:
+        assert_error(await attacker.post(TOKEN_PATH, data=WRONG, headers=auth_of(pw)),
+                     400, "invalid_grant")
+        held = hook.hold = asyncio.Event()
+        guess = asyncio.create_task(attacker.post(TOKEN_PATH, data=WRONG, headers=auth_of(pw)))
+        await hook.entered.wait()
+        hook.hold = None
+        for address in (VICTIM, "192.0.2.7"):
+            async with from_address(app, address) as other:
+                assert_error(await other.post(TOKEN_PATH, data=WRONG, headers=auth_of(pw)),
+                             400, "invalid_grant")
+        held.set()
+        assert_slow_down(await guess)
+    assert await store.failures_from("password", "bob", ATTACKER) == ((2, 60), (4, 60))
+    assert await _places(store) == 0
