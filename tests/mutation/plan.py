@@ -57,7 +57,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     "oauth_middleware/server/pages.py": _AUTHORIZE,
     # The callers of the Lua scripts: every check-then-act on Redis.
     "oauth_middleware/store/grants.py": (*_STORE, *_TOKEN),
-    "oauth_middleware/store/tokens.py": (*_STORE, *_TOKEN, "tests/test_middleware.py"),
+    "oauth_middleware/store/tokens.py": (*_STORE, *_TOKEN, "tests/test_middleware.py",
+                                         "tests/test_cache.py", "tests/server/test_token_cache.py"),
     "oauth_middleware/store/transient.py": (*_STORE, *_AUTHORIZE, "tests/server/test_grants.py"),
     "oauth_middleware/store/writer.py": (*_STORE, *_TOKEN),
     "oauth_middleware/store/generations.py": (*_STORE, *_TOKEN),
