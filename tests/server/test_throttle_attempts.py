@@ -343,3 +343,51 @@ async def test_a_failure_is_judged_by_the_allowance_lowered_while_it_was_checked
         assert_slow_down(await guess)
     assert await store.failures_from("password", "bob", ATTACKER) == ((2, 60), (4, 60))
     assert await _places(store) == 0
+
+
+@pytest.mark.rule("abuse.throttle.reserve-first", "redis.token-503")
+async def test_each_attempt_ends_its_place_once_and_an_outage_is_not_waited_out_twice(
+    store: TokenStore, pw: RegisteredClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One ending per place taken: none for a refused reservation or one Redis never
+    answered, one for a checked password even when Redis fails to answer it (a second
+    call would only wait out the same outage before the 503)."""
+    ended: list[str] = []
+    end_attempt, reserve_attempt = store.end_attempt, store.reserve_attempt
+    down = {"reserve": False, "end": False}
+
+    async def counted_end(*args: Any, **kwargs: Any) -> Any:
+        ended.append(kwargs["attempt"])
+        if down["end"]:
+            raise StoreUnavailable()
+        return await end_attempt(*args, **kwargs)
+
+    async def maybe_down(*args: Any, **kwargs: Any) -> Any:
+        if down["reserve"]:
+            raise StoreUnavailable()
+        return await reserve_attempt(*args, **kwargs)
+
+    monkeypatch.setattr(store, "end_attempt", counted_end)
+    monkeypatch.setattr(store, "reserve_attempt", maybe_down)
+    hook = Hook()
+    hook.gate.set()
+    app = build_app(store, verify_password=hook, throttle=POLICY)
+    async with from_address(app, ATTACKER) as attacker:
+
+        async def post(data: dict[str, str]) -> httpx.Response:
+            return await attacker.post(TOKEN_PATH, data=data, headers=auth_of(pw))
+
+        assert (await post(RIGHT)).status_code == 200
+        assert_error(await post(WRONG), 400, "invalid_grant")
+        assert len(ended) == 2 and len(set(ended)) == 2
+        down["end"] = True
+        assert_error(await post(WRONG), 503, "temporarily_unavailable")
+        assert len(ended) == 3
+        down["end"], down["reserve"] = False, True
+        assert_error(await post(WRONG), 503, "temporarily_unavailable")
+        down["reserve"] = False
+        for _ in range(POLICY.password_failures):
+            await post(WRONG)
+        assert_slow_down(await post(WRONG))
+    # One failure counted and one place still held (its end never reached Redis): 3 more.
+    assert len(ended) == 3 + POLICY.password_failures - 2
