@@ -168,3 +168,9 @@ def test_a_loopback_uri_matches_with_any_port_whatever_follows_its_authority(
 def test_a_loopback_port_that_is_not_one_matches_nothing(port: str) -> None:
     """Only 1 to 5 ASCII digits up to 65535 are a port; anything else is another URI."""
     assert not matches("http://127.0.0.1/cb", f"http://127.0.0.1{port}/cb")
+
+
+@pytest.mark.rule("auth.redirect.exact-match")
+def test_text_after_a_loopback_port_is_not_taken_for_the_path() -> None:
+    """``127.0.0.1:80X`` has no port: it never matches a URI registered as ``127.0.0.1X``."""
+    assert not matches("http://127.0.0.1X/cb", "http://127.0.0.1:80X/cb")
