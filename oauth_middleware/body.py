@@ -14,12 +14,11 @@ from starlette.types import Message, Receive
 class ReplayedBody:
     """The request body read ahead for a form token, replayed to the app unchanged."""
 
-    __slots__ = ("chunks", "complete", "receive")
+    __slots__ = ("chunks", "receive")
 
     def __init__(self, receive: Receive) -> None:
         self.receive = receive
         self.chunks: list[Message] = []
-        self.complete = False
 
     async def read(self, limit: int) -> bytes | None:
         """The whole body, or None when it is larger than ``limit`` (then left unread)."""
@@ -33,7 +32,6 @@ class ReplayedBody:
             if size > limit:
                 return None
             if not message.get("more_body", False):
-                self.complete = True
                 return b"".join(m.get("body", b"") for m in self.chunks)
 
     async def __call__(self) -> Message:

@@ -130,6 +130,6 @@ def has_access_token(data: bytes) -> bool:
         return False
     for part in data.split(b"&"):
         name = part.partition(b"=")[0]
-        if unquote_to_bytes(name.replace(b"+", b" ")) == _PARAM:
+        if unquote_to_bytes(name) == _PARAM:  # a "+" (a space) can never be part of it
             return True
     return False

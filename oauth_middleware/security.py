@@ -89,15 +89,16 @@ def sealed_by(token: str, seal_key: str) -> bool:
     body, tag = token[:-SEAL_CHARS], token[-SEAL_CHARS:]
     if not seal_key or len(token) <= SEAL_CHARS or "." not in body:
         return False
-    return constant_time_equals(tag, _seal(seal_key, body))
+    try:
+        seal = _seal(seal_key, body)
+    except ValueError:  # not hex: no key new_seal_key made, so it sealed nothing
+        return False
+    return constant_time_equals(tag, seal)
 
 
 def _seal(seal_key: str, body: str) -> str:
-    try:
-        key = bytes.fromhex(seal_key)
-    except ValueError:
-        key = seal_key.encode("utf-8", "surrogateescape")
-    mac = hmac.new(key, body.encode("utf-8", "surrogateescape"), hashlib.sha256).digest()
+    mac = hmac.new(bytes.fromhex(seal_key), body.encode("utf-8", "surrogateescape"),
+                   hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac[:16]).rstrip(b"=").decode("ascii")
 
 

@@ -10,12 +10,15 @@ fails instead of hanging: on the loop thread it would block the test itself.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 import httpx
 import pytest
+from anyio import to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
 
@@ -132,6 +135,37 @@ async def test_an_async_hook_is_awaited_on_the_loop_thread() -> None:
     assert is_async(authenticate)
     assert await call_hook(authenticate, object()) == "alice"
     assert seen == [loop_thread]
+
+
+class AsyncCallable:
+    """A hook written as an object with an ``async __call__``."""
+
+    async def __call__(self, request: object) -> str:
+        return "alice"
+
+
+async def _authenticate(prefix: str, request: object) -> str:
+    return prefix + "alice"
+
+
+@pytest.mark.parametrize("hook", [
+    AsyncCallable(), functools.partial(AsyncCallable()),
+    functools.partial(_authenticate, ""), functools.partial(functools.partial(_authenticate), ""),
+], ids=["async-call", "partial-of-async-call", "partial", "nested-partial"])
+async def test_every_shape_of_async_hook_is_awaited_without_waiting_for_a_worker_thread(
+    hook: Callable[[object], Awaitable[str]],
+) -> None:
+    """While every worker thread is busy (sync endpoints blocked), an async hook still runs."""
+    limiter = to_thread.current_default_thread_limiter()
+    saved = limiter.total_tokens
+    limiter.total_tokens = 1
+    try:
+        async with limiter:  # the only worker thread is taken
+            with anyio.fail_after(HOLD_LIMIT):  # a regression waits for it: fail, not hang
+                assert await call_hook(hook, object()) == "alice"
+    finally:
+        limiter.total_tokens = saved
+    assert is_async(hook)
 
 
 async def test_a_sync_hook_returning_an_awaitable_runs_in_a_thread_and_is_awaited() -> None:

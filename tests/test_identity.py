@@ -20,8 +20,9 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from oauth_middleware import ClientUser, OAuthMiddleware, TokenUser, logged_in_user
+from oauth_middleware import AccessToken, ClientUser, OAuthMiddleware, TokenUser, logged_in_user
 from oauth_middleware.server.config import user_from_scope
 from oauth_middleware.store import NewTokens, TokenStore
 
@@ -137,3 +138,53 @@ async def test_the_default_hook_refuses_a_token_whatever_the_middleware_order(
             assert body["token_client"] == "web"
     assert (await client.get("/page", headers={"x-session-user": "bob"})).json()[
         "default_hook"] == "bob"
+
+
+class _NoLoginFlag:
+    """A host user object that never says whether it is authenticated."""
+
+    identity = "mallory"
+
+
+@pytest.mark.rule("auth.login.token-identity-refused")
+@pytest.mark.parametrize("subject_type", ["user", "client"])
+def test_a_token_identity_is_refused_by_its_type_even_without_the_tokens_mark(
+    subject_type: str,
+) -> None:
+    """A host that copies ``request.user`` onto another request (no ``scope["oauth"]``)
+    still gets nobody from a token's identity: the type alone refuses it."""
+    token = AccessToken(grant_id="g", client_id="web", subject="alice",
+                        subject_type=subject_type)  # type: ignore[arg-type]
+    user = TokenUser(token) if subject_type == "user" else ClientUser(token)
+    assert user.is_authenticated
+    assert logged_in_user(HTTPConnection({"type": "http", "user": user})) is None
+
+
+def test_a_user_object_that_does_not_say_it_is_authenticated_is_nobody() -> None:
+    request = HTTPConnection({"type": "http", "user": _NoLoginFlag()})
+    assert logged_in_user(request) is None
+    signed_in = HTTPConnection({"type": "http", "user": SimpleUser("bob")})
+    assert logged_in_user(signed_in) == "bob"
+
+
+@pytest.mark.rule("auth.login.token-identity-refused")
+async def test_a_token_on_an_unlisted_route_replaces_a_user_object_that_is_no_login(
+    store: TokenStore,
+) -> None:
+    """Only a person the host says is authenticated keeps ``request.user`` beside a token."""
+    token = await _token(store, "alice")
+
+    async def kind(request: Request) -> Response:
+        return JSONResponse({"type": type(request.scope["user"]).__name__})
+
+    oauth = OAuthMiddleware(Starlette(routes=[Route("/page", kind)]), store=store,
+                            scopes={"/api": ["read"]})
+
+    async def host_without_login_flag(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["user"] = _NoLoginFlag()
+        await oauth(scope, receive, send)
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host_without_login_flag),
+                                 base_url="https://testserver") as client:
+        body = (await client.get("/page", headers={"Authorization": f"Bearer {token}"})).json()
+    assert body == {"type": TokenUser.__name__}

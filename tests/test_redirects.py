@@ -138,6 +138,10 @@ def test_trailing_question_mark_gets_no_extra_separator() -> None:
                           "(or allow_http=True for local development)"),
     ("javascript:alert(1)", "use an https URI, a loopback http URI, or a private-use scheme "
                             "such as com.example.app:/cb"),
+    ("https://app.example/cb?x={y}|z", "a redirect URI must not contain { | } raw: "
+                                       "percent-encode it (RFC 3986 §2)"),
+    ("https://app.example/cb?off=100%", "a % in a redirect URI must start an escape such as "
+                                        "%20 (RFC 3986 §2.1)"),
 ])
 @pytest.mark.rule("auth.redirect.registration-rules")
 def test_each_refusal_says_what_to_change_in_full(uri: str, message: str) -> None:
@@ -145,3 +149,28 @@ def test_each_refusal_says_what_to_change_in_full(uri: str, message: str) -> Non
     with pytest.raises(InvalidRedirectURI) as refused:
         validate_redirect_uri(uri)
     assert str(refused.value) == message
+
+
+@pytest.mark.rule("auth.redirect.exact-match")
+@pytest.mark.parametrize(("registered", "requested"), [
+    ("http://127.0.0.1", "http://127.0.0.1:5000"),
+    ("http://127.0.0.1/cb?next=http://a.example/", "http://127.0.0.1:5000/cb?next=http://a.example/"),
+    ("http://127.0.0.1:80/cb", "http://127.0.0.1:65535/cb"),
+])
+def test_a_loopback_uri_matches_with_any_port_whatever_follows_its_authority(
+    registered: str, requested: str
+) -> None:
+    assert matches(registered, requested) and matches(requested, registered)
+
+
+@pytest.mark.rule("auth.redirect.exact-match")
+@pytest.mark.parametrize("port", [":65536", ":065535", ":\u066112", ":a1", ":1a", ":"])
+def test_a_loopback_port_that_is_not_one_matches_nothing(port: str) -> None:
+    """Only 1 to 5 ASCII digits up to 65535 are a port; anything else is another URI."""
+    assert not matches("http://127.0.0.1/cb", f"http://127.0.0.1{port}/cb")
+
+
+@pytest.mark.rule("auth.redirect.exact-match")
+def test_text_after_a_loopback_port_is_not_taken_for_the_path() -> None:
+    """``127.0.0.1:80X`` has no port: it never matches a URI registered as ``127.0.0.1X``."""
+    assert not matches("http://127.0.0.1X/cb", "http://127.0.0.1:80X/cb")

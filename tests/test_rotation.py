@@ -247,3 +247,18 @@ async def test_rotate_refresh_refuses_a_record_that_is_not_the_tokens(store: Tok
     with pytest.raises(ValueError, match="current record"):
         await store.rotate_refresh(new_token(issued.token.grant_id), record, SPEC)
     assert await store.resolve(issued.access_token) is not None
+
+
+@pytest.mark.rule("token.refresh.rotation")
+async def test_a_refresh_token_is_refused_from_the_instant_it_expires(
+    store: TokenStore, clock: FakeClock
+) -> None:
+    issued = await store.issue(SPEC)
+    token = str(issued.refresh_token)
+    record = await store.get_refresh(token)
+    assert record is not None and record.expires_at is not None
+    assert record.expires_at == pytest.approx(clock() + REFRESH_LIFETIME)
+    clock.now = record.expires_at - 0.001  # set, not advanced: no float rounding at the edge
+    assert await store.get_refresh(token) == record
+    clock.now = record.expires_at
+    assert await store.get_refresh(token) is None

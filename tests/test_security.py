@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import inspect
 import re
 import secrets
@@ -42,6 +43,49 @@ def test_refresh_tokens_carry_256_random_bits_and_a_seal_only_their_grants_key_m
     assert not security.sealed_by(token, "")
     assert not security.sealed_by("", key)
     assert len({security.new_refresh_token(grant, key) for _ in range(100)}) == 100
+
+
+def _sealed_with(key: bytes, body: str) -> str:
+    """``body`` with a seal computed here, as whoever knew ``key`` could."""
+    mac = hmac.new(key, body.encode("utf-8", "surrogateescape"), hashlib.sha256).digest()[:16]
+    return body + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def test_a_grant_without_a_seal_key_or_with_a_broken_one_recognises_no_refresh_token() -> None:
+    """Older grant records have no key (""): a token sealed with the empty key, which anyone
+    can make, must not pass for one of theirs; nor anything under a key that is not hex."""
+    body = f"{security.new_grant_id()}.{security.new_secret()}"
+    assert not security.sealed_by(_sealed_with(b"", body), "")
+    key = security.new_seal_key()
+    assert security.sealed_by(_sealed_with(bytes.fromhex(key), body), key)
+    for broken in ("not-hex", key + "0", "zz" * 32):
+        assert not security.sealed_by(_sealed_with(broken.encode(), body), broken)
+        assert not security.sealed_by(_sealed_with(b"", body), broken)
+
+
+@pytest.mark.parametrize("nbytes", [12, 16, 24, 48])
+def test_a_secret_carries_the_number_of_random_bytes_asked_for(nbytes: int) -> None:
+    value = security.new_secret(nbytes)
+    assert len(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))) == nbytes
+
+
+def test_secrets_with_bytes_that_are_no_utf8_are_hashed_as_those_bytes_never_refused() -> None:
+    """A command-line argument of invalid UTF-8 reaches Python as lone surrogates
+    (surrogateescape): hashing and comparing it works on the original bytes."""
+    odd = "tok\udcff"
+    assert security.digest(odd) == hashlib.sha256(b"tok\xff").hexdigest()
+    assert security.constant_time_equals(odd, b"tok\xff")
+    assert security.constant_time_equals(b"tok\xff", odd)
+    assert not security.constant_time_equals(odd, "tok\ufffd")
+    stored = security.hash_client_secret(odd, salt="ab")
+    assert stored == "sha256$ab$" + hashlib.sha256(b"ab$tok\xff").hexdigest()
+    assert security.verify_client_secret(stored, odd)
+    assert not security.verify_client_secret(stored, "tok\ufffd")
+    key = security.new_seal_key()
+    sealed = _sealed_with(bytes.fromhex(key), f"{security.new_grant_id()}.{odd * 12}")
+    assert security.sealed_by(sealed, key)
+    forged = sealed[:-security.SEAL_CHARS] + "A" * security.SEAL_CHARS
+    assert not security.sealed_by(forged, key)
 
 
 @pytest.mark.rule("token.client-auth.url-safe-ids", "rest.randomness")

@@ -37,7 +37,7 @@ from oauth_middleware.security import (
 from oauth_middleware.server.form import Params, unquote
 from oauth_middleware.server.throttle import Throttle, caller_address
 from oauth_middleware.store import TokenStore
-from oauth_middleware.store.authn import NOTHING_AHEAD, ClientRead, Lookahead
+from oauth_middleware.store.authn import ClientRead, Lookahead
 from oauth_middleware.toolbox import validate_client_id
 
 logger = logging.getLogger("oauth_middleware.server")
@@ -137,16 +137,12 @@ class ClientAuthenticator:
         self.store = store
         self.throttle = throttle
 
-    async def authenticate(self, request: Request, params: Params) -> Client:
-        """The authenticated client, or :class:`InvalidClient` / :class:`SlowDown`."""
-        client, _ = await self.authenticate_ahead(request, params)
-        return client
-
     async def authenticate_ahead(
-        self, request: Request, params: Params, *, ahead: Lookahead = NOTHING_AHEAD,
+        self, request: Request, params: Params, *, ahead: Lookahead,
     ) -> tuple[Client, ClientRead]:
-        """:meth:`authenticate`, reading what ``ahead`` names in the same round trip; the
-        caller may use that only once this returned (the client is then proven).
+        """The authenticated client, or :class:`InvalidClient` / :class:`SlowDown`, and what
+        ``ahead`` names, read in the same round trip; the caller may use that only once
+        this returned (the client is then proven).
 
         Only a presented secret can be a guess: a public client's bare ``client_id``
         is neither counted nor throttled. A wrong secret is counted before it is

@@ -11,13 +11,19 @@ from __future__ import annotations
 _MIDDLEWARE = ("tests/test_middleware.py", "tests/test_extraction.py",
                "tests/test_decorators.py", "tests/test_dependencies.py",
                "tests/test_scope_all_required.py", "tests/reliability/test_size_limits.py",
-               "tests/test_body.py")
+               "tests/test_body.py", "tests/test_identity.py")
 _AUTHORIZE = ("tests/server/test_authorize_validation.py", "tests/server/test_authorize_errors.py",
-              "tests/server/test_authorize_consent.py", "tests/server/test_authorize_pkce.py")
+              "tests/server/test_authorize_consent.py", "tests/server/test_authorize_pkce.py",
+              "tests/server/test_authorize_bearer.py",
+              "tests/server/test_authorize_pending_bound.py",
+              "tests/server/test_authorize_removed_client.py")
 _TOKEN = ("tests/server/test_grants.py", "tests/server/test_client_auth.py",
           "tests/server/test_revoke.py", "tests/server/test_introspect.py",
-          "tests/server/test_throttle.py")
-_STORE = ("tests/test_store.py", "tests/test_batch.py", "tests/test_pipelines.py")
+          "tests/server/test_throttle.py", "tests/server/test_grants_cap.py",
+          "tests/server/test_refresh_rotation.py")
+_STORE = ("tests/test_store.py", "tests/test_batch.py", "tests/test_pipelines.py",
+          "tests/test_grant_cap.py", "tests/test_rotation.py", "tests/toolbox/test_removal.py",
+          "tests/toolbox/test_index_paging.py")
 
 #: Each security-critical module and the fast test files that exercise it.
 MODULES: dict[str, tuple[str, ...]] = {
@@ -28,6 +34,13 @@ MODULES: dict[str, tuple[str, ...]] = {
     "oauth_middleware/scopes.py": ("tests/test_scopes.py", *_MIDDLEWARE),
     "oauth_middleware/decorators.py": _MIDDLEWARE,
     "oauth_middleware/dependencies.py": _MIDDLEWARE,
+    # Who is a logged-in person and who only holds a token (the consent bypass).
+    "oauth_middleware/identity.py": ("tests/test_identity.py",
+                                     "tests/server/test_authorize_bearer.py",
+                                     "tests/admin/test_bearer.py", *_MIDDLEWARE),
+    "oauth_middleware/redaction.py": ("tests/server/test_query_redaction.py",),
+    "oauth_middleware/hooks.py": ("tests/test_hooks.py", "tests/admin/test_bearer.py",
+                                  "tests/server/test_authorize_bearer.py"),
     "oauth_middleware/redirects.py": ("tests/test_redirects.py", *_AUTHORIZE),
     "oauth_middleware/pkce.py": ("tests/test_security.py", "tests/server/test_authorize_pkce.py",
                                  "tests/server/test_grants.py"),
@@ -36,15 +49,19 @@ MODULES: dict[str, tuple[str, ...]] = {
     "oauth_middleware/csrf.py": ("tests/test_csrf.py", "tests/server/test_authorize_consent.py"),
     "oauth_middleware/server/client_auth.py": (*_TOKEN, "tests/reliability/test_size_limits.py"),
     "oauth_middleware/server/grants/*": _TOKEN,
+    "oauth_middleware/server/throttle.py": ("tests/server/test_throttle.py",
+                                            "tests/server/test_throttle_attempts.py"),
     "oauth_middleware/server/consent.py": ("tests/test_csrf.py", *_AUTHORIZE),
     "oauth_middleware/server/authorization_request.py": _AUTHORIZE,
     "oauth_middleware/server/responses.py": (*_AUTHORIZE, "tests/server/test_boundary.py"),
     "oauth_middleware/server/pages.py": _AUTHORIZE,
     # The callers of the Lua scripts: every check-then-act on Redis.
     "oauth_middleware/store/grants.py": (*_STORE, *_TOKEN),
-    "oauth_middleware/store/tokens.py": (*_STORE, *_TOKEN, "tests/test_middleware.py"),
+    "oauth_middleware/store/tokens.py": (*_STORE, *_TOKEN, "tests/test_middleware.py",
+                                         "tests/test_cache.py", "tests/server/test_token_cache.py"),
     "oauth_middleware/store/transient.py": (*_STORE, *_AUTHORIZE, "tests/server/test_grants.py"),
     "oauth_middleware/store/writer.py": (*_STORE, *_TOKEN),
+    "oauth_middleware/store/generations.py": (*_STORE, *_TOKEN),
 }
 
 

@@ -32,6 +32,7 @@ from tests.server.authorize_harness import (
     Harness,
     HeaderOrSessionBackend,
     assert_page,
+    open_harness,
     seed,
 )
 
@@ -190,3 +191,33 @@ async def test_a_host_hook_reading_request_user_is_never_handed_a_token(
                                               headers={"Authorization": f"Bearer {token}"})
         assert_refused(response)
         assert await pending_keys(store) == []
+
+
+def _unescaped(params: dict[str, str]) -> str:
+    """``params`` as a query without a single ``%`` (a URL may carry ``:`` and ``/`` raw)."""
+    return "&".join(f"{name}={value.replace(' ', '+')}" for name, value in params.items())
+
+
+@pytest.mark.rule("auth.login.never-a-token")
+@pytest.mark.parametrize("query", ["access_token=zz", "access_token", "access_token=a=b",
+                                   "access%5Ftoken=x", "x=1&access_token=&y=2"])
+async def test_an_access_token_parameter_is_refused_by_auth_itself_without_the_bearer_middleware(
+    store: TokenStore, query: str
+) -> None:
+    """A host without ``OAuthMiddleware`` (or one it does not cover): auth/ reads the query
+    itself, whatever the parameter's value or spelling."""
+    async with open_harness(store) as harness:
+        response = await harness.authorize_raw(_unescaped(CODE) + "&" + query)
+        assert_refused(response)
+        assert await pending_keys(store) == []
+
+
+@pytest.mark.parametrize("query", ["note=access_token", "access_tokens=1", "my_access_token=1"])
+async def test_a_query_that_only_mentions_access_token_is_no_bearer_credential(
+    store: TokenStore, query: str
+) -> None:
+    async with open_harness(store) as harness:
+        response = await harness.authorize_raw(_unescaped(CODE) + "&" + query)
+        page = assert_page(response, 200)
+        assert "Signed in as alice" in page.text
+        assert len(await pending_keys(store)) == 1

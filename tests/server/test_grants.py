@@ -563,8 +563,9 @@ async def test_password_grant_issues_tokens_for_the_hooks_user(
         assert response.status_code == 200
         body = response.json()
         assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token", "scope"}
+        assert body["scope"] == "read"  # as asked, not every scope the client may have
         me = await client.get("/me", headers={"Authorization": f"Bearer {body['access_token']}"})
-    assert me.json()["user"] == "user-alice"
+    assert me.json() == {"user": "user-alice", "scopes": ["read"]}
 
 
 @pytest.mark.rule("token.password")
@@ -576,7 +577,8 @@ async def test_wrong_password_unknown_and_inactive_users_look_identical(
         answers = [await _token(client, pw, grant_type="password", username=user, password=secret)
                    for user, secret in (("alice", "wrong"), ("carol", "x"), ("bob", "pw-bob"))]
     for response in answers:
-        assert_error(response, 400, "invalid_grant")
+        body = assert_error(response, 400, "invalid_grant")
+        assert body["error_description"] == "The username or password is wrong."
     assert answers[0].content == answers[1].content == answers[2].content
 
 

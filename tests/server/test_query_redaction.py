@@ -149,6 +149,32 @@ async def test_auth_refusals_blank_the_oauth_secrets_and_keep_the_request(
     assert logged == b"client_id=web&client_secret=redacted&code_verifier=redacted&state=s"
 
 
+@pytest.mark.rule("rest.early-refusal-redacted")
+async def test_a_secret_under_an_odd_spelling_of_its_name_is_blanked_and_the_rest_kept(
+    store: TokenStore,
+) -> None:
+    """A name decoded leniently ('+' a space, trimmed, any case, bytes that are no UTF-8),
+    a value holding '=': the log keeps every name and nothing of a secret."""
+    query = (b"client_id=web&client_secret+=S3CRET-1&+Code=S3CRET-2&"
+             b"code_verifier=S3CRET-3=tail&%FF%FE=1&state=s")
+    response, logged = await _logged(build_server(store), "GET", "/oauth/auth/", query=query,
+                                     scheme="http")
+    assert response.status == 400
+    assert response.header("content-type") == "text/html; charset=utf-8"
+    assert logged == (b"client_id=web&client_secret+=redacted&+Code=redacted&"
+                      b"code_verifier=redacted&%FF%FE=1&state=s")
+
+
+@pytest.mark.rule("rest.early-refusal-redacted")
+async def test_the_token_family_blanks_every_value_and_keeps_an_empty_part_empty(
+    store: TokenStore,
+) -> None:
+    response, logged = await _logged(build_server(store), "GET", TOKEN_PATH,
+                                     query=b"a=S3CRET-1&&k=S3CRET-2=y&S3CRET-3")
+    assert response.status == 405
+    assert logged == b"a=redacted&&k=redacted&redacted"
+
+
 @pytest.mark.parametrize(("scheme", "query", "headers", "status"), [
     ("http", b"q=a&csrf_token=S3CRET-1", [(USER_HEADER.encode(), b"alice")], 400),
     ("https", b"q=\xff&csrf_token=S3CRET-1", [(USER_HEADER.encode(), b"alice")], 400),

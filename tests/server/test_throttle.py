@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 
 from oauth_middleware.errors import SlowDown
 from oauth_middleware.server import ThrottlePolicy
-from oauth_middleware.server.throttle import Throttle, caller_address, normalised_username
+from oauth_middleware.server.throttle import Bucket, Throttle, caller_address, normalised_username
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import RegisteredClient
 from tests.conftest import FakeClock
@@ -141,6 +141,23 @@ async def test_past_the_overall_count_each_address_is_allowed_one_failure(
         await throttle.failed("password", "alice", "10.0.0.4")
     await throttle.check("password", "alice", "10.0.0.5")  # no failure from here: passes
     assert await store.failures("password", "alice") == (5, 300)
+
+
+@pytest.mark.rule("abuse.throttle.no-lockout")
+@pytest.mark.parametrize("bucket", ["client", "password"])
+async def test_the_allowance_is_lowered_exactly_when_the_overall_count_reaches_its_threshold(
+    store: TokenStore, bucket: Bucket
+) -> None:
+    """The failure that makes the overall count reach the threshold is still judged by the
+    usual allowance; the next one, from an address that already failed, is not."""
+    throttle = Throttle(store, ThrottlePolicy(client_failures=5, client_failures_overall=3,
+                                              password_failures=5, password_failures_overall=3))
+    for address in ("10.0.0.1", "10.0.0.2", "10.0.0.1"):  # the third: 2 before it, of 3
+        await throttle.failed(bucket, "alice", address)
+    with pytest.raises(SlowDown):  # 3 before it: this address is allowed one, and had one
+        await throttle.failed(bucket, "alice", "10.0.0.2")
+    assert await store.failures(bucket, "alice") == (4, 300)
+    assert await store.failures_from(bucket, "alice", "10.0.0.2") == ((2, 300), (4, 300))
 
 
 @pytest.mark.rule("abuse.throttle.normalised-username")

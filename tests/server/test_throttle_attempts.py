@@ -5,6 +5,7 @@ however its request ends, and a place never freed stops counting by the store's 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from starlette.applications import Starlette
 
 from oauth_middleware.server import ThrottlePolicy
-from oauth_middleware.store import TokenStore
+from oauth_middleware.store import StoreUnavailable, TokenStore
 from oauth_middleware.toolbox import RegisteredClient
 from tests.conftest import FakeClock
 from tests.server.token_harness import (
@@ -271,3 +272,122 @@ async def test_a_busy_client_sends_its_right_secret_fifty_times_at_once(
     assert len({r.json()["access_token"] for r in answers}) == N
     for pattern in ("throttle:*", "attempts:*"):
         assert [k async for k in store.redis.scan_iter(match=store.keys.prefix + pattern)] == []
+
+
+@pytest.mark.rule("abuse.throttle.reserve-first", "rest.no-secret-in-logs")
+async def test_a_place_that_cannot_be_freed_is_logged_with_when_it_expires(
+    store: TokenStore, pw: RegisteredClient, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The hook raised and Redis went away before the place was freed: the hook's error is
+    still the answer, and the log says which place stays held and for how long."""
+
+    async def unreachable(*args: Any, **kwargs: Any) -> None:
+        raise StoreUnavailable()
+
+    hook = Hook(raises=True)
+    hook.gate.set()
+    app = build_app(store, verify_password=hook, throttle=POLICY)
+    monkeypatch.setattr(store, "end_attempt", unreachable)
+    with caplog.at_level(logging.WARNING, logger="oauth_middleware.server"):
+        async with from_address(app, ATTACKER) as attacker:
+            response = await attacker.post(TOKEN_PATH, data=WRONG, headers=auth_of(pw))
+    assert_error(response, 500, "server_error")
+    warnings = [r.getMessage() for r in caplog.records
+                if r.name == "oauth_middleware.server" and r.levelno == logging.WARNING]
+    assert warnings == ["a password attempt's place was not freed (StoreUnavailable); "
+                        "it expires in 20 s"]
+    assert await _places(store) == 1
+    assert "guess" not in caplog.text and "bob" not in caplog.text
+
+
+class HeldOnce:
+    """A verify_password whose wrong answers wait for ``hold`` while it is set."""
+
+    def __init__(self) -> None:
+        self.hold: asyncio.Event | None = None
+        self.entered = asyncio.Event()
+
+    async def __call__(self, username: str, password: str) -> str | None:
+        if (username, password) == ("bob", "pw-bob"):
+            return "user-bob"
+        if self.hold is not None:
+            self.entered.set()
+            await self.hold.wait()
+        return None
+
+
+@pytest.mark.rule("abuse.throttle.reserve-first", "abuse.throttle.no-lockout")
+async def test_a_failure_is_judged_by_the_allowance_lowered_while_it_was_checked(
+    store: TokenStore, pw: RegisteredClient
+) -> None:
+    """The attacker's second guess takes a place under the usual allowance; while the hook
+    checks it, guesses from two more addresses bring bob's overall count to the threshold,
+    so the attacker is allowed one failure, and had one: the guess is answered 429."""
+    hook = HeldOnce()
+    policy = ThrottlePolicy(password_failures=5, password_failures_overall=3, window=60,
+                            attempt_timeout=20)
+    app = build_app(store, verify_password=hook, throttle=policy)
+    async with from_address(app, ATTACKER) as attacker:
+        assert_error(await attacker.post(TOKEN_PATH, data=WRONG, headers=auth_of(pw)),
+                     400, "invalid_grant")
+        held = hook.hold = asyncio.Event()
+        guess = asyncio.create_task(attacker.post(TOKEN_PATH, data=WRONG, headers=auth_of(pw)))
+        await hook.entered.wait()
+        hook.hold = None
+        for address in (VICTIM, "192.0.2.7"):
+            async with from_address(app, address) as other:
+                assert_error(await other.post(TOKEN_PATH, data=WRONG, headers=auth_of(pw)),
+                             400, "invalid_grant")
+        held.set()
+        assert_slow_down(await guess)
+    assert await store.failures_from("password", "bob", ATTACKER) == ((2, 60), (4, 60))
+    assert await _places(store) == 0
+
+
+@pytest.mark.rule("abuse.throttle.reserve-first", "redis.token-503")
+async def test_each_attempt_ends_its_place_once_and_an_outage_is_not_waited_out_twice(
+    store: TokenStore, pw: RegisteredClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One ending per place taken: none for a refused reservation or one Redis never
+    answered, one for a checked password even when Redis fails to answer it (a second
+    call would only wait out the same outage before the 503)."""
+    ended: list[str] = []
+    end_attempt, reserve_attempt = store.end_attempt, store.reserve_attempt
+    down = {"reserve": False, "end": False}
+
+    async def counted_end(*args: Any, **kwargs: Any) -> Any:
+        ended.append(kwargs["attempt"])
+        if down["end"]:
+            raise StoreUnavailable()
+        return await end_attempt(*args, **kwargs)
+
+    async def maybe_down(*args: Any, **kwargs: Any) -> Any:
+        if down["reserve"]:
+            raise StoreUnavailable()
+        return await reserve_attempt(*args, **kwargs)
+
+    monkeypatch.setattr(store, "end_attempt", counted_end)
+    monkeypatch.setattr(store, "reserve_attempt", maybe_down)
+    hook = Hook()
+    hook.gate.set()
+    app = build_app(store, verify_password=hook, throttle=POLICY)
+    async with from_address(app, ATTACKER) as attacker:
+
+        async def post(data: dict[str, str]) -> httpx.Response:
+            return await attacker.post(TOKEN_PATH, data=data, headers=auth_of(pw))
+
+        assert (await post(RIGHT)).status_code == 200
+        assert_error(await post(WRONG), 400, "invalid_grant")
+        assert len(ended) == 2 and len(set(ended)) == 2
+        down["end"] = True
+        assert_error(await post(WRONG), 503, "temporarily_unavailable")
+        assert len(ended) == 3
+        down["end"], down["reserve"] = False, True
+        assert_error(await post(WRONG), 503, "temporarily_unavailable")
+        down["reserve"] = False
+        for _ in range(POLICY.password_failures):
+            await post(WRONG)
+        assert_slow_down(await post(WRONG))
+    # One failure counted and one place still held (its end never reached Redis): 3 more.
+    assert len(ended) == 3 + POLICY.password_failures - 2
