@@ -278,22 +278,25 @@ async def test_an_expired_csrf_token_is_refused(harness: Harness, clock: FakeClo
     assert await harness.code_keys() == []
 
 
-@pytest.mark.parametrize("headers", [
-    {"sec-fetch-site": "cross-site"},
-    {"sec-fetch-site": "same-site"},
-    {"sec-fetch-site": "none"},
-    {"origin": "https://evil.example"},
-    {"origin": "http://testserver"},
-    {"origin": "https://testserver:8443"},
-    {"origin": "https://evil.example", "sec-fetch-site": "cross-site"},
+CROSS_SITE, CROSS_ORIGIN = "Cross-site requests are refused.", "Cross-origin requests are refused."
+
+
+@pytest.mark.parametrize(("headers", "message"), [
+    ({"sec-fetch-site": "cross-site"}, CROSS_SITE),
+    ({"Sec-Fetch-Site": "same-site"}, CROSS_SITE),
+    ({"sec-fetch-site": "none"}, CROSS_SITE),
+    ({"origin": "https://evil.example"}, CROSS_ORIGIN),
+    ({"origin": "http://testserver"}, CROSS_ORIGIN),
+    ({"origin": "https://testserver:8443"}, CROSS_ORIGIN),
+    ({"origin": "https://evil.example", "sec-fetch-site": "cross-site"}, CROSS_SITE),
 ])
 @pytest.mark.rule("auth.csrf.cross-site")
 async def test_a_cross_site_decision_is_refused_even_with_a_valid_token(
-    harness: Harness, headers: dict[str, str]
+    harness: Harness, headers: dict[str, str], message: str
 ) -> None:
     page = await harness.consent(**WEB)
     refused = await harness.decide(page, headers=headers)
-    assert "requests are refused" in assert_page(refused, 403).text
+    assert f"cannot be completed {message} Error: access_denied" in assert_page(refused, 403).text
     assert await harness.code_keys() == []
 
 
@@ -339,19 +342,24 @@ async def test_a_decision_must_be_approve_or_deny(harness: Harness) -> None:
     assert "code" in answer(await harness.decide(page))[2]
 
 
-@pytest.mark.parametrize(("content_type", "body", "status"), [
-    ("application/json", b'{"decision": "approve"}', 400),
-    ("multipart/form-data; boundary=x", b"--x--", 400),
-    ("application/x-www-form-urlencoded", b"decision=approve&csrf_token=%zz", 400),
-    ("application/x-www-form-urlencoded", b"a=" + b"b" * 40_000, 413),
+NOT_A_FORM = "The consent form must be application/x-www-form-urlencoded."
+
+
+@pytest.mark.parametrize(("content_type", "body", "status", "message"), [
+    ("application/json", b'{"decision": "approve"}', 400, NOT_A_FORM),
+    ("multipart/form-data; boundary=x", b"--x--", 400, NOT_A_FORM),
+    ("application/x-www-form-urlencoded;charset=x", b"decision=approve&csrf_token=%zz", 400,
+     "The request contains a malformed percent-escape."),
+    ("Application/X-WWW-Form-Urlencoded", b"a=" + b"b" * 40_000, 413,
+     "The consent form is too large."),
 ])
 @pytest.mark.rule("abuse.malformed-400")
 async def test_a_malformed_decision_body_is_refused(
-    harness: Harness, content_type: str, body: bytes, status: int
+    harness: Harness, content_type: str, body: bytes, status: int, message: str
 ) -> None:
     response = await harness.http.post("/oauth/auth/", content=body, headers={
         "content-type": content_type, "x-test-user": "alice"})
-    assert_page(response, status)
+    assert f"cannot be completed {message} Error: " in assert_page(response, status).text
     assert await harness.code_keys() == []
 
 

@@ -258,6 +258,10 @@ async def test_a_code_recorded_without_a_challenge_method_is_plain(
     assert ok.status_code == 200, ok.text
 
 
+#: One answer for every code that cannot be redeemed: which case it was is no one's business.
+CODE_REFUSED = "The authorization code is invalid, expired or used."
+
+
 @pytest.mark.rule("token.code.binding", "token.code.replay-revokes")
 async def test_code_is_bound_to_its_client_and_a_foreign_attempt_revokes_nothing(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
@@ -265,7 +269,7 @@ async def test_code_is_bound_to_its_client_and_a_foreign_attempt_revokes_nothing
     other = await confidential(store, "other")
     code = await new_code(store, "web")
     stolen = await client.post(TOKEN_PATH, data=code_form(code), headers=auth_of(other))
-    assert_error(stolen, 400, "invalid_grant")
+    assert assert_error(stolen, 400, "invalid_grant")["error_description"] == CODE_REFUSED
     assert (await client.post(TOKEN_PATH, data=code_form(code), headers=auth_of(web))
             ).status_code == 200
 
@@ -276,8 +280,8 @@ async def test_expired_code_is_invalid_grant(
 ) -> None:
     code = await new_code(store, "web")
     clock.advance(121)
-    assert_error(await client.post(TOKEN_PATH, data=code_form(code), headers=auth_of(web)),
-                 400, "invalid_grant")
+    expired = await client.post(TOKEN_PATH, data=code_form(code), headers=auth_of(web))
+    assert assert_error(expired, 400, "invalid_grant")["error_description"] == CODE_REFUSED
 
 
 @pytest.mark.rule("token.code.replay-revokes")
@@ -289,7 +293,7 @@ async def test_replayed_valid_code_is_refused_and_revokes_the_tokens_it_gave(
     tokens = first.json()
     assert await _me(client, tokens["access_token"]) == 200
     replay = await client.post(TOKEN_PATH, data=code_form(code), headers=auth_of(web))
-    assert_error(replay, 400, "invalid_grant")
+    assert assert_error(replay, 400, "invalid_grant")["error_description"] == CODE_REFUSED
     assert await _me(client, tokens["access_token"]) == 401
     refresh = await _token(client, web, grant_type="refresh_token",
                            refresh_token=tokens["refresh_token"])
@@ -342,7 +346,8 @@ async def test_concurrent_redemptions_in_one_process_have_one_winner(
     responses = await asyncio.gather(*(
         client.post(TOKEN_PATH, data=code_form(code), headers=auth_of(web)) for _ in range(10)))
     assert sorted(r.status_code for r in responses) == [200] + [400] * 9
-    assert {r.json()["error"] for r in responses if r.status_code == 400} == {"invalid_grant"}
+    assert {(r.json()["error"], r.json()["error_description"])
+            for r in responses if r.status_code == 400} == {("invalid_grant", CODE_REFUSED)}
 
 
 # --- refresh_token --------------------------------------------------------------------------
