@@ -424,6 +424,25 @@ async def test_wrong_secrets_from_one_address_leave_the_client_working_everywher
     assert await store.failures_from("client", "victim", VICTIM) == ((0, 0), (11, 60))
 
 
+@pytest.mark.rule("abuse.throttle", "token.client-auth.failure")
+async def test_a_right_secret_is_judged_by_the_client_limits_not_the_password_limits(
+    app: Starlette, store: TokenStore
+) -> None:
+    """Past the password allowance but short of the client's, a right secret is served."""
+    assert POLICY.password_failures < POLICY.client_failures - 1
+    holder_secret = await confidential(store, "holder", client_secret="chosen-by-a-person")
+    async with from_address(app, VICTIM) as caller:
+        for _ in range(POLICY.password_failures + 1):
+            assert_invalid_client(await caller.post(TOKEN_PATH, data=CC,
+                                                    headers=basic("holder", "guess")))
+        issued = await caller.post(TOKEN_PATH, data=CC, headers=auth_of(holder_secret))
+    assert issued.status_code == 200, issued.text
+    assert (await store.resolve(issued.json()["access_token"])) is not None
+    failures = POLICY.password_failures + 1
+    assert await store.failures_from("client", "holder", VICTIM) == (
+        (failures, POLICY.window), (failures, POLICY.window))
+
+
 @pytest.mark.rule("abuse.throttle.no-lockout")
 async def test_bogus_redemptions_naming_a_public_client_lock_none_of_its_users_out(
     app: Starlette, store: TokenStore
