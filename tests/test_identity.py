@@ -9,6 +9,7 @@ protect, a person already signed in by the host's session stays ``request.user``
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import httpx
@@ -19,8 +20,9 @@ from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from oauth_middleware import AccessToken, ClientUser, OAuthMiddleware, TokenUser, logged_in_user
 from oauth_middleware.server.config import user_from_scope
@@ -188,3 +190,50 @@ async def test_a_token_on_an_unlisted_route_replaces_a_user_object_that_is_no_lo
                                  base_url="https://testserver") as client:
         body = (await client.get("/page", headers={"Authorization": f"Bearer {token}"})).json()
     assert body == {"type": TokenUser.__name__}
+
+
+async def _who_on_socket(websocket: WebSocket) -> None:
+    await websocket.accept()
+    user = websocket.user
+    await websocket.send_json({"type": type(user).__name__, "identity": user.identity})
+    await websocket.close()
+
+
+async def _socket_user(app: Starlette, path: str, headers: dict[str, str]) -> object:
+    """What the socket's endpoint saw as ``websocket.user``, driven as raw ASGI."""
+    scope: Scope = {"type": "websocket", "asgi": {"version": "3.0"}, "scheme": "wss",
+                    "path": path, "raw_path": path.encode(), "root_path": "",
+                    "query_string": b"", "server": ("testserver", 443), "client": None,
+                    "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+                    "subprotocols": []}
+    incoming: list[Message] = [{"type": "websocket.connect"}]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return incoming.pop(0) if incoming else {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    (text,) = [m["text"] for m in sent if m["type"] == "websocket.send"]
+    return json.loads(text)
+
+
+@pytest.mark.rule("auth.login.token-identity-refused")
+async def test_on_a_protected_socket_the_token_is_the_user_and_on_an_unlisted_one_the_person(
+    store: TokenStore,
+) -> None:
+    """As for HTTP: a protected route's identity is its token's, even with a person signed
+    in by the session; an unlisted route keeps the person."""
+    token = await _token(store, "alice")
+    session = [Middleware(AuthenticationMiddleware, backend=HeaderSession())]
+    oauth = [Middleware(OAuthMiddleware, store=store, scopes={"/ws-api": ["read"]})]
+    app = Starlette(routes=[WebSocketRoute("/ws-api", _who_on_socket),
+                            WebSocketRoute("/ws-page", _who_on_socket)],
+                    middleware=session + oauth)
+    headers = {"authorization": f"Bearer {token}", "x-session-user": "bob"}
+    assert await _socket_user(app, "/ws-api", headers) == {
+        "type": TokenUser.__name__, "identity": "alice"}
+    assert await _socket_user(app, "/ws-page", headers) == {
+        "type": "SimpleUser", "identity": "bob"}
