@@ -94,14 +94,31 @@ def single(header: str | None, body: str | None, query: str | None) -> Credentia
     return found[0] if found else None
 
 
+def _may_name_token(data: bytes) -> bool:
+    """False only when no part of urlencoded ``data`` can be named ``access_token``."""
+    return _PARAM in data or b"%" in data
+
+
+def _names_token(name: bytes) -> bool:
+    """A parameter name that decodes to ``access_token`` (a "+" is a space: never part of it)."""
+    return unquote_to_bytes(name) == _PARAM
+
+
 def redact(data: bytes) -> bytes:
     """``data`` with every ``access_token`` value replaced, for whatever logs the URL."""
-    if _PARAM not in data and b"%" not in data:
+    if not _may_name_token(data):
         return data
     parts = []
     for part in data.split(b"&"):
         name, sep, _ = part.partition(b"=")
-        if sep and unquote_to_bytes(name.replace(b"+", b" ")) == _PARAM:
+        if sep and _names_token(name):
             part = name + b"=redacted"
         parts.append(part)
     return b"&".join(parts)
+
+
+def has_access_token(data: bytes) -> bool:
+    """True when urlencoded ``data`` names an ``access_token`` parameter, even empty or without
+    ``=`` (RFC 6750 §2.2, §2.3)."""
+    return _may_name_token(data) and any(
+        _names_token(part.partition(b"=")[0]) for part in data.split(b"&"))

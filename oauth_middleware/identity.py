@@ -19,15 +19,14 @@ whichever order the middlewares run in.
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote_to_bytes
 
 from starlette.authentication import BaseUser
 from starlette.requests import HTTPConnection
 
+from oauth_middleware.extraction import has_access_token
 from oauth_middleware.models import AccessToken
 
 _BEARER = re.compile(rb"[ \t]*bearer(?:[ \t,]|$)", re.IGNORECASE)
-_PARAM = b"access_token"
 #: The form field and query parameter a bearer token travels in (RFC 6750 §2.2, §2.3).
 ACCESS_TOKEN_PARAM = "access_token"
 
@@ -122,14 +121,3 @@ def carries_bearer(request: HTTPConnection) -> bool:
         if name.lower() == b"authorization" and _BEARER.match(value):
             return True
     return has_access_token(scope.get("query_string", b""))
-
-
-def has_access_token(data: bytes) -> bool:
-    """True when urlencoded ``data`` names an ``access_token`` parameter (RFC 6750 §2.2, §2.3)."""
-    if _PARAM not in data and b"%" not in data:
-        return False
-    for part in data.split(b"&"):
-        name = part.partition(b"=")[0]
-        if unquote_to_bytes(name) == _PARAM:  # a "+" (a space) can never be part of it
-            return True
-    return False

@@ -209,7 +209,6 @@ class OAuthMiddleware:
             token = await self._authenticate(self._credential(scope, None, raw_query), required)
         except OAuthError as exc:
             if required is not None or isinstance(exc, TemporarilyUnavailable):
-                redaction.redact_scope(scope)
                 await self._refuse_websocket(scope, receive, send, exc)
                 return
             token = None
@@ -228,6 +227,7 @@ class OAuthMiddleware:
         socket is accepted and closed at once: 1008 (RFC 6455 §7.4.1 policy violation),
         1013 (try again later) when Redis is down, the error code as the reason.
         """
+        redaction.redact_scope(scope)  # as for HTTP (``_refuse``), before anything is sent
         if (await receive())["type"] != "websocket.connect":
             return  # the client went away first
         status, headers, body = bearer_refusal(exc, self.realm)

@@ -150,7 +150,7 @@ class ClientAuthenticator:
         """
         creds = presented(request, params)
         read = await self.store.read_for(
-            creds.client_id if _known_shape(creds.client_id) else None, [], ahead)
+            creds.client_id if _known_shape(creds.client_id) else None, ahead)
         client = read.client
         address = caller_address(request.scope)
         if not _verified(client, creds) or client is None:

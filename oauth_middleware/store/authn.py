@@ -1,7 +1,7 @@
 """What a token-family request reads, in one round trip (RFC 6749 §2.3.1, §3.2.1, §3.3).
 
-Every request of the token family authenticates its client (the client record
-and the brute-force counters that guard it) and then reads what its grant
+Every request of the token family authenticates its client (the client record;
+brute-force counters are read apart, see ``server/throttle.py``) and then reads what its grant
 needs: the code or refresh token it redeems, the token it revokes or
 introspects, the scopes it may grant. All of that is known from the request's
 parameters before the client is authenticated, so it is read in the same
@@ -19,7 +19,7 @@ during this request.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from oauth_middleware.models import AccessToken, AuthorizationCode, Client, RefreshToken, Scope
@@ -29,7 +29,6 @@ from oauth_middleware.store.codec import load, load_memo
 from oauth_middleware.store.generations import presented_refresh, refresh_keys
 from oauth_middleware.store.pipelines import Command
 from oauth_middleware.store.readthrough import Step, pairs, read_through
-from oauth_middleware.store.transient import window_state
 
 #: Clients whose last scope needs are remembered; the memo is emptied when full.
 SCOPE_HINTS = 4096
@@ -79,8 +78,6 @@ class ClientRead:
     """The answers to one request's read, decoded; expired records are None."""
 
     client: Client | None
-    #: Per counter asked for: (failures in the window, seconds left).
-    states: list[tuple[int, int]]
     scopes: ScopeSnapshot
     code: AuthorizationCode | None = None
     #: ``rotated`` when the token is an earlier generation of its grant (a replay).
@@ -109,25 +106,14 @@ class AuthnMixin(StoreBase):
             hints.clear()
         hints[client_id] = identifiers
 
-    async def client_with_failures(
-        self, client_id: str | None, counters: Sequence[tuple[str, str]]
-    ) -> tuple[Client | None, list[tuple[int, int]]]:
-        """The client (None when ``client_id`` is None or unknown) and, per ``(bucket, key)``,
-        the failures in its window and the seconds left, as :meth:`failures` gives them."""
-        read = await self.read_for(client_id, counters)
-        return read.client, read.states
+    async def read_for(self, client_id: str | None, ahead: Lookahead = NOTHING_AHEAD
+                       ) -> ClientRead:
+        """One round trip at most: the client and what ``ahead`` names.
 
-    async def read_for(
-        self, client_id: str | None, counters: Sequence[tuple[str, str]],
-        ahead: Lookahead = NOTHING_AHEAD,
-    ) -> ClientRead:
-        """One round trip at most: the client, its counters, and what ``ahead`` names.
-
-        With the local cache the client, the counters and the whole scope registry
-        come from it while Redis has not invalidated them (:mod:`.readthrough`).
+        With the local cache the client and the whole scope registry come from it
+        while Redis has not invalidated them (:mod:`.readthrough`).
         """
-        steps: list[Step] = [(key, ("HMGET", key, "count", "ends"), None)
-                             for key in (self.keys.throttle(b, k) for b, k in counters)]
+        steps: list[Step] = []
         if client_id:
             steps.append((self.keys.client(client_id), ("GET", self.keys.client(client_id)),
                           None))
@@ -135,9 +121,7 @@ class AuthnMixin(StoreBase):
         records = self._record_commands(ahead)
         steps += [(None, command, None) for command in records.values()]
         values = await read_through(self, steps)
-        now_ms = self.now_ms()
-        states = [window_state(count, ends, now_ms) for count, ends in values[:len(counters)]]
-        rest = iter(values[len(counters):])
+        rest = iter(values)
         client = load_memo(Client, raw) if client_id and (raw := next(rest)) else None
         snapshot = ScopeSnapshot(client_id, scopes, next(rest) if scopes is None or scopes else {})
         fetched = dict(zip(records, rest, strict=True))
@@ -148,7 +132,7 @@ class AuthnMixin(StoreBase):
         if (three := fetched.get("token")) and ahead.token is not None:
             at, current, legacy = three
             token = live_token(at, presented_refresh(ahead.token, current, legacy, now), now)
-        return ClientRead(client, states, snapshot, code=_live_code(fetched.get("code"), now),
+        return ClientRead(client, snapshot, code=_live_code(fetched.get("code"), now),
                           refresh=refresh, token=token)
 
     def _scope_step(self, client_id: str | None, ahead: Lookahead, steps: list[Step]
