@@ -99,12 +99,10 @@ class TransientMixin(StoreBase):
         return pair, overall
 
     async def _count(self, names: list[str], window: int) -> list[tuple[int, int]]:
+        # Counters are never cached (the local cache neither tracks nor keeps them).
         args = [self.now_ms(), self.ttl_ms(window)]
-        try:
-            (result,) = await self.run([self.evalsha(scripts.COUNT_FAILURE, names, args)],
-                                       scripts.COUNT_FAILURE)
-        finally:
-            self.forget_all(names)
+        (result,) = await self.run([self.evalsha(scripts.COUNT_FAILURE, names, args)],
+                                   scripts.COUNT_FAILURE)
         values = [int(v) for v in result]
         return [(count, self._seconds_left(ends))
                 for count, ends in zip(values[::2], values[1::2], strict=True)]
@@ -169,8 +167,4 @@ class TransientMixin(StoreBase):
         return _seconds_between(self.now_ms(), ends_ms)
 
     async def clear_failures(self, bucket: str, key: str, address: str | None = None) -> None:
-        name = self.keys.throttle(bucket, key, address)
-        try:
-            await self.run([("DEL", name)])
-        finally:
-            self.forget(name)
+        await self.run([("DEL", self.keys.throttle(bucket, key, address))])
