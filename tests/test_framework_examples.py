@@ -9,10 +9,15 @@ two workers starting at once, then restarts.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import re
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -22,7 +27,9 @@ from oauth_middleware.models import Client
 from oauth_middleware.security import verify_client_secret
 from oauth_middleware.store import TokenStore
 from tests.redis_process import RedisProcess, free_port
-from tests.servers import UvicornProcess
+from tests.servers import ROOT, UvicornProcess
+
+T = TypeVar("T")
 
 EXAMPLES = ["examples.flask_app:app", "examples.django_project.asgi:application"]
 SECRET = "example-secret-0123456789"
@@ -49,11 +56,12 @@ def _redis_url(backend: str, request: pytest.FixtureRequest) -> str | None:
     return server.url
 
 
-def _on_store(url: str, work: object) -> object:
-    async def session() -> object:
+def _on_store(url: str, work: Callable[[TokenStore], Awaitable[T]]) -> T:
+    """Set up or inspect the example's Redis from this (sync) test, in a loop of its own."""
+    async def session() -> T:
         store = TokenStore.from_url(url)
         try:
-            return await work(store)  # type: ignore[operator]
+            return await work(store)
         finally:
             await store.aclose()
 
@@ -61,9 +69,7 @@ def _on_store(url: str, work: object) -> object:
 
 
 def _client(url: str) -> Client | None:
-    client = _on_store(url, lambda store: store.get_client("example-service"))
-    assert client is None or isinstance(client, Client)
-    return client
+    return _on_store(url, lambda store: store.get_client("example-service"))
 
 
 def _token(http: httpx.Client, scope: str, secret: str = SECRET) -> str:
@@ -220,3 +226,25 @@ async def test_fifty_workers_provisioning_at_once_leave_one_matching_client(
     generated = await store.get_client("example-service")
     assert len(printed) == 1 and generated is not None
     assert verify_client_secret(generated.secret_hash, printed[0])
+
+
+@pytest.mark.real_redis_only
+@pytest.mark.parametrize("target", EXAMPLES)
+def test_scope_sync_registers_the_scopes_each_example_needs(
+    redis_server: RedisProcess, target: str
+) -> None:
+    """The program as a user runs it, in its own process (so that Django's settings never
+    become this test process's): the mounted middleware's explicit mapping is read."""
+    _on_store(redis_server.url, lambda store: store.redis.flushdb())
+    done = subprocess.run(
+        [sys.executable, "-m", "oauth_middleware", "--redis-url", redis_server.url,
+         "scope", "sync", target, "--json"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+        env={**os.environ, "REDIS_URL": "", "OAUTH_ISSUER": ""})
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    added = json.loads(done.stdout)["added"]
+    assert {a["identifier"]: a["routes"] for a in added} == {
+        "items:read": ["GET /items"], "items:write": ["POST /items"]}
+    scopes = _on_store(redis_server.url, lambda store: store.list_scopes())
+    assert [s.identifier for s in scopes] == ["items:read", "items:write"]

@@ -186,17 +186,3 @@ def test_sync_finds_an_oauth_middleware_mounted_below_the_app(cli: Cli) -> None:
         "tests:report": ["GET /v2/api/report"],
     }
 
-
-@pytest.mark.parametrize("path", [
-    "examples.flask_app:app", "examples.django_project.asgi:application"])
-def test_sync_registers_the_scopes_of_the_flask_and_django_examples(
-    cli: Cli, path: str
-) -> None:
-    """Both mount an OAuthMiddleware over an app without routes, beside the server."""
-    result = cli.invoke("scope", "sync", path, "--json")
-    assert result.exit_code == 0, result.output
-    assert result.stderr == ""
-    out = json.loads(result.stdout)
-    assert {a["identifier"]: a["routes"] for a in out["added"]} == {
-        "items:read": ["GET /items"], "items:write": ["POST /items"]}
-    assert [s.identifier for s in _scopes(cli)] == ["items:read", "items:write"]
