@@ -30,6 +30,7 @@ from oauth_middleware.wsgi import protect_wsgi, wsgi_token
 SCOPES = {"GET /items": "items:read", "POST /items": "items:write"}
 
 flask_app = Flask(__name__)
+flask_app.config["MAX_CONTENT_LENGTH"] = 16 * 1024  # a name is short: refuse big bodies (413)
 #: In memory, per process, and bounded: an example, not a database.
 items: deque[str] = deque(maxlen=100)
 
