@@ -16,7 +16,6 @@ contributes its explicit mapping, reported under its mount path.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,8 +146,6 @@ def _dependency_scopes(dependant: Any) -> set[str]:
     while stack:
         node = stack.pop()
         call = getattr(node, "call", None)
-        while isinstance(call, functools.partial):
-            call = call.func
         if isinstance(call, RequireScopes):
             scopes |= call.scopes
             scopes.update(getattr(node, "parent_oauth_scopes", None) or ())

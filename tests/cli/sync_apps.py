@@ -167,5 +167,10 @@ mounted_router = Starlette(routes=[Mount("/v2", OAuthMiddleware(
     Router(routes=_routes()), store=store, scopes={"PUT /api/items": "items:write"}))])
 
 
+#: AUTO over an app without routes: nothing to derive the scope from.
+routeless_auto = Starlette(routes=[Mount("/legacy", OAuthMiddleware(
+    JSONResponse({}), store=store, scopes={"/reports": AUTO}))])
+
+
 def failing_factory() -> Starlette:
     raise RuntimeError("DATABASE_URL is not set")

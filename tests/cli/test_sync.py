@@ -108,6 +108,8 @@ def test_sync_without_middleware_finds_decorated_endpoints_and_warns(cli: Cli) -
     ("tests.cli.sync_apps:not_an_app", "is not an app factory: drop --factory"),
     ("tests.cli.sync_apps:broken", "AUTO scope for '/api/nowhere': no route has that path"),
     ("tests.cli.sync_apps:not_an_app", "int has no routes"),
+    ("tests.cli.sync_apps:routeless_auto",
+     "the OAuthMiddleware at '/legacy' has AUTO scopes but wraps an app without routes"),
 ])
 def test_sync_refuses_what_it_cannot_read_with_one_line(
     cli: Cli, path: str, message: str
