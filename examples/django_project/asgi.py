@@ -18,18 +18,12 @@ from django.core.asgi import get_asgi_application
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "examples.django_project.settings")
-django_app = get_asgi_application()  # before importing anything that touches Django models
+from examples.provisioning import ISSUER, LOCAL, SECRET_KEY, provision, store_from_env
+from oauth_middleware import OAuthMiddleware
+from oauth_middleware.server import AuthorizationServer
 
-from examples.provisioning import (  # noqa: E402
-    ISSUER,
-    LOCAL,
-    SECRET_KEY,
-    provision,
-    store_from_env,
-)
-from oauth_middleware import OAuthMiddleware  # noqa: E402
-from oauth_middleware.server import AuthorizationServer  # noqa: E402
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "examples.django_project.settings")
+django_app = get_asgi_application()
 
 #: Django has no routes the middleware could read, so every scope is named here.
 SCOPES = {"GET /items": "items:read", "POST /items": "items:write"}
