@@ -3,9 +3,10 @@
 Discovery runs the middleware's own :class:`~oauth_middleware.scopes.ScopePolicy`
 over the app's routes, so what it finds is exactly what the middleware will
 enforce: explicit and method-specific mapping entries, ``AUTO`` resolved through
-the names of the enclosing ``Mount``s, ``@oauth_required`` endpoints and the
-scopes of FastAPI's :class:`~oauth_middleware.dependencies.RequireScopes`
-dependencies (with those a ``Security(..., scopes=[...])`` adds).
+the names of the enclosing ``Mount``s, ``@oauth_required`` endpoints (functions, or
+the methods of an ``HTTPEndpoint``) and the scopes of FastAPI's
+:class:`~oauth_middleware.dependencies.RequireScopes` dependencies (with those a
+``Security(..., scopes=[...])`` adds).
 
 Every ``OAuthMiddleware`` is found wherever it sits: in a Starlette (or FastAPI)
 app's ``user_middleware``, as the app itself, or mounted below it — a
@@ -23,13 +24,22 @@ from typing import Any
 from oauth_middleware.dependencies import RequireScopes
 from oauth_middleware.middleware import OAuthMiddleware
 from oauth_middleware.scope_registry import ScopeSync, sync_scopes
-from oauth_middleware.scopes import Rule, ScopePolicy, walk_routes
+from oauth_middleware.scopes import (
+    REQUIRED_ATTR,
+    RouteInfo,
+    Rule,
+    ScopePolicy,
+    _Auto,
+    walk_routes,
+)
 from oauth_middleware.store import TokenStore
 from oauth_middleware.store.base import Progress
 
 #: How many wrappers (``.app`` of ``.app`` ...) are looked through; an app that wraps
 #: itself must not loop forever.
 _MAX_LAYERS = 32
+#: The request handlers of a class endpoint, by Starlette's ``HTTPEndpoint`` naming.
+_HANDLERS = ("get", "head", "post", "put", "patch", "delete", "options")
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,13 +164,27 @@ def _dependency_scopes(dependant: Any) -> set[str]:
     return scopes
 
 
-def _dependency_uses(prefix: str, routes: list[Any]) -> Iterator[tuple[str, str]]:
-    for info in walk_routes(routes):
-        scopes = _dependency_scopes(getattr(info.route, "dependant", None))
-        methods = sorted(info.methods - {"HEAD"}) if info.methods else [None]
-        for identifier in sorted(scopes):
-            for method in methods:
-                yield identifier, _where(method, prefix + info.template)
+def _dependency_uses(prefix: str, info: RouteInfo) -> Iterator[tuple[str, str]]:
+    scopes = _dependency_scopes(getattr(info.route, "dependant", None))
+    methods = sorted(info.methods - {"HEAD"}) if info.methods else [None]
+    for identifier in sorted(scopes):
+        for method in methods:
+            yield identifier, _where(method, prefix + info.template)
+
+
+def _method_uses(prefix: str, info: RouteInfo) -> Iterator[tuple[str, str]]:
+    """``@oauth_required`` on the methods of a class endpoint (Starlette's ``HTTPEndpoint``):
+    the decorator enforces them itself, so their scopes must be registered too."""
+    if not isinstance(info.endpoint, type):
+        return
+    for name in _HANDLERS:
+        spec = getattr(getattr(info.endpoint, name, None), REQUIRED_ATTR, None)
+        if isinstance(spec, _Auto):
+            raise ValueError(f"@oauth_required(scope_auto=True) on {info.endpoint.__name__}."
+                             f"{name}: AUTO derives scopes for function endpoints only; "
+                             "name the scope")
+        for identifier in sorted([spec] if isinstance(spec, str) else spec or ()):
+            yield identifier, _where(name.upper(), prefix + info.template)
 
 
 def required_scopes(app: Any) -> list[ScopeNeed]:
@@ -175,7 +199,9 @@ def required_scopes(app: Any) -> list[ScopeNeed]:
         uses += _rule_uses(guard.prefix, _guard_rules(guard))
     for prefix, routes in found.roots:
         uses += _rule_uses(prefix, ScopePolicy().bind(routes))  # @oauth_required endpoints
-        uses += _dependency_uses(prefix, routes)
+        for info in walk_routes(routes):
+            uses += _dependency_uses(prefix, info)
+            uses += _method_uses(prefix, info)
     routes_of: dict[str, dict[str, None]] = {}
     for identifier, where in uses:
         routes_of.setdefault(identifier, {})[where] = None

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Security
 from starlette.applications import Starlette
+from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, Router
@@ -174,3 +175,29 @@ routeless_auto = Starlette(routes=[Mount("/legacy", OAuthMiddleware(
 
 def failing_factory() -> Starlette:
     raise RuntimeError("DATABASE_URL is not set")
+
+
+class Reports(HTTPEndpoint):
+    """A class endpoint: @oauth_required on its methods, which the decorator enforces."""
+
+    @oauth_required("reports:read")
+    async def get(self, request: Request) -> Response:
+        return JSONResponse([])
+
+    @oauth_required(["reports:write", "reports:audit"])
+    async def post(self, request: Request) -> Response:
+        return JSONResponse({})
+
+    async def delete(self, request: Request) -> Response:
+        return JSONResponse({})
+
+
+class AutoReports(HTTPEndpoint):
+    @oauth_required(scope_auto=True)
+    async def get(self, request: Request) -> Response:
+        return JSONResponse([])
+
+
+class_endpoints = Starlette(routes=[Mount("/api", routes=[Route("/reports", Reports)])])
+class_endpoints.add_middleware(OAuthMiddleware, store=store)
+auto_class_endpoint = Starlette(routes=[Route("/reports", AutoReports)])

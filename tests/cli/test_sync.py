@@ -108,6 +108,9 @@ def test_sync_without_middleware_finds_decorated_endpoints_and_warns(cli: Cli) -
     ("tests.cli.sync_apps:not_an_app", "is not an app factory: drop --factory"),
     ("tests.cli.sync_apps:broken", "AUTO scope for '/api/nowhere': no route has that path"),
     ("tests.cli.sync_apps:not_an_app", "int has no routes"),
+    ("tests.cli.sync_apps:auto_class_endpoint",
+     "@oauth_required(scope_auto=True) on AutoReports.get: AUTO derives scopes for function "
+     "endpoints only"),
     ("tests.cli.sync_apps:routeless_auto",
      "the OAuthMiddleware at '/legacy' has AUTO scopes but wraps an app without routes"),
 ])
@@ -179,6 +182,15 @@ def test_sync_reads_the_explicit_mapping_of_a_protect_wsgi_app(
         "reports:write": [f"POST {prefix}/reports"],
     }
     assert [s.identifier for s in _scopes(cli)] == ["reports:read", "reports:write"]
+
+
+def test_sync_finds_oauth_required_on_the_methods_of_a_class_endpoint(cli: Cli) -> None:
+    out = cli.json("scope", "sync", "tests.cli.sync_apps:class_endpoints")
+    assert {a["identifier"]: a["routes"] for a in out["added"]} == {
+        "reports:audit": ["POST /api/reports"],
+        "reports:read": ["GET /api/reports"],
+        "reports:write": ["POST /api/reports"],
+    }
 
 
 def test_sync_finds_an_oauth_middleware_mounted_below_the_app(cli: Cli) -> None:
