@@ -73,13 +73,24 @@ def _app(store: TokenStore, **server_options: Any) -> FastAPI:
     async def stats(request: Request) -> str:
         return "stats"
 
+    @app.get("/orders/{order_id}")
+    async def order(order_id: int) -> int:
+        return order_id
+
+    @app.delete("/orders/{order_id}")
+    async def cancel(order_id: int,
+                     token: Annotated[AccessToken, Depends(RequireScopes("orders:cancel"))]
+                     ) -> int:
+        return order_id
+
     @app.get("/health")
     async def health() -> str:
         return "ok"
 
     app.include_router(router, prefix="/r")
     app.add_middleware(OAuthMiddleware, store=store, scopes={
-        "GET /items": "items:read", "/r/things/{thing_id}": AUTO, "/items/ignored": []})
+        "GET /items": "items:read", "/r/things/{thing_id}": AUTO, "/items/ignored": [],
+        "/orders/{order_id:int}": "orders:read"})
     server = AuthorizationServer(store=store, issuer=ISSUER, secret_key=SECRET_KEY,
                                  **server_options)
     app.mount("/oauth", server)
@@ -101,6 +112,8 @@ def test_every_protected_operation_lists_its_scopes_whatever_protects_it() -> No
         ("get", "/audit"): [{"OAuth2": ["audit:log", "audit"]}],  # SecurityScopes, nested
         ("get", "/stats"): [{"OAuth2": ["stats:read"]}],          # @oauth_required
         ("get", "/r/things/{thing_id}"): [{"OAuth2": ["tests:thing"]}],  # AUTO, included router
+        ("get", "/orders/{order_id}"): [{"OAuth2": ["orders:read"]}],  # a convertor in the key
+        ("delete", "/orders/{order_id}"): [{"OAuth2": ["orders:cancel", "orders:read"]}],  # both
         ("get", "/health"): None,
     }
 
@@ -111,7 +124,8 @@ def test_openapi_declares_one_oauth2_scheme_with_the_mounted_servers_flows() -> 
     again = app.openapi()  # completed once: a second call changes nothing
     assert again == first and _security(again)[("get", "/items")] == [{"OAuth2": ["items:read"]}]
     described = {"audit": "Audit", "audit:log": "Audit Log", "items:read": "Items Read",
-                 "items:write": "Items Write", "reports:read": "Reports Read",
+                 "items:write": "Items Write", "orders:cancel": "Orders Cancel",
+                 "orders:read": "Orders Read", "reports:read": "Reports Read",
                  "stats:read": "Stats Read", "tests:thing": "Tests Thing"}
     scheme = first["components"]["securitySchemes"]
     assert list(scheme) == ["OAuth2"]
