@@ -45,7 +45,7 @@ def _http_error(exc: OAuthError, realm: str) -> HTTPException:
                          headers={"WWW-Authenticate": exc.www_authenticate(realm)})
 
 
-def require_token(request: HTTPConnection, scopes: Iterable[str], realm: str) -> AccessToken:
+def checked_token(request: HTTPConnection, scopes: Iterable[str], realm: str) -> AccessToken:
     """The request's token when it carries every scope in ``scopes``; else the 401/403."""
     token = get_access_token(request)
     if token is None:
@@ -92,7 +92,7 @@ class RequireScopes:
             return token
         if request is None:
             raise TypeError("RequireScopes(...) takes the request")
-        return require_token(request, self.scopes, self.realm)
+        return checked_token(request, self.scopes, self.realm)
 
     def __repr__(self) -> str:
         return f"RequireScopes({', '.join(sorted(self.scopes))})"

@@ -31,7 +31,7 @@ except ImportError as exc:  # the one module that needs the optional extra says 
                       "pip install 'oauth-middleware[fastapi]'") from exc
 from starlette.requests import HTTPConnection
 
-from oauth_middleware.dependencies import SCHEME_NAME, require_token
+from oauth_middleware.dependencies import SCHEME_NAME, checked_token
 from oauth_middleware.middleware import OAuthMiddleware
 from oauth_middleware.models import AccessToken
 from oauth_middleware.scopes import Rule, ScopePolicy, ScopeSpec
@@ -70,7 +70,7 @@ class OAuth2Scheme(SecurityBase):
 
     async def __call__(self, request: HTTPConnection,
                        security_scopes: SecurityScopes) -> AccessToken:
-        return require_token(request, security_scopes.scopes, self.realm)
+        return checked_token(request, security_scopes.scopes, self.realm)
 
 
 def document_oauth(
