@@ -40,7 +40,8 @@ async def create_item(
 def uvicorn_app() -> FastAPI:
     store = TokenStore.from_url(os.environ["REDIS_URL"])
     server = AuthorizationServer(store=store, issuer=os.environ["OM_ISSUER"],
-                                 secret_key=SECRET_KEY, debug=True)
+                                 secret_key=SECRET_KEY,
+                                 debug=True)  # loopback: drop when local mode lands
     app = FastAPI(swagger_ui_init_oauth={"clientId": CLIENT_ID,
                                          "usePkceWithAuthorizationCodeGrant": True})
     app.get("/items")(list_items)
