@@ -77,8 +77,8 @@ class UvicornProcess(ServerProcess):
     """``python -m uvicorn <target> ...`` on 127.0.0.1."""
 
     def __init__(self, target: str, *args: str, env: dict[str, str] | None = None,
-                 port: int | None = None) -> None:
-        super().__init__(env=env, port=port)
+                 port: int | None = None, unset: tuple[str, ...] = ()) -> None:
+        super().__init__(env=env, port=port, unset=unset)
         self.target = target
         self.args = args
 
