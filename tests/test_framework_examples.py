@@ -232,18 +232,19 @@ async def test_fifty_workers_provisioning_at_once_leave_one_matching_client(
 
 
 @pytest.mark.real_redis_only
-@pytest.mark.parametrize("target", EXAMPLES)
+@pytest.mark.parametrize("target", [*EXAMPLES, "examples.fastapi_app:app"])
 def test_scope_sync_registers_the_scopes_each_example_needs(
     redis_server: RedisProcess, target: str
 ) -> None:
     """The program as a user runs it, in its own process (so that Django's settings never
-    become this test process's): the mounted middleware's explicit mapping is read."""
+    become this test process's): the mapping of the middleware mounted over Flask or
+    Django, and FastAPI's mapping plus its RequireScopes dependency."""
     _on_store(redis_server.url, lambda store: store.redis.flushdb())
     done = subprocess.run(
         [sys.executable, "-m", "oauth_middleware", "--redis-url", redis_server.url,
          "scope", "sync", target, "--json"],
         capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
-        env={**os.environ, "REDIS_URL": "", "OAUTH_ISSUER": ""})
+        env={k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "OAUTH_ISSUER")})
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     added = json.loads(done.stdout)["added"]
