@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from starlette.routing import compile_path
@@ -58,6 +58,8 @@ class RouteInfo:
     name: str | None
     endpoint: Any
     mounts: tuple[str, ...]
+    #: The route object itself (e.g. FastAPI's, whose ``dependant`` lists its dependencies).
+    route: Any = field(default=None, compare=False, repr=False)
 
 
 def validate_scope(identifier: str) -> str:
@@ -106,7 +108,7 @@ def walk_routes(routes: Iterable[Any], prefix: str = "", mounts: tuple[str, ...]
         elif hasattr(route, "endpoint"):
             methods = getattr(route, "methods", None)
             yield RouteInfo(prefix + path, frozenset(methods) if methods else None,
-                            getattr(route, "name", None), route.endpoint, mounts)
+                            getattr(route, "name", None), route.endpoint, mounts, route)
 
 
 def derive(route: RouteInfo) -> str:

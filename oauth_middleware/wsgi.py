@@ -4,8 +4,12 @@ The WSGI app is wrapped by a2wsgi's ``WSGIMiddleware`` (Starlette's own WSGI
 adapter is deprecated) and then by the same :class:`OAuthMiddleware`, so every
 refusal, scope rule and Redis read is exactly the ASGI one. The validated token
 reaches the WSGI app through ``environ["asgi.scope"]``; :func:`wsgi_token` reads
-it. Install with ``pip install "oauth-middleware[wsgi]"``. ``AUTO`` scopes need
-Starlette routes, so a WSGI app lists its scopes explicitly.
+it. Install with ``pip install "oauth-middleware[wsgi]"``.
+
+A WSGI app has no routes the middleware could read, so its mapping is explicit:
+an ``AUTO`` entry is refused here, at construction, rather than on the first
+request. The explicit rules are final at once, so the middleware never binds
+them to the routes of some enclosing Starlette app it happens to be mounted in.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 
 from oauth_middleware.middleware import OAuthMiddleware
 from oauth_middleware.models import AccessToken
-from oauth_middleware.scopes import ScopeSpec
+from oauth_middleware.scopes import ScopeSpec, _Auto
 from oauth_middleware.store import TokenStore
 
 
@@ -29,12 +33,22 @@ def protect_wsgi(
     except ImportError:  # pragma: no cover - depends on the optional extra
         message = 'WSGI support needs a2wsgi: pip install "oauth-middleware[wsgi]"'
         raise ImportError(message) from None
+    for key, spec in (scopes or {}).items():
+        if isinstance(spec, _Auto):
+            raise ValueError(f"scopes[{key!r}] is AUTO, which needs Starlette routes: a WSGI "
+                             'app names its scopes, e.g. {"GET /items": "items:read"}')
     asgi_app: Any = WSGIMiddleware(wsgi_app)  # a2wsgi's precise ASGI types vs Starlette's
-    return OAuthMiddleware(asgi_app, store=store, scopes=scopes, **options)
+    protected = OAuthMiddleware(asgi_app, store=store, scopes=scopes, **options)
+    protected.policy.bound = True  # explicit rules only: nothing left to resolve from routes
+    return protected
 
 
 def wsgi_token(environ: Mapping[str, Any]) -> AccessToken | None:
-    """The token the middleware validated for this WSGI request, or None when anonymous."""
+    """The token the middleware validated for this WSGI request, or None when anonymous.
+
+    In a Flask view: ``wsgi_token(flask.request.environ)``; in a Django view served
+    through a WSGI handler: ``wsgi_token(request.META)``.
+    """
     scope = environ.get("asgi.scope") or {}
     token: AccessToken | None = scope.get("oauth")
     return token

@@ -2,8 +2,9 @@
 
 Imports the application, asks :mod:`oauth_middleware.discovery` which scopes
 its routes need (the middleware's own policy: explicit, method-specific,
-``AUTO`` and ``@oauth_required``), and registers the missing ones with a
-readable title. Existing scopes are never changed.
+``AUTO``, ``@oauth_required`` and ``RequireScopes``), and registers the missing
+ones with a readable title. Existing scopes are never changed. An app that fails
+to import is one ``Error:`` line naming the import path and the exception.
 """
 
 from __future__ import annotations
@@ -23,20 +24,35 @@ from oauth_middleware.models import Scope
 from oauth_middleware.scope_registry import ScopeSync, sync_scopes
 
 
-def _import_module(name: str) -> Any:
+def _failed(import_path: str, exc: Exception, hint: str = "") -> click.ClickException:
+    """The app's own error on one line: where to look and what broke, never a traceback."""
+    detail = one_line(f"{type(exc).__name__}: {exc}".rstrip(": "))
+    return click.ClickException(f"cannot load {import_path!r}: {detail}{hint}")
+
+
+def _traceback_hint(module: str) -> str:
+    return f' (python -c "import {module}" shows where)'
+
+
+def _import_module(name: str, import_path: str) -> Any:
     try:
         return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        missing = exc.name or ""
+    except Exception as exc:  # a typo in IMPORT_PATH, or the app's own import failed
+        missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
         if missing and (name == missing or name.startswith(missing + ".")):
             raise click.ClickException(f"cannot import {name!r}: no such module "
                                        "(run from the project directory or use --app-dir)"
                                        ) from None
-        raise  # the app itself failed to import something: its traceback is what helps
+        raise _failed(import_path, exc, _traceback_hint(name)) from None
 
 
 def load_app(import_path: str, *, factory: bool, app_dir: str) -> Any:
-    """The object ``MODULE:ATTRIBUTE`` names (called first when ``factory``)."""
+    """The object ``MODULE:ATTRIBUTE`` names (called first when ``factory``).
+
+    An app that fails to import (or whose factory fails) is one ``Error:`` line
+    naming the import path and the exception; ``python -c "import MODULE"`` shows
+    the traceback.
+    """
     module_name, _, attribute = import_path.partition(":")
     if not module_name or not attribute:
         raise click.BadParameter("use MODULE:ATTRIBUTE, e.g. myproject.main:app",
@@ -44,7 +60,7 @@ def load_app(import_path: str, *, factory: bool, app_dir: str) -> Any:
     directory = str(Path(app_dir).resolve())
     if directory not in sys.path:
         sys.path.insert(0, directory)
-    target = _import_module(module_name)
+    target = _import_module(module_name, import_path)
     for part in attribute.split("."):
         try:
             target = getattr(target, part)
@@ -54,7 +70,10 @@ def load_app(import_path: str, *, factory: bool, app_dir: str) -> Any:
     if factory:
         if hasattr(target, "routes") or not callable(target):
             raise click.ClickException(f"{import_path!r} is not an app factory: drop --factory")
-        target = target()
+        try:
+            target = target()
+        except Exception as exc:
+            raise _failed(import_path, exc, " (calling the factory)") from None
     return target
 
 
@@ -97,8 +116,10 @@ def sync(import_path: str, factory: bool, app_dir: str, dry_run: bool, as_json: 
 
     IMPORT_PATH names the app as MODULE:ATTRIBUTE, e.g. myproject.main:app.
 
-    Scopes come from the app's OAuthMiddleware mapping (AUTO resolved the way the
-    middleware resolves it) and its @oauth_required endpoints. Missing ones are
+    Scopes come from the app's OAuthMiddleware mappings, wherever mounted (AUTO
+    resolved the way the middleware resolves it; a protect_wsgi app's explicit
+    mapping), its @oauth_required endpoints and its RequireScopes (FastAPI)
+    dependencies. Missing ones are
     registered with a readable title ("polls:results" -> "Polls Results");
     existing ones are left as they are.
     """
@@ -108,8 +129,8 @@ def sync(import_path: str, factory: bool, app_dir: str, dry_run: bool, as_json: 
     except USER_ERRORS as exc:
         raise click.ClickException(one_line(str(exc))) from None
     if not middleware_policies(app):
-        click.echo("Warning: no OAuthMiddleware found; only @oauth_required endpoints were "
-                   "searched.", err=True)
+        click.echo("Warning: no OAuthMiddleware found; only @oauth_required endpoints and "
+                   "RequireScopes dependencies were searched.", err=True)
     needs = {need.identifier: need for need in found}
     with progress("Registering scopes") as report:
         result = run(lambda store: sync_scopes(store, needs, dry_run=dry_run, progress=report))

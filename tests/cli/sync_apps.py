@@ -5,19 +5,24 @@ and decorator-declared (explicit and AUTO) scopes. ``plain_mount_app`` (a factor
 puts AUTO routes under an unnamed mount, where oauthost's module rule applies.
 ``fastapi_app`` keeps its protected routes in routers added with ``include_router``.
 ``bulk`` needs ``BULK`` scopes, enough for ``scope sync`` to draw its progress bar.
+``dependency_app`` needs scopes only through ``RequireScopes``; ``wsgi`` and
+``mounted_wsgi`` are WSGI apps behind ``protect_wsgi``; ``mounted_router`` mounts an
+``OAuthMiddleware`` below the app.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Security
 from starlette.applications import Starlette
+from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, Router
 
-from oauth_middleware import AUTO, OAuthMiddleware, TokenStore, oauth_required
+from oauth_middleware import AUTO, OAuthMiddleware, RequireScopes, TokenStore, oauth_required
+from oauth_middleware.wsgi import protect_wsgi
 from tests.apps import build_app
 
 store = TokenStore.from_url(None)
@@ -113,3 +118,86 @@ def _bulk_endpoint(number: int) -> Any:
 
 bulk = Starlette(routes=[Route(f"/bulk/{n}", _bulk_endpoint(n)) for n in range(BULK)])
 bulk.add_middleware(OAuthMiddleware, store=store)
+
+
+def _dependency_app() -> FastAPI:
+    """Scopes only through RequireScopes: Depends, Security(scopes=...), a router's own."""
+    built = FastAPI()
+
+    @built.get("/items")
+    async def list_items(token: Annotated[Any, Depends(RequireScopes("items:read"))]
+                         ) -> list[str]:
+        return []
+
+    @built.post("/items")
+    async def add_item(
+        token: Annotated[Any, Security(RequireScopes("items:write"), scopes=["items:audit"])],
+    ) -> dict[str, bool]:
+        return {"added": True}
+
+    admin = APIRouter(prefix="/admin", dependencies=[Depends(RequireScopes("items:admin"))])
+
+    @admin.delete("/items/{item_id}")
+    async def drop_item(item_id: int) -> dict[str, int]:
+        return {"dropped": item_id}
+
+    built.include_router(admin)
+    built.add_middleware(OAuthMiddleware, store=store)
+    return built
+
+
+dependency_app = _dependency_app()
+
+
+def _legacy_wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"legacy"]
+
+
+_LEGACY_SCOPES = {"GET /reports": "reports:read", "POST /reports": ["reports:write"]}
+
+#: protect_wsgi's explicit mapping, the app itself and mounted beside other routes.
+wsgi = protect_wsgi(_legacy_wsgi, store=store, scopes=_LEGACY_SCOPES)
+mounted_wsgi = Starlette(routes=[
+    Route("/health", listing),
+    Mount("/legacy", protect_wsgi(_legacy_wsgi, store=store, scopes=_LEGACY_SCOPES)),
+])
+
+#: An OAuthMiddleware mounted below the app, over a router with a decorated endpoint.
+mounted_router = Starlette(routes=[Mount("/v2", OAuthMiddleware(
+    Router(routes=_routes()), store=store, scopes={"PUT /api/items": "items:write"}))])
+
+
+#: AUTO over an app without routes: nothing to derive the scope from.
+routeless_auto = Starlette(routes=[Mount("/legacy", OAuthMiddleware(
+    JSONResponse({}), store=store, scopes={"/reports": AUTO}))])
+
+
+def failing_factory() -> Starlette:
+    raise RuntimeError("DATABASE_URL is not set")
+
+
+class Reports(HTTPEndpoint):
+    """A class endpoint: @oauth_required on its methods, which the decorator enforces."""
+
+    @oauth_required("reports:read")
+    async def get(self, request: Request) -> Response:
+        return JSONResponse([])
+
+    @oauth_required(["reports:write", "reports:audit"])
+    async def post(self, request: Request) -> Response:
+        return JSONResponse({})
+
+    async def delete(self, request: Request) -> Response:
+        return JSONResponse({})
+
+
+class AutoReports(HTTPEndpoint):
+    @oauth_required(scope_auto=True)
+    async def get(self, request: Request) -> Response:
+        return JSONResponse([])
+
+
+class_endpoints = Starlette(routes=[Mount("/api", routes=[Route("/reports", Reports)])])
+class_endpoints.add_middleware(OAuthMiddleware, store=store)
+auto_class_endpoint = Starlette(routes=[Route("/reports", AutoReports)])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from oauth_middleware.models import Scope
@@ -106,6 +108,11 @@ def test_sync_without_middleware_finds_decorated_endpoints_and_warns(cli: Cli) -
     ("tests.cli.sync_apps:not_an_app", "is not an app factory: drop --factory"),
     ("tests.cli.sync_apps:broken", "AUTO scope for '/api/nowhere': no route has that path"),
     ("tests.cli.sync_apps:not_an_app", "int has no routes"),
+    ("tests.cli.sync_apps:auto_class_endpoint",
+     "@oauth_required(scope_auto=True) on AutoReports.get: AUTO derives scopes for function "
+     "endpoints only"),
+    ("tests.cli.sync_apps:routeless_auto",
+     "the OAuthMiddleware at '/legacy' has AUTO scopes but wraps an app without routes"),
 ])
 def test_sync_refuses_what_it_cannot_read_with_one_line(
     cli: Cli, path: str, message: str
@@ -122,7 +129,74 @@ def test_sync_import_path_without_module_and_attribute_is_a_usage_error(
     assert_error(cli.invoke("scope", "sync", path), "MODULE:ATTRIBUTE", status=2)
 
 
-def test_an_app_that_fails_to_import_keeps_its_own_traceback(cli: Cli) -> None:
-    """A typo in IMPORT_PATH is one line; a broken app is not disguised as a missing module."""
-    with pytest.raises(ModuleNotFoundError, match="a_dependency_that_is_not_installed"):
-        cli.invoke("scope", "sync", "tests.cli.broken_import_app:app")
+@pytest.mark.parametrize(("path", "message"), [
+    ("tests.cli.broken_import_app:app",
+     "Error: cannot load 'tests.cli.broken_import_app:app': ModuleNotFoundError: No module "
+     "named 'tests.cli.a_dependency_that_is_not_installed' "
+     '(python -c "import tests.cli.broken_import_app" shows where)'),
+    ("tests.cli.failing_app:app",
+     "Error: cannot load 'tests.cli.failing_app:app': RuntimeError: DATABASE_URL is not set "
+     '(see settings.py) (python -c "import tests.cli.failing_app" shows where)'),
+])
+def test_an_app_that_fails_to_import_is_one_line_naming_the_path_and_the_error(
+    cli: Cli, path: str, message: str
+) -> None:
+    """A typo in IMPORT_PATH says "no such module"; a broken app names its own error."""
+    result = cli.invoke("scope", "sync", path)
+    assert_error(result, message)
+    assert result.stderr == message + "\n"
+    assert _scopes(cli) == []
+
+
+def test_a_factory_that_fails_is_one_line_naming_the_path_and_the_error(cli: Cli) -> None:
+    result = cli.invoke("scope", "sync", "tests.cli.sync_apps:failing_factory", "--factory")
+    assert_error(result, "")
+    assert result.stderr == ("Error: cannot load 'tests.cli.sync_apps:failing_factory': "
+                             "RuntimeError: DATABASE_URL is not set (calling the factory)\n")
+
+
+def test_sync_finds_scopes_used_only_through_require_scopes_dependencies(cli: Cli) -> None:
+    out = cli.json("scope", "sync", "tests.cli.sync_apps:dependency_app")
+    assert {a["identifier"]: a["routes"] for a in out["added"]} == {
+        "items:admin": ["DELETE /admin/items/{item_id}"],
+        "items:audit": ["POST /items"],
+        "items:read": ["GET /items"],
+        "items:write": ["POST /items"],
+    }
+    assert [s.identifier for s in _scopes(cli)] == [
+        "items:admin", "items:audit", "items:read", "items:write"]
+
+
+@pytest.mark.parametrize(("path", "prefix"), [
+    ("tests.cli.sync_apps:wsgi", ""), ("tests.cli.sync_apps:mounted_wsgi", "/legacy")])
+def test_sync_reads_the_explicit_mapping_of_a_protect_wsgi_app(
+    cli: Cli, path: str, prefix: str
+) -> None:
+    """A WSGI app has no routes to read; its mapping is explicit, so it is all there is."""
+    result = cli.invoke("scope", "sync", path, "--json")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    out = json.loads(result.stdout)
+    assert {a["identifier"]: a["routes"] for a in out["added"]} == {
+        "reports:read": [f"GET {prefix}/reports"],
+        "reports:write": [f"POST {prefix}/reports"],
+    }
+    assert [s.identifier for s in _scopes(cli)] == ["reports:read", "reports:write"]
+
+
+def test_sync_finds_oauth_required_on_the_methods_of_a_class_endpoint(cli: Cli) -> None:
+    out = cli.json("scope", "sync", "tests.cli.sync_apps:class_endpoints")
+    assert {a["identifier"]: a["routes"] for a in out["added"]} == {
+        "reports:audit": ["POST /api/reports"],
+        "reports:read": ["GET /api/reports"],
+        "reports:write": ["POST /api/reports"],
+    }
+
+
+def test_sync_finds_an_oauth_middleware_mounted_below_the_app(cli: Cli) -> None:
+    out = cli.json("scope", "sync", "tests.cli.sync_apps:mounted_router")
+    assert {a["identifier"]: a["routes"] for a in out["added"]} == {
+        "items:write": ["PUT /v2/api/items"],
+        "tests:report": ["GET /v2/api/report"],
+    }
+

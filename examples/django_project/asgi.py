@@ -1,0 +1,53 @@
+"""The Django project's ASGI application, protected, with the authorization server beside it.
+
+Run it with ``uvicorn examples.django_project.asgi:application``. A small Starlette
+app sits in front: it serves the authorization server at ``/oauth`` (and its RFC 8414
+metadata route), runs the start-up provisioning in its lifespan (Django's ASGI
+handler has none) and sends everything else to Django through
+:class:`~oauth_middleware.OAuthMiddleware` with an explicit scope mapping.
+Settings come from the environment: see :mod:`examples.provisioning`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+
+from django.core.asgi import get_asgi_application
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route
+
+from examples.provisioning import ISSUER, LOCAL, SECRET_KEY, provision, store_from_env
+from oauth_middleware import OAuthMiddleware
+from oauth_middleware.server import AuthorizationServer
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "examples.django_project.settings")
+django_app = get_asgi_application()
+
+#: Django has no routes the middleware could read, so every scope is named here.
+SCOPES = {"GET /items": "items:read", "POST /items": "items:write"}
+
+store = store_from_env()
+server = AuthorizationServer(store=store, issuer=ISSUER, secret_key=SECRET_KEY,
+                             grants=["client_credentials"],
+                             debug=LOCAL)  # loopback: drop when local mode lands
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    await provision(store)
+    yield
+    await store.aclose()
+
+
+application = Starlette(
+    routes=[
+        Mount("/oauth", server),
+        # RFC 8414 §3.1: /.well-known/oauth-authorization-server/oauth for issuer .../oauth
+        Route(server.metadata_path, server.metadata_endpoint),
+        Mount("/", OAuthMiddleware(django_app, store=store, scopes=SCOPES,
+                                   debug=LOCAL)),  # loopback: drop when local mode lands
+    ],
+    lifespan=lifespan,
+)

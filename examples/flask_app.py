@@ -1,0 +1,89 @@
+"""A Flask app protected by bearer tokens, the authorization server beside it (RFC 6750, RFC 6749).
+
+Run it with ``uvicorn examples.flask_app:app`` and get a token::
+
+    curl -s -u example-service:$EXAMPLE_CLIENT_SECRET -d grant_type=client_credentials \\
+         -d scope=items:read http://127.0.0.1:8000/oauth/token/
+
+``GET /items`` needs ``items:read``, ``POST /items`` ``items:write`` (both through
+the mapping given to :func:`~oauth_middleware.wsgi.protect_wsgi`); ``GET /health``
+is public. Settings come from the environment: see :mod:`examples.provisioning`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+from flask import Flask, abort, request
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route
+
+from examples.provisioning import ISSUER, LOCAL, SECRET_KEY, provision, store_from_env
+from oauth_middleware import AccessToken
+from oauth_middleware.server import AuthorizationServer
+from oauth_middleware.wsgi import protect_wsgi, wsgi_token
+
+#: The scope mapping: method and path as Flask sees them, below the mount.
+SCOPES = {"GET /items": "items:read", "POST /items": "items:write"}
+
+flask_app = Flask(__name__)
+flask_app.config["MAX_CONTENT_LENGTH"] = 16 * 1024  # a name is short: refuse big bodies (413)
+#: In memory, per process, and bounded: an example, not a database.
+items: deque[str] = deque(maxlen=100)
+
+
+@flask_app.get("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def current_token() -> AccessToken:
+    """The token the middleware validated for this request (its client, user and scopes)."""
+    token = wsgi_token(request.environ)
+    if token is None:  # only on a route the mapping leaves open
+        abort(401)
+    return token
+
+
+@flask_app.get("/items")
+def list_items() -> dict[str, Any]:
+    token = current_token()
+    return {"items": list(items), "client": token.client_id, "scopes": sorted(token.scopes)}
+
+
+@flask_app.post("/items")
+def add_item() -> tuple[dict[str, Any], int]:
+    body = request.get_json(silent=True)
+    name = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(name, str) or not 0 < len(name) <= 100 or not name.isprintable():
+        return {"error": "send JSON {\"name\": \"...\"}, 1 to 100 printable characters"}, 400
+    items.append(name)
+    return {"added": name, "by": current_token().client_id}, 201
+
+
+store = store_from_env()
+server = AuthorizationServer(store=store, issuer=ISSUER, secret_key=SECRET_KEY,
+                             grants=["client_credentials"],
+                             debug=LOCAL)  # loopback: drop when local mode lands
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    await provision(store)
+    yield
+    await store.aclose()
+
+
+app = Starlette(
+    routes=[
+        Mount("/oauth", server),
+        # RFC 8414 §3.1: /.well-known/oauth-authorization-server/oauth for issuer .../oauth
+        Route(server.metadata_path, server.metadata_endpoint),
+        Mount("/", protect_wsgi(flask_app, store=store, scopes=SCOPES,
+                                debug=LOCAL)),  # loopback: drop when local mode lands
+    ],
+    lifespan=lifespan,
+)
