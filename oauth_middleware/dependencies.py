@@ -6,27 +6,32 @@ with ``Depends`` and Starlette endpoints can call them directly::
 
     @app.get("/polls/{poll_id}/vote")
     async def vote(token: AccessToken = Depends(RequireScopes("polls:vote"))): ...
+
+A refusal is raised as :class:`~oauth_middleware.verdict.Refused`, which the
+middleware (added with ``app.add_middleware``, inside the framework's error
+handling) answers with the one renderer: the same status, challenge, JSON body
+and ``Cache-Control`` as its own refusals, and the middleware's reason when it
+dropped the request's token (``invalid_token`` for a garbage one). Without the
+middleware there is no token to find: the refusal is then an ``HTTPException``
+carrying the same status and headers, answered by the framework.
 """
 
 from __future__ import annotations
 
-from starlette.exceptions import HTTPException
+from starlette.exceptions import HTTPException, WebSocketException
 from starlette.requests import HTTPConnection
 
-from oauth_middleware.errors import InsufficientScope, MissingToken, OAuthError
+from oauth_middleware.error_response import render
+from oauth_middleware.middleware import WS_POLICY_VIOLATION
 from oauth_middleware.models import AccessToken
 from oauth_middleware.scopes import validate_scope
+from oauth_middleware.verdict import VERDICT_KEY, Refused, refusal
 
 
 def get_access_token(request: HTTPConnection) -> AccessToken | None:
     """The token the middleware validated for this request, or None when anonymous."""
     token: AccessToken | None = request.scope.get("oauth")
     return token
-
-
-def _http_error(exc: OAuthError, realm: str) -> HTTPException:
-    return HTTPException(exc.status_code, exc.description,
-                         headers={"WWW-Authenticate": exc.www_authenticate(realm)})
 
 
 class RequireScopes:
@@ -37,12 +42,18 @@ class RequireScopes:
         self.realm = realm
 
     def __call__(self, request: HTTPConnection) -> AccessToken:
-        token = get_access_token(request)
-        if token is None:
-            raise _http_error(MissingToken(), self.realm)
-        if not self.scopes <= token.scopes:
-            raise _http_error(InsufficientScope(sorted(self.scopes)), self.realm)
-        return token
+        error = refusal(request.scope, self.scopes)
+        if error is None:
+            token: AccessToken = request.scope["oauth"]
+            return token
+        if request.scope["type"] == "websocket":
+            raise WebSocketException(code=WS_POLICY_VIOLATION, reason=error.error)
+        if VERDICT_KEY in request.scope:
+            raise Refused(error, self.realm)
+        answer = render(error, self.realm)
+        raise HTTPException(answer.status, error.description, headers={
+            k.decode(): v.decode() for k, v in answer.headers
+            if k not in (b"content-type", b"content-length")})
 
     def __repr__(self) -> str:
         return f"RequireScopes({', '.join(sorted(self.scopes))})"

@@ -16,6 +16,7 @@ from oauth_middleware.store import TokenStore
 from oauth_middleware.store.grants import CODE_LIFETIME, MAX_CODE_LIFETIME
 from oauth_middleware.store.transient import MAX_PENDING, PENDING_LIFETIME
 from oauth_middleware.store.writer import MAX_LIFETIME, REFRESH_LIFETIME
+from oauth_middleware.transport import Transport
 
 #: Largest failure count and window (seconds) a :class:`ThrottlePolicy` accepts.
 MAX_FAILURES = 10**9
@@ -104,8 +105,12 @@ class ServerConfig:
     #: A token carrying this scope may call introspect/ (besides client authentication).
     introspection_scope: str | None = None
     realm: str = "oauth"
+    #: The HTTPS rule (debug, or plain HTTP from this machine), set from ``debug``.
+    transport: Transport = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "transport",
+                           Transport(debug=self.debug, name="AuthorizationServer"))
         parts = urlsplit(self.issuer)
         absolute = parts.scheme in ("https", "http") and parts.netloc
         if not absolute or parts.query or parts.fragment:
