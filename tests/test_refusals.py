@@ -1,0 +1,163 @@
+"""One refusal wherever it is decided: mapping, `@oauth_required`, `RequireScopes` (RFC 6750 §3).
+
+Each case is sent to three apps protecting the same route three ways; the
+answers must be byte-identical in status, challenge, JSON body and caching
+headers. The dependency and the decorator sit on routes the middleware does not
+protect, so they also prove that the middleware's reason for dropping a token
+(garbage, malformed, plain HTTP) reaches them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import httpx
+import pytest
+from fastapi import Depends, FastAPI
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from oauth_middleware import AccessToken, OAuthMiddleware, RequireScopes, oauth_required
+from oauth_middleware.store import NewTokens, TokenStore
+
+NEED = "reports:read"
+#: The headers a refusal is compared on (content-length follows from the body).
+COMPARED = ("content-type", "cache-control", "pragma", "www-authenticate", "retry-after")
+calls: list[str] = []
+
+
+async def _endpoint(request: Request) -> Response:
+    calls.append(request.url.path)
+    return JSONResponse({"user": request.user.identity})
+
+
+@oauth_required(NEED)
+async def _decorated(request: Request) -> Response:
+    return await _endpoint(request)
+
+
+def _mapped(store: TokenStore) -> ASGIApp:
+    app = Starlette(routes=[Route("/reports", _endpoint)])
+    app.add_middleware(OAuthMiddleware, store=store, scopes={"/reports": NEED})
+    return app
+
+
+def _decorator(store: TokenStore) -> ASGIApp:
+    """The middleware cannot see the routes, so only the decorator refuses."""
+    app = Starlette(routes=[Route("/reports", _decorated)])
+
+    async def opaque(scope: Scope, receive: Receive, send: Send) -> None:
+        await app(scope, receive, send)
+
+    return OAuthMiddleware(opaque, store=store, scopes={})
+
+
+def _dependency(store: TokenStore) -> ASGIApp:
+    app = FastAPI()
+
+    @app.get("/reports")
+    async def reports(token: Annotated[AccessToken, Depends(RequireScopes(NEED))]) -> Any:
+        calls.append("/reports")
+        return {"user": token.subject}
+
+    app.add_middleware(OAuthMiddleware, store=store, scopes={})
+    return app
+
+
+SURFACES = {"mapping": _mapped, "oauth_required": _decorator, "RequireScopes": _dependency}
+
+
+async def _ask(app: ASGIApp, headers: dict[str, str], base_url: str) -> httpx.Response:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url=base_url) as client:
+        return await client.get("/reports", headers=headers)
+
+
+async def _token(store: TokenStore, case: str) -> tuple[dict[str, str], str]:
+    """The request headers and base URL of one case."""
+    scopes = frozenset({"other:scope"} if case == "insufficient scope" else {NEED})
+    issued = await store.issue(NewTokens(client_id="web", subject="alice", scopes=scopes))
+    token = issued.access_token
+    if case == "revoked token":
+        assert await store.revoke_token(token)
+    headers = {
+        "no token": {},
+        "garbage token": {"Authorization": "Bearer not-a-token-of-ours"},
+        "malformed token": {"Authorization": "Bearer a,b"},
+    }.get(case, {"Authorization": f"Bearer {token}"})
+    return headers, "http://testserver" if case == "plain HTTP" else "https://testserver"
+
+
+EXPECTED = {  # status, challenge's error (None: bare challenge), description
+    "no token": (401, None, "A bearer token is required."),
+    "garbage token": (401, "invalid_token", "The access token is invalid, expired or revoked."),
+    "revoked token": (401, "invalid_token", "The access token is invalid, expired or revoked."),
+    "malformed token": (400, "invalid_request", "The access token is malformed."),
+    "insufficient scope": (403, "insufficient_scope",
+                           "The access token does not carry the required scope."),
+    "plain HTTP": (400, "invalid_request", "HTTPS is required."),
+}
+
+
+@pytest.mark.rule("resource.one-refusal", "resource.dropped-token-reason",
+                  "resource.invalid-token", "resource.app-not-called")
+@pytest.mark.parametrize("case", list(EXPECTED))
+async def test_every_surface_refuses_with_the_same_status_challenge_and_body(
+    store: TokenStore, case: str
+) -> None:
+    calls.clear()
+    headers, base_url = await _token(store, case)
+    answers = {name: await _ask(build(store), headers, base_url)
+               for name, build in SURFACES.items()}
+    status, error, description = EXPECTED[case]
+    reference = answers["mapping"]
+    assert reference.status_code == status
+    challenge = reference.headers["www-authenticate"]
+    assert challenge.startswith('Bearer realm="api"')
+    assert (f'error="{error}"' in challenge) if error else challenge == 'Bearer realm="api"'
+    assert reference.headers["cache-control"] == "no-store"
+    assert reference.headers["pragma"] == "no-cache"
+    assert reference.json()["error_description"] == description
+    assert reference.json().get("error") == error
+    for name, answer in answers.items():
+        assert answer.status_code == status, name
+        assert {h: answer.headers.get(h) for h in COMPARED} == \
+            {h: reference.headers.get(h) for h in COMPARED}, name
+        assert answer.content == reference.content, name
+    assert calls == []
+
+
+@pytest.mark.rule("resource.one-refusal")
+async def test_require_scopes_without_the_middleware_still_refuses_with_challenge_and_no_store(
+    store: TokenStore,
+) -> None:
+    app = FastAPI()
+
+    @app.get("/reports")
+    async def reports(token: Annotated[AccessToken, Depends(RequireScopes(NEED))]) -> Any:
+        calls.append("/reports")
+        return {"user": token.subject}
+
+    calls.clear()
+    answer = await _ask(app, {"Authorization": "Bearer whatever"}, "https://testserver")
+    assert answer.status_code == 401
+    assert answer.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert answer.headers["cache-control"] == "no-store"
+    assert answer.json() == {"detail": "A bearer token is required."}
+    assert calls == []
+
+
+@pytest.mark.rule("resource.dropped-token-reason")
+async def test_valid_token_on_unlisted_route_passes_require_scopes_and_verdict_is_kept(
+    store: TokenStore,
+) -> None:
+    issued = await store.issue(NewTokens(client_id="web", subject="alice",
+                                         scopes=frozenset({NEED})))
+    calls.clear()
+    answer = await _ask(_dependency(store), {"Authorization": f"Bearer {issued.access_token}"},
+                        "https://testserver")
+    assert answer.status_code == 200 and answer.json() == {"user": "alice"}
+    assert calls == ["/reports"]
