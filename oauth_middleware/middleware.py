@@ -35,8 +35,8 @@ from oauth_middleware.models import AccessToken
 from oauth_middleware.scopes import ScopePolicy, ScopeSpec
 from oauth_middleware.store import StoreUnavailable, TokenStore
 from oauth_middleware.transport import Transport
-from oauth_middleware.verdict import ACCEPTED, NO_TOKEN, VERDICT_KEY, Refused, Verdict
-from oauth_middleware.verifier import TokenVerifier
+from oauth_middleware.verdict import ACCEPTED, NO_TOKEN, VERDICT_KEY, Verdict
+from oauth_middleware.verifier import TokenVerifier, token_source
 
 logger = logging.getLogger("oauth_middleware.middleware")
 
@@ -79,7 +79,7 @@ class OAuthMiddleware:
         retry_after: int = 5,
     ) -> None:
         self.app = app
-        self.verifier = _verifier(store, verifier)
+        self.verifier = token_source(store, verifier)
         self.policy = ScopePolicy(scopes)
         self.realm = realm
         self.sources = (header, form_body, query)
@@ -144,7 +144,7 @@ class OAuthMiddleware:
         scope[VERDICT_KEY] = ACCEPTED
         if credential is not None and credential.source == "query" and scope["type"] == "http":
             send = _private(send)
-        await self._call(scope, receive, send)
+        await self.app(scope, receive, send)
 
     async def _judge(self, scope: Scope, body: ReplayedBody | None, raw_query: bytes,
                      required: frozenset[str] | None
@@ -215,18 +215,7 @@ class OAuthMiddleware:
     async def _anonymous(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope.setdefault("user", UnauthenticatedUser())
         scope.setdefault("auth", AuthCredentials())
-        await self._call(scope, receive, send)
-
-    async def _call(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The app; a :class:`Refused` it raises (``RequireScopes``) is answered here,
-        so a dependency's refusal is rendered exactly like the middleware's own."""
-        try:
-            await self.app(scope, receive, send)
-        except Refused as exc:
-            if scope["type"] != "http":
-                raise
-            logger.info("refused %s %r: %s", scope["method"], scope["path"], exc.error.error)
-            await render(exc.error, exc.realm).send(send, head=scope["method"] == "HEAD")
+        await self.app(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send,
                       exc: OAuthError) -> None:
@@ -261,18 +250,6 @@ class OAuthMiddleware:
         code = WS_TRY_AGAIN_LATER if refusal.status == 503 else WS_POLICY_VIOLATION
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.close", "code": code, "reason": exc.error})
-
-
-def _verifier(store: TokenStore | None, verifier: TokenVerifier | None) -> TokenVerifier:
-    """The one token source, checked here: a URL string or both sources is a mistake."""
-    if (store is None) == (verifier is None):
-        raise TypeError("pass either store=TokenStore.from_url(REDIS_URL) or verifier=..., "
-                        "not both and not neither")
-    if store is not None and not isinstance(store, TokenStore):
-        raise TypeError("store must be a TokenStore, e.g. TokenStore.from_url(REDIS_URL)")
-    if verifier is not None and not isinstance(verifier, TokenVerifier):
-        raise TypeError("verifier must have an async resolve(token) -> AccessToken | None")
-    return store if store is not None else verifier  # type: ignore[return-value]
 
 
 def _is_preflight(scope: Scope) -> bool:

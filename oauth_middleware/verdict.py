@@ -33,15 +33,6 @@ ACCEPTED = Verdict(None)
 NO_TOKEN = Verdict(MissingToken())
 
 
-class Refused(Exception):
-    """Raised by a dependency to refuse; the middleware renders it like its own refusals."""
-
-    def __init__(self, error: OAuthError, realm: str) -> None:
-        super().__init__(error.error)
-        self.error = error
-        self.realm = realm
-
-
 def refusal(scope: Scope, required: frozenset[str] | None) -> OAuthError | None:
     """The refusal a later layer answers, or None when the request has what it needs.
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from oauth_middleware.models import AccessToken
+from oauth_middleware.store import TokenStore
 
 
 @runtime_checkable
@@ -21,3 +22,19 @@ class TokenVerifier(Protocol):
 
     async def resolve(self, token: str) -> AccessToken | None:
         """The live record of ``token``, or None when it is not a live token."""
+
+
+def token_source(store: TokenStore | None, verifier: TokenVerifier | None) -> TokenVerifier:
+    """The middleware's one token source, checked at construction: a Redis URL given as
+    ``store``, both sources or neither is a mistake named here (STYLE rule 7)."""
+    if store is not None and verifier is not None:
+        raise TypeError("pass store= or verifier=, not both")
+    if store is not None:
+        if not isinstance(store, TokenStore):
+            raise TypeError("store must be a TokenStore, e.g. TokenStore.from_url(REDIS_URL)")
+        return store
+    if verifier is None:
+        raise TypeError("pass either store=TokenStore.from_url(REDIS_URL) or verifier=...")
+    if not isinstance(verifier, TokenVerifier):
+        raise TypeError("verifier must have an async resolve(token) -> AccessToken | None")
+    return verifier

@@ -17,10 +17,12 @@ from fastapi import Depends, FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from oauth_middleware import AccessToken, OAuthMiddleware, RequireScopes, oauth_required
+from oauth_middleware.error_response import render
+from oauth_middleware.errors import InvalidToken, MissingToken
 from oauth_middleware.store import NewTokens, TokenStore
 
 NEED = "reports:read"
@@ -55,7 +57,7 @@ def _decorator(store: TokenStore) -> ASGIApp:
     return OAuthMiddleware(opaque, store=store, scopes={})
 
 
-def _dependency(store: TokenStore) -> ASGIApp:
+def _fastapi() -> FastAPI:
     app = FastAPI()
 
     @app.get("/reports")
@@ -63,6 +65,11 @@ def _dependency(store: TokenStore) -> ASGIApp:
         calls.append("/reports")
         return {"user": token.subject}
 
+    return app
+
+
+def _dependency(store: TokenStore) -> ASGIApp:
+    app = _fastapi()
     app.add_middleware(OAuthMiddleware, store=store, scopes={})
     return app
 
@@ -130,23 +137,37 @@ async def test_every_surface_refuses_with_the_same_status_challenge_and_body(
     assert calls == []
 
 
-@pytest.mark.rule("resource.one-refusal")
-async def test_require_scopes_without_the_middleware_still_refuses_with_challenge_and_no_store(
-    store: TokenStore,
+def _placed(store: TokenStore, placement: str) -> ASGIApp:
+    """The dependency's app with the middleware added, wrapped around it from outside
+    (so FastAPI's own 500 handler sits between them), on a parent app, or absent."""
+    app = _fastapi()
+    if placement == "wrapping it":
+        return OAuthMiddleware(app, store=store, scopes={})
+    if placement == "on a parent app":
+        parent = Starlette(routes=[Mount("/api", app)])
+        parent.add_middleware(OAuthMiddleware, store=store, scopes={})
+        return parent
+    if placement == "added":
+        app.add_middleware(OAuthMiddleware, store=store, scopes={})
+    return app
+
+
+@pytest.mark.rule("resource.one-refusal", "resource.dropped-token-reason")
+@pytest.mark.parametrize("placement", ["added", "wrapping it", "on a parent app", "absent"])
+async def test_require_scopes_answers_with_the_renderer_wherever_the_middleware_sits(
+    store: TokenStore, placement: str
 ) -> None:
-    app = FastAPI()
-
-    @app.get("/reports")
-    async def reports(token: Annotated[AccessToken, Depends(RequireScopes(NEED))]) -> Any:
-        calls.append("/reports")
-        return {"user": token.subject}
-
     calls.clear()
-    answer = await _ask(app, {"Authorization": "Bearer whatever"}, "https://testserver")
+    path = "/api/reports" if placement == "on a parent app" else "/reports"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=_placed(store, placement)),
+                                 base_url="https://testserver") as client:
+        answer = await client.get(path, headers={"Authorization": "Bearer garbage"})
+    # Without the middleware nobody judged the token: it is missing, not invalid.
+    error = None if placement == "absent" else "invalid_token"
+    expected = render(InvalidToken() if error else MissingToken(), "api")
     assert answer.status_code == 401
-    assert answer.headers["www-authenticate"] == 'Bearer realm="api"'
-    assert answer.headers["cache-control"] == "no-store"
-    assert answer.json() == {"detail": "A bearer token is required."}
+    assert answer.content == expected.body
+    assert sorted(answer.headers.raw) == sorted(expected.headers)
     assert calls == []
 
 
