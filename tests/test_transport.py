@@ -15,12 +15,14 @@ from typing import Any
 import pytest
 from starlette.types import ASGIApp, Message
 
+from oauth_middleware.server.app import AuthorizationServer
 from oauth_middleware.store import NewTokens, TokenStore
 from oauth_middleware.transport import Transport, is_local, is_loopback_host, is_loopback_ip
 from tests.apps import build_app
 from tests.server.token_harness import build_app as build_server_app
 from tests.server.token_harness import confidential
 
+KEY = "k" * 32
 LOCAL_HOSTS = [b"localhost", b"LocalHost:8000", b"127.0.0.1", b"127.0.0.1:8000",
                b"127.200.3.4:1", b"[::1]", b"[::1]:8000"]
 FOREIGN_HOSTS = [b"localhost.evil.example", b"evil.example", b"localhost:", b"localhost:80a",
@@ -133,3 +135,19 @@ async def test_token_endpoint_serves_local_plain_http_and_refuses_it_from_elsewh
     assert local[0] == 200 and local[1]["token_type"] == "Bearer"
     assert remote == (400, {"error": "invalid_request", "error_description": "HTTPS is required."})
     assert await store.resolve(local[1]["access_token"]) is not None
+
+
+@pytest.mark.rule("transport.local-http")
+@pytest.mark.parametrize(("issuer", "accepted"), [
+    ("http://127.0.0.1:8000/oauth", True), ("http://localhost/oauth", True),
+    ("http://[::1]:8000/oauth", True), ("http://api.example.com/oauth", False),
+    ("http://localhost.evil.example/oauth", False), ("http://me@localhost/oauth", False),
+])
+def test_a_plain_http_issuer_needs_no_debug_only_on_this_machine(
+    store: TokenStore, issuer: str, accepted: bool
+) -> None:
+    if accepted:
+        assert AuthorizationServer(store=store, issuer=issuer, secret_key=KEY).config.issuer
+        return
+    with pytest.raises(ValueError, match="issuer must use https outside debug mode"):
+        AuthorizationServer(store=store, issuer=issuer, secret_key=KEY)
