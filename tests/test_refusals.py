@@ -17,8 +17,9 @@ from fastapi import Depends, FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from oauth_middleware import AccessToken, OAuthMiddleware, RequireScopes, oauth_required
 from oauth_middleware.error_response import render
@@ -182,3 +183,50 @@ async def test_valid_token_on_unlisted_route_passes_require_scopes_and_verdict_i
                         "https://testserver")
     assert answer.status_code == 200 and answer.json() == {"user": "alice"}
     assert calls == ["/reports"]
+
+
+async def _ws_close(app: ASGIApp, token: str) -> Message:
+    """Open a wss connection with ``token``; the close the server sends."""
+    sent: list[Message] = []
+    incoming: list[Message] = [{"type": "websocket.connect"}]
+
+    async def receive() -> Message:
+        return incoming.pop(0) if incoming else {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "websocket", "asgi": {"version": "3.0"}, "scheme": "wss",
+             "path": "/ws", "raw_path": b"/ws", "root_path": "", "query_string": b"",
+             "headers": [(b"host", b"testserver"),
+                         (b"authorization", f"Bearer {token}".encode())],
+             "client": ("192.0.2.1", 5000), "server": ("testserver", 443), "subprotocols": []}
+    await app(scope, receive, send)
+    return next(m for m in sent if m["type"] == "websocket.close")
+
+
+@pytest.mark.rule("resource.dropped-token-reason", "resource.websocket-close-codes")
+async def test_a_websocket_endpoint_refuses_a_dropped_token_with_its_reason(
+    store: TokenStore,
+) -> None:
+    @oauth_required(NEED)
+    async def decorated(websocket: WebSocket) -> None:
+        calls.append("decorated")
+        await websocket.accept()
+
+    async def with_dependency(websocket: WebSocket) -> None:
+        RequireScopes(NEED)(websocket)
+        calls.append("dependency")
+        await websocket.accept()
+
+    calls.clear()
+    for endpoint in (decorated, with_dependency):
+        app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
+
+        async def opaque(scope: Scope, receive: Receive, send: Send,
+                         app: ASGIApp = app) -> None:
+            await app(scope, receive, send)
+
+        closed = await _ws_close(OAuthMiddleware(opaque, store=store, scopes={}), "garbage")
+        assert (closed["code"], closed["reason"]) == (1008, "invalid_token"), endpoint
+    assert calls == []
