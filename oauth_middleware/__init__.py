@@ -6,9 +6,11 @@ from oauth_middleware.errors import OAuthError
 from oauth_middleware.identity import ClientUser, TokenUser, logged_in_user
 from oauth_middleware.middleware import OAuthMiddleware
 from oauth_middleware.models import AccessToken, Client, IssuedTokens, Scope
+from oauth_middleware.oauth import OAuth
 from oauth_middleware.scopes import AUTO
 from oauth_middleware.store import StoreUnavailable, TokenStore
 from oauth_middleware.toolbox import issue_token, register_client
+from oauth_middleware.verifier import TokenVerifier
 
 __all__ = [
     "AUTO",
@@ -16,6 +18,7 @@ __all__ = [
     "Client",
     "ClientUser",
     "IssuedTokens",
+    "OAuth",
     "OAuthError",
     "OAuthMiddleware",
     "RequireScopes",
@@ -23,6 +26,7 @@ __all__ = [
     "StoreUnavailable",
     "TokenStore",
     "TokenUser",
+    "TokenVerifier",
     "get_access_token",
     "issue_token",
     "logged_in_user",

@@ -24,9 +24,9 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
-from oauth_middleware.errors import InsufficientScope, MissingToken, OAuthError, bearer_refusal
+from oauth_middleware.error_response import render
+from oauth_middleware.errors import OAuthError
 from oauth_middleware.middleware import WS_POLICY_VIOLATION, route_path
-from oauth_middleware.models import AccessToken
 from oauth_middleware.scopes import (
     AUTO,
     REQUIRED_ATTR,
@@ -37,6 +37,7 @@ from oauth_middleware.scopes import (
     first_match,
     validate_scope,
 )
+from oauth_middleware.verdict import refusal
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,29 +80,17 @@ class _Requirement:
         return first_match(self.rules, scope.get("method", "GET"), route_path(top))
 
     def check(self, conn: HTTPConnection) -> OAuthError | None:
-        token: AccessToken | None = conn.scope.get("oauth")
-        if token is None:
-            return MissingToken()
-        required = self.scopes(conn)
-        if required is None:
-            return InsufficientScope((), "The scope this endpoint needs is unknown.")
-        if not required <= token.scopes:
-            return InsufficientScope(sorted(required))
-        return None
-
-
-def _response(exc: OAuthError, realm: str) -> Response:
-    status, headers, body = bearer_refusal(exc, realm)
-    response = Response(body, status_code=status)
-    response.raw_headers = headers
-    return response
+        """The refusal for this request (the middleware's reason when it dropped a token)."""
+        if conn.scope.get("oauth") is None:
+            return refusal(conn.scope, frozenset())
+        return refusal(conn.scope, self.scopes(conn))
 
 
 async def _refuse(conn: HTTPConnection, exc: OAuthError, realm: str) -> Response | None:
     if isinstance(conn, WebSocket):
         await conn.close(code=WS_POLICY_VIOLATION, reason=exc.error)
         return None
-    return _response(exc, realm)
+    return render(exc, realm).response()
 
 
 def oauth_required(
@@ -137,7 +126,7 @@ def oauth_required(
                 conn = _connection(args, kwargs)
                 error = requirement.check(conn)
                 if error is not None:
-                    return _response(error, realm)
+                    return render(error, realm).response()
                 return func(*args, **kwargs)
 
             wrapper = sync_wrapper

@@ -16,6 +16,15 @@ Either way FastAPI's OpenAPI schema lists the operation's scopes under the
 ``OAuth2`` security scheme (see :mod:`oauth_middleware.openapi`, which also
 points the scheme at the mounted server). FastAPI stays optional: it is imported
 only when FastAPI itself asks for the dependency's signature.
+
+A refusal is raised as :class:`Refused`, an ``HTTPException`` carrying the one
+renderer's answer (:mod:`oauth_middleware.error_response`): with the middleware's
+reason when it dropped the request's token (``invalid_token`` for a garbage one).
+Before raising, the dependency makes sure the app that runs it answers
+:class:`Refused` with that rendering (``setdefault`` in the handler table
+Starlette's ``ExceptionMiddleware`` puts in the scope, so a handler of the
+host's own wins); a framework's plain ``HTTPException`` handler would write
+``{"detail": ...}`` instead of the JSON every other refusal has.
 """
 
 from __future__ import annotations
@@ -23,12 +32,38 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterable
 
-from starlette.exceptions import HTTPException
-from starlette.requests import HTTPConnection
+from starlette.exceptions import HTTPException, WebSocketException
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+from starlette.types import Scope
 
-from oauth_middleware.errors import InsufficientScope, MissingToken, OAuthError
+from oauth_middleware.error_response import ErrorResponse, render
+from oauth_middleware.errors import OAuthError
+from oauth_middleware.middleware import WS_POLICY_VIOLATION
 from oauth_middleware.models import AccessToken
 from oauth_middleware.scopes import validate_scope
+from oauth_middleware.verdict import refusal
+
+#: Where Starlette's ExceptionMiddleware leaves its handler tables for the app below it.
+_HANDLERS = "starlette.exception_handlers"
+
+
+class Refused(HTTPException):
+    """A dependency's refusal; :func:`refused_response` answers it like the middleware."""
+
+    def __init__(self, error: OAuthError, realm: str) -> None:
+        self.error = error
+        self.answer: ErrorResponse = render(error, realm)
+        super().__init__(error.status_code, error.description, headers={
+            name.decode(): value.decode() for name, value in self.answer.headers
+            if name not in (b"content-type", b"content-length")})
+
+
+async def refused_response(request: Request, exc: Exception) -> Response:
+    """The exception handler for :class:`Refused` (``app.add_exception_handler``)."""
+    if not isinstance(exc, Refused):
+        raise exc
+    return exc.answer.response()
 
 #: The name of the OAuth 2 security scheme in the OpenAPI schema, unless told otherwise.
 SCHEME_NAME = "OAuth2"
@@ -40,20 +75,18 @@ def get_access_token(request: HTTPConnection) -> AccessToken | None:
     return token
 
 
-def _http_error(exc: OAuthError, realm: str) -> HTTPException:
-    return HTTPException(exc.status_code, exc.description,
-                         headers={"WWW-Authenticate": exc.www_authenticate(realm)})
-
-
 def checked_token(request: HTTPConnection, scopes: Iterable[str], realm: str) -> AccessToken:
-    """The request's token when it carries every scope in ``scopes``; else the 401/403."""
-    token = get_access_token(request)
-    if token is None:
-        raise _http_error(MissingToken(), realm)
+    """The request's token when it carries every scope in ``scopes``; else the refusal,
+    rendered like the middleware's (with its reason when it dropped the token)."""
     needed = frozenset(scopes)
-    if not needed <= token.scopes:
-        raise _http_error(InsufficientScope(sorted(needed)), realm)
-    return token
+    error = refusal(request.scope, needed)
+    if error is None:
+        token: AccessToken = request.scope["oauth"]
+        return token
+    if request.scope["type"] == "websocket":
+        raise WebSocketException(code=WS_POLICY_VIOLATION, reason=error.error)
+    _answered_by_renderer(request.scope)
+    raise Refused(error, realm)
 
 
 class RequireScopes:
@@ -96,3 +129,9 @@ class RequireScopes:
 
     def __repr__(self) -> str:
         return f"RequireScopes({', '.join(sorted(self.scopes))})"
+
+
+def _answered_by_renderer(scope: Scope) -> None:
+    tables = scope.get(_HANDLERS)
+    if isinstance(tables, tuple) and tables and isinstance(tables[0], dict):
+        tables[0].setdefault(Refused, refused_response)

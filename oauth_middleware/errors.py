@@ -237,20 +237,3 @@ class InsufficientScope(OAuthError):
         if not self.required:
             return super().www_authenticate(realm)
         return f'{super().www_authenticate(realm)}, scope="{" ".join(self.required)}"'
-
-
-def bearer_refusal(exc: OAuthError, realm: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """Status, headers and JSON body refusing a protected-resource request (RFC 6750 §3).
-
-    ``TemporarilyUnavailable`` carries no challenge: the token was not judged.
-    """
-    body = exc.body()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"no-store"),
-    ]
-    if not isinstance(exc, TemporarilyUnavailable):
-        headers.append((b"www-authenticate", exc.www_authenticate(realm).encode("ascii")))
-    headers += [(k.lower().encode(), v.encode("ascii")) for k, v in exc.headers.items()]
-    return exc.status_code, headers, body

@@ -2,9 +2,10 @@
 
 ``OAuthMiddleware`` is pure ASGI. For each HTTP or WebSocket request it finds
 the scopes the route needs, extracts at most one bearer token, resolves it with
-one Redis round trip and either hands the request on with ``scope["user"]``,
-``scope["auth"]`` and ``scope["oauth"]`` filled, or answers the refusal itself:
-the wrapped app is never called on a 4xx or 5xx.
+its verifier (a :class:`TokenStore`: one Redis round trip) and either hands the
+request on with ``scope["user"]``, ``scope["auth"]`` and ``scope["oauth"]`` filled,
+or answers the refusal itself (:mod:`.error_response`): the wrapped app is never
+called on a 4xx or 5xx. CORS preflights pass untouched: they carry no credentials.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from oauth_middleware import extraction, redaction
 from oauth_middleware.body import ReplayedBody
+from oauth_middleware.error_response import render
 from oauth_middleware.errors import (
     InsufficientScope,
     InvalidRequest,
@@ -25,7 +27,6 @@ from oauth_middleware.errors import (
     OAuthError,
     RequestTooLarge,
     TemporarilyUnavailable,
-    bearer_refusal,
 )
 from oauth_middleware.identity import ClientUser as ClientUser
 from oauth_middleware.identity import TokenIdentity, token_identity
@@ -33,6 +34,9 @@ from oauth_middleware.identity import TokenUser as TokenUser
 from oauth_middleware.models import AccessToken
 from oauth_middleware.scopes import ScopePolicy, ScopeSpec
 from oauth_middleware.store import StoreUnavailable, TokenStore
+from oauth_middleware.transport import Transport
+from oauth_middleware.verdict import ACCEPTED, NO_TOKEN, VERDICT_KEY, Verdict
+from oauth_middleware.verifier import TokenVerifier, token_source
 
 logger = logging.getLogger("oauth_middleware.middleware")
 
@@ -53,13 +57,18 @@ def route_path(scope: Scope) -> str:
 
 
 class OAuthMiddleware:
-    """Protect routes with bearer tokens; see the README for the scope mapping."""
+    """Protect routes with bearer tokens; see docs/guides/configuration.md.
+
+    ``verifier`` resolves tokens (:class:`TokenVerifier`); ``store=`` is the same for a
+    :class:`TokenStore`. Pass one of them.
+    """
 
     def __init__(
         self,
         app: ASGIApp,
         *,
-        store: TokenStore,
+        store: TokenStore | None = None,
+        verifier: TokenVerifier | None = None,
         scopes: Mapping[str, ScopeSpec] | None = None,
         realm: str = "api",
         header: bool = True,
@@ -69,25 +78,27 @@ class OAuthMiddleware:
         max_body_size: int = 1 << 20,
         retry_after: int = 5,
     ) -> None:
-        if not isinstance(store, TokenStore):
-            raise TypeError("store must be a TokenStore, e.g. TokenStore.from_url(REDIS_URL)")
         self.app = app
-        self.store = store
+        self.verifier = token_source(store, verifier)
         self.policy = ScopePolicy(scopes)
         self.realm = realm
         self.sources = (header, form_body, query)
-        self.debug = debug
+        self.transport = Transport(debug=debug, name="OAuthMiddleware")
         self.max_body_size = max_body_size
         self.retry_after = retry_after
+
+    @property
+    def debug(self) -> bool:
+        return self.transport.debug
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if not self.policy.bound and kind in ("http", "websocket", "lifespan"):
             self._bind(scope)
         if kind == "http":
-            await self._http(scope, receive, send)
+            await self._guard(scope, receive, send, scope["method"])
         elif kind == "websocket":
-            await self._websocket(scope, receive, send)
+            await self._guard(scope, receive, send, "GET")
         else:
             await self.app(scope, receive, send)
 
@@ -101,31 +112,49 @@ class OAuthMiddleware:
         else:
             self.policy.bound = True
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _guard(self, scope: Scope, receive: Receive, send: Send, method: str) -> None:
+        """One path for HTTP and WebSocket: judge the credentials, then refuse or hand on.
+
+        On an unlisted route a refused token is dropped, not answered, and the reason
+        kept in ``scope[VERDICT_KEY]`` for the layers below (:mod:`.verdict`).
+        """
         raw_query = _redact(scope)
-        required = self.policy.required(scope["method"], route_path(scope))
-        body = self._body(scope, receive)
+        if method == "OPTIONS" and _is_preflight(scope):
+            scope[VERDICT_KEY] = NO_TOKEN
+            await self._anonymous(scope, receive, send)
+            return
+        required = self.policy.required(method, route_path(scope))
+        body = self._body(scope, receive) if scope["type"] == "http" else None
         if body is not None:
             receive = body
         try:
-            # ASGI: a missing scheme means "http" (and "ws"), plain, so refused just the same.
-            if not self.debug and scope.get("scheme", "http") != "https":
-                raise InvalidRequest("HTTPS is required.")
-            form = None if body is None else await self._form(body)
-            credential = self._credential(scope, form, raw_query)
-            token = await self._authenticate(credential, required)
+            credential, token = await self._judge(scope, body, raw_query, required)
         except OAuthError as exc:
             if required is not None or isinstance(exc, TemporarilyUnavailable):
-                await self._refuse(send, exc, scope)
+                await self._refuse(scope, receive, send, exc)
                 return
-            credential, token = None, None
+            scope[VERDICT_KEY] = Verdict(exc)
+            await self._anonymous(scope, receive, send)
+            return
         if token is None:
+            scope[VERDICT_KEY] = NO_TOKEN
             await self._anonymous(scope, receive, send)
             return
         self._attach(scope, token, required)
-        if credential is not None and credential.source == "query":
+        scope[VERDICT_KEY] = ACCEPTED
+        if credential is not None and credential.source == "query" and scope["type"] == "http":
             send = _private(send)
         await self.app(scope, receive, send)
+
+    async def _judge(self, scope: Scope, body: ReplayedBody | None, raw_query: bytes,
+                     required: frozenset[str] | None
+                     ) -> tuple[extraction.Credential | None, AccessToken | None]:
+        if not self.transport.secure(scope):
+            raise InvalidRequest("HTTPS is required." if scope["type"] == "http"
+                                 else "TLS (wss) is required.")
+        form = None if body is None else await self._form(body)
+        credential = self._credential(scope, form, raw_query)
+        return credential, await self._authenticate(credential, required)
 
     def _body(self, scope: Scope, receive: Receive) -> ReplayedBody | None:
         """A replaying reader when the body may carry the token (RFC 6750 §2.2), else None."""
@@ -160,7 +189,7 @@ class OAuthMiddleware:
                 return None
             raise MissingToken()
         try:
-            token = await self.store.resolve(credential.token)
+            token = await self.verifier.resolve(credential.token)
         except StoreUnavailable:
             raise TemporarilyUnavailable(retry_after=self.retry_after) from None
         if token is None:
@@ -188,35 +217,18 @@ class OAuthMiddleware:
         scope.setdefault("auth", AuthCredentials())
         await self.app(scope, receive, send)
 
-    async def _refuse(self, send: Send, exc: OAuthError, scope: Scope) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send,
+                      exc: OAuthError) -> None:
         # The app never reads a refused request's query: blank every OAuth secret in it,
         # not only access_token (one sent to the authorization server may carry a
         # client secret, and a 503 here answers before the server can blank it).
         redaction.redact_scope(scope)
-        status, headers, body = bearer_refusal(exc, self.realm)
         # %r: the server decoded the path, so a %0d%0a in it would start a forged log line.
         logger.info("refused %s %r: %s", scope.get("method", "WS"), scope["path"], exc.error)
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body",
-                    "body": b"" if scope.get("method") == "HEAD" else body})
-
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw_query = _redact(scope)
-        required = self.policy.required("GET", route_path(scope))
-        try:
-            if not self.debug and scope.get("scheme", "ws") != "wss":
-                raise InvalidRequest("TLS (wss) is required.")
-            token = await self._authenticate(self._credential(scope, None, raw_query), required)
-        except OAuthError as exc:
-            if required is not None or isinstance(exc, TemporarilyUnavailable):
-                await self._refuse_websocket(scope, receive, send, exc)
-                return
-            token = None
-        if token is None:
-            await self._anonymous(scope, receive, send)
-            return
-        self._attach(scope, token, required)
-        await self.app(scope, receive, send)
+        if scope["type"] == "http":
+            await render(exc, self.realm).send(send, head=scope["method"] == "HEAD")
+        else:
+            await self._refuse_websocket(scope, receive, send, exc)
 
     async def _refuse_websocket(self, scope: Scope, receive: Receive, send: Send,
                                 exc: OAuthError) -> None:
@@ -227,20 +239,30 @@ class OAuthMiddleware:
         socket is accepted and closed at once: 1008 (RFC 6455 §7.4.1 policy violation),
         1013 (try again later) when Redis is down, the error code as the reason.
         """
-        redaction.redact_scope(scope)  # as for HTTP (``_refuse``), before anything is sent
         if (await receive())["type"] != "websocket.connect":
             return  # the client went away first
-        status, headers, body = bearer_refusal(exc, self.realm)
-        # %r as for HTTP (``_refuse``): a decoded %0d%0a in the path forges no log line.
-        logger.info("refused WS %r: %s", scope["path"], exc.error)
+        refusal = render(exc, self.realm)
         if "websocket.http.response" in (scope.get("extensions") or {}):
-            await send({"type": "websocket.http.response.start", "status": status,
-                        "headers": headers})
-            await send({"type": "websocket.http.response.body", "body": body})
+            await send({"type": "websocket.http.response.start", "status": refusal.status,
+                        "headers": refusal.headers})
+            await send({"type": "websocket.http.response.body", "body": refusal.body})
             return
-        code = WS_TRY_AGAIN_LATER if status == 503 else WS_POLICY_VIOLATION
+        code = WS_TRY_AGAIN_LATER if refusal.status == 503 else WS_POLICY_VIOLATION
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.close", "code": code, "reason": exc.error})
+
+
+def _is_preflight(scope: Scope) -> bool:
+    """A CORS preflight (Fetch §4.8): OPTIONS with ``Origin`` and ``Access-Control-Request-
+    Method``. Browsers send it without credentials; one carrying an Authorization header is
+    not a preflight and is judged like any request."""
+    origin = method = False
+    for name, _ in scope["headers"]:
+        if name == b"authorization":
+            return False
+        origin = origin or name == b"origin"
+        method = method or name == b"access-control-request-method"
+    return origin and method
 
 
 def _redact(scope: Scope) -> bytes:

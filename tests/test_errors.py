@@ -7,6 +7,7 @@ import json
 import pytest
 
 from oauth_middleware import errors
+from oauth_middleware.error_response import render
 
 
 def _leaf_classes() -> list[type[errors.OAuthError]]:
@@ -85,7 +86,8 @@ def test_insufficient_scope_names_only_valid_scopes() -> None:
 
 @pytest.mark.rule("redis.resource-503")
 def test_bearer_refusal_for_unavailable_has_no_challenge() -> None:
-    status, headers, body = errors.bearer_refusal(errors.TemporarilyUnavailable(), "api")
+    refusal = render(errors.TemporarilyUnavailable(), "api")
+    status, headers, body = refusal.status, refusal.headers, refusal.body
     names = [k for k, _ in headers]
     assert status == 503 and b"www-authenticate" not in names
     assert (b"retry-after", b"5") in headers and (b"cache-control", b"no-store") in headers

@@ -470,6 +470,7 @@ async def test_oversized_form_body_on_protected_route_is_413(
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body_out)).encode()),
         (b"cache-control", b"no-store"),
+        (b"pragma", b"no-cache"),
         (b"www-authenticate", b'Bearer realm="api", error="invalid_request", '
                               b'error_description="The request is too large."'),
     ]
@@ -550,6 +551,7 @@ async def test_websocket_refusal_is_the_http_refusal_where_the_server_offers_it(
             (b"content-type", b"application/json"),
             (b"content-length", str(len(raw)).encode()),
             (b"cache-control", b"no-store"),
+                (b"pragma", b"no-cache"),
             (b"www-authenticate", challenge.encode())]},
         {"type": "websocket.http.response.body", "body": raw},
     ]

@@ -22,7 +22,7 @@ from tests.servers import UvicornProcess
 pytestmark = pytest.mark.real_redis_only
 
 
-@pytest.mark.rule("transport.https")
+@pytest.mark.rule("transport.https", "transport.local-http")
 async def test_proxy_headers_from_trusted_proxy_count_as_https(
     redis_server: RedisProcess,
 ) -> None:
@@ -35,13 +35,25 @@ async def test_proxy_headers_from_trusted_proxy_count_as_https(
                         "--forwarded-allow-ips", "127.0.0.1",
                         env={"REDIS_URL": redis_server.url}) as server:
         async with httpx.AsyncClient(base_url=server.url) as client:
-            plain = await client.get("/polls/1/results", headers=headers)
+            # A proxy on this machine that keeps the public Host: plain, so refused.
+            plain = await client.get("/polls/1/results",
+                                     headers={**headers, "Host": "api.example.com"})
+            forwarded = await client.get("/polls/1/results",
+                                         headers={**headers, "X-Forwarded-For": "192.0.2.1"})
             proxied = await client.get("/polls/1/results",
                                        headers={**headers, "X-Forwarded-Proto": "https"})
-    assert plain.status_code == 400
-    assert plain.json()["error_description"] == "HTTPS is required."
+            local = await client.get("/polls/1/results", headers=headers)
+            again = await client.get("/polls/1/results", headers=headers)
+        log = server.output()
+    for refused in (plain, forwarded):
+        assert refused.status_code == 400
+        assert refused.json()["error_description"] == "HTTPS is required."
     assert proxied.status_code == 200
     assert proxied.json()["user"] == "alice"
+    # No proxy header, loopback peer and Host (127.0.0.1:port): this machine, no flag needed.
+    assert local.status_code == 200 and local.json()["user"] == "alice"
+    assert again.status_code == 200
+    assert log.count("accepting plain HTTP from this machine") == 1
 
 
 @pytest.mark.rule("resource.no-token-in-logs")

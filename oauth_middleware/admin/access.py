@@ -6,7 +6,8 @@ person, whatever ``authenticate`` or ``is_admin`` would say of it.
 
 Anonymous visitors are sent to the login URL with ``next=`` (a 303, so a POST is
 never replayed); signed-in users who are not admins get 403; plain HTTP is
-refused outside debug mode, as the authorization server does (DESIGN decision 8).
+refused outside debug mode, as the authorization server does (DESIGN decision 8),
+but from this machine (:mod:`oauth_middleware.transport`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def login_redirect(config: AdminConfig, request: Request) -> Response:
 
 async def admit(config: AdminConfig, request: Request) -> str | Response:
     """The admin's user id, or the login redirect; :class:`Refusal` for anyone else."""
-    if request.scope.get("scheme", "http") != "https" and not config.debug:
+    if not config.transport.secure(request.scope):
         raise Refusal("HTTPS is required.")
     if carries_bearer(request):
         raise Refusal(TOKEN_REFUSED)

@@ -13,6 +13,7 @@ from oauth_middleware.admin.forms import MAX_BODY
 from oauth_middleware.hooks import run_hook
 from oauth_middleware.server.config import Authenticate, user_from_scope
 from oauth_middleware.store import TokenStore
+from oauth_middleware.transport import Transport
 
 #: ``is_admin(request) -> bool``, sync or async.
 IsAdmin = Callable[[Request], "Awaitable[bool] | bool"]
@@ -43,8 +44,11 @@ class AdminConfig:
     retry_after: int = 5
     csrf_max_age: int = MAX_AGE
     max_body: int = MAX_BODY
+    #: The HTTPS rule (debug, or plain HTTP from this machine), set from ``debug``.
+    transport: Transport = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "transport", Transport(debug=self.debug, name="AdminApp"))
         if not callable(self.is_admin):
             raise ValueError("is_admin must be a function of the request returning True for "
                              "admins, e.g. is_admin=lambda request: request.user.is_admin")

@@ -63,6 +63,7 @@ class AuthorizationServer:
         throttle: ThrottlePolicy | None = None,
         templates: str | Path | None = None,
         introspection_scope: str | None = None,
+        realm: str = "oauth",
     ) -> None:
         self.config = ServerConfig(
             store=store, issuer=issuer, login_url=login_url, authenticate=authenticate,
@@ -73,7 +74,7 @@ class AuthorizationServer:
             consent_lifetime=consent_lifetime, max_pending_consents=max_pending_consents,
             throttle=throttle or ThrottlePolicy(),
             templates=Path(templates) if templates is not None else None,
-            introspection_scope=introspection_scope,
+            introspection_scope=introspection_scope, realm=realm,
         )
         config = self.config
         family = {"token": token.TokenEndpoint(config),

@@ -90,7 +90,7 @@ class AuthorizationEndpoint:
         """The request's answer, with every expected error turned into a redirect or a page."""
         try:
             # Never request.url: it decodes the query and fails on non-UTF-8 bytes.
-            if not self.config.debug and request.scope.get("scheme") != "https":
+            if not self.config.transport.secure(request.scope):
                 raise InvalidRequest("HTTPS is required: this page is not served over plain HTTP.")
             refuse_bearer(request)
             if request.method == "POST":

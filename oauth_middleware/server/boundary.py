@@ -4,10 +4,11 @@
 through :class:`JsonEndpoint`. It first blanks every value of the query string
 in the scope, where servers read the URL they log (none of these endpoints reads
 its URL, and a client that puts its secret there must not see it in uvicorn's
-access log next to the refusal). Then it refuses plain HTTP outside debug mode, wrong
-methods, non-form bodies, OAuth parameters in the query string, oversized or
-malformed input; and it is the one place an :class:`OAuthError` raised anywhere
-below turns into a response. An unreachable store becomes 503
+access log next to the refusal). Then it refuses plain HTTP outside debug mode
+(but from this machine: :mod:`oauth_middleware.transport`), wrong methods, non-form
+bodies, OAuth parameters in the query string, oversized or malformed input; and it
+is the one place an :class:`OAuthError` raised anywhere below turns into a response
+(through the one renderer, :mod:`oauth_middleware.error_response`). An unreachable store becomes 503
 ``temporarily_unavailable`` with ``Retry-After`` (never ``invalid_grant``, which
 makes clients throw their refresh tokens away); anything unexpected becomes a
 generic 500 whose log line names the exception type and place, never its
@@ -26,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 
 from oauth_middleware import redaction
 from oauth_middleware.content_length import BodyGone, BodyTooLarge, read_bounded
+from oauth_middleware.error_response import render
 from oauth_middleware.errors import (
     InsufficientScope,
     InvalidRequest,
@@ -38,7 +40,6 @@ from oauth_middleware.errors import (
 )
 from oauth_middleware.server import form
 from oauth_middleware.server.config import ServerConfig
-from oauth_middleware.server.responses import error_json
 from oauth_middleware.store import StoreUnavailable
 
 logger = logging.getLogger("oauth_middleware.server")
@@ -81,7 +82,7 @@ class JsonEndpoint:
     async def handle(self, request: Request) -> Response:
         query = redaction.redact_scope(request.scope, names=None)  # before any refusal
         try:
-            if not self.config.debug and request.scope.get("scheme") != "https":
+            if not self.config.transport.secure(request.scope):
                 raise InvalidRequest("HTTPS is required.")
             if request.method not in self.methods:
                 raise MethodNotAllowed(allow=", ".join(sorted(self.methods)))
@@ -96,10 +97,10 @@ class JsonEndpoint:
             return self.render(ServerError())
 
     def render(self, exc: OAuthError) -> Response:
-        response = error_json(exc)
-        if isinstance(exc, InvalidToken | InsufficientScope):
-            response.headers["WWW-Authenticate"] = exc.www_authenticate(self.config.realm)
-        return response
+        """The one renderer; a ``Bearer`` challenge only where a bearer token was judged
+        (introspect/'s caller token), ``Basic`` for ``invalid_client`` from the error."""
+        bearer = isinstance(exc, InvalidToken | InsufficientScope)
+        return render(exc, self.config.realm if bearer else None).response()
 
     async def respond(self, request: Request, query: bytes) -> Response:
         """The answer; ``query`` is the query string as sent (the scope's is redacted)."""

@@ -16,6 +16,7 @@ from oauth_middleware.store import TokenStore
 from oauth_middleware.store.grants import CODE_LIFETIME, MAX_CODE_LIFETIME
 from oauth_middleware.store.transient import MAX_PENDING, PENDING_LIFETIME
 from oauth_middleware.store.writer import MAX_LIFETIME, REFRESH_LIFETIME
+from oauth_middleware.transport import Transport, is_loopback_host
 
 #: Largest failure count and window (seconds) a :class:`ThrottlePolicy` accepts.
 MAX_FAILURES = 10**9
@@ -104,15 +105,21 @@ class ServerConfig:
     #: A token carrying this scope may call introspect/ (besides client authentication).
     introspection_scope: str | None = None
     realm: str = "oauth"
+    #: The HTTPS rule (debug, or plain HTTP from this machine), set from ``debug``.
+    transport: Transport = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "transport",
+                           Transport(debug=self.debug, name="AuthorizationServer"))
         parts = urlsplit(self.issuer)
         absolute = parts.scheme in ("https", "http") and parts.netloc
         if not absolute or parts.query or parts.fragment:
             raise ValueError("issuer must be an absolute URL without query or fragment, "
                              "e.g. issuer='https://auth.example.com/oauth'")
-        if parts.scheme == "http" and not self.debug:
-            raise ValueError("issuer must use https outside debug mode")
+        # A loopback issuer is served to this machine only (see :mod:`.transport`).
+        if parts.scheme == "http" and not (self.debug or is_loopback_host(parts.netloc.encode())):
+            raise ValueError("issuer must use https outside debug mode (or name this machine: "
+                             "http://localhost:8000/oauth)")
         if len(self.secret_key) < 32:
             raise ValueError("secret_key must be at least 32 bytes, e.g. secrets.token_bytes(32)")
         if not 0 < self.code_lifetime <= MAX_CODE_LIFETIME:

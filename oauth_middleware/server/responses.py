@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from starlette.responses import Response
 
-from oauth_middleware.errors import NO_STORE_HEADERS, OAuthError
+from oauth_middleware.errors import NO_STORE_HEADERS
 
 HTML_HEADERS: dict[str, str] = {
     "X-Frame-Options": "DENY",
@@ -37,11 +37,6 @@ def json_response(
         media_type="application/json",
         headers={**NO_STORE_HEADERS, **(headers or {})},
     )
-
-
-def error_json(exc: OAuthError) -> Response:
-    """An OAuth error as the token-family endpoints send it (RFC 6749 §5.2)."""
-    return json_response(exc.to_dict(), exc.status_code, exc.headers)
 
 
 def html_response(html: str, status_code: int = 200) -> Response:

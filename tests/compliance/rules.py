@@ -196,6 +196,16 @@ RULES: tuple[Rule, ...] = (
          "A malformed request: 400 error=\"invalid_request\"."),
     Rule("resource.no-echo", RESOURCE, "RFC 6750 §3",
          "Request data is never echoed into the WWW-Authenticate header."),
+    Rule("resource.one-refusal", RESOURCE, "RFC 6750 §3",
+         "The middleware, @oauth_required and RequireScopes refuse alike: same status, "
+         "WWW-Authenticate, JSON body {error, error_description} and Cache-Control: no-store."),
+    Rule("resource.dropped-token-reason", RESOURCE, "RFC 6750 §3.1",
+         "A token the middleware dropped on an unlisted route (invalid, plain HTTP, "
+         "malformed) is refused by later layers with that reason, never as a missing token."),
+    Rule("resource.cors-preflight", RESOURCE, "Fetch §4.8; RFC 6750 §3",
+         "A CORS preflight (OPTIONS + Origin + Access-Control-Request-Method, no "
+         "Authorization) passes to the app in either middleware order; other OPTIONS are "
+         "protected."),
     Rule("resource.query-private", RESOURCE, "RFC 6750 §2.3",
          "Successful answers to query-token requests carry Cache-Control: private."),
     Rule("resource.no-token-in-logs", RESOURCE, "RFC 6750 §2.3, §5.3",
@@ -278,6 +288,9 @@ RULES: tuple[Rule, ...] = (
     Rule("transport.https", TRANSPORT, "RFC 6749 §3.1, §3.2, §10.9; RFC 6750 §5.3",
          "Outside debug mode plain HTTP is refused everywhere with a clear error (JSON on "
          "the token endpoints)."),
+    Rule("transport.local-http", TRANSPORT, "RFC 6750 §5.3; W3C Secure Contexts §3.1",
+         "Without debug, plain HTTP is accepted only when the peer AND the Host header are "
+         "loopback and no proxy header is present; the first such request logs one warning."),
     Rule("transport.configured-urls", TRANSPORT, "RFC 8414 §3.3",
          "URLs we build (issuer, redirects) come from configuration, not the Host header."),
     Rule("abuse.throttle", TRANSPORT, "RFC 6749 §2.3.1, §4.3.2, §10.10",

@@ -1,0 +1,59 @@
+"""The one refusal renderer: every JSON error we answer (RFC 6750 §3, RFC 6749 §5.2).
+
+The middleware, ``@oauth_required``, the FastAPI dependency and the token family
+(``token/``, ``revoke/``, ``introspect/``) all answer an :class:`OAuthError` through
+:func:`render`, so one refusal looks the same wherever it is decided: the error's
+status, a JSON body ``{"error", "error_description"}``, ``Cache-Control: no-store``
+and ``Pragma: no-cache``, the error's own headers (``Retry-After``, ``Allow``, a
+``Basic`` challenge), and for a protected resource the ``Bearer`` challenge.
+Pages (``auth/``, the admin) stay HTML and take only the status from the error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.responses import Response
+from starlette.types import Send
+
+from oauth_middleware.errors import OAuthError, TemporarilyUnavailable
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorResponse:
+    """A rendered refusal: what goes on the wire, as ASGI wants it."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+    def response(self) -> Response:
+        """The same refusal as a Starlette response (for endpoints and handlers)."""
+        response = Response(self.body, status_code=self.status)
+        response.raw_headers = list(self.headers)
+        return response
+
+    async def send(self, send: Send, *, head: bool = False) -> None:
+        """Send it on an HTTP connection (a HEAD request gets the headers only)."""
+        await send({"type": "http.response.start", "status": self.status,
+                    "headers": self.headers})
+        await send({"type": "http.response.body", "body": b"" if head else self.body})
+
+
+def render(exc: OAuthError, realm: str | None) -> ErrorResponse:
+    """``exc`` as JSON; with a ``realm``, refusing a protected resource (RFC 6750 §3).
+
+    The ``Bearer`` challenge goes on every refusal of a protected resource except
+    ``temporarily_unavailable``: a token Redis could not look up was not judged.
+    """
+    body = exc.body()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        (b"pragma", b"no-cache"),
+    ]
+    if realm is not None and not isinstance(exc, TemporarilyUnavailable):
+        headers.append((b"www-authenticate", exc.www_authenticate(realm).encode("ascii")))
+    headers += [(k.lower().encode(), v.encode("ascii")) for k, v in exc.headers.items()]
+    return ErrorResponse(exc.status_code, headers, body)
