@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from oauth_middleware import settings_checks
 from oauth_middleware.admin import client_grants, client_page, clients, scopes, tokens
 from oauth_middleware.admin.access import TOKEN_REFUSED, admit
 from oauth_middleware.admin.config import AdminConfig, IsAdmin
@@ -78,6 +79,7 @@ class AdminApp:
         page_size: int = 50,
         title: str = "OAuth admin",
     ) -> None:
+        settings_checks.check_options("AdminApp", settings_checks.ADMIN, locals())
         self.config = AdminConfig(
             store=store, is_admin=is_admin, login_url=login_url, authenticate=authenticate,
             secret_key=signing_key(secret_key, debug=debug),

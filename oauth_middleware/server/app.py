@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from oauth_middleware import settings_checks
 from oauth_middleware.redaction import redact_scope
 from oauth_middleware.server import authorize, introspect, metadata, revoke, token
 from oauth_middleware.server.config import (
@@ -64,6 +65,7 @@ class AuthorizationServer:
         templates: str | Path | None = None,
         introspection_scope: str | None = None,
     ) -> None:
+        settings_checks.check_options("AuthorizationServer", settings_checks.SERVER, locals())
         self.config = ServerConfig(
             store=store, issuer=issuer, login_url=login_url, authenticate=authenticate,
             verify_password=verify_password,
@@ -76,6 +78,8 @@ class AuthorizationServer:
             introspection_scope=introspection_scope,
         )
         config = self.config
+        #: The mount path last checked against the issuer (``settings_checks.check_mount``).
+        self.checked_root: str | None = None
         family = {"token": token.TokenEndpoint(config),
                   "revoke": revoke.RevocationEndpoint(config),
                   "introspect": introspect.IntrospectionEndpoint(config)}
@@ -114,6 +118,9 @@ class AuthorizationServer:
         if scope["type"] == "http":
             path: str = scope["path"]
             root: str = scope.get("root_path", "")
+            if root != self.checked_root:
+                settings_checks.check_mount(self.config.issuer, root)
+                self.checked_root = root
             endpoint = self.family.get(path[len(root):] if path.startswith(root) else path)
             if endpoint is not None:
                 scope["path_params"] = {}

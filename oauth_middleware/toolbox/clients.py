@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from oauth_middleware import settings_checks
 from oauth_middleware.models import Client, Scope
 from oauth_middleware.scopes import validate_scope
 from oauth_middleware.security import (
@@ -113,6 +114,7 @@ async def register_client(
     Each new registration gets a new ``generation``; tokens an earlier registration of
     the same id left behind (an interrupted removal) are revoked first, never inherited.
     """
+    settings_checks.check_options("register_client", settings_checks.REGISTRATION, locals())
     if not title.strip():
         raise ValueError("a client needs a title")
     client_id = validate_client_id(identifier) if identifier else new_client_id()
