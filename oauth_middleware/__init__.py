@@ -8,7 +8,7 @@ from oauth_middleware.middleware import OAuthMiddleware
 from oauth_middleware.models import AccessToken, Client, IssuedTokens, Scope
 from oauth_middleware.scopes import AUTO
 from oauth_middleware.store import StoreUnavailable, TokenStore
-from oauth_middleware.toolbox import issue_token, register_client
+from oauth_middleware.toolbox import ensure_client, issue_token, register_client
 
 __all__ = [
     "AUTO",
@@ -23,6 +23,7 @@ __all__ = [
     "StoreUnavailable",
     "TokenStore",
     "TokenUser",
+    "ensure_client",
     "get_access_token",
     "issue_token",
     "logged_in_user",
