@@ -22,6 +22,7 @@ from oauth_middleware.server import AuthorizationServer
 from oauth_middleware.settings_checks import ConfigurationError
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import register_client
+from tests.servers import UvicornProcess
 
 KEY = "k" * 32
 ISSUER = "https://auth.example/oauth"
@@ -298,3 +299,19 @@ async def test_an_issuer_without_a_path_mounted_under_one_is_refused(store: Toke
         with pytest.raises(ConfigurationError, match="mount it at '/' or set issuer to end "
                                                      "with '/oauth'"):
             await client.post("/oauth/token/", data={"grant_type": "client_credentials"})
+
+
+def test_uvicorn_stops_at_start_on_a_scope_key_matching_no_route() -> None:
+    """Under uvicorn's default lifespan mode a bare exception would be taken for "lifespan
+    unsupported" and the app served anyway; the startup failure stops it, message shown."""
+    server = UvicornProcess("tests.startup_apps:misconfigured", "--factory")
+    try:
+        with pytest.raises(RuntimeError, match="server exited early") as refused:
+            server.start()
+    finally:
+        server.stop()  # had it started, it would be serving the unprotected route
+    output = str(refused.value)
+    assert ("OAuthMiddleware: scopes key '/item' matches no route of the app, so it protects "
+            "nothing: fix the path (or method) to one of the app's routes, e.g. '/items'"
+            ) in output
+    assert "Application startup failed. Exiting." in output

@@ -18,6 +18,9 @@ from oauth_middleware.toolbox import (
     remove_client,
 )
 from tests.conftest import FakeClock
+from tests.redis_process import RedisProcess
+from tests.servers import UvicornProcess
+from tests.startup_apps import OUTCOMES
 
 SECRET = "service-secret-0123456789"
 #: How many calls race in the concurrency tests.
@@ -209,3 +212,23 @@ async def test_fifty_concurrent_starts_racing_a_removal_leave_a_whole_client(
     assert stored is not None and stored.description == "v2"
     assert verify_client_secret(stored.secret_hash, SECRET)
     assert any(isinstance(d, EnsuredClient) and d.client == stored for d in done)
+
+
+@pytest.mark.real_redis_only
+async def test_two_uvicorn_workers_starting_at_once_create_the_client_once(
+    store: TokenStore, redis_server: RedisProcess,
+) -> None:
+    """Both workers run ensure_client in their lifespan at the same time: one creates,
+    the other finds it as wanted; the secret from the environment works, never logged."""
+    env = {"REDIS_URL": redis_server.url, "EXAMPLE_CLIENT_SECRET": SECRET}
+    with UvicornProcess("tests.startup_apps:provisioned", "--factory", "--workers", "2",
+                        env=env) as server:
+        outcomes = [await store.redis.blpop([OUTCOMES], timeout=30) for _ in range(2)]
+        log = server.output()
+    assert sorted(value for _, value in filter(None, outcomes)) == [b"created", b"unchanged"]
+    stored = await store.get_client("example-service")
+    assert stored is not None and verify_client_secret(stored.secret_hash, SECRET)
+    assert (stored.public, stored.grant_types, stored.scopes) == (
+        False, ("client_credentials",), ("items:read", "items:write"))
+    assert await store.redis.smembers(store.keys.clients) == {b"example-service"}
+    assert SECRET not in log
