@@ -214,6 +214,7 @@ def test_a_wrong_option_type_is_refused_naming_the_option_value_and_fix(
     assert fix in str(refused.value)
 
 
+@pytest.mark.rule("rest.no-secret-in-logs")
 @pytest.mark.parametrize("owner", ["AuthorizationServer", "AdminApp"])
 def test_a_secret_key_of_the_wrong_type_is_named_but_never_shown(
     store: TokenStore, owner: str,
@@ -249,6 +250,7 @@ async def test_register_client_refuses_a_wrong_option_type_and_stores_nothing(
     assert await store.get_client("svc") is None
 
 
+@pytest.mark.rule("rest.no-secret-in-logs")
 async def test_register_client_hides_a_client_secret_of_the_wrong_type(
     store: TokenStore,
 ) -> None:

@@ -215,6 +215,7 @@ async def test_fifty_concurrent_starts_racing_a_removal_leave_a_whole_client(
 
 
 @pytest.mark.real_redis_only
+@pytest.mark.rule("rest.no-secret-in-logs")
 async def test_two_uvicorn_workers_starting_at_once_create_the_client_once(
     store: TokenStore, redis_server: RedisProcess,
 ) -> None:
