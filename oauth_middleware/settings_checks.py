@@ -14,7 +14,7 @@ Secret values (``secret_key``, ``client_secret``) are never shown, only their ty
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -114,11 +114,16 @@ def names(example: str) -> Check:
             return f"that is one string, not a list: pass [{value!r}]"
         if isinstance(value, bytes | Mapping) or not isinstance(value, Iterable):
             return f"pass a list of strings, e.g. {example}"
-        values = list(value)
-        if not all(isinstance(item, str) for item in values):
+        if not _all_strings(value):
             return f"every item must be a string, e.g. {example}"
         return None
     return checked
+
+
+def _all_strings(values: Iterable[Any]) -> bool:
+    """True unless a collection holds a non-string; a one-shot iterator is left unread
+    (reading it here would leave the constructor an empty one)."""
+    return not isinstance(values, Collection) or all(isinstance(v, str) for v in values)
 
 
 def function(example: str) -> Check:
@@ -155,11 +160,14 @@ def directory(value: Any) -> str | None:
 
 
 def throttle(value: Any) -> str | None:
-    from oauth_middleware.server.config import ThrottlePolicy  # the server's own policy type
-
-    if value is None or isinstance(value, ThrottlePolicy):
+    """A ``ThrottlePolicy``, known by its fields: this module imports nothing of ``server/``,
+    since the middleware imports it and the two never import each other (DESIGN)."""
+    if value is None or all(hasattr(value, name) for name in _THROTTLE_FIELDS):
         return None
     return "pass ThrottlePolicy(...) (from oauth_middleware.server.config) or None"
+
+
+_THROTTLE_FIELDS = ("client_failures", "password_failures", "window", "attempt_timeout")
 
 
 def redirect_uris(value: Any) -> str | None:
@@ -182,7 +190,7 @@ def scope_mapping(value: Any) -> str | None:
         entry = f"the value for {key!r} is {shown('', spec)} ({type(spec).__name__})"
         if isinstance(spec, bytes | Mapping) or not isinstance(spec, Iterable):
             return f'{entry}: pass a scope such as "polls:read", a list of scopes, or AUTO'
-        if not all(isinstance(item, str) for item in spec):
+        if not _all_strings(spec):
             return f'{entry}: every scope in the list must be a string such as "polls:read"'
     return None
 

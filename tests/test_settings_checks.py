@@ -261,6 +261,17 @@ async def test_register_client_hides_a_client_secret_of_the_wrong_type(
                                   "(bytes) is wrong: pass a string or None")
 
 
+async def test_grants_and_grant_types_given_as_generators_are_not_used_up_by_the_checks(
+    store: TokenStore,
+) -> None:
+    server = AuthorizationServer(store=store, issuer=ISSUER, secret_key=KEY,
+                                 grants=(g for g in ["client_credentials"]))
+    assert server.config.grant_types == frozenset({"client_credentials"})
+    registered = await register_client(store, "Service", "svc", public=False,
+                                       grant_types=(g for g in ["client_credentials"]))
+    assert registered.client.grant_types == ("client_credentials",)
+
+
 def _host(store: TokenStore, mount: str, issuer: str) -> Starlette:
     server = AuthorizationServer(store=store, issuer=issuer, secret_key=KEY)
     return Starlette(routes=[Mount(mount, server)])
