@@ -79,7 +79,7 @@ class AuthorizationServer:
         )
         config = self.config
         #: The mount path last checked against the issuer (``settings_checks.check_mount``).
-        self.checked_root: str | None = None
+        self._checked_root: str | None = None
         family = {"token": token.TokenEndpoint(config),
                   "revoke": revoke.RevocationEndpoint(config),
                   "introspect": introspect.IntrospectionEndpoint(config)}
@@ -118,9 +118,9 @@ class AuthorizationServer:
         if scope["type"] == "http":
             path: str = scope["path"]
             root: str = scope.get("root_path", "")
-            if root != self.checked_root:
+            if root != self._checked_root:
                 settings_checks.check_mount(self.config.issuer, root)
-                self.checked_root = root
+                self._checked_root = root
             endpoint = self.family.get(path[len(root):] if path.startswith(root) else path)
             if endpoint is not None:
                 scope["path_params"] = {}
