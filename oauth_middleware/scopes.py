@@ -149,6 +149,11 @@ class ScopePolicy:
         return any(isinstance(spec, _Auto) for _, _, spec in self._declared)
 
     @property
+    def declared_keys(self) -> list[tuple[str | None, str]]:
+        """The mapping's keys as (method or None, path template), in declaration order."""
+        return [(method, template) for method, template, _ in self._declared]
+
+    @property
     def rules(self) -> list[Rule]:
         return list(self._rules)
 
