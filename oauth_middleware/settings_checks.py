@@ -147,6 +147,12 @@ def store(value: Any) -> str | None:
     return "pass a TokenStore, e.g. TokenStore.from_url(os.environ.get('REDIS_URL'))"
 
 
+def store_or_verifier(value: Any) -> str | None:
+    """The middleware's store, which may be left out when a ``verifier=`` resolves tokens."""
+    expected = None if value is None else store(value)
+    return None if expected is None else f"{expected}, or None when verifier= is given"
+
+
 def secret_key(value: Any) -> str | None:
     if value is None or isinstance(value, str | bytes):
         return None
@@ -284,7 +290,7 @@ _NEVER = "never expiring"
 
 #: ``OAuthMiddleware(...)``'s options.
 MIDDLEWARE: dict[str, Check] = {
-    "store": optional(store, "verifier= instead"), "scopes": scope_mapping, "realm": text,
+    "store": store_or_verifier, "scopes": scope_mapping, "realm": text,
     "header": flag,
     "form_body": flag, "query": flag, "debug": flag, "max_body_size": positive,
     "retry_after": positive,

@@ -830,7 +830,8 @@ def test_a_store_that_is_not_a_token_store_is_refused_naming_the_fix() -> None:
         OAuthMiddleware(PlainTextResponse("x"), store=object())  # type: ignore[arg-type]
     assert str(refused.value).startswith("OAuthMiddleware: store=<object object at ")
     assert str(refused.value).endswith("(object) is wrong: pass a TokenStore, "
-                                       "e.g. TokenStore.from_url(os.environ.get('REDIS_URL'))")
+                                       "e.g. TokenStore.from_url(os.environ.get('REDIS_URL')), "
+                                       "or None when verifier= is given")
 
 
 @pytest.mark.rule("abuse.caps")
