@@ -33,8 +33,8 @@ T = TypeVar("T")
 
 EXAMPLES = ["examples.flask_app:app", "examples.django_project.asgi:application"]
 SECRET = "example-secret-0123456789"
-GENERATED = re.compile(r"example-service client secret \(set EXAMPLE_CLIENT_SECRET to "
-                       r"choose it\): (\S+)")
+GENERATED = re.compile(r"example-service client secret \(generated, shown once; set "
+                       r"EXAMPLE_CLIENT_SECRET to choose it\): (\S+)")
 
 
 @contextmanager
