@@ -58,7 +58,8 @@ def library_logs_kept_off() -> Iterator[None]:
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"],
                                               "max_content_width": 100})
 @click.option("--redis-url", envvar="REDIS_URL", show_envvar=True, metavar="URL",
-              help="The Redis your app's TokenStore uses (redis://, rediss:// or unix://). "
+              help="The Redis your app's TokenStore uses (redis://, rediss://, "
+                   "redis+sentinel:// or unix://). "
                    "Required: the embedded store lives inside one process.")
 @click.option("--prefix", envvar="OAUTH_MIDDLEWARE_PREFIX", show_envvar=True, metavar="PREFIX",
               help="The key prefix your app's TokenStore uses, if you changed it.")
