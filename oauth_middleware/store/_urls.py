@@ -184,6 +184,16 @@ def _option(name: str, value: str) -> Any:
     return value
 
 
+class SentinelPrimary(aioredis.Redis):
+    """The primary a Sentinel names. Closing it closes the connections to the sentinels too,
+    which redis-py's own client leaves open."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        for sentinel in self.connection_pool.sentinel_manager.sentinels:  # type: ignore[attr-defined]
+            await sentinel.aclose()
+
+
 def client_for(target: RedisTarget, **common: Any) -> aioredis.Redis | RedisCluster:
     """A redis.asyncio client for ``target``; ``common`` are the timeouts and pool options."""
     tls = {"ssl": True, **target.tls_options} if target.tls else {}
@@ -194,7 +204,8 @@ def client_for(target: RedisTarget, **common: Any) -> aioredis.Redis | RedisClus
         probe = {k: v for k, v in common.items() if k.startswith("socket_")}
         sentinel = Sentinel(list(target.nodes), sentinel_kwargs={**probe, **tls},
                             **target.credentials(), **tls, **common)
-        primary: aioredis.Redis = sentinel.master_for(target.service or "", db=target.db)
+        primary: aioredis.Redis = sentinel.master_for(
+            target.service or "", redis_class=SentinelPrimary, db=target.db)
         return primary
     (host, port), *more = target.nodes
     if more:
