@@ -12,6 +12,8 @@ import time
 
 import redis.asyncio as aioredis
 
+from oauth_middleware.store._health import EMBEDDED, RedisHealth, UnsafeRedis
+from oauth_middleware.store._health import check as check_redis
 from oauth_middleware.store._urls import RedisURLError, connect_url
 from oauth_middleware.store.authn import AuthnMixin
 from oauth_middleware.store.base import GRANTS_PER_CLIENT, GRANTS_PER_USER, Clock
@@ -92,6 +94,15 @@ class TokenStore(
         with GUARD:
             return bool(await self.redis.ping())
 
+    async def check(self, *, allow_eviction: bool = False) -> RedisHealth:
+        """Refuse a Redis that would lose data silently, warn about one that may (:mod:`._health`).
+
+        Call it once at start (an app's lifespan); the embedded store has nothing to check.
+        """
+        if self.embedded:
+            return RedisHealth(notes=(EMBEDDED,))
+        return await check_redis(self.redis, allow_eviction=allow_eviction)
+
     async def aclose(self) -> None:
         if self.cache is not None:
             await self.cache.aclose()
@@ -105,8 +116,10 @@ __all__ = [
     "REFRESH_LIFETIME",
     "ClientRemoved",
     "NewTokens",
+    "RedisHealth",
     "RedisURLError",
     "StoreRefused",
     "StoreUnavailable",
     "TokenStore",
+    "UnsafeRedis",
 ]
