@@ -28,14 +28,14 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
 
 
 def _issue(subject: str, ca_key: ec.EllipticCurvePrivateKey, issuer: x509.Name,
-           usage: x509.ObjectIdentifier, key: ec.EllipticCurvePrivateKey
+           usage: list[x509.ObjectIdentifier], key: ec.EllipticCurvePrivateKey
            ) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
     builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(issuer)
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
                .not_valid_before(now - datetime.timedelta(minutes=5))
                .not_valid_after(now + datetime.timedelta(days=1))
-               .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+               .add_extension(x509.ExtendedKeyUsage(usage), critical=False)
                .add_extension(x509.SubjectAlternativeName([
                    x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                ]), critical=False)
@@ -76,10 +76,12 @@ class TestAuthority:
         paths = cls(*(directory / name for name in (
             "ca.pem", "server.pem", "server.key", "client.pem", "client.key")))
         paths.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+        # A server's certificate is its client certificate too: cluster bus, replication.
         for cert, key_path, usage in ((paths.server_cert, paths.server_key,
-                                       ExtendedKeyUsageOID.SERVER_AUTH),
+                                       [ExtendedKeyUsageOID.SERVER_AUTH,
+                                        ExtendedKeyUsageOID.CLIENT_AUTH]),
                                       (paths.client_cert, paths.client_key,
-                                       ExtendedKeyUsageOID.CLIENT_AUTH)):
+                                       [ExtendedKeyUsageOID.CLIENT_AUTH])):
             key = ec.generate_private_key(ec.SECP256R1())
             _write_key(key_path, key)
             issued = _issue(cert.stem, ca_key, ca.subject, usage, key)

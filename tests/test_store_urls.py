@@ -6,9 +6,13 @@ each form are proved in tests/test_topologies.py.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import SSLConnection
+from redis.asyncio.sentinel import SentinelManagedSSLConnection
 
 from oauth_middleware import TokenStore
 from oauth_middleware.store._urls import RedisURLError, open_url, parse_url
@@ -122,3 +126,24 @@ def test_the_store_refuses_a_cluster_url_until_its_scripts_are_slot_aligned() ->
 def test_the_store_takes_a_sentinel_url() -> None:
     store = TokenStore.from_url("redis+sentinel://127.0.0.1:26379/mymaster")
     assert store.redis.connection_pool.service_name == "mymaster"  # type: ignore[attr-defined]
+
+
+def test_acl_user_and_tls_options_reach_every_node_of_every_form() -> None:
+    query = "?ssl_ca_certs=/ca.pem&ssl_certfile=/c.pem&ssl_keyfile=/k.pem&ssl_cert_reqs=optional"
+    cluster = open_url("rediss+cluster://app:pw@a:1" + query)
+    assert isinstance(cluster, RedisCluster)
+    kwargs = cluster.nodes_manager.connection_kwargs
+    assert kwargs["connection_class"] is SSLConnection
+    assert (kwargs["username"], kwargs["password"], kwargs["ssl_ca_certs"], kwargs["ssl_certfile"],
+            kwargs["ssl_keyfile"], kwargs["ssl_cert_reqs"]) == (
+        "app", "pw", "/ca.pem", "/c.pem", "/k.pem", "optional")
+    primary = open_url("rediss+sentinel://app:pw@s:26379/mymaster" + query)
+    assert isinstance(primary, Redis)
+    pool: Any = primary.connection_pool
+    assert pool.connection_class is SentinelManagedSSLConnection
+    assert (pool.connection_kwargs["username"], pool.connection_kwargs["password"],
+            pool.connection_kwargs["ssl_certfile"]) == ("app", "pw", "/c.pem")
+    (probe,) = pool.sentinel_manager.sentinels
+    sentinel_kwargs = probe.connection_pool.connection_kwargs
+    assert probe.connection_pool.connection_class is SSLConnection
+    assert sentinel_kwargs["ssl_ca_certs"] == "/ca.pem" and sentinel_kwargs["password"] is None

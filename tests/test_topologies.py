@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import NoPermissionError
+from redis.exceptions import NoPermissionError, RedisClusterException
 
 from oauth_middleware import TokenStore
 from oauth_middleware.models import AccessToken
@@ -46,6 +46,26 @@ async def test_a_cluster_url_reaches_a_three_primary_cluster_and_keys_land_on_ev
         await _spread_over(made.url, "grant")
         sizes = [node.client().dbsize() for node in made.primaries]
         assert sum(sizes) == MANY and all(size > MANY // 10 for size in sizes), sizes
+
+
+@pytest.mark.topology
+async def test_a_tls_cluster_with_an_acl_user_is_reached_through_its_url_and_only_under_the_prefix(
+) -> None:
+    with cluster(tls=True, user=("store", "cluster/pw@:", "om:")) as made:
+        assert made.url.startswith("rediss+cluster://store:cluster%2Fpw%40%3A@127.0.0.1:")
+        await _spread_over(made.url, "om:grant")
+        sizes = [node.client().dbsize() for node in made.primaries]
+        assert sum(sizes) == MANY and all(sizes), sizes
+        client = open_url(made.url)
+        try:
+            with pytest.raises(NoPermissionError):
+                await client.set("elsewhere", b"x")
+        finally:
+            await client.aclose()
+        plain = open_url(made.url.replace("rediss+", "redis+").partition("?")[0])
+        with pytest.raises(RedisClusterException):
+            await plain.ping()
+        await plain.aclose()
 
 
 @pytest.mark.topology
@@ -116,9 +136,7 @@ async def test_tls_with_the_test_ca_and_a_client_certificate_works_and_without_e
             for refused in (no_ca, no_cert):
                 with pytest.raises(StoreUnavailable):
                     await refused.resolve(token)
-            assert made.node.client(
-                ssl=True, ssl_ca_certs=str(made.ca.ca_file), ssl_certfile=str(made.ca.client_cert),
-                ssl_keyfile=str(made.ca.client_key)).dbsize() > 0
+            assert made.node.client().dbsize() > 0
         finally:
             for store in (good, no_ca, no_cert):
                 await store.aclose()

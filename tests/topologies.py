@@ -9,9 +9,11 @@ needs to be saved) and removes the directories, whatever the test did.
   3 primaries and 3 replicas.
 * :func:`sentinel` — a primary, one replica, three ``redis-server --sentinel``.
 * :func:`tls_server` — TLS only (``--port 0 --tls-port``), certificates from a test CA
-  made with ``cryptography`` (:mod:`tests.ca`), client certificates required.
+  made with ``cryptography`` (:mod:`tests.ca`), client certificates required;
+  ``cluster(tls=True)`` is a cluster that speaks TLS only, bus and replication included.
 * :func:`acl_server` — one node whose ``store`` user may only touch keys and channels
-  under one prefix, with only the command categories the store needs.
+  under one prefix, with only the command categories the store needs;
+  ``cluster(user=…)`` makes such a user on every node of a cluster.
 
 Waits poll the servers with a deadline (``until``); nothing sleeps to time a behaviour.
 """
@@ -78,11 +80,16 @@ class Node:
 
     port: int
     dir: Path
+    tls: TestAuthority | None = None
     proc: subprocess.Popen[bytes] | None = None
     clients: list[redis.Redis] = field(default_factory=list)
 
     def client(self, **options: object) -> redis.Redis:
-        """A synchronous client (strings, not bytes), closed with the node."""
+        """A synchronous administrator's client (strings, not bytes), closed with the node."""
+        if self.tls is not None:
+            options = {"ssl": True, "ssl_ca_certs": str(self.tls.ca_file),
+                       "ssl_certfile": str(self.tls.client_cert),
+                       "ssl_keyfile": str(self.tls.client_key), **options}
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2,
                              decode_responses=True, **options)  # type: ignore[arg-type]
         self.clients.append(client)
@@ -111,20 +118,35 @@ class Topology:
 
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="om-topo-")))
     nodes: list[Node] = field(default_factory=list)
+    #: Every node speaks TLS only, with certificates this test CA signed.
+    tls: TestAuthority | None = None
+
+    @classmethod
+    def with_tls(cls) -> Topology:
+        topology = cls()
+        topology.tls = TestAuthority.create(topology.root)
+        return topology
+
+    def tls_args(self, port: int) -> list[str]:
+        """TLS only, for clients, the cluster bus and replication alike."""
+        if self.tls is None:
+            return ["--port", str(port)]
+        return ["--port", "0", "--tls-port", str(port), "--tls-cert-file",
+                str(self.tls.server_cert), "--tls-key-file", str(self.tls.server_key),
+                "--tls-ca-cert-file", str(self.tls.ca_file), "--tls-auth-clients", "optional",
+                "--tls-replication", "yes", "--tls-cluster", "yes"]
 
     def spawn(self, *args: str, config: str | None = None, port: int | None = None,
               ping: bool = True) -> Node:
         port = port or free_port()
-        node = Node(port, self.root / str(port))
+        node = Node(port, self.root / str(port), self.tls)
         node.dir.mkdir()
         argv = [REDIS_SERVER]
         if config is not None:
             (node.dir / "redis.conf").write_text(config)
             argv.append(str(node.dir / "redis.conf"))
         argv += ["--bind", "127.0.0.1", "--dir", str(node.dir), "--save", "",
-                 "--appendonly", "no", "--loglevel", "warning", *args]
-        if "--tls-port" not in args:
-            argv += ["--port", str(port)]
+                 "--appendonly", "no", "--loglevel", "warning", *self.tls_args(port), *args]
         node.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.nodes.append(node)
         if ping:
@@ -137,14 +159,41 @@ class Topology:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class Access:
+    """How a client reaches a topology: an ACL user (password percent-encoded) and TLS."""
+
+    user: str | None = None
+    password: str | None = None
+    tls: TestAuthority | None = None
+
+    def userinfo(self) -> str:
+        return "" if self.user is None else f"{self.user}:{quote(self.password or '', safe='')}@"
+
+    def query(self, *, ca: bool = True, client_cert: bool = True) -> str:
+        if self.tls is None:
+            return ""
+        options = [f"ssl_ca_certs={self.tls.ca_file}"] if ca else []
+        if client_cert:
+            options += [f"ssl_certfile={self.tls.client_cert}",
+                        f"ssl_keyfile={self.tls.client_key}"]
+        return "?" + "&".join(options)
+
+    def scheme(self, kind: str = "") -> str:
+        return ("rediss" if self.tls else "redis") + kind
+
+
 @dataclass
 class Cluster:
     primaries: list[Node]
     replicas: list[Node]
+    access: Access = field(default_factory=Access)
 
     @property
     def url(self) -> str:
-        return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.primaries)
+        hosts = ",".join(f"127.0.0.1:{n.port}" for n in self.primaries)
+        return (f"{self.access.scheme('+cluster')}://{self.access.userinfo()}{hosts}"
+                f"{self.access.query()}")
 
     def healthy(self) -> bool:
         """Every live node says ``cluster_state:ok``."""
@@ -152,21 +201,36 @@ class Cluster:
         return all(n.client().cluster("info")["cluster_state"] == "ok" for n in live)
 
 
+def _cluster_create(nodes: list[Node], replicas: int, tls: TestAuthority | None) -> None:
+    options = [] if tls is None else ["--tls", "--cacert", str(tls.ca_file), "--cert",
+                                      str(tls.client_cert), "--key", str(tls.client_key)]
+    subprocess.run(
+        [REDIS_CLI, *options, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in nodes),
+         "--cluster-replicas", str(replicas), "--cluster-yes"],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=FORM_BOUND,
+    )
+
+
 @contextlib.contextmanager
-def cluster(replicas: int = 0) -> Iterator[Cluster]:
-    """3 primaries (and ``replicas`` replicas of each) joined into one Redis Cluster."""
-    topology = Topology()
+def cluster(replicas: int = 0, *, tls: bool = False,
+            user: tuple[str, str, str] | None = None) -> Iterator[Cluster]:
+    """3 primaries (and ``replicas`` replicas of each) joined into one Redis Cluster; with
+    ``tls`` every node, the bus and replication speak TLS only; ``user`` is (name, password,
+    key prefix) of an ACL user made on every node (:func:`add_store_user`)."""
+    topology = Topology.with_tls() if tls else Topology()
     try:
         nodes = [topology.spawn("--cluster-enabled", "yes", "--cluster-config-file",
                                 "nodes.conf", "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
                                 port=cluster_port())
                  for _ in range(3 * (1 + replicas))]
-        subprocess.run(
-            [REDIS_CLI, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in nodes),
-             "--cluster-replicas", str(replicas), "--cluster-yes"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=FORM_BOUND,
-        )
-        made = Cluster(nodes[:3], nodes[3:])
+        _cluster_create(nodes, replicas, topology.tls)
+        access = Access(tls=topology.tls)
+        if user is not None:
+            name, password, prefix = user
+            for node in nodes:
+                add_store_user(node, name, password, prefix, CLUSTER_COMMANDS)
+            access = Access(name, password, topology.tls)
+        made = Cluster(nodes[:3], nodes[3:], access)
         until(made.healthy, "cluster_state:ok on every node")
         if replicas:
             until(lambda: all(n.client().info("replication")["master_link_status"] == "up"
@@ -233,32 +297,20 @@ def sentinel() -> Iterator[SentinelSet]:
 @dataclass
 class TLSServer:
     node: Node
-    ca: TestAuthority
+    access: Access
 
     def url(self, *, ca: bool = True, client_cert: bool = True) -> str:
-        options = []
-        if ca:
-            options.append(f"ssl_ca_certs={self.ca.ca_file}")
-        if client_cert:
-            options += [f"ssl_certfile={self.ca.client_cert}", f"ssl_keyfile={self.ca.client_key}"]
-        return f"rediss://127.0.0.1:{self.node.port}/0?" + "&".join(options)
+        return (f"rediss://127.0.0.1:{self.node.port}/0"
+                f"{self.access.query(ca=ca, client_cert=client_cert)}")
 
 
 @contextlib.contextmanager
 def tls_server() -> Iterator[TLSServer]:
     """A TLS-only redis-server whose certificate a test CA signed; it wants client certs."""
-    topology = Topology()
+    topology = Topology.with_tls()
     try:
-        ca = TestAuthority.create(topology.root)
-        port = free_port()
-        node = topology.spawn(
-            "--port", "0", "--tls-port", str(port), "--tls-cert-file", str(ca.server_cert),
-            "--tls-key-file", str(ca.server_key), "--tls-ca-cert-file", str(ca.ca_file),
-            "--tls-auth-clients", "yes", port=port, ping=False)
-        until(lambda: bool(node.client(
-            ssl=True, ssl_ca_certs=str(ca.ca_file), ssl_certfile=str(ca.client_cert),
-            ssl_keyfile=str(ca.client_key)).ping()), "the TLS redis-server")
-        yield TLSServer(node, ca)
+        node = topology.spawn("--tls-auth-clients", "yes")
+        yield TLSServer(node, Access(tls=topology.tls))
     finally:
         topology.close()
 
@@ -266,17 +318,26 @@ def tls_server() -> Iterator[TLSServer]:
 #: What the store's ACL user may run: data and scripts, never administration.
 STORE_COMMANDS = ("+@read", "+@write", "+@keyspace", "+@scripting", "+@transaction",
                   "+@connection", "+client|setname", "+time", "-@dangerous")
+#: A Cluster client also asks any node for the slot map.
+CLUSTER_COMMANDS = (*STORE_COMMANDS, "+cluster|slots", "+cluster|shards", "+cluster|nodes",
+                    "+readonly", "+readwrite", "+asking")
+
+
+def add_store_user(node: Node, user: str, password: str, prefix: str,
+                   commands: tuple[str, ...] = STORE_COMMANDS) -> None:
+    """``ACL SETUSER``: ``user`` may touch keys and channels under ``prefix`` only."""
+    node.client().acl_setuser(
+        user, enabled=True, passwords=[f"+{password}"], keys=[f"{prefix}*"],
+        channels=[f"{prefix}*"], commands=list(commands), reset_keys=True, reset_channels=True)
 
 
 @dataclass
 class ACLServer:
     node: Node
-    user: str
-    password: str
-    prefix: str
+    access: Access
 
     def url(self) -> str:
-        return f"redis://{self.user}:{self.password}@127.0.0.1:{self.node.port}/0"
+        return f"redis://{self.access.userinfo()}127.0.0.1:{self.node.port}/0"
 
 
 @contextlib.contextmanager
@@ -289,10 +350,7 @@ def acl_server(prefix: str = "om:", user: str = "store",
     topology = Topology()
     try:
         node = topology.spawn()
-        node.client().acl_setuser(
-            user, enabled=True, passwords=[f"+{password}"], keys=[f"{prefix}*"],
-            channels=[f"{prefix}*"], commands=list(STORE_COMMANDS), reset_keys=True,
-            reset_channels=True)
-        yield ACLServer(node, user, quote(password, safe=""), prefix)
+        add_store_user(node, user, password, prefix)
+        yield ACLServer(node, Access(user, password))
     finally:
         topology.close()
