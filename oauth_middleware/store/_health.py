@@ -9,8 +9,9 @@ word, so we read three settings:
   without a TTL) and refuses the start unless ``allow_eviction=True``; a ``volatile-*``
   policy may evict codes, tokens and consent transactions early: a warning. The safe
   policy is ``noeviction``: a full Redis then refuses writes (``OOM``), which the
-  boundaries answer with 503 + ``Retry-After``; Redis refuses a script at its first
-  write, before it changed anything, so a refused grant is never half written.
+  boundaries answer with 503 + ``Retry-After``; Redis refuses a script's first command
+  that needs memory unless the script already wrote, so a grant, written by one script,
+  is never half written.
 * ``appendonly`` and ``save``: with neither, a restart empties the store: one loud
   warning naming ``appendonly yes``.
 * ``INFO cluster``: a Cluster node reached through a plain ``redis://`` URL refuses the

@@ -17,9 +17,19 @@ import pytest
 import redis.asyncio as aioredis
 
 from oauth_middleware import TokenStore
+from oauth_middleware.security import pkce_s256
 from tests.faults import UNAVAILABLE_BODY
 from tests.redis_process import RedisProcess
-from tests.reliability.stack import Flows, build, seed
+from tests.reliability.stack import (
+    REDIRECT,
+    SCOPES,
+    USER_HEADER,
+    VERIFIER,
+    Flows,
+    build,
+    seed,
+)
+from tests.server.authorize_harness import read_page
 
 pytestmark = pytest.mark.real_redis_only
 
@@ -93,6 +103,38 @@ async def test_a_full_redis_makes_the_consent_step_a_503_page_and_writes_nothing
     assert "location" not in page.headers
     assert "temporarily unavailable" in page.text
     assert await full.keys() == before
+
+
+@pytest.mark.rule("redis.auth-503", "redis.full-503")
+async def test_a_full_redis_makes_the_consent_decision_a_503_page_and_issues_no_code(
+    full: Full
+) -> None:
+    """The consent page was shown before Redis filled up; approving it must write the code.
+
+    The decision retires the consent transaction first (a script of deletions and one
+    overwrite, which a full Redis lets through), then creating the code is refused: the
+    answer is the 503 page, no code or grant exists, and only the transaction's own keys
+    changed. (A resend after Redis has room again finds the transaction taken: 403.)"""
+    flows = full.flows
+    params = {"client_id": "web", "redirect_uri": REDIRECT, "response_type": "code",
+              "scope": " ".join(SCOPES), "state": "st", "code_challenge_method": "S256",
+              "code_challenge": pkce_s256(VERIFIER)}
+    page = await flows.http.get("/oauth/auth/", params=params, headers={USER_HEADER: "alice"})
+    assert page.status_code == 200
+    form = read_page(page.text)
+    fields: dict[str, Any] = {i["name"]: i["value"] for i in form.inputs
+                              if i.get("type") == "hidden"}
+    fields.update(scope=list(SCOPES), decision="approve")
+    before = await full.keys()
+    await full.fill()
+    decided = await flows.http.post(form.forms[0]["action"], data=fields, headers={
+        USER_HEADER: "alice", "origin": flows.origin, "sec-fetch-site": "same-origin"})
+    assert decided.status_code == 503
+    assert decided.headers["retry-after"] == "5" and "location" not in decided.headers
+    after = await full.keys()
+    assert set(after) <= set(before), "nothing was added: no code, no grant"
+    touched = {key for key in before if after.get(key) != before[key]}
+    assert all(key.startswith((b"om:txn:", b"om:txns:")) for key in touched), touched
 
 
 @pytest.mark.rule("redis.full-503")
