@@ -147,3 +147,8 @@ def test_acl_user_and_tls_options_reach_every_node_of_every_form() -> None:
     sentinel_kwargs = probe.connection_pool.connection_kwargs
     assert probe.connection_pool.connection_class is SSLConnection
     assert sentinel_kwargs["ssl_ca_certs"] == "/ca.pem" and sentinel_kwargs["password"] is None
+
+
+def test_a_plain_url_with_several_hosts_names_the_forms_that_take_several() -> None:
+    with pytest.raises(RedisURLError, match=r"redis\+cluster:// or redis\+sentinel://"):
+        TokenStore.from_url("redis://a:1,b:2/0")
