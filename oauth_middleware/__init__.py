@@ -10,6 +10,9 @@ from oauth_middleware.scopes import AUTO
 from oauth_middleware.store import StoreUnavailable, TokenStore
 from oauth_middleware.toolbox import issue_token, register_client
 
+#: The release (semantic versioning, docs/versioning.md); hatch reads it for the package.
+__version__ = "0.1.0"
+
 __all__ = [
     "AUTO",
     "AccessToken",

@@ -63,6 +63,9 @@ class TokenStore(
     ) -> TokenStore:
         """Connect to ``url`` (``redis://``, ``rediss://``, ``unix://``), or embed when None.
 
+        The embedded store needs the ``embedded`` extra (fakeredis with Lua); without it
+        ``from_url(None)`` raises ``ImportError`` saying so.
+
         ``local_cache=True`` keeps validated tokens, client records and the scope registry
         in process, invalidated by Redis itself (:mod:`.cache`);
         it needs a Redis server (6.0 or newer) and is ignored by the embedded store,
