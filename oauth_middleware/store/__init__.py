@@ -92,10 +92,12 @@ class TokenStore(
         return store
 
     async def ping(self) -> bool:
+        """Whether Redis answers (raises :class:`StoreUnavailable` when it cannot be reached)."""
         with GUARD:
             return bool(await self.redis.ping())
 
     async def aclose(self) -> None:
+        """Close the local cache's connection, if any, then the Redis connection pool."""
         if self.cache is not None:
             await self.cache.aclose()
         await self.redis.aclose()
