@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import os
 import secrets
 import socket
 import traceback
@@ -64,10 +65,19 @@ async def test_the_python_blocks_of_the_page_run_in_order(
     monkeypatch.setattr(socket.socket, "connect", _no_network)
     monkeypatch.setattr(socket.socket, "connect_ex", _no_network)
     namespace: dict[str, Any] = {"__name__": "docs_page"}
-    for block in (b for b in blocks(page) if b.lang == "python"):
-        try:
-            await _run(block, namespace)
-        except Exception as error:
-            where = "".join(traceback.format_exception(error)[-6:])
-            pytest.fail(f"{block.page}: the python block at line {block.line} raised "
-                        f"{type(error).__name__}: {error}\n{where}", pytrace=False)
+    environment = dict(os.environ)  # a page may set variables, as a reader would
+    failure = None
+    try:
+        for block in (b for b in blocks(page) if b.lang == "python"):
+            try:
+                await _run(block, namespace)
+            except Exception as error:
+                where = "".join(traceback.format_exception(error)[-6:])
+                failure = (f"{block.page}: the python block at line {block.line} raised "
+                           f"{type(error).__name__}: {error}\n{where}")
+                break
+    finally:
+        os.environ.clear()
+        os.environ.update(environment)
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
