@@ -86,7 +86,7 @@ async def test_the_walkthrough_commands_work_as_written_against_a_fresh_demo(
     errors = tmp_path / "stderr"  # curl's progress meter, shown on a failure only
     with DemoProcess(unset=("REDIS_URL", "DEMO_CLIENT_SECRET")) as demo, errors.open("wb") as err:
         export = re.search(r"^  (export DEMO_CLIENT_SECRET=\S+)$", demo.output(), re.M)
-        assert export is not None, "the demo printed no export line to paste"
+        assert export is not None, f"no export line to paste in:\n{demo.output()}"
         authorize, redeem, password, use = _sh_blocks(demo.url)
         bash = await asyncio.create_subprocess_exec(
             "bash", "--noprofile", "--norc", cwd=ROOT, stdin=asyncio.subprocess.PIPE,
