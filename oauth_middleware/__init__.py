@@ -12,6 +12,9 @@ from oauth_middleware.store import StoreUnavailable, TokenStore
 from oauth_middleware.toolbox import ensure_client, issue_token, register_client
 from oauth_middleware.verifier import TokenVerifier
 
+#: The release (semantic versioning, docs/versioning.md); hatch reads it for the package.
+__version__ = "0.1.0"
+
 __all__ = [
     "AUTO",
     "AccessToken",

@@ -35,8 +35,8 @@ class _Auto:
         return "AUTO"
 
 
-#: Derive the scope from the route's name (see the module docstring).
 AUTO: Final = _Auto()
+"""Derive the scope from the route's name (see the module docstring)."""
 
 ScopeSpec = str | Sequence[str] | _Auto
 

@@ -65,6 +65,9 @@ class TokenStore(
     ) -> TokenStore:
         """Connect to ``url`` (the forms of :mod:`._urls`), or embed when None.
 
+        The embedded store needs the ``embedded`` extra (fakeredis with Lua); without it
+        ``from_url(None)`` raises ``ImportError`` saying so.
+
         ``local_cache=True`` keeps validated tokens, client records and the scope registry
         in process, invalidated by Redis itself (:mod:`.cache`);
         it needs a Redis server (6.0 or newer) and is ignored by the embedded store,
@@ -91,6 +94,7 @@ class TokenStore(
         return store
 
     async def ping(self) -> bool:
+        """Whether Redis answers (raises :class:`StoreUnavailable` when it cannot be reached)."""
         with GUARD:
             return bool(await self.redis.ping())
 
@@ -104,6 +108,7 @@ class TokenStore(
         return await check_redis(self.redis, allow_eviction=allow_eviction)
 
     async def aclose(self) -> None:
+        """Close the local cache's connection, if any, then the Redis connection pool."""
         if self.cache is not None:
             await self.cache.aclose()
         await self.redis.aclose()

@@ -22,7 +22,8 @@ from tests.servers import ROOT, DemoProcess
 
 WARNING = "WARNING: plain HTTP is allowed only because the demo binds to loopback."
 EMBEDDED = "store: embedded in-process store (no REDIS_URL)"
-_SECRET_LINE = re.compile(r"demo-web client secret \(generated, shown once\): (\S+)")
+_SECRET_LINE = re.compile(r"demo-web client secret \(generated, shown once\); paste .*\n"
+                          r"  export DEMO_CLIENT_SECRET=(\S+)\n")
 
 
 async def test_without_redis_url_or_secret_it_warns_embeds_the_store_and_prints_a_secret() -> None:
