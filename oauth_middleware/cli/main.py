@@ -17,6 +17,7 @@ from oauth_middleware.cli.clients import client_group
 from oauth_middleware.cli.context import Settings, StoreFactory, connect_store
 from oauth_middleware.cli.scopes import scope_group
 from oauth_middleware.cli.tokens import token_group
+from oauth_middleware.cli.transfer import store_group
 
 #: The library's logger: its warnings are for a server's logs (see ``library_logs_kept_off``).
 LIBRARY_LOGGER = "oauth_middleware"
@@ -74,3 +75,4 @@ def main(ctx: click.Context, redis_url: str | None, prefix: str | None) -> None:
 main.add_command(client_group)
 main.add_command(scope_group)
 main.add_command(token_group)
+main.add_command(store_group)
