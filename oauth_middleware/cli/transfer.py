@@ -76,11 +76,11 @@ def store_group() -> None:
 @click.option("--output", "-o", default="-", metavar="FILE|-", show_default=True,
               help="Where to write; '-' is stdout.")
 def export_command(output: str) -> None:
-    """Write every key under the prefix, with its remaining lifetime, as JSON lines.
+    """Write the store's keys as JSON lines.
 
-    Each key is read whole with its TTL, written as an absolute expiry time, so a
-    file imported later gives nothing a longer life. On a live store the file
-    holds each key as it was when read.
+    Every key under the prefix, read whole with its TTL, which is written as an
+    absolute expiry time: a file imported later gives nothing a longer life. On a
+    live store the file holds each key as it was when read.
     """
     unknown = Unknown()
     if output == "-":
@@ -117,12 +117,12 @@ def _export_to(path: Path, unknown: Unknown) -> Header:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON document.")
 def import_command(source: IO[bytes], mode: str | None, prefix_from: str | None,
                    as_json: bool) -> None:
-    """Write the keys of an export file; those whose time has passed are skipped.
+    """Write the keys of an export file.
 
-    Into an empty store this is a restore. A store that holds keys is refused unless
-    --skip-existing or --replace says how to merge: a key the file has and the
-    store lacks is written either way, so an old file brings back what was revoked
-    since it was made.
+    Keys whose time has passed are skipped. Into an empty store this is a restore.
+    A store that holds keys is refused unless --skip-existing or --replace says how
+    to merge: a key the file has and the store lacks is written either way, so an
+    old file brings back what was revoked since it was made.
     """
     chosen = cast(Mode, mode or "empty")
     moved = run(lambda store: import_lines(store, source, mode=chosen, prefix_from=prefix_from))
@@ -137,11 +137,12 @@ def import_command(source: IO[bytes], mode: str | None, prefix_from: str | None,
 @click.pass_context
 def copy_command(ctx: click.Context, source_url: str, target_url: str, mode: str | None,
                  as_json: bool) -> None:
-    """Copy every key under the prefix from one Redis to another, TTLs kept.
+    """Copy the store's keys to another Redis.
 
-    Same rules as export then import. A key deleted from the source after it was
-    copied (a token revoked meanwhile) stays in the target: copy while the apps
-    are stopped, or revoke again after switching them over.
+    Every key under the prefix, TTLs kept; the same rules as export then import.
+    A key deleted from the source after it was copied (a token revoked meanwhile)
+    stays in the target: copy while the apps are stopped, or revoke again after
+    switching them over.
     """
     if source_url == target_url:
         raise click.ClickException("--from and --to name the same Redis")
