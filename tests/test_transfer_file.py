@@ -37,6 +37,13 @@ BAD_RECORDS = {
     "a fractional expiry": {**clients("x"), "expires_at": 1.5},
     "a score ZADD refuses": {"kind": "client_index", "key": "idx:client:web", "type": "zset",
                              "expires_at": None, "value": [["g", "1_000"]]},
+    "a score Redis overflows": {"kind": "client_index", "key": "idx:client:web",
+                                "type": "zset", "expires_at": None, "value": [["g", "1e400"]]},
+    "a score Redis underflows": {"kind": "client_index", "key": "idx:client:web",
+                                 "type": "zset", "expires_at": None, "value": [["g", "1e-400"]]},
+    "an expiry PEXPIREAT refuses": {**clients("x"), "expires_at": 2**70},
+    "a kind that is never moved": {"kind": "cache_generation", "key": "cache:generation",
+                                   "type": "string", "expires_at": None, "value": "x"},
     "a score that is NaN": {"kind": "client_index", "key": "idx:client:web", "type": "zset",
                             "expires_at": None, "value": [["g", "nan"]]},
 }

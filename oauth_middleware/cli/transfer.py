@@ -96,16 +96,21 @@ def _export_to(path: Path, unknown: Unknown) -> Header:
     try:
         handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     except OSError as exc:
-        raise click.ClickException(f"cannot write to {printable(str(path.parent))}: "
-                                   f"{exc.strerror}") from None
+        raise _unwritable(path, exc) from None
     try:
         with os.fdopen(handle, "w", encoding="ascii") as out:
             header = run(lambda store: export(store, out, on_unknown=unknown))
         os.replace(name, path)
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(name)
     return header
+
+
+def _unwritable(path: Path, exc: OSError) -> click.ClickException:
+    return click.ClickException(f"cannot write {printable(str(path))}: {exc.strerror}")
 
 
 @store_group.command("import")

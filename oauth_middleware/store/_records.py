@@ -18,22 +18,28 @@ character escaped.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-from oauth_middleware.store.keys import KINDS, kind_of
+from oauth_middleware.store.keys import KINDS, NEVER_MS, kind_of
 
 #: The ``format`` of every header we write.
 FORMAT = "oauth-middleware-store"
 #: Bump when a record's meaning changes; an import refuses every other version.
 VERSION = 1
 
+#: Kinds of keys that belong to one Redis and are never moved (nor accepted by an import).
+NOT_MOVED = frozenset({"cache_generation"})
+
 #: A record's value: a string's text, a set's members, a hash's fields, a sorted set's
 #: ``[member, score]`` pairs (the score as Redis prints it).
 #: ``ZADD``'s number syntax, the subset that Redis itself prints.
 _SCORE = re.compile(r"-?(?:[0-9]{1,20}(?:\.[0-9]{0,20})?(?:e[+-]?[0-9]{1,3})?|inf)")
+#: Latest expiry a record may carry (ms): what the store itself uses for "never".
+LATEST = NEVER_MS
 
 Value = str | list[str] | dict[str, str] | list[list[str]]
 
@@ -116,7 +122,7 @@ def parse_header(line: bytes) -> Header:
     if not isinstance(prefix, str) or not prefix or not _int(exported_at):
         raise BadLine(1, "the header needs a \"prefix\" and an \"exported_at\"")
     if not isinstance(counts, dict) or not all(
-            k in KINDS and _int(v) for k, v in counts.items()):
+            k in KINDS and k not in NOT_MOVED and _int(v) for k, v in counts.items()):
         raise BadLine(1, "the header's \"counts\" must map kinds to whole numbers")
     return Header(prefix, exported_at, dict(counts))
 
@@ -130,11 +136,14 @@ def parse_record(line: bytes, number: int) -> Record:
     kind, name, redis_type = data["kind"], data["key"], data["type"]
     if not isinstance(name, str) or kind_of(name) != kind or not isinstance(kind, str):
         raise BadLine(number, f"key {name!r} is not a key of kind {kind!r}")
+    if kind in NOT_MOVED:
+        raise BadLine(number, f"a {kind} belongs to one Redis and is never imported")
     if redis_type != KINDS[kind][0]:
         raise BadLine(number, f"a {kind} is a Redis {KINDS[kind][0]}, not {redis_type!r}")
     expires_at = data["expires_at"]
-    if expires_at is not None and not (_int(expires_at) and expires_at > 0):
-        raise BadLine(number, "expires_at must be a positive whole number of ms, or null")
+    if expires_at is not None and not (_int(expires_at) and 0 < expires_at <= LATEST):
+        raise BadLine(number, f"expires_at must be a whole number of ms from 1 to {LATEST}, "
+                              "or null")
     if not _shaped(redis_type, data["value"]):
         raise BadLine(number, f"the value is not a non-empty Redis {redis_type}")
     return Record(name, kind, redis_type, data["value"], expires_at)
@@ -156,8 +165,15 @@ def _shaped(redis_type: str, value: object) -> bool:
 
 def _score(value: object) -> bool:
     """A sorted-set score as Redis prints one (a decimal number, or ``inf``), nothing that
-    ``ZADD`` would refuse halfway through writing a key."""
-    return isinstance(value, str) and _SCORE.fullmatch(value) is not None
+    ``ZADD`` would refuse halfway through writing a key: no NaN, no overflow to infinity,
+    no underflow to zero (Redis refuses both)."""
+    if not isinstance(value, str) or _SCORE.fullmatch(value) is None:
+        return False
+    if value.endswith("inf"):
+        return True
+    number = float(value)
+    mantissa = value.partition("e")[0]
+    return math.isfinite(number) and (number != 0 or not mantissa.strip("-0."))
 
 
 def tally(records: Counter[str]) -> str:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from oauth_middleware.store._records import (
+    NOT_MOVED,
     BadLine,
     Header,
     Record,
@@ -51,8 +52,6 @@ if TYPE_CHECKING:
 PAGE = 500
 #: Longest line an import reads (bytes): a client's grant index is the largest value.
 MAX_LINE = 64 * 1024 * 1024
-#: Kinds of keys that belong to one Redis and are never moved.
-NOT_MOVED = frozenset({"cache_generation"})
 
 #: ``empty``: refuse a target that holds keys; ``skip``/``replace``: merge (see module doc).
 Mode = Literal["empty", "skip", "replace"]

@@ -106,6 +106,13 @@ def test_an_export_that_fails_leaves_no_file(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_export_to_a_path_it_cannot_write_is_one_line_error(cli: Cli, tmp_path: Path) -> None:
+    assert_error(cli.invoke("store", "export", "-o", str(tmp_path)), "cannot write ")
+    assert_error(cli.invoke("store", "export", "-o", str(tmp_path / "no" / "file")),
+                 "cannot write ")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.fixture
 def second_redis() -> Iterator[RedisProcess]:
     server = RedisProcess().start()
