@@ -130,4 +130,5 @@ async def test_keys_the_schema_does_not_know_are_reported_not_exported(store: To
     out = io.StringIO()
     header = await export(store, out, on_unknown=reported.append)
     assert sorted(reported) == found
-    assert header.records == 0 and len(lines(out.getvalue())) == 1
+    assert header.records == 0 and header.unknown == 3
+    assert lines(out.getvalue())[0]["unknown"] == 3 and len(lines(out.getvalue())) == 1

@@ -11,7 +11,8 @@ import pytest
 
 from oauth_middleware.store import TokenStore
 from oauth_middleware.store._records import Record
-from oauth_middleware.store._transfer import PAGE, export, import_lines, records
+from oauth_middleware.store._transfer import PAGE, export, records
+from oauth_middleware.store._transfer_write import import_lines
 
 KEYS = 20_000
 #: One access-token record's worth of JSON.

@@ -11,7 +11,8 @@ import httpx
 
 from oauth_middleware.security import digest
 from oauth_middleware.store import TokenStore
-from oauth_middleware.store._transfer import Mode, Moved, export, import_lines
+from oauth_middleware.store._transfer import export
+from oauth_middleware.store._transfer_write import Mode, Moved, import_lines
 from tests.server.token_harness import (
     REVOKE_PATH,
     TOKEN_PATH,

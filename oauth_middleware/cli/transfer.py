@@ -24,7 +24,8 @@ from oauth_middleware.cli.context import Settings, run
 from oauth_middleware.cli.output import printable
 from oauth_middleware.store import TokenStore
 from oauth_middleware.store._records import Header, tally
-from oauth_middleware.store._transfer import Mode, Moved, copy, export, import_lines
+from oauth_middleware.store._transfer import export
+from oauth_middleware.store._transfer_write import Mode, Moved, copy, import_lines
 
 #: Unknown keys listed one by one on stderr; past this only counted.
 LISTED = 100

@@ -1,12 +1,13 @@
 """The export file: JSON lines, one header then one record per Redis key.
 
 The header names the format and its version, the prefix the keys were under,
-when the export began (Redis's clock, ms since the epoch) and how many records
-of each kind follow, so that an import can refuse a file it does not understand
-and notice one cut short. Each record is one key, named after the prefix, with
-its kind (:data:`.keys.KINDS`), its Redis type, its value and ``expires_at``:
-the absolute time (Redis's clock, ms) it expires, so a file imported later
-gives nothing a longer life than it had left.
+when the export began (Redis's clock, ms since the epoch), how many records of
+each kind follow and how many keys were left out as unknown, so that an import
+can refuse a file it does not understand and notice one cut short. Each record
+is one key, named after the prefix, with its kind (:data:`.keys.KINDS`), its
+Redis type, its value and ``expires_at``: the absolute time (Redis's clock, ms)
+it expires, so a file imported later gives nothing a longer life than it had
+left.
 
 Values are text as Redis stores them: JSON records, digests, ids. The store
 holds no raw token, code or client secret, so neither does the file. Bytes
@@ -73,6 +74,8 @@ class Header:
     prefix: str
     exported_at: int
     counts: dict[str, int]
+    #: Keys under the prefix the schema does not describe: left out, but counted here.
+    unknown: int = 0
 
     @property
     def records(self) -> int:
@@ -81,7 +84,7 @@ class Header:
     def line(self) -> str:
         return _dumps({"format": FORMAT, "version": VERSION, "prefix": self.prefix,
                        "exported_at": self.exported_at, "records": self.records,
-                       "counts": dict(sorted(self.counts.items()))})
+                       "counts": dict(sorted(self.counts.items())), "unknown": self.unknown})
 
 
 def _dumps(data: dict[str, Any]) -> str:

@@ -71,6 +71,7 @@ def test_unknown_keys_are_listed_on_stderr_counted_and_left_out(cli: Cli) -> Non
         "exported 1 records (1 client)",
     ]
     assert "legacy" not in result.stdout and len(result.stdout.splitlines()) == 2
+    assert json.loads(result.stdout.splitlines()[0])["unknown"] == 1
 
 
 @pytest.mark.parametrize(("lines", "extra", "fragment"), [
