@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -125,10 +126,37 @@ async def test_keys_the_schema_does_not_know_are_reported_not_exported(store: To
     found = sorted([key async for key in unknown_keys(store)])
     assert found == ["om:client:web", "om:clients", "om:mystery"]
 
-    import io
     reported: list[str] = []
     out = io.StringIO()
     header = await export(store, out, on_unknown=reported.append)
     assert sorted(reported) == found
     assert header.records == 0 and header.unknown == 3
     assert lines(out.getvalue())[0]["unknown"] == 3 and len(lines(out.getvalue())) == 1
+
+
+async def test_blank_lines_and_crlf_endings_are_read(store: TokenStore) -> None:
+    text = joined([HEADER, clients("a"), clients("b")]).replace("\n", "\r\n")
+    moved = await imported(store, text[:-2] + "\n\n  \r\n" + joined([clients("c")]))
+    assert moved.records == 3
+    assert await store.redis.smembers("om:clients") == {b"a", b"b", b"c"}
+
+
+async def test_a_key_gone_between_scan_and_read_is_left_out_not_reported(
+        store: TokenStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from oauth_middleware.store._transfer import export
+
+    await store.redis.sadd("om:clients", b"a")
+    await store.redis.set("om:client:a", b"{}")
+    scan = store.redis.scan
+
+    async def scan_then_revoke(*args: Any, **kwargs: Any) -> Any:
+        reply = await scan(*args, **kwargs)
+        await store.redis.delete("om:client:a")  # deleted after SCAN listed it
+        return reply
+
+    monkeypatch.setattr(store.redis, "scan", scan_then_revoke)
+    reported: list[str] = []
+    out = io.StringIO()
+    header = await export(store, out, on_unknown=reported.append)
+    assert header.counts == {"clients": 1} and reported == []
+    assert "client:a" not in out.getvalue()

@@ -136,7 +136,8 @@ async def import_lines(store: TokenStore, stream: IO[bytes], *, mode: Mode,
     try:
         while line := _line(stream, number + 1, max_line):
             number += 1
-            await writer.add(parse_record(line, number))
+            if line.strip():  # a blank line (an editor's last newline) holds nothing
+                await writer.add(parse_record(line, number))
     except BadLine as exc:
         await writer.flush()
         raise BadLine(exc.number, f"{exc.reason} ({writer.moved.records} records before "
