@@ -160,3 +160,10 @@ async def test_a_key_gone_between_scan_and_read_is_left_out_not_reported(
     header = await export(store, out, on_unknown=reported.append)
     assert header.counts == {"clients": 1} and reported == []
     assert "client:a" not in out.getvalue()
+
+
+async def test_an_error_quotes_a_huge_key_cut_short(store: TokenStore) -> None:
+    bad = {**clients("x"), "kind": "client", "type": "string", "key": "k" * 100_000, "value": ""}
+    with pytest.raises(BadLine) as caught:
+        await imported(store, joined([HEADER, bad]))
+    assert len(str(caught.value)) < 200 and "kkk..." in str(caught.value)

@@ -138,11 +138,11 @@ def parse_record(line: bytes, number: int) -> Record:
         raise BadLine(number, "a record has exactly kind, key, type, expires_at and value")
     kind, name, redis_type = data["kind"], data["key"], data["type"]
     if not isinstance(name, str) or kind_of(name) != kind or not isinstance(kind, str):
-        raise BadLine(number, f"key {name!r} is not a key of kind {kind!r}")
+        raise BadLine(number, f"key {_shown(name)} is not a key of kind {_shown(kind)}")
     if kind in NOT_MOVED:
         raise BadLine(number, f"a {kind} belongs to one Redis and is never imported")
     if redis_type != KINDS[kind][0]:
-        raise BadLine(number, f"a {kind} is a Redis {KINDS[kind][0]}, not {redis_type!r}")
+        raise BadLine(number, f"a {kind} is a Redis {KINDS[kind][0]}, not {_shown(redis_type)}")
     expires_at = data["expires_at"]
     if expires_at is not None and not (_int(expires_at) and 0 < expires_at <= LATEST):
         raise BadLine(number, f"expires_at must be a whole number of ms from 1 to {LATEST}, "
@@ -150,6 +150,12 @@ def parse_record(line: bytes, number: int) -> Record:
     if not _shaped(redis_type, data["value"]):
         raise BadLine(number, f"the value is not a non-empty Redis {redis_type}")
     return Record(name, kind, redis_type, data["value"], expires_at)
+
+
+def _shown(value: object) -> str:
+    """A value from the file in an error message: its repr, cut short (a line may be huge)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _shaped(redis_type: str, value: object) -> bool:
