@@ -46,8 +46,7 @@ class Unknown:
         if self.count > LISTED:
             click.echo(f"... {self.count - LISTED} more unknown keys", err=True)
         if self.count:
-            click.echo(f"{self.count} unknown keys not moved (oauth-middleware store check "
-                       "lists them)", err=True)
+            click.echo(f"{self.count} unknown keys not moved", err=True)
 
 
 def mode_options(func: click.decorators.FC) -> click.decorators.FC:
@@ -68,12 +67,7 @@ def _summary(moved: Moved, as_json: bool) -> None:
                    f"{tally(moved.outcomes)}")
 
 
-@click.group("store")
-def store_group() -> None:
-    """Back up, restore and move the store's data (JSON lines, digests only)."""
-
-
-@store_group.command("export")
+@click.command("export")
 @click.option("--output", "-o", default="-", metavar="FILE|-", show_default=True,
               help="Where to write; '-' is stdout.")
 def export_command(output: str) -> None:
@@ -114,7 +108,7 @@ def _unwritable(path: Path, exc: OSError) -> click.ClickException:
     return click.ClickException(f"cannot write {printable(str(path))}: {exc.strerror}")
 
 
-@store_group.command("import")
+@click.command("import")
 @click.option("--input", "-i", "source", type=click.File("rb", lazy=False), default="-",
               metavar="FILE|-", show_default=True, help="The export file; '-' is stdin.")
 @mode_options
@@ -135,7 +129,7 @@ def import_command(source: IO[bytes], mode: str | None, prefix_from: str | None,
     _summary(moved, as_json)
 
 
-@store_group.command("copy")
+@click.command("copy")
 @click.option("--from", "source_url", required=True, metavar="URL", help="The Redis to read.")
 @click.option("--to", "target_url", required=True, metavar="URL", help="The Redis to write.")
 @mode_options
@@ -170,3 +164,11 @@ def copy_command(ctx: click.Context, source_url: str, target_url: str, mode: str
     moved = run(work)
     unknown.report()
     _summary(moved, as_json)
+
+
+#: The data-moving commands, for whichever ``store`` group holds them.
+TRANSFER_COMMANDS = (export_command, import_command, copy_command)
+
+store_group = click.Group("store", commands=TRANSFER_COMMANDS,
+                          help="Back up, restore and move the store's data (JSON lines, "
+                               "digests only).")

@@ -67,7 +67,7 @@ def test_unknown_keys_are_listed_on_stderr_counted_and_left_out(cli: Cli) -> Non
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines() == [
         "unknown key, not moved: om:legacy\\x1b[2J",
-        "1 unknown keys not moved (oauth-middleware store check lists them)",
+        "1 unknown keys not moved",
         "exported 1 records (1 client)",
     ]
     assert "legacy" not in result.stdout and len(result.stdout.splitlines()) == 2
