@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import cast
 
 import pytest
 
 from oauth_middleware.security import digest
-from oauth_middleware.store import TokenStore
+from oauth_middleware.store import TokenStore, _transfer, _transfer_write
 from oauth_middleware.store._records import FORMAT, VERSION
+from oauth_middleware.store._transfer_write import copy
 from tests.server.token_harness import TOKEN_PATH, basic, build_app, code_form, http
 from tests.server.token_harness import assert_error as assert_oauth_error
 from tests.transfer_harness import (
@@ -172,3 +174,43 @@ async def test_a_prefix_change_renames_keys_and_the_keys_a_grant_lists(store: To
     assert record is not None and record.scopes == {"read", "write"}
     assert await other.revoke_grant(grant) >= 2  # its member set names the renamed keys
     assert await other.resolve(issued.current["access_token"]) is None
+
+
+@pytest.mark.rule("rest.export-digests-only")
+async def test_a_grant_revoked_while_the_export_runs_is_left_out(
+        store: TokenStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    issued = await run_flows(store)
+    grant = issued.current["access_token"].partition(".")[0]
+    check = _transfer.present
+
+    async def revoke_then_check(target: TokenStore, keys: list[str]) -> list[bool]:
+        await store.revoke_grant(grant)  # after every key was read, before the check
+        return await check(target, keys)
+
+    monkeypatch.setattr(_transfer, "present", revoke_then_check)
+    header, *records = lines(await exported(store))
+    assert not any(grant in row["key"] for row in records)
+    assert digest(issued.current["access_token"]) not in json.dumps(records)
+    assert header["records"] == len(records) >= 5  # the rest is there, counted
+    assert header["counts"]["access_token"] == 1  # the machine token's
+
+
+async def test_copy_into_an_empty_store_prunes_a_grant_revoked_while_it_ran(
+        store: TokenStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    issued = await run_flows(store)
+    grant = issued.current["access_token"].partition(".")[0]
+    target = TokenStore.from_url(None)  # another Redis (and, on the redis run, another kind)
+    check = _transfer.present
+
+    async def revoke_then_check(source: TokenStore, keys: list[str]) -> list[bool]:
+        await store.revoke_grant(grant)  # after its keys were copied
+        return await check(source, keys)
+
+    monkeypatch.setattr(_transfer_write, "present", revoke_then_check)
+    moved = await copy(store, target, mode="empty", on_unknown=pytest.fail)
+    assert moved.outcomes["pruned"] >= 4  # two access tokens, the refresh record, the code...
+    assert await target.resolve(issued.current["access_token"]) is None
+    machine = await target.resolve(issued.machine["access_token"])
+    assert machine is not None and machine.scopes == {"read"}
+    assert [k async for k in target.redis.scan_iter(match=f"*{grant}*")] == []
+    await target.aclose()

@@ -140,9 +140,10 @@ def copy_command(ctx: click.Context, source_url: str, target_url: str, mode: str
     """Copy the store's keys to another Redis.
 
     Every key under the prefix, TTLs kept; the same rules as export then import.
-    A key deleted from the source after it was copied (a token revoked meanwhile)
-    stays in the target: copy while the apps are stopped, or revoke again after
-    switching them over.
+    Into an empty target, what the source deleted while the copy ran (a token
+    revoked meanwhile) is deleted again at the end. What is revoked after that,
+    until the apps use the target, is not: copy while the apps are stopped, or
+    revoke again after switching them over.
     """
     if source_url == target_url:
         raise click.ClickException("--from and --to name the same Redis")

@@ -10,9 +10,12 @@ every key whole or absent. Memory stays constant whatever the store's size:
 a page of keys at a time (the export's records wait in a temporary file so
 that its header, first, can count them).
 
-On a live store an export is each key as it was when read: a token revoked
-before its key is read is absent from the file, one revoked after is in it.
-Into a store that holds keys already, an import is a merge, and refuses to
+On a live store an export is each key as it was when read, and then only if
+it still exists once every key was read: a second pass (one ``EXISTS`` per
+key, pipelined) leaves out what was deleted meanwhile, so a token revoked
+before the export ends is absent from the file; a copy into an empty target
+prunes the same way. A key rewritten after it was read (a refresh rotation)
+travels as it was read. Into a store that holds keys already, an import is a merge, and refuses to
 start unless told how: ``skip`` keeps the target's strings and members,
 ``replace`` lets the file's win. Either way a key the file has and the
 target lacks is written, so importing an old file brings back what was
@@ -24,6 +27,8 @@ cache to notice a swapped database.
 
 from __future__ import annotations
 
+import itertools
+import json
 import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -121,7 +126,6 @@ async def export(store: TokenStore, out: IO[str], *,
     """Write the header and every record to ``out``; the header counts what follows it."""
     with GUARD:
         seconds, micros = await redis_of(store).time()
-    counts: Counter[str] = Counter()
     unknown = 0
 
     def report(key: str) -> None:
@@ -129,17 +133,45 @@ async def export(store: TokenStore, out: IO[str], *,
         unknown += 1
         on_unknown(key)
 
-    with tempfile.TemporaryFile("w+", encoding="ascii") as spool:
+    with (tempfile.TemporaryFile("w+", encoding="ascii") as spool,
+          tempfile.TemporaryFile("w+", encoding="ascii") as kept):
         async for record in records(store, on_unknown=report, page=page):
             spool.write(record.line())
-            counts[record.kind] += 1
+        spool.seek(0)
+        counts = await _still_there(store, spool, kept, page)
         header = Header(store.keys.prefix, seconds * 1000 + micros // 1000, dict(counts),
                         unknown)
         out.write(header.line())
-        spool.seek(0)
-        while chunk := spool.read(1 << 16):
+        kept.seek(0)
+        while chunk := kept.read(1 << 16):
             out.write(chunk)
     return header
+
+
+async def present(store: TokenStore, keys: list[str]) -> list[bool]:
+    """Which of ``keys`` exist now: one ``EXISTS`` each, pipelined (each routable alone)."""
+    pipe = redis_of(store).pipeline(transaction=False)
+    for key in keys:
+        pipe.exists(key)
+    with GUARD:
+        return [bool(n) for n in await pipe.execute()] if keys else []
+
+
+async def _still_there(store: TokenStore, spool: IO[str], kept: IO[str],
+                       page: int) -> Counter[str]:
+    """Copy to ``kept`` the records of ``spool`` whose key still exists, a page at a time.
+
+    A grant revoked while the export ran (after its keys were read) is left out: what is
+    in the file was live when the export ended, not only when its key was read.
+    """
+    counts: Counter[str] = Counter()
+    while batch := [(json.loads(line), line) for line in itertools.islice(spool, page)]:
+        there = await present(store, [store.keys.prefix + data["key"] for data, _ in batch])
+        for (data, line), live in zip(batch, there, strict=True):
+            if live:
+                kept.write(line)
+                counts[data["kind"]] += 1
+    return counts
 
 
 async def unknown_keys(store: TokenStore, *, page: int = PAGE) -> AsyncIterator[str]:

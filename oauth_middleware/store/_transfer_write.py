@@ -20,7 +20,7 @@ from oauth_middleware.store._records import (
     raw,
     text,
 )
-from oauth_middleware.store._transfer import PAGE, pages, records, redis_of
+from oauth_middleware.store._transfer import PAGE, pages, present, records, redis_of
 from oauth_middleware.store._transfer_scripts import WRITE
 from oauth_middleware.store.connection import GUARD
 from oauth_middleware.store.keys import kind_of
@@ -158,4 +158,27 @@ async def copy(source: TokenStore, target: TokenStore, *, mode: Mode,
     async for record in records(source, on_unknown=on_unknown):
         await writer.add(record)
     await writer.flush()
+    pruned = await _prune(source, target) if mode == "empty" else 0
+    if pruned:
+        writer.moved.outcomes["pruned"] = pruned
     return writer.moved
+
+
+async def _prune(source: TokenStore, target: TokenStore) -> int:
+    """Delete from ``target`` (empty before the copy) what ``source`` no longer has.
+
+    A grant revoked while the copy ran, after its keys were copied, is deleted again:
+    what the target holds was live in the source when the copy ended.
+    """
+    pruned, client = 0, redis_of(target)
+    async for keys in pages(target, PAGE):
+        names = [key[len(target.keys.prefix):] for key in keys]
+        there = await present(source, [source.keys.prefix + name for name in names])
+        gone = [key for key, name, live in zip(keys, names, there, strict=True)
+                if not live and kind_of(name) not in NOT_MOVED]
+        pipe = client.pipeline(transaction=False)
+        for key in gone:
+            pipe.delete(key)
+        with GUARD:
+            pruned += sum(await pipe.execute()) if gone else 0
+    return pruned
