@@ -214,3 +214,22 @@ async def test_copy_into_an_empty_store_prunes_a_grant_revoked_while_it_ran(
     assert machine is not None and machine.scopes == {"read"}
     assert [k async for k in target.redis.scan_iter(match=f"*{grant}*")] == []
     await target.aclose()
+
+
+async def test_after_a_restore_a_refresh_made_since_the_export_ends_its_grant(
+        store: TokenStore) -> None:
+    issued = await run_flows(store)
+    text = await exported(store)
+    auth = basic(issued.client_id, issued.secret)
+    rotate = {"grant_type": "refresh_token", "refresh_token": issued.current["refresh_token"]}
+    async with http(build_app(store)) as client:
+        newer = (await client.post(TOKEN_PATH, data=rotate, headers=auth)).json()
+        await store.redis.flushdb()
+        await imported(store, text)  # the store as it was before that refresh
+        answer = await client.post(TOKEN_PATH, headers=auth, data={
+            "grant_type": "refresh_token", "refresh_token": newer["refresh_token"]})
+        assert_oauth_error(answer, 400, "invalid_grant")
+        again = await client.post(TOKEN_PATH, data=rotate, headers=auth)
+        assert_oauth_error(again, 400, "invalid_grant")  # taken for a replay: the grant ended
+    assert await store.resolve(issued.current["access_token"]) is None
+    assert await store.resolve(issued.machine["access_token"]) is not None
