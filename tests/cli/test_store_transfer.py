@@ -74,6 +74,20 @@ def test_unknown_keys_are_listed_on_stderr_counted_and_left_out(cli: Cli) -> Non
     assert json.loads(result.stdout.splitlines()[0])["unknown"] == 1
 
 
+def test_past_100_unknown_keys_the_rest_are_only_counted(cli: Cli) -> None:
+    async def litter(store: TokenStore) -> None:
+        await store.redis.mset({f"om:junk:{i:03}": b"?" for i in range(103)})
+
+    cli.run(litter)
+    result = cli.invoke("store", "export")
+    assert result.exit_code == 0, result.output
+    stderr = result.stderr.splitlines()
+    assert len([line for line in stderr if line.startswith("unknown key, not moved: ")]) == 100
+    assert stderr[-3:] == ["... 3 more unknown keys", "103 unknown keys not moved",
+                           "exported 0 records (nothing)"]
+    assert json.loads(result.stdout)["unknown"] == 103
+
+
 @pytest.mark.parametrize(("lines", "extra", "fragment"), [
     (['{"format": "oauth-middleware-store", "version": 9}'], [],
      "line 1: format version 9; this version reads version 1 only"),
