@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -101,14 +101,18 @@ async def test_control_characters_odd_bytes_and_huge_values_round_trip_exactly(
     scope = json.dumps({"identifier": "odd", "title": title, "enabled": True, "v": 1}).encode()
     await store.redis.hset(store.keys.scopes, "odd", scope)
     await store.redis.set(store.keys.client("odd"), b"\xff\xfe\x80{\x00")  # not UTF-8
+    scores = {b"never": float("inf"), b"neg": -3.0, b"tiny": 1e-7, b"big": 1.5e20}
+    await store.redis.zadd(store.keys.client_index("web"), scores)
     members = {f"m{i}".encode() for i in range(5000)}  # more than Lua's unpack takes at once
     await store.redis.sadd(store.keys.clients, *members)
     text = await exported(store)
-    assert text.isascii() and len(text.splitlines()) == 4  # every control char escaped
+    assert text.isascii() and len(text.splitlines()) == 5  # every control char escaped
     await store.redis.flushdb()
 
     moved = await imported(store, text)
-    assert moved.outcomes == {"written": 3}
+    assert moved.outcomes == {"written": 4}
+    ranked = await store.redis.zrange(store.keys.client_index("web"), 0, -1, withscores=True)
+    assert dict(cast(list[tuple[bytes, float]], ranked)) == scores
     assert await store.redis.hgetall(store.keys.scopes) == {b"odd": scope}
     assert await store.redis.get(store.keys.client("odd")) == b"\xff\xfe\x80{\x00"
     assert await store.redis.smembers(store.keys.clients) == members
