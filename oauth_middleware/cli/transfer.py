@@ -16,7 +16,7 @@ import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import IO, cast
+from typing import IO
 
 import click
 
@@ -51,11 +51,17 @@ class Unknown:
 
 def mode_options(func: click.decorators.FC) -> click.decorators.FC:
     """``--skip-existing`` / ``--replace``: how to merge into a target that holds keys."""
-    func = click.option("--replace", "mode", flag_value="replace",
+    func = click.option("--replace", is_flag=True,
                         help="Merge; where both have a key (or a member), the incoming wins.")(func)
-    return click.option("--skip-existing", "mode", flag_value="skip",
+    return click.option("--skip-existing", is_flag=True,
                         help="Merge; where both have a key (or a member), the target's stays."
                         )(func)
+
+
+def _mode(skip_existing: bool, replace: bool) -> Mode:
+    if skip_existing and replace:
+        raise click.UsageError("--skip-existing and --replace exclude each other")
+    return "skip" if skip_existing else "replace" if replace else "empty"
 
 
 def _summary(moved: Moved, as_json: bool) -> None:
@@ -115,8 +121,8 @@ def _unwritable(path: Path, exc: OSError) -> click.ClickException:
 @click.option("--prefix-from", metavar="PREFIX",
               help="The file's prefix, to import its keys under this store's own.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON document.")
-def import_command(source: IO[bytes], mode: str | None, prefix_from: str | None,
-                   as_json: bool) -> None:
+def import_command(source: IO[bytes], skip_existing: bool, replace: bool,
+                   prefix_from: str | None, as_json: bool) -> None:
     """Write the keys of an export file.
 
     Keys whose time has passed are skipped. Into an empty store this is a restore.
@@ -124,8 +130,8 @@ def import_command(source: IO[bytes], mode: str | None, prefix_from: str | None,
     to merge: a key the file has and the store lacks is written either way, so an
     old file brings back what was revoked since it was made.
     """
-    chosen = cast(Mode, mode or "empty")
-    moved = run(lambda store: import_lines(store, source, mode=chosen, prefix_from=prefix_from))
+    mode = _mode(skip_existing, replace)
+    moved = run(lambda store: import_lines(store, source, mode=mode, prefix_from=prefix_from))
     _summary(moved, as_json)
 
 
@@ -135,8 +141,8 @@ def import_command(source: IO[bytes], mode: str | None, prefix_from: str | None,
 @mode_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON document.")
 @click.pass_context
-def copy_command(ctx: click.Context, source_url: str, target_url: str, mode: str | None,
-                 as_json: bool) -> None:
+def copy_command(ctx: click.Context, source_url: str, target_url: str, skip_existing: bool,
+                 replace: bool, as_json: bool) -> None:
     """Copy the store's keys to another Redis.
 
     Every key under the prefix, TTLs kept; the same rules as export then import.
@@ -145,6 +151,7 @@ def copy_command(ctx: click.Context, source_url: str, target_url: str, mode: str
     until the apps use the target, is not: copy while the apps are stopped, or
     revoke again after switching them over.
     """
+    mode = _mode(skip_existing, replace)
     if source_url == target_url:
         raise click.ClickException("--from and --to name the same Redis")
     settings = ctx.find_object(Settings)
@@ -157,8 +164,7 @@ def copy_command(ctx: click.Context, source_url: str, target_url: str, mode: str
     async def work(source: TokenStore) -> Moved:
         target = settings.factory(target_url, settings.prefix)
         try:
-            return await copy(source, target, mode=cast(Mode, mode or "empty"),
-                              on_unknown=unknown)
+            return await copy(source, target, mode=mode, on_unknown=unknown)
         finally:
             await target.aclose()
 

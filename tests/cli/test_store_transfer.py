@@ -113,6 +113,12 @@ def test_import_into_a_store_holding_keys_asks_for_a_merge_mode(cli: Cli) -> Non
     assert " written" not in summary and " kept" in summary and " merged" in summary
 
 
+def test_skip_existing_and_replace_together_are_a_usage_error(cli: Cli) -> None:
+    for command in (["import"], ["copy", "--from", "redis://a/0", "--to", "redis://b/0"]):
+        result = cli.invoke("store", *command, "--skip-existing", "--replace", input="")
+        assert_error(result, "--skip-existing and --replace exclude each other", status=2)
+
+
 def test_an_export_that_fails_leaves_no_file(tmp_path: Path) -> None:
     path = tmp_path / "backup.jsonl"
     result = CliRunner().invoke(main, ["--redis-url", f"redis://127.0.0.1:{free_port()}/0",
