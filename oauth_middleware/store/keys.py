@@ -101,6 +101,7 @@ safe inside a key; user ids are free text and appear only as a digest.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -233,3 +234,41 @@ class Keys:
 
     def is_access(self, key: str) -> bool:
         return key.startswith(f"{self.prefix}at:{{")
+
+
+_ID = r"[A-Za-z0-9._~-]{1,128}"
+_GRANT = r"\{[A-Za-z0-9_-]{1,64}\}"
+_SHA = r"[0-9a-f]{64}"
+_TAG = r"\{[0-9a-f]{64}\}"
+_BUCKET = r"[A-Za-z0-9_.-]{1,64}"
+
+#: Every kind of key above, for the tools that move data (``store export``, ``store import``)
+#: and for ``store check``: its name, the Redis type it holds and the shape of the key after
+#: the prefix. A key under the prefix that matches none (or holds another type) is unknown.
+KINDS: dict[str, tuple[str, re.Pattern[str]]] = {
+    kind: (redis_type, re.compile(shape)) for kind, redis_type, shape in (
+        ("client", "string", f"client:{_ID}"),
+        ("clients", "set", "clients"),
+        ("scopes", "hash", "scopes"),
+        ("access_token", "string", f"at:{_GRANT}:{_SHA}"),
+        ("refresh_token", "string", f"rt:{_GRANT}(?::{_SHA})?"),
+        ("code", "string", f"code:{_GRANT}:{_SHA}"),
+        ("grant_members", "set", f"members:{_GRANT}"),
+        ("user_index", "zset", f"idx:user:{_SHA}"),
+        ("client_index", "zset", f"idx:client:{_ID}"),
+        ("own_index", "zset", f"idx:own:{_ID}"),
+        ("consent", "string", f"txn:{_TAG}:{_SHA}"),
+        ("consent_index", "zset", f"txns:{_TAG}"),
+        ("throttle", "hash", f"throttle:{_BUCKET}:{_TAG}(?::{_SHA})?"),
+        ("attempts", "zset", f"attempts:{_BUCKET}:{_TAG}:{_SHA}"),
+        ("cache_generation", "string", "cache:generation"),
+    )
+}
+
+
+def kind_of(name: str) -> str | None:
+    """The kind of the key whose name after the prefix is ``name``; None: not of this schema."""
+    for kind, (_, shape) in KINDS.items():
+        if shape.fullmatch(name):
+            return kind
+    return None
