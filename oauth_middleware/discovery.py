@@ -19,8 +19,7 @@ from typing import Any
 from oauth_middleware.middleware import OAuthMiddleware
 from oauth_middleware.scope_registry import ScopeSync, sync_scopes
 from oauth_middleware.scopes import Rule, ScopePolicy
-from oauth_middleware.store import TokenStore
-from oauth_middleware.store.base import Progress
+from oauth_middleware.store import Progress, TokenStore
 
 
 @dataclass(frozen=True, slots=True)

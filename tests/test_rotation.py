@@ -13,19 +13,21 @@ from dataclasses import replace
 
 import pytest
 
+from oauth_middleware.limits import GRANT_ACCESS_TOKENS
 from oauth_middleware.models import IssuedTokens
 from oauth_middleware.security import FINGERPRINT_CHARS, digest, new_grant_id, new_token
-from oauth_middleware.store import REFRESH_LIFETIME, NewTokens, TokenStore, scripts
-from oauth_middleware.store.codec import SCHEMA_VERSION
+from oauth_middleware.store import REFRESH_LIFETIME, NewTokens, TokenStore
+from oauth_middleware.store._codec import SCHEMA_VERSION
 from tests.conftest import FakeClock
+from tests.store_helpers import redis_of, texts
 
 SPEC = NewTokens(client_id="web", subject="alice", scopes=frozenset({"read"}), refresh=True)
 
 
 async def _keys_of(store: TokenStore, grant_id: str) -> list[str]:
     """Every key of the grant (its hash tag), found with SCAN as an operator would."""
-    found = [key async for key in store.redis.scan_iter(match=f"*{{{grant_id}}}*", count=1000)]
-    return sorted(store.texts(found))
+    found = [key async for key in redis_of(store).scan_iter(match=f"*{{{grant_id}}}*", count=1000)]
+    return sorted(texts(found))
 
 
 @pytest.mark.rule("abuse.bounded-storage", "token.refresh.rotation")
@@ -45,22 +47,22 @@ async def test_ten_thousand_rotations_leave_a_bounded_grant(
         issued = await store.rotate_refresh(token, record, SPEC)
         assert issued is not None and issued.refresh_token is not None
         token = issued.refresh_token
-        access = [*access[-scripts.GRANT_ACCESS_TOKENS:], issued.access_token]
+        access = [*access[-GRANT_ACCESS_TOKENS:], issued.access_token]
         record = replace(record, digest=digest(token), generation=record.generation + 1,
                          fingerprint=digest(token)[:FINGERPRINT_CHARS], issued_at=clock(),
                          expires_at=clock() + REFRESH_LIFETIME)
     assert await store.get_refresh(token) == record
     assert record.generation == 10_001
     keys = await _keys_of(store, gid)
-    every_key = [key async for key in store.redis.scan_iter(count=1000)]
-    assert await store.redis.scard(store.keys.members(gid)) == scripts.GRANT_ACCESS_TOKENS + 1
-    assert len(keys) == scripts.GRANT_ACCESS_TOKENS + 2  # access tokens, rt:{g}, members:{g}
+    every_key = [key async for key in redis_of(store).scan_iter(count=1000)]
+    assert await redis_of(store).scard(store.keys.members(gid)) == GRANT_ACCESS_TOKENS + 1
+    assert len(keys) == GRANT_ACCESS_TOKENS + 2  # access tokens, rt:{g}, members:{g}
     assert len(every_key) == len(keys) + 2  # and the user and client indexes, one entry each
-    assert await store.redis.zcard(store.keys.user_index("alice")) == 1
-    assert await store.redis.zcard(store.keys.client_index("web")) == 1
+    assert await redis_of(store).zcard(store.keys.user_index("alice")) == 1
+    assert await redis_of(store).zcard(store.keys.client_index("web")) == 1
     # the newest access tokens live on; the oldest one past the bound is gone
     alive = [await store.resolve(t) is not None for t in access]
-    assert alive == [False] + [True] * scripts.GRANT_ACCESS_TOKENS
+    assert alive == [False] + [True] * GRANT_ACCESS_TOKENS
     assert await store.resolve(first.access_token) is None
 
 
@@ -73,16 +75,16 @@ async def test_a_rotation_drops_expired_members_and_keeps_the_new_tokens(
     issued = await store.issue(SPEC)
     gid = issued.token.grant_id
     tokens = [issued]
-    for _ in range(scripts.GRANT_ACCESS_TOKENS + 3):
+    for _ in range(GRANT_ACCESS_TOKENS + 3):
         tokens.append(await _rotate(store, str(tokens[-1].refresh_token), SPEC))
-    await store.redis.delete(store.keys.access(gid, digest(tokens[-1].access_token)))
+    await redis_of(store).delete(store.keys.access(gid, digest(tokens[-1].access_token)))
     short = await _rotate(store, str(tokens[-1].refresh_token), replace(SPEC, lifetime=5))
-    members = set(store.texts(list(await store.redis.smembers(store.keys.members(gid)))))
-    assert len(members) == scripts.GRANT_ACCESS_TOKENS + 1
+    members = set(texts(list(await redis_of(store).smembers(store.keys.members(gid)))))
+    assert len(members) == GRANT_ACCESS_TOKENS + 1
     assert store.keys.access(gid, digest(tokens[-1].access_token)) not in members
     assert store.keys.access(gid, digest(short.access_token)) in members
     assert await store.resolve(short.access_token) is not None
-    assert all([await store.redis.exists(key) == 1 for key in members])
+    assert all([await redis_of(store).exists(key) == 1 for key in members])
 
 
 @pytest.mark.rule("abuse.bounded-storage")
@@ -93,14 +95,14 @@ async def test_never_expiring_access_tokens_are_bounded_too(
     they go after every token that expires, oldest first, and the grant stays bounded."""
     forever = replace(SPEC, lifetime=None)
     issued = [await store.issue(SPEC)]
-    for _ in range(scripts.GRANT_ACCESS_TOKENS + 4):
+    for _ in range(GRANT_ACCESS_TOKENS + 4):
         clock.advance(1)
         issued.append(await _rotate(store, str(issued[-1].refresh_token), forever))
     gid = issued[0].token.grant_id
-    assert await store.redis.scard(store.keys.members(gid)) == scripts.GRANT_ACCESS_TOKENS + 1
+    assert await redis_of(store).scard(store.keys.members(gid)) == GRANT_ACCESS_TOKENS + 1
     alive = [await store.resolve(i.access_token) is not None for i in issued]
-    assert alive == [False] * 5 + [True] * (scripts.GRANT_ACCESS_TOKENS)
-    assert await store.redis.pttl(store.keys.access(gid, digest(issued[-1].access_token))) == -1
+    assert alive == [False] * 5 + [True] * (GRANT_ACCESS_TOKENS)
+    assert await redis_of(store).pttl(store.keys.access(gid, digest(issued[-1].access_token))) == -1
 
 
 async def _rotate(store: TokenStore, token: str, spec: NewTokens = SPEC) -> IssuedTokens:
@@ -141,12 +143,12 @@ async def test_a_refresh_record_with_an_unknown_field_rotates_normally(store: To
     issued = await store.issue(SPEC)
     gid = issued.token.grant_id
     key = store.keys.refresh(gid)
-    raw = await store.redis.get(key)
+    raw = await redis_of(store).get(key)
     assert raw is not None
     stored = json.loads(raw)
     assert stored["v"] == SCHEMA_VERSION
     # Numbers stay numbers whichever way JSON wrote them (a whole one as 2.0 included).
-    await store.redis.set(key, json.dumps({**stored, "v": SCHEMA_VERSION + 1,
+    await redis_of(store).set(key, json.dumps({**stored, "v": SCHEMA_VERSION + 1,
                                            "added_later": {"x": [1, 2]},
                                            "generation": float(stored["generation"]),
                                            "issued_at": int(stored["issued_at"])}),
@@ -175,8 +177,8 @@ async def test_a_schema_0_refresh_record_rotates_once_and_its_reuse_revokes_the_
     gid = new_grant_id()
     token = new_token(gid)
     key = store.keys.legacy_refresh(gid, digest(token))
-    await store.redis.set(key, _schema_0_refresh(gid, token, store.clock()), px=3_600_000)
-    await store.redis.sadd(store.keys.members(gid), key)
+    await redis_of(store).set(key, _schema_0_refresh(gid, token, store.clock()), px=3_600_000)
+    await redis_of(store).sadd(store.keys.members(gid), key)
     record = await store.get_refresh(token)
     assert record is not None and not record.rotated and record.digest == ""
     new = await store.rotate_refresh(token, record, SPEC)
@@ -207,9 +209,9 @@ async def test_a_code_record_of_another_version_redeems_once(
            "expires_at": now + 120, "fingerprint": digest(code)[:FINGERPRINT_CHARS],
            "grant_id": gid, "issued_at": now, "redirect_uri": "https://app.example/cb",
            "redirect_uri_explicit": True, "scopes": "read", "subject": "alice", "used": False}
-    await store.redis.set(key, json.dumps({**raw, **extra}, separators=(",", ":"),
+    await redis_of(store).set(key, json.dumps({**raw, **extra}, separators=(",", ":"),
                                           sort_keys=True), px=120_000)
-    await store.redis.sadd(store.keys.members(gid), key)
+    await redis_of(store).sadd(store.keys.members(gid), key)
     record = await store.get_code(code)
     assert record is not None and not record.used
     first = await store.redeem_code(code, record, SPEC)

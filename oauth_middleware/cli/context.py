@@ -25,9 +25,8 @@ import click
 from oauth_middleware.cli.output import printable
 from oauth_middleware.errors import OAuthError
 from oauth_middleware.scope_registry import ScopeExists, UnknownScope
-from oauth_middleware.store import StoreRefused, StoreUnavailable, TokenStore
-from oauth_middleware.store.base import Clock, Progress
-from oauth_middleware.store.connection import connect
+from oauth_middleware.store import Clock, Progress, StoreRefused, StoreUnavailable, TokenStore
+from oauth_middleware.store.keys import check_prefix
 from oauth_middleware.toolbox import ClientExists, UnknownClient
 from oauth_middleware.toolbox.rules import FORCE_IMPLICIT
 
@@ -66,12 +65,12 @@ def connect_store(url: str | None, prefix: str | None, *, clock: Clock = time.ti
     """The default factory: a real Redis; refuses to run without one (see ``NO_URL``)."""
     if not url:
         raise click.ClickException(NO_URL)
+    options: dict[str, Any] = {} if prefix is None else {"prefix": check_prefix(prefix)}
     try:
-        client = connect(url, connect_timeout=CONNECT_TIMEOUT, socket_timeout=SOCKET_TIMEOUT)
+        return TokenStore.from_url(url, clock=clock, connect_timeout=CONNECT_TIMEOUT,
+                                   socket_timeout=SOCKET_TIMEOUT, **options)
     except ValueError:
         raise click.ClickException(BAD_URL) from None
-    options: dict[str, Any] = {} if prefix is None else {"prefix": prefix}
-    return TokenStore(client, clock=clock, **options)
 
 
 @dataclass(frozen=True, slots=True)

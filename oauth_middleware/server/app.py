@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from oauth_middleware.limits import CODE_LIFETIME, MAX_PENDING, PENDING_LIFETIME, REFRESH_LIFETIME
 from oauth_middleware.redaction import redact_scope
 from oauth_middleware.server import authorize, introspect, metadata, revoke, token
 from oauth_middleware.server.config import (
@@ -29,9 +30,6 @@ from oauth_middleware.server.config import (
     user_from_scope,
 )
 from oauth_middleware.store import TokenStore
-from oauth_middleware.store.grants import CODE_LIFETIME
-from oauth_middleware.store.transient import MAX_PENDING, PENDING_LIFETIME
-from oauth_middleware.store.writer import REFRESH_LIFETIME
 
 METADATA_PATH = "/.well-known/oauth-authorization-server"
 

@@ -118,8 +118,9 @@ class AuthorizationEndpoint:
         transaction = csrf_token = ""
         if request.method == "GET":
             pending = auth_request.pending(user, store.clock())
-            transaction = await store.put_pending(pending, lifetime=self.config.consent_lifetime,
-                                                  cap=self.config.max_pending_consents)
+            transaction = await store.consent.put_pending(
+                pending, lifetime=self.config.consent_lifetime,
+                cap=self.config.max_pending_consents)
             csrf_token = self.csrf.issue(user, transaction)
         known = await store.get_scopes(auth_request.scopes)
         return self.pages.consent(
@@ -144,7 +145,7 @@ class AuthorizationEndpoint:
         if not user:
             raise AccessDenied("You are not signed in.")
         decision = consent.read_decision(form, user, self.csrf)
-        pending = await self.config.store.take_pending(decision.transaction, user=user)
+        pending = await self.config.store.consent.take_pending(decision.transaction, user=user)
         if pending is None or pending.user != user:
             raise AccessDenied("This authorization request has expired or was already answered.")
         client = await self.config.store.get_client(pending.client_id)

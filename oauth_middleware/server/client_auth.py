@@ -36,8 +36,7 @@ from oauth_middleware.security import (
 )
 from oauth_middleware.server.form import Params, unquote
 from oauth_middleware.server.throttle import Throttle, caller_address
-from oauth_middleware.store import TokenStore
-from oauth_middleware.store.authn import ClientRead, Lookahead
+from oauth_middleware.store import ClientRead, Lookahead, TokenStore
 from oauth_middleware.toolbox import validate_client_id
 
 logger = logging.getLogger("oauth_middleware.server")

@@ -11,11 +11,16 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 
 from oauth_middleware.identity import logged_in_user
+from oauth_middleware.limits import (
+    CODE_LIFETIME,
+    MAX_CODE_LIFETIME,
+    MAX_LIFETIME,
+    MAX_PENDING,
+    PENDING_LIFETIME,
+    REFRESH_LIFETIME,
+)
 from oauth_middleware.models import GRANT_TYPES, GrantType
 from oauth_middleware.store import TokenStore
-from oauth_middleware.store.grants import CODE_LIFETIME, MAX_CODE_LIFETIME
-from oauth_middleware.store.transient import MAX_PENDING, PENDING_LIFETIME
-from oauth_middleware.store.writer import MAX_LIFETIME, REFRESH_LIFETIME
 
 #: Largest failure count and window (seconds) a :class:`ThrottlePolicy` accepts.
 MAX_FAILURES = 10**9

@@ -108,6 +108,14 @@ from oauth_middleware.security import digest
 
 #: Prefix of every key unless the store is given another one.
 DEFAULT_PREFIX = "om:"
+
+
+def check_prefix(prefix: str) -> str:
+    """``prefix``, unless it is empty or holds a brace, a glob character or a space
+    (``ValueError``): it starts every key, hash tags and SCAN patterns included."""
+    if not prefix or any(ch in prefix for ch in "{}*?[] "):
+        raise ValueError("prefix must be non-empty without braces, globs or spaces, e.g. 'om:'")
+    return prefix
 #: Index score used for grants that never expire (ms; far beyond any real expiry).
 NEVER_MS = 2**52
 

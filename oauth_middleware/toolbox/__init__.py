@@ -4,7 +4,7 @@ Every rule that decides what a client may have (scopes, redirect URIs, grant
 types, lifetimes) lives in this package, so no caller can skip one.
 """
 
-from oauth_middleware.store import MAX_LIFETIME
+from oauth_middleware.limits import MAX_LIFETIME
 from oauth_middleware.toolbox.clients import (
     KEEP,
     ClientExists,

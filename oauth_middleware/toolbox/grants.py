@@ -10,12 +10,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from oauth_middleware.errors import InvalidScope
+from oauth_middleware.limits import CODE_LIFETIME
 from oauth_middleware.models import AuthorizationCode, Client, IssuedTokens
 from oauth_middleware.pkce import S256_CHALLENGE
 from oauth_middleware.redirects import find_registered
-from oauth_middleware.store import ClientRemoved, NewTokens, TokenStore
-from oauth_middleware.store.authn import ScopeSnapshot
-from oauth_middleware.store.grants import CODE_LIFETIME
+from oauth_middleware.store import ClientRemoved, NewTokens, ScopeSnapshot, TokenStore
 from oauth_middleware.toolbox.clients import UnknownClient, require_client
 from oauth_middleware.toolbox.rules import check_lifetime
 

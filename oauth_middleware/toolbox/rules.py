@@ -9,6 +9,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from oauth_middleware.limits import MAX_LIFETIME
+from oauth_middleware.limits import check_lifetime as check_store_lifetime
 from oauth_middleware.models import (
     DEFAULT_CONFIDENTIAL_GRANTS,
     DEFAULT_PUBLIC_GRANTS,
@@ -16,8 +18,6 @@ from oauth_middleware.models import (
     GrantType,
 )
 from oauth_middleware.redirects import validate_redirect_uri
-from oauth_middleware.store import MAX_LIFETIME
-from oauth_middleware.store.writer import check_lifetime as check_store_lifetime
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 #: Longest client title, and longest description or link, in characters.

@@ -41,6 +41,7 @@ from tests.faults import (
 )
 from tests.reliability.stack import SCOPES, USER_HEADER, Flows, build, seed
 from tests.server.authorize_harness import answer, assert_page, read_page
+from tests.store_helpers import redis_of, texts
 
 Context = dict[str, Any]
 
@@ -55,7 +56,7 @@ class Rig:
 
     @property
     def leaks(self) -> tuple[str, ...]:
-        port = self.store.redis.connection_pool.connection_kwargs.get("port")
+        port = redis_of(self.store).connection_pool.connection_kwargs.get("port")
         return () if port is None else (f":{port}",)
 
 
@@ -79,7 +80,7 @@ async def _live_keys(store: TokenStore, grant_id: str) -> list[str]:
     keys: list[str] = []
     for kind in ("at", "rt"):
         pattern = f"{store.keys.prefix}{kind}:{{{grant_id}}}:*"
-        keys += store.texts([k async for k in store.redis.scan_iter(match=pattern)])
+        keys += texts([k async for k in redis_of(store).scan_iter(match=pattern)])
     return keys
 
 

@@ -23,6 +23,7 @@ from oauth_middleware.store import NewTokens, TokenStore
 from tests.redis_process import RedisProcess
 from tests.reliability.stack import REDIRECT, SCOPES, VERIFIER, Clients, on_two_workers, seed
 from tests.servers import UvicornProcess
+from tests.store_helpers import redis_of
 
 pytestmark = pytest.mark.real_redis_only
 
@@ -191,4 +192,4 @@ async def test_revoking_refresh_tokens_while_they_rotate_ends_every_grant(
     assert {(r.status_code, r.json()["error"]) for r in again} <= {(400, "invalid_grant")}
     for grant in issued:
         tag = f"*{{{grant.token.grant_id}}}*"
-        assert [key async for key in store.redis.scan_iter(match=tag)] == []
+        assert [key async for key in redis_of(store).scan_iter(match=tag)] == []

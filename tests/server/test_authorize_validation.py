@@ -23,6 +23,7 @@ from tests.server.authorize_harness import (
     assert_page,
     open_harness,
 )
+from tests.store_helpers import redis_of
 
 CODE = {"response_type": "code", "state": "xyz", "scope": "polls:read"}
 
@@ -34,7 +35,7 @@ async def harness(store: TokenStore) -> AsyncIterator[Harness]:
 
 
 async def _nothing_pending(harness: Harness) -> None:
-    keys = await harness.store.redis.keys(f"{harness.store.keys.prefix}txn:*")
+    keys = await redis_of(harness.store).keys(f"{harness.store.keys.prefix}txn:*")
     assert keys == []
 
 
@@ -309,7 +310,7 @@ async def test_head_answers_as_get_would_but_stores_nothing(harness: Harness) ->
     await _nothing_pending(harness)
     # GET, by contrast, does store the pending request.
     assert_page(await harness.authorize(**query), 200)
-    assert len(await harness.store.redis.keys(f"{harness.store.keys.prefix}txn:*")) == 1
+    assert len(await redis_of(harness.store).keys(f"{harness.store.keys.prefix}txn:*")) == 1
 
 
 @pytest.mark.rule("transport.configured-urls")

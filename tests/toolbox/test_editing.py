@@ -20,6 +20,7 @@ from oauth_middleware.toolbox import (
     register_client,
     update_client,
 )
+from tests.store_helpers import redis_of
 
 CB = "https://a.example/cb"
 CHALLENGE = pkce_s256("v" * 50)
@@ -176,7 +177,7 @@ async def test_issue_code_refuses_bad_requests(store: TokenStore) -> None:
                          code_challenge=CHALLENGE)
     with pytest.raises(ValueError, match="user id"):
         await issue_code(store, "pub", user=" ", redirect_uri=CB, code_challenge=CHALLENGE)
-    assert await store.redis.keys(f"{store.keys.prefix}code:*") == []
+    assert await redis_of(store).keys(f"{store.keys.prefix}code:*") == []
     issued = await issue_code(store, "pub", user="alice", redirect_uri=CB,
                               code_challenge=CHALLENGE)
     record = await store.get_code(issued.code)

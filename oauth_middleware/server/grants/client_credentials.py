@@ -13,7 +13,7 @@ from __future__ import annotations
 from oauth_middleware.models import Client, IssuedTokens
 from oauth_middleware.server.form import Params
 from oauth_middleware.server.grants.base import Grant, requested_scopes
-from oauth_middleware.store.authn import ClientRead
+from oauth_middleware.store import ClientRead
 from oauth_middleware.toolbox import grantable_scopes
 
 

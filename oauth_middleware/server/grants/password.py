@@ -20,7 +20,7 @@ from oauth_middleware.models import Client, IssuedTokens
 from oauth_middleware.server.form import Params
 from oauth_middleware.server.grants.base import Grant, requested_scopes, required
 from oauth_middleware.server.throttle import normalised_username
-from oauth_middleware.store.authn import ClientRead
+from oauth_middleware.store import ClientRead
 from oauth_middleware.toolbox import grantable_scopes
 
 
