@@ -28,6 +28,7 @@ from starlette.requests import Request
 
 from oauth_middleware.errors import InvalidClient, InvalidRequest
 from oauth_middleware.models import Client
+from oauth_middleware.policy import validate_client_id
 from oauth_middleware.security import (
     fingerprint,
     hash_client_secret,
@@ -37,7 +38,6 @@ from oauth_middleware.security import (
 from oauth_middleware.server.form import Params, unquote
 from oauth_middleware.server.throttle import Throttle, caller_address
 from oauth_middleware.store import ClientRead, Lookahead, TokenStore
-from oauth_middleware.toolbox import validate_client_id
 
 logger = logging.getLogger("oauth_middleware.server")
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from oauth_middleware.models import Client, Scope
+from oauth_middleware.policy import validate_client_id
 from oauth_middleware.scopes import validate_scope
 from oauth_middleware.security import (
     hash_client_secret,
@@ -34,7 +35,6 @@ from oauth_middleware.toolbox.rules import (
     redirect_uris_for,
     scope_title,
     text_field,
-    validate_client_id,
 )
 
 
