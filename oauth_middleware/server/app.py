@@ -21,15 +21,13 @@ from oauth_middleware.limits import CODE_LIFETIME, MAX_PENDING, PENDING_LIFETIME
 from oauth_middleware.redaction import redact_scope
 from oauth_middleware.server import authorize, introspect, metadata, revoke, token
 from oauth_middleware.server.config import (
-    Authenticate,
     ServerConfig,
     ThrottlePolicy,
     VerifyPassword,
     grant_types,
-    signing_key,
-    user_from_scope,
 )
 from oauth_middleware.store import TokenStore
+from oauth_middleware.web import Authenticate, signing_key, user_from_scope
 
 METADATA_PATH = "/.well-known/oauth-authorization-server"
 

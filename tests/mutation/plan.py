@@ -55,6 +55,9 @@ MODULES: dict[str, tuple[str, ...]] = {
     "oauth_middleware/server/authorization_request.py": _AUTHORIZE,
     "oauth_middleware/server/responses.py": (*_AUTHORIZE, "tests/server/test_boundary.py"),
     "oauth_middleware/server/pages.py": _AUTHORIZE,
+    "oauth_middleware/web.py": (*_AUTHORIZE, "tests/server/test_boundary.py",
+                                "tests/test_identity.py"),
+    "oauth_middleware/policy.py": (*_TOKEN, *_AUTHORIZE),
     # The callers of the Lua scripts: every check-then-act on Redis.
     "oauth_middleware/store/_grants.py": (*_STORE, *_TOKEN),
     "oauth_middleware/store/_tokens.py": (*_STORE, *_TOKEN, "tests/test_middleware.py",
