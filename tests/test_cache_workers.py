@@ -22,7 +22,7 @@ from tests.cache_app import THROTTLE, on_two_workers
 from tests.redis_process import RedisProcess
 from tests.server.token_harness import auth_of
 from tests.servers import UvicornProcess
-from tests.store_helpers import redis_of
+from tests.store_helpers import count_failure, redis_of
 
 pytestmark = pytest.mark.real_redis_only
 
@@ -217,7 +217,7 @@ async def _secret_and_failures_across_workers(store: TokenStore, url: str,
 
     # Counters are never cached (nor tracked): the very next request reads the new count.
     for _ in range(THROTTLE.client_failures):
-        await store.throttle.count_failure("client", "web", window=THROTTLE.window,
+        await count_failure(store, "client", "web", window=THROTTLE.window,
                                            address="127.0.0.1")
     throttled = await _cc_per_worker(url, rotated)
     assert {status for status, _ in throttled.values()} == {429}

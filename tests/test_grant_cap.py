@@ -16,7 +16,7 @@ from oauth_middleware.limits import GRANTS_PER_CLIENT, GRANTS_PER_USER, ISSUE_EV
 from oauth_middleware.models import AuthorizationCode, IssuedTokens
 from oauth_middleware.store import NewTokens, TokenStore
 from tests.conftest import FakeClock
-from tests.store_helpers import gateway, redis_of, texts
+from tests.store_helpers import caps, gateway, get_code, get_refresh, redis_of, texts
 
 CAP = 5
 
@@ -39,7 +39,7 @@ async def _members_keys(store: TokenStore) -> int:
 async def _live(store: TokenStore, issued: IssuedTokens) -> bool:
     """Whether both tokens of a grant are honoured; asserts they agree."""
     access = await store.resolve(issued.access_token) is not None
-    refresh = await store.get_refresh(str(issued.refresh_token)) is not None
+    refresh = await get_refresh(store, str(issued.refresh_token)) is not None
     assert access == refresh
     return access
 
@@ -85,7 +85,7 @@ async def test_the_cap_leaves_other_users_and_recently_refreshed_grants_alone(
     kept = (await _loop(cap, clock, _spec(), 1))[0]
     others = await _loop(cap, clock, _spec(), CAP - 1)
     clock.advance(1)
-    record = await cap.get_refresh(str(kept.refresh_token))
+    record = await get_refresh(cap, str(kept.refresh_token))
     assert record is not None
     refreshed = await cap.rotate_refresh(str(kept.refresh_token), record, _spec())
     assert refreshed is not None
@@ -109,7 +109,7 @@ async def test_the_grant_just_issued_is_never_the_one_displaced(
     code = await cap.create_code(AuthorizationCode(
         grant_id="", client_id="spa", subject="mallory", redirect_uri="https://app.example/cb",
         scopes=frozenset({"read"})))
-    record = await cap.get_code(code)
+    record = await get_code(cap, code)
     assert record is not None
     assert [await _live(cap, i) for i in issued] == [False] + [True] * (CAP - 1)
     redeemed = await cap.redeem_code(code, record, _spec())
@@ -222,7 +222,7 @@ def test_a_cap_out_of_range_is_refused_at_construction_naming_the_fix(
 
 def test_the_default_caps_leave_room_for_many_devices_and_instances() -> None:
     store = TokenStore.from_url(None)
-    assert (store.max_grants_per_user, store.max_grants_per_client) == (
+    assert caps(store) == (
         GRANTS_PER_USER, GRANTS_PER_CLIENT) == (100, 1000)
     edge = TokenStore.from_url(None, max_grants_per_user=1, max_grants_per_client=MAX_GRANTS)
-    assert (edge.max_grants_per_user, edge.max_grants_per_client) == (1, MAX_GRANTS)
+    assert caps(edge) == (1, MAX_GRANTS)

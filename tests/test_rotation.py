@@ -19,7 +19,7 @@ from oauth_middleware.security import FINGERPRINT_CHARS, digest, new_grant_id, n
 from oauth_middleware.store import REFRESH_LIFETIME, NewTokens, TokenStore
 from oauth_middleware.store._codec import SCHEMA_VERSION
 from tests.conftest import FakeClock
-from tests.store_helpers import redis_of, texts
+from tests.store_helpers import get_code, get_refresh, redis_of, texts
 
 SPEC = NewTokens(client_id="web", subject="alice", scopes=frozenset({"read"}), refresh=True)
 
@@ -39,7 +39,7 @@ async def test_ten_thousand_rotations_leave_a_bounded_grant(
     first = await store.issue(SPEC)
     gid = first.token.grant_id
     token = str(first.refresh_token)
-    record = await store.get_refresh(token)
+    record = await get_refresh(store, token)
     assert record is not None
     access: list[str] = []
     for _ in range(10_000):  # the store's own calls; the record as get_refresh would read it
@@ -51,7 +51,7 @@ async def test_ten_thousand_rotations_leave_a_bounded_grant(
         record = replace(record, digest=digest(token), generation=record.generation + 1,
                          fingerprint=digest(token)[:FINGERPRINT_CHARS], issued_at=clock(),
                          expires_at=clock() + REFRESH_LIFETIME)
-    assert await store.get_refresh(token) == record
+    assert await get_refresh(store, token) == record
     assert record.generation == 10_001
     keys = await _keys_of(store, gid)
     every_key = [key async for key in redis_of(store).scan_iter(count=1000)]
@@ -106,7 +106,7 @@ async def test_never_expiring_access_tokens_are_bounded_too(
 
 
 async def _rotate(store: TokenStore, token: str, spec: NewTokens = SPEC) -> IssuedTokens:
-    record = await store.get_refresh(token)
+    record = await get_refresh(store, token)
     assert record is not None and not record.rotated
     issued = await store.rotate_refresh(token, record, spec)
     assert issued is not None and issued.refresh_token is not None
@@ -122,16 +122,16 @@ async def test_every_earlier_generation_is_known_as_rotated_and_a_made_up_one_is
         issued.append(await _rotate(store, str(issued[-1].refresh_token)))
     gid = issued[0].token.grant_id
     for generation, old in enumerate(issued[:-1], start=1):
-        record = await store.get_refresh(str(old.refresh_token))
+        record = await get_refresh(store, str(old.refresh_token))
         assert record is not None and record.rotated and record.generation == 6
         assert record.fingerprint == digest(str(old.refresh_token))[:FINGERPRINT_CHARS]
         assert generation < record.generation
         assert await store.lookup(str(old.refresh_token)) is None
-    current = await store.get_refresh(str(issued[-1].refresh_token))
+    current = await get_refresh(store, str(issued[-1].refresh_token))
     assert current is not None and not current.rotated
     made_up = new_token(gid) + "A" * 22  # a real grant id and the shape of a sealed token
-    assert await store.get_refresh(made_up) is None
-    assert await store.get_refresh(new_token(gid)) is None
+    assert await get_refresh(store, made_up) is None
+    assert await get_refresh(store, new_token(gid)) is None
     assert not await store.revoke_token(made_up)
     assert await store.resolve(issued[-1].access_token) is not None
 
@@ -156,7 +156,7 @@ async def test_a_refresh_record_with_an_unknown_field_rotates_normally(store: To
     new = await _rotate(store, str(issued.refresh_token))
     assert await store.resolve(new.access_token) is not None
     assert await store.resolve(issued.access_token) is not None
-    old = await store.get_refresh(str(issued.refresh_token))
+    old = await get_refresh(store, str(issued.refresh_token))
     assert old is not None and old.rotated
 
 
@@ -179,14 +179,14 @@ async def test_a_schema_0_refresh_record_rotates_once_and_its_reuse_revokes_the_
     key = store.keys.legacy_refresh(gid, digest(token))
     await redis_of(store).set(key, _schema_0_refresh(gid, token, store.clock()), px=3_600_000)
     await redis_of(store).sadd(store.keys.members(gid), key)
-    record = await store.get_refresh(token)
+    record = await get_refresh(store, token)
     assert record is not None and not record.rotated and record.digest == ""
     new = await store.rotate_refresh(token, record, SPEC)
     assert new is not None and new.refresh_token is not None
     assert await store.resolve(new.access_token) is not None
     following = await _rotate(store, new.refresh_token)  # the grant is schema 1 from now on
     assert await store.resolve(following.access_token) is not None
-    old = await store.get_refresh(token)
+    old = await get_refresh(store, token)
     assert old is not None and old.rotated
     assert await store.rotate_refresh(token, record, SPEC) is None  # the replay
     assert await store.resolve(following.access_token) is None
@@ -212,15 +212,15 @@ async def test_a_code_record_of_another_version_redeems_once(
     await redis_of(store).set(key, json.dumps({**raw, **extra}, separators=(",", ":"),
                                           sort_keys=True), px=120_000)
     await redis_of(store).sadd(store.keys.members(gid), key)
-    record = await store.get_code(code)
+    record = await get_code(store, code)
     assert record is not None and not record.used
     first = await store.redeem_code(code, record, SPEC)
     assert first is not None and await store.resolve(first.access_token) is not None
-    used = await store.get_code(code)
+    used = await get_code(store, code)
     assert used is not None and used.used
     assert await store.redeem_code(code, record, SPEC) is None
     assert await store.resolve(first.access_token) is None
-    assert await store.get_refresh(str(first.refresh_token)) is None
+    assert await get_refresh(store, str(first.refresh_token)) is None
 
 
 @pytest.mark.rule("token.refresh.concurrent")
@@ -230,21 +230,21 @@ async def test_fifty_concurrent_rotations_have_one_winner_whose_tokens_the_loser
     """The losers' rotations are replays of a rotated token (RFC 9700 §4.14.2 cannot tell
     a racing client from a thief), so the family, the winner's new tokens included, ends."""
     issued = await store.issue(SPEC)
-    record = await store.get_refresh(str(issued.refresh_token))
+    record = await get_refresh(store, str(issued.refresh_token))
     assert record is not None
     results = await asyncio.gather(*(
         store.rotate_refresh(str(issued.refresh_token), record, SPEC) for _ in range(50)))
     winners = [r for r in results if r is not None]
     assert len(winners) == 1
     assert await store.resolve(winners[0].access_token) is None
-    assert await store.get_refresh(str(winners[0].refresh_token)) is None
+    assert await get_refresh(store, str(winners[0].refresh_token)) is None
     assert await _keys_of(store, issued.token.grant_id) == []
 
 
 async def test_rotate_refresh_refuses_a_record_that_is_not_the_tokens(store: TokenStore) -> None:
     """A caller bug must not turn into a revocation: only the current token rotates."""
     issued = await store.issue(SPEC)
-    record = await store.get_refresh(str(issued.refresh_token))
+    record = await get_refresh(store, str(issued.refresh_token))
     assert record is not None
     with pytest.raises(ValueError, match="current record"):
         await store.rotate_refresh(new_token(issued.token.grant_id), record, SPEC)
@@ -257,10 +257,10 @@ async def test_a_refresh_token_is_refused_from_the_instant_it_expires(
 ) -> None:
     issued = await store.issue(SPEC)
     token = str(issued.refresh_token)
-    record = await store.get_refresh(token)
+    record = await get_refresh(store, token)
     assert record is not None and record.expires_at is not None
     assert record.expires_at == pytest.approx(clock() + REFRESH_LIFETIME)
     clock.now = record.expires_at - 0.001  # set, not advanced: no float rounding at the edge
-    assert await store.get_refresh(token) == record
+    assert await get_refresh(store, token) == record
     clock.now = record.expires_at
-    assert await store.get_refresh(token) is None
+    assert await get_refresh(store, token) is None

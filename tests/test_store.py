@@ -22,7 +22,16 @@ from oauth_middleware.security import digest, grant_id_of, hash_client_secret
 from oauth_middleware.store import MAX_LIFETIME, NewTokens, TokenStore
 from oauth_middleware.store._codec import dump, dump_access, load
 from tests.conftest import FakeClock
-from tests.store_helpers import redis_of, texts
+from tests.store_helpers import (
+    clear_failures,
+    count_failure,
+    failures,
+    get_code,
+    get_pending,
+    get_refresh,
+    redis_of,
+    texts,
+)
 
 
 def _spec(**kw: object) -> NewTokens:
@@ -136,7 +145,7 @@ async def test_redis_holds_no_raw_token_code_or_secret(store: TokenStore) -> Non
 
 async def test_keys_of_one_grant_share_a_cluster_slot(store: TokenStore) -> None:
     code = await store.create_code(_code())
-    record = await store.get_code(code)
+    record = await get_code(store, code)
     assert record is not None
     issued = await store.redeem_code(code, record, _spec(refresh=True))
     assert issued is not None and issued.refresh_token is not None
@@ -152,23 +161,23 @@ async def test_keys_of_one_grant_share_a_cluster_slot(store: TokenStore) -> None
 @pytest.mark.rule("token.code.single-use", "token.code.replay-revokes")
 async def test_code_redeems_once_and_replay_revokes_its_tokens(store: TokenStore) -> None:
     code = await store.create_code(_code())
-    record = await store.get_code(code)
+    record = await get_code(store, code)
     assert record is not None and not record.used
     first = await store.redeem_code(code, record, _spec(refresh=True))
     assert first is not None
     assert await store.resolve(first.access_token) is not None
-    again = await store.get_code(code)
+    again = await get_code(store, code)
     assert again is not None and again.used
     assert await store.redeem_code(code, record, _spec(refresh=True)) is None
     assert await store.resolve(first.access_token) is None
     assert first.refresh_token is not None
-    assert await store.get_refresh(first.refresh_token) is None
+    assert await get_refresh(store, first.refresh_token) is None
 
 
 @pytest.mark.rule("token.code.single-use")
 async def test_concurrent_code_redemptions_have_exactly_one_winner(store: TokenStore) -> None:
     code = await store.create_code(_code())
-    record = await store.get_code(code)
+    record = await get_code(store, code)
     assert record is not None
     results = await asyncio.gather(*(store.redeem_code(code, record, _spec()) for _ in range(20)))
     assert sum(r is not None for r in results) == 1
@@ -179,11 +188,11 @@ async def test_code_lifetime_is_capped_at_ten_minutes(store: TokenStore, clock: 
     with pytest.raises(ValueError, match="1 to 600"):
         await store.create_code(_code(), lifetime=601)
     code = await store.create_code(_code(), lifetime=600)
-    record = await store.get_code(code)
+    record = await get_code(store, code)
     assert record is not None and record.expires_at - record.issued_at == 600
     assert 0 < await redis_of(store).pttl(store.keys.code(record.grant_id, digest(code))) <= 600_000
     clock.advance(600)
-    assert await store.get_code(code) is None
+    assert await get_code(store, code) is None
 
 
 async def _everything(store: TokenStore) -> list[tuple[Any, Any]]:
@@ -202,7 +211,7 @@ async def test_issue_refuses_a_lifetime_past_max_lifetime_and_writes_nothing(
 ) -> None:
     await store.issue(_spec())
     code = await store.create_code(_code())
-    record = await store.get_code(code)
+    record = await get_code(store, code)
     assert record is not None
     before = await _everything(store)
     with pytest.raises(ValueError, match=f"up to {MAX_LIFETIME} \\(ten years\\)"):
@@ -236,16 +245,16 @@ async def test_an_index_holding_a_float_expiry_does_not_fail_later_grants(
 async def test_refresh_rotation_retires_old_token(store: TokenStore) -> None:
     issued = await store.issue(_spec(refresh=True))
     assert issued.refresh_token is not None
-    record = await store.get_refresh(issued.refresh_token)
+    record = await get_refresh(store, issued.refresh_token)
     assert record is not None
     narrowed = _spec(refresh=True, scopes=frozenset({"polls:vote"}), grant_scopes=record.scopes)
     new = await store.rotate_refresh(issued.refresh_token, record, narrowed)
     assert new is not None and new.refresh_token is not None
     assert new.token.grant_id == issued.token.grant_id
     assert new.token.scopes == {"polls:vote"}
-    new_record = await store.get_refresh(new.refresh_token)
+    new_record = await get_refresh(store, new.refresh_token)
     assert new_record is not None and new_record.scopes == {"polls:vote", "polls:results"}
-    old = await store.get_refresh(issued.refresh_token)
+    old = await get_refresh(store, issued.refresh_token)
     assert old is not None and old.rotated
     assert await store.lookup(issued.refresh_token) is None
 
@@ -254,20 +263,20 @@ async def test_refresh_rotation_retires_old_token(store: TokenStore) -> None:
 async def test_reusing_a_rotated_refresh_token_revokes_the_family(store: TokenStore) -> None:
     issued = await store.issue(_spec(refresh=True))
     assert issued.refresh_token is not None
-    record = await store.get_refresh(issued.refresh_token)
+    record = await get_refresh(store, issued.refresh_token)
     assert record is not None
     new = await store.rotate_refresh(issued.refresh_token, record, _spec(refresh=True))
     assert new is not None and new.refresh_token is not None
     assert await store.rotate_refresh(issued.refresh_token, record, _spec(refresh=True)) is None
     assert await store.resolve(new.access_token) is None
-    assert await store.get_refresh(new.refresh_token) is None
+    assert await get_refresh(store, new.refresh_token) is None
 
 
 @pytest.mark.rule("token.refresh.concurrent")
 async def test_concurrent_refreshes_have_exactly_one_winner(store: TokenStore) -> None:
     issued = await store.issue(_spec(refresh=True))
     assert issued.refresh_token is not None
-    record = await store.get_refresh(issued.refresh_token)
+    record = await get_refresh(store, issued.refresh_token)
     assert record is not None
     results = await asyncio.gather(
         *(store.rotate_refresh(issued.refresh_token, record, _spec(refresh=True))
@@ -360,23 +369,23 @@ async def test_pending_authorization_is_taken_once(store: TokenStore) -> None:
                                    scopes=("a", "b"), state="xyz")
     txn = await store.consent.put_pending(pending, lifetime=60)
     assert len(txn) >= 43
-    assert await store.consent.get_pending(txn, user="alice") == pending
+    assert await get_pending(store, txn, user="alice") == pending
     assert 0 < await redis_of(store).ttl(store.keys.pending("alice", digest(txn))) <= 60
     take = store.consent.take_pending
     results = await asyncio.gather(*(take(txn, user="alice") for _ in range(5)))
     assert results.count(pending) == 1
-    assert await store.consent.get_pending(txn, user="alice") is None
+    assert await get_pending(store, txn, user="alice") is None
 
 
 @pytest.mark.rule("abuse.throttle")
 async def test_failure_counter_counts_within_a_window(store: TokenStore) -> None:
-    assert await store.throttle.failures("client", "web") == (0, 0)
+    assert await failures(store, "client", "web") == (0, 0)
     for expected in (1, 2, 3):
-        count, retry_after = await store.throttle.count_failure("client", "web", window=60)
+        count, retry_after = await count_failure(store, "client", "web", window=60)
         assert count == expected and 0 < retry_after <= 60
-    assert (await store.throttle.failures("client", "web"))[0] == 3
-    await store.throttle.clear_failures("client", "web")
-    assert await store.throttle.failures("client", "web") == (0, 0)
+    assert (await failures(store, "client", "web"))[0] == 3
+    await clear_failures(store, "client", "web")
+    assert await failures(store, "client", "web") == (0, 0)
 
 
 @pytest.mark.rule("redis.resume")

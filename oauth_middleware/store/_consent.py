@@ -102,13 +102,6 @@ class Consent:
         await self._gateway.one(evalsha(PUT_PENDING, names, args), PUT_PENDING)
         return txn_id
 
-    async def get_pending(self, txn_id: str, *, user: str) -> PendingAuthorization | None:
-        """``user``'s pending authorization; None once taken, dropped, expired or unknown."""
-        raw = await self._gateway.one(("GET", self._keys.pending(user, digest(txn_id))))
-        if raw is None or _taken(raw):
-            return None
-        return load(PendingAuthorization, raw)
-
     async def take_pending(self, txn_id: str, *, user: str) -> PendingAuthorization | None:
         """Fetch and retire ``user``'s transaction in one atomic step: a decision can be
         made once, and a resend of the same attempt (a lost reply) still gets its record.

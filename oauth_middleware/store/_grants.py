@@ -23,14 +23,12 @@ from oauth_middleware.security import (
     FINGERPRINT_CHARS,
     constant_time_equals,
     digest,
-    grant_id_of,
     new_grant_id,
 )
 from oauth_middleware.store import _grant_scripts as scripts
-from oauth_middleware.store._codec import dump, load
+from oauth_middleware.store._codec import dump
 from oauth_middleware.store._context import Context, ttl_ms
 from oauth_middleware.store._gateway import Command, evalsha
-from oauth_middleware.store._generations import presented_refresh, refresh_keys
 from oauth_middleware.store._minting import (
     ClientRemoved,
     Generation,
@@ -85,17 +83,6 @@ class Grants:
                           generation=client_generation)
         return value
 
-    async def get_code(self, code: str) -> AuthorizationCode | None:
-        """The code's record, used or not; None when unknown or expired."""
-        grant_id = grant_id_of(code)
-        if grant_id is None:
-            return None
-        raw = await self._gateway.one(("GET", self._keys.code(grant_id, digest(code))))
-        record = None if raw is None else load(AuthorizationCode, raw)
-        if record is None or record.expires_at <= self._ctx.clock():
-            return None
-        return record
-
     async def redeem_code(
         self, code: str, record: AuthorizationCode, spec: NewTokens
     ) -> IssuedTokens | None:
@@ -104,16 +91,6 @@ class Grants:
         key = self._keys.code(record.grant_id, digest(code))
         return await self._consume(key, "used", dump(replace(record, used=True)),
                                    record.grant_id, spec)
-
-    async def get_refresh(self, token: str) -> RefreshToken | None:
-        """A refresh token's record, ``rotated`` when it is an earlier generation of its
-        grant; None when unknown or expired (see :mod:`._generations`)."""
-        grant_id = grant_id_of(token)
-        if grant_id is None:
-            return None
-        current, legacy = await self._gateway.one(
-            ("MGET", *refresh_keys(self._keys, grant_id, token)))
-        return presented_refresh(token, current, legacy, self._ctx.clock())
 
     async def rotate_refresh(
         self, token: str, record: RefreshToken, spec: NewTokens
@@ -128,7 +105,7 @@ class Grants:
             return await self._consume(key, "rotated", dump(replace(record, rotated=True)),
                                        record.grant_id, spec)
         if record.rotated or not constant_time_equals(sha, record.digest):
-            raise ValueError("rotate_refresh needs the token's current record (get_refresh)")
+            raise ValueError("rotate_refresh needs the token's current record (read_for)")
         grant_id = record.grant_id
         issued, members = mint(self._ctx, grant_id, replace(spec, refresh=True),
                                Generation(record.seal_key, record.generation + 1))

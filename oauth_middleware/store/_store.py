@@ -115,22 +115,9 @@ class TokenStore:
         return f"{type(self).__name__}(prefix={self.keys.prefix!r}, embedded={self.embedded})"
 
     @property
-    def max_grants_per_user(self) -> int:
-        """Live grants of one user at most; past it, issuing revokes the first to expire."""
-        return self._grants.max_grants_per_user
-
-    @property
-    def max_grants_per_client(self) -> int:
-        """... of one client as itself (client credentials)."""
-        return self._grants.max_grants_per_client
-
-    @property
     def embedded(self) -> bool:
         """True for the in-process fakeredis store (``from_url(None)``)."""
         return self._gateway.embedded
-
-    async def ping(self) -> bool:
-        return await self._gateway.ping()
 
     async def aclose(self) -> None:
         await self._gateway.aclose()
@@ -161,18 +148,10 @@ class TokenStore:
         return await self._grants.create_code(code, lifetime=lifetime,
                                               client_generation=client_generation)
 
-    async def get_code(self, code: str) -> AuthorizationCode | None:
-        """The code's record, used or not; None when unknown or expired."""
-        return await self._grants.get_code(code)
-
     async def redeem_code(self, code: str, record: AuthorizationCode, spec: NewTokens
                           ) -> IssuedTokens | None:
         """Consume an unused code and issue its tokens; None when it was used or is gone."""
         return await self._grants.redeem_code(code, record, spec)
-
-    async def get_refresh(self, token: str) -> RefreshToken | None:
-        """A refresh token's record (``rotated`` when an earlier generation); None: unknown."""
-        return await self._grants.get_refresh(token)
 
     async def rotate_refresh(self, token: str, record: RefreshToken, spec: NewTokens
                              ) -> IssuedTokens | None:

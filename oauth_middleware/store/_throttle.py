@@ -34,23 +34,14 @@ class Throttle:
         self._gateway = ctx.gateway
         self._keys = ctx.keys
 
-    async def count_failure(
-        self, bucket: str, key: str, *, window: int, address: str | None = None
-    ) -> tuple[int, int]:
-        """Count one failure of ``key`` (from ``address`` only, when given) in ``bucket``;
-        returns (failures in window, seconds left).
-
-        The window starts at the first failure, is never extended by later ones,
-        and ends by the store's clock (the key's TTL only tidies up after it).
-        """
-        (state,) = await self._count([self._keys.throttle(bucket, key, address)], window)
-        return state
-
     async def count_failures(
         self, bucket: str, key: str, address: str, *, window: int
     ) -> tuple[tuple[int, int], tuple[int, int]]:
         """Count one failure of ``key`` from ``address`` in both its counters, in one script:
-        the states after it of the (key, address) counter and of the key's overall one."""
+        the states after it of the (key, address) counter and of the key's overall one.
+
+        A window starts at the first failure, is never extended by later ones, and ends
+        by the store's clock (the key's TTL only tidies up after it)."""
         names = [self._keys.throttle(bucket, key, address), self._keys.throttle(bucket, key)]
         pair, overall = await self._count(names, window)
         return pair, overall
@@ -64,18 +55,11 @@ class Throttle:
         return [(count, self._seconds_left(ends))
                 for count, ends in zip(values[::2], values[1::2], strict=True)]
 
-    async def failures(self, bucket: str, key: str, address: str | None = None
-                       ) -> tuple[int, int]:
-        """Failures of ``key`` (from ``address`` only, when given) in the current window and
-        seconds until it ends (0, 0 if none)."""
-        count, ends = await self._gateway.one(
-            ("HMGET", self._keys.throttle(bucket, key, address), "count", "ends"))
-        return window_state(count, ends, self._ctx.now_ms())
-
     async def failures_from(
         self, bucket: str, key: str, address: str
     ) -> tuple[tuple[int, int], tuple[int, int]]:
-        """:meth:`failures` of the (key, address) counter and of the key's overall one, read
+        """Failures in the current window and seconds until it ends ((0, 0) if none) of the
+        (key, address) counter and of the key's overall one, read
         in one round trip (two reads: the overall count may have grown between them,
         which only ever makes the judgement stricter)."""
         names = (self._keys.throttle(bucket, key, address), self._keys.throttle(bucket, key))
@@ -121,6 +105,3 @@ class Throttle:
 
     def _seconds_left(self, ends_ms: int) -> int:
         return _seconds_between(self._ctx.now_ms(), ends_ms)
-
-    async def clear_failures(self, bucket: str, key: str, address: str | None = None) -> None:
-        await self._gateway.one(("DEL", self._keys.throttle(bucket, key, address)))

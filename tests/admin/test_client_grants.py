@@ -9,7 +9,7 @@ from oauth_middleware.security import pkce_s256
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import MAX_LIFETIME, issue_token, register_client
 from tests.admin.harness import Admin, assert_page_headers
-from tests.store_helpers import redis_of
+from tests.store_helpers import get_code, redis_of
 
 CB = "https://a.example/cb"
 SCOPES = ["polls:vote", "polls:results"]
@@ -94,7 +94,7 @@ async def test_issuing_a_code_stores_it_bound_to_user_uri_scopes_and_challenge(
         "user": "carol", "redirect_uri": "https://a.example/two", "scopes": "polls:results",
         "code_challenge": challenge})
     assert page.status_code == 200
-    record = await store.get_code(_shown(page.text, "authorization-code"))
+    record = await get_code(store, _shown(page.text, "authorization-code"))
     assert record is not None
     assert (record.client_id, record.subject, record.redirect_uri, record.scopes) == (
         "pub", "carol", "https://a.example/two", frozenset({"polls:results"}))

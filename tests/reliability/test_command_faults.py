@@ -41,7 +41,7 @@ from tests.faults import (
 )
 from tests.reliability.stack import SCOPES, USER_HEADER, Flows, build, seed
 from tests.server.authorize_harness import answer, assert_page, read_page
-from tests.store_helpers import redis_of, texts
+from tests.store_helpers import get_code, get_refresh, redis_of, texts
 
 Context = dict[str, Any]
 
@@ -89,7 +89,7 @@ async def _assert_stored(store: TokenStore, body: dict[str, Any]) -> None:
     assert body["token_type"] == "Bearer"
     assert await store.resolve(body["access_token"]) is not None
     if "refresh_token" in body:
-        record = await store.get_refresh(body["refresh_token"])
+        record = await get_refresh(store, body["refresh_token"])
         assert record is not None and not record.rotated
 
 
@@ -230,7 +230,7 @@ async def _check_decide(rig: Rig, ctx: Context, response: httpx.Response, ok: bo
     _, where, params = answer(response)
     assert_no_leak(response, *rig.leaks)
     if where == "query":
-        code = await rig.store.get_code(params["code"])
+        code = await get_code(rig.store, params["code"])
         assert code is not None and not code.used
     else:
         assert await rig.store.resolve(params["access_token"]) is not None

@@ -30,7 +30,17 @@ from oauth_middleware.store import NewTokens, TokenStore
 from oauth_middleware.store import _grant_scripts as scripts
 from oauth_middleware.store._codec import dump
 from oauth_middleware.store._consent import TAKE_PENDING
-from tests.store_helpers import Generation, evalsha, flatten, gateway, mint, redis_of
+from tests.store_helpers import (
+    Generation,
+    evalsha,
+    flatten,
+    gateway,
+    get_code,
+    get_pending,
+    get_refresh,
+    mint,
+    redis_of,
+)
 
 SPEC = NewTokens(client_id="web", subject="alice", scopes=frozenset({"read"}), refresh=True)
 
@@ -40,7 +50,7 @@ async def _code(store: TokenStore) -> tuple[str, AuthorizationCode]:
         grant_id="", client_id="web", subject="alice", redirect_uri="https://app.example/cb",
         redirect_uri_explicit=True, scopes=frozenset({"read"}),
     ))
-    record = await store.get_code(value)
+    record = await get_code(store, value)
     assert record is not None
     return value, record
 
@@ -87,7 +97,7 @@ async def test_a_resent_code_redemption_wins_again_and_revokes_nothing(
         store, key, "used", dump(replace(record, used=True)), record.grant_id)
     assert outcomes == [1, 1]
     assert await store.resolve(access) is not None
-    code = await store.get_code(value)
+    code = await get_code(store, value)
     assert code is not None and code.used
 
 
@@ -107,16 +117,16 @@ async def test_a_resent_refresh_rotation_wins_again_and_keeps_the_family(
 ) -> None:
     issued = await store.issue(SPEC)
     assert issued.refresh_token is not None
-    record = await store.get_refresh(issued.refresh_token)
+    record = await get_refresh(store, issued.refresh_token)
     assert record is not None
     replies, new = await _rotate_twice(store, issued.refresh_token, record)
     assert replies == [[1], [1]]
     assert await store.resolve(new.access_token) is not None
     assert await store.resolve(issued.access_token) is not None
     assert new.refresh_token is not None
-    current = await store.get_refresh(new.refresh_token)
+    current = await get_refresh(store, new.refresh_token)
     assert current is not None and not current.rotated and current.generation == 2
-    old = await store.get_refresh(issued.refresh_token)
+    old = await get_refresh(store, issued.refresh_token)
     assert old is not None and old.rotated
 
 
@@ -142,5 +152,5 @@ async def test_a_resent_consent_take_gets_the_record_again_and_no_one_else_does(
     assert first is not None and first == await take("attempt-1")
     assert await take("attempt-2") is None
     assert await store.consent.take_pending(txn, user="alice") is None
-    assert await store.consent.get_pending(txn, user="alice") is None
+    assert await get_pending(store, txn, user="alice") is None
     assert 0 < await redis_of(store).pttl(key[0]) <= 60_000

@@ -33,7 +33,7 @@ from tests.server.authorize_harness import (
     open_harness,
     read_page,
 )
-from tests.store_helpers import redis_of, texts
+from tests.store_helpers import get_code, get_pending, redis_of, texts
 
 WEB = {"client_id": "web", "redirect_uri": WEB_REDIRECT, "response_type": "code",
        "scope": "polls:read polls:vote", "state": "st ü&#"}
@@ -78,7 +78,7 @@ async def test_the_pending_request_is_stored_server_side_bound_to_the_user(
 ) -> None:
     page = await harness.consent(code_challenge=CHALLENGE, code_challenge_method="S256", **WEB)
     transaction = page.hidden("transaction")
-    pending = await harness.store.consent.get_pending(transaction, user="alice")
+    pending = await get_pending(harness.store, transaction, user="alice")
     assert pending is not None
     assert (pending.user, pending.client_id, pending.redirect_uri, pending.scopes,
             pending.state, pending.code_challenge) == (
@@ -86,7 +86,7 @@ async def test_the_pending_request_is_stored_server_side_bound_to_the_user(
     keys = texts(list(await redis_of(harness.store).keys("*")))
     assert not [k for k in keys if transaction in k]
     assert harness.store.keys.pending("alice", digest(transaction)) in keys
-    assert await harness.store.consent.get_pending(transaction, user="mallory") is None
+    assert await get_pending(harness.store, transaction, user="mallory") is None
 
 
 @pytest.mark.rule("responses.html.escaped")
@@ -131,7 +131,7 @@ async def test_approve_redirects_with_a_code_bound_to_the_request(harness: Harne
     base, where, params = answer(response)
     assert (base, where, set(params)) == (WEB_REDIRECT, "query", {"code", "state"})
     assert params["state"] == "st ü&#"
-    record = await harness.store.get_code(params["code"])
+    record = await get_code(harness.store, params["code"])
     assert record is not None
     assert (record.client_id, record.subject, record.redirect_uri, record.redirect_uri_explicit,
             record.scopes, record.code_challenge, record.code_challenge_method) == (
@@ -145,7 +145,7 @@ async def test_approve_redirects_with_a_code_bound_to_the_request(harness: Harne
 async def test_an_unticked_scope_is_not_granted(harness: Harness) -> None:
     page = await harness.consent(**WEB)
     _, _, params = answer(await harness.decide(page, scopes=["polls:vote"]))
-    record = await harness.store.get_code(params["code"])
+    record = await get_code(harness.store, params["code"])
     assert record is not None and record.scopes == frozenset({"polls:vote"})
 
 
@@ -176,7 +176,7 @@ async def test_deny_redirects_access_denied_with_state_and_grants_nothing(
     assert params == {"error": "access_denied", "state": "st ü&#",
                       "error_description": "The resource owner denied the request."}
     assert await harness.code_keys() == []
-    assert await harness.store.consent.get_pending(page.hidden("transaction"), user="alice") is None
+    assert await get_pending(harness.store, page.hidden("transaction"), user="alice") is None
 
 
 @pytest.mark.rule("auth.implicit")
@@ -252,7 +252,7 @@ async def test_another_user_cannot_answer_the_consent_of_alice(harness: Harness)
     assert_page(forged, 403)
     assert await harness.code_keys() == []
     transaction = page.hidden("transaction")
-    assert await harness.store.consent.get_pending(transaction, user="alice") is not None
+    assert await get_pending(harness.store, transaction, user="alice") is not None
 
 
 @pytest.mark.rule("auth.csrf.transaction")
@@ -329,7 +329,7 @@ async def test_a_decision_without_fetch_metadata_relies_on_the_csrf_token(
         assert await harness.code_keys() == []
     response = await harness.decide(page, bare=True)
     code = answer(response)[2]["code"]
-    record = await harness.store.get_code(code)
+    record = await get_code(harness.store, code)
     assert record is not None
     assert (record.client_id, record.subject) == ("web", "alice")
 

@@ -37,7 +37,7 @@ from tests.server.token_harness import (
     confidential,
     http,
 )
-from tests.store_helpers import cache_of, redis_of
+from tests.store_helpers import cache_of, clear_failures, count_failure, redis_of
 
 #: Failed client authentications before 429 in these tests.
 LIMIT = 3
@@ -180,7 +180,7 @@ async def test_failures_counted_elsewhere_throttle_the_very_next_request(
 ) -> None:
     await _warm(cached, client, web)
     for _ in range(LIMIT):
-        await elsewhere.throttle.count_failure("client", "web", window=300, address="127.0.0.1")
+        await count_failure(elsewhere, "client", "web", window=300, address="127.0.0.1")
     assert_error(await _cc(client, auth_of(web)), 429, "slow_down")
 
 
@@ -194,7 +194,7 @@ async def test_this_processs_own_changes_hold_on_its_very_next_request(
     for _ in range(LIMIT):
         assert_invalid_client(await _cc(client, wrong))
     assert_error(await _cc(client, auth_of(web)), 429, "slow_down")
-    await cached.throttle.clear_failures("client", "web", "127.0.0.1")
+    await clear_failures(cached, "client", "web", "127.0.0.1")
     assert (await _cc(client, auth_of(web))).status_code == 200
     record = await cached.get_client("web")
     assert record is not None
