@@ -73,7 +73,7 @@ class Throttle:
         allowance: int, threshold: int,
     ) -> tuple[bool, tuple[int, int]]:
         """Reserve a place for one attempt of ``key`` from ``address`` before its secret is
-        checked, in one script (``scripts.RESERVE_ATTEMPT``): refused while the address's
+        checked, in one script (``_throttle_scripts.RESERVE_ATTEMPT``): refused while the address's
         failures and attempts in flight reach ``allowance`` (1 once ``key``'s failures from
         every address reach ``threshold``). A place not ended stops counting after ``hold``
         seconds. Returns (reserved, the (key, address) counter's state)."""

@@ -27,7 +27,7 @@ The rules that keep it exact:
 * Redis writes a change's invalidation to every tracking connection in the same
   event-loop turn as it answers the change, and writes everything queued at the
   end of that turn. A revocation here is answered only after one more round trip
-  (:meth:`StoreBase.settled`), which Redis serves in a later turn: by then every
+  (:meth:`Gateway.settled`), which Redis serves in a later turn: by then every
   tracking socket on every worker holds the invalidation. On one host, a request
   sent after a revocation returned is refused by every worker; across hosts the
   network's delivery time is added, bounded by the lease below.

@@ -20,12 +20,12 @@ What stays as it was:
   the connection's ``Retry`` policy resends the whole batch after a connection
   error or time-out, as redis-py resends a pipeline (one immediate retry, see
   :mod:`.connection`; the embedded store has none). Scripts that must not run
-  twice recognise their own resend (``scripts.CONSUME_AND_ISSUE``,
-  ``scripts.TAKE_PENDING``). A frozen Redis still fails within ~2 s.
+  twice recognise their own resend (``_grant_scripts.CONSUME_AND_ISSUE``,
+  ``_consent.TAKE_PENDING``). A frozen Redis still fails within ~2 s.
 * Failures are per waiter: each one raises its own :class:`StoreUnavailable`.
 
 Like every pipeline the batch may name keys of several cluster slots; each
-script still touches one slot (:mod:`.scripts`). A Redis Cluster client would
+script still touches one slot (see :mod:`oauth_middleware.store.keys`). A Redis Cluster client would
 have to split a batch by slot, as its pipelines do.
 """
 
