@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from oauth_middleware.limits import ACCESS_LIFETIME
 from oauth_middleware.models import Client, Scope
 from oauth_middleware.policy import validate_client_id
 from oauth_middleware.scopes import validate_scope
@@ -92,7 +93,7 @@ async def register_client(
     *,
     scopes_list: Sequence[str] | None = None,
     register_unknown_scopes: bool = True,
-    token_lifetime: int | None = 3600,
+    token_lifetime: int | None = ACCESS_LIFETIME,
     public: bool = True,
     grant_types: Iterable[str] | None = None,
     description: str = "",
