@@ -120,6 +120,7 @@ class TokenStore:
         return self._gateway.embedded
 
     async def aclose(self) -> None:
+        """Close the connections (and the local cache's listener)."""
         await self._gateway.aclose()
 
     # --- tokens and grants (RFC 6749 §4-6, RFC 6750, RFC 7009) ------------------------------
@@ -190,6 +191,7 @@ class TokenStore:
         return await self._clients.save_client(client, only=only)
 
     async def get_client(self, client_id: str) -> Client | None:
+        """The client's record; None when no client has that id."""
         return await self._clients.get_client(client_id)
 
     async def delete_client(self, client_id: str) -> bool:
@@ -202,6 +204,7 @@ class TokenStore:
         return await self._clients.list_clients(cursor, count, search=search)
 
     async def save_scope(self, scope: Scope) -> None:
+        """Register or replace a scope (its title and status)."""
         await self._scopes.save_scope(scope)
 
     async def create_scope(self, scope: Scope) -> bool:
@@ -214,9 +217,11 @@ class TokenStore:
         return await self._scopes.get_scopes(identifiers, snapshot=snapshot)
 
     async def list_scopes(self) -> list[Scope]:
+        """Every registered scope, by identifier."""
         return await self._scopes.list_scopes()
 
     async def delete_scope(self, identifier: str) -> bool:
+        """Unregister a scope; False when it was not registered."""
         return await self._scopes.delete_scope(identifier)
 
     async def read_for(self, client_id: str | None, ahead: Lookahead = NOTHING_AHEAD
