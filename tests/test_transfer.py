@@ -13,6 +13,7 @@ from oauth_middleware.store._records import FORMAT, VERSION
 from oauth_middleware.store._transfer_write import copy
 from tests.server.token_harness import TOKEN_PATH, basic, build_app, code_form, http
 from tests.server.token_harness import assert_error as assert_oauth_error
+from tests.store_helpers import gateway, redis_of
 from tests.transfer_harness import (
     access_key,
     exported,
@@ -43,7 +44,7 @@ async def test_a_token_revoked_before_the_export_is_absent_and_stays_dead(
     revoked_grant = issued.revoked["access_token"].partition(".")[0]
     assert revoked_grant not in text  # no token, code, member set or index entry of it
     assert digest(issued.revoked["access_token"]) not in text
-    await store.redis.flushdb()
+    await redis_of(store).flushdb()
     await imported(store, text)
     assert await store.resolve(issued.revoked["access_token"]) is None
     assert await store.resolve(issued.current["access_token"]) is not None
@@ -51,7 +52,7 @@ async def test_a_token_revoked_before_the_export_is_absent_and_stays_dead(
 
 async def test_the_header_names_format_version_prefix_time_and_counts(store: TokenStore) -> None:
     await run_flows(store)
-    seconds, micros = await store.redis.time()
+    seconds, micros = await redis_of(store).time()
     header, *records = lines(await exported(store))
     assert header["format"] == FORMAT and header["version"] == VERSION
     assert header["prefix"] == "om:"
@@ -67,9 +68,9 @@ async def test_round_trip_keeps_scopes_remaining_lifetimes_rotation_and_replay_r
         store: TokenStore) -> None:
     issued = await run_flows(store)
     current_key = access_key(store, issued.current["access_token"])
-    pttl_before = await store.redis.pttl(current_key)
+    pttl_before = await redis_of(store).pttl(current_key)
     text = await exported(store)
-    await store.redis.flushdb()
+    await redis_of(store).flushdb()
     moved = await imported(store, text)
     assert moved.outcomes == {"written": moved.records} and moved.records == len(lines(text)) - 1
 
@@ -78,7 +79,7 @@ async def test_round_trip_keeps_scopes_remaining_lifetimes_rotation_and_replay_r
     assert current is not None and current.scopes == {"read", "write"}
     assert current.subject == "alice" and current.client_id == "web"
     assert machine is not None and machine.scopes == {"read"} and machine.subject_type == "client"
-    pttl_after = await store.redis.pttl(current_key)
+    pttl_after = await redis_of(store).pttl(current_key)
     assert pttl_before - 5000 < pttl_after <= pttl_before  # kept, never extended
 
     auth = basic(issued.client_id, issued.secret)
@@ -101,24 +102,24 @@ async def test_a_file_imported_later_gives_no_longer_life_and_skips_what_expired
         store: TokenStore) -> None:
     issued = await run_flows(store)
     current_key = access_key(store, issued.current["access_token"])
-    pttl_before = await store.redis.pttl(current_key)
+    pttl_before = await redis_of(store).pttl(current_key)
     header, *records = lines(await exported(store))
     age = 121_000  # the file was made this long ago (ms): past a code's 120 s
     for row in [header, *records]:
         for field in ("exported_at", "expires_at"):
             if row.get(field) is not None:
                 row[field] -= age
-    seconds, micros = await store.redis.time()
+    seconds, micros = await redis_of(store).time()
     now = seconds * 1000 + micros // 1000
     dead = sum(1 for r in records if r["expires_at"] is not None and r["expires_at"] <= now)
-    await store.redis.flushdb()
+    await redis_of(store).flushdb()
 
     moved = await imported(store, joined([header, *records]))
     assert dead >= 1 and moved.outcomes["expired"] == dead
     assert moved.outcomes["written"] == len(records) - dead
-    code_keys = [k async for k in store.redis.scan_iter(match="om:code:*")]
+    code_keys = [k async for k in redis_of(store).scan_iter(match="om:code:*")]
     assert code_keys == []  # expired by import time: not written at all
-    pttl_after = await store.redis.pttl(current_key)
+    pttl_after = await redis_of(store).pttl(current_key)
     assert pttl_before - age - 5000 < pttl_after <= pttl_before - age
     assert await store.resolve(issued.current["access_token"]) is not None
 
@@ -128,21 +129,21 @@ async def test_an_index_merged_into_a_live_one_keeps_the_later_expiry_and_both_m
     issued = await run_flows(store)
     text = await exported(store)
     index = store.keys.client_index("web")
-    grants = set(await store.redis.zrange(index, 0, -1))
-    await store.redis.delete(index)
-    await store.redis.zadd(index, {"live-grant": 1})
-    await store.redis.pexpire(index, 60_000)
+    grants = set(await redis_of(store).zrange(index, 0, -1))
+    await redis_of(store).delete(index)
+    await redis_of(store).zadd(index, {"live-grant": 1})
+    await redis_of(store).pexpire(index, 60_000)
     client_key = store.keys.client("web")
-    await store.redis.set(client_key, b'{"edited": true}')
+    await redis_of(store).set(client_key, b'{"edited": true}')
 
     moved = await imported(store, text, "skip")
     assert moved.outcomes["written"] == 0 and moved.outcomes["kept"] >= 1
-    assert set(await store.redis.zrange(index, 0, -1)) == grants | {b"live-grant"}
-    assert await store.redis.pttl(index) > 60_000  # the file's entries live longer
-    assert await store.redis.get(client_key) == b'{"edited": true}'  # skip: the target's stays
+    assert set(await redis_of(store).zrange(index, 0, -1)) == grants | {b"live-grant"}
+    assert await redis_of(store).pttl(index) > 60_000  # the file's entries live longer
+    assert await redis_of(store).get(client_key) == b'{"edited": true}'  # skip: the target's stays
 
     await imported(store, text, "replace")
-    assert await store.redis.get(client_key) != b'{"edited": true}'  # replace: the file's wins
+    assert await redis_of(store).get(client_key) != b'{"edited": true}'  # replace: the file's wins
     assert await store.get_client("web") is not None
     assert await store.resolve(issued.current["access_token"]) is not None
 
@@ -150,25 +151,25 @@ async def test_an_index_merged_into_a_live_one_keeps_the_later_expiry_and_both_m
 async def test_import_into_a_store_holding_keys_needs_a_merge_mode(store: TokenStore) -> None:
     await run_flows(store)
     text = await exported(store)
-    await store.redis.set(store.keys.client("web"), b"{}")
+    await redis_of(store).set(store.keys.client("web"), b"{}")
     with pytest.raises(ValueError, match=r"--skip-existing .* --replace"):
         await imported(store, text)
-    assert await store.redis.get(store.keys.client("web")) == b"{}"
+    assert await redis_of(store).get(store.keys.client("web")) == b"{}"
 
 
 async def test_a_prefix_change_renames_keys_and_the_keys_a_grant_lists(store: TokenStore) -> None:
     issued = await run_flows(store)
     text = await exported(store)
-    await store.redis.flushdb()
-    other = TokenStore(store.redis, prefix="bk:", clock=store.clock)
+    await redis_of(store).flushdb()
+    other = TokenStore(gateway(store), prefix="bk:", clock=store.clock)
     with pytest.raises(ValueError, match="--prefix-from 'om:'"):
         await imported(other, text)
-    assert await store.redis.dbsize() == 0
+    assert await redis_of(store).dbsize() == 0
 
     await imported(other, text, prefix_from="om:")
-    assert [k async for k in store.redis.scan_iter(match="om:*")] == []
+    assert [k async for k in redis_of(store).scan_iter(match="om:*")] == []
     grant = issued.current["access_token"].partition(".")[0]
-    members = await store.redis.smembers(other.keys.members(grant))
+    members = await redis_of(store).smembers(other.keys.members(grant))
     assert members and all(m.startswith(b"bk:") for m in cast(set[bytes], members))
     record = await other.resolve(issued.current["access_token"])
     assert record is not None and record.scopes == {"read", "write"}
@@ -212,7 +213,7 @@ async def test_copy_into_an_empty_store_prunes_a_grant_revoked_while_it_ran(
     assert await target.resolve(issued.current["access_token"]) is None
     machine = await target.resolve(issued.machine["access_token"])
     assert machine is not None and machine.scopes == {"read"}
-    assert [k async for k in target.redis.scan_iter(match=f"*{grant}*")] == []
+    assert [k async for k in redis_of(target).scan_iter(match=f"*{grant}*")] == []
     await target.aclose()
 
 
@@ -224,7 +225,7 @@ async def test_after_a_restore_a_refresh_made_since_the_export_ends_its_grant(
     rotate = {"grant_type": "refresh_token", "refresh_token": issued.current["refresh_token"]}
     async with http(build_app(store)) as client:
         newer = (await client.post(TOKEN_PATH, data=rotate, headers=auth)).json()
-        await store.redis.flushdb()
+        await redis_of(store).flushdb()
         await imported(store, text)  # the store as it was before that refresh
         answer = await client.post(TOKEN_PATH, headers=auth, data={
             "grant_type": "refresh_token", "refresh_token": newer["refresh_token"]})

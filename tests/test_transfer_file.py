@@ -10,6 +10,7 @@ import pytest
 
 from oauth_middleware.store import TokenStore
 from oauth_middleware.store._records import BadLine
+from tests.store_helpers import redis_of
 from tests.transfer_harness import exported, imported, joined, lines
 
 HEADER = {"format": "oauth-middleware-store", "version": 1, "prefix": "om:",
@@ -58,9 +59,9 @@ async def test_a_malformed_line_is_refused_by_number_after_the_lines_before_it(
     with pytest.raises(BadLine, match=r"^line 3: .*\(1 records before it imported\)") as caught:
         await imported(store, text)
     assert caught.value.number == 3
-    assert await store.redis.smembers("om:clients") == {b"before"}
-    assert await store.redis.keys("om:client:*") == []
-    assert await store.redis.exists("om:idx:client:web") == 0
+    assert await redis_of(store).smembers("om:clients") == {b"before"}
+    assert await redis_of(store).keys("om:client:*") == []
+    assert await redis_of(store).exists("om:idx:client:web") == 0
 
 
 @pytest.mark.parametrize(("header", "fragment"), [
@@ -74,7 +75,7 @@ async def test_a_file_of_another_format_or_version_is_refused_before_anything_is
     with pytest.raises(BadLine, match=r"^line 1: ") as caught:
         await imported(store, joined([header, clients("a")]))
     assert fragment in str(caught.value)
-    assert await store.redis.dbsize() == 0
+    assert await redis_of(store).dbsize() == 0
 
 
 async def test_a_file_cut_short_is_reported_after_its_whole_lines_are_imported(
@@ -84,7 +85,7 @@ async def test_a_file_cut_short_is_reported_after_its_whole_lines_are_imported(
         await imported(store, text)
     with pytest.raises(BadLine, match="the header counts 3 records, the file has 2"):
         await imported(store, joined([HEADER, clients("a"), clients("b")]), "skip")
-    assert await store.redis.smembers("om:clients") == {b"a", b"b"}
+    assert await redis_of(store).smembers("om:clients") == {b"a", b"b"}
 
 
 async def test_a_line_longer_than_the_limit_is_refused_and_nothing_of_it_written(
@@ -92,30 +93,30 @@ async def test_a_line_longer_than_the_limit_is_refused_and_nothing_of_it_written
     big = {**clients("x"), "value": ["m" * 5000]}
     with pytest.raises(BadLine, match=r"^line 2: longer than 4096 bytes"):
         await imported(store, joined([HEADER, big, clients("a")]), max_line=4096)
-    assert await store.redis.dbsize() == 0
+    assert await redis_of(store).dbsize() == 0
 
 
 async def test_control_characters_odd_bytes_and_huge_values_round_trip_exactly(
         store: TokenStore) -> None:
     title = "\x1b]0;pwned\x07\u2028\u202e\x00" + "t" * 1_000_000
     scope = json.dumps({"identifier": "odd", "title": title, "enabled": True, "v": 1}).encode()
-    await store.redis.hset(store.keys.scopes, "odd", scope)
-    await store.redis.set(store.keys.client("odd"), b"\xff\xfe\x80{\x00")  # not UTF-8
+    await redis_of(store).hset(store.keys.scopes, "odd", scope)
+    await redis_of(store).set(store.keys.client("odd"), b"\xff\xfe\x80{\x00")  # not UTF-8
     scores = {b"never": float("inf"), b"neg": -3.0, b"tiny": 1e-7, b"big": 1.5e20}
-    await store.redis.zadd(store.keys.client_index("web"), scores)
+    await redis_of(store).zadd(store.keys.client_index("web"), scores)
     members = {f"m{i}".encode() for i in range(5000)}  # more than Lua's unpack takes at once
-    await store.redis.sadd(store.keys.clients, *members)
+    await redis_of(store).sadd(store.keys.clients, *members)
     text = await exported(store)
     assert text.isascii() and len(text.splitlines()) == 5  # every control char escaped
-    await store.redis.flushdb()
+    await redis_of(store).flushdb()
 
     moved = await imported(store, text)
     assert moved.outcomes == {"written": 4}
-    ranked = await store.redis.zrange(store.keys.client_index("web"), 0, -1, withscores=True)
+    ranked = await redis_of(store).zrange(store.keys.client_index("web"), 0, -1, withscores=True)
     assert dict(cast(list[tuple[bytes, float]], ranked)) == scores
-    assert await store.redis.hgetall(store.keys.scopes) == {b"odd": scope}
-    assert await store.redis.get(store.keys.client("odd")) == b"\xff\xfe\x80{\x00"
-    assert await store.redis.smembers(store.keys.clients) == members
+    assert await redis_of(store).hgetall(store.keys.scopes) == {b"odd": scope}
+    assert await redis_of(store).get(store.keys.client("odd")) == b"\xff\xfe\x80{\x00"
+    assert await redis_of(store).smembers(store.keys.clients) == members
     registry = await store.list_scopes()
     assert [s.title for s in registry if s.identifier == "odd"] == [title]
 
@@ -123,10 +124,10 @@ async def test_control_characters_odd_bytes_and_huge_values_round_trip_exactly(
 async def test_keys_the_schema_does_not_know_are_reported_not_exported(store: TokenStore) -> None:
     from oauth_middleware.store._transfer import export, unknown_keys
 
-    await store.redis.set("om:mystery", b"1")
-    await store.redis.set("om:clients", b"a string where a set belongs")
-    await store.redis.set("other:client:x", b"{}")  # another prefix: not ours to report
-    await store.redis.sadd("om:client:web", b"a set where a string belongs")
+    await redis_of(store).set("om:mystery", b"1")
+    await redis_of(store).set("om:clients", b"a string where a set belongs")
+    await redis_of(store).set("other:client:x", b"{}")  # another prefix: not ours to report
+    await redis_of(store).sadd("om:client:web", b"a set where a string belongs")
     found = sorted([key async for key in unknown_keys(store)])
     assert found == ["om:client:web", "om:clients", "om:mystery"]
 
@@ -142,23 +143,23 @@ async def test_blank_lines_and_crlf_endings_are_read(store: TokenStore) -> None:
     text = joined([HEADER, clients("a"), clients("b")]).replace("\n", "\r\n")
     moved = await imported(store, text[:-2] + "\n\n  \r\n" + joined([clients("c")]))
     assert moved.records == 3
-    assert await store.redis.smembers("om:clients") == {b"a", b"b", b"c"}
+    assert await redis_of(store).smembers("om:clients") == {b"a", b"b", b"c"}
 
 
 async def test_a_key_gone_between_scan_and_read_is_left_out_not_reported(
         store: TokenStore, monkeypatch: pytest.MonkeyPatch) -> None:
     from oauth_middleware.store._transfer import export
 
-    await store.redis.sadd("om:clients", b"a")
-    await store.redis.set("om:client:a", b"{}")
-    scan = store.redis.scan
+    await redis_of(store).sadd("om:clients", b"a")
+    await redis_of(store).set("om:client:a", b"{}")
+    scan = redis_of(store).scan
 
     async def scan_then_revoke(*args: Any, **kwargs: Any) -> Any:
         reply = await scan(*args, **kwargs)
-        await store.redis.delete("om:client:a")  # deleted after SCAN listed it
+        await redis_of(store).delete("om:client:a")  # deleted after SCAN listed it
         return reply
 
-    monkeypatch.setattr(store.redis, "scan", scan_then_revoke)
+    monkeypatch.setattr(redis_of(store), "scan", scan_then_revoke)
     reported: list[str] = []
     out = io.StringIO()
     header = await export(store, out, on_unknown=reported.append)

@@ -13,6 +13,7 @@ from oauth_middleware.store import TokenStore
 from oauth_middleware.store._records import Record
 from oauth_middleware.store._transfer import PAGE, export, records
 from oauth_middleware.store._transfer_write import import_lines
+from tests.store_helpers import redis_of
 
 KEYS = 20_000
 #: One access-token record's worth of JSON.
@@ -25,7 +26,7 @@ class Counting:
     def __init__(self, store: TokenStore, monkeypatch: pytest.MonkeyPatch) -> None:
         self.scans: list[int] = []
         self.pipelines: list[int] = []
-        client = store.redis
+        client = redis_of(store)
         scan, pipeline = client.scan, client.pipeline
 
         async def counted_scan(*args: Any, **kwargs: Any) -> Any:
@@ -53,7 +54,7 @@ class Counting:
 
 async def filled(keys: int) -> TokenStore:
     store = TokenStore.from_url(None)
-    pipe = store.redis.pipeline(transaction=False)
+    pipe = redis_of(store).pipeline(transaction=False)
     for i in range(keys):
         pipe.set(store.keys.access(f"g{i % 997}", f"{i:064x}"), VALUE, px=3_600_000)
     await pipe.execute()
@@ -81,13 +82,13 @@ async def test_20000_keys_export_and_import_in_pages_with_flat_memory(
     # the file, nor a record per key.
     assert peak < path.stat().st_size / 3, peak
 
-    await store.redis.flushdb()
+    await redis_of(store).flushdb()
     counting.pipelines.clear()
     with path.open("rb") as source:
         moved = await import_lines(store, source, mode="empty")
     assert moved.outcomes == {"written": KEYS}
     assert counting.pipelines == [PAGE] * (KEYS // PAGE)
-    assert await store.redis.dbsize() == KEYS
+    assert await redis_of(store).dbsize() == KEYS
     await store.aclose()
 
 

@@ -15,7 +15,7 @@ from oauth_middleware.cli.context import one_line, run
 from oauth_middleware.cli.output import echo_fields, emit_json, json_option, printable
 from oauth_middleware.cli.transfer import TRANSFER_COMMANDS
 from oauth_middleware.store import RedisHealth, TokenStore, UnsafeRedis
-from oauth_middleware.store._transfer import unknown_keys
+from oauth_middleware.store.transfer import unknown_keys
 
 #: How many keys the schema does not describe ``store check`` names (it counts them all).
 SHOWN_UNKNOWN = 10

@@ -1,6 +1,6 @@
 """``store export``, ``store import``, ``store copy``: back up, restore and move the store's data.
 
-The file is JSON lines (:mod:`oauth_middleware.store._records`): digests and
+The file is JSON lines (:mod:`oauth_middleware.store.transfer`): digests and
 records as the store keeps them, never a raw token, code or client secret. It
 still holds client-secret hashes, so an export file is created readable by its
 owner only, and appears under its name only once complete.
@@ -23,9 +23,7 @@ import click
 from oauth_middleware.cli.context import Settings, run
 from oauth_middleware.cli.output import printable
 from oauth_middleware.store import TokenStore
-from oauth_middleware.store._records import Header, tally
-from oauth_middleware.store._transfer import export
-from oauth_middleware.store._transfer_write import Mode, Moved, copy, import_lines
+from oauth_middleware.store.transfer import Header, Mode, Moved, copy, export, import_lines, tally
 
 #: Unknown keys listed one by one on stderr; past this only counted.
 LISTED = 100

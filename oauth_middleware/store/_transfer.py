@@ -34,9 +34,9 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import IO, TYPE_CHECKING, Any
 
+from oauth_middleware.store._gateway.connection import GUARD
 from oauth_middleware.store._records import NOT_MOVED, Header, Record, Value, text
 from oauth_middleware.store._transfer_scripts import READ
-from oauth_middleware.store.connection import GUARD
 from oauth_middleware.store.keys import KINDS, kind_of
 
 if TYPE_CHECKING:
@@ -47,8 +47,9 @@ PAGE = 500
 
 
 def redis_of(store: TokenStore) -> Any:
-    """The store's redis-py client: the one place this module reaches below the store's API."""
-    return store.redis
+    """The gateway's redis-py client: the one place export, import and copy reach below the
+    gateway (SCAN pages, TIME, and one script per key; a cluster needs them per node)."""
+    return store._gateway.client
 
 
 def _pattern(prefix: str) -> str:

@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Literal
 
+from oauth_middleware.store._gateway.connection import GUARD
 from oauth_middleware.store._records import (
     NOT_MOVED,
     BadLine,
@@ -22,7 +23,6 @@ from oauth_middleware.store._records import (
 )
 from oauth_middleware.store._transfer import PAGE, pages, present, records, redis_of
 from oauth_middleware.store._transfer_scripts import WRITE
-from oauth_middleware.store.connection import GUARD
 from oauth_middleware.store.keys import kind_of
 
 if TYPE_CHECKING:

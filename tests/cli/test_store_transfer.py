@@ -15,6 +15,7 @@ from oauth_middleware.models import AccessToken
 from oauth_middleware.store import TokenStore
 from tests.cli.harness import Cli, assert_error
 from tests.redis_process import RedisProcess, free_port
+from tests.store_helpers import redis_of
 from tests.transfer_harness import Issued, access_key, run_flows
 
 
@@ -37,7 +38,7 @@ def test_export_to_a_file_then_import_restores_every_live_token(cli: Cli, tmp_pa
     text = path.read_text()
     assert not any(value in text for value in issued.raw_values())
 
-    cli.run(lambda store: store.redis.flushdb())
+    cli.run(lambda store: redis_of(store).flushdb())
     summary = cli.ok("store", "import", "--input", str(path))
     records = len(text.splitlines()) - 1
     assert summary.startswith(f"imported {records} records (") and f"{records} written" in summary
@@ -52,7 +53,7 @@ def test_export_to_stdout_and_import_from_stdin_as_json(cli: Cli) -> None:
     assert result.exit_code == 0, result.output
     header = json.loads(result.stdout.splitlines()[0])
     assert header["format"] == "oauth-middleware-store" and header["records"] >= 10
-    cli.run(lambda store: store.redis.flushdb())
+    cli.run(lambda store: redis_of(store).flushdb())
     summary = cli.json("store", "import", input=result.stdout)
     assert summary["records"] == header["records"] and summary["kinds"] == header["counts"]
     assert summary["outcomes"] == {"written": header["records"]}
@@ -61,8 +62,8 @@ def test_export_to_stdout_and_import_from_stdin_as_json(cli: Cli) -> None:
 
 
 def test_unknown_keys_are_listed_on_stderr_counted_and_left_out(cli: Cli) -> None:
-    cli.run(lambda store: store.redis.set("om:legacy\x1b[2J", b"?"))
-    cli.run(lambda store: store.redis.set("om:client:web", b"{}"))
+    cli.run(lambda store: redis_of(store).set("om:legacy\x1b[2J", b"?"))
+    cli.run(lambda store: redis_of(store).set("om:client:web", b"{}"))
     result = cli.invoke("store", "export")
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines() == [
@@ -76,7 +77,7 @@ def test_unknown_keys_are_listed_on_stderr_counted_and_left_out(cli: Cli) -> Non
 
 def test_past_100_unknown_keys_the_rest_are_only_counted(cli: Cli) -> None:
     async def litter(store: TokenStore) -> None:
-        await store.redis.mset({f"om:junk:{i:03}": b"?" for i in range(103)})
+        await redis_of(store).mset({f"om:junk:{i:03}": b"?" for i in range(103)})
 
     cli.run(litter)
     result = cli.invoke("store", "export")
@@ -150,13 +151,13 @@ def test_copy_between_two_servers_and_two_databases_keeps_tokens_and_lifetimes(
     other_db = source.rsplit("/", 1)[0] + "/1"
 
     async def pttl(store: TokenStore) -> int:
-        return int(await store.redis.pttl(access_key(store, issued.current["access_token"])))
+        return int(await redis_of(store).pttl(access_key(store, issued.current["access_token"])))
 
     before = cli.run(pttl)
     for target in (second_redis.url, other_db):
         async def flush(store: TokenStore, target: str = target) -> None:
             copy = cli.store(target)
-            await copy.redis.flushdb()
+            await redis_of(copy).flushdb()
             await copy.aclose()
 
         cli.run(flush)
@@ -185,7 +186,7 @@ def test_store_check_counts_and_names_the_keys_the_schema_does_not_describe(cli:
     clean = cli.json("store", "check")
     assert clean["unknown_keys"] == 0 and not any("not the store's" in w
                                                   for w in clean["warnings"])
-    cli.run(lambda store: store.redis.set(store.keys.prefix + "legacy\x1b[2J", "x"))
+    cli.run(lambda store: redis_of(store).set(store.keys.prefix + "legacy\x1b[2J", "x"))
     report = cli.json("store", "check")
     assert report["unknown_keys"] == 1
     assert any(w.startswith("1 key(s) under the prefix are not the store's") and
