@@ -96,7 +96,9 @@ class OAuthMiddleware:
         if not self.policy.bound and kind in ("http", "websocket", "lifespan"):
             self._bind(scope)
         if kind == "http":
-            await self._guard(scope, receive, send, scope["method"])
+            # Django and Werkzeug dispatch "post" as POST, and h11 passes it on as sent:
+            # match the scope keys on the method as the app behind will read it.
+            await self._guard(scope, receive, send, scope["method"].upper())
         elif kind == "websocket":
             await self._guard(scope, receive, send, "GET")
         else:
@@ -158,7 +160,7 @@ class OAuthMiddleware:
 
     def _body(self, scope: Scope, receive: Receive) -> ReplayedBody | None:
         """A replaying reader when the body may carry the token (RFC 6750 §2.2), else None."""
-        if not self.sources[1] or scope["method"] in ("GET", "HEAD"):
+        if not self.sources[1] or scope["method"].upper() in ("GET", "HEAD"):
             return None
         return ReplayedBody(receive) if extraction.is_form(scope["headers"]) else None
 
