@@ -5,7 +5,8 @@ the scopes the route needs, extracts at most one bearer token, resolves it with
 its verifier (a :class:`TokenStore`: one Redis round trip) and either hands the
 request on with ``scope["user"]``, ``scope["auth"]`` and ``scope["oauth"]`` filled,
 or answers the refusal itself (:mod:`.error_response`): the wrapped app is never
-called on a 4xx or 5xx. CORS preflights pass untouched: they carry no credentials.
+called on a 4xx or 5xx. CORS preflights pass without a token: they carry no
+credentials; on a protected route only a CORS answer to one goes back (:mod:`.preflight`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from oauth_middleware.identity import ClientUser as ClientUser
 from oauth_middleware.identity import TokenIdentity, token_identity
 from oauth_middleware.identity import TokenUser as TokenUser
 from oauth_middleware.models import AccessToken
+from oauth_middleware.preflight import cors_only, is_preflight
 from oauth_middleware.scopes import ScopePolicy, ScopeSpec
 from oauth_middleware.store import StoreUnavailable, TokenStore
 from oauth_middleware.transport import Transport
@@ -121,11 +123,13 @@ class OAuthMiddleware:
         kept in ``scope[VERDICT_KEY]`` for the layers below (:mod:`.verdict`).
         """
         raw_query = _redact(scope)
-        if method == "OPTIONS" and _is_preflight(scope):
+        required = self.policy.required(method, route_path(scope))
+        if method == "OPTIONS" and is_preflight(scope):
             scope[VERDICT_KEY] = NO_TOKEN
+            if required is not None:
+                send = cors_only(send, render(MissingToken(), self.realm))
             await self._anonymous(scope, receive, send)
             return
-        required = self.policy.required(method, route_path(scope))
         body = self._body(scope, receive) if scope["type"] == "http" else None
         if body is not None:
             receive = body
@@ -252,19 +256,6 @@ class OAuthMiddleware:
         code = WS_TRY_AGAIN_LATER if refusal.status == 503 else WS_POLICY_VIOLATION
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.close", "code": code, "reason": exc.error})
-
-
-def _is_preflight(scope: Scope) -> bool:
-    """A CORS preflight (Fetch §4.8): OPTIONS with ``Origin`` and ``Access-Control-Request-
-    Method``. Browsers send it without credentials; one carrying an Authorization header is
-    not a preflight and is judged like any request."""
-    origin = method = False
-    for name, _ in scope["headers"]:
-        if name == b"authorization":
-            return False
-        origin = origin or name == b"origin"
-        method = method or name == b"access-control-request-method"
-    return origin and method
 
 
 def _redact(scope: Scope) -> bytes:
