@@ -41,14 +41,12 @@ from oauth_middleware.toolbox.clients import ClientExists
 CLIENT_ID = "example-service"
 SCOPES = ["items:read", "items:write"]
 ISSUER = os.environ.get("OAUTH_ISSUER", "http://127.0.0.1:8000/oauth")
-LOCAL = ISSUER.startswith("http://")  # plain HTTP only for a local try-out
 
 store = TokenStore.from_url(os.environ.get("REDIS_URL"))
 server = AuthorizationServer(
     store=store, issuer=ISSUER,
     secret_key=os.environ.get("OAUTH_SECRET_KEY") or secrets.token_urlsafe(32),
-    debug=LOCAL,  # loopback: drop when local mode lands
-)
+)  # no debug: plain HTTP from this machine needs none, and debug accepts it from anywhere
 items: list[str] = []
 
 
@@ -106,8 +104,7 @@ async def create_item(
     return {"name": name, "created_by": token.subject}
 
 
-app.add_middleware(OAuthMiddleware, store=store, scopes={"GET /items": "items:read"},
-                   debug=LOCAL)  # loopback: drop when local mode lands
+app.add_middleware(OAuthMiddleware, store=store, scopes={"GET /items": "items:read"})
 app.mount("/oauth", server)
 # RFC 8414 §3.1: the metadata also where the issuer's path puts it on the host.
 app.router.routes.append(Route(server.metadata_path, server.metadata_endpoint))

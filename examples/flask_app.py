@@ -21,7 +21,7 @@ from flask import Flask, abort, request
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
-from examples.provisioning import ISSUER, LOCAL, SECRET_KEY, provision, store_from_env
+from examples.provisioning import ISSUER, SECRET_KEY, provision, store_from_env
 from oauth_middleware import AccessToken
 from oauth_middleware.server import AuthorizationServer
 from oauth_middleware.wsgi import protect_wsgi, wsgi_token
@@ -66,8 +66,7 @@ def add_item() -> tuple[dict[str, Any], int]:
 
 store = store_from_env()
 server = AuthorizationServer(store=store, issuer=ISSUER, secret_key=SECRET_KEY,
-                             grants=["client_credentials"],
-                             debug=LOCAL)  # loopback: drop when local mode lands
+                             grants=["client_credentials"])
 
 
 @contextlib.asynccontextmanager
@@ -82,8 +81,7 @@ app = Starlette(
         Mount("/oauth", server),
         # RFC 8414 §3.1: /.well-known/oauth-authorization-server/oauth for issuer .../oauth
         Route(server.metadata_path, server.metadata_endpoint),
-        Mount("/", protect_wsgi(flask_app, store=store, scopes=SCOPES,
-                                debug=LOCAL)),  # loopback: drop when local mode lands
+        Mount("/", protect_wsgi(flask_app, store=store, scopes=SCOPES)),
     ],
     lifespan=lifespan,
 )

@@ -18,7 +18,6 @@ print a different secret and only the last would work.
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit
 
 from oauth_middleware import Client, TokenStore, register_client
 from oauth_middleware.security import new_secret, verify_client_secret
@@ -30,8 +29,6 @@ GRANTS = ("client_credentials",)
 
 ISSUER = os.environ.get("OAUTH_ISSUER") or "http://127.0.0.1:8000/oauth"
 SECRET_KEY = os.environ.get("OAUTH_SECRET_KEY") or new_secret(32)
-#: Plain HTTP only when the issuer itself is on loopback.
-LOCAL = urlsplit(ISSUER).hostname in {"127.0.0.1", "localhost", "::1"}
 
 
 def store_from_env() -> TokenStore:

@@ -18,7 +18,7 @@ from django.core.asgi import get_asgi_application
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
-from examples.provisioning import ISSUER, LOCAL, SECRET_KEY, provision, store_from_env
+from examples.provisioning import ISSUER, SECRET_KEY, provision, store_from_env
 from oauth_middleware import OAuthMiddleware
 from oauth_middleware.server import AuthorizationServer
 
@@ -30,8 +30,7 @@ SCOPES = {"GET /items": "items:read", "POST /items": "items:write"}
 
 store = store_from_env()
 server = AuthorizationServer(store=store, issuer=ISSUER, secret_key=SECRET_KEY,
-                             grants=["client_credentials"],
-                             debug=LOCAL)  # loopback: drop when local mode lands
+                             grants=["client_credentials"])
 
 
 @contextlib.asynccontextmanager
@@ -46,8 +45,7 @@ application = Starlette(
         Mount("/oauth", server),
         # RFC 8414 §3.1: /.well-known/oauth-authorization-server/oauth for issuer .../oauth
         Route(server.metadata_path, server.metadata_endpoint),
-        Mount("/", OAuthMiddleware(django_app, store=store, scopes=SCOPES,
-                                   debug=LOCAL)),  # loopback: drop when local mode lands
+        Mount("/", OAuthMiddleware(django_app, store=store, scopes=SCOPES)),
     ],
     lifespan=lifespan,
 )
