@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Query
 from starlette.routing import Route
 
 from oauth_middleware import AccessToken, OAuthMiddleware, RequireScopes, TokenStore
@@ -47,7 +48,8 @@ server = AuthorizationServer(
     store=store, issuer=ISSUER,
     secret_key=os.environ.get("OAUTH_SECRET_KEY") or secrets.token_urlsafe(32),
 )  # no debug: plain HTTP from this machine needs none, and debug accepts it from anywhere
-items: list[str] = []
+#: In memory, per process, and bounded: an example, not a database.
+items: deque[str] = deque(maxlen=100)
 
 
 async def provision() -> None:
@@ -92,12 +94,13 @@ async def health() -> dict[str, str]:
 @app.get("/items")
 async def list_items() -> list[str]:
     """Needs ``items:read``: the middleware's mapping below says so."""
-    return items
+    return list(items)
 
 
 @app.post("/items", status_code=201)
 async def create_item(
-    name: str, token: Annotated[AccessToken, Depends(RequireScopes("items:write"))]
+    name: Annotated[str, Query(min_length=1, max_length=100)],
+    token: Annotated[AccessToken, Depends(RequireScopes("items:write"))],
 ) -> dict[str, str]:
     """Needs ``items:write``: the dependency says so."""
     items.append(name)
