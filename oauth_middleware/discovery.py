@@ -30,6 +30,7 @@ from oauth_middleware.scopes import (
     Rule,
     ScopePolicy,
     _Auto,
+    descend,
     walk_routes,
 )
 from oauth_middleware.store import TokenStore
@@ -89,8 +90,10 @@ def _is_oauth_middleware(cls: Any) -> bool:
     return isinstance(cls, type) and issubclass(cls, OAuthMiddleware)
 
 
-def _survey(app: Any, prefix: str, found: _Survey, *, reachable: bool) -> None:
-    """Record the guards of ``app`` (mounted at ``prefix``) and of everything mounted in it."""
+def _survey(app: Any, prefix: str, found: _Survey, *, reachable: bool,
+            within: tuple[int, ...] = ()) -> None:
+    """Record the guards of ``app`` (mounted at ``prefix``) and of everything mounted in it;
+    ``within``: the route lists entered on the way (:func:`descend` refuses a cycle)."""
     routes = None
     for layer in _layers(app):
         if isinstance(layer, OAuthMiddleware):
@@ -101,17 +104,19 @@ def _survey(app: Any, prefix: str, found: _Survey, *, reachable: bool) -> None:
                          if routes is not None and _is_oauth_middleware(getattr(entry, "cls", 0))]
     if routes is None:
         return
+    within = descend(within, routes, prefix or "/")
     if not reachable:
         found.roots.append((prefix, list(routes)))
     for route in routes:
         included = getattr(route, "original_router", None)  # FastAPI's include_router
         if included is not None and hasattr(included, "routes"):
             context = getattr(route, "include_context", None)
-            _survey(included, prefix + getattr(context, "prefix", ""), found, reachable=True)
+            _survey(included, prefix + getattr(context, "prefix", ""), found, reachable=True,
+                    within=within)
         elif hasattr(route, "app") and not hasattr(route, "endpoint"):  # Mount, Host
             # walk_routes sees a mount's routes only when the mounted app itself has them.
             _survey(route.app, prefix + getattr(route, "path", ""), found,
-                    reachable=bool(getattr(route, "routes", None)))
+                    reachable=bool(getattr(route, "routes", None)), within=within)
 
 
 def _look(app: Any) -> _Survey:
