@@ -112,8 +112,10 @@ def test_every_protected_operation_lists_its_scopes_whatever_protects_it() -> No
         ("get", "/audit"): [{"OAuth2": ["audit:log", "audit"]}],  # SecurityScopes, nested
         ("get", "/stats"): [{"OAuth2": ["stats:read"]}],          # @oauth_required
         ("get", "/r/things/{thing_id}"): [{"OAuth2": ["tests:thing"]}],  # AUTO, included router
-        ("get", "/orders/{order_id}"): [{"OAuth2": ["orders:read"]}],  # a convertor in the key
-        ("delete", "/orders/{order_id}"): [{"OAuth2": ["orders:cancel", "orders:read"]}],  # both
+        # "{order_id:int}" in the key leaves /orders/+5 open (FastAPI parses it as 5): not
+        # documented as protected (tests/test_openapi_coverage.py).
+        ("get", "/orders/{order_id}"): None,
+        ("delete", "/orders/{order_id}"): [{"OAuth2": ["orders:cancel"]}],
         ("get", "/health"): None,
     }
 
