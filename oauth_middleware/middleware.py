@@ -12,6 +12,7 @@ credentials; on a protected route only a CORS answer to one goes back (:mod:`.pr
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
@@ -44,6 +45,7 @@ logger = logging.getLogger("oauth_middleware.middleware")
 
 #: Longest query string read for an ``access_token`` (bytes); ASGI servers pass any length.
 MAX_QUERY_SIZE = 64 * 1024
+_SLASHES = re.compile(r"/{2,}")
 #: WebSocket close codes (RFC 6455 §7.4.1): policy violation, try again later.
 WS_POLICY_VIOLATION = 1008
 WS_TRY_AGAIN_LATER = 1013
@@ -123,7 +125,7 @@ class OAuthMiddleware:
         kept in ``scope[VERDICT_KEY]`` for the layers below (:mod:`.verdict`).
         """
         raw_query = _redact(scope)
-        required = self.policy.required(method, route_path(scope))
+        required = self.policy.required(method, _merged(route_path(scope)))
         if method == "OPTIONS" and is_preflight(scope):
             scope[VERDICT_KEY] = NO_TOKEN
             if required is not None:
@@ -256,6 +258,12 @@ class OAuthMiddleware:
         code = WS_TRY_AGAIN_LATER if refusal.status == 503 else WS_POLICY_VIOLATION
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.close", "code": code, "reason": exc.error})
+
+
+def _merged(path: str) -> str:
+    """``path`` with runs of ``/`` merged: Werkzeug (Flask) routes ``//items`` as ``/items``,
+    so the key of ``/items`` must protect it; Starlette answers such paths 404 anyway."""
+    return _SLASHES.sub("/", path) if "//" in path else path
 
 
 def _redact(scope: Scope) -> bytes:
