@@ -221,6 +221,11 @@ class OAuthMiddleware:
         scope["auth"] = AuthCredentials(sorted(token.scopes))
 
     async def _anonymous(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # A token an outer OAuthMiddleware (another store) accepted is not this one's:
+        # below here only what this verifier accepted counts. A session user stays.
+        scope.pop("oauth", None)
+        if isinstance(scope.get("user"), TokenIdentity):
+            scope["user"], scope["auth"] = UnauthenticatedUser(), AuthCredentials()
         scope.setdefault("user", UnauthenticatedUser())
         scope.setdefault("auth", AuthCredentials())
         await self.app(scope, receive, send)
