@@ -5,7 +5,8 @@ Run it (from the repository root)::
     pip install 'oauth-middleware[fastapi]' uvicorn
     uvicorn examples.fastapi_app:app
 
-Environment: ``REDIS_URL`` (unset: the embedded in-process store),
+Environment (an empty value counts as unset): ``REDIS_URL`` (unset: the embedded
+in-process store),
 ``OAUTH_SECRET_KEY`` (unset: generated, fine for one process),
 ``OAUTH_ISSUER`` (default ``http://127.0.0.1:8000/oauth``: where the server is mounted),
 ``EXAMPLE_CLIENT_SECRET`` (unset: generated and printed at the first start).
@@ -41,9 +42,10 @@ from oauth_middleware.toolbox.clients import ClientExists
 
 CLIENT_ID = "example-service"
 SCOPES = ["items:read", "items:write"]
-ISSUER = os.environ.get("OAUTH_ISSUER", "http://127.0.0.1:8000/oauth")
+# An empty value counts as unset (a blank line in a .env or compose file).
+ISSUER = os.environ.get("OAUTH_ISSUER") or "http://127.0.0.1:8000/oauth"
 
-store = TokenStore.from_url(os.environ.get("REDIS_URL"))
+store = TokenStore.from_url(os.environ.get("REDIS_URL") or None)
 server = AuthorizationServer(
     store=store, issuer=ISSUER,
     secret_key=os.environ.get("OAUTH_SECRET_KEY") or secrets.token_urlsafe(32),
@@ -56,7 +58,7 @@ async def provision() -> None:
     """Register ``example-service`` unless it is there as wanted: at every start, in every
     worker at once. Until an ``ensure_client`` call exists: register, and when another
     worker (or an earlier start) got there first, check what it registered."""
-    wanted = os.environ.get("EXAMPLE_CLIENT_SECRET")
+    wanted = os.environ.get("EXAMPLE_CLIENT_SECRET") or None
     for _ in range(3):  # a concurrent writer can make one attempt lose; three always do
         existing = await store.get_client(CLIENT_ID)
         if existing is not None and (
