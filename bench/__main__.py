@@ -1,6 +1,6 @@
 """``python -m bench``: the benchmark table (default) or the memory soak (``--memory``).
 
-See the README's "Performance" section for what is measured and how.
+See docs/performance.md for what is measured and how.
 """
 
 from __future__ import annotations

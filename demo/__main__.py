@@ -37,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     store = TokenStore.from_url(redis_url)
     def announce(client_secret: str) -> None:
         if not secret:
-            print(f"  demo-web client secret (generated, shown once): {client_secret}", flush=True)
+            print("  demo-web client secret (generated, shown once); paste this line into the "
+                  "shell you follow docs/walkthrough.md from:", flush=True)
+            print(f"  export DEMO_CLIENT_SECRET={client_secret}", flush=True)
 
     app = create_app(base_url=base_url, store=store, client_secret=secret, on_seeded=announce)
     print("oauth_middleware demo")

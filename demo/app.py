@@ -40,6 +40,7 @@ def create_app(*, base_url: str = "http://127.0.0.1:8000", store: TokenStore | N
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await store.check()  # a Redis that would lose data silently refuses the start
         client.secret = await seed(store, app, base_url=base_url, web_secret=client_secret)
         if on_seeded is not None:
             on_seeded(client.secret)

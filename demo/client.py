@@ -11,11 +11,11 @@ GET of ``/client/`` only shows the kept answers: reloading the page votes nothin
 
 An authorization code arrives in a query string, which uvicorn's access log
 prints when the response starts. The pages that receive one (the callback, the
-by-hand page of the README's walkthrough, the public client's page) read it,
+by-hand page of the walkthrough (docs/walkthrough.md), the public client's page) read it,
 then replace it with ``redacted`` in the request's scope, which is what the log
 line reads. The callback redeems the code and redirects at once; the by-hand
 page, ``/client/code`` (demo-web's second redirect URI), only shows it to copy
-into the README's ``curl`` command and redeems nothing.
+into the walkthrough's ``curl`` command and redeems nothing.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class DemoClient:
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.redirect_uri = f"{self.base_url}/client/callback"
-        #: Where the README's walkthrough sends the code, to copy it by hand.
+        #: Where the walkthrough (docs/walkthrough.md) sends the code, to copy it by hand.
         self.by_hand_uri = f"{self.base_url}/client/code"
         self.secret = secret
         self.transport = transport
@@ -134,7 +134,7 @@ class DemoClient:
         return self._bind(see_other("/client/"), sid)
 
     async def by_hand(self, request: Request) -> Response:
-        """The README's by-hand flow: show the code (or error) to copy; redeem nothing."""
+        """The walkthrough's by-hand flow: show the code (or error) to copy; redeem nothing."""
         params = _read_query(request)
         return page(request, "code.html", {
             "code": params.get("code", ""), "state": params.get("state", ""),

@@ -23,7 +23,7 @@ async def seed(store: TokenStore, app: Any, *, base_url: str, web_secret: str | 
     scopes = [need.identifier for need in required_scopes(app)]
     web = await register_client(
         store, "Demo web client", WEB_CLIENT,
-        # the client app's callback, and the README's by-hand page that shows the code
+        # the client app's callback, and the walkthrough's by-hand page that shows the code
         [f"{base_url}/client/callback", f"{base_url}/client/code"], "alice",
         public=False, scopes_list=scopes, replace_existing=True, client_secret=web_secret,
         grant_types=["authorization_code", "refresh_token", "client_credentials", "password"],

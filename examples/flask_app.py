@@ -7,7 +7,9 @@ Run it with ``uvicorn examples.flask_app:app`` and get a token::
 
 ``GET /items`` needs ``items:read``, ``POST /items`` ``items:write`` (both through
 the mapping given to :func:`~oauth_middleware.wsgi.protect_wsgi`); ``GET /health``
-is public. Settings come from the environment: see :mod:`examples.provisioning`.
+is public. Plain ``http://127.0.0.1`` needs no flag (the library accepts plain HTTP
+from this machine to this machine). Settings come from the environment: see
+:mod:`examples.provisioning`.
 """
 
 from __future__ import annotations
@@ -21,9 +23,8 @@ from flask import Flask, abort, request
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
-from examples.provisioning import ISSUER, SECRET_KEY, provision, store_from_env
+from examples.provisioning import oauth_from_env, provision
 from oauth_middleware import AccessToken
-from oauth_middleware.server import AuthorizationServer
 from oauth_middleware.wsgi import protect_wsgi, wsgi_token
 
 #: The scope mapping: method and path as Flask sees them, below the mount.
@@ -65,16 +66,15 @@ def add_item() -> tuple[dict[str, Any], int]:
     return {"added": name, "by": token.client_id}, 201
 
 
-store = store_from_env()
-server = AuthorizationServer(store=store, issuer=ISSUER, secret_key=SECRET_KEY,
-                             grants=["client_credentials"])
+oauth = oauth_from_env()
+server = oauth.server(grants=["client_credentials"])
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    await provision(store)
+    await provision(oauth.store)
     yield
-    await store.aclose()
+    await oauth.store.aclose()
 
 
 app = Starlette(
@@ -82,7 +82,9 @@ app = Starlette(
         Mount("/oauth", server),
         # RFC 8414 §3.1: /.well-known/oauth-authorization-server/oauth for issuer .../oauth
         Route(server.metadata_path, server.metadata_endpoint),
-        Mount("/", protect_wsgi(flask_app, store=store, scopes=SCOPES)),
+        # protect_wsgi takes the middleware's options: the store and realm of ``oauth``.
+        Mount("/", protect_wsgi(flask_app, store=oauth.store, realm=oauth.realm,
+                                scopes=SCOPES)),
     ],
     lifespan=lifespan,
 )

@@ -9,8 +9,11 @@ from oauth_middleware.models import AccessToken, Client, IssuedTokens, Scope
 from oauth_middleware.oauth import OAuth
 from oauth_middleware.scopes import AUTO
 from oauth_middleware.store import StoreUnavailable, TokenStore
-from oauth_middleware.toolbox import issue_token, register_client
+from oauth_middleware.toolbox import ensure_client, issue_token, register_client
 from oauth_middleware.verifier import TokenVerifier
+
+#: The release (semantic versioning, docs/versioning.md); hatch reads it for the package.
+__version__ = "0.1.0"
 
 __all__ = [
     "AUTO",
@@ -27,6 +30,7 @@ __all__ = [
     "TokenStore",
     "TokenUser",
     "TokenVerifier",
+    "ensure_client",
     "get_access_token",
     "issue_token",
     "logged_in_user",

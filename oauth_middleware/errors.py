@@ -70,9 +70,11 @@ class OAuthError(Exception):
         return {}
 
     def to_dict(self) -> dict[str, str]:
+        """The JSON error object (RFC 6749 §5.2): ``error`` and ``error_description``."""
         return {"error": self.error, "error_description": self.description}
 
     def body(self) -> bytes:
+        """:meth:`to_dict` as the ASCII JSON bytes of a response body."""
         return json.dumps(self.to_dict()).encode("ascii")
 
     def redirect_params(self) -> dict[str, str]:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from oauth_middleware import extraction, redaction
+from oauth_middleware import extraction, redaction, settings_checks
 from oauth_middleware.body import ReplayedBody
 from oauth_middleware.error_response import render
 from oauth_middleware.errors import (
@@ -82,6 +82,7 @@ class OAuthMiddleware:
         max_body_size: int = 1 << 20,
         retry_after: int = 5,
     ) -> None:
+        settings_checks.check_options("OAuthMiddleware", settings_checks.MIDDLEWARE, locals())
         self.app = app
         self.verifier = token_source(store, verifier)
         self.policy = ScopePolicy(scopes)
@@ -98,7 +99,12 @@ class OAuthMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if not self.policy.bound and kind in ("http", "websocket", "lifespan"):
-            self._bind(scope)
+            try:
+                self._bind(scope)
+            except (ValueError, RuntimeError) as exc:  # a mapping the routes contradict
+                if kind == "lifespan":
+                    await settings_checks.fail_startup(receive, send, exc)
+                raise
         if kind == "http":
             # Django and Werkzeug dispatch "post" as POST, and h11 passes it on as sent:
             # match the scope keys on the method as the app behind will read it.
@@ -111,6 +117,8 @@ class OAuthMiddleware:
     def _bind(self, scope: Scope) -> None:
         routes = getattr(scope.get("app"), "routes", None) or getattr(self.app, "routes", None)
         if routes is not None:
+            if not scope.get("root_path"):  # mounted, the app's routes are not ours to match
+                settings_checks.check_scope_keys("OAuthMiddleware", self.policy, routes)
             self.policy.bind(routes)
         elif self.policy.needs_routes:
             raise RuntimeError("AUTO scopes need the Starlette app's routes: add OAuthMiddleware "

@@ -68,6 +68,7 @@ class Client:
         return not self.public
 
     def allows(self, grant_type: GrantType) -> bool:
+        """Whether the client was registered for ``grant_type``."""
         return grant_type in self.grant_types
 
 
@@ -90,11 +91,13 @@ class AccessToken:
         return self.subject if self.subject_type == "user" else None
 
     def expires_in(self, now: float) -> int | None:
+        """Whole seconds left at ``now`` (rounded up, never negative); None: never expires."""
         if self.expires_at is None:
             return None
         return max(0, math.ceil(self.expires_at - now))
 
     def is_expired(self, now: float) -> bool:
+        """Whether the token has expired at ``now`` (an expiry instant is already past)."""
         return self.expires_at is not None and self.expires_at <= now
 
 

@@ -37,8 +37,8 @@ class _Auto:
         return "AUTO"
 
 
-#: Derive the scope from the route's name (see the module docstring).
 AUTO: Final = _Auto()
+"""Derive the scope from the route's name (see the module docstring)."""
 
 ScopeSpec = str | Sequence[str] | _Auto
 
@@ -168,6 +168,11 @@ class ScopePolicy:
     def needs_routes(self) -> bool:
         """True when AUTO entries can only be resolved from the app's routes."""
         return any(isinstance(spec, _Auto) for _, _, spec in self._declared)
+
+    @property
+    def declared_keys(self) -> list[tuple[str | None, str]]:
+        """The mapping's keys as (method or None, path template), in declaration order."""
+        return [(method, template) for method, template, _ in self._declared]
 
     @property
     def rules(self) -> list[Rule]:

@@ -16,9 +16,8 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 
-from oauth_middleware import AccessToken, OAuthMiddleware, RequireScopes, TokenStore
+from oauth_middleware import AccessToken, OAuth, RequireScopes, TokenStore
 from oauth_middleware.openapi import document_oauth
-from oauth_middleware.server import AuthorizationServer
 from tests.server.authorize_harness import SECRET_KEY, HeaderOrSessionBackend, login
 
 CLIENT_ID = "api-docs"
@@ -38,10 +37,9 @@ async def create_item(
 
 
 def uvicorn_app() -> FastAPI:
-    store = TokenStore.from_url(os.environ["REDIS_URL"])
-    server = AuthorizationServer(store=store, issuer=os.environ["OM_ISSUER"],
-                                 secret_key=SECRET_KEY,
-                                 debug=True)  # loopback: drop when local mode lands
+    oauth = OAuth(store=TokenStore.from_url(os.environ["REDIS_URL"]),
+                  issuer=os.environ["OM_ISSUER"], secret_key=SECRET_KEY)
+    server = oauth.server()
     app = FastAPI(swagger_ui_init_oauth={"clientId": CLIENT_ID,
                                          "usePkceWithAuthorizationCodeGrant": True})
     app.get("/items")(list_items)
@@ -49,8 +47,7 @@ def uvicorn_app() -> FastAPI:
     app.add_route("/login", login, methods=["GET", "POST"])
     app.mount("/oauth", server)
     # Innermost first: the session and the signed-in person exist before tokens are read.
-    app.add_middleware(OAuthMiddleware, store=store, scopes={"GET /items": "items:read"},
-                       debug=True)  # loopback: drop when local mode lands
+    oauth.protect(app, scopes={"GET /items": "items:read"})
     app.add_middleware(AuthenticationMiddleware, backend=HeaderOrSessionBackend())
     app.add_middleware(SessionMiddleware, secret_key=SECRET_KEY)
     document_oauth(app, server)

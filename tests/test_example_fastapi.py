@@ -16,7 +16,8 @@ from tests.redis_process import RedisProcess, free_port
 from tests.servers import UvicornProcess
 
 TARGET = "examples.fastapi_app:app"
-PRINTED = re.compile(r"example-service client secret \(generated, shown once\): (\S+)")
+PRINTED = re.compile(r"example-service client secret \(generated, shown once; set "
+                     r"EXAMPLE_CLIENT_SECRET to choose it\): (\S+)")
 SECRET = "example-secret-0123456789abcdef"
 
 

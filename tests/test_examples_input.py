@@ -25,7 +25,7 @@ ITEMS = {"examples.fastapi_app": "examples.fastapi_app",
 def _example(name: str) -> tuple[Any, TokenStore]:
     module = importlib.import_module(name)
     app = getattr(module, "app", None) or module.application
-    return app, module.store
+    return app, module.oauth.store
 
 
 async def _writer(store: TokenStore) -> dict[str, str]:

@@ -33,8 +33,8 @@ T = TypeVar("T")
 
 EXAMPLES = ["examples.flask_app:app", "examples.django_project.asgi:application"]
 SECRET = "example-secret-0123456789"
-GENERATED = re.compile(r"example-service client secret \(set EXAMPLE_CLIENT_SECRET to "
-                       r"choose it\): (\S+)")
+GENERATED = re.compile(r"example-service client secret \(generated, shown once; set "
+                       r"EXAMPLE_CLIENT_SECRET to choose it\): (\S+)")
 
 
 @contextmanager
@@ -252,3 +252,38 @@ def test_scope_sync_registers_the_scopes_each_example_needs(
         "items:read": ["GET /items"], "items:write": ["POST /items"]}
     scopes = _on_store(redis_server.url, lambda store: store.list_scopes())
     assert [s.identifier for s in scopes] == ["items:read", "items:write"]
+
+
+@pytest.mark.rule("transport.local-http", "transport.https")
+@pytest.mark.parametrize("target", [*EXAMPLES, "examples.fastapi_app:app"])
+def test_a_deployed_example_refuses_plain_http_with_a_public_host_even_from_loopback(
+    target: str,
+) -> None:
+    """OAUTH_ISSUER on a public https host, every other variable empty (so unset): the
+    same loopback peer gets a token and the items with ``Host: 127.0.0.1``, and a 400
+    ``invalid_request`` for both with ``Host: api.example`` or a proxy header."""
+    port = free_port()
+    env = {"OAUTH_ISSUER": "https://api.example/oauth", "EXAMPLE_CLIENT_SECRET": SECRET,
+           "REDIS_URL": "", "OAUTH_SECRET_KEY": ""}
+    public, proxied = {"Host": "api.example"}, {"X-Forwarded-For": "203.0.113.7"}
+    with UvicornProcess(target, env=env, port=port) as server, \
+            httpx.Client(base_url=server.url) as http:
+        token = _token(http, "items:read")  # Host: 127.0.0.1:<port>, the local exemption
+        refused_tokens = [
+            http.post("/oauth/token/", auth=("example-service", SECRET), headers=headers,
+                      data={"grant_type": "client_credentials", "scope": "items:read"})
+            for headers in (public, proxied)]
+        refused_items = [http.get("/items", headers={**_bearer(token), **headers})
+                         for headers in (public, proxied)]
+        local_items = http.get("/items", headers=_bearer(token))
+        metadata = http.get("/.well-known/oauth-authorization-server/oauth").json()
+    for answer in refused_tokens:
+        assert answer.status_code == 400, answer.text
+        assert answer.json() == {"error": "invalid_request",
+                                 "error_description": "HTTPS is required."}
+        assert answer.headers["cache-control"] == "no-store"
+    for answer in refused_items:
+        _assert_refused(answer, 400, "invalid_request")
+        assert answer.json()["error_description"] == "HTTPS is required."
+    assert local_items.status_code == 200, local_items.text
+    assert metadata["token_endpoint"] == "https://api.example/oauth/token/"

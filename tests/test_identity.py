@@ -179,8 +179,8 @@ async def test_a_token_on_an_unlisted_route_replaces_a_user_object_that_is_no_lo
     async def kind(request: Request) -> Response:
         return JSONResponse({"type": type(request.scope["user"]).__name__})
 
-    oauth = OAuthMiddleware(Starlette(routes=[Route("/page", kind)]), store=store,
-                            scopes={"/api": ["read"]})
+    oauth = OAuthMiddleware(Starlette(routes=[Route("/page", kind), Route("/api", kind)]),
+                            store=store, scopes={"/api": ["read"]})
 
     async def host_without_login_flag(scope: Scope, receive: Receive, send: Send) -> None:
         scope["user"] = _NoLoginFlag()

@@ -828,8 +828,10 @@ async def test_a_scope_without_query_string_is_served_and_passed_on_as_it_came(
 def test_a_store_that_is_not_a_token_store_is_refused_naming_the_fix() -> None:
     with pytest.raises(TypeError) as refused:
         OAuthMiddleware(PlainTextResponse("x"), store=object())  # type: ignore[arg-type]
-    assert str(refused.value) == (
-        "store must be a TokenStore, e.g. TokenStore.from_url(REDIS_URL)")
+    assert str(refused.value).startswith("OAuthMiddleware: store=<object object at ")
+    assert str(refused.value).endswith("(object) is wrong: pass a TokenStore, "
+                                       "e.g. TokenStore.from_url(os.environ.get('REDIS_URL')), "
+                                       "or None when verifier= is given")
 
 
 @pytest.mark.rule("abuse.caps")

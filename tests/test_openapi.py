@@ -89,7 +89,7 @@ def _app(store: TokenStore, **server_options: Any) -> FastAPI:
 
     app.include_router(router, prefix="/r")
     app.add_middleware(OAuthMiddleware, store=store, scopes={
-        "GET /items": "items:read", "/r/things/{thing_id}": AUTO, "/items/ignored": [],
+        "GET /items": "items:read", "/r/things/{thing_id}": AUTO,
         "/orders/{order_id:int}": "orders:read"})
     server = AuthorizationServer(store=store, issuer=ISSUER, secret_key=SECRET_KEY,
                                  **server_options)

@@ -66,8 +66,10 @@ def test_token_store_is_a_verifier(store: TokenStore) -> None:
 
 @pytest.mark.parametrize(("options", "message"), [
     ({}, r"pass either store="),
-    ({"verifier": DictVerifier(), "store": "both"}, r"pass store= or verifier=, not both"),
-    ({"store": "redis://localhost:6379/0"}, r"store must be a TokenStore, e.g. "),
+    ({"verifier": DictVerifier(), "store": TokenStore.from_url(None)},
+     r"pass store= or verifier=, not both"),
+    ({"store": "redis://localhost:6379/0"}, r"store='redis://localhost:6379/0' \(str\) is wrong: "
+                                            r"pass a store, not a URL"),
     ({"verifier": object()}, r"verifier must have an async resolve\(token\)"),
 ])
 def test_middleware_names_the_token_source_it_cannot_use(

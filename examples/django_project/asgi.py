@@ -4,7 +4,8 @@ Run it with ``uvicorn examples.django_project.asgi:application``. A small Starle
 app sits in front: it serves the authorization server at ``/oauth`` (and its RFC 8414
 metadata route), runs the start-up provisioning in its lifespan (Django's ASGI
 handler has none) and sends everything else to Django through
-:class:`~oauth_middleware.OAuthMiddleware` with an explicit scope mapping.
+:class:`~oauth_middleware.OAuthMiddleware` with an explicit scope mapping, both
+from one :class:`~oauth_middleware.OAuth` configuration.
 Settings come from the environment: see :mod:`examples.provisioning`.
 """
 
@@ -18,9 +19,7 @@ from django.core.asgi import get_asgi_application
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
-from examples.provisioning import ISSUER, SECRET_KEY, provision, store_from_env
-from oauth_middleware import OAuthMiddleware
-from oauth_middleware.server import AuthorizationServer
+from examples.provisioning import oauth_from_env, provision
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "examples.django_project.settings")
 django_app = get_asgi_application()
@@ -28,16 +27,15 @@ django_app = get_asgi_application()
 #: Django has no routes the middleware could read, so every scope is named here.
 SCOPES = {"GET /items": "items:read", "POST /items": "items:write"}
 
-store = store_from_env()
-server = AuthorizationServer(store=store, issuer=ISSUER, secret_key=SECRET_KEY,
-                             grants=["client_credentials"])
+oauth = oauth_from_env()
+server = oauth.server(grants=["client_credentials"])
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    await provision(store)
+    await provision(oauth.store)
     yield
-    await store.aclose()
+    await oauth.store.aclose()
 
 
 application = Starlette(
@@ -45,7 +43,7 @@ application = Starlette(
         Mount("/oauth", server),
         # RFC 8414 §3.1: /.well-known/oauth-authorization-server/oauth for issuer .../oauth
         Route(server.metadata_path, server.metadata_endpoint),
-        Mount("/", OAuthMiddleware(django_app, store=store, scopes=SCOPES)),
+        Mount("/", oauth.middleware(django_app, scopes=SCOPES)),
     ],
     lifespan=lifespan,
 )

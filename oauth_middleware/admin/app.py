@@ -9,11 +9,13 @@ is the one place where refusals and an unreachable store become pages.
 from __future__ import annotations
 
 from functools import partial
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from oauth_middleware import settings_checks
 from oauth_middleware.admin import client_grants, client_page, clients, scopes, tokens
 from oauth_middleware.admin.access import TOKEN_REFUSED, admit
 from oauth_middleware.admin.config import AdminConfig, IsAdmin
@@ -22,11 +24,12 @@ from oauth_middleware.admin.forms import Form, read_form
 from oauth_middleware.admin.refusals import Forbidden, NotFound, Refusal, Unavailable
 from oauth_middleware.admin.rendering import render
 from oauth_middleware.admin.request import AdminRequest, href_under
-from oauth_middleware.admin.routing import Handler, Router, route_path
+from oauth_middleware.admin.routing import Handler, MissingSlash, Router, route_path
 from oauth_middleware.identity import ACCESS_TOKEN_PARAM
 from oauth_middleware.redaction import redact_scope
 from oauth_middleware.scope_registry import UnknownScope
 from oauth_middleware.server.config import Authenticate, signing_key, user_from_scope
+from oauth_middleware.server.responses import redirect
 from oauth_middleware.store import StoreUnavailable, TokenStore
 from oauth_middleware.toolbox import UnknownClient
 
@@ -78,6 +81,7 @@ class AdminApp:
         page_size: int = 50,
         title: str = "OAuth admin",
     ) -> None:
+        settings_checks.check_options("AdminApp", settings_checks.ADMIN, locals())
         self.config = AdminConfig(
             store=store, is_admin=is_admin, login_url=login_url, authenticate=authenticate,
             secret_key=signing_key(secret_key, debug=debug),
@@ -111,6 +115,8 @@ class AdminApp:
             form = await self._checked_form(request, user) if route.method == "POST" else Form()
             return await route.handler(
                 AdminRequest(request, self.config, self.csrf, user, params, form))
+        except MissingSlash as exc:
+            return _with_slash(request, exc.path)
         except Refusal as exc:
             return self._refusal(request, exc, user)
         except StoreUnavailable:
@@ -151,6 +157,16 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def _with_slash(request: Request, path: str) -> Response:
+    """The page asked for, at its address with the slash (``/admin/clients`` is typed, and
+    linked, as often as ``/admin/clients/``); the query is kept, the path re-quoted, so a
+    decoded control character in it never reaches the ``Location`` header."""
+    query = quote(request.scope.get("query_string", b"").decode("utf-8"),
+                  safe="=&%+/?:@!$'()*,;")
+    location = quote(request.scope.get("root_path", "") + path)
+    return redirect(f"{location}?{query}" if query else location)
 
 
 def _check_query(request: Request) -> None:

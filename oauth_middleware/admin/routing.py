@@ -46,12 +46,21 @@ def route_path(scope: Scope) -> str:
     return path or "/"
 
 
+class MissingSlash(Exception):
+    """A GET for a page whose address ends with ``/``, asked without it (``/clients``)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
 class Router:
     def __init__(self, routes: Sequence[tuple[str, str, Handler]]) -> None:
         self.routes = [AdminRoute(method, path, handler) for method, path, handler in routes]
 
     def match(self, method: str, path: str) -> tuple[AdminRoute, dict[str, str]]:
-        """The route for ``method`` and ``path``; else NotFound or MethodNotAllowed."""
+        """The route for ``method`` and ``path``; else NotFound or MethodNotAllowed, or
+        :class:`MissingSlash` for a page asked without its trailing slash."""
         method = "GET" if method == "HEAD" else method
         allowed: set[str] = set()
         for route in self.routes:
@@ -65,4 +74,7 @@ class Router:
             return route, params
         if allowed:
             raise MethodNotAllowed(allowed)
+        if method == "GET" and not path.endswith("/") and any(
+                route.method == "GET" and route.regex.match(path + "/") for route in self.routes):
+            raise MissingSlash(path + "/")
         raise NotFound("There is no page at this address.")

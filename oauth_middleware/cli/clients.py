@@ -19,6 +19,7 @@ from oauth_middleware.cli.output import (
     emit_json,
     json_option,
     printable,
+    when,
 )
 from oauth_middleware.models import GRANT_TYPES, Client
 from oauth_middleware.store import TokenStore
@@ -188,8 +189,8 @@ def show(client_id: str, as_json: bool) -> None:
     client = run(lambda store: require_client(store, client_id))
     if as_json:
         emit_json(client_dict(client))
-    else:
-        echo_fields(client_dict(client))
+    else:  # a time for people, as ``token list`` shows them; JSON keeps the epoch
+        echo_fields({**client_dict(client), "created_at": when(client.created_at)})
 
 
 @client_group.command("remove")

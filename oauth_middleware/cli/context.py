@@ -25,9 +25,9 @@ import click
 from oauth_middleware.cli.output import printable
 from oauth_middleware.errors import OAuthError
 from oauth_middleware.scope_registry import ScopeExists, UnknownScope
-from oauth_middleware.store import StoreRefused, StoreUnavailable, TokenStore
+from oauth_middleware.store import RedisURLError, StoreRefused, StoreUnavailable, TokenStore
+from oauth_middleware.store._urls import connect_url
 from oauth_middleware.store.base import Clock, Progress
-from oauth_middleware.store.connection import connect
 from oauth_middleware.toolbox import ClientExists, UnknownClient
 from oauth_middleware.toolbox.rules import FORCE_IMPLICIT
 
@@ -58,7 +58,8 @@ UNAVAILABLE = ("cannot reach Redis: check --redis-url / REDIS_URL and that the s
                "running and accepts connections")
 #: Redis was reached and said no (e.g. "DB index is out of range"): its words, not "unreachable".
 REFUSED = "Redis answered with an error: {reply}"
-BAD_URL = "--redis-url is not a Redis URL: use redis://host:6379/0, rediss://… or unix:///path"
+BAD_URL = ("--redis-url is not a Redis URL: use redis://host:6379/0, rediss://…, "
+           "redis+sentinel://host:26379/service or unix:///path")
 
 
 def connect_store(url: str | None, prefix: str | None, *, clock: Clock = time.time
@@ -67,7 +68,9 @@ def connect_store(url: str | None, prefix: str | None, *, clock: Clock = time.ti
     if not url:
         raise click.ClickException(NO_URL)
     try:
-        client = connect(url, connect_timeout=CONNECT_TIMEOUT, socket_timeout=SOCKET_TIMEOUT)
+        client = connect_url(url, connect_timeout=CONNECT_TIMEOUT, socket_timeout=SOCKET_TIMEOUT)
+    except RedisURLError as exc:
+        raise click.ClickException(f"--redis-url is not a Redis URL: {exc}") from None
     except ValueError:
         raise click.ClickException(BAD_URL) from None
     options: dict[str, Any] = {} if prefix is None else {"prefix": prefix}

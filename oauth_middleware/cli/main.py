@@ -16,6 +16,7 @@ from oauth_middleware.cli import sync as _sync  # noqa: F401 - adds ``scope sync
 from oauth_middleware.cli.clients import client_group
 from oauth_middleware.cli.context import Settings, StoreFactory, connect_store
 from oauth_middleware.cli.scopes import scope_group
+from oauth_middleware.cli.store import store_group
 from oauth_middleware.cli.tokens import token_group
 
 #: The library's logger: its warnings are for a server's logs (see ``library_logs_kept_off``).
@@ -58,7 +59,8 @@ def library_logs_kept_off() -> Iterator[None]:
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"],
                                               "max_content_width": 100})
 @click.option("--redis-url", envvar="REDIS_URL", show_envvar=True, metavar="URL",
-              help="The Redis your app's TokenStore uses (redis://, rediss:// or unix://). "
+              help="The Redis your app's TokenStore uses (redis://, rediss://, "
+                   "redis+sentinel:// or unix://). "
                    "Required: the embedded store lives inside one process.")
 @click.option("--prefix", envvar="OAUTH_MIDDLEWARE_PREFIX", show_envvar=True, metavar="PREFIX",
               help="The key prefix your app's TokenStore uses, if you changed it.")
@@ -74,3 +76,4 @@ def main(ctx: click.Context, redis_url: str | None, prefix: str | None) -> None:
 main.add_command(client_group)
 main.add_command(scope_group)
 main.add_command(token_group)
+main.add_command(store_group)

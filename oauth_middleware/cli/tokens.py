@@ -23,6 +23,7 @@ from oauth_middleware.cli.output import (
 )
 from oauth_middleware.cli.output import when as show_time
 from oauth_middleware.models import AccessToken, RefreshToken
+from oauth_middleware.security import grant_id_of
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import (
     MAX_LIFETIME,
@@ -145,15 +146,21 @@ def revoke(token: str, as_json: bool) -> None:
     """Revoke one access or refresh token.
 
     A refresh token takes its whole grant with it (every access token issued
-    from it).
+    from it). Idempotent, for scripts: a token that is no longer live (already
+    revoked or expired) exits 0 saying so; a value that is not shaped like a
+    token of this server exits 1.
     """
     value = _read_token(token)
-    if not run(lambda store: store.revoke_token(value)):
-        raise click.ClickException("the token is unknown, expired or already revoked")
+    if grant_id_of(value) is None:
+        raise click.ClickException("that is not a token of this server (it is malformed): "
+                                   "pass the access or refresh token itself")
+    revoked = run(lambda store: store.revoke_token(value))
     if as_json:
-        emit_json({"revoked": True})
+        emit_json({"revoked": True} if revoked else {"revoked": False, "already_revoked": True})
     else:
-        click.echo("Revoked.")
+        # Redis keeps nothing of a revoked token (DESIGN decision 3), so "already
+        # revoked" and "expired" cannot be told apart; either way it is dead now.
+        click.echo("Revoked." if revoked else "Already revoked (or expired): nothing to do.")
 
 
 @token_group.command("revoke-access")

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from oauth_middleware import settings_checks
 from oauth_middleware.redaction import redact_scope
 from oauth_middleware.server import authorize, introspect, metadata, revoke, token
 from oauth_middleware.server.config import (
@@ -65,6 +66,7 @@ class AuthorizationServer:
         introspection_scope: str | None = None,
         realm: str = "oauth",
     ) -> None:
+        settings_checks.check_options("AuthorizationServer", settings_checks.SERVER, locals())
         self.config = ServerConfig(
             store=store, issuer=issuer, login_url=login_url, authenticate=authenticate,
             verify_password=verify_password,
@@ -77,6 +79,8 @@ class AuthorizationServer:
             introspection_scope=introspection_scope, realm=realm,
         )
         config = self.config
+        #: The mount path last checked against the issuer (``settings_checks.check_mount``).
+        self._checked_root: str | None = None
         family = {"token": token.TokenEndpoint(config),
                   "revoke": revoke.RevocationEndpoint(config),
                   "introspect": introspect.IntrospectionEndpoint(config)}
@@ -115,6 +119,9 @@ class AuthorizationServer:
         if scope["type"] == "http":
             path: str = scope["path"]
             root: str = scope.get("root_path", "")
+            if root != self._checked_root:
+                settings_checks.check_mount(self.config.issuer, root)
+                self._checked_root = root
             endpoint = self.family.get(path[len(root):] if path.startswith(root) else path)
             if endpoint is not None:
                 scope["path_params"] = {}

@@ -12,6 +12,9 @@ import time
 
 import redis.asyncio as aioredis
 
+from oauth_middleware.store._health import EMBEDDED, RedisHealth, UnsafeRedis
+from oauth_middleware.store._health import check as check_redis
+from oauth_middleware.store._urls import RedisURLError, connect_url
 from oauth_middleware.store.authn import AuthnMixin
 from oauth_middleware.store.base import GRANTS_PER_CLIENT, GRANTS_PER_USER, Clock
 from oauth_middleware.store.cache import CACHE_SIZE, TokenCache
@@ -23,7 +26,6 @@ from oauth_middleware.store.connection import (
     SOCKET_TIMEOUT,
     StoreRefused,
     StoreUnavailable,
-    connect,
     dedicated,
     embedded,
 )
@@ -61,7 +63,10 @@ class TokenStore(
         max_grants_per_user: int = GRANTS_PER_USER,
         max_grants_per_client: int = GRANTS_PER_CLIENT,
     ) -> TokenStore:
-        """Connect to ``url`` (``redis://``, ``rediss://``, ``unix://``), or embed when None.
+        """Connect to ``url`` (the forms of :mod:`._urls`), or embed when None.
+
+        The embedded store needs the ``embedded`` extra (fakeredis with Lua); without it
+        ``from_url(None)`` raises ``ImportError`` saying so.
 
         ``local_cache=True`` keeps validated tokens, client records and the scope registry
         in process, invalidated by Redis itself (:mod:`.cache`);
@@ -76,8 +81,8 @@ class TokenStore(
         if url is None:
             client = embedded()
         else:
-            client = connect(url, connect_timeout=connect_timeout,
-                             socket_timeout=socket_timeout, retries=retries)
+            client = connect_url(url, connect_timeout=connect_timeout,
+                                 socket_timeout=socket_timeout, retries=retries)
         store = cls(client, prefix=prefix, clock=clock, max_grants_per_user=max_grants_per_user,
                     max_grants_per_client=max_grants_per_client)
         store.embedded = url is None
@@ -89,10 +94,21 @@ class TokenStore(
         return store
 
     async def ping(self) -> bool:
+        """Whether Redis answers (raises :class:`StoreUnavailable` when it cannot be reached)."""
         with GUARD:
             return bool(await self.redis.ping())
 
+    async def check(self, *, allow_eviction: bool = False) -> RedisHealth:
+        """Refuse a Redis that would lose data silently, warn about one that may (:mod:`._health`).
+
+        Call it once at start (an app's lifespan); the embedded store has nothing to check.
+        """
+        if self.embedded:
+            return RedisHealth(notes=(EMBEDDED,))
+        return await check_redis(self.redis, allow_eviction=allow_eviction)
+
     async def aclose(self) -> None:
+        """Close the local cache's connection, if any, then the Redis connection pool."""
         if self.cache is not None:
             await self.cache.aclose()
         await self.redis.aclose()
@@ -105,7 +121,10 @@ __all__ = [
     "REFRESH_LIFETIME",
     "ClientRemoved",
     "NewTokens",
+    "RedisHealth",
+    "RedisURLError",
     "StoreRefused",
     "StoreUnavailable",
     "TokenStore",
+    "UnsafeRedis",
 ]

@@ -103,6 +103,7 @@ class StoreBase:
             await self.send([("PING",)])
 
     def now_ms(self) -> int:
+        """The store's clock in whole milliseconds, as the Lua scripts take it."""
         return int(self.clock() * 1000)
 
     @staticmethod
@@ -112,10 +113,12 @@ class StoreBase:
 
     @staticmethod
     def texts(values: Sequence[Any]) -> list[str]:
+        """Redis replies as text: bytes decoded as UTF-8, anything else through ``str``."""
         return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
     @staticmethod
     def evalsha(script: Script, keys: Sequence[str], args: Sequence[Any]) -> Command:
+        """The ``EVALSHA`` command running ``script`` over ``keys`` with ``args``."""
         return ("EVALSHA", script.sha, len(keys), *keys, *args)
 
     async def send(self, commands: Sequence[Command]) -> Replies:

@@ -38,6 +38,7 @@ class ClientStore(AuthnMixin):
         return bool(saved)
 
     async def get_client(self, client_id: str) -> Client | None:
+        """The registered client ``client_id``, or None when there is none."""
         with GUARD:
             raw = await self.redis.get(self.keys.client(client_id))
         return None if raw is None else load(Client, raw)
@@ -76,6 +77,7 @@ class ClientStore(AuthnMixin):
         return int(cursor), clients
 
     async def save_scope(self, scope: Scope) -> None:
+        """Register ``scope``, or replace the scope of the same identifier."""
         try:
             await self.run([("HSET", self.keys.scopes, scope.identifier, dump(scope))])
         finally:
@@ -114,11 +116,13 @@ class ClientStore(AuthnMixin):
         return {sid: load(Scope, raw) for sid, raw in zip(wanted, raws, strict=True) if raw}
 
     async def list_scopes(self) -> list[Scope]:
+        """Every registered scope, enabled or not, sorted by identifier."""
         with GUARD:
             raws = await self.redis.hgetall(self.keys.scopes)
         return sorted((load(Scope, raw) for raw in raws.values()), key=lambda s: s.identifier)
 
     async def delete_scope(self, identifier: str) -> bool:
+        """Remove a scope from the registry; False when it was not registered."""
         try:
             (deleted,) = await self.run([("HDEL", self.keys.scopes, identifier)])
         finally:

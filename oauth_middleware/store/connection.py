@@ -104,9 +104,27 @@ def connect(
     )
 
 
+#: What to do when the embedded store's libraries are missing (they are an extra).
+EMBEDDED_MISSING = (
+    "TokenStore.from_url(None) is the embedded in-process store, which needs fakeredis "
+    "with Lua: pip install \"oauth-middleware[embedded]\", or pass a Redis URL "
+    "(redis://, rediss://, unix://)"
+)
+
+
 def embedded() -> aioredis.Redis:
-    """The in-process store: fakeredis, driven through the same client API and scripts."""
-    import fakeredis
+    """The in-process store: fakeredis, driven through the same client API and scripts.
+
+    fakeredis and lupa (its Lua) are the ``embedded`` extra, not core dependencies: a
+    deployment that forgot its Redis URL then stops here, at start, rather than serving
+    with every worker keeping its own tokens. lupa is imported now because fakeredis
+    loads it only at the first script, long after start.
+    """
+    try:
+        import fakeredis
+        import lupa  # noqa: F401
+    except ImportError as missing:
+        raise ImportError(EMBEDDED_MISSING) from missing
 
     client: aioredis.Redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
     return client

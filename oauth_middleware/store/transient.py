@@ -167,4 +167,5 @@ class TransientMixin(StoreBase):
         return _seconds_between(self.now_ms(), ends_ms)
 
     async def clear_failures(self, bucket: str, key: str, address: str | None = None) -> None:
+        """Forget the failures counted for ``key`` (and ``address``) in ``bucket``."""
         await self.run([("DEL", self.keys.throttle(bucket, key, address))])

@@ -18,6 +18,11 @@ from oauth_middleware.toolbox.clients import (
     update_client,
 )
 from oauth_middleware.toolbox.grants import IssuedCode, grantable_scopes, issue_code, issue_token
+from oauth_middleware.toolbox.provisioning import (
+    EnsuredClient,
+    ProvisioningConflict,
+    ensure_client,
+)
 from oauth_middleware.toolbox.redirect_uris import add_redirect_uri, remove_redirect_uri
 from oauth_middleware.toolbox.revocation import revoke_access_token, revoke_client_tokens
 from oauth_middleware.toolbox.rules import (
@@ -36,10 +41,13 @@ __all__ = [
     "MAX_TEXT",
     "MAX_TITLE",
     "ClientExists",
+    "EnsuredClient",
     "IssuedCode",
+    "ProvisioningConflict",
     "RegisteredClient",
     "UnknownClient",
     "add_redirect_uri",
+    "ensure_client",
     "ensure_scopes",
     "grantable_scopes",
     "issue_code",

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from oauth_middleware import settings_checks
 from oauth_middleware.models import Client, Scope
 from oauth_middleware.scopes import validate_scope
 from oauth_middleware.security import (
@@ -62,7 +63,8 @@ class RegisteredClient:
     client_secret: str | None = field(default=None, repr=False)
 
 
-def _registrant(user: Any) -> str:
+def registrant_of(user: Any) -> str:
+    """Who registered a client, as text: a user object's identity or username, or ``str``."""
     if user is None:
         return ""
     return str(getattr(user, "identity", None) or getattr(user, "username", None) or user)
@@ -71,7 +73,10 @@ def _registrant(user: Any) -> str:
 async def ensure_scopes(
     store: TokenStore, identifiers: Iterable[str], *, register_unknown: bool = True
 ) -> list[Scope]:
-    """The scopes named, registering missing ones with a readable title when allowed."""
+    """The scopes named, registering missing ones with a readable title when allowed.
+
+    A scope registered meanwhile (by another worker, or the admin with its own title)
+    is kept as it is: registering only creates (``create_scope``), never overwrites."""
     wanted = [validate_scope(s) for s in dict.fromkeys(identifiers)]
     known = await store.get_scopes(wanted)
     missing = [s for s in wanted if s not in known]
@@ -79,7 +84,7 @@ async def ensure_scopes(
         raise ValueError(f"unknown scope {missing[0]!r}: register it first or allow registering")
     for identifier in missing:
         known[identifier] = Scope(identifier, scope_title(identifier))
-        await store.save_scope(known[identifier])
+        await store.create_scope(known[identifier])
     return [known[s] for s in wanted]
 
 
@@ -105,14 +110,36 @@ async def register_client(
 ) -> RegisteredClient:
     """Register a client; a confidential one gets a secret, returned once and stored hashed.
 
-    ``client_secret`` sets a confidential client's secret (e.g. from the environment)
-    instead of generating one; it must be at least 16 characters. A confidential
-    client is refused the implicit grant unless ``allow_confidential_implicit``.
-    Titles, descriptions and the registrant are refused with control characters.
+    Refused with :class:`ClientExists` when ``identifier`` is taken: to run at every
+    start, use :func:`~oauth_middleware.toolbox.ensure_client`. The arguments:
+
+    - ``title``: shown on the consent page (1 to ``MAX_TITLE`` characters).
+    - ``identifier``: the client id (``A-Z a-z 0-9 . _ ~ -``, up to 128), random when None.
+    - ``redirect_uri``: one URI or a list, matched exactly (RFC 6749 §3.1.2): https, a
+      private-use scheme, or plain http on loopback (anywhere with ``allow_http``).
+    - ``registrant``: who registered it (a user object or a string), for the admin.
+    - ``scopes_list``: the scopes it may be granted (None: any enabled scope); unknown
+      ones are registered with a readable title unless ``register_unknown_scopes=False``.
+    - ``token_lifetime``: seconds an access token lives, None for never expiring.
+    - ``public``: True for browser and mobile apps (no secret, PKCE required); False for
+      a confidential client, which gets a secret.
+    - ``grant_types``: the grants it may use (None: authorization_code and refresh_token,
+      plus client_credentials when confidential). ``implicit`` for a confidential
+      client needs ``allow_confidential_implicit``.
+    - ``description``, ``link``: shown on the consent page.
+    - ``allow_plain_pkce``: accept the PKCE ``plain`` method from it (S256 always works).
+    - ``replace_existing``: overwrite a client registered under ``identifier`` (keeping
+      its generation, so its tokens stay valid) instead of raising ``ClientExists``.
+    - ``client_secret``: a confidential client's secret (e.g. from the environment),
+      at least 16 characters, instead of a generated one.
+
+    Titles, descriptions and the registrant are refused with control characters; an
+    option of the wrong type is refused naming it (``settings_checks``).
 
     Each new registration gets a new ``generation``; tokens an earlier registration of
     the same id left behind (an interrupted removal) are revoked first, never inherited.
     """
+    settings_checks.check_options("register_client", settings_checks.REGISTRATION, locals())
     if not title.strip():
         raise ValueError("a client needs a title")
     client_id = validate_client_id(identifier) if identifier else new_client_id()
@@ -135,7 +162,7 @@ async def register_client(
         secret_hash=None if secret is None else hash_client_secret(secret),
         scopes=tuple(s.identifier for s in scopes), grant_types=grants,
         token_lifetime=texts[3], description=texts[1], link=texts[2],
-        registrant=check_typed_text(_registrant(registrant), "registrant"),
+        registrant=check_typed_text(registrant_of(registrant), "registrant"),
         allow_plain_pkce=allow_plain_pkce,
         created_at=time.time(),
         generation=new_generation() if existing is None else existing.generation,

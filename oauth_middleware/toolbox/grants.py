@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from oauth_middleware.errors import InvalidScope
-from oauth_middleware.models import AuthorizationCode, Client, IssuedTokens
+from oauth_middleware.models import AuthorizationCode, Client, GrantType, IssuedTokens
 from oauth_middleware.pkce import S256_CHALLENGE
 from oauth_middleware.redirects import find_registered
 from oauth_middleware.store import ClientRemoved, NewTokens, TokenStore
@@ -21,6 +21,8 @@ from oauth_middleware.toolbox.rules import check_lifetime
 
 #: Longest user id accepted for a token or code issued by tooling.
 MAX_USER = 256
+#: The grants whose tokens act for a user (RFC 6749 §4.1-4.3); a refresh only continues one.
+USER_GRANTS: tuple[GrantType, ...] = ("authorization_code", "implicit", "password")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,23 @@ async def grantable_scopes(
     return granted
 
 
+def check_grant(client: Client, user: str | None) -> None:
+    """Refuse a token the token endpoint would never issue this client (RFC 6749 §4.4,
+    §5.2 ``unauthorized_client``): its own (no ``user``) without client_credentials, one
+    for a user without any grant that acts for users."""
+    if user is None and (client.public or not client.allows("client_credentials")):
+        raise ValueError(
+            f"client {client.client_id!r} may not have a token of its own: that is the "
+            "client_credentials grant, which it is not registered for (name a user, or "
+            "register it confidential with client_credentials)")
+    if user is not None and not any(client.allows(grant) for grant in USER_GRANTS):
+        raise ValueError(
+            f"client {client.client_id!r} may not have a token for a user: it is registered "
+            f"only for {', '.join(client.grant_types)}, and a user's token needs "
+            f"{', '.join(USER_GRANTS[:-1])} or {USER_GRANTS[-1]} (leave out the user for "
+            "the client's own token)")
+
+
 def _user(user: str) -> str:
     if not user.strip() or len(user) > MAX_USER:
         raise ValueError(f"a user id is 1 to {MAX_USER} characters")
@@ -80,12 +99,15 @@ async def issue_token(
 ) -> IssuedTokens:
     """Issue a token directly (CLI, admin, tests): for ``user``, or for the client itself.
 
-    The client's scope rules apply; the lifetime defaults to the client's and is
-    at most ``MAX_LIFETIME``. A refresh token comes along when a user is named
-    and the client may refresh.
+    The client's scope rules and grant types apply as at the token endpoint: its own
+    token needs client_credentials, a user's a grant that acts for users
+    (:func:`check_grant`). The lifetime defaults to the client's and is at most
+    ``MAX_LIFETIME``. A refresh token comes along when a user is named and the
+    client may refresh.
     """
     check_lifetime(lifetime, "a token lifetime")
     client = await require_client(store, client_id)
+    check_grant(client, user)
     granted = await grantable_scopes(store, client, scopes)
     spec = NewTokens(
         client_id=client.client_id,

@@ -134,7 +134,7 @@ def test_bad_configuration_is_refused_at_construction(store: TokenStore) -> None
         AdminApp(store=store, is_admin=allow, secret_key=KEY, login_url="//evil.example/")
     with pytest.raises(ValueError, match="page_size"):
         AdminApp(store=store, is_admin=allow, secret_key=KEY, page_size=0)
-    with pytest.raises(ValueError, match="is_admin must be a function"):
+    with pytest.raises(ValueError, match=r"is_admin=True \(bool\) is wrong: pass a function"):
         AdminApp(store=store, is_admin=True, secret_key=KEY)  # type: ignore[arg-type]
     AdminApp(store=store, is_admin=allow, debug=True)  # debug makes up a key
 
@@ -182,3 +182,48 @@ async def test_an_admin_post_whose_client_goes_away_is_refused_not_raised(
     assert response.status == 400
     assert response.header("content-type") == "text/html; charset=utf-8"
     assert await store.list_scopes() == []
+
+
+@pytest.mark.parametrize(("asked", "location"), [
+    ("/admin/clients", "/admin/clients/"),
+    ("/admin/clients?search=we%20b&cursor=0", "/admin/clients/?search=we%20b&cursor=0"),
+    ("/admin/scopes", "/admin/scopes/"),
+    ("/admin/tokens", "/admin/tokens/"),
+    ("/admin/clients/web", "/admin/clients/web/"),
+    ("/admin/clients/caf%C3%A9%09%22x", "/admin/clients/caf%C3%A9%09%22x/"),
+])
+async def test_a_page_asked_without_its_trailing_slash_redirects_to_it(
+    store: TokenStore, host: Starlette, asked: str, location: str,
+) -> None:
+    await register_client(store, "Web", "web", CB)
+    async with Admin(host) as admin:
+        moved = await admin.get(asked)
+        assert moved.status_code == 303
+        assert moved.headers["location"] == location
+        assert moved.headers["cache-control"] == "no-store"
+        followed = await admin.get(location)
+    assert followed.status_code == (404 if "caf" in location else 200)  # no client "café\t"x"
+
+
+async def test_a_page_without_its_slash_is_still_refused_to_anonymous_and_non_admins(
+    store: TokenStore, host: Starlette,
+) -> None:
+    async with Admin(host, user=None) as anonymous:
+        page = await anonymous.get("/admin/clients")
+    assert page.status_code == 303
+    assert page.headers["location"] == "/login?next=%2Fadmin%2Fclients"
+    async with Admin(host, user="bob") as bob:
+        refused = await bob.get("/admin/clients")
+    assert refused.status_code == 403
+    assert_page_headers(refused)
+
+
+async def test_only_get_pages_redirect_and_unknown_paths_stay_404(
+    store: TokenStore, host: Starlette,
+) -> None:
+    async with Admin(host) as admin:
+        unknown = await admin.get("/admin/nothing")
+        posted = await admin.post("/admin/clients", {})
+    assert unknown.status_code == 404 and "location" not in unknown.headers
+    assert_page_headers(unknown)
+    assert posted.status_code == 404 and "location" not in posted.headers

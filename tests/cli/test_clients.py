@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from oauth_middleware.models import Client, Scope
@@ -221,6 +223,19 @@ def test_client_show_prints_one_client(cli: Cli) -> None:
     text = cli.ok("client", "show", "web")
     assert "client_id:        web" in lines_of(text)
     assert "secret" not in text
+
+
+def test_client_show_prints_created_at_as_token_list_prints_dates(cli: Cli) -> None:
+    """One date format: ISO 8601 in UTC for people, the epoch in JSON (as for tokens)."""
+    _register(cli, "web", public=False, scopes_list=["polls:vote"])
+    created = (_client(cli, "web") or pytest.fail("not registered")).created_at
+    iso = datetime.fromtimestamp(created, UTC).isoformat(timespec="seconds")
+    fields = dict(line.split(":", 1) for line in lines_of(cli.ok("client", "show", "web")))
+    assert fields["created_at"].strip() == iso and iso.endswith("+00:00")
+    assert cli.json("client", "show", "web")["created_at"] == int(created)
+    cli.run(lambda store: issue_token(store, "web", user="alice"))
+    listed = lines_of(cli.ok("token", "list"))[1].split()
+    assert listed[4].endswith("+00:00") and len(listed[4]) == len(iso)
 
 
 @pytest.mark.parametrize("command", [

@@ -73,7 +73,8 @@ def test_token_issue_text_prints_one_field_per_line(cli: Cli) -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--client-id", "nope"], "no client 'nope'"),
-    (["--client-id", "spa", "--scope", "polls:results"], "not allowed for this client"),
+    (["--client-id", "spa", "--user", "bob", "--scope", "polls:results"],
+     "not allowed for this client"),
     (["--client-id", "web", "--scope", "unknown:scope"], "not allowed for this client"),
 ])
 def test_token_issue_refuses_what_the_scope_rules_refuse(
@@ -177,7 +178,55 @@ def test_token_revoke_kills_one_access_token(cli: Cli) -> None:
     assert cli.json("token", "revoke", first.access_token) == {"revoked": True}
     assert cli.run(lambda store: store.resolve(first.access_token)) is None
     assert cli.run(lambda store: store.resolve(second.access_token)) is not None
-    assert_error(cli.invoke("token", "revoke", first.access_token), "already revoked")
+
+
+def test_token_revoke_again_exits_0_saying_already_revoked(cli: Cli) -> None:
+    """Idempotent for scripts: the token is dead either way, and the other one stays live."""
+    _setup(cli)
+    first, second = _issue(cli), _issue(cli)
+    assert cli.ok("token", "revoke", first.access_token) == "Revoked.\n"
+    again = cli.invoke("token", "revoke", first.access_token)
+    assert (again.exit_code, again.stdout, again.stderr) == (
+        0, "Already revoked (or expired): nothing to do.\n", "")
+    assert cli.json("token", "revoke", first.access_token) == {
+        "revoked": False, "already_revoked": True}
+    assert cli.ok("token", "revoke", "-", input=f"{first.refresh_token}\n") == "Revoked.\n"
+    assert cli.ok("token", "revoke", "-", input=f"{first.refresh_token}\n") == (
+        "Already revoked (or expired): nothing to do.\n")
+    assert _alive(cli, second)
+
+
+@pytest.mark.parametrize("value", ["not-a-token", "abc.def", "a" * 200, "AAAAAAAAAAAAAAAA.bad!"])
+def test_token_revoke_of_a_malformed_value_is_still_an_error(cli: Cli, value: str) -> None:
+    _setup(cli)
+    issued = _issue(cli)
+    assert_error(cli.invoke("token", "revoke", value),
+                 "that is not a token of this server (it is malformed)")
+    assert _alive(cli, issued)
+
+
+def test_token_issue_refuses_a_user_token_for_a_client_credentials_only_client(cli: Cli) -> None:
+    """The token endpoint never issues a user's token to such a client: neither does the CLI."""
+    cli.run(lambda store: register_client(store, "Svc", "svc", public=False,
+                                          grant_types=["client_credentials"],
+                                          scopes_list=["polls:vote"]))
+    assert_error(cli.invoke("token", "issue", "--client-id", "svc", "--user", "alice"),
+                 "client 'svc' may not have a token for a user: it is registered only for "
+                 "client_credentials, and a user's token needs authorization_code, implicit "
+                 "or password (leave out the user for the client's own token)")
+    assert cli.run(lambda store: store.list_tokens()) == (0, [])
+    own = cli.json("token", "issue", "--client-id", "svc")
+    record = cli.run(lambda store: store.resolve(own["access_token"]))
+    assert record is not None and record.subject_type == "client" and record.subject == "svc"
+
+
+def test_token_issue_refuses_a_public_clients_own_token(cli: Cli) -> None:
+    """A client's own token is client_credentials: confidential clients only (RFC 6749 §4.4)."""
+    _setup(cli)
+    assert_error(cli.invoke("token", "issue", "--client-id", "spa"),
+                 "client 'spa' may not have a token of its own: that is the client_credentials "
+                 "grant, which it is not registered for")
+    assert cli.run(lambda store: store.list_tokens()) == (0, [])
 
 
 def test_token_revoke_of_a_refresh_token_revokes_its_grant(cli: Cli) -> None:

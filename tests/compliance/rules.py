@@ -367,6 +367,13 @@ RULES: tuple[Rule, ...] = (
          "When Redis returns, service resumes without a restart."),
     Rule("redis.no-unstored-token", REDIS, "RFC 6749 §5.1, §5.2",
          "No token is ever returned that was not stored."),
+    Rule("redis.full-503", REDIS, "RFC 6749 §4.1.2.1, §5.2",
+         "A Redis at maxmemory with noeviction refuses writes: every endpoint that must "
+         "write answers 503 + Retry-After, never a 500, and leaves no half-written grant."),
+    Rule("redis.no-silent-loss", REDIS, "RFC 6749 §10.3, §10.4",
+         "The store refuses to start on a Redis that may evict keys without a TTL (allkeys-*) "
+         "unless explicitly allowed, and warns, naming the setting, when Redis has neither AOF "
+         "nor RDB persistence."),
 )
 
 BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}

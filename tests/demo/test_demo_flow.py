@@ -20,7 +20,7 @@ from tests.demo.harness import WEB_SECRET, Demo, consent, decide, location, logi
 from tests.page_headers import assert_page_headers
 from tests.server.authorize_harness import read_page
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+WALKTHROUGH = Path(__file__).resolve().parents[2] / "docs" / "walkthrough.md"
 
 
 async def _sign_in_through_client(agent: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
@@ -188,8 +188,9 @@ async def test_the_metadata_at_the_host_root_refuses_a_post_itself_and_logs_no_s
 
 
 def _readme_by_hand() -> tuple[str, str]:
-    """README 4.1.1 as written: the authorization URL it echoes and the redirect_uri it posts."""
-    block = README.read_text().split("# 4.1.1", 1)[1].split("# 4.1.2", 1)[0]
+    """The walkthrough's 4.1.1 as written: the authorization URL it echoes and the
+    redirect_uri it posts (docs/walkthrough.md; tests/demo/test_walkthrough.py runs it)."""
+    block = WALKTHROUGH.read_text().split("4.1.1", 1)[1].split("4.1.2", 1)[0]
     url = re.search(r'echo "(http://127\.0\.0\.1:8000/oauth/auth/\?[^"]+)"', block)
     redirect_uri = re.search(r"-d redirect_uri=(\S+)", block)
     assert url is not None and redirect_uri is not None

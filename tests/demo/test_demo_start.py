@@ -8,19 +8,22 @@ demo-web's; no assertion below shows it (pytest prints the values an assertion n
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 
 import httpx
+import redis
 
 from oauth_middleware.security import is_urlsafe
-from tests.redis_process import free_port
+from tests.redis_process import RedisProcess, free_port
 from tests.servers import ROOT, DemoProcess
 
 WARNING = "WARNING: plain HTTP is allowed only because the demo binds to loopback."
 EMBEDDED = "store: embedded in-process store (no REDIS_URL)"
-_SECRET_LINE = re.compile(r"demo-web client secret \(generated, shown once\): (\S+)")
+_SECRET_LINE = re.compile(r"demo-web client secret \(generated, shown once\); paste .*\n"
+                          r"  export DEMO_CLIENT_SECRET=(\S+)\n")
 
 
 async def test_without_redis_url_or_secret_it_warns_embeds_the_store_and_prints_a_secret() -> None:
@@ -53,3 +56,18 @@ def test_a_non_loopback_host_is_refused_with_exit_status_2() -> None:
     assert done.returncode == 2
     assert "only binds to a loopback address" in done.stderr
     assert done.stdout == ""  # refused before anything was served or printed
+
+
+def test_a_redis_that_may_evict_clients_stops_the_demo_at_start(own_redis: RedisProcess) -> None:
+    """Issue 13 §3: the start reads maxmemory-policy; allkeys-* would drop registrations."""
+    with redis.Redis(port=own_redis.port) as admin:
+        admin.config_set("maxmemory-policy", "allkeys-lru")
+    done = subprocess.run(
+        [sys.executable, "-m", "demo", "--host", "127.0.0.1", "--port", str(free_port())],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "REDIS_URL": own_redis.url})
+    assert done.returncode != 0
+    assert "maxmemory-policy allkeys-lru may evict registered clients" in done.stderr
+    assert "Application startup failed" in done.stderr
+    with redis.Redis(port=own_redis.port) as admin:
+        assert admin.dbsize() == 0  # refused before seeding anything

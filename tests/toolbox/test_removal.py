@@ -75,12 +75,14 @@ async def test_registering_a_removed_client_id_again_revives_none_of_its_tokens(
     store: TokenStore,
 ) -> None:
     await register_client(store, "Svc", "svc", public=False, scopes_list=["a:b"],
-                          grant_types=["client_credentials", "refresh_token"])
+                          grant_types=["client_credentials", "authorization_code",
+                                       "refresh_token"])
     first = await require_client(store, "svc")
     old = [await issue_token(store, "svc"), await issue_token(store, "svc", user="alice")]
     assert await remove_client(store, "svc")
     again = await register_client(store, "Svc", "svc", public=False, scopes_list=["a:b"],
-                                  grant_types=["client_credentials", "refresh_token"])
+                                  grant_types=["client_credentials", "authorization_code",
+                                               "refresh_token"])
     assert again.client.generation not in ("", first.generation)
     for issued in old:
         assert await store.resolve(issued.access_token) is None
@@ -100,11 +102,13 @@ async def test_registering_an_id_again_revokes_what_an_interrupted_removal_left(
     store: TokenStore,
 ) -> None:
     await register_client(store, "Svc", "svc", public=False, scopes_list=["a:b"],
-                          grant_types=["client_credentials", "refresh_token"])
+                          grant_types=["client_credentials", "authorization_code",
+                                       "refresh_token"])
     left = [await issue_token(store, "svc"), await issue_token(store, "svc", user="alice")]
     assert await store.delete_client("svc")  # the removal stopped before its sweep
     await register_client(store, "Svc", "svc", public=False, scopes_list=["a:b"],
-                          grant_types=["client_credentials", "refresh_token"])
+                          grant_types=["client_credentials", "authorization_code",
+                                       "refresh_token"])
     for issued in left:
         assert await store.resolve(issued.access_token) is None
         assert await store.lookup(issued.refresh_token or issued.access_token) is None

@@ -1,0 +1,74 @@
+"""What the published package promises: its metadata, its license, its dependencies."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import oauth_middleware
+from oauth_middleware import TokenStore
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+#: The import name of every runtime dependency and extra of pyproject.toml.
+DECLARED = {"starlette", "anyio", "redis", "itsdangerous", "click", "jinja2",  # core
+            "fakeredis", "lupa",  # embedded
+            "a2wsgi",  # wsgi
+            "fastapi", "pydantic"}  # fastapi (an optional import)
+
+
+def test_the_version_is_single_sourced_from_the_package() -> None:
+    assert "version" in PROJECT["project"]["dynamic"] and "version" not in PROJECT["project"]
+    assert PROJECT["tool"]["hatch"]["version"]["path"] == "oauth_middleware/__init__.py"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", oauth_middleware.__version__)
+
+
+def test_the_license_file_is_the_declared_bsd_3_clause() -> None:
+    assert PROJECT["project"]["license"] == "BSD-3-Clause"
+    assert PROJECT["project"]["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("BSD 3-Clause License")
+    assert "Neither the name of the copyright holder" in text
+
+
+def test_the_projects_tools_are_dependency_groups_not_published_extras() -> None:
+    extras = " ".join(" ".join(deps) for deps in
+                      PROJECT["project"]["optional-dependencies"].values())
+    for tool in ("pytest", "mypy", "ruff", "mutmut", "mkdocs", "playwright", "hypothesis"):
+        assert tool not in extras
+    assert {"test", "lint", "docs", "demo", "dev", "bench", "mutate"} <= set(
+        PROJECT["dependency-groups"])
+
+
+def test_the_package_imports_only_what_it_declares() -> None:
+    """python-multipart is not among them: the package parses forms itself, strictly."""
+    stdlib = sys.stdlib_module_names
+    imported: set[str] = set()
+    for path in (ROOT / "oauth_middleware").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(stdlib) - {"oauth_middleware", "_typeshed"}
+    assert third_party <= DECLARED, third_party - DECLARED
+    core = " ".join(PROJECT["project"]["dependencies"])
+    assert "multipart" not in core and "fakeredis" not in core
+
+
+@pytest.mark.parametrize("missing", ["fakeredis", "lupa"])
+def test_without_the_embedded_extra_the_embedded_store_names_the_extra_to_install(
+    missing: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, missing, None)  # what an absent package looks like
+    with pytest.raises(ImportError) as refused:
+        TokenStore.from_url(None)
+    message = str(refused.value)
+    assert 'pip install "oauth-middleware[embedded]"' in message
+    assert "redis://" in message
+    assert PROJECT["project"]["optional-dependencies"]["embedded"] == ["fakeredis[lua]>=2.26"]
