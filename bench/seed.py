@@ -38,7 +38,7 @@ class Seeded:
 
 async def base(store: TokenStore) -> Seeded:
     """The client and one access token every read-only row uses."""
-    await store.redis.flushdb()
+    await store._gateway.client.flushdb()  # the bench owns its Redis: start from nothing
     registered = await register_client(
         store, "Bench client", CLIENT_ID, REDIRECT_URI, "bench-admin",
         scopes_list=[SCOPE], public=False,

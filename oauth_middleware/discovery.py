@@ -33,8 +33,7 @@ from oauth_middleware.scopes import (
     descend,
     walk_routes,
 )
-from oauth_middleware.store import TokenStore
-from oauth_middleware.store.base import Progress
+from oauth_middleware.store import Progress, TokenStore
 
 #: How many wrappers (``.app`` of ``.app`` ...) are looked through; an app that wraps
 #: itself must not loop forever.

@@ -18,21 +18,17 @@ from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from oauth_middleware import settings_checks
+from oauth_middleware.limits import CODE_LIFETIME, MAX_PENDING, PENDING_LIFETIME, REFRESH_LIFETIME
 from oauth_middleware.redaction import redact_scope
 from oauth_middleware.server import authorize, introspect, metadata, revoke, token
 from oauth_middleware.server.config import (
-    Authenticate,
     ServerConfig,
     ThrottlePolicy,
     VerifyPassword,
     grant_types,
-    signing_key,
-    user_from_scope,
 )
 from oauth_middleware.store import TokenStore
-from oauth_middleware.store.grants import CODE_LIFETIME
-from oauth_middleware.store.transient import MAX_PENDING, PENDING_LIFETIME
-from oauth_middleware.store.writer import REFRESH_LIFETIME
+from oauth_middleware.web import Authenticate, signing_key, user_from_scope
 
 METADATA_PATH = "/.well-known/oauth-authorization-server"
 

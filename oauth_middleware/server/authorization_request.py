@@ -23,11 +23,11 @@ from oauth_middleware.errors import (
     UnsupportedResponseType,
 )
 from oauth_middleware.models import Client, GrantType, PendingAuthorization, ResponseType
+from oauth_middleware.policy import grantable_scopes, validate_client_id
 from oauth_middleware.redirects import MAX_REDIRECT_URI_LENGTH, add_params, find_registered
 from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.urlencoded import Params
 from oauth_middleware.store import TokenStore
-from oauth_middleware.toolbox import grantable_scopes, validate_client_id
 
 #: The parameters this endpoint reads; any other is ignored (RFC 6749 §3.1).
 PARAMETERS = (

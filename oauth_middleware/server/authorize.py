@@ -37,6 +37,7 @@ from oauth_middleware.errors import AccessDenied, InvalidRequest, MethodNotAllow
 from oauth_middleware.hooks import call_hook
 from oauth_middleware.identity import ACCESS_TOKEN_PARAM, carries_bearer
 from oauth_middleware.models import Client, PendingAuthorization
+from oauth_middleware.policy import grantable_scopes
 from oauth_middleware.redirects import add_params
 from oauth_middleware.server import authorization_request as areq
 from oauth_middleware.server import consent
@@ -46,7 +47,6 @@ from oauth_middleware.server.pages import Pages
 from oauth_middleware.server.responses import redirect
 from oauth_middleware.server.urlencoded import Params, parse
 from oauth_middleware.store import ClientRemoved, StoreUnavailable
-from oauth_middleware.toolbox import grantable_scopes
 
 logger = logging.getLogger("oauth_middleware.server.authorize")
 
@@ -118,8 +118,9 @@ class AuthorizationEndpoint:
         transaction = csrf_token = ""
         if request.method == "GET":
             pending = auth_request.pending(user, store.clock())
-            transaction = await store.put_pending(pending, lifetime=self.config.consent_lifetime,
-                                                  cap=self.config.max_pending_consents)
+            transaction = await store.consent.put_pending(
+                pending, lifetime=self.config.consent_lifetime,
+                cap=self.config.max_pending_consents)
             csrf_token = self.csrf.issue(user, transaction)
         known = await store.get_scopes(auth_request.scopes)
         return self.pages.consent(
@@ -144,7 +145,7 @@ class AuthorizationEndpoint:
         if not user:
             raise AccessDenied("You are not signed in.")
         decision = consent.read_decision(form, user, self.csrf)
-        pending = await self.config.store.take_pending(decision.transaction, user=user)
+        pending = await self.config.store.consent.take_pending(decision.transaction, user=user)
         if pending is None or pending.user != user:
             raise AccessDenied("This authorization request has expired or was already answered.")
         client = await self.config.store.get_client(pending.client_id)

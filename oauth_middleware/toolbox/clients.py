@@ -16,7 +16,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from oauth_middleware import settings_checks
+from oauth_middleware.limits import ACCESS_LIFETIME
 from oauth_middleware.models import Client, Scope
+from oauth_middleware.policy import validate_client_id
 from oauth_middleware.scopes import validate_scope
 from oauth_middleware.security import (
     hash_client_secret,
@@ -35,7 +37,6 @@ from oauth_middleware.toolbox.rules import (
     redirect_uris_for,
     scope_title,
     text_field,
-    validate_client_id,
 )
 
 
@@ -97,7 +98,7 @@ async def register_client(
     *,
     scopes_list: Sequence[str] | None = None,
     register_unknown_scopes: bool = True,
-    token_lifetime: int | None = 3600,
+    token_lifetime: int | None = ACCESS_LIFETIME,
     public: bool = True,
     grant_types: Iterable[str] | None = None,
     description: str = "",

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from oauth_middleware import settings_checks
 from oauth_middleware.models import Client
+from oauth_middleware.policy import validate_client_id
 from oauth_middleware.security import (
     hash_client_secret,
     new_generation,
@@ -34,7 +35,6 @@ from oauth_middleware.toolbox.rules import (
     link_field,
     redirect_uris_for,
     text_field,
-    validate_client_id,
 )
 
 #: Reads and writes one call makes before giving up on a client that keeps changing.

@@ -264,6 +264,9 @@ RULES: tuple[Rule, ...] = (
     Rule("rest.no-raw-secrets", AT_REST, "RFC 6819 §5.1.4.1.3",
          "Redis keys and values never hold a raw token, code or client secret (SHA-256 "
          "digests; client secrets as a self-describing hash)."),
+    Rule("rest.export-digests-only", AT_REST, "RFC 6819 §5.1.4.1.3",
+         "An export of the store (store export) holds no raw token, code or client secret, "
+         "and a token revoked before the export is absent from it."),
     Rule("rest.constant-time", AT_REST, "RFC 6819 §5.1.4.2.2",
          "Secrets, PKCE challenges and CSRF tokens are compared in constant time."),
     Rule("rest.no-secret-in-logs", AT_REST, "RFC 6750 §5.3; RFC 6819 §5.1.4.1",

@@ -21,6 +21,7 @@ from tests.conftest import FakeClock
 from tests.redis_process import RedisProcess
 from tests.servers import UvicornProcess
 from tests.startup_apps import OUTCOMES
+from tests.store_helpers import redis_of
 
 SECRET = "service-secret-0123456789"
 #: How many calls race in the concurrency tests.
@@ -169,7 +170,7 @@ async def test_fifty_concurrent_first_starts_create_one_client_with_the_given_se
     stored = await store.get_client("svc")
     assert stored is not None and all(d.client == stored for d in done)
     assert verify_client_secret(stored.secret_hash, SECRET)
-    assert await store.redis.smembers(store.keys.clients) == {b"svc"}
+    assert await redis_of(store).smembers(store.keys.clients) == {b"svc"}
 
 
 async def test_fifty_concurrent_first_starts_without_a_secret_hand_out_exactly_one(
@@ -224,12 +225,12 @@ async def test_two_uvicorn_workers_starting_at_once_create_the_client_once(
     env = {"REDIS_URL": redis_server.url, "EXAMPLE_CLIENT_SECRET": SECRET}
     with UvicornProcess("tests.startup_apps:provisioned", "--factory", "--workers", "2",
                         env=env) as server:
-        outcomes = [await store.redis.blpop([OUTCOMES], timeout=30) for _ in range(2)]
+        outcomes = [await redis_of(store).blpop([OUTCOMES], timeout=30) for _ in range(2)]
         log = server.output()
     assert sorted(value for _, value in filter(None, outcomes)) == [b"created", b"unchanged"]
     stored = await store.get_client("example-service")
     assert stored is not None and verify_client_secret(stored.secret_hash, SECRET)
     assert (stored.public, stored.grant_types, stored.scopes) == (
         False, ("client_credentials",), ("items:read", "items:write"))
-    assert await store.redis.smembers(store.keys.clients) == {b"example-service"}
+    assert await redis_of(store).smembers(store.keys.clients) == {b"example-service"}
     assert SECRET not in log

@@ -17,7 +17,7 @@ from oauth_middleware.models import AuthorizationCode, Client, IssuedTokens
 from oauth_middleware.pkce import verify_pkce
 from oauth_middleware.server.form import Params
 from oauth_middleware.server.grants.base import Grant, logger, required
-from oauth_middleware.store.authn import ClientRead, Lookahead
+from oauth_middleware.store import ClientRead, Lookahead
 
 
 def check_redirect_uri(code: AuthorizationCode, sent: str | None) -> None:

@@ -18,8 +18,7 @@ from oauth_middleware.models import Client, GrantType, IssuedTokens, SubjectType
 from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.form import Params
 from oauth_middleware.server.throttle import Throttle
-from oauth_middleware.store import NewTokens
-from oauth_middleware.store.authn import ClientRead, Lookahead
+from oauth_middleware.store import ClientRead, Lookahead, NewTokens
 
 logger = logging.getLogger("oauth_middleware.server")
 #: Requested scopes read along with the client at most; a longer list is read after it.

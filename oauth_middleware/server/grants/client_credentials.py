@@ -11,10 +11,10 @@ refresh token is issued (§4.4.3).
 from __future__ import annotations
 
 from oauth_middleware.models import Client, IssuedTokens
+from oauth_middleware.policy import grantable_scopes
 from oauth_middleware.server.form import Params
 from oauth_middleware.server.grants.base import Grant, requested_scopes
-from oauth_middleware.store.authn import ClientRead
-from oauth_middleware.toolbox import grantable_scopes
+from oauth_middleware.store import ClientRead
 
 
 class ClientCredentialsGrant(Grant):

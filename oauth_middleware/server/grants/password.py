@@ -17,11 +17,11 @@ from __future__ import annotations
 from oauth_middleware.errors import InvalidGrant, UnauthorizedClient
 from oauth_middleware.hooks import call_hook
 from oauth_middleware.models import Client, IssuedTokens
+from oauth_middleware.policy import grantable_scopes
 from oauth_middleware.server.form import Params
 from oauth_middleware.server.grants.base import Grant, requested_scopes, required
 from oauth_middleware.server.throttle import normalised_username
-from oauth_middleware.store.authn import ClientRead
-from oauth_middleware.toolbox import grantable_scopes
+from oauth_middleware.store import ClientRead
 
 
 class PasswordGrant(Grant):

@@ -21,7 +21,7 @@ from oauth_middleware.server.grants.base import (
     requested_scopes,
     required,
 )
-from oauth_middleware.store.authn import ClientRead, Lookahead
+from oauth_middleware.store import ClientRead, Lookahead
 
 
 class RefreshTokenGrant(Grant):

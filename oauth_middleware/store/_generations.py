@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from oauth_middleware.models import RefreshToken
+from oauth_middleware.models import AccessToken, RefreshToken
 from oauth_middleware.security import FINGERPRINT_CHARS, constant_time_equals, digest, sealed_by
-from oauth_middleware.store.codec import RecordError, load
+from oauth_middleware.store._codec import RecordError, load
 from oauth_middleware.store.keys import Keys
 
 
@@ -61,3 +61,15 @@ def _presented(
     if sealed_by(token, grant.seal_key):
         return replace(grant, rotated=True, fingerprint=sha[:FINGERPRINT_CHARS])
     return None
+
+
+def live_token(
+    access: bytes | str | None, refresh: RefreshToken | None, now: float
+) -> AccessToken | RefreshToken | None:
+    """The record a token names: a live access token's, else its refresh record as
+    :func:`presented_refresh` read it, rotated-away ones included (revoking one ends its
+    grant, RFC 7009 §2.1; introspection calls it inactive)."""
+    if access is not None:
+        record = load(AccessToken, access)
+        return None if record.is_expired(now) else record
+    return refresh

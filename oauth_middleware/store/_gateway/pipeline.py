@@ -1,10 +1,10 @@
-"""Coalesced round trips for the token family (RFC 6749 §3.2, §4; RFC 7009; RFC 7662).
+"""Coalesced round trips: every command list of one loop iteration in one pipeline.
 
 Why: under concurrency redis-py's own per-call work (a ``Pipeline`` object, its
 command stack, retry wrapper, observability hooks, pool lock, one timeout per
 reply) cost 80-180 µs of CPU per round trip, several times what Redis spends.
-A request of the token family sends one short list of commands at a time (a
-client read, a grant write). :meth:`Pipelines.send` queues that list and waits;
+A request sends one short list of commands at a time (a client read, a grant
+write). :meth:`Pipelines.send` queues that list and waits;
 at the end of the current loop iteration every list queued during it goes out
 in one round trip on one pooled connection, written with redis-py's own
 ``pack_commands`` / ``send_packed_command`` and read with ``read_response``,
@@ -20,12 +20,12 @@ What stays as it was:
   the connection's ``Retry`` policy resends the whole batch after a connection
   error or time-out, as redis-py resends a pipeline (one immediate retry, see
   :mod:`.connection`; the embedded store has none). Scripts that must not run
-  twice recognise their own resend (``scripts.CONSUME_AND_ISSUE``,
-  ``scripts.TAKE_PENDING``). A frozen Redis still fails within ~2 s.
+  twice recognise their own resend (``_grant_scripts.CONSUME_AND_ISSUE``,
+  ``_consent.TAKE_PENDING``). A frozen Redis still fails within ~2 s.
 * Failures are per waiter: each one raises its own :class:`StoreUnavailable`.
 
 Like every pipeline the batch may name keys of several cluster slots; each
-script still touches one slot (:mod:`.scripts`). A Redis Cluster client would
+script still touches one slot (see :mod:`oauth_middleware.store.keys`). A Redis Cluster client would
 have to split a batch by slot, as its pipelines do.
 """
 
@@ -42,14 +42,10 @@ from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeout
 
-from oauth_middleware.store.connection import STORE_ERRORS, unavailable
+from oauth_middleware.store._gateway.connection import STORE_ERRORS, unavailable
+from oauth_middleware.store._gateway.script import Command, Replies
 
 logger = logging.getLogger("oauth_middleware.store")
-
-#: One Redis command: its name and arguments, as redis-py packs them.
-Command = tuple[Any, ...]
-#: A reply per command; an error reply is the ``ResponseError`` itself.
-Replies = list[Any]
 _Entry = tuple[Sequence[Command], asyncio.Future[Replies]]
 
 

@@ -13,8 +13,6 @@ from types import TracebackType
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
 logger = logging.getLogger("oauth_middleware.store")
@@ -82,26 +80,6 @@ class _Guard:
 
 
 GUARD = _Guard()
-
-
-def connect(
-    url: str,
-    *,
-    connect_timeout: float = CONNECT_TIMEOUT,
-    socket_timeout: float = SOCKET_TIMEOUT,
-    retries: int = RETRIES,
-    max_connections: int = MAX_CONNECTIONS,
-) -> aioredis.Redis:
-    """A ``redis.asyncio`` client for ``url`` with bounded timeouts and retries."""
-    return aioredis.Redis.from_url(
-        url,
-        socket_connect_timeout=connect_timeout,
-        socket_timeout=socket_timeout,
-        retry=Retry(NoBackoff(), retries),
-        max_connections=max_connections,
-        decode_responses=False,
-        client_name="oauth_middleware",
-    )
 
 
 #: What to do when the embedded store's libraries are missing (they are an extra).

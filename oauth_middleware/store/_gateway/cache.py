@@ -27,7 +27,7 @@ The rules that keep it exact:
 * Redis writes a change's invalidation to every tracking connection in the same
   event-loop turn as it answers the change, and writes everything queued at the
   end of that turn. A revocation here is answered only after one more round trip
-  (:meth:`StoreBase.settled`), which Redis serves in a later turn: by then every
+  (:meth:`Gateway.settled`), which Redis serves in a later turn: by then every
   tracking socket on every worker holds the invalidation. On one host, a request
   sent after a revocation returned is refused by every worker; across hosts the
   network's delivery time is added, bounded by the lease below.
@@ -59,9 +59,8 @@ from typing import Any
 
 from redis.asyncio.connection import AbstractConnection
 
-from oauth_middleware.models import AccessToken
-from oauth_middleware.store.connection import STORE_ERRORS
-from oauth_middleware.store.invalidation import Invalidations
+from oauth_middleware.store._gateway.connection import STORE_ERRORS
+from oauth_middleware.store._gateway.invalidation import Invalidations
 
 logger = logging.getLogger("oauth_middleware.store")
 
@@ -86,7 +85,7 @@ Generation = Callable[[], Awaitable[bytes | None]]
 
 
 class TokenCache:
-    """Access-token records by Redis key, valid while Redis has not said otherwise."""
+    """Records by Redis key, valid while Redis has not said otherwise."""
 
     def __init__(self, connect: Callable[[], AbstractConnection], *prefixes: str,
                  size: int = CACHE_SIZE, heartbeat: float = HEARTBEAT,
@@ -100,7 +99,8 @@ class TokenCache:
         self._link: Invalidations | None = None
         self.prefixes = prefixes
         self.size, self.heartbeat, self.lease = size, heartbeat, lease
-        self.entries: dict[str, AccessToken] = {}
+        #: Decoded records (access tokens), by key.
+        self.entries: dict[str, Any] = {}
         #: Raw replies of the token family's reads, by key (see the module docstring).
         self.records: dict[str, Any] = {}
         #: Invalidation messages applied so far, and when the last one was (monotonic clock).
@@ -117,7 +117,7 @@ class TokenCache:
     def serving(self) -> bool:
         return time.monotonic() < self._serving_until
 
-    def get(self, key: str) -> AccessToken | None:
+    def get(self, key: str) -> Any:
         """The cached record, or None: not cached, or the cache is not proven live now."""
         return self.entries.get(key) if self.live() else None
 
@@ -136,7 +136,7 @@ class TokenCache:
         self._reading[key] = self._reading.get(key, 0) + 1
         return self._epoch
 
-    def finish(self, key: str, epoch: int, record: AccessToken | None) -> None:
+    def finish(self, key: str, epoch: int, record: Any) -> None:
         """Keep ``record`` unless anything invalidated it while it was read."""
         if self._settle(key, epoch) and record is not None:
             _put(self.entries, key, record, self.size)

@@ -23,7 +23,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from oauth_middleware.store.connection import STORE_ERRORS, unavailable
+from oauth_middleware.store._gateway.connection import STORE_ERRORS, unavailable
 
 logger = logging.getLogger("oauth_middleware.store")
 

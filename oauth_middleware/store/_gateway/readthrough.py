@@ -1,7 +1,7 @@
-"""Reads the token family makes on every request, through the opt-in local cache (RFC 6749 §2.3.1).
+"""Reads through the opt-in local cache: what it holds is answered locally, the rest in one trip.
 
 A read is a list of steps: a Redis command, and the key its reply may be kept
-under in :class:`~oauth_middleware.store.cache.TokenCache` (None: never kept,
+under in :class:`~oauth_middleware.store._gateway.cache.TokenCache` (None: never kept,
 e.g. a code that is about to be redeemed). Steps whose key the cache holds are
 answered from it; the others go to Redis together in one round trip, and their
 replies are kept only if Redis invalidated nothing about them meanwhile
@@ -11,12 +11,11 @@ step is read from Redis.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from oauth_middleware.store.base import StoreBase
-from oauth_middleware.store.cache import MISS
-from oauth_middleware.store.pipelines import Command
+from oauth_middleware.store._gateway.cache import MISS, TokenCache
+from oauth_middleware.store._gateway.script import Command
 
 #: Turns a raw reply into what is used and kept (None: as it is).
 Shape = Callable[[Any], Any] | None
@@ -31,9 +30,10 @@ def pairs(reply: Any) -> dict[str, bytes]:
     return {(k.decode() if isinstance(k, bytes) else str(k)): v for k, v in items}
 
 
-async def read_through(store: StoreBase, steps: Sequence[Step]) -> list[Any]:
-    """The answer to every step, in order; what the cache lacks costs one round trip."""
-    cache = store.cache
+async def read_through(cache: TokenCache | None, steps: Sequence[Step],
+                       run: Callable[[list[Command]], Awaitable[list[Any]]]) -> list[Any]:
+    """The answer to every step, in order; what the cache lacks costs one round trip
+    (``run``)."""
     kept = cache.records if cache is not None and cache.live() else {}
     values = [MISS if key is None else kept.get(key, MISS) for key, _, _ in steps]
     todo = [i for i, value in enumerate(values) if value is MISS]
@@ -43,7 +43,7 @@ async def read_through(store: StoreBase, steps: Sequence[Step]) -> list[Any]:
     epochs = [None if cache is None or key is None else cache.begin(key) for key in keys]
     replies: list[Any] = []
     try:
-        replies = await store.run([steps[i][1] for i in todo])
+        replies = await run([steps[i][1] for i in todo])
         for i, reply in zip(todo, replies, strict=True):
             shape = steps[i][2]
             values[i] = reply if shape is None else shape(reply)

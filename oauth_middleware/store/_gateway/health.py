@@ -31,7 +31,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from oauth_middleware.store.connection import STORE_ERRORS, unavailable
+from oauth_middleware.store._gateway.connection import STORE_ERRORS, unavailable
 
 logger = logging.getLogger("oauth_middleware.store")
 

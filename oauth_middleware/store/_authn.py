@@ -22,16 +22,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from oauth_middleware.limits import SCOPE_HINTS
 from oauth_middleware.models import AccessToken, AuthorizationCode, Client, RefreshToken, Scope
 from oauth_middleware.security import digest, grant_id_of
-from oauth_middleware.store.base import StoreBase
-from oauth_middleware.store.codec import load, load_memo
-from oauth_middleware.store.generations import presented_refresh, refresh_keys
-from oauth_middleware.store.pipelines import Command
-from oauth_middleware.store.readthrough import Step, pairs, read_through
-
-#: Clients whose last scope needs are remembered; the memo is emptied when full.
-SCOPE_HINTS = 4096
+from oauth_middleware.store._codec import load, load_memo
+from oauth_middleware.store._context import Context
+from oauth_middleware.store._gateway import Command, Step, pairs
+from oauth_middleware.store._generations import live_token, presented_refresh, refresh_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,46 +83,54 @@ class ClientRead:
     token: AccessToken | RefreshToken | None = None
 
 
-def live_token(
-    access: bytes | str | None, refresh: RefreshToken | None, now: float
-) -> AccessToken | RefreshToken | None:
-    """The record a token names: a live access token's, else its refresh record as
-    :func:`.generations.presented_refresh` read it, rotated-away ones included
-    (revoking one ends its grant, RFC 7009 §2.1; introspection calls it inactive)."""
-    if access is not None:
-        record = load(AccessToken, access)
-        return None if record.is_expired(now) else record
-    return refresh
+class ScopeHints:
+    """Per client id, the scope identifiers its last token-family request needed; bounded
+    (:data:`~oauth_middleware.limits.SCOPE_HINTS` clients, emptied when full)."""
 
+    __slots__ = ("_hints",)
 
-class AuthnMixin(StoreBase):
-    def note_scopes(self, client_id: str, identifiers: frozenset[str]) -> None:
+    def __init__(self) -> None:
+        self._hints: dict[str, frozenset[str]] = {}
+
+    def note(self, client_id: str, identifiers: frozenset[str]) -> None:
         """Remember which scopes ``client_id``'s request needed, to read them along next time."""
-        hints = self.scope_hints
+        hints = self._hints
         if len(hints) >= SCOPE_HINTS and client_id not in hints:
             hints.clear()
         hints[client_id] = identifiers
+
+    def of(self, client_id: str | None) -> frozenset[str]:
+        return self._hints.get(client_id, frozenset()) if client_id else frozenset()
+
+
+class Authn:
+    """The token family's one read per request (:meth:`read_for`)."""
+
+    def __init__(self, ctx: Context, hints: ScopeHints) -> None:
+        self._ctx = ctx
+        self._keys = ctx.keys
+        self._hints = hints
 
     async def read_for(self, client_id: str | None, ahead: Lookahead = NOTHING_AHEAD
                        ) -> ClientRead:
         """One round trip at most: the client and what ``ahead`` names.
 
         With the local cache the client and the whole scope registry come from it
-        while Redis has not invalidated them (:mod:`.readthrough`).
+        while Redis has not invalidated them (``Gateway.read_through``).
         """
         steps: list[Step] = []
         if client_id:
-            steps.append((self.keys.client(client_id), ("GET", self.keys.client(client_id)),
+            steps.append((self._keys.client(client_id), ("GET", self._keys.client(client_id)),
                           None))
         scopes = self._scope_step(client_id, ahead, steps)
         records = self._record_commands(ahead)
         steps += [(None, command, None) for command in records.values()]
-        values = await read_through(self, steps)
+        values = await self._ctx.gateway.read_through(steps)
         rest = iter(values)
         client = load_memo(Client, raw) if client_id and (raw := next(rest)) else None
         snapshot = ScopeSnapshot(client_id, scopes, next(rest) if scopes is None or scopes else {})
         fetched = dict(zip(records, rest, strict=True))
-        now = self.clock()
+        now = self._ctx.clock()
         refresh = token = None
         if (pair := fetched.get("refresh")) and ahead.refresh is not None:
             refresh = presented_refresh(ahead.refresh, pair[0], pair[1], now)
@@ -140,13 +145,13 @@ class AuthnMixin(StoreBase):
         """Add the scope read to ``steps`` for a request that grants scopes: the whole registry
         when the local cache keeps it (returns None), else the requested and hinted
         identifiers (returns them; an empty set: nothing is read)."""
-        key = self.keys.scopes
+        key = self._keys.scopes
         if not (ahead.grants or ahead.scopes):
             return frozenset()
-        if self.cache is not None:
+        if self._ctx.gateway.cache is not None:
             steps.append((key, ("HGETALL", key), pairs))
             return None
-        hint = self.scope_hints.get(client_id, frozenset()) if client_id else frozenset()
+        hint = self._hints.of(client_id)
         scopes = tuple(dict.fromkeys((*ahead.scopes, *sorted(hint))))
         if not scopes:
             return frozenset()
@@ -158,12 +163,12 @@ class AuthnMixin(StoreBase):
         """A command per record ``ahead`` names, by :class:`ClientRead` field."""
         found: dict[str, Command] = {}
         if ahead.code is not None and (grant_id := grant_id_of(ahead.code)) is not None:
-            found["code"] = ("GET", self.keys.code(grant_id, digest(ahead.code)))
+            found["code"] = ("GET", self._keys.code(grant_id, digest(ahead.code)))
         if ahead.refresh is not None and (grant_id := grant_id_of(ahead.refresh)) is not None:
-            found["refresh"] = ("MGET", *refresh_keys(self.keys, grant_id, ahead.refresh))
+            found["refresh"] = ("MGET", *refresh_keys(self._keys, grant_id, ahead.refresh))
         if ahead.token is not None and (grant_id := grant_id_of(ahead.token)) is not None:
-            found["token"] = ("MGET", self.keys.access(grant_id, digest(ahead.token)),
-                              *refresh_keys(self.keys, grant_id, ahead.token))
+            found["token"] = ("MGET", self._keys.access(grant_id, digest(ahead.token)),
+                              *refresh_keys(self._keys, grant_id, ahead.token))
         return found
 
 

@@ -1,17 +1,15 @@
-"""Lua scripts: the atomic operations of DESIGN decision 4.
+"""Lua scripts of the grant family: issue, redeem, rotate, revoke (DESIGN decision 4).
 
-Every script touches keys of one grant only (one hash tag, one cluster slot),
-one user's consent transactions (one hash tag), or one index key, except
-``ISSUE`` (a client's record, its grant and their index entries, checked and
-written in one step, and the grants it displaces past its subject's cap) and
-``SAVE_CLIENT`` (a record and the ``clients`` set).
+Every script touches keys of one grant only (one hash tag, one cluster slot) or one
+index key, except ``ISSUE`` (a client's record, its grant and their index entries,
+checked and written in one step, and the grants it displaces past its subject's cap).
 TTL arguments are milliseconds; ``0`` means "never expires".
 Scripts never see a raw token: keys carry digests and values are records.
 """
 
 from __future__ import annotations
 
-from oauth_middleware.store.base import Script
+from oauth_middleware.store._gateway import Script
 
 # Shared Lua helpers, prepended to the scripts that write grant members.
 _ADD_MEMBER = """
@@ -87,10 +85,6 @@ end
 return 1
 """)
 
-#: Access tokens a grant keeps alive at most: a rotation beyond that revokes the ones
-#: closest to expiry, so no refresh loop grows a grant (SECURITY.md, bounded collections).
-GRANT_ACCESS_TOKENS = 8
-
 #: Drops members that expired and, past ``keep`` access tokens (keys that start with
 #: ``prefix``), deletes those closest to expiry, never-expiring ones last, and among
 #: equals the oldest first (by their record's ``issued_at``: tokens issued within one
@@ -127,7 +121,7 @@ end
 
 #: KEYS: refresh record, members, new access token;
 #: ARGV: digest, new record, record ttl, access value, access ttl, access key prefix,
-#: access tokens to keep (:data:`GRANT_ACCESS_TOKENS`).
+#: access tokens to keep (``limits.GRANT_ACCESS_TOKENS``).
 #: Rotates a grant's refresh token (schema 1, RFC 6749 §6, RFC 9700 §4.14.2): when the
 #: record's ``digest`` is the presented token's, the record is rewritten in place for
 #: the new token and the new access token joins the grant, after :data:`_PRUNE` made
@@ -227,11 +221,6 @@ local function owner(members)
 end
 """
 
-#: Grants a new one displaces at most: one for itself, one more to shrink an index that is
-#: over the cap (written before it, or by a store configured with a larger one), so one
-#: script's work stays small however far over an index is.
-ISSUE_EVICTIONS = 2
-
 #: Past ``cap`` entries of a subject's index, revokes those with the lowest score (the
 #: earliest expiry by Redis's clock: for refresh grants of one lifetime, the least recently
 #: issued or refreshed),
@@ -264,7 +253,7 @@ end
 
 #: KEYS: client, members, subject index, client index, key1[, key2 ...];
 #: ARGV: check ("1" or "0"), generation, grant id, index TTL ms (0: never; see ``_INDEX_ADD``),
-#: never ms, cap, evictions at most (:data:`ISSUE_EVICTIONS`), members head, client index head,
+#: never ms, cap, evictions at most (``limits.ISSUE_EVICTIONS``), members head, client index head,
 #: value1, ttl1[, value2, ttl2 ...]
 #: Issues a new grant (RFC 6749 §4-5) together with its index entries, but only while
 #: its client is registered with the generation the issuer authenticated (``check``
@@ -315,186 +304,3 @@ SWEEP_GRANT = Script(_REVOKE_GRANT + _OWNER + """
 local whose = owner(KEYS[1])
 return {whose[1], whose[2], whose[3], revoke_grant(KEYS[1])}
 """)
-
-# Throttle counters (hashes ``count``, ``ends``: the window's end in the store's ms). A
-# counter is created with its TTL of one window by the script that counts, so no counter
-# ever lives without one, and Redis forgets it unaided; the window itself ends by the
-# store's clock (so tests move time instead of sleeping).
-_COUNTERS = """
-local function count_failure(key, now, window)
-  local ends = tonumber(redis.call('HGET', key, 'ends') or '0')
-  if ends <= now then
-    ends = now + window
-    redis.call('DEL', key)
-    redis.call('HSET', key, 'ends', ends)
-    redis.call('PEXPIRE', key, window)
-  end
-  return redis.call('HINCRBY', key, 'count', 1), ends
-end
-local function read_counter(key, now)
-  local state = redis.call('HMGET', key, 'count', 'ends')
-  local ends = tonumber(state[2]) or 0
-  if ends <= now then
-    return 0, 0
-  end
-  return tonumber(state[1]) or 0, ends
-end
-"""
-
-#: KEYS: counters (of one subject: one slot); ARGV: now ms, window ms.
-#: Counts one failure in each counter, in a window that starts at the counter's
-#: first failure and is never extended. Returns {failures in the window, window end
-#: in ms} per counter, flattened: the new counts, from which the caller decides
-#: (count first, then judge).
-COUNT_FAILURE = Script(_COUNTERS + """
-local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
-local result = {}
-for _, key in ipairs(KEYS) do
-  local count, ends = count_failure(key, now, window)
-  result[#result + 1] = count
-  result[#result + 1] = ends
-end
-return result
-""")
-
-#: KEYS: (subject, address) counter, subject counter, (subject, address) attempts in
-#: flight (one slot); ARGV: now ms, hold ms, attempt id, failures allowed per address,
-#: subject failures past which an address is allowed one.
-#: Reserves a place for one attempt before its secret is checked: refused when the
-#: address's failures in the window and its attempts in flight together reach its
-#: allowance, so however many attempts arrive at once, at most the allowance reach
-#: the check. Each attempt is a member scored by when its hold ends (the store's
-#: clock): one that is never ended (a crashed worker) stops counting then, and the
-#: set never holds more than the allowance. A resent reservation (lost reply) finds
-#: its own member. Returns {1 reserved or 0 refused, failures, window end ms}.
-RESERVE_ATTEMPT = Script(_COUNTERS + """
-local now = tonumber(ARGV[1])
-local failures, ends = read_counter(KEYS[1], now)
-local overall = read_counter(KEYS[2], now)
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-if redis.call('ZSCORE', KEYS[3], ARGV[3]) then
-  return {1, failures, ends}
-end
-local allowance = tonumber(ARGV[4])
-if overall >= tonumber(ARGV[5]) then
-  allowance = 1
-end
-if failures + redis.call('ZCARD', KEYS[3]) >= allowance then
-  return {0, failures, ends}
-end
-redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[3])
-redis.call('PEXPIRE', KEYS[3], ARGV[2])
-return {1, failures, ends}
-""")
-
-#: KEYS: as RESERVE_ATTEMPT's; ARGV: attempt id, now ms, window ms ("0": not a failure).
-#: Ends an attempt: frees its place and, for a failure, counts it in both counters (as
-#: COUNT_FAILURE does), in one step. Returns {count, window end ms} of each counter
-#: after it, flattened (0, 0 for a counter without a window running).
-END_ATTEMPT = Script(_COUNTERS + """
-redis.call('ZREM', KEYS[3], ARGV[1])
-local now, window = tonumber(ARGV[2]), tonumber(ARGV[3])
-local result = {}
-for i = 1, 2 do
-  local count, ends
-  if window > 0 then
-    count, ends = count_failure(KEYS[i], now, window)
-  else
-    count, ends = read_counter(KEYS[i], now)
-  end
-  result[#result + 1] = count
-  result[#result + 1] = ends
-end
-return result
-""")
-
-# --- consent transactions (pending authorizations) -------------------------------------------
-
-#: KEYS: pending, the user's pending index; ARGV: record, TTL ms, transaction digest,
-#: cap, key prefix of the user's transactions, now ms. Returns how many it dropped.
-#: Stores a pending consent and keeps the user's live ones at most ``cap``: the index
-#: forgets transactions that expired, then drops the oldest (record and entry) until
-#: the new one fits. Scores only grow, so "oldest" holds within one millisecond too.
-PUT_PENDING = Script("""
-local index, ttl, cap = KEYS[2], tonumber(ARGV[2]), tonumber(ARGV[4])
-for _, member in ipairs(redis.call('ZRANGE', index, 0, -1)) do
-  if redis.call('EXISTS', ARGV[5] .. member) == 0 then
-    redis.call('ZREM', index, member)
-  end
-end
-local over = redis.call('ZCARD', index) - cap + 1
-if over > 0 then
-  for _, member in ipairs(redis.call('ZRANGE', index, 0, over - 1)) do
-    redis.call('DEL', ARGV[5] .. member)
-  end
-  redis.call('ZREMRANGEBYRANK', index, 0, over - 1)
-else
-  over = 0
-end
-local score = tonumber(ARGV[6])
-local last = redis.call('ZRANGE', index, -1, -1, 'WITHSCORES')
-if last[2] and tonumber(last[2]) >= score then
-  score = tonumber(last[2]) + 1
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-redis.call('ZADD', index, score, ARGV[3])
-if redis.call('PTTL', index) < ttl then
-  redis.call('PEXPIRE', index, ttl)
-end
-return over
-""")
-
-#: KEYS: pending, the user's pending index; ARGV: attempt id, tombstone TTL ms,
-#: transaction digest.
-#: Takes a pending consent once (what GETDEL did), leaving a short-lived tombstone
-#: ``taken:<attempt>:<record>`` instead of nothing: when the client library resends
-#: the command after a lost reply, the same attempt gets its record again, while
-#: every other attempt finds the transaction gone. Whatever the outcome, the
-#: transaction leaves the user's index: it no longer counts against the cap.
-TAKE_PENDING = Script("""
-redis.call('ZREM', KEYS[2], ARGV[3])
-local value = redis.call('GET', KEYS[1])
-if not value then
-  return false
-end
-local mark = 'taken:' .. ARGV[1] .. ':'
-if string.sub(value, 1, 6) == 'taken:' then
-  if string.sub(value, 1, #mark) == mark then
-    return string.sub(value, #mark + 1)
-  end
-  return false
-end
-redis.call('SET', KEYS[1], mark .. value, 'PX', tonumber(ARGV[2]))
-return value
-""")
-
-#: KEYS: client, clients; ARGV: record, condition, generation, client id.
-#: Writes a client record and lists its id, on a condition checked in the same step:
-#: "new" (no client with this id yet) or "same" (the stored client has ``generation``:
-#: an edit never brings back a client removed meanwhile). Returns 1, or 0 when refused.
-#: A resent "new" write finds its own record (its random generation makes it unique).
-SAVE_CLIENT = Script("""
-local raw = redis.call('GET', KEYS[1])
-if ARGV[2] == 'new' then
-  if raw then
-    return raw == ARGV[1] and 1 or 0
-  end
-else
-  if not raw then
-    return 0
-  end
-  local ok, client = pcall(cjson.decode, raw)
-  local generation = ok and type(client) == 'table' and client['generation'] or ''
-  if generation ~= ARGV[3] then
-    return 0
-  end
-end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('SADD', KEYS[2], ARGV[4])
-return 1
-""")
-
-ALL = (CONSUME_AND_ISSUE, ROTATE_REFRESH, REMOVE_MEMBER, INDEX_ADD, COUNT_FAILURE,
-       PUT_PENDING, TAKE_PENDING, ISSUE, SWEEP_GRANT, SAVE_CLIENT, RESERVE_ATTEMPT,
-       END_ATTEMPT)
-

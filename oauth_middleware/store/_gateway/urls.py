@@ -32,7 +32,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
-from oauth_middleware.store.connection import (
+from oauth_middleware.store._gateway.connection import (
     CONNECT_TIMEOUT,
     MAX_CONNECTIONS,
     RETRIES,
