@@ -31,6 +31,7 @@ from oauth_middleware.scopes import (
     ScopePolicy,
     _Auto,
     descend,
+    listed,
     walk_routes,
 )
 from oauth_middleware.store import Progress, TokenStore
@@ -82,7 +83,7 @@ def _routes_below(app: Any) -> list[Any] | None:
     routes = None
     for layer in _layers(app):
         routes = getattr(layer, "routes", None)
-    return None if routes is None else list(routes)
+    return None if routes is None else listed(routes, "/")
 
 
 def _is_oauth_middleware(cls: Any) -> bool:
@@ -98,14 +99,16 @@ def _survey(app: Any, prefix: str, found: _Survey, *, reachable: bool,
         if isinstance(layer, OAuthMiddleware):
             found.guards.append(_Guard(prefix, layer.policy, _routes_below(layer.app)))
         routes = getattr(layer, "routes", None)
-        found.guards += [_Guard(prefix, ScopePolicy(entry.kwargs.get("scopes")), list(routes))
+        found.guards += [_Guard(prefix, ScopePolicy(entry.kwargs.get("scopes")),
+                                listed(routes, prefix or "/"))
                          for entry in getattr(layer, "user_middleware", None) or []
                          if routes is not None and _is_oauth_middleware(getattr(entry, "cls", 0))]
     if routes is None:
         return
     within = descend(within, routes, prefix or "/")
+    routes = listed(routes, prefix or "/")
     if not reachable:
-        found.roots.append((prefix, list(routes)))
+        found.roots.append((prefix, routes))
     for route in routes:
         included = getattr(route, "original_router", None)  # FastAPI's include_router
         if included is not None and hasattr(included, "routes"):

@@ -12,6 +12,7 @@ from tests.cli.harness import Cli, assert_error
                                           "mounted in"),
     ("tests.cli.weird_apps:ping", "the Mount at '/pong/ping' contains an app it is mounted in"),
     ("tests.cli.weird_apps:deep", "routes are nested more than 64 mounts deep"),
+    ("tests.cli.weird_apps:endless", "the routes at '/' number more than 100000"),
     ("tests.cli.weird_apps:raising", "Error: cannot load 'tests.cli.weird_apps:raising': "
                                      "RuntimeError: settings are not configured (reading its "
                                      "routes)"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from typing import Any
 
 from starlette.applications import Starlette
@@ -49,3 +51,14 @@ class RaisingRoutes:
 
 
 raising = RaisingRoutes()
+
+
+class EndlessRoutes:
+    """An object whose ``routes`` never ends (a generator of routes)."""
+
+    @property
+    def routes(self) -> Iterator[Route]:
+        return (Route(f"/r{i}", hello) for i in itertools.count())
+
+
+endless = EndlessRoutes()
