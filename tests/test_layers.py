@@ -30,6 +30,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "pkce": frozenset({"errors", "models", "security"}),
     # One rendering of every refusal (status, WWW-Authenticate, JSON body, no-store).
     "error_response": frozenset({"errors"}),
+    # CORS preflights to protected routes: a CORS answer or the refusal.
+    "preflight": frozenset({"error_response"}),
     # Why the middleware refused or ignored a token, for the layers after it.
     "verdict": frozenset({"errors", "models"}),
     # The store: no HTTP, no OAuth policy, no management layer.
@@ -44,8 +46,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "web": frozenset({"identity"}),
     # The resource server: never the authorization server, nor the management layer.
     "middleware": frozenset({"body", "error_response", "errors", "extraction", "identity",
-                             "models", "redaction", "scopes", "settings_checks", "store",
-                             "transport", "verdict", "verifier"}),
+                             "models", "preflight", "redaction", "scopes", "settings_checks",
+                             "store", "transport", "verdict", "verifier"}),
     "decorators": frozenset({"error_response", "errors", "middleware", "models", "scopes",
                              "verdict"}),
     # openapi: imported lazily, only when FastAPI asks for the dependency's signature.

@@ -206,6 +206,9 @@ RULES: tuple[Rule, ...] = (
          "A CORS preflight (OPTIONS + Origin + Access-Control-Request-Method, no "
          "Authorization) passes to the app in either middleware order; other OPTIONS are "
          "protected."),
+    Rule("resource.method-case", RESOURCE, "RFC 9110 §9.1",
+         "A scope key's method matches the request's method in any case: frameworks "
+         "(Django, Flask) dispatch \"post\" as POST."),
     Rule("resource.query-private", RESOURCE, "RFC 6750 §2.3",
          "Successful answers to query-token requests carry Cache-Control: private."),
     Rule("resource.no-token-in-logs", RESOURCE, "RFC 6750 §2.3, §5.3",
