@@ -67,14 +67,15 @@ def refuse_bearer(request: Request, form: Params | None = None) -> None:
 class AuthorizationEndpoint:
     """``auth/``: GET asks the user, POST records the answer."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, grants: Grants | None = None) -> None:
         self.config = config
         self.pages = Pages(config.templates)
         self.csrf = consent.CsrfTokens(
             config.secret_key, max_age=config.consent_lifetime, clock=config.store.clock
         )
         self.origin = consent.origin_of(config.issuer)
-        self.grants = Grants(config, Throttle(config.store, config.throttle))
+        self.grants = grants if grants is not None else Grants(
+            config, Throttle(config.store, config.throttle))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self.handle(Request(scope, receive))

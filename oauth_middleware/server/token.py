@@ -38,11 +38,11 @@ from oauth_middleware.store import ClientRemoved
 
 
 class TokenEndpoint(FormEndpoint):
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, grants: Grants | None = None) -> None:
         super().__init__(config)
         self.throttle = Throttle(config.store, config.throttle)
         self.clients = ClientAuthenticator(config.store, self.throttle)
-        self.grants = Grants(config, self.throttle).token
+        self.grants = grants if grants is not None else Grants(config, self.throttle)
 
     async def answer(self, request: Request, params: Params) -> Response:
         grant = self.select(params.get("grant_type"))
@@ -62,7 +62,7 @@ class TokenEndpoint(FormEndpoint):
     def select(self, grant_type: str | None) -> TokenGrant:
         if grant_type is None:
             raise InvalidRequest("The grant_type parameter is missing.")
-        grant = self.grants.get(grant_type)
+        grant = self.grants.token.get(grant_type)
         if grant is None:
             raise UnsupportedGrantType()
         return grant

@@ -4,7 +4,7 @@ OpenID Connect adds to the code and implicit grants rather than replacing them:
 the same authorization request with more parameters (``nonce``), the same
 responses with more members (``id_token``). Like Authlib's ``OpenIDCode``
 extending its code grant, an extension is registered with the grant it extends
-(:class:`~oauth_middleware.server.grants.registry.Grants`) and called at fixed,
+(:meth:`~oauth_middleware.server.grants.registry.Grants.extend`) and called at fixed,
 typed points of both halves — no hook looked up by name. Each point runs after
 the grant's own work succeeded, in the order the extensions were registered; a
 hook raising an :class:`~oauth_middleware.errors.OAuthError` refuses the request
@@ -13,7 +13,6 @@ as the grant would (a redirect at ``auth/``, JSON at ``token/``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from oauth_middleware.models import Client, IssuedTokens, PendingAuthorization
@@ -43,7 +42,3 @@ class GrantExtension:
         body: dict[str, object],
     ) -> None:
         """Add to ``body``, the token endpoint's JSON answer (RFC 6749 §5.1)."""
-
-
-#: The extensions registered per grant class; most grants have none.
-Extensions = Mapping[type["Grant"], tuple[GrantExtension, ...]]
