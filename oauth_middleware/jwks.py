@@ -39,14 +39,19 @@ ASYMMETRIC = frozenset({"RSA", "EC", "OKP"})
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$)", re.IGNORECASE)
 
 
-def metadata_urls(issuer: str) -> tuple[str, str]:
-    """RFC 8414 §3.1 (the well-known name inserted before the issuer's path), then OIDC
-    Discovery §4 (appended to it): Keycloak and Auth0 answer only the second."""
+def metadata_urls(issuer: str) -> tuple[str, ...]:
+    """RFC 8414 §3.1 (the well-known name inserted before the issuer's path), OIDC
+    Discovery §4 (appended to it: Keycloak, Auth0 and Entra ID answer only this one), and
+    RFC 8414's name appended (where a server mounted under a path, ours included, answers).
+    Each document must name exactly our issuer, wherever it was found."""
     parts = urlsplit(issuer)
     path = parts.path.rstrip("/")
     rfc8414 = urlunsplit((parts.scheme, parts.netloc,
                           "/.well-known/oauth-authorization-server" + path, "", ""))
-    return rfc8414, issuer.rstrip("/") + "/.well-known/openid-configuration"
+    base = issuer.rstrip("/")
+    urls = (rfc8414, base + "/.well-known/openid-configuration",
+            base + "/.well-known/oauth-authorization-server")
+    return tuple(dict.fromkeys(urls))
 
 
 def ttl(headers: httpx.Headers, now: float, default: float) -> float:

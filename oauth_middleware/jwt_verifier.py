@@ -18,10 +18,15 @@ A token is accepted when all of these hold, and refused (``None``: 401
   ``audience`` (RFC 9068 §4, RFC 7519 §4.1.3: other audiences beside ours do not
   matter); ``exp`` is required; ``exp``, ``nbf`` and ``iat`` hold within ``leeway``.
 
+A verdict is remembered (at most ``verified_cache`` tokens, by SHA-256 digest,
+least recently used leaving first) until the token expires or the issuer's key
+set is fetched again, so a repeated token costs a hash, not a signature check.
+
 Identity (RFC 9068 §2.2): the client is ``client_id`` (or OIDC's ``azp``); the
-subject is ``sub``. A token whose ``sub`` is missing or equals its client id is
-the client's own (client_credentials, RFC 9068 §5) and becomes a ``ClientUser``,
-never a user of that name. Scopes come from ``scope`` or ``scp`` (a
+subject is ``sub``. A token whose ``sub`` is missing or equals its client id, or
+that Auth0 (``gty``) or Entra ID (``idtyp``) marks as a client's, is the client's own
+(client_credentials, RFC 9068 §5) and becomes a ``ClientUser``, never a user of
+that name. Scopes come from ``scope`` or ``scp`` (a
 space-separated string or a list).
 """
 
@@ -32,6 +37,7 @@ import binascii
 import json
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Collection
 
 import httpx
@@ -40,10 +46,10 @@ from joserfc.errors import JoseError
 from joserfc.jwt import JWTClaimsRegistry
 
 from oauth_middleware import remote
-from oauth_middleware.jwks import KeyCache
+from oauth_middleware.jwks import KeyCache, PublicKey
 from oauth_middleware.models import AccessToken
 from oauth_middleware.remote import unique_members
-from oauth_middleware.security import fingerprint
+from oauth_middleware.security import digest, fingerprint
 
 #: Asymmetric JWS algorithms (RFC 7518 §3, RFC 8037 §3.1) a verifier may allow.
 ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
@@ -60,7 +66,8 @@ class JWTVerifier:
                  jwks_uri: str | None = None, algorithms: Collection[str] = ("RS256", "ES256"),
                  leeway: float = 30, plain_jwt: bool = False, max_token_size: int = 8192,
                  min_ttl: float = 60, max_ttl: float = 3600, default_ttl: float = 300,
-                 refetch_interval: float = 30, max_keys: int = 32, timeout: float = 2.0,
+                 refetch_interval: float = 30, max_keys: int = 32, verified_cache: int = 10_000,
+                 timeout: float = 2.0,
                  http_client: httpx.AsyncClient | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.issuer = remote.check_url("issuer", issuer)
@@ -77,6 +84,9 @@ class JWTVerifier:
         self._timeout = timeout
         self._http = http_client
         self._clock = clock
+        self.verified_cache = verified_cache
+        self._verified: OrderedDict[str, tuple[AccessToken, str | None, PublicKey]] = \
+            OrderedDict()
         self.keys = KeyCache(issuer, remote.check_url("jwks_uri", jwks_uri) if jwks_uri else None,
                              http=self._client, clock=clock, min_ttl=min_ttl, max_ttl=max_ttl,
                              default_ttl=default_ttl, refetch_interval=refetch_interval,
@@ -97,13 +107,32 @@ class JWTVerifier:
 
     async def resolve(self, token: str) -> AccessToken | None:
         """The token's :class:`AccessToken`, or None; ``StoreUnavailable`` when the issuer's
-        keys cannot be had (the middleware's 503)."""
+        keys cannot be had (the middleware's 503).
+
+        A token verified before is found by its SHA-256 digest and accepted again without
+        a signature check while it has not expired and the key that verified it is still
+        the issuer's current one (a refetched set drops every earlier verdict).
+        """
+        if len(token) > self.max_token_size:
+            return None
+        seen = digest(token)
+        hit = self._verified.get(seen)
+        if hit is not None:
+            record, kid, key = hit
+            if not record.is_expired(self._clock() - self.leeway) and \
+                    await self.keys.key(kid) is key:
+                self._verified.move_to_end(seen)
+                return record
+            self._verified.pop(seen, None)
+        return await self._verify(token, seen)
+
+    async def _verify(self, token: str, seen: str) -> AccessToken | None:
         header = self._header(token)
         if header is None:
             return None
         kid = header.get("kid")
         key = await self.keys.key(kid) if kid is None or isinstance(kid, str) else None
-        if key is None:
+        if key is None or not isinstance(kid, str | None):
             return None
         try:
             signed = jws.deserialize_compact(token, key, algorithms=[str(header["alg"])])
@@ -113,7 +142,12 @@ class JWTVerifier:
             self._registry().validate(claims)
         except (JoseError, ValueError, TypeError, RecursionError):
             return None
-        return _access_token(claims, token)
+        record = _access_token(claims, token)
+        if record is not None and self.verified_cache > 0:
+            self._verified[seen] = (record, kid, key)
+            while len(self._verified) > self.verified_cache:
+                self._verified.popitem(last=False)
+        return record
 
     def _header(self, token: str) -> dict[str, object] | None:
         """The protected header when the token's shape and header allow a signature check."""
@@ -179,6 +213,12 @@ def _scopes(claims: dict[str, object]) -> frozenset[str] | None:
     return None
 
 
+def _client_grant(claims: dict[str, object]) -> bool:
+    """The markers issuers put on a client's own token whose ``sub`` is no client id:
+    Auth0's ``gty`` (``sub`` is ``<client>@clients``) and Entra ID's ``idtyp``."""
+    return claims.get("gty") == "client-credentials" or claims.get("idtyp") == "app"
+
+
 def _access_token(claims: dict[str, object], token: str) -> AccessToken | None:
     client = claims.get("client_id", claims.get("azp", ""))
     subject = claims.get("sub")
@@ -190,7 +230,7 @@ def _access_token(claims: dict[str, object], token: str) -> AccessToken | None:
         return None
     if not subject and not client:
         return None  # nobody: neither a user nor a client
-    own = not subject or subject == client
+    own = not subject or subject == client or _client_grant(claims)
     return AccessToken(
         grant_id=jti, client_id=client, subject=client if own else str(subject),
         subject_type="client" if own else "user", scopes=scopes,

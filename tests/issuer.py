@@ -2,7 +2,7 @@
 tokens, run by uvicorn (``tests.issuer:create_app --factory``) in its own process.
 
 Environment: ``ISSUER_PORT`` (its port), ``ISSUER_PATH`` (the issuer's path, e.g.
-``/realms/a``), ``ISSUER_DISCOVERY`` (``rfc8414`` or ``oidc``), ``ISSUER_KID`` (the
+``/realms/a``), ``ISSUER_DISCOVERY`` (``rfc8414``, ``oidc`` or ``appended``), ``ISSUER_KID`` (the
 first key's id), ``ISSUER_MAX_AGE`` (the JWKS ``Cache-Control: max-age``).
 Test-only control routes, loopback only: ``POST /mint`` signs the claims and header
 it is given (with joserfc, or with Authlib's JWT tooling for interoperability),
@@ -44,6 +44,8 @@ class Issuer:
         path = os.environ.get("ISSUER_PATH", "")
         if self.discovery == "oidc":
             return path + "/.well-known/openid-configuration"
+        if self.discovery == "appended":  # where our own server, mounted at a path, answers
+            return path + "/.well-known/oauth-authorization-server"
         return "/.well-known/oauth-authorization-server" + path
 
     async def metadata(self, request: Request) -> Response:

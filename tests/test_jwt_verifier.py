@@ -145,7 +145,11 @@ async def test_a_client_credentials_token_is_the_client_never_a_user(
     no_sub = claims(clock, client_id="svc")
     del no_sub["sub"]
     bare = await get(verifier, await mint(a, no_sub))
-    for response in (own, bare):
+    auth0 = await get(verifier, await mint(a, claims(clock, sub="svc@clients", client_id="svc",
+                                                     gty="client-credentials")))
+    entra = await get(verifier, await mint(a, claims(clock, sub="0b1d", client_id="svc",
+                                                     idtyp="app")))
+    for response in (own, bare, auth0, entra):
         assert response.status_code == 200
         assert response.json() == {"user": "", "kind": "ClientUser", "client": "svc",
                                    "scopes": ["items:read", "profile"]}
@@ -181,6 +185,19 @@ async def test_rfc8414_discovery_and_a_token_minted_by_authlib(
     assert response.status_code == 200, response.text
     assert response.json()["user"] == "alice"
     assert verifier.keys.jwks_uri == b.url + "/jwks"
+
+
+async def test_discovery_at_the_well_known_name_appended_to_the_issuers_path(
+    clock: FakeClock,
+) -> None:
+    """Our own server, mounted at /oauth, answers metadata under the mount."""
+    with _start("/oauth", "appended") as c:
+        issuer = c.url + "/oauth"
+        verifier = JWTVerifier(issuer=issuer, audience=API, clock=clock)
+        accepted = await verifier.resolve(await mint(c, claims(clock, iss=issuer)))
+        await verifier.aclose()
+    assert accepted is not None and accepted.subject == "alice"
+    assert verifier.keys.jwks_uri == issuer + "/jwks"
 
 
 async def test_another_issuers_token_is_refused_even_with_the_same_kid(
@@ -392,3 +409,35 @@ def test_bad_settings_name_the_fix() -> None:
         JWTVerifier(issuer="https://issuer.example", audience=[])
     with pytest.raises(ValueError, match="leeway="):
         JWTVerifier(issuer="https://issuer.example", audience=API, leeway=3600)
+
+
+async def test_a_verified_token_is_remembered_until_it_expires_or_the_keys_change(
+    issuers: tuple[UvicornProcess, UvicornProcess], clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A repeated token costs a hash lookup, not a signature check; the verdict never
+    outlives ``exp`` (plus the leeway) nor the key set it was checked against."""
+    a = issuers[0]
+    checks: list[str] = []
+    original = jws.deserialize_compact
+
+    def counted(value: str, *args: Any, **kwargs: Any) -> Any:
+        checks.append(value)
+        return original(value, *args, **kwargs)
+
+    monkeypatch.setattr("oauth_middleware.jwt_verifier.jws.deserialize_compact", counted)
+    verifier = JWTVerifier(issuer=issuer_of(a), audience=API, clock=clock, verified_cache=1)
+    first = await mint(a, claims(clock, exp=int(clock.now) + 200))
+    second = await mint(a, claims(clock))
+    for token in (first, first, first):
+        assert (await get(verifier, token)).status_code == 200
+    assert len(checks) == 1
+    assert (await get(verifier, second)).status_code == 200  # pushes first out (bound 1)
+    assert (await get(verifier, first)).status_code == 200 and len(checks) == 3
+    clock.advance(120)  # the key set's max-age: fetched again, earlier verdicts dropped
+    assert (await get(verifier, first)).status_code == 200
+    assert len(checks) == 4 and await fetches(a) == 2
+    clock.advance(110)  # exp + leeway
+    assert_refused(await get(verifier, first))
+    assert len(checks) == 5 and await fetches(a) == 2
+    await verifier.aclose()
