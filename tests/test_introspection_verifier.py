@@ -104,6 +104,7 @@ def assert_unavailable(response: httpx.Response) -> None:
     assert response.headers["retry-after"] == "5" and "www-authenticate" not in response.headers
 
 
+@pytest.mark.rule("resource.introspection.cache")
 async def test_our_servers_token_is_accepted_and_cached_no_longer_than_the_bound(
     server: UvicornProcess, own_store: TokenStore, clock: FakeClock
 ) -> None:
@@ -126,6 +127,7 @@ async def test_our_servers_token_is_accepted_and_cached_no_longer_than_the_bound
     await verifier.aclose()
 
 
+@pytest.mark.rule("resource.introspection.cache")
 async def test_a_cached_answer_never_outlives_the_tokens_exp(
     server: UvicornProcess, own_store: TokenStore, clock: FakeClock
 ) -> None:
@@ -144,6 +146,7 @@ async def test_a_cached_answer_never_outlives_the_tokens_exp(
     await verifier.aclose()
 
 
+@pytest.mark.rule("resource.introspection.cache")
 async def test_inactive_answers_and_refresh_tokens_are_refused_and_not_cached(
     server: UvicornProcess, own_store: TokenStore, clock: FakeClock
 ) -> None:
@@ -159,6 +162,7 @@ async def test_inactive_answers_and_refresh_tokens_are_refused_and_not_cached(
     await verifier.aclose()
 
 
+@pytest.mark.rule("auth.client-identity-not-a-user")
 async def test_client_credentials_tokens_are_the_client_never_a_user(
     server: UvicornProcess, own_store: TokenStore, clock: FakeClock
 ) -> None:
@@ -216,6 +220,7 @@ async def test_basic_authentication_sees_the_clients_own_tokens(
     await verifier.aclose()
 
 
+@pytest.mark.rule("redis.resource-503", "rest.no-secret-in-logs")
 async def test_an_outage_or_a_wrong_secret_is_a_503_never_a_401_and_logs_no_secret(
     server: UvicornProcess, own_store: TokenStore, clock: FakeClock,
     caplog: pytest.LogCaptureFixture,

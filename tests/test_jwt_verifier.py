@@ -136,6 +136,7 @@ async def test_a_token_of_the_issuer_sets_user_auth_and_oauth(
     assert verifier.keys.jwks_uri == issuer_of(a) + "/jwks" and await fetches(a) == 1
 
 
+@pytest.mark.rule("auth.client-identity-not-a-user")
 async def test_a_client_credentials_token_is_the_client_never_a_user(
     issuers: tuple[UvicornProcess, UvicornProcess], verifier: JWTVerifier, clock: FakeClock
 ) -> None:
@@ -200,6 +201,7 @@ async def test_discovery_at_the_well_known_name_appended_to_the_issuers_path(
     assert verifier.keys.jwks_uri == issuer + "/jwks"
 
 
+@pytest.mark.rule("resource.jwt.claims")
 async def test_another_issuers_token_is_refused_even_with_the_same_kid(
     issuers: tuple[UvicornProcess, UvicornProcess], verifier: JWTVerifier, clock: FakeClock
 ) -> None:
@@ -216,6 +218,7 @@ async def test_another_issuers_token_is_refused_even_with_the_same_kid(
     await b_verifier.aclose()
 
 
+@pytest.mark.rule("resource.jwt.claims")
 async def test_an_audience_list_containing_ours_is_accepted(
     issuers: tuple[UvicornProcess, UvicornProcess], verifier: JWTVerifier, clock: FakeClock
 ) -> None:
@@ -235,6 +238,7 @@ async def test_an_audience_list_containing_ours_is_accepted(
     ({"iat": 120}, False),
     ({"exp": None}, False),
 ])
+@pytest.mark.rule("resource.jwt.claims")
 async def test_exp_nbf_and_iat_are_checked_with_a_small_leeway(
     issuers: tuple[UvicornProcess, UvicornProcess], verifier: JWTVerifier, clock: FakeClock,
     change: dict[str, int | None], accepted: bool,
@@ -257,6 +261,7 @@ async def test_exp_nbf_and_iat_are_checked_with_a_small_leeway(
     {"typ": "JWT"}, {"typ": "id_token+jwt"}, {"typ": None}, {"crit": ["exp"], "exp": 1},
     {"cty": "JWT"},
 ])
+@pytest.mark.rule("resource.jwt.typ-alg")
 async def test_wrong_typ_crit_and_nested_jwts_are_refused(
     issuers: tuple[UvicornProcess, UvicornProcess], verifier: JWTVerifier, clock: FakeClock,
     header: dict[str, Any],
@@ -280,6 +285,7 @@ async def test_plain_jwt_accepts_typ_jwt_or_none_but_no_other_typ_nor_nesting(
     await verifier.aclose()
 
 
+@pytest.mark.rule("resource.jwt.typ-alg")
 async def test_duplicate_claims_are_refused(
     issuers: tuple[UvicornProcess, UvicornProcess], verifier: JWTVerifier, clock: FakeClock
 ) -> None:
@@ -291,6 +297,7 @@ async def test_duplicate_claims_are_refused(
     assert (await get(verifier, await mint(a, {}, payload=body))).status_code == 200
 
 
+@pytest.mark.rule("resource.jwt.typ-alg")
 async def test_alg_none_and_hmac_with_the_public_key_are_refused(
     issuers: tuple[UvicornProcess, UvicornProcess], verifier: JWTVerifier, clock: FakeClock
 ) -> None:
@@ -313,6 +320,7 @@ async def test_alg_none_and_hmac_with_the_public_key_are_refused(
             JWTVerifier(issuer=issuer_of(a), audience=API, algorithms=algorithms)
 
 
+@pytest.mark.rule("resource.jwt.keys")
 async def test_jku_x5u_and_jwk_headers_are_ignored(
     issuers: tuple[UvicornProcess, UvicornProcess], verifier: JWTVerifier, clock: FakeClock
 ) -> None:
@@ -344,6 +352,7 @@ async def test_malformed_or_huge_tokens_are_refused_without_a_500(
     assert response.json()["error"] in ("invalid_request", "invalid_token")
 
 
+@pytest.mark.rule("resource.jwt.keys")
 async def test_a_flood_of_unknown_kids_fetches_the_jwks_at_most_once_per_interval(
     issuers: tuple[UvicornProcess, UvicornProcess], verifier: JWTVerifier, clock: FakeClock
 ) -> None:
@@ -364,6 +373,7 @@ async def test_a_flood_of_unknown_kids_fetches_the_jwks_at_most_once_per_interva
     assert await verifier.resolve(tokens[1]) is None and await fetches(a) == 3
 
 
+@pytest.mark.rule("resource.jwt.keys")
 async def test_key_rotation_new_kid_is_fetched_and_a_retired_key_dies_with_the_cache(
     issuers: tuple[UvicornProcess, UvicornProcess], verifier: JWTVerifier, clock: FakeClock
 ) -> None:
@@ -385,6 +395,7 @@ async def test_key_rotation_new_kid_is_fetched_and_a_retired_key_dies_with_the_c
     assert (await get(verifier, new)).status_code == 200 and await fetches(a) == 3
 
 
+@pytest.mark.rule("redis.resource-503")
 async def test_an_unreachable_issuer_is_a_503_never_a_401(
     issuers: tuple[UvicornProcess, UvicornProcess], clock: FakeClock
 ) -> None:
