@@ -15,7 +15,8 @@ answer is kept for at most ``cache_ttl`` seconds and never past the token's
 ``exp``, so a revoked token keeps working at most ``cache_ttl`` seconds here.
 Inactive answers are not cached: a token never turns active again, so the only
 gain would be against repeated garbage, and a cache filled with garbage would
-push out the live tokens' entries. The cache holds at most ``max_entries``
+push out the live tokens' entries. Concurrent requests with one token share one
+call. The cache holds at most ``max_entries``
 tokens (least recently used leave first), keyed by SHA-256 digest, never by the
 token. An outage, a timeout, an error status (a wrong client secret
 included: the verifier cannot decide) or an answer that is no RFC 7662 object
@@ -31,6 +32,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from urllib.parse import quote
 
+import anyio
 import httpx
 
 from oauth_middleware import remote
@@ -73,6 +75,8 @@ class IntrospectionVerifier:
         self._http = http_client
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, AccessToken]] = OrderedDict()
+        #: One call per token at a time: concurrent requests with it wait for its answer.
+        self._flights: dict[str, _Flight] = {}
         self._service = None if token_url is None else ServiceToken(
             token_url, scope, self._authorization, http=self._client, clock=clock)
 
@@ -96,10 +100,22 @@ class IntrospectionVerifier:
                 self._cache.move_to_end(key)
                 return cached[1]
             del self._cache[key]
-        record = self._record(await self._ask(token), token, now)
-        if record is not None:
-            self._keep(key, record, now)
-        return record
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = self._flights[key] = _Flight()
+            try:
+                flight.record = self._record(await self._ask(token), token, now)
+                flight.failed = False
+            finally:  # on an outage or a cancelled caller, those waiting get a 503
+                del self._flights[key]
+                flight.done.set()
+            if flight.record is not None:
+                self._keep(key, flight.record, now)
+            return flight.record
+        await flight.done.wait()
+        if flight.failed:
+            raise StoreUnavailable()
+        return flight.record
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -167,6 +183,17 @@ class IntrospectionVerifier:
         self._cache.move_to_end(key)
         while len(self._cache) > self.max_entries:
             self._cache.popitem(last=False)
+
+
+class _Flight:
+    """An introspection call under way, and its outcome for the requests waiting on it."""
+
+    __slots__ = ("done", "failed", "record")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.record: AccessToken | None = None
+        self.failed = True
 
 
 def _time(value: object) -> float | None:

@@ -177,7 +177,7 @@ async def test_client_credentials_tokens_are_the_client_never_a_user(
     await verifier.aclose()
 
 
-async def test_fifty_concurrent_requests_share_one_service_token(
+async def test_fifty_concurrent_requests_share_one_service_token_and_one_call(
     server: UvicornProcess, own_store: TokenStore, clock: FakeClock
 ) -> None:
     secret, token, _ = await _setup(own_store)
@@ -186,7 +186,12 @@ async def test_fifty_concurrent_requests_share_one_service_token(
     answers = await asyncio.gather(*(get(verifier, token) for _ in range(50)))
     assert {response.status_code for response in answers} == {200}
     assert {response.json()["user"] for response in answers} == {"alice"}
-    assert calls.paths.count("/oauth/token/") == 1
+    assert calls.paths == ["/oauth/token/", "/oauth/introspect/"]
+    unknown = "C" * 22 + "." + "D" * 43
+    refused = await asyncio.gather(*(get(verifier, unknown) for _ in range(50)))
+    for response in refused:
+        assert_refused(response)
+    assert calls.paths.count("/oauth/introspect/") == 2
     await verifier.aclose()
 
 

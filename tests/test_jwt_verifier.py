@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from oauth_middleware import JWTVerifier, OAuthMiddleware
+from oauth_middleware import AUTO, JWTVerifier, OAuthMiddleware
 from tests.conftest import FakeClock
 from tests.redis_process import free_port
 from tests.servers import UvicornProcess
@@ -452,3 +452,38 @@ async def test_a_verified_token_is_remembered_until_it_expires_or_the_keys_chang
     assert_refused(await get(verifier, first))
     assert len(checks) == 5 and await fetches(a) == 2
     await verifier.aclose()
+
+
+@pytest.mark.rule("resource.jwt.typ-alg")
+async def test_a_key_published_for_one_algorithm_verifies_no_other(
+    issuers: tuple[UvicornProcess, UvicornProcess], clock: FakeClock
+) -> None:
+    """The issuer publishes k1 with ``alg: RS256``: a PS256 signature by the same RSA key
+    is refused even where PS256 is allowed (RFC 7517 §4.4; joserfc checks it)."""
+    a = issuers[0]
+    verifier = JWTVerifier(issuer=issuer_of(a), audience=API, clock=clock,
+                           algorithms=("RS256", "PS256"))
+    assert (await get(verifier, await mint(a, claims(clock)))).status_code == 200
+    assert_refused(await get(verifier, await mint(a, claims(clock), header={"alg": "PS256"})))
+    await verifier.aclose()
+
+
+async def test_auto_scopes_work_as_with_the_token_store(
+    issuers: tuple[UvicornProcess, UvicornProcess], verifier: JWTVerifier, clock: FakeClock
+) -> None:
+    """Same middleware path: AUTO derives ``tests:report`` (package, then function)."""
+    async def report(request: Request) -> Response:
+        return JSONResponse({"user": request.user.identity, "scopes": request.auth.scopes})
+
+    app = Starlette(routes=[Route("/report", report)])
+    app.add_middleware(OAuthMiddleware, verifier=verifier, scopes={"/report": AUTO})
+    a = issuers[0]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="https://testserver") as client:
+        ok = await client.get("/report", headers={
+            "Authorization": "Bearer " + await mint(a, claims(clock, scope="tests:report"))})
+        narrow = await client.get("/report", headers={
+            "Authorization": "Bearer " + await mint(a, claims(clock))})
+    assert ok.status_code == 200 and ok.json() == {"user": "alice", "scopes": ["tests:report"]}
+    assert narrow.status_code == 403 and narrow.json()["error"] == "insufficient_scope"
+    assert 'scope="tests:report"' in narrow.headers["www-authenticate"]
