@@ -131,8 +131,10 @@ class JWTVerifier:
         if header is None:
             return None
         kid = header.get("kid")
-        key = await self.keys.key(kid) if kid is None or isinstance(kid, str) else None
-        if key is None or not isinstance(kid, str | None):
+        if not isinstance(kid, str | None):
+            return None
+        key = await self.keys.key(kid)
+        if key is None:
             return None
         try:
             signed = jws.deserialize_compact(token, key, algorithms=[str(header["alg"])])
