@@ -16,8 +16,8 @@ from oauth_middleware.toolbox import ensure_client, issue_token, register_client
 from oauth_middleware.verifier import TokenVerifier
 
 if _typing.TYPE_CHECKING:
-    from oauth_middleware.introspection_verifier import IntrospectionVerifier
-    from oauth_middleware.jwt_verifier import JWTVerifier
+    from oauth_middleware.verifiers.introspection import IntrospectionVerifier
+    from oauth_middleware.verifiers.jwt import JWTVerifier
 
 #: The release (semantic versioning, docs/versioning.md); hatch reads it for the package.
 __version__ = "0.1.0"
@@ -48,8 +48,8 @@ __all__ = [
 ]
 
 #: Verifiers whose dependencies are extras: imported on first use, each naming its extra.
-_OPTIONAL = {"JWTVerifier": ("jwt_verifier", "jwt"),
-             "IntrospectionVerifier": ("introspection_verifier", "introspection")}
+_OPTIONAL = {"JWTVerifier": ("verifiers.jwt", "jwt"),
+             "IntrospectionVerifier": ("verifiers.introspection", "introspection")}
 
 
 def __getattr__(name: str) -> object:

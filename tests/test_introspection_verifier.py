@@ -26,6 +26,7 @@ from tests.introspection_host import INTROSPECTION_SCOPE
 from tests.redis_process import RedisProcess, free_port
 from tests.server.token_harness import confidential
 from tests.servers import UvicornProcess
+from tests.store_helpers import redis_of
 
 pytestmark = pytest.mark.real_redis_only
 
@@ -41,7 +42,7 @@ def server(redis_server: RedisProcess) -> Iterator[UvicornProcess]:
 @pytest.fixture
 async def own_store(redis_server: RedisProcess) -> AsyncIterator[TokenStore]:
     store = TokenStore.from_url(redis_server.url)
-    await store.redis.flushdb()
+    await redis_of(store).flushdb()
     yield store
     await store.aclose()
 

@@ -15,7 +15,7 @@ import pytest
 from joserfc.jwk import ECKey, OctKey, RSAKey
 
 from oauth_middleware import JWTVerifier, StoreUnavailable
-from oauth_middleware.jwks import metadata_urls, ttl
+from oauth_middleware.verifiers.jwks import metadata_urls, ttl
 from tests.conftest import FakeClock
 
 ISSUER = "https://issuer.example/realms/a"

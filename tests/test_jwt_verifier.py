@@ -436,7 +436,7 @@ async def test_a_verified_token_is_remembered_until_it_expires_or_the_keys_chang
         checks.append(value)
         return original(value, *args, **kwargs)
 
-    monkeypatch.setattr("oauth_middleware.jwt_verifier.jws.deserialize_compact", counted)
+    monkeypatch.setattr("oauth_middleware.verifiers.jwt.jws.deserialize_compact", counted)
     verifier = JWTVerifier(issuer=issuer_of(a), audience=API, clock=clock, verified_cache=1)
     first = await mint(a, claims(clock, exp=int(clock.now) + 200))
     second = await mint(a, claims(clock))

@@ -74,11 +74,14 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
                         "store", "toolbox", "transport", "web"}),
     "cli": frozenset({"discovery", "errors", "limits", "models", "scope_registry", "security",
                       "store", "toolbox"}),
+    # Token sources for other issuers' tokens (JWT, RFC 7662), beside the store.
+    "verifiers": frozenset({"models", "security", "store", "transport"}),
     # The one configuration object: the composition root that hands out the three apps.
     "oauth": frozenset({"admin", "middleware", "server", "store", "verifier", "web"}),
     "__main__": frozenset({"cli"}),
     "__init__": frozenset({"decorators", "dependencies", "errors", "identity", "middleware",
-                           "models", "oauth", "scopes", "store", "toolbox", "verifier"}),
+                           "models", "oauth", "scopes", "store", "toolbox", "verifier",
+                           "verifiers"}),
 }
 #: The only part of the project that may import the Redis client libraries.
 GATEWAY = "store/_gateway"

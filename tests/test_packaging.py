@@ -76,15 +76,15 @@ def test_without_the_embedded_extra_the_embedded_store_names_the_extra_to_instal
 
 
 @pytest.mark.parametrize(("name", "module", "missing", "extra"), [
-    ("JWTVerifier", "jwt_verifier", "joserfc", "jwt"),
-    ("IntrospectionVerifier", "introspection_verifier", "httpx", "introspection"),
+    ("JWTVerifier", "verifiers.jwt", "joserfc", "jwt"),
+    ("IntrospectionVerifier", "verifiers.introspection", "httpx", "introspection"),
 ])
 def test_without_its_extra_a_verifier_names_the_extra_and_the_package_still_imports(
     name: str, module: str, missing: str, extra: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delattr(oauth_middleware, name, raising=False)
-    for loaded in (f"oauth_middleware.{module}", "oauth_middleware.remote",
-                   "oauth_middleware.jwks", "oauth_middleware.service_token"):
+    for loaded in (f"oauth_middleware.{module}", "oauth_middleware.verifiers.remote",
+                   "oauth_middleware.verifiers.jwks", "oauth_middleware.verifiers.service_token"):
         monkeypatch.delitem(sys.modules, loaded, raising=False)
     monkeypatch.setitem(sys.modules, missing, None)  # what an absent package looks like
     with pytest.raises(ImportError, match=rf'pip install "oauth-middleware\[{extra}\]"'):

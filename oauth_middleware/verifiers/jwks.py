@@ -28,10 +28,10 @@ import httpx
 from joserfc import jwk
 from joserfc.errors import JoseError
 
-from oauth_middleware import remote
 from oauth_middleware.store import StoreUnavailable
+from oauth_middleware.verifiers import remote
 
-logger = logging.getLogger("oauth_middleware.jwks")
+logger = logging.getLogger("oauth_middleware.verifiers.jwks")
 
 PublicKey = jwk.RSAKey | jwk.ECKey | jwk.OKPKey
 #: Key types a signature may be checked with: never ``oct`` (a shared secret, RFC 7518 §6.4).

@@ -20,7 +20,7 @@ import httpx
 from oauth_middleware.store import StoreUnavailable
 from oauth_middleware.transport import is_loopback_ip
 
-logger = logging.getLogger("oauth_middleware.remote")
+logger = logging.getLogger("oauth_middleware.verifiers.remote")
 
 #: Seconds for each phase of a call: an outage is a 503 within about two seconds.
 DEFAULT_TIMEOUT = 2.0

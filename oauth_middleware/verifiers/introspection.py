@@ -35,11 +35,11 @@ from urllib.parse import quote
 import anyio
 import httpx
 
-from oauth_middleware import remote
 from oauth_middleware.models import AccessToken
 from oauth_middleware.security import digest, fingerprint
-from oauth_middleware.service_token import ServiceToken
 from oauth_middleware.store import StoreUnavailable
+from oauth_middleware.verifiers import remote
+from oauth_middleware.verifiers.service_token import ServiceToken
 
 logger = logging.getLogger("oauth_middleware.introspection")
 

@@ -18,8 +18,8 @@ from collections.abc import Callable
 import anyio
 import httpx
 
-from oauth_middleware import remote
 from oauth_middleware.store import StoreUnavailable
+from oauth_middleware.verifiers import remote
 
 logger = logging.getLogger("oauth_middleware.introspection")
 

@@ -45,11 +45,11 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwt import JWTClaimsRegistry
 
-from oauth_middleware import remote
-from oauth_middleware.jwks import KeyCache, PublicKey
 from oauth_middleware.models import AccessToken
-from oauth_middleware.remote import unique_members
 from oauth_middleware.security import digest, fingerprint
+from oauth_middleware.verifiers import remote
+from oauth_middleware.verifiers.jwks import KeyCache, PublicKey
+from oauth_middleware.verifiers.remote import unique_members
 
 #: Asymmetric JWS algorithms (RFC 7518 §3, RFC 8037 §3.1) a verifier may allow.
 ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
