@@ -195,7 +195,7 @@ class OAuthMiddleware:
         redaction.redact_scope(scope)
         status, headers, body = bearer_refusal(exc, self.realm)
         # %r: the server decoded the path, so a %0d%0a in it would start a forged log line.
-        logger.info("refused %s %r: %s", scope.get("method", "WS"), scope["path"], exc.error)
+        logger.info("refused %s %r: %s", scope["method"], scope["path"], exc.error)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body",
                     "body": b"" if scope.get("method") == "HEAD" else body})
