@@ -109,7 +109,7 @@ class OAuthMiddleware:
             receive = body
         try:
             # ASGI: a missing scheme means "http" (and "ws"), plain, so refused just the same.
-            if not self.debug and scope.get("scheme", "http") != "https":
+            if not self.debug and scope.get("scheme") != "https":
                 raise InvalidRequest("HTTPS is required.")
             form = None if body is None else await self._form(body)
             credential = self._credential(scope, form, raw_query)
@@ -204,7 +204,7 @@ class OAuthMiddleware:
         raw_query = _redact(scope)
         required = self.policy.required("GET", route_path(scope))
         try:
-            if not self.debug and scope.get("scheme", "ws") != "wss":
+            if not self.debug and scope.get("scheme") != "wss":  # missing: "ws", refused
                 raise InvalidRequest("TLS (wss) is required.")
             token = await self._authenticate(self._credential(scope, None, raw_query), required)
         except OAuthError as exc:
