@@ -68,7 +68,7 @@ class _Requirement:
         if not isinstance(spec, _Auto):
             return frozenset([spec] if isinstance(spec, str) else spec)
         scope = conn.scope
-        router = scope.get("router") or scope.get("app")
+        router = scope.get("router")  # set by the Router every Starlette app routes with
         routes = getattr(router, "routes", None)
         if routes is None:
             return None

@@ -65,7 +65,7 @@ def from_urlencoded(data: bytes) -> str | None:
     found: bytes | None = None
     for part in data.split(b"&"):
         name, _, value = part.partition(b"=")
-        if unquote_to_bytes(name.replace(b"+", b" ")) != _PARAM:
+        if not _names_token(name):
             continue
         if found is not None:
             raise InvalidRequest("The access_token parameter is repeated.")
@@ -91,7 +91,7 @@ def single(header: str | None, body: str | None, query: str | None) -> Credentia
     found = [Credential(token, source) for token, source in sources if token is not None]
     if len(found) > 1:
         raise InvalidRequest("More than one method of sending the access token was used.")
-    return found[0] if found else None
+    return found[0]  # a body or query token is there: both None returned above
 
 
 def _may_name_token(data: bytes) -> bool:

@@ -152,8 +152,10 @@ def derive(route: RouteInfo) -> str:
 
     The route name counts only under a named mount: without one, oauthost's rule
     (module, then the function's own name) applies even to a route named otherwise.
+    A decorated endpoint answers for the function it wraps: ``functools.wraps``
+    copies that function's name and module onto the wrapper.
     """
-    func = getattr(route.endpoint, "__wrapped__", route.endpoint)
+    func = route.endpoint
     func_name = str(getattr(func, "__name__", ""))
     if route.mounts:
         return validate_scope(":".join((*route.mounts, str(route.name or func_name))))

@@ -87,7 +87,7 @@ def new_refresh_token(grant_id: str, seal_key: str) -> str:
 def sealed_by(token: str, seal_key: str) -> bool:
     """True when ``token`` carries a valid seal of ``seal_key`` (constant time)."""
     body, tag = token[:-SEAL_CHARS], token[-SEAL_CHARS:]
-    if not seal_key or len(token) <= SEAL_CHARS or "." not in body:
+    if not seal_key or "." not in body:  # also every token too short to carry a seal
         return False
     try:
         seal = _seal(seal_key, body)
@@ -159,8 +159,12 @@ def verify_client_secret(stored: str | None, secret: str) -> bool:
 
 
 def pkce_s256(verifier: str) -> str:
-    """``BASE64URL(SHA256(ASCII(code_verifier)))`` without padding (RFC 7636 §4.2)."""
-    raw = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
+    """``BASE64URL(SHA256(ASCII(code_verifier)))`` without padding (RFC 7636 §4.2).
+
+    A verifier outside ASCII raises: callers check its shape first (RFC 7636 §4.1),
+    and an error handler would only map distinct verifiers to one challenge.
+    """
+    raw = hashlib.sha256(verifier.encode("ascii")).digest()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 

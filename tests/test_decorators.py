@@ -11,7 +11,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute, request_response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
@@ -254,3 +254,56 @@ def test_misuse_of_the_decorator_is_refused_naming_the_fix() -> None:
         no_request(1)
     assert str(misuse.value) == (
         "@oauth_required endpoints must take the request (or websocket) argument")
+
+
+def _refused_for_scope(response: httpx.Response, scope: str | None) -> bool:
+    """A 403 ``insufficient_scope`` naming ``scope`` (or none) in its challenge."""
+    challenge = response.headers.get("www-authenticate", "")
+    named = f'scope="{scope}"' in challenge if scope else "scope=" not in challenge
+    return (response.status_code == 403 and response.json()["error"] == "insufficient_scope"
+            and challenge.startswith('Bearer realm="api", error="insufficient_scope"') and named)
+
+
+@pytest.mark.rule("resource.insufficient-scope")
+async def test_auto_scope_of_a_route_without_mounts_holds_under_the_servers_root_path(
+    store: TokenStore,
+) -> None:
+    """Behind ``uvicorn --root-path /api`` no Mount sets ``app_root_path``: the decorator
+    matches its route below the server's ``root_path``, as Starlette's router does."""
+    app = OAuthMiddleware(_opaque(Starlette(routes=[Route("/x", auto)])), store=store, scopes={})
+    async with _client(app, "/api") as client:
+        lacking = await client.get("/x", headers=await _token(store, "other"))
+        ok = await client.get("/x", headers=await _token(store, "tests:auto"))
+    assert _refused_for_scope(lacking, "tests:auto")
+    assert (ok.status_code, ok.json()) == (200, {"user": "alice"})
+    assert calls == ["/api/x"]
+
+
+@oauth_required(scope_auto=True)
+async def vote(request: Request) -> Response:
+    calls.append(request.method)
+    return JSONResponse({"user": request.user.identity})
+
+
+@pytest.mark.rule("resource.insufficient-scope")
+async def test_auto_scope_of_a_post_only_route_is_derived_for_the_post(store: TokenStore) -> None:
+    app = OAuthMiddleware(_opaque(Starlette(routes=[Route("/vote", vote, methods=["POST"])])),
+                          store=store, scopes={})
+    async with _client(app) as client:
+        lacking = await client.post("/vote", headers=await _token(store, "other"))
+        ok = await client.post("/vote", headers=await _token(store, "tests:vote"))
+    assert _refused_for_scope(lacking, "tests:vote")
+    assert (ok.status_code, ok.json()) == (200, {"user": "alice"})
+    assert calls == ["POST"]
+
+
+@pytest.mark.rule("resource.insufficient-scope", "resource.app-not-called")
+async def test_an_auto_endpoint_served_without_any_router_is_refused_not_guessed(
+    store: TokenStore,
+) -> None:
+    """An endpoint served as a bare ASGI app has no routes to derive its scope from."""
+    app = OAuthMiddleware(request_response(auto), store=store, scopes={})
+    async with _client(app) as client:
+        response = await client.get("/x", headers=await _token(store, "tests:auto"))
+    assert _refused_for_scope(response, None)
+    assert calls == []

@@ -105,3 +105,16 @@ def test_redaction_replaces_every_access_token_value() -> None:
     assert extraction.redact(b"access%5Ftoken=secret") == b"access%5Ftoken=redacted"
     assert extraction.redact(b"access_token=se=cret") == b"access_token=redacted"
     assert extraction.redact(b"access_token") == b"access_token"
+
+
+@pytest.mark.parametrize(("data", "named"), [
+    (b"access_token", True), (b"access_token=", True), (b"x=1&access_token=a", True),
+    (b"access%5Ftoken=a", True), (b"x=%41&access_token=redacted", True),
+    (b"", False), (b"x=1", False), (b"x=access_token", False), (b"x=%41", False),
+    (b"my_access_token=a", False), (b"access_token+=a", False), (b"x=1&access_token2", False),
+])
+def test_an_access_token_parameter_is_noticed_even_empty_or_without_a_value(
+    data: bytes, named: bool
+) -> None:
+    """What ``auth/`` refuses as a bearer credential: the parameter's name, whatever its value."""
+    assert extraction.has_access_token(data) is named

@@ -583,6 +583,23 @@ async def test_websocket_over_plain_ws_is_closed_as_policy_violation_outside_deb
     assert debug[0]["type"] == "websocket.accept"
 
 
+@pytest.mark.rule("transport.https")
+async def test_websocket_over_plain_ws_is_a_400_naming_tls_where_the_server_offers_it(
+    store: TokenStore, issue: Issue
+) -> None:
+    token = await issue()
+    scope = {**_ws_scope("/ws", [(b"authorization", f"Bearer {token}".encode())], scheme="ws"),
+             "extensions": {"websocket.http.response": {}}}
+    sent = await _call(build_app(store), scope, [{"type": "websocket.connect"}])
+    description = "TLS (wss) is required."
+    raw = json.dumps({"error": "invalid_request", "error_description": description}).encode()
+    assert sent[0]["type"] == "websocket.http.response.start" and sent[0]["status"] == 400
+    assert (b"www-authenticate", b'Bearer realm="api", error="invalid_request", '
+            b'error_description="TLS (wss) is required."') in sent[0]["headers"]
+    assert (b"cache-control", b"no-store") in sent[0]["headers"]
+    assert sent[1] == {"type": "websocket.http.response.body", "body": raw}
+
+
 async def test_lifespan_and_other_scopes_pass_through(app: Starlette) -> None:
     sent = await _call(app, {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
                        [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])

@@ -41,6 +41,10 @@ def test_keys_are_optional_method_and_path_template() -> None:
         parse_key("FETCH /a")
     with pytest.raises(ValueError, match="starting with '/'"):
         parse_key("GET a")
+    # The method is the first word only: a path may hold a space (decoded %20).
+    assert parse_key("GET /files/my docs") == ("GET", "/files/my docs")
+    policy = ScopePolicy({"GET /files/my docs": "files:read"})
+    assert policy.required("GET", "/files/my docs") == frozenset({"files:read"})
 
 
 def test_invalid_scope_identifiers_are_refused_at_construction() -> None:
@@ -54,6 +58,7 @@ def test_walk_routes_joins_mount_paths_and_names() -> None:
     infos = {i.template: i for i in walk_routes(ROUTES)}
     assert infos["/polls/admin/{poll_id}/purge"].mounts == ("polls", "admin")
     assert infos["/unnamed/{x}/details"].mounts == ()
+    assert infos["/status"].mounts == ("api",)  # a Host adds its name, and no path
 
 
 def test_auto_derivation_follows_named_mounts_then_module() -> None:
