@@ -157,10 +157,17 @@ def derive(route: RouteInfo) -> str:
     """
     func = route.endpoint
     func_name = str(getattr(func, "__name__", ""))
+    name = str(route.name or func_name) if route.mounts else func_name
+    if not name:
+        # A functools.partial or a callable instance has no name: every such endpoint
+        # would derive the same scope ("functools:"), so one token would open them all.
+        raise ValueError(f"AUTO cannot derive a scope for {route.template!r}: its endpoint has "
+                         "no __name__ (a functools.partial or a callable object); map it to "
+                         "an explicit scope, or name the route under a named mount")
     if route.mounts:
-        return validate_scope(":".join((*route.mounts, str(route.name or func_name))))
+        return validate_scope(":".join((*route.mounts, name)))
     module = getattr(func, "__module__", "") or ""
-    return validate_scope(f"{module.split('.')[0]}:{func_name}")
+    return validate_scope(f"{module.split('.')[0]}:{name}")
 
 
 def _as_scopes(spec: str | Sequence[str]) -> frozenset[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from fastapi import APIRouter, FastAPI
 from starlette.requests import Request
@@ -100,6 +102,19 @@ def test_explicit_rules_apply_before_binding() -> None:
 def test_auto_without_a_matching_route_is_a_configuration_error() -> None:
     with pytest.raises(ValueError, match="no route has that path template"):
         ScopePolicy({"/nowhere": AUTO}).bind(ROUTES)
+
+
+def test_auto_refuses_endpoints_without_a_name_instead_of_sharing_one_scope() -> None:
+    def handler(request: Request, action: str) -> Response:
+        return Response(action)
+
+    routes = [Route("/read", functools.partial(handler, action="read")),
+              Route("/delete", functools.partial(handler, action="delete"))]
+    with pytest.raises(ValueError, match=r"AUTO cannot derive a scope for '/read'.*partial"):
+        ScopePolicy({"/read": AUTO, "/delete": AUTO}).bind(routes)
+    named = ScopePolicy({"/read": "items:read", "/delete": "items:delete"})
+    named.bind(routes)
+    assert named.required("GET", "/delete") == frozenset({"items:delete"})
 
 
 def test_decorator_rejects_conflicting_arguments_and_bad_scopes() -> None:
