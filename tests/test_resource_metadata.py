@@ -10,7 +10,10 @@ from fastapi import Depends, FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import InvalidStatus
 
 from oauth_middleware import (
     AUTO,
@@ -25,6 +28,7 @@ from oauth_middleware import (
 from oauth_middleware.error_response import render
 from oauth_middleware.errors import MissingToken
 from oauth_middleware.settings_checks import ConfigurationError
+from tests.servers import UvicornProcess
 
 RESOURCE = "https://api.example.com/mcp"
 METADATA_URL = "https://api.example.com/.well-known/oauth-protected-resource/mcp"
@@ -330,3 +334,42 @@ async def test_a_resource_given_to_protect_is_another_resource_of_the_same_issue
         "scopes_supported": ["files:read"],
         "bearer_methods_supported": ["header", "body", "query"]}
     assert mcp.status_code == 404
+
+
+async def _socket(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.close()
+
+
+def uvicorn_app() -> Starlette:
+    """Factory for ``uvicorn --factory tests.test_resource_metadata:uvicorn_app``."""
+    app = _app(scopes={"/mcp": "tools:call", "/ws": "tools:call"})
+    app.router.routes.append(WebSocketRoute("/ws", _socket))
+    return app
+
+
+@pytest.mark.rule("resource.metadata-challenge", "resource.metadata-identifier-exact",
+                  "resource.websocket-http-refusal")
+async def test_over_uvicorn_a_spoofed_host_changes_neither_the_pointer_nor_the_document(
+) -> None:
+    with UvicornProcess("tests.test_resource_metadata:uvicorn_app", "--factory",
+                        "--workers", "2", "--proxy-headers",
+                        "--forwarded-allow-ips", "127.0.0.1") as server:
+        spoofed = {"Host": "evil.example", "X-Forwarded-Host": "evil.example",
+                   "X-Forwarded-Proto": "https", "Forwarded": "host=evil.example"}
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            refused = await client.get("/mcp", headers=spoofed)
+            document = await client.get(METADATA_PATH, headers=spoofed)
+            other = await client.get("/mcp", headers={**spoofed, **_bearer("other")})
+        with pytest.raises(InvalidStatus) as socket_refusal:
+            async with ws_connect(server.url.replace("http://", "ws://") + "/ws",
+                                  additional_headers=spoofed, open_timeout=10):
+                pass
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"] == f'Bearer realm="api"{POINTER}'
+    assert document.status_code == 200 and document.json()["resource"] == RESOURCE
+    assert other.status_code == 401 and other.json()["error"] == "invalid_token"
+    assert other.headers["www-authenticate"].endswith(POINTER)
+    handshake = socket_refusal.value.response
+    assert handshake.status_code == 401
+    assert handshake.headers["WWW-Authenticate"] == f'Bearer realm="api"{POINTER}'
