@@ -23,6 +23,7 @@ from oauth_middleware.errors import (
     InsufficientScope,
     InvalidRequest,
     InvalidToken,
+    MethodNotAllowed,
     MissingToken,
     OAuthError,
     RequestTooLarge,
@@ -265,11 +266,14 @@ class OAuthMiddleware:
 
     async def _metadata(self, scope: Scope, send: Send, resource: ProtectedResource) -> None:
         """The resource's RFC 9728 document, reachable without a token (it is public)."""
-        if not self.transport.secure(scope):
-            await render(InvalidRequest("HTTPS is required."), None).send(send)
-            return
-        doc = resource_metadata.document(resource, self.policy.rules, self.sources)
-        await resource_metadata.send_document(doc, send, scope["method"])
+        head = scope["method"] == "HEAD"
+        if scope["method"] not in ("GET", "HEAD"):
+            await render(MethodNotAllowed(allow="GET, HEAD"), None).send(send)
+        elif not self.transport.secure(scope):
+            await render(InvalidRequest("HTTPS is required."), None).send(send, head=head)
+        else:
+            doc = resource_metadata.document(resource, self.policy.rules, self.sources)
+            await resource_metadata.send_document(doc, send, head=head)
 
     async def _refuse_websocket(self, scope: Scope, receive: Receive, send: Send,
                                 exc: OAuthError) -> None:

@@ -150,18 +150,16 @@ def shadowed(resource: ProtectedResource, routes: Iterable[Any]) -> bool:
                for info in walk_routes(routes))
 
 
-async def send_document(doc: dict[str, Any], send: Send, method: str) -> None:
-    """The document as a public, briefly cacheable JSON answer; 405 to other methods."""
-    status, body = 200, json.dumps(doc).encode("ascii")
+async def send_document(doc: dict[str, Any], send: Send, *, head: bool = False) -> None:
+    """The document as a public JSON answer, briefly cacheable, readable from any origin
+    (it holds nothing a credential protects)."""
+    body = json.dumps(doc).encode("ascii")
     headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode()),
                (b"cache-control", f"public, max-age={MAX_AGE}".encode()),
                (b"access-control-allow-origin", b"*")]
-    if method not in ("GET", "HEAD"):
-        status, body = 405, b'{"error": "invalid_request", "error_description": "GET only."}'
-        headers = [(b"content-type", b"application/json"), (b"allow", b"GET, HEAD")]
-    headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else body})
 
 
 def serves(resource: ProtectedResource | None, scope: Scope) -> bool:

@@ -134,7 +134,13 @@ async def test_metadata_is_served_without_a_token_even_where_every_path_is_prote
     assert head.status_code == 200 and head.content == b""
     assert head.headers["content-length"] == got.headers["content-length"]
     assert posted.status_code == 405 and posted.headers["allow"] == "GET, HEAD"
-    assert posted.json()["error"] == "invalid_request"
+    assert posted.json() == {"error": "invalid_request",
+                             "error_description": "The method is not allowed here."}
+    assert posted.headers["cache-control"] == "no-store"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://api.example.com") as plain_client:
+        plain = await plain_client.get(METADATA_PATH)
+    assert plain.status_code == 400 and plain.json()["error_description"] == "HTTPS is required."
     # Another resource's metadata is no business of this one: the mapping decides.
     assert other.status_code == 401 and other.headers["www-authenticate"].endswith(POINTER)
     assert redacted.status_code == 200 and redacted.json() == got.json()
