@@ -34,6 +34,8 @@ class Seeded:
     client_id: str
     client_secret: str
     token: str
+    #: The foreign issuer's token (bench.foreign_jwt), set by the runner.
+    foreign_jwt: str = ""
 
 
 async def base(store: TokenStore) -> Seeded:

@@ -33,6 +33,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # RFC 9728 metadata and the audience check, for the middleware and the layers after it.
     "resource_metadata": frozenset({"errors", "models", "scopes", "settings_checks",
                                     "transport"}),
+    # CORS preflights to protected routes: a CORS answer or the refusal.
+    "preflight": frozenset({"error_response"}),
     # Why the middleware refused or ignored a token, for the layers after it.
     "verdict": frozenset({"errors", "models"}),
     # The store: no HTTP, no OAuth policy, no management layer.
@@ -47,8 +49,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "web": frozenset({"identity"}),
     # The resource server: never the authorization server, nor the management layer.
     "middleware": frozenset({"body", "error_response", "errors", "extraction", "identity",
-                             "models", "redaction", "resource_metadata", "scopes",
-                             "settings_checks", "store", "transport", "verdict", "verifier"}),
+                             "models", "preflight", "redaction", "resource_metadata",
+                             "scopes", "settings_checks", "store", "transport", "verdict",
+                             "verifier"}),
     "decorators": frozenset({"error_response", "errors", "middleware", "models",
                              "resource_metadata", "scopes", "verdict"}),
     # openapi: imported lazily, only when FastAPI asks for the dependency's signature.

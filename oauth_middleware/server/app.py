@@ -27,6 +27,8 @@ from oauth_middleware.server.config import (
     VerifyPassword,
     grant_types,
 )
+from oauth_middleware.server.grants import Grants
+from oauth_middleware.server.throttle import Throttle
 from oauth_middleware.store import TokenStore
 from oauth_middleware.web import Authenticate, signing_key, user_from_scope
 
@@ -77,7 +79,9 @@ class AuthorizationServer:
         config = self.config
         #: The mount path last checked against the issuer (``settings_checks.check_mount``).
         self._checked_root: str | None = None
-        family = {"token": token.TokenEndpoint(config),
+        #: The grants ``auth/`` and ``token/`` dispatch to; extend them here, before serving.
+        self.grants = Grants(config, Throttle(config.store, config.throttle))
+        family = {"token": token.TokenEndpoint(config, self.grants),
                   "revoke": revoke.RevocationEndpoint(config),
                   "introspect": introspect.IntrospectionEndpoint(config)}
         #: The token family by exact path: what the router would find, without its search.
@@ -87,7 +91,8 @@ class AuthorizationServer:
         self.router = Router(redirect_slashes=False, routes=[
             # ASGI endpoints: every method reaches them, so a wrong one gets our own 405
             # (a page on auth/, JSON on the token family).
-            *_both("auth", authorize.AuthorizationEndpoint(config), None, "oauth_auth"),
+            *_both("auth", authorize.AuthorizationEndpoint(config, self.grants), None,
+                   "oauth_auth"),
             *(route for name, endpoint in family.items()
               for route in _both(name, endpoint, None, f"oauth_{name}")),
             Route(METADATA_PATH, metadata.MetadataEndpoint(config), name="oauth_metadata"),
