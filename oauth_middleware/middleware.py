@@ -280,7 +280,9 @@ class OAuthMiddleware:
     async def _metadata(self, scope: Scope, send: Send, resource: ProtectedResource) -> None:
         """The resource's RFC 9728 document, reachable without a token (it is public)."""
         head = scope["method"] == "HEAD"
-        if scope["method"] not in ("GET", "HEAD"):
+        if scope["method"] == "OPTIONS" and is_preflight(scope):
+            await resource_metadata.send_preflight_answer(send)
+        elif scope["method"] not in ("GET", "HEAD"):
             await render(MethodNotAllowed(allow="GET, HEAD"), None).send(send)
         elif not self.transport.secure(scope):
             await render(InvalidRequest("HTTPS is required."), None).send(send, head=head)

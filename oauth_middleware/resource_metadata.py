@@ -162,6 +162,17 @@ async def send_document(doc: dict[str, Any], send: Send, *, head: bool = False) 
     await send({"type": "http.response.body", "body": b"" if head else body})
 
 
+async def send_preflight_answer(send: Send) -> None:
+    """A CORS preflight's answer (Fetch §4.8): browser clients send headers of their own
+    (``MCP-Protocol-Version``) with the GET, and no credentials, so any origin may."""
+    await send({"type": "http.response.start", "status": 204, "headers": [
+        (b"access-control-allow-origin", b"*"),
+        (b"access-control-allow-methods", b"GET, HEAD"),
+        (b"access-control-allow-headers", b"*"),
+        (b"access-control-max-age", str(MAX_AGE).encode())]})
+    await send({"type": "http.response.body", "body": b""})
+
+
 def serves(resource: ProtectedResource | None, scope: Scope) -> bool:
     """Whether this request asks for ``resource``'s metadata (an HTTP request to its path)."""
     return (resource is not None and scope["type"] == "http"

@@ -129,6 +129,9 @@ async def test_metadata_is_served_without_a_token_even_where_every_path_is_prote
         posted = await client.post(METADATA_PATH, headers=_bearer("mine"))
         other = await client.get("/.well-known/oauth-protected-resource/other")
         redacted = await client.get(METADATA_PATH + "?access_token=s3cret-value")
+        preflight = await client.options(METADATA_PATH, headers={
+            "Origin": "https://inspector.example", "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "mcp-protocol-version"})
     assert got.status_code == 200 and got.json()["resource"] == RESOURCE
     assert got.json()["scopes_supported"] == ["tools:call"]
     assert head.status_code == 200 and head.content == b""
@@ -144,6 +147,10 @@ async def test_metadata_is_served_without_a_token_even_where_every_path_is_prote
     # Another resource's metadata is no business of this one: the mapping decides.
     assert other.status_code == 401 and other.headers["www-authenticate"].endswith(POINTER)
     assert redacted.status_code == 200 and redacted.json() == got.json()
+    assert preflight.status_code == 204 and preflight.content == b""
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert preflight.headers["access-control-allow-methods"] == "GET, HEAD"
+    assert preflight.headers["access-control-allow-headers"] == "*"
 
 
 @pytest.mark.rule("resource.metadata-served")
@@ -232,6 +239,8 @@ async def test_every_refusal_of_the_middleware_points_to_the_metadata() -> None:
         scope = await client.get("/mcp", headers={**spoofed, **_bearer("no-scope")})
         twice = await client.get("/mcp?access_token=mine", headers={**spoofed,
                                                                    **_bearer("mine")})
+        preflight = await client.options("/mcp", headers={
+            **spoofed, "Origin": "https://a.example", "Access-Control-Request-Method": "POST"})
     assert missing.status_code == 401 and missing.json() == {
         "error_description": "A bearer token is required."}
     assert missing.headers["www-authenticate"] == f'Bearer realm="api"{POINTER}'
@@ -242,6 +251,9 @@ async def test_every_refusal_of_the_middleware_points_to_the_metadata() -> None:
     assert f'scope="tools:call"{POINTER}' in scope.headers["www-authenticate"]
     assert twice.status_code == 400 and twice.json()["error"] == "invalid_request"
     assert twice.headers["www-authenticate"].endswith(POINTER)
+    # A preflight no CORS layer answered gets the refusal of a request without a token.
+    assert preflight.status_code == 401
+    assert preflight.headers["www-authenticate"] == f'Bearer realm="api"{POINTER}'
 
 
 @pytest.mark.rule("resource.metadata-challenge")
