@@ -10,6 +10,7 @@ from oauth_middleware.identity import ClientUser, TokenUser, logged_in_user
 from oauth_middleware.middleware import OAuthMiddleware
 from oauth_middleware.models import AccessToken, Client, IssuedTokens, Scope
 from oauth_middleware.oauth import OAuth
+from oauth_middleware.resource_metadata import ProtectedResource
 from oauth_middleware.scopes import AUTO
 from oauth_middleware.store import StoreUnavailable, TokenStore
 from oauth_middleware.toolbox import ensure_client, issue_token, register_client
@@ -33,6 +34,7 @@ __all__ = [
     "OAuth",
     "OAuthError",
     "OAuthMiddleware",
+    "ProtectedResource",
     "RequireScopes",
     "Scope",
     "StoreUnavailable",

@@ -27,6 +27,7 @@ from starlette.websockets import WebSocket
 from oauth_middleware.error_response import render
 from oauth_middleware.errors import OAuthError
 from oauth_middleware.middleware import WS_POLICY_VIOLATION, route_path
+from oauth_middleware.resource_metadata import RESOURCE_METADATA_KEY
 from oauth_middleware.scopes import (
     AUTO,
     REQUIRED_ATTR,
@@ -90,7 +91,7 @@ async def _refuse(conn: HTTPConnection, exc: OAuthError, realm: str) -> Response
     if isinstance(conn, WebSocket):
         await conn.close(code=WS_POLICY_VIOLATION, reason=exc.error)
         return None
-    return render(exc, realm).response()
+    return render(exc, realm, conn.scope.get(RESOURCE_METADATA_KEY)).response()
 
 
 def oauth_required(
@@ -126,7 +127,8 @@ def oauth_required(
                 conn = _connection(args, kwargs)
                 error = requirement.check(conn)
                 if error is not None:
-                    return render(error, realm).response()
+                    return render(error, realm,
+                                  conn.scope.get(RESOURCE_METADATA_KEY)).response()
                 return func(*args, **kwargs)
 
             wrapper = sync_wrapper

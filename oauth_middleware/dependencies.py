@@ -41,6 +41,7 @@ from oauth_middleware.error_response import ErrorResponse, render
 from oauth_middleware.errors import OAuthError
 from oauth_middleware.middleware import WS_POLICY_VIOLATION
 from oauth_middleware.models import AccessToken
+from oauth_middleware.resource_metadata import RESOURCE_METADATA_KEY
 from oauth_middleware.scopes import validate_scope
 from oauth_middleware.verdict import refusal
 
@@ -51,9 +52,10 @@ _HANDLERS = "starlette.exception_handlers"
 class Refused(HTTPException):
     """A dependency's refusal; :func:`refused_response` answers it like the middleware."""
 
-    def __init__(self, error: OAuthError, realm: str) -> None:
+    def __init__(self, error: OAuthError, realm: str,
+                 resource_metadata: str | None = None) -> None:
         self.error = error
-        self.answer: ErrorResponse = render(error, realm)
+        self.answer: ErrorResponse = render(error, realm, resource_metadata)
         super().__init__(error.status_code, error.description, headers={
             name.decode(): value.decode() for name, value in self.answer.headers
             if name not in (b"content-type", b"content-length")})
@@ -86,7 +88,7 @@ def checked_token(request: HTTPConnection, scopes: Iterable[str], realm: str) ->
     if request.scope["type"] == "websocket":
         raise WebSocketException(code=WS_POLICY_VIOLATION, reason=error.error)
     _answered_by_renderer(request.scope)
-    raise Refused(error, realm)
+    raise Refused(error, realm, request.scope.get(RESOURCE_METADATA_KEY))
 
 
 class RequireScopes:

@@ -40,11 +40,15 @@ class ErrorResponse:
         await send({"type": "http.response.body", "body": b"" if head else self.body})
 
 
-def render(exc: OAuthError, realm: str | None) -> ErrorResponse:
+def render(exc: OAuthError, realm: str | None,
+           resource_metadata: str | None = None) -> ErrorResponse:
     """``exc`` as JSON; with a ``realm``, refusing a protected resource (RFC 6750 §3).
 
     The ``Bearer`` challenge goes on every refusal of a protected resource except
     ``temporarily_unavailable``: a token Redis could not look up was not judged.
+    With a ``resource_metadata`` URL the challenge points to the resource's metadata
+    (RFC 9728 §5.1), so a client that knows nothing but the URL can find its
+    authorization server.
     """
     body = exc.body()
     headers = [
@@ -54,6 +58,17 @@ def render(exc: OAuthError, realm: str | None) -> ErrorResponse:
         (b"pragma", b"no-cache"),
     ]
     if realm is not None and not isinstance(exc, TemporarilyUnavailable):
-        headers.append((b"www-authenticate", exc.www_authenticate(realm).encode("ascii")))
+        challenge = exc.www_authenticate(realm)
+        if resource_metadata is not None:
+            challenge += f', resource_metadata="{quoted(resource_metadata)}"'
+        headers.append((b"www-authenticate", challenge.encode("ascii")))
     headers += [(k.lower().encode(), v.encode("ascii")) for k, v in exc.headers.items()]
     return ErrorResponse(exc.status_code, headers, body)
+
+
+def quoted(value: str) -> str:
+    """``value`` as the inside of an RFC 9110 §5.6.4 quoted-string: ``"`` and ``\\``
+    escaped, control characters dropped. Configured URLs hold none of them (they are
+    checked at construction); this keeps it so whatever a caller passes."""
+    kept = "".join(c for c in value if " " <= c <= "~")
+    return kept.replace("\\", "\\\\").replace('"', '\\"')

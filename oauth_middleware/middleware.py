@@ -18,13 +18,14 @@ from collections.abc import Mapping
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from oauth_middleware import extraction, redaction, settings_checks
+from oauth_middleware import extraction, redaction, resource_metadata, settings_checks
 from oauth_middleware.body import ReplayedBody
-from oauth_middleware.error_response import render
+from oauth_middleware.error_response import ErrorResponse, render
 from oauth_middleware.errors import (
     InsufficientScope,
     InvalidRequest,
     InvalidToken,
+    MethodNotAllowed,
     MissingToken,
     OAuthError,
     RequestTooLarge,
@@ -35,6 +36,7 @@ from oauth_middleware.identity import TokenIdentity, token_identity
 from oauth_middleware.identity import TokenUser as TokenUser
 from oauth_middleware.models import AccessToken
 from oauth_middleware.preflight import cors_only, is_preflight
+from oauth_middleware.resource_metadata import RESOURCE_METADATA_KEY, ProtectedResource
 from oauth_middleware.scopes import ScopePolicy, ScopeSpec
 from oauth_middleware.store import StoreUnavailable, TokenStore
 from oauth_middleware.transport import Transport
@@ -64,7 +66,9 @@ class OAuthMiddleware:
     """Protect routes with bearer tokens; see docs/guides/configuration.md.
 
     ``verifier`` resolves tokens (:class:`TokenVerifier`); ``store=`` is the same for a
-    :class:`TokenStore`. Pass one of them.
+    :class:`TokenStore`. Pass one of them. With ``resource`` (its URL, or a
+    :class:`ProtectedResource`) it serves the RFC 9728 metadata, points every challenge
+    to it and refuses tokens meant for other resources (docs/guides/mcp.md).
     """
 
     def __init__(
@@ -81,6 +85,8 @@ class OAuthMiddleware:
         debug: bool = False,
         max_body_size: int = 1 << 20,
         retry_after: int = 5,
+        resource: str | ProtectedResource | None = None,
+        require_audience: bool = False,
     ) -> None:
         settings_checks.check_options("OAuthMiddleware", settings_checks.MIDDLEWARE, locals())
         self.app = app
@@ -91,6 +97,13 @@ class OAuthMiddleware:
         self.transport = Transport(debug=debug, name="OAuthMiddleware")
         self.max_body_size = max_body_size
         self.retry_after = retry_after
+        self.resource = resource_metadata.protected_resource(resource)
+        self.require_audience = require_audience
+        self._metadata_shadowed = False
+        if require_audience and self.resource is None:
+            raise settings_checks.ConfigurationError(
+                "OAuthMiddleware: require_audience=True needs resource='https://...': the "
+                "audience is checked against the resource's identifier")
 
     @property
     def debug(self) -> bool:
@@ -117,6 +130,8 @@ class OAuthMiddleware:
     def _bind(self, scope: Scope) -> None:
         routes = getattr(scope.get("app"), "routes", None) or getattr(self.app, "routes", None)
         if routes is not None:
+            if self.resource is not None:
+                self._metadata_shadowed = resource_metadata.shadowed(self.resource, routes)
             if not scope.get("root_path"):  # mounted, the app's routes are not ours to match
                 settings_checks.check_scope_keys("OAuthMiddleware", self.policy, routes)
             self.policy.bind(routes)
@@ -133,11 +148,16 @@ class OAuthMiddleware:
         kept in ``scope[VERDICT_KEY]`` for the layers below (:mod:`.verdict`).
         """
         raw_query = _redact(scope)
+        if self.resource is not None:
+            if resource_metadata.serves(self.resource, scope) and not self._metadata_shadowed:
+                await self._metadata(scope, send, self.resource)
+                return
+            scope[RESOURCE_METADATA_KEY] = self.resource.metadata_url
         required = self.policy.required(method, _merged(route_path(scope)))
         if method == "OPTIONS" and is_preflight(scope):
             scope[VERDICT_KEY] = NO_TOKEN
             if required is not None:
-                send = cors_only(send, render(MissingToken(), self.realm))
+                send = cors_only(send, self._render(MissingToken()))
             await self._anonymous(scope, receive, send)
             return
         body = self._body(scope, receive) if scope["type"] == "http" else None
@@ -210,6 +230,8 @@ class OAuthMiddleware:
             raise TemporarilyUnavailable(retry_after=self.retry_after) from None
         if token is None:
             raise InvalidToken()
+        if self.resource is not None:
+            resource_metadata.check_audience(token, self.resource, self.require_audience)
         if required and not required <= token.scopes:
             raise InsufficientScope(sorted(required))
         return token
@@ -247,9 +269,26 @@ class OAuthMiddleware:
         # %r: the server decoded the path, so a %0d%0a in it would start a forged log line.
         logger.info("refused %s %r: %s", scope.get("method", "WS"), scope["path"], exc.error)
         if scope["type"] == "http":
-            await render(exc, self.realm).send(send, head=scope["method"] == "HEAD")
+            await self._render(exc).send(send, head=scope["method"] == "HEAD")
         else:
             await self._refuse_websocket(scope, receive, send, exc)
+
+    def _render(self, exc: OAuthError) -> ErrorResponse:
+        url = None if self.resource is None else self.resource.metadata_url
+        return render(exc, self.realm, url)
+
+    async def _metadata(self, scope: Scope, send: Send, resource: ProtectedResource) -> None:
+        """The resource's RFC 9728 document, reachable without a token (it is public)."""
+        head = scope["method"] == "HEAD"
+        if scope["method"] == "OPTIONS" and is_preflight(scope):
+            await resource_metadata.send_preflight_answer(send)
+        elif scope["method"] not in ("GET", "HEAD"):
+            await render(MethodNotAllowed(allow="GET, HEAD"), None).send(send)
+        elif not self.transport.secure(scope):
+            await render(InvalidRequest("HTTPS is required."), None).send(send, head=head)
+        else:
+            doc = resource_metadata.document(resource, self.policy.rules, self.sources)
+            await resource_metadata.send_document(doc, send, head=head)
 
     async def _refuse_websocket(self, scope: Scope, receive: Receive, send: Send,
                                 exc: OAuthError) -> None:
@@ -262,7 +301,7 @@ class OAuthMiddleware:
         """
         if (await receive())["type"] != "websocket.connect":
             return  # the client went away first
-        refusal = render(exc, self.realm)
+        refusal = self._render(exc)
         if "websocket.http.response" in (scope.get("extensions") or {}):
             await send({"type": "websocket.http.response.start", "status": refusal.status,
                         "headers": refusal.headers})

@@ -87,6 +87,9 @@ class AccessToken:
     issued_at: float = 0.0
     expires_at: float | None = None
     fingerprint: str = ""
+    #: The resources the token is meant for (RFC 8707 §2, the JWT ``aud``); empty when
+    #: its issuer recorded none (this server's grants do not bind audiences yet).
+    audience: frozenset[str] = frozenset()
 
     @property
     def user(self) -> str | None:

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 
 from oauth_middleware.admin.app import AdminApp
 from oauth_middleware.middleware import OAuthMiddleware
+from oauth_middleware.resource_metadata import ProtectedResource, protected_resource
 from oauth_middleware.server.app import AuthorizationServer
 from oauth_middleware.store import TokenStore
 from oauth_middleware.verifier import TokenVerifier
@@ -47,6 +48,7 @@ class OAuth:
         login_url: str = "/login",
         authenticate: Authenticate = user_from_scope,
         verifier: TokenVerifier | None = None,
+        resource: str | ProtectedResource | None = None,
     ) -> None:
         if not isinstance(store, TokenStore):
             raise TypeError(f"OAuth(store=...) must be a TokenStore, not {type(store).__name__}:"
@@ -58,6 +60,8 @@ class OAuth:
         self.debug = debug
         self.login_url = login_url
         self.authenticate = authenticate
+        #: The protected resource (RFC 9728) the middleware serves, its issuer filled in.
+        self.resource = protected_resource(resource, issuer)
         self._secret_key = secret_key
         self._signing_key: bytes | None = None
 
@@ -104,8 +108,11 @@ class OAuth:
         _refuse_shared("middleware", options)
         source = ({"verifier": self.verifier} if self.verifier is not None
                   else {"store": self.store})
+        # A resource given here is another resource of the same issuer.
+        resource = (protected_resource(options.pop("resource"), self.issuer)
+                    if "resource" in options else self.resource)
         return {**source, "scopes": scopes, "realm": self.realm, "debug": self.debug,
-                **options}
+                "resource": resource, **options}
 
 
 def _refuse_shared(method: str, options: dict[str, Any]) -> None:

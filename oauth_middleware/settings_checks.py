@@ -322,7 +322,7 @@ MIDDLEWARE: dict[str, Check] = {
     "store": store_or_verifier, "scopes": scope_mapping, "realm": text,
     "header": flag,
     "form_body": flag, "query": flag, "debug": flag, "max_body_size": positive,
-    "retry_after": positive,
+    "retry_after": positive, "require_audience": flag,
 }
 #: ``AuthorizationServer(...)``'s options (their values are checked by ``ServerConfig``).
 SERVER: dict[str, Check] = {

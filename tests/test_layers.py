@@ -30,6 +30,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "pkce": frozenset({"errors", "models", "security"}),
     # One rendering of every refusal (status, WWW-Authenticate, JSON body, no-store).
     "error_response": frozenset({"errors"}),
+    # RFC 9728 metadata and the audience check, for the middleware and the layers after it.
+    "resource_metadata": frozenset({"errors", "models", "scopes", "settings_checks",
+                                    "transport"}),
     # CORS preflights to protected routes: a CORS answer or the refusal.
     "preflight": frozenset({"error_response"}),
     # Why the middleware refused or ignored a token, for the layers after it.
@@ -46,13 +49,14 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "web": frozenset({"identity"}),
     # The resource server: never the authorization server, nor the management layer.
     "middleware": frozenset({"body", "error_response", "errors", "extraction", "identity",
-                             "models", "preflight", "redaction", "scopes", "settings_checks",
-                             "store", "transport", "verdict", "verifier"}),
-    "decorators": frozenset({"error_response", "errors", "middleware", "models", "scopes",
-                             "verdict"}),
+                             "models", "preflight", "redaction", "resource_metadata",
+                             "scopes", "settings_checks", "store", "transport", "verdict",
+                             "verifier"}),
+    "decorators": frozenset({"error_response", "errors", "middleware", "models",
+                             "resource_metadata", "scopes", "verdict"}),
     # openapi: imported lazily, only when FastAPI asks for the dependency's signature.
     "dependencies": frozenset({"error_response", "errors", "middleware", "models", "openapi",
-                               "scopes", "verdict"}),
+                               "resource_metadata", "scopes", "verdict"}),
     # The FastAPI integration: the scheme, the mapping's scopes, the server's URLs (typing
     # only) and the registered scopes' titles from the toolbox.
     "openapi": frozenset({"dependencies", "middleware", "models", "scopes", "server",
@@ -77,11 +81,12 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # Token sources for other issuers' tokens (JWT, RFC 7662), beside the store.
     "verifiers": frozenset({"models", "security", "store", "transport"}),
     # The one configuration object: the composition root that hands out the three apps.
-    "oauth": frozenset({"admin", "middleware", "server", "store", "verifier", "web"}),
+    "oauth": frozenset({"admin", "middleware", "resource_metadata", "server", "store",
+                        "verifier", "web"}),
     "__main__": frozenset({"cli"}),
     "__init__": frozenset({"decorators", "dependencies", "errors", "identity", "middleware",
-                           "models", "oauth", "scopes", "store", "toolbox", "verifier",
-                           "verifiers"}),
+                           "models", "oauth", "resource_metadata", "scopes", "store", "toolbox",
+                           "verifier", "verifiers"}),
 }
 #: The only part of the project that may import the Redis client libraries.
 GATEWAY = "store/_gateway"

@@ -20,7 +20,7 @@ from oauth_middleware.models import (
 )
 from oauth_middleware.security import digest, grant_id_of, hash_client_secret
 from oauth_middleware.store import MAX_LIFETIME, NewTokens, TokenStore
-from oauth_middleware.store._codec import dump, dump_access, load
+from oauth_middleware.store._codec import dump, dump_access, load, load_access
 from tests.conftest import FakeClock
 from tests.store_helpers import (
     clear_failures,
@@ -421,6 +421,18 @@ def test_the_spelled_out_access_record_encoding_writes_the_generic_bytes(
                          subject_type="client", scopes=scopes, issued_at=issued_at,
                          expires_at=expires_at, fingerprint=fingerprint)
     assert dump_access(record) == dump(record)
+
+
+def test_an_access_record_keeps_its_audience_and_an_empty_one_leaves_the_bytes_as_before(
+) -> None:
+    plain = AccessToken(grant_id="g", client_id="c", subject="u", scopes=frozenset({"a"}))
+    bound = replace(plain, audience=frozenset({"https://b.example/mcp", "https://a.example"}))
+    assert "audience" not in dump_access(plain) and dump_access(plain) == dump(plain)
+    assert dump_access(bound) == dump(bound)
+    assert '"audience":"https://a.example https://b.example/mcp"' in dump_access(bound)
+    assert load_access(dump_access(bound).encode()) == bound
+    assert load_access(dump_access(plain).encode()) == plain
+    assert load(AccessToken, dump(bound)) == bound
 
 
 def test_grant_id_is_the_public_half_of_a_token() -> None:

@@ -101,10 +101,17 @@ def _names(cls: type[_Record]) -> tuple[str, ...]:
     return tuple(sorted(f.name for f in fields(cls)))
 
 
+#: Fields left out of a record while empty, so records that have nothing there keep the
+#: bytes they had before the field existed (an access token's RFC 8707 audience).
+_OMITTED_EMPTY = frozenset({"audience"})
+
+
 def dump(record: _Record) -> str:
     out: dict[str, Any] = {}
     for name in _names(type(record)):
         value = getattr(record, name)
+        if not value and name in _OMITTED_EMPTY:
+            continue
         if isinstance(value, frozenset):
             value = " ".join(sorted(value))
         elif isinstance(value, tuple):
@@ -118,6 +125,8 @@ def dump_access(record: AccessToken) -> str:
     """:func:`dump` spelled out for the access-token record, the one every issued token writes:
     the same bytes, a third of the cost (no per-call encoder set-up, no key sort)."""
     r = record
+    if r.audience:
+        return dump(record)
     try:
         return (f'{{"client_id":{_text(r.client_id)},"expires_at":{_number(r.expires_at)},'
                 f'"fingerprint":{_text(r.fingerprint)},"grant_id":{_text(r.grant_id)},'
@@ -204,7 +213,7 @@ def _decode_access(raw: bytes) -> AccessToken:
             subject_type=data["subject_type"],
             scopes=frozenset(scopes.split()) if scopes else frozenset(),
             issued_at=data["issued_at"], expires_at=data["expires_at"],
-            fingerprint=data["fingerprint"],
+            fingerprint=data["fingerprint"], audience=_scopes_in(data.get("audience")),
         )
     except KeyError:
         return load(AccessToken, raw)

@@ -236,6 +236,26 @@ RULES: tuple[Rule, ...] = (
     Rule("resource.websocket-close-codes", RESOURCE, "RFC 6750 §3; RFC 6455 §7.4.1",
          "Without that extension a refused WebSocket is accepted, then closed with 1008 "
          "(1013 when Redis is unavailable) and the error code as the reason."),
+    Rule("resource.metadata-served", RESOURCE, "RFC 9728 §3, §3.1, §3.2",
+         "With a resource configured, its metadata is served at the path-inserted well-known "
+         "URI (https://h/mcp -> https://h/.well-known/oauth-protected-resource/mcp): GET and "
+         "HEAD only, JSON, public and briefly cacheable, reachable without a token whatever "
+         "the mapping; an app route at that path is served by the app, never hidden."),
+    Rule("resource.metadata-content", RESOURCE, "RFC 9728 §2",
+         "The document holds resource, authorization_servers (the issuer), scopes_supported "
+         "(the scopes the bound routes need) and bearer_methods_supported (the enabled "
+         "sources)."),
+    Rule("resource.metadata-identifier-exact", RESOURCE, "RFC 9728 §3.3, §1.2",
+         "resource is the configured identifier exactly, whatever Host the request carried; "
+         "the identifier is checked at construction (https, no query, fragment or userinfo)."),
+    Rule("resource.metadata-challenge", RESOURCE, "RFC 9728 §5.1",
+         "With a resource configured, every Bearer challenge (middleware, @oauth_required, "
+         "RequireScopes; 400, 401 and 403) carries resource_metadata=\"<configured URL>\", "
+         "a spoofed Host never changes it, and insufficient_scope keeps its scope=."),
+    Rule("resource.audience", RESOURCE, "RFC 8707 §2; RFC 9068 §4",
+         "With a resource configured, a token whose recorded audience does not include it is "
+         "invalid_token (before any scope check); one with no recorded audience passes "
+         "unless require_audience=True."),
 
     Rule("revoke.client-auth", SIDE, "RFC 7009 §2.1",
          "Revocation requires client authentication."),
