@@ -139,8 +139,16 @@ class Gateway:
             raise exc.with_traceback(None) from None  # nothing of the failure may travel with it
 
     async def _replicas(self) -> int:
-        """The primary's ``connected_slaves`` (``INFO replication``)."""
-        info = await self.client.info("replication")
+        """The primary's ``connected_slaves`` (``INFO replication``). An ACL user refused
+        ``INFO`` cannot learn it: auto then stays 0 for good, said once in the log, as the
+        configuration check goes on without what it may not read."""
+        try:
+            info = await self.client.info("replication")
+        except ResponseError:
+            logger.warning("min_replicas auto: INFO is refused, so no WAIT is sent; pass "
+                           "min_replicas=1 when the primary has replicas, or allow +info")
+            self.durability.min_replicas = 0
+            return 0
         return int(info.get("connected_slaves", 0))
 
     async def run(self, commands: Sequence[Command], *scripts: Script,
@@ -161,15 +169,24 @@ class Gateway:
         with GUARD:
             wait = await self.durability.wait(self._replicas) if durable else None
             for attempt in range(2):
-                replies = await self._exchange(commands, wait)
+                replies, short = await self._judged(commands, wait)
                 error = next((r for r in replies if isinstance(r, ResponseError)), None)
-                if error is None:
+                if error is None and short is None:
                     return replies
                 if attempt or not isinstance(error, NoScriptError):
-                    raise error
-                for script in scripts:
+                    raise error or cast(StoreNotDurable, short)
+                for script in scripts:  # a missing script ran nothing: load it and resend
                     await self.client.script_load(script.source)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _judged(self, commands: Sequence[Command], wait: Wait | None
+                      ) -> tuple[Replies, StoreNotDurable | None]:
+        """The replies, and the failure when ``wait`` fell short: a missing script is then
+        loaded and resent as usual, not refused for the replicas of a write that never ran."""
+        try:
+            return await self._exchange(commands, wait), None
+        except StoreNotDurable as short:
+            return short.replies, short
 
     async def one(self, command: Command, *scripts: Script, durable: bool = False) -> Any:
         """The reply to one command (:meth:`run`)."""
