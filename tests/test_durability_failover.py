@@ -24,7 +24,7 @@ import pytest
 from oauth_middleware.security import digest, grant_id_of
 from oauth_middleware.store import StoreUnavailable, TokenStore
 from oauth_middleware.toolbox import RegisteredClient
-from tests.faults import assert_unavailable_json
+from tests.faults import assert_unavailable_json, inject
 from tests.server.token_harness import (
     REVOKE_PATH,
     TOKEN_PATH,
@@ -41,6 +41,10 @@ from tests.topologies import FORM_BOUND, Node, SentinelSet, sentinel, until
 
 #: Milliseconds a durable write waits for the replica here: short, the replica is local.
 REPLICA_TIMEOUT = 100
+#: Requests fired at once.
+CONCURRENT = 50
+#: Every command is counted, none fails (tests/faults.py).
+NEVER = 10**9
 
 
 @contextlib.contextmanager
@@ -129,6 +133,38 @@ async def test_revocations_redemptions_and_rotations_answered_200_survive_kill_9
 
 @pytest.mark.topology
 @pytest.mark.rule("redis.durable-writes")
+async def test_fifty_concurrent_revocations_all_reach_the_replica_before_they_answer_200(
+) -> None:
+    with sentinel() as made:
+        store = TokenStore.from_url(made.url, replica_timeout=REPLICA_TIMEOUT)
+        try:
+            web = await confidential(store)
+            async with http(build_app(store)) as client:
+                grants = [await code_tokens(client, store, web) for _ in range(CONCURRENT)]
+                plan = await inject(store)
+                plan.arm(NEVER)
+                answers = await asyncio.gather(*(
+                    client.post(REVOKE_PATH, data={"token": g["access_token"]},
+                                headers=auth_of(web)) for g in grants))
+            assert [a.status_code for a in answers] == [200] * CONCURRENT
+            # Revocations of one loop tick share a round trip, and one WAIT covers them.
+            assert 1 <= plan.sent.count("WAIT") < CONCURRENT
+            assert plan.sent.count("EVALSHA") >= CONCURRENT
+            # Answered 200 means on the replica already: read it there, before anything else.
+            keys = [_access_key(store, g["access_token"]) for g in grants]
+            assert made.replica.client().exists(*keys) == 0
+        finally:
+            await store.aclose()
+
+
+def _access_key(store: TokenStore, token: str) -> str:
+    grant_id = grant_id_of(token)
+    assert grant_id is not None
+    return store.keys.access(grant_id, digest(token))
+
+
+@pytest.mark.topology
+@pytest.mark.rule("redis.durable-writes")
 async def test_a_stopped_replica_makes_a_revocation_answer_503_and_its_retry_200_once_it_resumes(
 ) -> None:
     with sentinel() as made:
@@ -147,9 +183,7 @@ async def test_a_stopped_replica_makes_a_revocation_answer_503_and_its_retry_200
                 assert await store.resolve(tokens["access_token"]) is None
                 retried = await client.post(REVOKE_PATH, data=revoke, headers=auth_of(web))
                 assert retried.status_code == 200
-            grant_id = grant_id_of(tokens["access_token"])
-            assert grant_id is not None
-            key = store.keys.access(grant_id, digest(tokens["access_token"]))
+            key = _access_key(store, tokens["access_token"])
             until(lambda: _in_sync(made), "the replica caught up")
             assert made.replica.client().exists(key) == 0
             assert made.primary.client().exists(key) == 0
