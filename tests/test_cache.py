@@ -140,9 +140,9 @@ async def test_a_revocation_returns_only_after_one_more_round_trip(
     trips: list[list[str]] = []
     exchange = gateway(cached)._exchange
 
-    async def recording(commands: Any) -> Any:
+    async def recording(commands: Any, *wait: Any) -> Any:
         trips.append([str(command[0]) for command in commands])
-        return await exchange(commands)
+        return await exchange(commands, *wait)
 
     monkeypatch.setattr(gateway(cached), "_exchange", recording)
     await _revoke(cached, how)

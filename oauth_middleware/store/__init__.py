@@ -18,8 +18,9 @@ Module map (data flows down; only ``_gateway`` imports redis-py):
   (which refresh token a value is), ``_codec`` (records as JSON, versioned),
   ``_context`` (gateway + keys + clock), ``keys`` (the key schema, in its docstring);
 * ``_gateway``: the Redis gateway (connection from every URL form in ``urls``,
-  timeouts and the 503 mapping, pipelining, the per-tick lookup batch, the
-  invalidating local cache, the configuration check in ``health``);
+  timeouts and the 503 mapping, pipelining, ``WAIT`` after durable writes (``durability``),
+  the per-tick lookup batch, the invalidating local cache, the configuration check in
+  ``health``);
 * ``_transfer``, ``_transfer_write``, ``_records``: export, import and copy (JSON lines).
 
 Lifetimes and limits are in :mod:`oauth_middleware.limits`.
@@ -33,7 +34,7 @@ from oauth_middleware.limits import (
 )
 from oauth_middleware.store._authn import ClientRead, Lookahead, ScopeSnapshot
 from oauth_middleware.store._context import Clock, Progress
-from oauth_middleware.store._gateway import StoreRefused, StoreUnavailable
+from oauth_middleware.store._gateway import StoreNotDurable, StoreRefused, StoreUnavailable
 from oauth_middleware.store._gateway.health import RedisHealth, UnsafeRedis
 from oauth_middleware.store._gateway.urls import RedisURLError
 from oauth_middleware.store._minting import ClientRemoved, NewTokens
@@ -53,6 +54,7 @@ __all__ = [
     "RedisHealth",
     "RedisURLError",
     "ScopeSnapshot",
+    "StoreNotDurable",
     "StoreRefused",
     "StoreUnavailable",
     "TokenStore",

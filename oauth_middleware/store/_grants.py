@@ -6,6 +6,12 @@ deciding on a state field of the stored record (a code's ``used``, the refresh
 record's current ``digest``): of any number of concurrent attempts exactly one
 wins. An attempt that finds the value already consumed revokes the whole grant,
 because a second use means the value leaked (RFC 6749 §4.1.2, RFC 9700 §4.14.2).
+
+Redemption and rotation are durable writes: a replica acknowledges them before they
+return, or they raise ``StoreNotDurable`` (a 503) though the code is then used, or
+the refresh token retired, on the primary (``_gateway.durability``). Issuing a new
+grant is not: lost to a failover, its tokens simply stop working (a refusal, never
+a credential that should be dead coming back).
 """
 
 from __future__ import annotations
@@ -116,7 +122,7 @@ class Grants:
             [sha, rt_value, rt_ttl, at_value, at_ttl, self._keys.access(grant_id, ""),
              GRANT_ACCESS_TOKENS]))
         *_, (status, *deleted) = await self._gateway.run(commands, scripts.INDEX_ADD,
-                                                         scripts.ROTATE_REFRESH)
+                                                         scripts.ROTATE_REFRESH, durable=True)
         self._gateway.forget_all(deleted)
         if deleted:  # a replay revoked the grant, or the bound evicted access tokens
             await self._gateway.settled()
@@ -135,7 +141,7 @@ class Grants:
                                 [key, self._keys.members(grant_id), *keys],
                                 [state, consumed, *args]))
         *_, outcome = await self._gateway.run(commands, scripts.INDEX_ADD,
-                                              scripts.CONSUME_AND_ISSUE)
+                                              scripts.CONSUME_AND_ISSUE, durable=True)
         if isinstance(outcome, list):  # a replay: the script revoked the grant, these keys
             self._gateway.forget_all(outcome)
             await self._gateway.settled()

@@ -4,16 +4,23 @@ RFC 9700 §4.14.2).
 Every revocation deletes keys in a script (:mod:`._grant_scripts`) and then drops the
 grant from its indexes; the local cache forgets the deleted keys at once, and the call
 returns only once every worker's cache has heard of it (``Gateway.settled``).
+
+Every deleting script is a durable write: a replica acknowledges it before the call
+returns, or the call raises ``StoreNotDurable`` (a 503) with the keys deleted on the
+primary all the same, so a revocation answered as done survives a failover. A retry
+is idempotent: what is gone stays gone (``_gateway.durability``).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from oauth_middleware.limits import REVOKE_BATCH
 from oauth_middleware.models import RefreshToken
 from oauth_middleware.security import DIGEST_CHARS, digest
 from oauth_middleware.store import _grant_scripts as scripts
 from oauth_middleware.store._context import Context, Progress
-from oauth_middleware.store._gateway import evalsha, texts
+from oauth_middleware.store._gateway import Command, StoreNotDurable, evalsha, texts
 from oauth_middleware.store._tokens import Tokens
 
 
@@ -52,7 +59,7 @@ class Revocation:
         keys = [members_key, targets[0]]
         try:
             deleted = await self._gateway.one(evalsha(scripts.REMOVE_MEMBER, keys, []),
-                                              scripts.REMOVE_MEMBER)
+                                              scripts.REMOVE_MEMBER, durable=True)
         finally:
             self._gateway.forget(targets[0])
         await self._gateway.settled()
@@ -66,9 +73,8 @@ class Revocation:
         leaves its user's (or client's own) index and its client's, so it no longer
         counts against the subject's cap (``max_grants_per_user``).
         """
-        reply = await self._gateway.one(
-            evalsha(scripts.SWEEP_GRANT, [self._keys.members(grant_id)], []),
-            scripts.SWEEP_GRANT)
+        (reply,) = await self._swept(
+            [evalsha(scripts.SWEEP_GRANT, [self._keys.members(grant_id)], [])])
         client_id, subject, subject_type = texts(reply[:3])
         deleted = reply[3]
         self._gateway.forget_all(deleted)
@@ -127,9 +133,8 @@ class Revocation:
         the other index each was in (its client's or its user's), so revoking a user's grants
         leaves no dead entry in their clients' indexes, nor the reverse. The local cache
         drops the deleted keys at once."""
-        replies = await self._gateway.run(
-            [evalsha(scripts.SWEEP_GRANT, [self._keys.members(g)], []) for g in grant_ids],
-            scripts.SWEEP_GRANT)
+        replies = await self._swept(
+            [evalsha(scripts.SWEEP_GRANT, [self._keys.members(g)], []) for g in grant_ids])
         unindex: dict[str, list[str]] = {index_key: list(grant_ids)}
         deleted = 0
         for grant_id, (client_id, subject, subject_type, keys) in zip(grant_ids, replies,
@@ -144,3 +149,15 @@ class Revocation:
                         unindex.setdefault(other, []).append(grant_id)
         await self._gateway.run([("ZREM", key, *ids) for key, ids in unindex.items()])
         return deleted
+
+    async def _swept(self, sweeps: list[Command]) -> list[Any]:
+        """Run ``SWEEP_GRANT`` calls as one durable write. When no replica confirmed it in
+        time, the keys are gone on the primary all the same: the local cache forgets them
+        before the 503 leaves."""
+        try:
+            return await self._gateway.run(sweeps, scripts.SWEEP_GRANT, durable=True)
+        except StoreNotDurable as exc:
+            for reply in exc.replies:
+                if isinstance(reply, list) and len(reply) == 4:
+                    self._gateway.forget_all(reply[3])
+            raise

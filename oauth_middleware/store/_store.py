@@ -33,6 +33,7 @@ from oauth_middleware.store._context import Clock, Context, Progress
 from oauth_middleware.store._gateway import Gateway
 from oauth_middleware.store._gateway.cache import CACHE_SIZE
 from oauth_middleware.store._gateway.connection import CONNECT_TIMEOUT, RETRIES, SOCKET_TIMEOUT
+from oauth_middleware.store._gateway.durability import REPLICA_TIMEOUT
 from oauth_middleware.store._gateway.health import RedisHealth
 from oauth_middleware.store._grants import Grants
 from oauth_middleware.store._minting import NewTokens
@@ -90,6 +91,8 @@ class TokenStore:
         cache_size: int = CACHE_SIZE,
         max_grants_per_user: int = GRANTS_PER_USER,
         max_grants_per_client: int = GRANTS_PER_CLIENT,
+        min_replicas: int | None = None,
+        replica_timeout: int = REPLICA_TIMEOUT,
     ) -> TokenStore:
         """Connect to ``url``, or embed when None.
 
@@ -108,10 +111,18 @@ class TokenStore:
         ``max_grants_per_user`` bounds one user's live grants (``max_grants_per_client``,
         a client's own, from client credentials): one more revokes the one that expires
         first. Give every store that issues (server, admin, CLI) the same values.
+
+        ``min_replicas``: how many replicas must acknowledge a revocation, a code
+        redemption or a refresh rotation (``WAIT``) before it answers success; None
+        (default) means 1 when the primary has a replica, 0 (no ``WAIT`` at all) when it
+        has none. ``replica_timeout`` (milliseconds, below ``socket_timeout``) bounds the
+        wait; past it the call raises :class:`StoreNotDurable` (503): done on the primary,
+        not confirmed durable (``docs/guides/running-at-scale.md``, "Durability").
         """
         check_prefix(prefix)
         gateway = Gateway.connect(url, connect_timeout=connect_timeout,
-                                  socket_timeout=socket_timeout, retries=retries)
+                                  socket_timeout=socket_timeout, retries=retries,
+                                  min_replicas=min_replicas, replica_timeout=replica_timeout)
         store = cls(gateway, prefix=prefix, clock=clock, max_grants_per_user=max_grants_per_user,
                     max_grants_per_client=max_grants_per_client)
         if local_cache:

@@ -411,6 +411,10 @@ RULES: tuple[Rule, ...] = (
          "The store refuses to start on a Redis that may evict keys without a TTL (allkeys-*) "
          "unless explicitly allowed, and warns, naming the setting, when Redis has neither AOF "
          "nor RDB persistence."),
+    Rule("redis.durable-writes", REDIS, "RFC 7009 §2.2, RFC 6749 §4.1.2, §6",
+         "A revocation, a code redemption and a refresh rotation answer success only once "
+         "min_replicas replicas acknowledged them (WAIT); fewer in time is a 503 + "
+         "Retry-After, and one answered 200 survives the primary's death."),
 )
 
 BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}

@@ -72,9 +72,10 @@ def round_trips(store: TokenStore) -> Iterator[list[int]]:
     sizes: list[int] = []
     original = gateway(store).run
 
-    async def counted(commands: Sequence[Any], *scripts: Any) -> list[Any]:
+    async def counted(commands: Sequence[Any], *scripts: Any, durable: bool = False
+                      ) -> list[Any]:
         sizes.append(len(commands))
-        return await original(commands, *scripts)
+        return await original(commands, *scripts, durable=durable)
 
     gateway(store).run = counted  # type: ignore[method-assign]
     try:

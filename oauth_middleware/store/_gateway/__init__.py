@@ -1,6 +1,7 @@
 """The Redis gateway: the only code of the project that imports redis-py (see :mod:`.gateway`)."""
 
 from oauth_middleware.store._gateway.connection import StoreRefused, StoreUnavailable
+from oauth_middleware.store._gateway.durability import StoreNotDurable
 from oauth_middleware.store._gateway.gateway import Gateway, texts
 from oauth_middleware.store._gateway.readthrough import Step, pairs
 from oauth_middleware.store._gateway.script import Command, Script, evalsha
@@ -10,6 +11,7 @@ __all__ = [
     "Gateway",
     "Script",
     "Step",
+    "StoreNotDurable",
     "StoreRefused",
     "StoreUnavailable",
     "evalsha",

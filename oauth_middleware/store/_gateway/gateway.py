@@ -15,6 +15,8 @@ with them:
   :meth:`settled` after this process's own writes.
 * Every Redis failure leaves as :class:`.connection.StoreUnavailable` (503),
   with nothing of the failure attached.
+* ``run(..., durable=True)``: the write must reach ``min_replicas`` replicas, or the
+  call fails with :class:`.durability.StoreNotDurable` (a 503) (:mod:`.durability`).
 
 A single-node client today. Every command names its keys, and every script is
 called with its keys, so a cluster client can route both, and the batch can
@@ -23,6 +25,7 @@ group its keys by slot, without a change above this object.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
@@ -40,6 +43,13 @@ from oauth_middleware.store._gateway.connection import (
     dedicated,
     embedded,
 )
+from oauth_middleware.store._gateway.durability import (
+    REPLICA_TIMEOUT,
+    Durability,
+    StoreNotDurable,
+    Wait,
+    check_durability,
+)
 from oauth_middleware.store._gateway.health import EMBEDDED, RedisHealth
 from oauth_middleware.store._gateway.health import check as check_health
 from oauth_middleware.store._gateway.invalidation import database_generation
@@ -49,16 +59,20 @@ from oauth_middleware.store._gateway.script import Command, Replies, Script
 from oauth_middleware.store._gateway.urls import connect_url
 
 T = TypeVar("T")
+logger = logging.getLogger("oauth_middleware.store")
 
 
 class Gateway:
     """A Redis connection with the store's timeouts, batching and (opt-in) local cache."""
 
-    def __init__(self, client: aioredis.Redis, *, embedded: bool = False) -> None:
+    def __init__(self, client: aioredis.Redis, *, embedded: bool = False,
+                 durability: Durability | None = None) -> None:
         #: The redis-py client; nothing outside this package may use it (tests' helpers do).
         self.client = client
         #: True for the in-process fakeredis store.
         self.embedded = embedded
+        #: How many replicas a durable write waits for (always none when embedded).
+        self.durability = Durability(0) if embedded else durability or Durability()
         #: The opt-in local cache (:meth:`track`); None when off.
         self.cache: TokenCache | None = None
         self._batch = Batcher(lambda: self.client)
@@ -66,15 +80,24 @@ class Gateway:
 
     @classmethod
     def connect(cls, url: str | None, *, connect_timeout: float = CONNECT_TIMEOUT,
-                socket_timeout: float = SOCKET_TIMEOUT, retries: int = RETRIES) -> Gateway:
+                socket_timeout: float = SOCKET_TIMEOUT, retries: int = RETRIES,
+                min_replicas: int | None = None, replica_timeout: int = REPLICA_TIMEOUT
+                ) -> Gateway:
         """A gateway to ``url`` (every form of :mod:`.urls`); embedded when None.
 
-        :class:`.urls.RedisURLError` (a ``ValueError``) for a URL that is not one of them.
+        :class:`.urls.RedisURLError` (a ``ValueError``) for a URL that is not one of them;
+        ``ValueError`` for durability settings that cannot work, or ``min_replicas`` above
+        0 for the embedded store, which has no replica to wait for.
         """
+        check_durability(min_replicas, replica_timeout, socket_timeout)
         if url is None:
+            if min_replicas:
+                raise ValueError("the embedded store has no replicas: min_replicas must be "
+                                 "0 or None")
             return cls(embedded(), embedded=True)
         return cls(connect_url(url, connect_timeout=connect_timeout,
-                               socket_timeout=socket_timeout, retries=retries))
+                               socket_timeout=socket_timeout, retries=retries),
+                   durability=Durability(min_replicas, replica_timeout))
 
     async def health(self, *, allow_eviction: bool = False) -> RedisHealth:
         """What the server's configuration may lose (:mod:`.health`); nothing when embedded."""
@@ -102,37 +125,72 @@ class Gateway:
         with GUARD:
             return await self._exchange(commands)
 
-    async def _exchange(self, commands: Sequence[Command]) -> Replies:
+    async def _exchange(self, commands: Sequence[Command], wait: Wait | None = None
+                        ) -> Replies:
         try:
-            return await self._pipelines.send(commands)
+            return await self._pipelines.send(commands, wait)
+        except StoreNotDurable as exc:
+            self.durability.stale()
+            logger.warning("token store write not confirmed by %d replica(s) within %d ms",
+                           *wait or (0, 0))
+            raise exc.with_traceback(None) from None
         except StoreUnavailable as exc:
+            self.durability.stale()  # perhaps a failover: learn the new primary's replicas
             raise exc.with_traceback(None) from None  # nothing of the failure may travel with it
 
-    async def run(self, commands: Sequence[Command], *scripts: Script) -> list[Any]:
+    async def _replicas(self) -> int:
+        """The primary's ``connected_slaves`` (``INFO replication``). An ACL user refused
+        ``INFO`` cannot learn it: auto then stays 0 for good, said once in the log, as the
+        configuration check goes on without what it may not read."""
+        try:
+            info = await self.client.info("replication")
+        except ResponseError:
+            logger.warning("min_replicas auto: INFO is refused, so no WAIT is sent; pass "
+                           "min_replicas=1 when the primary has replicas, or allow +info")
+            self.durability.min_replicas = 0
+            return 0
+        return int(info.get("connected_slaves", 0))
+
+    async def run(self, commands: Sequence[Command], *scripts: Script,
+                  durable: bool = False) -> list[Any]:
         """Send ``commands`` in one round trip; an error reply fails the call.
 
         Scripts go by SHA; when Redis does not know one (first use, or a restart
         emptied its script cache) they are loaded and the commands are sent again.
         Every command must therefore be idempotent up to its first ``EVALSHA``,
         which holds: a script that is missing runs nothing.
+
+        ``durable``: the writes must reach ``min_replicas`` replicas (:mod:`.durability`);
+        :class:`.durability.StoreNotDurable` when they did not in time, though they are
+        done on the primary.
         """
         if not commands:
             return []
         with GUARD:
+            wait = await self.durability.wait(self._replicas) if durable else None
             for attempt in range(2):
-                replies = await self._exchange(commands)
+                replies, short = await self._judged(commands, wait)
                 error = next((r for r in replies if isinstance(r, ResponseError)), None)
-                if error is None:
+                if error is None and short is None:
                     return replies
                 if attempt or not isinstance(error, NoScriptError):
-                    raise error
-                for script in scripts:
+                    raise error or cast(StoreNotDurable, short)
+                for script in scripts:  # a missing script ran nothing: load it and resend
                     await self.client.script_load(script.source)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def one(self, command: Command, *scripts: Script) -> Any:
+    async def _judged(self, commands: Sequence[Command], wait: Wait | None
+                      ) -> tuple[Replies, StoreNotDurable | None]:
+        """The replies, and the failure when ``wait`` fell short: a missing script is then
+        loaded and resent as usual, not refused for the replicas of a write that never ran."""
+        try:
+            return await self._exchange(commands, wait), None
+        except StoreNotDurable as short:
+            return short.replies, short
+
+    async def one(self, command: Command, *scripts: Script, durable: bool = False) -> Any:
         """The reply to one command (:meth:`run`)."""
-        (reply,) = await self.run([command], *scripts)
+        (reply,) = await self.run([command], *scripts, durable=durable)
         return reply
 
     async def get(self, key: str) -> bytes | None:

@@ -24,6 +24,13 @@ What stays as it was:
   ``_consent.TAKE_PENDING``). A frozen Redis still fails within ~2 s.
 * Failures are per waiter: each one raises its own :class:`StoreUnavailable`.
 
+A list sent with a ``wait`` (:mod:`.durability`) must reach replicas: the batch then
+ends with one ``WAIT`` for the largest count asked, which covers every write before
+it on the connection, so any number of durable writes of one tick cost one ``WAIT``.
+A list whose count the reply does not reach gets :class:`.durability.StoreNotDurable`
+(with its replies); the other lists of the batch are answered as usual. A batch with
+no durable list sends no ``WAIT``.
+
 Like every pipeline the batch may name keys of several cluster slots; each
 script still touches one slot (see :mod:`oauth_middleware.store.keys`). A Redis Cluster client would
 have to split a batch by slot, as its pipelines do.
@@ -43,10 +50,11 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeout
 
 from oauth_middleware.store._gateway.connection import STORE_ERRORS, unavailable
+from oauth_middleware.store._gateway.durability import StoreNotDurable, Wait
 from oauth_middleware.store._gateway.script import Command, Replies
 
 logger = logging.getLogger("oauth_middleware.store")
-_Entry = tuple[Sequence[Command], asyncio.Future[Replies]]
+_Entry = tuple[Sequence[Command], asyncio.Future[Replies], Wait | None]
 
 
 class Pipelines:
@@ -62,8 +70,10 @@ class Pipelines:
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def send(self, commands: Sequence[Command]) -> asyncio.Future[Replies]:
-        """A future for the replies to ``commands``, sent with the rest of this tick's lists."""
+    def send(self, commands: Sequence[Command], wait: Wait | None = None
+             ) -> asyncio.Future[Replies]:
+        """A future for the replies to ``commands``, sent with the rest of this tick's lists;
+        with ``wait``, confirmed by that many replicas or failed (:mod:`.durability`)."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             # Lists queued on a loop that stopped before flushing them can never be answered.
@@ -71,7 +81,7 @@ class Pipelines:
         waiter: asyncio.Future[Replies] = loop.create_future()
         if not self._queue:
             loop.call_soon(self._flush, loop)
-        self._queue.append((commands, waiter))
+        self._queue.append((commands, waiter, wait))
         return waiter
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -86,7 +96,10 @@ class Pipelines:
         batch = [entry for entry in batch if not entry[1].done()]  # cancelled meanwhile
         if not batch:
             return
-        flat = [command for commands, _ in batch for command in commands]
+        flat = [command for commands, _, _ in batch for command in commands]
+        waits = [wait for _, _, wait in batch if wait is not None]
+        if waits:
+            flat.append(("WAIT", max(n for n, _ in waits), max(ms for _, ms in waits)))
         try:
             replies = await exchange(self._client().connection_pool, flat)
         except STORE_ERRORS as exc:
@@ -95,23 +108,32 @@ class Pipelines:
             _fail(batch, lambda: unavailable(failure))
             return
         except asyncio.CancelledError:
-            for _, waiter in batch:
+            for _, waiter, _ in batch:
                 waiter.cancel()
             raise
         except Exception as exc:  # a bug, not an outage: let each request see it
             bug = exc
             _fail(batch, lambda: bug)
             return
-        start = 0
-        for commands, waiter in batch:
-            end = start + len(commands)
-            if not waiter.done():
+        _answer(batch, replies[:-1] if waits else replies, replies[-1] if waits else None)
+
+
+def _answer(batch: list[_Entry], replies: Replies, acked: Any) -> None:
+    """Each waiter its own replies; a durable list that ``WAIT``'s reply (``acked``: how many
+    replicas confirmed, or an error reply) falls short of, the failure instead."""
+    start = 0
+    for commands, waiter, wait in batch:
+        end = start + len(commands)
+        if not waiter.done():
+            if wait is not None and not (isinstance(acked, int) and acked >= wait[0]):
+                waiter.set_exception(StoreNotDurable(replies[start:end]))
+            else:
                 waiter.set_result(replies[start:end])
-            start = end
+        start = end
 
 
 def _fail(batch: list[_Entry], error: Callable[[], BaseException]) -> None:
-    for _, waiter in batch:
+    for _, waiter, _ in batch:
         if not waiter.done():
             waiter.set_exception(error())
 
