@@ -150,6 +150,26 @@ def test_a_redis_url_for_the_store_says_to_pass_a_shared_token_store() -> None:
         "shared by the middleware, the server and the admin")
 
 
+@pytest.mark.rule("rest.no-secret-in-logs")
+@pytest.mark.parametrize("owner", ["OAuthMiddleware", "AuthorizationServer", "AdminApp"])
+@pytest.mark.parametrize(("url", "shown"), [
+    ("redis://app:Pa55-word@redis.internal:6379/0", "'redis://…@redis.internal:6379/0'"),
+    ("rediss://:Pa55@w/rd@redis.internal/0", "'rediss://…@redis.internal/0'"),
+    ("redis://redis.internal/0?password=Pa55-word", "'redis://redis.internal/0?…'"),
+])
+def test_a_redis_url_for_the_store_never_shows_its_password(
+    store: TokenStore, owner: str, url: str, shown: str,
+) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        _construct(store, owner, "store", url)
+    message = str(refused.value)
+    assert message.startswith(
+        f"{owner}: store={shown} (str) is wrong: pass a store, not a URL: "
+        f"store=TokenStore.from_url({shown}), created once and shared by the middleware, "
+        "the server and the admin")
+    assert "Pa55" not in message and "Pa55" not in repr(refused.value)
+
+
 def _allow(request: Request) -> bool:
     return True
 
