@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Collection, Iterable
 from typing import Literal
 
 from oauth_middleware.models import Client, Scope
@@ -16,14 +17,20 @@ SaveCondition = Literal["any", "new", "same"]
 
 
 class ClientStore(AuthnMixin):
-    async def save_client(self, client: Client, *, only: SaveCondition = "any") -> bool:
+    async def save_client(self, client: Client, *, only: SaveCondition = "any",
+                          over: Client | None = None,
+                          fields: Collection[str] | None = None) -> bool:
         """Create or replace a client (its secret is already a hash in ``secret_hash``).
 
         ``only="new"``: unless the id is taken; ``only="same"``: only over the stored record
-        of the same ``generation`` (an edit never brings back a client removed meanwhile).
-        Decided in the same script that writes; False when refused.
+        of the same ``generation`` (an edit never brings back a client removed meanwhile)
+        and, given ``over`` (the record the edit was made from), only while the stored
+        record still holds ``over``'s values of ``fields`` (default: all of them), so an
+        edit never undoes one made meanwhile: a rotated secret stays rotated. Decided in
+        the same script that writes; False when refused.
         """
         key, value = self.keys.client(client.client_id), dump(client)
+        read = "" if over is None else _fields(over, fields)
         try:
             if only == "any":
                 await self.run([("SET", key, value), ("SADD", self.keys.clients, client.client_id)])
@@ -31,7 +38,8 @@ class ClientStore(AuthnMixin):
             else:
                 (saved,) = await self.run([self.evalsha(
                     scripts.SAVE_CLIENT, [key, self.keys.clients],
-                    [value, only, client.generation, client.client_id])], scripts.SAVE_CLIENT)
+                    [value, only, client.generation, client.client_id, read])],
+                    scripts.SAVE_CLIENT)
         finally:
             self.forget(key)
         await self.settled()
@@ -129,3 +137,9 @@ class ClientStore(AuthnMixin):
             self.forget(self.keys.scopes)
         await self.settled()
         return bool(deleted)
+
+
+def _fields(record: Client, names: Collection[str] | None) -> str:
+    """``record``'s stored form, cut down to ``names`` (all when None): what must still hold."""
+    stored = json.loads(dump(record))
+    return json.dumps(stored if names is None else {name: stored[name] for name in names})

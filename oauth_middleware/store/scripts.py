@@ -468,12 +468,30 @@ redis.call('SET', KEYS[1], mark .. value, 'PX', tonumber(ARGV[2]))
 return value
 """)
 
-#: KEYS: client, clients; ARGV: record, condition, generation, client id.
+#: KEYS: client, clients; ARGV: record, condition, generation, client id, record read.
 #: Writes a client record and lists its id, on a condition checked in the same step:
 #: "new" (no client with this id yet) or "same" (the stored client has ``generation``:
-#: an edit never brings back a client removed meanwhile). Returns 1, or 0 when refused.
+#: an edit never brings back a client removed meanwhile; and, given the record the edit
+#: was made from, every field of it is still as read: an edit never undoes another made
+#: meanwhile, such as a secret rotated). Fields the stored record lacks (written by an
+#: older version) are not compared. Returns 1, or 0 when refused.
 #: A resent "new" write finds its own record (its random generation makes it unique).
 SAVE_CLIENT = Script("""
+local function unchanged(stored, read)
+  for name, value in pairs(read) do
+    local now = stored[name]
+    if name ~= 'v' and now ~= nil then
+      if type(now) == 'table' and type(value) == 'table' then
+        if cjson.encode(now) ~= cjson.encode(value) then
+          return false
+        end
+      elseif now ~= value then
+        return false
+      end
+    end
+  end
+  return true
+end
 local raw = redis.call('GET', KEYS[1])
 if ARGV[2] == 'new' then
   if raw then
@@ -486,6 +504,9 @@ else
   local ok, client = pcall(cjson.decode, raw)
   local generation = ok and type(client) == 'table' and client['generation'] or ''
   if generation ~= ARGV[3] then
+    return 0
+  end
+  if ARGV[5] ~= '' and not unchanged(client, cjson.decode(ARGV[5])) then
     return 0
   end
 end

@@ -169,7 +169,8 @@ async def register_client(
     )
     if existing is None and await store.client_indexed(client_id):
         await store.revoke_client_tokens(client_id)  # what an interrupted removal left
-    if not await store.save_client(client, only="new" if existing is None else "same"):
+    if not await store.save_client(client, only="new" if existing is None else "same",
+                                   over=existing):
         raise ClientExists(f"client {client_id!r} was registered or removed meanwhile")
     return RegisteredClient(client, secret)
 
@@ -236,9 +237,9 @@ async def update_client(
         changes["secret_hash"] = None
     elif secret is not None:
         changes["secret_hash"] = hash_client_secret(secret)
-    client = replace(client, **changes)
-    await save_edit(store, client)
-    return RegisteredClient(client, secret)
+    edited = replace(client, **changes)
+    await save_edit(store, edited, client)
+    return RegisteredClient(edited, secret)
 
 
 async def rotate_secret(store: TokenStore, client_id: str) -> RegisteredClient:
@@ -247,16 +248,18 @@ async def rotate_secret(store: TokenStore, client_id: str) -> RegisteredClient:
     if client.public:
         raise ValueError(f"client {client_id!r} is public and has no secret")
     secret = new_secret()
-    client = replace(client, secret_hash=hash_client_secret(secret))
-    await save_edit(store, client)
-    return RegisteredClient(client, secret)
+    rotated = replace(client, secret_hash=hash_client_secret(secret))
+    await save_edit(store, rotated, client)
+    return RegisteredClient(rotated, secret)
 
 
-async def save_edit(store: TokenStore, client: Client) -> None:
-    """Store an edited client over the registration it was read from, or
-    :class:`UnknownClient` when that was removed (or replaced) meanwhile."""
-    if not await store.save_client(client, only="same"):
-        raise UnknownClient(f"no client {client.client_id!r}")
+async def save_edit(store: TokenStore, client: Client, read: Client) -> None:
+    """Store ``client``, edited from ``read``, over that same record, or
+    :class:`UnknownClient` when it was removed, replaced or edited meanwhile (writing
+    anyway would undo that edit: bring back a secret rotated away, drop a URI added)."""
+    if not await store.save_client(client, only="same", over=read):
+        raise UnknownClient(f"no client {client.client_id!r} as it was read: it was changed "
+                            "or removed meanwhile; try again")
 
 
 async def remove_client(store: TokenStore, client_id: str) -> bool:

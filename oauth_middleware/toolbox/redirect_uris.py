@@ -17,8 +17,9 @@ async def add_redirect_uri(
     validate_redirect_uri(uri, allow_http=allow_http)
     client = await require_client(store, client_id)
     if uri not in client.redirect_uris:
-        client = replace(client, redirect_uris=(*client.redirect_uris, uri))
-        await save_edit(store, client)
+        edited = replace(client, redirect_uris=(*client.redirect_uris, uri))
+        await save_edit(store, edited, client)
+        return edited
     return client
 
 
@@ -27,6 +28,6 @@ async def remove_redirect_uri(store: TokenStore, client_id: str, uri: str) -> Cl
     client = await require_client(store, client_id)
     if uri not in client.redirect_uris:
         raise ValueError(f"client {client_id!r} has no redirect URI {uri!r}")
-    client = replace(client, redirect_uris=tuple(u for u in client.redirect_uris if u != uri))
-    await save_edit(store, client)
-    return client
+    edited = replace(client, redirect_uris=tuple(u for u in client.redirect_uris if u != uri))
+    await save_edit(store, edited, client)
+    return edited

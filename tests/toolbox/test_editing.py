@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 
 from oauth_middleware.errors import InvalidScope
@@ -12,12 +15,15 @@ from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import (
     MAX_LIFETIME,
     ClientExists,
+    RegisteredClient,
     UnknownClient,
+    add_redirect_uri,
     issue_code,
     issue_token,
     parse_lifetime,
     parse_token_lifetime,
     register_client,
+    rotate_secret,
     update_client,
 )
 
@@ -129,6 +135,45 @@ async def test_making_a_client_confidential_gives_a_secret_and_public_drops_it(
         await update_client(store, "web", public=True)
     public = await update_client(store, "web", public=True, grant_types=["authorization_code"])
     assert public.client.public and public.client.secret_hash is None
+
+
+async def test_an_edit_racing_a_secret_rotation_never_restores_the_old_secret(
+    store: TokenStore, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    registered = await register_client(store, "Service", "svc", public=False,
+                                       grant_types=["client_credentials"])
+    save, writes, rotated = store.save_client, list[Any](), list[RegisteredClient]()
+
+    async def rotate_first(client: Any, **options: Any) -> bool:
+        """The rotation lands between the caller's read and its (first) write."""
+        writes.append(client)
+        if len(writes) == 1:
+            rotated.append(await rotate_secret(store, "svc"))
+        return await save(client, **options)
+
+    monkeypatch.setattr(store, "save_client", rotate_first)
+    with pytest.raises(UnknownClient, match="changed or removed meanwhile"):
+        await update_client(store, "svc", description="edited from the admin")
+    stored = await store.get_client("svc")
+    assert stored is not None and stored.description == ""
+    rotated_secret, old_secret = rotated[0].client_secret, registered.client_secret
+    assert rotated_secret is not None and old_secret is not None
+    assert verify_client_secret(stored.secret_hash, rotated_secret)
+    assert not verify_client_secret(stored.secret_hash, old_secret)
+
+
+async def test_fifty_concurrent_redirect_uri_additions_lose_none_they_reported_added(
+    store: TokenStore,
+) -> None:
+    await register_client(store, "Web", "web", redirect_uri=[CB])
+    uris = [f"https://a.example/cb{i}" for i in range(50)]
+    done = await asyncio.gather(*(add_redirect_uri(store, "web", uri) for uri in uris),
+                                return_exceptions=True)
+    added = {uri for uri, result in zip(uris, done, strict=True)
+             if not isinstance(result, BaseException)}
+    assert added and all(isinstance(r, UnknownClient) for r in done if isinstance(r, BaseException))
+    stored = await store.get_client("web")
+    assert stored is not None and added <= set(stored.redirect_uris)
 
 
 async def test_register_client_checks_text_lengths(store: TokenStore) -> None:

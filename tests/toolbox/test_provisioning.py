@@ -12,10 +12,12 @@ from oauth_middleware.settings_checks import ConfigurationError
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import (
     EnsuredClient,
+    RegisteredClient,
     ensure_client,
     issue_token,
     register_client,
     remove_client,
+    rotate_secret,
 )
 from tests.conftest import FakeClock
 from tests.redis_process import RedisProcess
@@ -212,6 +214,57 @@ async def test_fifty_concurrent_starts_racing_a_removal_leave_a_whole_client(
     assert stored is not None and stored.description == "v2"
     assert verify_client_secret(stored.secret_hash, SECRET)
     assert any(isinstance(d, EnsuredClient) and d.client == stored for d in done)
+
+
+async def test_a_secret_rotated_while_ensure_client_updates_is_never_rolled_back(
+    store: TokenStore, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An operator rotates a leaked secret (``rotate_secret``: "the old one stops working at
+    once") while a worker starts with a changed description and no secret: the worker's
+    write, built on the record it read before the rotation, must not restore the old hash."""
+    first = await ensure_client(store, "svc", "Service", **_service(client_secret=None))
+    leaked = first.client_secret
+    assert leaked is not None
+    save, writes, rotated = store.save_client, list[Any](), list[RegisteredClient]()
+
+    async def rotate_first(client: Any, **options: Any) -> bool:
+        """The rotation lands between the caller's read and its (first) write."""
+        writes.append(client)
+        if len(writes) == 1:
+            rotated.append(await rotate_secret(store, "svc"))
+        return await save(client, **options)
+
+    monkeypatch.setattr(store, "save_client", rotate_first)
+    done = await ensure_client(store, "svc", "Service",
+                               **_service(client_secret=None, description="v2"))
+    new_secret = rotated[0].client_secret
+    assert new_secret is not None
+    stored = await store.get_client("svc")
+    assert stored is not None and done.client == stored
+    assert (done.outcome, stored.description) == ("updated", "v2")
+    assert verify_client_secret(stored.secret_hash, new_secret)
+    assert not verify_client_secret(stored.secret_hash, leaked)
+
+
+async def test_fifty_concurrent_starts_with_different_arguments_leave_one_requested_state(
+    store: TokenStore,
+) -> None:
+    """Every field of the end state comes from one call: never a mix of two calls' arguments."""
+    await ensure_client(store, "svc", "Service", **_service())
+    wanted = [_service(description=f"v{i}", token_lifetime=600 + i,
+                       scopes_list=["items:read"] if i % 2 else ["items:write"],
+                       client_secret=f"{SECRET}-{i}" if i % 3 else None)
+              for i in range(RACERS)]
+    done = await asyncio.gather(*(ensure_client(store, "svc", "Service", **w) for w in wanted))
+    stored = await store.get_client("svc")
+    assert stored is not None
+    i = int(stored.description[1:])
+    assert (stored.token_lifetime, stored.scopes) == (
+        600 + i, ("items:read",) if i % 2 else ("items:write",))
+    secret = wanted[i]["client_secret"]
+    if secret is not None:
+        assert verify_client_secret(stored.secret_hash, secret)
+    assert done[i].client == stored and done[i].outcome == "updated"
 
 
 @pytest.mark.real_redis_only
