@@ -168,6 +168,30 @@ class TokenMixin(GrantWriter):
         with GUARD:
             return bool(await self.redis.exists(self.keys.client_index(client_id)))
 
+    async def revoke_client_leftovers(self, client_id: str) -> int:
+        """Revoke what an interrupted removal left of ``client_id``, and only that; returns
+        keys deleted. For whoever is about to register the id anew.
+
+        Each page of the client's index is read first, then the record checked absent,
+        and only then revoked. Nothing is issued without the record (``scripts.ISSUE``), so
+        a grant on a page read before a moment without the record was issued to a client
+        removed since: a leftover. Once a record exists (another worker registered the id
+        meanwhile, and may have issued tokens already), the sweep stops: that worker swept
+        the leftovers before it registered, and what is indexed now is the new client's.
+        """
+        index_key = self.keys.client_index(client_id)
+        cursor, deleted = 0, 0
+        while True:
+            with GUARD:
+                cursor, pairs = await self.redis.zscan(index_key, cursor, count=REVOKE_BATCH)
+                registered = await self.redis.exists(self.keys.client(client_id))
+            batch = list(dict.fromkeys(self.texts([grant_id for grant_id, _ in pairs])))
+            if batch and not registered:
+                deleted += await self._sweep(index_key, batch)
+            if registered or not int(cursor):
+                await self.settled()
+                return deleted
+
     async def revoke_user(self, user: str, *, progress: Progress | None = None) -> int:
         """Log a user out everywhere: every grant of theirs goes; returns keys deleted.
 

@@ -168,7 +168,7 @@ async def register_client(
         generation=new_generation() if existing is None else existing.generation,
     )
     if existing is None and await store.client_indexed(client_id):
-        await store.revoke_client_tokens(client_id)  # what an interrupted removal left
+        await store.revoke_client_leftovers(client_id)  # what an interrupted removal left
     if not await store.save_client(client, only="new" if existing is None else "same",
                                    over=existing):
         raise ClientExists(f"client {client_id!r} was registered or removed meanwhile")

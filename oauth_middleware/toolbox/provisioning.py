@@ -128,8 +128,8 @@ async def _create(store: TokenStore, wanted: dict[str, Any], secret: str | None
     given = secret or generated
     client = Client(**wanted, secret_hash=None if given is None else hash_client_secret(given),
                     created_at=store.clock(), generation=new_generation())
-    if await store.client_indexed(client_id) and await store.get_client(client_id) is None:
-        await store.revoke_client_tokens(client_id)  # what an interrupted removal left
+    if await store.client_indexed(client_id):
+        await store.revoke_client_leftovers(client_id)  # what an interrupted removal left
     if not await store.save_client(client, only="new"):
         return None
     return EnsuredClient(client, "created", generated)

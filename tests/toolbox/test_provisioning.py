@@ -11,6 +11,7 @@ from oauth_middleware.security import verify_client_secret
 from oauth_middleware.settings_checks import ConfigurationError
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import (
+    ClientExists,
     EnsuredClient,
     RegisteredClient,
     ensure_client,
@@ -132,6 +133,39 @@ async def test_leftover_tokens_of_a_removed_client_are_not_inherited(store: Toke
     assert done.outcome == "created"
     assert await store.resolve(old.access_token) is None
     assert not await store.client_indexed("svc")
+
+
+@pytest.mark.parametrize("provision", ["ensure_client", "register_client"])
+async def test_the_leftover_sweep_never_revokes_a_token_of_the_client_created_meanwhile(
+    store: TokenStore, monkeypatch: pytest.MonkeyPatch, provision: str,
+) -> None:
+    """Two workers find what an interrupted removal left. The second sweeps, creates the
+    client and a token is issued to it, all between the first's check (no record) and its
+    sweep: that sweep must take the leftovers only, never the new client's token."""
+    await ensure_client(store, "svc", "Service", **_service())
+    old = await issue_token(store, "svc", scopes=["items:read"])
+    await store.delete_client("svc")  # a removal interrupted before its sweep
+    scan, scans, new = store.redis.zscan, list[Any](), list[Any]()
+
+    async def other_worker_first(key: Any, *args: Any, **options: Any) -> Any:
+        """The other worker runs as the first worker's sweep starts reading the index."""
+        scans.append(key)
+        if len(scans) == 1:
+            await ensure_client(store, "svc", "Service", **_service())
+            new.append(await issue_token(store, "svc", scopes=["items:read"]))
+        return await scan(key, *args, **options)
+
+    monkeypatch.setattr(store.redis, "zscan", other_worker_first)
+    if provision == "ensure_client":
+        assert (await ensure_client(store, "svc", "Service", **_service())).outcome == "unchanged"
+    else:
+        with pytest.raises(ClientExists):
+            await register_client(store, "Service", "svc", public=False,
+                                  grant_types=["client_credentials"])
+    assert await store.resolve(old.access_token) is None
+    token = await store.resolve(new[0].access_token)
+    assert token is not None and token.client_id == "svc"
+    assert await store.redis.zcard(store.keys.client_index("svc")) == 1
 
 
 @pytest.mark.parametrize(("options", "message"), [
