@@ -111,8 +111,12 @@ class OAuthMiddleware:
     def _bind(self, scope: Scope) -> None:
         routes = getattr(scope.get("app"), "routes", None) or getattr(self.app, "routes", None)
         if routes is not None:
-            if not scope.get("root_path"):  # mounted, the app's routes are not ours to match
+            if not scope.get("root_path"):
                 settings_checks.check_scope_keys("OAuthMiddleware", self.policy, routes)
+            elif (wrapped := settings_checks.wrapped_routes(self.app)) is not None:
+                # mounted: the keys are relative to the app below us, not to scope["app"],
+                # which may be the host app
+                settings_checks.check_scope_keys("OAuthMiddleware", self.policy, wrapped)
             self.policy.bind(routes)
         elif self.policy.needs_routes:
             raise RuntimeError("AUTO scopes need the Starlette app's routes: add OAuthMiddleware "

@@ -242,6 +242,23 @@ def check_scope_keys(owner: str, policy: ScopePolicy, routes: Iterable[Any]) -> 
             f"{', '.join(map(repr, known)) or 'none found'}")
 
 
+def wrapped_routes(app: Any) -> list[Any] | None:
+    """The routes of the first app with routes below ``app``, through the middlewares in
+    between (each keeps the next as ``.app``); None when there is none to look into."""
+    for _ in range(_MAX_LAYERS):
+        routes = getattr(app, "routes", None)
+        if routes is not None:
+            return list(routes)
+        app = getattr(app, "app", None)
+        if app is None:
+            return None
+    return None
+
+
+#: Middlewares looked through by :func:`wrapped_routes` before giving up.
+_MAX_LAYERS = 32
+
+
 def _opaque_mounts(routes: Iterable[Any], prefix: str = "") -> Iterable[str]:
     """Mount prefixes whose app has no routes to look into (walked as ``walk_routes`` does)."""
     for route in routes:

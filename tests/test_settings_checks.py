@@ -292,6 +292,43 @@ async def test_grants_and_grant_types_given_as_generators_are_not_used_up_by_the
     assert registered.client.grant_types == ("client_credentials",)
 
 
+def _mounted(store: TokenStore, key: str, form: str) -> Starlette:
+    """A sub-app under ``/v1`` whose middleware maps ``key`` (relative to the mount, as the
+    middleware matches it). A mounted app's lifespan never runs: the first request binds."""
+    options: dict[str, Any] = {"store": store, "scopes": {key: "items:read"}, "debug": True}
+    routes = [Route("/items", page)]
+    if form == "middleware of the sub-app":
+        sub: Any = Starlette(routes=routes, middleware=[Middleware(OAuthMiddleware, **options)])
+    else:  # the sub-app wrapped where it is mounted
+        sub = OAuthMiddleware(Starlette(routes=routes), **options)
+    return Starlette(routes=[Mount("/v1", app=sub)])
+
+
+@pytest.mark.parametrize("form", ["middleware of the sub-app", "sub-app wrapped at the mount"])
+async def test_a_mapping_key_of_a_mounted_app_matching_none_of_its_routes_is_refused(
+    store: TokenStore, form: str,
+) -> None:
+    """The typo left ``/v1/items`` answering 200 to anyone: the check was skipped when mounted."""
+    transport = httpx.ASGITransport(app=_mounted(store, "/itmes", form))
+    async with httpx.AsyncClient(transport=transport, base_url="https://api.example") as client:
+        with pytest.raises(ConfigurationError) as refused:
+            await client.get("/v1/items")
+    assert str(refused.value).startswith(
+        "OAuthMiddleware: scopes key '/itmes' matches no route of the app, so it protects "
+        "nothing: fix the path (or method) to one of the app's routes, e.g. '/items'")
+
+
+@pytest.mark.parametrize("form", ["middleware of the sub-app", "sub-app wrapped at the mount"])
+async def test_a_mapping_key_of_a_mounted_app_matching_its_route_protects_it(
+    store: TokenStore, form: str,
+) -> None:
+    transport = httpx.ASGITransport(app=_mounted(store, "GET /items", form))
+    async with httpx.AsyncClient(transport=transport, base_url="https://api.example") as client:
+        refused = await client.get("/v1/items")
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"] == 'Bearer realm="api"'
+
+
 def _host(store: TokenStore, mount: str, issuer: str) -> Starlette:
     server = AuthorizationServer(store=store, issuer=issuer, secret_key=KEY)
     return Starlette(routes=[Mount(mount, server)])
