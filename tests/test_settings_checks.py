@@ -329,6 +329,22 @@ async def test_a_mapping_key_of_a_mounted_app_matching_its_route_protects_it(
     assert refused.headers["www-authenticate"] == 'Bearer realm="api"'
 
 
+@pytest.mark.parametrize(("key", "refused"), [("/itmes", True), ("GET /items", False)])
+async def test_an_app_behind_a_path_prefix_has_its_mapping_keys_checked(
+    store: TokenStore, key: str, refused: bool,
+) -> None:
+    """A server run with a root path (uvicorn ``--root-path``, a proxy's prefix) sets
+    ``root_path`` on every request; without a lifespan the first request binds."""
+    app = _app(store, {key: "items:read"}, Route("/items", page))
+    transport = httpx.ASGITransport(app=app, root_path="/api")
+    async with httpx.AsyncClient(transport=transport, base_url="https://api.example") as client:
+        if refused:
+            with pytest.raises(ConfigurationError, match="scopes key '/itmes' matches no route"):
+                await client.get("/api/items")
+        else:
+            assert (await client.get("/api/items")).status_code == 401
+
+
 def _host(store: TokenStore, mount: str, issuer: str) -> Starlette:
     server = AuthorizationServer(store=store, issuer=issuer, secret_key=KEY)
     return Starlette(routes=[Mount(mount, server)])
