@@ -26,8 +26,10 @@ from oauth_middleware.security import (
 )
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox.rules import (
+    MAX_CLIENT_SCOPES,
     MAX_TEXT,
     MAX_TITLE,
+    check_count,
     check_lifetime,
     check_typed_text,
     grant_types_for,
@@ -78,6 +80,7 @@ async def ensure_scopes(
     A scope registered meanwhile (by another worker, or the admin with its own title)
     is kept as it is: registering only creates (``create_scope``), never overwrites."""
     wanted = [validate_scope(s) for s in dict.fromkeys(identifiers)]
+    check_count(wanted, MAX_CLIENT_SCOPES, "lists at most {} scopes")
     known = await store.get_scopes(wanted)
     missing = [s for s in wanted if s not in known]
     if missing and not register_unknown:

@@ -8,6 +8,7 @@ from oauth_middleware.models import Client
 from oauth_middleware.redirects import validate_redirect_uri
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox.clients import require_client, save_edit
+from oauth_middleware.toolbox.rules import MAX_REDIRECT_URIS, check_count
 
 
 async def add_redirect_uri(
@@ -18,6 +19,7 @@ async def add_redirect_uri(
     client = await require_client(store, client_id)
     if uri not in client.redirect_uris:
         edited = replace(client, redirect_uris=(*client.redirect_uris, uri))
+        check_count(edited.redirect_uris, MAX_REDIRECT_URIS, "has at most {} redirect URIs")
         await save_edit(store, edited, client)
         return edited
     return client

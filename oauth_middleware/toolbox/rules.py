@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sized
 
 from oauth_middleware.models import (
     DEFAULT_CONFIDENTIAL_GRANTS,
@@ -23,6 +23,17 @@ _CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 #: Longest client title, and longest description or link, in characters.
 MAX_TITLE = 200
 MAX_TEXT = 2000
+#: Longest lists one client may have: every authorization and token request reads the
+#: whole client record, and every token of the client may carry all of its scopes.
+MAX_REDIRECT_URIS = 100
+MAX_CLIENT_SCOPES = 200
+
+
+def check_count(items: Sized, limit: int, rule: str) -> None:
+    """Refuse a client list longer than ``limit``; ``rule`` says it, e.g. "has at most {}
+    redirect URIs"."""
+    if len(items) > limit:
+        raise ValueError(f"a client {rule.format(limit)} ({len(items)} given)")
 
 
 def scope_title(identifier: str) -> str:
@@ -145,6 +156,8 @@ def redirect_uris_for(uris: Iterable[str], allow_http: bool, known: Iterable[str
         str, ...]:
     """Checked, de-duplicated URIs; ``known`` ones (already registered) are kept as they are."""
     registered = set(known)
-    return tuple(dict.fromkeys(
+    checked = tuple(dict.fromkeys(
         u if u in registered else validate_redirect_uri(u, allow_http=allow_http) for u in uris
     ))
+    check_count(checked, MAX_REDIRECT_URIS, "has at most {} redirect URIs")
+    return checked

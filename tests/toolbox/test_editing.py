@@ -176,6 +176,20 @@ async def test_fifty_concurrent_redirect_uri_additions_lose_none_they_reported_a
     assert stored is not None and added <= set(stored.redirect_uris)
 
 
+async def test_edits_never_take_a_client_past_its_list_limits(store: TokenStore) -> None:
+    uris = [f"https://a.example/cb{i}" for i in range(100)]
+    await register_client(store, "Web", "web", redirect_uri=uris)
+    with pytest.raises(ValueError, match=r"at most 100 redirect URIs \(101 given\)"):
+        await add_redirect_uri(store, "web", "https://a.example/one-more")
+    with pytest.raises(ValueError, match=r"at most 100 redirect URIs \(101 given\)"):
+        await update_client(store, "web", redirect_uris=[*uris, "https://a.example/one-more"])
+    with pytest.raises(ValueError, match=r"at most 200 scopes \(201 given\)"):
+        await update_client(store, "web", scopes_list=[f"s:{i}" for i in range(201)])
+    stored = await store.get_client("web")
+    assert stored is not None and stored.redirect_uris == tuple(uris) and stored.scopes == ()
+    assert await store.list_scopes() == []
+
+
 async def test_register_client_checks_text_lengths(store: TokenStore) -> None:
     with pytest.raises(ValueError, match="limited to 200"):
         await register_client(store, "W" * 201, "web", CB)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
@@ -182,6 +183,27 @@ async def test_arguments_register_client_refuses_are_refused_and_nothing_is_stor
     with pytest.raises(ValueError, match=message):
         await ensure_client(store, "svc", "Service", **_service(**options))
     assert await store.get_client("svc") is None
+    assert await store.list_scopes() == []
+
+
+@pytest.mark.parametrize("provision", ["ensure_client", "register_client"])
+@pytest.mark.parametrize(("option", "message"), [
+    ("redirect_uris", "a client has at most 100 redirect URIs (101 given)"),
+    ("scopes_list", "a client lists at most 200 scopes (201 given)"),
+])
+async def test_a_huge_list_is_refused_and_nothing_is_stored(
+    store: TokenStore, provision: str, option: str, message: str,
+) -> None:
+    """Every authorization and token request reads the whole client record."""
+    many: Any = ([f"https://a.example/cb{i}" for i in range(101)] if option == "redirect_uris"
+                 else [f"items:s{i}" for i in range(201)])
+    options: dict[str, Any] = {option: many}
+    call = (ensure_client(store, "web", "Web", **options) if provision == "ensure_client"
+            else register_client(store, "Web", "web", **{
+                "redirect_uri" if option == "redirect_uris" else option: many}))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        await call
+    assert await store.get_client("web") is None
     assert await store.list_scopes() == []
 
 
