@@ -137,6 +137,7 @@ async def test_making_a_client_confidential_gives_a_secret_and_public_drops_it(
     assert public.client.public and public.client.secret_hash is None
 
 
+@pytest.mark.rule("rest.client-edit-over-read")
 async def test_an_edit_racing_a_secret_rotation_never_restores_the_old_secret(
     store: TokenStore, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -162,6 +163,7 @@ async def test_an_edit_racing_a_secret_rotation_never_restores_the_old_secret(
     assert not verify_client_secret(stored.secret_hash, old_secret)
 
 
+@pytest.mark.rule("rest.client-edit-over-read")
 async def test_fifty_concurrent_redirect_uri_additions_lose_none_they_reported_added(
     store: TokenStore,
 ) -> None:
@@ -176,6 +178,7 @@ async def test_fifty_concurrent_redirect_uri_additions_lose_none_they_reported_a
     assert stored is not None and added <= set(stored.redirect_uris)
 
 
+@pytest.mark.rule("abuse.bounded.client-lists")
 async def test_edits_never_take_a_client_past_its_list_limits(store: TokenStore) -> None:
     uris = [f"https://a.example/cb{i}" for i in range(100)]
     await register_client(store, "Web", "web", redirect_uri=uris)

@@ -137,6 +137,7 @@ async def test_leftover_tokens_of_a_removed_client_are_not_inherited(store: Toke
 
 
 @pytest.mark.parametrize("provision", ["ensure_client", "register_client"])
+@pytest.mark.rule("revoke.client-leftovers-only")
 async def test_the_leftover_sweep_never_revokes_a_token_of_the_client_created_meanwhile(
     store: TokenStore, monkeypatch: pytest.MonkeyPatch, provision: str,
 ) -> None:
@@ -191,6 +192,7 @@ async def test_arguments_register_client_refuses_are_refused_and_nothing_is_stor
     ("redirect_uris", "a client has at most 100 redirect URIs (101 given)"),
     ("scopes_list", "a client lists at most 200 scopes (201 given)"),
 ])
+@pytest.mark.rule("abuse.bounded.client-lists")
 async def test_a_huge_list_is_refused_and_nothing_is_stored(
     store: TokenStore, provision: str, option: str, message: str,
 ) -> None:
@@ -272,6 +274,7 @@ async def test_fifty_concurrent_starts_racing_a_removal_leave_a_whole_client(
     assert any(isinstance(d, EnsuredClient) and d.client == stored for d in done)
 
 
+@pytest.mark.rule("rest.client-edit-over-read")
 async def test_a_secret_rotated_while_ensure_client_updates_is_never_rolled_back(
     store: TokenStore, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
