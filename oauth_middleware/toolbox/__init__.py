@@ -7,6 +7,7 @@ types, lifetimes) lives in this package, so no caller can skip one.
 from oauth_middleware.store import MAX_LIFETIME
 from oauth_middleware.toolbox.clients import (
     KEEP,
+    ClientChanged,
     ClientExists,
     RegisteredClient,
     UnknownClient,
@@ -40,6 +41,7 @@ __all__ = [
     "MAX_LIFETIME",
     "MAX_TEXT",
     "MAX_TITLE",
+    "ClientChanged",
     "ClientExists",
     "EnsuredClient",
     "IssuedCode",

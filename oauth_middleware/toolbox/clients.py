@@ -49,6 +49,11 @@ class UnknownClient(LookupError):
     """No client with this id is registered."""
 
 
+class ClientChanged(UnknownClient):
+    """The client was changed or removed between reading it and writing an edit of it:
+    the edit was not written (it would have undone the other change)."""
+
+
 class _Keep(enum.Enum):
     KEEP = "keep"
 
@@ -261,7 +266,7 @@ async def save_edit(store: TokenStore, client: Client, read: Client) -> None:
     :class:`UnknownClient` when it was removed, replaced or edited meanwhile (writing
     anyway would undo that edit: bring back a secret rotated away, drop a URI added)."""
     if not await store.save_client(client, only="same", over=read):
-        raise UnknownClient(f"no client {client.client_id!r} as it was read: it was changed "
+        raise ClientChanged(f"no client {client.client_id!r} as it was read: it was changed "
                             "or removed meanwhile; try again")
 
 
