@@ -164,6 +164,19 @@ async def test_an_edit_racing_a_secret_rotation_never_restores_the_old_secret(
 
 
 @pytest.mark.rule("rest.client-edit-over-read")
+async def test_a_client_with_text_outside_ascii_can_be_edited_again_and_again(
+    store: TokenStore,
+) -> None:
+    """An edit is written only over the record read, compared field by field in Lua: text
+    stored as JSON escapes (surrogate pairs included) must compare equal to itself."""
+    await register_client(store, "Web 😀 café", "web", description="naïve 😀")
+    for n in range(3):
+        edited = await update_client(store, "web", description=f"v{n} 😀")
+        assert edited.client.description == f"v{n} 😀"
+    stored = await store.get_client("web")
+    assert stored is not None and (stored.title, stored.description) == ("Web 😀 café", "v2 😀")
+
+
 async def test_fifty_concurrent_redirect_uri_additions_lose_none_they_reported_added(
     store: TokenStore,
 ) -> None:
