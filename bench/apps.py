@@ -2,13 +2,16 @@
 
 ``bare`` is the route alone, the baseline every row is compared with. ``protected``
 is the same route behind :class:`OAuthMiddleware` with the authorization server
-mounted at ``/oauth``; ``cached`` is the same with the opt-in local token cache.
+mounted at ``/oauth``; ``cached`` is the same with the opt-in local token cache. ``jwt``
+is the route behind the middleware with :class:`JWTVerifier` for a foreign issuer and
+no Redis at all.
 The app reads ``REDIS_URL`` and the server's issuer from the environment.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -56,3 +59,23 @@ def protected() -> Starlette:
 
 def cached() -> Starlette:
     return _protected(local_cache=True)
+
+
+def jwt() -> Starlette:
+    """The app serves its issuer's JWKS itself (loopback, fetched once, then cached)."""
+    from bench import foreign_jwt  # joserfc: only this app needs the jwt extra
+    from oauth_middleware import JWTVerifier
+
+    keys = foreign_jwt.public_jwks(Path(os.environ["BENCH_JWT_KEY"]))
+
+    async def jwks(request: Request) -> Response:
+        return JSONResponse(keys, headers={"Cache-Control": "max-age=3600"})
+
+    base = os.environ["BENCH_ISSUER"].removesuffix("/oauth")
+    verifier = JWTVerifier(issuer=foreign_jwt.ISSUER, audience=foreign_jwt.AUDIENCE,
+                           jwks_uri=base + "/jwks")
+    app = Starlette(routes=[Route("/me", hello, methods=["GET", "POST"]),
+                            Route("/jwks", jwks)])
+    app.add_middleware(OAuthMiddleware, verifier=verifier, scopes={"/me": ["bench:read"]},
+                       debug=True)
+    return app

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from bench.seed import REDIRECT_URI, SCOPE, Seeded
 from bench.wrk import Request
 
-App = Literal["bare", "protected", "cached", "peer"]
+App = Literal["bare", "protected", "cached", "jwt", "peer"]
 Pool = Literal["codes", "refresh", "access"]
 FORM = "application/x-www-form-urlencoded"
 #: Shaped like one of our tokens, but never issued: the lookup runs and misses.
@@ -59,6 +59,8 @@ def rows(seeded: Seeded, peer_token: str | None) -> list[Row]:
             Request(headers={"Authorization": f"Bearer {UNKNOWN_TOKEN}"}), expect=401),
         Row("cached", "protected, header token, local_cache=True", "cached",
             Request(headers=bearer)),
+        Row("foreign_jwt", "protected, foreign JWT (JWTVerifier, keys cached, no Redis)", "jwt",
+            Request(headers={"Authorization": f"Bearer {seeded.foreign_jwt}"})),
         Row("token_cc", "token: client_credentials", "protected",
             _post("/oauth/token", f"grant_type=client_credentials&scope={SCOPE}", seeded),
             server=True),

@@ -11,12 +11,12 @@ import asyncio
 import http.client
 import json
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import redis
 
-from bench import peer, procs, report, seed, wrk
+from bench import foreign_jwt, peer, procs, report, seed, wrk
 from bench.rows import Row, rows
 from oauth_middleware import TokenStore
 
@@ -54,12 +54,15 @@ class Bench:
         stack.callback(self.loop.close)
         stack.callback(lambda: self.loop.run_until_complete(self.store.aclose()))
         self.seeded = self.loop.run_until_complete(seed.base(self.store))
+        jwt_key, jwt_token = foreign_jwt.make(workdir)
+        self.seeded = replace(self.seeded, foreign_jwt=jwt_token)
         self.apps: dict[str, procs.Process] = {}
         self.peer_token: str | None = "placeholder" if settings.peer else None
         needed = {row.app for row in self.rows()}
-        for app in ("bare", "protected", "cached"):
+        for app in ("bare", "protected", "cached", "jwt"):
             if app in needed:
-                proc = procs.uvicorn(f"bench.apps:{app}", self.url, settings.cpu(True))
+                proc = procs.uvicorn(f"bench.apps:{app}", self.url, settings.cpu(True),
+                                     extra_env={"BENCH_JWT_KEY": str(jwt_key)})
                 self.apps[app] = stack.enter_context(proc)
         self.peer_versions = ""
         if "peer" in needed:

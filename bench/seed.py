@@ -34,11 +34,13 @@ class Seeded:
     client_id: str
     client_secret: str
     token: str
+    #: The foreign issuer's token (bench.foreign_jwt), set by the runner.
+    foreign_jwt: str = ""
 
 
 async def base(store: TokenStore) -> Seeded:
     """The client and one access token every read-only row uses."""
-    await store.redis.flushdb()
+    await store._gateway.client.flushdb()  # the bench owns its Redis: start from nothing
     registered = await register_client(
         store, "Bench client", CLIENT_ID, REDIRECT_URI, "bench-admin",
         scopes_list=[SCOPE], public=False,

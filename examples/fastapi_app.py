@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Query
 from starlette.routing import Route
 
 from examples.provisioning import oauth_from_env, provision
@@ -64,7 +64,8 @@ async def list_items() -> list[str]:
 
 @app.post("/items", status_code=201)
 async def create_item(
-    name: str, token: Annotated[AccessToken, Depends(RequireScopes("items:write"))]
+    name: Annotated[str, Query(min_length=1, max_length=100)],
+    token: Annotated[AccessToken, Depends(RequireScopes("items:write"))],
 ) -> dict[str, str]:
     """Needs ``items:write``: the dependency says so."""
     items.append(name)

@@ -57,12 +57,13 @@ def list_items() -> dict[str, Any]:
 
 @flask_app.post("/items")
 def add_item() -> tuple[dict[str, Any], int]:
+    token = current_token()  # before any change: never write, then refuse
     body = request.get_json(silent=True)
     name = body.get("name") if isinstance(body, dict) else None
     if not isinstance(name, str) or not 0 < len(name) <= 100 or not name.isprintable():
         return {"error": "send JSON {\"name\": \"...\"}, 1 to 100 printable characters"}, 400
     items.append(name)
-    return {"added": name, "by": current_token().client_id}, 201
+    return {"added": name, "by": token.client_id}, 201
 
 
 oauth = oauth_from_env()

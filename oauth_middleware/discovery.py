@@ -30,10 +30,11 @@ from oauth_middleware.scopes import (
     Rule,
     ScopePolicy,
     _Auto,
+    descend,
+    listed,
     walk_routes,
 )
-from oauth_middleware.store import TokenStore
-from oauth_middleware.store.base import Progress
+from oauth_middleware.store import Progress, TokenStore
 
 #: How many wrappers (``.app`` of ``.app`` ...) are looked through; an app that wraps
 #: itself must not loop forever.
@@ -82,36 +83,42 @@ def _routes_below(app: Any) -> list[Any] | None:
     routes = None
     for layer in _layers(app):
         routes = getattr(layer, "routes", None)
-    return None if routes is None else list(routes)
+    return None if routes is None else listed(routes, "/")
 
 
 def _is_oauth_middleware(cls: Any) -> bool:
     return isinstance(cls, type) and issubclass(cls, OAuthMiddleware)
 
 
-def _survey(app: Any, prefix: str, found: _Survey, *, reachable: bool) -> None:
-    """Record the guards of ``app`` (mounted at ``prefix``) and of everything mounted in it."""
+def _survey(app: Any, prefix: str, found: _Survey, *, reachable: bool,
+            within: tuple[int, ...] = ()) -> None:
+    """Record the guards of ``app`` (mounted at ``prefix``) and of everything mounted in it;
+    ``within``: the route lists entered on the way (:func:`descend` refuses a cycle)."""
     routes = None
     for layer in _layers(app):
         if isinstance(layer, OAuthMiddleware):
             found.guards.append(_Guard(prefix, layer.policy, _routes_below(layer.app)))
         routes = getattr(layer, "routes", None)
-        found.guards += [_Guard(prefix, ScopePolicy(entry.kwargs.get("scopes")), list(routes))
+        found.guards += [_Guard(prefix, ScopePolicy(entry.kwargs.get("scopes")),
+                                listed(routes, prefix or "/"))
                          for entry in getattr(layer, "user_middleware", None) or []
                          if routes is not None and _is_oauth_middleware(getattr(entry, "cls", 0))]
     if routes is None:
         return
+    within = descend(within, routes, prefix or "/")
+    routes = listed(routes, prefix or "/")
     if not reachable:
-        found.roots.append((prefix, list(routes)))
+        found.roots.append((prefix, routes))
     for route in routes:
         included = getattr(route, "original_router", None)  # FastAPI's include_router
         if included is not None and hasattr(included, "routes"):
             context = getattr(route, "include_context", None)
-            _survey(included, prefix + getattr(context, "prefix", ""), found, reachable=True)
+            _survey(included, prefix + getattr(context, "prefix", ""), found, reachable=True,
+                    within=within)
         elif hasattr(route, "app") and not hasattr(route, "endpoint"):  # Mount, Host
             # walk_routes sees a mount's routes only when the mounted app itself has them.
             _survey(route.app, prefix + getattr(route, "path", ""), found,
-                    reachable=bool(getattr(route, "routes", None)))
+                    reachable=bool(getattr(route, "routes", None)), within=within)
 
 
 def _look(app: Any) -> _Survey:

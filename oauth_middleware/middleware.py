@@ -5,12 +5,14 @@ the scopes the route needs, extracts at most one bearer token, resolves it with
 its verifier (a :class:`TokenStore`: one Redis round trip) and either hands the
 request on with ``scope["user"]``, ``scope["auth"]`` and ``scope["oauth"]`` filled,
 or answers the refusal itself (:mod:`.error_response`): the wrapped app is never
-called on a 4xx or 5xx. CORS preflights pass untouched: they carry no credentials.
+called on a 4xx or 5xx. CORS preflights pass without a token: they carry no
+credentials; on a protected route only a CORS answer to one goes back (:mod:`.preflight`).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
@@ -32,6 +34,7 @@ from oauth_middleware.identity import ClientUser as ClientUser
 from oauth_middleware.identity import TokenIdentity, token_identity
 from oauth_middleware.identity import TokenUser as TokenUser
 from oauth_middleware.models import AccessToken
+from oauth_middleware.preflight import cors_only, is_preflight
 from oauth_middleware.scopes import ScopePolicy, ScopeSpec
 from oauth_middleware.store import StoreUnavailable, TokenStore
 from oauth_middleware.transport import Transport
@@ -42,6 +45,7 @@ logger = logging.getLogger("oauth_middleware.middleware")
 
 #: Longest query string read for an ``access_token`` (bytes); ASGI servers pass any length.
 MAX_QUERY_SIZE = 64 * 1024
+_SLASHES = re.compile(r"/{2,}")
 #: WebSocket close codes (RFC 6455 §7.4.1): policy violation, try again later.
 WS_POLICY_VIOLATION = 1008
 WS_TRY_AGAIN_LATER = 1013
@@ -102,7 +106,9 @@ class OAuthMiddleware:
                     await settings_checks.fail_startup(receive, send, exc)
                 raise
         if kind == "http":
-            await self._guard(scope, receive, send, scope["method"])
+            # Django and Werkzeug dispatch "post" as POST, and h11 passes it on as sent:
+            # match the scope keys on the method as the app behind will read it.
+            await self._guard(scope, receive, send, scope["method"].upper())
         elif kind == "websocket":
             await self._guard(scope, receive, send, "GET")
         else:
@@ -131,11 +137,13 @@ class OAuthMiddleware:
         kept in ``scope[VERDICT_KEY]`` for the layers below (:mod:`.verdict`).
         """
         raw_query = _redact(scope)
-        if method == "OPTIONS" and _is_preflight(scope):
+        required = self.policy.required(method, _merged(route_path(scope)))
+        if method == "OPTIONS" and is_preflight(scope):
             scope[VERDICT_KEY] = NO_TOKEN
+            if required is not None:
+                send = cors_only(send, render(MissingToken(), self.realm))
             await self._anonymous(scope, receive, send)
             return
-        required = self.policy.required(method, route_path(scope))
         body = self._body(scope, receive) if scope["type"] == "http" else None
         if body is not None:
             receive = body
@@ -170,7 +178,7 @@ class OAuthMiddleware:
 
     def _body(self, scope: Scope, receive: Receive) -> ReplayedBody | None:
         """A replaying reader when the body may carry the token (RFC 6750 §2.2), else None."""
-        if not self.sources[1] or scope["method"] in ("GET", "HEAD"):
+        if not self.sources[1] or scope["method"].upper() in ("GET", "HEAD"):
             return None
         return ReplayedBody(receive) if extraction.is_form(scope["headers"]) else None
 
@@ -225,6 +233,11 @@ class OAuthMiddleware:
         scope["auth"] = AuthCredentials(sorted(token.scopes))
 
     async def _anonymous(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # A token an outer OAuthMiddleware (another store) accepted is not this one's:
+        # below here only what this verifier accepted counts. A session user stays.
+        scope.pop("oauth", None)
+        if isinstance(scope.get("user"), TokenIdentity):
+            scope["user"], scope["auth"] = UnauthenticatedUser(), AuthCredentials()
         scope.setdefault("user", UnauthenticatedUser())
         scope.setdefault("auth", AuthCredentials())
         await self.app(scope, receive, send)
@@ -264,17 +277,10 @@ class OAuthMiddleware:
         await send({"type": "websocket.close", "code": code, "reason": exc.error})
 
 
-def _is_preflight(scope: Scope) -> bool:
-    """A CORS preflight (Fetch §4.8): OPTIONS with ``Origin`` and ``Access-Control-Request-
-    Method``. Browsers send it without credentials; one carrying an Authorization header is
-    not a preflight and is judged like any request."""
-    origin = method = False
-    for name, _ in scope["headers"]:
-        if name == b"authorization":
-            return False
-        origin = origin or name == b"origin"
-        method = method or name == b"access-control-request-method"
-    return origin and method
+def _merged(path: str) -> str:
+    """``path`` with runs of ``/`` merged: Werkzeug (Flask) routes ``//items`` as ``/items``,
+    so the key of ``/items`` must protect it; Starlette answers such paths 404 anyway."""
+    return _SLASHES.sub("/", path) if "//" in path else path
 
 
 def _redact(scope: Scope) -> bytes:

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from oauth_middleware.limits import ACCESS_LIFETIME
+
 GrantType = Literal[
     "authorization_code", "implicit", "password", "client_credentials", "refresh_token"
 ]
@@ -51,7 +53,7 @@ class Client:
     scopes: tuple[str, ...] = ()
     grant_types: tuple[GrantType, ...] = DEFAULT_PUBLIC_GRANTS
     #: Seconds an access token lives; None registers the client for never-expiring tokens.
-    token_lifetime: int | None = 3600
+    token_lifetime: int | None = ACCESS_LIFETIME
     description: str = ""
     link: str = ""
     registrant: str = ""

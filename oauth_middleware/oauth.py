@@ -24,9 +24,9 @@ from starlette.types import ASGIApp
 from oauth_middleware.admin.app import AdminApp
 from oauth_middleware.middleware import OAuthMiddleware
 from oauth_middleware.server.app import AuthorizationServer
-from oauth_middleware.server.config import Authenticate, signing_key, user_from_scope
 from oauth_middleware.store import TokenStore
 from oauth_middleware.verifier import TokenVerifier
+from oauth_middleware.web import Authenticate, signing_key, user_from_scope
 
 #: Set once on :class:`OAuth`, never per app.
 SHARED = frozenset({"store", "verifier", "issuer", "secret_key", "realm", "debug",

@@ -34,7 +34,7 @@ from starlette.requests import HTTPConnection
 from oauth_middleware.dependencies import SCHEME_NAME, checked_token
 from oauth_middleware.middleware import OAuthMiddleware
 from oauth_middleware.models import AccessToken
-from oauth_middleware.scopes import Rule, ScopePolicy, ScopeSpec
+from oauth_middleware.scopes import Rule, ScopePolicy, ScopeSpec, walk_routes
 from oauth_middleware.toolbox.rules import scope_title
 
 if TYPE_CHECKING:
@@ -49,6 +49,9 @@ DEFAULT_AUTHORIZATION_URL = "/oauth/auth/"
 DEFAULT_TOKEN_URL = "/oauth/token/"
 _OPERATIONS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 _CONVERTOR = re.compile(r"\{(\w+):\w+\}")
+#: A ``path`` parameter spans segments: written twice around a ``/`` it is matched only by
+#: a rule that spans them too.
+_PATH_PARAM = re.compile(r"\{(\w+):path\}")
 
 
 class OAuth2Scheme(SecurityBase):
@@ -89,12 +92,16 @@ def document_oauth(
     mapping = _mapping(app) if scopes is None else scopes
     generate: Callable[[], dict[str, Any]] = app.openapi
     rules: list[Rule] = []
+    templates: dict[str, list[str]] = {}
 
     def openapi() -> dict[str, Any]:
         schema = generate()
         if not rules:
             rules.extend(ScopePolicy(mapping).bind(app.routes))
-        _document(schema, rules, server, scheme_name)
+            for info in walk_routes(app.routes):
+                templates.setdefault(_CONVERTOR.sub(r"{\1}", info.template), []).append(
+                    info.template)
+        _document(schema, rules, templates, server, scheme_name)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -108,29 +115,40 @@ def _mapping(app: FastAPI) -> Mapping[str, ScopeSpec] | None:
     return None
 
 
-def _document(schema: dict[str, Any], rules: list[Rule], server: AuthorizationServer,
-              name: str) -> None:
-    """Add the mapping's scopes to each operation (idempotent), then the scheme."""
+def _document(schema: dict[str, Any], rules: list[Rule], templates: dict[str, list[str]],
+              server: AuthorizationServer, name: str) -> None:
+    """Add the mapping's scopes to each operation (idempotent), then the scheme.
+
+    ``templates``: the routes' own templates (convertors kept) by OpenAPI path."""
     operations = [(path, method, operation)
                   for path, item in schema.get("paths", {}).items()
                   for method, operation in item.items() if method in _OPERATIONS]
     for path, method, operation in operations:
-        required = _required(rules, method.upper(), path)
+        required = _required(rules, method.upper(), templates.get(path, [path]))
         if required is not None:
             _require(operation, name, sorted(required))
     used = {scope for _, _, operation in operations
             for requirement in operation.get("security", ()) for scope in requirement.get(name, ())}
+    used.update(scope for rule in rules for scope in rule.scopes)  # documented or not
     schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
     schemes[name] = _scheme(server, sorted(used))
 
 
-def _required(rules: Iterable[Rule], method: str, template: str) -> frozenset[str] | None:
-    """The first rule for ``method`` whose template is this OpenAPI path (as the middleware
-    would match a request to it: method-specific rules first, HEAD as GET)."""
+def _required(rules: Iterable[Rule], method: str, templates: list[str]
+              ) -> frozenset[str] | None:
+    """The first rule for ``method`` covering every request to routes of these templates,
+    as the middleware matches requests (method-specific rules first, HEAD as GET).
+
+    A rule covers a template it equals or whose regex matches it: ``{id}`` matches the
+    text ``{item_id:int}`` (a str rule covers an int route), ``{id:int}`` does not match
+    ``{item_id}`` (an int rule leaves ``/items/abc`` open: not documented as protected).
+    """
     method = "GET" if method == "HEAD" else method
     for rule in rules:
-        same = _CONVERTOR.sub(r"{\1}", rule.template) == template or rule.regex.match(template)
-        if (rule.method is None or rule.method == method) and same:
+        if (rule.method is None or rule.method == method) and all(
+                rule.template == template or rule.regex.match(_PATH_PARAM.sub(r"{\1}/{\1}",
+                                                                             template))
+                for template in templates):
             return rule.scopes
     return None
 

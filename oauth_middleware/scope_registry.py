@@ -13,8 +13,7 @@ from dataclasses import dataclass, replace
 
 from oauth_middleware.models import Scope
 from oauth_middleware.scopes import validate_scope
-from oauth_middleware.store import TokenStore
-from oauth_middleware.store.base import Progress
+from oauth_middleware.store import Progress, TokenStore
 from oauth_middleware.toolbox import scope_title
 from oauth_middleware.toolbox.rules import MAX_TITLE, text_field
 

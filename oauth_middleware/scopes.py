@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Final
 
 from starlette.routing import compile_path
@@ -26,6 +27,10 @@ _CACHE_SIZE = 4096
 #: Longest path (and method) the route cache keeps: the server passes paths of tens of KB,
 #: and 4096 of those would hold hundreds of MB. Longer ones are matched every time.
 _CACHED_LENGTH = 256
+#: Deepest nesting of mounts and included routers walked, and most routes (no real app
+#: comes close to either; an app object that loops or never ends must not hang a walk).
+MAX_NESTING = 64
+MAX_ROUTES = 100_000
 #: Attribute :func:`~oauth_middleware.decorators.oauth_required` sets on an endpoint.
 REQUIRED_ATTR = "__oauth_required__"
 
@@ -91,20 +96,51 @@ def walk_routes(routes: Iterable[Any], prefix: str = "", mounts: tuple[str, ...]
     whole, as one entry holding ``original_router`` and the prefix in
     ``include_context``; it has neither ``routes`` nor ``endpoint``, so it is
     descended into here. Older FastAPI copied the router's routes, prefixed, into
-    the app's own list: those are plain routes.
+    the app's own list: those are plain routes. An app mounted inside itself is a
+    ``ValueError`` (:func:`descend`), not an endless walk.
     """
-    for route in routes:
+    for count, info in enumerate(_walk(routes, prefix, mounts, (id(routes),)), 1):
+        if count > MAX_ROUTES:
+            raise ValueError(f"the app has more than {MAX_ROUTES} routes: not walked further")
+        yield info
+
+
+def listed(routes: Iterable[Any], where: str) -> list[Any]:
+    """``routes`` as a list, ``ValueError`` past :data:`MAX_ROUTES` (an endless iterable)."""
+    found = list(islice(routes, MAX_ROUTES + 1))
+    if len(found) > MAX_ROUTES:
+        raise ValueError(f"the routes at {where!r} number more than {MAX_ROUTES}: "
+                         "not walked further")
+    return found
+
+
+def descend(within: tuple[int, ...], routes: object, where: str) -> tuple[int, ...]:
+    """``within`` (the route lists entered so far) plus ``routes``, mounted at ``where``;
+    ``ValueError`` when they were entered already (a cycle) or nest too deep."""
+    if id(routes) in within:
+        raise ValueError(f"the Mount at {where!r} contains an app it is mounted in: "
+                         "a cycle of mounts cannot be walked")
+    if len(within) > MAX_NESTING:
+        raise ValueError(f"routes are nested more than {MAX_NESTING} mounts deep "
+                         f"(at {where!r})")
+    return (*within, id(routes))
+
+
+def _walk(routes: Iterable[Any], prefix: str, mounts: tuple[str, ...],
+          within: tuple[int, ...]) -> Iterator[RouteInfo]:
+    for route in listed(routes, prefix or "/"):
         included = getattr(route, "original_router", None)
         if included is not None and hasattr(included, "routes"):
-            context = getattr(route, "include_context", None)
-            yield from walk_routes(included.routes, prefix + getattr(context, "prefix", ""),
-                                   mounts)
+            where = prefix + getattr(getattr(route, "include_context", None), "prefix", "")
+            yield from _walk(included.routes, where, mounts,
+                             descend(within, included.routes, where))
             continue
         path = getattr(route, "path", "")
         children = getattr(route, "routes", None)
         if children is not None and not hasattr(route, "endpoint"):
             name = getattr(route, "name", None)
-            yield from walk_routes(children, prefix + path, mounts + ((name,) if name else ()))
+            yield from _walk(children, prefix + path, mounts + ((name,) if name else ()),
+                             descend(within, children, prefix + path))
         elif hasattr(route, "endpoint"):
             methods = getattr(route, "methods", None)
             yield RouteInfo(prefix + path, frozenset(methods) if methods else None,

@@ -15,6 +15,7 @@ the password or query of a Redis URL given as the store.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -228,6 +229,8 @@ def check_scope_keys(owner: str, policy: ScopePolicy, routes: Iterable[Any]) -> 
             raise ConfigurationError(
                 f"{owner}: scopes key 'HEAD {template}' never applies: a HEAD request is "
                 f"matched as GET, so write 'GET {template}' (it covers HEAD too)")
+        for route, _ in templates:
+            _refuse_narrower(owner, method, template, route)
         if any(_overlaps(template, route) and (method is None or methods is None
                                               or method in methods)
                for route, methods in templates):
@@ -282,6 +285,32 @@ def _sample(template: str) -> str:
     return path_format.format(**{
         name: _SAMPLES.get(type(conv).__name__.removesuffix("Convertor").lower(), "x")
         for name, conv in convertors.items()})
+
+
+#: A value each convertor's route takes that a narrower convertor refuses ("x" is no int).
+_BROAD = {"str": "x", "path": "x/x", "int": "0", "float": "0.0",
+          "uuid": "00000000-0000-0000-0000-000000000000"}
+_CONVERTOR = re.compile(r"\{(\w+)(?::\w+)?\}")
+
+
+def _refuse_narrower(owner: str, method: str | None, key: str, route: str) -> None:
+    """Refuse a key that is the route's own template with a narrower convertor:
+    ``"/orders/{order_id:int}"`` over ``/orders/{order_id}`` left ``/orders/+5`` open,
+    which FastAPI still parses as order 5."""
+    if key == route or _CONVERTOR.sub(r"{\1}", key) != _CONVERTOR.sub(r"{\1}", route):
+        return
+    _, path_format, convertors = compile_path(route)
+    sample = path_format.format(**{
+        name: _BROAD.get(type(conv).__name__.removesuffix("Convertor").lower(), "x")
+        for name, conv in convertors.items()})
+    if compile_path(key)[0].match(sample):
+        return
+    shown_key = f"{method} {key}" if method else key
+    raise ConfigurationError(
+        f"{owner}: scopes key {shown_key!r} covers only part of the route {route!r}: "
+        f"{sample!r} reaches the route unprotected (and the framework may still parse "
+        f"'+5' or '1.0' as a number there); write the key as the route's template, "
+        f"{route!r}")
 
 
 def _overlaps(key: str, route: str) -> bool:

@@ -4,14 +4,18 @@ Outside debug mode tokens, codes and secrets travel over TLS only. One exception
 needs no flag: a request that never left the machine. Its peer (``scope["client"]``)
 AND its ``Host`` header must both be loopback — ``127.0.0.0/8``, ``::1`` or
 ``localhost``, with or without a port — and it must carry no proxy header
-(``Forwarded``, ``X-Forwarded-*``, ``X-Real-IP``, ``Via``). That is what browsers
-treat as a secure context. Each condition closes one hole:
+(``Forwarded``, ``X-Forwarded-*``, ``X-Real-IP``, ``Via``) and not be HTTP/1.0.
+That is what browsers treat as a secure context. Each condition closes one hole:
 
 - the peer: a remote client can send ``Host: localhost``;
 - the Host: a page on ``evil.example`` rebound by DNS to 127.0.0.1 reaches a local
   server from the user's browser, with its own name in ``Host``;
 - the proxy headers: a proxy on the same machine is a loopback peer, and some
-  (nginx by default) send the upstream's own address as ``Host``.
+  send the upstream's own address as ``Host``;
+- HTTP/1.0: nginx's defaults are exactly that — ``Host`` the upstream address,
+  HTTP/1.0, and no proxy header at all. Browsers and local tools speak HTTP/1.1+.
+  A proxy configured to speak HTTP/1.1 upstream, to rewrite ``Host`` and to add
+  none of those headers is not detectable: it must be told to add them.
 
 Behind a TLS-terminating proxy, let the ASGI server set ``scope["scheme"]`` from the
 proxy's headers (uvicorn ``--proxy-headers --forwarded-allow-ips=...``); nothing here
@@ -74,6 +78,8 @@ def is_local(scope: Scope) -> bool:
     """True when the request came from this machine to this machine, through no proxy."""
     client = scope.get("client")
     if not client or not isinstance(client[0], str) or not is_loopback_ip(client[0]):
+        return False
+    if scope.get("http_version") == "1.0":  # what nginx forwards by default (module doc)
         return False
     hosts = []
     for name, value in scope.get("headers", ()):

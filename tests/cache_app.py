@@ -23,6 +23,7 @@ from oauth_middleware import OAuthMiddleware, TokenStore
 from oauth_middleware.server import AuthorizationServer, ThrottlePolicy
 from oauth_middleware.toolbox import RegisteredClient, register_client
 from tests.servers import UvicornProcess
+from tests.store_helpers import cache_of, redis_of
 
 #: Failed client authentications before 429. Above the default 10 because a test
 #: sends a refused secret until both workers have answered, and the kernel may hand
@@ -37,7 +38,7 @@ async def on_two_workers(redis_url: str
     served by uvicorn with two workers; the store is closed afterwards."""
     store = TokenStore.from_url(redis_url)
     try:
-        await store.redis.flushdb()
+        await redis_of(store).flushdb()
         web = await register_client(store, "Web", "web", "https://app.example/cb", None,
                                     scopes_list=["read"], public=False)
         with UvicornProcess("tests.cache_app:app", "--factory", "--workers", "2",
@@ -50,7 +51,7 @@ async def on_two_workers(redis_url: str
 def app() -> Starlette:
     """Factory for ``uvicorn --factory tests.cache_app:app``; reads ``REDIS_URL``."""
     store = TokenStore.from_url(os.environ["REDIS_URL"], local_cache=True)
-    cache = store.cache
+    cache = cache_of(store)
     if cache is None:
         raise RuntimeError("the local cache needs a Redis URL")
 

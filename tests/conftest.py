@@ -15,6 +15,7 @@ import pytest
 
 from oauth_middleware.store import TokenStore
 from tests.redis_process import RedisProcess
+from tests.store_helpers import redis_of
 
 BACKENDS = ("fake", "redis")
 #: Fixtures of the fault-injection helpers (own_redis, own_store), available suite-wide.
@@ -70,7 +71,7 @@ async def store(
     if backend == "redis":
         url = request.getfixturevalue("redis_server").url
     token_store = TokenStore.from_url(url, clock=clock)
-    await token_store.redis.flushdb()
+    await redis_of(token_store).flushdb()
     yield token_store
     await token_store.aclose()
 

@@ -30,6 +30,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from oauth_middleware.store import TokenStore
 from tests.redis_process import RedisProcess
+from tests.store_helpers import redis_of
 
 #: Upper bound for one refused request while Redis is frozen (SECURITY.md says ~2 s).
 FROZEN_BOUND = 3.0
@@ -117,7 +118,7 @@ async def inject(store: TokenStore) -> FaultPlan:
     goes through a counting connection.
     """
     plan = FaultPlan()
-    pool = store.redis.connection_pool
+    pool = redis_of(store).connection_pool
     pool.connection_class = _faulty(pool.connection_class, plan)
     await pool.disconnect()
     pool.reset()  # type: ignore[no-untyped-call]

@@ -18,6 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from oauth_middleware import OAuthMiddleware, TokenStore, ensure_client
+from tests.store_helpers import redis_of
 
 #: The Redis list each worker appends its ``ensure_client`` outcome to.
 OUTCOMES = "test:provisioning:outcomes"
@@ -36,7 +37,7 @@ def provisioned() -> Starlette:
             store, "example-service", "Example service", public=False,
             client_secret=os.environ["EXAMPLE_CLIENT_SECRET"],
             grant_types=["client_credentials"], scopes_list=["items:read", "items:write"])
-        await store.redis.rpush(OUTCOMES, done.outcome)
+        await redis_of(store).rpush(OUTCOMES, done.outcome)
         yield
         await store.aclose()
 

@@ -1,4 +1,4 @@
-"""Coalesced token lookups (store/batch.py): one round trip per loop iteration, exact answers."""
+"""Coalesced token lookups (store/_gateway/batch.py): one round trip per loop tick, exact."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from oauth_middleware.store import NewTokens, StoreUnavailable, TokenStore
-from oauth_middleware.store.codec import dump
+from oauth_middleware.store._codec import dump
+from tests.store_helpers import gateway, redis_of, texts
 
 
 def _spec(subject: str = "alice") -> NewTokens:
@@ -17,23 +18,23 @@ def _spec(subject: str = "alice") -> NewTokens:
 
 
 class Counting:
-    """Wraps ``store.redis.execute_command`` to record every command sent."""
+    """Wraps ``redis_of(store).execute_command`` to record every command sent."""
 
     def __init__(self, store: TokenStore) -> None:
         self.store = store
         self.calls: list[tuple[Any, ...]] = []
-        self.original: Any = store.redis.execute_command
+        self.original: Any = redis_of(store).execute_command
 
     async def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.calls.append(args)
         return await self.original(*args, **kwargs)
 
     def __enter__(self) -> Counting:
-        self.store.redis.execute_command = self  # type: ignore[method-assign]
+        redis_of(self.store).execute_command = self  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.store.redis.execute_command = self.original  # type: ignore[method-assign]
+        redis_of(self.store).execute_command = self.original  # type: ignore[method-assign]
 
 
 async def test_concurrent_lookups_share_one_mget(store: TokenStore) -> None:
@@ -91,7 +92,7 @@ async def test_a_failed_batch_fails_every_lookup_with_its_own_store_unavailable(
     async def broken(*args: object, **kwargs: object) -> object:
         raise RedisConnectionError("connection refused by 127.0.0.1:6379")
 
-    monkeypatch.setattr(store.redis, "execute_command", broken)
+    monkeypatch.setattr(redis_of(store), "execute_command", broken)
     results = await asyncio.gather(*(store.resolve(t) for t in tokens), return_exceptions=True)
     assert all(isinstance(r, StoreUnavailable) for r in results)
     assert len({id(r) for r in results}) == 3
@@ -121,7 +122,7 @@ async def test_an_unexpected_error_reaches_every_lookup_unchanged(
     async def buggy(*args: object, **kwargs: object) -> object:
         raise ZeroDivisionError
 
-    monkeypatch.setattr(store.redis, "execute_command", buggy)
+    monkeypatch.setattr(redis_of(store), "execute_command", buggy)
     results = await asyncio.gather(store.resolve(token), store.resolve(token),
                                    return_exceptions=True)
     assert all(isinstance(r, ZeroDivisionError) for r in results)
@@ -131,10 +132,10 @@ async def test_decoded_records_are_reused_only_for_identical_bytes(store: TokenS
     issued = await store.issue(_spec())
     first = await store.resolve(issued.access_token)
     assert first is not None and first is await store.resolve(issued.access_token)
-    key = next(k for k in store.texts(await store.redis.keys("*at:*")))
+    key = next(k for k in texts(await redis_of(store).keys("*at:*")))
     changed = NewTokens(client_id="web", subject="bob", scopes=frozenset({"polls:vote"}))
     other = (await store.issue(changed)).token
-    await store.redis.set(key, dump(other), keepttl=True)
+    await redis_of(store).set(key, dump(other), keepttl=True)
     assert await store.resolve(issued.access_token) == other
 
 
@@ -143,7 +144,7 @@ def test_a_batch_stranded_on_a_stopped_loop_does_not_block_the_next_loop() -> No
     first = asyncio.new_event_loop()
 
     async def queue_then_stop() -> None:
-        store.reads.get(store.keys.access("g" * 22, "0" * 64))
+        gateway(store)._batch.get(store.keys.access("g" * 22, "0" * 64))
         first.stop()  # the flush scheduled for this batch never runs
 
     first.run_until_complete(queue_then_stop())

@@ -1,4 +1,4 @@
-"""The opt-in local token cache (store/cache.py): served only while Redis can invalidate it."""
+"""The opt-in local token cache (store/_gateway/cache.py): served only while Redis invalidates."""
 
 from __future__ import annotations
 
@@ -15,18 +15,27 @@ from redis._parsers import _AsyncRESP2Parser
 
 from oauth_middleware.models import AccessToken, AuthorizationCode, IssuedTokens, RefreshToken
 from oauth_middleware.store import NewTokens, TokenStore
-from oauth_middleware.store.cache import TokenCache
-from oauth_middleware.store.invalidation import Invalidations
+from oauth_middleware.store._gateway.cache import TokenCache
+from oauth_middleware.store._gateway.invalidation import Invalidations
 from tests.apps import build_app
 from tests.conftest import FakeClock
 from tests.polling import until
 from tests.redis_process import RedisProcess
+from tests.store_helpers import (
+    cache_of,
+    caps,
+    count_failure,
+    gateway,
+    get_code,
+    get_refresh,
+    redis_of,
+)
 from tests.test_batch import Counting
 
 
 def _cache(store: TokenStore) -> TokenCache:
-    assert store.cache is not None
-    return store.cache
+    assert cache_of(store) is not None
+    return cache_of(store)
 
 
 async def _warm(store: TokenStore, token: str) -> AccessToken:
@@ -55,7 +64,7 @@ async def test_the_cache_serves_with_redis_pys_own_parser(own_redis: RedisProces
     """Without hiredis installed redis-py parses replies itself: the invalidation
     connection must still come up (it once refused to, for want of hiredis)."""
     store = TokenStore.from_url(own_redis.url, local_cache=True)
-    store.redis.connection_pool.connection_kwargs["parser_class"] = _AsyncRESP2Parser
+    redis_of(store).connection_pool.connection_kwargs["parser_class"] = _AsyncRESP2Parser
     try:
         issued = await store.issue(_spec())
         await _warm(store, issued.access_token)
@@ -129,13 +138,13 @@ async def test_a_revocation_returns_only_after_one_more_round_trip(
     """Redis writes the invalidations of a turn before it serves the next one: a round trip
     after the revoking one proves every worker's socket already holds the message."""
     trips: list[list[str]] = []
-    exchange = cached._exchange
+    exchange = gateway(cached)._exchange
 
     async def recording(commands: Any) -> Any:
         trips.append([str(command[0]) for command in commands])
         return await exchange(commands)
 
-    monkeypatch.setattr(cached, "_exchange", recording)
+    monkeypatch.setattr(gateway(cached), "_exchange", recording)
     await _revoke(cached, how)
     revoking = max(i for i, trip in enumerate(trips) if "EVALSHA" in trip)
     # A sweep unindexes what it revoked (ZREM) before the PING that ends it.
@@ -155,7 +164,7 @@ async def test_failure_counters_send_no_invalidation_to_the_workers(
     other = TokenStore.from_url(own_redis.url)
     try:
         for i in range(20):
-            await other.count_failure("client", f"guess{i}", window=60)
+            await count_failure(other, "client", f"guess{i}", window=60)
         assert await other.revoke_token(issued.access_token)
     finally:
         await other.aclose()
@@ -195,7 +204,7 @@ async def _revoke(store: TokenStore, how: str) -> str:
         value = await store.create_code(AuthorizationCode(
             grant_id="", client_id="web", subject="alice", redirect_uri="https://app.example/cb",
             redirect_uri_explicit=True, scopes=frozenset({"polls:results"})))
-        code = await store.get_code(value)
+        code = await get_code(store, value)
         assert code is not None
         issued = await store.redeem_code(value, code, _spec())
         assert issued is not None
@@ -205,7 +214,7 @@ async def _revoke(store: TokenStore, how: str) -> str:
     if how == "raced rotation":
         first = await store.issue(replace(_spec(), refresh=True))
         assert first.refresh_token is not None
-        record = await store.get_refresh(first.refresh_token)
+        record = await get_refresh(store, first.refresh_token)
         assert record is not None
         issued = await _rotated(store, first.refresh_token, record)
         await _warm(store, issued.access_token)
@@ -223,10 +232,10 @@ async def _revoke(store: TokenStore, how: str) -> str:
         assert await store.revoke_user("alice") == 2
     else:  # as many newer grants as the cap: the oldest, this one, is displaced
         assert isinstance(store.clock, FakeClock)
-        for _ in range(store.max_grants_per_user):
+        for _ in range(caps(store)[0]):
             store.clock.advance(1)
             await store.issue(replace(_spec(), refresh=True))
-        assert await store.get_refresh(str(issued.refresh_token)) is None
+        assert await get_refresh(store, str(issued.refresh_token)) is None
     return issued.access_token
 
 
@@ -251,7 +260,7 @@ async def test_a_rewritten_token_record_is_read_again(cached: TokenStore) -> Non
     cache = _cache(cached)
     seen = cache.invalidations
     key = next(iter(cache.entries))
-    await cached.redis.set(key, b'{"not": "a token"}', keepttl=True)
+    await redis_of(cached).set(key, b'{"not": "a token"}', keepttl=True)
     await until(lambda: cache.invalidations > seen, "the invalidation arrived")
     assert key not in cache.entries
 
@@ -260,7 +269,7 @@ async def test_a_rewritten_token_record_is_read_again(cached: TokenStore) -> Non
 async def test_flushing_redis_empties_the_cache(cached: TokenStore) -> None:
     issued = await cached.issue(_spec())
     await _warm(cached, issued.access_token)
-    await cached.redis.flushdb()
+    await redis_of(cached).flushdb()
     await until(lambda: not _cache(cached).entries, "the cache is empty")
     assert await cached.resolve(issued.access_token) is None
 
@@ -280,7 +289,7 @@ async def test_losing_the_invalidation_connection_flushes_and_stops_serving(
     issued = await cached.issue(_spec())
     await _warm(cached, issued.access_token)
     cache = _cache(cached)
-    killed = await cached.redis.client_kill_filter(_type="pubsub")
+    killed = await redis_of(cached).client_kill_filter(_type="pubsub")
     assert killed == 1
     await until(lambda: not cache.serving, "the cache stops serving")
     assert cache.entries == {}
@@ -360,7 +369,7 @@ def test_bad_cache_settings_raise_at_construction() -> None:
 
 
 def test_the_embedded_store_ignores_the_local_cache() -> None:
-    assert TokenStore.from_url(None, local_cache=True).cache is None
+    assert gateway(TokenStore.from_url(None, local_cache=True)).cache is None
 
 
 def _no_connection() -> aioredis.Connection:

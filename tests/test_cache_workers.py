@@ -22,6 +22,7 @@ from tests.cache_app import THROTTLE, on_two_workers
 from tests.redis_process import RedisProcess
 from tests.server.token_harness import auth_of
 from tests.servers import UvicornProcess
+from tests.store_helpers import count_failure, redis_of
 
 pytestmark = pytest.mark.real_redis_only
 
@@ -75,7 +76,7 @@ async def test_a_token_revoked_through_either_worker_is_refused_by_every_worker(
 
 
 async def _revoke_across_workers(store: TokenStore, redis_server: RedisProcess) -> None:
-    await store.redis.flushdb()
+    await redis_of(store).flushdb()
     web = await register_client(store, "Web", "web", "https://app.example/cb", None,
                                 scopes_list=["read"], public=False)
     issued = await store.issue(NewTokens(client_id="web", subject="alice"))
@@ -135,7 +136,7 @@ async def test_without_the_cache_every_request_is_exactly_one_redis_round_trip(
     redis_server: RedisProcess,
 ) -> None:
     store = TokenStore.from_url(redis_server.url)
-    await store.redis.flushdb()
+    await redis_of(store).flushdb()
     issued = await store.issue(NewTokens(client_id="web", subject="alice",
                                          scopes=frozenset({"polls:results"})))
     counter = aioredis.Redis.from_url(redis_server.url)
@@ -216,7 +217,8 @@ async def _secret_and_failures_across_workers(store: TokenStore, url: str,
 
     # Counters are never cached (nor tracked): the very next request reads the new count.
     for _ in range(THROTTLE.client_failures):
-        await store.count_failure("client", "web", window=THROTTLE.window, address="127.0.0.1")
+        await count_failure(store, "client", "web", window=THROTTLE.window,
+                                           address="127.0.0.1")
     throttled = await _cc_per_worker(url, rotated)
     assert {status for status, _ in throttled.values()} == {429}
     assert all(body["error"] == "slow_down" for _, body in throttled.values())

@@ -89,5 +89,7 @@ async def test_options_carrying_credentials_is_no_preflight_and_is_judged(
     assert forged.status_code == 401
     assert forged.json()["error"] == "invalid_token"
     assert 'error="invalid_token"' in forged.headers["www-authenticate"]
-    # A real preflight reaches the app (here an endpoint serving OPTIONS itself).
-    assert preflight.status_code == 200 and preflight.json() == {}
+    # A real preflight reaches the app, but an answer that is no CORS answer (here an
+    # endpoint serving OPTIONS itself) is replaced by the refusal (test_preflight_guard.py).
+    assert preflight.status_code == 401
+    assert preflight.headers["www-authenticate"] == 'Bearer realm="api"'

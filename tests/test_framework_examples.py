@@ -28,6 +28,7 @@ from oauth_middleware.security import verify_client_secret
 from oauth_middleware.store import TokenStore
 from tests.redis_process import RedisProcess, free_port
 from tests.servers import ROOT, UvicornProcess
+from tests.store_helpers import redis_of
 
 T = TypeVar("T")
 
@@ -52,7 +53,7 @@ def _redis_url(backend: str, request: pytest.FixtureRequest) -> str | None:
     if backend == "fake":
         return None
     server: RedisProcess = request.getfixturevalue("redis_server")
-    _on_store(server.url, lambda store: store.redis.flushdb())
+    _on_store(server.url, lambda store: redis_of(store).flushdb())
     return server.url
 
 
@@ -149,7 +150,7 @@ def test_example_provisioning_survives_two_workers_at_once_and_restarts(
     """Both workers register at once: one creates, the other accepts it; a restart keeps
     the registration; a new EXAMPLE_CLIENT_SECRET replaces the old one everywhere."""
     url = redis_server.url
-    _on_store(url, lambda store: store.redis.flushdb())
+    _on_store(url, lambda store: redis_of(store).flushdb())
     with serving(EXAMPLES[0], url, "--workers", "2") as server:
         _wait_for(server, "Application startup complete.", 2)
         with httpx.Client(base_url=server.url) as http:
@@ -222,7 +223,7 @@ async def test_fifty_workers_provisioning_at_once_leave_one_matching_client(
     assert verify_client_secret(replaced.secret_hash, "another-example-secret-42")
     assert not verify_client_secret(replaced.secret_hash, SECRET)
     assert capsys.readouterr().out == ""
-    await store.redis.flushdb()
+    await redis_of(store).flushdb()
     monkeypatch.setenv("EXAMPLE_CLIENT_SECRET", "")
     await asyncio.gather(*(provision(store) for _ in range(50)))
     printed = GENERATED.findall(capsys.readouterr().out)
@@ -239,7 +240,7 @@ def test_scope_sync_registers_the_scopes_each_example_needs(
     """The program as a user runs it, in its own process (so that Django's settings never
     become this test process's): the mapping of the middleware mounted over Flask or
     Django, and FastAPI's mapping plus its RequireScopes dependency."""
-    _on_store(redis_server.url, lambda store: store.redis.flushdb())
+    _on_store(redis_server.url, lambda store: redis_of(store).flushdb())
     done = subprocess.run(
         [sys.executable, "-m", "oauth_middleware", "--redis-url", redis_server.url,
          "scope", "sync", target, "--json"],

@@ -1,4 +1,4 @@
-"""Live grants per user and per client are capped (store/scripts.py ``ISSUE``, SECURITY.md).
+"""Live grants per user and per client are capped (store/_grant_scripts.py ``ISSUE``, SECURITY.md).
 
 Anyone with an account can loop a code flow or the password grant as himself, and a
 confidential client can loop client credentials: each round stores a grant. Past the
@@ -12,18 +12,18 @@ import asyncio
 
 import pytest
 
+from oauth_middleware.limits import GRANTS_PER_CLIENT, GRANTS_PER_USER, ISSUE_EVICTIONS, MAX_GRANTS
 from oauth_middleware.models import AuthorizationCode, IssuedTokens
 from oauth_middleware.store import NewTokens, TokenStore
-from oauth_middleware.store.base import GRANTS_PER_CLIENT, GRANTS_PER_USER, MAX_GRANTS
-from oauth_middleware.store.scripts import ISSUE_EVICTIONS
 from tests.conftest import FakeClock
+from tests.store_helpers import caps, gateway, get_code, get_refresh, redis_of, texts
 
 CAP = 5
 
 
 def capped(store: TokenStore, *, user: int = CAP, client: int = CAP) -> TokenStore:
     """Another store over ``store``'s Redis client (the same data), with other caps."""
-    return TokenStore(store.redis, clock=store.clock, max_grants_per_user=user,
+    return TokenStore(gateway(store), clock=store.clock, max_grants_per_user=user,
                       max_grants_per_client=client)
 
 
@@ -33,13 +33,13 @@ def _spec(user: str = "mallory", client_id: str = "spa") -> NewTokens:
 
 async def _members_keys(store: TokenStore) -> int:
     """Every grant's member set in Redis, found with SCAN as an operator would."""
-    return len([k async for k in store.redis.scan_iter(match=store.keys.members("*"))])
+    return len([k async for k in redis_of(store).scan_iter(match=store.keys.members("*"))])
 
 
 async def _live(store: TokenStore, issued: IssuedTokens) -> bool:
     """Whether both tokens of a grant are honoured; asserts they agree."""
     access = await store.resolve(issued.access_token) is not None
-    refresh = await store.get_refresh(str(issued.refresh_token)) is not None
+    refresh = await get_refresh(store, str(issued.refresh_token)) is not None
     assert access == refresh
     return access
 
@@ -61,16 +61,16 @@ async def test_a_loop_past_the_cap_keeps_exactly_the_cap_and_revokes_the_oldest(
 ) -> None:
     cap = capped(store)
     issued = await _loop(cap, clock, _spec(), 3 * CAP + 2)
-    assert await cap.redis.zcard(cap.keys.user_index("mallory")) == CAP
-    assert await cap.redis.zcard(cap.keys.client_index("spa")) == CAP
+    assert await redis_of(cap).zcard(cap.keys.user_index("mallory")) == CAP
+    assert await redis_of(cap).zcard(cap.keys.client_index("spa")) == CAP
     assert await _members_keys(cap) == CAP
     assert [await _live(cap, i) for i in issued] == [False] * (2 * CAP + 2) + [True] * CAP
-    assert sorted(cap.texts(await cap.redis.zrange(cap.keys.user_index("mallory"), 0, -1))) == \
+    assert sorted(texts(await redis_of(cap).zrange(cap.keys.user_index("mallory"), 0, -1))) == \
         sorted(i.token.grant_id for i in issued[-CAP:])
     # nothing of the revoked grants is left in Redis: their tokens, records and sets are gone
     grants = {i.token.grant_id for i in issued[:-CAP]}
-    leftover = [k async for k in cap.redis.scan_iter(match="*")
-                if any(g in cap.texts([k])[0] for g in grants)]
+    leftover = [k async for k in redis_of(cap).scan_iter(match="*")
+                if any(g in texts([k])[0] for g in grants)]
     assert leftover == []
 
 
@@ -85,7 +85,7 @@ async def test_the_cap_leaves_other_users_and_recently_refreshed_grants_alone(
     kept = (await _loop(cap, clock, _spec(), 1))[0]
     others = await _loop(cap, clock, _spec(), CAP - 1)
     clock.advance(1)
-    record = await cap.get_refresh(str(kept.refresh_token))
+    record = await get_refresh(cap, str(kept.refresh_token))
     assert record is not None
     refreshed = await cap.rotate_refresh(str(kept.refresh_token), record, _spec())
     assert refreshed is not None
@@ -94,8 +94,8 @@ async def test_the_cap_leaves_other_users_and_recently_refreshed_grants_alone(
         [False, False] + [True] * (CAP - 3) + [True, True]
     assert await _live(cap, refreshed)
     assert [await _live(cap, i) for i in bob] == [True] * CAP
-    assert await cap.redis.zcard(cap.keys.user_index("bob")) == CAP
-    assert await cap.redis.zcard(cap.keys.client_index("spa")) == 2 * CAP
+    assert await redis_of(cap).zcard(cap.keys.user_index("bob")) == CAP
+    assert await redis_of(cap).zcard(cap.keys.client_index("spa")) == 2 * CAP
 
 
 @pytest.mark.rule("abuse.bounded.grants-per-user")
@@ -109,12 +109,12 @@ async def test_the_grant_just_issued_is_never_the_one_displaced(
     code = await cap.create_code(AuthorizationCode(
         grant_id="", client_id="spa", subject="mallory", redirect_uri="https://app.example/cb",
         scopes=frozenset({"read"})))
-    record = await cap.get_code(code)
+    record = await get_code(cap, code)
     assert record is not None
     assert [await _live(cap, i) for i in issued] == [False] + [True] * (CAP - 1)
     redeemed = await cap.redeem_code(code, record, _spec())
     assert redeemed is not None and await _live(cap, redeemed)
-    assert await cap.redis.zcard(cap.keys.user_index("mallory")) == CAP
+    assert await redis_of(cap).zcard(cap.keys.user_index("mallory")) == CAP
 
 
 @pytest.mark.rule("abuse.bounded.grants-per-user", "revoke.index-bounded")
@@ -127,8 +127,8 @@ async def test_a_revoked_grant_frees_its_place_under_the_cap(
     cap = capped(store)
     issued = await _loop(cap, clock, _spec(), CAP)
     assert await cap.revoke_token(str(issued[-1].refresh_token))
-    assert await cap.redis.zcard(cap.keys.user_index("mallory")) == CAP - 1
-    assert await cap.redis.zcard(cap.keys.client_index("spa")) == CAP - 1
+    assert await redis_of(cap).zcard(cap.keys.user_index("mallory")) == CAP - 1
+    assert await redis_of(cap).zcard(cap.keys.client_index("spa")) == CAP - 1
     again = await _loop(cap, clock, _spec(), 1)
     assert [await _live(cap, i) for i in [*issued, *again]] == [True] * (CAP - 1) + [False, True]
 
@@ -142,13 +142,13 @@ async def test_a_grant_from_a_host_whose_clock_runs_behind_is_displaced_in_its_t
     hours early, and the next login anywhere displaced it, the newest, instead of the
     oldest. No clock moves here: only the order of issue decides."""
     cap = capped(store)
-    behind = TokenStore(store.redis, clock=lambda: clock() - 7200, max_grants_per_user=CAP)
+    behind = TokenStore(gateway(store), clock=lambda: clock() - 7200, max_grants_per_user=CAP)
     first = [await cap.issue(_spec()) for _ in range(CAP - 1)]
     late = await behind.issue(_spec())
     last = await cap.issue(_spec())
     assert [await _live(cap, i) for i in [*first, last]] == [False] + [True] * (CAP - 1)
     assert await _live(behind, late)
-    assert sorted(cap.texts(await cap.redis.zrange(cap.keys.user_index("mallory"), 0, -1))) == \
+    assert sorted(texts(await redis_of(cap).zrange(cap.keys.user_index("mallory"), 0, -1))) == \
         sorted(i.token.grant_id for i in [*first[1:], late, last])
 
 
@@ -163,7 +163,7 @@ async def test_fifty_concurrent_grants_at_the_cap_never_leave_more_than_the_cap(
     old = await _loop(stores[0], clock, _spec(), CAP)
     clock.advance(1)
     new = await asyncio.gather(*(s.issue(_spec()) for s in stores for _ in range(10)))
-    assert await store.redis.zcard(store.keys.user_index("mallory")) == CAP
+    assert await redis_of(store).zcard(store.keys.user_index("mallory")) == CAP
     assert await _members_keys(store) == CAP
     assert [await _live(store, i) for i in old] == [False] * CAP
     assert sum([await _live(store, i) for i in new]) == CAP
@@ -182,10 +182,10 @@ async def test_a_loop_of_client_credentials_keeps_the_clients_own_grants_at_the_
     assert [await cap.resolve(i.access_token) is not None for i in own] == \
         [False] * CAP + [True] * CAP
     assert [await _live(cap, i) for i in alice] == [True] * 3
-    assert await cap.redis.zcard(cap.keys.own_index("svc")) == CAP
-    assert await cap.redis.zcard(cap.keys.client_index("svc")) == CAP + 3
+    assert await redis_of(cap).zcard(cap.keys.own_index("svc")) == CAP
+    assert await redis_of(cap).zcard(cap.keys.client_index("svc")) == CAP + 3
     assert await cap.revoke_client_tokens("svc") > 0
-    assert await cap.redis.exists(cap.keys.own_index("svc"), cap.keys.client_index("svc"),
+    assert await redis_of(cap).exists(cap.keys.own_index("svc"), cap.keys.client_index("svc"),
                                   cap.keys.user_index("alice")) == 0
 
 
@@ -201,7 +201,7 @@ async def test_an_index_over_a_smaller_cap_shrinks_a_little_with_each_new_grant(
     for _ in range(CAP + 1):
         clock.advance(1)
         await small.issue(_spec())
-        sizes.append(int(await small.redis.zcard(small.keys.user_index("mallory"))))
+        sizes.append(int(await redis_of(small).zcard(small.keys.user_index("mallory"))))
     shrink = ISSUE_EVICTIONS - 1  # one displaced for the new grant, the rest shrink it
     assert shrink >= 1
     assert sizes == [3 * CAP - shrink * n for n in range(1, CAP + 2)]
@@ -222,7 +222,7 @@ def test_a_cap_out_of_range_is_refused_at_construction_naming_the_fix(
 
 def test_the_default_caps_leave_room_for_many_devices_and_instances() -> None:
     store = TokenStore.from_url(None)
-    assert (store.max_grants_per_user, store.max_grants_per_client) == (
+    assert caps(store) == (
         GRANTS_PER_USER, GRANTS_PER_CLIENT) == (100, 1000)
     edge = TokenStore.from_url(None, max_grants_per_user=1, max_grants_per_client=MAX_GRANTS)
-    assert (edge.max_grants_per_user, edge.max_grants_per_client) == (1, MAX_GRANTS)
+    assert caps(edge) == (1, MAX_GRANTS)

@@ -34,6 +34,7 @@ from tests.server.token_harness import (
     confidential,
     http,
 )
+from tests.store_helpers import redis_of
 
 #: Seconds a held hook waits for its release before giving up (a regression, not timing).
 HOLD_LIMIT = 5
@@ -233,4 +234,4 @@ async def test_an_authenticate_hook_answering_no_user_id_sends_the_visitor_to_lo
     assert response.status_code == 303, response.text
     assert response.headers["location"].startswith("/login?next=%2Foauth%2Fauth%2F%3F")
     assert response.headers["cache-control"] == "no-store"
-    assert [key async for key in store.redis.scan_iter(match=f"{store.keys.prefix}txn*")] == []
+    assert [key async for key in redis_of(store).scan_iter(match=f"{store.keys.prefix}txn*")] == []

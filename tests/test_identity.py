@@ -25,8 +25,8 @@ from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from oauth_middleware import AccessToken, ClientUser, OAuthMiddleware, TokenUser, logged_in_user
-from oauth_middleware.server.config import user_from_scope
 from oauth_middleware.store import NewTokens, TokenStore
+from oauth_middleware.web import user_from_scope
 
 ORDERS = ("oauth-inside-session", "oauth-outside-session")
 

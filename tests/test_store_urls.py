@@ -15,7 +15,7 @@ from redis.asyncio.connection import SSLConnection
 from redis.asyncio.sentinel import SentinelManagedSSLConnection
 
 from oauth_middleware import TokenStore
-from oauth_middleware.store._urls import RedisURLError, open_url, parse_url
+from oauth_middleware.store._gateway.urls import RedisURLError, open_url, parse_url
 
 SECRET = "s3cr3t-Pa55"
 

@@ -19,7 +19,8 @@ from redis.exceptions import NoPermissionError, RedisClusterException
 from oauth_middleware import TokenStore
 from oauth_middleware.models import AccessToken
 from oauth_middleware.store import NewTokens, StoreRefused, StoreUnavailable
-from oauth_middleware.store._urls import open_url
+from oauth_middleware.store._gateway.urls import open_url
+from tests.store_helpers import redis_of
 from tests.topologies import FORM_BOUND, acl_server, cluster, sentinel, tls_server
 
 #: Keys written to a cluster: enough that every primary gets some whatever the slots.
@@ -154,7 +155,7 @@ async def test_an_acl_user_runs_the_store_under_its_prefix_and_is_refused_outsid
             assert await store.revoke_token(token)
             assert await store.resolve(token) is None
             with pytest.raises(NoPermissionError):
-                await store.redis.set("not-ours", b"x")
+                await redis_of(store).set("not-ours", b"x")
             with pytest.raises(StoreRefused) as refused:
                 await _issue(elsewhere)
             assert "no permissions" in refused.value.reply.lower()

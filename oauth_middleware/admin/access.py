@@ -20,7 +20,7 @@ from oauth_middleware.admin.refusals import Forbidden, Refusal
 from oauth_middleware.hooks import call_hook
 from oauth_middleware.identity import carries_bearer
 from oauth_middleware.redirects import add_params
-from oauth_middleware.server.responses import redirect
+from oauth_middleware.web import redirect
 
 #: The refusal of a request that carries an access token (400, nothing read or changed).
 TOKEN_REFUSED = ("An access token cannot sign in to the admin: sign in to this site instead, "

@@ -28,10 +28,9 @@ from oauth_middleware.admin.routing import Handler, MissingSlash, Router, route_
 from oauth_middleware.identity import ACCESS_TOKEN_PARAM
 from oauth_middleware.redaction import redact_scope
 from oauth_middleware.scope_registry import UnknownScope
-from oauth_middleware.server.config import Authenticate, signing_key, user_from_scope
-from oauth_middleware.server.responses import redirect
 from oauth_middleware.store import StoreUnavailable, TokenStore
 from oauth_middleware.toolbox import ClientChanged, UnknownClient
+from oauth_middleware.web import Authenticate, redirect, signing_key, user_from_scope
 
 CLIENT = "/clients/{client_id}/"
 CHANGED_MEANWHILE = ("Someone changed this client while you were editing it, so nothing was "

@@ -15,7 +15,6 @@ from oauth_middleware.admin.forms import Form
 from oauth_middleware.admin.paging import cursor_param, fill
 from oauth_middleware.admin.request import AdminRequest, client_path
 from oauth_middleware.errors import OAuthError
-from oauth_middleware.server.pages import safe_link
 from oauth_middleware.toolbox import (
     add_redirect_uri,
     remove_client,
@@ -23,6 +22,7 @@ from oauth_middleware.toolbox import (
     require_client,
     rotate_secret,
 )
+from oauth_middleware.web import safe_link
 
 
 async def render_client(req: AdminRequest, *, status_code: int = 200,

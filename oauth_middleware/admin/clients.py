@@ -16,6 +16,7 @@ from oauth_middleware.admin.forms import Form
 from oauth_middleware.admin.paging import cursor_param, fill
 from oauth_middleware.admin.request import AdminRequest, client_path
 from oauth_middleware.errors import OAuthError
+from oauth_middleware.limits import ACCESS_LIFETIME
 from oauth_middleware.models import GRANT_TYPES, Client
 from oauth_middleware.toolbox import (
     parse_lifetime,
@@ -30,7 +31,7 @@ MAX_SEARCH = 200
 #: What a new client's form starts with.
 NEW_CLIENT: dict[str, Any] = {
     "title": "", "client_id": "", "redirect_uris": "", "scopes": "", "type": "public",
-    "grant_types": ["authorization_code", "refresh_token"], "token_lifetime": "3600",
+    "grant_types": ["authorization_code", "refresh_token"], "token_lifetime": str(ACCESS_LIFETIME),
     "description": "", "link": "", "allow_http": False, "allow_plain_pkce": False,
 }
 

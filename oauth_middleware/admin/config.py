@@ -11,9 +11,9 @@ from starlette.requests import Request
 from oauth_middleware.admin.csrf import MAX_AGE
 from oauth_middleware.admin.forms import MAX_BODY
 from oauth_middleware.hooks import run_hook
-from oauth_middleware.server.config import Authenticate, user_from_scope
 from oauth_middleware.store import TokenStore
 from oauth_middleware.transport import Transport
+from oauth_middleware.web import Authenticate, user_from_scope
 
 #: ``is_admin(request) -> bool``, sync or async.
 IsAdmin = Callable[[Request], "Awaitable[bool] | bool"]

@@ -13,7 +13,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.responses import Response
 
-from oauth_middleware.server.responses import html_response
+from oauth_middleware.web import html_response
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 #: No script, no plugin, no framing, no foreign styles: the pages need only inline CSS.

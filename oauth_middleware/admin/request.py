@@ -12,8 +12,8 @@ from oauth_middleware.admin.config import AdminConfig
 from oauth_middleware.admin.csrf import FIELD, CsrfTokens
 from oauth_middleware.admin.forms import Form
 from oauth_middleware.admin.rendering import NOTICES, render
-from oauth_middleware.server.responses import redirect
 from oauth_middleware.store import TokenStore
+from oauth_middleware.web import redirect
 
 
 def href_under(root: str, path: str, **query: object) -> str:

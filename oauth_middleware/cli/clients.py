@@ -21,6 +21,7 @@ from oauth_middleware.cli.output import (
     printable,
     when,
 )
+from oauth_middleware.limits import ACCESS_LIFETIME
 from oauth_middleware.models import GRANT_TYPES, Client
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import (
@@ -109,8 +110,8 @@ def client_group() -> None:
 @click.option("--grant-type", "grant_types", multiple=True, type=click.Choice(GRANT_TYPES),
               help="A grant the client may use (repeat) [default: authorization_code and "
                    "refresh_token, plus client_credentials when confidential].")
-@click.option("--token-lifetime", callback=lifetime, default="3600", show_default=True,
-              metavar="SECONDS|never",
+@click.option("--token-lifetime", callback=lifetime, default=str(ACCESS_LIFETIME),
+              show_default=True, metavar="SECONDS|never",
               help=f"Seconds an access token lives (at most {MAX_LIFETIME}, ten years), "
                    "or 'never'.")
 @click.option("--registrant", metavar="USER", default="", callback=typed_text(),

@@ -25,9 +25,15 @@ import click
 from oauth_middleware.cli.output import printable
 from oauth_middleware.errors import OAuthError
 from oauth_middleware.scope_registry import ScopeExists, UnknownScope
-from oauth_middleware.store import RedisURLError, StoreRefused, StoreUnavailable, TokenStore
-from oauth_middleware.store._urls import connect_url
-from oauth_middleware.store.base import Clock, Progress
+from oauth_middleware.store import (
+    Clock,
+    Progress,
+    RedisURLError,
+    StoreRefused,
+    StoreUnavailable,
+    TokenStore,
+)
+from oauth_middleware.store.keys import check_prefix
 from oauth_middleware.toolbox import ClientExists, UnknownClient
 from oauth_middleware.toolbox.rules import FORCE_IMPLICIT
 
@@ -67,14 +73,14 @@ def connect_store(url: str | None, prefix: str | None, *, clock: Clock = time.ti
     """The default factory: a real Redis; refuses to run without one (see ``NO_URL``)."""
     if not url:
         raise click.ClickException(NO_URL)
+    options: dict[str, Any] = {} if prefix is None else {"prefix": check_prefix(prefix)}
     try:
-        client = connect_url(url, connect_timeout=CONNECT_TIMEOUT, socket_timeout=SOCKET_TIMEOUT)
+        return TokenStore.from_url(url, clock=clock, connect_timeout=CONNECT_TIMEOUT,
+                                   socket_timeout=SOCKET_TIMEOUT, **options)
     except RedisURLError as exc:
         raise click.ClickException(f"--redis-url is not a Redis URL: {exc}") from None
     except ValueError:
         raise click.ClickException(BAD_URL) from None
-    options: dict[str, Any] = {} if prefix is None else {"prefix": prefix}
-    return TokenStore(client, clock=clock, **options)
 
 
 @dataclass(frozen=True, slots=True)

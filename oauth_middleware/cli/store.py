@@ -12,13 +12,22 @@ from __future__ import annotations
 import click
 
 from oauth_middleware.cli.context import one_line, run
-from oauth_middleware.cli.output import echo_fields, emit_json, json_option
+from oauth_middleware.cli.output import echo_fields, emit_json, json_option, printable
+from oauth_middleware.cli.transfer import TRANSFER_COMMANDS
 from oauth_middleware.store import RedisHealth, TokenStore, UnsafeRedis
+from oauth_middleware.store.transfer import unknown_keys
+
+#: How many keys the schema does not describe ``store check`` names (it counts them all).
+SHOWN_UNKNOWN = 10
 
 
 @click.group("store")
 def store_group() -> None:
-    """Check the Redis the store runs on."""
+    """Check the Redis the store runs on; back up, restore and move its data."""
+
+
+for _command in TRANSFER_COMMANDS:
+    store_group.add_command(_command)
 
 
 def _shown(value: object) -> str:
@@ -35,21 +44,33 @@ def check(allow_eviction: bool, as_json: bool) -> None:
     Reads maxmemory-policy, appendonly, save and cluster mode; fails (exit 1) where the
     store would refuse to start, warns where Redis may lose data."""
 
-    async def work(store: TokenStore) -> RedisHealth:
+    async def work(store: TokenStore) -> tuple[RedisHealth, list[str], int]:
         try:
-            return await store.check(allow_eviction=allow_eviction)
+            health = await store.check(allow_eviction=allow_eviction)
         except UnsafeRedis as exc:
             raise click.ClickException(one_line(str(exc))) from None
+        shown: list[str] = []
+        count = 0
+        async for key in unknown_keys(store):
+            count += 1
+            if len(shown) < SHOWN_UNKNOWN:
+                shown.append(key)
+        return health, shown, count
 
-    health = run(work)
+    health, strange, unknown = run(work)
+    notes = list(health.notes)
+    if unknown:
+        notes.append(f"{unknown} key(s) under the prefix are not the store's (not exported, "
+                     f"never read): {', '.join(printable(key) for key in strange)}"
+                     + (" ..." if unknown > len(strange) else ""))
     fields = {"maxmemory-policy": health.eviction_policy, "appendonly": health.appendonly,
               "save": health.save, "cluster_enabled": health.cluster_enabled,
-              "warnings": list(health.notes)}
+              "unknown_keys": unknown, "warnings": notes}
     if as_json:
         emit_json(fields)
         return
     echo_fields({name: _shown(value) for name, value in fields.items() if name != "warnings"})
-    for note in health.notes:
+    for note in notes:
         click.echo(f"Warning: {one_line(note)}", err=True)
-    if not health.notes:
+    if not notes:
         click.echo("OK: nothing in this configuration loses data silently.")

@@ -126,9 +126,12 @@ def sync(import_path: str, factory: bool, app_dir: str, dry_run: bool, as_json: 
     app = load_app(import_path, factory=factory, app_dir=app_dir)
     try:
         found = required_scopes(app)
+        policies = middleware_policies(app)
     except USER_ERRORS as exc:
         raise click.ClickException(one_line(str(exc))) from None
-    if not middleware_policies(app):
+    except Exception as exc:  # the app's own attributes broke while we read them
+        raise _failed(import_path, exc, " (reading its routes)") from None
+    if not policies:
         click.echo("Warning: no OAuthMiddleware found; only @oauth_required endpoints and "
                    "RequireScopes dependencies were searched.", err=True)
     needs = {need.identifier: need for need in found}

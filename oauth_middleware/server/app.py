@@ -18,21 +18,19 @@ from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from oauth_middleware import settings_checks
+from oauth_middleware.limits import CODE_LIFETIME, MAX_PENDING, PENDING_LIFETIME, REFRESH_LIFETIME
 from oauth_middleware.redaction import redact_scope
 from oauth_middleware.server import authorize, introspect, metadata, revoke, token
 from oauth_middleware.server.config import (
-    Authenticate,
     ServerConfig,
     ThrottlePolicy,
     VerifyPassword,
     grant_types,
-    signing_key,
-    user_from_scope,
 )
+from oauth_middleware.server.grants import Grants
+from oauth_middleware.server.throttle import Throttle
 from oauth_middleware.store import TokenStore
-from oauth_middleware.store.grants import CODE_LIFETIME
-from oauth_middleware.store.transient import MAX_PENDING, PENDING_LIFETIME
-from oauth_middleware.store.writer import REFRESH_LIFETIME
+from oauth_middleware.web import Authenticate, signing_key, user_from_scope
 
 METADATA_PATH = "/.well-known/oauth-authorization-server"
 
@@ -81,7 +79,9 @@ class AuthorizationServer:
         config = self.config
         #: The mount path last checked against the issuer (``settings_checks.check_mount``).
         self._checked_root: str | None = None
-        family = {"token": token.TokenEndpoint(config),
+        #: The grants ``auth/`` and ``token/`` dispatch to; extend them here, before serving.
+        self.grants = Grants(config, Throttle(config.store, config.throttle))
+        family = {"token": token.TokenEndpoint(config, self.grants),
                   "revoke": revoke.RevocationEndpoint(config),
                   "introspect": introspect.IntrospectionEndpoint(config)}
         #: The token family by exact path: what the router would find, without its search.
@@ -91,7 +91,8 @@ class AuthorizationServer:
         self.router = Router(redirect_slashes=False, routes=[
             # ASGI endpoints: every method reaches them, so a wrong one gets our own 405
             # (a page on auth/, JSON on the token family).
-            *_both("auth", authorize.AuthorizationEndpoint(config), None, "oauth_auth"),
+            *_both("auth", authorize.AuthorizationEndpoint(config, self.grants), None,
+                   "oauth_auth"),
             *(route for name, endpoint in family.items()
               for route in _both(name, endpoint, None, f"oauth_{name}")),
             Route(METADATA_PATH, metadata.MetadataEndpoint(config), name="oauth_metadata"),

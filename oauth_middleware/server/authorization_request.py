@@ -5,7 +5,9 @@ to an unverified URI. :func:`identify` checks ``client_id`` and
 ``redirect_uri``; its failures are plain :class:`~oauth_middleware.errors.OAuthError`
 and end on an HTML page. Once both pass, :func:`validate` checks the rest and
 raises :class:`ErrorRedirect`, which travels back to the client's redirect URI
-(query for ``code``, fragment for ``token``) with ``state`` attached.
+(query for ``code``, fragment for ``token``) with ``state`` attached. The grant
+serving the response type (:class:`~oauth_middleware.server.grants.Grants`)
+says which, and checks the response type's own parameters.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from oauth_middleware import pkce
 from oauth_middleware.errors import (
     SCOPE_TOKEN,
     InvalidRequest,
@@ -22,12 +23,13 @@ from oauth_middleware.errors import (
     UnauthorizedClient,
     UnsupportedResponseType,
 )
-from oauth_middleware.models import Client, GrantType, PendingAuthorization, ResponseType
+from oauth_middleware.models import Client, PendingAuthorization, ResponseType
+from oauth_middleware.policy import grantable_scopes, validate_client_id
 from oauth_middleware.redirects import MAX_REDIRECT_URI_LENGTH, add_params, find_registered
 from oauth_middleware.server.config import ServerConfig
+from oauth_middleware.server.grants import AuthorizationDetails, AuthorizationGrant, Grants
 from oauth_middleware.server.urlencoded import Params
 from oauth_middleware.store import TokenStore
-from oauth_middleware.toolbox import grantable_scopes, validate_client_id
 
 #: The parameters this endpoint reads; any other is ignored (RFC 6749 §3.1).
 PARAMETERS = (
@@ -42,8 +44,6 @@ MAX_LENGTHS: Mapping[str, int] = {
 #: Bytes of a whole query string and fields in it; beyond, a 413 page.
 MAX_QUERY_BYTES = 24 * 1024
 MAX_FIELDS = 64
-#: Which server-level grant a response type needs (RFC 6749 §4.1, §4.2).
-RESPONSE_GRANTS: Mapping[str, GrantType] = {"code": "authorization_code", "token": "implicit"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +58,10 @@ class RedirectTarget:
     state: str | None
 
     @classmethod
-    def of(cls, pending: PendingAuthorization) -> RedirectTarget:
+    def of(cls, pending: PendingAuthorization, grants: Grants) -> RedirectTarget:
         """Where the answer to a pending request goes (validated when it was stored)."""
         return cls(pending.redirect_uri, pending.redirect_uri_explicit,
-                   pending.response_type == "token", pending.state)
+                   grants.fragment((pending.response_type,)), pending.state)
 
     def url(self, params: Mapping[str, str]) -> str:
         """``params`` plus ``state`` (exactly as received), URL-encoded onto the URI."""
@@ -91,20 +91,23 @@ class AuthorizationRequest:
     target: RedirectTarget
     response_type: ResponseType
     scopes: tuple[str, ...]
-    challenge: pkce.Challenge | None
+    details: AuthorizationDetails
 
     def pending(self, user: str, now: float) -> PendingAuthorization:
+        challenge = self.details.challenge
         return PendingAuthorization(
             user=user, client_id=self.client.client_id, response_type=self.response_type,
             redirect_uri=self.target.uri, redirect_uri_explicit=self.target.explicit,
             scopes=self.scopes, state=self.target.state,
-            code_challenge=self.challenge.value if self.challenge else None,
-            code_challenge_method=self.challenge.method if self.challenge else None,
+            code_challenge=challenge.value if challenge else None,
+            code_challenge_method=challenge.method if challenge else None,
             created_at=now, client_generation=self.client.generation,
         )
 
 
-async def identify(store: TokenStore, params: Params) -> tuple[Client, RedirectTarget]:
+async def identify(
+    store: TokenStore, params: Params, grants: Grants
+) -> tuple[Client, RedirectTarget]:
     """The client and where to answer it; any failure here is shown to the user, not redirected."""
     if params.repeated(("client_id", "redirect_uri")):
         raise InvalidRequest("The client_id or redirect_uri parameter is repeated.")
@@ -124,8 +127,7 @@ async def identify(store: TokenStore, params: Params) -> tuple[Client, RedirectT
         state = None
     # RFC 6749 §4.2.2.1: implicit errors go in the fragment; a repeated "token" still
     # asked for the implicit flow, so its invalid_request answers there too.
-    types = params.values("response_type")
-    fragment = bool(types) and all(value == "token" for value in types)
+    fragment = grants.fragment(params.values("response_type"))
     return client, RedirectTarget(uri, explicit, fragment, state)
 
 
@@ -143,23 +145,19 @@ async def _client(store: TokenStore, client_id: str | None) -> Client:
 
 
 async def validate(
-    config: ServerConfig, client: Client, target: RedirectTarget, params: Params
+    config: ServerConfig, grants: Grants, client: Client, target: RedirectTarget,
+    params: Params,
 ) -> AuthorizationRequest:
     """Everything after client and redirect URI; failures raise :class:`ErrorRedirect`."""
     try:
         _check_shape(params)
-        response_type = check_response_type(config, client, params.get("response_type"))
-        challenge = None
-        if response_type == "code":
-            required = client.public or config.require_pkce
-            challenge = pkce.check_challenge(
-                client, params.get("code_challenge"), params.get("code_challenge_method"),
-                required=required,
-            )
+        response_type, grant = check_response_type(
+            config, grants, client, params.get("response_type"))
+        details = await grant.check_authorization(client, params)
         scopes = await requested_scopes(config.store, client, params.get("scope"))
     except OAuthError as exc:
         raise ErrorRedirect(exc, target) from None
-    return AuthorizationRequest(client, target, response_type, scopes, challenge)
+    return AuthorizationRequest(client, target, response_type, scopes, details)
 
 
 def _check_shape(params: Params) -> None:
@@ -173,17 +171,18 @@ def _check_shape(params: Params) -> None:
 
 
 def check_response_type(
-    config: ServerConfig, client: Client, response_type: str | None
-) -> ResponseType:
-    """``code`` or ``token``, if the server offers it and the client may use it."""
+    config: ServerConfig, grants: Grants, client: Client, response_type: str | None
+) -> tuple[ResponseType, AuthorizationGrant]:
+    """The response type and the grant serving it, if the server offers that grant and the
+    client may use it."""
     if response_type is None:
         raise InvalidRequest("The response_type parameter is missing.")
-    grant = RESPONSE_GRANTS.get(response_type)
-    if grant is None or grant not in config.grant_types:
+    found = grants.authorization.get(response_type)
+    if found is None or found[1].GRANT_TYPE not in config.grant_types:
         raise UnsupportedResponseType()
-    if not client.allows(grant):
+    if not client.allows(found[1].GRANT_TYPE):
         raise UnauthorizedClient("The client may not use this response type.")
-    return "code" if response_type == "code" else "token"
+    return found
 
 
 async def requested_scopes(

@@ -37,16 +37,17 @@ from oauth_middleware.errors import AccessDenied, InvalidRequest, MethodNotAllow
 from oauth_middleware.hooks import call_hook
 from oauth_middleware.identity import ACCESS_TOKEN_PARAM, carries_bearer
 from oauth_middleware.models import Client, PendingAuthorization
+from oauth_middleware.policy import grantable_scopes
 from oauth_middleware.redirects import add_params
 from oauth_middleware.server import authorization_request as areq
 from oauth_middleware.server import consent
-from oauth_middleware.server.authorization_response import approve
 from oauth_middleware.server.config import ServerConfig
+from oauth_middleware.server.grants import AuthorizationGrant, Grants
 from oauth_middleware.server.pages import Pages
 from oauth_middleware.server.responses import redirect
+from oauth_middleware.server.throttle import Throttle
 from oauth_middleware.server.urlencoded import Params, parse
 from oauth_middleware.store import ClientRemoved, StoreUnavailable
-from oauth_middleware.toolbox import grantable_scopes
 
 logger = logging.getLogger("oauth_middleware.server.authorize")
 
@@ -66,13 +67,15 @@ def refuse_bearer(request: Request, form: Params | None = None) -> None:
 class AuthorizationEndpoint:
     """``auth/``: GET asks the user, POST records the answer."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, grants: Grants | None = None) -> None:
         self.config = config
         self.pages = Pages(config.templates)
         self.csrf = consent.CsrfTokens(
             config.secret_key, max_age=config.consent_lifetime, clock=config.store.clock
         )
         self.origin = consent.origin_of(config.issuer)
+        self.grants = grants if grants is not None else Grants(
+            config, Throttle(config.store, config.throttle))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self.handle(Request(scope, receive))
@@ -109,17 +112,18 @@ class AuthorizationEndpoint:
         """GET: validate, remember the request server-side, show the consent page."""
         params = parse(request.scope["query_string"], max_bytes=areq.MAX_QUERY_BYTES,
                        max_fields=areq.MAX_FIELDS)
-        client, target = await areq.identify(self.config.store, params)
+        client, target = await areq.identify(self.config.store, params, self.grants)
         user = await call_hook(self.config.authenticate, request)
         if not user:
             return redirect(self.login_url(request))
-        auth_request = await areq.validate(self.config, client, target, params)
+        auth_request = await areq.validate(self.config, self.grants, client, target, params)
         store = self.config.store
         transaction = csrf_token = ""
         if request.method == "GET":
             pending = auth_request.pending(user, store.clock())
-            transaction = await store.put_pending(pending, lifetime=self.config.consent_lifetime,
-                                                  cap=self.config.max_pending_consents)
+            transaction = await store.consent.put_pending(
+                pending, lifetime=self.config.consent_lifetime,
+                cap=self.config.max_pending_consents)
             csrf_token = self.csrf.issue(user, transaction)
         known = await store.get_scopes(auth_request.scopes)
         return self.pages.consent(
@@ -144,16 +148,16 @@ class AuthorizationEndpoint:
         if not user:
             raise AccessDenied("You are not signed in.")
         decision = consent.read_decision(form, user, self.csrf)
-        pending = await self.config.store.take_pending(decision.transaction, user=user)
+        pending = await self.config.store.consent.take_pending(decision.transaction, user=user)
         if pending is None or pending.user != user:
             raise AccessDenied("This authorization request has expired or was already answered.")
         client = await self.config.store.get_client(pending.client_id)
         if client is None or client.generation != pending.client_generation:
             raise InvalidRequest("The client is no longer registered.")
-        target = areq.RedirectTarget.of(pending)
-        scopes = await self.approved_scopes(client, pending, decision, target)
+        target = areq.RedirectTarget.of(pending, self.grants)
+        grant, scopes = await self.approved_scopes(client, pending, decision, target)
         try:
-            params = await approve(self.config, client, pending, scopes)
+            params = await grant.authorization_response(client, pending, scopes)
         except ClientRemoved:  # removed since it was read: nothing was issued
             raise InvalidRequest("The client is no longer registered.") from None
         return redirect(target.url(params))
@@ -161,8 +165,9 @@ class AuthorizationEndpoint:
     async def approved_scopes(
         self, client: Client, pending: PendingAuthorization, decision: consent.Decision,
         target: areq.RedirectTarget,
-    ) -> frozenset[str]:
-        """The scopes to grant: those the user kept, each still grantable right now."""
+    ) -> tuple[AuthorizationGrant, frozenset[str]]:
+        """The grant answering and the scopes it grants: those the user kept, each still
+        grantable right now."""
         if not decision.approve:
             raise areq.ErrorRedirect(AccessDenied(), target)
         if not set(decision.scopes) <= set(pending.scopes):
@@ -170,7 +175,8 @@ class AuthorizationEndpoint:
         if not decision.scopes:
             raise areq.ErrorRedirect(AccessDenied("No scope was approved."), target)
         try:
-            areq.check_response_type(self.config, client, pending.response_type)
-            return await grantable_scopes(self.config.store, client, decision.scopes)
+            _, grant = areq.check_response_type(self.config, self.grants, client,
+                                                pending.response_type)
+            return grant, await grantable_scopes(self.config.store, client, decision.scopes)
         except OAuthError as exc:
             raise areq.ErrorRedirect(exc, target) from None

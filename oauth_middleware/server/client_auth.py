@@ -28,6 +28,7 @@ from starlette.requests import Request
 
 from oauth_middleware.errors import InvalidClient, InvalidRequest
 from oauth_middleware.models import Client
+from oauth_middleware.policy import validate_client_id
 from oauth_middleware.security import (
     fingerprint,
     hash_client_secret,
@@ -36,9 +37,7 @@ from oauth_middleware.security import (
 )
 from oauth_middleware.server.form import Params, unquote
 from oauth_middleware.server.throttle import Throttle, caller_address
-from oauth_middleware.store import TokenStore
-from oauth_middleware.store.authn import ClientRead, Lookahead
-from oauth_middleware.toolbox import validate_client_id
+from oauth_middleware.store import ClientRead, Lookahead, TokenStore
 
 logger = logging.getLogger("oauth_middleware.server")
 

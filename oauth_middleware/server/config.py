@@ -2,49 +2,29 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from starlette.requests import Request
-
-from oauth_middleware.identity import logged_in_user
+from oauth_middleware.limits import (
+    CODE_LIFETIME,
+    MAX_CODE_LIFETIME,
+    MAX_LIFETIME,
+    MAX_PENDING,
+    PENDING_LIFETIME,
+    REFRESH_LIFETIME,
+)
 from oauth_middleware.models import GRANT_TYPES, GrantType
 from oauth_middleware.store import TokenStore
-from oauth_middleware.store.grants import CODE_LIFETIME, MAX_CODE_LIFETIME
-from oauth_middleware.store.transient import MAX_PENDING, PENDING_LIFETIME
-from oauth_middleware.store.writer import MAX_LIFETIME, REFRESH_LIFETIME
 from oauth_middleware.transport import Transport, is_loopback_host
+from oauth_middleware.web import Authenticate, user_from_scope
 
 #: Largest failure count and window (seconds) a :class:`ThrottlePolicy` accepts.
 MAX_FAILURES = 10**9
 MAX_WINDOW = 86_400
-#: ``authenticate(request) -> user id | None``, sync or async.
-Authenticate = Callable[[Request], "Awaitable[str | None] | str | None"]
 #: ``verify_password(username, password) -> user id | None``, sync or async.
 VerifyPassword = Callable[[str, str], "Awaitable[str | None] | str | None"]
-
-
-def signing_key(secret_key: str | bytes | None, *, debug: bool) -> bytes:
-    """The key CSRF tokens are signed with: required (the same on every worker) outside
-    debug mode; in debug a random per-process key keeps a single-process demo working."""
-    if secret_key is None:
-        if not debug:
-            raise ValueError("secret_key is required (the same value on every worker), "
-                             "e.g. secret_key=os.environ['OAUTH_SECRET_KEY']")
-        return secrets.token_bytes(32)
-    return secret_key.encode() if isinstance(secret_key, str) else secret_key
-
-
-async def user_from_scope(request: Request) -> str | None:
-    """The default ``authenticate``: ``request.user`` from Starlette's AuthenticationMiddleware,
-    refused when it came from a bearer token (RFC 9700 §4.14): see :func:`logged_in_user`.
-
-    Async so that it runs on the loop: it only reads the scope, and a sync hook would
-    take a worker-thread hop (see ``hooks``) shared with the host's sync hooks."""
-    return logged_in_user(request)
 
 
 @dataclass(frozen=True, kw_only=True)

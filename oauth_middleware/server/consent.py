@@ -1,6 +1,6 @@
 """The consent decision and its CSRF defences (RFC 6749 §10.12, RFC 9700 §4.7).
 
-The pending request lives in Redis, bound to the user (``store.put_pending``);
+The pending request lives in Redis, bound to the user (``store.consent.put_pending``);
 the consent form carries only its transaction id and a CSRF token. The token is
 an itsdangerous-signed, expiring value bound to the user and the transaction,
 compared in constant time; the transaction is taken once, atomically (a Lua

@@ -27,7 +27,7 @@ from oauth_middleware.server.form import Params
 from oauth_middleware.server.grants.base import required
 from oauth_middleware.server.responses import json_response
 from oauth_middleware.server.throttle import Throttle
-from oauth_middleware.store.authn import Lookahead
+from oauth_middleware.store import Lookahead
 
 INACTIVE: dict[str, object] = {"active": False}
 

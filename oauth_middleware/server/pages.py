@@ -5,7 +5,7 @@ its file name, so a client title or scope title can never inject markup. A
 user's template directory (``AuthorizationServer(templates=...)``) is searched
 before the built-in one, so any page can be replaced by a file of the same
 name (``consent.html``, ``error.html``, or the shared ``base.html``). Every page
-carries :data:`~oauth_middleware.server.responses.HTML_HEADERS`.
+carries :data:`~oauth_middleware.web.HTML_HEADERS`.
 """
 
 from __future__ import annotations
@@ -20,22 +20,13 @@ from starlette.responses import Response
 from oauth_middleware.errors import OAuthError, ServerError, TemporarilyUnavailable
 from oauth_middleware.models import Client, Scope
 from oauth_middleware.server import consent
-from oauth_middleware.server.responses import html_response
+from oauth_middleware.web import html_response, safe_link
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent / "templates"
 _FIELDS = {
     "transaction": consent.TRANSACTION_FIELD, "csrf_token": consent.CSRF_FIELD,
     "scope": consent.SCOPE_FIELD, "decision": consent.DECISION_FIELD,
 }
-
-
-def safe_link(link: str) -> str | None:
-    """A client's web page if it is an absolute http(s) URL (never ``javascript:``)."""
-    try:
-        parts = urlsplit(link)
-    except ValueError:
-        return None
-    return link if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def redirect_host(uri: str) -> str:

@@ -13,16 +13,9 @@ from collections.abc import Mapping
 from starlette.responses import Response
 
 from oauth_middleware.errors import NO_STORE_HEADERS
+from oauth_middleware.web import HTML_HEADERS, html_response, redirect
 
-HTML_HEADERS: dict[str, str] = {
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "frame-ancestors 'none'",
-    "Cache-Control": "no-store",
-    "Pragma": "no-cache",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-}
-
+__all__ = ["HTML_HEADERS", "html_response", "json_response", "redirect"]
 
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -37,17 +30,3 @@ def json_response(
         media_type="application/json",
         headers={**NO_STORE_HEADERS, **(headers or {})},
     )
-
-
-def html_response(html: str, status_code: int = 200) -> Response:
-    """A page with the anti-framing, no-cache and no-sniff headers."""
-    return Response(html, status_code=status_code, media_type="text/html; charset=utf-8",
-                    headers=HTML_HEADERS)
-
-
-def redirect(url: str) -> Response:
-    """303 See Other, uncacheable, no referrer: the only way we redirect with a code or token."""
-    return Response(status_code=303, headers={
-        "Location": url, "Cache-Control": "no-store", "Pragma": "no-cache",
-        "Referrer-Policy": "no-referrer",
-    })

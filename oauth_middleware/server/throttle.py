@@ -129,13 +129,13 @@ class Throttle:
 
         Called once a client secret proved right: the read that decides a success.
         """
-        pair, overall = await self.store.failures_from(bucket, subject, address)
+        pair, overall = await self.store.throttle.failures_from(bucket, subject, address)
         self.judge(bucket, pair, overall)
 
     async def failed(self, bucket: Bucket, subject: str, address: str) -> None:
         """Count a failure first, then judge it by the counts before it: raise
         :class:`SlowDown` if it was over the limit (else the caller raises its own error)."""
-        pair, overall = await self.store.count_failures(bucket, subject, address,
+        pair, overall = await self.store.throttle.count_failures(bucket, subject, address,
                                                         window=self.policy.window)
         self.judge(bucket, (pair[0] - 1, pair[1]), (overall[0] - 1, overall[1]))
 
@@ -176,7 +176,7 @@ class Attempt:
         throttle = self.throttle
         per_address, threshold = throttle.limits(self.bucket)
         try:
-            reserved, pair = await throttle.store.reserve_attempt(
+            reserved, pair = await throttle.store.throttle.reserve_attempt(
                 self.bucket, self.subject, self.address, attempt=self.attempt_id,
                 hold=throttle.policy.attempt_timeout, allowance=per_address,
                 threshold=threshold)
@@ -213,7 +213,7 @@ class Attempt:
 
     async def _end(self, failed_window: int | None) -> tuple[State, State]:
         try:
-            states = await self.throttle.store.end_attempt(
+            states = await self.throttle.store.throttle.end_attempt(
                 self.bucket, self.subject, self.address, attempt=self.attempt_id,
                 failed_window=failed_window)
         except StoreUnavailable:

@@ -1,5 +1,10 @@
 """The token endpoint (RFC 6749 §3.2, §4, §5): client authentication, then the grant.
 
+The grant is chosen first, so what it declared it needs (``PREFETCH``) is read
+along with the client; once the client authenticated, the parsed form, the
+client, the caller's address and those records make one
+:class:`~oauth_middleware.server.grants.TokenRequest` handed to the grant.
+
 Grant selection follows RFC 6749 §5.2: no ``grant_type`` is ``invalid_request``,
 one we do not know is ``unsupported_grant_type``, and one we know but that the
 server has switched off or the client was not registered for is
@@ -26,41 +31,43 @@ from oauth_middleware.server.boundary import FormEndpoint, logger
 from oauth_middleware.server.client_auth import ClientAuthenticator
 from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.form import Params
-from oauth_middleware.server.grants import GRANTS, Grant
+from oauth_middleware.server.grants import Grants, TokenGrant, TokenRequest
 from oauth_middleware.server.responses import json_response
 from oauth_middleware.server.throttle import Throttle, caller_address
 from oauth_middleware.store import ClientRemoved
 
 
 class TokenEndpoint(FormEndpoint):
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, grants: Grants | None = None) -> None:
         super().__init__(config)
         self.throttle = Throttle(config.store, config.throttle)
         self.clients = ClientAuthenticator(config.store, self.throttle)
-        self.grants = {name: grant(config, self.throttle) for name, grant in GRANTS.items()}
+        self.grants = grants if grants is not None else Grants(config, self.throttle)
 
     async def answer(self, request: Request, params: Params) -> Response:
         grant = self.select(params.get("grant_type"))
         client, read = await self.clients.authenticate_ahead(
-            request, params, ahead=grant.lookahead(params))
+            request, params, ahead=grant.PREFETCH.lookahead(params))
         self.check_allowed(grant, client)
+        token_request = TokenRequest.of(params, read, client, caller_address(request.scope))
         try:
-            issued = await grant.issue(client, params, read, caller_address(request.scope))
+            issued = await grant.issue(token_request)
+            body = await grant.token_response(token_request, issued)
         except ClientRemoved:  # removed since it authenticated: nothing was issued
             raise InvalidClient() from None
         logger.info("issued %s token %s to client %s", grant.GRANT_TYPE,
                     issued.token.fingerprint, client.client_id)
-        return json_response(issued.to_response(self.store.clock()))
+        return json_response(body)
 
-    def select(self, grant_type: str | None) -> Grant:
+    def select(self, grant_type: str | None) -> TokenGrant:
         if grant_type is None:
             raise InvalidRequest("The grant_type parameter is missing.")
-        grant = self.grants.get(grant_type)
+        grant = self.grants.token.get(grant_type)
         if grant is None:
             raise UnsupportedGrantType()
         return grant
 
-    def check_allowed(self, grant: Grant, client: Client) -> None:
+    def check_allowed(self, grant: TokenGrant, client: Client) -> None:
         name = grant.GRANT_TYPE
         if name not in self.config.grant_types or not client.allows(name):
             raise UnauthorizedClient("The client is not allowed to use this grant type.")

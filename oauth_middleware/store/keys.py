@@ -8,7 +8,7 @@ token, code or transaction id: raw values are never stored.
 
 Only a grant's keys, and a user's consent transactions (below), share a hash
 tag; other keys that change together do not.
-A new grant (``scripts.ISSUE``) is written together with its ``idx:user`` and
+A new grant (``_grant_scripts.ISSUE``) is written together with its ``idx:user`` and
 ``idx:client`` entries by one script that first checks its client record (it
 exists, with the ``generation`` the issuer authenticated); a client record and
 the ``clients`` set are written by one script or pipeline. Removing a client
@@ -17,6 +17,12 @@ each grant before dropping it from both indexes (revoking a user's grants, or
 one grant, drops them from both indexes the same way). Those scripts span slots: the
 store uses a plain, non-cluster Redis client, and Redis Cluster would need the
 client, its index and its grants under one hash tag.
+
+Which repository writes which keys (each also owns the Lua scripts that write them):
+``_grants`` and ``_revocation`` the grant keys (``at``, ``rt``, ``code``, ``members``) and
+the ``idx`` indexes, which ``_tokens`` and ``_authn`` only read; ``_clients`` ``client`` and
+``clients``; ``_scopes`` ``scopes``; ``_consent`` ``txn`` and ``txns``; ``_throttle``
+``throttle`` and ``attempts``; the gateway's local cache ``cache:generation``.
 
 =============================  ======  ===============================  =================
 key                            type    value                            TTL
@@ -55,7 +61,7 @@ of its current token. Schema 0 (older versions) kept every refresh token as
 rotated, into ``rt:{g}``, and expire on their own.
 
 A grant is bounded whatever its clients do: ``members:{g}`` holds ``rt:{g}``,
-at most one code, and at most ``scripts.GRANT_ACCESS_TOKENS`` access tokens,
+at most one code, and at most ``limits.GRANT_ACCESS_TOKENS`` access tokens,
 because each rotation drops members that expired and, beyond that number, the
 access tokens closest to expiry (schema 0 grants keep their older records until
 these expire). A rotation extends ``members:{g}`` and the index entries to the
@@ -63,10 +69,10 @@ new tokens' lifetimes when those end later (the sliding lifetime above); a
 rotated-away token renews nothing.
 
 A consent transaction, once taken, stays 60 s as ``taken:<attempt id>:<JSON>`` so
-that a resent take by the same attempt still finds it (``scripts.TAKE_PENDING``).
+that a resent take by the same attempt still finds it (``_consent.TAKE_PENDING``).
 A user's consent transactions and their ``txns`` index share the hash tag of the
 user's digest, so the script that stores one and drops the user's oldest past
-the cap (``scripts.PUT_PENDING``), and the one that takes one, touch one slot.
+the cap (``_consent.PUT_PENDING``), and the one that takes one, touch one slot.
 The index holds at most ``max_pending_consents`` live transactions (score: the
 order they were stored in); taking a transaction removes it from the index.
 
@@ -75,19 +81,19 @@ a normalised username: ``<sha>`` is its digest) from every caller, or from one c
 (``<a>``, the address's digest). Both share the subject's hash tag, so the one
 script that counts a failure in both touches one slot. ``attempts`` (same tag) holds
 the password checks of one subject from one caller that are running right now
-(``scripts.RESERVE_ATTEMPT``): at most the caller's allowance, each member scored by
+(``_throttle_scripts.RESERVE_ATTEMPT``): at most the caller's allowance, each member scored by
 when it stops counting, and removed when its check ends.
 
 Every grant is in its client's ``idx:client`` index, and in its subject's: ``idx:user``
 for a user, ``idx:own`` for a client acting for itself (client credentials; grants
-written before that index existed are in ``idx:client`` only). ``scripts.ISSUE`` keeps a
+written before that index existed are in ``idx:client`` only). ``_grant_scripts.ISSUE`` keeps a
 subject's index at most ``max_grants_per_user`` (``idx:user``) or ``max_grants_per_client``
 (``idx:own``) entries: past that it revokes the entries with the lowest score (earliest
 expiry) and drops them from both indexes. ``idx:client`` is not capped (it holds all the
 grants of all the users of a client); it is bounded by its users' caps and its own.
 
 An index entry's score is the grant's latest expiry by Redis's clock (``TIME``, in ms to
-the microsecond): the scripts that write one (``scripts.INDEX_ADD``, ``scripts.ISSUE``)
+the microsecond): the scripts that write one (``_grant_scripts.INDEX_ADD`` and ``ISSUE``)
 are given the grant's TTL, add Redis's now, prune by it and set the index's PEXPIREAT
 from it, the clock its keys expire by. No process's clock enters an index: one running
 ahead would prune other hosts' live grants out of every sweep's reach, one running
@@ -101,6 +107,7 @@ safe inside a key; user ids are free text and appear only as a digest.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -108,6 +115,14 @@ from oauth_middleware.security import digest
 
 #: Prefix of every key unless the store is given another one.
 DEFAULT_PREFIX = "om:"
+
+
+def check_prefix(prefix: str) -> str:
+    """``prefix``, unless it is empty or holds a brace, a glob character or a space
+    (``ValueError``): it starts every key, hash tags and SCAN patterns included."""
+    if not prefix or any(ch in prefix for ch in "{}*?[] "):
+        raise ValueError("prefix must be non-empty without braces, globs or spaces, e.g. 'om:'")
+    return prefix
 #: Index score used for grants that never expire (ms; far beyond any real expiry).
 NEVER_MS = 2**52
 
@@ -159,7 +174,7 @@ class Keys:
     @property
     def members_head(self) -> str:
         """``members(g)`` is this, ``g`` and ``}``: for the script that revokes grants it
-        finds in an index (``scripts.ISSUE``)."""
+        finds in an index (``_grant_scripts.ISSUE``)."""
         return f"{self.prefix}members:{{"
 
     def user_index(self, user: str) -> str:
@@ -170,7 +185,7 @@ class Keys:
 
     @property
     def client_index_head(self) -> str:
-        """What ``client_index`` puts before a client id (``scripts.ISSUE`` needs it)."""
+        """What ``client_index`` puts before a client id (``_grant_scripts.ISSUE`` needs it)."""
         return f"{self.prefix}idx:client:"
 
     def own_index(self, client_id: str) -> str:
@@ -233,3 +248,41 @@ class Keys:
 
     def is_access(self, key: str) -> bool:
         return key.startswith(f"{self.prefix}at:{{")
+
+
+_ID = r"[A-Za-z0-9._~-]{1,128}"
+_GRANT = r"\{[A-Za-z0-9_-]{1,64}\}"
+_SHA = r"[0-9a-f]{64}"
+_TAG = r"\{[0-9a-f]{64}\}"
+_BUCKET = r"[A-Za-z0-9_.-]{1,64}"
+
+#: Every kind of key above, for the tools that move data (``store export``, ``store import``)
+#: and for ``store check``: its name, the Redis type it holds and the shape of the key after
+#: the prefix. A key under the prefix that matches none (or holds another type) is unknown.
+KINDS: dict[str, tuple[str, re.Pattern[str]]] = {
+    kind: (redis_type, re.compile(shape)) for kind, redis_type, shape in (
+        ("client", "string", f"client:{_ID}"),
+        ("clients", "set", "clients"),
+        ("scopes", "hash", "scopes"),
+        ("access_token", "string", f"at:{_GRANT}:{_SHA}"),
+        ("refresh_token", "string", f"rt:{_GRANT}(?::{_SHA})?"),
+        ("code", "string", f"code:{_GRANT}:{_SHA}"),
+        ("grant_members", "set", f"members:{_GRANT}"),
+        ("user_index", "zset", f"idx:user:{_SHA}"),
+        ("client_index", "zset", f"idx:client:{_ID}"),
+        ("own_index", "zset", f"idx:own:{_ID}"),
+        ("consent", "string", f"txn:{_TAG}:{_SHA}"),
+        ("consent_index", "zset", f"txns:{_TAG}"),
+        ("throttle", "hash", f"throttle:{_BUCKET}:{_TAG}(?::{_SHA})?"),
+        ("attempts", "zset", f"attempts:{_BUCKET}:{_TAG}:{_SHA}"),
+        ("cache_generation", "string", "cache:generation"),
+    )
+}
+
+
+def kind_of(name: str) -> str | None:
+    """The kind of the key whose name after the prefix is ``name``; None: not of this schema."""
+    for kind, (_, shape) in KINDS.items():
+        if shape.fullmatch(name):
+            return kind
+    return None

@@ -1,10 +1,12 @@
 """Management calls shared by the app, the CLI and the admin (oauthost's ``toolbox``, RFC 6749 §2).
 
 Every rule that decides what a client may have (scopes, redirect URIs, grant
-types, lifetimes) lives in this package, so no caller can skip one.
+types, lifetimes) lives in this package or, where the authorization server applies
+it too, in :mod:`oauth_middleware.policy`, so no caller can skip one.
 """
 
-from oauth_middleware.store import MAX_LIFETIME
+from oauth_middleware.limits import MAX_LIFETIME
+from oauth_middleware.policy import grantable_scopes, validate_client_id
 from oauth_middleware.toolbox.clients import (
     KEEP,
     ClientChanged,
@@ -18,7 +20,7 @@ from oauth_middleware.toolbox.clients import (
     rotate_secret,
     update_client,
 )
-from oauth_middleware.toolbox.grants import IssuedCode, grantable_scopes, issue_code, issue_token
+from oauth_middleware.toolbox.grants import IssuedCode, issue_code, issue_token
 from oauth_middleware.toolbox.provisioning import (
     EnsuredClient,
     ProvisioningConflict,
@@ -33,7 +35,6 @@ from oauth_middleware.toolbox.rules import (
     parse_lifetime,
     parse_token_lifetime,
     scope_title,
-    validate_client_id,
 )
 
 __all__ = [

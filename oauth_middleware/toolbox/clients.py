@@ -16,7 +16,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from oauth_middleware import settings_checks
+from oauth_middleware.limits import ACCESS_LIFETIME
 from oauth_middleware.models import Client, Scope
+from oauth_middleware.policy import validate_client_id
 from oauth_middleware.scopes import validate_scope
 from oauth_middleware.security import (
     hash_client_secret,
@@ -37,7 +39,6 @@ from oauth_middleware.toolbox.rules import (
     redirect_uris_for,
     scope_title,
     text_field,
-    validate_client_id,
 )
 
 
@@ -105,7 +106,7 @@ async def register_client(
     *,
     scopes_list: Sequence[str] | None = None,
     register_unknown_scopes: bool = True,
-    token_lifetime: int | None = 3600,
+    token_lifetime: int | None = ACCESS_LIFETIME,
     public: bool = True,
     grant_types: Iterable[str] | None = None,
     description: str = "",
@@ -176,7 +177,8 @@ async def register_client(
         generation=new_generation() if existing is None else existing.generation,
     )
     if existing is None and await store.client_indexed(client_id):
-        await store.revoke_client_leftovers(client_id)  # what an interrupted removal left
+        # what an interrupted removal left, and nothing a new registration got meanwhile
+        await store.revoke_client_tokens(client_id, only_leftovers=True)
     if not await store.save_client(client, only="new" if existing is None else "same",
                                    over=existing):
         raise ClientExists(f"client {client_id!r} was registered or removed meanwhile")

@@ -9,13 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from oauth_middleware.errors import InvalidScope
+from oauth_middleware.limits import CODE_LIFETIME
 from oauth_middleware.models import AuthorizationCode, Client, GrantType, IssuedTokens
 from oauth_middleware.pkce import S256_CHALLENGE
+from oauth_middleware.policy import grantable_scopes
 from oauth_middleware.redirects import find_registered
 from oauth_middleware.store import ClientRemoved, NewTokens, TokenStore
-from oauth_middleware.store.authn import ScopeSnapshot
-from oauth_middleware.store.grants import CODE_LIFETIME
 from oauth_middleware.toolbox.clients import UnknownClient, require_client
 from oauth_middleware.toolbox.rules import check_lifetime
 
@@ -36,34 +35,6 @@ class IssuedCode:
     scopes: frozenset[str]
     expires_in: int
     code_challenge: str | None = None
-
-
-async def grantable_scopes(
-    store: TokenStore, client: Client, requested: Iterable[str] | None, *,
-    snapshot: ScopeSnapshot | None = None,
-) -> frozenset[str]:
-    """The scopes a request may be granted (RFC 6749 §3.3), or :class:`InvalidScope`.
-
-    Requested scopes must be registered, enabled and allowed for the client (a
-    client with no scope list may have any enabled scope). With nothing
-    requested the client's own list is the default; without a list there is no
-    default and the request is refused. ``snapshot``: scopes this request read
-    already (see ``TokenStore.get_scopes``).
-    """
-    asked = list(dict.fromkeys(requested or ()))
-    if not asked:
-        if not client.scopes:
-            raise InvalidScope("No scope was requested and the client has no default scope.")
-        asked = list(client.scopes)
-    if client.scopes and not set(asked) <= set(client.scopes):
-        raise InvalidScope("A requested scope is not allowed for this client.")
-    known = await store.get_scopes(asked, snapshot=snapshot)
-    granted = frozenset(s for s in asked if s in known and known[s].enabled)
-    if not requested and granted:
-        return granted
-    if granted != set(asked):
-        raise InvalidScope("A requested scope is unknown or disabled.")
-    return granted
 
 
 def check_grant(client: Client, user: str | None) -> None:

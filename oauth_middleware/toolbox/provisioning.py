@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from oauth_middleware import settings_checks
 from oauth_middleware.models import Client
+from oauth_middleware.policy import validate_client_id
 from oauth_middleware.security import (
     hash_client_secret,
     new_generation,
@@ -34,7 +35,6 @@ from oauth_middleware.toolbox.rules import (
     link_field,
     redirect_uris_for,
     text_field,
-    validate_client_id,
 )
 
 #: Reads and writes one call makes before giving up on a client that keeps changing.
@@ -129,7 +129,8 @@ async def _create(store: TokenStore, wanted: dict[str, Any], secret: str | None
     client = Client(**wanted, secret_hash=None if given is None else hash_client_secret(given),
                     created_at=store.clock(), generation=new_generation())
     if await store.client_indexed(client_id):
-        await store.revoke_client_leftovers(client_id)  # what an interrupted removal left
+        # what an interrupted removal left, and nothing a new registration got meanwhile
+        await store.revoke_client_tokens(client_id, only_leftovers=True)
     if not await store.save_client(client, only="new"):
         return None
     return EnsuredClient(client, "created", generated)

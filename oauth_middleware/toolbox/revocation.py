@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 
 from oauth_middleware.security import DIGEST_CHARS, FINGERPRINT_CHARS
-from oauth_middleware.store import TokenStore
-from oauth_middleware.store.base import Progress
+from oauth_middleware.store import Progress, TokenStore
 from oauth_middleware.toolbox.clients import UnknownClient
 
 #: A token named by its fingerprint (as listed) up to its full digest, lowercase hex.

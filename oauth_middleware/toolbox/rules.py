@@ -9,6 +9,8 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sized
 
+from oauth_middleware.limits import MAX_LIFETIME
+from oauth_middleware.limits import check_lifetime as check_store_lifetime
 from oauth_middleware.models import (
     DEFAULT_CONFIDENTIAL_GRANTS,
     DEFAULT_PUBLIC_GRANTS,
@@ -16,10 +18,7 @@ from oauth_middleware.models import (
     GrantType,
 )
 from oauth_middleware.redirects import validate_redirect_uri
-from oauth_middleware.store import MAX_LIFETIME
-from oauth_middleware.store.writer import check_lifetime as check_store_lifetime
 
-_CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 #: Longest client title, and longest description or link, in characters.
 MAX_TITLE = 200
 MAX_TEXT = 2000
@@ -40,12 +39,6 @@ def scope_title(identifier: str) -> str:
     """A readable default title: ``"polls:results"`` -> ``"Polls Results"``."""
     words = re.split(r"[:_\-./]+", identifier)
     return " ".join(w[:1].upper() + w[1:] for w in words if w)
-
-
-def validate_client_id(client_id: str) -> str:
-    if not _CLIENT_ID.fullmatch(client_id):
-        raise ValueError("a client id is 1 to 128 of the characters A-Z a-z 0-9 . _ ~ -")
-    return client_id
 
 
 #: How every refusal of a typed lifetime describes one.

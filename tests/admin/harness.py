@@ -23,6 +23,7 @@ from starlette.routing import Mount
 from oauth_middleware.admin import AdminApp
 from oauth_middleware.store import TokenStore
 from tests.page_headers import assert_page_headers as assert_headers
+from tests.store_helpers import redis_of
 
 KEY = b"k" * 32
 ADMINS = {"alice"}
@@ -53,8 +54,8 @@ def build_host(store: TokenStore, **options: Any) -> Starlette:
 
 async def stored_state(store: TokenStore) -> str:
     """Every key and value in the store, to compare before and after a refused request."""
-    keys = sorted(await store.redis.keys("*"))
-    return repr([(key, await store.redis.dump(key)) for key in keys])
+    keys = sorted(await redis_of(store).keys("*"))
+    return repr([(key, await redis_of(store).dump(key)) for key in keys])
 
 
 def csrf_of(page: httpx.Response) -> str:

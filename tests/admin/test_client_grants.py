@@ -9,6 +9,7 @@ from oauth_middleware.security import pkce_s256
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import MAX_LIFETIME, issue_token, register_client
 from tests.admin.harness import Admin, assert_page_headers
+from tests.store_helpers import get_code, redis_of
 
 CB = "https://a.example/cb"
 SCOPES = ["polls:vote", "polls:results"]
@@ -70,7 +71,7 @@ async def test_a_token_lifetime_past_ten_years_is_refused_on_the_form_and_nothin
     store: TokenStore, admin: Admin
 ) -> None:
     await register_client(store, "Web", "web", CB, scopes_list=["polls:vote"])
-    keys = sorted(await store.redis.keys("*"))
+    keys = sorted(await redis_of(store).keys("*"))
     for lifetime in ("99999999999999999999", str(MAX_LIFETIME + 1)):
         refused = await admin.post("/admin/clients/web/tokens/issue",
                                    {"user": "bob", "lifetime": lifetime})
@@ -78,7 +79,7 @@ async def test_a_token_lifetime_past_ten_years_is_refused_on_the_form_and_nothin
         assert_page_headers(refused)
         assert (f'id="token-error">A token lifetime is a positive number of seconds up to '
                 f"{MAX_LIFETIME} (ten years) (blank: the client&#39;s)<") in refused.text
-    assert sorted(await store.redis.keys("*")) == keys
+    assert sorted(await redis_of(store).keys("*")) == keys
     page = await admin.post("/admin/clients/web/tokens/issue", {"user": "bob"})
     assert await store.resolve(_shown(page.text, "access-token")) is not None
 
@@ -93,7 +94,7 @@ async def test_issuing_a_code_stores_it_bound_to_user_uri_scopes_and_challenge(
         "user": "carol", "redirect_uri": "https://a.example/two", "scopes": "polls:results",
         "code_challenge": challenge})
     assert page.status_code == 200
-    record = await store.get_code(_shown(page.text, "authorization-code"))
+    record = await get_code(store, _shown(page.text, "authorization-code"))
     assert record is not None
     assert (record.client_id, record.subject, record.redirect_uri, record.scopes) == (
         "pub", "carol", "https://a.example/two", frozenset({"polls:results"}))
@@ -113,7 +114,7 @@ async def test_refused_code_requests_show_the_reason_and_create_no_code(
         refused = await admin.post("/admin/clients/pub/codes/issue", data)
         assert refused.status_code == 400
         assert 'id="code-error"' in refused.text and message in refused.text
-    assert await store.redis.keys(f"{store.keys.prefix}code:*") == []
+    assert await redis_of(store).keys(f"{store.keys.prefix}code:*") == []
 
 
 async def test_revoking_one_token_from_the_client_page(store: TokenStore, admin: Admin) -> None:

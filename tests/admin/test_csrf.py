@@ -13,6 +13,7 @@ from oauth_middleware.toolbox import issue_token, register_client
 from tests.admin.harness import ADMINS, KEY, Admin, assert_page_headers, stored_state
 from tests.conftest import FakeClock
 from tests.raw_asgi import call
+from tests.store_helpers import redis_of
 
 CB = "https://a.example/cb"
 #: For every POST route of the admin, as ``ROUTES`` spells it, fields that would change
@@ -68,7 +69,7 @@ async def test_each_form_here_changes_something_when_its_token_is_valid(
 ) -> None:
     """Otherwise a refusal below would prove nothing."""
     for path in POSTS:
-        await store.redis.flushdb()
+        await redis_of(store).flushdb()
         url, data = _form(path, await _seed(store))
         before = await stored_state(store)
         answer = await admin.post(url, data)

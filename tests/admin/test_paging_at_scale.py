@@ -27,6 +27,7 @@ from oauth_middleware.models import Client
 from oauth_middleware.security import new_grant_id
 from oauth_middleware.store import NewTokens, TokenStore
 from tests.admin.harness import Admin, build_host
+from tests.store_helpers import mint, over, redis_of
 
 CLIENTS = 5000
 TOKENS = 5000
@@ -63,12 +64,12 @@ async def _seed(store: TokenStore) -> None:
         client_id=f"c{n:04d}", title=f"Client {n}", redirect_uris=("https://a.example/cb",)))
         for n in range(CLIENTS)))
     expiry = int((store.clock() + 3600) * 1000)
-    async with store.redis.pipeline(transaction=False) as pipe:
+    async with redis_of(store).pipeline(transaction=False) as pipe:
         for n in range(TOKENS):
             grant_id = new_grant_id()
             spec = NewTokens(client_id=f"c{n % BUSY:04d}", subject=f"u{n % USERS}",
                              scopes=frozenset({"polls:vote"}))
-            _, members = store.mint(grant_id, spec)
+            _, members = mint(store, grant_id, spec)
             for key, value, ttl in members:
                 pipe.set(key, value, px=ttl)
                 pipe.sadd(store.keys.members(grant_id), key)
@@ -78,7 +79,7 @@ async def _seed(store: TokenStore) -> None:
 
 
 def _store(server: fakeredis.FakeServer) -> TokenStore:
-    return TokenStore(fakeredis.FakeAsyncRedis(server=server))
+    return over(fakeredis.FakeAsyncRedis(server=server))
 
 
 async def _seeded_server() -> fakeredis.FakeServer:
@@ -134,8 +135,8 @@ async def test_seeding_thousands_stays_quick(
     store: TokenStore, seeded: tuple[fakeredis.FakeServer, float]
 ) -> None:
     assert seeded[1] < 10
-    assert await store.redis.scard(store.keys.clients) == CLIENTS
-    assert len([k async for k in store.redis.scan_iter(match=store.keys.access_pattern,
+    assert await redis_of(store).scard(store.keys.clients) == CLIENTS
+    assert len([k async for k in redis_of(store).scan_iter(match=store.keys.access_pattern,
                                                        count=1000)]) == TOKENS
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from tests.cli.harness import Cli
 from tests.conftest import FakeClock
+from tests.store_helpers import redis_of
 
 
 @pytest.fixture
@@ -14,5 +15,5 @@ def cli(backend: str, clock: FakeClock, request: pytest.FixtureRequest) -> Cli:
     if backend == "redis":
         url = request.getfixturevalue("redis_server").url
     harness = Cli(backend, clock, url)
-    harness.run(lambda store: store.redis.flushdb())
+    harness.run(lambda store: redis_of(store).flushdb())
     return harness

@@ -22,6 +22,7 @@ from oauth_middleware.cli import main
 from oauth_middleware.cli.context import connect_store
 from oauth_middleware.store import TokenStore
 from tests.conftest import FakeClock
+from tests.store_helpers import over
 
 T = TypeVar("T")
 
@@ -37,7 +38,7 @@ class Cli:
         """What the CLI opens for a command (the real backend: its own connection code)."""
         if self.backend == "redis":
             return connect_store(url or self.redis_url, prefix, clock=self.clock)
-        return TokenStore(fakeredis.FakeAsyncRedis(server=self.server), clock=self.clock)
+        return over(fakeredis.FakeAsyncRedis(server=self.server), clock=self.clock)
 
     def run(self, work: Callable[[TokenStore], Awaitable[T]]) -> T:
         """Set up or inspect store state from a sync test."""

@@ -22,6 +22,7 @@ from oauth_middleware.toolbox import register_client
 from tests.cli.harness import Cli, assert_error
 from tests.cli.sync_apps import BULK
 from tests.redis_process import RedisProcess, free_port
+from tests.store_helpers import gateway, redis_of
 
 NO_URL_ENV: dict[str, str | None] = {"REDIS_URL": None, "OAUTH_MIDDLEWARE_PREFIX": None}
 #: The project directory: ``scope sync tests.cli.sync_apps:…`` imports from there.
@@ -49,7 +50,7 @@ def test_top_level_help_names_every_group_the_url_and_examples() -> None:
 
 def test_every_command_has_a_short_help_and_a_help_page() -> None:
     commands = _leaf_commands(main)
-    assert len(commands) == 22  # client 6, scope 6, token 9, store 1
+    assert len(commands) == 25  # client 6, scope 6, token 9, store 4
     for path in commands:
         result = CliRunner().invoke(main, [*path, "--help"], prog_name="oauth-middleware")
         assert result.exit_code == 0, path
@@ -140,7 +141,7 @@ def test_prefix_selects_the_keys_of_a_store_with_another_prefix(
     assert cli.run(lambda store: store.list_scopes()) == []
 
     async def other(store: TokenStore) -> list[str]:
-        mine = TokenStore(store.redis, prefix="other:")
+        mine = TokenStore(gateway(store), prefix="other:")
         return [s.identifier for s in await mine.list_scopes()]
 
     assert cli.run(other) == ["p:q"]
@@ -159,7 +160,7 @@ def test_python_dash_m_and_the_console_script_run_the_command_line() -> None:
 def _issue_many(cli: Cli, user: str, count: int) -> None:
     """``count`` grants for ``user``, by a store that lets one user keep that many."""
     async def work(store: TokenStore) -> None:
-        roomy = TokenStore(store.redis, clock=store.clock, max_grants_per_user=count)
+        roomy = TokenStore(gateway(store), clock=store.clock, max_grants_per_user=count)
         spec = NewTokens(client_id="web", subject=user, scopes=frozenset({"a:b"}))
         for _ in range(0, count, 100):
             await asyncio.gather(*(roomy.issue(spec) for _ in range(100)))
@@ -233,7 +234,7 @@ def test_scope_sync_shows_progress_on_a_terminal_and_stays_quiet_when_piped(
     env = {**os.environ, "REDIS_URL": redis_server.url}
 
     def no_scopes() -> None:
-        cli.run(lambda store: store.redis.delete(store.keys.scopes))
+        cli.run(lambda store: redis_of(store).delete(store.keys.scopes))
 
     _progress_only_on_a_terminal(
         ["scope", "sync", "tests.cli.sync_apps:bulk"], env, no_scopes,

@@ -9,6 +9,7 @@ from oauth_middleware.security import fingerprint
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import MAX_LIFETIME, issue_token, register_client
 from tests.cli.harness import Cli, assert_error, lines_of
+from tests.store_helpers import redis_of
 
 
 def _setup(cli: Cli, **options: object) -> None:
@@ -95,13 +96,13 @@ def test_token_issue_refuses_a_lifetime_past_ten_years_and_later_issues_work(cli
     """A huge lifetime once poisoned the client's and the user's index: every later issue
     for them failed. It is a usage error now, and nothing reaches the store."""
     _setup(cli)
-    before = cli.run(lambda store: store.redis.keys("*"))
+    before = cli.run(lambda store: redis_of(store).keys("*"))
     for lifetime in ("99999999999999999999", str(MAX_LIFETIME + 1)):
         result = cli.invoke("token", "issue", "--client-id", "web", "--user", "alice",
                             "--lifetime", lifetime)
         assert_error(result, f"Invalid value for '--lifetime': {lifetime} is not in the range "
                              f"1<=x<={MAX_LIFETIME}.", status=2)
-    assert sorted(cli.run(lambda store: store.redis.keys("*"))) == sorted(before)
+    assert sorted(cli.run(lambda store: redis_of(store).keys("*"))) == sorted(before)
     out = cli.json("token", "issue", "--client-id", "web", "--user", "alice")
     assert out["expires_in"] == 3600
     longest = cli.json("token", "issue", "--client-id", "web", "--lifetime", str(MAX_LIFETIME))
@@ -310,7 +311,7 @@ def test_list_and_revoke_client_work_for_a_client_no_longer_registered(cli: Cli)
     assert cli.json("token", "revoke-client", "web") == {"revoked": 3}
     assert not any(_alive(cli, t) for t in web)
     assert cli.json("token", "list", "--client-id", "web") == []
-    assert cli.run(lambda store: store.redis.exists(store.keys.client_index("web"))) == 0
+    assert cli.run(lambda store: redis_of(store).exists(store.keys.client_index("web"))) == 0
     assert _alive(cli, spa)
     # Nothing left and no record: now the id is unknown, as a mistyped one is.
     assert_error(cli.invoke("token", "revoke-client", "web"), "no client 'web'")

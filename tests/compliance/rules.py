@@ -206,12 +206,29 @@ RULES: tuple[Rule, ...] = (
          "A CORS preflight (OPTIONS + Origin + Access-Control-Request-Method, no "
          "Authorization) passes to the app in either middleware order; other OPTIONS are "
          "protected."),
+    Rule("resource.method-case", RESOURCE, "RFC 9110 §9.1",
+         "A scope key's method matches the request's method in any case: frameworks "
+         "(Django, Flask) dispatch \"post\" as POST."),
     Rule("resource.query-private", RESOURCE, "RFC 6750 §2.3",
          "Successful answers to query-token requests carry Cache-Control: private."),
     Rule("resource.no-token-in-logs", RESOURCE, "RFC 6750 §2.3, §5.3",
          "Tokens never appear in logs (the access log's query string is redacted)."),
     Rule("resource.app-not-called", RESOURCE, "RFC 6750 §3",
          "On any 4xx/5xx the wrapped app is never called."),
+    Rule("resource.jwt.typ-alg", RESOURCE, "RFC 9068 §4; RFC 8725 §3.1",
+         "JWTVerifier: typ at+jwt (JWT only when configured), alg from an asymmetric "
+         "allow-list (never none, never HMAC keyed with the public key), no crit, no nested "
+         "JWT, no repeated claim names."),
+    Rule("resource.jwt.claims", RESOURCE, "RFC 9068 §4",
+         "JWTVerifier: iss exactly the issuer, aud containing ours, exp required, exp, nbf "
+         "and iat within a small leeway; another issuer's token is refused even with the "
+         "same kid."),
+    Rule("resource.jwt.keys", RESOURCE, "RFC 8414 §3.3; RFC 7515 §4.1.2",
+         "JWTVerifier: keys only from the issuer's JWKS (jku, x5u, jwk ignored), kept no "
+         "longer than the cache bound; an unknown kid refetches at most once per interval."),
+    Rule("resource.introspection.cache", RESOURCE, "RFC 7662 §4",
+         "IntrospectionVerifier: an active answer is cached no longer than the bound and "
+         "never past exp; inactive answers and refresh tokens are refused, never cached."),
     Rule("resource.websocket-http-refusal", RESOURCE, "RFC 6750 §3; RFC 6455 §4.2.2",
          "A refused WebSocket handshake gets the HTTP refusal (401/403/400/503, the same "
          "WWW-Authenticate or Retry-After, the JSON body) where the server offers the ASGI "
@@ -271,6 +288,9 @@ RULES: tuple[Rule, ...] = (
     Rule("rest.no-raw-secrets", AT_REST, "RFC 6819 §5.1.4.1.3",
          "Redis keys and values never hold a raw token, code or client secret (SHA-256 "
          "digests; client secrets as a self-describing hash)."),
+    Rule("rest.export-digests-only", AT_REST, "RFC 6819 §5.1.4.1.3",
+         "An export of the store (store export) holds no raw token, code or client secret, "
+         "and a token revoked before the export is absent from it."),
     Rule("rest.constant-time", AT_REST, "RFC 6819 §5.1.4.2.2",
          "Secrets, PKCE challenges and CSRF tokens are compared in constant time."),
     Rule("rest.no-secret-in-logs", AT_REST, "RFC 6750 §5.3; RFC 6819 §5.1.4.1",

@@ -19,6 +19,7 @@ import pytest
 from oauth_middleware import TokenStore
 from tests.demo.harness import WEB_SECRET, Demo, consent, decide, location, login
 from tests.server.authorize_harness import CHALLENGE, assert_page
+from tests.store_helpers import redis_of, texts
 
 pytestmark = pytest.mark.real_redis_only
 
@@ -36,7 +37,7 @@ async def demo_store(demo: Demo) -> AsyncIterator[TokenStore]:
 async def _keys(store: TokenStore) -> dict[str, set[str]]:
     """The stored transactions, codes and tokens (to prove none was added or taken)."""
     prefix = store.keys.prefix
-    return {kind: set(store.texts(list(await store.redis.keys(f"{prefix}{kind}:*"))))
+    return {kind: set(texts(list(await redis_of(store).keys(f"{prefix}{kind}:*"))))
             for kind in ("txn", "code", "at", "rt")}
 
 

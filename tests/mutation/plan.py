@@ -55,13 +55,22 @@ MODULES: dict[str, tuple[str, ...]] = {
     "oauth_middleware/server/authorization_request.py": _AUTHORIZE,
     "oauth_middleware/server/responses.py": (*_AUTHORIZE, "tests/server/test_boundary.py"),
     "oauth_middleware/server/pages.py": _AUTHORIZE,
+    "oauth_middleware/web.py": (*_AUTHORIZE, "tests/server/test_boundary.py",
+                                "tests/test_identity.py"),
+    "oauth_middleware/policy.py": (*_TOKEN, *_AUTHORIZE),
     # The callers of the Lua scripts: every check-then-act on Redis.
-    "oauth_middleware/store/grants.py": (*_STORE, *_TOKEN),
-    "oauth_middleware/store/tokens.py": (*_STORE, *_TOKEN, "tests/test_middleware.py",
-                                         "tests/test_cache.py", "tests/server/test_token_cache.py"),
-    "oauth_middleware/store/transient.py": (*_STORE, *_AUTHORIZE, "tests/server/test_grants.py"),
-    "oauth_middleware/store/writer.py": (*_STORE, *_TOKEN),
-    "oauth_middleware/store/generations.py": (*_STORE, *_TOKEN),
+    "oauth_middleware/store/_grants.py": (*_STORE, *_TOKEN),
+    "oauth_middleware/store/_tokens.py": (*_STORE, *_TOKEN, "tests/test_middleware.py",
+                                          "tests/test_cache.py",
+                                          "tests/server/test_token_cache.py"),
+    "oauth_middleware/store/_revocation.py": (*_STORE, *_TOKEN, "tests/test_cache.py"),
+    "oauth_middleware/store/_consent.py": (*_STORE, *_AUTHORIZE, "tests/server/test_grants.py"),
+    "oauth_middleware/store/_throttle.py": (*_STORE, "tests/server/test_throttle.py",
+                                            "tests/server/test_throttle_attempts.py"),
+    "oauth_middleware/store/_minting.py": (*_STORE, *_TOKEN),
+    "oauth_middleware/store/_generations.py": (*_STORE, *_TOKEN),
+    "oauth_middleware/store/_gateway/*": (*_STORE, "tests/test_cache.py",
+                                          "tests/test_unavailable.py"),
 }
 
 

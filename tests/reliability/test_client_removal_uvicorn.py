@@ -23,6 +23,7 @@ from oauth_middleware.toolbox import register_client, remove_client
 from tests.redis_process import RedisProcess
 from tests.reliability.stack import SCOPES, on_two_workers
 from tests.servers import UvicornProcess
+from tests.store_helpers import mint, redis_of
 
 pytestmark = pytest.mark.real_redis_only
 
@@ -42,12 +43,12 @@ async def _hold_grants(store: TokenStore, client_id: str, count: int) -> None:
     """``count`` live grants of the client, written with the store's key schema in one
     pipeline (thousands of Lua runs would only slow the set-up)."""
     expiry = int((store.clock() + 3600) * 1000)
-    async with store.redis.pipeline(transaction=False) as pipe:
+    async with redis_of(store).pipeline(transaction=False) as pipe:
         for _ in range(count):
             grant_id = new_grant_id()
             spec = NewTokens(client_id=client_id, subject=client_id, subject_type="client",
                              scopes=frozenset({"polls:read"}))
-            _, members = store.mint(grant_id, spec)
+            _, members = mint(store, grant_id, spec)
             for key, value, ttl in members:
                 pipe.set(key, value, px=ttl)
                 pipe.sadd(store.keys.members(grant_id), key)
@@ -120,4 +121,4 @@ async def test_no_token_survives_a_removal_racing_fifty_issuers_on_two_workers(
     assert {r.status_code for r in answers} == {401}
     assert all('error="invalid_token"' in r.headers["www-authenticate"] for r in answers)
     assert len({r.headers["x-worker"] for r in answers}) == 2  # both workers refused
-    assert await store.redis.exists(store.keys.client_index("svc")) == 0
+    assert await redis_of(store).exists(store.keys.client_index("svc")) == 0

@@ -41,6 +41,7 @@ from tests.faults import (
 )
 from tests.reliability.stack import SCOPES, USER_HEADER, Flows, build, seed
 from tests.server.authorize_harness import answer, assert_page, read_page
+from tests.store_helpers import get_code, get_refresh, redis_of, texts
 
 Context = dict[str, Any]
 
@@ -55,7 +56,7 @@ class Rig:
 
     @property
     def leaks(self) -> tuple[str, ...]:
-        port = self.store.redis.connection_pool.connection_kwargs.get("port")
+        port = redis_of(self.store).connection_pool.connection_kwargs.get("port")
         return () if port is None else (f":{port}",)
 
 
@@ -79,7 +80,7 @@ async def _live_keys(store: TokenStore, grant_id: str) -> list[str]:
     keys: list[str] = []
     for kind in ("at", "rt"):
         pattern = f"{store.keys.prefix}{kind}:{{{grant_id}}}:*"
-        keys += store.texts([k async for k in store.redis.scan_iter(match=pattern)])
+        keys += texts([k async for k in redis_of(store).scan_iter(match=pattern)])
     return keys
 
 
@@ -88,7 +89,7 @@ async def _assert_stored(store: TokenStore, body: dict[str, Any]) -> None:
     assert body["token_type"] == "Bearer"
     assert await store.resolve(body["access_token"]) is not None
     if "refresh_token" in body:
-        record = await store.get_refresh(body["refresh_token"])
+        record = await get_refresh(store, body["refresh_token"])
         assert record is not None and not record.rotated
 
 
@@ -229,7 +230,7 @@ async def _check_decide(rig: Rig, ctx: Context, response: httpx.Response, ok: bo
     _, where, params = answer(response)
     assert_no_leak(response, *rig.leaks)
     if where == "query":
-        code = await rig.store.get_code(params["code"])
+        code = await get_code(rig.store, params["code"])
         assert code is not None and not code.used
     else:
         assert await rig.store.resolve(params["access_token"]) is not None

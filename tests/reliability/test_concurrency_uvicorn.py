@@ -23,6 +23,7 @@ from oauth_middleware.store import NewTokens, TokenStore
 from tests.redis_process import RedisProcess
 from tests.reliability.stack import REDIRECT, SCOPES, VERIFIER, Clients, on_two_workers, seed
 from tests.servers import UvicornProcess
+from tests.store_helpers import get_code, get_refresh, redis_of
 
 pytestmark = pytest.mark.real_redis_only
 
@@ -105,7 +106,7 @@ async def test_hundreds_of_racing_code_redemptions_each_have_one_winner(
               "code_verifier": VERIFIER} for code in codes]
     groups = await _race(server, httpx.BasicAuth("web", clients.web_secret), forms)
     assert len(_at_most_one_winner(groups)) == CODES
-    records = [await store.get_code(code) for code in codes]  # used, or revoked by a loser
+    records = [await get_code(store, code) for code in codes]  # used, or revoked by a loser
     assert all(record is None or record.used for record in records)
 
 
@@ -121,7 +122,7 @@ async def test_hundreds_of_racing_refreshes_each_have_one_winner(
     groups = await _race(server, httpx.BasicAuth("web", clients.web_secret), forms)
     assert len(_at_most_one_winner(groups)) == REFRESHES
     for old in issued:  # every old refresh token is retired or its family revoked
-        record = await store.get_refresh(str(old.refresh_token))
+        record = await get_refresh(store, str(old.refresh_token))
         assert record is None or record.rotated
 
 
@@ -191,4 +192,4 @@ async def test_revoking_refresh_tokens_while_they_rotate_ends_every_grant(
     assert {(r.status_code, r.json()["error"]) for r in again} <= {(400, "invalid_grant")}
     for grant in issued:
         tag = f"*{{{grant.token.grant_id}}}*"
-        assert [key async for key in store.redis.scan_iter(match=tag)] == []
+        assert [key async for key in redis_of(store).scan_iter(match=tag)] == []

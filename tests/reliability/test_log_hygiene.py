@@ -29,6 +29,7 @@ from tests.raw_asgi import call
 from tests.redis_process import RedisProcess, free_port
 from tests.reliability.stack import PASSWORD, VERIFIER, Flows, build, seed
 from tests.servers import UvicornProcess
+from tests.store_helpers import redis_of, texts
 
 WRONG_PASSWORD = "wrong-password-guess-value"
 GUESSED_SECRET = "guessed-client-secret-value"
@@ -90,10 +91,10 @@ def _assert_clean(text: str, secrets: list[str], where: str) -> None:
 
 async def _redis_dump(store: TokenStore) -> str:
     """Every key and every value in Redis, read back by type."""
-    redis = store.redis
+    redis = redis_of(store)
     parts: list[Any] = []
     async for key in redis.scan_iter(count=500):
-        kind = store.texts([await redis.type(key)])[0]
+        kind = texts([await redis.type(key)])[0]
         parts.append(key)
         if kind == "string":
             parts.append(await redis.get(key))

@@ -1,7 +1,7 @@
 """A redemption, or a consent decision, the client library sends twice is one (RFC 6749
 §4.1.2, §6, §10.12).
 
-redis-py resends a command whose reply was lost (one retry, store/connection.py).
+redis-py resends a command whose reply was lost (one retry, store/_gateway/connection.py).
 When the lost reply belonged to the script that consumes a code or rotates a
 refresh token, the resent script used to find the value consumed — by its own
 first run — take that for a replay, revoke the grant it had just issued and
@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from oauth_middleware.limits import GRANT_ACCESS_TOKENS
 from oauth_middleware.models import (
     AuthorizationCode,
     IssuedTokens,
@@ -25,9 +26,21 @@ from oauth_middleware.models import (
     RefreshToken,
 )
 from oauth_middleware.security import digest
-from oauth_middleware.store import NewTokens, TokenStore, scripts
-from oauth_middleware.store.codec import dump
-from oauth_middleware.store.writer import Generation
+from oauth_middleware.store import NewTokens, TokenStore
+from oauth_middleware.store import _grant_scripts as scripts
+from oauth_middleware.store._codec import dump
+from oauth_middleware.store._consent import TAKE_PENDING
+from tests.store_helpers import (
+    Generation,
+    evalsha,
+    flatten,
+    gateway,
+    get_code,
+    get_pending,
+    get_refresh,
+    mint,
+    redis_of,
+)
 
 SPEC = NewTokens(client_id="web", subject="alice", scopes=frozenset({"read"}), refresh=True)
 
@@ -37,7 +50,7 @@ async def _code(store: TokenStore) -> tuple[str, AuthorizationCode]:
         grant_id="", client_id="web", subject="alice", redirect_uri="https://app.example/cb",
         redirect_uri_explicit=True, scopes=frozenset({"read"}),
     ))
-    record = await store.get_code(value)
+    record = await get_code(store, value)
     assert record is not None
     return value, record
 
@@ -45,11 +58,11 @@ async def _code(store: TokenStore) -> tuple[str, AuthorizationCode]:
 async def _consume_twice(store: TokenStore, key: str, state: str, consumed: str,
                          grant_id: str) -> tuple[list[int], str]:
     """Send one CONSUME_AND_ISSUE invocation twice; returns both outcomes and the new token."""
-    issued, members = store.mint(grant_id, SPEC)
-    keys, args = store.flatten(members)
+    issued, members = mint(store, grant_id, SPEC)
+    keys, args = flatten(members)
     outcomes = []
     for _ in range(2):
-        (outcome,) = await store.run([store.evalsha(
+        (outcome,) = await gateway(store).run([evalsha(
             scripts.CONSUME_AND_ISSUE, [key, store.keys.members(grant_id), *keys],
             [state, consumed, *args])], scripts.CONSUME_AND_ISSUE)
         outcomes.append(int(outcome))
@@ -60,14 +73,14 @@ async def _rotate_twice(store: TokenStore, token: str, record: RefreshToken
                         ) -> tuple[list[list[Any]], IssuedTokens]:
     """Send one ROTATE_REFRESH invocation twice; returns both replies and the new tokens."""
     gid = record.grant_id
-    issued, members = store.mint(gid, SPEC, Generation(record.seal_key, record.generation + 1))
+    issued, members = mint(store, gid, SPEC, Generation(record.seal_key, record.generation + 1))
     (at_key, at_value, at_ttl), (rt_key, rt_value, rt_ttl) = members
     replies = []
     for _ in range(2):
-        (reply,) = await store.run([store.evalsha(
+        (reply,) = await gateway(store).run([evalsha(
             scripts.ROTATE_REFRESH, [rt_key, store.keys.members(gid), at_key],
             [digest(token), rt_value, rt_ttl, at_value, at_ttl, store.keys.access(gid, ""),
-             scripts.GRANT_ACCESS_TOKENS])], scripts.ROTATE_REFRESH)
+             GRANT_ACCESS_TOKENS])], scripts.ROTATE_REFRESH)
         replies.append([int(r) if isinstance(r, int) else r for r in reply])
     return replies, issued
 
@@ -84,7 +97,7 @@ async def test_a_resent_code_redemption_wins_again_and_revokes_nothing(
         store, key, "used", dump(replace(record, used=True)), record.grant_id)
     assert outcomes == [1, 1]
     assert await store.resolve(access) is not None
-    code = await store.get_code(value)
+    code = await get_code(store, value)
     assert code is not None and code.used
 
 
@@ -104,16 +117,16 @@ async def test_a_resent_refresh_rotation_wins_again_and_keeps_the_family(
 ) -> None:
     issued = await store.issue(SPEC)
     assert issued.refresh_token is not None
-    record = await store.get_refresh(issued.refresh_token)
+    record = await get_refresh(store, issued.refresh_token)
     assert record is not None
     replies, new = await _rotate_twice(store, issued.refresh_token, record)
     assert replies == [[1], [1]]
     assert await store.resolve(new.access_token) is not None
     assert await store.resolve(issued.access_token) is not None
     assert new.refresh_token is not None
-    current = await store.get_refresh(new.refresh_token)
+    current = await get_refresh(store, new.refresh_token)
     assert current is not None and not current.rotated and current.generation == 2
-    old = await store.get_refresh(issued.refresh_token)
+    old = await get_refresh(store, issued.refresh_token)
     assert old is not None and old.rotated
 
 
@@ -127,17 +140,17 @@ async def test_a_resent_consent_take_gets_the_record_again_and_no_one_else_does(
         scopes=("read",), state=None, code_challenge=None, code_challenge_method=None,
         created_at=store.clock(),
     )
-    txn = await store.put_pending(pending)
+    txn = await store.consent.put_pending(pending)
     key = [store.keys.pending("alice", digest(txn)), store.keys.pending_index("alice")]
 
     async def take(attempt: str) -> bytes | None:
-        (raw,) = await store.run([store.evalsha(
-            scripts.TAKE_PENDING, key, [attempt, 60_000, digest(txn)])], scripts.TAKE_PENDING)
+        (raw,) = await gateway(store).run([evalsha(
+            TAKE_PENDING, key, [attempt, 60_000, digest(txn)])], TAKE_PENDING)
         return None if raw is None else bytes(raw)
 
     first = await take("attempt-1")
     assert first is not None and first == await take("attempt-1")
     assert await take("attempt-2") is None
-    assert await store.take_pending(txn, user="alice") is None
-    assert await store.get_pending(txn, user="alice") is None
-    assert 0 < await store.redis.pttl(key[0]) <= 60_000
+    assert await store.consent.take_pending(txn, user="alice") is None
+    assert await get_pending(store, txn, user="alice") is None
+    assert 0 < await redis_of(store).pttl(key[0]) <= 60_000

@@ -32,6 +32,7 @@ from starlette.types import Message
 from oauth_middleware import Scope, TokenStore, register_client
 from oauth_middleware.server import AuthorizationServer
 from tests.page_headers import assert_page_headers
+from tests.store_helpers import redis_of, texts
 
 ISSUER = "https://testserver/oauth"
 SECRET_KEY = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -278,7 +279,7 @@ class Harness:
     async def code_keys(self) -> list[str]:
         """Every stored authorization-code key (to prove none was created)."""
         pattern = f"{self.store.keys.prefix}code:*"
-        return self.store.texts(list(await self.store.redis.keys(pattern)))
+        return texts(list(await redis_of(self.store).keys(pattern)))
 
 
 @asynccontextmanager

@@ -35,6 +35,7 @@ from tests.server.authorize_harness import (
     open_harness,
     seed,
 )
+from tests.store_helpers import redis_of, texts
 
 ORDERS = ("oauth-inside-session", "oauth-outside-session")
 CODE = {"client_id": "spa", "redirect_uri": SPA_REDIRECT, "response_type": "code",
@@ -76,7 +77,7 @@ async def alices_token(store: TokenStore) -> str:
 
 
 async def pending_keys(store: TokenStore) -> list[str]:
-    return store.texts(list(await store.redis.keys(f"{store.keys.prefix}txn:*")))
+    return texts(list(await redis_of(store).keys(f"{store.keys.prefix}txn:*")))
 
 
 def assert_refused(response: httpx.Response) -> None:

@@ -20,6 +20,7 @@ from oauth_middleware import TokenStore, register_client
 from tests.redis_process import RedisProcess, free_port
 from tests.server.authorize_harness import CHALLENGE, seed
 from tests.servers import UvicornProcess
+from tests.store_helpers import get_code, redis_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.real_redis_only]
 
@@ -87,7 +88,7 @@ async def test_login_consent_untick_and_approve_then_deny_in_chromium(
     await page.wait_for_url(f"{callback}?*")
     answer = parse_qs(urlsplit(page.url).query, strict_parsing=True)
     assert set(answer) == {"code", "state"} and answer["state"] == [STATE]
-    record = await store.get_code(answer["code"][0])
+    record = await get_code(store, answer["code"][0])
     assert record is not None
     assert (record.client_id, record.subject, record.scopes, record.code_challenge) == (
         "browser", "alice", frozenset({"polls:read"}), CHALLENGE)
@@ -97,5 +98,5 @@ async def test_login_consent_untick_and_approve_then_deny_in_chromium(
     await page.wait_for_url(f"{callback}?*")
     denied = parse_qs(urlsplit(page.url).query, strict_parsing=True)
     assert denied["error"] == ["access_denied"] and denied["state"] == [STATE]
-    codes = await store.redis.keys(f"{store.keys.prefix}code:*")
+    codes = await redis_of(store).keys(f"{store.keys.prefix}code:*")
     assert len(codes) == 1

@@ -33,6 +33,7 @@ from tests.server.authorize_harness import (
     open_harness,
     read_page,
 )
+from tests.store_helpers import get_code, get_pending, redis_of, texts
 
 WEB = {"client_id": "web", "redirect_uri": WEB_REDIRECT, "response_type": "code",
        "scope": "polls:read polls:vote", "state": "st ü&#"}
@@ -77,15 +78,15 @@ async def test_the_pending_request_is_stored_server_side_bound_to_the_user(
 ) -> None:
     page = await harness.consent(code_challenge=CHALLENGE, code_challenge_method="S256", **WEB)
     transaction = page.hidden("transaction")
-    pending = await harness.store.get_pending(transaction, user="alice")
+    pending = await get_pending(harness.store, transaction, user="alice")
     assert pending is not None
     assert (pending.user, pending.client_id, pending.redirect_uri, pending.scopes,
             pending.state, pending.code_challenge) == (
         "alice", "web", WEB_REDIRECT, ("polls:read", "polls:vote"), "st ü&#", CHALLENGE)
-    keys = harness.store.texts(list(await harness.store.redis.keys("*")))
+    keys = texts(list(await redis_of(harness.store).keys("*")))
     assert not [k for k in keys if transaction in k]
     assert harness.store.keys.pending("alice", digest(transaction)) in keys
-    assert await harness.store.get_pending(transaction, user="mallory") is None
+    assert await get_pending(harness.store, transaction, user="mallory") is None
 
 
 @pytest.mark.rule("responses.html.escaped")
@@ -130,7 +131,7 @@ async def test_approve_redirects_with_a_code_bound_to_the_request(harness: Harne
     base, where, params = answer(response)
     assert (base, where, set(params)) == (WEB_REDIRECT, "query", {"code", "state"})
     assert params["state"] == "st ü&#"
-    record = await harness.store.get_code(params["code"])
+    record = await get_code(harness.store, params["code"])
     assert record is not None
     assert (record.client_id, record.subject, record.redirect_uri, record.redirect_uri_explicit,
             record.scopes, record.code_challenge, record.code_challenge_method) == (
@@ -144,7 +145,7 @@ async def test_approve_redirects_with_a_code_bound_to_the_request(harness: Harne
 async def test_an_unticked_scope_is_not_granted(harness: Harness) -> None:
     page = await harness.consent(**WEB)
     _, _, params = answer(await harness.decide(page, scopes=["polls:vote"]))
-    record = await harness.store.get_code(params["code"])
+    record = await get_code(harness.store, params["code"])
     assert record is not None and record.scopes == frozenset({"polls:vote"})
 
 
@@ -175,7 +176,7 @@ async def test_deny_redirects_access_denied_with_state_and_grants_nothing(
     assert params == {"error": "access_denied", "state": "st ü&#",
                       "error_description": "The resource owner denied the request."}
     assert await harness.code_keys() == []
-    assert await harness.store.get_pending(page.hidden("transaction"), user="alice") is None
+    assert await get_pending(harness.store, page.hidden("transaction"), user="alice") is None
 
 
 @pytest.mark.rule("auth.implicit")
@@ -193,7 +194,7 @@ async def test_implicit_approve_puts_the_token_in_the_fragment_without_a_refresh
     assert token is not None
     assert (token.subject, token.client_id, token.scopes) == (
         "alice", "spa", frozenset({"polls:read"}))
-    assert await harness.store.redis.keys(f"{harness.store.keys.prefix}rt:*") == []
+    assert await redis_of(harness.store).keys(f"{harness.store.keys.prefix}rt:*") == []
     assert await harness.code_keys() == []
 
 
@@ -250,7 +251,8 @@ async def test_another_user_cannot_answer_the_consent_of_alice(harness: Harness)
     forged = await harness.decide(page, user="mallory")
     assert_page(forged, 403)
     assert await harness.code_keys() == []
-    assert await harness.store.get_pending(page.hidden("transaction"), user="alice") is not None
+    transaction = page.hidden("transaction")
+    assert await get_pending(harness.store, transaction, user="alice") is not None
 
 
 @pytest.mark.rule("auth.csrf.transaction")
@@ -327,7 +329,7 @@ async def test_a_decision_without_fetch_metadata_relies_on_the_csrf_token(
         assert await harness.code_keys() == []
     response = await harness.decide(page, bare=True)
     code = answer(response)[2]["code"]
-    record = await harness.store.get_code(code)
+    record = await get_code(harness.store, code)
     assert record is not None
     assert (record.client_id, record.subject) == ("web", "alice")
 

@@ -23,6 +23,7 @@ from tests.server.authorize_harness import (
     open_harness,
     read_page,
 )
+from tests.store_helpers import redis_of
 
 WEB = {"client_id": "web", "redirect_uri": WEB_REDIRECT}
 SPA = {"client_id": "spa", "redirect_uri": SPA_REDIRECT,
@@ -244,7 +245,7 @@ async def test_anonymous_user_is_sent_to_login_with_next(harness: Harness) -> No
     location = response.headers["location"]
     assert location == "/login?next=" + quote(f"/oauth/auth/?{query}", safe="")
     assert parse_qs(urlsplit(location).query) == {"next": [f"/oauth/auth/?{query}"]}
-    assert await harness.store.redis.keys(f"{harness.store.keys.prefix}txn:*") == []
+    assert await redis_of(harness.store).keys(f"{harness.store.keys.prefix}txn:*") == []
 
 
 @pytest.mark.parametrize("params", [

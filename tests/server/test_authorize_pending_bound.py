@@ -11,10 +11,10 @@ import asyncio
 
 import pytest
 
+from oauth_middleware.limits import MAX_PENDING, PENDING_LIFETIME
 from oauth_middleware.security import digest
 from oauth_middleware.server import AuthorizationServer
 from oauth_middleware.store import TokenStore
-from oauth_middleware.store.transient import MAX_PENDING, PENDING_LIFETIME
 from tests.server.authorize_harness import (
     ISSUER,
     SECRET_KEY,
@@ -26,6 +26,7 @@ from tests.server.authorize_harness import (
     open_harness,
     read_page,
 )
+from tests.store_helpers import redis_of, texts
 
 WEB = {"client_id": "web", "redirect_uri": WEB_REDIRECT, "response_type": "code",
        "scope": "polls:read", "state": "s"}
@@ -41,8 +42,8 @@ async def _pages(harness: Harness, user: str, count: int) -> list[Page]:
 async def _live(store: TokenStore, user: str) -> tuple[set[str], set[str]]:
     """(digests of the user's stored transactions, digests in the user's index)."""
     prefix = store.keys.pending_prefix(user)
-    keys = store.texts(list(await store.redis.keys(prefix.replace("{", "[{]") + "*")))
-    index = store.texts(list(await store.redis.zrange(store.keys.pending_index(user), 0, -1)))
+    keys = texts(list(await redis_of(store).keys(prefix.replace("{", "[{]") + "*")))
+    index = texts(list(await redis_of(store).zrange(store.keys.pending_index(user), 0, -1)))
     return {key[len(prefix):] for key in keys}, set(index)
 
 
@@ -65,9 +66,9 @@ async def test_fifty_concurrent_consent_pages_leave_at_most_the_cap_of_live_tran
         dropped = [p for p in pages if digest(p.hidden("transaction")) not in stored]
         assert (len(kept), len(dropped)) == (MAX_PENDING, 50 - MAX_PENDING)
         for sha in stored:
-            ttl = await store.redis.pttl(store.keys.pending("alice", sha))
+            ttl = await redis_of(store).pttl(store.keys.pending("alice", sha))
             assert 0 < ttl <= PENDING_LIFETIME * 1000
-        assert 0 < await store.redis.pttl(store.keys.pending_index("alice")) <= (
+        assert 0 < await redis_of(store).pttl(store.keys.pending_index("alice")) <= (
             PENDING_LIFETIME * 1000)
         assert await _live(store, "bob") == ({digest(bobs.hidden("transaction"))},) * 2
         await _assert_refused(harness, dropped[0])
@@ -102,7 +103,7 @@ async def test_answering_a_consent_page_takes_it_out_of_the_users_index(
         _, indexed = await _live(store, "alice")
         assert indexed == {digest(second.hidden("transaction"))}
         taken = store.keys.pending("alice", digest(first.hidden("transaction")))
-        assert 0 < await store.redis.pttl(taken) <= 60_000  # the tombstone of a taken one
+        assert 0 < await redis_of(store).pttl(taken) <= 60_000  # the tombstone of a taken one
         third = await harness.consent("alice", **WEB)  # fits: the answered one is not counted
         for page in (second, third):
             assert set(answer(await harness.decide(page))[2]) == {"code", "state"}

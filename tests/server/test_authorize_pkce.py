@@ -18,6 +18,7 @@ from tests.server.authorize_harness import (
     answer,
     open_harness,
 )
+from tests.store_helpers import get_code
 
 SPA = {"client_id": "spa", "redirect_uri": SPA_REDIRECT, "response_type": "code",
        "scope": "polls:read", "state": "s"}
@@ -45,7 +46,7 @@ def _invalid_request(response: object, expected_base: str) -> str:
 async def _code_record_for(harness: Harness, **params: str) -> tuple[str | None, str | None]:
     page = await harness.consent(**params)
     _, _, answered = answer(await harness.decide(page))
-    record = await harness.store.get_code(answered["code"])
+    record = await get_code(harness.store, answered["code"])
     assert record is not None
     return record.code_challenge, record.code_challenge_method
 

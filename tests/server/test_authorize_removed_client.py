@@ -15,6 +15,7 @@ from oauth_middleware import TokenStore
 from oauth_middleware.models import AuthorizationCode
 from oauth_middleware.toolbox import register_client, remove_client
 from tests.server.authorize_harness import WEB_REDIRECT, Harness, assert_page, open_harness
+from tests.store_helpers import redis_of
 
 WEB = {"client_id": "web", "redirect_uri": WEB_REDIRECT, "response_type": "code",
        "scope": "polls:read", "state": "st"}
@@ -55,4 +56,4 @@ async def test_a_client_removed_while_the_code_is_written_gets_no_code(
     refused = assert_page(await harness.decide(page), 400)
     assert "no longer registered" in refused.text
     assert await harness.code_keys() == []
-    assert await store.redis.exists(store.keys.client_index("web")) == 0
+    assert await redis_of(store).exists(store.keys.client_index("web")) == 0

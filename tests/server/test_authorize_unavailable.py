@@ -16,6 +16,7 @@ import pytest
 from oauth_middleware import TokenStore
 from tests.redis_process import RedisProcess
 from tests.server.authorize_harness import WEB_REDIRECT, assert_page, open_harness, seed
+from tests.store_helpers import redis_of
 
 WEB = {"client_id": "web", "redirect_uri": WEB_REDIRECT, "response_type": "code",
        "scope": "polls:read", "state": "s"}
@@ -34,7 +35,7 @@ async def outage(backend: str, request: pytest.FixtureRequest) -> AsyncIterator[
     """The embedded store switched off, or a redis-server of the test's own killed."""
     if backend != "redis":
         store = TokenStore.from_url(None)
-        fake_server = store.redis.connection_pool.connection_kwargs["server"]
+        fake_server = redis_of(store).connection_pool.connection_kwargs["server"]
 
         def down() -> None:
             fake_server.connected = False

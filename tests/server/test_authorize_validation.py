@@ -23,6 +23,7 @@ from tests.server.authorize_harness import (
     assert_page,
     open_harness,
 )
+from tests.store_helpers import get_code, redis_of
 
 CODE = {"response_type": "code", "state": "xyz", "scope": "polls:read"}
 
@@ -34,7 +35,7 @@ async def harness(store: TokenStore) -> AsyncIterator[Harness]:
 
 
 async def _nothing_pending(harness: Harness) -> None:
-    keys = await harness.store.redis.keys(f"{harness.store.keys.prefix}txn:*")
+    keys = await redis_of(harness.store).keys(f"{harness.store.keys.prefix}txn:*")
     assert keys == []
 
 
@@ -109,7 +110,7 @@ async def test_missing_redirect_uri_with_one_registered_uses_it(harness: Harness
     page = await harness.consent(client_id="web", **CODE)
     base, where, params = answer(await harness.decide(page))
     assert (base, where) == (WEB_REDIRECT, "query")
-    record = await harness.store.get_code(params["code"])
+    record = await get_code(harness.store, params["code"])
     assert record is not None
     assert record.redirect_uri == WEB_REDIRECT
     assert record.redirect_uri_explicit is False
@@ -127,7 +128,7 @@ async def test_loopback_ip_redirect_uri_may_use_any_port_but_a_loopback_name_may
                                  **pkce, **CODE)
     base, _, params = answer(await harness.decide(page))
     assert base == "http://127.0.0.1:53121/cb"
-    record = await harness.store.get_code(params["code"])
+    record = await get_code(harness.store, params["code"])
     assert record is not None and record.redirect_uri == "http://127.0.0.1:53121/cb"
     refused = await harness.authorize(client_id="desk", redirect_uri="http://localhost:8000/cb",
                                       **pkce, **CODE)
@@ -212,7 +213,7 @@ async def test_debug_mode_serves_plain_http(store: TokenStore) -> None:
                             issuer="http://testserver/oauth") as harness:
         page = await harness.consent(client_id="web", **CODE)
         _, _, params = answer(await harness.decide(page, headers={"origin": "http://testserver"}))
-        assert await harness.store.get_code(params["code"]) is not None
+        assert await get_code(harness.store, params["code"]) is not None
 
 
 @pytest.mark.rule("responses.redirect.303")
@@ -309,7 +310,7 @@ async def test_head_answers_as_get_would_but_stores_nothing(harness: Harness) ->
     await _nothing_pending(harness)
     # GET, by contrast, does store the pending request.
     assert_page(await harness.authorize(**query), 200)
-    assert len(await harness.store.redis.keys(f"{harness.store.keys.prefix}txn:*")) == 1
+    assert len(await redis_of(harness.store).keys(f"{harness.store.keys.prefix}txn:*")) == 1
 
 
 @pytest.mark.rule("transport.configured-urls")

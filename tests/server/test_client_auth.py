@@ -34,6 +34,7 @@ from tests.server.token_harness import (
     new_code,
     public,
 )
+from tests.store_helpers import failures
 
 CC = {"grant_type": "client_credentials"}
 
@@ -130,7 +131,7 @@ async def test_client_id_in_body_must_match_the_basic_header(
     await _issued_to(same, store, "web")
     body = assert_error(other, 400, "invalid_request")
     assert body["error_description"] == "The client_id does not match the Authorization header."
-    assert await store.failures("client", "evil") == (0, 0)
+    assert await failures(store, "client", "evil") == (0, 0)
 
 
 @pytest.mark.rule("token.client-auth.failure")
@@ -321,8 +322,8 @@ async def test_throttle_counts_per_client_and_address_and_a_success_forgets_noth
         assert_invalid_client(await client.post(TOKEN_PATH, data=CC,
                                                 headers=basic("web", "guess")))
     await _issued_to(await client.post(TOKEN_PATH, data=CC, headers=auth_of(web)), store, "web")
-    assert (await store.failures("client", "web", "127.0.0.1"))[0] == 2
-    assert (await store.failures("client", "web"))[0] == 2
+    assert (await failures(store, "client", "web", "127.0.0.1"))[0] == 2
+    assert (await failures(store, "client", "web"))[0] == 2
     assert_invalid_client(await client.post(TOKEN_PATH, data=CC, headers=basic("web", "guess")))
     await _issued_to(await client.post(TOKEN_PATH, data=CC, headers=auth_of(other)), store,
                      "other")

@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 
 from oauth_middleware.models import AuthorizationCode, Scope
 from oauth_middleware.server import AuthorizationServer, ThrottlePolicy
-from oauth_middleware.store import NewTokens, TokenStore, scripts
+from oauth_middleware.store import NewTokens, TokenStore
 from oauth_middleware.toolbox import RegisteredClient
 from tests.conftest import FakeClock
 from tests.server.token_harness import (
@@ -32,6 +32,7 @@ from tests.server.token_harness import (
     new_code,
     public,
 )
+from tests.store_helpers import ALL_SCRIPTS, get_refresh, redis_of
 
 
 @pytest.fixture
@@ -321,8 +322,8 @@ async def test_codes_are_random_and_live_at_most_ten_minutes(
     codes = {await new_code(store, "web") for _ in range(3)}
     assert len(codes) == 3
     assert all(len(code.split(".")[1]) >= 43 for code in codes)  # 256 random bits
-    keys = [k async for k in store.redis.scan_iter(match=f"{store.keys.prefix}code:*")]
-    ttls = [await store.redis.ttl(k) for k in keys]
+    keys = [k async for k in redis_of(store).scan_iter(match=f"{store.keys.prefix}code:*")]
+    ttls = [await redis_of(store).ttl(k) for k in keys]
     assert len(ttls) == 3 and all(0 < ttl <= 120 for ttl in ttls)
     with pytest.raises(ValueError, match="600"):
         AuthorizationServer(store=store, issuer=ISSUER, secret_key=SECRET_KEY, code_lifetime=601)
@@ -486,8 +487,8 @@ async def test_concurrent_refreshes_in_one_process_have_one_winner(
     assert won["token_type"] == "Bearer" and won["refresh_token"] != first["refresh_token"]
     assert await store.resolve(won["access_token"]) is None
     assert await store.resolve(first["access_token"]) is None
-    assert await store.get_refresh(won["refresh_token"]) is None
-    assert await store.get_refresh(first["refresh_token"]) is None
+    assert await get_refresh(store, won["refresh_token"]) is None
+    assert await get_refresh(store, first["refresh_token"]) is None
     assert await _me(client, won["access_token"]) == 401
     again = await _token(client, web, grant_type="refresh_token",
                          refresh_token=won["refresh_token"])
@@ -641,8 +642,8 @@ async def test_token_family_requests_take_one_read_and_at_most_one_write_round_t
     server/throttle.py); issuing, rotating or revoking is one more. The first request of
     a client that names no scope learns which scopes to read along: one extra round
     trip, once."""
-    for script in scripts.ALL:
-        await store.redis.script_load(script.source)
+    for script in ALL_SCRIPTS:
+        await redis_of(store).script_load(script.source)
     issued = await store.issue(NewTokens(client_id="web", subject="alice", refresh=True,
                                          scopes=frozenset({"read"})))
     assert issued.refresh_token is not None
@@ -655,7 +656,7 @@ async def test_token_family_requests_take_one_read_and_at_most_one_write_round_t
         (INTROSPECT_PATH, {"token": issued.access_token}, 2),
         (REVOKE_PATH, {"token": issued.access_token}, 3),
     ]
-    pool = store.redis.connection_pool
+    pool = redis_of(store).connection_pool
     original: Any = pool.get_connection
     trips: list[int] = []
 

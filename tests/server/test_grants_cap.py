@@ -20,6 +20,7 @@ from tests.server.token_harness import (
     confidential,
     http,
 )
+from tests.store_helpers import redis_of
 from tests.test_grant_cap import capped
 
 CAP = 3
@@ -71,8 +72,8 @@ async def test_a_loop_of_password_grants_keeps_the_users_grants_at_the_cap(
         refreshed = await _tokens(client, pw, grant_type="refresh_token",
                                   refresh_token=bodies[-1]["refresh_token"])
         assert (await _me(client, refreshed["access_token"])).status_code == 200
-    assert await cap.redis.zcard(cap.keys.user_index("user-alice")) == CAP
-    assert await cap.redis.zcard(cap.keys.client_index("pw")) == CAP
+    assert await redis_of(cap).zcard(cap.keys.user_index("user-alice")) == CAP
+    assert await redis_of(cap).zcard(cap.keys.client_index("pw")) == CAP
 
 
 @pytest.mark.rule("abuse.bounded.grants-per-client", "token.client-credentials")
@@ -91,5 +92,5 @@ async def test_a_loop_of_client_credentials_keeps_the_clients_grants_at_the_cap(
             _refused(await _me(client, body["access_token"]))
         for body in bodies[2:]:
             assert (await _me(client, body["access_token"])).status_code == 200
-    assert await cap.redis.zcard(cap.keys.own_index("web")) == CAP
-    assert await cap.redis.zcard(cap.keys.client_index("web")) == CAP
+    assert await redis_of(cap).zcard(cap.keys.own_index("web")) == CAP
+    assert await redis_of(cap).zcard(cap.keys.client_index("web")) == CAP

@@ -33,6 +33,7 @@ from tests.server.token_harness import (
     code_tokens,
     confidential,
 )
+from tests.store_helpers import redis_of
 
 #: Rotate-versus-revoke races run per backend.
 RACES = 30
@@ -84,7 +85,7 @@ async def _after(turns: int, request: Awaitable[httpx.Response]) -> httpx.Respon
 
 async def _grant_keys(store: TokenStore, token: str) -> list[bytes]:
     grant_id = grant_id_of(token)
-    return [key async for key in store.redis.scan_iter(match=f"*{{{grant_id}}}*")]
+    return [key async for key in redis_of(store).scan_iter(match=f"*{{{grant_id}}}*")]
 
 
 async def _assert_family_ended(client: httpx.AsyncClient, store: TokenStore,
@@ -227,8 +228,8 @@ async def test_a_refresh_record_this_version_cannot_read_is_an_unknown_token(
     body = await code_tokens(client, store, web)
     token = body["refresh_token"]
     key = store.keys.refresh(str(grant_id_of(token)))
-    record = json.loads(await store.redis.get(key) or "{}")
-    await store.redis.set(key, json.dumps(_UNREADABLE[case](record)))
+    record = json.loads(await redis_of(store).get(key) or "{}")
+    await redis_of(store).set(key, json.dumps(_UNREADABLE[case](record)))
     before = sorted(await _grant_keys(store, token))
     assert_error(await _refresh(client, web, token), 400, "invalid_grant")
     revoked = await _revoke(client, web, token)

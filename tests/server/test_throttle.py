@@ -31,6 +31,7 @@ from tests.server.token_harness import (
     new_code,
     public,
 )
+from tests.store_helpers import count_failure, failures, redis_of
 
 ATTACKER = "198.51.100.66"
 VICTIM = "203.0.113.10"
@@ -78,10 +79,10 @@ async def pw(store: TokenStore) -> RegisteredClient:
 async def test_window_starts_at_the_first_failure_and_is_not_extended(
     store: TokenStore, clock: FakeClock
 ) -> None:
-    assert await store.count_failure("client", "web", window=60) == (1, 60)
+    assert await count_failure(store, "client", "web", window=60) == (1, 60)
     clock.advance(20)
-    assert await store.count_failure("client", "web", window=60) == (2, 40)
-    assert await store.failures("client", "web") == (2, 40)
+    assert await count_failure(store, "client", "web", window=60) == (2, 40)
+    assert await failures(store, "client", "web") == (2, 40)
 
 
 @pytest.mark.rule("abuse.throttle")
@@ -89,22 +90,24 @@ async def test_window_ends_by_the_clock_and_counting_starts_again(
     store: TokenStore, clock: FakeClock
 ) -> None:
     for _ in range(3):
-        await store.count_failures("client", "web", VICTIM, window=60)
+        await store.throttle.count_failures("client", "web", VICTIM, window=60)
     clock.advance(60)
-    assert await store.failures_from("client", "web", VICTIM) == ((0, 0), (0, 0))
-    assert await store.count_failures("client", "web", VICTIM, window=60) == ((1, 60), (1, 60))
+    assert await store.throttle.failures_from("client", "web", VICTIM) == ((0, 0), (0, 0))
+    counted = await store.throttle.count_failures("client", "web", VICTIM, window=60)
+    assert counted == ((1, 60), (1, 60))
 
 
 @pytest.mark.rule("abuse.throttle", "rest.no-raw-secrets")
 async def test_every_counter_expires_with_its_window_and_names_nothing_raw(
     store: TokenStore
 ) -> None:
-    await store.count_failures("password", "alice@example.com", VICTIM, window=60)
-    keys = [k.decode() async for k in store.redis.scan_iter(match=f"{store.keys.prefix}throttle:*")]
+    await store.throttle.count_failures("password", "alice@example.com", VICTIM, window=60)
+    pattern = f"{store.keys.prefix}throttle:*"
+    keys = [k.decode() async for k in redis_of(store).scan_iter(match=pattern)]
     assert len(keys) == 2
     assert not any("alice" in key or VICTIM in key for key in keys)
     for key in keys:
-        assert 0 < await store.redis.pttl(key) <= 60_000
+        assert 0 < await redis_of(store).pttl(key) <= 60_000
 
 
 @pytest.mark.rule("abuse.throttle", "abuse.throttle.no-lockout")
@@ -140,7 +143,7 @@ async def test_past_the_overall_count_each_address_is_allowed_one_failure(
     with pytest.raises(SlowDown):
         await throttle.failed("password", "alice", "10.0.0.4")
     await throttle.check("password", "alice", "10.0.0.5")  # no failure from here: passes
-    assert await store.failures("password", "alice") == (5, 300)
+    assert await failures(store, "password", "alice") == (5, 300)
 
 
 @pytest.mark.rule("abuse.throttle.no-lockout")
@@ -156,8 +159,8 @@ async def test_the_allowance_is_lowered_exactly_when_the_overall_count_reaches_i
         await throttle.failed(bucket, "alice", address)
     with pytest.raises(SlowDown):  # 3 before it: this address is allowed one, and had one
         await throttle.failed(bucket, "alice", "10.0.0.2")
-    assert await store.failures(bucket, "alice") == (4, 300)
-    assert await store.failures_from(bucket, "alice", "10.0.0.2") == ((2, 300), (4, 300))
+    assert await failures(store, bucket, "alice") == (4, 300)
+    assert await store.throttle.failures_from(bucket, "alice", "10.0.0.2") == ((2, 300), (4, 300))
 
 
 @pytest.mark.rule("abuse.throttle.normalised-username")
@@ -218,7 +221,7 @@ async def test_concurrent_wrong_secrets_get_exactly_the_limit_of_refusals(
     for response in [*slowed, right]:
         assert_slow_down(response)
     assert right.content == slowed[0].content  # a right secret looks like a wrong one
-    assert await store.failures_from("client", "web", ATTACKER) == ((N, 60), (N, 60))
+    assert await store.throttle.failures_from("client", "web", ATTACKER) == ((N, 60), (N, 60))
     async with from_address(app, VICTIM) as victim:
         assert (await victim.post(TOKEN_PATH, data=CC, headers=auth_of(web))).status_code == 200
 
@@ -247,8 +250,8 @@ async def test_concurrent_wrong_passwords_get_exactly_the_limit_of_refusals(
     for response in answers:
         if response.status_code != 400:
             assert_slow_down(response)
-    assert await store.failures_from("password", "bob", ATTACKER) == ((5, 60), (5, 60))
-    assert await store.redis.exists(store.keys.attempts("password", "bob", ATTACKER)) == 0
+    assert await store.throttle.failures_from("password", "bob", ATTACKER) == ((5, 60), (5, 60))
+    assert await redis_of(store).exists(store.keys.attempts("password", "bob", ATTACKER)) == 0
 
 
 @pytest.mark.rule("abuse.throttle.count-first")
@@ -309,14 +312,15 @@ async def test_a_right_password_checked_while_the_limit_filled_is_refused(
         await held.wait()
         assert_error(await attacker.post(TOKEN_PATH, data=password_form("bob", "guess"),
                                          headers=auth_of(pw)), 400, "invalid_grant")
-        for address, failures in (("198.51.100.67", 5), ("198.51.100.68", 5),
-                                  ("198.51.100.69", 1)):
+        for address, times in (("198.51.100.67", 5), ("198.51.100.68", 5),
+                               ("198.51.100.69", 1)):
             async with from_address(app, address) as other:
-                for _ in range(failures):
+                for _ in range(times):
                     assert_error(await other.post(
                         TOKEN_PATH, data=password_form("bob", "guess"), headers=auth_of(pw)),
                         400, "invalid_grant")
-        assert await store.failures("password", "bob") == (POLICY.password_failures_overall, 60)
+        overall = POLICY.password_failures_overall
+        assert await failures(store, "password", "bob") == (overall, 60)
         gate.set()
         assert_slow_down(await right)
     assert await store.list_tokens(user="user-bob") == (0, [])  # nothing was issued
@@ -345,7 +349,7 @@ async def test_a_right_password_in_flight_holds_one_of_the_addresss_places(
         gate.set()
         issued = await right
         assert issued.status_code == 200, issued.text
-        assert await store.failures_from("password", "bob", ATTACKER) == ((4, 60), (4, 60))
+        assert await store.throttle.failures_from("password", "bob", ATTACKER) == ((4, 60), (4, 60))
         assert_error(await attacker.post(TOKEN_PATH, data=wrong, headers=auth_of(pw)),
                      400, "invalid_grant")
         assert_slow_down(await attacker.post(TOKEN_PATH, data=wrong, headers=auth_of(pw)))
@@ -399,7 +403,7 @@ async def test_a_burst_of_wrong_passwords_runs_the_hook_at_most_the_limit_of_tim
 # --- nobody can lock anybody else out ---------------------------------------------------------
 
 async def _throttle_keys(store: TokenStore) -> list[bytes]:
-    return [k async for k in store.redis.scan_iter(match=f"{store.keys.prefix}throttle:*")]
+    return [k async for k in redis_of(store).scan_iter(match=f"{store.keys.prefix}throttle:*")]
 
 
 @pytest.mark.rule("abuse.throttle.no-lockout", "token.client-auth.failure")
@@ -421,7 +425,7 @@ async def test_wrong_secrets_from_one_address_leave_the_client_working_everywher
         seen = await holder.post(INTROSPECT_PATH, headers=auth_of(victim),
                                  data={"token": issued.json()["access_token"]})
     assert seen.status_code == 200 and seen.json()["active"] is True
-    assert await store.failures_from("client", "victim", VICTIM) == ((0, 0), (11, 60))
+    assert await store.throttle.failures_from("client", "victim", VICTIM) == ((0, 0), (11, 60))
 
 
 @pytest.mark.rule("abuse.throttle", "token.client-auth.failure")
@@ -439,7 +443,7 @@ async def test_a_right_secret_is_judged_by_the_client_limits_not_the_password_li
     assert issued.status_code == 200, issued.text
     assert (await store.resolve(issued.json()["access_token"])) is not None
     failures = POLICY.password_failures + 1
-    assert await store.failures_from("client", "holder", VICTIM) == (
+    assert await store.throttle.failures_from("client", "holder", VICTIM) == (
         (failures, POLICY.window), (failures, POLICY.window))
 
 
@@ -489,7 +493,7 @@ async def test_wrong_passwords_for_one_person_lock_out_neither_the_client_nor_th
             other_user = await attacker.post(TOKEN_PATH, data=password_form("bob", "pw-bob"),
                                              headers=auth_of(pw))
             assert other_user.status_code == 200, other_user.text
-    assert (await store.failures("password", "alice"))[0] == 12
+    assert (await failures(store, "password", "alice"))[0] == 12
     async with from_address(app, VICTIM) as person:
         own = await person.post(TOKEN_PATH, data=password_form("alice", "pw-alice"),
                                 headers=auth_of(pw))
@@ -511,7 +515,7 @@ async def test_spellings_of_one_username_share_one_counter_until_the_window_ends
                                              headers=auth_of(pw)), 400, "invalid_grant")
         assert_slow_down(await attacker.post(TOKEN_PATH, data=password_form("bob", "pw-bob"),
                                              headers=auth_of(pw)))
-        assert await store.failures_from("password", "bob", ATTACKER) == ((5, 60), (5, 60))
+        assert await store.throttle.failures_from("password", "bob", ATTACKER) == ((5, 60), (5, 60))
         clock.advance(POLICY.window)
         later = await attacker.post(TOKEN_PATH, data=password_form("bob", "pw-bob"),
                                     headers=auth_of(pw))

@@ -26,6 +26,7 @@ from tests.server.token_harness import (
     build_app,
     confidential,
 )
+from tests.store_helpers import redis_of
 
 ATTACKER = "198.51.100.66"
 VICTIM = "203.0.113.10"
@@ -89,7 +90,7 @@ async def pw(store: TokenStore) -> RegisteredClient:
 
 
 async def _places(store: TokenStore, address: str = ATTACKER) -> int:
-    return int(await store.redis.zcard(store.keys.attempts("password", "bob", address)))
+    return int(await redis_of(store).zcard(store.keys.attempts("password", "bob", address)))
 
 
 @pytest.mark.rule("abuse.throttle.reserve-first", "abuse.throttle.no-lockout", "token.password")
@@ -120,7 +121,7 @@ async def test_a_burst_of_wrong_passwords_reaches_the_hook_the_allowance_of_time
         assert_slow_down(after)
         assert after.headers["retry-after"] == "60"
     assert hook.calls == POLICY.password_failures + 1  # the victim's right password
-    assert await store.failures_from("password", "bob", ATTACKER) == ((5, 60), (5, 60))
+    assert await store.throttle.failures_from("password", "bob", ATTACKER) == ((5, 60), (5, 60))
     assert await _places(store) == 0
 
 
@@ -140,7 +141,7 @@ async def test_a_hook_that_raises_frees_its_place(
             assert "database" not in response.text
     assert hook.calls == 2 * POLICY.password_failures
     assert await _places(store) == 0
-    assert await store.failures_from("password", "bob", ATTACKER) == ((0, 0), (0, 0))
+    assert await store.throttle.failures_from("password", "bob", ATTACKER) == ((0, 0), (0, 0))
 
 
 @pytest.mark.rule("abuse.throttle.reserve-first", "token.password")
@@ -173,14 +174,14 @@ async def test_cancelled_requests_free_their_places(
         assert all(task.cancelled() for task in tasks)
         assert all(scope.cancelled_caught for scope in scopes)
         assert await _places(store) == 0
-        assert await store.failures_from("password", "bob", ATTACKER) == ((0, 0), (0, 0))
+        assert await store.throttle.failures_from("password", "bob", ATTACKER) == ((0, 0), (0, 0))
         hook.gate.set()
         for _ in range(POLICY.password_failures):
             assert_error(await attacker.post(TOKEN_PATH, data=WRONG, headers=auth_of(pw)),
                          400, "invalid_grant")
         assert_slow_down(await attacker.post(TOKEN_PATH, data=WRONG, headers=auth_of(pw)))
     assert hook.calls == 2 * POLICY.password_failures
-    assert await store.failures_from("password", "bob", ATTACKER) == ((5, 60), (5, 60))
+    assert await store.throttle.failures_from("password", "bob", ATTACKER) == ((5, 60), (5, 60))
 
 
 @pytest.mark.rule("abuse.throttle.reserve-first", "token.password")
@@ -190,7 +191,7 @@ async def test_a_request_cancelled_while_its_reservation_is_answered_frees_the_p
     """Redis reserved the place, but the request is cancelled before the reply arrives (a
     server shutting down): the place is freed all the same, not held until it expires."""
     reserved, gate = asyncio.Event(), asyncio.Event()
-    original = store.reserve_attempt
+    original = store.throttle.reserve_attempt
 
     async def reply_held(*args: Any, **kwargs: Any) -> tuple[bool, tuple[int, int]]:
         result = await original(*args, **kwargs)
@@ -198,7 +199,7 @@ async def test_a_request_cancelled_while_its_reservation_is_answered_frees_the_p
         await gate.wait()
         return result
 
-    monkeypatch.setattr(store, "reserve_attempt", reply_held)
+    monkeypatch.setattr(store.throttle, "reserve_attempt", reply_held)
     hook = Hook()
     app = build_app(store, verify_password=hook, throttle=POLICY)
     async with from_address(app, ATTACKER) as attacker:
@@ -218,7 +219,7 @@ async def test_a_place_never_freed_stops_counting_after_the_attempt_timeout(
     """Places whose worker died are never ended: they refuse until ``attempt_timeout`` has
     passed by the store's clock, and Redis drops the set within that time unaided."""
     def reserve(attempt: str) -> Awaitable[tuple[bool, tuple[int, int]]]:
-        return store.reserve_attempt("password", "bob", ATTACKER, attempt=attempt, hold=20,
+        return store.throttle.reserve_attempt("password", "bob", ATTACKER, attempt=attempt, hold=20,
                                      allowance=5, threshold=12)
 
     for n in range(5):
@@ -226,11 +227,11 @@ async def test_a_place_never_freed_stops_counting_after_the_attempt_timeout(
         clock.advance(1)
     assert await reserve("next") == (False, (0, 0))
     key = store.keys.attempts("password", "bob", ATTACKER)
-    assert 0 < await store.redis.pttl(key) <= 20_000
+    assert 0 < await redis_of(store).pttl(key) <= 20_000
     clock.advance(15)  # 20 s after the first place: only it stopped counting
     assert await reserve("next") == (True, (0, 0))
     assert await reserve("one-more") == (False, (0, 0))
-    assert await store.redis.zcard(key) == 5
+    assert await redis_of(store).zcard(key) == 5
     assert await reserve("next") == (True, (0, 0))  # resent after a lost reply: its own place
 
 
@@ -242,7 +243,7 @@ async def test_places_are_per_username_and_address_and_follow_the_lowered_allowa
     gets one place at most, and none once it has a failure."""
     def reserve(user: str, address: str, attempt: str
                 ) -> Awaitable[tuple[bool, tuple[int, int]]]:
-        return store.reserve_attempt("password", user, address, attempt=attempt, hold=20,
+        return store.throttle.reserve_attempt("password", user, address, attempt=attempt, hold=20,
                                      allowance=2, threshold=3)
 
     assert [await reserve("bob", ATTACKER, f"a{n}") for n in range(3)] == [
@@ -250,7 +251,7 @@ async def test_places_are_per_username_and_address_and_follow_the_lowered_allowa
     assert await reserve("alice", ATTACKER, "b") == (True, (0, 0))
     assert await reserve("bob", VICTIM, "c") == (True, (0, 0))
     for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
-        await store.count_failures("password", "bob", address, window=60)
+        await store.throttle.count_failures("password", "bob", address, window=60)
     assert await reserve("bob", "10.0.0.4", "d") == (True, (0, 0))
     assert await reserve("bob", "10.0.0.4", "e") == (False, (0, 0))
     assert await reserve("bob", "10.0.0.1", "f") == (False, (1, 60))
@@ -271,7 +272,7 @@ async def test_a_busy_client_sends_its_right_secret_fifty_times_at_once(
     assert [r.status_code for r in answers] == [200] * N
     assert len({r.json()["access_token"] for r in answers}) == N
     for pattern in ("throttle:*", "attempts:*"):
-        assert [k async for k in store.redis.scan_iter(match=store.keys.prefix + pattern)] == []
+        assert [k async for k in redis_of(store).scan_iter(match=store.keys.prefix + pattern)] == []
 
 
 @pytest.mark.rule("abuse.throttle.reserve-first", "rest.no-secret-in-logs")
@@ -288,7 +289,7 @@ async def test_a_place_that_cannot_be_freed_is_logged_with_when_it_expires(
     hook = Hook(raises=True)
     hook.gate.set()
     app = build_app(store, verify_password=hook, throttle=POLICY)
-    monkeypatch.setattr(store, "end_attempt", unreachable)
+    monkeypatch.setattr(store.throttle, "end_attempt", unreachable)
     with caplog.at_level(logging.WARNING, logger="oauth_middleware.server"):
         async with from_address(app, ATTACKER) as attacker:
             response = await attacker.post(TOKEN_PATH, data=WRONG, headers=auth_of(pw))
@@ -341,7 +342,7 @@ async def test_a_failure_is_judged_by_the_allowance_lowered_while_it_was_checked
                              400, "invalid_grant")
         held.set()
         assert_slow_down(await guess)
-    assert await store.failures_from("password", "bob", ATTACKER) == ((2, 60), (4, 60))
+    assert await store.throttle.failures_from("password", "bob", ATTACKER) == ((2, 60), (4, 60))
     assert await _places(store) == 0
 
 
@@ -353,7 +354,7 @@ async def test_each_attempt_ends_its_place_once_and_an_outage_is_not_waited_out_
     answered, one for a checked password even when Redis fails to answer it (a second
     call would only wait out the same outage before the 503)."""
     ended: list[str] = []
-    end_attempt, reserve_attempt = store.end_attempt, store.reserve_attempt
+    end_attempt, reserve_attempt = store.throttle.end_attempt, store.throttle.reserve_attempt
     down = {"reserve": False, "end": False}
 
     async def counted_end(*args: Any, **kwargs: Any) -> Any:
@@ -367,8 +368,8 @@ async def test_each_attempt_ends_its_place_once_and_an_outage_is_not_waited_out_
             raise StoreUnavailable()
         return await reserve_attempt(*args, **kwargs)
 
-    monkeypatch.setattr(store, "end_attempt", counted_end)
-    monkeypatch.setattr(store, "reserve_attempt", maybe_down)
+    monkeypatch.setattr(store.throttle, "end_attempt", counted_end)
+    monkeypatch.setattr(store.throttle, "reserve_attempt", maybe_down)
     hook = Hook()
     hook.gate.set()
     app = build_app(store, verify_password=hook, throttle=POLICY)

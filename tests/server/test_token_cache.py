@@ -1,4 +1,4 @@
-"""The token family with the local cache on (store/cache.py, store/readthrough.py): clients and
+"""The token family with the local cache on (store/_gateway/cache.py, readthrough.py): clients and
 the scope registry come from the cache, and every change to them, made anywhere, is obeyed as
 soon as Redis has told this process (RFC 6749 §2.3.1, §3.3). Throttle counters are read from
 Redis on every request (unauthenticated requests write them; tracking them would send every
@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from oauth_middleware.models import Scope
 from oauth_middleware.server import ThrottlePolicy
 from oauth_middleware.store import TokenStore
-from oauth_middleware.store.cache import TokenCache
+from oauth_middleware.store._gateway.cache import TokenCache
 from oauth_middleware.toolbox import RegisteredClient, rotate_secret
 from tests.conftest import FakeClock
 from tests.polling import until
@@ -37,6 +37,7 @@ from tests.server.token_harness import (
     confidential,
     http,
 )
+from tests.store_helpers import cache_of, clear_failures, count_failure, redis_of
 
 #: Failed client authentications before 429 in these tests.
 LIMIT = 3
@@ -65,8 +66,8 @@ async def web(cached: TokenStore) -> RegisteredClient:
 
 
 def _cache(store: TokenStore) -> TokenCache:
-    assert store.cache is not None
-    return store.cache
+    assert cache_of(store) is not None
+    return cache_of(store)
 
 
 async def _cc(client: httpx.AsyncClient, auth: dict[str, str], scope: str = "read"
@@ -108,7 +109,7 @@ async def test_a_warm_client_credentials_request_reads_only_its_counters_and_wri
     is judged by what was counted when it is answered, server/throttle.py), never cached."""
     await _warm(cached, client, web)
     counter = aioredis.Redis.from_url(own_redis.url)
-    pool = cached.redis.connection_pool
+    pool = redis_of(cached).connection_pool
     original: Any = pool.get_connection
     trips: list[int] = []
 
@@ -179,7 +180,7 @@ async def test_failures_counted_elsewhere_throttle_the_very_next_request(
 ) -> None:
     await _warm(cached, client, web)
     for _ in range(LIMIT):
-        await elsewhere.count_failure("client", "web", window=300, address="127.0.0.1")
+        await count_failure(elsewhere, "client", "web", window=300, address="127.0.0.1")
     assert_error(await _cc(client, auth_of(web)), 429, "slow_down")
 
 
@@ -193,7 +194,7 @@ async def test_this_processs_own_changes_hold_on_its_very_next_request(
     for _ in range(LIMIT):
         assert_invalid_client(await _cc(client, wrong))
     assert_error(await _cc(client, auth_of(web)), 429, "slow_down")
-    await cached.clear_failures("client", "web", "127.0.0.1")
+    await clear_failures(cached, "client", "web", "127.0.0.1")
     assert (await _cc(client, auth_of(web))).status_code == 200
     record = await cached.get_client("web")
     assert record is not None

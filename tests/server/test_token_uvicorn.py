@@ -31,6 +31,7 @@ from tests.server.token_harness import (
     public,
 )
 from tests.servers import UvicornProcess
+from tests.store_helpers import failures, redis_of
 
 pytestmark = pytest.mark.real_redis_only
 
@@ -198,7 +199,7 @@ async def test_concurrent_wrong_secrets_on_two_workers_get_exactly_the_limit_of_
     answers = await _flood(server, {"grant_type": "client_credentials"},
                            {**basic("web", "guess"), **attacker})
     _limit_then_slow_down(answers, 401, "invalid_client", ThrottlePolicy().client_failures)
-    assert (await store.failures("client", "web", "198.51.100.66"))[0] == 50
+    assert (await failures(store, "client", "web", "198.51.100.66"))[0] == 50
     async with httpx.AsyncClient(base_url=server.url) as client:
         locked = await client.post("/oauth/token/", data={"grant_type": "client_credentials"},
                                    headers={**auth_of(web), **attacker})
@@ -218,11 +219,11 @@ async def test_concurrent_wrong_passwords_on_two_workers_get_exactly_the_limit_o
     form = {"grant_type": "password", "username": "bob", "password": "guess"}
     answers = await _flood(server, form, auth_of(pw))
     _limit_then_slow_down(answers, 400, "invalid_grant", ThrottlePolicy().password_failures)
-    assert await store.redis.get("hook-calls:guess") == str(ThrottlePolicy().password_failures
+    assert await redis_of(store).get("hook-calls:guess") == str(ThrottlePolicy().password_failures
                                                             ).encode()
     # Attempts refused before the hook are not counted; every place was freed.
-    assert (await store.failures("password", "bob", "127.0.0.1"))[0] == 5
-    assert await store.redis.exists(store.keys.attempts("password", "bob", "127.0.0.1")) == 0
+    assert (await failures(store, "password", "bob", "127.0.0.1"))[0] == 5
+    assert await redis_of(store).exists(store.keys.attempts("password", "bob", "127.0.0.1")) == 0
 
 
 @pytest.mark.rule("abuse.throttle.reserve-first", "abuse.throttle.no-lockout", "token.password")
@@ -246,8 +247,8 @@ async def test_a_password_burst_on_two_workers_hashes_the_allowance_and_bob_sign
     _limit_then_slow_down(answers, 400, "invalid_grant", ThrottlePolicy().password_failures)
     assert own.status_code == 200, own.text
     assert await _me(server, own.json()["access_token"]) == 200
-    assert await store.redis.get("hook-calls:guess") == str(ThrottlePolicy().password_failures
+    assert await redis_of(store).get("hook-calls:guess") == str(ThrottlePolicy().password_failures
                                                             ).encode()
-    assert await store.redis.get("hook-calls:pw-bob") == b"1"
-    assert (await store.failures("password", "bob", "198.51.100.66"))[0] == 5
-    assert await store.failures("password", "bob", "203.0.113.10") == (0, 0)
+    assert await redis_of(store).get("hook-calls:pw-bob") == b"1"
+    assert (await failures(store, "password", "bob", "198.51.100.66"))[0] == 5
+    assert await failures(store, "password", "bob", "203.0.113.10") == (0, 0)

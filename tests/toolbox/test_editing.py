@@ -26,6 +26,7 @@ from oauth_middleware.toolbox import (
     rotate_secret,
     update_client,
 )
+from tests.store_helpers import get_code, redis_of
 
 CB = "https://a.example/cb"
 CHALLENGE = pkce_s256("v" * 50)
@@ -225,7 +226,7 @@ async def test_issue_code_stores_a_code_bound_to_client_user_uri_and_scopes(
     issued = await issue_code(store, "web", user="alice", redirect_uri=CB,
                               scopes=["polls:vote"], lifetime=60)
     assert issued.code not in repr(issued)
-    record = await store.get_code(issued.code)
+    record = await get_code(store, issued.code)
     assert record is not None
     assert (record.client_id, record.subject, record.redirect_uri, record.scopes) == (
         "web", "alice", CB, frozenset({"polls:vote"}))
@@ -251,10 +252,10 @@ async def test_issue_code_refuses_bad_requests(store: TokenStore) -> None:
                          code_challenge=CHALLENGE)
     with pytest.raises(ValueError, match="user id"):
         await issue_code(store, "pub", user=" ", redirect_uri=CB, code_challenge=CHALLENGE)
-    assert await store.redis.keys(f"{store.keys.prefix}code:*") == []
+    assert await redis_of(store).keys(f"{store.keys.prefix}code:*") == []
     issued = await issue_code(store, "pub", user="alice", redirect_uri=CB,
                               code_challenge=CHALLENGE)
-    record = await store.get_code(issued.code)
+    record = await get_code(store, issued.code)
     assert record is not None
     assert (record.code_challenge, record.code_challenge_method) == (CHALLENGE, "S256")
 

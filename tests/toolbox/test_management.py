@@ -6,8 +6,7 @@ import pytest
 
 from oauth_middleware import security
 from oauth_middleware.redirects import InvalidRedirectURI
-from oauth_middleware.store import NewTokens, TokenStore
-from oauth_middleware.store import tokens as token_store
+from oauth_middleware.store import NewTokens, TokenStore, _revocation
 from oauth_middleware.toolbox import (
     MAX_LIFETIME,
     UnknownClient,
@@ -19,6 +18,7 @@ from oauth_middleware.toolbox import (
     revoke_access_token,
     revoke_client_tokens,
 )
+from tests.store_helpers import redis_of
 
 CB = "https://a.example/cb"
 
@@ -66,11 +66,11 @@ async def test_issue_token_refuses_a_lifetime_past_ten_years_and_later_issues_wo
     store: TokenStore,
 ) -> None:
     await register_client(store, "Web", "web", CB, scopes_list=["a:b"])
-    keys = sorted(await store.redis.keys("*"))
+    keys = sorted(await redis_of(store).keys("*"))
     for lifetime in (MAX_LIFETIME + 1, 99999999999999999999):
         with pytest.raises(ValueError, match=f"up to {MAX_LIFETIME} \\(ten years\\)"):
             await issue_token(store, "web", user="alice", lifetime=lifetime)
-    assert sorted(await store.redis.keys("*")) == keys  # no index entry, no token
+    assert sorted(await redis_of(store).keys("*")) == keys  # no index entry, no token
     issued = await issue_token(store, "web", user="alice", lifetime=MAX_LIFETIME)
     assert await store.resolve(issued.access_token) == issued.token
     assert await store.revoke_user("alice") == 2  # the access and the refresh token
@@ -80,25 +80,25 @@ async def test_issue_token_refuses_a_lifetime_past_ten_years_and_later_issues_wo
 async def test_revoke_user_reports_progress_and_unindexes_the_grants_from_their_client(
     store: TokenStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(token_store, "REVOKE_BATCH", 2)
+    monkeypatch.setattr(_revocation, "REVOKE_BATCH", 2)
     spec = NewTokens(client_id="web", subject="alice", refresh=True)
     alice = [await store.issue(spec) for _ in range(5)]
     bob = await store.issue(NewTokens(client_id="web", subject="bob"))
     seen: list[tuple[int, int]] = []
-    assert await store.redis.zcard(store.keys.client_index("web")) == 6
+    assert await redis_of(store).zcard(store.keys.client_index("web")) == 6
     assert await store.revoke_user("alice", progress=lambda *p: seen.append(p)) == 10
     assert seen[-1] == (5, 5) and seen == sorted(seen)  # pages: real Redis may take all 5
     assert all([await store.resolve(t.access_token) is None for t in alice])
     assert await store.resolve(bob.access_token) is not None
-    assert await store.redis.exists(store.keys.user_index("alice")) == 0
+    assert await redis_of(store).exists(store.keys.user_index("alice")) == 0
     # alice's revoked grants left the client's index too: only bob's is listed.
-    assert await store.redis.zrange(store.keys.client_index("web"), 0, -1) == [
+    assert await redis_of(store).zrange(store.keys.client_index("web"), 0, -1) == [
         bob.token.grant_id.encode()]
     seen.clear()
     assert await store.revoke_client_tokens("web", progress=lambda *p: seen.append(p)) == 1
     assert seen == [(1, 1)]
     assert await store.resolve(bob.access_token) is None
-    assert await store.redis.exists(store.keys.client_index("web"),
+    assert await redis_of(store).exists(store.keys.client_index("web"),
                                     store.keys.user_index("bob")) == 0
 
 

@@ -25,6 +25,7 @@ from tests.conftest import FakeClock
 from tests.redis_process import RedisProcess
 from tests.servers import UvicornProcess
 from tests.startup_apps import OUTCOMES
+from tests.store_helpers import gateway, redis_of
 
 SECRET = "service-secret-0123456789"
 #: How many calls race in the concurrency tests.
@@ -147,17 +148,19 @@ async def test_the_leftover_sweep_never_revokes_a_token_of_the_client_created_me
     await ensure_client(store, "svc", "Service", **_service())
     old = await issue_token(store, "svc", scopes=["items:read"])
     await store.delete_client("svc")  # a removal interrupted before its sweep
-    scan, scans, new = store.redis.zscan, list[Any](), list[Any]()
+    redis = gateway(store)
+    run, scans, new = redis.run, list[Any](), list[Any]()
 
-    async def other_worker_first(key: Any, *args: Any, **options: Any) -> Any:
+    async def other_worker_first(commands: Any, *scripts: Any) -> Any:
         """The other worker runs as the first worker's sweep starts reading the index."""
-        scans.append(key)
-        if len(scans) == 1:
-            await ensure_client(store, "svc", "Service", **_service())
-            new.append(await issue_token(store, "svc", scopes=["items:read"]))
-        return await scan(key, *args, **options)
+        if commands[0][0] == "ZSCAN":
+            scans.append(commands)
+            if len(scans) == 1:
+                await ensure_client(store, "svc", "Service", **_service())
+                new.append(await issue_token(store, "svc", scopes=["items:read"]))
+        return await run(commands, *scripts)
 
-    monkeypatch.setattr(store.redis, "zscan", other_worker_first)
+    monkeypatch.setattr(redis, "run", other_worker_first)
     if provision == "ensure_client":
         assert (await ensure_client(store, "svc", "Service", **_service())).outcome == "unchanged"
     else:
@@ -167,7 +170,7 @@ async def test_the_leftover_sweep_never_revokes_a_token_of_the_client_created_me
     assert await store.resolve(old.access_token) is None
     token = await store.resolve(new[0].access_token)
     assert token is not None and token.client_id == "svc"
-    assert await store.redis.zcard(store.keys.client_index("svc")) == 1
+    assert await redis_of(store).zcard(store.keys.client_index("svc")) == 1
 
 
 @pytest.mark.parametrize(("options", "message"), [
@@ -229,7 +232,7 @@ async def test_fifty_concurrent_first_starts_create_one_client_with_the_given_se
     stored = await store.get_client("svc")
     assert stored is not None and all(d.client == stored for d in done)
     assert verify_client_secret(stored.secret_hash, SECRET)
-    assert await store.redis.smembers(store.keys.clients) == {b"svc"}
+    assert await redis_of(store).smembers(store.keys.clients) == {b"svc"}
 
 
 async def test_fifty_concurrent_first_starts_without_a_secret_hand_out_exactly_one(
@@ -336,12 +339,12 @@ async def test_two_uvicorn_workers_starting_at_once_create_the_client_once(
     env = {"REDIS_URL": redis_server.url, "EXAMPLE_CLIENT_SECRET": SECRET}
     with UvicornProcess("tests.startup_apps:provisioned", "--factory", "--workers", "2",
                         env=env) as server:
-        outcomes = [await store.redis.blpop([OUTCOMES], timeout=30) for _ in range(2)]
+        outcomes = [await redis_of(store).blpop([OUTCOMES], timeout=30) for _ in range(2)]
         log = server.output()
     assert sorted(value for _, value in filter(None, outcomes)) == [b"created", b"unchanged"]
     stored = await store.get_client("example-service")
     assert stored is not None and verify_client_secret(stored.secret_hash, SECRET)
     assert (stored.public, stored.grant_types, stored.scopes) == (
         False, ("client_credentials",), ("items:read", "items:write"))
-    assert await store.redis.smembers(store.keys.clients) == {b"example-service"}
+    assert await redis_of(store).smembers(store.keys.clients) == {b"example-service"}
     assert SECRET not in log

@@ -20,6 +20,7 @@ from oauth_middleware.toolbox import (
     rotate_secret,
     scope_title,
 )
+from tests.store_helpers import redis_of
 
 
 async def test_seed_register_client_call_works(store: TokenStore) -> None:
@@ -50,7 +51,7 @@ async def test_confidential_client_secret_is_shown_once_and_stored_hashed(
     assert secret not in client.secret_hash
     assert verify_client_secret(client.secret_hash, secret)
     assert "client_credentials" in client.grant_types
-    raw = await store.redis.get(store.keys.client(client.client_id))
+    raw = await redis_of(store).get(store.keys.client(client.client_id))
     assert raw is not None and secret.encode() not in raw
 
 
@@ -156,7 +157,7 @@ async def test_remove_client_revokes_its_tokens(store: TokenStore) -> None:
     assert await remove_client(store, "web")
     assert await store.get_client("web") is None
     assert await store.resolve(issued.access_token) is None
-    assert not await store.redis.exists(
+    assert not await redis_of(store).exists(
         store.keys.access(issued.token.grant_id, digest(issued.access_token)))
 
 

@@ -31,6 +31,7 @@ from tests.server.token_harness import (
     confidential,
     http,
 )
+from tests.store_helpers import redis_of
 
 CB = "https://a.example/cb"
 #: Issuers racing one removal, and the tokens each asks for at most.
@@ -47,7 +48,7 @@ def _spec(client: Client) -> NewTokens:
 async def _keys_of_grants(store: TokenStore) -> list[bytes]:
     """Every token, code, member set and index key in the store."""
     prefix = store.keys.prefix
-    return sorted([key async for key in store.redis.scan_iter(match=f"{prefix}*")
+    return sorted([key async for key in redis_of(store).scan_iter(match=f"{prefix}*")
                    if key.decode().startswith(tuple(f"{prefix}{kind}:" for kind in
                                                     ("at", "rt", "code", "members", "idx")))])
 
@@ -112,8 +113,8 @@ async def test_registering_an_id_again_revokes_what_an_interrupted_removal_left(
     for issued in left:
         assert await store.resolve(issued.access_token) is None
         assert await store.lookup(issued.refresh_token or issued.access_token) is None
-    assert await store.redis.zcard(store.keys.client_index("svc")) == 0
-    assert await store.redis.exists(store.keys.user_index("alice")) == 0
+    assert await redis_of(store).zcard(store.keys.client_index("svc")) == 0
+    assert await redis_of(store).exists(store.keys.user_index("alice")) == 0
 
 
 @pytest.mark.rule("revoke.client-removed")
@@ -125,7 +126,7 @@ async def test_an_edit_racing_a_removal_never_brings_the_client_back(store: Toke
     with pytest.raises(UnknownClient):
         await update_client(store, "web", title="Edited")
     assert await store.get_client("web") is None
-    assert await store.redis.sismember(store.keys.clients, "web") == 0
+    assert await redis_of(store).sismember(store.keys.clients, "web") == 0
 
 
 @pytest.mark.rule("revoke.client-removed")

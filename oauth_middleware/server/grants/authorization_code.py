@@ -1,7 +1,13 @@
-"""The authorization code grant at the token endpoint (RFC 6749 §4.1.3, RFC 7636, RFC 9700 §4.14).
+"""The authorization code grant, both halves (RFC 6749 §4.1, RFC 7636, RFC 9700 §4.14).
 
-The code is checked against everything it was bound to at the authorization
-endpoint — client, redirect URI (required iff it was sent there), PKCE
+At ``auth/`` the ``code`` response type takes a PKCE challenge — required for
+public clients, and for every client when the server says so — and an approved
+request gets a fresh code bound to the client, the redirect URI (and whether it
+was sent), the user, the approved scopes and the challenge, stored for
+``code_lifetime`` seconds (§4.1.2).
+
+At ``token/`` the code is checked against everything it was bound to at the
+authorization endpoint — client, redirect URI (required iff it was sent there), PKCE
 challenge — before anything is consumed, so a request with a wrong client or
 verifier revokes nothing. A code that is valid but already used is refused AND
 its grant revoked: "If an authorization code is used more than once, the
@@ -13,11 +19,17 @@ Redemption is one compare-and-set in Redis, so of N racing requests one wins.
 from __future__ import annotations
 
 from oauth_middleware.errors import InvalidGrant
-from oauth_middleware.models import AuthorizationCode, Client, IssuedTokens
-from oauth_middleware.pkce import verify_pkce
-from oauth_middleware.server.form import Params
-from oauth_middleware.server.grants.base import Grant, logger, required
-from oauth_middleware.store.authn import ClientRead, Lookahead
+from oauth_middleware.models import AuthorizationCode, Client, IssuedTokens, PendingAuthorization
+from oauth_middleware.pkce import check_challenge, verify_pkce
+from oauth_middleware.server.grants.base import (
+    AuthorizationDetails,
+    AuthorizationGrant,
+    TokenGrant,
+    logger,
+    required,
+)
+from oauth_middleware.server.grants.request import Prefetch, TokenRequest
+from oauth_middleware.server.urlencoded import Params
 
 
 def check_redirect_uri(code: AuthorizationCode, sent: str | None) -> None:
@@ -28,18 +40,36 @@ def check_redirect_uri(code: AuthorizationCode, sent: str | None) -> None:
         raise InvalidGrant("The redirect_uri does not match the authorization request.")
 
 
-class AuthorizationCodeGrant(Grant):
+class AuthorizationCodeGrant(AuthorizationGrant, TokenGrant):
     GRANT_TYPE = "authorization_code"
+    RESPONSE_TYPES = frozenset({"code"})
     PUBLIC = True
+    PREFETCH = Prefetch(requested_scopes=False, code="code")
 
-    def lookahead(self, params: Params) -> Lookahead:
-        return Lookahead(code=params.get("code"), grants=True)
+    def check_parameters(self, client: Client, params: Params) -> AuthorizationDetails:
+        return AuthorizationDetails(challenge=check_challenge(
+            client, params.get("code_challenge"), params.get("code_challenge_method"),
+            required=client.public or self.config.require_pkce,
+        ))
 
-    async def issue(
-        self, client: Client, params: Params, read: ClientRead, address: str
-    ) -> IssuedTokens:
+    async def respond(self, client: Client, pending: PendingAuthorization,
+                      scopes: frozenset[str]) -> dict[str, str]:
+        code = await self.store.create_code(
+            AuthorizationCode(
+                grant_id="", client_id=client.client_id, subject=pending.user,
+                redirect_uri=pending.redirect_uri,
+                redirect_uri_explicit=pending.redirect_uri_explicit, scopes=scopes,
+                code_challenge=pending.code_challenge,
+                code_challenge_method=pending.code_challenge_method,
+            ),
+            lifetime=self.config.code_lifetime, client_generation=client.generation,
+        )
+        return {"code": code}
+
+    async def issue(self, request: TokenRequest) -> IssuedTokens:
+        params, client = request.params, request.client
         code = required(params, "code")
-        record = read.code
+        record = request.code
         if record is None or record.client_id != client.client_id:
             raise InvalidGrant("The authorization code is invalid, expired or used.")
         check_redirect_uri(record, params.get("redirect_uri"))
@@ -51,7 +81,7 @@ class AuthorizationCodeGrant(Grant):
             logger.warning("authorization code %s replayed by client %s: grant revoked",
                            record.fingerprint, client.client_id)
             raise InvalidGrant("The authorization code is invalid, expired or used.")
-        scopes = await self.still_available(client, record.scopes, read)
+        scopes = await self.still_available(request, record.scopes)
         spec = self.new_tokens(client, subject=record.subject, scopes=scopes)
         issued = await self.store.redeem_code(code, record, spec)
         if issued is None:

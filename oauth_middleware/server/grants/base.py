@@ -1,29 +1,45 @@
-"""What every grant shares (RFC 6749 §4, §5.1, §3.3): the interface, parameters, scopes.
+"""What every grant shares (RFC 6749 §4, §5.1, §3.3): the two halves, parameters, scopes.
 
-A grant is a small class keyed by its ``GRANT_TYPE``. It raises OAuth errors
-and returns :class:`IssuedTokens`; turning either into a response is the token
-endpoint's job. ``PUBLIC`` says whether a public client, known by its
-``client_id`` alone, may use the grant at all.
+A grant owns a flow at both endpoints it touches. Its authorization-endpoint half
+(:class:`AuthorizationGrant`) declares the ``RESPONSE_TYPES`` it answers at
+``auth/``, checks those response types' own parameters and builds the approved
+request's answer; its token-endpoint half (:class:`TokenGrant`) is keyed by
+``GRANT_TYPE`` at ``token/``, declares what it needs read along with the client
+(``PREFETCH``) and issues tokens from one
+:class:`~oauth_middleware.server.grants.request.TokenRequest`. The code grant has
+both halves, implicit only the first, the others only the second. A grant raises
+OAuth errors and returns records; turning either into a response is the endpoints'
+job. ``GRANT_TYPE`` is also the name the server and each client must allow
+(RFC 7591 §2 ``grant_types``: ``implicit`` for the token response type).
 """
 
 from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 from oauth_middleware.errors import SCOPE_TOKEN, InvalidRequest, InvalidScope
-from oauth_middleware.models import Client, GrantType, IssuedTokens, SubjectType
+from oauth_middleware.models import (
+    Client,
+    GrantType,
+    IssuedTokens,
+    PendingAuthorization,
+    ResponseType,
+    SubjectType,
+)
+from oauth_middleware.pkce import Challenge
 from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.form import Params
+from oauth_middleware.server.grants.extensions import GrantExtension
+from oauth_middleware.server.grants.request import Prefetch, TokenRequest
 from oauth_middleware.server.throttle import Throttle
+from oauth_middleware.server.urlencoded import Params as QueryParams
 from oauth_middleware.store import NewTokens
-from oauth_middleware.store.authn import ClientRead, Lookahead
 
 logger = logging.getLogger("oauth_middleware.server")
-#: Requested scopes read along with the client at most; a longer list is read after it.
-MAX_LOOKAHEAD_SCOPES = 32
 
 
 def required(params: Params, name: str) -> str:
@@ -32,14 +48,6 @@ def required(params: Params, name: str) -> str:
     if value is None:
         raise InvalidRequest(f"The {name} parameter is missing.")
     return value
-
-
-def lookahead_scopes(params: Params) -> tuple[str, ...]:
-    """The well-formed requested scopes, to read along with the client; never raises, since
-    nothing may be refused before the client has authenticated."""
-    raw = params.get("scope")
-    items = tuple(s for s in raw.split(" ") if SCOPE_TOKEN.fullmatch(s)) if raw else ()
-    return items if len(items) <= MAX_LOOKAHEAD_SCOPES else ()
 
 
 def requested_scopes(params: Params) -> list[str] | None:
@@ -52,29 +60,19 @@ def requested_scopes(params: Params) -> list[str] | None:
 
 
 class Grant(ABC):
-    GRANT_TYPE: ClassVar[GrantType]
-    #: May a public client (``client_id`` alone, RFC 6749 §2.1) use this grant?
-    PUBLIC: ClassVar[bool] = False
+    """A grant's configuration and token issuing; a grant is one half or both, never neither.
 
-    def __init__(self, config: ServerConfig, throttle: Throttle) -> None:
+    ``extensions`` are the :class:`GrantExtension` registered for it, called by both halves.
+    """
+
+    GRANT_TYPE: ClassVar[GrantType]
+
+    def __init__(self, config: ServerConfig, throttle: Throttle,
+                 extensions: Sequence[GrantExtension] = ()) -> None:
         self.config = config
         self.store = config.store
         self.throttle = throttle
-
-    def lookahead(self, params: Params) -> Lookahead:
-        """What :meth:`issue` will read, so it is read with the client in one round trip."""
-        return Lookahead(scopes=lookahead_scopes(params), grants=True)
-
-    @abstractmethod
-    async def issue(
-        self, client: Client, params: Params, read: ClientRead, address: str
-    ) -> IssuedTokens:
-        """Check the grant and issue tokens, or raise the OAuth error that says why not.
-
-        ``read`` holds what :meth:`lookahead` named, read once ``client`` authenticated;
-        ``address`` is the caller's (:func:`~oauth_middleware.server.throttle.caller_address`),
-        for a grant that checks a guessable secret and so throttles by it (password).
-        """
+        self.extensions = tuple(extensions)
 
     def may_refresh(self, client: Client) -> bool:
         """Refresh tokens only for clients allowed them, while the server allows refreshing."""
@@ -94,13 +92,33 @@ class Grant(ABC):
             client_generation=client.generation,
         )
 
-    async def still_available(
-        self, client: Client, scopes: Iterable[str], read: ClientRead
-    ) -> frozenset[str]:
+
+class TokenGrant(Grant):
+    """The token-endpoint half (RFC 6749 §4.1.3, §4.3.2, §4.4.2, §6)."""
+
+    #: May a public client (``client_id`` alone, RFC 6749 §2.1) use this grant?
+    PUBLIC: ClassVar[bool] = False
+    #: What :meth:`issue` needs read along with the client, in one round trip.
+    PREFETCH: ClassVar[Prefetch] = Prefetch()
+
+    @abstractmethod
+    async def issue(self, request: TokenRequest) -> IssuedTokens:
+        """Check the grant and issue tokens, or raise the OAuth error that says why not."""
+
+    async def token_response(self, request: TokenRequest, issued: IssuedTokens
+                             ) -> dict[str, object]:
+        """The JSON body for ``issued`` (RFC 6749 §5.1), as the extensions complete it."""
+        body = issued.to_response(self.store.clock())
+        for extension in self.extensions:
+            await extension.token_response(self, request, issued, body)
+        return body
+
+    async def still_available(self, request: TokenRequest, scopes: Iterable[str]
+                              ) -> frozenset[str]:
         """The part of an earlier grant that may still be issued: scopes disabled or taken
         from the client since then are dropped, never granted (RFC 6749 §3.3)."""
-        wanted = list(scopes)
-        known = await self.store.get_scopes(wanted, snapshot=read.scopes)
+        client, wanted = request.client, list(scopes)
+        known = await self.store.get_scopes(wanted, snapshot=request.scope_snapshot)
         available = frozenset(
             s for s in wanted
             if s in known and known[s].enabled and (not client.scopes or s in client.scopes)
@@ -108,3 +126,45 @@ class Grant(ABC):
         if not available:
             raise InvalidScope("None of the granted scopes is available any more.")
         return available
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationDetails:
+    """What a response type's own parameters add to the request the user is asked about."""
+
+    #: RFC 7636 §4.3, for ``code``.
+    challenge: Challenge | None = None
+
+
+class AuthorizationGrant(Grant):
+    """The authorization-endpoint half (RFC 6749 §4.1.1-4.1.2, §4.2.1-4.2.2)."""
+
+    RESPONSE_TYPES: ClassVar[frozenset[ResponseType]]
+    #: Answer in the fragment (RFC 6749 §4.2.2), errors included, rather than the query.
+    FRAGMENT: ClassVar[bool] = False
+
+    def check_parameters(self, client: Client, params: QueryParams) -> AuthorizationDetails:
+        """The response type's own parameters, checked once client and redirect URI were
+        (their errors are redirected); a grant with none returns no details."""
+        return AuthorizationDetails()
+
+    async def check_authorization(self, client: Client, params: QueryParams
+                                  ) -> AuthorizationDetails:
+        """:meth:`check_parameters`, then each extension's check."""
+        details = self.check_parameters(client, params)
+        for extension in self.extensions:
+            await extension.check_authorization(self, client, params)
+        return details
+
+    @abstractmethod
+    async def respond(self, client: Client, pending: PendingAuthorization,
+                      scopes: frozenset[str]) -> dict[str, str]:
+        """Create the grant the user approved; the redirect's parameters (``state`` apart)."""
+
+    async def authorization_response(self, client: Client, pending: PendingAuthorization,
+                                     scopes: frozenset[str]) -> dict[str, str]:
+        """:meth:`respond`, as the extensions complete it."""
+        answer = await self.respond(client, pending, scopes)
+        for extension in self.extensions:
+            await extension.authorization_response(self, client, pending, scopes, answer)
+        return answer

@@ -10,21 +10,19 @@ refresh token is issued (§4.4.3).
 
 from __future__ import annotations
 
-from oauth_middleware.models import Client, IssuedTokens
-from oauth_middleware.server.form import Params
-from oauth_middleware.server.grants.base import Grant, requested_scopes
-from oauth_middleware.store.authn import ClientRead
-from oauth_middleware.toolbox import grantable_scopes
+from oauth_middleware.models import IssuedTokens
+from oauth_middleware.policy import grantable_scopes
+from oauth_middleware.server.grants.base import TokenGrant, requested_scopes
+from oauth_middleware.server.grants.request import TokenRequest
 
 
-class ClientCredentialsGrant(Grant):
+class ClientCredentialsGrant(TokenGrant):
     GRANT_TYPE = "client_credentials"
 
-    async def issue(
-        self, client: Client, params: Params, read: ClientRead, address: str
-    ) -> IssuedTokens:
-        scopes = await grantable_scopes(self.store, client, requested_scopes(params),
-                                        snapshot=read.scopes)
+    async def issue(self, request: TokenRequest) -> IssuedTokens:
+        client = request.client
+        scopes = await grantable_scopes(self.store, client, requested_scopes(request.params),
+                                        snapshot=request.scope_snapshot)
         return await self.store.issue(self.new_tokens(
             client, subject=client.client_id, subject_type="client", scopes=scopes, refresh=False,
         ))

@@ -16,28 +16,26 @@ from __future__ import annotations
 
 from oauth_middleware.errors import InvalidGrant, UnauthorizedClient
 from oauth_middleware.hooks import call_hook
-from oauth_middleware.models import Client, IssuedTokens
-from oauth_middleware.server.form import Params
-from oauth_middleware.server.grants.base import Grant, requested_scopes, required
+from oauth_middleware.models import IssuedTokens
+from oauth_middleware.policy import grantable_scopes
+from oauth_middleware.server.grants.base import TokenGrant, requested_scopes, required
+from oauth_middleware.server.grants.request import TokenRequest
 from oauth_middleware.server.throttle import normalised_username
-from oauth_middleware.store.authn import ClientRead
-from oauth_middleware.toolbox import grantable_scopes
 
 
-class PasswordGrant(Grant):
+class PasswordGrant(TokenGrant):
     GRANT_TYPE = "password"
 
-    async def issue(
-        self, client: Client, params: Params, read: ClientRead, address: str
-    ) -> IssuedTokens:
+    async def issue(self, request: TokenRequest) -> IssuedTokens:
+        params, client = request.params, request.client
         verify = self.config.verify_password
         if verify is None:  # the server drops the grant without a hook; kept for the type
             raise UnauthorizedClient("The password grant is not available to this client.")
         username, password = required(params, "username"), required(params, "password")
         subject = normalised_username(username)
-        async with self.throttle.attempt("password", subject, address) as attempt:
+        async with self.throttle.attempt("password", subject, request.address) as attempt:
             scopes = await grantable_scopes(self.store, client, requested_scopes(params),
-                                            snapshot=read.scopes)
+                                            snapshot=request.scope_snapshot)
             user = await call_hook(verify, username, password)
             if user is None:
                 await attempt.failed()

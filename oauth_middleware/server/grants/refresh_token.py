@@ -12,31 +12,20 @@ scope originally granted by the resource owner", §6).
 from __future__ import annotations
 
 from oauth_middleware.errors import InvalidGrant, InvalidScope
-from oauth_middleware.models import Client, IssuedTokens
-from oauth_middleware.server.form import Params
-from oauth_middleware.server.grants.base import (
-    Grant,
-    logger,
-    lookahead_scopes,
-    requested_scopes,
-    required,
-)
-from oauth_middleware.store.authn import ClientRead, Lookahead
+from oauth_middleware.models import IssuedTokens
+from oauth_middleware.server.grants.base import TokenGrant, logger, requested_scopes, required
+from oauth_middleware.server.grants.request import Prefetch, TokenRequest
 
 
-class RefreshTokenGrant(Grant):
+class RefreshTokenGrant(TokenGrant):
     GRANT_TYPE = "refresh_token"
     PUBLIC = True
+    PREFETCH = Prefetch(refresh="refresh_token")
 
-    def lookahead(self, params: Params) -> Lookahead:
-        return Lookahead(scopes=lookahead_scopes(params), grants=True,
-                         refresh=params.get("refresh_token"))
-
-    async def issue(
-        self, client: Client, params: Params, read: ClientRead, address: str
-    ) -> IssuedTokens:
+    async def issue(self, request: TokenRequest) -> IssuedTokens:
+        params, client = request.params, request.client
         token = required(params, "refresh_token")
-        record = read.refresh
+        record = request.refresh
         if record is None or record.client_id != client.client_id:
             raise InvalidGrant("The refresh token is invalid, expired or revoked.")
         if record.rotated:  # before any other check: a replay revokes whatever else it asks
@@ -47,7 +36,7 @@ class RefreshTokenGrant(Grant):
         asked = requested_scopes(params)
         if asked is not None and not set(asked) <= record.scopes:
             raise InvalidScope("A refresh may narrow the scope, never widen it.")
-        scopes = await self.still_available(client, asked or record.scopes, read)
+        scopes = await self.still_available(request, asked or record.scopes)
         spec = self.new_tokens(client, subject=record.subject, subject_type=record.subject_type,
                                scopes=scopes, grant_scopes=record.scopes)
         issued = await self.store.rotate_refresh(token, record, spec)

@@ -1,0 +1,306 @@
+"""Lua scripts of the grant family: issue, redeem, rotate, revoke (DESIGN decision 4).
+
+Every script touches keys of one grant only (one hash tag, one cluster slot) or one
+index key, except ``ISSUE`` (a client's record, its grant and their index entries,
+checked and written in one step, and the grants it displaces past its subject's cap).
+TTL arguments are milliseconds; ``0`` means "never expires".
+Scripts never see a raw token: keys carry digests and values are records.
+"""
+
+from __future__ import annotations
+
+from oauth_middleware.store._gateway import Script
+
+# Shared Lua helpers, prepended to the scripts that write grant members.
+_ADD_MEMBER = """
+local function add_member(members, key, value, ttl)
+  if ttl > 0 then
+    redis.call('SET', key, value, 'PX', ttl)
+  else
+    redis.call('SET', key, value)
+  end
+  local existed = redis.call('EXISTS', members)
+  redis.call('SADD', members, key)
+  if ttl == 0 then
+    redis.call('PERSIST', members)
+  else
+    local current = redis.call('PTTL', members)
+    if existed == 0 or (current >= 0 and current < ttl) then
+      redis.call('PEXPIRE', members, ttl)
+    end
+  end
+end
+"""
+
+# Returns the member keys it deleted, so the caller's local cache can drop them at once.
+_REVOKE_GRANT = """
+local function revoke_grant(members)
+  local keys = redis.call('SMEMBERS', members)
+  for _, key in ipairs(keys) do
+    redis.call('DEL', key)
+  end
+  redis.call('DEL', members)
+  return keys
+end
+"""
+
+#: Reads one field of a record; nil when the value is not a JSON object. Single use is
+#: decided by that field, never by a record's bytes: a record written by another
+#: version (one field more or less) is consumed like any other.
+_FIELD = """
+local function field(raw, name)
+  local ok, record = pcall(cjson.decode, raw)
+  if ok and type(record) == 'table' then
+    return record[name]
+  end
+  return nil
+end
+"""
+
+#: KEYS: consumed, members, new1[, new2]; ARGV: state field, consumed_value, value1, ttl1[, ...]
+#: Single use of a code (state field ``used``) or of a schema-0 refresh token
+#: (``rotated``): when the state field is not true, marks the record consumed and
+#: issues the new members. Returns 1 (won), 0 (gone: expired or revoked), or a list
+#: of the keys it deleted (already consumed: the grant is revoked, RFC 6749 §4.1.2
+#: and RFC 9700 §4.14.2).
+#: The client library resends a command whose reply was lost (one retry, see
+#: connection.py); the resent script finds its own new access token (a fresh
+#: random key no other attempt can write) and answers 1 again instead of taking
+#: its own first run for a replay and revoking the grant it just issued.
+CONSUME_AND_ISSUE = Script(_ADD_MEMBER + _REVOKE_GRANT + _FIELD + """
+local current = redis.call('GET', KEYS[1])
+if not current then
+  return 0
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  return 1
+end
+if field(current, ARGV[1]) == true then
+  return revoke_grant(KEYS[2])
+end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+for i = 3, #KEYS do
+  add_member(KEYS[2], KEYS[i], ARGV[2 * i - 3], tonumber(ARGV[2 * i - 2]))
+end
+return 1
+""")
+
+#: Drops members that expired and, past ``keep`` access tokens (keys that start with
+#: ``prefix``), deletes those closest to expiry, never-expiring ones last, and among
+#: equals the oldest first (by their record's ``issued_at``: tokens issued within one
+#: millisecond have the same PTTL); returns the keys it deleted.
+_PRUNE = """
+local function prune(members, prefix, keep)
+  local live = {}
+  for _, key in ipairs(redis.call('SMEMBERS', members)) do
+    local ttl = redis.call('PTTL', key)
+    if ttl == -2 then
+      redis.call('SREM', members, key)
+    elseif string.sub(key, 1, #prefix) == prefix then
+      local issued = tonumber(field(redis.call('GET', key) or '', 'issued_at')) or 0
+      if ttl < 0 then
+        ttl = math.huge
+      end
+      live[#live + 1] = {key, ttl, issued}
+    end
+  end
+  local deleted = {}
+  if #live > keep then
+    table.sort(live, function(a, b)
+      return a[2] < b[2] or (a[2] == b[2] and a[3] < b[3])
+    end)
+    for i = 1, #live - keep do
+      redis.call('DEL', live[i][1])
+      redis.call('SREM', members, live[i][1])
+      deleted[#deleted + 1] = live[i][1]
+    end
+  end
+  return deleted
+end
+"""
+
+#: KEYS: refresh record, members, new access token;
+#: ARGV: digest, new record, record ttl, access value, access ttl, access key prefix,
+#: access tokens to keep (``limits.GRANT_ACCESS_TOKENS``).
+#: Rotates a grant's refresh token (schema 1, RFC 6749 §6, RFC 9700 §4.14.2): when the
+#: record's ``digest`` is the presented token's, the record is rewritten in place for
+#: the new token and the new access token joins the grant, after :data:`_PRUNE` made
+#: room. The caller only presents a token it read as current, so a digest that
+#: differs means a concurrent rotation won: a replay, and the grant is revoked.
+#: Returns {1, evicted keys...} (won), {0} (gone) or {2, deleted keys...} (replay).
+#: A resent script (lost reply) finds its own new access token and answers {1}.
+ROTATE_REFRESH = Script(_ADD_MEMBER + _REVOKE_GRANT + _FIELD + _PRUNE + """
+local current = redis.call('GET', KEYS[1])
+if not current then
+  return {0}
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  return {1}
+end
+local digest = field(current, 'digest')
+if type(digest) ~= 'string' then
+  return {0}
+end
+local out
+if digest ~= ARGV[1] then
+  out = {2}
+  for _, key in ipairs(revoke_grant(KEYS[2])) do
+    out[#out + 1] = key
+  end
+  return out
+end
+out = {1}
+for _, key in ipairs(prune(KEYS[2], ARGV[6], tonumber(ARGV[7]) - 1)) do
+  out[#out + 1] = key
+end
+add_member(KEYS[2], KEYS[1], ARGV[2], tonumber(ARGV[3]))
+add_member(KEYS[2], KEYS[3], ARGV[4], tonumber(ARGV[5]))
+return out
+""")
+
+#: KEYS: members, key. Deletes one member (an access token), leaving the grant.
+REMOVE_MEMBER = Script("""
+redis.call('SREM', KEYS[1], KEYS[2])
+return redis.call('DEL', KEYS[2])
+""")
+
+# Records the latest expiry of a grant in a user or client index, prunes expired grants
+# and lets the index itself expire with its last grant. "Now" is Redis's clock (TIME), the
+# one its keys expire by: the caller passes the grant's TTL, never an expiry from its own
+# clock, so a process whose clock runs ahead cannot prune other hosts' live grants, nor
+# one running behind let the index expire before its own grants. The score is that now
+# (to the microsecond, so grants of one lifetime are evicted in the order they were
+# issued) plus the TTL, at most "never". An entry is pruned a second after its score, as
+# the index outlives its last entry by a second: a member's own expiry is taken a little
+# later than this TIME, never earlier. PEXPIREAT gets whole milliseconds as an integer
+# string: a float such as 1e+23 (a score an older version could store) is refused by
+# PEXPIREAT and would fail every later grant of this index.
+_INDEX_ADD = """
+local function redis_now()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
+end
+local function index_add(index, grant, ttl_ms, never_ms, now)
+  local never = tonumber(never_ms)
+  local ttl = tonumber(ttl_ms)
+  local expiry = never
+  if ttl ~= 0 then
+    expiry = math.min(now + ttl, never)
+  end
+  local current = redis.call('ZSCORE', index, grant)
+  if (not current) or tonumber(current) < expiry then
+    redis.call('ZADD', index, string.format('%.3f', expiry), grant)
+  end
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', string.format('(%d', math.floor(now) - 1000))
+  local top = redis.call('ZRANGE', index, -1, -1, 'WITHSCORES')
+  if top[2] then
+    local latest = math.min(math.floor(tonumber(top[2])), never)
+    redis.call('PEXPIREAT', index, string.format('%d', latest + 1000))
+  end
+end
+"""
+
+#: KEYS: index; ARGV: grant id, TTL ms of its longest-lived member (0: never), "never" ms
+#: (``keys.NEVER_MS``). Indexes a grant (see ``_INDEX_ADD``).
+INDEX_ADD = Script(_INDEX_ADD + """
+index_add(KEYS[1], ARGV[1], ARGV[2], ARGV[3], redis_now())
+return 1
+""")
+
+#: Whose grant ``members`` is, read from its first member record: {client id, subject,
+#: subject type}, '' for each when no member is left.
+_OWNER = """
+local function owner(members)
+  for _, key in ipairs(redis.call('SMEMBERS', members)) do
+    local ok, record = pcall(cjson.decode, redis.call('GET', key) or '')
+    if ok and type(record) == 'table' and type(record['client_id']) == 'string' then
+      return {record['client_id'], tostring(record['subject']), tostring(record['subject_type'])}
+    end
+  end
+  return {'', '', ''}
+end
+"""
+
+#: Past ``cap`` entries of a subject's index, revokes those with the lowest score (the
+#: earliest expiry by Redis's clock: for refresh grants of one lifetime, the least recently
+#: issued or refreshed),
+#: never ``keep`` (the grant just issued) and at most ``most`` of them; each leaves its
+#: client's index too (``client_head`` .. its client id). Returns the keys it deleted.
+_EVICT = """
+local function evict(index, keep, cap, most, members_head, client_head)
+  local deleted = {}
+  local over = math.min(redis.call('ZCARD', index) - cap, most)
+  if over <= 0 then
+    return deleted
+  end
+  for _, grant in ipairs(redis.call('ZRANGE', index, 0, over)) do
+    if over > 0 and grant ~= keep then
+      local members = members_head .. grant .. '}'
+      local client = owner(members)[1]
+      for _, key in ipairs(revoke_grant(members)) do
+        deleted[#deleted + 1] = key
+      end
+      redis.call('ZREM', index, grant)
+      if client ~= '' then
+        redis.call('ZREM', client_head .. client, grant)
+      end
+      over = over - 1
+    end
+  end
+  return deleted
+end
+"""
+
+#: KEYS: client, members, subject index, client index, key1[, key2 ...];
+#: ARGV: check ("1" or "0"), generation, grant id, index TTL ms (0: never; see ``_INDEX_ADD``),
+#: never ms, cap, evictions at most (``limits.ISSUE_EVICTIONS``), members head, client index head,
+#: value1, ttl1[, value2, ttl2 ...]
+#: Issues a new grant (RFC 6749 §4-5) together with its index entries, but only while
+#: its client is registered with the generation the issuer authenticated (``check``
+#: "0": no client check, for tokens of no registered client). Removing a client deletes
+#: its record first, so every issue either ran before that and is indexed, for the
+#: removal's sweep to find, or refuses: returns {0} (client gone), or {1, keys...}
+#: (issued; the keys of the grants it displaced, see ``_EVICT``). One script adds one grant
+#: and displaces at least one past the cap, so an index within the cap stays within it
+#: however many issue at once, and with it the subject's live grants: every live grant is
+#: indexed (an entry leaves only with its grant revoked, or a second after its score, by
+#: Redis's clock, has passed).
+#: The keys span slots (client, indexes, grants): a plain, non-cluster Redis only.
+ISSUE = Script(_ADD_MEMBER + _INDEX_ADD + _REVOKE_GRANT + _OWNER + _EVICT + """
+if ARGV[1] == '1' then
+  local raw = redis.call('GET', KEYS[1])
+  if not raw then
+    return {0}
+  end
+  local ok, client = pcall(cjson.decode, raw)
+  local generation = ok and type(client) == 'table' and client['generation'] or ''
+  if type(generation) ~= 'string' then
+    generation = ''
+  end
+  if generation ~= ARGV[2] then
+    return {0}
+  end
+end
+local now = redis_now()
+index_add(KEYS[3], ARGV[3], ARGV[4], ARGV[5], now)
+if KEYS[4] ~= KEYS[3] then
+  index_add(KEYS[4], ARGV[3], ARGV[4], ARGV[5], now)
+end
+for i = 5, #KEYS do
+  add_member(KEYS[2], KEYS[i], ARGV[2 * i], tonumber(ARGV[2 * i + 1]))
+end
+local out = {1}
+for _, key in ipairs(evict(KEYS[3], ARGV[3], tonumber(ARGV[6]), tonumber(ARGV[7]),
+                           ARGV[8], ARGV[9])) do
+  out[#out + 1] = key
+end
+return out
+""")
+
+#: KEYS: members. Deletes every key of the grant, and says whose grant it was (``_OWNER``), read
+#: before deleting: {client id, subject, subject type, deleted keys}, so a sweep of one
+#: index prunes the grant from the other index too.
+SWEEP_GRANT = Script(_REVOKE_GRANT + _OWNER + """
+local whose = owner(KEYS[1])
+return {whose[1], whose[2], whose[3], revoke_grant(KEYS[1])}
+""")

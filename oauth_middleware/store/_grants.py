@@ -1,0 +1,180 @@
+"""Grants: issuing, single-use codes and refresh rotation (RFC 6749 §4.1, §6; RFC 9700 §4.14).
+
+Issuing writes a grant's members and its index entries in one script, while its
+client stands. Redeeming a code and rotating a refresh token are one script each,
+deciding on a state field of the stored record (a code's ``used``, the refresh
+record's current ``digest``): of any number of concurrent attempts exactly one
+wins. An attempt that finds the value already consumed revokes the whole grant,
+because a second use means the value leaked (RFC 6749 §4.1.2, RFC 9700 §4.14.2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from oauth_middleware.limits import (
+    CODE_LIFETIME,
+    GRANT_ACCESS_TOKENS,
+    ISSUE_EVICTIONS,
+    check_code_lifetime,
+)
+from oauth_middleware.models import AuthorizationCode, IssuedTokens, RefreshToken
+from oauth_middleware.security import (
+    FINGERPRINT_CHARS,
+    constant_time_equals,
+    digest,
+    new_grant_id,
+)
+from oauth_middleware.store import _grant_scripts as scripts
+from oauth_middleware.store._codec import dump
+from oauth_middleware.store._context import Context, ttl_ms
+from oauth_middleware.store._gateway import Command, evalsha
+from oauth_middleware.store._minting import (
+    ClientRemoved,
+    Generation,
+    Member,
+    NewTokens,
+    flatten,
+    index_ttl,
+    mint,
+    new_value,
+)
+from oauth_middleware.store.keys import NEVER_MS
+
+
+class Grants:
+    """Writes grants; each one's keys share its hash tag (see :mod:`.keys`)."""
+
+    def __init__(self, ctx: Context, *, max_grants_per_user: int,
+                 max_grants_per_client: int) -> None:
+        self._ctx = ctx
+        self._gateway = ctx.gateway
+        self._keys = ctx.keys
+        self.max_grants_per_user = max_grants_per_user
+        self.max_grants_per_client = max_grants_per_client
+
+    async def issue(self, spec: NewTokens) -> IssuedTokens:
+        """Start a new grant and store its tokens (:class:`ClientRemoved`: the client is gone)."""
+        grant_id = new_grant_id()
+        issued, members = mint(self._ctx, grant_id, spec)
+        await self._write(grant_id, members, client_id=spec.client_id, subject=spec.subject,
+                          subject_type=spec.subject_type, generation=spec.client_generation)
+        return issued
+
+    async def create_code(
+        self, code: AuthorizationCode, *, lifetime: int = CODE_LIFETIME,
+        client_generation: str | None = None,
+    ) -> str:
+        """Store a new code; its grant id, times and fingerprint are set here.
+
+        ``client_generation``: as for ``NewTokens`` (:class:`ClientRemoved` when it is gone).
+        """
+        check_code_lifetime(lifetime)
+        grant_id = new_grant_id()
+        value, sha = new_value(grant_id)
+        now = self._ctx.clock()
+        record = replace(
+            code, grant_id=grant_id, issued_at=now, expires_at=now + lifetime,
+            fingerprint=sha[:FINGERPRINT_CHARS], used=False,
+        )
+        member = (self._keys.code(grant_id, sha), dump(record), ttl_ms(lifetime))
+        await self._write(grant_id, [member], client_id=record.client_id,
+                          subject=record.subject, subject_type="user",
+                          generation=client_generation)
+        return value
+
+    async def redeem_code(
+        self, code: str, record: AuthorizationCode, spec: NewTokens
+    ) -> IssuedTokens | None:
+        """Consume an unused code and issue its tokens; None when another attempt won
+        (the grant is then revoked) or the code is gone."""
+        key = self._keys.code(record.grant_id, digest(code))
+        return await self._consume(key, "used", dump(replace(record, used=True)),
+                                   record.grant_id, spec)
+
+    async def rotate_refresh(
+        self, token: str, record: RefreshToken, spec: NewTokens
+    ) -> IssuedTokens | None:
+        """Retire ``token`` (read as current: ``record``) and issue a new pair in the same
+        grant; None when a concurrent request rotated it first (the grant is then revoked)
+        or it is gone. Without ``spec.refresh`` the grant's next refresh token is minted
+        and kept from the client, which retires ``token`` all the same."""
+        sha = digest(token)
+        if not record.digest:  # schema 0: the token's own record, consumed like a code
+            key = self._keys.legacy_refresh(record.grant_id, sha)
+            return await self._consume(key, "rotated", dump(replace(record, rotated=True)),
+                                       record.grant_id, spec)
+        if record.rotated or not constant_time_equals(sha, record.digest):
+            raise ValueError("rotate_refresh needs the token's current record (read_for)")
+        grant_id = record.grant_id
+        issued, members = mint(self._ctx, grant_id, replace(spec, refresh=True),
+                               Generation(record.seal_key, record.generation + 1))
+        (at_key, at_value, at_ttl), (rt_key, rt_value, rt_ttl) = members
+        commands = self._index_commands(grant_id, spec, members)
+        commands.append(evalsha(
+            scripts.ROTATE_REFRESH, [rt_key, self._keys.members(grant_id), at_key],
+            [sha, rt_value, rt_ttl, at_value, at_ttl, self._keys.access(grant_id, ""),
+             GRANT_ACCESS_TOKENS]))
+        *_, (status, *deleted) = await self._gateway.run(commands, scripts.INDEX_ADD,
+                                                         scripts.ROTATE_REFRESH)
+        self._gateway.forget_all(deleted)
+        if deleted:  # a replay revoked the grant, or the bound evicted access tokens
+            await self._gateway.settled()
+        if int(status) != 1:
+            return None
+        return issued if spec.refresh else replace(issued, refresh_token=None)
+
+    async def _consume(
+        self, key: str, state: str, consumed: str, grant_id: str, spec: NewTokens
+    ) -> IssuedTokens | None:
+        """Single use by the record's boolean ``state`` field (``CONSUME_AND_ISSUE``)."""
+        issued, members = mint(self._ctx, grant_id, spec)
+        keys, args = flatten(members)
+        commands = self._index_commands(grant_id, spec, members)
+        commands.append(evalsha(scripts.CONSUME_AND_ISSUE,
+                                [key, self._keys.members(grant_id), *keys],
+                                [state, consumed, *args]))
+        *_, outcome = await self._gateway.run(commands, scripts.INDEX_ADD,
+                                              scripts.CONSUME_AND_ISSUE)
+        if isinstance(outcome, list):  # a replay: the script revoked the grant, these keys
+            self._gateway.forget_all(outcome)
+            await self._gateway.settled()
+            return None
+        return issued if int(outcome) == 1 else None
+
+    def _index_commands(self, grant_id: str, spec: NewTokens, members: list[Member]
+                        ) -> list[Command]:
+        """Index updates so revoke-user and revoke-client find this grant."""
+        ttl = index_ttl(members)
+        keys = {self._keys.subject_index(spec.subject, spec.subject_type),
+                self._keys.client_index(spec.client_id)}
+        return [evalsha(scripts.INDEX_ADD, [key], [grant_id, ttl, NEVER_MS])
+                for key in sorted(keys)]
+
+    async def _write(
+        self, grant_id: str, members: list[Member], *, client_id: str, subject: str,
+        subject_type: str, generation: str | None,
+    ) -> None:
+        """Write a new grant and its index entries in one script, while its client stands.
+
+        :class:`ClientRemoved` when ``client_id`` is gone or registered anew (``generation``
+        differs; None: not checked). A removal deletes the client record before it sweeps
+        the index, so a new grant is either indexed before that, and swept, or refused.
+        Past the subject's cap (``max_grants_per_user``, ``max_grants_per_client``) the
+        same script revokes the subject's grants that expire first; the local cache drops
+        their keys at once, as for any revocation.
+        """
+        keys, args = flatten(members)
+        k = self._keys
+        script_keys = [k.client(client_id), k.members(grant_id),
+                       k.subject_index(subject, subject_type), k.client_index(client_id), *keys]
+        check = ["0", ""] if generation is None else ["1", generation]
+        cap = self.max_grants_per_client if subject_type == "client" else self.max_grants_per_user
+        issued, *displaced = await self._gateway.one(evalsha(scripts.ISSUE, script_keys, [
+            *check, grant_id, index_ttl(members), NEVER_MS, cap, ISSUE_EVICTIONS,
+            k.members_head, k.client_index_head, *args]), scripts.ISSUE)
+        if not int(issued):
+            raise ClientRemoved(f"client {client_id!r} is no longer registered")
+        if displaced:
+            self._gateway.forget_all(displaced)
+            await self._gateway.settled()

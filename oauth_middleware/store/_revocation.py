@@ -1,0 +1,171 @@
+"""Revocation: one token, one grant, or every grant of a user or a client (RFC 7009 §2.1,
+RFC 9700 §4.14.2).
+
+Every revocation deletes keys in a script (:mod:`._grant_scripts`) and then drops the
+grant from its indexes; the local cache forgets the deleted keys at once, and the call
+returns only once every worker's cache has heard of it (``Gateway.settled``).
+"""
+
+from __future__ import annotations
+
+from oauth_middleware.limits import REVOKE_BATCH
+from oauth_middleware.models import RefreshToken
+from oauth_middleware.security import DIGEST_CHARS, digest
+from oauth_middleware.store import _grant_scripts as scripts
+from oauth_middleware.store._context import Context, Progress
+from oauth_middleware.store._gateway import evalsha, texts
+from oauth_middleware.store._tokens import Tokens
+
+
+class Revocation:
+    """Ends grants and tokens, and keeps the user and client indexes in step."""
+
+    def __init__(self, ctx: Context, tokens: Tokens) -> None:
+        self._gateway = ctx.gateway
+        self._keys = ctx.keys
+        self._tokens = tokens
+
+    async def revoke_token(self, token: str) -> bool:
+        """Revoke one token: an access token alone, a refresh token with its whole grant,
+        whether it is the current one or rotated away (RFC 7009 §2.1, RFC 9700 §4.14.2)."""
+        record = await self._tokens.find(token)
+        if record is None:
+            return False
+        if isinstance(record, RefreshToken):
+            await self.revoke_grant(record.grant_id)
+            return True
+        return await self.revoke_access(record.grant_id, digest(token))
+
+    async def revoke_access(self, grant_id: str, sha_or_fingerprint: str) -> bool:
+        """Delete one access token of a grant, named by its digest or its fingerprint.
+
+        A full digest names the key itself, so no member listing is read first."""
+        members_key = self._keys.members(grant_id)
+        prefix = self._keys.access(grant_id, sha_or_fingerprint)
+        if len(sha_or_fingerprint) == DIGEST_CHARS:
+            targets = [prefix]
+        else:
+            members = texts(await self._gateway.one(("SMEMBERS", members_key)))
+            targets = [key for key in members if key.startswith(prefix)]
+        if len(targets) != 1:
+            return False
+        keys = [members_key, targets[0]]
+        try:
+            deleted = await self._gateway.one(evalsha(scripts.REMOVE_MEMBER, keys, []),
+                                              scripts.REMOVE_MEMBER)
+        finally:
+            self._gateway.forget(targets[0])
+        await self._gateway.settled()
+        return bool(deleted)
+
+    async def revoke_grant(self, grant_id: str) -> int:
+        """Delete every token and code of one grant; returns how many keys went.
+
+        The local cache drops the deleted keys at once: this process's next request
+        must not wait for Redis's invalidation message to refuse them. Then the grant
+        leaves its user's (or client's own) index and its client's, so it no longer
+        counts against the subject's cap (``max_grants_per_user``).
+        """
+        reply = await self._gateway.one(
+            evalsha(scripts.SWEEP_GRANT, [self._keys.members(grant_id)], []),
+            scripts.SWEEP_GRANT)
+        client_id, subject, subject_type = texts(reply[:3])
+        deleted = reply[3]
+        self._gateway.forget_all(deleted)
+        if client_id:
+            indexes = {self._keys.client_index(client_id),
+                       self._keys.subject_index(subject, subject_type)}
+            await self._gateway.run([("ZREM", key, grant_id) for key in sorted(indexes)])
+        await self._gateway.settled()
+        return len(deleted)
+
+    async def revoke_user(self, user: str, *, progress: Progress | None = None) -> int:
+        """Log a user out everywhere: every grant of theirs goes; returns keys deleted.
+
+        ``progress(done, total)`` is called after each batch of grants.
+        """
+        return await self._revoke_index(self._keys.user_index(user), progress)
+
+    async def revoke_client_tokens(
+        self, client_id: str, *, progress: Progress | None = None
+    ) -> int:
+        """Every grant issued to (or as) ``client_id`` goes, whether or not the client is still
+        registered; returns keys deleted."""
+        return await self._revoke_index(self._keys.client_index(client_id), progress)
+
+    async def revoke_client_leftovers(self, client_id: str) -> int:
+        """Revoke what an interrupted removal left of ``client_id``, and only that; returns
+        keys deleted. For whoever is about to register the id anew.
+
+        Each page of the client's index is read first, then the record checked absent,
+        and only then revoked. Nothing is issued without the record (``ISSUE``), so a grant
+        on a page read before a moment without the record was issued to a client removed
+        since: a leftover. Once a record exists (another worker registered the id
+        meanwhile, and may have issued tokens already), the sweep stops: that worker swept
+        the leftovers before it registered, and what is indexed now is the new client's.
+        """
+        index_key = self._keys.client_index(client_id)
+        cursor, deleted = 0, 0
+        while True:
+            cursor_raw, flat = await self._gateway.one(
+                ("ZSCAN", index_key, cursor, "COUNT", REVOKE_BATCH))
+            registered = await self._gateway.one(("EXISTS", self._keys.client(client_id)))
+            cursor = int(cursor_raw)
+            batch = list(dict.fromkeys(texts(flat[::2])))
+            if batch and not registered:
+                deleted += await self._sweep(index_key, batch)
+            if registered or not cursor:
+                await self._gateway.settled()
+                return deleted
+
+    async def client_indexed(self, client_id: str) -> bool:
+        """Whether any grant of ``client_id`` is indexed (it may have no client record)."""
+        return bool(await self._gateway.one(("EXISTS", self._keys.client_index(client_id))))
+
+    async def _revoke_index(self, index_key: str, progress: Progress | None) -> int:
+        """Revoke every grant of an index, one ZSCAN page (about ``REVOKE_BATCH``) per step.
+
+        A full ZSCAN returns every entry present from its start to its end, so each grant
+        indexed before the sweep began is reached, however many are added or removed
+        meanwhile, and no read returns the whole index at once. Each page is revoked first
+        and only then unindexed, so an interrupted run leaves nothing alive that an index
+        has forgotten.
+        """
+        total = int(await self._gateway.one(("ZCARD", index_key)))
+        cursor, done, deleted = 0, 0, 0
+        while True:
+            cursor_raw, flat = await self._gateway.one(
+                ("ZSCAN", index_key, cursor, "COUNT", REVOKE_BATCH))
+            cursor = int(cursor_raw)
+            batch = list(dict.fromkeys(texts(flat[::2])))
+            if batch:
+                deleted += await self._sweep(index_key, batch)
+                done += len(batch)
+                if progress is not None:
+                    progress(min(done, total), total)
+            if not cursor:
+                await self._gateway.settled()
+                return deleted
+
+    async def _sweep(self, index_key: str, grant_ids: list[str]) -> int:
+        """Revoke ``grant_ids`` in one round trip, then drop them from ``index_key`` and from
+        the other index each was in (its client's or its user's), so revoking a user's grants
+        leaves no dead entry in their clients' indexes, nor the reverse. The local cache
+        drops the deleted keys at once."""
+        replies = await self._gateway.run(
+            [evalsha(scripts.SWEEP_GRANT, [self._keys.members(g)], []) for g in grant_ids],
+            scripts.SWEEP_GRANT)
+        unindex: dict[str, list[str]] = {index_key: list(grant_ids)}
+        deleted = 0
+        for grant_id, (client_id, subject, subject_type, keys) in zip(grant_ids, replies,
+                                                                      strict=True):
+            self._gateway.forget_all(keys)
+            deleted += len(keys)
+            client_id, subject, subject_type = texts([client_id, subject, subject_type])
+            if client_id:
+                for other in (self._keys.client_index(client_id),
+                              self._keys.subject_index(subject, subject_type)):
+                    if other != index_key:
+                        unindex.setdefault(other, []).append(grant_id)
+        await self._gateway.run([("ZREM", key, *ids) for key, ids in unindex.items()])
+        return deleted

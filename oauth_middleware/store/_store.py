@@ -1,0 +1,252 @@
+"""``TokenStore``: the façade over the store's repositories, all sharing one Redis gateway."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Iterable
+
+from oauth_middleware.limits import (
+    CODE_LIFETIME,
+    GRANTS_PER_CLIENT,
+    GRANTS_PER_USER,
+    check_grant_cap,
+)
+from oauth_middleware.models import (
+    AccessToken,
+    AuthorizationCode,
+    Client,
+    IssuedTokens,
+    RefreshToken,
+    Scope,
+)
+from oauth_middleware.store._authn import (
+    NOTHING_AHEAD,
+    Authn,
+    ClientRead,
+    Lookahead,
+    ScopeHints,
+    ScopeSnapshot,
+)
+from oauth_middleware.store._clients import Clients, SaveCondition
+from oauth_middleware.store._consent import Consent
+from oauth_middleware.store._context import Clock, Context, Progress
+from oauth_middleware.store._gateway import Gateway
+from oauth_middleware.store._gateway.cache import CACHE_SIZE
+from oauth_middleware.store._gateway.connection import CONNECT_TIMEOUT, RETRIES, SOCKET_TIMEOUT
+from oauth_middleware.store._gateway.health import RedisHealth
+from oauth_middleware.store._grants import Grants
+from oauth_middleware.store._minting import NewTokens
+from oauth_middleware.store._revocation import Revocation
+from oauth_middleware.store._scopes import Scopes
+from oauth_middleware.store._throttle import Throttle
+from oauth_middleware.store._tokens import Tokens
+from oauth_middleware.store.keys import DEFAULT_PREFIX, Keys, check_prefix
+
+
+class TokenStore:
+    """All OAuth state: clients, scopes, codes, tokens, consent and throttling, in Redis.
+
+    The methods below are the store's API for apps, the toolbox, the CLI and the admin;
+    :attr:`consent` and :attr:`throttle` are the authorization server's bookkeeping.
+    """
+
+    def __init__(
+        self, gateway: Gateway, *, prefix: str = DEFAULT_PREFIX, clock: Clock = time.time,
+        max_grants_per_user: int = GRANTS_PER_USER, max_grants_per_client: int = GRANTS_PER_CLIENT,
+    ) -> None:
+        check_prefix(prefix)
+        check_grant_cap(max_grants_per_user, "max_grants_per_user", GRANTS_PER_USER)
+        check_grant_cap(max_grants_per_client, "max_grants_per_client", GRANTS_PER_CLIENT)
+        self._gateway = gateway
+        #: The key schema (:mod:`oauth_middleware.store.keys`).
+        self.keys = Keys(prefix)
+        #: Where the store reads the time (seconds since the epoch).
+        self.clock = clock
+        ctx = Context(gateway, self.keys, clock)
+        hints = ScopeHints()
+        self._tokens = Tokens(ctx)
+        self._grants = Grants(ctx, max_grants_per_user=max_grants_per_user,
+                              max_grants_per_client=max_grants_per_client)
+        self._revocation = Revocation(ctx, self._tokens)
+        self._clients = Clients(ctx)
+        self._scopes = Scopes(ctx, hints)
+        self._authn = Authn(ctx, hints)
+        #: Pending consent transactions (``auth/``'s decision step).
+        self.consent = Consent(ctx)
+        #: Brute-force counters of the token family and the password grant.
+        self.throttle = Throttle(ctx)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str | None,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        clock: Clock = time.time,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        socket_timeout: float = SOCKET_TIMEOUT,
+        retries: int = RETRIES,
+        local_cache: bool = False,
+        cache_size: int = CACHE_SIZE,
+        max_grants_per_user: int = GRANTS_PER_USER,
+        max_grants_per_client: int = GRANTS_PER_CLIENT,
+    ) -> TokenStore:
+        """Connect to ``url``, or embed when None.
+
+        URL forms (``docs/guides/running-at-scale.md``): ``redis://`` and ``rediss://``
+        (TLS), ``unix://``, ``redis+sentinel://`` and ``rediss+sentinel://``, with ACL
+        users (``user:password@``) and TLS options (``ssl_ca_certs``, ``ssl_certfile``,
+        ``ssl_keyfile``, ``ssl_cert_reqs``, ``ssl_check_hostname``) in every form;
+        ``redis+cluster://`` is refused until the key schema is slot-aligned. The
+        embedded store needs the ``embedded`` extra (fakeredis with Lua).
+
+        ``local_cache=True`` keeps validated tokens, client records and the scope registry
+        in process, invalidated by Redis itself (:mod:`._gateway.cache`);
+        it needs a Redis server (6.0 or newer) and is ignored by the embedded store,
+        which is in process already.
+
+        ``max_grants_per_user`` bounds one user's live grants (``max_grants_per_client``,
+        a client's own, from client credentials): one more revokes the one that expires
+        first. Give every store that issues (server, admin, CLI) the same values.
+        """
+        check_prefix(prefix)
+        gateway = Gateway.connect(url, connect_timeout=connect_timeout,
+                                  socket_timeout=socket_timeout, retries=retries)
+        store = cls(gateway, prefix=prefix, clock=clock, max_grants_per_user=max_grants_per_user,
+                    max_grants_per_client=max_grants_per_client)
+        if local_cache:
+            gateway.track(store.keys.tracked_prefixes, generation_key=store.keys.cache_generation,
+                          size=cache_size)
+        return store
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(prefix={self.keys.prefix!r}, embedded={self.embedded})"
+
+    @property
+    def embedded(self) -> bool:
+        """True for the in-process fakeredis store (``from_url(None)``)."""
+        return self._gateway.embedded
+
+    async def aclose(self) -> None:
+        """Close the connections (and the local cache's listener)."""
+        await self._gateway.aclose()
+
+    async def check(self, *, allow_eviction: bool = False) -> RedisHealth:
+        """Refuse a Redis that would lose data silently (an ``allkeys-*`` eviction policy
+        unless ``allow_eviction``; a cluster node behind a plain URL), warn about one
+        that may (no persistence, ``volatile-*``): call it once at start, e.g. in the
+        app's lifespan. The embedded store has nothing to check.
+        """
+        return await self._gateway.health(allow_eviction=allow_eviction)
+
+    # --- tokens and grants (RFC 6749 §4-6, RFC 6750, RFC 7009) ------------------------------
+
+    async def issue(self, spec: NewTokens) -> IssuedTokens:
+        """Start a new grant and store its tokens (``ClientRemoved``: the client is gone)."""
+        return await self._grants.issue(spec)
+
+    async def resolve(self, token: str) -> AccessToken | None:
+        """The live record of an access token: one batched read, or the local cache."""
+        return await self._tokens.resolve(token)
+
+    async def lookup(self, token: str) -> AccessToken | RefreshToken | None:
+        """A live access or refresh token record, whichever ``token`` is (RFC 7009 §2.1)."""
+        return await self._tokens.lookup(token)
+
+    async def list_tokens(self, *, client_id: str | None = None, user: str | None = None,
+                          cursor: int = 0, count: int = 100) -> tuple[int, list[AccessToken]]:
+        """One page of live access-token records, by client, user or all; cursor 0 = done."""
+        return await self._tokens.list_tokens(client_id=client_id, user=user, cursor=cursor,
+                                              count=count)
+
+    async def create_code(self, code: AuthorizationCode, *, lifetime: int = CODE_LIFETIME,
+                          client_generation: str | None = None) -> str:
+        """Store a new authorization code; returns its value."""
+        return await self._grants.create_code(code, lifetime=lifetime,
+                                              client_generation=client_generation)
+
+    async def redeem_code(self, code: str, record: AuthorizationCode, spec: NewTokens
+                          ) -> IssuedTokens | None:
+        """Consume an unused code and issue its tokens; None when it was used or is gone."""
+        return await self._grants.redeem_code(code, record, spec)
+
+    async def rotate_refresh(self, token: str, record: RefreshToken, spec: NewTokens
+                             ) -> IssuedTokens | None:
+        """Retire ``token`` and issue the grant's next pair; None when it lost a race."""
+        return await self._grants.rotate_refresh(token, record, spec)
+
+    async def revoke_token(self, token: str) -> bool:
+        """Revoke an access token, or a refresh token with its whole grant (RFC 7009 §2.1)."""
+        return await self._revocation.revoke_token(token)
+
+    async def revoke_access(self, grant_id: str, sha_or_fingerprint: str) -> bool:
+        """Delete one access token of a grant, named by its digest or its fingerprint."""
+        return await self._revocation.revoke_access(grant_id, sha_or_fingerprint)
+
+    async def revoke_grant(self, grant_id: str) -> int:
+        """Delete every token and code of one grant; returns how many keys went."""
+        return await self._revocation.revoke_grant(grant_id)
+
+    async def revoke_user(self, user: str, *, progress: Progress | None = None) -> int:
+        """Every grant of ``user`` goes; returns keys deleted."""
+        return await self._revocation.revoke_user(user, progress=progress)
+
+    async def revoke_client_tokens(self, client_id: str, *, progress: Progress | None = None,
+                                   only_leftovers: bool = False) -> int:
+        """Every grant issued to (or as) ``client_id`` goes; returns keys deleted.
+        ``only_leftovers``: what an interrupted removal left, swept while no record exists."""
+        if only_leftovers:
+            return await self._revocation.revoke_client_leftovers(client_id)
+        return await self._revocation.revoke_client_tokens(client_id, progress=progress)
+
+    async def client_indexed(self, client_id: str) -> bool:
+        """Whether any grant of ``client_id`` is indexed (it may have no client record)."""
+        return await self._revocation.client_indexed(client_id)
+
+    # --- clients and scopes (RFC 6749 §2, §3.3) -------------------------------------------
+
+    async def save_client(self, client: Client, *, only: SaveCondition = "any",
+                          over: Client | None = None, fields: Collection[str] | None = None
+                          ) -> bool:
+        """Create or replace a client; ``only``: "new" or "same" registration, the latter only
+        while ``fields`` of ``over`` (the record read) are as stored (False: refused)."""
+        return await self._clients.save_client(client, only=only, over=over, fields=fields)
+
+    async def get_client(self, client_id: str) -> Client | None:
+        """The client's record; None when no client has that id."""
+        return await self._clients.get_client(client_id)
+
+    async def delete_client(self, client_id: str) -> bool:
+        """Remove a client record (its tokens: :meth:`revoke_client_tokens`)."""
+        return await self._clients.delete_client(client_id)
+
+    async def list_clients(self, cursor: int = 0, count: int = 100, *,
+                           search: str | None = None) -> tuple[int, list[Client]]:
+        """One page of clients sorted by id, optionally searched; cursor 0 = done."""
+        return await self._clients.list_clients(cursor, count, search=search)
+
+    async def save_scope(self, scope: Scope) -> None:
+        """Register or replace a scope (its title and status)."""
+        await self._scopes.save_scope(scope)
+
+    async def create_scope(self, scope: Scope) -> bool:
+        """Register a scope unless one with its identifier exists."""
+        return await self._scopes.create_scope(scope)
+
+    async def get_scopes(self, identifiers: Iterable[str], *,
+                         snapshot: ScopeSnapshot | None = None) -> dict[str, Scope]:
+        """The registered scopes among ``identifiers`` (``snapshot``: read by this request)."""
+        return await self._scopes.get_scopes(identifiers, snapshot=snapshot)
+
+    async def list_scopes(self) -> list[Scope]:
+        """Every registered scope, by identifier."""
+        return await self._scopes.list_scopes()
+
+    async def delete_scope(self, identifier: str) -> bool:
+        """Unregister a scope; False when it was not registered."""
+        return await self._scopes.delete_scope(identifier)
+
+    async def read_for(self, client_id: str | None, ahead: Lookahead = NOTHING_AHEAD
+                       ) -> ClientRead:
+        """A token-family request's reads in one round trip: its client and ``ahead``."""
+        return await self._authn.read_for(client_id, ahead)
