@@ -16,6 +16,7 @@ from redis.asyncio.sentinel import SentinelManagedSSLConnection
 
 from oauth_middleware import TokenStore
 from oauth_middleware.store._gateway.urls import RedisURLError, open_url, parse_url
+from tests.store_helpers import redis_of
 
 SECRET = "s3cr3t-Pa55"
 
@@ -141,7 +142,7 @@ def test_the_store_refuses_a_cluster_url_until_its_scripts_are_slot_aligned() ->
 
 def test_the_store_takes_a_sentinel_url() -> None:
     store = TokenStore.from_url("redis+sentinel://127.0.0.1:26379/mymaster")
-    assert store.redis.connection_pool.service_name == "mymaster"  # type: ignore[attr-defined]
+    assert redis_of(store).connection_pool.service_name == "mymaster"  # type: ignore[attr-defined]
 
 
 def test_acl_user_and_tls_options_reach_every_node_of_every_form() -> None:
