@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from oauth_middleware import settings_checks
-from oauth_middleware.limits import ACCESS_LIFETIME
+from oauth_middleware.limits import ACCESS_LIFETIME, MAX_CLIENT_SCOPES
 from oauth_middleware.models import Client, Scope
 from oauth_middleware.policy import validate_client_id
 from oauth_middleware.scopes import validate_scope
@@ -28,7 +28,6 @@ from oauth_middleware.security import (
 )
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox.rules import (
-    MAX_CLIENT_SCOPES,
     MAX_TEXT,
     MAX_TITLE,
     check_count,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from oauth_middleware.limits import MAX_REDIRECT_URIS
 from oauth_middleware.models import Client
 from oauth_middleware.redirects import validate_redirect_uri
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox.clients import require_client, save_edit
-from oauth_middleware.toolbox.rules import MAX_REDIRECT_URIS, check_count
+from oauth_middleware.toolbox.rules import check_count
 
 
 async def add_redirect_uri(

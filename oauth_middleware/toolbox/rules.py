@@ -9,7 +9,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sized
 
-from oauth_middleware.limits import MAX_LIFETIME
+from oauth_middleware.limits import MAX_LIFETIME, MAX_REDIRECT_URIS
 from oauth_middleware.limits import check_lifetime as check_store_lifetime
 from oauth_middleware.models import (
     DEFAULT_CONFIDENTIAL_GRANTS,
@@ -22,10 +22,6 @@ from oauth_middleware.redirects import validate_redirect_uri
 #: Longest client title, and longest description or link, in characters.
 MAX_TITLE = 200
 MAX_TEXT = 2000
-#: Longest lists one client may have: every authorization and token request reads the
-#: whole client record, and every token of the client may carry all of its scopes.
-MAX_REDIRECT_URIS = 100
-MAX_CLIENT_SCOPES = 200
 
 
 def check_count(items: Sized, limit: int, rule: str) -> None:
