@@ -51,6 +51,10 @@ GRANT_ACCESS_TOKENS = 8
 ISSUE_EVICTIONS = 2
 #: Grants revoked per round trip when a user's or a client's grants all go.
 REVOKE_BATCH = 500
+#: Redirect URIs and scopes one client may list: every authorization and token request
+#: reads the whole client record, and a token of the client may carry all of its scopes.
+MAX_REDIRECT_URIS = 100
+MAX_CLIENT_SCOPES = 200
 #: Clients whose last scope needs the store remembers (to read them along next time);
 #: the memo is emptied when full.
 SCOPE_HINTS = 4096

@@ -132,8 +132,12 @@ class OAuthMiddleware:
         if routes is not None:
             if self.resource is not None:
                 self._metadata_shadowed = resource_metadata.shadowed(self.resource, routes)
-            if not scope.get("root_path"):  # mounted, the app's routes are not ours to match
+            if not scope.get("root_path"):
                 settings_checks.check_scope_keys("OAuthMiddleware", self.policy, routes)
+            elif (wrapped := settings_checks.wrapped_routes(self.app)) is not None:
+                # mounted: the keys are relative to the app below us, not to scope["app"],
+                # which may be the host app
+                settings_checks.check_scope_keys("OAuthMiddleware", self.policy, wrapped)
             self.policy.bind(routes)
         elif self.policy.needs_routes:
             raise RuntimeError("AUTO scopes need the Starlette app's routes: add OAuthMiddleware "

@@ -8,7 +8,8 @@ as whatever fails later (``unknown grant type(s): _, a, c, d…``). Two checks n
 more than the arguments: a scope-mapping key that matches no route (once the
 middleware sees the app's routes, :func:`check_scope_keys`) and an issuer whose
 path is not where the server is mounted (on its first request, :func:`check_mount`).
-Secret values (``secret_key``, ``client_secret``) are never shown, only their type.
+Secret values (``secret_key``, ``client_secret``) are never shown, only their type, nor
+the password or query of a Redis URL given as the store.
 """
 
 from __future__ import annotations
@@ -45,8 +46,19 @@ def shown(name: str, value: Any) -> str:
     """How a message shows a value: never a secret, never a whole huge one."""
     if name in SECRETS and value is not None:
         return f"<a {type(value).__name__} (value hidden)>"
-    text = repr(value)
+    text = repr(hidden_url(value) if name == "store" and isinstance(value, str) else value)
     return text if len(text) <= _SHOWN else f"{text[:_SHOWN]}…"
+
+
+def hidden_url(url: str) -> str:
+    """A URL as a message shows it: without its user-info (an ACL password) or its query
+    (redis-py reads ``?password=`` there), which a configuration error must never print."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    _, at, place = rest.rpartition("@")  # the last "@": a raw one may be in the password
+    place, query, _ = place.partition("?")
+    return f"{scheme}://{'…@' if at else ''}{place.partition('#')[0]}{'?…' if query else ''}"
 
 
 def check_options(owner: str, table: Mapping[str, Check], options: Mapping[str, Any]) -> None:
@@ -143,7 +155,7 @@ def store(value: Any) -> str | None:
     if isinstance(value, TokenStore):
         return None
     if isinstance(value, str):
-        return (f"pass a store, not a URL: store=TokenStore.from_url({value!r}), "
+        return (f"pass a store, not a URL: store=TokenStore.from_url({hidden_url(value)!r}), "
                 "created once and shared by the middleware, the server and the admin")
     return "pass a TokenStore, e.g. TokenStore.from_url(os.environ.get('REDIS_URL'))"
 
@@ -231,6 +243,23 @@ def check_scope_keys(owner: str, policy: ScopePolicy, routes: Iterable[Any]) -> 
             f"{owner}: scopes key {key!r} matches no route of the app, so it protects "
             f"nothing: fix the path (or method) to one of the app's routes, e.g. "
             f"{', '.join(map(repr, known)) or 'none found'}")
+
+
+def wrapped_routes(app: Any) -> list[Any] | None:
+    """The routes of the first app with routes below ``app``, through the middlewares in
+    between (each keeps the next as ``.app``); None when there is none to look into."""
+    for _ in range(_MAX_LAYERS):
+        routes = getattr(app, "routes", None)
+        if routes is not None:
+            return list(routes)
+        app = getattr(app, "app", None)
+        if app is None:
+            return None
+    return None
+
+
+#: Middlewares looked through by :func:`wrapped_routes` before giving up.
+_MAX_LAYERS = 32
 
 
 def _opaque_mounts(routes: Iterable[Any], prefix: str = "") -> Iterable[str]:

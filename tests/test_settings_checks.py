@@ -150,6 +150,26 @@ def test_a_redis_url_for_the_store_says_to_pass_a_shared_token_store() -> None:
         "shared by the middleware, the server and the admin")
 
 
+@pytest.mark.rule("rest.no-secret-in-logs")
+@pytest.mark.parametrize("owner", ["OAuthMiddleware", "AuthorizationServer", "AdminApp"])
+@pytest.mark.parametrize(("url", "shown"), [
+    ("redis://app:Pa55-word@redis.internal:6379/0", "'redis://…@redis.internal:6379/0'"),
+    ("rediss://:Pa55@w/rd@redis.internal/0", "'rediss://…@redis.internal/0'"),
+    ("redis://redis.internal/0?password=Pa55-word", "'redis://redis.internal/0?…'"),
+])
+def test_a_redis_url_for_the_store_never_shows_its_password(
+    store: TokenStore, owner: str, url: str, shown: str,
+) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        _construct(store, owner, "store", url)
+    message = str(refused.value)
+    assert message.startswith(
+        f"{owner}: store={shown} (str) is wrong: pass a store, not a URL: "
+        f"store=TokenStore.from_url({shown}), created once and shared by the middleware, "
+        "the server and the admin")
+    assert "Pa55" not in message and "Pa55" not in repr(refused.value)
+
+
 def _allow(request: Request) -> bool:
     return True
 
@@ -270,6 +290,59 @@ async def test_grants_and_grant_types_given_as_generators_are_not_used_up_by_the
     registered = await register_client(store, "Service", "svc", public=False,
                                        grant_types=(g for g in ["client_credentials"]))
     assert registered.client.grant_types == ("client_credentials",)
+
+
+def _mounted(store: TokenStore, key: str, form: str) -> Starlette:
+    """A sub-app under ``/v1`` whose middleware maps ``key`` (relative to the mount, as the
+    middleware matches it). A mounted app's lifespan never runs: the first request binds."""
+    options: dict[str, Any] = {"store": store, "scopes": {key: "items:read"}, "debug": True}
+    routes = [Route("/items", page)]
+    if form == "middleware of the sub-app":
+        sub: Any = Starlette(routes=routes, middleware=[Middleware(OAuthMiddleware, **options)])
+    else:  # the sub-app wrapped where it is mounted
+        sub = OAuthMiddleware(Starlette(routes=routes), **options)
+    return Starlette(routes=[Mount("/v1", app=sub)])
+
+
+@pytest.mark.parametrize("form", ["middleware of the sub-app", "sub-app wrapped at the mount"])
+async def test_a_mapping_key_of_a_mounted_app_matching_none_of_its_routes_is_refused(
+    store: TokenStore, form: str,
+) -> None:
+    """The typo left ``/v1/items`` answering 200 to anyone: the check was skipped when mounted."""
+    transport = httpx.ASGITransport(app=_mounted(store, "/itmes", form))
+    async with httpx.AsyncClient(transport=transport, base_url="https://api.example") as client:
+        with pytest.raises(ConfigurationError) as refused:
+            await client.get("/v1/items")
+    assert str(refused.value).startswith(
+        "OAuthMiddleware: scopes key '/itmes' matches no route of the app, so it protects "
+        "nothing: fix the path (or method) to one of the app's routes, e.g. '/items'")
+
+
+@pytest.mark.parametrize("form", ["middleware of the sub-app", "sub-app wrapped at the mount"])
+async def test_a_mapping_key_of_a_mounted_app_matching_its_route_protects_it(
+    store: TokenStore, form: str,
+) -> None:
+    transport = httpx.ASGITransport(app=_mounted(store, "GET /items", form))
+    async with httpx.AsyncClient(transport=transport, base_url="https://api.example") as client:
+        refused = await client.get("/v1/items")
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"] == 'Bearer realm="api"'
+
+
+@pytest.mark.parametrize(("key", "refused"), [("/itmes", True), ("GET /items", False)])
+async def test_an_app_behind_a_path_prefix_has_its_mapping_keys_checked(
+    store: TokenStore, key: str, refused: bool,
+) -> None:
+    """A server run with a root path (uvicorn ``--root-path``, a proxy's prefix) sets
+    ``root_path`` on every request; without a lifespan the first request binds."""
+    app = _app(store, {key: "items:read"}, Route("/items", page))
+    transport = httpx.ASGITransport(app=app, root_path="/api")
+    async with httpx.AsyncClient(transport=transport, base_url="https://api.example") as client:
+        if refused:
+            with pytest.raises(ConfigurationError, match="scopes key '/itmes' matches no route"):
+                await client.get("/api/items")
+        else:
+            assert (await client.get("/api/items")).status_code == 401
 
 
 def _host(store: TokenStore, mount: str, issuer: str) -> Starlette:

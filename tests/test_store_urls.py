@@ -105,6 +105,22 @@ def test_no_error_about_a_url_quotes_its_password(url: str) -> None:
     assert error.__context__ is None or error.__suppress_context__
 
 
+@pytest.mark.rule("rest.no-secret-in-logs")
+@pytest.mark.parametrize("url", [
+    f"redis://u:{SECRET}\uff03@h:6379/0",     # a full-width "#": urlsplit quotes the netloc
+    f"redis://u:{SECRET}@[::1:6379/0",         # an unclosed IPv6 bracket
+])
+def test_no_exception_chained_to_a_url_error_quotes_its_password(url: str) -> None:
+    """Error trackers walk ``__context__`` even when a traceback hides it."""
+    with pytest.raises(RedisURLError) as caught:
+        TokenStore.from_url(url)
+    assert str(caught.value) == "the Redis URL's host part is malformed"
+    chained: BaseException | None = caught.value
+    while chained is not None:
+        assert SECRET not in str(chained) and SECRET not in repr(chained.args)
+        chained = chained.__context__ or chained.__cause__
+
+
 def test_each_form_builds_the_matching_redis_py_client() -> None:
     node = open_url("rediss://u:p@h:7/2?ssl_cert_reqs=none")
     assert isinstance(node, Redis)

@@ -21,7 +21,7 @@ from oauth_middleware.admin.access import TOKEN_REFUSED, admit
 from oauth_middleware.admin.config import AdminConfig, IsAdmin
 from oauth_middleware.admin.csrf import FIELD, CsrfTokens
 from oauth_middleware.admin.forms import Form, read_form
-from oauth_middleware.admin.refusals import Forbidden, NotFound, Refusal, Unavailable
+from oauth_middleware.admin.refusals import Conflict, Forbidden, NotFound, Refusal, Unavailable
 from oauth_middleware.admin.rendering import render
 from oauth_middleware.admin.request import AdminRequest, href_under
 from oauth_middleware.admin.routing import Handler, MissingSlash, Router, route_path
@@ -29,10 +29,13 @@ from oauth_middleware.identity import ACCESS_TOKEN_PARAM
 from oauth_middleware.redaction import redact_scope
 from oauth_middleware.scope_registry import UnknownScope
 from oauth_middleware.store import StoreUnavailable, TokenStore
-from oauth_middleware.toolbox import UnknownClient
+from oauth_middleware.toolbox import ClientChanged, UnknownClient
 from oauth_middleware.web import Authenticate, redirect, signing_key, user_from_scope
 
 CLIENT = "/clients/{client_id}/"
+CHANGED_MEANWHILE = ("Someone changed this client while you were editing it, so nothing was "
+                     "saved: your form would have undone their change. Reload the page and "
+                     "make your change again.")
 
 
 async def home(req: AdminRequest) -> Response:
@@ -120,6 +123,8 @@ class AdminApp:
             return self._refusal(request, exc, user)
         except StoreUnavailable:
             return self._refusal(request, Unavailable(self.config.retry_after), user)
+        except ClientChanged:
+            return self._refusal(request, Conflict(CHANGED_MEANWHILE), user)
         except (UnknownClient, UnknownScope):
             return self._refusal(request, NotFound("It does not exist (any more)."), user)
 

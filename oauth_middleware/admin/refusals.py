@@ -35,6 +35,13 @@ class NotFound(Refusal):
     title = "Not found"
 
 
+class Conflict(Refusal):
+    """What the form was built on changed meanwhile (RFC 9110 §15.5.10): nothing was saved."""
+
+    status_code = 409
+    title = "Changed meanwhile"
+
+
 class MethodNotAllowed(Refusal):
     status_code = 405
     title = "Method not allowed"

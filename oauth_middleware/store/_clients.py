@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection
 from typing import Literal
 
 from oauth_middleware.models import Client
@@ -12,12 +14,30 @@ from oauth_middleware.store._gateway import Script, evalsha, texts
 #: When ``save_client`` writes: always, only a new id, only over the same registration.
 SaveCondition = Literal["any", "new", "same"]
 
-#: KEYS: client, clients; ARGV: record, condition, generation, client id.
+#: KEYS: client, clients; ARGV: record, condition, generation, client id, record read.
 #: Writes a client record and lists its id, on a condition checked in the same step:
 #: "new" (no client with this id yet) or "same" (the stored client has ``generation``:
-#: an edit never brings back a client removed meanwhile). Returns 1, or 0 when refused.
+#: an edit never brings back a client removed meanwhile; and, given the record the edit
+#: was made from, every field of it is still as read: an edit never undoes another made
+#: meanwhile, such as a secret rotated). Fields the stored record lacks (written by an
+#: older version) are not compared. Returns 1, or 0 when refused.
 #: A resent "new" write finds its own record (its random generation makes it unique).
 SAVE_CLIENT = Script("""
+local function unchanged(stored, read)
+  for name, value in pairs(read) do
+    local now = stored[name]
+    if name ~= 'v' and now ~= nil then
+      if type(now) == 'table' and type(value) == 'table' then
+        if cjson.encode(now) ~= cjson.encode(value) then
+          return false
+        end
+      elseif now ~= value then
+        return false
+      end
+    end
+  end
+  return true
+end
 local raw = redis.call('GET', KEYS[1])
 if ARGV[2] == 'new' then
   if raw then
@@ -30,6 +50,9 @@ else
   local ok, client = pcall(cjson.decode, raw)
   local generation = ok and type(client) == 'table' and client['generation'] or ''
   if generation ~= ARGV[3] then
+    return 0
+  end
+  if ARGV[5] ~= '' and not unchanged(client, cjson.decode(ARGV[5])) then
     return 0
   end
 end
@@ -46,14 +69,20 @@ class Clients:
         self._gateway = ctx.gateway
         self._keys = ctx.keys
 
-    async def save_client(self, client: Client, *, only: SaveCondition = "any") -> bool:
+    async def save_client(self, client: Client, *, only: SaveCondition = "any",
+                          over: Client | None = None,
+                          fields: Collection[str] | None = None) -> bool:
         """Create or replace a client (its secret is already a hash in ``secret_hash``).
 
         ``only="new"``: unless the id is taken; ``only="same"``: only over the stored record
-        of the same ``generation`` (an edit never brings back a client removed meanwhile).
-        Decided in the same script that writes; False when refused.
+        of the same ``generation`` (an edit never brings back a client removed meanwhile)
+        and, given ``over`` (the record the edit was made from), only while the stored
+        record still holds ``over``'s values of ``fields`` (default: all of them), so an
+        edit never undoes one made meanwhile: a rotated secret stays rotated. Decided in
+        the same script that writes; False when refused.
         """
         key, value = self._keys.client(client.client_id), dump(client)
+        read = "" if over is None else _fields(over, fields)
         try:
             if only == "any":
                 await self._gateway.run([("SET", key, value),
@@ -62,7 +91,7 @@ class Clients:
             else:
                 saved = await self._gateway.one(evalsha(
                     SAVE_CLIENT, [key, self._keys.clients],
-                    [value, only, client.generation, client.client_id]), SAVE_CLIENT)
+                    [value, only, client.generation, client.client_id, read]), SAVE_CLIENT)
         finally:
             self._gateway.forget(key)
         await self._gateway.settled()
@@ -103,3 +132,9 @@ class Clients:
             clients = [c for c in clients
                        if needle in c.client_id.casefold() or needle in c.title.casefold()]
         return int(cursor_raw), clients
+
+
+def _fields(record: Client, names: Collection[str] | None) -> str:
+    """``record``'s stored form, cut down to ``names`` (all when None): what must still hold."""
+    stored = json.loads(dump(record))
+    return json.dumps(stored if names is None else {name: stored[name] for name in names})

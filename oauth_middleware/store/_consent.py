@@ -55,20 +55,26 @@ return over
 #: the command after a lost reply, the same attempt gets its record again, while
 #: every other attempt finds the transaction gone. Whatever the outcome, the
 #: transaction leaves the user's index: it no longer counts against the cap.
+#: The tombstone is the script's first write: a full Redis refuses a script's first
+#: write that needs memory, and with it the whole take, so a decision refused for lack
+#: of memory leaves its form usable (a ZREM first would let the SET through).
 TAKE_PENDING = Script("""
-redis.call('ZREM', KEYS[2], ARGV[3])
 local value = redis.call('GET', KEYS[1])
+local mark = 'taken:' .. ARGV[1] .. ':'
+local taken = value and string.sub(value, 1, 6) == 'taken:'
+if value and not taken then
+  redis.call('SET', KEYS[1], mark .. value, 'PX', tonumber(ARGV[2]))
+end
+redis.call('ZREM', KEYS[2], ARGV[3])
 if not value then
   return false
 end
-local mark = 'taken:' .. ARGV[1] .. ':'
-if string.sub(value, 1, 6) == 'taken:' then
+if taken then
   if string.sub(value, 1, #mark) == mark then
     return string.sub(value, #mark + 1)
   end
   return false
 end
-redis.call('SET', KEYS[1], mark .. value, 'PX', tonumber(ARGV[2]))
 return value
 """)
 

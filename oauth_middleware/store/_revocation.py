@@ -99,6 +99,31 @@ class Revocation:
         registered; returns keys deleted."""
         return await self._revoke_index(self._keys.client_index(client_id), progress)
 
+    async def revoke_client_leftovers(self, client_id: str) -> int:
+        """Revoke what an interrupted removal left of ``client_id``, and only that; returns
+        keys deleted. For whoever is about to register the id anew.
+
+        Each page of the client's index is read first, then the record checked absent,
+        and only then revoked. Nothing is issued without the record (``ISSUE``), so a grant
+        on a page read before a moment without the record was issued to a client removed
+        since: a leftover. Once a record exists (another worker registered the id
+        meanwhile, and may have issued tokens already), the sweep stops: that worker swept
+        the leftovers before it registered, and what is indexed now is the new client's.
+        """
+        index_key = self._keys.client_index(client_id)
+        cursor, deleted = 0, 0
+        while True:
+            cursor_raw, flat = await self._gateway.one(
+                ("ZSCAN", index_key, cursor, "COUNT", REVOKE_BATCH))
+            registered = await self._gateway.one(("EXISTS", self._keys.client(client_id)))
+            cursor = int(cursor_raw)
+            batch = list(dict.fromkeys(texts(flat[::2])))
+            if batch and not registered:
+                deleted += await self._sweep(index_key, batch)
+            if registered or not cursor:
+                await self._gateway.settled()
+                return deleted
+
     async def client_indexed(self, client_id: str) -> bool:
         """Whether any grant of ``client_id`` is indexed (it may have no client record)."""
         return bool(await self._gateway.one(("EXISTS", self._keys.client_index(client_id))))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from oauth_middleware.limits import (
     CODE_LIFETIME,
@@ -202,9 +202,12 @@ class TokenStore:
         """Every grant of ``user`` goes; returns keys deleted."""
         return await self._revocation.revoke_user(user, progress=progress)
 
-    async def revoke_client_tokens(self, client_id: str, *, progress: Progress | None = None
-                                   ) -> int:
-        """Every grant issued to (or as) ``client_id`` goes; returns keys deleted."""
+    async def revoke_client_tokens(self, client_id: str, *, progress: Progress | None = None,
+                                   only_leftovers: bool = False) -> int:
+        """Every grant issued to (or as) ``client_id`` goes; returns keys deleted.
+        ``only_leftovers``: what an interrupted removal left, swept while no record exists."""
+        if only_leftovers:
+            return await self._revocation.revoke_client_leftovers(client_id)
         return await self._revocation.revoke_client_tokens(client_id, progress=progress)
 
     async def client_indexed(self, client_id: str) -> bool:
@@ -213,9 +216,12 @@ class TokenStore:
 
     # --- clients and scopes (RFC 6749 §2, §3.3) -------------------------------------------
 
-    async def save_client(self, client: Client, *, only: SaveCondition = "any") -> bool:
-        """Create or replace a client; ``only``: "new" or "same" registration (False: refused)."""
-        return await self._clients.save_client(client, only=only)
+    async def save_client(self, client: Client, *, only: SaveCondition = "any",
+                          over: Client | None = None, fields: Collection[str] | None = None
+                          ) -> bool:
+        """Create or replace a client; ``only``: "new" or "same" registration, the latter only
+        while ``fields`` of ``over`` (the record read) are as stored (False: refused)."""
+        return await self._clients.save_client(client, only=only, over=over, fields=fields)
 
     async def get_client(self, client_id: str) -> Client | None:
         """The client's record; None when no client has that id."""

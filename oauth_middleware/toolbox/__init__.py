@@ -9,6 +9,7 @@ from oauth_middleware.limits import MAX_LIFETIME
 from oauth_middleware.policy import grantable_scopes, validate_client_id
 from oauth_middleware.toolbox.clients import (
     KEEP,
+    ClientChanged,
     ClientExists,
     RegisteredClient,
     UnknownClient,
@@ -41,6 +42,7 @@ __all__ = [
     "MAX_LIFETIME",
     "MAX_TEXT",
     "MAX_TITLE",
+    "ClientChanged",
     "ClientExists",
     "EnsuredClient",
     "IssuedCode",

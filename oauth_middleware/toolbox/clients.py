@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from oauth_middleware import settings_checks
-from oauth_middleware.limits import ACCESS_LIFETIME
+from oauth_middleware.limits import ACCESS_LIFETIME, MAX_CLIENT_SCOPES
 from oauth_middleware.models import Client, Scope
 from oauth_middleware.policy import validate_client_id
 from oauth_middleware.scopes import validate_scope
@@ -30,6 +30,7 @@ from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox.rules import (
     MAX_TEXT,
     MAX_TITLE,
+    check_count,
     check_lifetime,
     check_typed_text,
     grant_types_for,
@@ -46,6 +47,11 @@ class ClientExists(ValueError):
 
 class UnknownClient(LookupError):
     """No client with this id is registered."""
+
+
+class ClientChanged(UnknownClient):
+    """The client was changed or removed between reading it and writing an edit of it:
+    the edit was not written (it would have undone the other change)."""
 
 
 class _Keep(enum.Enum):
@@ -79,6 +85,7 @@ async def ensure_scopes(
     A scope registered meanwhile (by another worker, or the admin with its own title)
     is kept as it is: registering only creates (``create_scope``), never overwrites."""
     wanted = [validate_scope(s) for s in dict.fromkeys(identifiers)]
+    check_count(wanted, MAX_CLIENT_SCOPES, "lists at most {} scopes")
     known = await store.get_scopes(wanted)
     missing = [s for s in wanted if s not in known]
     if missing and not register_unknown:
@@ -169,8 +176,10 @@ async def register_client(
         generation=new_generation() if existing is None else existing.generation,
     )
     if existing is None and await store.client_indexed(client_id):
-        await store.revoke_client_tokens(client_id)  # what an interrupted removal left
-    if not await store.save_client(client, only="new" if existing is None else "same"):
+        # what an interrupted removal left, and nothing a new registration got meanwhile
+        await store.revoke_client_tokens(client_id, only_leftovers=True)
+    if not await store.save_client(client, only="new" if existing is None else "same",
+                                   over=existing):
         raise ClientExists(f"client {client_id!r} was registered or removed meanwhile")
     return RegisteredClient(client, secret)
 
@@ -237,9 +246,9 @@ async def update_client(
         changes["secret_hash"] = None
     elif secret is not None:
         changes["secret_hash"] = hash_client_secret(secret)
-    client = replace(client, **changes)
-    await save_edit(store, client)
-    return RegisteredClient(client, secret)
+    edited = replace(client, **changes)
+    await save_edit(store, edited, client)
+    return RegisteredClient(edited, secret)
 
 
 async def rotate_secret(store: TokenStore, client_id: str) -> RegisteredClient:
@@ -248,16 +257,18 @@ async def rotate_secret(store: TokenStore, client_id: str) -> RegisteredClient:
     if client.public:
         raise ValueError(f"client {client_id!r} is public and has no secret")
     secret = new_secret()
-    client = replace(client, secret_hash=hash_client_secret(secret))
-    await save_edit(store, client)
-    return RegisteredClient(client, secret)
+    rotated = replace(client, secret_hash=hash_client_secret(secret))
+    await save_edit(store, rotated, client)
+    return RegisteredClient(rotated, secret)
 
 
-async def save_edit(store: TokenStore, client: Client) -> None:
-    """Store an edited client over the registration it was read from, or
-    :class:`UnknownClient` when that was removed (or replaced) meanwhile."""
-    if not await store.save_client(client, only="same"):
-        raise UnknownClient(f"no client {client.client_id!r}")
+async def save_edit(store: TokenStore, client: Client, read: Client) -> None:
+    """Store ``client``, edited from ``read``, over that same record, or
+    :class:`UnknownClient` when it was removed, replaced or edited meanwhile (writing
+    anyway would undo that edit: bring back a secret rotated away, drop a URI added)."""
+    if not await store.save_client(client, only="same", over=read):
+        raise ClientChanged(f"no client {client.client_id!r} as it was read: it was changed "
+                            "or removed meanwhile; try again")
 
 
 async def remove_client(store: TokenStore, client_id: str) -> bool:

@@ -128,8 +128,9 @@ async def _create(store: TokenStore, wanted: dict[str, Any], secret: str | None
     given = secret or generated
     client = Client(**wanted, secret_hash=None if given is None else hash_client_secret(given),
                     created_at=store.clock(), generation=new_generation())
-    if await store.client_indexed(client_id) and await store.get_client(client_id) is None:
-        await store.revoke_client_tokens(client_id)  # what an interrupted removal left
+    if await store.client_indexed(client_id):
+        # what an interrupted removal left, and nothing a new registration got meanwhile
+        await store.revoke_client_tokens(client_id, only_leftovers=True)
     if not await store.save_client(client, only="new"):
         return None
     return EnsuredClient(client, "created", generated)
@@ -137,21 +138,24 @@ async def _create(store: TokenStore, wanted: dict[str, Any], secret: str | None
 
 async def _update(store: TokenStore, existing: Client, wanted: dict[str, Any],
                   secret: str | None) -> EnsuredClient | None:
-    """``existing`` changed to match, written only over that same registration."""
+    """``existing`` changed to match, written only over that same registration, and only
+    while the secret it keeps from ``existing`` is still the stored one (a secret rotated
+    meanwhile is never brought back); every other field is this call's to set."""
     generated = None
+    read: tuple[str, ...] = ()
     if wanted["public"]:
         secret_hash = None
     elif secret is not None:
         kept = verify_client_secret(existing.secret_hash, secret)
         secret_hash = existing.secret_hash if kept else hash_client_secret(secret)
-    elif existing.secret_hash is not None:
-        secret_hash = existing.secret_hash
+    elif existing.secret_hash is not None:  # kept as read: written only if it still is
+        secret_hash, read = existing.secret_hash, ("secret_hash",)
     else:  # a public client made confidential, no secret given: it needs one
         generated = new_secret()
         secret_hash = hash_client_secret(generated)
     client = replace(existing, **wanted, secret_hash=secret_hash)
     if client == existing:
         return EnsuredClient(existing, "unchanged")
-    if not await store.save_client(client, only="same"):
+    if not await store.save_client(client, only="same", over=existing, fields=read):
         return None
     return EnsuredClient(client, "updated", generated)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from oauth_middleware.limits import MAX_REDIRECT_URIS
 from oauth_middleware.models import Client
 from oauth_middleware.redirects import validate_redirect_uri
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox.clients import require_client, save_edit
+from oauth_middleware.toolbox.rules import check_count
 
 
 async def add_redirect_uri(
@@ -17,8 +19,10 @@ async def add_redirect_uri(
     validate_redirect_uri(uri, allow_http=allow_http)
     client = await require_client(store, client_id)
     if uri not in client.redirect_uris:
-        client = replace(client, redirect_uris=(*client.redirect_uris, uri))
-        await save_edit(store, client)
+        edited = replace(client, redirect_uris=(*client.redirect_uris, uri))
+        check_count(edited.redirect_uris, MAX_REDIRECT_URIS, "has at most {} redirect URIs")
+        await save_edit(store, edited, client)
+        return edited
     return client
 
 
@@ -27,6 +31,6 @@ async def remove_redirect_uri(store: TokenStore, client_id: str, uri: str) -> Cl
     client = await require_client(store, client_id)
     if uri not in client.redirect_uris:
         raise ValueError(f"client {client_id!r} has no redirect URI {uri!r}")
-    client = replace(client, redirect_uris=tuple(u for u in client.redirect_uris if u != uri))
-    await save_edit(store, client)
-    return client
+    edited = replace(client, redirect_uris=tuple(u for u in client.redirect_uris if u != uri))
+    await save_edit(store, edited, client)
+    return edited

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sized
 
-from oauth_middleware.limits import MAX_LIFETIME
+from oauth_middleware.limits import MAX_LIFETIME, MAX_REDIRECT_URIS
 from oauth_middleware.limits import check_lifetime as check_store_lifetime
 from oauth_middleware.models import (
     DEFAULT_CONFIDENTIAL_GRANTS,
@@ -22,6 +22,13 @@ from oauth_middleware.redirects import validate_redirect_uri
 #: Longest client title, and longest description or link, in characters.
 MAX_TITLE = 200
 MAX_TEXT = 2000
+
+
+def check_count(items: Sized, limit: int, rule: str) -> None:
+    """Refuse a client list longer than ``limit``; ``rule`` says it, e.g. "has at most {}
+    redirect URIs"."""
+    if len(items) > limit:
+        raise ValueError(f"a client {rule.format(limit)} ({len(items)} given)")
 
 
 def scope_title(identifier: str) -> str:
@@ -138,6 +145,8 @@ def redirect_uris_for(uris: Iterable[str], allow_http: bool, known: Iterable[str
         str, ...]:
     """Checked, de-duplicated URIs; ``known`` ones (already registered) are kept as they are."""
     registered = set(known)
-    return tuple(dict.fromkeys(
+    checked = tuple(dict.fromkeys(
         u if u in registered else validate_redirect_uri(u, allow_http=allow_http) for u in uris
     ))
+    check_count(checked, MAX_REDIRECT_URIS, "has at most {} redirect URIs")
+    return checked

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
 
 import pytest
 
 from oauth_middleware.models import Scope
 from oauth_middleware.security import verify_client_secret
 from oauth_middleware.store import TokenStore
-from oauth_middleware.toolbox import MAX_LIFETIME, issue_token, register_client
+from oauth_middleware.toolbox import (
+    MAX_LIFETIME,
+    RegisteredClient,
+    issue_token,
+    register_client,
+    rotate_secret,
+)
 from tests.admin.harness import Admin, assert_page_headers
 
 CB = "https://a.example/cb"
@@ -98,6 +105,34 @@ async def test_refused_registrations_show_the_reason_keep_the_input_and_store_no
         assert html.escape(str(kept["redirect_uris"]).replace("\r\n", "\n")) in refused.text
     _, clients = await store.list_clients()
     assert [c.client_id for c in clients] == ["taken"]
+
+
+async def test_an_edit_racing_a_secret_rotation_is_a_409_page_and_changes_nothing(
+    store: TokenStore, admin: Admin, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two admins at once: one rotates the secret while the other saves the edit form, built
+    on the record read before. The edit is not written (it would restore the old secret)."""
+    registered = await register_client(store, "Service", "svc", public=False,
+                                       grant_types=["client_credentials"])
+    save, writes, rotated = store.save_client, list[Any](), list[RegisteredClient]()
+
+    async def rotate_first(client: Any, **options: Any) -> bool:
+        """The other admin's rotation lands between this edit's read and its write."""
+        writes.append(client)
+        if len(writes) == 1:
+            rotated.append(await rotate_secret(store, "svc"))
+        return await save(client, **options)
+
+    monkeypatch.setattr(store, "save_client", rotate_first)
+    refused = await admin.post("/admin/clients/svc/edit", {
+        "title": "Renamed", "redirect_uris": "", "scopes": "", "type": "confidential",
+        "grant_type": ["client_credentials"], "token_lifetime": "120"})
+    assert refused.status_code == 409
+    assert_page_headers(refused)
+    assert "changed this client while you were editing it" in refused.text
+    stored = await store.get_client("svc")
+    assert stored is not None and stored.title == "Service"
+    assert stored.secret_hash == rotated[0].client.secret_hash != registered.client.secret_hash
 
 
 async def test_editing_a_client_changes_it_through_the_toolbox(

@@ -270,6 +270,16 @@ RULES: tuple[Rule, ...] = (
     Rule("revoke.client-leftovers", SIDE, "RFC 7009 §2.1",
          "Revoking and listing a client's tokens work for a client id that is no longer "
          "registered, and leave none of its tokens."),
+    Rule("revoke.client-leftovers-only", SIDE, "RFC 7009 §2.1; RFC 6749 §2",
+         "Registering a client id again sweeps what an interrupted removal left of it, and "
+         "nothing else: a token issued meanwhile to a registration another worker made "
+         "stays valid."),
+    Rule("rest.client-edit-over-read", AT_REST, "RFC 6749 §2.3.1",
+         "A client is written only over the record it was read from: a concurrent edit is "
+         "never undone, a rotated secret never comes back, decided in the writing script."),
+    Rule("abuse.bounded.client-lists", TRANSPORT, "RFC 6819 §4.4.1.11",
+         "A client's redirect URIs and scopes are bounded, at registration, on every edit "
+         "and in ensure_client: its record is read on every authorization and token request."),
     Rule("revoke.index-bounded", SIDE, "RFC 7009 §2.1",
          "Revoking a user's or a client's grants drops them from every index, and indexes "
          "are read page by page, never whole."),

@@ -106,15 +106,14 @@ async def test_a_full_redis_makes_the_consent_step_a_503_page_and_writes_nothing
 
 
 @pytest.mark.rule("redis.auth-503", "redis.full-503")
-async def test_a_full_redis_makes_the_consent_decision_a_503_page_and_issues_no_code(
+async def test_a_full_redis_makes_the_consent_decision_a_503_page_that_can_be_resent(
     full: Full
 ) -> None:
     """The consent page was shown before Redis filled up; approving it must write the code.
 
-    The decision retires the consent transaction first (a script of deletions and one
-    overwrite, which a full Redis lets through), then creating the code is refused: the
-    answer is the 503 page, no code or grant exists, and only the transaction's own keys
-    changed. (A resend after Redis has room again finds the transaction taken: 403.)"""
+    Retiring the transaction is the decision's first write, refused whole: the answer is
+    the 503 page, nothing changed (the form is not used up), and the same form sent again
+    once Redis has room gets its code."""
     flows = full.flows
     params = {"client_id": "web", "redirect_uri": REDIRECT, "response_type": "code",
               "scope": " ".join(SCOPES), "state": "st", "code_challenge_method": "S256",
@@ -125,16 +124,19 @@ async def test_a_full_redis_makes_the_consent_decision_a_503_page_and_issues_no_
     fields: dict[str, Any] = {i["name"]: i["value"] for i in form.inputs
                               if i.get("type") == "hidden"}
     fields.update(scope=list(SCOPES), decision="approve")
+    headers = {USER_HEADER: "alice", "origin": flows.origin, "sec-fetch-site": "same-origin"}
     before = await full.keys()
     await full.fill()
-    decided = await flows.http.post(form.forms[0]["action"], data=fields, headers={
-        USER_HEADER: "alice", "origin": flows.origin, "sec-fetch-site": "same-origin"})
+    decided = await flows.http.post(form.forms[0]["action"], data=fields, headers=headers)
     assert decided.status_code == 503
     assert decided.headers["retry-after"] == "5" and "location" not in decided.headers
-    after = await full.keys()
-    assert set(after) <= set(before), "nothing was added: no code, no grant"
-    touched = {key for key in before if after.get(key) != before[key]}
-    assert all(key.startswith((b"om:txn:", b"om:txns:")) for key in touched), touched
+    assert await full.keys() == before
+    await full.admin.config_set("maxmemory", 0)
+    resent = await flows.http.post(form.forms[0]["action"], data=fields, headers=headers)
+    assert resent.status_code == 303, resent.text
+    location = httpx.URL(resent.headers["location"])
+    assert location.params["state"] == "st" and location.params["code"]
+    assert (await flows.redeem(location.params["code"])).status_code == 200
 
 
 @pytest.mark.rule("redis.full-503")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 
 from oauth_middleware.errors import InvalidScope
@@ -12,12 +15,15 @@ from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import (
     MAX_LIFETIME,
     ClientExists,
+    RegisteredClient,
     UnknownClient,
+    add_redirect_uri,
     issue_code,
     issue_token,
     parse_lifetime,
     parse_token_lifetime,
     register_client,
+    rotate_secret,
     update_client,
 )
 from tests.store_helpers import get_code, redis_of
@@ -130,6 +136,75 @@ async def test_making_a_client_confidential_gives_a_secret_and_public_drops_it(
         await update_client(store, "web", public=True)
     public = await update_client(store, "web", public=True, grant_types=["authorization_code"])
     assert public.client.public and public.client.secret_hash is None
+
+
+@pytest.mark.rule("rest.client-edit-over-read")
+async def test_an_edit_racing_a_secret_rotation_never_restores_the_old_secret(
+    store: TokenStore, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    registered = await register_client(store, "Service", "svc", public=False,
+                                       grant_types=["client_credentials"])
+    save, writes, rotated = store.save_client, list[Any](), list[RegisteredClient]()
+
+    async def rotate_first(client: Any, **options: Any) -> bool:
+        """The rotation lands between the caller's read and its (first) write."""
+        writes.append(client)
+        if len(writes) == 1:
+            rotated.append(await rotate_secret(store, "svc"))
+        return await save(client, **options)
+
+    monkeypatch.setattr(store, "save_client", rotate_first)
+    with pytest.raises(UnknownClient, match="changed or removed meanwhile"):
+        await update_client(store, "svc", description="edited from the admin")
+    stored = await store.get_client("svc")
+    assert stored is not None and stored.description == ""
+    rotated_secret, old_secret = rotated[0].client_secret, registered.client_secret
+    assert rotated_secret is not None and old_secret is not None
+    assert verify_client_secret(stored.secret_hash, rotated_secret)
+    assert not verify_client_secret(stored.secret_hash, old_secret)
+
+
+@pytest.mark.rule("rest.client-edit-over-read")
+async def test_a_client_with_text_outside_ascii_can_be_edited_again_and_again(
+    store: TokenStore,
+) -> None:
+    """An edit is written only over the record read, compared field by field in Lua: text
+    stored as JSON escapes (surrogate pairs included) must compare equal to itself."""
+    await register_client(store, "Web 😀 café", "web", description="naïve 😀")
+    for n in range(3):
+        edited = await update_client(store, "web", description=f"v{n} 😀")
+        assert edited.client.description == f"v{n} 😀"
+    stored = await store.get_client("web")
+    assert stored is not None and (stored.title, stored.description) == ("Web 😀 café", "v2 😀")
+
+
+async def test_fifty_concurrent_redirect_uri_additions_lose_none_they_reported_added(
+    store: TokenStore,
+) -> None:
+    await register_client(store, "Web", "web", redirect_uri=[CB])
+    uris = [f"https://a.example/cb{i}" for i in range(50)]
+    done = await asyncio.gather(*(add_redirect_uri(store, "web", uri) for uri in uris),
+                                return_exceptions=True)
+    added = {uri for uri, result in zip(uris, done, strict=True)
+             if not isinstance(result, BaseException)}
+    assert added and all(isinstance(r, UnknownClient) for r in done if isinstance(r, BaseException))
+    stored = await store.get_client("web")
+    assert stored is not None and added <= set(stored.redirect_uris)
+
+
+@pytest.mark.rule("abuse.bounded.client-lists")
+async def test_edits_never_take_a_client_past_its_list_limits(store: TokenStore) -> None:
+    uris = [f"https://a.example/cb{i}" for i in range(100)]
+    await register_client(store, "Web", "web", redirect_uri=uris)
+    with pytest.raises(ValueError, match=r"at most 100 redirect URIs \(101 given\)"):
+        await add_redirect_uri(store, "web", "https://a.example/one-more")
+    with pytest.raises(ValueError, match=r"at most 100 redirect URIs \(101 given\)"):
+        await update_client(store, "web", redirect_uris=[*uris, "https://a.example/one-more"])
+    with pytest.raises(ValueError, match=r"at most 200 scopes \(201 given\)"):
+        await update_client(store, "web", scopes_list=[f"s:{i}" for i in range(201)])
+    stored = await store.get_client("web")
+    assert stored is not None and stored.redirect_uris == tuple(uris) and stored.scopes == ()
+    assert await store.list_scopes() == []
 
 
 async def test_register_client_checks_text_lengths(store: TokenStore) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
@@ -11,17 +12,20 @@ from oauth_middleware.security import verify_client_secret
 from oauth_middleware.settings_checks import ConfigurationError
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import (
+    ClientExists,
     EnsuredClient,
+    RegisteredClient,
     ensure_client,
     issue_token,
     register_client,
     remove_client,
+    rotate_secret,
 )
 from tests.conftest import FakeClock
 from tests.redis_process import RedisProcess
 from tests.servers import UvicornProcess
 from tests.startup_apps import OUTCOMES
-from tests.store_helpers import redis_of
+from tests.store_helpers import gateway, redis_of
 
 SECRET = "service-secret-0123456789"
 #: How many calls race in the concurrency tests.
@@ -133,6 +137,42 @@ async def test_leftover_tokens_of_a_removed_client_are_not_inherited(store: Toke
     assert not await store.client_indexed("svc")
 
 
+@pytest.mark.parametrize("provision", ["ensure_client", "register_client"])
+@pytest.mark.rule("revoke.client-leftovers-only")
+async def test_the_leftover_sweep_never_revokes_a_token_of_the_client_created_meanwhile(
+    store: TokenStore, monkeypatch: pytest.MonkeyPatch, provision: str,
+) -> None:
+    """Two workers find what an interrupted removal left. The second sweeps, creates the
+    client and a token is issued to it, all between the first's check (no record) and its
+    sweep: that sweep must take the leftovers only, never the new client's token."""
+    await ensure_client(store, "svc", "Service", **_service())
+    old = await issue_token(store, "svc", scopes=["items:read"])
+    await store.delete_client("svc")  # a removal interrupted before its sweep
+    redis = gateway(store)
+    run, scans, new = redis.run, list[Any](), list[Any]()
+
+    async def other_worker_first(commands: Any, *scripts: Any, **options: Any) -> Any:
+        """The other worker runs as the first worker's sweep starts reading the index."""
+        if commands[0][0] == "ZSCAN":
+            scans.append(commands)
+            if len(scans) == 1:
+                await ensure_client(store, "svc", "Service", **_service())
+                new.append(await issue_token(store, "svc", scopes=["items:read"]))
+        return await run(commands, *scripts, **options)
+
+    monkeypatch.setattr(redis, "run", other_worker_first)
+    if provision == "ensure_client":
+        assert (await ensure_client(store, "svc", "Service", **_service())).outcome == "unchanged"
+    else:
+        with pytest.raises(ClientExists):
+            await register_client(store, "Service", "svc", public=False,
+                                  grant_types=["client_credentials"])
+    assert await store.resolve(old.access_token) is None
+    token = await store.resolve(new[0].access_token)
+    assert token is not None and token.client_id == "svc"
+    assert await redis_of(store).zcard(store.keys.client_index("svc")) == 1
+
+
 @pytest.mark.parametrize(("options", "message"), [
     ({"public": True, "client_secret": SECRET, "grant_types": None},
      "client_secret is only for confidential clients"),
@@ -147,6 +187,28 @@ async def test_arguments_register_client_refuses_are_refused_and_nothing_is_stor
     with pytest.raises(ValueError, match=message):
         await ensure_client(store, "svc", "Service", **_service(**options))
     assert await store.get_client("svc") is None
+    assert await store.list_scopes() == []
+
+
+@pytest.mark.parametrize("provision", ["ensure_client", "register_client"])
+@pytest.mark.parametrize(("option", "message"), [
+    ("redirect_uris", "a client has at most 100 redirect URIs (101 given)"),
+    ("scopes_list", "a client lists at most 200 scopes (201 given)"),
+])
+@pytest.mark.rule("abuse.bounded.client-lists")
+async def test_a_huge_list_is_refused_and_nothing_is_stored(
+    store: TokenStore, provision: str, option: str, message: str,
+) -> None:
+    """Every authorization and token request reads the whole client record."""
+    many: Any = ([f"https://a.example/cb{i}" for i in range(101)] if option == "redirect_uris"
+                 else [f"items:s{i}" for i in range(201)])
+    options: dict[str, Any] = {option: many}
+    call = (ensure_client(store, "web", "Web", **options) if provision == "ensure_client"
+            else register_client(store, "Web", "web", **{
+                "redirect_uri" if option == "redirect_uris" else option: many}))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        await call
+    assert await store.get_client("web") is None
     assert await store.list_scopes() == []
 
 
@@ -213,6 +275,58 @@ async def test_fifty_concurrent_starts_racing_a_removal_leave_a_whole_client(
     assert stored is not None and stored.description == "v2"
     assert verify_client_secret(stored.secret_hash, SECRET)
     assert any(isinstance(d, EnsuredClient) and d.client == stored for d in done)
+
+
+@pytest.mark.rule("rest.client-edit-over-read")
+async def test_a_secret_rotated_while_ensure_client_updates_is_never_rolled_back(
+    store: TokenStore, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An operator rotates a leaked secret (``rotate_secret``: "the old one stops working at
+    once") while a worker starts with a changed description and no secret: the worker's
+    write, built on the record it read before the rotation, must not restore the old hash."""
+    first = await ensure_client(store, "svc", "Service", **_service(client_secret=None))
+    leaked = first.client_secret
+    assert leaked is not None
+    save, writes, rotated = store.save_client, list[Any](), list[RegisteredClient]()
+
+    async def rotate_first(client: Any, **options: Any) -> bool:
+        """The rotation lands between the caller's read and its (first) write."""
+        writes.append(client)
+        if len(writes) == 1:
+            rotated.append(await rotate_secret(store, "svc"))
+        return await save(client, **options)
+
+    monkeypatch.setattr(store, "save_client", rotate_first)
+    done = await ensure_client(store, "svc", "Service",
+                               **_service(client_secret=None, description="v2"))
+    new_secret = rotated[0].client_secret
+    assert new_secret is not None
+    stored = await store.get_client("svc")
+    assert stored is not None and done.client == stored
+    assert (done.outcome, stored.description) == ("updated", "v2")
+    assert verify_client_secret(stored.secret_hash, new_secret)
+    assert not verify_client_secret(stored.secret_hash, leaked)
+
+
+async def test_fifty_concurrent_starts_with_different_arguments_leave_one_requested_state(
+    store: TokenStore,
+) -> None:
+    """Every field of the end state comes from one call: never a mix of two calls' arguments."""
+    await ensure_client(store, "svc", "Service", **_service())
+    wanted = [_service(description=f"v{i}", token_lifetime=600 + i,
+                       scopes_list=["items:read"] if i % 2 else ["items:write"],
+                       client_secret=f"{SECRET}-{i}" if i % 3 else None)
+              for i in range(RACERS)]
+    done = await asyncio.gather(*(ensure_client(store, "svc", "Service", **w) for w in wanted))
+    stored = await store.get_client("svc")
+    assert stored is not None
+    i = int(stored.description[1:])
+    assert (stored.token_lifetime, stored.scopes) == (
+        600 + i, ("items:read",) if i % 2 else ("items:write",))
+    secret = wanted[i]["client_secret"]
+    if secret is not None:
+        assert verify_client_secret(stored.secret_hash, secret)
+    assert done[i].client == stored and done[i].outcome == "updated"
 
 
 @pytest.mark.real_redis_only

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -87,10 +87,7 @@ def parse_url(url: str) -> RedisTarget:
     if not sep or scheme.lower() not in SCHEMES:
         raise RedisURLError(f"the Redis URL's scheme must be one of {', '.join(SCHEMES)}")
     topology, tls = SCHEMES[scheme.lower()]
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        raise RedisURLError("the Redis URL's host part is malformed") from None
+    parts = _split(url)
     if parts.fragment:
         raise RedisURLError(f"the Redis URL has a '#' fragment: {RESERVED_HINT}")
     userinfo, _, hosts = parts.netloc.rpartition("@")
@@ -98,6 +95,18 @@ def parse_url(url: str) -> RedisTarget:
     service, db = _path(topology, parts.path)
     return RedisTarget(topology, tls, _nodes(hosts, DEFAULT_PORTS[topology]), username,
                        password, db, service, _options(parts.query, tls))
+
+
+def _split(url: str) -> SplitResult:
+    """``urlsplit``, whose error may quote the netloc (user-info and all): raised outside
+    the ``except``, so no exception chained to ours (``__context__``) carries the password."""
+    try:
+        parts: SplitResult | None = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None:
+        raise RedisURLError("the Redis URL's host part is malformed")
+    return parts
 
 
 def _userinfo(userinfo: str) -> tuple[str | None, str | None]:
