@@ -11,7 +11,13 @@ from __future__ import annotations
 _MIDDLEWARE = ("tests/test_middleware.py", "tests/test_extraction.py",
                "tests/test_decorators.py", "tests/test_dependencies.py",
                "tests/test_scope_all_required.py", "tests/reliability/test_size_limits.py",
-               "tests/test_body.py", "tests/test_identity.py")
+               "tests/test_body.py", "tests/test_identity.py",
+               # wave 2: one refusal renderer, local HTTP, CORS, resource metadata, audiences
+               "tests/test_refusals.py", "tests/test_transport.py", "tests/test_cors.py",
+               "tests/test_preflight_guard.py", "tests/test_resource_metadata.py",
+               "tests/test_method_case.py", "tests/test_path_slashes.py",
+               "tests/test_nested_middlewares.py", "tests/test_verifier.py",
+               "tests/test_openapi.py")
 _AUTHORIZE = ("tests/server/test_authorize_validation.py", "tests/server/test_authorize_errors.py",
               "tests/server/test_authorize_consent.py", "tests/server/test_authorize_pkce.py",
               "tests/server/test_authorize_bearer.py",
