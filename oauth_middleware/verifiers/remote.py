@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import anyio
 import httpx
 
 from oauth_middleware.store import StoreUnavailable
@@ -59,6 +60,25 @@ async def call(http: httpx.AsyncClient, request: httpx.Request, max_bytes: int) 
     :class:`StoreUnavailable`. The log names the host only: the URL of an
     introspection call is configuration, but its body and headers hold secrets."""
     host = request.url.host
+    try:
+        with anyio.fail_after(_deadline(http.timeout)):
+            return await _exchange(http, request, max_bytes, host)
+    except TimeoutError:
+        logger.warning("no whole answer from %r in time", host)
+        raise StoreUnavailable() from None
+
+
+def _deadline(timeout: httpx.Timeout) -> float | None:
+    """The whole call's bound: httpx bounds each read, so a server sending a byte just
+    before each read times out could hold a call (and everyone waiting on its lock or
+    flight) for hours; the call as a whole gets the sum of its phases' bounds."""
+    phases = (timeout.connect, timeout.read, timeout.write, timeout.pool)
+    return None if any(phase is None for phase in phases) else sum(
+        phase for phase in phases if phase is not None)
+
+
+async def _exchange(http: httpx.AsyncClient, request: httpx.Request, max_bytes: int,
+                    host: str) -> Answer:
     try:
         response = await http.send(request, stream=True)
         try:
