@@ -62,7 +62,7 @@ def ttl(headers: httpx.Headers, now: float, default: float) -> float:
         return 0.0
     found = _MAX_AGE.search(control)
     if found:
-        return max(0.0, float(found.group(1)) - float(headers.get("age", "0") or 0))
+        return max(0.0, float(found.group(1)) - _age(headers))
     expires = headers.get("expires")
     if expires:
         try:
@@ -70,6 +70,13 @@ def ttl(headers: httpx.Headers, now: float, default: float) -> float:
         except (TypeError, ValueError, IndexError):
             return 0.0
     return default
+
+
+def _age(headers: httpx.Headers) -> float:
+    """``Age`` (RFC 9111 §5.1: delta-seconds); one that is no such number counts as the
+    whole ``max-age`` spent, so a garbled header shortens the keys' life, never a 500."""
+    value = headers.get("age", "0").strip() or "0"
+    return float(value) if value.isdigit() and value.isascii() else math.inf
 
 
 class KeyCache:
