@@ -36,18 +36,24 @@ KEY = RSAKey.generate_key(2048, parameters={"kid": "k1"})
 
 
 class Issuer:
-    """An issuer's metadata and JWKS; ``age`` is the JWKS answer's ``Age`` header."""
+    """An issuer's metadata and JWKS; ``age`` and ``control`` are the JWKS answer's
+    ``Age`` and ``Cache-Control``, ``keys`` its keys, ``jwks_uri`` what discovery names."""
 
-    def __init__(self, age: str = "0") -> None:
-        self.age = age
+    def __init__(self, age: str = "0", control: str = "max-age=600",
+                 keys: list[dict[str, Any]] | None = None,
+                 jwks_uri: str = ISSUER + "/jwks") -> None:
+        self.age, self.control, self.jwks_uri = age, control, jwks_uri
+        self.keys = [KEY.as_dict(private=False)] if keys is None else keys
         self.fetches = 0
+        self.asked: list[str] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.asked.append(str(request.url))
         if "/.well-known/" in request.url.path:
-            return httpx.Response(200, json={"issuer": ISSUER, "jwks_uri": ISSUER + "/jwks"})
+            return httpx.Response(200, json={"issuer": ISSUER, "jwks_uri": self.jwks_uri})
         self.fetches += 1
-        return httpx.Response(200, json={"keys": [KEY.as_dict(private=False)]},
-                              headers={"Cache-Control": "max-age=600", "Age": self.age})
+        return httpx.Response(200, json={"keys": self.keys},
+                              headers={"Cache-Control": self.control, "Age": self.age})
 
 
 def jwt_verifier(clock: FakeClock, issuer: Issuer | None = None,
@@ -117,6 +123,49 @@ async def test_a_garbled_age_header_on_the_jwks_counts_as_spent_never_a_500(
     clock.advance(61)  # past min_ttl (60 s), long before max-age=600: the keys were kept
     response = await get(verifier, mint(clock))  # only min_ttl, so they are fetched again
     assert response.status_code == 200 and issuer.fetches == 2
+
+
+@pytest.mark.rule("resource.jwt.keys")
+@pytest.mark.parametrize("control", ["max-age=-1", "max-age=1e3", "max-age=abc"])
+async def test_an_invalid_max_age_on_the_jwks_means_stale_not_the_default(
+        clock: FakeClock, control: str) -> None:
+    """RFC 9111 §4.2.1: an invalid max-age is stale; the keys are kept only ``min_ttl``
+    (60 s), not the 300 s ``default_ttl`` meant for an answer without cache headers."""
+    issuer = Issuer(control=control)
+    verifier = jwt_verifier(clock, issuer)
+    assert (await get(verifier, mint(clock))).status_code == 200
+    clock.advance(61)
+    assert (await get(verifier, mint(clock))).status_code == 200
+    assert issuer.fetches == 2
+
+
+@pytest.mark.rule("resource.jwt.keys")
+async def test_an_https_issuers_metadata_cannot_send_the_verifier_to_http_localhost(
+        clock: FakeClock) -> None:
+    """The discovered jwks_uri names a local service in the clear: never fetched, 503."""
+    issuer = Issuer(jwks_uri="http://127.0.0.1:6379/jwks")
+    response = await get(jwt_verifier(clock, issuer), mint(clock))
+    assert response.status_code == 503, response.text
+    assert response.json()["error"] == "temporarily_unavailable"
+    assert "retry-after" in response.headers
+    assert issuer.fetches == 0
+    assert not any(url.startswith("http://127.0.0.1") for url in issuer.asked)
+
+
+@pytest.mark.rule("resource.jwt.keys")
+async def test_an_empty_kid_finds_the_kidless_key_only_when_it_is_the_only_key(
+        clock: FakeClock) -> None:
+    kidless = RSAKey.generate_key(2048)
+    other = RSAKey.generate_key(2048, parameters={"kid": "k2"})
+    keys = [kidless.as_dict(private=False), other.as_dict(private=False)]
+    assert "kid" not in keys[0]
+    claims = {"iss": ISSUER, "aud": API, "sub": "alice", "scope": "items:read",
+              "exp": int(clock.now) + 600}
+    token = jws.serialize_compact({"alg": "RS256", "kid": "", "typ": "at+jwt"},
+                                  json.dumps(claims), kidless)
+    assert_invalid_token(await get(jwt_verifier(clock, Issuer(keys=keys)), token))
+    alone = await get(jwt_verifier(clock, Issuer(keys=keys[:1])), token)
+    assert alone.status_code == 200, alone.text
 
 
 @pytest.mark.rule("resource.jwt.claims")
