@@ -262,6 +262,7 @@ async def test_introspected_scopes_are_split_on_spaces_only(clock: FakeClock) ->
     assert response.json()["error"] == "insufficient_scope"
 
 
+@pytest.mark.rule("resource.remote-bounded")
 async def test_a_server_dripping_its_answer_is_a_503_within_the_call_deadline() -> None:
     """httpx bounds each read; a server sending a chunk before every read times out would
     hold the call (and the key cache's lock) for as long as it likes."""
