@@ -41,8 +41,9 @@ class Issuer:
 
     def __init__(self, age: str = "0", control: str = "max-age=600",
                  keys: list[dict[str, Any]] | None = None,
-                 jwks_uri: str = ISSUER + "/jwks") -> None:
+                 jwks_uri: str = ISSUER + "/jwks", expires: str | None = None) -> None:
         self.age, self.control, self.jwks_uri = age, control, jwks_uri
+        self.expires = {} if expires is None else {"Expires": expires}
         self.keys = [KEY.as_dict(private=False)] if keys is None else keys
         self.fetches = 0
         self.asked: list[str] = []
@@ -53,7 +54,8 @@ class Issuer:
             return httpx.Response(200, json={"issuer": ISSUER, "jwks_uri": self.jwks_uri})
         self.fetches += 1
         return httpx.Response(200, json={"keys": self.keys},
-                              headers={"Cache-Control": self.control, "Age": self.age})
+                              headers={"Cache-Control": self.control, "Age": self.age}
+                              | self.expires)
 
 
 def jwt_verifier(clock: FakeClock, issuer: Issuer | None = None,
@@ -134,6 +136,20 @@ async def test_an_invalid_max_age_on_the_jwks_means_stale_not_the_default(
     issuer = Issuer(control=control)
     verifier = jwt_verifier(clock, issuer)
     assert (await get(verifier, mint(clock))).status_code == 200
+    clock.advance(61)
+    assert (await get(verifier, mint(clock))).status_code == 200
+    assert issuer.fetches == 2
+
+
+@pytest.mark.rule("resource.jwt.keys")
+@pytest.mark.parametrize("expires", ["Mon, 01 Jan 99999999999999999999 00:00:00 GMT",
+                                     "Mon, 99 Jan 2026 00:00:00 GMT", "0"])
+async def test_an_invalid_expires_on_the_jwks_means_stale_never_a_500(
+        clock: FakeClock, expires: str) -> None:
+    issuer = Issuer(control="public", expires=expires)
+    verifier = jwt_verifier(clock, issuer)
+    response = await get(verifier, mint(clock))
+    assert response.status_code == 200, response.text
     clock.advance(61)
     assert (await get(verifier, mint(clock))).status_code == 200
     assert issuer.fetches == 2
@@ -260,6 +276,39 @@ async def test_introspected_scopes_are_split_on_spaces_only(clock: FakeClock) ->
     response = await get(verifier, "opaque", "/admin")
     assert response.status_code == 403, response.text
     assert response.json()["error"] == "insufficient_scope"
+
+
+def with_service_token(expires_in: object, clock: FakeClock) -> IntrospectionVerifier:
+    """An introspection verifier whose service token's answer has this ``expires_in``."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/token":
+            return httpx.Response(200, json={"access_token": "svc", "token_type": "Bearer",
+                                             "expires_in": expires_in})
+        if request.headers["authorization"] != "Bearer svc":
+            return httpx.Response(401, json={"error": "invalid_token"})
+        return httpx.Response(200, json=active(clock))
+
+    return IntrospectionVerifier(
+        "https://as.example/introspect", "rs", "rs-secret", clock=clock,
+        token_url="https://as.example/token", scope="introspect",
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+
+
+async def test_a_service_token_whose_expires_in_is_a_float_is_used() -> None:
+    clock = FakeClock()
+    response = await get(with_service_token(3600.0, clock), "opaque")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"user": "alice", "scopes": ["items:read"]}
+
+
+@pytest.mark.parametrize("expires_in", [10 ** 400, True, "3600", None],
+                         ids=["integer-no-float-holds", "true", "string", "null"])
+async def test_a_service_token_with_an_unusable_expires_in_is_a_503_never_a_500(
+        expires_in: object) -> None:
+    response = await get(with_service_token(expires_in, FakeClock()), "opaque")
+    assert response.status_code == 503, response.text
+    assert response.json()["error"] == "temporarily_unavailable"
+    assert "retry-after" in response.headers
 
 
 @pytest.mark.rule("resource.remote-bounded")

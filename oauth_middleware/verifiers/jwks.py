@@ -69,7 +69,7 @@ def ttl(headers: httpx.Headers, now: float, default: float) -> float:
     if expires:
         try:
             return max(0.0, email.utils.parsedate_to_datetime(expires).timestamp() - now)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):  # year 99999999999...
             return 0.0
     return default
 
