@@ -8,6 +8,7 @@ servers). Each test names the request an outsider, or a broken issuer, could sen
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Callable
@@ -333,3 +334,38 @@ async def test_a_server_dripping_its_answer_is_a_503_within_the_call_deadline() 
             await remote.call(http, request, 1024)
     assert started.is_set()
     await http.aclose()
+
+
+@pytest.mark.rule("resource.remote-bounded")
+async def test_a_real_jwks_server_dripping_a_byte_per_read_is_a_503_not_a_wait(
+        clock: FakeClock) -> None:
+    """Over a loopback socket: each chunk comes well within the 0.2 s read timeout, so
+    only the whole-call deadline (4 x 0.2 s) ends the call, long before the drip would."""
+    async def drip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                     b"transfer-encoding: chunked\r\n\r\n")
+        try:
+            for _ in range(400):  # 400 x 0.05 s = 20 s if nothing stops it
+                writer.write(b"1\r\n \r\n")
+                await writer.drain()
+                await asyncio.sleep(0.05)  # the attacker's pace, not the test's timing
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(drip, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    verifier = JWTVerifier(issuer=ISSUER, audience=API, clock=clock, timeout=0.2,
+                           jwks_uri=f"http://127.0.0.1:{port}/jwks")
+    try:
+        with anyio.fail_after(10):
+            response = await get(verifier, mint(clock))
+        assert response.status_code == 503, response.text
+        assert response.json()["error"] == "temporarily_unavailable"
+        assert verifier.keys.fetches == 1
+    finally:
+        await verifier.aclose()
+        server.close()
+        await server.wait_closed()
