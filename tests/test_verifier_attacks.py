@@ -272,6 +272,25 @@ async def test_an_introspection_time_too_large_for_a_float_is_inactive_never_a_5
     assert len(verifier._cache) == 0
 
 
+@pytest.mark.parametrize("constant", ["Infinity", "NaN", "-Infinity"])
+async def test_an_introspection_answer_with_a_non_json_constant_is_a_503(
+        clock: FakeClock, constant: str) -> None:
+    """``"exp": Infinity`` is no JSON (RFC 8259 §6), though Python reads it: the token
+    would never expire. Fail closed as for any answer that is no RFC 7662 object."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b'{"active": true, "client_id": "web", '
+                              b'"sub": "alice", "scope": "items:read", "exp": '
+                              + constant.encode() + b"}")
+
+    verifier = IntrospectionVerifier(
+        "https://as.example/introspect", "rs", "rs-secret", clock=clock,
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+    response = await get(verifier, "opaque")
+    assert response.status_code == 503, response.text
+    assert response.json()["error"] == "temporarily_unavailable"
+    assert len(verifier._cache) == 0
+
+
 async def test_introspected_scopes_are_split_on_spaces_only(clock: FakeClock) -> None:
     verifier = introspection(lambda: active(clock, scope="items:read\u00a0admin"), clock)
     response = await get(verifier, "opaque", "/admin")

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import time
 from collections import OrderedDict
@@ -49,7 +48,7 @@ from oauth_middleware.models import AccessToken
 from oauth_middleware.security import digest, fingerprint
 from oauth_middleware.verifiers import remote
 from oauth_middleware.verifiers.jwks import KeyCache, PublicKey
-from oauth_middleware.verifiers.remote import unique_members
+from oauth_middleware.verifiers.remote import strict_loads
 
 #: Asymmetric JWS algorithms (RFC 7518 §3, RFC 8037 §3.1) a verifier may allow.
 ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
@@ -138,7 +137,7 @@ class JWTVerifier:
             return None
         try:
             signed = jws.deserialize_compact(token, key, algorithms=[str(header["alg"])])
-            claims = json.loads(signed.payload, object_pairs_hook=unique_members)
+            claims = strict_loads(signed.payload)
             if not isinstance(claims, dict):
                 return None
             self._registry().validate(claims)
@@ -158,7 +157,7 @@ class JWTVerifier:
                 _PART.fullmatch(part) for part in parts):
             return None
         try:
-            header = json.loads(_b64decode(parts[0]), object_pairs_hook=unique_members)
+            header = strict_loads(_b64decode(parts[0]))
         except (ValueError, RecursionError):
             return None
         if not isinstance(header, dict):

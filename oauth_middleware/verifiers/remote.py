@@ -98,10 +98,20 @@ async def _exchange(http: httpx.AsyncClient, request: httpx.Request, max_bytes: 
 
 def _object(data: bytes) -> dict[str, object] | None:
     try:
-        value = json.loads(data, object_pairs_hook=unique_members)
+        value = strict_loads(data)
     except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
+
+
+def strict_loads(data: bytes | str) -> object:
+    """JSON as RFC 8259 defines it: Python's reader also takes ``NaN`` and ``Infinity``,
+    which would make an ``exp`` that never comes; and no member name repeated."""
+    return json.loads(data, object_pairs_hook=unique_members, parse_constant=_no_constant)
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
 
 
 def unique_members(pairs: list[tuple[str, object]]) -> dict[str, object]:
