@@ -160,8 +160,9 @@ class IntrospectionVerifier:
         own = not subject or subject == client
         return AccessToken(
             grant_id="", client_id=client, subject=client if own else str(subject),
-            subject_type="client" if own else "user", scopes=frozenset(scope.split()),
-            issued_at=iat or 0.0, expires_at=exp, fingerprint=fingerprint(token))
+            subject_type="client" if own else "user", scopes=frozenset(scope.split(" ")) - {""},
+            issued_at=iat or 0.0, expires_at=exp, fingerprint=fingerprint(token),
+            audience=_audience(body.get("aud")))
 
     def _ours(self, body: dict[str, object]) -> bool:
         """``iss`` and ``aud`` match when configured (RFC 7662 §4: a server introspecting
@@ -197,9 +198,20 @@ class _Flight:
 
 
 def _time(value: object) -> float | None:
-    """A NumericDate as a float, None when absent, -1 when it is no number (refused)."""
+    """A NumericDate as a float, None when absent, -1 when it is no number (refused),
+    an integer too large for a float (``1e400`` written out) included."""
     if value is None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            return -1.0
     return -1.0
+
+
+def _audience(aud: object) -> frozenset[str]:
+    """The answer's ``aud`` (RFC 7662 §2.2) as the record's audience, so the middleware's
+    own resource check (RFC 8707) sees what the token was meant for."""
+    values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    return frozenset(v for v in values if isinstance(v, str))

@@ -36,7 +36,7 @@ logger = logging.getLogger("oauth_middleware.verifiers.jwks")
 PublicKey = jwk.RSAKey | jwk.ECKey | jwk.OKPKey
 #: Key types a signature may be checked with: never ``oct`` (a shared secret, RFC 7518 §6.4).
 ASYMMETRIC = frozenset({"RSA", "EC", "OKP"})
-_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$)", re.IGNORECASE)
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?\s*(?:,|$)", re.IGNORECASE)
 
 
 def metadata_urls(issuer: str) -> tuple[str, ...]:
@@ -62,14 +62,32 @@ def ttl(headers: httpx.Headers, now: float, default: float) -> float:
         return 0.0
     found = _MAX_AGE.search(control)
     if found:
-        return max(0.0, float(found.group(1)) - float(headers.get("age", "0") or 0))
+        return max(0.0, float(found.group(1)) - _age(headers))
+    if re.search(r"max-age", control, re.IGNORECASE):
+        return 0.0  # RFC 9111 §4.2.1: an invalid max-age (``-1``, ``1e3``) means stale
     expires = headers.get("expires")
     if expires:
         try:
             return max(0.0, email.utils.parsedate_to_datetime(expires).timestamp() - now)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):  # year 99999999999...
             return 0.0
     return default
+
+
+def _age(headers: httpx.Headers) -> float:
+    """``Age`` (RFC 9111 §5.1: delta-seconds); one that is no such number counts as the
+    whole ``max-age`` spent, so a garbled header shortens the keys' life, never a 500."""
+    value = headers.get("age", "0").strip() or "0"
+    return float(value) if value.isdigit() and value.isascii() else math.inf
+
+
+def _same_scheme(uri: str, issuer: str) -> str:
+    """A discovered ``jwks_uri`` of an https issuer is https too: ``check_url`` lets http
+    reach this machine (for development), which an issuer's document must not use to
+    send the verifier to a local service, or to keys fetched in the clear."""
+    if urlsplit(issuer).scheme == "https" and urlsplit(uri).scheme != "https":
+        raise ValueError("jwks_uri of an https issuer is not https")
+    return uri
 
 
 class KeyCache:
@@ -114,7 +132,7 @@ class KeyCache:
 
     def _find(self, kid: str | None) -> PublicKey | None:
         keys = self._keys or {}
-        if kid is None:
+        if not kid:  # ``"kid": ""`` names no key either: kid-less keys are stored under ""
             return next(iter(keys.values())) if len(keys) == 1 else None
         return keys.get(kid)
 
@@ -149,7 +167,7 @@ class KeyCache:
                     logger.warning("metadata at %r: wrong issuer or no jwks_uri", url)
                     raise StoreUnavailable()
                 try:
-                    return remote.check_url("jwks_uri", uri)
+                    return _same_scheme(remote.check_url("jwks_uri", uri), self.issuer)
                 except ValueError:
                     logger.warning("metadata at %r: jwks_uri is not https", url)
                     raise StoreUnavailable() from None

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import time
 from collections import OrderedDict
@@ -49,7 +48,7 @@ from oauth_middleware.models import AccessToken
 from oauth_middleware.security import digest, fingerprint
 from oauth_middleware.verifiers import remote
 from oauth_middleware.verifiers.jwks import KeyCache, PublicKey
-from oauth_middleware.verifiers.remote import unique_members
+from oauth_middleware.verifiers.remote import strict_loads
 
 #: Asymmetric JWS algorithms (RFC 7518 §3, RFC 8037 §3.1) a verifier may allow.
 ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
@@ -138,7 +137,7 @@ class JWTVerifier:
             return None
         try:
             signed = jws.deserialize_compact(token, key, algorithms=[str(header["alg"])])
-            claims = json.loads(signed.payload, object_pairs_hook=unique_members)
+            claims = strict_loads(signed.payload)
             if not isinstance(claims, dict):
                 return None
             self._registry().validate(claims)
@@ -158,11 +157,14 @@ class JWTVerifier:
                 _PART.fullmatch(part) for part in parts):
             return None
         try:
-            header = json.loads(_b64decode(parts[0]), object_pairs_hook=unique_members)
+            header = strict_loads(_b64decode(parts[0]))
         except (ValueError, RecursionError):
             return None
-        if not isinstance(header, dict) or header.get("alg") not in self.algorithms:
+        if not isinstance(header, dict):
             return None
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self.algorithms:
+            return None  # a list or object as ``alg`` is no name (and no set member)
         typ = header.get("typ")
         typ_ok = (typ is None and self.plain_jwt) or (
             isinstance(typ, str) and typ.lower() in self.typs)
@@ -205,10 +207,11 @@ def _algorithms(algorithms: Collection[str]) -> frozenset[str]:
 
 
 def _scopes(claims: dict[str, object]) -> frozenset[str] | None:
-    """``scope`` (RFC 9068 §2.2.3.1, space-separated) or ``scp`` (string or list)."""
+    """``scope`` (RFC 9068 §2.2.3.1, separated by spaces only: RFC 6749 §3.3) or ``scp``
+    (string or list); other whitespace is part of a scope, never a separator."""
     value = claims.get("scope", claims.get("scp", ""))
     if isinstance(value, str):
-        return frozenset(value.split())
+        return frozenset(value.split(" ")) - {""}
     if isinstance(value, list) and all(isinstance(v, str) and v and " " not in v
                                        for v in value):
         return frozenset(value)
@@ -221,14 +224,32 @@ def _client_grant(claims: dict[str, object]) -> bool:
     return claims.get("gty") == "client-credentials" or claims.get("idtyp") == "app"
 
 
+def _audience(claims: dict[str, object]) -> frozenset[str]:
+    """``aud`` as the record's audience (RFC 7519 §4.1.3), so the middleware's own
+    resource check (RFC 8707) sees what the token was meant for."""
+    aud = claims.get("aud")
+    values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    return frozenset(v for v in values if isinstance(v, str))
+
+
+def _numeric(value: object) -> float | None:
+    """A NumericDate as a float; None for one no float holds (``1e400`` as an integer)."""
+    try:
+        return float(value) if isinstance(value, int | float) else None
+    except OverflowError:
+        return None
+
+
 def _access_token(claims: dict[str, object], token: str) -> AccessToken | None:
     client = claims.get("client_id", claims.get("azp", ""))
+    if "azp" in claims and claims["azp"] != client:
+        return None  # two different clients named: whichever we chose, one would be wrong
     subject = claims.get("sub")
     jti = claims.get("jti", "")
     iat = claims.get("iat", 0)
-    scopes = _scopes(claims)
-    if not isinstance(client, str) or not isinstance(jti, str) or scopes is None or \
-            (subject is not None and not isinstance(subject, str)):
+    scopes, expires = _scopes(claims), _numeric(claims["exp"])
+    if expires is None or not isinstance(client, str) or not isinstance(jti, str) or \
+            scopes is None or (subject is not None and not isinstance(subject, str)):
         return None
     if not subject and not client:
         return None  # nobody: neither a user nor a client
@@ -236,7 +257,6 @@ def _access_token(claims: dict[str, object], token: str) -> AccessToken | None:
     return AccessToken(
         grant_id=jti, client_id=client, subject=client if own else str(subject),
         subject_type="client" if own else "user", scopes=scopes,
-        issued_at=float(iat) if isinstance(iat, int | float) else 0.0,
-        expires_at=float(claims["exp"]),  # type: ignore[arg-type]  # checked: NumericDate
-        fingerprint=fingerprint(token),
+        issued_at=_numeric(iat) or 0.0, expires_at=expires,
+        fingerprint=fingerprint(token), audience=_audience(claims),
     )

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import anyio
 import httpx
 
 from oauth_middleware.store import StoreUnavailable
@@ -60,6 +61,25 @@ async def call(http: httpx.AsyncClient, request: httpx.Request, max_bytes: int) 
     introspection call is configuration, but its body and headers hold secrets."""
     host = request.url.host
     try:
+        with anyio.fail_after(_deadline(http.timeout)):
+            return await _exchange(http, request, max_bytes, host)
+    except TimeoutError:
+        logger.warning("no whole answer from %r in time", host)
+        raise StoreUnavailable() from None
+
+
+def _deadline(timeout: httpx.Timeout) -> float | None:
+    """The whole call's bound: httpx bounds each read, so a server sending a byte just
+    before each read times out could hold a call (and everyone waiting on its lock or
+    flight) for hours; the call as a whole gets the sum of its phases' bounds."""
+    phases = (timeout.connect, timeout.read, timeout.write, timeout.pool)
+    return None if any(phase is None for phase in phases) else sum(
+        phase for phase in phases if phase is not None)
+
+
+async def _exchange(http: httpx.AsyncClient, request: httpx.Request, max_bytes: int,
+                    host: str) -> Answer:
+    try:
         response = await http.send(request, stream=True)
         try:
             data = bytearray()
@@ -78,10 +98,20 @@ async def call(http: httpx.AsyncClient, request: httpx.Request, max_bytes: int) 
 
 def _object(data: bytes) -> dict[str, object] | None:
     try:
-        value = json.loads(data, object_pairs_hook=unique_members)
+        value = strict_loads(data)
     except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
+
+
+def strict_loads(data: bytes | str) -> object:
+    """JSON as RFC 8259 defines it: Python's reader also takes ``NaN`` and ``Infinity``,
+    which would make an ``exp`` that never comes; and no member name repeated."""
+    return json.loads(data, object_pairs_hook=unique_members, parse_constant=_no_constant)
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
 
 
 def unique_members(pairs: list[tuple[str, object]]) -> dict[str, object]:

@@ -13,6 +13,7 @@ callers wait for one fetch.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 
 import anyio
@@ -62,11 +63,23 @@ class ServiceToken:
         now = self._clock()
         answer = await remote.call(self._http(), request, 64 * 1024)
         body = answer.body or {}
-        token, lifetime = body.get("access_token"), body.get("expires_in", 3600)
+        token, lifetime = body.get("access_token"), _seconds(body.get("expires_in", 3600))
         if answer.status != 200 or not isinstance(token, str) or not token or \
-                not isinstance(lifetime, int) or isinstance(lifetime, bool):
+                lifetime is None:
             logger.warning("no access token from %r: HTTP %d, error %r", request.url.host,
                            answer.status, str(body.get("error", ""))[:40])
             raise StoreUnavailable()
         self._token = token
         self._until = now + max(0.0, lifetime - RENEW_MARGIN)
+
+
+def _seconds(value: object) -> float | None:
+    """``expires_in`` (RFC 6749 §5.1) is a JSON number: ``3600`` or ``3600.0``; None for a
+    boolean, NaN, infinity or an integer no float holds."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) else None

@@ -229,6 +229,9 @@ RULES: tuple[Rule, ...] = (
     Rule("resource.introspection.cache", RESOURCE, "RFC 7662 §4",
          "IntrospectionVerifier: an active answer is cached no longer than the bound and "
          "never past exp; inactive answers and refresh tokens are refused, never cached."),
+    Rule("resource.remote-bounded", RESOURCE, "RFC 7662 §4; RFC 8414 §3",
+         "A verifier's call to an issuer or introspection server is bounded as a whole, not "
+         "only per read: a server dripping its answer is a 503 within the deadline."),
     Rule("resource.websocket-http-refusal", RESOURCE, "RFC 6750 §3; RFC 6455 §4.2.2",
          "A refused WebSocket handshake gets the HTTP refusal (401/403/400/503, the same "
          "WWW-Authenticate or Retry-After, the JSON body) where the server offers the ASGI "
