@@ -201,7 +201,8 @@ STORE_SURFACE = frozenset({
     "create_code", "create_scope",
     "delete_client", "delete_scope", "embedded", "from_url", "get_client", "get_scopes", "issue",
     "keys", "list_clients", "list_scopes", "list_tokens", "lookup", "read_for", "redeem_code",
-    "register_dynamic_client", "resolve", "revoke_access", "revoke_client_tokens", "revoke_grant", "revoke_token",
+    "register_dynamic_client", "resolve", "revoke_access", "revoke_client_tokens",
+    "revoke_grant", "revoke_token",
     "revoke_user", "rotate_refresh", "save_client", "save_scope", "throttle",
 })
 
