@@ -168,7 +168,10 @@ async def _all_clients(store: TokenStore) -> list[Client]:
 @client_group.command("list")
 @json_option
 def list_(as_json: bool) -> None:
-    """List every registered client; "(dynamic)" marks one that registered itself (RFC 7591)."""
+    """List every registered client.
+
+    "(dynamic)" marks a client that registered itself (RFC 7591): unverified.
+    """
     clients = run(_all_clients)
     if as_json:
         emit_json([client_dict(c) for c in clients])
@@ -227,7 +230,11 @@ def duration(ctx: click.Context, param: click.Parameter, value: str) -> int:
               help="Registered longer ago than this (30d, 12h) and holding no live grant.")
 @json_option
 def purge(dynamic: bool, unused_for: int, as_json: bool) -> None:
-    """Remove dynamically registered clients nobody uses, revoking whatever they hold."""
+    """Remove unused dynamically registered clients.
+
+    A client registered through RFC 7591 longer ago than --unused-for and holding no
+    live grant is removed as ``client remove`` removes one.
+    """
     removed = run(lambda store: purge_dynamic_clients(store, unused_for))
     if as_json:
         emit_json({"removed": removed})
