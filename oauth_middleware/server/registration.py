@@ -64,9 +64,11 @@ _BUCKET = "registration"
 
 def routes(config: ServerConfig) -> list[BaseRoute]:
     """``register/`` and ``register/<client_id>``, when registration is enabled."""
-    if config.registration is None:
+    policy = config.registration
+    if policy is None:
         return []
-    collection, item = RegistrationEndpoint(config), ClientConfigurationEndpoint(config)
+    collection = RegistrationEndpoint(config, policy)
+    item = ClientConfigurationEndpoint(config, policy)
     return [Route("/register/", collection, name="oauth_register"),
             Route("/register", collection),
             Route("/register/{client_id}", item, name="oauth_client_configuration")]
@@ -104,10 +106,9 @@ def _metadata_of(client: Client) -> rm.Metadata:
 
 
 class _Registration(JsonEndpoint):
-    @property
-    def policy(self) -> RegistrationPolicy:
-        assert self.config.registration is not None  # routes() mounts us only then
-        return self.config.registration
+    def __init__(self, config: ServerConfig, policy: RegistrationPolicy) -> None:
+        super().__init__(config)
+        self.policy = policy
 
     def render(self, exc: OAuthError) -> Response:
         """A ``Bearer`` challenge on every 401: the tokens judged here are bearer tokens."""
@@ -169,12 +170,11 @@ class RegistrationEndpoint(_Registration):
     @staticmethod
     async def _check_initial_token(token: str, policy: RegistrationPolicy) -> None:
         expected = policy.initial_access_token
-        if isinstance(expected, str):
-            ok = constant_time_equals(token, expected)
-        else:
-            assert expected is not None
+        if callable(expected):
             verdict = expected(token)
             ok = bool(await verdict if inspect.isawaitable(verdict) else verdict)
+        else:
+            ok = expected is not None and constant_time_equals(token, expected)
         if not ok:
             raise InvalidToken("The initial access token is invalid.")
 
