@@ -16,6 +16,8 @@ itself; callers never pick a status code.
      ├── UnsupportedResponseType   400  unsupported_response_type
      ├── UnsupportedTokenType      400  unsupported_token_type   (RFC 7009)
      ├── InvalidScope              400  invalid_scope
+     ├── InvalidRedirectUri        400  invalid_redirect_uri     (RFC 7591)
+     ├── InvalidClientMetadata     400  invalid_client_metadata  (RFC 7591)
      ├── AccessDenied              403  access_denied
      ├── ServerError               500  server_error
      ├── TemporarilyUnavailable    503  temporarily_unavailable  (+ Retry-After)
@@ -155,6 +157,20 @@ class UnsupportedTokenType(OAuthError):
 class InvalidScope(OAuthError):
     error = "invalid_scope"
     default_description = "The requested scope is invalid, unknown or not allowed."
+
+
+class InvalidRedirectUri(OAuthError):
+    """RFC 7591 §3.2.2: a redirect URI of a registration request is refused."""
+
+    error = "invalid_redirect_uri"
+    default_description = "A redirect URI is invalid."
+
+
+class InvalidClientMetadata(OAuthError):
+    """RFC 7591 §3.2.2: a metadata field of a registration request is refused."""
+
+    error = "invalid_client_metadata"
+    default_description = "A client metadata field is invalid."
 
 
 class AccessDenied(OAuthError):

@@ -64,6 +64,10 @@ class Client:
     #: client is issued against it, so a request that authenticated a removed client, or an
     #: earlier registration of the same id, issues nothing (``store.ClientRemoved``).
     generation: str = ""
+    #: Registered by a client itself (RFC 7591), not by the host: shown as unverified.
+    dynamic: bool = False
+    #: Digest of the RFC 7592 registration access token (``security.digest``); dynamic only.
+    registration_token_hash: str | None = field(default=None, repr=False)
 
     @property
     def confidential(self) -> bool:

@@ -189,6 +189,16 @@ def throttle(value: Any) -> str | None:
 _THROTTLE_FIELDS = ("client_failures", "password_failures", "window", "attempt_timeout")
 
 
+def registration(value: Any) -> str | None:
+    """A ``RegistrationPolicy`` or None (disabled), known by its fields as ``throttle``."""
+    if value is None or all(hasattr(value, name) for name in _REGISTRATION_FIELDS):
+        return None
+    return "pass RegistrationPolicy(...) (from oauth_middleware.server.config) or None"
+
+
+_REGISTRATION_FIELDS = ("initial_access_token", "max_clients", "per_address", "window")
+
+
 def redirect_uris(value: Any) -> str | None:
     if isinstance(value, str):
         return None
@@ -363,6 +373,7 @@ SERVER: dict[str, Check] = {
     "require_pkce": flag, "code_lifetime": whole, "consent_lifetime": whole,
     "max_pending_consents": whole, "refresh_lifetime": optional(whole, _NEVER),
     "throttle": throttle, "templates": directory, "introspection_scope": optional_text,
+    "registration": registration,
 }
 #: ``AdminApp(...)``'s options.
 ADMIN: dict[str, Check] = {

@@ -197,10 +197,12 @@ def test_the_middleware_and_the_authorization_server_never_import_each_other() -
 #: ``TokenStore``'s public surface: the operations apps, the toolbox, the CLI, the admin and
 #: the server use, and the server's two bookkeeping repositories. Plumbing stays ``_private``.
 STORE_SURFACE = frozenset({
-    "aclose", "check", "client_indexed", "clock", "consent", "create_code", "create_scope",
+    "aclose", "check", "client_indexed", "clock", "consent", "count_dynamic_clients",
+    "create_code", "create_scope",
     "delete_client", "delete_scope", "embedded", "from_url", "get_client", "get_scopes", "issue",
     "keys", "list_clients", "list_scopes", "list_tokens", "lookup", "read_for", "redeem_code",
-    "resolve", "revoke_access", "revoke_client_tokens", "revoke_grant", "revoke_token",
+    "register_dynamic_client", "resolve", "revoke_access", "revoke_client_tokens",
+    "revoke_grant", "revoke_token",
     "revoke_user", "rotate_refresh", "save_client", "save_scope", "throttle",
 })
 

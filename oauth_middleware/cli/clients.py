@@ -36,6 +36,7 @@ from oauth_middleware.toolbox import (
     require_client,
     rotate_secret,
 )
+from oauth_middleware.toolbox.dynamic import parse_duration, purge_dynamic_clients
 from oauth_middleware.toolbox.rules import check_typed_text
 
 #: ``client add`` without a redirect URI for a client whose grants need one.
@@ -167,7 +168,10 @@ async def _all_clients(store: TokenStore) -> list[Client]:
 @client_group.command("list")
 @json_option
 def list_(as_json: bool) -> None:
-    """List every registered client."""
+    """List every registered client.
+
+    "(dynamic)" marks a client that registered itself (RFC 7591): unverified.
+    """
     clients = run(_all_clients)
     if as_json:
         emit_json([client_dict(c) for c in clients])
@@ -176,7 +180,8 @@ def list_(as_json: bool) -> None:
         click.echo("No clients registered.")
         return
     echo_table(["CLIENT ID", "TYPE", "TOKEN LIFETIME", "SCOPES", "TITLE"], [
-        [c.client_id, "public" if c.public else "confidential",
+        [c.client_id, ("public" if c.public else "confidential")
+         + (" (dynamic)" if c.dynamic else ""),
          "never" if c.token_lifetime is None else f"{c.token_lifetime}s",
          list(c.scopes) or "(any)", c.title] for c in clients
     ])
@@ -209,6 +214,34 @@ def remove(client_id: str, as_json: bool) -> None:
         emit_json({"client_id": client_id, "removed": True})
     else:
         click.echo(f"Removed client {client_id!r} and revoked its tokens.")
+
+
+def duration(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@client_group.command("purge")
+@click.option("--dynamic", "dynamic", is_flag=True, required=True,
+              help="Purge clients that registered themselves (RFC 7591); required.")
+@click.option("--unused-for", metavar="DURATION", required=True, callback=duration,
+              help="Registered longer ago than this (30d, 12h) and holding no live grant.")
+@json_option
+def purge(dynamic: bool, unused_for: int, as_json: bool) -> None:
+    """Remove unused dynamically registered clients.
+
+    A client registered through RFC 7591 longer ago than --unused-for and holding no
+    live grant is removed as ``client remove`` removes one.
+    """
+    removed = run(lambda store: purge_dynamic_clients(store, unused_for))
+    if as_json:
+        emit_json({"removed": removed})
+    else:
+        click.echo(f"Removed {len(removed)} unused dynamic client(s).")
+        for client_id in removed:
+            click.echo(f"  {client_id}")
 
 
 @client_group.command("rotate-secret")

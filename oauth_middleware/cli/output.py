@@ -101,6 +101,7 @@ def client_dict(client: Client, secret: str | None = None) -> dict[str, object]:
         "redirect_uris": list(client.redirect_uris),
         "scopes": list(client.scopes),
         "public": client.public,
+        "dynamic": client.dynamic,
         "grant_types": list(client.grant_types),
         "token_lifetime": client.token_lifetime,
         "description": client.description,

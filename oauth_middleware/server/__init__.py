@@ -1,6 +1,6 @@
 """The authorization server: the sub-app a user mounts (see ``app``)."""
 
 from oauth_middleware.server.app import METADATA_PATH, AuthorizationServer
-from oauth_middleware.server.config import ThrottlePolicy
+from oauth_middleware.server.config import RegistrationPolicy, ThrottlePolicy
 
-__all__ = ["METADATA_PATH", "AuthorizationServer", "ThrottlePolicy"]
+__all__ = ["METADATA_PATH", "AuthorizationServer", "RegistrationPolicy", "ThrottlePolicy"]

@@ -22,12 +22,14 @@ from oauth_middleware.limits import CODE_LIFETIME, MAX_PENDING, PENDING_LIFETIME
 from oauth_middleware.redaction import redact_scope
 from oauth_middleware.server import authorize, introspect, metadata, revoke, token
 from oauth_middleware.server.config import (
+    RegistrationPolicy,
     ServerConfig,
     ThrottlePolicy,
     VerifyPassword,
     grant_types,
 )
 from oauth_middleware.server.grants import Grants
+from oauth_middleware.server.registration import routes as registration_routes
 from oauth_middleware.server.throttle import Throttle
 from oauth_middleware.store import TokenStore
 from oauth_middleware.web import Authenticate, signing_key, user_from_scope
@@ -63,6 +65,7 @@ class AuthorizationServer:
         templates: str | Path | None = None,
         introspection_scope: str | None = None,
         realm: str = "oauth",
+        registration: RegistrationPolicy | None = None,
     ) -> None:
         settings_checks.check_options("AuthorizationServer", settings_checks.SERVER, locals())
         self.config = ServerConfig(
@@ -74,7 +77,7 @@ class AuthorizationServer:
             consent_lifetime=consent_lifetime, max_pending_consents=max_pending_consents,
             throttle=throttle or ThrottlePolicy(),
             templates=Path(templates) if templates is not None else None,
-            introspection_scope=introspection_scope, realm=realm,
+            introspection_scope=introspection_scope, realm=realm, registration=registration,
         )
         config = self.config
         #: The mount path last checked against the issuer (``settings_checks.check_mount``).
@@ -96,6 +99,7 @@ class AuthorizationServer:
             *(route for name, endpoint in family.items()
               for route in _both(name, endpoint, None, f"oauth_{name}")),
             Route(METADATA_PATH, metadata.MetadataEndpoint(config), name="oauth_metadata"),
+            *registration_routes(config),
         ])
 
     @property

@@ -60,6 +60,53 @@ class ThrottlePolicy:
                 raise ValueError(f"ThrottlePolicy.{name} must be 1 to {MAX_WINDOW} seconds")
 
 
+#: ``initial_access_token(token) -> bool``, sync or async: whether a registration may proceed.
+CheckInitialToken = Callable[[str], "Awaitable[bool] | bool"]
+#: Largest cap on dynamically registered clients a :class:`RegistrationPolicy` accepts.
+MAX_DYNAMIC_CLIENTS = 10**7
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegistrationPolicy:
+    """Who may register a client at ``register/`` (RFC 7591 §3) and how much.
+
+    ``initial_access_token`` None: open registration, for public clients only (the MCP
+    case: ``token_endpoint_auth_method=none``, loopback or private-use redirect URIs,
+    authorization_code with PKCE). Set (a bearer value compared in constant time, or a
+    callable judging it): only callers presenting it register, and they may register
+    confidential clients with https redirect URIs when ``allow_confidential``.
+    """
+
+    initial_access_token: str | CheckInitialToken | None = field(default=None, repr=False)
+    #: Gated registration may create confidential clients (a secret is returned once).
+    allow_confidential: bool = True
+    #: Dynamically registered clients server-wide, past which registration is refused.
+    max_clients: int = 10_000
+    #: Registration requests per caller address per ``window`` seconds (429 past them).
+    per_address: int = 10
+    window: int = 3600
+
+    def __post_init__(self) -> None:
+        token = self.initial_access_token
+        if isinstance(token, str) and len(token) < 16:
+            raise ValueError("initial_access_token must be at least 16 characters "
+                             "(e.g. secrets.token_urlsafe(32)), or a callable")
+        if not 0 < self.max_clients <= MAX_DYNAMIC_CLIENTS:
+            raise ValueError(f"RegistrationPolicy.max_clients must be 1 to {MAX_DYNAMIC_CLIENTS}")
+        if not 0 < self.per_address <= MAX_FAILURES:
+            raise ValueError(f"RegistrationPolicy.per_address must be 1 to {MAX_FAILURES}")
+        if not 0 < self.window <= MAX_WINDOW:
+            raise ValueError(f"RegistrationPolicy.window must be 1 to {MAX_WINDOW} seconds")
+
+    @property
+    def gated(self) -> bool:
+        return self.initial_access_token is not None
+
+    @property
+    def confidential_allowed(self) -> bool:
+        return self.gated and self.allow_confidential
+
+
 @dataclass(frozen=True, kw_only=True)
 class ServerConfig:
     store: TokenStore
@@ -85,6 +132,8 @@ class ServerConfig:
     #: A token carrying this scope may call introspect/ (besides client authentication).
     introspection_scope: str | None = None
     realm: str = "oauth"
+    #: RFC 7591 dynamic registration at ``register/``; None: disabled.
+    registration: RegistrationPolicy | None = None
     #: The HTTPS rule (debug, or plain HTTP from this machine), set from ``debug``.
     transport: Transport = field(init=False, repr=False, compare=False)
 

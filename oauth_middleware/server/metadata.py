@@ -27,6 +27,8 @@ def document(config: ServerConfig, scopes: list[str]) -> dict[str, object]:
     grants = config.grant_types
     response_types = [name for name, grant in (("code", "authorization_code"),
                                                ("token", "implicit")) if grant in grants]
+    registration = {"registration_endpoint": config.url("register/")} if config.registration \
+        else {}
     return {
         "issuer": config.issuer,
         "authorization_endpoint": config.url("auth/"),
@@ -42,6 +44,7 @@ def document(config: ServerConfig, scopes: list[str]) -> dict[str, object]:
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "introspection_endpoint_auth_methods_supported": list(INTROSPECTION_AUTH_METHODS),
+        **registration,
     }
 
 

@@ -62,6 +62,24 @@ return 1
 """)
 
 
+#: KEYS: client, clients, dynamic clients; ARGV: record, cap, client id.
+#: Registers a client through RFC 7591 unless its id is taken (0) or ``cap`` dynamically
+#: registered clients exist already (-1): counting and writing in one step, so N
+#: registrations racing for the last place leave exactly one in it. Returns 1 when written.
+REGISTER_DYNAMIC = Script("""
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[2]) then
+  return -1
+end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[3])
+return 1
+""")
+
+
 class Clients:
     """Client records, each under its own key, listed in one set."""
 
@@ -97,6 +115,23 @@ class Clients:
         await self._gateway.settled()
         return bool(saved)
 
+    async def register_dynamic(self, client: Client, *, cap: int) -> int:
+        """Write a new dynamically registered client under the server-wide ``cap``
+        (``REGISTER_DYNAMIC``): 1 written, 0 its id is taken, -1 the cap is reached."""
+        key, value = self._keys.client(client.client_id), dump(client)
+        try:
+            result = await self._gateway.one(evalsha(
+                REGISTER_DYNAMIC, [key, self._keys.clients, self._keys.dynamic_clients],
+                [value, cap, client.client_id]), REGISTER_DYNAMIC)
+        finally:
+            self._gateway.forget(key)
+        await self._gateway.settled()
+        return int(result)
+
+    async def count_dynamic(self) -> int:
+        """How many dynamically registered clients exist (against their cap)."""
+        return int(await self._gateway.one(("SCARD", self._keys.dynamic_clients)))
+
     async def get_client(self, client_id: str) -> Client | None:
         raw = await self._gateway.one(("GET", self._keys.client(client_id)))
         return None if raw is None else load(Client, raw)
@@ -106,8 +141,9 @@ class Clients:
         record). Its tokens are revoked by ``revoke_client_tokens``."""
         key = self._keys.client(client_id)
         try:
-            deleted, _ = await self._gateway.run([("DEL", key),
-                                                  ("SREM", self._keys.clients, client_id)])
+            deleted, _, _ = await self._gateway.run([
+                ("DEL", key), ("SREM", self._keys.clients, client_id),
+                ("SREM", self._keys.dynamic_clients, client_id)])
         finally:
             self._gateway.forget(key)
         await self._gateway.settled()

@@ -223,6 +223,15 @@ class TokenStore:
         while ``fields`` of ``over`` (the record read) are as stored (False: refused)."""
         return await self._clients.save_client(client, only=only, over=over, fields=fields)
 
+    async def register_dynamic_client(self, client: Client, *, cap: int) -> int:
+        """Create a client registered through RFC 7591 while fewer than ``cap`` exist:
+        1 written, 0 its id is taken, -1 the cap is reached (decided in one script)."""
+        return await self._clients.register_dynamic(client, cap=cap)
+
+    async def count_dynamic_clients(self) -> int:
+        """How many clients registered through RFC 7591 exist."""
+        return await self._clients.count_dynamic()
+
     async def get_client(self, client_id: str) -> Client | None:
         """The client's record; None when no client has that id."""
         return await self._clients.get_client(client_id)

@@ -31,6 +31,7 @@ P client:<client_id>           string  JSON client (secret as a hash,   none
                                        ``generation``: random per
                                        registration)
 P clients                      set     every client id                  none
+P clients:dynamic              set     ids registered by RFC 7591       none
 P scopes                       hash    identifier -> JSON title/enabled none
 P at:{g}:<sha>                 string  JSON access token record         token lifetime
 P rt:{g}                       string  JSON refresh record of grant g   refresh lifetime
@@ -151,6 +152,11 @@ class Keys:
         return f"{self.prefix}clients"
 
     @property
+    def dynamic_clients(self) -> str:
+        """The ids of clients registered through RFC 7591, counted against their cap."""
+        return f"{self.prefix}clients:dynamic"
+
+    @property
     def scopes(self) -> str:
         return f"{self.prefix}scopes"
 
@@ -263,6 +269,7 @@ KINDS: dict[str, tuple[str, re.Pattern[str]]] = {
     kind: (redis_type, re.compile(shape)) for kind, redis_type, shape in (
         ("client", "string", f"client:{_ID}"),
         ("clients", "set", "clients"),
+        ("dynamic_clients", "set", "clients:dynamic"),
         ("scopes", "hash", "scopes"),
         ("access_token", "string", f"at:{_GRANT}:{_SHA}"),
         ("refresh_token", "string", f"rt:{_GRANT}(?::{_SHA})?"),

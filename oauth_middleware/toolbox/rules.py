@@ -6,7 +6,6 @@ Shared by registration and editing, so no path can store a field the other refus
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Sized
 
 from oauth_middleware.limits import MAX_LIFETIME, MAX_REDIRECT_URIS
@@ -17,6 +16,7 @@ from oauth_middleware.models import (
     GRANT_TYPES,
     GrantType,
 )
+from oauth_middleware.policy import check_typed_text as check_typed_text  # re-exported
 from oauth_middleware.redirects import validate_redirect_uri
 
 #: Longest client title, and longest description or link, in characters.
@@ -71,25 +71,6 @@ def check_lifetime(seconds: int | None, what: str = "token_lifetime") -> int | N
     own bound, checked here first so that nothing is half done when it is refused)."""
     check_store_lifetime(seconds, what)
     return seconds
-
-
-#: Format characters that reorder displayed text (bidi overrides, "Trojan Source").
-_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-#: Controls, lone surrogates, line and paragraph separators.
-_CONTROL_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
-
-
-def check_typed_text(value: str, what: str, *, multiline: bool = False) -> str:
-    """``value``, unless it holds a control character (``\\n`` and ``\\t`` allowed when
-    ``multiline``). Stored text reaches consent pages, the admin and terminals, where an
-    escape sequence such as ``\\x1b]0;...\\x07`` would act instead of being shown."""
-    for position, ch in enumerate(value, 1):
-        if multiline and ch in "\n\t":
-            continue
-        if ch in _BIDI or unicodedata.category(ch) in _CONTROL_CATEGORIES:
-            raise ValueError(f"the {what} must not contain control characters (U+{ord(ch):04X} "
-                             f"at character {position}): remove it")
-    return value
 
 
 def text_field(value: str, what: str, limit: int, *, multiline: bool = False) -> str:

@@ -401,6 +401,24 @@ RULES: tuple[Rule, ...] = (
          "of another type, no current digest) stands for no token at token/, revoke/ and "
          "introspect/: invalid_grant, 200, inactive; never a 500, never taken for a replay."),
 
+    Rule("registration.policy", SIDE, "RFC 7591 §3",
+         "Dynamic registration is off unless configured; open registration takes public "
+         "clients only (token_endpoint_auth_method none, loopback or private-use redirect "
+         "URIs); gated registration needs the initial access token (constant-time compare)."),
+    Rule("registration.metadata", SIDE, "RFC 7591 §2, §2.1, §3.2.2",
+         "Client metadata is validated as register_client validates (redirect URIs, texts "
+         "without controls, registered scopes, https links, consistent grant and response "
+         "types); refusals are invalid_redirect_uri / invalid_client_metadata, JSON 400 "
+         "no-store, and odd bodies (not JSON, not an object, duplicated keys, not UTF-8, "
+         "oversized) never reach a 500."),
+    Rule("registration.management", SIDE, "RFC 7592 §2",
+         "The registration access token is stored as a digest only; with it, and only with "
+         "it, a dynamic client is read, replaced under the same validation, and deleted with "
+         "its tokens revoked."),
+    Rule("registration.bounded", SIDE, "RFC 7591 §3, RFC 6749 §10.10",
+         "Registrations are counted per caller address by one script (exactly the allowance "
+         "of concurrent requests succeeds, then 429 slow_down) and capped server-wide by the "
+         "script that writes."),
     Rule("redis.token-503", REDIS, "RFC 6749 §5.2",
          "Token endpoints: 503 JSON temporarily_unavailable + Retry-After, never "
          "invalid_grant."),

@@ -47,3 +47,12 @@ def build_https() -> Starlette:
     a request is HTTPS only when it says ``X-Forwarded-Proto: https``, so plain HTTP is refused."""
     store = TokenStore.from_url(os.environ["REDIS_URL"])
     return build_app(store, issuer="https://auth.example/oauth")
+
+
+def build_registration() -> Starlette:
+    """Open dynamic registration (RFC 7591), 7 registrations per caller address."""
+    from oauth_middleware.server.config import RegistrationPolicy
+
+    store = TokenStore.from_url(os.environ["REDIS_URL"])
+    return build_app(store, issuer=os.environ["OM_ISSUER"], debug=True,
+                     registration=RegistrationPolicy(per_address=7))
