@@ -157,6 +157,13 @@ class InvalidScope(OAuthError):
     default_description = "The requested scope is invalid, unknown or not allowed."
 
 
+class InvalidTarget(OAuthError):
+    """RFC 8707 §2: a ``resource`` that is malformed, unknown or not allowed to the client."""
+
+    error = "invalid_target"
+    default_description = "The requested resource is invalid, unknown or not allowed."
+
+
 class AccessDenied(OAuthError):
     error = "access_denied"
     status_code = 403

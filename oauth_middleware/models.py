@@ -64,6 +64,8 @@ class Client:
     #: client is issued against it, so a request that authenticated a removed client, or an
     #: earlier registration of the same id, issues nothing (``store.ClientRemoved``).
     generation: str = ""
+    #: The resources (RFC 8707 §2) its tokens may be meant for; empty means any.
+    resources: tuple[str, ...] = ()
 
     @property
     def confidential(self) -> bool:
@@ -88,7 +90,7 @@ class AccessToken:
     expires_at: float | None = None
     fingerprint: str = ""
     #: The resources the token is meant for (RFC 8707 §2, the JWT ``aud``); empty when
-    #: its issuer recorded none (this server's grants do not bind audiences yet).
+    #: its issuer recorded none (no resource asked for, no default configured).
     audience: frozenset[str] = frozenset()
 
     @property
@@ -127,6 +129,8 @@ class RefreshToken:
     generation: int = 0
     #: The grant's sealing key (``security.new_refresh_token``); empty in older records.
     seal_key: str = field(default="", repr=False)
+    #: The resources the grant was authorized for (RFC 8707 §2): a refresh may narrow them.
+    audience: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,6 +150,8 @@ class AuthorizationCode:
     expires_at: float = 0.0
     fingerprint: str = ""
     used: bool = False
+    #: The resources authorized at ``auth/`` (RFC 8707 §2): redemption may narrow them.
+    audience: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,6 +171,8 @@ class PendingAuthorization:
     #: ``Client.generation`` of the client the user was asked about: a decision is refused
     #: once that client is removed, even if its id was registered again meanwhile.
     client_generation: str = ""
+    #: The resources asked for (RFC 8707 §2), or the client's or server's default.
+    audience: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

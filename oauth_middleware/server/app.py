@@ -25,6 +25,7 @@ from oauth_middleware.server.config import (
     ServerConfig,
     ThrottlePolicy,
     VerifyPassword,
+    default_audience,
     grant_types,
 )
 from oauth_middleware.server.grants import Grants
@@ -63,6 +64,7 @@ class AuthorizationServer:
         templates: str | Path | None = None,
         introspection_scope: str | None = None,
         realm: str = "oauth",
+        default_resource: str | Iterable[str] | None = None,
     ) -> None:
         settings_checks.check_options("AuthorizationServer", settings_checks.SERVER, locals())
         self.config = ServerConfig(
@@ -75,6 +77,7 @@ class AuthorizationServer:
             throttle=throttle or ThrottlePolicy(),
             templates=Path(templates) if templates is not None else None,
             introspection_scope=introspection_scope, realm=realm,
+            default_resource=default_audience(default_resource),
         )
         config = self.config
         #: The mount path last checked against the issuer (``settings_checks.check_mount``).

@@ -35,6 +35,7 @@ from oauth_middleware.toolbox.rules import (
     grant_types_for,
     link_field,
     redirect_uris_for,
+    resources_for,
     scope_title,
     text_field,
 )
@@ -108,6 +109,7 @@ async def register_client(
     replace_existing: bool = False,
     client_secret: str | None = None,
     allow_confidential_implicit: bool = False,
+    resources: Sequence[str] = (),
 ) -> RegisteredClient:
     """Register a client; a confidential one gets a secret, returned once and stored hashed.
 
@@ -133,6 +135,8 @@ async def register_client(
       its generation, so its tokens stay valid) instead of raising ``ClientExists``.
     - ``client_secret``: a confidential client's secret (e.g. from the environment),
       at least 16 characters, instead of a generated one.
+    - ``resources``: the resource URIs (RFC 8707) its tokens may be meant for; also its
+      tokens' audience when it names none. Empty: any resource it asks for.
 
     Titles, descriptions and the registrant are refused with control characters; an
     option of the wrong type is refused naming it (``settings_checks``).
@@ -164,7 +168,7 @@ async def register_client(
         scopes=tuple(s.identifier for s in scopes), grant_types=grants,
         token_lifetime=texts[3], description=texts[1], link=texts[2],
         registrant=check_typed_text(registrant_of(registrant), "registrant"),
-        allow_plain_pkce=allow_plain_pkce,
+        allow_plain_pkce=allow_plain_pkce, resources=resources_for(resources),
         created_at=time.time(),
         generation=new_generation() if existing is None else existing.generation,
     )

@@ -41,4 +41,6 @@ class PasswordGrant(TokenGrant):
                 await attempt.failed()
                 raise InvalidGrant("The username or password is wrong.")
             await attempt.passed()  # judged by what failed meanwhile
-        return await self.store.issue(self.new_tokens(client, subject=user, scopes=scopes))
+        return await self.store.issue(self.new_tokens(
+            client, subject=user, scopes=scopes,
+            audience=self.direct_audience(client, params)))
