@@ -209,6 +209,7 @@ async def update_client(
     allow_plain_pkce: bool | None = None,
     register_unknown_scopes: bool = False,
     allow_confidential_implicit: bool = False,
+    resources: Sequence[str] | None = None,
 ) -> RegisteredClient:
     """Change a client's fields under the rules of ``register_client``; None keeps a field.
 
@@ -233,6 +234,8 @@ async def update_client(
                                                      client.redirect_uris)
     if token_lifetime is not KEEP:
         changes["token_lifetime"] = check_lifetime(token_lifetime)
+    if resources is not None:
+        changes["resources"] = resources_for(resources)
     if scopes_list is not None:
         scopes = await ensure_scopes(store, scopes_list, register_unknown=register_unknown_scopes)
         changes["scopes"] = tuple(s.identifier for s in scopes)
