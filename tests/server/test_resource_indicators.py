@@ -374,3 +374,19 @@ async def test_a_code_stored_without_audience_still_redeems_and_names_no_resourc
     assert renewed.status_code == 200, renewed.text
     assert await audience(store, renewed.json()) == frozenset()
     assert (await at_resource(store, MCP, renewed.json()["access_token"])).status_code == 200
+
+
+@pytest.mark.rule("token.resource.bound")
+async def test_the_consent_page_names_the_resources_and_an_implicit_token_carries_them(
+    harness: Harness, store: TokenStore
+) -> None:
+    params = {**_auth_params([OTHER, MCP]), "response_type": "token"}
+    response = await harness.http.get("/oauth/auth/", params=params,
+                                      headers={USER_HEADER: "alice"})
+    page = assert_page(response, 200)
+    assert f"Only at: {MCP}, {OTHER}" in page.text
+    _, where, answered = answer(await harness.decide(page))
+    assert where == "fragment"
+    record = await store.resolve(answered["access_token"])
+    assert record is not None and record.audience == {MCP, OTHER}
+    assert_refused_for_audience(await at_resource(store, THIRD, answered["access_token"]))
