@@ -16,6 +16,7 @@ itself; callers never pick a status code.
      ├── UnsupportedResponseType   400  unsupported_response_type
      ├── UnsupportedTokenType      400  unsupported_token_type   (RFC 7009)
      ├── InvalidScope              400  invalid_scope
+     ├── InvalidTarget             400  invalid_target           (RFC 8707)
      ├── AccessDenied              403  access_denied
      ├── ServerError               500  server_error
      ├── TemporarilyUnavailable    503  temporarily_unavailable  (+ Retry-After)
