@@ -390,3 +390,31 @@ async def test_the_consent_page_names_the_resources_and_an_implicit_token_carrie
     record = await store.resolve(answered["access_token"])
     assert record is not None and record.audience == {MCP, OTHER}
     assert_refused_for_audience(await at_resource(store, THIRD, answered["access_token"]))
+
+
+async def _check_password(username: str, password: str) -> str | None:
+    return "user-alice" if (username, password) == ("alice", "pw-alice") else None
+
+
+@pytest.mark.rule("token.resource.invalid-target", "token.resource.bound")
+async def test_the_password_grant_takes_resources_and_refuses_a_bad_one_before_the_password(
+    store: TokenStore
+) -> None:
+    calls: list[str] = []
+
+    async def verify(username: str, password: str) -> str | None:
+        calls.append(username)
+        return await _check_password(username, password)
+
+    pw = await confidential(store, "pw", grant_types=["password"], resources=[MCP])
+    form = {"grant_type": "password", "username": "alice", "password": "pw-alice"}
+    async with http(build_app(store, verify_password=verify)) as client:
+        refused = await client.post(TOKEN_PATH, data={**form, "resource": OTHER},
+                                    headers=auth_of(pw))
+        assert_error(refused, 400, "invalid_target")
+        assert calls == []
+        issued = await client.post(TOKEN_PATH, data={**form, "resource": MCP},
+                                   headers=auth_of(pw))
+    assert issued.status_code == 200, issued.text
+    assert calls == ["alice"]
+    assert await audience(store, issued.json()) == {MCP}
