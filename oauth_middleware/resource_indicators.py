@@ -83,8 +83,10 @@ def requested_audience(client: Client, values: Sequence[str],
 def narrowed_audience(client: Client, values: Sequence[str],
                       granted: frozenset[str]) -> frozenset[str]:
     """The audience of a token from an existing grant (code, refresh): a subset of what was
-    ``granted`` (RFC 8707 §2.2), all of it when none is asked for."""
+    ``granted`` (RFC 8707 §2.2), all of it when none is asked for. A grant from before
+    resources were bound (none granted) gets the client's registered ones, if any: a
+    client limited to some resources never gets a token valid everywhere."""
     asked = parse_resources(values)
     if asked and not asked <= granted:
         raise InvalidTarget("The resource was not authorized for this grant.")
-    return check_allowed(client, asked or granted)
+    return check_allowed(client, asked or granted or frozenset(client.resources))

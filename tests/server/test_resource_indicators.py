@@ -418,3 +418,17 @@ async def test_the_password_grant_takes_resources_and_refuses_a_bad_one_before_t
     assert issued.status_code == 200, issued.text
     assert calls == ["alice"]
     assert await audience(store, issued.json()) == {MCP}
+
+
+@pytest.mark.rule("token.resource.defaults")
+async def test_a_grant_from_before_gets_the_audience_its_client_is_now_limited_to(
+    app: Starlette, store: TokenStore
+) -> None:
+    tool = await confidential(store, "tool", resources=[MCP])
+    code = await new_code(store, "tool")
+    async with http(app) as client:
+        response = await client.post(TOKEN_PATH, data=code_form(code), headers=auth_of(tool))
+    assert response.status_code == 200, response.text
+    assert await audience(store, response.json()) == {MCP}
+    refresh_record = await get_refresh(store, response.json()["refresh_token"])
+    assert refresh_record is not None and refresh_record.audience == frozenset()
