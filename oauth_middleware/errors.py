@@ -18,6 +18,7 @@ itself; callers never pick a status code.
      ├── InvalidScope              400  invalid_scope
      ├── InvalidRedirectUri        400  invalid_redirect_uri     (RFC 7591)
      ├── InvalidClientMetadata     400  invalid_client_metadata  (RFC 7591)
+     ├── InvalidTarget             400  invalid_target           (RFC 8707)
      ├── AccessDenied              403  access_denied
      ├── ServerError               500  server_error
      ├── TemporarilyUnavailable    503  temporarily_unavailable  (+ Retry-After)
@@ -171,6 +172,13 @@ class InvalidClientMetadata(OAuthError):
 
     error = "invalid_client_metadata"
     default_description = "A client metadata field is invalid."
+
+
+class InvalidTarget(OAuthError):
+    """RFC 8707 §2: a ``resource`` that is malformed, unknown or not allowed to the client."""
+
+    error = "invalid_target"
+    default_description = "The requested resource is invalid, unknown or not allowed."
 
 
 class AccessDenied(OAuthError):

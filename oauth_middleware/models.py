@@ -68,6 +68,8 @@ class Client:
     dynamic: bool = False
     #: Digest of the RFC 7592 registration access token (``security.digest``); dynamic only.
     registration_token_hash: str | None = field(default=None, repr=False)
+    #: The resources (RFC 8707 §2) its tokens may be meant for; empty means any.
+    resources: tuple[str, ...] = ()
 
     @property
     def confidential(self) -> bool:
@@ -92,7 +94,7 @@ class AccessToken:
     expires_at: float | None = None
     fingerprint: str = ""
     #: The resources the token is meant for (RFC 8707 §2, the JWT ``aud``); empty when
-    #: its issuer recorded none (this server's grants do not bind audiences yet).
+    #: its issuer recorded none (no resource asked for, no default configured).
     audience: frozenset[str] = frozenset()
 
     @property
@@ -131,6 +133,8 @@ class RefreshToken:
     generation: int = 0
     #: The grant's sealing key (``security.new_refresh_token``); empty in older records.
     seal_key: str = field(default="", repr=False)
+    #: The resources the grant was authorized for (RFC 8707 §2): a refresh may narrow them.
+    audience: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,6 +154,8 @@ class AuthorizationCode:
     expires_at: float = 0.0
     fingerprint: str = ""
     used: bool = False
+    #: The resources authorized at ``auth/`` (RFC 8707 §2): redemption may narrow them.
+    audience: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -169,6 +175,8 @@ class PendingAuthorization:
     #: ``Client.generation`` of the client the user was asked about: a decision is refused
     #: once that client is removed, even if its id was registered again meanwhile.
     client_generation: str = ""
+    #: The resources asked for (RFC 8707 §2), or the client's or server's default.
+    audience: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -183,8 +183,8 @@ def check_audience(token: AccessToken, resource: ProtectedResource,
                    require_audience: bool) -> None:
     """RFC 8707 §2 (resource side): a token meant for other resources is ``invalid_token``,
     so a token minted for one server cannot be replayed at another. A token with no
-    recorded audience passes unless ``require_audience``: this server's grants do not
-    bind audiences yet, so refusing them would refuse every token it mints."""
+    recorded audience passes unless ``require_audience``: tokens minted before their
+    grants bound resources, or for a client that named none, record none."""
     if token.audience:
         if resource.identifier not in token.audience:
             raise InvalidToken("The access token is not meant for this resource.")

@@ -133,6 +133,13 @@ def names(example: str) -> Check:
     return checked
 
 
+def resources(value: Any) -> str | None:
+    """One resource URI or several (RFC 8707 §2); their form is the constructor's check."""
+    if value is None or isinstance(value, str):
+        return None
+    return names('["https://api.example.com/mcp"]')(value)
+
+
 def _all_strings(values: Iterable[Any]) -> bool:
     """True unless a collection holds a non-string; a one-shot iterator is left unread
     (reading it here would leave the constructor an empty one)."""
@@ -374,6 +381,7 @@ SERVER: dict[str, Check] = {
     "max_pending_consents": whole, "refresh_lifetime": optional(whole, _NEVER),
     "throttle": throttle, "templates": directory, "introspection_scope": optional_text,
     "registration": registration,
+    "default_resource": resources,
 }
 #: ``AdminApp(...)``'s options.
 ADMIN: dict[str, Check] = {
@@ -392,4 +400,5 @@ REGISTRATION: dict[str, Check] = {
     "description": string, "link": string, "allow_http": flag,
     "allow_plain_pkce": flag, "replace_existing": flag,
     "client_secret": optional_text, "allow_confidential_implicit": flag,
+    "resources": names('["https://api.example.com/mcp"]'),
 }

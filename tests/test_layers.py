@@ -41,6 +41,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "store": frozenset({"limits", "models", "security"}),
     # Pure rules both the server and the toolbox apply (RFC 6749 §3.3).
     "policy": frozenset({"errors", "models", "store"}),
+    # RFC 8707 resource indicators: which audience a grant gets (the server and the toolbox).
+    "resource_indicators": frozenset({"errors", "models"}),
     # The middleware's token-source protocol; TokenStore is one source.
     "verifier": frozenset({"models", "store"}),
     # Constructor options checked at start (every public constructor calls it).
@@ -63,15 +65,16 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
                           "toolbox"}),
     "wsgi": frozenset({"middleware", "models", "scopes", "store"}),
     # The management layer.
-    "toolbox": frozenset({"limits", "models", "pkce", "policy", "redirects", "scopes",
-                          "security", "settings_checks", "store"}),
+    "toolbox": frozenset({"limits", "models", "pkce", "policy", "redirects",
+                          "resource_indicators", "scopes", "security", "settings_checks",
+                          "store"}),
     "scope_registry": frozenset({"models", "scopes", "store", "toolbox"}),
     "discovery": frozenset({"dependencies", "middleware", "scope_registry", "scopes", "store"}),
     # The authorization server: never the middleware, the toolbox, the CLI or the admin.
     "server": frozenset({"content_length", "csrf", "error_response", "errors", "extraction",
                          "hooks", "identity", "limits", "models", "pkce", "policy", "redaction",
-                         "redirects", "security", "settings_checks", "store", "transport",
-                         "web"}),
+                         "redirects", "resource_indicators", "security", "settings_checks",
+                         "store", "transport", "web"}),
     # The admin: the toolbox and the shared web helpers, never the server's internals.
     "admin": frozenset({"content_length", "csrf", "errors", "hooks", "identity", "limits",
                         "models", "redaction", "redirects", "scope_registry", "settings_checks",
@@ -178,7 +181,8 @@ def test_only_the_gateway_imports_the_redis_client() -> None:
 def test_the_store_and_the_pure_rules_speak_no_http() -> None:
     wrong = []
     for path in _sources():
-        if _unit(path) not in {"store", "policy", "limits", "models", "security", "errors"}:
+        if _unit(path) not in {"store", "policy", "resource_indicators", "limits", "models",
+                              "security", "errors"}:
             continue
         for line, module in _imports(path):
             if module.split(".")[0] in HTTP_LIBRARIES:

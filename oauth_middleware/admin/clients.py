@@ -33,6 +33,7 @@ NEW_CLIENT: dict[str, Any] = {
     "title": "", "client_id": "", "redirect_uris": "", "scopes": "", "type": "public",
     "grant_types": ["authorization_code", "refresh_token"], "token_lifetime": str(ACCESS_LIFETIME),
     "description": "", "link": "", "allow_http": False, "allow_plain_pkce": False,
+    "resources": "",
 }
 
 
@@ -66,6 +67,7 @@ def form_values(form: Form) -> dict[str, Any]:
         "link": form.get("link"),
         "allow_http": form.checked("allow_http"),
         "allow_plain_pkce": form.checked("allow_plain_pkce"),
+        "resources": form.raw("resources").replace("\r\n", "\n"),
     }
 
 
@@ -77,7 +79,7 @@ def client_values(client: Client) -> dict[str, Any]:
         "grant_types": list(client.grant_types),
         "token_lifetime": "never" if client.token_lifetime is None else str(client.token_lifetime),
         "description": client.description, "link": client.link, "allow_http": False,
-        "allow_plain_pkce": client.allow_plain_pkce,
+        "allow_plain_pkce": client.allow_plain_pkce, "resources": "\n".join(client.resources),
     }
 
 
@@ -92,6 +94,7 @@ def toolbox_fields(form: Form) -> dict[str, Any]:
         "description": form.raw("description").replace("\r\n", "\n"),
         "link": form.get("link"), "allow_http": form.checked("allow_http"),
         "allow_plain_pkce": form.checked("allow_plain_pkce"),
+        "resources": [r.strip() for r in form.raw("resources").splitlines() if r.strip()],
     }
 
 

@@ -125,6 +125,9 @@ def client_group() -> None:
               help="Accept plain-http redirect URIs on any host (local development only).")
 @click.option("--allow-plain-pkce", is_flag=True,
               help="Accept the PKCE 'plain' method from this client (S256 is always accepted).")
+@click.option("--resource", "resources", multiple=True, metavar="URI",
+              help="A resource (RFC 8707) the client's tokens may be meant for (repeat); "
+                   "also their audience when it names none. Without any: every resource.")
 @click.option("--force-implicit", is_flag=True,
               help="Allow --grant-type implicit for a --confidential client (refused "
                    "otherwise, RFC 9700 §2.1.2: use authorization_code).")
@@ -133,7 +136,7 @@ def add(title: str, redirect_uris: tuple[str, ...], client_id: str | None,
         scopes: tuple[str, ...], register_scopes: bool, public: bool,
         grant_types: tuple[str, ...], token_lifetime: int | None, registrant: str,
         description: str, link: str, allow_http: bool, allow_plain_pkce: bool,
-        force_implicit: bool, as_json: bool) -> None:
+        force_implicit: bool, resources: tuple[str, ...], as_json: bool) -> None:
     """Register a client titled TITLE.
 
     Prints its client_id and, for a confidential client, its secret: shown
@@ -151,6 +154,7 @@ def add(title: str, redirect_uris: tuple[str, ...], client_id: str | None,
         token_lifetime=token_lifetime, public=public, grant_types=grant_types or None,
         description=description, link=link, allow_http=allow_http,
         allow_plain_pkce=allow_plain_pkce, allow_confidential_implicit=force_implicit,
+        resources=resources,
     ))
     kind = "public" if registered.client.public else "confidential"
     _show_registered(registered, as_json, f"Registered {kind} client {title.strip()!r}.")

@@ -110,6 +110,8 @@ def client_dict(client: Client, secret: str | None = None) -> dict[str, object]:
         "allow_plain_pkce": client.allow_plain_pkce,
         "created_at": int(client.created_at),
     })
+    if client.resources:
+        data["resources"] = list(client.resources)
     return data
 
 

@@ -26,6 +26,7 @@ from oauth_middleware.server.config import (
     ServerConfig,
     ThrottlePolicy,
     VerifyPassword,
+    default_audience,
     grant_types,
 )
 from oauth_middleware.server.grants import Grants
@@ -66,6 +67,7 @@ class AuthorizationServer:
         introspection_scope: str | None = None,
         realm: str = "oauth",
         registration: RegistrationPolicy | None = None,
+        default_resource: str | Iterable[str] | None = None,
     ) -> None:
         settings_checks.check_options("AuthorizationServer", settings_checks.SERVER, locals())
         self.config = ServerConfig(
@@ -78,6 +80,7 @@ class AuthorizationServer:
             throttle=throttle or ThrottlePolicy(),
             templates=Path(templates) if templates is not None else None,
             introspection_scope=introspection_scope, realm=realm, registration=registration,
+            default_resource=default_audience(default_resource),
         )
         config = self.config
         #: The mount path last checked against the issuer (``settings_checks.check_mount``).

@@ -26,6 +26,7 @@ from oauth_middleware.errors import (
 from oauth_middleware.models import Client, PendingAuthorization, ResponseType
 from oauth_middleware.policy import grantable_scopes, validate_client_id
 from oauth_middleware.redirects import MAX_REDIRECT_URI_LENGTH, add_params, find_registered
+from oauth_middleware.resource_indicators import requested_audience
 from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.grants import AuthorizationDetails, AuthorizationGrant, Grants
 from oauth_middleware.server.urlencoded import Params
@@ -92,6 +93,8 @@ class AuthorizationRequest:
     response_type: ResponseType
     scopes: tuple[str, ...]
     details: AuthorizationDetails
+    #: RFC 8707 §2: the resources the tokens will be meant for.
+    audience: frozenset[str] = frozenset()
 
     def pending(self, user: str, now: float) -> PendingAuthorization:
         challenge = self.details.challenge
@@ -101,7 +104,7 @@ class AuthorizationRequest:
             scopes=self.scopes, state=self.target.state,
             code_challenge=challenge.value if challenge else None,
             code_challenge_method=challenge.method if challenge else None,
-            created_at=now, client_generation=self.client.generation,
+            created_at=now, client_generation=self.client.generation, audience=self.audience,
         )
 
 
@@ -155,9 +158,10 @@ async def validate(
             config, grants, client, params.get("response_type"))
         details = await grant.check_authorization(client, params)
         scopes = await requested_scopes(config.store, client, params.get("scope"))
+        audience = requested_audience(client, params.values("resource"), config.default_resource)
     except OAuthError as exc:
         raise ErrorRedirect(exc, target) from None
-    return AuthorizationRequest(client, target, response_type, scopes, details)
+    return AuthorizationRequest(client, target, response_type, scopes, details, audience)
 
 
 def _check_shape(params: Params) -> None:

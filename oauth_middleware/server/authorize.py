@@ -130,6 +130,7 @@ class AuthorizationEndpoint:
             client=client, scopes=[known[s] for s in auth_request.scopes if s in known],
             user=user, redirect_uri=target.uri, action=request.scope["path"],
             transaction=transaction, csrf_token=csrf_token,
+            resources=sorted(auth_request.audience),
         )
 
     def login_url(self, request: Request) -> str:

@@ -16,6 +16,7 @@ from oauth_middleware.limits import (
     REFRESH_LIFETIME,
 )
 from oauth_middleware.models import GRANT_TYPES, GrantType
+from oauth_middleware.resource_indicators import is_resource
 from oauth_middleware.store import TokenStore
 from oauth_middleware.transport import Transport, is_loopback_host
 from oauth_middleware.web import Authenticate, user_from_scope
@@ -134,6 +135,9 @@ class ServerConfig:
     realm: str = "oauth"
     #: RFC 7591 dynamic registration at ``register/``; None: disabled.
     registration: RegistrationPolicy | None = None
+    #: The audience (RFC 8707) of tokens for clients that name no resource and have none
+    #: registered; empty: such tokens record no audience.
+    default_resource: frozenset[str] = frozenset()
     #: The HTTPS rule (debug, or plain HTTP from this machine), set from ``debug``.
     transport: Transport = field(init=False, repr=False, compare=False)
 
@@ -163,12 +167,23 @@ class ServerConfig:
         unknown = set(self.grant_types) - set(GRANT_TYPES)
         if unknown:
             raise ValueError(f"unknown grant type(s): {', '.join(sorted(unknown))}")
+        for resource in sorted(self.default_resource):
+            if not is_resource(resource):
+                raise ValueError(f"default_resource={resource!r} must be an absolute URI "
+                                 "without fragment, e.g. 'https://api.example.com/mcp'")
         if "password" in self.grant_types and self.verify_password is None:
             object.__setattr__(self, "grant_types", self.grant_types - {"password"})
 
     def url(self, path: str) -> str:
         """An absolute URL under the issuer (never from the Host header)."""
         return f"{self.issuer.rstrip('/')}/{path.lstrip('/')}"
+
+
+def default_audience(value: str | Iterable[str] | None) -> frozenset[str]:
+    """``default_resource`` as given: none, one URI or several."""
+    if value is None:
+        return frozenset()
+    return frozenset({value} if isinstance(value, str) else value)
 
 
 def grant_types(value: Iterable[str] | None) -> frozenset[GrantType]:

@@ -4,7 +4,8 @@ Starlette's ``request.form()`` is lenient where OAuth must be strict: it keeps
 the last of repeated parameters, passes malformed percent-escapes through and
 returns an empty form for any other content type. The token family reads its
 body and query through the shared strict decoder in :mod:`.urlencoded` and
-additionally refuses a repeated parameter (RFC 6749 §3.1) or an over-long value.
+additionally refuses a repeated parameter (RFC 6749 §3.1) — but RFC 8707 §2's
+``resource``, which may repeat — or an over-long value.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ MAX_VALUE_LENGTH = 4096
 MAX_BYTES = 16 * 1024
 
 Params = Mapping[str, str]
+#: Parameters that may be sent more than once: RFC 8707 §2 ``resource``.
+REPEATABLE = frozenset({"resource"})
 
 
 def unquote(raw: bytes) -> str:
@@ -36,5 +39,11 @@ def unquote(raw: bytes) -> str:
 def parse(data: bytes) -> dict[str, str]:
     """The parameters of a form body or query string; empty values are dropped."""
     parsed = urlencoded.parse(data, max_bytes=MAX_BYTES, max_fields=MAX_FIELDS)
-    return parsed.unique(max_value=MAX_VALUE_LENGTH)
+    return parsed.unique(max_value=MAX_VALUE_LENGTH, repeatable=REPEATABLE)
+
+
+def values(params: Params, name: str) -> list[str]:
+    """Every value of a repeatable parameter, in order (none when absent)."""
+    raw = params.get(name)
+    return raw.split(urlencoded.REPEAT_SEPARATOR) if raw else []
 

@@ -49,6 +49,9 @@ def describe(record: AccessToken | RefreshToken, issuer: str) -> dict[str, objec
         body["sub"] = body["username"] = record.subject
     if record.expires_at is not None:
         body["exp"] = int(record.expires_at)
+    if record.audience:  # RFC 7662 §2.2: a string, or an array of them
+        audience = sorted(record.audience)
+        body["aud"] = audience[0] if len(audience) == 1 else audience
     return body
 
 

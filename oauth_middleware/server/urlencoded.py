@@ -29,6 +29,8 @@ _RAW = re.compile(rb"[\x20-\x7e]*")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PRINTABLE = re.compile(r"[\x20-\x7e]*")
+#: Joins the values of a repeatable parameter: a control character, refused in any value.
+REPEAT_SEPARATOR = "\n"
 
 
 def decode(text: str) -> str:
@@ -81,16 +83,23 @@ class Params:
         """The names among ``names`` that carry more than one non-empty value."""
         return [n for n in names if len(self.values(n)) > 1]
 
-    def unique(self, *, max_value: int) -> dict[str, str]:
-        """Each parameter at most once (RFC 6749 §3.1), empty ones dropped, values capped."""
+    def unique(self, *, max_value: int, repeatable: frozenset[str] = frozenset()
+               ) -> dict[str, str]:
+        """Each parameter at most once (RFC 6749 §3.1), empty ones dropped, values capped.
+
+        A ``repeatable`` parameter (RFC 8707 §2 ``resource``) keeps every value, joined by
+        :data:`REPEAT_SEPARATOR`, which no decoded value can contain (see :func:`decode`).
+        """
         params: dict[str, str] = {}
-        names = [name for name, _ in self.items]
+        names = [name for name, _ in self.items if name not in repeatable]
         if len(set(names)) != len(names):
             raise InvalidRequest("A parameter is repeated.")
         for name, value in self.items:
             if len(value) > max_value:
                 raise InvalidRequest("A parameter value is too long.")
-            if value:
+            if value and name in params:
+                params[name] += REPEAT_SEPARATOR + value
+            elif value:
                 params[name] = value
         return params
 

@@ -102,8 +102,8 @@ def _names(cls: type[_Record]) -> tuple[str, ...]:
 
 
 #: Fields left out of a record while empty, so records that have nothing there keep the
-#: bytes they had before the field existed (an access token's RFC 8707 audience).
-_OMITTED_EMPTY = frozenset({"audience"})
+#: bytes they had before the field existed (RFC 8707 audiences, a client's resources).
+_OMITTED_EMPTY = frozenset({"audience", "resources"})
 
 
 def dump(record: _Record) -> str:

@@ -41,6 +41,10 @@ class NewTokens:
     refresh_lifetime: int | None = REFRESH_LIFETIME
     #: Scopes a refresh token may ask for later (RFC 6749 §6); defaults to ``scopes``.
     grant_scopes: frozenset[str] | None = None
+    #: The access token's audience (RFC 8707 §2); empty records none.
+    audience: frozenset[str] = frozenset()
+    #: Resources a refresh token may ask for later; defaults to ``audience``.
+    grant_audience: frozenset[str] | None = None
     #: ``Client.generation`` of the client as authenticated: nothing is issued unless that
     #: registration still stands (:class:`ClientRemoved`). None skips the check, for tokens
     #: of no registered client (tests, tooling).
@@ -79,7 +83,7 @@ def mint(
         grant_id=grant_id, client_id=spec.client_id, subject=spec.subject,
         subject_type=spec.subject_type, scopes=spec.scopes, issued_at=now,
         expires_at=None if spec.lifetime is None else now + spec.lifetime,
-        fingerprint=sha[:FINGERPRINT_CHARS],
+        fingerprint=sha[:FINGERPRINT_CHARS], audience=spec.audience,
     )
     members = [(ctx.keys.access(grant_id, sha), dump_access(record),
                 ttl_ms(spec.lifetime))]
@@ -94,6 +98,7 @@ def mint(
         issued_at=now, fingerprint=rsha[:FINGERPRINT_CHARS],
         expires_at=None if spec.refresh_lifetime is None else now + spec.refresh_lifetime,
         digest=rsha, generation=generation.number, seal_key=generation.seal_key,
+        audience=spec.audience if spec.grant_audience is None else spec.grant_audience,
     )
     ttl = ttl_ms(spec.refresh_lifetime)
     members.append((ctx.keys.refresh(grant_id), dump(rrecord), ttl))

@@ -36,6 +36,7 @@ from oauth_middleware.toolbox.rules import (
     grant_types_for,
     link_field,
     redirect_uris_for,
+    resources_for,
     scope_title,
     text_field,
 )
@@ -115,6 +116,7 @@ async def register_client(
     replace_existing: bool = False,
     client_secret: str | None = None,
     allow_confidential_implicit: bool = False,
+    resources: Sequence[str] = (),
 ) -> RegisteredClient:
     """Register a client; a confidential one gets a secret, returned once and stored hashed.
 
@@ -140,6 +142,8 @@ async def register_client(
       its generation, so its tokens stay valid) instead of raising ``ClientExists``.
     - ``client_secret``: a confidential client's secret (e.g. from the environment),
       at least 16 characters, instead of a generated one.
+    - ``resources``: the resource URIs (RFC 8707) its tokens may be meant for; also its
+      tokens' audience when it names none. Empty: any resource it asks for.
 
     Titles, descriptions and the registrant are refused with control characters; an
     option of the wrong type is refused naming it (``settings_checks``).
@@ -171,7 +175,7 @@ async def register_client(
         scopes=tuple(s.identifier for s in scopes), grant_types=grants,
         token_lifetime=texts[3], description=texts[1], link=texts[2],
         registrant=check_typed_text(registrant_of(registrant), "registrant"),
-        allow_plain_pkce=allow_plain_pkce,
+        allow_plain_pkce=allow_plain_pkce, resources=resources_for(resources),
         created_at=time.time(),
         generation=new_generation() if existing is None else existing.generation,
     )
@@ -214,6 +218,7 @@ async def update_client(
     allow_plain_pkce: bool | None = None,
     register_unknown_scopes: bool = False,
     allow_confidential_implicit: bool = False,
+    resources: Sequence[str] | None = None,
 ) -> RegisteredClient:
     """Change a client's fields under the rules of ``register_client``; None keeps a field.
 
@@ -238,6 +243,8 @@ async def update_client(
                                                      client.redirect_uris)
     if token_lifetime is not KEEP:
         changes["token_lifetime"] = check_lifetime(token_lifetime)
+    if resources is not None:
+        changes["resources"] = resources_for(resources)
     if scopes_list is not None:
         scopes = await ensure_scopes(store, scopes_list, register_unknown=register_unknown_scopes)
         changes["scopes"] = tuple(s.identifier for s in scopes)

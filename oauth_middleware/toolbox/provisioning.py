@@ -34,6 +34,7 @@ from oauth_middleware.toolbox.rules import (
     grant_types_for,
     link_field,
     redirect_uris_for,
+    resources_for,
     text_field,
 )
 
@@ -77,6 +78,7 @@ async def ensure_client(
     allow_http: bool = False,
     allow_plain_pkce: bool = False,
     allow_confidential_implicit: bool = False,
+    resources: Sequence[str] = (),
 ) -> EnsuredClient:
     """Create client ``client_id`` or change it to match these arguments; safe to run at
     every start, by every worker at once.
@@ -107,6 +109,7 @@ async def ensure_client(
         "link": link_field(link),
         "registrant": check_typed_text(registrant_of(registrant), "registrant"),
         "allow_plain_pkce": allow_plain_pkce,
+        "resources": resources_for(resources),
     }
     scopes = await ensure_scopes(store, scopes_list or (), register_unknown=register_unknown_scopes)
     wanted["scopes"] = tuple(s.identifier for s in scopes)

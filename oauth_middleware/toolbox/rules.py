@@ -18,6 +18,7 @@ from oauth_middleware.models import (
 )
 from oauth_middleware.policy import check_typed_text as check_typed_text  # re-exported
 from oauth_middleware.redirects import validate_redirect_uri
+from oauth_middleware.resource_indicators import is_resource
 
 #: Longest client title, and longest description or link, in characters.
 MAX_TITLE = 200
@@ -130,4 +131,14 @@ def redirect_uris_for(uris: Iterable[str], allow_http: bool, known: Iterable[str
         u if u in registered else validate_redirect_uri(u, allow_http=allow_http) for u in uris
     ))
     check_count(checked, MAX_REDIRECT_URIS, "has at most {} redirect URIs")
+    return checked
+
+
+def resources_for(resources: Iterable[str]) -> tuple[str, ...]:
+    """Checked, de-duplicated resource URIs a client may ask for (RFC 8707 §2)."""
+    checked = tuple(dict.fromkeys(resources))
+    for resource in checked:
+        if not is_resource(resource):
+            raise ValueError(f"resource {resource!r} must be an absolute URI without "
+                             "fragment, e.g. 'https://api.example.com/mcp'")
     return checked

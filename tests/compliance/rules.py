@@ -168,6 +168,17 @@ RULES: tuple[Rule, ...] = (
          "A refresh token is bound to its client."),
     Rule("token.refresh.concurrent", TOKEN, "RFC 9700 §4.14.2",
          "Concurrent refreshes with one token: exactly one wins."),
+    Rule("token.resource.bound", TOKEN, "RFC 8707 §2, §2.2",
+         "resource (repeatable) at auth/ and token/ is bound to the code and the refresh "
+         "token; redemption and refresh may narrow it to a subset, never widen it "
+         "(invalid_target, nothing consumed); the access token records it as its audience."),
+    Rule("token.resource.invalid-target", TOKEN, "RFC 8707 §2",
+         "A resource that is not an absolute URI, has a fragment, is over-long, repeated or "
+         "one too many, or that the client may not use, is invalid_target (control "
+         "characters are invalid_request, as in any parameter)."),
+    Rule("token.resource.defaults", TOKEN, "RFC 8707 §2",
+         "A client naming no resource gets its registered resources, else the server's "
+         "default_resource, else no audience (as before)."),
     Rule("token.client-credentials", TOKEN, "RFC 6749 §4.4, §4.4.3; RFC 9700 §4.15",
          "client_credentials: confidential clients only, no refresh token, the subject is "
          "the client in a namespace that cannot collide with user ids."),
@@ -297,6 +308,9 @@ RULES: tuple[Rule, ...] = (
          "reached the host is unread."),
     Rule("revoke.cache-database-swapped", SIDE, "RFC 7009 §2.2",
          "A flush or SWAPDB of the store's database empties every worker's local cache."),
+    Rule("introspect.aud", SIDE, "RFC 7662 §2.2; RFC 8707 §2",
+         "Introspection answers a token's audience as aud: one string, or an array of "
+         "several; no aud when none was recorded."),
     Rule("introspect.caller-auth", SIDE, "RFC 7662 §2.1, §4",
          "Introspection requires caller authentication."),
     Rule("introspect.inactive", SIDE, "RFC 7662 §2.2",

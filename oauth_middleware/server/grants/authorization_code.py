@@ -4,11 +4,12 @@ At ``auth/`` the ``code`` response type takes a PKCE challenge — required for
 public clients, and for every client when the server says so — and an approved
 request gets a fresh code bound to the client, the redirect URI (and whether it
 was sent), the user, the approved scopes and the challenge, stored for
-``code_lifetime`` seconds (§4.1.2).
+``code_lifetime`` seconds (§4.1.2), and to the resources asked for (RFC 8707 §2).
 
 At ``token/`` the code is checked against everything it was bound to at the
 authorization endpoint — client, redirect URI (required iff it was sent there), PKCE
-challenge — before anything is consumed, so a request with a wrong client or
+challenge; the resources named here, a subset of those authorized — before anything
+is consumed, so a request with a wrong client or
 verifier revokes nothing. A code that is valid but already used is refused AND
 its grant revoked: "If an authorization code is used more than once, the
 authorization server MUST deny the request and SHOULD revoke (when possible)
@@ -21,12 +22,14 @@ from __future__ import annotations
 from oauth_middleware.errors import InvalidGrant
 from oauth_middleware.models import AuthorizationCode, Client, IssuedTokens, PendingAuthorization
 from oauth_middleware.pkce import check_challenge, verify_pkce
+from oauth_middleware.resource_indicators import narrowed_audience
 from oauth_middleware.server.grants.base import (
     AuthorizationDetails,
     AuthorizationGrant,
     TokenGrant,
     logger,
     required,
+    resources,
 )
 from oauth_middleware.server.grants.request import Prefetch, TokenRequest
 from oauth_middleware.server.urlencoded import Params
@@ -61,6 +64,7 @@ class AuthorizationCodeGrant(AuthorizationGrant, TokenGrant):
                 redirect_uri_explicit=pending.redirect_uri_explicit, scopes=scopes,
                 code_challenge=pending.code_challenge,
                 code_challenge_method=pending.code_challenge_method,
+                audience=pending.audience,
             ),
             lifetime=self.config.code_lifetime, client_generation=client.generation,
         )
@@ -82,7 +86,9 @@ class AuthorizationCodeGrant(AuthorizationGrant, TokenGrant):
                            record.fingerprint, client.client_id)
             raise InvalidGrant("The authorization code is invalid, expired or used.")
         scopes = await self.still_available(request, record.scopes)
-        spec = self.new_tokens(client, subject=record.subject, scopes=scopes)
+        audience = narrowed_audience(client, resources(params), record.audience)
+        spec = self.new_tokens(client, subject=record.subject, scopes=scopes, audience=audience,
+                               grant_audience=record.audience)
         issued = await self.store.redeem_code(code, record, spec)
         if issued is None:
             raise InvalidGrant("The authorization code is invalid, expired or used.")

@@ -31,8 +31,9 @@ from oauth_middleware.models import (
     SubjectType,
 )
 from oauth_middleware.pkce import Challenge
+from oauth_middleware.resource_indicators import requested_audience
 from oauth_middleware.server.config import ServerConfig
-from oauth_middleware.server.form import Params
+from oauth_middleware.server.form import Params, values
 from oauth_middleware.server.grants.extensions import GrantExtension
 from oauth_middleware.server.grants.request import Prefetch, TokenRequest
 from oauth_middleware.server.throttle import Throttle
@@ -48,6 +49,11 @@ def required(params: Params, name: str) -> str:
     if value is None:
         raise InvalidRequest(f"The {name} parameter is missing.")
     return value
+
+
+def resources(params: Params) -> list[str]:
+    """The ``resource`` parameters of a token request (RFC 8707 §2), in order."""
+    return values(params, "resource")
 
 
 def requested_scopes(params: Params) -> list[str] | None:
@@ -81,7 +87,8 @@ class Grant(ABC):
     def new_tokens(
         self, client: Client, *, subject: str, scopes: frozenset[str],
         subject_type: SubjectType = "user", refresh: bool = True,
-        grant_scopes: frozenset[str] | None = None,
+        grant_scopes: frozenset[str] | None = None, audience: frozenset[str] = frozenset(),
+        grant_audience: frozenset[str] | None = None,
     ) -> NewTokens:
         """What to issue: the client's token lifetime, the server's refresh lifetime."""
         return NewTokens(
@@ -89,8 +96,13 @@ class Grant(ABC):
             scopes=scopes, lifetime=client.token_lifetime,
             refresh=refresh and self.may_refresh(client),
             refresh_lifetime=self.config.refresh_lifetime, grant_scopes=grant_scopes,
-            client_generation=client.generation,
+            client_generation=client.generation, audience=audience,
+            grant_audience=grant_audience,
         )
+
+    def direct_audience(self, client: Client, params: Params) -> frozenset[str]:
+        """The audience of a grant made at the token endpoint itself (RFC 8707 §2)."""
+        return requested_audience(client, resources(params), self.config.default_resource)
 
 
 class TokenGrant(Grant):

@@ -26,6 +26,7 @@ class ImplicitGrant(AuthorizationGrant):
         issued = await store.issue(NewTokens(
             client_id=client.client_id, subject=pending.user, scopes=scopes,
             lifetime=client.token_lifetime, refresh=False, client_generation=client.generation,
+            audience=pending.audience,
         ))
         params = {"access_token": issued.access_token, "token_type": "Bearer"}
         expires_in = issued.token.expires_in(store.clock())

@@ -33,6 +33,7 @@ class PasswordGrant(TokenGrant):
             raise UnauthorizedClient("The password grant is not available to this client.")
         username, password = required(params, "username"), required(params, "password")
         subject = normalised_username(username)
+        audience = self.direct_audience(client, params)  # refused before any password check
         async with self.throttle.attempt("password", subject, request.address) as attempt:
             scopes = await grantable_scopes(self.store, client, requested_scopes(params),
                                             snapshot=request.scope_snapshot)
@@ -41,4 +42,5 @@ class PasswordGrant(TokenGrant):
                 await attempt.failed()
                 raise InvalidGrant("The username or password is wrong.")
             await attempt.passed()  # judged by what failed meanwhile
-        return await self.store.issue(self.new_tokens(client, subject=user, scopes=scopes))
+        return await self.store.issue(self.new_tokens(client, subject=user, scopes=scopes,
+                                                      audience=audience))

@@ -6,14 +6,23 @@ refresh token of the family) is revoked. A token is bound to its client, and
 the scope may be narrowed but never widened; either mistake is refused before
 anything is consumed. The new refresh token keeps the whole original scope, so
 a narrowed refresh can be undone later ("If omitted, is treated as equal to the
-scope originally granted by the resource owner", §6).
+scope originally granted by the resource owner", §6). Resources (RFC 8707 §2) work
+the same way: a refresh may name a subset of the grant's, and the refresh token
+keeps them all.
 """
 
 from __future__ import annotations
 
 from oauth_middleware.errors import InvalidGrant, InvalidScope
 from oauth_middleware.models import IssuedTokens
-from oauth_middleware.server.grants.base import TokenGrant, logger, requested_scopes, required
+from oauth_middleware.resource_indicators import narrowed_audience
+from oauth_middleware.server.grants.base import (
+    TokenGrant,
+    logger,
+    requested_scopes,
+    required,
+    resources,
+)
 from oauth_middleware.server.grants.request import Prefetch, TokenRequest
 
 
@@ -37,8 +46,10 @@ class RefreshTokenGrant(TokenGrant):
         if asked is not None and not set(asked) <= record.scopes:
             raise InvalidScope("A refresh may narrow the scope, never widen it.")
         scopes = await self.still_available(request, asked or record.scopes)
+        audience = narrowed_audience(client, resources(params), record.audience)
         spec = self.new_tokens(client, subject=record.subject, subject_type=record.subject_type,
-                               scopes=scopes, grant_scopes=record.scopes)
+                               scopes=scopes, grant_scopes=record.scopes, audience=audience,
+                               grant_audience=record.audience)
         issued = await self.store.rotate_refresh(token, record, spec)
         if issued is None:
             raise InvalidGrant("The refresh token is invalid, expired or revoked.")
