@@ -20,7 +20,7 @@ _AUTHORIZE = ("tests/server/test_authorize_validation.py", "tests/server/test_au
 _TOKEN = ("tests/server/test_grants.py", "tests/server/test_client_auth.py",
           "tests/server/test_revoke.py", "tests/server/test_introspect.py",
           "tests/server/test_throttle.py", "tests/server/test_grants_cap.py",
-          "tests/server/test_refresh_rotation.py")
+          "tests/server/test_refresh_rotation.py", "tests/server/test_grants_edges.py")
 _STORE = ("tests/test_store.py", "tests/test_batch.py", "tests/test_pipelines.py",
           "tests/test_grant_cap.py", "tests/test_rotation.py", "tests/toolbox/test_removal.py",
           "tests/toolbox/test_index_paging.py")

@@ -31,8 +31,8 @@ class PasswordGrant(Grant):
         self, client: Client, params: Params, read: ClientRead, address: str
     ) -> IssuedTokens:
         verify = self.config.verify_password
-        if verify is None:  # the server drops the grant without a hook; kept for the type
-            raise UnauthorizedClient("The password grant is not available to this client.")
+        if verify is None:  # unreachable: the server drops the grant without a hook (typing)
+            raise UnauthorizedClient()
         username, password = required(params, "username"), required(params, "password")
         subject = normalised_username(username)
         async with self.throttle.attempt("password", subject, address) as attempt:
