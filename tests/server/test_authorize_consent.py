@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from oauth_middleware import Scope, TokenStore, issue_token, register_client
+from oauth_middleware import Scope, TokenStore, csrf, issue_token, register_client
 from oauth_middleware.security import digest
 from oauth_middleware.server import AuthorizationServer
 from oauth_middleware.server.consent import origin_of
@@ -215,6 +215,10 @@ async def test_a_registered_uri_with_a_query_keeps_it_on_success(harness: Harnes
     assert location.endswith("&state=a%26b")
 
 
+#: The page text of a consent form refused for its CSRF token or repeated fields.
+NOT_VERIFIED = "cannot be completed The consent form could not be verified. Error: access_denied"
+
+
 def _forge(forgery: str, page: Page, other: Page) -> tuple[tuple[str, ...], FormFields]:
     """(fields to drop, fields to replace) for one way of forging the decision."""
     token = page.hidden("csrf_token")
@@ -238,10 +242,27 @@ async def test_a_forged_decision_is_refused_and_leaves_the_request_answerable(
     page = await harness.consent(**WEB)
     drop, extra = _forge(forgery, page, await harness.consent(**WEB))
     forged = await harness.decide(page, drop=drop, extra=extra)
-    assert "could not be verified" in assert_page(forged, 403).text
+    assert NOT_VERIFIED in assert_page(forged, 403).text
     assert await harness.code_keys() == []
     genuine = await harness.decide(page)
     assert "code" in answer(genuine)[2]
+
+
+@pytest.mark.parametrize("salt", ["oauth_middleware.admin.csrf", "itsdangerous"])
+@pytest.mark.rule("auth.csrf.transaction")
+async def test_a_token_signed_with_the_same_key_for_another_use_is_refused(
+    harness: Harness, salt: str
+) -> None:
+    """The consent salt keeps its tokens apart from every other signature of the secret
+    key: the admin's forms, or anything signed with itsdangerous's default salt."""
+    page = await harness.consent(**WEB)
+    elsewhere = csrf.CsrfTokens(harness.server.config.secret_key, salt=salt, max_age=600,
+                                clock=harness.store.clock)
+    token = elsewhere.issue("alice", page.hidden("transaction"))
+    forged = await harness.decide(page, extra={"csrf_token": token})
+    assert NOT_VERIFIED in assert_page(forged, 403).text
+    assert await harness.code_keys() == []
+    assert "code" in answer(await harness.decide(page))[2]
 
 
 @pytest.mark.rule("auth.csrf.transaction")
@@ -323,7 +344,7 @@ async def test_a_decision_without_fetch_metadata_relies_on_the_csrf_token(
     for forgery in ("no_token", "bad_token", "other_token"):
         drop, extra = _forge(forgery, page, await harness.consent(**WEB))
         forged = await harness.decide(page, bare=True, drop=drop, extra=extra)
-        assert "could not be verified" in assert_page(forged, 403).text, forgery
+        assert NOT_VERIFIED in assert_page(forged, 403).text, forgery
         assert await harness.code_keys() == []
     response = await harness.decide(page, bare=True)
     code = answer(response)[2]["code"]
@@ -336,9 +357,11 @@ async def test_a_decision_without_fetch_metadata_relies_on_the_csrf_token(
 async def test_a_decision_must_be_approve_or_deny(harness: Harness) -> None:
     page = await harness.consent(**WEB)
     for decision in ("maybe", ""):
-        assert "no decision" in assert_page(await harness.decide(page, decision), 400).text
+        refused = assert_page(await harness.decide(page, decision), 400)
+        assert ("cannot be completed The consent form carries no decision. "
+                "Error: invalid_request") in refused.text
     twice = await harness.decide(page, extra={"decision": ["approve", "deny"]})
-    assert_page(twice, 403)
+    assert NOT_VERIFIED in assert_page(twice, 403).text
     assert "code" in answer(await harness.decide(page))[2]
 
 
@@ -346,6 +369,7 @@ NOT_A_FORM = "The consent form must be application/x-www-form-urlencoded."
 
 
 @pytest.mark.parametrize(("content_type", "body", "status", "message"), [
+    (None, b"decision=approve", 400, NOT_A_FORM),
     ("application/json", b'{"decision": "approve"}', 400, NOT_A_FORM),
     ("multipart/form-data; boundary=x", b"--x--", 400, NOT_A_FORM),
     ("application/x-www-form-urlencoded;charset=x", b"decision=approve&csrf_token=%zz", 400,
@@ -355,10 +379,11 @@ NOT_A_FORM = "The consent form must be application/x-www-form-urlencoded."
 ])
 @pytest.mark.rule("abuse.malformed-400")
 async def test_a_malformed_decision_body_is_refused(
-    harness: Harness, content_type: str, body: bytes, status: int, message: str
+    harness: Harness, content_type: str | None, body: bytes, status: int, message: str
 ) -> None:
+    typed = {} if content_type is None else {"content-type": content_type}
     response = await harness.http.post("/oauth/auth/", content=body, headers={
-        "content-type": content_type, "x-test-user": "alice"})
+        **typed, "x-test-user": "alice"})
     assert f"cannot be completed {message} Error: " in assert_page(response, status).text
     assert await harness.code_keys() == []
 
@@ -523,4 +548,21 @@ async def test_a_consent_post_whose_client_goes_away_is_no_server_error(
     assert response.status == 400
     assert response.header("content-type") == "text/html; charset=utf-8"
     assert response.header("x-frame-options") == "DENY"
+    assert ("cannot be completed The browser went away before the form was read. "
+            "Error: invalid_request") in read_page(response.body.decode()).text
     assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+@pytest.mark.parametrize("length", [b"x1", b"-1", b"1 2"])
+@pytest.mark.rule("abuse.malformed-400")
+async def test_a_consent_post_with_a_malformed_content_length_is_refused(
+    harness: Harness, length: bytes
+) -> None:
+    response = await call(harness.app, "POST", "/oauth/auth/", body=b"decision=approve",
+                          headers=[(b"x-test-user", b"alice"), (b"content-length", length),
+                                   (b"content-type", b"application/x-www-form-urlencoded")])
+    assert response.status == 400
+    assert response.header("x-frame-options") == "DENY"
+    assert ("cannot be completed The Content-Length header is malformed. "
+            "Error: invalid_request") in read_page(response.body.decode()).text
+    assert await harness.code_keys() == []
