@@ -59,7 +59,10 @@ MODULES: dict[str, tuple[str, ...]] = {
     "oauth_middleware/store/grants.py": (*_STORE, *_TOKEN),
     "oauth_middleware/store/tokens.py": (*_STORE, *_TOKEN, "tests/test_middleware.py",
                                          "tests/test_cache.py", "tests/server/test_token_cache.py"),
-    "oauth_middleware/store/transient.py": (*_STORE, *_AUTHORIZE, "tests/server/test_grants.py"),
+    # Pending consents (the authorize tests) and the throttle's counters (its own tests).
+    "oauth_middleware/store/transient.py": (*_STORE, *_AUTHORIZE, "tests/server/test_grants.py",
+                                            "tests/server/test_throttle.py",
+                                            "tests/server/test_throttle_attempts.py"),
     "oauth_middleware/store/writer.py": (*_STORE, *_TOKEN),
     "oauth_middleware/store/generations.py": (*_STORE, *_TOKEN),
 }
