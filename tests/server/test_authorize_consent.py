@@ -73,7 +73,7 @@ async def test_consent_form_is_one_post_with_hidden_fields_ticked_scopes_and_two
 
 @pytest.mark.rule("auth.csrf.transaction", "rest.no-raw-secrets")
 async def test_the_pending_request_is_stored_server_side_bound_to_the_user(
-    harness: Harness
+    harness: Harness, clock: FakeClock
 ) -> None:
     page = await harness.consent(code_challenge=CHALLENGE, code_challenge_method="S256", **WEB)
     transaction = page.hidden("transaction")
@@ -82,6 +82,7 @@ async def test_the_pending_request_is_stored_server_side_bound_to_the_user(
     assert (pending.user, pending.client_id, pending.redirect_uri, pending.scopes,
             pending.state, pending.code_challenge) == (
         "alice", "web", WEB_REDIRECT, ("polls:read", "polls:vote"), "st ü&#", CHALLENGE)
+    assert pending.created_at == clock.now
     keys = harness.store.texts(list(await harness.store.redis.keys("*")))
     assert not [k for k in keys if transaction in k]
     assert harness.store.keys.pending("alice", digest(transaction)) in keys

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 import pytest
 
 from oauth_middleware import TokenStore, register_client
+from oauth_middleware.redirects import MAX_REDIRECT_URI_LENGTH
 from tests.page_headers import assert_page_headers
 from tests.server.authorize_harness import (
     CHALLENGE,
@@ -25,6 +26,11 @@ from tests.server.authorize_harness import (
 )
 
 CODE = {"response_type": "code", "state": "xyz", "scope": "polls:read"}
+
+
+def _says(page_text: str, description: str) -> bool:
+    """The error page shows exactly ``description`` for an ``invalid_request``."""
+    return f"cannot be completed {description} Error: invalid_request" in page_text
 
 
 @pytest.fixture
@@ -55,7 +61,7 @@ async def test_missing_unknown_or_repeated_client_gets_a_page_not_a_redirect(
     uri = "https%3A%2F%2Fclient.example%2Fcb"
     response = await harness.authorize_raw(f"{query}&redirect_uri={uri}")
     page = assert_page(response, 400)
-    assert description in page.text
+    assert _says(page.text, description)
     assert "<script>" not in response.text
     await _nothing_pending(harness)
 
@@ -82,7 +88,7 @@ async def test_redirect_uri_must_match_a_registered_one_exactly(
 ) -> None:
     response = await harness.authorize(client_id="web", redirect_uri=requested, **CODE)
     page = assert_page(response, 400)
-    assert "The redirect_uri is not registered for this client." in page.text
+    assert _says(page.text, "The redirect_uri is not registered for this client.")
     await _nothing_pending(harness)
 
 
@@ -92,7 +98,8 @@ async def test_repeated_redirect_uri_gets_a_page_even_with_equal_values(harness:
     response = await harness.authorize_raw(
         f"response_type=code&client_id=web&redirect_uri={uri}&redirect_uri={uri}&state=s"
     )
-    assert "repeated" in assert_page(response, 400).text
+    assert _says(assert_page(response, 400).text,
+                 "The client_id or redirect_uri parameter is repeated.")
 
 
 @pytest.mark.rule("auth.client-first")
@@ -101,7 +108,20 @@ async def test_missing_redirect_uri_with_several_registered_gets_a_page(harness:
                           scopes_list=["polls:read"], register_unknown_scopes=False)
     response = await harness.authorize(client_id="two", code_challenge=CHALLENGE,
                                        code_challenge_method="S256", **CODE)
-    assert "The redirect_uri parameter is missing." in assert_page(response, 400).text
+    assert _says(assert_page(response, 400).text, "The redirect_uri parameter is missing.")
+
+
+@pytest.mark.rule("auth.redirect.exact-match")
+async def test_a_redirect_uri_of_the_longest_registrable_length_is_accepted(
+    harness: Harness
+) -> None:
+    longest = "https://client.example/" + "a" * (MAX_REDIRECT_URI_LENGTH - 23)
+    assert len(longest) == MAX_REDIRECT_URI_LENGTH
+    await register_client(harness.store, "Long", "long", longest, scopes_list=["polls:read"],
+                          register_unknown_scopes=False)
+    page = await harness.consent(client_id="long", redirect_uri=longest,
+                                 code_challenge=CHALLENGE, code_challenge_method="S256", **CODE)
+    assert answer(await harness.decide(page))[0] == longest
 
 
 @pytest.mark.rule("auth.redirect.exact-match")
@@ -153,7 +173,7 @@ async def test_a_loopback_redirect_uri_differing_in_more_than_its_port_gets_a_pa
                                        code_challenge=CHALLENGE, code_challenge_method="S256",
                                        **CODE)
     page = assert_page(response, 400)
-    assert "The redirect_uri is not registered for this client." in page.text
+    assert _says(page.text, "The redirect_uri is not registered for this client.")
     await _nothing_pending(harness)
 
 
