@@ -54,7 +54,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "oauth_middleware/server/consent.py": ("tests/test_csrf.py", *_AUTHORIZE),
     "oauth_middleware/server/authorization_request.py": _AUTHORIZE,
     "oauth_middleware/server/responses.py": (*_AUTHORIZE, "tests/server/test_boundary.py"),
-    "oauth_middleware/server/pages.py": _AUTHORIZE,
+    "oauth_middleware/server/pages.py": (*_AUTHORIZE, "tests/server/test_authorize_unavailable.py"),
     # The callers of the Lua scripts: every check-then-act on Redis.
     "oauth_middleware/store/grants.py": (*_STORE, *_TOKEN),
     "oauth_middleware/store/tokens.py": (*_STORE, *_TOKEN, "tests/test_middleware.py",

@@ -91,13 +91,24 @@ async def test_the_pending_request_is_stored_server_side_bound_to_the_user(
 
 @pytest.mark.rule("responses.html.escaped")
 async def test_a_link_that_is_not_http_is_not_rendered_as_a_link(harness: Harness) -> None:
-    await register_client(harness.store, "Sneaky", "sneaky", WEB_REDIRECT, public=False,
-                          link="javascript:alert(1)", scopes_list=["polls:read"])
-    response = await harness.authorize(client_id="sneaky", response_type="code")
-    page = assert_page(response, 200)
-    assert page.links == []
-    assert "javascript:" not in response.text
-    assert "Authorize Sneaky?" in page.text
+    for n, link in enumerate(("javascript:alert(1)", "javascript://client.example/%0aalert(1)",
+                              "https:client.example")):
+        await register_client(harness.store, "Sneaky", f"sneaky{n}", WEB_REDIRECT, public=False,
+                              link=link, scopes_list=["polls:read"])
+        response = await harness.authorize(client_id=f"sneaky{n}", response_type="code")
+        page = assert_page(response, 200)
+        assert page.links == []
+        assert "javascript:" not in response.text
+        assert "Authorize Sneaky?" in page.text
+
+
+async def test_an_http_or_https_link_is_rendered_as_a_link(harness: Harness) -> None:
+    for n, link in enumerate(("http://client.example/about", "https://client.example/about")):
+        await register_client(harness.store, "Plain", f"plain{n}", WEB_REDIRECT, public=False,
+                              link=link, scopes_list=["polls:read"])
+        page = assert_page(await harness.authorize(client_id=f"plain{n}", response_type="code"),
+                           200)
+        assert [a.get("href") for a in page.links] == [link]
 
 
 @pytest.mark.rule("responses.html.escaped")
@@ -503,10 +514,13 @@ def test_the_issuer_origin_is_serialized_as_browsers_send_it(issuer: str, origin
 
 
 @pytest.mark.rule("responses.5xx-generic")
+@pytest.mark.parametrize("broken", ["{{ no_such_variable.attribute }}", "{{ descripton }}"])
 async def test_a_broken_error_template_override_falls_back_to_the_generic_500_page(
-    store: TokenStore, tmp_path: Path
+    store: TokenStore, tmp_path: Path, broken: str
 ) -> None:
-    (tmp_path / "error.html").write_text("{{ no_such_variable.attribute }}")
+    """A misspelt name in an override fails loudly: never a page with a blank where the
+    description should be."""
+    (tmp_path / "error.html").write_text(broken)
     async with open_harness(store, templates=tmp_path) as harness:
         response = await harness.authorize(client_id="nope")
         page = assert_page(response, 500)

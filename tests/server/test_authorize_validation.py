@@ -7,6 +7,7 @@ to the redirect URI; malformed input and plain HTTP are pages too.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
@@ -30,7 +31,7 @@ CODE = {"response_type": "code", "state": "xyz", "scope": "polls:read"}
 
 def _says(page_text: str, description: str) -> bool:
     """The error page shows exactly ``description`` for an ``invalid_request``."""
-    return f"cannot be completed {description} Error: invalid_request" in page_text
+    return f"cannot be completed {description} Error: invalid_request (HTTP 400)" in page_text
 
 
 @pytest.fixture
@@ -279,7 +280,9 @@ async def test_a_failing_authenticate_hook_gives_a_generic_500_page(
 def test_a_missing_template_directory_is_refused_at_construction(store: TokenStore) -> None:
     from oauth_middleware.server import AuthorizationServer
 
-    with pytest.raises(ValueError, match="is not a directory"):
+    with pytest.raises(ValueError, match=re.escape(
+            "templates='/nonexistent/templates' is not a directory: pass the folder holding "
+            "your consent.html / error.html overrides")):
         AuthorizationServer(store=store, issuer=ISSUER, secret_key="k" * 32,
                             templates="/nonexistent/templates")
 
