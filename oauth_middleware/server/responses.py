@@ -44,7 +44,7 @@ def error_json(exc: OAuthError) -> Response:
     return json_response(exc.to_dict(), exc.status_code, exc.headers)
 
 
-def html_response(html: str, status_code: int = 200) -> Response:
+def html_response(html: str, status_code: int) -> Response:
     """A page with the anti-framing, no-cache and no-sniff headers."""
     return Response(html, status_code=status_code, media_type="text/html; charset=utf-8",
                     headers=HTML_HEADERS)
