@@ -23,7 +23,8 @@ _TOKEN = ("tests/server/test_grants.py", "tests/server/test_client_auth.py",
           "tests/server/test_refresh_rotation.py", "tests/server/test_grants_edges.py")
 _STORE = ("tests/test_store.py", "tests/test_batch.py", "tests/test_pipelines.py",
           "tests/test_grant_cap.py", "tests/test_rotation.py", "tests/toolbox/test_removal.py",
-          "tests/toolbox/test_index_paging.py", "tests/test_code_store.py")
+          "tests/toolbox/test_index_paging.py", "tests/test_code_store.py",
+          "tests/test_refresh_store.py")
 
 #: Each security-critical module and the fast test files that exercise it.
 MODULES: dict[str, tuple[str, ...]] = {

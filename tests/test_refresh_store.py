@@ -1,0 +1,49 @@
+"""Rotating a refresh token through the store's API (RFC 6749 §6, RFC 9700 §4.14.2): what
+a caller that asks for no new refresh token gets, and a record that is not current."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+
+from oauth_middleware.store import NewTokens, TokenStore
+
+SPEC = NewTokens(client_id="web", subject="alice", scopes=frozenset({"read"}), refresh=True)
+
+
+@pytest.mark.rule("token.refresh.rotation")
+async def test_a_rotation_without_a_new_refresh_token_still_retires_the_old_one(
+    store: TokenStore,
+) -> None:
+    first = await store.issue(SPEC)
+    token = str(first.refresh_token)
+    record = await store.get_refresh(token)
+    assert record is not None
+    issued = await store.rotate_refresh(token, record, replace(SPEC, refresh=False))
+    assert issued is not None and issued.refresh_token is None
+    assert await store.resolve(issued.access_token) is not None
+    retired = await store.get_refresh(token)
+    assert retired is not None and retired.rotated
+
+
+async def test_rotating_from_a_record_that_is_not_current_is_a_programming_error(
+    store: TokenStore,
+) -> None:
+    """Only get_refresh's current record may be rotated: a rotated-away one raises before
+    anything is written, and the grant's current token still rotates."""
+    first = await store.issue(SPEC)
+    token = str(first.refresh_token)
+    record = await store.get_refresh(token)
+    assert record is not None
+    second = await store.rotate_refresh(token, record, SPEC)
+    assert second is not None and second.refresh_token is not None
+    stale = await store.get_refresh(token)
+    assert stale is not None and stale.rotated
+    with pytest.raises(ValueError, match=re.escape(
+            "rotate_refresh needs the token's current record (get_refresh)")):
+        await store.rotate_refresh(token, stale, SPEC)
+    current = await store.get_refresh(second.refresh_token)
+    assert current is not None and not current.rotated
+    assert await store.rotate_refresh(second.refresh_token, current, SPEC) is not None
