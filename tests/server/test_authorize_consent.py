@@ -260,13 +260,14 @@ async def test_a_forged_decision_is_refused_and_leaves_the_request_answerable(
     assert "code" in answer(genuine)[2]
 
 
-@pytest.mark.parametrize("salt", ["oauth_middleware.admin.csrf", "itsdangerous"])
+@pytest.mark.parametrize("salt", ["oauth_middleware.admin.csrf", "itsdangerous.Signer"])
 @pytest.mark.rule("auth.csrf.transaction")
 async def test_a_token_signed_with_the_same_key_for_another_use_is_refused(
     harness: Harness, salt: str
 ) -> None:
     """The consent salt keeps its tokens apart from every other signature of the secret
-    key: the admin's forms, or anything signed with itsdangerous's default salt."""
+    key: the admin's forms, or anything signed under itsdangerous's default salt (which
+    Starlette's session cookies use, often with the same key)."""
     page = await harness.consent(**WEB)
     elsewhere = csrf.CsrfTokens(harness.server.config.secret_key, salt=salt, max_age=600,
                                 clock=harness.store.clock)
