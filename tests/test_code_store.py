@@ -16,7 +16,7 @@ from tests.conftest import FakeClock
 CODE = AuthorizationCode(grant_id="", client_id="web", subject="alice",
                          redirect_uri="https://app.example/cb", redirect_uri_explicit=True,
                          scopes=frozenset({"read"}))
-LIFETIME_ERROR = re.escape("an authorization code lifetime must be 1 to 600 seconds")
+LIFETIME_ERROR = "^" + re.escape("an authorization code lifetime must be 1 to 600 seconds") + "$"
 
 
 @pytest.mark.rule("token.code.random-ttl")

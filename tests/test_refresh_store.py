@@ -28,6 +28,26 @@ async def test_a_rotation_without_a_new_refresh_token_still_retires_the_old_one(
     assert retired is not None and retired.rotated
 
 
+@pytest.mark.rule("token.refresh.rotation")
+async def test_a_rotated_grant_of_a_client_stays_out_of_the_same_named_users_reach(
+    store: TokenStore,
+) -> None:
+    """A client acting for itself and a user who happens to share its name are different
+    subjects: revoking the user's tokens, after the client's grant rotated, leaves the
+    client's tokens alone."""
+    spec = replace(SPEC, subject="web", subject_type="client")
+    first = await store.issue(spec)
+    record = await store.get_refresh(str(first.refresh_token))
+    assert record is not None
+    rotated = await store.rotate_refresh(str(first.refresh_token), record, spec)
+    assert rotated is not None
+    users = await store.issue(replace(SPEC, subject="web"))
+    await store.revoke_user("web")
+    assert await store.resolve(users.access_token) is None
+    kept = await store.resolve(rotated.access_token)
+    assert kept is not None and (kept.subject, kept.subject_type) == ("web", "client")
+
+
 async def test_rotating_from_a_record_that_is_not_current_is_a_programming_error(
     store: TokenStore,
 ) -> None:
@@ -41,8 +61,8 @@ async def test_rotating_from_a_record_that_is_not_current_is_a_programming_error
     assert second is not None and second.refresh_token is not None
     stale = await store.get_refresh(token)
     assert stale is not None and stale.rotated
-    with pytest.raises(ValueError, match=re.escape(
-            "rotate_refresh needs the token's current record (get_refresh)")):
+    with pytest.raises(ValueError, match="^" + re.escape(
+            "rotate_refresh needs the token's current record (get_refresh)") + "$"):
         await store.rotate_refresh(token, stale, SPEC)
     current = await store.get_refresh(second.refresh_token)
     assert current is not None and not current.rotated
