@@ -48,6 +48,23 @@ async def test_a_rotated_grant_of_a_client_stays_out_of_the_same_named_users_rea
     assert kept is not None and (kept.subject, kept.subject_type) == ("web", "client")
 
 
+@pytest.mark.rule("token.refresh.rotation")
+async def test_a_rotation_right_after_redis_forgot_its_scripts_still_rotates(
+    store: TokenStore,
+) -> None:
+    """A restarted Redis has an empty script cache: the rotation loads what it runs."""
+    first = await store.issue(SPEC)
+    token = str(first.refresh_token)
+    record = await store.get_refresh(token)
+    assert record is not None
+    await store.redis.script_flush()
+    rotated = await store.rotate_refresh(token, record, SPEC)
+    assert rotated is not None and rotated.refresh_token is not None
+    assert await store.resolve(rotated.access_token) is not None
+    retired = await store.get_refresh(token)
+    assert retired is not None and retired.rotated
+
+
 async def test_rotating_from_a_record_that_is_not_current_is_a_programming_error(
     store: TokenStore,
 ) -> None:
