@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from oauth_middleware.store import NewTokens, TokenStore
+from oauth_middleware.store import MAX_LIFETIME, ClientRemoved, NewTokens, TokenStore
 
 SPEC = NewTokens(client_id="web", subject="alice", scopes=frozenset({"read"}), refresh=True)
 
@@ -84,3 +84,23 @@ async def test_rotating_from_a_record_that_is_not_current_is_a_programming_error
     current = await store.get_refresh(second.refresh_token)
     assert current is not None and not current.rotated
     assert await store.rotate_refresh(second.refresh_token, current, SPEC) is not None
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"lifetime": 0}, "an access token lifetime"),
+    ({"refresh_lifetime": 0}, "a refresh token lifetime"),
+])
+async def test_an_out_of_range_lifetime_is_refused_naming_which(
+    store: TokenStore, changes: dict[str, int], message: str
+) -> None:
+    expected = (f"{message} must be a positive number of seconds up to {MAX_LIFETIME} "
+                "(ten years), or None for never")
+    with pytest.raises(ValueError, match="^" + re.escape(expected) + "$"):
+        await store.issue(replace(SPEC, **changes))  # type: ignore[arg-type]
+
+
+async def test_issuing_for_a_client_registered_anew_names_it(store: TokenStore) -> None:
+    with pytest.raises(ClientRemoved, match="^" + re.escape(
+            "client 'web' is no longer registered") + "$"):
+        await store.issue(replace(SPEC, client_generation="gone"))
+    assert await store.list_tokens(client_id="web") == (0, [])
