@@ -9,6 +9,7 @@ concurrent, leaves more live grants than the cap.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
@@ -226,3 +227,21 @@ def test_the_default_caps_leave_room_for_many_devices_and_instances() -> None:
         GRANTS_PER_USER, GRANTS_PER_CLIENT) == (100, 1000)
     edge = TokenStore.from_url(None, max_grants_per_user=1, max_grants_per_client=MAX_GRANTS)
     assert caps(edge) == (1, MAX_GRANTS)
+
+
+@pytest.mark.rule("abuse.bounded.grants-per-user")
+async def test_a_revoked_grant_of_a_client_no_longer_counts_against_its_cap(
+    store: TokenStore,
+) -> None:
+    """Revoking a client_credentials grant takes it out of the client's own index, so the
+    next grant within the cap evicts nothing (its earliest-expiring grant stays live)."""
+    small = capped(store, client=3)
+    spec = NewTokens(client_id="svc", subject="svc", subject_type="client",
+                     scopes=frozenset({"read"}))
+    first, second, third = [await small.issue(replace(spec, lifetime=100 * n))
+                            for n in (1, 2, 3)]
+    assert await small.revoke_grant(second.token.grant_id) == 1
+    fourth = await small.issue(replace(spec, lifetime=400))
+    for kept in (first, third, fourth):
+        assert await small.resolve(kept.access_token) is not None
+    assert await small.resolve(second.access_token) is None

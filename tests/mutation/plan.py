@@ -26,10 +26,11 @@ _AUTHORIZE = ("tests/server/test_authorize_validation.py", "tests/server/test_au
 _TOKEN = ("tests/server/test_grants.py", "tests/server/test_client_auth.py",
           "tests/server/test_revoke.py", "tests/server/test_introspect.py",
           "tests/server/test_throttle.py", "tests/server/test_grants_cap.py",
-          "tests/server/test_refresh_rotation.py")
+          "tests/server/test_refresh_rotation.py", "tests/server/test_grants_edges.py")
 _STORE = ("tests/test_store.py", "tests/test_batch.py", "tests/test_pipelines.py",
           "tests/test_grant_cap.py", "tests/test_rotation.py", "tests/toolbox/test_removal.py",
-          "tests/toolbox/test_index_paging.py")
+          "tests/toolbox/test_index_paging.py", "tests/test_code_store.py",
+          "tests/test_refresh_store.py")
 
 #: Each security-critical module and the fast test files that exercise it.
 MODULES: dict[str, tuple[str, ...]] = {
@@ -60,7 +61,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "oauth_middleware/server/consent.py": ("tests/test_csrf.py", *_AUTHORIZE),
     "oauth_middleware/server/authorization_request.py": _AUTHORIZE,
     "oauth_middleware/server/responses.py": (*_AUTHORIZE, "tests/server/test_boundary.py"),
-    "oauth_middleware/server/pages.py": _AUTHORIZE,
+    "oauth_middleware/server/pages.py": (*_AUTHORIZE, "tests/server/test_authorize_unavailable.py"),
     "oauth_middleware/web.py": (*_AUTHORIZE, "tests/server/test_boundary.py",
                                 "tests/test_identity.py"),
     "oauth_middleware/policy.py": (*_TOKEN, *_AUTHORIZE),

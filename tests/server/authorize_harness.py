@@ -189,9 +189,12 @@ def assert_page(response: httpx.Response, status: int) -> Page:
 def answer(response: httpx.Response) -> tuple[str, str, dict[str, str]]:
     """A redirect's (URI without our parameters, "query"|"fragment", parameters).
 
-    Asserts the redirect is a 303 and that no parameter appears twice.
+    Asserts the redirect is a 303 no cache keeps and no referrer follows (it may carry a
+    code or a token), and that no parameter appears twice.
     """
     assert response.status_code == 303, response.text
+    assert (response.headers.get("cache-control"), response.headers.get("pragma"),
+            response.headers.get("referrer-policy")) == ("no-store", "no-cache", "no-referrer")
     location = response.headers["location"]
     base, hash_sign, fragment = location.partition("#")
     where, raw = ("fragment", fragment) if hash_sign else ("query", urlsplit(base).query)

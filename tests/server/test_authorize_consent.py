@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from oauth_middleware import Scope, TokenStore, issue_token, register_client
+from oauth_middleware import Scope, TokenStore, csrf, issue_token, register_client
 from oauth_middleware.security import digest
 from oauth_middleware.server import AuthorizationServer
 from oauth_middleware.server.consent import origin_of
@@ -74,7 +74,7 @@ async def test_consent_form_is_one_post_with_hidden_fields_ticked_scopes_and_two
 
 @pytest.mark.rule("auth.csrf.transaction", "rest.no-raw-secrets")
 async def test_the_pending_request_is_stored_server_side_bound_to_the_user(
-    harness: Harness
+    harness: Harness, clock: FakeClock
 ) -> None:
     page = await harness.consent(code_challenge=CHALLENGE, code_challenge_method="S256", **WEB)
     transaction = page.hidden("transaction")
@@ -83,6 +83,7 @@ async def test_the_pending_request_is_stored_server_side_bound_to_the_user(
     assert (pending.user, pending.client_id, pending.redirect_uri, pending.scopes,
             pending.state, pending.code_challenge) == (
         "alice", "web", WEB_REDIRECT, ("polls:read", "polls:vote"), "st ü&#", CHALLENGE)
+    assert pending.created_at == clock.now
     keys = texts(list(await redis_of(harness.store).keys("*")))
     assert not [k for k in keys if transaction in k]
     assert harness.store.keys.pending("alice", digest(transaction)) in keys
@@ -91,13 +92,24 @@ async def test_the_pending_request_is_stored_server_side_bound_to_the_user(
 
 @pytest.mark.rule("responses.html.escaped")
 async def test_a_link_that_is_not_http_is_not_rendered_as_a_link(harness: Harness) -> None:
-    await register_client(harness.store, "Sneaky", "sneaky", WEB_REDIRECT, public=False,
-                          link="javascript:alert(1)", scopes_list=["polls:read"])
-    response = await harness.authorize(client_id="sneaky", response_type="code")
-    page = assert_page(response, 200)
-    assert page.links == []
-    assert "javascript:" not in response.text
-    assert "Authorize Sneaky?" in page.text
+    for n, link in enumerate(("javascript:alert(1)", "javascript://client.example/%0aalert(1)",
+                              "https:client.example")):
+        await register_client(harness.store, "Sneaky", f"sneaky{n}", WEB_REDIRECT, public=False,
+                              link=link, scopes_list=["polls:read"])
+        response = await harness.authorize(client_id=f"sneaky{n}", response_type="code")
+        page = assert_page(response, 200)
+        assert page.links == []
+        assert "javascript:" not in response.text
+        assert "Authorize Sneaky?" in page.text
+
+
+async def test_an_http_or_https_link_is_rendered_as_a_link(harness: Harness) -> None:
+    for n, link in enumerate(("http://client.example/about", "https://client.example/about")):
+        await register_client(harness.store, "Plain", f"plain{n}", WEB_REDIRECT, public=False,
+                              link=link, scopes_list=["polls:read"])
+        page = assert_page(await harness.authorize(client_id=f"plain{n}", response_type="code"),
+                           200)
+        assert [a.get("href") for a in page.links] == [link]
 
 
 @pytest.mark.rule("responses.html.escaped")
@@ -216,6 +228,10 @@ async def test_a_registered_uri_with_a_query_keeps_it_on_success(harness: Harnes
     assert location.endswith("&state=a%26b")
 
 
+#: The page text of a consent form refused for its CSRF token or repeated fields.
+NOT_VERIFIED = "cannot be completed The consent form could not be verified. Error: access_denied"
+
+
 def _forge(forgery: str, page: Page, other: Page) -> tuple[tuple[str, ...], FormFields]:
     """(fields to drop, fields to replace) for one way of forging the decision."""
     token = page.hidden("csrf_token")
@@ -239,10 +255,28 @@ async def test_a_forged_decision_is_refused_and_leaves_the_request_answerable(
     page = await harness.consent(**WEB)
     drop, extra = _forge(forgery, page, await harness.consent(**WEB))
     forged = await harness.decide(page, drop=drop, extra=extra)
-    assert "could not be verified" in assert_page(forged, 403).text
+    assert NOT_VERIFIED in assert_page(forged, 403).text
     assert await harness.code_keys() == []
     genuine = await harness.decide(page)
     assert "code" in answer(genuine)[2]
+
+
+@pytest.mark.parametrize("salt", ["oauth_middleware.admin.csrf", "itsdangerous.Signer"])
+@pytest.mark.rule("auth.csrf.transaction")
+async def test_a_token_signed_with_the_same_key_for_another_use_is_refused(
+    harness: Harness, salt: str
+) -> None:
+    """The consent salt keeps its tokens apart from every other signature of the secret
+    key: the admin's forms, or anything signed under itsdangerous's default salt (which
+    Starlette's session cookies use, often with the same key)."""
+    page = await harness.consent(**WEB)
+    elsewhere = csrf.CsrfTokens(harness.server.config.secret_key, salt=salt, max_age=600,
+                                clock=harness.store.clock)
+    token = elsewhere.issue("alice", page.hidden("transaction"))
+    forged = await harness.decide(page, extra={"csrf_token": token})
+    assert NOT_VERIFIED in assert_page(forged, 403).text
+    assert await harness.code_keys() == []
+    assert "code" in answer(await harness.decide(page))[2]
 
 
 @pytest.mark.rule("auth.csrf.transaction")
@@ -325,7 +359,7 @@ async def test_a_decision_without_fetch_metadata_relies_on_the_csrf_token(
     for forgery in ("no_token", "bad_token", "other_token"):
         drop, extra = _forge(forgery, page, await harness.consent(**WEB))
         forged = await harness.decide(page, bare=True, drop=drop, extra=extra)
-        assert "could not be verified" in assert_page(forged, 403).text, forgery
+        assert NOT_VERIFIED in assert_page(forged, 403).text, forgery
         assert await harness.code_keys() == []
     response = await harness.decide(page, bare=True)
     code = answer(response)[2]["code"]
@@ -338,9 +372,11 @@ async def test_a_decision_without_fetch_metadata_relies_on_the_csrf_token(
 async def test_a_decision_must_be_approve_or_deny(harness: Harness) -> None:
     page = await harness.consent(**WEB)
     for decision in ("maybe", ""):
-        assert "no decision" in assert_page(await harness.decide(page, decision), 400).text
+        refused = assert_page(await harness.decide(page, decision), 400)
+        assert ("cannot be completed The consent form carries no decision. "
+                "Error: invalid_request") in refused.text
     twice = await harness.decide(page, extra={"decision": ["approve", "deny"]})
-    assert_page(twice, 403)
+    assert NOT_VERIFIED in assert_page(twice, 403).text
     assert "code" in answer(await harness.decide(page))[2]
 
 
@@ -348,6 +384,7 @@ NOT_A_FORM = "The consent form must be application/x-www-form-urlencoded."
 
 
 @pytest.mark.parametrize(("content_type", "body", "status", "message"), [
+    (None, b"decision=approve", 400, NOT_A_FORM),
     ("application/json", b'{"decision": "approve"}', 400, NOT_A_FORM),
     ("multipart/form-data; boundary=x", b"--x--", 400, NOT_A_FORM),
     ("application/x-www-form-urlencoded;charset=x", b"decision=approve&csrf_token=%zz", 400,
@@ -357,10 +394,11 @@ NOT_A_FORM = "The consent form must be application/x-www-form-urlencoded."
 ])
 @pytest.mark.rule("abuse.malformed-400")
 async def test_a_malformed_decision_body_is_refused(
-    harness: Harness, content_type: str, body: bytes, status: int, message: str
+    harness: Harness, content_type: str | None, body: bytes, status: int, message: str
 ) -> None:
+    typed = {} if content_type is None else {"content-type": content_type}
     response = await harness.http.post("/oauth/auth/", content=body, headers={
-        "content-type": content_type, "x-test-user": "alice"})
+        **typed, "x-test-user": "alice"})
     assert f"cannot be completed {message} Error: " in assert_page(response, status).text
     assert await harness.code_keys() == []
 
@@ -479,10 +517,13 @@ def test_the_issuer_origin_is_serialized_as_browsers_send_it(issuer: str, origin
 
 
 @pytest.mark.rule("responses.5xx-generic")
+@pytest.mark.parametrize("broken", ["{{ no_such_variable.attribute }}", "{{ descripton }}"])
 async def test_a_broken_error_template_override_falls_back_to_the_generic_500_page(
-    store: TokenStore, tmp_path: Path
+    store: TokenStore, tmp_path: Path, broken: str
 ) -> None:
-    (tmp_path / "error.html").write_text("{{ no_such_variable.attribute }}")
+    """A misspelt name in an override fails loudly: never a page with a blank where the
+    description should be."""
+    (tmp_path / "error.html").write_text(broken)
     async with open_harness(store, templates=tmp_path) as harness:
         response = await harness.authorize(client_id="nope")
         page = assert_page(response, 500)
@@ -525,4 +566,21 @@ async def test_a_consent_post_whose_client_goes_away_is_no_server_error(
     assert response.status == 400
     assert response.header("content-type") == "text/html; charset=utf-8"
     assert response.header("x-frame-options") == "DENY"
+    assert ("cannot be completed The browser went away before the form was read. "
+            "Error: invalid_request") in read_page(response.body.decode()).text
     assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+@pytest.mark.parametrize("length", [b"x1", b"-1", b"1 2"])
+@pytest.mark.rule("abuse.malformed-400")
+async def test_a_consent_post_with_a_malformed_content_length_is_refused(
+    harness: Harness, length: bytes
+) -> None:
+    response = await call(harness.app, "POST", "/oauth/auth/", body=b"decision=approve",
+                          headers=[(b"x-test-user", b"alice"), (b"content-length", length),
+                                   (b"content-type", b"application/x-www-form-urlencoded")])
+    assert response.status == 400
+    assert response.header("x-frame-options") == "DENY"
+    assert ("cannot be completed The Content-Length header is malformed. "
+            "Error: invalid_request") in read_page(response.body.decode()).text
+    assert await harness.code_keys() == []

@@ -111,6 +111,7 @@ async def test_client_without_the_code_grant_gets_unauthorized_client(harness: H
                           register_unknown_scopes=False)
     response = await harness.authorize(client_id="machine", response_type="code", state="s")
     assert _error(answer(response)) == "unauthorized_client"
+    assert answer(response)[2]["error_description"] == "The client may not use this response type."
 
 
 @pytest.mark.rule("auth.error.codes", "auth.implicit")
@@ -153,6 +154,17 @@ async def test_unknown_disabled_or_foreign_scope_is_invalid_scope(
 ) -> None:
     response = await harness.authorize(response_type="code", scope=scope, state="s", **WEB)
     assert _error(answer(response)) == "invalid_scope"
+    assert await harness.code_keys() == []
+
+
+@pytest.mark.parametrize("scope", ['bad"scope', "polls:read\\", "polls:read\u00a0polls:vote"])
+@pytest.mark.rule("auth.error.codes")
+async def test_a_malformed_scope_is_invalid_scope_saying_so(harness: Harness, scope: str) -> None:
+    """RFC 6749 §3.3: scope tokens are %x21 / %x23-5B / %x5D-7E, delimited by %x20 only (a
+    no-break space is neither)."""
+    response = await harness.authorize(response_type="code", scope=scope, state="s", **WEB)
+    assert _error(answer(response)) == "invalid_scope"
+    assert answer(response)[2]["error_description"] == "The scope parameter is malformed."
     assert await harness.code_keys() == []
 
 

@@ -57,7 +57,8 @@ async def outage(backend: str, request: pytest.FixtureRequest) -> AsyncIterator[
 def _assert_503_page(response: httpx.Response, outage: Outage) -> None:
     page = assert_page(response, 503)
     assert response.headers["retry-after"] == "5"
-    assert "temporarily unavailable" in page.text
+    assert page.text.startswith("Service temporarily unavailable")
+    assert page.text.endswith("Error: temporarily_unavailable (HTTP 503)")
     text = response.text
     assert "127.0.0.1" not in text and "redis" not in text.lower()
     if outage.port is not None:

@@ -7,12 +7,14 @@ to the redirect URI; malformed input and plain HTTP are pages too.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
 import pytest
 
 from oauth_middleware import TokenStore, register_client
+from oauth_middleware.redirects import MAX_REDIRECT_URI_LENGTH
 from tests.page_headers import assert_page_headers
 from tests.server.authorize_harness import (
     CHALLENGE,
@@ -26,6 +28,11 @@ from tests.server.authorize_harness import (
 from tests.store_helpers import get_code, redis_of
 
 CODE = {"response_type": "code", "state": "xyz", "scope": "polls:read"}
+
+
+def _says(page_text: str, description: str) -> bool:
+    """The error page shows exactly ``description`` for an ``invalid_request``."""
+    return f"cannot be completed {description} Error: invalid_request (HTTP 400)" in page_text
 
 
 @pytest.fixture
@@ -56,7 +63,7 @@ async def test_missing_unknown_or_repeated_client_gets_a_page_not_a_redirect(
     uri = "https%3A%2F%2Fclient.example%2Fcb"
     response = await harness.authorize_raw(f"{query}&redirect_uri={uri}")
     page = assert_page(response, 400)
-    assert description in page.text
+    assert _says(page.text, description)
     assert "<script>" not in response.text
     await _nothing_pending(harness)
 
@@ -83,7 +90,7 @@ async def test_redirect_uri_must_match_a_registered_one_exactly(
 ) -> None:
     response = await harness.authorize(client_id="web", redirect_uri=requested, **CODE)
     page = assert_page(response, 400)
-    assert "The redirect_uri is not registered for this client." in page.text
+    assert _says(page.text, "The redirect_uri is not registered for this client.")
     await _nothing_pending(harness)
 
 
@@ -93,7 +100,8 @@ async def test_repeated_redirect_uri_gets_a_page_even_with_equal_values(harness:
     response = await harness.authorize_raw(
         f"response_type=code&client_id=web&redirect_uri={uri}&redirect_uri={uri}&state=s"
     )
-    assert "repeated" in assert_page(response, 400).text
+    assert _says(assert_page(response, 400).text,
+                 "The client_id or redirect_uri parameter is repeated.")
 
 
 @pytest.mark.rule("auth.client-first")
@@ -102,7 +110,20 @@ async def test_missing_redirect_uri_with_several_registered_gets_a_page(harness:
                           scopes_list=["polls:read"], register_unknown_scopes=False)
     response = await harness.authorize(client_id="two", code_challenge=CHALLENGE,
                                        code_challenge_method="S256", **CODE)
-    assert "The redirect_uri parameter is missing." in assert_page(response, 400).text
+    assert _says(assert_page(response, 400).text, "The redirect_uri parameter is missing.")
+
+
+@pytest.mark.rule("auth.redirect.exact-match")
+async def test_a_redirect_uri_of_the_longest_registrable_length_is_accepted(
+    harness: Harness
+) -> None:
+    longest = "https://client.example/" + "a" * (MAX_REDIRECT_URI_LENGTH - 23)
+    assert len(longest) == MAX_REDIRECT_URI_LENGTH
+    await register_client(harness.store, "Long", "long", longest, scopes_list=["polls:read"],
+                          register_unknown_scopes=False)
+    page = await harness.consent(client_id="long", redirect_uri=longest,
+                                 code_challenge=CHALLENGE, code_challenge_method="S256", **CODE)
+    assert answer(await harness.decide(page))[0] == longest
 
 
 @pytest.mark.rule("auth.redirect.exact-match")
@@ -154,7 +175,7 @@ async def test_a_loopback_redirect_uri_differing_in_more_than_its_port_gets_a_pa
                                        code_challenge=CHALLENGE, code_challenge_method="S256",
                                        **CODE)
     page = assert_page(response, 400)
-    assert "The redirect_uri is not registered for this client." in page.text
+    assert _says(page.text, "The redirect_uri is not registered for this client.")
     await _nothing_pending(harness)
 
 
@@ -260,7 +281,9 @@ async def test_a_failing_authenticate_hook_gives_a_generic_500_page(
 def test_a_missing_template_directory_is_refused_at_construction(store: TokenStore) -> None:
     from oauth_middleware.server import AuthorizationServer
 
-    with pytest.raises(ValueError, match="is not a directory"):
+    with pytest.raises(ValueError, match=re.escape(
+            "templates='/nonexistent/templates' is not a directory: pass the folder holding "
+            "your consent.html / error.html overrides")):
         AuthorizationServer(store=store, issuer=ISSUER, secret_key="k" * 32,
                             templates="/nonexistent/templates")
 

@@ -29,8 +29,8 @@ class PasswordGrant(TokenGrant):
     async def issue(self, request: TokenRequest) -> IssuedTokens:
         params, client = request.params, request.client
         verify = self.config.verify_password
-        if verify is None:  # the server drops the grant without a hook; kept for the type
-            raise UnauthorizedClient("The password grant is not available to this client.")
+        if verify is None:  # unreachable: the server drops the grant without a hook (typing)
+            raise UnauthorizedClient()
         username, password = required(params, "username"), required(params, "password")
         subject = normalised_username(username)
         audience = self.direct_audience(client, params)  # refused before any password check
