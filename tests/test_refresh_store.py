@@ -69,8 +69,8 @@ async def test_a_rotation_right_after_redis_forgot_its_scripts_still_rotates(
 async def test_rotating_from_a_record_that_is_not_current_is_a_programming_error(
     store: TokenStore,
 ) -> None:
-    """Only the current record (as read_for reads it) may be rotated: a rotated-away one raises before
-    anything is written, and the grant's current token still rotates."""
+    """Only the current record (as read_for reads it) may be rotated: a rotated-away one
+    raises before anything is written, and the grant's current token still rotates."""
     first = await store.issue(SPEC)
     token = str(first.refresh_token)
     record = await get_refresh(store, token)

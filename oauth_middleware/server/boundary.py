@@ -129,12 +129,13 @@ async def read_params(request: Request, raw_query: bytes) -> dict[str, str]:
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != _FORM_TYPE:
         raise InvalidRequest("The body must be application/x-www-form-urlencoded.")
-    return form.parse(await _read_body(request))
+    return form.parse(await read_body(request))
 
 
-async def _read_body(request: Request) -> bytes:
+async def read_body(request: Request, limit: int = MAX_BODY_SIZE) -> bytes:
+    """The request's body, at most ``limit`` bytes; each way it can fail as its OAuth error."""
     try:
-        return await read_bounded(request, MAX_BODY_SIZE)
+        return await read_bounded(request, limit)
     except ValueError:
         raise InvalidRequest("The Content-Length header is malformed.") from None
     except BodyTooLarge:

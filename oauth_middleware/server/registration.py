@@ -28,7 +28,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from oauth_middleware.content_length import BodyGone, BodyTooLarge, read_bounded
 from oauth_middleware.error_response import render
 from oauth_middleware.errors import (
     AccessDenied,
@@ -37,7 +36,6 @@ from oauth_middleware.errors import (
     InvalidToken,
     MissingToken,
     OAuthError,
-    RequestTooLarge,
     ServerError,
     SlowDown,
 )
@@ -53,7 +51,7 @@ from oauth_middleware.security import (
     verify_client_secret,
 )
 from oauth_middleware.server import registration_metadata as rm
-from oauth_middleware.server.boundary import JsonEndpoint
+from oauth_middleware.server.boundary import JsonEndpoint, read_body
 from oauth_middleware.server.config import RegistrationPolicy, ServerConfig
 from oauth_middleware.server.responses import json_response
 from oauth_middleware.server.throttle import caller_address
@@ -86,15 +84,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise InvalidRequest("The body must be application/json (RFC 7591 §3.1).")
-    try:
-        body = await read_bounded(request, rm.MAX_BODY)
-    except ValueError:
-        raise InvalidRequest("The Content-Length header is malformed.") from None
-    except BodyTooLarge:
-        raise RequestTooLarge() from None
-    except BodyGone:
-        raise InvalidRequest("The client went away before the body was read.") from None
-    return rm.parse_json(body)
+    return rm.parse_json(await read_body(request, rm.MAX_BODY))
 
 
 def _metadata_of(client: Client) -> rm.Metadata:
