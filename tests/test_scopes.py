@@ -347,3 +347,13 @@ def test_auto_names_the_fix_when_an_endpoint_has_no_name() -> None:
         "mount")
     with pytest.raises(ValueError, match=_exactly(message)):
         derive(RouteInfo("/p", None, None, functools.partial(results), ()))
+
+
+def test_auto_of_an_endpoint_without_a_module_is_its_name_after_a_colon() -> None:
+    """A function made by ``exec`` may carry ``__module__ = None``: no module part, but no
+    made-up one either."""
+    async def made(request: Request) -> Response:
+        return Response()
+
+    made.__module__ = None  # type: ignore[assignment]
+    assert derive(RouteInfo("/p", None, None, made, ())) == ":made"
