@@ -55,13 +55,15 @@ class _Requirement:
 
     __slots__ = ("endpoint", "rules", "source", "spec")
 
+    #: Derived from :attr:`source`'s routes on the first request (no router is None).
+    rules: list[Rule]
+
     def __init__(self, spec: ScopeSpec) -> None:
         self.spec = spec
         #: The decorated endpoint as routes hold it (set once the wrapper exists).
         self.endpoint: Any = None
-        #: The router whose routes :attr:`rules` were derived from, and those rules.
+        #: The router whose routes :attr:`rules` were derived from.
         self.source: Any = None
-        self.rules: list[Rule] = []
 
     def scopes(self, conn: HTTPConnection) -> frozenset[str] | None:
         """The scopes this request needs; None when AUTO cannot be derived for it."""
@@ -77,13 +79,11 @@ class _Requirement:
             self.rules, self.source = endpoint_rules(routes, self.endpoint), router
         # Mounts moved root_path on the way here; the top router matched below the original.
         top = {"path": scope["path"],
-               "root_path": scope.get("app_root_path", scope.get("root_path", ""))}
+               "root_path": scope.get("app_root_path", scope.get("root_path"))}
         return first_match(self.rules, scope.get("method", "GET"), route_path(top))
 
     def check(self, conn: HTTPConnection) -> OAuthError | None:
         """The refusal for this request (the middleware's reason when it dropped a token)."""
-        if conn.scope.get("oauth") is None:
-            return refusal(conn.scope, frozenset())
         return refusal(conn.scope, self.scopes(conn))
 
 

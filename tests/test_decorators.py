@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute, request_response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -307,3 +307,50 @@ async def test_an_auto_endpoint_served_without_any_router_is_refused_not_guessed
         response = await client.get("/x", headers=await _token(store, "tests:auto"))
     assert _refused_for_scope(response, None)
     assert calls == []
+
+
+@oauth_required(scope_auto=True)
+async def live(conn: HTTPConnection) -> Response | None:
+    """One endpoint for a page and a socket at the same path."""
+    if isinstance(conn, WebSocket):
+        await conn.accept()
+        await conn.send_text("live")
+        await conn.close()
+        return None
+    return JSONResponse({"live": True})
+
+
+async def _socket(app: ASGIApp, path: str, headers: dict[str, str]) -> list[Message]:
+    sent: list[Message] = []
+    inbox: list[Message] = [{"type": "websocket.connect"}]
+
+    async def receive() -> Message:
+        return inbox.pop(0) if inbox else {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "websocket", "asgi": {"version": "3.0"}, "scheme": "wss", "path": path,
+             "raw_path": path.encode(), "root_path": "", "query_string": b"",
+             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+             "server": ("testserver", 443), "client": ("127.0.0.1", 5000), "subprotocols": []}
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_a_socket_sharing_its_path_with_a_page_is_held_to_the_same_rule_by_both_layers(
+    store: TokenStore,
+) -> None:
+    """The middleware matches a WebSocket handshake as GET, so the page's GET rule comes
+    first at that path; the decorator matches it the same way, never with another scope."""
+    app = Starlette(routes=[Mount("/m", name="m", routes=[
+        Route("/live", live, name="page"), WebSocketRoute("/live", live, name="socket")])])
+    app.add_middleware(OAuthMiddleware, store=store)
+    page = await _socket(app, "/m/live", await _token(store, "m:page"))
+    socket_only = await _socket(app, "/m/live", await _token(store, "m:socket"))
+    assert page == [{"type": "websocket.accept", "subprotocol": None, "headers": []},
+                    {"type": "websocket.send", "text": "live"},
+                    {"type": "websocket.close", "code": 1000, "reason": ""}]
+    assert socket_only == [{"type": "websocket.accept"},
+                           {"type": "websocket.close", "code": 1008,
+                            "reason": "insufficient_scope"}]

@@ -34,7 +34,8 @@ async def decorated(request: Request) -> Response:
 
 async def whoami(request: Request) -> Response:
     return JSONResponse({"authenticated": request.user.is_authenticated,
-                         "oauth": request.scope.get("oauth") is not None})
+                         "oauth": request.scope.get("oauth") is not None,
+                         "scopes": request.auth.scopes})
 
 
 def _app(public: TokenStore, internal: TokenStore) -> Starlette:
@@ -67,7 +68,8 @@ async def test_a_token_of_the_outer_store_opens_nothing_below_the_inner_middlewa
         assert answer.headers["www-authenticate"].endswith(
             '", error="invalid_token", '
             'error_description="The access token is invalid, expired or revoked."')
-    assert who.json() == {"authenticated": False, "oauth": False}
+    # Nor do the outer token's scopes stay in request.auth.
+    assert who.json() == {"authenticated": False, "oauth": False, "scopes": []}
     await internal.aclose()
 
 

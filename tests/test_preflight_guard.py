@@ -125,3 +125,20 @@ async def test_a_preflight_to_an_unlisted_route_reaches_the_app_untouched(
         answer = await client.options("/public", headers=PREFLIGHT)
     assert answer.status_code == 200 and answer.json() == SECRET_ITEMS
     assert view.calls == ["OPTIONS"]
+
+
+async def test_a_preflight_let_through_still_reads_its_body_below() -> None:
+    """The layer below gets the request's own ``receive``: one that reads the body of an
+    OPTIONS request (a framework parsing every request) must not break on it."""
+    read: list[bytes] = []
+
+    async def echo(scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        read.append(message["body"])
+        await JSONResponse({"read": message["body"].decode()})(scope, receive, send)
+
+    app = OAuthMiddleware(echo, store=TokenStore.from_url(None))
+    async with _client(app) as client:
+        answer = await client.request("OPTIONS", "/open", headers=PREFLIGHT, content=b"ping")
+    assert answer.status_code == 200 and answer.json() == {"read": "ping"}
+    assert read == [b"ping"]

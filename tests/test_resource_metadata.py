@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Annotated, Any, ClassVar
 
 import httpx
@@ -391,3 +393,89 @@ async def test_over_uvicorn_a_spoofed_host_changes_neither_the_pointer_nor_the_d
     handshake = socket_refusal.value.response
     assert handshake.status_code == 401
     assert handshake.headers["WWW-Authenticate"] == f'Bearer realm="api"{POINTER}'
+
+
+def test_require_audience_without_a_resource_names_the_option_to_add() -> None:
+    message = ("OAuthMiddleware: require_audience=True needs resource='https://...': the "
+               "audience is checked against the resource's identifier")
+    with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$"):
+        OAuthMiddleware(Starlette(), verifier=AudienceVerifier(), require_audience=True)
+
+
+async def _asgi(app: Any, method: str, path: str, scheme: str = "https",
+                headers: tuple[tuple[bytes, bytes], ...] = ()) -> list[dict[str, Any]]:
+    """What ``app`` sends for one request, message by message (no client in between to
+    drop a HEAD answer's body)."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": method, "scheme": scheme, "path": path, "raw_path": path.encode(),
+             "root_path": "", "query_string": b"", "server": ("api.example.com", 443),
+             "client": ("127.0.0.1", 50000),
+             "headers": [(b"host", b"api.example.com"), *headers]}
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+@pytest.mark.rule("resource.metadata-served")
+async def test_head_of_the_metadata_sends_its_headers_and_no_body_also_when_refused() -> None:
+    app = _app()
+    got = await _asgi(app, "GET", METADATA_PATH)
+    head = await _asgi(app, "HEAD", METADATA_PATH)
+    assert got[0]["status"] == head[0]["status"] == 200
+    assert head[0]["headers"] == got[0]["headers"]
+    assert json.loads(got[1]["body"])["resource"] == RESOURCE
+    assert head[1]["body"] == b""
+    plain_get = await _asgi(app, "GET", METADATA_PATH, scheme="http")
+    plain_head = await _asgi(app, "HEAD", METADATA_PATH, scheme="http")
+    assert plain_get[0]["status"] == plain_head[0]["status"] == 400
+    assert json.loads(plain_get[1]["body"])["error_description"] == "HTTPS is required."
+    assert plain_head[1]["body"] == b""
+
+
+@pytest.mark.rule("resource.metadata-served")
+async def test_a_get_with_preflight_headers_gets_the_metadata_not_a_preflight_answer() -> None:
+    async with _client(_app()) as client:
+        got = await client.get(METADATA_PATH, headers={
+            "Origin": "https://inspector.example", "Access-Control-Request-Method": "GET"})
+    assert got.status_code == 200 and got.json()["resource"] == RESOURCE
+    assert got.headers["content-type"] == "application/json"
+
+
+@pytest.mark.rule("resource.metadata-served")
+async def test_metadata_is_served_in_front_of_an_app_without_routes() -> None:
+    """Only routes of the app can shadow the document; a bare ASGI app has none."""
+    inner = PlainTextResponse("the app", status_code=418)
+    app = OAuthMiddleware(inner, verifier=AudienceVerifier(), resource=RESOURCE)
+    async with _client(app) as client:
+        got = await client.get(METADATA_PATH)
+        elsewhere = await client.get("/elsewhere")
+    assert got.status_code == 200 and got.json()["resource"] == RESOURCE
+    assert elsewhere.status_code == 418 and elsewhere.text == "the app"
+
+
+@pytest.mark.rule("resource.metadata-challenge")
+async def test_a_decorated_endpoint_called_by_another_points_its_refusal_to_the_metadata(
+) -> None:
+    """The middleware cannot see a decorated endpoint another endpoint calls: the
+    decorator refuses itself, with the same pointer to the metadata."""
+    async def relay(request: Request) -> Response:
+        answer: Response = await decorated(request)
+        return answer
+
+    app = Starlette(routes=[Route("/relay", relay)])
+    app.add_middleware(OAuthMiddleware, verifier=AudienceVerifier(), resource=RESOURCE)
+    async with _client(app) as client:
+        plain = await client.get("/relay")
+        short = await client.get("/relay", headers=_bearer("no-scope"))
+    assert plain.status_code == 401
+    assert plain.json() == {"error_description": "A bearer token is required."}
+    assert plain.headers["www-authenticate"] == f'Bearer realm="api"{POINTER}'
+    assert short.status_code == 403 and short.json()["scope"] == "tools:call"
+    assert short.headers["www-authenticate"].endswith(f'scope="tools:call"{POINTER}')

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import functools
+import re
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from fastapi import APIRouter, FastAPI
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Host, Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from oauth_middleware import AUTO, oauth_required
-from oauth_middleware.scopes import ScopePolicy, derive, parse_key, walk_routes
+from oauth_middleware.scopes import (
+    MAX_NESTING,
+    MAX_ROUTES,
+    RouteInfo,
+    ScopePolicy,
+    derive,
+    parse_key,
+    walk_routes,
+)
 from tests import apps
 
 
@@ -239,3 +252,108 @@ def test_bound_rules_name_their_template_and_a_decorated_websocket_any_method() 
         (None, "/b", frozenset({"tests:results"})),
         (None, "/feed", frozenset({"feed:read"})),
     ]
+
+
+def _exactly(message: str) -> str:
+    """A ``match=`` pattern for this whole message, nothing more."""
+    return f"^{re.escape(message)}$"
+
+
+def _included(router: Any, prefix: str) -> SimpleNamespace:
+    """An entry shaped like recent FastAPI's kept-whole ``include_router`` (the installed
+    FastAPI copies routes instead, so the shape is built here)."""
+    return SimpleNamespace(original_router=router, include_context=SimpleNamespace(prefix=prefix))
+
+
+def test_walk_routes_joins_the_prefixes_of_nested_included_routers() -> None:
+    inner = SimpleNamespace(routes=[Route("/x", results)])
+    middle = SimpleNamespace(routes=[_included(inner, "/b")])
+    found = list(walk_routes([_included(middle, "/a")]))
+    assert [(i.template, i.endpoint) for i in found] == [("/a/b/x", results)]
+
+
+def test_a_router_included_in_itself_is_refused_naming_where() -> None:
+    looping = SimpleNamespace(routes=[])
+    looping.routes.append(_included(looping, "/p"))
+    message = ("the Mount at '/p/p' contains an app it is mounted in: "
+               "a cycle of mounts cannot be walked")
+    with pytest.raises(ValueError, match=_exactly(message)):
+        list(walk_routes([_included(looping, "/p")]))
+
+
+def test_an_app_mounted_in_itself_is_refused_at_the_first_repeat() -> None:
+    app = Starlette(routes=[Route("/a", results)])
+    app.router.routes.append(Mount("/again", app=app))
+    message = ("the Mount at '/again' contains an app it is mounted in: "
+               "a cycle of mounts cannot be walked")
+    with pytest.raises(ValueError, match=_exactly(message)):
+        list(walk_routes(app.routes))
+
+
+def _nested(depth: int) -> list[Any]:
+    routes: list[Any] = [Route("/leaf", results)]
+    for _ in range(depth):
+        routes = [Mount("/n", routes=routes)]
+    return routes
+
+
+def test_mounts_nest_up_to_the_limit_and_one_deeper_is_refused() -> None:
+    deepest = list(walk_routes(_nested(MAX_NESTING)))
+    assert [i.template for i in deepest] == ["/n" * MAX_NESTING + "/leaf"]
+    message = (f"routes are nested more than {MAX_NESTING} mounts deep "
+               f"(at {'/n' * (MAX_NESTING + 1)!r})")
+    with pytest.raises(ValueError, match=_exactly(message)):
+        list(walk_routes(_nested(MAX_NESTING + 1)))
+
+
+#: A cheap leaf route (walking needs only a path and an endpoint).
+_LEAF: Any = SimpleNamespace(path="/", endpoint=results)
+
+
+def _leaves_then_failure(count: int) -> Iterator[SimpleNamespace]:
+    """``count`` leaf routes, then a failure: reading past the limit is a bug."""
+    yield from [_LEAF] * count
+    raise AssertionError("the routes were read past the limit")
+
+
+def test_a_route_list_longer_than_the_limit_is_refused_without_reading_it_all() -> None:
+    assert len(list(walk_routes([_LEAF] * MAX_ROUTES))) == MAX_ROUTES
+    message = (f"the routes at '/' number more than {MAX_ROUTES}: "
+               "not walked further")
+    with pytest.raises(ValueError, match=_exactly(message)):
+        list(walk_routes(_leaves_then_failure(MAX_ROUTES + 1)))
+
+
+def test_an_app_with_more_routes_than_the_limit_is_refused() -> None:
+    half = MAX_ROUTES // 2
+    exactly = [Mount("/a", routes=[_LEAF] * half),
+               Mount("/b", routes=[_LEAF] * (MAX_ROUTES - half))]
+    assert len(list(walk_routes(exactly))) == MAX_ROUTES
+    over = [*exactly, Route("/one-more", results)]
+    message = f"the app has more than {MAX_ROUTES} routes: not walked further"
+    with pytest.raises(ValueError, match=_exactly(message)):
+        list(walk_routes(over))
+
+
+def test_walked_routes_keep_the_route_object_for_its_dependencies() -> None:
+    route = Route("/r", results)
+    assert [i.route for i in walk_routes([Mount("/m", routes=[route])])] == [route]
+
+
+def test_auto_names_the_fix_when_an_endpoint_has_no_name() -> None:
+    message = (
+        "AUTO cannot derive a scope for '/p': its endpoint has no __name__ (a functools.partial "
+        "or a callable object); map it to an explicit scope, or name the route under a named "
+        "mount")
+    with pytest.raises(ValueError, match=_exactly(message)):
+        derive(RouteInfo("/p", None, None, functools.partial(results), ()))
+
+
+def test_auto_of_an_endpoint_without_a_module_is_its_name_after_a_colon() -> None:
+    """A function made by ``exec`` may carry ``__module__ = None``: no module part, but no
+    made-up one either."""
+    async def made(request: Request) -> Response:
+        return Response()
+
+    made.__module__ = None  # type: ignore[assignment]
+    assert derive(RouteInfo("/p", None, None, made, ())) == ":made"

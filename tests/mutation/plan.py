@@ -17,7 +17,9 @@ _MIDDLEWARE = ("tests/test_middleware.py", "tests/test_extraction.py",
                "tests/test_preflight_guard.py", "tests/test_resource_metadata.py",
                "tests/test_method_case.py", "tests/test_path_slashes.py",
                "tests/test_nested_middlewares.py", "tests/test_verifier.py",
-               "tests/test_openapi.py")
+               "tests/test_openapi.py",
+               # the startup checks of scope keys, whose messages name the middleware
+               "tests/test_settings_checks.py")
 _AUTHORIZE = ("tests/server/test_authorize_validation.py", "tests/server/test_authorize_errors.py",
               "tests/server/test_authorize_consent.py", "tests/server/test_authorize_pkce.py",
               "tests/server/test_authorize_bearer.py",
