@@ -210,6 +210,18 @@ async def test_implicit_approve_puts_the_token_in_the_fragment_without_a_refresh
     assert await harness.code_keys() == []
 
 
+@pytest.mark.rule("auth.implicit")
+async def test_an_implicit_fragment_lists_every_approved_scope_space_separated(
+    harness: Harness
+) -> None:
+    page = await harness.consent(**SPA)
+    _, where, params = answer(await harness.decide(page, scopes=["polls:vote", "polls:read"]))
+    assert (where, params["scope"], params["token_type"]) == (
+        "fragment", "polls:read polls:vote", "Bearer")
+    token = await harness.store.resolve(params["access_token"])
+    assert token is not None and token.scopes == {"polls:read", "polls:vote"}
+
+
 @pytest.mark.rule("auth.implicit", "auth.error.codes")
 async def test_implicit_deny_answers_in_the_fragment(harness: Harness) -> None:
     page = await harness.consent(**SPA)
