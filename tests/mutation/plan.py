@@ -70,7 +70,9 @@ MODULES: dict[str, tuple[str, ...]] = {
                                             "tests/server/test_throttle_attempts.py"),
     "oauth_middleware/server/consent.py": ("tests/test_csrf.py", *_AUTHORIZE),
     "oauth_middleware/server/authorization_request.py": _AUTHORIZE,
-    "oauth_middleware/server/responses.py": (*_AUTHORIZE, "tests/server/test_boundary.py"),
+    # Registration is what answers JSON with another status than 200 (201 Created).
+    "oauth_middleware/server/responses.py": (*_AUTHORIZE, "tests/server/test_boundary.py",
+                                             "tests/server/test_registration.py"),
     "oauth_middleware/server/pages.py": (*_AUTHORIZE, "tests/server/test_authorize_unavailable.py"),
     "oauth_middleware/web.py": (*_AUTHORIZE, "tests/server/test_boundary.py",
                                 "tests/test_identity.py"),
