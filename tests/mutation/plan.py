@@ -24,11 +24,18 @@ _AUTHORIZE = ("tests/server/test_authorize_validation.py", "tests/server/test_au
               "tests/server/test_authorize_consent.py", "tests/server/test_authorize_pkce.py",
               "tests/server/test_authorize_bearer.py",
               "tests/server/test_authorize_pending_bound.py",
-              "tests/server/test_authorize_removed_client.py")
+              "tests/server/test_authorize_removed_client.py",
+              # wave 2: the resource indicators of an authorization request
+              "tests/server/test_resource_indicators.py")
 _TOKEN = ("tests/server/test_grants.py", "tests/server/test_client_auth.py",
           "tests/server/test_revoke.py", "tests/server/test_introspect.py",
           "tests/server/test_throttle.py", "tests/server/test_grants_cap.py",
-          "tests/server/test_refresh_rotation.py", "tests/server/test_grants_edges.py")
+          "tests/server/test_refresh_rotation.py", "tests/server/test_grants_edges.py",
+          # wave 2: the grant registry, resource indicators, registered clients,
+          # and the code and refresh records the grants redeem
+          "tests/server/test_grant_registry.py", "tests/server/test_resource_indicators.py",
+          "tests/server/test_registration.py", "tests/server/test_registration_management.py",
+          "tests/test_code_store.py", "tests/test_refresh_store.py")
 _STORE = ("tests/test_store.py", "tests/test_batch.py", "tests/test_pipelines.py",
           "tests/test_grant_cap.py", "tests/test_rotation.py", "tests/toolbox/test_removal.py",
           "tests/toolbox/test_index_paging.py", "tests/test_code_store.py",
@@ -57,12 +64,15 @@ MODULES: dict[str, tuple[str, ...]] = {
                                      "tests/server/test_secrets.py", *_TOKEN),
     "oauth_middleware/csrf.py": ("tests/test_csrf.py", "tests/server/test_authorize_consent.py"),
     "oauth_middleware/server/client_auth.py": (*_TOKEN, "tests/reliability/test_size_limits.py"),
-    "oauth_middleware/server/grants/*": _TOKEN,
+    # Each grant owns both halves of its flow: the token request and the authorization page.
+    "oauth_middleware/server/grants/*": (*_TOKEN, *_AUTHORIZE),
     "oauth_middleware/server/throttle.py": ("tests/server/test_throttle.py",
                                             "tests/server/test_throttle_attempts.py"),
     "oauth_middleware/server/consent.py": ("tests/test_csrf.py", *_AUTHORIZE),
     "oauth_middleware/server/authorization_request.py": _AUTHORIZE,
-    "oauth_middleware/server/responses.py": (*_AUTHORIZE, "tests/server/test_boundary.py"),
+    # Registration is what answers JSON with another status than 200 (201 Created).
+    "oauth_middleware/server/responses.py": (*_AUTHORIZE, "tests/server/test_boundary.py",
+                                             "tests/server/test_registration.py"),
     "oauth_middleware/server/pages.py": (*_AUTHORIZE, "tests/server/test_authorize_unavailable.py"),
     "oauth_middleware/web.py": (*_AUTHORIZE, "tests/server/test_boundary.py",
                                 "tests/test_identity.py", "tests/admin/test_access.py",

@@ -153,6 +153,17 @@ async def test_approve_redirects_with_a_code_bound_to_the_request(harness: Harne
     assert len(await harness.code_keys()) == 1
 
 
+@pytest.mark.rule("token.code.binding")
+async def test_a_code_lives_as_long_as_the_servers_code_lifetime_says(store: TokenStore) -> None:
+    async with open_harness(store, code_lifetime=30) as harness:
+        page = await harness.consent(**WEB)
+        _, _, params = answer(await harness.decide(page))
+        record = await get_code(store, params["code"])
+        assert record is not None and record.expires_at - record.issued_at == 30
+        (key,) = await harness.code_keys()
+        assert 0 < await redis_of(store).pttl(key) <= 30_000
+
+
 @pytest.mark.rule("auth.consent.remove-only")
 async def test_an_unticked_scope_is_not_granted(harness: Harness) -> None:
     page = await harness.consent(**WEB)
@@ -208,6 +219,18 @@ async def test_implicit_approve_puts_the_token_in_the_fragment_without_a_refresh
         "alice", "spa", frozenset({"polls:read"}))
     assert await redis_of(harness.store).keys(f"{harness.store.keys.prefix}rt:*") == []
     assert await harness.code_keys() == []
+
+
+@pytest.mark.rule("auth.implicit")
+async def test_an_implicit_fragment_lists_every_approved_scope_space_separated(
+    harness: Harness
+) -> None:
+    page = await harness.consent(**SPA)
+    _, where, params = answer(await harness.decide(page, scopes=["polls:vote", "polls:read"]))
+    assert (where, params["scope"], params["token_type"]) == (
+        "fragment", "polls:read polls:vote", "Bearer")
+    token = await harness.store.resolve(params["access_token"])
+    assert token is not None and token.scopes == {"polls:read", "polls:vote"}
 
 
 @pytest.mark.rule("auth.implicit", "auth.error.codes")

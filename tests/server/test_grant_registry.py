@@ -50,7 +50,7 @@ class Marker(GrantExtension):
     async def check_authorization(
         self, grant: AuthorizationGrant, client: Client, params: Params
     ) -> None:
-        self.checked.append(client.client_id)
+        self.checked.append(f"{type(grant).__name__}:{client.client_id}")
         if params.get("nonce") is None:
             raise InvalidRequest("The nonce parameter is missing.")
 
@@ -58,7 +58,8 @@ class Marker(GrantExtension):
         self, grant: AuthorizationGrant, client: Client, pending: PendingAuthorization,
         scopes: frozenset[str], answer: dict[str, str],
     ) -> None:
-        answer["marker"] = f"{type(grant).__name__}:{pending.user}:{sorted(answer)}"
+        answer["marker"] = (f"{type(grant).__name__}:{client.client_id}:{pending.user}:"
+                            f"{sorted(scopes)}:{sorted(answer)}")
 
     async def token_response(
         self, grant: Grant, request: TokenRequest, issued: IssuedTokens,
@@ -116,8 +117,8 @@ async def test_an_extension_completes_the_code_grants_answers_at_both_endpoints(
     page = await harness.consent("alice", **SPA_CODE)
     base, where, params = answer(await harness.decide(page))
     assert (base, where, params["state"]) == (SPA_REDIRECT, "query", "s1")
-    assert params["marker"] == "AuthorizationCodeGrant:alice:['code']"
-    assert marker.checked == ["spa"]
+    assert params["marker"] == "AuthorizationCodeGrant:spa:alice:['polls:read']:['code']"
+    assert marker.checked == ["AuthorizationCodeGrant:spa"]
 
     response = await harness.http.post("/oauth/token/", data={
         "grant_type": "authorization_code", "code": params["code"], "client_id": "spa",
@@ -142,13 +143,13 @@ async def test_an_extension_adds_to_the_implicit_fragment_and_not_to_other_grant
     base, where, params = answer(await harness.decide(page, user="bob"))
     assert (base, where, params["state"], params["token_type"]) == (
         SPA_REDIRECT, "fragment", "s1", "Bearer")
-    assert params["marker"] == (
-        "ImplicitGrant:bob:['access_token', 'expires_in', 'scope', 'token_type']")
+    assert params["marker"] == ("ImplicitGrant:spa:bob:['polls:read']:"
+                                "['access_token', 'expires_in', 'scope', 'token_type']")
     assert "refresh_token" not in params
 
     page = await harness.consent("bob", **SPA_CODE)
     _, _, code_params = answer(await harness.decide(page, user="bob"))
-    assert "marker" not in code_params and marker.checked == ["spa"]
+    assert "marker" not in code_params and marker.checked == ["ImplicitGrant:spa"]
 
 
 async def test_an_extension_refusal_redirects_only_after_client_and_redirect_uri_passed(
@@ -166,4 +167,28 @@ async def test_an_extension_refusal_redirects_only_after_client_and_redirect_uri
     unregistered = await harness.authorize(
         "alice", **{**no_nonce, "redirect_uri": "https://evil.example/cb"})
     assert unregistered.status_code == 400 and "location" not in unregistered.headers
-    assert marker.checked == ["spa"]
+    assert marker.checked == ["AuthorizationCodeGrant:spa"]
+
+
+class HybridStandIn(AuthorizationGrant):
+    """An authorization-only grant whose GRANT_TYPE is a token grant's (as OpenID Connect's
+    hybrid flow is authorization_code's): it takes a response type, not the grant type."""
+
+    GRANT_TYPE = "authorization_code"
+    RESPONSE_TYPES = frozenset({"code id_token"})  # type: ignore[arg-type]
+
+    async def respond(self, client: Client, pending: PendingAuthorization,
+                      scopes: frozenset[str]) -> dict[str, str]:
+        return {}
+
+
+def test_an_authorization_only_grant_sharing_a_grant_type_registers_with_its_extensions(
+    harness: Harness,
+) -> None:
+    grants: Grants = harness.server.grants
+    code_grant = grants.token["authorization_code"]
+    marker = Marker()
+    hybrid = grants.register(HybridStandIn, marker)
+    assert grants.token["authorization_code"] is code_grant
+    assert grants.authorization["code id_token"] == ("code id_token", hybrid)
+    assert hybrid.extensions == (marker,) and code_grant.extensions == ()

@@ -25,7 +25,7 @@ class ImplicitGrant(AuthorizationGrant):
         store = self.store
         issued = await store.issue(NewTokens(
             client_id=client.client_id, subject=pending.user, scopes=scopes,
-            lifetime=client.token_lifetime, refresh=False, client_generation=client.generation,
+            lifetime=client.token_lifetime, client_generation=client.generation,
             audience=pending.audience,
         ))
         params = {"access_token": issued.access_token, "token_type": "Bearer"}
