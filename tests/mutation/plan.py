@@ -72,17 +72,19 @@ MODULES: dict[str, tuple[str, ...]] = {
     "oauth_middleware/server/authorization_request.py": _AUTHORIZE,
     # Registration is what answers JSON with another status than 200 (201 Created).
     "oauth_middleware/server/responses.py": (*_AUTHORIZE, "tests/server/test_boundary.py",
-                                             "tests/server/test_registration.py"),
+                                             "tests/server/test_registration.py",
+                                   "tests/test_policy_rules.py"),
     "oauth_middleware/server/pages.py": (*_AUTHORIZE, "tests/server/test_authorize_unavailable.py"),
     "oauth_middleware/web.py": (*_AUTHORIZE, "tests/server/test_boundary.py",
                                 "tests/test_identity.py", "tests/admin/test_access.py",
                                 "tests/admin/test_bearer.py", "tests/test_oauth_config.py",
-                                "tests/server/test_metadata.py"),
+                                "tests/server/test_metadata.py", "tests/test_policy_rules.py"),
     # RFC 6749 §3.3 and the registration rules the server and the toolbox share.
     "oauth_middleware/policy.py": (*_TOKEN, *_AUTHORIZE, "tests/toolbox/test_typed_text.py",
                                    "tests/toolbox/test_register.py",
                                    "tests/admin/test_typed_text.py",
-                                   "tests/server/test_registration.py"),
+                                   "tests/server/test_registration.py",
+                                   "tests/test_policy_rules.py"),
     # The callers of the Lua scripts: every check-then-act on Redis.
     "oauth_middleware/store/_grants.py": (*_STORE, *_TOKEN),
     "oauth_middleware/store/_tokens.py": (*_STORE, *_TOKEN, "tests/test_middleware.py",
