@@ -164,7 +164,7 @@ class OAuthMiddleware:
                 send = cors_only(send, self._render(MissingToken()))
             await self._anonymous(scope, receive, send)
             return
-        body = self._body(scope, receive) if scope["type"] == "http" else None
+        body = self._body(scope, receive, method) if scope["type"] == "http" else None
         if body is not None:
             receive = body
         try:
@@ -196,9 +196,10 @@ class OAuthMiddleware:
         credential = self._credential(scope, form, raw_query)
         return credential, await self._authenticate(credential, required)
 
-    def _body(self, scope: Scope, receive: Receive) -> ReplayedBody | None:
-        """A replaying reader when the body may carry the token (RFC 6750 §2.2), else None."""
-        if not self.sources[1] or scope["method"].upper() in ("GET", "HEAD"):
+    def _body(self, scope: Scope, receive: Receive, method: str) -> ReplayedBody | None:
+        """A replaying reader when the body may carry the token (RFC 6750 §2.2), else None.
+        ``method`` is the request's, upper-cased once by ``__call__``."""
+        if not self.sources[1] or method in ("GET", "HEAD"):
             return None
         return ReplayedBody(receive) if extraction.is_form(scope["headers"]) else None
 
