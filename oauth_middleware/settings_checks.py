@@ -193,6 +193,14 @@ def throttle(value: Any) -> str | None:
     return "pass ThrottlePolicy(...) (from oauth_middleware.server.config) or None"
 
 
+def signing_keys(value: Any) -> str | None:
+    """A key ring (:class:`~oauth_middleware.signing.SigningKeys`), known by its members."""
+    if value is None or all(hasattr(value, name) for name in _SIGNING_MEMBERS):
+        return None
+    return "pass a SigningKeys key ring (oauth_middleware.signing) or None"
+
+
+_SIGNING_MEMBERS = ("algorithms", "signing_key", "public_jwks")
 _THROTTLE_FIELDS = ("client_failures", "password_failures", "window", "attempt_timeout")
 
 
@@ -381,7 +389,7 @@ SERVER: dict[str, Check] = {
     "max_pending_consents": whole, "refresh_lifetime": optional(whole, _NEVER),
     "throttle": throttle, "templates": directory, "introspection_scope": optional_text,
     "registration": registration,
-    "default_resource": resources,
+    "default_resource": resources, "signing_keys": signing_keys,
 }
 #: ``AdminApp(...)``'s options.
 ADMIN: dict[str, Check] = {

@@ -17,7 +17,7 @@ from oauth_middleware.store import TokenStore
 
 PACKAGE = Path(oauth_middleware.__file__).parent
 
-_LEAVES = ("errors", "security", "limits", "redaction", "redirects", "hooks", "body",
+_LEAVES = ("errors", "signing", "security", "limits", "redaction", "redirects", "hooks", "body",
            "content_length", "transport")
 #: Which units each unit may import (DESIGN.md "Layers"); a leaf imports nothing of ours.
 MAY_IMPORT: dict[str, frozenset[str]] = {
@@ -74,7 +74,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "server": frozenset({"content_length", "csrf", "error_response", "errors", "extraction",
                          "hooks", "identity", "limits", "models", "pkce", "policy", "redaction",
                          "redirects", "resource_indicators", "security", "settings_checks",
-                         "store", "transport", "web"}),
+                         "signing", "store", "transport", "web"}),
     # The admin: the toolbox and the shared web helpers, never the server's internals.
     "admin": frozenset({"content_length", "csrf", "errors", "hooks", "identity", "limits",
                         "models", "redaction", "redirects", "scope_registry", "settings_checks",

@@ -32,6 +32,7 @@ from oauth_middleware.server.config import (
 from oauth_middleware.server.grants import Grants
 from oauth_middleware.server.registration import routes as registration_routes
 from oauth_middleware.server.throttle import Throttle
+from oauth_middleware.signing import SigningKeys
 from oauth_middleware.store import TokenStore
 from oauth_middleware.web import Authenticate, signing_key, user_from_scope
 
@@ -68,6 +69,7 @@ class AuthorizationServer:
         realm: str = "oauth",
         registration: RegistrationPolicy | None = None,
         default_resource: str | Iterable[str] | None = None,
+        signing_keys: SigningKeys | None = None,
     ) -> None:
         settings_checks.check_options("AuthorizationServer", settings_checks.SERVER, locals())
         self.config = ServerConfig(
@@ -80,7 +82,7 @@ class AuthorizationServer:
             throttle=throttle or ThrottlePolicy(),
             templates=Path(templates) if templates is not None else None,
             introspection_scope=introspection_scope, realm=realm, registration=registration,
-            default_resource=default_audience(default_resource),
+            default_resource=default_audience(default_resource), signing_keys=signing_keys,
         )
         config = self.config
         #: The mount path last checked against the issuer (``settings_checks.check_mount``).

@@ -17,6 +17,7 @@ from oauth_middleware.limits import (
 )
 from oauth_middleware.models import GRANT_TYPES, GrantType
 from oauth_middleware.resource_indicators import is_resource
+from oauth_middleware.signing import SigningKeys
 from oauth_middleware.store import TokenStore
 from oauth_middleware.transport import Transport, is_loopback_host
 from oauth_middleware.web import Authenticate, user_from_scope
@@ -138,6 +139,8 @@ class ServerConfig:
     #: The audience (RFC 8707) of tokens for clients that name no resource and have none
     #: registered; empty: such tokens record no audience.
     default_resource: frozenset[str] = frozenset()
+    #: The keys ID tokens and JWT access tokens are signed with (:mod:`oauth_middleware.signing`).
+    signing_keys: SigningKeys | None = None
     #: The HTTPS rule (debug, or plain HTTP from this machine), set from ``debug``.
     transport: Transport = field(init=False, repr=False, compare=False)
 
