@@ -2,7 +2,8 @@
 
 The docs tests run the ``python`` blocks (tests/docs/test_code_blocks.py), run or check
 every ``sh``/``console`` block (tests/docs/shell_table.py says which test does what);
-every other language only shows text. A block may sit indented in a list item: its indentation is removed.
+every other language only shows text. A block may sit indented in a list item: its
+indentation is removed.
 """
 
 from __future__ import annotations

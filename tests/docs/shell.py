@@ -105,10 +105,13 @@ def pattern(line: str, *, counts: bool = False) -> re.Pattern[str]:
 def shown_matches(shown: tuple[str, ...], actual: str, *, excerpt: bool = False,
                   counts: bool = False, rows: bool = False) -> bool:
     """Whether ``actual`` prints what the docs show: line for line, or (``excerpt``: the
-    docs show a few headers of ``curl -i``, or a server's log) in order among others.
+    docs show a few headers of ``curl -i``, a server's log, or a line ``...``) in order
+    among others.
     ``rows``: a table under a header line, sorted by generated ids, so in any order."""
     lines = [line.rstrip("\r") for line in actual.strip("\n").splitlines()]
-    patterns = [pattern(line, counts=counts) for line in shown]
+    elided = [line for line in shown if line.strip() not in ("...", "…")]
+    excerpt = excerpt or len(elided) < len(shown)  # a line "..." stands for any lines
+    patterns = [pattern(line, counts=counts) for line in elided]
     if rows and len(lines) == len(patterns) and lines:
         left = lines[1:]
         for p in patterns[1:]:

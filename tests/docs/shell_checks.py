@@ -19,10 +19,11 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import click
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp
 
 from tests.docs.fences import ROOT
@@ -160,16 +161,26 @@ def uvicorn(args: list[str]) -> list[str]:
 
 
 def curl_route(command: str, app: ASGIApp) -> list[str]:
-    """``curl`` names a route of ``app`` that takes the method it sends."""
+    """``curl`` names a route of ``app`` (through its mounts) that takes the method it sends."""
     args = words(command)
     url = next(a for a in args if a.startswith("https://"))
     method = "POST" if {"-d", "--data"} & set(args) else "GET"
-    parts = urlsplit(url)
-    scope = {"type": "http", "method": method, "path": parts.path, "root_path": ""}
-    routes = getattr(app, "routes", [])
-    if not any(route.matches(scope)[0] is Match.FULL for route in routes):
-        return [f"{method} {parts.path} is not a route of the page's app"]
+    path = urlsplit(url).path
+    scope: dict[str, Any] = {"type": "http", "method": method, "path": path, "root_path": ""}
+    if not _routed(getattr(app, "routes", []), scope):
+        return [f"{method} {path} is not a route of the page's app"]
     return []
+
+
+def _routed(routes: list[BaseRoute], scope: dict[str, Any]) -> bool:
+    for route in routes:
+        match, child = route.matches(scope)
+        if match is Match.FULL and isinstance(route, Mount):
+            if _routed(route.routes, {**scope, **child}):
+                return True
+        elif match is Match.FULL:
+            return True
+    return False
 
 
 def mutate_modules(args: list[str]) -> list[str]:
@@ -220,7 +231,9 @@ def check(command: str, option: Callable[[str], object], app: ASGIApp | None,
                                   if a not in PYPROJECT["dependency-groups"]]
     checks: dict[str, Callable[[], list[str]]] = {
         "scripts/demo": lambda: help_flags("demo", rest + flags),
-        "bench/run": lambda: bench(rest) + help_flags("bench", flags),
+        # In full: argparse would take an abbreviation (--run for --runs) the help never shows.
+        "bench/run": lambda: bench(rest) + help_flags(
+            "bench", flags + [a.partition("=")[0] for a in rest if a.startswith("--")]),
         "scripts/mutate": lambda: mutate_modules(rest),
         "scripts/compliance": lambda: [f"scripts/compliance takes no {a}" for a in rest
                                        if a != "--check"],
