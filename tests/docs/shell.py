@@ -16,6 +16,7 @@ import os
 import re
 import secrets
 import shlex
+import signal
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,9 +211,11 @@ class Shell:
         """Stop the servers this shell started (by their pid), then the shell."""
         if self.process is None:
             return
+        for pid, _ in self.servers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
         if self.process.returncode is None:
-            for pid, _ in self.servers:
-                await self.run(f"kill {pid}; wait {pid}")
             assert self.process.stdin is not None
+            self.process.stdin.write(b"wait\nexit\n")  # reaps the servers, then ends
             self.process.stdin.close()
-        await self.process.wait()
+        await asyncio.wait_for(self.process.wait(), 30)

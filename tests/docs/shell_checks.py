@@ -13,6 +13,7 @@ Every checker returns the problems it found, ``[]`` when the command is right.
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import re
 import subprocess
@@ -94,10 +95,15 @@ def script(path: str) -> list[str]:
     return []
 
 
+@functools.cache
+def _help(module: str) -> str:
+    return subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout
+
+
 def help_flags(module: str, flags: list[str]) -> list[str]:
     """Flags a comment mentions (``--host/--port``) are in ``python -m module --help``."""
-    shown = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, check=True,
-                           capture_output=True, text=True).stdout
+    shown = _help(module)
     return [f"python -m {module} has no {flag}" for flag in flags
             if not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", shown)]
 
@@ -136,6 +142,7 @@ def pytest_args(args: list[str], option: Callable[[str], object]) -> list[str]:
     return problems
 
 
+@functools.cache
 def hypothesis_profile(name: str) -> list[str]:
     """``HYPOTHESIS_PROFILE=name`` is read by tests/fuzz and runs more than the default."""
     probe = ("import tests.fuzz.conftest; from hypothesis import settings; "

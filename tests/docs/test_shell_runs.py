@@ -202,6 +202,7 @@ async def test_scope_sync_page(terminal: Terminal, tmp_path: Path) -> None:
     (tmp_path / "myproject" / "main.py").write_text(
         "import os\n\nif 'DATABASE_URL' not in os.environ:\n"
         "    raise RuntimeError('DATABASE_URL is not set')\n")
+    # The page: "It needs the Redis your app uses (--redis-url or REDIS_URL)".
     await terminal.shell.run(f"export REDIS_URL={terminal.redis.url}")
     await terminal.follow(documented(
         "docs/guides/cli-scope-sync.md", "oauth-middleware scope sync myproject.main:app"))
@@ -257,6 +258,7 @@ async def test_cli_page_in_order(terminal: Terminal, tmp_path: Path) -> None:
 
 
 async def test_provisioning_from_the_command_line(terminal: Terminal) -> None:
+    # The CLI's page: "It needs that Redis: --redis-url URL or REDIS_URL".
     await terminal.shell.run(f"export REDIS_URL={terminal.redis.url}")
     _, shown, own, _, revoked, again = await terminal.follow(documented(
         "docs/guides/provisioning.md", 'oauth-middleware client add "Example service" '
