@@ -5,14 +5,10 @@ Real ``oauth-middleware`` (the venv's console script), ``uvicorn``, ``curl`` and
 uvicorn on a free loopback port. What the docs show is compared with what each
 command printed (:func:`tests.docs.shell.shown_matches`: placeholders match what they
 stand for); a command the docs show without output is not compared, and the test
-asserts its effect. Only what a reader would change differs from the page:
-
-- :func:`rewrite`: the documented port 8000 and Redis hosts become the test's own
-  (uvicorn reads its port from ``UVICORN_PORT``, so its command line is unchanged);
-- a placeholder in a command (``...``, ``3Xk...``, ``$TOKEN``, ``$SECRET``) is what a
-  reader pastes: the last token or client secret printed (:data:`CAPTURES`);
-- a server runs in the background, as in a second terminal, its log compared with
-  what the docs show it print.
+asserts its effect. Only what a reader would change differs from the page
+(tests/docs/terminal.py): the port and the Redis hosts, the values a reader pastes,
+a server in a second terminal. uvicorn reads its port from ``UVICORN_PORT``, so its
+command line is the page's.
 
 Apps the docs only name (``myproject.main:app``, ``mysite.asgi:application``, the
 ``app.py`` a page asks to save) are written into the test's directory.
@@ -24,91 +20,20 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from oauth_middleware import ensure_client, issue_token
 from oauth_middleware.store import TokenStore
-from tests.docs.fences import ROOT, Block, blocks
-from tests.docs.shell import Outcome, Shell, shown_matches, steps, words
+from tests.docs.fences import ROOT, blocks
+from tests.docs.shell import Shell, words
 from tests.docs.shell_table import documented
+from tests.docs.terminal import POLLS, Terminal, flushed
 from tests.redis_process import RedisProcess, free_port
-from tests.store_helpers import redis_of
 
 pytestmark = pytest.mark.real_redis_only
-
-#: Values a reader copies from one command's output into the next command.
-CAPTURES = {
-    "TOKEN": re.compile(r'"access_token": ?"([^"]+)"|^access_token: +(\S+)', re.M),
-    "SECRET": re.compile(r"^client_secret: +(\S+)|to choose it\): (\S+)", re.M),
-}
-#: A placeholder in a command of the docs, and the variable a reader pastes there.
-PASTED = {"Bearer ...": "Bearer $TOKEN", "TOKEN=…": "TOKEN=$TOKEN", ":3Xk...": ":$SECRET"}
-
-
-@dataclass
-class Terminal:
-    """One reader's terminal: a bash, the port their server listens on, their Redis."""
-
-    shell: Shell
-    port: int
-    redis: RedisProcess
-    new_host: RedisProcess | None = None
-
-    def rewrite(self, command: str) -> str:
-        """The page's command with this test's port and Redis servers in place of the docs'."""
-        command = command.replace("127.0.0.1:8000", f"127.0.0.1:{self.port}")
-        for shown in ("redis://localhost:6379/0", "redis://127.0.0.1:6379/0",
-                      "redis://old-host:6379/0"):
-            command = command.replace(shown, self.redis.url)
-        if self.new_host is not None:
-            command = command.replace("redis://new-host:6379/0", self.new_host.url)
-        for shown, pasted in PASTED.items():
-            command = command.replace(shown, pasted)
-        return command
-
-    async def follow(self, block: Block, *, counts: bool = False,
-                     before: tuple[str, Callable[[], Awaitable[object]]] | None = None,
-                     ) -> list[Outcome]:
-        """Every command of ``block`` in order; each printed what the docs show.
-        ``before``: what the page assumes before each command containing the text."""
-        outcomes = []
-        for step in steps(block):
-            if before is not None and before[0] in step.command:
-                await before[1]()
-            command = self.rewrite(step.command)
-            program = [w for w in words(command) if not re.fullmatch(r"\w+=.*", w)][:1]
-            if program == ["uvicorn"]:
-                outcome = await self.shell.serve(command.rstrip("& \n"), self.port)
-            else:
-                outcome = await self.shell.run(command)
-            excerpt = program == ["uvicorn"] or {"-i", "--include"} & set(words(command))
-            where = f"{block.page}:{block.line}: {step.command}"
-            shown = tuple(line.replace("127.0.0.1:8000", f"127.0.0.1:{self.port}")
-                          for line in step.shown)
-            same = not shown or shown_matches(
-                shown, outcome.output, excerpt=bool(excerpt), counts=counts,
-                rows=words(command)[-1:] == ["list"])
-            assert same, (f"{where}\nprinted:\n{outcome.output}\nthe docs show:\n"
-                          + "\n".join(step.shown))
-            failed = bool(step.shown) and step.shown[0].startswith("Error:")
-            assert outcome.status == int(failed), f"{where}\nexit {outcome.status}:\n{outcome}"
-            for name, pattern in CAPTURES.items():
-                if found := pattern.search(outcome.output):
-                    await self.shell.set(name, next(g for g in found.groups() if g))
-            outcomes.append(outcome)
-        return outcomes
-
-
-async def _flushed(redis: RedisProcess) -> RedisProcess:
-    store = TokenStore.from_url(redis.url)
-    await redis_of(store).flushdb()
-    await store.aclose()
-    return redis
-
 
 @pytest.fixture(scope="module")
 def new_host() -> Iterator[RedisProcess]:
@@ -129,7 +54,7 @@ async def terminal(redis_server: RedisProcess, tmp_path: Path) -> AsyncIterator[
            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     shell = await Shell(tmp_path, env, tmp_path).start()
     try:
-        yield Terminal(shell, port, await _flushed(redis_server))
+        yield Terminal(shell, port, await flushed(redis_server))
     finally:
         await shell.close()
 
@@ -207,41 +132,6 @@ async def test_scope_sync_page(terminal: Terminal, tmp_path: Path) -> None:
     await terminal.follow(documented(
         "docs/guides/cli-scope-sync.md", "oauth-middleware scope sync myproject.main:app"))
 
-#: The polls app of docs/guides/starlette.md, plus the ``export`` endpoint docs/operations/
-#: cli.md adds to it: what ``scope sync myproject.main:app`` reads there.
-POLLS = '''
-import os
-from starlette.applications import Starlette
-from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
-from oauth_middleware import AUTO, OAuthMiddleware, TokenStore, oauth_required
-
-async def show(request):
-    return JSONResponse({"path": request.url.path})
-
-@oauth_required(scope_auto=True)
-async def export(request):
-    return JSONResponse({})
-
-app = Starlette(routes=[
-    Mount("/polls", name="polls", routes=[
-        Route("/export", export, name="export"),
-        Route("/{poll_id}/results", show, name="results"),
-        Route("/{poll_id}/stats", show, name="stats"),
-        Route("/{poll_id}/vote", show, methods=["POST"], name="vote"),
-    ]),
-    Route("/api/me", show),
-])
-store = TokenStore.from_url(os.environ.get("REDIS_URL"))
-app.add_middleware(OAuthMiddleware, store=store, scopes={
-    "/polls/{poll_id}/stats": "my_polls:my_stats",
-    "/polls/{poll_id}/results": AUTO,
-    "POST /polls/{poll_id}/vote": "polls:vote",
-    "/api/me": [],
-})
-'''
-
-
 async def test_cli_page_in_order(terminal: Terminal, tmp_path: Path) -> None:
     (tmp_path / "myproject").mkdir()
     (tmp_path / "myproject" / "__init__.py").write_text("")
@@ -272,7 +162,7 @@ async def test_provisioning_from_the_command_line(terminal: Terminal) -> None:
 async def test_moving_data_between_two_redis_servers(
     terminal: Terminal, new_host: RedisProcess
 ) -> None:
-    terminal.new_host = await _flushed(new_host)
+    terminal.new_host = await flushed(new_host)
     seeded = await terminal.shell.run(
         f"export REDIS_URL={terminal.redis.url}\n"
         "oauth-middleware client add 'Example service' --client-id example-service "
@@ -280,7 +170,7 @@ async def test_moving_data_between_two_redis_servers(
         "oauth-middleware token issue --client-id example-service\nunset REDIS_URL")
     assert seeded.status == 0, seeded.output
     page = "docs/guides/moving-data.md"
-    empty = ("store copy", lambda: _flushed(new_host))  # a copy is shown to an empty target
+    empty = ("store copy", lambda: flushed(new_host))  # a copy is shown to an empty target
     await terminal.follow(documented(
         page, "oauth-middleware --redis-url redis://old-host:6379/0 store export --output "
               "backup.jsonl"), counts=True, before=empty)
@@ -300,6 +190,7 @@ async def test_the_acl_user_is_enough_for_the_store(
                        "ACL SETUSER oauth on >long-random-password resetkeys ~om:* "
                        "resetchannels &om:* \\")
     redis_command = words(block.code)
+    await flushed(new_host)
     answer = await terminal.shell.run(
         " ".join(["redis-cli", "-p", str(new_host.port), *map(shlex.quote, redis_command)]))
     assert answer.output.strip() == "OK"
@@ -313,6 +204,13 @@ async def test_the_acl_user_is_enough_for_the_store(
         assert (await store.resolve(issued.access_token)) is not None
         assert await store.revoke_token(issued.access_token)
         assert await store.resolve(issued.access_token) is None
+        # The page: "CONFIG and INFO are then refused to it, so store check (below) reports
+        # those settings as not checked".
+        checked = await terminal.shell.run(f"oauth-middleware --redis-url {url} store check")
+        assert checked.output.splitlines()[:4] == [
+            "maxmemory-policy: not checked", "appendonly:       not checked",
+            "save:             not checked", "cluster_enabled:  not checked"]
+        assert "Redis refused INFO" in checked.output
     finally:
         await store.aclose()
         await terminal.shell.run(f"redis-cli -p {new_host.port} ACL DELUSER oauth")
