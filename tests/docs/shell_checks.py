@@ -36,6 +36,9 @@ REQUIREMENT = re.compile(r"([A-Za-z0-9._-]+)(?:\[([\w,-]+)\])?")
 #: The Python module each wrapper script ends in (``exec .venv/bin/python -m MODULE "$@"``).
 WRAPPED = {"scripts/demo": "demo", "scripts/mutate": "tests.mutation",
            "scripts/compliance": "tests.compliance", "bench/run": "bench"}
+#: The dependency group each script installs first (the docs say so beside them).
+SETS_UP = {"scripts/demo": "demo", "scripts/mutate": "mutate", "bench/run": "bench",
+           "scripts/test": "dev"}
 
 
 def name_of(requirement: str) -> str:
@@ -84,7 +87,8 @@ def _runtime() -> set[str]:
 
 
 def script(path: str) -> list[str]:
-    """The script exists, is executable and passes its arguments on (``"$@"``)."""
+    """The script exists, is executable, installs the group the docs say it installs, and
+    passes its arguments on (``"$@"``) to the program the docs say."""
     file = ROOT / path
     if not file.is_file() or not os.access(file, os.X_OK):
         return [f"{path} is not an executable file"]
@@ -92,6 +96,11 @@ def script(path: str) -> list[str]:
     module = WRAPPED.get(path)
     if module and f'exec .venv/bin/python -m {module} "$@"' not in text:
         return [f"{path} no longer hands its arguments to python -m {module}"]
+    if path == "scripts/test" and not re.search(r'python -m pytest .*"\$@"', text):
+        return ["scripts/test no longer hands its arguments to pytest"]
+    group = SETS_UP.get(path)
+    if group and not re.search(rf"^scripts/setup {group}$", text, re.M):
+        return [f"{path} no longer runs scripts/setup {group}"]
     return []
 
 
@@ -229,6 +238,8 @@ def check(command: str, option: Callable[[str], object], app: ASGIApp | None,
         return uvicorn(rest)
     if program == "curl" and app is not None:
         return curl_route(command, app)
+    if program == ".venv/bin/pytest" and "pytest" not in _group("dev"):
+        return ["pytest is not in the dev group that scripts/setup installs"]
     if program in (".venv/bin/pytest", "scripts/test"):
         return (script(program) if program == "scripts/test" else []) + pytest_args(rest, option)
     if program == ".venv/bin/mutmut":
