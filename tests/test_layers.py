@@ -18,7 +18,7 @@ from oauth_middleware.store import TokenStore
 PACKAGE = Path(oauth_middleware.__file__).parent
 
 _LEAVES = ("errors", "signing", "security", "limits", "redaction", "redirects", "hooks", "body",
-           "content_length", "transport")
+           "content_length", "transport", "safe_fetch")
 #: Which units each unit may import (DESIGN.md "Layers"); a leaf imports nothing of ours.
 MAY_IMPORT: dict[str, frozenset[str]] = {
     **{leaf: frozenset() for leaf in _LEAVES},
@@ -73,8 +73,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # The authorization server: never the middleware, the toolbox, the CLI or the admin.
     "server": frozenset({"content_length", "csrf", "error_response", "errors", "extraction",
                          "hooks", "identity", "limits", "models", "pkce", "policy", "redaction",
-                         "redirects", "resource_indicators", "security", "settings_checks",
-                         "signing", "store", "transport", "web"}),
+                         "redirects", "resource_indicators", "safe_fetch", "security",
+                         "settings_checks", "signing", "store", "transport", "web"}),
     # The admin: the toolbox and the shared web helpers, never the server's internals.
     "admin": frozenset({"content_length", "csrf", "errors", "hooks", "identity", "limits",
                         "models", "redaction", "redirects", "scope_registry", "settings_checks",
