@@ -202,7 +202,7 @@ def test_the_middleware_and_the_authorization_server_never_import_each_other() -
 #: the server use, and the server's two bookkeeping repositories. Plumbing stays ``_private``.
 STORE_SURFACE = frozenset({
     "aclose", "check", "client_indexed", "clock", "consent", "count_dynamic_clients",
-    "create_code", "create_scope",
+    "create_code", "create_scope", "documents",
     "delete_client", "delete_scope", "embedded", "from_url", "get_client", "get_scopes", "issue",
     "keys", "list_clients", "list_scopes", "list_tokens", "lookup", "read_for", "redeem_code",
     "register_dynamic_client", "resolve", "revoke_access", "revoke_client_tokens",
