@@ -212,3 +212,24 @@ async def test_a_json_subtype_is_a_json_answer(server: DocumentServer) -> None:
 async def test_an_unresolvable_name_is_refused(server: DocumentServer) -> None:
     reason = await refused(fetcher_for(server), "https://nowhere.test/client.json")
     assert reason == "the host name does not resolve"
+
+
+@pytest.mark.rule("documents.ssrf")
+async def test_the_vetted_addresses_are_tried_in_order_until_one_connects(
+        server: DocumentServer) -> None:
+    """Nothing listens on 127.0.0.2: the next vetted address is tried, never a new lookup."""
+    async def resolver(name: str, port: int) -> list[str]:
+        return ["127.0.0.2", "127.0.0.1"]
+
+    url = server.document("/client.json")
+    fetcher = SafeFetcher(max_bytes=5120, timeout=5.0, resolver=resolver,
+                          allowed_networks=[ipaddress.ip_network("127.0.0.0/30")],
+                          verify=server.policy().tls_context)
+    assert json.loads((await fetcher.get_json(url)).body)["client_id"] == url
+
+    async def closed(name: str, port: int) -> list[str]:
+        return ["127.0.0.2"]
+
+    fetcher.resolver = closed
+    assert await refused(fetcher, url) == "no address of the host accepts a connection"
+    assert len(server.requests) == 1

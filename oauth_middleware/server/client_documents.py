@@ -19,8 +19,9 @@ The client is then a record in the store (``store.documents``), fresh for the
 document's cache lifetime; past it the next ``auth/`` or token-family request
 fetches the document again, and a failed fetch refuses the client (for
 ``failure_ttl`` seconds, then it is tried again). One fetch per URL runs at a time
-in a worker; a fetch counts against its caller's address first (429 past
-``per_address``), and past ``max_clients`` document clients new URLs are refused.
+in a worker, at most ``MAX_FETCHING`` URLs at once; a fetch counts against its
+caller's address first (429 past ``per_address``), and past ``max_clients`` document
+clients new URLs are refused.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _ESCAPE = re.compile(r"%(?P<hex>[0-9A-F]{2})")
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _BUCKET = "documents"
+#: Fetches one worker runs at once; one more is refused at once, not queued. Each holds a
+#: thread of the event loop's executor while its name resolves, which a slow DNS server
+#: could otherwise fill (and with it every lookup of the process, Redis's included).
+MAX_FETCHING = 16
 
 
 def _never(token: str) -> bool:
@@ -92,9 +97,11 @@ def check_url(value: str) -> str:
 
 
 def _check_host(host: str) -> None:
-    if host.startswith("["):
+    if host.startswith("["):  # RFC 5952 §4, and §5 for an IPv4-mapped address
         try:
-            canonical = f"[{ipaddress.IPv6Address(host[1:-1]).compressed}]"
+            ip = ipaddress.IPv6Address(host[1:-1])
+            mapped = ip.ipv4_mapped
+            canonical = f"[::ffff:{mapped}]" if mapped else f"[{ip.compressed}]"
         except ValueError:
             canonical = ""
     elif host.replace(".", "").isdigit():
@@ -142,6 +149,8 @@ class DocumentClients:
         if state == "failed":
             raise DocumentRefused("its metadata document failed to load moments ago")
         task = self._inflight.get(url)
+        if task is None and len(self._inflight) >= MAX_FETCHING:
+            raise DocumentRefused("too many documents are being fetched; try again shortly")
         if task is None:  # registered before any await: later askers find it and wait
             task = asyncio.ensure_future(self._load(url, stored, caller))
             self._inflight[url] = task

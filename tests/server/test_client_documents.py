@@ -16,7 +16,8 @@ import pytest
 
 from oauth_middleware import TokenStore, register_client
 from oauth_middleware.security import pkce_s256
-from oauth_middleware.server import ClientMetadataPolicy
+from oauth_middleware.server import ClientMetadataPolicy, client_documents
+from oauth_middleware.server.client_documents import check_url, is_client_id_url
 from tests.ca import TestAuthority
 from tests.document_server import NAMES, DocumentServer, Reply
 from tests.server.authorize_harness import (
@@ -163,6 +164,33 @@ async def test_a_client_id_url_not_in_canonical_form_is_refused_before_any_fetch
     assert "invalid_request" in page.text  # ours, or the query parser's control-character one
     assert docs.lookups == [] and docs.requests == []
     assert await store.get_client(client_id) is None
+
+
+@pytest.mark.rule("documents.client-id-url")
+@pytest.mark.parametrize("url", [
+    "https://app.example/oauth/client.json", "https://app.example:8443/c",
+    "https://sub.app-1.example/c/", "https://93.184.216.34/c", "https://[2606:4700::1111]/c",
+    "https://[::ffff:93.184.216.34]/c", "https://app.example/a%2Fb/%C3%A9t%C3%A9",
+    "https://app.example/~user/app;v=1/c.json", "https://app.example/" + "a" * 230,
+])
+def test_a_canonical_client_id_url_is_accepted(url: str) -> None:
+    assert check_url(url) == url and is_client_id_url(url)
+
+
+@pytest.mark.rule("documents.ssrf")
+@pytest.mark.parametrize("client_id", ["https://[::ffff:127.0.0.1]/client.json",
+                                       "https://169.254.169.254/latest/meta-data.json",
+                                       "https://10.0.0.1/client.json"])
+async def test_a_special_use_address_as_client_id_is_refused_at_auth_and_token(
+        store: TokenStore, docs: DocumentServer, client_id: str) -> None:
+    async with harness(store, docs, allowed_networks=()) as h:
+        page = assert_page(await h.authorize(**auth_params(client_id)), 400)
+        token = await h.http.post("/oauth/token/", data={
+            "grant_type": "refresh_token", "refresh_token": "x", "client_id": client_id})
+    assert f"{REFUSED}: the host is, or resolves to, a special-use (non-public) address." \
+        in page.text
+    assert (token.status_code, token.json()["error"]) == (401, "invalid_client")
+    assert docs.lookups == [] and await store.get_client(client_id) is None
 
 
 @pytest.mark.rule("documents.client-id-url")
@@ -327,6 +355,24 @@ async def test_fetches_are_counted_per_caller_address_before_they_start(
         assert int(fourth.headers["retry-after"]) > 0
         assert_page(await h.authorize(**auth_params(urls[0])), 200)  # cached: not counted
     assert docs.fetches("/c3.json") == 0 and await store.get_client(urls[3]) is None
+
+
+@pytest.mark.rule("documents.bounded")
+async def test_a_worker_runs_a_bounded_number_of_fetches_at_once(
+        store: TokenStore, docs: DocumentServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the bound a new URL is refused at once (not queued): slow hosts cannot hold
+    every executor thread of the worker through their name lookups."""
+    monkeypatch.setattr(client_documents, "MAX_FETCHING", 2)
+    for i in range(3):
+        docs.routes[f"/s{i}.json"] = Reply(b"{", stall=True)
+    async with harness(store, docs, timeout=0.5) as h:
+        pages = await asyncio.gather(*(h.authorize(**auth_params(docs.url(f"/s{i}.json")))
+                                       for i in range(3)))
+    texts = sorted(assert_page(page, 400).text for page in pages)
+    assert [REFUSED + ": no whole answer within 0.5 s." in t for t in texts].count(True) == 2
+    assert [REFUSED + ": too many documents are being fetched; try again shortly." in t
+            for t in texts].count(True) == 1
+    assert len(docs.requests) == 2
 
 
 @pytest.mark.rule("documents.bounded")
