@@ -412,6 +412,22 @@ async def test_token_endpoint_fetches_a_stale_document_and_refuses_one_that_is_g
 
 
 @pytest.mark.rule("documents.validated")
+async def test_a_document_client_revokes_its_own_refresh_token(
+        store: TokenStore, docs: DocumentServer) -> None:
+    url = docs.document("/client.json")
+    async with harness(store, docs) as h:
+        tokens = await sign_in(h, url)
+        revoked = await h.http.post("/oauth/revoke/", data={
+            "token": tokens["refresh_token"], "client_id": url})
+        refresh = await h.http.post("/oauth/token/", data={
+            "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+            "client_id": url})
+    assert (revoked.status_code, revoked.json()) == (200, {})
+    assert (refresh.status_code, refresh.json()["error"]) == (400, "invalid_grant")
+    assert await store.resolve(tokens["access_token"]) is None
+
+
+@pytest.mark.rule("documents.validated")
 async def test_a_url_client_presenting_a_secret_is_refused_without_a_fetch(
         store: TokenStore, docs: DocumentServer) -> None:
     url = docs.document("/client.json")
