@@ -279,6 +279,21 @@ async def test_redirect_uris_on_another_host_are_accepted_only_when_the_policy_s
     assert "elsewhere.test" in page.text
 
 
+@pytest.mark.rule("documents.validated")
+async def test_a_native_apps_loopback_and_private_use_redirects_are_accepted(
+        store: TokenStore, docs: DocumentServer) -> None:
+    """Same-host applies to https only: a native app's loopback callback (any port,
+    RFC 8252 §7.3) and private-use scheme are its own."""
+    url = docs.document("/client.json", redirect_uris=["http://127.0.0.1/callback",
+                                                       "test.client.app:/callback"])
+    async with harness(store, docs) as h:
+        loopback = await h.authorize(**auth_params(
+            url, redirect_uri="http://127.0.0.1:53123/callback"))
+        private = await h.authorize(**auth_params(url, redirect_uri="test.client.app:/callback"))
+    assert "127.0.0.1:53123" in assert_page(loopback, 200).text
+    assert "test.client.app:" in assert_page(private, 200).text
+
+
 @pytest.mark.rule("documents.cache")
 async def test_a_document_is_used_for_its_max_age_then_fetched_again(
         store: TokenStore, docs: DocumentServer) -> None:
