@@ -90,6 +90,8 @@ async def test_metadata_advertises_document_support_only_when_enabled(
         on = (await cimd.http.get("/oauth/.well-known/oauth-authorization-server")).json()
     assert "client_id_metadata_document_supported" not in off
     assert on["client_id_metadata_document_supported"] is True
+    # MCP clients use a document only where "none" is an auth method too.
+    assert "none" in on["token_endpoint_auth_methods_supported"]
 
 
 @pytest.mark.rule("documents.opt-in")
