@@ -214,6 +214,16 @@ def registration(value: Any) -> str | None:
 _REGISTRATION_FIELDS = ("initial_access_token", "max_clients", "per_address", "window")
 
 
+def client_metadata(value: Any) -> str | None:
+    """A ``ClientMetadataPolicy`` or None (disabled), known by its fields as ``registration``."""
+    if value is None or all(hasattr(value, name) for name in _DOCUMENT_FIELDS):
+        return None
+    return "pass ClientMetadataPolicy(...) (from oauth_middleware.server) or None"
+
+
+_DOCUMENT_FIELDS = ("max_bytes", "timeout", "max_clients", "allowed_networks", "failure_ttl")
+
+
 def redirect_uris(value: Any) -> str | None:
     if isinstance(value, str):
         return None
@@ -388,7 +398,7 @@ SERVER: dict[str, Check] = {
     "require_pkce": flag, "code_lifetime": whole, "consent_lifetime": whole,
     "max_pending_consents": whole, "refresh_lifetime": optional(whole, _NEVER),
     "throttle": throttle, "templates": directory, "introspection_scope": optional_text,
-    "registration": registration,
+    "registration": registration, "client_metadata_documents": client_metadata,
     "default_resource": resources, "signing_keys": signing_keys,
 }
 #: ``AdminApp(...)``'s options.

@@ -18,7 +18,7 @@ from oauth_middleware.store import TokenStore
 PACKAGE = Path(oauth_middleware.__file__).parent
 
 _LEAVES = ("errors", "signing", "security", "limits", "redaction", "redirects", "hooks", "body",
-           "content_length", "transport")
+           "content_length", "transport", "safe_fetch")
 #: Which units each unit may import (DESIGN.md "Layers"); a leaf imports nothing of ours.
 MAY_IMPORT: dict[str, frozenset[str]] = {
     **{leaf: frozenset() for leaf in _LEAVES},
@@ -73,8 +73,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # The authorization server: never the middleware, the toolbox, the CLI or the admin.
     "server": frozenset({"content_length", "csrf", "error_response", "errors", "extraction",
                          "hooks", "identity", "limits", "models", "pkce", "policy", "redaction",
-                         "redirects", "resource_indicators", "security", "settings_checks",
-                         "signing", "store", "transport", "web"}),
+                         "redirects", "resource_indicators", "safe_fetch", "security",
+                         "settings_checks", "signing", "store", "transport", "web"}),
     # The admin: the toolbox and the shared web helpers, never the server's internals.
     "admin": frozenset({"content_length", "csrf", "errors", "hooks", "identity", "limits",
                         "models", "redaction", "redirects", "scope_registry", "settings_checks",
@@ -202,7 +202,7 @@ def test_the_middleware_and_the_authorization_server_never_import_each_other() -
 #: the server use, and the server's two bookkeeping repositories. Plumbing stays ``_private``.
 STORE_SURFACE = frozenset({
     "aclose", "check", "client_indexed", "clock", "consent", "count_dynamic_clients",
-    "create_code", "create_scope",
+    "create_code", "create_scope", "documents",
     "delete_client", "delete_scope", "embedded", "from_url", "get_client", "get_scopes", "issue",
     "keys", "list_clients", "list_scopes", "list_tokens", "lookup", "read_for", "redeem_code",
     "register_dynamic_client", "resolve", "revoke_access", "revoke_client_tokens",

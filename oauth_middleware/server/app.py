@@ -21,6 +21,7 @@ from oauth_middleware import settings_checks
 from oauth_middleware.limits import CODE_LIFETIME, MAX_PENDING, PENDING_LIFETIME, REFRESH_LIFETIME
 from oauth_middleware.redaction import redact_scope
 from oauth_middleware.server import authorize, introspect, metadata, revoke, token
+from oauth_middleware.server.client_documents import DocumentClients
 from oauth_middleware.server.config import (
     RegistrationPolicy,
     ServerConfig,
@@ -29,6 +30,7 @@ from oauth_middleware.server.config import (
     default_audience,
     grant_types,
 )
+from oauth_middleware.server.document_policy import ClientMetadataPolicy
 from oauth_middleware.server.grants import Grants
 from oauth_middleware.server.registration import routes as registration_routes
 from oauth_middleware.server.throttle import Throttle
@@ -68,6 +70,7 @@ class AuthorizationServer:
         introspection_scope: str | None = None,
         realm: str = "oauth",
         registration: RegistrationPolicy | None = None,
+        client_metadata_documents: ClientMetadataPolicy | None = None,
         default_resource: str | Iterable[str] | None = None,
         signing_keys: SigningKeys | None = None,
     ) -> None:
@@ -82,6 +85,7 @@ class AuthorizationServer:
             throttle=throttle or ThrottlePolicy(),
             templates=Path(templates) if templates is not None else None,
             introspection_scope=introspection_scope, realm=realm, registration=registration,
+            client_metadata_documents=client_metadata_documents,
             default_resource=default_audience(default_resource), signing_keys=signing_keys,
         )
         config = self.config
@@ -89,8 +93,12 @@ class AuthorizationServer:
         self._checked_root: str | None = None
         #: The grants ``auth/`` and ``token/`` dispatch to; extend them here, before serving.
         self.grants = Grants(config, Throttle(config.store, config.throttle))
-        family = {"token": token.TokenEndpoint(config, self.grants),
-                  "revoke": revoke.RevocationEndpoint(config),
+        policy = config.client_metadata_documents
+        #: Clients known by a metadata document (CIMD), when the server accepts them.
+        self.documents = None if policy is None else DocumentClients(
+            config.store, policy, frozenset(config.grant_types))
+        family = {"token": token.TokenEndpoint(config, self.grants, documents=self.documents),
+                  "revoke": revoke.RevocationEndpoint(config, documents=self.documents),
                   "introspect": introspect.IntrospectionEndpoint(config)}
         #: The token family by exact path: what the router would find, without its search.
         self.family: dict[str, ASGIApp] = {
@@ -99,7 +107,8 @@ class AuthorizationServer:
         self.router = Router(redirect_slashes=False, routes=[
             # ASGI endpoints: every method reaches them, so a wrong one gets our own 405
             # (a page on auth/, JSON on the token family).
-            *_both("auth", authorize.AuthorizationEndpoint(config, self.grants), None,
+            *_both("auth", authorize.AuthorizationEndpoint(config, self.grants,
+                                                          documents=self.documents), None,
                    "oauth_auth"),
             *(route for name, endpoint in family.items()
               for route in _both(name, endpoint, None, f"oauth_{name}")),

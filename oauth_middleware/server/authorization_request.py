@@ -27,7 +27,13 @@ from oauth_middleware.models import Client, PendingAuthorization, ResponseType
 from oauth_middleware.policy import grantable_scopes, validate_client_id
 from oauth_middleware.redirects import MAX_REDIRECT_URI_LENGTH, add_params, find_registered
 from oauth_middleware.resource_indicators import requested_audience
+from oauth_middleware.server.client_documents import (
+    DocumentClients,
+    DocumentRefused,
+    is_client_id_url,
+)
 from oauth_middleware.server.config import ServerConfig
+from oauth_middleware.server.document_policy import MAX_URL
 from oauth_middleware.server.grants import AuthorizationDetails, AuthorizationGrant, Grants
 from oauth_middleware.server.urlencoded import Params
 from oauth_middleware.store import TokenStore
@@ -39,7 +45,7 @@ PARAMETERS = (
 )
 #: Longest accepted value per parameter, in characters (after percent-decoding).
 MAX_LENGTHS: Mapping[str, int] = {
-    "response_type": 64, "client_id": 128, "redirect_uri": MAX_REDIRECT_URI_LENGTH,
+    "response_type": 64, "client_id": MAX_URL, "redirect_uri": MAX_REDIRECT_URI_LENGTH,
     "scope": 4096, "state": 4096, "code_challenge": 128, "code_challenge_method": 16,
 }
 #: Bytes of a whole query string and fields in it; beyond, a 413 page.
@@ -109,12 +115,25 @@ class AuthorizationRequest:
 
 
 async def identify(
-    store: TokenStore, params: Params, grants: Grants
+    store: TokenStore, params: Params, grants: Grants, *,
+    documents: DocumentClients | None = None, caller: str = "",
 ) -> tuple[Client, RedirectTarget]:
-    """The client and where to answer it; any failure here is shown to the user, not redirected."""
+    """The client and where to answer it; any failure here is shown to the user, not redirected.
+
+    ``documents``: a ``client_id`` that is a URL names a metadata-document client, fetched
+    (for ``caller``) when its record is not fresh.
+    """
     if params.repeated(("client_id", "redirect_uri")):
         raise InvalidRequest("The client_id or redirect_uri parameter is repeated.")
-    client = await _client(store, params.get("client_id"))
+    client_id = params.get("client_id")
+    if documents is not None and client_id is not None and is_client_id_url(client_id):
+        try:
+            client = await documents.client(client_id, caller)
+        except DocumentRefused as exc:
+            raise InvalidRequest(f"The client's metadata document cannot be used: {exc}.") \
+                from None
+    else:
+        client = await _client(store, client_id)
     requested = params.get("redirect_uri")
     if requested is None:
         if len(client.redirect_uris) != 1:

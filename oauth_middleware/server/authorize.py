@@ -41,11 +41,12 @@ from oauth_middleware.policy import grantable_scopes
 from oauth_middleware.redirects import add_params
 from oauth_middleware.server import authorization_request as areq
 from oauth_middleware.server import consent
+from oauth_middleware.server.client_documents import DocumentClients
 from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.grants import AuthorizationGrant, Grants
 from oauth_middleware.server.pages import Pages
 from oauth_middleware.server.responses import redirect
-from oauth_middleware.server.throttle import Throttle
+from oauth_middleware.server.throttle import Throttle, caller_address
 from oauth_middleware.server.urlencoded import Params, parse
 from oauth_middleware.store import ClientRemoved, StoreUnavailable
 
@@ -67,8 +68,10 @@ def refuse_bearer(request: Request, form: Params | None = None) -> None:
 class AuthorizationEndpoint:
     """``auth/``: GET asks the user, POST records the answer."""
 
-    def __init__(self, config: ServerConfig, grants: Grants | None = None) -> None:
+    def __init__(self, config: ServerConfig, grants: Grants | None = None, *,
+                 documents: DocumentClients | None = None) -> None:
         self.config = config
+        self.documents = documents
         self.pages = Pages(config.templates)
         self.csrf = consent.CsrfTokens(
             config.secret_key, max_age=config.consent_lifetime, clock=config.store.clock
@@ -112,7 +115,9 @@ class AuthorizationEndpoint:
         """GET: validate, remember the request server-side, show the consent page."""
         params = parse(request.scope["query_string"], max_bytes=areq.MAX_QUERY_BYTES,
                        max_fields=areq.MAX_FIELDS)
-        client, target = await areq.identify(self.config.store, params, self.grants)
+        client, target = await areq.identify(self.config.store, params, self.grants,
+                                             documents=self.documents,
+                                             caller=caller_address(request.scope))
         user = await call_hook(self.config.authenticate, request)
         if not user:
             return redirect(self.login_url(request))

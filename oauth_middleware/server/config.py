@@ -17,6 +17,7 @@ from oauth_middleware.limits import (
 )
 from oauth_middleware.models import GRANT_TYPES, GrantType
 from oauth_middleware.resource_indicators import is_resource
+from oauth_middleware.server.document_policy import ClientMetadataPolicy
 from oauth_middleware.signing import SigningKeys
 from oauth_middleware.store import TokenStore
 from oauth_middleware.transport import Transport, is_loopback_host
@@ -136,6 +137,8 @@ class ServerConfig:
     realm: str = "oauth"
     #: RFC 7591 dynamic registration at ``register/``; None: disabled.
     registration: RegistrationPolicy | None = None
+    #: Client ID Metadata Documents (https URLs as client ids); None: disabled.
+    client_metadata_documents: ClientMetadataPolicy | None = None
     #: The audience (RFC 8707) of tokens for clients that name no resource and have none
     #: registered; empty: such tokens record no audience.
     default_resource: frozenset[str] = frozenset()

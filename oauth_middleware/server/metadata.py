@@ -27,8 +27,10 @@ def document(config: ServerConfig, scopes: list[str]) -> dict[str, object]:
     grants = config.grant_types
     response_types = [name for name, grant in (("code", "authorization_code"),
                                                ("token", "implicit")) if grant in grants]
-    registration = {"registration_endpoint": config.url("register/")} if config.registration \
-        else {}
+    registration: dict[str, object] = {"registration_endpoint": config.url("register/")} \
+        if config.registration else {}
+    if config.client_metadata_documents is not None:  # CIMD draft §5
+        registration["client_id_metadata_document_supported"] = True
     return {
         "issuer": config.issuer,
         "authorization_endpoint": config.url("auth/"),

@@ -29,6 +29,11 @@ _FIELDS = {
 }
 
 
+def document_host(client: Client) -> str | None:
+    """The host of a metadata-document client's id (CIMD draft §6.3: show it), else None."""
+    return urlsplit(client.client_id).netloc if ":" in client.client_id else None
+
+
 def redirect_host(uri: str) -> str:
     """What to tell the user about where the answer goes: the host, or a private-use scheme."""
     parts = urlsplit(uri)
@@ -59,6 +64,7 @@ class Pages:
     ) -> Response:
         return self.render(
             "consent.html", client=client, client_link=safe_link(client.link), scopes=scopes,
+            client_host=document_host(client),
             user=user, redirect_to=redirect_host(redirect_uri), action=action,
             fields=_FIELDS, transaction=transaction, csrf_token=csrf_token,
             resources=resources,

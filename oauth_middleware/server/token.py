@@ -29,6 +29,7 @@ from oauth_middleware.errors import (
 from oauth_middleware.models import Client
 from oauth_middleware.server.boundary import FormEndpoint, logger
 from oauth_middleware.server.client_auth import ClientAuthenticator
+from oauth_middleware.server.client_documents import DocumentClients
 from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.form import Params
 from oauth_middleware.server.grants import Grants, TokenGrant, TokenRequest
@@ -38,10 +39,11 @@ from oauth_middleware.store import ClientRemoved
 
 
 class TokenEndpoint(FormEndpoint):
-    def __init__(self, config: ServerConfig, grants: Grants | None = None) -> None:
+    def __init__(self, config: ServerConfig, grants: Grants | None = None, *,
+                 documents: DocumentClients | None = None) -> None:
         super().__init__(config)
         self.throttle = Throttle(config.store, config.throttle)
-        self.clients = ClientAuthenticator(config.store, self.throttle)
+        self.clients = ClientAuthenticator(config.store, self.throttle, documents)
         self.grants = grants if grants is not None else Grants(config, self.throttle)
 
     async def answer(self, request: Request, params: Params) -> Response:

@@ -13,7 +13,8 @@ Module map (data flows down; only ``_gateway`` imports redis-py):
   ``_tokens`` (resolve, look up, list), ``_revocation`` (one token, a grant, a user's
   or a client's grants), ``_clients`` (registry + its script), ``_scopes``,
   ``_consent`` (pending authorizations + scripts), ``_throttle`` (counters; scripts in
-  ``_throttle_scripts``), ``_authn`` (the token family's one read per request);
+  ``_throttle_scripts``), ``_authn`` (the token family's one read per request),
+  ``_documents`` (clients known by a metadata document, and their fetch state);
 * shared by them: ``_minting`` (values and records of a new grant), ``_generations``
   (which refresh token a value is), ``_codec`` (records as JSON, versioned),
   ``_context`` (gateway + keys + clock), ``keys`` (the key schema, in its docstring);

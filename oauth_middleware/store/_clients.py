@@ -141,9 +141,10 @@ class Clients:
         record). Its tokens are revoked by ``revoke_client_tokens``."""
         key = self._keys.client(client_id)
         try:
-            deleted, _, _ = await self._gateway.run([
+            deleted, *_ = await self._gateway.run([
                 ("DEL", key), ("SREM", self._keys.clients, client_id),
-                ("SREM", self._keys.dynamic_clients, client_id)])
+                ("SREM", self._keys.dynamic_clients, client_id),
+                ("SREM", self._keys.document_clients, client_id)])
         finally:
             self._gateway.forget(key)
         await self._gateway.settled()

@@ -30,6 +30,7 @@ from oauth_middleware.store._authn import (
 from oauth_middleware.store._clients import Clients, SaveCondition
 from oauth_middleware.store._consent import Consent
 from oauth_middleware.store._context import Clock, Context, Progress
+from oauth_middleware.store._documents import Documents
 from oauth_middleware.store._gateway import Gateway
 from oauth_middleware.store._gateway.cache import CACHE_SIZE
 from oauth_middleware.store._gateway.connection import CONNECT_TIMEOUT, RETRIES, SOCKET_TIMEOUT
@@ -76,6 +77,8 @@ class TokenStore:
         self.consent = Consent(ctx)
         #: Brute-force counters of the token family and the password grant.
         self.throttle = Throttle(ctx)
+        #: Clients known by a metadata document (CIMD): their fetch state, their cap.
+        self.documents = Documents(ctx)
 
     @classmethod
     def from_url(

@@ -32,6 +32,10 @@ P client:<client_id>           string  JSON client (secret as a hash,   none
                                        registration)
 P clients                      set     every client id                  none
 P clients:dynamic              set     ids registered by RFC 7591       none
+P clients:documents            set     ids that are metadata-document   none
+                                       URLs (CIMD), capped
+P document:<sha(url)>          string  ``ok`` or ``failed``: the last   document's cache
+                                       fetch of that client id URL      or failure TTL
 P scopes                       hash    identifier -> JSON title/enabled none
 P at:{g}:<sha>                 string  JSON access token record         token lifetime
 P rt:{g}                       string  JSON refresh record of grant g   refresh lifetime
@@ -103,7 +107,11 @@ grants out of order. Grants of one lifetime are thus displaced in the order they
 issued; an entry is pruned a second after its score.
 
 Client ids are restricted to URL-safe characters at registration, so they are
-safe inside a key; user ids are free text and appear only as a digest.
+safe inside a key; user ids are free text and appear only as a digest. The one other
+kind of client id, the https URL of a Client ID Metadata Document, is held to a grammar
+without braces, spaces, globs or control characters (``server/client_documents.py``).
+A document client's record, its id in ``clients`` and ``clients:documents`` (under
+its cap) and its ``document`` state are written by one script (``_documents.STORE``).
 """
 
 from __future__ import annotations
@@ -155,6 +163,15 @@ class Keys:
     def dynamic_clients(self) -> str:
         """The ids of clients registered through RFC 7591, counted against their cap."""
         return f"{self.prefix}clients:dynamic"
+
+    @property
+    def document_clients(self) -> str:
+        """The ids of clients known by a metadata document, counted against their cap."""
+        return f"{self.prefix}clients:documents"
+
+    def document(self, url: str) -> str:
+        """The state of the last fetch of the metadata document at ``url``."""
+        return f"{self.prefix}document:{digest(url)}"
 
     @property
     def scopes(self) -> str:

@@ -433,6 +433,35 @@ RULES: tuple[Rule, ...] = (
          "Registrations are counted per caller address by one script (exactly the allowance "
          "of concurrent requests succeeds, then 429 slow_down) and capped server-wide by the "
          "script that writes."),
+    Rule("documents.opt-in", SIDE, "RFC 8414 §2; CIMD draft §5",
+         "Client ID Metadata Documents are off unless configured: a URL client_id is then an "
+         "unknown client and nothing is fetched; when on, the server metadata says "
+         "client_id_metadata_document_supported: true."),
+    Rule("documents.client-id-url", SIDE, "RFC 3986 §6.2.1; CIMD draft §2",
+         "A URL client_id is accepted only in one canonical form (https, lowercase host, no "
+         "userinfo, default port, dot or empty segment, query, fragment, needless escape or "
+         "control character), so one document has one id, and no URL can be a registered "
+         "client's id."),
+    Rule("documents.validated", SIDE, "RFC 7591 §2; CIMD draft §3, §6.3",
+         "The document's client_id must equal its URL exactly; its metadata is validated as a "
+         "public client's registration (auth method none, no secret, redirect URIs by the "
+         "registration rules, https ones on the URL's host); the client is public, PKCE-bound, "
+         "and the consent page shows it unverified with its host name."),
+    Rule("documents.ssrf", TRANSPORT, "RFC 6890 §2.2; CIMD draft §6.5",
+         "The document is fetched over https only, from a host whose every address is public "
+         "(no loopback, private, unique-local, link-local, CGNAT, multicast, reserved or "
+         "IPv4-mapped forms of those), connecting to the vetted address under the original "
+         "name (no second lookup), following no redirect and no environment proxy."),
+    Rule("documents.bounded-fetch", TRANSPORT, "RFC 9110 §8.3; CIMD draft §6.6",
+         "A document is only a 200 with a JSON media type, read while counting up to "
+         "max_bytes (5 KB by default) and within one time limit for the whole fetch."),
+    Rule("documents.cache", TRANSPORT, "RFC 9111 §4.2.1; CIMD draft §4.2",
+         "A document is kept for its HTTP freshness (max-age, Expires, no-store) within the "
+         "policy's bounds and shared by every worker through the store; a failed fetch is "
+         "remembered for failure_ttl only; one fetch per URL runs at a time in a worker."),
+    Rule("documents.bounded", TRANSPORT, "RFC 6819 §4.4.1.11; RFC 6749 §10.10",
+         "Fetches are counted per caller address first (429 slow_down past the allowance) and "
+         "document clients are capped server-wide by the script that writes them."),
     Rule("redis.token-503", REDIS, "RFC 6749 §5.2",
          "Token endpoints: 503 JSON temporarily_unavailable + Retry-After, never "
          "invalid_grant."),
