@@ -42,7 +42,7 @@ USER_HEADER = "x-test-user"
 #: Form fields as httpx takes them: a list value repeats the field.
 FormFields = Mapping[str, str | list[str]]
 #: A valid S256 challenge (of the RFC 7636 Appendix B verifier).
-CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGjSstw-cM"
+CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 
 
