@@ -32,7 +32,10 @@ from oauth_middleware.store import StoreUnavailable, TokenStore
 from oauth_middleware.toolbox import ClientChanged, UnknownClient
 from oauth_middleware.web import Authenticate, redirect, signing_key, user_from_scope
 
-CLIENT = "/clients/{client_id}/"
+#: A client ID metadata document's client is named by an https URL: its id, quoted in
+#: every link, arrives decoded with its slashes, so it is matched as a path. No action
+#: below ends with ``/`` or with another action, so each address has one reading.
+CLIENT = "/clients/{client_id:path}/"
 CHANGED_MEANWHILE = ("Someone changed this client while you were editing it, so nothing was "
                      "saved: your form would have undone their change. Reload the page and "
                      "make your change again.")
