@@ -42,6 +42,23 @@ class Scope:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RememberedConsent:
+    """Scopes a user approved for a client, remembered so that ``auth/`` need not ask again
+    (OpenID Connect Core 1.0 §3.1.2.4); only for the client registration it was given to."""
+
+    user: str
+    client_id: str
+    scopes: frozenset[str] = frozenset()
+    #: ``Client.generation`` when approved: a client removed and registered anew starts afresh.
+    client_generation: str = ""
+    #: First approval while remembered, and the latest one.
+    granted_at: float = 0.0
+    updated_at: float = 0.0
+    #: The latest approval plus the server's ``remember_consent`` lifetime.
+    expires_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Client:
     """A registered client (RFC 6749 §2). An empty ``scopes`` means any enabled scope."""
 

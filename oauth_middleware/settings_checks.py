@@ -390,6 +390,7 @@ SERVER: dict[str, Check] = {
     "throttle": throttle, "templates": directory, "introspection_scope": optional_text,
     "registration": registration,
     "default_resource": resources, "signing_keys": signing_keys,
+    "remember_consent": optional(whole, "asking every time"), "max_remembered_consents": whole,
 }
 #: ``AdminApp(...)``'s options.
 ADMIN: dict[str, Check] = {

@@ -18,7 +18,13 @@ from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from oauth_middleware import settings_checks
-from oauth_middleware.limits import CODE_LIFETIME, MAX_PENDING, PENDING_LIFETIME, REFRESH_LIFETIME
+from oauth_middleware.limits import (
+    CODE_LIFETIME,
+    MAX_PENDING,
+    PENDING_LIFETIME,
+    REFRESH_LIFETIME,
+    REMEMBERED_CONSENTS,
+)
 from oauth_middleware.redaction import redact_scope
 from oauth_middleware.server import authorize, introspect, metadata, revoke, token
 from oauth_middleware.server.config import (
@@ -70,6 +76,8 @@ class AuthorizationServer:
         registration: RegistrationPolicy | None = None,
         default_resource: str | Iterable[str] | None = None,
         signing_keys: SigningKeys | None = None,
+        remember_consent: int | None = None,
+        max_remembered_consents: int = REMEMBERED_CONSENTS,
     ) -> None:
         settings_checks.check_options("AuthorizationServer", settings_checks.SERVER, locals())
         self.config = ServerConfig(
@@ -83,6 +91,7 @@ class AuthorizationServer:
             templates=Path(templates) if templates is not None else None,
             introspection_scope=introspection_scope, realm=realm, registration=registration,
             default_resource=default_audience(default_resource), signing_keys=signing_keys,
+            remember_consent=remember_consent, max_remembered_consents=max_remembered_consents,
         )
         config = self.config
         #: The mount path last checked against the issuer (``settings_checks.check_mount``).

@@ -21,7 +21,8 @@ client, its index and its grants under one hash tag.
 Which repository writes which keys (each also owns the Lua scripts that write them):
 ``_grants`` and ``_revocation`` the grant keys (``at``, ``rt``, ``code``, ``members``) and
 the ``idx`` indexes, which ``_tokens`` and ``_authn`` only read; ``_clients`` ``client`` and
-``clients``; ``_scopes`` ``scopes``; ``_consent`` ``txn`` and ``txns``; ``_throttle``
+``clients``; ``_scopes`` ``scopes``; ``_consent`` ``txn`` and ``txns``; ``_remembered``
+``remembered`` (its schema is in that module's docstring); ``_throttle``
 ``throttle`` and ``attempts``; the gateway's local cache ``cache:generation``.
 
 =============================  ======  ===============================  =================
@@ -43,6 +44,9 @@ P idx:client:<client_id>       zset    grant id -> expiry (ms, Redis)   latest e
 P idx:own:<client_id>          zset    grant id -> expiry (ms, Redis)   latest expiry
 P txn:{<sha(user)>}:<sha>      string  JSON pending authorization       consent lifetime
 P txns:{<sha(user)>}           zset    txn <sha> -> stored at (ms)      consent lifetime
+P remembered:{<sha(user)>}     hash    client id -> JSON consent        longest entry
+P remembered:{<sha(user)>}:    zset    client id -> expiry (ms)         longest entry
+  expiry
 P throttle:<b>:{<sha>}         hash    count, ends (window end, ms)     throttle window
 P throttle:<b>:{<sha>}:<a>     hash    count, ends, from one caller     throttle window
 P attempts:<b>:{<sha>}:<a>     zset    attempt id -> hold end (ms)      ``attempt_timeout``
@@ -217,6 +221,19 @@ class Keys:
         """The user's live consent transactions: what bounds how many one user can keep."""
         return f"{self.prefix}txns:{{{digest(user)}}}"
 
+    def remembered(self, user: str) -> str:
+        """The consents ``user`` approved and the server remembers, one field per client."""
+        return f"{self.prefix}remembered:{{{digest(user)}}}"
+
+    def remembered_index(self, user: str) -> str:
+        """When each of :meth:`remembered`'s entries expires: what bounds them per user."""
+        return f"{self.remembered(user)}:expiry"
+
+    @property
+    def remembered_pattern(self) -> str:
+        """SCAN pattern matching every user's :meth:`remembered` hash (not its index)."""
+        return f"{self.prefix}remembered:{{*}}"
+
     def throttle(self, bucket: str, key: str, address: str | None = None) -> str:
         """The counter of ``key`` in ``bucket``: from every caller, or from ``address`` only."""
         if len(key) > _MEMO_KEY or (address is not None and len(address) > _MEMO_KEY):
@@ -280,6 +297,8 @@ KINDS: dict[str, tuple[str, re.Pattern[str]]] = {
         ("own_index", "zset", f"idx:own:{_ID}"),
         ("consent", "string", f"txn:{_TAG}:{_SHA}"),
         ("consent_index", "zset", f"txns:{_TAG}"),
+        ("remembered_consents", "hash", f"remembered:{_TAG}"),
+        ("remembered_index", "zset", f"remembered:{_TAG}:expiry"),
         ("throttle", "hash", f"throttle:{_BUCKET}:{_TAG}(?::{_SHA})?"),
         ("attempts", "zset", f"attempts:{_BUCKET}:{_TAG}:{_SHA}"),
         ("cache_generation", "string", "cache:generation"),

@@ -285,10 +285,12 @@ async def remove_client(store: TokenStore, client_id: str) -> bool:
     checks the record), so the sweep of its index that follows, page by page, reaches
     every grant it ever had and none survives it. Leftovers of an earlier, interrupted
     removal are swept too. A client registered again under this id gets a new
-    generation: a request that authenticated the old one issues nothing.
+    generation: a request that authenticated the old one issues nothing, and no consent
+    remembered for the old one counts for it (they are forgotten too).
     """
     existed = await store.delete_client(client_id)
     await store.revoke_client_tokens(client_id)
+    await store.forget_client_consents(client_id)
     return existed
 
 

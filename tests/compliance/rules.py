@@ -116,6 +116,13 @@ RULES: tuple[Rule, ...] = (
          "bound to the user and the transaction, accepted once."),
     Rule("auth.csrf.get-never-grants", AUTHORIZE, "RFC 6749 §10.12",
          "A GET never grants."),
+    Rule("auth.consent.remembered", AUTHORIZE,
+         "RFC 6749 §10.2; OpenID Connect Core 1.0 §3.1.2.4, §3.1.2.1",
+         "Consent is remembered only when the server is configured to (off by default), per "
+         "user and client registration, for a bounded lifetime: a GET skips the page only "
+         "when every requested scope was approved on it before and may still be granted; "
+         "prompt=consent, one scope more, an unticked or denied scope, expiry, or forgetting "
+         "it (admin, CLI, revoking the user's grants) asks again."),
     Rule("auth.csrf.cross-site", AUTHORIZE, "RFC 6749 §10.12, §10.13; RFC 9700 §4.7",
          "A cross-site POST is refused (403) and no code is created."),
     Rule("auth.implicit", AUTHORIZE, "RFC 6749 §4.2, §4.2.2",
@@ -387,6 +394,10 @@ RULES: tuple[Rule, ...] = (
          "Pending consent transactions are bounded per user: past the cap the oldest is "
          "dropped (and can no longer be approved), decided atomically in one script, so no "
          "loop of GET auth/ grows storage."),
+    Rule("abuse.bounded.remembered-consents", TRANSPORT, "RFC 6819 §4.4.1.11",
+         "Remembered consents are bounded per user: past the cap the entry that expires "
+         "first is dropped, decided in the one script that writes an approval, so concurrent "
+         "approvals never overshoot it."),
     Rule("abuse.bounded-storage", TRANSPORT, "RFC 6819 §4.4.1.11; RFC 9700 §4.14.2",
          "Every per-user or per-grant collection in Redis is bounded (pending consents, "
          "rotated refresh tokens, grant members): no request loop grows storage without "
