@@ -87,6 +87,9 @@ class Client:
     registration_token_hash: str | None = field(default=None, repr=False)
     #: The resources (RFC 8707 §2) its tokens may be meant for; empty means any.
     resources: tuple[str, ...] = ()
+    #: Where ``end_session/`` may send the user back after logout (OpenID Connect
+    #: RP-Initiated Logout 1.0 §3.1), matched exactly; empty: never redirected.
+    post_logout_redirect_uris: tuple[str, ...] = ()
 
     @property
     def confidential(self) -> bool:

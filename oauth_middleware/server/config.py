@@ -22,7 +22,7 @@ from oauth_middleware.resource_indicators import is_resource
 from oauth_middleware.signing import SigningKeys
 from oauth_middleware.store import TokenStore
 from oauth_middleware.transport import Transport, is_loopback_host
-from oauth_middleware.web import Authenticate, user_from_scope
+from oauth_middleware.web import Authenticate, Logout, user_from_scope
 
 #: Largest failure count and window (seconds) a :class:`ThrottlePolicy` accepts.
 MAX_FAILURES = 10**9
@@ -133,6 +133,9 @@ class ServerConfig:
     remember_consent: int | None = None
     #: Clients one user's remembered consents hold; one more forgets the oldest.
     max_remembered_consents: int = REMEMBERED_CONSENTS
+    #: ``logout(request) -> None``: ends the host's session at ``end_session/`` (OpenID
+    #: Connect RP-Initiated Logout 1.0); None: no such endpoint.
+    logout: Logout | None = None
     throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
     #: Extra template directory searched before the built-in templates.
     templates: Path | None = None
