@@ -38,7 +38,10 @@ async def _collect(store: TokenStore, user: str | None, client_id: str | None
 @click.option("--client-id", metavar="ID", help="Only consents given to this client.")
 @json_option
 def list_(user: str | None, client_id: str | None, as_json: bool) -> None:
-    """List live remembered consents (by user, client, or all: a walk over every user)."""
+    """List live remembered consents.
+
+    By user (one read), or by client or all (a walk over every user's).
+    """
     consents = run(lambda store: _collect(store, user, client_id))
     if as_json:
         emit_json([{"user": c.user, "client_id": c.client_id, "scopes": sorted(c.scopes),
@@ -58,7 +61,10 @@ def list_(user: str | None, client_id: str | None, as_json: bool) -> None:
                    "(without).")
 @json_option
 def forget(user: str | None, client_id: str | None, as_json: bool) -> None:
-    """Forget remembered consents: the consent page shows again next time."""
+    """Forget remembered consents.
+
+    The consent page shows again next time; tokens stay valid.
+    """
     if user is None and client_id is None:
         raise click.UsageError("name --user, --client-id, or both")
     if user is not None:
