@@ -34,6 +34,7 @@ from oauth_middleware.errors import AccessDenied, InvalidRequest, MethodNotAllow
 from oauth_middleware.hooks import call_hook, run_hook
 from oauth_middleware.models import Client
 from oauth_middleware.policy import validate_client_id
+from oauth_middleware.redaction import redact
 from oauth_middleware.redirects import MAX_REDIRECT_URI_LENGTH, add_params
 from oauth_middleware.server import consent
 from oauth_middleware.server.authorize import refuse_bearer
@@ -51,6 +52,8 @@ MAX_LENGTHS = {"id_token_hint": MAX_HINT, "client_id": 128,
                "post_logout_redirect_uri": MAX_REDIRECT_URI_LENGTH, "state": 4096}
 MAX_QUERY_BYTES = 24 * 1024
 MAX_FIELDS = 64
+#: Blanked in the scope as soon as it is read: an ID token is no line for the access log.
+LOGGED_BLANK = frozenset({"id_token_hint"})
 #: The confirmation form's own fields.
 CSRF_FIELD = "csrf_token"
 DECISION_FIELD = "decision"
@@ -99,8 +102,10 @@ class EndSessionEndpoint:
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
+        query: bytes = request.scope.get("query_string", b"")
+        request.scope["query_string"] = redact(query, LOGGED_BLANK)
         try:
-            return await self.answer(request)
+            return await self.answer(request, query)
         except OAuthError as exc:
             return self.pages.error(exc)
         except StoreUnavailable:
@@ -110,13 +115,12 @@ class EndSessionEndpoint:
                          "".join(traceback.format_tb(exc.__traceback__)))
             return self.pages.server_error()
 
-    async def answer(self, request: Request) -> Response:
+    async def answer(self, request: Request, query: bytes) -> Response:
         if not self.config.transport.secure(request.scope):
             raise InvalidRequest("HTTPS is required: this page is not served over plain HTTP.")
         refuse_bearer(request)
         if request.method in ("GET", "HEAD"):
-            params = parse(request.scope["query_string"], max_bytes=MAX_QUERY_BYTES,
-                           max_fields=MAX_FIELDS)
+            params = parse(query, max_bytes=MAX_QUERY_BYTES, max_fields=MAX_FIELDS)
         elif request.method == "POST":
             params = await consent.read_form(request)
             refuse_bearer(request, params)

@@ -7,6 +7,7 @@ forgotten approval, or a client registered anew shows the page again.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -25,7 +26,7 @@ from tests.server.authorize_harness import (
     assert_page,
     open_harness,
 )
-from tests.store_helpers import get_code, redis_of
+from tests.store_helpers import get_code, redis_of, texts
 
 DAY = 86_400
 WEB = {"client_id": "web", "redirect_uri": WEB_REDIRECT, "response_type": "code",
@@ -260,3 +261,27 @@ async def test_revoking_every_token_of_a_client_forgets_what_users_approved_for_
     await revoke_client_tokens(store, "web")
     assert await store.list_remembered_consents(client_id="web") == (0, [])
     assert_page(await harness.authorize(**WEB), 200)
+
+
+@pytest.mark.rule("abuse.bounded.remembered-consents", "auth.consent.remembered")
+async def test_fifty_approvals_posted_at_once_are_all_answered_and_the_cap_holds(
+    store: TokenStore,
+) -> None:
+    async with open_harness(store, remember_consent=DAY, max_pending_consents=100,
+                            max_remembered_consents=10) as harness:
+        for i in range(50):
+            await register_client(store, f"App {i}", f"app{i}", WEB_REDIRECT,
+                                  scopes_list=["polls:read"])
+        pages = [await harness.consent(client_id=f"app{i}", redirect_uri=WEB_REDIRECT,
+                                       response_type="code", scope="polls:read",
+                                       code_challenge=CHALLENGE, code_challenge_method="S256")
+                 for i in range(50)]
+        answers = await asyncio.gather(*(harness.decide(page) for page in pages))
+        assert all("code" in answer(response)[2] for response in answers)
+        fields = set(texts(await redis_of(store).hkeys(store.keys.remembered("alice"))))
+        members = set(texts(await redis_of(store).zrange(store.keys.remembered_index("alice"),
+                                                         0, -1)))
+        assert len(fields) == 10 and fields == members
+        remembered = [f"app{i}" for i in range(50)
+                      if await store.remembered_consent("alice", f"app{i}")]
+        assert sorted(remembered) == sorted(fields)

@@ -307,3 +307,33 @@ async def test_a_sync_hook_is_called_too(store: TokenStore) -> None:
         answer(await end_session(harness, id_token_hint=id_token(),
                                  post_logout_redirect_uri=BACK))
     assert ended == ["sync"]
+
+
+@pytest.mark.rule("rest.no-secret-in-logs")
+async def test_the_hint_is_blanked_in_the_scope_the_access_log_reads(
+    harness: Harness, hook: Hook,
+) -> None:
+    hint = id_token()
+    scope, status = await asgi_get(harness, f"id_token_hint={hint}&state=s".encode())
+    assert status == 200 and hook.ended == ["alice"]
+    assert scope["query_string"] == b"id_token_hint=redacted&state=s"
+
+
+async def asgi_get(harness: Harness, query: bytes) -> tuple[dict[str, object], int]:
+    """GET end_session/ through ASGI, returning the scope as the server left it."""
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope: dict[str, object] = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "https", "server": ("testserver", 443), "client": ("127.0.0.1", 1),
+        "path": "/oauth/end_session/", "raw_path": b"/oauth/end_session/", "root_path": "",
+        "query_string": query, "headers": [(b"host", b"testserver"), (b"x-test-user", b"alice")],
+    }
+    await harness.app(scope, receive, send)  # type: ignore[arg-type]
+    return scope, int(sent[0]["status"])  # type: ignore[call-overload]
