@@ -56,6 +56,8 @@ class RememberedConsent:
     updated_at: float = 0.0
     #: The latest approval plus the server's ``remember_consent`` lifetime.
     expires_at: float = 0.0
+    #: The resources (RFC 8707) the approvals were for: a request for another one asks.
+    audience: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -143,8 +143,7 @@ class AuthorizationEndpoint:
         for before (:mod:`.remembered`); None: ask. The request passed every check the
         page's decision would repeat (client, redirect URI, response type, scopes)."""
         client = auth_request.client
-        if not remembered.covered(auth_request.scopes, await remembered.remembered_scopes(
-                self.config, user, client.client_id)):
+        if not await remembered.covers(self.config, user, auth_request):
             return None
         pending = auth_request.pending(user, self.config.store.clock())
         try:
@@ -196,13 +195,13 @@ class AuthorizationEndpoint:
         grantable right now."""
         if not decision.approve:
             await remembered.remember(self.config, pending.user, client, approved=(),
-                                      declined=pending.scopes)
+                                      declined=pending.scopes, audience=pending.audience)
             raise areq.ErrorRedirect(AccessDenied(), target)
         if not set(decision.scopes) <= set(pending.scopes):
             raise InvalidRequest("The consent form names a scope that was not requested.")
         if not decision.scopes:
             await remembered.remember(self.config, pending.user, client, approved=(),
-                                      declined=pending.scopes)
+                                      declined=pending.scopes, audience=pending.audience)
             raise areq.ErrorRedirect(AccessDenied("No scope was approved."), target)
         try:
             _, grant = areq.check_response_type(self.config, self.grants, client,
@@ -211,5 +210,6 @@ class AuthorizationEndpoint:
         except OAuthError as exc:
             raise areq.ErrorRedirect(exc, target) from None
         await remembered.remember(self.config, pending.user, client, approved=scopes,
-                                  declined=set(pending.scopes) - scopes)
+                                  declined=set(pending.scopes) - scopes,
+                                  audience=pending.audience)
         return grant, scopes

@@ -3,17 +3,19 @@
 Two keys per user, both under the hash tag of the user's digest (see ``keys``):
 
 ``remembered:{<sha(user)>}``, a hash: client id -> JSON :class:`RememberedConsent`
-(``user``, ``client_id``, ``scopes`` space-delimited, ``client_generation``,
-``granted_at``, ``updated_at``, ``expires_at`` in seconds, ``v``);
+(``user``, ``client_id``, ``scopes`` and ``audience`` space-delimited,
+``client_generation``, ``granted_at``, ``updated_at``, ``expires_at`` in seconds, ``v``);
 ``remembered:{<sha(user)>}:expiry``, a sorted set: client id -> that entry's expiry (ms).
 
 Both keys live as long as their longest entry. An entry past its ``expires_at`` is
 never read as remembered, and the next approval prunes it. One script
 (:data:`REMEMBER`) decides every write: it merges the approval into the entry of the
-same client registration (scopes approved now are added, scopes the user unticked
-are removed), and keeps the user's entries at most ``cap``, dropping the entries that
-expire first (with one lifetime, the oldest approvals): concurrent approvals cannot
-overshoot the cap, nor lose each other's scopes.
+same client registration and the same resources (scopes approved now are added, scopes
+the user unticked are removed; an approval for other resources replaces the entry, so
+every scope remembered was approved for every resource remembered), and keeps the
+user's entries at most ``cap``, dropping the entries that expire first (with one
+lifetime, the oldest approvals): concurrent approvals cannot overshoot the cap, nor
+lose each other's scopes.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ add(record.scopes)
 local ok, prev = pcall(cjson.decode, redis.call('HGET', hash, client) or '')
 if ok and type(prev) == 'table' and prev.client_generation == record.client_generation
     and type(prev.scopes) == 'string' and type(prev.expires_at) == 'number'
-    and prev.expires_at * 1000 > now then
+    and prev.expires_at * 1000 > now
+    and (prev.audience or '') == (record.audience or '') then
   add(prev.scopes)
   if type(prev.granted_at) == 'number' then record.granted_at = prev.granted_at end
 end
@@ -101,7 +104,7 @@ class Remembered:
 
     async def remember(
         self, user: str, client_id: str, *, client_generation: str, approved: Iterable[str],
-        declined: Iterable[str] = (), lifetime: int, cap: int,
+        declined: Iterable[str] = (), audience: Iterable[str] = (), lifetime: int, cap: int,
     ) -> int:
         """Merge an approval into ``user``'s entry for the client; returns how many scopes it
         holds now (0: none, the entry is gone)."""
@@ -109,7 +112,7 @@ class Remembered:
         record = RememberedConsent(
             user=user, client_id=client_id, scopes=frozenset(approved),
             client_generation=client_generation, granted_at=now, updated_at=now,
-            expires_at=now + lifetime)
+            expires_at=now + lifetime, audience=frozenset(audience))
         names = [self._keys.remembered(user), self._keys.remembered_index(user)]
         args = [client_id, dump(record), " ".join(sorted(set(declined))), self._ctx.now_ms(),
                 ttl_ms(lifetime), cap]

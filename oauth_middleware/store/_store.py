@@ -224,14 +224,15 @@ class TokenStore:
 
     async def remember_consent(
         self, user_id: str, client_id: str, *, client_generation: str,
-        approved: Iterable[str], declined: Iterable[str] = (), lifetime: int,
-        cap: int = REMEMBERED_CONSENTS,
+        approved: Iterable[str], declined: Iterable[str] = (), audience: Iterable[str] = (),
+        lifetime: int, cap: int = REMEMBERED_CONSENTS,
     ) -> int:
-        """Remember an approval for ``lifetime`` seconds (merged: ``approved`` added, ``declined``
-        removed) in one script, keeping ``cap`` clients per user; returns scopes now held."""
+        """Remember an approval for ``lifetime`` seconds (merged: ``approved`` scopes and the
+        ``audience`` added, ``declined`` removed) in one script, keeping ``cap`` clients per
+        user; returns how many scopes are remembered now."""
         return await self._remembered.remember(
             user_id, client_id, client_generation=client_generation, approved=approved,
-            declined=declined, lifetime=lifetime, cap=cap)
+            declined=declined, audience=audience, lifetime=lifetime, cap=cap)
 
     async def remembered_consent(self, user_id: str, client_id: str) -> frozenset[str]:
         """The scopes ``user_id`` approved for the client as registered now (empty: none)."""

@@ -40,7 +40,7 @@ async def harness(store: TokenStore) -> AsyncIterator[Harness]:
         yield h
 
 
-async def approve(harness: Harness, scopes: list[str] | None = None, **params: str) -> None:
+async def approve(harness: Harness, scopes: list[str] | None = None, /, **params: str) -> None:
     page = await harness.consent(**(params or WEB))
     base, _, answered = answer(await harness.decide(page, scopes=scopes))
     assert base == WEB_REDIRECT and "code" in answered
@@ -285,3 +285,36 @@ async def test_fifty_approvals_posted_at_once_are_all_answered_and_the_cap_holds
         remembered = [f"app{i}" for i in range(50)
                       if await store.remembered_consent("alice", f"app{i}")]
         assert sorted(remembered) == sorted(fields)
+
+
+@pytest.mark.rule("auth.consent.remembered")
+async def test_a_request_for_another_resource_asks_again(store: TokenStore) -> None:
+    api, other = "https://api.example/", "https://other.example/"
+    async with open_harness(store, remember_consent=DAY) as harness:
+        await approve(harness, None, **{**WEB, "resource": api})
+        answer(await harness.authorize(**{**WEB, "resource": api}))
+        page = assert_page(await harness.authorize(**{**WEB, "resource": other}), 200)
+        assert other in page.text
+        assert_page(await harness.authorize(**WEB), 200)  # no audience: valid everywhere
+        _, [record] = await store.list_remembered_consents(user="alice")
+        assert record.audience == {api}
+
+
+async def test_an_approval_without_resources_covers_requests_for_one(store: TokenStore) -> None:
+    async with open_harness(store, remember_consent=DAY) as harness:
+        await approve(harness)
+        answer(await harness.authorize(**{**WEB, "resource": "https://api.example/"}))
+
+
+@pytest.mark.rule("auth.consent.remembered")
+async def test_an_approval_for_other_resources_replaces_what_was_remembered(
+    store: TokenStore,
+) -> None:
+    api, other = "https://api.example/", "https://other.example/"
+    async with open_harness(store, remember_consent=DAY) as harness:
+        await approve(harness, None, **{**WEB, "resource": api})
+        await approve(harness, ["polls:read"], **{**READ_ONLY, "resource": other})
+        _, [record] = await store.list_remembered_consents(user="alice")
+        assert (record.audience, record.scopes) == (frozenset({other}),
+                                                    frozenset({"polls:read"}))
+        assert_page(await harness.authorize(**{**WEB, "resource": api}), 200)
