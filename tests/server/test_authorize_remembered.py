@@ -92,7 +92,7 @@ async def test_without_remember_consent_the_page_shows_every_time_and_nothing_is
 async def test_a_request_for_one_scope_more_than_approved_shows_the_page(
     harness: Harness, store: TokenStore,
 ) -> None:
-    await approve(harness, scopes=["polls:read"])
+    await approve(harness, ["polls:read"])
     page = assert_page(await harness.authorize(**WEB), 200)
     assert [c["value"] for c in page.checkboxes()] == ["polls:read", "polls:vote"]
     assert len(await harness.code_keys()) == 1  # only the first approval's
@@ -105,7 +105,7 @@ async def test_a_request_for_one_scope_more_than_approved_shows_the_page(
 async def test_a_request_with_no_scope_asks_for_the_clients_defaults_and_is_covered_only_by_all(
     harness: Harness, store: TokenStore,
 ) -> None:
-    await approve(harness, scopes=["polls:read"], **READ_ONLY)
+    await approve(harness, ["polls:read"], **READ_ONLY)
     no_scope = {k: v for k, v in WEB.items() if k != "scope"}
     assert_page(await harness.authorize(**no_scope), 200)  # defaults: read and vote
 
