@@ -31,6 +31,7 @@ from tests.server.authorize_harness import (
     open_harness,
     read_page,
 )
+from tests.store_helpers import redis_of
 
 BACK = "https://client.example/signed-out"
 SPA_BACK = "https://spa.example/bye"
@@ -337,3 +338,82 @@ async def asgi_get(harness: Harness, query: bytes) -> tuple[dict[str, object], i
     }
     await harness.app(scope, receive, send)  # type: ignore[arg-type]
     return scope, int(sent[0]["status"])  # type: ignore[call-overload]
+
+
+@pytest.mark.rule("redis.auth-503")
+async def test_an_unreachable_store_is_a_503_page_and_ends_nothing(hook: Hook) -> None:
+    store = TokenStore.from_url(None)
+    async with open_harness(store, signing_keys=LogoutKeys(), logout=hook) as harness:
+        await update_client(store, "web", post_logout_redirect_uris=[BACK])
+        redis_of(store).connection_pool.connection_kwargs["server"].connected = False
+        response = await end_session(harness, client_id="web", post_logout_redirect_uri=BACK)
+        page = assert_page(response, 503)
+        assert response.headers["retry-after"] == "5"
+        assert page.text.startswith("Service temporarily unavailable")
+    assert hook.ended == []
+    await store.aclose()
+
+
+async def test_a_failing_hook_is_a_generic_500_page(store: TokenStore) -> None:
+    def broken(request: Request) -> None:
+        raise RuntimeError("db password is hunter2")
+
+    async with open_harness(store, signing_keys=LogoutKeys(), logout=broken) as harness:
+        response = await end_session(harness, id_token_hint=id_token())
+        page = assert_page(response, 500)
+        assert "hunter2" not in response.text and "RuntimeError" not in page.text
+
+
+async def test_plain_http_is_refused_outside_debug(harness: Harness, hook: Hook) -> None:
+    response = await harness.http.get("http://testserver/oauth/end_session/",
+                                      params={"id_token_hint": id_token()},
+                                      headers={"x-test-user": "alice"})
+    assert "HTTPS is required" in assert_page(response, 400).text
+    assert hook.ended == []
+
+
+async def test_a_confirmation_repeating_a_field_is_refused(harness: Harness, hook: Hook) -> None:
+    page = read_page((await end_session(harness, client_id="web")).text)
+    fields = [(i["name"], i["value"]) for i in page.inputs if i.get("type") == "hidden"]
+    body = "&".join(f"{k}={v}" for k, v in [*fields, *fields, ("decision", "logout")])
+    response = await harness.http.post(
+        "/oauth/end_session/", content=body.encode(),
+        headers={"x-test-user": "alice", "content-type": "application/x-www-form-urlencoded",
+                 **BROWSER})
+    assert_page(response, 403)
+    assert hook.ended == []
+
+
+async def test_a_confirmation_after_signing_out_elsewhere_just_goes_back(
+    harness: Harness, hook: Hook,
+) -> None:
+    page = read_page((await end_session(harness, client_id="web",
+                                        post_logout_redirect_uri=BACK, state="q")).text)
+    fields = {i["name"]: i["value"] for i in page.inputs if i.get("type") == "hidden"}
+    response = await harness.http.post("/oauth/end_session/",
+                                       data={**fields, "decision": "logout"}, headers=BROWSER)
+    assert answer(response)[2] == {"state": "q"} and hook.ended == []
+
+
+@pytest.mark.parametrize("client_id", ["a b", "x" * 129, "web/../spa"])
+async def test_a_client_id_that_cannot_be_one_is_unknown(
+    harness: Harness, hook: Hook, client_id: str,
+) -> None:
+    response = await end_session(harness, client_id=client_id)
+    assert "The client is unknown." in assert_page(response, 400).text or \
+        "too long" in response.text
+    assert hook.ended == []
+
+
+@pytest.mark.rule("logout.hint-verified")
+async def test_a_hint_for_several_audiences_names_its_client_by_azp(
+    harness: Harness, hook: Hook,
+) -> None:
+    several = id_token(claims(aud=["web", "spa"], azp="spa"))
+    base, _, _ = answer(await end_session(harness, id_token_hint=several,
+                                          post_logout_redirect_uri=SPA_BACK))
+    assert base == SPA_BACK and hook.ended == ["alice"]
+    ambiguous = id_token(claims(aud=["web", "spa"]))
+    page = assert_page(await end_session(harness, id_token_hint=ambiguous,
+                                         post_logout_redirect_uri=SPA_BACK), 200)
+    assert "not registered" in page.text
