@@ -9,8 +9,10 @@ import pytest
 from oauth_middleware import TokenStore, register_client
 from oauth_middleware.models import Client
 from oauth_middleware.store.keys import kind_of
+from oauth_middleware.store.transfer import unknown_keys
 from tests.conftest import FakeClock
 from tests.store_helpers import redis_of, texts
+from tests.transfer_harness import exported, imported, lines
 
 LIFETIME = 3600
 
@@ -129,3 +131,19 @@ async def test_the_keys_name_one_user_share_a_hash_tag_and_are_in_the_schema(
     assert (kind_of(record[prefix:]), kind_of(index[prefix:])) == (
         "remembered_consents", "remembered_index")
     assert "alice" not in record
+
+
+async def test_remembered_consents_travel_through_export_and_import(
+    store: TokenStore, clock: FakeClock,
+) -> None:
+    [client] = await clients(store, 1)
+    await remember(store, "alice", client, ["a", "b"])
+    text = await exported(store)
+    kinds = {row["kind"] for row in lines(text)[1:]}
+    assert {"remembered_consents", "remembered_index"} <= kinds
+    assert [key async for key in unknown_keys(store)] == []
+    await redis_of(store).flushdb()
+    await imported(store, text)
+    assert await store.remembered_consent("alice", "c0") == {"a", "b"}
+    pttl = await redis_of(store).pttl(store.keys.remembered_index("alice"))
+    assert 0 < pttl <= LIFETIME * 1000
