@@ -45,8 +45,7 @@ P idx:own:<client_id>          zset    grant id -> expiry (ms, Redis)   latest e
 P txn:{<sha(user)>}:<sha>      string  JSON pending authorization       consent lifetime
 P txns:{<sha(user)>}           zset    txn <sha> -> stored at (ms)      consent lifetime
 P remembered:{<sha(user)>}     hash    client id -> JSON consent        longest entry
-P remembered:{<sha(user)>}:    zset    client id -> expiry (ms)         longest entry
-  expiry
+P remembered:{<sha(u)>}:expiry zset    client id -> expiry (ms)         longest entry
 P throttle:<b>:{<sha>}         hash    count, ends (window end, ms)     throttle window
 P throttle:<b>:{<sha>}:<a>     hash    count, ends, from one caller     throttle window
 P attempts:<b>:{<sha>}:<a>     zset    attempt id -> hold end (ms)      ``attempt_timeout``
