@@ -6,8 +6,8 @@ grant lives in one slot and the Lua scripts that rotate, redeem and revoke a
 grant touch one slot only. ``<sha>`` is the SHA-256 hex digest of a raw
 token, code or transaction id: raw values are never stored.
 
-Only a grant's keys, and a user's consent transactions (below), share a hash
-tag; other keys that change together do not.
+Only a grant's keys, a user's consent transactions (below) and a user's remembered
+consents share a hash tag; other keys that change together do not.
 A new grant (``_grant_scripts.ISSUE``) is written together with its ``idx:user`` and
 ``idx:client`` entries by one script that first checks its client record (it
 exists, with the ``generation`` the issuer authenticated); a client record and
