@@ -42,6 +42,25 @@ class Scope:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RememberedConsent:
+    """Scopes a user approved for a client, remembered so that ``auth/`` need not ask again
+    (OpenID Connect Core 1.0 §3.1.2.4); only for the client registration it was given to."""
+
+    user: str
+    client_id: str
+    scopes: frozenset[str] = frozenset()
+    #: ``Client.generation`` when approved: a client removed and registered anew starts afresh.
+    client_generation: str = ""
+    #: First approval while remembered, and the latest one.
+    granted_at: float = 0.0
+    updated_at: float = 0.0
+    #: The latest approval plus the server's ``remember_consent`` lifetime.
+    expires_at: float = 0.0
+    #: The resources (RFC 8707) the approvals were for: a request for another one asks.
+    audience: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Client:
     """A registered client (RFC 6749 §2). An empty ``scopes`` means any enabled scope."""
 
@@ -70,6 +89,9 @@ class Client:
     registration_token_hash: str | None = field(default=None, repr=False)
     #: The resources (RFC 8707 §2) its tokens may be meant for; empty means any.
     resources: tuple[str, ...] = ()
+    #: Where ``end_session/`` may send the user back after logout (OpenID Connect
+    #: RP-Initiated Logout 1.0 §3.1), matched exactly; empty: never redirected.
+    post_logout_redirect_uris: tuple[str, ...] = ()
 
     @property
     def confidential(self) -> bool:

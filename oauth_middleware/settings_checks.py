@@ -400,6 +400,8 @@ SERVER: dict[str, Check] = {
     "throttle": throttle, "templates": directory, "introspection_scope": optional_text,
     "registration": registration, "client_metadata_documents": client_metadata,
     "default_resource": resources, "signing_keys": signing_keys,
+    "remember_consent": optional(whole, "asking every time"), "max_remembered_consents": whole,
+    "logout": optional(function("logout=end_session"), "no end_session/ endpoint"),
 }
 #: ``AdminApp(...)``'s options.
 ADMIN: dict[str, Check] = {
@@ -419,4 +421,5 @@ REGISTRATION: dict[str, Check] = {
     "allow_plain_pkce": flag, "replace_existing": flag,
     "client_secret": optional_text, "allow_confidential_implicit": flag,
     "resources": names('["https://api.example.com/mcp"]'),
+    "post_logout_redirect_uris": redirect_uris,
 }

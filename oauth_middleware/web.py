@@ -17,6 +17,8 @@ from oauth_middleware.identity import logged_in_user
 
 #: ``authenticate(request) -> user id | None``, sync or async.
 Authenticate = Callable[[Request], "Awaitable[str | None] | str | None"]
+#: ``logout(request) -> None``, sync or async: ends the host's login session of ``request``.
+Logout = Callable[[Request], "Awaitable[None] | None"]
 
 HTML_HEADERS: dict[str, str] = {
     "X-Frame-Options": "DENY",

@@ -208,6 +208,10 @@ STORE_SURFACE = frozenset({
     "register_dynamic_client", "resolve", "revoke_access", "revoke_client_tokens",
     "revoke_grant", "revoke_token",
     "revoke_user", "rotate_refresh", "save_client", "save_scope", "throttle",
+    # Remembered consent (OpenID Connect Core 1.0 §3.1.2.4): the server writes, the admin and
+    # the CLI list and forget.
+    "forget_client_consents", "forget_consent", "list_remembered_consents",
+    "remember_consent", "remembered_consent",
 })
 
 

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from oauth_middleware import settings_checks
-from oauth_middleware.admin import client_grants, client_page, clients, scopes, tokens
+from oauth_middleware.admin import client_grants, client_page, clients, consents, scopes, tokens
 from oauth_middleware.admin.access import TOKEN_REFUSED, admit
 from oauth_middleware.admin.config import AdminConfig, IsAdmin
 from oauth_middleware.admin.csrf import FIELD, CsrfTokens
@@ -68,6 +68,8 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/tokens/", tokens.listing),
     ("POST", "/tokens/revoke", tokens.revoke),
     ("POST", "/tokens/revoke-user", tokens.revoke_user),
+    ("GET", "/consents/", consents.listing),
+    ("POST", "/consents/forget", consents.forget),
 ]
 
 

@@ -112,6 +112,8 @@ def client_dict(client: Client, secret: str | None = None) -> dict[str, object]:
     })
     if client.resources:
         data["resources"] = list(client.resources)
+    if client.post_logout_redirect_uris:
+        data["post_logout_redirect_uris"] = list(client.post_logout_redirect_uris)
     return data
 
 

@@ -18,9 +18,15 @@ from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from oauth_middleware import settings_checks
-from oauth_middleware.limits import CODE_LIFETIME, MAX_PENDING, PENDING_LIFETIME, REFRESH_LIFETIME
+from oauth_middleware.limits import (
+    CODE_LIFETIME,
+    MAX_PENDING,
+    PENDING_LIFETIME,
+    REFRESH_LIFETIME,
+    REMEMBERED_CONSENTS,
+)
 from oauth_middleware.redaction import redact_scope
-from oauth_middleware.server import authorize, introspect, metadata, revoke, token
+from oauth_middleware.server import authorize, end_session, introspect, metadata, revoke, token
 from oauth_middleware.server.client_documents import DocumentClients
 from oauth_middleware.server.config import (
     RegistrationPolicy,
@@ -36,7 +42,7 @@ from oauth_middleware.server.registration import routes as registration_routes
 from oauth_middleware.server.throttle import Throttle
 from oauth_middleware.signing import SigningKeys
 from oauth_middleware.store import TokenStore
-from oauth_middleware.web import Authenticate, signing_key, user_from_scope
+from oauth_middleware.web import Authenticate, Logout, signing_key, user_from_scope
 
 METADATA_PATH = "/.well-known/oauth-authorization-server"
 
@@ -73,6 +79,9 @@ class AuthorizationServer:
         client_metadata_documents: ClientMetadataPolicy | None = None,
         default_resource: str | Iterable[str] | None = None,
         signing_keys: SigningKeys | None = None,
+        remember_consent: int | None = None,
+        max_remembered_consents: int = REMEMBERED_CONSENTS,
+        logout: Logout | None = None,
     ) -> None:
         settings_checks.check_options("AuthorizationServer", settings_checks.SERVER, locals())
         self.config = ServerConfig(
@@ -87,6 +96,8 @@ class AuthorizationServer:
             introspection_scope=introspection_scope, realm=realm, registration=registration,
             client_metadata_documents=client_metadata_documents,
             default_resource=default_audience(default_resource), signing_keys=signing_keys,
+            remember_consent=remember_consent, max_remembered_consents=max_remembered_consents,
+            logout=logout,
         )
         config = self.config
         #: The mount path last checked against the issuer (``settings_checks.check_mount``).
@@ -114,6 +125,7 @@ class AuthorizationServer:
               for route in _both(name, endpoint, None, f"oauth_{name}")),
             Route(METADATA_PATH, metadata.MetadataEndpoint(config), name="oauth_metadata"),
             *registration_routes(config),
+            *end_session.routes(config),
         ])
 
     @property

@@ -40,7 +40,7 @@ from oauth_middleware.models import Client, PendingAuthorization
 from oauth_middleware.policy import grantable_scopes
 from oauth_middleware.redirects import add_params
 from oauth_middleware.server import authorization_request as areq
-from oauth_middleware.server import consent
+from oauth_middleware.server import consent, remembered
 from oauth_middleware.server.client_documents import DocumentClients
 from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.grants import AuthorizationGrant, Grants
@@ -122,6 +122,10 @@ class AuthorizationEndpoint:
         if not user:
             return redirect(self.login_url(request))
         auth_request = await areq.validate(self.config, self.grants, client, target, params)
+        if request.method == "GET" and not remembered.asks_consent(params):
+            answer = await self.answer_remembered(user, auth_request)
+            if answer is not None:
+                return answer
         store = self.config.store
         transaction = csrf_token = ""
         if request.method == "GET":
@@ -135,8 +139,28 @@ class AuthorizationEndpoint:
             client=client, scopes=[known[s] for s in auth_request.scopes if s in known],
             user=user, redirect_uri=target.uri, action=request.scope["path"],
             transaction=transaction, csrf_token=csrf_token,
-            resources=sorted(auth_request.audience),
+            resources=sorted(auth_request.audience), remember=self.config.remember_consent,
         )
+
+    async def answer_remembered(self, user: str, auth_request: areq.AuthorizationRequest
+                                ) -> Response | None:
+        """The answer without the consent page when the user approved every scope asked
+        for before (:mod:`.remembered`); None: ask. The request passed every check the
+        page's decision would repeat (client, redirect URI, response type, scopes)."""
+        client = auth_request.client
+        if not await remembered.covers(self.config, user, auth_request):
+            return None
+        pending = auth_request.pending(user, self.config.store.clock())
+        try:
+            _, grant = areq.check_response_type(self.config, self.grants, client,
+                                                auth_request.response_type)
+            params = await grant.authorization_response(client, pending,
+                                                        frozenset(auth_request.scopes))
+        except ClientRemoved:  # removed since it was read: nothing was issued
+            raise InvalidRequest("The client is no longer registered.") from None
+        except OAuthError as exc:
+            raise areq.ErrorRedirect(exc, auth_request.target) from None
+        return redirect(auth_request.target.url(params))
 
     def login_url(self, request: Request) -> str:
         """``login_url?next=<this path and query>``; the login page sends the user back."""
@@ -175,14 +199,22 @@ class AuthorizationEndpoint:
         """The grant answering and the scopes it grants: those the user kept, each still
         grantable right now."""
         if not decision.approve:
+            await remembered.remember(self.config, pending.user, client, approved=(),
+                                      declined=pending.scopes, audience=pending.audience)
             raise areq.ErrorRedirect(AccessDenied(), target)
         if not set(decision.scopes) <= set(pending.scopes):
             raise InvalidRequest("The consent form names a scope that was not requested.")
         if not decision.scopes:
+            await remembered.remember(self.config, pending.user, client, approved=(),
+                                      declined=pending.scopes, audience=pending.audience)
             raise areq.ErrorRedirect(AccessDenied("No scope was approved."), target)
         try:
             _, grant = areq.check_response_type(self.config, self.grants, client,
                                                 pending.response_type)
-            return grant, await grantable_scopes(self.config.store, client, decision.scopes)
+            scopes = await grantable_scopes(self.config.store, client, decision.scopes)
         except OAuthError as exc:
             raise areq.ErrorRedirect(exc, target) from None
+        await remembered.remember(self.config, pending.user, client, approved=scopes,
+                                  declined=set(pending.scopes) - scopes,
+                                  audience=pending.audience)
+        return grant, scopes

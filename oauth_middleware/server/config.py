@@ -12,8 +12,10 @@ from oauth_middleware.limits import (
     MAX_CODE_LIFETIME,
     MAX_LIFETIME,
     MAX_PENDING,
+    MAX_REMEMBER_CONSENT,
     PENDING_LIFETIME,
     REFRESH_LIFETIME,
+    REMEMBERED_CONSENTS,
 )
 from oauth_middleware.models import GRANT_TYPES, GrantType
 from oauth_middleware.resource_indicators import is_resource
@@ -21,7 +23,7 @@ from oauth_middleware.server.document_policy import ClientMetadataPolicy
 from oauth_middleware.signing import SigningKeys
 from oauth_middleware.store import TokenStore
 from oauth_middleware.transport import Transport, is_loopback_host
-from oauth_middleware.web import Authenticate, user_from_scope
+from oauth_middleware.web import Authenticate, Logout, user_from_scope
 
 #: Largest failure count and window (seconds) a :class:`ThrottlePolicy` accepts.
 MAX_FAILURES = 10**9
@@ -127,6 +129,14 @@ class ServerConfig:
     consent_lifetime: int = PENDING_LIFETIME
     #: Consent pages one user may have open at once; one more drops their oldest.
     max_pending_consents: int = MAX_PENDING
+    #: Seconds an approval is remembered, so ``auth/`` need not ask again for what the user
+    #: approved (:mod:`.remembered`); None (default): every request asks.
+    remember_consent: int | None = None
+    #: Clients one user's remembered consents hold; one more forgets the oldest.
+    max_remembered_consents: int = REMEMBERED_CONSENTS
+    #: ``logout(request) -> None``: ends the host's session at ``end_session/`` (OpenID
+    #: Connect RP-Initiated Logout 1.0); None: no such endpoint.
+    logout: Logout | None = None
     throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
     #: Extra template directory searched before the built-in templates.
     templates: Path | None = None
@@ -167,6 +177,12 @@ class ServerConfig:
             raise ValueError("consent_lifetime must be 1 to 3600 seconds")
         if not 1 <= self.max_pending_consents <= 1000:
             raise ValueError("max_pending_consents must be 1 to 1000 open consent pages per user")
+        if self.remember_consent is not None and not (
+                0 < self.remember_consent <= MAX_REMEMBER_CONSENT):
+            raise ValueError(f"remember_consent must be 1 to {MAX_REMEMBER_CONSENT} seconds "
+                             "(400 days), or None to ask every time")
+        if not 1 <= self.max_remembered_consents <= 10_000:
+            raise ValueError("max_remembered_consents must be 1 to 10000 clients per user")
         if self.refresh_lifetime is not None and not 0 < self.refresh_lifetime <= MAX_LIFETIME:
             raise ValueError(f"refresh_lifetime must be 1 to {MAX_LIFETIME} seconds (ten years), "
                              "or None for never")

@@ -47,6 +47,7 @@ def document(config: ServerConfig, scopes: list[str]) -> dict[str, object]:
         "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "introspection_endpoint_auth_methods_supported": list(INTROSPECTION_AUTH_METHODS),
         **registration,
+        **({"end_session_endpoint": config.url("end_session/")} if config.logout else {}),
     }
 
 

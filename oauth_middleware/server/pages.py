@@ -40,6 +40,11 @@ def redirect_host(uri: str) -> str:
     return parts.netloc or f"{parts.scheme}:"
 
 
+def _days(seconds: int | None) -> int | None:
+    """How long an approval is remembered, in whole days (at least one), for the page."""
+    return None if seconds is None else max(1, round(seconds / 86_400))
+
+
 class Pages:
     """Renders the endpoint's pages from the user's templates first, then the built-in ones."""
 
@@ -61,13 +66,14 @@ class Pages:
     def consent(
         self, *, client: Client, scopes: Sequence[Scope], user: str, redirect_uri: str,
         action: str, transaction: str, csrf_token: str, resources: Sequence[str] = (),
+        remember: int | None = None,
     ) -> Response:
         return self.render(
             "consent.html", client=client, client_link=safe_link(client.link), scopes=scopes,
             client_host=document_host(client),
             user=user, redirect_to=redirect_host(redirect_uri), action=action,
             fields=_FIELDS, transaction=transaction, csrf_token=csrf_token,
-            resources=resources,
+            resources=resources, remember_days=_days(remember),
         )
 
     def error(self, exc: OAuthError) -> Response:

@@ -6,8 +6,8 @@ grant lives in one slot and the Lua scripts that rotate, redeem and revoke a
 grant touch one slot only. ``<sha>`` is the SHA-256 hex digest of a raw
 token, code or transaction id: raw values are never stored.
 
-Only a grant's keys, and a user's consent transactions (below), share a hash
-tag; other keys that change together do not.
+Only a grant's keys, a user's consent transactions (below) and a user's remembered
+consents share a hash tag; other keys that change together do not.
 A new grant (``_grant_scripts.ISSUE``) is written together with its ``idx:user`` and
 ``idx:client`` entries by one script that first checks its client record (it
 exists, with the ``generation`` the issuer authenticated); a client record and
@@ -21,7 +21,8 @@ client, its index and its grants under one hash tag.
 Which repository writes which keys (each also owns the Lua scripts that write them):
 ``_grants`` and ``_revocation`` the grant keys (``at``, ``rt``, ``code``, ``members``) and
 the ``idx`` indexes, which ``_tokens`` and ``_authn`` only read; ``_clients`` ``client`` and
-``clients``; ``_scopes`` ``scopes``; ``_consent`` ``txn`` and ``txns``; ``_throttle``
+``clients``; ``_scopes`` ``scopes``; ``_consent`` ``txn`` and ``txns``; ``_remembered``
+``remembered`` (its schema is in that module's docstring); ``_throttle``
 ``throttle`` and ``attempts``; the gateway's local cache ``cache:generation``.
 
 =============================  ======  ===============================  =================
@@ -47,6 +48,8 @@ P idx:client:<client_id>       zset    grant id -> expiry (ms, Redis)   latest e
 P idx:own:<client_id>          zset    grant id -> expiry (ms, Redis)   latest expiry
 P txn:{<sha(user)>}:<sha>      string  JSON pending authorization       consent lifetime
 P txns:{<sha(user)>}           zset    txn <sha> -> stored at (ms)      consent lifetime
+P remembered:{<sha(user)>}     hash    client id -> JSON consent        longest entry
+P remembered:{<sha(u)>}:expiry zset    client id -> expiry (ms)         longest entry
 P throttle:<b>:{<sha>}         hash    count, ends (window end, ms)     throttle window
 P throttle:<b>:{<sha>}:<a>     hash    count, ends, from one caller     throttle window
 P attempts:<b>:{<sha>}:<a>     zset    attempt id -> hold end (ms)      ``attempt_timeout``
@@ -234,6 +237,19 @@ class Keys:
         """The user's live consent transactions: what bounds how many one user can keep."""
         return f"{self.prefix}txns:{{{digest(user)}}}"
 
+    def remembered(self, user: str) -> str:
+        """The consents ``user`` approved and the server remembers, one field per client."""
+        return f"{self.prefix}remembered:{{{digest(user)}}}"
+
+    def remembered_index(self, user: str) -> str:
+        """When each of :meth:`remembered`'s entries expires: what bounds them per user."""
+        return f"{self.remembered(user)}:expiry"
+
+    @property
+    def remembered_pattern(self) -> str:
+        """SCAN pattern matching every user's :meth:`remembered` hash (not its index)."""
+        return f"{self.prefix}remembered:{{*}}"
+
     def throttle(self, bucket: str, key: str, address: str | None = None) -> str:
         """The counter of ``key`` in ``bucket``: from every caller, or from ``address`` only."""
         if len(key) > _MEMO_KEY or (address is not None and len(address) > _MEMO_KEY):
@@ -297,6 +313,8 @@ KINDS: dict[str, tuple[str, re.Pattern[str]]] = {
         ("own_index", "zset", f"idx:own:{_ID}"),
         ("consent", "string", f"txn:{_TAG}:{_SHA}"),
         ("consent_index", "zset", f"txns:{_TAG}"),
+        ("remembered_consents", "hash", f"remembered:{_TAG}"),
+        ("remembered_index", "zset", f"remembered:{_TAG}:expiry"),
         ("throttle", "hash", f"throttle:{_BUCKET}:{_TAG}(?::{_SHA})?"),
         ("attempts", "zset", f"attempts:{_BUCKET}:{_TAG}:{_SHA}"),
         ("cache_generation", "string", "cache:generation"),

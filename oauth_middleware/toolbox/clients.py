@@ -117,6 +117,7 @@ async def register_client(
     client_secret: str | None = None,
     allow_confidential_implicit: bool = False,
     resources: Sequence[str] = (),
+    post_logout_redirect_uris: str | Sequence[str] = (),
 ) -> RegisteredClient:
     """Register a client; a confidential one gets a secret, returned once and stored hashed.
 
@@ -144,6 +145,8 @@ async def register_client(
       at least 16 characters, instead of a generated one.
     - ``resources``: the resource URIs (RFC 8707) its tokens may be meant for; also its
       tokens' audience when it names none. Empty: any resource it asks for.
+    - ``post_logout_redirect_uris``: where ``end_session/`` may send the user back after
+      logging out (OpenID Connect RP-Initiated Logout 1.0), under the redirect URI rules.
 
     Titles, descriptions and the registrant are refused with control characters; an
     option of the wrong type is refused naming it (``settings_checks``).
@@ -176,6 +179,7 @@ async def register_client(
         token_lifetime=texts[3], description=texts[1], link=texts[2],
         registrant=check_typed_text(registrant_of(registrant), "registrant"),
         allow_plain_pkce=allow_plain_pkce, resources=resources_for(resources),
+        post_logout_redirect_uris=redirect_uris_for(post_logout_redirect_uris, allow_http),
         created_at=time.time(),
         generation=new_generation() if existing is None else existing.generation,
     )
@@ -219,6 +223,7 @@ async def update_client(
     register_unknown_scopes: bool = False,
     allow_confidential_implicit: bool = False,
     resources: Sequence[str] | None = None,
+    post_logout_redirect_uris: str | Sequence[str] | None = None,
 ) -> RegisteredClient:
     """Change a client's fields under the rules of ``register_client``; None keeps a field.
 
@@ -241,6 +246,9 @@ async def update_client(
     if redirect_uris is not None:
         changes["redirect_uris"] = redirect_uris_for(redirect_uris, allow_http,
                                                      client.redirect_uris)
+    if post_logout_redirect_uris is not None:
+        changes["post_logout_redirect_uris"] = redirect_uris_for(
+            post_logout_redirect_uris, allow_http, client.post_logout_redirect_uris)
     if token_lifetime is not KEEP:
         changes["token_lifetime"] = check_lifetime(token_lifetime)
     if resources is not None:
@@ -285,10 +293,12 @@ async def remove_client(store: TokenStore, client_id: str) -> bool:
     checks the record), so the sweep of its index that follows, page by page, reaches
     every grant it ever had and none survives it. Leftovers of an earlier, interrupted
     removal are swept too. A client registered again under this id gets a new
-    generation: a request that authenticated the old one issues nothing.
+    generation: a request that authenticated the old one issues nothing, and no consent
+    remembered for the old one counts for it (they are forgotten too).
     """
     existed = await store.delete_client(client_id)
     await store.revoke_client_tokens(client_id)
+    await store.forget_client_consents(client_id)
     return existed
 
 

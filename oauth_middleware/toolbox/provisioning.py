@@ -79,6 +79,7 @@ async def ensure_client(
     allow_plain_pkce: bool = False,
     allow_confidential_implicit: bool = False,
     resources: Sequence[str] = (),
+    post_logout_redirect_uris: str | Sequence[str] = (),
 ) -> EnsuredClient:
     """Create client ``client_id`` or change it to match these arguments; safe to run at
     every start, by every worker at once.
@@ -110,6 +111,7 @@ async def ensure_client(
         "registrant": check_typed_text(registrant_of(registrant), "registrant"),
         "allow_plain_pkce": allow_plain_pkce,
         "resources": resources_for(resources),
+        "post_logout_redirect_uris": redirect_uris_for(post_logout_redirect_uris, allow_http),
     }
     scopes = await ensure_scopes(store, scopes_list or (), register_unknown=register_unknown_scopes)
     wanted["scopes"] = tuple(s.identifier for s in scopes)

@@ -123,9 +123,11 @@ def grant_types_for(grant_types: Iterable[str] | None, public: bool, *,
     return chosen  # type: ignore[return-value]
 
 
-def redirect_uris_for(uris: Iterable[str], allow_http: bool, known: Iterable[str] = ()) -> tuple[
-        str, ...]:
-    """Checked, de-duplicated URIs; ``known`` ones (already registered) are kept as they are."""
+def redirect_uris_for(uris: str | Iterable[str], allow_http: bool, known: Iterable[str] = ()
+                      ) -> tuple[str, ...]:
+    """Checked, de-duplicated URIs (one given as a string is one); ``known`` ones (already
+    registered) are kept as they are."""
+    uris = [uris] if isinstance(uris, str) else uris
     registered = set(known)
     checked = tuple(dict.fromkeys(
         u if u in registered else validate_redirect_uri(u, allow_http=allow_http) for u in uris

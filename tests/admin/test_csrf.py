@@ -37,6 +37,7 @@ FORMS: dict[str, dict[str, str]] = {
     "/scopes/delete": {"scope": "polls:vote"},
     "/tokens/revoke": {"grant_id": "{grant_id}", "fingerprint": "{fingerprint}"},
     "/tokens/revoke-user": {"user": "alice", "confirm": "1"},
+    "/consents/forget": {"user": "alice", "client_id": "web"},
 }
 #: Every state-changing route, read from the admin itself: a new one cannot go unchecked.
 POSTS = [path for method, path, _ in ROUTES if method == "POST"]
@@ -50,7 +51,10 @@ def _form(path: str, token: AccessToken) -> tuple[str, dict[str, str]]:
 
 
 async def _seed(store: TokenStore) -> AccessToken:
-    await register_client(store, "Web", "web", CB, public=False, scopes_list=["polls:vote"])
+    client = (await register_client(store, "Web", "web", CB, public=False,
+                                    scopes_list=["polls:vote"])).client
+    await store.remember_consent("alice", "web", client_generation=client.generation,
+                                 approved=["polls:vote"], lifetime=60)
     return (await issue_token(store, "web", user="alice")).token
 
 
@@ -60,7 +64,7 @@ async def seeded(store: TokenStore) -> AccessToken:
 
 
 def test_every_post_route_of_the_admin_has_a_form_here() -> None:
-    assert len(POSTS) == 15
+    assert len(POSTS) == 16
     assert sorted(FORMS) == sorted(POSTS)
 
 

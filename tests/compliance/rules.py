@@ -116,6 +116,31 @@ RULES: tuple[Rule, ...] = (
          "bound to the user and the transaction, accepted once."),
     Rule("auth.csrf.get-never-grants", AUTHORIZE, "RFC 6749 §10.12",
          "A GET never grants."),
+    Rule("auth.consent.remembered", AUTHORIZE,
+         "RFC 6749 §10.2; OpenID Connect Core 1.0 §3.1.2.4, §3.1.2.1",
+         "Consent is remembered only when the server is configured to (off by default), per "
+         "user and client registration, for a bounded lifetime: a GET skips the page only "
+         "when every requested scope was approved on it before and may still be granted; "
+         "prompt=consent, one scope more, an unticked or denied scope, expiry, or forgetting "
+         "it (admin, CLI, revoking the user's grants) asks again."),
+    Rule("logout.hint-ends-session", AUTHORIZE, "RFC 6749 §10.12; OpenID Connect "
+         "RP-Initiated Logout 1.0 §2",
+         "end_session/ ends the host's session at once only for a valid id_token_hint of the "
+         "signed-in user; the answer is a 303 with state to a registered post-logout URI."),
+    Rule("logout.csrf", AUTHORIZE, "RFC 6749 §10.12; OpenID Connect RP-Initiated Logout 1.0 §2",
+         "Without such a hint a GET to end_session/ never logs anyone out: it asks, and the "
+         "confirmation is a POST with a CSRF token bound to the user and the request, "
+         "refused cross-site (403)."),
+    Rule("logout.redirect.registered", AUTHORIZE, "RFC 9700 §4.11; OpenID Connect "
+         "RP-Initiated Logout 1.0 §3.1",
+         "The user is sent back only to a post_logout_redirect_uri registered, exactly, for "
+         "the client the hint or client_id names; any other address gets a page, never a "
+         "Location."),
+    Rule("logout.hint-verified", AUTHORIZE, "RFC 7515 §5.2; RFC 8725 §3.1; OpenID Connect "
+         "RP-Initiated Logout 1.0 §2",
+         "An id_token_hint counts only when signed by a published key with an asymmetric "
+         "algorithm (never none, never HMAC with a public key), issued by this server, not "
+         "a JWT access token, and issued to the client_id sent; otherwise a 400 page."),
     Rule("auth.csrf.cross-site", AUTHORIZE, "RFC 6749 §10.12, §10.13; RFC 9700 §4.7",
          "A cross-site POST is refused (403) and no code is created."),
     Rule("auth.implicit", AUTHORIZE, "RFC 6749 §4.2, §4.2.2",
@@ -387,6 +412,10 @@ RULES: tuple[Rule, ...] = (
          "Pending consent transactions are bounded per user: past the cap the oldest is "
          "dropped (and can no longer be approved), decided atomically in one script, so no "
          "loop of GET auth/ grows storage."),
+    Rule("abuse.bounded.remembered-consents", TRANSPORT, "RFC 6819 §4.4.1.11",
+         "Remembered consents are bounded per user: past the cap the entry that expires "
+         "first is dropped, decided in the one script that writes an approval, so concurrent "
+         "approvals never overshoot it."),
     Rule("abuse.bounded-storage", TRANSPORT, "RFC 6819 §4.4.1.11; RFC 9700 §4.14.2",
          "Every per-user or per-grant collection in Redis is bounded (pending consents, "
          "rotated refresh tokens, grant members): no request loop grows storage without "
