@@ -73,6 +73,8 @@ TABLE: dict[tuple[str, str], Run | Check] = {
     ("docs/guides/django.md", "EXAMPLE_CLIENT_SECRET=example-secret-0123456789 uvicorn "
                               "examples.django_project.asgi:application"):
         Run("test_django_guide", "uvicorn + curl"),
+    ("docs/guides/sessions-and-logout.md", "oauth-middleware consent list --user alice"):
+        Run("test_consent_commands_of_the_sessions_page", "the CLI against redis-server"),
     ("docs/guides/fastapi.md", "pip install 'oauth-middleware[fastapi]' uvicorn"):
         Check(REGISTRY),
     ("docs/guides/fastapi.md", "export REDIS_URL=redis://127.0.0.1:6379/0"):

@@ -220,3 +220,23 @@ async def test_store_check_prints_what_the_guide_shows(terminal: Terminal) -> No
     await terminal.follow(documented(
         "docs/guides/running-at-scale.md",
         "oauth-middleware --redis-url redis://localhost:6379/0 store check"))
+
+
+async def test_consent_commands_of_the_sessions_page(terminal: Terminal) -> None:
+    """What the page remembered in code, listed and forgotten from a terminal."""
+    await terminal.shell.run(f"export REDIS_URL={terminal.redis.url}")
+    store = _store(terminal.redis)
+    for client_id in ("reader", "other"):
+        client = await ensure_client(store, client_id, client_id.title(),
+                                     redirect_uris="https://reader.example/cb",
+                                     scopes_list=["polls:read"])
+        for user in ("alice", "bob"):
+            await store.remember_consent(user, client_id, client_generation=client.client.generation,
+                                         approved=["polls:read"], lifetime=3600)
+    listed, alice_reader, every_user = await terminal.follow(documented(
+        "docs/guides/sessions-and-logout.md", "oauth-middleware consent list --user alice"))
+    assert "reader" in listed.output and "other" in listed.output
+    assert {alice_reader.status, every_user.status} == {0}
+    assert await store.remembered_consent("alice", "reader") == frozenset()
+    assert await store.remembered_consent("bob", "reader") == frozenset()
+    assert await store.remembered_consent("alice", "other") == frozenset({"polls:read"})
