@@ -231,8 +231,9 @@ async def test_consent_commands_of_the_sessions_page(terminal: Terminal) -> None
                                      redirect_uris="https://reader.example/cb",
                                      scopes_list=["polls:read"])
         for user in ("alice", "bob"):
-            await store.remember_consent(user, client_id, client_generation=client.client.generation,
-                                         approved=["polls:read"], lifetime=3600)
+            await store.remember_consent(
+                user, client_id, client_generation=client.client.generation,
+                approved=["polls:read"], lifetime=3600)
     listed, alice_reader, every_user = await terminal.follow(documented(
         "docs/guides/sessions-and-logout.md", "oauth-middleware consent list --user alice"))
     assert "reader" in listed.output and "other" in listed.output
