@@ -70,6 +70,10 @@ class Client:
     registration_token_hash: str | None = field(default=None, repr=False)
     #: The resources (RFC 8707 §2) its tokens may be meant for; empty means any.
     resources: tuple[str, ...] = ()
+    #: ``"opaque"`` (a random value) or ``"jwt"``: access tokens signed as RFC 9068 JWTs.
+    access_token_format: str = "opaque"
+    #: The JWS algorithm its JWT access tokens are signed with; "" means the key ring's first.
+    access_token_alg: str = ""
 
     @property
     def confidential(self) -> bool:

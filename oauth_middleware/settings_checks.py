@@ -409,4 +409,5 @@ REGISTRATION: dict[str, Check] = {
     "allow_plain_pkce": flag, "replace_existing": flag,
     "client_secret": optional_text, "allow_confidential_implicit": flag,
     "resources": names('["https://api.example.com/mcp"]'),
+    "access_token_format": string, "access_token_alg": optional_text,
 }

@@ -29,6 +29,7 @@ def document(config: ServerConfig, scopes: list[str]) -> dict[str, object]:
                                                ("token", "implicit")) if grant in grants]
     registration = {"registration_endpoint": config.url("register/")} if config.registration \
         else {}
+    jwks = {"jwks_uri": config.url("jwks/")} if config.signing_keys is not None else {}
     return {
         "issuer": config.issuer,
         "authorization_endpoint": config.url("auth/"),
@@ -45,6 +46,7 @@ def document(config: ServerConfig, scopes: list[str]) -> dict[str, object]:
         "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "introspection_endpoint_auth_methods_supported": list(INTROSPECTION_AUTH_METHODS),
         **registration,
+        **jwks,
     }
 
 

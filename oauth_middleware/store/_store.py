@@ -36,6 +36,7 @@ from oauth_middleware.store._gateway.connection import CONNECT_TIMEOUT, RETRIES,
 from oauth_middleware.store._gateway.durability import REPLICA_TIMEOUT
 from oauth_middleware.store._gateway.health import RedisHealth
 from oauth_middleware.store._grants import Grants
+from oauth_middleware.store._keys import SigningKeyRecords
 from oauth_middleware.store._minting import NewTokens
 from oauth_middleware.store._revocation import Revocation
 from oauth_middleware.store._scopes import Scopes
@@ -76,6 +77,8 @@ class TokenStore:
         self.consent = Consent(ctx)
         #: Brute-force counters of the token family and the password grant.
         self.throttle = Throttle(ctx)
+        #: Sealed signing keys, shared by every worker (:mod:`oauth_middleware.keyring`).
+        self.signing = SigningKeyRecords(ctx)
 
     @classmethod
     def from_url(

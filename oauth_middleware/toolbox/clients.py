@@ -32,6 +32,7 @@ from oauth_middleware.toolbox.rules import (
     MAX_TITLE,
     check_count,
     check_lifetime,
+    check_token_format,
     check_typed_text,
     grant_types_for,
     link_field,
@@ -117,6 +118,8 @@ async def register_client(
     client_secret: str | None = None,
     allow_confidential_implicit: bool = False,
     resources: Sequence[str] = (),
+    access_token_format: str = "opaque",
+    access_token_alg: str | None = None,
 ) -> RegisteredClient:
     """Register a client; a confidential one gets a secret, returned once and stored hashed.
 
@@ -144,6 +147,9 @@ async def register_client(
       at least 16 characters, instead of a generated one.
     - ``resources``: the resource URIs (RFC 8707) its tokens may be meant for; also its
       tokens' audience when it names none. Empty: any resource it asks for.
+    - ``access_token_format``: ``"opaque"`` (random values) or ``"jwt"`` (RFC 9068 JWTs
+      signed with the server's keys, at most the key ring's ``max_token_lifetime``);
+      ``access_token_alg``: ``RS256`` or ``ES256`` for them (None: the key ring's first).
 
     Titles, descriptions and the registrant are refused with control characters; an
     option of the wrong type is refused naming it (``settings_checks``).
@@ -162,6 +168,7 @@ async def register_client(
     texts = (text_field(title, "title", MAX_TITLE),
              text_field(description, "description", MAX_TEXT, multiline=True),
              link_field(link), check_lifetime(token_lifetime))
+    token_format = check_token_format(access_token_format, access_token_alg)
     existing = await store.get_client(client_id)
     if existing is not None and not replace_existing:
         raise ClientExists(f"client {client_id!r} is already registered")
@@ -176,7 +183,8 @@ async def register_client(
         token_lifetime=texts[3], description=texts[1], link=texts[2],
         registrant=check_typed_text(registrant_of(registrant), "registrant"),
         allow_plain_pkce=allow_plain_pkce, resources=resources_for(resources),
-        created_at=time.time(),
+        created_at=time.time(), access_token_format=token_format[0],
+        access_token_alg=token_format[1],
         generation=new_generation() if existing is None else existing.generation,
     )
     if existing is None and await store.client_indexed(client_id):
