@@ -81,8 +81,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "admin": frozenset({"content_length", "csrf", "errors", "hooks", "identity", "limits",
                         "models", "redaction", "redirects", "scope_registry", "settings_checks",
                         "store", "toolbox", "transport", "web"}),
-    "cli": frozenset({"discovery", "errors", "limits", "models", "scope_registry", "security",
-                      "store", "toolbox"}),
+    "cli": frozenset({"discovery", "errors", "keyring", "limits", "models", "scope_registry",
+                      "security", "store", "toolbox"}),
     # Token sources for other issuers' tokens (JWT, RFC 7662), beside the store.
     "verifiers": frozenset({"models", "security", "store", "transport"}),
     # The one configuration object: the composition root that hands out the three apps.

@@ -112,6 +112,10 @@ def client_dict(client: Client, secret: str | None = None) -> dict[str, object]:
     })
     if client.resources:
         data["resources"] = list(client.resources)
+    if client.access_token_format != "opaque":
+        data["access_token_format"] = client.access_token_format
+    if client.access_token_alg:
+        data["access_token_alg"] = client.access_token_alg
     return data
 
 

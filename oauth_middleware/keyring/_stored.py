@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from oauth_middleware.keyring._jose import ALGORITHMS, generate, private_der, public_jwk
 from oauth_middleware.keyring._sealing import KeyRingError, Sealer
+from oauth_middleware.settings_checks import ConfigurationError
 from oauth_middleware.store import MAX_SIGNING_KEYS, KeyRecords, SealedKey, TokenStore
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ class StoreKeys:
 
     algorithms: tuple[str, ...] = ALGORITHMS
 
-    def __init__(self, store: TokenStore, secret_key: bytes, *,
+    def __init__(self, store: TokenStore, secret_key: bytes | None, *,
                  max_token_lifetime: int = MAX_TOKEN_LIFETIME,
                  refresh_every: float = REFRESH_EVERY) -> None:
         if not 0 < max_token_lifetime <= 366 * 24 * 3600:
@@ -75,7 +76,12 @@ class StoreKeys:
 
     @property
     def sealer(self) -> Sealer:
+        """Seals and opens keys; only a ring given the server's ``secret_key`` has one (a ring
+        without may list and retire keys, nothing else)."""
         if self._sealer is None:
+            if not self._secret_key:
+                raise ConfigurationError("signing keys are sealed with the server's secret_key: "
+                                         "give it (e.g. OAUTH_SECRET_KEY)")
             self._sealer = Sealer(self._secret_key)
         return self._sealer
 
