@@ -73,9 +73,9 @@ def import_private(data: bytes | str | dict[str, Any], kid: str | None = None
     kty = data.get("kty") if isinstance(data, dict) else None
     key: RSAKey | ECKey
     if kty == "RSA" or (kty is None and _is_rsa(data)):
-        key, alg = RSAKey.import_key(data), "RS256"
-        if key.private_key is not None and key.private_key.key_size < MIN_RSA_BITS:
+        if _rsa_bits(data) < MIN_RSA_BITS:  # before joserfc, which only warns
             raise UnusableKey(f"an RSA key of at least {MIN_RSA_BITS} bits is needed")
+        key, alg = RSAKey.import_key(data), "RS256"
     elif kty in ("EC", None):
         key, alg = ECKey.import_key(data), "ES256"
         if key.get("crv") != "P-256":
@@ -92,20 +92,27 @@ def import_private(data: bytes | str | dict[str, Any], kid: str | None = None
 
 
 def _is_rsa(data: bytes | str | dict[str, Any]) -> bool:
+    return _rsa_bits(data) > 0
+
+
+def _rsa_bits(data: bytes | str | dict[str, Any]) -> int:
+    """The modulus size of an RSA private key (a JWK's from ``n``); 0 for any other data."""
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.hazmat.primitives.serialization import (
         load_der_private_key,
         load_pem_private_key,
     )
 
+    if isinstance(data, dict):
+        n = data.get("n")
+        return len(n) * 6 if isinstance(n, str) else 0  # base64url: 6 bits a character
     raw = data.encode() if isinstance(data, str) else data
-    if not isinstance(raw, bytes):
-        return False
     loader = load_pem_private_key if raw.lstrip().startswith(b"-----") else load_der_private_key
     try:
-        return isinstance(loader(raw, password=None), rsa.RSAPrivateKey)
+        key = loader(raw, password=None)
     except (ValueError, TypeError):
-        return False
+        return 0
+    return key.key_size if isinstance(key, rsa.RSAPrivateKey) else 0
 
 
 def public_jwk(key: RSAKey | ECKey, alg: str) -> dict[str, Any]:
