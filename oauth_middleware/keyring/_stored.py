@@ -101,8 +101,9 @@ class StoreKeys:
 
     async def public_jwks(self) -> dict[str, Any]:
         """Every current key (made now for an algorithm that has none yet), and rotated-out
-        keys until their publication ends."""
-        records = await self._fresh()
+        keys until their publication ends. Read from the store each time (no worker's
+        cache): a retired key leaves the set at once, and relying parties cache it anyway."""
+        records = await self._fresh(force=True)
         if missing := [alg for alg in self.algorithms if alg not in records.current]:
             for alg in missing:
                 await self._first(alg)
