@@ -238,3 +238,18 @@ async def test_a_ring_without_the_secret_key_lists_and_retires_but_never_seals(
     with pytest.raises(ConfigurationError, match="sealed with the server's secret_key"):
         await reader.signing_key("RS256")
     assert repr(reader) == f"StoreKeys(store={store!r})" and "s" * 32 not in repr(reader)
+
+
+@pytest.mark.rule("at-rest.signing-keys-sealed")
+async def test_after_a_new_secret_key_a_rotation_publishes_again_without_the_old_keys(
+    store: TokenStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    old = await StoreKeys(store, SECRET).signing_key("RS256")
+    await StoreKeys(store, SECRET).signing_key("ES256")
+    renewed = StoreKeys(store, b"n" * 32)
+    made = await renewed.rotate()
+    with caplog.at_level(logging.ERROR):
+        published = kids(await renewed.public_jwks())
+    assert published == {info.kid for info in made}
+    assert f"left out of the published keys: signing key {old.kid!r} (RS256)" in caplog.text
+    assert await renewed.retire(str(old.kid)) is True

@@ -108,8 +108,18 @@ class StoreKeys:
             for alg in missing:
                 await self._first(alg)
             records = await self._fresh(force=True)
-        published = records.published(self.store.clock())
-        return {"keys": [public_jwk(self._open(r), r.alg) for r in published]}
+        current = set(records.current.values())
+        jwks = []
+        for record in records.published(self.store.clock()):
+            try:
+                jwks.append(public_jwk(self._open(record), record.alg))
+            except KeyRingError as exc:
+                if record.kid in current:  # nothing can be signed: the caller must know
+                    raise
+                # a rotated-out key sealed under an earlier secret_key: it signs nothing
+                # more, and leaving it out beats publishing nothing (``keys retire`` it)
+                logger.error("left out of the published keys: %s", exc)
+        return {"keys": jwks}
 
     async def describe(self) -> list[KeyInfo]:
         """Every key record, current first (``keys list``)."""
