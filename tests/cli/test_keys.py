@@ -10,7 +10,7 @@ from oauth_middleware.keyring import KeyRingError, StoreKeys
 from tests.cli.harness import Cli, assert_error, lines_of
 
 SECRET = "c" * 32
-ENV = {"OAUTH_SECRET_KEY": SECRET}
+ENV: dict[str, str | None] = {"OAUTH_SECRET_KEY": SECRET}
 
 
 def kids(cli: Cli) -> set[str]:
