@@ -60,7 +60,11 @@ def _echo(keys: list[KeyInfo], as_json: bool) -> None:
 @keys_group.command("list")
 @json_option
 def list_(as_json: bool) -> None:
-    """List every signing key: current, still published, or expired."""
+    """List the signing keys and their state.
+
+    A key is current (it signs), published (rotated out, its tokens may still be
+    live) or expired (no longer published; the next rotation deletes it).
+    """
     _echo(_run(list_signing_keys), as_json)
 
 
@@ -95,7 +99,9 @@ def rotate(algorithms: tuple[str, ...], secret_key_env: str, max_token_lifetime:
 @click.argument("kid", metavar="KID")
 @json_option
 def retire(kid: str, as_json: bool) -> None:
-    """Stop publishing key KID now: tokens it signed fail elsewhere at once.
+    """Stop publishing key KID now.
+
+    Tokens it signed fail at once wherever signatures are checked.
 
     The current key of an algorithm cannot be retired: rotate first.
     """
