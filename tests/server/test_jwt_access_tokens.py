@@ -22,7 +22,9 @@ from oauth_middleware.extraction import MAX_TOKEN_LENGTH
 from oauth_middleware.keyring import MAX_TOKEN_LIFETIME, PRIVATE_MEMBERS, FileKeys, StoreKeys
 from oauth_middleware.security import digest, grant_id_of
 from oauth_middleware.store import TokenStore
+from oauth_middleware.toolbox import register_client
 from tests.conftest import FakeClock
+from tests.server.authorize_harness import SPA_REDIRECT, answer, open_harness
 from tests.server.token_harness import (
     INTROSPECT_PATH,
     ISSUER,
@@ -254,3 +256,23 @@ async def test_without_the_jwt_extra_there_is_no_jwks_and_jwt_clients_are_refuse
                                      headers=auth_of(web))
     assert_error(response, 400, "unauthorized_client")
     assert app.state.server.config.signing_keys is None
+
+
+async def test_the_implicit_grant_of_a_jwt_client_answers_a_jwt(
+    store: TokenStore, clock: FakeClock
+) -> None:
+    async with open_harness(store) as harness:
+        await register_client(store, "Kiosk", "kiosk", SPA_REDIRECT, public=True,
+                              grant_types=["implicit"], scopes_list=["polls:read"],
+                              register_unknown_scopes=False, access_token_format="jwt")
+        page = await harness.consent(client_id="kiosk", response_type="token")
+        _, where, params = answer(await harness.decide(page))
+        keys = KeySet.import_key_set((await harness.http.get("/oauth/jwks")).json())
+    assert where == "fragment" and params["token_type"] == "Bearer"
+    token = params["access_token"]
+    decoded = jwt.decode(token, keys, algorithms=["RS256"])
+    assert decoded.header["typ"] == "at+jwt"
+    assert decoded.claims["sub"] == "alice" and decoded.claims["client_id"] == "kiosk"
+    assert decoded.claims["aud"] == "kiosk" and decoded.claims["scope"] == "polls:read"
+    assert decoded.claims["exp"] - decoded.claims["iat"] == int(params["expires_in"]) == 3600
+    assert await store.resolve(token) is not None
