@@ -40,6 +40,7 @@ def _run(work: Callable[[TokenStore], Awaitable[T]]) -> T:
 
 
 def key_dict(info: KeyInfo) -> dict[str, object]:
+    """A key's listing (never key material), times as whole seconds since the epoch."""
     return {"kid": info.kid, "alg": info.alg, "state": info.state,
             "created_at": int(info.created_at),
             "retire_after": None if info.retire_after is None else int(info.retire_after)}

@@ -49,6 +49,7 @@ class FileKeys:
         return f"FileKeys(kids={[key.kid for _, key in self._keys]!r})"
 
     async def signing_key(self, alg: str) -> RSAKey | ECKey:
+        """The first key given for ``alg``; ``LookupError`` when none was."""
         try:
             return self._current[alg]
         except KeyError:
@@ -56,6 +57,7 @@ class FileKeys:
                               f"{', '.join(self.algorithms)}") from None
 
     async def public_jwks(self) -> dict[str, Any]:
+        """Every key given, public members only."""
         return {"keys": [dict(jwk) for jwk in self._jwks["keys"]]}
 
 

@@ -118,6 +118,7 @@ class SigningKeyRecords:
         self._names = (k.signing_keys, k.signing_current, k.signing_retire)
 
     async def read(self) -> KeyRecords:
+        """Every record, the current kids and the publication ends, in one round trip."""
         raw_keys, raw_current, raw_retire = await self._gateway.run(
             [("HGETALL", name) for name in self._names])
         keys: dict[str, SealedKey] = {}
