@@ -112,7 +112,7 @@ async def test_an_altered_or_moved_key_record_does_not_open(store: TokenStore) -
         await StoreKeys(store, SECRET).signing_key("ES256")
     # a record that is no JSON is never used, and listed as unreadable
     await redis.hset(k.signing_keys, "moved", "{not json")
-    with pytest.raises(KeyRingError, match="no readable record"):
+    with pytest.raises(KeyRingError, match="no readable ES256 record"):
         await StoreKeys(store, SECRET).signing_key("ES256")
     assert ("moved", "unreadable") in {(i.kid, i.state)
                                        for i in await StoreKeys(store, None).describe()}
@@ -253,3 +253,15 @@ async def test_after_a_new_secret_key_a_rotation_publishes_again_without_the_old
     assert published == {info.kid for info in made}
     assert f"left out of the published keys: signing key {old.kid!r} (RS256)" in caplog.text
     assert await renewed.retire(str(old.kid)) is True
+
+
+@pytest.mark.rule("at-rest.signing-keys-sealed")
+async def test_a_current_kid_pointed_at_another_algorithms_key_is_never_signed_with(
+    store: TokenStore,
+) -> None:
+    ring = StoreKeys(store, SECRET)
+    rsa_key = await ring.signing_key("RS256")
+    await ring.signing_key("ES256")
+    await redis_of(store).hset(store.keys.signing_current, "ES256", str(rsa_key.kid))
+    with pytest.raises(KeyRingError, match=f"current ES256 key {rsa_key.kid!r} has no readable"):
+        await StoreKeys(store, SECRET).signing_key("ES256")

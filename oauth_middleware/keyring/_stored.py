@@ -95,8 +95,8 @@ class StoreKeys:
             kid = await self._first(alg)
             records = await self._fresh(force=True)
         record = records.keys.get(kid)
-        if record is None:
-            raise KeyRingError(f"the current {alg} key {kid!r} has no readable record")
+        if record is None or record.alg != alg:  # altered in the store: never sign with it
+            raise KeyRingError(f"the current {alg} key {kid!r} has no readable {alg} record")
         return self._open(record)
 
     async def public_jwks(self) -> dict[str, Any]:

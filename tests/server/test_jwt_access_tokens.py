@@ -276,3 +276,29 @@ async def test_the_implicit_grant_of_a_jwt_client_answers_a_jwt(
     assert decoded.claims["aud"] == "kiosk" and decoded.claims["scope"] == "polls:read"
     assert decoded.claims["exp"] - decoded.claims["iat"] == int(params["expires_in"]) == 3600
     assert await store.resolve(token) is not None
+
+
+@pytest.mark.rule("at-rest.signing-keys-sealed")
+async def test_a_key_record_tampered_in_redis_is_a_503_never_a_500(store: TokenStore) -> None:
+    web = await confidential(store, access_token_format="jwt", access_token_alg="ES256")
+    cc = {"grant_type": "client_credentials"}
+    async with http(build_app(store)) as client:
+        assert (await client.get("/oauth/jwks")).status_code == 200
+    redis = redis_of(store)
+    current: dict[Any, Any] = await redis.hgetall(store.keys.signing_current)
+    await redis.hset(store.keys.signing_current, "ES256", current[b"RS256"])
+    async with http(build_app(store)) as client:  # each app a fresh worker: nothing cached
+        swapped = await client.post(TOKEN_PATH, data=cc, headers=auth_of(web))
+    kid = current[b"ES256"].decode()
+    await redis.hset(store.keys.signing_current, "ES256", kid)
+    raw = json.loads(await redis.hget(store.keys.signing_keys, kid) or b"")
+    await redis.hset(store.keys.signing_keys, kid,
+                     json.dumps({**raw, "sealed": raw["sealed"][:-8] + "AAAAAAAA"}))
+    async with http(build_app(store)) as client:
+        altered = await client.post(TOKEN_PATH, data=cc, headers=auth_of(web))
+        jwks = await client.get("/oauth/jwks")
+    for response in (swapped, altered, jwks):
+        assert response.status_code == 503, response.text
+        assert response.json()["error"] == "temporarily_unavailable"
+        assert response.headers["retry-after"] == "5"
+    assert await redis.keys(store.keys.access_pattern) == []
