@@ -9,7 +9,9 @@ Claims (§2.2): ``iss``; ``sub``, the user, or the client itself for client cred
 ``aud``, the RFC 8707 audience, else the client id; ``client_id``; ``scope``; ``jti``
 naming the grant (:func:`oauth_middleware.security.new_jwt_id`); ``iat`` and ``exp``.
 A JWT must expire (§2.2 ``exp`` REQUIRED), so its lifetime is at most the key ring's
-``max_token_lifetime``: the time a rotated-out key stays published.
+``max_token_lifetime``: the time a rotated-out key stays published. It must also fit
+the bearer token size every resource server of ours accepts (``MAX_TOKEN_LENGTH``):
+a grant whose scopes would not is ``invalid_scope``, nothing issued.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from oauth_middleware.errors import TemporarilyUnavailable, UnauthorizedClient
+from oauth_middleware.errors import InvalidScope, TemporarilyUnavailable, UnauthorizedClient
+from oauth_middleware.extraction import MAX_TOKEN_LENGTH
 from oauth_middleware.keyring import KeyRingError
 from oauth_middleware.models import AccessToken, Client
 from oauth_middleware.security import new_jwt_id
@@ -69,7 +72,11 @@ class _Encoder:
             logger.error("cannot sign a JWT access token with %s: %s", self.alg, exc)
             raise TemporarilyUnavailable(retry_after=self.retry_after) from None
         header = {"typ": "at+jwt", "alg": self.alg, "kid": key.kid}
-        return jwt.encode(header, claims(self.issuer, record), key, algorithms=[self.alg])
+        token = jwt.encode(header, claims(self.issuer, record), key, algorithms=[self.alg])
+        if len(token) > MAX_TOKEN_LENGTH:  # resource servers would refuse it as malformed
+            raise InvalidScope("The granted scopes do not fit in a JWT access token: "
+                               "ask for fewer with the scope parameter.")
+        return token
 
 
 def claims(issuer: str, record: AccessToken) -> dict[str, Any]:

@@ -302,3 +302,21 @@ async def test_a_key_record_tampered_in_redis_is_a_503_never_a_500(store: TokenS
         assert response.json()["error"] == "temporarily_unavailable"
         assert response.headers["retry-after"] == "5"
     assert await redis.keys(store.keys.access_pattern) == []
+
+
+async def test_scopes_too_many_for_a_jwt_are_invalid_scope_and_nothing_is_issued(
+    store: TokenStore,
+) -> None:
+    many = [f"reports:{'x' * 50}:{n}" for n in range(80)]
+    web = await confidential(store, access_token_format="jwt", scopes=many)
+    async with http(build_app(store)) as client:
+        refused = await client.post(TOKEN_PATH, data={"grant_type": "client_credentials"},
+                                    headers=auth_of(web))
+        fewer = await client.post(TOKEN_PATH, headers=auth_of(web), data={
+            "grant_type": "client_credentials", "scope": " ".join(many[:10])})
+        body = assert_error(refused, 400, "invalid_scope")
+        assert body["error_description"].startswith("The granted scopes do not fit in a JWT")
+        assert fewer.status_code == 200
+        token = fewer.json()["access_token"]
+        assert len(token) <= MAX_TOKEN_LENGTH and (await me(client, token)).status_code == 200
+    assert len(await redis_of(store).keys(store.keys.access_pattern)) == 1
