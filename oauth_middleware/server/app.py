@@ -75,7 +75,9 @@ class AuthorizationServer:
         settings_checks.check_options("AuthorizationServer", settings_checks.SERVER, locals())
         key = signing_key(secret_key, debug=debug)
         if signing_keys is None and keyring.available():
-            signing_keys = keyring.StoreKeys(store, key)
+            # a random per-process key (debug) could not open what another process sealed
+            signing_keys = keyring.StoreKeys(store, key) if secret_key is not None \
+                else keyring.LocalKeys()
         self.config = ServerConfig(
             store=store, issuer=issuer, login_url=login_url, authenticate=authenticate,
             verify_password=verify_password, secret_key=key,

@@ -19,7 +19,13 @@ from joserfc.jwk import KeySet, RSAKey
 
 from oauth_middleware import keyring
 from oauth_middleware.extraction import MAX_TOKEN_LENGTH
-from oauth_middleware.keyring import MAX_TOKEN_LIFETIME, PRIVATE_MEMBERS, FileKeys, StoreKeys
+from oauth_middleware.keyring import (
+    MAX_TOKEN_LIFETIME,
+    PRIVATE_MEMBERS,
+    FileKeys,
+    LocalKeys,
+    StoreKeys,
+)
 from oauth_middleware.security import digest, grant_id_of
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import register_client
@@ -320,3 +326,23 @@ async def test_scopes_too_many_for_a_jwt_are_invalid_scope_and_nothing_is_issued
         token = fewer.json()["access_token"]
         assert len(token) <= MAX_TOKEN_LENGTH and (await me(client, token)).status_code == 200
     assert len(await redis_of(store).keys(store.keys.access_pattern)) == 1
+
+
+async def test_a_debug_server_without_a_secret_key_keeps_its_keys_in_its_process(
+    store: TokenStore, clock: FakeClock
+) -> None:
+    """Its secret_key is random per process: keys sealed with it would not open in the next
+    run, nor in another worker, so none is written to the store."""
+    app = build_app(store, secret_key=None, debug=True)
+    other = build_app(store, secret_key=None, debug=True)
+    assert isinstance(app.state.server.config.signing_keys, LocalKeys)
+    web = await confidential(store, access_token_format="jwt")
+    async with http(app) as client, http(other) as elsewhere:
+        token = (await client.post(TOKEN_PATH, data={"grant_type": "client_credentials"},
+                                   headers=auth_of(web))).json()["access_token"]
+        assert (await verified(client, token, clock))["sub"] == "web"
+        mine = {k["kid"] for k in (await client.get("/oauth/jwks")).json()["keys"]}
+        theirs = {k["kid"] for k in (await elsewhere.get("/oauth/jwks")).json()["keys"]}
+    assert len(mine) == len(theirs) == 2 and not mine & theirs
+    assert await redis_of(store).exists(store.keys.signing_keys) == 0
+    assert isinstance(build_app(store).state.server.config.signing_keys, StoreKeys)
