@@ -19,7 +19,7 @@ PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 DECLARED = {"starlette", "anyio", "redis", "itsdangerous", "click", "jinja2",  # core
             "fakeredis", "lupa",  # embedded
             "a2wsgi",  # wsgi
-            "joserfc", "httpx",  # jwt, introspection
+            "joserfc", "cryptography", "httpx",  # jwt (signing keys sealed at rest), introspection
             "fastapi", "pydantic"}  # fastapi (an optional import)
 
 
