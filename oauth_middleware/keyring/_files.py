@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from oauth_middleware.keyring._jose import UnusableKey, import_private, public_jwk
+from oauth_middleware.keyring._jose import UnusableKey, import_private, public_jwk, require
 from oauth_middleware.settings_checks import ConfigurationError
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ class FileKeys:
 
 def from_files(*paths: str | Path) -> FileKeys:
     """A :class:`FileKeys` ring from private key files (JWK JSON, PEM or DER)."""
+    require()
     if not paths:
         raise ConfigurationError("from_files needs at least one private key file")
     return FileKeys(_read(Path(path)) for path in paths)
