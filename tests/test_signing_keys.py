@@ -265,3 +265,22 @@ async def test_a_current_kid_pointed_at_another_algorithms_key_is_never_signed_w
     await redis_of(store).hset(store.keys.signing_current, "ES256", str(rsa_key.kid))
     with pytest.raises(KeyRingError, match=f"current ES256 key {rsa_key.kid!r} has no readable"):
         await StoreKeys(store, SECRET).signing_key("ES256")
+
+
+async def test_a_store_copy_moves_the_sealed_keys_and_they_open_with_the_same_secret_key(
+    store: TokenStore,
+) -> None:
+    from oauth_middleware.store.transfer import copy
+
+    ring = StoreKeys(store, SECRET)
+    published = kids(await ring.public_jwks())
+    target = TokenStore.from_url(None, prefix="copied:")
+    unknown: list[str] = []
+    try:
+        await copy(store, target, mode="empty", on_unknown=unknown.append)
+        assert unknown == []
+        assert kids(await StoreKeys(target, SECRET).public_jwks()) == published
+        with pytest.raises(KeyRingError, match="does not decrypt"):
+            await StoreKeys(target, b"t" * 32).signing_key("RS256")
+    finally:
+        await target.aclose()
