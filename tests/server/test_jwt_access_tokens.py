@@ -7,6 +7,7 @@ exact. Both store backends.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -346,3 +347,18 @@ async def test_a_debug_server_without_a_secret_key_keeps_its_keys_in_its_process
     assert len(mine) == len(theirs) == 2 and not mine & theirs
     assert await redis_of(store).exists(store.keys.signing_keys) == 0
     assert isinstance(build_app(store).state.server.config.signing_keys, StoreKeys)
+
+
+@pytest.mark.rule("abuse.single-current-key")
+async def test_fifty_first_token_requests_on_two_workers_share_one_signing_key(
+    store: TokenStore,
+) -> None:
+    web = await confidential(store, access_token_format="jwt")
+    cc = {"grant_type": "client_credentials"}
+    async with http(build_app(store)) as one, http(build_app(store)) as two:
+        answers = await asyncio.gather(*(
+            (one if n % 2 else two).post(TOKEN_PATH, data=cc, headers=auth_of(web))
+            for n in range(50)))
+    assert {a.status_code for a in answers} == {200}
+    assert len({parts(a.json()["access_token"])[0]["kid"] for a in answers}) == 1
+    assert await redis_of(store).hlen(store.keys.signing_keys) == 1
