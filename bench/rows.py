@@ -55,6 +55,8 @@ def rows(seeded: Seeded, peer_token: str | None) -> list[Row]:
             Request("POST", "/me", {"Content-Type": FORM}, f"access_token={seeded.token}")),
         Row("query", "protected, query token", "protected",
             Request(path=f"/me?access_token={seeded.token}")),
+        Row("our_jwt", "protected, our JWT access token (revocation checked in Redis)",
+            "protected", Request(headers={"Authorization": f"Bearer {seeded.our_jwt}"})),
         Row("invalid", "unknown token (401)", "protected",
             Request(headers={"Authorization": f"Bearer {UNKNOWN_TOKEN}"}), expect=401),
         Row("cached", "protected, header token, local_cache=True", "cached",

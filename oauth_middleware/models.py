@@ -92,6 +92,10 @@ class Client:
     #: Where ``end_session/`` may send the user back after logout (OpenID Connect
     #: RP-Initiated Logout 1.0 §3.1), matched exactly; empty: never redirected.
     post_logout_redirect_uris: tuple[str, ...] = ()
+    #: ``"opaque"`` (a random value) or ``"jwt"``: access tokens signed as RFC 9068 JWTs.
+    access_token_format: str = "opaque"
+    #: The JWS algorithm its JWT access tokens are signed with; "" means the key ring's first.
+    access_token_alg: str = ""
 
     @property
     def confidential(self) -> bool:

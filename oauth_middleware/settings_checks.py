@@ -422,4 +422,5 @@ REGISTRATION: dict[str, Check] = {
     "client_secret": optional_text, "allow_confidential_implicit": flag,
     "resources": names('["https://api.example.com/mcp"]'),
     "post_logout_redirect_uris": redirect_uris,
+    "access_token_format": string, "access_token_alg": optional_text,
 }

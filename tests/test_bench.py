@@ -34,9 +34,9 @@ SEEDED = Seeded(client_id="bench-client", client_secret="s:e+c/r%t", token="tok.
 
 def test_the_rows_are_the_issue_table_in_order_and_the_peer_only_with_its_token() -> None:
     keys = [row.key for row in rows(SEEDED, None)]
-    assert keys == ["bare", "header", "body", "query", "invalid", "cached", "foreign_jwt",
-                    "token_cc", "token_cc_cached", "token_code", "token_refresh", "revoke",
-                    "introspect"]
+    assert keys == ["bare", "header", "body", "query", "our_jwt", "invalid", "cached",
+                    "foreign_jwt", "token_cc", "token_cc_cached", "token_code",
+                    "token_refresh", "revoke", "introspect"]
     with_peer = rows(SEEDED, "peer-token")
     assert [row.key for row in with_peer] == [*keys, "peer"]
     assert with_peer[-1].request.headers == {"Authorization": "Bearer peer-token"}

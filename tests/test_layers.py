@@ -37,6 +37,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "preflight": frozenset({"error_response"}),
     # Why the middleware refused or ignored a token, for the layers after it.
     "verdict": frozenset({"errors", "models"}),
+    # Where signing keys come from: the store (sealed) or files; joserfc imported lazily.
+    "keyring": frozenset({"limits", "settings_checks", "signing", "store"}),
     # The store: no HTTP, no OAuth policy, no management layer.
     "store": frozenset({"limits", "models", "security"}),
     # Pure rules both the server and the toolbox apply (RFC 6749 §3.3).
@@ -65,22 +67,22 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
                           "toolbox"}),
     "wsgi": frozenset({"middleware", "models", "scopes", "store"}),
     # The management layer.
-    "toolbox": frozenset({"limits", "models", "pkce", "policy", "redirects",
+    "toolbox": frozenset({"keyring", "limits", "models", "pkce", "policy", "redirects",
                           "resource_indicators", "scopes", "security", "settings_checks",
                           "store"}),
     "scope_registry": frozenset({"models", "scopes", "store", "toolbox"}),
     "discovery": frozenset({"dependencies", "middleware", "scope_registry", "scopes", "store"}),
     # The authorization server: never the middleware, the toolbox, the CLI or the admin.
     "server": frozenset({"content_length", "csrf", "error_response", "errors", "extraction",
-                         "hooks", "identity", "limits", "models", "pkce", "policy", "redaction",
-                         "redirects", "resource_indicators", "safe_fetch", "security",
+                         "hooks", "identity", "keyring", "limits", "models", "pkce", "policy",
+                         "redaction", "redirects", "resource_indicators", "safe_fetch", "security",
                          "settings_checks", "signing", "store", "transport", "web"}),
     # The admin: the toolbox and the shared web helpers, never the server's internals.
     "admin": frozenset({"content_length", "csrf", "errors", "hooks", "identity", "limits",
                         "models", "redaction", "redirects", "scope_registry", "settings_checks",
                         "store", "toolbox", "transport", "web"}),
-    "cli": frozenset({"discovery", "errors", "limits", "models", "scope_registry", "security",
-                      "store", "toolbox"}),
+    "cli": frozenset({"discovery", "errors", "keyring", "limits", "models", "scope_registry",
+                      "security", "store", "toolbox"}),
     # Token sources for other issuers' tokens (JWT, RFC 7662), beside the store.
     "verifiers": frozenset({"models", "security", "store", "transport"}),
     # The one configuration object: the composition root that hands out the three apps.
@@ -207,7 +209,7 @@ STORE_SURFACE = frozenset({
     "keys", "list_clients", "list_scopes", "list_tokens", "lookup", "read_for", "redeem_code",
     "register_dynamic_client", "resolve", "revoke_access", "revoke_client_tokens",
     "revoke_grant", "revoke_token",
-    "revoke_user", "rotate_refresh", "save_client", "save_scope", "throttle",
+    "revoke_user", "rotate_refresh", "save_client", "save_scope", "signing", "throttle",
     # Remembered consent (OpenID Connect Core 1.0 §3.1.2.4): the server writes, the admin and
     # the CLI list and forget.
     "forget_client_consents", "forget_consent", "list_remembered_consents",

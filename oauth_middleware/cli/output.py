@@ -114,6 +114,10 @@ def client_dict(client: Client, secret: str | None = None) -> dict[str, object]:
         data["resources"] = list(client.resources)
     if client.post_logout_redirect_uris:
         data["post_logout_redirect_uris"] = list(client.post_logout_redirect_uris)
+    if client.access_token_format != "opaque":
+        data["access_token_format"] = client.access_token_format
+    if client.access_token_alg:
+        data["access_token_alg"] = client.access_token_alg
     return data
 
 

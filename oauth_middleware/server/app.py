@@ -1,9 +1,10 @@
 """The authorization server as one mountable ASGI app (RFC 6749 §3, RFC 7009, RFC 7662, RFC 8414).
 
 ``app.mount("/oauth", AuthorizationServer(store=store, issuer="https://example.com/oauth",
-secret_key=...))`` serves ``auth/``, ``token/``, ``revoke/``, ``introspect/`` and
-``/.well-known/oauth-authorization-server``. Each path answers with and without
-its trailing slash; there is no slash redirect (a 307 would re-post a form).
+secret_key=...))`` serves ``auth/``, ``token/``, ``revoke/``, ``introspect/``, ``jwks/``
+(with the ``jwt`` extra, or ``signing_keys``) and ``/.well-known/oauth-authorization-server``.
+Each path answers with and without its trailing slash; there is no slash redirect (a 307
+would re-post a form).
 Every request's query string is redacted on the way in (:mod:`oauth_middleware.redaction`),
 before any endpoint can refuse it — a mistyped path's 404 included.
 """
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from oauth_middleware import settings_checks
+from oauth_middleware import keyring, settings_checks
 from oauth_middleware.limits import (
     CODE_LIFETIME,
     MAX_PENDING,
@@ -26,7 +27,15 @@ from oauth_middleware.limits import (
     REMEMBERED_CONSENTS,
 )
 from oauth_middleware.redaction import redact_scope
-from oauth_middleware.server import authorize, end_session, introspect, metadata, revoke, token
+from oauth_middleware.server import (
+    authorize,
+    end_session,
+    introspect,
+    jwks,
+    metadata,
+    revoke,
+    token,
+)
 from oauth_middleware.server.client_documents import DocumentClients
 from oauth_middleware.server.config import (
     RegistrationPolicy,
@@ -84,10 +93,14 @@ class AuthorizationServer:
         logout: Logout | None = None,
     ) -> None:
         settings_checks.check_options("AuthorizationServer", settings_checks.SERVER, locals())
+        key = signing_key(secret_key, debug=debug)
+        if signing_keys is None and keyring.available():
+            # a random per-process key (debug) could not open what another process sealed
+            signing_keys = keyring.StoreKeys(store, key) if secret_key is not None \
+                else keyring.LocalKeys()
         self.config = ServerConfig(
             store=store, issuer=issuer, login_url=login_url, authenticate=authenticate,
-            verify_password=verify_password,
-            secret_key=signing_key(secret_key, debug=debug),
+            verify_password=verify_password, secret_key=key,
             debug=debug, grant_types=grant_types(grants), require_pkce=require_pkce,
             code_lifetime=code_lifetime, refresh_lifetime=refresh_lifetime,
             consent_lifetime=consent_lifetime, max_pending_consents=max_pending_consents,
@@ -126,6 +139,8 @@ class AuthorizationServer:
             Route(METADATA_PATH, metadata.MetadataEndpoint(config), name="oauth_metadata"),
             *registration_routes(config),
             *end_session.routes(config),
+            *(_both("jwks", jwks.JwksEndpoint(config, config.signing_keys), None, "oauth_jwks")
+              if config.signing_keys is not None else ()),
         ])
 
     @property

@@ -31,6 +31,7 @@ def document(config: ServerConfig, scopes: list[str]) -> dict[str, object]:
         if config.registration else {}
     if config.client_metadata_documents is not None:  # CIMD draft §5
         registration["client_id_metadata_document_supported"] = True
+    jwks = {"jwks_uri": config.url("jwks/")} if config.signing_keys is not None else {}
     return {
         "issuer": config.issuer,
         "authorization_endpoint": config.url("auth/"),
@@ -48,6 +49,7 @@ def document(config: ServerConfig, scopes: list[str]) -> dict[str, object]:
         "introspection_endpoint_auth_methods_supported": list(INTROSPECTION_AUTH_METHODS),
         **registration,
         **({"end_session_endpoint": config.url("end_session/")} if config.logout else {}),
+        **jwks,
     }
 
 

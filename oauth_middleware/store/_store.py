@@ -39,6 +39,7 @@ from oauth_middleware.store._gateway.connection import CONNECT_TIMEOUT, RETRIES,
 from oauth_middleware.store._gateway.durability import REPLICA_TIMEOUT
 from oauth_middleware.store._gateway.health import RedisHealth
 from oauth_middleware.store._grants import Grants
+from oauth_middleware.store._keys import SigningKeyRecords
 from oauth_middleware.store._minting import NewTokens
 from oauth_middleware.store._remembered import Remembered
 from oauth_middleware.store._revocation import Revocation
@@ -83,6 +84,8 @@ class TokenStore:
         self.throttle = Throttle(ctx)
         #: Clients known by a metadata document (CIMD): their fetch state, their cap.
         self.documents = Documents(ctx)
+        #: Sealed signing keys, shared by every worker (:mod:`oauth_middleware.keyring`).
+        self.signing = SigningKeyRecords(ctx)
 
     @classmethod
     def from_url(

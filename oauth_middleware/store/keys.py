@@ -54,7 +54,16 @@ P throttle:<b>:{<sha>}         hash    count, ends (window end, ms)     throttle
 P throttle:<b>:{<sha>}:<a>     hash    count, ends, from one caller     throttle window
 P attempts:<b>:{<sha>}:<a>     zset    attempt id -> hold end (ms)      ``attempt_timeout``
 P cache:generation             string  random; only with local_cache    none
+P signing:keys                 hash    kid -> JSON sealed signing key   none
+P signing:current              hash    alg -> kid of its current key    none
+P signing:retire               hash    kid -> end of publication (s)    none
 =============================  ======  ===============================  =================
+
+The signing keys (``_keys``, which owns these three keys and their scripts) are an
+operator's handful, not per-user state: one current key per algorithm, plus the
+rotated-out ones still published (each with its ``retire`` time), at most
+``_keys.MAX_SIGNING_KEYS`` records. A key record is written once and never changed: its
+private key is sealed (AES-GCM, bound to its kid and alg) before it reaches the store.
 
 Refresh rotation (schema version 1, ``codec.SCHEMA_VERSION``) keeps one refresh
 record per grant, ``rt:{g}``: the current token's SHA-256 ``digest`` (the nonce
@@ -263,6 +272,21 @@ class Keys:
         return _throttle_memo(self.prefix, bucket, key, address, "attempts")
 
     @property
+    def signing_keys(self) -> str:
+        """Every signing key record, sealed, by kid (``_keys``)."""
+        return f"{self.prefix}signing:keys"
+
+    @property
+    def signing_current(self) -> str:
+        """The kid each algorithm signs with now."""
+        return f"{self.prefix}signing:current"
+
+    @property
+    def signing_retire(self) -> str:
+        """When each rotated-out key stops being published (seconds since the epoch)."""
+        return f"{self.prefix}signing:retire"
+
+    @property
     def access_prefix(self) -> str:
         """Prefix shared by every access-token key (the local cache tracks it)."""
         return f"{self.prefix}at:"
@@ -318,6 +342,9 @@ KINDS: dict[str, tuple[str, re.Pattern[str]]] = {
         ("throttle", "hash", f"throttle:{_BUCKET}:{_TAG}(?::{_SHA})?"),
         ("attempts", "zset", f"attempts:{_BUCKET}:{_TAG}:{_SHA}"),
         ("cache_generation", "string", "cache:generation"),
+        ("signing_keys", "hash", "signing:keys"),
+        ("signing_current", "hash", "signing:current"),
+        ("signing_retire", "hash", "signing:retire"),
     )
 }
 

@@ -32,6 +32,7 @@ from oauth_middleware.toolbox.rules import (
     MAX_TITLE,
     check_count,
     check_lifetime,
+    check_token_format,
     check_typed_text,
     grant_types_for,
     link_field,
@@ -118,6 +119,8 @@ async def register_client(
     allow_confidential_implicit: bool = False,
     resources: Sequence[str] = (),
     post_logout_redirect_uris: str | Sequence[str] = (),
+    access_token_format: str = "opaque",
+    access_token_alg: str | None = None,
 ) -> RegisteredClient:
     """Register a client; a confidential one gets a secret, returned once and stored hashed.
 
@@ -147,6 +150,9 @@ async def register_client(
       tokens' audience when it names none. Empty: any resource it asks for.
     - ``post_logout_redirect_uris``: where ``end_session/`` may send the user back after
       logging out (OpenID Connect RP-Initiated Logout 1.0), under the redirect URI rules.
+    - ``access_token_format``: ``"opaque"`` (random values) or ``"jwt"`` (RFC 9068 JWTs
+      signed with the server's keys, at most the key ring's ``max_token_lifetime``);
+      ``access_token_alg``: ``RS256`` or ``ES256`` for them (None: the key ring's first).
 
     Titles, descriptions and the registrant are refused with control characters; an
     option of the wrong type is refused naming it (``settings_checks``).
@@ -165,6 +171,7 @@ async def register_client(
     texts = (text_field(title, "title", MAX_TITLE),
              text_field(description, "description", MAX_TEXT, multiline=True),
              link_field(link), check_lifetime(token_lifetime))
+    token_format = check_token_format(access_token_format, access_token_alg)
     existing = await store.get_client(client_id)
     if existing is not None and not replace_existing:
         raise ClientExists(f"client {client_id!r} is already registered")
@@ -180,7 +187,8 @@ async def register_client(
         registrant=check_typed_text(registrant_of(registrant), "registrant"),
         allow_plain_pkce=allow_plain_pkce, resources=resources_for(resources),
         post_logout_redirect_uris=redirect_uris_for(post_logout_redirect_uris, allow_http),
-        created_at=time.time(),
+        created_at=time.time(), access_token_format=token_format[0],
+        access_token_alg=token_format[1],
         generation=new_generation() if existing is None else existing.generation,
     )
     if existing is None and await store.client_indexed(client_id):

@@ -30,6 +30,7 @@ from oauth_middleware.toolbox.rules import (
     MAX_TEXT,
     MAX_TITLE,
     check_lifetime,
+    check_token_format,
     check_typed_text,
     grant_types_for,
     link_field,
@@ -80,6 +81,8 @@ async def ensure_client(
     allow_confidential_implicit: bool = False,
     resources: Sequence[str] = (),
     post_logout_redirect_uris: str | Sequence[str] = (),
+    access_token_format: str = "opaque",
+    access_token_alg: str | None = None,
 ) -> EnsuredClient:
     """Create client ``client_id`` or change it to match these arguments; safe to run at
     every start, by every worker at once.
@@ -113,6 +116,8 @@ async def ensure_client(
         "resources": resources_for(resources),
         "post_logout_redirect_uris": redirect_uris_for(post_logout_redirect_uris, allow_http),
     }
+    wanted["access_token_format"], wanted["access_token_alg"] = check_token_format(
+        access_token_format, access_token_alg)
     scopes = await ensure_scopes(store, scopes_list or (), register_unknown=register_unknown_scopes)
     wanted["scopes"] = tuple(s.identifier for s in scopes)
     for _ in range(MAX_ATTEMPTS):

@@ -144,3 +144,22 @@ def resources_for(resources: Iterable[str]) -> tuple[str, ...]:
             raise ValueError(f"resource {resource!r} must be an absolute URI without "
                              "fragment, e.g. 'https://api.example.com/mcp'")
     return checked
+
+
+#: How a client's access tokens look (``access_token_format``): a random value, or a
+#: JWT signed by the server's key ring (RFC 9068).
+TOKEN_FORMATS = ("opaque", "jwt")
+#: The algorithms a JWT access token may be signed with (the key ring's).
+TOKEN_ALGORITHMS = ("RS256", "ES256")
+
+
+def check_token_format(token_format: str, alg: str | None) -> tuple[str, str]:
+    """``(format, alg)`` for a client: ``alg`` only with ``jwt`` ("" for the key ring's first)."""
+    if token_format not in TOKEN_FORMATS:
+        raise ValueError(f"access_token_format is one of {', '.join(TOKEN_FORMATS)}")
+    alg = alg or ""
+    if alg and alg not in TOKEN_ALGORITHMS:
+        raise ValueError(f"access_token_alg is one of {', '.join(TOKEN_ALGORITHMS)}")
+    if alg and token_format != "jwt":
+        raise ValueError("access_token_alg needs access_token_format='jwt'")
+    return token_format, alg

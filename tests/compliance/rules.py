@@ -491,6 +491,24 @@ RULES: tuple[Rule, ...] = (
     Rule("documents.bounded", TRANSPORT, "RFC 6819 §4.4.1.11; RFC 6749 §10.10",
          "Fetches are counted per caller address first (429 slow_down past the allowance) and "
          "document clients are capped server-wide by the script that writes them."),
+    Rule("jwks.public-only", SIDE, "RFC 7517 §9.3; RFC 8414 §2",
+         "jwks/ publishes only public key members (never d, p, q, dp, dq, qi, oth, k), and "
+         "the metadata's jwks_uri names it whenever the server has signing keys."),
+    Rule("jwks.rotation", SIDE, "RFC 7517 §4.5, §5",
+         "A rotated-out signing key stays published until every token it signed has expired, "
+         "then drops out by itself; a retired key drops out at once; a current key cannot be "
+         "retired."),
+    Rule("resource.jwt-revocation-exact", RESOURCE, "RFC 9068 §2; RFC 7009 §2.1",
+         "A JWT access token of ours is looked up in the store like any token: a revoked "
+         "grant's JWT is refused on the next request; introspection and revocation accept it."),
+    Rule("at-rest.signing-keys-sealed", AT_REST, "RFC 7517 §9.3",
+         "Private signing keys are stored only encrypted (AES-GCM under a key HKDF derives from "
+         "secret_key, bound to kid and alg); a wrong secret_key or an altered record is a clear "
+         "error and a 503, never a 500, never key material in a log."),
+    Rule("abuse.single-current-key", TRANSPORT, "RFC 7517 §4.5",
+         "Workers making the first signing key at once end with one current key per algorithm "
+         "(one atomic script); concurrent rotations leave one current key, every other one "
+         "published, and at most MAX_SIGNING_KEYS records."),
     Rule("redis.token-503", REDIS, "RFC 6749 §5.2",
          "Token endpoints: 503 JSON temporarily_unavailable + Retry-After, never "
          "invalid_grant."),
