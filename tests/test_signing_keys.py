@@ -56,7 +56,7 @@ async def test_fifty_workers_making_the_first_keys_at_once_end_with_one_key_per_
     assert isinstance(es[0], ECKey) and es[0].get("crv") == "P-256"
 
 
-@pytest.mark.rule("at-rest.signing-keys-sealed")
+@pytest.mark.rule("rest.signing-keys-sealed")
 async def test_the_store_never_holds_a_private_key_in_the_clear(store: TokenStore) -> None:
     ring = StoreKeys(store, SECRET)
     keys = [await ring.signing_key(alg) for alg in ("RS256", "ES256")]
@@ -76,7 +76,7 @@ async def test_the_store_never_holds_a_private_key_in_the_clear(store: TokenStor
     assert record["sealed"].startswith("A256GCM.1.")
 
 
-@pytest.mark.rule("at-rest.signing-keys-sealed")
+@pytest.mark.rule("rest.signing-keys-sealed")
 async def test_a_wrong_secret_key_fails_clearly_without_key_material(
     store: TokenStore, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -95,7 +95,7 @@ async def test_a_wrong_secret_key_fails_clearly_without_key_material(
         await other.public_jwks()
 
 
-@pytest.mark.rule("at-rest.signing-keys-sealed")
+@pytest.mark.rule("rest.signing-keys-sealed")
 async def test_an_altered_or_moved_key_record_does_not_open(store: TokenStore) -> None:
     key = await StoreKeys(store, SECRET).signing_key("ES256")
     redis, k = redis_of(store), store.keys
@@ -240,7 +240,7 @@ async def test_a_ring_without_the_secret_key_lists_and_retires_but_never_seals(
     assert repr(reader) == f"StoreKeys(store={store!r})" and "s" * 32 not in repr(reader)
 
 
-@pytest.mark.rule("at-rest.signing-keys-sealed")
+@pytest.mark.rule("rest.signing-keys-sealed")
 async def test_after_a_new_secret_key_a_rotation_publishes_again_without_the_old_keys(
     store: TokenStore, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -255,7 +255,7 @@ async def test_after_a_new_secret_key_a_rotation_publishes_again_without_the_old
     assert await renewed.retire(str(old.kid)) is True
 
 
-@pytest.mark.rule("at-rest.signing-keys-sealed")
+@pytest.mark.rule("rest.signing-keys-sealed")
 async def test_a_current_kid_pointed_at_another_algorithms_key_is_never_signed_with(
     store: TokenStore,
 ) -> None:

@@ -501,7 +501,7 @@ RULES: tuple[Rule, ...] = (
     Rule("resource.jwt-revocation-exact", RESOURCE, "RFC 9068 §2; RFC 7009 §2.1",
          "A JWT access token of ours is looked up in the store like any token: a revoked "
          "grant's JWT is refused on the next request; introspection and revocation accept it."),
-    Rule("at-rest.signing-keys-sealed", AT_REST, "RFC 7517 §9.3",
+    Rule("rest.signing-keys-sealed", AT_REST, "RFC 7517 §9.3",
          "Private signing keys are stored only encrypted (AES-GCM under a key HKDF derives from "
          "secret_key, bound to kid and alg); a wrong secret_key or an altered record is a clear "
          "error and a 503, never a 500, never key material in a log."),

@@ -75,6 +75,11 @@ TABLE: dict[tuple[str, str], Run | Check] = {
         Run("test_django_guide", "uvicorn + curl"),
     ("docs/guides/sessions-and-logout.md", "oauth-middleware consent list --user alice"):
         Run("test_consent_commands_of_the_sessions_page", "the CLI against redis-server"),
+    ("docs/guides/signing-keys.md", "pip install 'oauth-middleware[jwt]'"): Check(REGISTRY),
+    ("docs/guides/signing-keys.md", "export REDIS_URL=redis://localhost:6379/0 "
+                                    "OAUTH_SECRET_KEY=..."):
+        Run("test_signing_keys_rotated_listed_and_retired_from_the_command_line",
+            "the CLI against redis-server"),
     ("docs/guides/fastapi.md", "pip install 'oauth-middleware[fastapi]' uvicorn"):
         Check(REGISTRY),
     ("docs/guides/fastapi.md", "export REDIS_URL=redis://127.0.0.1:6379/0"):
@@ -95,7 +100,8 @@ TABLE: dict[tuple[str, str], Run | Check] = {
     ("docs/guides/moving-data.md", "# 1. stop the apps (or put them in maintenance), then"):
         Run("test_moving_data_between_two_redis_servers", "two redis-servers"),
     ("docs/guides/other-issuers.md", 'pip install "oauth-middleware[jwt]"             # '
-                                     "JWTVerifier: joserfc, httpx"): Check(REGISTRY, lists=True),
+                                     "JWTVerifier: joserfc, cryptography, httpx"):
+        Check(REGISTRY, lists=True),
     ("docs/guides/provisioning.md", 'oauth-middleware client add "Example service" '
                                     "--client-id example-service \\"):
         Run("test_provisioning_from_the_command_line", "the CLI against redis-server"),

@@ -26,7 +26,10 @@ CAPTURES = {
     "SECRET": re.compile(r"^client_secret: +(\S+)|to choose it\): (\S+)", re.M),
 }
 #: A placeholder in a command of the docs, and the variable a reader pastes there.
-PASTED = {"Bearer ...": "Bearer $TOKEN", "TOKEN=…": "TOKEN=$TOKEN", ":3Xk...": ":$SECRET"}
+PASTED = {"Bearer ...": "Bearer $TOKEN", "TOKEN=…": "TOKEN=$TOKEN", ":3Xk...": ":$SECRET",
+          # The server's own secret, and the kid a reader copies from ``keys list``.
+          "OAUTH_SECRET_KEY=...": "OAUTH_SECRET_KEY=$OAUTH_SECRET_KEY",
+          "keys retire Hq1...": "keys retire $OLD_KID"}
 
 
 @dataclass

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shlex
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -26,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from oauth_middleware import ensure_client, issue_token
+from oauth_middleware.keyring import StoreKeys
 from oauth_middleware.store import TokenStore
 from tests.docs.fences import ROOT, blocks
 from tests.docs.shell import Shell, words
@@ -226,6 +228,13 @@ async def test_consent_commands_of_the_sessions_page(terminal: Terminal) -> None
     """What the page remembered in code, listed and forgotten from a terminal."""
     await terminal.shell.run(f"export REDIS_URL={terminal.redis.url}")
     store = _store(terminal.redis)
+    try:
+        await _consent_commands(terminal, store)
+    finally:
+        await store.aclose()
+
+
+async def _consent_commands(terminal: Terminal, store: TokenStore) -> None:
     for client_id in ("reader", "other"):
         client = await ensure_client(store, client_id, client_id.title(),
                                      redirect_uris="https://reader.example/cb",
@@ -241,3 +250,27 @@ async def test_consent_commands_of_the_sessions_page(terminal: Terminal) -> None
     assert await store.remembered_consent("alice", "reader") == frozenset()
     assert await store.remembered_consent("bob", "reader") == frozenset()
     assert await store.remembered_consent("alice", "other") == frozenset({"polls:read"})
+
+
+async def test_signing_keys_rotated_listed_and_retired_from_the_command_line(
+    terminal: Terminal
+) -> None:
+    """The server made its RS256 key earlier; a reader rotates, lists, retires the old one."""
+    secret = secrets.token_urlsafe(32)
+    store = _store(terminal.redis)
+    try:
+        await _rotate_list_retire(terminal, store, secret)
+    finally:
+        await store.aclose()
+
+
+async def _rotate_list_retire(terminal: Terminal, store: TokenStore, secret: str) -> None:
+    old = await StoreKeys(store, secret.encode()).signing_key("RS256")
+    await terminal.shell.run(f"export OAUTH_SECRET_KEY={secret} OLD_KID={old.kid}")
+    _, rotated, listed, retired = await terminal.follow(documented(
+        "docs/guides/signing-keys.md", "export REDIS_URL=redis://localhost:6379/0 "
+                                       "OAUTH_SECRET_KEY=..."))
+    assert rotated.output.count("New current") == 2 and old.kid in listed.output
+    assert retired.output.strip() == f"Retired signing key {old.kid}."
+    published = await StoreKeys(store, secret.encode()).public_jwks()
+    assert old.kid not in {key["kid"] for key in published["keys"]}

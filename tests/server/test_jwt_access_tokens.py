@@ -177,7 +177,7 @@ async def test_a_forged_or_altered_jwt_is_refused(store: TokenStore) -> None:
         assert (await me(client, token)).status_code == 200
 
 
-@pytest.mark.rule("at-rest.signing-keys-sealed")
+@pytest.mark.rule("rest.signing-keys-sealed")
 async def test_a_wrong_secret_key_is_a_503_without_key_material_in_the_logs(
     store: TokenStore, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -285,7 +285,7 @@ async def test_the_implicit_grant_of_a_jwt_client_answers_a_jwt(
     assert await store.resolve(token) is not None
 
 
-@pytest.mark.rule("at-rest.signing-keys-sealed")
+@pytest.mark.rule("rest.signing-keys-sealed")
 async def test_a_key_record_tampered_in_redis_is_a_503_never_a_500(store: TokenStore) -> None:
     web = await confidential(store, access_token_format="jwt", access_token_alg="ES256")
     cc = {"grant_type": "client_credentials"}
