@@ -44,6 +44,7 @@ from oauth_middleware.server import consent
 from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.grants import AuthorizationGrant, Grants
 from oauth_middleware.server.pages import Pages
+from oauth_middleware.server.registration import note_use
 from oauth_middleware.server.responses import redirect
 from oauth_middleware.server.throttle import Throttle
 from oauth_middleware.server.urlencoded import Params, parse
@@ -161,6 +162,7 @@ class AuthorizationEndpoint:
             params = await grant.authorization_response(client, pending, scopes)
         except ClientRemoved:  # removed since it was read: nothing was issued
             raise InvalidRequest("The client is no longer registered.") from None
+        await note_use(self.config, client)
         return redirect(target.url(params))
 
     async def approved_scopes(

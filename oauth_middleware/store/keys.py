@@ -21,8 +21,9 @@ client, its index and its grants under one hash tag.
 Which repository writes which keys (each also owns the Lua scripts that write them):
 ``_grants`` and ``_revocation`` the grant keys (``at``, ``rt``, ``code``, ``members``) and
 the ``idx`` indexes, which ``_tokens`` and ``_authn`` only read; ``_clients`` ``client`` and
-``clients``; ``_scopes`` ``scopes``; ``_consent`` ``txn`` and ``txns``; ``_throttle``
-``throttle`` and ``attempts``; the gateway's local cache ``cache:generation``.
+``clients`` (``clients:dynamic``, ``clients:used``); ``_scopes`` ``scopes``; ``_consent``
+``txn`` and ``txns``; ``_throttle`` ``throttle`` and ``attempts``; the gateway's local cache
+``cache:generation``.
 
 =============================  ======  ===============================  =================
 key                            type    value                            TTL
@@ -32,6 +33,7 @@ P client:<client_id>           string  JSON client (secret as a hash,   none
                                        registration)
 P clients                      set     every client id                  none
 P clients:dynamic              set     ids registered by RFC 7591       none
+P clients:used                 zset    dynamic id -> last used (s)      none
 P scopes                       hash    identifier -> JSON title/enabled none
 P at:{g}:<sha>                 string  JSON access token record         token lifetime
 P rt:{g}                       string  JSON refresh record of grant g   refresh lifetime
@@ -157,6 +159,11 @@ class Keys:
         return f"{self.prefix}clients:dynamic"
 
     @property
+    def dynamic_used(self) -> str:
+        """Dynamic client id -> when it last registered or got a code or token (seconds)."""
+        return f"{self.prefix}clients:used"
+
+    @property
     def scopes(self) -> str:
         return f"{self.prefix}scopes"
 
@@ -270,6 +277,7 @@ KINDS: dict[str, tuple[str, re.Pattern[str]]] = {
         ("client", "string", f"client:{_ID}"),
         ("clients", "set", "clients"),
         ("dynamic_clients", "set", "clients:dynamic"),
+        ("dynamic_used", "zset", "clients:used"),
         ("scopes", "hash", "scopes"),
         ("access_token", "string", f"at:{_GRANT}:{_SHA}"),
         ("refresh_token", "string", f"rt:{_GRANT}(?::{_SHA})?"),

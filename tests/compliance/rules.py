@@ -433,6 +433,11 @@ RULES: tuple[Rule, ...] = (
          "Registrations are counted per caller address by one script (exactly the allowance "
          "of concurrent requests succeeds, then 429 slow_down) and capped server-wide by the "
          "script that writes."),
+    Rule("registration.expire-unused", SIDE, "RFC 7591 §3, RFC 6749 §10.10",
+         "When configured, a dynamically registered client that got no code and no token "
+         "for expire_unused_after seconds disappears (a Redis TTL each use restarts, never "
+         "shorter than an access token's life); its refresh tokens then fail client "
+         "authentication, and expired clients stop counting against the cap."),
     Rule("redis.token-503", REDIS, "RFC 6749 §5.2",
          "Token endpoints: 503 JSON temporarily_unavailable + Retry-After, never "
          "invalid_grant."),
