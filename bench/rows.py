@@ -15,7 +15,7 @@ from urllib.parse import quote
 from bench.seed import REDIRECT_URI, SCOPE, Seeded
 from bench.wrk import Request
 
-App = Literal["bare", "protected", "cached", "jwt", "peer"]
+App = Literal["bare", "protected", "audience", "cached", "jwt", "peer"]
 Pool = Literal["codes", "refresh", "access"]
 FORM = "application/x-www-form-urlencoded"
 #: Shaped like one of our tokens, but never issued: the lookup runs and misses.
@@ -55,6 +55,8 @@ def rows(seeded: Seeded, peer_token: str | None) -> list[Row]:
             Request("POST", "/me", {"Content-Type": FORM}, f"access_token={seeded.token}")),
         Row("query", "protected, query token", "protected",
             Request(path=f"/me?access_token={seeded.token}")),
+        Row("audience", "protected, header token, require_audience=True (RFC 8707)",
+            "audience", Request(headers={"Authorization": f"Bearer {seeded.audience_token}"})),
         Row("invalid", "unknown token (401)", "protected",
             Request(headers={"Authorization": f"Bearer {UNKNOWN_TOKEN}"}), expect=401),
         Row("cached", "protected, header token, local_cache=True", "cached",

@@ -20,6 +20,8 @@ from oauth_middleware.store import NewTokens
 CLIENT_ID = "bench-client"
 REDIRECT_URI = "https://bench.example/cb"
 SCOPE = "bench:read"
+#: The resource (RFC 8707) the ``audience`` app protects, and its token's audience.
+RESOURCE = "https://bench.example/me"
 #: Concurrent store calls while filling a pool.
 CONCURRENCY = 64
 #: Pooled grants per user: pools hold thousands, and one user keeps at most
@@ -36,6 +38,8 @@ class Seeded:
     token: str
     #: The foreign issuer's token (bench.foreign_jwt), set by the runner.
     foreign_jwt: str = ""
+    #: A token meant for ``RESOURCE`` (the ``audience`` row).
+    audience_token: str = ""
 
 
 async def base(store: TokenStore) -> Seeded:
@@ -50,7 +54,11 @@ async def base(store: TokenStore) -> Seeded:
         raise RuntimeError("a confidential client needs a secret")
     token = await store.issue(NewTokens(client_id=CLIENT_ID, subject="bench-user",
                                         scopes=frozenset({SCOPE}), lifetime=24 * 3600))
-    return Seeded(CLIENT_ID, registered.client_secret, token.access_token)
+    bound = await store.issue(NewTokens(client_id=CLIENT_ID, subject="bench-user",
+                                        scopes=frozenset({SCOPE}), lifetime=24 * 3600,
+                                        audience=frozenset({RESOURCE})))
+    return Seeded(CLIENT_ID, registered.client_secret, token.access_token,
+                  audience_token=bound.access_token)
 
 
 async def _many(make: Callable[[str], Awaitable[str]], count: int) -> list[str]:
