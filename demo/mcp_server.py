@@ -52,7 +52,8 @@ class McpIdentity:
                 token=token.fingerprint,  # never the bearer value: the SDK keeps this object
                 client_id=token.client_id, scopes=sorted(token.scopes),
                 expires_at=None if token.expires_at is None else int(token.expires_at),
-                subject=token.user or f"client:{token.client_id}",
+                # typed, so a user named "client:x" is never client x acting for itself
+                subject=f"{token.subject_type}:{token.subject}",
                 claims={"iss": self.issuer}))
         await self.app(scope, receive, send)
 
