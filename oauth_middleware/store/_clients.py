@@ -22,6 +22,8 @@ SaveCondition = Literal["any", "new", "same"]
 #: meanwhile, such as a secret rotated). Fields the stored record lacks (written by an
 #: older version) are not compared. Returns 1, or 0 when refused.
 #: A resent "new" write finds its own record (its random generation makes it unique).
+#: An edit that keeps a client dynamic keeps its TTL (``expire_unused_after``); any other
+#: write clears it.
 SAVE_CLIENT = Script("""
 local function unchanged(stored, read)
   for name, value in pairs(read) do
@@ -56,7 +58,8 @@ else
     return 0
   end
 end
-if ARGV[2] == 'same' then
+local ok, new = pcall(cjson.decode, ARGV[1])
+if ARGV[2] == 'same' and ok and type(new) == 'table' and new['dynamic'] == true then
   redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
 else
   redis.call('SET', KEYS[1], ARGV[1])
@@ -68,7 +71,8 @@ return 1
 #: Lua: drop from the client sets up to 100 dynamic clients last used before ``now - ttl``
 #: whose record expired (KEYS[2..4]: clients, dynamic clients, used; ARGV[4]: the client key
 #: head). One still there was used since, or registered before expiry was configured (no
-#: TTL: its unused time starts now); either way its score moves to when its TTL began.
+#: TTL: its unused time starts now); either way its score moves to when its TTL began. A
+#: record without TTL that is no longer dynamic (the host took the id over) leaves ``used``.
 _SWEEP = """
 local function sweep(now, ttl)
   local old = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now - ttl / 1000, 'LIMIT', 0, 100)
@@ -79,8 +83,13 @@ local function sweep(now, ttl)
       redis.call('SREM', KEYS[3], id)
       redis.call('ZREM', KEYS[4], id)
     elseif left == -1 then
-      redis.call('PEXPIRE', ARGV[4] .. id, ttl)
-      redis.call('ZADD', KEYS[4], now, id)
+      local ok, client = pcall(cjson.decode, redis.call('GET', ARGV[4] .. id))
+      if ok and type(client) == 'table' and client['dynamic'] == true then
+        redis.call('PEXPIRE', ARGV[4] .. id, ttl)
+        redis.call('ZADD', KEYS[4], now, id)
+      else
+        redis.call('ZREM', KEYS[4], id)
+      end
     else
       redis.call('ZADD', KEYS[4], now - (ttl - left) / 1000, id)
     end

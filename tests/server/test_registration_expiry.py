@@ -14,6 +14,7 @@ import pytest
 from oauth_middleware.security import digest
 from oauth_middleware.server.config import RegistrationPolicy
 from oauth_middleware.store import TokenStore
+from oauth_middleware.toolbox import register_client
 from tests.conftest import FakeClock
 from tests.server.authorize_harness import SPA_REDIRECT, Harness, answer, open_harness
 from tests.server.registration_harness import LOOPBACK, MCP, REGISTER, assert_refused, register
@@ -149,3 +150,19 @@ def test_expiry_shorter_than_an_access_token_is_refused() -> None:
     with pytest.raises(ValueError, match=r"expire_unused_after must be 3600 \(an access token's"):
         RegistrationPolicy(expire_unused_after=60)
     assert RegistrationPolicy(expire_unused_after=30 * DAY).expire_unused_after == 30 * DAY
+
+
+@pytest.mark.rule("registration.expire-unused")
+async def test_a_client_the_host_takes_over_loses_the_expiry_and_no_sweep_brings_it_back(
+    harness: Harness, store: TokenStore, clock: FakeClock
+) -> None:
+    client_id = (await _registered(harness))["client_id"]
+    taken = await register_client(store, "Host app", client_id, LOOPBACK, public=True,
+                                  replace_existing=True)
+    assert not taken.client.dynamic
+    assert await _pttl(store, client_id) == -1
+    clock.advance(DAY + 1)
+    await _registered(harness)  # its sweep meets the old entry
+    assert await _pttl(store, client_id) == -1
+    assert await store.dynamic_clients_last_used([client_id]) == {}
+    assert await store.get_client(client_id) is not None
