@@ -204,7 +204,9 @@ class Clients:
         """When each of these dynamic clients was last used (registered, if never since)."""
         if not client_ids:
             return {}
-        scores = await self._gateway.one(("ZMSCORE", self._keys.dynamic_used, *client_ids))
+        # one ZSCORE each, pipelined: ZMSCORE would need Redis 6.2
+        scores = await self._gateway.run([("ZSCORE", self._keys.dynamic_used, client_id)
+                                          for client_id in client_ids])
         return {cid: float(score) for cid, score in zip(client_ids, scores, strict=True)
                 if score is not None}
 
