@@ -15,7 +15,7 @@ from urllib.parse import quote
 from bench.seed import REDIRECT_URI, SCOPE, Seeded
 from bench.wrk import Request
 
-App = Literal["bare", "protected", "cached", "jwt", "peer"]
+App = Literal["bare", "protected", "audience", "cached", "jwt", "peer"]
 Pool = Literal["codes", "refresh", "access"]
 FORM = "application/x-www-form-urlencoded"
 #: Shaped like one of our tokens, but never issued: the lookup runs and misses.
@@ -57,6 +57,8 @@ def rows(seeded: Seeded, peer_token: str | None) -> list[Row]:
             Request(path=f"/me?access_token={seeded.token}")),
         Row("our_jwt", "protected, our JWT access token (revocation checked in Redis)",
             "protected", Request(headers={"Authorization": f"Bearer {seeded.our_jwt}"})),
+        Row("audience", "protected, header token, require_audience=True (RFC 8707)",
+            "audience", Request(headers={"Authorization": f"Bearer {seeded.audience_token}"})),
         Row("invalid", "unknown token (401)", "protected",
             Request(headers={"Authorization": f"Bearer {UNKNOWN_TOKEN}"}), expect=401),
         Row("cached", "protected, header token, local_cache=True", "cached",

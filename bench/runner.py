@@ -59,7 +59,7 @@ class Bench:
         self.apps: dict[str, procs.Process] = {}
         self.peer_token: str | None = "placeholder" if settings.peer else None
         needed = {row.app for row in self.rows()}
-        for app in ("bare", "protected", "cached", "jwt"):
+        for app in ("bare", "protected", "audience", "cached", "jwt"):
             if app in needed:
                 proc = procs.uvicorn(f"bench.apps:{app}", self.url, settings.cpu(True),
                                      extra_env={"BENCH_JWT_KEY": str(jwt_key)})

@@ -22,6 +22,8 @@ CLIENT_ID = "bench-client"
 JWT_CLIENT_ID = "bench-jwt-client"
 REDIRECT_URI = "https://bench.example/cb"
 SCOPE = "bench:read"
+#: The resource (RFC 8707) the ``audience`` app protects, and its token's audience.
+RESOURCE = "https://bench.example/me"
 #: Concurrent store calls while filling a pool.
 CONCURRENCY = 64
 #: Pooled grants per user: pools hold thousands, and one user keeps at most
@@ -40,6 +42,8 @@ class Seeded:
     foreign_jwt: str = ""
     #: One of our own RFC 9068 JWT access tokens (stored like any token).
     our_jwt: str = ""
+    #: A token meant for ``RESOURCE`` (the ``audience`` row).
+    audience_token: str = ""
 
 
 async def base(store: TokenStore) -> Seeded:
@@ -54,8 +58,11 @@ async def base(store: TokenStore) -> Seeded:
         raise RuntimeError("a confidential client needs a secret")
     token = await store.issue(NewTokens(client_id=CLIENT_ID, subject="bench-user",
                                         scopes=frozenset({SCOPE}), lifetime=24 * 3600))
+    bound = await store.issue(NewTokens(client_id=CLIENT_ID, subject="bench-user",
+                                        scopes=frozenset({SCOPE}), lifetime=24 * 3600,
+                                        audience=frozenset({RESOURCE})))
     return Seeded(CLIENT_ID, registered.client_secret, token.access_token,
-                  our_jwt=await _our_jwt(store))
+                  our_jwt=await _our_jwt(store), audience_token=bound.access_token)
 
 
 async def _our_jwt(store: TokenStore) -> str:

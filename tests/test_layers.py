@@ -205,11 +205,13 @@ def test_the_middleware_and_the_authorization_server_never_import_each_other() -
 STORE_SURFACE = frozenset({
     "aclose", "check", "client_indexed", "clock", "consent", "count_dynamic_clients",
     "create_code", "create_scope", "documents",
-    "delete_client", "delete_scope", "embedded", "from_url", "get_client", "get_scopes", "issue",
+    "delete_client", "dynamic_clients_last_used", "delete_scope", "embedded", "from_url",
+    "get_client", "get_scopes", "issue",
     "keys", "list_clients", "list_scopes", "list_tokens", "lookup", "read_for", "redeem_code",
     "register_dynamic_client", "resolve", "revoke_access", "revoke_client_tokens",
     "revoke_grant", "revoke_token",
     "revoke_user", "rotate_refresh", "save_client", "save_scope", "signing", "throttle",
+    "touch_dynamic_client",
     # Remembered consent (OpenID Connect Core 1.0 §3.1.2.4): the server writes, the admin and
     # the CLI list and forget.
     "forget_client_consents", "forget_consent", "list_remembered_consents",

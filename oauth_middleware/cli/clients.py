@@ -176,25 +176,38 @@ async def _all_clients(store: TokenStore) -> list[Client]:
     return [clients[k] for k in sorted(clients)]
 
 
+async def _clients_and_use(store: TokenStore) -> tuple[list[Client], dict[str, float]]:
+    """Every client, and when each dynamic one last registered or got a code or token."""
+    clients = await _all_clients(store)
+    used = await store.dynamic_clients_last_used([c.client_id for c in clients if c.dynamic])
+    return clients, used
+
+
 @client_group.command("list")
 @json_option
 def list_(as_json: bool) -> None:
     """List every registered client.
 
-    "(dynamic)" marks a client that registered itself (RFC 7591): unverified.
+    "(dynamic)" marks a client that registered itself (RFC 7591): unverified. For those,
+    LAST USED is when it last registered or got a code or a token.
     """
-    clients = run(_all_clients)
+    clients, used = run(_clients_and_use)
     if as_json:
-        emit_json([client_dict(c) for c in clients])
+        emit_json([{**client_dict(c), **({"last_used": int(used[c.client_id])}
+                                         if c.client_id in used else {})} for c in clients])
         return
     if not clients:
         click.echo("No clients registered.")
         return
-    echo_table(["CLIENT ID", "TYPE", "TOKEN LIFETIME", "SCOPES", "TITLE"], [
+    dynamic = any(c.dynamic for c in clients)
+    echo_table(["CLIENT ID", "TYPE", "TOKEN LIFETIME", "SCOPES", "TITLE"]
+               + (["LAST USED"] if dynamic else []), [
         [c.client_id, ("public" if c.public else "confidential")
          + (" (dynamic)" if c.dynamic else ""),
          "never" if c.token_lifetime is None else f"{c.token_lifetime}s",
-         list(c.scopes) or "(any)", c.title] for c in clients
+         list(c.scopes) or "(any)", c.title]
+        + ([when(used[c.client_id]) if c.client_id in used else "-"] if dynamic else [])
+        for c in clients
     ])
 
 

@@ -45,6 +45,7 @@ from oauth_middleware.server.client_documents import DocumentClients
 from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.grants import AuthorizationGrant, Grants
 from oauth_middleware.server.pages import Pages
+from oauth_middleware.server.registration import note_use
 from oauth_middleware.server.responses import redirect
 from oauth_middleware.server.throttle import Throttle, caller_address
 from oauth_middleware.server.urlencoded import Params, parse
@@ -190,6 +191,7 @@ class AuthorizationEndpoint:
             params = await grant.authorization_response(client, pending, scopes)
         except ClientRemoved:  # removed since it was read: nothing was issued
             raise InvalidRequest("The client is no longer registered.") from None
+        await note_use(self.config, client)
         return redirect(target.url(params))
 
     async def approved_scopes(

@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from oauth_middleware.limits import (
+    ACCESS_LIFETIME,
     CODE_LIFETIME,
     MAX_CODE_LIFETIME,
     MAX_LIFETIME,
@@ -90,6 +91,10 @@ class RegistrationPolicy:
     #: Registration requests per caller address per ``window`` seconds (429 past them).
     per_address: int = 10
     window: int = 3600
+    #: Seconds after which a dynamically registered client that got no code and no token
+    #: meanwhile disappears (a Redis TTL, restarted by each use); None: never. At least an
+    #: access token's lifetime, so its tokens have expired when it goes.
+    expire_unused_after: int | None = None
 
     def __post_init__(self) -> None:
         token = self.initial_access_token
@@ -102,6 +107,10 @@ class RegistrationPolicy:
             raise ValueError(f"RegistrationPolicy.per_address must be 1 to {MAX_FAILURES}")
         if not 0 < self.window <= MAX_WINDOW:
             raise ValueError(f"RegistrationPolicy.window must be 1 to {MAX_WINDOW} seconds")
+        unused = self.expire_unused_after
+        if unused is not None and not ACCESS_LIFETIME <= unused <= MAX_LIFETIME:
+            raise ValueError(f"RegistrationPolicy.expire_unused_after must be {ACCESS_LIFETIME} "
+                             f"(an access token's lifetime) to {MAX_LIFETIME} seconds, or None")
 
     @property
     def gated(self) -> bool:

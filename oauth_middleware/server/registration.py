@@ -72,6 +72,16 @@ def routes(config: ServerConfig) -> list[BaseRoute]:
             Route("/register/{client_id}", item, name="oauth_client_configuration")]
 
 
+async def note_use(config: ServerConfig, client: Client) -> None:
+    """A code or token went to ``client``: if it registered itself, note when, and restart
+    its expiry (``RegistrationPolicy.expire_unused_after``). One write, dynamic clients only."""
+    if client.dynamic:
+        policy = config.registration
+        await config.store.touch_dynamic_client(
+            client.client_id,
+            expire_unused_after=None if policy is None else policy.expire_unused_after)
+
+
 def _bearer(request: Request) -> str:
     """The bearer token of the Authorization header (RFC 6750 §2.1), or MissingToken."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -141,7 +151,8 @@ class RegistrationEndpoint(_Registration):
             post_logout_redirect_uris=metadata.post_logout_redirect_uris,
             created_at=time.time(), generation=new_generation(), dynamic=True,
             registration_token_hash=digest(token))
-        written = await self.store.register_dynamic_client(client, cap=policy.max_clients)
+        written = await self.store.register_dynamic_client(
+            client, cap=policy.max_clients, expire_unused_after=policy.expire_unused_after)
         if written < 0:
             logger.warning("dynamic registration refused: %d clients registered (the cap)",
                            policy.max_clients)

@@ -33,6 +33,7 @@ from oauth_middleware.server.client_documents import DocumentClients
 from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.form import Params
 from oauth_middleware.server.grants import Grants, TokenGrant, TokenRequest
+from oauth_middleware.server.registration import note_use
 from oauth_middleware.server.responses import json_response
 from oauth_middleware.server.throttle import Throttle, caller_address
 from oauth_middleware.store import ClientRemoved
@@ -57,6 +58,7 @@ class TokenEndpoint(FormEndpoint):
             body = await grant.token_response(token_request, issued)
         except ClientRemoved:  # removed since it authenticated: nothing was issued
             raise InvalidClient() from None
+        await note_use(self.config, client)
         logger.info("issued %s token %s to client %s", grant.GRANT_TYPE,
                     issued.token.fingerprint, client.client_id)
         return json_response(body)

@@ -22,6 +22,8 @@ SaveCondition = Literal["any", "new", "same"]
 #: meanwhile, such as a secret rotated). Fields the stored record lacks (written by an
 #: older version) are not compared. Returns 1, or 0 when refused.
 #: A resent "new" write finds its own record (its random generation makes it unique).
+#: An edit that keeps a client dynamic keeps its TTL (``expire_unused_after``); any other
+#: write clears it.
 SAVE_CLIENT = Script("""
 local function unchanged(stored, read)
   for name, value in pairs(read) do
@@ -56,26 +58,84 @@ else
     return 0
   end
 end
-redis.call('SET', KEYS[1], ARGV[1])
+local ok, new = pcall(cjson.decode, ARGV[1])
+if ARGV[2] == 'same' and ok and type(new) == 'table' and new['dynamic'] == true then
+  redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
 redis.call('SADD', KEYS[2], ARGV[4])
 return 1
 """)
 
+#: Lua: drop from the client sets up to 100 dynamic clients last used before ``now - ttl``
+#: whose record expired (KEYS[2..4]: clients, dynamic clients, used; ARGV[4]: the client key
+#: head). One still there was used since, or registered before expiry was configured (no
+#: TTL: its unused time starts now); either way its score moves to when its TTL began. A
+#: record without TTL that is no longer dynamic (the host took the id over) leaves ``used``.
+_SWEEP = """
+local function sweep(now, ttl)
+  local old = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now - ttl / 1000, 'LIMIT', 0, 100)
+  for _, id in ipairs(old) do
+    local left = redis.call('PTTL', ARGV[4] .. id)
+    if left == -2 then
+      redis.call('SREM', KEYS[2], id)
+      redis.call('SREM', KEYS[3], id)
+      redis.call('ZREM', KEYS[4], id)
+    elseif left == -1 then
+      local ok, client = pcall(cjson.decode, redis.call('GET', ARGV[4] .. id))
+      if ok and type(client) == 'table' and client['dynamic'] == true then
+        redis.call('PEXPIRE', ARGV[4] .. id, ttl)
+        redis.call('ZADD', KEYS[4], now, id)
+      else
+        redis.call('ZREM', KEYS[4], id)
+      end
+    else
+      redis.call('ZADD', KEYS[4], now - (ttl - left) / 1000, id)
+    end
+  end
+end
+"""
 
-#: KEYS: client, clients, dynamic clients; ARGV: record, cap, client id.
+
+#: KEYS: client, clients, dynamic clients, used; ARGV: record, cap, client id, client key
+#: head, now (s), ttl (ms, 0: never expires unused).
 #: Registers a client through RFC 7591 unless its id is taken (0) or ``cap`` dynamically
 #: registered clients exist already (-1): counting and writing in one step, so N
 #: registrations racing for the last place leave exactly one in it. Returns 1 when written.
-REGISTER_DYNAMIC = Script("""
+#: With a ttl the record expires unless used (``TOUCH``), and expired ones are swept from
+#: the sets first (bounded), so they stop counting against the cap.
+REGISTER_DYNAMIC = Script(_SWEEP + """
+local now, ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
+end
+if ttl > 0 then
+  sweep(now, ttl)
 end
 if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[2]) then
   return -1
 end
 redis.call('SET', KEYS[1], ARGV[1])
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
 redis.call('SADD', KEYS[2], ARGV[3])
 redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('ZADD', KEYS[4], now, ARGV[3])
+return 1
+""")
+
+#: KEYS: client, used; ARGV: client id, now (s), ttl (ms, 0: none). A dynamic client was
+#: used: its record's TTL starts again and its last use is noted. 0 when it is gone.
+TOUCH = Script("""
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+if tonumber(ARGV[3]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 return 1
 """)
 
@@ -86,6 +146,7 @@ class Clients:
     def __init__(self, ctx: Context) -> None:
         self._gateway = ctx.gateway
         self._keys = ctx.keys
+        self._clock = ctx.clock
 
     async def save_client(self, client: Client, *, only: SaveCondition = "any",
                           over: Client | None = None,
@@ -115,18 +176,39 @@ class Clients:
         await self._gateway.settled()
         return bool(saved)
 
-    async def register_dynamic(self, client: Client, *, cap: int) -> int:
+    async def register_dynamic(self, client: Client, *, cap: int,
+                               expire_unused_after: int | None = None) -> int:
         """Write a new dynamically registered client under the server-wide ``cap``
-        (``REGISTER_DYNAMIC``): 1 written, 0 its id is taken, -1 the cap is reached."""
+        (``REGISTER_DYNAMIC``): 1 written, 0 its id is taken, -1 the cap is reached.
+        With ``expire_unused_after`` (seconds) it disappears unless :meth:`touch` runs
+        within that time."""
         key, value = self._keys.client(client.client_id), dump(client)
         try:
             result = await self._gateway.one(evalsha(
-                REGISTER_DYNAMIC, [key, self._keys.clients, self._keys.dynamic_clients],
-                [value, cap, client.client_id]), REGISTER_DYNAMIC)
+                REGISTER_DYNAMIC, [key, self._keys.clients, self._keys.dynamic_clients,
+                                   self._keys.dynamic_used],
+                [value, cap, client.client_id, self._keys.client(""), self._clock(),
+                 (expire_unused_after or 0) * 1000]), REGISTER_DYNAMIC)
         finally:
             self._gateway.forget(key)
         await self._gateway.settled()
         return int(result)
+
+    async def touch(self, client_id: str, *, expire_unused_after: int | None = None) -> bool:
+        """A dynamic client was used: note when, and start its expiry again (``TOUCH``)."""
+        return bool(await self._gateway.one(evalsha(
+            TOUCH, [self._keys.client(client_id), self._keys.dynamic_used],
+            [client_id, self._clock(), (expire_unused_after or 0) * 1000]), TOUCH))
+
+    async def last_used(self, client_ids: list[str]) -> dict[str, float]:
+        """When each of these dynamic clients was last used (registered, if never since)."""
+        if not client_ids:
+            return {}
+        # one ZSCORE each, pipelined: ZMSCORE would need Redis 6.2
+        scores = await self._gateway.run([("ZSCORE", self._keys.dynamic_used, client_id)
+                                          for client_id in client_ids])
+        return {cid: float(score) for cid, score in zip(client_ids, scores, strict=True)
+                if score is not None}
 
     async def count_dynamic(self) -> int:
         """How many dynamically registered clients exist (against their cap)."""
@@ -144,7 +226,8 @@ class Clients:
             deleted, *_ = await self._gateway.run([
                 ("DEL", key), ("SREM", self._keys.clients, client_id),
                 ("SREM", self._keys.dynamic_clients, client_id),
-                ("SREM", self._keys.document_clients, client_id)])
+                ("SREM", self._keys.document_clients, client_id),
+                ("ZREM", self._keys.dynamic_used, client_id)])
         finally:
             self._gateway.forget(key)
         await self._gateway.settled()

@@ -269,10 +269,23 @@ class TokenStore:
         while ``fields`` of ``over`` (the record read) are as stored (False: refused)."""
         return await self._clients.save_client(client, only=only, over=over, fields=fields)
 
-    async def register_dynamic_client(self, client: Client, *, cap: int) -> int:
+    async def register_dynamic_client(self, client: Client, *, cap: int,
+                                      expire_unused_after: int | None = None) -> int:
         """Create a client registered through RFC 7591 while fewer than ``cap`` exist:
-        1 written, 0 its id is taken, -1 the cap is reached (decided in one script)."""
-        return await self._clients.register_dynamic(client, cap=cap)
+        1 written, 0 its id is taken, -1 the cap is reached (decided in one script).
+        With ``expire_unused_after`` (seconds) its record expires unless used meanwhile
+        (:meth:`touch_dynamic_client`)."""
+        return await self._clients.register_dynamic(
+            client, cap=cap, expire_unused_after=expire_unused_after)
+
+    async def touch_dynamic_client(self, client_id: str, *,
+                                   expire_unused_after: int | None = None) -> bool:
+        """A dynamic client got a code or a token: note when, and restart its expiry."""
+        return await self._clients.touch(client_id, expire_unused_after=expire_unused_after)
+
+    async def dynamic_clients_last_used(self, client_ids: list[str]) -> dict[str, float]:
+        """When these dynamic clients last registered or got a code or a token."""
+        return await self._clients.last_used(client_ids)
 
     async def count_dynamic_clients(self) -> int:
         """How many clients registered through RFC 7591 exist."""

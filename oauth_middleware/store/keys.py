@@ -21,9 +21,10 @@ client, its index and its grants under one hash tag.
 Which repository writes which keys (each also owns the Lua scripts that write them):
 ``_grants`` and ``_revocation`` the grant keys (``at``, ``rt``, ``code``, ``members``) and
 the ``idx`` indexes, which ``_tokens`` and ``_authn`` only read; ``_clients`` ``client`` and
-``clients``; ``_scopes`` ``scopes``; ``_consent`` ``txn`` and ``txns``; ``_remembered``
-``remembered`` (its schema is in that module's docstring); ``_throttle``
-``throttle`` and ``attempts``; the gateway's local cache ``cache:generation``.
+``clients`` (``clients:dynamic``, ``clients:used``); ``_scopes`` ``scopes``; ``_consent``
+``txn`` and ``txns``; ``_remembered`` ``remembered`` (its schema is in that module's
+docstring); ``_throttle`` ``throttle`` and ``attempts``; the gateway's local cache
+``cache:generation``.
 
 =============================  ======  ===============================  =================
 key                            type    value                            TTL
@@ -37,6 +38,7 @@ P clients:documents            set     ids that are metadata-document   none
                                        URLs (CIMD), capped
 P document:<sha(url)>          string  ``ok`` or ``failed``: the last   document's cache
                                        fetch of that client id URL      or failure TTL
+P clients:used                 zset    dynamic id -> last used (s)      none
 P scopes                       hash    identifier -> JSON title/enabled none
 P at:{g}:<sha>                 string  JSON access token record         token lifetime
 P rt:{g}                       string  JSON refresh record of grant g   refresh lifetime
@@ -186,6 +188,11 @@ class Keys:
         return f"{self.prefix}document:{digest(url)}"
 
     @property
+    def dynamic_used(self) -> str:
+        """Dynamic client id -> when it last registered or got a code or token (seconds)."""
+        return f"{self.prefix}clients:used"
+
+    @property
     def scopes(self) -> str:
         return f"{self.prefix}scopes"
 
@@ -327,6 +334,7 @@ KINDS: dict[str, tuple[str, re.Pattern[str]]] = {
         ("client", "string", f"client:{_ID}"),
         ("clients", "set", "clients"),
         ("dynamic_clients", "set", "clients:dynamic"),
+        ("dynamic_used", "zset", "clients:used"),
         ("scopes", "hash", "scopes"),
         ("access_token", "string", f"at:{_GRANT}:{_SHA}"),
         ("refresh_token", "string", f"rt:{_GRANT}(?::{_SHA})?"),

@@ -509,6 +509,11 @@ RULES: tuple[Rule, ...] = (
          "Workers making the first signing key at once end with one current key per algorithm "
          "(one atomic script); concurrent rotations leave one current key, every other one "
          "published, and at most MAX_SIGNING_KEYS records."),
+    Rule("registration.expire-unused", SIDE, "RFC 7591 §3, RFC 6749 §10.10",
+         "When configured, a dynamically registered client that got no code and no token "
+         "for expire_unused_after seconds disappears (a Redis TTL each use restarts, never "
+         "shorter than an access token's life); its refresh tokens then fail client "
+         "authentication, and expired clients stop counting against the cap."),
     Rule("redis.token-503", REDIS, "RFC 6749 §5.2",
          "Token endpoints: 503 JSON temporarily_unavailable + Retry-After, never "
          "invalid_grant."),

@@ -265,12 +265,13 @@ async def test_signing_keys_rotated_listed_and_retired_from_the_command_line(
 
 
 async def _rotate_list_retire(terminal: Terminal, store: TokenStore, secret: str) -> None:
-    old = await StoreKeys(store, secret.encode()).signing_key("RS256")
-    await terminal.shell.run(f"export OAUTH_SECRET_KEY={secret} OLD_KID={old.kid}")
+    old_kid = (await StoreKeys(store, secret.encode()).signing_key("RS256")).kid
+    assert old_kid is not None
+    await terminal.shell.run(f"export OAUTH_SECRET_KEY={secret} OLD_KID={old_kid}")
     _, rotated, listed, retired = await terminal.follow(documented(
         "docs/guides/signing-keys.md", "export REDIS_URL=redis://localhost:6379/0 "
                                        "OAUTH_SECRET_KEY=..."))
-    assert rotated.output.count("New current") == 2 and old.kid in listed.output
-    assert retired.output.strip() == f"Retired signing key {old.kid}."
+    assert rotated.output.count("New current") == 2 and old_kid in listed.output
+    assert retired.output.strip() == f"Retired signing key {old_kid}."
     published = await StoreKeys(store, secret.encode()).public_jwks()
-    assert old.kid not in {key["kid"] for key in published["keys"]}
+    assert old_kid not in {key["kid"] for key in published["keys"]}
