@@ -201,6 +201,16 @@ def signing_keys(value: Any) -> str | None:
 
 
 _SIGNING_MEMBERS = ("algorithms", "signing_key", "public_jwks")
+
+
+def openid(value: Any) -> str | None:
+    """An ``OpenIDProvider`` or None (no OpenID Connect), known by its fields as ``throttle``."""
+    if value is None or all(hasattr(value, name) for name in _OPENID_FIELDS):
+        return None
+    return "pass OpenIDProvider(...) (from oauth_middleware.server.oidc) or None"
+
+
+_OPENID_FIELDS = ("userinfo", "subject_type", "id_token_lifetime")
 _THROTTLE_FIELDS = ("client_failures", "password_failures", "window", "attempt_timeout")
 
 
@@ -389,7 +399,7 @@ SERVER: dict[str, Check] = {
     "max_pending_consents": whole, "refresh_lifetime": optional(whole, _NEVER),
     "throttle": throttle, "templates": directory, "introspection_scope": optional_text,
     "registration": registration,
-    "default_resource": resources, "signing_keys": signing_keys,
+    "default_resource": resources, "signing_keys": signing_keys, "openid": openid,
 }
 #: ``AdminApp(...)``'s options.
 ADMIN: dict[str, Check] = {

@@ -2,7 +2,8 @@
 
 ``app.mount("/oauth", AuthorizationServer(store=store, issuer="https://example.com/oauth",
 secret_key=...))`` serves ``auth/``, ``token/``, ``revoke/``, ``introspect/`` and
-``/.well-known/oauth-authorization-server``. Each path answers with and without
+``/.well-known/oauth-authorization-server``; an OpenID Provider (``openid=``) also
+``userinfo/`` and ``/.well-known/openid-configuration``. Each path answers with and without
 its trailing slash; there is no slash redirect (a 307 would re-post a form).
 Every request's query string is redacted on the way in (:mod:`oauth_middleware.redaction`),
 before any endpoint can refuse it — a mistyped path's 404 included.
@@ -29,7 +30,11 @@ from oauth_middleware.server.config import (
     default_audience,
     grant_types,
 )
-from oauth_middleware.server.grants import Grants
+from oauth_middleware.server.grants import AuthorizationCodeGrant, Grants
+from oauth_middleware.server.oidc import OpenIDProvider
+from oauth_middleware.server.oidc.discovery import PATH as OPENID_PATH
+from oauth_middleware.server.oidc.grants import OpenIDCode, OpenIDImplicitGrant
+from oauth_middleware.server.oidc.userinfo import UserInfoEndpoint
 from oauth_middleware.server.registration import routes as registration_routes
 from oauth_middleware.server.throttle import Throttle
 from oauth_middleware.signing import SigningKeys
@@ -70,6 +75,7 @@ class AuthorizationServer:
         registration: RegistrationPolicy | None = None,
         default_resource: str | Iterable[str] | None = None,
         signing_keys: SigningKeys | None = None,
+        openid: OpenIDProvider | None = None,
     ) -> None:
         settings_checks.check_options("AuthorizationServer", settings_checks.SERVER, locals())
         self.config = ServerConfig(
@@ -83,15 +89,20 @@ class AuthorizationServer:
             templates=Path(templates) if templates is not None else None,
             introspection_scope=introspection_scope, realm=realm, registration=registration,
             default_resource=default_audience(default_resource), signing_keys=signing_keys,
+            openid=openid,
         )
         config = self.config
         #: The mount path last checked against the issuer (``settings_checks.check_mount``).
         self._checked_root: str | None = None
         #: The grants ``auth/`` and ``token/`` dispatch to; extend them here, before serving.
         self.grants = Grants(config, Throttle(config.store, config.throttle))
-        family = {"token": token.TokenEndpoint(config, self.grants),
-                  "revoke": revoke.RevocationEndpoint(config),
-                  "introspect": introspect.IntrospectionEndpoint(config)}
+        family: dict[str, ASGIApp] = {"token": token.TokenEndpoint(config, self.grants),
+                                      "revoke": revoke.RevocationEndpoint(config),
+                                      "introspect": introspect.IntrospectionEndpoint(config)}
+        if config.openid is not None:
+            self.grants.extend(AuthorizationCodeGrant, OpenIDCode())
+            self.grants.register(OpenIDImplicitGrant)
+            family["userinfo"] = UserInfoEndpoint(config)
         #: The token family by exact path: what the router would find, without its search.
         self.family: dict[str, ASGIApp] = {
             path: endpoint for name, endpoint in family.items()
@@ -104,6 +115,8 @@ class AuthorizationServer:
             *(route for name, endpoint in family.items()
               for route in _both(name, endpoint, None, f"oauth_{name}")),
             Route(METADATA_PATH, metadata.MetadataEndpoint(config), name="oauth_metadata"),
+            *([Route(OPENID_PATH, metadata.MetadataEndpoint(config), name="openid_metadata")]
+              if config.openid is not None else []),
             *registration_routes(config),
         ])
 

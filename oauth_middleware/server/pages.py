@@ -56,12 +56,13 @@ class Pages:
     def consent(
         self, *, client: Client, scopes: Sequence[Scope], user: str, redirect_uri: str,
         action: str, transaction: str, csrf_token: str, resources: Sequence[str] = (),
+        ui_locales: Sequence[str] = (),
     ) -> Response:
         return self.render(
             "consent.html", client=client, client_link=safe_link(client.link), scopes=scopes,
             user=user, redirect_to=redirect_host(redirect_uri), action=action,
             fields=_FIELDS, transaction=transaction, csrf_token=csrf_token,
-            resources=resources,
+            resources=resources, ui_locales=ui_locales,
         )
 
     def error(self, exc: OAuthError) -> Response:
