@@ -29,7 +29,7 @@ class TestKeys:
 
 
 @cache
-def test_keys() -> TestKeys:
+def ring() -> TestKeys:
     """The process's key ring (RSA generation takes a while: once is enough)."""
     return TestKeys({
         "RS256": RSAKey.generate_key(2048, {"alg": "RS256", "use": "sig"}, auto_kid=True),
@@ -38,7 +38,7 @@ def test_keys() -> TestKeys:
 
 
 @cache
-def other_keys() -> TestKeys:
+def foreign_ring() -> TestKeys:
     """Another issuer's keys: what a forged or foreign ID token is signed with."""
     return TestKeys({
         "RS256": RSAKey.generate_key(2048, {"alg": "RS256", "use": "sig"}, auto_kid=True),

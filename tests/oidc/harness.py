@@ -25,7 +25,7 @@ from oauth_middleware.identity import logged_in_user
 from oauth_middleware.security import pkce_s256
 from oauth_middleware.server.oidc import OpenIDProvider
 from oauth_middleware.web import Authentication
-from tests.oidc_keys import TestKeys, test_keys
+from tests.oidc_keys import TestKeys, ring
 from tests.server.authorize_harness import (
     ISSUER,
     VERIFIER,
@@ -89,13 +89,20 @@ class OP:
     h: Harness
     keys: TestKeys
 
-    async def authorize(self, user: str | None = "alice", headers: Mapping[str, str] | None = None,
+    async def authorize(self, user: str | None = "alice",
+                        headers: Mapping[str, str] | None = None, /,
                         **params: str) -> httpx.Response:
         return await self.h.get_auth(params, user=user, headers=headers)
 
-    async def approve(self, user: str = "alice", headers: Mapping[str, str] | None = None,
-                      scopes: list[str] | None = None, **params: str) -> dict[str, str]:
+    async def approve(self, user: str = "alice", headers: Mapping[str, str] | None = None, /,
+                      **params: str) -> dict[str, str]:
         """Open the consent page as ``user``, approve it; the redirect's parameters."""
+        return await self.approve_scopes(user, headers, None, params)
+
+    async def approve_scopes(self, user: str, headers: Mapping[str, str] | None,
+                             scopes: list[str] | None, params: Mapping[str, str]
+                             ) -> dict[str, str]:
+        """:meth:`approve`, ticking only ``scopes`` (None: all) on the consent page."""
         response = await self.authorize(user, headers, **params)
         assert response.status_code == 200, response.text
         page = read_page(response.text)
@@ -114,9 +121,10 @@ class OP:
                                  **params)
         return await self.redeem(got["code"])
 
-    async def redeem(self, code: str, client: str = RP) -> httpx.Response:
+    async def redeem(self, code: str, client: str = RP, redirect_uri: str = RP_REDIRECT
+                     ) -> httpx.Response:
         return await self.h.http.post("/oauth/token/", data={
-            "grant_type": "authorization_code", "code": code, "redirect_uri": RP_REDIRECT,
+            "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
             "code_verifier": VERIFIER}, auth=(client, RP_SECRET))
 
     async def jwks(self) -> KeySet:
@@ -141,7 +149,7 @@ def claims_param(**members: object) -> str:
 @asynccontextmanager
 async def open_op(store: TokenStore, *, provider: OpenIDProvider | None = None,
                   **options: Any) -> AsyncIterator[OP]:
-    keys = test_keys()
+    keys = ring()
     options.setdefault("openid", provider or OpenIDProvider(userinfo=userinfo))
     async with open_harness(store, seeded=False, signing_keys=keys, authenticate=authenticate,
                             **options) as h:

@@ -2,8 +2,9 @@
 
 Read once at ``auth/``, checked here, then carried by the pending request and the code:
 ``nonce`` (echoed exactly in the ID token), ``prompt``, ``max_age``, ``login_hint``,
-``id_token_hint``, ``ui_locales`` and the ``claims`` request. Every value is bounded and
-free of control characters: each ends up in a URL, a page or a signed token. ``request``
+``id_token_hint``, ``ui_locales`` and the ``claims`` request. Every value is bounded (each
+ends up in a URL, a page or a signed token); control characters never get this far (the
+query parser refuses them in any value, :mod:`oauth_middleware.server.urlencoded`). ``request``
 and ``request_uri`` are refused with their own error codes (§6: this server takes no
 request objects, as its metadata says).
 """
@@ -22,8 +23,6 @@ PARAMETERS = ("nonce", "prompt", "max_age", "login_hint", "id_token_hint", "ui_l
 MAX_LENGTHS = {"nonce": 512, "prompt": 64, "max_age": 10, "login_hint": 256,
                "id_token_hint": 8192, "ui_locales": 256, "claims": 4096}
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
-#: C0 controls and DEL: never part of a value we echo, show or sign.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: RFC 5646 language tags, loosely: what ``ui_locales`` may name (others are ignored).
 _LOCALE = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8}){0,4}")
 MAX_LOCALES = 8
@@ -71,8 +70,8 @@ def parse(params: Params) -> OpenIDRequest:
         raise InvalidRequest(f"The {repeated[0]} parameter is repeated.")
     for name, limit in MAX_LENGTHS.items():
         value = params.get(name)
-        if value is not None and (len(value) > limit or _CONTROL.search(value)):
-            raise InvalidRequest(f"The {name} parameter is too long or malformed.")
+        if value is not None and len(value) > limit:
+            raise InvalidRequest(f"The {name} parameter is too long.")
     return OpenIDRequest(
         nonce=params.get("nonce"), prompt=_prompt(params.get("prompt")),
         max_age=_max_age(params.get("max_age")), login_hint=params.get("login_hint"),
