@@ -2,5 +2,7 @@
 
 from oauth_middleware.server.app import METADATA_PATH, AuthorizationServer
 from oauth_middleware.server.config import RegistrationPolicy, ThrottlePolicy
+from oauth_middleware.server.oidc import OpenIDProvider
 
-__all__ = ["METADATA_PATH", "AuthorizationServer", "RegistrationPolicy", "ThrottlePolicy"]
+__all__ = ["METADATA_PATH", "AuthorizationServer", "OpenIDProvider", "RegistrationPolicy",
+           "ThrottlePolicy"]

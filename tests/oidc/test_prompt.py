@@ -11,6 +11,7 @@ import pytest
 from joserfc import jwt
 
 from oauth_middleware import TokenStore
+from oauth_middleware.server import authorize
 from tests.conftest import FakeClock
 from tests.oidc.harness import CHALLENGE, OP, OTHER, OTHER_REDIRECT, RP, RP_REDIRECT, open_op
 from tests.oidc_keys import foreign_ring
@@ -220,3 +221,47 @@ async def test_request_objects_are_refused_with_their_own_error(
     """OP-request-Unsigned / OP-request_uri-Unsigned: the metadata says neither is taken."""
     _, _, params = answer(await op.authorize("alice", **request(**{name: "eyJhbGciOi.x.y"})))
     assert (params["error"], params["state"]) == (error, "st")
+
+
+@pytest.fixture
+def remembered(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """Consent the endpoint finds remembered (the real store-backed module replaces the stub)."""
+    scopes: set[str] = set()
+
+    async def remembered_scopes(config: object, user_id: str, client_id: str
+                                ) -> frozenset[str]:
+        return frozenset(scopes) if (user_id, client_id) == ("alice", RP) else frozenset()
+
+    monkeypatch.setattr(authorize, "remembered_scopes", remembered_scopes)
+    return scopes
+
+
+@pytest.mark.rule("oidc.prompt-none.no-page", "oidc.nonce.echoed")
+async def test_prompt_none_with_remembered_consent_answers_a_code_without_any_page(
+    op: OP, store: TokenStore, remembered: set[str]
+) -> None:
+    """OP-prompt-none-LoggedIn: a returning user, consent remembered, nothing shown."""
+    remembered.update({"openid", "profile"})
+    response = await op.authorize("alice", **request(
+        prompt="none", nonce="silent", scope="openid profile", code_challenge=CHALLENGE,
+        code_challenge_method="S256"))
+    _, where, params = answer(response)
+    assert (where, set(params)) == ("query", {"code", "state"})
+    assert await pending_keys(store) == []
+    body = (await op.redeem(params["code"])).json()
+    claims = (await op.id_token(body["id_token"]))[1]
+    assert (claims["nonce"], body["scope"]) == ("silent", "openid profile")
+    _, _, wider = answer(await op.authorize("alice", **request(
+        prompt="none", scope="openid email", code_challenge=CHALLENGE,
+        code_challenge_method="S256")))
+    assert wider["error"] == "consent_required"
+
+
+async def test_prompt_none_by_head_issues_nothing(
+    op: OP, remembered: set[str]
+) -> None:
+    remembered.add("openid")
+    response = await op.h.http.head("/oauth/auth/", params=request(prompt="none"),
+                                    headers={"x-test-user": "alice"})
+    assert response.status_code == 400 and "location" not in response.headers
+    assert await op.h.code_keys() == []
