@@ -419,4 +419,5 @@ REGISTRATION: dict[str, Check] = {
     "allow_plain_pkce": flag, "replace_existing": flag,
     "client_secret": optional_text, "allow_confidential_implicit": flag,
     "resources": names('["https://api.example.com/mcp"]'),
+    "id_token_signed_response_alg": string,
 }

@@ -26,6 +26,7 @@ from oauth_middleware.security import (
     new_generation,
     new_secret,
 )
+from oauth_middleware.signing import id_token_algorithm
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox.rules import (
     MAX_TEXT,
@@ -117,6 +118,7 @@ async def register_client(
     client_secret: str | None = None,
     allow_confidential_implicit: bool = False,
     resources: Sequence[str] = (),
+    id_token_signed_response_alg: str = "",
 ) -> RegisteredClient:
     """Register a client; a confidential one gets a secret, returned once and stored hashed.
 
@@ -144,6 +146,8 @@ async def register_client(
       at least 16 characters, instead of a generated one.
     - ``resources``: the resource URIs (RFC 8707) its tokens may be meant for; also its
       tokens' audience when it names none. Empty: any resource it asks for.
+    - ``id_token_signed_response_alg``: the JWS algorithm of its OpenID Connect ID tokens
+      (``"ES256"``, ...); empty: RS256. The server's key ring must sign it.
 
     Titles, descriptions and the registrant are refused with control characters; an
     option of the wrong type is refused naming it (``settings_checks``).
@@ -176,6 +180,7 @@ async def register_client(
         token_lifetime=texts[3], description=texts[1], link=texts[2],
         registrant=check_typed_text(registrant_of(registrant), "registrant"),
         allow_plain_pkce=allow_plain_pkce, resources=resources_for(resources),
+        id_token_signed_response_alg=id_token_algorithm(id_token_signed_response_alg),
         created_at=time.time(),
         generation=new_generation() if existing is None else existing.generation,
     )

@@ -24,6 +24,7 @@ from oauth_middleware.security import (
     new_secret,
     verify_client_secret,
 )
+from oauth_middleware.signing import id_token_algorithm
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox.clients import ensure_scopes, registrant_of
 from oauth_middleware.toolbox.rules import (
@@ -79,6 +80,7 @@ async def ensure_client(
     allow_plain_pkce: bool = False,
     allow_confidential_implicit: bool = False,
     resources: Sequence[str] = (),
+    id_token_signed_response_alg: str = "",
 ) -> EnsuredClient:
     """Create client ``client_id`` or change it to match these arguments; safe to run at
     every start, by every worker at once.
@@ -110,6 +112,7 @@ async def ensure_client(
         "registrant": check_typed_text(registrant_of(registrant), "registrant"),
         "allow_plain_pkce": allow_plain_pkce,
         "resources": resources_for(resources),
+        "id_token_signed_response_alg": id_token_algorithm(id_token_signed_response_alg),
     }
     scopes = await ensure_scopes(store, scopes_list or (), register_unknown=register_unknown_scopes)
     wanted["scopes"] = tuple(s.identifier for s in scopes)

@@ -8,9 +8,19 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from oauth_middleware import TokenStore
+from oauth_middleware import TokenStore, register_client
+from oauth_middleware.toolbox import ensure_client
 from tests.conftest import FakeClock
-from tests.oidc.harness import CHALLENGE, OP, RP, RP_SECRET, claims_param, half_hash, open_op
+from tests.oidc.harness import (
+    CHALLENGE,
+    OP,
+    RP,
+    RP_REDIRECT,
+    RP_SECRET,
+    claims_param,
+    half_hash,
+    open_op,
+)
 from tests.server.authorize_harness import ISSUER, answer
 
 
@@ -67,14 +77,24 @@ async def test_auth_time_acr_and_amr_come_from_what_authenticate_returned(
 async def test_a_client_registered_for_es256_gets_es256_id_tokens(
     op: OP, store: TokenStore
 ) -> None:
-    """OP-IDToken-ES256: id_token_signed_response_alg per client."""
-    client = await store.get_client(RP)
-    assert client is not None
-    await store.save_client(dataclasses.replace(client, id_token_signed_response_alg="ES256"))
+    """OP-IDToken-ES256: id_token_signed_response_alg per client (ensure_client sets it)."""
+    await ensure_client(store, RP, "Relying Party", redirect_uris=RP_REDIRECT, public=False,
+                        client_secret=RP_SECRET, register_unknown_scopes=False,
+                        id_token_signed_response_alg="ES256")
     body = (await op.code_flow()).json()
     header, claims = await op.id_token(body["id_token"])
     assert header["alg"] == "ES256" and header["kid"] == op.keys.keys["ES256"].kid
     assert claims["at_hash"] == half_hash(body["access_token"])
+
+
+@pytest.mark.parametrize("alg", ["HS256", "none", "RS256 ", "es256"])
+async def test_a_symmetric_none_or_unknown_id_token_algorithm_is_refused_at_registration(
+    store: TokenStore, alg: str
+) -> None:
+    with pytest.raises(ValueError, match="id_token_signed_response_alg must be one of"):
+        await register_client(store, "X", "x", "https://x.example/cb",
+                              id_token_signed_response_alg=alg)
+    assert await store.get_client("x") is None
 
 
 async def test_a_client_whose_algorithm_the_keys_cannot_sign_is_refused_before_a_code(

@@ -153,13 +153,17 @@ async def test_an_id_token_hint_issued_to_another_client_is_invalid_request(op: 
 
 
 @pytest.mark.rule("oidc.id-token-hint.bound")
-async def test_a_forged_or_foreign_id_token_hint_is_invalid_request(op: OP, clock: FakeClock
+async def test_a_forged_foreign_or_access_token_hint_is_invalid_request(op: OP, clock: FakeClock
                                                                     ) -> None:
     key = await foreign_ring().signing_key("RS256")
     forged = jwt.encode({"alg": "RS256", "kid": op.keys.keys["RS256"].kid},
                         {"iss": ISSUER, "sub": "alice", "aud": RP, "iat": int(clock.now),
                          "exp": int(clock.now) + 60}, key)
-    for hint in (forged, "not.a.jwt", "x" * 300):
+    ours = await op.keys.signing_key("RS256")
+    access_token = jwt.encode({"alg": "RS256", "typ": "at+jwt", "kid": ours.kid},
+                              {"iss": ISSUER, "sub": "alice", "aud": RP, "client_id": RP,
+                               "iat": int(clock.now), "exp": int(clock.now) + 60}, ours)
+    for hint in (forged, access_token, "not.a.jwt", "x" * 300):
         _, _, params = answer(await op.authorize("alice", **request(prompt="none",
                                                                      id_token_hint=hint)))
         assert params["error"] == "invalid_request", hint

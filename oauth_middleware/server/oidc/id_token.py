@@ -22,6 +22,8 @@ from oauth_middleware.signing import SigningKeys
 
 #: What every ID token is signed with unless its client asked otherwise (§15.1: required).
 DEFAULT_ALG = "RS256"
+#: RFC 9068 §2.1: a JWT access token signed by the same keys is no ID token.
+_ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,6 +91,8 @@ async def hinted_subject(keys: SigningKeys, issuer: str, client: Client, hint: s
         token = jwt.decode(hint, published, algorithms=list(keys.algorithms))
     except Exception:  # any malformed, foreign or tampered token: one answer
         raise InvalidRequest("The id_token_hint is not an ID token of this server.") from None
+    if token.header.get("typ") in _ACCESS_TOKEN_TYPES:  # an RFC 9068 token, same keys
+        raise InvalidRequest("The id_token_hint is not an ID token of this server.")
     body = token.claims
     aud = body.get("aud")
     audiences = aud if isinstance(aud, list) else [aud]
