@@ -21,7 +21,7 @@ from tests.oidc.harness import (
     half_hash,
     open_op,
 )
-from tests.server.authorize_harness import ISSUER, answer
+from tests.server.authorize_harness import ISSUER, answer, assert_page
 
 
 @pytest.fixture
@@ -150,3 +150,20 @@ async def test_a_claims_request_puts_granted_claims_in_the_id_token_and_no_other
     token = (await op.id_token(body["id_token"]))[1]
     assert token["email"] == "alice@example.com"
     assert "name" not in token and "salary" not in token and token["sub"] == "alice"
+
+
+@pytest.mark.rule("auth.client-first")
+async def test_an_unregistered_redirect_uri_is_a_page_never_a_redirect(op: OP) -> None:
+    """OP-redirect_uri-NotReg: the error is shown to the user, not sent to the URI."""
+    response = await op.authorize(response_type="code", client_id=RP, scope="openid",
+                                  redirect_uri="https://evil.example/cb", nonce="n", state="s")
+    page = assert_page(response, 400)
+    assert "not registered" in page.text and await op.h.code_keys() == []
+
+
+async def test_parameters_the_server_does_not_understand_are_ignored(op: OP) -> None:
+    """OP-Req-NotUnderstood, OP-Req-acr_values, OP-display-page: a sign-in still completes."""
+    response = await op.code_flow(nonce="n", extra="foo", display="page",
+                                  acr_values="urn:example:loa1", claims_locales="fr")
+    claims = (await op.id_token(response.json()["id_token"]))[1]
+    assert claims["nonce"] == "n" and claims["sub"] == "alice"
