@@ -140,8 +140,12 @@ def not_a_dict(user_id: str, scopes: frozenset[str]) -> object:
     return ["email", "alice@example.com"]
 
 
+def huge(user_id: str, scopes: frozenset[str]) -> object:
+    return {"name": "x" * 20_000, "email": "alice@example.com"}
+
+
 @pytest.mark.rule("oidc.hook.isolated")
-@pytest.mark.parametrize("hook", [raising, not_json, not_a_dict])
+@pytest.mark.parametrize("hook", [raising, not_json, not_a_dict, huge])
 async def test_a_failing_or_nonsensical_userinfo_hook_gives_only_sub_never_a_500(
     store: TokenStore, caplog: pytest.LogCaptureFixture, hook: object
 ) -> None:
