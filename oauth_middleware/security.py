@@ -202,3 +202,27 @@ def pkce_s256(verifier: str) -> str:
 
 def is_urlsafe(value: str) -> bool:
     return bool(_URLSAFE.fullmatch(value))
+
+
+#: The hash behind each JWS algorithm's ``at_hash`` / ``c_hash`` (OpenID Connect Core 1.0
+#: §3.1.3.6, §3.3.2.11): the one its signature uses (EdDSA's Ed25519: SHA-512).
+_JWS_HASHES = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}
+
+
+def half_hash(value: str, alg: str) -> str:
+    """``at_hash`` / ``c_hash``: base64url of the left half of the hash of ``value``'s ASCII."""
+    make = hashlib.sha512 if alg == "EdDSA" else _JWS_HASHES.get(alg[-3:])
+    if make is None:
+        raise ValueError(f"no at_hash is defined for the JWS algorithm {alg!r}")
+    raw = make(value.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(raw[: len(raw) // 2]).rstrip(b"=").decode("ascii")
+
+
+def pairwise_subject(secret_key: bytes, sector: str, user: str) -> str:
+    """A pairwise ``sub`` (OpenID Connect Core 1.0 §8.1): stable for one user and sector,
+    unlinkable across sectors without ``secret_key``. HMAC, keyed by a key derived for this
+    use only, over the length-prefixed sector and user (no two pairs give the same input)."""
+    key = hmac.new(secret_key, b"oauth_middleware.oidc.pairwise", hashlib.sha256).digest()
+    message = f"{len(sector)}:{sector}{user}".encode("utf-8", "surrogateescape")
+    raw = hmac.new(key, message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")

@@ -201,6 +201,16 @@ def signing_keys(value: Any) -> str | None:
 
 
 _SIGNING_MEMBERS = ("algorithms", "signing_key", "public_jwks")
+
+
+def openid(value: Any) -> str | None:
+    """An ``OpenIDProvider`` or None (no OpenID Connect), known by its fields as ``throttle``."""
+    if value is None or all(hasattr(value, name) for name in _OPENID_FIELDS):
+        return None
+    return "pass OpenIDProvider(...) (from oauth_middleware.server.oidc) or None"
+
+
+_OPENID_FIELDS = ("userinfo", "subject_type", "id_token_lifetime")
 _THROTTLE_FIELDS = ("client_failures", "password_failures", "window", "attempt_timeout")
 
 
@@ -399,7 +409,7 @@ SERVER: dict[str, Check] = {
     "max_pending_consents": whole, "refresh_lifetime": optional(whole, _NEVER),
     "throttle": throttle, "templates": directory, "introspection_scope": optional_text,
     "registration": registration, "client_metadata_documents": client_metadata,
-    "default_resource": resources, "signing_keys": signing_keys,
+    "default_resource": resources, "signing_keys": signing_keys, "openid": openid,
     "remember_consent": optional(whole, "asking every time"), "max_remembered_consents": whole,
     "logout": optional(function("logout=end_session"), "no end_session/ endpoint"),
 }
@@ -423,4 +433,5 @@ REGISTRATION: dict[str, Check] = {
     "resources": names('["https://api.example.com/mcp"]'),
     "post_logout_redirect_uris": redirect_uris,
     "access_token_format": string, "access_token_alg": optional_text,
+    "id_token_signed_response_alg": string,
 }

@@ -69,7 +69,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # The management layer.
     "toolbox": frozenset({"keyring", "limits", "models", "pkce", "policy", "redirects",
                           "resource_indicators", "scopes", "security", "settings_checks",
-                          "store"}),
+                          "signing", "store"}),
     "scope_registry": frozenset({"models", "scopes", "store", "toolbox"}),
     "discovery": frozenset({"dependencies", "middleware", "scope_registry", "scopes", "store"}),
     # The authorization server: never the middleware, the toolbox, the CLI or the admin.

@@ -2,7 +2,8 @@
 
 ``app.mount("/oauth", AuthorizationServer(store=store, issuer="https://example.com/oauth",
 secret_key=...))`` serves ``auth/``, ``token/``, ``revoke/``, ``introspect/``, ``jwks/``
-(with the ``jwt`` extra, or ``signing_keys``) and ``/.well-known/oauth-authorization-server``.
+(with the ``jwt`` extra, or ``signing_keys``) and ``/.well-known/oauth-authorization-server``;
+an OpenID Provider (``openid=``) also ``userinfo/`` and ``/.well-known/openid-configuration``.
 Each path answers with and without its trailing slash; there is no slash redirect (a 307
 would re-post a form).
 Every request's query string is redacted on the way in (:mod:`oauth_middleware.redaction`),
@@ -46,7 +47,11 @@ from oauth_middleware.server.config import (
     grant_types,
 )
 from oauth_middleware.server.document_policy import ClientMetadataPolicy
-from oauth_middleware.server.grants import Grants
+from oauth_middleware.server.grants import AuthorizationCodeGrant, Grants
+from oauth_middleware.server.oidc import OpenIDProvider
+from oauth_middleware.server.oidc.discovery import PATH as OPENID_PATH
+from oauth_middleware.server.oidc.grants import OpenIDCode, OpenIDImplicitGrant
+from oauth_middleware.server.oidc.userinfo import UserInfoEndpoint
 from oauth_middleware.server.registration import routes as registration_routes
 from oauth_middleware.server.throttle import Throttle
 from oauth_middleware.signing import SigningKeys
@@ -91,6 +96,7 @@ class AuthorizationServer:
         remember_consent: int | None = None,
         max_remembered_consents: int = REMEMBERED_CONSENTS,
         logout: Logout | None = None,
+        openid: OpenIDProvider | None = None,
     ) -> None:
         settings_checks.check_options("AuthorizationServer", settings_checks.SERVER, locals())
         key = signing_key(secret_key, debug=debug)
@@ -110,7 +116,7 @@ class AuthorizationServer:
             client_metadata_documents=client_metadata_documents,
             default_resource=default_audience(default_resource), signing_keys=signing_keys,
             remember_consent=remember_consent, max_remembered_consents=max_remembered_consents,
-            logout=logout,
+            logout=logout, openid=openid,
         )
         config = self.config
         #: The mount path last checked against the issuer (``settings_checks.check_mount``).
@@ -121,9 +127,14 @@ class AuthorizationServer:
         #: Clients known by a metadata document (CIMD), when the server accepts them.
         self.documents = None if policy is None else DocumentClients(
             config.store, policy, frozenset(config.grant_types))
-        family = {"token": token.TokenEndpoint(config, self.grants, documents=self.documents),
-                  "revoke": revoke.RevocationEndpoint(config, documents=self.documents),
-                  "introspect": introspect.IntrospectionEndpoint(config)}
+        family: dict[str, ASGIApp] = {
+            "token": token.TokenEndpoint(config, self.grants, documents=self.documents),
+            "revoke": revoke.RevocationEndpoint(config, documents=self.documents),
+            "introspect": introspect.IntrospectionEndpoint(config)}
+        if config.openid is not None:
+            self.grants.extend(AuthorizationCodeGrant, OpenIDCode())
+            self.grants.register(OpenIDImplicitGrant)
+            family["userinfo"] = UserInfoEndpoint(config)
         #: The token family by exact path: what the router would find, without its search.
         self.family: dict[str, ASGIApp] = {
             path: endpoint for name, endpoint in family.items()
@@ -137,6 +148,8 @@ class AuthorizationServer:
             *(route for name, endpoint in family.items()
               for route in _both(name, endpoint, None, f"oauth_{name}")),
             Route(METADATA_PATH, metadata.MetadataEndpoint(config), name="oauth_metadata"),
+            *([Route(OPENID_PATH, metadata.MetadataEndpoint(config), name="openid_metadata")]
+              if config.openid is not None else []),
             *registration_routes(config),
             *end_session.routes(config),
             *(_both("jwks", jwks.JwksEndpoint(config, config.signing_keys), None, "oauth_jwks")

@@ -21,6 +21,7 @@ from oauth_middleware.limits import (
 from oauth_middleware.models import GRANT_TYPES, GrantType
 from oauth_middleware.resource_indicators import is_resource
 from oauth_middleware.server.document_policy import ClientMetadataPolicy
+from oauth_middleware.server.oidc.provider import OpenIDProvider
 from oauth_middleware.signing import SigningKeys
 from oauth_middleware.store import TokenStore
 from oauth_middleware.transport import Transport, is_loopback_host
@@ -163,6 +164,8 @@ class ServerConfig:
     default_resource: frozenset[str] = frozenset()
     #: The keys ID tokens and JWT access tokens are signed with (:mod:`oauth_middleware.signing`).
     signing_keys: SigningKeys | None = None
+    #: OpenID Connect (:mod:`oauth_middleware.server.oidc`); None: a plain OAuth 2.0 server.
+    openid: OpenIDProvider | None = None
     #: The HTTPS rule (debug, or plain HTTP from this machine), set from ``debug``.
     transport: Transport = field(init=False, repr=False, compare=False)
 
@@ -202,6 +205,10 @@ class ServerConfig:
             if not is_resource(resource):
                 raise ValueError(f"default_resource={resource!r} must be an absolute URI "
                                  "without fragment, e.g. 'https://api.example.com/mcp'")
+        if self.openid is not None and (self.signing_keys is None
+                                        or "RS256" not in self.signing_keys.algorithms):
+            raise ValueError("openid=OpenIDProvider(...) needs signing_keys that sign RS256 "
+                             "(OpenID Connect Core 1.0 §15.1)")
         if "password" in self.grant_types and self.verify_password is None:
             object.__setattr__(self, "grant_types", self.grant_types - {"password"})
 

@@ -67,13 +67,14 @@ class Pages:
         self, *, client: Client, scopes: Sequence[Scope], user: str, redirect_uri: str,
         action: str, transaction: str, csrf_token: str, resources: Sequence[str] = (),
         remember: int | None = None,
+        ui_locales: Sequence[str] = (),
     ) -> Response:
         return self.render(
             "consent.html", client=client, client_link=safe_link(client.link), scopes=scopes,
             client_host=document_host(client),
             user=user, redirect_to=redirect_host(redirect_uri), action=action,
             fields=_FIELDS, transaction=transaction, csrf_token=csrf_token,
-            resources=resources, remember_days=_days(remember),
+            resources=resources, remember_days=_days(remember), ui_locales=ui_locales,
         )
 
     def error(self, exc: OAuthError) -> Response:

@@ -26,6 +26,7 @@ from oauth_middleware.security import (
     new_generation,
     new_secret,
 )
+from oauth_middleware.signing import id_token_algorithm
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox.rules import (
     MAX_TEXT,
@@ -121,6 +122,7 @@ async def register_client(
     post_logout_redirect_uris: str | Sequence[str] = (),
     access_token_format: str = "opaque",
     access_token_alg: str | None = None,
+    id_token_signed_response_alg: str = "",
 ) -> RegisteredClient:
     """Register a client; a confidential one gets a secret, returned once and stored hashed.
 
@@ -153,6 +155,8 @@ async def register_client(
     - ``access_token_format``: ``"opaque"`` (random values) or ``"jwt"`` (RFC 9068 JWTs
       signed with the server's keys, at most the key ring's ``max_token_lifetime``);
       ``access_token_alg``: ``RS256`` or ``ES256`` for them (None: the key ring's first).
+    - ``id_token_signed_response_alg``: the JWS algorithm of its OpenID Connect ID tokens
+      (``"ES256"``, ...); empty: RS256. The server's key ring must sign it.
 
     Titles, descriptions and the registrant are refused with control characters; an
     option of the wrong type is refused naming it (``settings_checks``).
@@ -187,6 +191,7 @@ async def register_client(
         registrant=check_typed_text(registrant_of(registrant), "registrant"),
         allow_plain_pkce=allow_plain_pkce, resources=resources_for(resources),
         post_logout_redirect_uris=redirect_uris_for(post_logout_redirect_uris, allow_http),
+        id_token_signed_response_alg=id_token_algorithm(id_token_signed_response_alg),
         created_at=time.time(), access_token_format=token_format[0],
         access_token_alg=token_format[1],
         generation=new_generation() if existing is None else existing.generation,

@@ -24,6 +24,7 @@ from oauth_middleware.security import (
     new_secret,
     verify_client_secret,
 )
+from oauth_middleware.signing import id_token_algorithm
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox.clients import ensure_scopes, registrant_of
 from oauth_middleware.toolbox.rules import (
@@ -83,6 +84,7 @@ async def ensure_client(
     post_logout_redirect_uris: str | Sequence[str] = (),
     access_token_format: str = "opaque",
     access_token_alg: str | None = None,
+    id_token_signed_response_alg: str = "",
 ) -> EnsuredClient:
     """Create client ``client_id`` or change it to match these arguments; safe to run at
     every start, by every worker at once.
@@ -115,6 +117,7 @@ async def ensure_client(
         "allow_plain_pkce": allow_plain_pkce,
         "resources": resources_for(resources),
         "post_logout_redirect_uris": redirect_uris_for(post_logout_redirect_uris, allow_http),
+        "id_token_signed_response_alg": id_token_algorithm(id_token_signed_response_alg),
     }
     wanted["access_token_format"], wanted["access_token_alg"] = check_token_format(
         access_token_format, access_token_alg)

@@ -32,6 +32,14 @@ REDIS = "Redis unavailable or slow: fail closed"
 SECTIONS = (RESPONSES, AUTHORIZE, TOKEN, RESOURCE, SIDE, AT_REST, TRANSPORT, REDIS)
 
 RULES: tuple[Rule, ...] = (
+    Rule("oidc.id-token.claims", TOKEN, "RFC 7515 §4.1.4; OpenID Connect Core 1.0 §2, "
+         "§3.1.3.6", "An ID token is signed by the server's key ring (RS256 unless the client "
+         "registered another) under a published kid, and carries iss, sub, aud (the client "
+         "id), iat, exp, and auth_time, nonce, acr, amr and at_hash where they apply."),
+    Rule("oidc.discovery", SIDE, "RFC 8414 §2, §3; OpenID Connect Discovery 1.0 §3, §4",
+         "{issuer}/.well-known/openid-configuration and the RFC 8414 document are the same, "
+         "name the userinfo endpoint, the signing algorithms of the key ring, the subject "
+         "types and claims, and say request objects are not taken."),
     Rule("responses.token-family.json-no-store", RESPONSES, "RFC 6749 §5.1, §5.2",
          "token/, revoke/, introspect/: every answer is JSON with Cache-Control: no-store "
          "and Pragma: no-cache."),
@@ -85,6 +93,30 @@ RULES: tuple[Rule, ...] = (
          "allowed plain; the challenge format is checked."),
     Rule("auth.pkce.metadata", AUTHORIZE, "RFC 8414 §2; RFC 9700 §2.1.1",
          "Metadata advertises the PKCE methods (code_challenge_methods_supported)."),
+    Rule("auth.iss-parameter", AUTHORIZE, "RFC 9207 §2, §3; RFC 9700 §4.4.2",
+         "Every authorization response, success or error, in the query or the fragment, "
+         "carries iss (the configured issuer), and the metadata says "
+         "authorization_response_iss_parameter_supported: true."),
+    Rule("oidc.nonce.echoed", AUTHORIZE, "RFC 9700 §4.5.3; OpenID Connect Core 1.0 §3.1.2.1, "
+         "§3.2.2.1", "The nonce sent to auth/ is stored with the code (or the pending request) "
+         "and echoed byte for byte in the ID token; the implicit flow refuses a request "
+         "without one (invalid_request)."),
+    Rule("oidc.prompt-none.no-page", AUTHORIZE, "RFC 6749 §4.1.2.1; OpenID Connect Core 1.0 "
+         "§3.1.2.6", "prompt=none never shows a page: login_required or consent_required go "
+         "to the client's redirect URI with state and iss, nothing is stored or issued, and "
+         "the answer is the same whoever login_hint names."),
+    Rule("oidc.max-age", AUTHORIZE, "RFC 6749 §3.1; OpenID Connect Core 1.0 §3.1.2.1",
+         "A sign-in older than max_age sends the user to log in again (login_required under "
+         "prompt=none, and when the host gives no auth_time) and the ID token then carries "
+         "auth_time."),
+    Rule("oidc.id-token-hint.bound", AUTHORIZE, "RFC 7519 §7.2; OpenID Connect Core 1.0 "
+         "§3.1.2.1", "An id_token_hint counts only if this server signed it, for this issuer "
+         "and for the client now asking (invalid_request otherwise); one naming another user "
+         "than the one signed in is login_required under prompt=none, a new login otherwise."),
+    Rule("oidc.params.bounded", AUTHORIZE, "RFC 6749 §3.1; OpenID Connect Core 1.0 §3.1.2.1",
+         "nonce, prompt, max_age, login_hint, id_token_hint, ui_locales and claims are "
+         "bounded, free of control characters and refused when repeated or malformed, "
+         "before anything is stored."),
     Rule("auth.login.never-a-token", AUTHORIZE, "RFC 6749 §3.1, §10.2; RFC 9700 §4.14",
          "Who the resource owner is comes only from the host's login: a request to auth/ "
          "or its consent POST that carries a bearer token (Authorization Bearer header, "
@@ -291,6 +323,20 @@ RULES: tuple[Rule, ...] = (
          "With a resource configured, every Bearer challenge (middleware, @oauth_required, "
          "RequireScopes; 400, 401 and 403) carries resource_metadata=\"<configured URL>\", "
          "a spoofed Host never changes it, and insufficient_scope keeps its scope=."),
+    Rule("oidc.userinfo.bearer", RESOURCE, "RFC 6750 §2.1, §2.2, §3; OpenID Connect Core "
+         "1.0 §5.3", "userinfo/ takes the access token from the Authorization header or a form "
+         "body, never the URL; it answers only a live user token carrying openid, and every "
+         "refusal of the token carries a Bearer challenge."),
+    Rule("oidc.claims.scope-bound", RESOURCE, "RFC 6749 §3.3; OpenID Connect Core 1.0 §5.4, "
+         "§5.5", "A claim reaches a client only through a granted scope (profile, email, "
+         "address, phone): a claims request cannot add one no granted scope covers, and sub "
+         "is always the server's, never the host hook's."),
+    Rule("oidc.hook.isolated", RESOURCE, "RFC 6749 §5.2; OpenID Connect Core 1.0 §5.3.2",
+         "A userinfo hook that raises or answers something that is not a JSON object gives "
+         "no claims and a log line naming the failure's type, never a 500 or its message."),
+    Rule("oidc.pairwise", RESOURCE, "RFC 6749 §10.8; OpenID Connect Core 1.0 §8.1",
+         "With pairwise subjects each sector sees its own sub for a user, stable across "
+         "sign-ins and the same in the ID token and at userinfo/."),
     Rule("resource.audience", RESOURCE, "RFC 8707 §2; RFC 9068 §4",
          "With a resource configured, a token whose recorded audience does not include it is "
          "invalid_token (before any scope check); one with no recorded audience passes "

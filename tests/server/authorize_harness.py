@@ -186,11 +186,11 @@ def assert_page(response: httpx.Response, status: int) -> Page:
     return read_page(response.text)
 
 
-def answer(response: httpx.Response) -> tuple[str, str, dict[str, str]]:
-    """A redirect's (URI without our parameters, "query"|"fragment", parameters).
+def answer(response: httpx.Response, issuer: str = ISSUER) -> tuple[str, str, dict[str, str]]:
+    """A redirect's (URI without our parameters, "query"|"fragment", parameters but ``iss``).
 
     Asserts the redirect is a 303 no cache keeps and no referrer follows (it may carry a
-    code or a token), and that no parameter appears twice.
+    code or a token), that no parameter appears twice, and that ``iss`` is the issuer.
     """
     assert response.status_code == 303, response.text
     assert (response.headers.get("cache-control"), response.headers.get("pragma"),
@@ -203,7 +203,10 @@ def answer(response: httpx.Response) -> tuple[str, str, dict[str, str]]:
     assert len(keys) == len(set(keys)), f"repeated parameter in {location}"
     if where == "query":
         base = base.split("?", 1)[0]
-    return base, where, dict(pairs)
+    params = dict(pairs)
+    # RFC 9207 §2: every authorization response, success or error, names its issuer.
+    assert params.pop("iss", None) == issuer, f"no iss={issuer} in {location}"
+    return base, where, params
 
 
 @dataclass
