@@ -80,6 +80,8 @@ TABLE: dict[tuple[str, str], Run | Check] = {
                                     "OAUTH_SECRET_KEY=..."):
         Run("test_signing_keys_rotated_listed_and_retired_from_the_command_line",
             "the CLI against redis-server"),
+    ("docs/guides/openid-connect.md", 'pip install "oauth-middleware[jwt]"     # joserfc signs '
+                                      "the ID tokens"): Check(REGISTRY),
     ("docs/guides/fastapi.md", "pip install 'oauth-middleware[fastapi]' uvicorn"):
         Check(REGISTRY),
     ("docs/guides/fastapi.md", "export REDIS_URL=redis://127.0.0.1:6379/0"):

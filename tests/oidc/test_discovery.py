@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from oauth_middleware import TokenStore
+from oauth_middleware.keyring import StoreKeys
 from oauth_middleware.server import AuthorizationServer
 from oauth_middleware.server.oidc import OpenIDProvider
 from tests.oidc.harness import RP, RP_REDIRECT, open_op
@@ -64,12 +65,27 @@ async def test_iss_is_on_error_redirects_in_the_query_and_the_fragment(store: To
     assert (fragment[1], fragment[2]["error"]) == ("fragment", "invalid_request")
 
 
-def test_an_openid_provider_without_signing_keys_is_refused_at_construction(
+class _ES256Only:
+    """A key ring that cannot sign RS256, which OpenID Connect Core 1.0 §15.1 requires."""
+
+    algorithms = ("ES256",)
+
+    async def signing_key(self, alg: str) -> object:
+        raise LookupError(alg)
+
+    async def public_jwks(self) -> dict[str, object]:
+        return {"keys": []}
+
+
+def test_an_openid_provider_signs_with_the_store_keys_and_refuses_a_ring_without_rs256(
     store: TokenStore
 ) -> None:
+    default = AuthorizationServer(store=store, issuer=ISSUER, secret_key=SECRET_KEY,
+                                  openid=OpenIDProvider())
+    assert isinstance(default.config.signing_keys, StoreKeys)
     with pytest.raises(ValueError, match="needs signing_keys that sign RS256"):
         AuthorizationServer(store=store, issuer=ISSUER, secret_key=SECRET_KEY,
-                            openid=OpenIDProvider())
+                            openid=OpenIDProvider(), signing_keys=_ES256Only())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="id_token_lifetime must be 1 to 86400"):
         OpenIDProvider(id_token_lifetime=0)
     with pytest.raises(TypeError, match="openid="):

@@ -11,7 +11,6 @@ import pytest
 from joserfc import jwt
 
 from oauth_middleware import TokenStore
-from oauth_middleware.server import authorize
 from tests.conftest import FakeClock
 from tests.oidc.harness import CHALLENGE, OP, OTHER, OTHER_REDIRECT, RP, RP_REDIRECT, open_op
 from tests.oidc_keys import foreign_ring
@@ -228,24 +227,26 @@ async def test_request_objects_are_refused_with_their_own_error(
 
 
 @pytest.fixture
-def remembered(monkeypatch: pytest.MonkeyPatch) -> set[str]:
-    """Consent the endpoint finds remembered (the real store-backed module replaces the stub)."""
-    scopes: set[str] = set()
-
-    async def remembered_scopes(config: object, user_id: str, client_id: str
-                                ) -> frozenset[str]:
-        return frozenset(scopes) if (user_id, client_id) == ("alice", RP) else frozenset()
-
-    monkeypatch.setattr(authorize, "remembered_scopes", remembered_scopes)
-    return scopes
+async def remembering(store: TokenStore) -> AsyncIterator[OP]:
+    """A provider that remembers consent (``remember_consent``), for returning users."""
+    async with open_op(store, remember_consent=3600) as provider:
+        yield provider
 
 
-@pytest.mark.rule("oidc.prompt-none.no-page", "oidc.nonce.echoed")
+async def remember(store: TokenStore, *scopes: str) -> None:
+    """Alice approved ``scopes`` for the relying party before (as the consent POST records)."""
+    client = await store.get_client(RP)
+    assert client is not None
+    await store.remember_consent("alice", RP, client_generation=client.generation,
+                                 approved=scopes, lifetime=3600)
+
+
 async def test_prompt_none_with_remembered_consent_answers_a_code_without_any_page(
-    op: OP, store: TokenStore, remembered: set[str]
+    remembering: OP, store: TokenStore
 ) -> None:
     """OP-prompt-none-LoggedIn: a returning user, consent remembered, nothing shown."""
-    remembered.update({"openid", "profile"})
+    op = remembering
+    await remember(store, "openid", "profile")
     response = await op.authorize("alice", **request(
         prompt="none", nonce="silent", scope="openid profile", code_challenge=CHALLENGE,
         code_challenge_method="S256"))
@@ -261,10 +262,9 @@ async def test_prompt_none_with_remembered_consent_answers_a_code_without_any_pa
     assert wider["error"] == "consent_required"
 
 
-async def test_prompt_none_by_head_issues_nothing(
-    op: OP, remembered: set[str]
-) -> None:
-    remembered.add("openid")
+async def test_prompt_none_by_head_issues_nothing(remembering: OP, store: TokenStore) -> None:
+    op = remembering
+    await remember(store, "openid")
     response = await op.h.http.head("/oauth/auth/", params=request(prompt="none"),
                                     headers={"x-test-user": "alice"})
     assert response.status_code == 400 and "location" not in response.headers

@@ -26,12 +26,18 @@ from tests.server.authorize_harness import (
     WEB_REDIRECT,
     Harness,
     Page,
-    answer,
     assert_page,
     open_harness,
     read_page,
 )
+from tests.server.authorize_harness import answer as authorization_answer
 from tests.store_helpers import redis_of
+
+
+def answer(response: httpx.Response) -> tuple[str, str, dict[str, str]]:
+    """The logout redirect back to the client: no authorization response, so no ``iss``."""
+    return authorization_answer(response, issuer=None)
+
 
 BACK = "https://client.example/signed-out"
 SPA_BACK = "https://spa.example/bye"
