@@ -18,6 +18,9 @@ waiting, one address's chance per window is 10 * 1000 / 20**8, under 1 in 2.5 mi
 
 from __future__ import annotations
 
+import logging
+import traceback
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -42,6 +45,7 @@ from oauth_middleware.server.urlencoded import parse
 from oauth_middleware.store import DeviceRequest, StoreUnavailable
 from oauth_middleware.web import authentication
 
+logger = logging.getLogger("oauth_middleware.server.device")
 #: The throttle subject every user code guess counts against (with the caller's address).
 GUESSES = "device"
 _MAX_QUERY = 1024
@@ -82,6 +86,10 @@ class DevicePage:
             response = self.pages.error(exc)
         except StoreUnavailable:
             response = self.pages.unavailable(self.config.retry_after)
+        except Exception as exc:  # a bug, or a broken user template: no traceback shown
+            logger.error("device page failed with %s\n%s", type(exc).__name__,
+                         "".join(traceback.format_tb(exc.__traceback__)))
+            response = self.pages.server_error()
         await response(scope, receive, send)
 
     async def answer(self, request: Request) -> Response:

@@ -65,13 +65,13 @@ redis.call('HSET', KEYS[1], 'state', ARGV[2], 'subject', ARGV[3], 'granted', ARG
 return 1
 """)
 
-#: KEYS: device; ARGV: client id, now ms, slow-down step (s).
+#: KEYS: device; ARGV: client id, now ms, slow-down step (s), client generation.
 #: Returns {outcome, interval, subject, granted, audience}; polling sooner than the interval after
 #: the last poll raises the interval by the step and answers ``slow_down``.
 POLL = Script("""
 local h = redis.call('HMGET', KEYS[1], 'client', 'state', 'expires', 'interval', 'last',
-                     'subject', 'granted', 'audience')
-if not h[1] or h[1] ~= ARGV[1] then return {'invalid', 0} end
+                     'subject', 'granted', 'audience', 'gen')
+if not h[1] or h[1] ~= ARGV[1] or h[9] ~= ARGV[4] then return {'invalid', 0} end
 local now = tonumber(ARGV[2])
 if now >= tonumber(h[3]) then return {'expired', 0} end
 local state, interval = h[2], tonumber(h[4])
@@ -185,11 +185,13 @@ class DeviceCodes:
         names = [self._keys.device(request.device_sha)]
         return bool(await self._gateway.one(evalsha(DECIDE, names, args), DECIDE))
 
-    async def poll(self, device_code: str, client_id: str, *, step: int) -> Poll:
-        """One poll by ``client_id`` (RFC 8628 §3.4-3.5), decided by one script."""
+    async def poll(self, device_code: str, client_id: str, *, step: int,
+                   client_generation: str = "") -> Poll:
+        """One poll by ``client_id`` (RFC 8628 §3.4-3.5), decided by one script; a code of
+        another client, or of an earlier registration of this one, is ``invalid``."""
         names = [self._keys.device(digest(device_code))]
-        reply = await self._gateway.one(
-            evalsha(POLL, names, [client_id, self._ctx.now_ms(), step]), POLL)
+        args = [client_id, self._ctx.now_ms(), step, client_generation]
+        reply = await self._gateway.one(evalsha(POLL, names, args), POLL)
         outcome = _text(reply[0])
         if outcome != "approved":
             return Poll(outcome, int(reply[1]))  # type: ignore[arg-type]

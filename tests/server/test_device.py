@@ -13,7 +13,9 @@ import pytest
 from oauth_middleware import TokenStore, register_client
 from oauth_middleware.security import digest
 from oauth_middleware.server.grants.device_code import DEVICE_CODE
+from oauth_middleware.toolbox import remove_client
 from tests.conftest import FakeClock
+from tests.faults import inject
 from tests.server.authorize_harness import (
     ISSUER,
     USER_HEADER,
@@ -314,3 +316,45 @@ async def test_malformed_user_codes_and_polls_are_refused_without_a_server_error
     assert_error(missing, 400, "invalid_request")
     unknown = await poll(harness, "x" * 43)
     assert_error(unknown, 400, "invalid_grant")
+
+
+@pytest.mark.rule("device.polling")
+async def test_a_device_code_dies_with_its_client_registration(harness: Harness) -> None:
+    body = await start(harness)
+    await decide(harness, await open_page(harness, body["user_code"]))
+    await remove_client(harness.store, "tv")
+    await register_client(harness.store, "Living Room TV", "tv", public=True,
+                          grant_types=[DEVICE_CODE], scopes_list=["polls:read"],
+                          register_unknown_scopes=False)
+    assert_error(await poll(harness, body["device_code"]), 400, "invalid_grant")
+    assert (await state(harness, body["device_code"]))["state"] == "approved"
+
+
+@pytest.mark.rule("redis.token-503")
+@pytest.mark.rule("redis.auth-503")
+async def test_redis_down_gives_503s_at_the_page_and_the_poll_never_invalid_grant(
+        harness: Harness) -> None:
+    body = await start(harness)
+    plan = await inject(harness.store)
+    plan.arm(1, once=False)
+    down = await poll(harness, body["device_code"])
+    assert_error(down, 503, "temporarily_unavailable")
+    assert down.headers["retry-after"] == "5"
+    page = await harness.http.get(DEVICE_PATH, params={"user_code": body["user_code"]},
+                                  headers={USER_HEADER: "alice"})
+    assert_page(page, 503)
+    plan.disarm()
+    assert_error(await poll(harness, body["device_code"]), 400, "authorization_pending")
+
+
+@pytest.mark.rule("responses.5xx-generic")
+async def test_a_failing_device_page_answers_a_generic_500(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(code: str) -> None:
+        raise RuntimeError("secret-detail WDJBMJHT")
+
+    monkeypatch.setattr(harness.store.device, "by_user_code", broken)
+    response = await harness.http.get(DEVICE_PATH, params={"user_code": "WDJB-MJHT"},
+                                      headers={USER_HEADER: "alice"})
+    page = assert_page(response, 500)
+    assert "secret-detail" not in response.text and "Server error" in page.text

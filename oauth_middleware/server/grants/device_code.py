@@ -38,7 +38,8 @@ class DeviceCodeGrant(TokenGrant):
     async def issue(self, request: TokenRequest) -> IssuedTokens:
         client = request.client
         poll = await self.store.device.poll(required(request.params, "device_code"),
-                                            client.client_id, step=DEVICE_SLOW_DOWN)
+                                            client.client_id, step=DEVICE_SLOW_DOWN,
+                                            client_generation=client.generation)
         if poll.outcome == "pending":
             raise AuthorizationPending()
         if poll.outcome == "slow_down":
