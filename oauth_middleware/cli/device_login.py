@@ -98,7 +98,11 @@ def _poll(token_url: str, form: Sequence[tuple[str, str]], interval: int, expire
               help="A resource (RFC 8707) the token is for (repeatable).")
 def device_login(issuer: str, client_id: str, scopes: tuple[str, ...],
                  resources: tuple[str, ...]) -> None:
-    """Sign this device in (RFC 8628): print a code to enter elsewhere, then the tokens."""
+    """Sign this device in (RFC 8628).
+
+    Prints a code to enter at the issuer's device page (on stderr), polls the token
+    endpoint until it is allowed, then prints the token response as JSON.
+    """
     issuer = _checked_url(issuer).rstrip("/")
     device_url, token_url = _endpoints(issuer)
     asked = [("client_id", client_id), *([("scope", " ".join(scopes))] if scopes else []),
