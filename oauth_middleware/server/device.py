@@ -33,6 +33,7 @@ from oauth_middleware.errors import (
 )
 from oauth_middleware.hooks import run_hook
 from oauth_middleware.policy import grantable_scopes
+from oauth_middleware.redaction import redact_scope
 from oauth_middleware.redirects import add_params
 from oauth_middleware.security import USER_CODE_ALPHABET, USER_CODE_LENGTH
 from oauth_middleware.server import consent
@@ -48,6 +49,7 @@ from oauth_middleware.web import authentication
 logger = logging.getLogger("oauth_middleware.server.device")
 #: The throttle subject every user code guess counts against (with the caller's address).
 GUESSES = "device"
+USER_CODE_PARAM = frozenset({"user_code"})
 _MAX_QUERY = 1024
 _IGNORED = str.maketrans("", "", "- \t")
 
@@ -79,9 +81,11 @@ class DevicePage:
         self.throttle = Throttle(config.store, config.throttle)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The server's access log prints the query: the user code must not be there.
+        query = redact_scope(scope, USER_CODE_PARAM)
         request = Request(scope, receive)
         try:
-            response = await self.answer(request)
+            response = await self.answer(request, query)
         except OAuthError as exc:
             response = self.pages.error(exc)
         except StoreUnavailable:
@@ -92,7 +96,8 @@ class DevicePage:
             response = self.pages.server_error()
         await response(scope, receive, send)
 
-    async def answer(self, request: Request) -> Response:
+    async def answer(self, request: Request, query: bytes) -> Response:
+        """The page for ``query`` (the query string as sent; the scope's is redacted)."""
         if not self.config.transport.secure(request.scope):
             raise InvalidRequest("HTTPS is required: this page is not served over plain HTTP.")
         refuse_bearer(request)
@@ -102,10 +107,10 @@ class DevicePage:
             raise MethodNotAllowed(allow="GET, HEAD, POST")
         user = authentication(await run_hook(self.config.authenticate, request))
         if user is None:
-            query = request.scope["query_string"].decode("ascii")
-            here = request.scope["path"] + (f"?{query}" if query else "")
+            sent = query.decode("ascii")
+            here = request.scope["path"] + (f"?{sent}" if sent else "")
             return redirect(add_params(self.config.login_url, {"next": here}))
-        params = parse(request.scope["query_string"], max_bytes=_MAX_QUERY, max_fields=8)
+        params = parse(query, max_bytes=_MAX_QUERY, max_fields=8)
         if params.repeated(("user_code",)):
             raise InvalidRequest("The user_code parameter is repeated.")
         typed = params.get("user_code")

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.types import Message
 
 from oauth_middleware import TokenStore, register_client
 from oauth_middleware.security import digest
@@ -358,3 +359,27 @@ async def test_a_failing_device_page_answers_a_generic_500(
                                       headers={USER_HEADER: "alice"})
     page = assert_page(response, 500)
     assert "secret-detail" not in response.text and "Server error" in page.text
+
+
+@pytest.mark.rule("rest.no-secret-in-logs")
+async def test_the_user_code_is_blanked_in_the_query_the_access_log_prints(
+        harness: Harness) -> None:
+    body = await start(harness)
+    sent: list[Message] = []
+    scope: dict[str, Any] = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "https", "server": ("testserver", 443), "client": ("127.0.0.1", 1),
+        "path": "/oauth/device", "raw_path": b"/oauth/device", "root_path": "",
+        "query_string": f"user_code={body['user_code']}".encode(),
+        "headers": [(b"host", b"testserver"), (USER_HEADER.encode(), b"alice")]}
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await harness.app(scope, receive, send)
+    assert sent[0]["status"] == 200
+    assert body["user_code"].encode() in b"".join(m.get("body", b"") for m in sent[1:])
+    assert scope["query_string"] == b"user_code=redacted"
