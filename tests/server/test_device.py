@@ -383,3 +383,53 @@ async def test_the_user_code_is_blanked_in_the_query_the_access_log_prints(
     assert sent[0]["status"] == 200
     assert body["user_code"].encode() in b"".join(m.get("body", b"") for m in sent[1:])
     assert scope["query_string"] == b"user_code=redacted"
+
+
+@pytest.mark.rule("device.codes")
+async def test_a_confidential_client_authenticates_and_its_resource_binds_the_audience(
+        harness: Harness) -> None:
+    registered = await register_client(
+        harness.store, "Kiosk", "kiosk", public=False, grant_types=[DEVICE_CODE],
+        scopes_list=["polls:read"], register_unknown_scopes=False,
+        resources=["https://api.example/"])
+    assert registered.client_secret is not None
+    form = {"scope": "polls:read", "resource": "https://api.example/"}
+    wrong = await harness.http.post(START, data=form, auth=("kiosk", "wrong"))
+    assert_error(wrong, 401, "invalid_client")
+    assert wrong.headers["www-authenticate"] == 'Basic realm="oauth"'
+    codes = (await harness.http.post(START, data=form,
+                                      auth=("kiosk", registered.client_secret))).json()
+    await decide(harness, await open_page(harness, codes["user_code"]))
+    bare = await harness.http.post(TOKEN, data={"grant_type": DEVICE_CODE,
+                                                "device_code": codes["device_code"],
+                                                "client_id": "kiosk"})
+    assert_error(bare, 401, "invalid_client")
+    tokens = await harness.http.post(TOKEN, data={"grant_type": DEVICE_CODE,
+                                                  "device_code": codes["device_code"]},
+                                     auth=("kiosk", registered.client_secret))
+    assert tokens.status_code == 200, tokens.text
+    record = await harness.store.resolve(tokens.json()["access_token"])
+    assert record is not None and record.audience == frozenset({"https://api.example/"})
+
+
+@pytest.mark.rule("device.page.confirm")
+async def test_the_person_can_only_narrow_the_scopes_and_none_ticked_is_a_denial(
+        harness: Harness) -> None:
+    first, second = await start(harness), await start(harness)
+    page = await open_page(harness, first["user_code"])
+    fields = {i["name"]: i["value"] for i in page.inputs if i.get("type") == "hidden"}
+    narrowed = await harness.http.post(DEVICE_PATH, data={
+        **fields, "scope": "polls:read", "decision": "approve"},
+        headers={**BROWSER, USER_HEADER: "alice"})
+    assert "Device connected" in assert_page(narrowed, 200).text
+    assert (await poll(harness, first["device_code"])).json()["scope"] == "polls:read"
+    page = await open_page(harness, second["user_code"])
+    fields = {i["name"]: i["value"] for i in page.inputs if i.get("type") == "hidden"}
+    widened = await harness.http.post(DEVICE_PATH, data={
+        **fields, "scope": ["polls:read", "polls:secret"], "decision": "approve"},
+        headers={**BROWSER, USER_HEADER: "alice"})
+    assert_page(widened, 400)
+    none = await harness.http.post(DEVICE_PATH, data={**fields, "decision": "approve"},
+                                   headers={**BROWSER, USER_HEADER: "alice"})
+    assert "Device refused" in assert_page(none, 200).text
+    assert_error(await poll(harness, second["device_code"]), 400, "access_denied")
