@@ -13,6 +13,7 @@ from starlette.routing import Mount, Route
 
 from demo import polls, users
 from demo.client import DemoClient
+from demo.device import DeviceDemo, seed_device
 from demo.mcp_server import McpEndpoint
 from demo.pages import Pages
 from demo.seed import seed
@@ -47,6 +48,7 @@ def create_app(*, base_url: str = "http://127.0.0.1:8000", store: TokenStore | N
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.check()  # a Redis that would lose data silently refuses the start
         client.secret = await seed(store, app, base_url=base_url, web_secret=client_secret)
+        await seed_device(store)
         if on_seeded is not None:
             on_seeded(client.secret)
         async with mcp.running():
@@ -57,7 +59,8 @@ def create_app(*, base_url: str = "http://127.0.0.1:8000", store: TokenStore | N
     admin = AdminApp(store=store, secret_key=key, login_url="/login", debug=True,
                      is_admin=lambda request: users.is_admin(sessions.user(request)))
     app = Starlette(
-        routes=[*pages.routes, *polls.routes, *client.routes, Mount("/oauth", server),
+        routes=[*pages.routes, *polls.routes, *client.routes,
+                *DeviceDemo(base_url=base_url, http=client._http).routes, Mount("/oauth", server),
                 Mount("/admin", admin),
                 mcp.route,
                 # RFC 8414 §3.1: /.well-known/oauth-authorization-server/oauth for issuer .../oauth

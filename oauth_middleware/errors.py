@@ -303,3 +303,31 @@ class InsufficientScope(OAuthError):
         if not self.required:
             return super().www_authenticate(realm)
         return f'{super().www_authenticate(realm)}, scope="{" ".join(self.required)}"'
+
+
+class AuthorizationPending(OAuthError):
+    """The person has not decided yet; poll again after the interval (RFC 8628 §3.5)."""
+
+    error = "authorization_pending"
+    default_description = "The user has not yet approved or denied this device."
+
+
+class PollTooFast(OAuthError):
+    """A device polled sooner than its interval, now 5 s longer (RFC 8628 §3.5): a 400 like
+    every token error, unlike the 429 :class:`SlowDown` of brute-force limits."""
+
+    error = "slow_down"
+    default_description = "Polling too fast: wait the interval, now 5 seconds longer."
+
+
+class ExpiredToken(OAuthError):
+    """The device code expired before it was approved (RFC 8628 §3.5)."""
+
+    error = "expired_token"
+    default_description = "The device code has expired: start again."
+
+
+class DeviceAccessDenied(AccessDenied):
+    """The person denied the device (RFC 8628 §3.5): a token error, so a 400."""
+
+    status_code = 400

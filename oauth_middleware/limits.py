@@ -28,6 +28,16 @@ PENDING_LIFETIME = 600
 #: same attempt (a lost reply) still finds its record.
 TAKEN_LIFETIME = 60
 
+#: A device code and its user code (RFC 8628 §3.2 ``expires_in``).
+DEVICE_CODE_LIFETIME = 600
+#: Seconds a device waits between polls (RFC 8628 §3.2 ``interval``), and what each
+#: ``slow_down`` adds to it (§3.5).
+DEVICE_INTERVAL = 5
+DEVICE_SLOW_DOWN = 5
+#: A device code's record outlives its expiry this long, so a late poll is told
+#: ``expired_token`` rather than ``invalid_grant``.
+DEVICE_EXPIRED_GRACE = 600
+
 # --- bounds on collections ------------------------------------------------------------------
 
 #: Consent transactions one user may have waiting; storing one more drops their oldest,
@@ -39,6 +49,9 @@ REMEMBERED_CONSENTS = 100
 #: Longest a consent may be remembered (``AuthorizationServer(remember_consent=)``): 400 days,
 #: the longest browsers keep a cookie, so no remembered consent outlives every login.
 MAX_REMEMBER_CONSENT = 400 * 24 * 3600
+#: Device codes one client may have waiting; one more drops its oldest, so a loop of
+#: device authorization requests cannot fill Redis.
+DEVICE_CODES_PER_CLIENT = 1000
 #: Live grants one user keeps by default: every device and app of one person, each grant
 #: living 30 days past its last refresh, with room to spare. One more revokes the grant
 #: that expires first (for refresh grants, the one refreshed longest ago).

@@ -14,7 +14,8 @@ from typing import Literal, get_args
 from oauth_middleware.limits import ACCESS_LIFETIME
 
 GrantType = Literal[
-    "authorization_code", "implicit", "password", "client_credentials", "refresh_token"
+    "authorization_code", "implicit", "password", "client_credentials", "refresh_token",
+    "urn:ietf:params:oauth:grant-type:device_code",
 ]
 GRANT_TYPES: tuple[GrantType, ...] = get_args(GrantType)
 SubjectType = Literal["user", "client"]

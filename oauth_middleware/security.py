@@ -42,6 +42,17 @@ def new_secret(nbytes: int = TOKEN_BYTES) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
+#: RFC 8628 §6.1: a base-20 alphabet without vowels (no words) nor look-alike letters.
+USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
+#: Characters of a user code: 20**8, about 34.5 bits (RFC 8628 §5.1: limit the guesses).
+USER_CODE_LENGTH = 8
+
+
+def new_user_code() -> str:
+    """A user code as typed (RFC 8628 §6.1), e.g. ``WDJBMJHT``; shown as ``WDJB-MJHT``."""
+    return "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
+
+
 def _word(nbytes: int) -> str:
     """URL-safe random text that never starts with ``-``.
 

@@ -216,6 +216,8 @@ STORE_SURFACE = frozenset({
     # the CLI list and forget.
     "forget_client_consents", "forget_consent", "list_remembered_consents",
     "remember_consent", "remembered_consent",
+    # Device authorization requests (RFC 8628): the server's bookkeeping, like ``consent``.
+    "device",
 })
 
 

@@ -1,7 +1,8 @@
 """The authorization server as one mountable ASGI app (RFC 6749 §3, RFC 7009, RFC 7662, RFC 8414).
 
 ``app.mount("/oauth", AuthorizationServer(store=store, issuer="https://example.com/oauth",
-secret_key=...))`` serves ``auth/``, ``token/``, ``revoke/``, ``introspect/``, ``jwks/``
+secret_key=...))`` serves ``auth/``, ``token/``, ``revoke/``, ``introspect/``,
+``device_authorization/`` and ``device`` (RFC 8628), ``jwks/``
 (with the ``jwt`` extra, or ``signing_keys``) and ``/.well-known/oauth-authorization-server``;
 an OpenID Provider (``openid=``) also ``userinfo/`` and ``/.well-known/openid-configuration``.
 Each path answers with and without its trailing slash; there is no slash redirect (a 307
@@ -30,6 +31,8 @@ from oauth_middleware.limits import (
 from oauth_middleware.redaction import redact_scope
 from oauth_middleware.server import (
     authorize,
+    device,
+    device_authorization,
     end_session,
     introspect,
     jwks,
@@ -130,7 +133,9 @@ class AuthorizationServer:
         family: dict[str, ASGIApp] = {
             "token": token.TokenEndpoint(config, self.grants, documents=self.documents),
             "revoke": revoke.RevocationEndpoint(config, documents=self.documents),
-            "introspect": introspect.IntrospectionEndpoint(config)}
+            "introspect": introspect.IntrospectionEndpoint(config),
+            "device_authorization": device_authorization.DeviceAuthorizationEndpoint(
+                config, documents=self.documents)}
         if config.openid is not None:
             self.grants.extend(AuthorizationCodeGrant, OpenIDCode())
             self.grants.register(OpenIDImplicitGrant)
@@ -150,6 +155,8 @@ class AuthorizationServer:
             Route(METADATA_PATH, metadata.MetadataEndpoint(config), name="oauth_metadata"),
             *([Route(OPENID_PATH, metadata.MetadataEndpoint(config), name="openid_metadata")]
               if config.openid is not None else []),
+            *_both(device_authorization.VERIFICATION_PATH, device.DevicePage(config), None,
+                   "oauth_device"),
             *registration_routes(config),
             *end_session.routes(config),
             *(_both("jwks", jwks.JwksEndpoint(config, config.signing_keys), None, "oauth_jwks")

@@ -51,7 +51,7 @@ _FORM_TYPE = "application/x-www-form-urlencoded"
 OAUTH_PARAMS = frozenset({
     "grant_type", "code", "redirect_uri", "client_id", "client_secret", "refresh_token",
     "scope", "code_verifier", "username", "password", "token", "token_type_hint",
-    "access_token", "assertion",
+    "access_token", "assertion", "device_code",
 })
 
 

@@ -51,6 +51,10 @@ class ThrottlePolicy:
     password_failures: int = 5
     #: ... per normalised username from all addresses, past which each is allowed one.
     password_failures_overall: int = 20
+    #: Wrong user codes (RFC 8628 §5.1) entered from one address at the device page.
+    user_code_failures: int = 10
+    #: ... from all addresses, past which each address is allowed one.
+    user_code_failures_overall: int = 100
     #: Seconds a window lasts, from its first failure.
     window: int = 300
     #: Seconds a password check in flight counts against its address's allowance at most:
@@ -59,7 +63,8 @@ class ThrottlePolicy:
 
     def __post_init__(self) -> None:
         for name in ("client_failures", "client_failures_overall", "password_failures",
-                     "password_failures_overall"):
+                     "password_failures_overall", "user_code_failures",
+                     "user_code_failures_overall"):
             if not 0 < getattr(self, name) <= MAX_FAILURES:
                 raise ValueError(f"ThrottlePolicy.{name} must be 1 to {MAX_FAILURES}")
         for name in ("window", "attempt_timeout"):

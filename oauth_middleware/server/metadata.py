@@ -19,6 +19,7 @@ from starlette.responses import Response
 from oauth_middleware.server.boundary import JsonEndpoint
 from oauth_middleware.server.client_auth import AUTH_METHODS
 from oauth_middleware.server.config import ServerConfig
+from oauth_middleware.server.grants.device_code import DEVICE_CODE
 from oauth_middleware.server.oidc.discovery import openid_members
 from oauth_middleware.server.responses import json_response
 
@@ -57,6 +58,8 @@ def document(config: ServerConfig, scopes: list[str]) -> dict[str, object]:
         "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "introspection_endpoint_auth_methods_supported": list(INTROSPECTION_AUTH_METHODS),
         **registration,
+        **({"device_authorization_endpoint": config.url("device_authorization/")}
+           if DEVICE_CODE in grants else {}),
         **({"end_session_endpoint": config.url("end_session/")} if config.logout else {}),
         **jwks,
         "authorization_response_iss_parameter_supported": True,

@@ -69,7 +69,7 @@ from oauth_middleware.security import new_secret
 from oauth_middleware.server.config import ThrottlePolicy
 from oauth_middleware.store import StoreUnavailable, TokenStore
 
-Bucket = Literal["client", "password"]
+Bucket = Literal["client", "password", "user_code"]
 #: A counter's state: (failures in its window, seconds left).
 State = tuple[int, int]
 #: Longest caller name kept when it is not an IP address (e.g. a Unix socket's).
@@ -122,6 +122,8 @@ class Throttle:
         policy = self.policy
         if bucket == "client":
             return policy.client_failures, policy.client_failures_overall
+        if bucket == "user_code":
+            return policy.user_code_failures, policy.user_code_failures_overall
         return policy.password_failures, policy.password_failures_overall
 
     async def check(self, bucket: Bucket, subject: str, address: str) -> None:

@@ -12,7 +12,8 @@ Module map (data flows down; only ``_gateway`` imports redis-py):
   ``_grants`` (issue, codes, refresh rotation; scripts in ``_grant_scripts``),
   ``_tokens`` (resolve, look up, list), ``_revocation`` (one token, a grant, a user's
   or a client's grants), ``_clients`` (registry + its script), ``_scopes``,
-  ``_consent`` (pending authorizations + scripts), ``_keys`` (sealed signing keys),
+  ``_consent`` (pending authorizations + scripts), ``_device`` (device authorization
+  requests, RFC 8628), ``_keys`` (sealed signing keys),
   ``_throttle`` (counters; scripts in ``_throttle_scripts``), ``_authn`` (the token
   family's one read per request),
   ``_documents`` (clients known by a metadata document, and their fetch state);
@@ -36,6 +37,7 @@ from oauth_middleware.limits import (
 )
 from oauth_middleware.store._authn import ClientRead, Lookahead, ScopeSnapshot
 from oauth_middleware.store._context import Clock, Progress
+from oauth_middleware.store._device import DeviceRequest
 from oauth_middleware.store._gateway import StoreNotDurable, StoreRefused, StoreUnavailable
 from oauth_middleware.store._gateway.health import RedisHealth, UnsafeRedis
 from oauth_middleware.store._gateway.urls import RedisURLError
@@ -52,6 +54,7 @@ __all__ = [
     "ClientRead",
     "ClientRemoved",
     "Clock",
+    "DeviceRequest",
     "KeyRecords",
     "Lookahead",
     "NewTokens",

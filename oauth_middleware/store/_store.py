@@ -32,6 +32,7 @@ from oauth_middleware.store._authn import (
 from oauth_middleware.store._clients import Clients, SaveCondition
 from oauth_middleware.store._consent import Consent
 from oauth_middleware.store._context import Clock, Context, Progress
+from oauth_middleware.store._device import DeviceCodes
 from oauth_middleware.store._documents import Documents
 from oauth_middleware.store._gateway import Gateway
 from oauth_middleware.store._gateway.cache import CACHE_SIZE
@@ -80,6 +81,8 @@ class TokenStore:
         #: Pending consent transactions (``auth/``'s decision step).
         self.consent = Consent(ctx)
         self._remembered = Remembered(ctx, self._clients)
+        #: Device authorization requests (RFC 8628), waiting for a person's decision.
+        self.device = DeviceCodes(ctx)
         #: Brute-force counters of the token family and the password grant.
         self.throttle = Throttle(ctx)
         #: Clients known by a metadata document (CIMD): their fetch state, their cap.

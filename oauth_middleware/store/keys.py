@@ -23,7 +23,8 @@ Which repository writes which keys (each also owns the Lua scripts that write th
 the ``idx`` indexes, which ``_tokens`` and ``_authn`` only read; ``_clients`` ``client`` and
 ``clients`` (``clients:dynamic``, ``clients:used``); ``_scopes`` ``scopes``; ``_consent``
 ``txn`` and ``txns``; ``_remembered`` ``remembered`` (its schema is in that module's
-docstring); ``_throttle`` ``throttle`` and ``attempts``; the gateway's local cache
+docstring); ``_throttle`` ``throttle`` and ``attempts``; ``_device`` ``device``, ``usercode`` and
+``devices``; the gateway's local cache
 ``cache:generation``.
 
 =============================  ======  ===============================  =================
@@ -55,6 +56,10 @@ P remembered:{<sha(u)>}:expiry zset    client id -> expiry (ms)         longest 
 P throttle:<b>:{<sha>}         hash    count, ends (window end, ms)     throttle window
 P throttle:<b>:{<sha>}:<a>     hash    count, ends, from one caller     throttle window
 P attempts:<b>:{<sha>}:<a>     zset    attempt id -> hold end (ms)      ``attempt_timeout``
+P device:<sha>                 hash    device authorization request     expiry + grace
+                                       (RFC 8628: state, interval, ...)
+P usercode:<sha>               string  <sha> of its device code         expiry
+P devices:<client_id>          zset    device <sha> -> expiry (ms)      longest entry
 P cache:generation             string  random; only with local_cache    none
 P signing:keys                 hash    kid -> JSON sealed signing key   none
 P signing:current              hash    alg -> kid of its current key    none
@@ -266,6 +271,26 @@ class Keys:
         """SCAN pattern matching every user's :meth:`remembered` hash (not its index)."""
         return f"{self.prefix}remembered:{{*}}"
 
+    def device(self, sha: str) -> str:
+        """A device authorization request (RFC 8628), by its device code's digest."""
+        return f"{self.prefix}device:{sha}"
+
+    @property
+    def device_prefix(self) -> str:
+        return f"{self.prefix}device:"
+
+    def user_code(self, sha: str) -> str:
+        """Which device code a user code names, by the normalised user code's digest."""
+        return f"{self.prefix}usercode:{sha}"
+
+    @property
+    def user_code_prefix(self) -> str:
+        return f"{self.prefix}usercode:"
+
+    def device_index(self, client_id: str) -> str:
+        """A client's waiting device codes: what bounds how many it can keep."""
+        return f"{self.prefix}devices:{client_id}"
+
     def throttle(self, bucket: str, key: str, address: str | None = None) -> str:
         """The counter of ``key`` in ``bucket``: from every caller, or from ``address`` only."""
         if len(key) > _MEMO_KEY or (address is not None and len(address) > _MEMO_KEY):
@@ -349,6 +374,9 @@ KINDS: dict[str, tuple[str, re.Pattern[str]]] = {
         ("remembered_index", "zset", f"remembered:{_TAG}:expiry"),
         ("throttle", "hash", f"throttle:{_BUCKET}:{_TAG}(?::{_SHA})?"),
         ("attempts", "zset", f"attempts:{_BUCKET}:{_TAG}:{_SHA}"),
+        ("device", "hash", f"device:{_SHA}"),
+        ("user_code", "string", f"usercode:{_SHA}"),
+        ("device_index", "zset", f"devices:{_ID}"),
         ("cache_generation", "string", "cache:generation"),
         ("signing_keys", "hash", "signing:keys"),
         ("signing_current", "hash", "signing:current"),

@@ -560,6 +560,31 @@ RULES: tuple[Rule, ...] = (
          "for expire_unused_after seconds disappears (a Redis TTL each use restarts, never "
          "shorter than an access token's life); its refresh tokens then fail client "
          "authentication, and expired clients stop counting against the cap."),
+    Rule("device.codes", TOKEN, "RFC 8628 §3.1, §3.2, §6.1; RFC 8707 §2",
+         "device_authorization/ authenticates the client as token/ does, refuses a client "
+         "not allowed the device grant, validates scopes as auth/ and answers a 256-bit "
+         "device_code (stored as a digest), an 8-letter base-20 user_code shown WDJB-MJHT, "
+         "verification_uri(_complete), expires_in and interval; a client's waiting codes "
+         "are bounded."),
+    Rule("device.polling", TOKEN, "RFC 8628 §3.4, §3.5",
+         "Polling answers authorization_pending, slow_down (interval raised by 5 s in the "
+         "script that records the poll), access_denied, expired_token; a device code is "
+         "bound to its client."),
+    Rule("device.single-use", TOKEN, "RFC 8628 §3.5; RFC 6749 §4.1.2",
+         "An approved device code gives exactly one token response: of N concurrent polls "
+         "one succeeds, the others and every replay are invalid_grant."),
+    Rule("device.page.login", AUTHORIZE, "RFC 8628 §3.3; RFC 9700 §4.14",
+         "The verification page is protected by the host's login (anonymous: sent to "
+         "login with next=), never by a bearer token (400, nothing decided)."),
+    Rule("device.page.confirm", AUTHORIZE, "RFC 8628 §5.4",
+         "verification_uri_complete only prefills: the page shows the client and scopes "
+         "and the person approves or denies by POST; a GET never decides."),
+    Rule("device.page.csrf", AUTHORIZE, "RFC 6749 §10.12; RFC 8628 §5.4",
+         "The decision POST needs a CSRF token bound to the user and the user code and a "
+         "same-origin browser; approve and deny racing leave exactly one decision."),
+    Rule("device.user-code.brute-force", TRANSPORT, "RFC 8628 §5.1, §5.2",
+         "Wrong user codes are counted first, per caller address (10 per window) and "
+         "overall (past 100, one per address); concurrent guesses gain nothing."),
     Rule("redis.token-503", REDIS, "RFC 6749 §5.2",
          "Token endpoints: 503 JSON temporarily_unavailable + Retry-After, never "
          "invalid_grant."),

@@ -21,14 +21,17 @@ from tests.fuzz.strategies import headers, mutated, pairs
 from tests.raw_asgi import call
 from tests.reliability.stack import PASSWORD, REDIRECT, VERIFIER
 
-PATHS = ("/oauth/token/", "/oauth/revoke/", "/oauth/introspect/", "/oauth/token")
+PATHS = ("/oauth/token/", "/oauth/revoke/", "/oauth/introspect/", "/oauth/token",
+         "/oauth/device_authorization/")
 NAMES = tuple(sorted(OAUTH_PARAMS))
 
 
 def _values(fuzz: FuzzEnv) -> dict[str, tuple[str, ...]]:
     return {
         "grant_type": ("authorization_code", "refresh_token", "client_credentials", "password",
-                       "implicit", "urn:x", "REFRESH_TOKEN"),
+                       "implicit", "urn:x", "REFRESH_TOKEN",
+                       "urn:ietf:params:oauth:grant-type:device_code"),
+        "device_code": ("x" * 43, "a.b"),
         "refresh_token": (fuzz.refresh_token, fuzz.access_token, "a.b"),
         "token": (fuzz.access_token, fuzz.refresh_token, "a.b"),
         "token_type_hint": ("access_token", "refresh_token", "x"),

@@ -80,7 +80,7 @@ def test_each_grant_serves_the_keys_it_declares_and_one_instance_serves_both_hal
 ) -> None:
     grants = harness.server.grants
     assert set(grants.token) == {"authorization_code", "refresh_token", "client_credentials",
-                                 "password"}
+                                 "password", "urn:ietf:params:oauth:grant-type:device_code"}
     assert {t: type(g) for t, (_, g) in grants.authorization.items()} == {
         "code": AuthorizationCodeGrant, "token": ImplicitGrant}
     both = {id(grants.token["authorization_code"]), id(grants.authorization["code"][1])}

@@ -74,7 +74,8 @@ async def test_metadata_urls_point_at_the_real_endpoints(store: TokenStore) -> N
 async def test_grant_and_response_types_follow_the_server_switches(store: TokenStore) -> None:
     everything = await _metadata(build_app(store, verify_password=lambda u, p: None))
     assert everything["grant_types_supported"] == [
-        "authorization_code", "client_credentials", "implicit", "password", "refresh_token"]
+        "authorization_code", "client_credentials", "implicit", "password", "refresh_token",
+        "urn:ietf:params:oauth:grant-type:device_code"]
     assert everything["response_types_supported"] == ["code", "token"]
     assert everything["response_modes_supported"] == ["query", "fragment"]
     code_only = await _metadata(build_app(store, grants=["authorization_code", "refresh_token"]))

@@ -8,6 +8,7 @@ from oauth_middleware.server.grants.base import (
     TokenGrant,
 )
 from oauth_middleware.server.grants.client_credentials import ClientCredentialsGrant
+from oauth_middleware.server.grants.device_code import DeviceCodeGrant
 from oauth_middleware.server.grants.extensions import GrantExtension
 from oauth_middleware.server.grants.implicit import ImplicitGrant
 from oauth_middleware.server.grants.password import PasswordGrant
@@ -21,6 +22,7 @@ __all__ = [
     "AuthorizationDetails",
     "AuthorizationGrant",
     "ClientCredentialsGrant",
+    "DeviceCodeGrant",
     "Grant",
     "GrantExtension",
     "Grants",

@@ -18,6 +18,7 @@ from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.grants.authorization_code import AuthorizationCodeGrant
 from oauth_middleware.server.grants.base import AuthorizationGrant, Grant, TokenGrant
 from oauth_middleware.server.grants.client_credentials import ClientCredentialsGrant
+from oauth_middleware.server.grants.device_code import DeviceCodeGrant
 from oauth_middleware.server.grants.extensions import GrantExtension
 from oauth_middleware.server.grants.implicit import ImplicitGrant
 from oauth_middleware.server.grants.password import PasswordGrant
@@ -27,7 +28,7 @@ from oauth_middleware.server.throttle import Throttle
 #: The grants a server serves unless given others.
 DEFAULT_GRANTS: tuple[type[Grant], ...] = (
     AuthorizationCodeGrant, ImplicitGrant, RefreshTokenGrant, ClientCredentialsGrant,
-    PasswordGrant,
+    PasswordGrant, DeviceCodeGrant,
 )
 
 
