@@ -216,6 +216,8 @@ STORE_SURFACE = frozenset({
     # the CLI list and forget.
     "forget_client_consents", "forget_consent", "list_remembered_consents",
     "remember_consent", "remembered_consent",
+    # Pushed authorization requests (RFC 9126), the authorization server's bookkeeping.
+    "pushed",
 })
 
 

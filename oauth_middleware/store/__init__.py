@@ -12,7 +12,8 @@ Module map (data flows down; only ``_gateway`` imports redis-py):
   ``_grants`` (issue, codes, refresh rotation; scripts in ``_grant_scripts``),
   ``_tokens`` (resolve, look up, list), ``_revocation`` (one token, a grant, a user's
   or a client's grants), ``_clients`` (registry + its script), ``_scopes``,
-  ``_consent`` (pending authorizations + scripts), ``_keys`` (sealed signing keys),
+  ``_consent`` (pending authorizations + scripts), ``_pushed`` (pushed authorization
+  requests, RFC 9126, through the consent scripts), ``_keys`` (sealed signing keys),
   ``_throttle`` (counters; scripts in ``_throttle_scripts``), ``_authn`` (the token
   family's one read per request),
   ``_documents`` (clients known by a metadata document, and their fetch state);

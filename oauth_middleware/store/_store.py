@@ -41,6 +41,7 @@ from oauth_middleware.store._gateway.health import RedisHealth
 from oauth_middleware.store._grants import Grants
 from oauth_middleware.store._keys import SigningKeyRecords
 from oauth_middleware.store._minting import NewTokens
+from oauth_middleware.store._pushed import Pushed
 from oauth_middleware.store._remembered import Remembered
 from oauth_middleware.store._revocation import Revocation
 from oauth_middleware.store._scopes import Scopes
@@ -80,6 +81,8 @@ class TokenStore:
         #: Pending consent transactions (``auth/``'s decision step).
         self.consent = Consent(ctx)
         self._remembered = Remembered(ctx, self._clients)
+        #: Pushed authorization requests waiting for ``auth/`` (RFC 9126).
+        self.pushed = Pushed(ctx)
         #: Brute-force counters of the token family and the password grant.
         self.throttle = Throttle(ctx)
         #: Clients known by a metadata document (CIMD): their fetch state, their cap.
