@@ -376,3 +376,17 @@ async def test_metadata_names_the_par_endpoint(harness: Harness) -> None:
     metadata = (await harness.http.get("/oauth/.well-known/oauth-authorization-server")).json()
     assert metadata["pushed_authorization_request_endpoint"] == "https://testserver/oauth/par/"
     assert metadata["require_pushed_authorization_requests"] is False
+
+
+@pytest.mark.rule("par.only-pushed-params")
+async def test_an_anonymous_user_is_sent_to_log_in_with_only_the_request_uri_in_next(
+    harness: Harness, pc: RegisteredClient,
+) -> None:
+    request_uri = await pushed(harness, pc)
+    response = await harness.authorize(None, client_id="pc", request_uri=request_uri)
+    assert response.status_code == 303
+    location = httpx.URL(response.headers["location"])
+    assert location.path == "/login"
+    back = httpx.URL(location.params["next"])
+    assert dict(back.params) == {"client_id": "pc", "request_uri": request_uri}
+    assert_page(await harness.get_auth(dict(back.params)), 200)
