@@ -20,6 +20,7 @@ from oauth_middleware.errors import (
     InvalidRequest,
     InvalidScope,
     OAuthError,
+    RequestUriNotSupported,
     UnauthorizedClient,
     UnsupportedResponseType,
 )
@@ -199,6 +200,8 @@ async def validate(
                                or client.require_pushed_authorization_requests):
             raise InvalidRequest("This request must be pushed to the par/ endpoint first "
                                  "(RFC 9126).")
+        if params.values("request_uri"):  # not one of ours (RFC 9101 §5.2, §6.2)
+            raise RequestUriNotSupported()
         _check_shape(params)
         response_type, grant = check_response_type(
             config, grants, client, params.get("response_type"))

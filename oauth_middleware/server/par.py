@@ -15,8 +15,10 @@ digest of a random reference; the answer names it as
 At ``auth/`` a ``request_uri`` stands for the pushed parameters (RFC 9101 §6.3: only
 those count): a parameter also sent in the query is ignored when it says the same,
 refused when it differs; one the pushed request lacks is ignored. An unknown, expired,
-used or foreign ``request_uri`` is an error page: without the stored request no
-redirect URI is trusted. The request is read, not taken, when the consent page is
+used or foreign ``request_uri`` of ours is an error page: without the stored request no
+redirect URI is trusted. Any other ``request_uri`` would name a request object (RFC 9101),
+which this server does not take: ``request_uri_not_supported``, by redirect once the
+query's client and redirect URI passed. The request is read, not taken, when the consent page is
 shown, so a reload shows it again (§4 allows this); it is taken, atomically and once,
 when the user decides or when a remembered consent answers: one code at most.
 """
@@ -127,15 +129,15 @@ async def resolve(store: TokenStore, query: QueryParams) -> Resolved | None:
     """The pushed request ``query`` names by ``request_uri``; None: it names none.
 
     Every failure is an :class:`InvalidRequest` page: no redirect URI is known yet."""
-    if not query.values("request_uri"):
-        return None
+    if not any(uri.startswith(PREFIX) for uri in query.values("request_uri")):
+        return None  # none of ours: a request object by reference (JAR), refused later
     if query.repeated(("request_uri", "client_id")):
         raise InvalidRequest("The client_id or request_uri parameter is repeated.")
     client_id, request_uri = query.get("client_id"), query.get("request_uri")
     if client_id is None:
         raise InvalidRequest("The client_id parameter is missing.")
     reference = (request_uri or "").removeprefix(PREFIX)
-    if request_uri is None or reference == request_uri or not _REFERENCE.fullmatch(reference):
+    if request_uri is None or not _REFERENCE.fullmatch(reference):
         raise InvalidRequest(_UNKNOWN)
     record = await store.pushed.peek(client_id, reference)
     if record is None or record.client_id != client_id:

@@ -279,12 +279,18 @@ async def test_an_expired_tampered_or_malformed_request_uri_is_an_error_page(
     request_uri = await pushed(harness, pc)
     ref = reference(request_uri)
     flipped = ref[:-1] + ("A" if ref[-1] != "A" else "B")
-    for bad in (PREFIX + flipped, "urn:other:" + ref, ref, PREFIX, PREFIX + "x" * 5000,
-                PREFIX + ref + "\u00e9", "https://evil.example/req"):
+    for bad in (PREFIX + flipped, PREFIX, PREFIX + "x" * 5000, PREFIX + ref + "\u00e9"):
         response = await harness.authorize(client_id="pc", request_uri=bad,
                                            redirect_uri=WEB_REDIRECT, response_type="code")
         assert response.status_code in (400, 413)
         assert_page(response, response.status_code)
+    for other in ("urn:other:" + ref, ref, "https://evil.example/req"):  # no PAR reference
+        _, _, params = answer(await harness.authorize(
+            client_id="pc", request_uri=other, redirect_uri=WEB_REDIRECT, response_type="code",
+            state="s"))
+        assert (params["error"], params["state"]) == ("request_uri_not_supported", "s")
+        assert_page(await harness.authorize(client_id="pc", request_uri=other,
+                                            redirect_uri="https://evil.example/cb"), 400)
     twice = await harness.authorize_raw(
         f"client_id=pc&request_uri={ref}&request_uri={ref}".replace(ref, PREFIX + ref))
     assert_page(twice, 400)
