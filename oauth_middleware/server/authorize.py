@@ -129,7 +129,9 @@ class AuthorizationEndpoint:
         answer the client with an error, never show a login page (Core 1.0 §3.1.2.6)."""
         params = parse(request.scope["query_string"], max_bytes=areq.MAX_QUERY_BYTES,
                        max_fields=areq.MAX_FIELDS)
-        pushed = await par.resolve(self.config.store, params)
+        pushed = await par.resolve(  # a HEAD stores nothing: it extends nothing either
+            self.config.store, params,
+            keep_for=self.config.consent_lifetime if request.method == "GET" else 0)
         if pushed is not None:  # RFC 9126 §4: the pushed parameters stand for the query
             params = pushed.params
         client, target = await areq.identify(self.config.store, params, self.grants,

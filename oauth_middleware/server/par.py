@@ -16,11 +16,13 @@ At ``auth/`` a ``request_uri`` stands for the pushed parameters (RFC 9101 §6.3:
 those count): a parameter also sent in the query is ignored when it says the same,
 refused when it differs; one the pushed request lacks is ignored. An unknown, expired,
 used or foreign ``request_uri`` of ours is an error page: without the stored request no
-redirect URI is trusted. Any other ``request_uri`` would name a request object (RFC 9101),
-which this server does not take: ``request_uri_not_supported``, by redirect once the
-query's client and redirect URI passed. The request is read, not taken, when the consent page is
-shown, so a reload shows it again (§4 allows this); it is taken, atomically and once,
-when the user decides or when a remembered consent answers: one code at most.
+redirect URI is trusted. Presented in time, a request is kept for the consent lifetime
+from then, while the user signs in and decides. Any other ``request_uri`` would name a
+request object (RFC 9101), which this server does not take: ``request_uri_not_supported``,
+by redirect once the query's client and redirect URI passed. The request is read, not
+taken, when the consent page is shown, so a reload shows it again (§4 allows this); it is
+taken, atomically and once, when the user decides or when a remembered consent answers:
+one code at most.
 """
 
 from __future__ import annotations
@@ -125,10 +127,14 @@ class Resolved:
             raise InvalidRequest(_UNKNOWN)
 
 
-async def resolve(store: TokenStore, query: QueryParams) -> Resolved | None:
+async def resolve(store: TokenStore, query: QueryParams, *, keep_for: int = 0
+                  ) -> Resolved | None:
     """The pushed request ``query`` names by ``request_uri``; None: it names none.
 
-    Every failure is an :class:`InvalidRequest` page: no redirect URI is known yet."""
+    Presented in time, the request is kept ``keep_for`` seconds (the consent lifetime) from
+    now: ``expires_in`` bounds when the browser must arrive (RFC 9126 §2.2), not how long
+    the user may take to sign in and decide. Every failure is an :class:`InvalidRequest`
+    page: no redirect URI is known yet."""
     if not any(uri.startswith(PREFIX) for uri in query.values("request_uri")):
         return None  # none of ours: a request object by reference (JAR), refused later
     if query.repeated(("request_uri", "client_id")):
@@ -139,7 +145,7 @@ async def resolve(store: TokenStore, query: QueryParams) -> Resolved | None:
     reference = (request_uri or "").removeprefix(PREFIX)
     if request_uri is None or not _REFERENCE.fullmatch(reference):
         raise InvalidRequest(_UNKNOWN)
-    record = await store.pushed.peek(client_id, reference)
+    record = await store.pushed.peek(client_id, reference, keep_for=keep_for)
     if record is None or record.client_id != client_id:
         raise InvalidRequest(_UNKNOWN)
     pushed = parse(record.query.encode("ascii"), max_bytes=areq.MAX_QUERY_BYTES,

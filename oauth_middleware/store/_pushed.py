@@ -15,7 +15,26 @@ from oauth_middleware.security import digest, new_secret
 from oauth_middleware.store._codec import RecordError, dump, load
 from oauth_middleware.store._consent import PUT_PENDING, TAKE_PENDING
 from oauth_middleware.store._context import Context, ttl_ms
-from oauth_middleware.store._gateway import evalsha
+from oauth_middleware.store._gateway import Script, evalsha
+
+#: KEYS: the pushed request, its client's index; ARGV: TTL ms to keep it at least (0: none).
+#: The request while it waits (never a taken one's tombstone), its life (and its index's)
+#: extended to ARGV[1] when shorter: once presented at ``auth/`` in time, it lasts while
+#: the user signs in and decides.
+PEEK = Script("""
+local value = redis.call('GET', KEYS[1])
+if not value or string.sub(value, 1, 6) == 'taken:' then
+  return false
+end
+local ttl = tonumber(ARGV[1])
+if ttl > 0 and redis.call('PTTL', KEYS[1]) < ttl then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  if redis.call('PTTL', KEYS[2]) < ttl then
+    redis.call('PEXPIRE', KEYS[2], ttl)
+  end
+end
+return value
+""")
 
 
 class Pushed:
@@ -37,13 +56,16 @@ class Pushed:
         await self._gateway.one(evalsha(PUT_PENDING, names, args), PUT_PENDING)
         return reference
 
-    async def peek(self, client_id: str, reference: str) -> PushedAuthorization | None:
-        """The request while it waits (a consent page may be reloaded); None once taken,
-        dropped, expired, or pushed by another client."""
-        raw = await self._gateway.one(("GET", self._keys.pushed(client_id, digest(reference))))
-        if raw is None or (raw if isinstance(raw, bytes) else raw.encode()).startswith(b"taken:"):
-            return None
-        return _loaded(raw)
+    async def peek(self, client_id: str, reference: str, *, keep_for: int = 0
+                   ) -> PushedAuthorization | None:
+        """The request while it waits (a consent page may be reloaded), kept at least
+        ``keep_for`` seconds more (0: left as it is); None once taken, dropped, expired, or
+        pushed by another client."""
+        names = [self._keys.pushed(client_id, digest(reference)),
+                 self._keys.pushed_index(client_id)]
+        raw = await self._gateway.one(evalsha(PEEK, names, [ttl_ms(keep_for) if keep_for
+                                                            else 0]), PEEK)
+        return None if raw is None else _loaded(raw)
 
     async def take(self, client_id: str, sha: str) -> PushedAuthorization | None:
         """Retire the request whose reference has digest ``sha``, once: of any number of

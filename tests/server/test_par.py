@@ -396,3 +396,19 @@ async def test_an_anonymous_user_is_sent_to_log_in_with_only_the_request_uri_in_
     back = httpx.URL(location.params["next"])
     assert dict(back.params) == {"client_id": "pc", "request_uri": request_uri}
     assert_page(await harness.get_auth(dict(back.params)), 200)
+
+
+@pytest.mark.rule("par.stored")
+async def test_a_request_uri_presented_in_time_lasts_while_the_user_signs_in_and_decides(
+    harness: Harness, pc: RegisteredClient, store: TokenStore,
+) -> None:
+    request_uri = await pushed(harness, pc)
+    key = key_of(store, "pc", request_uri)
+    assert await redis_of(store).pttl(key) <= 60_000
+    head = await harness.http.head("/oauth/auth/", params={"client_id": "pc",
+                                                           "request_uri": request_uri})
+    assert head.status_code == 303 and await redis_of(store).pttl(key) <= 60_000
+    login = await harness.authorize(None, client_id="pc", request_uri=request_uri)
+    assert login.status_code == 303 and login.headers["location"].startswith("/login")
+    assert 590_000 < await redis_of(store).pttl(key) <= 600_000  # the consent lifetime
+    assert 590_000 < await redis_of(store).pttl(store.keys.pushed_index("pc")) <= 600_000
