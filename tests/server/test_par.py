@@ -412,3 +412,22 @@ async def test_a_request_uri_presented_in_time_lasts_while_the_user_signs_in_and
     assert login.status_code == 303 and login.headers["location"].startswith("/login")
     assert 590_000 < await redis_of(store).pttl(key) <= 600_000  # the consent lifetime
     assert 590_000 < await redis_of(store).pttl(store.keys.pushed_index("pc")) <= 600_000
+
+
+@pytest.mark.rule("redis.token-503", "redis.auth-503")
+async def test_par_and_auth_with_a_request_uri_answer_503_when_redis_is_unreachable() -> None:
+    from tests.faults import assert_unavailable_json
+    from tests.redis_process import free_port
+
+    port = free_port()
+    down = TokenStore.from_url(f"redis://127.0.0.1:{port}/0")
+    try:
+        async with open_harness(down, seeded=False) as h:
+            response = await h.http.post(PAR, data=ASK, headers=basic("pc", "s" * 20))
+            assert_error(response, 503, "temporarily_unavailable")
+            assert_unavailable_json(response, str(port))
+            page = await h.authorize(client_id="pc", request_uri=PREFIX + "r" * 43)
+            assert_page(page, 503)
+            assert str(port) not in page.text and "retry-after" in page.headers
+    finally:
+        await down.aclose()
