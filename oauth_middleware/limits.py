@@ -37,12 +37,19 @@ DEVICE_SLOW_DOWN = 5
 #: A device code's record outlives its expiry this long, so a late poll is told
 #: ``expired_token`` rather than ``invalid_grant``.
 DEVICE_EXPIRED_GRACE = 600
+#: A pushed authorization request's ``request_uri`` (RFC 9126 §2.2: short; at most 10 min).
+PAR_LIFETIME = 60
+MAX_PAR_LIFETIME = 600
 
 # --- bounds on collections ------------------------------------------------------------------
 
 #: Consent transactions one user may have waiting; storing one more drops their oldest,
 #: so a loop of ``GET auth/`` cannot fill Redis (``AuthorizationServer(max_pending_consents=)``).
 MAX_PENDING = 20
+#: Pushed authorization requests one client may have waiting; pushing one more drops its
+#: oldest, so nobody holding a public client's id can fill Redis through ``par/``
+#: (``AuthorizationServer(max_pushed_requests=)``).
+MAX_PUSHED = 1000
 #: Clients whose consent one user's remembered consents hold at most; remembering one more
 #: forgets the entry that expires first (``AuthorizationServer(max_remembered_consents=)``).
 REMEMBERED_CONSENTS = 100

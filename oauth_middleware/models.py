@@ -101,6 +101,8 @@ class Client:
     access_token_alg: str = ""
     #: JWS algorithm of its ID tokens (OpenID Connect Dynamic Registration §2); empty: RS256.
     id_token_signed_response_alg: str = ""
+    #: RFC 9126 §6: ``auth/`` accepts this client's requests only when pushed to ``par/``.
+    require_pushed_authorization_requests: bool = False
 
     @property
     def confidential(self) -> bool:
@@ -226,6 +228,20 @@ class PendingAuthorization:
     amr: tuple[str, ...] = ()
     #: The ``claims`` request parameter (§5.5), normalised JSON.
     claims: str | None = None
+    #: Digest of the ``request_uri`` it was pushed under (RFC 9126 §4), taken when answered.
+    pushed: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PushedAuthorization:
+    """An authorization request a client pushed (RFC 9126 §2), waiting for ``auth/``."""
+
+    client_id: str
+    #: ``Client.generation`` of the client that pushed it: a new registration voids it.
+    client_generation: str = ""
+    #: The pushed parameters, re-encoded as the query string ``auth/`` would have read.
+    query: str = ""
+    created_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -412,6 +412,7 @@ SERVER: dict[str, Check] = {
     "default_resource": resources, "signing_keys": signing_keys, "openid": openid,
     "remember_consent": optional(whole, "asking every time"), "max_remembered_consents": whole,
     "logout": optional(function("logout=end_session"), "no end_session/ endpoint"),
+    "par_lifetime": whole, "max_pushed_requests": whole, "require_par": flag,
 }
 #: ``AdminApp(...)``'s options.
 ADMIN: dict[str, Check] = {
@@ -434,4 +435,5 @@ REGISTRATION: dict[str, Check] = {
     "post_logout_redirect_uris": redirect_uris,
     "access_token_format": string, "access_token_alg": optional_text,
     "id_token_signed_response_alg": string,
+    "require_pushed_authorization_requests": flag,
 }

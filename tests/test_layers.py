@@ -218,6 +218,8 @@ STORE_SURFACE = frozenset({
     "remember_consent", "remembered_consent",
     # Device authorization requests (RFC 8628): the server's bookkeeping, like ``consent``.
     "device",
+    # Pushed authorization requests (RFC 9126), the authorization server's bookkeeping.
+    "pushed",
 })
 
 

@@ -33,7 +33,7 @@ NEW_CLIENT: dict[str, Any] = {
     "title": "", "client_id": "", "redirect_uris": "", "scopes": "", "type": "public",
     "grant_types": ["authorization_code", "refresh_token"], "token_lifetime": str(ACCESS_LIFETIME),
     "description": "", "link": "", "allow_http": False, "allow_plain_pkce": False,
-    "resources": "",
+    "resources": "", "require_par": False,
 }
 
 
@@ -68,6 +68,7 @@ def form_values(form: Form) -> dict[str, Any]:
         "allow_http": form.checked("allow_http"),
         "allow_plain_pkce": form.checked("allow_plain_pkce"),
         "resources": form.raw("resources").replace("\r\n", "\n"),
+        "require_par": form.checked("require_par"),
     }
 
 
@@ -80,6 +81,7 @@ def client_values(client: Client) -> dict[str, Any]:
         "token_lifetime": "never" if client.token_lifetime is None else str(client.token_lifetime),
         "description": client.description, "link": client.link, "allow_http": False,
         "allow_plain_pkce": client.allow_plain_pkce, "resources": "\n".join(client.resources),
+        "require_par": client.require_pushed_authorization_requests,
     }
 
 
@@ -95,6 +97,7 @@ def toolbox_fields(form: Form) -> dict[str, Any]:
         "link": form.get("link"), "allow_http": form.checked("allow_http"),
         "allow_plain_pkce": form.checked("allow_plain_pkce"),
         "resources": [r.strip() for r in form.raw("resources").splitlines() if r.strip()],
+        "require_pushed_authorization_requests": form.checked("require_par"),
     }
 
 

@@ -125,6 +125,8 @@ def client_group() -> None:
               help="Accept plain-http redirect URIs on any host (local development only).")
 @click.option("--allow-plain-pkce", is_flag=True,
               help="Accept the PKCE 'plain' method from this client (S256 is always accepted).")
+@click.option("--require-par", is_flag=True,
+              help="auth/ takes only requests this client pushed to par/ (RFC 9126).")
 @click.option("--resource", "resources", multiple=True, metavar="URI",
               help="A resource (RFC 8707) the client's tokens may be meant for (repeat); "
                    "also their audience when it names none. Without any: every resource.")
@@ -142,7 +144,7 @@ def add(title: str, redirect_uris: tuple[str, ...], client_id: str | None,
         grant_types: tuple[str, ...], token_lifetime: int | None, registrant: str,
         description: str, link: str, allow_http: bool, allow_plain_pkce: bool,
         force_implicit: bool, resources: tuple[str, ...], access_token_format: str,
-        access_token_alg: str | None, as_json: bool) -> None:
+        access_token_alg: str | None, require_par: bool, as_json: bool) -> None:
     """Register a client titled TITLE.
 
     Prints its client_id and, for a confidential client, its secret: shown
@@ -161,7 +163,7 @@ def add(title: str, redirect_uris: tuple[str, ...], client_id: str | None,
         description=description, link=link, allow_http=allow_http,
         allow_plain_pkce=allow_plain_pkce, allow_confidential_implicit=force_implicit,
         resources=resources, access_token_format=access_token_format,
-        access_token_alg=access_token_alg,
+        access_token_alg=access_token_alg, require_pushed_authorization_requests=require_par,
     ))
     kind = "public" if registered.client.public else "confidential"
     _show_registered(registered, as_json, f"Registered {kind} client {title.strip()!r}.")

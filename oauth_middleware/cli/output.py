@@ -118,6 +118,8 @@ def client_dict(client: Client, secret: str | None = None) -> dict[str, object]:
         data["access_token_format"] = client.access_token_format
     if client.access_token_alg:
         data["access_token_alg"] = client.access_token_alg
+    if client.require_pushed_authorization_requests:
+        data["require_pushed_authorization_requests"] = True
     return data
 
 

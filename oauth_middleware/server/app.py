@@ -2,7 +2,7 @@
 
 ``app.mount("/oauth", AuthorizationServer(store=store, issuer="https://example.com/oauth",
 secret_key=...))`` serves ``auth/``, ``token/``, ``revoke/``, ``introspect/``,
-``device_authorization/`` and ``device`` (RFC 8628), ``jwks/``
+``device_authorization/`` and ``device`` (RFC 8628), ``par/`` (RFC 9126), ``jwks/``
 (with the ``jwt`` extra, or ``signing_keys``) and ``/.well-known/oauth-authorization-server``;
 an OpenID Provider (``openid=``) also ``userinfo/`` and ``/.well-known/openid-configuration``.
 Each path answers with and without its trailing slash; there is no slash redirect (a 307
@@ -24,6 +24,8 @@ from oauth_middleware import keyring, settings_checks
 from oauth_middleware.limits import (
     CODE_LIFETIME,
     MAX_PENDING,
+    MAX_PUSHED,
+    PAR_LIFETIME,
     PENDING_LIFETIME,
     REFRESH_LIFETIME,
     REMEMBERED_CONSENTS,
@@ -37,6 +39,7 @@ from oauth_middleware.server import (
     introspect,
     jwks,
     metadata,
+    par,
     revoke,
     token,
 )
@@ -100,6 +103,9 @@ class AuthorizationServer:
         max_remembered_consents: int = REMEMBERED_CONSENTS,
         logout: Logout | None = None,
         openid: OpenIDProvider | None = None,
+        par_lifetime: int = PAR_LIFETIME,
+        max_pushed_requests: int = MAX_PUSHED,
+        require_par: bool = False,
     ) -> None:
         settings_checks.check_options("AuthorizationServer", settings_checks.SERVER, locals())
         key = signing_key(secret_key, debug=debug)
@@ -119,7 +125,8 @@ class AuthorizationServer:
             client_metadata_documents=client_metadata_documents,
             default_resource=default_audience(default_resource), signing_keys=signing_keys,
             remember_consent=remember_consent, max_remembered_consents=max_remembered_consents,
-            logout=logout, openid=openid,
+            logout=logout, openid=openid, par_lifetime=par_lifetime,
+            max_pushed_requests=max_pushed_requests, require_par=require_par,
         )
         config = self.config
         #: The mount path last checked against the issuer (``settings_checks.check_mount``).
@@ -135,7 +142,8 @@ class AuthorizationServer:
             "revoke": revoke.RevocationEndpoint(config, documents=self.documents),
             "introspect": introspect.IntrospectionEndpoint(config),
             "device_authorization": device_authorization.DeviceAuthorizationEndpoint(
-                config, documents=self.documents)}
+                config, documents=self.documents),
+            "par": par.PushedAuthorizationEndpoint(config, self.grants, documents=self.documents)}
         if config.openid is not None:
             self.grants.extend(AuthorizationCodeGrant, OpenIDCode())
             self.grants.register(OpenIDImplicitGrant)

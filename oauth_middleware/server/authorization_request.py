@@ -20,6 +20,7 @@ from oauth_middleware.errors import (
     InvalidRequest,
     InvalidScope,
     OAuthError,
+    RequestUriNotSupported,
     UnauthorizedClient,
     UnsupportedResponseType,
 )
@@ -115,6 +116,8 @@ class AuthorizationRequest:
     audience: frozenset[str] = frozenset()
     #: The OpenID Connect parameters (empty unless the server is an OpenID Provider).
     openid: OpenIDRequest = NO_OPENID
+    #: Digest of the ``request_uri`` it was pushed under (RFC 9126 §4); None: not pushed.
+    pushed: str | None = None
 
     def pending(self, user: Authentication, now: float) -> PendingAuthorization:
         challenge, openid = self.details.challenge, self.openid
@@ -127,7 +130,7 @@ class AuthorizationRequest:
             code_challenge_method=challenge.method if challenge else None,
             created_at=now, client_generation=self.client.generation, audience=self.audience,
             nonce=openid.nonce, auth_time=user.auth_time, acr=user.acr, amr=user.amr,
-            claims=openid.claims,
+            claims=openid.claims, pushed=self.pushed,
         )
 
 
@@ -185,10 +188,20 @@ async def _client(store: TokenStore, client_id: str | None) -> Client:
 
 async def validate(
     config: ServerConfig, grants: Grants, client: Client, target: RedirectTarget,
-    params: Params,
+    params: Params, *, pushed: str | None = None,
 ) -> AuthorizationRequest:
-    """Everything after client and redirect URI; failures raise :class:`ErrorRedirect`."""
+    """Everything after client and redirect URI; failures raise :class:`ErrorRedirect`.
+
+    ``pushed``: the digest of the ``request_uri`` the parameters come from ("" while
+    ``par/`` checks them); a request not pushed is refused where pushing is required
+    (RFC 9126 §5-6)."""
     try:
+        if pushed is None and (config.require_par
+                               or client.require_pushed_authorization_requests):
+            raise InvalidRequest("This request must be pushed to the par/ endpoint first "
+                                 "(RFC 9126).")
+        if params.values("request_uri"):  # not one of ours (RFC 9101 §5.2, §6.2)
+            raise RequestUriNotSupported()
         _check_shape(params)
         response_type, grant = check_response_type(
             config, grants, client, params.get("response_type"))
@@ -198,7 +211,8 @@ async def validate(
         openid = openid_request.parse(params) if config.openid else NO_OPENID
     except OAuthError as exc:
         raise ErrorRedirect(exc, target) from None
-    return AuthorizationRequest(client, target, response_type, scopes, details, audience, openid)
+    return AuthorizationRequest(client, target, response_type, scopes, details, audience, openid,
+                                pushed or None)
 
 
 def _check_shape(params: Params) -> None:

@@ -47,7 +47,7 @@ from oauth_middleware.models import Client, PendingAuthorization
 from oauth_middleware.policy import grantable_scopes
 from oauth_middleware.redirects import add_params
 from oauth_middleware.server import authorization_request as areq
-from oauth_middleware.server import consent, remembered
+from oauth_middleware.server import consent, par, remembered
 from oauth_middleware.server.client_documents import DocumentClients
 from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.grants import AuthorizationGrant, Grants
@@ -129,13 +129,21 @@ class AuthorizationEndpoint:
         answer the client with an error, never show a login page (Core 1.0 §3.1.2.6)."""
         params = parse(request.scope["query_string"], max_bytes=areq.MAX_QUERY_BYTES,
                        max_fields=areq.MAX_FIELDS)
+        pushed = await par.resolve(  # a HEAD stores nothing: it extends nothing either
+            self.config.store, params,
+            keep_for=self.config.consent_lifetime if request.method == "GET" else 0)
+        if pushed is not None:  # RFC 9126 §4: the pushed parameters stand for the query
+            params = pushed.params
         client, target = await areq.identify(self.config.store, params, self.grants,
                                              documents=self.documents,
                                              caller=caller_address(request.scope))
+        if pushed is not None:
+            pushed.check_client(client)
         user = authentication(await run_hook(self.config.authenticate, request))
         if user is None and self.config.openid is None:
             return redirect(self.login_url(request))
-        auth_request = await areq.validate(self.config, self.grants, client, target, params)
+        auth_request = await areq.validate(self.config, self.grants, client, target, params,
+                                           pushed=pushed.sha if pushed is not None else None)
         store = self.config.store
         if self.config.openid is not None:
             try:
@@ -180,6 +188,7 @@ class AuthorizationEndpoint:
         if not await remembered.covers(self.config, user.user_id, auth_request):
             return None
         pending = auth_request.pending(user, self.config.store.clock())
+        await self.take_pushed(pending)
         try:
             _, grant = areq.check_response_type(self.config, self.grants, client,
                                                 pending.response_type)
@@ -243,6 +252,7 @@ class AuthorizationEndpoint:
         client = await self.config.store.get_client(pending.client_id)
         if client is None or client.generation != pending.client_generation:
             raise InvalidRequest("The client is no longer registered.")
+        await self.take_pushed(pending)
         target = areq.RedirectTarget.of(pending, self.grants)
         grant, scopes = await self.approved_scopes(client, pending, decision, target)
         try:
@@ -253,6 +263,16 @@ class AuthorizationEndpoint:
             raise areq.ErrorRedirect(exc, target) from None
         await note_use(self.config, client)
         return redirect(target.url(params))
+
+    async def take_pushed(self, pending: PendingAuthorization) -> None:
+        """A pushed request is answered once (RFC 9126 §4): taken atomically before its
+        answer is built, so of concurrent answers (reloaded pages, remembered consent) only
+        one goes on; the others see an error page, and no code is issued for them."""
+        if pending.pushed is None:
+            return
+        if await self.config.store.pushed.take(pending.client_id, pending.pushed) is None:
+            raise AccessDenied("This authorization request has expired or was already "
+                               "answered.")
 
     async def approved_scopes(
         self, client: Client, pending: PendingAuthorization, decision: consent.Decision,

@@ -12,8 +12,11 @@ from oauth_middleware.limits import (
     CODE_LIFETIME,
     MAX_CODE_LIFETIME,
     MAX_LIFETIME,
+    MAX_PAR_LIFETIME,
     MAX_PENDING,
+    MAX_PUSHED,
     MAX_REMEMBER_CONSENT,
+    PAR_LIFETIME,
     PENDING_LIFETIME,
     REFRESH_LIFETIME,
     REMEMBERED_CONSENTS,
@@ -152,6 +155,12 @@ class ServerConfig:
     #: ``logout(request) -> None``: ends the host's session at ``end_session/`` (OpenID
     #: Connect RP-Initiated Logout 1.0); None: no such endpoint.
     logout: Logout | None = None
+    #: RFC 9126: seconds a pushed request's ``request_uri`` lives (``expires_in``), and
+    #: how many one client may have waiting (one more drops its oldest).
+    par_lifetime: int = PAR_LIFETIME
+    max_pushed_requests: int = MAX_PUSHED
+    #: RFC 9126 §5: ``auth/`` accepts pushed requests only, from every client.
+    require_par: bool = False
     throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
     #: Extra template directory searched before the built-in templates.
     templates: Path | None = None
@@ -194,6 +203,11 @@ class ServerConfig:
             raise ValueError("consent_lifetime must be 1 to 3600 seconds")
         if not 1 <= self.max_pending_consents <= 1000:
             raise ValueError("max_pending_consents must be 1 to 1000 open consent pages per user")
+        if not 0 < self.par_lifetime <= MAX_PAR_LIFETIME:
+            raise ValueError(f"par_lifetime must be 1 to {MAX_PAR_LIFETIME} seconds "
+                             "(RFC 9126 §2.2: a short-lived request_uri)")
+        if not 1 <= self.max_pushed_requests <= 100_000:
+            raise ValueError("max_pushed_requests must be 1 to 100000 waiting requests per client")
         if self.remember_consent is not None and not (
                 0 < self.remember_consent <= MAX_REMEMBER_CONSENT):
             raise ValueError(f"remember_consent must be 1 to {MAX_REMEMBER_CONSENT} seconds "

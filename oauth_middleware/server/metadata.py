@@ -63,6 +63,8 @@ def document(config: ServerConfig, scopes: list[str]) -> dict[str, object]:
         **({"end_session_endpoint": config.url("end_session/")} if config.logout else {}),
         **jwks,
         "authorization_response_iss_parameter_supported": True,
+        "pushed_authorization_request_endpoint": config.url("par/"),  # RFC 9126 §5
+        "require_pushed_authorization_requests": config.require_par,
         **openid_members(config),
     }
 

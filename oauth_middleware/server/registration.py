@@ -103,7 +103,8 @@ def _metadata_of(client: Client) -> rm.Metadata:
         auth_method="none" if client.public else "client_secret_basic",
         client_name="" if client.title == client.client_id else client.title,
         client_uri=client.link, scopes=client.scopes,
-        post_logout_redirect_uris=client.post_logout_redirect_uris)
+        post_logout_redirect_uris=client.post_logout_redirect_uris,
+        require_par=client.require_pushed_authorization_requests)
 
 
 class _Registration(JsonEndpoint):
@@ -149,6 +150,7 @@ class RegistrationEndpoint(_Registration):
             secret_hash=None if secret is None else hash_client_secret(secret),
             scopes=metadata.scopes, grant_types=metadata.grant_types, link=metadata.client_uri,
             post_logout_redirect_uris=metadata.post_logout_redirect_uris,
+            require_pushed_authorization_requests=metadata.require_par,
             created_at=time.time(), generation=new_generation(), dynamic=True,
             registration_token_hash=digest(token))
         written = await self.store.register_dynamic_client(
@@ -232,7 +234,8 @@ class ClientConfigurationEndpoint(_Registration):
         updated = replace(client, title=metadata.client_name or client.client_id,
                           redirect_uris=metadata.redirect_uris, scopes=metadata.scopes,
                           grant_types=metadata.grant_types, link=metadata.client_uri,
-                          post_logout_redirect_uris=metadata.post_logout_redirect_uris)
+                          post_logout_redirect_uris=metadata.post_logout_redirect_uris,
+                          require_pushed_authorization_requests=metadata.require_par)
         if not await self.store.save_client(updated, only="same"):
             raise InvalidToken("The registration access token is invalid.")
         return self.answer(updated, metadata, token)

@@ -50,6 +50,8 @@ class Metadata:
     scopes: tuple[str, ...]
     #: OpenID Connect RP-Initiated Logout 1.0 §3.1, under the redirect URI rules.
     post_logout_redirect_uris: tuple[str, ...] = ()
+    #: RFC 9126 §6: ``auth/`` takes its requests only when pushed to ``par/``.
+    require_par: bool = False
 
     @property
     def public(self) -> bool:
@@ -192,7 +194,15 @@ async def validate(data: dict[str, Any], policy: RegistrationPolicy, store: Toke
     return Metadata(redirect_uris=uris, grant_types=grants, auth_method=method,
                     client_name=name, client_uri=links["client_uri"],
                     scopes=await _scopes(data, store),
-                    post_logout_redirect_uris=_logout_uris(data, policy))
+                    post_logout_redirect_uris=_logout_uris(data, policy),
+                    require_par=_flag(data, "require_pushed_authorization_requests"))
+
+
+def _flag(data: dict[str, Any], name: str) -> bool:
+    value = data.get(name, False)
+    if not isinstance(value, bool):
+        raise InvalidClientMetadata(f"{name} must be true or false.")
+    return value
 
 
 def described(metadata: Metadata) -> dict[str, object]:
@@ -211,4 +221,6 @@ def described(metadata: Metadata) -> dict[str, object]:
         answer["scope"] = " ".join(metadata.scopes)
     if metadata.post_logout_redirect_uris:
         answer["post_logout_redirect_uris"] = list(metadata.post_logout_redirect_uris)
+    if metadata.require_par:
+        answer["require_pushed_authorization_requests"] = True
     return answer

@@ -13,7 +13,8 @@ Module map (data flows down; only ``_gateway`` imports redis-py):
   ``_tokens`` (resolve, look up, list), ``_revocation`` (one token, a grant, a user's
   or a client's grants), ``_clients`` (registry + its script), ``_scopes``,
   ``_consent`` (pending authorizations + scripts), ``_device`` (device authorization
-  requests, RFC 8628), ``_keys`` (sealed signing keys),
+  requests, RFC 8628), ``_pushed`` (pushed authorization requests, RFC 9126, through the
+  consent scripts), ``_keys`` (sealed signing keys),
   ``_throttle`` (counters; scripts in ``_throttle_scripts``), ``_authn`` (the token
   family's one read per request),
   ``_documents`` (clients known by a metadata document, and their fetch state);

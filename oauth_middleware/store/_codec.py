@@ -105,7 +105,8 @@ def _names(cls: type[_Record]) -> tuple[str, ...]:
 #: bytes they had before the field existed (RFC 8707 audiences, a client's resources).
 _OMITTED_EMPTY = frozenset({"audience", "resources", "post_logout_redirect_uris",
                             "access_token_alg", "nonce", "auth_time", "acr", "amr",
-                            "claims", "id_token_signed_response_alg"})
+                            "claims", "id_token_signed_response_alg", "pushed",
+                            "require_pushed_authorization_requests"})
 
 
 def dump(record: _Record) -> str:

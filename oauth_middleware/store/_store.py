@@ -42,6 +42,7 @@ from oauth_middleware.store._gateway.health import RedisHealth
 from oauth_middleware.store._grants import Grants
 from oauth_middleware.store._keys import SigningKeyRecords
 from oauth_middleware.store._minting import NewTokens
+from oauth_middleware.store._pushed import Pushed
 from oauth_middleware.store._remembered import Remembered
 from oauth_middleware.store._revocation import Revocation
 from oauth_middleware.store._scopes import Scopes
@@ -83,6 +84,8 @@ class TokenStore:
         self._remembered = Remembered(ctx, self._clients)
         #: Device authorization requests (RFC 8628), waiting for a person's decision.
         self.device = DeviceCodes(ctx)
+        #: Pushed authorization requests waiting for ``auth/`` (RFC 9126).
+        self.pushed = Pushed(ctx)
         #: Brute-force counters of the token family and the password grant.
         self.throttle = Throttle(ctx)
         #: Clients known by a metadata document (CIMD): their fetch state, their cap.

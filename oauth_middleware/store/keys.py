@@ -22,9 +22,9 @@ Which repository writes which keys (each also owns the Lua scripts that write th
 ``_grants`` and ``_revocation`` the grant keys (``at``, ``rt``, ``code``, ``members``) and
 the ``idx`` indexes, which ``_tokens`` and ``_authn`` only read; ``_clients`` ``client`` and
 ``clients`` (``clients:dynamic``, ``clients:used``); ``_scopes`` ``scopes``; ``_consent``
-``txn`` and ``txns``; ``_remembered`` ``remembered`` (its schema is in that module's
-docstring); ``_throttle`` ``throttle`` and ``attempts``; ``_device`` ``device``, ``usercode`` and
-``devices``; the gateway's local cache
+``txn`` and ``txns``; ``_pushed`` ``par`` and ``pars``; ``_remembered`` ``remembered``
+(its schema is in that module's docstring); ``_throttle`` ``throttle`` and ``attempts``;
+``_device`` ``device``, ``usercode`` and ``devices``; the gateway's local cache
 ``cache:generation``.
 
 =============================  ======  ===============================  =================
@@ -51,6 +51,8 @@ P idx:client:<client_id>       zset    grant id -> expiry (ms, Redis)   latest e
 P idx:own:<client_id>          zset    grant id -> expiry (ms, Redis)   latest expiry
 P txn:{<sha(user)>}:<sha>      string  JSON pending authorization       consent lifetime
 P txns:{<sha(user)>}           zset    txn <sha> -> stored at (ms)      consent lifetime
+P par:{<sha(client)>}:<sha>    string  JSON pushed authorization req.   ``par_lifetime``
+P pars:{<sha(client)>}         zset    par <sha> -> stored at (ms)      ``par_lifetime``
 P remembered:{<sha(user)>}     hash    client id -> JSON consent        longest entry
 P remembered:{<sha(u)>}:expiry zset    client id -> expiry (ms)         longest entry
 P throttle:<b>:{<sha>}         hash    count, ends (window end, ms)     throttle window
@@ -99,6 +101,11 @@ user's digest, so the script that stores one and drops the user's oldest past
 the cap (``_consent.PUT_PENDING``), and the one that takes one, touch one slot.
 The index holds at most ``max_pending_consents`` live transactions (score: the
 order they were stored in); taking a transaction removes it from the index.
+
+A pushed authorization request (RFC 9126) lives under the digest of its ``request_uri``'s
+random part, in the slot of its client's digest with that client's ``pars`` index, which
+holds at most ``max_pushed_requests`` (oldest dropped) and is written and taken by the
+consent scripts, which serve any record and its index (``_pushed``).
 
 A throttle counter of bucket ``<b>`` counts failures of one subject (a client id,
 a normalised username: ``<sha>`` is its digest) from every caller, or from one caller address
@@ -258,6 +265,18 @@ class Keys:
         """The user's live consent transactions: what bounds how many one user can keep."""
         return f"{self.prefix}txns:{{{digest(user)}}}"
 
+    def pushed(self, client_id: str, sha: str) -> str:
+        """A pushed authorization request of ``client_id`` (RFC 9126 §2.2)."""
+        return f"{self.pushed_prefix(client_id)}{sha}"
+
+    def pushed_prefix(self, client_id: str) -> str:
+        """What every pushed request key of ``client_id`` starts with (the script needs it)."""
+        return f"{self.prefix}par:{{{digest(client_id)}}}:"
+
+    def pushed_index(self, client_id: str) -> str:
+        """The client's live pushed requests: what bounds how many one client can keep."""
+        return f"{self.prefix}pars:{{{digest(client_id)}}}"
+
     def remembered(self, user: str) -> str:
         """The consents ``user`` approved and the server remembers, one field per client."""
         return f"{self.prefix}remembered:{{{digest(user)}}}"
@@ -370,6 +389,8 @@ KINDS: dict[str, tuple[str, re.Pattern[str]]] = {
         ("own_index", "zset", f"idx:own:{_ID}"),
         ("consent", "string", f"txn:{_TAG}:{_SHA}"),
         ("consent_index", "zset", f"txns:{_TAG}"),
+        ("pushed_request", "string", f"par:{_TAG}:{_SHA}"),
+        ("pushed_index", "zset", f"pars:{_TAG}"),
         ("remembered_consents", "hash", f"remembered:{_TAG}"),
         ("remembered_index", "zset", f"remembered:{_TAG}:expiry"),
         ("throttle", "hash", f"throttle:{_BUCKET}:{_TAG}(?::{_SHA})?"),

@@ -123,6 +123,7 @@ async def register_client(
     access_token_format: str = "opaque",
     access_token_alg: str | None = None,
     id_token_signed_response_alg: str = "",
+    require_pushed_authorization_requests: bool = False,
 ) -> RegisteredClient:
     """Register a client; a confidential one gets a secret, returned once and stored hashed.
 
@@ -157,6 +158,8 @@ async def register_client(
       ``access_token_alg``: ``RS256`` or ``ES256`` for them (None: the key ring's first).
     - ``id_token_signed_response_alg``: the JWS algorithm of its OpenID Connect ID tokens
       (``"ES256"``, ...); empty: RS256. The server's key ring must sign it.
+    - ``require_pushed_authorization_requests``: ``auth/`` takes its requests only when
+      pushed to ``par/`` first (RFC 9126 §6).
 
     Titles, descriptions and the registrant are refused with control characters; an
     option of the wrong type is refused naming it (``settings_checks``).
@@ -194,6 +197,7 @@ async def register_client(
         id_token_signed_response_alg=id_token_algorithm(id_token_signed_response_alg),
         created_at=time.time(), access_token_format=token_format[0],
         access_token_alg=token_format[1],
+        require_pushed_authorization_requests=require_pushed_authorization_requests,
         generation=new_generation() if existing is None else existing.generation,
     )
     if existing is None and await store.client_indexed(client_id):
@@ -237,6 +241,7 @@ async def update_client(
     allow_confidential_implicit: bool = False,
     resources: Sequence[str] | None = None,
     post_logout_redirect_uris: str | Sequence[str] | None = None,
+    require_pushed_authorization_requests: bool | None = None,
 ) -> RegisteredClient:
     """Change a client's fields under the rules of ``register_client``; None keeps a field.
 
@@ -256,6 +261,8 @@ async def update_client(
         allow_confidential_implicit=allow_confidential_implicit or forced)
     if allow_plain_pkce is not None:
         changes["allow_plain_pkce"] = allow_plain_pkce
+    if require_pushed_authorization_requests is not None:
+        changes["require_pushed_authorization_requests"] = require_pushed_authorization_requests
     if redirect_uris is not None:
         changes["redirect_uris"] = redirect_uris_for(redirect_uris, allow_http,
                                                      client.redirect_uris)

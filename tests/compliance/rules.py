@@ -490,6 +490,37 @@ RULES: tuple[Rule, ...] = (
          "of another type, no current digest) stands for no token at token/, revoke/ and "
          "introspect/: invalid_grant, 200, inactive; never a 500, never taken for a replay."),
 
+    Rule("par.endpoint", SIDE, "RFC 9126 §2.1, §2.2, §2.3",
+         "par/ takes a POST form only, from a client authenticated as at token/ (a public "
+         "client by client_id alone); the parameters pass the checks auth/ makes, their "
+         "errors answered as JSON (never a redirect); a request_uri inside is "
+         "invalid_request; success is 201 {request_uri: urn:ietf:params:oauth:request_uri:..., "
+         "expires_in} with Cache-Control: no-store."),
+    Rule("par.stored", SIDE, "RFC 9126 §2.2, §7.1; RFC 6749 §10.10",
+         "A pushed request is stored under the SHA-256 digest of its reference with the "
+         "TTL it is announced with (at most 600 s), bound to its client, without the "
+         "client's secret; a client keeps at most max_pushed_requests (one more drops its "
+         "oldest)."),
+    Rule("par.one-time", AUTHORIZE, "RFC 9126 §4; RFC 6749 §10.5",
+         "A request_uri answers one authorization: the consent page may be reloaded, but "
+         "the request is taken by one atomic script when the user decides or a remembered "
+         "consent answers; of 50 concurrent uses exactly one gets a code."),
+    Rule("par.bound", AUTHORIZE, "RFC 9126 §4; RFC 6749 §4.1.2.1",
+         "A request_uri presented with another client_id, or unknown, expired, used or "
+         "tampered with, is an HTML error page with no Location, and leaves the request "
+         "of its own client usable."),
+    Rule("par.only-pushed-params", AUTHORIZE, "RFC 9126 §4; RFC 9101 §6.3",
+         "With a request_uri only the pushed parameters count: a query parameter saying "
+         "the same is ignored, one saying otherwise is invalid_request, one the push "
+         "lacks is ignored."),
+    Rule("par.required", AUTHORIZE, "RFC 9126 §5, §6",
+         "With require_par (server) or require_pushed_authorization_requests (client) "
+         "auth/ refuses a request that was not pushed (invalid_request); the metadata names "
+         "pushed_authorization_request_endpoint and require_pushed_authorization_requests."),
+    Rule("par.client-auth", SIDE, "RFC 9126 §2; RFC 6749 §2.3.1",
+         "A bearer token is no client authentication at par/ (401 invalid_client, Basic "
+         "challenge); failed client authentications there count in the token endpoint's "
+         "throttle (429 slow_down + Retry-After)."),
     Rule("registration.policy", SIDE, "RFC 7591 §3",
          "Dynamic registration is off unless configured; open registration takes public "
          "clients only (token_endpoint_auth_method none, loopback or private-use redirect "
