@@ -81,8 +81,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "admin": frozenset({"content_length", "csrf", "errors", "hooks", "identity", "limits",
                         "models", "redaction", "redirects", "scope_registry", "settings_checks",
                         "store", "toolbox", "transport", "web"}),
+    # device-login (RFC 8628's reference client) applies the loopback rule to the issuer.
     "cli": frozenset({"discovery", "errors", "keyring", "limits", "models", "scope_registry",
-                      "security", "store", "toolbox"}),
+                      "security", "store", "toolbox", "transport"}),
     # Token sources for other issuers' tokens (JWT, RFC 7662), beside the store.
     "verifiers": frozenset({"models", "security", "store", "transport"}),
     # The one configuration object: the composition root that hands out the three apps.
