@@ -71,8 +71,11 @@ MODULES: dict[str, tuple[str, ...]] = {
     "oauth_middleware/server/consent.py": ("tests/test_csrf.py", *_AUTHORIZE),
     "oauth_middleware/server/authorization_request.py": _AUTHORIZE,
     "oauth_middleware/server/remembered.py": ("tests/server/test_authorize_remembered.py",),
-    "oauth_middleware/server/end_session.py": ("tests/server/test_end_session.py",),
-    "oauth_middleware/server/id_token_hint.py": ("tests/server/test_end_session.py",),
+    "oauth_middleware/server/end_session.py": ("tests/server/test_end_session.py",
+                                               "tests/oidc/test_logout.py"),
+    "oauth_middleware/server/id_token_hint.py": ("tests/server/test_end_session.py",
+                                                 "tests/oidc/test_prompt.py",
+                                                 "tests/oidc/test_logout.py"),
     # Registration is what answers JSON with another status than 200 (201 Created).
     "oauth_middleware/server/responses.py": (*_AUTHORIZE, "tests/server/test_boundary.py",
                                              "tests/server/test_registration.py",
