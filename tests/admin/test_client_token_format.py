@@ -27,3 +27,15 @@ async def test_a_jwt_clients_page_names_its_format_and_an_edit_keeps_it(
     client = await store.get_client("reports")
     assert client is not None and client.title == "Reports 2"
     assert (client.access_token_format, client.access_token_alg) == ("jwt", "ES256")
+
+
+async def test_issuing_a_token_to_a_jwt_client_is_refused_on_its_page(
+    store: TokenStore, admin: Admin
+) -> None:
+    await register_client(store, "Reports", "reports", CB, public=False,
+                          access_token_format="jwt")
+    refused = await admin.post("/admin/clients/reports/tokens/issue", {"user": "bob"})
+    assert refused.status_code == 400 and 'id="token-error"' in refused.text
+    assert "receives JWT access tokens (RFC 9068), which only the authorization server " \
+        "signs" in refused.text
+    assert (await store.list_tokens())[1] == []
