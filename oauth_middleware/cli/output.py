@@ -118,6 +118,8 @@ def client_dict(client: Client, secret: str | None = None) -> dict[str, object]:
         data["access_token_format"] = client.access_token_format
     if client.access_token_alg:
         data["access_token_alg"] = client.access_token_alg
+    if client.id_token_signed_response_alg:
+        data["id_token_signed_response_alg"] = client.id_token_signed_response_alg
     return data
 
 
