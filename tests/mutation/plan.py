@@ -75,6 +75,7 @@ MODULES: dict[str, tuple[str, ...]] = {
                                                "tests/oidc/test_logout.py"),
     "oauth_middleware/server/id_token_hint.py": ("tests/server/test_end_session.py",
                                                  "tests/oidc/test_prompt.py",
+                                                 "tests/oidc/test_hint_checks.py",
                                                  "tests/oidc/test_logout.py"),
     # Registration is what answers JSON with another status than 200 (201 Created).
     "oauth_middleware/server/responses.py": (*_AUTHORIZE, "tests/server/test_boundary.py",
