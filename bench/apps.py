@@ -2,7 +2,8 @@
 
 ``bare`` is the route alone, the baseline every row is compared with. ``protected``
 is the same route behind :class:`OAuthMiddleware` with the authorization server
-mounted at ``/oauth``; ``cached`` is the same with the opt-in local token cache. ``jwt``
+mounted at ``/oauth`` (an OpenID Provider: a code granted ``openid`` is redeemed with an
+ID token); ``cached`` is the same with the opt-in local token cache. ``jwt``
 is the route behind the middleware with :class:`JWTVerifier` for a foreign issuer and
 no Redis at all. ``audience`` is ``protected`` with a resource identifier and
 ``require_audience=True`` (RFC 8707: the token's audience is checked too).
@@ -23,6 +24,7 @@ from starlette.routing import Mount, Route
 from bench.seed import RESOURCE
 from oauth_middleware import OAuthMiddleware, TokenStore
 from oauth_middleware.server import AuthorizationServer
+from oauth_middleware.server.oidc import OpenIDProvider
 
 #: A fixed key so that every worker of one bench run agrees (loopback, debug only).
 SECRET_KEY = "bench-only-secret-key-not-for-production-use"
@@ -46,7 +48,7 @@ def _protected(local_cache: bool, **options: Any) -> Starlette:
     store = (TokenStore.from_url(url, local_cache=True) if local_cache
              else TokenStore.from_url(url))
     server = AuthorizationServer(store=store, issuer=os.environ["BENCH_ISSUER"],
-                                 secret_key=SECRET_KEY, debug=True)
+                                 secret_key=SECRET_KEY, debug=True, openid=OpenIDProvider())
     app = Starlette(routes=[
         Route("/me", hello, methods=["GET", "POST"]),
         Mount("/oauth", app=server),

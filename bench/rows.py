@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import quote
 
-from bench.seed import REDIRECT_URI, SCOPE, Seeded
+from bench.seed import ES256_CLIENT_ID, REDIRECT_URI, SCOPE, Seeded
 from bench.wrk import Request
 
 App = Literal["bare", "protected", "audience", "cached", "jwt", "peer"]
-Pool = Literal["codes", "refresh", "access"]
+Pool = Literal["codes", "oidc_codes", "oidc_es256_codes", "refresh", "access"]
 FORM = "application/x-www-form-urlencoded"
 #: Shaped like one of our tokens, but never issued: the lookup runs and misses.
 UNKNOWN_TOKEN = "A" * 22 + "." + "B" * 43
@@ -35,14 +35,16 @@ class Row:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _basic(seeded: Seeded) -> dict[str, str]:
-    pair = f"{quote(seeded.client_id, safe='')}:{quote(seeded.client_secret, safe='')}"
+def _basic(seeded: Seeded, es256: bool = False) -> dict[str, str]:
+    client_id, secret = ((ES256_CLIENT_ID, seeded.es256_secret) if es256
+                         else (seeded.client_id, seeded.client_secret))
+    pair = f"{quote(client_id, safe='')}:{quote(secret, safe='')}"
     return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode(),
             "Content-Type": FORM}
 
 
-def _post(path: str, body: str, seeded: Seeded) -> Request:
-    return Request("POST", path, _basic(seeded), body)
+def _post(path: str, body: str, seeded: Seeded, es256: bool = False) -> Request:
+    return Request("POST", path, _basic(seeded, es256), body)
 
 
 def rows(seeded: Seeded, peer_token: str | None) -> list[Row]:
@@ -74,6 +76,15 @@ def rows(seeded: Seeded, peer_token: str | None) -> list[Row]:
         Row("token_code", "token: authorization_code redemption", "protected",
             _post("/oauth/token", f"grant_type=authorization_code&code={{VALUE}}"
                   f"&redirect_uri={redirect}", seeded), pool="codes", server=True),
+        Row("token_code_oidc", "token: authorization_code redemption with an RS256 ID token",
+            "protected", _post("/oauth/token", f"grant_type=authorization_code&code={{VALUE}}"
+                               f"&redirect_uri={redirect}", seeded),
+            pool="oidc_codes", server=True),
+        Row("token_code_oidc_es256", "token: authorization_code redemption with an ES256 "
+            "ID token", "protected",
+            _post("/oauth/token", f"grant_type=authorization_code&code={{VALUE}}"
+                  f"&redirect_uri={redirect}", seeded, es256=True),
+            pool="oidc_es256_codes", server=True),
         Row("token_refresh", "token: refresh_token", "protected",
             _post("/oauth/token", "grant_type=refresh_token&refresh_token={VALUE}", seeded),
             pool="refresh", server=True),

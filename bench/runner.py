@@ -73,7 +73,8 @@ class Bench:
     def pool(self, row: Row, size: int) -> Path | None:
         if row.pool is None:
             return None
-        make = {"codes": seed.codes, "refresh": seed.refresh_tokens,
+        make = {"codes": seed.codes, "oidc_codes": seed.oidc_codes,
+                "oidc_es256_codes": seed.oidc_es256_codes, "refresh": seed.refresh_tokens,
                 "access": seed.access_tokens}[row.pool]
         values = self.loop.run_until_complete(make(self.store, size))
         return seed.write_pool(self.workdir / f"{row.key}.pool", values)

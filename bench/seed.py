@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,10 @@ from oauth_middleware.store import NewTokens
 CLIENT_ID = "bench-client"
 #: A client whose access tokens are JWTs (RFC 9068), for the ``our_jwt`` row.
 JWT_CLIENT_ID = "bench-jwt-client"
+#: A client whose ID tokens are ES256 (``token_code_oidc_es256``); the others' are RS256.
+ES256_CLIENT_ID = "bench-es256-client"
+#: OpenID Connect's scope: a code granted it is redeemed with an ID token.
+OPENID = "openid"
 REDIRECT_URI = "https://bench.example/cb"
 SCOPE = "bench:read"
 #: The resource (RFC 8707) the ``audience`` app protects, and its token's audience.
@@ -44,6 +49,8 @@ class Seeded:
     our_jwt: str = ""
     #: A token meant for ``RESOURCE`` (the ``audience`` row).
     audience_token: str = ""
+    #: The secret of ``ES256_CLIENT_ID``.
+    es256_secret: str = ""
 
 
 async def base(store: TokenStore) -> Seeded:
@@ -51,10 +58,14 @@ async def base(store: TokenStore) -> Seeded:
     await store._gateway.client.flushdb()  # the bench owns its Redis: start from nothing
     registered = await register_client(
         store, "Bench client", CLIENT_ID, REDIRECT_URI, "bench-admin",
-        scopes_list=[SCOPE], public=False,
+        scopes_list=[SCOPE, OPENID], public=False,
         grant_types=["authorization_code", "refresh_token", "client_credentials"],
     )
-    if registered.client_secret is None:
+    es256 = await register_client(
+        store, "Bench ES256 client", ES256_CLIENT_ID, REDIRECT_URI, "bench-admin",
+        scopes_list=[SCOPE, OPENID], public=False, id_token_signed_response_alg="ES256",
+        grant_types=["authorization_code", "refresh_token"])
+    if registered.client_secret is None or es256.client_secret is None:
         raise RuntimeError("a confidential client needs a secret")
     token = await store.issue(NewTokens(client_id=CLIENT_ID, subject="bench-user",
                                         scopes=frozenset({SCOPE}), lifetime=24 * 3600))
@@ -62,7 +73,8 @@ async def base(store: TokenStore) -> Seeded:
                                         scopes=frozenset({SCOPE}), lifetime=24 * 3600,
                                         audience=frozenset({RESOURCE})))
     return Seeded(CLIENT_ID, registered.client_secret, token.access_token,
-                  our_jwt=await _our_jwt(store), audience_token=bound.access_token)
+                  our_jwt=await _our_jwt(store), audience_token=bound.access_token,
+                  es256_secret=es256.client_secret)
 
 
 async def _our_jwt(store: TokenStore) -> str:
@@ -94,12 +106,27 @@ async def _many(make: Callable[[str], Awaitable[str]], count: int) -> list[str]:
     return list(await asyncio.gather(*(one(next(_serial)) for _ in range(count))))
 
 
-async def codes(store: TokenStore, count: int) -> list[str]:
+async def codes(store: TokenStore, count: int, *, client_id: str = CLIENT_ID,
+                openid: bool = False) -> list[str]:
+    """Codes as ``auth/`` stores them; ``openid``: granted the openid scope, with the nonce
+    and sign-in time an OpenID request records, so redeeming one signs an ID token."""
+    scopes = frozenset({SCOPE, OPENID} if openid else {SCOPE})
+    signed_in = time.time() if openid else None
+
     def record(user: str) -> AuthorizationCode:
-        return AuthorizationCode(grant_id="", client_id=CLIENT_ID, subject=user,
-                                 redirect_uri=REDIRECT_URI, scopes=frozenset({SCOPE}))
+        return AuthorizationCode(grant_id="", client_id=client_id, subject=user,
+                                 redirect_uri=REDIRECT_URI, scopes=scopes,
+                                 nonce="bench-nonce" if openid else None, auth_time=signed_in)
 
     return await _many(lambda user: store.create_code(record(user), lifetime=600), count)
+
+
+async def oidc_codes(store: TokenStore, count: int) -> list[str]:
+    return await codes(store, count, openid=True)
+
+
+async def oidc_es256_codes(store: TokenStore, count: int) -> list[str]:
+    return await codes(store, count, client_id=ES256_CLIENT_ID, openid=True)
 
 
 async def _issued(store: TokenStore, refresh: bool, user: str) -> str:

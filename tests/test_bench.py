@@ -30,14 +30,15 @@ with lupa.allow_lua_module_loading():
     from lupa.lua51 import LuaRuntime
 
 SEEDED = Seeded(client_id="bench-client", client_secret="s:e+c/r%t", token="tok.en",
-                audience_token="aud.tok")
+                audience_token="aud.tok", es256_secret="e/s")
 
 
 def test_the_rows_are_the_issue_table_in_order_and_the_peer_only_with_its_token() -> None:
     keys = [row.key for row in rows(SEEDED, None)]
     assert keys == ["bare", "header", "body", "query", "our_jwt", "audience", "invalid", "cached",
                     "foreign_jwt", "token_cc", "token_cc_cached", "token_code",
-                    "token_refresh", "revoke", "introspect"]
+                    "token_code_oidc", "token_code_oidc_es256", "token_refresh", "revoke",
+                    "introspect"]
     with_peer = rows(SEEDED, "peer-token")
     assert [row.key for row in with_peer] == [*keys, "peer"]
     assert with_peer[-1].request.headers == {"Authorization": "Bearer peer-token"}
@@ -63,18 +64,25 @@ def test_each_row_sends_its_token_the_way_its_title_says() -> None:
 def test_server_rows_post_forms_with_basic_auth_and_pooled_rows_a_value_slot() -> None:
     server = [row for row in rows(SEEDED, None) if row.server]
     assert [row.key for row in server] == ["token_cc", "token_cc_cached", "token_code",
+                                           "token_code_oidc", "token_code_oidc_es256",
                                            "token_refresh", "revoke", "introspect"]
     pair = f"{quote('bench-client', safe='')}:{quote('s:e+c/r%t', safe='')}".encode()
+    es256 = f"bench-es256-client:{quote('e/s', safe='')}".encode()
     for row in server:
         assert row.request.method == "POST"
+        sent = es256 if row.key == "token_code_oidc_es256" else pair
         assert row.request.headers == {
-            "Authorization": "Basic " + base64.b64encode(pair).decode(), "Content-Type": FORM}
+            "Authorization": "Basic " + base64.b64encode(sent).decode(), "Content-Type": FORM}
     assert base64.b64decode(server[0].request.headers["Authorization"][6:]) == \
         b"bench-client:s%3Ae%2Bc%2Fr%25t"
     pools = {row.key: (row.pool, row.request.body) for row in server if row.pool}
     assert pools == {
         "token_code": ("codes", "grant_type=authorization_code&code={VALUE}&redirect_uri="
                        + quote(REDIRECT_URI, safe="")),
+        "token_code_oidc": ("oidc_codes", "grant_type=authorization_code&code={VALUE}"
+                            "&redirect_uri=" + quote(REDIRECT_URI, safe="")),
+        "token_code_oidc_es256": ("oidc_es256_codes", "grant_type=authorization_code"
+                                  "&code={VALUE}&redirect_uri=" + quote(REDIRECT_URI, safe="")),
         "token_refresh": ("refresh", "grant_type=refresh_token&refresh_token={VALUE}"),
         "revoke": ("access", "token={VALUE}&token_type_hint=access_token"),
     }

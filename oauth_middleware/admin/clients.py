@@ -24,7 +24,7 @@ from oauth_middleware.toolbox import (
     require_client,
     update_client,
 )
-from oauth_middleware.toolbox.rules import FORCE_IMPLICIT
+from oauth_middleware.toolbox.rules import FORCE_IMPLICIT, TOKEN_ALGORITHMS, TOKEN_FORMATS
 
 #: Longest search text; a longer one is cut.
 MAX_SEARCH = 200
@@ -33,7 +33,8 @@ NEW_CLIENT: dict[str, Any] = {
     "title": "", "client_id": "", "redirect_uris": "", "scopes": "", "type": "public",
     "grant_types": ["authorization_code", "refresh_token"], "token_lifetime": str(ACCESS_LIFETIME),
     "description": "", "link": "", "allow_http": False, "allow_plain_pkce": False,
-    "resources": "", "require_par": False,
+    "resources": "", "require_par": False, "post_logout_redirect_uris": "", "access_token_format": "opaque",
+    "access_token_alg": "", "id_token_alg": "",
 }
 
 
@@ -69,6 +70,10 @@ def form_values(form: Form) -> dict[str, Any]:
         "allow_plain_pkce": form.checked("allow_plain_pkce"),
         "resources": form.raw("resources").replace("\r\n", "\n"),
         "require_par": form.checked("require_par"),
+        "post_logout_redirect_uris": form.raw("post_logout_redirect_uris").replace("\r\n", "\n"),
+        "access_token_format": form.get("access_token_format"),
+        "access_token_alg": form.get("access_token_alg"),
+        "id_token_alg": form.get("id_token_alg"),
     }
 
 
@@ -82,6 +87,10 @@ def client_values(client: Client) -> dict[str, Any]:
         "description": client.description, "link": client.link, "allow_http": False,
         "allow_plain_pkce": client.allow_plain_pkce, "resources": "\n".join(client.resources),
         "require_par": client.require_pushed_authorization_requests,
+        "post_logout_redirect_uris": "\n".join(client.post_logout_redirect_uris),
+        "access_token_format": client.access_token_format,
+        "access_token_alg": client.access_token_alg,
+        "id_token_alg": client.id_token_signed_response_alg,
     }
 
 
@@ -98,7 +107,24 @@ def toolbox_fields(form: Form) -> dict[str, Any]:
         "allow_plain_pkce": form.checked("allow_plain_pkce"),
         "resources": [r.strip() for r in form.raw("resources").splitlines() if r.strip()],
         "require_pushed_authorization_requests": form.checked("require_par"),
+        **_token_fields(form),
     }
+
+
+def _token_fields(form: Form) -> dict[str, Any]:
+    """Post-logout URIs and token formats, as toolbox keyword arguments, for the fields the
+    form sent (an absent one keeps the client's: None to ``update_client``)."""
+    fields: dict[str, Any] = {}
+    if form.has("post_logout_redirect_uris"):
+        fields["post_logout_redirect_uris"] = [
+            u.strip() for u in form.raw("post_logout_redirect_uris").splitlines() if u.strip()]
+    if form.has("access_token_format"):
+        fields["access_token_format"] = form.get("access_token_format")
+    if form.has("access_token_alg"):
+        fields["access_token_alg"] = form.get("access_token_alg")
+    if form.has("id_token_alg"):
+        fields["id_token_signed_response_alg"] = form.get("id_token_alg")
+    return fields
 
 
 async def listing(req: AdminRequest) -> Response:
@@ -116,6 +142,7 @@ async def _form_page(req: AdminRequest, values: dict[str, Any], error: str = "",
                      status_code: int = 200, client: Client | None = None) -> Response:
     return req.render("client_form.html", status_code, section="clients", values=values,
                       error=error, client=client, grant_types=GRANT_TYPES,
+                      token_formats=TOKEN_FORMATS, token_algorithms=TOKEN_ALGORITHMS,
                       scopes=await req.store.list_scopes())
 
 

@@ -40,6 +40,10 @@ class Form:
     def checked(self, name: str) -> bool:
         return bool(self.get(name))
 
+    def has(self, name: str) -> bool:
+        """Whether the form sent ``name`` at all (an absent field keeps what is stored)."""
+        return any(k == name for k, _ in self.pairs)
+
 
 async def read_form(request: Request, limit: int = MAX_BODY) -> Form:
     """The request's form, or a :class:`Refusal` for a wrong type, size or encoding."""

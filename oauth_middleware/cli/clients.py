@@ -138,13 +138,19 @@ def client_group() -> None:
               help="jwt: access tokens are RFC 9068 JWTs signed with the server's keys.")
 @click.option("--access-token-alg", type=click.Choice(TOKEN_ALGORITHMS), default=None,
               help="The JWS algorithm of its JWT access tokens [default: RS256].")
+@click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True, metavar="URI",
+              help="Where end_session/ may send the user back after signing out (OpenID "
+                   "Connect RP-Initiated Logout; repeat), under the redirect URI rules.")
+@click.option("--id-token-alg", type=click.Choice(TOKEN_ALGORITHMS), default=None,
+              help="The JWS algorithm of its OpenID Connect ID tokens [default: RS256].")
 @json_option
 def add(title: str, redirect_uris: tuple[str, ...], client_id: str | None,
         scopes: tuple[str, ...], register_scopes: bool, public: bool,
         grant_types: tuple[str, ...], token_lifetime: int | None, registrant: str,
         description: str, link: str, allow_http: bool, allow_plain_pkce: bool,
         force_implicit: bool, resources: tuple[str, ...], access_token_format: str,
-        access_token_alg: str | None, require_par: bool, as_json: bool) -> None:
+        access_token_alg: str | None, require_par: bool, post_logout_uris: tuple[str, ...],
+        id_token_alg: str | None, as_json: bool) -> None:
     """Register a client titled TITLE.
 
     Prints its client_id and, for a confidential client, its secret: shown
@@ -164,6 +170,8 @@ def add(title: str, redirect_uris: tuple[str, ...], client_id: str | None,
         allow_plain_pkce=allow_plain_pkce, allow_confidential_implicit=force_implicit,
         resources=resources, access_token_format=access_token_format,
         access_token_alg=access_token_alg, require_pushed_authorization_requests=require_par,
+        post_logout_redirect_uris=post_logout_uris,
+        id_token_signed_response_alg=id_token_alg or "",
     ))
     kind = "public" if registered.client.public else "confidential"
     _show_registered(registered, as_json, f"Registered {kind} client {title.strip()!r}.")

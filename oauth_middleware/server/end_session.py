@@ -31,7 +31,7 @@ from starlette.types import Receive, Scope, Send
 
 from oauth_middleware.csrf import CsrfTokens
 from oauth_middleware.errors import AccessDenied, InvalidRequest, MethodNotAllowed, OAuthError
-from oauth_middleware.hooks import call_hook, run_hook
+from oauth_middleware.hooks import run_hook
 from oauth_middleware.models import Client
 from oauth_middleware.policy import validate_client_id
 from oauth_middleware.redaction import redact
@@ -40,10 +40,12 @@ from oauth_middleware.server import consent
 from oauth_middleware.server.authorize import refuse_bearer
 from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.id_token_hint import MAX_HINT, IdTokenHint, verify_hint
+from oauth_middleware.server.oidc.subject import subject
 from oauth_middleware.server.pages import Pages
 from oauth_middleware.server.responses import redirect
 from oauth_middleware.server.urlencoded import Params, parse
 from oauth_middleware.store import StoreUnavailable
+from oauth_middleware.web import authentication
 
 logger = logging.getLogger("oauth_middleware.server.end_session")
 
@@ -70,6 +72,8 @@ class LogoutRequest:
     #: A ``post_logout_redirect_uri`` was sent but is not registered: say so, stay here.
     refused_uri: bool = False
     hint: IdTokenHint | None = None
+    #: The client named, read from the store (whose ``sub`` the hint carries).
+    client: Client | None = None
 
     def fields(self) -> dict[str, str]:
         """What the confirmation form carries back (and its CSRF token is bound to)."""
@@ -129,11 +133,10 @@ class EndSessionEndpoint:
         else:
             raise MethodNotAllowed(allow="GET, HEAD, POST")
         logout = await self.read(params)
-        user = await call_hook(self.config.authenticate, request)
+        user = await self.signed_in(request)
         if user is None:
             return self.finish(logout)
-        if logout.hint is not None and logout.hint.subject == user \
-                and request.method != "HEAD":
+        if self.hint_names(user, logout) and request.method != "HEAD":
             await self.end(request, user, logout)
             return self.finish(logout)
         return self.pages.render(
@@ -147,7 +150,7 @@ class EndSessionEndpoint:
         if form.repeated((CSRF_FIELD, DECISION_FIELD, *PARAMETERS)):
             raise AccessDenied("The sign-out form could not be verified.")
         logout = await self.read(form, confirmation=True)
-        user = await call_hook(self.config.authenticate, request)
+        user = await self.signed_in(request)
         if user is None:  # signed out meanwhile (another tab): nothing left to end
             return self.finish(logout)
         token = form.get(CSRF_FIELD)
@@ -181,7 +184,26 @@ class EndSessionEndpoint:
             client_id=client.client_id if client else None,
             redirect_uri=uri if registered else None,
             state=params.get("state"), refused_uri=uri is not None and not registered,
-            hint=hint)
+            hint=hint, client=client)
+
+    async def signed_in(self, request: Request) -> str | None:
+        """The host's user id (``authenticate`` may answer an ``Authentication``)."""
+        user = authentication(await run_hook(self.config.authenticate, request))
+        return None if user is None else user.user_id
+
+    def hint_names(self, user: str, logout: LogoutRequest) -> bool:
+        """Whether the hint is an ID token of ``user``: its ``sub`` is the one the ID tokens
+        of its client carry — under pairwise subjects that client's pairwise value (Core 1.0
+        §8.1), never the user id itself."""
+        if logout.hint is None:
+            return False
+        provider = self.config.openid
+        if provider is None or provider.subject_type == "public":
+            return logout.hint.subject == user
+        if logout.client is None:  # no client to say whose pairwise sub it is: ask
+            return False
+        return logout.hint.subject == subject(provider, self.config.secret_key, logout.client,
+                                              user)
 
     async def _client(self, client_id: str | None) -> Client | None:
         if client_id is None:

@@ -1,11 +1,19 @@
-"""The ``id_token_hint`` of a logout request (OpenID Connect RP-Initiated Logout 1.0 §2).
+"""The ``id_token_hint`` parameter (OpenID Connect Core 1.0 §3.1.2.1; RP-Initiated Logout
+1.0 §2): one verifier for ``auth/`` and ``end_session/``.
 
-An ID token this server issued, judged by its signature and issuer only: "the OP need
-not [check] that it has not expired" (§2: a hint is often sent after its ID token
-expired). The signature is checked with joserfc against the public keys the server
-publishes (``SigningKeys.public_jwks``), with asymmetric algorithms only: never
-``none``, never an HMAC keyed with a public key. A JWT access token (RFC 9068
-``typ: at+jwt``, signed by the same keys) is no ID token and is refused.
+A hint is an ID token this server issued, judged by its signature, its header and its
+claims, never by its expiry: Core asks the OP to accept a hint "even if the ID Token's
+exp has passed", and a logout request is often sent after its ID token expired. A hint
+says who, it signs nobody in. Refused, with one answer whatever the reason:
+
+- a signature that does not verify against the keys the server publishes
+  (``SigningKeys.public_jwks``) with an asymmetric algorithm the ring signs with: never
+  ``none``, never an HMAC keyed with a public key (RFC 8725 §3.1);
+- a ``crit`` header, or ``typ: at+jwt`` — an RFC 9068 access token signed by the same
+  keys is no ID token;
+- an ``iss`` other than ours, no ``sub``, no ``aud``, or an ``azp`` that is no string;
+- at ``auth/``, an ``aud`` not naming the client asking: a hint minted for client A
+  proves nothing to client B.
 """
 
 from __future__ import annotations
@@ -15,14 +23,12 @@ from typing import Any
 
 from oauth_middleware.errors import InvalidRequest
 from oauth_middleware.server.config import ServerConfig
+from oauth_middleware.signing import ASYMMETRIC_ALGORITHMS
 
 #: Longest hint read: an ID token with many claims is a few KiB.
 MAX_HINT = 8192
-#: Algorithms a hint may be signed with (RFC 7518 §3): public-key signatures only.
-ASYMMETRIC = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
-                        "ES256", "ES384", "ES512", "EdDSA"})
 _ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
-_REFUSED = "The id_token_hint is not an ID token this server issued."
+REFUSED = "The id_token_hint is not an ID token this server issued."
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,29 +51,36 @@ class IdTokenHint:
         return self.audience[0] if len(self.audience) == 1 else None
 
 
-async def verify_hint(config: ServerConfig, value: str) -> IdTokenHint:
-    """The hint's claims once its signature and ``iss`` check out; else ``invalid_request``."""
+async def verify_hint(config: ServerConfig, value: str, *, audience: str | None = None
+                      ) -> IdTokenHint:
+    """The hint's claims once it checks out (and, given ``audience``, its ``aud`` names
+    that client); else ``invalid_request``. A store that cannot be read raises its own
+    error (a 503), never a refusal of the hint."""
     keys = config.signing_keys
-    algorithms = [alg for alg in (keys.algorithms if keys else ()) if alg in ASYMMETRIC]
+    algorithms = [alg for alg in (keys.algorithms if keys else ())
+                  if alg in ASYMMETRIC_ALGORITHMS]
     if keys is None or not algorithms or len(value) > MAX_HINT or value.count(".") != 2:
-        raise InvalidRequest(_REFUSED)
+        raise InvalidRequest(REFUSED)
+    published = await keys.public_jwks()
     from joserfc import jwt  # the ``jwt`` extra, present wherever signing keys are
-    from joserfc.errors import JoseError
     from joserfc.jwk import KeySet
 
     try:
-        key_set = KeySet.import_key_set(await keys.public_jwks())  # type: ignore[arg-type]
+        key_set = KeySet.import_key_set(published)  # type: ignore[arg-type]
         token = jwt.decode(value, key_set, algorithms=algorithms)
-    except (JoseError, ValueError, TypeError, KeyError, RecursionError):
-        raise InvalidRequest(_REFUSED) from None
-    return _claims(config, token.header, token.claims)
+    except Exception:  # no I/O in here: any malformed or forged token gets one answer
+        raise InvalidRequest(REFUSED) from None
+    hint = _claims(config, token.header, token.claims)
+    if audience is not None and audience not in hint.audience:
+        raise InvalidRequest(REFUSED)
+    return hint
 
 
 def _claims(config: ServerConfig, header: dict[str, Any], claims: dict[str, Any]
             ) -> IdTokenHint:
     typ = header.get("typ")
     if "crit" in header or (isinstance(typ, str) and typ.lower() in _ACCESS_TOKEN_TYPES):
-        raise InvalidRequest(_REFUSED)
+        raise InvalidRequest(REFUSED)
     subject, audience, azp = claims.get("sub"), claims.get("aud"), claims.get("azp")
     if isinstance(audience, str):
         audience = [audience]
@@ -75,5 +88,5 @@ def _claims(config: ServerConfig, header: dict[str, Any], claims: dict[str, Any]
             or not isinstance(audience, list) or not audience \
             or not all(isinstance(a, str) for a in audience) \
             or not isinstance(azp, str | None):
-        raise InvalidRequest(_REFUSED)
+        raise InvalidRequest(REFUSED)
     return IdTokenHint(subject, tuple(audience), azp)

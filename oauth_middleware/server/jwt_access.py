@@ -7,7 +7,11 @@ the next request, while other resource servers can check it against ``jwks_uri``
 
 Claims (§2.2): ``iss``; ``sub``, the user, or the client itself for client credentials;
 ``aud``, the RFC 8707 audience, else the client id; ``client_id``; ``scope``; ``jti``
-naming the grant (:func:`oauth_middleware.security.new_jwt_id`); ``iat`` and ``exp``.
+naming the grant (:func:`oauth_middleware.security.new_jwt_id`); ``iat`` and ``exp``;
+and, when the grant recorded how the user signed in at ``auth/`` (the code and implicit
+flows), ``auth_time``, ``acr`` and ``amr`` (§2.2.1). A refreshed token carries none: the
+refresh token does not record the sign-in, and a resource server that wants a recent
+sign-in had better see no ``auth_time`` than an old one passed off as current.
 A JWT must expire (§2.2 ``exp`` REQUIRED), so its lifetime is at most the key ring's
 ``max_token_lifetime``: the time a rotated-out key stays published. It must also fit
 the bearer token size every resource server of ours accepts (``MAX_TOKEN_LENGTH``):
@@ -17,7 +21,7 @@ a grant whose scopes would not is ``invalid_scope``, nothing issued.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from oauth_middleware.errors import InvalidScope, TemporarilyUnavailable, UnauthorizedClient
@@ -41,7 +45,8 @@ class AccessTokenSigner:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
 
-    def apply(self, client: Client, spec: NewTokens) -> NewTokens:
+    def apply(self, client: Client, spec: NewTokens, sign_in: SignIn | None = None
+              ) -> NewTokens:
         """``spec`` as the client's format asks: unchanged for opaque tokens."""
         if client.access_token_format != "jwt":
             return spec
@@ -53,15 +58,39 @@ class AccessTokenSigner:
             raise UnauthorizedClient("The server cannot sign with the client's algorithm.")
         cap = getattr(keys, "max_token_lifetime", DEFAULT_CAP)
         lifetime = cap if spec.lifetime is None else min(spec.lifetime, cap)
-        encoder = _Encoder(self.config.issuer, keys, alg, self.config.retry_after)
+        encoder = _Encoder(self.config.issuer, keys, alg, self.config.retry_after,
+                           sign_in.claims() if sign_in is not None else {})
         return replace(spec, lifetime=lifetime, encode=encoder.encode)
 
 
-class _Encoder:
-    __slots__ = ("alg", "issuer", "keys", "retry_after")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignIn:
+    """How the user authenticated at ``auth/`` (RFC 9068 §2.2.1), as the grant recorded it
+    from the host's ``Authentication``."""
 
-    def __init__(self, issuer: str, keys: SigningKeys, alg: str, retry_after: int) -> None:
+    auth_time: float | None = None
+    acr: str | None = None
+    amr: tuple[str, ...] = ()
+
+    def claims(self) -> dict[str, Any]:
+        """The claims that apply: none for what the host did not say."""
+        found: dict[str, Any] = {}
+        if self.auth_time is not None:
+            found["auth_time"] = int(self.auth_time)
+        if self.acr is not None:
+            found["acr"] = self.acr
+        if self.amr:
+            found["amr"] = list(self.amr)
+        return found
+
+
+class _Encoder:
+    __slots__ = ("alg", "extra", "issuer", "keys", "retry_after")
+
+    def __init__(self, issuer: str, keys: SigningKeys, alg: str, retry_after: int,
+                 extra: dict[str, Any]) -> None:
         self.issuer, self.keys, self.alg, self.retry_after = issuer, keys, alg, retry_after
+        self.extra = extra
 
     async def encode(self, record: AccessToken) -> str:
         from joserfc import jwt
@@ -72,7 +101,8 @@ class _Encoder:
             logger.error("cannot sign a JWT access token with %s: %s", self.alg, exc)
             raise TemporarilyUnavailable(retry_after=self.retry_after) from None
         header = {"typ": "at+jwt", "alg": self.alg, "kid": key.kid}
-        token = jwt.encode(header, claims(self.issuer, record), key, algorithms=[self.alg])
+        body = {**self.extra, **claims(self.issuer, record)}
+        token = jwt.encode(header, body, key, algorithms=[self.alg])
         if len(token) > MAX_TOKEN_LENGTH:  # resource servers would refuse it as malformed
             raise InvalidScope("The granted scopes do not fit in a JWT access token: "
                                "ask for fewer with the scope parameter.")

@@ -104,13 +104,17 @@ def _metadata_of(client: Client) -> rm.Metadata:
         client_name="" if client.title == client.client_id else client.title,
         client_uri=client.link, scopes=client.scopes,
         post_logout_redirect_uris=client.post_logout_redirect_uris,
-        require_par=client.require_pushed_authorization_requests)
+        require_par=client.require_pushed_authorization_requests,
+        id_token_signed_response_alg=client.id_token_signed_response_alg)
 
 
 class _Registration(JsonEndpoint):
     def __init__(self, config: ServerConfig, policy: RegistrationPolicy) -> None:
         super().__init__(config)
         self.policy = policy
+        keys = config.signing_keys
+        #: What ``id_token_signed_response_alg`` may name: the key ring's algorithms.
+        self.signed: tuple[str, ...] = keys.algorithms if keys is not None else ()
 
     def render(self, exc: OAuthError) -> Response:
         """A ``Bearer`` challenge on every 401: the tokens judged here are bearer tokens."""
@@ -141,7 +145,7 @@ class RegistrationEndpoint(_Registration):
         if policy.gated:
             await self._check_initial_token(_bearer(request), policy)
         metadata = await rm.validate(await _json_body(request), policy, self.store,
-                                     frozenset(self.config.grant_types))
+                                     frozenset(self.config.grant_types), self.signed)
         client_id, token = new_client_id(), new_secret()
         secret = None if metadata.public else new_secret()
         client = Client(
@@ -151,6 +155,7 @@ class RegistrationEndpoint(_Registration):
             scopes=metadata.scopes, grant_types=metadata.grant_types, link=metadata.client_uri,
             post_logout_redirect_uris=metadata.post_logout_redirect_uris,
             require_pushed_authorization_requests=metadata.require_par,
+            id_token_signed_response_alg=metadata.id_token_signed_response_alg,
             created_at=time.time(), generation=new_generation(), dynamic=True,
             registration_token_hash=digest(token))
         written = await self.store.register_dynamic_client(
@@ -227,7 +232,7 @@ class ClientConfigurationEndpoint(_Registration):
         fields = {k: v for k, v in data.items() if k not in rm.SERVER_FIELDS}
         fields.setdefault("token_endpoint_auth_method", _metadata_of(client).auth_method)
         metadata = await rm.validate(fields, self.policy, self.store,
-                                     frozenset(self.config.grant_types))
+                                     frozenset(self.config.grant_types), self.signed)
         if metadata.public != client.public:
             raise InvalidClientMetadata("token_endpoint_auth_method cannot switch between "
                                         "public and confidential: register a new client.")
@@ -235,7 +240,8 @@ class ClientConfigurationEndpoint(_Registration):
                           redirect_uris=metadata.redirect_uris, scopes=metadata.scopes,
                           grant_types=metadata.grant_types, link=metadata.client_uri,
                           post_logout_redirect_uris=metadata.post_logout_redirect_uris,
-                          require_pushed_authorization_requests=metadata.require_par)
+                          require_pushed_authorization_requests=metadata.require_par,
+                          id_token_signed_response_alg=metadata.id_token_signed_response_alg)
         if not await self.store.save_client(updated, only="same"):
             raise InvalidToken("The registration access token is invalid.")
         return self.answer(updated, metadata, token)

@@ -9,11 +9,15 @@ this machine (loopback http) or to an app (a private-use scheme), never to a web
 origin that anybody could own. Fields this server does not keep (``logo_uri``,
 ``policy_uri``, ``tos_uri``, ``contacts``, ...) are checked where RFC 7591 gives them
 a form, then dropped; a ``software_statement`` is ignored (none is trusted here).
+``id_token_signed_response_alg`` (OpenID Connect Dynamic Client Registration 1.0 §2) is
+taken only when the server's key ring signs with it: a client whose ID tokens could not
+be signed would be refused at every sign-in.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +27,7 @@ from oauth_middleware.models import GrantType
 from oauth_middleware.policy import check_typed_text
 from oauth_middleware.redirects import InvalidRedirectURI, validate_redirect_uri
 from oauth_middleware.server.config import RegistrationPolicy
+from oauth_middleware.signing import ASYMMETRIC_ALGORITHMS
 from oauth_middleware.store import TokenStore
 
 #: Longest request body read at ``register/`` (bytes): a registration is well under 2 KiB.
@@ -52,6 +57,8 @@ class Metadata:
     post_logout_redirect_uris: tuple[str, ...] = ()
     #: RFC 9126 §6: ``auth/`` takes its requests only when pushed to ``par/``.
     require_par: bool = False
+    #: OpenID Connect Dynamic Client Registration 1.0 §2; empty: the server's RS256.
+    id_token_signed_response_alg: str = ""
 
     @property
     def public(self) -> bool:
@@ -171,6 +178,18 @@ def _checked_uris(value: list[str], policy: RegistrationPolicy) -> tuple[str, ..
     return tuple(uris)
 
 
+def _id_token_alg(data: dict[str, Any], signed: Iterable[str]) -> str:
+    """One of the algorithms the key ring signs ID tokens with; omitted: RS256's default."""
+    value = data.get("id_token_signed_response_alg")
+    if value is None:
+        return ""
+    usable = sorted(ASYMMETRIC_ALGORITHMS & set(signed))
+    if not isinstance(value, str) or value not in usable:
+        raise InvalidClientMetadata("id_token_signed_response_alg must be one of "
+                                    f"{', '.join(usable) or '(none: no signing keys)'}.")
+    return value
+
+
 async def _scopes(data: dict[str, Any], store: TokenStore) -> tuple[str, ...]:
     value = data.get("scope", "")
     if not isinstance(value, str) or len(value) > MAX_URI:
@@ -183,9 +202,10 @@ async def _scopes(data: dict[str, Any], store: TokenStore) -> tuple[str, ...]:
 
 
 async def validate(data: dict[str, Any], policy: RegistrationPolicy, store: TokenStore,
-                   enabled: frozenset[str]) -> Metadata:
+                   enabled: frozenset[str], signed: Iterable[str] = ()) -> Metadata:
     """The metadata to register, or :class:`InvalidClientMetadata` /
-    :class:`InvalidRedirectUri` naming the field (never quoting its value)."""
+    :class:`InvalidRedirectUri` naming the field (never quoting its value). ``signed``:
+    the algorithms the server's key ring signs with."""
     method = _auth_method(data, policy)
     grants = _grants(data, method == "none", enabled)
     uris = _redirect_uris(data, grants, policy)
@@ -195,7 +215,8 @@ async def validate(data: dict[str, Any], policy: RegistrationPolicy, store: Toke
                     client_name=name, client_uri=links["client_uri"],
                     scopes=await _scopes(data, store),
                     post_logout_redirect_uris=_logout_uris(data, policy),
-                    require_par=_flag(data, "require_pushed_authorization_requests"))
+                    require_par=_flag(data, "require_pushed_authorization_requests"),
+                    id_token_signed_response_alg=_id_token_alg(data, signed))
 
 
 def _flag(data: dict[str, Any], name: str) -> bool:
@@ -223,4 +244,6 @@ def described(metadata: Metadata) -> dict[str, object]:
         answer["post_logout_redirect_uris"] = list(metadata.post_logout_redirect_uris)
     if metadata.require_par:
         answer["require_pushed_authorization_requests"] = True
+    if metadata.id_token_signed_response_alg:
+        answer["id_token_signed_response_alg"] = metadata.id_token_signed_response_alg
     return answer

@@ -47,17 +47,6 @@ async def _grantable(config: ServerConfig, client: Client, scopes: frozenset[str
                      and (not client.scopes or s in client.scopes))
 
 
-async def remembered_scopes(config: ServerConfig, user_id: str, client_id: str) -> frozenset[str]:
-    """The scopes ``user_id`` approved for ``client_id`` that may still be granted to it;
-    empty when remembering is off, nothing is remembered, or the client is gone. (Which
-    resources they were approved for: :func:`covers` checks those too.)"""
-    client = await config.store.get_client(client_id)
-    record = await _remembered(config, user_id, client) if client is not None else None
-    if client is None or record is None:
-        return frozenset()
-    return await _grantable(config, client, record.scopes)
-
-
 async def covers(config: ServerConfig, user: str, request: AuthorizationRequest) -> bool:
     """Whether ``user`` approved everything ``request`` asks for before: every scope (still
     grantable) and every resource; a request asking for nothing is not covered."""

@@ -242,8 +242,16 @@ async def update_client(
     resources: Sequence[str] | None = None,
     post_logout_redirect_uris: str | Sequence[str] | None = None,
     require_pushed_authorization_requests: bool | None = None,
+    access_token_format: str | None = None,
+    access_token_alg: str | None = None,
+    id_token_signed_response_alg: str | None = None,
 ) -> RegisteredClient:
     """Change a client's fields under the rules of ``register_client``; None keeps a field.
+
+    ``access_token_format`` and ``access_token_alg`` change the tokens issued from now on
+    (tokens already issued stay as they are); a client made opaque drops its algorithm,
+    and ``access_token_alg=""`` goes back to the key ring's first.
+    ``id_token_signed_response_alg=""`` goes back to RS256.
 
     Redirect URIs already registered are kept as they are; new ones are checked.
     So is a confidential client's implicit grant once forced; a client newly
@@ -271,6 +279,8 @@ async def update_client(
             post_logout_redirect_uris, allow_http, client.post_logout_redirect_uris)
     if token_lifetime is not KEEP:
         changes["token_lifetime"] = check_lifetime(token_lifetime)
+    changes.update(_token_formats(client, access_token_format, access_token_alg,
+                                  id_token_signed_response_alg))
     if resources is not None:
         changes["resources"] = resources_for(resources)
     if scopes_list is not None:
@@ -284,6 +294,21 @@ async def update_client(
     edited = replace(client, **changes)
     await save_edit(store, edited, client)
     return RegisteredClient(edited, secret)
+
+
+def _token_formats(client: Client, token_format: str | None, alg: str | None,
+                   id_token_alg: str | None) -> dict[str, str]:
+    """The checked access- and ID-token format fields of an edit (None keeps each)."""
+    changes: dict[str, str] = {}
+    if token_format is not None or alg is not None:
+        wanted = client.access_token_format if token_format is None else token_format
+        if alg is None:
+            alg = client.access_token_alg if wanted == "jwt" else ""
+        changes["access_token_format"], changes["access_token_alg"] = check_token_format(
+            wanted, alg)
+    if id_token_alg is not None:
+        changes["id_token_signed_response_alg"] = id_token_algorithm(id_token_alg)
+    return changes
 
 
 async def rotate_secret(store: TokenStore, client_id: str) -> RegisteredClient:

@@ -75,10 +75,20 @@ async def issue_token(
     (:func:`check_grant`). The lifetime defaults to the client's and is at most
     ``MAX_LIFETIME``. A refresh token comes along when a user is named and the
     client may refresh.
+
+    A client registered for JWT access tokens (RFC 9068) is refused: only the
+    authorization server signs them, under its ``issuer`` and key ring, which tooling
+    does not know; an opaque token would pass our own middleware but fail every
+    resource server that checks JWTs, and a JWT with a guessed ``iss`` would be worse.
     """
     check_lifetime(lifetime, "a token lifetime")
     client = await require_client(store, client_id)
     check_grant(client, user)
+    if client.access_token_format != "opaque":
+        raise ValueError(
+            f"client {client_id!r} receives JWT access tokens (RFC 9068), which only the "
+            "authorization server signs: get one from its token endpoint "
+            "(client_credentials, or a code from issue_code)")
     granted = await grantable_scopes(store, client, scopes)
     spec = NewTokens(
         client_id=client.client_id,

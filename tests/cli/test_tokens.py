@@ -325,3 +325,17 @@ def test_client_remove_of_a_gone_client_still_sweeps_its_leftover_tokens(cli: Cl
     assert_error(cli.invoke("client", "remove", "web"), "no client 'web'")
     assert not any(_alive(cli, t) for t in web)
     assert cli.json("token", "list", "--client-id", "web") == []
+
+
+def test_token_issue_for_a_jwt_client_is_refused_and_issues_nothing(cli: Cli) -> None:
+    """Only the authorization server signs RFC 9068 tokens (its issuer, its key ring): the
+    CLI refuses rather than hand out an opaque token JWT-checking resource servers refuse."""
+    _setup(cli, access_token_format="jwt")
+    for user in ("alice", None):
+        args = ["--client-id", "web", *(["--user", user] if user else [])]
+        assert_error(cli.invoke("token", "issue", *args),
+                     "client 'web' receives JWT access tokens (RFC 9068), which only the "
+                     "authorization server signs")
+    assert cli.run(lambda store: redis_of(store).keys(store.keys.access_pattern)) == []
+    assert cli.json("token", "issue", "--client-id", "spa", "--user", "alice")["token_type"] \
+        == "Bearer"

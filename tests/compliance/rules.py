@@ -146,8 +146,11 @@ RULES: tuple[Rule, ...] = (
     Rule("auth.csrf.transaction", AUTHORIZE, "RFC 6749 §10.12; RFC 9700 §4.7",
          "The decision POST carries a server-side transaction id and a signed CSRF token "
          "bound to the user and the transaction, accepted once."),
-    Rule("auth.csrf.get-never-grants", AUTHORIZE, "RFC 6749 §10.12",
-         "A GET never grants."),
+    Rule("auth.csrf.get-never-grants", AUTHORIZE, "RFC 6749 §10.12; OpenID Connect Core 1.0 "
+         "§3.1.2.4", "A GET never grants while remember_consent is off (the default); with "
+         "it on, a GET (even cross-site) grants only what the same user approved before for "
+         "the same client registration, and only to a registered redirect URI; a HEAD never "
+         "grants."),
     Rule("auth.consent.remembered", AUTHORIZE,
          "RFC 6749 §10.2; OpenID Connect Core 1.0 §3.1.2.4, §3.1.2.1",
          "Consent is remembered only when the server is configured to (off by default), per "

@@ -127,7 +127,10 @@ async def test_titles_and_descriptions_are_html_escaped(harness: Harness) -> Non
 
 
 @pytest.mark.rule("auth.csrf.get-never-grants")
-async def test_a_get_never_grants(harness: Harness) -> None:
+async def test_a_get_never_grants_while_consent_is_not_remembered(harness: Harness) -> None:
+    """remember_consent off (the default): a GET carrying the consent form's own fields
+    grants nothing. With it on, a GET may answer from what the user approved before
+    (test_authorize_remembered.py)."""
     page = await harness.consent(decision="approve", **WEB)
     response = await harness.authorize(decision="approve", transaction=page.hidden("transaction"),
                                        csrf_token=page.hidden("csrf_token"), **WEB)

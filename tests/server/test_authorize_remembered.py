@@ -14,7 +14,9 @@ import pytest
 
 from oauth_middleware import TokenStore, register_client
 from oauth_middleware.models import Scope
-from oauth_middleware.server.remembered import remembered_scopes
+from oauth_middleware.server.authorization_request import AuthorizationRequest, RedirectTarget
+from oauth_middleware.server.grants import AuthorizationDetails
+from oauth_middleware.server.remembered import covers
 from oauth_middleware.toolbox import remove_client, revoke_client_tokens, update_client
 from tests.conftest import FakeClock
 from tests.server.authorize_harness import (
@@ -44,6 +46,16 @@ async def approve(harness: Harness, scopes: list[str] | None = None, /, **params
     page = await harness.consent(**(params or WEB))
     base, _, answered = answer(await harness.decide(page, scopes=scopes))
     assert base == WEB_REDIRECT and "code" in answered
+
+
+async def covered(harness: Harness, *scopes: str, user: str = "alice") -> bool:
+    """Whether ``auth/`` would answer ``user``'s request for ``scopes`` from ``web`` without
+    the page: :func:`remembered.covers`, asked as the endpoint asks it."""
+    client = await harness.store.get_client("web")
+    assert client is not None
+    request = AuthorizationRequest(client, RedirectTarget(WEB_REDIRECT, True, False, None),
+                                   "code", scopes, AuthorizationDetails())
+    return await covers(harness.server.config, user, request)
 
 
 async def pending_count(store: TokenStore, user: str = "alice") -> int:
@@ -76,7 +88,7 @@ async def test_the_consent_page_says_how_long_an_answer_is_remembered(harness: H
 
 
 @pytest.mark.rule("auth.csrf.get-never-grants")
-async def test_without_remember_consent_the_page_shows_every_time_and_nothing_is_kept(
+async def test_without_remember_consent_a_get_shows_the_page_every_time_and_keeps_nothing(
     store: TokenStore,
 ) -> None:
     async with open_harness(store) as harness:
@@ -167,14 +179,14 @@ async def test_a_scope_taken_off_the_client_or_disabled_is_no_longer_remembered(
     harness: Harness, store: TokenStore,
 ) -> None:
     await approve(harness)
-    config = harness.server.config
+    both = ("polls:read", "polls:vote")
     await store.save_scope(Scope("polls:vote", "Vote in polls", enabled=False))
-    assert await remembered_scopes(config, "alice", "web") == {"polls:read"}
+    assert (await covered(harness, "polls:read"), await covered(harness, *both)) == (True, False)
     await store.save_scope(Scope("polls:vote", "Vote in polls"))
     await update_client(store, "web", scopes_list=["polls:read"])
-    assert await remembered_scopes(config, "alice", "web") == {"polls:read"}
+    assert (await covered(harness, "polls:read"), await covered(harness, *both)) == (True, False)
     await update_client(store, "web", scopes_list=["polls:read", "polls:vote"])
-    assert await remembered_scopes(config, "alice", "web") == {"polls:read", "polls:vote"}
+    assert await covered(harness, *both)
 
 
 @pytest.mark.rule("auth.consent.remembered")
@@ -190,16 +202,47 @@ async def test_a_client_registered_anew_under_the_same_id_is_asked_about_again(
     assert await store.remembered_consent("alice", "web") == frozenset()
 
 
-async def test_remembered_scopes_is_empty_when_remembering_is_off_or_the_client_is_gone(
+async def test_nothing_is_covered_when_remembering_is_off_or_for_a_request_of_no_scope(
     harness: Harness, store: TokenStore,
 ) -> None:
     await approve(harness)
-    assert await remembered_scopes(harness.server.config, "alice", "web") == {
-        "polls:read", "polls:vote"}
+    assert await covered(harness, "polls:read", "polls:vote")
+    assert not await covered(harness)
+    assert not await covered(harness, "polls:read", user="bob")
     async with open_harness(store, seeded=False) as off:
-        assert await remembered_scopes(off.server.config, "alice", "web") == frozenset()
-    await store.delete_client("web")
-    assert await remembered_scopes(harness.server.config, "alice", "web") == frozenset()
+        assert not await covered(off, "polls:read")
+
+
+@pytest.mark.rule("auth.csrf.get-never-grants", "auth.consent.remembered")
+async def test_a_cross_site_get_with_remembered_consent_answers_only_the_registered_uri(
+    harness: Harness, store: TokenStore,
+) -> None:
+    """The trade-off remember_consent makes (OpenID Connect Core 1.0 §3.1.2.4): a link on
+    another site that opens auth/ for a returning user gets a code without the page — sent
+    only to the client's registered redirect URI, for what the user approved before. It
+    cannot widen: another address is an error page, one scope more shows the page."""
+    await approve(harness)
+    before = len(await harness.code_keys())
+    cross = {"sec-fetch-site": "cross-site", "referer": "https://evil.example/"}
+    base, where, params = answer(await harness.get_auth({**WEB, "state": "x"}, headers=cross))
+    assert (base, where, set(params)) == (WEB_REDIRECT, "query", {"code", "state"})
+    record = await get_code(store, params["code"])
+    assert record is not None and record.redirect_uri == WEB_REDIRECT
+    assert record.scopes == {"polls:read", "polls:vote"}
+    for uri in ("https://evil.example/cb", WEB_REDIRECT + "/../evil", WEB_REDIRECT + "?x=1"):
+        response = await harness.get_auth({**WEB, "redirect_uri": uri}, headers=cross)
+        assert_page(response, 400)
+        assert "location" not in response.headers
+    await store.save_scope(Scope("polls:admin", "Run polls"))
+    await update_client(store, "web", scopes_list=["polls:read", "polls:vote", "polls:admin"])
+    wider = {**WEB, "scope": "polls:read polls:vote polls:admin"}
+    page = assert_page(await harness.get_auth(wider, headers=cross), 200)
+    assert sorted(c["value"] for c in page.checkboxes()) == ["polls:admin", "polls:read",
+                                                             "polls:vote"]
+    implicit = {**WEB, "response_type": "token"}  # web is not allowed the implicit grant
+    _, where, refused = answer(await harness.get_auth(implicit, headers=cross))
+    assert refused["error"] == "unauthorized_client" and "access_token" not in refused
+    assert len(await harness.code_keys()) == before + 1
 
 
 @pytest.mark.rule("auth.csrf.get-never-grants")

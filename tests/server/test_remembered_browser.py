@@ -44,7 +44,8 @@ def _authorize_url(server: UvicornProcess, callback: str, state: str) -> str:
 async def _landed_with_code(page: Page, store: TokenStore, callback: str, state: str) -> None:
     await page.wait_for_url(f"{callback}?*")
     answer = parse_qs(urlsplit(page.url).query, strict_parsing=True)
-    assert set(answer) == {"code", "state"} and answer["state"] == [state]
+    assert set(answer) == {"code", "state", "iss"} and answer["state"] == [state]
+    assert answer["iss"] == [f"{callback.removesuffix('/cb')}/oauth"]  # RFC 9207
     record = await get_code(store, answer["code"][0])
     assert record is not None and (record.subject, record.scopes) == (
         "alice", frozenset({"polls:read"}))

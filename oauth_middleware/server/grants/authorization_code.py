@@ -32,6 +32,7 @@ from oauth_middleware.server.grants.base import (
     resources,
 )
 from oauth_middleware.server.grants.request import Prefetch, TokenRequest
+from oauth_middleware.server.jwt_access import SignIn
 from oauth_middleware.server.urlencoded import Params
 
 
@@ -89,7 +90,9 @@ class AuthorizationCodeGrant(AuthorizationGrant, TokenGrant):
         scopes = await self.still_available(request, record.scopes)
         audience = narrowed_audience(client, resources(params), record.audience)
         spec = self.new_tokens(client, subject=record.subject, scopes=scopes, audience=audience,
-                               grant_audience=record.audience)
+                               grant_audience=record.audience,
+                               sign_in=SignIn(auth_time=record.auth_time, acr=record.acr,
+                                              amr=record.amr))
         issued = await self.store.redeem_code(code, record, spec)
         if issued is None:
             raise InvalidGrant("The authorization code is invalid, expired or used.")

@@ -36,7 +36,7 @@ from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.form import Params, values
 from oauth_middleware.server.grants.extensions import GrantExtension
 from oauth_middleware.server.grants.request import Prefetch, TokenRequest
-from oauth_middleware.server.jwt_access import AccessTokenSigner
+from oauth_middleware.server.jwt_access import AccessTokenSigner, SignIn
 from oauth_middleware.server.throttle import Throttle
 from oauth_middleware.server.urlencoded import Params as QueryParams
 from oauth_middleware.store import NewTokens
@@ -91,10 +91,10 @@ class Grant(ABC):
         self, client: Client, *, subject: str, scopes: frozenset[str],
         subject_type: SubjectType = "user", refresh: bool = True,
         grant_scopes: frozenset[str] | None = None, audience: frozenset[str] = frozenset(),
-        grant_audience: frozenset[str] | None = None,
+        grant_audience: frozenset[str] | None = None, sign_in: SignIn | None = None,
     ) -> NewTokens:
         """What to issue: the client's token lifetime, the server's refresh lifetime, and
-        the client's access token format."""
+        the client's access token format (a JWT carries ``sign_in``, RFC 9068 §2.2.1)."""
         return self.signer.apply(client, NewTokens(
             client_id=client.client_id, subject=subject, subject_type=subject_type,
             scopes=scopes, lifetime=client.token_lifetime,
@@ -102,7 +102,7 @@ class Grant(ABC):
             refresh_lifetime=self.config.refresh_lifetime, grant_scopes=grant_scopes,
             client_generation=client.generation, audience=audience,
             grant_audience=grant_audience,
-        ))
+        ), sign_in)
 
     def direct_audience(self, client: Client, params: Params) -> frozenset[str]:
         """The audience of a grant made at the token endpoint itself (RFC 8707 §2)."""

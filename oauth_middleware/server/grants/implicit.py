@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from oauth_middleware.models import Client, PendingAuthorization
 from oauth_middleware.server.grants.base import AuthorizationGrant
+from oauth_middleware.server.jwt_access import SignIn
 from oauth_middleware.store import NewTokens
 
 
@@ -27,7 +28,7 @@ class ImplicitGrant(AuthorizationGrant):
             client_id=client.client_id, subject=pending.user, scopes=scopes,
             lifetime=client.token_lifetime, client_generation=client.generation,
             audience=pending.audience,
-        )))
+        ), SignIn(auth_time=pending.auth_time, acr=pending.acr, amr=pending.amr)))
         params = {"access_token": issued.access_token, "token_type": "Bearer"}
         expires_in = issued.token.expires_in(store.clock())
         if expires_in is not None:

@@ -1,13 +1,10 @@
-"""ID tokens (OpenID Connect Core 1.0 §2, §3.1.3.6, §3.2.2.10): claims, signing, hints.
+"""ID tokens (OpenID Connect Core 1.0 §2, §3.1.3.6, §3.2.2.10): claims and signing.
 
 Signed with the server's key ring (:class:`~oauth_middleware.signing.SigningKeys`):
 ``RS256`` unless the client registered ``id_token_signed_response_alg``. joserfc (the
 ``jwt`` extra) is imported on first use, so a server that never signs needs none.
-``aud`` is the client id alone, so ``azp`` is never needed (§2). An ``id_token_hint``
-is accepted only if this server signed it (its published keys), for this issuer and
-for the client now asking: a hint minted for client A proves nothing to client B.
-Expired hints are accepted, as §3.1.2.1 asks ("SHOULD ... even if the ID Token's exp
-has passed"): a hint says who, it does not sign anyone in.
+``aud`` is the client id alone, so ``azp`` is never needed (§2). An ID token sent back
+as ``id_token_hint`` is checked by :mod:`oauth_middleware.server.id_token_hint`.
 """
 
 from __future__ import annotations
@@ -22,8 +19,6 @@ from oauth_middleware.signing import SigningKeys
 
 #: What every ID token is signed with unless its client asked otherwise (§15.1: required).
 DEFAULT_ALG = "RS256"
-#: RFC 9068 §2.1: a JWT access token signed by the same keys is no ID token.
-_ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,24 +74,3 @@ async def sign(keys: SigningKeys, client: Client, body: Mapping[str, object]) ->
     key = await keys.signing_key(alg)
     header = {"alg": alg, "typ": "JWT", "kid": key.kid}
     return jwt.encode(header, dict(body), key, algorithms=[alg])
-
-
-async def hinted_subject(keys: SigningKeys, issuer: str, client: Client, hint: str) -> str:
-    """The ``sub`` of an ``id_token_hint`` we issued to ``client``; invalid_request if not."""
-    from joserfc import jwt
-    from joserfc.jwk import KeySet
-
-    try:
-        published = KeySet.import_key_set(await keys.public_jwks())  # type: ignore[arg-type]
-        token = jwt.decode(hint, published, algorithms=list(keys.algorithms))
-    except Exception:  # any malformed, foreign or tampered token: one answer
-        raise InvalidRequest("The id_token_hint is not an ID token of this server.") from None
-    if token.header.get("typ") in _ACCESS_TOKEN_TYPES:  # an RFC 9068 token, same keys
-        raise InvalidRequest("The id_token_hint is not an ID token of this server.")
-    body = token.claims
-    aud = body.get("aud")
-    audiences = aud if isinstance(aud, list) else [aud]
-    sub = body.get("sub")
-    if body.get("iss") != issuer or client.client_id not in audiences or not isinstance(sub, str):
-        raise InvalidRequest("The id_token_hint is not an ID token of this server.")
-    return sub

@@ -17,7 +17,7 @@ from __future__ import annotations
 from oauth_middleware.errors import LoginRequired
 from oauth_middleware.models import Client
 from oauth_middleware.server.config import ServerConfig
-from oauth_middleware.server.oidc.id_token import hinted_subject
+from oauth_middleware.server.id_token_hint import verify_hint
 from oauth_middleware.server.oidc.request import OpenIDRequest
 from oauth_middleware.server.oidc.subject import subject
 from oauth_middleware.web import Authentication
@@ -47,10 +47,10 @@ def _recent(request: OpenIDRequest, user: Authentication, now: float) -> bool:
 
 
 async def _hinted(config: ServerConfig, client: Client, request: OpenIDRequest) -> str | None:
-    if request.id_token_hint is None or config.signing_keys is None:
+    if request.id_token_hint is None:
         return None
-    return await hinted_subject(config.signing_keys, config.issuer, client,
-                                request.id_token_hint)
+    hint = await verify_hint(config, request.id_token_hint, audience=client.client_id)
+    return hint.subject
 
 
 def _sub(config: ServerConfig, client: Client, user: Authentication) -> str:
