@@ -76,7 +76,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "server": frozenset({"content_length", "csrf", "error_response", "errors", "extraction",
                          "hooks", "identity", "keyring", "limits", "models", "pkce", "policy",
                          "redaction", "redirects", "resource_indicators", "safe_fetch", "security",
-                         "settings_checks", "signing", "store", "transport", "web"}),
+                         "settings_checks", "signing", "store", "transport", "verifier", "web"}),
     # The admin: the toolbox and the shared web helpers, never the server's internals.
     "admin": frozenset({"content_length", "csrf", "errors", "hooks", "identity", "limits",
                         "models", "redaction", "redirects", "scope_registry", "settings_checks",

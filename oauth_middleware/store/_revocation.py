@@ -20,6 +20,7 @@ from oauth_middleware.models import RefreshToken
 from oauth_middleware.security import DIGEST_CHARS, digest
 from oauth_middleware.store import _grant_scripts as scripts
 from oauth_middleware.store._context import Context, Progress
+from oauth_middleware.store._exchange import Chains
 from oauth_middleware.store._gateway import Command, StoreNotDurable, evalsha, texts
 from oauth_middleware.store._tokens import Tokens
 
@@ -31,6 +32,8 @@ class Revocation:
         self._gateway = ctx.gateway
         self._keys = ctx.keys
         self._tokens = tokens
+        #: Grants exchanged from a revoked one go with it (RFC 8693, :mod:`._exchange`).
+        self.chains = Chains(ctx)
 
     async def revoke_token(self, token: str) -> bool:
         """Revoke one token: an access token alone, a refresh token with its whole grant,
@@ -62,6 +65,7 @@ class Revocation:
                                               scripts.REMOVE_MEMBER, durable=True)
         finally:
             self._gateway.forget(targets[0])
+        await self.chains.revoke_descendants([grant_id])
         await self._gateway.settled()
         return bool(deleted)
 
@@ -82,8 +86,9 @@ class Revocation:
             indexes = {self._keys.client_index(client_id),
                        self._keys.subject_index(subject, subject_type)}
             await self._gateway.run([("ZREM", key, grant_id) for key in sorted(indexes)])
+        descendants = await self.chains.revoke_descendants([grant_id])
         await self._gateway.settled()
-        return len(deleted)
+        return len(deleted) + descendants
 
     async def revoke_user(self, user: str, *, progress: Progress | None = None) -> int:
         """Log a user out everywhere: every grant of theirs goes; returns keys deleted.
@@ -173,7 +178,7 @@ class Revocation:
                     if other != index_key:
                         unindex.setdefault(other, []).append(grant_id)
         await self._gateway.run([("ZREM", key, *ids) for key, ids in unindex.items()])
-        return deleted
+        return deleted + await self.chains.revoke_descendants(grant_ids)
 
     async def _swept(self, sweeps: list[Command]) -> list[Any]:
         """Run ``SWEEP_GRANT`` calls as one durable write. When no replica confirmed it in

@@ -21,6 +21,7 @@ from oauth_middleware.models import (
     RememberedConsent,
     Scope,
 )
+from oauth_middleware.security import digest
 from oauth_middleware.store._authn import (
     NOTHING_AHEAD,
     Authn,
@@ -31,8 +32,9 @@ from oauth_middleware.store._authn import (
 )
 from oauth_middleware.store._clients import Clients, SaveCondition
 from oauth_middleware.store._consent import Consent
-from oauth_middleware.store._context import Clock, Context, Progress
+from oauth_middleware.store._context import Clock, Context, Progress, ttl_ms
 from oauth_middleware.store._documents import Documents
+from oauth_middleware.store._exchange import ChainFull
 from oauth_middleware.store._gateway import Gateway
 from oauth_middleware.store._gateway.cache import CACHE_SIZE
 from oauth_middleware.store._gateway.connection import CONNECT_TIMEOUT, RETRIES, SOCKET_TIMEOUT
@@ -165,6 +167,27 @@ class TokenStore:
     async def issue(self, spec: NewTokens) -> IssuedTokens:
         """Start a new grant and store its tokens (``ClientRemoved``: the client is gone)."""
         return await self._grants.issue(spec)
+
+    async def issue_exchanged(self, spec: NewTokens, subject_token: str | None
+                              ) -> IssuedTokens | None:
+        """Issue an exchanged grant (RFC 8693); with ``spec.parent_grant`` it is linked under
+        that grant while ``subject_token`` (of that grant) lives, so revoking it revokes this
+        one. None: the subject token went meanwhile, nothing issued; ``ChainFull``: the
+        parent has too many live exchanged grants, nothing issued (:mod:`._exchange`)."""
+        issued = await self._grants.issue(spec)
+        if not spec.parent_grant or subject_token is None:
+            return issued
+        child = issued.token.grant_id
+        try:
+            linked = await self._revocation.chains.link(
+                spec.parent_grant, digest(subject_token), child, ttl_ms(spec.lifetime))
+        except ChainFull:
+            await self._revocation.revoke_grant(child)
+            raise
+        if not linked:
+            await self._revocation.revoke_grant(child)
+            return None
+        return issued
 
     async def resolve(self, token: str) -> AccessToken | None:
         """The live record of an access token: one batched read, or the local cache."""

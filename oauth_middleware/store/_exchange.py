@@ -1,0 +1,126 @@
+"""Exchanged grants and their chains (RFC 8693 §2.1, §4.1): linked to their parent, revoked with it.
+
+A token exchanged from one of ours starts a grant of its own (its client, its subject's
+indexes), and that grant is linked into ``children:{p}``, a sorted set in the parent
+grant's slot (grant id -> expiry, ms by Redis's clock). Linking is one script that first
+checks the subject token itself still exists: a child is issued, then linked, and only a
+linked child's value leaves the store, so
+
+- a revocation that deleted the subject token before the link makes the link fail, and the
+  child (whose value nobody has seen) is revoked at once;
+- a revocation after the link finds the child in ``children:{p}``.
+
+Revoking a grant (or one access token of it) takes its ``children`` set and revokes those
+grants, level by level, before the call returns: at most ``MAX_EXCHANGE_DEPTH`` levels of
+at most ``EXCHANGED_PER_GRANT`` live children each, one round trip per level. Grants of
+other slots are never touched by one script, so chains work on Redis Cluster too.
+"""
+
+from __future__ import annotations
+
+from oauth_middleware.limits import EXCHANGED_PER_GRANT, MAX_EXCHANGE_DEPTH
+from oauth_middleware.store._context import Context
+from oauth_middleware.store._gateway import Script, StoreNotDurable, evalsha, texts
+from oauth_middleware.store._grant_scripts import SWEEP_GRANT
+from oauth_middleware.store.keys import NEVER_MS
+
+#: KEYS: the subject access token, the parent's children set; ARGV: child grant id, child
+#: TTL (ms, 0 = never), "never" (ms), most live children. Returns 1 (linked), 0 (the
+#: subject token is gone: revoked or expired) or -1 (the parent has too many children).
+LINK_CHILD = Script("""
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+  return 1
+end
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then
+  return -1
+end
+local ttl = tonumber(ARGV[2])
+local score = now + ttl
+if ttl == 0 then
+  score = tonumber(ARGV[3])
+end
+redis.call('ZADD', KEYS[2], score, ARGV[1])
+local last = tonumber(redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')[2])
+if last >= tonumber(ARGV[3]) then
+  redis.call('PERSIST', KEYS[2])
+else
+  redis.call('PEXPIREAT', KEYS[2], string.format('%d', last))
+end
+return 1
+""")
+
+#: KEYS: a grant's children set. Returns the child grant ids and deletes the set.
+TAKE_CHILDREN = Script("""
+local children = redis.call('ZRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1])
+return children
+""")
+
+
+class ChainFull(Exception):
+    """The parent grant has ``EXCHANGED_PER_GRANT`` live exchanged grants already."""
+
+
+class Chains:
+    """Links exchanged grants to their parents and revokes whole chains."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._gateway = ctx.gateway
+        self._keys = ctx.keys
+
+    async def link(self, parent: str, subject_sha: str, child: str, ttl_ms: int) -> bool:
+        """Link ``child`` under ``parent`` while the subject token (``subject_sha``) lives:
+        False when it is gone; :class:`ChainFull` when the parent has too many children."""
+        keys = [self._keys.access(parent, subject_sha), self._keys.children(parent)]
+        linked = int(await self._gateway.one(
+            evalsha(LINK_CHILD, keys, [child, ttl_ms, NEVER_MS, EXCHANGED_PER_GRANT]),
+            LINK_CHILD, durable=True))
+        if linked < 0:
+            raise ChainFull(parent)
+        return linked == 1
+
+    async def revoke_descendants(self, grant_ids: list[str]) -> int:
+        """Revoke every grant exchanged from ``grant_ids``, transitively (each already
+        revoked, or its token); returns keys deleted."""
+        deleted, level = 0, list(dict.fromkeys(grant_ids))
+        for _ in range(MAX_EXCHANGE_DEPTH):
+            taken = await self._gateway.run(
+                [evalsha(TAKE_CHILDREN, [self._keys.children(g)], []) for g in level],
+                TAKE_CHILDREN, durable=True)
+            level = list(dict.fromkeys(g for reply in taken for g in texts(reply)))
+            if not level:
+                break
+            deleted += await self._sweep(level, SWEEP_GRANT)
+        return deleted
+
+    async def _sweep(self, grant_ids: list[str], sweep: Script) -> int:
+        """``SWEEP_GRANT`` each grant and drop it from its client's and subject's indexes."""
+        try:
+            replies = await self._gateway.run(
+                [evalsha(sweep, [self._keys.members(g)], []) for g in grant_ids], sweep,
+                durable=True)
+        except StoreNotDurable as exc:
+            for reply in exc.replies:
+                if isinstance(reply, list) and len(reply) == 4:
+                    self._gateway.forget_all(reply[3])
+            raise
+        unindex: dict[str, list[str]] = {}
+        deleted = 0
+        for grant_id, (client_id, subject, subject_type, keys) in zip(grant_ids, replies,
+                                                                      strict=True):
+            self._gateway.forget_all(keys)
+            deleted += len(keys)
+            client_id, subject, subject_type = texts([client_id, subject, subject_type])
+            if client_id:
+                for index in (self._keys.client_index(client_id),
+                              self._keys.subject_index(subject, subject_type)):
+                    unindex.setdefault(index, []).append(grant_id)
+        if unindex:
+            await self._gateway.run([("ZREM", key, *ids) for key, ids in unindex.items()])
+        return deleted
