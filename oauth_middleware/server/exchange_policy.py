@@ -18,7 +18,7 @@ issued token's ``act`` (§4.1); impersonation refuses one and records nobody.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from oauth_middleware.resource_indicators import is_resource
@@ -35,7 +35,7 @@ class ExchangeClient:
 
     #: Resources (RFC 8707 URIs) a subject token may be meant for, beyond the client's own
     #: tokens: those of the APIs this client serves.
-    accepts: frozenset[str] = frozenset()
+    accepts: Collection[str] = frozenset()
     #: Delegation (``act`` recorded, ``actor_token`` required) or impersonation.
     delegation: bool = True
 
@@ -53,7 +53,7 @@ class TokenExchangePolicy:
     """The server's token exchange configuration; see the module docstring."""
 
     #: Verifiers of the JWTs accepted as ``subject_token`` or ``actor_token``.
-    trusted_issuers: tuple[TokenVerifier, ...] = ()
+    trusted_issuers: Sequence[TokenVerifier] = ()
     #: Per client id; a client not named gets ``ExchangeClient()``: its own tokens only.
     clients: Mapping[str, ExchangeClient] = field(default_factory=dict)
 

@@ -165,5 +165,5 @@ def _check_meant_for(client: Client, rule: ExchangeClient, subject: AccessToken,
     """A client exchanges only tokens meant for it: its own, or ones for an API it serves."""
     if ours and subject.client_id == client.client_id:
         return
-    if not subject.audience & rule.accepts:
+    if not subject.audience.intersection(rule.accepts):
         raise InvalidRequest("The subject_token is not meant for this client.")
