@@ -5,11 +5,15 @@
 was called with for one meant for API C, acting for alice (delegation, its own
 client-credentials token as ``actor_token``); ``api-imp`` does the same by impersonation.
 A foreign issuer (an in-process JWKS) signs JWTs for alice; the server trusts it.
+``build`` is the same server for real uvicorn.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -41,7 +45,7 @@ def _jwks(request: httpx.Request) -> httpx.Response:
                           headers={"Cache-Control": "max-age=600"})
 
 
-def policy(clock: FakeClock) -> TokenExchangePolicy:
+def policy(clock: Callable[[], float]) -> TokenExchangePolicy:
     foreign = JWTVerifier(issuer=FOREIGN, audience=ISSUER, clock=clock,
                           http_client=httpx.AsyncClient(transport=httpx.MockTransport(_jwks)))
     return TokenExchangePolicy(trusted_issuers=[foreign], clients={
@@ -52,6 +56,14 @@ def policy(clock: FakeClock) -> TokenExchangePolicy:
 
 def exchange_app(store: TokenStore, clock: FakeClock, **options: Any) -> Starlette:
     return build_app(store, token_exchange=policy(clock), **options)
+
+
+def build() -> Starlette:
+    """For ``uvicorn --factory tests.server.exchange_harness:build``: the Redis of
+    ``REDIS_URL``, the issuer of ``OM_ISSUER``, debug (plain HTTP on loopback)."""
+    store = TokenStore.from_url(os.environ["REDIS_URL"])
+    return build_app(store, issuer=os.environ["OM_ISSUER"], debug=True,
+                     token_exchange=policy(time.time))
 
 
 async def services(store: TokenStore, **options: Any) -> dict[str, RegisteredClient]:
