@@ -20,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from bench.seed import RESOURCE
+from bench.seed import CLIENT_ID, RESOURCE
 from oauth_middleware import OAuthMiddleware, TokenStore
-from oauth_middleware.server import AuthorizationServer
+from oauth_middleware.server import AuthorizationServer, ExchangeClient, TokenExchangePolicy
 
 #: A fixed key so that every worker of one bench run agrees (loopback, debug only).
 SECRET_KEY = "bench-only-secret-key-not-for-production-use"
@@ -45,8 +45,10 @@ def _protected(local_cache: bool, **options: Any) -> Starlette:
     url = os.environ["REDIS_URL"]
     store = (TokenStore.from_url(url, local_cache=True) if local_cache
              else TokenStore.from_url(url))
+    # token exchange (RFC 8693) for the bench client: its own tokens, by impersonation
+    exchange = TokenExchangePolicy(clients={CLIENT_ID: ExchangeClient(delegation=False)})
     server = AuthorizationServer(store=store, issuer=os.environ["BENCH_ISSUER"],
-                                 secret_key=SECRET_KEY, debug=True)
+                                 secret_key=SECRET_KEY, debug=True, token_exchange=exchange)
     app = Starlette(routes=[
         Route("/me", hello, methods=["GET", "POST"]),
         Mount("/oauth", app=server),

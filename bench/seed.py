@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from oauth_middleware import TokenStore, register_client
-from oauth_middleware.models import AuthorizationCode
+from oauth_middleware.models import TOKEN_EXCHANGE, AuthorizationCode
 from oauth_middleware.store import NewTokens
 
 CLIENT_ID = "bench-client"
@@ -52,7 +52,8 @@ async def base(store: TokenStore) -> Seeded:
     registered = await register_client(
         store, "Bench client", CLIENT_ID, REDIRECT_URI, "bench-admin",
         scopes_list=[SCOPE], public=False,
-        grant_types=["authorization_code", "refresh_token", "client_credentials"],
+        grant_types=["authorization_code", "refresh_token", "client_credentials",
+                     TOKEN_EXCHANGE],
     )
     if registered.client_secret is None:
         raise RuntimeError("a confidential client needs a secret")
