@@ -216,6 +216,8 @@ STORE_SURFACE = frozenset({
     # the CLI list and forget.
     "forget_client_consents", "forget_consent", "list_remembered_consents",
     "remember_consent", "remembered_consent",
+    # Token exchange (RFC 8693): an exchanged grant, linked under its subject's grant.
+    "issue_exchanged",
 })
 
 

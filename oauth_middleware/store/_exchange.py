@@ -10,17 +10,20 @@ linked child's value leaves the store, so
   child (whose value nobody has seen) is revoked at once;
 - a revocation after the link finds the child in ``children:{p}``.
 
-Revoking a grant (or one access token of it) takes its ``children`` set and revokes those
-grants, level by level, before the call returns: at most ``MAX_EXCHANGE_DEPTH`` levels of
-at most ``EXCHANGED_PER_GRANT`` live children each, one round trip per level. Grants of
+Revoking a grant (or one access token of it) takes its ``children`` set in the same round
+trip and revokes those grants, level by level, before the call returns: at most
+``MAX_EXCHANGE_DEPTH`` levels of at most ``EXCHANGED_PER_GRANT`` live children each, one
+round trip per level (none when nothing was exchanged). Grants of
 other slots are never touched by one script, so chains work on Redis Cluster too.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from oauth_middleware.limits import EXCHANGED_PER_GRANT, MAX_EXCHANGE_DEPTH
 from oauth_middleware.store._context import Context
-from oauth_middleware.store._gateway import Script, StoreNotDurable, evalsha, texts
+from oauth_middleware.store._gateway import Command, Script, StoreNotDurable, evalsha, texts
 from oauth_middleware.store._grant_scripts import SWEEP_GRANT
 from oauth_middleware.store.keys import NEVER_MS
 
@@ -85,35 +88,39 @@ class Chains:
             raise ChainFull(parent)
         return linked == 1
 
-    async def revoke_descendants(self, grant_ids: list[str]) -> int:
-        """Revoke every grant exchanged from ``grant_ids``, transitively (each already
-        revoked, or its token); returns keys deleted."""
-        deleted, level = 0, list(dict.fromkeys(grant_ids))
+    def take(self, grant_ids: list[str]) -> list[Command]:
+        """The commands that take each grant's children set: sent in the same pipeline as,
+        and after, the revocation of those grants (or of a token of theirs), so a link that
+        comes later finds its subject token gone and fails."""
+        return [evalsha(TAKE_CHILDREN, [self._keys.children(g)], []) for g in grant_ids]
+
+    async def revoke_descendants(self, taken: list[Any]) -> int:
+        """Revoke the grants :meth:`take` returned, and theirs, transitively; returns keys
+        deleted. One round trip per level, at most ``MAX_EXCHANGE_DEPTH`` levels."""
+        deleted, level = 0, _ids(taken)
         for _ in range(MAX_EXCHANGE_DEPTH):
-            taken = await self._gateway.run(
-                [evalsha(TAKE_CHILDREN, [self._keys.children(g)], []) for g in level],
-                TAKE_CHILDREN, durable=True)
-            level = list(dict.fromkeys(g for reply in taken for g in texts(reply)))
             if not level:
                 break
-            deleted += await self._sweep(level, SWEEP_GRANT)
+            swept, level = await self._sweep(level)
+            deleted += swept
         return deleted
 
-    async def _sweep(self, grant_ids: list[str], sweep: Script) -> int:
-        """``SWEEP_GRANT`` each grant and drop it from its client's and subject's indexes."""
+    async def _sweep(self, grant_ids: list[str]) -> tuple[int, list[str]]:
+        """``SWEEP_GRANT`` each grant, take its children, and drop it from its client's and
+        subject's indexes; returns keys deleted and the children taken."""
+        commands = [evalsha(SWEEP_GRANT, [self._keys.members(g)], []) for g in grant_ids]
         try:
-            replies = await self._gateway.run(
-                [evalsha(sweep, [self._keys.members(g)], []) for g in grant_ids], sweep,
-                durable=True)
+            replies = await self._gateway.run([*commands, *self.take(grant_ids)], SWEEP_GRANT,
+                                              TAKE_CHILDREN, durable=True)
         except StoreNotDurable as exc:
-            for reply in exc.replies:
+            for reply in exc.replies[:len(grant_ids)]:
                 if isinstance(reply, list) and len(reply) == 4:
                     self._gateway.forget_all(reply[3])
             raise
         unindex: dict[str, list[str]] = {}
         deleted = 0
-        for grant_id, (client_id, subject, subject_type, keys) in zip(grant_ids, replies,
-                                                                      strict=True):
+        for grant_id, (client_id, subject, subject_type, keys) in zip(
+                grant_ids, replies[:len(grant_ids)], strict=True):
             self._gateway.forget_all(keys)
             deleted += len(keys)
             client_id, subject, subject_type = texts([client_id, subject, subject_type])
@@ -123,4 +130,9 @@ class Chains:
                     unindex.setdefault(index, []).append(grant_id)
         if unindex:
             await self._gateway.run([("ZREM", key, *ids) for key, ids in unindex.items()])
-        return deleted
+        return deleted, _ids(replies[len(grant_ids):])
+
+
+def _ids(taken: list[Any]) -> list[str]:
+    """The grant ids of :data:`TAKE_CHILDREN` replies, each once."""
+    return list(dict.fromkeys(g for reply in taken for g in texts(reply)))
