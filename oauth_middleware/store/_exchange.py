@@ -10,10 +10,10 @@ linked child's value leaves the store, so
   child (whose value nobody has seen) is revoked at once;
 - a revocation after the link finds the child in ``children:{p}``.
 
-Revoking a grant (or one access token of it) takes its ``children`` set in the same round
-trip and revokes those grants, level by level, before the call returns: at most
-``MAX_EXCHANGE_DEPTH`` levels of at most ``EXCHANGED_PER_GRANT`` live children each, one
-round trip per level (none when nothing was exchanged). Grants of
+Revoking a grant (or one access token of it) reads its ``children`` set in the same round
+trip, then revokes those grants (and drops them from the set) level by level before the
+call returns: at most ``MAX_EXCHANGE_DEPTH`` levels of at most ``EXCHANGED_PER_GRANT``
+live children each, one round trip per level (none when nothing was exchanged). Grants of
 other slots are never touched by one script, so chains work on Redis Cluster too.
 """
 
@@ -58,14 +58,6 @@ end
 return 1
 """)
 
-#: KEYS: a grant's children set. Returns the child grant ids and deletes the set.
-TAKE_CHILDREN = Script("""
-local children = redis.call('ZRANGE', KEYS[1], 0, -1)
-redis.call('DEL', KEYS[1])
-return children
-""")
-
-
 class ChainFull(Exception):
     """The parent grant has ``EXCHANGED_PER_GRANT`` live exchanged grants already."""
 
@@ -89,38 +81,46 @@ class Chains:
         return linked == 1
 
     def take(self, grant_ids: list[str]) -> list[Command]:
-        """The commands that take each grant's children set: sent in the same pipeline as,
-        and after, the revocation of those grants (or of a token of theirs), so a link that
-        comes later finds its subject token gone and fails."""
-        return [evalsha(TAKE_CHILDREN, [self._keys.children(g)], []) for g in grant_ids]
+        """The commands that read each grant's children: sent in the same pipeline as, and
+        after, the revocation of those grants (or of a token of theirs), so a link that
+        comes later finds its subject token gone and fails. A plain read, safe to resend
+        (the gateway resends a pipeline whose script Redis had not loaded)."""
+        return [("ZRANGE", self._keys.children(g), 0, -1) for g in grant_ids]
 
-    async def revoke_descendants(self, taken: list[Any]) -> int:
-        """Revoke the grants :meth:`take` returned, and theirs, transitively; returns keys
+    async def revoke_descendants(self, parents: list[str], taken: list[Any]) -> int:
+        """Revoke the children :meth:`take` read of ``parents`` (in order), and theirs,
+        transitively, dropping each from its parent's set once revoked; returns keys
         deleted. One round trip per level, at most ``MAX_EXCHANGE_DEPTH`` levels."""
-        deleted, level = 0, _ids(taken)
+        deleted, children = 0, [texts(reply) for reply in taken]
         for _ in range(MAX_EXCHANGE_DEPTH):
+            level = list(dict.fromkeys(g for ids in children for g in ids))
             if not level:
                 break
-            swept, level = await self._sweep(level)
+            done = [("ZREM", self._keys.children(parent), *ids)
+                    for parent, ids in zip(parents, children, strict=True) if ids]
+            swept, taken = await self._sweep(level, done)
             deleted += swept
+            parents, children = level, [texts(reply) for reply in taken]
         return deleted
 
-    async def _sweep(self, grant_ids: list[str]) -> tuple[int, list[str]]:
-        """``SWEEP_GRANT`` each grant, take its children, and drop it from its client's and
-        subject's indexes; returns keys deleted and the children taken."""
+    async def _sweep(self, grant_ids: list[str], done: list[Command]
+                     ) -> tuple[int, list[Any]]:
+        """``SWEEP_GRANT`` each grant, read its children, run ``done``, and drop each grant
+        from its client's and subject's indexes; returns keys deleted and the children."""
+        n = len(grant_ids)
         commands = [evalsha(SWEEP_GRANT, [self._keys.members(g)], []) for g in grant_ids]
         try:
-            replies = await self._gateway.run([*commands, *self.take(grant_ids)], SWEEP_GRANT,
-                                              TAKE_CHILDREN, durable=True)
+            replies = await self._gateway.run([*commands, *self.take(grant_ids), *done],
+                                              SWEEP_GRANT, durable=True)
         except StoreNotDurable as exc:
-            for reply in exc.replies[:len(grant_ids)]:
+            for reply in exc.replies[:n]:
                 if isinstance(reply, list) and len(reply) == 4:
                     self._gateway.forget_all(reply[3])
             raise
         unindex: dict[str, list[str]] = {}
         deleted = 0
         for grant_id, (client_id, subject, subject_type, keys) in zip(
-                grant_ids, replies[:len(grant_ids)], strict=True):
+                grant_ids, replies[:n], strict=True):
             self._gateway.forget_all(keys)
             deleted += len(keys)
             client_id, subject, subject_type = texts([client_id, subject, subject_type])
@@ -130,9 +130,4 @@ class Chains:
                     unindex.setdefault(index, []).append(grant_id)
         if unindex:
             await self._gateway.run([("ZREM", key, *ids) for key, ids in unindex.items()])
-        return deleted, _ids(replies[len(grant_ids):])
-
-
-def _ids(taken: list[Any]) -> list[str]:
-    """The grant ids of :data:`TAKE_CHILDREN` replies, each once."""
-    return list(dict.fromkeys(g for reply in taken for g in texts(reply)))
+        return deleted, replies[n:2 * n]

@@ -34,6 +34,7 @@ from oauth_middleware.security import (
 from oauth_middleware.store import _grant_scripts as scripts
 from oauth_middleware.store._codec import dump
 from oauth_middleware.store._context import Context, ttl_ms
+from oauth_middleware.store._exchange import Chains
 from oauth_middleware.store._gateway import Command, evalsha
 from oauth_middleware.store._minting import (
     ClientRemoved,
@@ -56,6 +57,7 @@ class Grants:
         self._ctx = ctx
         self._gateway = ctx.gateway
         self._keys = ctx.keys
+        self._chains = Chains(ctx)
         self.max_grants_per_user = max_grants_per_user
         self.max_grants_per_client = max_grants_per_client
 
@@ -124,6 +126,8 @@ class Grants:
         *_, (status, *deleted) = await self._gateway.run(commands, scripts.INDEX_ADD,
                                                          scripts.ROTATE_REFRESH, durable=True)
         self._gateway.forget_all(deleted)
+        if int(status) == 2:  # a replay revoked the grant: what was exchanged from it goes
+            await self._revoke_exchanged(grant_id)
         if deleted:  # a replay revoked the grant, or the bound evicted access tokens
             await self._gateway.settled()
         if int(status) != 1:
@@ -144,9 +148,16 @@ class Grants:
                                               scripts.CONSUME_AND_ISSUE, durable=True)
         if isinstance(outcome, list):  # a replay: the script revoked the grant, these keys
             self._gateway.forget_all(outcome)
+            await self._revoke_exchanged(grant_id)
             await self._gateway.settled()
             return None
         return issued if int(outcome) == 1 else None
+
+    async def _revoke_exchanged(self, grant_id: str) -> None:
+        """After a script revoked ``grant_id`` (its tokens are gone, so no exchange links
+        under it any more): the grants exchanged from it go too (:mod:`._exchange`)."""
+        taken = await self._gateway.run(self._chains.take([grant_id]))
+        await self._chains.revoke_descendants([grant_id], taken)
 
     def _index_commands(self, grant_id: str, spec: NewTokens, members: list[Member]
                         ) -> list[Command]:

@@ -20,7 +20,7 @@ from oauth_middleware.models import RefreshToken
 from oauth_middleware.security import DIGEST_CHARS, digest
 from oauth_middleware.store import _grant_scripts as scripts
 from oauth_middleware.store._context import Context, Progress
-from oauth_middleware.store._exchange import TAKE_CHILDREN, Chains
+from oauth_middleware.store._exchange import Chains
 from oauth_middleware.store._gateway import Command, StoreNotDurable, evalsha, texts
 from oauth_middleware.store._tokens import Tokens
 
@@ -63,10 +63,10 @@ class Revocation:
         try:
             deleted, taken = await self._gateway.run(
                 [evalsha(scripts.REMOVE_MEMBER, keys, []), *self.chains.take([grant_id])],
-                scripts.REMOVE_MEMBER, TAKE_CHILDREN, durable=True)
+                scripts.REMOVE_MEMBER, durable=True)
         finally:
             self._gateway.forget(targets[0])
-        await self.chains.revoke_descendants([taken])
+        await self.chains.revoke_descendants([grant_id], [taken])
         await self._gateway.settled()
         return bool(deleted)
 
@@ -88,7 +88,7 @@ class Revocation:
             indexes = {self._keys.client_index(client_id),
                        self._keys.subject_index(subject, subject_type)}
             await self._gateway.run([("ZREM", key, grant_id) for key in sorted(indexes)])
-        descendants = await self.chains.revoke_descendants([taken])
+        descendants = await self.chains.revoke_descendants([grant_id], [taken])
         await self._gateway.settled()
         return len(deleted) + descendants
 
@@ -182,15 +182,14 @@ class Revocation:
                     if other != index_key:
                         unindex.setdefault(other, []).append(grant_id)
         await self._gateway.run([("ZREM", key, *ids) for key, ids in unindex.items()])
-        return deleted + await self.chains.revoke_descendants(taken)
+        return deleted + await self.chains.revoke_descendants(grant_ids, taken)
 
     async def _swept(self, sweeps: list[Command]) -> list[Any]:
-        """Run ``SWEEP_GRANT`` calls (and the ``TAKE_CHILDREN`` after them) as one durable
-        write. When no replica confirmed it in time, the keys are gone on the primary all
+        """Run ``SWEEP_GRANT`` calls (and the reads of their children after them) as one
+        durable write. When no replica confirmed it in time, the keys are gone on the primary all
         the same: the local cache forgets them before the 503 leaves."""
         try:
-            return await self._gateway.run(sweeps, scripts.SWEEP_GRANT, TAKE_CHILDREN,
-                                           durable=True)
+            return await self._gateway.run(sweeps, scripts.SWEEP_GRANT, durable=True)
         except StoreNotDurable as exc:
             for reply in exc.replies:
                 if isinstance(reply, list) and len(reply) == 4:

@@ -9,6 +9,7 @@ token is usable once the revocation call has answered — exchanges racing it in
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import httpx
@@ -16,12 +17,20 @@ import pytest
 from starlette.applications import Starlette
 
 from oauth_middleware.limits import EXCHANGED_PER_GRANT, MAX_EXCHANGE_DEPTH
-from oauth_middleware.store import TokenStore
+from oauth_middleware.security import digest
+from oauth_middleware.store import NewTokens, TokenStore
 from oauth_middleware.toolbox import RegisteredClient
 from tests.conftest import FakeClock
-from tests.server.exchange_harness import exchange, exchange_app, own_token, services, user_token
-from tests.server.token_harness import REVOKE_PATH, assert_error, auth_of, http
-from tests.store_helpers import redis_of
+from tests.server.exchange_harness import (
+    API_B,
+    exchange,
+    exchange_app,
+    own_token,
+    services,
+    user_token,
+)
+from tests.server.token_harness import REVOKE_PATH, assert_error, auth_of, http, new_code
+from tests.store_helpers import get_code, get_refresh, redis_of
 
 #: Concurrent exchanges of one subject token.
 N = 50
@@ -103,6 +112,9 @@ async def test_revoking_the_middle_of_a_chain_revokes_below_and_keeps_above(
     subject, _ = await user_token(store)
     first = await exchanged(client, store, clients["api-b"], subject)
     second = await exchanged(client, store, clients["api-b"], first)
+    # Redis restarted (its scripts are gone): the revocation's pipeline is sent twice, and
+    # reading the children must survive that
+    await redis_of(store).script_flush()
     await revoke(client, clients["api-b"], first)  # the access token alone
     assert [await usable(client, t) for t in (subject, first, second)] == [True, False, False]
 
@@ -181,3 +193,56 @@ async def test_one_grant_has_a_bounded_number_of_live_exchanged_grants(
     assert await redis_of(store).zcard(store.keys.children(parent)) == EXCHANGED_PER_GRANT
     _, tokens = await store.list_tokens(client_id="api-b", count=1000)
     assert sum(1 for t in tokens if t.exchange_depth) == EXCHANGED_PER_GRANT  # refused: revoked
+
+
+@pytest.mark.rule("exchange.chain-revocation", "token.code.replay-revokes")
+async def test_a_code_replay_found_by_the_redeeming_script_revokes_what_was_exchanged(
+    client: httpx.AsyncClient, store: TokenStore, clients: dict[str, RegisteredClient]
+) -> None:
+    """Two redemptions read the code unused; the second finds it used inside the script,
+    which revokes the grant there (not through ``revoke_grant``): its exchanged grants too."""
+    code = await new_code(store, "web")
+    record = await get_code(store, code)
+    assert record is not None
+    spec = NewTokens(client_id="web", subject="alice", scopes=frozenset({"read"}),
+                     audience=frozenset({API_B}))
+    issued = await store.redeem_code(code, record, spec)
+    assert issued is not None
+    token = await exchanged(client, store, clients["api-b"], issued.access_token)
+    assert await store.redeem_code(code, record, spec) is None  # the replay
+    assert await store.resolve(issued.access_token) is None
+    assert await store.resolve(token) is None and not await usable(client, token)
+
+
+@pytest.mark.rule("exchange.chain-revocation")
+async def test_a_refresh_replay_found_by_the_rotating_script_revokes_what_was_exchanged(
+    client: httpx.AsyncClient, store: TokenStore, clients: dict[str, RegisteredClient]
+) -> None:
+    _, refresh = await user_token(store)
+    record = await get_refresh(store, refresh)
+    assert record is not None
+    spec = NewTokens(client_id="web", subject="alice", scopes=frozenset({"read"}),
+                     audience=frozenset({API_B}), refresh=True)
+    rotated = await store.rotate_refresh(refresh, record, spec)
+    assert rotated is not None
+    token = await exchanged(client, store, clients["api-b"], rotated.access_token)
+    assert await store.rotate_refresh(refresh, record, spec) is None  # the replay
+    assert await store.resolve(token) is None and not await usable(client, token)
+
+
+async def test_an_exchanged_record_stores_its_chain_and_others_keep_their_bytes(
+    client: httpx.AsyncClient, store: TokenStore, clients: dict[str, RegisteredClient]
+) -> None:
+    own = await store.issue(NewTokens(client_id="api-b", subject="alice",
+                                      scopes=frozenset({"read"})))
+    raw = await redis_of(store).get(store.keys.access(
+        own.token.grant_id, digest(own.access_token)))
+    assert raw is not None and b"act" not in raw and b"exchange_depth" not in raw
+    token = await exchanged(client, store, clients["api-b"], own.access_token)
+    record = await store.resolve(token)
+    assert record is not None
+    raw = await redis_of(store).get(store.keys.access(record.grant_id, digest(token)))
+    assert raw is not None
+    stored = json.loads(raw)
+    assert stored["act"] == '{"client_id":"api-b"}' and stored["exchange_depth"] == 1
+    assert stored["parent_grant"] == own.token.grant_id
