@@ -19,6 +19,7 @@ other slots are never touched by one script, so chains work on Redis Cluster too
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from oauth_middleware.limits import EXCHANGED_PER_GRANT, MAX_EXCHANGE_DEPTH
@@ -69,16 +70,22 @@ class Chains:
         self._gateway = ctx.gateway
         self._keys = ctx.keys
 
-    async def link(self, parent: str, subject_sha: str, child: str, ttl_ms: int) -> bool:
-        """Link ``child`` under ``parent`` while the subject token (``subject_sha``) lives:
-        False when it is gone; :class:`ChainFull` when the parent has too many children."""
+    def link(self, parent: str, subject_sha: str, ttl_ms: int) -> Callable[[str], Command]:
+        """The command that links a child grant under ``parent`` while the subject token
+        (``subject_sha``) lives, for the child's id: sent right after the child is issued,
+        in the same pipeline (``Grants.issue_then``); :meth:`linked` reads its reply.
+        Resending it is harmless: a child linked already stays linked."""
         keys = [self._keys.access(parent, subject_sha), self._keys.children(parent)]
-        linked = int(await self._gateway.one(
-            evalsha(LINK_CHILD, keys, [child, ttl_ms, NEVER_MS, EXCHANGED_PER_GRANT]),
-            LINK_CHILD, durable=True))
-        if linked < 0:
+        return lambda child: evalsha(LINK_CHILD, keys,
+                                     [child, ttl_ms, NEVER_MS, EXCHANGED_PER_GRANT])
+
+    @staticmethod
+    def linked(reply: Any, parent: str) -> bool:
+        """False when the subject token was gone; :class:`ChainFull` when the parent had
+        too many children."""
+        if int(reply) < 0:
             raise ChainFull(parent)
-        return linked == 1
+        return int(reply) == 1
 
     def take(self, grant_ids: list[str]) -> list[Command]:
         """The commands that read each grant's children: sent in the same pipeline as, and

@@ -16,7 +16,9 @@ a credential that should be dead coming back).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from oauth_middleware.limits import (
     CODE_LIFETIME,
@@ -35,7 +37,7 @@ from oauth_middleware.store import _grant_scripts as scripts
 from oauth_middleware.store._codec import dump
 from oauth_middleware.store._context import Context, ttl_ms
 from oauth_middleware.store._exchange import Chains
-from oauth_middleware.store._gateway import Command, evalsha
+from oauth_middleware.store._gateway import Command, Script, evalsha
 from oauth_middleware.store._minting import (
     ClientRemoved,
     Generation,
@@ -47,6 +49,9 @@ from oauth_middleware.store._minting import (
     new_value,
 )
 from oauth_middleware.store.keys import NEVER_MS
+
+#: The command to run right after a new grant is written, given its grant id.
+Then = Callable[[str], Command]
 
 
 class Grants:
@@ -63,11 +68,23 @@ class Grants:
 
     async def issue(self, spec: NewTokens) -> IssuedTokens:
         """Start a new grant and store its tokens (:class:`ClientRemoved`: the client is gone)."""
+        issued, _ = await self.issue_then(spec, None)
+        return issued
+
+    async def issue_then(self, spec: NewTokens, then: Then | None, *loads: Script
+                         ) -> tuple[IssuedTokens, Any]:
+        """:meth:`issue`, and in the same pipeline, after it, the command ``then(grant_id)``
+        (whose script ``loads`` may need loading); returns its reply too. The command must be
+        safe to resend: a pipeline whose script Redis had not loaded is sent again. Unlike a
+        lone issue, the pair is a durable write (``_gateway.durability``): what ``then``
+        records (a link that revocation follows) must survive a failover with the grant."""
         grant_id = new_grant_id()
         issued, members = await minted(self._ctx, grant_id, spec)
-        await self._write(grant_id, members, client_id=spec.client_id, subject=spec.subject,
-                          subject_type=spec.subject_type, generation=spec.client_generation)
-        return issued
+        after = await self._write(grant_id, members, client_id=spec.client_id,
+                                  subject=spec.subject, subject_type=spec.subject_type,
+                                  generation=spec.client_generation,
+                                  then=None if then is None else then(grant_id), loads=loads)
+        return issued, after
 
     async def create_code(
         self, code: AuthorizationCode, *, lifetime: int = CODE_LIFETIME,
@@ -170,8 +187,9 @@ class Grants:
 
     async def _write(
         self, grant_id: str, members: list[Member], *, client_id: str, subject: str,
-        subject_type: str, generation: str | None,
-    ) -> None:
+        subject_type: str, generation: str | None, then: Command | None = None,
+        loads: tuple[Script, ...] = (),
+    ) -> Any:
         """Write a new grant and its index entries in one script, while its client stands.
 
         :class:`ClientRemoved` when ``client_id`` is gone or registered anew (``generation``
@@ -187,11 +205,15 @@ class Grants:
                        k.subject_index(subject, subject_type), k.client_index(client_id), *keys]
         check = ["0", ""] if generation is None else ["1", generation]
         cap = self.max_grants_per_client if subject_type == "client" else self.max_grants_per_user
-        issued, *displaced = await self._gateway.one(evalsha(scripts.ISSUE, script_keys, [
+        issue = evalsha(scripts.ISSUE, script_keys, [
             *check, grant_id, index_ttl(members), NEVER_MS, cap, ISSUE_EVICTIONS,
-            k.members_head, k.client_index_head, *args]), scripts.ISSUE)
+            k.members_head, k.client_index_head, *args])
+        (issued, *displaced), *after = await self._gateway.run(
+            [issue] if then is None else [issue, then], scripts.ISSUE, *loads,
+            durable=then is not None)
         if not int(issued):
             raise ClientRemoved(f"client {client_id!r} is no longer registered")
         if displaced:
             self._gateway.forget_all(displaced)
             await self._gateway.settled()
+        return after[0] if after else None

@@ -34,7 +34,7 @@ from oauth_middleware.store._clients import Clients, SaveCondition
 from oauth_middleware.store._consent import Consent
 from oauth_middleware.store._context import Clock, Context, Progress, ttl_ms
 from oauth_middleware.store._documents import Documents
-from oauth_middleware.store._exchange import ChainFull
+from oauth_middleware.store._exchange import LINK_CHILD, ChainFull
 from oauth_middleware.store._gateway import Gateway
 from oauth_middleware.store._gateway.cache import CACHE_SIZE
 from oauth_middleware.store._gateway.connection import CONNECT_TIMEOUT, RETRIES, SOCKET_TIMEOUT
@@ -174,18 +174,18 @@ class TokenStore:
         that grant while ``subject_token`` (of that grant) lives, so revoking it revokes this
         one. None: the subject token went meanwhile, nothing issued; ``ChainFull``: the
         parent has too many live exchanged grants, nothing issued (:mod:`._exchange`)."""
-        issued = await self._grants.issue(spec)
         if not spec.parent_grant or subject_token is None:
-            return issued
-        child = issued.token.grant_id
+            return await self._grants.issue(spec)
+        chains = self._revocation.chains
+        issued, reply = await self._grants.issue_then(spec, chains.link(
+            spec.parent_grant, digest(subject_token), ttl_ms(spec.lifetime)), LINK_CHILD)
         try:
-            linked = await self._revocation.chains.link(
-                spec.parent_grant, digest(subject_token), child, ttl_ms(spec.lifetime))
+            linked = chains.linked(reply, spec.parent_grant)
         except ChainFull:
-            await self._revocation.revoke_grant(child)
+            await self._revocation.revoke_grant(issued.token.grant_id)
             raise
         if not linked:
-            await self._revocation.revoke_grant(child)
+            await self._revocation.revoke_grant(issued.token.grant_id)
             return None
         return issued
 
