@@ -16,6 +16,8 @@ import pytest
 from starlette.applications import Starlette
 
 from oauth_middleware.models import TOKEN_EXCHANGE
+from oauth_middleware.server import ExchangeClient, TokenExchangePolicy
+from oauth_middleware.settings_checks import ConfigurationError
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import RegisteredClient
 from tests.conftest import FakeClock
@@ -186,3 +188,14 @@ async def test_metadata_lists_token_exchange_only_on_a_server_configured_for_it(
     async with http(build_app(store)) as plain:
         assert TOKEN_EXCHANGE not in (await plain.get(METADATA_URL)).json()[
             "grant_types_supported"]
+
+
+def test_a_wrong_token_exchange_option_is_refused_at_construction(store: TokenStore) -> None:
+    with pytest.raises(ConfigurationError, match="TokenExchangePolicy"):
+        build_app(store, token_exchange={"api-b": "delegation"})
+    with pytest.raises(TypeError, match="trusted_issuers"):
+        TokenExchangePolicy(trusted_issuers=["https://idp.example"])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="ExchangeClient"):
+        TokenExchangePolicy(clients={"api-b": True})  # type: ignore[dict-item]
+    with pytest.raises(ValueError, match="absolute URI"):
+        ExchangeClient(accepts={"b.example/api"})
