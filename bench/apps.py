@@ -21,9 +21,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from bench.seed import RESOURCE
+from bench.seed import CLIENT_ID, RESOURCE
 from oauth_middleware import OAuthMiddleware, TokenStore
-from oauth_middleware.server import AuthorizationServer
+from oauth_middleware.server import AuthorizationServer, ExchangeClient, TokenExchangePolicy
 from oauth_middleware.server.oidc import OpenIDProvider
 
 #: A fixed key so that every worker of one bench run agrees (loopback, debug only).
@@ -47,8 +47,11 @@ def _protected(local_cache: bool, **options: Any) -> Starlette:
     url = os.environ["REDIS_URL"]
     store = (TokenStore.from_url(url, local_cache=True) if local_cache
              else TokenStore.from_url(url))
+    # token exchange (RFC 8693) for the bench client: its own tokens, by impersonation
+    exchange = TokenExchangePolicy(clients={CLIENT_ID: ExchangeClient(delegation=False)})
     server = AuthorizationServer(store=store, issuer=os.environ["BENCH_ISSUER"],
-                                 secret_key=SECRET_KEY, debug=True, openid=OpenIDProvider())
+                                 secret_key=SECRET_KEY, debug=True, openid=OpenIDProvider(),
+                                 token_exchange=exchange)
     app = Starlette(routes=[
         Route("/me", hello, methods=["GET", "POST"]),
         Mount("/oauth", app=server),

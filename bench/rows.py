@@ -14,6 +14,8 @@ from urllib.parse import quote
 
 from bench.seed import ES256_CLIENT_ID, REDIRECT_URI, SCOPE, Seeded
 from bench.wrk import Request
+from oauth_middleware.models import TOKEN_EXCHANGE
+from oauth_middleware.server.exchange_policy import ACCESS_TOKEN_TYPE
 
 App = Literal["bare", "protected", "audience", "cached", "jwt", "peer"]
 Pool = Literal["codes", "oidc_codes", "oidc_es256_codes", "refresh", "access"]
@@ -73,6 +75,11 @@ def rows(seeded: Seeded, peer_token: str | None) -> list[Row]:
         Row("token_cc_cached", "token: client_credentials, local_cache=True", "cached",
             _post("/oauth/token", f"grant_type=client_credentials&scope={SCOPE}", seeded),
             server=True),
+        Row("token_exchange", "token: token exchange (RFC 8693), impersonation", "protected",
+            _post("/oauth/token", f"grant_type={quote(TOKEN_EXCHANGE, safe='')}"
+                  "&subject_token={VALUE}"
+                  f"&subject_token_type={quote(ACCESS_TOKEN_TYPE, safe='')}&scope={SCOPE}",
+                  seeded), pool="access", server=True),
         Row("token_code", "token: authorization_code redemption", "protected",
             _post("/oauth/token", f"grant_type=authorization_code&code={{VALUE}}"
                   f"&redirect_uri={redirect}", seeded), pool="codes", server=True),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from oauth_middleware import TokenStore, register_client
-from oauth_middleware.models import AuthorizationCode
+from oauth_middleware.models import TOKEN_EXCHANGE, AuthorizationCode
 from oauth_middleware.store import NewTokens
 
 CLIENT_ID = "bench-client"
@@ -59,7 +59,8 @@ async def base(store: TokenStore) -> Seeded:
     registered = await register_client(
         store, "Bench client", CLIENT_ID, REDIRECT_URI, "bench-admin",
         scopes_list=[SCOPE, OPENID], public=False,
-        grant_types=["authorization_code", "refresh_token", "client_credentials"],
+        grant_types=["authorization_code", "refresh_token", "client_credentials",
+                     TOKEN_EXCHANGE],
     )
     es256 = await register_client(
         store, "Bench ES256 client", ES256_CLIENT_ID, REDIRECT_URI, "bench-admin",

@@ -77,6 +77,13 @@ GRANT_ACCESS_TOKENS = 8
 ISSUE_EVICTIONS = 2
 #: Grants revoked per round trip when a user's or a client's grants all go.
 REVOKE_BATCH = 500
+#: Token exchanges (RFC 8693) in one chain at most: a token exchanged from one that was
+#: itself exchanged counts one more. With the fan-out below it bounds what revoking one
+#: grant sweeps: at most ``EXCHANGED_PER_GRANT ** MAX_EXCHANGE_DEPTH`` descendant grants.
+MAX_EXCHANGE_DEPTH = 3
+#: Live grants exchanged from one grant at most; past that an exchange is refused until
+#: some expire (the ``children:{g}`` set of that grant stays bounded).
+EXCHANGED_PER_GRANT = 64
 #: Redirect URIs and scopes one client may list: every authorization and token request
 #: reads the whole client record, and a token of the client may carry all of its scopes.
 MAX_REDIRECT_URIS = 100

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import Final, Literal, get_args
 
 from oauth_middleware.limits import ACCESS_LIFETIME
 
+#: RFC 8693 §2.1: the grant type of token exchange.
+TOKEN_EXCHANGE: Final = "urn:ietf:params:oauth:grant-type:token-exchange"
 GrantType = Literal[
     "authorization_code", "implicit", "password", "client_credentials", "refresh_token",
     "urn:ietf:params:oauth:grant-type:device_code",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
 ]
 GRANT_TYPES: tuple[GrantType, ...] = get_args(GrantType)
 SubjectType = Literal["user", "client"]
@@ -129,6 +132,14 @@ class AccessToken:
     #: The resources the token is meant for (RFC 8707 §2, the JWT ``aud``); empty when
     #: its issuer recorded none (no resource asked for, no default configured).
     audience: frozenset[str] = frozenset()
+    # --- token exchange (RFC 8693): left out of the stored record while empty ---
+    #: The RFC 8693 §4.1 ``act`` claim as JSON text (who acts for ``subject``); "" when
+    #: nobody does (not exchanged, or exchanged for impersonation).
+    act: str = ""
+    #: The grant this token's grant was exchanged from; "" for a grant of its own.
+    parent_grant: str = ""
+    #: How many exchanges led to this token (0: not exchanged).
+    exchange_depth: int = 0
 
     @property
     def user(self) -> str | None:

@@ -210,6 +210,13 @@ def openid(value: Any) -> str | None:
     return "pass OpenIDProvider(...) (from oauth_middleware.server.oidc) or None"
 
 
+def token_exchange(value: Any) -> str | None:
+    """A ``TokenExchangePolicy`` or None (no token exchange), known by its fields."""
+    if value is None or all(hasattr(value, name) for name in ("trusted_issuers", "clients")):
+        return None
+    return "pass TokenExchangePolicy(...) (from oauth_middleware.server) or None"
+
+
 _OPENID_FIELDS = ("userinfo", "subject_type", "id_token_lifetime")
 _THROTTLE_FIELDS = ("client_failures", "password_failures", "window", "attempt_timeout")
 
@@ -413,6 +420,7 @@ SERVER: dict[str, Check] = {
     "remember_consent": optional(whole, "asking every time"), "max_remembered_consents": whole,
     "logout": optional(function("logout=end_session"), "no end_session/ endpoint"),
     "par_lifetime": whole, "max_pushed_requests": whole, "require_par": flag,
+    "token_exchange": token_exchange,
 }
 #: ``AdminApp(...)``'s options.
 ADMIN: dict[str, Check] = {

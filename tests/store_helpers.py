@@ -22,6 +22,7 @@ from oauth_middleware.store import (
     TokenStore,
     _clients,
     _consent,
+    _exchange,
     _grant_scripts,
     _throttle_scripts,
 )
@@ -40,7 +41,7 @@ __all__ = ["ALL_SCRIPTS", "Generation", "cache_of", "caps", "clear_failures", "c
 
 #: Every Lua script of the store.
 ALL_SCRIPTS: tuple[Script, ...] = tuple(
-    value for module in (_grant_scripts, _throttle_scripts, _consent, _clients)
+    value for module in (_grant_scripts, _throttle_scripts, _consent, _clients, _exchange)
     for value in vars(module).values() if isinstance(value, Script))
 
 

@@ -36,7 +36,7 @@ SEEDED = Seeded(client_id="bench-client", client_secret="s:e+c/r%t", token="tok.
 def test_the_rows_are_the_issue_table_in_order_and_the_peer_only_with_its_token() -> None:
     keys = [row.key for row in rows(SEEDED, None)]
     assert keys == ["bare", "header", "body", "query", "our_jwt", "audience", "invalid", "cached",
-                    "foreign_jwt", "token_cc", "token_cc_cached", "token_code",
+                    "foreign_jwt", "token_cc", "token_cc_cached", "token_exchange", "token_code",
                     "token_code_oidc", "token_code_oidc_es256", "token_refresh", "revoke",
                     "introspect"]
     with_peer = rows(SEEDED, "peer-token")
@@ -63,9 +63,10 @@ def test_each_row_sends_its_token_the_way_its_title_says() -> None:
 
 def test_server_rows_post_forms_with_basic_auth_and_pooled_rows_a_value_slot() -> None:
     server = [row for row in rows(SEEDED, None) if row.server]
-    assert [row.key for row in server] == ["token_cc", "token_cc_cached", "token_code",
-                                           "token_code_oidc", "token_code_oidc_es256",
-                                           "token_refresh", "revoke", "introspect"]
+    assert [row.key for row in server] == ["token_cc", "token_cc_cached", "token_exchange",
+                                           "token_code", "token_code_oidc",
+                                           "token_code_oidc_es256", "token_refresh", "revoke",
+                                           "introspect"]
     pair = f"{quote('bench-client', safe='')}:{quote('s:e+c/r%t', safe='')}".encode()
     es256 = f"bench-es256-client:{quote('e/s', safe='')}".encode()
     for row in server:
@@ -85,6 +86,9 @@ def test_server_rows_post_forms_with_basic_auth_and_pooled_rows_a_value_slot() -
                                   "&code={VALUE}&redirect_uri=" + quote(REDIRECT_URI, safe="")),
         "token_refresh": ("refresh", "grant_type=refresh_token&refresh_token={VALUE}"),
         "revoke": ("access", "token={VALUE}&token_type_hint=access_token"),
+        "token_exchange": ("access", "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3A"
+                           "token-exchange&subject_token={VALUE}&subject_token_type=urn%3Aietf"
+                           "%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token&scope=bench:read"),
     }
 
 

@@ -76,7 +76,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "server": frozenset({"content_length", "csrf", "error_response", "errors", "extraction",
                          "hooks", "identity", "keyring", "limits", "models", "pkce", "policy",
                          "redaction", "redirects", "resource_indicators", "safe_fetch", "security",
-                         "settings_checks", "signing", "store", "transport", "web"}),
+                         "settings_checks", "signing", "store", "transport", "verifier", "web"}),
     # The admin: the toolbox and the shared web helpers, never the server's internals.
     "admin": frozenset({"content_length", "csrf", "errors", "hooks", "identity", "limits",
                         "models", "redaction", "redirects", "scope_registry", "settings_checks",
@@ -221,6 +221,8 @@ STORE_SURFACE = frozenset({
     "device",
     # Pushed authorization requests (RFC 9126), the authorization server's bookkeeping.
     "pushed",
+    # Token exchange (RFC 8693): an exchanged grant, linked under its subject's grant.
+    "issue_exchanged",
 })
 
 

@@ -33,8 +33,8 @@ NEW_CLIENT: dict[str, Any] = {
     "title": "", "client_id": "", "redirect_uris": "", "scopes": "", "type": "public",
     "grant_types": ["authorization_code", "refresh_token"], "token_lifetime": str(ACCESS_LIFETIME),
     "description": "", "link": "", "allow_http": False, "allow_plain_pkce": False,
-    "resources": "", "require_par": False, "post_logout_redirect_uris": "", "access_token_format": "opaque",
-    "access_token_alg": "", "id_token_alg": "",
+    "resources": "", "require_par": False, "post_logout_redirect_uris": "",
+    "access_token_format": "opaque", "access_token_alg": "", "id_token_alg": "",
 }
 
 

@@ -53,7 +53,9 @@ from oauth_middleware.server.config import (
     grant_types,
 )
 from oauth_middleware.server.document_policy import ClientMetadataPolicy
+from oauth_middleware.server.exchange_policy import TokenExchangePolicy
 from oauth_middleware.server.grants import AuthorizationCodeGrant, Grants
+from oauth_middleware.server.grants.token_exchange import TokenExchangeGrant
 from oauth_middleware.server.oidc import OpenIDProvider
 from oauth_middleware.server.oidc.discovery import PATH as OPENID_PATH
 from oauth_middleware.server.oidc.grants import OpenIDCode, OpenIDImplicitGrant
@@ -106,6 +108,7 @@ class AuthorizationServer:
         par_lifetime: int = PAR_LIFETIME,
         max_pushed_requests: int = MAX_PUSHED,
         require_par: bool = False,
+        token_exchange: TokenExchangePolicy | None = None,
     ) -> None:
         settings_checks.check_options("AuthorizationServer", settings_checks.SERVER, locals())
         key = signing_key(secret_key, debug=debug)
@@ -127,12 +130,15 @@ class AuthorizationServer:
             remember_consent=remember_consent, max_remembered_consents=max_remembered_consents,
             logout=logout, openid=openid, par_lifetime=par_lifetime,
             max_pushed_requests=max_pushed_requests, require_par=require_par,
+            token_exchange=token_exchange,
         )
         config = self.config
         #: The mount path last checked against the issuer (``settings_checks.check_mount``).
         self._checked_root: str | None = None
         #: The grants ``auth/`` and ``token/`` dispatch to; extend them here, before serving.
         self.grants = Grants(config, Throttle(config.store, config.throttle))
+        if config.token_exchange is not None:
+            self.grants.register(TokenExchangeGrant)
         policy = config.client_metadata_documents
         #: Clients known by a metadata document (CIMD), when the server accepts them.
         self.documents = None if policy is None else DocumentClients(

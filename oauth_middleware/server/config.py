@@ -21,9 +21,10 @@ from oauth_middleware.limits import (
     REFRESH_LIFETIME,
     REMEMBERED_CONSENTS,
 )
-from oauth_middleware.models import GRANT_TYPES, GrantType
+from oauth_middleware.models import GRANT_TYPES, TOKEN_EXCHANGE, GrantType
 from oauth_middleware.resource_indicators import is_resource
 from oauth_middleware.server.document_policy import ClientMetadataPolicy
+from oauth_middleware.server.exchange_policy import TokenExchangePolicy
 from oauth_middleware.server.oidc.provider import OpenIDProvider
 from oauth_middleware.signing import SigningKeys
 from oauth_middleware.store import TokenStore
@@ -180,6 +181,8 @@ class ServerConfig:
     signing_keys: SigningKeys | None = None
     #: OpenID Connect (:mod:`oauth_middleware.server.oidc`); None: a plain OAuth 2.0 server.
     openid: OpenIDProvider | None = None
+    #: Token exchange (RFC 8693, :mod:`.exchange_policy`); None: the grant is off.
+    token_exchange: TokenExchangePolicy | None = None
     #: The HTTPS rule (debug, or plain HTTP from this machine), set from ``debug``.
     transport: Transport = field(init=False, repr=False, compare=False)
 
@@ -230,6 +233,8 @@ class ServerConfig:
                              "(OpenID Connect Core 1.0 §15.1)")
         if "password" in self.grant_types and self.verify_password is None:
             object.__setattr__(self, "grant_types", self.grant_types - {"password"})
+        if TOKEN_EXCHANGE in self.grant_types and self.token_exchange is None:
+            object.__setattr__(self, "grant_types", self.grant_types - {TOKEN_EXCHANGE})
 
     def url(self, path: str) -> str:
         """An absolute URL under the issuer (never from the Host header)."""

@@ -23,8 +23,9 @@ MAX_VALUE_LENGTH = 4096
 MAX_BYTES = 16 * 1024
 
 Params = Mapping[str, str]
-#: Parameters that may be sent more than once: RFC 8707 §2 ``resource``.
-REPEATABLE = frozenset({"resource"})
+#: Parameters that may be sent more than once: RFC 8707 §2 ``resource``, RFC 8693 §2.1
+#: ``audience``.
+REPEATABLE = frozenset({"resource", "audience"})
 
 
 def unquote(raw: bytes) -> str:

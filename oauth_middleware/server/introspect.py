@@ -14,6 +14,8 @@ is unreachable the answer is 503, never ``active: false``.
 
 from __future__ import annotations
 
+import json
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -52,6 +54,8 @@ def describe(record: AccessToken | RefreshToken, issuer: str) -> dict[str, objec
     if record.audience:  # RFC 7662 §2.2: a string, or an array of them
         audience = sorted(record.audience)
         body["aud"] = audience[0] if len(audience) == 1 else audience
+    if isinstance(record, AccessToken) and record.act:  # RFC 8693 §4.1, §2.2.1 of RFC 7662
+        body["act"] = json.loads(record.act)
     return body
 
 

@@ -20,6 +20,7 @@ a grant whose scopes would not is ``invalid_scope``, nothing issued.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, replace
 from typing import Any
@@ -112,7 +113,9 @@ class _Encoder:
 def claims(issuer: str, record: AccessToken) -> dict[str, Any]:
     """The RFC 9068 §2.2 claims of ``record`` (its expiry is set: see the module docstring)."""
     audience = sorted(record.audience) or [record.client_id]
+    act = {"act": json.loads(record.act)} if record.act else {}  # RFC 8693 §4.1
     return {
+        **act,
         "iss": issuer,
         "sub": record.subject,
         "aud": audience[0] if len(audience) == 1 else audience,

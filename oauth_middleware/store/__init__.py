@@ -17,7 +17,8 @@ Module map (data flows down; only ``_gateway`` imports redis-py):
   consent scripts), ``_keys`` (sealed signing keys),
   ``_throttle`` (counters; scripts in ``_throttle_scripts``), ``_authn`` (the token
   family's one read per request),
-  ``_documents`` (clients known by a metadata document, and their fetch state);
+  ``_documents`` (clients known by a metadata document, and their fetch state),
+  ``_exchange`` (exchanged grants linked to their parents, revoked with them);
 * shared by them: ``_minting`` (values and records of a new grant), ``_generations``
   (which refresh token a value is), ``_codec`` (records as JSON, versioned),
   ``_context`` (gateway + keys + clock), ``keys`` (the key schema, in its docstring);
@@ -39,6 +40,7 @@ from oauth_middleware.limits import (
 from oauth_middleware.store._authn import ClientRead, Lookahead, ScopeSnapshot
 from oauth_middleware.store._context import Clock, Progress
 from oauth_middleware.store._device import DeviceRequest
+from oauth_middleware.store._exchange import ChainFull
 from oauth_middleware.store._gateway import StoreNotDurable, StoreRefused, StoreUnavailable
 from oauth_middleware.store._gateway.health import RedisHealth, UnsafeRedis
 from oauth_middleware.store._gateway.urls import RedisURLError
@@ -52,6 +54,7 @@ __all__ = [
     "MAX_SIGNING_KEYS",
     "PENDING_LIFETIME",
     "REFRESH_LIFETIME",
+    "ChainFull",
     "ClientRead",
     "ClientRemoved",
     "Clock",

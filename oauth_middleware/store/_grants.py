@@ -16,7 +16,9 @@ a credential that should be dead coming back).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from oauth_middleware.limits import (
     CODE_LIFETIME,
@@ -34,7 +36,8 @@ from oauth_middleware.security import (
 from oauth_middleware.store import _grant_scripts as scripts
 from oauth_middleware.store._codec import dump
 from oauth_middleware.store._context import Context, ttl_ms
-from oauth_middleware.store._gateway import Command, evalsha
+from oauth_middleware.store._exchange import Chains
+from oauth_middleware.store._gateway import Command, Script, evalsha
 from oauth_middleware.store._minting import (
     ClientRemoved,
     Generation,
@@ -47,6 +50,9 @@ from oauth_middleware.store._minting import (
 )
 from oauth_middleware.store.keys import NEVER_MS
 
+#: The command to run right after a new grant is written, given its grant id.
+Then = Callable[[str], Command]
+
 
 class Grants:
     """Writes grants; each one's keys share its hash tag (see :mod:`.keys`)."""
@@ -56,16 +62,29 @@ class Grants:
         self._ctx = ctx
         self._gateway = ctx.gateway
         self._keys = ctx.keys
+        self._chains = Chains(ctx)
         self.max_grants_per_user = max_grants_per_user
         self.max_grants_per_client = max_grants_per_client
 
     async def issue(self, spec: NewTokens) -> IssuedTokens:
         """Start a new grant and store its tokens (:class:`ClientRemoved`: the client is gone)."""
+        issued, _ = await self.issue_then(spec, None)
+        return issued
+
+    async def issue_then(self, spec: NewTokens, then: Then | None, *loads: Script
+                         ) -> tuple[IssuedTokens, Any]:
+        """:meth:`issue`, and in the same pipeline, after it, the command ``then(grant_id)``
+        (whose script ``loads`` may need loading); returns its reply too. The command must be
+        safe to resend: a pipeline whose script Redis had not loaded is sent again. Unlike a
+        lone issue, the pair is a durable write (``_gateway.durability``): what ``then``
+        records (a link that revocation follows) must survive a failover with the grant."""
         grant_id = new_grant_id()
         issued, members = await minted(self._ctx, grant_id, spec)
-        await self._write(grant_id, members, client_id=spec.client_id, subject=spec.subject,
-                          subject_type=spec.subject_type, generation=spec.client_generation)
-        return issued
+        after = await self._write(grant_id, members, client_id=spec.client_id,
+                                  subject=spec.subject, subject_type=spec.subject_type,
+                                  generation=spec.client_generation,
+                                  then=None if then is None else then(grant_id), loads=loads)
+        return issued, after
 
     async def create_code(
         self, code: AuthorizationCode, *, lifetime: int = CODE_LIFETIME,
@@ -124,6 +143,8 @@ class Grants:
         *_, (status, *deleted) = await self._gateway.run(commands, scripts.INDEX_ADD,
                                                          scripts.ROTATE_REFRESH, durable=True)
         self._gateway.forget_all(deleted)
+        if int(status) == 2:  # a replay revoked the grant: what was exchanged from it goes
+            await self._revoke_exchanged(grant_id)
         if deleted:  # a replay revoked the grant, or the bound evicted access tokens
             await self._gateway.settled()
         if int(status) != 1:
@@ -144,9 +165,16 @@ class Grants:
                                               scripts.CONSUME_AND_ISSUE, durable=True)
         if isinstance(outcome, list):  # a replay: the script revoked the grant, these keys
             self._gateway.forget_all(outcome)
+            await self._revoke_exchanged(grant_id)
             await self._gateway.settled()
             return None
         return issued if int(outcome) == 1 else None
+
+    async def _revoke_exchanged(self, grant_id: str) -> None:
+        """After a script revoked ``grant_id`` (its tokens are gone, so no exchange links
+        under it any more): the grants exchanged from it go too (:mod:`._exchange`)."""
+        taken = await self._gateway.run(self._chains.take([grant_id]))
+        await self._chains.revoke_descendants([grant_id], taken)
 
     def _index_commands(self, grant_id: str, spec: NewTokens, members: list[Member]
                         ) -> list[Command]:
@@ -159,8 +187,9 @@ class Grants:
 
     async def _write(
         self, grant_id: str, members: list[Member], *, client_id: str, subject: str,
-        subject_type: str, generation: str | None,
-    ) -> None:
+        subject_type: str, generation: str | None, then: Command | None = None,
+        loads: tuple[Script, ...] = (),
+    ) -> Any:
         """Write a new grant and its index entries in one script, while its client stands.
 
         :class:`ClientRemoved` when ``client_id`` is gone or registered anew (``generation``
@@ -176,11 +205,15 @@ class Grants:
                        k.subject_index(subject, subject_type), k.client_index(client_id), *keys]
         check = ["0", ""] if generation is None else ["1", generation]
         cap = self.max_grants_per_client if subject_type == "client" else self.max_grants_per_user
-        issued, *displaced = await self._gateway.one(evalsha(scripts.ISSUE, script_keys, [
+        issue = evalsha(scripts.ISSUE, script_keys, [
             *check, grant_id, index_ttl(members), NEVER_MS, cap, ISSUE_EVICTIONS,
-            k.members_head, k.client_index_head, *args]), scripts.ISSUE)
+            k.members_head, k.client_index_head, *args])
+        (issued, *displaced), *after = await self._gateway.run(
+            [issue] if then is None else [issue, then], scripts.ISSUE, *loads,
+            durable=then is not None)
         if not int(issued):
             raise ClientRemoved(f"client {client_id!r} is no longer registered")
         if displaced:
             self._gateway.forget_all(displaced)
             await self._gateway.settled()
+        return after[0] if after else None

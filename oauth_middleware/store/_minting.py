@@ -53,6 +53,11 @@ class NewTokens:
     #: registration still stands (:class:`ClientRemoved`). None skips the check, for tokens
     #: of no registered client (tests, tooling).
     client_generation: str | None = None
+    #: Token exchange (RFC 8693): the ``act`` claim as JSON text, the grant exchanged from
+    #: and how many exchanges led here (see ``AccessToken``).
+    act: str = ""
+    parent_grant: str = ""
+    exchange_depth: int = 0
     #: The access token's value from its record; None: a random opaque token.
     encode: Encode | None = field(default=None, compare=False)
 
@@ -87,7 +92,8 @@ def _access_record(grant_id: str, spec: NewTokens, now: float, sha: str = "") ->
         grant_id=grant_id, client_id=spec.client_id, subject=spec.subject,
         subject_type=spec.subject_type, scopes=spec.scopes, issued_at=now,
         expires_at=None if spec.lifetime is None else now + spec.lifetime,
-        fingerprint=sha[:FINGERPRINT_CHARS], audience=spec.audience,
+        fingerprint=sha[:FINGERPRINT_CHARS], audience=spec.audience, act=spec.act,
+        parent_grant=spec.parent_grant, exchange_depth=spec.exchange_depth,
     )
 
 

@@ -20,6 +20,7 @@ from oauth_middleware.models import RefreshToken
 from oauth_middleware.security import DIGEST_CHARS, digest
 from oauth_middleware.store import _grant_scripts as scripts
 from oauth_middleware.store._context import Context, Progress
+from oauth_middleware.store._exchange import Chains
 from oauth_middleware.store._gateway import Command, StoreNotDurable, evalsha, texts
 from oauth_middleware.store._tokens import Tokens
 
@@ -31,6 +32,8 @@ class Revocation:
         self._gateway = ctx.gateway
         self._keys = ctx.keys
         self._tokens = tokens
+        #: Grants exchanged from a revoked one go with it (RFC 8693, :mod:`._exchange`).
+        self.chains = Chains(ctx)
 
     async def revoke_token(self, token: str) -> bool:
         """Revoke one token: an access token alone, a refresh token with its whole grant,
@@ -58,10 +61,12 @@ class Revocation:
             return False
         keys = [members_key, targets[0]]
         try:
-            deleted = await self._gateway.one(evalsha(scripts.REMOVE_MEMBER, keys, []),
-                                              scripts.REMOVE_MEMBER, durable=True)
+            deleted, taken = await self._gateway.run(
+                [evalsha(scripts.REMOVE_MEMBER, keys, []), *self.chains.take([grant_id])],
+                scripts.REMOVE_MEMBER, durable=True)
         finally:
             self._gateway.forget(targets[0])
+        await self.chains.revoke_descendants([grant_id], [taken])
         await self._gateway.settled()
         return bool(deleted)
 
@@ -73,8 +78,9 @@ class Revocation:
         leaves its user's (or client's own) index and its client's, so it no longer
         counts against the subject's cap (``max_grants_per_user``).
         """
-        (reply,) = await self._swept(
-            [evalsha(scripts.SWEEP_GRANT, [self._keys.members(grant_id)], [])])
+        reply, taken = await self._swept(
+            [evalsha(scripts.SWEEP_GRANT, [self._keys.members(grant_id)], []),
+             *self.chains.take([grant_id])])
         client_id, subject, subject_type = texts(reply[:3])
         deleted = reply[3]
         self._gateway.forget_all(deleted)
@@ -82,8 +88,9 @@ class Revocation:
             indexes = {self._keys.client_index(client_id),
                        self._keys.subject_index(subject, subject_type)}
             await self._gateway.run([("ZREM", key, grant_id) for key in sorted(indexes)])
+        descendants = await self.chains.revoke_descendants([grant_id], [taken])
         await self._gateway.settled()
-        return len(deleted)
+        return len(deleted) + descendants
 
     async def revoke_user(self, user: str, *, progress: Progress | None = None) -> int:
         """Log a user out everywhere: every grant of theirs goes; returns keys deleted.
@@ -159,7 +166,9 @@ class Revocation:
         leaves no dead entry in their clients' indexes, nor the reverse. The local cache
         drops the deleted keys at once."""
         replies = await self._swept(
-            [evalsha(scripts.SWEEP_GRANT, [self._keys.members(g)], []) for g in grant_ids])
+            [evalsha(scripts.SWEEP_GRANT, [self._keys.members(g)], []) for g in grant_ids]
+            + self.chains.take(grant_ids))
+        replies, taken = replies[:len(grant_ids)], replies[len(grant_ids):]
         unindex: dict[str, list[str]] = {index_key: list(grant_ids)}
         deleted = 0
         for grant_id, (client_id, subject, subject_type, keys) in zip(grant_ids, replies,
@@ -173,12 +182,12 @@ class Revocation:
                     if other != index_key:
                         unindex.setdefault(other, []).append(grant_id)
         await self._gateway.run([("ZREM", key, *ids) for key, ids in unindex.items()])
-        return deleted
+        return deleted + await self.chains.revoke_descendants(grant_ids, taken)
 
     async def _swept(self, sweeps: list[Command]) -> list[Any]:
-        """Run ``SWEEP_GRANT`` calls as one durable write. When no replica confirmed it in
-        time, the keys are gone on the primary all the same: the local cache forgets them
-        before the 503 leaves."""
+        """Run ``SWEEP_GRANT`` calls (and the reads of their children after them) as one
+        durable write. When no replica confirmed it in time, the keys are gone on the primary all
+        the same: the local cache forgets them before the 503 leaves."""
         try:
             return await self._gateway.run(sweeps, scripts.SWEEP_GRANT, durable=True)
         except StoreNotDurable as exc:

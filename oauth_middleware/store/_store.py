@@ -21,6 +21,7 @@ from oauth_middleware.models import (
     RememberedConsent,
     Scope,
 )
+from oauth_middleware.security import digest
 from oauth_middleware.store._authn import (
     NOTHING_AHEAD,
     Authn,
@@ -31,9 +32,10 @@ from oauth_middleware.store._authn import (
 )
 from oauth_middleware.store._clients import Clients, SaveCondition
 from oauth_middleware.store._consent import Consent
-from oauth_middleware.store._context import Clock, Context, Progress
 from oauth_middleware.store._device import DeviceCodes
+from oauth_middleware.store._context import Clock, Context, Progress, ttl_ms
 from oauth_middleware.store._documents import Documents
+from oauth_middleware.store._exchange import LINK_CHILD, ChainFull
 from oauth_middleware.store._gateway import Gateway
 from oauth_middleware.store._gateway.cache import CACHE_SIZE
 from oauth_middleware.store._gateway.connection import CONNECT_TIMEOUT, RETRIES, SOCKET_TIMEOUT
@@ -171,6 +173,27 @@ class TokenStore:
     async def issue(self, spec: NewTokens) -> IssuedTokens:
         """Start a new grant and store its tokens (``ClientRemoved``: the client is gone)."""
         return await self._grants.issue(spec)
+
+    async def issue_exchanged(self, spec: NewTokens, subject_token: str | None
+                              ) -> IssuedTokens | None:
+        """Issue an exchanged grant (RFC 8693); with ``spec.parent_grant`` it is linked under
+        that grant while ``subject_token`` (of that grant) lives, so revoking it revokes this
+        one. None: the subject token went meanwhile, nothing issued; ``ChainFull``: the
+        parent has too many live exchanged grants, nothing issued (:mod:`._exchange`)."""
+        if not spec.parent_grant or subject_token is None:
+            return await self._grants.issue(spec)
+        chains = self._revocation.chains
+        issued, reply = await self._grants.issue_then(spec, chains.link(
+            spec.parent_grant, digest(subject_token), ttl_ms(spec.lifetime)), LINK_CHILD)
+        try:
+            linked = chains.linked(reply, spec.parent_grant)
+        except ChainFull:
+            await self._revocation.revoke_grant(issued.token.grant_id)
+            raise
+        if not linked:
+            await self._revocation.revoke_grant(issued.token.grant_id)
+            return None
+        return issued
 
     async def resolve(self, token: str) -> AccessToken | None:
         """The live record of an access token: one batched read, or the local cache."""

@@ -19,6 +19,7 @@ store uses a plain, non-cluster Redis client, and Redis Cluster would need the
 client, its index and its grants under one hash tag.
 
 Which repository writes which keys (each also owns the Lua scripts that write them):
+``_exchange`` ``children``;
 ``_grants`` and ``_revocation`` the grant keys (``at``, ``rt``, ``code``, ``members``) and
 the ``idx`` indexes, which ``_tokens`` and ``_authn`` only read; ``_clients`` ``client`` and
 ``clients`` (``clients:dynamic``, ``clients:used``); ``_scopes`` ``scopes``; ``_consent``
@@ -46,6 +47,8 @@ P rt:{g}                       string  JSON refresh record of grant g   refresh 
 P rt:{g}:<sha>                 string  JSON refresh record, schema 0    refresh lifetime
 P code:{g}:<sha>               string  JSON authorization code record   code lifetime
 P members:{g}                  set     the live keys above of grant g   longest member
+P children:{g}                 zset    grant id exchanged from g (RFC   its longest child
+                                       8693) -> expiry (ms, Redis)
 P idx:user:<sha(user)>         zset    grant id -> expiry (ms, Redis)   latest expiry
 P idx:client:<client_id>       zset    grant id -> expiry (ms, Redis)   latest expiry
 P idx:own:<client_id>          zset    grant id -> expiry (ms, Redis)   latest expiry
@@ -225,6 +228,10 @@ class Keys:
     def members(self, grant_id: str) -> str:
         return f"{self.members_head}{grant_id}}}"
 
+    def children(self, grant_id: str) -> str:
+        """The grants exchanged from ``grant_id`` (RFC 8693), in its slot (``_exchange``)."""
+        return f"{self.prefix}children:{{{grant_id}}}"
+
     @property
     def members_head(self) -> str:
         """``members(g)`` is this, ``g`` and ``}``: for the script that revokes grants it
@@ -384,6 +391,7 @@ KINDS: dict[str, tuple[str, re.Pattern[str]]] = {
         ("refresh_token", "string", f"rt:{_GRANT}(?::{_SHA})?"),
         ("code", "string", f"code:{_GRANT}:{_SHA}"),
         ("grant_members", "set", f"members:{_GRANT}"),
+        ("exchanged_grants", "zset", f"children:{_GRANT}"),
         ("user_index", "zset", f"idx:user:{_SHA}"),
         ("client_index", "zset", f"idx:client:{_ID}"),
         ("own_index", "zset", f"idx:own:{_ID}"),

@@ -14,6 +14,7 @@ from oauth_middleware.models import (
     DEFAULT_CONFIDENTIAL_GRANTS,
     DEFAULT_PUBLIC_GRANTS,
     GRANT_TYPES,
+    TOKEN_EXCHANGE,
     GrantType,
 )
 from oauth_middleware.policy import check_typed_text as check_typed_text  # re-exported
@@ -113,9 +114,10 @@ def grant_types_for(grant_types: Iterable[str] | None, public: bool, *,
     unknown = [g for g in chosen if g not in GRANT_TYPES]
     if unknown:
         raise ValueError(f"unknown grant type {unknown[0]!r}: choose from {', '.join(GRANT_TYPES)}")
-    if public and ("client_credentials" in chosen or "password" in chosen):
-        raise ValueError("public clients cannot use client_credentials or password: "
-                         "register the client as confidential")
+    if public and ("client_credentials" in chosen or "password" in chosen
+                   or TOKEN_EXCHANGE in chosen):
+        raise ValueError("public clients cannot use client_credentials, password or token "
+                         "exchange: register the client as confidential")
     if not public and "implicit" in chosen and not allow_confidential_implicit:
         raise ValueError("a confidential client cannot use the implicit grant (RFC 9700 "
                          "§2.1.2): use authorization_code, which authenticates the client, "

@@ -242,6 +242,28 @@ RULES: tuple[Rule, ...] = (
     Rule("token.client-credentials", TOKEN, "RFC 6749 §4.4, §4.4.3; RFC 9700 §4.15",
          "client_credentials: confidential clients only, no refresh token, the subject is "
          "the client in a namespace that cannot collide with user ids."),
+    Rule("exchange.confidential-only", TOKEN, "RFC 8693 §2.1, §5; RFC 6749 §5.2",
+         "Token exchange answers only confidential clients registered for it on a server "
+         "configured for it (unauthorized_client otherwise); it issues an access token with "
+         "issued_token_type and no refresh token, and refuses another requested_token_type."),
+    Rule("exchange.subject", TOKEN, "RFC 8693 §2.1, §2.2.2, §5",
+         "A subject_token is one of our live access tokens issued to the caller or meant for an "
+         "API it serves, or a user's JWT a trusted issuer verifies; any other (unknown, "
+         "expired, revoked, another audience, an untrusted issuer, a refresh token) is "
+         "invalid_request, and the new token never outlives it."),
+    Rule("exchange.scope-and-audience", TOKEN, "RFC 8693 §2.1; RFC 8707 §2",
+         "The exchanged token's scope is never wider than the subject token's (invalid_scope) "
+         "nor the client's; its audience is what resource/audience name, invalid_target for "
+         "one the client may not use."),
+    Rule("exchange.delegation", TOKEN, "RFC 8693 §1.1, §4.1",
+         "Delegation needs an actor_token (the caller's own token, or a trusted JWT) naming "
+         "someone other than the subject, and records it as act in the record, the JWT and "
+         "introspection, nesting earlier actors; impersonation refuses an actor_token and "
+         "records none."),
+    Rule("exchange.chain-revocation", TOKEN, "RFC 8693 §2.1; RFC 7009 §2.1",
+         "Revoking a grant revokes every token exchanged from it, transitively, before the "
+         "call returns, concurrent exchanges included; chains are at most MAX_EXCHANGE_DEPTH "
+         "deep and EXCHANGED_PER_GRANT wide."),
     Rule("token.password", TOKEN, "RFC 6749 §4.3, §4.3.2; RFC 9700 §2.4",
          "password: off unless the client is allowed it; wrong password, unknown and "
          "inactive user give one identical invalid_grant; throttled."),

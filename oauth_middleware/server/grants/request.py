@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from oauth_middleware.errors import SCOPE_TOKEN
-from oauth_middleware.models import AuthorizationCode, Client, RefreshToken
+from oauth_middleware.models import AccessToken, AuthorizationCode, Client, RefreshToken
 from oauth_middleware.store import ClientRead, Lookahead, ScopeSnapshot
 
 #: Requested scopes read along with the client at most; a longer list is read after it.
@@ -42,6 +42,8 @@ class Prefetch:
     code: str | None = None
     #: The parameter holding a refresh token to read, with its grant's record (RFC 6749 §6).
     refresh: str | None = None
+    #: The parameter holding a token of either kind to read (RFC 8693 §2.1 ``subject_token``).
+    token: str | None = None
 
     def lookahead(self, params: Mapping[str, str]) -> Lookahead:
         """The store's read for ``params``; the parameters are read, not checked, here."""
@@ -49,6 +51,7 @@ class Prefetch:
             scopes=lookahead_scopes(params) if self.requested_scopes else (), grants=True,
             code=params.get(self.code) if self.code is not None else None,
             refresh=params.get(self.refresh) if self.refresh is not None else None,
+            token=params.get(self.token) if self.token is not None else None,
         )
 
 
@@ -70,9 +73,11 @@ class TokenRequest:
     scope_snapshot: ScopeSnapshot
     code: AuthorizationCode | None = None
     refresh: RefreshToken | None = None
+    #: The live record of ``Prefetch.token`` (an access or a refresh token), None if none.
+    token: AccessToken | RefreshToken | None = None
 
     @classmethod
     def of(cls, params: Mapping[str, str], read: ClientRead, client: Client,
            address: str) -> TokenRequest:
         """The request once ``client`` (``read.client``) authenticated."""
-        return cls(params, client, address, read.scopes, read.code, read.refresh)
+        return cls(params, client, address, read.scopes, read.code, read.refresh, read.token)
