@@ -100,6 +100,8 @@ class Client:
     access_token_alg: str = ""
     #: JWS algorithm of its ID tokens (OpenID Connect Dynamic Registration §2); empty: RS256.
     id_token_signed_response_alg: str = ""
+    #: RFC 9449 §5.2: every token request must carry a DPoP proof (all its tokens are bound).
+    require_dpop: bool = False
 
     @property
     def confidential(self) -> bool:
@@ -126,6 +128,9 @@ class AccessToken:
     #: The resources the token is meant for (RFC 8707 §2, the JWT ``aud``); empty when
     #: its issuer recorded none (no resource asked for, no default configured).
     audience: frozenset[str] = frozenset()
+    #: RFC 9449 §6: the RFC 7638 thumbprint of the key the token is bound to (``cnf.jkt``);
+    #: empty for a bearer token.
+    jkt: str = ""
 
     @property
     def user(self) -> str | None:
@@ -165,6 +170,8 @@ class RefreshToken:
     seal_key: str = field(default="", repr=False)
     #: The resources the grant was authorized for (RFC 8707 §2): a refresh may narrow them.
     audience: frozenset[str] = frozenset()
+    #: RFC 9449 §5: the key a public client's refresh token is bound to; empty: none.
+    jkt: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -237,7 +244,8 @@ class IssuedTokens:
 
     def to_response(self, now: float) -> dict[str, object]:
         """The token endpoint's JSON body (RFC 6749 §5.1); ``scope`` is always present."""
-        body: dict[str, object] = {"access_token": self.access_token, "token_type": "Bearer"}
+        body: dict[str, object] = {"access_token": self.access_token,
+                                   "token_type": "DPoP" if self.token.jkt else "Bearer"}
         expires_in = self.token.expires_in(now)
         if expires_in is not None:
             body["expires_in"] = expires_in

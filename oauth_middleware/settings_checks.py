@@ -396,7 +396,7 @@ MIDDLEWARE: dict[str, Check] = {
     "store": store_or_verifier, "scopes": scope_mapping, "realm": text,
     "header": flag,
     "form_body": flag, "query": flag, "debug": flag, "max_body_size": positive,
-    "retry_after": positive, "require_audience": flag,
+    "retry_after": positive, "require_audience": flag, "public_url": optional_text,
 }
 #: ``AuthorizationServer(...)``'s options (their values are checked by ``ServerConfig``).
 SERVER: dict[str, Check] = {
@@ -412,6 +412,7 @@ SERVER: dict[str, Check] = {
     "default_resource": resources, "signing_keys": signing_keys, "openid": openid,
     "remember_consent": optional(whole, "asking every time"), "max_remembered_consents": whole,
     "logout": optional(function("logout=end_session"), "no end_session/ endpoint"),
+    "dpop_nonce": optional(whole, "no DPoP nonces"),
 }
 #: ``AdminApp(...)``'s options.
 ADMIN: dict[str, Check] = {
@@ -433,5 +434,5 @@ REGISTRATION: dict[str, Check] = {
     "resources": names('["https://api.example.com/mcp"]'),
     "post_logout_redirect_uris": redirect_uris,
     "access_token_format": string, "access_token_alg": optional_text,
-    "id_token_signed_response_alg": string,
+    "id_token_signed_response_alg": string, "require_dpop": flag,
 }

@@ -97,6 +97,7 @@ class AuthorizationServer:
         max_remembered_consents: int = REMEMBERED_CONSENTS,
         logout: Logout | None = None,
         openid: OpenIDProvider | None = None,
+        dpop_nonce: int | None = None,
     ) -> None:
         settings_checks.check_options("AuthorizationServer", settings_checks.SERVER, locals())
         key = signing_key(secret_key, debug=debug)
@@ -116,7 +117,7 @@ class AuthorizationServer:
             client_metadata_documents=client_metadata_documents,
             default_resource=default_audience(default_resource), signing_keys=signing_keys,
             remember_consent=remember_consent, max_remembered_consents=max_remembered_consents,
-            logout=logout, openid=openid,
+            logout=logout, openid=openid, dpop_nonce=dpop_nonce,
         )
         config = self.config
         #: The mount path last checked against the issuer (``settings_checks.check_mount``).

@@ -166,6 +166,8 @@ class ServerConfig:
     signing_keys: SigningKeys | None = None
     #: OpenID Connect (:mod:`oauth_middleware.server.oidc`); None: a plain OAuth 2.0 server.
     openid: OpenIDProvider | None = None
+    #: Seconds each DPoP nonce stands (RFC 9449 §8); None: ``token/`` asks for no nonce.
+    dpop_nonce: int | None = None
     #: The HTTPS rule (debug, or plain HTTP from this machine), set from ``debug``.
     transport: Transport = field(init=False, repr=False, compare=False)
 
@@ -209,6 +211,8 @@ class ServerConfig:
                                         or "RS256" not in self.signing_keys.algorithms):
             raise ValueError("openid=OpenIDProvider(...) needs signing_keys that sign RS256 "
                              "(OpenID Connect Core 1.0 §15.1)")
+        if self.dpop_nonce is not None and not 10 <= self.dpop_nonce <= 86400:
+            raise ValueError("dpop_nonce must be 10 to 86400 seconds, or None for no nonces")
         if "password" in self.grant_types and self.verify_password is None:
             object.__setattr__(self, "grant_types", self.grant_types - {"password"})
 

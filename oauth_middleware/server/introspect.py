@@ -41,7 +41,7 @@ def describe(record: AccessToken | RefreshToken, issuer: str) -> dict[str, objec
         "active": True,
         "scope": " ".join(sorted(record.scopes)),
         "client_id": record.client_id,
-        "token_type": "Bearer" if isinstance(record, AccessToken) else "refresh_token",
+        "token_type": _token_type(record),
         "iat": int(record.issued_at),
         "iss": issuer,
     }
@@ -52,7 +52,15 @@ def describe(record: AccessToken | RefreshToken, issuer: str) -> dict[str, objec
     if record.audience:  # RFC 7662 §2.2: a string, or an array of them
         audience = sorted(record.audience)
         body["aud"] = audience[0] if len(audience) == 1 else audience
+    if record.jkt:  # RFC 9449 §6.2: the key a resource server must see a proof of
+        body["cnf"] = {"jkt": record.jkt}
     return body
+
+
+def _token_type(record: AccessToken | RefreshToken) -> str:
+    if not isinstance(record, AccessToken):
+        return "refresh_token"
+    return "DPoP" if record.jkt else "Bearer"
 
 
 class IntrospectionEndpoint(FormEndpoint):
@@ -76,7 +84,7 @@ class IntrospectionEndpoint(FormEndpoint):
         bearer = extraction.from_header(request.scope["headers"]) if scope else None
         if scope and bearer is not None:
             record = await self.store.resolve(bearer)
-            if record is None:
+            if record is None or record.jkt:  # a bound token needs a proof (RFC 9449 §7.2)
                 raise InvalidToken()
             # A resource server's own token only: a client may ask a user to consent to the
             # scope, and a user's token must not read every client's tokens (RFC 7662 §4).

@@ -82,6 +82,7 @@ class _Encoder:
 def claims(issuer: str, record: AccessToken) -> dict[str, Any]:
     """The RFC 9068 §2.2 claims of ``record`` (its expiry is set: see the module docstring)."""
     audience = sorted(record.audience) or [record.client_id]
+    bound = {"cnf": {"jkt": record.jkt}} if record.jkt else {}  # RFC 9449 §6.1
     return {
         "iss": issuer,
         "sub": record.subject,
@@ -91,4 +92,5 @@ def claims(issuer: str, record: AccessToken) -> dict[str, Any]:
         "jti": new_jwt_id(record.grant_id),
         "iat": int(record.issued_at),
         "exp": int(record.expires_at or record.issued_at),
+        **bound,
     }

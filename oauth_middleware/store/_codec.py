@@ -105,7 +105,8 @@ def _names(cls: type[_Record]) -> tuple[str, ...]:
 #: bytes they had before the field existed (RFC 8707 audiences, a client's resources).
 _OMITTED_EMPTY = frozenset({"audience", "resources", "post_logout_redirect_uris",
                             "access_token_alg", "nonce", "auth_time", "acr", "amr",
-                            "claims", "id_token_signed_response_alg"})
+                            "claims", "id_token_signed_response_alg", "jkt",
+                            "require_dpop"})
 
 
 def dump(record: _Record) -> str:
@@ -127,7 +128,7 @@ def dump_access(record: AccessToken) -> str:
     """:func:`dump` spelled out for the access-token record, the one every issued token writes:
     the same bytes, a third of the cost (no per-call encoder set-up, no key sort)."""
     r = record
-    if r.audience:
+    if r.audience or r.jkt:
         return dump(record)
     try:
         return (f'{{"client_id":{_text(r.client_id)},"expires_at":{_number(r.expires_at)},'
@@ -216,6 +217,7 @@ def _decode_access(raw: bytes) -> AccessToken:
             scopes=frozenset(scopes.split()) if scopes else frozenset(),
             issued_at=data["issued_at"], expires_at=data["expires_at"],
             fingerprint=data["fingerprint"], audience=_scopes_in(data.get("audience")),
+            jkt=data.get("jkt", ""),
         )
     except KeyError:
         return load(AccessToken, raw)

@@ -53,6 +53,10 @@ class NewTokens:
     #: registration still stands (:class:`ClientRemoved`). None skips the check, for tokens
     #: of no registered client (tests, tooling).
     client_generation: str | None = None
+    #: RFC 9449 §5: the thumbprint of the DPoP key the access token is bound to; "" none.
+    jkt: str = ""
+    #: Bind the refresh token to ``jkt`` too (public clients, §5); else it is not bound.
+    bind_refresh: bool = False
     #: The access token's value from its record; None: a random opaque token.
     encode: Encode | None = field(default=None, compare=False)
 
@@ -87,7 +91,7 @@ def _access_record(grant_id: str, spec: NewTokens, now: float, sha: str = "") ->
         grant_id=grant_id, client_id=spec.client_id, subject=spec.subject,
         subject_type=spec.subject_type, scopes=spec.scopes, issued_at=now,
         expires_at=None if spec.lifetime is None else now + spec.lifetime,
-        fingerprint=sha[:FINGERPRINT_CHARS], audience=spec.audience,
+        fingerprint=sha[:FINGERPRINT_CHARS], audience=spec.audience, jkt=spec.jkt,
     )
 
 
@@ -125,6 +129,7 @@ def mint(
         expires_at=None if spec.refresh_lifetime is None else now + spec.refresh_lifetime,
         digest=rsha, generation=generation.number, seal_key=generation.seal_key,
         audience=spec.audience if spec.grant_audience is None else spec.grant_audience,
+        jkt=spec.jkt if spec.bind_refresh else "",
     )
     ttl = ttl_ms(spec.refresh_lifetime)
     members.append((ctx.keys.refresh(grant_id), dump(rrecord), ttl))

@@ -33,6 +33,7 @@ from oauth_middleware.store._clients import Clients, SaveCondition
 from oauth_middleware.store._consent import Consent
 from oauth_middleware.store._context import Clock, Context, Progress
 from oauth_middleware.store._documents import Documents
+from oauth_middleware.store._dpop import DPoPRecords
 from oauth_middleware.store._gateway import Gateway
 from oauth_middleware.store._gateway.cache import CACHE_SIZE
 from oauth_middleware.store._gateway.connection import CONNECT_TIMEOUT, RETRIES, SOCKET_TIMEOUT
@@ -86,6 +87,8 @@ class TokenStore:
         self.documents = Documents(ctx)
         #: Sealed signing keys, shared by every worker (:mod:`oauth_middleware.keyring`).
         self.signing = SigningKeyRecords(ctx)
+        #: DPoP proofs seen and server nonces (RFC 9449 §11.1, §8).
+        self.dpop = DPoPRecords(ctx)
 
     @classmethod
     def from_url(

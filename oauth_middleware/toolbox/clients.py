@@ -123,6 +123,7 @@ async def register_client(
     access_token_format: str = "opaque",
     access_token_alg: str | None = None,
     id_token_signed_response_alg: str = "",
+    require_dpop: bool = False,
 ) -> RegisteredClient:
     """Register a client; a confidential one gets a secret, returned once and stored hashed.
 
@@ -157,6 +158,8 @@ async def register_client(
       ``access_token_alg``: ``RS256`` or ``ES256`` for them (None: the key ring's first).
     - ``id_token_signed_response_alg``: the JWS algorithm of its OpenID Connect ID tokens
       (``"ES256"``, ...); empty: RS256. The server's key ring must sign it.
+    - ``require_dpop``: refuse its token requests without a DPoP proof (RFC 9449 §5.2),
+      so every token it gets is bound to its key (docs/guides/dpop.md).
 
     Titles, descriptions and the registrant are refused with control characters; an
     option of the wrong type is refused naming it (``settings_checks``).
@@ -195,6 +198,7 @@ async def register_client(
         created_at=time.time(), access_token_format=token_format[0],
         access_token_alg=token_format[1],
         generation=new_generation() if existing is None else existing.generation,
+        require_dpop=require_dpop,
     )
     if existing is None and await store.client_indexed(client_id):
         # what an interrupted removal left, and nothing a new registration got meanwhile

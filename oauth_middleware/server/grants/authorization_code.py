@@ -89,7 +89,7 @@ class AuthorizationCodeGrant(AuthorizationGrant, TokenGrant):
         scopes = await self.still_available(request, record.scopes)
         audience = narrowed_audience(client, resources(params), record.audience)
         spec = self.new_tokens(client, subject=record.subject, scopes=scopes, audience=audience,
-                               grant_audience=record.audience)
+                               grant_audience=record.audience, jkt=request.dpop_jkt)
         issued = await self.store.redeem_code(code, record, spec)
         if issued is None:
             raise InvalidGrant("The authorization code is invalid, expired or used.")

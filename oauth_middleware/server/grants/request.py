@@ -70,9 +70,11 @@ class TokenRequest:
     scope_snapshot: ScopeSnapshot
     code: AuthorizationCode | None = None
     refresh: RefreshToken | None = None
+    #: RFC 9449 §5: the thumbprint of the request's DPoP proof key; "" without a proof.
+    dpop_jkt: str = ""
 
     @classmethod
     def of(cls, params: Mapping[str, str], read: ClientRead, client: Client,
-           address: str) -> TokenRequest:
+           address: str, *, dpop_jkt: str = "") -> TokenRequest:
         """The request once ``client`` (``read.client``) authenticated."""
-        return cls(params, client, address, read.scopes, read.code, read.refresh)
+        return cls(params, client, address, read.scopes, read.code, read.refresh, dpop_jkt)
