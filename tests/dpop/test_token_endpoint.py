@@ -67,7 +67,8 @@ async def test_without_a_proof_tokens_stay_bearer(
     assert body["token_type"] == "Bearer"
     assert (await access_record(store, body["access_token"])).jkt == ""
     raw = await redis_of(store).get(await _only_access_key(store))
-    assert isinstance(raw, bytes) and b'"subject":"web"' in raw and b"jkt" not in raw  # the record keeps the bytes it had before DPoP
+    # the record keeps the bytes it had before DPoP
+    assert isinstance(raw, bytes) and b'"subject":"web"' in raw and b"jkt" not in raw
 
 
 async def _only_access_key(store: TokenStore) -> bytes:
