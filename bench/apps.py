@@ -5,7 +5,9 @@ is the same route behind :class:`OAuthMiddleware` with the authorization server
 mounted at ``/oauth``; ``cached`` is the same with the opt-in local token cache. ``jwt``
 is the route behind the middleware with :class:`JWTVerifier` for a foreign issuer and
 no Redis at all. ``audience`` is ``protected`` with a resource identifier and
-``require_audience=True`` (RFC 8707: the token's audience is checked too).
+``require_audience=True`` (RFC 8707: the token's audience is checked too). ``dpop`` is
+``protected`` told its public URL, for DPoP-bound tokens (RFC 9449 §7: a proof is verified
+and its ``jti`` remembered on every request).
 The app reads ``REDIS_URL`` and the server's issuer from the environment.
 """
 
@@ -20,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from bench.seed import RESOURCE
+from bench.seed import DPOP_PUBLIC_URL, RESOURCE
 from oauth_middleware import OAuthMiddleware, TokenStore
 from oauth_middleware.server import AuthorizationServer
 
@@ -62,6 +64,10 @@ def protected() -> Starlette:
 
 def audience() -> Starlette:
     return _protected(local_cache=False, resource=RESOURCE, require_audience=True)
+
+
+def dpop() -> Starlette:
+    return _protected(local_cache=False, public_url=DPOP_PUBLIC_URL)
 
 
 def cached() -> Starlette:
