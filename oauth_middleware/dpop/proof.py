@@ -8,8 +8,9 @@ nonces are :mod:`.checker`'s. A proof is refused (:class:`InvalidDPoPProof`) unl
   parts whose header and claims are JSON objects with no name repeated;
 - ``typ`` is ``dpop+jwt``; ``alg`` is one of :data:`~oauth_middleware.errors.DPOP_ALGS`
   (asymmetric only: never ``none``, never an HMAC); no ``crit``;
-- ``jwk`` is a public EC, RSA or OKP key (a private member, ``d`` and the like, is
-  refused: a client that sends its private key has none left to prove);
+- ``jwk`` is a public key of the type ``alg`` needs, RSA of 2048 bits or more (a private
+  member, ``d`` and the like, is refused: a client that sends its private key has none
+  left to prove); :mod:`.signer` checks the header;
 - the signature verifies with that key (joserfc, on ``cryptography``);
 - ``jti`` is a string of 1 to 256 characters; ``htm`` equals the request's method;
   ``htu`` equals the request's URL, both normalised (:func:`.htu.normalised`);
@@ -24,22 +25,18 @@ joserfc is imported on first use: it is the ``jwt`` extra.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import re
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from oauth_middleware.dpop.htu import normalised
-from oauth_middleware.errors import DPOP_ALGS, InvalidDPoPProof
+from oauth_middleware.dpop.signer import signer_of, unb64
+from oauth_middleware.errors import InvalidDPoPProof
 
 #: Longest proof looked at (bytes): an RSA-4096 key and a nonce fit several times over.
 MAX_PROOF_SIZE = 8192
 _PART = re.compile(r"[A-Za-z0-9_-]+")
-_KEY_TYPES = frozenset({"EC", "RSA", "OKP"})
-#: JWK members that only a private (or symmetric) key has (RFC 7518 §6.2.2, §6.3.2, §6.4).
-_PRIVATE = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 MAX_JTI = 256
 
 
@@ -61,9 +58,14 @@ def ath(access_token: str) -> str:
 def verify(proof: str, *, method: str, url: str, now: float, window: float,
            access_token: str | None = None) -> Proof:
     """The checked proof of a request to ``method`` ``url``; see the module docstring."""
-    header, claims = _parts(proof)
-    key = _key(header)
-    _signature(proof, key, str(header["alg"]))
+    parts = proof.split(".")
+    if len(proof) > MAX_PROOF_SIZE or len(parts) != 3 or not all(
+            _PART.fullmatch(p) for p in parts):
+        raise InvalidDPoPProof("The DPoP proof is not a compact JWS.")
+    signer = signer_of(parts[0])
+    if not signer.verifies(f"{parts[0]}.{parts[1]}".encode("ascii"), _unb64_or_empty(parts[2])):
+        raise InvalidDPoPProof("The DPoP proof's signature does not verify.")
+    claims = _claims(parts[1])
     jti, htm, htu, iat = (claims.get(name) for name in ("jti", "htm", "htu", "iat"))
     if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI:
         raise InvalidDPoPProof("The DPoP proof has no valid jti.")
@@ -77,66 +79,26 @@ def verify(proof: str, *, method: str, url: str, now: float, window: float,
     nonce = claims.get("nonce")
     if nonce is not None and not isinstance(nonce, str):
         raise InvalidDPoPProof("The DPoP proof's nonce is not a string.")
-    return Proof(key.thumbprint(), jti, float(iat), nonce)
+    return Proof(signer.jkt, jti, float(iat), nonce)
 
 
-def _parts(proof: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _claims(segment: str) -> dict[str, Any]:
     from oauth_middleware.verifiers.remote import strict_loads
 
-    parts = proof.split(".")
-    if len(proof) > MAX_PROOF_SIZE or len(parts) != 3 or not all(
-            _PART.fullmatch(p) for p in parts):
-        raise InvalidDPoPProof("The DPoP proof is not a compact JWS.")
     try:
-        header, claims = (strict_loads(_unb64(p)) for p in parts[:2])
+        claims = strict_loads(unb64(segment))
     except (ValueError, RecursionError):
         raise InvalidDPoPProof("The DPoP proof is not a compact JWS.") from None
-    if not isinstance(header, dict) or not isinstance(claims, dict):
+    if not isinstance(claims, dict):
         raise InvalidDPoPProof("The DPoP proof is not a compact JWS.")
-    if header.get("typ") != "dpop+jwt" or "crit" in header:
-        raise InvalidDPoPProof("The DPoP proof's typ is not dpop+jwt.")
-    if header.get("alg") not in DPOP_ALGS:
-        raise InvalidDPoPProof(f"The DPoP proof's alg is not one of {' '.join(DPOP_ALGS)}.")
-    return header, claims
+    return claims
 
 
-def _key(header: dict[str, Any]) -> Any:
-    from joserfc.errors import JoseError
-    from joserfc.jwk import import_key
-
-    jwk = header.get("jwk")
-    if not isinstance(jwk, dict) or jwk.get("kty") not in _KEY_TYPES:
-        raise InvalidDPoPProof("The DPoP proof has no public jwk.")
-    if _PRIVATE & jwk.keys():
-        raise InvalidDPoPProof("The DPoP proof's jwk holds a private key.")
+def _unb64_or_empty(part: str) -> bytes:
     try:
-        key = import_key(jwk)
-    except (JoseError, ValueError, TypeError):
-        raise InvalidDPoPProof("The DPoP proof's jwk is not a usable key.") from None
-    if key.is_private:
-        raise InvalidDPoPProof("The DPoP proof's jwk holds a private key.")
-    return key
-
-
-def _signature(proof: str, key: Any, alg: str) -> None:
-    from joserfc import jws
-    from joserfc.errors import JoseError
-
-    try:
-        jws.deserialize_compact(proof, key, registry=_registry(alg))
-    except (JoseError, ValueError, TypeError):
-        raise InvalidDPoPProof("The DPoP proof's signature does not verify.") from None
-
-
-@cache
-def _registry(alg: str) -> Any:
-    """joserfc's checks for ``alg`` alone; the header may be as long as the proof (an RSA
-    ``jwk`` is over joserfc's default 512 bytes), its members are checked above."""
-    from joserfc.jws import JWSRegistry
-
-    registry = JWSRegistry(algorithms=[alg], strict_check_header=False)
-    registry.max_header_length = MAX_PROOF_SIZE
-    return registry
+        return unb64(part)
+    except ValueError:
+        return b""
 
 
 def _token_hash(claimed: object, access_token: str | None) -> None:
@@ -157,10 +119,3 @@ def _normalised_or_none(url: str) -> str | None:
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(part: str) -> bytes:
-    try:
-        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-    except (binascii.Error, ValueError):
-        raise ValueError("not base64url") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
@@ -202,3 +203,42 @@ async def test_nonces_rotate_per_window_and_the_previous_one_still_counts(
     with pytest.raises(UseDPoPNonce):
         await checker.check(holder.proof("GET", URL, now=clock.now, nonce=first),
                             method="GET", url=URL)
+
+
+@pytest.mark.rule("dpop.proof.alg")
+def test_a_key_of_another_type_than_the_alg_or_a_short_rsa_key_is_refused() -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    claims = {"jti": "j", "htm": "GET", "htu": URL, "iat": 1}
+    ec_jwk = Holder().public_jwk()
+    for alg in ("RS256", "PS256", "ES384", "Ed25519"):
+        header = {"typ": "dpop+jwt", "alg": alg, "jwk": ec_jwk}
+        assert "not a key for its alg" in refused(unsigned(header, claims, b"sig"), now=1)
+    numbers = rsa.generate_private_key(65537, 1024).public_key().public_numbers()  # noqa: S505
+
+    def b64int(value: int) -> str:
+        raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    short = {"kty": "RSA", "n": b64int(numbers.n), "e": b64int(numbers.e)}
+    header = {"typ": "dpop+jwt", "alg": "RS256", "jwk": short}
+    assert "2048" in refused(unsigned(header, claims, b"sig"), now=1)
+
+
+def test_the_header_of_a_key_is_checked_once_and_a_refused_one_never_remembered() -> None:
+    from oauth_middleware.dpop import signer
+
+    holder = Holder()
+    first = holder.proof("GET", URL, now=1)
+    second = holder.proof("GET", URL, now=1)
+    assert first.split(".")[0] == second.split(".")[0]
+    verify(first, method="GET", url=URL, now=1, window=60)
+    remembered = signer._MEMO[first.split(".")[0]]
+    verify(second, method="GET", url=URL, now=1, window=60)
+    assert signer._MEMO[second.split(".")[0]] is remembered
+    bad = unsigned({"typ": "JWT", "alg": "ES256", "jwk": holder.public_jwk()}, {}, b"sig")
+    refused(bad, now=1)
+    assert bad.split(".")[0] not in signer._MEMO
+    # a valid header does not make a forged signature pass
+    forged = ".".join([*first.split(".")[:2], second.split(".")[2]])
+    assert "signature" in refused(forged, now=1)
