@@ -202,6 +202,9 @@ class AuthorizationCode:
     amr: tuple[str, ...] = ()
     #: The ``claims`` request parameter (§5.5), normalised JSON.
     claims: str | None = None
+    #: RFC 9449 §10: the DPoP key thumbprint sent to ``auth/``; the code is redeemed only
+    #: with a proof of that key.
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -232,6 +235,9 @@ class PendingAuthorization:
     amr: tuple[str, ...] = ()
     #: The ``claims`` request parameter (§5.5), normalised JSON.
     claims: str | None = None
+    #: RFC 9449 §10: the DPoP key thumbprint sent to ``auth/``; the code is redeemed only
+    #: with a proof of that key.
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

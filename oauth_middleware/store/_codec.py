@@ -106,7 +106,7 @@ def _names(cls: type[_Record]) -> tuple[str, ...]:
 _OMITTED_EMPTY = frozenset({"audience", "resources", "post_logout_redirect_uris",
                             "access_token_alg", "nonce", "auth_time", "acr", "amr",
                             "claims", "id_token_signed_response_alg", "jkt",
-                            "require_dpop"})
+                            "require_dpop", "dpop_jkt"})
 
 
 def dump(record: _Record) -> str:

@@ -152,6 +152,8 @@ class AuthorizationDetails:
 
     #: RFC 7636 §4.3, for ``code``.
     challenge: Challenge | None = None
+    #: RFC 9449 §10, for ``code``: the key the code will be redeemed with.
+    dpop_jkt: str | None = None
 
 
 class AuthorizationGrant(Grant):
