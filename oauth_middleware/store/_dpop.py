@@ -3,8 +3,9 @@
 A proof's ``jti`` is remembered by one ``SET NX PX``: of N requests replaying one proof,
 concurrently or not, exactly one finds it new. The key expires when the proof would
 be refused for its age anyway. Nonces are random per time window; the first worker
-to need a window's nonce makes it (``SET NX GET``: one command decides which value
-stands), and every worker accepts the current window's and the previous one's.
+to need a window's nonce makes it (``SET NX``: one command decides which value stands,
+never overwritten; the ``GET`` after it in the same round trip reads that value), and
+every worker accepts the current window's and the previous one's.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ class DPoPRecords:
         window = int(self._ctx.clock()) // period
         mine = new_secret(16)
         keys = self._ctx.keys
-        current, previous = await self._ctx.gateway.run([
-            ("SET", keys.dpop_nonce(window), mine, "NX", "GET", "PX", ttl_ms(2 * period)),
+        _, current, previous = await self._ctx.gateway.run([
+            ("SET", keys.dpop_nonce(window), mine, "NX", "PX", ttl_ms(2 * period)),
+            ("GET", keys.dpop_nonce(window)),
             ("GET", keys.dpop_nonce(window - 1)),
         ])
         return _text(current) or mine, _text(previous)

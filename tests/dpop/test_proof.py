@@ -242,3 +242,14 @@ def test_the_header_of_a_key_is_checked_once_and_a_refused_one_never_remembered(
     # a valid header does not make a forged signature pass
     forged = ".".join([*first.split(".")[:2], second.split(".")[2]])
     assert "signature" in refused(forged, now=1)
+
+
+@pytest.mark.rule("dpop.server.nonce")
+async def test_fifty_workers_asking_at_once_agree_on_one_nonce(
+        store: TokenStore, clock: FakeClock) -> None:
+    checkers = [ProofChecker(store, nonce_period=60) for _ in range(50)]
+    nonces = await asyncio.gather(*(c.current_nonce() for c in checkers))
+    assert len(set(nonces)) == 1 and nonces[0]
+    keys = await redis_of(store).keys(f"{store.keys.prefix}dpop:nonce:*")
+    assert len(keys) == 1
+    assert 0 < await redis_of(store).pttl(keys[0]) <= 120_000
