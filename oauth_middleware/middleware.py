@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from oauth_middleware import extraction, redaction, resource_metadata, settings_checks
 from oauth_middleware.body import ReplayedBody
-from oauth_middleware.dpop.resource import ResourceProofs
+from oauth_middleware.dpop.resource import ResourceProofs, base_url
 from oauth_middleware.error_response import ErrorResponse, render
 from oauth_middleware.errors import (
     DPoPInvalidToken,
@@ -70,7 +70,8 @@ class OAuthMiddleware:
     ``verifier`` resolves tokens (:class:`TokenVerifier`); ``store=`` is the same for a
     :class:`TokenStore`. Pass one of them. With ``resource`` (its URL, or a
     :class:`ProtectedResource`) it serves the RFC 9728 metadata, points every challenge
-    to it and refuses tokens meant for other resources (docs/guides/mcp.md).
+    to it and refuses tokens meant for other resources (docs/guides/mcp.md). With
+    ``public_url`` (or ``resource``) it accepts DPoP-bound tokens (docs/guides/dpop.md).
     """
 
     def __init__(
@@ -340,8 +341,7 @@ def _resource_proofs(source: object, public_url: str | None,
                      resource: ProtectedResource | None) -> ResourceProofs:
     """The middleware's DPoP checks: the replay cache in its store (a verifier that is
     no store keeps none, so DPoP is refused), ``htu`` from ``public_url`` or the resource."""
-    url = public_url if public_url is not None else (
-        resource.identifier if resource is not None else None)
+    url = base_url(public_url, None if resource is None else resource.identifier)
     try:
         return ResourceProofs(source if isinstance(source, TokenStore) else None, url)
     except ValueError:

@@ -12,8 +12,10 @@ scheme. The decisions (§7.1, §7.2):
 - otherwise the one ``DPoP`` header must be a valid proof for this method and URL,
   hash the presented token (``ath``), be made with the token's key and be new.
 
-``htu`` is checked against ``public_url`` (else the resource identifier's origin)
-plus the path as sent: never a Host or forwarded header, which a client chooses.
+``htu`` is checked against ``public_url`` (where clients reach the app: scheme, host,
+port, and the path prefix a proxy in front strips, if any; else the resource
+identifier's origin) plus the path as sent: never a Host or forwarded header, which a
+client chooses.
 Refusals are 401 with a ``DPoP`` challenge naming the accepted ``algs``.
 """
 
@@ -24,7 +26,7 @@ import logging
 from starlette.types import Scope
 
 from oauth_middleware.dpop.checker import ProofChecker, single_proof
-from oauth_middleware.dpop.htu import origin
+from oauth_middleware.dpop.htu import normalised, origin
 from oauth_middleware.errors import DPoPInvalidToken, DPoPRefused, InvalidDPoPProof
 from oauth_middleware.extraction import Credential
 from oauth_middleware.models import AccessToken
@@ -37,7 +39,7 @@ class ResourceProofs:
     """Proof checks for one middleware; ``store`` keeps the replay cache (None: refused)."""
 
     def __init__(self, store: TokenStore | None, public_url: str | None) -> None:
-        self.origin = None if public_url is None else origin(public_url)
+        self.origin = None if public_url is None else normalised(public_url).rstrip("/")
         self.checker = None if store is None else ProofChecker(store)
 
     async def check(self, scope: Scope, credential: Credential, token: AccessToken) -> None:
@@ -61,6 +63,13 @@ class ResourceProofs:
                                      access_token=credential.token, jkt=token.jkt)
         except InvalidDPoPProof as exc:
             raise DPoPRefused(exc.description) from None
+
+
+def base_url(public_url: str | None, resource_identifier: str | None) -> str | None:
+    """What ``htu`` starts with: ``public_url`` as given, else the resource's origin."""
+    if public_url is not None:
+        return public_url
+    return None if resource_identifier is None else origin(resource_identifier)
 
 
 def _path(scope: Scope) -> str:

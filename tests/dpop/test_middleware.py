@@ -178,3 +178,25 @@ async def test_without_a_public_url_dpop_is_refused_not_guessed_from_the_host(
     async with http(build_app(store, public_url=None)) as client:
         response = await client.get("/me", headers=dpop(holder, token, clock))
     assert "does not accept" in assert_dpop_refusal(response, "invalid_dpop_proof")
+
+
+@pytest.mark.rule("dpop.proof.checks")
+async def test_a_public_url_with_a_path_prefix_is_what_htu_starts_with(
+        store: TokenStore, clock: FakeClock) -> None:
+    """Behind a proxy that strips /api, clients sign https://testserver/api/me."""
+    holder = Holder()
+    token = await bound_token(store, holder)
+    async with http(build_app(store, public_url="https://testserver/api/")) as client:
+        ok = await client.get("/me", headers=dpop(holder, token, clock,
+                                                   url="https://testserver/api/me"))
+        assert ok.status_code == 200, ok.text
+        unprefixed = await client.get("/me", headers=dpop(holder, token, clock))
+        assert "htu" in assert_dpop_refusal(unprefixed, "invalid_dpop_proof")
+
+
+def test_a_public_url_that_is_no_http_url_is_refused_at_construction(store: TokenStore) -> None:
+    from oauth_middleware.settings_checks import ConfigurationError
+
+    for wrong in ("api.example.com", "ftp://api.example.com", "https://"):
+        with pytest.raises(ConfigurationError, match="public_url"):
+            build_app(store, public_url=wrong).build_middleware_stack()
