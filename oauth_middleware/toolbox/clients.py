@@ -241,6 +241,7 @@ async def update_client(
     allow_confidential_implicit: bool = False,
     resources: Sequence[str] | None = None,
     post_logout_redirect_uris: str | Sequence[str] | None = None,
+    require_dpop: bool | None = None,
 ) -> RegisteredClient:
     """Change a client's fields under the rules of ``register_client``; None keeps a field.
 
@@ -260,6 +261,8 @@ async def update_client(
         allow_confidential_implicit=allow_confidential_implicit or forced)
     if allow_plain_pkce is not None:
         changes["allow_plain_pkce"] = allow_plain_pkce
+    if require_dpop is not None:
+        changes["require_dpop"] = require_dpop
     if redirect_uris is not None:
         changes["redirect_uris"] = redirect_uris_for(redirect_uris, allow_http,
                                                      client.redirect_uris)

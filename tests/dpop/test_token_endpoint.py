@@ -173,3 +173,21 @@ async def test_metadata_advertises_the_proof_algorithms(client: httpx.AsyncClien
     document = (await client.get(METADATA_URL)).json()
     assert document["dpop_signing_alg_values_supported"] == [
         "ES256", "ES384", "PS256", "RS256", "Ed25519"]
+
+
+@pytest.mark.rule("dpop.server.require")
+async def test_require_dpop_can_be_switched_on_and_off_for_a_registered_client(
+        store: TokenStore, client: httpx.AsyncClient) -> None:
+    from oauth_middleware.toolbox import update_client
+
+    web = await confidential(store)
+    assert (await update_client(store, "web", require_dpop=True)).client.require_dpop
+    refused = await client.post(TOKEN_PATH, data={"grant_type": "client_credentials"},
+                                headers=auth_of(web))
+    assert_error(refused, 400, "invalid_dpop_proof")
+    kept = await update_client(store, "web", title="Renamed")
+    assert kept.client.require_dpop  # None keeps the field
+    await update_client(store, "web", require_dpop=False)
+    granted = await client.post(TOKEN_PATH, data={"grant_type": "client_credentials"},
+                                headers=auth_of(web))
+    assert granted.json()["token_type"] == "Bearer"
