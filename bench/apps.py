@@ -6,7 +6,9 @@ mounted at ``/oauth`` (an OpenID Provider: a code granted ``openid`` is redeemed
 ID token); ``cached`` is the same with the opt-in local token cache. ``jwt``
 is the route behind the middleware with :class:`JWTVerifier` for a foreign issuer and
 no Redis at all. ``audience`` is ``protected`` with a resource identifier and
-``require_audience=True`` (RFC 8707: the token's audience is checked too).
+``require_audience=True`` (RFC 8707: the token's audience is checked too). ``dpop`` is
+``protected`` told its public URL, for DPoP-bound tokens (RFC 9449 §7: a proof is verified
+and its ``jti`` remembered on every request).
 The app reads ``REDIS_URL`` and the server's issuer from the environment.
 """
 
@@ -21,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from bench.seed import CLIENT_ID, RESOURCE
+from bench.seed import CLIENT_ID, DPOP_PUBLIC_URL, RESOURCE
 from oauth_middleware import OAuthMiddleware, TokenStore
 from oauth_middleware.server import AuthorizationServer, ExchangeClient, TokenExchangePolicy
 from oauth_middleware.server.oidc import OpenIDProvider
@@ -67,6 +69,10 @@ def protected() -> Starlette:
 
 def audience() -> Starlette:
     return _protected(local_cache=False, resource=RESOURCE, require_audience=True)
+
+
+def dpop() -> Starlette:
+    return _protected(local_cache=False, public_url=DPOP_PUBLIC_URL)
 
 
 def cached() -> Starlette:

@@ -17,8 +17,8 @@ from bench.wrk import Request
 from oauth_middleware.models import TOKEN_EXCHANGE
 from oauth_middleware.server.exchange_policy import ACCESS_TOKEN_TYPE
 
-App = Literal["bare", "protected", "audience", "cached", "jwt", "peer"]
-Pool = Literal["codes", "oidc_codes", "oidc_es256_codes", "refresh", "access"]
+App = Literal["bare", "protected", "audience", "cached", "jwt", "dpop", "peer"]
+Pool = Literal["codes", "oidc_codes", "oidc_es256_codes", "refresh", "access", "proofs"]
 FORM = "application/x-www-form-urlencoded"
 #: Shaped like one of our tokens, but never issued: the lookup runs and misses.
 UNKNOWN_TOKEN = "A" * 22 + "." + "B" * 43
@@ -63,6 +63,9 @@ def rows(seeded: Seeded, peer_token: str | None) -> list[Row]:
             "protected", Request(headers={"Authorization": f"Bearer {seeded.our_jwt}"})),
         Row("audience", "protected, header token, require_audience=True (RFC 8707)",
             "audience", Request(headers={"Authorization": f"Bearer {seeded.audience_token}"})),
+        Row("dpop", "protected, DPoP-bound token, a fresh proof per request (RFC 9449)", "dpop",
+            Request(headers={"Authorization": f"DPoP {seeded.dpop_token}", "DPoP": "{VALUE}"}),
+            pool="proofs"),
         Row("invalid", "unknown token (401)", "protected",
             Request(headers={"Authorization": f"Bearer {UNKNOWN_TOKEN}"}), expect=401),
         Row("cached", "protected, header token, local_cache=True", "cached",

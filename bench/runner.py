@@ -59,7 +59,7 @@ class Bench:
         self.apps: dict[str, procs.Process] = {}
         self.peer_token: str | None = "placeholder" if settings.peer else None
         needed = {row.app for row in self.rows()}
-        for app in ("bare", "protected", "audience", "cached", "jwt"):
+        for app in ("bare", "protected", "audience", "cached", "jwt", "dpop"):
             if app in needed:
                 proc = procs.uvicorn(f"bench.apps:{app}", self.url, settings.cpu(True),
                                      extra_env={"BENCH_JWT_KEY": str(jwt_key)})
@@ -73,6 +73,10 @@ class Bench:
     def pool(self, row: Row, size: int) -> Path | None:
         if row.pool is None:
             return None
+        if row.pool == "proofs":
+            values = self.loop.run_until_complete(
+                seed.dpop_proofs(self.store, size, self.seeded.dpop_token))
+            return seed.write_pool(self.workdir / f"{row.key}.pool", values)
         make = {"codes": seed.codes, "oidc_codes": seed.oidc_codes,
                 "oidc_es256_codes": seed.oidc_es256_codes, "refresh": seed.refresh_tokens,
                 "access": seed.access_tokens}[row.pool]
@@ -82,15 +86,17 @@ class Bench:
     def probe(self, row: Row) -> str | None:
         """Why the row cannot be measured (one real request first), or None."""
         request = row.request
-        body = request.body
-        if body is not None and row.pool is not None:
+        body, headers = request.body, request.headers
+        if row.pool is not None:
             path = self.pool(row, 1)
             if path is None:
                 raise RuntimeError("a pooled row needs a pool")
-            body = body.replace("{VALUE}", path.read_text().strip())
+            value = path.read_text().strip()
+            body = None if body is None else body.replace("{VALUE}", value)
+            headers = {k: v.replace("{VALUE}", value) for k, v in headers.items()}
         conn = http.client.HTTPConnection("127.0.0.1", self.apps[row.app].port, timeout=10)
         try:
-            conn.request(request.method, request.path, body=body, headers=request.headers)
+            conn.request(request.method, request.path, body=body, headers=headers)
             response = conn.getresponse()
             status, payload = response.status, response.read()
         finally:

@@ -12,7 +12,9 @@ import itertools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 from oauth_middleware import TokenStore, register_client
 from oauth_middleware.models import TOKEN_EXCHANGE, AuthorizationCode
@@ -29,6 +31,8 @@ REDIRECT_URI = "https://bench.example/cb"
 SCOPE = "bench:read"
 #: The resource (RFC 8707) the ``audience`` app protects, and its token's audience.
 RESOURCE = "https://bench.example/me"
+#: The origin the ``dpop`` app is told it is reached at: what its proofs' ``htu`` names.
+DPOP_PUBLIC_URL = "https://bench.example"
 #: Concurrent store calls while filling a pool.
 CONCURRENCY = 64
 #: Pooled grants per user: pools hold thousands, and one user keeps at most
@@ -51,6 +55,8 @@ class Seeded:
     audience_token: str = ""
     #: The secret of ``ES256_CLIENT_ID``.
     es256_secret: str = ""
+    #: A token bound to :func:`dpop_key` (the ``dpop`` row, RFC 9449).
+    dpop_token: str = ""
 
 
 async def base(store: TokenStore) -> Seeded:
@@ -73,9 +79,40 @@ async def base(store: TokenStore) -> Seeded:
     bound = await store.issue(NewTokens(client_id=CLIENT_ID, subject="bench-user",
                                         scopes=frozenset({SCOPE}), lifetime=24 * 3600,
                                         audience=frozenset({RESOURCE})))
+    dpop = await store.issue(NewTokens(client_id=CLIENT_ID, subject="bench-user",
+                                       scopes=frozenset({SCOPE}), lifetime=24 * 3600,
+                                       jkt=dpop_key().thumbprint()))
     return Seeded(CLIENT_ID, registered.client_secret, token.access_token,
                   our_jwt=await _our_jwt(store), audience_token=bound.access_token,
-                  es256_secret=es256.client_secret)
+                  es256_secret=es256.client_secret, dpop_token=dpop.access_token)
+
+
+@cache
+def dpop_key() -> Any:
+    """The bench client's DPoP key (ES256), one per bench run."""
+    from joserfc.jwk import ECKey
+
+    return ECKey.generate_key("P-256")
+
+
+async def dpop_proofs(store: TokenStore, count: int, token: str) -> list[str]:
+    """``count`` fresh proofs for ``GET /me`` with ``token`` (RFC 9449 §4.2), made now: a
+    row runs for seconds, well inside the 60-second ``iat`` window."""
+    import json
+    import secrets
+    import time
+
+    from joserfc import jws
+
+    from oauth_middleware.dpop import ath
+
+    key = dpop_key()
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.as_dict(private=False)}
+    claims = {"htm": "GET", "htu": f"{DPOP_PUBLIC_URL}/me", "iat": int(time.time()),
+              "ath": ath(token)}
+    return [jws.serialize_compact(header, json.dumps(
+        {**claims, "jti": secrets.token_urlsafe(12)}).encode(), key, algorithms=["ES256"])
+        for _ in range(count)]
 
 
 async def _our_jwt(store: TokenStore) -> str:

@@ -62,14 +62,18 @@ function request()
     value = pool[#pool]
   end
   nxt = nxt + 1
-  return wrk.format(METHOD, PATH, HEADERS, string.gsub(BODY, "{VALUE}", value))
+  local headers = {}
+  for name, text in pairs(HEADERS) do headers[name] = (string.gsub(text, "{VALUE}", value)) end
+  local body = BODY and (string.gsub(BODY, "{VALUE}", value)) or nil
+  return wrk.format(METHOD, PATH, headers, body)
 end
 """
 
 
 @dataclass(frozen=True)
 class Request:
-    """One HTTP request shape; ``body`` may hold ``{VALUE}``, replaced from the pool."""
+    """One HTTP request shape; ``body`` and header values may hold ``{VALUE}``, replaced
+    from the pool."""
 
     method: str = "GET"
     path: str = "/me"

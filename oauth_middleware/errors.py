@@ -331,3 +331,52 @@ class DeviceAccessDenied(AccessDenied):
     """The person denied the device (RFC 8628 §3.5): a token error, so a 400."""
 
     status_code = 400
+#: Algorithms a DPoP proof may be signed with (RFC 9449 §4.3: asymmetric only), as the
+#: ``algs`` of a ``DPoP`` challenge and ``dpop_signing_alg_values_supported`` list them.
+#: Ed25519 by its RFC 9864 name: the polymorphic ``EdDSA`` is deprecated there.
+DPOP_ALGS = ("ES256", "ES384", "PS256", "RS256", "Ed25519")
+
+
+def dpop_challenge(error: OAuthError, realm: str) -> str:
+    """A ``DPoP`` challenge carrying ``error`` (RFC 9449 §7.1)."""
+    return (f'DPoP realm="{safe_text(realm)}", error="{error.error}", '
+            f'error_description="{error.description}", algs="{" ".join(DPOP_ALGS)}"')
+
+
+class InvalidDPoPProof(OAuthError):
+    """The ``DPoP`` header is missing, repeated, malformed or fails a check (RFC 9449 §5, §7)."""
+
+    error = "invalid_dpop_proof"
+    default_description = "The DPoP proof is invalid."
+
+
+class UseDPoPNonce(OAuthError):
+    """The server wants a proof carrying the nonce it sends (RFC 9449 §8, §9)."""
+
+    error = "use_dpop_nonce"
+    default_description = "Resend the request with a DPoP proof carrying the DPoP-Nonce."
+
+    def __init__(self, nonce: str, description: str | None = None) -> None:
+        super().__init__(description)
+        self.nonce = nonce
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"DPoP-Nonce": self.nonce}
+
+
+class DPoPRefused(InvalidDPoPProof):
+    """:class:`InvalidDPoPProof` at a protected resource: 401 with a ``DPoP`` challenge."""
+
+    status_code = 401
+
+    def www_authenticate(self, realm: str) -> str:
+        return dpop_challenge(self, realm)
+
+
+class DPoPInvalidToken(InvalidToken):
+    """A token refused at a protected resource for its DPoP binding (RFC 9449 §7.1, §7.2):
+    the challenge names the ``DPoP`` scheme, the one the token must be presented with."""
+
+    def www_authenticate(self, realm: str) -> str:
+        return dpop_challenge(self, realm)

@@ -34,6 +34,8 @@ _FORM_TYPE = b"application/x-www-form-urlencoded"
 class Credential:
     token: str
     source: Source
+    #: Sent as ``Authorization: DPoP`` (RFC 9449 §7.1): valid only with a proof of its key.
+    dpop: bool = False
 
 
 def _checked(raw: bytes) -> str:
@@ -44,6 +46,13 @@ def _checked(raw: bytes) -> str:
 
 def from_header(headers: list[tuple[bytes, bytes]]) -> str | None:
     """The token of an ``Authorization: Bearer`` header; the scheme is case-insensitive."""
+    found = header_token(headers)
+    return None if found is None or found[1] else found[0]
+
+
+def header_token(headers: list[tuple[bytes, bytes]]) -> tuple[str, bool] | None:
+    """The token of an ``Authorization: Bearer`` or ``Authorization: DPoP`` header (RFC 9449
+    §7.1, the same token syntax), and whether the scheme was DPoP."""
     found = None
     for name, value in headers:
         if name == b"authorization":
@@ -53,9 +62,12 @@ def from_header(headers: list[tuple[bytes, bytes]]) -> str | None:
     if found is None:
         return None
     scheme, _, rest = found.strip().partition(b" ")
-    if scheme.lower() != b"bearer":
-        return None
-    return _checked(rest.strip(b" "))
+    scheme = scheme.lower()
+    if scheme == b"bearer":
+        return _checked(rest.strip(b" ")), False
+    if scheme == b"dpop":
+        return _checked(rest.strip(b" ")), True
+    return None
 
 
 def from_urlencoded(data: bytes) -> str | None:
@@ -81,14 +93,16 @@ def is_form(headers: list[tuple[bytes, bytes]]) -> bool:
     return False
 
 
-def single(header: str | None, body: str | None, query: str | None) -> Credential | None:
-    """At most one method per request (RFC 6750 §3.1)."""
+def single(header: str | None, body: str | None, query: str | None, *,
+           dpop: bool = False) -> Credential | None:
+    """At most one method per request (RFC 6750 §3.1); ``dpop``: the header's scheme."""
     if body is None and query is None:
-        return None if header is None else Credential(header, "header")
+        return None if header is None else Credential(header, "header", dpop)
     sources: tuple[tuple[str | None, Source], ...] = (
         (header, "header"), (body, "body"), (query, "query")
     )
-    found = [Credential(token, source) for token, source in sources if token is not None]
+    found = [Credential(token, source, dpop and source == "header")
+             for token, source in sources if token is not None]
     if len(found) > 1:
         raise InvalidRequest("More than one method of sending the access token was used.")
     return found[0]  # a body or query token is there: both None returned above

@@ -26,7 +26,8 @@ from starlette.requests import HTTPConnection
 from oauth_middleware.extraction import has_access_token
 from oauth_middleware.models import AccessToken
 
-_BEARER = re.compile(rb"[ \t]*bearer(?:[ \t,]|$)", re.IGNORECASE)
+#: ``Bearer`` or ``DPoP`` (RFC 9449 §7.1): either scheme carries an access token.
+_BEARER = re.compile(rb"[ \t]*(?:bearer|dpop)(?:[ \t,]|$)", re.IGNORECASE)
 #: The form field and query parameter a bearer token travels in (RFC 6750 §2.2, §2.3).
 ACCESS_TOKEN_PARAM = "access_token"
 

@@ -20,8 +20,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from oauth_middleware import extraction, redaction, resource_metadata, settings_checks
 from oauth_middleware.body import ReplayedBody
+from oauth_middleware.dpop.resource import ResourceProofs, base_url
 from oauth_middleware.error_response import ErrorResponse, render
 from oauth_middleware.errors import (
+    DPoPInvalidToken,
     InsufficientScope,
     InvalidRequest,
     InvalidToken,
@@ -68,7 +70,8 @@ class OAuthMiddleware:
     ``verifier`` resolves tokens (:class:`TokenVerifier`); ``store=`` is the same for a
     :class:`TokenStore`. Pass one of them. With ``resource`` (its URL, or a
     :class:`ProtectedResource`) it serves the RFC 9728 metadata, points every challenge
-    to it and refuses tokens meant for other resources (docs/guides/mcp.md).
+    to it and refuses tokens meant for other resources (docs/guides/mcp.md). With
+    ``public_url`` (or ``resource``) it accepts DPoP-bound tokens (docs/guides/dpop.md).
     """
 
     def __init__(
@@ -87,6 +90,7 @@ class OAuthMiddleware:
         retry_after: int = 5,
         resource: str | ProtectedResource | None = None,
         require_audience: bool = False,
+        public_url: str | None = None,
     ) -> None:
         settings_checks.check_options("OAuthMiddleware", settings_checks.MIDDLEWARE, locals())
         self.app = app
@@ -100,6 +104,9 @@ class OAuthMiddleware:
         self.resource = resource_metadata.protected_resource(resource)
         self.require_audience = require_audience
         self._metadata_shadowed = False
+        #: DPoP-bound tokens (RFC 9449 §7); ``htu`` is checked against ``public_url``.
+        self.dpop = _resource_proofs(store if store is not None else verifier, public_url,
+                                     self.resource)
         if require_audience and self.resource is None:
             raise settings_checks.ConfigurationError(
                 "OAuthMiddleware: require_audience=True needs resource='https://...': the "
@@ -194,7 +201,7 @@ class OAuthMiddleware:
                                  else "TLS (wss) is required.")
         form = None if body is None else await self._form(body)
         credential = self._credential(scope, form, raw_query)
-        return credential, await self._authenticate(credential, required)
+        return credential, await self._authenticate(credential, required, scope)
 
     def _body(self, scope: Scope, receive: Receive, method: str) -> ReplayedBody | None:
         """A replaying reader when the body may carry the token (RFC 6750 §2.2), else None.
@@ -218,11 +225,14 @@ class OAuthMiddleware:
             if len(raw_query) > MAX_QUERY_SIZE:
                 raise RequestTooLarge("The query string is too long.")
             from_query = extraction.from_urlencoded(raw_query)
-        header_token = extraction.from_header(scope["headers"]) if header else None
-        return extraction.single(header_token, form, from_query)
+        found = extraction.header_token(scope["headers"]) if header else None
+        if found is None:
+            return extraction.single(None, form, from_query)
+        return extraction.single(found[0], form, from_query, dpop=found[1])
 
     async def _authenticate(
-        self, credential: extraction.Credential | None, required: frozenset[str] | None
+        self, credential: extraction.Credential | None, required: frozenset[str] | None,
+        scope: Scope,
     ) -> AccessToken | None:
         """The token's record, None for an anonymous request on an unprotected route."""
         if credential is None:
@@ -233,13 +243,23 @@ class OAuthMiddleware:
             token = await self.verifier.resolve(credential.token)
         except StoreUnavailable:
             raise TemporarilyUnavailable(retry_after=self.retry_after) from None
-        if token is None:
-            raise InvalidToken()
+        if token is None:  # the challenge names the scheme the client used (RFC 9449 §7.1)
+            raise DPoPInvalidToken() if credential.dpop else InvalidToken()
+        if token.jkt or credential.dpop:
+            await self._bound(scope, credential, token)
         if self.resource is not None:
             resource_metadata.check_audience(token, self.resource, self.require_audience)
         if required and not required <= token.scopes:
             raise InsufficientScope(sorted(required))
         return token
+
+    async def _bound(self, scope: Scope, credential: extraction.Credential,
+                     token: AccessToken) -> None:
+        """The DPoP checks of a bound token, or of one sent with the DPoP scheme."""
+        try:
+            await self.dpop.check(scope, credential, token)
+        except StoreUnavailable:
+            raise TemporarilyUnavailable(retry_after=self.retry_after) from None
 
     @staticmethod
     def _attach(scope: Scope, token: AccessToken, required: frozenset[str] | None) -> None:
@@ -315,6 +335,19 @@ class OAuthMiddleware:
         code = WS_TRY_AGAIN_LATER if refusal.status == 503 else WS_POLICY_VIOLATION
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.close", "code": code, "reason": exc.error})
+
+
+def _resource_proofs(source: object, public_url: str | None,
+                     resource: ProtectedResource | None) -> ResourceProofs:
+    """The middleware's DPoP checks: the replay cache in its store (a verifier that is
+    no store keeps none, so DPoP is refused), ``htu`` from ``public_url`` or the resource."""
+    url = base_url(public_url, None if resource is None else resource.identifier)
+    try:
+        return ResourceProofs(source if isinstance(source, TokenStore) else None, url)
+    except ValueError:
+        raise settings_checks.ConfigurationError(
+            f"OAuthMiddleware: public_url={public_url!r} is wrong: the origin clients reach "
+            "this app at, e.g. 'https://api.example.com'") from None
 
 
 def _merged(path: str) -> str:

@@ -106,6 +106,8 @@ class Client:
     id_token_signed_response_alg: str = ""
     #: RFC 9126 §6: ``auth/`` accepts this client's requests only when pushed to ``par/``.
     require_pushed_authorization_requests: bool = False
+    #: RFC 9449 §5.2: every token request must carry a DPoP proof (all its tokens are bound).
+    require_dpop: bool = False
 
     @property
     def confidential(self) -> bool:
@@ -140,6 +142,9 @@ class AccessToken:
     parent_grant: str = ""
     #: How many exchanges led to this token (0: not exchanged).
     exchange_depth: int = 0
+    #: RFC 9449 §6: the RFC 7638 thumbprint of the key the token is bound to (``cnf.jkt``);
+    #: empty for a bearer token.
+    jkt: str = ""
 
     @property
     def user(self) -> str | None:
@@ -179,6 +184,8 @@ class RefreshToken:
     seal_key: str = field(default="", repr=False)
     #: The resources the grant was authorized for (RFC 8707 §2): a refresh may narrow them.
     audience: frozenset[str] = frozenset()
+    #: RFC 9449 §5: the key a public client's refresh token is bound to; empty: none.
+    jkt: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -209,6 +216,9 @@ class AuthorizationCode:
     amr: tuple[str, ...] = ()
     #: The ``claims`` request parameter (§5.5), normalised JSON.
     claims: str | None = None
+    #: RFC 9449 §10: the DPoP key thumbprint sent to ``auth/``; the code is redeemed only
+    #: with a proof of that key.
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -241,6 +251,9 @@ class PendingAuthorization:
     claims: str | None = None
     #: Digest of the ``request_uri`` it was pushed under (RFC 9126 §4), taken when answered.
     pushed: str | None = None
+    #: RFC 9449 §10: the DPoP key thumbprint sent to ``auth/``; the code is redeemed only
+    #: with a proof of that key.
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -265,7 +278,8 @@ class IssuedTokens:
 
     def to_response(self, now: float) -> dict[str, object]:
         """The token endpoint's JSON body (RFC 6749 §5.1); ``scope`` is always present."""
-        body: dict[str, object] = {"access_token": self.access_token, "token_type": "Bearer"}
+        body: dict[str, object] = {"access_token": self.access_token,
+                                   "token_type": "DPoP" if self.token.jkt else "Bearer"}
         expires_in = self.token.expires_in(now)
         if expires_in is not None:
             body["expires_in"] = expires_in

@@ -403,7 +403,7 @@ MIDDLEWARE: dict[str, Check] = {
     "store": store_or_verifier, "scopes": scope_mapping, "realm": text,
     "header": flag,
     "form_body": flag, "query": flag, "debug": flag, "max_body_size": positive,
-    "retry_after": positive, "require_audience": flag,
+    "retry_after": positive, "require_audience": flag, "public_url": optional_text,
 }
 #: ``AuthorizationServer(...)``'s options (their values are checked by ``ServerConfig``).
 SERVER: dict[str, Check] = {
@@ -421,6 +421,7 @@ SERVER: dict[str, Check] = {
     "logout": optional(function("logout=end_session"), "no end_session/ endpoint"),
     "par_lifetime": whole, "max_pushed_requests": whole, "require_par": flag,
     "token_exchange": token_exchange,
+    "dpop_nonce": optional(whole, "no DPoP nonces"),
 }
 #: ``AdminApp(...)``'s options.
 ADMIN: dict[str, Check] = {
@@ -443,5 +444,5 @@ REGISTRATION: dict[str, Check] = {
     "post_logout_redirect_uris": redirect_uris,
     "access_token_format": string, "access_token_alg": optional_text,
     "id_token_signed_response_alg": string,
-    "require_pushed_authorization_requests": flag,
+    "require_pushed_authorization_requests": flag, "require_dpop": flag,
 }

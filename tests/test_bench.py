@@ -30,15 +30,15 @@ with lupa.allow_lua_module_loading():
     from lupa.lua51 import LuaRuntime
 
 SEEDED = Seeded(client_id="bench-client", client_secret="s:e+c/r%t", token="tok.en",
-                audience_token="aud.tok", es256_secret="e/s")
+                audience_token="aud.tok", es256_secret="e/s", dpop_token="dpop.tok")
 
 
 def test_the_rows_are_the_issue_table_in_order_and_the_peer_only_with_its_token() -> None:
     keys = [row.key for row in rows(SEEDED, None)]
-    assert keys == ["bare", "header", "body", "query", "our_jwt", "audience", "invalid", "cached",
-                    "foreign_jwt", "token_cc", "token_cc_cached", "token_exchange", "token_code",
-                    "token_code_oidc", "token_code_oidc_es256", "token_refresh", "revoke",
-                    "introspect"]
+    assert keys == ["bare", "header", "body", "query", "our_jwt", "audience", "dpop", "invalid",
+                    "cached", "foreign_jwt", "token_cc", "token_cc_cached", "token_exchange",
+                    "token_code", "token_code_oidc", "token_code_oidc_es256", "token_refresh",
+                    "revoke", "introspect"]
     with_peer = rows(SEEDED, "peer-token")
     assert [row.key for row in with_peer] == [*keys, "peer"]
     assert with_peer[-1].request.headers == {"Authorization": "Bearer peer-token"}
@@ -58,6 +58,8 @@ def test_each_row_sends_its_token_the_way_its_title_says() -> None:
     assert by_key["invalid"].expect == 401
     assert by_key["invalid"].request.headers == {"Authorization": f"Bearer {UNKNOWN_TOKEN}"}
     assert by_key["cached"].app == "cached"
+    assert (by_key["dpop"].app, by_key["dpop"].pool) == ("dpop", "proofs")
+    assert by_key["dpop"].request.headers == {"Authorization": "DPoP dpop.tok", "DPoP": "{VALUE}"}
     assert [k for k, row in by_key.items() if row.expect != 200] == ["invalid"]
 
 
@@ -147,6 +149,16 @@ def test_a_pooled_script_gives_each_thread_its_own_stripe_and_stops_when_it_runs
         "POST /oauth/revoke [] token=v1", "POST /oauth/revoke [] token=v3"]
     assert second.request() == "POST /oauth/revoke [] token=v3"  # reused, but stopped
     assert second.stopped == 1
+
+
+def test_a_pooled_header_gets_a_fresh_value_per_request(tmp_path: Path) -> None:
+    """The dpop row: a new proof in the DPoP header of every request, a GET with no body."""
+    pool = tmp_path / "pool.txt"
+    pool.write_text("p0\np1\n")
+    source = wrk.script(Request(headers={"Authorization": "DPoP t", "DPoP": "{VALUE}"}), pool, 1)
+    fake = FakeWrk(source, thread_id=0)
+    assert [fake.request() for _ in range(2)] == [
+        "GET /me [Authorization=DPoP t,DPoP=p0] nil", "GET /me [Authorization=DPoP t,DPoP=p1] nil"]
 
 
 def test_run_reads_wrks_result_line_and_flags_an_exhausted_pool(

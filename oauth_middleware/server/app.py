@@ -109,6 +109,7 @@ class AuthorizationServer:
         max_pushed_requests: int = MAX_PUSHED,
         require_par: bool = False,
         token_exchange: TokenExchangePolicy | None = None,
+        dpop_nonce: int | None = None,
     ) -> None:
         settings_checks.check_options("AuthorizationServer", settings_checks.SERVER, locals())
         key = signing_key(secret_key, debug=debug)
@@ -130,7 +131,7 @@ class AuthorizationServer:
             remember_consent=remember_consent, max_remembered_consents=max_remembered_consents,
             logout=logout, openid=openid, par_lifetime=par_lifetime,
             max_pushed_requests=max_pushed_requests, require_par=require_par,
-            token_exchange=token_exchange,
+            token_exchange=token_exchange, dpop_nonce=dpop_nonce,
         )
         config = self.config
         #: The mount path last checked against the issuer (``settings_checks.check_mount``).

@@ -46,12 +46,13 @@ from oauth_middleware.web import Authentication
 #: The parameters this endpoint reads; any other is ignored (RFC 6749 §3.1).
 PARAMETERS = (
     "response_type", "client_id", "redirect_uri", "scope", "state",
-    "code_challenge", "code_challenge_method",
+    "code_challenge", "code_challenge_method", "dpop_jkt",
 )
 #: Longest accepted value per parameter, in characters (after percent-decoding).
 MAX_LENGTHS: Mapping[str, int] = {
     "response_type": 64, "client_id": MAX_URL, "redirect_uri": MAX_REDIRECT_URI_LENGTH,
     "scope": 4096, "state": 4096, "code_challenge": 128, "code_challenge_method": 16,
+    "dpop_jkt": 64,
 }
 #: Bytes of a whole query string and fields in it; beyond, a 413 page.
 MAX_QUERY_BYTES = 24 * 1024
@@ -130,7 +131,7 @@ class AuthorizationRequest:
             code_challenge_method=challenge.method if challenge else None,
             created_at=now, client_generation=self.client.generation, audience=self.audience,
             nonce=openid.nonce, auth_time=user.auth_time, acr=user.acr, amr=user.amr,
-            claims=openid.claims, pushed=self.pushed,
+            claims=openid.claims, pushed=self.pushed, dpop_jkt=self.details.dpop_jkt,
         )
 
 

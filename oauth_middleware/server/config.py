@@ -183,6 +183,8 @@ class ServerConfig:
     openid: OpenIDProvider | None = None
     #: Token exchange (RFC 8693, :mod:`.exchange_policy`); None: the grant is off.
     token_exchange: TokenExchangePolicy | None = None
+    #: Seconds each DPoP nonce stands (RFC 9449 §8); None: ``token/`` asks for no nonce.
+    dpop_nonce: int | None = None
     #: The HTTPS rule (debug, or plain HTTP from this machine), set from ``debug``.
     transport: Transport = field(init=False, repr=False, compare=False)
 
@@ -231,6 +233,8 @@ class ServerConfig:
                                         or "RS256" not in self.signing_keys.algorithms):
             raise ValueError("openid=OpenIDProvider(...) needs signing_keys that sign RS256 "
                              "(OpenID Connect Core 1.0 §15.1)")
+        if self.dpop_nonce is not None and not 10 <= self.dpop_nonce <= 86400:
+            raise ValueError("dpop_nonce must be 10 to 86400 seconds, or None for no nonces")
         if "password" in self.grant_types and self.verify_password is None:
             object.__setattr__(self, "grant_types", self.grant_types - {"password"})
         if TOKEN_EXCHANGE in self.grant_types and self.token_exchange is None:

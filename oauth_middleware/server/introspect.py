@@ -43,7 +43,7 @@ def describe(record: AccessToken | RefreshToken, issuer: str) -> dict[str, objec
         "active": True,
         "scope": " ".join(sorted(record.scopes)),
         "client_id": record.client_id,
-        "token_type": "Bearer" if isinstance(record, AccessToken) else "refresh_token",
+        "token_type": _token_type(record),
         "iat": int(record.issued_at),
         "iss": issuer,
     }
@@ -56,7 +56,15 @@ def describe(record: AccessToken | RefreshToken, issuer: str) -> dict[str, objec
         body["aud"] = audience[0] if len(audience) == 1 else audience
     if isinstance(record, AccessToken) and record.act:  # RFC 8693 §4.1, §2.2.1 of RFC 7662
         body["act"] = json.loads(record.act)
+    if record.jkt:  # RFC 9449 §6.2: the key a resource server must see a proof of
+        body["cnf"] = {"jkt": record.jkt}
     return body
+
+
+def _token_type(record: AccessToken | RefreshToken) -> str:
+    if not isinstance(record, AccessToken):
+        return "refresh_token"
+    return "DPoP" if record.jkt else "Bearer"
 
 
 class IntrospectionEndpoint(FormEndpoint):
@@ -80,7 +88,7 @@ class IntrospectionEndpoint(FormEndpoint):
         bearer = extraction.from_header(request.scope["headers"]) if scope else None
         if scope and bearer is not None:
             record = await self.store.resolve(bearer)
-            if record is None:
+            if record is None or record.jkt:  # a bound token needs a proof (RFC 9449 §7.2)
                 raise InvalidToken()
             # A resource server's own token only: a client may ask a user to consent to the
             # scope, and a user's token must not read every client's tokens (RFC 7662 §4).

@@ -114,6 +114,7 @@ def claims(issuer: str, record: AccessToken) -> dict[str, Any]:
     """The RFC 9068 §2.2 claims of ``record`` (its expiry is set: see the module docstring)."""
     audience = sorted(record.audience) or [record.client_id]
     act = {"act": json.loads(record.act)} if record.act else {}  # RFC 8693 §4.1
+    bound = {"cnf": {"jkt": record.jkt}} if record.jkt else {}  # RFC 9449 §6.1
     return {
         **act,
         "iss": issuer,
@@ -124,4 +125,5 @@ def claims(issuer: str, record: AccessToken) -> dict[str, Any]:
         "jti": new_jwt_id(record.grant_id),
         "iat": int(record.issued_at),
         "exp": int(record.expires_at or record.issued_at),
+        **bound,
     }

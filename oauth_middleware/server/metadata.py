@@ -16,6 +16,7 @@ from typing import ClassVar
 from starlette.requests import Request
 from starlette.responses import Response
 
+from oauth_middleware.errors import DPOP_ALGS
 from oauth_middleware.server.boundary import JsonEndpoint
 from oauth_middleware.server.client_auth import AUTH_METHODS
 from oauth_middleware.server.config import ServerConfig
@@ -65,6 +66,7 @@ def document(config: ServerConfig, scopes: list[str]) -> dict[str, object]:
         "authorization_response_iss_parameter_supported": True,
         "pushed_authorization_request_endpoint": config.url("par/"),  # RFC 9126 §5
         "require_pushed_authorization_requests": config.require_par,
+        "dpop_signing_alg_values_supported": list(DPOP_ALGS),  # RFC 9449 §5.1
         **openid_members(config),
     }
 

@@ -36,6 +36,7 @@ from oauth_middleware.server.grants import Grants, TokenGrant, TokenRequest
 from oauth_middleware.server.registration import note_use
 from oauth_middleware.server.responses import json_response
 from oauth_middleware.server.throttle import Throttle, caller_address
+from oauth_middleware.server.token_dpop import TokenProofs
 from oauth_middleware.store import ClientRemoved
 
 
@@ -46,13 +47,16 @@ class TokenEndpoint(FormEndpoint):
         self.throttle = Throttle(config.store, config.throttle)
         self.clients = ClientAuthenticator(config.store, self.throttle, documents)
         self.grants = grants if grants is not None else Grants(config, self.throttle)
+        self.proofs = TokenProofs(config)
 
     async def answer(self, request: Request, params: Params) -> Response:
         grant = self.select(params.get("grant_type"))
         client, read = await self.clients.authenticate_ahead(
             request, params, ahead=grant.PREFETCH.lookahead(params))
         self.check_allowed(grant, client)
-        token_request = TokenRequest.of(params, read, client, caller_address(request.scope))
+        jkt = await self.proofs.key_of(request, client)
+        token_request = TokenRequest.of(params, read, client, caller_address(request.scope),
+                                        dpop_jkt=jkt)
         try:
             issued = await grant.issue(token_request)
             body = await grant.token_response(token_request, issued)
@@ -61,7 +65,7 @@ class TokenEndpoint(FormEndpoint):
         await note_use(self.config, client)
         logger.info("issued %s token %s to client %s", grant.GRANT_TYPE,
                     issued.token.fingerprint, client.client_id)
-        return json_response(body)
+        return json_response(body, headers=await self.proofs.headers())
 
     def select(self, grant_type: str | None) -> TokenGrant:
         if grant_type is None:

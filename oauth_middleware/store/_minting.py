@@ -58,6 +58,10 @@ class NewTokens:
     act: str = ""
     parent_grant: str = ""
     exchange_depth: int = 0
+    #: RFC 9449 §5: the thumbprint of the DPoP key the access token is bound to; "" none.
+    jkt: str = ""
+    #: Bind the refresh token to ``jkt`` too (public clients, §5); else it is not bound.
+    bind_refresh: bool = False
     #: The access token's value from its record; None: a random opaque token.
     encode: Encode | None = field(default=None, compare=False)
 
@@ -93,7 +97,7 @@ def _access_record(grant_id: str, spec: NewTokens, now: float, sha: str = "") ->
         subject_type=spec.subject_type, scopes=spec.scopes, issued_at=now,
         expires_at=None if spec.lifetime is None else now + spec.lifetime,
         fingerprint=sha[:FINGERPRINT_CHARS], audience=spec.audience, act=spec.act,
-        parent_grant=spec.parent_grant, exchange_depth=spec.exchange_depth,
+        parent_grant=spec.parent_grant, exchange_depth=spec.exchange_depth, jkt=spec.jkt,
     )
 
 
@@ -131,6 +135,7 @@ def mint(
         expires_at=None if spec.refresh_lifetime is None else now + spec.refresh_lifetime,
         digest=rsha, generation=generation.number, seal_key=generation.seal_key,
         audience=spec.audience if spec.grant_audience is None else spec.grant_audience,
+        jkt=spec.jkt if spec.bind_refresh else "",
     )
     ttl = ttl_ms(spec.refresh_lifetime)
     members.append((ctx.keys.refresh(grant_id), dump(rrecord), ttl))

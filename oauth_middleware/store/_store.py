@@ -32,9 +32,10 @@ from oauth_middleware.store._authn import (
 )
 from oauth_middleware.store._clients import Clients, SaveCondition
 from oauth_middleware.store._consent import Consent
-from oauth_middleware.store._device import DeviceCodes
 from oauth_middleware.store._context import Clock, Context, Progress, ttl_ms
+from oauth_middleware.store._device import DeviceCodes
 from oauth_middleware.store._documents import Documents
+from oauth_middleware.store._dpop import DPoPRecords
 from oauth_middleware.store._exchange import LINK_CHILD, ChainFull
 from oauth_middleware.store._gateway import Gateway
 from oauth_middleware.store._gateway.cache import CACHE_SIZE
@@ -94,6 +95,8 @@ class TokenStore:
         self.documents = Documents(ctx)
         #: Sealed signing keys, shared by every worker (:mod:`oauth_middleware.keyring`).
         self.signing = SigningKeyRecords(ctx)
+        #: DPoP proofs seen and server nonces (RFC 9449 §11.1, §8).
+        self.dpop = DPoPRecords(ctx)
 
     @classmethod
     def from_url(

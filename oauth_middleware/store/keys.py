@@ -329,6 +329,15 @@ class Keys:
             return _throttle(self.prefix, bucket, key, address, "attempts")
         return _throttle_memo(self.prefix, bucket, key, address, "attempts")
 
+    def dpop_jti(self, sha: str) -> str:
+        """A DPoP proof seen (RFC 9449 §11.1): the digest of its key thumbprint and ``jti``,
+        kept until the proof would be too old to accept anyway."""
+        return f"{self.prefix}dpop:jti:{{{sha}}}"
+
+    def dpop_nonce(self, window: int) -> str:
+        """The server's DPoP nonce (RFC 9449 §8) for one time window, shared by every worker."""
+        return f"{self.prefix}dpop:nonce:{window}"
+
     @property
     def signing_keys(self) -> str:
         """Every signing key record, sealed, by kid (``_keys``)."""
@@ -408,6 +417,8 @@ KINDS: dict[str, tuple[str, re.Pattern[str]]] = {
         ("device_index", "zset", f"devices:{_ID}"),
         ("cache_generation", "string", "cache:generation"),
         ("signing_keys", "hash", "signing:keys"),
+        ("dpop_jti", "string", f"dpop:jti:{_TAG}"),
+        ("dpop_nonce", "string", "dpop:nonce:[0-9]{1,20}"),
         ("signing_current", "hash", "signing:current"),
         ("signing_retire", "hash", "signing:retire"),
     )

@@ -124,6 +124,7 @@ async def register_client(
     access_token_alg: str | None = None,
     id_token_signed_response_alg: str = "",
     require_pushed_authorization_requests: bool = False,
+    require_dpop: bool = False,
 ) -> RegisteredClient:
     """Register a client; a confidential one gets a secret, returned once and stored hashed.
 
@@ -160,6 +161,8 @@ async def register_client(
       (``"ES256"``, ...); empty: RS256. The server's key ring must sign it.
     - ``require_pushed_authorization_requests``: ``auth/`` takes its requests only when
       pushed to ``par/`` first (RFC 9126 §6).
+    - ``require_dpop``: refuse its token requests without a DPoP proof (RFC 9449 §5.2),
+      so every token it gets is bound to its key (docs/guides/dpop.md).
 
     Titles, descriptions and the registrant are refused with control characters; an
     option of the wrong type is refused naming it (``settings_checks``).
@@ -199,6 +202,7 @@ async def register_client(
         access_token_alg=token_format[1],
         require_pushed_authorization_requests=require_pushed_authorization_requests,
         generation=new_generation() if existing is None else existing.generation,
+        require_dpop=require_dpop,
     )
     if existing is None and await store.client_indexed(client_id):
         # what an interrupted removal left, and nothing a new registration got meanwhile
@@ -245,6 +249,7 @@ async def update_client(
     access_token_format: str | None = None,
     access_token_alg: str | None = None,
     id_token_signed_response_alg: str | None = None,
+    require_dpop: bool | None = None,
 ) -> RegisteredClient:
     """Change a client's fields under the rules of ``register_client``; None keeps a field.
 
@@ -271,6 +276,8 @@ async def update_client(
         changes["allow_plain_pkce"] = allow_plain_pkce
     if require_pushed_authorization_requests is not None:
         changes["require_pushed_authorization_requests"] = require_pushed_authorization_requests
+    if require_dpop is not None:
+        changes["require_dpop"] = require_dpop
     if redirect_uris is not None:
         changes["redirect_uris"] = redirect_uris_for(redirect_uris, allow_http,
                                                      client.redirect_uris)

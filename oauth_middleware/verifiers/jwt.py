@@ -14,6 +14,9 @@ A token is accepted when all of these hold, and refused (``None``: 401
   §5.2); ``jku``, ``x5u``, ``jwk`` and ``x5c`` are ignored: keys come only from
   the issuer's own JWKS (:mod:`.jwks`), chosen by ``kid``;
 - the signature verifies with that key (joserfc, on ``cryptography``);
+- a ``cnf.jkt`` (RFC 9449 §6.1) binds the token to a DPoP key: the middleware then
+  refuses it as a bearer token (a verifier-only middleware keeps no replay cache,
+  so it refuses such tokens altogether);
 - ``iss`` is exactly ``issuer``; ``aud`` is, or is a list containing, one of
   ``audience`` (RFC 9068 §4, RFC 7519 §4.1.3: other audiences beside ours do not
   matter); ``exp`` is required; ``exp``, ``nbf`` and ``iat`` hold within ``leeway``.
@@ -258,5 +261,13 @@ def _access_token(claims: dict[str, object], token: str) -> AccessToken | None:
         grant_id=jti, client_id=client, subject=client if own else str(subject),
         subject_type="client" if own else "user", scopes=scopes,
         issued_at=_numeric(iat) or 0.0, expires_at=expires,
-        fingerprint=fingerprint(token), audience=_audience(claims),
+        fingerprint=fingerprint(token), audience=_audience(claims), jkt=_bound_key(claims),
     )
+
+
+def _bound_key(claims: dict[str, object]) -> str:
+    """``cnf.jkt`` (RFC 9449 §6.1): a token bound to a DPoP key is refused as a bearer token.
+    A ``cnf`` naming another kind of key (mTLS ``x5t#S256``) gives none: not ours to check."""
+    cnf = claims.get("cnf")
+    jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+    return jkt if isinstance(jkt, str) else ""

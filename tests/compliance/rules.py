@@ -268,6 +268,46 @@ RULES: tuple[Rule, ...] = (
          "password: off unless the client is allowed it; wrong password, unknown and "
          "inactive user give one identical invalid_grant; throttled."),
 
+    Rule("dpop.server.bind", TOKEN, "RFC 9449 §5, §6.1, §6.2",
+         "A token request with a valid DPoP proof gets token_type DPoP and an access token "
+         "bound to the proof key's RFC 7638 thumbprint (cnf.jkt in the record, the JWT and "
+         "introspection); the proof's htu is the issuer's token/ URL."),
+    Rule("dpop.server.refresh-bound", TOKEN, "RFC 9449 §5",
+         "A public client's DPoP-bound refresh token is refused (invalid_grant, not "
+         "consumed) without a proof made with the same key."),
+    Rule("dpop.server.require", TOKEN, "RFC 9449 §5.2",
+         "A client registered with require_dpop gets no token without a DPoP proof "
+         "(invalid_dpop_proof)."),
+    Rule("dpop.server.nonce", TOKEN, "RFC 9449 §8",
+         "With dpop_nonce the token endpoint answers use_dpop_nonce with a DPoP-Nonce header "
+         "to a proof without the current nonce; nonces rotate per window through the store "
+         "and every worker accepts the current and the previous one."),
+    Rule("dpop.proof.checks", RESOURCE, "RFC 9449 §4.2, §4.3",
+         "A proof is refused unless typ is dpop+jwt, jwk is a public asymmetric key that "
+         "verifies the signature, jti is present, htm and htu (normalised, without query) "
+         "match the request."),
+    Rule("dpop.proof.alg", RESOURCE, "RFC 9449 §4.3; RFC 8725 §3.1",
+         "Proofs signed with none or an HMAC are refused: only asymmetric algorithms."),
+    Rule("dpop.proof.iat-window", RESOURCE, "RFC 9449 §4.3, §11.1",
+         "A proof whose iat is more than 60 seconds off the server's clock is refused."),
+    Rule("dpop.proof.size", RESOURCE, "RFC 9449 §4.3",
+         "A proof over 8 KiB is refused before it is parsed."),
+    Rule("dpop.proof.single-header", RESOURCE, "RFC 9449 §4.3",
+         "Two DPoP headers, or an empty one, are invalid_dpop_proof."),
+    Rule("dpop.proof.replay", RESOURCE, "RFC 9449 §11.1",
+         "A proof's jti is accepted once per key (one SET NX PX in Redis, kept twice the "
+         "iat window): of concurrent replays exactly one passes."),
+    Rule("dpop.resource.scheme", RESOURCE, "RFC 9449 §7.1, §7.2",
+         "A DPoP-bound token presented as Bearer (header, body or query, or at userinfo/ "
+         "and introspect/) is refused, and so is a bearer token presented with the DPoP "
+         "scheme: 401 invalid_token with a DPoP challenge."),
+    Rule("dpop.resource.ath", RESOURCE, "RFC 9449 §4.3, §7.1",
+         "At a protected resource the proof must carry ath, the hash of the presented token, "
+         "and be made with the token's key: a stolen token without the key is refused."),
+    Rule("dpop.resource.challenge", RESOURCE, "RFC 9449 §7.1",
+         "Refusals of DPoP requests are 401 with WWW-Authenticate: DPoP carrying error "
+         "(invalid_dpop_proof or invalid_token) and algs."),
+
     Rule("resource.bearer-case-insensitive", RESOURCE, "RFC 6750 §2.1; RFC 9110 §11.1",
          "The Authorization scheme Bearer is case-insensitive."),
     Rule("resource.form-body", RESOURCE, "RFC 6750 §2.2",

@@ -8,7 +8,8 @@ was sent), the user, the approved scopes and the challenge, stored for
 
 At ``token/`` the code is checked against everything it was bound to at the
 authorization endpoint — client, redirect URI (required iff it was sent there), PKCE
-challenge; the resources named here, a subset of those authorized — before anything
+challenge, the DPoP key named by ``dpop_jkt`` at ``auth/`` (RFC 9449 §10); the
+resources named here, a subset of those authorized — before anything
 is consumed, so a request with a wrong client or
 verifier revokes nothing. A code that is valid but already used is refused AND
 its grant revoked: "If an authorization code is used more than once, the
@@ -19,10 +20,13 @@ Redemption is one compare-and-set in Redis, so of N racing requests one wins.
 
 from __future__ import annotations
 
-from oauth_middleware.errors import InvalidGrant
+import re
+
+from oauth_middleware.errors import InvalidGrant, InvalidRequest
 from oauth_middleware.models import AuthorizationCode, Client, IssuedTokens, PendingAuthorization
 from oauth_middleware.pkce import check_challenge, verify_pkce
 from oauth_middleware.resource_indicators import narrowed_audience
+from oauth_middleware.security import constant_time_equals
 from oauth_middleware.server.grants.base import (
     AuthorizationDetails,
     AuthorizationGrant,
@@ -34,6 +38,18 @@ from oauth_middleware.server.grants.base import (
 from oauth_middleware.server.grants.request import Prefetch, TokenRequest
 from oauth_middleware.server.jwt_access import SignIn
 from oauth_middleware.server.urlencoded import Params
+
+#: An RFC 7638 SHA-256 thumbprint, base64url without padding.
+_JKT = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def _thumbprint(value: str | None) -> str | None:
+    """``dpop_jkt`` (RFC 9449 §10): an RFC 7638 SHA-256 thumbprint, 43 base64url characters."""
+    if value is None:
+        return None
+    if not _JKT.fullmatch(value):
+        raise InvalidRequest("The dpop_jkt parameter is not a key thumbprint.")
+    return value
 
 
 def check_redirect_uri(code: AuthorizationCode, sent: str | None) -> None:
@@ -54,7 +70,7 @@ class AuthorizationCodeGrant(AuthorizationGrant, TokenGrant):
         return AuthorizationDetails(challenge=check_challenge(
             client, params.get("code_challenge"), params.get("code_challenge_method"),
             required=client.public or self.config.require_pkce,
-        ))
+        ), dpop_jkt=_thumbprint(params.get("dpop_jkt")))
 
     async def respond(self, client: Client, pending: PendingAuthorization,
                       scopes: frozenset[str]) -> dict[str, str]:
@@ -67,6 +83,7 @@ class AuthorizationCodeGrant(AuthorizationGrant, TokenGrant):
                 code_challenge_method=pending.code_challenge_method,
                 audience=pending.audience, nonce=pending.nonce, auth_time=pending.auth_time,
                 acr=pending.acr, amr=pending.amr, claims=pending.claims,
+                dpop_jkt=pending.dpop_jkt,
             ),
             lifetime=self.config.code_lifetime, client_generation=client.generation,
         )
@@ -82,6 +99,9 @@ class AuthorizationCodeGrant(AuthorizationGrant, TokenGrant):
         verify_pkce(record, params.get("code_verifier"),
                     required=client.public or self.config.require_pkce,
                     allow_plain=client.allow_plain_pkce)
+        if record.dpop_jkt and not constant_time_equals(record.dpop_jkt, request.dpop_jkt):
+            raise InvalidGrant("The authorization code is bound to a DPoP key: send a proof "
+                               "made with that key.")
         if record.used:
             await self.store.revoke_grant(record.grant_id)
             logger.warning("authorization code %s replayed by client %s: grant revoked",
@@ -90,7 +110,7 @@ class AuthorizationCodeGrant(AuthorizationGrant, TokenGrant):
         scopes = await self.still_available(request, record.scopes)
         audience = narrowed_audience(client, resources(params), record.audience)
         spec = self.new_tokens(client, subject=record.subject, scopes=scopes, audience=audience,
-                               grant_audience=record.audience,
+                               grant_audience=record.audience, jkt=request.dpop_jkt,
                                sign_in=SignIn(auth_time=record.auth_time, acr=record.acr,
                                               amr=record.amr))
         issued = await self.store.redeem_code(code, record, spec)

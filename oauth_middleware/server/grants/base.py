@@ -92,16 +92,20 @@ class Grant(ABC):
         subject_type: SubjectType = "user", refresh: bool = True,
         grant_scopes: frozenset[str] | None = None, audience: frozenset[str] = frozenset(),
         grant_audience: frozenset[str] | None = None, sign_in: SignIn | None = None,
+        jkt: str = "",
     ) -> NewTokens:
         """What to issue: the client's token lifetime, the server's refresh lifetime, and
-        the client's access token format (a JWT carries ``sign_in``, RFC 9068 §2.2.1)."""
+        the client's access token format (a JWT carries ``sign_in``, RFC 9068 §2.2.1).
+        ``jkt`` binds the tokens to a DPoP key (RFC 9449 §5): the access token always, the
+        refresh token of a public client only (a confidential client's is bound to its
+        authentication already)."""
         return self.signer.apply(client, NewTokens(
             client_id=client.client_id, subject=subject, subject_type=subject_type,
             scopes=scopes, lifetime=client.token_lifetime,
             refresh=refresh and self.may_refresh(client),
             refresh_lifetime=self.config.refresh_lifetime, grant_scopes=grant_scopes,
             client_generation=client.generation, audience=audience,
-            grant_audience=grant_audience,
+            grant_audience=grant_audience, jkt=jkt, bind_refresh=bool(jkt) and client.public,
         ), sign_in)
 
     def direct_audience(self, client: Client, params: Params) -> frozenset[str]:
@@ -150,6 +154,8 @@ class AuthorizationDetails:
 
     #: RFC 7636 §4.3, for ``code``.
     challenge: Challenge | None = None
+    #: RFC 9449 §10, for ``code``: the key the code will be redeemed with.
+    dpop_jkt: str | None = None
 
 
 class AuthorizationGrant(Grant):

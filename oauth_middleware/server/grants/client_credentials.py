@@ -25,5 +25,5 @@ class ClientCredentialsGrant(TokenGrant):
                                         snapshot=request.scope_snapshot)
         return await self.store.issue(self.new_tokens(
             client, subject=client.client_id, subject_type="client", scopes=scopes, refresh=False,
-            audience=self.direct_audience(client, request.params),
+            audience=self.direct_audience(client, request.params), jkt=request.dpop_jkt,
         ))

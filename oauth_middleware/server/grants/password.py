@@ -43,4 +43,4 @@ class PasswordGrant(TokenGrant):
                 raise InvalidGrant("The username or password is wrong.")
             await attempt.passed()  # judged by what failed meanwhile
         return await self.store.issue(self.new_tokens(client, subject=user, scopes=scopes,
-                                                      audience=audience))
+                                                      audience=audience, jkt=request.dpop_jkt))

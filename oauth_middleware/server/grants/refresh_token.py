@@ -16,6 +16,7 @@ from __future__ import annotations
 from oauth_middleware.errors import InvalidGrant, InvalidScope
 from oauth_middleware.models import IssuedTokens
 from oauth_middleware.resource_indicators import narrowed_audience
+from oauth_middleware.security import constant_time_equals
 from oauth_middleware.server.grants.base import (
     TokenGrant,
     logger,
@@ -42,6 +43,9 @@ class RefreshTokenGrant(TokenGrant):
             logger.warning("refresh token %s reused by client %s: grant revoked",
                            record.fingerprint, client.client_id)
             raise InvalidGrant("The refresh token is invalid, expired or revoked.")
+        if record.jkt and not constant_time_equals(record.jkt, request.dpop_jkt):
+            raise InvalidGrant("The refresh token is bound to a DPoP key: send a proof "
+                               "made with that key.")
         asked = requested_scopes(params)
         if asked is not None and not set(asked) <= record.scopes:
             raise InvalidScope("A refresh may narrow the scope, never widen it.")
@@ -49,7 +53,7 @@ class RefreshTokenGrant(TokenGrant):
         audience = narrowed_audience(client, resources(params), record.audience)
         spec = self.new_tokens(client, subject=record.subject, subject_type=record.subject_type,
                                scopes=scopes, grant_scopes=record.scopes, audience=audience,
-                               grant_audience=record.audience)
+                               grant_audience=record.audience, jkt=request.dpop_jkt)
         issued = await self.store.rotate_refresh(token, record, spec)
         if issued is None:
             raise InvalidGrant("The refresh token is invalid, expired or revoked.")

@@ -75,9 +75,12 @@ class TokenRequest:
     refresh: RefreshToken | None = None
     #: The live record of ``Prefetch.token`` (an access or a refresh token), None if none.
     token: AccessToken | RefreshToken | None = None
+    #: RFC 9449 §5: the thumbprint of the request's DPoP proof key; "" without a proof.
+    dpop_jkt: str = ""
 
     @classmethod
     def of(cls, params: Mapping[str, str], read: ClientRead, client: Client,
-           address: str) -> TokenRequest:
+           address: str, *, dpop_jkt: str = "") -> TokenRequest:
         """The request once ``client`` (``read.client``) authenticated."""
-        return cls(params, client, address, read.scopes, read.code, read.refresh, read.token)
+        return cls(params, client, address, read.scopes, read.code, read.refresh, read.token,
+                   dpop_jkt)

@@ -63,6 +63,8 @@ class UserInfoEndpoint(JsonEndpoint):
         token = await self.store.resolve(credential.token)
         if token is None or token.user is None or token.is_expired(self.store.clock()):
             raise InvalidToken()
+        if token.jkt:  # RFC 9449 §7.2: a bound token without a proof of its key is nothing
+            raise InvalidToken("A DPoP-bound token is not accepted here.")
         if OPENID not in token.scopes:
             raise InsufficientScope([OPENID])
         return token
