@@ -52,10 +52,12 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # Web helpers both the server and the admin use.
     "web": frozenset({"identity"}),
     # The resource server: never the authorization server, nor the management layer.
-    "middleware": frozenset({"body", "error_response", "errors", "extraction", "identity",
-                             "models", "preflight", "redaction", "resource_metadata",
-                             "scopes", "settings_checks", "store", "transport", "verdict",
-                             "verifier"}),
+    # DPoP proofs (RFC 9449), checked for both halves: the token endpoint and the middleware.
+    "dpop": frozenset({"errors", "extraction", "models", "security", "store", "verifiers"}),
+    "middleware": frozenset({"body", "dpop", "error_response", "errors", "extraction",
+                             "identity", "models", "preflight", "redaction",
+                             "resource_metadata", "scopes", "settings_checks", "store",
+                             "transport", "verdict", "verifier"}),
     "decorators": frozenset({"error_response", "errors", "middleware", "models",
                              "resource_metadata", "scopes", "verdict"}),
     # openapi: imported lazily, only when FastAPI asks for the dependency's signature.
@@ -73,10 +75,11 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "scope_registry": frozenset({"models", "scopes", "store", "toolbox"}),
     "discovery": frozenset({"dependencies", "middleware", "scope_registry", "scopes", "store"}),
     # The authorization server: never the middleware, the toolbox, the CLI or the admin.
-    "server": frozenset({"content_length", "csrf", "error_response", "errors", "extraction",
-                         "hooks", "identity", "keyring", "limits", "models", "pkce", "policy",
-                         "redaction", "redirects", "resource_indicators", "safe_fetch", "security",
-                         "settings_checks", "signing", "store", "transport", "verifier", "web"}),
+    "server": frozenset({"content_length", "csrf", "dpop", "error_response", "errors",
+                         "extraction", "hooks", "identity", "keyring", "limits", "models", "pkce",
+                         "policy", "redaction", "redirects", "resource_indicators", "safe_fetch",
+                         "security", "settings_checks", "signing", "store", "transport",
+                         "verifier", "web"}),
     # The admin: the toolbox and the shared web helpers, never the server's internals.
     "admin": frozenset({"content_length", "csrf", "errors", "hooks", "identity", "limits",
                         "models", "redaction", "redirects", "scope_registry", "settings_checks",
@@ -223,6 +226,8 @@ STORE_SURFACE = frozenset({
     "pushed",
     # Token exchange (RFC 8693): an exchanged grant, linked under its subject's grant.
     "issue_exchanged",
+    # DPoP (RFC 9449): the proofs' replay cache and the server's nonces.
+    "dpop",
 })
 
 
