@@ -31,7 +31,7 @@ from starlette.types import Receive, Scope, Send
 
 from oauth_middleware.csrf import CsrfTokens
 from oauth_middleware.errors import AccessDenied, InvalidRequest, MethodNotAllowed, OAuthError
-from oauth_middleware.hooks import call_hook, run_hook
+from oauth_middleware.hooks import run_hook
 from oauth_middleware.models import Client
 from oauth_middleware.policy import validate_client_id
 from oauth_middleware.redaction import redact
@@ -44,6 +44,7 @@ from oauth_middleware.server.pages import Pages
 from oauth_middleware.server.responses import redirect
 from oauth_middleware.server.urlencoded import Params, parse
 from oauth_middleware.store import StoreUnavailable
+from oauth_middleware.web import authentication
 
 logger = logging.getLogger("oauth_middleware.server.end_session")
 
@@ -129,7 +130,7 @@ class EndSessionEndpoint:
         else:
             raise MethodNotAllowed(allow="GET, HEAD, POST")
         logout = await self.read(params)
-        user = await call_hook(self.config.authenticate, request)
+        user = await self.signed_in(request)
         if user is None:
             return self.finish(logout)
         if logout.hint is not None and logout.hint.subject == user \
@@ -147,7 +148,7 @@ class EndSessionEndpoint:
         if form.repeated((CSRF_FIELD, DECISION_FIELD, *PARAMETERS)):
             raise AccessDenied("The sign-out form could not be verified.")
         logout = await self.read(form, confirmation=True)
-        user = await call_hook(self.config.authenticate, request)
+        user = await self.signed_in(request)
         if user is None:  # signed out meanwhile (another tab): nothing left to end
             return self.finish(logout)
         token = form.get(CSRF_FIELD)
@@ -157,6 +158,11 @@ class EndSessionEndpoint:
             return self.pages.render("signed_out.html", signed_out=False, refused_uri=False)
         await self.end(request, user, logout)
         return self.finish(logout)
+
+    async def signed_in(self, request: Request) -> str | None:
+        """The signed-in user's id; ``authenticate`` may answer an ``Authentication``."""
+        signed_in = authentication(await run_hook(self.config.authenticate, request))
+        return None if signed_in is None else signed_in.user_id
 
     async def read(self, params: Params, *, confirmation: bool = False) -> LogoutRequest:
         """The request checked: hint, client, and where the user may be sent back."""
