@@ -70,7 +70,7 @@ def relying_party(demo: DemoProcess) -> Starlette:
 
     async def sign_in(request: Request) -> Response:
         response: Response = await rp.authorize_redirect(
-            request, f"{demo.url}/client/oidc/callback")
+            request, f"{demo.url}/client/oidc/callback", **request.query_params)
         return response
 
     async def callback(request: Request) -> Response:
@@ -136,12 +136,15 @@ async def test_authlibs_openid_client_signs_in_validates_everything_and_signs_ou
     assert claims["exp"] > time.time() and "at_hash" in claims
     assert info == ALICE  # every granted claim, and alice's address (no scope) stays home
 
-    # A second sign-in: consent is remembered, so the provider answers at once.
-    again = await at_rp.get("/rp/sign-in")
+    # A second sign-in: consent is remembered, so the provider answers at once; max_age
+    # is judged by when alice typed her password (the demo session's auth_time).
+    again = await at_rp.get("/rp/sign-in", params={"max_age": "3600"})
+    assert parse_qs(urlsplit(again.headers["location"]).query)["max_age"] == ["3600"]
     path, params = location(await at_op.get(_path(again.headers["location"])))
     assert path == "/client/oidc/callback"
     answer = await at_rp.get(f"{path}?{httpx.QueryParams(params)}")
     assert answer.status_code == 200 and answer.json()["userinfo"] == ALICE
+    assert answer.json()["claims"]["auth_time"] == claims["auth_time"]
 
     # RP-initiated logout: the hint names alice, so her session ends without a question.
     leaving = await at_rp.get("/rp/sign-out")
