@@ -76,7 +76,15 @@ class OpenIDSignIn:
         params = dict(request.query_params)
         redact_scope(request.scope)  # the code is no line for the access log
         sid, session = self.client._session(request)
-        pending, session.oidc = session.oidc, {}
+        pending = session.oidc
+        expected = pending.get("state", "")
+        if not expected or not constant_time_equals(params.get("state", ""), expected):
+            # a link from anywhere can land here: it neither ends a pending sign-in nor
+            # wipes the one shown
+            session.oidc = {**pending, "error": "The state did not match: this answer was "
+                                                "not for this browser."}
+            return self.client._bind(see_other("/client/"), sid)
+        session.oidc = {}  # this state is used up, whatever follows
         try:
             session.oidc = await self._finish(pending, params)
         except SignInFailed as exc:
@@ -113,14 +121,12 @@ class OpenIDSignIn:
         if expected and constant_time_equals(came, expected):
             session.oidc = {"signed_out": True}
         else:
-            session.oidc = {"error": "A sign-out answer that was not for this browser."}
+            session.oidc = {**session.oidc,
+                            "error": "A sign-out answer that was not for this browser."}
         return self.client._bind(see_other("/client/"), sid)
 
     async def _finish(self, pending: dict[str, Any], params: dict[str, str]
                       ) -> dict[str, Any]:
-        expected = pending.get("state", "")
-        if not expected or not constant_time_equals(params.get("state", ""), expected):
-            raise SignInFailed("The state did not match: this answer was not for this browser.")
         meta = await self._metadata()
         if params.get("iss") != meta["issuer"]:  # RFC 9207 §2.4: another server answered
             raise SignInFailed("The answer did not come from the demo's provider (iss).")

@@ -42,6 +42,10 @@ async def test_sign_in_and_out_keep_the_code_and_the_id_token_out_of_the_access_
     assert location(await agent.get(approved.headers["location"])) == ("/client/", {})
     shown = (await agent.get("/client/")).text
     assert '"sub": "alice"' in shown and "Alice Liddell" in shown
+    for forged in ("/client/oidc/callback", "/client/oidc/signed-out"):  # links from anywhere
+        assert location(await agent.get(forged, params={"state": "guessed", "code": "x"})) == (
+            "/client/", {})
+        assert "Alice Liddell" in await _error(agent)  # the sign-in shown stays
     leaving = await agent.post("/client/oidc/logout")
     path, hint = location(leaving)
     assert path == "/oauth/end_session/" and hint["id_token_hint"].count(".") == 2
