@@ -1,4 +1,9 @@
-"""The demo application: authorization server, polls API, login and the client app in one."""
+"""The demo application: authorization server, polls API, login and the client app in one.
+
+The server is an OpenID Provider too (``openid=``): the demo's login session says who
+signed in and when (``auth_time``), ``demo.users.userinfo`` gives the claims, consent is
+remembered for a week, and ``end_session/`` ends the demo's session (RP-initiated logout).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from starlette.routing import Mount, Route
 from demo import polls, users
 from demo.client import DemoClient
 from demo.device import DeviceDemo, seed_device
+from demo.keys import replace_unreadable_keys
 from demo.mcp_server import McpEndpoint
 from demo.pages import Pages
 from demo.seed import seed
@@ -22,14 +28,20 @@ from oauth_middleware import OAuthMiddleware, TokenStore
 from oauth_middleware.admin import AdminApp
 from oauth_middleware.security import new_secret
 from oauth_middleware.server import AuthorizationServer, RegistrationPolicy
+from oauth_middleware.server.oidc import OpenIDProvider
+
+#: Seconds an approval is remembered: a second sign-in by the same user skips the page.
+REMEMBER_CONSENT = 7 * 24 * 3600
 
 
 def create_app(*, base_url: str = "http://127.0.0.1:8000", store: TokenStore | None = None,
                client_secret: str | None = None, secret_key: bytes | None = None,
-               on_seeded: Callable[[str], None] | None = None) -> Starlette:
+               on_seeded: Callable[[str], None] | None = None,
+               on_keys_replaced: Callable[[list[str]], None] | None = None) -> Starlette:
     """Build the demo for ``base_url`` (scheme, host and port it is served at).
 
-    ``on_seeded`` receives demo-web's client secret once the clients are registered.
+    ``on_seeded`` receives demo-web's client secret once the clients are registered;
+    ``on_keys_replaced`` the kids of signing keys another ``secret_key`` had sealed.
     """
     store = store or TokenStore.from_url(None)
     key = secret_key or new_secret(32).encode()
@@ -40,6 +52,9 @@ def create_app(*, base_url: str = "http://127.0.0.1:8000", store: TokenStore | N
         verify_password=users.verify_password, debug=True,
         # MCP clients register themselves: public clients, loopback redirects (RFC 7591)
         registration=RegistrationPolicy(),
+        # OpenID Connect: who signed in and when, their claims, remembered consent, logout
+        authenticate=sessions.authenticate, openid=OpenIDProvider(userinfo=users.userinfo),
+        remember_consent=REMEMBER_CONSENT, logout=sessions.end,
     )
     mcp = McpEndpoint(store=store, base_url=base_url, issuer=issuer)
     client = DemoClient(base_url=base_url, secret=client_secret or "", signing_key=key)
@@ -49,6 +64,9 @@ def create_app(*, base_url: str = "http://127.0.0.1:8000", store: TokenStore | N
         await store.check()  # a Redis that would lose data silently refuses the start
         client.secret = await seed(store, app, base_url=base_url, web_secret=client_secret)
         await seed_device(store)
+        replaced = await replace_unreadable_keys(server.config.signing_keys)
+        if replaced and on_keys_replaced is not None:
+            on_keys_replaced(replaced)
         if on_seeded is not None:
             on_seeded(client.secret)
         async with mcp.running():

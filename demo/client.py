@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from demo import oidc_client
 from demo.render import page, see_other
 from oauth_middleware.redaction import redact_scope
 from oauth_middleware.redirects import add_params
@@ -57,6 +58,8 @@ class ClientSession:
     error: str = ""
     #: The answers of the last round of API calls, shown until the next one.
     calls: list[dict[str, Any]] = field(default_factory=list)
+    #: "Sign in with OpenID Connect" (demo/oidc_client.py): pending, then its result.
+    oidc: dict[str, Any] = field(default_factory=dict)
 
 
 class DemoClient:
@@ -72,6 +75,7 @@ class DemoClient:
         self.transport = transport
         self._signer = URLSafeSerializer(signing_key, salt="demo-client")
         self._sessions: dict[str, ClientSession] = {}
+        self.openid = oidc_client.OpenIDSignIn(self, CLIENT_ID)
 
     @property
     def routes(self) -> list[Route]:
@@ -81,7 +85,7 @@ class DemoClient:
                 Route("/client/refresh", self.refresh, methods=["POST"]),
                 Route("/client/revoke", self.revoke, methods=["POST"]),
                 Route("/client/call", self.call, methods=["POST"]),
-                Route("/client/spa", self.spa)]
+                Route("/client/spa", self.spa), *self.openid.routes]
 
     def _http(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.base_url, transport=self.transport, timeout=10)
@@ -106,7 +110,8 @@ class DemoClient:
     async def home(self, request: Request) -> Response:
         sid, session = self._session(request)
         context = {"tokens": self._shown(session.tokens), "calls": session.calls,
-                   "error": session.error, "client_id": CLIENT_ID, "scope": SCOPE}
+                   "error": session.error, "client_id": CLIENT_ID, "scope": SCOPE,
+                   "oidc": oidc_client.shown(session), "oidc_scope": oidc_client.SCOPE}
         return self._bind(page(request, "client.html", context), sid)
 
     async def login(self, request: Request) -> Response:

@@ -5,6 +5,11 @@ Sessions live in process memory, which fits the demo (one process). The
 authorization server's default ``authenticate`` hook, and to the pages the token
 their sign-out form posts: an HMAC of the session id, so a cross-site POST (which
 cannot read the page) cannot sign anyone out.
+
+Each session remembers when its user typed the password: the OpenID Provider's
+``authenticate`` hook (:meth:`Sessions.authenticate`) reports that as ``auth_time``, so
+``max_age`` and the ID token's ``auth_time`` tell the truth. ``end_session/`` (RP-initiated
+logout) ends a session through :meth:`Sessions.end`.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from starlette.authentication import AuthCredentials, AuthenticationBackend, Bas
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from oauth_middleware.identity import logged_in_user
 from oauth_middleware.security import constant_time_equals, new_secret
+from oauth_middleware.web import Authentication
 
 SESSION_COOKIE = "demo_session"
 CSRF_COOKIE = "demo_csrf"
@@ -30,22 +37,43 @@ class Sessions:
     def __init__(self, secret_key: bytes, *, secure: bool = False) -> None:
         self._signer = URLSafeSerializer(secret_key, salt="demo-session")
         self._logout = Signer(secret_key, salt="demo-logout")
-        self._sessions: dict[str, tuple[str, float]] = {}
+        #: session id -> (username, expires at, signed in at)
+        self._sessions: dict[str, tuple[str, float, float]] = {}
         self.secure = secure
 
     def login(self, response: Response, username: str) -> None:
         session_id = new_secret()
-        self._sessions[session_id] = (username, time.time() + SESSION_LIFETIME)
+        now = time.time()
+        self._sessions[session_id] = (username, now + SESSION_LIFETIME, now)
         while len(self._sessions) > MAX_SESSIONS:
             del self._sessions[next(iter(self._sessions))]
         response.set_cookie(SESSION_COOKIE, self._signer.dumps(session_id), httponly=True,
                             samesite="lax", secure=self.secure, max_age=SESSION_LIFETIME)
 
     def logout(self, request: HTTPConnection, response: Response) -> None:
+        self._forget(request)
+        response.delete_cookie(SESSION_COOKIE)
+
+    async def end(self, request: HTTPConnection) -> None:
+        """The server's ``logout`` hook (``end_session/``): the session is gone at once; its
+        cookie, which the hook cannot delete, then names nothing."""
+        self._forget(request)
+
+    def _forget(self, request: HTTPConnection) -> None:
         session_id = self._session_id(request)
         if session_id is not None:
             self._sessions.pop(session_id, None)
-        response.delete_cookie(SESSION_COOKIE)
+
+    async def authenticate(self, request: HTTPConnection) -> Authentication | None:
+        """The server's ``authenticate`` hook: the session's user, signed in with a password
+        at ``auth_time`` (never a bearer token's identity: :func:`logged_in_user`)."""
+        username = logged_in_user(request)
+        session_id = self._session_id(request)
+        record = self._sessions.get(session_id or "")
+        if username is None or record is None or record[0] != username \
+                or record[1] < time.time():
+            return None
+        return Authentication(username, auth_time=int(record[2]), amr=("pwd",))
 
     def user(self, request: HTTPConnection) -> str | None:
         session_id = self._session_id(request)

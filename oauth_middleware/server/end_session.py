@@ -161,6 +161,11 @@ class EndSessionEndpoint:
         await self.end(request, user, logout)
         return self.finish(logout)
 
+    async def signed_in(self, request: Request) -> str | None:
+        """The signed-in user's id; ``authenticate`` may answer an ``Authentication``."""
+        signed_in = authentication(await run_hook(self.config.authenticate, request))
+        return None if signed_in is None else signed_in.user_id
+
     async def read(self, params: Params, *, confirmation: bool = False) -> LogoutRequest:
         """The request checked: hint, client, and where the user may be sent back."""
         repeated = params.repeated(PARAMETERS)
@@ -185,11 +190,6 @@ class EndSessionEndpoint:
             redirect_uri=uri if registered else None,
             state=params.get("state"), refused_uri=uri is not None and not registered,
             hint=hint, client=client)
-
-    async def signed_in(self, request: Request) -> str | None:
-        """The host's user id (``authenticate`` may answer an ``Authentication``)."""
-        user = authentication(await run_hook(self.config.authenticate, request))
-        return None if user is None else user.user_id
 
     def hint_names(self, user: str, logout: LogoutRequest) -> bool:
         """Whether the hint is an ID token of ``user``: its ``sub`` is the one the ID tokens

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+import redis
 
 from tests.demo.harness import DEMO_DB, WEB_SECRET, Demo
 from tests.redis_process import RedisProcess
@@ -15,6 +16,8 @@ from tests.servers import DemoProcess
 @pytest.fixture
 def demo(redis_server: RedisProcess) -> Iterator[Demo]:
     redis_url = redis_server.url.rsplit("/", 1)[0] + f"/{DEMO_DB}"
+    with redis.Redis.from_url(redis_url) as db:
+        db.flushdb()  # the demo remembers consent: no test may find an earlier one's
     process = DemoProcess(env={"REDIS_URL": redis_url, "DEMO_CLIENT_SECRET": WEB_SECRET})
     with process:
         yield Demo(process, redis_url)

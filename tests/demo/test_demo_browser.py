@@ -1,8 +1,9 @@
 """The demo in a real browser: log in as alice, approve consent, see the protected results.
 
 Debian chromium (playwright), the demo started as ``python -m demo`` with real
-uvicorn and a real redis-server. A second run denies and sees access_denied; then
-alice signs out with the header's button (a POST with the session's CSRF token).
+uvicorn and a real redis-server. A second run goes through without the consent page
+(the demo remembers consent); alice signs out with the header's button (a POST with the
+session's CSRF token), and bob, asked, denies and sees access_denied.
 Screenshots of the consent page and the client app's results page are written
 to artifacts/screenshots/ (the README says so).
 """
@@ -46,12 +47,11 @@ async def test_alice_approves_and_sees_protected_results_then_a_denial(demo: Dem
         assert '"user":"alice"' in await page.locator("#results").inner_text()
         await page.screenshot(path=screenshot_path("client-results.png"), full_page=True)
 
-        await page.click("#start")  # a second run, still signed in: straight to consent
-        await expect(page).to_have_url(re.compile(r"/oauth/auth/\?"))
-        await page.click("button[name=decision][value=deny]")
+        # A second run, still signed in: the demo remembers alice's consent, so no page
+        # is shown and the API is called again (a second vote).
+        await page.click("#start")
         await expect(page).to_have_url(f"{demo.url}/client/")
-        await expect(page.locator("#client-error")).to_have_text(
-            "The server answered access_denied.")
+        await expect(page.locator("#results")).to_contain_text('"total_votes":2')
 
         await page.click("#sign-out")  # a POST with the session's CSRF token
         await expect(page).to_have_url(f"{demo.url}/")
@@ -59,6 +59,13 @@ async def test_alice_approves_and_sees_protected_results_then_a_denial(demo: Dem
         await page.goto(f"{demo.url}/client/")
         await page.click("#start")  # signed out: the flow asks for the login again
         await expect(page).to_have_url(re.compile(r"/login\?next="))
+        await page.fill("#username", "bob")  # bob never approved: he is asked, and denies
+        await page.fill("#password", "bob-password")
+        await page.click("button[type=submit]")
+        await page.click("button[name=decision][value=deny]")
+        await expect(page).to_have_url(f"{demo.url}/client/")
+        await expect(page.locator("#client-error")).to_have_text(
+            "The server answered access_denied.")
 
 
 async def test_implicit_flow_puts_the_token_in_the_fragment_for_the_spa(demo: Demo) -> None:

@@ -39,9 +39,14 @@ async def test_seeding_the_same_store_twice_keeps_clients_scopes_and_the_given_s
         cid: _comparable(c) for cid, c in first_clients.items()}
     assert await store.list_scopes() == first_scopes
     assert sorted(s.identifier for s in first_scopes) == [
-        "my_polls:my_stats", "polls:results", "polls:vote"]
+        "email", "my_polls:my_stats", "openid", "phone", "polls:results", "polls:vote",
+        "profile"]
+    assert {s.identifier: s.title for s in first_scopes}["openid"] == (
+        "Sign you in with your demo account")
     assert verify_client_secret(again[WEB_CLIENT].secret_hash, SECRET)
-    assert again[WEB_CLIENT].redirect_uris == (f"{BASE}/client/callback", f"{BASE}/client/code")
+    assert again[WEB_CLIENT].redirect_uris == (f"{BASE}/client/callback", f"{BASE}/client/code",
+                                               f"{BASE}/client/oidc/callback")
+    assert again[WEB_CLIENT].post_logout_redirect_uris == (f"{BASE}/client/oidc/signed-out",)
     assert again[SPA_CLIENT].redirect_uris == (f"{BASE}/client/spa",)
     assert again[SPA_CLIENT].public and again[WEB_CLIENT].confidential
 
@@ -55,7 +60,10 @@ async def test_seeding_again_at_another_address_moves_the_redirect_uris(
                web_secret=SECRET)
     clients = await _clients(store)
     assert clients[WEB_CLIENT].redirect_uris == (f"{moved}/client/callback",
-                                                 f"{moved}/client/code")
+                                                 f"{moved}/client/code",
+                                                 f"{moved}/client/oidc/callback")
+    assert clients[WEB_CLIENT].post_logout_redirect_uris == (
+        f"{moved}/client/oidc/signed-out",)
     assert clients[WEB_CLIENT].link == f"{moved}/client/"
     assert clients[SPA_CLIENT].redirect_uris == (f"{moved}/client/spa",)
 

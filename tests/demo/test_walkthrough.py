@@ -92,7 +92,7 @@ async def test_the_walkthrough_commands_work_as_written_against_a_fresh_demo(
         assert shown_matches(shown, demo.output(), excerpt=True), demo.output()
         export = re.search(r"^  (export DEMO_CLIENT_SECRET=\S+)$", demo.output(), re.M)
         assert export is not None, f"no export line to paste in:\n{demo.output()}"
-        authorize, redeem, password, use = _sh_blocks(demo.url)
+        authorize, redeem, password, use, openid = _sh_blocks(demo.url)
         bash = await asyncio.create_subprocess_exec(
             "bash", "--noprofile", "--norc", cwd=ROOT, stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=err)
@@ -108,6 +108,7 @@ async def test_the_walkthrough_commands_work_as_written_against_a_fresh_demo(
             assert redeemed["token_type"] == "Bearer" and redeemed["scope"] == "polls:results"
             assert await shell.run(password.code) == ""
             documents, refused = _json_documents(await shell.run(use.code))
+            discovered, userinfo = (await shell.run(openid.code)).split("\n", 1)
         finally:
             if bash.returncode is None:
                 bash.kill()
@@ -121,3 +122,8 @@ async def test_the_walkthrough_commands_work_as_written_against_a_fresh_demo(
     head = refused.strip().split("\r\n")
     assert head[0] == "HTTP/1.1 401 Unauthorized"
     assert 'www-authenticate: Bearer realm="api"' in head
+    assert discovered == f"{demo.url}/oauth {demo.url}/oauth/userinfo/"
+    assert json.loads(userinfo) == {
+        "sub": "alice", "name": "Alice Liddell", "given_name": "Alice",
+        "family_name": "Liddell", "preferred_username": "alice",
+        "email": "alice@example.com", "email_verified": True}

@@ -149,6 +149,10 @@ TABLE: dict[tuple[str, str], Run | Check] = {
     ("docs/walkthrough.md", 'curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8000/'
                             "polls/1/results     # 4.2.1 header (recommended)"): Run(
         WALKTHROUGH, "one bash against the demo"),
+    ("docs/walkthrough.md", "curl -s http://127.0.0.1:8000/oauth/.well-known/openid-"
+                            "configuration | python3 -c 'import json,sys;d=json.load(sys."
+                            "stdin);print(d[\"issuer\"], d[\"userinfo_endpoint\"])'"): Run(
+        WALKTHROUGH, "one bash against the demo"),
 }
 SHELL = ("sh", "bash", "console")
 

@@ -14,6 +14,7 @@ from starlette.requests import Request
 
 from oauth_middleware import TokenStore
 from oauth_middleware.toolbox import update_client
+from oauth_middleware.web import Authentication
 from tests.logout_keys import (
     LogoutKeys,
     claims,
@@ -314,6 +315,30 @@ async def test_a_sync_hook_is_called_too(store: TokenStore) -> None:
         answer(await end_session(harness, id_token_hint=id_token(),
                                  post_logout_redirect_uri=BACK))
     assert ended == ["sync"]
+
+
+async def test_an_authenticate_hook_answering_an_authentication_is_read_by_its_user_id(
+    store: TokenStore, hook: Hook,
+) -> None:
+    """An OpenID Provider's ``authenticate`` answers ``Authentication(user, auth_time=...)``:
+    the hint is compared with its user id, so alice's own hint logs her out at once; without
+    a hint, the confirmation page names alice, not the record."""
+
+    def authenticate(request: Request) -> Authentication | None:
+        user = request.headers.get("x-test-user")
+        return Authentication(user, auth_time=1_000_000, amr=("pwd",)) if user else None
+
+    async with open_harness(store, signing_keys=LogoutKeys(), logout=hook,
+                            authenticate=authenticate) as harness:
+        await update_client(store, "web", post_logout_redirect_uris=[BACK])
+        base, _, params = answer(await end_session(harness, id_token_hint=id_token(),
+                                                   post_logout_redirect_uri=BACK, state="s"))
+        assert (base, params) == (BACK, {"state": "s"}) and hook.ended == ["alice"]
+        asked = await end_session(harness, "alice")
+        assert asked.status_code == 200 and hook.ended == ["alice"]
+        assert "alice" in asked.text and "Authentication(" not in asked.text
+        done = await confirm(harness, read_page(asked.text))
+        assert done.status_code == 200 and hook.ended == ["alice", "alice"]
 
 
 @pytest.mark.rule("rest.no-secret-in-logs")
