@@ -154,6 +154,11 @@ class Flows:
     origin: str = "https://testserver"
     secrets: list[str] = field(default_factory=list)
 
+    @property
+    def issuer(self) -> str:
+        """The server's issuer: its origin's ``/oauth`` (RFC 9207 ``iss`` of its answers)."""
+        return f"{self.origin}/oauth"
+
     def auth(self) -> httpx.BasicAuth:
         return httpx.BasicAuth("web", self.clients.web_secret)
 
@@ -180,7 +185,7 @@ class Flows:
 
     async def code(self) -> str:
         redirect = await self.authorize("code")
-        _, _, params = answer(redirect)
+        _, _, params = answer(redirect, self.issuer)
         self.keep(params["code"])
         return params["code"]
 
@@ -207,7 +212,7 @@ class Flows:
                                  "password": password, "scope": "polls:read"})
 
     async def implicit(self) -> dict[str, str]:
-        _, where, params = answer(await self.authorize("token"))
+        _, where, params = answer(await self.authorize("token"), self.issuer)
         assert where == "fragment" and "refresh_token" not in params
         self.keep(params["access_token"])
         return params
