@@ -40,6 +40,9 @@ _STORE = ("tests/test_store.py", "tests/test_batch.py", "tests/test_pipelines.py
           "tests/test_grant_cap.py", "tests/test_rotation.py", "tests/toolbox/test_removal.py",
           "tests/toolbox/test_index_paging.py", "tests/test_code_store.py",
           "tests/test_refresh_store.py")
+_GATEWAY = ("tests/test_cache.py", "tests/test_unavailable.py", "tests/test_store_urls.py",
+            "tests/test_durability.py", "tests/test_gateway_faults.py",
+            "tests/test_durability_wait.py")
 
 #: Each security-critical module and the fast test files that exercise it.
 MODULES: dict[str, tuple[str, ...]] = {
@@ -96,8 +99,8 @@ MODULES: dict[str, tuple[str, ...]] = {
                                             "tests/server/test_throttle_attempts.py"),
     "oauth_middleware/store/_minting.py": (*_STORE, *_TOKEN),
     "oauth_middleware/store/_generations.py": (*_STORE, *_TOKEN),
-    "oauth_middleware/store/_gateway/*": (*_STORE, "tests/test_cache.py",
-                                          "tests/test_unavailable.py"),
+    # The gateway: connection, 503 mapping, pipelines, batch, cache, durability, URLs, health.
+    "oauth_middleware/store/_gateway/*": (*_STORE, *_GATEWAY),
 }
 
 
