@@ -44,7 +44,8 @@ _GATEWAY = ("tests/test_cache.py", "tests/test_unavailable.py", "tests/test_stor
             "tests/test_durability.py", "tests/test_gateway_faults.py",
             "tests/test_durability_wait.py", "tests/test_store_url_refusals.py",
             "tests/test_redis_health_checks.py", "tests/test_cache_listener.py",
-            "tests/test_gateway_reads.py", "tests/test_invalidation_protocol.py")
+            "tests/test_gateway_reads.py", "tests/test_invalidation_protocol.py",
+            "tests/test_gateway_edges.py")
 
 #: Each security-critical module and the fast test files that exercise it.
 MODULES: dict[str, tuple[str, ...]] = {
