@@ -11,6 +11,7 @@ tests/test_cache_workers.py.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,7 +22,7 @@ from oauth_middleware.store._gateway import cache as cache_module
 from oauth_middleware.store._gateway.cache import MISS, TokenCache
 from oauth_middleware.store._gateway.gateway import Gateway
 from tests.polling import until
-from tests.tracking_server import TrackingServer, invalidation
+from tests.tracking_server import FakeConnection, TrackingServer, invalidation
 
 PREFIXES = ("om:at:", "om:client:")
 
@@ -62,6 +63,7 @@ async def test_tracking_is_asked_for_the_prefixes_in_broadcast_mode_redirected_t
     cache: TokenCache, server: TrackingServer,
 ) -> None:
     await _serving(cache)
+    assert cache._task is not None and cache._task.get_name() == "oauth-token-cache"
     assert server.commands[:3] == [
         [b"CLIENT", b"ID"],
         [b"CLIENT", b"TRACKING", b"ON", b"REDIRECT", b"42", b"BCAST",
@@ -100,6 +102,10 @@ async def test_an_invalidation_drops_its_keys_and_only_those(
     await until(lambda: cache.invalidations == seen + 1, "the invalidation was applied")
     assert cache.entries == {} and cache.records == {"om:client:b": None}
     assert cache.last_invalidation > 0 and cache.live()
+    cache.finish("om:at:\ufffd", cache.begin("om:at:\ufffd"), "odd")
+    server.push(invalidation([b"om:at:\xff"]))  # not UTF-8: read with replacement, not fatal
+    await until(lambda: cache.invalidations == seen + 2, "the second one was applied")
+    assert cache.entries == {} and cache.live() and server.connections == 1
 
 
 async def test_a_flush_message_drops_everything(cache: TokenCache, server: TrackingServer
@@ -156,6 +162,9 @@ async def test_a_lost_connection_flushes_stops_serving_and_a_new_one_flushes_aga
             r.getMessage()]
     assert said and said[0].startswith("token cache: invalidation connection lost (")
     assert said[0].endswith("); cache off until it is back")
+    if how == "nonsense":
+        assert said[0] == ("token cache: invalidation connection lost (ValueError); cache off "
+                           "until it is back")
 
 
 async def test_a_silent_connection_stops_the_cache_within_the_lease(
@@ -231,3 +240,55 @@ def test_cache_settings_that_cannot_work_are_refused(
     made = TokenCache(lambda: None, "om:at:", size=1, heartbeat=0.001, lease=0.002)  # type: ignore[arg-type,return-value]
     assert (made.size, made.heartbeat, made.lease, made.prefixes) == (1, 0.001, 0.002,
                                                                       ("om:at:",))
+
+
+@pytest.mark.parametrize("stall", ["connect", "setup"])
+async def test_a_connection_that_never_comes_up_is_given_up_within_the_lease(
+    server: TrackingServer, monkeypatch: pytest.MonkeyPatch, stall: str,
+) -> None:
+    monkeypatch.setattr(cache_module, "RECONNECT_DELAY", 0.0)
+    attempts: list[FakeConnection] = []
+
+    def connect() -> FakeConnection:
+        made = server.connect()
+        attempts.append(made)
+        if len(attempts) == 1 and stall == "connect":
+            made.connect = asyncio.Event().wait  # type: ignore[method-assign,assignment]
+        return made
+
+    server.mute_setup = stall == "setup"
+    cache = TokenCache(connect, "om:at:", heartbeat=0.01, lease=0.1,  # type: ignore[arg-type]
+                       generation=server.database_generation)
+    try:
+        cache.live()
+        await until(lambda: len(attempts) >= 2, "a second attempt")
+        server.mute_setup = False
+        await until(cache.live, "the cache serves")
+        assert attempts[0].disconnected
+    finally:
+        await cache.aclose()
+
+
+async def _settled(tasks: set[asyncio.Task[Any]]) -> None:
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def test_a_listener_left_on_another_loop_is_cancelled_there(server: TrackingServer) -> None:
+    cache = TokenCache(server.connect, "om:at:", heartbeat=0.01, lease=2.0,  # type: ignore[arg-type]
+                       generation=server.database_generation)
+    first, second = asyncio.new_event_loop(), asyncio.new_event_loop()
+    try:
+        first.run_until_complete(_serving(cache))
+        old = cache._task
+        second.run_until_complete(_serving(cache))
+        assert old is not None and not old.done() and cache._task is not old
+        first.run_until_complete(asyncio.sleep(0.01))  # the old loop runs its cancellation
+        assert old.cancelled()
+        second.run_until_complete(cache.aclose())
+    finally:
+        for loop in (first, second):  # the stand-in server's tasks end with their loop
+            left = asyncio.all_tasks(loop)
+            for task in left:
+                task.cancel()
+            loop.run_until_complete(_settled(left))
+            loop.close()

@@ -60,6 +60,14 @@ async def test_tracking_builds_a_cache_of_those_prefixes_on_a_dedicated_connecti
     assert connection.protocol == 2 and connection not in client.connection_pool._in_use_connections
 
 
+async def test_a_lookup_answers_the_value_of_its_own_key(store: TokenStore) -> None:
+    await redis_of(store).mset({"a": b"1", "b": b"2"})
+    gate = gateway(store)
+    assert list(await asyncio.gather(gate.get("b"), gate.get("missing"), gate.get("a"))) == [
+        b"2", None, b"1"]
+    assert await gate.get("a") == b"1"
+
+
 async def test_a_list_whose_caller_gave_up_before_the_round_trip_is_never_sent(
     store: TokenStore,
 ) -> None:

@@ -10,6 +10,7 @@ route into 503 + Retry-After. The real-server halves are tests/test_unavailable.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -185,3 +186,14 @@ async def test_a_script_missing_after_its_load_is_refused_not_retried_forever(
         await gate.run([evalsha(COUNTING, ["counter"], [])])
     assert caught.value.reply == "No matching script. Please use EVAL."
     assert await redis_of(store).get("counter") is None
+
+
+async def test_a_script_is_called_by_the_sha1_of_its_source(store: TokenStore) -> None:
+    source = "return ARGV[1] .. KEYS[1]"
+    script = Script(source)  # made here, not at import: the test sees what __init__ does
+    assert script.source == source
+    assert script.sha == hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+    assert evalsha(script, ["k1", "k2"], ["a", 1]) == ("EVALSHA", script.sha, 2, "k1", "k2",
+                                                       "a", 1)
+    await redis_of(store).script_flush()
+    assert await gateway(store).one(evalsha(script, ["k"], ["v"]), script) == b"vk"

@@ -88,6 +88,14 @@ def test_an_error_reply_is_a_response_error_with_its_words() -> None:
     assert isinstance(error, ResponseError) and str(error) == "NOPERM no \ufffd" and end == 14
 
 
+async def test_a_key_that_is_not_utf_8_is_still_invalidated_and_keeps_the_connection(
+    link: Any,
+) -> None:
+    link.data_received(b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n"
+                       b"*1\r\n$7\r\nom:at:\xff\r\n")
+    assert link.applied == [[b"om:at:\xff"]] and not link.lost.done()
+
+
 def test_commands_are_packed_as_resp_arrays_of_bulk_strings() -> None:
     assert _pack(("CLIENT", b"ID", 42)) == b"*3\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n$2\r\n42\r\n"
     assert _pack(("PING",)) == b"*1\r\n$4\r\nPING\r\n"
@@ -149,8 +157,10 @@ async def test_only_an_open_stream_connection_can_be_taken_over() -> None:
     class NotOpen:
         _writer = None
 
-    with pytest.raises(RedisConnectionError, match=r"^the invalidation connection is not open$"):
-        Invalidations.take_over(NotOpen(), print, "c")  # type: ignore[arg-type]
+    for closed in (NotOpen(), object()):  # never opened, or not a redis-py connection at all
+        with pytest.raises(RedisConnectionError,
+                           match=r"^the invalidation connection is not open$"):
+            Invalidations.take_over(closed, print, "c")  # type: ignore[arg-type]
     ours, theirs = socket.socketpair()
     try:
         _, writer = await asyncio.open_connection(sock=ours)

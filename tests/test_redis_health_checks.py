@@ -43,6 +43,8 @@ class Settings:
 
     async def config_get(self, name: str) -> dict[Any, Any]:
         self.asked.append(name)
+        if name not in self.config:  # a setting this server does not have: nothing
+            return {}
         value = self.config[name]
         if isinstance(value, BaseException):
             raise value
@@ -169,3 +171,11 @@ async def test_the_embedded_store_is_not_asked_anything() -> None:
     assert (await remote.health(allow_eviction=True)).eviction_policy == "allkeys-lru"
     with pytest.raises(UnsafeRedis):
         await remote.health()
+
+
+async def test_a_setting_redis_does_not_have_reads_as_empty() -> None:
+    redis = Settings(appendonly="no")
+    del redis.config["save"]
+    health = await check(redis)  # type: ignore[arg-type]
+    assert (health.save, health.persistent) == ("", False)
+    assert health.notes == (NO_PERSISTENCE,)

@@ -193,8 +193,16 @@ async def test_closing_a_sentinel_primary_closes_its_sentinel_connections() -> N
         async def aclose(number: int = number, **_: Any) -> None:
             closed.append(number)
         sentinel.aclose = aclose
+    disconnected: list[bool] = []
+
+    async def disconnect(**_: Any) -> None:
+        disconnected.append(True)
+
+    primary.connection_pool.disconnect = disconnect
+    await primary.aclose(close_connection_pool=False)  # the caller's choice is kept
+    assert closed == [0, 1] and disconnected == []
     await primary.aclose()
-    assert closed == [0, 1]
+    assert closed == [0, 1, 0, 1] and disconnected == [True]
 
 
 def test_the_store_refuses_a_cluster_url_before_any_client_exists() -> None:
