@@ -175,12 +175,22 @@ async def test_a_silent_connection_stops_the_cache_within_the_lease(
                        generation=server.database_generation)
     try:
         await _serving(cache)
+        pings = server.pings()  # heartbeats keep their pace (a tenth of a second apart at most)
+        await until(lambda: server.pings() >= pings + 60, "sixty more heartbeats")
         cache.finish("om:at:t", cache.begin("om:at:t"), "token")
         server.answering = False
         await until(lambda: server.connections == 2, "the silent connection was dropped")
         assert cache.entries == {} and not cache.serving and cache.get("om:at:t") is None
     finally:
         await cache.aclose()
+
+
+async def test_a_cache_never_used_starts_empty_and_closes_cleanly(server: TrackingServer
+                                                                 ) -> None:
+    cache = TokenCache(server.connect, "om:at:")  # type: ignore[arg-type]
+    assert (cache.invalidations, cache.last_invalidation, cache.serving) == (0, 0.0, False)
+    await cache.aclose()
+    assert server.connections == 0 and cache._task is None
 
 
 async def test_closing_stops_the_listener_and_serves_nothing(
