@@ -175,3 +175,44 @@ async def test_a_primary_that_does_not_say_its_replicas_has_none(
     assert await gate._replicas() == 0
     gate.durability = Durability(None, 20)
     assert await gate.run([("SET", "k", b"1")], durable=True) == [b"OK"]
+
+
+async def test_a_round_trip_cancelled_in_flight_cancels_every_caller_waiting_on_it(
+    store: TokenStore, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At shutdown the loop cancels the round trips: their callers end too, none hangs."""
+    gate = gateway(store)
+    stall, entered = asyncio.Event(), asyncio.Semaphore(0)
+
+    async def stalled(*args: Any, **kwargs: Any) -> Any:
+        entered.release()
+        await stall.wait()
+
+    pool: Any = redis_of(store).connection_pool
+    monkeypatch.setattr(pool.connection_class, "send_packed_command", stalled)
+    monkeypatch.setattr(redis_of(store), "execute_command", stalled)
+    callers = [asyncio.ensure_future(call) for call in (
+        gate.send([("GET", "a")]), gate.send([("GET", "b")]), gate.get("c"), gate.get("d"))]
+    async with asyncio.timeout(5):
+        await entered.acquire()  # the pipeline's round trip is under way
+        await entered.acquire()  # and the lookup batch's
+    in_flight = [*gate._pipelines._tasks, *gate._batch._tasks]
+    assert len(in_flight) == 2
+    for task in in_flight:
+        task.cancel()
+    async with asyncio.timeout(5):
+        answers = await asyncio.gather(*callers, return_exceptions=True)
+    assert [type(a) for a in answers] == [asyncio.CancelledError] * 4
+
+
+async def test_nothing_of_a_finished_round_trip_is_kept(store: TokenStore) -> None:
+    """Fifty concurrent callers, then nothing: no task held, no connection checked out."""
+    gate = gateway(store)
+    await asyncio.gather(*(gate.send([("INCR", "n")]) for _ in range(50)),
+                         *(gate.get("n") for _ in range(50)))
+    for _ in range(3):
+        await asyncio.sleep(0)  # the done callbacks run
+    pool: Any = redis_of(store).connection_pool
+    assert gate._pipelines._tasks == set() and gate._batch._tasks == set()
+    assert len(pool._in_use_connections) == 0
+    assert await redis_of(store).get("n") == b"50"
