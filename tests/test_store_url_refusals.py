@@ -49,6 +49,8 @@ CONTROL = "the Redis URL contains a control character"
     ("redis://[::1]x", "host 1 of the Redis URL is a malformed IPv6 literal"),
     ("redis://a,[::1]x:1", "host 2 of the Redis URL is a malformed IPv6 literal"),
     ("redis://[::1]:x", PORT.format(1)),
+    ("redis://[::1]:1]", PORT.format(1)),  # the first "]" closes the literal
+    ("redis://[::1]]", "host 1 of the Redis URL is a malformed IPv6 literal"),
     ("redis://h/x", "the database of the Redis URL is not a number (/0, /1, …)"),
     ("redis://h/\u0663", "the database of the Redis URL is not a number (/0, /1, …)"),
     ("redis://h/0/1", "the Redis URL's path has too many parts: it is /db"),
@@ -107,6 +109,7 @@ def test_each_refusal_names_its_part_in_full(url: str, message: str) -> None:
     ("redis://a@b@h", ("node", False, (("h", 6379),), None, "a@b", 0, None)),
     ("redis://h#", ("node", False, (("h", 6379),), None, None, 0, None)),
     ("redis://h:1?", ("node", False, (("h", 1),), None, None, 0, None)),
+    ("redis://h/0?#", ("node", False, (("h", 6379),), None, None, 0, None)),
 ])
 def test_every_form_at_its_edges_reads_as_intended(url: str, expected: tuple[Any, ...]) -> None:
     target = parse_url(url)
@@ -127,6 +130,12 @@ def test_tls_choices_are_case_insensitive_and_normalised(value: str, reqs: str, 
                           ("false", False), ("0", False)):
         options = parse_url(f"rediss://h?ssl_check_hostname={word}").tls_options
         assert options == {"ssl_check_hostname": meaning}
+
+
+def test_a_second_scheme_separator_later_in_the_url_is_an_option_value() -> None:
+    target = parse_url("rediss://h?ssl_ca_certs=file:///ca.pem")
+    assert (target.topology, target.tls, target.nodes) == ("node", True, (("h", 6379),))
+    assert target.tls_options == {"ssl_ca_certs": "file:///ca.pem"}
 
 
 def test_a_password_never_shows_in_the_target_or_its_credentials_repr() -> None:
@@ -205,7 +214,21 @@ async def test_closing_a_sentinel_primary_closes_its_sentinel_connections() -> N
     assert closed == [0, 1, 0, 1] and disconnected == [True]
 
 
+def test_a_cluster_client_carries_every_timeout_retry_and_pool_setting() -> None:
+    cluster = open_url("rediss+cluster://app:pw@a:1,b:2?ssl_cert_reqs=none", connect_timeout=0.3,
+                       socket_timeout=0.4, retries=2, max_connections=9)
+    assert isinstance(cluster, RedisCluster)
+    kwargs = cluster.nodes_manager.connection_kwargs
+    assert (kwargs["socket_connect_timeout"], kwargs["socket_timeout"], kwargs["decode_responses"],
+            kwargs["client_name"], kwargs["username"], kwargs["ssl_cert_reqs"]) == (
+        0.3, 0.4, False, "oauth_middleware", "app", "none")
+    assert kwargs["max_connections"] == 9
+
+
 def test_the_store_refuses_a_cluster_url_before_any_client_exists() -> None:
+    for url in ("redis+cluster://h:1", "rediss+cluster://h:1"):
+        with pytest.raises(RedisURLError, match=f"^{re.escape(CLUSTER_NOT_YET)}$"):
+            open_url(url, cluster=False)
     for url in ("redis+cluster://h:1", "REDISS+CLUSTER://h:1"):
         with pytest.raises(RedisURLError, match=f"^{re.escape(CLUSTER_NOT_YET)}$"):
             connect_url(url)
