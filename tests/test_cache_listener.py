@@ -252,29 +252,39 @@ def test_cache_settings_that_cannot_work_are_refused(
                                                                       ("om:at:",))
 
 
-@pytest.mark.parametrize("stall", ["connect", "setup"])
+@pytest.mark.parametrize("stall", ["connect", "setup", "generation"])
 async def test_a_connection_that_never_comes_up_is_given_up_within_the_lease(
     server: TrackingServer, monkeypatch: pytest.MonkeyPatch, stall: str,
 ) -> None:
     monkeypatch.setattr(cache_module, "RECONNECT_DELAY", 0.0)
     attempts: list[FakeConnection] = []
+    abandoned: list[bool] = []
+
+    async def never() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            abandoned.append(True)  # the attempt is cancelled, not left running
+            raise
 
     def connect() -> FakeConnection:
         made = server.connect()
         attempts.append(made)
         if len(attempts) == 1 and stall == "connect":
-            made.connect = asyncio.Event().wait  # type: ignore[method-assign,assignment]
+            made.connect = never  # type: ignore[method-assign]
         return made
 
     server.mute_setup = stall == "setup"
+    server.generation_stall = stall == "generation"
     cache = TokenCache(connect, "om:at:", heartbeat=0.01, lease=0.1,  # type: ignore[arg-type]
                        generation=server.database_generation)
     try:
         cache.live()
         await until(lambda: len(attempts) >= 2, "a second attempt")
-        server.mute_setup = False
+        server.mute_setup = server.generation_stall = False
         await until(cache.live, "the cache serves")
         assert attempts[0].disconnected
+        assert abandoned == ([True] if stall == "connect" else [])
     finally:
         await cache.aclose()
 

@@ -38,6 +38,8 @@ class TrackingServer:
         self._held = 0
         #: Answer nothing while the cache sets the connection up (CLIENT, SUBSCRIBE).
         self.mute_setup = False
+        #: The generation read never answers (a frozen main connection).
+        self.generation_stall = False
         self._writer: asyncio.StreamWriter | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -46,6 +48,8 @@ class TrackingServer:
         return FakeConnection(self)
 
     async def database_generation(self) -> bytes | None:
+        if self.generation_stall:
+            await asyncio.Event().wait()
         if self.generation_error is not None:
             raise self.generation_error
         return self.generation
