@@ -130,7 +130,7 @@ async def test_replies_go_to_the_asker_in_order_and_an_error_reply_raises(link: 
     assert link.applied == [[b"k"]]
 
 
-@pytest.mark.parametrize("nonsense", [b"?what\r\n", b"+PONG\r\n", b":x\r\n"])
+@pytest.mark.parametrize("nonsense", [b"?what\r\n", b"+PONG\r\n", b":x\r\n", b"\r\n"])
 async def test_bytes_nobody_asked_for_drop_the_connection(link: Any, nonsense: bytes) -> None:
     link.data_received(nonsense)
     assert link.lost.done() and isinstance(link.lost.result(), ValueError)
