@@ -39,7 +39,7 @@ _TOKEN = ("tests/server/test_grants.py", "tests/server/test_client_auth.py",
 _STORE = ("tests/test_store.py", "tests/test_batch.py", "tests/test_pipelines.py",
           "tests/test_grant_cap.py", "tests/test_rotation.py", "tests/toolbox/test_removal.py",
           "tests/toolbox/test_index_paging.py", "tests/test_code_store.py",
-          "tests/test_refresh_store.py")
+          "tests/test_refresh_store.py", "tests/test_durable_store_writes.py")
 _GATEWAY = ("tests/test_cache.py", "tests/test_unavailable.py", "tests/test_store_urls.py",
             "tests/test_durability.py", "tests/test_gateway_faults.py",
             "tests/test_durability_wait.py", "tests/test_store_url_refusals.py",
