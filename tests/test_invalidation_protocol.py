@@ -236,6 +236,13 @@ def test_without_fakeredis_and_lupa_the_embedded_store_names_the_extra(
     assert isinstance(embedded(), fakeredis.FakeAsyncRedis)
 
 
+async def test_each_embedded_store_has_its_own_data() -> None:
+    first, second = embedded(), embedded()
+    await first.set("om:at:k", b"first's")
+    assert await second.get("om:at:k") is None
+    assert await first.get("om:at:k") == b"first's"
+
+
 def test_the_dedicated_connection_speaks_resp2_to_the_same_server_without_timeouts() -> None:
     client = aioredis.Redis(host="h", port=1, db=3, username="u", password="p", client_name="n",
                             socket_timeout=0.5, socket_connect_timeout=0.4, protocol=3)
