@@ -39,7 +39,13 @@ _TOKEN = ("tests/server/test_grants.py", "tests/server/test_client_auth.py",
 _STORE = ("tests/test_store.py", "tests/test_batch.py", "tests/test_pipelines.py",
           "tests/test_grant_cap.py", "tests/test_rotation.py", "tests/toolbox/test_removal.py",
           "tests/toolbox/test_index_paging.py", "tests/test_code_store.py",
-          "tests/test_refresh_store.py")
+          "tests/test_refresh_store.py", "tests/test_durable_store_writes.py")
+_GATEWAY = ("tests/test_cache.py", "tests/test_unavailable.py", "tests/test_store_urls.py",
+            "tests/test_durability.py", "tests/test_gateway_faults.py",
+            "tests/test_durability_wait.py", "tests/test_store_url_refusals.py",
+            "tests/test_redis_health_checks.py", "tests/test_cache_listener.py",
+            "tests/test_gateway_reads.py", "tests/test_invalidation_protocol.py",
+            "tests/test_gateway_edges.py")
 
 #: Each security-critical module and the fast test files that exercise it.
 MODULES: dict[str, tuple[str, ...]] = {
@@ -107,8 +113,8 @@ MODULES: dict[str, tuple[str, ...]] = {
                                             "tests/server/test_throttle_attempts.py"),
     "oauth_middleware/store/_minting.py": (*_STORE, *_TOKEN),
     "oauth_middleware/store/_generations.py": (*_STORE, *_TOKEN),
-    "oauth_middleware/store/_gateway/*": (*_STORE, "tests/test_cache.py",
-                                          "tests/test_unavailable.py"),
+    # The gateway: connection, 503 mapping, pipelines, batch, cache, durability, URLs, health.
+    "oauth_middleware/store/_gateway/*": (*_STORE, *_GATEWAY),
 }
 
 

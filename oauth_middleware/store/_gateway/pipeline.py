@@ -96,11 +96,11 @@ class Pipelines:
         batch = [entry for entry in batch if not entry[1].done()]  # cancelled meanwhile
         if not batch:
             return
-        flat = [command for commands, _, _ in batch for command in commands]
         waits = [wait for _, _, wait in batch if wait is not None]
-        if waits:
-            flat.append(("WAIT", max(n for n, _ in waits), max(ms for _, ms in waits)))
-        try:
+        try:  # building the list too: a bug there must reach the waiters, not strand them
+            flat = [command for commands, _, _ in batch for command in commands]
+            if waits:
+                flat.append(("WAIT", max(n for n, _ in waits), max(ms for _, ms in waits)))
             replies = await exchange(self._client().connection_pool, flat)
         except STORE_ERRORS as exc:
             logger.warning("token store unavailable: %s", type(exc).__name__)
