@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
 
 from tests.mutation.plan import MODULES, chosen
+from tests.mutation.wall_clock import MutantHung, wall_clock
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,3 +27,10 @@ def test_modules_are_chosen_by_path_or_file_name_and_an_unknown_one_is_refused()
     assert chosen(["grants/*"]) == ["oauth_middleware/server/grants/*"]
     with pytest.raises(SystemExit, match=r"nope\.py is not one of"):
         chosen(["nope.py"])
+
+
+def test_a_test_hung_under_a_mutant_fails_at_its_wall_clock_limit() -> None:
+    """mutmut's timeout counts CPU; an idle hang is ended by the alarm instead."""
+    with pytest.raises(MutantHung, match="within 1 s"), wall_clock(1):
+        signal.pause()
+    assert signal.getsignal(signal.SIGALRM) is signal.SIG_DFL and signal.alarm(0) == 0
