@@ -14,8 +14,8 @@ from oauth_middleware.store._gateway import Script, evalsha, texts
 #: When ``save_client`` writes: always, only a new id, only over the same registration.
 SaveCondition = Literal["any", "new", "same"]
 
-#: KEYS: client, clients; ARGV: record, condition, generation, client id, record read.
-#: Writes a client record and lists its id, on a condition checked in the same step:
+#: KEYS: client; ARGV: record, condition, generation, record read.
+#: Writes a client record on a condition checked in the same step:
 #: "new" (no client with this id yet) or "same" (the stored client has ``generation``:
 #: an edit never brings back a client removed meanwhile; and, given the record the edit
 #: was made from, every field of it is still as read: an edit never undoes another made
@@ -52,30 +52,29 @@ else
   if generation ~= ARGV[3] then
     return 0
   end
-  if ARGV[5] ~= '' and not unchanged(client, cjson.decode(ARGV[5])) then
+  if ARGV[4] ~= '' and not unchanged(client, cjson.decode(ARGV[4])) then
     return 0
   end
 end
 redis.call('SET', KEYS[1], ARGV[1])
-redis.call('SADD', KEYS[2], ARGV[4])
 return 1
 """)
 
 
-#: KEYS: client, clients, dynamic clients; ARGV: record, cap, client id.
-#: Registers a client through RFC 7591 unless its id is taken (0) or ``cap`` dynamically
-#: registered clients exist already (-1): counting and writing in one step, so N
-#: registrations racing for the last place leave exactly one in it. Returns 1 when written.
-REGISTER_DYNAMIC = Script("""
-if redis.call('EXISTS', KEYS[1]) == 1 then
+#: KEYS: clients, dynamic clients (one hash tag); ARGV: cap, client id.
+#: Reserves a place for a client registered through RFC 7591 unless its id is listed as
+#: dynamic already (0) or ``cap`` dynamically registered clients exist (-1): counting and
+#: reserving in one step, so N registrations racing for the last place leave exactly one
+#: in it. Returns 1 when reserved (the id is then listed in both sets).
+RESERVE_DYNAMIC = Script("""
+if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 1 then
   return 0
 end
-if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[2]) then
+if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[1]) then
   return -1
 end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('SADD', KEYS[2], ARGV[3])
-redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('SADD', KEYS[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[2])
 return 1
 """)
 
@@ -101,15 +100,15 @@ class Clients:
         """
         key, value = self._keys.client(client.client_id), dump(client)
         read = "" if over is None else _fields(over, fields)
+        listed = ("SADD", self._keys.clients, client.client_id)
         try:
             if only == "any":
-                await self._gateway.run([("SET", key, value),
-                                         ("SADD", self._keys.clients, client.client_id)])
+                await self._gateway.run([listed, ("SET", key, value)])
                 saved = 1
-            else:
-                saved = await self._gateway.one(evalsha(
-                    SAVE_CLIENT, [key, self._keys.clients],
-                    [value, only, client.generation, client.client_id, read]), SAVE_CLIENT)
+            else:  # "same" writes over a record that is listed already
+                script = evalsha(SAVE_CLIENT, [key], [value, only, client.generation, read])
+                *_, saved = await self._gateway.run(
+                    [listed, script] if only == "new" else [script], SAVE_CLIENT)
         finally:
             self._gateway.forget(key)
         await self._gateway.settled()
@@ -117,16 +116,25 @@ class Clients:
 
     async def register_dynamic(self, client: Client, *, cap: int) -> int:
         """Write a new dynamically registered client under the server-wide ``cap``
-        (``REGISTER_DYNAMIC``): 1 written, 0 its id is taken, -1 the cap is reached."""
-        key, value = self._keys.client(client.client_id), dump(client)
+        (``RESERVE_DYNAMIC``, then the record if its id is free): 1 written, 0 its id is
+        taken, -1 the cap is reached. The id lists and the record carry different hash
+        tags: a place is reserved first and given back when the id turns out taken."""
+        key, value, client_id = self._keys.client(client.client_id), dump(client), client.client_id
+        registry = [self._keys.clients, self._keys.dynamic_clients]
+        reserved = int(await self._gateway.one(
+            evalsha(RESERVE_DYNAMIC, registry, [cap, client_id]), RESERVE_DYNAMIC))
+        if reserved != 1:
+            return reserved
         try:
-            result = await self._gateway.one(evalsha(
-                REGISTER_DYNAMIC, [key, self._keys.clients, self._keys.dynamic_clients],
-                [value, cap, client.client_id]), REGISTER_DYNAMIC)
+            written = await self._gateway.one(
+                evalsha(SAVE_CLIENT, [key], [value, "new", "", ""]), SAVE_CLIENT)
         finally:
             self._gateway.forget(key)
+        if not int(written):
+            await self._gateway.run([("SREM", self._keys.dynamic_clients, client_id)])
+            return 0
         await self._gateway.settled()
-        return int(result)
+        return 1
 
     async def count_dynamic(self) -> int:
         """How many dynamically registered clients exist (against their cap)."""
@@ -137,7 +145,7 @@ class Clients:
         return None if raw is None else load(Client, raw)
 
     async def delete_client(self, client_id: str) -> bool:
-        """Remove a client record; from then on nothing is issued to it (``ISSUE`` checks the
+        """Remove a client record; from then on nothing is issued to it (``CLIENT_INDEX`` checks the
         record). Its tokens are revoked by ``revoke_client_tokens``."""
         key = self._keys.client(client_id)
         try:

@@ -1,53 +1,99 @@
 """Every Redis key the project uses (DESIGN decisions 2, 3 and 5).
 
-No other module spells a key. ``P`` is the store's prefix (default ``om:``);
-``{g}`` is a grant id inside a Redis Cluster hash tag, so every key of one
-grant lives in one slot and the Lua scripts that rotate, redeem and revoke a
-grant touch one slot only. ``<sha>`` is the SHA-256 hex digest of a raw
-token, code or transaction id: raw values are never stored.
+No other module spells a key. ``P`` is the store's prefix (default ``om:``).
+This is key schema 2 (:data:`KEY_SCHEMA`): every key carries a Redis Cluster hash tag
+(the part in braces), chosen so that every Lua script, and every multi-key command,
+touches the keys of one tag, hence one cluster slot:
 
-Only a grant's keys, and a user's consent transactions (below), share a hash
-tag; other keys that change together do not.
-A new grant (``_grant_scripts.ISSUE``) is written together with its ``idx:user`` and
-``idx:client`` entries by one script that first checks its client record (it
-exists, with the ``generation`` the issuer authenticated); a client record and
-the ``clients`` set are written by one script or pipeline. Removing a client
-deletes its record first, then sweeps ``idx:client`` in ZSCAN pages, revoking
-each grant before dropping it from both indexes (revoking a user's grants, or
-one grant, drops them from both indexes the same way). Those scripts span slots: the
-store uses a plain, non-cluster Redis client, and Redis Cluster would need the
-client, its index and its grants under one hash tag.
+* ``{g}``, a grant id: every key of one grant (tokens, code, refresh record, member set,
+  tombstone). Redeeming a code, rotating a refresh token, revoking a grant: one script.
+* ``{<client_id>}``: a client's record and its two indexes. The script that indexes a
+  new grant under its client checks the client record in the same step.
+* ``{<sha(user)>}``, the digest of a user id: the user's grant index (and its displaced
+  set), and the user's consent transactions. One script caps either.
+* ``{registry}``: the sets listing every client id and the dynamically registered ones
+  (one script counts against the cap and reserves a place).
+* throttle counters: the tag of their subject's digest.
+
+``<sha>`` is the SHA-256 hex digest of a raw token, code or transaction id: raw values
+are never stored.
+
+How each operation that spans entities is split, and why it stays safe:
+
+* Issuing a grant (``_grants._write``) is three scripts of three tags sent in one round
+  trip: ``WRITE_GRANT`` (the members, refused when the grant's tombstone exists),
+  ``CLIENT_INDEX`` (the ``idx:client`` entry, only while the client record has the
+  generation the issuer authenticated) and ``SUBJECT_INDEX`` (the ``idx:user`` or
+  ``idx:own`` entry). Removing a client deletes its record first, then sweeps
+  ``idx:client``: a grant indexed before the deletion is found by the sweep, which
+  revokes it and leaves a tombstone (``gone:{g}``) that refuses a grant write still in
+  flight, whichever node answers first; an index entry refused after the deletion makes
+  the issuer revoke what it wrote and raise ``ClientRemoved``. Tokens are only handed out
+  once all three succeeded.
+* The cap of a subject's grants: ``SUBJECT_INDEX`` moves the grants past the cap from
+  the index into the subject's displaced set (``:out``, same tag) in the step that adds
+  the new one, so the index stays within the cap however many issue at once; the issuer
+  then revokes each displaced grant (its own tag) and only then drops it from the
+  displaced set and its client's index. Revoking a user sweeps the displaced set too, so
+  an issuer that dies midway leaves no live grant out of reach of a logout.
+* Revoking every grant of a user or a client, or what an interrupted client removal left
+  (``_revocation``, ``_sweep``): ZSCAN pages of one index, one ``SWEEP_GRANT`` per grant
+  (its tag), then ``ZREM`` per index (each one key). Idempotent: a retried sweep finds
+  nothing more to delete; a grant is revoked before any index forgets it.
+* Registering a client: the ``{registry}`` listing is written before the record, so a
+  client is never unlisted; a refused edit never lists an id again. An RFC 7591
+  registration reserves its place under the cap first, then writes the record only if
+  the id is free, and gives the place back otherwise.
+* Listing clients or tokens (the admin's paging and search) reads one index or set, then
+  each record by its own key: single-key commands the gateway routes per node.
+
+The change in guarantee against a single node: issuing is no longer one atomic step.
+A process that dies between the three scripts leaves at most a grant nobody received
+(its tokens were never answered; it expires with its TTL) or index entries of a grant
+that does not exist (pruned by the next sweep or by their score). An issue racing a
+logout (``revoke_user``) that finds the grant's tombstone is refused as if its client
+were removed (the caller answers an error; nothing is issued).
 
 Which repository writes which keys (each also owns the Lua scripts that write them):
-``_grants`` and ``_revocation`` the grant keys (``at``, ``rt``, ``code``, ``members``) and
-the ``idx`` indexes, which ``_tokens`` and ``_authn`` only read; ``_clients`` ``client`` and
-``clients``; ``_scopes`` ``scopes``; ``_consent`` ``txn`` and ``txns``; ``_throttle``
-``throttle`` and ``attempts``; the gateway's local cache ``cache:generation``.
+``_grants``, ``_revocation`` and ``_sweep`` the grant keys (``at``, ``rt``, ``code``,
+``members``, ``gone``) and the ``idx`` indexes, which ``_tokens`` and ``_authn`` only read;
+``_clients`` ``client`` and ``clients``; ``_scopes`` ``scopes``; ``_consent`` ``txn`` and
+``txns``; ``_throttle`` ``throttle`` and ``attempts``; the gateway's local cache
+``cache:generation``.
 
-=============================  ======  ===============================  =================
-key                            type    value                            TTL
-=============================  ======  ===============================  =================
-P client:<client_id>           string  JSON client (secret as a hash,   none
-                                       ``generation``: random per
-                                       registration)
-P clients                      set     every client id                  none
-P clients:dynamic              set     ids registered by RFC 7591       none
-P scopes                       hash    identifier -> JSON title/enabled none
-P at:{g}:<sha>                 string  JSON access token record         token lifetime
-P rt:{g}                       string  JSON refresh record of grant g   refresh lifetime
-P rt:{g}:<sha>                 string  JSON refresh record, schema 0    refresh lifetime
-P code:{g}:<sha>               string  JSON authorization code record   code lifetime
-P members:{g}                  set     the live keys above of grant g   longest member
-P idx:user:<sha(user)>         zset    grant id -> expiry (ms, Redis)   latest expiry
-P idx:client:<client_id>       zset    grant id -> expiry (ms, Redis)   latest expiry
-P idx:own:<client_id>          zset    grant id -> expiry (ms, Redis)   latest expiry
-P txn:{<sha(user)>}:<sha>      string  JSON pending authorization       consent lifetime
-P txns:{<sha(user)>}           zset    txn <sha> -> stored at (ms)      consent lifetime
-P throttle:<b>:{<sha>}         hash    count, ends (window end, ms)     throttle window
-P throttle:<b>:{<sha>}:<a>     hash    count, ends, from one caller     throttle window
-P attempts:<b>:{<sha>}:<a>     zset    attempt id -> hold end (ms)      ``attempt_timeout``
-P cache:generation             string  random; only with local_cache    none
-=============================  ======  ===============================  =================
+=================================  ======  ===============================  =================
+key                                type    value                            TTL
+=================================  ======  ===============================  =================
+P client:{<client_id>}             string  JSON client (secret as a hash,   none
+                                           ``generation``: random per
+                                           registration)
+P clients:{registry}               set     every client id                  none
+P clients:{registry}:dynamic       set     ids registered by RFC 7591       none
+P scopes                           hash    identifier -> JSON title/enabled none
+P at:{g}:<sha>                     string  JSON access token record         token lifetime
+P rt:{g}                           string  JSON refresh record of grant g   refresh lifetime
+P rt:{g}:<sha>                     string  JSON refresh record, schema 0    refresh lifetime
+P code:{g}:<sha>                   string  JSON authorization code record   code lifetime
+P members:{g}                      set     the live keys above of grant g   longest member
+P gone:{g}                         string  "1": grant g was swept           ``TOMBSTONE_MS``
+P idx:user:{<sha(user)>}           zset    grant id -> expiry (ms, Redis)   latest expiry
+P idx:user:{<sha(user)>}:out       zset    displaced grant id -> expiry     latest expiry
+P idx:client:{<client_id>}         zset    grant id -> expiry (ms, Redis)   latest expiry
+P idx:own:{<client_id>}            zset    grant id -> expiry (ms, Redis)   latest expiry
+P idx:own:{<client_id>}:out        zset    displaced grant id -> expiry     latest expiry
+P txn:{<sha(user)>}:<sha>          string  JSON pending authorization       consent lifetime
+P txns:{<sha(user)>}               zset    txn <sha> -> stored at (ms)      consent lifetime
+P throttle:<b>:{<sha>}             hash    count, ends (window end, ms)     throttle window
+P throttle:<b>:{<sha>}:<a>         hash    count, ends, from one caller     throttle window
+P attempts:<b>:{<sha>}:<a>         zset    attempt id -> hold end (ms)      ``attempt_timeout``
+P cache:generation                 string  random; only with local_cache    none
+=================================  ======  ===============================  =================
+
+Key schema 1 (before this version) spelled ``client:<id>``, ``clients``,
+``clients:dynamic``, ``idx:user:<sha>``, ``idx:client:<id>`` and ``idx:own:<id>`` without
+tags: this version does not read them. Move such a store with ``store export`` (from the
+previous version) and ``store import`` (this one renames those keys,
+:func:`current_name`).
 
 Refresh rotation (schema version 1, ``codec.SCHEMA_VERSION``) keeps one refresh
 record per grant, ``rt:{g}``: the current token's SHA-256 ``digest`` (the nonce
@@ -87,20 +133,21 @@ when it stops counting, and removed when its check ends.
 
 Every grant is in its client's ``idx:client`` index, and in its subject's: ``idx:user``
 for a user, ``idx:own`` for a client acting for itself (client credentials; grants
-written before that index existed are in ``idx:client`` only). ``_grant_scripts.ISSUE`` keeps a
-subject's index at most ``max_grants_per_user`` (``idx:user``) or ``max_grants_per_client``
-(``idx:own``) entries: past that it revokes the entries with the lowest score (earliest
-expiry) and drops them from both indexes. ``idx:client`` is not capped (it holds all the
-grants of all the users of a client); it is bounded by its users' caps and its own.
+written before that index existed are in ``idx:client`` only).
+``_grant_scripts.SUBJECT_INDEX`` keeps a subject's index at most ``max_grants_per_user``
+(``idx:user``) or ``max_grants_per_client`` (``idx:own``) entries: past that it displaces
+the entries with the lowest score (earliest expiry), which are then revoked and dropped
+from every index (above). ``idx:client`` is not capped (it holds all the grants of all
+the users of a client); it is bounded by its users' caps and its own.
 
 An index entry's score is the grant's latest expiry by Redis's clock (``TIME``, in ms to
-the microsecond): the scripts that write one (``_grant_scripts.INDEX_ADD`` and ``ISSUE``)
-are given the grant's TTL, add Redis's now, prune by it and set the index's PEXPIREAT
-from it, the clock its keys expire by. No process's clock enters an index: one running
-ahead would prune other hosts' live grants out of every sweep's reach, one running
-behind would lose its own (the index expiring before them), and the cap would displace
-grants out of order. Grants of one lifetime are thus displaced in the order they were
-issued; an entry is pruned a second after its score.
+the microsecond): the scripts that write one (``_grant_scripts.INDEX_ADD``,
+``CLIENT_INDEX``, ``SUBJECT_INDEX``) are given the grant's TTL, add Redis's now, prune by
+it and set the index's PEXPIREAT from it, the clock its keys expire by. No process's clock
+enters an index: one running ahead would prune other hosts' live grants out of every
+sweep's reach, one running behind would lose its own (the index expiring before them), and
+the cap would displace grants out of order. Grants of one lifetime are thus displaced in
+the order they were issued; an entry is pruned a second after its score.
 
 Client ids are restricted to URL-safe characters at registration, so they are
 safe inside a key; user ids are free text and appear only as a digest.
@@ -114,6 +161,8 @@ from functools import lru_cache
 
 from oauth_middleware.security import digest
 
+#: The key schema's version: 2 gave every key a hash tag (see above for moving a store of 1).
+KEY_SCHEMA = 2
 #: Prefix of every key unless the store is given another one.
 DEFAULT_PREFIX = "om:"
 
@@ -145,16 +194,16 @@ class Keys:
     prefix: str = DEFAULT_PREFIX
 
     def client(self, client_id: str) -> str:
-        return f"{self.prefix}client:{client_id}"
+        return f"{self.prefix}client:{{{client_id}}}"
 
     @property
     def clients(self) -> str:
-        return f"{self.prefix}clients"
+        return f"{self.prefix}clients:{{registry}}"
 
     @property
     def dynamic_clients(self) -> str:
         """The ids of clients registered through RFC 7591, counted against their cap."""
-        return f"{self.prefix}clients:dynamic"
+        return f"{self.prefix}clients:{{registry}}:dynamic"
 
     @property
     def scopes(self) -> str:
@@ -175,28 +224,26 @@ class Keys:
         return f"{self.prefix}code:{{{grant_id}}}:{sha}"
 
     def members(self, grant_id: str) -> str:
-        return f"{self.members_head}{grant_id}}}"
+        return f"{self.prefix}members:{{{grant_id}}}"
 
-    @property
-    def members_head(self) -> str:
-        """``members(g)`` is this, ``g`` and ``}``: for the script that revokes grants it
-        finds in an index (``_grant_scripts.ISSUE``)."""
-        return f"{self.prefix}members:{{"
+    def gone(self, grant_id: str) -> str:
+        """The tombstone a sweep leaves: a grant write that arrives later is refused."""
+        return f"{self.prefix}gone:{{{grant_id}}}"
 
     def user_index(self, user: str) -> str:
-        return f"{self.prefix}idx:user:{digest(user)}"
+        return f"{self.prefix}idx:user:{{{digest(user)}}}"
 
     def client_index(self, client_id: str) -> str:
-        return f"{self.client_index_head}{client_id}"
-
-    @property
-    def client_index_head(self) -> str:
-        """What ``client_index`` puts before a client id (``_grant_scripts.ISSUE`` needs it)."""
-        return f"{self.prefix}idx:client:"
+        return f"{self.prefix}idx:client:{{{client_id}}}"
 
     def own_index(self, client_id: str) -> str:
         """The grants a client holds as itself (client credentials), capped like a user's."""
-        return f"{self.prefix}idx:own:{client_id}"
+        return f"{self.prefix}idx:own:{{{client_id}}}"
+
+    @staticmethod
+    def displaced(index: str) -> str:
+        """Grants a subject index displaced past its cap and not yet swept (same slot)."""
+        return f"{index}:out"
 
     def subject_index(self, subject: str, subject_type: str) -> str:
         """Client-credentials grants are indexed under the client's own index, user grants
@@ -260,6 +307,7 @@ _ID = r"[A-Za-z0-9._~-]{1,128}"
 _GRANT = r"\{[A-Za-z0-9_-]{1,64}\}"
 _SHA = r"[0-9a-f]{64}"
 _TAG = r"\{[0-9a-f]{64}\}"
+_CID = r"\{[A-Za-z0-9._~-]{1,128}\}"
 _BUCKET = r"[A-Za-z0-9_.-]{1,64}"
 
 #: Every kind of key above, for the tools that move data (``store export``, ``store import``)
@@ -267,17 +315,19 @@ _BUCKET = r"[A-Za-z0-9_.-]{1,64}"
 #: the prefix. A key under the prefix that matches none (or holds another type) is unknown.
 KINDS: dict[str, tuple[str, re.Pattern[str]]] = {
     kind: (redis_type, re.compile(shape)) for kind, redis_type, shape in (
-        ("client", "string", f"client:{_ID}"),
-        ("clients", "set", "clients"),
-        ("dynamic_clients", "set", "clients:dynamic"),
+        ("client", "string", f"client:{_CID}"),
+        ("clients", "set", r"clients:\{registry\}"),
+        ("dynamic_clients", "set", r"clients:\{registry\}:dynamic"),
         ("scopes", "hash", "scopes"),
         ("access_token", "string", f"at:{_GRANT}:{_SHA}"),
         ("refresh_token", "string", f"rt:{_GRANT}(?::{_SHA})?"),
         ("code", "string", f"code:{_GRANT}:{_SHA}"),
         ("grant_members", "set", f"members:{_GRANT}"),
-        ("user_index", "zset", f"idx:user:{_SHA}"),
-        ("client_index", "zset", f"idx:client:{_ID}"),
-        ("own_index", "zset", f"idx:own:{_ID}"),
+        ("grant_tombstone", "string", f"gone:{_GRANT}"),
+        ("user_index", "zset", f"idx:user:{_TAG}"),
+        ("client_index", "zset", f"idx:client:{_CID}"),
+        ("own_index", "zset", f"idx:own:{_CID}"),
+        ("displaced", "zset", f"idx:(?:user:{_TAG}|own:{_CID}):out"),
         ("consent", "string", f"txn:{_TAG}:{_SHA}"),
         ("consent_index", "zset", f"txns:{_TAG}"),
         ("throttle", "hash", f"throttle:{_BUCKET}:{_TAG}(?::{_SHA})?"),
@@ -293,3 +343,26 @@ def kind_of(name: str) -> str | None:
         if shape.fullmatch(name):
             return kind
     return None
+
+
+#: Key schema 1 (before hash tags per client and per user): shape after the prefix -> the
+#: schema-2 name. ``store import`` renames such keys, so an export of an older store
+#: restores into this one (:func:`current_name`).
+_LEGACY: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(shape), new) for shape, new in (
+        (f"client:({_ID})", r"client:{\1}"),
+        ("clients", "clients:{registry}"),
+        ("clients:dynamic", "clients:{registry}:dynamic"),
+        (f"idx:user:({_SHA})", r"idx:user:{\1}"),
+        (f"idx:(client|own):({_ID})", r"idx:\1:{\2}"),
+    ))
+
+
+def current_name(name: str) -> str:
+    """``name`` (after the prefix) in this key schema: a schema-1 name renamed, else as is."""
+    if kind_of(name) is not None:
+        return name
+    for shape, new in _LEGACY:
+        if shape.fullmatch(name):
+            return shape.sub(new, name)
+    return name
