@@ -15,7 +15,7 @@ from urllib.parse import quote
 from bench.seed import REDIRECT_URI, SCOPE, Seeded
 from bench.wrk import Request
 
-App = Literal["bare", "protected", "cached", "jwt", "peer"]
+App = Literal["bare", "protected", "cached", "jwt", "peer", "cluster", "cluster2"]
 Pool = Literal["codes", "refresh", "access"]
 FORM = "application/x-www-form-urlencoded"
 #: Shaped like one of our tokens, but never issued: the lookup runs and misses.
@@ -45,7 +45,23 @@ def _post(path: str, body: str, seeded: Seeded) -> Request:
     return Request("POST", path, _basic(seeded), body)
 
 
-def rows(seeded: Seeded, peer_token: str | None) -> list[Row]:
+def cluster_rows(seeded: Seeded) -> list[Row]:
+    """The same requests through a 3-primary Redis Cluster (its own seeded client and
+    token): against ``header`` and ``token_cc`` of the same run, and two workers against
+    one."""
+    bearer = {"Authorization": f"Bearer {seeded.token}"}
+    return [
+        Row("cluster_header", "cluster: protected, header token", "cluster",
+            Request(headers=bearer)),
+        Row("cluster_cc", "cluster: token client_credentials", "cluster",
+            _post("/oauth/token", f"grant_type=client_credentials&scope={SCOPE}", seeded),
+            server=True),
+        Row("cluster_header_2w", "cluster: protected, header token, 2 workers", "cluster2",
+            Request(headers=bearer)),
+    ]
+
+
+def rows(seeded: Seeded, peer_token: str | None, cluster: Seeded | None = None) -> list[Row]:
     bearer = {"Authorization": f"Bearer {seeded.token}"}
     redirect = quote(REDIRECT_URI, safe="")
     table = [
@@ -79,6 +95,8 @@ def rows(seeded: Seeded, peer_token: str | None) -> list[Row]:
         Row("introspect", "introspect (RFC 7662)", "protected",
             _post("/oauth/introspect", f"token={seeded.token}", seeded), server=True),
     ]
+    if cluster is not None:
+        table += cluster_rows(cluster)
     if peer_token is not None:
         table.append(Row("peer", "peer: django-oauth-toolkit, header token", "peer",
                          Request(path="/me/", headers={"Authorization": f"Bearer {peer_token}"})))

@@ -189,8 +189,9 @@ class Grants:
                     [grant_id, ttl, NEVER_MS, cap, ISSUE_EVICTIONS]),
         ], scripts.WRITE_GRANT, scripts.CLIENT_INDEX, scripts.SUBJECT_INDEX)
         if displaced:
-            await self._sweeper.sweep(k.displaced(subject_index), texts(displaced))
+            await self._sweeper.sweep(k.displaced(subject_index), texts(displaced),
+                                      durable=False)
             await self._gateway.settled()
         if not (int(written) and int(indexed)):
-            await self._sweeper.sweep(subject_index, [grant_id])
+            await self._sweeper.sweep(subject_index, [grant_id], durable=False)
             raise ClientRemoved(f"client {client_id!r} is no longer registered")

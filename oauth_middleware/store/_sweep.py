@@ -30,19 +30,29 @@ class Sweeper:
         return evalsha(scripts.SWEEP_GRANT, [k.members(grant_id), k.gone(grant_id)],
                        [scripts.TOMBSTONE_MS])
 
-    def indexes(self, client_id: str, subject: str, subject_type: str) -> list[str]:
+    def indexes(self, client_id: str, subject: str, subject_type: str, *,
+                displaced: bool = True) -> list[str]:
         """Every index a grant of this owner may be in: its client's, its subject's, and
-        the subject's displaced set."""
+        (``displaced``) the subject's displaced set. A sweep of many grants leaves the
+        displaced sets be: one ZREM per user would double its round trip, and an entry
+        left there names a grant already gone (a later sweep of it deletes nothing, and
+        the set expires with its latest entry)."""
         subject_index = self._keys.subject_index(subject, subject_type)
-        return sorted({self._keys.client_index(client_id), subject_index,
-                       self._keys.displaced(subject_index)})
+        found = {self._keys.client_index(client_id), subject_index}
+        if displaced:
+            found.add(self._keys.displaced(subject_index))
+        return sorted(found)
 
-    async def sweep(self, index_key: str, grant_ids: list[str]) -> int:
+    async def sweep(self, index_key: str, grant_ids: list[str], *, durable: bool = True) -> int:
         """Revoke ``grant_ids`` in one round trip, then drop them from ``index_key`` and from
         the other indexes each was in (its client's or its user's), so revoking a user's
         grants leaves no dead entry in their clients' indexes, nor the reverse. The local
-        cache drops the deleted keys at once; returns how many keys went."""
-        replies = await self.swept([self.command(g) for g in grant_ids])
+        cache drops the deleted keys at once; returns how many keys went. ``durable=False``
+        sends no ``WAIT`` (grants nobody was answered with, or displaced by the cap, as a
+        single node's issuing script never waited)."""
+        commands = [self.command(g) for g in grant_ids]
+        replies = (await self.swept(commands) if durable
+                   else await self._gateway.run(commands, scripts.SWEEP_GRANT))
         unindex: dict[str, list[str]] = {index_key: list(grant_ids)}
         deleted = 0
         for grant_id, (client_id, subject, subject_type, keys) in zip(grant_ids, replies,
@@ -51,7 +61,7 @@ class Sweeper:
             deleted += len(keys)
             client_id, subject, subject_type = texts([client_id, subject, subject_type])
             if client_id:
-                for other in self.indexes(client_id, subject, subject_type):
+                for other in self.indexes(client_id, subject, subject_type, displaced=False):
                     if other != index_key:
                         unindex.setdefault(other, []).append(grant_id)
         await self._gateway.run([("ZREM", key, *ids) for key, ids in unindex.items()])

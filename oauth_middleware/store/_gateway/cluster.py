@@ -1,0 +1,281 @@
+"""Redis Cluster under the gateway: each tick's commands routed by slot, one pipeline per node.
+
+Why our own routing rather than redis-py's cluster pipeline: the gateway already batches a
+loop iteration's command lists into one round trip (:mod:`.pipeline`), and a durable write
+needs its ``WAIT`` on the very connection that carried it (``WAIT`` counts the writes of
+its own connection). So a tick's commands are grouped by the node that holds each one's
+slot, every group goes out as one pipeline on one connection of that node (all nodes at
+once), and a group with a durable list ends with its own ``WAIT``: a list is durable only
+when every node it wrote to confirmed it.
+
+Every command names its key first (a script its first key): that key's slot picks the
+node. The store's key schema keeps every script and multi-key command in one slot
+(:mod:`oauth_middleware.store.keys`). Keyless commands (``PING``) go to one primary.
+
+Redirections: a ``MOVED`` reply means the command did not run; the slot map is read
+again and the command resent to the new owner, as is a ``TRYAGAIN`` (a slot mid-move).
+An ``ASK`` reply sends it once to the named node, after ``ASKING``. Past
+:data:`REDIRECTIONS` rounds the error reply stays in place, and the caller's call fails
+as an unavailable store (503). A connection failure fails the whole tick (503, as on one
+node) and has the slot map read again before the next one: a failover promoted a replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import SSLConnection
+from redis.exceptions import AskError, MovedError, ResponseError, TryAgainError
+
+from oauth_middleware.store._gateway.connection import STORE_ERRORS, unavailable
+from oauth_middleware.store._gateway.durability import StoreNotDurable, Wait
+from oauth_middleware.store._gateway.health import RedisHealth, check
+from oauth_middleware.store._gateway.pipeline import Pipelines, _Entry, _fail, _send_and_read
+from oauth_middleware.store._gateway.script import Command, Replies
+
+logger = logging.getLogger("oauth_middleware.store")
+
+#: Rounds of resending after MOVED, ASK or TRYAGAIN before the command fails (503).
+REDIRECTIONS = 3
+#: Commands with no key: sent to the first primary.
+KEYLESS = frozenset({"PING", "TIME", "WAIT", "INFO"})
+
+
+def key_of(command: Command) -> Any:
+    """The key whose slot routes ``command`` (None: keyless)."""
+    name = str(command[0]).upper()
+    if name == "EVALSHA":
+        return command[3] if int(command[2]) > 0 else None
+    if name in KEYLESS or len(command) < 2:
+        return None
+    return command[1]
+
+
+class ClusterRouter:
+    """Sends commands to the nodes that hold their slots; reads the slot map when it moved."""
+
+    def __init__(self, client: RedisCluster) -> None:
+        self.client = client
+        self._stale = True
+        self._lock = asyncio.Lock()
+
+    async def ready(self) -> None:
+        """Read the slot map first, or again after a failure or a redirection."""
+        if self._stale:
+            async with self._lock:
+                if self._stale:
+                    await self.client.nodes_manager.initialize()
+                    self._stale = False
+
+    def node_for(self, command: Command) -> ClusterNode:
+        key = key_of(command)
+        manager = self.client.nodes_manager
+        if key is None:
+            return manager.get_nodes_by_server_type("primary")[0]
+        return manager.get_node_from_slot(self.client.keyslot(key))
+
+    async def exchange(self, commands: Sequence[Command], wait: Wait | None
+                       ) -> tuple[Replies, list[int | None]]:
+        """Each command's reply, and how many replicas confirmed its node's writes (None
+        without ``wait``), resending redirected commands (:data:`REDIRECTIONS`)."""
+        await self.ready()
+        replies: Replies = [None] * len(commands)
+        acked: list[int | None] = [None] * len(commands)
+        pending: dict[int, ClusterNode | None] = dict.fromkeys(range(len(commands)))
+        for round_ in range(REDIRECTIONS + 1):
+            groups: dict[ClusterNode, list[int]] = {}
+            for i, asked in pending.items():
+                groups.setdefault(asked or self.node_for(commands[i]), []).append(i)
+            asking = {i for i, asked in pending.items() if asked is not None}
+            results = await asyncio.gather(*(
+                self._node_trip(node, [commands[i] for i in idx], [i in asking for i in idx],
+                                wait)
+                for node, idx in groups.items()))
+            pending = {}
+            for idx, (node_replies, ack) in zip(groups.values(), results, strict=True):
+                for i, reply in zip(idx, node_replies, strict=True):
+                    replies[i], acked[i] = reply, ack
+                    if round_ < REDIRECTIONS and isinstance(reply, (AskError, TryAgainError)):
+                        pending[i] = self._asked(reply)
+            if not pending:
+                break
+        return replies, acked
+
+    def _asked(self, reply: ResponseError) -> ClusterNode | None:
+        """Where a redirected command goes next: the ASK target, or (None) its slot's owner
+        once the map is read again."""
+        if isinstance(reply, AskError) and not isinstance(reply, MovedError):
+            node = self.client.nodes_manager.get_node(host=reply.host, port=reply.port)
+            if node is not None:
+                return node
+        self._stale = True
+        return None
+
+    async def _node_trip(self, node: ClusterNode, commands: list[Command],
+                         asking: list[bool], wait: Wait | None) -> tuple[Replies, int | None]:
+        """One pipeline on one connection of ``node``: ``ASKING`` before each asked command,
+        ``WAIT`` at the end when durable; the replies of the commands alone."""
+        flat: list[Command] = []
+        for command, ask in zip(commands, asking, strict=True):
+            flat += [("ASKING",), command] if ask else [command]
+        if wait is not None:
+            flat.append(("WAIT", *wait))
+        await self.ready()
+        connection = node.acquire_connection()
+        try:
+            replies = await _send_and_read(connection, flat)
+        except STORE_ERRORS:
+            self._stale = True
+            await connection.disconnect(nowait=True)
+            raise
+        finally:
+            node.release(connection)
+        ack = None
+        if wait is not None:
+            last = replies.pop()
+            ack = last if isinstance(last, int) else -1
+        kept = iter(replies)
+        out = []
+        for ask in asking:
+            if ask:
+                next(kept)
+            out.append(next(kept))
+        return out, ack
+
+
+class ClusterPipelines(Pipelines):
+    """:class:`.pipeline.Pipelines` whose round trip goes through a :class:`ClusterRouter`."""
+
+    __slots__ = ("_router",)
+
+    def __init__(self, router: ClusterRouter) -> None:
+        super().__init__(lambda: router.client)  # type: ignore[arg-type,return-value]
+        self._router = router
+
+    async def _round_trip(self, batch: list[_Entry]) -> None:
+        batch = [entry for entry in batch if not entry[1].done()]
+        if not batch:
+            return
+        flat = [command for commands, _, _ in batch for command in commands]
+        waits = [wait for _, _, wait in batch if wait is not None]
+        wait = (max(n for n, _ in waits), max(ms for _, ms in waits)) if waits else None
+        try:
+            replies, acked = await self._router.exchange(flat, wait)
+        except STORE_ERRORS as exc:
+            logger.warning("token store unavailable: %s", type(exc).__name__)
+            failure = exc
+            _fail(batch, lambda: unavailable(failure))
+            return
+        except asyncio.CancelledError:
+            for _, waiter, _ in batch:
+                waiter.cancel()
+            raise
+        except Exception as exc:  # a bug, not an outage: let each request see it
+            bug = exc
+            _fail(batch, lambda: bug)
+            return
+        start = 0
+        for commands, waiter, own in batch:
+            end = start + len(commands)
+            if not waiter.done():
+                short = own is not None and any(
+                    (a if a is not None else -1) < own[0] for a in acked[start:end])
+                if short:
+                    waiter.set_exception(StoreNotDurable(replies[start:end]))
+                else:
+                    waiter.set_result(replies[start:end])
+            start = end
+
+
+class ClusterReader:
+    """What :class:`.batch.Batcher` reads through on a cluster: one ``MGET`` per slot, every
+    node at once, in one round trip of the router."""
+
+    def __init__(self, router: ClusterRouter) -> None:
+        self._router = router
+
+    async def get(self, key: str) -> Any:
+        (value,) = await self.mget([key])
+        return value
+
+    async def mget(self, keys: Sequence[str]) -> list[Any]:
+        by_slot: dict[int, list[int]] = {}
+        for i, key in enumerate(keys):
+            by_slot.setdefault(self._router.client.keyslot(key), []).append(i)
+        groups = list(by_slot.values())
+        replies, _ = await self._router.exchange(
+            [("MGET", *(keys[i] for i in idx)) for idx in groups], None)
+        values: list[Any] = [None] * len(keys)
+        for idx, reply in zip(groups, replies, strict=True):
+            if isinstance(reply, ResponseError):
+                raise reply
+            for i, value in zip(idx, reply, strict=True):
+                values[i] = value
+        return values
+
+
+async def connected_replicas(client: RedisCluster) -> int:
+    """The fewest replicas any primary has: what ``min_replicas`` auto can count on."""
+    infos = await client.info("replication", target_nodes=RedisCluster.PRIMARIES)
+    counts = [int(info.get("connected_slaves", 0)) for info in infos.values()]
+    return min(counts, default=0)
+
+
+async def cluster_health(client: RedisCluster, *, allow_eviction: bool = False) -> RedisHealth:
+    """:func:`.health.check` of every primary (each holds a share of the data): the first
+    that refuses to serve, or every primary's notes together."""
+    await client.initialize()
+    notes: list[str] = []
+    health = RedisHealth()
+    for node in client.nodes_manager.get_nodes_by_server_type("primary"):
+        one = _node_client(node)
+        try:
+            health = await check(one, allow_eviction=allow_eviction, cluster_node=True)
+        finally:
+            await one.aclose()
+        notes += [note for note in health.notes if note not in notes]
+    return RedisHealth(health.eviction_policy, health.appendonly, health.save, True,
+                       tuple(notes))
+
+
+def _node_client(node: ClusterNode) -> aioredis.Redis:
+    """A plain client of one node, with the cluster's credentials, timeouts and TLS."""
+    accepted = inspect.signature(aioredis.Redis.__init__).parameters
+    kwargs = {k: v for k, v in node.connection_kwargs.items() if k in accepted}
+    kwargs["ssl"] = issubclass(node.connection_class, SSLConnection)
+    return aioredis.Redis(**kwargs)
+
+
+#: Bits of a cluster SCAN cursor that name the primary (:func:`scan_page`).
+NODE_BITS = 10
+
+
+async def scan_page(router: ClusterRouter, cursor: int, pattern: str, count: int
+                    ) -> tuple[int, list[Any]]:
+    """One ``SCAN`` page of the whole cluster: the primaries in name order, one after the
+    other; the cursor carries the primary's place in its low :data:`NODE_BITS` bits. A
+    reshard while paging may show a key twice or miss one that moved (as ``SCAN`` may)."""
+    await router.ready()
+    nodes = sorted(router.client.nodes_manager.get_nodes_by_server_type("primary"),
+                   key=lambda node: node.name)
+    place, node_cursor = cursor & ((1 << NODE_BITS) - 1), cursor >> NODE_BITS
+    if place >= len(nodes):
+        return 0, []
+    connection = nodes[place].acquire_connection()
+    try:
+        (reply,) = await _send_and_read(
+            connection, [("SCAN", node_cursor, "MATCH", pattern, "COUNT", count)])
+    finally:
+        nodes[place].release(connection)
+    if isinstance(reply, ResponseError):
+        raise reply
+    next_cursor, keys = int(reply[0]), list(reply[1])
+    if next_cursor:
+        return next_cursor << NODE_BITS | place, keys
+    return (place + 1 if place + 1 < len(nodes) else 0), keys
