@@ -91,6 +91,7 @@ async def records(store: TokenStore, *, on_unknown: Callable[[str], None],
                   page: int = PAGE) -> AsyncIterator[Record]:
     """Every key under the store's prefix as a :class:`Record`, a page at a time; keys the
     schema does not know (by name, or by type) go to ``on_unknown``, with their prefix."""
+    await store._gateway.load(READ_SCRIPT)
     async for keys in pages(store, page):
         known = _classified(store, keys, on_unknown)
         replies = await each(store, [evalsha(READ_SCRIPT, [store.keys.prefix + name], [])

@@ -72,6 +72,7 @@ class Writer:
         self.store, self.mode, self.from_prefix = store, mode, from_prefix
         self.moved = Moved()
         self._pending: list[Record] = []
+        self._loaded = False
 
     async def add(self, record: Record) -> None:
         self._pending.append(record)
@@ -81,6 +82,9 @@ class Writer:
     async def flush(self) -> None:
         if not self._pending:
             return
+        if not self._loaded:
+            await self.store._gateway.load(WRITE_SCRIPT)
+            self._loaded = True
         prefix, mode = self.store.keys.prefix, "replace" if self.mode == "replace" else "skip"
         outcomes = await each(self.store, [
             evalsha(WRITE_SCRIPT, [prefix + record.name],

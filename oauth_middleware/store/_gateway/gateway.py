@@ -205,6 +205,14 @@ class Gateway:
                     await self.client.script_load(script.source)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def load(self, *scripts: Script) -> None:
+        """Load ``scripts`` now (on every primary of a cluster): for a caller about to send
+        one of them to many keys, whose first round trip would otherwise come back as one
+        ``NOSCRIPT`` error per key before :meth:`run` loads it."""
+        with GUARD:
+            for script in scripts:
+                await self.client.script_load(script.source)
+
     async def _judged(self, commands: Sequence[Command], wait: Wait | None
                       ) -> tuple[Replies, StoreNotDurable | None]:
         """The replies, and the failure when ``wait`` fell short: a missing script is then
