@@ -24,6 +24,8 @@ from tests.conftest import FakeClock
 from tests.store_helpers import redis_of
 from tests.topologies import Cluster, Node
 
+pytestmark = pytest.mark.topology
+
 #: Grants issued to spread keys: enough that every primary gets some whatever the slots.
 GRANTS = 120
 #: Lookups fired at once while a slot moves.
