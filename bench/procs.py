@@ -141,7 +141,7 @@ def redis_cluster(cpu: int | None, primaries: int = 3) -> Iterator[str]:
     with contextlib.ExitStack() as stack:
         ports = []
         for _ in range(primaries):
-            port = free_port()
+            port = _cluster_port()
             workdir = tempfile.mkdtemp(prefix="bench-cluster-")
             cmd = [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port),
                    "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir,
@@ -155,6 +155,19 @@ def redis_cluster(cpu: int | None, primaries: int = 3) -> Iterator[str]:
                        timeout=60)
         _until_cluster_ok(ports)
         yield "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in ports)
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is a port too, and free."""
+    while True:
+        port = free_port()
+        if port + 10000 < 65536:
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+            return port
 
 
 def _until_cluster_ok(ports: list[int], timeout: float = 30) -> None:
