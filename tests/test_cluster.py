@@ -17,10 +17,12 @@ from redis.asyncio.cluster import RedisCluster
 
 from oauth_middleware.models import IssuedTokens
 from oauth_middleware.security import digest
-from oauth_middleware.store import NewTokens, StoreNotDurable, TokenStore
+from oauth_middleware.store import NewTokens, StoreNotDurable, StoreUnavailable, TokenStore
 from oauth_middleware.store._gateway.cluster import ClusterRouter
 from oauth_middleware.store._gateway.health import UnsafeRedis
 from tests.conftest import FakeClock
+from tests.redis_process import free_port
+from tests.server.token_harness import build_app, http
 from tests.store_helpers import redis_of
 from tests.topologies import Cluster, Node
 
@@ -28,6 +30,8 @@ pytestmark = pytest.mark.topology
 
 #: Grants issued to spread keys: enough that every primary gets some whatever the slots.
 GRANTS = 120
+#: Shaped like one of our tokens, never issued.
+UNKNOWN = "A" * 22 + "." + "B" * 43
 #: Lookups fired at once while a slot moves.
 AT_ONCE = 50
 
@@ -192,3 +196,20 @@ async def test_moving_a_slot_under_traffic_keeps_every_answer_right(
     assert dest.client().execute_command("CLUSTER", "GETKEYSINSLOT", slot, 10) == [
         on_cluster.keys.gone(target.token.grant_id)]
     assert source.client().execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) == 0
+
+
+@pytest.mark.rule("redis.token-503")
+async def test_a_cluster_none_of_whose_nodes_answers_is_a_503_never_a_500() -> None:
+    """redis-py's cluster errors outside ``RedisError`` (no node to read the slot map from)
+    are an unavailable store too: the token endpoint and the protected route answer 503."""
+    store = TokenStore.from_url(f"redis+cluster://127.0.0.1:{free_port()}")
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.issue(NewTokens(client_id="web", subject="alice"))
+        async with http(build_app(store)) as client:
+            response = await client.get("/me", headers={"Authorization": f"Bearer {UNKNOWN}"})
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"]
+        assert "invalid_token" not in response.headers.get("www-authenticate", "")
+    finally:
+        await store.aclose()

@@ -31,7 +31,14 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import SSLConnection
-from redis.exceptions import AskError, MovedError, ResponseError, TryAgainError
+from redis.exceptions import (
+    AskError,
+    MovedError,
+    RedisClusterException,
+    ResponseError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from oauth_middleware.store._gateway.connection import STORE_ERRORS, unavailable
 from oauth_middleware.store._gateway.durability import StoreNotDurable, Wait
@@ -83,20 +90,33 @@ class ClusterRouter:
     async def exchange(self, commands: Sequence[Command], wait: Wait | None
                        ) -> tuple[Replies, list[int | None]]:
         """Each command's reply, and how many replicas confirmed its node's writes (None
-        without ``wait``), resending redirected commands (:data:`REDIRECTIONS`)."""
-        await self.ready()
+        without ``wait``), resending redirected commands (:data:`REDIRECTIONS`).
+
+        redis-py's cluster errors that are not ``RedisError`` (no reachable node to read the
+        slot map from, a slot no node covers mid-failover) leave as a ``ConnectionError``:
+        an unavailable store (503), never a bug (500)."""
+        try:
+            return await self._exchange(commands, wait)
+        except RedisClusterException as exc:
+            self._stale = True
+            raise RedisConnectionError(type(exc).__name__) from None
+
+    async def _exchange(self, commands: Sequence[Command], wait: Wait | None
+                        ) -> tuple[Replies, list[int | None]]:
         replies: Replies = [None] * len(commands)
         acked: list[int | None] = [None] * len(commands)
         pending: dict[int, ClusterNode | None] = dict.fromkeys(range(len(commands)))
         for round_ in range(REDIRECTIONS + 1):
+            await self.ready()  # the slot map, read again after a redirection
             groups: dict[ClusterNode, list[int]] = {}
             for i, asked in pending.items():
                 groups.setdefault(asked or self.node_for(commands[i]), []).append(i)
             asking = {i for i, asked in pending.items() if asked is not None}
-            results = await asyncio.gather(*(
-                self._node_trip(node, [commands[i] for i in idx], [i in asking for i in idx],
-                                wait)
-                for node, idx in groups.items()))
+            trips = [self._node_trip(node, [commands[i] for i in idx],
+                                     [i in asking for i in idx], wait)
+                     for node, idx in groups.items()]
+            # one node (most ticks of a lightly loaded worker): no task to schedule
+            results = [await trips[0]] if len(trips) == 1 else await asyncio.gather(*trips)
             pending = {}
             for idx, (node_replies, ack) in zip(groups.values(), results, strict=True):
                 for i, reply in zip(idx, node_replies, strict=True):
@@ -126,7 +146,6 @@ class ClusterRouter:
             flat += [("ASKING",), command] if ask else [command]
         if wait is not None:
             flat.append(("WAIT", *wait))
-        await self.ready()
         connection = node.acquire_connection()
         try:
             replies = await _send_and_read(connection, flat)
@@ -261,7 +280,10 @@ async def scan_page(router: ClusterRouter, cursor: int, pattern: str, count: int
     """One ``SCAN`` page of the whole cluster: the primaries in name order, one after the
     other; the cursor carries the primary's place in its low :data:`NODE_BITS` bits. A
     reshard while paging may show a key twice or miss one that moved (as ``SCAN`` may)."""
-    await router.ready()
+    try:
+        await router.ready()
+    except RedisClusterException as exc:
+        raise RedisConnectionError(type(exc).__name__) from None
     nodes = sorted(router.client.nodes_manager.get_nodes_by_server_type("primary"),
                    key=lambda node: node.name)
     place, node_cursor = cursor & ((1 << NODE_BITS) - 1), cursor >> NODE_BITS
