@@ -278,8 +278,9 @@ NODE_BITS = 10
 async def scan_page(router: ClusterRouter, cursor: int, pattern: str, count: int
                     ) -> tuple[int, list[Any]]:
     """One ``SCAN`` page of the whole cluster: the primaries in name order, one after the
-    other; the cursor carries the primary's place in its low :data:`NODE_BITS` bits. A
-    reshard while paging may show a key twice or miss one that moved (as ``SCAN`` may)."""
+    other (a primary with nothing left to give hands on to the next in the same call); the
+    cursor carries the primary's place in its low :data:`NODE_BITS` bits. A reshard while
+    paging may show a key twice or miss one that moved (as ``SCAN`` may)."""
     try:
         await router.ready()
     except RedisClusterException as exc:
@@ -287,17 +288,24 @@ async def scan_page(router: ClusterRouter, cursor: int, pattern: str, count: int
     nodes = sorted(router.client.nodes_manager.get_nodes_by_server_type("primary"),
                    key=lambda node: node.name)
     place, node_cursor = cursor & ((1 << NODE_BITS) - 1), cursor >> NODE_BITS
-    if place >= len(nodes):
-        return 0, []
-    connection = nodes[place].acquire_connection()
+    while place < len(nodes):
+        next_cursor, keys = await _scan_node(nodes[place], node_cursor, pattern, count)
+        if next_cursor:
+            return next_cursor << NODE_BITS | place, keys
+        place, node_cursor = place + 1, 0
+        if keys:
+            return (place if place < len(nodes) else 0), keys
+    return 0, []
+
+
+async def _scan_node(node: ClusterNode, cursor: int, pattern: str, count: int
+                     ) -> tuple[int, list[Any]]:
+    connection = node.acquire_connection()
     try:
         (reply,) = await _send_and_read(
-            connection, [("SCAN", node_cursor, "MATCH", pattern, "COUNT", count)])
+            connection, [("SCAN", cursor, "MATCH", pattern, "COUNT", count)])
     finally:
-        nodes[place].release(connection)
+        node.release(connection)
     if isinstance(reply, ResponseError):
         raise reply
-    next_cursor, keys = int(reply[0]), list(reply[1])
-    if next_cursor:
-        return next_cursor << NODE_BITS | place, keys
-    return (place + 1 if place + 1 < len(nodes) else 0), keys
+    return int(reply[0]), list(reply[1])
