@@ -36,10 +36,8 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from oauth_middleware.store._gateway.batch import Batcher
 from oauth_middleware.store._gateway.cache import CACHE_SIZE, TokenCache
-from oauth_middleware.store._gateway.cluster import (
-    ClusterPipelines,
-    ClusterReader,
-    ClusterRouter,
+from oauth_middleware.store._gateway.cluster import ClusterPipelines, ClusterReader, ClusterRouter
+from oauth_middleware.store._gateway.cluster_nodes import (
     cluster_health,
     connected_replicas,
     scan_page,
