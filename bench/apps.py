@@ -4,7 +4,8 @@
 is the same route behind :class:`OAuthMiddleware` with the authorization server
 mounted at ``/oauth``; ``cached`` is the same with the opt-in local token cache. ``jwt``
 is the route behind the middleware with :class:`JWTVerifier` for a foreign issuer and
-no Redis at all.
+no Redis at all. ``audience`` is ``protected`` with a resource identifier and
+``require_audience=True`` (RFC 8707: the token's audience is checked too).
 The app reads ``REDIS_URL`` and the server's issuer from the environment.
 """
 
@@ -12,12 +13,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from bench.seed import RESOURCE
 from oauth_middleware import OAuthMiddleware, TokenStore
 from oauth_middleware.server import AuthorizationServer
 
@@ -38,7 +41,7 @@ def bare() -> Starlette:
     return Starlette(routes=[Route("/me", bare_hello, methods=["GET", "POST"])])
 
 
-def _protected(local_cache: bool) -> Starlette:
+def _protected(local_cache: bool, **options: Any) -> Starlette:
     url = os.environ["REDIS_URL"]
     store = (TokenStore.from_url(url, local_cache=True) if local_cache
              else TokenStore.from_url(url))
@@ -49,12 +52,16 @@ def _protected(local_cache: bool) -> Starlette:
         Mount("/oauth", app=server),
     ])
     app.add_middleware(OAuthMiddleware, store=store, scopes={"/me": ["bench:read"]},
-                       debug=True)
+                       debug=True, **options)
     return app
 
 
 def protected() -> Starlette:
     return _protected(local_cache=False)
+
+
+def audience() -> Starlette:
+    return _protected(local_cache=False, resource=RESOURCE, require_audience=True)
 
 
 def cached() -> Starlette:

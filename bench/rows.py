@@ -15,7 +15,7 @@ from urllib.parse import quote
 from bench.seed import REDIRECT_URI, SCOPE, Seeded
 from bench.wrk import Request
 
-App = Literal["bare", "protected", "cached", "jwt", "peer", "cluster", "cluster2"]
+App = Literal["bare", "protected", "audience", "cached", "jwt", "peer", "cluster", "cluster2"]
 Pool = Literal["codes", "refresh", "access"]
 FORM = "application/x-www-form-urlencoded"
 #: Shaped like one of our tokens, but never issued: the lookup runs and misses.
@@ -71,6 +71,10 @@ def rows(seeded: Seeded, peer_token: str | None, cluster: Seeded | None = None) 
             Request("POST", "/me", {"Content-Type": FORM}, f"access_token={seeded.token}")),
         Row("query", "protected, query token", "protected",
             Request(path=f"/me?access_token={seeded.token}")),
+        Row("our_jwt", "protected, our JWT access token (revocation checked in Redis)",
+            "protected", Request(headers={"Authorization": f"Bearer {seeded.our_jwt}"})),
+        Row("audience", "protected, header token, require_audience=True (RFC 8707)",
+            "audience", Request(headers={"Authorization": f"Bearer {seeded.audience_token}"})),
         Row("invalid", "unknown token (401)", "protected",
             Request(headers={"Authorization": f"Bearer {UNKNOWN_TOKEN}"}), expect=401),
         Row("cached", "protected, header token, local_cache=True", "cached",

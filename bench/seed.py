@@ -18,8 +18,12 @@ from oauth_middleware.models import AuthorizationCode
 from oauth_middleware.store import NewTokens
 
 CLIENT_ID = "bench-client"
+#: A client whose access tokens are JWTs (RFC 9068), for the ``our_jwt`` row.
+JWT_CLIENT_ID = "bench-jwt-client"
 REDIRECT_URI = "https://bench.example/cb"
 SCOPE = "bench:read"
+#: The resource (RFC 8707) the ``audience`` app protects, and its token's audience.
+RESOURCE = "https://bench.example/me"
 #: Concurrent store calls while filling a pool.
 CONCURRENCY = 64
 #: Pooled grants per user: pools hold thousands, and one user keeps at most
@@ -36,6 +40,10 @@ class Seeded:
     token: str
     #: The foreign issuer's token (bench.foreign_jwt), set by the runner.
     foreign_jwt: str = ""
+    #: One of our own RFC 9068 JWT access tokens (stored like any token).
+    our_jwt: str = ""
+    #: A token meant for ``RESOURCE`` (the ``audience`` row).
+    audience_token: str = ""
 
 
 async def base(store: TokenStore) -> Seeded:
@@ -50,7 +58,29 @@ async def base(store: TokenStore) -> Seeded:
         raise RuntimeError("a confidential client needs a secret")
     token = await store.issue(NewTokens(client_id=CLIENT_ID, subject="bench-user",
                                         scopes=frozenset({SCOPE}), lifetime=24 * 3600))
-    return Seeded(CLIENT_ID, registered.client_secret, token.access_token)
+    bound = await store.issue(NewTokens(client_id=CLIENT_ID, subject="bench-user",
+                                        scopes=frozenset({SCOPE}), lifetime=24 * 3600,
+                                        audience=frozenset({RESOURCE})))
+    return Seeded(CLIENT_ID, registered.client_secret, token.access_token,
+                  our_jwt=await _our_jwt(store), audience_token=bound.access_token)
+
+
+async def _our_jwt(store: TokenStore) -> str:
+    """A JWT access token signed and stored as the server's token endpoint does it, with
+    the bench apps' secret key (so their key ring is this one)."""
+    from bench.apps import SECRET_KEY
+    from oauth_middleware.server import AuthorizationServer
+
+    client = (await register_client(
+        store, "Bench JWT client", JWT_CLIENT_ID, (), None, scopes_list=[SCOPE], public=False,
+        grant_types=["client_credentials"], token_lifetime=24 * 3600,
+        access_token_format="jwt")).client
+    server = AuthorizationServer(store=store, issuer="http://127.0.0.1/oauth",
+                                 secret_key=SECRET_KEY, debug=True)
+    grant = server.grants.token["client_credentials"]
+    spec = grant.new_tokens(client, subject=JWT_CLIENT_ID, subject_type="client",
+                            scopes=frozenset({SCOPE}), refresh=False)
+    return (await store.issue(spec)).access_token
 
 
 async def _many(make: Callable[[str], Awaitable[str]], count: int) -> list[str]:

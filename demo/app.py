@@ -13,13 +13,14 @@ from starlette.routing import Mount, Route
 
 from demo import polls, users
 from demo.client import DemoClient
+from demo.mcp_server import McpEndpoint
 from demo.pages import Pages
 from demo.seed import seed
 from demo.sessions import SessionBackend, Sessions
 from oauth_middleware import OAuthMiddleware, TokenStore
 from oauth_middleware.admin import AdminApp
 from oauth_middleware.security import new_secret
-from oauth_middleware.server import AuthorizationServer
+from oauth_middleware.server import AuthorizationServer, RegistrationPolicy
 
 
 def create_app(*, base_url: str = "http://127.0.0.1:8000", store: TokenStore | None = None,
@@ -32,10 +33,14 @@ def create_app(*, base_url: str = "http://127.0.0.1:8000", store: TokenStore | N
     store = store or TokenStore.from_url(None)
     key = secret_key or new_secret(32).encode()
     sessions = Sessions(key)
+    issuer = f"{base_url}/oauth"
     server = AuthorizationServer(
-        store=store, issuer=f"{base_url}/oauth", secret_key=key, login_url="/login",
+        store=store, issuer=issuer, secret_key=key, login_url="/login",
         verify_password=users.verify_password, debug=True,
+        # MCP clients register themselves: public clients, loopback redirects (RFC 7591)
+        registration=RegistrationPolicy(),
     )
+    mcp = McpEndpoint(store=store, base_url=base_url, issuer=issuer)
     client = DemoClient(base_url=base_url, secret=client_secret or "", signing_key=key)
 
     @contextlib.asynccontextmanager
@@ -44,7 +49,8 @@ def create_app(*, base_url: str = "http://127.0.0.1:8000", store: TokenStore | N
         client.secret = await seed(store, app, base_url=base_url, web_secret=client_secret)
         if on_seeded is not None:
             on_seeded(client.secret)
-        yield
+        async with mcp.running():
+            yield
         await store.aclose()
 
     pages = Pages(sessions, base_url=base_url, embedded=store.embedded)
@@ -53,10 +59,13 @@ def create_app(*, base_url: str = "http://127.0.0.1:8000", store: TokenStore | N
     app = Starlette(
         routes=[*pages.routes, *polls.routes, *client.routes, Mount("/oauth", server),
                 Mount("/admin", admin),
+                mcp.route,
                 # RFC 8414 §3.1: /.well-known/oauth-authorization-server/oauth for issuer .../oauth
                 Route(server.metadata_path, server.metadata_endpoint)],
         middleware=[
             Middleware(AuthenticationMiddleware, backend=SessionBackend(sessions)),
+            # /mcp: its own middleware, resource and audience (demo/mcp_server.py)
+            mcp.middleware,
             Middleware(OAuthMiddleware, store=store, scopes=polls.SCOPES, debug=True),
         ],
         lifespan=lifespan,

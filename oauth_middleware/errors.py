@@ -20,6 +20,11 @@ itself; callers never pick a status code.
      ├── InvalidClientMetadata     400  invalid_client_metadata  (RFC 7591)
      ├── InvalidTarget             400  invalid_target           (RFC 8707)
      ├── AccessDenied              403  access_denied
+     ├── LoginRequired             400  login_required           (OpenID Connect)
+     ├── ConsentRequired           400  consent_required         (OpenID Connect)
+     ├── InteractionRequired       400  interaction_required     (OpenID Connect)
+     ├── RequestNotSupported       400  request_not_supported    (OpenID Connect)
+     ├── RequestUriNotSupported    400  request_uri_not_supported (OpenID Connect)
      ├── ServerError               500  server_error
      ├── TemporarilyUnavailable    503  temporarily_unavailable  (+ Retry-After)
      ├── SlowDown                  429  slow_down                (+ Retry-After)
@@ -185,6 +190,41 @@ class AccessDenied(OAuthError):
     error = "access_denied"
     status_code = 403
     default_description = "The resource owner denied the request."
+
+
+class LoginRequired(OAuthError):
+    """``prompt=none`` and nobody suitable is signed in (OpenID Connect Core 1.0 §3.1.2.6)."""
+
+    error = "login_required"
+    default_description = "The user must sign in."
+
+
+class ConsentRequired(OAuthError):
+    """``prompt=none`` and the user has not consented to these scopes (Core 1.0 §3.1.2.6)."""
+
+    error = "consent_required"
+    default_description = "The user must consent."
+
+
+class InteractionRequired(OAuthError):
+    """``prompt=none`` and the request needs the user for another reason (Core §3.1.2.6)."""
+
+    error = "interaction_required"
+    default_description = "The request needs the user's interaction."
+
+
+class RequestNotSupported(OAuthError):
+    """A ``request`` object was sent: this server takes none (Core 1.0 §6, §3.1.2.6)."""
+
+    error = "request_not_supported"
+    default_description = "Request objects are not supported."
+
+
+class RequestUriNotSupported(OAuthError):
+    """A ``request_uri`` was sent: this server fetches none (Core 1.0 §6.2, §3.1.2.6)."""
+
+    error = "request_uri_not_supported"
+    default_description = "The request_uri parameter is not supported."
 
 
 class ServerError(OAuthError):

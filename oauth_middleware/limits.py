@@ -33,6 +33,12 @@ TAKEN_LIFETIME = 60
 #: Consent transactions one user may have waiting; storing one more drops their oldest,
 #: so a loop of ``GET auth/`` cannot fill Redis (``AuthorizationServer(max_pending_consents=)``).
 MAX_PENDING = 20
+#: Clients whose consent one user's remembered consents hold at most; remembering one more
+#: forgets the entry that expires first (``AuthorizationServer(max_remembered_consents=)``).
+REMEMBERED_CONSENTS = 100
+#: Longest a consent may be remembered (``AuthorizationServer(remember_consent=)``): 400 days,
+#: the longest browsers keep a cookie, so no remembered consent outlives every login.
+MAX_REMEMBER_CONSENT = 400 * 24 * 3600
 #: Live grants one user keeps by default: every device and app of one person, each grant
 #: living 30 days past its last refresh, with room to spare. One more revokes the grant
 #: that expires first (for refresh grants, the one refreshed longest ago).

@@ -18,7 +18,9 @@ GrantType = Literal[
 ]
 GRANT_TYPES: tuple[GrantType, ...] = get_args(GrantType)
 SubjectType = Literal["user", "client"]
-ResponseType = Literal["code", "token"]
+#: ``id_token`` and ``id_token token`` are OpenID Connect Core 1.0 §3.2 (implicit); a
+#: multi-valued response type is spelled with its values sorted (RFC 6749 §3.1.1).
+ResponseType = Literal["code", "token", "id_token", "id_token token"]
 
 DEFAULT_PUBLIC_GRANTS: tuple[GrantType, ...] = ("authorization_code", "refresh_token")
 DEFAULT_CONFIDENTIAL_GRANTS: tuple[GrantType, ...] = (
@@ -39,6 +41,25 @@ class Scope:
     @property
     def display_title(self) -> str:
         return self.title or self.identifier
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RememberedConsent:
+    """Scopes a user approved for a client, remembered so that ``auth/`` need not ask again
+    (OpenID Connect Core 1.0 §3.1.2.4); only for the client registration it was given to."""
+
+    user: str
+    client_id: str
+    scopes: frozenset[str] = frozenset()
+    #: ``Client.generation`` when approved: a client removed and registered anew starts afresh.
+    client_generation: str = ""
+    #: First approval while remembered, and the latest one.
+    granted_at: float = 0.0
+    updated_at: float = 0.0
+    #: The latest approval plus the server's ``remember_consent`` lifetime.
+    expires_at: float = 0.0
+    #: The resources (RFC 8707) the approvals were for: a request for another one asks.
+    audience: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +91,15 @@ class Client:
     registration_token_hash: str | None = field(default=None, repr=False)
     #: The resources (RFC 8707 §2) its tokens may be meant for; empty means any.
     resources: tuple[str, ...] = ()
+    #: Where ``end_session/`` may send the user back after logout (OpenID Connect
+    #: RP-Initiated Logout 1.0 §3.1), matched exactly; empty: never redirected.
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    #: ``"opaque"`` (a random value) or ``"jwt"``: access tokens signed as RFC 9068 JWTs.
+    access_token_format: str = "opaque"
+    #: The JWS algorithm its JWT access tokens are signed with; "" means the key ring's first.
+    access_token_alg: str = ""
+    #: JWS algorithm of its ID tokens (OpenID Connect Dynamic Registration §2); empty: RS256.
+    id_token_signed_response_alg: str = ""
 
     @property
     def confidential(self) -> bool:
@@ -156,6 +186,15 @@ class AuthorizationCode:
     used: bool = False
     #: The resources authorized at ``auth/`` (RFC 8707 §2): redemption may narrow them.
     audience: frozenset[str] = frozenset()
+    # --- OpenID Connect (Core 1.0 §3.1.2.1, §2): left out of the stored record while empty ---
+    #: The ``nonce`` sent, echoed exactly in the ID token.
+    nonce: str | None = None
+    #: When, how and by what the user authenticated (``web.Authentication``).
+    auth_time: float | None = None
+    acr: str | None = None
+    amr: tuple[str, ...] = ()
+    #: The ``claims`` request parameter (§5.5), normalised JSON.
+    claims: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -177,6 +216,15 @@ class PendingAuthorization:
     client_generation: str = ""
     #: The resources asked for (RFC 8707 §2), or the client's or server's default.
     audience: frozenset[str] = frozenset()
+    # --- OpenID Connect (Core 1.0 §3.1.2.1, §2): left out of the stored record while empty ---
+    #: The ``nonce`` sent, echoed exactly in the ID token.
+    nonce: str | None = None
+    #: When, how and by what the user authenticated (``web.Authentication``).
+    auth_time: float | None = None
+    acr: str | None = None
+    amr: tuple[str, ...] = ()
+    #: The ``claims`` request parameter (§5.5), normalised JSON.
+    claims: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -46,6 +46,8 @@ RESOURCE_METADATA_KEY = "oauth.resource_metadata"
 _URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 _MAX_URL = 2048
 _MAX_NAME = 200
+#: RFC 6749 §3.3: a scope token.
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,200}")
 #: RFC 6750 §2: the token sources, as RFC 9728 §2 names them.
 BEARER_METHODS = ("header", "body", "query")
 
@@ -80,13 +82,17 @@ class ProtectedResource:
 
     ``authorization_servers`` are the issuers of its tokens (``OAuth`` fills in its own
     issuer); ``name`` and ``documentation`` are the document's optional
-    ``resource_name`` and ``resource_documentation``.
+    ``resource_name`` and ``resource_documentation``. ``scopes`` are advertised in
+    ``scopes_supported`` besides those the mapping requires: scopes the app checks itself
+    where the middleware cannot see the operation (an MCP server's tools, all behind one
+    ``POST /mcp``).
     """
 
     identifier: str
     authorization_servers: Sequence[str] = ()
     name: str | None = None
     documentation: str | None = None
+    scopes: Sequence[str] = ()
     #: The well-known URL of the document and the (decoded) path it answers at.
     metadata_url: str = field(init=False)
     metadata_path: str = field(init=False)
@@ -106,6 +112,11 @@ class ProtectedResource:
                                       or not self.name.isprintable()):
             raise ConfigurationError(f"name={self.name!r} is wrong: pass a short printable "
                                      "name, e.g. 'Polls MCP server'")
+        if isinstance(self.scopes, str) or not all(
+                isinstance(s, str) and _SCOPE_TOKEN.fullmatch(s) for s in self.scopes):
+            raise ConfigurationError(f"scopes={self.scopes!r} is wrong: pass a list of scope "
+                                     "names (RFC 6749 §3.3), e.g. ['polls:vote']")
+        object.__setattr__(self, "scopes", tuple(self.scopes))
         parts = urlsplit(self.identifier)
         path = WELL_KNOWN + ("" if parts.path == "/" else parts.path)
         object.__setattr__(self, "metadata_url", f"{parts.scheme}://{parts.netloc}{path}")
@@ -123,7 +134,7 @@ def protected_resource(value: object, issuer: str | None = None) -> ProtectedRes
         raise ConfigurationError(f"resource={value!r} is wrong: pass the resource's URL, e.g. "
                                  "'https://api.example.com/mcp', or a ProtectedResource")
     if issuer is not None and not value.authorization_servers:
-        value = ProtectedResource(value.identifier, (issuer,), value.name, value.documentation)
+        value = replace(value, authorization_servers=(issuer,))
     return value
 
 
@@ -133,7 +144,8 @@ def document(resource: ProtectedResource, rules: Iterable[Rule],
     doc: dict[str, Any] = {"resource": resource.identifier}
     if resource.authorization_servers:
         doc["authorization_servers"] = list(resource.authorization_servers)
-    doc["scopes_supported"] = sorted({scope for rule in rules for scope in rule.scopes})
+    doc["scopes_supported"] = sorted({scope for rule in rules for scope in rule.scopes}
+                                     | set(resource.scopes))
     doc["bearer_methods_supported"] = [
         method for method, on in zip(BEARER_METHODS, sources, strict=True) if on]
     if resource.name is not None:

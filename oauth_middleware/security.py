@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 import secrets
 
@@ -113,8 +114,39 @@ def new_generation() -> str:
 
 
 def grant_id_of(token: str) -> str | None:
-    """The grant id a token names, or None when the value is not shaped like one of ours."""
+    """The grant id a token names, or None when the value is not shaped like one of ours.
+
+    A JWT access token of ours (RFC 9068) names its grant in its ``jti``
+    (:func:`new_jwt_id`). Its signature is not checked here: the store holds the
+    digest of every token it issued, so a made-up JWT naming a real grant finds nothing.
+    """
     match = _TOKEN_SHAPE.fullmatch(token)
+    if match:
+        return match.group(1)
+    return _jwt_grant_id(token) if token.count(".") == 2 else None
+
+
+#: A JWT's ``jti`` as :func:`new_jwt_id` makes it: the grant id, a dot, 128 random bits.
+_JTI_SHAPE = re.compile(r"([A-Za-z0-9_-]{16,64})\.[A-Za-z0-9_-]{22}")
+#: Largest JWT payload read for its ``jti`` (a token is capped at 4096 characters anyway).
+_MAX_PAYLOAD = 4096
+
+
+def new_jwt_id(grant_id: str) -> str:
+    """A JWT access token's ``jti`` (RFC 7519 §4.1.7): unique, naming its grant; not secret."""
+    return f"{grant_id}.{secrets.token_urlsafe(16)}"
+
+
+def _jwt_grant_id(token: str) -> str | None:
+    payload = token.split(".")[1]
+    if len(payload) > _MAX_PAYLOAD or not _URLSAFE.fullmatch(payload):
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, RecursionError):  # binascii, UTF-8 and JSON errors are ValueErrors
+        return None
+    jti = claims.get("jti") if isinstance(claims, dict) else None
+    match = _JTI_SHAPE.fullmatch(jti) if isinstance(jti, str) else None
     return match.group(1) if match else None
 
 
@@ -170,3 +202,27 @@ def pkce_s256(verifier: str) -> str:
 
 def is_urlsafe(value: str) -> bool:
     return bool(_URLSAFE.fullmatch(value))
+
+
+#: The hash behind each JWS algorithm's ``at_hash`` / ``c_hash`` (OpenID Connect Core 1.0
+#: §3.1.3.6, §3.3.2.11): the one its signature uses (EdDSA's Ed25519: SHA-512).
+_JWS_HASHES = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}
+
+
+def half_hash(value: str, alg: str) -> str:
+    """``at_hash`` / ``c_hash``: base64url of the left half of the hash of ``value``'s ASCII."""
+    make = hashlib.sha512 if alg == "EdDSA" else _JWS_HASHES.get(alg[-3:])
+    if make is None:
+        raise ValueError(f"no at_hash is defined for the JWS algorithm {alg!r}")
+    raw = make(value.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(raw[: len(raw) // 2]).rstrip(b"=").decode("ascii")
+
+
+def pairwise_subject(secret_key: bytes, sector: str, user: str) -> str:
+    """A pairwise ``sub`` (OpenID Connect Core 1.0 §8.1): stable for one user and sector,
+    unlinkable across sectors without ``secret_key``. HMAC, keyed by a key derived for this
+    use only, over the length-prefixed sector and user (no two pairs give the same input)."""
+    key = hmac.new(secret_key, b"oauth_middleware.oidc.pairwise", hashlib.sha256).digest()
+    message = f"{len(sector)}:{sector}{user}".encode("utf-8", "surrogateescape")
+    raw = hmac.new(key, message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")

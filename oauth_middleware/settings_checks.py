@@ -201,6 +201,16 @@ def signing_keys(value: Any) -> str | None:
 
 
 _SIGNING_MEMBERS = ("algorithms", "signing_key", "public_jwks")
+
+
+def openid(value: Any) -> str | None:
+    """An ``OpenIDProvider`` or None (no OpenID Connect), known by its fields as ``throttle``."""
+    if value is None or all(hasattr(value, name) for name in _OPENID_FIELDS):
+        return None
+    return "pass OpenIDProvider(...) (from oauth_middleware.server.oidc) or None"
+
+
+_OPENID_FIELDS = ("userinfo", "subject_type", "id_token_lifetime")
 _THROTTLE_FIELDS = ("client_failures", "password_failures", "window", "attempt_timeout")
 
 
@@ -212,6 +222,16 @@ def registration(value: Any) -> str | None:
 
 
 _REGISTRATION_FIELDS = ("initial_access_token", "max_clients", "per_address", "window")
+
+
+def client_metadata(value: Any) -> str | None:
+    """A ``ClientMetadataPolicy`` or None (disabled), known by its fields as ``registration``."""
+    if value is None or all(hasattr(value, name) for name in _DOCUMENT_FIELDS):
+        return None
+    return "pass ClientMetadataPolicy(...) (from oauth_middleware.server) or None"
+
+
+_DOCUMENT_FIELDS = ("max_bytes", "timeout", "max_clients", "allowed_networks", "failure_ttl")
 
 
 def redirect_uris(value: Any) -> str | None:
@@ -388,8 +408,10 @@ SERVER: dict[str, Check] = {
     "require_pkce": flag, "code_lifetime": whole, "consent_lifetime": whole,
     "max_pending_consents": whole, "refresh_lifetime": optional(whole, _NEVER),
     "throttle": throttle, "templates": directory, "introspection_scope": optional_text,
-    "registration": registration,
-    "default_resource": resources, "signing_keys": signing_keys,
+    "registration": registration, "client_metadata_documents": client_metadata,
+    "default_resource": resources, "signing_keys": signing_keys, "openid": openid,
+    "remember_consent": optional(whole, "asking every time"), "max_remembered_consents": whole,
+    "logout": optional(function("logout=end_session"), "no end_session/ endpoint"),
 }
 #: ``AdminApp(...)``'s options.
 ADMIN: dict[str, Check] = {
@@ -409,4 +431,7 @@ REGISTRATION: dict[str, Check] = {
     "allow_plain_pkce": flag, "replace_existing": flag,
     "client_secret": optional_text, "allow_confidential_implicit": flag,
     "resources": names('["https://api.example.com/mcp"]'),
+    "post_logout_redirect_uris": redirect_uris,
+    "access_token_format": string, "access_token_alg": optional_text,
+    "id_token_signed_response_alg": string,
 }

@@ -15,6 +15,21 @@ if TYPE_CHECKING:  # joserfc is the ``jwt`` extra: a server without signed token
     from joserfc.jwk import Key
 
 
+#: JWS algorithms a client may ask its ID tokens be signed with (RFC 7518 §3): public-key
+#: signatures only, never ``none`` or an HMAC (the client holds no shared key).
+ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+                                   "ES256", "ES384", "ES512", "EdDSA"})
+
+
+def id_token_algorithm(value: str) -> str:
+    """A client's ``id_token_signed_response_alg``: empty (the server's RS256) or one of
+    :data:`ASYMMETRIC_ALGORITHMS`; anything else is refused naming them."""
+    if value and value not in ASYMMETRIC_ALGORITHMS:
+        raise ValueError("id_token_signed_response_alg must be one of "
+                         f"{', '.join(sorted(ASYMMETRIC_ALGORITHMS))}, or empty for RS256")
+    return value
+
+
 @runtime_checkable
 class SigningKeys(Protocol):
     """A key ring the authorization server signs with."""

@@ -6,8 +6,10 @@ Both apps import this module; neither borrows the other's internals.
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -15,8 +17,55 @@ from starlette.responses import Response
 
 from oauth_middleware.identity import logged_in_user
 
-#: ``authenticate(request) -> user id | None``, sync or async.
-Authenticate = Callable[[Request], "Awaitable[str | None] | str | None"]
+
+@dataclass(frozen=True, slots=True)
+class Authentication:
+    """Who signed in, and how (OpenID Connect Core 1.0 §2): what ``authenticate`` may return
+    instead of a bare user id, so ID tokens can carry ``auth_time``, ``acr`` and ``amr``.
+
+    ``auth_time`` is the Unix time the person last actually authenticated (typed a password,
+    touched a key), not the time of this request: ``max_age`` and ``prompt=login`` are judged
+    by it. A host that returns a bare user id gives none, and requests with ``max_age`` are
+    then refused (``login_required``) rather than answered with a guess.
+    """
+
+    user_id: str
+    auth_time: float | None = None
+    #: Authentication Context Class Reference, e.g. ``"urn:mace:incommon:iap:silver"``.
+    acr: str | None = None
+    #: Authentication Methods References (RFC 8176), e.g. ``("pwd", "otp")``.
+    amr: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.user_id, str) or not self.user_id:
+            raise ValueError("Authentication.user_id must be a non-empty string")
+        at = self.auth_time
+        if at is not None and (isinstance(at, bool) or not isinstance(at, int | float)
+                               or not math.isfinite(at) or at < 0):
+            raise ValueError("Authentication.auth_time must be a Unix time in seconds, or None")
+        if self.acr is not None and not isinstance(self.acr, str):
+            raise ValueError("Authentication.acr must be a string, or None")
+        if not isinstance(self.amr, tuple) or not all(isinstance(m, str) for m in self.amr):
+            raise ValueError("Authentication.amr must be a tuple of strings")
+
+
+#: ``authenticate(request) -> user id | Authentication | None``, sync or async.
+Authenticate = Callable[
+    [Request], "Awaitable[str | Authentication | None] | str | Authentication | None"]
+
+
+def authentication(result: object) -> Authentication | None:
+    """What an ``authenticate`` hook answered, as an :class:`Authentication` or nobody.
+
+    Fails closed like ``hooks.call_hook``: None, a bool or an empty string is nobody (a hook
+    written as a check answers False for a stranger)."""
+    if isinstance(result, Authentication):
+        return result
+    if result is None or isinstance(result, bool) or result == "":
+        return None
+    return Authentication(str(result))
+#: ``logout(request) -> None``, sync or async: ends the host's login session of ``request``.
+Logout = Callable[[Request], "Awaitable[None] | None"]
 
 HTML_HEADERS: dict[str, str] = {
     "X-Frame-Options": "DENY",

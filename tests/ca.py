@@ -1,7 +1,7 @@
 """A throwaway certificate authority for TLS tests: a CA, a server and a client certificate.
 
 Made with ``cryptography`` in the test's temporary directory; the server certificate
-names 127.0.0.1 and localhost, everything expires in a day.
+names 127.0.0.1, localhost and any other names asked for; everything expires in a day.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
 
 
 def _issue(subject: str, ca_key: ec.EllipticCurvePrivateKey, issuer: x509.Name,
-           usage: list[x509.ObjectIdentifier], key: ec.EllipticCurvePrivateKey
-           ) -> x509.Certificate:
+           usage: list[x509.ObjectIdentifier], key: ec.EllipticCurvePrivateKey,
+           names: tuple[str, ...] = ()) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
     builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(issuer)
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -38,6 +38,7 @@ def _issue(subject: str, ca_key: ec.EllipticCurvePrivateKey, issuer: x509.Name,
                .add_extension(x509.ExtendedKeyUsage(usage), critical=False)
                .add_extension(x509.SubjectAlternativeName([
                    x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                   *(x509.DNSName(name) for name in names),
                ]), critical=False)
                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
                    ca_key.public_key()), critical=False))
@@ -57,7 +58,8 @@ class TestAuthority:
     client_key: Path
 
     @classmethod
-    def create(cls, directory: Path) -> TestAuthority:
+    def create(cls, directory: Path, names: tuple[str, ...] = ()) -> TestAuthority:
+        """``names``: more DNS names the server certificate is valid for."""
         ca_key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
         ca = (x509.CertificateBuilder().subject_name(_name("om test CA"))
@@ -84,6 +86,6 @@ class TestAuthority:
                                        [ExtendedKeyUsageOID.CLIENT_AUTH])):
             key = ec.generate_private_key(ec.SECP256R1())
             _write_key(key_path, key)
-            issued = _issue(cert.stem, ca_key, ca.subject, usage, key)
+            issued = _issue(cert.stem, ca_key, ca.subject, usage, key, names)
             cert.write_bytes(issued.public_bytes(serialization.Encoding.PEM))
         return paths

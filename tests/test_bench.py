@@ -29,14 +29,15 @@ from bench.wrk import MARK, Request, Result
 with lupa.allow_lua_module_loading():
     from lupa.lua51 import LuaRuntime
 
-SEEDED = Seeded(client_id="bench-client", client_secret="s:e+c/r%t", token="tok.en")
+SEEDED = Seeded(client_id="bench-client", client_secret="s:e+c/r%t", token="tok.en",
+                audience_token="aud.tok")
 
 
 def test_the_rows_are_the_issue_table_in_order_and_the_peer_only_with_its_token() -> None:
     keys = [row.key for row in rows(SEEDED, None)]
-    assert keys == ["bare", "header", "body", "query", "invalid", "cached", "foreign_jwt",
-                    "token_cc", "token_cc_cached", "token_code", "token_refresh", "revoke",
-                    "introspect"]
+    assert keys == ["bare", "header", "body", "query", "our_jwt", "audience", "invalid", "cached",
+                    "foreign_jwt", "token_cc", "token_cc_cached", "token_code",
+                    "token_refresh", "revoke", "introspect"]
     with_peer = rows(SEEDED, "peer-token")
     assert [row.key for row in with_peer] == [*keys, "peer"]
     assert with_peer[-1].request.headers == {"Authorization": "Bearer peer-token"}
@@ -51,6 +52,8 @@ def test_each_row_sends_its_token_the_way_its_title_says() -> None:
     assert (body.method, body.headers, body.body) == ("POST", {"Content-Type": FORM},
                                                        "access_token=tok.en")
     assert by_key["query"].request.path == "/me?access_token=tok.en"
+    assert by_key["audience"].app == "audience"
+    assert by_key["audience"].request.headers == {"Authorization": "Bearer aud.tok"}
     assert by_key["invalid"].expect == 401
     assert by_key["invalid"].request.headers == {"Authorization": f"Bearer {UNKNOWN_TOKEN}"}
     assert by_key["cached"].app == "cached"

@@ -18,7 +18,7 @@ from oauth_middleware.store import TokenStore
 PACKAGE = Path(oauth_middleware.__file__).parent
 
 _LEAVES = ("errors", "signing", "security", "limits", "redaction", "redirects", "hooks", "body",
-           "content_length", "transport")
+           "content_length", "transport", "safe_fetch")
 #: Which units each unit may import (DESIGN.md "Layers"); a leaf imports nothing of ours.
 MAY_IMPORT: dict[str, frozenset[str]] = {
     **{leaf: frozenset() for leaf in _LEAVES},
@@ -37,6 +37,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "preflight": frozenset({"error_response"}),
     # Why the middleware refused or ignored a token, for the layers after it.
     "verdict": frozenset({"errors", "models"}),
+    # Where signing keys come from: the store (sealed) or files; joserfc imported lazily.
+    "keyring": frozenset({"limits", "settings_checks", "signing", "store"}),
     # The store: no HTTP, no OAuth policy, no management layer.
     "store": frozenset({"limits", "models", "security"}),
     # Pure rules both the server and the toolbox apply (RFC 6749 §3.3).
@@ -65,22 +67,22 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
                           "toolbox"}),
     "wsgi": frozenset({"middleware", "models", "scopes", "store"}),
     # The management layer.
-    "toolbox": frozenset({"limits", "models", "pkce", "policy", "redirects",
+    "toolbox": frozenset({"keyring", "limits", "models", "pkce", "policy", "redirects",
                           "resource_indicators", "scopes", "security", "settings_checks",
-                          "store"}),
+                          "signing", "store"}),
     "scope_registry": frozenset({"models", "scopes", "store", "toolbox"}),
     "discovery": frozenset({"dependencies", "middleware", "scope_registry", "scopes", "store"}),
     # The authorization server: never the middleware, the toolbox, the CLI or the admin.
     "server": frozenset({"content_length", "csrf", "error_response", "errors", "extraction",
-                         "hooks", "identity", "limits", "models", "pkce", "policy", "redaction",
-                         "redirects", "resource_indicators", "security", "settings_checks",
-                         "signing", "store", "transport", "web"}),
+                         "hooks", "identity", "keyring", "limits", "models", "pkce", "policy",
+                         "redaction", "redirects", "resource_indicators", "safe_fetch", "security",
+                         "settings_checks", "signing", "store", "transport", "web"}),
     # The admin: the toolbox and the shared web helpers, never the server's internals.
     "admin": frozenset({"content_length", "csrf", "errors", "hooks", "identity", "limits",
                         "models", "redaction", "redirects", "scope_registry", "settings_checks",
                         "store", "toolbox", "transport", "web"}),
-    "cli": frozenset({"discovery", "errors", "limits", "models", "scope_registry", "security",
-                      "store", "toolbox"}),
+    "cli": frozenset({"discovery", "errors", "keyring", "limits", "models", "scope_registry",
+                      "security", "store", "toolbox"}),
     # Token sources for other issuers' tokens (JWT, RFC 7662), beside the store.
     "verifiers": frozenset({"models", "security", "store", "transport"}),
     # The one configuration object: the composition root that hands out the three apps.
@@ -202,12 +204,18 @@ def test_the_middleware_and_the_authorization_server_never_import_each_other() -
 #: the server use, and the server's two bookkeeping repositories. Plumbing stays ``_private``.
 STORE_SURFACE = frozenset({
     "aclose", "check", "client_indexed", "clock", "consent", "count_dynamic_clients",
-    "create_code", "create_scope",
-    "delete_client", "delete_scope", "embedded", "from_url", "get_client", "get_scopes", "issue",
+    "create_code", "create_scope", "documents",
+    "delete_client", "dynamic_clients_last_used", "delete_scope", "embedded", "from_url",
+    "get_client", "get_scopes", "issue",
     "keys", "list_clients", "list_scopes", "list_tokens", "lookup", "read_for", "redeem_code",
     "register_dynamic_client", "resolve", "revoke_access", "revoke_client_tokens",
     "revoke_grant", "revoke_token",
-    "revoke_user", "rotate_refresh", "save_client", "save_scope", "throttle",
+    "revoke_user", "rotate_refresh", "save_client", "save_scope", "signing", "throttle",
+    "touch_dynamic_client",
+    # Remembered consent (OpenID Connect Core 1.0 §3.1.2.4): the server writes, the admin and
+    # the CLI list and forget.
+    "forget_client_consents", "forget_consent", "list_remembered_consents",
+    "remember_consent", "remembered_consent",
 })
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import re
 import sys
 import tomllib
@@ -19,7 +20,7 @@ PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 DECLARED = {"starlette", "anyio", "redis", "itsdangerous", "click", "jinja2",  # core
             "fakeredis", "lupa",  # embedded
             "a2wsgi",  # wsgi
-            "joserfc", "httpx",  # jwt, introspection
+            "joserfc", "cryptography", "httpx",  # jwt (keys sealed at rest), introspection, cimd
             "fastapi", "pydantic"}  # fastapi (an optional import)
 
 
@@ -90,3 +91,23 @@ def test_without_its_extra_a_verifier_names_the_extra_and_the_package_still_impo
     with pytest.raises(ImportError, match=rf'pip install "oauth-middleware\[{extra}\]"'):
         getattr(oauth_middleware, name)
     assert missing in " ".join(PROJECT["project"]["optional-dependencies"][extra])
+
+
+def test_without_the_jwt_extra_the_server_signs_nothing_and_key_rings_name_the_extra(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from oauth_middleware.keyring import StoreKeys, from_files
+    from oauth_middleware.server import AuthorizationServer
+
+    for missing in ("joserfc", "cryptography"):
+        monkeypatch.setitem(sys.modules, missing, None)  # what an absent package looks like
+    store = TokenStore.from_url(None)
+    server = AuthorizationServer(store=store, issuer="https://auth.example/oauth",
+                                 secret_key=b"k" * 32)
+    assert server.config.signing_keys is None
+    with pytest.raises(ValueError, match=r"pip install 'oauth-middleware\[jwt\]'"):
+        asyncio.run(StoreKeys(store, b"k" * 32).signing_key("RS256"))
+    (tmp_path / "key.pem").write_text("-----BEGIN PRIVATE KEY-----\n")
+    with pytest.raises(ValueError, match=r"pip install 'oauth-middleware\[jwt\]'"):
+        from_files(tmp_path / "key.pem")
+    assert "cryptography" in " ".join(PROJECT["project"]["optional-dependencies"]["jwt"])

@@ -231,6 +231,25 @@ def test_other_resource_options_are_checked_at_construction() -> None:
                         require_audience="yes")  # type: ignore[arg-type]
 
 
+@pytest.mark.rule("resource.metadata-content")
+async def test_scopes_the_app_checks_itself_are_advertised_beside_the_mapping() -> None:
+    """An MCP server's tools all sit behind one route: their scopes come from ``scopes=``."""
+    resource = ProtectedResource(RESOURCE, authorization_servers=[ISSUER],
+                                 scopes=["polls:vote", "polls:results", "tools:call"])
+    app = Starlette(routes=[Route("/mcp", tools, methods=["POST"])])
+    app.add_middleware(OAuthMiddleware, verifier=AudienceVerifier(), resource=resource,
+                       scopes={"/mcp": ["tools:call"]})
+    async with _client(app) as client:
+        document = (await client.get(METADATA_PATH)).json()
+    assert document["scopes_supported"] == ["polls:results", "polls:vote", "tools:call"]
+    with pytest.raises(ConfigurationError, match=r"scopes='polls:vote' is wrong"):
+        ProtectedResource(RESOURCE, scopes="polls:vote")
+    with pytest.raises(ConfigurationError, match=r"scopes=\['a b'\] is wrong"):
+        ProtectedResource(RESOURCE, scopes=["a b"])
+    with pytest.raises(ConfigurationError, match=r"scopes=\['say \"hi\"'\] is wrong"):
+        ProtectedResource(RESOURCE, scopes=['say "hi"'])
+
+
 @pytest.mark.rule("resource.metadata-challenge", "resource.insufficient-scope")
 async def test_every_refusal_of_the_middleware_points_to_the_metadata() -> None:
     app = _app()

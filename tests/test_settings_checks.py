@@ -205,6 +205,7 @@ WRONG: list[tuple[str, str, Any, str]] = [
     ("AuthorizationServer", "throttle", {"window": 60}, "pass ThrottlePolicy(...)"),
     ("AuthorizationServer", "templates", 3, "pass a directory path"),
     ("AuthorizationServer", "introspection_scope", ["a"], "pass a string or None"),
+    ("AuthorizationServer", "client_metadata_documents", True, "pass ClientMetadataPolicy(...)"),
     ("AdminApp", "is_admin", True, "pass a function (sync or async), e.g. is_admin="),
     ("AdminApp", "authenticate", None, "pass a function"),
     ("AdminApp", "debug", "0", "pass True or False"),

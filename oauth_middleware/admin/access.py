@@ -17,10 +17,10 @@ from starlette.responses import Response
 
 from oauth_middleware.admin.config import AdminConfig, is_admin
 from oauth_middleware.admin.refusals import Forbidden, Refusal
-from oauth_middleware.hooks import call_hook
+from oauth_middleware.hooks import run_hook
 from oauth_middleware.identity import carries_bearer
 from oauth_middleware.redirects import add_params
-from oauth_middleware.web import redirect
+from oauth_middleware.web import authentication, redirect
 
 #: The refusal of a request that carries an access token (400, nothing read or changed).
 TOKEN_REFUSED = ("An access token cannot sign in to the admin: sign in to this site instead, "
@@ -43,9 +43,10 @@ async def admit(config: AdminConfig, request: Request) -> str | Response:
         raise Refusal("HTTPS is required.")
     if carries_bearer(request):
         raise Refusal(TOKEN_REFUSED)
-    user = await call_hook(config.authenticate, request)
-    if user is None:
+    signed_in = authentication(await run_hook(config.authenticate, request))
+    if signed_in is None:
         return login_redirect(config, request)
+    user = signed_in.user_id
     if not await is_admin(config.is_admin, request):
         raise Forbidden("Your account may not use this admin.")
     return user

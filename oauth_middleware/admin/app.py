@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from oauth_middleware import settings_checks
-from oauth_middleware.admin import client_grants, client_page, clients, scopes, tokens
+from oauth_middleware.admin import client_grants, client_page, clients, consents, scopes, tokens
 from oauth_middleware.admin.access import TOKEN_REFUSED, admit
 from oauth_middleware.admin.config import AdminConfig, IsAdmin
 from oauth_middleware.admin.csrf import FIELD, CsrfTokens
@@ -32,7 +32,10 @@ from oauth_middleware.store import StoreUnavailable, TokenStore
 from oauth_middleware.toolbox import ClientChanged, UnknownClient
 from oauth_middleware.web import Authenticate, redirect, signing_key, user_from_scope
 
-CLIENT = "/clients/{client_id}/"
+#: A client ID metadata document's client is named by an https URL: its id, quoted in
+#: every link, arrives decoded with its slashes, so it is matched as a path. No action
+#: below ends with ``/`` or with another action, so each address has one reading.
+CLIENT = "/clients/{client_id:path}/"
 CHANGED_MEANWHILE = ("Someone changed this client while you were editing it, so nothing was "
                      "saved: your form would have undone their change. Reload the page and "
                      "make your change again.")
@@ -65,6 +68,8 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/tokens/", tokens.listing),
     ("POST", "/tokens/revoke", tokens.revoke),
     ("POST", "/tokens/revoke-user", tokens.revoke_user),
+    ("GET", "/consents/", consents.listing),
+    ("POST", "/consents/forget", consents.forget),
 ]
 
 

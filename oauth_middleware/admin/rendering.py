@@ -37,6 +37,7 @@ NOTICES: dict[str, str] = {
     "scope-enabled": "Scope enabled.",
     "scope-disabled": "Scope disabled: it is granted to nobody from now on.",
     "scope-deleted": "Scope deleted.",
+    "consent-forgotten": "Forgotten: the consent page is shown again next time.",
 }
 
 

@@ -37,7 +37,7 @@ from oauth_middleware.toolbox import (
     rotate_secret,
 )
 from oauth_middleware.toolbox.dynamic import parse_duration, purge_dynamic_clients
-from oauth_middleware.toolbox.rules import check_typed_text
+from oauth_middleware.toolbox.rules import TOKEN_ALGORITHMS, TOKEN_FORMATS, check_typed_text
 
 #: ``client add`` without a redirect URI for a client whose grants need one.
 NO_REDIRECT_URI = ("--redirect-uri is required for a client using authorization_code or "
@@ -131,12 +131,18 @@ def client_group() -> None:
 @click.option("--force-implicit", is_flag=True,
               help="Allow --grant-type implicit for a --confidential client (refused "
                    "otherwise, RFC 9700 §2.1.2: use authorization_code).")
+@click.option("--access-token-format", type=click.Choice(TOKEN_FORMATS), default="opaque",
+              show_default=True,
+              help="jwt: access tokens are RFC 9068 JWTs signed with the server's keys.")
+@click.option("--access-token-alg", type=click.Choice(TOKEN_ALGORITHMS), default=None,
+              help="The JWS algorithm of its JWT access tokens [default: RS256].")
 @json_option
 def add(title: str, redirect_uris: tuple[str, ...], client_id: str | None,
         scopes: tuple[str, ...], register_scopes: bool, public: bool,
         grant_types: tuple[str, ...], token_lifetime: int | None, registrant: str,
         description: str, link: str, allow_http: bool, allow_plain_pkce: bool,
-        force_implicit: bool, resources: tuple[str, ...], as_json: bool) -> None:
+        force_implicit: bool, resources: tuple[str, ...], access_token_format: str,
+        access_token_alg: str | None, as_json: bool) -> None:
     """Register a client titled TITLE.
 
     Prints its client_id and, for a confidential client, its secret: shown
@@ -154,7 +160,8 @@ def add(title: str, redirect_uris: tuple[str, ...], client_id: str | None,
         token_lifetime=token_lifetime, public=public, grant_types=grant_types or None,
         description=description, link=link, allow_http=allow_http,
         allow_plain_pkce=allow_plain_pkce, allow_confidential_implicit=force_implicit,
-        resources=resources,
+        resources=resources, access_token_format=access_token_format,
+        access_token_alg=access_token_alg,
     ))
     kind = "public" if registered.client.public else "confidential"
     _show_registered(registered, as_json, f"Registered {kind} client {title.strip()!r}.")
@@ -169,25 +176,38 @@ async def _all_clients(store: TokenStore) -> list[Client]:
     return [clients[k] for k in sorted(clients)]
 
 
+async def _clients_and_use(store: TokenStore) -> tuple[list[Client], dict[str, float]]:
+    """Every client, and when each dynamic one last registered or got a code or token."""
+    clients = await _all_clients(store)
+    used = await store.dynamic_clients_last_used([c.client_id for c in clients if c.dynamic])
+    return clients, used
+
+
 @client_group.command("list")
 @json_option
 def list_(as_json: bool) -> None:
     """List every registered client.
 
-    "(dynamic)" marks a client that registered itself (RFC 7591): unverified.
+    "(dynamic)" marks a client that registered itself (RFC 7591): unverified. For those,
+    LAST USED is when it last registered or got a code or a token.
     """
-    clients = run(_all_clients)
+    clients, used = run(_clients_and_use)
     if as_json:
-        emit_json([client_dict(c) for c in clients])
+        emit_json([{**client_dict(c), **({"last_used": int(used[c.client_id])}
+                                         if c.client_id in used else {})} for c in clients])
         return
     if not clients:
         click.echo("No clients registered.")
         return
-    echo_table(["CLIENT ID", "TYPE", "TOKEN LIFETIME", "SCOPES", "TITLE"], [
+    dynamic = any(c.dynamic for c in clients)
+    echo_table(["CLIENT ID", "TYPE", "TOKEN LIFETIME", "SCOPES", "TITLE"]
+               + (["LAST USED"] if dynamic else []), [
         [c.client_id, ("public" if c.public else "confidential")
          + (" (dynamic)" if c.dynamic else ""),
          "never" if c.token_lifetime is None else f"{c.token_lifetime}s",
-         list(c.scopes) or "(any)", c.title] for c in clients
+         list(c.scopes) or "(any)", c.title]
+        + ([when(used[c.client_id]) if c.client_id in used else "-"] if dynamic else [])
+        for c in clients
     ])
 
 

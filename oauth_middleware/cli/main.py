@@ -14,7 +14,9 @@ import click
 
 from oauth_middleware.cli import sync as _sync  # noqa: F401 - adds ``scope sync``
 from oauth_middleware.cli.clients import client_group
+from oauth_middleware.cli.consents import consent_group
 from oauth_middleware.cli.context import Settings, StoreFactory, connect_store
+from oauth_middleware.cli.keys import keys_group
 from oauth_middleware.cli.scopes import scope_group
 from oauth_middleware.cli.store import store_group
 from oauth_middleware.cli.tokens import token_group
@@ -77,3 +79,5 @@ main.add_command(client_group)
 main.add_command(scope_group)
 main.add_command(token_group)
 main.add_command(store_group)
+main.add_command(consent_group)
+main.add_command(keys_group)

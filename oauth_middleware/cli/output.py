@@ -112,6 +112,12 @@ def client_dict(client: Client, secret: str | None = None) -> dict[str, object]:
     })
     if client.resources:
         data["resources"] = list(client.resources)
+    if client.post_logout_redirect_uris:
+        data["post_logout_redirect_uris"] = list(client.post_logout_redirect_uris)
+    if client.access_token_format != "opaque":
+        data["access_token_format"] = client.access_token_format
+    if client.access_token_alg:
+        data["access_token_alg"] = client.access_token_alg
     return data
 
 

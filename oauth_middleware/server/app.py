@@ -1,9 +1,11 @@
 """The authorization server as one mountable ASGI app (RFC 6749 §3, RFC 7009, RFC 7662, RFC 8414).
 
 ``app.mount("/oauth", AuthorizationServer(store=store, issuer="https://example.com/oauth",
-secret_key=...))`` serves ``auth/``, ``token/``, ``revoke/``, ``introspect/`` and
-``/.well-known/oauth-authorization-server``. Each path answers with and without
-its trailing slash; there is no slash redirect (a 307 would re-post a form).
+secret_key=...))`` serves ``auth/``, ``token/``, ``revoke/``, ``introspect/``, ``jwks/``
+(with the ``jwt`` extra, or ``signing_keys``) and ``/.well-known/oauth-authorization-server``;
+an OpenID Provider (``openid=``) also ``userinfo/`` and ``/.well-known/openid-configuration``.
+Each path answers with and without its trailing slash; there is no slash redirect (a 307
+would re-post a form).
 Every request's query string is redacted on the way in (:mod:`oauth_middleware.redaction`),
 before any endpoint can refuse it — a mistyped path's 404 included.
 """
@@ -17,10 +19,25 @@ from urllib.parse import urlsplit
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from oauth_middleware import settings_checks
-from oauth_middleware.limits import CODE_LIFETIME, MAX_PENDING, PENDING_LIFETIME, REFRESH_LIFETIME
+from oauth_middleware import keyring, settings_checks
+from oauth_middleware.limits import (
+    CODE_LIFETIME,
+    MAX_PENDING,
+    PENDING_LIFETIME,
+    REFRESH_LIFETIME,
+    REMEMBERED_CONSENTS,
+)
 from oauth_middleware.redaction import redact_scope
-from oauth_middleware.server import authorize, introspect, metadata, revoke, token
+from oauth_middleware.server import (
+    authorize,
+    end_session,
+    introspect,
+    jwks,
+    metadata,
+    revoke,
+    token,
+)
+from oauth_middleware.server.client_documents import DocumentClients
 from oauth_middleware.server.config import (
     RegistrationPolicy,
     ServerConfig,
@@ -29,12 +46,17 @@ from oauth_middleware.server.config import (
     default_audience,
     grant_types,
 )
-from oauth_middleware.server.grants import Grants
+from oauth_middleware.server.document_policy import ClientMetadataPolicy
+from oauth_middleware.server.grants import AuthorizationCodeGrant, Grants
+from oauth_middleware.server.oidc import OpenIDProvider
+from oauth_middleware.server.oidc.discovery import PATH as OPENID_PATH
+from oauth_middleware.server.oidc.grants import OpenIDCode, OpenIDImplicitGrant
+from oauth_middleware.server.oidc.userinfo import UserInfoEndpoint
 from oauth_middleware.server.registration import routes as registration_routes
 from oauth_middleware.server.throttle import Throttle
 from oauth_middleware.signing import SigningKeys
 from oauth_middleware.store import TokenStore
-from oauth_middleware.web import Authenticate, signing_key, user_from_scope
+from oauth_middleware.web import Authenticate, Logout, signing_key, user_from_scope
 
 METADATA_PATH = "/.well-known/oauth-authorization-server"
 
@@ -68,30 +90,51 @@ class AuthorizationServer:
         introspection_scope: str | None = None,
         realm: str = "oauth",
         registration: RegistrationPolicy | None = None,
+        client_metadata_documents: ClientMetadataPolicy | None = None,
         default_resource: str | Iterable[str] | None = None,
         signing_keys: SigningKeys | None = None,
+        remember_consent: int | None = None,
+        max_remembered_consents: int = REMEMBERED_CONSENTS,
+        logout: Logout | None = None,
+        openid: OpenIDProvider | None = None,
     ) -> None:
         settings_checks.check_options("AuthorizationServer", settings_checks.SERVER, locals())
+        key = signing_key(secret_key, debug=debug)
+        if signing_keys is None and keyring.available():
+            # a random per-process key (debug) could not open what another process sealed
+            signing_keys = keyring.StoreKeys(store, key) if secret_key is not None \
+                else keyring.LocalKeys()
         self.config = ServerConfig(
             store=store, issuer=issuer, login_url=login_url, authenticate=authenticate,
-            verify_password=verify_password,
-            secret_key=signing_key(secret_key, debug=debug),
+            verify_password=verify_password, secret_key=key,
             debug=debug, grant_types=grant_types(grants), require_pkce=require_pkce,
             code_lifetime=code_lifetime, refresh_lifetime=refresh_lifetime,
             consent_lifetime=consent_lifetime, max_pending_consents=max_pending_consents,
             throttle=throttle or ThrottlePolicy(),
             templates=Path(templates) if templates is not None else None,
             introspection_scope=introspection_scope, realm=realm, registration=registration,
+            client_metadata_documents=client_metadata_documents,
             default_resource=default_audience(default_resource), signing_keys=signing_keys,
+            remember_consent=remember_consent, max_remembered_consents=max_remembered_consents,
+            logout=logout, openid=openid,
         )
         config = self.config
         #: The mount path last checked against the issuer (``settings_checks.check_mount``).
         self._checked_root: str | None = None
         #: The grants ``auth/`` and ``token/`` dispatch to; extend them here, before serving.
         self.grants = Grants(config, Throttle(config.store, config.throttle))
-        family = {"token": token.TokenEndpoint(config, self.grants),
-                  "revoke": revoke.RevocationEndpoint(config),
-                  "introspect": introspect.IntrospectionEndpoint(config)}
+        policy = config.client_metadata_documents
+        #: Clients known by a metadata document (CIMD), when the server accepts them.
+        self.documents = None if policy is None else DocumentClients(
+            config.store, policy, frozenset(config.grant_types))
+        family: dict[str, ASGIApp] = {
+            "token": token.TokenEndpoint(config, self.grants, documents=self.documents),
+            "revoke": revoke.RevocationEndpoint(config, documents=self.documents),
+            "introspect": introspect.IntrospectionEndpoint(config)}
+        if config.openid is not None:
+            self.grants.extend(AuthorizationCodeGrant, OpenIDCode())
+            self.grants.register(OpenIDImplicitGrant)
+            family["userinfo"] = UserInfoEndpoint(config)
         #: The token family by exact path: what the router would find, without its search.
         self.family: dict[str, ASGIApp] = {
             path: endpoint for name, endpoint in family.items()
@@ -99,12 +142,18 @@ class AuthorizationServer:
         self.router = Router(redirect_slashes=False, routes=[
             # ASGI endpoints: every method reaches them, so a wrong one gets our own 405
             # (a page on auth/, JSON on the token family).
-            *_both("auth", authorize.AuthorizationEndpoint(config, self.grants), None,
+            *_both("auth", authorize.AuthorizationEndpoint(config, self.grants,
+                                                          documents=self.documents), None,
                    "oauth_auth"),
             *(route for name, endpoint in family.items()
               for route in _both(name, endpoint, None, f"oauth_{name}")),
             Route(METADATA_PATH, metadata.MetadataEndpoint(config), name="oauth_metadata"),
+            *([Route(OPENID_PATH, metadata.MetadataEndpoint(config), name="openid_metadata")]
+              if config.openid is not None else []),
             *registration_routes(config),
+            *end_session.routes(config),
+            *(_both("jwks", jwks.JwksEndpoint(config, config.signing_keys), None, "oauth_jwks")
+              if config.signing_keys is not None else ()),
         ])
 
     @property

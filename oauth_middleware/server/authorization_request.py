@@ -27,10 +27,20 @@ from oauth_middleware.models import Client, PendingAuthorization, ResponseType
 from oauth_middleware.policy import grantable_scopes, validate_client_id
 from oauth_middleware.redirects import MAX_REDIRECT_URI_LENGTH, add_params, find_registered
 from oauth_middleware.resource_indicators import requested_audience
+from oauth_middleware.server.client_documents import (
+    DocumentClients,
+    DocumentRefused,
+    is_client_id_url,
+)
 from oauth_middleware.server.config import ServerConfig
+from oauth_middleware.server.document_policy import MAX_URL
 from oauth_middleware.server.grants import AuthorizationDetails, AuthorizationGrant, Grants
+from oauth_middleware.server.grants.registry import normalised
+from oauth_middleware.server.oidc import request as openid_request
+from oauth_middleware.server.oidc.request import NO_OPENID, OpenIDRequest
 from oauth_middleware.server.urlencoded import Params
 from oauth_middleware.store import TokenStore
+from oauth_middleware.web import Authentication
 
 #: The parameters this endpoint reads; any other is ignored (RFC 6749 §3.1).
 PARAMETERS = (
@@ -39,7 +49,7 @@ PARAMETERS = (
 )
 #: Longest accepted value per parameter, in characters (after percent-decoding).
 MAX_LENGTHS: Mapping[str, int] = {
-    "response_type": 64, "client_id": 128, "redirect_uri": MAX_REDIRECT_URI_LENGTH,
+    "response_type": 64, "client_id": MAX_URL, "redirect_uri": MAX_REDIRECT_URI_LENGTH,
     "scope": 4096, "state": 4096, "code_challenge": 128, "code_challenge_method": 16,
 }
 #: Bytes of a whole query string and fields in it; beyond, a 413 page.
@@ -57,16 +67,24 @@ class RedirectTarget:
     #: The implicit flow answers in the fragment (RFC 6749 §4.2.2).
     fragment: bool
     state: str | None
+    #: RFC 9207 §2: the issuer, added as ``iss`` to every answer, success or error.
+    issuer: str | None = None
 
     @classmethod
     def of(cls, pending: PendingAuthorization, grants: Grants) -> RedirectTarget:
         """Where the answer to a pending request goes (validated when it was stored)."""
         return cls(pending.redirect_uri, pending.redirect_uri_explicit,
-                   grants.fragment((pending.response_type,)), pending.state)
+                   grants.fragment((pending.response_type,)), pending.state,
+                   grants.config.issuer)
 
     def url(self, params: Mapping[str, str]) -> str:
-        """``params`` plus ``state`` (exactly as received), URL-encoded onto the URI."""
+        """``params`` plus ``state`` (exactly as received) and ``iss``, URL-encoded onto the
+        URI. ``iss`` tells the client which server answered (RFC 9207 §2): a client talking
+        to several cannot be sent one's code as if it came from another (mix-up, RFC 9700
+        §4.4)."""
         answer = dict(params)
+        if self.issuer is not None:
+            answer["iss"] = self.issuer
         if self.state is not None:
             answer["state"] = self.state
         return add_params(self.uri, answer, fragment=self.fragment)
@@ -95,26 +113,44 @@ class AuthorizationRequest:
     details: AuthorizationDetails
     #: RFC 8707 §2: the resources the tokens will be meant for.
     audience: frozenset[str] = frozenset()
+    #: The OpenID Connect parameters (empty unless the server is an OpenID Provider).
+    openid: OpenIDRequest = NO_OPENID
 
-    def pending(self, user: str, now: float) -> PendingAuthorization:
-        challenge = self.details.challenge
+    def pending(self, user: Authentication, now: float) -> PendingAuthorization:
+        challenge, openid = self.details.challenge, self.openid
         return PendingAuthorization(
-            user=user, client_id=self.client.client_id, response_type=self.response_type,
+            user=user.user_id, client_id=self.client.client_id,
+            response_type=self.response_type,
             redirect_uri=self.target.uri, redirect_uri_explicit=self.target.explicit,
             scopes=self.scopes, state=self.target.state,
             code_challenge=challenge.value if challenge else None,
             code_challenge_method=challenge.method if challenge else None,
             created_at=now, client_generation=self.client.generation, audience=self.audience,
+            nonce=openid.nonce, auth_time=user.auth_time, acr=user.acr, amr=user.amr,
+            claims=openid.claims,
         )
 
 
 async def identify(
-    store: TokenStore, params: Params, grants: Grants
+    store: TokenStore, params: Params, grants: Grants, *,
+    documents: DocumentClients | None = None, caller: str = "",
 ) -> tuple[Client, RedirectTarget]:
-    """The client and where to answer it; any failure here is shown to the user, not redirected."""
+    """The client and where to answer it; any failure here is shown to the user, not redirected.
+
+    ``documents``: a ``client_id`` that is a URL names a metadata-document client, fetched
+    (for ``caller``) when its record is not fresh.
+    """
     if params.repeated(("client_id", "redirect_uri")):
         raise InvalidRequest("The client_id or redirect_uri parameter is repeated.")
-    client = await _client(store, params.get("client_id"))
+    client_id = params.get("client_id")
+    if documents is not None and client_id is not None and is_client_id_url(client_id):
+        try:
+            client = await documents.client(client_id, caller)
+        except DocumentRefused as exc:
+            raise InvalidRequest(f"The client's metadata document cannot be used: {exc}.") \
+                from None
+    else:
+        client = await _client(store, client_id)
     requested = params.get("redirect_uri")
     if requested is None:
         if len(client.redirect_uris) != 1:
@@ -131,7 +167,7 @@ async def identify(
     # RFC 6749 §4.2.2.1: implicit errors go in the fragment; a repeated "token" still
     # asked for the implicit flow, so its invalid_request answers there too.
     fragment = grants.fragment(params.values("response_type"))
-    return client, RedirectTarget(uri, explicit, fragment, state)
+    return client, RedirectTarget(uri, explicit, fragment, state, grants.config.issuer)
 
 
 async def _client(store: TokenStore, client_id: str | None) -> Client:
@@ -159,9 +195,10 @@ async def validate(
         details = await grant.check_authorization(client, params)
         scopes = await requested_scopes(config.store, client, params.get("scope"))
         audience = requested_audience(client, params.values("resource"), config.default_resource)
+        openid = openid_request.parse(params) if config.openid else NO_OPENID
     except OAuthError as exc:
         raise ErrorRedirect(exc, target) from None
-    return AuthorizationRequest(client, target, response_type, scopes, details, audience)
+    return AuthorizationRequest(client, target, response_type, scopes, details, audience, openid)
 
 
 def _check_shape(params: Params) -> None:
@@ -181,7 +218,7 @@ def check_response_type(
     client may use it."""
     if response_type is None:
         raise InvalidRequest("The response_type parameter is missing.")
-    found = grants.authorization.get(response_type)
+    found = grants.authorization.get(normalised(response_type))
     if found is None or found[1].GRANT_TYPE not in config.grant_types:
         raise UnsupportedResponseType()
     if not client.allows(found[1].GRANT_TYPE):

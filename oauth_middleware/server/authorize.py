@@ -28,26 +28,38 @@ from __future__ import annotations
 
 import logging
 import traceback
+from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from oauth_middleware.errors import AccessDenied, InvalidRequest, MethodNotAllowed, OAuthError
-from oauth_middleware.hooks import call_hook
+from oauth_middleware.errors import (
+    AccessDenied,
+    ConsentRequired,
+    InvalidRequest,
+    MethodNotAllowed,
+    OAuthError,
+)
+from oauth_middleware.hooks import run_hook
 from oauth_middleware.identity import ACCESS_TOKEN_PARAM, carries_bearer
 from oauth_middleware.models import Client, PendingAuthorization
 from oauth_middleware.policy import grantable_scopes
 from oauth_middleware.redirects import add_params
 from oauth_middleware.server import authorization_request as areq
-from oauth_middleware.server import consent
+from oauth_middleware.server import consent, remembered
+from oauth_middleware.server.client_documents import DocumentClients
 from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.grants import AuthorizationGrant, Grants
+from oauth_middleware.server.oidc.interaction import needs_login
+from oauth_middleware.server.oidc.request import OpenIDRequest
 from oauth_middleware.server.pages import Pages
+from oauth_middleware.server.registration import note_use
 from oauth_middleware.server.responses import redirect
-from oauth_middleware.server.throttle import Throttle
+from oauth_middleware.server.throttle import Throttle, caller_address
 from oauth_middleware.server.urlencoded import Params, parse
 from oauth_middleware.store import ClientRemoved, StoreUnavailable
+from oauth_middleware.web import Authentication, authentication
 
 logger = logging.getLogger("oauth_middleware.server.authorize")
 
@@ -67,8 +79,10 @@ def refuse_bearer(request: Request, form: Params | None = None) -> None:
 class AuthorizationEndpoint:
     """``auth/``: GET asks the user, POST records the answer."""
 
-    def __init__(self, config: ServerConfig, grants: Grants | None = None) -> None:
+    def __init__(self, config: ServerConfig, grants: Grants | None = None, *,
+                 documents: DocumentClients | None = None) -> None:
         self.config = config
+        self.documents = documents
         self.pages = Pages(config.templates)
         self.csrf = consent.CsrfTokens(
             config.secret_key, max_age=config.consent_lifetime, clock=config.store.clock
@@ -109,45 +123,119 @@ class AuthorizationEndpoint:
             return self.pages.unavailable(self.config.retry_after)
 
     async def ask(self, request: Request) -> Response:
-        """GET: validate, remember the request server-side, show the consent page."""
+        """GET: validate, remember the request server-side, show the consent page.
+
+        An OpenID Provider validates before it looks at the login: ``prompt=none`` must
+        answer the client with an error, never show a login page (Core 1.0 §3.1.2.6)."""
         params = parse(request.scope["query_string"], max_bytes=areq.MAX_QUERY_BYTES,
                        max_fields=areq.MAX_FIELDS)
-        client, target = await areq.identify(self.config.store, params, self.grants)
-        user = await call_hook(self.config.authenticate, request)
-        if not user:
+        client, target = await areq.identify(self.config.store, params, self.grants,
+                                             documents=self.documents,
+                                             caller=caller_address(request.scope))
+        user = authentication(await run_hook(self.config.authenticate, request))
+        if user is None and self.config.openid is None:
             return redirect(self.login_url(request))
         auth_request = await areq.validate(self.config, self.grants, client, target, params)
         store = self.config.store
+        if self.config.openid is not None:
+            try:
+                relogin = await needs_login(self.config, client, auth_request.openid, user,
+                                            store.clock())
+            except OAuthError as exc:
+                raise areq.ErrorRedirect(exc, target) from None
+            if relogin or user is None:
+                return redirect(self.login_url(request, params, auth_request.openid))
+            if auth_request.openid.silent:
+                return await self.silently(request, auth_request, user)
+        if user is None:  # unreachable: sent to the login page above (typing)
+            return redirect(self.login_url(request))
+        if request.method == "GET" and not remembered.asks_consent(params):
+            answer = await self.answer_remembered(user, auth_request)
+            if answer is not None:
+                return answer
         transaction = csrf_token = ""
         if request.method == "GET":
             pending = auth_request.pending(user, store.clock())
             transaction = await store.consent.put_pending(
                 pending, lifetime=self.config.consent_lifetime,
                 cap=self.config.max_pending_consents)
-            csrf_token = self.csrf.issue(user, transaction)
+            csrf_token = self.csrf.issue(user.user_id, transaction)
         known = await store.get_scopes(auth_request.scopes)
         return self.pages.consent(
             client=client, scopes=[known[s] for s in auth_request.scopes if s in known],
-            user=user, redirect_uri=target.uri, action=request.scope["path"],
+            user=user.user_id, redirect_uri=target.uri, action=request.scope["path"],
             transaction=transaction, csrf_token=csrf_token,
-            resources=sorted(auth_request.audience),
+            resources=sorted(auth_request.audience), remember=self.config.remember_consent,
+            ui_locales=auth_request.openid.ui_locales,
         )
 
-    def login_url(self, request: Request) -> str:
-        """``login_url?next=<this path and query>``; the login page sends the user back."""
+    async def answer_remembered(
+        self, user: Authentication, auth_request: areq.AuthorizationRequest
+    ) -> Response | None:
+        """The answer without the consent page when the user approved every scope asked
+        for before, for the same resources (:mod:`.remembered`); None: ask. The request
+        passed every check the page's decision would repeat (client, redirect URI,
+        response type, scopes)."""
+        client = auth_request.client
+        if not await remembered.covers(self.config, user.user_id, auth_request):
+            return None
+        pending = auth_request.pending(user, self.config.store.clock())
+        try:
+            _, grant = areq.check_response_type(self.config, self.grants, client,
+                                                pending.response_type)
+            params = await grant.authorization_response(client, pending,
+                                                        frozenset(auth_request.scopes))
+        except ClientRemoved:  # removed since it was read: nothing was issued
+            raise InvalidRequest("The client is no longer registered.") from None
+        except OAuthError as exc:
+            raise areq.ErrorRedirect(exc, auth_request.target) from None
+        await note_use(self.config, client)
+        return redirect(auth_request.target.url(params))
+
+    async def silently(self, request: Request, auth_request: areq.AuthorizationRequest,
+                       user: Authentication) -> Response:
+        """``prompt=none`` (Core 1.0 §3.1.2.6): answer from remembered consent, or
+        ``consent_required``; a HEAD answers nothing (it must issue nothing)."""
+        if request.method != "GET":
+            raise InvalidRequest("prompt=none is answered to GET requests only.")
+        answer = await self.answer_remembered(user, auth_request)
+        if answer is None:
+            raise areq.ErrorRedirect(ConsentRequired(), auth_request.target)
+        return answer
+
+    def login_url(self, request: Request, params: Params | None = None,
+                  openid: OpenIDRequest | None = None) -> str:
+        """``login_url?next=<this path and query>``; the login page sends the user back.
+
+        For an OpenID request the host is also told ``prompt=login`` when it must ask the
+        user again whatever its session says, and the ``login_hint`` and ``ui_locales``
+        sent. ``prompt=login`` itself is taken out of ``next``: once the user signed in
+        again, coming back must not send them to the login page once more."""
         query = request.scope["query_string"].decode("ascii")
+        extra: dict[str, str] = {}
+        if openid is not None and params is not None:
+            if openid.forces_login:
+                query = urlencode([(k, v) for k, v in params.items if k != "prompt"],
+                                  quote_via=quote)
+            extra = {"prompt": "login"} if openid.forces_login or openid.max_age is not None \
+                or openid.id_token_hint is not None else {}
+            if openid.login_hint is not None:
+                extra["login_hint"] = openid.login_hint
+            if openid.ui_locales:
+                extra["ui_locales"] = " ".join(openid.ui_locales)
         path = request.scope["path"]
         here = f"{path}?{query}" if query else path
-        return add_params(self.config.login_url, {"next": here})
+        return add_params(self.config.login_url, {"next": here, **extra})
 
     async def decide(self, request: Request) -> Response:
         """POST: the user's decision, accepted once, only from our own consent form."""
         consent.refuse_cross_site(request, self.origin)
         form = await consent.read_form(request)
         refuse_bearer(request, form)
-        user = await call_hook(self.config.authenticate, request)
-        if not user:
+        signed_in = authentication(await run_hook(self.config.authenticate, request))
+        if signed_in is None:
             raise AccessDenied("You are not signed in.")
+        user = signed_in.user_id
         decision = consent.read_decision(form, user, self.csrf)
         pending = await self.config.store.consent.take_pending(decision.transaction, user=user)
         if pending is None or pending.user != user:
@@ -161,6 +249,9 @@ class AuthorizationEndpoint:
             params = await grant.authorization_response(client, pending, scopes)
         except ClientRemoved:  # removed since it was read: nothing was issued
             raise InvalidRequest("The client is no longer registered.") from None
+        except OAuthError as exc:  # the grant refused what was approved: the client is told
+            raise areq.ErrorRedirect(exc, target) from None
+        await note_use(self.config, client)
         return redirect(target.url(params))
 
     async def approved_scopes(
@@ -170,14 +261,22 @@ class AuthorizationEndpoint:
         """The grant answering and the scopes it grants: those the user kept, each still
         grantable right now."""
         if not decision.approve:
+            await remembered.remember(self.config, pending.user, client, approved=(),
+                                      declined=pending.scopes, audience=pending.audience)
             raise areq.ErrorRedirect(AccessDenied(), target)
         if not set(decision.scopes) <= set(pending.scopes):
             raise InvalidRequest("The consent form names a scope that was not requested.")
         if not decision.scopes:
+            await remembered.remember(self.config, pending.user, client, approved=(),
+                                      declined=pending.scopes, audience=pending.audience)
             raise areq.ErrorRedirect(AccessDenied("No scope was approved."), target)
         try:
             _, grant = areq.check_response_type(self.config, self.grants, client,
                                                 pending.response_type)
-            return grant, await grantable_scopes(self.config.store, client, decision.scopes)
+            scopes = await grantable_scopes(self.config.store, client, decision.scopes)
         except OAuthError as exc:
             raise areq.ErrorRedirect(exc, target) from None
+        await remembered.remember(self.config, pending.user, client, approved=scopes,
+                                  declined=set(pending.scopes) - scopes,
+                                  audience=pending.audience)
+        return grant, scopes

@@ -35,6 +35,11 @@ from oauth_middleware.security import (
     new_secret,
     verify_client_secret,
 )
+from oauth_middleware.server.client_documents import (
+    DocumentClients,
+    DocumentRefused,
+    is_client_id_url,
+)
 from oauth_middleware.server.form import Params, unquote
 from oauth_middleware.server.throttle import Throttle, caller_address
 from oauth_middleware.store import ClientRead, Lookahead, TokenStore
@@ -132,9 +137,12 @@ class ClientAuthenticator:
     """Authenticates the calling client; guesses at a secret are throttled per client id and
     caller address (RFC 6749 §2.3.1, :mod:`.throttle`)."""
 
-    def __init__(self, store: TokenStore, throttle: Throttle) -> None:
+    def __init__(self, store: TokenStore, throttle: Throttle,
+                 documents: DocumentClients | None = None) -> None:
         self.store = store
         self.throttle = throttle
+        #: Resolves client ids that are metadata-document URLs; None: none are accepted.
+        self.documents = documents
 
     async def authenticate_ahead(
         self, request: Request, params: Params, *, ahead: Lookahead,
@@ -148,10 +156,10 @@ class ClientAuthenticator:
         answered; a right one is judged by the counters read after it was checked.
         """
         creds = presented(request, params)
-        read = await self.store.read_for(
-            creds.client_id if _known_shape(creds.client_id) else None, ahead)
-        client = read.client
         address = caller_address(request.scope)
+        known = _known_shape(creds.client_id) or await self._document(creds, address)
+        read = await self.store.read_for(creds.client_id if known else None, ahead)
+        client = read.client
         if not _verified(client, creds) or client is None:
             # A registered client is named; anything else may be a secret pasted where
             # the id goes (id and secret swapped), so it gets a fingerprint only.
@@ -164,3 +172,16 @@ class ClientAuthenticator:
         if creds.secret is not None:
             await self.throttle.check("client", creds.client_id, address)
         return client, read
+
+    async def _document(self, creds: Presented, address: str) -> bool:
+        """Whether ``creds`` name a metadata-document client whose document is usable now
+        (fetched again when stale); such a client is public, so a secret names none."""
+        if self.documents is None or creds.secret is not None \
+                or not is_client_id_url(creds.client_id):
+            return False
+        try:
+            await self.documents.client(creds.client_id, address)
+        except DocumentRefused as exc:
+            logger.info("client %r refused: %s", creds.client_id, exc)
+            raise InvalidClient("The client's metadata document cannot be used.") from None
+        return True

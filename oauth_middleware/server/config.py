@@ -8,19 +8,24 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from oauth_middleware.limits import (
+    ACCESS_LIFETIME,
     CODE_LIFETIME,
     MAX_CODE_LIFETIME,
     MAX_LIFETIME,
     MAX_PENDING,
+    MAX_REMEMBER_CONSENT,
     PENDING_LIFETIME,
     REFRESH_LIFETIME,
+    REMEMBERED_CONSENTS,
 )
 from oauth_middleware.models import GRANT_TYPES, GrantType
 from oauth_middleware.resource_indicators import is_resource
+from oauth_middleware.server.document_policy import ClientMetadataPolicy
+from oauth_middleware.server.oidc.provider import OpenIDProvider
 from oauth_middleware.signing import SigningKeys
 from oauth_middleware.store import TokenStore
 from oauth_middleware.transport import Transport, is_loopback_host
-from oauth_middleware.web import Authenticate, user_from_scope
+from oauth_middleware.web import Authenticate, Logout, user_from_scope
 
 #: Largest failure count and window (seconds) a :class:`ThrottlePolicy` accepts.
 MAX_FAILURES = 10**9
@@ -87,6 +92,10 @@ class RegistrationPolicy:
     #: Registration requests per caller address per ``window`` seconds (429 past them).
     per_address: int = 10
     window: int = 3600
+    #: Seconds after which a dynamically registered client that got no code and no token
+    #: meanwhile disappears (a Redis TTL, restarted by each use); None: never. At least an
+    #: access token's lifetime, so its tokens have expired when it goes.
+    expire_unused_after: int | None = None
 
     def __post_init__(self) -> None:
         token = self.initial_access_token
@@ -99,6 +108,10 @@ class RegistrationPolicy:
             raise ValueError(f"RegistrationPolicy.per_address must be 1 to {MAX_FAILURES}")
         if not 0 < self.window <= MAX_WINDOW:
             raise ValueError(f"RegistrationPolicy.window must be 1 to {MAX_WINDOW} seconds")
+        unused = self.expire_unused_after
+        if unused is not None and not ACCESS_LIFETIME <= unused <= MAX_LIFETIME:
+            raise ValueError(f"RegistrationPolicy.expire_unused_after must be {ACCESS_LIFETIME} "
+                             f"(an access token's lifetime) to {MAX_LIFETIME} seconds, or None")
 
     @property
     def gated(self) -> bool:
@@ -126,6 +139,14 @@ class ServerConfig:
     consent_lifetime: int = PENDING_LIFETIME
     #: Consent pages one user may have open at once; one more drops their oldest.
     max_pending_consents: int = MAX_PENDING
+    #: Seconds an approval is remembered, so ``auth/`` need not ask again for what the user
+    #: approved (:mod:`.remembered`); None (default): every request asks.
+    remember_consent: int | None = None
+    #: Clients one user's remembered consents hold; one more forgets the oldest.
+    max_remembered_consents: int = REMEMBERED_CONSENTS
+    #: ``logout(request) -> None``: ends the host's session at ``end_session/`` (OpenID
+    #: Connect RP-Initiated Logout 1.0); None: no such endpoint.
+    logout: Logout | None = None
     throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
     #: Extra template directory searched before the built-in templates.
     templates: Path | None = None
@@ -136,11 +157,15 @@ class ServerConfig:
     realm: str = "oauth"
     #: RFC 7591 dynamic registration at ``register/``; None: disabled.
     registration: RegistrationPolicy | None = None
+    #: Client ID Metadata Documents (https URLs as client ids); None: disabled.
+    client_metadata_documents: ClientMetadataPolicy | None = None
     #: The audience (RFC 8707) of tokens for clients that name no resource and have none
     #: registered; empty: such tokens record no audience.
     default_resource: frozenset[str] = frozenset()
     #: The keys ID tokens and JWT access tokens are signed with (:mod:`oauth_middleware.signing`).
     signing_keys: SigningKeys | None = None
+    #: OpenID Connect (:mod:`oauth_middleware.server.oidc`); None: a plain OAuth 2.0 server.
+    openid: OpenIDProvider | None = None
     #: The HTTPS rule (debug, or plain HTTP from this machine), set from ``debug``.
     transport: Transport = field(init=False, repr=False, compare=False)
 
@@ -164,6 +189,12 @@ class ServerConfig:
             raise ValueError("consent_lifetime must be 1 to 3600 seconds")
         if not 1 <= self.max_pending_consents <= 1000:
             raise ValueError("max_pending_consents must be 1 to 1000 open consent pages per user")
+        if self.remember_consent is not None and not (
+                0 < self.remember_consent <= MAX_REMEMBER_CONSENT):
+            raise ValueError(f"remember_consent must be 1 to {MAX_REMEMBER_CONSENT} seconds "
+                             "(400 days), or None to ask every time")
+        if not 1 <= self.max_remembered_consents <= 10_000:
+            raise ValueError("max_remembered_consents must be 1 to 10000 clients per user")
         if self.refresh_lifetime is not None and not 0 < self.refresh_lifetime <= MAX_LIFETIME:
             raise ValueError(f"refresh_lifetime must be 1 to {MAX_LIFETIME} seconds (ten years), "
                              "or None for never")
@@ -174,6 +205,10 @@ class ServerConfig:
             if not is_resource(resource):
                 raise ValueError(f"default_resource={resource!r} must be an absolute URI "
                                  "without fragment, e.g. 'https://api.example.com/mcp'")
+        if self.openid is not None and (self.signing_keys is None
+                                        or "RS256" not in self.signing_keys.algorithms):
+            raise ValueError("openid=OpenIDProvider(...) needs signing_keys that sign RS256 "
+                             "(OpenID Connect Core 1.0 §15.1)")
         if "password" in self.grant_types and self.verify_password is None:
             object.__setattr__(self, "grant_types", self.grant_types - {"password"})
 

@@ -29,10 +29,20 @@ _FIELDS = {
 }
 
 
+def document_host(client: Client) -> str | None:
+    """The host of a metadata-document client's id (CIMD draft §6.3: show it), else None."""
+    return urlsplit(client.client_id).netloc if ":" in client.client_id else None
+
+
 def redirect_host(uri: str) -> str:
     """What to tell the user about where the answer goes: the host, or a private-use scheme."""
     parts = urlsplit(uri)
     return parts.netloc or f"{parts.scheme}:"
+
+
+def _days(seconds: int | None) -> int | None:
+    """How long an approval is remembered, in whole days (at least one), for the page."""
+    return None if seconds is None else max(1, round(seconds / 86_400))
 
 
 class Pages:
@@ -56,12 +66,15 @@ class Pages:
     def consent(
         self, *, client: Client, scopes: Sequence[Scope], user: str, redirect_uri: str,
         action: str, transaction: str, csrf_token: str, resources: Sequence[str] = (),
+        remember: int | None = None,
+        ui_locales: Sequence[str] = (),
     ) -> Response:
         return self.render(
             "consent.html", client=client, client_link=safe_link(client.link), scopes=scopes,
+            client_host=document_host(client),
             user=user, redirect_to=redirect_host(redirect_uri), action=action,
             fields=_FIELDS, transaction=transaction, csrf_token=csrf_token,
-            resources=resources,
+            resources=resources, remember_days=_days(remember), ui_locales=ui_locales,
         )
 
     def error(self, exc: OAuthError) -> Response:

@@ -72,6 +72,16 @@ def routes(config: ServerConfig) -> list[BaseRoute]:
             Route("/register/{client_id}", item, name="oauth_client_configuration")]
 
 
+async def note_use(config: ServerConfig, client: Client) -> None:
+    """A code or token went to ``client``: if it registered itself, note when, and restart
+    its expiry (``RegistrationPolicy.expire_unused_after``). One write, dynamic clients only."""
+    if client.dynamic:
+        policy = config.registration
+        await config.store.touch_dynamic_client(
+            client.client_id,
+            expire_unused_after=None if policy is None else policy.expire_unused_after)
+
+
 def _bearer(request: Request) -> str:
     """The bearer token of the Authorization header (RFC 6750 §2.1), or MissingToken."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -92,7 +102,8 @@ def _metadata_of(client: Client) -> rm.Metadata:
         redirect_uris=client.redirect_uris, grant_types=client.grant_types,
         auth_method="none" if client.public else "client_secret_basic",
         client_name="" if client.title == client.client_id else client.title,
-        client_uri=client.link, scopes=client.scopes)
+        client_uri=client.link, scopes=client.scopes,
+        post_logout_redirect_uris=client.post_logout_redirect_uris)
 
 
 class _Registration(JsonEndpoint):
@@ -137,9 +148,11 @@ class RegistrationEndpoint(_Registration):
             redirect_uris=metadata.redirect_uris, public=metadata.public,
             secret_hash=None if secret is None else hash_client_secret(secret),
             scopes=metadata.scopes, grant_types=metadata.grant_types, link=metadata.client_uri,
+            post_logout_redirect_uris=metadata.post_logout_redirect_uris,
             created_at=time.time(), generation=new_generation(), dynamic=True,
             registration_token_hash=digest(token))
-        written = await self.store.register_dynamic_client(client, cap=policy.max_clients)
+        written = await self.store.register_dynamic_client(
+            client, cap=policy.max_clients, expire_unused_after=policy.expire_unused_after)
         if written < 0:
             logger.warning("dynamic registration refused: %d clients registered (the cap)",
                            policy.max_clients)
@@ -218,7 +231,8 @@ class ClientConfigurationEndpoint(_Registration):
                                         "public and confidential: register a new client.")
         updated = replace(client, title=metadata.client_name or client.client_id,
                           redirect_uris=metadata.redirect_uris, scopes=metadata.scopes,
-                          grant_types=metadata.grant_types, link=metadata.client_uri)
+                          grant_types=metadata.grant_types, link=metadata.client_uri,
+                          post_logout_redirect_uris=metadata.post_logout_redirect_uris)
         if not await self.store.save_client(updated, only="same"):
             raise InvalidToken("The registration access token is invalid.")
         return self.answer(updated, metadata, token)

@@ -48,6 +48,8 @@ class Metadata:
     client_name: str
     client_uri: str
     scopes: tuple[str, ...]
+    #: OpenID Connect RP-Initiated Logout 1.0 §3.1, under the redirect URI rules.
+    post_logout_redirect_uris: tuple[str, ...] = ()
 
     @property
     def public(self) -> bool:
@@ -141,6 +143,20 @@ def _redirect_uris(data: dict[str, Any], grants: tuple[str, ...],
             or not all(isinstance(uri, str) for uri in value):
         raise InvalidRedirectUri(f"redirect_uris must hold 1 to {MAX_REDIRECT_URIS} URIs "
                                  "for authorization_code.")
+    return _checked_uris(value, policy)
+
+
+def _logout_uris(data: dict[str, Any], policy: RegistrationPolicy) -> tuple[str, ...]:
+    """OpenID Connect RP-Initiated Logout 1.0 §3.1, checked as redirect URIs are."""
+    value = data.get("post_logout_redirect_uris", [])
+    if not isinstance(value, list) or len(value) > MAX_REDIRECT_URIS \
+            or not all(isinstance(uri, str) for uri in value):
+        raise InvalidClientMetadata(f"post_logout_redirect_uris must hold at most "
+                                    f"{MAX_REDIRECT_URIS} URIs.")
+    return _checked_uris(value, policy)
+
+
+def _checked_uris(value: list[str], policy: RegistrationPolicy) -> tuple[str, ...]:
     uris = list(dict.fromkeys(value))
     for uri in uris:
         try:
@@ -175,7 +191,8 @@ async def validate(data: dict[str, Any], policy: RegistrationPolicy, store: Toke
     links = {link: _https(data, link) for link in _LINKS}
     return Metadata(redirect_uris=uris, grant_types=grants, auth_method=method,
                     client_name=name, client_uri=links["client_uri"],
-                    scopes=await _scopes(data, store))
+                    scopes=await _scopes(data, store),
+                    post_logout_redirect_uris=_logout_uris(data, policy))
 
 
 def described(metadata: Metadata) -> dict[str, object]:
@@ -192,4 +209,6 @@ def described(metadata: Metadata) -> dict[str, object]:
         answer["client_uri"] = metadata.client_uri
     if metadata.scopes:
         answer["scope"] = " ".join(metadata.scopes)
+    if metadata.post_logout_redirect_uris:
+        answer["post_logout_redirect_uris"] = list(metadata.post_logout_redirect_uris)
     return answer

@@ -24,6 +24,7 @@ from oauth_middleware.models import RefreshToken
 from oauth_middleware.security import digest
 from oauth_middleware.server.boundary import FormEndpoint, logger
 from oauth_middleware.server.client_auth import ClientAuthenticator
+from oauth_middleware.server.client_documents import DocumentClients
 from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.form import Params
 from oauth_middleware.server.grants.base import required
@@ -33,9 +34,10 @@ from oauth_middleware.store import Lookahead
 
 
 class RevocationEndpoint(FormEndpoint):
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, *, documents: DocumentClients | None = None) -> None:
         super().__init__(config)
-        self.clients = ClientAuthenticator(config.store, Throttle(config.store, config.throttle))
+        self.clients = ClientAuthenticator(config.store, Throttle(config.store, config.throttle),
+                                           documents)
 
     async def answer(self, request: Request, params: Params) -> Response:
         client, read = await self.clients.authenticate_ahead(

@@ -29,19 +29,22 @@ from oauth_middleware.errors import (
 from oauth_middleware.models import Client
 from oauth_middleware.server.boundary import FormEndpoint, logger
 from oauth_middleware.server.client_auth import ClientAuthenticator
+from oauth_middleware.server.client_documents import DocumentClients
 from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.form import Params
 from oauth_middleware.server.grants import Grants, TokenGrant, TokenRequest
+from oauth_middleware.server.registration import note_use
 from oauth_middleware.server.responses import json_response
 from oauth_middleware.server.throttle import Throttle, caller_address
 from oauth_middleware.store import ClientRemoved
 
 
 class TokenEndpoint(FormEndpoint):
-    def __init__(self, config: ServerConfig, grants: Grants | None = None) -> None:
+    def __init__(self, config: ServerConfig, grants: Grants | None = None, *,
+                 documents: DocumentClients | None = None) -> None:
         super().__init__(config)
         self.throttle = Throttle(config.store, config.throttle)
-        self.clients = ClientAuthenticator(config.store, self.throttle)
+        self.clients = ClientAuthenticator(config.store, self.throttle, documents)
         self.grants = grants if grants is not None else Grants(config, self.throttle)
 
     async def answer(self, request: Request, params: Params) -> Response:
@@ -55,6 +58,7 @@ class TokenEndpoint(FormEndpoint):
             body = await grant.token_response(token_request, issued)
         except ClientRemoved:  # removed since it authenticated: nothing was issued
             raise InvalidClient() from None
+        await note_use(self.config, client)
         logger.info("issued %s token %s to client %s", grant.GRANT_TYPE,
                     issued.token.fingerprint, client.client_id)
         return json_response(body)

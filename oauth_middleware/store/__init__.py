@@ -12,8 +12,10 @@ Module map (data flows down; only ``_gateway`` imports redis-py):
   ``_grants`` (issue, codes, refresh rotation; scripts in ``_grant_scripts``),
   ``_tokens`` (resolve, look up, list), ``_revocation`` (one token, a grant, a user's
   or a client's grants), ``_clients`` (registry + its script), ``_scopes``,
-  ``_consent`` (pending authorizations + scripts), ``_throttle`` (counters; scripts in
-  ``_throttle_scripts``), ``_authn`` (the token family's one read per request);
+  ``_consent`` (pending authorizations + scripts), ``_keys`` (sealed signing keys),
+  ``_throttle`` (counters; scripts in ``_throttle_scripts``), ``_authn`` (the token
+  family's one read per request),
+  ``_documents`` (clients known by a metadata document, and their fetch state);
 * shared by them: ``_minting`` (values and records of a new grant), ``_generations``
   (which refresh token a value is), ``_codec`` (records as JSON, versioned),
   ``_context`` (gateway + keys + clock), ``keys`` (the key schema, in its docstring);
@@ -37,23 +39,27 @@ from oauth_middleware.store._context import Clock, Progress
 from oauth_middleware.store._gateway import StoreNotDurable, StoreRefused, StoreUnavailable
 from oauth_middleware.store._gateway.health import RedisHealth, UnsafeRedis
 from oauth_middleware.store._gateway.urls import RedisURLError
+from oauth_middleware.store._keys import MAX_SIGNING_KEYS, KeyRecords, SealedKey
 from oauth_middleware.store._minting import ClientRemoved, NewTokens
 from oauth_middleware.store._store import TokenStore
 
 __all__ = [
     "CODE_LIFETIME",
     "MAX_LIFETIME",
+    "MAX_SIGNING_KEYS",
     "PENDING_LIFETIME",
     "REFRESH_LIFETIME",
     "ClientRead",
     "ClientRemoved",
     "Clock",
+    "KeyRecords",
     "Lookahead",
     "NewTokens",
     "Progress",
     "RedisHealth",
     "RedisURLError",
     "ScopeSnapshot",
+    "SealedKey",
     "StoreNotDurable",
     "StoreRefused",
     "StoreUnavailable",

@@ -103,7 +103,9 @@ def _names(cls: type[_Record]) -> tuple[str, ...]:
 
 #: Fields left out of a record while empty, so records that have nothing there keep the
 #: bytes they had before the field existed (RFC 8707 audiences, a client's resources).
-_OMITTED_EMPTY = frozenset({"audience", "resources"})
+_OMITTED_EMPTY = frozenset({"audience", "resources", "post_logout_redirect_uris",
+                            "access_token_alg", "nonce", "auth_time", "acr", "amr",
+                            "claims", "id_token_signed_response_alg"})
 
 
 def dump(record: _Record) -> str:

@@ -43,7 +43,7 @@ from oauth_middleware.store._minting import (
     NewTokens,
     flatten,
     index_ttl,
-    mint,
+    minted,
     new_value,
 )
 from oauth_middleware.store._sweep import Sweeper
@@ -65,7 +65,7 @@ class Grants:
     async def issue(self, spec: NewTokens) -> IssuedTokens:
         """Start a new grant and store its tokens (:class:`ClientRemoved`: the client is gone)."""
         grant_id = new_grant_id()
-        issued, members = mint(self._ctx, grant_id, spec)
+        issued, members = await minted(self._ctx, grant_id, spec)
         await self._write(grant_id, members, client_id=spec.client_id, subject=spec.subject,
                           subject_type=spec.subject_type, generation=spec.client_generation)
         return issued
@@ -116,7 +116,7 @@ class Grants:
         if record.rotated or not constant_time_equals(sha, record.digest):
             raise ValueError("rotate_refresh needs the token's current record (read_for)")
         grant_id = record.grant_id
-        issued, members = mint(self._ctx, grant_id, replace(spec, refresh=True),
+        issued, members = await minted(self._ctx, grant_id, replace(spec, refresh=True),
                                Generation(record.seal_key, record.generation + 1))
         (at_key, at_value, at_ttl), (rt_key, rt_value, rt_ttl) = members
         commands = self._index_commands(grant_id, spec, members)
@@ -137,7 +137,7 @@ class Grants:
         self, key: str, state: str, consumed: str, grant_id: str, spec: NewTokens
     ) -> IssuedTokens | None:
         """Single use by the record's boolean ``state`` field (``CONSUME_AND_ISSUE``)."""
-        issued, members = mint(self._ctx, grant_id, spec)
+        issued, members = await minted(self._ctx, grant_id, spec)
         keys, args = flatten(members)
         commands = self._index_commands(grant_id, spec, members)
         commands.append(evalsha(scripts.CONSUME_AND_ISSUE,

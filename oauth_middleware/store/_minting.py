@@ -8,6 +8,7 @@ here writes; :mod:`._grants` does.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,9 @@ from oauth_middleware.store._context import Context, ttl_ms
 
 #: A grant member waiting to be written: key, value, TTL in ms (0 = never).
 Member = tuple[str, str, int]
+#: Makes an access token's value from its record (a signed JWT, RFC 9068), in place of a
+#: random one; the store keeps only its digest, as for every token.
+Encode = Callable[[AccessToken], Awaitable[str]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,6 +53,8 @@ class NewTokens:
     #: registration still stands (:class:`ClientRemoved`). None skips the check, for tokens
     #: of no registered client (tests, tooling).
     client_generation: str | None = None
+    #: The access token's value from its record; None: a random opaque token.
+    encode: Encode | None = field(default=None, compare=False)
 
 
 class ClientRemoved(LookupError):
@@ -65,26 +71,46 @@ class Generation:
     number: int = 1
 
 
-def mint(
+async def minted(
     ctx: Context, grant_id: str, spec: NewTokens, generation: Generation | None = None
 ) -> tuple[IssuedTokens, list[Member]]:
-    """Create raw tokens and their records; nothing is written yet. A refresh token
-    is ``generation`` of its grant, or the first of a new one.
-
-    Every grant's tokens pass here first, so an out-of-range lifetime is refused
-    (``ValueError``) before anything reaches Redis.
-    """
-    check_lifetime(spec.lifetime, "an access token lifetime")
-    if spec.refresh:
-        check_lifetime(spec.refresh_lifetime, "a refresh token lifetime")
+    """:func:`mint`, the access token's value made by ``spec.encode`` when it has one."""
+    if spec.encode is None:
+        return mint(ctx, grant_id, spec, generation)
     now = ctx.clock()
-    access, sha = new_value(grant_id)
-    record = AccessToken(
+    value = await spec.encode(_access_record(grant_id, spec, now))
+    return mint(ctx, grant_id, spec, generation, access=value, now=now)
+
+
+def _access_record(grant_id: str, spec: NewTokens, now: float, sha: str = "") -> AccessToken:
+    return AccessToken(
         grant_id=grant_id, client_id=spec.client_id, subject=spec.subject,
         subject_type=spec.subject_type, scopes=spec.scopes, issued_at=now,
         expires_at=None if spec.lifetime is None else now + spec.lifetime,
         fingerprint=sha[:FINGERPRINT_CHARS], audience=spec.audience,
     )
+
+
+def mint(
+    ctx: Context, grant_id: str, spec: NewTokens, generation: Generation | None = None,
+    *, access: str | None = None, now: float | None = None,
+) -> tuple[IssuedTokens, list[Member]]:
+    """Create raw tokens and their records; nothing is written yet. A refresh token
+    is ``generation`` of its grant, or the first of a new one.
+
+    Every grant's tokens pass here first, so an out-of-range lifetime is refused
+    (``ValueError``) before anything reaches Redis. ``access``: the access token's value,
+    made at ``now`` (:func:`minted`); else a random one.
+    """
+    check_lifetime(spec.lifetime, "an access token lifetime")
+    if spec.refresh:
+        check_lifetime(spec.refresh_lifetime, "a refresh token lifetime")
+    now = ctx.clock() if now is None else now
+    if access is None:
+        access, sha = new_value(grant_id)
+    else:  # made by ``spec.encode`` from this record (:func:`minted`)
+        sha = digest(access)
+    record = _access_record(grant_id, spec, now, sha)
     members = [(ctx.keys.access(grant_id, sha), dump_access(record),
                 ttl_ms(spec.lifetime))]
     if not spec.refresh:

@@ -9,6 +9,7 @@ from oauth_middleware.limits import (
     CODE_LIFETIME,
     GRANTS_PER_CLIENT,
     GRANTS_PER_USER,
+    REMEMBERED_CONSENTS,
     check_grant_cap,
 )
 from oauth_middleware.models import (
@@ -17,6 +18,7 @@ from oauth_middleware.models import (
     Client,
     IssuedTokens,
     RefreshToken,
+    RememberedConsent,
     Scope,
 )
 from oauth_middleware.store._authn import (
@@ -30,13 +32,16 @@ from oauth_middleware.store._authn import (
 from oauth_middleware.store._clients import Clients, SaveCondition
 from oauth_middleware.store._consent import Consent
 from oauth_middleware.store._context import Clock, Context, Progress
+from oauth_middleware.store._documents import Documents
 from oauth_middleware.store._gateway import Gateway
 from oauth_middleware.store._gateway.cache import CACHE_SIZE
 from oauth_middleware.store._gateway.connection import CONNECT_TIMEOUT, RETRIES, SOCKET_TIMEOUT
 from oauth_middleware.store._gateway.durability import REPLICA_TIMEOUT
 from oauth_middleware.store._gateway.health import RedisHealth
 from oauth_middleware.store._grants import Grants
+from oauth_middleware.store._keys import SigningKeyRecords
 from oauth_middleware.store._minting import NewTokens
+from oauth_middleware.store._remembered import Remembered
 from oauth_middleware.store._revocation import Revocation
 from oauth_middleware.store._scopes import Scopes
 from oauth_middleware.store._throttle import Throttle
@@ -74,8 +79,13 @@ class TokenStore:
         self._authn = Authn(ctx, hints)
         #: Pending consent transactions (``auth/``'s decision step).
         self.consent = Consent(ctx)
+        self._remembered = Remembered(ctx, self._clients)
         #: Brute-force counters of the token family and the password grant.
         self.throttle = Throttle(ctx)
+        #: Clients known by a metadata document (CIMD): their fetch state, their cap.
+        self.documents = Documents(ctx)
+        #: Sealed signing keys, shared by every worker (:mod:`oauth_middleware.keyring`).
+        self.signing = SigningKeyRecords(ctx)
 
     @classmethod
     def from_url(
@@ -199,7 +209,9 @@ class TokenStore:
         return await self._revocation.revoke_grant(grant_id)
 
     async def revoke_user(self, user: str, *, progress: Progress | None = None) -> int:
-        """Every grant of ``user`` goes; returns keys deleted."""
+        """Every grant of ``user`` goes, and every consent remembered for them; returns keys
+        deleted (grants' keys; the consents first, so nothing is granted again unasked)."""
+        await self._remembered.forget(user)
         return await self._revocation.revoke_user(user, progress=progress)
 
     async def revoke_client_tokens(self, client_id: str, *, progress: Progress | None = None,
@@ -214,6 +226,40 @@ class TokenStore:
         """Whether any grant of ``client_id`` is indexed (it may have no client record)."""
         return await self._revocation.client_indexed(client_id)
 
+    # --- remembered consent (OpenID Connect Core 1.0 §3.1.2.4) ----------------------------
+
+    async def remember_consent(
+        self, user_id: str, client_id: str, *, client_generation: str,
+        approved: Iterable[str], declined: Iterable[str] = (), audience: Iterable[str] = (),
+        lifetime: int, cap: int = REMEMBERED_CONSENTS,
+    ) -> int:
+        """Remember an approval for ``lifetime`` seconds (merged: ``approved`` scopes and the
+        ``audience`` added, ``declined`` removed) in one script, keeping ``cap`` clients per
+        user; returns how many scopes are remembered now."""
+        return await self._remembered.remember(
+            user_id, client_id, client_generation=client_generation, approved=approved,
+            declined=declined, audience=audience, lifetime=lifetime, cap=cap)
+
+    async def remembered_consent(self, user_id: str, client_id: str) -> frozenset[str]:
+        """The scopes ``user_id`` approved for the client as registered now (empty: none)."""
+        return await self._remembered.scopes(user_id, client_id)
+
+    async def forget_consent(self, user_id: str, client_id: str | None = None) -> int:
+        """Forget ``user_id``'s consent for one client, or for all; returns how many went."""
+        return await self._remembered.forget(user_id, client_id)
+
+    async def forget_client_consents(self, client_id: str) -> int:
+        """Forget every user's consent for ``client_id`` (walks every user's: management only)."""
+        return await self._remembered.forget_client(client_id)
+
+    async def list_remembered_consents(
+        self, *, user: str | None = None, client_id: str | None = None, cursor: int = 0,
+        count: int = 100,
+    ) -> tuple[int, list[RememberedConsent]]:
+        """One page of live remembered consents, by user, client, or all; cursor 0 = done."""
+        return await self._remembered.page(user=user, client_id=client_id, cursor=cursor,
+                                           count=count)
+
     # --- clients and scopes (RFC 6749 §2, §3.3) -------------------------------------------
 
     async def save_client(self, client: Client, *, only: SaveCondition = "any",
@@ -223,10 +269,23 @@ class TokenStore:
         while ``fields`` of ``over`` (the record read) are as stored (False: refused)."""
         return await self._clients.save_client(client, only=only, over=over, fields=fields)
 
-    async def register_dynamic_client(self, client: Client, *, cap: int) -> int:
+    async def register_dynamic_client(self, client: Client, *, cap: int,
+                                      expire_unused_after: int | None = None) -> int:
         """Create a client registered through RFC 7591 while fewer than ``cap`` exist:
-        1 written, 0 its id is taken, -1 the cap is reached (decided in one script)."""
-        return await self._clients.register_dynamic(client, cap=cap)
+        1 written, 0 its id is taken, -1 the cap is reached (decided in one script).
+        With ``expire_unused_after`` (seconds) its record expires unless used meanwhile
+        (:meth:`touch_dynamic_client`)."""
+        return await self._clients.register_dynamic(
+            client, cap=cap, expire_unused_after=expire_unused_after)
+
+    async def touch_dynamic_client(self, client_id: str, *,
+                                   expire_unused_after: int | None = None) -> bool:
+        """A dynamic client got a code or a token: note when, and restart its expiry."""
+        return await self._clients.touch(client_id, expire_unused_after=expire_unused_after)
+
+    async def dynamic_clients_last_used(self, client_ids: list[str]) -> dict[str, float]:
+        """When these dynamic clients last registered or got a code or a token."""
+        return await self._clients.last_used(client_ids)
 
     async def count_dynamic_clients(self) -> int:
         """How many clients registered through RFC 7591 exist."""

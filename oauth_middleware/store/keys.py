@@ -11,8 +11,12 @@ touches the keys of one tag, hence one cluster slot:
   new grant under its client checks the client record in the same step.
 * ``{<sha(user)>}``, the digest of a user id: the user's grant index (and its displaced
   set), and the user's consent transactions. One script caps either.
-* ``{registry}``: the sets listing every client id and the dynamically registered ones
-  (one script counts against the cap and reserves a place).
+* ``{registry}``: the sets listing every client id, the dynamically registered ones, when
+  each of those was last used, and the metadata-document ones (one script counts against
+  a cap and reserves a place).
+* ``{signing}``: the three signing-key hashes; every script of ``_keys`` touches them only.
+* ``{<sha(url)>}``: the fetch state of one client metadata document.
+* ``{<sha(user)>}`` also tags a user's remembered consents (hash and expiry index).
 * throttle counters: the tag of their subject's digest.
 
 ``<sha>`` is the SHA-256 hex digest of a raw token, code or transaction id: raw values
@@ -44,6 +48,21 @@ How each operation that spans entities is split, and why it stays safe:
   client is never unlisted; a refused edit never lists an id again. An RFC 7591
   registration reserves its place under the cap first, then writes the record only if
   the id is free, and gives the place back otherwise.
+* Dynamic-client expiry (``_clients``): the record's TTL lives in the client's slot, its
+  last use in ``{registry}``. ``TOUCH`` restarts the record's TTL, then notes the use
+  (pipelined, each one key). The sweep of expired registrations reads the stale ids from
+  ``clients:used``, checks each record's PTTL in its own slot, and only then removes the
+  ids whose record is gone (``FORGET_EXPIRED``, one ``{registry}`` script that skips an
+  id used since); an id written again meanwhile (a host taking it over) is listed again
+  once the removal sees its record. Idempotent; the cap check that follows counts only
+  what is left.
+* A metadata-document client (``_documents``): a new one reserves its place under the
+  cap in ``{registry}`` first (``RESERVE_DOCUMENT``), then the record is written only if
+  its id is still free (``STORE``, its own slot), then the ``document`` state is set (its
+  own tag). A refused write leaves the place taken only when a record of that id exists
+  (the id is then rightly listed); a refresh writes over the record it read only.
+  A process dying midway leaves at most a listed id without a record (listing skips it,
+  the next fetch writes it) or a record without a fresh state (fetched again).
 * Listing clients or tokens (the admin's paging and search) reads one index or set, then
   each record by its own key: single-key commands the gateway routes per node.
 
@@ -57,9 +76,11 @@ were removed (the caller answers an error; nothing is issued).
 Which repository writes which keys (each also owns the Lua scripts that write them):
 ``_grants``, ``_revocation`` and ``_sweep`` the grant keys (``at``, ``rt``, ``code``,
 ``members``, ``gone``) and the ``idx`` indexes, which ``_tokens`` and ``_authn`` only read;
-``_clients`` ``client`` and ``clients``; ``_scopes`` ``scopes``; ``_consent`` ``txn`` and
-``txns``; ``_throttle`` ``throttle`` and ``attempts``; the gateway's local cache
-``cache:generation``.
+``_clients`` ``client`` and ``clients`` (``:dynamic``, ``:used``); ``_documents``
+``clients:{registry}:documents`` and ``document``; ``_keys`` ``signing``; ``_scopes``
+``scopes``; ``_consent`` ``txn`` and ``txns``; ``_remembered`` ``remembered`` (its schema
+is in that module's docstring); ``_throttle`` ``throttle`` and ``attempts``; the gateway's
+local cache ``cache:generation``.
 
 =================================  ======  ===============================  =================
 key                                type    value                            TTL
@@ -69,6 +90,11 @@ P client:{<client_id>}             string  JSON client (secret as a hash,   none
                                            registration)
 P clients:{registry}               set     every client id                  none
 P clients:{registry}:dynamic       set     ids registered by RFC 7591       none
+P clients:{registry}:used          zset    dynamic id -> last used (s)      none
+P clients:{registry}:documents     set     ids that are metadata-document   none
+                                           URLs (CIMD), capped
+P document:{<sha(url)>}            string  ``ok`` or ``failed``: the last   document's cache
+                                           fetch of that client id URL      or failure TTL
 P scopes                           hash    identifier -> JSON title/enabled none
 P at:{g}:<sha>                     string  JSON access token record         token lifetime
 P rt:{g}                           string  JSON refresh record of grant g   refresh lifetime
@@ -83,17 +109,29 @@ P idx:own:{<client_id>}            zset    grant id -> expiry (ms, Redis)   late
 P idx:own:{<client_id>}:out        zset    displaced grant id -> expiry     latest expiry
 P txn:{<sha(user)>}:<sha>          string  JSON pending authorization       consent lifetime
 P txns:{<sha(user)>}               zset    txn <sha> -> stored at (ms)      consent lifetime
+P remembered:{<sha(user)>}         hash    client id -> JSON consent        longest entry
+P remembered:{<sha(user)>}:expiry  zset    client id -> expiry (ms)         longest entry
 P throttle:<b>:{<sha>}             hash    count, ends (window end, ms)     throttle window
 P throttle:<b>:{<sha>}:<a>         hash    count, ends, from one caller     throttle window
 P attempts:<b>:{<sha>}:<a>         zset    attempt id -> hold end (ms)      ``attempt_timeout``
 P cache:generation                 string  random; only with local_cache    none
+P signing:{signing}:keys           hash    kid -> JSON sealed signing key   none
+P signing:{signing}:current        hash    alg -> kid of its current key    none
+P signing:{signing}:retire         hash    kid -> end of publication (s)    none
 =================================  ======  ===============================  =================
 
 Key schema 1 (before this version) spelled ``client:<id>``, ``clients``,
-``clients:dynamic``, ``idx:user:<sha>``, ``idx:client:<id>`` and ``idx:own:<id>`` without
-tags: this version does not read them. Move such a store with ``store export`` (from the
-previous version) and ``store import`` (this one renames those keys,
-:func:`current_name`).
+``clients:dynamic``, ``clients:used``, ``clients:documents``, ``document:<sha>``,
+``signing:keys``, ``signing:current``, ``signing:retire``, ``idx:user:<sha>``,
+``idx:client:<id>`` and ``idx:own:<id>`` without tags: this version does not read them.
+Move such a store with ``store export`` (from the previous version) and ``store import``
+(this one renames those keys, :func:`current_name`).
+
+The signing keys (``_keys``, which owns these three keys and their scripts) are an
+operator's handful, not per-user state: one current key per algorithm, plus the
+rotated-out ones still published (each with its ``retire`` time), at most
+``_keys.MAX_SIGNING_KEYS`` records. A key record is written once and never changed: its
+private key is sealed (AES-GCM, bound to its kid and alg) before it reaches the store.
 
 Refresh rotation (schema version 1, ``codec.SCHEMA_VERSION``) keeps one refresh
 record per grant, ``rt:{g}``: the current token's SHA-256 ``digest`` (the nonce
@@ -150,7 +188,11 @@ the cap would displace grants out of order. Grants of one lifetime are thus disp
 the order they were issued; an entry is pruned a second after its score.
 
 Client ids are restricted to URL-safe characters at registration, so they are
-safe inside a key; user ids are free text and appear only as a digest.
+safe inside a key; user ids are free text and appear only as a digest. The one other
+kind of client id, the https URL of a Client ID Metadata Document, is held to a grammar
+without braces, spaces, globs or control characters (``server/client_documents.py``).
+A document client's record, its id in ``clients`` and ``clients:documents`` (under
+its cap) and its ``document`` state are written in three steps (above).
 """
 
 from __future__ import annotations
@@ -204,6 +246,20 @@ class Keys:
     def dynamic_clients(self) -> str:
         """The ids of clients registered through RFC 7591, counted against their cap."""
         return f"{self.prefix}clients:{{registry}}:dynamic"
+
+    @property
+    def document_clients(self) -> str:
+        """The ids of clients known by a metadata document, counted against their cap."""
+        return f"{self.prefix}clients:{{registry}}:documents"
+
+    def document(self, url: str) -> str:
+        """The state of the last fetch of the metadata document at ``url``."""
+        return f"{self.prefix}document:{{{digest(url)}}}"
+
+    @property
+    def dynamic_used(self) -> str:
+        """Dynamic client id -> when it last registered or got a code or token (seconds)."""
+        return f"{self.prefix}clients:{{registry}}:used"
 
     @property
     def scopes(self) -> str:
@@ -264,6 +320,19 @@ class Keys:
         """The user's live consent transactions: what bounds how many one user can keep."""
         return f"{self.prefix}txns:{{{digest(user)}}}"
 
+    def remembered(self, user: str) -> str:
+        """The consents ``user`` approved and the server remembers, one field per client."""
+        return f"{self.prefix}remembered:{{{digest(user)}}}"
+
+    def remembered_index(self, user: str) -> str:
+        """When each of :meth:`remembered`'s entries expires: what bounds them per user."""
+        return f"{self.remembered(user)}:expiry"
+
+    @property
+    def remembered_pattern(self) -> str:
+        """SCAN pattern matching every user's :meth:`remembered` hash (not its index)."""
+        return f"{self.prefix}remembered:{{*}}"
+
     def throttle(self, bucket: str, key: str, address: str | None = None) -> str:
         """The counter of ``key`` in ``bucket``: from every caller, or from ``address`` only."""
         if len(key) > _MEMO_KEY or (address is not None and len(address) > _MEMO_KEY):
@@ -275,6 +344,21 @@ class Keys:
         if len(key) > _MEMO_KEY or len(address) > _MEMO_KEY:
             return _throttle(self.prefix, bucket, key, address, "attempts")
         return _throttle_memo(self.prefix, bucket, key, address, "attempts")
+
+    @property
+    def signing_keys(self) -> str:
+        """Every signing key record, sealed, by kid (``_keys``)."""
+        return f"{self.prefix}signing:{{signing}}:keys"
+
+    @property
+    def signing_current(self) -> str:
+        """The kid each algorithm signs with now."""
+        return f"{self.prefix}signing:{{signing}}:current"
+
+    @property
+    def signing_retire(self) -> str:
+        """When each rotated-out key stops being published (seconds since the epoch)."""
+        return f"{self.prefix}signing:{{signing}}:retire"
 
     @property
     def access_prefix(self) -> str:
@@ -318,6 +402,9 @@ KINDS: dict[str, tuple[str, re.Pattern[str]]] = {
         ("client", "string", f"client:{_CID}"),
         ("clients", "set", r"clients:\{registry\}"),
         ("dynamic_clients", "set", r"clients:\{registry\}:dynamic"),
+        ("dynamic_used", "zset", r"clients:\{registry\}:used"),
+        ("document_clients", "set", r"clients:\{registry\}:documents"),
+        ("document_state", "string", f"document:{_TAG}"),
         ("scopes", "hash", "scopes"),
         ("access_token", "string", f"at:{_GRANT}:{_SHA}"),
         ("refresh_token", "string", f"rt:{_GRANT}(?::{_SHA})?"),
@@ -330,9 +417,14 @@ KINDS: dict[str, tuple[str, re.Pattern[str]]] = {
         ("displaced", "zset", f"idx:(?:user:{_TAG}|own:{_CID}):out"),
         ("consent", "string", f"txn:{_TAG}:{_SHA}"),
         ("consent_index", "zset", f"txns:{_TAG}"),
+        ("remembered_consents", "hash", f"remembered:{_TAG}"),
+        ("remembered_index", "zset", f"remembered:{_TAG}:expiry"),
         ("throttle", "hash", f"throttle:{_BUCKET}:{_TAG}(?::{_SHA})?"),
         ("attempts", "zset", f"attempts:{_BUCKET}:{_TAG}:{_SHA}"),
         ("cache_generation", "string", "cache:generation"),
+        ("signing_keys", "hash", r"signing:\{signing\}:keys"),
+        ("signing_current", "hash", r"signing:\{signing\}:current"),
+        ("signing_retire", "hash", r"signing:\{signing\}:retire"),
     )
 }
 
@@ -353,6 +445,10 @@ _LEGACY: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (f"client:({_ID})", r"client:{\1}"),
         ("clients", "clients:{registry}"),
         ("clients:dynamic", "clients:{registry}:dynamic"),
+        ("clients:used", "clients:{registry}:used"),
+        ("clients:documents", "clients:{registry}:documents"),
+        (f"document:({_SHA})", r"document:{\1}"),
+        ("signing:(keys|current|retire)", r"signing:{signing}:\1"),
         (f"idx:user:({_SHA})", r"idx:user:{\1}"),
         (f"idx:(client|own):({_ID})", r"idx:\1:{\2}"),
     ))

@@ -26,12 +26,14 @@ from oauth_middleware.security import (
     new_generation,
     new_secret,
 )
+from oauth_middleware.signing import id_token_algorithm
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox.rules import (
     MAX_TEXT,
     MAX_TITLE,
     check_count,
     check_lifetime,
+    check_token_format,
     check_typed_text,
     grant_types_for,
     link_field,
@@ -117,6 +119,10 @@ async def register_client(
     client_secret: str | None = None,
     allow_confidential_implicit: bool = False,
     resources: Sequence[str] = (),
+    post_logout_redirect_uris: str | Sequence[str] = (),
+    access_token_format: str = "opaque",
+    access_token_alg: str | None = None,
+    id_token_signed_response_alg: str = "",
 ) -> RegisteredClient:
     """Register a client; a confidential one gets a secret, returned once and stored hashed.
 
@@ -144,6 +150,13 @@ async def register_client(
       at least 16 characters, instead of a generated one.
     - ``resources``: the resource URIs (RFC 8707) its tokens may be meant for; also its
       tokens' audience when it names none. Empty: any resource it asks for.
+    - ``post_logout_redirect_uris``: where ``end_session/`` may send the user back after
+      logging out (OpenID Connect RP-Initiated Logout 1.0), under the redirect URI rules.
+    - ``access_token_format``: ``"opaque"`` (random values) or ``"jwt"`` (RFC 9068 JWTs
+      signed with the server's keys, at most the key ring's ``max_token_lifetime``);
+      ``access_token_alg``: ``RS256`` or ``ES256`` for them (None: the key ring's first).
+    - ``id_token_signed_response_alg``: the JWS algorithm of its OpenID Connect ID tokens
+      (``"ES256"``, ...); empty: RS256. The server's key ring must sign it.
 
     Titles, descriptions and the registrant are refused with control characters; an
     option of the wrong type is refused naming it (``settings_checks``).
@@ -162,6 +175,7 @@ async def register_client(
     texts = (text_field(title, "title", MAX_TITLE),
              text_field(description, "description", MAX_TEXT, multiline=True),
              link_field(link), check_lifetime(token_lifetime))
+    token_format = check_token_format(access_token_format, access_token_alg)
     existing = await store.get_client(client_id)
     if existing is not None and not replace_existing:
         raise ClientExists(f"client {client_id!r} is already registered")
@@ -176,7 +190,10 @@ async def register_client(
         token_lifetime=texts[3], description=texts[1], link=texts[2],
         registrant=check_typed_text(registrant_of(registrant), "registrant"),
         allow_plain_pkce=allow_plain_pkce, resources=resources_for(resources),
-        created_at=time.time(),
+        post_logout_redirect_uris=redirect_uris_for(post_logout_redirect_uris, allow_http),
+        id_token_signed_response_alg=id_token_algorithm(id_token_signed_response_alg),
+        created_at=time.time(), access_token_format=token_format[0],
+        access_token_alg=token_format[1],
         generation=new_generation() if existing is None else existing.generation,
     )
     if existing is None and await store.client_indexed(client_id):
@@ -219,6 +236,7 @@ async def update_client(
     register_unknown_scopes: bool = False,
     allow_confidential_implicit: bool = False,
     resources: Sequence[str] | None = None,
+    post_logout_redirect_uris: str | Sequence[str] | None = None,
 ) -> RegisteredClient:
     """Change a client's fields under the rules of ``register_client``; None keeps a field.
 
@@ -241,6 +259,9 @@ async def update_client(
     if redirect_uris is not None:
         changes["redirect_uris"] = redirect_uris_for(redirect_uris, allow_http,
                                                      client.redirect_uris)
+    if post_logout_redirect_uris is not None:
+        changes["post_logout_redirect_uris"] = redirect_uris_for(
+            post_logout_redirect_uris, allow_http, client.post_logout_redirect_uris)
     if token_lifetime is not KEEP:
         changes["token_lifetime"] = check_lifetime(token_lifetime)
     if resources is not None:
@@ -285,10 +306,12 @@ async def remove_client(store: TokenStore, client_id: str) -> bool:
     checks the record), so the sweep of its index that follows, page by page, reaches
     every grant it ever had and none survives it. Leftovers of an earlier, interrupted
     removal are swept too. A client registered again under this id gets a new
-    generation: a request that authenticated the old one issues nothing.
+    generation: a request that authenticated the old one issues nothing, and no consent
+    remembered for the old one counts for it (they are forgotten too).
     """
     existed = await store.delete_client(client_id)
     await store.revoke_client_tokens(client_id)
+    await store.forget_client_consents(client_id)
     return existed
 
 

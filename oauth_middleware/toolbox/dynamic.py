@@ -1,8 +1,9 @@
 """Clients that registered themselves (RFC 7591): finding and purging the unused ones.
 
-Nothing records when a client last asked for a token, so "unused" is judged by what the
-store keeps anyway: a dynamic client registered more than ``unused_for`` seconds ago
-with no live grant (no token, refresh token or code of it is left in its index). A
+"Unused": a dynamic client that last registered or got a code or a token (as the
+authorization server notes, ``store.dynamic_clients_last_used``; its registration time
+for clients registered before that was noted) more than ``unused_for`` seconds ago, and
+holds no live grant (no token, refresh token or code of it is left in its index). A
 client whose users still hold a token is kept, however old.
 """
 
@@ -30,13 +31,14 @@ def parse_duration(text: str) -> int:
 
 async def unused_dynamic_clients(store: TokenStore, unused_for: int, *,
                                  now: Callable[[], float] = time.time) -> list[Client]:
-    """Dynamic clients registered over ``unused_for`` seconds ago with no live grant."""
+    """Dynamic clients last used over ``unused_for`` seconds ago, with no live grant."""
     found: list[Client] = []
     cursor: int | None = None
     while cursor != 0:
         cursor, page = await store.list_clients(cursor or 0)
+        used = await store.dynamic_clients_last_used([c.client_id for c in page if c.dynamic])
         for client in page:
-            old = client.created_at <= now() - unused_for
+            old = used.get(client.client_id, client.created_at) <= now() - unused_for
             if client.dynamic and old and not await store.client_indexed(client.client_id):
                 found.append(client)
     return sorted(found, key=lambda c: c.client_id)

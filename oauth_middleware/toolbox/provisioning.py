@@ -24,12 +24,14 @@ from oauth_middleware.security import (
     new_secret,
     verify_client_secret,
 )
+from oauth_middleware.signing import id_token_algorithm
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox.clients import ensure_scopes, registrant_of
 from oauth_middleware.toolbox.rules import (
     MAX_TEXT,
     MAX_TITLE,
     check_lifetime,
+    check_token_format,
     check_typed_text,
     grant_types_for,
     link_field,
@@ -79,6 +81,10 @@ async def ensure_client(
     allow_plain_pkce: bool = False,
     allow_confidential_implicit: bool = False,
     resources: Sequence[str] = (),
+    post_logout_redirect_uris: str | Sequence[str] = (),
+    access_token_format: str = "opaque",
+    access_token_alg: str | None = None,
+    id_token_signed_response_alg: str = "",
 ) -> EnsuredClient:
     """Create client ``client_id`` or change it to match these arguments; safe to run at
     every start, by every worker at once.
@@ -110,7 +116,11 @@ async def ensure_client(
         "registrant": check_typed_text(registrant_of(registrant), "registrant"),
         "allow_plain_pkce": allow_plain_pkce,
         "resources": resources_for(resources),
+        "post_logout_redirect_uris": redirect_uris_for(post_logout_redirect_uris, allow_http),
+        "id_token_signed_response_alg": id_token_algorithm(id_token_signed_response_alg),
     }
+    wanted["access_token_format"], wanted["access_token_alg"] = check_token_format(
+        access_token_format, access_token_alg)
     scopes = await ensure_scopes(store, scopes_list or (), register_unknown=register_unknown_scopes)
     wanted["scopes"] = tuple(s.identifier for s in scopes)
     for _ in range(MAX_ATTEMPTS):

@@ -32,7 +32,8 @@ async def revoke_access_token(store: TokenStore, grant_id: str, fingerprint: str
 async def revoke_client_tokens(
     store: TokenStore, client_id: str, *, progress: Progress | None = None
 ) -> int:
-    """Revoke every token and code of a client; returns the keys deleted.
+    """Revoke every token and code of a client, and forget every consent users gave it (so
+    nothing is granted to it again without asking); returns the keys deleted.
 
     A client no longer registered still has its grants found and revoked (what an
     interrupted removal left). An id with neither a client nor any grant is
@@ -41,4 +42,5 @@ async def revoke_client_tokens(
     """
     if await store.get_client(client_id) is None and not await store.client_indexed(client_id):
         raise UnknownClient(f"no client {client_id!r}")
+    await store.forget_client_consents(client_id)
     return await store.revoke_client_tokens(client_id, progress=progress)

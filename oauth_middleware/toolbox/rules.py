@@ -123,9 +123,11 @@ def grant_types_for(grant_types: Iterable[str] | None, public: bool, *,
     return chosen  # type: ignore[return-value]
 
 
-def redirect_uris_for(uris: Iterable[str], allow_http: bool, known: Iterable[str] = ()) -> tuple[
-        str, ...]:
-    """Checked, de-duplicated URIs; ``known`` ones (already registered) are kept as they are."""
+def redirect_uris_for(uris: str | Iterable[str], allow_http: bool, known: Iterable[str] = ()
+                      ) -> tuple[str, ...]:
+    """Checked, de-duplicated URIs (one given as a string is one); ``known`` ones (already
+    registered) are kept as they are."""
+    uris = [uris] if isinstance(uris, str) else uris
     registered = set(known)
     checked = tuple(dict.fromkeys(
         u if u in registered else validate_redirect_uri(u, allow_http=allow_http) for u in uris
@@ -142,3 +144,22 @@ def resources_for(resources: Iterable[str]) -> tuple[str, ...]:
             raise ValueError(f"resource {resource!r} must be an absolute URI without "
                              "fragment, e.g. 'https://api.example.com/mcp'")
     return checked
+
+
+#: How a client's access tokens look (``access_token_format``): a random value, or a
+#: JWT signed by the server's key ring (RFC 9068).
+TOKEN_FORMATS = ("opaque", "jwt")
+#: The algorithms a JWT access token may be signed with (the key ring's).
+TOKEN_ALGORITHMS = ("RS256", "ES256")
+
+
+def check_token_format(token_format: str, alg: str | None) -> tuple[str, str]:
+    """``(format, alg)`` for a client: ``alg`` only with ``jwt`` ("" for the key ring's first)."""
+    if token_format not in TOKEN_FORMATS:
+        raise ValueError(f"access_token_format is one of {', '.join(TOKEN_FORMATS)}")
+    alg = alg or ""
+    if alg and alg not in TOKEN_ALGORITHMS:
+        raise ValueError(f"access_token_alg is one of {', '.join(TOKEN_ALGORITHMS)}")
+    if alg and token_format != "jwt":
+        raise ValueError("access_token_alg needs access_token_format='jwt'")
+    return token_format, alg

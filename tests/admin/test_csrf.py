@@ -21,22 +21,23 @@ CB = "https://a.example/cb"
 FORMS: dict[str, dict[str, str]] = {
     "/clients/new": {"title": "New", "client_id": "new", "token_lifetime": "60",
                      "grant_type": "authorization_code"},
-    "/clients/{client_id}/edit": {"title": "Changed", "token_lifetime": "60",
+    "/clients/{client_id:path}/edit": {"title": "Changed", "token_lifetime": "60",
                                   "grant_type": "authorization_code"},
-    "/clients/{client_id}/delete": {"confirm": "1"},
-    "/clients/{client_id}/secret": {},
-    "/clients/{client_id}/redirect-uris/add": {"uri": "https://b.example/cb"},
-    "/clients/{client_id}/redirect-uris/remove": {"uri": CB},
-    "/clients/{client_id}/tokens/issue": {"user": "alice"},
-    "/clients/{client_id}/codes/issue": {"user": "alice", "redirect_uri": CB},
-    "/clients/{client_id}/tokens/revoke": {"grant_id": "{grant_id}",
+    "/clients/{client_id:path}/delete": {"confirm": "1"},
+    "/clients/{client_id:path}/secret": {},
+    "/clients/{client_id:path}/redirect-uris/add": {"uri": "https://b.example/cb"},
+    "/clients/{client_id:path}/redirect-uris/remove": {"uri": CB},
+    "/clients/{client_id:path}/tokens/issue": {"user": "alice"},
+    "/clients/{client_id:path}/codes/issue": {"user": "alice", "redirect_uri": CB},
+    "/clients/{client_id:path}/tokens/revoke": {"grant_id": "{grant_id}",
                                            "fingerprint": "{fingerprint}"},
-    "/clients/{client_id}/tokens/revoke-all": {"confirm": "1"},
+    "/clients/{client_id:path}/tokens/revoke-all": {"confirm": "1"},
     "/scopes/add": {"identifier": "new:scope"},
     "/scopes/status": {"scope": "polls:vote", "enabled": "0"},
     "/scopes/delete": {"scope": "polls:vote"},
     "/tokens/revoke": {"grant_id": "{grant_id}", "fingerprint": "{fingerprint}"},
     "/tokens/revoke-user": {"user": "alice", "confirm": "1"},
+    "/consents/forget": {"user": "alice", "client_id": "web"},
 }
 #: Every state-changing route, read from the admin itself: a new one cannot go unchecked.
 POSTS = [path for method, path, _ in ROUTES if method == "POST"]
@@ -46,11 +47,14 @@ def _form(path: str, token: AccessToken) -> tuple[str, dict[str, str]]:
     """The URL and fields of the form for ``path`` (a KeyError names a route left out)."""
     ids = {"grant_id": token.grant_id, "fingerprint": token.fingerprint}
     data = {name: value.format(**ids) for name, value in FORMS[path].items()}
-    return "/admin" + path.format(client_id="web"), data
+    return "/admin" + path.replace("{client_id:path}", "web"), data
 
 
 async def _seed(store: TokenStore) -> AccessToken:
-    await register_client(store, "Web", "web", CB, public=False, scopes_list=["polls:vote"])
+    client = (await register_client(store, "Web", "web", CB, public=False,
+                                    scopes_list=["polls:vote"])).client
+    await store.remember_consent("alice", "web", client_generation=client.generation,
+                                 approved=["polls:vote"], lifetime=60)
     return (await issue_token(store, "web", user="alice")).token
 
 
@@ -60,7 +64,7 @@ async def seeded(store: TokenStore) -> AccessToken:
 
 
 def test_every_post_route_of_the_admin_has_a_form_here() -> None:
-    assert len(POSTS) == 15
+    assert len(POSTS) == 16
     assert sorted(FORMS) == sorted(POSTS)
 
 

@@ -32,6 +32,14 @@ REDIS = "Redis unavailable or slow: fail closed"
 SECTIONS = (RESPONSES, AUTHORIZE, TOKEN, RESOURCE, SIDE, AT_REST, TRANSPORT, REDIS)
 
 RULES: tuple[Rule, ...] = (
+    Rule("oidc.id-token.claims", TOKEN, "RFC 7515 §4.1.4; OpenID Connect Core 1.0 §2, "
+         "§3.1.3.6", "An ID token is signed by the server's key ring (RS256 unless the client "
+         "registered another) under a published kid, and carries iss, sub, aud (the client "
+         "id), iat, exp, and auth_time, nonce, acr, amr and at_hash where they apply."),
+    Rule("oidc.discovery", SIDE, "RFC 8414 §2, §3; OpenID Connect Discovery 1.0 §3, §4",
+         "{issuer}/.well-known/openid-configuration and the RFC 8414 document are the same, "
+         "name the userinfo endpoint, the signing algorithms of the key ring, the subject "
+         "types and claims, and say request objects are not taken."),
     Rule("responses.token-family.json-no-store", RESPONSES, "RFC 6749 §5.1, §5.2",
          "token/, revoke/, introspect/: every answer is JSON with Cache-Control: no-store "
          "and Pragma: no-cache."),
@@ -85,6 +93,30 @@ RULES: tuple[Rule, ...] = (
          "allowed plain; the challenge format is checked."),
     Rule("auth.pkce.metadata", AUTHORIZE, "RFC 8414 §2; RFC 9700 §2.1.1",
          "Metadata advertises the PKCE methods (code_challenge_methods_supported)."),
+    Rule("auth.iss-parameter", AUTHORIZE, "RFC 9207 §2, §3; RFC 9700 §4.4.2",
+         "Every authorization response, success or error, in the query or the fragment, "
+         "carries iss (the configured issuer), and the metadata says "
+         "authorization_response_iss_parameter_supported: true."),
+    Rule("oidc.nonce.echoed", AUTHORIZE, "RFC 9700 §4.5.3; OpenID Connect Core 1.0 §3.1.2.1, "
+         "§3.2.2.1", "The nonce sent to auth/ is stored with the code (or the pending request) "
+         "and echoed byte for byte in the ID token; the implicit flow refuses a request "
+         "without one (invalid_request)."),
+    Rule("oidc.prompt-none.no-page", AUTHORIZE, "RFC 6749 §4.1.2.1; OpenID Connect Core 1.0 "
+         "§3.1.2.6", "prompt=none never shows a page: login_required or consent_required go "
+         "to the client's redirect URI with state and iss, nothing is stored or issued, and "
+         "the answer is the same whoever login_hint names."),
+    Rule("oidc.max-age", AUTHORIZE, "RFC 6749 §3.1; OpenID Connect Core 1.0 §3.1.2.1",
+         "A sign-in older than max_age sends the user to log in again (login_required under "
+         "prompt=none, and when the host gives no auth_time) and the ID token then carries "
+         "auth_time."),
+    Rule("oidc.id-token-hint.bound", AUTHORIZE, "RFC 7519 §7.2; OpenID Connect Core 1.0 "
+         "§3.1.2.1", "An id_token_hint counts only if this server signed it, for this issuer "
+         "and for the client now asking (invalid_request otherwise); one naming another user "
+         "than the one signed in is login_required under prompt=none, a new login otherwise."),
+    Rule("oidc.params.bounded", AUTHORIZE, "RFC 6749 §3.1; OpenID Connect Core 1.0 §3.1.2.1",
+         "nonce, prompt, max_age, login_hint, id_token_hint, ui_locales and claims are "
+         "bounded, free of control characters and refused when repeated or malformed, "
+         "before anything is stored."),
     Rule("auth.login.never-a-token", AUTHORIZE, "RFC 6749 §3.1, §10.2; RFC 9700 §4.14",
          "Who the resource owner is comes only from the host's login: a request to auth/ "
          "or its consent POST that carries a bearer token (Authorization Bearer header, "
@@ -116,6 +148,31 @@ RULES: tuple[Rule, ...] = (
          "bound to the user and the transaction, accepted once."),
     Rule("auth.csrf.get-never-grants", AUTHORIZE, "RFC 6749 §10.12",
          "A GET never grants."),
+    Rule("auth.consent.remembered", AUTHORIZE,
+         "RFC 6749 §10.2; OpenID Connect Core 1.0 §3.1.2.4, §3.1.2.1",
+         "Consent is remembered only when the server is configured to (off by default), per "
+         "user and client registration, for a bounded lifetime: a GET skips the page only "
+         "when every requested scope was approved on it before and may still be granted; "
+         "prompt=consent, one scope more, an unticked or denied scope, expiry, or forgetting "
+         "it (admin, CLI, revoking the user's grants) asks again."),
+    Rule("logout.hint-ends-session", AUTHORIZE, "RFC 6749 §10.12; OpenID Connect "
+         "RP-Initiated Logout 1.0 §2",
+         "end_session/ ends the host's session at once only for a valid id_token_hint of the "
+         "signed-in user; the answer is a 303 with state to a registered post-logout URI."),
+    Rule("logout.csrf", AUTHORIZE, "RFC 6749 §10.12; OpenID Connect RP-Initiated Logout 1.0 §2",
+         "Without such a hint a GET to end_session/ never logs anyone out: it asks, and the "
+         "confirmation is a POST with a CSRF token bound to the user and the request, "
+         "refused cross-site (403)."),
+    Rule("logout.redirect.registered", AUTHORIZE, "RFC 9700 §4.11; OpenID Connect "
+         "RP-Initiated Logout 1.0 §3.1",
+         "The user is sent back only to a post_logout_redirect_uri registered, exactly, for "
+         "the client the hint or client_id names; any other address gets a page, never a "
+         "Location."),
+    Rule("logout.hint-verified", AUTHORIZE, "RFC 7515 §5.2; RFC 8725 §3.1; OpenID Connect "
+         "RP-Initiated Logout 1.0 §2",
+         "An id_token_hint counts only when signed by a published key with an asymmetric "
+         "algorithm (never none, never HMAC with a public key), issued by this server, not "
+         "a JWT access token, and issued to the client_id sent; otherwise a 400 page."),
     Rule("auth.csrf.cross-site", AUTHORIZE, "RFC 6749 §10.12, §10.13; RFC 9700 §4.7",
          "A cross-site POST is refused (403) and no code is created."),
     Rule("auth.implicit", AUTHORIZE, "RFC 6749 §4.2, §4.2.2",
@@ -266,6 +323,20 @@ RULES: tuple[Rule, ...] = (
          "With a resource configured, every Bearer challenge (middleware, @oauth_required, "
          "RequireScopes; 400, 401 and 403) carries resource_metadata=\"<configured URL>\", "
          "a spoofed Host never changes it, and insufficient_scope keeps its scope=."),
+    Rule("oidc.userinfo.bearer", RESOURCE, "RFC 6750 §2.1, §2.2, §3; OpenID Connect Core "
+         "1.0 §5.3", "userinfo/ takes the access token from the Authorization header or a form "
+         "body, never the URL; it answers only a live user token carrying openid, and every "
+         "refusal of the token carries a Bearer challenge."),
+    Rule("oidc.claims.scope-bound", RESOURCE, "RFC 6749 §3.3; OpenID Connect Core 1.0 §5.4, "
+         "§5.5", "A claim reaches a client only through a granted scope (profile, email, "
+         "address, phone): a claims request cannot add one no granted scope covers, and sub "
+         "is always the server's, never the host hook's."),
+    Rule("oidc.hook.isolated", RESOURCE, "RFC 6749 §5.2; OpenID Connect Core 1.0 §5.3.2",
+         "A userinfo hook that raises or answers something that is not a JSON object gives "
+         "no claims and a log line naming the failure's type, never a 500 or its message."),
+    Rule("oidc.pairwise", RESOURCE, "RFC 6749 §10.8; OpenID Connect Core 1.0 §8.1",
+         "With pairwise subjects each sector sees its own sub for a user, stable across "
+         "sign-ins and the same in the ID token and at userinfo/."),
     Rule("resource.audience", RESOURCE, "RFC 8707 §2; RFC 9068 §4",
          "With a resource configured, a token whose recorded audience does not include it is "
          "invalid_token (before any scope check); one with no recorded audience passes "
@@ -387,6 +458,10 @@ RULES: tuple[Rule, ...] = (
          "Pending consent transactions are bounded per user: past the cap the oldest is "
          "dropped (and can no longer be approved), decided atomically in one script, so no "
          "loop of GET auth/ grows storage."),
+    Rule("abuse.bounded.remembered-consents", TRANSPORT, "RFC 6819 §4.4.1.11",
+         "Remembered consents are bounded per user: past the cap the entry that expires "
+         "first is dropped, decided in the one script that writes an approval, so concurrent "
+         "approvals never overshoot it."),
     Rule("abuse.bounded-storage", TRANSPORT, "RFC 6819 §4.4.1.11; RFC 9700 §4.14.2",
          "Every per-user or per-grant collection in Redis is bounded (pending consents, "
          "rotated refresh tokens, grant members): no request loop grows storage without "
@@ -433,6 +508,58 @@ RULES: tuple[Rule, ...] = (
          "Registrations are counted per caller address by one script (exactly the allowance "
          "of concurrent requests succeeds, then 429 slow_down) and capped server-wide by the "
          "script that writes."),
+    Rule("documents.opt-in", SIDE, "RFC 8414 §2; CIMD draft §5",
+         "Client ID Metadata Documents are off unless configured: a URL client_id is then an "
+         "unknown client and nothing is fetched; when on, the server metadata says "
+         "client_id_metadata_document_supported: true."),
+    Rule("documents.client-id-url", SIDE, "RFC 3986 §6.2.1; CIMD draft §2",
+         "A URL client_id is accepted only in one canonical form (https, lowercase host, no "
+         "userinfo, default port, dot or empty segment, query, fragment, needless escape or "
+         "control character), so one document has one id, and no URL can be a registered "
+         "client's id."),
+    Rule("documents.validated", SIDE, "RFC 7591 §2; CIMD draft §3, §6.3",
+         "The document's client_id must equal its URL exactly; its metadata is validated as a "
+         "public client's registration (auth method none, no secret, redirect URIs by the "
+         "registration rules, https ones on the URL's host); the client is public, PKCE-bound, "
+         "and the consent page shows it unverified with its host name."),
+    Rule("documents.ssrf", TRANSPORT, "RFC 6890 §2.2; CIMD draft §6.5",
+         "The document is fetched over https only, from a host whose every address is public "
+         "(no loopback, private, unique-local, link-local, CGNAT, multicast, reserved or "
+         "IPv4-mapped forms of those), connecting to the vetted address under the original "
+         "name (no second lookup), following no redirect and no environment proxy."),
+    Rule("documents.bounded-fetch", TRANSPORT, "RFC 9110 §8.3; CIMD draft §6.6",
+         "A document is only a 200 with a JSON media type, read while counting up to "
+         "max_bytes (5 KB by default) and within one time limit for the whole fetch."),
+    Rule("documents.cache", TRANSPORT, "RFC 9111 §4.2.1; CIMD draft §4.2",
+         "A document is kept for its HTTP freshness (max-age, Expires, no-store) within the "
+         "policy's bounds and shared by every worker through the store; a failed fetch is "
+         "remembered for failure_ttl only; one fetch per URL runs at a time in a worker."),
+    Rule("documents.bounded", TRANSPORT, "RFC 6819 §4.4.1.11; RFC 6749 §10.10",
+         "Fetches are counted per caller address first (429 slow_down past the allowance) and "
+         "document clients are capped server-wide by the script that writes them."),
+    Rule("jwks.public-only", SIDE, "RFC 7517 §9.3; RFC 8414 §2",
+         "jwks/ publishes only public key members (never d, p, q, dp, dq, qi, oth, k), and "
+         "the metadata's jwks_uri names it whenever the server has signing keys."),
+    Rule("jwks.rotation", SIDE, "RFC 7517 §4.5, §5",
+         "A rotated-out signing key stays published until every token it signed has expired, "
+         "then drops out by itself; a retired key drops out at once; a current key cannot be "
+         "retired."),
+    Rule("resource.jwt-revocation-exact", RESOURCE, "RFC 9068 §2; RFC 7009 §2.1",
+         "A JWT access token of ours is looked up in the store like any token: a revoked "
+         "grant's JWT is refused on the next request; introspection and revocation accept it."),
+    Rule("rest.signing-keys-sealed", AT_REST, "RFC 7517 §9.3",
+         "Private signing keys are stored only encrypted (AES-GCM under a key HKDF derives from "
+         "secret_key, bound to kid and alg); a wrong secret_key or an altered record is a clear "
+         "error and a 503, never a 500, never key material in a log."),
+    Rule("abuse.single-current-key", TRANSPORT, "RFC 7517 §4.5",
+         "Workers making the first signing key at once end with one current key per algorithm "
+         "(one atomic script); concurrent rotations leave one current key, every other one "
+         "published, and at most MAX_SIGNING_KEYS records."),
+    Rule("registration.expire-unused", SIDE, "RFC 7591 §3, RFC 6749 §10.10",
+         "When configured, a dynamically registered client that got no code and no token "
+         "for expire_unused_after seconds disappears (a Redis TTL each use restarts, never "
+         "shorter than an access token's life); its refresh tokens then fail client "
+         "authentication, and expired clients stop counting against the cap."),
     Rule("redis.token-503", REDIS, "RFC 6749 §5.2",
          "Token endpoints: 503 JSON temporarily_unavailable + Retry-After, never "
          "invalid_grant."),

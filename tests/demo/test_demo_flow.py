@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
@@ -88,7 +88,7 @@ async def test_denying_consent_reaches_the_client_as_access_denied(
     path, params = location(denied)
     assert path == "/client/callback"
     assert params == {"error": "access_denied", "error_description": params["error_description"],
-                      "state": request["state"]}
+                      "iss": f"{demo.url}/oauth", "state": request["state"]}
     await agent.get(denied.headers["location"])
     shown = read_page((await agent.get("/client/")).text).text
     assert "The server answered access_denied." in shown
@@ -165,7 +165,9 @@ async def test_the_callback_redeems_the_code_and_keeps_it_out_of_the_access_log(
     assert "header GET /api/me 200" in results and '"user":"alice"' in results  # redeemed
     log = _stopped_log(demo)
     assert code not in log
-    assert f'"GET /client/callback?code=redacted&state={request["state"]} HTTP/1.1" 303' in log
+    iss = quote(f"{demo.url}/oauth", safe="")
+    assert (f'"GET /client/callback?code=redacted&iss={iss}&state={request["state"]} '
+            'HTTP/1.1" 303') in log
 
 
 @pytest.mark.rule("rest.early-refusal-redacted", "metadata.document")
@@ -227,7 +229,8 @@ async def test_the_readme_by_hand_code_flow_works_as_written_and_logs_no_code(
     assert me.json()["user"] == "alice"
     log = _stopped_log(demo)
     assert params["code"] not in log
-    assert '"GET /client/code?code=redacted&state=xyz HTTP/1.1" 200' in log
+    iss = quote(f"{demo.url}/oauth", safe="")
+    assert f'"GET /client/code?code=redacted&iss={iss}&state=xyz HTTP/1.1" 200' in log
 
 
 @pytest.mark.rule("rest.no-secret-in-logs")
@@ -246,4 +249,5 @@ async def test_the_public_clients_page_shows_its_code_but_the_access_log_does_no
     assert shown.status_code == 200 and params["code"] in read_page(shown.text).text
     log = _stopped_log(demo)
     assert params["code"] not in log
-    assert '"GET /client/spa?code=redacted&state=spa HTTP/1.1" 200' in log
+    iss = quote(f"{demo.url}/oauth", safe="")
+    assert f'"GET /client/spa?code=redacted&iss={iss}&state=spa HTTP/1.1" 200' in log

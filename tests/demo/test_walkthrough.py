@@ -1,7 +1,8 @@
 """docs/walkthrough.md followed literally against the demo, as a newcomer would.
 
 The demo starts as ``scripts/demo`` starts it (``python -m demo``: embedded store, no
-``DEMO_CLIENT_SECRET``, so the secret is generated). One bash process then gets, in
+``DEMO_CLIENT_SECRET``, so the secret is generated) and prints what the page shows it
+print. One bash process then gets, in
 order, the ``export DEMO_CLIENT_SECRET=...`` line the demo printed and every ``sh``
 block of the page as written. Only two things differ from a person at a terminal: the
 demo listens on a free port instead of 8000 (the URLs are rewritten), and the code a
@@ -22,6 +23,7 @@ import httpx
 
 from tests.demo.harness import consent, decide, location, login
 from tests.docs.fences import ROOT, Block, blocks
+from tests.docs.shell import shown_matches, steps
 from tests.servers import DemoProcess
 
 WALKTHROUGH = ROOT / "docs" / "walkthrough.md"
@@ -85,6 +87,9 @@ async def test_the_walkthrough_commands_work_as_written_against_a_fresh_demo(
 ) -> None:
     errors = tmp_path / "stderr"  # curl's progress meter, shown on a failure only
     with DemoProcess(unset=("REDIS_URL", "DEMO_CLIENT_SECRET")) as demo, errors.open("wb") as err:
+        started = next(b for b in blocks(WALKTHROUGH) if b.lang == "console")
+        shown = tuple(line.replace(DOCUMENTED, demo.url) for line in steps(started)[0].shown)
+        assert shown_matches(shown, demo.output(), excerpt=True), demo.output()
         export = re.search(r"^  (export DEMO_CLIENT_SECRET=\S+)$", demo.output(), re.M)
         assert export is not None, f"no export line to paste in:\n{demo.output()}"
         authorize, redeem, password, use = _sh_blocks(demo.url)

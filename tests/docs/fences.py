@@ -1,8 +1,9 @@
 """The fenced code blocks of a Markdown page, with the line each starts on.
 
-The docs tests run the ``python`` blocks (tests/docs/test_code_blocks.py) and the
-walkthrough's ``sh`` blocks (tests/demo/test_walkthrough.py); every other language only
-shows text. A block may sit indented in a list item: its indentation is removed.
+The docs tests run the ``python`` blocks (tests/docs/test_code_blocks.py), run or check
+every ``sh``/``console`` block (tests/docs/shell_table.py says which test does what);
+every other language only shows text. A block may sit indented in a list item: its
+indentation is removed.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ USER_HEADER = "x-test-user"
 #: Form fields as httpx takes them: a list value repeats the field.
 FormFields = Mapping[str, str | list[str]]
 #: A valid S256 challenge (of the RFC 7636 Appendix B verifier).
-CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGjSstw-cM"
+CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 
 
@@ -186,11 +186,15 @@ def assert_page(response: httpx.Response, status: int) -> Page:
     return read_page(response.text)
 
 
-def answer(response: httpx.Response) -> tuple[str, str, dict[str, str]]:
-    """A redirect's (URI without our parameters, "query"|"fragment", parameters).
+def answer(response: httpx.Response, issuer: str | None = ISSUER
+           ) -> tuple[str, str, dict[str, str]]:
+    """A redirect's (URI without our parameters, "query"|"fragment", parameters but ``iss``).
+
+    ``issuer`` None: a redirect that is no authorization response (RP-initiated logout's
+    return to the client), which carries no ``iss``.
 
     Asserts the redirect is a 303 no cache keeps and no referrer follows (it may carry a
-    code or a token), and that no parameter appears twice.
+    code or a token), that no parameter appears twice, and that ``iss`` is the issuer.
     """
     assert response.status_code == 303, response.text
     assert (response.headers.get("cache-control"), response.headers.get("pragma"),
@@ -203,7 +207,13 @@ def answer(response: httpx.Response) -> tuple[str, str, dict[str, str]]:
     assert len(keys) == len(set(keys)), f"repeated parameter in {location}"
     if where == "query":
         base = base.split("?", 1)[0]
-    return base, where, dict(pairs)
+    params = dict(pairs)
+    # RFC 9207 §2: every authorization response, success or error, names its issuer.
+    if issuer is None:
+        assert "iss" not in params, f"iss where none belongs: {location}"
+    else:
+        assert params.pop("iss", None) == issuer, f"no iss={issuer} in {location}"
+    return base, where, params
 
 
 @dataclass

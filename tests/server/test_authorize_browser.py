@@ -87,7 +87,8 @@ async def test_login_consent_untick_and_approve_then_deny_in_chromium(
     await page.click('button[value="approve"]')
     await page.wait_for_url(f"{callback}?*")
     answer = parse_qs(urlsplit(page.url).query, strict_parsing=True)
-    assert set(answer) == {"code", "state"} and answer["state"] == [STATE]
+    assert set(answer) == {"code", "iss", "state"} and answer["state"] == [STATE]
+    assert answer["iss"] == [f"{server.url}/oauth"]  # RFC 9207
     record = await get_code(store, answer["code"][0])
     assert record is not None
     assert (record.client_id, record.subject, record.scopes, record.code_challenge) == (
@@ -98,5 +99,6 @@ async def test_login_consent_untick_and_approve_then_deny_in_chromium(
     await page.wait_for_url(f"{callback}?*")
     denied = parse_qs(urlsplit(page.url).query, strict_parsing=True)
     assert denied["error"] == ["access_denied"] and denied["state"] == [STATE]
+    assert denied["iss"] == [f"{server.url}/oauth"]
     codes = await redis_of(store).keys(f"{store.keys.prefix}code:*")
     assert len(codes) == 1

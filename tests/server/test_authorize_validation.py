@@ -233,7 +233,8 @@ async def test_debug_mode_serves_plain_http(store: TokenStore) -> None:
     async with open_harness(store, base_url="http://testserver", debug=True,
                             issuer="http://testserver/oauth") as harness:
         page = await harness.consent(client_id="web", **CODE)
-        _, _, params = answer(await harness.decide(page, headers={"origin": "http://testserver"}))
+        _, _, params = answer(await harness.decide(page, headers={"origin": "http://testserver"}),
+                              issuer="http://testserver/oauth")
         assert await get_code(harness.store, params["code"]) is not None
 
 

@@ -64,7 +64,8 @@ class AuthorizationCodeGrant(AuthorizationGrant, TokenGrant):
                 redirect_uri_explicit=pending.redirect_uri_explicit, scopes=scopes,
                 code_challenge=pending.code_challenge,
                 code_challenge_method=pending.code_challenge_method,
-                audience=pending.audience,
+                audience=pending.audience, nonce=pending.nonce, auth_time=pending.auth_time,
+                acr=pending.acr, amr=pending.amr, claims=pending.claims,
             ),
             lifetime=self.config.code_lifetime, client_generation=client.generation,
         )

@@ -36,6 +36,7 @@ from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.form import Params, values
 from oauth_middleware.server.grants.extensions import GrantExtension
 from oauth_middleware.server.grants.request import Prefetch, TokenRequest
+from oauth_middleware.server.jwt_access import AccessTokenSigner
 from oauth_middleware.server.throttle import Throttle
 from oauth_middleware.server.urlencoded import Params as QueryParams
 from oauth_middleware.store import NewTokens
@@ -79,6 +80,8 @@ class Grant(ABC):
         self.store = config.store
         self.throttle = throttle
         self.extensions = tuple(extensions)
+        #: Signs the access tokens of clients registered for JWTs (RFC 9068).
+        self.signer = AccessTokenSigner(config)
 
     def may_refresh(self, client: Client) -> bool:
         """Refresh tokens only for clients allowed them, while the server allows refreshing."""
@@ -90,15 +93,16 @@ class Grant(ABC):
         grant_scopes: frozenset[str] | None = None, audience: frozenset[str] = frozenset(),
         grant_audience: frozenset[str] | None = None,
     ) -> NewTokens:
-        """What to issue: the client's token lifetime, the server's refresh lifetime."""
-        return NewTokens(
+        """What to issue: the client's token lifetime, the server's refresh lifetime, and
+        the client's access token format."""
+        return self.signer.apply(client, NewTokens(
             client_id=client.client_id, subject=subject, subject_type=subject_type,
             scopes=scopes, lifetime=client.token_lifetime,
             refresh=refresh and self.may_refresh(client),
             refresh_lifetime=self.config.refresh_lifetime, grant_scopes=grant_scopes,
             client_generation=client.generation, audience=audience,
             grant_audience=grant_audience,
-        )
+        ))
 
     def direct_audience(self, client: Client, params: Params) -> frozenset[str]:
         """The audience of a grant made at the token endpoint itself (RFC 8707 §2)."""

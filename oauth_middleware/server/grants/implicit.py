@@ -23,11 +23,11 @@ class ImplicitGrant(AuthorizationGrant):
     async def respond(self, client: Client, pending: PendingAuthorization,
                       scopes: frozenset[str]) -> dict[str, str]:
         store = self.store
-        issued = await store.issue(NewTokens(
+        issued = await store.issue(self.signer.apply(client, NewTokens(
             client_id=client.client_id, subject=pending.user, scopes=scopes,
             lifetime=client.token_lifetime, client_generation=client.generation,
             audience=pending.audience,
-        ))
+        )))
         params = {"access_token": issued.access_token, "token_type": "Bearer"}
         expires_in = issued.token.expires_in(store.clock())
         if expires_in is not None:

@@ -31,6 +31,12 @@ DEFAULT_GRANTS: tuple[type[Grant], ...] = (
 )
 
 
+def normalised(response_type: str) -> str:
+    """A response type with its space-delimited values sorted: "order does not matter"
+    (RFC 6749 §3.1.1), so ``token id_token`` is ``id_token token``."""
+    return " ".join(sorted(v for v in response_type.split(" ") if v))
+
+
 class Grants:
     """The grants of one server, instantiated once, by the key each endpoint dispatches on.
 
@@ -77,5 +83,5 @@ class Grants:
         """Do these response types answer in the fragment (RFC 6749 §4.2.2.1)? True when
         every one sent is a fragment one: a repeated ``token`` still asked for implicit."""
         sent = list(response_types)
-        found = [self.authorization.get(t) for t in sent]
+        found = [self.authorization.get(normalised(t)) for t in sent]
         return bool(sent) and all(f is not None and f[1].FRAGMENT for f in found)

@@ -1,0 +1,94 @@
+"""JWT access tokens (RFC 9068 §2), for clients registered with ``access_token_format="jwt"``.
+
+The token is signed with the key ring's current key for the client's algorithm
+(``typ: at+jwt``, ``kid``), and stored like any token: the store keeps its digest, so
+our own middleware still looks it up in Redis and a revoked grant's JWT is refused on
+the next request, while other resource servers can check it against ``jwks_uri``.
+
+Claims (§2.2): ``iss``; ``sub``, the user, or the client itself for client credentials;
+``aud``, the RFC 8707 audience, else the client id; ``client_id``; ``scope``; ``jti``
+naming the grant (:func:`oauth_middleware.security.new_jwt_id`); ``iat`` and ``exp``.
+A JWT must expire (§2.2 ``exp`` REQUIRED), so its lifetime is at most the key ring's
+``max_token_lifetime``: the time a rotated-out key stays published. It must also fit
+the bearer token size every resource server of ours accepts (``MAX_TOKEN_LENGTH``):
+a grant whose scopes would not is ``invalid_scope``, nothing issued.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+from oauth_middleware.errors import InvalidScope, TemporarilyUnavailable, UnauthorizedClient
+from oauth_middleware.extraction import MAX_TOKEN_LENGTH
+from oauth_middleware.keyring import KeyRingError
+from oauth_middleware.models import AccessToken, Client
+from oauth_middleware.security import new_jwt_id
+from oauth_middleware.server.config import ServerConfig
+from oauth_middleware.signing import SigningKeys
+from oauth_middleware.store import NewTokens
+
+logger = logging.getLogger("oauth_middleware.server")
+
+#: A JWT access token's lifetime when neither the client nor the key ring bounds it.
+DEFAULT_CAP = 24 * 3600
+
+
+class AccessTokenSigner:
+    """Turns a grant's :class:`NewTokens` into ones whose access token is a signed JWT."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+
+    def apply(self, client: Client, spec: NewTokens) -> NewTokens:
+        """``spec`` as the client's format asks: unchanged for opaque tokens."""
+        if client.access_token_format != "jwt":
+            return spec
+        keys = self.config.signing_keys
+        if keys is None:
+            raise UnauthorizedClient("The server has no signing keys for JWT access tokens.")
+        alg = client.access_token_alg or keys.algorithms[0]
+        if alg not in keys.algorithms:
+            raise UnauthorizedClient("The server cannot sign with the client's algorithm.")
+        cap = getattr(keys, "max_token_lifetime", DEFAULT_CAP)
+        lifetime = cap if spec.lifetime is None else min(spec.lifetime, cap)
+        encoder = _Encoder(self.config.issuer, keys, alg, self.config.retry_after)
+        return replace(spec, lifetime=lifetime, encode=encoder.encode)
+
+
+class _Encoder:
+    __slots__ = ("alg", "issuer", "keys", "retry_after")
+
+    def __init__(self, issuer: str, keys: SigningKeys, alg: str, retry_after: int) -> None:
+        self.issuer, self.keys, self.alg, self.retry_after = issuer, keys, alg, retry_after
+
+    async def encode(self, record: AccessToken) -> str:
+        from joserfc import jwt
+
+        try:
+            key = await self.keys.signing_key(self.alg)
+        except (KeyRingError, LookupError) as exc:
+            logger.error("cannot sign a JWT access token with %s: %s", self.alg, exc)
+            raise TemporarilyUnavailable(retry_after=self.retry_after) from None
+        header = {"typ": "at+jwt", "alg": self.alg, "kid": key.kid}
+        token = jwt.encode(header, claims(self.issuer, record), key, algorithms=[self.alg])
+        if len(token) > MAX_TOKEN_LENGTH:  # resource servers would refuse it as malformed
+            raise InvalidScope("The granted scopes do not fit in a JWT access token: "
+                               "ask for fewer with the scope parameter.")
+        return token
+
+
+def claims(issuer: str, record: AccessToken) -> dict[str, Any]:
+    """The RFC 9068 §2.2 claims of ``record`` (its expiry is set: see the module docstring)."""
+    audience = sorted(record.audience) or [record.client_id]
+    return {
+        "iss": issuer,
+        "sub": record.subject,
+        "aud": audience[0] if len(audience) == 1 else audience,
+        "client_id": record.client_id,
+        "scope": " ".join(sorted(record.scopes)),
+        "jti": new_jwt_id(record.grant_id),
+        "iat": int(record.issued_at),
+        "exp": int(record.expires_at or record.issued_at),
+    }
