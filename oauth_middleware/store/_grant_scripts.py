@@ -247,17 +247,23 @@ return 1
 #: registered client); both keys carry the client's hash tag. Removing a client deletes its
 #: record first, so every issue either ran this before that, and is indexed for the
 #: removal's sweep to find, or is refused: returns 1 (indexed) or 0 (client gone).
-CLIENT_INDEX = Script(_INDEX_ADD + """
-if ARGV[1] == '1' then
-  local raw = redis.call('GET', KEYS[1])
+_CLIENT_STANDS = """
+local function client_stands(key, check, expected)
+  if check ~= '1' then
+    return true
+  end
+  local raw = redis.call('GET', key)
   if not raw then
-    return 0
+    return false
   end
   local ok, client = pcall(cjson.decode, raw)
   local generation = ok and type(client) == 'table' and client['generation'] or ''
-  if type(generation) ~= 'string' or generation ~= ARGV[2] then
-    return 0
-  end
+  return type(generation) == 'string' and generation == expected
+end
+"""
+CLIENT_INDEX = Script(_INDEX_ADD + _CLIENT_STANDS + """
+if not client_stands(KEYS[1], ARGV[1], ARGV[2]) then
+  return 0
 end
 index_add(KEYS[2], ARGV[3], ARGV[4], ARGV[5], redis_now())
 return 1
@@ -272,32 +278,57 @@ return 1
 #: issuer then revokes (their keys are in other slots) and only then drops from the
 #: displaced set, so a displaced grant is always in one of the two: a sweep of the subject
 #: (``revoke_user``) walks both, and an interrupted issuer leaves nothing alive unindexed.
-SUBJECT_INDEX = Script(_INDEX_ADD + """
-local now = redis_now()
-index_add(KEYS[1], ARGV[1], ARGV[2], ARGV[3], now)
-local out = {}
-local over = math.min(redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4]), tonumber(ARGV[5]))
-if over <= 0 then
-  return out
-end
-for _, entry in ipairs(redis.call('ZRANGE', KEYS[1], 0, over, 'WITHSCORES')) do
-  out[#out + 1] = entry
-end
-local displaced = {}
-for i = 1, #out, 2 do
-  if over > 0 and out[i] ~= ARGV[1] then
-    redis.call('ZREM', KEYS[1], out[i])
-    redis.call('ZADD', KEYS[2], out[i + 1], out[i])
-    displaced[#displaced + 1] = out[i]
-    over = over - 1
+_SUBJECT_ADD = """
+local function subject_add(index, out_key, grant, ttl_ms, never_ms, cap, most)
+  local now = redis_now()
+  index_add(index, grant, ttl_ms, never_ms, now)
+  local out = {}
+  local over = math.min(redis.call('ZCARD', index) - tonumber(cap), tonumber(most))
+  if over <= 0 then
+    return out
   end
+  for _, entry in ipairs(redis.call('ZRANGE', index, 0, over, 'WITHSCORES')) do
+    out[#out + 1] = entry
+  end
+  local displaced = {}
+  for i = 1, #out, 2 do
+    if over > 0 and out[i] ~= grant then
+      redis.call('ZREM', index, out[i])
+      redis.call('ZADD', out_key, out[i + 1], out[i])
+      displaced[#displaced + 1] = out[i]
+      over = over - 1
+    end
+  end
+  local top = redis.call('ZRANGE', out_key, -1, -1, 'WITHSCORES')
+  if top[2] then
+    local latest = math.min(math.floor(tonumber(top[2])), tonumber(never_ms))
+    redis.call('PEXPIREAT', out_key, string.format('%d', math.max(latest, now) + 1000))
+  end
+  return displaced
 end
-local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-if top[2] then
-  local latest = math.min(math.floor(tonumber(top[2])), tonumber(ARGV[3]))
-  redis.call('PEXPIREAT', KEYS[2], string.format('%d', math.max(latest, now) + 1000))
+"""
+SUBJECT_INDEX = Script(_INDEX_ADD + _SUBJECT_ADD + """
+return subject_add(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+""")
+
+#: KEYS: members, tombstone, client, client index, subject index, its displaced set,
+#: key1[, key2 ...]; ARGV: check, generation, grant id, index TTL ms, never ms, cap,
+#: evictions at most, value1, ttl1[, value2, ttl2 ...].
+#: ``WRITE_GRANT``, ``CLIENT_INDEX`` and ``SUBJECT_INDEX`` as one step, for a single node
+#: (every key on one server; a cluster runs the three): nothing is written when the
+#: tombstone exists or the client does not stand. Returns {written, indexed, displaced}.
+ISSUE = Script(_ADD_MEMBER + _INDEX_ADD + _CLIENT_STANDS + _SUBJECT_ADD + """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return {0, 1, {}}
 end
-return displaced
+if not client_stands(KEYS[3], ARGV[1], ARGV[2]) then
+  return {1, 0, {}}
+end
+for i = 7, #KEYS do
+  add_member(KEYS[1], KEYS[i], ARGV[2 * i - 6], tonumber(ARGV[2 * i - 5]))
+end
+index_add(KEYS[4], ARGV[3], ARGV[4], ARGV[5], redis_now())
+return {1, 1, subject_add(KEYS[5], KEYS[6], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])}
 """)
 
 #: KEYS: members, tombstone; ARGV: tombstone TTL ms. Deletes every key of the grant, leaves

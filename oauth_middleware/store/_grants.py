@@ -166,7 +166,8 @@ class Grants:
     ) -> None:
         """Write a new grant and its index entries, while its client stands.
 
-        Three scripts of three hash tags in one round trip (:mod:`.keys`): the grant's
+        Three scripts of three hash tags in one round trip on a cluster (:mod:`.keys`;
+        one script, ``ISSUE``, on a single node, where every key is on one server): the grant's
         members (refused once a sweep left its tombstone), its client's index entry (only
         while the client record has ``generation``; None: not checked) and its subject's,
         which displaces the subject's earliest-expiring grants past the cap
@@ -181,13 +182,20 @@ class Grants:
         subject_index = k.subject_index(subject, subject_type)
         check = ["0", ""] if generation is None else ["1", generation]
         cap = self.max_grants_per_client if subject_type == "client" else self.max_grants_per_user
-        written, indexed, displaced = await self._gateway.run([
-            evalsha(scripts.WRITE_GRANT, [k.members(grant_id), k.gone(grant_id), *keys], args),
-            evalsha(scripts.CLIENT_INDEX, [k.client(client_id), k.client_index(client_id)],
-                    [*check, grant_id, ttl, NEVER_MS]),
-            evalsha(scripts.SUBJECT_INDEX, [subject_index, k.displaced(subject_index)],
-                    [grant_id, ttl, NEVER_MS, cap, ISSUE_EVICTIONS]),
-        ], scripts.WRITE_GRANT, scripts.CLIENT_INDEX, scripts.SUBJECT_INDEX)
+        grant_keys = [k.members(grant_id), k.gone(grant_id)]
+        client_keys = [k.client(client_id), k.client_index(client_id)]
+        subject_keys = [subject_index, k.displaced(subject_index)]
+        if not self._gateway.cluster:  # one server: the three steps as one script
+            written, indexed, displaced = await self._gateway.one(evalsha(
+                scripts.ISSUE, [*grant_keys, *client_keys, *subject_keys, *keys],
+                [*check, grant_id, ttl, NEVER_MS, cap, ISSUE_EVICTIONS, *args]), scripts.ISSUE)
+        else:
+            written, indexed, displaced = await self._gateway.run([
+                evalsha(scripts.WRITE_GRANT, [*grant_keys, *keys], args),
+                evalsha(scripts.CLIENT_INDEX, client_keys, [*check, grant_id, ttl, NEVER_MS]),
+                evalsha(scripts.SUBJECT_INDEX, subject_keys,
+                        [grant_id, ttl, NEVER_MS, cap, ISSUE_EVICTIONS]),
+            ], scripts.WRITE_GRANT, scripts.CLIENT_INDEX, scripts.SUBJECT_INDEX)
         if displaced:
             await self._sweeper.sweep(k.displaced(subject_index), texts(displaced),
                                       durable=False)

@@ -66,7 +66,13 @@ How each operation that spans entities is split, and why it stays safe:
 * Listing clients or tokens (the admin's paging and search) reads one index or set, then
   each record by its own key: single-key commands the gateway routes per node.
 
-The change in guarantee against a single node: issuing is no longer one atomic step.
+On a single node (and the embedded store) every key is on one server, so the gateway
+knows it needs no split: issuing runs the three bodies as one script
+(``_grant_scripts.ISSUE``), which writes nothing unless the tombstone is absent and the
+client stands, as before cluster support; single-node users pay one script per issue.
+
+The change in guarantee on a cluster against a single node: issuing is no longer one
+atomic step.
 A process that dies between the three scripts leaves at most a grant nobody received
 (its tokens were never answered; it expires with its TTL) or index entries of a grant
 that does not exist (pruned by the next sweep or by their score). An issue racing a
