@@ -126,13 +126,14 @@ class Gateway:
     def track(self, prefixes: Sequence[str], *, generation_key: str,
               size: int = CACHE_SIZE) -> None:
         """Turn the local cache on for keys under ``prefixes`` (ignored when embedded: the
-        embedded store is in process already)."""
+        embedded store is in process already; ``ValueError`` on a cluster, which it does
+        not support yet)."""
         if self.embedded:
             return
-        if self.cluster:
-            logger.warning("local_cache is not kept on a Redis Cluster yet: every read goes "
-                           "to Redis")
-            return
+        if self.cluster:  # refused, not ignored: a deployment sized for cache hits would
+            # find every request reading Redis only under load
+            raise ValueError("local_cache is not kept on a Redis Cluster yet: pass "
+                             "local_cache=False (every read goes to Redis)")
         client = self.client
 
         async def generation() -> bytes | None:
