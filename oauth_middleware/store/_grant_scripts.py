@@ -311,6 +311,18 @@ SUBJECT_INDEX = Script(_INDEX_ADD + _SUBJECT_ADD + """
 return subject_add(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 """)
 
+#: KEYS: client, client index, own index, its displaced set; ARGV: as ``ISSUE``'s first
+#: seven. ``CLIENT_INDEX`` and ``SUBJECT_INDEX`` as one step for a client acting for
+#: itself (client credentials), whose two indexes share the client's hash tag: nothing is
+#: indexed unless the client stands. Returns {indexed, displaced}.
+INDEXES = Script(_INDEX_ADD + _CLIENT_STANDS + _SUBJECT_ADD + """
+if not client_stands(KEYS[1], ARGV[1], ARGV[2]) then
+  return {0, {}}
+end
+index_add(KEYS[2], ARGV[3], ARGV[4], ARGV[5], redis_now())
+return {1, subject_add(KEYS[3], KEYS[4], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])}
+""")
+
 #: KEYS: members, tombstone, client, client index, subject index, its displaced set,
 #: key1[, key2 ...]; ARGV: check, generation, grant id, index TTL ms, never ms, cap,
 #: evictions at most, value1, ttl1[, value2, ttl2 ...].

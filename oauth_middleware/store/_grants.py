@@ -166,8 +166,9 @@ class Grants:
     ) -> None:
         """Write a new grant and its index entries, while its client stands.
 
-        Three scripts of three hash tags in one round trip on a cluster (:mod:`.keys`;
-        one script, ``ISSUE``, on a single node, where every key is on one server): the grant's
+        Three scripts of three hash tags in one round trip on a cluster (:mod:`.keys`; two
+        when the subject is the client itself, whose indexes share its tag; one, ``ISSUE``,
+        on a single node, where every key is on one server): the grant's
         members (refused once a sweep left its tombstone), its client's index entry (only
         while the client record has ``generation``; None: not checked) and its subject's,
         which displaces the subject's earliest-expiring grants past the cap
@@ -189,6 +190,12 @@ class Grants:
             written, indexed, displaced = await self._gateway.one(evalsha(
                 scripts.ISSUE, [*grant_keys, *client_keys, *subject_keys, *keys],
                 [*check, grant_id, ttl, NEVER_MS, cap, ISSUE_EVICTIONS, *args]), scripts.ISSUE)
+        elif subject_type == "client" and subject == client_id:  # one tag: two scripts
+            written, (indexed, displaced) = await self._gateway.run([
+                evalsha(scripts.WRITE_GRANT, [*grant_keys, *keys], args),
+                evalsha(scripts.INDEXES, [*client_keys, *subject_keys],
+                        [*check, grant_id, ttl, NEVER_MS, cap, ISSUE_EVICTIONS]),
+            ], scripts.WRITE_GRANT, scripts.INDEXES)
         else:
             written, indexed, displaced = await self._gateway.run([
                 evalsha(scripts.WRITE_GRANT, [*grant_keys, *keys], args),

@@ -33,7 +33,8 @@ How each operation that spans entities is split, and why it stays safe:
   revokes it and leaves a tombstone (``gone:{g}``) that refuses a grant write still in
   flight, whichever node answers first; an index entry refused after the deletion makes
   the issuer revoke what it wrote and raise ``ClientRemoved``. Tokens are only handed out
-  once all three succeeded.
+  once all three succeeded. A client acting for itself (client credentials) has both
+  indexes under its own tag: ``INDEXES`` does the two index steps as one.
 * The cap of a subject's grants: ``SUBJECT_INDEX`` moves the grants past the cap from
   the index into the subject's displaced set (``:out``, same tag) in the step that adds
   the new one, so the index stays within the cap however many issue at once; the issuer
