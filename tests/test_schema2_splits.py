@@ -105,3 +105,15 @@ async def test_a_full_document_cap_writes_neither_record_nor_state(store: TokenS
                                        replaces="", cap=0, lifetime=60) == -1
     assert await store.documents.read(URL) == (None, None)
     assert not await redis_of(store).sismember(store.keys.clients, URL)
+
+
+def test_the_keys_of_a_document_client_are_of_known_kinds() -> None:
+    """A client known by its metadata document's URL is exported and checked like any
+    other: its record and its indexes are of a known kind, not unknown keys."""
+    k = Keys()
+    for name, kind in ((k.client(URL), "client"), (k.client_index(URL), "client_index"),
+                       (k.own_index(URL), "own_index"),
+                       (Keys.displaced(k.own_index(URL)), "displaced")):
+        assert kind_of(name.removeprefix("om:")) == kind
+    assert kind_of("client:{https://a.example/{x}}") is None
+    assert kind_of("client:{https://a.example/*}") is None

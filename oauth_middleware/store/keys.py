@@ -398,7 +398,9 @@ _ID = r"[A-Za-z0-9._~-]{1,128}"
 _GRANT = r"\{[A-Za-z0-9_-]{1,64}\}"
 _SHA = r"[0-9a-f]{64}"
 _TAG = r"\{[0-9a-f]{64}\}"
-_CID = r"\{[A-Za-z0-9._~-]{1,128}\}"
+#: A client id in its tag: a registered id, or a metadata document's https URL (printable,
+#: no brace, glob or space; ``server/client_documents.py`` holds it to 255 characters).
+_CID = r"\{(?:[A-Za-z0-9._~-]{1,128}|https://(?:(?![{}*?\[\]])[!-~]){1,247})\}"
 _BUCKET = r"[A-Za-z0-9_.-]{1,64}"
 
 #: Every kind of key above, for the tools that move data (``store export``, ``store import``)
