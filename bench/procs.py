@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,3 +132,52 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time ``pid`` has used so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def redis_cluster(cpu: int | None, primaries: int = 3) -> Iterator[str]:
+    """``primaries`` redis-servers joined into one Redis Cluster on loopback (no replicas);
+    yields its ``redis+cluster://`` URL and stops every node on exit."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(primaries):
+            port = _cluster_port()
+            workdir = tempfile.mkdtemp(prefix="bench-cluster-")
+            cmd = [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port),
+                   "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir,
+                   "--loglevel", "warning", "--cluster-enabled", "yes",
+                   "--cluster-config-file", "nodes.conf"]
+            stack.enter_context(Process("redis-cluster", pinned(cmd, cpu), port=port))
+            ports.append(port)
+        subprocess.run([shutil.which("redis-cli") or "/usr/bin/redis-cli", "--cluster", "create",
+                        *(f"127.0.0.1:{p}" for p in ports), "--cluster-yes"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=60)
+        _until_cluster_ok(ports)
+        yield "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in ports)
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is a port too, and free."""
+    while True:
+        port = free_port()
+        if port + 10000 < 65536:
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+            return port
+
+
+def _until_cluster_ok(ports: list[int], timeout: float = 30) -> None:
+    """Wait until every node says ``cluster_state:ok`` (slots assigned and agreed)."""
+    deadline = time.monotonic() + timeout
+    cli = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+    while time.monotonic() < deadline:
+        states = [subprocess.run([cli, "-p", str(p), "cluster", "info"], capture_output=True,
+                                 text=True, timeout=5).stdout for p in ports]
+        if all("cluster_state:ok" in state for state in states):
+            return
+        time.sleep(0.2)
+    raise RuntimeError("the bench cluster did not reach cluster_state:ok")

@@ -17,7 +17,8 @@ from bench.wrk import Request
 from oauth_middleware.models import TOKEN_EXCHANGE
 from oauth_middleware.server.exchange_policy import ACCESS_TOKEN_TYPE
 
-App = Literal["bare", "protected", "audience", "cached", "jwt", "dpop", "peer"]
+App = Literal["bare", "protected", "audience", "cached", "jwt", "dpop", "peer", "cluster",
+              "cluster2"]
 Pool = Literal["codes", "oidc_codes", "oidc_es256_codes", "refresh", "access", "proofs"]
 FORM = "application/x-www-form-urlencoded"
 #: Shaped like one of our tokens, but never issued: the lookup runs and misses.
@@ -49,7 +50,23 @@ def _post(path: str, body: str, seeded: Seeded, es256: bool = False) -> Request:
     return Request("POST", path, _basic(seeded, es256), body)
 
 
-def rows(seeded: Seeded, peer_token: str | None) -> list[Row]:
+def cluster_rows(seeded: Seeded) -> list[Row]:
+    """The same requests through a 3-primary Redis Cluster (its own seeded client and
+    token): against ``header`` and ``token_cc`` of the same run, and two workers against
+    one."""
+    bearer = {"Authorization": f"Bearer {seeded.token}"}
+    return [
+        Row("cluster_header", "cluster: protected, header token", "cluster",
+            Request(headers=bearer)),
+        Row("cluster_cc", "cluster: token client_credentials", "cluster",
+            _post("/oauth/token", f"grant_type=client_credentials&scope={SCOPE}", seeded),
+            server=True),
+        Row("cluster_header_2w", "cluster: protected, header token, 2 workers", "cluster2",
+            Request(headers=bearer)),
+    ]
+
+
+def rows(seeded: Seeded, peer_token: str | None, cluster: Seeded | None = None) -> list[Row]:
     bearer = {"Authorization": f"Bearer {seeded.token}"}
     redirect = quote(REDIRECT_URI, safe="")
     table = [
@@ -104,6 +121,8 @@ def rows(seeded: Seeded, peer_token: str | None) -> list[Row]:
         Row("introspect", "introspect (RFC 7662)", "protected",
             _post("/oauth/introspect", f"token={seeded.token}", seeded), server=True),
     ]
+    if cluster is not None:
+        table += cluster_rows(cluster)
     if peer_token is not None:
         table.append(Row("peer", "peer: django-oauth-toolkit, header token", "peer",
                          Request(path="/me/", headers={"Authorization": f"Bearer {peer_token}"})))

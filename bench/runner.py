@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+from collections.abc import Collection
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,6 +19,7 @@ import redis
 
 from bench import foreign_jwt, peer, procs, report, seed, wrk
 from bench.rows import Row, rows
+from bench.seed import Seeded
 from oauth_middleware import TokenStore
 
 #: Core for the servers under test; Redis and wrk share the other one.
@@ -58,7 +60,11 @@ class Bench:
         self.seeded = replace(self.seeded, foreign_jwt=jwt_token)
         self.apps: dict[str, procs.Process] = {}
         self.peer_token: str | None = "placeholder" if settings.peer else None
+        self.cluster: Seeded | None = self.seeded  # a placeholder until the cluster is seeded
         needed = {row.app for row in self.rows()}
+        self.cluster = None
+        if needed & {"cluster", "cluster2"}:
+            self._start_cluster(stack, needed)
         for app in ("bare", "protected", "audience", "cached", "jwt", "dpop"):
             if app in needed:
                 proc = procs.uvicorn(f"bench.apps:{app}", self.url, settings.cpu(True),
@@ -69,6 +75,19 @@ class Bench:
             self.peer_versions = peer.ensure_venv()
             proc, self.peer_token = peer.start(settings.cpu(True))
             self.apps["peer"] = stack.enter_context(proc)
+
+    def _start_cluster(self, stack: ExitStack, needed: Collection[str]) -> None:
+        """A 3-primary cluster on the load core (as the single Redis), its own seeded client
+        and token, and the protected app on it: one worker pinned like every other row, and
+        two workers unpinned (two processes on one core would measure nothing)."""
+        url = stack.enter_context(procs.redis_cluster(self.s.cpu(False)))
+        store = TokenStore.from_url(url)
+        stack.callback(lambda: self.loop.run_until_complete(store.aclose()))
+        self.cluster = self.loop.run_until_complete(seed.base(store))
+        for app, workers, cpu in (("cluster", 1, self.s.cpu(True)), ("cluster2", 2, None)):
+            if app in needed:
+                proc = procs.uvicorn("bench.apps:protected", url, cpu, workers=workers)
+                self.apps[app] = stack.enter_context(proc)
 
     def pool(self, row: Row, size: int) -> Path | None:
         if row.pool is None:
@@ -117,7 +136,7 @@ class Bench:
             self.load(proc, wrk.Request(path="/me/" if app == "peer" else "/me"), self.s.warmup)
 
     def rows(self) -> list[Row]:
-        table = rows(self.seeded, self.peer_token)
+        table = rows(self.seeded, self.peer_token, self.cluster)
         return [r for r in table if not self.s.only or r.key in self.s.only or r.key == "bare"]
 
     def load(self, proc: procs.Process, request: wrk.Request, duration: float,
@@ -141,7 +160,7 @@ class Bench:
         result.runs.append(run)
         if run.requests:
             result.cpu_us.append(cpu / run.requests * 1e6)
-            if row.app != "peer":
+            if row.app not in ("peer", "cluster", "cluster2"):  # those count on other Redises
                 result.redis_cmds.append(commands / run.requests)
         self.check(row, run, result)
 

@@ -1,9 +1,12 @@
 """Fixtures shared by the suite: the two store backends, an injectable clock, ASGI clients.
 
-Every test that takes ``store`` runs twice: against fakeredis (the embedded
-store) and against a real ``redis-server`` started on a loopback port for the
-session. ``--backends fake`` or ``--backends redis`` narrows that for local work;
-CI runs both.
+Every test that takes ``store`` runs three times: against fakeredis (the embedded
+store), against a real ``redis-server`` started on a loopback port for the session,
+and against a real 3-primary Redis Cluster (``redis-server --cluster-enabled yes``,
+started on first use and stopped with the session). ``--backends fake`` (or any
+comma-separated subset of fake, redis, cluster) narrows that for local work; CI runs
+all three. A test that needs one node's commands (SCAN of the whole keyspace, a pipeline
+of the raw client, signals) is marked ``real_redis_only`` or ``not_on_cluster``.
 """
 
 from __future__ import annotations
@@ -12,19 +15,21 @@ import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from redis.asyncio.cluster import RedisCluster
 
 from oauth_middleware.store import TokenStore
 from tests.redis_process import RedisProcess
 from tests.store_helpers import redis_of
+from tests.topologies import Cluster, cluster
 
-BACKENDS = ("fake", "redis")
+BACKENDS = ("fake", "redis", "cluster")
 #: Fixtures of the fault-injection helpers (own_redis, own_store), available suite-wide.
 pytest_plugins = ["tests.faults", "tests.mutation.wall_clock"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--backends", default="fake,redis",
-                     help="comma-separated store backends to run: fake, redis")
+    parser.addoption("--backends", default="fake,redis,cluster",
+                     help="comma-separated store backends to run: fake, redis, cluster")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -35,6 +40,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             raise pytest.UsageError(f"unknown backend(s): {', '.join(sorted(unknown))}")
         if "real_redis_only" in metafunc.definition.keywords:
             chosen = [b for b in chosen if b == "redis"]
+        if "not_on_cluster" in metafunc.definition.keywords:
+            chosen = [b for b in chosen if b != "cluster"]
         metafunc.parametrize("backend", chosen)
 
 
@@ -63,6 +70,13 @@ def redis_server() -> Iterator[RedisProcess]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Cluster]:
+    """A 3-primary Redis Cluster on loopback, started the first time a test asks for it."""
+    with cluster() as made:
+        yield made
+
+
 @pytest.fixture
 async def store(
     backend: str, clock: FakeClock, request: pytest.FixtureRequest
@@ -70,8 +84,13 @@ async def store(
     url = None
     if backend == "redis":
         url = request.getfixturevalue("redis_server").url
+    if backend == "cluster":
+        url = request.getfixturevalue("redis_cluster").url
     token_store = TokenStore.from_url(url, clock=clock)
-    await redis_of(token_store).flushdb()
+    client = redis_of(token_store)
+    if isinstance(client, RedisCluster):  # the tests' KEYS reads the whole keyspace
+        client.command_flags["KEYS"] = RedisCluster.PRIMARIES
+    await client.flushdb()  # on a cluster: every primary
     yield token_store
     await token_store.aclose()
 

@@ -50,8 +50,10 @@ def gateway(store: TokenStore) -> Gateway:
 
 
 def redis_of(store: TokenStore) -> aioredis.Redis:
-    """The store's redis-py client, to read or break what the store wrote."""
-    return store._gateway.client
+    """The store's redis-py client, to read or break what the store wrote (a RedisCluster
+    on the cluster backend: the calls the tests make exist on both)."""
+    client: aioredis.Redis = store._gateway.client
+    return client
 
 
 def cache_of(store: TokenStore) -> TokenCache:

@@ -12,6 +12,9 @@ from oauth_middleware.store import NewTokens, StoreUnavailable, TokenStore
 from oauth_middleware.store._codec import dump
 from tests.store_helpers import gateway, redis_of, texts
 
+#: Drives one node's client and connection pool (a cluster's go by node: tests/test_cluster.py).
+pytestmark = pytest.mark.not_on_cluster
+
 
 def _spec(subject: str = "alice") -> NewTokens:
     return NewTokens(client_id="web", subject=subject, scopes=frozenset({"polls:vote"}))

@@ -148,7 +148,8 @@ async def test_a_revocation_returns_only_after_one_more_round_trip(
     await _revoke(cached, how)
     revoking = max(i for i, trip in enumerate(trips) if "EVALSHA" in trip)
     # A sweep unindexes what it revoked (ZREM) before the PING that ends it.
-    assert trips[revoking + 1:] in ([["PING"]], [["ZREM", "ZREM"], ["PING"]]), trips
+    assert trips[revoking + 1:] in ([["PING"]], [["ZREM", "ZREM"], ["PING"]],
+                                    [["ZREM", "ZREM", "ZREM"], ["PING"]]), trips
 
 
 @pytest.mark.rule("abuse.cache-untracked-throttle")

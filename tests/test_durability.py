@@ -35,6 +35,9 @@ from tests.server.token_harness import (
 from tests.store_helpers import gateway, get_code, get_refresh, redis_of
 from tests.topologies import acl_server
 
+#: Fault injection drives one node's connection pool; tests/test_cluster.py covers WAIT per node.
+pytestmark = pytest.mark.not_on_cluster
+
 #: Every command is counted, none fails (tests/faults.py).
 NEVER = 10**9
 

@@ -16,6 +16,7 @@ import pytest
 from oauth_middleware.limits import GRANTS_PER_CLIENT, GRANTS_PER_USER, ISSUE_EVICTIONS, MAX_GRANTS
 from oauth_middleware.models import AuthorizationCode, IssuedTokens
 from oauth_middleware.store import NewTokens, TokenStore
+from oauth_middleware.store._grant_scripts import TOMBSTONE_MS
 from tests.conftest import FakeClock
 from tests.store_helpers import caps, gateway, get_code, get_refresh, redis_of, texts
 
@@ -68,11 +69,14 @@ async def test_a_loop_past_the_cap_keeps_exactly_the_cap_and_revokes_the_oldest(
     assert [await _live(cap, i) for i in issued] == [False] * (2 * CAP + 2) + [True] * CAP
     assert sorted(texts(await redis_of(cap).zrange(cap.keys.user_index("mallory"), 0, -1))) == \
         sorted(i.token.grant_id for i in issued[-CAP:])
-    # nothing of the revoked grants is left in Redis: their tokens, records and sets are gone
+    # nothing of the revoked grants is left in Redis but a tombstone each, which expires:
+    # their tokens, records and sets are gone
     grants = {i.token.grant_id for i in issued[:-CAP]}
     leftover = [k async for k in redis_of(cap).scan_iter(match="*")
                 if any(g in texts([k])[0] for g in grants)]
-    assert leftover == []
+    assert sorted(texts(leftover)) == sorted(cap.keys.gone(g) for g in grants)
+    assert {0 < await redis_of(cap).pttl(k) <= TOMBSTONE_MS for k in leftover} == {True}
+    assert await redis_of(cap).exists(cap.keys.displaced(cap.keys.user_index("mallory"))) == 0
 
 
 @pytest.mark.rule("abuse.bounded.grants-per-user")

@@ -14,6 +14,9 @@ from redis.exceptions import ResponseError
 from oauth_middleware.store import StoreUnavailable, TokenStore
 from tests.store_helpers import gateway, redis_of
 
+#: Drives one node's client and connection pool (a cluster's go by node: tests/test_cluster.py).
+pytestmark = pytest.mark.not_on_cluster
+
 
 class Trips:
     """Counts connections taken from the store's pool: one per round trip."""

@@ -166,7 +166,7 @@ async def test_an_unreachable_redis_raises_store_unavailable_not_a_verdict(where
 async def test_the_embedded_store_is_not_asked_anything() -> None:
     gate = Gateway(Settings(), embedded=True)  # type: ignore[arg-type]
     assert await gate.health() == RedisHealth(notes=(EMBEDDED,))
-    assert gate.client.asked == []  # type: ignore[attr-defined]
+    assert gate.client.asked == []
     remote = Gateway(Settings(maxmemory_policy="allkeys-lru"))  # type: ignore[arg-type]
     assert (await remote.health(allow_eviction=True)).eviction_policy == "allkeys-lru"
     with pytest.raises(UnsafeRedis):

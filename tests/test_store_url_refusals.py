@@ -17,10 +17,8 @@ from redis.backoff import NoBackoff
 
 from oauth_middleware.store._gateway.connection import MAX_CONNECTIONS
 from oauth_middleware.store._gateway.urls import (
-    CLUSTER_NOT_YET,
     RedisURLError,
     SentinelPrimary,
-    connect_url,
     open_url,
     parse_url,
 )
@@ -225,12 +223,7 @@ def test_a_cluster_client_carries_every_timeout_retry_and_pool_setting() -> None
     assert kwargs["max_connections"] == 9
 
 
-def test_the_store_refuses_a_cluster_url_before_any_client_exists() -> None:
-    for url in ("redis+cluster://h:1", "rediss+cluster://h:1"):
-        with pytest.raises(RedisURLError, match=f"^{re.escape(CLUSTER_NOT_YET)}$"):
-            open_url(url, cluster=False)
-    for url in ("redis+cluster://h:1", "REDISS+CLUSTER://h:1"):
-        with pytest.raises(RedisURLError, match=f"^{re.escape(CLUSTER_NOT_YET)}$"):
-            connect_url(url)
-    assert isinstance(open_url("redis+cluster://h:1"), RedisCluster)
-    assert isinstance(connect_url("redis://h:1"), Redis)
+def test_a_cluster_url_opens_a_cluster_client_and_a_plain_url_a_single_node_one() -> None:
+    for url in ("redis+cluster://h:1", "REDISS+CLUSTER://h:1,h:2"):
+        assert isinstance(open_url(url), RedisCluster)
+    assert isinstance(open_url("redis://h:1"), Redis)

@@ -135,9 +135,11 @@ def test_each_form_builds_the_matching_redis_py_client() -> None:
     assert primary.connection_pool.service_name == "mymaster"  # type: ignore[attr-defined]
 
 
-def test_the_store_refuses_a_cluster_url_until_its_scripts_are_slot_aligned() -> None:
-    with pytest.raises(RedisURLError, match="not supported by TokenStore yet"):
-        TokenStore.from_url("redis+cluster://127.0.0.1:7000")
+async def test_the_store_takes_a_cluster_url_with_every_seed_node() -> None:
+    store = TokenStore.from_url("redis+cluster://127.0.0.1:7000,127.0.0.1:7001")
+    assert sorted(redis_of(store).nodes_manager.startup_nodes) == [  # type: ignore[attr-defined]
+        "127.0.0.1:7000", "127.0.0.1:7001"]
+    await store.aclose()
 
 
 def test_the_store_takes_a_sentinel_url() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from oauth_middleware.store import TokenStore
 from oauth_middleware.store._records import BadLine
-from tests.store_helpers import redis_of
+from tests.store_helpers import gateway, redis_of
 from tests.transfer_harness import exported, imported, joined, lines
 
 HEADER = {"format": "oauth-middleware-store", "version": 1, "prefix": "om:",
@@ -59,7 +59,7 @@ async def test_a_malformed_line_is_refused_by_number_after_the_lines_before_it(
     with pytest.raises(BadLine, match=r"^line 3: .*\(1 records before it imported\)") as caught:
         await imported(store, text)
     assert caught.value.number == 3
-    assert await redis_of(store).smembers("om:clients") == {b"before"}
+    assert await redis_of(store).smembers("om:clients:{registry}") == {b"before"}
     assert await redis_of(store).keys("om:client:*") == []
     assert await redis_of(store).exists("om:idx:client:web") == 0
 
@@ -85,7 +85,7 @@ async def test_a_file_cut_short_is_reported_after_its_whole_lines_are_imported(
         await imported(store, text)
     with pytest.raises(BadLine, match="the header counts 3 records, the file has 2"):
         await imported(store, joined([HEADER, clients("a"), clients("b")]), "skip")
-    assert await redis_of(store).smembers("om:clients") == {b"a", b"b"}
+    assert await redis_of(store).smembers("om:clients:{registry}") == {b"a", b"b"}
 
 
 async def test_a_line_longer_than_the_limit_is_refused_and_nothing_of_it_written(
@@ -125,11 +125,11 @@ async def test_keys_the_schema_does_not_know_are_reported_not_exported(store: To
     from oauth_middleware.store._transfer import export, unknown_keys
 
     await redis_of(store).set("om:mystery", b"1")
-    await redis_of(store).set("om:clients", b"a string where a set belongs")
+    await redis_of(store).set("om:clients:{registry}", b"a string where a set belongs")
     await redis_of(store).set("other:client:x", b"{}")  # another prefix: not ours to report
-    await redis_of(store).sadd("om:client:web", b"a set where a string belongs")
+    await redis_of(store).sadd("om:client:{web}", b"a set where a string belongs")
     found = sorted([key async for key in unknown_keys(store)])
-    assert found == ["om:client:web", "om:clients", "om:mystery"]
+    assert found == ["om:client:{web}", "om:clients:{registry}", "om:mystery"]
 
     reported: list[str] = []
     out = io.StringIO()
@@ -143,28 +143,28 @@ async def test_blank_lines_and_crlf_endings_are_read(store: TokenStore) -> None:
     text = joined([HEADER, clients("a"), clients("b")]).replace("\n", "\r\n")
     moved = await imported(store, text[:-2] + "\n\n  \r\n" + joined([clients("c")]))
     assert moved.records == 3
-    assert await redis_of(store).smembers("om:clients") == {b"a", b"b", b"c"}
+    assert await redis_of(store).smembers("om:clients:{registry}") == {b"a", b"b", b"c"}
 
 
 async def test_a_key_gone_between_scan_and_read_is_left_out_not_reported(
         store: TokenStore, monkeypatch: pytest.MonkeyPatch) -> None:
     from oauth_middleware.store._transfer import export
 
-    await redis_of(store).sadd("om:clients", b"a")
-    await redis_of(store).set("om:client:a", b"{}")
-    scan = redis_of(store).scan
+    await redis_of(store).sadd("om:clients:{registry}", b"a")
+    await redis_of(store).set("om:client:{a}", b"{}")
+    scan = gateway(store).scan
 
     async def scan_then_revoke(*args: Any, **kwargs: Any) -> Any:
         reply = await scan(*args, **kwargs)
-        await redis_of(store).delete("om:client:a")  # deleted after SCAN listed it
+        await redis_of(store).delete("om:client:{a}")  # deleted after SCAN listed it
         return reply
 
-    monkeypatch.setattr(redis_of(store), "scan", scan_then_revoke)
+    monkeypatch.setattr(gateway(store), "scan", scan_then_revoke)
     reported: list[str] = []
     out = io.StringIO()
     header = await export(store, out, on_unknown=reported.append)
     assert header.counts == {"clients": 1} and reported == []
-    assert "client:a" not in out.getvalue()
+    assert "client:{a}" not in out.getvalue()
 
 
 async def test_an_error_quotes_a_huge_key_cut_short(store: TokenStore) -> None:

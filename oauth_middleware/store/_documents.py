@@ -5,6 +5,10 @@ A document client is a client record like any other (under ``client:<url>``, lis
 ``clients:documents``, capped server-wide, and ``document:<sha(url)>`` says whether the
 last fetch succeeded (``ok``, for the document's cache lifetime) or failed (``failed``,
 briefly). Whether to fetch is decided from that key; the fetch itself is the server's.
+
+The id lists (``{registry}``), the record (the client's slot) and the state (its own tag)
+are in three cluster slots: a new client reserves its place first (``RESERVE_DOCUMENT``),
+then ``STORE`` writes the record, then the state is set (``keys`` says why this is safe).
 """
 
 from __future__ import annotations
@@ -14,20 +18,29 @@ from oauth_middleware.store._codec import dump, load
 from oauth_middleware.store._context import Context, ttl_ms
 from oauth_middleware.store._gateway import Script, evalsha
 
-#: KEYS: client, clients, document clients, document state; ARGV: record, cap, client id,
-#: generation of the record it replaces ('' for none), state TTL (ms).
-#: Writes a document client and marks its document fresh, in one step: a new one only
-#: while no record has its id and fewer than ``cap`` document clients exist (-1 when
-#: full), a refreshed one only over the record it was read from (its ``generation``), so
-#: two workers fetching at once cannot both create it or undo a removal. 1 written, 0 not.
+#: KEYS: clients, document clients (one hash tag); ARGV: cap, client id. Lists a new
+#: document client unless ``cap`` are listed (-1); 1 listed (or listed already).
+RESERVE_DOCUMENT = Script("""
+if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 1 then
+  return 1
+end
+if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[1]) then
+  return -1
+end
+redis.call('SADD', KEYS[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[2])
+return 1
+""")
+
+#: KEYS: client; ARGV: record, generation of the record it replaces ('' for none).
+#: Writes a document client: a new one only while no record has its id, a refreshed one
+#: only over the record it was read from (its ``generation``), so two workers fetching at
+#: once cannot both create it or undo a removal. 1 written, 0 not.
 STORE = Script("""
 local raw = redis.call('GET', KEYS[1])
-if ARGV[4] == '' then
+if ARGV[2] == '' then
   if raw then
     return 0
-  end
-  if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[2]) then
-    return -1
   end
 else
   if not raw then
@@ -35,14 +48,11 @@ else
   end
   local ok, client = pcall(cjson.decode, raw)
   local generation = ok and type(client) == 'table' and client['generation'] or ''
-  if generation ~= ARGV[4] then
+  if generation ~= ARGV[2] then
     return 0
   end
 end
 redis.call('SET', KEYS[1], ARGV[1])
-redis.call('SADD', KEYS[2], ARGV[3])
-redis.call('SADD', KEYS[3], ARGV[3])
-redis.call('SET', KEYS[4], 'ok', 'PX', ARGV[5])
 return 1
 """)
 
@@ -66,18 +76,27 @@ class Documents:
         return text, None if raw is None else load(Client, raw)
 
     async def store(self, client: Client, *, replaces: str, cap: int, lifetime: float) -> int:
-        """Write ``client`` (``STORE``): 1 written, 0 the stored record changed meanwhile,
-        -1 the cap of document clients is reached."""
-        key = self._keys.client(client.client_id)
+        """Write ``client`` (``RESERVE_DOCUMENT`` for a new one, ``STORE``, then the fresh
+        state): 1 written, 0 the stored record changed meanwhile, -1 the cap of document
+        clients is reached. A new client refused by ``STORE`` has a record of its id, so the
+        place it reserved is rightly taken."""
+        key, client_id = self._keys.client(client.client_id), client.client_id
+        if not replaces:
+            reserved = int(await self._gateway.one(evalsha(
+                RESERVE_DOCUMENT, [self._keys.clients, self._keys.document_clients],
+                [cap, client_id]), RESERVE_DOCUMENT))
+            if reserved != 1:
+                return reserved
         try:
-            result = await self._gateway.one(evalsha(STORE, [
-                key, self._keys.clients, self._keys.document_clients,
-                self._keys.document(client.client_id)],
-                [dump(client), cap, client.client_id, replaces, ttl_ms(lifetime)]), STORE)
+            written = int(await self._gateway.one(
+                evalsha(STORE, [key], [dump(client), replaces]), STORE))
         finally:
             self._gateway.forget(key)
+        if written:
+            await self._gateway.one(("SET", self._keys.document(client_id), FRESH, "PX",
+                                     ttl_ms(lifetime)))
         await self._gateway.settled()
-        return int(result)
+        return written
 
     async def failed(self, url: str, lifetime: float) -> None:
         """Remember a failed fetch for ``lifetime`` seconds, unless a fresh one is recorded."""

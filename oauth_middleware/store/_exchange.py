@@ -20,13 +20,16 @@ other slots are never touched by one script, so chains work on Redis Cluster too
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oauth_middleware.limits import EXCHANGED_PER_GRANT, MAX_EXCHANGE_DEPTH
 from oauth_middleware.store._context import Context
 from oauth_middleware.store._gateway import Command, Script, StoreNotDurable, evalsha, texts
 from oauth_middleware.store._grant_scripts import SWEEP_GRANT
 from oauth_middleware.store.keys import NEVER_MS
+
+if TYPE_CHECKING:  # the sweeper owns the chains: imported for typing only
+    from oauth_middleware.store._sweep import Sweeper
 
 #: KEYS: the subject access token, the parent's children set; ARGV: child grant id, child
 #: TTL (ms, 0 = never), "never" (ms), most live children. Returns 1 (linked), 0 (the
@@ -66,9 +69,10 @@ class ChainFull(Exception):
 class Chains:
     """Links exchanged grants to their parents and revokes whole chains."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, sweeper: Sweeper) -> None:
         self._gateway = ctx.gateway
         self._keys = ctx.keys
+        self._sweeper = sweeper
 
     def link(self, parent: str, subject_sha: str, ttl_ms: int) -> Callable[[str], Command]:
         """The command that links a child grant under ``parent`` while the subject token
@@ -115,7 +119,7 @@ class Chains:
         """``SWEEP_GRANT`` each grant, read its children, run ``done``, and drop each grant
         from its client's and subject's indexes; returns keys deleted and the children."""
         n = len(grant_ids)
-        commands = [evalsha(SWEEP_GRANT, [self._keys.members(g)], []) for g in grant_ids]
+        commands = [self._sweeper.command(g) for g in grant_ids]
         try:
             replies = await self._gateway.run([*commands, *self.take(grant_ids), *done],
                                               SWEEP_GRANT, durable=True)
@@ -132,8 +136,8 @@ class Chains:
             deleted += len(keys)
             client_id, subject, subject_type = texts([client_id, subject, subject_type])
             if client_id:
-                for index in (self._keys.client_index(client_id),
-                              self._keys.subject_index(subject, subject_type)):
+                for index in self._sweeper.indexes(client_id, subject, subject_type,
+                                                   displaced=False):
                     unindex.setdefault(index, []).append(grant_id)
         if unindex:
             await self._gateway.run([("ZREM", key, *ids) for key, ids in unindex.items()])

@@ -1,8 +1,8 @@
 """Lua scripts of the grant family: issue, redeem, rotate, revoke (DESIGN decision 4).
 
-Every script touches keys of one grant only (one hash tag, one cluster slot) or one
-index key, except ``ISSUE`` (a client's record, its grant and their index entries,
-checked and written in one step, and the grants it displaces past its subject's cap).
+Every script touches the keys of one hash tag only, hence one cluster slot: one grant's
+keys, or a client's record and index, or a subject's index and its displaced set
+(:mod:`..keys` says why each operation is safe split that way).
 TTL arguments are milliseconds; ``0`` means "never expires".
 Scripts never see a raw token: keys carry digests and values are records.
 """
@@ -10,6 +10,10 @@ Scripts never see a raw token: keys carry digests and values are records.
 from __future__ import annotations
 
 from oauth_middleware.store._gateway import Script
+
+#: How long a swept grant's tombstone stays (ms): far longer than a grant write can be
+#: in flight (a socket timeout and one retry), short enough that tombstones stay few.
+TOMBSTONE_MS = 60_000
 
 # Shared Lua helpers, prepended to the scripts that write grant members.
 _ADD_MEMBER = """
@@ -221,86 +225,130 @@ local function owner(members)
 end
 """
 
-#: Past ``cap`` entries of a subject's index, revokes those with the lowest score (the
-#: earliest expiry by Redis's clock: for refresh grants of one lifetime, the least recently
-#: issued or refreshed),
-#: never ``keep`` (the grant just issued) and at most ``most`` of them; each leaves its
-#: client's index too (``client_head`` .. its client id). Returns the keys it deleted.
-_EVICT = """
-local function evict(index, keep, cap, most, members_head, client_head)
-  local deleted = {}
-  local over = math.min(redis.call('ZCARD', index) - cap, most)
-  if over <= 0 then
-    return deleted
-  end
-  for _, grant in ipairs(redis.call('ZRANGE', index, 0, over)) do
-    if over > 0 and grant ~= keep then
-      local members = members_head .. grant .. '}'
-      local client = owner(members)[1]
-      for _, key in ipairs(revoke_grant(members)) do
-        deleted[#deleted + 1] = key
-      end
-      redis.call('ZREM', index, grant)
-      if client ~= '' then
-        redis.call('ZREM', client_head .. client, grant)
-      end
-      over = over - 1
-    end
-  end
-  return deleted
+#: KEYS: members, tombstone, key1[, key2 ...]; ARGV: value1, ttl1[, value2, ttl2 ...]
+#: Writes a new grant's members (RFC 6749 §4-5), unless a sweep has left the grant's
+#: tombstone (``SWEEP_GRANT``): its client was removed, or its subject logged out, after
+#: the issuer indexed it and before this write arrived (on a cluster the index and the
+#: grant are on different nodes, in no fixed order). Returns 1, or 0 when refused.
+WRITE_GRANT = Script(_ADD_MEMBER + """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return 0
 end
-"""
+for i = 3, #KEYS do
+  add_member(KEYS[1], KEYS[i], ARGV[2 * i - 5], tonumber(ARGV[2 * i - 4]))
+end
+return 1
+""")
 
-#: KEYS: client, members, subject index, client index, key1[, key2 ...];
-#: ARGV: check ("1" or "0"), generation, grant id, index TTL ms (0: never; see ``_INDEX_ADD``),
-#: never ms, cap, evictions at most (``limits.ISSUE_EVICTIONS``), members head, client index head,
-#: value1, ttl1[, value2, ttl2 ...]
-#: Issues a new grant (RFC 6749 §4-5) together with its index entries, but only while
-#: its client is registered with the generation the issuer authenticated (``check``
-#: "0": no client check, for tokens of no registered client). Removing a client deletes
-#: its record first, so every issue either ran before that and is indexed, for the
-#: removal's sweep to find, or refuses: returns {0} (client gone), or {1, keys...}
-#: (issued; the keys of the grants it displaced, see ``_EVICT``). One script adds one grant
-#: and displaces at least one past the cap, so an index within the cap stays within it
-#: however many issue at once, and with it the subject's live grants: every live grant is
-#: indexed (an entry leaves only with its grant revoked, or a second after its score, by
-#: Redis's clock, has passed).
-#: The keys span slots (client, indexes, grants): a plain, non-cluster Redis only.
-ISSUE = Script(_ADD_MEMBER + _INDEX_ADD + _REVOKE_GRANT + _OWNER + _EVICT + """
-if ARGV[1] == '1' then
-  local raw = redis.call('GET', KEYS[1])
+#: KEYS: client, client index; ARGV: check ("1" or "0"), generation, grant id, index TTL ms
+#: (0: never; see ``_INDEX_ADD``), never ms.
+#: Indexes a new grant under its client, but only while the client is registered with the
+#: generation the issuer authenticated (``check`` "0": no client check, for tokens of no
+#: registered client); both keys carry the client's hash tag. Removing a client deletes its
+#: record first, so every issue either ran this before that, and is indexed for the
+#: removal's sweep to find, or is refused: returns 1 (indexed) or 0 (client gone).
+_CLIENT_STANDS = """
+local function client_stands(key, check, expected)
+  if check ~= '1' then
+    return true
+  end
+  local raw = redis.call('GET', key)
   if not raw then
-    return {0}
+    return false
   end
   local ok, client = pcall(cjson.decode, raw)
   local generation = ok and type(client) == 'table' and client['generation'] or ''
-  if type(generation) ~= 'string' then
-    generation = ''
-  end
-  if generation ~= ARGV[2] then
-    return {0}
-  end
+  return type(generation) == 'string' and generation == expected
 end
-local now = redis_now()
-index_add(KEYS[3], ARGV[3], ARGV[4], ARGV[5], now)
-if KEYS[4] ~= KEYS[3] then
-  index_add(KEYS[4], ARGV[3], ARGV[4], ARGV[5], now)
+"""
+CLIENT_INDEX = Script(_INDEX_ADD + _CLIENT_STANDS + """
+if not client_stands(KEYS[1], ARGV[1], ARGV[2]) then
+  return 0
 end
-for i = 5, #KEYS do
-  add_member(KEYS[2], KEYS[i], ARGV[2 * i], tonumber(ARGV[2 * i + 1]))
-end
-local out = {1}
-for _, key in ipairs(evict(KEYS[3], ARGV[3], tonumber(ARGV[6]), tonumber(ARGV[7]),
-                           ARGV[8], ARGV[9])) do
-  out[#out + 1] = key
-end
-return out
+index_add(KEYS[2], ARGV[3], ARGV[4], ARGV[5], redis_now())
+return 1
 """)
 
-#: KEYS: members. Deletes every key of the grant, and says whose grant it was (``_OWNER``), read
-#: before deleting: {client id, subject, subject type, deleted keys}, so a sweep of one
-#: index prunes the grant from the other index too.
+#: KEYS: subject index, its displaced set (``keys.displaced``); ARGV: grant id, index TTL ms,
+#: never ms, cap, evictions at most (``limits.ISSUE_EVICTIONS``).
+#: Indexes a new grant under its subject and, past ``cap`` entries, moves those with the
+#: lowest score (the earliest expiry by Redis's clock), never the grant just added and at
+#: most ``most`` of them, into the displaced set, in the same step: an index within the cap
+#: stays within it however many issue at once. Returns the displaced grant ids, which the
+#: issuer then revokes (their keys are in other slots) and only then drops from the
+#: displaced set, so a displaced grant is always in one of the two: a sweep of the subject
+#: (``revoke_user``) walks both, and an interrupted issuer leaves nothing alive unindexed.
+_SUBJECT_ADD = """
+local function subject_add(index, out_key, grant, ttl_ms, never_ms, cap, most)
+  local now = redis_now()
+  index_add(index, grant, ttl_ms, never_ms, now)
+  local out = {}
+  local over = math.min(redis.call('ZCARD', index) - tonumber(cap), tonumber(most))
+  if over <= 0 then
+    return out
+  end
+  for _, entry in ipairs(redis.call('ZRANGE', index, 0, over, 'WITHSCORES')) do
+    out[#out + 1] = entry
+  end
+  local displaced = {}
+  for i = 1, #out, 2 do
+    if over > 0 and out[i] ~= grant then
+      redis.call('ZREM', index, out[i])
+      redis.call('ZADD', out_key, out[i + 1], out[i])
+      displaced[#displaced + 1] = out[i]
+      over = over - 1
+    end
+  end
+  local top = redis.call('ZRANGE', out_key, -1, -1, 'WITHSCORES')
+  if top[2] then
+    local latest = math.min(math.floor(tonumber(top[2])), tonumber(never_ms))
+    redis.call('PEXPIREAT', out_key, string.format('%d', math.max(latest, now) + 1000))
+  end
+  return displaced
+end
+"""
+SUBJECT_INDEX = Script(_INDEX_ADD + _SUBJECT_ADD + """
+return subject_add(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+""")
+
+#: KEYS: client, client index, own index, its displaced set; ARGV: as ``ISSUE``'s first
+#: seven. ``CLIENT_INDEX`` and ``SUBJECT_INDEX`` as one step for a client acting for
+#: itself (client credentials), whose two indexes share the client's hash tag: nothing is
+#: indexed unless the client stands. Returns {indexed, displaced}.
+INDEXES = Script(_INDEX_ADD + _CLIENT_STANDS + _SUBJECT_ADD + """
+if not client_stands(KEYS[1], ARGV[1], ARGV[2]) then
+  return {0, {}}
+end
+index_add(KEYS[2], ARGV[3], ARGV[4], ARGV[5], redis_now())
+return {1, subject_add(KEYS[3], KEYS[4], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])}
+""")
+
+#: KEYS: members, tombstone, client, client index, subject index, its displaced set,
+#: key1[, key2 ...]; ARGV: check, generation, grant id, index TTL ms, never ms, cap,
+#: evictions at most, value1, ttl1[, value2, ttl2 ...].
+#: ``WRITE_GRANT``, ``CLIENT_INDEX`` and ``SUBJECT_INDEX`` as one step, for a single node
+#: (every key on one server; a cluster runs the three): nothing is written when the
+#: tombstone exists or the client does not stand. Returns {written, indexed, displaced}.
+ISSUE = Script(_ADD_MEMBER + _INDEX_ADD + _CLIENT_STANDS + _SUBJECT_ADD + """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return {0, 1, {}}
+end
+if not client_stands(KEYS[3], ARGV[1], ARGV[2]) then
+  return {1, 0, {}}
+end
+for i = 7, #KEYS do
+  add_member(KEYS[1], KEYS[i], ARGV[2 * i - 6], tonumber(ARGV[2 * i - 5]))
+end
+index_add(KEYS[4], ARGV[3], ARGV[4], ARGV[5], redis_now())
+return {1, 1, subject_add(KEYS[5], KEYS[6], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])}
+""")
+
+#: KEYS: members, tombstone; ARGV: tombstone TTL ms. Deletes every key of the grant, leaves
+#: its tombstone (``WRITE_GRANT`` then refuses a write of it that arrives late), and says
+#: whose grant it was (``_OWNER``), read before deleting: {client id, subject, subject type,
+#: deleted keys}, so a sweep of one index prunes the grant from the other index too.
 SWEEP_GRANT = Script(_REVOKE_GRANT + _OWNER + """
 local whose = owner(KEYS[1])
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
 return {whose[1], whose[2], whose[3], revoke_grant(KEYS[1])}
 """)

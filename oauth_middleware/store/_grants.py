@@ -1,7 +1,8 @@
 """Grants: issuing, single-use codes and refresh rotation (RFC 6749 §4.1, §6; RFC 9700 §4.14).
 
-Issuing writes a grant's members and its index entries in one script, while its
-client stands. Redeeming a code and rotating a refresh token are one script each,
+Issuing writes a grant's members and its index entries in one round trip (a script
+per hash tag), while its client stands.
+Redeeming a code and rotating a refresh token are one script each,
 deciding on a state field of the stored record (a code's ``used``, the refresh
 record's current ``digest``): of any number of concurrent attempts exactly one
 wins. An attempt that finds the value already consumed revokes the whole grant,
@@ -36,8 +37,7 @@ from oauth_middleware.security import (
 from oauth_middleware.store import _grant_scripts as scripts
 from oauth_middleware.store._codec import dump
 from oauth_middleware.store._context import Context, ttl_ms
-from oauth_middleware.store._exchange import Chains
-from oauth_middleware.store._gateway import Command, Script, evalsha
+from oauth_middleware.store._gateway import Command, Script, evalsha, texts
 from oauth_middleware.store._minting import (
     ClientRemoved,
     Generation,
@@ -48,6 +48,7 @@ from oauth_middleware.store._minting import (
     minted,
     new_value,
 )
+from oauth_middleware.store._sweep import Sweeper
 from oauth_middleware.store.keys import NEVER_MS
 
 #: The command to run right after a new grant is written, given its grant id.
@@ -62,7 +63,8 @@ class Grants:
         self._ctx = ctx
         self._gateway = ctx.gateway
         self._keys = ctx.keys
-        self._chains = Chains(ctx)
+        self._sweeper = Sweeper(ctx)
+        self._chains = self._sweeper.chains
         self.max_grants_per_user = max_grants_per_user
         self.max_grants_per_client = max_grants_per_client
 
@@ -190,30 +192,56 @@ class Grants:
         subject_type: str, generation: str | None, then: Command | None = None,
         loads: tuple[Script, ...] = (),
     ) -> Any:
-        """Write a new grant and its index entries in one script, while its client stands.
+        """Write a new grant and its index entries, while its client stands; ``then`` (a
+        command of another grant's, :meth:`issue_then`) goes in the same round trip, after
+        them, and its reply is returned.
 
-        :class:`ClientRemoved` when ``client_id`` is gone or registered anew (``generation``
-        differs; None: not checked). A removal deletes the client record before it sweeps
-        the index, so a new grant is either indexed before that, and swept, or refused.
-        Past the subject's cap (``max_grants_per_user``, ``max_grants_per_client``) the
-        same script revokes the subject's grants that expire first; the local cache drops
-        their keys at once, as for any revocation.
+        Three scripts of three hash tags in one round trip on a cluster (:mod:`.keys`; two
+        when the subject is the client itself, whose indexes share its tag; one, ``ISSUE``,
+        on a single node, where every key is on one server): the grant's
+        members (refused once a sweep left its tombstone), its client's index entry (only
+        while the client record has ``generation``; None: not checked) and its subject's,
+        which displaces the subject's earliest-expiring grants past the cap
+        (``max_grants_per_user``, ``max_grants_per_client``): those are then revoked like
+        any other, and the local cache drops their keys at once.
+        :class:`ClientRemoved` when the client is gone or registered anew, or a sweep got
+        to the grant first: whatever was written of it is revoked before that is raised.
         """
         keys, args = flatten(members)
         k = self._keys
-        script_keys = [k.client(client_id), k.members(grant_id),
-                       k.subject_index(subject, subject_type), k.client_index(client_id), *keys]
+        ttl = index_ttl(members)
+        subject_index = k.subject_index(subject, subject_type)
         check = ["0", ""] if generation is None else ["1", generation]
         cap = self.max_grants_per_client if subject_type == "client" else self.max_grants_per_user
-        issue = evalsha(scripts.ISSUE, script_keys, [
-            *check, grant_id, index_ttl(members), NEVER_MS, cap, ISSUE_EVICTIONS,
-            k.members_head, k.client_index_head, *args])
-        (issued, *displaced), *after = await self._gateway.run(
-            [issue] if then is None else [issue, then], scripts.ISSUE, *loads,
-            durable=then is not None)
-        if not int(issued):
-            raise ClientRemoved(f"client {client_id!r} is no longer registered")
+        grant_keys = [k.members(grant_id), k.gone(grant_id)]
+        client_keys = [k.client(client_id), k.client_index(client_id)]
+        subject_keys = [subject_index, k.displaced(subject_index)]
+        follow = [] if then is None else [then]
+        durable = then is not None
+        if not self._gateway.cluster:  # one server: the three steps as one script
+            (written, indexed, displaced), *after = await self._gateway.run([evalsha(
+                scripts.ISSUE, [*grant_keys, *client_keys, *subject_keys, *keys],
+                [*check, grant_id, ttl, NEVER_MS, cap, ISSUE_EVICTIONS, *args]), *follow],
+                scripts.ISSUE, *loads, durable=durable)
+        elif subject_type == "client" and subject == client_id:  # one tag: two scripts
+            written, (indexed, displaced), *after = await self._gateway.run([
+                evalsha(scripts.WRITE_GRANT, [*grant_keys, *keys], args),
+                evalsha(scripts.INDEXES, [*client_keys, *subject_keys],
+                        [*check, grant_id, ttl, NEVER_MS, cap, ISSUE_EVICTIONS]), *follow,
+            ], scripts.WRITE_GRANT, scripts.INDEXES, *loads, durable=durable)
+        else:
+            written, indexed, displaced, *after = await self._gateway.run([
+                evalsha(scripts.WRITE_GRANT, [*grant_keys, *keys], args),
+                evalsha(scripts.CLIENT_INDEX, client_keys, [*check, grant_id, ttl, NEVER_MS]),
+                evalsha(scripts.SUBJECT_INDEX, subject_keys,
+                        [grant_id, ttl, NEVER_MS, cap, ISSUE_EVICTIONS]), *follow,
+            ], scripts.WRITE_GRANT, scripts.CLIENT_INDEX, scripts.SUBJECT_INDEX, *loads,
+                durable=durable)
         if displaced:
-            self._gateway.forget_all(displaced)
+            await self._sweeper.sweep(k.displaced(subject_index), texts(displaced),
+                                      durable=False)
             await self._gateway.settled()
+        if not (int(written) and int(indexed)):
+            await self._sweeper.sweep(subject_index, [grant_id], durable=False)
+            raise ClientRemoved(f"client {client_id!r} is no longer registered")
         return after[0] if after else None

@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-from oauth_middleware.store.keys import KINDS, NEVER_MS, kind_of
+from oauth_middleware.store.keys import KINDS, NEVER_MS, current_name, kind_of
 
 #: The ``format`` of every header we write.
 FORMAT = "oauth-middleware-store"
@@ -33,7 +33,7 @@ FORMAT = "oauth-middleware-store"
 VERSION = 1
 
 #: Kinds of keys that belong to one Redis and are never moved (nor accepted by an import).
-NOT_MOVED = frozenset({"cache_generation"})
+NOT_MOVED = frozenset({"cache_generation", "grant_tombstone"})
 
 #: A record's value: a string's text, a set's members, a hash's fields, a sorted set's
 #: ``[member, score]`` pairs (the score as Redis prints it).
@@ -137,6 +137,8 @@ def parse_record(line: bytes, number: int) -> Record:
     if set(data) != {"kind", "key", "type", "expires_at", "value"}:
         raise BadLine(number, "a record has exactly kind, key, type, expires_at and value")
     kind, name, redis_type = data["kind"], data["key"], data["type"]
+    if isinstance(name, str):
+        name = current_name(name)  # an export of key schema 1 restores renamed
     if not isinstance(name, str) or kind_of(name) != kind or not isinstance(kind, str):
         raise BadLine(number, f"key {_shown(name)} is not a key of kind {_shown(kind)}")
     if kind in NOT_MOVED:

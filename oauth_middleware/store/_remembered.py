@@ -26,7 +26,7 @@ from oauth_middleware.models import RememberedConsent
 from oauth_middleware.store._clients import Clients
 from oauth_middleware.store._codec import RecordError, dump, load
 from oauth_middleware.store._context import Context, ttl_ms
-from oauth_middleware.store._gateway import Script, evalsha, texts
+from oauth_middleware.store._gateway import Script, evalsha
 from oauth_middleware.store.keys import KINDS
 
 #: KEYS: the user's hash, its expiry index; ARGV: client id, the new record (JSON, its
@@ -152,11 +152,11 @@ class Remembered:
         if user is not None:
             keys, cursor = [self._keys.remembered(user)], 0
         else:
-            cursor_raw, found = await self._gateway.one(
-                ("SCAN", cursor, "MATCH", self._keys.remembered_pattern, "COUNT", count))
+            # every primary's keys on a cluster (the gateway's SCAN pages)
+            cursor, found = await self._gateway.scan(cursor, self._keys.remembered_pattern,
+                                                     count)
             prefix = self._keys.prefix
-            keys = [k for k in texts(found) if _HASH.fullmatch(k[len(prefix):])]
-            cursor = int(cursor_raw)
+            keys = [k for k in found if _HASH.fullmatch(k[len(prefix):])]
         if client_id is not None:
             replies = await self._gateway.run([("HGET", key, client_id) for key in keys])
             raws = [raw for raw in replies if raw is not None]

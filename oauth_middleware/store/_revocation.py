@@ -13,15 +13,13 @@ is idempotent: what is gone stays gone (``_gateway.durability``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from oauth_middleware.limits import REVOKE_BATCH
 from oauth_middleware.models import RefreshToken
 from oauth_middleware.security import DIGEST_CHARS, digest
 from oauth_middleware.store import _grant_scripts as scripts
 from oauth_middleware.store._context import Context, Progress
-from oauth_middleware.store._exchange import Chains
-from oauth_middleware.store._gateway import Command, StoreNotDurable, evalsha, texts
+from oauth_middleware.store._gateway import evalsha, texts
+from oauth_middleware.store._sweep import Sweeper
 from oauth_middleware.store._tokens import Tokens
 
 
@@ -32,8 +30,9 @@ class Revocation:
         self._gateway = ctx.gateway
         self._keys = ctx.keys
         self._tokens = tokens
+        self._sweeper = Sweeper(ctx)
         #: Grants exchanged from a revoked one go with it (RFC 8693, :mod:`._exchange`).
-        self.chains = Chains(ctx)
+        self.chains = self._sweeper.chains
 
     async def revoke_token(self, token: str) -> bool:
         """Revoke one token: an access token alone, a refresh token with its whole grant,
@@ -78,16 +77,15 @@ class Revocation:
         leaves its user's (or client's own) index and its client's, so it no longer
         counts against the subject's cap (``max_grants_per_user``).
         """
-        reply, taken = await self._swept(
-            [evalsha(scripts.SWEEP_GRANT, [self._keys.members(grant_id)], []),
-             *self.chains.take([grant_id])])
+        reply, taken = await self._sweeper.swept(
+            [self._sweeper.command(grant_id), *self.chains.take([grant_id])], grants=1)
         client_id, subject, subject_type = texts(reply[:3])
         deleted = reply[3]
         self._gateway.forget_all(deleted)
         if client_id:
-            indexes = {self._keys.client_index(client_id),
-                       self._keys.subject_index(subject, subject_type)}
-            await self._gateway.run([("ZREM", key, grant_id) for key in sorted(indexes)])
+            await self._gateway.run([
+                ("ZREM", key, grant_id)
+                for key in self._sweeper.indexes(client_id, subject, subject_type)])
         descendants = await self.chains.revoke_descendants([grant_id], [taken])
         await self._gateway.settled()
         return len(deleted) + descendants
@@ -97,7 +95,9 @@ class Revocation:
 
         ``progress(done, total)`` is called after each batch of grants.
         """
-        return await self._revoke_index(self._keys.user_index(user), progress)
+        index = self._keys.user_index(user)  # its displaced grants too (``SUBJECT_INDEX``)
+        deleted = await self._revoke_index(self._keys.displaced(index), None, settle=False)
+        return deleted + await self._revoke_index(index, progress)
 
     async def revoke_client_tokens(
         self, client_id: str, *, progress: Progress | None = None
@@ -111,7 +111,7 @@ class Revocation:
         keys deleted. For whoever is about to register the id anew.
 
         Each page of the client's index is read first, then the record checked absent,
-        and only then revoked. Nothing is issued without the record (``ISSUE``), so a grant
+        and only then revoked. Nothing is issued without the record (``CLIENT_INDEX``), so a grant
         on a page read before a moment without the record was issued to a client removed
         since: a leftover. Once a record exists (another worker registered the id
         meanwhile, and may have issued tokens already), the sweep stops: that worker swept
@@ -126,7 +126,7 @@ class Revocation:
             cursor = int(cursor_raw)
             batch = list(dict.fromkeys(texts(flat[::2])))
             if batch and not registered:
-                deleted += await self._sweep(index_key, batch)
+                deleted += await self._sweeper.sweep(index_key, batch)
             if registered or not cursor:
                 await self._gateway.settled()
                 return deleted
@@ -135,7 +135,8 @@ class Revocation:
         """Whether any grant of ``client_id`` is indexed (it may have no client record)."""
         return bool(await self._gateway.one(("EXISTS", self._keys.client_index(client_id))))
 
-    async def _revoke_index(self, index_key: str, progress: Progress | None) -> int:
+    async def _revoke_index(self, index_key: str, progress: Progress | None, *,
+                            settle: bool = True) -> int:
         """Revoke every grant of an index, one ZSCAN page (about ``REVOKE_BATCH``) per step.
 
         A full ZSCAN returns every entry present from its start to its end, so each grant
@@ -152,46 +153,12 @@ class Revocation:
             cursor = int(cursor_raw)
             batch = list(dict.fromkeys(texts(flat[::2])))
             if batch:
-                deleted += await self._sweep(index_key, batch)
+                deleted += await self._sweeper.sweep(index_key, batch)
                 done += len(batch)
                 if progress is not None:
                     progress(min(done, total), total)
             if not cursor:
-                await self._gateway.settled()
+                if settle:
+                    await self._gateway.settled()
                 return deleted
 
-    async def _sweep(self, index_key: str, grant_ids: list[str]) -> int:
-        """Revoke ``grant_ids`` in one round trip, then drop them from ``index_key`` and from
-        the other index each was in (its client's or its user's), so revoking a user's grants
-        leaves no dead entry in their clients' indexes, nor the reverse. The local cache
-        drops the deleted keys at once."""
-        replies = await self._swept(
-            [evalsha(scripts.SWEEP_GRANT, [self._keys.members(g)], []) for g in grant_ids]
-            + self.chains.take(grant_ids))
-        replies, taken = replies[:len(grant_ids)], replies[len(grant_ids):]
-        unindex: dict[str, list[str]] = {index_key: list(grant_ids)}
-        deleted = 0
-        for grant_id, (client_id, subject, subject_type, keys) in zip(grant_ids, replies,
-                                                                      strict=True):
-            self._gateway.forget_all(keys)
-            deleted += len(keys)
-            client_id, subject, subject_type = texts([client_id, subject, subject_type])
-            if client_id:
-                for other in (self._keys.client_index(client_id),
-                              self._keys.subject_index(subject, subject_type)):
-                    if other != index_key:
-                        unindex.setdefault(other, []).append(grant_id)
-        await self._gateway.run([("ZREM", key, *ids) for key, ids in unindex.items()])
-        return deleted + await self.chains.revoke_descendants(grant_ids, taken)
-
-    async def _swept(self, sweeps: list[Command]) -> list[Any]:
-        """Run ``SWEEP_GRANT`` calls (and the reads of their children after them) as one
-        durable write. When no replica confirmed it in time, the keys are gone on the primary all
-        the same: the local cache forgets them before the 503 leaves."""
-        try:
-            return await self._gateway.run(sweeps, scripts.SWEEP_GRANT, durable=True)
-        except StoreNotDurable as exc:
-            for reply in exc.replies:
-                if isinstance(reply, list) and len(reply) == 4:
-                    self._gateway.forget_all(reply[3])
-            raise

@@ -121,13 +121,14 @@ class TokenStore:
         (TLS), ``unix://``, ``redis+sentinel://`` and ``rediss+sentinel://``, with ACL
         users (``user:password@``) and TLS options (``ssl_ca_certs``, ``ssl_certfile``,
         ``ssl_keyfile``, ``ssl_cert_reqs``, ``ssl_check_hostname``) in every form;
-        ``redis+cluster://`` is refused until the key schema is slot-aligned. The
+        ``redis+cluster://`` and ``rediss+cluster://`` (a Redis Cluster, any seed nodes). The
         embedded store needs the ``embedded`` extra (fakeredis with Lua).
 
         ``local_cache=True`` keeps validated tokens, client records and the scope registry
         in process, invalidated by Redis itself (:mod:`._gateway.cache`);
         it needs a Redis server (6.0 or newer) and is ignored by the embedded store,
-        which is in process already.
+        which is in process already. A cluster URL with it is a ``ValueError``: the cache
+        is not kept on a Redis Cluster yet.
 
         ``max_grants_per_user`` bounds one user's live grants (``max_grants_per_client``,
         a client's own, from client credentials): one more revokes the one that expires

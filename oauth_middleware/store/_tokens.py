@@ -63,9 +63,7 @@ class Tokens:
         A page may hold fewer than ``count`` records, even none, before the end.
         """
         if client_id is None and user is None:
-            cursor_raw, found = await self._gateway.one(
-                ("SCAN", cursor, "MATCH", self._keys.access_pattern, "COUNT", count))
-            cursor, keys = int(cursor_raw), texts(found)
+            cursor, keys = await self._gateway.scan(cursor, self._keys.access_pattern, count)
         else:
             cursor, keys = await self._index_page(client_id, user, cursor, count)
         records = await self._live(keys)

@@ -34,7 +34,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import IO, TYPE_CHECKING, Any
 
-from oauth_middleware.store._gateway.connection import GUARD
+from oauth_middleware.store._gateway import Command, Script, evalsha
 from oauth_middleware.store._records import NOT_MOVED, Header, Record, Value, text
 from oauth_middleware.store._transfer_scripts import READ
 from oauth_middleware.store.keys import KINDS, kind_of
@@ -46,10 +46,15 @@ if TYPE_CHECKING:
 PAGE = 500
 
 
-def redis_of(store: TokenStore) -> Any:
-    """The gateway's redis-py client: the one place export, import and copy reach below the
-    gateway (SCAN pages, TIME, and one script per key; a cluster needs them per node)."""
-    return store._gateway.client
+#: The scripts that read and write one key, called by SHA through the gateway (which
+#: routes each by its key on a cluster, and loads it where it is missing).
+READ_SCRIPT = Script(READ)
+
+
+async def each(store: TokenStore, commands: list[Command], *scripts: Script) -> list[Any]:
+    """``commands`` in one round trip of the store's gateway (one per node on a cluster);
+    an error reply fails the call, as a pipeline's would."""
+    return await store._gateway.run(commands, *scripts) if commands else []
 
 
 def _pattern(prefix: str) -> str:
@@ -59,13 +64,11 @@ def _pattern(prefix: str) -> str:
 
 
 async def pages(store: TokenStore, page: int) -> AsyncIterator[list[str]]:
-    client, cursor = redis_of(store), 0
+    cursor = 0
     while True:
-        with GUARD:
-            cursor, names = await client.scan(cursor, match=_pattern(store.keys.prefix),
-                                              count=page)
+        cursor, names = await store._gateway.scan(cursor, _pattern(store.keys.prefix), page)
         if names:
-            yield [text(name) for name in names]
+            yield names
         if not cursor:
             return
 
@@ -88,16 +91,11 @@ async def records(store: TokenStore, *, on_unknown: Callable[[str], None],
                   page: int = PAGE) -> AsyncIterator[Record]:
     """Every key under the store's prefix as a :class:`Record`, a page at a time; keys the
     schema does not know (by name, or by type) go to ``on_unknown``, with their prefix."""
-    client = redis_of(store)
-    with GUARD:
-        sha = await client.script_load(READ)
+    await store._gateway.load(READ_SCRIPT)
     async for keys in pages(store, page):
         known = _classified(store, keys, on_unknown)
-        pipe = client.pipeline(transaction=False)
-        for name, _ in known:
-            pipe.evalsha(sha, 1, store.keys.prefix + name)
-        with GUARD:
-            replies = await pipe.execute() if known else []
+        replies = await each(store, [evalsha(READ_SCRIPT, [store.keys.prefix + name], [])
+                                     for name, _ in known], READ_SCRIPT)
         for (name, kind), reply in zip(known, replies, strict=True):
             if reply[0] == b"none":
                 continue  # gone since SCAN listed it: expired, revoked or rotated away
@@ -125,8 +123,7 @@ def _record(name: str, kind: str, reply: list[Any]) -> Record:
 async def export(store: TokenStore, out: IO[str], *,
                  on_unknown: Callable[[str], None], page: int = PAGE) -> Header:
     """Write the header and every record to ``out``; the header counts what follows it."""
-    with GUARD:
-        seconds, micros = await redis_of(store).time()
+    ((seconds, micros),) = await each(store, [("TIME",)])
     unknown = 0
 
     def report(key: str) -> None:
@@ -140,7 +137,7 @@ async def export(store: TokenStore, out: IO[str], *,
             spool.write(record.line())
         spool.seek(0)
         counts = await _still_there(store, spool, kept, page)
-        header = Header(store.keys.prefix, seconds * 1000 + micros // 1000, dict(counts),
+        header = Header(store.keys.prefix, int(seconds) * 1000 + int(micros) // 1000, dict(counts),
                         unknown)
         out.write(header.line())
         kept.seek(0)
@@ -151,11 +148,7 @@ async def export(store: TokenStore, out: IO[str], *,
 
 async def present(store: TokenStore, keys: list[str]) -> list[bool]:
     """Which of ``keys`` exist now: one ``EXISTS`` each, pipelined (each routable alone)."""
-    pipe = redis_of(store).pipeline(transaction=False)
-    for key in keys:
-        pipe.exists(key)
-    with GUARD:
-        return [bool(n) for n in await pipe.execute()] if keys else []
+    return [bool(n) for n in await each(store, [("EXISTS", key) for key in keys])]
 
 
 async def _still_there(store: TokenStore, spool: IO[str], kept: IO[str],
@@ -178,15 +171,10 @@ async def _still_there(store: TokenStore, spool: IO[str], kept: IO[str],
 async def unknown_keys(store: TokenStore, *, page: int = PAGE) -> AsyncIterator[str]:
     """Every key under the store's prefix that the key schema does not describe (by name,
     or holding another Redis type than its name says): for ``store check``."""
-    client = redis_of(store)
     async for keys in pages(store, page):
         strange: list[str] = []
         known = _classified(store, keys, strange.append)
-        pipe = client.pipeline(transaction=False)
-        for name, _ in known:
-            pipe.type(store.keys.prefix + name)
-        with GUARD:
-            types = await pipe.execute() if known else []
+        types = await each(store, [("TYPE", store.keys.prefix + name) for name, _ in known])
         for (name, kind), redis_type in zip(known, types, strict=True):
             if text(redis_type) not in ("none", KINDS[kind][0]):
                 strange.append(store.keys.prefix + name)

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Literal
 
-from oauth_middleware.store._gateway.connection import GUARD
+from oauth_middleware.store._gateway import Script, evalsha
 from oauth_middleware.store._records import (
     NOT_MOVED,
     BadLine,
@@ -21,9 +21,12 @@ from oauth_middleware.store._records import (
     raw,
     text,
 )
-from oauth_middleware.store._transfer import PAGE, pages, present, records, redis_of
+from oauth_middleware.store._transfer import PAGE, each, pages, present, records
 from oauth_middleware.store._transfer_scripts import WRITE
 from oauth_middleware.store.keys import kind_of
+
+#: The script that writes one key whole (routed by its key, loaded where missing).
+WRITE_SCRIPT = Script(WRITE)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -69,7 +72,7 @@ class Writer:
         self.store, self.mode, self.from_prefix = store, mode, from_prefix
         self.moved = Moved()
         self._pending: list[Record] = []
-        self._sha: str | None = None
+        self._loaded = False
 
     async def add(self, record: Record) -> None:
         self._pending.append(record)
@@ -79,16 +82,14 @@ class Writer:
     async def flush(self) -> None:
         if not self._pending:
             return
-        client, prefix = redis_of(self.store), self.store.keys.prefix
-        with GUARD:
-            if self._sha is None:
-                self._sha = await client.script_load(WRITE)
-            pipe = client.pipeline(transaction=False)
-            for record in self._pending:
-                pipe.evalsha(self._sha, 1, prefix + record.name,
-                             "replace" if self.mode == "replace" else "skip", record.type,
-                             record.expires_at or 0, *self._values(record))
-            outcomes = await pipe.execute()
+        if not self._loaded:
+            await self.store._gateway.load(WRITE_SCRIPT)
+            self._loaded = True
+        prefix, mode = self.store.keys.prefix, "replace" if self.mode == "replace" else "skip"
+        outcomes = await each(self.store, [
+            evalsha(WRITE_SCRIPT, [prefix + record.name],
+                    [mode, record.type, record.expires_at or 0, *self._values(record)])
+            for record in self._pending], WRITE_SCRIPT)
         for record, outcome in zip(self._pending, outcomes, strict=True):
             self.moved.kinds[record.kind] += 1
             self.moved.outcomes[text(outcome)] += 1
@@ -170,15 +171,11 @@ async def _prune(source: TokenStore, target: TokenStore) -> int:
     A grant revoked while the copy ran, after its keys were copied, is deleted again:
     what the target holds was live in the source when the copy ended.
     """
-    pruned, client = 0, redis_of(target)
+    pruned = 0
     async for keys in pages(target, PAGE):
         names = [key[len(target.keys.prefix):] for key in keys]
         there = await present(source, [source.keys.prefix + name for name in names])
         gone = [key for key, name, live in zip(keys, names, there, strict=True)
                 if not live and kind_of(name) not in NOT_MOVED]
-        pipe = client.pipeline(transaction=False)
-        for key in gone:
-            pipe.delete(key)
-        with GUARD:
-            pruned += sum(await pipe.execute()) if gone else 0
+        pruned += sum(await each(target, [("DEL", key) for key in gone]))
     return pruned

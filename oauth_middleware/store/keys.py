@@ -1,75 +1,148 @@
 """Every Redis key the project uses (DESIGN decisions 2, 3 and 5).
 
-No other module spells a key. ``P`` is the store's prefix (default ``om:``);
-``{g}`` is a grant id inside a Redis Cluster hash tag, so every key of one
-grant lives in one slot and the Lua scripts that rotate, redeem and revoke a
-grant touch one slot only. ``<sha>`` is the SHA-256 hex digest of a raw
-token, code or transaction id: raw values are never stored.
+No other module spells a key. ``P`` is the store's prefix (default ``om:``).
+This is key schema 2 (:data:`KEY_SCHEMA`): every key carries a Redis Cluster hash tag
+(the part in braces), chosen so that every Lua script, and every multi-key command,
+touches the keys of one tag, hence one cluster slot:
 
-Only a grant's keys, a user's consent transactions (below) and a user's remembered
-consents share a hash tag; other keys that change together do not.
-A new grant (``_grant_scripts.ISSUE``) is written together with its ``idx:user`` and
-``idx:client`` entries by one script that first checks its client record (it
-exists, with the ``generation`` the issuer authenticated); a client record and
-the ``clients`` set are written by one script or pipeline. Removing a client
-deletes its record first, then sweeps ``idx:client`` in ZSCAN pages, revoking
-each grant before dropping it from both indexes (revoking a user's grants, or
-one grant, drops them from both indexes the same way). Those scripts span slots: the
-store uses a plain, non-cluster Redis client, and Redis Cluster would need the
-client, its index and its grants under one hash tag.
+* ``{g}``, a grant id: every key of one grant (tokens, code, refresh record, member set,
+  tombstone). Redeeming a code, rotating a refresh token, revoking a grant: one script.
+* ``{<client_id>}``: a client's record and its two indexes. The script that indexes a
+  new grant under its client checks the client record in the same step.
+* ``{<sha(user)>}``, the digest of a user id: the user's grant index (and its displaced
+  set), and the user's consent transactions. One script caps either.
+* ``{registry}``: the sets listing every client id, the dynamically registered ones, when
+  each of those was last used, and the metadata-document ones (one script counts against
+  a cap and reserves a place).
+* ``{signing}``: the three signing-key hashes; every script of ``_keys`` touches them only.
+* ``{<sha(url)>}``: the fetch state of one client metadata document.
+* ``{<sha(user)>}`` also tags a user's remembered consents (hash and expiry index).
+* throttle counters: the tag of their subject's digest.
+
+``<sha>`` is the SHA-256 hex digest of a raw token, code or transaction id: raw values
+are never stored.
+
+How each operation that spans entities is split, and why it stays safe:
+
+* Issuing a grant (``_grants._write``) is three scripts of three tags sent in one round
+  trip: ``WRITE_GRANT`` (the members, refused when the grant's tombstone exists),
+  ``CLIENT_INDEX`` (the ``idx:client`` entry, only while the client record has the
+  generation the issuer authenticated) and ``SUBJECT_INDEX`` (the ``idx:user`` or
+  ``idx:own`` entry). Removing a client deletes its record first, then sweeps
+  ``idx:client``: a grant indexed before the deletion is found by the sweep, which
+  revokes it and leaves a tombstone (``gone:{g}``) that refuses a grant write still in
+  flight, whichever node answers first; an index entry refused after the deletion makes
+  the issuer revoke what it wrote and raise ``ClientRemoved``. Tokens are only handed out
+  once all three succeeded. A client acting for itself (client credentials) has both
+  indexes under its own tag: ``INDEXES`` does the two index steps as one.
+* The cap of a subject's grants: ``SUBJECT_INDEX`` moves the grants past the cap from
+  the index into the subject's displaced set (``:out``, same tag) in the step that adds
+  the new one, so the index stays within the cap however many issue at once; the issuer
+  then revokes each displaced grant (its own tag) and only then drops it from the
+  displaced set and its client's index. Revoking a user sweeps the displaced set too, so
+  an issuer that dies midway leaves no live grant out of reach of a logout.
+* Revoking every grant of a user or a client, or what an interrupted client removal left
+  (``_revocation``, ``_sweep``): ZSCAN pages of one index, one ``SWEEP_GRANT`` per grant
+  (its tag), then ``ZREM`` per index (each one key). Idempotent: a retried sweep finds
+  nothing more to delete; a grant is revoked before any index forgets it.
+* Registering a client: the ``{registry}`` listing is written before the record, so a
+  client is never unlisted; a refused edit never lists an id again. An RFC 7591
+  registration reserves its place under the cap first, then writes the record only if
+  the id is free, and gives the place back otherwise.
+* Dynamic-client expiry (``_clients``): the record's TTL lives in the client's slot, its
+  last use in ``{registry}``. ``TOUCH`` restarts the record's TTL, then notes the use
+  (pipelined, each one key). The sweep of expired registrations reads the stale ids from
+  ``clients:used``, checks each record's PTTL in its own slot, and only then removes the
+  ids whose record is gone (``FORGET_EXPIRED``, one ``{registry}`` script that skips an
+  id used since); an id written again meanwhile (a host taking it over) is listed again
+  once the removal sees its record. Idempotent; the cap check that follows counts only
+  what is left.
+* A metadata-document client (``_documents``): a new one reserves its place under the
+  cap in ``{registry}`` first (``RESERVE_DOCUMENT``), then the record is written only if
+  its id is still free (``STORE``, its own slot), then the ``document`` state is set (its
+  own tag). A refused write leaves the place taken only when a record of that id exists
+  (the id is then rightly listed); a refresh writes over the record it read only.
+  A process dying midway leaves at most a listed id without a record (listing skips it,
+  the next fetch writes it) or a record without a fresh state (fetched again).
+* Listing clients or tokens (the admin's paging and search) reads one index or set, then
+  each record by its own key: single-key commands the gateway routes per node.
+
+On a single node (and the embedded store) every key is on one server, so the gateway
+knows it needs no split: issuing runs the three bodies as one script
+(``_grant_scripts.ISSUE``), which writes nothing unless the tombstone is absent and the
+client stands, as before cluster support; single-node users pay one script per issue.
+
+The change in guarantee on a cluster against a single node: issuing is no longer one
+atomic step.
+A process that dies between the three scripts leaves at most a grant nobody received
+(its tokens were never answered; it expires with its TTL) or index entries of a grant
+that does not exist (pruned by the next sweep or by their score). An issue racing a
+logout (``revoke_user``) that finds the grant's tombstone is refused as if its client
+were removed (the caller answers an error; nothing is issued).
 
 Which repository writes which keys (each also owns the Lua scripts that write them):
-``_exchange`` ``children``;
-``_grants`` and ``_revocation`` the grant keys (``at``, ``rt``, ``code``, ``members``) and
-the ``idx`` indexes, which ``_tokens`` and ``_authn`` only read; ``_clients`` ``client`` and
-``clients`` (``clients:dynamic``, ``clients:used``); ``_scopes`` ``scopes``; ``_consent``
-``txn`` and ``txns``; ``_pushed`` ``par`` and ``pars``; ``_remembered`` ``remembered``
+``_exchange`` ``children``; ``_grants``, ``_revocation`` and ``_sweep`` the grant keys
+(``at``, ``rt``, ``code``, ``members``, ``gone``) and the ``idx`` indexes, which ``_tokens``
+and ``_authn`` only read;
+``_clients`` ``client`` and ``clients`` (``:dynamic``, ``:used``); ``_documents``
+``clients:{registry}:documents`` and ``document``; ``_keys`` ``signing``; ``_scopes``
+``scopes``; ``_consent`` ``txn`` and ``txns``; ``_pushed`` ``par`` and ``pars``; ``_device``
+``device``, ``usercode`` and ``devices``; ``_dpop`` ``dpop``; ``_remembered`` ``remembered``
 (its schema is in that module's docstring); ``_throttle`` ``throttle`` and ``attempts``;
-``_device`` ``device``, ``usercode`` and ``devices``; the gateway's local cache
-``cache:generation``.
+the gateway's local cache ``cache:generation``.
 
-=============================  ======  ===============================  =================
-key                            type    value                            TTL
-=============================  ======  ===============================  =================
-P client:<client_id>           string  JSON client (secret as a hash,   none
-                                       ``generation``: random per
-                                       registration)
-P clients                      set     every client id                  none
-P clients:dynamic              set     ids registered by RFC 7591       none
-P clients:documents            set     ids that are metadata-document   none
-                                       URLs (CIMD), capped
-P document:<sha(url)>          string  ``ok`` or ``failed``: the last   document's cache
-                                       fetch of that client id URL      or failure TTL
-P clients:used                 zset    dynamic id -> last used (s)      none
-P scopes                       hash    identifier -> JSON title/enabled none
-P at:{g}:<sha>                 string  JSON access token record         token lifetime
-P rt:{g}                       string  JSON refresh record of grant g   refresh lifetime
-P rt:{g}:<sha>                 string  JSON refresh record, schema 0    refresh lifetime
-P code:{g}:<sha>               string  JSON authorization code record   code lifetime
-P members:{g}                  set     the live keys above of grant g   longest member
-P children:{g}                 zset    grant id exchanged from g (RFC   its longest child
-                                       8693) -> expiry (ms, Redis)
-P idx:user:<sha(user)>         zset    grant id -> expiry (ms, Redis)   latest expiry
-P idx:client:<client_id>       zset    grant id -> expiry (ms, Redis)   latest expiry
-P idx:own:<client_id>          zset    grant id -> expiry (ms, Redis)   latest expiry
-P txn:{<sha(user)>}:<sha>      string  JSON pending authorization       consent lifetime
-P txns:{<sha(user)>}           zset    txn <sha> -> stored at (ms)      consent lifetime
-P par:{<sha(client)>}:<sha>    string  JSON pushed authorization req.   ``par_lifetime``
-P pars:{<sha(client)>}         zset    par <sha> -> stored at (ms)      ``par_lifetime``
-P remembered:{<sha(user)>}     hash    client id -> JSON consent        longest entry
-P remembered:{<sha(u)>}:expiry zset    client id -> expiry (ms)         longest entry
-P throttle:<b>:{<sha>}         hash    count, ends (window end, ms)     throttle window
-P throttle:<b>:{<sha>}:<a>     hash    count, ends, from one caller     throttle window
-P attempts:<b>:{<sha>}:<a>     zset    attempt id -> hold end (ms)      ``attempt_timeout``
-P device:<sha>                 hash    device authorization request     expiry + grace
-                                       (RFC 8628: state, interval, ...)
-P usercode:<sha>               string  <sha> of its device code         expiry
-P devices:<client_id>          zset    device <sha> -> expiry (ms)      longest entry
-P cache:generation             string  random; only with local_cache    none
-P signing:keys                 hash    kid -> JSON sealed signing key   none
-P signing:current              hash    alg -> kid of its current key    none
-P signing:retire               hash    kid -> end of publication (s)    none
-=============================  ======  ===============================  =================
+=================================  ======  ===============================  =================
+key                                type    value                            TTL
+=================================  ======  ===============================  =================
+P client:{<client_id>}             string  JSON client (secret as a hash,   none
+                                           ``generation``: random per
+                                           registration)
+P clients:{registry}               set     every client id                  none
+P clients:{registry}:dynamic       set     ids registered by RFC 7591       none
+P clients:{registry}:used          zset    dynamic id -> last used (s)      none
+P clients:{registry}:documents     set     ids that are metadata-document   none
+                                           URLs (CIMD), capped
+P document:{<sha(url)>}            string  ``ok`` or ``failed``: the last   document's cache
+                                           fetch of that client id URL      or failure TTL
+P scopes                           hash    identifier -> JSON title/enabled none
+P at:{g}:<sha>                     string  JSON access token record         token lifetime
+P rt:{g}                           string  JSON refresh record of grant g   refresh lifetime
+P rt:{g}:<sha>                     string  JSON refresh record, schema 0    refresh lifetime
+P code:{g}:<sha>                   string  JSON authorization code record   code lifetime
+P members:{g}                      set     the live keys above of grant g   longest member
+P gone:{g}                         string  "1": grant g was swept           ``TOMBSTONE_MS``
+P children:{g}                     zset    grant id exchanged from g (RFC   its longest child
+                                           8693) -> expiry (ms, Redis)
+P idx:user:{<sha(user)>}           zset    grant id -> expiry (ms, Redis)   latest expiry
+P idx:user:{<sha(user)>}:out       zset    displaced grant id -> expiry     latest expiry
+P idx:client:{<client_id>}         zset    grant id -> expiry (ms, Redis)   latest expiry
+P idx:own:{<client_id>}            zset    grant id -> expiry (ms, Redis)   latest expiry
+P idx:own:{<client_id>}:out        zset    displaced grant id -> expiry     latest expiry
+P txn:{<sha(user)>}:<sha>          string  JSON pending authorization       consent lifetime
+P txns:{<sha(user)>}               zset    txn <sha> -> stored at (ms)      consent lifetime
+P par:{<sha(client)>}:<sha>        string  JSON pushed authorization req.   ``par_lifetime``
+P pars:{<sha(client)>}             zset    par <sha> -> stored at (ms)      ``par_lifetime``
+P remembered:{<sha(user)>}         hash    client id -> JSON consent        longest entry
+P remembered:{<sha(user)>}:expiry  zset    client id -> expiry (ms)         longest entry
+P throttle:<b>:{<sha>}             hash    count, ends (window end, ms)     throttle window
+P throttle:<b>:{<sha>}:<a>         hash    count, ends, from one caller     throttle window
+P attempts:<b>:{<sha>}:<a>         zset    attempt id -> hold end (ms)      ``attempt_timeout``
+P device:<sha>                     hash    device authorization request     expiry + grace
+                                           (RFC 8628: state, interval, ...)
+P usercode:<sha>                   string  <sha> of its device code         expiry
+P devices:<client_id>              zset    device <sha> -> expiry (ms)      longest entry
+P cache:generation                 string  random; only with local_cache    none
+P signing:{signing}:keys           hash    kid -> JSON sealed signing key   none
+P signing:{signing}:current        hash    alg -> kid of its current key    none
+P signing:{signing}:retire         hash    kid -> end of publication (s)    none
+=================================  ======  ===============================  =================
+
+Key schema 1 (before this version) spelled ``client:<id>``, ``clients``,
+``clients:dynamic``, ``clients:used``, ``clients:documents``, ``document:<sha>``,
+``signing:keys``, ``signing:current``, ``signing:retire``, ``idx:user:<sha>``,
+``idx:client:<id>`` and ``idx:own:<id>`` without tags: this version does not read them.
+Move such a store with ``store export`` (from the previous version) and ``store import``
+(this one renames those keys, :func:`current_name`).
 
 The signing keys (``_keys``, which owns these three keys and their scripts) are an
 operator's handful, not per-user state: one current key per algorithm, plus the
@@ -120,27 +193,28 @@ when it stops counting, and removed when its check ends.
 
 Every grant is in its client's ``idx:client`` index, and in its subject's: ``idx:user``
 for a user, ``idx:own`` for a client acting for itself (client credentials; grants
-written before that index existed are in ``idx:client`` only). ``_grant_scripts.ISSUE`` keeps a
-subject's index at most ``max_grants_per_user`` (``idx:user``) or ``max_grants_per_client``
-(``idx:own``) entries: past that it revokes the entries with the lowest score (earliest
-expiry) and drops them from both indexes. ``idx:client`` is not capped (it holds all the
-grants of all the users of a client); it is bounded by its users' caps and its own.
+written before that index existed are in ``idx:client`` only).
+``_grant_scripts.SUBJECT_INDEX`` keeps a subject's index at most ``max_grants_per_user``
+(``idx:user``) or ``max_grants_per_client`` (``idx:own``) entries: past that it displaces
+the entries with the lowest score (earliest expiry), which are then revoked and dropped
+from every index (above). ``idx:client`` is not capped (it holds all the grants of all
+the users of a client); it is bounded by its users' caps and its own.
 
 An index entry's score is the grant's latest expiry by Redis's clock (``TIME``, in ms to
-the microsecond): the scripts that write one (``_grant_scripts.INDEX_ADD`` and ``ISSUE``)
-are given the grant's TTL, add Redis's now, prune by it and set the index's PEXPIREAT
-from it, the clock its keys expire by. No process's clock enters an index: one running
-ahead would prune other hosts' live grants out of every sweep's reach, one running
-behind would lose its own (the index expiring before them), and the cap would displace
-grants out of order. Grants of one lifetime are thus displaced in the order they were
-issued; an entry is pruned a second after its score.
+the microsecond): the scripts that write one (``_grant_scripts.INDEX_ADD``,
+``CLIENT_INDEX``, ``SUBJECT_INDEX``) are given the grant's TTL, add Redis's now, prune by
+it and set the index's PEXPIREAT from it, the clock its keys expire by. No process's clock
+enters an index: one running ahead would prune other hosts' live grants out of every
+sweep's reach, one running behind would lose its own (the index expiring before them), and
+the cap would displace grants out of order. Grants of one lifetime are thus displaced in
+the order they were issued; an entry is pruned a second after its score.
 
 Client ids are restricted to URL-safe characters at registration, so they are
 safe inside a key; user ids are free text and appear only as a digest. The one other
 kind of client id, the https URL of a Client ID Metadata Document, is held to a grammar
 without braces, spaces, globs or control characters (``server/client_documents.py``).
 A document client's record, its id in ``clients`` and ``clients:documents`` (under
-its cap) and its ``document`` state are written by one script (``_documents.STORE``).
+its cap) and its ``document`` state are written in three steps (above).
 """
 
 from __future__ import annotations
@@ -151,6 +225,8 @@ from functools import lru_cache
 
 from oauth_middleware.security import digest
 
+#: The key schema's version: 2 gave every key a hash tag (see above for moving a store of 1).
+KEY_SCHEMA = 2
 #: Prefix of every key unless the store is given another one.
 DEFAULT_PREFIX = "om:"
 
@@ -182,30 +258,30 @@ class Keys:
     prefix: str = DEFAULT_PREFIX
 
     def client(self, client_id: str) -> str:
-        return f"{self.prefix}client:{client_id}"
+        return f"{self.prefix}client:{{{client_id}}}"
 
     @property
     def clients(self) -> str:
-        return f"{self.prefix}clients"
+        return f"{self.prefix}clients:{{registry}}"
 
     @property
     def dynamic_clients(self) -> str:
         """The ids of clients registered through RFC 7591, counted against their cap."""
-        return f"{self.prefix}clients:dynamic"
+        return f"{self.prefix}clients:{{registry}}:dynamic"
 
     @property
     def document_clients(self) -> str:
         """The ids of clients known by a metadata document, counted against their cap."""
-        return f"{self.prefix}clients:documents"
+        return f"{self.prefix}clients:{{registry}}:documents"
 
     def document(self, url: str) -> str:
         """The state of the last fetch of the metadata document at ``url``."""
-        return f"{self.prefix}document:{digest(url)}"
+        return f"{self.prefix}document:{{{digest(url)}}}"
 
     @property
     def dynamic_used(self) -> str:
         """Dynamic client id -> when it last registered or got a code or token (seconds)."""
-        return f"{self.prefix}clients:used"
+        return f"{self.prefix}clients:{{registry}}:used"
 
     @property
     def scopes(self) -> str:
@@ -226,32 +302,30 @@ class Keys:
         return f"{self.prefix}code:{{{grant_id}}}:{sha}"
 
     def members(self, grant_id: str) -> str:
-        return f"{self.members_head}{grant_id}}}"
+        return f"{self.prefix}members:{{{grant_id}}}"
 
     def children(self, grant_id: str) -> str:
         """The grants exchanged from ``grant_id`` (RFC 8693), in its slot (``_exchange``)."""
         return f"{self.prefix}children:{{{grant_id}}}"
 
-    @property
-    def members_head(self) -> str:
-        """``members(g)`` is this, ``g`` and ``}``: for the script that revokes grants it
-        finds in an index (``_grant_scripts.ISSUE``)."""
-        return f"{self.prefix}members:{{"
+    def gone(self, grant_id: str) -> str:
+        """The tombstone a sweep leaves: a grant write that arrives later is refused."""
+        return f"{self.prefix}gone:{{{grant_id}}}"
 
     def user_index(self, user: str) -> str:
-        return f"{self.prefix}idx:user:{digest(user)}"
+        return f"{self.prefix}idx:user:{{{digest(user)}}}"
 
     def client_index(self, client_id: str) -> str:
-        return f"{self.client_index_head}{client_id}"
-
-    @property
-    def client_index_head(self) -> str:
-        """What ``client_index`` puts before a client id (``_grant_scripts.ISSUE`` needs it)."""
-        return f"{self.prefix}idx:client:"
+        return f"{self.prefix}idx:client:{{{client_id}}}"
 
     def own_index(self, client_id: str) -> str:
         """The grants a client holds as itself (client credentials), capped like a user's."""
-        return f"{self.prefix}idx:own:{client_id}"
+        return f"{self.prefix}idx:own:{{{client_id}}}"
+
+    @staticmethod
+    def displaced(index: str) -> str:
+        """Grants a subject index displaced past its cap and not yet swept (same slot)."""
+        return f"{index}:out"
 
     def subject_index(self, subject: str, subject_type: str) -> str:
         """Client-credentials grants are indexed under the client's own index, user grants
@@ -341,17 +415,17 @@ class Keys:
     @property
     def signing_keys(self) -> str:
         """Every signing key record, sealed, by kid (``_keys``)."""
-        return f"{self.prefix}signing:keys"
+        return f"{self.prefix}signing:{{signing}}:keys"
 
     @property
     def signing_current(self) -> str:
         """The kid each algorithm signs with now."""
-        return f"{self.prefix}signing:current"
+        return f"{self.prefix}signing:{{signing}}:current"
 
     @property
     def signing_retire(self) -> str:
         """When each rotated-out key stops being published (seconds since the epoch)."""
-        return f"{self.prefix}signing:retire"
+        return f"{self.prefix}signing:{{signing}}:retire"
 
     @property
     def access_prefix(self) -> str:
@@ -384,6 +458,9 @@ _ID = r"[A-Za-z0-9._~-]{1,128}"
 _GRANT = r"\{[A-Za-z0-9_-]{1,64}\}"
 _SHA = r"[0-9a-f]{64}"
 _TAG = r"\{[0-9a-f]{64}\}"
+#: A client id in its tag: a registered id, or a metadata document's https URL (printable,
+#: no brace, glob or space; ``server/client_documents.py`` holds it to 255 characters).
+_CID = r"\{(?:[A-Za-z0-9._~-]{1,128}|https://(?:(?![{}*?\[\]])[!-~]){1,247})\}"
 _BUCKET = r"[A-Za-z0-9_.-]{1,64}"
 
 #: Every kind of key above, for the tools that move data (``store export``, ``store import``)
@@ -391,19 +468,23 @@ _BUCKET = r"[A-Za-z0-9_.-]{1,64}"
 #: the prefix. A key under the prefix that matches none (or holds another type) is unknown.
 KINDS: dict[str, tuple[str, re.Pattern[str]]] = {
     kind: (redis_type, re.compile(shape)) for kind, redis_type, shape in (
-        ("client", "string", f"client:{_ID}"),
-        ("clients", "set", "clients"),
-        ("dynamic_clients", "set", "clients:dynamic"),
-        ("dynamic_used", "zset", "clients:used"),
+        ("client", "string", f"client:{_CID}"),
+        ("clients", "set", r"clients:\{registry\}"),
+        ("dynamic_clients", "set", r"clients:\{registry\}:dynamic"),
+        ("dynamic_used", "zset", r"clients:\{registry\}:used"),
+        ("document_clients", "set", r"clients:\{registry\}:documents"),
+        ("document_state", "string", f"document:{_TAG}"),
         ("scopes", "hash", "scopes"),
         ("access_token", "string", f"at:{_GRANT}:{_SHA}"),
         ("refresh_token", "string", f"rt:{_GRANT}(?::{_SHA})?"),
         ("code", "string", f"code:{_GRANT}:{_SHA}"),
         ("grant_members", "set", f"members:{_GRANT}"),
         ("exchanged_grants", "zset", f"children:{_GRANT}"),
-        ("user_index", "zset", f"idx:user:{_SHA}"),
-        ("client_index", "zset", f"idx:client:{_ID}"),
-        ("own_index", "zset", f"idx:own:{_ID}"),
+        ("grant_tombstone", "string", f"gone:{_GRANT}"),
+        ("user_index", "zset", f"idx:user:{_TAG}"),
+        ("client_index", "zset", f"idx:client:{_CID}"),
+        ("own_index", "zset", f"idx:own:{_CID}"),
+        ("displaced", "zset", f"idx:(?:user:{_TAG}|own:{_CID}):out"),
         ("consent", "string", f"txn:{_TAG}:{_SHA}"),
         ("consent_index", "zset", f"txns:{_TAG}"),
         ("pushed_request", "string", f"par:{_TAG}:{_SHA}"),
@@ -416,11 +497,11 @@ KINDS: dict[str, tuple[str, re.Pattern[str]]] = {
         ("user_code", "string", f"usercode:{_SHA}"),
         ("device_index", "zset", f"devices:{_ID}"),
         ("cache_generation", "string", "cache:generation"),
-        ("signing_keys", "hash", "signing:keys"),
+        ("signing_keys", "hash", r"signing:\{signing\}:keys"),
+        ("signing_current", "hash", r"signing:\{signing\}:current"),
+        ("signing_retire", "hash", r"signing:\{signing\}:retire"),
         ("dpop_jti", "string", f"dpop:jti:{_TAG}"),
         ("dpop_nonce", "string", "dpop:nonce:[0-9]{1,20}"),
-        ("signing_current", "hash", "signing:current"),
-        ("signing_retire", "hash", "signing:retire"),
     )
 }
 
@@ -431,3 +512,30 @@ def kind_of(name: str) -> str | None:
         if shape.fullmatch(name):
             return kind
     return None
+
+
+#: Key schema 1 (before hash tags per client and per user): shape after the prefix -> the
+#: schema-2 name. ``store import`` renames such keys, so an export of an older store
+#: restores into this one (:func:`current_name`).
+_LEGACY: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(shape), new) for shape, new in (
+        (f"client:({_ID})", r"client:{\1}"),
+        ("clients", "clients:{registry}"),
+        ("clients:dynamic", "clients:{registry}:dynamic"),
+        ("clients:used", "clients:{registry}:used"),
+        ("clients:documents", "clients:{registry}:documents"),
+        (f"document:({_SHA})", r"document:{\1}"),
+        ("signing:(keys|current|retire)", r"signing:{signing}:\1"),
+        (f"idx:user:({_SHA})", r"idx:user:{\1}"),
+        (f"idx:(client|own):({_ID})", r"idx:\1:{\2}"),
+    ))
+
+
+def current_name(name: str) -> str:
+    """``name`` (after the prefix) in this key schema: a schema-1 name renamed, else as is."""
+    if kind_of(name) is not None:
+        return name
+    for shape, new in _LEGACY:
+        if shape.fullmatch(name):
+            return shape.sub(new, name)
+    return name

@@ -63,7 +63,7 @@ def test_export_to_stdout_and_import_from_stdin_as_json(cli: Cli) -> None:
 
 def test_unknown_keys_are_listed_on_stderr_counted_and_left_out(cli: Cli) -> None:
     cli.run(lambda store: redis_of(store).set("om:legacy\x1b[2J", b"?"))
-    cli.run(lambda store: redis_of(store).set("om:client:web", b"{}"))
+    cli.run(lambda store: redis_of(store).set("om:client:{web}", b"{}"))
     result = cli.invoke("store", "export")
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines() == [

@@ -43,6 +43,9 @@ from tests.reliability.stack import SCOPES, USER_HEADER, Flows, build, seed
 from tests.server.authorize_harness import answer, assert_page, read_page
 from tests.store_helpers import get_code, get_refresh, redis_of, texts
 
+#: Drives one node's client and connection pool (a cluster's go by node: tests/test_cluster.py).
+pytestmark = pytest.mark.not_on_cluster
+
 Context = dict[str, Any]
 
 

@@ -633,6 +633,7 @@ async def test_password_grant_needs_username_and_password(
 
 # --- cost -----------------------------------------------------------------------------------
 
+@pytest.mark.not_on_cluster  # counts round trips on one node's pool
 async def test_token_family_requests_take_one_read_and_at_most_one_write_round_trip(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
 ) -> None:

@@ -234,6 +234,7 @@ async def _cost(client: httpx.AsyncClient, store: TokenStore, registered: Regist
     return len(trips)
 
 
+@pytest.mark.not_on_cluster  # counts round trips on one node's pool
 async def test_a_first_request_naming_its_scopes_reads_them_with_the_client(
     store: TokenStore,
 ) -> None:

@@ -84,8 +84,10 @@ async def _after(turns: int, request: Awaitable[httpx.Response]) -> httpx.Respon
 
 
 async def _grant_keys(store: TokenStore, token: str) -> list[bytes]:
+    """What is left of the grant, but its tombstone (a swept grant's, which expires)."""
     grant_id = grant_id_of(token)
-    return [key async for key in redis_of(store).scan_iter(match=f"*{{{grant_id}}}*")]
+    return [key async for key in redis_of(store).scan_iter(match=f"*{{{grant_id}}}*")
+            if key != store.keys.gone(grant_id or "").encode()]
 
 
 async def _assert_family_ended(client: httpx.AsyncClient, store: TokenStore,

@@ -129,8 +129,9 @@ async def test_a_warm_client_credentials_request_reads_only_its_counters_and_wri
     assert response.status_code == 200, response.text
     assert await cached.resolve(response.json()["access_token"]) is not None
     assert trips == [1, 1]
-    # The counters' read, then one script that issues: its only read is the client record
-    # it checks, inside Redis.
+    # The counters' read, then one script that issues (on a single node the grant, its
+    # client's index and its subject's in one step; a cluster sends three): its only read
+    # is the client record it checks, inside Redis.
     assert calls["evalsha"] == 1, calls
     assert {k: calls[k] for k in READS & set(calls)} == {"hmget": 2, "get": 1}, calls
 

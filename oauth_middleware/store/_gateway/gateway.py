@@ -18,9 +18,10 @@ with them:
 * ``run(..., durable=True)``: the write must reach ``min_replicas`` replicas, or the
   call fails with :class:`.durability.StoreNotDurable` (a 503) (:mod:`.durability`).
 
-A single-node client today. Every command names its keys, and every script is
-called with its keys, so a cluster client can route both, and the batch can
-group its keys by slot, without a change above this object.
+On a Redis Cluster (``redis+cluster://``) the same calls go through
+:mod:`.cluster`: every command and script routed by its first key's slot, one
+pipeline per node, the per-tick batch one ``MGET`` per slot. Nothing above this
+object changes: every command names its key first.
 """
 
 from __future__ import annotations
@@ -30,10 +31,17 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError, ResponseError
 
 from oauth_middleware.store._gateway.batch import Batcher
 from oauth_middleware.store._gateway.cache import CACHE_SIZE, TokenCache
+from oauth_middleware.store._gateway.cluster import ClusterPipelines, ClusterReader, ClusterRouter
+from oauth_middleware.store._gateway.cluster_nodes import (
+    cluster_health,
+    connected_replicas,
+    scan_page,
+)
 from oauth_middleware.store._gateway.connection import (
     CONNECT_TIMEOUT,
     GUARD,
@@ -56,7 +64,7 @@ from oauth_middleware.store._gateway.invalidation import database_generation
 from oauth_middleware.store._gateway.pipeline import Pipelines
 from oauth_middleware.store._gateway.readthrough import Step, read_through
 from oauth_middleware.store._gateway.script import Command, Replies, Script
-from oauth_middleware.store._gateway.urls import connect_url
+from oauth_middleware.store._gateway.urls import open_url
 
 T = TypeVar("T")
 logger = logging.getLogger("oauth_middleware.store")
@@ -65,10 +73,10 @@ logger = logging.getLogger("oauth_middleware.store")
 class Gateway:
     """A Redis connection with the store's timeouts, batching and (opt-in) local cache."""
 
-    def __init__(self, client: aioredis.Redis, *, embedded: bool = False,
+    def __init__(self, client: aioredis.Redis | RedisCluster, *, embedded: bool = False,
                  durability: Durability | None = None) -> None:
         #: The redis-py client; nothing outside this package may use it (tests' helpers do).
-        self.client = client
+        self.client: Any = client
         #: True for the in-process fakeredis store.
         self.embedded = embedded
         #: How many replicas a durable write waits for (always none when embedded).
@@ -77,6 +85,14 @@ class Gateway:
         self.cache: TokenCache | None = None
         self._batch = Batcher(lambda: self.client)
         self._pipelines = Pipelines(lambda: self.client)
+        #: True on a Redis Cluster (:mod:`.cluster`).
+        self.cluster = isinstance(client, RedisCluster)
+        self._router: ClusterRouter | None = None
+        if isinstance(client, RedisCluster):
+            self._router = router = ClusterRouter(client)
+            reader = ClusterReader(router)
+            self._batch = Batcher(lambda: reader)  # type: ignore[arg-type,return-value]
+            self._pipelines = ClusterPipelines(router)
 
     @classmethod
     def connect(cls, url: str | None, *, connect_timeout: float = CONNECT_TIMEOUT,
@@ -95,22 +111,29 @@ class Gateway:
                 raise ValueError("the embedded store has no replicas: min_replicas must be "
                                  "0 or None")
             return cls(embedded(), embedded=True)
-        return cls(connect_url(url, connect_timeout=connect_timeout,
-                               socket_timeout=socket_timeout, retries=retries),
+        return cls(open_url(url, connect_timeout=connect_timeout,
+                            socket_timeout=socket_timeout, retries=retries),
                    durability=Durability(min_replicas, replica_timeout))
 
     async def health(self, *, allow_eviction: bool = False) -> RedisHealth:
         """What the server's configuration may lose (:mod:`.health`); nothing when embedded."""
         if self.embedded:
             return RedisHealth(notes=(EMBEDDED,))
+        if self.cluster:
+            return await cluster_health(self.client, allow_eviction=allow_eviction)
         return await check_health(self.client, allow_eviction=allow_eviction)
 
     def track(self, prefixes: Sequence[str], *, generation_key: str,
               size: int = CACHE_SIZE) -> None:
         """Turn the local cache on for keys under ``prefixes`` (ignored when embedded: the
-        embedded store is in process already)."""
+        embedded store is in process already; ``ValueError`` on a cluster, which it does
+        not support yet)."""
         if self.embedded:
             return
+        if self.cluster:  # refused, not ignored: a deployment sized for cache hits would
+            # find every request reading Redis only under load
+            raise ValueError("local_cache is not kept on a Redis Cluster yet: pass "
+                             "local_cache=False (every read goes to Redis)")
         client = self.client
 
         async def generation() -> bytes | None:
@@ -143,6 +166,8 @@ class Gateway:
         ``INFO`` cannot learn it: auto then stays 0 for good, said once in the log, as the
         configuration check goes on without what it may not read."""
         try:
+            if self.cluster:
+                return await connected_replicas(self.client)
             info = await self.client.info("replication")
         except ResponseError:
             logger.warning("min_replicas auto: INFO is refused, so no WAIT is sent; pass "
@@ -178,6 +203,14 @@ class Gateway:
                 for script in scripts:  # a missing script ran nothing: load it and resend
                     await self.client.script_load(script.source)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def load(self, *scripts: Script) -> None:
+        """Load ``scripts`` now (on every primary of a cluster): for a caller about to send
+        one of them to many keys, whose first round trip would otherwise come back as one
+        ``NOSCRIPT`` error per key before :meth:`run` loads it."""
+        with GUARD:
+            for script in scripts:
+                await self.client.script_load(script.source)
 
     async def _judged(self, commands: Sequence[Command], wait: Wait | None
                       ) -> tuple[Replies, StoreNotDurable | None]:
@@ -246,6 +279,16 @@ class Gateway:
         """
         if self.cache is not None:
             await self.send([("PING",)])
+
+    async def scan(self, cursor: int, pattern: str, count: int) -> tuple[int, list[str]]:
+        """One ``SCAN`` page of keys matching ``pattern``: of every primary on a cluster
+        (:func:`.cluster.scan_page`); pass the cursor back, 0 = done."""
+        with GUARD:
+            if self._router is not None:
+                next_cursor, keys = await scan_page(self._router, cursor, pattern, count)
+            else:
+                next_cursor, keys = await self.client.scan(cursor, match=pattern, count=count)
+        return int(next_cursor), texts(keys)
 
     async def ping(self) -> bool:
         with GUARD:

@@ -118,10 +118,12 @@ async def inspect(client: aioredis.Redis) -> RedisHealth:
                        None if isinstance(cluster, _Refused) else cluster, tuple(notes))
 
 
-async def check(client: aioredis.Redis, *, allow_eviction: bool = False) -> RedisHealth:
-    """:func:`inspect`, then refuse (:class:`UnsafeRedis`) or warn, once, in the log."""
+async def check(client: aioredis.Redis, *, allow_eviction: bool = False,
+                cluster_node: bool = False) -> RedisHealth:
+    """:func:`inspect`, then refuse (:class:`UnsafeRedis`) or warn, once, in the log.
+    ``cluster_node``: a node of a Cluster the store speaks to as one (``redis+cluster://``)."""
     health = await inspect(client)
-    if health.cluster_enabled:
+    if health.cluster_enabled and not cluster_node:
         raise UnsafeRedis(CLUSTER_NODE)
     policy = health.eviction_policy or SAFE_POLICY
     if policy.startswith("allkeys-") and not allow_eviction:

@@ -52,11 +52,6 @@ BOOLEANS = {"yes": True, "true": True, "1": True, "no": False, "false": False, "
 TLS_OPTIONS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs",
                "ssl_check_hostname")
 RESERVED_HINT = "percent-encode any of : / ? # @ in the user or password"
-#: Why ``TokenStore`` refuses a Cluster today (issue 13 §2 lifts it).
-CLUSTER_NOT_YET = ("redis+cluster:// is not supported by TokenStore yet: its Lua scripts and "
-                   "pipelines touch keys of several hash slots. Use one node (redis://) or a "
-                   "Sentinel-managed primary (redis+sentinel://)")
-
 
 class RedisURLError(ValueError):
     """A Redis URL that cannot be used; the message names the part, never the URL."""
@@ -226,12 +221,9 @@ def client_for(target: RedisTarget, **common: Any) -> aioredis.Redis | RedisClus
 
 def open_url(
     url: str, *, connect_timeout: float = CONNECT_TIMEOUT, socket_timeout: float = SOCKET_TIMEOUT,
-    retries: int = RETRIES, max_connections: int = MAX_CONNECTIONS, cluster: bool = True,
+    retries: int = RETRIES, max_connections: int = MAX_CONNECTIONS,
 ) -> aioredis.Redis | RedisCluster:
-    """The client for any URL form, with the timeouts and retry policy of :mod:`.connection`.
-
-    ``cluster=False`` refuses a Cluster URL (:data:`CLUSTER_NOT_YET`) before any client exists.
-    """
+    """The client for any URL form, with the timeouts and retry policy of :mod:`.connection`."""
     common: dict[str, Any] = {
         "socket_connect_timeout": connect_timeout, "socket_timeout": socket_timeout,
         "retry": Retry(NoBackoff(), retries), "max_connections": max_connections,
@@ -239,15 +231,5 @@ def open_url(
     }
     if url.lower().startswith("unix://"):
         return aioredis.Redis.from_url(url, **common)
-    target = parse_url(url)
-    if target.topology == "cluster" and not cluster:
-        raise RedisURLError(CLUSTER_NOT_YET)
-    return client_for(target, **common)
+    return client_for(parse_url(url), **common)
 
-
-def connect_url(url: str, **timeouts: Any) -> aioredis.Redis:
-    """:func:`open_url` for the store, which runs on one primary only for now."""
-    client = open_url(url, cluster=False, **timeouts)
-    if isinstance(client, RedisCluster):  # pragma: no cover - refused by open_url
-        raise RedisURLError(CLUSTER_NOT_YET)
-    return client

@@ -1,0 +1,235 @@
+"""Redis Cluster under the gateway: each tick's commands routed by slot, one pipeline per node.
+
+Why our own routing rather than redis-py's cluster pipeline: the gateway already batches a
+loop iteration's command lists into one round trip (:mod:`.pipeline`), and a durable write
+needs its ``WAIT`` on the very connection that carried it (``WAIT`` counts the writes of
+its own connection). So a tick's commands are grouped by the node that holds each one's
+slot, every group goes out as one pipeline on one connection of that node (all nodes at
+once), and a group with a durable list ends with its own ``WAIT``: a list is durable only
+when every node it wrote to confirmed it.
+
+Every command names its key first (a script its first key): that key's slot picks the
+node. The store's key schema keeps every script and multi-key command in one slot
+(:mod:`oauth_middleware.store.keys`). Keyless commands (``PING``) go to one primary.
+
+Redirections: a ``MOVED`` reply means the command did not run; the slot map is read
+again and the command resent to the new owner, as is a ``TRYAGAIN`` (a slot mid-move).
+An ``ASK`` reply sends it once to the named node, after ``ASKING``. Past
+:data:`REDIRECTIONS` rounds the error reply stays in place, and the caller's call fails
+as an unavailable store (503). A connection failure fails the whole tick (503, as on one
+node) and has the slot map read again before the next one: a failover promoted a replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.exceptions import (
+    AskError,
+    MovedError,
+    RedisClusterException,
+    ResponseError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from oauth_middleware.store._gateway.connection import STORE_ERRORS, unavailable
+from oauth_middleware.store._gateway.durability import StoreNotDurable, Wait
+from oauth_middleware.store._gateway.pipeline import Pipelines, _Entry, _fail, _send_and_read
+from oauth_middleware.store._gateway.script import Command, Replies
+
+logger = logging.getLogger("oauth_middleware.store")
+
+#: Rounds of resending after MOVED, ASK or TRYAGAIN before the command fails (503).
+REDIRECTIONS = 3
+#: Commands with no key: sent to the first primary.
+KEYLESS = frozenset({"PING", "TIME", "WAIT", "INFO"})
+
+
+def key_of(command: Command) -> Any:
+    """The key whose slot routes ``command`` (None: keyless)."""
+    name = str(command[0]).upper()
+    if name == "EVALSHA":
+        return command[3] if int(command[2]) > 0 else None
+    if name in KEYLESS or len(command) < 2:
+        return None
+    return command[1]
+
+
+class ClusterRouter:
+    """Sends commands to the nodes that hold their slots; reads the slot map when it moved."""
+
+    def __init__(self, client: RedisCluster) -> None:
+        self.client = client
+        self._stale = True
+        self._lock = asyncio.Lock()
+
+    async def ready(self) -> None:
+        """Read the slot map first, or again after a failure or a redirection."""
+        if self._stale:
+            async with self._lock:
+                if self._stale:
+                    await self.client.nodes_manager.initialize()
+                    self._stale = False
+
+    def node_for(self, command: Command) -> ClusterNode:
+        key = key_of(command)
+        manager = self.client.nodes_manager
+        if key is None:
+            return manager.get_nodes_by_server_type("primary")[0]
+        return manager.get_node_from_slot(self.client.keyslot(key))
+
+    async def exchange(self, commands: Sequence[Command], wait: Wait | None
+                       ) -> tuple[Replies, list[int | None]]:
+        """Each command's reply, and how many replicas confirmed its node's writes (None
+        without ``wait``), resending redirected commands (:data:`REDIRECTIONS`).
+
+        redis-py's cluster errors that are not ``RedisError`` (no reachable node to read the
+        slot map from, a slot no node covers mid-failover) leave as a ``ConnectionError``:
+        an unavailable store (503), never a bug (500)."""
+        try:
+            return await self._exchange(commands, wait)
+        except RedisClusterException as exc:
+            self._stale = True
+            raise RedisConnectionError(type(exc).__name__) from None
+
+    async def _exchange(self, commands: Sequence[Command], wait: Wait | None
+                        ) -> tuple[Replies, list[int | None]]:
+        replies: Replies = [None] * len(commands)
+        acked: list[int | None] = [None] * len(commands)
+        pending: dict[int, ClusterNode | None] = dict.fromkeys(range(len(commands)))
+        for round_ in range(REDIRECTIONS + 1):
+            await self.ready()  # the slot map, read again after a redirection
+            groups: dict[ClusterNode, list[int]] = {}
+            for i, asked in pending.items():
+                groups.setdefault(asked or self.node_for(commands[i]), []).append(i)
+            asking = {i for i, asked in pending.items() if asked is not None}
+            trips = [self._node_trip(node, [commands[i] for i in idx],
+                                     [i in asking for i in idx], wait)
+                     for node, idx in groups.items()]
+            # one node (most ticks of a lightly loaded worker): no task to schedule
+            results = [await trips[0]] if len(trips) == 1 else await asyncio.gather(*trips)
+            pending = {}
+            for idx, (node_replies, ack) in zip(groups.values(), results, strict=True):
+                for i, reply in zip(idx, node_replies, strict=True):
+                    replies[i], acked[i] = reply, ack
+                    if round_ < REDIRECTIONS and isinstance(reply, (AskError, TryAgainError)):
+                        pending[i] = self._asked(reply)
+            if not pending:
+                break
+        return replies, acked
+
+    def _asked(self, reply: ResponseError) -> ClusterNode | None:
+        """Where a redirected command goes next: the ASK target, or (None) its slot's owner
+        once the map is read again."""
+        if isinstance(reply, AskError) and not isinstance(reply, MovedError):
+            node = self.client.nodes_manager.get_node(host=reply.host, port=reply.port)
+            if node is not None:
+                return node
+        self._stale = True
+        return None
+
+    async def _node_trip(self, node: ClusterNode, commands: list[Command],
+                         asking: list[bool], wait: Wait | None) -> tuple[Replies, int | None]:
+        """One pipeline on one connection of ``node``: ``ASKING`` before each asked command,
+        ``WAIT`` at the end when durable; the replies of the commands alone."""
+        flat: list[Command] = []
+        for command, ask in zip(commands, asking, strict=True):
+            flat += [("ASKING",), command] if ask else [command]
+        if wait is not None:
+            flat.append(("WAIT", *wait))
+        connection = node.acquire_connection()
+        try:
+            replies = await _send_and_read(connection, flat)
+        except STORE_ERRORS:
+            self._stale = True
+            await connection.disconnect(nowait=True)
+            raise
+        finally:
+            node.release(connection)
+        ack = None
+        if wait is not None:
+            last = replies.pop()
+            ack = last if isinstance(last, int) else -1
+        kept = iter(replies)
+        out = []
+        for ask in asking:
+            if ask:
+                next(kept)
+            out.append(next(kept))
+        return out, ack
+
+
+class ClusterPipelines(Pipelines):
+    """:class:`.pipeline.Pipelines` whose round trip goes through a :class:`ClusterRouter`."""
+
+    __slots__ = ("_router",)
+
+    def __init__(self, router: ClusterRouter) -> None:
+        super().__init__(lambda: router.client)  # type: ignore[arg-type,return-value]
+        self._router = router
+
+    async def _round_trip(self, batch: list[_Entry]) -> None:
+        batch = [entry for entry in batch if not entry[1].done()]
+        if not batch:
+            return
+        flat = [command for commands, _, _ in batch for command in commands]
+        waits = [wait for _, _, wait in batch if wait is not None]
+        wait = (max(n for n, _ in waits), max(ms for _, ms in waits)) if waits else None
+        try:
+            replies, acked = await self._router.exchange(flat, wait)
+        except STORE_ERRORS as exc:
+            logger.warning("token store unavailable: %s", type(exc).__name__)
+            failure = exc
+            _fail(batch, lambda: unavailable(failure))
+            return
+        except asyncio.CancelledError:
+            for _, waiter, _ in batch:
+                waiter.cancel()
+            raise
+        except Exception as exc:  # a bug, not an outage: let each request see it
+            bug = exc
+            _fail(batch, lambda: bug)
+            return
+        start = 0
+        for commands, waiter, own in batch:
+            end = start + len(commands)
+            if not waiter.done():
+                short = own is not None and any(
+                    (a if a is not None else -1) < own[0] for a in acked[start:end])
+                if short:
+                    waiter.set_exception(StoreNotDurable(replies[start:end]))
+                else:
+                    waiter.set_result(replies[start:end])
+            start = end
+
+
+class ClusterReader:
+    """What :class:`.batch.Batcher` reads through on a cluster: one ``MGET`` per slot, every
+    node at once, in one round trip of the router."""
+
+    def __init__(self, router: ClusterRouter) -> None:
+        self._router = router
+
+    async def get(self, key: str) -> Any:
+        (value,) = await self.mget([key])
+        return value
+
+    async def mget(self, keys: Sequence[str]) -> list[Any]:
+        by_slot: dict[int, list[int]] = {}
+        for i, key in enumerate(keys):
+            by_slot.setdefault(self._router.client.keyslot(key), []).append(i)
+        groups = list(by_slot.values())
+        replies, _ = await self._router.exchange(
+            [("MGET", *(keys[i] for i in idx)) for idx in groups], None)
+        values: list[Any] = [None] * len(keys)
+        for idx, reply in zip(groups, replies, strict=True):
+            if isinstance(reply, ResponseError):
+                raise reply
+            for i, value in zip(idx, reply, strict=True):
+                values[i] = value
+        return values

@@ -1,0 +1,86 @@
+"""Revoking grants found in an index: one script per grant, then the index entries (RFC 7009).
+
+A grant's keys carry its own hash tag and each index the tag of its client or subject,
+so on a Redis Cluster they sit on different nodes: each grant goes by its own script
+(``SWEEP_GRANT``, one slot), and only once it is gone do its index entries go, so an
+interrupted sweep leaves nothing alive that an index has forgotten. A sweep is safe to
+repeat: what is gone stays gone, and a grant write that arrives after the sweep finds
+the grant's tombstone and is refused (``_grant_scripts.WRITE_GRANT``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oauth_middleware.store import _grant_scripts as scripts
+from oauth_middleware.store._context import Context
+from oauth_middleware.store._exchange import Chains
+from oauth_middleware.store._gateway import Command, StoreNotDurable, evalsha, texts
+
+
+class Sweeper:
+    """Revokes grants by id and drops them from every index that names them."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._gateway = ctx.gateway
+        self._keys = ctx.keys
+        #: Grants exchanged from a swept one go with it (RFC 8693, :mod:`._exchange`).
+        self.chains = Chains(ctx, self)
+
+    def command(self, grant_id: str) -> Command:
+        """The script that revokes ``grant_id`` and leaves its tombstone."""
+        k = self._keys
+        return evalsha(scripts.SWEEP_GRANT, [k.members(grant_id), k.gone(grant_id)],
+                       [scripts.TOMBSTONE_MS])
+
+    def indexes(self, client_id: str, subject: str, subject_type: str, *,
+                displaced: bool = True) -> list[str]:
+        """Every index a grant of this owner may be in: its client's, its subject's, and
+        (``displaced``) the subject's displaced set. A sweep of many grants leaves the
+        displaced sets be: one ZREM per user would double its round trip, and an entry
+        left there names a grant already gone (a later sweep of it deletes nothing, and
+        the set expires with its latest entry)."""
+        subject_index = self._keys.subject_index(subject, subject_type)
+        found = {self._keys.client_index(client_id), subject_index}
+        if displaced:
+            found.add(self._keys.displaced(subject_index))
+        return sorted(found)
+
+    async def sweep(self, index_key: str, grant_ids: list[str], *, durable: bool = True) -> int:
+        """Revoke ``grant_ids`` in one round trip, then drop them from ``index_key`` and from
+        the other indexes each was in (its client's or its user's), so revoking a user's
+        grants leaves no dead entry in their clients' indexes, nor the reverse. The local
+        cache drops the deleted keys at once; returns how many keys went. ``durable=False``
+        sends no ``WAIT`` (grants nobody was answered with, or displaced by the cap, as a
+        single node's issuing script never waited)."""
+        commands = [self.command(g) for g in grant_ids] + self.chains.take(grant_ids)
+        n = len(grant_ids)
+        replies = (await self.swept(commands, grants=n) if durable
+                   else await self._gateway.run(commands, scripts.SWEEP_GRANT))
+        replies, taken = replies[:n], replies[n:]
+        unindex: dict[str, list[str]] = {index_key: list(grant_ids)}
+        deleted = 0
+        for grant_id, (client_id, subject, subject_type, keys) in zip(grant_ids, replies,
+                                                                      strict=True):
+            self._gateway.forget_all(keys)
+            deleted += len(keys)
+            client_id, subject, subject_type = texts([client_id, subject, subject_type])
+            if client_id:
+                for other in self.indexes(client_id, subject, subject_type, displaced=False):
+                    if other != index_key:
+                        unindex.setdefault(other, []).append(grant_id)
+        await self._gateway.run([("ZREM", key, *ids) for key, ids in unindex.items()])
+        return deleted + await self.chains.revoke_descendants(grant_ids, taken)
+
+    async def swept(self, sweeps: list[Command], *, grants: int | None = None) -> list[Any]:
+        """Run ``SWEEP_GRANT`` calls (the first ``grants`` commands; reads of their children
+        may follow) as one durable write. When no replica confirmed it in time, the keys are
+        gone on the primary all the same: the local cache forgets them before the 503
+        leaves."""
+        try:
+            return await self._gateway.run(sweeps, scripts.SWEEP_GRANT, durable=True)
+        except StoreNotDurable as exc:
+            for reply in exc.replies[:grants]:
+                if isinstance(reply, list) and len(reply) == 4:
+                    self._gateway.forget_all(reply[3])
+            raise
