@@ -19,7 +19,7 @@ from tests.store_helpers import redis_of
 
 BACKENDS = ("fake", "redis")
 #: Fixtures of the fault-injection helpers (own_redis, own_store), available suite-wide.
-pytest_plugins = ["tests.faults"]
+pytest_plugins = ["tests.faults", "tests.single_slot"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
