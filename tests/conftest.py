@@ -24,7 +24,7 @@ from tests.topologies import Cluster, cluster
 
 BACKENDS = ("fake", "redis", "cluster")
 #: Fixtures of the fault-injection helpers (own_redis, own_store), available suite-wide.
-pytest_plugins = ["tests.faults", "tests.mutation.wall_clock"]
+pytest_plugins = ["tests.faults", "tests.mutation.wall_clock", "tests.single_slot"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -1,8 +1,13 @@
 """Device authorization requests (RFC 8628 §3.2-3.5): created, decided once, polled.
 
-A request is a hash under its device code's digest; its user code's digest names it
-(``usercode``), and its client's ``devices`` index bounds how many one client keeps.
-Every check-then-act is one script: the user's decision only moves a ``pending``
+A request is a hash under its device code's digest (its hash tag); its user code's
+digest names it (``usercode``, a pointer read before the request, in two steps), and its
+client's ``devices`` index (tagged by the client's digest) bounds how many one client
+keeps. Creating one spans those three slots, so it is three single-slot steps
+(:meth:`DeviceCodes.create`): an evicted request becomes a tombstone that refuses a
+write still on its way, so once every create has returned a client has at most ``cap``
+live requests, each with its user code, and no more user codes. Every other
+check-then-act is one script on one key: the user's decision only moves a ``pending``
 request (so approve and deny racing leave one answer), and a poll reads the state,
 records its time and raises the interval (``slow_down``) in the same step, and takes
 an approved request exactly once (``issued``): of N concurrent polls one gets tokens.
@@ -17,41 +22,60 @@ from typing import Literal
 from oauth_middleware.limits import DEVICE_CODES_PER_CLIENT, DEVICE_EXPIRED_GRACE
 from oauth_middleware.security import digest, new_secret, new_user_code
 from oauth_middleware.store._context import Context, ttl_ms
-from oauth_middleware.store._gateway import Script, evalsha
+from oauth_middleware.store._gateway import Script, evalsha, texts
 
 #: Record layout in the hash; ``v`` is its schema version.
 SCHEMA_VERSION = "1"
 
-#: KEYS: device, user code, client index; ARGV: now ms, expires ms, record TTL ms, cap,
-#: device prefix, user code prefix, device sha, then field/value pairs.
-#: Refuses (0) a user code already taken; drops the client's expired entries, then its
-#: oldest past ``cap`` (record and user code), then stores the request. Index scores are
-#: expiries, made unique upwards so that "oldest" holds within one millisecond too.
-CREATE = Script("""
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-local now, expires, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-local over = redis.call('ZCARD', KEYS[3]) - cap + 1
+#: KEYS: the client's index; ARGV: now ms, expires ms, cap, device sha. Drops the
+#: client's expired entries, then indexes the new request and returns the device shas of
+#: its oldest past ``cap``, for the caller to evict (:data:`EVICT`). Scores are expiries,
+#: made unique upwards so that "oldest" holds within one millisecond too.
+INDEX = Script("""
+local now, expires, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local over = redis.call('ZCARD', KEYS[1]) - cap + 1
+local evicted = {}
 if over > 0 then
-  for _, sha in ipairs(redis.call('ZRANGE', KEYS[3], 0, over - 1)) do
-    local uc = redis.call('HGET', ARGV[5] .. sha, 'uc')
-    if uc then redis.call('DEL', ARGV[6] .. uc) end
-    redis.call('DEL', ARGV[5] .. sha)
-  end
-  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, over - 1)
+  evicted = redis.call('ZRANGE', KEYS[1], 0, over - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1)
 end
-local fields = {}
-for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
-redis.call('SET', KEYS[2], ARGV[7], 'PX', math.max(1, expires - now))
-local score, last = expires, redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
+local score, last = expires, redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if last[2] and tonumber(last[2]) >= score then score = tonumber(last[2]) + 1 end
-redis.call('ZADD', KEYS[3], score, ARGV[7])
-if redis.call('PTTL', KEYS[3]) < expires - now then
-  redis.call('PEXPIRE', KEYS[3], math.max(1, expires - now))
+redis.call('ZADD', KEYS[1], score, ARGV[4])
+if redis.call('PTTL', KEYS[1]) < expires - now then
+  redis.call('PEXPIRE', KEYS[1], math.max(1, expires - now))
 end
+return evicted
+""")
+
+#: KEYS: device; ARGV: record TTL ms, then field/value pairs. Writes the request unless
+#: its key exists: an eviction that came first left a tombstone there, and the request
+#: stays evicted (as if evicted right after it was written). 1 if written, else 0.
+WRITE = Script("""
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local fields = {}
+for i = 2, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
 return 1
+""")
+
+#: KEYS: device; ARGV: record TTL ms. Replaces the request with a tombstone (no client,
+#: so every poll and decision finds nothing) that refuses a late :data:`WRITE`; returns
+#: the user code's digest it held (false when it was not written yet).
+EVICT = Script("""
+local uc = redis.call('HGET', KEYS[1], 'uc')
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'state', 'evicted')
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
+return uc
+""")
+
+#: KEYS: a user code; ARGV: device sha. Drops the user code if it still names that device.
+UNNAME = Script("""
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """)
 
 #: KEYS: device; ARGV: user code sha, decision (approved/denied), subject, scopes, now ms.
@@ -142,21 +166,43 @@ class DeviceCodes:
         audience: tuple[str, ...], lifetime: int, interval: int,
         cap: int = DEVICE_CODES_PER_CLIENT,
     ) -> NewDeviceCodes:
-        """Store a new request; a user code already in use is drawn again."""
+        """Store a new request; a user code already in use is drawn again.
+
+        Three single-slot steps (Redis Cluster): claim the user code (``SET NX``), index
+        the request under its client (evicting the oldest past ``cap``), write it. A step
+        that fails leaves a user code naming nothing, or an index entry of nothing, both
+        expiring with the request; and no code leaves before all three are done.
+        """
         k, now = self._keys, self._ctx.now_ms()
-        expires = now + lifetime * 1000
+        expires, ttl = now + lifetime * 1000, ttl_ms(lifetime + DEVICE_EXPIRED_GRACE)
         while True:
             device_code, user_code = new_secret(), new_user_code()
             sha, uc = digest(device_code), digest(user_code)
-            record = {"v": SCHEMA_VERSION, "client": client_id, "gen": client_generation,
-                      "scopes": " ".join(scopes), "audience": json.dumps(list(audience)),
-                      "expires": expires, "interval": interval, "state": "pending", "uc": uc}
-            pairs = [x for item in record.items() for x in item]
-            args = [now, expires, ttl_ms(lifetime + DEVICE_EXPIRED_GRACE), cap,
-                    k.device_prefix, k.user_code_prefix, sha, *pairs]
-            names = [k.device(sha), k.user_code(uc), k.device_index(client_id)]
-            if await self._gateway.one(evalsha(CREATE, names, args), CREATE):
-                return NewDeviceCodes(device_code, user_code)
+            claimed = await self._gateway.one(
+                ("SET", k.user_code(uc), sha, "NX", "PX", max(1, expires - now)))
+            if claimed is not None:
+                break
+        evicted = texts(await self._gateway.one(evalsha(
+            INDEX, [k.device_index(client_id)], [now, expires, cap, sha]), INDEX))
+        record = {"v": SCHEMA_VERSION, "client": client_id, "gen": client_generation,
+                  "scopes": " ".join(scopes), "audience": json.dumps(list(audience)),
+                  "expires": expires, "interval": interval, "state": "pending", "uc": uc}
+        pairs = [x for item in record.items() for x in item]
+        await self._evict(evicted, ttl)
+        if not await self._gateway.one(evalsha(WRITE, [k.device(sha)], [ttl, *pairs]), WRITE):
+            await self._gateway.one(evalsha(UNNAME, [k.user_code(uc)], [sha]), UNNAME)
+        return NewDeviceCodes(device_code, user_code)
+
+    async def _evict(self, shas: list[str], ttl: int) -> None:
+        """Evict these requests (each under its own tag), then free their user codes."""
+        if not shas:
+            return
+        codes = await self._gateway.run(
+            [evalsha(EVICT, [self._keys.device(sha)], [ttl]) for sha in shas], EVICT)
+        unname = [evalsha(UNNAME, [self._keys.user_code(_text(uc))], [sha])
+                  for sha, uc in zip(shas, codes, strict=True) if uc]
+        if unname:
+            await self._gateway.run(unname, UNNAME)
 
     async def by_user_code(self, user_code: str) -> DeviceRequest | None:
         """The live request a (normalised) user code names, or None."""

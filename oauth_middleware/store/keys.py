@@ -127,10 +127,10 @@ P remembered:{<sha(user)>}:expiry  zset    client id -> expiry (ms)         long
 P throttle:<b>:{<sha>}             hash    count, ends (window end, ms)     throttle window
 P throttle:<b>:{<sha>}:<a>         hash    count, ends, from one caller     throttle window
 P attempts:<b>:{<sha>}:<a>         zset    attempt id -> hold end (ms)      ``attempt_timeout``
-P device:<sha>                     hash    device authorization request     expiry + grace
+P device:{<sha>}                   hash    device authorization request     expiry + grace
                                            (RFC 8628: state, interval, ...)
 P usercode:<sha>                   string  <sha> of its device code         expiry
-P devices:<client_id>              zset    device <sha> -> expiry (ms)      longest entry
+P devices:{<sha(client)>}          zset    device <sha> -> expiry (ms)      longest entry
 P cache:generation                 string  random; only with local_cache    none
 P signing:{signing}:keys           hash    kid -> JSON sealed signing key   none
 P signing:{signing}:current        hash    alg -> kid of its current key    none
@@ -182,6 +182,12 @@ A pushed authorization request (RFC 9126) lives under the digest of its ``reques
 random part, in the slot of its client's digest with that client's ``pars`` index, which
 holds at most ``max_pushed_requests`` (oldest dropped) and is written and taken by the
 consent scripts, which serve any record and its index (``_pushed``).
+
+A device authorization request (RFC 8628) is tagged by its device code's digest, its
+``usercode`` pointer by its own key, its client's ``devices`` index by the client's digest:
+creating one is three single-slot steps (claim the user code with ``SET NX``, index and
+evict past the cap, write the record unless an eviction's tombstone is there), and every
+later step touches the request's one key (``_device``).
 
 A throttle counter of bucket ``<b>`` counts failures of one subject (a client id,
 a normalised username: ``<sha>`` is its digest) from every caller, or from one caller address
@@ -372,24 +378,18 @@ class Keys:
         return f"{self.prefix}remembered:{{*}}"
 
     def device(self, sha: str) -> str:
-        """A device authorization request (RFC 8628), by its device code's digest."""
-        return f"{self.prefix}device:{sha}"
-
-    @property
-    def device_prefix(self) -> str:
-        return f"{self.prefix}device:"
+        """A device authorization request (RFC 8628), by its device code's digest, which
+        is also its hash tag: every script on a request touches that one key."""
+        return f"{self.prefix}device:{{{sha}}}"
 
     def user_code(self, sha: str) -> str:
         """Which device code a user code names, by the normalised user code's digest."""
         return f"{self.prefix}usercode:{sha}"
 
-    @property
-    def user_code_prefix(self) -> str:
-        return f"{self.prefix}usercode:"
-
     def device_index(self, client_id: str) -> str:
-        """A client's waiting device codes: what bounds how many it can keep."""
-        return f"{self.prefix}devices:{client_id}"
+        """A client's waiting device codes: what bounds how many it can keep; tagged by
+        the client id's digest (any id, braces too, makes one well-formed tag)."""
+        return f"{self.prefix}devices:{{{digest(client_id)}}}"
 
     def throttle(self, bucket: str, key: str, address: str | None = None) -> str:
         """The counter of ``key`` in ``bucket``: from every caller, or from ``address`` only."""
@@ -493,9 +493,9 @@ KINDS: dict[str, tuple[str, re.Pattern[str]]] = {
         ("remembered_index", "zset", f"remembered:{_TAG}:expiry"),
         ("throttle", "hash", f"throttle:{_BUCKET}:{_TAG}(?::{_SHA})?"),
         ("attempts", "zset", f"attempts:{_BUCKET}:{_TAG}:{_SHA}"),
-        ("device", "hash", f"device:{_SHA}"),
+        ("device", "hash", f"device:{_TAG}"),
         ("user_code", "string", f"usercode:{_SHA}"),
-        ("device_index", "zset", f"devices:{_ID}"),
+        ("device_index", "zset", f"devices:{_TAG}"),
         ("cache_generation", "string", "cache:generation"),
         ("signing_keys", "hash", r"signing:\{signing\}:keys"),
         ("signing_current", "hash", r"signing:\{signing\}:current"),
