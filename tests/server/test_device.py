@@ -331,6 +331,7 @@ async def test_a_device_code_dies_with_its_client_registration(harness: Harness)
     assert (await state(harness, body["device_code"]))["state"] == "approved"
 
 
+@pytest.mark.not_on_cluster  # faults are injected into one node's client
 @pytest.mark.rule("redis.token-503")
 @pytest.mark.rule("redis.auth-503")
 async def test_redis_down_gives_503s_at_the_page_and_the_poll_never_invalid_grant(
