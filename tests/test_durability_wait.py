@@ -23,6 +23,10 @@ from oauth_middleware.store._gateway import durability
 from oauth_middleware.store._gateway.durability import REFRESH, Durability
 from tests.store_helpers import gateway, redis_of
 
+# They drive one node's connection (faked replies, WAIT, pool): the cluster's routing is
+# proven by tests/test_cluster.py.
+pytestmark = pytest.mark.not_on_cluster
+
 MARK = b"faked-wait-reply"
 
 

@@ -18,6 +18,10 @@ from oauth_middleware.store._gateway.durability import Durability
 from tests.store_helpers import gateway, get_code, get_refresh
 from tests.test_durability_wait import Replicas, _faking
 
+# They drive one node's connection (faked replies, WAIT, pool): the cluster's routing is
+# proven by tests/test_cluster.py.
+pytestmark = pytest.mark.not_on_cluster
+
 SPEC = NewTokens(client_id="web", subject="alice", scopes=frozenset({"read"}), refresh=True)
 CODE = AuthorizationCode(grant_id="", client_id="web", subject="alice",
                          redirect_uri="https://app.example/cb", redirect_uri_explicit=True,

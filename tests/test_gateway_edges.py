@@ -21,6 +21,10 @@ from oauth_middleware.store._gateway.durability import Durability
 from oauth_middleware.store._gateway.gateway import Gateway
 from tests.store_helpers import gateway, redis_of
 
+# They drive one node's connection (faked replies, WAIT, pool): the cluster's routing is
+# proven by tests/test_cluster.py.
+pytestmark = pytest.mark.not_on_cluster
+
 
 def test_a_gateway_from_a_url_carries_every_setting_to_its_client() -> None:
     made = Gateway.connect("redis://u:pw@h:7/2", connect_timeout=0.3, socket_timeout=0.4,

@@ -25,6 +25,10 @@ from tests.apps import build_app
 from tests.faults import assert_unavailable_bearer
 from tests.store_helpers import gateway, redis_of
 
+# They drive one node's connection (faked replies, WAIT, pool): the cluster's routing is
+# proven by tests/test_cluster.py.
+pytestmark = pytest.mark.not_on_cluster
+
 #: Redis failures that are an outage: the app may only say "unavailable".
 OUTAGES: list[type[BaseException]] = [
     rex.ConnectionError, rex.TimeoutError, rex.AuthenticationError, rex.BusyLoadingError,

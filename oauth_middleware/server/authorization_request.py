@@ -217,13 +217,7 @@ async def validate(
 
 
 def _check_shape(params: Params) -> None:
-    repeated = params.repeated(PARAMETERS)
-    if repeated:
-        raise InvalidRequest(f"The {repeated[0]} parameter is repeated.")
-    for name, limit in MAX_LENGTHS.items():
-        value = params.get(name)
-        if value is not None and len(value) > limit:
-            raise InvalidRequest(f"The {name} parameter is too long.")
+    params.refuse_malformed(PARAMETERS, MAX_LENGTHS)
 
 
 def check_response_type(

@@ -168,13 +168,7 @@ class EndSessionEndpoint:
 
     async def read(self, params: Params, *, confirmation: bool = False) -> LogoutRequest:
         """The request checked: hint, client, and where the user may be sent back."""
-        repeated = params.repeated(PARAMETERS)
-        if repeated:
-            raise InvalidRequest(f"The {repeated[0]} parameter is repeated.")
-        for name, limit in MAX_LENGTHS.items():
-            value = params.get(name)
-            if value is not None and len(value) > limit:
-                raise InvalidRequest(f"The {name} parameter is too long.")
+        params.refuse_malformed(PARAMETERS, MAX_LENGTHS)
         raw_hint = None if confirmation else params.get("id_token_hint")
         hint = await verify_hint(self.config, raw_hint) if raw_hint is not None else None
         client_id = params.get("client_id")

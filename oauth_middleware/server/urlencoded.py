@@ -17,7 +17,7 @@ Both halves of the server parse with it: ``auth/`` reads repeats itself
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
@@ -82,6 +82,17 @@ class Params:
     def repeated(self, names: Iterable[str]) -> list[str]:
         """The names among ``names`` that carry more than one non-empty value."""
         return [n for n in names if len(self.values(n)) > 1]
+
+    def refuse_malformed(self, names: Iterable[str], max_lengths: Mapping[str, int]) -> None:
+        """``invalid_request`` for the first of ``names`` sent twice (RFC 6749 §3.1), or the
+        first value longer than ``max_lengths`` allows its parameter."""
+        repeated = self.repeated(names)
+        if repeated:
+            raise InvalidRequest(f"The {repeated[0]} parameter is repeated.")
+        for name, limit in max_lengths.items():
+            value = self.get(name)
+            if value is not None and len(value) > limit:
+                raise InvalidRequest(f"The {name} parameter is too long.")
 
     def unique(self, *, max_value: int, repeatable: frozenset[str] = frozenset()
                ) -> dict[str, str]:

@@ -65,13 +65,7 @@ def parse(params: Params) -> OpenIDRequest:
         raise RequestNotSupported()
     if params.values("request_uri"):
         raise RequestUriNotSupported()
-    repeated = params.repeated(PARAMETERS)
-    if repeated:
-        raise InvalidRequest(f"The {repeated[0]} parameter is repeated.")
-    for name, limit in MAX_LENGTHS.items():
-        value = params.get(name)
-        if value is not None and len(value) > limit:
-            raise InvalidRequest(f"The {name} parameter is too long.")
+    params.refuse_malformed(PARAMETERS, MAX_LENGTHS)
     return OpenIDRequest(
         nonce=params.get("nonce"), prompt=_prompt(params.get("prompt")),
         max_age=_max_age(params.get("max_age")), login_hint=params.get("login_hint"),

@@ -37,9 +37,14 @@ from redis.exceptions import (
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from oauth_middleware.store._gateway.connection import STORE_ERRORS, unavailable
+from oauth_middleware.store._gateway.connection import STORE_ERRORS
 from oauth_middleware.store._gateway.durability import StoreNotDurable, Wait
-from oauth_middleware.store._gateway.pipeline import Pipelines, _Entry, _fail, _send_and_read
+from oauth_middleware.store._gateway.pipeline import (
+    Pipelines,
+    _Entry,
+    _send_and_read,
+    answered_or_failed,
+)
 from oauth_middleware.store._gateway.script import Command, Replies
 
 logger = logging.getLogger("oauth_middleware.store")
@@ -177,24 +182,17 @@ class ClusterPipelines(Pipelines):
         batch = [entry for entry in batch if not entry[1].done()]
         if not batch:
             return
-        flat = [command for commands, _, _ in batch for command in commands]
-        waits = [wait for _, _, wait in batch if wait is not None]
-        wait = (max(n for n, _ in waits), max(ms for _, ms in waits)) if waits else None
-        try:
-            replies, acked = await self._router.exchange(flat, wait)
-        except STORE_ERRORS as exc:
-            logger.warning("token store unavailable: %s", type(exc).__name__)
-            failure = exc
-            _fail(batch, lambda: unavailable(failure))
+
+        async def send() -> tuple[Replies, list[int | None]]:
+            flat = [command for commands, _, _ in batch for command in commands]
+            waits = [wait for _, _, wait in batch if wait is not None]
+            wait = (max(n for n, _ in waits), max(ms for _, ms in waits)) if waits else None
+            return await self._router.exchange(flat, wait)
+
+        sent = await answered_or_failed(batch, send)
+        if sent is None:
             return
-        except asyncio.CancelledError:
-            for _, waiter, _ in batch:
-                waiter.cancel()
-            raise
-        except Exception as exc:  # a bug, not an outage: let each request see it
-            bug = exc
-            _fail(batch, lambda: bug)
-            return
+        replies, acked = sent
         start = 0
         for commands, waiter, own in batch:
             end = start + len(commands)

@@ -41,8 +41,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
@@ -55,6 +55,7 @@ from oauth_middleware.store._gateway.script import Command, Replies
 
 logger = logging.getLogger("oauth_middleware.store")
 _Entry = tuple[Sequence[Command], asyncio.Future[Replies], Wait | None]
+_R = TypeVar("_R")
 
 
 class Pipelines:
@@ -97,23 +98,15 @@ class Pipelines:
         if not batch:
             return
         waits = [wait for _, _, wait in batch if wait is not None]
-        try:  # building the list too: a bug there must reach the waiters, not strand them
+
+        async def send() -> Replies:
             flat = [command for commands, _, _ in batch for command in commands]
             if waits:
                 flat.append(("WAIT", max(n for n, _ in waits), max(ms for _, ms in waits)))
-            replies = await exchange(self._client().connection_pool, flat)
-        except STORE_ERRORS as exc:
-            logger.warning("token store unavailable: %s", type(exc).__name__)
-            failure = exc
-            _fail(batch, lambda: unavailable(failure))
-            return
-        except asyncio.CancelledError:
-            for _, waiter, _ in batch:
-                waiter.cancel()
-            raise
-        except Exception as exc:  # a bug, not an outage: let each request see it
-            bug = exc
-            _fail(batch, lambda: bug)
+            return await exchange(self._client().connection_pool, flat)
+
+        replies = await answered_or_failed(batch, send)
+        if replies is None:
             return
         _answer(batch, replies[:-1] if waits else replies, replies[-1] if waits else None)
 
@@ -130,6 +123,27 @@ def _answer(batch: list[_Entry], replies: Replies, acked: Any) -> None:
             else:
                 waiter.set_result(replies[start:end])
         start = end
+
+
+async def answered_or_failed(batch: list[_Entry], send: Callable[[], Awaitable[_R]]
+                             ) -> _R | None:
+    """What ``send()`` returned; or None once every waiter of ``batch`` has its failure:
+    an outage as a 503, a bug as itself. Building the commands belongs inside ``send``:
+    a bug there must reach the waiters, not strand them."""
+    try:
+        return await send()
+    except STORE_ERRORS as exc:
+        logger.warning("token store unavailable: %s", type(exc).__name__)
+        failure = exc
+        _fail(batch, lambda: unavailable(failure))
+    except asyncio.CancelledError:
+        for _, waiter, _ in batch:
+            waiter.cancel()
+        raise
+    except Exception as exc:  # a bug, not an outage: let each request see it
+        bug = exc
+        _fail(batch, lambda: bug)
+    return None
 
 
 def _fail(batch: list[_Entry], error: Callable[[], BaseException]) -> None:
