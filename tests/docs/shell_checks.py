@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import ast
 import functools
+import itertools
 import os
 import re
 import subprocess
 import sys
+import tempfile
 import tomllib
+import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -176,6 +180,48 @@ def uvicorn(args: list[str]) -> list[str]:
     return []
 
 
+def project_cli(args: list[str]) -> list[str]:
+    """Our own click command parses the arguments down to the subcommand (nothing runs):
+    the command, its group and every option shown exist (``# comments`` dropped). Files an
+    ``--input`` names are the ones the page's earlier command wrote: they exist, empty, in
+    a scratch directory while the arguments are parsed."""
+    with tempfile.TemporaryDirectory() as scratch:
+        inputs = [value for flag, value in itertools.pairwise(args)
+                  if flag in ("--input", "-i")]
+        for name in inputs:
+            (Path(scratch) / name).touch()
+        return _parse_cli([str(Path(scratch) / a) if a in inputs else a for a in args])
+
+
+def _parse_cli(args: list[str]) -> list[str]:
+    from oauth_middleware.cli.main import main
+
+    command: click.Command = main
+    context: click.Context | None = None
+    opened: list[click.Context] = []
+    try:
+        rest = list(args)
+        while True:
+            context = command.make_context(command.name or "oauth-middleware", rest,
+                                           parent=context, resilient_parsing=False)
+            opened.append(context)
+            with warnings.catch_warnings():  # Click 9 moves these into ``args``
+                warnings.simplefilter("ignore", DeprecationWarning)
+                remaining = [*context.protected_args, *context.args]
+            if not isinstance(command, click.Group) or not remaining:
+                return []
+            name, *rest = remaining
+            found = command.get_command(context, name)
+            if found is None:
+                return [f"oauth-middleware has no command {name!r}"]
+            command = found
+    except click.ClickException as refused:
+        return [f"oauth-middleware refuses {args}: {refused.format_message()}"]
+    finally:  # what the options opened (an --input file) is closed with its context
+        for done in reversed(opened):
+            done.close()
+
+
 def curl_route(command: str, app: ASGIApp) -> list[str]:
     """``curl`` names a route of ``app`` (through its mounts) that takes the method it sends."""
     args = words(command)
@@ -236,6 +282,8 @@ def check(command: str, option: Callable[[str], object], app: ASGIApp | None,
         return pip(command, lists=lists)
     if program == "uvicorn":
         return uvicorn(rest)
+    if program == PROJECT:
+        return project_cli(rest)
     if program == "curl" and app is not None:
         return curl_route(command, app)
     if program == ".venv/bin/pytest" and "pytest" not in _group("dev"):

@@ -110,6 +110,14 @@ TABLE: dict[tuple[str, str], Run | Check] = {
     ("docs/guides/running-at-scale.md", "ACL SETUSER oauth on >long-random-password resetkeys "
                                         "~om:* resetchannels &om:* \\"):
         Run("test_the_acl_user_is_enough_for_the_store", "redis-cli, then the store as it"),
+    ("docs/guides/running-at-scale.md", "bench/run --no-peer --runs 3 --duration 3 --only "
+                                        "header,token_cc,cluster_header,cluster_cc,"
+                                        "cluster_header_2w"): Check(SUITE),
+    ("docs/guides/running-at-scale.md", "oauth-middleware --redis-url redis://old-host:6379/0 "
+                                        "store export --output store.jsonl   # earlier "
+                                        "version"):
+        Check("needs the previous release to write a schema-1 store; the rename on import "
+              "runs in tests/test_transfer_file.py"),
     ("docs/guides/running-at-scale.md", "oauth-middleware --redis-url "
                                         "redis://localhost:6379/0 store check"):
         Run("test_store_check_prints_what_the_guide_shows", "the CLI against redis-server"),

@@ -68,6 +68,8 @@ DRIFTED = [
     ("scripts/mutate extraction.py nope.py", "nope.py is not one of"),
     ("scripts/setup docs-only", "no dependency group 'docs-only'"),
     ("scripts/test --backend fake", "pytest has no option --backend"),
+    ("oauth-middleware store exprt --output x.jsonl", "oauth-middleware has no command 'exprt'"),
+    ("oauth-middleware store import --inptu x.jsonl", "No such option '--inptu'"),
     (".venv/bin/pytest tests/nowhere", "no tests/nowhere for pytest to run"),
     (".venv/bin/mutmut shows NAME", "mutmut has no command 'shows'"),
     ("uvicorn app:app --proxy-header", "uvicorn refuses"),
