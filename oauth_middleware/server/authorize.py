@@ -59,7 +59,7 @@ from oauth_middleware.server.responses import redirect
 from oauth_middleware.server.throttle import Throttle, caller_address
 from oauth_middleware.server.urlencoded import Params, parse
 from oauth_middleware.store import ClientRemoved, StoreUnavailable
-from oauth_middleware.web import Authentication, authentication
+from oauth_middleware.web import Authenticate, Authentication, authentication
 
 logger = logging.getLogger("oauth_middleware.server.authorize")
 
@@ -74,6 +74,20 @@ def refuse_bearer(request: Request, form: Params | None = None) -> None:
     if in_form or carries_bearer(request):
         raise InvalidRequest("An access token cannot sign anyone in: sign in to this site "
                              "instead, without an access token.")
+
+
+async def signed_decision(request: Request, origin: str, authenticate: Authenticate,
+                          csrf: consent.CsrfTokens) -> tuple[str, consent.Decision]:
+    """Who decided and what, from a consent-style form POST: only from our own page
+    (cross-site refused), never with a bearer token, by the host's signed-in user, the
+    CSRF token bound to that user (RFC 6749 §10.12)."""
+    consent.refuse_cross_site(request, origin)
+    form = await consent.read_form(request)
+    refuse_bearer(request, form)
+    signed_in = authentication(await run_hook(authenticate, request))
+    if signed_in is None:
+        raise AccessDenied("You are not signed in.")
+    return signed_in.user_id, consent.read_decision(form, signed_in.user_id, csrf)
 
 
 class AuthorizationEndpoint:
@@ -238,14 +252,8 @@ class AuthorizationEndpoint:
 
     async def decide(self, request: Request) -> Response:
         """POST: the user's decision, accepted once, only from our own consent form."""
-        consent.refuse_cross_site(request, self.origin)
-        form = await consent.read_form(request)
-        refuse_bearer(request, form)
-        signed_in = authentication(await run_hook(self.config.authenticate, request))
-        if signed_in is None:
-            raise AccessDenied("You are not signed in.")
-        user = signed_in.user_id
-        decision = consent.read_decision(form, user, self.csrf)
+        user, decision = await signed_decision(request, self.origin, self.config.authenticate,
+                                               self.csrf)
         pending = await self.config.store.consent.take_pending(decision.transaction, user=user)
         if pending is None or pending.user != user:
             raise AccessDenied("This authorization request has expired or was already answered.")

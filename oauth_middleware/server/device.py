@@ -37,7 +37,7 @@ from oauth_middleware.redaction import redact_scope
 from oauth_middleware.redirects import add_params
 from oauth_middleware.security import USER_CODE_ALPHABET, USER_CODE_LENGTH
 from oauth_middleware.server import consent
-from oauth_middleware.server.authorize import refuse_bearer
+from oauth_middleware.server.authorize import refuse_bearer, signed_decision
 from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.pages import Pages
 from oauth_middleware.server.responses import redirect
@@ -148,14 +148,8 @@ class DevicePage:
 
     async def decide(self, request: Request) -> Response:
         """POST: the decision, only from our own form, taken once by the store."""
-        consent.refuse_cross_site(request, self.origin)
-        form = await consent.read_form(request)
-        refuse_bearer(request, form)
-        signed_in = authentication(await run_hook(self.config.authenticate, request))
-        if signed_in is None:
-            raise AccessDenied("You are not signed in.")
-        user = signed_in.user_id
-        decision = consent.read_decision(form, user, self.csrf)
+        user, decision = await signed_decision(request, self.origin, self.config.authenticate,
+                                               self.csrf)
         code = decision.transaction
         found = await self.store.device.by_user_code(code)
         if found is None or found.state != "pending":
