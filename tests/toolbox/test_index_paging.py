@@ -107,7 +107,8 @@ async def test_revoking_thousands_of_grants_reads_the_index_in_bounded_pages(
     for steps in (by_user, by_client):
         assert max(b - a for a, b in zip([0, *steps], steps, strict=False)) <= STEP_BOUND
     assert by_client[-1] == GRANTS - GRANTS // 10 and len(by_client) >= 5
-    assert max(trips) <= STEP_BOUND + 2, trips
+    # A round trip: each grant's sweep and the read of what was exchanged from it (RFC 8693).
+    assert max(trips) <= 2 * STEP_BOUND + 2, trips
     # Both indexes are empty: revoke-user dropped alice's grants from the client's too.
     assert await redis_of(store).exists(store.keys.client_index("web"),
                                     store.keys.user_index("alice")) == 0
