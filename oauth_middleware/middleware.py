@@ -226,9 +226,8 @@ class OAuthMiddleware:
                 raise RequestTooLarge("The query string is too long.")
             from_query = extraction.from_urlencoded(raw_query)
         found = extraction.header_token(scope["headers"]) if header else None
-        if found is None:
-            return extraction.single(None, form, from_query)
-        return extraction.single(found[0], form, from_query, dpop=found[1])
+        token, dpop = found or (None, False)
+        return extraction.single(token, form, from_query, dpop=dpop)
 
     async def _authenticate(
         self, credential: extraction.Credential | None, required: frozenset[str] | None,
