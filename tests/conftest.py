@@ -23,6 +23,8 @@ from tests.store_helpers import redis_of
 from tests.topologies import Cluster, cluster
 
 BACKENDS = ("fake", "redis", "cluster")
+#: Seconds the shared servers' stores wait for one reply (not a behaviour under test).
+SHARED_SERVER_TIMEOUT = 5.0
 #: Fixtures of the fault-injection helpers (own_redis, own_store), available suite-wide.
 pytest_plugins = ["tests.faults", "tests.mutation.wall_clock", "tests.single_slot"]
 
@@ -86,7 +88,9 @@ async def store(
         url = request.getfixturevalue("redis_server").url
     if backend == "cluster":
         url = request.getfixturevalue("redis_cluster").url
-    token_store = TokenStore.from_url(url, clock=clock)
+    # A loaded CI machine can hold a reply past the production 0.5 s; the tests of
+    # timeouts freeze a server of their own (tests/faults.py), so this one waits longer.
+    token_store = TokenStore.from_url(url, clock=clock, socket_timeout=SHARED_SERVER_TIMEOUT)
     client = redis_of(token_store)
     if isinstance(client, RedisCluster):  # the tests' KEYS reads the whole keyspace
         client.command_flags["KEYS"] = RedisCluster.PRIMARIES
