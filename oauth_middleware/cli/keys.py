@@ -104,7 +104,9 @@ def retire(kid: str, as_json: bool) -> None:
 
     Tokens it signed fail at once wherever signatures are checked.
 
-    The current key of an algorithm cannot be retired: rotate first.
+    The current key of an algorithm cannot be retired: rotate first. A key id is a
+    base64url thumbprint and may start with '-': give it after '--'
+    (`keys retire -- -Xy...`) so it is not read as an option.
     """
     dropped = _run(lambda store: retire_signing_key(store, kid))
     if not dropped:
