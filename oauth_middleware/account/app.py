@@ -69,6 +69,7 @@ class ConnectedAppsApp:
             await send({"type": "websocket.close", "code": 1008})
 
     async def handle(self, request: Request) -> Response:
+        """One answer: every refusal and an unreachable store become a page that says why."""
         redact_scope(request.scope)  # before any refusal: servers log the URL from the scope
         try:
             return await self._answer(request)

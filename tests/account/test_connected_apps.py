@@ -23,6 +23,7 @@ from oauth_middleware.account import ConnectedAppsApp
 from oauth_middleware.models import IssuedTokens, Scope
 from tests.admin.harness import KEY, USER_HEADER, HeaderUsers, assert_page_headers, stored_state
 from tests.conftest import FakeClock
+from tests.redis_process import RedisProcess
 
 CB = "https://a.example/cb"
 PAGE = "/account/apps/"
@@ -303,3 +304,25 @@ async def test_the_oauth_config_hands_out_the_page_sharing_its_login_and_key(
                                  base_url="https://testserver") as http:
         answer = await http.get(PAGE)
     assert answer.headers["location"] == "/signin?next=%2Faccount%2Fapps%2F"
+
+
+async def test_the_page_and_its_forms_answer_503_while_redis_is_down(
+    own_redis: RedisProcess, own_store: TokenStore,
+) -> None:
+    issued = await _world(own_store)
+    transport = httpx.ASGITransport(app=host(own_store))
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as http:
+        token = csrf_of(await _page(http))
+        own_redis.kill()
+        answers = [await http.get(PAGE, headers={USER_HEADER: "alice"}),
+                   await _post(http, "revoke", {"csrf_token": token,
+                                                "grant_id": issued["web1"].token.grant_id})]
+        for answer in answers:
+            assert answer.status_code == 503
+            assert answer.headers["retry-after"] == "5"
+            assert_page_headers(answer)
+            assert "nothing was changed" in answer.text
+            assert str(own_redis.port) not in answer.text and "127.0.0.1" not in answer.text
+        own_redis.start()  # an empty Redis again: service resumes without a restart
+        await _world(own_store)
+        assert (await _page(http)).text.count('class="grant"') == 3
