@@ -1,43 +1,32 @@
 """The connected-apps page in process, on every store backend: listing, revoking, refusals.
 
-The host signs people in with a test header (``x-test-user``), as the admin tests do;
-``OAuthMiddleware`` is installed too, inside or outside that login, so a bearer token can
-reach the page both ways and must be refused both ways.
+The host (tests/account/harness.py) signs people in with a test header, and installs
+``OAuthMiddleware`` inside or outside that login, so a bearer token reaches the page
+both ways and must be refused both ways.
 """
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.routing import Mount
 
-from oauth_middleware import OAuth, OAuthMiddleware, TokenStore, issue_token, register_client
-from oauth_middleware.account import ConnectedAppsApp
-from oauth_middleware.models import IssuedTokens, Scope
-from tests.admin.harness import KEY, USER_HEADER, HeaderUsers, assert_page_headers, stored_state
+from oauth_middleware import OAuth, TokenStore
+from tests.account.harness import (
+    NOTHING,
+    ORDERS,
+    PAGE,
+    csrf_of,
+    host,
+    page_of,
+    post,
+    world,
+)
+from tests.admin.harness import KEY, USER_HEADER, assert_page_headers, stored_state
 from tests.conftest import FakeClock
-from tests.redis_process import RedisProcess
-
-CB = "https://a.example/cb"
-PAGE = "/account/apps/"
-ORDERS = ("oauth-inside-login", "oauth-outside-login")
-NOTHING = "Nothing was revoked"
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def host(store: TokenStore, order: str = ORDERS[0]) -> Starlette:
-    page = ConnectedAppsApp(store=store, secret_key=KEY, login_url="/login")
-    login = [Middleware(AuthenticationMiddleware, backend=HeaderUsers())]
-    oauth = [Middleware(OAuthMiddleware, store=store)]
-    return Starlette(routes=[Mount("/account/apps", page)],
-                     middleware=login + oauth if order == ORDERS[0] else oauth + login)
 
 
 @pytest.fixture(params=ORDERS)
@@ -48,51 +37,12 @@ async def http(store: TokenStore, request: pytest.FixtureRequest
         yield client
 
 
-async def _world(store: TokenStore) -> dict[str, IssuedTokens]:
-    """alice with two grants of Web and one of Other, bob with one of Web, and a
-    client_credentials grant of a machine client whose id is ``alice``."""
-    for client_id, title in (("web", "Web <b>Polls</b>"), ("other", "Other app")):
-        await register_client(store, title, client_id, CB, public=False,
-                              scopes_list=["read", "write"], register_unknown_scopes=True)
-    await register_client(store, "Machine", "alice", CB, public=False, scopes_list=["read"],
-                          grant_types=["client_credentials"], register_unknown_scopes=True)
-    await store.save_scope(Scope("read", "Read your polls"))
-    client = await store.get_client("web")
-    assert client is not None
-    await store.remember_consent("alice", "web", client_generation=client.generation,
-                                 approved=["read"], lifetime=3600)
-    return {
-        "web1": await issue_token(store, "web", user="alice", scopes=["read"]),
-        "web2": await issue_token(store, "web", user="alice", scopes=["read", "write"]),
-        "other": await issue_token(store, "other", user="alice", scopes=["write"]),
-        "bob": await issue_token(store, "web", user="bob"),
-        "machine": await issue_token(store, "alice"),
-    }
-
-
-def csrf_of(page: httpx.Response) -> str:
-    found = _CSRF.search(page.text)
-    assert found is not None, page.text
-    return html.unescape(found.group(1))
-
-
-async def _page(http: httpx.AsyncClient, user: str = "alice") -> httpx.Response:
-    response = await http.get(PAGE, headers={USER_HEADER: user})
-    assert response.status_code == 200, response.text
-    assert_page_headers(response)
-    return response
-
-
-async def _post(http: httpx.AsyncClient, action: str, fields: dict[str, str],
-                user: str = "alice", **headers: str) -> httpx.Response:
-    return await http.post(PAGE + action, data=fields, headers={USER_HEADER: user, **headers})
-
 
 async def test_a_person_sees_their_apps_grants_and_remembered_consent_without_tokens(
     http: httpx.AsyncClient, store: TokenStore,
 ) -> None:
-    issued = await _world(store)
-    page = await _page(http)
+    issued = await world(store)
+    page = await page_of(http)
     text = page.text
     assert "Web &lt;b&gt;Polls&lt;/b&gt;" in text and "<b>Polls" not in text
     assert "Other app" in text and "Machine" not in text
@@ -108,16 +58,16 @@ async def test_a_person_sees_their_apps_grants_and_remembered_consent_without_to
     assert issued["machine"].token.grant_id not in text
     assert "Remembered consent" in text and text.count("Remembered consent") == 1
     assert "Read your polls" in text
-    assert (await _page(http, "carol")).text.count('class="grant"') == 0
+    assert (await page_of(http, "carol")).text.count('class="grant"') == 0
 
 
 @pytest.mark.rule("account.own-grants-only")
 async def test_revoking_one_grant_ends_its_tokens_and_nothing_else(
     http: httpx.AsyncClient, store: TokenStore,
 ) -> None:
-    issued = await _world(store)
-    token = csrf_of(await _page(http))
-    answer = await _post(http, "revoke", {"csrf_token": token,
+    issued = await world(store)
+    token = csrf_of(await page_of(http))
+    answer = await post(http, "revoke", {"csrf_token": token,
                                           "grant_id": issued["web1"].token.grant_id})
     assert answer.status_code == 303
     assert answer.headers["location"] == "/account/apps/?done=revoked"
@@ -135,9 +85,9 @@ async def test_revoking_one_grant_ends_its_tokens_and_nothing_else(
 async def test_disconnecting_a_client_revokes_all_of_it_for_this_person_only(
     http: httpx.AsyncClient, store: TokenStore,
 ) -> None:
-    issued = await _world(store)
-    token = csrf_of(await _page(http))
-    answer = await _post(http, "disconnect", {"csrf_token": token, "client_id": "web"})
+    issued = await world(store)
+    token = csrf_of(await page_of(http))
+    answer = await post(http, "disconnect", {"csrf_token": token, "client_id": "web"})
     assert answer.status_code == 303
     assert answer.headers["location"] == "/account/apps/?done=disconnected"
     for name in ("web1", "web2"):
@@ -161,12 +111,12 @@ async def test_disconnecting_a_client_revokes_all_of_it_for_this_person_only(
 async def test_a_form_naming_what_is_not_yours_changes_nothing_and_says_so(
     http: httpx.AsyncClient, store: TokenStore, action: str, field: str, value: str,
 ) -> None:
-    issued = await _world(store)
+    issued = await world(store)
     if value in issued:
         value = issued[value].token.grant_id
-    token = csrf_of(await _page(http))
+    token = csrf_of(await page_of(http))
     before = await stored_state(store)
-    answer = await _post(http, action, {"csrf_token": token, field: value})
+    answer = await post(http, action, {"csrf_token": token, field: value})
     assert answer.status_code == 404
     assert_page_headers(answer)
     assert NOTHING in answer.text and "location" not in answer.headers
@@ -177,12 +127,12 @@ async def test_a_form_naming_what_is_not_yours_changes_nothing_and_says_so(
 async def test_bob_naming_alices_grant_or_their_shared_client_touches_only_his_own(
     http: httpx.AsyncClient, store: TokenStore,
 ) -> None:
-    issued = await _world(store)
-    token = csrf_of(await _page(http, "bob"))
-    answer = await _post(http, "revoke", {"csrf_token": token,
+    issued = await world(store)
+    token = csrf_of(await page_of(http, "bob"))
+    answer = await post(http, "revoke", {"csrf_token": token,
                                           "grant_id": issued["web1"].token.grant_id}, "bob")
     assert answer.status_code == 404 and NOTHING in answer.text
-    answer = await _post(http, "disconnect", {"csrf_token": token, "client_id": "web"}, "bob")
+    answer = await post(http, "disconnect", {"csrf_token": token, "client_id": "web"}, "bob")
     assert answer.status_code == 303
     assert await store.resolve(issued["bob"].access_token) is None
     for name in ("web1", "web2"):
@@ -195,8 +145,8 @@ async def test_bob_naming_alices_grant_or_their_shared_client_touches_only_his_o
 async def test_a_post_without_this_persons_fresh_same_site_csrf_token_is_refused(
     http: httpx.AsyncClient, store: TokenStore, clock: FakeClock, case: str,
 ) -> None:
-    issued = await _world(store)
-    fields = {"csrf_token": csrf_of(await _page(http)),
+    issued = await world(store)
+    fields = {"csrf_token": csrf_of(await page_of(http)),
               "grant_id": issued["web1"].token.grant_id}
     headers: dict[str, str] = {}
     if case == "missing":
@@ -204,13 +154,13 @@ async def test_a_post_without_this_persons_fresh_same_site_csrf_token_is_refused
     elif case == "garbage":
         fields["csrf_token"] = "x" * 40
     elif case == "bobs":
-        fields["csrf_token"] = csrf_of(await _page(http, "bob"))
+        fields["csrf_token"] = csrf_of(await page_of(http, "bob"))
     elif case == "cross-site":
         headers["sec-fetch-site"] = "cross-site"
     else:
         clock.advance(8 * 3600 + 1)
     before = await stored_state(store)
-    answer = await _post(http, "revoke", fields, **headers)
+    answer = await post(http, "revoke", fields, **headers)
     assert answer.status_code == 403, answer.text
     assert_page_headers(answer)
     assert "Nothing was changed" in answer.text
@@ -221,12 +171,12 @@ async def test_a_post_without_this_persons_fresh_same_site_csrf_token_is_refused
 @pytest.mark.parametrize("kind", ["web1", "machine"])
 @pytest.mark.parametrize("carrier", ["header", "lowercase-header", "query", "form-body"])
 @pytest.mark.parametrize("session", [None, "alice"])
-async def test_an_access_token_never_opens_or_changes_the_page(
+async def test_an_access_token_never_opens_or_changes_thepage_of(
     http: httpx.AsyncClient, store: TokenStore, kind: str, carrier: str, session: str | None,
 ) -> None:
-    issued = await _world(store)
+    issued = await world(store)
     token = issued[kind].access_token
-    fields = {"csrf_token": csrf_of(await _page(http)),
+    fields = {"csrf_token": csrf_of(await page_of(http)),
               "grant_id": issued["web2"].token.grant_id}
     headers = {USER_HEADER: session} if session else {}
     url = PAGE + "revoke"
@@ -252,11 +202,11 @@ async def test_an_access_token_never_opens_or_changes_the_page(
 async def test_anonymous_visitors_go_to_the_login_page_and_change_nothing(
     http: httpx.AsyncClient, store: TokenStore,
 ) -> None:
-    issued = await _world(store)
+    issued = await world(store)
     page = await http.get(PAGE)
     assert page.status_code == 303
     assert page.headers["location"] == "/login?next=%2Faccount%2Fapps%2F"
-    fields = {"csrf_token": csrf_of(await _page(http)),
+    fields = {"csrf_token": csrf_of(await page_of(http)),
               "grant_id": issued["web1"].token.grant_id}
     before = await stored_state(store)
     answer = await http.post(PAGE + "revoke", data=fields)
@@ -275,7 +225,7 @@ async def test_anonymous_visitors_go_to_the_login_page_and_change_nothing(
 async def test_malformed_forms_are_refused_with_a_page_never_a_500(
     http: httpx.AsyncClient, store: TokenStore, content_type: str, body: bytes,
 ) -> None:
-    await _world(store)
+    await world(store)
     before = await stored_state(store)
     answer = await http.post(PAGE + "revoke", content=body,
                              headers={USER_HEADER: "alice", "content-type": content_type})
@@ -305,24 +255,3 @@ async def test_the_oauth_config_hands_out_the_page_sharing_its_login_and_key(
         answer = await http.get(PAGE)
     assert answer.headers["location"] == "/signin?next=%2Faccount%2Fapps%2F"
 
-
-async def test_the_page_and_its_forms_answer_503_while_redis_is_down(
-    own_redis: RedisProcess, own_store: TokenStore,
-) -> None:
-    issued = await _world(own_store)
-    transport = httpx.ASGITransport(app=host(own_store))
-    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as http:
-        token = csrf_of(await _page(http))
-        own_redis.kill()
-        answers = [await http.get(PAGE, headers={USER_HEADER: "alice"}),
-                   await _post(http, "revoke", {"csrf_token": token,
-                                                "grant_id": issued["web1"].token.grant_id})]
-        for answer in answers:
-            assert answer.status_code == 503
-            assert answer.headers["retry-after"] == "5"
-            assert_page_headers(answer)
-            assert "nothing was changed" in answer.text
-            assert str(own_redis.port) not in answer.text and "127.0.0.1" not in answer.text
-        own_redis.start()  # an empty Redis again: service resumes without a restart
-        await _world(own_store)
-        assert (await _page(http)).text.count('class="grant"') == 3
