@@ -136,3 +136,22 @@ async def test_fifty_concurrent_revocations_of_one_grant_all_leave_it_revoked_on
     assert results.count(True) == 1
     assert await store.resolve(issued.access_token) is None
     assert await store.list_user_grants("alice") == []
+
+
+async def test_disconnecting_reaches_a_displaced_grant_an_interrupted_issuer_left_live(
+    store: TokenStore,
+) -> None:
+    """The cap moves a grant to the user's displaced set; the issuer then revokes it. If it
+    died in between, the grant is live but only in that set: disconnecting still ends it."""
+    await _clients(store)
+    issued = await issue_token(store, "web", user="alice")
+    index = store.keys.user_index("alice")
+    redis = redis_of(store)
+    grant_id = issued.token.grant_id
+    score = await redis.zscore(index, grant_id)
+    assert score is not None
+    await redis.zrem(index, grant_id)
+    await redis.zadd(store.keys.displaced(index), {grant_id: score})
+
+    assert await store.revoke_user_client("alice", "web") == (1, 0)
+    assert await store.resolve(issued.access_token) is None

@@ -70,7 +70,15 @@ class Connected:
         nothing is granted again unasked), then every grant of theirs with it, one ZSCAN
         page of their index per round trip. Returns (grants revoked, consents forgotten)."""
         forgotten = await self._remembered.forget(user, client_id)
-        index, cursor, revoked = self._keys.user_index(user), 0, 0
+        index = self._keys.user_index(user)
+        # the grants the cap displaced too, in case their issuer died before revoking them
+        revoked = 0
+        for key in (self._keys.displaced(index), index):
+            revoked += await self._revoke_index(key, user, client_id)
+        return revoked, forgotten
+
+    async def _revoke_index(self, index: str, user: str, client_id: str) -> int:
+        cursor, revoked = 0, 0
         while True:
             cursor_raw, flat = await self._gateway.one(
                 ("ZSCAN", index, cursor, "COUNT", REVOKE_BATCH))
@@ -79,7 +87,7 @@ class Connected:
             if batch:
                 revoked += len(await self._revocation.revoke_owned(user, batch, client_id))
             if not cursor:
-                return revoked, forgotten
+                return revoked
 
     def _record(self, key: str, raw: bytes | None) -> _Record | None:
         """The live record a member key holds; None for anything else."""
