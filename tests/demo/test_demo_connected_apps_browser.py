@@ -28,6 +28,7 @@ async def test_alice_revokes_the_demo_client_and_its_token_is_refused_next_time(
         page = await browser.new_page()
         await page.goto(f"{demo.url}/")
         await expect(page.locator("#connected-apps-link")).to_have_count(0)  # signed out
+        await expect(page.locator("#home-connected-apps")).to_have_count(0)
         await page.goto(f"{demo.url}/client/")
         await page.click("#start")
         await page.fill("#username", "alice")
@@ -39,6 +40,8 @@ async def test_alice_revokes_the_demo_client_and_its_token_is_refused_next_time(
         assert await statuses.all_inner_texts() == ["200", "200", "200", "200"]
         fingerprint = (await page.locator("#tokens code").first.inner_text()).strip()
 
+        await page.goto(f"{demo.url}/")  # signed in: the home page and the header link it
+        await expect(page.locator("#home-connected-apps")).to_have_count(1)
         await page.click("#connected-apps-link")
         await expect(page).to_have_url(f"{demo.url}/account/apps/")
         app = page.locator(WEB)
