@@ -25,6 +25,7 @@ from demo.pages import Pages
 from demo.seed import seed
 from demo.sessions import SessionBackend, Sessions
 from oauth_middleware import OAuthMiddleware, TokenStore
+from oauth_middleware.account import ConnectedAppsApp
 from oauth_middleware.admin import AdminApp
 from oauth_middleware.security import new_secret
 from oauth_middleware.server import AuthorizationServer, RegistrationPolicy
@@ -76,10 +77,13 @@ def create_app(*, base_url: str = "http://127.0.0.1:8000", store: TokenStore | N
     pages = Pages(sessions, base_url=base_url, embedded=store.embedded)
     admin = AdminApp(store=store, secret_key=key, login_url="/login", debug=True,
                      is_admin=lambda request: users.is_admin(sessions.user(request)))
+    # Where people see and revoke what they authorized: behind the same login as auth/.
+    connected_apps = ConnectedAppsApp(store=store, secret_key=key, login_url="/login",
+                                      authenticate=sessions.authenticate, debug=True)
     app = Starlette(
         routes=[*pages.routes, *polls.routes, *client.routes,
                 *DeviceDemo(base_url=base_url, http=client._http).routes, Mount("/oauth", server),
-                Mount("/admin", admin),
+                Mount("/admin", admin), Mount("/account/apps", connected_apps),
                 mcp.route,
                 # RFC 8414 §3.1: /.well-known/oauth-authorization-server/oauth for issuer .../oauth
                 Route(server.metadata_path, server.metadata_endpoint)],

@@ -77,6 +77,9 @@ GRANT_ACCESS_TOKENS = 8
 ISSUE_EVICTIONS = 2
 #: Grants revoked per round trip when a user's or a client's grants all go.
 REVOKE_BATCH = 500
+#: Grants one person's connected-apps page lists at most (latest expiry first): one page
+#: read in three round trips, whatever ``max_grants_per_user`` allows.
+CONNECTED_SHOWN = 500
 #: Token exchanges (RFC 8693) in one chain at most: a token exchanged from one that was
 #: itself exchanged counts one more. With the fan-out below it bounds what revoking one
 #: grant sweeps: at most ``EXCHANGED_PER_GRANT ** MAX_EXCHANGE_DEPTH`` descendant grants.

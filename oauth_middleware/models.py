@@ -67,6 +67,33 @@ class RememberedConsent:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class UserGrant:
+    """One grant a person authorized, as their connected-apps page lists it: what the live
+    records of that grant say, never a token (fingerprints only).
+
+    The store keeps no record of the grant as such, only its tokens, so the times are
+    those of its tokens: ``granted_at`` is when its oldest live token was issued (the
+    authorization itself, until refreshes rotate that token away) and ``last_used``
+    when the client last got a token of it (a code redeemed, a refresh token used).
+    """
+
+    grant_id: str
+    client_id: str
+    user: str
+    scopes: frozenset[str] = frozenset()
+    granted_at: float = 0.0
+    last_used: float = 0.0
+    #: When the last of its live tokens expires; None: one never does.
+    expires_at: float | None = None
+    #: Fingerprints of its live access tokens, oldest first.
+    access_tokens: tuple[str, ...] = ()
+    #: Whether a refresh token of it is live.
+    refresh: bool = False
+    #: Whether it is an authorization code not yet redeemed.
+    pending: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Client:
     """A registered client (RFC 6749 §2). An empty ``scopes`` means any enabled scope."""
 

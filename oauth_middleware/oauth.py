@@ -9,6 +9,7 @@ out already agreeing::
     oauth.protect(app, scopes={"/items": "items:read"})
     app.mount("/oauth", oauth.server())
     app.mount("/admin", oauth.admin(is_admin=lambda request: ...))
+    app.mount("/account/apps", oauth.connected_apps())
 
 Options that only one app has (``scopes``, ``grants``, ``is_admin``...) go to the
 method handing out that app; a shared option passed there is refused, so the
@@ -21,6 +22,7 @@ from typing import Any
 
 from starlette.types import ASGIApp
 
+from oauth_middleware.account import ConnectedAppsApp
 from oauth_middleware.admin.app import AdminApp
 from oauth_middleware.middleware import OAuthMiddleware
 from oauth_middleware.resource_metadata import ProtectedResource, protected_resource
@@ -103,6 +105,14 @@ class OAuth:
         _refuse_shared("admin", options)
         return AdminApp(store=self.store, secret_key=self.signing_key, login_url=self.login_url,
                         authenticate=self.authenticate, debug=self.debug, **options)
+
+    def connected_apps(self, **options: Any) -> ConnectedAppsApp:
+        """The page where people see and revoke the apps they authorized (behind the same
+        login as ``auth/``)."""
+        _refuse_shared("connected_apps", options)
+        return ConnectedAppsApp(store=self.store, secret_key=self.signing_key,
+                                login_url=self.login_url, authenticate=self.authenticate,
+                                debug=self.debug, **options)
 
     def _middleware_options(self, scopes: Any, options: dict[str, Any]) -> dict[str, Any]:
         _refuse_shared("middleware", options)

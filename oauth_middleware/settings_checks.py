@@ -429,6 +429,11 @@ ADMIN: dict[str, Check] = {
     "secret_key": secret_key, "login_url": string,
     "authenticate": _AUTHENTICATE, "debug": flag, "page_size": whole, "title": string,
 }
+#: ``ConnectedAppsApp(...)``'s options.
+ACCOUNT: dict[str, Check] = {
+    "store": store, "secret_key": secret_key, "login_url": string,
+    "authenticate": _AUTHENTICATE, "debug": flag, "retry_after": positive,
+}
 #: ``register_client(...)`` and ``ensure_client(...)``'s options.
 REGISTRATION: dict[str, Check] = {
     "store": store, "title": string, "identifier": optional_text, "client_id": string,

@@ -84,13 +84,16 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "admin": frozenset({"content_length", "csrf", "errors", "hooks", "identity", "limits",
                         "models", "redaction", "redirects", "scope_registry", "settings_checks",
                         "store", "toolbox", "transport", "web"}),
+    # The connected-apps page: a person's own grants, through the store and the web helpers.
+    "account": frozenset({"content_length", "csrf", "hooks", "identity", "models", "redaction",
+                          "redirects", "settings_checks", "store", "transport", "web"}),
     # device-login (RFC 8628's reference client) applies the loopback rule to the issuer.
     "cli": frozenset({"discovery", "errors", "keyring", "limits", "models", "scope_registry",
                       "security", "store", "toolbox", "transport"}),
     # Token sources for other issuers' tokens (JWT, RFC 7662), beside the store.
     "verifiers": frozenset({"models", "security", "store", "transport"}),
     # The one configuration object: the composition root that hands out the three apps.
-    "oauth": frozenset({"admin", "middleware", "resource_metadata", "server", "store",
+    "oauth": frozenset({"account", "admin", "middleware", "resource_metadata", "server", "store",
                         "verifier", "web"}),
     "__main__": frozenset({"cli"}),
     "__init__": frozenset({"decorators", "dependencies", "errors", "identity", "middleware",
@@ -228,6 +231,8 @@ STORE_SURFACE = frozenset({
     "issue_exchanged",
     # DPoP (RFC 9449): the proofs' replay cache and the server's nonces.
     "dpop",
+    # The connected-apps page: a person lists and revokes their own grants.
+    "list_user_grants", "revoke_user_client", "revoke_user_grant",
 })
 
 

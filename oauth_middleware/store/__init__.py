@@ -18,7 +18,8 @@ Module map (data flows down; only ``_gateway`` imports redis-py):
   ``_throttle`` (counters; scripts in ``_throttle_scripts``), ``_authn`` (the token
   family's one read per request),
   ``_documents`` (clients known by a metadata document, and their fetch state),
-  ``_exchange`` (exchanged grants linked to their parents, revoked with them);
+  ``_exchange`` (exchanged grants linked to their parents, revoked with them),
+  ``_connected`` (a person's own grants, listed and revoked by that person);
 * shared by them: ``_minting`` (values and records of a new grant), ``_generations``
   (which refresh token a value is), ``_codec`` (records as JSON, versioned),
   ``_context`` (gateway + keys + clock), ``keys`` (the key schema, in its docstring);

@@ -352,3 +352,29 @@ local whose = owner(KEYS[1])
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
 return {whose[1], whose[2], whose[3], revoke_grant(KEYS[1])}
 """)
+
+#: KEYS: members, tombstone; ARGV: tombstone TTL ms, user id, client id ('' = any client).
+#: ``SWEEP_GRANT`` for a person revoking their own grant (the connected-apps page): it
+#: sweeps only when every live record of the grant names that user as a *user* (a client
+#: acting for itself never is one, whatever its id) and, when given, that client. The
+#: check and the sweep are one step in the grant's slot; a grant of anyone else is left
+#: untouched, tombstone included. Returns 0 (not theirs, or gone) or SWEEP_GRANT's reply.
+SWEEP_OWNED = Script(_REVOKE_GRANT + """
+local found = false
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local ok, record = pcall(cjson.decode, redis.call('GET', key) or '')
+  if ok and type(record) == 'table' and type(record['client_id']) == 'string' then
+    local kind = record['subject_type']
+    if record['subject'] ~= ARGV[2] or (kind ~= nil and kind ~= 'user')
+        or (ARGV[3] ~= '' and record['client_id'] ~= ARGV[3]) then
+      return 0
+    end
+    found = record['client_id']
+  end
+end
+if not found then
+  return 0
+end
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
+return {found, ARGV[2], 'user', revoke_grant(KEYS[1])}
+""")

@@ -18,7 +18,7 @@ from oauth_middleware.models import RefreshToken
 from oauth_middleware.security import DIGEST_CHARS, digest
 from oauth_middleware.store import _grant_scripts as scripts
 from oauth_middleware.store._context import Context, Progress
-from oauth_middleware.store._gateway import evalsha, texts
+from oauth_middleware.store._gateway import StoreNotDurable, evalsha, texts
 from oauth_middleware.store._sweep import Sweeper
 from oauth_middleware.store._tokens import Tokens
 
@@ -89,6 +89,43 @@ class Revocation:
         descendants = await self.chains.revoke_descendants([grant_id], [taken])
         await self._gateway.settled()
         return len(deleted) + descendants
+
+    async def revoke_owned(self, user: str, grant_ids: list[str], client_id: str = ""
+                           ) -> list[str]:
+        """Revoke those of ``grant_ids`` that are ``user``'s own (as a user, and of
+        ``client_id`` when given), in one round trip; returns the ids revoked.
+
+        Whose a grant is, is decided in the grant's slot by the script that sweeps it
+        (``SWEEP_OWNED``), never from what a caller or an index says: an id of someone
+        else's grant, posted by a person, revokes nothing and leaves no tombstone.
+        """
+        k = self._keys
+        commands = [evalsha(scripts.SWEEP_OWNED, [k.members(g), k.gone(g)],
+                            [scripts.TOMBSTONE_MS, user, client_id]) for g in grant_ids]
+        try:
+            replies = await self._gateway.run([*commands, *self.chains.take(grant_ids)],
+                                              scripts.SWEEP_OWNED, durable=True)
+        except StoreNotDurable as exc:
+            for reply in exc.replies[:len(grant_ids)]:
+                if isinstance(reply, list) and len(reply) == 4:
+                    self._gateway.forget_all(reply[3])
+            raise
+        n = len(grant_ids)
+        revoked: list[str] = []
+        taken: list[object] = []
+        unindex: dict[str, list[str]] = {}
+        for grant_id, reply, children in zip(grant_ids, replies[:n], replies[n:], strict=True):
+            if isinstance(reply, list):
+                self._gateway.forget_all(reply[3])
+                revoked.append(grant_id)
+                taken.append(children)
+                for key in (k.user_index(user), k.client_index(texts(reply[:1])[0])):
+                    unindex.setdefault(key, []).append(grant_id)
+        if revoked:
+            await self._gateway.run([("ZREM", key, *ids) for key, ids in unindex.items()])
+            await self.chains.revoke_descendants(revoked, taken)
+            await self._gateway.settled()
+        return revoked
 
     async def revoke_user(self, user: str, *, progress: Progress | None = None) -> int:
         """Log a user out everywhere: every grant of theirs goes; returns keys deleted.

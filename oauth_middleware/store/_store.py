@@ -20,6 +20,7 @@ from oauth_middleware.models import (
     RefreshToken,
     RememberedConsent,
     Scope,
+    UserGrant,
 )
 from oauth_middleware.security import digest
 from oauth_middleware.store._authn import (
@@ -31,6 +32,7 @@ from oauth_middleware.store._authn import (
     ScopeSnapshot,
 )
 from oauth_middleware.store._clients import Clients, SaveCondition
+from oauth_middleware.store._connected import Connected
 from oauth_middleware.store._consent import Consent
 from oauth_middleware.store._context import Clock, Context, Progress, ttl_ms
 from oauth_middleware.store._device import DeviceCodes
@@ -85,6 +87,7 @@ class TokenStore:
         #: Pending consent transactions (``auth/``'s decision step).
         self.consent = Consent(ctx)
         self._remembered = Remembered(ctx, self._clients)
+        self._connected = Connected(ctx, self._revocation, self._remembered)
         #: Device authorization requests (RFC 8628), waiting for a person's decision.
         self.device = DeviceCodes(ctx)
         #: Pushed authorization requests waiting for ``auth/`` (RFC 9126).
@@ -258,6 +261,24 @@ class TokenStore:
     async def client_indexed(self, client_id: str) -> bool:
         """Whether any grant of ``client_id`` is indexed (it may have no client record)."""
         return await self._revocation.client_indexed(client_id)
+
+    # --- a person's own grants (the connected-apps page) ---------------------------------
+
+    async def list_user_grants(self, user: str) -> list[UserGrant]:
+        """``user``'s live grants as a person sees them (a client acting for itself is never
+        a user's): latest expiry first, fingerprints only."""
+        return await self._connected.grants(user)
+
+    async def revoke_user_grant(self, user: str, grant_id: str) -> bool:
+        """A person revokes one grant of theirs; False, with nothing changed, when it is
+        anyone else's or gone. Whose it is, the grant's own records decide, in the one
+        script that revokes it."""
+        return await self._connected.revoke(user, grant_id)
+
+    async def revoke_user_client(self, user: str, client_id: str) -> tuple[int, int]:
+        """A person disconnects a client: the consent remembered for it, then every grant of
+        theirs with it. Returns (grants revoked, consents forgotten); (0, 0): nothing was."""
+        return await self._connected.revoke_client(user, client_id)
 
     # --- remembered consent (OpenID Connect Core 1.0 §3.1.2.4) ----------------------------
 

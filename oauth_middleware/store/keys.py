@@ -66,6 +66,15 @@ How each operation that spans entities is split, and why it stays safe:
   the next fetch writes it) or a record without a fresh state (fetched again).
 * Listing clients or tokens (the admin's paging and search) reads one index or set, then
   each record by its own key: single-key commands the gateway routes per node.
+* A person's own grants (``_connected``, the connected-apps page): listing reads the
+  ``idx:user`` index, then each grant's members and records, single-key commands. Revoking
+  one never trusts the id posted: ``SWEEP_OWNED`` checks, in the grant's slot, that every
+  record of it names that user as a user (and the client, when one is named), and sweeps
+  it in the same step, then the ids leave ``idx:user`` and ``idx:client`` (one ``ZREM``
+  each). Disconnecting a client forgets the ``remembered`` entry first (the user's slot),
+  then runs ``SWEEP_OWNED`` with that client over ZSCAN pages of ``idx:user``. A grant's
+  owner never changes, so no step between the index read and the sweep can make another
+  person's grant pass the check.
 
 On a single node (and the embedded store) every key is on one server, so the gateway
 knows it needs no split: issuing runs the three bodies as one script

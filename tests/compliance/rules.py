@@ -678,6 +678,18 @@ RULES: tuple[Rule, ...] = (
     Rule("device.page.csrf", AUTHORIZE, "RFC 6749 §10.12; RFC 8628 §5.4",
          "The decision POST needs a CSRF token bound to the user and the user code and a "
          "same-origin browser; approve and deny racing leave exactly one decision."),
+    Rule("account.own-grants-only", SIDE, "RFC 7009 §2.1; RFC 9700 §4.14",
+         "The connected-apps page lists and revokes only the signed-in person's own grants "
+         "(as a user: a client's own grants under an id like a user's never); a form naming "
+         "someone else's grant or client changes nothing and says so (404)."),
+    Rule("account.login-only", SIDE, "RFC 6749 §3.1; RFC 9700 §4.14",
+         "The connected-apps page admits only the host's signed-in person: a request "
+         "carrying a bearer token (header, query, form body) is a 400 page that changes "
+         "nothing; anonymous visitors are sent to the login page with next=."),
+    Rule("account.csrf", SIDE, "RFC 6749 §10.12",
+         "Every connected-apps POST needs a CSRF token bound to the signed-in person and a "
+         "same-site browser: missing, foreign, expired or cross-site is a 403, nothing "
+         "revoked."),
     Rule("device.user-code.brute-force", TRANSPORT, "RFC 8628 §5.1, §5.2",
          "Wrong user codes are counted first, per caller address (10 per window) and "
          "overall (past 100, one per address); concurrent guesses gain nothing."),

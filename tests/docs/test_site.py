@@ -18,8 +18,8 @@ import oauth_middleware
 from tests.docs.fences import ROOT
 
 #: Public names outside ``oauth_middleware.__all__`` that docs/reference.md documents.
-ALSO_DOCUMENTED = ("server.AuthorizationServer", "admin.AdminApp", "wsgi.protect_wsgi",
-                   "wsgi.wsgi_token")
+ALSO_DOCUMENTED = ("server.AuthorizationServer", "admin.AdminApp", "account.ConnectedAppsApp",
+                   "wsgi.protect_wsgi", "wsgi.wsgi_token")
 
 
 def test_the_docs_build_in_strict_mode_without_fetching_anything(tmp_path: Path) -> None:

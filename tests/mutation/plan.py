@@ -103,7 +103,12 @@ MODULES: dict[str, tuple[str, ...]] = {
     "oauth_middleware/store/_tokens.py": (*_STORE, *_TOKEN, "tests/test_middleware.py",
                                           "tests/test_cache.py",
                                           "tests/server/test_token_cache.py"),
-    "oauth_middleware/store/_revocation.py": (*_STORE, *_TOKEN, "tests/test_cache.py"),
+    "oauth_middleware/store/_revocation.py": (*_STORE, *_TOKEN, "tests/test_cache.py",
+                                              "tests/test_connected_store.py"),
+    # A person's own grants: listed and revoked only by them (the connected-apps page).
+    "oauth_middleware/store/_connected.py": ("tests/test_connected_store.py",
+                                             "tests/account/test_connected_apps.py"),
+    "oauth_middleware/account/*": ("tests/account/test_connected_apps.py",),
     "oauth_middleware/store/_consent.py": (*_STORE, *_AUTHORIZE, "tests/server/test_grants.py"),
     "oauth_middleware/store/_remembered.py": ("tests/test_remembered_store.py",
                                               "tests/server/test_authorize_remembered.py",
