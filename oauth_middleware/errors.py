@@ -374,6 +374,16 @@ class DPoPRefused(InvalidDPoPProof):
         return dpop_challenge(self, realm)
 
 
+class DPoPNonceRefused(UseDPoPNonce):
+    """:class:`UseDPoPNonce` at a protected resource (RFC 9449 §9): 401 with a ``DPoP``
+    challenge and the nonce in ``DPoP-Nonce``."""
+
+    status_code = 401
+
+    def www_authenticate(self, realm: str) -> str:
+        return dpop_challenge(self, realm)
+
+
 class DPoPInvalidToken(InvalidToken):
     """A token refused at a protected resource for its DPoP binding (RFC 9449 §7.1, §7.2):
     the challenge names the ``DPoP`` scheme, the one the token must be presented with."""

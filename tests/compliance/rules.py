@@ -304,6 +304,18 @@ RULES: tuple[Rule, ...] = (
     Rule("dpop.resource.ath", RESOURCE, "RFC 9449 §4.3, §7.1",
          "At a protected resource the proof must carry ath, the hash of the presented token, "
          "and be made with the token's key: a stolen token without the key is refused."),
+    Rule("dpop.resource.nonce", RESOURCE, "RFC 9449 §9",
+         "With dpop_nonce a protected resource answers a proof without its current (or "
+         "previous) nonce 401 use_dpop_nonce with a DPoP challenge and DPoP-Nonce, before "
+         "the proof's jti is spent; nonces rotate per window through the store, shared by "
+         "every worker."),
+    Rule("dpop.resource.required", RESOURCE, "RFC 9449 §7.1; RFC 9728 §2",
+         "With require_dpop a protected resource refuses a token that is not DPoP-bound: "
+         "401 invalid_token with a DPoP challenge."),
+    Rule("dpop.resource.metadata", RESOURCE, "RFC 9728 §2",
+         "Protected-resource metadata names dpop_signing_alg_values_supported when the "
+         "resource checks proofs, and dpop_bound_access_tokens_required when it requires "
+         "them."),
     Rule("dpop.resource.challenge", RESOURCE, "RFC 9449 §7.1",
          "Refusals of DPoP requests are 401 with WWW-Authenticate: DPoP carrying error "
          "(invalid_dpop_proof or invalid_token) and algs."),
