@@ -674,6 +674,11 @@ RULES: tuple[Rule, ...] = (
          "device_code (stored as a digest), an 8-letter base-20 user_code shown WDJB-MJHT, "
          "verification_uri(_complete), expires_in and interval; a client's waiting codes "
          "are bounded."),
+    Rule("device.authorization.flood", TOKEN, "RFC 8628 §3.1, §5.2; RFC 6749 §10.10",
+         "device_authorization/ requests are counted per client id and caller address "
+         "before a device code is stored (counted first, in one script): past the "
+         "allowance 429 slow_down with Retry-After and nothing stored, so a request loop "
+         "cannot grow Redis; another address is unaffected."),
     Rule("device.polling", TOKEN, "RFC 8628 §3.4, §3.5",
          "Polling answers authorization_pending, slow_down (interval raised by 5 s in the "
          "script that records the poll), access_denied, expired_token; a device code is "
