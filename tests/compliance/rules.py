@@ -590,6 +590,11 @@ RULES: tuple[Rule, ...] = (
          "With a request_uri only the pushed parameters count: a query parameter saying "
          "the same is ignored, one saying otherwise is invalid_request, one the push "
          "lacks is ignored."),
+    Rule("par.prompt-login", AUTHORIZE, "RFC 9126 §4; OpenID Connect Core 1.0 §3.1.2.1",
+         "A pushed request with prompt=login comes back from the login page with only "
+         "client_id, request_uri and a signed, expiring mark bound to that request_uri; it "
+         "reaches the consent page only when the host's auth_time is at or after the mark, "
+         "and a forged, altered, expired or moved mark sends the person to log in again."),
     Rule("par.required", AUTHORIZE, "RFC 9126 §5, §6",
          "With require_par (server) or require_pushed_authorization_requests (client) "
          "auth/ refuses a request that was not pushed (invalid_request); the metadata names "
