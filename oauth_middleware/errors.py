@@ -273,6 +273,16 @@ class MissingToken(OAuthError):
         return f'Bearer realm="{safe_text(realm)}"'
 
 
+class DPoPMissingToken(MissingToken):
+    """No credentials where only DPoP-bound tokens are taken (RFC 9449 §7.1): the challenge
+    names the ``DPoP`` scheme and its ``algs``, still without an error code."""
+
+    default_description = "A DPoP-bound access token is required."
+
+    def www_authenticate(self, realm: str) -> str:
+        return f'DPoP realm="{safe_text(realm)}", algs="{" ".join(DPOP_ALGS)}"'
+
+
 class InvalidToken(OAuthError):
     error = "invalid_token"
     status_code = 401

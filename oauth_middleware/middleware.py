@@ -24,6 +24,7 @@ from oauth_middleware.dpop.resource import ResourceProofs, base_url
 from oauth_middleware.error_response import ErrorResponse, render
 from oauth_middleware.errors import (
     DPoPInvalidToken,
+    DPoPMissingToken,
     InsufficientScope,
     InvalidRequest,
     InvalidToken,
@@ -241,7 +242,7 @@ class OAuthMiddleware:
         if credential is None:
             if required is None:
                 return None
-            raise MissingToken()
+            raise DPoPMissingToken() if self.dpop.required else MissingToken()
         try:
             token = await self.verifier.resolve(credential.token)
         except StoreUnavailable:

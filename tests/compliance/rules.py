@@ -311,7 +311,8 @@ RULES: tuple[Rule, ...] = (
          "every worker."),
     Rule("dpop.resource.required", RESOURCE, "RFC 9449 §7.1; RFC 9728 §2",
          "With require_dpop a protected resource refuses a token that is not DPoP-bound: "
-         "401 invalid_token with a DPoP challenge."),
+         "401 invalid_token with a DPoP challenge; a request without credentials gets a "
+         "DPoP challenge (realm and algs, no error code)."),
     Rule("dpop.resource.metadata", RESOURCE, "RFC 9728 §2",
          "Protected-resource metadata names dpop_signing_alg_values_supported when the "
          "resource checks proofs, and dpop_bound_access_tokens_required when it requires "

@@ -105,6 +105,10 @@ async def test_require_dpop_refuses_a_bearer_token_and_takes_a_bound_one(
         refused = await client.get(
             "/me", headers={"Authorization": f"Bearer {issued.access_token}"})
         granted = await client.get("/me", headers=dpop(holder, token, clock))
+        anonymous = await client.get("/me")
+    assert anonymous.status_code == 401
+    assert anonymous.json() == {"error_description": "A DPoP-bound access token is required."}
+    assert anonymous.headers["www-authenticate"] == f'DPoP realm="api", {ALGS}'
     assert refused.status_code == 401
     assert refused.json() == {"error": "invalid_token", "error_description":
                               "This resource takes only DPoP-bound access tokens."}
