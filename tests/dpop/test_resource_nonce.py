@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -81,6 +82,22 @@ async def test_resource_nonces_are_shared_by_workers_and_rotate_with_one_window_
         fresh = assert_nonce_refusal(stale)
     assert fresh != nonce
     assert len(await redis_of(store).keys(f"{store.keys.prefix}dpop:nonce:*")) <= 3
+
+
+@pytest.mark.rule("dpop.resource.nonce")
+async def test_fifty_concurrent_first_requests_on_two_workers_are_all_given_one_nonce(
+        store: TokenStore, clock: FakeClock) -> None:
+    holder = Holder()
+    token = await bound_token(store, holder)
+    async with http(resource_app(store, dpop_nonce=60)) as one, \
+            http(resource_app(store, dpop_nonce=60)) as other:
+        answers = await asyncio.gather(*(
+            (one if i % 2 else other).get("/me", headers=dpop(holder, token, clock))
+            for i in range(50)))
+    nonces = {assert_nonce_refusal(answer) for answer in answers}
+    assert len(nonces) == 1
+    assert len(await redis_of(store).keys(f"{store.keys.prefix}dpop:nonce:*")) == 1
+    assert await jtis(store) == 0
 
 
 @pytest.mark.rule("dpop.resource.nonce")
