@@ -91,7 +91,9 @@ def create_app(*, base_url: str = "http://127.0.0.1:8000", store: TokenStore | N
             Middleware(AuthenticationMiddleware, backend=SessionBackend(sessions)),
             # /mcp: its own middleware, resource and audience (demo/mcp_server.py)
             mcp.middleware,
-            Middleware(OAuthMiddleware, store=store, scopes=polls.SCOPES, debug=True),
+            # public_url: where clients reach the API, the htu of their DPoP proofs
+            Middleware(OAuthMiddleware, store=store, scopes=polls.SCOPES, debug=True,
+                       public_url=base_url),
         ],
         lifespan=lifespan,
     )

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from demo import oidc_client
+from demo import dpop_client, oidc_client
 from demo.render import page, see_other
 from oauth_middleware.redaction import redact_scope
 from oauth_middleware.redirects import add_params
@@ -60,6 +60,9 @@ class ClientSession:
     calls: list[dict[str, Any]] = field(default_factory=list)
     #: "Sign in with OpenID Connect" (demo/oidc_client.py): pending, then its result.
     oidc: dict[str, Any] = field(default_factory=dict)
+    #: The DPoP-bound call (demo/dpop_client.py): this session's key, then what it showed.
+    dpop_key: dpop_client.ProofKey | None = None
+    dpop: dict[str, Any] = field(default_factory=dict)
 
 
 class DemoClient:
@@ -85,6 +88,7 @@ class DemoClient:
                 Route("/client/refresh", self.refresh, methods=["POST"]),
                 Route("/client/revoke", self.revoke, methods=["POST"]),
                 Route("/client/call", self.call, methods=["POST"]),
+                Route("/client/dpop", self.dpop, methods=["POST"]),
                 Route("/client/spa", self.spa), *self.openid.routes]
 
     def _http(self) -> httpx.AsyncClient:
@@ -111,7 +115,8 @@ class DemoClient:
         sid, session = self._session(request)
         context = {"tokens": self._shown(session.tokens), "calls": session.calls,
                    "error": session.error, "client_id": CLIENT_ID, "scope": SCOPE,
-                   "oidc": oidc_client.shown(session), "oidc_scope": oidc_client.SCOPE}
+                   "oidc": oidc_client.shown(session), "oidc_scope": oidc_client.SCOPE,
+                   "dpop": session.dpop}
         return self._bind(page(request, "client.html", context), sid)
 
     async def login(self, request: Request) -> Response:
@@ -149,6 +154,20 @@ class DemoClient:
         """Call the protected routes again with the current token (votes once more)."""
         sid, session = self._session(request)
         await self._call_api(session)
+        return self._bind(see_other("/client/"), sid)
+
+    async def dpop(self, request: Request) -> Response:
+        """Trade the refresh token for a DPoP-bound access token and call the API with it."""
+        sid, session = self._session(request)
+        refresh_token = session.tokens.get("refresh_token")
+        if refresh_token:
+            session.dpop_key = session.dpop_key or dpop_client.ProofKey()
+            async with self._http() as http:
+                session.dpop, rotated = await dpop_client.bound_call(
+                    http, session.dpop_key, self.base_url, refresh_token,
+                    (CLIENT_ID, self.secret))
+            if rotated:  # a confidential client's refresh token stays a bearer one (§5)
+                session.tokens = {**session.tokens, "refresh_token": rotated}
         return self._bind(see_other("/client/"), sid)
 
     async def refresh(self, request: Request) -> Response:

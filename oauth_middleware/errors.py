@@ -273,6 +273,16 @@ class MissingToken(OAuthError):
         return f'Bearer realm="{safe_text(realm)}"'
 
 
+class DPoPMissingToken(MissingToken):
+    """No credentials where only DPoP-bound tokens are taken (RFC 9449 §7.1): the challenge
+    names the ``DPoP`` scheme and its ``algs``, still without an error code."""
+
+    default_description = "A DPoP-bound access token is required."
+
+    def www_authenticate(self, realm: str) -> str:
+        return f'DPoP realm="{safe_text(realm)}", algs="{" ".join(DPOP_ALGS)}"'
+
+
 class InvalidToken(OAuthError):
     error = "invalid_token"
     status_code = 401
@@ -367,6 +377,16 @@ class UseDPoPNonce(OAuthError):
 
 class DPoPRefused(InvalidDPoPProof):
     """:class:`InvalidDPoPProof` at a protected resource: 401 with a ``DPoP`` challenge."""
+
+    status_code = 401
+
+    def www_authenticate(self, realm: str) -> str:
+        return dpop_challenge(self, realm)
+
+
+class DPoPNonceRefused(UseDPoPNonce):
+    """:class:`UseDPoPNonce` at a protected resource (RFC 9449 §9): 401 with a ``DPoP``
+    challenge and the nonce in ``DPoP-Nonce``."""
 
     status_code = 401
 

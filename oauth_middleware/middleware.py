@@ -24,6 +24,7 @@ from oauth_middleware.dpop.resource import ResourceProofs, base_url
 from oauth_middleware.error_response import ErrorResponse, render
 from oauth_middleware.errors import (
     DPoPInvalidToken,
+    DPoPMissingToken,
     InsufficientScope,
     InvalidRequest,
     InvalidToken,
@@ -71,7 +72,9 @@ class OAuthMiddleware:
     :class:`TokenStore`. Pass one of them. With ``resource`` (its URL, or a
     :class:`ProtectedResource`) it serves the RFC 9728 metadata, points every challenge
     to it and refuses tokens meant for other resources (docs/guides/mcp.md). With
-    ``public_url`` (or ``resource``) it accepts DPoP-bound tokens (docs/guides/dpop.md).
+    ``public_url`` (or ``resource``) it accepts DPoP-bound tokens (docs/guides/dpop.md);
+    ``dpop_nonce`` (seconds) makes proofs carry its nonce, ``require_dpop`` refuses tokens
+    that are not DPoP-bound (RFC 9449 §9, RFC 9728 §2).
     """
 
     def __init__(
@@ -91,6 +94,8 @@ class OAuthMiddleware:
         resource: str | ProtectedResource | None = None,
         require_audience: bool = False,
         public_url: str | None = None,
+        dpop_nonce: int | None = None,
+        require_dpop: bool = False,
     ) -> None:
         settings_checks.check_options("OAuthMiddleware", settings_checks.MIDDLEWARE, locals())
         self.app = app
@@ -106,7 +111,7 @@ class OAuthMiddleware:
         self._metadata_shadowed = False
         #: DPoP-bound tokens (RFC 9449 §7); ``htu`` is checked against ``public_url``.
         self.dpop = _resource_proofs(store if store is not None else verifier, public_url,
-                                     self.resource)
+                                     self.resource, dpop_nonce, require_dpop)
         if require_audience and self.resource is None:
             raise settings_checks.ConfigurationError(
                 "OAuthMiddleware: require_audience=True needs resource='https://...': the "
@@ -237,14 +242,14 @@ class OAuthMiddleware:
         if credential is None:
             if required is None:
                 return None
-            raise MissingToken()
+            raise DPoPMissingToken() if self.dpop.required else MissingToken()
         try:
             token = await self.verifier.resolve(credential.token)
         except StoreUnavailable:
             raise TemporarilyUnavailable(retry_after=self.retry_after) from None
         if token is None:  # the challenge names the scheme the client used (RFC 9449 §7.1)
             raise DPoPInvalidToken() if credential.dpop else InvalidToken()
-        if token.jkt or credential.dpop:
+        if token.jkt or credential.dpop or self.dpop.required:
             await self._bound(scope, credential, token)
         if self.resource is not None:
             resource_metadata.check_audience(token, self.resource, self.require_audience)
@@ -311,7 +316,8 @@ class OAuthMiddleware:
         elif not self.transport.secure(scope):
             await render(InvalidRequest("HTTPS is required."), None).send(send, head=head)
         else:
-            doc = resource_metadata.document(resource, self.policy.rules, self.sources)
+            doc = {**resource_metadata.document(resource, self.policy.rules, self.sources),
+                   **self.dpop.metadata()}
             await resource_metadata.send_document(doc, send, head=head)
 
     async def _refuse_websocket(self, scope: Scope, receive: Receive, send: Send,
@@ -337,12 +343,24 @@ class OAuthMiddleware:
 
 
 def _resource_proofs(source: object, public_url: str | None,
-                     resource: ProtectedResource | None) -> ResourceProofs:
-    """The middleware's DPoP checks: the replay cache in its store (a verifier that is
-    no store keeps none, so DPoP is refused), ``htu`` from ``public_url`` or the resource."""
+                     resource: ProtectedResource | None, nonce_period: int | None,
+                     required: bool) -> ResourceProofs:
+    """The middleware's DPoP checks: the replay cache and nonces in its store (a verifier
+    that is no store keeps none, so DPoP is refused), ``htu`` from ``public_url`` or the
+    resource."""
     url = base_url(public_url, None if resource is None else resource.identifier)
+    if nonce_period is not None and not 10 <= nonce_period <= 86400:
+        raise settings_checks.ConfigurationError(
+            f"OAuthMiddleware: dpop_nonce={nonce_period!r} is wrong: seconds a nonce "
+            "stays current, 10 to 86400 (e.g. 300), or None for no nonces")
+    if (nonce_period is not None or required) and (url is None
+                                                  or not isinstance(source, TokenStore)):
+        raise settings_checks.ConfigurationError(
+            "OAuthMiddleware: dpop_nonce= and require_dpop= need DPoP proofs checked: pass "
+            "store= (not a verifier) and public_url= (or resource=)")
     try:
-        return ResourceProofs(source if isinstance(source, TokenStore) else None, url)
+        return ResourceProofs(source if isinstance(source, TokenStore) else None, url,
+                              nonce_period=nonce_period, required=required)
     except ValueError:
         raise settings_checks.ConfigurationError(
             f"OAuthMiddleware: public_url={public_url!r} is wrong: the origin clients reach "

@@ -404,6 +404,7 @@ MIDDLEWARE: dict[str, Check] = {
     "header": flag,
     "form_body": flag, "query": flag, "debug": flag, "max_body_size": positive,
     "retry_after": positive, "require_audience": flag, "public_url": optional_text,
+    "dpop_nonce": optional(whole, "no DPoP nonces"), "require_dpop": flag,
 }
 #: ``AuthorizationServer(...)``'s options (their values are checked by ``ServerConfig``).
 SERVER: dict[str, Check] = {

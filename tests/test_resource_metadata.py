@@ -116,6 +116,8 @@ async def test_metadata_names_the_resource_its_issuer_the_route_scopes_and_enabl
         "bearer_methods_supported": ["header", "body"],
         "resource_name": "Polls MCP",
         "resource_documentation": "https://api.example.com/docs",
+        # a store-backed resource checks DPoP proofs (RFC 9728 §2, RFC 9449 §7)
+        "dpop_signing_alg_values_supported": ["ES256", "ES384", "PS256", "RS256", "Ed25519"],
     }
     assert response.headers["content-type"] == "application/json"
     assert response.headers["cache-control"] == "public, max-age=300"
@@ -371,7 +373,8 @@ async def test_a_resource_given_to_protect_is_another_resource_of_the_same_issue
     assert response.status_code == 200 and response.json() == {
         "resource": "https://api.example.com/files", "authorization_servers": [ISSUER],
         "scopes_supported": ["files:read"],
-        "bearer_methods_supported": ["header", "body", "query"]}
+        "bearer_methods_supported": ["header", "body", "query"],
+        "dpop_signing_alg_values_supported": ["ES256", "ES384", "PS256", "RS256", "Ed25519"]}
     assert mcp.status_code == 404
 
 

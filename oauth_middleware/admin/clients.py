@@ -33,7 +33,8 @@ NEW_CLIENT: dict[str, Any] = {
     "title": "", "client_id": "", "redirect_uris": "", "scopes": "", "type": "public",
     "grant_types": ["authorization_code", "refresh_token"], "token_lifetime": str(ACCESS_LIFETIME),
     "description": "", "link": "", "allow_http": False, "allow_plain_pkce": False,
-    "resources": "", "require_par": False, "post_logout_redirect_uris": "",
+    "resources": "", "require_par": False, "require_dpop": False,
+    "post_logout_redirect_uris": "",
     "access_token_format": "opaque", "access_token_alg": "", "id_token_alg": "",
 }
 
@@ -70,6 +71,7 @@ def form_values(form: Form) -> dict[str, Any]:
         "allow_plain_pkce": form.checked("allow_plain_pkce"),
         "resources": form.raw("resources").replace("\r\n", "\n"),
         "require_par": form.checked("require_par"),
+        "require_dpop": form.checked("require_dpop"),
         "post_logout_redirect_uris": form.raw("post_logout_redirect_uris").replace("\r\n", "\n"),
         "access_token_format": form.get("access_token_format"),
         "access_token_alg": form.get("access_token_alg"),
@@ -87,6 +89,7 @@ def client_values(client: Client) -> dict[str, Any]:
         "description": client.description, "link": client.link, "allow_http": False,
         "allow_plain_pkce": client.allow_plain_pkce, "resources": "\n".join(client.resources),
         "require_par": client.require_pushed_authorization_requests,
+        "require_dpop": client.require_dpop,
         "post_logout_redirect_uris": "\n".join(client.post_logout_redirect_uris),
         "access_token_format": client.access_token_format,
         "access_token_alg": client.access_token_alg,
@@ -107,6 +110,7 @@ def toolbox_fields(form: Form) -> dict[str, Any]:
         "allow_plain_pkce": form.checked("allow_plain_pkce"),
         "resources": [r.strip() for r in form.raw("resources").splitlines() if r.strip()],
         "require_pushed_authorization_requests": form.checked("require_par"),
+        "require_dpop": form.checked("require_dpop"),
         **_token_fields(form),
     }
 

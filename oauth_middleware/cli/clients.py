@@ -127,6 +127,9 @@ def client_group() -> None:
               help="Accept the PKCE 'plain' method from this client (S256 is always accepted).")
 @click.option("--require-par", is_flag=True,
               help="auth/ takes only requests this client pushed to par/ (RFC 9126).")
+@click.option("--require-dpop", is_flag=True,
+              help="token/ refuses its requests without a DPoP proof: its tokens are always "
+                   "DPoP-bound (RFC 9449 dpop_bound_access_tokens).")
 @click.option("--resource", "resources", multiple=True, metavar="URI",
               help="A resource (RFC 8707) the client's tokens may be meant for (repeat); "
                    "also their audience when it names none. Without any: every resource.")
@@ -149,8 +152,8 @@ def add(title: str, redirect_uris: tuple[str, ...], client_id: str | None,
         grant_types: tuple[str, ...], token_lifetime: int | None, registrant: str,
         description: str, link: str, allow_http: bool, allow_plain_pkce: bool,
         force_implicit: bool, resources: tuple[str, ...], access_token_format: str,
-        access_token_alg: str | None, require_par: bool, post_logout_uris: tuple[str, ...],
-        id_token_alg: str | None, as_json: bool) -> None:
+        access_token_alg: str | None, require_par: bool, require_dpop: bool,
+        post_logout_uris: tuple[str, ...], id_token_alg: str | None, as_json: bool) -> None:
     """Register a client titled TITLE.
 
     Prints its client_id and, for a confidential client, its secret: shown
@@ -170,6 +173,7 @@ def add(title: str, redirect_uris: tuple[str, ...], client_id: str | None,
         allow_plain_pkce=allow_plain_pkce, allow_confidential_implicit=force_implicit,
         resources=resources, access_token_format=access_token_format,
         access_token_alg=access_token_alg, require_pushed_authorization_requests=require_par,
+        require_dpop=require_dpop,
         post_logout_redirect_uris=post_logout_uris,
         id_token_signed_response_alg=id_token_alg or "",
     ))

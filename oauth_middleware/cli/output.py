@@ -120,6 +120,8 @@ def client_dict(client: Client, secret: str | None = None) -> dict[str, object]:
         data["access_token_alg"] = client.access_token_alg
     if client.require_pushed_authorization_requests:
         data["require_pushed_authorization_requests"] = True
+    if client.require_dpop:
+        data["dpop_bound_access_tokens"] = True
     if client.id_token_signed_response_alg:
         data["id_token_signed_response_alg"] = client.id_token_signed_response_alg
     return data

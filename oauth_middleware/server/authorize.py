@@ -47,13 +47,14 @@ from oauth_middleware.models import Client, PendingAuthorization
 from oauth_middleware.policy import grantable_scopes
 from oauth_middleware.redirects import add_params
 from oauth_middleware.server import authorization_request as areq
-from oauth_middleware.server import consent, par, remembered
+from oauth_middleware.server import consent, par, pushed_login, remembered
 from oauth_middleware.server.client_documents import DocumentClients
 from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.grants import AuthorizationGrant, Grants
 from oauth_middleware.server.oidc.interaction import needs_login
 from oauth_middleware.server.oidc.request import OpenIDRequest
 from oauth_middleware.server.pages import Pages
+from oauth_middleware.server.pushed_login import LoginMarks
 from oauth_middleware.server.registration import note_use
 from oauth_middleware.server.responses import redirect
 from oauth_middleware.server.throttle import Throttle, caller_address
@@ -101,6 +102,8 @@ class AuthorizationEndpoint:
         self.csrf = consent.CsrfTokens(
             config.secret_key, max_age=config.consent_lifetime, clock=config.store.clock
         )
+        self.login_marks = LoginMarks(config.secret_key, max_age=config.consent_lifetime,
+                                      clock=config.store.clock)
         self.origin = consent.origin_of(config.issuer)
         self.grants = grants if grants is not None else Grants(
             config, Throttle(config.store, config.throttle))
@@ -141,8 +144,8 @@ class AuthorizationEndpoint:
 
         An OpenID Provider validates before it looks at the login: ``prompt=none`` must
         answer the client with an error, never show a login page (Core 1.0 §3.1.2.6)."""
-        params = parse(request.scope["query_string"], max_bytes=areq.MAX_QUERY_BYTES,
-                       max_fields=areq.MAX_FIELDS)
+        params = sent = parse(request.scope["query_string"], max_bytes=areq.MAX_QUERY_BYTES,
+                              max_fields=areq.MAX_FIELDS)
         pushed = await par.resolve(  # a HEAD stores nothing: it extends nothing either
             self.config.store, params,
             keep_for=self.config.consent_lifetime if request.method == "GET" else 0)
@@ -160,13 +163,16 @@ class AuthorizationEndpoint:
                                            pushed=pushed.sha if pushed is not None else None)
         store = self.config.store
         if self.config.openid is not None:
+            openid = auth_request.openid
+            if pushed is not None:  # a login asked for already and given since
+                openid = pushed_login.satisfied(
+                    openid, user, self.login_marks.asked_at(sent, pushed.sha))
             try:
-                relogin = await needs_login(self.config, client, auth_request.openid, user,
-                                            store.clock())
+                relogin = await needs_login(self.config, client, openid, user, store.clock())
             except OAuthError as exc:
                 raise areq.ErrorRedirect(exc, target) from None
             if relogin or user is None:
-                return redirect(self.login_url(request, params, auth_request.openid))
+                return redirect(self.login_url(request, params, openid, pushed))
             if auth_request.openid.silent:
                 return await self.silently(request, auth_request, user)
         if user is None:  # unreachable: sent to the login page above (typing)
@@ -227,17 +233,24 @@ class AuthorizationEndpoint:
         return answer
 
     def login_url(self, request: Request, params: Params | None = None,
-                  openid: OpenIDRequest | None = None) -> str:
+                  openid: OpenIDRequest | None = None,
+                  pushed: par.Resolved | None = None) -> str:
         """``login_url?next=<this path and query>``; the login page sends the user back.
 
         For an OpenID request the host is also told ``prompt=login`` when it must ask the
         user again whatever its session says, and the ``login_hint`` and ``ui_locales``
         sent. ``prompt=login`` itself is taken out of ``next``: once the user signed in
-        again, coming back must not send them to the login page once more."""
+        again, coming back must not send them to the login page once more. A pushed
+        request comes back as it was sent, with a signed mark instead (:mod:`.pushed_login`)."""
         query = request.scope["query_string"].decode("ascii")
         extra: dict[str, str] = {}
         if openid is not None and params is not None:
-            if openid.forces_login:
+            if openid.forces_login and pushed is not None:
+                mark = self.login_marks.mark(pushed.sha, self.config.store.clock())
+                sent = parse(request.scope["query_string"], max_bytes=areq.MAX_QUERY_BYTES,
+                             max_fields=areq.MAX_FIELDS)
+                query = urlencode(pushed_login.next_query(sent, mark), quote_via=quote)
+            elif openid.forces_login:
                 query = urlencode([(k, v) for k, v in params.items if k != "prompt"],
                                   quote_via=quote)
             extra = {"prompt": "login"} if openid.forces_login or openid.max_age is not None \

@@ -59,6 +59,11 @@ class ThrottlePolicy:
     user_code_failures: int = 10
     #: ... from all addresses, past which each address is allowed one.
     user_code_failures_overall: int = 100
+    #: Device authorization requests (RFC 8628 §3.1) per client id from one address: each
+    #: makes a device code, and a flood would evict the client's other waiting devices.
+    device_requests: int = 20
+    #: ... per client id from all addresses, past which each address is allowed one.
+    device_requests_overall: int = 500
     #: Seconds a window lasts, from its first failure.
     window: int = 300
     #: Seconds a password check in flight counts against its address's allowance at most:
@@ -68,7 +73,8 @@ class ThrottlePolicy:
     def __post_init__(self) -> None:
         for name in ("client_failures", "client_failures_overall", "password_failures",
                      "password_failures_overall", "user_code_failures",
-                     "user_code_failures_overall"):
+                     "user_code_failures_overall", "device_requests",
+                     "device_requests_overall"):
             if not 0 < getattr(self, name) <= MAX_FAILURES:
                 raise ValueError(f"ThrottlePolicy.{name} must be 1 to {MAX_FAILURES}")
         for name in ("window", "attempt_timeout"):

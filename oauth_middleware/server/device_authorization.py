@@ -7,6 +7,14 @@ as a digest) to poll ``token/`` with, and a ``user_code`` a person types at
 ``verification_uri`` — eight letters of RFC 8628 §6.1's base-20 alphabet, shown as
 ``WDJB-MJHT`` — plus ``verification_uri_complete`` carrying it, which only prefills the
 page: the person still confirms (§5.4).
+
+Each request stores a device code, so requests are counted per client id and caller
+address (``ThrottlePolicy.device_requests`` per window, counted first, in the store):
+past the allowance the answer is 429 ``slow_down`` with ``Retry-After`` and nothing is
+stored. So a loop from one address stores at most ``device_requests`` codes per window
+(and cannot evict its client's other waiting devices, which are capped at
+``DEVICE_CODES_PER_CLIENT``); past ``device_requests_overall`` from every address, each
+address is allowed one.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from oauth_middleware.server.grants.base import requested_scopes, resources
 from oauth_middleware.server.grants.device_code import DEVICE_CODE
 from oauth_middleware.server.grants.request import Prefetch
 from oauth_middleware.server.responses import json_response
-from oauth_middleware.server.throttle import Throttle
+from oauth_middleware.server.throttle import Throttle, caller_address
 
 #: Where a person enters the code, under the issuer.
 VERIFICATION_PATH = "device"
@@ -43,8 +51,8 @@ def shown(user_code: str) -> str:
 class DeviceAuthorizationEndpoint(FormEndpoint):
     def __init__(self, config: ServerConfig, *, documents: DocumentClients | None = None) -> None:
         super().__init__(config)
-        self.clients = ClientAuthenticator(config.store, Throttle(config.store, config.throttle),
-                                           documents)
+        self.throttle = Throttle(config.store, config.throttle)
+        self.clients = ClientAuthenticator(config.store, self.throttle, documents)
 
     async def answer(self, request: Request, params: Params) -> Response:
         client, read = await self.clients.authenticate_ahead(
@@ -54,6 +62,7 @@ class DeviceAuthorizationEndpoint(FormEndpoint):
         scopes = await grantable_scopes(self.store, client, requested_scopes(params),
                                         snapshot=read.scopes)
         audience = requested_audience(client, resources(params), self.config.default_resource)
+        await self.throttle.spend("device", client.client_id, caller_address(request.scope))
         codes = await self.store.device.create(
             client_id=client.client_id, client_generation=client.generation,
             scopes=tuple(sorted(scopes)), audience=tuple(sorted(audience)),

@@ -105,7 +105,8 @@ def _metadata_of(client: Client) -> rm.Metadata:
         client_uri=client.link, scopes=client.scopes,
         post_logout_redirect_uris=client.post_logout_redirect_uris,
         require_par=client.require_pushed_authorization_requests,
-        id_token_signed_response_alg=client.id_token_signed_response_alg)
+        id_token_signed_response_alg=client.id_token_signed_response_alg,
+        dpop_bound=client.require_dpop)
 
 
 class _Registration(JsonEndpoint):
@@ -156,6 +157,7 @@ class RegistrationEndpoint(_Registration):
             post_logout_redirect_uris=metadata.post_logout_redirect_uris,
             require_pushed_authorization_requests=metadata.require_par,
             id_token_signed_response_alg=metadata.id_token_signed_response_alg,
+            require_dpop=metadata.dpop_bound,
             created_at=time.time(), generation=new_generation(), dynamic=True,
             registration_token_hash=digest(token))
         written = await self.store.register_dynamic_client(
@@ -241,7 +243,8 @@ class ClientConfigurationEndpoint(_Registration):
                           grant_types=metadata.grant_types, link=metadata.client_uri,
                           post_logout_redirect_uris=metadata.post_logout_redirect_uris,
                           require_pushed_authorization_requests=metadata.require_par,
-                          id_token_signed_response_alg=metadata.id_token_signed_response_alg)
+                          id_token_signed_response_alg=metadata.id_token_signed_response_alg,
+                          require_dpop=metadata.dpop_bound)
         if not await self.store.save_client(updated, only="same"):
             raise InvalidToken("The registration access token is invalid.")
         return self.answer(updated, metadata, token)

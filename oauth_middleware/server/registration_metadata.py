@@ -59,6 +59,8 @@ class Metadata:
     require_par: bool = False
     #: OpenID Connect Dynamic Client Registration 1.0 §2; empty: the server's RS256.
     id_token_signed_response_alg: str = ""
+    #: RFC 9449 §5.2: ``token/`` refuses this client's requests without a DPoP proof.
+    dpop_bound: bool = False
 
     @property
     def public(self) -> bool:
@@ -216,7 +218,8 @@ async def validate(data: dict[str, Any], policy: RegistrationPolicy, store: Toke
                     scopes=await _scopes(data, store),
                     post_logout_redirect_uris=_logout_uris(data, policy),
                     require_par=_flag(data, "require_pushed_authorization_requests"),
-                    id_token_signed_response_alg=_id_token_alg(data, signed))
+                    id_token_signed_response_alg=_id_token_alg(data, signed),
+                    dpop_bound=_flag(data, "dpop_bound_access_tokens"))
 
 
 def _flag(data: dict[str, Any], name: str) -> bool:
@@ -244,6 +247,8 @@ def described(metadata: Metadata) -> dict[str, object]:
         answer["post_logout_redirect_uris"] = list(metadata.post_logout_redirect_uris)
     if metadata.require_par:
         answer["require_pushed_authorization_requests"] = True
+    if metadata.dpop_bound:
+        answer["dpop_bound_access_tokens"] = True
     if metadata.id_token_signed_response_alg:
         answer["id_token_signed_response_alg"] = metadata.id_token_signed_response_alg
     return answer

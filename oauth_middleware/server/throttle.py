@@ -69,7 +69,7 @@ from oauth_middleware.security import new_secret
 from oauth_middleware.server.config import ThrottlePolicy
 from oauth_middleware.store import StoreUnavailable, TokenStore
 
-Bucket = Literal["client", "password", "user_code"]
+Bucket = Literal["client", "password", "user_code", "device"]
 #: A counter's state: (failures in its window, seconds left).
 State = tuple[int, int]
 #: Longest caller name kept when it is not an IP address (e.g. a Unix socket's).
@@ -124,6 +124,8 @@ class Throttle:
             return policy.client_failures, policy.client_failures_overall
         if bucket == "user_code":
             return policy.user_code_failures, policy.user_code_failures_overall
+        if bucket == "device":
+            return policy.device_requests, policy.device_requests_overall
         return policy.password_failures, policy.password_failures_overall
 
     async def check(self, bucket: Bucket, subject: str, address: str) -> None:
@@ -140,6 +142,11 @@ class Throttle:
         pair, overall = await self.store.throttle.count_failures(bucket, subject, address,
                                                         window=self.policy.window)
         self.judge(bucket, (pair[0] - 1, pair[1]), (overall[0] - 1, overall[1]))
+
+    async def spend(self, bucket: Bucket, subject: str, address: str) -> None:
+        """Count one request that costs storage (a device code), judged as a failure is:
+        counted first, so of N concurrent requests past the allowance none gets through."""
+        await self.failed(bucket, subject, address)
 
     @asynccontextmanager
     async def attempt(self, bucket: Bucket, subject: str, address: str

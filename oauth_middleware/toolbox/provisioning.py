@@ -86,6 +86,7 @@ async def ensure_client(
     access_token_alg: str | None = None,
     id_token_signed_response_alg: str = "",
     require_pushed_authorization_requests: bool = False,
+    require_dpop: bool = False,
 ) -> EnsuredClient:
     """Create client ``client_id`` or change it to match these arguments; safe to run at
     every start, by every worker at once.
@@ -120,6 +121,7 @@ async def ensure_client(
         "post_logout_redirect_uris": redirect_uris_for(post_logout_redirect_uris, allow_http),
         "id_token_signed_response_alg": id_token_algorithm(id_token_signed_response_alg),
         "require_pushed_authorization_requests": require_pushed_authorization_requests,
+        "require_dpop": require_dpop,
     }
     wanted["access_token_format"], wanted["access_token_alg"] = check_token_format(
         access_token_format, access_token_alg)

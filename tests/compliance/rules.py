@@ -304,6 +304,19 @@ RULES: tuple[Rule, ...] = (
     Rule("dpop.resource.ath", RESOURCE, "RFC 9449 §4.3, §7.1",
          "At a protected resource the proof must carry ath, the hash of the presented token, "
          "and be made with the token's key: a stolen token without the key is refused."),
+    Rule("dpop.resource.nonce", RESOURCE, "RFC 9449 §9",
+         "With dpop_nonce a protected resource answers a proof without its current (or "
+         "previous) nonce 401 use_dpop_nonce with a DPoP challenge and DPoP-Nonce, before "
+         "the proof's jti is spent; nonces rotate per window through the store, shared by "
+         "every worker."),
+    Rule("dpop.resource.required", RESOURCE, "RFC 9449 §7.1; RFC 9728 §2",
+         "With require_dpop a protected resource refuses a token that is not DPoP-bound: "
+         "401 invalid_token with a DPoP challenge; a request without credentials gets a "
+         "DPoP challenge (realm and algs, no error code)."),
+    Rule("dpop.resource.metadata", RESOURCE, "RFC 9728 §2",
+         "Protected-resource metadata names dpop_signing_alg_values_supported when the "
+         "resource checks proofs, and dpop_bound_access_tokens_required when it requires "
+         "them."),
     Rule("dpop.resource.challenge", RESOURCE, "RFC 9449 §7.1",
          "Refusals of DPoP requests are 401 with WWW-Authenticate: DPoP carrying error "
          "(invalid_dpop_proof or invalid_token) and algs."),
@@ -578,6 +591,11 @@ RULES: tuple[Rule, ...] = (
          "With a request_uri only the pushed parameters count: a query parameter saying "
          "the same is ignored, one saying otherwise is invalid_request, one the push "
          "lacks is ignored."),
+    Rule("par.prompt-login", AUTHORIZE, "RFC 9126 §4; OpenID Connect Core 1.0 §3.1.2.1",
+         "A pushed request with prompt=login comes back from the login page with only "
+         "client_id, request_uri and a signed, expiring mark bound to that request_uri; it "
+         "reaches the consent page only when the host's auth_time is at or after the mark, "
+         "and a forged, altered, expired or moved mark sends the person to log in again."),
     Rule("par.required", AUTHORIZE, "RFC 9126 §5, §6",
          "With require_par (server) or require_pushed_authorization_requests (client) "
          "auth/ refuses a request that was not pushed (invalid_request); the metadata names "
@@ -662,6 +680,11 @@ RULES: tuple[Rule, ...] = (
          "device_code (stored as a digest), an 8-letter base-20 user_code shown WDJB-MJHT, "
          "verification_uri(_complete), expires_in and interval; a client's waiting codes "
          "are bounded."),
+    Rule("device.authorization.flood", TOKEN, "RFC 8628 §3.1, §5.2; RFC 6749 §10.10",
+         "device_authorization/ requests are counted per client id and caller address "
+         "before a device code is stored (counted first, in one script): past the "
+         "allowance 429 slow_down with Retry-After and nothing stored, so a request loop "
+         "cannot grow Redis; another address is unaffected."),
     Rule("device.polling", TOKEN, "RFC 8628 §3.4, §3.5",
          "Polling answers authorization_pending, slow_down (interval raised by 5 s in the "
          "script that records the poll), access_denied, expired_token; a device code is "

@@ -143,6 +143,38 @@ async def test_reloading_the_client_page_casts_no_vote_and_call_again_casts_one(
     assert await _votes(agent) == {"header": 2, "form body": 0, "query": 0}
 
 
+async def test_the_client_page_shows_a_dpop_bound_token_that_works_only_with_its_proofs(
+    demo: Demo, agent: httpx.AsyncClient
+) -> None:
+    auth_url, _ = await _sign_in_through_client(agent)
+    action, page = await consent(agent, auth_url)
+    approved = await decide(agent, action, page, "approve")
+    await agent.get(approved.headers["location"])
+    before = (await agent.get("/client/")).text
+    assert 'id="dpop-call"' in before and 'id="dpop-jkt"' not in before
+    bound = await agent.post("/client/dpop")
+    assert location(bound)[0] == "/client/"
+    shown = (await agent.get("/client/")).text
+    text = read_page(shown).text
+    assert re.search(r'id="dpop-token-type">DPoP<', shown)
+    jkt = re.search(r'id="dpop-jkt">([A-Za-z0-9_-]{43})<', shown)
+    assert jkt is not None
+    assert re.findall(r"(DPoP|Bearer) GET (\S+) (\d{3})", text) == [
+        ("DPoP", "/polls/1/results", "200"), ("DPoP", "/api/me", "200"),
+        ("Bearer", "/polls/1/results", "401")]
+    assert '"user":"alice"' in text and "The token endpoint answered" not in text
+    assert 'WWW-Authenticate: DPoP realm="api", error="invalid_token"' in text
+    # the bearer token of the sign-in still works, and its refresh token was rotated in place
+    again = await agent.post("/client/call")
+    assert location(again)[0] == "/client/"
+    calls = read_page((await agent.get("/client/")).text).text
+    assert re.findall(r"(?:header|form body|query) (?:GET|POST) \S+ (\d{3})", calls) == [
+        "200"] * 4
+    # a second round reuses the session's key: same thumbprint, a new token
+    await agent.post("/client/dpop")
+    assert f'id="dpop-jkt">{jkt.group(1)}<' in (await agent.get("/client/")).text
+
+
 def _stopped_log(demo: Demo) -> str:
     """Everything the demo printed, its access log included (stopped, so all of it is written)."""
     demo.process.stop()

@@ -169,4 +169,5 @@ async def test_the_mcp_metadata_names_the_issuer_and_the_tool_scopes(demo: Demo)
     assert found.json() == {
         "resource": f"{demo.url}/mcp", "authorization_servers": [f"{demo.url}/oauth"],
         "scopes_supported": ["polls:results", "polls:vote"],
-        "bearer_methods_supported": ["header"], "resource_name": "Demo polls (MCP)"}
+        "bearer_methods_supported": ["header"], "resource_name": "Demo polls (MCP)",
+        "dpop_signing_alg_values_supported": ["ES256", "ES384", "PS256", "RS256", "Ed25519"]}
