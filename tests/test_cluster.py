@@ -213,19 +213,3 @@ async def test_a_cluster_none_of_whose_nodes_answers_is_a_503_never_a_500() -> N
         assert "invalid_token" not in response.headers.get("www-authenticate", "")
     finally:
         await store.aclose()
-
-
-async def test_a_local_cache_asked_of_a_cluster_is_refused_at_start_naming_the_fix(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """The cache is not kept on a cluster: asking for it fails at start, before any request,
-    rather than serving every read from Redis behind a setting that says otherwise."""
-    with pytest.raises(ValueError, match=r"^local_cache is not kept on a Redis Cluster yet: "
-                                         r"pass local_cache=False \(every read goes to Redis\)$"):
-        TokenStore.from_url(f"redis+cluster://127.0.0.1:{free_port()}", local_cache=True)
-    plain = TokenStore.from_url(f"redis+cluster://127.0.0.1:{free_port()}")
-    try:
-        assert plain.keys.prefix == "om:"
-        assert not caplog.records
-    finally:
-        await plain.aclose()
