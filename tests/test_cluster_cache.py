@@ -10,6 +10,7 @@ what is asynchronous by design (the listener subscribing, a failover).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -234,6 +235,32 @@ async def test_a_read_crossed_by_a_redirection_is_not_kept(reader: TokenStore) -
     assert cache.entries == {}
 
 
+async def test_a_read_crossed_by_an_invalidation_from_its_primary_is_not_kept(
+    reader: TokenStore, redis_cluster: Cluster,
+) -> None:
+    issued = await _issue(reader)
+    spread = _by_primary(reader, redis_cluster, issued)
+    await _warm(reader, issued)
+    cache = _cache(reader)
+    for port, tokens in spread.items():
+        key = _key(reader, tokens[0])
+        epoch = cache.begin(key)  # a read of it is in flight...
+        seen = cache.invalidations
+        admin = redis.Redis(port=port)
+        try:
+            assert admin.expire(key, 3600) == 1  # ...when another client rewrites it
+        finally:
+            admin.close()
+        await until(functools.partial(_more, cache, seen), "the invalidation arrived")
+        cache.finish(key, epoch, tokens[0].token)
+        assert key not in cache.entries
+        assert cache.live()  # one key went, not the cache
+
+
+def _more(cache: ClusterTokenCache, seen: int) -> bool:
+    return cache.invalidations > seen
+
+
 async def test_a_key_of_a_primary_the_cache_does_not_track_is_never_kept(
     reader: TokenStore,
 ) -> None:
@@ -272,6 +299,8 @@ async def test_a_killed_primary_stops_the_cache_and_after_the_failover_nothing_s
             victim = made.primaries[0]
             victim.kill()
             assert not cache.live()  # the closed socket is seen before any hit
+            await until(lambda: not cache.serving, "the session ended")
+            assert cache.entries == {}
             on_victim = spread[victim.port]
             await _resolved(writer, on_victim[0].access_token)  # the replica took over
             assert await writer.revoke_token(on_victim[0].access_token)
