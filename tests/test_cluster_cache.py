@@ -315,3 +315,35 @@ async def test_a_killed_primary_stops_the_cache_and_after_the_failover_nothing_s
         finally:
             await reader.aclose()
             await writer.aclose()
+
+
+#: What the docs add to the cluster ACL user for the cache (running-at-scale.md).
+CACHE_ACL = ("+client|id", "+client|tracking", "+subscribe", "+ping", "+cluster|myid",
+             "&__redis__:invalidate")
+
+
+async def test_the_cache_serves_through_tls_for_an_acl_user_given_the_documented_commands(
+    clock: FakeClock,
+) -> None:
+    """Each primary's invalidation connection is opened with the cluster's TLS options and
+    credentials, and the ACL the guide lists is enough for it."""
+    with cluster(tls=True, user=("store", "pw", "om:")) as made:
+        for node in made.primaries + made.replicas:
+            node.client().execute_command("ACL", "SETUSER", "store",  # type: ignore[no-untyped-call]
+                                          *CACHE_ACL)
+        reader = TokenStore.from_url(made.url, clock=clock, local_cache=True)
+        writer = TokenStore.from_url(made.url, clock=clock, local_cache=True)
+        try:
+            issued = await _issue(reader)
+            spread = _by_primary(reader, made, issued)
+            assert all(len(tokens) > 1 for tokens in spread.values())
+            await _warm(reader, issued)
+            _cache(writer).live()
+            await until(lambda: _cache(writer).serving, "the writer's cache serves")
+            for tokens in spread.values():
+                assert await writer.revoke_token(tokens[0].access_token)
+                assert await reader.resolve(tokens[0].access_token) is None
+                assert await reader.resolve(tokens[-1].access_token) == tokens[-1].token
+        finally:
+            await reader.aclose()
+            await writer.aclose()
