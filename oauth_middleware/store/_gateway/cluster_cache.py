@@ -112,10 +112,11 @@ class ClusterTokenCache(TokenCache):
             except _ENDS as exc:
                 logger.warning("token cache: cluster invalidation session ended (%s); cache "
                                "off until every primary is tracked again", type(exc).__name__)
+                if not isinstance(exc, ResponseError):  # a refusal (ACL) moved no slot
+                    self._router.remap()  # the next session, and requests, read the map
             finally:
                 self._links, self._names = (), frozenset()
                 self._stop_serving()
-                self._router.remap()
                 for conn in conns:
                     await conn.disconnect(nowait=True)
             await asyncio.sleep(RECONNECT_DELAY)
