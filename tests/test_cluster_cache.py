@@ -154,6 +154,7 @@ async def test_a_revocation_through_another_worker_is_refused_at_once_on_every_p
         assert await redis_of(reader).exists(_key(reader, tokens)) == 0
 
 
+@pytest.mark.rule("revoke.cache-cluster-topology")
 async def test_a_slot_moved_under_a_cached_key_is_read_from_redis_then_tracked_there(
     reader: TokenStore, writer: TokenStore, redis_cluster: Cluster,
     monkeypatch: pytest.MonkeyPatch,
@@ -199,6 +200,7 @@ def _admin(node: Node, *command: Any) -> Any:
     return node.client().execute_command(*command)  # type: ignore[no-untyped-call]
 
 
+@pytest.mark.rule("revoke.cache-cluster-topology")
 async def test_a_dropped_tracking_connection_flushes_the_cache_and_stops_serving(
     reader: TokenStore, redis_cluster: Cluster, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -220,6 +222,7 @@ async def test_a_dropped_tracking_connection_flushes_the_cache_and_stops_serving
     await _warm(reader, issued)
 
 
+@pytest.mark.rule("revoke.cache-cluster-topology")
 async def test_a_read_crossed_by_a_redirection_is_not_kept(reader: TokenStore) -> None:
     """A MOVED or ASK met by any call of this process flushes the cache: a read in flight
     meanwhile is not kept, whatever its key."""
@@ -261,6 +264,7 @@ def _more(cache: ClusterTokenCache, seen: int) -> bool:
     return cache.invalidations > seen
 
 
+@pytest.mark.rule("revoke.cache-cluster-topology")
 async def test_a_key_of_a_primary_the_cache_does_not_track_is_never_kept(
     reader: TokenStore,
 ) -> None:
@@ -285,6 +289,7 @@ async def _resolved(store: TokenStore, token: str) -> Any:
 
 
 @pytest.mark.failover
+@pytest.mark.rule("revoke.cache-cluster-topology")
 async def test_a_killed_primary_stops_the_cache_and_after_the_failover_nothing_stale_is_served(
     clock: FakeClock,
 ) -> None:
