@@ -141,11 +141,11 @@ class ClusterTokenCache(TokenCache):
     async def _beat(self, links: list[Invalidations], nodes: list[ClusterNode]) -> SlotMap:
         """A PING answered on every link, and the one slot map every linked primary
         reports, made of exactly the linked primaries (:class:`TopologyChanged` if not)."""
-        pings = [link.ask("PING", timeout=self.lease) for link in links]
         manager = self._router.client.nodes_manager
         now = [manager.get_node(node_name=node.name) for node in nodes]
         if None in now:
             raise TopologyChanged("a linked primary left the slot map")
+        pings = [link.ask("PING", timeout=self.lease) for link in links]
         views = [_view(node) for node in now if node is not None]
         waits = [asyncio.ensure_future(wait) for wait in (*pings, *views)]
         try:
