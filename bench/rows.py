@@ -18,7 +18,7 @@ from oauth_middleware.models import TOKEN_EXCHANGE
 from oauth_middleware.server.exchange_policy import ACCESS_TOKEN_TYPE
 
 App = Literal["bare", "protected", "audience", "cached", "jwt", "dpop", "peer", "cluster",
-              "cluster2"]
+              "cluster2", "cluster_cached"]
 Pool = Literal["codes", "oidc_codes", "oidc_es256_codes", "refresh", "access", "proofs"]
 FORM = "application/x-www-form-urlencoded"
 #: Shaped like one of our tokens, but never issued: the lookup runs and misses.
@@ -52,8 +52,8 @@ def _post(path: str, body: str, seeded: Seeded, es256: bool = False) -> Request:
 
 def cluster_rows(seeded: Seeded) -> list[Row]:
     """The same requests through a 3-primary Redis Cluster (its own seeded client and
-    token): against ``header`` and ``token_cc`` of the same run, and two workers against
-    one."""
+    token): against ``header``, ``token_cc`` and ``cached`` of the same run, and two workers
+    against one."""
     bearer = {"Authorization": f"Bearer {seeded.token}"}
     return [
         Row("cluster_header", "cluster: protected, header token", "cluster",
@@ -61,6 +61,8 @@ def cluster_rows(seeded: Seeded) -> list[Row]:
         Row("cluster_cc", "cluster: token client_credentials", "cluster",
             _post("/oauth/token", f"grant_type=client_credentials&scope={SCOPE}", seeded),
             server=True),
+        Row("cluster_cached", "cluster: protected, header token, local_cache=True",
+            "cluster_cached", Request(headers=bearer)),
         Row("cluster_header_2w", "cluster: protected, header token, 2 workers", "cluster2",
             Request(headers=bearer)),
     ]

@@ -63,7 +63,7 @@ class Bench:
         self.cluster: Seeded | None = self.seeded  # a placeholder until the cluster is seeded
         needed = {row.app for row in self.rows()}
         self.cluster = None
-        if needed & {"cluster", "cluster2"}:
+        if needed & {"cluster", "cluster2", "cluster_cached"}:
             self._start_cluster(stack, needed)
         for app in ("bare", "protected", "audience", "cached", "jwt", "dpop"):
             if app in needed:
@@ -84,9 +84,11 @@ class Bench:
         store = TokenStore.from_url(url)
         stack.callback(lambda: self.loop.run_until_complete(store.aclose()))
         self.cluster = self.loop.run_until_complete(seed.base(store))
-        for app, workers, cpu in (("cluster", 1, self.s.cpu(True)), ("cluster2", 2, None)):
+        for app, factory, workers, cpu in (("cluster", "protected", 1, self.s.cpu(True)),
+                                           ("cluster_cached", "cached", 1, self.s.cpu(True)),
+                                           ("cluster2", "protected", 2, None)):
             if app in needed:
-                proc = procs.uvicorn("bench.apps:protected", url, cpu, workers=workers)
+                proc = procs.uvicorn(f"bench.apps:{factory}", url, cpu, workers=workers)
                 self.apps[app] = stack.enter_context(proc)
 
     def pool(self, row: Row, size: int) -> Path | None:

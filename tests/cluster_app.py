@@ -1,5 +1,6 @@
 """The protected route and the authorization server on a Redis Cluster, for real uvicorn
-workers (``uvicorn --factory tests.cluster_app:app``; reads ``REDIS_URL``).
+workers (``uvicorn --factory tests.cluster_app:app``; reads ``REDIS_URL``, and
+``OM_LOCAL_CACHE=1`` turns the local cache on).
 
 ``/me`` is protected; the authorization server is mounted at ``/oauth`` (plain HTTP,
 debug mode). The throttle is set high: a test's traffic is many requests of one client.
@@ -20,7 +21,8 @@ from oauth_middleware.server import AuthorizationServer, ThrottlePolicy
 
 def app() -> Starlette:
     store = TokenStore.from_url(os.environ["REDIS_URL"],
-                                replica_timeout=int(os.environ.get("OM_REPLICA_TIMEOUT", "200")))
+                                replica_timeout=int(os.environ.get("OM_REPLICA_TIMEOUT", "200")),
+                                local_cache=os.environ.get("OM_LOCAL_CACHE") == "1")
 
     async def me(request: Request) -> Response:
         return JSONResponse({"user": request.user.identity})

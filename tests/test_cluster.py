@@ -21,9 +21,10 @@ from oauth_middleware.store import NewTokens, StoreNotDurable, StoreUnavailable,
 from oauth_middleware.store._gateway.cluster import ClusterRouter
 from oauth_middleware.store._gateway.health import UnsafeRedis
 from tests.conftest import FakeClock
+from tests.polling import until
 from tests.redis_process import free_port
 from tests.server.token_harness import build_app, http
-from tests.store_helpers import redis_of
+from tests.store_helpers import cache_of, redis_of
 from tests.topologies import Cluster, Node
 
 pytestmark = pytest.mark.topology
@@ -36,10 +37,15 @@ UNKNOWN = "A" * 22 + "." + "B" * 43
 AT_ONCE = 50
 
 
-@pytest.fixture
-async def on_cluster(redis_cluster: Cluster, clock: FakeClock) -> AsyncIterator[TokenStore]:
-    store = TokenStore.from_url(redis_cluster.url, clock=clock)
+@pytest.fixture(params=[False, True], ids=["uncached", "local_cache"])
+async def on_cluster(redis_cluster: Cluster, clock: FakeClock, request: pytest.FixtureRequest
+                     ) -> AsyncIterator[TokenStore]:
+    """The store on the cluster, without and with the local cache (serving once yielded)."""
+    store = TokenStore.from_url(redis_cluster.url, clock=clock, local_cache=request.param)
     await redis_of(store).flushdb()
+    if request.param:
+        cache_of(store).live()  # starts the listener
+        await until(cache_of(store).live, "the cache serves")
     yield store
     await store.aclose()
 
@@ -213,19 +219,3 @@ async def test_a_cluster_none_of_whose_nodes_answers_is_a_503_never_a_500() -> N
         assert "invalid_token" not in response.headers.get("www-authenticate", "")
     finally:
         await store.aclose()
-
-
-async def test_a_local_cache_asked_of_a_cluster_is_refused_at_start_naming_the_fix(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """The cache is not kept on a cluster: asking for it fails at start, before any request,
-    rather than serving every read from Redis behind a setting that says otherwise."""
-    with pytest.raises(ValueError, match=r"^local_cache is not kept on a Redis Cluster yet: "
-                                         r"pass local_cache=False \(every read goes to Redis\)$"):
-        TokenStore.from_url(f"redis+cluster://127.0.0.1:{free_port()}", local_cache=True)
-    plain = TokenStore.from_url(f"redis+cluster://127.0.0.1:{free_port()}")
-    try:
-        assert plain.keys.prefix == "om:"
-        assert not caplog.records
-    finally:
-        await plain.aclose()

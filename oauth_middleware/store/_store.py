@@ -130,8 +130,8 @@ class TokenStore:
         ``local_cache=True`` keeps validated tokens, client records and the scope registry
         in process, invalidated by Redis itself (:mod:`._gateway.cache`);
         it needs a Redis server (6.0 or newer) and is ignored by the embedded store,
-        which is in process already. A cluster URL with it is a ``ValueError``: the cache
-        is not kept on a Redis Cluster yet.
+        which is in process already. On a cluster it tracks every primary and is emptied on
+        any change of the slot map (:mod:`._gateway.cluster_cache`).
 
         ``max_grants_per_user`` bounds one user's live grants (``max_grants_per_client``,
         a client's own, from client credentials): one more revokes the one that expires

@@ -457,6 +457,10 @@ RULES: tuple[Rule, ...] = (
          "reached the host is unread."),
     Rule("revoke.cache-database-swapped", SIDE, "RFC 7009 §2.2",
          "A flush or SWAPDB of the store's database empties every worker's local cache."),
+    Rule("revoke.cache-cluster-topology", SIDE, "RFC 7009 §2.2",
+         "On a Redis Cluster the local cache tracks every primary and serves no entry across "
+         "a slot move, a failover or a lost tracking connection unless Redis has confirmed "
+         "it since."),
     Rule("introspect.aud", SIDE, "RFC 7662 §2.2; RFC 8707 §2",
          "Introspection answers a token's audience as aud: one string, or an array of "
          "several; no aud when none was recorded."),

@@ -150,7 +150,7 @@ class TokenCache:
         """End one read of ``key``; True when nothing invalidated it meanwhile (and Redis
         tracks it: a key outside ``prefixes`` would never be invalidated)."""
         fresh = (epoch == self._epoch and key not in self._spoiled and self.serving
-                 and key.startswith(self.prefixes))
+                 and self._tracks(key))
         left = self._reading[key] - 1
         if left:
             self._reading[key] = left
@@ -158,6 +158,10 @@ class TokenCache:
             del self._reading[key]
             self._spoiled.discard(key)
         return fresh
+
+    def _tracks(self, key: str) -> bool:
+        """Whether Redis sends this cache the invalidations of ``key``."""
+        return key.startswith(self.prefixes)
 
     def forget(self, key: str) -> None:
         """This process changed ``key``: drop it now, and spoil reads of it in flight."""
@@ -222,13 +226,8 @@ class TokenCache:
         :func:`asyncio.wait`, which never swallows a cancellation, so shutting
         the loop down always ends this task.
         """
-        await _bounded(asyncio.ensure_future(conn.connect()), self.lease)  # type: ignore[no-untyped-call]
-        link = Invalidations.take_over(conn, self._invalidate, INVALIDATION_CHANNEL)
+        link = await self._subscribed(conn)
         ask = functools.partial(link.ask, timeout=self.lease)
-        client_id = await ask("CLIENT", "ID")
-        prefixes = [arg for prefix in self.prefixes for arg in ("PREFIX", prefix)]
-        await ask("CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", *prefixes)
-        await ask("SUBSCRIBE", INVALIDATION_CHANNEL)
         self._link = link
         self.flush()  # anything read before tracking began may have missed its invalidation
         while True:
@@ -236,6 +235,18 @@ class TokenCache:
             await self._heartbeat(ask("PING"))
             self._serving_until = sent + self.lease
             await asyncio.sleep(max(0.0, sent + self.heartbeat - time.monotonic()))
+
+    async def _subscribed(self, conn: AbstractConnection) -> Invalidations:
+        """Connect ``conn``, turn tracking on for :attr:`prefixes` redirected to itself, and
+        subscribe it to the invalidations (each wait bounded by the lease)."""
+        await _bounded(asyncio.ensure_future(conn.connect()), self.lease)  # type: ignore[no-untyped-call]
+        link = Invalidations.take_over(conn, self._invalidate, INVALIDATION_CHANNEL)
+        ask = functools.partial(link.ask, timeout=self.lease)
+        client_id = await ask("CLIENT", "ID")
+        prefixes = [arg for prefix in self.prefixes for arg in ("PREFIX", prefix)]
+        await ask("CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", *prefixes)
+        await ask("SUBSCRIBE", INVALIDATION_CHANNEL)
+        return link
 
     async def _heartbeat(self, pong: Awaitable[Any]) -> None:
         """Wait for the PONG and, alongside, read the database generation; a new one

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -72,6 +72,15 @@ class ClusterRouter:
         self.client = client
         self._stale = True
         self._lock = asyncio.Lock()
+        #: Called whenever the slot map may have moved (the local cache flushes, see
+        #: :mod:`.cluster_cache`).
+        self.on_remap: Callable[[], None] | None = None
+
+    def remap(self) -> None:
+        """A redirection or a failed node: read the slot map again before the next trip."""
+        self._stale = True
+        if self.on_remap is not None:
+            self.on_remap()
 
     async def ready(self) -> None:
         """Read the slot map first, or again after a failure or a redirection."""
@@ -99,7 +108,7 @@ class ClusterRouter:
         try:
             return await self._exchange(commands, wait)
         except RedisClusterException as exc:
-            self._stale = True
+            self.remap()
             raise RedisConnectionError(type(exc).__name__) from None
 
     async def _exchange(self, commands: Sequence[Command], wait: Wait | None
@@ -128,14 +137,30 @@ class ClusterRouter:
                 break
         return replies, acked
 
+    async def everywhere(self, command: Command) -> None:
+        """Send ``command`` to every primary at once (an error reply raises)."""
+        try:
+            await self.ready()
+            primaries = self.client.nodes_manager.get_nodes_by_server_type("primary")
+            results = await asyncio.gather(*(self._node_trip(node, [command], [False], None)
+                                             for node in primaries))
+        except RedisClusterException as exc:
+            self.remap()
+            raise RedisConnectionError(type(exc).__name__) from None
+        for (reply,), _ in results:
+            if isinstance(reply, ResponseError):
+                raise reply
+
     def _asked(self, reply: ResponseError) -> ClusterNode | None:
         """Where a redirected command goes next: the ASK target, or (None) its slot's owner
-        once the map is read again."""
+        once the map is read again. Either way a slot is moving: :attr:`on_remap` hears of it."""
         if isinstance(reply, AskError) and not isinstance(reply, MovedError):
             node = self.client.nodes_manager.get_node(host=reply.host, port=reply.port)
             if node is not None:
+                if self.on_remap is not None:
+                    self.on_remap()
                 return node
-        self._stale = True
+        self.remap()
         return None
 
     async def _node_trip(self, node: ClusterNode, commands: list[Command],
@@ -151,7 +176,7 @@ class ClusterRouter:
         try:
             replies = await _send_and_read(connection, flat)
         except STORE_ERRORS:
-            self._stale = True
+            self.remap()
             await connection.disconnect(nowait=True)
             raise
         finally:

@@ -37,6 +37,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from oauth_middleware.store._gateway.batch import Batcher
 from oauth_middleware.store._gateway.cache import CACHE_SIZE, TokenCache
 from oauth_middleware.store._gateway.cluster import ClusterPipelines, ClusterReader, ClusterRouter
+from oauth_middleware.store._gateway.cluster_cache import ClusterTokenCache
 from oauth_middleware.store._gateway.cluster_nodes import (
     cluster_health,
     connected_replicas,
@@ -126,14 +127,13 @@ class Gateway:
     def track(self, prefixes: Sequence[str], *, generation_key: str,
               size: int = CACHE_SIZE) -> None:
         """Turn the local cache on for keys under ``prefixes`` (ignored when embedded: the
-        embedded store is in process already; ``ValueError`` on a cluster, which it does
-        not support yet)."""
+        embedded store is in process already). On a cluster, one invalidation connection
+        per primary (:mod:`.cluster_cache`); a cluster has no ``SWAPDB``, so no generation."""
         if self.embedded:
             return
-        if self.cluster:  # refused, not ignored: a deployment sized for cache hits would
-            # find every request reading Redis only under load
-            raise ValueError("local_cache is not kept on a Redis Cluster yet: pass "
-                             "local_cache=False (every read goes to Redis)")
+        if self._router is not None:
+            self.cache = ClusterTokenCache(self._router, *prefixes, size=size)
+            return
         client = self.client
 
         async def generation() -> bytes | None:
@@ -275,10 +275,16 @@ class Gateway:
         Redis answers a write and sends its invalidations in the same event-loop turn,
         in no fixed order; a command sent after that answer is served in a later turn,
         once everything queued in the first was written. So when this returns, every
-        worker's invalidation connection has the message (see :mod:`.cache`).
+        worker's invalidation connection has the message (see :mod:`.cache`); on a
+        cluster the round trip goes to every primary at once.
         """
-        if self.cache is not None:
+        if self.cache is None:
+            return
+        if self._router is None:
             await self.send([("PING",)])
+            return
+        with GUARD:  # on a cluster, each primary that took a write sends its invalidations
+            await self._router.everywhere(("PING",))
 
     async def scan(self, cursor: int, pattern: str, count: int) -> tuple[int, list[str]]:
         """One ``SCAN`` page of keys matching ``pattern``: of every primary on a cluster
