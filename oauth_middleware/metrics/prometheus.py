@@ -50,6 +50,7 @@ class PrometheusMetrics(Metrics):
         self.registry = registry if registry is not None else CollectorRegistry()
         self._requests = Counter("oauth_requests", "Requests by endpoint and outcome",
                                  ("endpoint", "outcome"), registry=self.registry)
+        self._counted: dict[tuple[str, str], Counter] = {}
         self._durations = Histogram("oauth_request_duration_seconds",
                                     "Time the server's endpoints took to answer",
                                     ("endpoint",), buckets=BUCKETS, registry=self.registry)
@@ -70,7 +71,12 @@ class PrometheusMetrics(Metrics):
         self._stores.stores.append(store)
 
     def request(self, endpoint: str, outcome: str) -> None:
-        self._requests.labels(endpoint, outcome).inc()
+        # the labelled child looked up once per pair (labels() takes a lock and builds a
+        # tuple); the pairs are a bounded vocabulary, so is this dict
+        child = self._counted.get((endpoint, outcome))
+        if child is None:
+            child = self._counted[endpoint, outcome] = self._requests.labels(endpoint, outcome)
+        child.inc()
 
     def duration(self, endpoint: str, seconds: float) -> None:
         self._durations.labels(endpoint).observe(seconds)
