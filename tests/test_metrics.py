@@ -7,10 +7,12 @@ import secrets
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from oauth_middleware import OAuthMiddleware
 from oauth_middleware.errors import InvalidRequest
+from oauth_middleware.metrics.prometheus import PrometheusMetrics
 from oauth_middleware.metrics.sink import ANONYMOUS, ERROR_CODES, OK, outcome
 from oauth_middleware.server.token import TokenEndpoint
 from oauth_middleware.settings_checks import ConfigurationError
@@ -200,3 +202,18 @@ def test_a_wrong_metrics_option_names_the_fix() -> None:
     with pytest.raises(ConfigurationError, match="PrometheusMetrics"):
         OAuthMiddleware(lambda *a: None, store=TokenStore.from_url(None),  # type: ignore[arg-type]
                         metrics="prometheus")  # type: ignore[arg-type]
+
+
+def test_histogram_buckets_are_cumulative_and_a_bound_counts_in_its_own_bucket() -> None:
+    metrics = PrometheusMetrics()
+    for seconds in (0.001, 0.0011, 3.0):
+        metrics.resolve_time(seconds)
+    families = {f.name: f for f in text_string_to_metric_families(
+        generate_latest(metrics.registry).decode())}
+    buckets = {s.labels["le"]: s.value for s in families["oauth_token_resolve_seconds"].samples
+               if s.name.endswith("_bucket")}
+    assert (buckets["0.0005"], buckets["0.001"], buckets["0.0025"]) == (0, 1, 2)
+    assert (buckets["2.5"], buckets["+Inf"]) == (2, 3)
+    sums = {s.name: s.value for s in families["oauth_token_resolve_seconds"].samples}
+    assert sums["oauth_token_resolve_seconds_count"] == 3
+    assert sums["oauth_token_resolve_seconds_sum"] == pytest.approx(3.0021)
