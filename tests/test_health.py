@@ -27,6 +27,7 @@ def assert_probe(response: httpx.Response, status: int, body: dict[str, str]) ->
     assert response.json() == body
 
 
+@pytest.mark.rule("redis.readiness", "redis.resume")
 async def test_readyz_turns_503_when_redis_stops_and_200_when_it_is_back(
     own_redis: RedisProcess,
 ) -> None:

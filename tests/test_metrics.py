@@ -96,6 +96,7 @@ async def test_metrics_expose_every_series_with_its_labels_after_a_few_requests(
         assert (name, ()) in samples
 
 
+@pytest.mark.rule("rest.metrics-labels-bounded", "rest.no-secret-in-logs")
 async def test_no_token_or_secret_reaches_a_label_and_random_input_adds_no_series(
     store: TokenStore,
 ) -> None:
@@ -138,6 +139,7 @@ async def test_no_token_or_secret_reaches_a_label_and_random_input_adds_no_serie
             assert found["outcome"] in ERROR_CODES | {OK, ANONYMOUS}
 
 
+@pytest.mark.rule("redis.resource-503", "redis.token-503")
 async def test_a_redis_outage_is_counted_as_redis_errors_and_503s(
     own_redis: RedisProcess, own_store: TokenStore,
 ) -> None:
@@ -189,6 +191,7 @@ async def test_cache_hits_misses_and_invalidations_are_counted(cached: TokenStor
     assert value(samples, "oauth_cache_invalidations_total") == cache.invalidations >= 1
 
 
+@pytest.mark.rule("rest.metrics-labels-bounded")
 def test_outcomes_are_error_codes_of_the_library_only() -> None:
     forged = InvalidRequest()
     forged.error = "x" * 40  # type: ignore[misc]  # not a code of ours: not a label value

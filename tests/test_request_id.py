@@ -49,6 +49,7 @@ async def test_a_safe_request_id_is_echoed_and_stamped_on_every_log_line_of_the_
     assert current() is None  # nothing leaks out of the request
 
 
+@pytest.mark.rule("rest.request-id-safe", "rest.log-lines-escaped")
 @pytest.mark.parametrize("sent", [
     "a" * (MAX_LENGTH + 1), "has space", "new\r\nline", "quote\"", "", "é", "semi;colon",
 ])
@@ -65,6 +66,7 @@ async def test_an_unsafe_request_id_is_replaced_by_a_generated_one(
     assert sent not in log_lines.getvalue() or sent == ""
 
 
+@pytest.mark.rule("rest.request-id-safe", "rest.no-secret-in-logs")
 async def test_two_ids_or_one_carrying_the_credentials_are_replaced(
     store: TokenStore, log_lines: io.StringIO,
 ) -> None:
@@ -94,6 +96,7 @@ async def test_fifty_concurrent_requests_each_log_only_their_own_id(
         assert line["request_id"] == f"req-{number}"
 
 
+@pytest.mark.rule("rest.log-lines-escaped")
 def test_the_json_formatter_writes_one_parsable_line_per_record_even_with_a_crlf() -> None:
     record = logging.LogRecord("oauth_middleware.server", logging.ERROR, __file__, 1,
                                "refused %r", ("/a\r\nforged: line",), None)
