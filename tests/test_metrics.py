@@ -20,12 +20,12 @@ from oauth_middleware.store import NewTokens, TokenStore
 from tests.ops_app import build_ops_app
 from tests.polling import until
 from tests.redis_process import RedisProcess
-from tests.server.token_harness import auth_of, basic, confidential, http
+from tests.server.token_harness import REDIRECT_URI, auth_of, basic, confidential, http
 from tests.store_helpers import cache_of
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 #: Every endpoint label the library names (the middleware and the server's JSON endpoints).
-ENDPOINTS = {"middleware", "token", "revocation", "introspection", "metadata", "jwks",
+ENDPOINTS = {"middleware", "authorization", "token", "revocation", "introspection", "metadata", "jwks",
              "user_info", "registration", "client_configuration", "device_authorization",
              "pushed_authorization"}
 
@@ -155,18 +155,44 @@ async def test_a_redis_outage_is_counted_as_redis_errors_and_503s(
                                        headers={"Authorization": f"Bearer {issued.access_token}"})
             token = await client.post("/oauth/token/", headers=auth_of(registered),
                                       data={"grant_type": "client_credentials"})
+            page = await client.get("/oauth/auth/", params={
+                "response_type": "code", "client_id": "web", "redirect_uri": REDIRECT_URI})
         finally:
             own_redis.start()
         text, samples = await scrape(client)
-    assert (refused.status_code, token.status_code) == (503, 503)
+    assert (refused.status_code, token.status_code, page.status_code) == (503, 503, 503)
+    assert "location" not in page.headers
     assert refused.headers["retry-after"] == "5"
     assert token.json()["error"] == "temporarily_unavailable"
     assert value(samples, "oauth_unavailable_total", endpoint="middleware") == 1
     assert value(samples, "oauth_unavailable_total", endpoint="token") == 1
-    assert value(samples, "oauth_requests_total", endpoint="token",
-                 outcome="temporarily_unavailable") == 1
-    assert value(samples, "oauth_redis_errors_total", kind="unavailable") == 2
+    assert value(samples, "oauth_unavailable_total", endpoint="authorization") == 1
+    for endpoint in ("token", "authorization"):
+        assert value(samples, "oauth_requests_total", endpoint=endpoint,
+                     outcome="temporarily_unavailable") == 1
+    assert value(samples, "oauth_redis_errors_total", kind="unavailable") == 3
     assert str(own_redis.port) not in text
+
+
+async def test_the_authorization_endpoint_counts_its_answers_by_error_code(
+    store: TokenStore,
+) -> None:
+    await confidential(store, "web")
+    app = build_ops_app(store)
+    request = {"response_type": "code", "client_id": "web", "redirect_uri": REDIRECT_URI}
+    async with http(app) as client:
+        login = await client.get("/oauth/auth/", params=request)
+        unknown = await client.get("/oauth/auth/", params={**request, "client_id": "nobody"})
+        wrong_uri = await client.get("/oauth/auth/", params={
+            **request, "redirect_uri": "https://evil.example/cb"})
+        _, samples = await scrape(client)
+    assert login.status_code in (302, 303) and login.headers["location"].startswith("/login")
+    assert unknown.status_code == 400 and "location" not in unknown.headers
+    assert wrong_uri.status_code == 400 and "location" not in wrong_uri.headers
+    counted = {dict(labels)["outcome"]: count for (name, labels), count in samples.items()
+               if name == "oauth_requests_total" and dict(labels)["endpoint"] == "authorization"}
+    assert counted == {OK: 1, "invalid_request": 2}
+    assert value(samples, "oauth_request_duration_seconds_count", endpoint="authorization") == 3
 
 
 async def test_cache_hits_misses_and_invalidations_are_counted(cached: TokenStore) -> None:
