@@ -25,8 +25,8 @@ from tests.store_helpers import cache_of
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 #: Every endpoint label the library names (the middleware and the server's JSON endpoints).
-ENDPOINTS = {"middleware", "authorization", "token", "revocation", "introspection", "metadata", "jwks",
-             "user_info", "registration", "client_configuration", "device_authorization",
+ENDPOINTS = {"middleware", "authorization", "token", "revocation", "introspection", "metadata",
+             "jwks", "user_info", "registration", "client_configuration", "device_authorization",
              "pushed_authorization"}
 
 
@@ -246,3 +246,15 @@ def test_histogram_buckets_are_cumulative_and_a_bound_counts_in_its_own_bucket()
     sums = {s.name: s.value for s in families["oauth_token_resolve_seconds"].samples}
     assert sums["oauth_token_resolve_seconds_count"] == 3
     assert sums["oauth_token_resolve_seconds_sum"] == pytest.approx(3.0021)
+
+
+async def test_without_metrics_the_middleware_calls_its_token_source_directly(
+    store: TokenStore,
+) -> None:
+    async def app(scope: object, receive: object, send: object) -> None:
+        raise AssertionError("never called")
+
+    plain = OAuthMiddleware(app, store=store)
+    counted = OAuthMiddleware(app, store=store, metrics=PrometheusMetrics())
+    assert plain._resolve == store.resolve  # chosen at construction
+    assert counted._resolve == counted._timed_resolve
