@@ -6,7 +6,8 @@ mounted at ``/oauth`` (an OpenID Provider: a code granted ``openid`` is redeemed
 ID token); ``cached`` is the same with the opt-in local token cache. ``jwt``
 is the route behind the middleware with :class:`JWTVerifier` for a foreign issuer and
 no Redis at all. ``audience`` is ``protected`` with a resource identifier and
-``require_audience=True`` (RFC 8707: the token's audience is checked too). ``dpop`` is
+``require_audience=True`` (RFC 8707: the token's audience is checked too); ``metrics``
+is ``protected`` with Prometheus metrics on. ``dpop`` is
 ``protected`` told its public URL, for DPoP-bound tokens (RFC 9449 §7: a proof is verified
 and its ``jti`` remembered on every request).
 The app reads ``REDIS_URL`` and the server's issuer from the environment.
@@ -25,6 +26,7 @@ from starlette.routing import Mount, Route
 
 from bench.seed import CLIENT_ID, DPOP_PUBLIC_URL, RESOURCE
 from oauth_middleware import OAuthMiddleware, TokenStore
+from oauth_middleware.metrics.prometheus import PrometheusMetrics
 from oauth_middleware.server import AuthorizationServer, ExchangeClient, TokenExchangePolicy
 from oauth_middleware.server.oidc import OpenIDProvider
 
@@ -45,21 +47,22 @@ def bare() -> Starlette:
     return Starlette(routes=[Route("/me", bare_hello, methods=["GET", "POST"])])
 
 
-def _protected(local_cache: bool, **options: Any) -> Starlette:
+def _protected(local_cache: bool, *, metrics: bool = False, **options: Any) -> Starlette:
     url = os.environ["REDIS_URL"]
     store = (TokenStore.from_url(url, local_cache=True) if local_cache
              else TokenStore.from_url(url))
+    sink = PrometheusMetrics(store) if metrics else None
     # token exchange (RFC 8693) for the bench client: its own tokens, by impersonation
     exchange = TokenExchangePolicy(clients={CLIENT_ID: ExchangeClient(delegation=False)})
     server = AuthorizationServer(store=store, issuer=os.environ["BENCH_ISSUER"],
                                  secret_key=SECRET_KEY, debug=True, openid=OpenIDProvider(),
-                                 token_exchange=exchange)
+                                 token_exchange=exchange, metrics=sink)
     app = Starlette(routes=[
         Route("/me", hello, methods=["GET", "POST"]),
         Mount("/oauth", app=server),
     ])
     app.add_middleware(OAuthMiddleware, store=store, scopes={"/me": ["bench:read"]},
-                       debug=True, **options)
+                       debug=True, metrics=sink, **options)
     return app
 
 
@@ -77,6 +80,11 @@ def dpop() -> Starlette:
 
 def cached() -> Starlette:
     return _protected(local_cache=True)
+
+
+def metrics() -> Starlette:
+    """``protected`` with Prometheus metrics counting (the ``metrics`` extra)."""
+    return _protected(local_cache=False, metrics=True)
 
 
 def jwt() -> Starlette:

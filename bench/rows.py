@@ -18,7 +18,7 @@ from oauth_middleware.models import TOKEN_EXCHANGE
 from oauth_middleware.server.exchange_policy import ACCESS_TOKEN_TYPE
 
 App = Literal["bare", "protected", "audience", "cached", "jwt", "dpop", "peer", "cluster",
-              "cluster2", "cluster_cached"]
+              "cluster2", "cluster_cached", "metrics"]
 Pool = Literal["codes", "oidc_codes", "oidc_es256_codes", "refresh", "access", "proofs"]
 FORM = "application/x-www-form-urlencoded"
 #: Shaped like one of our tokens, but never issued: the lookup runs and misses.
@@ -74,6 +74,8 @@ def rows(seeded: Seeded, peer_token: str | None, cluster: Seeded | None = None) 
     table = [
         Row("bare", "bare route (no middleware)", "bare", Request()),
         Row("header", "protected, header token", "protected", Request(headers=bearer)),
+        Row("header_metrics", "protected, header token, Prometheus metrics on", "metrics",
+            Request(headers=bearer)),
         Row("body", "protected, form-body token", "protected",
             Request("POST", "/me", {"Content-Type": FORM}, f"access_token={seeded.token}")),
         Row("query", "protected, query token", "protected",

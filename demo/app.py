@@ -27,6 +27,9 @@ from demo.sessions import SessionBackend, Sessions
 from oauth_middleware import OAuthMiddleware, TokenStore
 from oauth_middleware.account import ConnectedAppsApp
 from oauth_middleware.admin import AdminApp
+from oauth_middleware.health import Health
+from oauth_middleware.metrics.prometheus import PrometheusMetrics
+from oauth_middleware.request_id import RequestIdMiddleware
 from oauth_middleware.security import new_secret
 from oauth_middleware.server import AuthorizationServer, RegistrationPolicy
 from oauth_middleware.server.oidc import OpenIDProvider
@@ -48,6 +51,9 @@ def create_app(*, base_url: str = "http://127.0.0.1:8000", store: TokenStore | N
     key = secret_key or new_secret(32).encode()
     sessions = Sessions(key)
     issuer = f"{base_url}/oauth"
+    # /metrics, /healthz, /readyz (docs/operating.md); a real deployment keeps /metrics off
+    # the public network
+    metrics = PrometheusMetrics(store)
     server = AuthorizationServer(
         store=store, issuer=issuer, secret_key=key, login_url="/login",
         verify_password=users.verify_password, debug=True,
@@ -55,7 +61,7 @@ def create_app(*, base_url: str = "http://127.0.0.1:8000", store: TokenStore | N
         registration=RegistrationPolicy(),
         # OpenID Connect: who signed in and when, their claims, remembered consent, logout
         authenticate=sessions.authenticate, openid=OpenIDProvider(userinfo=users.userinfo),
-        remember_consent=REMEMBER_CONSENT, logout=sessions.end,
+        remember_consent=REMEMBER_CONSENT, logout=sessions.end, metrics=metrics,
     )
     mcp = McpEndpoint(store=store, base_url=base_url, issuer=issuer)
     client = DemoClient(base_url=base_url, secret=client_secret or "", signing_key=key)
@@ -84,16 +90,17 @@ def create_app(*, base_url: str = "http://127.0.0.1:8000", store: TokenStore | N
         routes=[*pages.routes, *polls.routes, *client.routes,
                 *DeviceDemo(base_url=base_url, http=client._http).routes, Mount("/oauth", server),
                 Mount("/admin", admin), Mount("/account/apps", connected_apps),
-                mcp.route,
+                mcp.route, *Health(store).routes(), Mount("/metrics", metrics.app()),
                 # RFC 8414 §3.1: /.well-known/oauth-authorization-server/oauth for issuer .../oauth
                 Route(server.metadata_path, server.metadata_endpoint)],
         middleware=[
+            Middleware(RequestIdMiddleware),
             Middleware(AuthenticationMiddleware, backend=SessionBackend(sessions)),
             # /mcp: its own middleware, resource and audience (demo/mcp_server.py)
             mcp.middleware,
             # public_url: where clients reach the API, the htu of their DPoP proofs
             Middleware(OAuthMiddleware, store=store, scopes=polls.SCOPES, debug=True,
-                       public_url=base_url),
+                       public_url=base_url, metrics=metrics),
         ],
         lifespan=lifespan,
     )

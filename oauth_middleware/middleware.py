@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from time import perf_counter
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,6 +38,7 @@ from oauth_middleware.errors import (
 from oauth_middleware.identity import ClientUser as ClientUser
 from oauth_middleware.identity import TokenIdentity, token_identity
 from oauth_middleware.identity import TokenUser as TokenUser
+from oauth_middleware.metrics.sink import ANONYMOUS, NO_METRICS, OK, Metrics, outcome
 from oauth_middleware.models import AccessToken
 from oauth_middleware.preflight import cors_only, is_preflight
 from oauth_middleware.resource_metadata import RESOURCE_METADATA_KEY, ProtectedResource
@@ -96,6 +98,7 @@ class OAuthMiddleware:
         public_url: str | None = None,
         dpop_nonce: int | None = None,
         require_dpop: bool = False,
+        metrics: Metrics | None = None,
     ) -> None:
         settings_checks.check_options("OAuthMiddleware", settings_checks.MIDDLEWARE, locals())
         self.app = app
@@ -109,6 +112,11 @@ class OAuthMiddleware:
         self.resource = resource_metadata.protected_resource(resource)
         self.require_audience = require_audience
         self._metadata_shadowed = False
+        #: Where requests are counted (:mod:`oauth_middleware.metrics`); without metrics the
+        #: token source is called directly, so the hot path reads no clock for them.
+        self.metrics = metrics if metrics is not None else NO_METRICS
+        self._resolve: Callable[[str], Awaitable[AccessToken | None]] = (
+            self._timed_resolve if self.metrics.enabled else self.verifier.resolve)
         #: DPoP-bound tokens (RFC 9449 §7); ``htu`` is checked against ``public_url``.
         self.dpop = _resource_proofs(store if store is not None else verifier, public_url,
                                      self.resource, dpop_nonce, require_dpop)
@@ -186,14 +194,17 @@ class OAuthMiddleware:
                 await self._refuse(scope, receive, send, exc)
                 return
             scope[VERDICT_KEY] = Verdict(exc)
+            self.metrics.request("middleware", ANONYMOUS)
             await self._anonymous(scope, receive, send)
             return
         if token is None:
             scope[VERDICT_KEY] = NO_TOKEN
+            self.metrics.request("middleware", ANONYMOUS)
             await self._anonymous(scope, receive, send)
             return
         self._attach(scope, token, required)
         scope[VERDICT_KEY] = ACCEPTED
+        self.metrics.request("middleware", OK)
         if credential is not None and credential.source == "query" and scope["type"] == "http":
             send = _private(send)
         await self.app(scope, receive, send)
@@ -244,7 +255,7 @@ class OAuthMiddleware:
                 return None
             raise DPoPMissingToken() if self.dpop.required else MissingToken()
         try:
-            token = await self.verifier.resolve(credential.token)
+            token = await self._resolve(credential.token)
         except StoreUnavailable:
             raise TemporarilyUnavailable(retry_after=self.retry_after) from None
         if token is None:  # the challenge names the scheme the client used (RFC 9449 §7.1)
@@ -256,6 +267,14 @@ class OAuthMiddleware:
         if required and not required <= token.scopes:
             raise InsufficientScope(sorted(required))
         return token
+
+    async def _timed_resolve(self, token: str) -> AccessToken | None:
+        """The token source's answer, its wait observed (metrics on only)."""
+        start = perf_counter()
+        try:
+            return await self.verifier.resolve(token)
+        finally:
+            self.metrics.resolve_time(perf_counter() - start)
 
     async def _bound(self, scope: Scope, credential: extraction.Credential,
                      token: AccessToken) -> None:
@@ -297,6 +316,9 @@ class OAuthMiddleware:
         redaction.redact_scope(scope)
         # %r: the server decoded the path, so a %0d%0a in it would start a forged log line.
         logger.info("refused %s %r: %s", scope.get("method", "WS"), scope["path"], exc.error)
+        self.metrics.request("middleware", outcome(exc))
+        if isinstance(exc, TemporarilyUnavailable):
+            self.metrics.unavailable("middleware")
         if scope["type"] == "http":
             await self._render(exc).send(send, head=scope["method"] == "HEAD")
         else:

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from starlette.routing import compile_path
 from starlette.types import Receive, Send
 
+from oauth_middleware.metrics.sink import Metrics
 from oauth_middleware.scopes import AUTO, ScopePolicy, walk_routes
 from oauth_middleware.store import TokenStore
 
@@ -165,6 +166,14 @@ def store(value: Any) -> str | None:
         return (f"pass a store, not a URL: store=TokenStore.from_url({hidden_url(value)!r}), "
                 "created once and shared by the middleware, the server and the admin")
     return "pass a TokenStore, e.g. TokenStore.from_url(os.environ.get('REDIS_URL'))"
+
+
+def metrics_sink(value: Any) -> str | None:
+    """None (no metrics) or a sink, e.g. ``PrometheusMetrics(store)``."""
+    if value is None or isinstance(value, Metrics):
+        return None
+    return ("pass None or a metrics sink, e.g. "
+            "oauth_middleware.metrics.prometheus.PrometheusMetrics(store)")
 
 
 def store_or_verifier(value: Any) -> str | None:
@@ -405,6 +414,7 @@ MIDDLEWARE: dict[str, Check] = {
     "form_body": flag, "query": flag, "debug": flag, "max_body_size": positive,
     "retry_after": positive, "require_audience": flag, "public_url": optional_text,
     "dpop_nonce": optional(whole, "no DPoP nonces"), "require_dpop": flag,
+    "metrics": metrics_sink,
 }
 #: ``AuthorizationServer(...)``'s options (their values are checked by ``ServerConfig``).
 SERVER: dict[str, Check] = {
@@ -423,6 +433,7 @@ SERVER: dict[str, Check] = {
     "par_lifetime": whole, "max_pushed_requests": whole, "require_par": flag,
     "token_exchange": token_exchange,
     "dpop_nonce": optional(whole, "no DPoP nonces"),
+    "metrics": metrics_sink,
 }
 #: ``AdminApp(...)``'s options.
 ADMIN: dict[str, Check] = {

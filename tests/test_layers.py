@@ -48,14 +48,22 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # The middleware's token-source protocol; TokenStore is one source.
     "verifier": frozenset({"models", "store"}),
     # Constructor options checked at start (every public constructor calls it).
-    "settings_checks": frozenset({"scopes", "store"}),
+    "settings_checks": frozenset({"metrics", "scopes", "store"}),
+    # What the middleware and the server count; the Prometheus sink reads the store's counts.
+    "metrics": frozenset({"errors", "store"}),
+    # The request id of the request being served, its header and log filter: nothing of ours.
+    "request_id": frozenset(),
+    # configure_logging(): the library's handler, its formatters and the request-id filter.
+    "logs": frozenset({"request_id"}),
+    # /healthz and /readyz: the store's readiness checks.
+    "health": frozenset({"store"}),
     # Web helpers both the server and the admin use.
     "web": frozenset({"identity"}),
     # The resource server: never the authorization server, nor the management layer.
     # DPoP proofs (RFC 9449), checked for both halves: the token endpoint and the middleware.
     "dpop": frozenset({"errors", "extraction", "models", "security", "store", "verifiers"}),
     "middleware": frozenset({"body", "dpop", "error_response", "errors", "extraction",
-                             "identity", "models", "preflight", "redaction",
+                             "identity", "metrics", "models", "preflight", "redaction",
                              "resource_metadata", "scopes", "settings_checks", "store",
                              "transport", "verdict", "verifier"}),
     "decorators": frozenset({"error_response", "errors", "middleware", "models",
@@ -76,7 +84,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "discovery": frozenset({"dependencies", "middleware", "scope_registry", "scopes", "store"}),
     # The authorization server: never the middleware, the toolbox, the CLI or the admin.
     "server": frozenset({"content_length", "csrf", "dpop", "error_response", "errors",
-                         "extraction", "hooks", "identity", "keyring", "limits", "models", "pkce",
+                         "extraction", "hooks", "identity", "keyring", "limits", "metrics",
+                         "models", "pkce",
                          "policy", "redaction", "redirects", "resource_indicators", "safe_fetch",
                          "security", "settings_checks", "signing", "store", "transport",
                          "verifier", "web"}),
@@ -219,6 +228,8 @@ STORE_SURFACE = frozenset({
     "revoke_grant", "revoke_token",
     "revoke_user", "rotate_refresh", "save_client", "save_scope", "signing", "throttle",
     "touch_dynamic_client",
+    # Monitoring: readiness checks (/readyz) and failure and cache counts (metrics).
+    "ready", "stats",
     # Remembered consent (OpenID Connect Core 1.0 §3.1.2.4): the server writes, the admin and
     # the CLI list and forget.
     "forget_client_consents", "forget_consent", "list_remembered_consents",

@@ -21,7 +21,8 @@ DECLARED = {"starlette", "anyio", "redis", "itsdangerous", "click", "jinja2",  #
             "fakeredis", "lupa",  # embedded
             "a2wsgi",  # wsgi
             "joserfc", "cryptography", "httpx",  # jwt (keys sealed at rest), introspection, cimd
-            "fastapi", "pydantic"}  # fastapi (an optional import)
+            "fastapi", "pydantic",  # fastapi (an optional import)
+            "prometheus_client"}  # metrics
 
 
 def test_the_version_is_single_sourced_from_the_package() -> None:

@@ -30,6 +30,7 @@ from oauth_middleware.limits import (
     REFRESH_LIFETIME,
     REMEMBERED_CONSENTS,
 )
+from oauth_middleware.metrics.sink import NO_METRICS, Metrics
 from oauth_middleware.redaction import redact_scope
 from oauth_middleware.server import (
     authorize,
@@ -110,6 +111,7 @@ class AuthorizationServer:
         require_par: bool = False,
         token_exchange: TokenExchangePolicy | None = None,
         dpop_nonce: int | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         settings_checks.check_options("AuthorizationServer", settings_checks.SERVER, locals())
         key = signing_key(secret_key, debug=debug)
@@ -132,6 +134,7 @@ class AuthorizationServer:
             logout=logout, openid=openid, par_lifetime=par_lifetime,
             max_pushed_requests=max_pushed_requests, require_par=require_par,
             token_exchange=token_exchange, dpop_nonce=dpop_nonce,
+            metrics=metrics if metrics is not None else NO_METRICS,
         )
         config = self.config
         #: The mount path last checked against the issuer (``settings_checks.check_mount``).

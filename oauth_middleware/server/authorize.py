@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from time import perf_counter
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
@@ -40,9 +41,11 @@ from oauth_middleware.errors import (
     InvalidRequest,
     MethodNotAllowed,
     OAuthError,
+    TemporarilyUnavailable,
 )
 from oauth_middleware.hooks import run_hook
 from oauth_middleware.identity import ACCESS_TOKEN_PARAM, carries_bearer
+from oauth_middleware.metrics.sink import OK, outcome
 from oauth_middleware.models import Client, PendingAuthorization
 from oauth_middleware.policy import grantable_scopes
 from oauth_middleware.redirects import add_params
@@ -63,6 +66,8 @@ from oauth_middleware.store import ClientRemoved, StoreUnavailable
 from oauth_middleware.web import Authenticate, Authentication, authentication
 
 logger = logging.getLogger("oauth_middleware.server.authorize")
+#: The ``endpoint`` label of auth/'s metrics.
+METRICS_NAME = "authorization"
 
 
 def refuse_bearer(request: Request, form: Params | None = None) -> None:
@@ -113,31 +118,47 @@ class AuthorizationEndpoint:
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
+        metrics, start = self.config.metrics, perf_counter()
         try:
-            return await self.answer(request)
+            response = await self.answer(request)
         except Exception as exc:  # also a broken user template rendering an error page
             logger.error("authorization endpoint failed with %s\n%s", type(exc).__name__,
                          "".join(traceback.format_tb(exc.__traceback__)))
+            metrics.request(METRICS_NAME, "server_error")
             return self.pages.server_error()
+        metrics.duration(METRICS_NAME, perf_counter() - start)
+        return response
 
     async def answer(self, request: Request) -> Response:
-        """The request's answer, with every expected error turned into a redirect or a page."""
+        """The request's answer, with every expected error turned into a redirect or a page;
+        counted by the error raised, ``ok`` for any other answer (the login redirect, the
+        consent page, the redirect back to the client)."""
+        metrics = self.config.metrics
         try:
-            # Never request.url: it decodes the query and fails on non-UTF-8 bytes.
-            if not self.config.transport.secure(request.scope):
-                raise InvalidRequest("HTTPS is required: this page is not served over plain HTTP.")
-            refuse_bearer(request)
-            if request.method == "POST":
-                return await self.decide(request)
-            if request.method in ("GET", "HEAD"):
-                return await self.ask(request)
-            raise MethodNotAllowed(allow="GET, HEAD, POST")
+            response = await self.dispatch(request)
         except areq.ErrorRedirect as exc:
+            metrics.request(METRICS_NAME, outcome(exc.error))
             return redirect(exc.url())
         except OAuthError as exc:
+            metrics.request(METRICS_NAME, outcome(exc))
             return self.pages.error(exc)
         except StoreUnavailable:
+            metrics.request(METRICS_NAME, TemporarilyUnavailable.error)
+            metrics.unavailable(METRICS_NAME)
             return self.pages.unavailable(self.config.retry_after)
+        metrics.request(METRICS_NAME, OK)
+        return response
+
+    async def dispatch(self, request: Request) -> Response:
+        # Never request.url: it decodes the query and fails on non-UTF-8 bytes.
+        if not self.config.transport.secure(request.scope):
+            raise InvalidRequest("HTTPS is required: this page is not served over plain HTTP.")
+        refuse_bearer(request)
+        if request.method == "POST":
+            return await self.decide(request)
+        if request.method in ("GET", "HEAD"):
+            return await self.ask(request)
+        raise MethodNotAllowed(allow="GET, HEAD, POST")
 
     async def ask(self, request: Request) -> Response:
         """GET: validate, remember the request server-side, show the consent page.

@@ -18,7 +18,9 @@ message (which might quote a secret).
 from __future__ import annotations
 
 import logging
+import re
 import traceback
+from time import perf_counter
 from typing import ClassVar
 
 from starlette.requests import Request
@@ -36,8 +38,10 @@ from oauth_middleware.errors import (
     OAuthError,
     RequestTooLarge,
     ServerError,
+    SlowDown,
     TemporarilyUnavailable,
 )
+from oauth_middleware.metrics.sink import OK, outcome
 from oauth_middleware.server import form
 from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.store import StoreUnavailable
@@ -68,6 +72,14 @@ class JsonEndpoint:
     """An endpoint answering JSON only; subclasses implement :meth:`respond`."""
 
     methods: ClassVar[frozenset[str]] = frozenset({"POST"})
+    #: The ``endpoint`` label of its metrics: the class name, snake case, without "Endpoint".
+    endpoint: ClassVar[str] = "json"
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        if "endpoint" not in cls.__dict__:
+            name = cls.__name__.strip("_").removesuffix("Endpoint")
+            cls.endpoint = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
@@ -80,6 +92,17 @@ class JsonEndpoint:
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
+        metrics = self.config.metrics
+        if not metrics.enabled:
+            return await self._handle(request)
+        start = perf_counter()
+        response = await self._handle(request)
+        metrics.duration(self.endpoint, perf_counter() - start)
+        if response.status_code < 400:
+            metrics.request(self.endpoint, OK)
+        return response
+
+    async def _handle(self, request: Request) -> Response:
         query = redaction.redact_scope(request.scope, names=None)  # before any refusal
         try:
             if not self.config.transport.secure(request.scope):
@@ -88,13 +111,23 @@ class JsonEndpoint:
                 raise MethodNotAllowed(allow=", ".join(sorted(self.methods)))
             return await self.respond(request, query)
         except OAuthError as exc:
-            return self.render(exc)
+            return self._refused(exc)
         except StoreUnavailable:
-            return self.render(TemporarilyUnavailable(retry_after=self.config.retry_after))
+            return self._refused(TemporarilyUnavailable(retry_after=self.config.retry_after))
         except Exception as exc:
             logger.error("%s on %s %s failed: %s at %s", type(self).__name__, request.method,
                          request.scope["path"], type(exc).__name__, _where(exc))
-            return self.render(ServerError())
+            return self._refused(ServerError())
+
+    def _refused(self, exc: OAuthError) -> Response:
+        """:meth:`render`, counted by error code (a 429 and a 503 in their own series too)."""
+        metrics = self.config.metrics
+        metrics.request(self.endpoint, outcome(exc))
+        if isinstance(exc, SlowDown):
+            metrics.throttled(self.endpoint)
+        elif isinstance(exc, TemporarilyUnavailable):
+            metrics.unavailable(self.endpoint)
+        return self.render(exc)
 
     def render(self, exc: OAuthError) -> Response:
         """The one renderer; a ``Bearer`` challenge only where a bearer token was judged

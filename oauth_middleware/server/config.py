@@ -21,6 +21,7 @@ from oauth_middleware.limits import (
     REFRESH_LIFETIME,
     REMEMBERED_CONSENTS,
 )
+from oauth_middleware.metrics.sink import NO_METRICS, Metrics
 from oauth_middleware.models import GRANT_TYPES, TOKEN_EXCHANGE, GrantType
 from oauth_middleware.resource_indicators import is_resource
 from oauth_middleware.server.document_policy import ClientMetadataPolicy
@@ -191,6 +192,8 @@ class ServerConfig:
     token_exchange: TokenExchangePolicy | None = None
     #: Seconds each DPoP nonce stands (RFC 9449 §8); None: ``token/`` asks for no nonce.
     dpop_nonce: int | None = None
+    #: Where the endpoints count requests, refusals and latency (:mod:`oauth_middleware.metrics`).
+    metrics: Metrics = field(default=NO_METRICS, repr=False, compare=False)
     #: The HTTPS rule (debug, or plain HTTP from this machine), set from ``debug``.
     transport: Transport = field(init=False, repr=False, compare=False)
 

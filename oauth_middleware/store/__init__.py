@@ -26,7 +26,7 @@ Module map (data flows down; only ``_gateway`` imports redis-py):
 * ``_gateway``: the Redis gateway (connection from every URL form in ``urls``,
   timeouts and the 503 mapping, pipelining, ``WAIT`` after durable writes (``durability``),
   the per-tick lookup batch, the invalidating local cache, the configuration check in
-  ``health``);
+  ``health``, readiness checks and failure counts in ``monitoring``);
 * ``_transfer``, ``_transfer_write``, ``_records``: export, import and copy (JSON lines).
 
 Lifetimes and limits are in :mod:`oauth_middleware.limits`.
@@ -44,12 +44,14 @@ from oauth_middleware.store._device import DeviceRequest
 from oauth_middleware.store._exchange import ChainFull
 from oauth_middleware.store._gateway import StoreNotDurable, StoreRefused, StoreUnavailable
 from oauth_middleware.store._gateway.health import RedisHealth, UnsafeRedis
+from oauth_middleware.store._gateway.monitoring import CHECKS, StoreStats
 from oauth_middleware.store._gateway.urls import RedisURLError
 from oauth_middleware.store._keys import MAX_SIGNING_KEYS, KeyRecords, SealedKey
 from oauth_middleware.store._minting import ClientRemoved, NewTokens
 from oauth_middleware.store._store import TokenStore
 
 __all__ = [
+    "CHECKS",
     "CODE_LIFETIME",
     "MAX_LIFETIME",
     "MAX_SIGNING_KEYS",
@@ -70,6 +72,7 @@ __all__ = [
     "SealedKey",
     "StoreNotDurable",
     "StoreRefused",
+    "StoreStats",
     "StoreUnavailable",
     "TokenStore",
     "UnsafeRedis",

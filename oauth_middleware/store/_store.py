@@ -39,11 +39,12 @@ from oauth_middleware.store._device import DeviceCodes
 from oauth_middleware.store._documents import Documents
 from oauth_middleware.store._dpop import DPoPRecords
 from oauth_middleware.store._exchange import LINK_CHILD, ChainFull
-from oauth_middleware.store._gateway import Gateway
+from oauth_middleware.store._gateway import Gateway, monitoring
 from oauth_middleware.store._gateway.cache import CACHE_SIZE
 from oauth_middleware.store._gateway.connection import CONNECT_TIMEOUT, RETRIES, SOCKET_TIMEOUT
 from oauth_middleware.store._gateway.durability import REPLICA_TIMEOUT
 from oauth_middleware.store._gateway.health import RedisHealth
+from oauth_middleware.store._gateway.monitoring import StoreStats
 from oauth_middleware.store._grants import Grants
 from oauth_middleware.store._keys import SigningKeyRecords
 from oauth_middleware.store._minting import NewTokens
@@ -166,6 +167,17 @@ class TokenStore:
     async def aclose(self) -> None:
         """Close the connections (and the local cache's listener)."""
         await self._gateway.aclose()
+
+    def stats(self) -> StoreStats:
+        """Redis failures by kind and the local cache's hits, misses and invalidations since
+        start, as plain counts (:mod:`oauth_middleware.metrics` reads them when scraped)."""
+        return monitoring.stats(self._gateway)
+
+    async def ready(self, check: str) -> bool:
+        """Whether the readiness check ``check`` (one of ``"redis"``, ``"scripts"``,
+        ``"cache"``) holds now; ``StoreUnavailable`` when Redis fails it. The caller bounds
+        the time (:mod:`oauth_middleware.health`)."""
+        return await monitoring.check(self._gateway, check)
 
     async def check(self, *, allow_eviction: bool = False) -> RedisHealth:
         """Refuse a Redis that would lose data silently (an ``allkeys-*`` eviction policy

@@ -492,6 +492,14 @@ RULES: tuple[Rule, ...] = (
     Rule("rest.log-lines-escaped", AT_REST, "RFC 6819 §5.1.4.1",
          "Request data written into a library log line (a path, a client id) is escaped: "
          "a CR or LF sent by the caller never starts a forged log line."),
+    Rule("rest.metrics-labels-bounded", AT_REST, "RFC 6750 §5.3; RFC 6819 §5.1.4.1",
+         "Metric labels are endpoint names and the library's own error codes only: no token, "
+         "secret, path or client id from a request becomes one, and random input adds no "
+         "series."),
+    Rule("rest.request-id-safe", AT_REST, "RFC 6819 §5.1.4.1",
+         "An X-Request-ID is echoed and logged only when it is one header of 1 to 64 "
+         "characters of A-Z a-z 0-9 . _ : - and no part of the request's credentials; "
+         "otherwise a random id replaces it."),
     Rule("rest.typed-text.controls", AT_REST, "RFC 6749 §2; RFC 6819 §5.1.4.1",
          "Titles and descriptions that people typed are checked at registration: no "
          "control characters."),
@@ -734,6 +742,9 @@ RULES: tuple[Rule, ...] = (
          "policy)."),
     Rule("redis.resume", REDIS, "RFC 6749 §4.1.2.1",
          "When Redis returns, service resumes without a restart."),
+    Rule("redis.readiness", REDIS, "RFC 6749 §4.1.2.1",
+         "/readyz answers 503 naming only the failing check (no host, no error text) while "
+         "Redis is unreachable and 200 once it is back; /healthz reads nothing."),
     Rule("redis.no-unstored-token", REDIS, "RFC 6749 §5.1, §5.2",
          "No token is ever returned that was not stored."),
     Rule("redis.full-503", REDIS, "RFC 6749 §4.1.2.1, §5.2",

@@ -106,6 +106,9 @@ class TokenCache:
         #: Invalidation messages applied so far, and when the last one was (monotonic clock).
         self.invalidations = 0
         self.last_invalidation = 0.0
+        #: Reads answered here, and reads that went to Redis while the cache was on.
+        self.hits = 0
+        self.misses = 0
         self._serving_until = 0.0
         self._epoch = 0
         self._reading: dict[str, int] = {}

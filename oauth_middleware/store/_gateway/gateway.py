@@ -27,6 +27,7 @@ object changes: every command names its key first.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
@@ -48,6 +49,7 @@ from oauth_middleware.store._gateway.connection import (
     GUARD,
     RETRIES,
     SOCKET_TIMEOUT,
+    StoreRefused,
     StoreUnavailable,
     dedicated,
     embedded,
@@ -84,6 +86,9 @@ class Gateway:
         self.durability = Durability(0) if embedded else durability or Durability()
         #: The opt-in local cache (:meth:`track`); None when off.
         self.cache: TokenCache | None = None
+        #: Redis failures so far, by kind ("unavailable", "refused", "not_durable"): plain
+        #: counts, read by a metrics collector when it is scraped, free on the hot path.
+        self.errors: Counter[str] = Counter()
         self._batch = Batcher(lambda: self.client)
         self._pipelines = Pipelines(lambda: self.client)
         #: True on a Redis Cluster (:mod:`.cluster`).
@@ -153,11 +158,13 @@ class Gateway:
         try:
             return await self._pipelines.send(commands, wait)
         except StoreNotDurable as exc:
+            self.errors["not_durable"] += 1
             self.durability.stale()
             logger.warning("token store write not confirmed by %d replica(s) within %d ms",
                            *wait or (0, 0))
             raise exc.with_traceback(None) from None
         except StoreUnavailable as exc:
+            self._failed(exc)
             self.durability.stale()  # perhaps a failover: learn the new primary's replicas
             raise exc.with_traceback(None) from None  # nothing of the failure may travel with it
 
@@ -199,6 +206,8 @@ class Gateway:
                 if error is None and short is None:
                     return replies
                 if attempt or not isinstance(error, NoScriptError):
+                    if error is not None:
+                        self.errors["refused"] += 1
                     raise error or cast(StoreNotDurable, short)
                 for script in scripts:  # a missing script ran nothing: load it and resend
                     await self.client.script_load(script.source)
@@ -231,6 +240,7 @@ class Gateway:
         try:
             return await self._batch.get(key)
         except StoreUnavailable as exc:
+            self._failed(exc)
             raise exc.with_traceback(None) from None
 
     async def read(self, key: str, decode: Callable[[bytes], T]) -> T | None:
@@ -241,13 +251,16 @@ class Gateway:
         if cache is not None:
             kept = cache.get(key)
             if kept is not None:
+                cache.hits += 1
                 return cast(T, kept)
+            cache.misses += 1
             epoch = cache.begin(key)
         record = None
         try:
             raw = await self._batch.get(key)  # not self.get: one frame less on the hot path
             record = None if raw is None else decode(raw)
         except StoreUnavailable as exc:
+            self._failed(exc)
             raise exc.with_traceback(None) from None
         finally:
             if cache is not None:
@@ -257,6 +270,9 @@ class Gateway:
     async def read_through(self, steps: Sequence[Step]) -> list[Any]:
         """Every step's answer, in order; what the local cache lacks costs one round trip."""
         return await read_through(self.cache, steps, self.run)
+
+    def _failed(self, exc: StoreUnavailable) -> None:
+        self.errors["refused" if isinstance(exc, StoreRefused) else "unavailable"] += 1
 
     def forget(self, key: str) -> None:
         """This process wrote ``key``: the local cache drops it now, not when Redis says so."""

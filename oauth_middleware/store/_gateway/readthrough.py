@@ -37,6 +37,10 @@ async def read_through(cache: TokenCache | None, steps: Sequence[Step],
     kept = cache.records if cache is not None and cache.live() else {}
     values = [MISS if key is None else kept.get(key, MISS) for key, _, _ in steps]
     todo = [i for i, value in enumerate(values) if value is MISS]
+    if cache is not None:
+        missed = sum(1 for i in todo if steps[i][0] is not None)
+        cache.misses += missed
+        cache.hits += sum(1 for key, _, _ in steps if key is not None) - missed
     if not todo:
         return values
     keys = [steps[i][0] for i in todo]

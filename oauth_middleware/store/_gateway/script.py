@@ -24,6 +24,11 @@ class Script:
     def __init__(self, source: str) -> None:
         self.source = source
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+        SCRIPTS.append(self)
+
+
+#: Every script the imported modules define: what a readiness check makes sure Redis holds.
+SCRIPTS: list[Script] = []
 
 
 def evalsha(script: Script, keys: Sequence[str], args: Sequence[Any]) -> Command:

@@ -1,0 +1,97 @@
+"""Request ids: one per request, from ``X-Request-ID`` or made here, in every log line of it.
+
+:class:`RequestIdMiddleware` (outermost, so every layer below sees the id) takes
+the incoming ``X-Request-ID`` when it is a safe value, else makes one, keeps it in
+:data:`REQUEST_ID` (a context variable, so concurrent requests never see each
+other's) and sends it back in the response's ``X-Request-ID``. :class:`RequestIdFilter`
+stamps each log record with it (``record.request_id``, ``"-"`` outside a request);
+:func:`oauth_middleware.logs.configure_logging` installs that filter. Audit events
+read :func:`current`.
+
+A safe id is 1 to :data:`MAX_LENGTH` characters of ``A-Z a-z 0-9 . _ : -``: it is
+written into log lines and a response header, so no control character, space or quote
+can forge a line or a header. An id equal to the request's credentials (its
+``Authorization``, ``DPoP`` or ``Cookie`` header value, or part of one) is replaced:
+a client that sends its token there must not see it in the logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from contextvars import ContextVar
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+#: The header read and written.
+HEADER = b"x-request-id"
+#: Longest id accepted from a client; longer ones are replaced.
+MAX_LENGTH = 64
+_SAFE = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_LENGTH}}}")
+_CREDENTIALS = (b"authorization", b"dpop", b"cookie")
+
+#: The id of the request being served (None outside a request).
+REQUEST_ID: ContextVar[str | None] = ContextVar("oauth_middleware_request_id", default=None)
+
+
+def current() -> str | None:
+    """The id of the request being served, None outside one."""
+    return REQUEST_ID.get()
+
+
+def new_id() -> str:
+    """A fresh id: 128 random bits, hex (unique across workers without coordination)."""
+    return secrets.token_hex(16)
+
+
+def accepted(headers: list[tuple[bytes, bytes]]) -> str:
+    """The request's own id when there is exactly one and it is safe, else a new one."""
+    sent = [value for name, value in headers if name.lower() == HEADER]
+    if len(sent) != 1:
+        return new_id()
+    try:
+        value = sent[0].decode("ascii")
+    except UnicodeDecodeError:
+        return new_id()
+    if _SAFE.fullmatch(value) is None:
+        return new_id()
+    raw = sent[0]
+    if any(raw in v for n, v in headers if n.lower() in _CREDENTIALS):
+        return new_id()
+    return value
+
+
+class RequestIdMiddleware:
+    """Give every HTTP and WebSocket request an id, kept in :data:`REQUEST_ID` and echoed."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = accepted(scope.get("headers") or [])
+        token = REQUEST_ID.set(request_id)
+        echoed = request_id.encode("ascii")
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] in ("http.response.start", "websocket.http.response.start"):
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() != HEADER]
+                message = {**message, "headers": [*headers, (HEADER, echoed)]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            REQUEST_ID.reset(token)
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamp each record with ``request_id`` (``"-"`` outside a request); never drops one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = REQUEST_ID.get() or "-"
+        return True
