@@ -9,6 +9,9 @@ gives — is the implementation's business; the grants see only this protocol.
 
 from __future__ import annotations
 
+import base64
+import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # joserfc is the ``jwt`` extra: a server without signed tokens needs none
@@ -46,3 +49,37 @@ class SigningKeys(Protocol):
         """``{"keys": [...]}``: every public key still published (current and rotated-out
         keys whose tokens may not have expired yet), never a private member."""
         ...
+
+
+#: Distinct protected headers remembered (a key ring holds a handful of keys at a time).
+HEADER_MEMO_SIZE = 64
+_HEADERS: dict[tuple[str, str, str], bytes] = {}
+
+
+def sign_compact(key: Key, alg: str, typ: str, claims: Mapping[str, object]) -> str:
+    """The compact JWS (RFC 7515 §7.1) of ``claims`` under ``{"alg", "typ", "kid"}``.
+
+    joserfc's own algorithm signs (on ``cryptography``) after its own key check, as
+    ``jwt.encode`` would; what is skipped is its per-call header validation and registry
+    work, the same for every token of one key, so each key's encoded header is kept
+    (bounded, emptied when full). ``claims`` must be JSON values (ours always are).
+    """
+    from joserfc.jws import JWSRegistry
+
+    algorithm = JWSRegistry.algorithms[alg]
+    algorithm.check_key(key)  # the key type (and curve) ``alg`` needs, or a JoseError
+    kid = key.kid
+    header = _HEADERS.get((alg, typ, kid or ""))
+    if header is None:
+        if len(_HEADERS) >= HEADER_MEMO_SIZE:
+            _HEADERS.clear()
+        fields = {"alg": alg, "typ": typ} | ({"kid": kid} if kid else {})
+        header = _HEADERS[(alg, typ, kid or "")] = _b64json(fields)
+    signing_input = header + b"." + _b64json(claims)
+    signature = algorithm.sign(signing_input, key)
+    return (signing_input + b"." + base64.urlsafe_b64encode(signature).rstrip(b"=")).decode()
+
+
+def _b64json(value: Mapping[str, object]) -> bytes:
+    data = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
