@@ -51,12 +51,17 @@ def test_a_signed_token_verifies_with_joserfc_and_names_its_key_and_type(
 
 
 def test_a_key_of_another_type_or_curve_than_the_alg_signs_nothing() -> None:
-    with pytest.raises(JoseError):
-        signing.sign_compact(ECKey.generate_key("P-256"), "RS256", "JWT", CLAIMS)
-    with pytest.raises(JoseError):
-        signing.sign_compact(ECKey.generate_key("P-384"), "ES256", "JWT", CLAIMS)
-    with pytest.raises(JoseError):
-        signing.sign_compact(RSAKey.generate_key(2048), "ES256", "JWT", CLAIMS)
+    """Refused every time: a refused key is never remembered as checked, and a key
+    remembered for one algorithm is checked again for another."""
+    good = ECKey.generate_key("P-256", parameters={"kid": "e1"})
+    signing.sign_compact(good, "ES256", "JWT", CLAIMS)
+    wrong: list[tuple[Any, str]] = [
+        (ECKey.generate_key("P-256"), "RS256"), (ECKey.generate_key("P-384"), "ES256"),
+        (RSAKey.generate_key(2048), "ES256"), (good, "RS256"), (good, "ES384")]
+    for _ in range(2):
+        for key, alg in wrong:
+            with pytest.raises(JoseError):
+                signing.sign_compact(key, alg, "JWT", CLAIMS)
 
 
 def test_claims_that_are_not_json_are_refused_not_signed() -> None:
@@ -104,3 +109,24 @@ async def test_id_tokens_after_a_rotation_name_and_verify_with_the_new_key_only(
     published = KeySet.import_key_set(await here.public_jwks())  # type: ignore[arg-type]
     for token in (before, after):  # both verify against the published set by their kid
         assert jwt.decode(token, published, algorithms=["ES256"]).claims == CLAIMS
+
+
+def test_the_memo_keeps_no_private_key_alive_and_a_reused_id_is_checked_again() -> None:
+    """A retired key dropped by its ring is freed (the memo holds it weakly); whatever
+    object later gets its id is checked and given its own header, never the old one's."""
+    import gc
+    import weakref
+
+    signing._HEADERS.clear()
+    key = ECKey.generate_key("P-256", parameters={"kid": "old"})
+    signing.sign_compact(key, "ES256", "JWT", CLAIMS)
+    gone = weakref.ref(key)
+    slot = ("ES256", "JWT", id(key))
+    del key
+    gc.collect()
+    assert gone() is None and signing._HEADERS[slot][0]() is None
+    for _ in range(50):  # CPython hands freed ids out again; try to land on the old one
+        new = ECKey.generate_key("P-256", parameters={"kid": "new"})
+        token = signing.sign_compact(new, "ES256", "JWT", CLAIMS)
+        assert header_of(token)["kid"] == "new"
+        assert jwt.decode(token, new, algorithms=["ES256"]).claims == CLAIMS
