@@ -9,6 +9,10 @@ gives — is the implementation's business; the grants see only this protocol.
 
 from __future__ import annotations
 
+import base64
+import json
+import weakref
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # joserfc is the ``jwt`` extra: a server without signed tokens needs none
@@ -46,3 +50,42 @@ class SigningKeys(Protocol):
         """``{"keys": [...]}``: every public key still published (current and rotated-out
         keys whose tokens may not have expired yet), never a private member."""
         ...
+
+
+#: Keys whose encoded header is remembered (a key ring holds a handful at a time).
+HEADER_MEMO_SIZE = 64
+#: (alg, typ, id(key)) -> (a weak reference to the key, its encoded header). Weak: a retired
+#: private key is never kept alive here; an id reused by a later object fails the ``is``.
+_HEADERS: dict[tuple[str, str, int], tuple[weakref.ref[Any], bytes]] = {}
+
+
+def sign_compact(key: Key, alg: str, typ: str, claims: Mapping[str, object]) -> str:
+    """The compact JWS (RFC 7515 §7.1) of ``claims`` under ``{"alg", "typ", "kid"}``.
+
+    joserfc's own algorithm signs (on ``cryptography``), after joserfc's check that the
+    key suits ``alg`` (type, curve, ``use``/``alg`` members), as ``jwt.encode`` would. That
+    check and the header are the same for every token of one key object, so both are done
+    once per key and remembered (bounded, emptied when full): a rotated-in key is a new
+    object, checked and given its own header. ``claims`` must be JSON values.
+    """
+    from joserfc.jws import JWSRegistry
+
+    algorithm = JWSRegistry.algorithms[alg]
+    found = _HEADERS.get((alg, typ, id(key)))
+    if found is not None and found[0]() is key:
+        header = found[1]
+    else:
+        algorithm.check_key(key)  # the key type (and curve) ``alg`` needs, or a JoseError
+        fields = {"alg": alg, "typ": typ} | ({"kid": key.kid} if key.kid else {})
+        header = _b64json(fields)
+        if len(_HEADERS) >= HEADER_MEMO_SIZE:
+            _HEADERS.clear()
+        _HEADERS[(alg, typ, id(key))] = (weakref.ref(key), header)
+    signing_input = header + b"." + _b64json(claims)
+    signature = algorithm.sign(signing_input, key)
+    return (signing_input + b"." + base64.urlsafe_b64encode(signature).rstrip(b"=")).decode()
+
+
+def _b64json(value: Mapping[str, object]) -> bytes:
+    data = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    return base64.urlsafe_b64encode(data).rstrip(b"=")

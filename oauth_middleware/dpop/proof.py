@@ -28,6 +28,7 @@ import base64
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from oauth_middleware.dpop.htu import normalised
@@ -38,6 +39,8 @@ from oauth_middleware.errors import InvalidDPoPProof
 MAX_PROOF_SIZE = 8192
 _PART = re.compile(r"[A-Za-z0-9_-]+")
 MAX_JTI = 256
+#: Distinct URLs whose normalised form is remembered (each at most a proof's size).
+HTU_MEMO_SIZE = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +74,7 @@ def verify(proof: str, *, method: str, url: str, now: float, window: float,
         raise InvalidDPoPProof("The DPoP proof has no valid jti.")
     if htm != method:
         raise InvalidDPoPProof("The DPoP proof is for another method (htm).")
-    if not isinstance(htu, str) or _normalised_or_none(htu) != normalised(url):
+    if not isinstance(htu, str) or _normalised_or_none(htu) != _normalised(url):
         raise InvalidDPoPProof("The DPoP proof is for another URL (htu).")
     if not isinstance(iat, int | float) or isinstance(iat, bool) or not abs(iat - now) <= window:
         raise InvalidDPoPProof("The DPoP proof is too old or from the future (iat).")
@@ -110,9 +113,17 @@ def _token_hash(claimed: object, access_token: str | None) -> None:
         raise InvalidDPoPProof("The DPoP proof is for another access token (ath).")
 
 
+@lru_cache(maxsize=HTU_MEMO_SIZE)
+def _normalised(url: str) -> str:
+    """:func:`.htu.normalised`, each spelling parsed once: a client sends the same ``htu``
+    on every proof for one endpoint, and the server's URL for it is the same too (a pure
+    function, a bounded memo; a ValueError is raised again each time, never remembered)."""
+    return normalised(url)
+
+
 def _normalised_or_none(url: str) -> str | None:
     try:
-        return normalised(url)
+        return _normalised(url)
     except ValueError:
         return None
 

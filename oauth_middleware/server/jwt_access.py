@@ -31,7 +31,7 @@ from oauth_middleware.keyring import KeyRingError
 from oauth_middleware.models import AccessToken, Client
 from oauth_middleware.security import new_jwt_id
 from oauth_middleware.server.config import ServerConfig
-from oauth_middleware.signing import SigningKeys
+from oauth_middleware.signing import SigningKeys, sign_compact
 from oauth_middleware.store import NewTokens
 
 logger = logging.getLogger("oauth_middleware.server")
@@ -94,16 +94,13 @@ class _Encoder:
         self.extra = extra
 
     async def encode(self, record: AccessToken) -> str:
-        from joserfc import jwt
-
         try:
             key = await self.keys.signing_key(self.alg)
         except (KeyRingError, LookupError) as exc:
             logger.error("cannot sign a JWT access token with %s: %s", self.alg, exc)
             raise TemporarilyUnavailable(retry_after=self.retry_after) from None
-        header = {"typ": "at+jwt", "alg": self.alg, "kid": key.kid}
         body = {**self.extra, **claims(self.issuer, record)}
-        token = jwt.encode(header, body, key, algorithms=[self.alg])
+        token = sign_compact(key, self.alg, "at+jwt", body)
         if len(token) > MAX_TOKEN_LENGTH:  # resource servers would refuse it as malformed
             raise InvalidScope("The granted scopes do not fit in a JWT access token: "
                                "ask for fewer with the scope parameter.")

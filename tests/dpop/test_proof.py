@@ -253,3 +253,27 @@ async def test_fifty_workers_asking_at_once_agree_on_one_nonce(
     keys = await redis_of(store).keys(f"{store.keys.prefix}dpop:nonce:*")
     assert len(keys) == 1
     assert 0 < await redis_of(store).pttl(keys[0]) <= 120_000
+
+
+@pytest.mark.rule("dpop.proof.checks")
+def test_urls_are_normalised_once_in_a_bounded_memo_and_a_non_url_never_matches() -> None:
+    """Each ``htu`` spelling is parsed once and the memo never holds more than its bound;
+    an ``htu`` that is no URL is refused however often it comes (never remembered as a
+    match), and a server URL that is no URL is still a configuration error."""
+    from oauth_middleware.dpop import proof
+
+    holder = Holder()
+    proof._normalised.cache_clear()
+    for n in range(proof.HTU_MEMO_SIZE + 50):
+        assert "htu" in refused(holder.proof("GET", f"https://api.example/x{n}", now=1), now=1)
+    assert proof._normalised.cache_info().currsize == proof.HTU_MEMO_SIZE
+    for _ in range(2):
+        assert verify(holder.proof("GET", URL, now=1), method="GET", url=URL, now=1,
+                      window=60).jkt == holder.jkt
+    assert proof._normalised.cache_info().hits >= 2
+    for bad in ("not a url", "ftp://api.example/items", "https://user@api.example/items"):
+        for _ in range(2):
+            assert "htu" in refused(holder.proof("GET", bad, now=1), now=1)
+            with pytest.raises(ValueError, match="not an absolute"):
+                verify(holder.proof("GET", bad, now=1), method="GET", url=bad, now=1,
+                       window=60)

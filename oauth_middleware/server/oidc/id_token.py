@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from oauth_middleware.errors import InvalidRequest
 from oauth_middleware.models import Client
 from oauth_middleware.security import half_hash
-from oauth_middleware.signing import SigningKeys
+from oauth_middleware.signing import SigningKeys, sign_compact
 
 #: What every ID token is signed with unless its client asked otherwise (§15.1: required).
 DEFAULT_ALG = "RS256"
@@ -68,9 +68,6 @@ def claims(
 
 async def sign(keys: SigningKeys, client: Client, body: Mapping[str, object]) -> str:
     """The compact JWS of ``body``, with the ``kid`` of the key that signed it."""
-    from joserfc import jwt
-
     alg = algorithm(client)
     key = await keys.signing_key(alg)
-    header = {"alg": alg, "typ": "JWT", "kid": key.kid}
-    return jwt.encode(header, dict(body), key, algorithms=[alg])
+    return sign_compact(key, alg, "JWT", body)
