@@ -18,7 +18,7 @@ from redis.asyncio.cluster import RedisCluster
 from oauth_middleware.models import IssuedTokens
 from oauth_middleware.security import digest
 from oauth_middleware.store import NewTokens, StoreNotDurable, StoreUnavailable, TokenStore
-from oauth_middleware.store._gateway.cluster import ClusterRouter
+from oauth_middleware.store._gateway.cluster import ClusterReader, ClusterRouter
 from oauth_middleware.store._gateway.health import UnsafeRedis
 from tests.conftest import FakeClock
 from tests.polling import until
@@ -219,3 +219,32 @@ async def test_a_cluster_none_of_whose_nodes_answers_is_a_503_never_a_500() -> N
         assert "invalid_token" not in response.headers.get("www-authenticate", "")
     finally:
         await store.aclose()
+
+
+async def test_a_batched_read_of_a_slot_whose_keys_are_split_by_a_migration_still_answers(
+    on_cluster: TokenStore, redis_cluster: Cluster,
+) -> None:
+    """Mid-migration a multi-key ``MGET`` over keys now on two nodes answers TRYAGAIN
+    however often it is resent; the tick's lookups of that slot are then read one key
+    each (ASKed where moved), so a reshard never turns concurrent lookups into 503s."""
+    client = redis_of(on_cluster)
+    assert isinstance(client, RedisCluster)
+    moved, stayed = "{split-read}moved", "{split-read}stayed"
+    await client.set(moved, b"one")
+    await client.set(stayed, b"two")
+    slot = client.keyslot(moved)
+    source, source_id = _owner(redis_cluster, slot)
+    dest = next(n for n in redis_cluster.primaries if n is not source)
+    dest_id = dest.client().execute_command("CLUSTER", "MYID")
+    dest.client().execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+    source.client().execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dest_id)
+    source.client().execute_command("MIGRATE", "127.0.0.1", dest.port, "", 0, 5000,
+                                    "KEYS", moved)
+    try:
+        reader = ClusterReader(ClusterRouter(client))
+        assert await reader.mget([stayed, moved, UNKNOWN]) == [b"two", b"one", None]
+    finally:
+        source.client().execute_command("MIGRATE", "127.0.0.1", dest.port, "", 0, 5000,
+                                        "KEYS", stayed)
+        for node in redis_cluster.primaries:
+            node.client().execute_command("CLUSTER", "SETSLOT", slot, "NODE", dest_id)

@@ -250,9 +250,19 @@ class ClusterReader:
         replies, _ = await self._router.exchange(
             [("MGET", *(keys[i] for i in idx)) for idx in groups], None)
         values: list[Any] = [None] * len(keys)
+        split: list[int] = []
         for idx, reply in zip(groups, replies, strict=True):
+            if isinstance(reply, TryAgainError):  # a slot mid-move, its keys on two nodes
+                split.extend(idx)
+                continue
             if isinstance(reply, ResponseError):
                 raise reply
             for i, value in zip(idx, reply, strict=True):
                 values[i] = value
+        if split:  # one key never spans nodes: each GET is answered or ASKed where it went
+            singles, _ = await self._router.exchange([("GET", keys[i]) for i in split], None)
+            for i, single in zip(split, singles, strict=True):
+                if isinstance(single, ResponseError):
+                    raise single
+                values[i] = single
         return values
