@@ -24,9 +24,9 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
-from oauth_middleware.error_response import render
+from oauth_middleware.error_response import WS_POLICY_VIOLATION, render
 from oauth_middleware.errors import OAuthError
-from oauth_middleware.middleware import WS_POLICY_VIOLATION, route_path
+from oauth_middleware.middleware import route_path
 from oauth_middleware.resource_metadata import RESOURCE_METADATA_KEY
 from oauth_middleware.scopes import (
     AUTO,

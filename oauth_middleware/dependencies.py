@@ -37,9 +37,8 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import Scope
 
-from oauth_middleware.error_response import ErrorResponse, render
+from oauth_middleware.error_response import WS_POLICY_VIOLATION, ErrorResponse, render
 from oauth_middleware.errors import OAuthError
-from oauth_middleware.middleware import WS_POLICY_VIOLATION
 from oauth_middleware.models import AccessToken
 from oauth_middleware.resource_metadata import RESOURCE_METADATA_KEY
 from oauth_middleware.scopes import validate_scope

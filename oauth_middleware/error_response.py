@@ -14,9 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from starlette.responses import Response
-from starlette.types import Send
+from starlette.types import Receive, Scope, Send
 
 from oauth_middleware.errors import OAuthError, TemporarilyUnavailable
+
+#: WebSocket close codes (RFC 6455 §7.4.1): policy violation, try again later.
+WS_POLICY_VIOLATION = 1008
+WS_TRY_AGAIN_LATER = 1013
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,26 @@ class ErrorResponse:
         await send({"type": "http.response.start", "status": self.status,
                     "headers": self.headers})
         await send({"type": "http.response.body", "body": b"" if head else self.body})
+
+    async def send_websocket(self, scope: Scope, receive: Receive, send: Send,
+                             error: str) -> None:
+        """Refuse a WebSocket handshake with this refusal where the server offers the ASGI
+        ``websocket.http.response`` extension: status, challenge, ``Retry-After`` and body.
+
+        Elsewhere a close before accepting would reach the client as a bare 403, so the
+        socket is accepted and closed at once: 1008 (RFC 6455 §7.4.1 policy violation),
+        1013 (try again later) when Redis is down, the error code as the reason.
+        """
+        if (await receive())["type"] != "websocket.connect":
+            return  # the client went away first
+        if "websocket.http.response" in (scope.get("extensions") or {}):
+            await send({"type": "websocket.http.response.start", "status": self.status,
+                        "headers": self.headers})
+            await send({"type": "websocket.http.response.body", "body": self.body})
+            return
+        code = WS_TRY_AGAIN_LATER if self.status == 503 else WS_POLICY_VIOLATION
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": code, "reason": error})
 
 
 def render(exc: OAuthError, realm: str | None,

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote_to_bytes
 
+from starlette.types import Message, Scope, Send
+
 from oauth_middleware.errors import InvalidRequest
 
 Source = Literal["header", "body", "query"]
@@ -136,3 +138,32 @@ def has_access_token(data: bytes) -> bool:
     ``=`` (RFC 6750 §2.2, §2.3)."""
     return _may_name_token(data) and any(
         _names_token(part.partition(b"=")[0]) for part in data.split(b"&"))
+
+
+def redact_query(scope: Scope) -> bytes:
+    """Blank every ``access_token`` of the query string in ``scope``; the string as sent.
+
+    Done first and whatever the token sources: servers (uvicorn's access log) and
+    apps log the URL from the scope, and a token in a URL must never reach a log.
+    """
+    raw: bytes = scope.get("query_string", b"")
+    if raw:
+        scope["query_string"] = redact(raw)
+    return raw
+
+
+def private_answers(send: Send) -> Send:
+    """Query-string tokens end up in caches and histories: answers are private (RFC 6750 §5.3)."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [
+                (k, v) for k, v in message.get("headers", [])
+                if k.lower() != b"cache-control" or b"no-store" in v.lower()
+            ]
+            if not any(k.lower() == b"cache-control" for k, _ in headers):
+                headers.append((b"cache-control", b"private"))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return wrapped

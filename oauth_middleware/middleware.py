@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from time import perf_counter
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from oauth_middleware import extraction, redaction, resource_metadata, settings_checks
 from oauth_middleware.body import ReplayedBody
@@ -53,9 +53,6 @@ logger = logging.getLogger("oauth_middleware.middleware")
 #: Longest query string read for an ``access_token`` (bytes); ASGI servers pass any length.
 MAX_QUERY_SIZE = 64 * 1024
 _SLASHES = re.compile(r"/{2,}")
-#: WebSocket close codes (RFC 6455 §7.4.1): policy violation, try again later.
-WS_POLICY_VIOLATION = 1008
-WS_TRY_AGAIN_LATER = 1013
 
 
 def route_path(scope: Scope) -> str:
@@ -171,7 +168,7 @@ class OAuthMiddleware:
         On an unlisted route a refused token is dropped, not answered, and the reason
         kept in ``scope[VERDICT_KEY]`` for the layers below (:mod:`.verdict`).
         """
-        raw_query = _redact(scope)
+        raw_query = extraction.redact_query(scope)
         if self.resource is not None:
             if resource_metadata.serves(self.resource, scope) and not self._metadata_shadowed:
                 await self._metadata(scope, send, self.resource)
@@ -206,7 +203,7 @@ class OAuthMiddleware:
         scope[VERDICT_KEY] = ACCEPTED
         self.metrics.request("middleware", OK)
         if credential is not None and credential.source == "query" and scope["type"] == "http":
-            send = _private(send)
+            send = extraction.private_answers(send)
         await self.app(scope, receive, send)
 
     async def _judge(self, scope: Scope, body: ReplayedBody | None, raw_query: bytes,
@@ -322,7 +319,7 @@ class OAuthMiddleware:
         if scope["type"] == "http":
             await self._render(exc).send(send, head=scope["method"] == "HEAD")
         else:
-            await self._refuse_websocket(scope, receive, send, exc)
+            await self._render(exc).send_websocket(scope, receive, send, exc.error)
 
     def _render(self, exc: OAuthError) -> ErrorResponse:
         url = None if self.resource is None else self.resource.metadata_url
@@ -341,27 +338,6 @@ class OAuthMiddleware:
             doc = {**resource_metadata.document(resource, self.policy.rules, self.sources),
                    **self.dpop.metadata()}
             await resource_metadata.send_document(doc, send, head=head)
-
-    async def _refuse_websocket(self, scope: Scope, receive: Receive, send: Send,
-                                exc: OAuthError) -> None:
-        """Refuse the handshake with the HTTP refusal where the server offers the ASGI
-        ``websocket.http.response`` extension: status, challenge, ``Retry-After`` and body.
-
-        Elsewhere a close before accepting would reach the client as a bare 403, so the
-        socket is accepted and closed at once: 1008 (RFC 6455 §7.4.1 policy violation),
-        1013 (try again later) when Redis is down, the error code as the reason.
-        """
-        if (await receive())["type"] != "websocket.connect":
-            return  # the client went away first
-        refusal = self._render(exc)
-        if "websocket.http.response" in (scope.get("extensions") or {}):
-            await send({"type": "websocket.http.response.start", "status": refusal.status,
-                        "headers": refusal.headers})
-            await send({"type": "websocket.http.response.body", "body": refusal.body})
-            return
-        code = WS_TRY_AGAIN_LATER if refusal.status == 503 else WS_POLICY_VIOLATION
-        await send({"type": "websocket.accept"})
-        await send({"type": "websocket.close", "code": code, "reason": exc.error})
 
 
 def _resource_proofs(source: object, public_url: str | None,
@@ -393,32 +369,3 @@ def _merged(path: str) -> str:
     """``path`` with runs of ``/`` merged: Werkzeug (Flask) routes ``//items`` as ``/items``,
     so the key of ``/items`` must protect it; Starlette answers such paths 404 anyway."""
     return _SLASHES.sub("/", path) if "//" in path else path
-
-
-def _redact(scope: Scope) -> bytes:
-    """Blank every ``access_token`` of the query string in ``scope``; the string as sent.
-
-    Done first and whatever the token sources: servers (uvicorn's access log) and
-    apps log the URL from the scope, and a token in a URL must never reach a log.
-    """
-    raw: bytes = scope.get("query_string", b"")
-    if raw:
-        scope["query_string"] = extraction.redact(raw)
-    return raw
-
-
-def _private(send: Send) -> Send:
-    """Query-string tokens end up in caches and histories: answers are private (RFC 6750 §5.3)."""
-
-    async def wrapped(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = [
-                (k, v) for k, v in message.get("headers", [])
-                if k.lower() != b"cache-control" or b"no-store" in v.lower()
-            ]
-            if not any(k.lower() == b"cache-control" for k, _ in headers):
-                headers.append((b"cache-control", b"private"))
-            message = {**message, "headers": headers}
-        await send(message)
-
-    return wrapped
