@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from oauth_middleware import keyring, settings_checks
+from oauth_middleware.audit import AuditTrail
 from oauth_middleware.limits import (
     CODE_LIFETIME,
     MAX_PENDING,
@@ -110,6 +111,7 @@ class AuthorizationServer:
         require_par: bool = False,
         token_exchange: TokenExchangePolicy | None = None,
         dpop_nonce: int | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
         settings_checks.check_options("AuthorizationServer", settings_checks.SERVER, locals())
         key = signing_key(secret_key, debug=debug)
@@ -131,7 +133,7 @@ class AuthorizationServer:
             remember_consent=remember_consent, max_remembered_consents=max_remembered_consents,
             logout=logout, openid=openid, par_lifetime=par_lifetime,
             max_pushed_requests=max_pushed_requests, require_par=require_par,
-            token_exchange=token_exchange, dpop_nonce=dpop_nonce,
+            token_exchange=token_exchange, dpop_nonce=dpop_nonce, audit=audit,
         )
         config = self.config
         #: The mount path last checked against the issuer (``settings_checks.check_mount``).

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from oauth_middleware.audit import AuditTrail
 from oauth_middleware.limits import (
     ACCESS_LIFETIME,
     CODE_LIFETIME,
@@ -185,6 +186,8 @@ class ServerConfig:
     token_exchange: TokenExchangePolicy | None = None
     #: Seconds each DPoP nonce stands (RFC 9449 §8); None: ``token/`` asks for no nonce.
     dpop_nonce: int | None = None
+    #: Where security-relevant events go (:mod:`oauth_middleware.audit`); None: nowhere.
+    audit: AuditTrail | None = None
     #: The HTTPS rule (debug, or plain HTTP from this machine), set from ``debug``.
     transport: Transport = field(init=False, repr=False, compare=False)
 

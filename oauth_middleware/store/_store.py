@@ -36,6 +36,7 @@ from oauth_middleware.store._context import Clock, Context, Progress, ttl_ms
 from oauth_middleware.store._device import DeviceCodes
 from oauth_middleware.store._documents import Documents
 from oauth_middleware.store._dpop import DPoPRecords
+from oauth_middleware.store._events import EventStream, StreamEvent
 from oauth_middleware.store._exchange import LINK_CHILD, ChainFull
 from oauth_middleware.store._gateway import Gateway
 from oauth_middleware.store._gateway.cache import CACHE_SIZE
@@ -97,6 +98,8 @@ class TokenStore:
         self.signing = SigningKeyRecords(ctx)
         #: DPoP proofs seen and server nonces (RFC 9449 §11.1, §8).
         self.dpop = DPoPRecords(ctx)
+        #: The audit trail's stream (:mod:`oauth_middleware.audit` writes and reads it).
+        self.events = EventStream(ctx)
 
     @classmethod
     def from_url(
@@ -214,10 +217,11 @@ class TokenStore:
                                               count=count)
 
     async def create_code(self, code: AuthorizationCode, *, lifetime: int = CODE_LIFETIME,
-                          client_generation: str | None = None) -> str:
-        """Store a new authorization code; returns its value."""
+                          client_generation: str | None = None,
+                          event: StreamEvent | None = None) -> str:
+        """Store a new authorization code (and ``event`` with it); returns its value."""
         return await self._grants.create_code(code, lifetime=lifetime,
-                                              client_generation=client_generation)
+                                              client_generation=client_generation, event=event)
 
     async def redeem_code(self, code: str, record: AuthorizationCode, spec: NewTokens
                           ) -> IssuedTokens | None:

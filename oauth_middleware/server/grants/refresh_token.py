@@ -31,6 +31,7 @@ class RefreshTokenGrant(TokenGrant):
     GRANT_TYPE = "refresh_token"
     PUBLIC = True
     PREFETCH = Prefetch(refresh="refresh_token")
+    EVENTS = ("token.refreshed", "refresh.reused")
 
     async def issue(self, request: TokenRequest) -> IssuedTokens:
         params, client = request.params, request.client
@@ -42,6 +43,9 @@ class RefreshTokenGrant(TokenGrant):
             await self.store.revoke_grant(record.grant_id)
             logger.warning("refresh token %s reused by client %s: grant revoked",
                            record.fingerprint, client.client_id)
+            user = record.subject if record.subject_type == "user" else ""
+            await self.record("refresh.reused", client, user=user, grant=record.grant_id,
+                              fingerprint=record.fingerprint)
             raise InvalidGrant("The refresh token is invalid, expired or revoked.")
         if record.jkt and not constant_time_equals(record.jkt, request.dpop_jkt):
             raise InvalidGrant("The refresh token is bound to a DPoP key: send a proof "

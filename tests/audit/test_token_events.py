@@ -1,0 +1,105 @@
+"""The token family's audit events (issue 18): what each grant writes, with the right
+fields and no secret, in the same round trip as the change where that is one script."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+
+from oauth_middleware.audit import AuditTrail
+from oauth_middleware.store import TokenStore
+from tests.audit.harness import assert_absent, audited_app, events, log_text, raw_stream
+from tests.server.token_harness import (
+    TOKEN_PATH,
+    assert_error,
+    auth_of,
+    code_form,
+    confidential,
+    http,
+    new_code,
+)
+
+
+async def test_a_code_redemption_writes_code_redeemed_with_grant_fingerprint_and_no_secret(
+        store: TokenStore, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "oauth_middleware.audit")
+    web = await confidential(store)
+    async with http(audited_app(store, AuditTrail(store))) as client:
+        code = await new_code(store, "web", scopes=("read", "write"))
+        response = await client.post(TOKEN_PATH, data=code_form(code), headers={
+            **auth_of(web), "X-Request-ID": "req-42"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    (event,) = await events(store)
+    token = await store.resolve(body["access_token"])
+    assert token is not None
+    assert (event.type, event.actor, event.client, event.user) == (
+        "code.redeemed", "client:web", "web", "alice")
+    assert (event.grant, event.fingerprint) == (token.grant_id, token.fingerprint)
+    assert event.request_id == "req-42"
+    assert dict(event.details) == {"scopes": "read write", "grant_type": "authorization_code"}
+    assert_absent([code, body["access_token"], body["refresh_token"], web.client_secret or ""],
+                  await raw_stream(store), log_text(caplog.records))
+    assert [r.audit_event["type"] for r in caplog.records  # type: ignore[attr-defined]
+            if r.name == "oauth_middleware.audit"] == ["code.redeemed"]
+
+
+async def test_a_replayed_code_writes_code_replayed_and_its_grant_is_revoked(
+        store: TokenStore) -> None:
+    web = await confidential(store)
+    async with http(audited_app(store, AuditTrail(store))) as client:
+        code = await new_code(store, "web")
+        first = await client.post(TOKEN_PATH, data=code_form(code), headers=auth_of(web))
+        replay = await client.post(TOKEN_PATH, data=code_form(code), headers=auth_of(web))
+    assert first.status_code == 200
+    assert_error(replay, 400, "invalid_grant")
+    redeemed, replayed = await events(store)
+    assert (redeemed.type, replayed.type) == ("code.redeemed", "code.replayed")
+    assert replayed.grant == redeemed.grant and replayed.client == "web"
+    assert await store.resolve(first.json()["access_token"]) is None
+    assert_absent([code, first.json()["access_token"]], await raw_stream(store))
+
+
+async def test_client_credentials_and_refresh_and_reuse_write_their_events(
+        store: TokenStore) -> None:
+    web = await confidential(store)
+    async with http(audited_app(store, AuditTrail(store))) as client:
+        cc = await client.post(TOKEN_PATH, data={"grant_type": "client_credentials"},
+                               headers=auth_of(web))
+        code = await new_code(store, "web")
+        issued = (await client.post(TOKEN_PATH, data=code_form(code),
+                                    headers=auth_of(web))).json()
+        refresh = {"grant_type": "refresh_token", "refresh_token": issued["refresh_token"]}
+        rotated = await client.post(TOKEN_PATH, data=refresh, headers=auth_of(web))
+        reused = await client.post(TOKEN_PATH, data=refresh, headers=auth_of(web))
+    assert cc.status_code == rotated.status_code == 200
+    assert_error(reused, 400, "invalid_grant")
+    kinds = [(e.type, e.actor, e.client, e.user, e.details.get("grant_type")) for e in
+             await events(store)]
+    assert kinds == [
+        ("token.issued", "client:web", "web", "", "client_credentials"),
+        ("code.redeemed", "client:web", "web", "alice", "authorization_code"),
+        ("token.refreshed", "client:web", "web", "alice", "refresh_token"),
+        ("refresh.reused", "client:web", "web", "alice", None),
+    ]
+    assert_absent([cc.json()["access_token"], issued["refresh_token"],
+                   rotated.json()["refresh_token"], rotated.json()["access_token"]],
+                  await raw_stream(store))
+
+
+async def test_an_issue_has_its_event_as_soon_as_the_token_endpoint_answered(
+        store: TokenStore) -> None:
+    """Atomicity: the event is in Redis when the answer is, for 50 issues at once."""
+    web = await confidential(store)
+    async with http(audited_app(store, AuditTrail(store))) as client:
+        async def one() -> httpx.Response:
+            return await client.post(TOKEN_PATH, data={"grant_type": "client_credentials"},
+                                     headers=auth_of(web))
+        import asyncio
+        answers = await asyncio.gather(*(one() for _ in range(50)))
+    assert {a.status_code for a in answers} == {200}
+    fingerprints = {(await store.resolve(a.json()["access_token"])).fingerprint  # type: ignore[union-attr]
+                    for a in answers}
+    assert {e.fingerprint for e in await events(store) if e.type == "token.issued"} == fingerprints
