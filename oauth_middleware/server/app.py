@@ -139,7 +139,7 @@ class AuthorizationServer:
         #: The mount path last checked against the issuer (``settings_checks.check_mount``).
         self._checked_root: str | None = None
         #: The grants ``auth/`` and ``token/`` dispatch to; extend them here, before serving.
-        self.grants = Grants(config, Throttle(config.store, config.throttle))
+        self.grants = Grants(config, Throttle(config.store, config.throttle, config.audit))
         if config.token_exchange is not None:
             self.grants.register(TokenExchangeGrant)
         policy = config.client_metadata_documents

@@ -104,7 +104,7 @@ class AuthorizationEndpoint:
         )
         self.origin = consent.origin_of(config.issuer)
         self.grants = grants if grants is not None else Grants(
-            config, Throttle(config.store, config.throttle))
+            config, Throttle(config.store, config.throttle, config.audit))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.config.audit is not None:

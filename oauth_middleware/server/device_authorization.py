@@ -43,8 +43,8 @@ def shown(user_code: str) -> str:
 class DeviceAuthorizationEndpoint(FormEndpoint):
     def __init__(self, config: ServerConfig, *, documents: DocumentClients | None = None) -> None:
         super().__init__(config)
-        self.clients = ClientAuthenticator(config.store, Throttle(config.store, config.throttle),
-                                           documents)
+        self.clients = ClientAuthenticator(
+            config.store, Throttle(config.store, config.throttle, config.audit), documents)
 
     async def answer(self, request: Request, params: Params) -> Response:
         client, read = await self.clients.authenticate_ahead(

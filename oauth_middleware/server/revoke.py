@@ -17,6 +17,8 @@ protected request reads Redis, so a revoked token fails on the very next one.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -36,8 +38,8 @@ from oauth_middleware.store import Lookahead
 class RevocationEndpoint(FormEndpoint):
     def __init__(self, config: ServerConfig, *, documents: DocumentClients | None = None) -> None:
         super().__init__(config)
-        self.clients = ClientAuthenticator(config.store, Throttle(config.store, config.throttle),
-                                           documents)
+        self.clients = ClientAuthenticator(
+            config.store, Throttle(config.store, config.throttle, config.audit), documents)
 
     async def answer(self, request: Request, params: Params) -> Response:
         client, read = await self.clients.authenticate_ahead(
@@ -45,9 +47,19 @@ class RevocationEndpoint(FormEndpoint):
         token = required(params, "token")
         record = read.token
         if record is not None and record.client_id == client.client_id:
-            if isinstance(record, RefreshToken):
-                await self.store.revoke_grant(record.grant_id)
+            change: Awaitable[object] = (
+                self.store.revoke_grant(record.grant_id) if isinstance(record, RefreshToken)
+                else self.store.revoke_access(record.grant_id, digest(token)))
+            audit = self.config.audit
+            if audit is None:
+                await change
             else:
-                await self.store.revoke_access(record.grant_id, digest(token))
+                await audit.alongside(audit.event(
+                    "token.revoked", actor=f"client:{client.client_id}", client=client.client_id,
+                    user=record.subject if record.subject_type == "user" else "",
+                    grant=record.grant_id,
+                    fingerprint=record.fingerprint, by="client",
+                    reason="grant" if isinstance(record, RefreshToken) else "access token"),
+                    change)
             logger.info("client %s revoked token %s", client.client_id, record.fingerprint)
         return json_response({})

@@ -44,7 +44,7 @@ class TokenEndpoint(FormEndpoint):
     def __init__(self, config: ServerConfig, grants: Grants | None = None, *,
                  documents: DocumentClients | None = None) -> None:
         super().__init__(config)
-        self.throttle = Throttle(config.store, config.throttle)
+        self.throttle = Throttle(config.store, config.throttle, config.audit)
         self.clients = ClientAuthenticator(config.store, self.throttle, documents)
         self.grants = grants if grants is not None else Grants(config, self.throttle)
         self.proofs = TokenProofs(config)
