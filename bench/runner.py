@@ -65,7 +65,7 @@ class Bench:
         self.cluster = None
         if needed & {"cluster", "cluster2"}:
             self._start_cluster(stack, needed)
-        for app in ("bare", "protected", "audience", "cached", "jwt", "dpop"):
+        for app in ("bare", "protected", "audience", "cached", "jwt", "dpop", "audited"):
             if app in needed:
                 proc = procs.uvicorn(f"bench.apps:{app}", self.url, settings.cpu(True),
                                      extra_env={"BENCH_JWT_KEY": str(jwt_key)})
