@@ -103,3 +103,28 @@ async def test_an_issue_has_its_event_as_soon_as_the_token_endpoint_answered(
     fingerprints = {(await store.resolve(a.json()["access_token"])).fingerprint  # type: ignore[union-attr]
                     for a in answers}
     assert {e.fingerprint for e in await events(store) if e.type == "token.issued"} == fingerprints
+
+
+@pytest.mark.not_on_cluster
+async def test_on_one_server_the_grant_script_itself_writes_the_event(
+        store: TokenStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No separate append happens for an issue, a redemption or a rotation: the event
+    comes from the script that made the change (one step, so never one without the other)."""
+    from oauth_middleware.store._events import EventStream
+
+    async def refuse(*args: object) -> str:
+        raise AssertionError("a script's change needs no separate append")
+
+    web = await confidential(store)
+    monkeypatch.setattr(EventStream, "append", refuse)
+    async with http(audited_app(store, AuditTrail(store))) as client:
+        code = await new_code(store, "web")
+        issued = await client.post(TOKEN_PATH, data=code_form(code), headers=auth_of(web))
+        rotated = await client.post(TOKEN_PATH, data={
+            "grant_type": "refresh_token", "refresh_token": issued.json()["refresh_token"]},
+            headers=auth_of(web))
+        cc = await client.post(TOKEN_PATH, data={"grant_type": "client_credentials"},
+                               headers=auth_of(web))
+    assert issued.status_code == rotated.status_code == cc.status_code == 200
+    assert [e.type for e in await events(store)] == [
+        "code.redeemed", "token.refreshed", "token.issued"]
