@@ -140,8 +140,7 @@ class EventStream:
 
 
 def _entry(item: Sequence[Any]) -> Entry:
+    """One entry of a reply: its fields come as a dict (redis-py parsed them) or flat."""
     entry_id, raw = item
-    values = texts(list(raw.items()) if isinstance(raw, dict) else raw)
-    if isinstance(raw, dict):  # a RESP3 reply: pairs of (field, value)
-        values = [v for pair in raw.items() for v in texts(list(pair))]
-    return texts([entry_id])[0], dict(zip(values[::2], values[1::2], strict=True))
+    flat = texts([v for pair in raw.items() for v in pair] if isinstance(raw, dict) else raw)
+    return texts([entry_id])[0], dict(zip(flat[::2], flat[1::2], strict=True))
