@@ -36,6 +36,10 @@ async def issue_token_page(req: AdminRequest) -> Response:
                                    lifetime=parse_token_lifetime(form.get("lifetime")))
     except (ValueError, OAuthError) as exc:
         return await render_client(req, status_code=400, errors={"token": problem(exc)})
+    token = issued.token
+    await req.audit("token.issued", client=client.client_id, user=token.user or "",
+                    grant=token.grant_id, fingerprint=token.fingerprint, scopes=token.scopes,
+                    by="admin")
     return shown_once.tokens(req, issued)
 
 

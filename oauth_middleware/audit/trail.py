@@ -106,18 +106,25 @@ class AuditTrail:
         return await self.record(self.event(type, **fields))
 
     async def login(self, user: str, *, succeeded: bool, reason: str = "") -> Event:
-        """For the host: record a sign-in of ``user`` (``reason`` a short word on
-        failure, never what was typed)."""
+        """For the host: record a sign-in of ``user``: the account the login resolved,
+        never text as typed (a password typed in the user field would be kept), and
+        ``reason`` a short word on failure."""
         details = {"reason": reason} if reason else {}
         return await self.note("login.succeeded" if succeeded else "login.failed",
                                actor="host", user=user, **details)
 
+    def listening(self) -> bool:
+        """Does anything but the stream take events (a hook, or the logger at INFO)? When
+        nothing does, :meth:`announce` has nothing to do and its event need not be built."""
+        return self.on_event is not None or logger.isEnabledFor(logging.INFO)
+
     async def announce(self, event: Event) -> None:
         """Tell the logger and the hook (the stream has the event already)."""
-        fields = event.fields()
-        logger.info("%s %s", event.type, " ".join(
-            f"{k}={v}" for k, v in fields.items() if k not in ("type", "time")),
-            extra={"audit_event": fields})
+        if logger.isEnabledFor(logging.INFO):
+            fields = event.fields()
+            logger.info("%s %s", event.type, " ".join(
+                f"{k}={v}" for k, v in fields.items() if k not in ("type", "time")),
+                extra={"audit_event": fields})
         if self.on_event is not None:
             await self._call_hook(self.on_event, event)
 

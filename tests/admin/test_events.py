@@ -71,6 +71,7 @@ async def test_the_events_page_refuses_a_bearer_token_and_a_non_admin(store: Tok
     assert not_admin.status_code == 403 and not _ROW.findall(not_admin.text)
 
 
+@pytest.mark.rule("rest.no-secret-in-events")
 async def test_admin_changes_are_recorded_with_the_admin_as_actor_and_no_secret(
         store: TokenStore) -> None:
     trail = AuditTrail(store)

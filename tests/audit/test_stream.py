@@ -3,6 +3,8 @@ a follower that waits a bounded time, on every backend."""
 
 from __future__ import annotations
 
+import pytest
+
 from oauth_middleware.store import TokenStore
 from tests.store_helpers import redis_of
 
@@ -19,6 +21,7 @@ async def test_follow_returns_what_came_after_an_id_and_nothing_after_a_bounded_
     assert await events.page(second, 5) == [(first, {"type": "login.succeeded", "user": "a"})]
 
 
+@pytest.mark.rule("abuse.bounded.audit-stream")
 async def test_every_append_trims_the_stream_to_about_its_retention(store: TokenStore) -> None:
     for i in range(350):
         await store.events.append({"type": "login.failed", "user": str(i)}, 100)

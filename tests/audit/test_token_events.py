@@ -22,6 +22,7 @@ from tests.server.token_harness import (
 )
 
 
+@pytest.mark.rule("rest.no-secret-in-events")
 async def test_a_code_redemption_writes_code_redeemed_with_grant_fingerprint_and_no_secret(
         store: TokenStore, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, "oauth_middleware.audit")
@@ -62,6 +63,7 @@ async def test_a_replayed_code_writes_code_replayed_and_its_grant_is_revoked(
     assert_absent([code, first.json()["access_token"]], await raw_stream(store))
 
 
+@pytest.mark.rule("rest.no-secret-in-events")
 async def test_client_credentials_and_refresh_and_reuse_write_their_events(
         store: TokenStore) -> None:
     web = await confidential(store)

@@ -34,6 +34,7 @@ WEB = {"client_id": "web", "redirect_uri": WEB_REDIRECT, "response_type": "code"
        "scope": "polls:read polls:vote", "state": "s"}
 
 
+@pytest.mark.rule("rest.no-secret-in-events")
 async def test_consent_granted_and_the_code_it_issued_are_events_without_the_code(
         store: TokenStore) -> None:
     async with open_harness(store, audit=AuditTrail(store)) as harness:
@@ -63,6 +64,7 @@ async def test_consent_denied_is_an_event_with_the_scopes_asked_and_no_code(
         "consent.denied", "alice", "web", "polls:read polls:vote")
 
 
+@pytest.mark.rule("rest.no-secret-in-events")
 async def test_a_client_revoking_its_token_writes_token_revoked_by_the_client(
         store: TokenStore) -> None:
     web = await confidential(store)
@@ -84,6 +86,7 @@ async def test_a_client_revoking_its_token_writes_token_revoked_by_the_client(
     assert_absent([issued["access_token"], issued["refresh_token"]], await raw_stream(store))
 
 
+@pytest.mark.rule("abuse.bounded.audit-stream")
 async def test_the_first_refused_guess_is_one_throttle_event_naming_the_client_by_fingerprint(
         store: TokenStore) -> None:
     await confidential(store)
@@ -99,6 +102,7 @@ async def test_the_first_refused_guess_is_one_throttle_event_naming_the_client_b
     assert_absent([f"wrong-{i}" for i in range(6)], await raw_stream(store))
 
 
+@pytest.mark.rule("abuse.bounded.audit-stream")
 async def test_the_stream_stays_within_its_retention_however_many_tokens_are_issued(
         store: TokenStore) -> None:
     web = await confidential(store)
@@ -125,6 +129,7 @@ async def _never_done(event: Event) -> None:
     await asyncio.Event().wait()
 
 
+@pytest.mark.rule("rest.no-secret-in-events")
 @pytest.mark.parametrize("hook", [_raising, _raising_async, _never_done],
                          ids=["sync-raises", "async-raises", "async-hangs"])
 async def test_a_failing_or_hanging_on_event_hook_never_breaks_the_request(

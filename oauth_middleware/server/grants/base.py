@@ -109,11 +109,15 @@ class Grant(ABC):
             type, actor=f"user:{user}", client=client.client_id, user=user, scopes=scopes,
             grant_type=self.GRANT_TYPE))
 
-    async def announce(self, event: Event | None, issued: IssuedTokens) -> None:
-        """Log ``event`` and tell the hook, once the store wrote it with ``issued``."""
-        if event is not None and self.config.audit is not None:
-            await self.config.audit.announce(replace(
-                event, grant=issued.token.grant_id, fingerprint=issued.token.fingerprint))
+    async def announce(self, client: Client, issued: IssuedTokens) -> None:
+        """Log the event of ``issued`` and tell the hook, once the store wrote it."""
+        audit, token = self.config.audit, issued.token
+        if audit is None or not audit.listening():
+            return
+        event = self.token_event(client, token.subject, token.subject_type, token.scopes)
+        if event is not None:
+            await audit.announce(replace(event, grant=token.grant_id,
+                                         fingerprint=token.fingerprint))
 
     async def record(self, type: EventType, client: Client, *, user: str = "", grant: str = "",
                      fingerprint: str = "", **details: str) -> None:
