@@ -41,7 +41,8 @@ async def test_a_code_redemption_writes_code_redeemed_with_grant_fingerprint_and
     assert (event.grant, event.fingerprint) == (token.grant_id, token.fingerprint)
     assert event.request_id == "req-42"
     assert dict(event.details) == {"scopes": "read write", "grant_type": "authorization_code"}
-    assert_absent([code, body["access_token"], body["refresh_token"], web.client_secret or ""],
+    assert web.client_secret is not None
+    assert_absent([code, body["access_token"], body["refresh_token"], web.client_secret],
                   await raw_stream(store), log_text(caplog.records))
     assert [r.audit_event["type"] for r in caplog.records  # type: ignore[attr-defined]
             if r.name == "oauth_middleware.audit"] == ["code.redeemed"]
