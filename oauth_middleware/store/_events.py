@@ -33,22 +33,33 @@ Entry = tuple[str, dict[str, str]]
 @dataclass(frozen=True, slots=True)
 class StreamEvent:
     """An event to append with a script's change: ``won`` is its type when the change was
-    made, ``lost`` when the script refused it for a replay ("" writes nothing then)."""
+    made, ``lost`` when the script refused it for a replay ("" writes nothing then). A
+    replay's event names the value presented (``presented``, a fingerprint) in place of
+    the ``fingerprint`` of the token it would have issued."""
 
     won: str
     fields: tuple[tuple[str, str], ...]
     retention: int
     lost: str = ""
+    presented: str = ""
 
-    def with_fields(self, **extra: str) -> StreamEvent:
+    def with_fields(self, *, presented: str = "", **extra: str) -> StreamEvent:
         """The event with fields the store learns itself (the grant id, a fingerprint)."""
         kept = tuple((k, v) for k, v in self.fields if k not in extra)
-        return StreamEvent(self.won, (*kept, *extra.items()), self.retention, self.lost)
+        return StreamEvent(self.won, (*kept, *extra.items()), self.retention, self.lost,
+                           presented or self.presented)
+
+    def lost_fields(self) -> dict[str, str]:
+        """The fields of the replay's event."""
+        fields = {k: v for k, v in self.fields if k != "fingerprint"}
+        return {**fields, "fingerprint": self.presented} if self.presented else fields
 
     def args(self, now: float) -> list[str]:
-        """The script arguments :func:`evented` pops: retention, the two types, fields."""
+        """The script arguments :func:`evented` pops: retention, the two types, the value
+        presented, then the fields."""
         flat = [item for pair in self.fields for item in pair]
-        body = [str(self.retention), self.won, self.lost, "time", f"{now:.3f}", *flat]
+        body = [str(self.retention), self.won, self.lost, self.presented, "time", f"{now:.3f}",
+                *flat]
         return [*body, str(len(body))]
 
 
@@ -82,8 +93,19 @@ elseif __outcome == 2 then
   __type = __event[3]
 end
 if __type ~= '' then
+  local __fields = {}
+  for i = 5, #__event - 1, 2 do
+    if __outcome == 1 or __event[i] ~= 'fingerprint' then
+      __fields[#__fields + 1] = __event[i]
+      __fields[#__fields + 1] = __event[i + 1]
+    end
+  end
+  if __outcome == 2 and __event[4] ~= '' then
+    __fields[#__fields + 1] = 'fingerprint'
+    __fields[#__fields + 1] = __event[4]
+  end
   redis.call('XADD', __stream, 'MAXLEN', '~', __event[1], '*', 'type', __type,
-             unpack(__event, 4))
+             unpack(__fields))
 end
 return r
 """)
@@ -112,7 +134,8 @@ class EventStream:
             return
         kind = event.won if outcome == 1 else event.lost
         if kind:
-            fields = {"type": kind, "time": f"{self._ctx.clock():.3f}", **dict(event.fields)}
+            named = dict(event.fields) if outcome == 1 else event.lost_fields()
+            fields = {"type": kind, "time": f"{self._ctx.clock():.3f}", **named}
             await self.append(fields, event.retention)
 
     async def page(self, before: str | None, count: int) -> list[Entry]:

@@ -123,7 +123,7 @@ class Grants:
         (the grant is then revoked) or the code is gone."""
         key = self._keys.code(record.grant_id, digest(code))
         return await self._consume(key, "used", dump(replace(record, used=True)),
-                                   record.grant_id, spec)
+                                   record.grant_id, spec, record.fingerprint)
 
     async def rotate_refresh(
         self, token: str, record: RefreshToken, spec: NewTokens
@@ -136,7 +136,7 @@ class Grants:
         if not record.digest:  # schema 0: the token's own record, consumed like a code
             key = self._keys.legacy_refresh(record.grant_id, sha)
             return await self._consume(key, "rotated", dump(replace(record, rotated=True)),
-                                       record.grant_id, spec)
+                                       record.grant_id, spec, record.fingerprint)
         if record.rotated or not constant_time_equals(sha, record.digest):
             raise ValueError("rotate_refresh needs the token's current record (read_for)")
         grant_id = record.grant_id
@@ -148,7 +148,8 @@ class Grants:
             scripts.ROTATE_REFRESH, scripts.ROTATE_REFRESH_EVENTED,
             [rt_key, self._keys.members(grant_id), at_key],
             [sha, rt_value, rt_ttl, at_value, at_ttl, self._keys.access(grant_id, ""),
-             GRANT_ACCESS_TOKENS], event := _stamped(spec.event, grant_id, issued))
+             GRANT_ACCESS_TOKENS],
+            event := _stamped(spec.event, grant_id, issued, record.fingerprint))
         commands.append(evalsha(script, keys, args))
         *_, (status, *deleted) = await self._gateway.run(commands, scripts.INDEX_ADD,
                                                          script, durable=True)
@@ -163,7 +164,8 @@ class Grants:
         return issued if spec.refresh else replace(issued, refresh_token=None)
 
     async def _consume(
-        self, key: str, state: str, consumed: str, grant_id: str, spec: NewTokens
+        self, key: str, state: str, consumed: str, grant_id: str, spec: NewTokens,
+        presented: str,
     ) -> IssuedTokens | None:
         """Single use by the record's boolean ``state`` field (``CONSUME_AND_ISSUE``)."""
         issued, members = await minted(self._ctx, grant_id, spec)
@@ -172,7 +174,7 @@ class Grants:
         script, keys, args = self._with_event(
             scripts.CONSUME_AND_ISSUE, scripts.CONSUME_AND_ISSUE_EVENTED,
             [key, self._keys.members(grant_id), *keys], [state, consumed, *args],
-            event := _stamped(spec.event, grant_id, issued))
+            event := _stamped(spec.event, grant_id, issued, presented))
         commands.append(evalsha(script, keys, args))
         *_, outcome = await self._gateway.run(commands, scripts.INDEX_ADD, script,
                                               durable=True)
@@ -271,10 +273,11 @@ class Grants:
         return after[0] if after else None
 
 
-def _stamped(event: StreamEvent | None, grant_id: str, issued: IssuedTokens
-             ) -> StreamEvent | None:
-    """``event`` with what only the store knows: the grant and the access token's
-    fingerprint (never the token)."""
+def _stamped(event: StreamEvent | None, grant_id: str, issued: IssuedTokens,
+             presented: str = "") -> StreamEvent | None:
+    """``event`` with what only the store knows: the grant, the new access token's
+    fingerprint and that of the value presented (never a token)."""
     if event is None:
         return None
-    return event.with_fields(grant=grant_id, fingerprint=issued.token.fingerprint)
+    return event.with_fields(grant=grant_id, fingerprint=issued.token.fingerprint,
+                             presented=presented)

@@ -131,3 +131,52 @@ async def test_on_one_server_the_grant_script_itself_writes_the_event(
     assert issued.status_code == rotated.status_code == cc.status_code == 200
     assert [e.type for e in await events(store)] == [
         "code.redeemed", "token.refreshed", "token.issued"]
+
+
+async def test_fifty_concurrent_redemptions_of_one_code_write_one_redeemed_and_replays(
+        store: TokenStore) -> None:
+    """Of 50 racing redemptions one wins; a loser that finds the code used is a replay
+    (the grant is revoked, after which the code is simply gone): at least one replay
+    event, each of the same grant and naming the code presented (by fingerprint), never
+    a token that was not issued."""
+    import asyncio
+
+    from oauth_middleware.security import fingerprint
+
+    web = await confidential(store)
+    async with http(audited_app(store, AuditTrail(store))) as client:
+        code = await new_code(store, "web")
+        answers = await asyncio.gather(*(client.post(
+            TOKEN_PATH, data=code_form(code), headers=auth_of(web)) for _ in range(50)))
+    assert sorted(a.status_code for a in answers) == [200] + [400] * 49
+    found = await events(store)
+    (won,) = [e for e in found if e.type == "code.redeemed"]
+    replays = [e for e in found if e.type == "code.replayed"]
+    assert replays and len(found) == 1 + len(replays)
+    assert {(e.grant, e.fingerprint, e.client) for e in replays} == {
+        (won.grant, fingerprint(code), "web")}
+    assert won.fingerprint != fingerprint(code)
+    assert_absent([code], await raw_stream(store))
+
+
+async def test_fifty_concurrent_refreshes_with_one_token_write_one_refreshed_and_reuses(
+        store: TokenStore) -> None:
+    import asyncio
+
+    web = await confidential(store)
+    async with http(audited_app(store, AuditTrail(store))) as client:
+        code = await new_code(store, "web")
+        issued = (await client.post(TOKEN_PATH, data=code_form(code),
+                                    headers=auth_of(web))).json()
+        form = {"grant_type": "refresh_token", "refresh_token": issued["refresh_token"]}
+        answers = await asyncio.gather(*(client.post(TOKEN_PATH, data=form,
+                                                     headers=auth_of(web))
+                                         for _ in range(50)))
+    assert sorted(a.status_code for a in answers) == [200] + [400] * 49
+    found = await events(store)
+    kinds = [e.type for e in found]
+    assert kinds.count("token.refreshed") == 1 and kinds.count("refresh.reused") >= 1
+    assert set(kinds) == {"code.redeemed", "token.refreshed", "refresh.reused"}
+    (refreshed,) = [e for e in found if e.type == "token.refreshed"]
+    assert {e.grant for e in found if e.type == "refresh.reused"} == {refreshed.grant}
+    assert await store.resolve(issued["access_token"]) is None  # the grant was revoked
