@@ -19,7 +19,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from oauth_middleware.audit.events import Event, EventType, clean, scopes_text
 from oauth_middleware.store import StreamEvent
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from oauth_middleware.store import TokenStore
 
 logger = logging.getLogger("oauth_middleware.audit")
-T = TypeVar("T")
 
 #: ``on_event(event)``: sync, or async (awaited up to ``hook_timeout``).
 OnEvent = Callable[[Event], Awaitable[None] | None]
@@ -90,16 +89,6 @@ class AuditTrail:
         written = event.with_id(await self.store.events.append(event.fields(), self.retention))
         await self.announce(written)
         return written
-
-    async def alongside(self, event: Event, change: Awaitable[T]) -> T:
-        """Run ``change`` (store calls) and write ``event`` at the same time, so the gateway
-        sends both in one pipelined round trip; then announce the event. For a change that
-        is not one script of the store's own: its event is then no more atomic with it
-        than two commands of one pipeline are."""
-        result, entry_id = await asyncio.gather(
-            change, self.store.events.append(event.fields(), self.retention))
-        await self.announce(event.with_id(entry_id))
-        return result
 
     async def note(self, type: EventType, **fields: Any) -> Event:
         """:meth:`record` an event of now (the arguments of :meth:`event`)."""

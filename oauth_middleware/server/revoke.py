@@ -17,8 +17,6 @@ protected request reads Redis, so a revoked token fails on the very next one.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -47,19 +45,19 @@ class RevocationEndpoint(FormEndpoint):
         token = required(params, "token")
         record = read.token
         if record is not None and record.client_id == client.client_id:
-            change: Awaitable[object] = (
-                self.store.revoke_grant(record.grant_id) if isinstance(record, RefreshToken)
-                else self.store.revoke_access(record.grant_id, digest(token)))
+            whole = isinstance(record, RefreshToken)
             audit = self.config.audit
-            if audit is None:
-                await change
+            event = None if audit is None else audit.event(
+                "token.revoked", actor=f"client:{client.client_id}", client=client.client_id,
+                user=record.subject if record.subject_type == "user" else "",
+                grant=record.grant_id, fingerprint=record.fingerprint, by="client",
+                reason="grant" if whole else "access token")
+            written = None if audit is None or event is None else audit.stream_event(event)
+            if whole:
+                await self.store.revoke_grant(record.grant_id, event=written)
             else:
-                await audit.alongside(audit.event(
-                    "token.revoked", actor=f"client:{client.client_id}", client=client.client_id,
-                    user=record.subject if record.subject_type == "user" else "",
-                    grant=record.grant_id,
-                    fingerprint=record.fingerprint, by="client",
-                    reason="grant" if isinstance(record, RefreshToken) else "access token"),
-                    change)
+                await self.store.revoke_access(record.grant_id, digest(token), event=written)
+            if audit is not None and event is not None:
+                await audit.announce(event)
             logger.info("client %s revoked token %s", client.client_id, record.fingerprint)
         return json_response({})

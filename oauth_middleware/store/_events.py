@@ -124,9 +124,13 @@ class EventStream:
         script's answer (a cluster: the stream is in another slot)?"""
         return not self._gateway.cluster
 
+    def command(self, fields: Mapping[str, str], retention: int) -> Command:
+        """The append of one event, for a caller that sends it with its change."""
+        return xadd(self.key, fields, retention)
+
     async def append(self, fields: Mapping[str, str], retention: int) -> str:
         """Append one event; its stream id."""
-        return texts([await self._gateway.one(xadd(self.key, fields, retention))])[0]
+        return texts([await self._gateway.one(self.command(fields, retention))])[0]
 
     async def after(self, event: StreamEvent | None, outcome: int) -> None:
         """On a cluster, the event of a script that answered ``outcome`` (1 won, 2 lost)."""

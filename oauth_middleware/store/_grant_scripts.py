@@ -364,3 +364,7 @@ CONSUME_AND_ISSUE_EVENTED = evented(
     CONSUME_AND_ISSUE, "(r == 1) and 1 or (type(r) == 'table' and 2 or 0)")
 #: ``{1, ...}`` won, ``{2, ...}`` a replay.
 ROTATE_REFRESH_EVENTED = evented(ROTATE_REFRESH, "tonumber(r[1])")
+#: Revoking one access token: 1 when it was there.
+REMOVE_MEMBER_EVENTED = evented(REMOVE_MEMBER, "(tonumber(r) == 1) and 1 or 0")
+#: Revoking a grant: always recorded (a grant already gone is revoked all the same).
+SWEEP_GRANT_EVENTED = evented(SWEEP_GRANT, "1")

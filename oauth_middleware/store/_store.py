@@ -237,13 +237,16 @@ class TokenStore:
         """Revoke an access token, or a refresh token with its whole grant (RFC 7009 §2.1)."""
         return await self._revocation.revoke_token(token)
 
-    async def revoke_access(self, grant_id: str, sha_or_fingerprint: str) -> bool:
-        """Delete one access token of a grant, named by its digest or its fingerprint."""
-        return await self._revocation.revoke_access(grant_id, sha_or_fingerprint)
+    async def revoke_access(self, grant_id: str, sha_or_fingerprint: str, *,
+                            event: StreamEvent | None = None) -> bool:
+        """Delete one access token of a grant, named by its digest or its fingerprint (and
+        record ``event`` with it)."""
+        return await self._revocation.revoke_access(grant_id, sha_or_fingerprint, event)
 
-    async def revoke_grant(self, grant_id: str) -> int:
-        """Delete every token and code of one grant; returns how many keys went."""
-        return await self._revocation.revoke_grant(grant_id)
+    async def revoke_grant(self, grant_id: str, *, event: StreamEvent | None = None) -> int:
+        """Delete every token and code of one grant; returns how many keys went (and
+        records ``event`` with it)."""
+        return await self._revocation.revoke_grant(grant_id, event)
 
     async def revoke_user(self, user: str, *, progress: Progress | None = None) -> int:
         """Every grant of ``user`` goes, and every consent remembered for them; returns keys

@@ -111,8 +111,9 @@ async def test_an_issue_has_its_event_as_soon_as_the_token_endpoint_answered(
 @pytest.mark.not_on_cluster
 async def test_on_one_server_the_grant_script_itself_writes_the_event(
         store: TokenStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No separate append happens for an issue, a redemption or a rotation: the event
-    comes from the script that made the change (one step, so never one without the other)."""
+    """No separate append happens for an issue, a redemption, a rotation, a revocation or
+    a replay's revocation: the event comes from the script that made the change (one step,
+    so never one without the other)."""
     from oauth_middleware.store._events import EventStream
 
     async def refuse(*args: object) -> str:
@@ -128,9 +129,14 @@ async def test_on_one_server_the_grant_script_itself_writes_the_event(
             headers=auth_of(web))
         cc = await client.post(TOKEN_PATH, data={"grant_type": "client_credentials"},
                                headers=auth_of(web))
+        revoked = await client.post(REVOKE_PATH, data={"token": cc.json()["access_token"]},
+                                    headers=auth_of(web))
+        replay = await client.post(TOKEN_PATH, data=code_form(code), headers=auth_of(web))
     assert issued.status_code == rotated.status_code == cc.status_code == 200
+    assert revoked.status_code == 200
+    assert_error(replay, 400, "invalid_grant")
     assert [e.type for e in await events(store)] == [
-        "code.redeemed", "token.refreshed", "token.issued"]
+        "code.redeemed", "token.refreshed", "token.issued", "token.revoked", "code.replayed"]
 
 
 async def test_fifty_concurrent_redemptions_of_one_code_write_one_redeemed_and_replays(

@@ -105,11 +105,10 @@ class AuthorizationCodeGrant(AuthorizationGrant, TokenGrant):
             raise InvalidGrant("The authorization code is bound to a DPoP key: send a proof "
                                "made with that key.")
         if record.used:
-            await self.store.revoke_grant(record.grant_id)
+            await self.revoke_replayed("code.replayed", client, record.grant_id,
+                                       record.fingerprint, record.subject)
             logger.warning("authorization code %s replayed by client %s: grant revoked",
                            record.fingerprint, client.client_id)
-            await self.record("code.replayed", client, user=record.subject,
-                              grant=record.grant_id, fingerprint=record.fingerprint)
             raise InvalidGrant("The authorization code is invalid, expired or used.")
         scopes = await self.still_available(request, record.scopes)
         audience = narrowed_audience(client, resources(params), record.audience)

@@ -119,13 +119,18 @@ class Grant(ABC):
             await audit.announce(replace(event, grant=token.grant_id,
                                          fingerprint=token.fingerprint))
 
-    async def record(self, type: EventType, client: Client, *, user: str = "", grant: str = "",
-                     fingerprint: str = "", **details: str) -> None:
-        """Record an event the store did not write with a change of its own."""
-        if self.config.audit is not None:
-            await self.config.audit.record(self.config.audit.event(
-                type, actor=f"client:{client.client_id}", client=client.client_id, user=user,
-                grant=grant, fingerprint=fingerprint, **details))
+    async def revoke_replayed(self, type: EventType, client: Client, grant_id: str,
+                              fingerprint: str, user: str) -> None:
+        """Revoke the grant of a value presented again (RFC 9700 §4.14.2), its event
+        (``type``, naming the value by ``fingerprint``) written by the same script."""
+        audit = self.config.audit
+        if audit is None:
+            await self.store.revoke_grant(grant_id)
+            return
+        event = audit.event(type, actor=f"client:{client.client_id}", client=client.client_id,
+                            user=user, grant=grant_id, fingerprint=fingerprint)
+        await self.store.revoke_grant(grant_id, event=audit.stream_event(event))
+        await audit.announce(event)
 
     def may_refresh(self, client: Client) -> bool:
         """Refresh tokens only for clients allowed them, while the server allows refreshing."""

@@ -40,12 +40,11 @@ class RefreshTokenGrant(TokenGrant):
         if record is None or record.client_id != client.client_id:
             raise InvalidGrant("The refresh token is invalid, expired or revoked.")
         if record.rotated:  # before any other check: a replay revokes whatever else it asks
-            await self.store.revoke_grant(record.grant_id)
+            user = record.subject if record.subject_type == "user" else ""
+            await self.revoke_replayed("refresh.reused", client, record.grant_id,
+                                       record.fingerprint, user)
             logger.warning("refresh token %s reused by client %s: grant revoked",
                            record.fingerprint, client.client_id)
-            user = record.subject if record.subject_type == "user" else ""
-            await self.record("refresh.reused", client, user=user, grant=record.grant_id,
-                              fingerprint=record.fingerprint)
             raise InvalidGrant("The refresh token is invalid, expired or revoked.")
         if record.jkt and not constant_time_equals(record.jkt, request.dpop_jkt):
             raise InvalidGrant("The refresh token is bound to a DPoP key: send a proof "
