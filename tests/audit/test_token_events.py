@@ -12,6 +12,7 @@ from oauth_middleware.audit import AuditTrail
 from oauth_middleware.store import TokenStore
 from tests.audit.harness import assert_absent, audited_app, events, log_text, raw_stream
 from tests.server.token_harness import (
+    REVOKE_PATH,
     TOKEN_PATH,
     assert_error,
     auth_of,
