@@ -80,7 +80,8 @@ async def test_admin_changes_are_recorded_with_the_admin_as_actor_and_no_secret(
             "title": "Web", "client_id": "web", "redirect_uris": "https://a.example/cb",
             "type": "confidential", "token_lifetime": "3600", "scopes": "",
             "grant_type": ["authorization_code"]})
-        rotated = await admin.post("/admin/clients/web/secret", {})
+        rotated = await admin.post("/admin/clients/web/secret", {},
+                                   **{"X-Request-ID": "admin-req-7"})
         removed = await admin.post("/admin/clients/web/delete", {"confirm": "on"})
     assert created.status_code == rotated.status_code == 200, created.text
     assert removed.status_code == 303
@@ -90,6 +91,7 @@ async def test_admin_changes_are_recorded_with_the_admin_as_actor_and_no_secret(
     assert [(e.type, e.actor, e.client) for e in await events(store)] == [
         ("client.created", "admin:alice", "web"), ("client.secret_rotated", "admin:alice", "web"),
         ("client.removed", "admin:alice", "web")]
+    assert [e.request_id for e in await events(store)] == ["", "admin-req-7", ""]
     stream = await raw_stream(store)
     for secret in secrets:
         assert secret not in stream
