@@ -1,10 +1,11 @@
 """The audit trail: events to a bounded Redis Stream, the ``oauth_middleware.audit``
 logger and the host's ``on_event`` hook.
 
-Where a change is one Lua script (issuing, redeeming a code, rotating a refresh token),
-the store writes the event with it (``store._events``); the trail then only tells the
-logger and the hook (:meth:`AuditTrail.announce`). Every other change is recorded after
-it answered (:meth:`AuditTrail.record`: one ``XADD``, then the same announcement).
+Where a change is one Lua script (issuing, redeeming a code, rotating a refresh token,
+revoking a token or a grant), the store writes the event with it (``store._events``);
+the trail then only tells the logger and the hook (:meth:`AuditTrail.announce`). Every
+other change is recorded after it answered (:meth:`AuditTrail.record`: one ``XADD``,
+then the same announcement).
 
 The hook is the host's code: an exception from it, or an async hook still running after
 ``hook_timeout`` seconds, is logged by its class name only (never its message, which may
