@@ -26,6 +26,7 @@ from starlette.routing import Mount, Route
 
 from bench.seed import CLIENT_ID, DPOP_PUBLIC_URL, RESOURCE
 from oauth_middleware import OAuthMiddleware, TokenStore
+from oauth_middleware.audit import AuditTrail
 from oauth_middleware.metrics.prometheus import PrometheusMetrics
 from oauth_middleware.server import AuthorizationServer, ExchangeClient, TokenExchangePolicy
 from oauth_middleware.server.oidc import OpenIDProvider
@@ -47,16 +48,18 @@ def bare() -> Starlette:
     return Starlette(routes=[Route("/me", bare_hello, methods=["GET", "POST"])])
 
 
-def _protected(local_cache: bool, *, metrics: bool = False, **options: Any) -> Starlette:
+def _protected(local_cache: bool, audited: bool = False, *, metrics: bool = False,
+               **options: Any) -> Starlette:
     url = os.environ["REDIS_URL"]
     store = (TokenStore.from_url(url, local_cache=True) if local_cache
              else TokenStore.from_url(url))
     sink = PrometheusMetrics(store) if metrics else None
+    trail = AuditTrail(store) if audited else None
     # token exchange (RFC 8693) for the bench client: its own tokens, by impersonation
     exchange = TokenExchangePolicy(clients={CLIENT_ID: ExchangeClient(delegation=False)})
     server = AuthorizationServer(store=store, issuer=os.environ["BENCH_ISSUER"],
                                  secret_key=SECRET_KEY, debug=True, openid=OpenIDProvider(),
-                                 token_exchange=exchange, metrics=sink)
+                                 token_exchange=exchange, metrics=sink, audit=trail)
     app = Starlette(routes=[
         Route("/me", hello, methods=["GET", "POST"]),
         Mount("/oauth", app=server),
@@ -68,6 +71,11 @@ def _protected(local_cache: bool, *, metrics: bool = False, **options: Any) -> S
 
 def protected() -> Starlette:
     return _protected(local_cache=False)
+
+
+def audited() -> Starlette:
+    """The protected app with an audit trail (events to the stream and the logger)."""
+    return _protected(local_cache=False, audited=True)
 
 
 def audience() -> Starlette:

@@ -18,7 +18,7 @@ from oauth_middleware.models import TOKEN_EXCHANGE
 from oauth_middleware.server.exchange_policy import ACCESS_TOKEN_TYPE
 
 App = Literal["bare", "protected", "audience", "cached", "jwt", "dpop", "peer", "cluster",
-              "cluster2", "cluster_cached", "metrics"]
+              "cluster2", "cluster_cached", "metrics", "audited"]
 Pool = Literal["codes", "oidc_codes", "oidc_es256_codes", "refresh", "access", "proofs"]
 FORM = "application/x-www-form-urlencoded"
 #: Shaped like one of our tokens, but never issued: the lookup runs and misses.
@@ -124,6 +124,7 @@ def rows(seeded: Seeded, peer_token: str | None, cluster: Seeded | None = None) 
             pool="access", server=True),
         Row("introspect", "introspect (RFC 7662)", "protected",
             _post("/oauth/introspect", f"token={seeded.token}", seeded), server=True),
+        *audited_rows(seeded),
     ]
     if cluster is not None:
         table += cluster_rows(cluster)
@@ -131,3 +132,22 @@ def rows(seeded: Seeded, peer_token: str | None, cluster: Seeded | None = None) 
         table.append(Row("peer", "peer: django-oauth-toolkit, header token", "peer",
                          Request(path="/me/", headers={"Authorization": f"Bearer {peer_token}"})))
     return table
+
+
+def audited_rows(seeded: Seeded) -> list[Row]:
+    """The token endpoint rows again with an audit trail on (an event per request)."""
+    redirect = quote(REDIRECT_URI, safe="")
+    return [
+        Row("token_cc_audited", "token: client_credentials, audit trail on", "audited",
+            _post("/oauth/token", f"grant_type=client_credentials&scope={SCOPE}", seeded),
+            server=True),
+        Row("token_code_audited", "token: authorization_code, audit trail on", "audited",
+            _post("/oauth/token", f"grant_type=authorization_code&code={{VALUE}}"
+                  f"&redirect_uri={redirect}", seeded), pool="codes", server=True),
+        Row("token_refresh_audited", "token: refresh_token, audit trail on", "audited",
+            _post("/oauth/token", "grant_type=refresh_token&refresh_token={VALUE}", seeded),
+            pool="refresh", server=True),
+        Row("revoke_audited", "revoke (RFC 7009), audit trail on", "audited",
+            _post("/oauth/revoke", "token={VALUE}&token_type_hint=access_token", seeded),
+            pool="access", server=True),
+    ]

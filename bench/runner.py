@@ -65,7 +65,8 @@ class Bench:
         self.cluster = None
         if needed & {"cluster", "cluster2", "cluster_cached"}:
             self._start_cluster(stack, needed)
-        for app in ("bare", "protected", "audience", "cached", "jwt", "dpop", "metrics"):
+        for app in ("bare", "protected", "audience", "cached", "jwt", "dpop", "metrics",
+                    "audited"):
             if app in needed:
                 proc = procs.uvicorn(f"bench.apps:{app}", self.url, settings.cpu(True),
                                      extra_env={"BENCH_JWT_KEY": str(jwt_key)})

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp
 
 from oauth_middleware.account import ConnectedAppsApp
 from oauth_middleware.admin.app import AdminApp
+from oauth_middleware.audit import AuditTrail
 from oauth_middleware.middleware import OAuthMiddleware
 from oauth_middleware.resource_metadata import ProtectedResource, protected_resource
 from oauth_middleware.server.app import AuthorizationServer
@@ -33,7 +34,7 @@ from oauth_middleware.web import Authenticate, signing_key, user_from_scope
 
 #: Set once on :class:`OAuth`, never per app.
 SHARED = frozenset({"store", "verifier", "issuer", "secret_key", "realm", "debug",
-                    "login_url", "authenticate"})
+                    "login_url", "authenticate", "audit"})
 
 
 class OAuth:
@@ -51,6 +52,7 @@ class OAuth:
         authenticate: Authenticate = user_from_scope,
         verifier: TokenVerifier | None = None,
         resource: str | ProtectedResource | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
         if not isinstance(store, TokenStore):
             raise TypeError(f"OAuth(store=...) must be a TokenStore, not {type(store).__name__}:"
@@ -62,6 +64,8 @@ class OAuth:
         self.debug = debug
         self.login_url = login_url
         self.authenticate = authenticate
+        #: Where the server and the admin send their events (:mod:`oauth_middleware.audit`).
+        self.audit = audit
         #: The protected resource (RFC 9728) the middleware serves, its issuer filled in.
         self.resource = protected_resource(resource, issuer)
         self._secret_key = secret_key
@@ -98,13 +102,14 @@ class OAuth:
         return AuthorizationServer(
             store=self.store, issuer=self.issuer, secret_key=self.signing_key,
             login_url=self.login_url, authenticate=self.authenticate, debug=self.debug,
-            realm=self.realm, **options)
+            realm=self.realm, audit=self.audit, **options)
 
     def admin(self, **options: Any) -> AdminApp:
         """The web admin to mount; ``is_admin=`` is its own option."""
         _refuse_shared("admin", options)
         return AdminApp(store=self.store, secret_key=self.signing_key, login_url=self.login_url,
-                        authenticate=self.authenticate, debug=self.debug, **options)
+                        authenticate=self.authenticate, debug=self.debug, audit=self.audit,
+                        **options)
 
     def connected_apps(self, **options: Any) -> ConnectedAppsApp:
         """The page where people see and revoke the apps they authorized (behind the same

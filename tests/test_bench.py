@@ -39,7 +39,8 @@ def test_the_rows_are_the_issue_table_in_order_and_the_peer_only_with_its_token(
                     "dpop", "invalid",
                     "cached", "foreign_jwt", "token_cc", "token_cc_cached", "token_exchange",
                     "token_code", "token_code_oidc", "token_code_oidc_es256", "token_refresh",
-                    "revoke", "introspect"]
+                    "revoke", "introspect", "token_cc_audited", "token_code_audited",
+                    "token_refresh_audited", "revoke_audited"]
     with_peer = rows(SEEDED, "peer-token")
     assert [row.key for row in with_peer] == [*keys, "peer"]
     assert with_peer[-1].request.headers == {"Authorization": "Bearer peer-token"}
@@ -69,7 +70,8 @@ def test_server_rows_post_forms_with_basic_auth_and_pooled_rows_a_value_slot() -
     assert [row.key for row in server] == ["token_cc", "token_cc_cached", "token_exchange",
                                            "token_code", "token_code_oidc",
                                            "token_code_oidc_es256", "token_refresh", "revoke",
-                                           "introspect"]
+                                           "introspect", "token_cc_audited", "token_code_audited",
+                                           "token_refresh_audited", "revoke_audited"]
     pair = f"{quote('bench-client', safe='')}:{quote('s:e+c/r%t', safe='')}".encode()
     es256 = f"bench-es256-client:{quote('e/s', safe='')}".encode()
     for row in server:
@@ -92,7 +94,12 @@ def test_server_rows_post_forms_with_basic_auth_and_pooled_rows_a_value_slot() -
         "token_exchange": ("access", "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3A"
                            "token-exchange&subject_token={VALUE}&subject_token_type=urn%3Aietf"
                            "%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token&scope=bench:read"),
+        "token_code_audited": ("codes", "grant_type=authorization_code&code={VALUE}"
+                               "&redirect_uri=" + quote(REDIRECT_URI, safe="")),
+        "token_refresh_audited": ("refresh", "grant_type=refresh_token&refresh_token={VALUE}"),
+        "revoke_audited": ("access", "token={VALUE}&token_type_hint=access_token"),
     }
+    assert {row.app for row in server if row.key.endswith("_audited")} == {"audited"}
 
 
 class FakeWrk:

@@ -39,6 +39,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "verdict": frozenset({"errors", "models"}),
     # Where signing keys come from: the store (sealed) or files; joserfc imported lazily.
     "keyring": frozenset({"limits", "settings_checks", "signing", "store"}),
+    # The audit trail: events built, checked and written through the store.
+    "audit": frozenset({"store"}),
     # The store: no HTTP, no OAuth policy, no management layer.
     "store": frozenset({"limits", "models", "security"}),
     # Pure rules both the server and the toolbox apply (RFC 6749 §3.3).
@@ -83,26 +85,27 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "scope_registry": frozenset({"models", "scopes", "store", "toolbox"}),
     "discovery": frozenset({"dependencies", "middleware", "scope_registry", "scopes", "store"}),
     # The authorization server: never the middleware, the toolbox, the CLI or the admin.
-    "server": frozenset({"content_length", "csrf", "dpop", "error_response", "errors",
+    "server": frozenset({"audit", "content_length", "csrf", "dpop", "error_response", "errors",
                          "extraction", "hooks", "identity", "keyring", "limits", "metrics",
                          "models", "pkce",
                          "policy", "redaction", "redirects", "resource_indicators", "safe_fetch",
                          "security", "settings_checks", "signing", "store", "transport",
                          "verifier", "web"}),
     # The admin: the toolbox and the shared web helpers, never the server's internals.
-    "admin": frozenset({"content_length", "csrf", "errors", "hooks", "identity", "limits",
+    "admin": frozenset({"audit", "content_length", "csrf", "errors", "hooks", "identity", "limits",
                         "models", "redaction", "redirects", "scope_registry", "settings_checks",
                         "store", "toolbox", "transport", "web"}),
     # The connected-apps page: a person's own grants, through the store and the web helpers.
     "account": frozenset({"content_length", "csrf", "hooks", "identity", "models", "redaction",
                           "redirects", "settings_checks", "store", "transport", "web"}),
     # device-login (RFC 8628's reference client) applies the loopback rule to the issuer.
-    "cli": frozenset({"discovery", "errors", "keyring", "limits", "models", "scope_registry",
-                      "security", "store", "toolbox", "transport"}),
+    "cli": frozenset({"audit", "discovery", "errors", "keyring", "limits", "models",
+                      "scope_registry", "security", "store", "toolbox", "transport"}),
     # Token sources for other issuers' tokens (JWT, RFC 7662), beside the store.
     "verifiers": frozenset({"models", "security", "store", "transport"}),
     # The one configuration object: the composition root that hands out the three apps.
-    "oauth": frozenset({"account", "admin", "middleware", "resource_metadata", "server", "store",
+    "oauth": frozenset({"account", "admin", "audit", "middleware", "resource_metadata", "server",
+                        "store",
                         "verifier", "web"}),
     "__main__": frozenset({"cli"}),
     "__init__": frozenset({"decorators", "dependencies", "errors", "identity", "middleware",
@@ -221,7 +224,8 @@ def test_the_middleware_and_the_authorization_server_never_import_each_other() -
 STORE_SURFACE = frozenset({
     "aclose", "check", "client_indexed", "clock", "consent", "count_dynamic_clients",
     "create_code", "create_scope", "documents",
-    "delete_client", "dynamic_clients_last_used", "delete_scope", "embedded", "from_url",
+    "delete_client", "dynamic_clients_last_used", "delete_scope", "embedded", "events",
+    "from_url",
     "get_client", "get_scopes", "issue",
     "keys", "list_clients", "list_scopes", "list_tokens", "lookup", "read_for", "redeem_code",
     "register_dynamic_client", "resolve", "revoke_access", "revoke_client_tokens",

@@ -16,7 +16,15 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from oauth_middleware import settings_checks
-from oauth_middleware.admin import client_grants, client_page, clients, consents, scopes, tokens
+from oauth_middleware.admin import (
+    client_grants,
+    client_page,
+    clients,
+    consents,
+    events,
+    scopes,
+    tokens,
+)
 from oauth_middleware.admin.access import TOKEN_REFUSED, admit
 from oauth_middleware.admin.config import AdminConfig, IsAdmin
 from oauth_middleware.admin.csrf import FIELD, CsrfTokens
@@ -25,6 +33,7 @@ from oauth_middleware.admin.refusals import Conflict, Forbidden, NotFound, Refus
 from oauth_middleware.admin.rendering import render
 from oauth_middleware.admin.request import AdminRequest, href_under
 from oauth_middleware.admin.routing import Handler, MissingSlash, Router, route_path
+from oauth_middleware.audit import AuditTrail
 from oauth_middleware.identity import ACCESS_TOKEN_PARAM
 from oauth_middleware.redaction import redact_scope
 from oauth_middleware.scope_registry import UnknownScope
@@ -48,6 +57,7 @@ async def home(req: AdminRequest) -> Response:
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/", home),
     ("GET", "/clients/", clients.listing),
+    ("GET", "/events/", events.listing),
     ("GET", "/clients/new", clients.new_form),
     ("POST", "/clients/new", clients.create),
     ("GET", CLIENT, client_page.show),
@@ -87,12 +97,13 @@ class AdminApp:
         debug: bool = False,
         page_size: int = 50,
         title: str = "OAuth admin",
+        audit: AuditTrail | None = None,
     ) -> None:
         settings_checks.check_options("AdminApp", settings_checks.ADMIN, locals())
         self.config = AdminConfig(
             store=store, is_admin=is_admin, login_url=login_url, authenticate=authenticate,
             secret_key=signing_key(secret_key, debug=debug),
-            debug=debug, page_size=page_size, title=title,
+            debug=debug, page_size=page_size, title=title, audit=audit,
         )
         self.csrf = CsrfTokens(self.config.secret_key, max_age=self.config.csrf_max_age,
                                clock=store.clock)

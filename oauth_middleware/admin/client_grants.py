@@ -36,6 +36,10 @@ async def issue_token_page(req: AdminRequest) -> Response:
                                    lifetime=parse_token_lifetime(form.get("lifetime")))
     except (ValueError, OAuthError) as exc:
         return await render_client(req, status_code=400, errors={"token": problem(exc)})
+    token = issued.token
+    await req.audit("token.issued", client=client.client_id, user=token.user or "",
+                    grant=token.grant_id, fingerprint=token.fingerprint, scopes=token.scopes,
+                    by="admin")
     return shown_once.tokens(req, issued)
 
 
@@ -64,4 +68,6 @@ async def revoke_all(req: AdminRequest) -> Response:
         return await render_client(req, status_code=400, errors={
             "revoke_all": "Tick the box to confirm revoking every token of this client."})
     await revoke_client_tokens(req.store, client.client_id)
+    await req.audit("token.revoked", client=client.client_id, by="admin",
+                    reason="every grant of the client")
     return req.see_other(client_path(client.client_id), done="tokens-revoked")

@@ -51,6 +51,7 @@ async def rotate(req: AdminRequest) -> Response:
         registered = await rotate_secret(req.store, req.params["client_id"])
     except ValueError as exc:
         return await render_client(req, status_code=400, errors={"secret": problem(exc)})
+    await req.audit("client.secret_rotated", client=registered.client.client_id)
     return shown_once.client_secret(req, registered, "New client secret")
 
 
@@ -61,6 +62,7 @@ async def delete(req: AdminRequest) -> Response:
             "delete": "Tick the box to confirm: deleting revokes every token of the client."})
     await require_client(req.store, client_id)
     await remove_client(req.store, client_id)
+    await req.audit("client.removed", client=client_id, reason="its grants revoked")
     return req.see_other("/clients/", done="deleted")
 
 
@@ -71,6 +73,7 @@ async def add_redirect(req: AdminRequest) -> Response:
                                allow_http=req.form.checked("allow_http"))
     except (ValueError, OAuthError) as exc:
         return await render_client(req, status_code=400, errors={"redirect": problem(exc)})
+    await req.audit("client.changed", client=client_id, changed="redirect_uris")
     return req.see_other(client_path(client_id), done="redirect-added")
 
 
@@ -80,4 +83,5 @@ async def remove_redirect(req: AdminRequest) -> Response:
         await remove_redirect_uri(req.store, client_id, req.form.raw("uri"))
     except ValueError as exc:
         return await render_client(req, status_code=400, errors={"redirect": problem(exc)})
+    await req.audit("client.changed", client=client_id, changed="redirect_uris")
     return req.see_other(client_path(client_id), done="redirect-removed")

@@ -163,6 +163,7 @@ async def create(req: AdminRequest) -> Response:
             fields.pop("redirect_uris"), req.user, register_unknown_scopes=False, **fields)
     except (ValueError, OAuthError) as exc:
         return await _form_page(req, form_values(form), problem(exc), 400)
+    await req.audit("client.created", client=registered.client.client_id)
     if registered.client_secret is not None:
         return shown_once.client_secret(req, registered, "Client registered")
     return req.see_other(client_path(registered.client.client_id), done="created")
@@ -182,6 +183,7 @@ async def update(req: AdminRequest) -> Response:
     except (ValueError, OAuthError) as exc:
         values = {**form_values(form), "client_id": client.client_id}
         return await _form_page(req, values, problem(exc), 400, client)
+    await req.audit("client.changed", client=client.client_id)
     if updated.client_secret is not None:
         return shown_once.client_secret(req, updated, "Client is now confidential")
     return req.see_other(client_path(client.client_id), done="saved")

@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from oauth_middleware.admin.csrf import MAX_AGE
 from oauth_middleware.admin.forms import MAX_BODY
+from oauth_middleware.audit import AuditTrail
 from oauth_middleware.hooks import run_hook
 from oauth_middleware.store import TokenStore
 from oauth_middleware.transport import Transport
@@ -44,6 +45,9 @@ class AdminConfig:
     retry_after: int = 5
     csrf_max_age: int = MAX_AGE
     max_body: int = MAX_BODY
+    #: Where the admin's changes are recorded, and the events page reads from; None: its
+    #: changes are not recorded, and the page reads the store's stream with the defaults.
+    audit: AuditTrail | None = None
     #: The HTTPS rule (debug, or plain HTTP from this machine), set from ``debug``.
     transport: Transport = field(init=False, repr=False, compare=False)
 

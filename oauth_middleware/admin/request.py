@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
@@ -12,6 +13,7 @@ from oauth_middleware.admin.config import AdminConfig
 from oauth_middleware.admin.csrf import FIELD, CsrfTokens
 from oauth_middleware.admin.forms import Form
 from oauth_middleware.admin.rendering import NOTICES, render
+from oauth_middleware.audit import REQUEST_ID, EventType, note, request_id_from
 from oauth_middleware.store import TokenStore
 from oauth_middleware.web import redirect
 
@@ -53,6 +55,12 @@ class AdminRequest:
             csrf_token=self.csrf.issue(self.user), section=section, notice=NOTICES.get(done),
             **context,
         )
+
+    async def audit(self, type: EventType, **fields: Any) -> None:
+        """Record what this admin just changed (when the admin keeps a trail)."""
+        if self.config.audit is not None:
+            REQUEST_ID.set(request_id_from(self.request.scope["headers"]))
+        await note(self.config.audit, type, actor=f"admin:{self.user}", **fields)
 
     def see_other(self, path: str, **query: object) -> Response:
         """303 to an admin page: after a POST the browser GETs the result (never re-posts)."""

@@ -39,7 +39,11 @@ async def listing(req: AdminRequest) -> Response:
 
 async def revoke_one(req: AdminRequest, grant_id: str, fingerprint: str) -> bool:
     """Revoke one access token named as the listings name it; False when it is gone."""
-    return await revoke_access_token(req.store, grant_id, fingerprint)
+    revoked = await revoke_access_token(req.store, grant_id, fingerprint)
+    if revoked:
+        await req.audit("token.revoked", grant=grant_id, fingerprint=fingerprint, by="admin",
+                        reason="access token")
+    return revoked
 
 
 async def revoke(req: AdminRequest) -> Response:
@@ -57,4 +61,5 @@ async def revoke_user(req: AdminRequest) -> Response:
                           error="Name the user and tick the box to confirm revoking "
                                 "everything of theirs.")
     await req.store.revoke_user(user)
+    await req.audit("token.revoked", user=user, by="admin", reason="every grant of the user")
     return req.see_other("/tokens/", user=user, done="user-revoked")

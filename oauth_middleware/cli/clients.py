@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import click
 
 from oauth_middleware.cli.context import run
+from oauth_middleware.cli.events import noted
 from oauth_middleware.cli.output import (
     client_dict,
     echo_fields,
@@ -165,7 +166,7 @@ def add(title: str, redirect_uris: tuple[str, ...], client_id: str | None,
     """
     if not redirect_uris and needs_redirect_uri(grant_types or None, public):
         raise click.UsageError(NO_REDIRECT_URI)
-    registered = run(lambda store: register_client(
+    registered = run(noted(lambda store: register_client(
         store, title, client_id, redirect_uris, registrant or None,
         scopes_list=split_scopes(scopes), register_unknown_scopes=register_scopes,
         token_lifetime=token_lifetime, public=public, grant_types=grant_types or None,
@@ -176,7 +177,7 @@ def add(title: str, redirect_uris: tuple[str, ...], client_id: str | None,
         require_dpop=require_dpop,
         post_logout_redirect_uris=post_logout_uris,
         id_token_signed_response_alg=id_token_alg or "",
-    ))
+    ), "client.created", about=lambda r: {"client": r.client.client_id}))
     kind = "public" if registered.client.public else "confidential"
     _show_registered(registered, as_json, f"Registered {kind} client {title.strip()!r}.")
 
@@ -246,7 +247,8 @@ def remove(client_id: str, as_json: bool) -> None:
     Nothing more is issued to it from the moment it is deleted; then every token
     it ever had is revoked, including any an earlier, interrupted removal left.
     """
-    if not run(lambda store: remove_client(store, client_id)):
+    if not run(noted(lambda store: remove_client(store, client_id), "client.removed",
+                     client=client_id, reason="its grants revoked")):
         raise click.ClickException(f"no client {client_id!r}")
     if as_json:
         emit_json({"client_id": client_id, "removed": True})
@@ -290,7 +292,8 @@ def rotate(client_id: str, as_json: bool) -> None:
 
     The old secret stops working at once; the new one is shown this once.
     """
-    registered = run(lambda store: rotate_secret(store, client_id))
+    registered = run(noted(lambda store: rotate_secret(store, client_id),
+                           "client.secret_rotated", client=client_id))
     _show_registered(registered, as_json, f"New secret for client {client_id!r}.")
 
 
@@ -302,7 +305,9 @@ def rotate(client_id: str, as_json: bool) -> None:
 @json_option
 def add_redirect(client_id: str, uri: str, allow_http: bool, as_json: bool) -> None:
     """Register one more redirect URI for client ID."""
-    client = run(lambda store: add_redirect_uri(store, client_id, uri, allow_http=allow_http))
+    client = run(noted(lambda store: add_redirect_uri(store, client_id, uri,
+                                                      allow_http=allow_http),
+                       "client.changed", client=client_id, changed="redirect_uris"))
     _show_redirects(client, as_json)
 
 
@@ -315,7 +320,8 @@ def remove_redirect(client_id: str, uri: str, as_json: bool) -> None:
 
     URI must match the registered one exactly, as the server compares them.
     """
-    client = run(lambda store: remove_redirect_uri(store, client_id, uri))
+    client = run(noted(lambda store: remove_redirect_uri(store, client_id, uri),
+                       "client.changed", client=client_id, changed="redirect_uris"))
     _show_redirects(client, as_json)
 
 

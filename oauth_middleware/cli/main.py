@@ -17,6 +17,7 @@ from oauth_middleware.cli.clients import client_group
 from oauth_middleware.cli.consents import consent_group
 from oauth_middleware.cli.context import Settings, StoreFactory, connect_store
 from oauth_middleware.cli.device_login import device_login
+from oauth_middleware.cli.events import events_group
 from oauth_middleware.cli.keys import keys_group
 from oauth_middleware.cli.scopes import scope_group
 from oauth_middleware.cli.store import store_group
@@ -78,6 +79,7 @@ def main(ctx: click.Context, redis_url: str | None, prefix: str | None) -> None:
 
 main.add_command(client_group)
 main.add_command(device_login)
+main.add_command(events_group)
 main.add_command(scope_group)
 main.add_command(token_group)
 main.add_command(store_group)

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from oauth_middleware import keyring, settings_checks
+from oauth_middleware.audit import AuditTrail
 from oauth_middleware.limits import (
     CODE_LIFETIME,
     MAX_PENDING,
@@ -112,6 +113,7 @@ class AuthorizationServer:
         token_exchange: TokenExchangePolicy | None = None,
         dpop_nonce: int | None = None,
         metrics: Metrics | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
         settings_checks.check_options("AuthorizationServer", settings_checks.SERVER, locals())
         key = signing_key(secret_key, debug=debug)
@@ -133,14 +135,14 @@ class AuthorizationServer:
             remember_consent=remember_consent, max_remembered_consents=max_remembered_consents,
             logout=logout, openid=openid, par_lifetime=par_lifetime,
             max_pushed_requests=max_pushed_requests, require_par=require_par,
-            token_exchange=token_exchange, dpop_nonce=dpop_nonce,
+            token_exchange=token_exchange, dpop_nonce=dpop_nonce, audit=audit,
             metrics=metrics if metrics is not None else NO_METRICS,
         )
         config = self.config
         #: The mount path last checked against the issuer (``settings_checks.check_mount``).
         self._checked_root: str | None = None
         #: The grants ``auth/`` and ``token/`` dispatch to; extend them here, before serving.
-        self.grants = Grants(config, Throttle(config.store, config.throttle))
+        self.grants = Grants(config, Throttle(config.store, config.throttle, config.audit))
         if config.token_exchange is not None:
             self.grants.register(TokenExchangeGrant)
         policy = config.client_metadata_documents

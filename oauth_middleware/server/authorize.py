@@ -35,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from oauth_middleware.audit import REQUEST_ID, note, request_id_from
 from oauth_middleware.errors import (
     AccessDenied,
     ConsentRequired,
@@ -111,9 +112,11 @@ class AuthorizationEndpoint:
                                       clock=config.store.clock)
         self.origin = consent.origin_of(config.issuer)
         self.grants = grants if grants is not None else Grants(
-            config, Throttle(config.store, config.throttle))
+            config, Throttle(config.store, config.throttle, config.audit))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.config.audit is not None:
+            REQUEST_ID.set(request_id_from(scope["headers"]))
         response = await self.handle(Request(scope, receive))
         await response(scope, receive, send)
 
@@ -322,13 +325,17 @@ class AuthorizationEndpoint:
     ) -> tuple[AuthorizationGrant, frozenset[str]]:
         """The grant answering and the scopes it grants: those the user kept, each still
         grantable right now."""
+        audit = {"actor": f"user:{pending.user}", "user": pending.user,
+                 "client": client.client_id}
         if not decision.approve:
+            await note(self.config.audit, "consent.denied", scopes=pending.scopes, **audit)
             await remembered.remember(self.config, pending.user, client, approved=(),
                                       declined=pending.scopes, audience=pending.audience)
             raise areq.ErrorRedirect(AccessDenied(), target)
         if not set(decision.scopes) <= set(pending.scopes):
             raise InvalidRequest("The consent form names a scope that was not requested.")
         if not decision.scopes:
+            await note(self.config.audit, "consent.denied", scopes=pending.scopes, **audit)
             await remembered.remember(self.config, pending.user, client, approved=(),
                                       declined=pending.scopes, audience=pending.audience)
             raise areq.ErrorRedirect(AccessDenied("No scope was approved."), target)
@@ -341,4 +348,5 @@ class AuthorizationEndpoint:
         await remembered.remember(self.config, pending.user, client, approved=scopes,
                                   declined=set(pending.scopes) - scopes,
                                   audience=pending.audience)
+        await note(self.config.audit, "consent.granted", scopes=scopes, **audit)
         return grant, scopes

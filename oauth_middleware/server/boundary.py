@@ -28,6 +28,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from oauth_middleware import redaction
+from oauth_middleware.audit import REQUEST_ID, request_id_from
 from oauth_middleware.content_length import BodyGone, BodyTooLarge, read_bounded
 from oauth_middleware.error_response import render
 from oauth_middleware.errors import (
@@ -88,6 +89,8 @@ class JsonEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Mounted as a plain ASGI app, so every method reaches :meth:`handle` (Starlette
         would answer a bare 405 page for methods a function endpoint does not list)."""
+        if self.config.audit is not None:
+            REQUEST_ID.set(request_id_from(scope["headers"]))
         response = await self.handle(Request(scope, receive))
         await response(scope, receive, send)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from oauth_middleware.audit import AuditTrail
 from oauth_middleware.limits import (
     ACCESS_LIFETIME,
     CODE_LIFETIME,
@@ -194,6 +195,8 @@ class ServerConfig:
     dpop_nonce: int | None = None
     #: Where the endpoints count requests, refusals and latency (:mod:`oauth_middleware.metrics`).
     metrics: Metrics = field(default=NO_METRICS, repr=False, compare=False)
+    #: Where security-relevant events go (:mod:`oauth_middleware.audit`); None: nowhere.
+    audit: AuditTrail | None = None
     #: The HTTPS rule (debug, or plain HTTP from this machine), set from ``debug``.
     transport: Transport = field(init=False, repr=False, compare=False)
 

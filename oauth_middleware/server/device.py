@@ -78,7 +78,7 @@ class DevicePage:
         self.csrf = CsrfTokens(config.secret_key, max_age=config.consent_lifetime,
                                clock=config.store.clock)
         self.origin = consent.origin_of(config.issuer)
-        self.throttle = Throttle(config.store, config.throttle)
+        self.throttle = Throttle(config.store, config.throttle, config.audit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The server's access log prints the query: the user code must not be there.

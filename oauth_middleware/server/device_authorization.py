@@ -51,7 +51,7 @@ def shown(user_code: str) -> str:
 class DeviceAuthorizationEndpoint(FormEndpoint):
     def __init__(self, config: ServerConfig, *, documents: DocumentClients | None = None) -> None:
         super().__init__(config)
-        self.throttle = Throttle(config.store, config.throttle)
+        self.throttle = Throttle(config.store, config.throttle, config.audit)
         self.clients = ClientAuthenticator(config.store, self.throttle, documents)
 
     async def answer(self, request: Request, params: Params) -> Response:

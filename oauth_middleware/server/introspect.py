@@ -70,7 +70,8 @@ def _token_type(record: AccessToken | RefreshToken) -> str:
 class IntrospectionEndpoint(FormEndpoint):
     def __init__(self, config: ServerConfig) -> None:
         super().__init__(config)
-        self.clients = ClientAuthenticator(config.store, Throttle(config.store, config.throttle))
+        self.clients = ClientAuthenticator(
+            config.store, Throttle(config.store, config.throttle, config.audit))
 
     async def answer(self, request: Request, params: Params) -> Response:
         caller, record = await self.caller(request, params)

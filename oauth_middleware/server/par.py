@@ -34,6 +34,7 @@ from urllib.parse import quote, urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
+from oauth_middleware.audit import note
 from oauth_middleware.errors import InvalidRequest
 from oauth_middleware.models import Client, PushedAuthorization
 from oauth_middleware.security import digest
@@ -67,8 +68,8 @@ class PushedAuthorizationEndpoint(FormEndpoint):
         self.grants = grants
         self.documents = documents
         # the token endpoint's throttle: guesses at a secret count wherever they are made
-        self.clients = ClientAuthenticator(config.store, Throttle(config.store, config.throttle),
-                                           documents)
+        self.clients = ClientAuthenticator(
+            config.store, Throttle(config.store, config.throttle, config.audit), documents)
 
     async def answer(self, request: Request, params: Params) -> Response:
         client, _ = await self.clients.authenticate_ahead(request, params, ahead=Lookahead())
@@ -84,6 +85,8 @@ class PushedAuthorizationEndpoint(FormEndpoint):
         reference = await self.store.pushed.push(record, lifetime=lifetime,
                                                  cap=self.config.max_pushed_requests)
         logger.info("client %s pushed an authorization request", client.client_id)
+        await note(self.config.audit, "request.pushed", actor=f"client:{client.client_id}",
+                   client=client.client_id)
         return json_response({"request_uri": PREFIX + reference, "expires_in": lifetime},
                              status_code=201)
 

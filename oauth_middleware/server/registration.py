@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from oauth_middleware.audit import note
 from oauth_middleware.error_response import render
 from oauth_middleware.errors import (
     AccessDenied,
@@ -169,6 +170,8 @@ class RegistrationEndpoint(_Registration):
         if written == 0:
             raise ServerError()  # a random 128-bit id taken: not worth a retry path
         logger.info("client %s registered dynamically", client_id)
+        await note(self.config.audit, "client.registered", actor="registration",
+                   client=client_id, scopes=client.scopes)
         return self.answer(client, metadata, token, secret, status=201)
 
     async def _count(self, request: Request) -> None:
@@ -205,6 +208,8 @@ class ClientConfigurationEndpoint(_Registration):
             await self.store.delete_client(client.client_id)
             await self.store.revoke_client_tokens(client.client_id)
             logger.info("client %s deleted by its registration token", client.client_id)
+            await note(self.config.audit, "client.removed", actor=f"client:{client.client_id}",
+                       client=client.client_id, reason="registration token")
             return Response(status_code=204, headers={"Cache-Control": "no-store",
                                                       "Pragma": "no-cache"})
         return await self._replace(request, client, token)
@@ -247,4 +252,6 @@ class ClientConfigurationEndpoint(_Registration):
                           require_dpop=metadata.dpop_bound)
         if not await self.store.save_client(updated, only="same"):
             raise InvalidToken("The registration access token is invalid.")
+        await note(self.config.audit, "client.changed", actor=f"client:{client.client_id}",
+                   client=client.client_id, reason="registration token")
         return self.answer(updated, metadata, token)

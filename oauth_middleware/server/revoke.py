@@ -36,8 +36,8 @@ from oauth_middleware.store import Lookahead
 class RevocationEndpoint(FormEndpoint):
     def __init__(self, config: ServerConfig, *, documents: DocumentClients | None = None) -> None:
         super().__init__(config)
-        self.clients = ClientAuthenticator(config.store, Throttle(config.store, config.throttle),
-                                           documents)
+        self.clients = ClientAuthenticator(
+            config.store, Throttle(config.store, config.throttle, config.audit), documents)
 
     async def answer(self, request: Request, params: Params) -> Response:
         client, read = await self.clients.authenticate_ahead(
@@ -45,9 +45,19 @@ class RevocationEndpoint(FormEndpoint):
         token = required(params, "token")
         record = read.token
         if record is not None and record.client_id == client.client_id:
-            if isinstance(record, RefreshToken):
-                await self.store.revoke_grant(record.grant_id)
+            whole = isinstance(record, RefreshToken)
+            audit = self.config.audit
+            event = None if audit is None else audit.event(
+                "token.revoked", actor=f"client:{client.client_id}", client=client.client_id,
+                user=record.subject if record.subject_type == "user" else "",
+                grant=record.grant_id, fingerprint=record.fingerprint, by="client",
+                reason="grant" if whole else "access token")
+            written = None if audit is None or event is None else audit.stream_event(event)
+            if whole:
+                await self.store.revoke_grant(record.grant_id, event=written)
             else:
-                await self.store.revoke_access(record.grant_id, digest(token))
+                await self.store.revoke_access(record.grant_id, digest(token), event=written)
+            if audit is not None and event is not None:
+                await audit.announce(event)
             logger.info("client %s revoked token %s", client.client_id, record.fingerprint)
         return json_response({})

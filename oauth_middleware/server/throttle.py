@@ -64,8 +64,9 @@ from typing import Literal
 import anyio
 from starlette.types import Scope
 
+from oauth_middleware.audit import AuditTrail
 from oauth_middleware.errors import SlowDown
-from oauth_middleware.security import new_secret
+from oauth_middleware.security import fingerprint, new_secret
 from oauth_middleware.server.config import ThrottlePolicy
 from oauth_middleware.store import StoreUnavailable, TokenStore
 
@@ -113,9 +114,11 @@ def normalised_username(username: str) -> str:
 
 
 class Throttle:
-    def __init__(self, store: TokenStore, policy: ThrottlePolicy) -> None:
+    def __init__(self, store: TokenStore, policy: ThrottlePolicy,
+                 audit: AuditTrail | None = None) -> None:
         self.store = store
         self.policy = policy
+        self.audit = audit
 
     def limits(self, bucket: Bucket) -> tuple[int, int]:
         """(failures allowed per address, failures over all addresses that lower it to one)."""
@@ -141,7 +144,24 @@ class Throttle:
         :class:`SlowDown` if it was over the limit (else the caller raises its own error)."""
         pair, overall = await self.store.throttle.count_failures(bucket, subject, address,
                                                         window=self.policy.window)
-        self.judge(bucket, (pair[0] - 1, pair[1]), (overall[0] - 1, overall[1]))
+        await self.judge_failure(bucket, subject, (pair[0] - 1, pair[1]),
+                                 (overall[0] - 1, overall[1]))
+
+    async def judge_failure(self, bucket: Bucket, subject: str, pair: State, overall: State
+                            ) -> None:
+        """:meth:`judge` a failure by the counts before it; the failure that first goes
+        over a limit is an audit event (``throttle.engaged``), the ones after it are not:
+        a guessing loop must not flush the trail's bounded stream. The subject (a client
+        id or a username as typed, which may be a mistyped secret) is named by its
+        fingerprint only."""
+        try:
+            self.judge(bucket, pair, overall)
+        except SlowDown:
+            per_address, threshold = self.limits(bucket)
+            if self.audit is not None and (pair[0] == per_address or overall[0] == threshold):
+                await self.audit.note("throttle.engaged", fingerprint=fingerprint(subject),
+                                      reason=bucket)
+            raise
 
     async def spend(self, bucket: Bucket, subject: str, address: str) -> None:
         """Count one request that costs storage (a device code), judged as a failure is:
@@ -200,7 +220,8 @@ class Attempt:
         """Count the failure and free the place in one step, then judge the failure by the
         counts before it: raise :class:`SlowDown` if it was over the limit."""
         pair, overall = await self._end(self.throttle.policy.window)
-        self.throttle.judge(self.bucket, (pair[0] - 1, pair[1]), (overall[0] - 1, overall[1]))
+        await self.throttle.judge_failure(self.bucket, self.subject, (pair[0] - 1, pair[1]),
+                                          (overall[0] - 1, overall[1]))
 
     async def passed(self) -> None:
         """Free the place, reading the counters as they are now in the same step: raise

@@ -44,7 +44,7 @@ class TokenEndpoint(FormEndpoint):
     def __init__(self, config: ServerConfig, grants: Grants | None = None, *,
                  documents: DocumentClients | None = None) -> None:
         super().__init__(config)
-        self.throttle = Throttle(config.store, config.throttle)
+        self.throttle = Throttle(config.store, config.throttle, config.audit)
         self.clients = ClientAuthenticator(config.store, self.throttle, documents)
         self.grants = grants if grants is not None else Grants(config, self.throttle)
         self.proofs = TokenProofs(config)
@@ -63,6 +63,7 @@ class TokenEndpoint(FormEndpoint):
         except ClientRemoved:  # removed since it authenticated: nothing was issued
             raise InvalidClient() from None
         await note_use(self.config, client)
+        await grant.announce(client, issued)
         logger.info("issued %s token %s to client %s", grant.GRANT_TYPE,
                     issued.token.fingerprint, client.client_id)
         return json_response(body, headers=await self.proofs.headers())

@@ -37,6 +37,7 @@ from oauth_middleware.security import (
 from oauth_middleware.store import _grant_scripts as scripts
 from oauth_middleware.store._codec import dump
 from oauth_middleware.store._context import Context, ttl_ms
+from oauth_middleware.store._events import EventStream, StreamEvent
 from oauth_middleware.store._gateway import Command, Script, evalsha, texts
 from oauth_middleware.store._minting import (
     ClientRemoved,
@@ -65,6 +66,7 @@ class Grants:
         self._keys = ctx.keys
         self._sweeper = Sweeper(ctx)
         self._chains = self._sweeper.chains
+        self._events = EventStream(ctx)
         self.max_grants_per_user = max_grants_per_user
         self.max_grants_per_client = max_grants_per_client
 
@@ -85,16 +87,18 @@ class Grants:
         after = await self._write(grant_id, members, client_id=spec.client_id,
                                   subject=spec.subject, subject_type=spec.subject_type,
                                   generation=spec.client_generation,
-                                  then=None if then is None else then(grant_id), loads=loads)
+                                  then=None if then is None else then(grant_id), loads=loads,
+                                  event=_stamped(spec.event, grant_id, issued))
         return issued, after
 
     async def create_code(
         self, code: AuthorizationCode, *, lifetime: int = CODE_LIFETIME,
-        client_generation: str | None = None,
+        client_generation: str | None = None, event: StreamEvent | None = None,
     ) -> str:
         """Store a new code; its grant id, times and fingerprint are set here.
 
-        ``client_generation``: as for ``NewTokens`` (:class:`ClientRemoved` when it is gone).
+        ``client_generation``: as for ``NewTokens`` (:class:`ClientRemoved` when it is gone);
+        ``event``: written with the code (:mod:`._events`), with its grant and fingerprint.
         """
         check_code_lifetime(lifetime)
         grant_id = new_grant_id()
@@ -107,7 +111,9 @@ class Grants:
         member = (self._keys.code(grant_id, sha), dump(record), ttl_ms(lifetime))
         await self._write(grant_id, [member], client_id=record.client_id,
                           subject=record.subject, subject_type="user",
-                          generation=client_generation)
+                          generation=client_generation,
+                          event=None if event is None else event.with_fields(
+                              grant=grant_id, fingerprint=record.fingerprint))
         return value
 
     async def redeem_code(
@@ -117,7 +123,7 @@ class Grants:
         (the grant is then revoked) or the code is gone."""
         key = self._keys.code(record.grant_id, digest(code))
         return await self._consume(key, "used", dump(replace(record, used=True)),
-                                   record.grant_id, spec)
+                                   record.grant_id, spec, record.fingerprint)
 
     async def rotate_refresh(
         self, token: str, record: RefreshToken, spec: NewTokens
@@ -130,7 +136,7 @@ class Grants:
         if not record.digest:  # schema 0: the token's own record, consumed like a code
             key = self._keys.legacy_refresh(record.grant_id, sha)
             return await self._consume(key, "rotated", dump(replace(record, rotated=True)),
-                                       record.grant_id, spec)
+                                       record.grant_id, spec, record.fingerprint)
         if record.rotated or not constant_time_equals(sha, record.digest):
             raise ValueError("rotate_refresh needs the token's current record (read_for)")
         grant_id = record.grant_id
@@ -138,13 +144,17 @@ class Grants:
                                Generation(record.seal_key, record.generation + 1))
         (at_key, at_value, at_ttl), (rt_key, rt_value, rt_ttl) = members
         commands = self._index_commands(grant_id, spec, members)
-        commands.append(evalsha(
-            scripts.ROTATE_REFRESH, [rt_key, self._keys.members(grant_id), at_key],
+        script, keys, args = self._with_event(
+            scripts.ROTATE_REFRESH, scripts.ROTATE_REFRESH_EVENTED,
+            [rt_key, self._keys.members(grant_id), at_key],
             [sha, rt_value, rt_ttl, at_value, at_ttl, self._keys.access(grant_id, ""),
-             GRANT_ACCESS_TOKENS]))
+             GRANT_ACCESS_TOKENS],
+            event := _stamped(spec.event, grant_id, issued, record.fingerprint))
+        commands.append(evalsha(script, keys, args))
         *_, (status, *deleted) = await self._gateway.run(commands, scripts.INDEX_ADD,
-                                                         scripts.ROTATE_REFRESH, durable=True)
+                                                         script, durable=True)
         self._gateway.forget_all(deleted)
+        await self._events.after(event, int(status))
         if int(status) == 2:  # a replay revoked the grant: what was exchanged from it goes
             await self._revoke_exchanged(grant_id)
         if deleted:  # a replay revoked the grant, or the bound evicted access tokens
@@ -154,17 +164,21 @@ class Grants:
         return issued if spec.refresh else replace(issued, refresh_token=None)
 
     async def _consume(
-        self, key: str, state: str, consumed: str, grant_id: str, spec: NewTokens
+        self, key: str, state: str, consumed: str, grant_id: str, spec: NewTokens,
+        presented: str,
     ) -> IssuedTokens | None:
         """Single use by the record's boolean ``state`` field (``CONSUME_AND_ISSUE``)."""
         issued, members = await minted(self._ctx, grant_id, spec)
         keys, args = flatten(members)
         commands = self._index_commands(grant_id, spec, members)
-        commands.append(evalsha(scripts.CONSUME_AND_ISSUE,
-                                [key, self._keys.members(grant_id), *keys],
-                                [state, consumed, *args]))
-        *_, outcome = await self._gateway.run(commands, scripts.INDEX_ADD,
-                                              scripts.CONSUME_AND_ISSUE, durable=True)
+        script, keys, args = self._with_event(
+            scripts.CONSUME_AND_ISSUE, scripts.CONSUME_AND_ISSUE_EVENTED,
+            [key, self._keys.members(grant_id), *keys], [state, consumed, *args],
+            event := _stamped(spec.event, grant_id, issued, presented))
+        commands.append(evalsha(script, keys, args))
+        *_, outcome = await self._gateway.run(commands, scripts.INDEX_ADD, script,
+                                              durable=True)
+        await self._events.after(event, 2 if isinstance(outcome, list) else int(outcome))
         if isinstance(outcome, list):  # a replay: the script revoked the grant, these keys
             self._gateway.forget_all(outcome)
             await self._revoke_exchanged(grant_id)
@@ -178,6 +192,15 @@ class Grants:
         taken = await self._gateway.run(self._chains.take([grant_id]))
         await self._chains.revoke_descendants([grant_id], taken)
 
+    def _with_event(self, plain: Script, evented: Script, keys: list[str], args: list[Any],
+                    event: StreamEvent | None) -> tuple[Script, list[str], list[Any]]:
+        """``plain``, or on one server ``evented`` with the event's stream and arguments
+        after its own (a cluster appends the event after the answer: ``EventStream.after``).
+        """
+        if event is None or not self._events.in_script():
+            return plain, keys, args
+        return evented, [*keys, self._events.key], [*args, *event.args(self._ctx.clock())]
+
     def _index_commands(self, grant_id: str, spec: NewTokens, members: list[Member]
                         ) -> list[Command]:
         """Index updates so revoke-user and revoke-client find this grant."""
@@ -190,7 +213,7 @@ class Grants:
     async def _write(
         self, grant_id: str, members: list[Member], *, client_id: str, subject: str,
         subject_type: str, generation: str | None, then: Command | None = None,
-        loads: tuple[Script, ...] = (),
+        loads: tuple[Script, ...] = (), event: StreamEvent | None = None,
     ) -> Any:
         """Write a new grant and its index entries, while its client stands; ``then`` (a
         command of another grant's, :meth:`issue_then`) goes in the same round trip, after
@@ -219,10 +242,12 @@ class Grants:
         follow = [] if then is None else [then]
         durable = then is not None
         if not self._gateway.cluster:  # one server: the three steps as one script
+            issue, issue_keys, issue_args = self._with_event(
+                scripts.ISSUE, scripts.ISSUE_EVENTED,
+                [*grant_keys, *client_keys, *subject_keys, *keys],
+                [*check, grant_id, ttl, NEVER_MS, cap, ISSUE_EVICTIONS, *args], event)
             (written, indexed, displaced), *after = await self._gateway.run([evalsha(
-                scripts.ISSUE, [*grant_keys, *client_keys, *subject_keys, *keys],
-                [*check, grant_id, ttl, NEVER_MS, cap, ISSUE_EVICTIONS, *args]), *follow],
-                scripts.ISSUE, *loads, durable=durable)
+                issue, issue_keys, issue_args), *follow], issue, *loads, durable=durable)
         elif subject_type == "client" and subject == client_id:  # one tag: two scripts
             written, (indexed, displaced), *after = await self._gateway.run([
                 evalsha(scripts.WRITE_GRANT, [*grant_keys, *keys], args),
@@ -244,4 +269,15 @@ class Grants:
         if not (int(written) and int(indexed)):
             await self._sweeper.sweep(subject_index, [grant_id], durable=False)
             raise ClientRemoved(f"client {client_id!r} is no longer registered")
+        await self._events.after(event, 1)
         return after[0] if after else None
+
+
+def _stamped(event: StreamEvent | None, grant_id: str, issued: IssuedTokens,
+             presented: str = "") -> StreamEvent | None:
+    """``event`` with what only the store knows: the grant, the new access token's
+    fingerprint and that of the value presented (never a token)."""
+    if event is None:
+        return None
+    return event.with_fields(grant=grant_id, fingerprint=issued.token.fingerprint,
+                             presented=presented)

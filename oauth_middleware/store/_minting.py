@@ -23,6 +23,7 @@ from oauth_middleware.security import (
 )
 from oauth_middleware.store._codec import dump, dump_access
 from oauth_middleware.store._context import Context, ttl_ms
+from oauth_middleware.store._events import StreamEvent
 
 #: A grant member waiting to be written: key, value, TTL in ms (0 = never).
 Member = tuple[str, str, int]
@@ -64,6 +65,8 @@ class NewTokens:
     bind_refresh: bool = False
     #: The access token's value from its record; None: a random opaque token.
     encode: Encode | None = field(default=None, compare=False)
+    #: The audit event written with the grant (:mod:`._events`); None: none.
+    event: StreamEvent | None = field(default=None, compare=False)
 
 
 class ClientRemoved(LookupError):

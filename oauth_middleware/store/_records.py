@@ -33,7 +33,7 @@ FORMAT = "oauth-middleware-store"
 VERSION = 1
 
 #: Kinds of keys that belong to one Redis and are never moved (nor accepted by an import).
-NOT_MOVED = frozenset({"cache_generation", "grant_tombstone"})
+NOT_MOVED = frozenset({"cache_generation", "events", "grant_tombstone"})
 
 #: A record's value: a string's text, a set's members, a hash's fields, a sorted set's
 #: ``[member, score]`` pairs (the score as Redis prints it).

@@ -18,6 +18,7 @@ from oauth_middleware.models import RefreshToken
 from oauth_middleware.security import DIGEST_CHARS, digest
 from oauth_middleware.store import _grant_scripts as scripts
 from oauth_middleware.store._context import Context, Progress
+from oauth_middleware.store._events import EventStream, StreamEvent
 from oauth_middleware.store._gateway import StoreNotDurable, evalsha, texts
 from oauth_middleware.store._sweep import Sweeper
 from oauth_middleware.store._tokens import Tokens
@@ -27,6 +28,8 @@ class Revocation:
     """Ends grants and tokens, and keeps the user and client indexes in step."""
 
     def __init__(self, ctx: Context, tokens: Tokens) -> None:
+        self._ctx = ctx
+        self._events = EventStream(ctx)
         self._gateway = ctx.gateway
         self._keys = ctx.keys
         self._tokens = tokens
@@ -45,8 +48,10 @@ class Revocation:
             return True
         return await self.revoke_access(record.grant_id, digest(token))
 
-    async def revoke_access(self, grant_id: str, sha_or_fingerprint: str) -> bool:
-        """Delete one access token of a grant, named by its digest or its fingerprint.
+    async def revoke_access(self, grant_id: str, sha_or_fingerprint: str,
+                            event: StreamEvent | None = None) -> bool:
+        """Delete one access token of a grant, named by its digest or its fingerprint, and
+        record ``event`` with it (:mod:`._events`) when it was there.
 
         A full digest names the key itself, so no member listing is read first."""
         members_key = self._keys.members(grant_id)
@@ -58,27 +63,37 @@ class Revocation:
             targets = [key for key in members if key.startswith(prefix)]
         if len(targets) != 1:
             return False
-        keys = [members_key, targets[0]]
+        keys, args, script = [members_key, targets[0]], [], scripts.REMOVE_MEMBER
+        if event is not None and self._events.in_script():
+            script = scripts.REMOVE_MEMBER_EVENTED
+            keys, args = [*keys, self._events.key], event.args(self._ctx.clock())
         try:
             deleted, taken = await self._gateway.run(
-                [evalsha(scripts.REMOVE_MEMBER, keys, []), *self.chains.take([grant_id])],
-                scripts.REMOVE_MEMBER, durable=True)
+                [evalsha(script, keys, args), *self.chains.take([grant_id])],
+                script, durable=True)
         finally:
             self._gateway.forget(targets[0])
+        await self._events.after(event, 1 if int(deleted) == 1 else 0)
         await self.chains.revoke_descendants([grant_id], [taken])
         await self._gateway.settled()
         return bool(deleted)
 
-    async def revoke_grant(self, grant_id: str) -> int:
+    async def revoke_grant(self, grant_id: str, event: StreamEvent | None = None) -> int:
         """Delete every token and code of one grant; returns how many keys went.
 
         The local cache drops the deleted keys at once: this process's next request
         must not wait for Redis's invalidation message to refuse them. Then the grant
         leaves its user's (or client's own) index and its client's, so it no longer
-        counts against the subject's cap (``max_grants_per_user``).
+        counts against the subject's cap (``max_grants_per_user``). ``event`` is recorded
+        with the sweep (:mod:`._events`).
         """
+        stream: list[str] = []
+        if event is not None and self._events.in_script():
+            stream = [self._events.key, *event.args(self._ctx.clock())]
         reply, taken = await self._sweeper.swept(
-            [self._sweeper.command(grant_id), *self.chains.take([grant_id])], grants=1)
+            [self._sweeper.command(grant_id, stream), *self.chains.take([grant_id])], grants=1,
+            loads=(scripts.SWEEP_GRANT_EVENTED,) if stream else ())
+        await self._events.after(event, 1)
         client_id, subject, subject_type = texts(reply[:3])
         deleted = reply[3]
         self._gateway.forget_all(deleted)

@@ -38,6 +38,7 @@ from oauth_middleware.store._context import Clock, Context, Progress, ttl_ms
 from oauth_middleware.store._device import DeviceCodes
 from oauth_middleware.store._documents import Documents
 from oauth_middleware.store._dpop import DPoPRecords
+from oauth_middleware.store._events import EventStream, StreamEvent
 from oauth_middleware.store._exchange import LINK_CHILD, ChainFull
 from oauth_middleware.store._gateway import Gateway, monitoring
 from oauth_middleware.store._gateway.cache import CACHE_SIZE
@@ -101,6 +102,8 @@ class TokenStore:
         self.signing = SigningKeyRecords(ctx)
         #: DPoP proofs seen and server nonces (RFC 9449 §11.1, §8).
         self.dpop = DPoPRecords(ctx)
+        #: The audit trail's stream (:mod:`oauth_middleware.audit` writes and reads it).
+        self.events = EventStream(ctx)
 
     @classmethod
     def from_url(
@@ -229,10 +232,11 @@ class TokenStore:
                                               count=count)
 
     async def create_code(self, code: AuthorizationCode, *, lifetime: int = CODE_LIFETIME,
-                          client_generation: str | None = None) -> str:
-        """Store a new authorization code; returns its value."""
+                          client_generation: str | None = None,
+                          event: StreamEvent | None = None) -> str:
+        """Store a new authorization code (and ``event`` with it); returns its value."""
         return await self._grants.create_code(code, lifetime=lifetime,
-                                              client_generation=client_generation)
+                                              client_generation=client_generation, event=event)
 
     async def redeem_code(self, code: str, record: AuthorizationCode, spec: NewTokens
                           ) -> IssuedTokens | None:
@@ -248,13 +252,16 @@ class TokenStore:
         """Revoke an access token, or a refresh token with its whole grant (RFC 7009 §2.1)."""
         return await self._revocation.revoke_token(token)
 
-    async def revoke_access(self, grant_id: str, sha_or_fingerprint: str) -> bool:
-        """Delete one access token of a grant, named by its digest or its fingerprint."""
-        return await self._revocation.revoke_access(grant_id, sha_or_fingerprint)
+    async def revoke_access(self, grant_id: str, sha_or_fingerprint: str, *,
+                            event: StreamEvent | None = None) -> bool:
+        """Delete one access token of a grant, named by its digest or its fingerprint (and
+        record ``event`` with it)."""
+        return await self._revocation.revoke_access(grant_id, sha_or_fingerprint, event)
 
-    async def revoke_grant(self, grant_id: str) -> int:
-        """Delete every token and code of one grant; returns how many keys went."""
-        return await self._revocation.revoke_grant(grant_id)
+    async def revoke_grant(self, grant_id: str, *, event: StreamEvent | None = None) -> int:
+        """Delete every token and code of one grant; returns how many keys went (and
+        records ``event`` with it)."""
+        return await self._revocation.revoke_grant(grant_id, event)
 
     async def revoke_user(self, user: str, *, progress: Progress | None = None) -> int:
         """Every grant of ``user`` goes, and every consent remembered for them; returns keys

@@ -10,12 +10,13 @@ the grant's tombstone and is refused (``_grant_scripts.WRITE_GRANT``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from oauth_middleware.store import _grant_scripts as scripts
 from oauth_middleware.store._context import Context
 from oauth_middleware.store._exchange import Chains
-from oauth_middleware.store._gateway import Command, StoreNotDurable, evalsha, texts
+from oauth_middleware.store._gateway import Command, Script, StoreNotDurable, evalsha, texts
 
 
 class Sweeper:
@@ -27,9 +28,14 @@ class Sweeper:
         #: Grants exchanged from a swept one go with it (RFC 8693, :mod:`._exchange`).
         self.chains = Chains(ctx, self)
 
-    def command(self, grant_id: str) -> Command:
-        """The script that revokes ``grant_id`` and leaves its tombstone."""
+    def command(self, grant_id: str, event: Sequence[str] = ()) -> Command:
+        """The script that revokes ``grant_id`` and leaves its tombstone; with ``event``
+        (the stream key, then ``StreamEvent.args``) it appends that event too."""
         k = self._keys
+        if event:
+            return evalsha(scripts.SWEEP_GRANT_EVENTED,
+                           [k.members(grant_id), k.gone(grant_id), event[0]],
+                           [scripts.TOMBSTONE_MS, *event[1:]])
         return evalsha(scripts.SWEEP_GRANT, [k.members(grant_id), k.gone(grant_id)],
                        [scripts.TOMBSTONE_MS])
 
@@ -72,13 +78,14 @@ class Sweeper:
         await self._gateway.run([("ZREM", key, *ids) for key, ids in unindex.items()])
         return deleted + await self.chains.revoke_descendants(grant_ids, taken)
 
-    async def swept(self, sweeps: list[Command], *, grants: int | None = None) -> list[Any]:
+    async def swept(self, sweeps: list[Command], *, grants: int | None = None,
+                    loads: tuple[Script, ...] = ()) -> list[Any]:
         """Run ``SWEEP_GRANT`` calls (the first ``grants`` commands; reads of their children
         may follow) as one durable write. When no replica confirmed it in time, the keys are
         gone on the primary all the same: the local cache forgets them before the 503
         leaves."""
         try:
-            return await self._gateway.run(sweeps, scripts.SWEEP_GRANT, durable=True)
+            return await self._gateway.run(sweeps, scripts.SWEEP_GRANT, *loads, durable=True)
         except StoreNotDurable as exc:
             for reply in exc.replies[:grants]:
                 if isinstance(reply, list) and len(reply) == 4:

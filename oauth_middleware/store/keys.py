@@ -18,6 +18,7 @@ touches the keys of one tag, hence one cluster slot:
 * ``{<sha(url)>}``: the fetch state of one client metadata document.
 * ``{<sha(user)>}`` also tags a user's remembered consents (hash and expiry index).
 * throttle counters: the tag of their subject's digest.
+* ``{events}``: the audit trail's one stream (``_events``), listable as one key.
 
 ``<sha>`` is the SHA-256 hex digest of a raw token, code or transaction id: raw values
 are never stored.
@@ -82,7 +83,11 @@ knows it needs no split: issuing runs the three bodies as one script
 client stands, as before cluster support; single-node users pay one script per issue.
 
 The change in guarantee on a cluster against a single node: issuing is no longer one
-atomic step.
+atomic step. Nor is an event with the script it records (``_events``): on one server
+the script appends its event itself (an acknowledged change always has its event); on a
+cluster the stream is in its own slot, so the event is appended in the round trip after
+the script answered, before the caller is answered: a process dying between the two
+leaves a change without its event, never an event without its change.
 A process that dies between the three scripts leaves at most a grant nobody received
 (its tokens were never answered; it expires with its TTL) or index entries of a grant
 that does not exist (pruned by the next sweep or by their score). An issue racing a
@@ -98,7 +103,7 @@ and ``_authn`` only read;
 ``scopes``; ``_consent`` ``txn`` and ``txns``; ``_pushed`` ``par`` and ``pars``; ``_device``
 ``device``, ``usercode`` and ``devices``; ``_dpop`` ``dpop``; ``_remembered`` ``remembered``
 (its schema is in that module's docstring); ``_throttle`` ``throttle`` and ``attempts``;
-the gateway's local cache ``cache:generation``.
+the gateway's local cache ``cache:generation``; ``_events`` ``events``.
 
 =================================  ======  ===============================  =================
 key                                type    value                            TTL
@@ -144,6 +149,8 @@ P cache:generation                 string  random; only with local_cache    none
 P signing:{signing}:keys           hash    kid -> JSON sealed signing key   none
 P signing:{signing}:current        hash    alg -> kid of its current key    none
 P signing:{signing}:retire         hash    kid -> end of publication (s)    none
+P events:{events}                  stream  audit events, fields as strings  none: ``MAXLEN ~``
+                                           (``_events``)                    retention
 =================================  ======  ===============================  =================
 
 Key schema 1 (before this version) spelled ``client:<id>``, ``clients``,
@@ -450,6 +457,11 @@ class Keys:
         return (self.access_prefix, f"{self.prefix}client:", self.scopes)
 
     @property
+    def events(self) -> str:
+        """The audit trail: one stream, bounded by ``MAXLEN ~`` on every append."""
+        return f"{self.prefix}events:{{events}}"
+
+    @property
     def cache_generation(self) -> str:
         """A random value the local cache compares to notice a swapped database."""
         return f"{self.prefix}cache:generation"
@@ -506,6 +518,7 @@ KINDS: dict[str, tuple[str, re.Pattern[str]]] = {
         ("user_code", "string", f"usercode:{_SHA}"),
         ("device_index", "zset", f"devices:{_TAG}"),
         ("cache_generation", "string", "cache:generation"),
+        ("events", "stream", r"events:\{events\}"),
         ("signing_keys", "hash", r"signing:\{signing\}:keys"),
         ("signing_current", "hash", r"signing:\{signing\}:current"),
         ("signing_retire", "hash", r"signing:\{signing\}:retire"),

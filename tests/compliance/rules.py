@@ -485,6 +485,10 @@ RULES: tuple[Rule, ...] = (
          "Secrets, PKCE challenges and CSRF tokens are compared in constant time."),
     Rule("rest.no-secret-in-logs", AT_REST, "RFC 6750 §5.3; RFC 6819 §5.1.4.1",
          "No secret in any log line, repr, error body or exception message."),
+    Rule("rest.no-secret-in-events", AT_REST, "RFC 6819 §5.1.4.1",
+         "No audit event (stream entry, log record or hook argument) holds a token, code, "
+         "client secret or password: tokens are named by fingerprint, an on_event hook's "
+         "failure is logged by its class name only."),
     Rule("rest.early-refusal-redacted", AT_REST, "RFC 6750 §5.3; RFC 6819 §5.1.4.1",
          "The query string is redacted before any refusal (wrong method, plain HTTP, "
          "oversized or malformed body, Redis down): the access log of a request refused "
@@ -573,6 +577,9 @@ RULES: tuple[Rule, ...] = (
     Rule("abuse.bounded.memory", TRANSPORT, "RFC 6819 §4.4.1.11",
          "In-process caches keyed by request data hold only short keys: no loop of requests "
          "with long paths grows a worker by more than a small, fixed amount."),
+    Rule("abuse.bounded.audit-stream", TRANSPORT, "RFC 6819 §4.4.1.11",
+         "The audit trail's stream is trimmed on every append (MAXLEN ~ retention), and a "
+         "guessing loop writes one throttle event per window, not one per refused guess."),
     Rule("abuse.malformed-400", TRANSPORT, "RFC 6749 Appendix B; RFC 3986 §2.1",
          "Malformed percent-escapes, NUL bytes and non-UTF-8 input are 400, never 500."),
     Rule("abuse.unreadable-record", TRANSPORT, "RFC 6749 §5.2; RFC 9700 §4.14.2",

@@ -65,6 +65,7 @@ class AuthorizationCodeGrant(AuthorizationGrant, TokenGrant):
     RESPONSE_TYPES = frozenset({"code"})
     PUBLIC = True
     PREFETCH = Prefetch(requested_scopes=False, code="code")
+    EVENTS = ("code.redeemed", "code.replayed")
 
     def check_parameters(self, client: Client, params: Params) -> AuthorizationDetails:
         return AuthorizationDetails(challenge=check_challenge(
@@ -86,6 +87,7 @@ class AuthorizationCodeGrant(AuthorizationGrant, TokenGrant):
                 dpop_jkt=pending.dpop_jkt,
             ),
             lifetime=self.config.code_lifetime, client_generation=client.generation,
+            event=self.authorization_event("code.issued", client, pending.user, scopes),
         )
         return {"code": code}
 
@@ -103,7 +105,8 @@ class AuthorizationCodeGrant(AuthorizationGrant, TokenGrant):
             raise InvalidGrant("The authorization code is bound to a DPoP key: send a proof "
                                "made with that key.")
         if record.used:
-            await self.store.revoke_grant(record.grant_id)
+            await self.revoke_replayed("code.replayed", client, record.grant_id,
+                                       record.fingerprint, record.subject)
             logger.warning("authorization code %s replayed by client %s: grant revoked",
                            record.fingerprint, client.client_id)
             raise InvalidGrant("The authorization code is invalid, expired or used.")

@@ -28,6 +28,7 @@ class ImplicitGrant(AuthorizationGrant):
             client_id=client.client_id, subject=pending.user, scopes=scopes,
             lifetime=client.token_lifetime, client_generation=client.generation,
             audience=pending.audience,
+            event=self.authorization_event("token.issued", client, pending.user, scopes),
         ), SignIn(auth_time=pending.auth_time, acr=pending.acr, amr=pending.amr)))
         params = {"access_token": issued.access_token, "token_type": "Bearer"}
         expires_in = issued.token.expires_in(store.clock())

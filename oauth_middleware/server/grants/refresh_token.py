@@ -31,6 +31,7 @@ class RefreshTokenGrant(TokenGrant):
     GRANT_TYPE = "refresh_token"
     PUBLIC = True
     PREFETCH = Prefetch(refresh="refresh_token")
+    EVENTS = ("token.refreshed", "refresh.reused")
 
     async def issue(self, request: TokenRequest) -> IssuedTokens:
         params, client = request.params, request.client
@@ -39,7 +40,9 @@ class RefreshTokenGrant(TokenGrant):
         if record is None or record.client_id != client.client_id:
             raise InvalidGrant("The refresh token is invalid, expired or revoked.")
         if record.rotated:  # before any other check: a replay revokes whatever else it asks
-            await self.store.revoke_grant(record.grant_id)
+            user = record.subject if record.subject_type == "user" else ""
+            await self.revoke_replayed("refresh.reused", client, record.grant_id,
+                                       record.fingerprint, user)
             logger.warning("refresh token %s reused by client %s: grant revoked",
                            record.fingerprint, client.client_id)
             raise InvalidGrant("The refresh token is invalid, expired or revoked.")

@@ -62,6 +62,9 @@ def key_of(command: Command) -> Any:
         return command[3] if int(command[2]) > 0 else None
     if name in KEYLESS or len(command) < 2:
         return None
+    if name == "XREAD":  # XREAD [COUNT n] [BLOCK ms] STREAMS key id: one stream, its key
+        words = [str(word).upper() for word in command]
+        return command[words.index("STREAMS") + 1]
     return command[1]
 
 

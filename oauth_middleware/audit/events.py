@@ -1,0 +1,103 @@
+"""Audit events: one record shape and a fixed vocabulary of types.
+
+An event says who did what to which client, user and grant, and when; it names a
+token by its fingerprint (the first characters of its digest) and never holds a
+secret: no token, code, client secret, password or CSRF token has a field here, and
+every value is checked where the event is built (:func:`clean`). Fields travel as
+flat strings, the shape of a Redis Stream entry and of a log line's ``extra``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal, get_args
+
+#: Every event type. ``<what>.<happened>``; :mod:`docs/events.md` says what each means.
+EventType = Literal[
+    "login.succeeded", "login.failed",
+    "consent.granted", "consent.denied",
+    "code.issued", "code.redeemed", "code.replayed",
+    "token.issued", "token.refreshed", "token.revoked", "refresh.reused",
+    "client.created", "client.changed", "client.secret_rotated", "client.removed",
+    "client.registered",
+    "throttle.engaged",
+    "request.pushed",
+]
+EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))
+
+#: The small details an event may carry besides its named fields. A closed set: a key
+#: outside it is refused where the event is built, so no caller can attach a secret by
+#: naming it freely.
+DETAILS = frozenset({"by", "changed", "count", "grant_type", "reason", "resource", "scopes"})
+#: Longest value kept in any field: events describe, they do not archive request data.
+MAX_VALUE = 512
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: The named fields, in the order a stream entry and a log line show them.
+FIELDS = ("type", "time", "actor", "client", "user", "grant", "fingerprint", "request_id")
+
+
+def clean(value: str) -> str:
+    """``value`` fit for a log line and a terminal: no control characters, bounded."""
+    if len(value) <= MAX_VALUE and value.isprintable():  # the usual case, without a regex
+        return value
+    return _CONTROL.sub("?", value)[:MAX_VALUE]
+
+
+def scopes_text(scopes: Iterable[str]) -> str:
+    """Scopes as one sorted, space-delimited value (RFC 6749 §3.3)."""
+    return " ".join(sorted(scopes))
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One audit event. ``actor`` says who acted: ``client:<id>``, ``user:<id>`` (a person
+    through the host's login), ``admin:<id>``, ``cli``, ``host`` (the app's own code) or
+    ``cascade`` (a change that followed another). ``id`` is the stream entry's, once
+    written."""
+
+    type: EventType
+    time: float
+    actor: str = ""
+    client: str = ""
+    user: str = ""
+    grant: str = ""
+    fingerprint: str = ""
+    request_id: str = ""
+    details: Mapping[str, str] = field(default_factory=dict)
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if self.type not in EVENT_TYPES:
+            raise ValueError(f"unknown audit event type {self.type!r}")
+        unknown = set(self.details) - DETAILS
+        if unknown:
+            raise ValueError(f"audit event details {sorted(unknown)} are not among "
+                             f"{sorted(DETAILS)}")
+
+    def fields(self) -> dict[str, str]:
+        """The event as flat strings (empty ones left out), details after the named ones."""
+        named = {"type": self.type, "time": f"{self.time:.3f}", "actor": self.actor,
+                 "client": self.client, "user": self.user, "grant": self.grant,
+                 "fingerprint": self.fingerprint, "request_id": self.request_id}
+        pairs = {**named, **{k: self.details[k] for k in sorted(self.details)}}
+        return {k: clean(v) for k, v in pairs.items() if v}
+
+    def with_id(self, entry_id: str) -> Event:
+        return replace(self, id=entry_id)
+
+    @classmethod
+    def from_fields(cls, entry_id: str, fields: Mapping[str, str]) -> Event | None:
+        """The event of a stream entry; None for an entry of a type this version lacks."""
+        kind = fields.get("type", "")
+        if kind not in EVENT_TYPES:
+            return None
+        try:
+            time = float(fields.get("time", "0"))
+        except ValueError:
+            time = 0.0
+        details = {k: v for k, v in fields.items() if k in DETAILS}
+        named = {k: fields.get(k, "") for k in FIELDS[2:]}
+        return cls(type=kind, time=time, details=details, id=entry_id,  # type: ignore[arg-type]
+                   **named)

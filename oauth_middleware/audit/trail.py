@@ -1,0 +1,161 @@
+"""The audit trail: events to a bounded Redis Stream, the ``oauth_middleware.audit``
+logger and the host's ``on_event`` hook.
+
+Where a change is one Lua script (issuing, redeeming a code, rotating a refresh token,
+revoking a token or a grant), the store writes the event with it (``store._events``);
+the trail then only tells the logger and the hook (:meth:`AuditTrail.announce`). Every
+other change is recorded after it answered (:meth:`AuditTrail.record`: one ``XADD``,
+then the same announcement).
+
+The hook is the host's code: an exception from it, or an async hook still running after
+``hook_timeout`` seconds, is logged by its class name only (never its message, which may
+quote anything) and the request goes on; a sync hook runs on the event loop, so it
+should hand the event off rather than do I/O itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from oauth_middleware.audit.events import Event, EventType, clean, scopes_text
+from oauth_middleware.store import StreamEvent
+
+if TYPE_CHECKING:
+    from oauth_middleware.store import TokenStore
+
+logger = logging.getLogger("oauth_middleware.audit")
+
+#: ``on_event(event)``: sync, or async (awaited up to ``hook_timeout``).
+OnEvent = Callable[[Event], Awaitable[None] | None]
+#: Default stream bound (entries): about 30 MB of Redis memory at ~300 bytes an event.
+RETENTION = 100_000
+#: Largest ``retention`` accepted.
+MAX_RETENTION = 100_000_000
+#: The request id of the request being served (``X-Request-ID``), set where a boundary
+#: starts serving one (:func:`request_id_from`).
+REQUEST_ID: ContextVar[str] = ContextVar("oauth_middleware_audit_request_id", default="")
+_REQUEST_ID = b"x-request-id"
+_MAX_REQUEST_ID = 128
+
+
+def request_id_from(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The ``X-Request-ID`` header's value of an ASGI scope's headers, checked ("" none)."""
+    for name, value in headers:
+        if name.lower() == _REQUEST_ID:
+            return clean(value.decode("latin-1"))[:_MAX_REQUEST_ID]
+    return ""
+
+
+class AuditTrail:
+    """Where events go: ``store``'s stream (``retention`` entries, ``MAXLEN ~``), the
+    ``oauth_middleware.audit`` logger, and ``on_event`` when given."""
+
+    def __init__(self, store: TokenStore, *, retention: int = RETENTION,
+                 on_event: OnEvent | None = None, hook_timeout: float = 1.0) -> None:
+        if not 1 <= retention <= MAX_RETENTION:
+            raise ValueError(f"retention must be 1 to {MAX_RETENTION} events, e.g. "
+                             f"retention={RETENTION}")
+        if not 0 < hook_timeout <= 60:
+            raise ValueError("hook_timeout must be above 0 and at most 60 seconds")
+        self.store = store
+        self.retention = retention
+        self.on_event = on_event
+        self.hook_timeout = hook_timeout
+
+    def event(self, type: EventType, *, actor: str = "", client: str = "", user: str = "",
+              grant: str = "", fingerprint: str = "", scopes: Iterable[str] | None = None,
+              **details: str) -> Event:
+        """An event of now, with the request id of the request being served."""
+        if scopes is not None:
+            details["scopes"] = scopes_text(scopes)
+        return Event(type=type, time=self.store.clock(), actor=actor, client=client,
+                     user=user, grant=grant, fingerprint=fingerprint,
+                     request_id=REQUEST_ID.get(), details=details)
+
+    def stream_event(self, event: Event, *, lost: EventType | None = None) -> StreamEvent:
+        """``event`` for the store to write with a script's change (``lost``: its type when
+        the script refuses the change for a replay); the store adds grant and fingerprint.
+        """
+        fields = event.fields()
+        del fields["type"], fields["time"]
+        return StreamEvent(event.type, tuple(fields.items()), self.retention, lost or "")
+
+    async def record(self, event: Event) -> Event:
+        """Write ``event`` to the stream, then announce it; the event with its stream id."""
+        written = event.with_id(await self.store.events.append(event.fields(), self.retention))
+        await self.announce(written)
+        return written
+
+    async def note(self, type: EventType, **fields: Any) -> Event:
+        """:meth:`record` an event of now (the arguments of :meth:`event`)."""
+        return await self.record(self.event(type, **fields))
+
+    async def login(self, user: str, *, succeeded: bool, reason: str = "") -> Event:
+        """For the host: record a sign-in of ``user``: the account the login resolved,
+        never text as typed (a password typed in the user field would be kept), and
+        ``reason`` a short word on failure."""
+        details = {"reason": reason} if reason else {}
+        return await self.note("login.succeeded" if succeeded else "login.failed",
+                               actor="host", user=user, **details)
+
+    def listening(self) -> bool:
+        """Does anything but the stream take events (a hook, or the logger at INFO)? When
+        nothing does, :meth:`announce` has nothing to do and its event need not be built."""
+        return self.on_event is not None or logger.isEnabledFor(logging.INFO)
+
+    async def announce(self, event: Event) -> None:
+        """Tell the logger and the hook (the stream has the event already)."""
+        if logger.isEnabledFor(logging.INFO):
+            fields = event.fields()
+            logger.info("%s %s", event.type, " ".join(
+                f"{k}={v}" for k, v in fields.items() if k not in ("type", "time")),
+                extra={"audit_event": fields})
+        if self.on_event is not None:
+            await self._call_hook(self.on_event, event)
+
+    async def _call_hook(self, hook: OnEvent, event: Event) -> None:
+        try:
+            result = hook(event)
+            if inspect.isawaitable(result):
+                await asyncio.wait_for(result, self.hook_timeout)
+        except TimeoutError:
+            logger.warning("on_event hook took over %.1f s for a %s event: left behind",
+                           self.hook_timeout, event.type)
+        except Exception as exc:
+            logger.warning("on_event hook failed for a %s event: %s", event.type,
+                           type(exc).__name__)
+
+    async def page(self, *, before: str | None = None, count: int = 50,
+                   match: Mapping[str, str] | None = None) -> tuple[list[Event], str | None]:
+        """Up to ``count`` events newest first, older than the id ``before``, whose fields
+        equal every item of ``match`` (``type``, ``client``, ``user``, ...); and the cursor
+        of the next page (None: no older event). Filtering reads the stream in pages of
+        ``count`` up to 20 pages a call, so a rare match may come back in a short page
+        with a cursor to go on from."""
+        wanted, found = dict(match or {}), list[Event]()
+        cursor = before
+        for _ in range(20):
+            entries = await self.store.events.page(cursor, count)
+            if not entries:
+                return found, None
+            for entry_id, fields in entries:
+                cursor = entry_id
+                event = Event.from_fields(entry_id, fields)
+                if event is not None and all(fields.get(k) == v for k, v in wanted.items()):
+                    found.append(event)
+                    if len(found) == count:
+                        return found, entry_id
+            if len(entries) < count:
+                return found, None
+        return found, cursor
+
+
+async def note(trail: AuditTrail | None, type: EventType, **fields: Any) -> None:
+    """:meth:`AuditTrail.note` when there is a trail; nothing otherwise."""
+    if trail is not None:
+        await trail.note(type, **fields)

@@ -1,0 +1,174 @@
+"""The audit trail's Redis Stream: bounded appends, paging back, following.
+
+Events are flat string fields (the audit layer builds them; nothing here knows what an
+event means). Every append trims the stream with ``MAXLEN ~ <retention>``: Redis drops
+whole macro nodes, so the stream stays at most a node (100 entries by default) above the
+bound, at the cost of one ``XADD`` argument.
+
+Where a change is one Lua script, the event goes in the same round trip
+(:func:`evented`): on a single node (and the embedded store) the script itself appends
+it, choosing the event type from its own outcome, so a change Redis acknowledged always
+has its event. A script on a Redis Cluster may touch one slot only, and the stream has
+its own tag (``{events}``, one listable stream): there the event is appended in the
+next round trip, once the script answered and before the caller is (:mod:`.keys` states
+the guarantee change).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from oauth_middleware.store._context import Context
+from oauth_middleware.store._gateway import Command, Script, texts
+
+#: Longest wait of one :meth:`EventStream.follow` (ms), below the socket timeout.
+MAX_BLOCK_MS = 250
+
+#: A stream entry: its id (``<ms>-<seq>``) and its fields.
+Entry = tuple[str, dict[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """An event to append with a script's change: ``won`` is its type when the change was
+    made, ``lost`` when the script refused it for a replay ("" writes nothing then). A
+    replay's event names the value presented (``presented``, a fingerprint) in place of
+    the ``fingerprint`` of the token it would have issued."""
+
+    won: str
+    fields: tuple[tuple[str, str], ...]
+    retention: int
+    lost: str = ""
+    presented: str = ""
+
+    def with_fields(self, *, presented: str = "", **extra: str) -> StreamEvent:
+        """The event with fields the store learns itself (the grant id, a fingerprint)."""
+        kept = tuple((k, v) for k, v in self.fields if k not in extra)
+        return StreamEvent(self.won, (*kept, *extra.items()), self.retention, self.lost,
+                           presented or self.presented)
+
+    def lost_fields(self) -> dict[str, str]:
+        """The fields of the replay's event."""
+        fields = {k: v for k, v in self.fields if k != "fingerprint"}
+        return {**fields, "fingerprint": self.presented} if self.presented else fields
+
+    def args(self, now: float) -> list[str]:
+        """The script arguments :func:`evented` pops: retention, the two types, the value
+        presented, and the fields as one JSON array of names and values (one argument,
+        not two per field: each argument costs the client an encoding on the hot path)."""
+        flat = ["time", f"{now:.3f}", *(item for pair in self.fields for item in pair)]
+        return [str(self.retention), self.won, self.lost, self.presented,
+                json.dumps(flat, separators=(",", ":"))]
+
+
+def xadd(key: str, fields: Mapping[str, str], retention: int) -> Command:
+    """The bounded append (``MAXLEN ~``: Redis trims whole nodes, cheaply)."""
+    flat = [item for pair in fields.items() for item in pair]
+    return ("XADD", key, "MAXLEN", "~", retention, "*", *flat)
+
+
+def evented(script: Script, outcome: str) -> Script:
+    """``script`` that also appends the event passed after its own arguments (the stream
+    the last key, :meth:`StreamEvent.args` the last arguments): of type ``won`` when the
+    Lua expression ``outcome`` (over the script's reply ``r``) is 1, ``lost`` when it is 2.
+    The original body runs unchanged inside a function, with its own keys and arguments."""
+    return Script("""
+local __stream = table.remove(KEYS)
+local __event = {}
+for i = 5, 1, -1 do
+  __event[i] = table.remove(ARGV)
+end
+local function __body()
+""" + script.source + """
+end
+local r = __body()
+local __outcome = """ + outcome + """
+local __type = ''
+if __outcome == 1 then
+  __type = __event[2]
+elseif __outcome == 2 then
+  __type = __event[3]
+end
+if __type ~= '' then
+  local __given = cjson.decode(__event[5])
+  local __fields = {}
+  for i = 1, #__given - 1, 2 do
+    if __outcome == 1 or __given[i] ~= 'fingerprint' then
+      __fields[#__fields + 1] = __given[i]
+      __fields[#__fields + 1] = __given[i + 1]
+    end
+  end
+  if __outcome == 2 and __event[4] ~= '' then
+    __fields[#__fields + 1] = 'fingerprint'
+    __fields[#__fields + 1] = __event[4]
+  end
+  redis.call('XADD', __stream, 'MAXLEN', '~', __event[1], '*', 'type', __type,
+             unpack(__fields))
+end
+return r
+""")
+
+
+class EventStream:
+    """The one stream of events: appends, pages newest first, follows."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._gateway = ctx.gateway
+        self.key = ctx.keys.events
+
+    def in_script(self) -> bool:
+        """May a script append the event itself (one server), or must it follow the
+        script's answer (a cluster: the stream is in another slot)?"""
+        return not self._gateway.cluster
+
+    def command(self, fields: Mapping[str, str], retention: int) -> Command:
+        """The append of one event, for a caller that sends it with its change."""
+        return xadd(self.key, fields, retention)
+
+    async def append(self, fields: Mapping[str, str], retention: int) -> str:
+        """Append one event; its stream id."""
+        return texts([await self._gateway.one(self.command(fields, retention))])[0]
+
+    async def after(self, event: StreamEvent | None, outcome: int) -> None:
+        """On a cluster, the event of a script that answered ``outcome`` (1 won, 2 lost)."""
+        if event is None or self.in_script() or outcome not in (1, 2):
+            return
+        kind = event.won if outcome == 1 else event.lost
+        if kind:
+            named = dict(event.fields) if outcome == 1 else event.lost_fields()
+            fields = {"type": kind, "time": f"{self._ctx.clock():.3f}", **named}
+            await self.append(fields, event.retention)
+
+    async def page(self, before: str | None, count: int) -> list[Entry]:
+        """Up to ``count`` events, newest first, older than the id ``before`` (None: the
+        newest)."""
+        end = "+" if before is None else f"({before}"
+        reply = await self._gateway.one(("XREVRANGE", self.key, end, "-", "COUNT", count))
+        return [_entry(item) for item in reply]
+
+    async def follow(self, after: str, count: int, block_ms: int) -> list[Entry]:
+        """Events after the id ``after`` (``$``: from now), waiting up to ``block_ms``
+        (at most :data:`MAX_BLOCK_MS`: the wait shares the gateway's pipeline and its
+        socket timeout, so a follower asks again rather than blocking long)."""
+        wait = max(0, min(block_ms, MAX_BLOCK_MS))
+        reply = await self._gateway.one(
+            ("XREAD", "COUNT", count, "BLOCK", wait, "STREAMS", self.key, after))
+        if not reply:
+            return []
+        streams: Sequence[Any] = list(reply.values()) if isinstance(reply, dict) else [
+            entries for _, entries in reply]
+        return [_entry(item) for entries in streams for item in entries]
+
+    async def length(self) -> int:
+        return int(await self._gateway.one(("XLEN", self.key)))
+
+
+def _entry(item: Sequence[Any]) -> Entry:
+    """One entry of a reply: its fields come as a dict (redis-py parsed them) or flat."""
+    entry_id, raw = item
+    flat = texts([v for pair in raw.items() for v in pair] if isinstance(raw, dict) else raw)
+    return texts([entry_id])[0], dict(zip(flat[::2], flat[1::2], strict=True))

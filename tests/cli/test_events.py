@@ -1,0 +1,77 @@
+"""``oauth-middleware events list --json`` and ``events tail`` (issue 18), and the CLI's
+own changes recorded with the actor ``cli``."""
+
+from __future__ import annotations
+
+import json
+
+from oauth_middleware import register_client
+from oauth_middleware.audit import AuditTrail
+from oauth_middleware.store import TokenStore
+from tests.cli.harness import Cli
+
+
+async def _seed(store: TokenStore) -> None:
+    trail = AuditTrail(store)
+    await trail.note("consent.granted", actor="user:alice", user="alice", client="web",
+                     scopes=["read"])
+    await trail.note("token.revoked", actor="cli", user="bob", by="cli")
+    await trail.note("consent.denied", actor="user:bob", user="bob", client="web",
+                     scopes=["read"])
+
+
+def test_events_list_json_filters_and_pages_newest_first(cli: Cli) -> None:
+    cli.run(_seed)
+    everything = cli.json("events", "list")
+    assert [e["type"] for e in everything["events"]] == [
+        "consent.denied", "token.revoked", "consent.granted"]
+    assert everything["next"] is None
+    first = everything["events"][0]
+    assert (first["user"], first["client"], first["actor"], first["details"]) == (
+        "bob", "web", "user:bob", {"scopes": "read"})
+    bob = cli.json("events", "list", "--user", "bob", "--count", "1")
+    assert [e["type"] for e in bob["events"]] == ["consent.denied"]
+    older = cli.json("events", "list", "--user", "bob", "--before", bob["next"])
+    assert [e["type"] for e in older["events"]] == ["token.revoked"]
+    typed = cli.json("events", "list", "--type", "consent.granted", "--client", "web")
+    assert [e["user"] for e in typed["events"]] == ["alice"]
+    refused = cli.invoke("events", "list", "--type", "token.stolen")
+    assert refused.exit_code == 2
+
+
+def test_events_tail_follows_from_an_id_and_stops_after_its_limit(cli: Cli) -> None:
+    cli.run(_seed)
+    oldest = cli.json("events", "list", "--count", "3")["events"][-1]["id"]
+    result = cli.invoke("events", "tail", "--after", oldest, "--limit", "2", "--json")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["type"] for line in _documents(result.stdout)] == [
+        "token.revoked", "consent.denied"]
+    idle = cli.invoke("events", "tail", "--idle", "0.3")
+    assert idle.exit_code == 0 and idle.stdout == ""
+
+
+def _documents(text: str) -> list[str]:
+    """The JSON documents of a stream of indented ones."""
+    decoder, out, at = json.JSONDecoder(), [], 0
+    while at < len(text.rstrip()):
+        _, end = decoder.raw_decode(text, at)
+        out.append(text[at:end])
+        at = end + 1
+    return out
+
+
+def test_cli_changes_are_recorded_as_cli_once_the_store_keeps_a_trail(cli: Cli) -> None:
+    async def setup(store: TokenStore) -> None:
+        await register_client(store, "Web", "web", "https://a.example/cb", public=False,
+                              scopes_list=["read"])
+    cli.run(setup)
+    cli.ok("client", "rotate-secret", "web")
+    assert cli.run(lambda store: store.events.length()) == 0  # no trail: nothing recorded
+    cli.run(lambda store: AuditTrail(store).note("login.succeeded", actor="host", user="a"))
+    rotated = cli.json("client", "rotate-secret", "web")
+    cli.ok("client", "remove", "web")
+    listed = cli.json("events", "list", "--client", "web")["events"]
+    assert [(e["type"], e["actor"]) for e in listed] == [
+        ("client.removed", "cli"), ("client.secret_rotated", "cli")]
+    everything = json.dumps(cli.json("events", "list"))
+    assert rotated["client_secret"] not in everything
