@@ -31,6 +31,8 @@ MAX_LENGTH = 64
 _SAFE = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_LENGTH}}}")
 _CREDENTIALS = (b"authorization", b"dpop", b"cookie")
 
+#: Where :class:`RequestIdMiddleware` also leaves the id: in the request's own scope.
+SCOPE_KEY = "oauth_middleware.request_id"
 #: The id of the request being served (None outside a request).
 REQUEST_ID: ContextVar[str | None] = ContextVar("oauth_middleware_request_id", default=None)
 
@@ -47,19 +49,31 @@ def new_id() -> str:
 
 def accepted(headers: list[tuple[bytes, bytes]]) -> str:
     """The request's own id when there is exactly one and it is safe, else a new one."""
-    sent = [value for name, value in headers if name.lower() == HEADER]
-    if len(sent) != 1:
-        return new_id()
+    return sent(headers) or new_id()
+
+
+def sent(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The request's own ``X-Request-ID`` when there is exactly one and it is safe."""
+    values = [value for name, value in headers if name.lower() == HEADER]
+    if len(values) != 1:
+        return None
     try:
-        value = sent[0].decode("ascii")
+        value = values[0].decode("ascii")
     except UnicodeDecodeError:
-        return new_id()
+        return None
     if _SAFE.fullmatch(value) is None:
-        return new_id()
-    raw = sent[0]
-    if any(raw in v for n, v in headers if n.lower() in _CREDENTIALS):
-        return new_id()
+        return None
+    if any(values[0] in v for n, v in headers if n.lower() in _CREDENTIALS):
+        return None
     return value
+
+
+def adopt(scope: Scope) -> None:
+    """Set :data:`REQUEST_ID` for the request ``scope`` is (its audit events read it): the
+    id :class:`RequestIdMiddleware` gave it, else the request's own safe one, else None.
+    A boundary calls this as it starts serving; read from the scope, never from what an
+    earlier request left in the context (an in-process caller runs them in one)."""
+    REQUEST_ID.set(scope.get(SCOPE_KEY) or sent(scope.get("headers") or []))
 
 
 class RequestIdMiddleware:
@@ -73,6 +87,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = accepted(scope.get("headers") or [])
+        scope[SCOPE_KEY] = request_id
         token = REQUEST_ID.set(request_id)
         echoed = request_id.encode("ascii")
 

@@ -40,7 +40,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # Where signing keys come from: the store (sealed) or files; joserfc imported lazily.
     "keyring": frozenset({"limits", "settings_checks", "signing", "store"}),
     # The audit trail: events built, checked and written through the store.
-    "audit": frozenset({"store"}),
+    "audit": frozenset({"request_id", "store"}),
     # The store: no HTTP, no OAuth policy, no management layer.
     "store": frozenset({"limits", "models", "security"}),
     # Pure rules both the server and the toolbox apply (RFC 6749 §3.3).
@@ -87,14 +87,13 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # The authorization server: never the middleware, the toolbox, the CLI or the admin.
     "server": frozenset({"audit", "content_length", "csrf", "dpop", "error_response", "errors",
                          "extraction", "hooks", "identity", "keyring", "limits", "metrics",
-                         "models", "pkce",
-                         "policy", "redaction", "redirects", "resource_indicators", "safe_fetch",
-                         "security", "settings_checks", "signing", "store", "transport",
-                         "verifier", "web"}),
+                         "models", "pkce", "policy", "redaction", "redirects", "request_id",
+                         "resource_indicators", "safe_fetch", "security", "settings_checks",
+                         "signing", "store", "transport", "verifier", "web"}),
     # The admin: the toolbox and the shared web helpers, never the server's internals.
     "admin": frozenset({"audit", "content_length", "csrf", "errors", "hooks", "identity", "limits",
-                        "models", "redaction", "redirects", "scope_registry", "settings_checks",
-                        "store", "toolbox", "transport", "web"}),
+                        "models", "redaction", "redirects", "request_id", "scope_registry",
+                        "settings_checks", "store", "toolbox", "transport", "web"}),
     # The connected-apps page: a person's own grants, through the store and the web helpers.
     "account": frozenset({"content_length", "csrf", "hooks", "identity", "models", "redaction",
                           "redirects", "settings_checks", "store", "transport", "web"}),

@@ -9,11 +9,12 @@ from urllib.parse import quote, urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
+from oauth_middleware import request_id
 from oauth_middleware.admin.config import AdminConfig
 from oauth_middleware.admin.csrf import FIELD, CsrfTokens
 from oauth_middleware.admin.forms import Form
 from oauth_middleware.admin.rendering import NOTICES, render
-from oauth_middleware.audit import REQUEST_ID, EventType, note, request_id_from
+from oauth_middleware.audit import EventType, note
 from oauth_middleware.store import TokenStore
 from oauth_middleware.web import redirect
 
@@ -59,7 +60,7 @@ class AdminRequest:
     async def audit(self, type: EventType, **fields: Any) -> None:
         """Record what this admin just changed (when the admin keeps a trail)."""
         if self.config.audit is not None:
-            REQUEST_ID.set(request_id_from(self.request.scope["headers"]))
+            request_id.adopt(self.request.scope)
         await note(self.config.audit, type, actor=f"admin:{self.user}", **fields)
 
     def see_other(self, path: str, **query: object) -> Response:

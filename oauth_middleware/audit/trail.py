@@ -19,10 +19,10 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from oauth_middleware.audit.events import Event, EventType, clean, scopes_text
+from oauth_middleware import request_id
+from oauth_middleware.audit.events import Event, EventType, scopes_text
 from oauth_middleware.store import StreamEvent
 
 if TYPE_CHECKING:
@@ -36,21 +36,6 @@ OnEvent = Callable[[Event], Awaitable[None] | None]
 RETENTION = 100_000
 #: Largest ``retention`` accepted.
 MAX_RETENTION = 100_000_000
-#: The request id of the request being served (``X-Request-ID``), set where a boundary
-#: starts serving one (:func:`request_id_from`).
-REQUEST_ID: ContextVar[str] = ContextVar("oauth_middleware_audit_request_id", default="")
-_REQUEST_ID = b"x-request-id"
-_MAX_REQUEST_ID = 128
-
-
-def request_id_from(headers: Iterable[tuple[bytes, bytes]]) -> str:
-    """The ``X-Request-ID`` header's value of an ASGI scope's headers, checked ("" none)."""
-    for name, value in headers:
-        if name.lower() == _REQUEST_ID:
-            return clean(value.decode("latin-1"))[:_MAX_REQUEST_ID]
-    return ""
-
-
 class AuditTrail:
     """Where events go: ``store``'s stream (``retention`` entries, ``MAXLEN ~``), the
     ``oauth_middleware.audit`` logger, and ``on_event`` when given."""
@@ -75,7 +60,7 @@ class AuditTrail:
             details["scopes"] = scopes_text(scopes)
         return Event(type=type, time=self.store.clock(), actor=actor, client=client,
                      user=user, grant=grant, fingerprint=fingerprint,
-                     request_id=REQUEST_ID.get(), details=details)
+                     request_id=request_id.current() or "", details=details)
 
     def stream_event(self, event: Event, *, lost: EventType | None = None) -> StreamEvent:
         """``event`` for the store to write with a script's change (``lost``: its type when

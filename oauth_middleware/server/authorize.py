@@ -35,7 +35,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from oauth_middleware.audit import REQUEST_ID, note, request_id_from
+from oauth_middleware import request_id
+from oauth_middleware.audit import note
 from oauth_middleware.errors import (
     AccessDenied,
     ConsentRequired,
@@ -116,7 +117,7 @@ class AuthorizationEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.config.audit is not None:
-            REQUEST_ID.set(request_id_from(scope["headers"]))
+            request_id.adopt(scope)
         response = await self.handle(Request(scope, receive))
         await response(scope, receive, send)
 

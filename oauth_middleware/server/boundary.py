@@ -27,8 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from oauth_middleware import redaction
-from oauth_middleware.audit import REQUEST_ID, request_id_from
+from oauth_middleware import redaction, request_id
 from oauth_middleware.content_length import BodyGone, BodyTooLarge, read_bounded
 from oauth_middleware.error_response import render
 from oauth_middleware.errors import (
@@ -90,7 +89,7 @@ class JsonEndpoint:
         """Mounted as a plain ASGI app, so every method reaches :meth:`handle` (Starlette
         would answer a bare 405 page for methods a function endpoint does not list)."""
         if self.config.audit is not None:
-            REQUEST_ID.set(request_id_from(scope["headers"]))
+            request_id.adopt(scope)
         response = await self.handle(Request(scope, receive))
         await response(scope, receive, send)
 

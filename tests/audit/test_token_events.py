@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from oauth_middleware.audit import AuditTrail
+from oauth_middleware.request_id import RequestIdMiddleware
 from oauth_middleware.store import TokenStore
 from tests.audit.harness import assert_absent, audited_app, events, log_text, raw_stream
 from tests.server.token_harness import (
@@ -187,3 +188,25 @@ async def test_fifty_concurrent_refreshes_with_one_token_write_one_refreshed_and
     (refreshed,) = [e for e in found if e.type == "token.refreshed"]
     assert {e.grant for e in found if e.type == "refresh.reused"} == {refreshed.grant}
     assert await store.resolve(issued["access_token"]) is None  # the grant was revoked
+
+
+@pytest.mark.rule("rest.request-id-safe")
+async def test_events_carry_the_request_id_middleware_id_and_never_a_stale_or_unsafe_one(
+        store: TokenStore) -> None:
+    """One request id per request, the one the logs and the response show: the id
+    ``RequestIdMiddleware`` made (none sent), the client's own safe one, and for a request
+    sent past the middleware with an unsafe id none at all (never the previous one)."""
+    web = await confidential(store)
+    server_app = audited_app(store, AuditTrail(store))
+    async with http(RequestIdMiddleware(server_app)) as client:
+        made = await client.post(TOKEN_PATH, data=code_form(await new_code(store, "web")),
+                                 headers=auth_of(web))
+        own = await client.post(TOKEN_PATH, data=code_form(await new_code(store, "web")),
+                                headers={**auth_of(web), "X-Request-ID": "own-1"})
+    async with http(server_app) as client:
+        unsafe = await client.post(TOKEN_PATH, data=code_form(await new_code(store, "web")),
+                                   headers={**auth_of(web), "X-Request-ID": "a b\tc"})
+    assert made.status_code == own.status_code == unsafe.status_code == 200
+    assert own.headers["x-request-id"] == "own-1"
+    assert [e.request_id for e in await events(store)] == [
+        made.headers["x-request-id"], "own-1", ""]
