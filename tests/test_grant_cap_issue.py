@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from oauth_middleware.store import NewTokens, TokenStore
+from oauth_middleware.store import NewTokens, TokenStore, _grant_scripts
+from oauth_middleware.store._gateway import Script
 from tests.conftest import FakeClock
 from tests.store_helpers import ALL_SCRIPTS, gateway, redis_of, texts
 from tests.test_grant_cap import capped
@@ -21,6 +22,14 @@ from tests.test_grant_cap import capped
 #: those inside the script included (measured: the write, both index entries, and the
 #: displaced grant's members, entries and exchanged-grant read).
 ISSUE_AT_CAP_COMMANDS = 24
+
+
+def _name(command: Any) -> str:
+    """A command's name, a script's by its module-level name in ``_grant_scripts``."""
+    if command[0] != "EVALSHA":
+        return str(command[0])
+    return next(name for name, value in vars(_grant_scripts).items()
+                if isinstance(value, Script) and value.sha == command[1])
 
 
 def _own(lifetime: int = 3600) -> NewTokens:
@@ -96,3 +105,40 @@ async def test_a_client_credentials_issue_at_the_cap_is_one_round_trip_on_a_sing
         True] * 3
     assert await redis_of(store).zcard(store.keys.own_index("svc")) == 3
     assert await redis_of(store).exists(store.keys.members(issued[0].token.grant_id)) == 0
+
+
+@pytest.mark.rule("abuse.bounded.grants-per-client")
+async def test_a_client_credentials_issue_at_the_cap_sends_only_what_its_topology_needs(
+    store: TokenStore, clock: FakeClock
+) -> None:
+    """One script on a single node; on a cluster the write and the indexes (two tags), the
+    displaced grant's sweep (which reads its exchanged grants itself) and its removal from
+    the client's index: no displaced set for a client's own grants, and no read or
+    removal that finds nothing to do."""
+    await gateway(store).load(*ALL_SCRIPTS)
+    cap = capped(store, client=2)
+    issued = []
+    for _ in range(2):
+        clock.advance(1)
+        issued.append(await cap.issue(_own()))
+    sent: list[str] = []
+    original = gateway(store)._exchange
+
+    async def logged(commands: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.extend(_name(c) for c in commands)
+        return await original(commands, *args, **kwargs)
+
+    gateway(store)._exchange = logged  # type: ignore[method-assign]
+    try:
+        newest = await cap.issue(_own())
+    finally:
+        del gateway(store)._exchange
+    expected = (["WRITE_GRANT", "INDEXES", "SWEEP_GRANT", "ZREM"] if gateway(store).cluster
+                else ["ISSUE"])
+    assert sent == expected
+    assert await cap.resolve(issued[0].access_token) is None
+    assert await cap.resolve(newest.access_token) is not None
+    redis, k = redis_of(store), store.keys
+    assert sorted(texts(await redis.zrange(k.client_index("svc"), 0, -1))) == sorted(
+        [issued[1].token.grant_id, newest.token.grant_id])
+    assert await redis.exists(k.displaced(k.own_index("svc"))) == 0

@@ -344,17 +344,31 @@ SUBJECT_INDEX = Script(_INDEX_ADD + _SUBJECT_ADD + """
 return subject_add(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], redis_now())
 """)
 
-#: KEYS: client, client index, own index, its displaced set; ARGV: as ``ISSUE``'s first
-#: seven. ``CLIENT_INDEX`` and ``SUBJECT_INDEX`` as one step for a client acting for
-#: itself (client credentials), whose two indexes share the client's hash tag: nothing is
-#: indexed unless the client stands. Returns {indexed, displaced}.
-INDEXES = Script(_INDEX_ADD + _CLIENT_STANDS + _SUBJECT_ADD + """
+#: KEYS: client, client index, own index; ARGV: as ``ISSUE``'s first seven.
+#: ``CLIENT_INDEX`` and ``SUBJECT_INDEX`` as one step for a client acting for itself
+#: (client credentials), whose two indexes share the client's hash tag: nothing is indexed
+#: unless the client stands. The grants past the cap leave the own index only: the client
+#: index, which a sweep of the client's grants walks (``revoke_client_tokens``), keeps
+#: them until the issuer has revoked them, so no displaced set is needed to keep them in
+#: reach. Returns {indexed, displaced}.
+INDEXES = Script(_INDEX_ADD + _CLIENT_STANDS + """
 if not client_stands(KEYS[1], ARGV[1], ARGV[2]) then
   return {0, {}}
 end
 local now = redis_now()
 index_add(KEYS[2], ARGV[3], ARGV[4], ARGV[5], now)
-return {1, subject_add(KEYS[3], KEYS[4], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], now)}
+index_add(KEYS[3], ARGV[3], ARGV[4], ARGV[5], now)
+local over = math.min(redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[6]), tonumber(ARGV[7]))
+local displaced = {}
+if over > 0 then
+  for _, old in ipairs(redis.call('ZRANGE', KEYS[3], 0, over)) do
+    if #displaced < over and old ~= ARGV[3] then
+      displaced[#displaced + 1] = old
+    end
+  end
+  redis.call('ZREM', KEYS[3], unpack(displaced))
+end
+return {1, displaced}
 """)
 
 #: Past ``cap`` entries of a subject's index, revokes those with the lowest score (the
@@ -418,14 +432,17 @@ local gone = displace(KEYS[5], ARGV[3], ARGV[6], ARGV[7], {ARGV[8], ARGV[9], ARG
 return {1, 1, gone[1], gone[2], gone[3]}
 """)
 
-#: KEYS: members, tombstone; ARGV: tombstone TTL ms. Deletes every key of the grant, leaves
-#: its tombstone (``WRITE_GRANT`` then refuses a write of it that arrives late), and says
-#: whose grant it was (``_OWNER``), read before deleting: {client id, subject, subject type,
-#: deleted keys}, so a sweep of one index prunes the grant from the other index too.
+#: KEYS: members, tombstone, children; ARGV: tombstone TTL ms. Deletes every key of the
+#: grant, leaves its tombstone (``WRITE_GRANT`` then refuses a write of it that arrives
+#: late), and says whose grant it was (``_OWNER``), read before deleting, and which grants
+#: were exchanged from it (``children``, read after: a link that comes later finds its
+#: subject token gone, :mod:`._exchange`): {client id, subject, subject type, deleted keys,
+#: children}, so a sweep of one index prunes the grant from the other index too, and
+#: revokes its children next.
 SWEEP_GRANT = Script(_REVOKE_GRANT + _OWNER + """
 local keys = redis.call('SMEMBERS', KEYS[1])
 local whose = owner(keys)
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
 delete_all(KEYS[1], keys)
-return {whose[1], whose[2], whose[3], keys}
+return {whose[1], whose[2], whose[3], keys, redis.call('ZRANGE', KEYS[3], 0, -1)}
 """)

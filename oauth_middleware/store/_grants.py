@@ -230,14 +230,15 @@ class Grants:
                     await self._chains.revoke_descendants(texts(displaced), taken)
                 await self._gateway.settled()
         else:
+            own = subject_type == "client" and subject == client_id
             written, indexed, displaced, after = await self._write_cluster(
-                [*grant_keys, *keys], args, client_keys, subject_keys,
-                [*check, grant_id, ttl, NEVER_MS], [cap, ISSUE_EVICTIONS],
-                own=subject_type == "client" and subject == client_id, follow=follow,
-                loads=loads)
-            if displaced:
-                await self._sweeper.sweep(k.displaced(subject_index), texts(displaced),
-                                          durable=False)
+                [*grant_keys, *keys], args, client_keys,
+                [subject_index] if own else [subject_index, k.displaced(subject_index)],
+                [*check, grant_id, ttl, NEVER_MS], [cap, ISSUE_EVICTIONS], own=own,
+                follow=follow, loads=loads)
+            if displaced:  # out of the subject's index: revoked, then out of the rest
+                await self._sweeper.sweep(client_keys[1] if own else subject_keys[1],
+                                          texts(displaced), durable=False, displaced=True)
                 await self._gateway.settled()
         if not (int(written) and int(indexed)):
             await self._sweeper.sweep(subject_index, [grant_id], durable=False)

@@ -77,10 +77,9 @@ class Revocation:
         leaves its user's (or client's own) index and its client's, so it no longer
         counts against the subject's cap (``max_grants_per_user``).
         """
-        reply, taken = await self._sweeper.swept(
-            [self._sweeper.command(grant_id), *self.chains.take([grant_id])], grants=1)
+        (reply,) = await self._sweeper.swept([self._sweeper.command(grant_id)], grants=1)
         client_id, subject, subject_type = texts(reply[:3])
-        deleted = reply[3]
+        deleted, taken = reply[3], reply[4]
         self._gateway.forget_all(deleted)
         if client_id:
             await self._gateway.run([

@@ -40,8 +40,12 @@ How each operation that spans entities is split, and why it stays safe:
   the new one, so the index stays within the cap however many issue at once; the issuer
   then revokes each displaced grant (its own tag) and only then drops it from the
   displaced set and its client's index. Revoking a user sweeps the displaced set too, so
-  an issuer that dies midway leaves no live grant out of reach of a logout. (On a single
-  node, below, the issuing script revokes them itself.)
+  an issuer that dies midway leaves no live grant out of reach of a logout. A client's
+  own grants (``INDEXES``) need no displaced set: they leave ``idx:own`` only, and stay in
+  ``idx:client`` (same tag), which revoking the client's grants walks, until the issuer
+  has revoked them; the issuer then drops them from there. (On a single node, below, the
+  issuing script revokes them itself.) A swept grant's ``children`` are read by the
+  sweeping script itself (``SWEEP_GRANT``), after it deleted the grant's tokens.
 * Revoking every grant of a user or a client, or what an interrupted client removal left
   (``_revocation``, ``_sweep``): ZSCAN pages of one index, one ``SWEEP_GRANT`` per grant
   (its tag), then ``ZREM`` per index (each one key). Idempotent: a retried sweep finds
