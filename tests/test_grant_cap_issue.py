@@ -8,6 +8,7 @@ dead when the issue answers.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -142,3 +143,24 @@ async def test_a_client_credentials_issue_at_the_cap_sends_only_what_its_topolog
     assert sorted(texts(await redis.zrange(k.client_index("svc"), 0, -1))) == sorted(
         [issued[1].token.grant_id, newest.token.grant_id])
     assert await redis.exists(k.displaced(k.own_index("svc"))) == 0
+
+
+@pytest.mark.rule("abuse.bounded.grants-per-client")
+async def test_fifty_concurrent_client_credentials_issues_at_the_cap_leave_exactly_the_cap(
+    store: TokenStore, clock: FakeClock
+) -> None:
+    """Five stores (several connections) issue fifty at once past a cap of three: the
+    client's own index and its client index end with the same three live grants, every
+    other one is dead, and nothing is left in a displaced set."""
+    stores = [capped(store, client=3) for _ in range(5)]
+    old = [await stores[0].issue(_own()) for _ in range(3)]
+    clock.advance(1)
+    new = await asyncio.gather(*(s.issue(_own()) for s in stores for _ in range(10)))
+    live = [i for i in [*old, *new] if await store.resolve(i.access_token) is not None]
+    assert len(live) == 3 and not set(live) & set(old)
+    redis, k = redis_of(store), store.keys
+    kept = sorted(i.token.grant_id for i in live)
+    assert sorted(texts(await redis.zrange(k.own_index("svc"), 0, -1))) == kept
+    assert sorted(texts(await redis.zrange(k.client_index("svc"), 0, -1))) == kept
+    assert await redis.exists(k.displaced(k.own_index("svc"))) == 0
+    assert len([key async for key in redis.scan_iter(match=k.members("*"))]) == 3
