@@ -19,7 +19,7 @@ import pytest
 from redis.exceptions import ResponseError
 
 from oauth_middleware.store import StoreNotDurable, StoreUnavailable, TokenStore
-from oauth_middleware.store._gateway import durability
+from oauth_middleware.store._gateway import durability, pipeline
 from oauth_middleware.store._gateway.durability import REFRESH, Durability
 from tests.store_helpers import gateway, redis_of
 
@@ -45,16 +45,20 @@ async def _faking(store: TokenStore, replicas: Replicas,
     pool = redis_of(store).connection_pool
     base: Any = pool.connection_class
 
-    class WaitingConnection(base):  # type: ignore[misc]
-        def pack_commands(self, commands: Sequence[Any]) -> Any:
-            swapped = []
-            for command in commands:
-                if command[0] == "WAIT":
-                    replicas.waits.append((command[1], command[2]))
-                    command = ("ECHO", MARK)
-                swapped.append(command)
-            return super().pack_commands(swapped)
+    packed = pipeline.packed
 
+    def swapping(connection: Any, commands: Sequence[Any]) -> Any:
+        swapped = []
+        for command in commands:
+            if command[0] == "WAIT":
+                replicas.waits.append((command[1], command[2]))
+                command = ("ECHO", MARK)
+            swapped.append(command)
+        return packed(connection, swapped)
+
+    monkeypatch.setattr(pipeline, "packed", swapping)
+
+    class WaitingConnection(base):  # type: ignore[misc]
         async def read_response(self, *args: Any, **kwargs: Any) -> Any:
             reply = await super().read_response(*args, **kwargs)
             return replicas.acked if reply == MARK else reply

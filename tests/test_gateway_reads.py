@@ -15,7 +15,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from oauth_middleware.store import StoreUnavailable
-from oauth_middleware.store._gateway import Step, pairs, texts
+from oauth_middleware.store._gateway import Step, pairs, pipeline, texts
 from oauth_middleware.store._gateway import cache as cache_module
 from oauth_middleware.store._gateway.cache import TokenCache
 from oauth_middleware.store._gateway.gateway import Gateway
@@ -30,8 +30,7 @@ class Sent:
         self.names: list[str] = []
         client = gate.client
         original: Any = client.execute_command
-        pool_class: Any = client.connection_pool.connection_class
-        pack = pool_class.pack_commands
+        pack = pipeline.packed
 
         async def counted(*args: Any, **kwargs: Any) -> Any:
             self.names.append(str(args[0]))
@@ -42,7 +41,7 @@ class Sent:
             return pack(connection, commands)
 
         monkeypatch.setattr(client, "execute_command", counted)
-        monkeypatch.setattr(pool_class, "pack_commands", packed)
+        monkeypatch.setattr(pipeline, "packed", packed)
 
 
 @pytest.fixture

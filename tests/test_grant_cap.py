@@ -69,13 +69,16 @@ async def test_a_loop_past_the_cap_keeps_exactly_the_cap_and_revokes_the_oldest(
     assert [await _live(cap, i) for i in issued] == [False] * (2 * CAP + 2) + [True] * CAP
     assert sorted(texts(await redis_of(cap).zrange(cap.keys.user_index("mallory"), 0, -1))) == \
         sorted(i.token.grant_id for i in issued[-CAP:])
-    # nothing of the revoked grants is left in Redis but a tombstone each, which expires:
-    # their tokens, records and sets are gone
+    # nothing of the revoked grants is left in Redis: their tokens, records and sets are
+    # gone. On a cluster, where the issuer sweeps them after the issue, a tombstone each
+    # is left, which expires; on a single node the issuing script revoked them itself, and
+    # no write of theirs can still be in flight to need one (store/keys.py)
     grants = {i.token.grant_id for i in issued[:-CAP]}
     leftover = [k async for k in redis_of(cap).scan_iter(match="*")
                 if any(g in texts([k])[0] for g in grants)]
-    assert sorted(texts(leftover)) == sorted(cap.keys.gone(g) for g in grants)
-    assert {0 < await redis_of(cap).pttl(k) <= TOMBSTONE_MS for k in leftover} == {True}
+    tombstones = sorted(cap.keys.gone(g) for g in grants) if gateway(cap).cluster else []
+    assert sorted(texts(leftover)) == tombstones
+    assert {0 < await redis_of(cap).pttl(k) <= TOMBSTONE_MS for k in leftover} <= {True}
     assert await redis_of(cap).exists(cap.keys.displaced(cap.keys.user_index("mallory"))) == 0
 
 

@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from oauth_middleware.limits import EXCHANGED_PER_GRANT, MAX_EXCHANGE_DEPTH
 from oauth_middleware.store._context import Context
-from oauth_middleware.store._gateway import Command, Script, StoreNotDurable, evalsha, texts
-from oauth_middleware.store._grant_scripts import SWEEP_GRANT
+from oauth_middleware.store._gateway import Command, Script, evalsha, texts
 from oauth_middleware.store.keys import NEVER_MS
 
 if TYPE_CHECKING:  # the sweeper owns the chains: imported for typing only
@@ -116,24 +115,19 @@ class Chains:
 
     async def _sweep(self, grant_ids: list[str], done: list[Command]
                      ) -> tuple[int, list[Any]]:
-        """``SWEEP_GRANT`` each grant, read its children, run ``done``, and drop each grant
-        from its client's and subject's indexes; returns keys deleted and the children."""
+        """``SWEEP_GRANT`` each grant (which reads its children), run ``done``, and drop each
+        grant from its client's and subject's indexes; returns keys deleted and the
+        children."""
         n = len(grant_ids)
         commands = [self._sweeper.command(g) for g in grant_ids]
-        try:
-            replies = await self._gateway.run([*commands, *self.take(grant_ids), *done],
-                                              SWEEP_GRANT, durable=True)
-        except StoreNotDurable as exc:
-            for reply in exc.replies[:n]:
-                if isinstance(reply, list) and len(reply) == 4:
-                    self._gateway.forget_all(reply[3])
-            raise
+        replies = await self._sweeper.swept([*commands, *done], grants=n)
         unindex: dict[str, list[str]] = {}
-        deleted = 0
-        for grant_id, (client_id, subject, subject_type, keys) in zip(
+        deleted, taken = 0, []
+        for grant_id, (client_id, subject, subject_type, keys, children) in zip(
                 grant_ids, replies[:n], strict=True):
             self._gateway.forget_all(keys)
             deleted += len(keys)
+            taken.append(children)
             client_id, subject, subject_type = texts([client_id, subject, subject_type])
             if client_id:
                 for index in self._sweeper.indexes(client_id, subject, subject_type,
@@ -141,4 +135,4 @@ class Chains:
                     unindex.setdefault(index, []).append(grant_id)
         if unindex:
             await self._gateway.run([("ZREM", key, *ids) for key, ids in unindex.items()])
-        return deleted, replies[n:2 * n]
+        return deleted, taken

@@ -2,7 +2,9 @@
 
 Every script touches the keys of one hash tag only, hence one cluster slot: one grant's
 keys, or a client's record and index, or a subject's index and its displaced set
-(:mod:`..keys` says why each operation is safe split that way).
+(:mod:`..keys` says why each operation is safe split that way). The exception, ``ISSUE``,
+runs on a single node only, where every key is on one server: it issues a grant and
+revokes those its subject's cap displaces in one step, as the cluster's scripts cannot.
 TTL arguments are milliseconds; ``0`` means "never expires".
 Scripts never see a raw token: keys carry digests and values are records.
 """
@@ -38,14 +40,48 @@ end
 """
 
 # Returns the member keys it deleted, so the caller's local cache can drop them at once.
+# ``delete_all`` deletes the set and its keys (one slot: the grant's tag) a few hundred per
+# DEL: one call for a grant's handful of members, and never past Lua's stack for unpack.
 _REVOKE_GRANT = """
+local function delete_all(members, keys)
+  redis.call('DEL', members, unpack(keys, 1, math.min(#keys, 500)))
+  for i = 501, #keys, 500 do
+    redis.call('DEL', unpack(keys, i, math.min(i + 499, #keys)))
+  end
+end
 local function revoke_grant(members)
   local keys = redis.call('SMEMBERS', members)
-  for _, key in ipairs(keys) do
-    redis.call('DEL', key)
-  end
-  redis.call('DEL', members)
+  delete_all(members, keys)
   return keys
+end
+"""
+
+# Writes a brand-new grant's members (KEYS from ``first_key``, each with its value and TTL
+# in ARGV from ``first_arg``) and its member set, which lives as long as its longest-lived
+# member (for ever when one never expires): fewer calls than ``add_member``, which must
+# extend a set that exists. A resent script (lost reply) writes the same again.
+_WRITE_NEW = """
+local function write_new(members, first_key, first_arg)
+  local keys, longest = {}, 0
+  for i = first_key, #KEYS do
+    local at = first_arg + 2 * (i - first_key)
+    local ttl = tonumber(ARGV[at + 1])
+    if ttl > 0 then
+      redis.call('SET', KEYS[i], ARGV[at], 'PX', ttl)
+    else
+      redis.call('SET', KEYS[i], ARGV[at])
+    end
+    if ttl == 0 or longest < 0 then
+      longest = -1
+    elseif ttl > longest then
+      longest = ttl
+    end
+    keys[#keys + 1] = KEYS[i]
+  end
+  redis.call('SADD', members, unpack(keys))
+  if longest > 0 then
+    redis.call('PEXPIRE', members, longest)
+  end
 end
 """
 
@@ -212,11 +248,11 @@ index_add(KEYS[1], ARGV[1], ARGV[2], ARGV[3], redis_now())
 return 1
 """)
 
-#: Whose grant ``members`` is, read from its first member record: {client id, subject,
-#: subject type}, '' for each when no member is left.
+#: Whose grant it is, read from the first record among its member ``keys``: {client id,
+#: subject, subject type}, '' for each when no member is left.
 _OWNER = """
-local function owner(members)
-  for _, key in ipairs(redis.call('SMEMBERS', members)) do
+local function owner(keys)
+  for _, key in ipairs(keys) do
     local ok, record = pcall(cjson.decode, redis.call('GET', key) or '')
     if ok and type(record) == 'table' and type(record['client_id']) == 'string' then
       return {record['client_id'], tostring(record['subject']), tostring(record['subject_type'])}
@@ -231,13 +267,11 @@ end
 #: tombstone (``SWEEP_GRANT``): its client was removed, or its subject logged out, after
 #: the issuer indexed it and before this write arrived (on a cluster the index and the
 #: grant are on different nodes, in no fixed order). Returns 1, or 0 when refused.
-WRITE_GRANT = Script(_ADD_MEMBER + """
+WRITE_GRANT = Script(_WRITE_NEW + """
 if redis.call('EXISTS', KEYS[2]) == 1 then
   return 0
 end
-for i = 3, #KEYS do
-  add_member(KEYS[1], KEYS[i], ARGV[2 * i - 5], tonumber(ARGV[2 * i - 4]))
-end
+write_new(KEYS[1], 3, 1)
 return 1
 """)
 
@@ -280,8 +314,7 @@ return 1
 #: displaced set, so a displaced grant is always in one of the two: a sweep of the subject
 #: (``revoke_user``) walks both, and an interrupted issuer leaves nothing alive unindexed.
 _SUBJECT_ADD = """
-local function subject_add(index, out_key, grant, ttl_ms, never_ms, cap, most)
-  local now = redis_now()
+local function subject_add(index, out_key, grant, ttl_ms, never_ms, cap, most, now)
   index_add(index, grant, ttl_ms, never_ms, now)
   local out = {}
   local over = math.min(redis.call('ZCARD', index) - tonumber(cap), tonumber(most))
@@ -309,49 +342,110 @@ local function subject_add(index, out_key, grant, ttl_ms, never_ms, cap, most)
 end
 """
 SUBJECT_INDEX = Script(_INDEX_ADD + _SUBJECT_ADD + """
-return subject_add(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+return subject_add(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], redis_now())
 """)
 
-#: KEYS: client, client index, own index, its displaced set; ARGV: as ``ISSUE``'s first
-#: seven. ``CLIENT_INDEX`` and ``SUBJECT_INDEX`` as one step for a client acting for
-#: itself (client credentials), whose two indexes share the client's hash tag: nothing is
-#: indexed unless the client stands. Returns {indexed, displaced}.
-INDEXES = Script(_INDEX_ADD + _CLIENT_STANDS + _SUBJECT_ADD + """
+#: KEYS: client, client index, own index; ARGV: as ``ISSUE``'s first seven.
+#: ``CLIENT_INDEX`` and ``SUBJECT_INDEX`` as one step for a client acting for itself
+#: (client credentials), whose two indexes share the client's hash tag: nothing is indexed
+#: unless the client stands. The grants past the cap leave the own index only: the client
+#: index, which a sweep of the client's grants walks (``revoke_client_tokens``), keeps
+#: them until the issuer has revoked them, so no displaced set is needed to keep them in
+#: reach. Returns {indexed, displaced}.
+INDEXES = Script(_INDEX_ADD + _CLIENT_STANDS + """
 if not client_stands(KEYS[1], ARGV[1], ARGV[2]) then
   return {0, {}}
 end
-index_add(KEYS[2], ARGV[3], ARGV[4], ARGV[5], redis_now())
-return {1, subject_add(KEYS[3], KEYS[4], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])}
+local now = redis_now()
+index_add(KEYS[2], ARGV[3], ARGV[4], ARGV[5], now)
+index_add(KEYS[3], ARGV[3], ARGV[4], ARGV[5], now)
+local over = math.min(redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[6]), tonumber(ARGV[7]))
+local displaced = {}
+if over > 0 then
+  for _, old in ipairs(redis.call('ZRANGE', KEYS[3], 0, over)) do
+    if #displaced < over and old ~= ARGV[3] then
+      displaced[#displaced + 1] = old
+    end
+  end
+  redis.call('ZREM', KEYS[3], unpack(displaced))
+end
+return {1, displaced}
 """)
 
-#: KEYS: members, tombstone, client, client index, subject index, its displaced set,
-#: key1[, key2 ...]; ARGV: check, generation, grant id, index TTL ms, never ms, cap,
-#: evictions at most, value1, ttl1[, value2, ttl2 ...].
+#: Past ``cap`` entries of a subject's index, revokes those with the lowest score (the
+#: earliest expiry by Redis's clock), never ``grant`` (the one just added) and at most
+#: ``most`` of them, there and then: their keys, their entries here and in their client's
+#: index (``heads``: what the members, children and client index keys of an id start
+#: with). For a single node only, where every key is on this server: a cluster moves them
+#: to the displaced set instead (``SUBJECT_INDEX``). Returns {deleted keys, revoked grant
+#: ids, the ids exchanged from each (RFC 8693), for the caller to revoke in turn}.
+_DISPLACE = """
+local function displace(index, grant, cap, most, heads)
+  local deleted, revoked, children = {}, {}, {}
+  local over = math.min(redis.call('ZCARD', index) - tonumber(cap), tonumber(most))
+  if over <= 0 then
+    return {deleted, revoked, children}
+  end
+  for _, old in ipairs(redis.call('ZRANGE', index, 0, over)) do
+    if over > 0 and old ~= grant then
+      local members = heads[1] .. old .. '}'
+      local keys = redis.call('SMEMBERS', members)
+      local client = owner(keys)[1]
+      delete_all(members, keys)
+      for _, key in ipairs(keys) do
+        deleted[#deleted + 1] = key
+      end
+      redis.call('ZREM', index, old)
+      if client ~= '' then
+        redis.call('ZREM', heads[3] .. client .. '}', old)
+      end
+      revoked[#revoked + 1] = old
+      children[#children + 1] = redis.call('ZRANGE', heads[2] .. old .. '}', 0, -1)
+      over = over - 1
+    end
+  end
+  return {deleted, revoked, children}
+end
+"""
+
+#: KEYS: members, tombstone, client, client index, subject index, key1[, key2 ...];
+#: ARGV: check, generation, grant id, index TTL ms, never ms, cap, evictions at most,
+#: members head, children head, client index head (``keys.Keys.heads``),
+#: value1, ttl1[, value2, ttl2 ...].
 #: ``WRITE_GRANT``, ``CLIENT_INDEX`` and ``SUBJECT_INDEX`` as one step, for a single node
-#: (every key on one server; a cluster runs the three): nothing is written when the
-#: tombstone exists or the client does not stand. Returns {written, indexed, displaced}.
-ISSUE = Script(_ADD_MEMBER + _INDEX_ADD + _CLIENT_STANDS + _SUBJECT_ADD + """
+#: (every key on one server; a cluster runs the three), which revokes what the cap
+#: displaces in the same step (``_DISPLACE``), as before cluster support: nothing is
+#: written when the tombstone exists or the client does not stand. Returns {written,
+#: indexed, deleted keys, displaced grant ids, the ids exchanged from each}.
+ISSUE = Script(_WRITE_NEW + _INDEX_ADD + _CLIENT_STANDS + _REVOKE_GRANT + _OWNER + _DISPLACE
+               + """
 if redis.call('EXISTS', KEYS[2]) == 1 then
-  return {0, 1, {}}
+  return {0, 1, {}, {}, {}}
 end
 if not client_stands(KEYS[3], ARGV[1], ARGV[2]) then
-  return {1, 0, {}}
+  return {1, 0, {}, {}, {}}
 end
-for i = 7, #KEYS do
-  add_member(KEYS[1], KEYS[i], ARGV[2 * i - 6], tonumber(ARGV[2 * i - 5]))
-end
-index_add(KEYS[4], ARGV[3], ARGV[4], ARGV[5], redis_now())
-return {1, 1, subject_add(KEYS[5], KEYS[6], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])}
+write_new(KEYS[1], 6, 11)
+local now = redis_now()
+index_add(KEYS[4], ARGV[3], ARGV[4], ARGV[5], now)
+index_add(KEYS[5], ARGV[3], ARGV[4], ARGV[5], now)
+local gone = displace(KEYS[5], ARGV[3], ARGV[6], ARGV[7], {ARGV[8], ARGV[9], ARGV[10]})
+return {1, 1, gone[1], gone[2], gone[3]}
 """)
 
-#: KEYS: members, tombstone; ARGV: tombstone TTL ms. Deletes every key of the grant, leaves
-#: its tombstone (``WRITE_GRANT`` then refuses a write of it that arrives late), and says
-#: whose grant it was (``_OWNER``), read before deleting: {client id, subject, subject type,
-#: deleted keys}, so a sweep of one index prunes the grant from the other index too.
+#: KEYS: members, tombstone, children; ARGV: tombstone TTL ms. Deletes every key of the
+#: grant, leaves its tombstone (``WRITE_GRANT`` then refuses a write of it that arrives
+#: late), and says whose grant it was (``_OWNER``), read before deleting, and which grants
+#: were exchanged from it (``children``, read after: a link that comes later finds its
+#: subject token gone, :mod:`._exchange`): {client id, subject, subject type, deleted keys,
+#: children}, so a sweep of one index prunes the grant from the other index too, and
+#: revokes its children next.
 SWEEP_GRANT = Script(_REVOKE_GRANT + _OWNER + """
-local whose = owner(KEYS[1])
+local keys = redis.call('SMEMBERS', KEYS[1])
+local whose = owner(keys)
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
-return {whose[1], whose[2], whose[3], revoke_grant(KEYS[1])}
+delete_all(KEYS[1], keys)
+return {whose[1], whose[2], whose[3], keys, redis.call('ZRANGE', KEYS[3], 0, -1)}
 """)
 
 #: KEYS: members, tombstone; ARGV: tombstone TTL ms, user id, client id ('' = any client).

@@ -225,8 +225,9 @@ class Grants:
         members (refused once a sweep left its tombstone), its client's index entry (only
         while the client record has ``generation``; None: not checked) and its subject's,
         which displaces the subject's earliest-expiring grants past the cap
-        (``max_grants_per_user``, ``max_grants_per_client``): those are then revoked like
-        any other, and the local cache drops their keys at once.
+        (``max_grants_per_user``, ``max_grants_per_client``): those are revoked by ``ISSUE``
+        itself on a single node, swept after it on a cluster (two more round trips), and
+        the local cache drops their keys at once.
         :class:`ClientRemoved` when the client is gone or registered anew, or a sweep got
         to the grant first: whatever was written of it is revoked before that is raised.
         """
@@ -244,33 +245,57 @@ class Grants:
         if not self._gateway.cluster:  # one server: the three steps as one script
             issue, issue_keys, issue_args = self._with_event(
                 scripts.ISSUE, scripts.ISSUE_EVENTED,
-                [*grant_keys, *client_keys, *subject_keys, *keys],
-                [*check, grant_id, ttl, NEVER_MS, cap, ISSUE_EVICTIONS, *args], event)
-            (written, indexed, displaced), *after = await self._gateway.run([evalsha(
-                issue, issue_keys, issue_args), *follow], issue, *loads, durable=durable)
-        elif subject_type == "client" and subject == client_id:  # one tag: two scripts
-            written, (indexed, displaced), *after = await self._gateway.run([
-                evalsha(scripts.WRITE_GRANT, [*grant_keys, *keys], args),
-                evalsha(scripts.INDEXES, [*client_keys, *subject_keys],
-                        [*check, grant_id, ttl, NEVER_MS, cap, ISSUE_EVICTIONS]), *follow,
-            ], scripts.WRITE_GRANT, scripts.INDEXES, *loads, durable=durable)
-        else:
-            written, indexed, displaced, *after = await self._gateway.run([
-                evalsha(scripts.WRITE_GRANT, [*grant_keys, *keys], args),
-                evalsha(scripts.CLIENT_INDEX, client_keys, [*check, grant_id, ttl, NEVER_MS]),
-                evalsha(scripts.SUBJECT_INDEX, subject_keys,
-                        [grant_id, ttl, NEVER_MS, cap, ISSUE_EVICTIONS]), *follow,
-            ], scripts.WRITE_GRANT, scripts.CLIENT_INDEX, scripts.SUBJECT_INDEX, *loads,
+                [*grant_keys, *client_keys, subject_index, *keys],
+                [*check, grant_id, ttl, NEVER_MS, cap, ISSUE_EVICTIONS, *k.heads, *args], event)
+            (written, indexed, deleted, displaced, taken), *after = await self._gateway.run(
+                [evalsha(issue, issue_keys, issue_args), *follow], issue, *loads,
                 durable=durable)
-        if displaced:
-            await self._sweeper.sweep(k.displaced(subject_index), texts(displaced),
-                                      durable=False)
-            await self._gateway.settled()
+            if displaced:  # revoked by the script; what was exchanged from them goes too
+                self._gateway.forget_all(deleted)
+                if any(taken):
+                    await self._chains.revoke_descendants(texts(displaced), taken)
+                await self._gateway.settled()
+        else:
+            own = subject_type == "client" and subject == client_id
+            written, indexed, displaced, after = await self._write_cluster(
+                [*grant_keys, *keys], args, client_keys,
+                [subject_index] if own else [subject_index, k.displaced(subject_index)],
+                [*check, grant_id, ttl, NEVER_MS], [cap, ISSUE_EVICTIONS], own=own,
+                follow=follow, loads=loads)
+            if displaced:  # out of the subject's index: revoked, then out of the rest
+                await self._sweeper.sweep(client_keys[1] if own else subject_keys[1],
+                                          texts(displaced), durable=False, displaced=True)
+                await self._gateway.settled()
         if not (int(written) and int(indexed)):
             await self._sweeper.sweep(subject_index, [grant_id], durable=False)
             raise ClientRemoved(f"client {client_id!r} is no longer registered")
         await self._events.after(event, 1)
         return after[0] if after else None
+
+    async def _write_cluster(
+        self, grant: list[str], args: list[Any], client_keys: list[str],
+        subject_keys: list[str], index_args: list[Any], cap_args: list[Any], *, own: bool,
+        follow: list[Command], loads: tuple[Script, ...],
+    ) -> tuple[Any, Any, Any, list[Any]]:
+        """:meth:`_write`'s scripts on a cluster, one per hash tag, in one round trip (two
+        when the subject is the client itself, whose indexes share its tag: ``INDEXES``);
+        returns written, indexed, the displaced grant ids and the replies of ``follow``."""
+        durable = bool(follow)
+        if own:
+            written, (indexed, displaced), *after = await self._gateway.run([
+                evalsha(scripts.WRITE_GRANT, grant, args),
+                evalsha(scripts.INDEXES, [*client_keys, *subject_keys],
+                        [*index_args, *cap_args]), *follow,
+            ], scripts.WRITE_GRANT, scripts.INDEXES, *loads, durable=durable)
+        else:
+            written, indexed, displaced, *after = await self._gateway.run([
+                evalsha(scripts.WRITE_GRANT, grant, args),
+                evalsha(scripts.CLIENT_INDEX, client_keys, index_args),
+                evalsha(scripts.SUBJECT_INDEX, subject_keys, [*index_args[2:], *cap_args]),
+                *follow,
+            ], scripts.WRITE_GRANT, scripts.CLIENT_INDEX, scripts.SUBJECT_INDEX, *loads,
+                durable=durable)
+        return written, indexed, displaced, after
 
 
 def _stamped(event: StreamEvent | None, grant_id: str, issued: IssuedTokens,

@@ -90,12 +90,12 @@ class Revocation:
         stream: list[str] = []
         if event is not None and self._events.in_script():
             stream = [self._events.key, *event.args(self._ctx.clock())]
-        reply, taken = await self._sweeper.swept(
-            [self._sweeper.command(grant_id, stream), *self.chains.take([grant_id])], grants=1,
+        (reply,) = await self._sweeper.swept(
+            [self._sweeper.command(grant_id, stream)], grants=1,
             loads=(scripts.SWEEP_GRANT_EVENTED,) if stream else ())
         await self._events.after(event, 1)
         client_id, subject, subject_type = texts(reply[:3])
-        deleted = reply[3]
+        deleted, taken = reply[3], reply[4]
         self._gateway.forget_all(deleted)
         if client_id:
             await self._gateway.run([

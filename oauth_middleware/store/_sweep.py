@@ -29,14 +29,15 @@ class Sweeper:
         self.chains = Chains(ctx, self)
 
     def command(self, grant_id: str, event: Sequence[str] = ()) -> Command:
-        """The script that revokes ``grant_id`` and leaves its tombstone; with ``event``
-        (the stream key, then ``StreamEvent.args``) it appends that event too."""
+        """The script that revokes ``grant_id``, leaves its tombstone and reads the grants
+        exchanged from it (its reply's last element); with ``event`` (the stream key, then
+        ``StreamEvent.args``) it appends that event too."""
         k = self._keys
+        keys = [k.members(grant_id), k.gone(grant_id), k.children(grant_id)]
         if event:
-            return evalsha(scripts.SWEEP_GRANT_EVENTED,
-                           [k.members(grant_id), k.gone(grant_id), event[0]],
+            return evalsha(scripts.SWEEP_GRANT_EVENTED, [*keys, event[0]],
                            [scripts.TOMBSTONE_MS, *event[1:]])
-        return evalsha(scripts.SWEEP_GRANT, [k.members(grant_id), k.gone(grant_id)],
+        return evalsha(scripts.SWEEP_GRANT, keys,
                        [scripts.TOMBSTONE_MS])
 
     def indexes(self, client_id: str, subject: str, subject_type: str, *,
@@ -52,42 +53,46 @@ class Sweeper:
             found.add(self._keys.displaced(subject_index))
         return sorted(found)
 
-    async def sweep(self, index_key: str, grant_ids: list[str], *, durable: bool = True) -> int:
+    async def sweep(self, index_key: str, grant_ids: list[str], *, durable: bool = True,
+                    displaced: bool = False) -> int:
         """Revoke ``grant_ids`` in one round trip, then drop them from ``index_key`` and from
         the other indexes each was in (its client's or its user's), so revoking a user's
         grants leaves no dead entry in their clients' indexes, nor the reverse. The local
         cache drops the deleted keys at once; returns how many keys went. ``durable=False``
         sends no ``WAIT`` (grants nobody was answered with, or displaced by the cap, as a
-        single node's issuing script never waited)."""
-        commands = [self.command(g) for g in grant_ids] + self.chains.take(grant_ids)
-        n = len(grant_ids)
-        replies = (await self.swept(commands, grants=n) if durable
+        single node's issuing script never waited). ``displaced``: grants the cap took out
+        of their subject's index already, so only their client's index is left to prune."""
+        commands = [self.command(g) for g in grant_ids]
+        replies = (await self.swept(commands, grants=len(grant_ids)) if durable
                    else await self._gateway.run(commands, scripts.SWEEP_GRANT))
-        replies, taken = replies[:n], replies[n:]
         unindex: dict[str, list[str]] = {index_key: list(grant_ids)}
-        deleted = 0
-        for grant_id, (client_id, subject, subject_type, keys) in zip(grant_ids, replies,
-                                                                      strict=True):
+        deleted, taken = 0, []
+        for grant_id, (client_id, subject, subject_type, keys, children) in zip(
+                grant_ids, replies, strict=True):
             self._gateway.forget_all(keys)
             deleted += len(keys)
+            taken.append(children)
             client_id, subject, subject_type = texts([client_id, subject, subject_type])
-            if client_id:
-                for other in self.indexes(client_id, subject, subject_type, displaced=False):
-                    if other != index_key:
-                        unindex.setdefault(other, []).append(grant_id)
+            if not client_id:
+                continue
+            others = ([self._keys.client_index(client_id)] if displaced
+                      else self.indexes(client_id, subject, subject_type, displaced=False))
+            for other in others:
+                if other != index_key:
+                    unindex.setdefault(other, []).append(grant_id)
         await self._gateway.run([("ZREM", key, *ids) for key, ids in unindex.items()])
         return deleted + await self.chains.revoke_descendants(grant_ids, taken)
 
     async def swept(self, sweeps: list[Command], *, grants: int | None = None,
                     loads: tuple[Script, ...] = ()) -> list[Any]:
-        """Run ``SWEEP_GRANT`` calls (the first ``grants`` commands; reads of their children
-        may follow) as one durable write. When no replica confirmed it in time, the keys are
+        """Run ``SWEEP_GRANT`` calls (the first ``grants`` commands; other writes may follow)
+        as one durable write. When no replica confirmed it in time, the keys are
         gone on the primary all the same: the local cache forgets them before the 503
         leaves."""
         try:
             return await self._gateway.run(sweeps, scripts.SWEEP_GRANT, *loads, durable=True)
         except StoreNotDurable as exc:
             for reply in exc.replies[:grants]:
-                if isinstance(reply, list) and len(reply) == 4:
+                if isinstance(reply, list) and len(reply) == 5:
                     self._gateway.forget_all(reply[3])
             raise

@@ -41,7 +41,12 @@ How each operation that spans entities is split, and why it stays safe:
   the new one, so the index stays within the cap however many issue at once; the issuer
   then revokes each displaced grant (its own tag) and only then drops it from the
   displaced set and its client's index. Revoking a user sweeps the displaced set too, so
-  an issuer that dies midway leaves no live grant out of reach of a logout.
+  an issuer that dies midway leaves no live grant out of reach of a logout. A client's
+  own grants (``INDEXES``) need no displaced set: they leave ``idx:own`` only, and stay in
+  ``idx:client`` (same tag), which revoking the client's grants walks, until the issuer
+  has revoked them; the issuer then drops them from there. (On a single node, below, the
+  issuing script revokes them itself.) A swept grant's ``children`` are read by the
+  sweeping script itself (``SWEEP_GRANT``), after it deleted the grant's tokens.
 * Revoking every grant of a user or a client, or what an interrupted client removal left
   (``_revocation``, ``_sweep``): ZSCAN pages of one index, one ``SWEEP_GRANT`` per grant
   (its tag), then ``ZREM`` per index (each one key). Idempotent: a retried sweep finds
@@ -80,7 +85,15 @@ How each operation that spans entities is split, and why it stays safe:
 On a single node (and the embedded store) every key is on one server, so the gateway
 knows it needs no split: issuing runs the three bodies as one script
 (``_grant_scripts.ISSUE``), which writes nothing unless the tombstone is absent and the
-client stands, as before cluster support; single-node users pay one script per issue.
+client stands, and revokes the grants the cap displaces in the same step (their keys,
+their entries in the subject's and their client's index, built from ``Keys.heads``), as
+before cluster support: the displaced set stays empty, and a displaced grant leaves no
+tombstone, which guards against nothing here: its index entries and members were written
+in one step (a resent issue of it writes both again, within the cap), and every later
+write to a grant first checks a record that the revocation deleted.
+It also reads the grants exchanged from each displaced one, in the same step, for the
+issuer to revoke in turn (:mod:`._exchange`). Single-node users pay one script, one round
+trip, per issue, however full the cap.
 
 The change in guarantee on a cluster against a single node: issuing is no longer one
 atomic step. Nor is an event with the script it records (``_events``): on one server
@@ -343,6 +356,14 @@ class Keys:
     def own_index(self, client_id: str) -> str:
         """The grants a client holds as itself (client credentials), capped like a user's."""
         return f"{self.prefix}idx:own:{{{client_id}}}"
+
+    @property
+    def heads(self) -> tuple[str, str, str]:
+        """What the ``members``, ``children`` and ``client_index`` keys of an id start with
+        (each is that, the id, then ``}``): the single-node issuing script builds the keys
+        of the grants it displaces from them (``_grant_scripts.ISSUE``)."""
+        return (f"{self.prefix}members:{{", f"{self.prefix}children:{{",
+                f"{self.prefix}idx:client:{{")
 
     @staticmethod
     def displaced(index: str) -> str:

@@ -16,17 +16,16 @@ import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import fakeredis
 import pytest
-from redis.asyncio.connection import AbstractConnection
 
 from oauth_middleware.admin.paging import MAX_STEPS
 from oauth_middleware.models import Client
 from oauth_middleware.security import new_grant_id
 from oauth_middleware.store import NewTokens, TokenStore
 from tests.admin.harness import Admin, build_host
+from tests.sent import commands_sent
 from tests.store_helpers import mint, over, redis_of
 
 CLIENTS = 5000
@@ -40,20 +39,11 @@ TOKEN_PAGE_BOUND = 2 * MAX_STEPS + 3 * PAGE + 10
 
 @contextmanager
 def counting_commands() -> Iterator[list[str]]:
-    """The name of every command sent to Redis meanwhile (``pack_commands`` packs each
-    pipelined command with ``pack_command``, so each is counted once)."""
-    sent: list[str] = []
-    original = AbstractConnection.pack_command
-
-    def pack_command(self: AbstractConnection, *args: Any) -> Any:
-        sent.append(str(args[0]).upper())
-        return original(self, *args)
-
-    AbstractConnection.pack_command = pack_command  # type: ignore[method-assign]
-    try:
-        yield sent
-    finally:
-        AbstractConnection.pack_command = original  # type: ignore[method-assign]
+    """The name of every command sent to Redis meanwhile (:func:`tests.sent.commands_sent`)."""
+    names: list[str] = []
+    with commands_sent() as sent:
+        yield names
+        names += [str(command[0]).upper() for command in sent]
 
 
 async def _seed(store: TokenStore) -> None:

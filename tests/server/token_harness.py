@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 
 from oauth_middleware import OAuthMiddleware, TokenStore
 from oauth_middleware.errors import safe_text
@@ -53,7 +54,7 @@ def build_app(store: TokenStore, **options: Any) -> Starlette:
     return app
 
 
-def http(app: Starlette, base_url: str = BASE_URL) -> httpx.AsyncClient:
+def http(app: ASGIApp, base_url: str = BASE_URL) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
 
 

@@ -13,12 +13,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from redis.asyncio.connection import AbstractConnection
 
 from oauth_middleware.limits import REVOKE_BATCH
 from oauth_middleware.security import new_grant_id
 from oauth_middleware.store import NewTokens, TokenStore
 from tests.conftest import FakeClock
+from tests.sent import commands_sent
 from tests.store_helpers import gateway, mint, redis_of, texts
 
 #: Grants of the client; a tenth of them also in the user's index.
@@ -31,18 +31,8 @@ STEP_BOUND = 2 * REVOKE_BATCH
 @contextmanager
 def sent_commands() -> Iterator[list[tuple[Any, ...]]]:
     """Every command sent to Redis meanwhile, with its arguments."""
-    sent: list[tuple[Any, ...]] = []
-    original = AbstractConnection.pack_command
-
-    def pack_command(self: AbstractConnection, *args: Any) -> Any:
-        sent.append(args)
-        return original(self, *args)
-
-    AbstractConnection.pack_command = pack_command  # type: ignore[method-assign]
-    try:
+    with commands_sent() as sent:
         yield sent
-    finally:
-        AbstractConnection.pack_command = original  # type: ignore[method-assign]
 
 
 async def _seed(store: TokenStore) -> None:

@@ -6,8 +6,8 @@ reply) cost 80-180 µs of CPU per round trip, several times what Redis spends.
 A request sends one short list of commands at a time (a client read, a grant
 write). :meth:`Pipelines.send` queues that list and waits;
 at the end of the current loop iteration every list queued during it goes out
-in one round trip on one pooled connection, written with redis-py's own
-``pack_commands`` / ``send_packed_command`` and read with ``read_response``,
+in one round trip on one pooled connection, packed by :func:`packed` (hiredis's
+packer, or redis-py's), written with ``send_packed_command`` and read with ``read_response``,
 and each waiter gets exactly its own replies. A batch of one is a plain
 pipeline.
 
@@ -52,6 +52,12 @@ from redis.exceptions import TimeoutError as RedisTimeout
 from oauth_middleware.store._gateway.connection import STORE_ERRORS, unavailable
 from oauth_middleware.store._gateway.durability import StoreNotDurable, Wait
 from oauth_middleware.store._gateway.script import Command, Replies
+
+_pack: Callable[[Any], bytes] | None
+try:  # the ``fast`` extra (see :func:`packed`)
+    from hiredis import pack_command as _pack
+except ImportError:  # pragma: no cover - the test suite runs with hiredis installed
+    _pack = None
 
 logger = logging.getLogger("oauth_middleware.store")
 _Entry = tuple[Sequence[Command], asyncio.Future[Replies], Wait | None]
@@ -166,12 +172,21 @@ async def exchange(pool: ConnectionPool, commands: Sequence[Command]) -> Replies
     return replies
 
 
+def packed(connection: AbstractConnection, commands: Sequence[Command]) -> list[bytes]:
+    """``commands`` in the wire format, by hiredis's packer when it is installed (the
+    ``fast`` extra), else by redis-py's. redis-py wraps that same C packer in Python work
+    per argument (an encoder call, type checks) that cost more than the packing itself; the
+    store's commands hold only text, bytes and numbers, which hiredis packs as redis-py
+    does, byte for byte, and anything else is refused by both."""
+    if _pack is None:
+        return connection.pack_commands(commands)
+    return [b"".join(map(_pack, commands))]
+
+
 async def _send_and_read(connection: AbstractConnection, commands: Sequence[Command]) -> Replies:
     """Every reply within one ``socket_timeout`` (redis-py would start a timer per reply,
-    which cost more than the read itself); a time-out drops the connection, as redis-py's.
-    Packing stays redis-py's: a hand-written packer was 11 µs a request cheaper, not
-    enough to own a copy of the protocol's encoding."""
-    await connection.send_packed_command(connection.pack_commands(commands))
+    which cost more than the read itself); a time-out drops the connection, as redis-py's."""
+    await connection.send_packed_command(packed(connection, commands))
     replies: Replies = []
     try:
         async with asyncio.timeout(connection.socket_timeout):
