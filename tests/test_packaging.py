@@ -17,7 +17,7 @@ from oauth_middleware import TokenStore
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 #: The import name of every runtime dependency and extra of pyproject.toml.
-DECLARED = {"starlette", "anyio", "redis", "itsdangerous", "click", "jinja2",  # core
+DECLARED = {"starlette", "anyio", "redis", "hiredis", "itsdangerous", "click", "jinja2",  # core
             "fakeredis", "lupa",  # embedded
             "a2wsgi",  # wsgi
             "joserfc", "cryptography", "httpx",  # jwt (keys sealed at rest), introspection, cimd

@@ -126,7 +126,7 @@ TABLE: dict[tuple[str, str], Run | Check] = {
         Check("https://api.example is no server; the python blocks send the same requests",
               app=0),
     ("docs/install.md", "pip install oauth-middleware                 # starlette, anyio, "
-                        "redis, itsdangerous, click, jinja2"): Check(REGISTRY, lists=True),
+                        "redis, hiredis, itsdangerous, click, jinja2"): Check(REGISTRY, lists=True),
     ("docs/install.md", "scripts/setup          # the dev group"): Check(REGISTRY),
     ("docs/operations/cli.md", "export REDIS_URL=redis://localhost:6379/0"):
         Run("test_cli_page_in_order", "the CLI against redis-server"),
