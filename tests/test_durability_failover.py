@@ -189,3 +189,29 @@ async def test_a_stopped_replica_makes_a_revocation_answer_503_and_its_retry_200
             assert made.primary.client().exists(key) == 0
         finally:
             await store.aclose()
+
+
+@pytest.mark.topology
+@pytest.mark.rule("redis.durable-writes")
+async def test_a_replica_gone_for_good_costs_one_503_then_auto_stops_waiting_for_it() -> None:
+    """``min_replicas`` auto reads the replica count again after a ``WAIT`` that timed
+    out, not only every 30 s: once the primary has no replica left (a failover's new
+    primary, a replica removed), the first write answers 503 and the next is a 200."""
+    with sentinel() as made:
+        store = TokenStore.from_url(made.url, replica_timeout=REPLICA_TIMEOUT)
+        try:
+            web = await confidential(store)
+            async with http(build_app(store)) as client:
+                first, second = (await code_tokens(client, store, web),
+                                 await code_tokens(client, store, web))
+                made.replica.kill()
+                until(lambda: made.primary.client().info("replication")[
+                    "connected_slaves"] == 0, "the primary saw its replica go")
+                _assert_not_durable(await client.post(
+                    REVOKE_PATH, data={"token": first["access_token"]}, headers=auth_of(web)))
+                again = await client.post(REVOKE_PATH, data={"token": second["access_token"]},
+                                          headers=auth_of(web))
+                assert again.status_code == 200, again.text
+                assert await store.resolve(second["access_token"]) is None
+        finally:
+            await store.aclose()
