@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import pytest
 
-from oauth_middleware.models import IssuedTokens
-from oauth_middleware.security import DIGEST_CHARS, FINGERPRINT_CHARS, digest
+from oauth_middleware.models import IssuedTokens, RefreshToken
+from oauth_middleware.security import (
+    DIGEST_CHARS,
+    FINGERPRINT_CHARS,
+    digest,
+    new_grant_id,
+    new_token,
+)
 from oauth_middleware.store import NewTokens, StoreNotDurable, TokenStore
 from oauth_middleware.store._gateway.durability import Durability
 from oauth_middleware.store._throttle import window_state
@@ -20,6 +26,7 @@ from tests.conftest import FakeClock
 from tests.polling import until
 from tests.store_helpers import cache_of, gateway, get_refresh, redis_of, texts
 from tests.test_durability_wait import Replicas, _faking
+from tests.test_rotation import _schema_0_refresh
 
 SPEC = NewTokens(client_id="web", subject="alice", scopes=frozenset({"read"}), refresh=True)
 
@@ -338,3 +345,23 @@ async def test_a_replayed_refresh_token_revokes_the_grants_exchanged_from_its_gr
     assert await store.lookup(child.access_token) is None
     assert await redis_of(store).exists(store.keys.children(parent.token.grant_id)) == 0
     assert await redis_of(store).zcard(store.keys.client_index("api-b")) == 0
+
+
+@pytest.mark.rule("revoke.refresh-revokes-grant")
+async def test_a_schema_0_refresh_token_is_found_and_revoking_it_ends_its_grant(
+    store: TokenStore,
+) -> None:
+    """A refresh token the previous version stored under its own digest (schema 0) is
+    still a token: looked up, introspected, and revoked with its whole grant."""
+    gid = new_grant_id()
+    token = new_token(gid)
+    key = store.keys.legacy_refresh(gid, digest(token))
+    await redis_of(store).set(key, _schema_0_refresh(gid, token, store.clock()), px=3_600_000)
+    await redis_of(store).sadd(store.keys.members(gid), key)
+    found = await store.lookup(token)
+    assert isinstance(found, RefreshToken)
+    assert (found.grant_id, found.client_id, found.subject, found.rotated) == (
+        gid, "web", "alice", False)
+    assert await store.revoke_token(token) is True
+    assert await store.lookup(token) is None
+    assert await redis_of(store).exists(key, store.keys.members(gid)) == 0
