@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from oauth_middleware.models import IssuedTokens, RefreshToken
+from oauth_middleware.models import AuthorizationCode, IssuedTokens, RefreshToken
 from oauth_middleware.security import (
     DIGEST_CHARS,
     FINGERPRINT_CHARS,
@@ -24,7 +24,7 @@ from oauth_middleware.store._throttle import window_state
 from oauth_middleware.toolbox import register_client
 from tests.conftest import FakeClock
 from tests.polling import until
-from tests.store_helpers import cache_of, gateway, get_refresh, redis_of, texts
+from tests.store_helpers import cache_of, gateway, get_code, get_refresh, redis_of, texts
 from tests.test_durability_wait import Replicas, _faking
 from tests.test_rotation import _schema_0_refresh
 
@@ -365,3 +365,25 @@ async def test_a_schema_0_refresh_token_is_found_and_revoking_it_ends_its_grant(
     assert await store.revoke_token(token) is True
     assert await store.lookup(token) is None
     assert await redis_of(store).exists(key, store.keys.members(gid)) == 0
+
+
+@pytest.mark.rule("token.code.replay-revokes", "exchange.chain-revocation")
+async def test_a_replayed_code_revokes_the_grants_exchanged_from_its_grant(
+    store: TokenStore,
+) -> None:
+    code = await store.create_code(AuthorizationCode(
+        grant_id="", client_id="web", subject="alice", redirect_uri="https://app.example/cb",
+        redirect_uri_explicit=True, scopes=frozenset({"read"})))
+    record = await get_code(store, code)
+    assert record is not None
+    issued = await store.redeem_code(code, record, SPEC)
+    assert issued is not None
+    child = await store.issue_exchanged(NewTokens(
+        client_id="api-b", subject="alice", scopes=frozenset({"read"}),
+        parent_grant=record.grant_id, exchange_depth=1), issued.access_token)
+    assert child is not None and await store.resolve(child.access_token) == child.token
+    assert await store.redeem_code(code, record, SPEC) is None  # the replay
+    assert await store.resolve(issued.access_token) is None
+    assert await store.lookup(child.access_token) is None
+    assert await redis_of(store).exists(store.keys.children(record.grant_id)) == 0
+    assert await redis_of(store).zcard(store.keys.client_index("api-b")) == 0
