@@ -266,8 +266,9 @@ async def test_a_listing_without_a_cursor_starts_at_the_beginning(store: TokenSt
     """The default cursor is 0: the first page of a fresh walk, never one part-way."""
     issued = [await _issue_for(store, "web", f"u{n}") for n in range(3)]
     cursor, page = await store.list_tokens(count=1000)
-    if cursor:  # a cluster walks its primaries one after another
-        page += (await store.list_tokens(cursor=cursor, count=1000))[1]
+    while cursor:  # a cluster walks its primaries one after another
+        cursor, more = await store.list_tokens(cursor=cursor, count=1000)
+        page += more
     assert sorted(r.fingerprint for r in page) == sorted(i.token.fingerprint for i in issued)
 
 
@@ -387,3 +388,36 @@ async def test_a_replayed_code_revokes_the_grants_exchanged_from_its_grant(
     assert await store.lookup(child.access_token) is None
     assert await redis_of(store).exists(store.keys.children(record.grant_id)) == 0
     assert await redis_of(store).zcard(store.keys.client_index("api-b")) == 0
+
+
+@pytest.mark.not_on_cluster  # drives one node's connection (a faked WAIT)
+@pytest.mark.rule("redis.durable-writes", "abuse.bounded.grants-per-user")
+async def test_a_grant_displaced_past_the_cap_goes_without_waiting_for_a_replica(
+    store: TokenStore, clock: FakeClock, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issuing is no durable write, so neither is the sweep of what it displaced: with no
+    replica answering, the new grant is issued and the displaced one gone, no WAIT sent."""
+    capped = TokenStore(gateway(store), prefix=store.keys.prefix, clock=clock,
+                        max_grants_per_user=1)
+    first = await capped.issue(NewTokens(client_id="web", subject="alice"))
+    replicas = Replicas(0)
+    await _faking(store, replicas, monkeypatch)
+    gateway(store).durability = Durability(1, 20)
+    second = await capped.issue(NewTokens(client_id="web", subject="alice"))
+    assert await capped.resolve(first.access_token) is None
+    assert await capped.resolve(second.access_token) == second.token
+    assert replicas.waits == []
+
+
+@pytest.mark.rule("exchange.chain-revocation")
+async def test_revoking_a_clients_grants_counts_the_keys_of_those_exchanged_from_them(
+    store: TokenStore,
+) -> None:
+    parent = await store.issue(NewTokens(client_id="web", subject="alice"))
+    child = await store.issue_exchanged(NewTokens(
+        client_id="api-b", subject="bob", parent_grant=parent.token.grant_id,
+        exchange_depth=1), parent.access_token)
+    assert child is not None
+    assert await store.revoke_client_tokens("web") == 2  # each grant's one access token
+    assert await store.lookup(child.access_token) is None
+    assert await _grant_keys(store) == set()
