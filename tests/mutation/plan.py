@@ -40,8 +40,9 @@ _STORE = ("tests/test_store.py", "tests/test_batch.py", "tests/test_pipelines.py
           "tests/test_grant_cap.py", "tests/test_rotation.py", "tests/toolbox/test_removal.py",
           "tests/toolbox/test_index_paging.py", "tests/test_code_store.py",
           "tests/test_refresh_store.py", "tests/test_durable_store_writes.py",
-          # the repositories at their edges: counts, progress, paging, Retry-After
-          "tests/test_repository_edges.py")
+          # the repositories at their edges: counts, progress, paging, Retry-After;
+          # and a grant issued by the cluster's split scripts, on one server
+          "tests/test_repository_edges.py", "tests/test_split_issue.py")
 _GATEWAY = ("tests/test_cache.py", "tests/test_unavailable.py", "tests/test_store_urls.py",
             "tests/test_durability.py", "tests/test_gateway_faults.py",
             "tests/test_durability_wait.py", "tests/test_store_url_refusals.py",
