@@ -10,6 +10,8 @@ cluster demands. Routing to the nodes is tests/test_cluster.py's part.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 
 from oauth_middleware.models import Client
@@ -84,7 +86,7 @@ async def test_a_clients_own_grant_is_written_and_indexed_and_displaces_past_the
 @pytest.mark.rule("revoke.client-removed")
 @pytest.mark.parametrize(("subject", "subject_type"), [("alice", "user"), ("svc", "client")])
 async def test_a_grant_for_a_client_removed_meanwhile_is_refused_and_leaves_nothing(
-    split: TokenStore, subject: str, subject_type: str,
+    split: TokenStore, subject: str, subject_type: Literal["user", "client"],
 ) -> None:
     client = await _client(split)
     assert await split.delete_client("svc")
