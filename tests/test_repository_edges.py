@@ -421,3 +421,19 @@ async def test_revoking_a_clients_grants_counts_the_keys_of_those_exchanged_from
     assert await store.revoke_client_tokens("web") == 2  # each grant's one access token
     assert await store.lookup(child.access_token) is None
     assert await _grant_keys(store) == set()
+
+
+@pytest.mark.rule("exchange.chain-revocation")
+async def test_revoking_a_grant_counts_and_revokes_the_grants_exchanged_from_it(
+    store: TokenStore,
+) -> None:
+    parent = await store.issue(NewTokens(client_id="web", subject="alice"))
+    child = await store.issue_exchanged(NewTokens(
+        client_id="api-b", subject="bob", parent_grant=parent.token.grant_id,
+        exchange_depth=1), parent.access_token)
+    assert child is not None
+    assert await store.revoke_grant(parent.token.grant_id) == 2  # each grant's access token
+    assert await store.lookup(child.access_token) is None
+    assert await _grant_keys(store) == set()
+    assert await redis_of(store).exists(store.keys.client_index("api-b"),
+                                        store.keys.user_index("bob")) == 0

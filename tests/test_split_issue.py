@@ -84,7 +84,10 @@ async def test_a_clients_own_grant_is_written_and_indexed_and_displaces_past_the
 
 
 @pytest.mark.rule("revoke.client-removed")
-@pytest.mark.parametrize(("subject", "subject_type"), [("alice", "user"), ("svc", "client")])
+@pytest.mark.parametrize(("subject", "subject_type"), [
+    ("alice", "user"), ("svc", "client"),
+    ("svc", "user"),  # a person whose name is the client id: their index has another tag
+])
 async def test_a_grant_for_a_client_removed_meanwhile_is_refused_and_leaves_nothing(
     split: TokenStore, subject: str, subject_type: Literal["user", "client"],
 ) -> None:
