@@ -18,7 +18,9 @@ def test_every_mutated_module_and_every_test_file_of_the_plan_exists() -> None:
     for module, tests in MODULES.items():
         assert list(ROOT.glob(module)), module
         for test in tests:
-            assert (ROOT / test).is_file(), (module, test)
+            path, _, name = test.partition("::")  # a file, or one test of it
+            assert (ROOT / path).is_file(), (module, test)
+            assert not name or f"def {name}(" in (ROOT / path).read_text(), (module, test)
 
 
 def test_each_module_left_unmutated_exists_under_a_pattern_and_says_why() -> None:
