@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import fnmatch
 import signal
 from pathlib import Path
 
 import pytest
 
-from tests.mutation.plan import MODULES, chosen
+from tests.mutation.plan import MODULES, NOT_MUTATED, chosen
 from tests.mutation.wall_clock import MutantHung, wall_clock
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,7 +18,16 @@ def test_every_mutated_module_and_every_test_file_of_the_plan_exists() -> None:
     for module, tests in MODULES.items():
         assert list(ROOT.glob(module)), module
         for test in tests:
-            assert (ROOT / test).is_file(), (module, test)
+            path, _, name = test.partition("::")  # a file, or one test of it
+            assert (ROOT / path).is_file(), (module, test)
+            assert not name or f"def {name}(" in (ROOT / path).read_text(), (module, test)
+
+
+def test_each_module_left_unmutated_exists_under_a_pattern_and_says_why() -> None:
+    for module, why in NOT_MUTATED.items():
+        assert (ROOT / module).is_file(), module
+        assert any(fnmatch.fnmatch(module, pattern) for pattern in MODULES), module
+        assert why.strip(), module
 
 
 def test_modules_are_chosen_by_path_or_file_name_and_an_unknown_one_is_refused() -> None:

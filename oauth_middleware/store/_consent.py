@@ -12,8 +12,6 @@ from oauth_middleware.store._codec import dump, load
 from oauth_middleware.store._context import Context, ttl_ms
 from oauth_middleware.store._gateway import Script, evalsha
 
-_TAKEN = b"taken:"
-
 #: KEYS: pending, the user's pending index; ARGV: record, TTL ms, transaction digest,
 #: cap, key prefix of the user's transactions, now ms. Returns how many it dropped.
 #: Stores a pending consent and keeps the user's live ones at most ``cap``: the index
@@ -77,10 +75,6 @@ if taken then
 end
 return value
 """)
-
-
-def _taken(raw: bytes | str) -> bool:
-    return (raw if isinstance(raw, bytes) else raw.encode()).startswith(_TAKEN)
 
 
 class Consent:

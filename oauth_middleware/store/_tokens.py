@@ -54,8 +54,7 @@ class Tokens:
         return live_token(at, presented_refresh(token, current, legacy, now), now)
 
     async def list_tokens(
-        self, *, client_id: str | None = None, user: str | None = None,
-        cursor: int = 0, count: int = 100,
+        self, *, client_id: str | None, user: str | None, cursor: int, count: int,
     ) -> tuple[int, list[AccessToken]]:
         """One page of live access-token records (never raw values); cursor 0 = last page.
 

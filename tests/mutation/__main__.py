@@ -23,7 +23,7 @@ from pathlib import Path
 from mutmut.configuration import config
 from mutmut.stats import status_by_exit_code
 
-from tests.mutation.plan import MODULES, chosen
+from tests.mutation.plan import MODULES, NOT_MUTATED, chosen
 
 #: The kill rate a run must reach (killed and timed-out mutants over all tested ones).
 TARGET = 0.95
@@ -59,6 +59,7 @@ def main(argv: list[str]) -> int:
     modules = chosen(argv)
     settings = config()
     settings.only_mutate = modules
+    settings.do_not_mutate = [*settings.do_not_mutate, *NOT_MUTATED]
     settings.pytest_add_cli_args_test_selection = sorted({t for m in modules for t in MODULES[m]})
     shutil.rmtree("mutants", ignore_errors=True)
     started = time.monotonic()

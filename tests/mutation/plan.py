@@ -39,13 +39,20 @@ _TOKEN = ("tests/server/test_grants.py", "tests/server/test_client_auth.py",
 _STORE = ("tests/test_store.py", "tests/test_batch.py", "tests/test_pipelines.py",
           "tests/test_grant_cap.py", "tests/test_rotation.py", "tests/toolbox/test_removal.py",
           "tests/toolbox/test_index_paging.py", "tests/test_code_store.py",
-          "tests/test_refresh_store.py", "tests/test_durable_store_writes.py")
+          "tests/test_refresh_store.py", "tests/test_durable_store_writes.py",
+          # the repositories at their edges: counts, progress, paging, Retry-After;
+          # and a grant issued by the cluster's split scripts, on one server
+          "tests/test_repository_edges.py", "tests/test_split_issue.py")
 _GATEWAY = ("tests/test_cache.py", "tests/test_unavailable.py", "tests/test_store_urls.py",
             "tests/test_durability.py", "tests/test_gateway_faults.py",
             "tests/test_durability_wait.py", "tests/test_store_url_refusals.py",
             "tests/test_redis_health_checks.py", "tests/test_cache_listener.py",
             "tests/test_gateway_reads.py", "tests/test_invalidation_protocol.py",
-            "tests/test_gateway_edges.py")
+            "tests/test_gateway_edges.py",
+            # the two cluster tests that need no cluster (a node id: the rest start one)
+            "tests/test_cluster.py::test_a_local_cache_asked_of_a_cluster_is_refused_at_start"
+            "_naming_the_fix",
+            "tests/test_cluster.py::test_a_cluster_none_of_whose_nodes_answers_is_a_503_never_a_500")
 
 #: Each security-critical module and the fast test files that exercise it.
 MODULES: dict[str, tuple[str, ...]] = {
@@ -118,8 +125,20 @@ MODULES: dict[str, tuple[str, ...]] = {
                                             "tests/server/test_throttle_attempts.py"),
     "oauth_middleware/store/_minting.py": (*_STORE, *_TOKEN),
     "oauth_middleware/store/_generations.py": (*_STORE, *_TOKEN),
+    # Revoking the grants an index names, one script per grant, then the index entries.
+    "oauth_middleware/store/_sweep.py": (*_STORE, *_TOKEN, "tests/test_cache.py"),
     # The gateway: connection, 503 mapping, pipelines, batch, cache, durability, URLs, health.
     "oauth_middleware/store/_gateway/*": (*_STORE, *_GATEWAY),
+}
+
+#: Modules a pattern above covers that are not mutated, and why. The Redis Cluster
+#: router and the per-primary operations run only against a real 3-primary cluster
+#: (tests/test_cluster.py, the ``cluster`` backend): fakeredis is no cluster, and a
+#: cluster started for every mutant would take minutes each. They are left out rather
+#: than counted as survivors no fast test could kill.
+NOT_MUTATED: dict[str, str] = {
+    "oauth_middleware/store/_gateway/cluster.py": "needs a real Redis Cluster",
+    "oauth_middleware/store/_gateway/cluster_nodes.py": "needs a real Redis Cluster",
 }
 
 
