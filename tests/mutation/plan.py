@@ -49,9 +49,7 @@ _GATEWAY = ("tests/test_cache.py", "tests/test_unavailable.py", "tests/test_stor
             "tests/test_redis_health_checks.py", "tests/test_cache_listener.py",
             "tests/test_gateway_reads.py", "tests/test_invalidation_protocol.py",
             "tests/test_gateway_edges.py",
-            # the two cluster tests that need no cluster (a node id: the rest start one)
-            "tests/test_cluster.py::test_a_local_cache_asked_of_a_cluster_is_refused_at_start"
-            "_naming_the_fix",
+            # the cluster test that needs no cluster (a node id: the rest start one)
             "tests/test_cluster.py::test_a_cluster_none_of_whose_nodes_answers_is_a_503_never_a_500")
 
 #: Each security-critical module and the fast test files that exercise it.
