@@ -254,20 +254,8 @@ class TokenCache:
     async def _heartbeat(self, pong: Awaitable[Any]) -> None:
         """Wait for the PONG and, alongside, read the database generation; a new one
         (a ``SWAPDB``, a flush) empties the cache before the lease is extended."""
-        waits = [asyncio.ensure_future(pong)]
-        if self._generation is not None:
-            waits.append(asyncio.ensure_future(self._generation()))
-        try:
-            done, _ = await asyncio.wait(waits, timeout=self.lease)
-        finally:
-            for wait in waits:
-                wait.cancel()
-        failures = [exc for wait in done if (exc := wait.exception()) is not None]
-        if failures:
-            raise failures[0]
-        if len(done) < len(waits):
-            raise TimeoutError("no heartbeat answer in time")
-        answers = [wait.result() for wait in waits]
+        asked = [pong] if self._generation is None else [pong, self._generation()]
+        answers = await all_answered(asked, self.lease)
         if len(answers) == 2 and answers[1] != self._seen_generation:
             self.flush()
             self._seen_generation = answers[1]
@@ -289,3 +277,21 @@ async def _bounded(task: asyncio.Future[Any], seconds: float) -> Any:
     if not done:
         raise TimeoutError("no connection to Redis in time")
     return task.result()
+
+
+async def all_answered(asked: list[Awaitable[Any]], timeout: float) -> list[Any]:
+    """Every answer of ``asked``, awaited together, within ``timeout`` seconds: a heartbeat
+    counts only when all of its questions came back; the first failure, or
+    ``TimeoutError`` when one is late, ends it (what is left is cancelled)."""
+    waits = [asyncio.ensure_future(one) for one in asked]
+    try:
+        done, _ = await asyncio.wait(waits, timeout=timeout)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    failures = [exc for wait in done if (exc := wait.exception()) is not None]
+    if failures:
+        raise failures[0]
+    if len(done) < len(waits):
+        raise TimeoutError("no heartbeat answer in time")
+    return [wait.result() for wait in waits]

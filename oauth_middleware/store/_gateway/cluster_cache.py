@@ -53,6 +53,7 @@ from oauth_middleware.store._gateway.cache import (
     RECONNECT_DELAY,
     TokenCache,
     _bounded,
+    all_answered,
 )
 from oauth_middleware.store._gateway.cluster import ClusterRouter
 from oauth_middleware.store._gateway.invalidation import Invalidations
@@ -147,18 +148,8 @@ class ClusterTokenCache(TokenCache):
             raise TopologyChanged("a linked primary left the slot map")
         pings = [link.ask("PING", timeout=self.lease) for link in links]
         views = [_view(node) for node in now if node is not None]
-        waits = [asyncio.ensure_future(wait) for wait in (*pings, *views)]
-        try:
-            done, _ = await asyncio.wait(waits, timeout=self.lease)
-        finally:
-            for wait in waits:
-                wait.cancel()
-        failures = [exc for wait in done if (exc := wait.exception()) is not None]
-        if failures:
-            raise failures[0]
-        if len(done) < len(waits):
-            raise TimeoutError("no heartbeat answer in time")
-        answers = [wait.result() for wait in waits[len(pings):]]
+        answers: list[tuple[str, SlotMap]] = (
+            await all_answered([*pings, *views], self.lease))[len(pings):]
         maps = {slots for _, slots in answers}
         ids = {node_id for node_id, _ in answers}
         if len(maps) != 1 or {owner for *_, owner in next(iter(maps))} != ids:
