@@ -88,9 +88,11 @@ async def store(
         url = request.getfixturevalue("redis_server").url
     if backend == "cluster":
         url = request.getfixturevalue("redis_cluster").url
-    # A loaded CI machine can hold a reply past the production 0.5 s; the tests of
-    # timeouts freeze a server of their own (tests/faults.py), so this one waits longer.
-    token_store = TokenStore.from_url(url, clock=clock, socket_timeout=SHARED_SERVER_TIMEOUT)
+    # A loaded CI machine can hold a reply (or a cluster node's accept) past the
+    # production timeouts; the tests of timeouts freeze a server of their own
+    # (tests/faults.py), so this one waits longer for both.
+    token_store = TokenStore.from_url(url, clock=clock, socket_timeout=SHARED_SERVER_TIMEOUT,
+                                      connect_timeout=SHARED_SERVER_TIMEOUT)
     client = redis_of(token_store)
     if isinstance(client, RedisCluster):  # the tests' KEYS reads the whole keyspace
         client.command_flags["KEYS"] = RedisCluster.PRIMARIES
