@@ -31,15 +31,15 @@ DPOP_ONLY: dict[str, Any] = {"scopes": {"/me": []}, "public_url": PUBLIC_URL,
                              "require_dpop": True}
 
 
-def _app(store: TokenStore, order: str) -> Starlette:
+def _app(store: TokenStore, order: str, **options: Any) -> Starlette:
     app = Starlette(routes=[Route("/me", me)])
     # add_middleware puts the newest outermost.
     if order == "CORS outside":
-        app.add_middleware(OAuthMiddleware, store=store, **DPOP_ONLY)
+        app.add_middleware(OAuthMiddleware, store=store, **DPOP_ONLY, **options)
         app.add_middleware(CORSMiddleware, **CORS)
     else:
         app.add_middleware(CORSMiddleware, **CORS)
-        app.add_middleware(OAuthMiddleware, store=store, **DPOP_ONLY)
+        app.add_middleware(OAuthMiddleware, store=store, **DPOP_ONLY, **options)
     return app
 
 
@@ -85,3 +85,23 @@ async def test_a_forged_preflight_to_a_dpop_only_view_gets_the_dpop_challenge_no
         assert answer.json() == {"error_description": "A DPoP-bound access token is required."}
         assert "bearer" not in answer.text.lower()
     assert calls == ["OPTIONS"]
+
+
+@pytest.mark.rule("dpop.resource.nonce")
+async def test_with_cors_outside_a_browser_script_can_read_the_nonce_it_is_asked_for(
+        store: TokenStore, clock: FakeClock) -> None:
+    """The guide's order: the CORS layer outside the middleware, so the middleware's own
+    refusals carry the CORS headers too, and ``DPoP-Nonce`` is exposed to the script."""
+    holder = Holder()
+    token = await bound_token(store, holder)
+    async with http(_app(store, "CORS outside", dpop_nonce=60)) as client:
+        asked = await client.get("/me", headers={"Origin": ORIGIN, **dpop(holder, token, clock)})
+        nonce = asked.headers["dpop-nonce"]
+        call = await client.get("/me", headers={"Origin": ORIGIN,
+                                                **dpop(holder, token, clock, nonce=nonce)})
+    assert asked.status_code == 401 and asked.json()["error"] == "use_dpop_nonce"
+    assert asked.headers["access-control-allow-origin"] == ORIGIN
+    exposed = {h.strip().lower() for h in asked.headers["access-control-expose-headers"].split(",")}
+    assert {"dpop-nonce", "www-authenticate"} <= exposed
+    assert call.status_code == 200, call.text
+    assert call.headers["access-control-allow-origin"] == ORIGIN
