@@ -178,7 +178,7 @@ class OAuthMiddleware:
         if method == "OPTIONS" and is_preflight(scope):
             scope[VERDICT_KEY] = NO_TOKEN
             if required is not None:
-                send = cors_only(send, self._render(MissingToken()))
+                send = cors_only(send, self._render(self._no_token()))
             await self._anonymous(scope, receive, send)
             return
         body = self._body(scope, receive, method) if scope["type"] == "http" else None
@@ -250,7 +250,7 @@ class OAuthMiddleware:
         if credential is None:
             if required is None:
                 return None
-            raise DPoPMissingToken() if self.dpop.required else MissingToken()
+            raise self._no_token()
         try:
             token = await self._resolve(credential.token)
         except StoreUnavailable:
@@ -264,6 +264,11 @@ class OAuthMiddleware:
         if required and not required <= token.scopes:
             raise InsufficientScope(sorted(required))
         return token
+
+    def _no_token(self) -> MissingToken:
+        """The refusal of a request without a token: where only DPoP-bound tokens are taken
+        its challenge names the DPoP scheme, never Bearer (RFC 9449 §7.1)."""
+        return DPoPMissingToken() if self.dpop.required else MissingToken()
 
     async def _timed_resolve(self, token: str) -> AccessToken | None:
         """The token source's answer, its wait observed (metrics on only)."""

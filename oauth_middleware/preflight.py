@@ -6,7 +6,8 @@ below is not always a CORS layer: a Django function view that never reads
 ``request.method``, or any route serving ``OPTIONS``, would answer it with the
 protected resource. So on a protected route only a CORS answer goes back — one
 carrying a header only preflight answers carry (``Access-Control-Allow-Methods``,
-``-Headers`` or ``Max-Age``; a bearer token's preflight needs ``-Headers``) —
+``-Headers`` or ``Max-Age``; a token's preflight, asking for ``Authorization`` and for a
+DPoP-bound one ``DPoP``, needs ``-Headers``) —
 stripped of its body, which browsers never read; anything else is replaced by the
 refusal a request without a token gets.
 """

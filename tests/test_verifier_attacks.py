@@ -388,3 +388,25 @@ async def test_a_real_jwks_server_dripping_a_byte_per_read_is_a_503_not_a_wait(
         await verifier.aclose()
         server.close()
         await server.wait_closed()
+
+
+@pytest.mark.parametrize("data", [
+    b'{"a": 1}', '{"a": [1, {"b": null}]}', '{"a": "\u00e9"}'.encode("utf-16"),
+    '{"a": "x"}'.encode("utf-32-le"), b"[1, 2.5, true]", '"text"',
+])
+def test_strict_json_reads_what_json_reads(data: bytes | str) -> None:
+    """One decoder is made once for every read; it reads bytes in any UTF encoding and
+    text as ``json.loads`` does."""
+    assert remote.strict_loads(data) == json.loads(data)
+
+
+@pytest.mark.parametrize(("data", "why"), [
+    (b'{"a": 1, "a": 2}', "duplicate member name"),
+    ('{"a": {"b": 1, "b": 1}}', "duplicate member name"),
+    (b'{"exp": NaN}', "NaN is not JSON"), ("[Infinity]", "Infinity is not JSON"),
+    ("\ufeff{}", "BOM"), (b"{", "Expecting property name"), (b"\xff\xfe\xff", "decode"),
+])
+def test_strict_json_refuses_repeated_names_constants_a_bom_and_garbage(
+        data: bytes | str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        remote.strict_loads(data)

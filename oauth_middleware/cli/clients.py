@@ -36,6 +36,7 @@ from oauth_middleware.toolbox import (
     remove_redirect_uri,
     require_client,
     rotate_secret,
+    update_client,
 )
 from oauth_middleware.toolbox.dynamic import parse_duration, purge_dynamic_clients
 from oauth_middleware.toolbox.rules import TOKEN_ALGORITHMS, TOKEN_FORMATS, check_typed_text
@@ -295,6 +296,32 @@ def rotate(client_id: str, as_json: bool) -> None:
     registered = run(noted(lambda store: rotate_secret(store, client_id),
                            "client.secret_rotated", client=client_id))
     _show_registered(registered, as_json, f"New secret for client {client_id!r}.")
+
+
+@client_group.command("edit")
+@click.argument("client_id", metavar="ID")
+@click.option("--require-par/--no-require-par", default=None,
+              help="auth/ takes only requests this client pushed to par/ (RFC 9126), or "
+                   "takes them either way again.")
+@click.option("--require-dpop/--no-require-dpop", default=None,
+              help="token/ refuses its requests without a DPoP proof (RFC 9449 "
+                   "dpop_bound_access_tokens), or lets it ask for bearer tokens again. "
+                   "Tokens already issued keep their binding.")
+@json_option
+def edit(client_id: str, require_par: bool | None, require_dpop: bool | None,
+         as_json: bool) -> None:
+    """Turn switches of client ID on or off.
+
+    A switch not named keeps its value. Tokens already issued stay as they are.
+    """
+    changed = [field for field, value in (("require_pushed_authorization_requests", require_par),
+                                          ("require_dpop", require_dpop)) if value is not None]
+    if not changed:
+        raise click.UsageError("name a switch to change, e.g. --require-dpop")
+    edited = run(noted(lambda store: update_client(
+        store, client_id, require_pushed_authorization_requests=require_par,
+        require_dpop=require_dpop), "client.changed", client=client_id, changed=" ".join(changed)))
+    _show_registered(edited, as_json, f"Changed client {client_id!r}.")
 
 
 @client_group.command("add-redirect")

@@ -4,6 +4,7 @@
 shared state: the server's nonce when it asks for one, and the replay cache, a proof's
 ``jti`` being accepted once per key (one ``SET NX PX``, so of concurrent replays one
 wins). The nonce is checked first: a proof refused for it leaves its ``jti`` unused.
+The nonces are the store's, remembered per window (:mod:`oauth_middleware.store._dpop`).
 """
 
 from __future__ import annotations
@@ -54,12 +55,20 @@ class ProofChecker:
         if jkt is not None and not constant_time_equals(checked.jkt, jkt):
             raise InvalidDPoPProof("The DPoP proof is made with another key than the token's.")
         if self.nonce_period is not None:
-            current, previous = await self.store.dpop.nonces(self.nonce_period)
-            if checked.nonce is None or checked.nonce not in (current, previous):
-                raise UseDPoPNonce(current)
+            await self._check_nonce(checked.nonce, self.nonce_period)
         if not await self.store.dpop.first_use(checked.jkt, checked.jti, 2 * self.window):
             raise InvalidDPoPProof("The DPoP proof was used before (jti).")
         return checked
+
+    async def _check_nonce(self, nonce: str | None, period: int) -> None:
+        """:class:`UseDPoPNonce` unless ``nonce`` is the current or the previous window's.
+        A nonce the store does not remember is looked up in Redis again before it is
+        refused: another worker may know a newer one."""
+        current, previous = await self.store.dpop.nonces(period)
+        if nonce is not None and nonce not in (current, previous):
+            current, previous = await self.store.dpop.nonces(period, fresh=True)
+        if nonce is None or nonce not in (current, previous):
+            raise UseDPoPNonce(current)
 
     async def current_nonce(self) -> str | None:
         """The nonce to send in ``DPoP-Nonce`` on success; None when nonces are off."""

@@ -50,7 +50,7 @@ def test_top_level_help_names_every_group_the_url_and_examples() -> None:
 
 def test_every_command_has_a_short_help_and_a_help_page() -> None:
     commands = _leaf_commands(main)
-    assert len(commands) == 34  # client 7, scope 6, token 9, store 4, consent 2, keys 3, device 1,
+    assert len(commands) == 35  # client 8, scope 6, token 9, store 4, consent 2, keys 3, device 1,
     # events 2
     for path in commands:
         result = CliRunner().invoke(main, [*path, "--help"], prog_name="oauth-middleware")

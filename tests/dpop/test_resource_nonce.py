@@ -18,8 +18,9 @@ from tests.conftest import FakeClock
 from tests.dpop.apps import PUBLIC_URL
 from tests.dpop.holder import Holder
 from tests.dpop.test_middleware import ALGS, bound_token, dpop
+from tests.sent import commands_sent
 from tests.server.token_harness import http, me
-from tests.store_helpers import redis_of
+from tests.store_helpers import over, redis_of
 
 RESOURCE = f"{PUBLIC_URL}/me"
 METADATA = "/.well-known/oauth-protected-resource/me"
@@ -161,3 +162,56 @@ def test_dpop_nonce_and_require_dpop_are_checked_at_construction(
     with pytest.raises(ConfigurationError, match=fragment):
         OAuthMiddleware(app, store=store, scopes={"/me": []},
                         **{"public_url": PUBLIC_URL, **options})
+
+
+def _nonce_reads(sent: list[tuple[Any, ...]]) -> int:
+    return sum(1 for command in sent if b"dpop:nonce:" in _raw(command[1]))
+
+
+def _raw(key: Any) -> bytes:
+    return key if isinstance(key, bytes) else str(key).encode()
+
+
+@pytest.mark.rule("dpop.resource.nonce")
+async def test_a_windows_nonce_is_read_from_redis_once_per_worker(
+        store: TokenStore, clock: FakeClock) -> None:
+    """A window's nonce never changes once made, so a worker remembers it for the window:
+    a proof carrying it costs one round trip less (the token's and the jti's remain)."""
+    holder = Holder()
+    token = await bound_token(store, holder)
+    async with http(resource_app(store, dpop_nonce=60)) as client:
+        nonce = assert_nonce_refusal(await client.get("/me", headers=dpop(holder, token, clock)))
+        with commands_sent() as sent:
+            answers = [await client.get("/me", headers=dpop(holder, token, clock, nonce=nonce))
+                       for _ in range(5)]
+        assert [a.status_code for a in answers] == [200] * 5, answers[0].text
+        assert _nonce_reads(sent) == 0
+        assert sum(1 for command in sent if command[0] in ("SET", b"SET")) == 5  # the jtis
+        clock.advance(60)  # the window turned: read once, then remembered again
+        with commands_sent() as sent:
+            for _ in range(3):
+                turned = await client.get("/me", headers=dpop(holder, token, clock, nonce=nonce))
+                assert turned.status_code == 200, turned.text
+        assert _nonce_reads(sent) == 3  # one SET NX and two GETs, in one round trip
+
+
+@pytest.mark.rule("dpop.resource.nonce")
+async def test_a_nonce_the_worker_does_not_remember_is_looked_up_again_before_a_refusal(
+        store: TokenStore, clock: FakeClock) -> None:
+    """Redis lost the window's nonce after this worker read it, and another worker made a
+    new one: a proof with the new nonce is taken here too, and this worker hands it out."""
+    holder = Holder()
+    token = await bound_token(store, holder)
+    other = over(redis_of(store), clock=clock)
+    async with http(resource_app(store, dpop_nonce=60)) as one, \
+            http(resource_app(other, dpop_nonce=60)) as two:
+        first = assert_nonce_refusal(await one.get("/me", headers=dpop(holder, token, clock)))
+        await redis_of(store).delete(*await redis_of(store).keys(
+            f"{store.keys.prefix}dpop:nonce:*"))
+        second = assert_nonce_refusal(await two.get("/me", headers=dpop(holder, token, clock)))
+        assert second != first
+        taken = await one.get("/me", headers=dpop(holder, token, clock, nonce=second))
+        assert taken.status_code == 200, taken.text
+        assert assert_nonce_refusal(await one.get(
+            "/me", headers=dpop(holder, token, clock, nonce="made-up"))) == second
+    assert await jtis(store) == 1

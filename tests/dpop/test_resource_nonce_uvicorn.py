@@ -11,8 +11,9 @@ import pytest
 
 from oauth_middleware.store import TokenStore
 from tests.dpop.holder import Holder
+from tests.dpop.served import two_workers
 from tests.dpop.test_middleware import bound_token
-from tests.redis_process import RedisProcess, free_port
+from tests.redis_process import RedisProcess
 from tests.servers import UvicornProcess
 
 pytestmark = pytest.mark.real_redis_only
@@ -22,13 +23,7 @@ N = 20
 
 @pytest.fixture(scope="module")
 def server(redis_server: RedisProcess) -> Iterator[UvicornProcess]:
-    port = free_port()
-    env = {"REDIS_URL": redis_server.url, "OM_BASE": f"http://127.0.0.1:{port}"}
-    with UvicornProcess("tests.dpop.uvicorn_nonce_app:build", "--factory", "--workers", "2",
-                        "--log-level", "warning", env=env, port=port) as running:
-        with httpx.Client(base_url=running.url, timeout=20) as client:
-            for _ in range(8):
-                assert client.get("/me").status_code == 401
+    with two_workers("tests.dpop.uvicorn_nonce_app:build", redis_server, "/me", 401) as running:
         yield running
 
 

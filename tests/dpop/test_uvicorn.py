@@ -14,7 +14,8 @@ import pytest
 
 from oauth_middleware.store import TokenStore
 from tests.dpop.holder import Holder
-from tests.redis_process import RedisProcess, free_port
+from tests.dpop.served import two_workers
+from tests.redis_process import RedisProcess
 from tests.server.token_harness import METADATA_URL, auth_of, confidential
 from tests.servers import UvicornProcess
 
@@ -25,13 +26,7 @@ N = 20
 
 @pytest.fixture(scope="module")
 def server(redis_server: RedisProcess) -> Iterator[UvicornProcess]:
-    port = free_port()
-    env = {"REDIS_URL": redis_server.url, "OM_BASE": f"http://127.0.0.1:{port}"}
-    with UvicornProcess("tests.dpop.uvicorn_app:build", "--factory", "--workers", "2",
-                        "--log-level", "warning", env=env, port=port) as running:
-        with httpx.Client(base_url=running.url, timeout=20) as client:
-            for _ in range(8):
-                assert client.get(METADATA_URL).status_code == 200
+    with two_workers("tests.dpop.uvicorn_app:build", redis_server, METADATA_URL, 200) as running:
         yield running
 
 
