@@ -302,12 +302,9 @@ class Grants:
 
 
 def _acts_for_itself(client_id: str, subject: str, subject_type: str) -> bool:
-    """A client's own grant (client credentials): both its indexes under the client's tag.
-    On a cluster such a grant is also placed on the client's node (``issue_then``): its
-    write and its indexes, then the sweep of what it displaced, each go to that one node
-    in one pipeline. Only these grants: they are capped per client
-    (``max_grants_per_client``), so a busy client puts a bounded number of keys on its
-    node, where a client's user grants, unbounded in number, would pile up on one node."""
+    """A client's own grant (client credentials): both its indexes under the client's tag,
+    and on a cluster its grant placed on the client's node (:mod:`.keys` says why only
+    these grants)."""
     return subject_type == "client" and subject == client_id
 
 

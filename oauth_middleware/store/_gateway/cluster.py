@@ -152,7 +152,8 @@ class ClusterRouter:
         acked: list[int | None] = [None] * len(commands)
         pending: dict[int, ClusterNode | None] = dict.fromkeys(range(len(commands)))
         for round_ in range(REDIRECTIONS + 1):
-            await self.ready()  # the slot map, read again after a redirection
+            if self._stale:  # the slot map, read again after a redirection
+                await self.ready()
             groups: dict[ClusterNode, list[int]] = {}
             for i, asked in pending.items():
                 groups.setdefault(asked or self.node_for(commands[i]), []).append(i)
@@ -201,10 +202,14 @@ class ClusterRouter:
     async def _node_trip(self, node: ClusterNode, commands: list[Command],
                          asking: list[bool], wait: Wait | None) -> tuple[Replies, int | None]:
         """One pipeline on one connection of ``node``: ``ASKING`` before each asked command,
-        ``WAIT`` at the end when durable; the replies of the commands alone."""
-        flat: list[Command] = []
-        for command, ask in zip(commands, asking, strict=True):
-            flat += [("ASKING",), command] if ask else [command]
+        ``WAIT`` at the end when durable; the replies of the commands alone (nothing to
+        pick out when no command was asked: every tick but those of a moving slot)."""
+        asked = any(asking)
+        flat: list[Command] = list(commands)
+        if asked:
+            flat = []
+            for command, ask in zip(commands, asking, strict=True):
+                flat += [("ASKING",), command] if ask else [command]
         if wait is not None:
             flat.append(("WAIT", *wait))
         connection = node.acquire_connection()
@@ -220,6 +225,8 @@ class ClusterRouter:
         if wait is not None:
             last = replies.pop()
             ack = last if isinstance(last, int) else -1
+        if not asked:
+            return replies, ack
         kept = iter(replies)
         out = []
         for ask in asking:
