@@ -282,6 +282,7 @@ def _primary_of(store: TokenStore, cluster: Cluster, key: str) -> Node:
     return _owner(cluster, client.keyslot(key))[0]
 
 
+@pytest.mark.rule("abuse.bounded.grants-per-client")
 async def test_a_client_credentials_grant_is_placed_on_its_clients_primary_and_follows_a_move(
     on_cluster: TokenStore, redis_cluster: Cluster, clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
