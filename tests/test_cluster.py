@@ -24,7 +24,8 @@ from tests.conftest import FakeClock
 from tests.polling import until
 from tests.redis_process import free_port
 from tests.server.token_harness import build_app, http
-from tests.store_helpers import cache_of, redis_of
+from tests.store_helpers import ALL_SCRIPTS, cache_of, gateway, redis_of, texts
+from tests.test_grant_cap import capped
 from tests.topologies import Cluster, Node
 
 pytestmark = pytest.mark.topology
@@ -248,3 +249,89 @@ async def test_a_batched_read_of_a_slot_whose_keys_are_split_by_a_migration_stil
                                         "KEYS", stayed)
         for node in redis_cluster.primaries:
             node.client().execute_command("CLUSTER", "SETSLOT", slot, "NODE", dest_id)
+
+
+def _own(client_id: str = "svc") -> NewTokens:
+    """A client credentials grant: the client acting for itself."""
+    return NewTokens(client_id=client_id, subject=client_id, subject_type="client",
+                     scopes=frozenset({"read"}), lifetime=3600)
+
+
+def _move_slot(cluster: Cluster, slot: int, keys: set[str]) -> Node:
+    """Hand ``slot``, with its ``keys`` (all it holds), to another primary, as
+    ``redis-cli --cluster reshard`` does; returns that primary."""
+    source, source_id = _owner(cluster, slot)
+    dest = next(n for n in cluster.primaries if n is not source)
+
+    def run(node: Node, *args: Any) -> Any:
+        return node.client().execute_command(*args)  # type: ignore[no-untyped-call]
+
+    dest_id = run(dest, "CLUSTER", "MYID")
+    run(dest, "CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+    run(source, "CLUSTER", "SETSLOT", slot, "MIGRATING", dest_id)
+    assert set(run(source, "CLUSTER", "GETKEYSINSLOT", slot, 100)) == keys
+    run(source, "MIGRATE", "127.0.0.1", dest.port, "", 0, 5000, "KEYS", *keys)
+    for node in cluster.primaries:
+        run(node, "CLUSTER", "SETSLOT", slot, "NODE", dest_id)
+    return dest
+
+
+def _primary_of(store: TokenStore, cluster: Cluster, key: str) -> Node:
+    client = redis_of(store)
+    assert isinstance(client, RedisCluster)
+    return _owner(cluster, client.keyslot(key))[0]
+
+
+@pytest.mark.rule("abuse.bounded.grants-per-client")
+async def test_a_client_credentials_grant_is_placed_on_its_clients_primary_and_follows_a_move(
+    on_cluster: TokenStore, redis_cluster: Cluster, clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client's own grant gets an id whose slot the client's primary serves (by the slot
+    map), so an issue at the cap sends each of its round trips (the write and the indexes,
+    the displaced grant's sweep, its removal from the client's index) to that one node. A
+    placement, never a guarantee: once the client's slot has moved to another primary,
+    issuing still answers right (the grants the cap displaces are revoked where they are,
+    both indexes hold exactly the live grants), and the next grants follow the client."""
+    store = capped(on_cluster, client=3)
+    await gateway(store).load(*ALL_SCRIPTS)  # no NOSCRIPT round trip to count
+    k = store.keys
+    source = _primary_of(store, redis_cluster, k.client("svc"))
+    trips: list[tuple[int, list[Any]]] = []
+    node_trip = ClusterRouter._node_trip
+
+    async def recorded(router: ClusterRouter, node: Any, commands: list[Any], *rest: Any
+                       ) -> Any:
+        if commands != [("PING",)]:  # the local cache's settling round trip goes everywhere
+            trips.append((int(node.port), commands))
+        return await node_trip(router, node, commands, *rest)
+
+    monkeypatch.setattr(ClusterRouter, "_node_trip", recorded)
+    placed = []
+    for _ in range(4):  # the fourth displaces the first
+        clock.advance(1)
+        trips.clear()
+        placed.append(await store.issue(_own()))
+    assert [port for port, _ in trips] == [source.port] * 3, trips
+    assert all(_primary_of(store, redis_cluster, k.members(t.token.grant_id)) is source
+               for t in placed)
+
+    client = redis_of(store)
+    assert isinstance(client, RedisCluster)
+    dest = _move_slot(redis_cluster, client.keyslot(k.client("svc")),
+                      {k.client_index("svc"), k.own_index("svc")})
+    moved = []
+    for _ in range(4):  # the first learns of the move (MOVED); the next are placed anew
+        clock.advance(1)
+        moved.append(await store.issue(_own()))
+    assert all(_primary_of(store, redis_cluster, k.members(t.token.grant_id)) is dest
+               for t in moved[1:])
+    live = [t for t in [*placed, *moved] if await store.resolve(t.access_token) is not None]
+    assert live == moved[1:]
+    kept = sorted(t.token.grant_id for t in live)
+    redis = client
+    assert sorted(texts(await redis.zrange(k.own_index("svc"), 0, -1))) == kept
+    assert sorted(texts(await redis.zrange(k.client_index("svc"), 0, -1))) == kept
+    assert await redis.exists(k.displaced(k.own_index("svc"))) == 0
+    for gone in [*placed, moved[0]]:
+        assert await redis.exists(k.members(gone.token.grant_id)) == 0

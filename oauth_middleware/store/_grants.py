@@ -83,6 +83,9 @@ class Grants:
         lone issue, the pair is a durable write (``_gateway.durability``): what ``then``
         records (a link that revocation follows) must survive a failover with the grant."""
         grant_id = new_grant_id()
+        if _acts_for_itself(spec.client_id, spec.subject, spec.subject_type):
+            grant_id = self._gateway.new_id_near(self._keys.client(spec.client_id),
+                                                 new_grant_id)
         issued, members = await minted(self._ctx, grant_id, spec)
         after = await self._write(grant_id, members, client_id=spec.client_id,
                                   subject=spec.subject, subject_type=spec.subject_type,
@@ -256,7 +259,7 @@ class Grants:
                     await self._chains.revoke_descendants(texts(displaced), taken)
                 await self._gateway.settled()
         else:
-            own = subject_type == "client" and subject == client_id
+            own = _acts_for_itself(client_id, subject, subject_type)
             written, indexed, displaced, after = await self._write_cluster(
                 [*grant_keys, *keys], args, client_keys,
                 [subject_index] if own else [subject_index, k.displaced(subject_index)],
@@ -296,6 +299,13 @@ class Grants:
             ], scripts.WRITE_GRANT, scripts.CLIENT_INDEX, scripts.SUBJECT_INDEX, *loads,
                 durable=durable)
         return written, indexed, displaced, after
+
+
+def _acts_for_itself(client_id: str, subject: str, subject_type: str) -> bool:
+    """A client's own grant (client credentials): both its indexes under the client's tag,
+    and on a cluster its grant placed on the client's node (:mod:`.keys` says why only
+    these grants)."""
+    return subject_type == "client" and subject == client_id
 
 
 def _stamped(event: StreamEvent | None, grant_id: str, issued: IssuedTokens,

@@ -55,7 +55,7 @@ from oauth_middleware.store._gateway.cache import (
     _bounded,
     all_answered,
 )
-from oauth_middleware.store._gateway.cluster import ClusterRouter
+from oauth_middleware.store._gateway.cluster import ClusterRouter, slot_of
 from oauth_middleware.store._gateway.invalidation import Invalidations
 from oauth_middleware.store._gateway.pipeline import _send_and_read
 
@@ -97,7 +97,7 @@ class ClusterTokenCache(TokenCache):
             return False
         client = self._router.client
         try:
-            node = client.nodes_manager.get_node_from_slot(client.keyslot(key))
+            node = client.nodes_manager.get_node_from_slot(slot_of(key))
         except RedisClusterException:
             return False
         return node is not None and node.name in self._names

@@ -147,6 +147,13 @@ class Gateway:
         self.cache = TokenCache(lambda: dedicated(client), *prefixes, size=size,
                                 generation=generation)
 
+    def new_id_near(self, key: str, new_id: Callable[[], str]) -> str:
+        """``new_id()``; on a cluster, one whose keys (tagged with it) sit on the node that
+        holds ``key``, when a few draws find one (:meth:`.cluster.ClusterRouter.near`)."""
+        if self._router is None:
+            return new_id()
+        return self._router.near(key, new_id)
+
     async def send(self, commands: Sequence[Command]) -> Replies:
         """Send ``commands`` in one round trip (shared with this loop tick's others, see
         :mod:`.pipeline`); error replies stay in place, for the caller to judge."""
