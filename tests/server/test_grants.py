@@ -32,7 +32,7 @@ from tests.server.token_harness import (
     new_code,
     public,
 )
-from tests.store_helpers import ALL_SCRIPTS, get_refresh, redis_of
+from tests.store_helpers import ALL_SCRIPTS, commands_run, get_refresh, redis_of
 
 
 @pytest.fixture
@@ -640,14 +640,6 @@ async def test_password_grant_needs_username_and_password(
 #: oldest grant (tests/test_grant_cap_issue.py).
 CC_COMMANDS = 22
 
-async def _commands(store: TokenStore) -> int:
-    """Commands Redis has run (INFO commandstats, those inside scripts included), but INFO;
-    0 on fakeredis, which keeps no statistics."""
-    if store.embedded:
-        return 0
-    stats = await redis_of(store).info("commandstats")
-    return sum(int(v["calls"]) for name, v in stats.items() if name != "cmdstat_info")
-
 
 @pytest.mark.not_on_cluster  # counts round trips on one node's pool
 async def test_token_family_requests_take_one_read_and_at_most_one_write_round_trip(
@@ -694,12 +686,12 @@ async def test_token_family_requests_take_one_read_and_at_most_one_write_round_t
     try:
         costs, commands = [], []
         for path, data, _, _ in cases:
-            before = await _commands(store)
+            before = await commands_run(store)
             trips.clear()
             response = await client.post(path, data=data, headers=auth_of(web))
             assert response.status_code == 200, response.text
             costs.append(len(trips))
-            commands.append(await _commands(store) - before)
+            commands.append(await commands_run(store) - before)
     finally:
         pool.get_connection = original  # type: ignore[method-assign]
     assert costs == [expected for _, _, expected, _ in cases]
