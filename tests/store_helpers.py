@@ -56,6 +56,15 @@ def redis_of(store: TokenStore) -> aioredis.Redis:
     return client
 
 
+async def commands_run(store: TokenStore) -> int:
+    """Commands Redis has run (INFO commandstats, those inside scripts included), but INFO;
+    0 on fakeredis, which keeps no statistics."""
+    if gateway(store).embedded:
+        return 0
+    stats = await redis_of(store).info("commandstats")
+    return sum(int(v["calls"]) for name, v in stats.items() if name != "cmdstat_info")
+
+
 def cache_of(store: TokenStore) -> TokenCache:
     """The store's local cache (the store must have one)."""
     found = store._gateway.cache

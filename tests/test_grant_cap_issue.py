@@ -16,7 +16,7 @@ import pytest
 from oauth_middleware.store import NewTokens, TokenStore, _grant_scripts
 from oauth_middleware.store._gateway import Script
 from tests.conftest import FakeClock
-from tests.store_helpers import ALL_SCRIPTS, gateway, redis_of, texts
+from tests.store_helpers import ALL_SCRIPTS, commands_run, gateway, redis_of, texts
 from tests.test_grant_cap import capped
 
 #: Every command Redis runs for one client-credentials issue at the cap on a single node,
@@ -64,12 +64,6 @@ async def test_a_displaced_grant_is_dead_with_its_exchanged_grants_when_the_issu
     assert await redis.zcard(k.displaced(k.user_index("alice"))) == 0
 
 
-async def _commands(store: TokenStore) -> int:
-    """Commands Redis has run (INFO commandstats, scripts' own calls included), but INFO."""
-    stats = await redis_of(store).info("commandstats")
-    return sum(int(v["calls"]) for name, v in stats.items() if name != "cmdstat_info")
-
-
 @pytest.mark.not_on_cluster  # counts one node's round trips and commands
 @pytest.mark.rule("abuse.bounded.grants-per-client")
 async def test_a_client_credentials_issue_at_the_cap_is_one_round_trip_on_a_single_node(
@@ -92,7 +86,7 @@ async def test_a_client_credentials_issue_at_the_cap_is_one_round_trip_on_a_sing
         trips.append(1)
         return await original(*args, **kwargs)
 
-    before = 0 if gateway(store).embedded else await _commands(store)
+    before = await commands_run(store)
     pool.get_connection = counting  # type: ignore[method-assign]
     try:
         newest = await cap.issue(_own())
@@ -100,7 +94,7 @@ async def test_a_client_credentials_issue_at_the_cap_is_one_round_trip_on_a_sing
         pool.get_connection = original  # type: ignore[method-assign]
     assert len(trips) == 1
     if not gateway(store).embedded:  # fakeredis keeps no command statistics
-        assert await _commands(store) - before <= ISSUE_AT_CAP_COMMANDS
+        assert await commands_run(store) - before <= ISSUE_AT_CAP_COMMANDS
     assert await cap.resolve(issued[0].access_token) is None
     assert [await cap.resolve(i.access_token) is not None for i in [*issued[1:], newest]] == [
         True] * 3

@@ -7,11 +7,13 @@ import asyncio
 from typing import Any
 
 import pytest
+from redis._parsers.hiredis import _AsyncHiredisParser
 from redis.asyncio.connection import Connection
+from redis.exceptions import BusyLoadingError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 
 from oauth_middleware.store import StoreUnavailable, TokenStore
+from oauth_middleware.store._gateway import pipeline
 from tests.store_helpers import gateway, redis_of
 
 #: Drives one node's client and connection pool (a cluster's go by node: tests/test_cluster.py).
@@ -77,3 +79,76 @@ async def test_a_lost_connection_fails_every_caller_of_the_batch(
     assert [type(r) for r in results] == [StoreUnavailable, StoreUnavailable]
     assert all(r.__cause__ is None and r.__suppress_context__ for r in results
                if isinstance(r, BaseException))
+
+
+async def test_replies_a_socket_read_took_in_are_not_read_again_through_redis_py(
+    store: TokenStore, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One read of the socket takes in a whole batch's replies; the rest come from hiredis's
+    reader as they are, error replies in their place: ``read_response`` (three coroutines, a
+    timeout context and an error text per reply) is asked only for what is not in memory."""
+    if gateway(store).embedded:
+        pytest.skip("fakeredis's connection parses without hiredis's reader")
+    original = _AsyncHiredisParser.read_response
+    reads: list[int] = []
+
+    async def counted(self: _AsyncHiredisParser, *args: Any, **kwargs: Any) -> Any:
+        reads.append(1)
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(_AsyncHiredisParser, "read_response", counted)
+    replies = await gateway(store).send([("SET", "k", "v"), ("GET", "k"), ("HGET", "k", "f"),
+                                         ("GET", "missing"), ("INCR", "n")])
+    assert replies[1:2] == [b"v"] and replies[3:] == [None, 1]
+    assert isinstance(replies[2], ResponseError)
+    assert len(reads) == 1
+
+
+async def test_a_connection_that_reads_replies_its_own_way_is_asked_for_every_reply(
+    store: TokenStore, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A connection class overriding ``read_response`` (tracing, fault injection) is not
+    bypassed: each reply goes through it."""
+    cls = redis_of(store).connection_pool.connection_class
+    reads: list[int] = []
+
+    class Traced(cls):  # type: ignore[valid-type, misc]
+        async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+            reads.append(1)
+            return await super().read_response(*args, **kwargs)
+
+    monkeypatch.setattr(redis_of(store).connection_pool, "connection_class", Traced)
+    await redis_of(store).connection_pool.disconnect()
+    redis_of(store).connection_pool.reset()  # type: ignore[no-untyped-call]
+    await gateway(store).send([("PING",)])  # connected (the handshake reads replies too)
+    reads.clear()
+    assert await gateway(store).send([("SET", "k", "v"), ("GET", "k"), ("GET", "x")]) == [
+        b"OK", b"v", None]
+    assert len(reads) == 3
+
+
+async def test_a_connection_error_among_read_replies_drops_the_connection_and_fails_the_batch(
+    store: TokenStore, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A ``LOADING`` reply is a connection error to redis-py, never a reply: taken from the
+    reader it still drops the connection (the retry opens another) and, when it comes
+    again, is a 503 to every caller, as through ``read_response``."""
+    cls = redis_of(store).connection_pool.connection_class
+    dropped: list[int] = []
+    original = cls.disconnect
+
+    async def counted(self: Connection, *args: Any, **kwargs: Any) -> None:
+        dropped.append(1)
+        await original(self, *args, **kwargs)
+
+    def loading(connection: Any) -> Any:
+        return lambda: BusyLoadingError("Redis is loading the dataset in memory")
+
+    monkeypatch.setattr(cls, "disconnect", counted)
+    monkeypatch.setattr(pipeline, "_buffered", loading)
+    results = await asyncio.gather(gateway(store).send([("GET", "a")]),
+                                   gateway(store).send([("GET", "b")]), return_exceptions=True)
+    assert [type(r) for r in results] == [StoreUnavailable, StoreUnavailable]
+    assert len(dropped) >= 2  # the first try and the retry
+    monkeypatch.undo()
+    assert await gateway(store).send([("GET", "a")]) == [None]

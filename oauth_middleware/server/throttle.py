@@ -54,6 +54,7 @@ endpoint error, and here the 503 of an unreachable store).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import unicodedata
@@ -75,6 +76,10 @@ Bucket = Literal["client", "password", "user_code", "device"]
 State = tuple[int, int]
 #: Longest caller name kept when it is not an IP address (e.g. a Unix socket's).
 MAX_ADDRESS = 256
+#: Callers whose counted address is remembered, at most; and the longest host remembered
+#: (an IPv6 address with a zone is under 64 characters; a longer name is parsed each time).
+ADDRESS_MEMO = 4096
+REMEMBERED_HOST = 64
 
 logger = logging.getLogger("oauth_middleware.server")
 
@@ -92,6 +97,11 @@ def caller_address(scope: Scope) -> str:
         host = str(scope["client"][0])
     except (KeyError, TypeError, IndexError):
         return ""
+    return _remembered(host) if len(host) <= REMEMBERED_HOST else _counted_as(host)
+
+
+def _counted_as(host: str) -> str:
+    """:func:`caller_address` of a host."""
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
@@ -101,6 +111,13 @@ def caller_address(scope: Scope) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
     return str(ip)
+
+
+#: :func:`_counted_as`, remembered: parsing an address is a few µs of ``ipaddress`` per
+#: call and every token-family request asks twice (its client's authentication, its
+#: grant), mostly from few callers. A pure function of a short host, bounded in count: a
+#: caller rotating addresses only evicts (SECURITY.md, bounded memory).
+_remembered = functools.lru_cache(maxsize=ADDRESS_MEMO)(_counted_as)
 
 
 def normalised_username(username: str) -> str:

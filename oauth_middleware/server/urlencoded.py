@@ -10,8 +10,8 @@ control characters (NUL included) in a name or value all raise
 can tell ``a=1&a=2`` from ``a=2``. Empty values count as omitted (RFC 6749 §3.1).
 
 Both halves of the server parse with it: ``auth/`` reads repeats itself
-(:class:`Params`), the token family wants each parameter at most once
-(:meth:`Params.unique`).
+(:class:`Params`), the token family wants each parameter at most once and reads
+the pieces of :func:`split` in one pass (``form.parse``).
 """
 
 from __future__ import annotations
@@ -34,14 +34,22 @@ REPEAT_SEPARATOR = "\n"
 
 
 def decode(text: str) -> str:
-    """Percent-decode one name or value strictly; ``+`` is a space (HTML form encoding).
+    """Percent-decode one name or value strictly; ``+`` is a space (HTML form encoding)."""
+    if not _PRINTABLE.fullmatch(text):
+        return _unescape(text)
+    return decode_printable(text)
 
-    Text without a ``%`` decodes to itself with ``+`` as a space: :func:`parse` has
-    already refused raw bytes outside printable ASCII, so only an escape could
-    smuggle in a control character or invalid UTF-8.
-    """
-    if "%" not in text and _PRINTABLE.fullmatch(text):
+
+def decode_printable(text: str) -> str:
+    """:func:`decode` for text already known to be printable ASCII (a piece of
+    :func:`split`): without a ``%`` it decodes to itself with ``+`` as a space, since
+    only an escape could smuggle in a control character or invalid UTF-8."""
+    if "%" not in text:
         return text.replace("+", " ")
+    return _unescape(text)
+
+
+def _unescape(text: str) -> str:
     if _BAD_ESCAPE.search(text):
         raise InvalidRequest("The request contains a malformed percent-escape.")
     try:
@@ -53,8 +61,10 @@ def decode(text: str) -> str:
     return value
 
 
-def parse(raw: bytes, *, max_bytes: int, max_fields: int) -> Params:
-    """Decode ``raw`` strictly; over ``max_bytes`` bytes or ``max_fields`` fields is refused."""
+def split(raw: bytes, *, max_bytes: int, max_fields: int) -> list[tuple[str, str]]:
+    """The encoded ``(name, value)`` pairs of ``raw``, not yet decoded (each is printable
+    ASCII: decode with :func:`decode_printable`); over ``max_bytes`` bytes or
+    ``max_fields`` fields is refused, as are raw bytes outside printable ASCII."""
     if len(raw) > max_bytes:
         raise RequestTooLarge("The request parameters are too long.")
     if not _RAW.fullmatch(raw):
@@ -62,11 +72,13 @@ def parse(raw: bytes, *, max_bytes: int, max_fields: int) -> Params:
     pieces = [p for p in raw.decode("ascii").split("&") if p]
     if len(pieces) > max_fields:
         raise InvalidRequest("The request has too many parameters.")
-    items: list[tuple[str, str]] = []
-    for piece in pieces:
-        name, _, value = piece.partition("=")
-        items.append((decode(name), decode(value)))
-    return Params(tuple(items))
+    return [(name, value) for name, _, value in (p.partition("=") for p in pieces)]
+
+
+def parse(raw: bytes, *, max_bytes: int, max_fields: int) -> Params:
+    """Decode ``raw`` strictly; over ``max_bytes`` bytes or ``max_fields`` fields is refused."""
+    return Params(tuple((decode_printable(name), decode_printable(value)) for name, value
+                        in split(raw, max_bytes=max_bytes, max_fields=max_fields)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,26 +105,6 @@ class Params:
             value = self.get(name)
             if value is not None and len(value) > limit:
                 raise InvalidRequest(f"The {name} parameter is too long.")
-
-    def unique(self, *, max_value: int, repeatable: frozenset[str] = frozenset()
-               ) -> dict[str, str]:
-        """Each parameter at most once (RFC 6749 §3.1), empty ones dropped, values capped.
-
-        A ``repeatable`` parameter (RFC 8707 §2 ``resource``) keeps every value, joined by
-        :data:`REPEAT_SEPARATOR`, which no decoded value can contain (see :func:`decode`).
-        """
-        params: dict[str, str] = {}
-        names = [name for name, _ in self.items if name not in repeatable]
-        if len(set(names)) != len(names):
-            raise InvalidRequest("A parameter is repeated.")
-        for name, value in self.items:
-            if len(value) > max_value:
-                raise InvalidRequest("A parameter value is too long.")
-            if value and name in params:
-                params[name] += REPEAT_SEPARATOR + value
-            elif value:
-                params[name] = value
-        return params
 
     def get(self, name: str) -> str | None:
         """The single value of ``name``; None when absent, empty or repeated."""

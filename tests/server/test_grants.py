@@ -32,7 +32,7 @@ from tests.server.token_harness import (
     new_code,
     public,
 )
-from tests.store_helpers import ALL_SCRIPTS, get_refresh, redis_of
+from tests.store_helpers import ALL_SCRIPTS, commands_run, get_refresh, redis_of
 
 
 @pytest.fixture
@@ -633,6 +633,14 @@ async def test_password_grant_needs_username_and_password(
 
 # --- cost -----------------------------------------------------------------------------------
 
+#: What one client_credentials request under the cap runs in Redis: the read (the client's
+#: GET, the scopes' HMGET), the throttle counters (two HMGET) and the issuing script (its
+#: EVALSHA and 17 commands inside: the client check, the record, both indexes with their
+#: expiry sweeps and TTLs, the grant's members). At the cap the script also revokes the
+#: oldest grant (tests/test_grant_cap_issue.py).
+CC_COMMANDS = 22
+
+
 @pytest.mark.not_on_cluster  # counts round trips on one node's pool
 async def test_token_family_requests_take_one_read_and_at_most_one_write_round_trip(
     client: httpx.AsyncClient, store: TokenStore, web: RegisteredClient
@@ -644,20 +652,27 @@ async def test_token_family_requests_take_one_read_and_at_most_one_write_round_t
     a client that names no scope learns which scopes to read along: one extra round
     trip, once. So does a process's first durable write (here the redemption) on a real
     Redis: it asks the primary whether it has replicas to wait for (``INFO``), then
-    again every 30 s (store/_gateway/durability.py)."""
+    again every 30 s (store/_gateway/durability.py).
+
+    On a real Redis the commands each request runs are counted too (INFO commandstats,
+    those inside scripts included, INFO itself not), so that a regression in either
+    shows here (issue 19); :data:`CC_COMMANDS` says what client_credentials runs. A
+    redemption and a refresh also read and retire the record they consume (33 and 35),
+    introspection is the read and the counters (4), a revocation adds its script (8)."""
     for script in ALL_SCRIPTS:
         await redis_of(store).script_load(script.source)
     issued = await store.issue(NewTokens(client_id="web", subject="alice", refresh=True,
                                          scopes=frozenset({"read"})))
     assert issued.refresh_token is not None
-    cases: list[tuple[str, dict[str, str], int]] = [
-        (TOKEN_PATH, {"grant_type": "client_credentials"}, 4),
-        (TOKEN_PATH, {"grant_type": "client_credentials"}, 3),
-        (TOKEN_PATH, {"grant_type": "client_credentials", "scope": "write"}, 3),
-        (TOKEN_PATH, code_form(await new_code(store, "web")), 3 if store.embedded else 4),
-        (TOKEN_PATH, {"grant_type": "refresh_token", "refresh_token": issued.refresh_token}, 3),
-        (INTROSPECT_PATH, {"token": issued.access_token}, 2),
-        (REVOKE_PATH, {"token": issued.access_token}, 3),
+    cases: list[tuple[str, dict[str, str], int, int]] = [
+        (TOKEN_PATH, {"grant_type": "client_credentials"}, 4, CC_COMMANDS),
+        (TOKEN_PATH, {"grant_type": "client_credentials"}, 3, CC_COMMANDS),
+        (TOKEN_PATH, {"grant_type": "client_credentials", "scope": "write"}, 3, CC_COMMANDS),
+        (TOKEN_PATH, code_form(await new_code(store, "web")), 3 if store.embedded else 4, 33),
+        (TOKEN_PATH, {"grant_type": "refresh_token", "refresh_token": issued.refresh_token},
+         3, 35),
+        (INTROSPECT_PATH, {"token": issued.access_token}, 2, 4),
+        (REVOKE_PATH, {"token": issued.access_token}, 3, 8),
     ]
     pool = redis_of(store).connection_pool
     original: Any = pool.get_connection
@@ -669,13 +684,17 @@ async def test_token_family_requests_take_one_read_and_at_most_one_write_round_t
 
     pool.get_connection = counting  # type: ignore[method-assign]
     try:
-        costs = []
-        for path, data, _ in cases:
+        costs, commands = [], []
+        for path, data, _, _ in cases:
+            before = await commands_run(store)
             trips.clear()
             response = await client.post(path, data=data, headers=auth_of(web))
             assert response.status_code == 200, response.text
             costs.append(len(trips))
+            commands.append(await commands_run(store) - before)
     finally:
         pool.get_connection = original  # type: ignore[method-assign]
-    assert costs == [expected for _, _, expected in cases]
+    assert costs == [expected for _, _, expected, _ in cases]
+    if not store.embedded:  # fakeredis keeps no command statistics
+        assert commands == [expected for _, _, _, expected in cases]
     assert await store.resolve(issued.access_token) is None

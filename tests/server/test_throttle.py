@@ -12,7 +12,7 @@ import pytest
 from starlette.applications import Starlette
 
 from oauth_middleware.errors import SlowDown
-from oauth_middleware.server import ThrottlePolicy
+from oauth_middleware.server import ThrottlePolicy, throttle
 from oauth_middleware.server.throttle import Bucket, Throttle, caller_address, normalised_username
 from oauth_middleware.store import TokenStore
 from oauth_middleware.toolbox import RegisteredClient
@@ -189,6 +189,22 @@ def test_the_caller_is_the_asgi_servers_client_and_ipv6_counts_by_its_64(
     scope = {"type": "http", "client": client,
              "headers": [(b"x-forwarded-for", b"192.0.2.99")]}
     assert caller_address(scope) == expected
+
+
+@pytest.mark.rule("abuse.bounded.memory")
+def test_remembered_caller_addresses_are_short_and_bounded_in_number() -> None:
+    """Addresses are remembered (parsing one is a few µs, asked twice per token request):
+    a caller rotating through addresses only evicts, and a long host name (a proxy may
+    pass anything) is answered as before but never kept."""
+    throttle._remembered.cache_clear()
+    for i in range(throttle.ADDRESS_MEMO + 500):
+        caller_address({"client": (f"2001:db8:{i:x}::1", 1)})
+    assert throttle._remembered.cache_info().currsize == throttle.ADDRESS_MEMO
+    throttle._remembered.cache_clear()
+    long_name = "/run/" + "s" * 60_000
+    assert caller_address({"client": (long_name, 0)}) == long_name[:throttle.MAX_ADDRESS]
+    assert caller_address({"client": ("203.0.113.10", 1)}) == "203.0.113.10"
+    assert throttle._remembered.cache_info().currsize == 1
 
 
 def test_a_policy_out_of_range_names_the_fix() -> None:

@@ -42,10 +42,11 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeout
 
@@ -58,6 +59,13 @@ try:  # the ``fast`` extra (see :func:`packed`)
     from hiredis import pack_command as _pack
 except ImportError:  # pragma: no cover - the test suite runs with hiredis installed
     _pack = None
+_HiredisParser: type[Any] | None
+_NOT_ENOUGH: Any
+try:  # the parser redis-py reads with when hiredis is installed (see :func:`_buffered`)
+    from redis._parsers.hiredis import NOT_ENOUGH_DATA as _NOT_ENOUGH
+    from redis._parsers.hiredis import _AsyncHiredisParser as _HiredisParser
+except ImportError:  # pragma: no cover - older redis-py: read_response only
+    _NOT_ENOUGH, _HiredisParser = object(), None
 
 logger = logging.getLogger("oauth_middleware.store")
 _Entry = tuple[Sequence[Command], asyncio.Future[Replies], Wait | None]
@@ -185,20 +193,59 @@ def packed(connection: AbstractConnection, commands: Sequence[Command]) -> list[
 
 async def _send_and_read(connection: AbstractConnection, commands: Sequence[Command]) -> Replies:
     """Every reply within one ``socket_timeout`` (redis-py would start a timer per reply,
-    which cost more than the read itself); a time-out drops the connection, as redis-py's."""
+    which cost more than the read itself); a time-out drops the connection, as redis-py's.
+
+    Replies the socket already delivered (usually all but the first: one read takes in
+    the whole batch) are taken from hiredis's reader directly (:func:`_buffered`); the
+    others through ``read_response``, which reads the socket."""
     await connection.send_packed_command(packed(connection, commands))
+    gets = _buffered(connection)
     replies: Replies = []
     try:
         async with asyncio.timeout(connection.socket_timeout):
             for _ in commands:
                 try:
-                    replies.append(await connection.read_response(timeout=math.inf))
-                except ResponseError as exc:  # an error reply: the connection is still in step
-                    replies.append(exc)
+                    reply = _NOT_ENOUGH if gets is None else _buffered_reply(gets)
+                except BaseException:  # as read_response: a broken stream is not reused
+                    await connection.disconnect(nowait=True)
+                    raise
+                if reply is _NOT_ENOUGH:
+                    try:
+                        reply = await connection.read_response(timeout=math.inf)
+                    except ResponseError as exc:  # an error reply: the connection is in step
+                        reply = exc
+                replies.append(reply)
     except TimeoutError:
         await connection.disconnect(nowait=True)
         raise RedisTimeout("Timeout reading from Redis") from None
     return replies
+
+
+def _buffered(connection: AbstractConnection) -> Callable[[], Any] | None:
+    """The ``gets`` of the hiredis reader ``connection`` parses with (RESP2, as the
+    gateway's connections speak), or None when it parses otherwise, or when its class
+    reads replies its own way (a subclass that overrides ``read_response``: tracing,
+    fault injection), which is then asked for every reply. ``read_response`` wraps
+    ``gets`` in three coroutines, a timeout context and an error-message string built
+    per reply: several µs each, for a reply already in memory."""
+    parser = getattr(connection, "_parser", None)
+    if (_HiredisParser is None or not isinstance(parser, _HiredisParser)
+            or type(connection).read_response is not AbstractConnection.read_response):
+        return None
+    reader = getattr(parser, "_reader", None)
+    return None if reader is None else cast(Callable[[], Any], reader.gets)
+
+
+def _buffered_reply(gets: Callable[[], Any]) -> Any:
+    """The next reply if the reader holds it whole, else ``_NOT_ENOUGH``; judged as
+    ``read_response`` judges it: an error reply is returned in its place, a connection
+    error (``LOADING``) or a malformed stream is raised (the caller drops the connection)."""
+    reply = gets()
+    if isinstance(reply, RedisConnectionError):
+        raise reply
+    if isinstance(reply, list) and reply and isinstance(reply[0], RedisConnectionError):
+        raise reply[0]
+    return reply
 
 
 def _acquire(pool: ConnectionPool) -> Any:
