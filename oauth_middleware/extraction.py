@@ -13,9 +13,7 @@ README's security notes.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 from urllib.parse import unquote_to_bytes
 
 from starlette.types import Message, Scope, Send
@@ -25,15 +23,18 @@ from oauth_middleware.errors import InvalidRequest
 Source = Literal["header", "body", "query"]
 
 #: RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-_B64TOKEN = re.compile(rb"[A-Za-z0-9\-._~+/]+=*")
+_B64TOKEN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
 #: Longest token we look at; ours are 66 characters.
 MAX_TOKEN_LENGTH = 4096
 _PARAM = b"access_token"
 _FORM_TYPE = b"application/x-www-form-urlencoded"
 
 
-@dataclass(frozen=True, slots=True)
-class Credential:
+class Credential(NamedTuple):
+    """The one token a request sent, and where. Immutable like a frozen dataclass, but
+    built on every request: a frozen dataclass sets each field through
+    ``object.__setattr__``, several times the cost of a tuple."""
+
     token: str
     source: Source
     #: Sent as ``Authorization: DPoP`` (RFC 9449 §7.1): valid only with a proof of its key.
@@ -41,7 +42,11 @@ class Credential:
 
 
 def _checked(raw: bytes) -> str:
-    if len(raw) > MAX_TOKEN_LENGTH or not _B64TOKEN.fullmatch(raw):
+    """``raw`` as text when it is a b64token: its characters before the trailing ``=`` are
+    all of the alphabet: deleting them leaves nothing (one pass in C, where a regular
+    expression steps through a JWT-sized token character by character)."""
+    value = raw.rstrip(b"=") if len(raw) <= MAX_TOKEN_LENGTH else b""
+    if not value or value.translate(None, _B64TOKEN_CHARS):
         raise InvalidRequest("The access token is malformed.")
     return raw.decode("ascii")
 

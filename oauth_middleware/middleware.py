@@ -209,12 +209,28 @@ class OAuthMiddleware:
     async def _judge(self, scope: Scope, body: ReplayedBody | None, raw_query: bytes,
                      required: frozenset[str] | None
                      ) -> tuple[extraction.Credential | None, AccessToken | None]:
+        """The credential sent and its token's record, both None for an anonymous request
+        on an unprotected route; the refusal raised otherwise. One coroutine from the
+        transport check to the scopes: each await level is paid on every request."""
         if not self.transport.secure(scope):
             raise InvalidRequest("HTTPS is required." if scope["type"] == "http"
                                  else "TLS (wss) is required.")
         form = None if body is None else await self._form(body)
         credential = self._credential(scope, form, raw_query)
-        return credential, await self._authenticate(credential, required, scope)
+        if credential is None:
+            if required is None:
+                return None, None
+            raise self._no_token()
+        try:
+            token = await self._resolve(credential.token)
+        except StoreUnavailable:
+            raise TemporarilyUnavailable(retry_after=self.retry_after) from None
+        if token is None:  # the challenge names the scheme the client used (RFC 9449 §7.1)
+            raise DPoPInvalidToken() if credential.dpop else InvalidToken()
+        if token.jkt or credential.dpop or self.dpop.required:
+            await self._bound(scope, credential, token)
+        self._allowed(token, required)
+        return credential, token
 
     def _body(self, scope: Scope, receive: Receive, method: str) -> ReplayedBody | None:
         """A replaying reader when the body may carry the token (RFC 6750 §2.2), else None.
@@ -242,28 +258,12 @@ class OAuthMiddleware:
         token, dpop = found or (None, False)
         return extraction.single(token, form, from_query, dpop=dpop)
 
-    async def _authenticate(
-        self, credential: extraction.Credential | None, required: frozenset[str] | None,
-        scope: Scope,
-    ) -> AccessToken | None:
-        """The token's record, None for an anonymous request on an unprotected route."""
-        if credential is None:
-            if required is None:
-                return None
-            raise self._no_token()
-        try:
-            token = await self._resolve(credential.token)
-        except StoreUnavailable:
-            raise TemporarilyUnavailable(retry_after=self.retry_after) from None
-        if token is None:  # the challenge names the scheme the client used (RFC 9449 §7.1)
-            raise DPoPInvalidToken() if credential.dpop else InvalidToken()
-        if token.jkt or credential.dpop or self.dpop.required:
-            await self._bound(scope, credential, token)
+    def _allowed(self, token: AccessToken, required: frozenset[str] | None) -> None:
+        """A live token's audience (RFC 8707) and scopes, checked against this route."""
         if self.resource is not None:
             resource_metadata.check_audience(token, self.resource, self.require_audience)
         if required and not required <= token.scopes:
             raise InsufficientScope(sorted(required))
-        return token
 
     def _no_token(self) -> MissingToken:
         """The refusal of a request without a token: where only DPoP-bound tokens are taken

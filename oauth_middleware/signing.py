@@ -86,6 +86,10 @@ def sign_compact(key: Key, alg: str, typ: str, claims: Mapping[str, object]) -> 
     return (signing_input + b"." + base64.urlsafe_b64encode(signature).rstrip(b"=")).decode()
 
 
+#: Compact JSON, NaN refused. One encoder for every token: ``json.dumps`` with options
+#: builds a new one on each call.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def _b64json(value: Mapping[str, object]) -> bytes:
-    data = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
+    return base64.urlsafe_b64encode(_JSON.encode(value).encode()).rstrip(b"=")

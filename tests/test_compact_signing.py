@@ -64,6 +64,16 @@ def test_a_key_of_another_type_or_curve_than_the_alg_signs_nothing() -> None:
                 signing.sign_compact(key, alg, "JWT", CLAIMS)
 
 
+def test_the_payload_is_compact_utf8_json_whichever_token_came_before() -> None:
+    """The one shared encoder keeps no state between tokens: each payload is exactly
+    its own claims, without spaces or ``\\u`` escapes."""
+    key = ECKey.generate_key("P-256", parameters={"kid": "e1"})
+    for claims in (CLAIMS, {"sub": "b\u00f6b", "aud": ["x", "y"]}, CLAIMS):
+        payload = signing.sign_compact(key, "ES256", "JWT", claims).split(".")[1]
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        assert raw == json.dumps(claims, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def test_claims_that_are_not_json_are_refused_not_signed() -> None:
     key = ECKey.generate_key("P-256", parameters={"kid": "e1"})
     with pytest.raises(ValueError, match="not JSON compliant"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, quote_from_bytes
 
 import pytest
 
@@ -41,6 +41,32 @@ def test_other_schemes_and_no_header_mean_no_bearer_token() -> None:
 def test_malformed_header_tokens_are_invalid_request(value: bytes) -> None:
     with pytest.raises(InvalidRequest, match="malformed"):
         extraction.from_header([(b"authorization", value)])
+
+
+@pytest.mark.parametrize("where", ["start", "middle", "end"])
+@pytest.mark.rule("resource.malformed-400")
+def test_any_byte_outside_the_b64token_alphabet_anywhere_in_a_jwt_sized_token_is_malformed(
+    where: str,
+) -> None:
+    """Every one of the 256 byte values: the alphabet and ``=`` (trailing only) pass, all
+    others are refused wherever they stand in an 800-character token (percent-encoded in a
+    query, so that no header trimming hides a space or tab at either end)."""
+    alphabet = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/")
+    for byte in range(256):
+        odd = bytes([byte])
+        token = {"start": odd + b"a" * 799, "middle": b"a" * 400 + odd + b"a" * 399,
+                 "end": b"a" * 799 + odd}[where]
+        query = b"access_token=" + quote_from_bytes(token, safe="").encode()
+        if byte in alphabet or (byte == ord("=") and where == "end"):
+            assert extraction.from_urlencoded(query) == token.decode()
+        else:
+            with pytest.raises(InvalidRequest, match="malformed"):
+                extraction.from_urlencoded(query)
+
+
+def test_padding_alone_is_no_token() -> None:
+    with pytest.raises(InvalidRequest, match="malformed"):
+        extraction.from_header([(b"authorization", b"Bearer ===")])
 
 
 @pytest.mark.rule("resource.single-method")

@@ -82,6 +82,28 @@ async def test_only_asymmetric_signing_keys_are_kept_first_of_each_kid_up_to_the
     await verifier.aclose()
 
 
+async def test_the_current_key_is_read_without_a_fetch_and_only_while_the_set_is_fresh(
+    clock: FakeClock,
+) -> None:
+    """What a remembered verdict checks on every request: never a fetch, never a stale set."""
+    rsa = RSAKey.generate_key(2048, parameters={"kid": "rsa"})
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        return httpx.Response(200, json={"keys": [rsa.as_dict(private=False)]},
+                              headers={"Cache-Control": "max-age=120"})
+
+    verifier = _verifier(answer, clock, jwks_uri=JWKS)
+    assert verifier.keys.current("rsa") is None and asked == []
+    key = await verifier.keys.key("rsa")
+    assert key is not None and verifier.keys.current("rsa") is key
+    assert verifier.keys.current("other") is None
+    clock.advance(120)
+    assert verifier.keys.current("rsa") is None and asked == [JWKS]
+    await verifier.aclose()
+
+
 @pytest.mark.parametrize("answer", [
     httpx.Response(500, json={"keys": []}),
     httpx.Response(200, json={"no": "keys"}),

@@ -116,7 +116,7 @@ class KeyCache:
         """The key ``kid`` names (the only key when the token names none and the set has one
         key); None when the issuer has no such key; :class:`StoreUnavailable` when the
         cache is stale and no fresh set could be fetched."""
-        if self._fresh() and (found := self._find(kid)) is not None:
+        if (found := self.current(kid)) is not None:
             return found
         async with self._lock:
             now = self._clock()
@@ -126,6 +126,11 @@ class KeyCache:
             if not self._fresh():
                 raise StoreUnavailable()
             return self._find(kid)
+
+    def current(self, kid: str | None) -> PublicKey | None:
+        """The key ``kid`` names while the set is fresh, else None (fetching is
+        :meth:`key`'s): a token verified before is checked again without a coroutine."""
+        return self._find(kid) if self._fresh() else None
 
     def _fresh(self) -> bool:
         return self._keys is not None and self._clock() < self._expires

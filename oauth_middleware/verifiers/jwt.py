@@ -121,8 +121,8 @@ class JWTVerifier:
         hit = self._verified.get(seen)
         if hit is not None:
             record, kid, key = hit
-            if not record.is_expired(self._clock() - self.leeway) and \
-                    await self.keys.key(kid) is key:
+            if not record.is_expired(self._clock() - self.leeway) and (
+                    self.keys.current(kid) is key or await self.keys.key(kid) is key):
                 self._verified.move_to_end(seen)
                 return record
             self._verified.pop(seen, None)
