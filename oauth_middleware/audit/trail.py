@@ -2,8 +2,10 @@
 logger and the host's ``on_event`` hook.
 
 Where a change is one Lua script (issuing, redeeming a code, rotating a refresh token,
-revoking a token or a grant), the store writes the event with it (``store._events``);
-the trail then only tells the logger and the hook (:meth:`AuditTrail.announce`). Every
+revoking a token or a grant), the store writes the event with it (``store._events``)
+and, once the script answered, hands the event it wrote back (:meth:`AuditTrail.heard`):
+on one server the script itself chooses ``code.redeemed`` or ``code.replayed``, so only
+the store knows which event the logger and the hook are to hear. Every
 other change is recorded after it answered (:meth:`AuditTrail.record`: one ``XADD``,
 then the same announcement).
 
@@ -64,11 +66,19 @@ class AuditTrail:
 
     def stream_event(self, event: Event, *, lost: EventType | None = None) -> StreamEvent:
         """``event`` for the store to write with a script's change (``lost``: its type when
-        the script refuses the change for a replay); the store adds grant and fingerprint.
-        """
+        the script refuses the change for a replay); the store adds grant and fingerprint,
+        and tells the logger and the hook of the event the script wrote, whichever it was
+        (:meth:`heard`), when anything listens."""
         fields = event.fields()
-        del fields["type"], fields["time"]
-        return StreamEvent(event.type, tuple(fields.items()), self.retention, lost or "")
+        del fields["type"]
+        return StreamEvent(event.type, tuple(fields.items()), self.retention, lost or "",
+                           heard=self.heard if self.listening() else None)
+
+    async def heard(self, entry_id: str, fields: dict[str, str]) -> None:
+        """Announce an event the store wrote with its change, from the stream's fields."""
+        event = Event.from_fields(entry_id, fields)
+        if event is not None:
+            await self.announce(event)
 
     async def record(self, event: Event) -> Event:
         """Write ``event`` to the stream, then announce it; the event with its stream id."""

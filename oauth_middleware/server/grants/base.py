@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar
 
 from oauth_middleware.audit import Event, EventType
@@ -109,16 +109,6 @@ class Grant(ABC):
             type, actor=f"user:{user}", client=client.client_id, user=user, scopes=scopes,
             grant_type=self.GRANT_TYPE))
 
-    async def announce(self, client: Client, issued: IssuedTokens) -> None:
-        """Log the event of ``issued`` and tell the hook, once the store wrote it."""
-        audit, token = self.config.audit, issued.token
-        if audit is None or not audit.listening():
-            return
-        event = self.token_event(client, token.subject, token.subject_type, token.scopes)
-        if event is not None:
-            await audit.announce(replace(event, grant=token.grant_id,
-                                         fingerprint=token.fingerprint))
-
     async def revoke_replayed(self, type: EventType, client: Client, grant_id: str,
                               fingerprint: str, user: str) -> None:
         """Revoke the grant of a value presented again (RFC 9700 §4.14.2), its event
@@ -130,7 +120,6 @@ class Grant(ABC):
         event = audit.event(type, actor=f"client:{client.client_id}", client=client.client_id,
                             user=user, grant=grant_id, fingerprint=fingerprint)
         await self.store.revoke_grant(grant_id, event=audit.stream_event(event))
-        await audit.announce(event)
 
     def may_refresh(self, client: Client) -> bool:
         """Refresh tokens only for clients allowed them, while the server allows refreshing."""
