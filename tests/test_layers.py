@@ -79,7 +79,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
                           "toolbox"}),
     "wsgi": frozenset({"middleware", "models", "scopes", "store"}),
     # The management layer.
-    "toolbox": frozenset({"keyring", "limits", "models", "pkce", "policy", "redirects",
+    "toolbox": frozenset({"audit", "keyring", "limits", "models", "pkce", "policy", "redirects",
                           "resource_indicators", "scopes", "security", "settings_checks",
                           "signing", "store"}),
     "scope_registry": frozenset({"models", "scopes", "store", "toolbox"}),
@@ -95,8 +95,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
                         "models", "redaction", "redirects", "request_id", "scope_registry",
                         "settings_checks", "store", "toolbox", "transport", "web"}),
     # The connected-apps page: a person's own grants, through the store and the web helpers.
-    "account": frozenset({"content_length", "csrf", "hooks", "identity", "models", "redaction",
-                          "redirects", "settings_checks", "store", "transport", "web"}),
+    "account": frozenset({"audit", "content_length", "csrf", "hooks", "identity", "models",
+                          "redaction", "redirects", "request_id", "settings_checks", "store",
+                          "transport", "web"}),
     # device-login (RFC 8628's reference client) applies the loopback rule to the issuer.
     "cli": frozenset({"audit", "discovery", "errors", "keyring", "limits", "models",
                       "scope_registry", "security", "store", "toolbox", "transport"}),

@@ -154,3 +154,15 @@ async def note(trail: AuditTrail | None, type: EventType, **fields: Any) -> None
     """:meth:`AuditTrail.note` when there is a trail; nothing otherwise."""
     if trail is not None:
         await trail.note(type, **fields)
+
+
+async def removed(trail: AuditTrail | None, client_id: str, revoked: int, *, actor: str,
+                  reason: str) -> None:
+    """Record a client's removal by ``actor``, then the ``revoked`` tokens and codes its
+    removal took with it: ``token.revoked`` by ``cascade`` (none when it had none)."""
+    if trail is None:
+        return
+    await trail.note("client.removed", actor=actor, client=client_id, reason=reason)
+    if revoked:
+        await trail.note("token.revoked", actor="cascade", client=client_id, by="cascade",
+                         reason="client removed", count=str(revoked))
