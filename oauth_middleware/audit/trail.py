@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from oauth_middleware import request_id
-from oauth_middleware.audit.events import Event, EventType, scopes_text
+from oauth_middleware.audit.events import Event, EventType, check, flat, scopes_text
 from oauth_middleware.store import StreamEvent
 
 if TYPE_CHECKING:
@@ -64,14 +64,22 @@ class AuditTrail:
                      user=user, grant=grant, fingerprint=fingerprint,
                      request_id=request_id.current() or "", details=details)
 
-    def stream_event(self, event: Event, *, lost: EventType | None = None) -> StreamEvent:
-        """``event`` for the store to write with a script's change (``lost``: its type when
-        the script refuses the change for a replay); the store adds grant and fingerprint,
-        and tells the logger and the hook of the event the script wrote, whichever it was
-        (:meth:`heard`), when anything listens."""
-        fields = event.fields()
-        del fields["type"]
-        return StreamEvent(event.type, tuple(fields.items()), self.retention, lost or "",
+    def stream_event(self, type: EventType, *, lost: EventType | None = None,
+                     actor: str = "", client: str = "", user: str = "", grant: str = "",
+                     fingerprint: str = "", scopes: Iterable[str] | None = None,
+                     **details: str) -> StreamEvent:
+        """An event of now (the arguments of :meth:`event`) for the store to write with a
+        script's change (``lost``: its type when the script refuses the change for a
+        replay); the store adds grant and fingerprint, and tells the logger and the hook
+        of the event the script wrote, whichever it was (:meth:`heard`), when anything
+        listens. Built straight as the stream's fields, with the checks and cleaning of
+        :class:`Event` but not one: this runs on every token request."""
+        check(type, details)
+        if scopes is not None:
+            details["scopes"] = scopes_text(scopes)
+        fields = flat(self.store.clock(), actor, client, user, grant, fingerprint,
+                      request_id.current() or "", details)
+        return StreamEvent(type, tuple(fields.items()), self.retention, lost or "",
                            heard=self.heard if self.listening() else None)
 
     async def heard(self, entry_id: str, fields: dict[str, str]) -> None:

@@ -47,11 +47,11 @@ class RevocationEndpoint(FormEndpoint):
         if record is not None and record.client_id == client.client_id:
             whole = isinstance(record, RefreshToken)
             audit = self.config.audit
-            written = None if audit is None else audit.stream_event(audit.event(
+            written = None if audit is None else audit.stream_event(
                 "token.revoked", actor=f"client:{client.client_id}", client=client.client_id,
                 user=record.subject if record.subject_type == "user" else "",
                 grant=record.grant_id, fingerprint=record.fingerprint, by="client",
-                reason="grant" if whole else "access token"))
+                reason="grant" if whole else "access token")
             if whole:
                 await self.store.revoke_grant(record.grant_id, event=written)
             else:

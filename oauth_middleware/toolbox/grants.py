@@ -62,8 +62,8 @@ def _event(audit: AuditTrail | None, type: EventType, actor: str, client_id: str
     """The event of an issue by tooling (None: no trail); ``by`` is the actor's kind."""
     if audit is None:
         return None
-    return audit.stream_event(audit.event(type, actor=actor, client=client_id, user=user or "",
-                                          scopes=scopes, by=actor.partition(":")[0]))
+    return audit.stream_event(type, actor=actor, client=client_id, user=user or "",
+                              scopes=scopes, by=actor.partition(":")[0])
 
 
 def _user(user: str) -> str:

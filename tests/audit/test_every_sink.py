@@ -210,3 +210,28 @@ async def test_nothing_listening_builds_no_event_for_the_sinks(
     assert answer.status_code == 200
     assert [e.type for e in await events(store)] == ["token.issued"]
     assert heard == []
+
+
+@pytest.mark.rule("rest.no-secret-in-events")
+async def test_any_printable_text_travels_through_the_script_unchanged_and_control_characters_never(
+        store: TokenStore) -> None:
+    """The script gets the fields joined by a control character: quotes, backslashes,
+    separators of other formats and any script come through as they were; a control
+    character never reaches it (the audit layer replaced it), so no value can forge a
+    field of its own."""
+    from oauth_middleware.store import StreamEvent
+    from oauth_middleware.toolbox import issue_token, register_client
+
+    hooked: list[Event] = []
+    trail = AuditTrail(store, on_event=hooked.append)
+    await register_client(store, "Web", "web", "https://a.example/cb", public=False,
+                          scopes_list=["read"])
+    odd = 'ålice "q" \\ ☃ {x}:[y],z'
+    await issue_token(store, "web", user=odd, audit=trail)
+    forged = await issue_token(store, "web", user="mallory\x1factor\x1fadmin:root", audit=trail)
+    first, second = await events(store)
+    assert first.user == odd and hooked[0].user == odd
+    assert (second.user, second.actor) == ("mallory?actor?admin:root", "host")
+    assert second.fingerprint == forged.token.fingerprint
+    with pytest.raises(ValueError, match="control character"):
+        StreamEvent("token.issued", (("user", "a\x1fb"),), 10).args()
