@@ -18,7 +18,7 @@ from oauth_middleware.store import TokenStore
 PACKAGE = Path(oauth_middleware.__file__).parent
 
 _LEAVES = ("errors", "signing", "security", "limits", "redaction", "redirects", "hooks", "body",
-           "content_length", "transport", "safe_fetch")
+           "content_length", "transport", "safe_fetch", "tracing")
 #: Which units each unit may import (DESIGN.md "Layers"); a leaf imports nothing of ours.
 MAY_IMPORT: dict[str, frozenset[str]] = {
     **{leaf: frozenset() for leaf in _LEAVES},
@@ -67,7 +67,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "middleware": frozenset({"body", "dpop", "error_response", "errors", "extraction",
                              "identity", "metrics", "models", "preflight", "redaction",
                              "resource_metadata", "scopes", "settings_checks", "store",
-                             "transport", "verdict", "verifier"}),
+                             "tracing", "transport", "verdict", "verifier"}),
     "decorators": frozenset({"error_response", "errors", "middleware", "models",
                              "resource_metadata", "scopes", "verdict"}),
     # openapi: imported lazily, only when FastAPI asks for the dependency's signature.
@@ -89,7 +89,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
                          "extraction", "hooks", "identity", "keyring", "limits", "metrics",
                          "models", "pkce", "policy", "redaction", "redirects", "request_id",
                          "resource_indicators", "safe_fetch", "security", "settings_checks",
-                         "signing", "store", "transport", "verifier", "web"}),
+                         "signing", "store", "tracing", "transport", "verifier", "web"}),
     # The admin: the toolbox and the shared web helpers, never the server's internals.
     "admin": frozenset({"audit", "content_length", "csrf", "errors", "hooks", "identity", "limits",
                         "models", "redaction", "redirects", "request_id", "scope_registry",
