@@ -54,6 +54,13 @@ class Sinks:
                 if r.name == "oauth_middleware.audit" and hasattr(r, "audit_event")]
 
 
+@pytest.fixture
+def sinks(caplog: pytest.LogCaptureFixture) -> Sinks:
+    """The audit logger at INFO, recorded, and a hook recording what it was given."""
+    caplog.set_level(logging.INFO, "oauth_middleware.audit")
+    return Sinks(caplog)
+
+
 async def streamed(store: TokenStore) -> list[Fields]:
     return [e.fields() for e in await events(store)]
 
@@ -86,10 +93,8 @@ def _items(fields: Fields) -> list[tuple[str, str]]:
 
 @pytest.mark.rule("rest.no-secret-in-events")
 async def test_a_code_replay_lost_inside_the_script_reaches_the_logger_and_the_hook(
-        store: TokenStore, caplog: pytest.LogCaptureFixture,
+        store: TokenStore, sinks: Sinks, caplog: pytest.LogCaptureFixture,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    caplog.set_level(logging.INFO, "oauth_middleware.audit")
-    sinks = Sinks(caplog)
     web = await confidential(store)
     code = await new_code(store, "web")
     stale_reads(store, monkeypatch)
@@ -110,10 +115,8 @@ async def test_a_code_replay_lost_inside_the_script_reaches_the_logger_and_the_h
 
 @pytest.mark.rule("rest.no-secret-in-events")
 async def test_a_refresh_reuse_lost_inside_the_script_reaches_the_logger_and_the_hook(
-        store: TokenStore, caplog: pytest.LogCaptureFixture,
+        store: TokenStore, sinks: Sinks, caplog: pytest.LogCaptureFixture,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    caplog.set_level(logging.INFO, "oauth_middleware.audit")
-    sinks = Sinks(caplog)
     web = await confidential(store)
     trail = AuditTrail(store, on_event=sinks.hook)
     async with http(audited_app(store, trail)) as client:
@@ -135,11 +138,9 @@ async def test_a_refresh_reuse_lost_inside_the_script_reaches_the_logger_and_the
 
 
 async def test_fifty_racing_redemptions_tell_the_hook_every_event_the_stream_has(
-        store: TokenStore, caplog: pytest.LogCaptureFixture) -> None:
+        store: TokenStore, sinks: Sinks) -> None:
     """Losers refused by their own read of the used code and losers refused inside the
     script alike: one sink's events are every sink's."""
-    caplog.set_level(logging.INFO, "oauth_middleware.audit")
-    sinks = Sinks(caplog)
     web = await confidential(store)
     code = await new_code(store, "web")
     async with http(audited_app(store, AuditTrail(store, on_event=sinks.hook))) as client:
@@ -152,12 +153,10 @@ async def test_fifty_racing_redemptions_tell_the_hook_every_event_the_stream_has
 
 
 async def test_issues_codes_and_revocations_reach_every_sink_with_the_same_fields(
-        store: TokenStore, caplog: pytest.LogCaptureFixture) -> None:
+        store: TokenStore, sinks: Sinks) -> None:
     """The other script-written events too: client credentials, a redemption, a rotation
     and a revocation (a second revocation of the same token writes nothing, and tells
     nobody)."""
-    caplog.set_level(logging.INFO, "oauth_middleware.audit")
-    sinks = Sinks(caplog)
     web = await confidential(store)
     async with http(audited_app(store, AuditTrail(store, on_event=sinks.hook))) as client:
         cc = (await client.post(TOKEN_PATH, data={"grant_type": "client_credentials"},
@@ -178,9 +177,7 @@ async def test_issues_codes_and_revocations_reach_every_sink_with_the_same_field
 
 
 async def test_a_code_issued_at_the_authorization_endpoint_reaches_every_sink(
-        store: TokenStore, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, "oauth_middleware.audit")
-    sinks = Sinks(caplog)
+        store: TokenStore, sinks: Sinks, caplog: pytest.LogCaptureFixture) -> None:
     async with open_harness(store, audit=AuditTrail(store, on_event=sinks.hook)) as harness:
         page = await harness.consent("alice", **WEB)
         response = await harness.decide(page, scopes=["polls:read"])
