@@ -24,6 +24,10 @@ from oauth_middleware.toolbox import issue_code, issue_token, register_client, r
 from tests.account.harness import PAGE, csrf_of, world
 from tests.admin.harness import KEY, USER_HEADER, Admin, HeaderUsers, build_host
 from tests.audit.harness import assert_absent, events, log_text, raw_stream
+from tests.server.authorize_harness import open_harness
+from tests.server.test_par import ASK, PAR
+from tests.server.test_par import confidential as par_client
+from tests.server.token_harness import auth_of
 
 CB = "https://a.example/cb"
 
@@ -141,3 +145,27 @@ async def test_a_person_revoking_on_the_connected_apps_page_is_the_actor(
         ("token.revoked", "user:alice", "alice", "web", "", "user"),
     ]
     assert_absent([t.access_token for t in issued.values()], await raw_stream(store))
+
+
+@pytest.mark.rule("rest.no-secret-in-events")
+async def test_a_pushed_request_and_a_client_change_are_events_of_their_actor(
+        store: TokenStore) -> None:
+    """``request.pushed`` (RFC 9126) names the client, never the request_uri; an admin's
+    edit of a client is ``client.changed`` by that admin."""
+    trail = AuditTrail(store)
+    async with open_harness(store, audit=trail) as harness:
+        pc = await par_client(store)
+        pushed = await harness.http.post(PAR, data=ASK, headers=auth_of(pc))
+    assert pushed.status_code == 201, pushed.text
+    async with Admin(build_host(store, audit=trail)) as admin:
+        page = await admin.get("/admin/clients/pc/")
+        assert page.status_code == 200
+        added = await admin.post("/admin/clients/pc/redirect-uris/add",
+                                 {"uri": "https://a.example/two"})
+    assert added.status_code == 303, added.text
+    found = [(e.type, e.actor, e.client, dict(e.details)) for e in await events(store)]
+    assert found == [("request.pushed", "client:pc", "pc", {}),
+                     ("client.changed", "admin:alice", "pc", {"changed": "redirect_uris"})]
+    assert pc.client_secret is not None
+    assert_absent([pushed.json()["request_uri"].rsplit(":", 1)[-1], pc.client_secret],
+                  await raw_stream(store))
