@@ -27,6 +27,7 @@ from demo.sessions import SessionBackend, Sessions
 from oauth_middleware import OAuthMiddleware, TokenStore
 from oauth_middleware.account import ConnectedAppsApp
 from oauth_middleware.admin import AdminApp
+from oauth_middleware.audit import AuditTrail
 from oauth_middleware.health import Health
 from oauth_middleware.metrics.prometheus import PrometheusMetrics
 from oauth_middleware.request_id import RequestIdMiddleware
@@ -54,6 +55,8 @@ def create_app(*, base_url: str = "http://127.0.0.1:8000", store: TokenStore | N
     # /metrics, /healthz, /readyz (docs/operating.md); a real deployment keeps /metrics off
     # the public network
     metrics = PrometheusMetrics(store)
+    # The audit trail (docs/events.md): the admin's Events page lists what happened
+    audit = AuditTrail(store)
     server = AuthorizationServer(
         store=store, issuer=issuer, secret_key=key, login_url="/login",
         verify_password=users.verify_password, debug=True,
@@ -61,7 +64,7 @@ def create_app(*, base_url: str = "http://127.0.0.1:8000", store: TokenStore | N
         registration=RegistrationPolicy(),
         # OpenID Connect: who signed in and when, their claims, remembered consent, logout
         authenticate=sessions.authenticate, openid=OpenIDProvider(userinfo=users.userinfo),
-        remember_consent=REMEMBER_CONSENT, logout=sessions.end, metrics=metrics,
+        remember_consent=REMEMBER_CONSENT, logout=sessions.end, metrics=metrics, audit=audit,
     )
     mcp = McpEndpoint(store=store, base_url=base_url, issuer=issuer)
     client = DemoClient(base_url=base_url, secret=client_secret or "", signing_key=key)
@@ -81,11 +84,12 @@ def create_app(*, base_url: str = "http://127.0.0.1:8000", store: TokenStore | N
         await store.aclose()
 
     pages = Pages(sessions, base_url=base_url, embedded=store.embedded)
-    admin = AdminApp(store=store, secret_key=key, login_url="/login", debug=True,
+    admin = AdminApp(store=store, secret_key=key, login_url="/login", debug=True, audit=audit,
                      is_admin=lambda request: users.is_admin(sessions.user(request)))
     # Where people see and revoke what they authorized: behind the same login as auth/.
     connected_apps = ConnectedAppsApp(store=store, secret_key=key, login_url="/login",
-                                      authenticate=sessions.authenticate, debug=True)
+                                      authenticate=sessions.authenticate, debug=True,
+                                      audit=audit)
     app = Starlette(
         routes=[*pages.routes, *polls.routes, *client.routes,
                 *DeviceDemo(base_url=base_url, http=client._http).routes, Mount("/oauth", server),

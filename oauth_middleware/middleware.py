@@ -15,11 +15,12 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from time import perf_counter
+from typing import Any
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from oauth_middleware import extraction, redaction, resource_metadata, settings_checks
+from oauth_middleware import extraction, redaction, resource_metadata, settings_checks, tracing
 from oauth_middleware.body import ReplayedBody
 from oauth_middleware.dpop.resource import ResourceProofs, base_url
 from oauth_middleware.error_response import ErrorResponse, render
@@ -112,8 +113,11 @@ class OAuthMiddleware:
         #: Where requests are counted (:mod:`oauth_middleware.metrics`); without metrics the
         #: token source is called directly, so the hot path reads no clock for them.
         self.metrics = metrics if metrics is not None else NO_METRICS
-        self._resolve: Callable[[str], Awaitable[AccessToken | None]] = (
+        self._untraced: Callable[[str], Awaitable[AccessToken | None]] = (
             self._timed_resolve if self.metrics.enabled else self.verifier.resolve)
+        #: A span per resolution when OpenTelemetry is configured (:mod:`.tracing`).
+        self._tracer: Any = tracing.tracer()
+        self._resolve = self._untraced if self._tracer is None else self._traced_resolve
         #: DPoP-bound tokens (RFC 9449 §7); ``htu`` is checked against ``public_url``.
         self.dpop = _resource_proofs(store if store is not None else verifier, public_url,
                                      self.resource, dpop_nonce, require_dpop)
@@ -269,6 +273,13 @@ class OAuthMiddleware:
         """The refusal of a request without a token: where only DPoP-bound tokens are taken
         its challenge names the DPoP scheme, never Bearer (RFC 9449 §7.1)."""
         return DPoPMissingToken() if self.dpop.required else MissingToken()
+
+    async def _traced_resolve(self, token: str) -> AccessToken | None:
+        """The token source's answer in a span saying whether it found the token."""
+        with self._tracer.start_as_current_span(f"{tracing.NAME}.resolve") as span:
+            found = await self._untraced(token)
+            span.set_attribute("oauth.token.found", found is not None)
+            return found
 
     async def _timed_resolve(self, token: str) -> AccessToken | None:
         """The token source's answer, its wait observed (metrics on only)."""

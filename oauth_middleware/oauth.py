@@ -64,7 +64,8 @@ class OAuth:
         self.debug = debug
         self.login_url = login_url
         self.authenticate = authenticate
-        #: Where the server and the admin send their events (:mod:`oauth_middleware.audit`).
+        #: Where the server, the admin and the connected-apps page send their events
+        #: (:mod:`oauth_middleware.audit`).
         self.audit = audit
         #: The protected resource (RFC 9728) the middleware serves, its issuer filled in.
         self.resource = protected_resource(resource, issuer)
@@ -117,7 +118,7 @@ class OAuth:
         _refuse_shared("connected_apps", options)
         return ConnectedAppsApp(store=self.store, secret_key=self.signing_key,
                                 login_url=self.login_url, authenticate=self.authenticate,
-                                debug=self.debug, **options)
+                                debug=self.debug, audit=self.audit, **options)
 
     def _middleware_options(self, scopes: Any, options: dict[str, Any]) -> dict[str, Any]:
         _refuse_shared("middleware", options)

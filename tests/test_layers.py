@@ -18,7 +18,7 @@ from oauth_middleware.store import TokenStore
 PACKAGE = Path(oauth_middleware.__file__).parent
 
 _LEAVES = ("errors", "signing", "security", "limits", "redaction", "redirects", "hooks", "body",
-           "content_length", "transport", "safe_fetch")
+           "content_length", "transport", "safe_fetch", "tracing")
 #: Which units each unit may import (DESIGN.md "Layers"); a leaf imports nothing of ours.
 MAY_IMPORT: dict[str, frozenset[str]] = {
     **{leaf: frozenset() for leaf in _LEAVES},
@@ -67,7 +67,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "middleware": frozenset({"body", "dpop", "error_response", "errors", "extraction",
                              "identity", "metrics", "models", "preflight", "redaction",
                              "resource_metadata", "scopes", "settings_checks", "store",
-                             "transport", "verdict", "verifier"}),
+                             "tracing", "transport", "verdict", "verifier"}),
     "decorators": frozenset({"error_response", "errors", "middleware", "models",
                              "resource_metadata", "scopes", "verdict"}),
     # openapi: imported lazily, only when FastAPI asks for the dependency's signature.
@@ -79,7 +79,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
                           "toolbox"}),
     "wsgi": frozenset({"middleware", "models", "scopes", "store"}),
     # The management layer.
-    "toolbox": frozenset({"keyring", "limits", "models", "pkce", "policy", "redirects",
+    "toolbox": frozenset({"audit", "keyring", "limits", "models", "pkce", "policy", "redirects",
                           "resource_indicators", "scopes", "security", "settings_checks",
                           "signing", "store"}),
     "scope_registry": frozenset({"models", "scopes", "store", "toolbox"}),
@@ -89,14 +89,15 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
                          "extraction", "hooks", "identity", "keyring", "limits", "metrics",
                          "models", "pkce", "policy", "redaction", "redirects", "request_id",
                          "resource_indicators", "safe_fetch", "security", "settings_checks",
-                         "signing", "store", "transport", "verifier", "web"}),
+                         "signing", "store", "tracing", "transport", "verifier", "web"}),
     # The admin: the toolbox and the shared web helpers, never the server's internals.
     "admin": frozenset({"audit", "content_length", "csrf", "errors", "hooks", "identity", "limits",
                         "models", "redaction", "redirects", "request_id", "scope_registry",
                         "settings_checks", "store", "toolbox", "transport", "web"}),
     # The connected-apps page: a person's own grants, through the store and the web helpers.
-    "account": frozenset({"content_length", "csrf", "hooks", "identity", "models", "redaction",
-                          "redirects", "settings_checks", "store", "transport", "web"}),
+    "account": frozenset({"audit", "content_length", "csrf", "hooks", "identity", "models",
+                          "redaction", "redirects", "request_id", "settings_checks", "store",
+                          "transport", "web"}),
     # device-login (RFC 8628's reference client) applies the loopback rule to the issuer.
     "cli": frozenset({"audit", "discovery", "errors", "keyring", "limits", "models",
                       "scope_registry", "security", "store", "toolbox", "transport"}),

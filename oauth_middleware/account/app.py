@@ -8,7 +8,8 @@ an access token of alice's, held by a client, must never revoke alice's other ap
 
 Every POST needs a CSRF token bound to the signed-in person and a same-site origin;
 what it names (a grant id, a client id) is only ever looked for among that person's
-own grants, by the store script that revokes it.
+own grants, by the store script that revokes it. Given an audit trail, each revocation
+is recorded as ``token.revoked`` by the person (actor ``user:<id>``, ``by`` ``user``).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from oauth_middleware import settings_checks
+from oauth_middleware import request_id, settings_checks
 from oauth_middleware.account.forms import FIELD, Refused, read_form
 from oauth_middleware.account.page import NOTICES, render, show
+from oauth_middleware.audit import AuditTrail, note
 from oauth_middleware.csrf import CsrfTokens
 from oauth_middleware.hooks import run_hook
 from oauth_middleware.identity import ACCESS_TOKEN_PARAM, carries_bearer
@@ -50,9 +52,11 @@ class ConnectedAppsApp:
 
     def __init__(self, *, store: TokenStore, secret_key: str | bytes | None = None,
                  login_url: str = "/login", authenticate: Authenticate = user_from_scope,
-                 debug: bool = False, retry_after: int = 5) -> None:
+                 debug: bool = False, retry_after: int = 5,
+                 audit: AuditTrail | None = None) -> None:
         settings_checks.check_options("ConnectedAppsApp", settings_checks.ACCOUNT, locals())
         self.store = store
+        self.audit = audit
         self.login_url = login_url
         self.authenticate = authenticate
         self.retry_after = retry_after
@@ -127,6 +131,7 @@ class ConnectedAppsApp:
         grant_id = form.get("grant_id", "")[:MAX_ID]
         if not await self.store.revoke_user_grant(user, grant_id):
             raise Refused(404, NOTHING_REVOKED)
+        await self._revoked(request, user, grant=grant_id, reason="grant")
         return self._done(request, "revoked")
 
     async def _disconnect(self, request: Request, user: str, form: dict[str, str]) -> Response:
@@ -135,7 +140,16 @@ class ConnectedAppsApp:
             raise Refused(404, NOTHING_REVOKED)
         if await self.store.revoke_user_client(user, client_id) == (0, 0):
             raise Refused(404, NOTHING_REVOKED)
+        await self._revoked(request, user, client=client_id,
+                            reason="every grant of the client, its remembered consent")
         return self._done(request, "disconnected")
+
+    async def _revoked(self, request: Request, user: str, **fields: str) -> None:
+        """Record the person's revocation (when the page keeps a trail)."""
+        if self.audit is not None:
+            request_id.adopt(request.scope)
+        await note(self.audit, "token.revoked", actor=f"user:{user}", user=user, by="user",
+                   **fields)
 
     @staticmethod
     def _done(request: Request, notice: str) -> Response:

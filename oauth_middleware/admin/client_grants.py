@@ -1,6 +1,7 @@
 """Granting and revoking from a client's page (RFC 6749 §4.1.2, §5.1; RFC 7009 §2).
 
 Issuing a token or a code goes through ``toolbox.issue_token`` / ``issue_code``
+(which record ``token.issued`` / ``code.issued`` by this admin, with the write itself)
 under the client's scope rules (the lifetime typed is read by the toolbox's
 ``parse_token_lifetime``), and the value is shown once. Revoking one
 token names it by grant id and fingerprint (``toolbox.revoke_access_token``);
@@ -33,13 +34,10 @@ async def issue_token_page(req: AdminRequest) -> Response:
     try:
         issued = await issue_token(req.store, client.client_id, user=form.get("user") or None,
                                    scopes=form.get("scopes").split() or None,
-                                   lifetime=parse_token_lifetime(form.get("lifetime")))
+                                   lifetime=parse_token_lifetime(form.get("lifetime")),
+                                   audit=req.trail(), actor=req.actor)
     except (ValueError, OAuthError) as exc:
         return await render_client(req, status_code=400, errors={"token": problem(exc)})
-    token = issued.token
-    await req.audit("token.issued", client=client.client_id, user=token.user or "",
-                    grant=token.grant_id, fingerprint=token.fingerprint, scopes=token.scopes,
-                    by="admin")
     return shown_once.tokens(req, issued)
 
 
@@ -50,7 +48,8 @@ async def issue_code_page(req: AdminRequest) -> Response:
         issued = await issue_code(req.store, client.client_id, user=form.get("user"),
                                   redirect_uri=form.raw("redirect_uri"),
                                   scopes=form.get("scopes").split() or None,
-                                  code_challenge=form.get("code_challenge") or None)
+                                  code_challenge=form.get("code_challenge") or None,
+                                  audit=req.trail(), actor=req.actor)
     except (ValueError, OAuthError) as exc:
         return await render_client(req, status_code=400, errors={"code": problem(exc)})
     return shown_once.code(req, issued)

@@ -61,8 +61,7 @@ async def delete(req: AdminRequest) -> Response:
         return await render_client(req, status_code=400, errors={
             "delete": "Tick the box to confirm: deleting revokes every token of the client."})
     await require_client(req.store, client_id)
-    await remove_client(req.store, client_id)
-    await req.audit("client.removed", client=client_id, reason="its grants revoked")
+    await remove_client(req.store, client_id, audit=req.trail(), actor=req.actor)
     return req.see_other("/clients/", done="deleted")
 
 

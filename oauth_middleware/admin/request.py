@@ -14,7 +14,7 @@ from oauth_middleware.admin.config import AdminConfig
 from oauth_middleware.admin.csrf import FIELD, CsrfTokens
 from oauth_middleware.admin.forms import Form
 from oauth_middleware.admin.rendering import NOTICES, render
-from oauth_middleware.audit import EventType, note
+from oauth_middleware.audit import AuditTrail, EventType, note
 from oauth_middleware.store import TokenStore
 from oauth_middleware.web import redirect
 
@@ -57,11 +57,21 @@ class AdminRequest:
             **context,
         )
 
-    async def audit(self, type: EventType, **fields: Any) -> None:
-        """Record what this admin just changed (when the admin keeps a trail)."""
+    @property
+    def actor(self) -> str:
+        """This admin, as audit events name who acted."""
+        return f"admin:{self.user}"
+
+    def trail(self) -> AuditTrail | None:
+        """The admin's audit trail (None: it keeps none), its events carrying this
+        request's id."""
         if self.config.audit is not None:
             request_id.adopt(self.request.scope)
-        await note(self.config.audit, type, actor=f"admin:{self.user}", **fields)
+        return self.config.audit
+
+    async def audit(self, type: EventType, **fields: Any) -> None:
+        """Record what this admin just changed (when the admin keeps a trail)."""
+        await note(self.trail(), type, actor=self.actor, **fields)
 
     def see_other(self, path: str, **query: object) -> Response:
         """303 to an admin page: after a POST the browser GETs the result (never re-posts)."""

@@ -6,6 +6,7 @@ from oauth_middleware.audit.trail import (
     AuditTrail,
     OnEvent,
     note,
+    removed,
 )
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "EventType",
     "OnEvent",
     "note",
+    "removed",
 ]

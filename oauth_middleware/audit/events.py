@@ -50,6 +50,27 @@ def scopes_text(scopes: Iterable[str]) -> str:
     return " ".join(sorted(scopes))
 
 
+def check(type: str, details: Mapping[str, str]) -> None:
+    """Refuse an unknown event type or a detail outside :data:`DETAILS`."""
+    if type not in EVENT_TYPES:
+        raise ValueError(f"unknown audit event type {type!r}")
+    if not details.keys() <= DETAILS:
+        unknown = set(details) - DETAILS
+        raise ValueError(f"audit event details {sorted(unknown)} are not among "
+                         f"{sorted(DETAILS)}")
+
+
+def flat(time: float, actor: str, client: str, user: str, grant: str, fingerprint: str,
+         request_id: str, details: Mapping[str, str]) -> dict[str, str]:
+    """An event's fields but its type, as flat strings in :data:`FIELDS` order (empty ones
+    left out, every value :func:`clean`), details after the named ones: the one shape of
+    a stream entry, a log line's ``extra`` and a hook's event (:meth:`Event.fields`)."""
+    pairs = (("time", f"{time:.3f}"), ("actor", actor), ("client", client), ("user", user),
+             ("grant", grant), ("fingerprint", fingerprint), ("request_id", request_id),
+             *sorted(details.items()))
+    return {k: clean(v) for k, v in pairs if v}
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One audit event. ``actor`` says who acted: ``client:<id>``, ``user:<id>`` (a person
@@ -69,20 +90,13 @@ class Event:
     id: str = ""
 
     def __post_init__(self) -> None:
-        if self.type not in EVENT_TYPES:
-            raise ValueError(f"unknown audit event type {self.type!r}")
-        unknown = set(self.details) - DETAILS
-        if unknown:
-            raise ValueError(f"audit event details {sorted(unknown)} are not among "
-                             f"{sorted(DETAILS)}")
+        check(self.type, self.details)
 
     def fields(self) -> dict[str, str]:
-        """The event as flat strings (empty ones left out), details after the named ones."""
-        named = {"type": self.type, "time": f"{self.time:.3f}", "actor": self.actor,
-                 "client": self.client, "user": self.user, "grant": self.grant,
-                 "fingerprint": self.fingerprint, "request_id": self.request_id}
-        pairs = {**named, **{k: self.details[k] for k in sorted(self.details)}}
-        return {k: clean(v) for k, v in pairs.items() if v}
+        """The event as flat strings (:func:`flat`), its type first."""
+        return {"type": self.type, **flat(self.time, self.actor, self.client, self.user,
+                                          self.grant, self.fingerprint, self.request_id,
+                                          self.details)}
 
     def with_id(self, entry_id: str) -> Event:
         return replace(self, id=entry_id)

@@ -2,8 +2,10 @@
 logger and the host's ``on_event`` hook.
 
 Where a change is one Lua script (issuing, redeeming a code, rotating a refresh token,
-revoking a token or a grant), the store writes the event with it (``store._events``);
-the trail then only tells the logger and the hook (:meth:`AuditTrail.announce`). Every
+revoking a token or a grant), the store writes the event with it (``store._events``)
+and, once the script answered, hands the event it wrote back (:meth:`AuditTrail.heard`):
+on one server the script itself chooses ``code.redeemed`` or ``code.replayed``, so only
+the store knows which event the logger and the hook are to hear. Every
 other change is recorded after it answered (:meth:`AuditTrail.record`: one ``XADD``,
 then the same announcement).
 
@@ -22,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from oauth_middleware import request_id
-from oauth_middleware.audit.events import Event, EventType, scopes_text
+from oauth_middleware.audit.events import Event, EventType, check, flat, scopes_text
 from oauth_middleware.store import StreamEvent
 
 if TYPE_CHECKING:
@@ -62,13 +64,29 @@ class AuditTrail:
                      user=user, grant=grant, fingerprint=fingerprint,
                      request_id=request_id.current() or "", details=details)
 
-    def stream_event(self, event: Event, *, lost: EventType | None = None) -> StreamEvent:
-        """``event`` for the store to write with a script's change (``lost``: its type when
-        the script refuses the change for a replay); the store adds grant and fingerprint.
-        """
-        fields = event.fields()
-        del fields["type"], fields["time"]
-        return StreamEvent(event.type, tuple(fields.items()), self.retention, lost or "")
+    def stream_event(self, type: EventType, *, lost: EventType | None = None,
+                     actor: str = "", client: str = "", user: str = "", grant: str = "",
+                     fingerprint: str = "", scopes: Iterable[str] | None = None,
+                     **details: str) -> StreamEvent:
+        """An event of now (the arguments of :meth:`event`) for the store to write with a
+        script's change (``lost``: its type when the script refuses the change for a
+        replay); the store adds grant and fingerprint, and tells the logger and the hook
+        of the event the script wrote, whichever it was (:meth:`heard`), when anything
+        listens. Built straight as the stream's fields, with the checks and cleaning of
+        :class:`Event` but not one: this runs on every token request."""
+        check(type, details)
+        if scopes is not None:
+            details["scopes"] = scopes_text(scopes)
+        fields = flat(self.store.clock(), actor, client, user, grant, fingerprint,
+                      request_id.current() or "", details)
+        return StreamEvent(type, tuple(fields.items()), self.retention, lost or "",
+                           heard=self.heard if self.listening() else None)
+
+    async def heard(self, entry_id: str, fields: dict[str, str]) -> None:
+        """Announce an event the store wrote with its change, from the stream's fields."""
+        event = Event.from_fields(entry_id, fields)
+        if event is not None:
+            await self.announce(event)
 
     async def record(self, event: Event) -> Event:
         """Write ``event`` to the stream, then announce it; the event with its stream id."""
@@ -144,3 +162,15 @@ async def note(trail: AuditTrail | None, type: EventType, **fields: Any) -> None
     """:meth:`AuditTrail.note` when there is a trail; nothing otherwise."""
     if trail is not None:
         await trail.note(type, **fields)
+
+
+async def removed(trail: AuditTrail | None, client_id: str, revoked: int, *, actor: str,
+                  reason: str) -> None:
+    """Record a client's removal by ``actor``, then the ``revoked`` tokens and codes its
+    removal took with it: ``token.revoked`` by ``cascade`` (none when it had none)."""
+    if trail is None:
+        return
+    await trail.note("client.removed", actor=actor, client=client_id, reason=reason)
+    if revoked:
+        await trail.note("token.revoked", actor="cascade", client=client_id, by="cascade",
+                         reason="client removed", count=str(revoked))

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import click
 
 from oauth_middleware.cli.context import run
-from oauth_middleware.cli.events import noted
+from oauth_middleware.cli.events import audit_setting, cli_trail, noted
 from oauth_middleware.cli.output import (
     client_dict,
     echo_fields,
@@ -248,8 +248,13 @@ def remove(client_id: str, as_json: bool) -> None:
     Nothing more is issued to it from the moment it is deleted; then every token
     it ever had is revoked, including any an earlier, interrupted removal left.
     """
-    if not run(noted(lambda store: remove_client(store, client_id), "client.removed",
-                     client=client_id, reason="its grants revoked")):
+    setting = audit_setting()
+
+    async def work(store: TokenStore) -> bool:
+        return await remove_client(store, client_id, audit=await cli_trail(store, setting),
+                                   actor="cli")
+
+    if not run(work):
         raise click.ClickException(f"no client {client_id!r}")
     if as_json:
         emit_json({"client_id": client_id, "removed": True})

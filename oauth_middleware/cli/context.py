@@ -90,6 +90,9 @@ class Settings:
     redis_url: str | None
     prefix: str | None
     factory: StoreFactory
+    #: ``--audit``/``--no-audit``: record the CLI's changes as audit events, or never;
+    #: None (neither given): when the store's event stream exists (:mod:`.events`).
+    audit: bool | None = None
 
 
 def one_line(text: str) -> str:

@@ -5,9 +5,13 @@
 interrupted, or after ``--limit`` events or ``--idle`` seconds without one. Every value
 comes from the store, so text output goes through :func:`.output.printable`.
 
-Commands that change clients or tokens record their own events with the actor ``cli``
-(:func:`noted`) when the store has an audit trail (its stream exists), with the trail's
-default bound: the app's ``retention`` trims it again on its next write.
+Commands that issue tokens, revoke them or change clients record their own events with
+the actor ``cli`` (:func:`noted`, :func:`cli_trail`): with ``--audit`` (or
+``OAUTH_MIDDLEWARE_AUDIT=1``) always, with ``--no-audit`` never, and by default when the
+store's event stream exists, which it does once the app with an audit trail wrote an
+event. The CLI does not know the app's ``retention``: it bounds the stream at the
+trail's default or the stream's present length, whichever is more, so it never trims
+away events the app keeps (the app's next write trims to its own bound).
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from typing import Any, TypeVar
 
 import click
 
-from oauth_middleware.audit import EVENT_TYPES, AuditTrail, Event, EventType
-from oauth_middleware.cli.context import run
+from oauth_middleware.audit import EVENT_TYPES, RETENTION, AuditTrail, Event, EventType
+from oauth_middleware.audit.trail import MAX_RETENTION
+from oauth_middleware.cli.context import Settings, run
 from oauth_middleware.cli.output import emit_json, json_option, printable, when
 from oauth_middleware.store import TokenStore
 
@@ -116,15 +121,35 @@ async def follow(store: TokenStore, after: str, show: Callable[[Event], None], *
     return shown
 
 
+def audit_setting() -> bool | None:
+    """The root group's ``--audit``/``--no-audit`` (None: neither)."""
+    settings = click.get_current_context().find_object(Settings)
+    return None if settings is None else settings.audit
+
+
+async def cli_trail(store: TokenStore, setting: bool | None) -> AuditTrail | None:
+    """The trail the CLI records in (None: none), as ``setting`` (:func:`audit_setting`)
+    says; bounded so as never to trim what the app keeps (see the module's text)."""
+    if setting is False:
+        return None
+    length = await store.events.length()
+    if setting is None and not length:
+        return None
+    return AuditTrail(store, retention=min(MAX_RETENTION, max(RETENTION, length)))
+
+
 def noted(work: Callable[[TokenStore], Awaitable[T]], type: EventType, *,
           about: Callable[[T], dict[str, str]] | None = None, **fields: Any
           ) -> Callable[[TokenStore], Awaitable[T]]:
     """``work``, then its event (actor ``cli``, ``fields`` and those ``about`` its result
-    gives) when it changed something (a true result) and the store keeps an audit trail."""
+    gives) when it changed something (a true result) and the CLI records events."""
+    setting = audit_setting()
+
     async def both(store: TokenStore) -> T:
         result = await work(store)
-        if result and await store.events.length():
+        trail = await cli_trail(store, setting) if result else None
+        if trail is not None:
             more = about(result) if about is not None else {}
-            await AuditTrail(store).note(type, actor="cli", **fields, **more)
+            await trail.note(type, actor="cli", **fields, **more)
         return result
     return both

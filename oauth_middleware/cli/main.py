@@ -68,12 +68,18 @@ def library_logs_kept_off() -> Iterator[None]:
                    "Required: the embedded store lives inside one process.")
 @click.option("--prefix", envvar="OAUTH_MIDDLEWARE_PREFIX", show_envvar=True, metavar="PREFIX",
               help="The key prefix your app's TokenStore uses, if you changed it.")
+@click.option("--audit/--no-audit", envvar="OAUTH_MIDDLEWARE_AUDIT", show_envvar=True,
+              default=None,
+              help="Record this command's changes (tokens issued and revoked, clients "
+                   "changed) as audit events with the actor cli, or never [default: when "
+                   "the store's event stream exists, i.e. your app keeps an audit trail].")
 @click.version_option(package_name="oauth-middleware", prog_name="oauth-middleware")
 @click.pass_context
-def main(ctx: click.Context, redis_url: str | None, prefix: str | None) -> None:
+def main(ctx: click.Context, redis_url: str | None, prefix: str | None,
+         audit: bool | None) -> None:
     """Manage oauth_middleware's clients, scopes and tokens in your app's Redis."""
     factory: StoreFactory = ctx.obj if callable(ctx.obj) else connect_store
-    ctx.obj = Settings(redis_url, prefix, factory)
+    ctx.obj = Settings(redis_url, prefix, factory, audit)
     ctx.with_resource(library_logs_kept_off())
 
 

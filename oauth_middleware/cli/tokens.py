@@ -13,7 +13,7 @@ import click
 
 from oauth_middleware.cli.clients import split_scopes
 from oauth_middleware.cli.context import progress, run
-from oauth_middleware.cli.events import noted
+from oauth_middleware.cli.events import audit_setting, cli_trail, noted
 from oauth_middleware.cli.output import (
     echo_fields,
     echo_table,
@@ -66,10 +66,14 @@ def issue(client_id: str, user: str | None, scopes: tuple[str, ...], lifetime: i
     The client's scope rules and token lifetime apply, as at the token endpoint.
 
     A refresh token comes along when a --user is named and the client may refresh.
+    The issue is recorded as an audit event (token.issued, by cli) as --audit says.
     """
+    setting = audit_setting()
+
     async def work(store: TokenStore) -> dict[str, object]:
         issued = await issue_token(store, client_id, user=user,
-                                   scopes=split_scopes(scopes) or None, lifetime=lifetime)
+                                   scopes=split_scopes(scopes) or None, lifetime=lifetime,
+                                   audit=await cli_trail(store, setting), actor="cli")
         return issued.to_response(store.clock())
 
     body = run(work)

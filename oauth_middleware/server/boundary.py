@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from oauth_middleware import redaction, request_id
+from oauth_middleware import redaction, request_id, tracing
 from oauth_middleware.content_length import BodyGone, BodyTooLarge, read_bounded
 from oauth_middleware.error_response import render
 from oauth_middleware.errors import (
@@ -94,6 +94,16 @@ class JsonEndpoint:
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
+        """:meth:`_measured`, in a span when OpenTelemetry is configured (:mod:`.tracing`)."""
+        tracer = self.config.tracer
+        if tracer is None:
+            return await self._measured(request)
+        with tracer.start_as_current_span(f"{tracing.NAME}.{self.endpoint}") as span:
+            response = await self._measured(request)
+            span.set_attribute("http.response.status_code", response.status_code)
+            return response
+
+    async def _measured(self, request: Request) -> Response:
         metrics = self.config.metrics
         if not metrics.enabled:
             return await self._handle(request)

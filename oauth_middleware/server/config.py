@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+from oauth_middleware import tracing
 from oauth_middleware.audit import AuditTrail
 from oauth_middleware.limits import (
     ACCESS_LIFETIME,
@@ -197,6 +199,9 @@ class ServerConfig:
     metrics: Metrics = field(default=NO_METRICS, repr=False, compare=False)
     #: Where security-relevant events go (:mod:`oauth_middleware.audit`); None: nowhere.
     audit: AuditTrail | None = None
+    #: The OpenTelemetry tracer of the endpoints' spans (:mod:`oauth_middleware.tracing`),
+    #: found when the server is built; None: no spans.
+    tracer: Any = field(default_factory=tracing.tracer, repr=False, compare=False)
     #: The HTTPS rule (debug, or plain HTTP from this machine), set from ``debug``.
     transport: Transport = field(init=False, repr=False, compare=False)
 

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from oauth_middleware.audit import note
+from oauth_middleware.audit import note, removed
 from oauth_middleware.error_response import render
 from oauth_middleware.errors import (
     AccessDenied,
@@ -206,10 +206,10 @@ class ClientConfigurationEndpoint(_Registration):
             return self.answer(client, _metadata_of(client), token)
         if request.method == "DELETE":
             await self.store.delete_client(client.client_id)
-            await self.store.revoke_client_tokens(client.client_id)
+            revoked = await self.store.revoke_client_tokens(client.client_id)
             logger.info("client %s deleted by its registration token", client.client_id)
-            await note(self.config.audit, "client.removed", actor=f"client:{client.client_id}",
-                       client=client.client_id, reason="registration token")
+            await removed(self.config.audit, client.client_id, revoked,
+                          actor=f"client:{client.client_id}", reason="registration token")
             return Response(status_code=204, headers={"Cache-Control": "no-store",
                                                       "Pragma": "no-cache"})
         return await self._replace(request, client, token)

@@ -47,17 +47,14 @@ class RevocationEndpoint(FormEndpoint):
         if record is not None and record.client_id == client.client_id:
             whole = isinstance(record, RefreshToken)
             audit = self.config.audit
-            event = None if audit is None else audit.event(
+            written = None if audit is None else audit.stream_event(
                 "token.revoked", actor=f"client:{client.client_id}", client=client.client_id,
                 user=record.subject if record.subject_type == "user" else "",
                 grant=record.grant_id, fingerprint=record.fingerprint, by="client",
                 reason="grant" if whole else "access token")
-            written = None if audit is None or event is None else audit.stream_event(event)
             if whole:
                 await self.store.revoke_grant(record.grant_id, event=written)
             else:
                 await self.store.revoke_access(record.grant_id, digest(token), event=written)
-            if audit is not None and event is not None:
-                await audit.announce(event)
             logger.info("client %s revoked token %s", client.client_id, record.fingerprint)
         return json_response({})

@@ -63,7 +63,6 @@ class TokenEndpoint(FormEndpoint):
         except ClientRemoved:  # removed since it authenticated: nothing was issued
             raise InvalidClient() from None
         await note_use(self.config, client)
-        await grant.announce(client, issued)
         logger.info("issued %s token %s to client %s", grant.GRANT_TYPE,
                     issued.token.fingerprint, client.client_id)
         return json_response(body, headers=await self.proofs.headers())

@@ -16,9 +16,8 @@ the guarantee change).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from oauth_middleware.store._context import Context
@@ -29,6 +28,11 @@ MAX_BLOCK_MS = 250
 
 #: A stream entry: its id (``<ms>-<seq>``) and its fields.
 Entry = tuple[str, dict[str, str]]
+#: Between the names and values of an event passed to a script (ASCII unit separator).
+SEPARATOR = "\x1f"
+#: ``heard(entry_id, fields)``: told of an event once it is written (the id "" when the
+#: script wrote it itself: a script's reply is its change's, not the entry's).
+Heard = Callable[[str, dict[str, str]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,32 +40,50 @@ class StreamEvent:
     """An event to append with a script's change: ``won`` is its type when the change was
     made, ``lost`` when the script refused it for a replay ("" writes nothing then). A
     replay's event names the value presented (``presented``, a fingerprint) in place of
-    the ``fingerprint`` of the token it would have issued."""
+    the ``fingerprint`` of the token it would have issued. ``fields`` hold its time.
+
+    ``heard`` is told of whichever event the outcome wrote, with the very fields the
+    stream has, on every backend (:meth:`EventStream.after`): the script chooses the
+    type on one server, so only the store knows which event there is to tell."""
 
     won: str
     fields: tuple[tuple[str, str], ...]
     retention: int
     lost: str = ""
     presented: str = ""
+    heard: Heard | None = field(default=None, compare=False)
 
     def with_fields(self, *, presented: str = "", **extra: str) -> StreamEvent:
         """The event with fields the store learns itself (the grant id, a fingerprint)."""
         kept = tuple((k, v) for k, v in self.fields if k not in extra)
         return StreamEvent(self.won, (*kept, *extra.items()), self.retention, self.lost,
-                           presented or self.presented)
+                           presented or self.presented, self.heard)
 
-    def lost_fields(self) -> dict[str, str]:
-        """The fields of the replay's event."""
-        fields = {k: v for k, v in self.fields if k != "fingerprint"}
-        return {**fields, "fingerprint": self.presented} if self.presented else fields
+    def written(self, outcome: int) -> dict[str, str] | None:
+        """The entry an outcome (1 won, 2 lost, else nothing) writes: its type, then the
+        fields (a replay's with the value presented as its fingerprint); None for none."""
+        kind = self.won if outcome == 1 else self.lost if outcome == 2 else ""
+        if not kind:
+            return None
+        fields = {"type": kind, **dict(self.fields)}
+        if outcome == 2:
+            fields.pop("fingerprint", None)
+            if self.presented:
+                fields["fingerprint"] = self.presented
+        return fields
 
-    def args(self, now: float) -> list[str]:
+    def args(self) -> list[str]:
         """The script arguments :func:`evented` pops: retention, the two types, the value
-        presented, and the fields as one JSON array of names and values (one argument,
-        not two per field: each argument costs the client an encoding on the hot path)."""
-        flat = ["time", f"{now:.3f}", *(item for pair in self.fields for item in pair)]
-        return [str(self.retention), self.won, self.lost, self.presented,
-                json.dumps(flat, separators=(",", ":"))]
+        presented, and the fields as one argument of names and values joined by
+        :data:`SEPARATOR` (one argument, not two per field: each argument costs the client
+        an encoding on the hot path; a join, not JSON: an encoder costs more than the
+        rest of the event). No name or value holds the separator, a control character
+        (the audit layer strips them), or the event is refused."""
+        flat = [item for pair in self.fields for item in pair]
+        joined = SEPARATOR.join(flat)
+        if joined.count(SEPARATOR) != len(flat) - 1:
+            raise ValueError("an audit event field holds a control character")
+        return [str(self.retention), self.won, self.lost, self.presented, joined]
 
 
 def xadd(key: str, fields: Mapping[str, str], retention: int) -> Command:
@@ -93,7 +115,16 @@ elseif __outcome == 2 then
   __type = __event[3]
 end
 if __type ~= '' then
-  local __given = cjson.decode(__event[5])
+  local __given, __at = {}, 1
+  while true do
+    local __sep = string.find(__event[5], '\\031', __at, true)
+    if not __sep then
+      __given[#__given + 1] = string.sub(__event[5], __at)
+      break
+    end
+    __given[#__given + 1] = string.sub(__event[5], __at, __sep - 1)
+    __at = __sep + 1
+  end
   local __fields = {}
   for i = 1, #__given - 1, 2 do
     if __outcome == 1 or __given[i] ~= 'fingerprint' then
@@ -134,14 +165,16 @@ class EventStream:
         return texts([await self._gateway.one(self.command(fields, retention))])[0]
 
     async def after(self, event: StreamEvent | None, outcome: int) -> None:
-        """On a cluster, the event of a script that answered ``outcome`` (1 won, 2 lost)."""
-        if event is None or self.in_script() or outcome not in (1, 2):
+        """What a script that answered ``outcome`` (1 won, 2 lost) wrote: on a cluster its
+        event is appended now; on every backend the event's listener hears of it."""
+        if event is None or (event.heard is None and self.in_script()):
             return
-        kind = event.won if outcome == 1 else event.lost
-        if kind:
-            named = dict(event.fields) if outcome == 1 else event.lost_fields()
-            fields = {"type": kind, "time": f"{self._ctx.clock():.3f}", **named}
-            await self.append(fields, event.retention)
+        fields = event.written(outcome)
+        if fields is None:
+            return
+        entry_id = "" if self.in_script() else await self.append(fields, event.retention)
+        if event.heard is not None:
+            await event.heard(entry_id, fields)
 
     async def page(self, before: str | None, count: int) -> list[Entry]:
         """Up to ``count`` events, newest first, older than the id ``before`` (None: the

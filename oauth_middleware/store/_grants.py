@@ -202,7 +202,7 @@ class Grants:
         """
         if event is None or not self._events.in_script():
             return plain, keys, args
-        return evented, [*keys, self._events.key], [*args, *event.args(self._ctx.clock())]
+        return evented, [*keys, self._events.key], [*args, *event.args()]
 
     def _index_commands(self, grant_id: str, spec: NewTokens, members: list[Member]
                         ) -> list[Command]:

@@ -66,7 +66,7 @@ class Revocation:
         keys, args, script = [members_key, targets[0]], [], scripts.REMOVE_MEMBER
         if event is not None and self._events.in_script():
             script = scripts.REMOVE_MEMBER_EVENTED
-            keys, args = [*keys, self._events.key], event.args(self._ctx.clock())
+            keys, args = [*keys, self._events.key], event.args()
         try:
             deleted, taken = await self._gateway.run(
                 [evalsha(script, keys, args), *self.chains.take([grant_id])],
@@ -89,7 +89,7 @@ class Revocation:
         """
         stream: list[str] = []
         if event is not None and self._events.in_script():
-            stream = [self._events.key, *event.args(self._ctx.clock())]
+            stream = [self._events.key, *event.args()]
         (reply,) = await self._sweeper.swept(
             [self._sweeper.command(grant_id, stream)], grants=1,
             loads=(scripts.SWEEP_GRANT_EVENTED,) if stream else ())

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from oauth_middleware import settings_checks
+from oauth_middleware.audit import AuditTrail, removed
 from oauth_middleware.limits import ACCESS_LIFETIME, MAX_CLIENT_SCOPES
 from oauth_middleware.models import Client, Scope
 from oauth_middleware.policy import validate_client_id
@@ -338,7 +339,8 @@ async def save_edit(store: TokenStore, client: Client, read: Client) -> None:
                             "or removed meanwhile; try again")
 
 
-async def remove_client(store: TokenStore, client_id: str) -> bool:
+async def remove_client(store: TokenStore, client_id: str, *,
+                        audit: AuditTrail | None = None, actor: str = "host") -> bool:
     """Forget a client, then revoke every token it has; False when it was not registered.
 
     The record goes first: from then on nothing more is issued to it (the issuing script
@@ -347,10 +349,15 @@ async def remove_client(store: TokenStore, client_id: str) -> bool:
     removal are swept too. A client registered again under this id gets a new
     generation: a request that authenticated the old one issues nothing, and no consent
     remembered for the old one counts for it (they are forgotten too).
+
+    ``audit``: the trail to record ``client.removed`` by ``actor`` in, and the tokens
+    revoked with it (``token.revoked`` by ``cascade``).
     """
     existed = await store.delete_client(client_id)
-    await store.revoke_client_tokens(client_id)
+    revoked = await store.revoke_client_tokens(client_id)
     await store.forget_client_consents(client_id)
+    if existed or revoked:
+        await removed(audit, client_id, revoked, actor=actor, reason="its grants revoked")
     return existed
 
 

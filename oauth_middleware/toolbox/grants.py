@@ -1,7 +1,9 @@
 """Granting directly (RFC 6749 §3.3, §4.1.2): scope rules, tokens and codes issued by tooling.
 
 The CLI and the admin issue tokens and authorization codes through these calls,
-under the same scope rules the authorization server applies.
+under the same scope rules the authorization server applies. Given an audit trail,
+each records who issued it (``actor``: ``admin:<id>``, ``cli``, or ``host`` for the
+app's own code) in the script that writes the token or code (``store._events``).
 """
 
 from __future__ import annotations
@@ -9,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from oauth_middleware.audit import AuditTrail, EventType
 from oauth_middleware.limits import CODE_LIFETIME
 from oauth_middleware.models import AuthorizationCode, Client, GrantType, IssuedTokens
 from oauth_middleware.pkce import S256_CHALLENGE
 from oauth_middleware.policy import grantable_scopes
 from oauth_middleware.redirects import find_registered
-from oauth_middleware.store import ClientRemoved, NewTokens, TokenStore
+from oauth_middleware.store import ClientRemoved, NewTokens, StreamEvent, TokenStore
 from oauth_middleware.toolbox.clients import UnknownClient, require_client
 from oauth_middleware.toolbox.rules import check_lifetime
 
@@ -54,6 +57,15 @@ def check_grant(client: Client, user: str | None) -> None:
             "the client's own token)")
 
 
+def _event(audit: AuditTrail | None, type: EventType, actor: str, client_id: str,
+           user: str | None, scopes: frozenset[str]) -> StreamEvent | None:
+    """The event of an issue by tooling (None: no trail); ``by`` is the actor's kind."""
+    if audit is None:
+        return None
+    return audit.stream_event(type, actor=actor, client=client_id, user=user or "",
+                              scopes=scopes, by=actor.partition(":")[0])
+
+
 def _user(user: str) -> str:
     if not user.strip() or len(user) > MAX_USER:
         raise ValueError(f"a user id is 1 to {MAX_USER} characters")
@@ -67,6 +79,8 @@ async def issue_token(
     user: str | None = None,
     scopes: Iterable[str] | None = None,
     lifetime: int | None = None,
+    audit: AuditTrail | None = None,
+    actor: str = "host",
 ) -> IssuedTokens:
     """Issue a token directly (CLI, admin, tests): for ``user``, or for the client itself.
 
@@ -80,6 +94,8 @@ async def issue_token(
     authorization server signs them, under its ``issuer`` and key ring, which tooling
     does not know; an opaque token would pass our own middleware but fail every
     resource server that checks JWTs, and a JWT with a guessed ``iss`` would be worse.
+
+    ``audit``: the trail to record ``token.issued`` in, by ``actor``.
     """
     check_lifetime(lifetime, "a token lifetime")
     client = await require_client(store, client_id)
@@ -98,6 +114,7 @@ async def issue_token(
         lifetime=client.token_lifetime if lifetime is None else lifetime,
         refresh=user is not None and client.allows("refresh_token"),
         client_generation=client.generation,
+        event=_event(audit, "token.issued", actor, client.client_id, user, granted),
     )
     try:
         return await store.issue(spec)
@@ -114,12 +131,15 @@ async def issue_code(
     scopes: Iterable[str] | None = None,
     code_challenge: str | None = None,
     lifetime: int = CODE_LIFETIME,
+    audit: AuditTrail | None = None,
+    actor: str = "host",
 ) -> IssuedCode:
     """Issue an authorization code for ``user``, as if they had approved (RFC 6749 §4.1.2).
 
     The client must be allowed the code grant, ``redirect_uri`` must be one it
     registered (the token request must repeat it), and the scope rules apply.
     ``code_challenge`` is an S256 PKCE challenge, required for public clients.
+    ``audit``: the trail to record ``code.issued`` in, by ``actor``.
     """
     client = await require_client(store, client_id)
     if not client.allows("authorization_code"):
@@ -138,8 +158,9 @@ async def issue_code(
         code_challenge_method=None if challenge is None else "S256",
     )
     try:
-        code = await store.create_code(record, lifetime=lifetime,
-                                       client_generation=client.generation)
+        code = await store.create_code(
+            record, lifetime=lifetime, client_generation=client.generation,
+            event=_event(audit, "code.issued", actor, client.client_id, user, granted))
     except ClientRemoved:
         raise UnknownClient(f"no client {client_id!r}") from None
     return IssuedCode(code, client.client_id, record.subject, redirect_uri, granted, lifetime,

@@ -11,8 +11,13 @@ from starlette.applications import Starlette
 
 from oauth_middleware.audit import AuditTrail, Event
 from oauth_middleware.store import TokenStore
+from tests.server.authorize_harness import WEB_REDIRECT
 from tests.server.token_harness import build_app
 from tests.store_helpers import redis_of
+
+#: A code request of the seeded ``web`` client at ``auth/``.
+WEB = {"client_id": "web", "redirect_uri": WEB_REDIRECT, "response_type": "code",
+       "scope": "polls:read polls:vote", "state": "s"}
 
 
 def audited_app(store: TokenStore, trail: AuditTrail, **options: Any) -> Starlette:

@@ -15,8 +15,15 @@ from oauth_middleware.audit import AuditTrail, Event
 from oauth_middleware.security import fingerprint
 from oauth_middleware.server import RegistrationPolicy, ThrottlePolicy
 from oauth_middleware.store import TokenStore
-from tests.audit.harness import assert_absent, audited_app, events, log_text, raw_stream
-from tests.server.authorize_harness import WEB_REDIRECT, open_harness
+from tests.audit.harness import (
+    WEB,
+    assert_absent,
+    audited_app,
+    events,
+    log_text,
+    raw_stream,
+)
+from tests.server.authorize_harness import open_harness
 from tests.server.token_harness import (
     REVOKE_PATH,
     TOKEN_PATH,
@@ -29,9 +36,6 @@ from tests.server.token_harness import (
     new_code,
 )
 from tests.store_helpers import redis_of
-
-WEB = {"client_id": "web", "redirect_uri": WEB_REDIRECT, "response_type": "code",
-       "scope": "polls:read polls:vote", "state": "s"}
 
 
 @pytest.mark.rule("rest.no-secret-in-events")

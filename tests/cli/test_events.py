@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from oauth_middleware import register_client
-from oauth_middleware.audit import AuditTrail
+from oauth_middleware.audit import RETENTION, AuditTrail
+from oauth_middleware.cli.events import cli_trail
+from oauth_middleware.security import fingerprint
 from oauth_middleware.store import TokenStore
 from tests.cli.harness import Cli
 
@@ -75,3 +79,68 @@ def test_cli_changes_are_recorded_as_cli_once_the_store_keeps_a_trail(cli: Cli) 
         ("client.removed", "cli"), ("client.secret_rotated", "cli")]
     everything = json.dumps(cli.json("events", "list"))
     assert rotated["client_secret"] not in everything
+
+
+def _web_client(cli: Cli) -> None:
+    async def setup(store: TokenStore) -> None:
+        await register_client(store, "Web", "web", "https://a.example/cb", public=False,
+                              scopes_list=["read"],
+                              grant_types=["client_credentials", "authorization_code"])
+    cli.run(setup)
+
+
+def _issued(cli: Cli, *switch: str, env: dict[str, str | None] | None = None) -> str:
+    result = cli.invoke(*switch, "token", "issue", "--client-id", "web", "--json", env=env)
+    assert result.exit_code == 0, result.output
+    return str(json.loads(result.stdout)["access_token"])
+
+
+@pytest.mark.rule("rest.no-secret-in-events")
+def test_token_issue_is_recorded_as_cli_as_the_audit_switch_says(cli: Cli) -> None:
+    """By default only once the store has a stream (the app keeps a trail); ``--audit``
+    starts one, ``--no-audit`` and ``OAUTH_MIDDLEWARE_AUDIT=0`` keep out of it."""
+    _web_client(cli)
+    unrecorded = _issued(cli)
+    assert cli.run(lambda store: store.events.length()) == 0
+    forced = _issued(cli, "--audit")
+    by_default = _issued(cli)
+    tokens = [forced, by_default, _issued(cli, "--no-audit"),
+              _issued(cli, env={"OAUTH_MIDDLEWARE_AUDIT": "0"}), unrecorded]
+    listed = cli.json("events", "list")["events"]
+    assert [(e["type"], e["actor"], e["client"], e["details"]) for e in listed] == [
+        ("token.issued", "cli", "web", {"by": "cli", "scopes": "read"})] * 2
+    assert [e["fingerprint"] for e in reversed(listed)] == [
+        fingerprint(forced), fingerprint(by_default)]
+    everything = json.dumps(listed)
+    for token in tokens:
+        assert token not in everything
+
+
+def test_client_remove_records_the_removal_and_the_cascade_of_its_tokens(cli: Cli) -> None:
+    _web_client(cli)
+    _issued(cli, "--audit")
+    cli.ok("client", "remove", "web")
+    listed = cli.json("events", "list")["events"]
+    assert [(e["type"], e["actor"], e["details"].get("by")) for e in listed] == [
+        ("token.revoked", "cascade", "cascade"), ("client.removed", "cli", None),
+        ("token.issued", "cli", "cli")]
+
+
+@pytest.mark.rule("abuse.bounded.audit-stream")
+async def test_the_cli_bounds_the_stream_but_never_below_what_it_holds(
+        store: TokenStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI does not know the app's retention: a stream longer than the default is
+    the app's to keep, so the CLI's append trims at its present length, not below."""
+    held = 0
+
+    async def length() -> int:
+        return held
+
+    monkeypatch.setattr(store.events, "length", length)
+    assert await cli_trail(store, None) is None
+    assert (await cli_trail(store, True)).retention == RETENTION  # type: ignore[union-attr]
+    held = 250_000
+    assert (await cli_trail(store, None)).retention == 250_000  # type: ignore[union-attr]
+    assert await cli_trail(store, False) is None
+    held = 10
+    assert (await cli_trail(store, None)).retention == RETENTION  # type: ignore[union-attr]

@@ -5,7 +5,10 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from oauth_middleware.audit import AuditTrail
+from oauth_middleware.store import TokenStore
 from tests.demo.harness import WEB_SECRET, Demo
+from tests.store_helpers import redis_of
 
 
 async def test_the_demo_serves_probes_and_metrics_counting_its_token_endpoint(demo: Demo) -> None:
@@ -29,3 +32,29 @@ async def test_the_demo_serves_probes_and_metrics_counting_its_token_endpoint(de
     assert counted[("token", "invalid_client")] == 1
     assert WEB_SECRET not in metrics.text
     assert issued.json()["access_token"] not in metrics.text
+
+
+async def test_the_demo_records_audit_events_under_uvicorn_with_the_request_id(
+        demo: Demo) -> None:
+    """The real server, real Redis: what the token and revocation endpoints did is in the
+    stream, with the request's id, and no token or secret."""
+    async with httpx.AsyncClient(base_url=demo.url) as http:
+        issued = await http.post("/oauth/token/", data={"grant_type": "client_credentials"},
+                                 auth=("demo-web", WEB_SECRET),
+                                 headers={"X-Request-ID": "demo-issue-1"})
+        token = issued.json()["access_token"]
+        revoked = await http.post("/oauth/revoke/", data={"token": token},
+                                  auth=("demo-web", WEB_SECRET))
+    assert issued.status_code == revoked.status_code == 200
+    store = TokenStore.from_url(demo.redis_url)
+    try:
+        found, _ = await AuditTrail(store).page(count=100)
+        stream = str(await redis_of(store).xrange(store.keys.events))
+    finally:
+        await store.aclose()
+    mine = [e for e in reversed(found) if e.client == "demo-web"]
+    assert [(e.type, e.actor) for e in mine][-2:] == [
+        ("token.issued", "client:demo-web"), ("token.revoked", "client:demo-web")]
+    assert mine[-2].request_id == "demo-issue-1"
+    assert mine[-2].fingerprint == mine[-1].fingerprint != ""
+    assert token not in stream and WEB_SECRET not in stream

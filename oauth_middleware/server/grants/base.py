@@ -18,10 +18,10 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar
 
-from oauth_middleware.audit import Event, EventType
+from oauth_middleware.audit import EventType
 from oauth_middleware.errors import SCOPE_TOKEN, InvalidRequest, InvalidScope
 from oauth_middleware.models import (
     Client,
@@ -87,17 +87,6 @@ class Grant(ABC):
         #: Signs the access tokens of clients registered for JWTs (RFC 9068).
         self.signer = AccessTokenSigner(config)
 
-    def token_event(self, client: Client, subject: str, subject_type: str,
-                    scopes: Iterable[str]) -> Event | None:
-        """The audit event of an issue to ``client`` (None: the server keeps no trail)."""
-        audit = self.config.audit
-        if audit is None:
-            return None
-        return audit.event(self.EVENTS[0], actor=f"client:{client.client_id}",
-                           client=client.client_id,
-                           user=subject if subject_type == "user" else "", scopes=scopes,
-                           grant_type=self.GRANT_TYPE)
-
     def authorization_event(self, type: EventType, client: Client, user: str,
                             scopes: Iterable[str]) -> StreamEvent | None:
         """The event of what a person's approval at ``auth/`` issued, for the store to
@@ -105,19 +94,8 @@ class Grant(ABC):
         audit = self.config.audit
         if audit is None:
             return None
-        return audit.stream_event(audit.event(
-            type, actor=f"user:{user}", client=client.client_id, user=user, scopes=scopes,
-            grant_type=self.GRANT_TYPE))
-
-    async def announce(self, client: Client, issued: IssuedTokens) -> None:
-        """Log the event of ``issued`` and tell the hook, once the store wrote it."""
-        audit, token = self.config.audit, issued.token
-        if audit is None or not audit.listening():
-            return
-        event = self.token_event(client, token.subject, token.subject_type, token.scopes)
-        if event is not None:
-            await audit.announce(replace(event, grant=token.grant_id,
-                                         fingerprint=token.fingerprint))
+        return audit.stream_event(type, actor=f"user:{user}", client=client.client_id,
+                                  user=user, scopes=scopes, grant_type=self.GRANT_TYPE)
 
     async def revoke_replayed(self, type: EventType, client: Client, grant_id: str,
                               fingerprint: str, user: str) -> None:
@@ -127,10 +105,9 @@ class Grant(ABC):
         if audit is None:
             await self.store.revoke_grant(grant_id)
             return
-        event = audit.event(type, actor=f"client:{client.client_id}", client=client.client_id,
-                            user=user, grant=grant_id, fingerprint=fingerprint)
-        await self.store.revoke_grant(grant_id, event=audit.stream_event(event))
-        await audit.announce(event)
+        await self.store.revoke_grant(grant_id, event=audit.stream_event(
+            type, actor=f"client:{client.client_id}", client=client.client_id, user=user,
+            grant=grant_id, fingerprint=fingerprint))
 
     def may_refresh(self, client: Client) -> bool:
         """Refresh tokens only for clients allowed them, while the server allows refreshing."""
@@ -148,7 +125,6 @@ class Grant(ABC):
         ``jkt`` binds the tokens to a DPoP key (RFC 9449 §5): the access token always, the
         refresh token of a public client only (a confidential client's is bound to its
         authentication already)."""
-        event = self.token_event(client, subject, subject_type, scopes)
         audit = self.config.audit
         return self.signer.apply(client, NewTokens(
             client_id=client.client_id, subject=subject, subject_type=subject_type,
@@ -157,8 +133,10 @@ class Grant(ABC):
             refresh_lifetime=self.config.refresh_lifetime, grant_scopes=grant_scopes,
             client_generation=client.generation, audience=audience,
             grant_audience=grant_audience, jkt=jkt, bind_refresh=bool(jkt) and client.public,
-            event=None if event is None or audit is None
-            else audit.stream_event(event, lost=self.EVENTS[1]),
+            event=None if audit is None else audit.stream_event(
+                self.EVENTS[0], lost=self.EVENTS[1], actor=f"client:{client.client_id}",
+                client=client.client_id, user=subject if subject_type == "user" else "",
+                scopes=scopes, grant_type=self.GRANT_TYPE),
         ), sign_in)
 
     def direct_audience(self, client: Client, params: Params) -> frozenset[str]:
