@@ -22,7 +22,8 @@ DECLARED = {"starlette", "anyio", "redis", "hiredis", "itsdangerous", "click", "
             "a2wsgi",  # wsgi
             "joserfc", "cryptography", "httpx",  # jwt (keys sealed at rest), introspection, cimd
             "fastapi", "pydantic",  # fastapi (an optional import)
-            "prometheus_client"}  # metrics
+            "prometheus_client",  # metrics
+            "opentelemetry"}  # otel (spans, an optional import)
 
 
 def test_the_version_is_single_sourced_from_the_package() -> None:
