@@ -15,7 +15,7 @@ from oauth_middleware.audit import AuditTrail, EventType
 from oauth_middleware.limits import CODE_LIFETIME
 from oauth_middleware.models import AuthorizationCode, Client, GrantType, IssuedTokens
 from oauth_middleware.pkce import S256_CHALLENGE
-from oauth_middleware.policy import grantable_scopes
+from oauth_middleware.policy import check_typed_text, grantable_scopes
 from oauth_middleware.redirects import find_registered
 from oauth_middleware.store import ClientRemoved, NewTokens, StreamEvent, TokenStore
 from oauth_middleware.toolbox.clients import UnknownClient, require_client
@@ -69,7 +69,7 @@ def _event(audit: AuditTrail | None, type: EventType, actor: str, client_id: str
 def _user(user: str) -> str:
     if not user.strip() or len(user) > MAX_USER:
         raise ValueError(f"a user id is 1 to {MAX_USER} characters")
-    return user
+    return check_typed_text(user, "user id")
 
 
 async def issue_token(

@@ -15,7 +15,13 @@ import pytest
 from oauth_middleware.redirects import InvalidRedirectURI
 from oauth_middleware.scope_registry import add_scope
 from oauth_middleware.store import TokenStore
-from oauth_middleware.toolbox import add_redirect_uri, register_client, update_client
+from oauth_middleware.toolbox import (
+    add_redirect_uri,
+    issue_code,
+    issue_token,
+    register_client,
+    update_client,
+)
 
 CB = "https://app.example/cb"
 #: Terminal escapes (an OSC title change, a C1 CSI), NUL, CR, a bidi override, a line
@@ -136,3 +142,21 @@ async def test_a_description_keeps_its_lines_and_tabs(store: TokenStore) -> None
     assert registered.client.description == "Line one\n\tLine two — ünïcode ok"
     scope = await add_scope(store, "polls:vote", title="Vote — ✓")
     assert scope.title == "Vote — ✓"
+
+
+@pytest.mark.parametrize("control", CONTROLS)
+@pytest.mark.rule("rest.typed-text.controls")
+async def test_a_user_id_with_a_control_character_gets_no_token_and_no_code(
+    store: TokenStore, control: str
+) -> None:
+    """The host's code (and the CLI's ``token issue --user``) names the user; the id
+    reaches the admin, the connected-apps page and terminals, so it is typed text too."""
+    await register_client(store, "T", "t", CB, scopes_list=["a:b"])
+    with pytest.raises(ValueError, match="control characters"):
+        await issue_token(store, "t", user=f"al{control}ice")
+    with pytest.raises(ValueError, match="control characters"):
+        await issue_code(store, "t", user=f"al{control}ice", redirect_uri=CB,
+                         code_challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")
+    assert await store.list_tokens(client_id="t") == (0, [])
+    issued = await issue_token(store, "t", user="alice")
+    assert issued.access_token
