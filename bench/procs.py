@@ -129,9 +129,28 @@ def rss_kib(pid: int) -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time ``pid`` has used so far (Linux /proc)."""
+    """User + system CPU time ``pid`` and its live descendants have used so far (Linux
+    /proc): a uvicorn started with several workers serves from its children, and the
+    supervisor alone would count next to nothing."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for child in _children(pid):
+        try:
+            total += cpu_seconds(child)
+        except FileNotFoundError:  # it ended after it was listed
+            continue
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (one that ended meanwhile is skipped)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -17,7 +18,7 @@ from urllib.parse import quote
 import lupa
 import pytest
 
-from bench import report, wrk
+from bench import procs, report, wrk
 from bench.report import RowResult
 from bench.rows import FORM, UNKNOWN_TOKEN, rows
 from bench.seed import REDIRECT_URI, Seeded
@@ -231,3 +232,21 @@ def test_the_table_renders_as_aligned_text_and_as_markdown() -> None:
     assert report.markdown(lines).splitlines() == [
         "| row | requests/s | note |", "| --- | --: | --- |", "| bare | 11,000 |  |",
         "| a longer row | 5 | x |"]
+
+
+#: A worker that spends 0.3 s of CPU, says so, then waits for its stdin to close.
+_WORKER = ("import sys, time\nwhile time.process_time() < 0.3: pass\n"
+           "print('ready', flush=True)\nsys.stdin.read()")
+#: A supervisor that only starts the worker and waits for it, as uvicorn --workers does.
+_SUPERVISOR = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {_WORKER!r}])"
+
+
+def test_cpu_per_request_counts_the_workers_of_a_supervisor_not_only_the_supervisor() -> None:
+    """The two-worker rows measure a uvicorn whose workers are its children; counting
+    the supervisor alone reported 0.3 us of CPU per request."""
+    with subprocess.Popen([sys.executable, "-c", _SUPERVISOR],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE) as supervisor:
+        assert supervisor.stdin is not None and supervisor.stdout is not None
+        with supervisor.stdin:
+            assert supervisor.stdout.readline() == b"ready\n"
+            assert procs.cpu_seconds(supervisor.pid) >= 0.29
