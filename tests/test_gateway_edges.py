@@ -3,7 +3,9 @@
 A store built from a URL carries every timeout and durability setting to its client; a
 list whose caller gave up is never sent; a reply that does not come within the socket
 timeout is an outage, and the connection is dropped; a batch stranded on a stopped loop
-never blocks the next; after any outage the auto replica count is read again.
+never blocks the next; after any outage the auto replica count is read again. On a
+cluster, the checks that ask every primary get the gateway's own client and router and
+the caller's options.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from typing import Any
 
 import fakeredis
 import pytest
+from redis.asyncio.cluster import RedisCluster
 
+import oauth_middleware.store._gateway.gateway as gateway_module
 from oauth_middleware.store import StoreUnavailable, TokenStore
 from oauth_middleware.store._gateway.cache import TokenCache
 from oauth_middleware.store._gateway.durability import Durability
 from oauth_middleware.store._gateway.gateway import Gateway
+from oauth_middleware.store._gateway.health import RedisHealth
 from tests.store_helpers import gateway, redis_of
 
 # They drive one node's connection (faked replies, WAIT, pool): the cluster's routing is
@@ -220,3 +225,39 @@ async def test_nothing_of_a_finished_round_trip_is_kept(store: TokenStore) -> No
     assert gate._pipelines._tasks == set() and gate._batch._tasks == set()
     assert len(pool._in_use_connections) == 0
     assert await redis_of(store).get("n") == b"50"
+
+
+async def test_on_a_cluster_the_per_primary_checks_get_its_client_router_and_the_callers_options(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the helpers then do with each primary is tests/test_cluster.py's, on a real
+    cluster; here no node is ever reached (the helpers are stand-ins)."""
+    client = RedisCluster(host="127.0.0.1", port=9)  # built, never connected
+    gate = Gateway(client)
+    asked: list[tuple[Any, ...]] = []
+    said = RedisHealth(cluster_enabled=True, notes=("a note",))
+
+    async def cluster_health(of: Any, *, allow_eviction: bool = False) -> RedisHealth:
+        asked.append(("health", of, allow_eviction))
+        return said
+
+    async def connected_replicas(of: Any) -> int:
+        asked.append(("replicas", of))
+        return 2
+
+    async def scan_page(router: Any, cursor: int, pattern: str, count: int
+                        ) -> tuple[int, list[Any]]:
+        asked.append(("scan", router, cursor, pattern, count))
+        return 5 << 10 | 1, [b"om:at:x"]
+
+    for helper in (cluster_health, connected_replicas, scan_page):
+        monkeypatch.setattr(gateway_module, helper.__name__, helper)
+    try:
+        assert await gate.health(allow_eviction=True) is said
+        assert await gate.health() is said
+        assert await gate._replicas() == 2
+        assert await gate.scan(7 << 10 | 2, "om:at:*", 50) == (5 << 10 | 1, ["om:at:x"])
+    finally:
+        await client.aclose()
+    assert asked == [("health", client, True), ("health", client, False), ("replicas", client),
+                     ("scan", gate._router, 7 << 10 | 2, "om:at:*", 50)]
