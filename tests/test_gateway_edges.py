@@ -3,7 +3,8 @@
 A store built from a URL carries every timeout and durability setting to its client; a
 list whose caller gave up is never sent; a reply that does not come within the socket
 timeout is an outage, and the connection is dropped; a batch stranded on a stopped loop
-never blocks the next; after any outage the auto replica count is read again. On a
+never blocks the next; after any outage the auto replica count is read again; each failed
+call is counted once, by its kind, for the metrics. On a
 cluster, the checks that ask every primary get the gateway's own client and router and
 the caller's options.
 """
@@ -20,6 +21,8 @@ from redis.asyncio.cluster import RedisCluster
 
 import oauth_middleware.store._gateway.gateway as gateway_module
 from oauth_middleware.store import StoreUnavailable, TokenStore
+from oauth_middleware.store._gateway.cluster_cache import ClusterTokenCache
+from oauth_middleware.store._gateway.connection import StoreRefused
 from oauth_middleware.store._gateway.cache import TokenCache
 from oauth_middleware.store._gateway.durability import Durability
 from oauth_middleware.store._gateway.gateway import Gateway
@@ -252,6 +255,11 @@ async def test_on_a_cluster_the_per_primary_checks_get_its_client_router_and_the
 
     for helper in (cluster_health, connected_replicas, scan_page):
         monkeypatch.setattr(gateway_module, helper.__name__, helper)
+    gate.track(["om:at:", "om:client:"], generation_key="om:generation", size=5)
+    cache = gate.cache
+    assert isinstance(cache, ClusterTokenCache)  # one invalidation link per primary
+    assert (cache.prefixes, cache.size, cache._router) == (("om:at:", "om:client:"), 5,
+                                                            gate._router)
     try:
         assert await gate.health(allow_eviction=True) is said
         assert await gate.health() is said
@@ -261,3 +269,27 @@ async def test_on_a_cluster_the_per_primary_checks_get_its_client_router_and_the
         await client.aclose()
     assert asked == [("health", client, True), ("health", client, False), ("replicas", client),
                      ("scan", gate._router, 7 << 10 | 2, "om:at:*", 50)]
+
+
+async def test_each_failed_call_is_counted_once_by_its_kind(
+    store: TokenStore, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a metrics scrape reads (monitoring.stats): an error reply is "refused", no
+    answer at all "unavailable", whichever way the call went (a lookup or a round trip)."""
+    gate = gateway(store)
+    await redis_of(store).hset("a hash", "field", "value")
+    with pytest.raises(StoreRefused):
+        await gate.get("a hash")  # WRONGTYPE
+    assert gate.errors == {"refused": 1}
+    pool: Any = redis_of(store).connection_pool
+
+    async def lost(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("injected")
+
+    monkeypatch.setattr(pool.connection_class, "send_packed_command", lost)
+    monkeypatch.setattr(redis_of(store), "execute_command", lost)
+    for call in (gate.get("k"), gate.send([("GET", "k")]), gate.get("k")):
+        with pytest.raises(StoreUnavailable) as caught:
+            await call
+        assert type(caught.value) is StoreUnavailable
+    assert gate.errors == {"refused": 1, "unavailable": 3}
