@@ -21,9 +21,9 @@ from redis.asyncio.cluster import RedisCluster
 
 import oauth_middleware.store._gateway.gateway as gateway_module
 from oauth_middleware.store import StoreUnavailable, TokenStore
+from oauth_middleware.store._gateway.cache import TokenCache
 from oauth_middleware.store._gateway.cluster_cache import ClusterTokenCache
 from oauth_middleware.store._gateway.connection import StoreRefused
-from oauth_middleware.store._gateway.cache import TokenCache
 from oauth_middleware.store._gateway.durability import Durability
 from oauth_middleware.store._gateway.gateway import Gateway
 from oauth_middleware.store._gateway.health import RedisHealth

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.mutation.verdicts import metas, reopen, report
+from tests.mutation.verdicts import carry_selection, metas, record_selection, reopen, report
 
 ROOT = Path(__file__).resolve().parents[1]
 GATEWAY = "oauth_middleware/store/_gateway/*"
@@ -88,3 +88,19 @@ def test_the_report_of_a_stopped_run_runs_nothing_and_fails_under_the_target(
     assert lines[1:3] == ["no tests: batch.x_a__mutmut_4", "survived: batch.x_a__mutmut_3"]
     assert lines[3].startswith("kill rate 2/4 = 50.0% (2 not judged) over 1 module pattern(s)")
     assert not (tmp_path / "mutants" / "oauth_middleware" / "pkce.py").exists()
+
+
+def test_a_resume_with_tests_only_added_keeps_the_kills_any_other_change_does_not(
+    tmp_path: Path,
+) -> None:
+    mutants = tmp_path / "mutants"
+    assert not carry_selection(mutants, ["tests/a.py"], "new")  # no record: mutmut decides
+    record_selection(mutants, ["tests/a.py", "tests/b.py::test_x"])
+    stats = {"config_fingerprint": {"test_selection": "old", "timeout": "t"}, "stats_time": 1}
+    (mutants / "mutmut-stats.json").write_text(json.dumps(stats))
+    for changed in (["tests/a.py"], ["tests/a.py", "tests/b.py"]):  # one dropped, one widened
+        assert not carry_selection(mutants, changed, "new")
+        assert json.loads((mutants / "mutmut-stats.json").read_text()) == stats
+    assert carry_selection(mutants, ["tests/a.py", "tests/b.py::test_x", "tests/c.py"], "new")
+    assert json.loads((mutants / "mutmut-stats.json").read_text()) == {
+        **stats, "config_fingerprint": {"test_selection": "new", "timeout": "t"}}

@@ -19,7 +19,9 @@ would hide a test that changed). A long run can be stopped and taken up again:
   killed outright, or one whose output was lost).
 * ``--resume`` keeps ``mutants/``: mutmut judges the mutants that have no verdict yet,
   and those of functions changed since (it hashes each function); every verdict but a
-  kill is cleared first, so a test added since gets its chance at the survivors.
+  kill is cleared first, so a test added since gets its chance at the survivors. Test
+  files added to the plan since keep the kills; any other change of the plan's tests
+  makes mutmut judge everything again.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from types import FrameType
 from mutmut.configuration import config
 
 from tests.mutation.plan import MODULES, NOT_MUTATED, chosen
-from tests.mutation.verdicts import metas, reopen, report
+from tests.mutation.verdicts import carry_selection, metas, record_selection, reopen, report
 
 #: The kill rate a run must reach (killed and timed-out mutants over all judged ones).
 TARGET = 0.95
@@ -51,11 +53,15 @@ def run(modules: list[str], *, resume: bool) -> None:
     settings = config()
     settings.only_mutate = modules
     settings.do_not_mutate = [*settings.do_not_mutate, *NOT_MUTATED]
-    settings.pytest_add_cli_args_test_selection = sorted({t for m in modules for t in MODULES[m]})
+    selection = sorted({t for m in modules for t in MODULES[m]})
+    settings.pytest_add_cli_args_test_selection = selection
     if resume:
-        print(f"resuming: {reopen(metas(MUTANTS, modules, NOT_MUTATED))} verdict(s) to judge again")
+        kept = carry_selection(MUTANTS, selection, settings.config_fingerprint()["test_selection"])
+        print(f"resuming: {reopen(metas(MUTANTS, modules, NOT_MUTATED))} verdict(s) to judge "
+              f"again; the kills {'stand' if kept else 'too, as the tests changed'}")
     else:
         shutil.rmtree(MUTANTS, ignore_errors=True)
+    record_selection(MUTANTS, selection)
     from mutmut.__main__ import _run
 
     signal.signal(signal.SIGTERM, _stop)  # mutmut stops its workers on KeyboardInterrupt

@@ -6,6 +6,11 @@ run stopped part way is reported from those files as well as a finished one, and
 run can judge only what is left. The rate is killed over judged: a mutant not yet run
 counts for neither (it is shown apart, as "not judged"), one that no selected test reaches
 ("no tests") is a survivor, and so is every survivor listed in EQUIVALENT.md.
+
+mutmut clears every verdict when the tests a run selects change (it keeps a hash of the
+list). A kill stays a kill when tests are only added, so a resumed run whose list holds
+every test of the run before tells mutmut its list is unchanged (:func:`carry_selection`)
+and mutmut collects what the added tests reach as it does for any new test.
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ from mutmut.stats import status_by_exit_code
 CAUGHT = frozenset({"killed", "timeout"})
 #: Verdicts that are no judgement: not run yet, cut short by a stop, or skipped by config.
 UNJUDGED = frozenset({"not checked", "check was interrupted by user", "skipped"})
+#: The harness's record, next to mutmut's files, of the tests the last run selected.
+SELECTION = "selection.json"
+#: mutmut's own record of the last run: test durations, coverage, configuration hashes.
+STATS = "mutmut-stats.json"
 
 
 def metas(root: Path, patterns: Iterable[str], left_out: Iterable[str] = ()
@@ -91,3 +100,25 @@ def reopen(files: dict[str, Path]) -> int:
                 reopened += 1
         meta.write_text(json.dumps(data, indent=4))
     return reopened
+
+
+def record_selection(root: Path, selection: list[str]) -> None:
+    """Remember the tests this run selects, for :func:`carry_selection` on a resume."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / SELECTION).write_text(json.dumps(selection, indent=1))
+
+
+def carry_selection(root: Path, selection: list[str], fingerprint: str) -> bool:
+    """Give mutmut's record the hash of ``selection`` (``fingerprint``) when the run before
+    selected no test that ``selection`` lacks; say whether it did. Otherwise (or with no
+    record of the run before) mutmut sees the change and judges every mutant again."""
+    try:
+        before = json.loads((root / SELECTION).read_text())
+        stats = json.loads((root / STATS).read_text())
+    except FileNotFoundError:
+        return False
+    if not set(before) <= set(selection):
+        return False
+    stats["config_fingerprint"]["test_selection"] = fingerprint
+    (root / STATS).write_text(json.dumps(stats, indent=4))
+    return True
