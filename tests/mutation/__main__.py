@@ -27,6 +27,7 @@ would hide a test that changed). A long run can be stopped and taken up again:
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import sys
@@ -62,6 +63,10 @@ def run(modules: list[str], *, resume: bool) -> None:
     else:
         shutil.rmtree(MUTANTS, ignore_errors=True)
     record_selection(MUTANTS, selection)
+    # This process imported ``tests`` from the checkout; pytest, run in it from mutants/,
+    # finds the copy there. mutmut allows that only while it collects coverage, which a
+    # resume skips: the listing of the tests it does first would then fail.
+    os.environ["PY_IGNORE_IMPORTMISMATCH"] = "1"
     from mutmut.__main__ import _run
 
     signal.signal(signal.SIGTERM, _stop)  # mutmut stops its workers on KeyboardInterrupt
