@@ -52,7 +52,8 @@ _GATEWAY = ("tests/test_cache.py", "tests/test_unavailable.py", "tests/test_stor
             # the cluster test that needs no cluster (a node id: the rest start one)
             "tests/test_cluster.py::test_a_cluster_none_of_whose_nodes_answers_is_a_503_never_a_500",
             # monitoring.py: the readiness checks and the counts a scrape reads (the other
-            # tests of these files kill a redis-server of their own, or need tracking)
+            # tests of the last two files kill a redis-server of their own, or need tracking)
+            "tests/test_store_monitoring.py",
             "tests/test_health.py::test_readyz_loads_the_scripts_a_flushed_redis_lost",
             "tests/test_health.py::test_a_health_app_needs_a_store_and_a_sane_timeout",
             "tests/test_metrics.py::test_metrics_expose_every_series_with_its_labels_after_a_few_requests")
