@@ -71,7 +71,7 @@ async def test_the_cache_check_is_whether_the_cache_serves(
     gate.track(["om:at:"], generation_key="om:generation")
     assert gate.cache is not None
     for serving in (False, True):
-        monkeypatch.setattr(gate.cache, "live", lambda: serving)
+        monkeypatch.setattr(gate.cache, "live", lambda serving=serving: serving)
         assert await check(gate, "cache") is serving
 
 
