@@ -1,7 +1,8 @@
 """What a readiness probe and a metrics scrape read from the gateway (store/_gateway/monitoring.py).
 
 ``redis`` is a ping and nothing more; ``scripts`` loads exactly the Lua scripts Redis lacks
-(on a cluster, every script on every primary: ``SCRIPT EXISTS`` answers for one node);
+(on a cluster, every script on every primary: ``SCRIPT EXISTS`` answers for one node),
+of every script made, each known by the SHA1 Redis names it by;
 ``cache`` is whether the local cache serves, true while it is off. The counts are the
 gateway's failures and its cache's hits, misses and invalidations, zero while it is off.
 """
@@ -43,6 +44,18 @@ async def test_the_redis_check_only_pings_and_the_scripts_check_loads_only_the_m
     assert await check(gate, "scripts") is True
     assert loaded == [script.source for script in SCRIPTS[1:]]
     assert all(await client.script_exists(*shas))
+
+
+async def test_every_script_made_is_one_the_scripts_check_loads() -> None:
+    made = Script("return 1")
+    try:
+        assert SCRIPTS[-1] is made
+        assert made.sha == "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"  # SCRIPT LOAD's answer
+        gate = _gateway()
+        assert await check(gate, "scripts") is True
+        assert await gate.client.script_exists(made.sha) == [True]
+    finally:
+        SCRIPTS.remove(made)
 
 
 async def test_on_a_cluster_the_scripts_check_loads_every_script(
