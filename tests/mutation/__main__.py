@@ -26,7 +26,6 @@ would hide a test that changed). A long run can be stopped and taken up again:
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import signal
@@ -37,7 +36,7 @@ from types import FrameType
 
 from mutmut.configuration import config
 
-from tests.mutation.plan import MODULES, NOT_MUTATED, chosen
+from tests.mutation.plan import MODULES, NOT_MUTATED, arguments
 from tests.mutation.verdicts import carry_selection, metas, record_selection, reopen, report
 
 #: The kill rate a run must reach (killed and timed-out mutants over all judged ones).
@@ -80,15 +79,8 @@ def run(modules: list[str], *, resume: bool) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.mutation")
-    how = parser.add_mutually_exclusive_group()
-    how.add_argument("--resume", action="store_true",
-                     help="keep mutants/ and judge only what has no verdict (or no kill)")
-    how.add_argument("--report", action="store_true",
-                     help="run nothing: report the verdicts left in mutants/")
-    parser.add_argument("modules", nargs="*", help="module patterns of plan.MODULES (all)")
-    args = parser.parse_args(argv)
-    modules = chosen(args.modules)
+    args = arguments(argv)
+    modules = args.modules
     started = time.monotonic()
     if not args.report:
         run(modules, resume=args.resume)

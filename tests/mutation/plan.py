@@ -8,6 +8,8 @@ without mutmut installed.
 
 from __future__ import annotations
 
+import argparse
+
 _MIDDLEWARE = ("tests/test_middleware.py", "tests/test_extraction.py",
                "tests/test_decorators.py", "tests/test_dependencies.py",
                "tests/test_scope_all_required.py", "tests/reliability/test_size_limits.py",
@@ -159,3 +161,18 @@ def chosen(argv: list[str]) -> list[str]:
             raise SystemExit(f"scripts/mutate: {name} is not one of: {', '.join(MODULES)}")
         picked += found
     return picked
+
+
+def arguments(argv: list[str]) -> argparse.Namespace:
+    """``scripts/mutate``'s command line: ``--resume`` or ``--report`` (tests/mutation/
+    __main__.py says what each does), then module patterns, :func:`chosen` in ``modules``."""
+    parser = argparse.ArgumentParser(prog="scripts/mutate")
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--resume", action="store_true",
+                     help="keep mutants/ and judge only what has no verdict (or no kill)")
+    how.add_argument("--report", action="store_true",
+                     help="run nothing: report the verdicts left in mutants/")
+    parser.add_argument("modules", nargs="*", help="module patterns of plan.MODULES (all)")
+    args = parser.parse_args(argv)
+    args.modules = chosen(args.modules)
+    return args
