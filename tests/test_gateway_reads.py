@@ -50,8 +50,11 @@ async def gate(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Gateway, 
     monkeypatch.setattr(cache_module, "RECONNECT_DELAY", 0.0)
     server = TrackingServer()
     made = Gateway(fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer()))
+    # A lease no heartbeat can miss: on a loaded machine (a mutation run, niced, on a busy
+    # host) 2 s without a PONG did happen, and a cache that stops serving mid-test reads
+    # every step from Redis: a failure that says nothing about the code under test.
     made.cache = TokenCache(server.connect, "om:at:", "om:client:", heartbeat=0.01,  # type: ignore[arg-type]
-                            lease=2.0, generation=server.database_generation)
+                            lease=60.0, generation=server.database_generation)
     made.cache.live()
     await until(made.cache.live, "the cache serves")
     yield made, server
