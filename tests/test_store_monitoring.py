@@ -1,8 +1,8 @@
 """What a readiness probe and a metrics scrape read from the gateway (store/_gateway/monitoring.py).
 
-``redis`` is a ping and nothing more; ``scripts`` loads exactly the Lua scripts Redis lacks
-(on a cluster, every script on every primary: ``SCRIPT EXISTS`` answers for one node),
-of every script made, each known by the SHA1 Redis names it by;
+``redis`` is a ping and nothing more (no answer: unavailable); ``scripts`` loads exactly
+the Lua scripts Redis lacks (on a cluster, every script on every primary: ``SCRIPT EXISTS``
+answers for one node), of every script made, each known by the SHA1 Redis names it by;
 ``cache`` is whether the local cache serves, true while it is off. The counts are the
 gateway's failures and its cache's hits, misses and invalidations, zero while it is off.
 """
@@ -14,10 +14,16 @@ from typing import Any
 import fakeredis
 import pytest
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
 
+from oauth_middleware.store import StoreUnavailable
 from oauth_middleware.store._gateway.gateway import Gateway
 from oauth_middleware.store._gateway.monitoring import StoreStats, check, stats
 from oauth_middleware.store._gateway.script import SCRIPTS, Script
+
+
+async def _lost(*args: Any, **kwargs: Any) -> Any:
+    raise RedisConnectionError("injected")
 
 
 def _gateway() -> Gateway:
@@ -33,6 +39,10 @@ async def test_the_redis_check_only_pings_and_the_scripts_check_loads_only_the_m
     await client.script_load(SCRIPTS[0].source)
     assert await check(gate, "redis") is True
     assert await client.script_exists(*shas) == [True] + [False] * (len(SCRIPTS) - 1)
+    with monkeypatch.context() as patch:
+        patch.setattr(client, "execute_command", _lost)
+        with pytest.raises(StoreUnavailable):
+            await check(gate, "redis")
     loaded: list[str] = []
     load = client.script_load
 
