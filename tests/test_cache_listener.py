@@ -36,7 +36,9 @@ def server() -> TrackingServer:
 async def cache(server: TrackingServer, monkeypatch: pytest.MonkeyPatch
                 ) -> AsyncIterator[TokenCache]:
     monkeypatch.setattr(cache_module, "RECONNECT_DELAY", 0.0)
-    made = TokenCache(server.connect, *PREFIXES, size=3, heartbeat=0.01, lease=2.0,  # type: ignore[arg-type]
+    # No test here waits for this lease to run out (those make a cache of their own with a
+    # short one); a long one keeps a loaded host (a mutation run) from ending it mid-test.
+    made = TokenCache(server.connect, *PREFIXES, size=3, heartbeat=0.01, lease=60.0,  # type: ignore[arg-type]
                       generation=server.database_generation)
     yield made
     await made.aclose()
