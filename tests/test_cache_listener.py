@@ -187,6 +187,23 @@ async def test_a_silent_connection_stops_the_cache_within_the_lease(
         await cache.aclose()
 
 
+async def test_without_a_generation_to_read_the_pong_alone_extends_the_lease(
+    server: TrackingServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A store with nothing like ``SWAPDB`` to watch (a cluster's) reads no generation."""
+    monkeypatch.setattr(cache_module, "RECONNECT_DELAY", 0.0)
+    cache = TokenCache(server.connect, "om:at:", heartbeat=0.01, lease=60.0)  # type: ignore[arg-type]
+    try:
+        await _serving(cache)
+        _keep(cache, "om:at:t", "token")
+        pings = server.pings()
+        await until(lambda: server.pings() >= pings + 2, "two more heartbeats")
+        assert cache.live() and cache.records == {"om:at:t": "token"}
+        assert server.connections == 1
+    finally:
+        await cache.aclose()
+
+
 async def test_a_cache_never_used_starts_empty_and_closes_cleanly(server: TrackingServer
                                                                  ) -> None:
     cache = TokenCache(server.connect, "om:at:")  # type: ignore[arg-type]
