@@ -281,6 +281,9 @@ async def test_each_failed_call_is_counted_once_by_its_kind(
     with pytest.raises(StoreRefused):
         await gate.get("a hash")  # WRONGTYPE
     assert gate.errors == {"refused": 1}
+    with pytest.raises(StoreRefused):
+        await gate.run([("GET", "a hash")])
+    assert gate.errors == {"refused": 2}
     pool: Any = redis_of(store).connection_pool
 
     async def lost(*args: Any, **kwargs: Any) -> None:
@@ -292,4 +295,4 @@ async def test_each_failed_call_is_counted_once_by_its_kind(
         with pytest.raises(StoreUnavailable) as caught:
             await call
         assert type(caught.value) is StoreUnavailable
-    assert gate.errors == {"refused": 1, "unavailable": 3}
+    assert gate.errors == {"refused": 2, "unavailable": 3}

@@ -50,7 +50,7 @@ _GATEWAY = ("tests/test_cache.py", "tests/test_unavailable.py", "tests/test_stor
             "tests/test_durability_wait.py", "tests/test_store_url_refusals.py",
             "tests/test_redis_health_checks.py", "tests/test_cache_listener.py",
             "tests/test_gateway_reads.py", "tests/test_invalidation_protocol.py",
-            "tests/test_gateway_edges.py",
+            "tests/test_gateway_edges.py", "tests/test_packing.py",
             # the cluster test that needs no cluster (a node id: the rest start one)
             "tests/test_cluster.py::test_a_cluster_none_of_whose_nodes_answers_is_a_503_never_a_500",
             # monitoring.py: the readiness checks and the counts a scrape reads (the other
