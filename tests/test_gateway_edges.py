@@ -18,6 +18,7 @@ from typing import Any
 import fakeredis
 import pytest
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ResponseError
 
 import oauth_middleware.store._gateway.gateway as gateway_module
 from oauth_middleware.store import StoreUnavailable, TokenStore
@@ -296,3 +297,11 @@ async def test_each_failed_call_is_counted_once_by_its_kind(
             await call
         assert type(caught.value) is StoreUnavailable
     assert gate.errors == {"refused": 2, "unavailable": 3}
+
+    async def refused(*args: Any, **kwargs: Any) -> None:
+        raise ResponseError("NOPERM this user has no permissions to run the 'get' command")
+
+    monkeypatch.setattr(pool.connection_class, "send_packed_command", refused)
+    with pytest.raises(StoreRefused):
+        await gate.send([("GET", "k")])  # the whole round trip refused, not one reply
+    assert gate.errors == {"refused": 3, "unavailable": 3}
