@@ -36,7 +36,9 @@ def server() -> TrackingServer:
 async def cache(server: TrackingServer, monkeypatch: pytest.MonkeyPatch
                 ) -> AsyncIterator[TokenCache]:
     monkeypatch.setattr(cache_module, "RECONNECT_DELAY", 0.0)
-    made = TokenCache(server.connect, *PREFIXES, size=3, heartbeat=0.01, lease=2.0,  # type: ignore[arg-type]
+    # No test here waits for this lease to run out (those make a cache of their own with a
+    # short one); a long one keeps a loaded host (a mutation run) from ending it mid-test.
+    made = TokenCache(server.connect, *PREFIXES, size=3, heartbeat=0.01, lease=60.0,  # type: ignore[arg-type]
                       generation=server.database_generation)
     yield made
     await made.aclose()
@@ -181,6 +183,23 @@ async def test_a_silent_connection_stops_the_cache_within_the_lease(
         server.answering = False
         await until(lambda: server.connections == 2, "the silent connection was dropped")
         assert cache.entries == {} and not cache.serving and cache.get("om:at:t") is None
+    finally:
+        await cache.aclose()
+
+
+async def test_without_a_generation_to_read_the_pong_alone_extends_the_lease(
+    server: TrackingServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A store with nothing like ``SWAPDB`` to watch (a cluster's) reads no generation."""
+    monkeypatch.setattr(cache_module, "RECONNECT_DELAY", 0.0)
+    cache = TokenCache(server.connect, "om:at:", heartbeat=0.01, lease=60.0)  # type: ignore[arg-type]
+    try:
+        await _serving(cache)
+        _keep(cache, "om:at:t", "token")
+        pings = server.pings()
+        await until(lambda: server.pings() >= pings + 2, "two more heartbeats")
+        assert cache.live() and cache.records == {"om:at:t": "token"}
+        assert server.connections == 1
     finally:
         await cache.aclose()
 

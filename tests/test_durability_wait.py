@@ -122,6 +122,7 @@ async def test_fewer_replicas_a_timed_out_wait_or_an_error_is_never_a_success(
     assert replicas.waits == [(required, 20)]
     said = [r.getMessage() for r in caplog.records if r.name == "oauth_middleware.store"]
     assert said == [f"token store write not confirmed by {required} replica(s) within 20 ms"]
+    assert gate.errors == {"not_durable": 1}  # even WAIT's own error reply: no refusal
 
 
 async def test_a_write_that_is_not_durable_sends_its_wait_and_others_of_the_tick_none(

@@ -3,7 +3,10 @@
 A store built from a URL carries every timeout and durability setting to its client; a
 list whose caller gave up is never sent; a reply that does not come within the socket
 timeout is an outage, and the connection is dropped; a batch stranded on a stopped loop
-never blocks the next; after any outage the auto replica count is read again.
+never blocks the next; after any outage the auto replica count is read again; each failed
+call is counted once, by its kind, for the metrics. On a
+cluster, the checks that ask every primary get the gateway's own client and router and
+the caller's options.
 """
 
 from __future__ import annotations
@@ -14,11 +17,17 @@ from typing import Any
 
 import fakeredis
 import pytest
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ResponseError
 
+import oauth_middleware.store._gateway.gateway as gateway_module
 from oauth_middleware.store import StoreUnavailable, TokenStore
 from oauth_middleware.store._gateway.cache import TokenCache
+from oauth_middleware.store._gateway.cluster_cache import ClusterTokenCache
+from oauth_middleware.store._gateway.connection import StoreRefused
 from oauth_middleware.store._gateway.durability import Durability
 from oauth_middleware.store._gateway.gateway import Gateway
+from oauth_middleware.store._gateway.health import RedisHealth
 from tests.store_helpers import gateway, redis_of
 
 # They drive one node's connection (faked replies, WAIT, pool): the cluster's routing is
@@ -220,3 +229,79 @@ async def test_nothing_of_a_finished_round_trip_is_kept(store: TokenStore) -> No
     assert gate._pipelines._tasks == set() and gate._batch._tasks == set()
     assert len(pool._in_use_connections) == 0
     assert await redis_of(store).get("n") == b"50"
+
+
+async def test_on_a_cluster_the_per_primary_checks_get_its_client_router_and_the_callers_options(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the helpers then do with each primary is tests/test_cluster.py's, on a real
+    cluster; here no node is ever reached (the helpers are stand-ins)."""
+    client = RedisCluster(host="127.0.0.1", port=9)  # built, never connected
+    gate = Gateway(client)
+    asked: list[tuple[Any, ...]] = []
+    said = RedisHealth(cluster_enabled=True, notes=("a note",))
+
+    async def cluster_health(of: Any, *, allow_eviction: bool = False) -> RedisHealth:
+        asked.append(("health", of, allow_eviction))
+        return said
+
+    async def connected_replicas(of: Any) -> int:
+        asked.append(("replicas", of))
+        return 2
+
+    async def scan_page(router: Any, cursor: int, pattern: str, count: int
+                        ) -> tuple[int, list[Any]]:
+        asked.append(("scan", router, cursor, pattern, count))
+        return 5 << 10 | 1, [b"om:at:x"]
+
+    for helper in (cluster_health, connected_replicas, scan_page):
+        monkeypatch.setattr(gateway_module, helper.__name__, helper)
+    gate.track(["om:at:", "om:client:"], generation_key="om:generation", size=5)
+    cache = gate.cache
+    assert isinstance(cache, ClusterTokenCache)  # one invalidation link per primary
+    assert (cache.prefixes, cache.size, cache._router) == (("om:at:", "om:client:"), 5,
+                                                            gate._router)
+    try:
+        assert await gate.health(allow_eviction=True) is said
+        assert await gate.health() is said
+        assert await gate._replicas() == 2
+        assert await gate.scan(7 << 10 | 2, "om:at:*", 50) == (5 << 10 | 1, ["om:at:x"])
+    finally:
+        await client.aclose()
+    assert asked == [("health", client, True), ("health", client, False), ("replicas", client),
+                     ("scan", gate._router, 7 << 10 | 2, "om:at:*", 50)]
+
+
+async def test_each_failed_call_is_counted_once_by_its_kind(
+    store: TokenStore, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a metrics scrape reads (monitoring.stats): an error reply is "refused", no
+    answer at all "unavailable", whichever way the call went (a lookup or a round trip)."""
+    gate = gateway(store)
+    await redis_of(store).hset("a hash", "field", "value")
+    with pytest.raises(StoreRefused):
+        await gate.get("a hash")  # WRONGTYPE
+    assert gate.errors == {"refused": 1}
+    with pytest.raises(StoreRefused):
+        await gate.run([("GET", "a hash")])
+    assert gate.errors == {"refused": 2}
+    pool: Any = redis_of(store).connection_pool
+
+    async def lost(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("injected")
+
+    monkeypatch.setattr(pool.connection_class, "send_packed_command", lost)
+    monkeypatch.setattr(redis_of(store), "execute_command", lost)
+    for call in (gate.get("k"), gate.send([("GET", "k")]), gate.get("k")):
+        with pytest.raises(StoreUnavailable) as caught:
+            await call
+        assert type(caught.value) is StoreUnavailable
+    assert gate.errors == {"refused": 2, "unavailable": 3}
+
+    async def refused(*args: Any, **kwargs: Any) -> None:
+        raise ResponseError("NOPERM this user has no permissions to run the 'get' command")
+
+    monkeypatch.setattr(pool.connection_class, "send_packed_command", refused)
+    with pytest.raises(StoreRefused):
+        await gate.send([("GET", "k")])  # the whole round trip refused, not one reply
+    assert gate.errors == {"refused": 3, "unavailable": 3}

@@ -3,6 +3,7 @@
 Data on fakeredis, invalidations from :class:`tests.tracking_server.TrackingServer`: what
 is cached is answered without a command, what is not costs one round trip, nothing
 invalidated meanwhile is kept, and this process's own writes drop their keys at once.
+Each step that may be kept counts as a hit or a miss (the metrics' cache counts).
 """
 
 from __future__ import annotations
@@ -49,8 +50,11 @@ async def gate(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Gateway, 
     monkeypatch.setattr(cache_module, "RECONNECT_DELAY", 0.0)
     server = TrackingServer()
     made = Gateway(fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer()))
+    # A lease no heartbeat can miss: on a loaded machine (a mutation run, niced, on a busy
+    # host) 2 s without a PONG did happen, and a cache that stops serving mid-test reads
+    # every step from Redis: a failure that says nothing about the code under test.
     made.cache = TokenCache(server.connect, "om:at:", "om:client:", heartbeat=0.01,  # type: ignore[arg-type]
-                            lease=2.0, generation=server.database_generation)
+                            lease=60.0, generation=server.database_generation)
     made.cache.live()
     await until(made.cache.live, "the cache serves")
     yield made, server
@@ -114,17 +118,21 @@ async def test_read_through_answers_kept_steps_locally_and_the_rest_in_one_trip(
                          (None, ("GET", "om:code:c"), None)]
     sent = Sent(gateway, monkeypatch)
     expected = [{"name": b"A"}, {}, b"code"]
+    cache = gateway.cache
+    assert cache is not None and (cache.hits, cache.misses) == (0, 0)
     assert await gateway.read_through(steps) == expected
+    assert (cache.hits, cache.misses) == (0, 2)  # a step that is never kept is neither
     assert await gateway.read_through(steps) == expected
+    assert (cache.hits, cache.misses) == (2, 2)
     assert sent.names == ["HGETALL", "HGETALL", "GET", "GET"]  # the code step is never kept
-    assert gateway.cache is not None
-    assert gateway.cache.records == {"om:client:a": {"name": b"A"}, "om:client:gone": {}}
+    assert cache.records == {"om:client:a": {"name": b"A"}, "om:client:gone": {}}
     gateway.forget("om:client:a")  # this process wrote it
-    assert list(gateway.cache.records) == ["om:client:gone"]
+    assert list(cache.records) == ["om:client:gone"]
     gateway.forget_all([b"om:client:gone", "om:client:x"])
-    assert gateway.cache.records == {}
+    assert cache.records == {}
     server.push(invalidation(None))
     assert await gateway.read_through(steps[:1]) == expected[:1]
+    assert (cache.hits, cache.misses) == (2, 3)
 
 
 async def test_settled_costs_one_round_trip_only_when_the_cache_is_on(

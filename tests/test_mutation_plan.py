@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mutation.plan import MODULES, NOT_MUTATED, chosen
+from tests.mutation.plan import MODULES, NOT_MUTATED, arguments, chosen
 from tests.mutation.wall_clock import MutantHung, wall_clock
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +37,19 @@ def test_modules_are_chosen_by_path_or_file_name_and_an_unknown_one_is_refused()
     assert chosen(["grants/*"]) == ["oauth_middleware/server/grants/*"]
     with pytest.raises(SystemExit, match=r"nope\.py is not one of"):
         chosen(["nope.py"])
+
+
+def test_a_run_is_fresh_resumed_or_only_reported_never_both() -> None:
+    fresh = arguments(["pkce.py"])
+    assert (fresh.resume, fresh.report, fresh.modules) == (False, False,
+                                                           ["oauth_middleware/pkce.py"])
+    resumed = arguments(["--resume", "_gateway/*"])
+    assert resumed.resume and resumed.modules == ["oauth_middleware/store/_gateway/*"]
+    assert arguments(["--report"]).modules == list(MODULES)
+    with pytest.raises(SystemExit):
+        arguments(["--resume", "--report"])
+    with pytest.raises(SystemExit, match=r"nope\.py is not one of"):
+        arguments(["--report", "nope.py"])
 
 
 def test_a_test_hung_under_a_mutant_fails_at_its_wall_clock_limit() -> None:

@@ -246,10 +246,10 @@ def _routed(routes: list[BaseRoute], scope: dict[str, Any]) -> bool:
 
 
 def mutate_modules(args: list[str]) -> list[str]:
-    from tests.mutation.plan import chosen
+    from tests.mutation.plan import arguments
 
     try:
-        chosen(args)
+        arguments(args)
     except SystemExit as refused:
         return [str(refused)]
     return []

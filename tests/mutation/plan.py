@@ -8,6 +8,8 @@ without mutmut installed.
 
 from __future__ import annotations
 
+import argparse
+
 _MIDDLEWARE = ("tests/test_middleware.py", "tests/test_extraction.py",
                "tests/test_decorators.py", "tests/test_dependencies.py",
                "tests/test_scope_all_required.py", "tests/reliability/test_size_limits.py",
@@ -48,9 +50,15 @@ _GATEWAY = ("tests/test_cache.py", "tests/test_unavailable.py", "tests/test_stor
             "tests/test_durability_wait.py", "tests/test_store_url_refusals.py",
             "tests/test_redis_health_checks.py", "tests/test_cache_listener.py",
             "tests/test_gateway_reads.py", "tests/test_invalidation_protocol.py",
-            "tests/test_gateway_edges.py",
+            "tests/test_gateway_edges.py", "tests/test_packing.py",
             # the cluster test that needs no cluster (a node id: the rest start one)
-            "tests/test_cluster.py::test_a_cluster_none_of_whose_nodes_answers_is_a_503_never_a_500")
+            "tests/test_cluster.py::test_a_cluster_none_of_whose_nodes_answers_is_a_503_never_a_500",
+            # monitoring.py: the readiness checks and the counts a scrape reads (the other
+            # tests of the last two files kill a redis-server of their own, or need tracking)
+            "tests/test_store_monitoring.py",
+            "tests/test_health.py::test_readyz_loads_the_scripts_a_flushed_redis_lost",
+            "tests/test_health.py::test_a_health_app_needs_a_store_and_a_sane_timeout",
+            "tests/test_metrics.py::test_metrics_expose_every_series_with_its_labels_after_a_few_requests")
 
 #: Each security-critical module and the fast test files that exercise it.
 MODULES: dict[str, tuple[str, ...]] = {
@@ -130,13 +138,15 @@ MODULES: dict[str, tuple[str, ...]] = {
 }
 
 #: Modules a pattern above covers that are not mutated, and why. The Redis Cluster
-#: router and the per-primary operations run only against a real 3-primary cluster
-#: (tests/test_cluster.py, the ``cluster`` backend): fakeredis is no cluster, and a
-#: cluster started for every mutant would take minutes each. They are left out rather
-#: than counted as survivors no fast test could kill.
+#: router, the per-primary operations and the cluster's local cache run only against a
+#: real 3-primary cluster (tests/test_cluster.py, tests/test_cluster_cache.py, the
+#: ``cluster`` backend): fakeredis is no cluster, and a cluster started for every mutant
+#: would take minutes each. They are left out rather than counted as survivors no fast
+#: test could kill (every one of their mutants is "no tests" under the plan).
 NOT_MUTATED: dict[str, str] = {
     "oauth_middleware/store/_gateway/cluster.py": "needs a real Redis Cluster",
     "oauth_middleware/store/_gateway/cluster_nodes.py": "needs a real Redis Cluster",
+    "oauth_middleware/store/_gateway/cluster_cache.py": "needs a real Redis Cluster",
 }
 
 
@@ -151,3 +161,18 @@ def chosen(argv: list[str]) -> list[str]:
             raise SystemExit(f"scripts/mutate: {name} is not one of: {', '.join(MODULES)}")
         picked += found
     return picked
+
+
+def arguments(argv: list[str]) -> argparse.Namespace:
+    """``scripts/mutate``'s command line: ``--resume`` or ``--report`` (tests/mutation/
+    __main__.py says what each does), then module patterns, :func:`chosen` in ``modules``."""
+    parser = argparse.ArgumentParser(prog="scripts/mutate")
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--resume", action="store_true",
+                     help="keep mutants/ and judge only what has no verdict (or no kill)")
+    how.add_argument("--report", action="store_true",
+                     help="run nothing: report the verdicts left in mutants/")
+    parser.add_argument("modules", nargs="*", help="module patterns of plan.MODULES (all)")
+    args = parser.parse_args(argv)
+    args.modules = chosen(args.modules)
+    return args

@@ -264,10 +264,9 @@ class ClusterPipelines(Pipelines):
         for commands, waiter, own in batch:
             end = start + len(commands)
             if not waiter.done():
-                short = own is not None and any(
-                    (a if a is not None else -1) < own[0] for a in acked[start:end])
-                if short:
-                    waiter.set_exception(StoreNotDurable(replies[start:end]))
+                if own is not None and any(
+                        (a if a is not None else -1) < own[0] for a in acked[start:end]):
+                    waiter.set_exception(StoreNotDurable(replies[start:end], own))
                 else:
                     waiter.set_result(replies[start:end])
             start = end

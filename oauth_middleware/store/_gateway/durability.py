@@ -43,11 +43,12 @@ Wait = tuple[int, int]
 class StoreNotDurable(StoreUnavailable):
     """A write done on the primary that fewer than ``min_replicas`` replicas acknowledged
     within ``replica_timeout``: a 503, never a success. ``replies`` are the write's own
-    replies (what a script deleted, for the local cache), never shown to anyone."""
+    replies (what a script deleted, for the local cache), never shown to anyone; ``wait``
+    is the ``(min_replicas, replica_timeout)`` it fell short of, for the log."""
 
-    def __init__(self, replies: list[Any] | None = None) -> None:
+    def __init__(self, replies: list[Any], wait: Wait) -> None:
         super().__init__()
-        self.replies = replies or []
+        self.replies, self.wait = replies, wait
 
 
 def check_durability(min_replicas: int | None, replica_timeout: int,

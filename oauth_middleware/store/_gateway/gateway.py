@@ -168,7 +168,7 @@ class Gateway:
             self.errors["not_durable"] += 1
             self.durability.stale()
             logger.warning("token store write not confirmed by %d replica(s) within %d ms",
-                           *wait or (0, 0))
+                           *exc.wait)
             raise exc.with_traceback(None) from None
         except StoreUnavailable as exc:
             self._failed(exc)

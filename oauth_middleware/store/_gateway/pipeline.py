@@ -133,7 +133,7 @@ def _answer(batch: list[_Entry], replies: Replies, acked: Any) -> None:
         end = start + len(commands)
         if not waiter.done():
             if wait is not None and not (isinstance(acked, int) and acked >= wait[0]):
-                waiter.set_exception(StoreNotDurable(replies[start:end]))
+                waiter.set_exception(StoreNotDurable(replies[start:end], wait))
             else:
                 waiter.set_result(replies[start:end])
         start = end
@@ -193,7 +193,8 @@ def packed(connection: AbstractConnection, commands: Sequence[Command]) -> list[
 
 async def _send_and_read(connection: AbstractConnection, commands: Sequence[Command]) -> Replies:
     """Every reply within one ``socket_timeout`` (redis-py would start a timer per reply,
-    which cost more than the read itself); a time-out drops the connection, as redis-py's.
+    which cost more than the read itself); a time-out drops the connection, as redis-py's,
+    and raises its ``TimeoutError`` (only its class is ever logged: no message).
 
     Replies the socket already delivered (usually all but the first: one read takes in
     the whole batch) are taken from hiredis's reader directly (:func:`_buffered`); the
@@ -217,7 +218,7 @@ async def _send_and_read(connection: AbstractConnection, commands: Sequence[Comm
                 replies.append(reply)
     except TimeoutError:
         await connection.disconnect(nowait=True)
-        raise RedisTimeout("Timeout reading from Redis") from None
+        raise RedisTimeout from None
     return replies
 
 
