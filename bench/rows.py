@@ -76,6 +76,8 @@ def rows(seeded: Seeded, peer_token: str | None, cluster: Seeded | None = None) 
         Row("header", "protected, header token", "protected", Request(headers=bearer)),
         Row("header_metrics", "protected, header token, Prometheus metrics on", "metrics",
             Request(headers=bearer)),
+        Row("header_2w", "protected, header token, 2 workers (unpinned)", "protected2",
+            Request(headers=bearer)),
         Row("body", "protected, form-body token", "protected",
             Request("POST", "/me", {"Content-Type": FORM}, f"access_token={seeded.token}")),
         Row("query", "protected, query token", "protected",

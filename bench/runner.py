@@ -76,6 +76,9 @@ class Bench:
             self.peer_versions = peer.ensure_venv()
             proc, self.peer_token = peer.start(settings.cpu(True))
             self.apps["peer"] = stack.enter_context(proc)
+        if "protected2" in needed:  # unpinned, as the cluster's two workers
+            proc = procs.uvicorn("bench.apps:protected", self.url, None, workers=2)
+            self.apps["protected2"] = stack.enter_context(proc)
 
     def _start_cluster(self, stack: ExitStack, needed: Collection[str]) -> None:
         """A 3-primary cluster on the load core (as the single Redis), its own seeded client

@@ -36,8 +36,8 @@ SEEDED = Seeded(client_id="bench-client", client_secret="s:e+c/r%t", token="tok.
 
 def test_the_rows_are_the_issue_table_in_order_and_the_peer_only_with_its_token() -> None:
     keys = [row.key for row in rows(SEEDED, None)]
-    assert keys == ["bare", "header", "header_metrics", "body", "query", "our_jwt", "audience",
-                    "dpop", "invalid",
+    assert keys == ["bare", "header", "header_metrics", "header_2w", "body", "query", "our_jwt",
+                    "audience", "dpop", "invalid",
                     "cached", "foreign_jwt", "token_cc", "token_cc_cached", "token_exchange",
                     "token_code", "token_code_oidc", "token_code_oidc_es256", "token_refresh",
                     "revoke", "introspect", "token_cc_audited", "token_code_audited",
