@@ -18,7 +18,7 @@ from oauth_middleware.models import TOKEN_EXCHANGE
 from oauth_middleware.server.exchange_policy import ACCESS_TOKEN_TYPE
 
 App = Literal["bare", "protected", "audience", "cached", "jwt", "dpop", "peer", "cluster",
-              "cluster2", "cluster_cached", "metrics", "audited"]
+              "cluster2", "cluster_cached", "metrics", "audited", "protected2"]
 Pool = Literal["codes", "oidc_codes", "oidc_es256_codes", "refresh", "access", "proofs"]
 FORM = "application/x-www-form-urlencoded"
 #: Shaped like one of our tokens, but never issued: the lookup runs and misses.
