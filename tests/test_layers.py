@@ -14,6 +14,7 @@ from pathlib import Path
 
 import oauth_middleware
 from oauth_middleware.store import TokenStore
+from tests.source_trees import parse
 
 PACKAGE = Path(oauth_middleware.__file__).parent
 
@@ -128,7 +129,7 @@ def _imports(path: Path) -> Iterator[tuple[int, str]]:
     """Every module ``path`` imports, absolute, with its line (``from pkg import mod`` names
     ``pkg.mod``; relative imports are resolved against the file's package)."""
     package = path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1]
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(parse(path)):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield node.lineno, alias.name

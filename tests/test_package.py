@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import oauth_middleware
+from tests.source_trees import parse
 
 PACKAGE = Path(oauth_middleware.__file__).parent
 
@@ -50,7 +51,7 @@ def test_package_is_typed() -> None:
 def test_no_assert_statements_in_the_package() -> None:
     """Checks must not vanish under ``python -O`` (STYLE rule 7)."""
     for path in _modules():
-        tree = ast.parse(path.read_text())
+        tree = parse(path)
         asserts = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Assert)]
         assert asserts == [], f"{path.relative_to(PACKAGE)}: assert at lines {asserts}"
 
@@ -58,7 +59,7 @@ def test_no_assert_statements_in_the_package() -> None:
 @pytest.mark.rule("rest.randomness")
 def test_no_weak_randomness_in_the_package() -> None:
     for path in _modules():
-        tree = ast.parse(path.read_text())
+        tree = parse(path)
         imported = {alias.name.split(".")[0] for node in ast.walk(tree)
                     if isinstance(node, ast.Import | ast.ImportFrom)
                     for alias in (node.names if isinstance(node, ast.Import) else
@@ -71,7 +72,7 @@ def test_only_the_store_keys_module_spells_redis_keys() -> None:
     for path in _modules():
         if path.name == "keys.py":
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(parse(path)):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) \
                     and node.value.startswith("om:"):
                 offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")

@@ -13,6 +13,7 @@ import pytest
 
 import oauth_middleware
 from oauth_middleware import TokenStore
+from tests.source_trees import parse
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -54,7 +55,7 @@ def test_the_package_imports_only_what_it_declares() -> None:
     stdlib = sys.stdlib_module_names
     imported: set[str] = set()
     for path in (ROOT / "oauth_middleware").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(parse(path)):
             if isinstance(node, ast.Import):
                 imported |= {alias.name.split(".")[0] for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
