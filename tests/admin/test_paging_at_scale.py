@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
@@ -81,17 +80,15 @@ async def _seeded_server() -> fakeredis.FakeServer:
 
 
 @pytest.fixture(scope="module")
-def seeded() -> tuple[fakeredis.FakeServer, float]:
+def seeded() -> fakeredis.FakeServer:
     """One fakeredis server for the module, seeded once (most of the cost); each test
     opens its own store on it, in its own event loop."""
-    started = time.perf_counter()
-    server = asyncio.run(_seeded_server())
-    return server, time.perf_counter() - started
+    return asyncio.run(_seeded_server())
 
 
 @pytest.fixture
-async def store(seeded: tuple[fakeredis.FakeServer, float]) -> AsyncIterator[TokenStore]:
-    opened = _store(seeded[0])
+async def store(seeded: fakeredis.FakeServer) -> AsyncIterator[TokenStore]:
+    opened = _store(seeded)
     yield opened
     await opened.aclose()
 
@@ -121,10 +118,8 @@ def _fingerprints(text: str) -> set[str]:
     return set(re.findall(r'<code class="fingerprint">([0-9a-f]+)</code>', text))
 
 
-async def test_seeding_thousands_stays_quick(
-    store: TokenStore, seeded: tuple[fakeredis.FakeServer, float]
-) -> None:
-    assert seeded[1] < 10
+async def test_the_pages_below_are_judged_among_thousands(store: TokenStore) -> None:
+    """The premise of every test here (the seeding's speed is not a behaviour; no timing)."""
     assert await redis_of(store).scard(store.keys.clients) == CLIENTS
     assert len([k async for k in redis_of(store).scan_iter(match=store.keys.access_pattern,
                                                        count=1000)]) == TOKENS
