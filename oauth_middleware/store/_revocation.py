@@ -13,10 +13,13 @@ is idempotent: what is gone stays gone (``_gateway.durability``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from oauth_middleware.limits import REVOKE_BATCH
 from oauth_middleware.models import RefreshToken
 from oauth_middleware.security import DIGEST_CHARS, digest
 from oauth_middleware.store import _grant_scripts as scripts
+from oauth_middleware.store._cascade import cascade_of
 from oauth_middleware.store._context import Context, Progress
 from oauth_middleware.store._events import EventStream, StreamEvent
 from oauth_middleware.store._gateway import StoreNotDurable, evalsha, texts
@@ -71,10 +74,14 @@ class Revocation:
             deleted, taken = await self._gateway.run(
                 [evalsha(script, keys, args), *self.chains.take([grant_id])],
                 script, durable=True)
+        except StoreNotDurable as exc:
+            await self._events.after(event, _removed(exc.replies[0]), confirmed=False)
+            raise
         finally:
             self._gateway.forget(targets[0])
-        await self._events.after(event, 1 if int(deleted) == 1 else 0)
-        await self.chains.revoke_descendants([grant_id], [taken])
+        await self._events.after(event, _removed(deleted))
+        await self.chains.revoke_descendants([grant_id], [taken],
+                                             cascade_of(event, "exchanged"))
         await self._gateway.settled()
         return bool(deleted)
 
@@ -90,9 +97,13 @@ class Revocation:
         stream: list[str] = []
         if event is not None and self._events.in_script():
             stream = [self._events.key, *event.args()]
-        (reply,) = await self._sweeper.swept(
-            [self._sweeper.command(grant_id, stream)], grants=1,
-            loads=(scripts.SWEEP_GRANT_EVENTED,) if stream else ())
+        try:
+            (reply,) = await self._sweeper.swept(
+                [self._sweeper.command(grant_id, stream)], [grant_id],
+                loads=(scripts.SWEEP_GRANT_EVENTED,) if stream else ())
+        except StoreNotDurable:
+            await self._events.after(event, 1, confirmed=False)
+            raise
         await self._events.after(event, 1)
         client_id, subject, subject_type = texts(reply[:3])
         deleted, taken = reply[3], reply[4]
@@ -101,7 +112,8 @@ class Revocation:
             await self._gateway.run([
                 ("ZREM", key, grant_id)
                 for key in self._sweeper.indexes(client_id, subject, subject_type)])
-        descendants = await self.chains.revoke_descendants([grant_id], [taken])
+        descendants = await self.chains.revoke_descendants([grant_id], [taken],
+                                                           cascade_of(event, "exchanged"))
         await self._gateway.settled()
         return len(deleted) + descendants
 
@@ -214,3 +226,8 @@ class Revocation:
                     await self._gateway.settled()
                 return deleted
 
+
+
+def _removed(reply: Any) -> int:
+    """``REMOVE_MEMBER``'s reply as an event's outcome: 1 when the token was there."""
+    return 1 if int(reply) == 1 else 0

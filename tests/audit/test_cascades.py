@@ -1,0 +1,180 @@
+"""The grants the store takes with another change are recorded (issue 18: "revoked ... by a
+cascade"): those exchanged from a revoked grant (RFC 8693) and those displaced past a
+user's or a client's grant cap. Each is one ``token.revoked`` event by ``cascade``, with
+the grant that went, its client and user, and why; written by the sweeping script on one
+server and right after it on a cluster, and heard by the logger and the hook alike."""
+
+from __future__ import annotations
+
+import pytest
+
+from oauth_middleware.audit import AuditTrail
+from oauth_middleware.limits import MAX_EXCHANGE_DEPTH
+from oauth_middleware.store import NewTokens, TokenStore
+from oauth_middleware.toolbox import issue_token, register_client
+from tests.audit.harness import assert_absent, log_text, raw_stream
+from tests.audit.test_every_sink import Fields, Sinks, same_everywhere, sinks, streamed
+from tests.conftest import FakeClock
+from tests.server.exchange_harness import exchange, exchange_app, own_token, services, user_token
+from tests.server.token_harness import REVOKE_PATH, TOKEN_PATH, auth_of, http
+from tests.store_helpers import redis_of
+from tests.test_grant_cap import capped
+
+__all__ = ["sinks"]  # the fixture, imported to be used here
+
+CB = "https://app.example/cb"
+
+
+def cascades(stream: list[Fields]) -> list[Fields]:
+    return [f for f in stream if f.get("actor") == "cascade"]
+
+
+def revoked_by_cascade(grant: str, client: str, user: str, reason: str) -> dict[str, str]:
+    """The fields of a cascade's event but its time (``user`` "" for none)."""
+    fields = {"type": "token.revoked", "actor": "cascade", "by": "cascade",
+              "client": client, "user": user, "grant": grant, "reason": reason}
+    return {k: v for k, v in fields.items() if v}
+
+
+def without_time(fields: Fields) -> Fields:
+    return {k: v for k, v in fields.items() if k != "time"}
+
+
+async def grant_of(store: TokenStore, token: str) -> str:
+    record = await store.resolve(token)
+    assert record is not None
+    return record.grant_id
+
+
+@pytest.mark.rule("rest.no-secret-in-events")
+async def test_grants_exchanged_from_a_revoked_grant_are_each_revoked_by_cascade(
+        store: TokenStore, clock: FakeClock, sinks: Sinks,
+        caplog: pytest.LogCaptureFixture) -> None:
+    clients = await services(store)
+    subject, refresh = await user_token(store)
+    trail = AuditTrail(store, on_event=sinks.hook)
+    chain = [subject]
+    async with http(exchange_app(store, clock, audit=trail)) as client:
+        for _ in range(MAX_EXCHANGE_DEPTH):  # each exchanged from the one before
+            answer = await exchange(client, clients["api-b"], chain[-1],
+                                    await own_token(store, "api-b"))
+            assert answer.status_code == 200, answer.text
+            chain.append(answer.json()["access_token"])
+        grants = [await grant_of(store, t) for t in chain]
+        await redis_of(store).delete(store.keys.events)  # the exchanges' own events
+        sinks.hooked.clear()
+        caplog.clear()
+        revoked = await client.post(REVOKE_PATH, data={"token": refresh},
+                                    headers=auth_of(clients["web"]))
+    assert revoked.status_code == 200, revoked.text
+    stream = await streamed(store)
+    parent, *rest = stream
+    assert (parent["actor"], parent["grant"]) == ("client:web", grants[0])
+    assert sorted(map(without_time, rest), key=lambda f: f["grant"]) == sorted(
+        (revoked_by_cascade(g, "api-b", "alice", "parent revoked") for g in grants[1:]),
+        key=lambda f: f["grant"])
+    same_everywhere(stream, sinks)
+    secrets = [*chain, refresh, clients["web"].client_secret or "?"]
+    assert_absent(secrets, await raw_stream(store), log_text(caplog.records),
+                  repr(sinks.hooked))
+
+
+async def test_a_refresh_reuse_records_the_grants_exchanged_from_the_grant_it_revoked(
+        store: TokenStore, clock: FakeClock, sinks: Sinks) -> None:
+    clients = await services(store)
+    subject, refresh = await user_token(store)
+    trail = AuditTrail(store, on_event=sinks.hook)
+    async with http(exchange_app(store, clock, audit=trail)) as client:
+        answer = await exchange(client, clients["api-b"], subject,
+                                await own_token(store, "api-b"))
+        child = await grant_of(store, answer.json()["access_token"])
+        form = {"grant_type": "refresh_token", "refresh_token": refresh}
+        first = await client.post(TOKEN_PATH, data=form, headers=auth_of(clients["web"]))
+        reuse = await client.post(TOKEN_PATH, data=form, headers=auth_of(clients["web"]))
+    assert first.status_code == 200 and reuse.status_code == 400, reuse.text
+    stream = await streamed(store)
+    assert "refresh.reused" in [f["type"] for f in stream]
+    assert list(map(without_time, cascades(stream))) == [
+        revoked_by_cascade(child, "api-b", "alice", "parent revoked")]
+    same_everywhere(stream, sinks)
+
+
+@pytest.mark.rule("rest.no-secret-in-events")
+async def test_grants_displaced_past_a_users_cap_are_revoked_by_cascade(
+        store: TokenStore, clock: FakeClock, sinks: Sinks,
+        caplog: pytest.LogCaptureFixture) -> None:
+    small = capped(store, user=2)
+    trail = AuditTrail(small, on_event=sinks.hook)
+    await register_client(small, "T", "t", CB, scopes_list=["read"])
+    issued = []
+    for _ in range(4):
+        clock.advance(1)  # each expires after the one before: the oldest goes first
+        issued.append(await issue_token(small, "t", user="mallory", audit=trail))
+    stream = await streamed(small)
+    assert [f["type"] for f in stream if f["actor"] == "host"] == ["token.issued"] * 4
+    gone = [await grant_of(small, i.access_token) for i in issued[2:]]
+    assert [await small.resolve(i.access_token) for i in issued[:2]] == [None, None]
+    assert sorted(map(without_time, cascades(stream)), key=lambda f: f["grant"]) == sorted(
+        (revoked_by_cascade(i.token.grant_id, "t", "mallory", "over the cap")
+         for i in issued[:2]), key=lambda f: f["grant"])
+    assert gone  # the last two live on, unrecorded as revoked
+    assert not {f["grant"] for f in cascades(stream)} & set(gone)
+    same_everywhere(stream, sinks)
+    assert_absent([t for i in issued for t in (i.access_token, str(i.refresh_token))],
+                  await raw_stream(small), log_text(caplog.records), repr(sinks.hooked))
+
+
+async def test_a_clients_own_grants_displaced_past_its_cap_are_revoked_by_cascade(
+        store: TokenStore, clock: FakeClock, sinks: Sinks) -> None:
+    small = capped(store, client=1)
+    await register_client(small, "Service", "svc", CB, public=False, scopes_list=["read"],
+                          grant_types=["client_credentials"])
+    trail = AuditTrail(small, on_event=sinks.hook)
+    first = await issue_token(small, "svc", audit=trail)
+    clock.advance(1)
+    second = await issue_token(small, "svc", audit=trail)
+    assert await small.resolve(first.access_token) is None
+    assert await small.resolve(second.access_token) is not None
+    stream = await streamed(small)
+    assert list(map(without_time, cascades(stream))) == [
+        revoked_by_cascade(first.token.grant_id, "svc", "", "over the cap")]
+    same_everywhere(stream, sinks)
+
+
+async def test_a_cascade_is_recorded_only_with_a_trail_and_keeps_the_stream_bounded(
+        store: TokenStore, clock: FakeClock) -> None:
+    small = capped(store, user=1)
+    await register_client(small, "T", "t", CB, scopes_list=["read"])
+    for _ in range(3):
+        clock.advance(1)
+        await issue_token(small, "t", user="mallory")
+    assert await redis_of(small).exists(small.keys.events) == 0
+    trail = AuditTrail(small, retention=10)
+    for _ in range(150):  # each displaces the one before: two events an issue
+        clock.advance(1)
+        await issue_token(small, "t", user="mallory", audit=trail)
+    length = await redis_of(small).xlen(small.keys.events)
+    assert 10 <= length <= 110
+    newest, _ = await trail.page(count=10)
+    assert {e.actor for e in newest} == {"host", "cascade"}
+
+
+async def test_a_user_id_read_back_from_a_record_is_cleaned_in_its_cascade_event(
+        store: TokenStore, clock: FakeClock, sinks: Sinks) -> None:
+    """A grant stored before user ids were checked may hold a control character: its
+    cascade event, which takes the user from the record, holds it cleaned."""
+    small = capped(store, user=1)
+    trail = AuditTrail(small, on_event=sinks.hook)
+    await register_client(small, "T", "t", CB, scopes_list=["read"])
+    old = await small.issue(NewTokens(client_id="t", subject="mal\nlory",
+                                      scopes=frozenset({"read"})))
+    clock.advance(1)
+    spec = NewTokens(client_id="t", subject="mal\nlory", scopes=frozenset({"read"}),
+                     event=trail.stream_event("token.issued", actor="host", client="t"))
+    await small.issue(spec)
+    stream = await streamed(small)
+    assert list(map(without_time, cascades(stream))) == [
+        revoked_by_cascade(old.token.grant_id, "t", "mal?lory", "over the cap")]
+    raw = await raw_stream(small)
+    assert "mal\\nlory" not in raw and "mal?lory" in raw
+    same_everywhere(stream, sinks)
