@@ -35,7 +35,7 @@ from oauth_middleware.security import (
     new_grant_id,
 )
 from oauth_middleware.store import _grant_scripts as scripts
-from oauth_middleware.store._cascade import cascade_of, gone_of
+from oauth_middleware.store._cascade import Gone, cascade_of, gone_of
 from oauth_middleware.store._codec import dump
 from oauth_middleware.store._context import Context, ttl_ms
 from oauth_middleware.store._events import EventStream, StreamEvent
@@ -267,30 +267,44 @@ class Grants:
             issue, issue_keys, issue_args = self._with_event(
                 scripts.ISSUE, scripts.ISSUE_EVENTED if displacing is None
                 else scripts.ISSUE_CASCADED, issue_keys, issue_args, event)
-            (written, indexed, deleted, displaced, taken, gone), *after = (
-                await self._gateway.run([evalsha(issue, issue_keys, issue_args), *follow],
-                                        issue, *loads, durable=durable))
+            try:
+                (written, indexed, deleted, displaced, taken, gone), *after = (
+                    await self._gateway.run([evalsha(issue, issue_keys, issue_args),
+                                             *follow], issue, *loads, durable=durable))
+            except StoreNotDurable as exc:  # done on the primary: told, as unconfirmed
+                written, indexed, deleted, displaced, _, gone = exc.replies[0]
+                self._gateway.forget_all(deleted)
+                await self._sweeper.cascades.after(displacing, _displaced(displaced, gone),
+                                                   confirmed=False)
+                await self._events.after(event, _issued(written, indexed), confirmed=False)
+                raise
             if displaced:  # revoked by the script; what was exchanged from them goes too
                 self._gateway.forget_all(deleted)
-                await self._sweeper.cascades.after(displacing, gone_of(
-                    texts(displaced), [whose[1:] for whose in gone]))
+                await self._sweeper.cascades.after(displacing, _displaced(displaced, gone))
                 if any(taken):
                     await self._chains.revoke_descendants(
                         texts(displaced), taken, cascade_of(event, "exchanged"))
                 await self._gateway.settled()
         else:
             own = _acts_for_itself(client_id, subject, subject_type)
-            written, indexed, displaced, after = await self._write_cluster(
-                [*grant_keys, *keys], args, client_keys,
-                [subject_index] if own else [subject_index, k.displaced(subject_index)],
-                [*check, grant_id, ttl, NEVER_MS], [cap, ISSUE_EVICTIONS], own=own,
-                follow=follow, loads=loads)
+            try:
+                written, indexed, displaced, after = await self._write_cluster(
+                    [*grant_keys, *keys], args, client_keys,
+                    [subject_index] if own else [subject_index, k.displaced(subject_index)],
+                    [*check, grant_id, ttl, NEVER_MS], [cap, ISSUE_EVICTIONS], own=own,
+                    follow=follow, loads=loads)
+            except StoreNotDurable as exc:  # done on the primaries: told, as unconfirmed
+                written, indexed = exc.replies[0], exc.replies[1]
+                if own:
+                    indexed = indexed[0]
+                await self._events.after(event, _issued(written, indexed), confirmed=False)
+                raise
             if displaced:  # out of the subject's index: revoked, then out of the rest
                 await self._sweeper.sweep(client_keys[1] if own else subject_keys[1],
                                           texts(displaced), durable=False, displaced=True,
                                           why=displacing)
                 await self._gateway.settled()
-        if not (int(written) and int(indexed)):
+        if not _issued(written, indexed):
             await self._sweeper.sweep(subject_index, [grant_id], durable=False)
             raise ClientRemoved(f"client {client_id!r} is no longer registered")
         await self._events.after(event, 1)
@@ -327,6 +341,17 @@ def _acts_for_itself(client_id: str, subject: str, subject_type: str) -> bool:
     and on a cluster its grant placed on the client's node (:mod:`.keys` says why only
     these grants)."""
     return subject_type == "client" and subject == client_id
+
+
+def _issued(written: Any, indexed: Any) -> int:
+    """The issuing scripts' replies as an event's outcome: 1 when the grant was written and
+    indexed (its client stood), else 0."""
+    return 1 if int(written) and int(indexed) else 0
+
+
+def _displaced(displaced: Any, gone: Any) -> list[Gone]:
+    """The grants ``ISSUE`` displaced past the cap: their ids, and whose each was."""
+    return gone_of(texts(displaced), [whose[1:] for whose in gone])
 
 
 def _consumed(reply: Any) -> int:
