@@ -6,16 +6,18 @@ server and right after it on a cluster, and heard by the logger and the hook ali
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from oauth_middleware.audit import AuditTrail
 from oauth_middleware.limits import MAX_EXCHANGE_DEPTH
 from oauth_middleware.store import NewTokens, TokenStore
-from oauth_middleware.toolbox import issue_token, register_client
+from oauth_middleware.toolbox import RegisteredClient, issue_token, register_client
 from tests.audit.harness import assert_absent, log_text, raw_stream
 from tests.audit.test_every_sink import Fields, Sinks, same_everywhere, sinks, streamed
 from tests.conftest import FakeClock
 from tests.server.exchange_harness import exchange, exchange_app, own_token, services, user_token
+from tests.server.test_token_exchange_chains import grant_of
 from tests.server.token_harness import REVOKE_PATH, TOKEN_PATH, auth_of, http
 from tests.store_helpers import redis_of
 from tests.test_grant_cap import capped
@@ -40,10 +42,13 @@ def without_time(fields: Fields) -> Fields:
     return {k: v for k, v in fields.items() if k != "time"}
 
 
-async def grant_of(store: TokenStore, token: str) -> str:
-    record = await store.resolve(token)
-    assert record is not None
-    return record.grant_id
+async def exchanged(client: httpx.AsyncClient, store: TokenStore,
+                    clients: dict[str, RegisteredClient], subject: str) -> str:
+    """``api-b`` exchanges ``subject`` (with its own token as the actor's): the new token."""
+    answer = await exchange(client, clients["api-b"], subject, await own_token(store, "api-b"))
+    assert answer.status_code == 200, answer.text
+    token: str = answer.json()["access_token"]
+    return token
 
 
 @pytest.mark.rule("rest.no-secret-in-events")
@@ -56,10 +61,7 @@ async def test_grants_exchanged_from_a_revoked_grant_are_each_revoked_by_cascade
     chain = [subject]
     async with http(exchange_app(store, clock, audit=trail)) as client:
         for _ in range(MAX_EXCHANGE_DEPTH):  # each exchanged from the one before
-            answer = await exchange(client, clients["api-b"], chain[-1],
-                                    await own_token(store, "api-b"))
-            assert answer.status_code == 200, answer.text
-            chain.append(answer.json()["access_token"])
+            chain.append(await exchanged(client, store, clients, chain[-1]))
         grants = [await grant_of(store, t) for t in chain]
         await redis_of(store).delete(store.keys.events)  # the exchanges' own events
         sinks.hooked.clear()
@@ -85,9 +87,7 @@ async def test_a_refresh_reuse_records_the_grants_exchanged_from_the_grant_it_re
     subject, refresh = await user_token(store)
     trail = AuditTrail(store, on_event=sinks.hook)
     async with http(exchange_app(store, clock, audit=trail)) as client:
-        answer = await exchange(client, clients["api-b"], subject,
-                                await own_token(store, "api-b"))
-        child = await grant_of(store, answer.json()["access_token"])
+        child = await grant_of(store, await exchanged(client, store, clients, subject))
         form = {"grant_type": "refresh_token", "refresh_token": refresh}
         first = await client.post(TOKEN_PATH, data=form, headers=auth_of(clients["web"]))
         reuse = await client.post(TOKEN_PATH, data=form, headers=auth_of(clients["web"]))

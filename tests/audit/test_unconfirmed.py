@@ -14,8 +14,10 @@ from oauth_middleware.audit import AuditTrail
 from oauth_middleware.store import NewTokens, TokenStore
 from oauth_middleware.store._gateway.durability import Durability, Wait
 from tests.audit.harness import assert_absent, audited_app, log_text, raw_stream
+from tests.audit.test_cascades import exchanged
 from tests.audit.test_every_sink import Fields, Sinks, sinks, streamed
 from tests.server.exchange_harness import exchange, exchange_app, own_token, services, user_token
+from tests.server.test_token_exchange_chains import grant_of
 from tests.server.token_harness import (
     REVOKE_PATH,
     TOKEN_PATH,
@@ -139,11 +141,7 @@ async def test_an_exchanged_grant_whose_sweep_no_replica_confirmed_is_announced_
     subject, refresh = await user_token(store)
     trail = AuditTrail(store, on_event=sinks.hook)
     async with http(exchange_app(store, clock, audit=trail)) as client:
-        answer = await exchange(client, clients["api-b"], subject,
-                                await own_token(store, "api-b"))
-        assert answer.status_code == 200, answer.text
-        child = await store.resolve(answer.json()["access_token"])
-        assert child is not None
+        child = await grant_of(store, await exchanged(client, store, clients, subject))
         await falling_short(store, backend, monkeypatch, confirmed=1)
         revoked = await client.post(REVOKE_PATH, data={"token": refresh},
                                     headers=auth_of(clients["web"]))
@@ -151,7 +149,7 @@ async def test_an_exchanged_grant_whose_sweep_no_replica_confirmed_is_announced_
     told = [f for f in sinks.hooked if f["type"] == "token.revoked"]
     assert [(f["actor"], f.get("durable")) for f in told] == [
         ("client:web", None), ("cascade", "unconfirmed")]
-    assert told[1]["grant"] == child.grant_id
+    assert told[1]["grant"] == child
     assert sorted(told, key=str) == sorted(
         (f for f in sinks.logged() if f["type"] == "token.revoked"), key=str)
 
