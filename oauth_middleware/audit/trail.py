@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from oauth_middleware import request_id
 from oauth_middleware.audit.events import Event, EventType, check, flat, scopes_text
-from oauth_middleware.store import Cause, StreamEvent
+from oauth_middleware.store import Cascade, Cause, StreamEvent
 
 if TYPE_CHECKING:
     from oauth_middleware.store import TokenStore
@@ -169,6 +169,12 @@ class AuditTrail:
             if len(entries) < count:
                 return found, None
         return found, cursor
+
+
+def cascading(trail: AuditTrail | None) -> Cascade | None:
+    """What records the grants a revocation takes with it (:meth:`AuditTrail.cascaded`), for
+    a change whose own event is recorded after it; None without a trail."""
+    return None if trail is None else trail.cascaded
 
 
 async def note(trail: AuditTrail | None, type: EventType, **fields: Any) -> None:

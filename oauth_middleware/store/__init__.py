@@ -42,7 +42,7 @@ from oauth_middleware.limits import (
 from oauth_middleware.store._authn import ClientRead, Lookahead, ScopeSnapshot
 from oauth_middleware.store._context import Clock, Progress
 from oauth_middleware.store._device import DeviceRequest
-from oauth_middleware.store._events import Cause, StreamEvent
+from oauth_middleware.store._events import Cascade, Cause, StreamEvent
 from oauth_middleware.store._exchange import ChainFull
 from oauth_middleware.store._gateway import StoreNotDurable, StoreRefused, StoreUnavailable
 from oauth_middleware.store._gateway.health import RedisHealth, UnsafeRedis
@@ -59,6 +59,7 @@ __all__ = [
     "MAX_SIGNING_KEYS",
     "PENDING_LIFETIME",
     "REFRESH_LIFETIME",
+    "Cascade",
     "Cause",
     "ChainFull",
     "ClientRead",

@@ -85,11 +85,12 @@ class Taken:
                             user="" if subject_type == "client" else subject)
 
 
-def cascade_of(event: StreamEvent | None, cause: Cause) -> Taken | None:
-    """The grants ``event``'s change takes, to record (None: it records none)."""
-    if event is None or event.cascade is None:
-        return None
-    return Taken(event.cascade, cause)
+def cascade_of(event: StreamEvent | None, cause: Cause, cascade: Cascade | None = None
+               ) -> Taken | None:
+    """The grants a change takes, to record by ``cascade`` (for a change recorded after it
+    is done, by the audit trail itself), else by ``event``'s (None: it records none)."""
+    chosen = cascade if cascade is not None or event is None else event.cascade
+    return None if chosen is None else Taken(chosen, cause)
 
 
 def gone_of(grant_ids: Iterable[str], replies: Iterable[Any]) -> list[Gone]:

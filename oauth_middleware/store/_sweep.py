@@ -65,7 +65,8 @@ class Sweeper:
         return sorted(found)
 
     async def sweep(self, index_key: str, grant_ids: list[str], *, durable: bool = True,
-                    displaced: bool = False, why: Taken | None = None) -> int:
+                    displaced: bool = False, why: Taken | None = None,
+                    exchanged: Taken | None = None) -> int:
         """Revoke ``grant_ids`` in one round trip, then drop them from ``index_key`` and from
         the other indexes each was in (its client's or its user's), so revoking a user's
         grants leaves no dead entry in their clients' indexes, nor the reverse. The local
@@ -74,7 +75,8 @@ class Sweeper:
         single node's issuing script never waited). ``displaced``: grants the cap took out
         of their subject's index already, so only their client's index is left to prune.
         ``why``: they went with another change, each recorded (:mod:`._cascade`); the
-        grants exchanged from them are then recorded as such too."""
+        grants exchanged from them are then recorded as such too, as they are with
+        ``exchanged`` alone (grants whose own revocation is recorded by the caller)."""
         commands = [self.command(g, why=why) for g in grant_ids]
         loads = (scripts.SWEEP_GRANT_CASCADED,) if self.cascades.in_script(why) else ()
         replies = (await self.swept(commands, grant_ids, loads=loads, why=why)
@@ -97,8 +99,9 @@ class Sweeper:
                 if other != index_key:
                     unindex.setdefault(other, []).append(grant_id)
         await self._gateway.run([("ZREM", key, *ids) for key, ids in unindex.items()])
-        return deleted + await self.chains.revoke_descendants(
-            grant_ids, taken, None if why is None else replace(why, cause="exchanged"))
+        if why is not None:
+            exchanged = replace(why, cause="exchanged")
+        return deleted + await self.chains.revoke_descendants(grant_ids, taken, exchanged)
 
     async def swept(self, sweeps: list[Command], grant_ids: list[str], *,
                     loads: tuple[Script, ...] = (), why: Taken | None = None) -> list[Any]:

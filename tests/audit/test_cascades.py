@@ -9,12 +9,16 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from oauth_middleware.audit import AuditTrail
+from oauth_middleware.audit import AuditTrail, cascading
 from oauth_middleware.limits import MAX_EXCHANGE_DEPTH
 from oauth_middleware.store import NewTokens, TokenStore
 from oauth_middleware.toolbox import RegisteredClient, issue_token, register_client
-from tests.audit.harness import assert_absent, log_text, raw_stream
+from tests.account.harness import PAGE, csrf_of
+from tests.admin.harness import USER_HEADER as ADMIN_USER
+from tests.admin.harness import Admin, build_host
+from tests.audit.harness import assert_absent, events, log_text, raw_stream
 from tests.audit.test_every_sink import Fields, Sinks, same_everywhere, sinks, streamed
+from tests.audit.test_who_acted import _account_host as account_host
 from tests.conftest import FakeClock
 from tests.server.exchange_harness import exchange, exchange_app, own_token, services, user_token
 from tests.server.test_token_exchange_chains import grant_of
@@ -178,3 +182,36 @@ async def test_a_user_id_read_back_from_a_record_is_cleaned_in_its_cascade_event
     raw = await raw_stream(small)
     assert "mal\\nlory" not in raw and "mal?lory" in raw
     same_everywhere(stream, sinks)
+
+
+@pytest.mark.parametrize("how", ["admin-client", "admin-token", "person", "store-token"])
+async def test_grants_exchanged_from_one_revoked_by_whoever_records_after_are_recorded_too(
+        store: TokenStore, clock: FakeClock, how: str) -> None:
+    """Revocations whose own event is recorded once they are done (the admin, a person on
+    the connected-apps page, the CLI through the store's calls) hand the trail's cascade
+    to the store, which records what they took with them. (Revoking everything of alice
+    would revoke the exchanged grant as one of hers, recorded by that revocation's event.)"""
+    clients = await services(store)
+    subject, refresh = await user_token(store)
+    async with http(exchange_app(store, clock)) as client:
+        child = await grant_of(store, await exchanged(client, store, clients, subject))
+    parent = await store.resolve(subject)
+    assert parent is not None
+    trail = AuditTrail(store)
+    if how.startswith("admin"):
+        async with Admin(build_host(store, audit=trail)) as admin:
+            done = await (admin.post("/admin/clients/web/tokens/revoke-all", {"confirm": "on"})
+                          if how == "admin-client" else admin.post("/admin/tokens/revoke", {
+                              "grant_id": parent.grant_id, "fingerprint": parent.fingerprint}))
+        assert done.status_code == 303, done.text
+    elif how == "person":
+        async with account_host(store, trail) as page_http:
+            page = await page_http.get(PAGE, headers={ADMIN_USER: "alice"})
+            done = await page_http.post(PAGE + "revoke", headers={ADMIN_USER: "alice"}, data={
+                "csrf_token": csrf_of(page), "grant_id": parent.grant_id})
+        assert done.status_code == 303, done.text
+    else:  # what the CLI's token revoke calls
+        assert await store.revoke_token(refresh, cascade=cascading(trail))
+    assert await store.resolve(subject) is None
+    found = [without_time(e.fields()) for e in await events(store) if e.actor == "cascade"]
+    assert found == [revoked_by_cascade(child, "api-b", "alice", "parent revoked")]
