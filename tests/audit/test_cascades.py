@@ -6,6 +6,8 @@ server and right after it on a cluster, and heard by the logger and the hook ali
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -215,3 +217,46 @@ async def test_grants_exchanged_from_one_revoked_by_whoever_records_after_are_re
     assert await store.resolve(subject) is None
     found = [without_time(e.fields()) for e in await events(store) if e.actor == "cascade"]
     assert found == [revoked_by_cascade(child, "api-b", "alice", "parent revoked")]
+
+
+async def test_a_grant_displaced_past_the_cap_takes_its_exchanged_grants_each_recorded(
+        store: TokenStore, clock: FakeClock, sinks: Sinks) -> None:
+    """alice's grant that expires first is displaced by her third (the cap is two): the
+    grant exchanged from it goes too, as ``parent revoked``."""
+    small = capped(store, user=2)
+    await register_client(small, "Web", "web", CB, scopes_list=["read"])
+    trail = AuditTrail(small, on_event=sinks.hook)
+    first = await small.issue(NewTokens(client_id="web", subject="alice", lifetime=100,
+                                        scopes=frozenset({"read"})))
+    child = await small.issue_exchanged(NewTokens(
+        client_id="api", subject="alice", scopes=frozenset({"read"}), lifetime=3600,
+        parent_grant=first.token.grant_id, exchange_depth=1), first.access_token)
+    assert child is not None
+    clock.advance(1)
+    third = await issue_token(small, "web", user="alice", audit=trail)
+    assert [await small.resolve(t.access_token) is None for t in (first, child, third)] == [
+        True, True, False]
+    stream = await streamed(small)
+    assert sorted(map(without_time, cascades(stream)), key=lambda f: f["reason"]) == [
+        revoked_by_cascade(first.token.grant_id, "web", "alice", "over the cap"),
+        revoked_by_cascade(child.token.grant_id, "api", "alice", "parent revoked")]
+    same_everywhere(stream, sinks)
+
+
+async def test_fifty_concurrent_issues_past_the_cap_record_each_displaced_grant_once(
+        store: TokenStore, sinks: Sinks) -> None:
+    """Every grant the cap took has exactly one cascade event, and no live grant has one."""
+    small = capped(store, user=5)
+    await register_client(small, "Web", "web", CB, scopes_list=["read"])
+    trail = AuditTrail(small, on_event=sinks.hook)
+    issued = await asyncio.gather(*(issue_token(small, "web", user="mallory", audit=trail)
+                                    for _ in range(50)))
+    live = {i.token.grant_id for i in issued
+            if await small.resolve(i.access_token) is not None}
+    dead = {i.token.grant_id for i in issued} - live
+    assert len(live) == 5
+    stream = await streamed(small)
+    recorded = [f["grant"] for f in cascades(stream)]
+    assert sorted(recorded) == sorted(dead)  # each once, and only those
+    assert {f["reason"] for f in cascades(stream)} == {"over the cap"}
+    same_everywhere(stream, sinks)
