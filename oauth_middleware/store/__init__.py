@@ -20,7 +20,8 @@ Module map (data flows down; only ``_gateway`` imports redis-py):
   ``_documents`` (clients known by a metadata document, and their fetch state),
   ``_exchange`` (exchanged grants linked to their parents, revoked with them),
   ``_connected`` (a person's own grants, listed and revoked by that person);
-  ``_events`` (the audit trail's bounded stream);
+  ``_events`` (the audit trail's bounded stream), ``_cascade`` (the events of grants a
+  change takes with it: exchanged from a revoked one, displaced past a cap);
 * shared by them: ``_minting`` (values and records of a new grant), ``_generations``
   (which refresh token a value is), ``_codec`` (records as JSON, versioned),
   ``_context`` (gateway + keys + clock), ``keys`` (the key schema, in its docstring);
