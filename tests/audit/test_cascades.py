@@ -37,6 +37,18 @@ def cascades(stream: list[Fields]) -> list[Fields]:
     return [f for f in stream if f.get("actor") == "cascade"]
 
 
+async def cascaded(store: TokenStore, sinks: Sinks) -> list[Fields]:
+    """The stream's cascade events, times left out, by grant id; the logger and the hook
+    were told of the stream's every event, as it holds them."""
+    stream = await streamed(store)
+    same_everywhere(stream, sinks)
+    return sorted(map(without_time, cascades(stream)), key=lambda f: f["grant"])
+
+
+def by_grant(*expected: Fields) -> list[Fields]:
+    return sorted(expected, key=lambda f: f["grant"])
+
+
 def revoked_by_cascade(grant: str, client: str, user: str, reason: str) -> dict[str, str]:
     """The fields of a cascade's event but its time (``user`` "" for none)."""
     fields = {"type": "token.revoked", "actor": "cascade", "by": "cascade",
@@ -98,11 +110,9 @@ async def test_a_refresh_reuse_records_the_grants_exchanged_from_the_grant_it_re
         first = await client.post(TOKEN_PATH, data=form, headers=auth_of(clients["web"]))
         reuse = await client.post(TOKEN_PATH, data=form, headers=auth_of(clients["web"]))
     assert first.status_code == 200 and reuse.status_code == 400, reuse.text
-    stream = await streamed(store)
-    assert "refresh.reused" in [f["type"] for f in stream]
-    assert list(map(without_time, cascades(stream))) == [
+    assert "refresh.reused" in [f["type"] for f in await streamed(store)]
+    assert await cascaded(store, sinks) == [
         revoked_by_cascade(child, "api-b", "alice", "parent revoked")]
-    same_everywhere(stream, sinks)
 
 
 @pytest.mark.rule("rest.no-secret-in-events")
@@ -116,16 +126,13 @@ async def test_grants_displaced_past_a_users_cap_are_revoked_by_cascade(
     for _ in range(4):
         clock.advance(1)  # each expires after the one before: the oldest goes first
         issued.append(await issue_token(small, "t", user="mallory", audit=trail))
-    stream = await streamed(small)
-    assert [f["type"] for f in stream if f["actor"] == "host"] == ["token.issued"] * 4
-    gone = [await grant_of(small, i.access_token) for i in issued[2:]]
+    host = [f["type"] for f in await streamed(small) if f["actor"] == "host"]
+    assert host == ["token.issued"] * 4
     assert [await small.resolve(i.access_token) for i in issued[:2]] == [None, None]
-    assert sorted(map(without_time, cascades(stream)), key=lambda f: f["grant"]) == sorted(
-        (revoked_by_cascade(i.token.grant_id, "t", "mallory", "over the cap")
-         for i in issued[:2]), key=lambda f: f["grant"])
-    assert gone  # the last two live on, unrecorded as revoked
-    assert not {f["grant"] for f in cascades(stream)} & set(gone)
-    same_everywhere(stream, sinks)
+    assert [await small.resolve(i.access_token) is None for i in issued[2:]] == [False] * 2
+    assert await cascaded(small, sinks) == by_grant(*(  # the two live grants have none
+        revoked_by_cascade(i.token.grant_id, "t", "mallory", "over the cap")
+        for i in issued[:2]))
     assert_absent([t for i in issued for t in (i.access_token, str(i.refresh_token))],
                   await raw_stream(small), log_text(caplog.records), repr(sinks.hooked))
 
@@ -141,10 +148,8 @@ async def test_a_clients_own_grants_displaced_past_its_cap_are_revoked_by_cascad
     second = await issue_token(small, "svc", audit=trail)
     assert await small.resolve(first.access_token) is None
     assert await small.resolve(second.access_token) is not None
-    stream = await streamed(small)
-    assert list(map(without_time, cascades(stream))) == [
+    assert await cascaded(small, sinks) == [
         revoked_by_cascade(first.token.grant_id, "svc", "", "over the cap")]
-    same_everywhere(stream, sinks)
 
 
 async def test_a_cascade_is_recorded_only_with_a_trail_and_keeps_the_stream_bounded(
@@ -178,12 +183,10 @@ async def test_a_user_id_read_back_from_a_record_is_cleaned_in_its_cascade_event
     spec = NewTokens(client_id="t", subject="mal\nlory", scopes=frozenset({"read"}),
                      event=trail.stream_event("token.issued", actor="host", client="t"))
     await small.issue(spec)
-    stream = await streamed(small)
-    assert list(map(without_time, cascades(stream))) == [
+    assert await cascaded(small, sinks) == [
         revoked_by_cascade(old.token.grant_id, "t", "mal?lory", "over the cap")]
     raw = await raw_stream(small)
     assert "mal\\nlory" not in raw and "mal?lory" in raw
-    same_everywhere(stream, sinks)
 
 
 @pytest.mark.parametrize("how", ["admin-client", "admin-token", "person", "store-token"])
@@ -236,11 +239,9 @@ async def test_a_grant_displaced_past_the_cap_takes_its_exchanged_grants_each_re
     third = await issue_token(small, "web", user="alice", audit=trail)
     assert [await small.resolve(t.access_token) is None for t in (first, child, third)] == [
         True, True, False]
-    stream = await streamed(small)
-    assert sorted(map(without_time, cascades(stream)), key=lambda f: f["reason"]) == [
+    assert await cascaded(small, sinks) == by_grant(
         revoked_by_cascade(first.token.grant_id, "web", "alice", "over the cap"),
-        revoked_by_cascade(child.token.grant_id, "api", "alice", "parent revoked")]
-    same_everywhere(stream, sinks)
+        revoked_by_cascade(child.token.grant_id, "api", "alice", "parent revoked"))
 
 
 async def test_fifty_concurrent_issues_past_the_cap_record_each_displaced_grant_once(
@@ -255,8 +256,6 @@ async def test_fifty_concurrent_issues_past_the_cap_record_each_displaced_grant_
             if await small.resolve(i.access_token) is not None}
     dead = {i.token.grant_id for i in issued} - live
     assert len(live) == 5
-    stream = await streamed(small)
-    recorded = [f["grant"] for f in cascades(stream)]
-    assert sorted(recorded) == sorted(dead)  # each once, and only those
-    assert {f["reason"] for f in cascades(stream)} == {"over the cap"}
-    same_everywhere(stream, sinks)
+    recorded = await cascaded(small, sinks)
+    assert [f["grant"] for f in recorded] == sorted(dead)  # each once, and only those
+    assert {f["reason"] for f in recorded} == {"over the cap"}
