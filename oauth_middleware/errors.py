@@ -20,6 +20,7 @@ itself; callers never pick a status code.
      ├── InvalidClientMetadata     400  invalid_client_metadata  (RFC 7591)
      ├── InvalidTarget             400  invalid_target           (RFC 8707)
      ├── AccessDenied              403  access_denied
+     │    └── UnusableUserId       403  access_denied            (a host hook's user id)
      ├── LoginRequired             400  login_required           (OpenID Connect)
      ├── ConsentRequired           400  consent_required         (OpenID Connect)
      ├── InteractionRequired       400  interaction_required     (OpenID Connect)
@@ -190,6 +191,17 @@ class AccessDenied(OAuthError):
     error = "access_denied"
     status_code = 403
     default_description = "The resource owner denied the request."
+
+
+class UnusableUserId(AccessDenied):
+    """The host's sign-in hook (``authenticate``, ``verify_password``) answered a user id
+    that is not typed text (a control character, :func:`~oauth_middleware.policy.check_typed_text`):
+    the host's bug, so nobody is signed in with it and nothing is granted. The page or the
+    error says so without the id, which could carry a terminal escape or a forged log line."""
+
+    default_description = ("Your account cannot be used here: the site's sign-in gave an "
+                           "account id with a character that is not allowed. Nothing was "
+                           "granted; the site's operators can fix this.")
 
 
 class LoginRequired(OAuthError):

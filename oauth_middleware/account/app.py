@@ -21,13 +21,13 @@ from starlette.types import Receive, Scope, Send
 from oauth_middleware import request_id, settings_checks
 from oauth_middleware.account.forms import FIELD, Refused, read_form
 from oauth_middleware.account.page import NOTICES, render, show
-from oauth_middleware.audit import AuditTrail, note
+from oauth_middleware.audit import AuditTrail, cascading, note
 from oauth_middleware.csrf import CsrfTokens
 from oauth_middleware.hooks import run_hook
 from oauth_middleware.identity import ACCESS_TOKEN_PARAM, carries_bearer
 from oauth_middleware.redaction import redact_scope
 from oauth_middleware.redirects import add_params
-from oauth_middleware.store import StoreUnavailable, TokenStore
+from oauth_middleware.store import Cascade, StoreUnavailable, TokenStore
 from oauth_middleware.transport import Transport
 from oauth_middleware.web import (
     Authenticate,
@@ -129,7 +129,8 @@ class ConnectedAppsApp:
     async def _revoke_grant(self, request: Request, user: str, form: dict[str, str]
                             ) -> Response:
         grant_id = form.get("grant_id", "")[:MAX_ID]
-        if not await self.store.revoke_user_grant(user, grant_id):
+        if not await self.store.revoke_user_grant(user, grant_id,
+                                                  cascade=self._cascade(request)):
             raise Refused(404, NOTHING_REVOKED)
         await self._revoked(request, user, grant=grant_id, reason="grant")
         return self._done(request, "revoked")
@@ -138,11 +139,19 @@ class ConnectedAppsApp:
         client_id = form.get("client_id", "")
         if not client_id or len(client_id) > MAX_ID:
             raise Refused(404, NOTHING_REVOKED)
-        if await self.store.revoke_user_client(user, client_id) == (0, 0):
+        if await self.store.revoke_user_client(user, client_id,
+                                               cascade=self._cascade(request)) == (0, 0):
             raise Refused(404, NOTHING_REVOKED)
         await self._revoked(request, user, client=client_id,
                             reason="every grant of the client, its remembered consent")
         return self._done(request, "disconnected")
+
+    def _cascade(self, request: Request) -> Cascade | None:
+        """What records the grants a person's revocation takes with it (exchanged from
+        theirs), with the request's id (None: the page keeps no trail)."""
+        if self.audit is not None:
+            request_id.adopt(request.scope)
+        return cascading(self.audit)
 
     async def _revoked(self, request: Request, user: str, **fields: str) -> None:
         """Record the person's revocation (when the page keeps a trail)."""

@@ -66,7 +66,7 @@ async def revoke_all(req: AdminRequest) -> Response:
     if not req.form.checked("confirm"):
         return await render_client(req, status_code=400, errors={
             "revoke_all": "Tick the box to confirm revoking every token of this client."})
-    await revoke_client_tokens(req.store, client.client_id)
+    await revoke_client_tokens(req.store, client.client_id, audit=req.trail())
     await req.audit("token.revoked", client=client.client_id, by="admin",
                     reason="every grant of the client")
     return req.see_other(client_path(client.client_id), done="tokens-revoked")

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from oauth_middleware.admin.paging import cursor_param, fill
 from oauth_middleware.admin.request import AdminRequest
+from oauth_middleware.audit import cascading
 from oauth_middleware.toolbox import revoke_access_token
 
 #: Longest user or client id searched for.
@@ -39,7 +40,7 @@ async def listing(req: AdminRequest) -> Response:
 
 async def revoke_one(req: AdminRequest, grant_id: str, fingerprint: str) -> bool:
     """Revoke one access token named as the listings name it; False when it is gone."""
-    revoked = await revoke_access_token(req.store, grant_id, fingerprint)
+    revoked = await revoke_access_token(req.store, grant_id, fingerprint, audit=req.trail())
     if revoked:
         await req.audit("token.revoked", grant=grant_id, fingerprint=fingerprint, by="admin",
                         reason="access token")
@@ -60,6 +61,6 @@ async def revoke_user(req: AdminRequest) -> Response:
                           next_cursor=0,
                           error="Name the user and tick the box to confirm revoking "
                                 "everything of theirs.")
-    await req.store.revoke_user(user)
+    await req.store.revoke_user(user, cascade=cascading(req.trail()))
     await req.audit("token.revoked", user=user, by="admin", reason="every grant of the user")
     return req.see_other("/tokens/", user=user, done="user-revoked")

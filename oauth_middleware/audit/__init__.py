@@ -5,6 +5,7 @@ from oauth_middleware.audit.trail import (
     RETENTION,
     AuditTrail,
     OnEvent,
+    cascading,
     note,
     removed,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "Event",
     "EventType",
     "OnEvent",
+    "cascading",
     "note",
     "removed",
 ]

@@ -30,7 +30,8 @@ EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))
 #: The small details an event may carry besides its named fields. A closed set: a key
 #: outside it is refused where the event is built, so no caller can attach a secret by
 #: naming it freely.
-DETAILS = frozenset({"by", "changed", "count", "grant_type", "reason", "resource", "scopes"})
+DETAILS = frozenset({"by", "changed", "count", "durable", "grant_type", "reason", "resource",
+                     "scopes"})
 #: Longest value kept in any field: events describe, they do not archive request data.
 MAX_VALUE = 512
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from oauth_middleware import request_id
 from oauth_middleware.audit.events import Event, EventType, check, flat, scopes_text
-from oauth_middleware.store import StreamEvent
+from oauth_middleware.store import Cascade, Cause, StreamEvent
 
 if TYPE_CHECKING:
     from oauth_middleware.store import TokenStore
@@ -38,6 +38,10 @@ OnEvent = Callable[[Event], Awaitable[None] | None]
 RETENTION = 100_000
 #: Largest ``retention`` accepted.
 MAX_RETENTION = 100_000_000
+#: The ``reason`` of a grant the store took with another change: exchanged from a grant
+#: that was revoked (RFC 8693), or displaced past its user's or client's grant cap.
+CASCADES: dict[Cause, str] = {"exchanged": "parent revoked", "displaced": "over the cap"}
+
 class AuditTrail:
     """Where events go: ``store``'s stream (``retention`` entries, ``MAXLEN ~``), the
     ``oauth_middleware.audit`` logger, and ``on_event`` when given."""
@@ -80,7 +84,16 @@ class AuditTrail:
         fields = flat(self.store.clock(), actor, client, user, grant, fingerprint,
                       request_id.current() or "", details)
         return StreamEvent(type, tuple(fields.items()), self.retention, lost or "",
-                           heard=self.heard if self.listening() else None)
+                           heard=self.heard if self.listening() else None,
+                           cascade=self.cascaded)
+
+    def cascaded(self, cause: Cause, *, grant: str = "", client: str = "",
+                 user: str = "") -> StreamEvent:
+        """The event of a grant the store took with a change (:data:`CASCADES` says why):
+        ``token.revoked`` by ``cascade``; without grant, client and user, the template the
+        store's script completes itself."""
+        return self.stream_event("token.revoked", actor="cascade", client=client, user=user,
+                                 grant=grant, by="cascade", reason=CASCADES[cause])
 
     async def heard(self, entry_id: str, fields: dict[str, str]) -> None:
         """Announce an event the store wrote with its change, from the stream's fields."""
@@ -156,6 +169,12 @@ class AuditTrail:
             if len(entries) < count:
                 return found, None
         return found, cursor
+
+
+def cascading(trail: AuditTrail | None) -> Cascade | None:
+    """What records the grants a revocation takes with it (:meth:`AuditTrail.cascaded`), for
+    a change whose own event is recorded after it; None without a trail."""
+    return None if trail is None else trail.cascaded
 
 
 async def note(trail: AuditTrail | None, type: EventType, **fields: Any) -> None:

@@ -143,12 +143,20 @@ def noted(work: Callable[[TokenStore], Awaitable[T]], type: EventType, *,
           ) -> Callable[[TokenStore], Awaitable[T]]:
     """``work``, then its event (actor ``cli``, ``fields`` and those ``about`` its result
     gives) when it changed something (a true result) and the CLI records events."""
+    return noted_with(lambda store, _: work(store), type, about=about, **fields)
+
+
+def noted_with(work: Callable[[TokenStore, AuditTrail | None], Awaitable[T]], type: EventType,
+               *, about: Callable[[T], dict[str, str]] | None = None, **fields: Any
+               ) -> Callable[[TokenStore], Awaitable[T]]:
+    """:func:`noted`, with the trail (None: the CLI records none) handed to ``work``: a
+    revocation records the grants it takes with it (``audit.cascading``)."""
     setting = audit_setting()
 
     async def both(store: TokenStore) -> T:
-        result = await work(store)
-        trail = await cli_trail(store, setting) if result else None
-        if trail is not None:
+        trail = await cli_trail(store, setting)
+        result = await work(store, trail)
+        if result and trail is not None:
             more = about(result) if about is not None else {}
             await trail.note(type, actor="cli", **fields, **more)
         return result

@@ -11,9 +11,10 @@ import sys
 
 import click
 
+from oauth_middleware.audit import cascading
 from oauth_middleware.cli.clients import split_scopes
 from oauth_middleware.cli.context import progress, run
-from oauth_middleware.cli.events import audit_setting, cli_trail, noted
+from oauth_middleware.cli.events import audit_setting, cli_trail, noted_with
 from oauth_middleware.cli.output import (
     echo_fields,
     echo_table,
@@ -159,8 +160,9 @@ def revoke(token: str, as_json: bool) -> None:
     if grant_id_of(value) is None:
         raise click.ClickException("that is not a token of this server (it is malformed): "
                                    "pass the access or refresh token itself")
-    revoked = run(noted(lambda store: store.revoke_token(value), "token.revoked", by="cli",
-                        reason="one token"))
+    revoked = run(noted_with(
+        lambda store, trail: store.revoke_token(value, cascade=cascading(trail)),
+        "token.revoked", by="cli", reason="one token"))
     if as_json:
         emit_json({"revoked": True} if revoked else {"revoked": False, "already_revoked": True})
     else:
@@ -180,9 +182,10 @@ def revoke_access(grant_id: str, fingerprint: str, as_json: bool) -> None:
     not needed. The grant's refresh token stays; to end the whole grant, use
     `token revoke-grant GRANT`.
     """
-    if not run(noted(lambda store: revoke_access_token(store, grant_id, fingerprint),
-                     "token.revoked", grant=grant_id, fingerprint=fingerprint, by="cli",
-                     reason="access token")):
+    if not run(noted_with(
+            lambda store, trail: revoke_access_token(store, grant_id, fingerprint, audit=trail),
+            "token.revoked", grant=grant_id, fingerprint=fingerprint, by="cli",
+            reason="access token")):
         raise click.ClickException(
             f"no live access token {fingerprint!r} in grant {grant_id!r}")
     if as_json:
@@ -199,8 +202,9 @@ def revoke_grant(grant_id: str, as_json: bool) -> None:
 
     GRANT is the GRANT column of `token list`.
     """
-    count = run(noted(lambda store: store.revoke_grant(grant_id), "token.revoked",
-                      grant=grant_id, by="cli", reason="grant"))
+    count = run(noted_with(
+        lambda store, trail: store.revoke_grant(grant_id, cascade=cascading(trail)),
+        "token.revoked", grant=grant_id, by="cli", reason="grant"))
     if not count:
         raise click.ClickException(f"no live grant {grant_id!r}")
     _report_count(count, as_json, f"grant {grant_id!r}")
@@ -215,8 +219,10 @@ def revoke_user(user: str, as_json: bool) -> None:
     Revokes every token and code issued for USER, through any client.
     """
     with progress(f"Revoking tokens of {printable(user)}") as report:
-        count = run(noted(lambda store: store.revoke_user(user, progress=report),
-                          "token.revoked", user=user, by="cli", reason="every grant of the user"))
+        count = run(noted_with(
+            lambda store, trail: store.revoke_user(user, progress=report,
+                                                   cascade=cascading(trail)),
+            "token.revoked", user=user, by="cli", reason="every grant of the user"))
     _report_count(count, as_json, f"user {user!r}")
 
 
@@ -231,9 +237,10 @@ def revoke_client(client_id: str, as_json: bool) -> None:
     neither is an error, as for the client commands.
     """
     with progress(f"Revoking tokens of {printable(client_id)}") as report:
-        count = run(noted(lambda store: revoke_client_tokens(store, client_id, progress=report),
-                          "token.revoked", client=client_id, by="cli",
-                          reason="every grant of the client"))
+        count = run(noted_with(
+            lambda store, trail: revoke_client_tokens(store, client_id, progress=report,
+                                                      audit=trail),
+            "token.revoked", client=client_id, by="cli", reason="every grant of the client"))
     _report_count(count, as_json, f"client {client_id!r}")
 
 

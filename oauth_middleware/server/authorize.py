@@ -45,7 +45,6 @@ from oauth_middleware.errors import (
     OAuthError,
     TemporarilyUnavailable,
 )
-from oauth_middleware.hooks import run_hook
 from oauth_middleware.identity import ACCESS_TOKEN_PARAM, carries_bearer
 from oauth_middleware.metrics.sink import OK, outcome
 from oauth_middleware.models import Client, PendingAuthorization
@@ -62,10 +61,11 @@ from oauth_middleware.server.pages import Pages
 from oauth_middleware.server.pushed_login import LoginMarks
 from oauth_middleware.server.registration import note_use
 from oauth_middleware.server.responses import redirect
+from oauth_middleware.server.signed_in import signed_in_user
 from oauth_middleware.server.throttle import Throttle, caller_address
 from oauth_middleware.server.urlencoded import Params, parse
 from oauth_middleware.store import ClientRemoved, StoreUnavailable
-from oauth_middleware.web import Authenticate, Authentication, authentication
+from oauth_middleware.web import Authenticate, Authentication
 
 logger = logging.getLogger("oauth_middleware.server.authorize")
 #: The ``endpoint`` label of auth/'s metrics.
@@ -92,7 +92,7 @@ async def signed_decision(request: Request, origin: str, authenticate: Authentic
     consent.refuse_cross_site(request, origin)
     form = await consent.read_form(request)
     refuse_bearer(request, form)
-    signed_in = authentication(await run_hook(authenticate, request))
+    signed_in = await signed_in_user(authenticate, request)
     if signed_in is None:
         raise AccessDenied("You are not signed in.")
     return signed_in.user_id, consent.read_decision(form, signed_in.user_id, csrf)
@@ -181,7 +181,7 @@ class AuthorizationEndpoint:
                                              caller=caller_address(request.scope))
         if pushed is not None:
             pushed.check_client(client)
-        user = authentication(await run_hook(self.config.authenticate, request))
+        user = await signed_in_user(self.config.authenticate, request)
         if user is None and self.config.openid is None:
             return redirect(self.login_url(request))
         auth_request = await areq.validate(self.config, self.grants, client, target, params,

@@ -31,7 +31,6 @@ from oauth_middleware.errors import (
     MethodNotAllowed,
     OAuthError,
 )
-from oauth_middleware.hooks import run_hook
 from oauth_middleware.policy import grantable_scopes
 from oauth_middleware.redaction import redact_scope
 from oauth_middleware.redirects import add_params
@@ -41,10 +40,10 @@ from oauth_middleware.server.authorize import refuse_bearer, signed_decision
 from oauth_middleware.server.config import ServerConfig
 from oauth_middleware.server.pages import Pages
 from oauth_middleware.server.responses import redirect
+from oauth_middleware.server.signed_in import signed_in_user
 from oauth_middleware.server.throttle import Throttle, caller_address
 from oauth_middleware.server.urlencoded import parse
 from oauth_middleware.store import DeviceRequest, StoreUnavailable
-from oauth_middleware.web import authentication
 
 logger = logging.getLogger("oauth_middleware.server.device")
 #: The throttle subject every user code guess counts against (with the caller's address).
@@ -105,7 +104,7 @@ class DevicePage:
             return await self.decide(request)
         if request.method not in ("GET", "HEAD"):
             raise MethodNotAllowed(allow="GET, HEAD, POST")
-        user = authentication(await run_hook(self.config.authenticate, request))
+        user = await signed_in_user(self.config.authenticate, request)
         if user is None:
             sent = query.decode("ascii")
             here = request.scope["path"] + (f"?{sent}" if sent else "")

@@ -43,9 +43,9 @@ from oauth_middleware.server.id_token_hint import MAX_HINT, IdTokenHint, verify_
 from oauth_middleware.server.oidc.subject import subject
 from oauth_middleware.server.pages import Pages
 from oauth_middleware.server.responses import redirect
+from oauth_middleware.server.signed_in import signed_in_user
 from oauth_middleware.server.urlencoded import Params, parse
 from oauth_middleware.store import StoreUnavailable
-from oauth_middleware.web import authentication
 
 logger = logging.getLogger("oauth_middleware.server.end_session")
 
@@ -163,7 +163,7 @@ class EndSessionEndpoint:
 
     async def signed_in(self, request: Request) -> str | None:
         """The signed-in user's id; ``authenticate`` may answer an ``Authentication``."""
-        signed_in = authentication(await run_hook(self.config.authenticate, request))
+        signed_in = await signed_in_user(self.config.authenticate, request)
         return None if signed_in is None else signed_in.user_id
 
     async def read(self, params: Params, *, confirmation: bool = False) -> LogoutRequest:

@@ -20,7 +20,8 @@ Module map (data flows down; only ``_gateway`` imports redis-py):
   ``_documents`` (clients known by a metadata document, and their fetch state),
   ``_exchange`` (exchanged grants linked to their parents, revoked with them),
   ``_connected`` (a person's own grants, listed and revoked by that person);
-  ``_events`` (the audit trail's bounded stream);
+  ``_events`` (the audit trail's bounded stream), ``_cascade`` (the events of grants a
+  change takes with it: exchanged from a revoked one, displaced past a cap);
 * shared by them: ``_minting`` (values and records of a new grant), ``_generations``
   (which refresh token a value is), ``_codec`` (records as JSON, versioned),
   ``_context`` (gateway + keys + clock), ``keys`` (the key schema, in its docstring);
@@ -42,7 +43,7 @@ from oauth_middleware.limits import (
 from oauth_middleware.store._authn import ClientRead, Lookahead, ScopeSnapshot
 from oauth_middleware.store._context import Clock, Progress
 from oauth_middleware.store._device import DeviceRequest
-from oauth_middleware.store._events import StreamEvent
+from oauth_middleware.store._events import Cascade, Cause, StreamEvent
 from oauth_middleware.store._exchange import ChainFull
 from oauth_middleware.store._gateway import StoreNotDurable, StoreRefused, StoreUnavailable
 from oauth_middleware.store._gateway.health import RedisHealth, UnsafeRedis
@@ -59,6 +60,8 @@ __all__ = [
     "MAX_SIGNING_KEYS",
     "PENDING_LIFETIME",
     "REFRESH_LIFETIME",
+    "Cascade",
+    "Cause",
     "ChainFull",
     "ClientRead",
     "ClientRemoved",

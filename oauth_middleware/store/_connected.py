@@ -20,6 +20,7 @@ from oauth_middleware.limits import CONNECTED_SHOWN, REVOKE_BATCH
 from oauth_middleware.models import AccessToken, AuthorizationCode, RefreshToken, UserGrant
 from oauth_middleware.store._codec import RecordError, load
 from oauth_middleware.store._context import Context
+from oauth_middleware.store._events import Cascade
 from oauth_middleware.store._gateway import texts
 from oauth_middleware.store._remembered import Remembered
 from oauth_middleware.store._revocation import Revocation
@@ -59,13 +60,15 @@ class Connected:
         found = (_summary(user, g, records.get(g, [])) for g in grant_ids)
         return [grant for grant in found if grant is not None]
 
-    async def revoke(self, user: str, grant_id: str) -> bool:
-        """Revoke one grant of ``user``'s; False (nothing done) for anyone else's or none."""
+    async def revoke(self, user: str, grant_id: str, cascade: Cascade | None = None) -> bool:
+        """Revoke one grant of ``user``'s; False (nothing done) for anyone else's or none.
+        ``cascade`` records the grants exchanged from it (``Revocation.revoke_owned``)."""
         if not GRANT_ID.fullmatch(grant_id):
             return False
-        return bool(await self._revocation.revoke_owned(user, [grant_id]))
+        return bool(await self._revocation.revoke_owned(user, [grant_id], cascade=cascade))
 
-    async def revoke_client(self, user: str, client_id: str) -> tuple[int, int]:
+    async def revoke_client(self, user: str, client_id: str, cascade: Cascade | None = None
+                            ) -> tuple[int, int]:
         """Everything of one client for ``user``: the consent remembered for it first (so
         nothing is granted again unasked), then every grant of theirs with it, one ZSCAN
         page of their index per round trip. Returns (grants revoked, consents forgotten)."""
@@ -74,10 +77,11 @@ class Connected:
         # the grants the cap displaced too, in case their issuer died before revoking them
         revoked = 0
         for key in (self._keys.displaced(index), index):
-            revoked += await self._revoke_index(key, user, client_id)
+            revoked += await self._revoke_index(key, user, client_id, cascade)
         return revoked, forgotten
 
-    async def _revoke_index(self, index: str, user: str, client_id: str) -> int:
+    async def _revoke_index(self, index: str, user: str, client_id: str,
+                            cascade: Cascade | None) -> int:
         cursor, revoked = 0, 0
         while True:
             cursor_raw, flat = await self._gateway.one(
@@ -85,7 +89,8 @@ class Connected:
             cursor = int(cursor_raw)
             batch = list(dict.fromkeys(texts(flat[::2])))
             if batch:
-                revoked += len(await self._revocation.revoke_owned(user, batch, client_id))
+                revoked += len(await self._revocation.revoke_owned(user, batch, client_id,
+                                                                   cascade))
             if not cursor:
                 return revoked
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from oauth_middleware.store._context import Context
 from oauth_middleware.store._gateway import Command, Script, texts
@@ -28,11 +28,25 @@ MAX_BLOCK_MS = 250
 
 #: A stream entry: its id (``<ms>-<seq>``) and its fields.
 Entry = tuple[str, dict[str, str]]
+#: The field of an event whose change no replica confirmed in time (:meth:`EventStream.after`).
+UNCONFIRMED = ("durable", "unconfirmed")
 #: Between the names and values of an event passed to a script (ASCII unit separator).
 SEPARATOR = "\x1f"
 #: ``heard(entry_id, fields)``: told of an event once it is written (the id "" when the
 #: script wrote it itself: a script's reply is its change's, not the entry's).
 Heard = Callable[[str, dict[str, str]], Awaitable[None]]
+#: Why the store took a grant with another change: exchanged from a revoked grant (RFC
+#: 8693), or displaced past its subject's cap.
+Cause = Literal["exchanged", "displaced"]
+
+
+class Cascade(Protocol):
+    """The audit layer's event of a grant that went with a change (:mod:`._cascade`): the
+    store names the cause, and the grant, client and user once it knows them (none: the
+    template a script completes itself)."""
+
+    def __call__(self, cause: Cause, *, grant: str = "", client: str = "",
+                 user: str = "") -> StreamEvent: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +66,14 @@ class StreamEvent:
     lost: str = ""
     presented: str = ""
     heard: Heard | None = field(default=None, compare=False)
+    #: The events of grants the change takes with it (None: not recorded).
+    cascade: Cascade | None = field(default=None, compare=False)
 
     def with_fields(self, *, presented: str = "", **extra: str) -> StreamEvent:
         """The event with fields the store learns itself (the grant id, a fingerprint)."""
         kept = tuple((k, v) for k, v in self.fields if k not in extra)
         return StreamEvent(self.won, (*kept, *extra.items()), self.retention, self.lost,
-                           presented or self.presented, self.heard)
+                           presented or self.presented, self.heard, self.cascade)
 
     def written(self, outcome: int) -> dict[str, str] | None:
         """The entry an outcome (1 won, 2 lost, else nothing) writes: its type, then the
@@ -164,14 +180,23 @@ class EventStream:
         """Append one event; its stream id."""
         return texts([await self._gateway.one(self.command(fields, retention))])[0]
 
-    async def after(self, event: StreamEvent | None, outcome: int) -> None:
+    async def after(self, event: StreamEvent | None, outcome: int, *,
+                    confirmed: bool = True) -> None:
         """What a script that answered ``outcome`` (1 won, 2 lost) wrote: on a cluster its
-        event is appended now; on every backend the event's listener hears of it."""
+        event is appended now; on every backend the event's listener hears of it.
+
+        ``confirmed=False``: the script ran on the primary but its ``WAIT`` fell short
+        (``StoreNotDurable``, a 503), so a failover may still undo the change. The event
+        then carries :data:`UNCONFIRMED`: the logger and the hook live outside Redis and
+        would keep an event whose change was lost; the entry a script appended itself is
+        replicated with its change and shares its fate, so it stays as written."""
         if event is None or (event.heard is None and self.in_script()):
             return
         fields = event.written(outcome)
         if fields is None:
             return
+        if not confirmed:
+            fields.update((UNCONFIRMED,))
         entry_id = "" if self.in_script() else await self.append(fields, event.retention)
         if event.heard is not None:
             await event.heard(entry_id, fields)

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from oauth_middleware.limits import EXCHANGED_PER_GRANT, MAX_EXCHANGE_DEPTH
+from oauth_middleware.store import _grant_scripts as scripts
+from oauth_middleware.store._cascade import Taken, gone_of
 from oauth_middleware.store._context import Context
 from oauth_middleware.store._gateway import Command, Script, evalsha, texts
 from oauth_middleware.store.keys import NEVER_MS
@@ -97,10 +99,12 @@ class Chains:
         (the gateway resends a pipeline whose script Redis had not loaded)."""
         return [("ZRANGE", self._keys.children(g), 0, -1) for g in grant_ids]
 
-    async def revoke_descendants(self, parents: list[str], taken: list[Any]) -> int:
+    async def revoke_descendants(self, parents: list[str], taken: list[Any],
+                                 why: Taken | None = None) -> int:
         """Revoke the children :meth:`take` read of ``parents`` (in order), and theirs,
         transitively, dropping each from its parent's set once revoked; returns keys
-        deleted. One round trip per level, at most ``MAX_EXCHANGE_DEPTH`` levels."""
+        deleted. One round trip per level, at most ``MAX_EXCHANGE_DEPTH`` levels. ``why``:
+        each grant revoked is recorded as gone with another change (:mod:`._cascade`)."""
         deleted, children = 0, [texts(reply) for reply in taken]
         for _ in range(MAX_EXCHANGE_DEPTH):
             level = list(dict.fromkeys(g for ids in children for g in ids))
@@ -108,19 +112,23 @@ class Chains:
                 break
             done = [("ZREM", self._keys.children(parent), *ids)
                     for parent, ids in zip(parents, children, strict=True) if ids]
-            swept, taken = await self._sweep(level, done)
+            swept, taken = await self._sweep(level, done, why)
             deleted += swept
             parents, children = level, [texts(reply) for reply in taken]
         return deleted
 
-    async def _sweep(self, grant_ids: list[str], done: list[Command]
+    async def _sweep(self, grant_ids: list[str], done: list[Command], why: Taken | None
                      ) -> tuple[int, list[Any]]:
-        """``SWEEP_GRANT`` each grant (which reads its children), run ``done``, and drop each
-        grant from its client's and subject's indexes; returns keys deleted and the
-        children."""
+        """``SWEEP_GRANT`` each grant (which reads its children, and on one server appends
+        its cascade event), run ``done``, and drop each grant from its client's and
+        subject's indexes; returns keys deleted and the children."""
         n = len(grant_ids)
-        commands = [self._sweeper.command(g) for g in grant_ids]
-        replies = await self._sweeper.swept([*commands, *done], grants=n)
+        commands = [self._sweeper.command(g, why=why) for g in grant_ids]
+        cascades = self._sweeper.cascades
+        replies = await self._sweeper.swept(
+            [*commands, *done], grant_ids, why=why,
+            loads=(scripts.SWEEP_GRANT_CASCADED,) if cascades.in_script(why) else ())
+        await cascades.after(why, gone_of(grant_ids, replies[:n]))
         unindex: dict[str, list[str]] = {}
         deleted, taken = 0, []
         for grant_id, (client_id, subject, subject_type, keys, children) in zip(

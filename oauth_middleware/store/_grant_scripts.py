@@ -11,6 +11,7 @@ Scripts never see a raw token: keys carry digests and values are records.
 
 from __future__ import annotations
 
+from oauth_middleware.store._cascade import cascaded
 from oauth_middleware.store._events import evented
 from oauth_middleware.store._gateway import Script
 
@@ -378,19 +379,22 @@ return {1, displaced}
 #: index (``heads``: what the members, children and client index keys of an id start
 #: with). For a single node only, where every key is on this server: a cluster moves them
 #: to the displaced set instead (``SUBJECT_INDEX``). Returns {deleted keys, revoked grant
-#: ids, the ids exchanged from each (RFC 8693), for the caller to revoke in turn}.
+#: ids, the ids exchanged from each (RFC 8693), for the caller to revoke in turn, and
+#: {grant, client, subject, subject type} of each, for their audit events (``_cascade``)}.
 _DISPLACE = """
 local function displace(index, grant, cap, most, heads)
-  local deleted, revoked, children = {}, {}, {}
+  local deleted, revoked, children, gone = {}, {}, {}, {}
   local over = math.min(redis.call('ZCARD', index) - tonumber(cap), tonumber(most))
   if over <= 0 then
-    return {deleted, revoked, children}
+    return {deleted, revoked, children, gone}
   end
   for _, old in ipairs(redis.call('ZRANGE', index, 0, over)) do
     if over > 0 and old ~= grant then
       local members = heads[1] .. old .. '}'
       local keys = redis.call('SMEMBERS', members)
-      local client = owner(keys)[1]
+      local whose = owner(keys)
+      local client = whose[1]
+      gone[#gone + 1] = {old, whose[1], whose[2], whose[3]}
       delete_all(members, keys)
       for _, key in ipairs(keys) do
         deleted[#deleted + 1] = key
@@ -404,7 +408,7 @@ local function displace(index, grant, cap, most, heads)
       over = over - 1
     end
   end
-  return {deleted, revoked, children}
+  return {deleted, revoked, children, gone}
 end
 """
 
@@ -416,21 +420,22 @@ end
 #: (every key on one server; a cluster runs the three), which revokes what the cap
 #: displaces in the same step (``_DISPLACE``), as before cluster support: nothing is
 #: written when the tombstone exists or the client does not stand. Returns {written,
-#: indexed, deleted keys, displaced grant ids, the ids exchanged from each}.
+#: indexed, deleted keys, displaced grant ids, the ids exchanged from each, whose each
+#: was}.
 ISSUE = Script(_WRITE_NEW + _INDEX_ADD + _CLIENT_STANDS + _REVOKE_GRANT + _OWNER + _DISPLACE
                + """
 if redis.call('EXISTS', KEYS[2]) == 1 then
-  return {0, 1, {}, {}, {}}
+  return {0, 1, {}, {}, {}, {}}
 end
 if not client_stands(KEYS[3], ARGV[1], ARGV[2]) then
-  return {1, 0, {}, {}, {}}
+  return {1, 0, {}, {}, {}, {}}
 end
 write_new(KEYS[1], 6, 11)
 local now = redis_now()
 index_add(KEYS[4], ARGV[3], ARGV[4], ARGV[5], now)
 index_add(KEYS[5], ARGV[3], ARGV[4], ARGV[5], now)
 local gone = displace(KEYS[5], ARGV[3], ARGV[6], ARGV[7], {ARGV[8], ARGV[9], ARGV[10]})
-return {1, 1, gone[1], gone[2], gone[3]}
+return {1, 1, gone[1], gone[2], gone[3], gone[4]}
 """)
 
 #: KEYS: members, tombstone, children; ARGV: tombstone TTL ms. Deletes every key of the
@@ -477,7 +482,10 @@ return {found, ARGV[2], 'user', revoke_grant(KEYS[1])}
 # The same scripts appending their audit event on one server (``_events.evented``); the
 # Lua after each name tells the change made (1) from a replay refused (2) by the reply ``r``.
 #: Issued: written and indexed.
-ISSUE_EVENTED = evented(ISSUE, "(tonumber(r[1]) == 1 and tonumber(r[2]) == 1) and 1 or 0")
+_ISSUED = "(tonumber(r[1]) == 1 and tonumber(r[2]) == 1) and 1 or 0"
+ISSUE_EVENTED = evented(ISSUE, _ISSUED)
+#: Issuing, and the grants it displaced past the cap (``_cascade``), each its event.
+ISSUE_CASCADED = evented(cascaded(ISSUE, "r[6]"), _ISSUED)
 #: 1 won; a list of deleted keys: a replay.
 CONSUME_AND_ISSUE_EVENTED = evented(
     CONSUME_AND_ISSUE, "(r == 1) and 1 or (type(r) == 'table' and 2 or 0)")
@@ -487,3 +495,6 @@ ROTATE_REFRESH_EVENTED = evented(ROTATE_REFRESH, "tonumber(r[1])")
 REMOVE_MEMBER_EVENTED = evented(REMOVE_MEMBER, "(tonumber(r) == 1) and 1 or 0")
 #: Revoking a grant: always recorded (a grant already gone is revoked all the same).
 SWEEP_GRANT_EVENTED = evented(SWEEP_GRANT, "1")
+#: Sweeping a grant that went with another change (``_cascade``): its event, if it was
+#: there.
+SWEEP_GRANT_CASCADED = cascaded(SWEEP_GRANT, "{{__grant, r[1], r[2], r[3]}}")

@@ -35,10 +35,11 @@ from oauth_middleware.security import (
     new_grant_id,
 )
 from oauth_middleware.store import _grant_scripts as scripts
+from oauth_middleware.store._cascade import Gone, cascade_of, gone_of
 from oauth_middleware.store._codec import dump
 from oauth_middleware.store._context import Context, ttl_ms
 from oauth_middleware.store._events import EventStream, StreamEvent
-from oauth_middleware.store._gateway import Command, Script, evalsha, texts
+from oauth_middleware.store._gateway import Command, Script, StoreNotDurable, evalsha, texts
 from oauth_middleware.store._minting import (
     ClientRemoved,
     Generation,
@@ -154,12 +155,16 @@ class Grants:
              GRANT_ACCESS_TOKENS],
             event := _stamped(spec.event, grant_id, issued, record.fingerprint))
         commands.append(evalsha(script, keys, args))
-        *_, (status, *deleted) = await self._gateway.run(commands, scripts.INDEX_ADD,
-                                                         script, durable=True)
+        try:
+            *_, (status, *deleted) = await self._gateway.run(commands, scripts.INDEX_ADD,
+                                                             script, durable=True)
+        except StoreNotDurable as exc:
+            await self._events.after(event, int(exc.replies[-1][0]), confirmed=False)
+            raise
         self._gateway.forget_all(deleted)
         await self._events.after(event, int(status))
         if int(status) == 2:  # a replay revoked the grant: what was exchanged from it goes
-            await self._revoke_exchanged(grant_id)
+            await self._revoke_exchanged(grant_id, event)
         if deleted:  # a replay revoked the grant, or the bound evicted access tokens
             await self._gateway.settled()
         if int(status) != 1:
@@ -179,21 +184,27 @@ class Grants:
             [key, self._keys.members(grant_id), *keys], [state, consumed, *args],
             event := _stamped(spec.event, grant_id, issued, presented))
         commands.append(evalsha(script, keys, args))
-        *_, outcome = await self._gateway.run(commands, scripts.INDEX_ADD, script,
-                                              durable=True)
-        await self._events.after(event, 2 if isinstance(outcome, list) else int(outcome))
+        try:
+            *_, outcome = await self._gateway.run(commands, scripts.INDEX_ADD, script,
+                                                  durable=True)
+        except StoreNotDurable as exc:
+            await self._events.after(event, _consumed(exc.replies[-1]), confirmed=False)
+            raise
+        await self._events.after(event, _consumed(outcome))
         if isinstance(outcome, list):  # a replay: the script revoked the grant, these keys
             self._gateway.forget_all(outcome)
-            await self._revoke_exchanged(grant_id)
+            await self._revoke_exchanged(grant_id, event)
             await self._gateway.settled()
             return None
         return issued if int(outcome) == 1 else None
 
-    async def _revoke_exchanged(self, grant_id: str) -> None:
+    async def _revoke_exchanged(self, grant_id: str, event: StreamEvent | None) -> None:
         """After a script revoked ``grant_id`` (its tokens are gone, so no exchange links
-        under it any more): the grants exchanged from it go too (:mod:`._exchange`)."""
+        under it any more): the grants exchanged from it go too (:mod:`._exchange`),
+        recorded as gone with ``event``'s change."""
         taken = await self._gateway.run(self._chains.take([grant_id]))
-        await self._chains.revoke_descendants([grant_id], taken)
+        await self._chains.revoke_descendants([grant_id], taken,
+                                              cascade_of(event, "exchanged"))
 
     def _with_event(self, plain: Script, evented: Script, keys: list[str], args: list[Any],
                     event: StreamEvent | None) -> tuple[Script, list[str], list[Any]]:
@@ -245,31 +256,55 @@ class Grants:
         subject_keys = [subject_index, k.displaced(subject_index)]
         follow = [] if then is None else [then]
         durable = then is not None
+        displacing = cascade_of(event, "displaced")
         if not self._gateway.cluster:  # one server: the three steps as one script
+            issue_keys = [*grant_keys, *client_keys, subject_index, *keys]
+            issue_args = [*check, grant_id, ttl, NEVER_MS, cap, ISSUE_EVICTIONS, *k.heads,
+                          *args]
+            if displacing is not None:  # the displaced grants' events too (``_cascade``)
+                stream, more = self._sweeper.cascades.parts(displacing)
+                issue_keys, issue_args = [*issue_keys, *stream], [*issue_args, *more]
             issue, issue_keys, issue_args = self._with_event(
-                scripts.ISSUE, scripts.ISSUE_EVENTED,
-                [*grant_keys, *client_keys, subject_index, *keys],
-                [*check, grant_id, ttl, NEVER_MS, cap, ISSUE_EVICTIONS, *k.heads, *args], event)
-            (written, indexed, deleted, displaced, taken), *after = await self._gateway.run(
-                [evalsha(issue, issue_keys, issue_args), *follow], issue, *loads,
-                durable=durable)
+                scripts.ISSUE, scripts.ISSUE_EVENTED if displacing is None
+                else scripts.ISSUE_CASCADED, issue_keys, issue_args, event)
+            try:
+                (written, indexed, deleted, displaced, taken, gone), *after = (
+                    await self._gateway.run([evalsha(issue, issue_keys, issue_args),
+                                             *follow], issue, *loads, durable=durable))
+            except StoreNotDurable as exc:  # done on the primary: told, as unconfirmed
+                written, indexed, deleted, displaced, _, gone = exc.replies[0]
+                self._gateway.forget_all(deleted)
+                await self._sweeper.cascades.after(displacing, _displaced(displaced, gone),
+                                                   confirmed=False)
+                await self._events.after(event, _issued(written, indexed), confirmed=False)
+                raise
             if displaced:  # revoked by the script; what was exchanged from them goes too
                 self._gateway.forget_all(deleted)
+                await self._sweeper.cascades.after(displacing, _displaced(displaced, gone))
                 if any(taken):
-                    await self._chains.revoke_descendants(texts(displaced), taken)
+                    await self._chains.revoke_descendants(
+                        texts(displaced), taken, cascade_of(event, "exchanged"))
                 await self._gateway.settled()
         else:
             own = _acts_for_itself(client_id, subject, subject_type)
-            written, indexed, displaced, after = await self._write_cluster(
-                [*grant_keys, *keys], args, client_keys,
-                [subject_index] if own else [subject_index, k.displaced(subject_index)],
-                [*check, grant_id, ttl, NEVER_MS], [cap, ISSUE_EVICTIONS], own=own,
-                follow=follow, loads=loads)
+            try:
+                written, indexed, displaced, after = await self._write_cluster(
+                    [*grant_keys, *keys], args, client_keys,
+                    [subject_index] if own else [subject_index, k.displaced(subject_index)],
+                    [*check, grant_id, ttl, NEVER_MS], [cap, ISSUE_EVICTIONS], own=own,
+                    follow=follow, loads=loads)
+            except StoreNotDurable as exc:  # done on the primaries: told, as unconfirmed
+                written, indexed = exc.replies[0], exc.replies[1]
+                if own:
+                    indexed = indexed[0]
+                await self._events.after(event, _issued(written, indexed), confirmed=False)
+                raise
             if displaced:  # out of the subject's index: revoked, then out of the rest
                 await self._sweeper.sweep(client_keys[1] if own else subject_keys[1],
-                                          texts(displaced), durable=False, displaced=True)
+                                          texts(displaced), durable=False, displaced=True,
+                                          why=displacing)
                 await self._gateway.settled()
-        if not (int(written) and int(indexed)):
+        if not _issued(written, indexed):
             await self._sweeper.sweep(subject_index, [grant_id], durable=False)
             raise ClientRemoved(f"client {client_id!r} is no longer registered")
         await self._events.after(event, 1)
@@ -306,6 +341,23 @@ def _acts_for_itself(client_id: str, subject: str, subject_type: str) -> bool:
     and on a cluster its grant placed on the client's node (:mod:`.keys` says why only
     these grants)."""
     return subject_type == "client" and subject == client_id
+
+
+def _issued(written: Any, indexed: Any) -> int:
+    """The issuing scripts' replies as an event's outcome: 1 when the grant was written and
+    indexed (its client stood), else 0."""
+    return 1 if int(written) and int(indexed) else 0
+
+
+def _displaced(displaced: Any, gone: Any) -> list[Gone]:
+    """The grants ``ISSUE`` displaced past the cap: their ids, and whose each was."""
+    return gone_of(texts(displaced), [whose[1:] for whose in gone])
+
+
+def _consumed(reply: Any) -> int:
+    """``CONSUME_AND_ISSUE``'s reply as an event's outcome: 1 won, 2 a replay (the list of
+    the keys it revoked), 0 gone."""
+    return 2 if isinstance(reply, list) else int(reply)
 
 
 def _stamped(event: StreamEvent | None, grant_id: str, issued: IssuedTokens,

@@ -13,12 +13,15 @@ is idempotent: what is gone stays gone (``_gateway.durability``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from oauth_middleware.limits import REVOKE_BATCH
 from oauth_middleware.models import RefreshToken
 from oauth_middleware.security import DIGEST_CHARS, digest
 from oauth_middleware.store import _grant_scripts as scripts
+from oauth_middleware.store._cascade import Taken, cascade_of
 from oauth_middleware.store._context import Context, Progress
-from oauth_middleware.store._events import EventStream, StreamEvent
+from oauth_middleware.store._events import Cascade, EventStream, StreamEvent
 from oauth_middleware.store._gateway import StoreNotDurable, evalsha, texts
 from oauth_middleware.store._sweep import Sweeper
 from oauth_middleware.store._tokens import Tokens
@@ -37,21 +40,24 @@ class Revocation:
         #: Grants exchanged from a revoked one go with it (RFC 8693, :mod:`._exchange`).
         self.chains = self._sweeper.chains
 
-    async def revoke_token(self, token: str) -> bool:
+    async def revoke_token(self, token: str, cascade: Cascade | None = None) -> bool:
         """Revoke one token: an access token alone, a refresh token with its whole grant,
-        whether it is the current one or rotated away (RFC 7009 §2.1, RFC 9700 §4.14.2)."""
+        whether it is the current one or rotated away (RFC 7009 §2.1, RFC 9700 §4.14.2);
+        ``cascade`` records the grants exchanged from it."""
         record = await self._tokens.find(token)
         if record is None:
             return False
         if isinstance(record, RefreshToken):
-            await self.revoke_grant(record.grant_id)
+            await self.revoke_grant(record.grant_id, cascade=cascade)
             return True
-        return await self.revoke_access(record.grant_id, digest(token))
+        return await self.revoke_access(record.grant_id, digest(token), cascade=cascade)
 
     async def revoke_access(self, grant_id: str, sha_or_fingerprint: str,
-                            event: StreamEvent | None = None) -> bool:
+                            event: StreamEvent | None = None,
+                            cascade: Cascade | None = None) -> bool:
         """Delete one access token of a grant, named by its digest or its fingerprint, and
-        record ``event`` with it (:mod:`._events`) when it was there.
+        record ``event`` with it (:mod:`._events`) when it was there; the grants exchanged
+        from it go too, recorded by ``cascade`` or ``event``'s (:mod:`._cascade`).
 
         A full digest names the key itself, so no member listing is read first."""
         members_key = self._keys.members(grant_id)
@@ -71,28 +77,38 @@ class Revocation:
             deleted, taken = await self._gateway.run(
                 [evalsha(script, keys, args), *self.chains.take([grant_id])],
                 script, durable=True)
+        except StoreNotDurable as exc:
+            await self._events.after(event, _removed(exc.replies[0]), confirmed=False)
+            raise
         finally:
             self._gateway.forget(targets[0])
-        await self._events.after(event, 1 if int(deleted) == 1 else 0)
-        await self.chains.revoke_descendants([grant_id], [taken])
+        await self._events.after(event, _removed(deleted))
+        await self.chains.revoke_descendants([grant_id], [taken],
+                                             cascade_of(event, "exchanged", cascade))
         await self._gateway.settled()
         return bool(deleted)
 
-    async def revoke_grant(self, grant_id: str, event: StreamEvent | None = None) -> int:
+    async def revoke_grant(self, grant_id: str, event: StreamEvent | None = None,
+                           cascade: Cascade | None = None) -> int:
         """Delete every token and code of one grant; returns how many keys went.
 
         The local cache drops the deleted keys at once: this process's next request
         must not wait for Redis's invalidation message to refuse them. Then the grant
         leaves its user's (or client's own) index and its client's, so it no longer
         counts against the subject's cap (``max_grants_per_user``). ``event`` is recorded
-        with the sweep (:mod:`._events`).
+        with the sweep (:mod:`._events`), the grants exchanged from it by ``cascade`` or
+        ``event``'s (:mod:`._cascade`).
         """
         stream: list[str] = []
         if event is not None and self._events.in_script():
             stream = [self._events.key, *event.args()]
-        (reply,) = await self._sweeper.swept(
-            [self._sweeper.command(grant_id, stream)], grants=1,
-            loads=(scripts.SWEEP_GRANT_EVENTED,) if stream else ())
+        try:
+            (reply,) = await self._sweeper.swept(
+                [self._sweeper.command(grant_id, stream)], [grant_id],
+                loads=(scripts.SWEEP_GRANT_EVENTED,) if stream else ())
+        except StoreNotDurable:
+            await self._events.after(event, 1, confirmed=False)
+            raise
         await self._events.after(event, 1)
         client_id, subject, subject_type = texts(reply[:3])
         deleted, taken = reply[3], reply[4]
@@ -101,14 +117,16 @@ class Revocation:
             await self._gateway.run([
                 ("ZREM", key, grant_id)
                 for key in self._sweeper.indexes(client_id, subject, subject_type)])
-        descendants = await self.chains.revoke_descendants([grant_id], [taken])
+        descendants = await self.chains.revoke_descendants(
+            [grant_id], [taken], cascade_of(event, "exchanged", cascade))
         await self._gateway.settled()
         return len(deleted) + descendants
 
-    async def revoke_owned(self, user: str, grant_ids: list[str], client_id: str = ""
-                           ) -> list[str]:
+    async def revoke_owned(self, user: str, grant_ids: list[str], client_id: str = "",
+                           cascade: Cascade | None = None) -> list[str]:
         """Revoke those of ``grant_ids`` that are ``user``'s own (as a user, and of
-        ``client_id`` when given), in one round trip; returns the ids revoked.
+        ``client_id`` when given), in one round trip; returns the ids revoked. The grants
+        exchanged from them go too, each recorded by ``cascade`` (:mod:`._cascade`).
 
         Whose a grant is, is decided in the grant's slot by the script that sweeps it
         (``SWEEP_OWNED``), never from what a caller or an index says: an id of someone
@@ -138,25 +156,33 @@ class Revocation:
                     unindex.setdefault(key, []).append(grant_id)
         if revoked:
             await self._gateway.run([("ZREM", key, *ids) for key, ids in unindex.items()])
-            await self.chains.revoke_descendants(revoked, taken)
+            await self.chains.revoke_descendants(revoked, taken,
+                                                 cascade_of(None, "exchanged", cascade))
             await self._gateway.settled()
         return revoked
 
-    async def revoke_user(self, user: str, *, progress: Progress | None = None) -> int:
+    async def revoke_user(self, user: str, *, progress: Progress | None = None,
+                          cascade: Cascade | None = None) -> int:
         """Log a user out everywhere: every grant of theirs goes; returns keys deleted.
 
-        ``progress(done, total)`` is called after each batch of grants.
+        ``progress(done, total)`` is called after each batch of grants; the grants
+        exchanged from them (maybe other users' or clients') are recorded by ``cascade``.
         """
         index = self._keys.user_index(user)  # its displaced grants too (``SUBJECT_INDEX``)
-        deleted = await self._revoke_index(self._keys.displaced(index), None, settle=False)
-        return deleted + await self._revoke_index(index, progress)
+        why = cascade_of(None, "exchanged", cascade)
+        deleted = await self._revoke_index(self._keys.displaced(index), None, why,
+                                           settle=False)
+        return deleted + await self._revoke_index(index, progress, why)
 
     async def revoke_client_tokens(
-        self, client_id: str, *, progress: Progress | None = None
+        self, client_id: str, *, progress: Progress | None = None,
+        cascade: Cascade | None = None,
     ) -> int:
         """Every grant issued to (or as) ``client_id`` goes, whether or not the client is still
-        registered; returns keys deleted."""
-        return await self._revoke_index(self._keys.client_index(client_id), progress)
+        registered; returns keys deleted. The grants exchanged from them are recorded by
+        ``cascade``."""
+        return await self._revoke_index(self._keys.client_index(client_id), progress,
+                                        cascade_of(None, "exchanged", cascade))
 
     async def revoke_client_leftovers(self, client_id: str) -> int:
         """Revoke what an interrupted removal left of ``client_id``, and only that; returns
@@ -187,15 +213,15 @@ class Revocation:
         """Whether any grant of ``client_id`` is indexed (it may have no client record)."""
         return bool(await self._gateway.one(("EXISTS", self._keys.client_index(client_id))))
 
-    async def _revoke_index(self, index_key: str, progress: Progress | None, *,
-                            settle: bool = True) -> int:
+    async def _revoke_index(self, index_key: str, progress: Progress | None,
+                            exchanged: Taken | None = None, *, settle: bool = True) -> int:
         """Revoke every grant of an index, one ZSCAN page (about ``REVOKE_BATCH``) per step.
 
         A full ZSCAN returns every entry present from its start to its end, so each grant
         indexed before the sweep began is reached, however many are added or removed
         meanwhile, and no read returns the whole index at once. Each page is revoked first
         and only then unindexed, so an interrupted run leaves nothing alive that an index
-        has forgotten.
+        has forgotten. ``exchanged``: the grants exchanged from them are recorded so.
         """
         total = int(await self._gateway.one(("ZCARD", index_key)))
         cursor, done, deleted = 0, 0, 0
@@ -205,7 +231,7 @@ class Revocation:
             cursor = int(cursor_raw)
             batch = list(dict.fromkeys(texts(flat[::2])))
             if batch:
-                deleted += await self._sweeper.sweep(index_key, batch)
+                deleted += await self._sweeper.sweep(index_key, batch, exchanged=exchanged)
                 done += len(batch)
                 if progress is not None:
                     progress(min(done, total), total)
@@ -214,3 +240,8 @@ class Revocation:
                     await self._gateway.settled()
                 return deleted
 
+
+
+def _removed(reply: Any) -> int:
+    """``REMOVE_MEMBER``'s reply as an event's outcome: 1 when the token was there."""
+    return 1 if int(reply) == 1 else 0

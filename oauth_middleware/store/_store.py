@@ -38,7 +38,7 @@ from oauth_middleware.store._context import Clock, Context, Progress, ttl_ms
 from oauth_middleware.store._device import DeviceCodes
 from oauth_middleware.store._documents import Documents
 from oauth_middleware.store._dpop import DPoPRecords
-from oauth_middleware.store._events import EventStream, StreamEvent
+from oauth_middleware.store._events import Cascade, EventStream, StreamEvent
 from oauth_middleware.store._exchange import LINK_CHILD, ChainFull
 from oauth_middleware.store._gateway import Gateway, monitoring
 from oauth_middleware.store._gateway.cache import CACHE_SIZE
@@ -248,34 +248,43 @@ class TokenStore:
         """Retire ``token`` and issue the grant's next pair; None when it lost a race."""
         return await self._grants.rotate_refresh(token, record, spec)
 
-    async def revoke_token(self, token: str) -> bool:
+    async def revoke_token(self, token: str, *, cascade: Cascade | None = None) -> bool:
         """Revoke an access token, or a refresh token with its whole grant (RFC 7009 §2.1)."""
-        return await self._revocation.revoke_token(token)
+        return await self._revocation.revoke_token(token, cascade)
+
+    # ``cascade`` (an audit trail's ``cascaded``) records each grant a revocation takes with
+    # it, exchanged from one it revoked (``_cascade``); ``event``'s does when it has one.
 
     async def revoke_access(self, grant_id: str, sha_or_fingerprint: str, *,
-                            event: StreamEvent | None = None) -> bool:
+                            event: StreamEvent | None = None,
+                            cascade: Cascade | None = None) -> bool:
         """Delete one access token of a grant, named by its digest or its fingerprint (and
         record ``event`` with it)."""
-        return await self._revocation.revoke_access(grant_id, sha_or_fingerprint, event)
+        return await self._revocation.revoke_access(grant_id, sha_or_fingerprint, event,
+                                                    cascade)
 
-    async def revoke_grant(self, grant_id: str, *, event: StreamEvent | None = None) -> int:
+    async def revoke_grant(self, grant_id: str, *, event: StreamEvent | None = None,
+                           cascade: Cascade | None = None) -> int:
         """Delete every token and code of one grant; returns how many keys went (and
         records ``event`` with it)."""
-        return await self._revocation.revoke_grant(grant_id, event)
+        return await self._revocation.revoke_grant(grant_id, event, cascade)
 
-    async def revoke_user(self, user: str, *, progress: Progress | None = None) -> int:
+    async def revoke_user(self, user: str, *, progress: Progress | None = None,
+                          cascade: Cascade | None = None) -> int:
         """Every grant of ``user`` goes, and every consent remembered for them; returns keys
         deleted (grants' keys; the consents first, so nothing is granted again unasked)."""
         await self._remembered.forget(user)
-        return await self._revocation.revoke_user(user, progress=progress)
+        return await self._revocation.revoke_user(user, progress=progress, cascade=cascade)
 
     async def revoke_client_tokens(self, client_id: str, *, progress: Progress | None = None,
-                                   only_leftovers: bool = False) -> int:
+                                   only_leftovers: bool = False,
+                                   cascade: Cascade | None = None) -> int:
         """Every grant issued to (or as) ``client_id`` goes; returns keys deleted.
         ``only_leftovers``: what an interrupted removal left, swept while no record exists."""
         if only_leftovers:
             return await self._revocation.revoke_client_leftovers(client_id)
-        return await self._revocation.revoke_client_tokens(client_id, progress=progress)
+        return await self._revocation.revoke_client_tokens(client_id, progress=progress,
+                                                           cascade=cascade)
 
     async def client_indexed(self, client_id: str) -> bool:
         """Whether any grant of ``client_id`` is indexed (it may have no client record)."""
@@ -288,16 +297,18 @@ class TokenStore:
         a user's): latest expiry first, fingerprints only."""
         return await self._connected.grants(user)
 
-    async def revoke_user_grant(self, user: str, grant_id: str) -> bool:
+    async def revoke_user_grant(self, user: str, grant_id: str, *,
+                                cascade: Cascade | None = None) -> bool:
         """A person revokes one grant of theirs; False, with nothing changed, when it is
         anyone else's or gone. Whose it is, the grant's own records decide, in the one
         script that revokes it."""
-        return await self._connected.revoke(user, grant_id)
+        return await self._connected.revoke(user, grant_id, cascade)
 
-    async def revoke_user_client(self, user: str, client_id: str) -> tuple[int, int]:
+    async def revoke_user_client(self, user: str, client_id: str, *,
+                                 cascade: Cascade | None = None) -> tuple[int, int]:
         """A person disconnects a client: the consent remembered for it, then every grant of
         theirs with it. Returns (grants revoked, consents forgotten); (0, 0): nothing was."""
-        return await self._connected.revoke_client(user, client_id)
+        return await self._connected.revoke_client(user, client_id, cascade)
 
     # --- remembered consent (OpenID Connect Core 1.0 §3.1.2.4) ----------------------------
 

@@ -11,9 +11,11 @@ the grant's tombstone and is refused (``_grant_scripts.WRITE_GRANT``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from oauth_middleware.store import _grant_scripts as scripts
+from oauth_middleware.store._cascade import Cascades, Taken, gone_of
 from oauth_middleware.store._context import Context
 from oauth_middleware.store._exchange import Chains
 from oauth_middleware.store._gateway import Command, Script, StoreNotDurable, evalsha, texts
@@ -25,18 +27,27 @@ class Sweeper:
     def __init__(self, ctx: Context) -> None:
         self._gateway = ctx.gateway
         self._keys = ctx.keys
+        #: The events of grants that go with another change (:mod:`._cascade`).
+        self.cascades = Cascades(ctx)
         #: Grants exchanged from a swept one go with it (RFC 8693, :mod:`._exchange`).
         self.chains = Chains(ctx, self)
 
-    def command(self, grant_id: str, event: Sequence[str] = ()) -> Command:
+    def command(self, grant_id: str, event: Sequence[str] = (),
+                why: Taken | None = None) -> Command:
         """The script that revokes ``grant_id``, leaves its tombstone and reads the grants
         exchanged from it (its reply's last element); with ``event`` (the stream key, then
-        ``StreamEvent.args``) it appends that event too."""
+        ``StreamEvent.args``) it appends that event too; on one server, with ``why`` (a
+        grant that goes with another change), the grant's cascade event
+        (:mod:`._cascade`)."""
         k = self._keys
         keys = [k.members(grant_id), k.gone(grant_id), k.children(grant_id)]
         if event:
             return evalsha(scripts.SWEEP_GRANT_EVENTED, [*keys, event[0]],
                            [scripts.TOMBSTONE_MS, *event[1:]])
+        if why is not None and self.cascades.in_script(why):
+            stream, args = self.cascades.parts(why, grant_id)
+            return evalsha(scripts.SWEEP_GRANT_CASCADED, [*keys, *stream],
+                           [scripts.TOMBSTONE_MS, *args])
         return evalsha(scripts.SWEEP_GRANT, keys,
                        [scripts.TOMBSTONE_MS])
 
@@ -54,17 +65,24 @@ class Sweeper:
         return sorted(found)
 
     async def sweep(self, index_key: str, grant_ids: list[str], *, durable: bool = True,
-                    displaced: bool = False) -> int:
+                    displaced: bool = False, why: Taken | None = None,
+                    exchanged: Taken | None = None) -> int:
         """Revoke ``grant_ids`` in one round trip, then drop them from ``index_key`` and from
         the other indexes each was in (its client's or its user's), so revoking a user's
         grants leaves no dead entry in their clients' indexes, nor the reverse. The local
         cache drops the deleted keys at once; returns how many keys went. ``durable=False``
         sends no ``WAIT`` (grants nobody was answered with, or displaced by the cap, as a
         single node's issuing script never waited). ``displaced``: grants the cap took out
-        of their subject's index already, so only their client's index is left to prune."""
-        commands = [self.command(g) for g in grant_ids]
-        replies = (await self.swept(commands, grants=len(grant_ids)) if durable
-                   else await self._gateway.run(commands, scripts.SWEEP_GRANT))
+        of their subject's index already, so only their client's index is left to prune.
+        ``why``: they went with another change, each recorded (:mod:`._cascade`); the
+        grants exchanged from them are then recorded as such too, as they are with
+        ``exchanged`` alone (grants whose own revocation is recorded by the caller)."""
+        commands = [self.command(g, why=why) for g in grant_ids]
+        loads = (scripts.SWEEP_GRANT_CASCADED,) if self.cascades.in_script(why) else ()
+        replies = (await self.swept(commands, grant_ids, loads=loads, why=why)
+                   if durable else await self._gateway.run(commands, scripts.SWEEP_GRANT,
+                                                           *loads))
+        await self.cascades.after(why, gone_of(grant_ids, replies))
         unindex: dict[str, list[str]] = {index_key: list(grant_ids)}
         deleted, taken = 0, []
         for grant_id, (client_id, subject, subject_type, keys, children) in zip(
@@ -81,18 +99,22 @@ class Sweeper:
                 if other != index_key:
                     unindex.setdefault(other, []).append(grant_id)
         await self._gateway.run([("ZREM", key, *ids) for key, ids in unindex.items()])
-        return deleted + await self.chains.revoke_descendants(grant_ids, taken)
+        if why is not None:
+            exchanged = replace(why, cause="exchanged")
+        return deleted + await self.chains.revoke_descendants(grant_ids, taken, exchanged)
 
-    async def swept(self, sweeps: list[Command], *, grants: int | None = None,
-                    loads: tuple[Script, ...] = ()) -> list[Any]:
-        """Run ``SWEEP_GRANT`` calls (the first ``grants`` commands; other writes may follow)
-        as one durable write. When no replica confirmed it in time, the keys are
-        gone on the primary all the same: the local cache forgets them before the 503
-        leaves."""
+    async def swept(self, sweeps: list[Command], grant_ids: list[str], *,
+                    loads: tuple[Script, ...] = (), why: Taken | None = None) -> list[Any]:
+        """Run ``SWEEP_GRANT`` calls (the first commands, one per grant of ``grant_ids``;
+        other writes may follow) as one durable write. When no replica confirmed it in
+        time, the keys are gone on the primary all the same: the local cache forgets them,
+        and the listener hears of the grants that went with another change (``why``) as
+        not confirmed durable (:mod:`._cascade`), before the 503 leaves."""
         try:
             return await self._gateway.run(sweeps, scripts.SWEEP_GRANT, *loads, durable=True)
         except StoreNotDurable as exc:
-            for reply in exc.replies[:grants]:
-                if isinstance(reply, list) and len(reply) == 5:
-                    self._gateway.forget_all(reply[3])
+            done = exc.replies[:len(grant_ids)]
+            for reply in done:
+                self._gateway.forget_all(reply[3])
+            await self.cascades.after(why, gone_of(grant_ids, done), confirmed=False)
             raise

@@ -11,7 +11,7 @@ from oauth_middleware import register_client
 from oauth_middleware.audit import RETENTION, AuditTrail
 from oauth_middleware.cli.events import cli_trail
 from oauth_middleware.security import fingerprint
-from oauth_middleware.store import TokenStore
+from oauth_middleware.store import NewTokens, TokenStore
 from tests.cli.harness import Cli
 
 
@@ -144,3 +144,23 @@ async def test_the_cli_bounds_the_stream_but_never_below_what_it_holds(
     assert await cli_trail(store, False) is None
     held = 10
     assert (await cli_trail(store, None)).retention == RETENTION  # type: ignore[union-attr]
+
+
+async def _exchanged_chain(store: TokenStore) -> tuple[str, str]:
+    """alice's grant of ``web`` and one exchanged from it by ``api`` (RFC 8693)."""
+    parent = await store.issue(NewTokens(client_id="web", subject="alice",
+                                         scopes=frozenset({"read"}), refresh=True))
+    child = await store.issue_exchanged(NewTokens(
+        client_id="api", subject="alice", scopes=frozenset({"read"}),
+        parent_grant=parent.token.grant_id, exchange_depth=1), parent.access_token)
+    assert child is not None
+    return parent.token.grant_id, child.token.grant_id
+
+
+def test_a_cli_revocation_records_the_grants_exchanged_from_what_it_revoked(cli: Cli) -> None:
+    parent, child = cli.run(_exchanged_chain)
+    cli.ok("--audit", "token", "revoke-grant", parent)
+    found = [(e["actor"], e["client"], e["grant"], e["details"].get("reason"))
+             for e in cli.json("events", "list")["events"] if e["type"] == "token.revoked"]
+    assert found == [("cli", "", parent, "grant"),  # newest first: recorded once done
+                     ("cascade", "api", child, "parent revoked")]

@@ -14,12 +14,13 @@ once, makes the hook hash no more than its allowance.
 
 from __future__ import annotations
 
-from oauth_middleware.errors import InvalidGrant, UnauthorizedClient
+from oauth_middleware.errors import InvalidGrant, UnauthorizedClient, UnusableUserId
 from oauth_middleware.hooks import call_hook
 from oauth_middleware.models import IssuedTokens
 from oauth_middleware.policy import grantable_scopes
 from oauth_middleware.server.grants.base import TokenGrant, requested_scopes, required
 from oauth_middleware.server.grants.request import TokenRequest
+from oauth_middleware.server.signed_in import usable
 from oauth_middleware.server.throttle import normalised_username
 
 
@@ -42,5 +43,9 @@ class PasswordGrant(TokenGrant):
                 await attempt.failed()
                 raise InvalidGrant("The username or password is wrong.")
             await attempt.passed()  # judged by what failed meanwhile
+        try:
+            user = usable(user, "verify_password")
+        except UnusableUserId as exc:  # the host's bug, not a wrong password
+            raise InvalidGrant(exc.description) from None
         return await self.store.issue(self.new_tokens(client, subject=user, scopes=scopes,
                                                       audience=audience, jkt=request.dpop_jkt))

@@ -1,0 +1,132 @@
+"""The events of grants a change takes with it (issue 18: revoked "by a cascade").
+
+Revoking a grant takes the grants exchanged from it (RFC 8693, :mod:`._exchange`), and
+issuing one past its subject's cap displaces the earliest-expiring grants
+(``max_grants_per_user``, ``max_grants_per_client``). When the change carries an audit
+event with a :class:`~._events.Cascade`, each grant that went gets an event of its own:
+the audit layer builds it (its type, actor and reason for the :data:`~._events.Cause`),
+the store adds the grant, its client and its user, which only the sweeping script reads
+from the grant's records. As for the change's own event (:mod:`._events`): on one server
+the script that sweeps appends them itself (:func:`cascaded`), so a grant Redis
+acknowledged gone always has its event; on a cluster the stream is in another slot and
+they are appended once the scripts answered. Either way the listener hears of each. A
+grant found gone already (no record left to say whose it was) gets none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from oauth_middleware.store._context import Context
+from oauth_middleware.store._events import Cascade, Cause, EventStream, StreamEvent
+from oauth_middleware.store._gateway import Script, texts
+
+#: A grant that went, as the sweeping scripts read it: (grant id, client id, subject,
+#: subject type).
+Gone = tuple[str, str, str, str]
+
+
+def cascaded(script: Script, gone: str) -> Script:
+    """``script`` that also appends one event per grant of the Lua expression ``gone``
+    (over the script's reply ``r``: a list of ``{grant, client, subject, subject type}``,
+    where ``__grant`` is the grant the arguments name, for a script about one grant).
+    The stream is the last key and :meth:`Cascades.parts` the last arguments; the event
+    gets the grant's client, its user (none for a client acting for itself) and the
+    grant, after the fields the audit layer built. Values read from records are cleaned
+    as the audit layer cleans what it builds: control characters to ``?``, 512 bytes."""
+    return Script("""
+local __cstream = table.remove(KEYS)
+local __count = tonumber(table.remove(ARGV))
+local __built = {}
+for i = __count, 1, -1 do
+  __built[i] = table.remove(ARGV)
+end
+local __grant = table.remove(ARGV)
+local __kind = table.remove(ARGV)
+local __retention = table.remove(ARGV)
+local function __swept()
+""" + script.source + """
+end
+local r = __swept()
+local function __named(fields, name, value)
+  if value ~= '' then
+    fields[#fields + 1] = name
+    fields[#fields + 1] = string.sub((string.gsub(value, '%c', '?')), 1, 512)
+  end
+end
+for _, __g in ipairs(""" + gone + """) do
+  if __g[2] ~= '' then
+    local __fields = {unpack(__built)}
+    __named(__fields, 'client', __g[2])
+    if __g[4] ~= 'client' then
+      __named(__fields, 'user', __g[3])
+    end
+    __named(__fields, 'grant', __g[1])
+    redis.call('XADD', __cstream, 'MAXLEN', '~', __retention, '*', 'type', __kind,
+               unpack(__fields))
+  end
+end
+return r
+""")
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """Grants that go with a change, to record: the change's cascade and why they go."""
+
+    cascade: Cascade
+    cause: Cause
+
+    def event(self, gone: Gone) -> StreamEvent:
+        grant, client, subject, subject_type = gone
+        return self.cascade(self.cause, grant=grant, client=client,
+                            user="" if subject_type == "client" else subject)
+
+
+def cascade_of(event: StreamEvent | None, cause: Cause, cascade: Cascade | None = None
+               ) -> Taken | None:
+    """The grants a change takes, to record by ``cascade`` (for a change recorded after it
+    is done, by the audit trail itself), else by ``event``'s (None: it records none)."""
+    chosen = cascade if cascade is not None or event is None else event.cascade
+    return None if chosen is None else Taken(chosen, cause)
+
+
+def gone_of(grant_ids: Iterable[str], replies: Iterable[Any]) -> list[Gone]:
+    """What ``SWEEP_GRANT`` replies (client, subject, subject type first) say went."""
+    found: list[Gone] = []
+    for grant, reply in zip(grant_ids, replies, strict=True):
+        client, subject, subject_type = texts(reply[:3])
+        found.append((grant, client, subject, subject_type))
+    return found
+
+
+class Cascades:
+    """Passes a cascade to the sweeping scripts, and tells of the grants they took."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._events = EventStream(ctx)
+
+    def in_script(self, why: Taken | None) -> bool:
+        """Does the sweeping script append the events itself (one server)?"""
+        return why is not None and self._events.in_script()
+
+    def parts(self, why: Taken, grant: str = "") -> tuple[list[str], list[str]]:
+        """The stream key and the arguments :func:`cascaded` takes after the script's own:
+        the event's retention, type, ``grant`` (the one the script is about, if one) and
+        the fields the audit layer built, then their count."""
+        template = why.cascade(why.cause)
+        flat = [item for pair in template.fields for item in pair]
+        return [self._events.key], [str(template.retention), template.won, grant, *flat,
+                                    str(len(flat))]
+
+    async def after(self, why: Taken | None, gone: Iterable[Gone], *,
+                    confirmed: bool = True) -> None:
+        """The grants a change took: on a cluster their events are appended now; on every
+        backend the listener hears of each (``confirmed``: as ``EventStream.after``)."""
+        if why is None:
+            return
+        for grant in gone:
+            if grant[1]:
+                await self._events.after(why.event(grant), 1, confirmed=confirmed)
