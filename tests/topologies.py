@@ -82,18 +82,21 @@ class Node:
     dir: Path
     tls: TestAuthority | None = None
     proc: subprocess.Popen[bytes] | None = None
-    clients: list[redis.Redis] = field(default_factory=list)
+    admin: redis.Redis | None = field(default=None, repr=False)
 
-    def client(self, **options: object) -> redis.Redis:
-        """A synchronous administrator's client (strings, not bytes), closed with the node."""
-        if self.tls is not None:
-            options = {"ssl": True, "ssl_ca_certs": str(self.tls.ca_file),
-                       "ssl_certfile": str(self.tls.client_cert),
-                       "ssl_keyfile": str(self.tls.client_key), **options}
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2,
-                             decode_responses=True, **options)  # type: ignore[arg-type]
-        self.clients.append(client)
-        return client
+    def client(self) -> redis.Redis:
+        """The node's synchronous administrator's client (strings, not bytes), closed with
+        the node. One per node: a client per call held a socket each until the session
+        ended (a hundred and more per cluster test module)."""
+        if self.admin is None:
+            options: dict[str, object] = {}
+            if self.tls is not None:
+                options = {"ssl": True, "ssl_ca_certs": str(self.tls.ca_file),
+                           "ssl_certfile": str(self.tls.client_cert),
+                           "ssl_keyfile": str(self.tls.client_key)}
+            self.admin = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2,
+                                     decode_responses=True, **options)  # type: ignore[arg-type]
+        return self.admin
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -108,8 +111,9 @@ class Node:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
-        while self.clients:
-            self.clients.pop().close()
+        if self.admin is not None:
+            self.admin.close()
+            self.admin = None
 
 
 @dataclass
