@@ -34,7 +34,7 @@ import pstats
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=32, help="coroutines at once (32)")
     p.add_argument("--callgrind", action="store_true", help="count instructions (valgrind)")
     p.add_argument("--profile", action="store_true", help="cProfile shares by group")
+    p.add_argument("--below-cap", action="store_true",
+                   help="the client's own grants emptied before each run: no issue displaces")
     p.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -90,7 +92,13 @@ def main(argv: list[str] | None = None) -> None:
                "BENCH_SECRET": secret}
         drive = [sys.executable, "-m", "bench.instructions", "--drive",
                  "--warmup", str(args.warmup), "--concurrency", str(args.concurrency)]
+
+        def prepare() -> None:
+            if args.below_cap:
+                asyncio.run(_grants(url, 0))
+
         nodes = _nodes(url)
+        prepare()
         before = _commands(nodes)
         out = subprocess.run([*drive, "--requests", str(args.requests),
                               *(["--profile"] if args.profile else [])],
@@ -100,7 +108,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{args.topology}: {commands / total:.2f} Redis commands per request "
               f"(scripts' own included), {out.strip()}")
         if args.callgrind:
-            counts = [_instructions(drive, env, n) for n in (args.requests, 2 * args.requests)]
+            counts = [_instructions(drive, env, n, prepare)
+                      for n in (args.requests, 2 * args.requests)]
             per = (counts[1] - counts[0]) / args.requests
             print(f"{args.topology}: {per / 1000:,.1f} thousand instructions per request "
                   f"(callgrind, {args.requests} requests)")
@@ -132,6 +141,17 @@ async def _seed(url: str) -> str:
     store = TokenStore.from_url(url)
     try:
         seeded = await seed.base(store)
+    finally:
+        await store.aclose()
+    await _grants(url, GRANTS_PER_CLIENT)
+    return seeded.client_secret
+
+
+async def _grants(url: str, count: int) -> None:
+    """The bench client's grants revoked, then ``count`` of its own issued."""
+    store = TokenStore.from_url(url)
+    try:
+        await store.revoke_client_tokens(seed.CLIENT_ID)
         spec = NewTokens(client_id=seed.CLIENT_ID, subject=seed.CLIENT_ID,
                          subject_type="client", scopes=frozenset({seed.SCOPE}), lifetime=3600)
         limit = asyncio.Semaphore(seed.CONCURRENCY)
@@ -140,14 +160,15 @@ async def _seed(url: str) -> str:
             async with limit:
                 await store.issue(spec)
 
-        await asyncio.gather(*(one() for _ in range(GRANTS_PER_CLIENT)))
-        return seeded.client_secret
+        await asyncio.gather(*(one() for _ in range(count)))
     finally:
         await store.aclose()
 
 
-def _instructions(drive: list[str], env: dict[str, str], requests: int) -> int:
-    """Instructions the driver executed in all, under callgrind."""
+def _instructions(drive: list[str], env: dict[str, str], requests: int,
+                  prepare: Callable[[], None]) -> int:
+    """Instructions the driver executed in all, under callgrind (after ``prepare()``)."""
+    prepare()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
