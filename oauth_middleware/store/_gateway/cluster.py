@@ -69,7 +69,9 @@ def slot_of(key: Any) -> int:
 
 def key_of(command: Command) -> Any:
     """The key whose slot routes ``command`` (None: keyless)."""
-    name = str(command[0]).upper()
+    name = command[0]
+    if type(name) is not str or not name.isupper():  # the store's own are in capitals
+        name = str(name).upper()
     if name == "EVALSHA":
         return command[3] if int(command[2]) > 0 else None
     if name in KEYLESS or len(command) < 2:
@@ -126,11 +128,15 @@ class ClusterRouter:
         return value
 
     def node_for(self, command: Command) -> ClusterNode:
+        """The primary serving ``command``'s slot, read from the slot map directly (redis-py's
+        ``get_node_from_slot`` weighs replica reads first: per command routed)."""
         key = key_of(command)
         manager = self.client.nodes_manager
         if key is None:
             return manager.get_nodes_by_server_type("primary")[0]
-        return manager.get_node_from_slot(slot_of(key))
+        slot = slot_of(key)
+        owners = manager.slots_cache.get(slot)
+        return owners[0] if owners else manager.get_node_from_slot(slot)  # raises: uncovered
 
     async def exchange(self, commands: Sequence[Command], wait: Wait | None
                        ) -> tuple[Replies, list[int | None]]:
@@ -154,17 +160,23 @@ class ClusterRouter:
         for round_ in range(REDIRECTIONS + 1):
             if self._stale:  # the slot map, read again after a redirection
                 await self.ready()
-            groups: dict[ClusterNode, list[int]] = {}
+            # by node name: a ClusterNode hashes in Python, once per command
+            groups: dict[str, tuple[ClusterNode, list[int]]] = {}
             for i, asked in pending.items():
-                groups.setdefault(asked or self.node_for(commands[i]), []).append(i)
+                node = asked or self.node_for(commands[i])
+                group = groups.get(node.name)
+                if group is None:
+                    groups[node.name] = (node, [i])
+                else:
+                    group[1].append(i)
             asking = {i for i, asked in pending.items() if asked is not None}
             trips = [self._node_trip(node, [commands[i] for i in idx],
                                      [i in asking for i in idx], wait)
-                     for node, idx in groups.items()]
+                     for node, idx in groups.values()]
             # one node (most ticks of a lightly loaded worker): no task to schedule
             results = [await trips[0]] if len(trips) == 1 else await asyncio.gather(*trips)
             pending = {}
-            for idx, (node_replies, ack) in zip(groups.values(), results, strict=True):
+            for (_, idx), (node_replies, ack) in zip(groups.values(), results, strict=True):
                 for i, reply in zip(idx, node_replies, strict=True):
                     replies[i], acked[i] = reply, ack
                     if round_ < REDIRECTIONS and isinstance(reply, (AskError, TryAgainError)):
