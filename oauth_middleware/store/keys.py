@@ -37,13 +37,14 @@ How each operation that spans entities is split, and why it stays safe:
   once all three succeeded. A client acting for itself (client credentials) has both
   indexes under its own tag: ``INDEXES`` does the two index steps as one. Its grant id is
   also drawn so that ``{g}``'s slot is on the primary serving ``{<client_id>}`` (by the
-  slot map as last read, a few draws; ``_gateway.cluster.ClusterRouter.near``): the two
+  slot map as last read, its last character chosen among 64;
+  ``_gateway.cluster.ClusterRouter.near``): the two
   scripts, then the sweep of what the cap displaced, each go to one node.
   Nothing relies on it: every key is routed by its own slot, so after a reshard or a
   failover a grant off its client's node costs a node trip, never a guarantee. Not the
   client's slot itself (one script, as on a single node): every grant of a busy client
   would then sit in one slot, which a reshard can move but never split, and its id would
-  have to be forged to a CRC16 value rather than drawn. Nor a user's grants: unbounded
+  have to be forged to one CRC16 value (of 16384) rather than drawn. Nor a user's grants: unbounded
   in number per client, they would pile onto one node; a client's own are capped.
 * The cap of a subject's grants: ``SUBJECT_INDEX`` moves the grants past the cap from
   the index into the subject's displaced set (``:out``, same tag) in the step that adds

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from binascii import crc_hqx
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -52,12 +53,16 @@ logger = logging.getLogger("oauth_middleware.store")
 
 #: Rounds of resending after MOVED, ASK or TRYAGAIN before the command fails (503).
 REDIRECTIONS = 3
-#: Random ids drawn at most for one whose slot is on a given node (:meth:`ClusterRouter.near`):
-#: each draw lands there with a chance of one in the number of primaries, so on three the
-#: last draw misses once in 400,000 issues, and on ten still three times in a hundred.
-PLACEMENT_TRIES = 32
+#: The last characters an id placed by :meth:`ClusterRouter.near` may end with instead of
+#: its own (URL-safe base64): each lands on a given node with a chance of one in the number
+#: of primaries, so on three all 64 miss once in 10^11 issues, and on ten once in a thousand.
+PLACEMENT_ENDINGS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 #: Commands with no key: sent to the first primary.
 KEYLESS = frozenset({"PING", "TIME", "WAIT", "INFO"})
+
+
+#: A slot is a key's CRC16 modulo 16384 (redis-py's ``key_slot``), taken as these bits.
+SLOT_MASK = 16383
 
 
 def slot_of(key: Any) -> int:
@@ -108,10 +113,14 @@ class ClusterRouter:
                     self._stale = False
 
     def near(self, key: str, new_id: Callable[[], str]) -> str:
-        """``new_id()``, redrawn (at most :data:`PLACEMENT_TRIES` draws) until the slot of the
-        id as a hash tag is served by the primary that serves ``key``'s slot, by the slot
-        map as last read: the keys tagged with it then share that node's pipeline with
-        ``key``'s. A placement, never a guarantee: the last draw is kept whatever its slot,
+        """``new_id()`` (URL-safe text), its last character changed if need be (to one of
+        :data:`PLACEMENT_ENDINGS`, tried from its own on) so that the slot of the id as a
+        hash tag is served by the primary that serves ``key``'s slot, by the slot map as
+        last read: the keys tagged with it then share that node's pipeline with ``key``'s.
+        All but the last character stay as drawn, so the id stays unguessable and unique;
+        the slot of each ending is the CRC16 of the drawn head carried one character on
+        (Redis Cluster's slot is CRC16 modulo 16384), not a new draw and hash per try.
+        A placement, never a guarantee: the id is kept as drawn when no ending lands there,
         and a reshard or a failover may move either slot later (a key is routed by its own
         slot at every trip, so a miss costs a node trip, never an answer)."""
         slots = self.client.nodes_manager.slots_cache
@@ -120,11 +129,13 @@ class ClusterRouter:
         if not owners:  # the slot map not read yet, or the slot not served
             return value
         target = owners[0].name
-        for _ in range(PLACEMENT_TRIES - 1):
-            placed = slots.get(slot_of(value))
+        head, own = value[:-1], value[-1]
+        crc = crc_hqx(head.encode(), 0)
+        start = PLACEMENT_ENDINGS.find(own)
+        for ending in PLACEMENT_ENDINGS[start:] + PLACEMENT_ENDINGS[:start]:
+            placed = slots.get(crc_hqx(ending.encode(), crc) & SLOT_MASK)
             if placed and placed[0].name == target:
-                break
-            value = new_id()
+                return head + ending
         return value
 
     def node_for(self, command: Command) -> ClusterNode:
