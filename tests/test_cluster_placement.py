@@ -1,5 +1,6 @@
-"""Where a client's own grant is placed on a cluster (``ClusterRouter.near``), judged on a
-slot map held in memory: no cluster is needed to know which slot an id hashes to.
+"""Which slot a key is in (``cluster.slot_of``) and where a client's own grant is placed on
+a cluster (``ClusterRouter.near``), judged on a slot map held in memory: no cluster is
+needed to know which slot a key or an id hashes to.
 
 The real cluster's test (tests/test_cluster.py) shows the placed grants' round trips
 going to the client's primary; this one shows what an id placed so is: the drawn id with
@@ -17,9 +18,18 @@ from typing import Any
 from redis.crc import key_slot
 
 from oauth_middleware.security import new_grant_id
-from oauth_middleware.store._gateway.cluster import ClusterRouter
+from oauth_middleware.store._gateway.cluster import ClusterRouter, slot_of
 
 KEY = "om:client:{svc}"
+
+
+def test_a_keys_slot_is_redis_pys_of_its_utf8_bytes_hash_tags_included() -> None:
+    keys = ["om:client:{svc}", "plain", "{}", "{", "}", "}{x}", "a{}b{c}", "a{b}c{d}",
+            "{{x}}", "x{y", "om:idx:user:{élan}", "{é}", "日本{語}", "", "om:at:{g}:ab",
+            *(secrets.token_urlsafe(16) for _ in range(200))]
+    for key in keys:
+        assert slot_of(key) == key_slot(key.encode()), key
+        assert slot_of(key.encode()) == key_slot(key.encode()), key
 
 
 def _router(owner_of: Any) -> ClusterRouter:

@@ -68,8 +68,16 @@ SLOT_MASK = 16383
 def slot_of(key: Any) -> int:
     """The slot of ``key``: redis-py's ``key_slot`` of it as the client sends it (text as
     UTF-8), without the client's encoder and its type checks, as every command routed and
-    every key batched pays it."""
-    return key_slot(key.encode() if isinstance(key, str) else key)
+    every key batched pays it. Text (every key the store spells) has its hash tag found in
+    place: the braces are ASCII, so they sit where they would in its UTF-8 bytes."""
+    if type(key) is not str:
+        return key_slot(key)
+    start = key.find("{")
+    if start >= 0:
+        end = key.find("}", start + 1)
+        if end > start + 1:
+            key = key[start + 1:end]
+    return crc_hqx(key.encode(), 0) & SLOT_MASK
 
 
 def key_of(command: Command) -> Any:
