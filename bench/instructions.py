@@ -171,9 +171,11 @@ def _instructions(drive: list[str], env: dict[str, str], requests: int,
     prepare()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
+        # one hash seed for both runs: a random one moves start-up by millions of
+        # instructions (dict and set layouts), which the difference would keep
         subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                         *drive, "--requests", str(requests)],
-                       env=env, check=True, capture_output=True)
+                       env={**env, "PYTHONHASHSEED": "0"}, check=True, capture_output=True)
         for line in out.read_text().splitlines():
             if line.startswith(("summary:", "totals:")):
                 return int(line.split()[1])
