@@ -75,6 +75,11 @@ GRANT_ACCESS_TOKENS = 8
 #: over the cap (written before it, or by a store configured with a larger one), so one
 #: script's work stays small however far over an index is.
 ISSUE_EVICTIONS = 2
+#: Displaced grants, swept already, that one process leaves in their client's index for
+#: that client's next issue to drop (on a cluster, ``store._sweep``): what it holds in
+#: memory meanwhile, and what one ``INDEXES`` script removes at most. Past it, a sweep
+#: drops its entries at once, in a round trip of its own.
+DEFERRED_UNINDEX = 256
 #: Grants revoked per round trip when a user's or a client's grants all go.
 REVOKE_BATCH = 500
 #: Grants one person's connected-apps page lists at most (latest expiry first): one page

@@ -191,7 +191,9 @@ async def test_a_loop_of_client_credentials_keeps_the_clients_own_grants_at_the_
         [False] * CAP + [True] * CAP
     assert [await _live(cap, i) for i in alice] == [True] * 3
     assert await redis_of(cap).zcard(cap.keys.own_index("svc")) == CAP
-    assert await redis_of(cap).zcard(cap.keys.client_index("svc")) == CAP + 3
+    # on a cluster, the last displaced grant (swept) waits in it for the next issue
+    assert await redis_of(cap).zcard(cap.keys.client_index("svc")) == CAP + 3 + int(
+        gateway(cap).cluster)
     assert await cap.revoke_client_tokens("svc") > 0
     assert await redis_of(cap).exists(cap.keys.own_index("svc"), cap.keys.client_index("svc"),
                                   cap.keys.user_index("alice")) == 0

@@ -10,12 +10,12 @@ cluster demands. Routing to the nodes is tests/test_cluster.py's part.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 
 from oauth_middleware.models import Client
-from oauth_middleware.store import ClientRemoved, NewTokens, StoreNotDurable, TokenStore
+from oauth_middleware.store import ClientRemoved, NewTokens, StoreNotDurable, TokenStore, _sweep
 from oauth_middleware.store._gateway.durability import Durability
 from tests.conftest import FakeClock
 from tests.store_helpers import gateway, redis_of, texts
@@ -79,8 +79,16 @@ async def test_a_clients_own_grant_is_written_and_indexed_and_displaces_past_the
     second = await capped.issue(spec)
     assert await capped.resolve(first.access_token) is None
     assert await capped.resolve(second.access_token) == second.token
-    assert await _index(split, split.keys.client_index("svc")) == [second.token.grant_id]
+    assert await _index(split, split.keys.own_index("svc")) == [second.token.grant_id]
     assert len(await _token_keys(split)) == 1  # the second grant's one access token
+    # the swept first grant leaves the client's index with the next issue, in its INDEXES
+    assert await _index(split, split.keys.client_index("svc")) == sorted(
+        [first.token.grant_id, second.token.grant_id])
+    third = await capped.issue(spec)
+    assert await _index(split, split.keys.client_index("svc")) == sorted(
+        [second.token.grant_id, third.token.grant_id])
+    assert await capped.resolve(second.access_token) is None
+    assert len(await _token_keys(split)) == 1
 
 
 @pytest.mark.rule("revoke.client-removed")
@@ -122,3 +130,63 @@ async def test_an_exchanged_grant_is_a_durable_write(
             client_id="api-b", subject="alice", parent_grant=parent.token.grant_id,
             exchange_depth=1), parent.access_token)
     assert replicas.waits
+
+
+@pytest.mark.rule("abuse.bounded.grants-per-client", "revoke.index-bounded")
+async def test_a_displaced_own_grant_left_in_its_client_index_is_dead_and_swept_with_the_client(
+    split: TokenStore, clock: FakeClock,
+) -> None:
+    """A client's own grant displaced by the cap is swept at once, and its entry in the
+    client's index waits for that process's next issue of the client. A process that ends
+    first (another store here, which holds nothing) leaves the entry for good: it names
+    a dead grant, listing shows no token for it, and revoking the client's grants revokes
+    every live one and leaves no index behind."""
+    client = await _client(split)
+    spec = NewTokens(client_id="svc", subject="svc", subject_type="client",
+                     client_generation=client.generation)
+    ended = _capped(split, clock, max_grants_per_client=1)
+    first = await ended.issue(spec)
+    second = await ended.issue(spec)
+    third = await _capped(split, clock, max_grants_per_client=1).issue(spec)
+    k = split.keys
+    assert await _index(split, k.client_index("svc")) == sorted(
+        [first.token.grant_id, second.token.grant_id, third.token.grant_id])
+    assert await redis_of(split).exists(k.members(first.token.grant_id),
+                                        k.members(second.token.grant_id)) == 0
+    _, listed = await split.list_tokens(client_id="svc")
+    assert [t.grant_id for t in listed] == [third.token.grant_id]
+    gateway(split).durability = Durability(0)  # one server posing as a cluster: no replica
+    assert await split.revoke_client_tokens("svc") == 1  # the third grant's access token
+    assert await split.resolve(third.access_token) is None
+    assert await redis_of(split).exists(k.client_index("svc"), k.own_index("svc")) == 0
+
+
+@pytest.mark.rule("abuse.bounded.memory", "abuse.bounded.grants-per-client")
+async def test_swept_ids_held_for_the_next_issue_are_bounded_past_which_they_leave_at_once(
+    split: TokenStore, clock: FakeClock, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A process holds at most ``DEFERRED_UNINDEX`` swept ids for their clients' next
+    issues, however many clients stop issuing at their cap: past it, a sweep drops its
+    entries from the client's index at once (a ``ZREM`` of its own)."""
+    monkeypatch.setattr(_sweep, "DEFERRED_UNINDEX", 1)
+    capped = _capped(split, clock, max_grants_per_client=1)
+    sent: list[Any] = []
+    original = gateway(split)._exchange
+
+    async def logged(commands: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.extend(commands)
+        return await original(commands, *args, **kwargs)
+
+    monkeypatch.setattr(gateway(split), "_exchange", logged)
+    for name in ("svc", "svc2"):
+        client = await _client(split, name)
+        spec = NewTokens(client_id=name, subject=name, subject_type="client",
+                         client_generation=client.generation)
+        first = await capped.issue(spec)
+        sent.clear()
+        second = await capped.issue(spec)
+        removals = [texts(c[1:]) for c in sent if c[0] == "ZREM"]
+        indexed = [second.token.grant_id] if removals else sorted(
+            [first.token.grant_id, second.token.grant_id])
+        assert await _index(split, split.keys.client_index(name)) == indexed
+    assert removals == [[split.keys.client_index("svc2"), first.token.grant_id]]

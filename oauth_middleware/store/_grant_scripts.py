@@ -346,14 +346,19 @@ SUBJECT_INDEX = Script(_INDEX_ADD + _SUBJECT_ADD + """
 return subject_add(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], redis_now())
 """)
 
-#: KEYS: client, client index, own index; ARGV: as ``ISSUE``'s first seven.
+#: KEYS: client, client index, own index; ARGV: as ``ISSUE``'s first seven, then the ids
+#: of grants swept already that the client index still names (``_sweep``: a previous
+#: issue's displaced grants; none or up to ``limits.DEFERRED_UNINDEX``).
 #: ``CLIENT_INDEX`` and ``SUBJECT_INDEX`` as one step for a client acting for itself
 #: (client credentials), whose two indexes share the client's hash tag: nothing is indexed
 #: unless the client stands. The grants past the cap leave the own index only: the client
 #: index, which a sweep of the client's grants walks (``revoke_client_tokens``), keeps
 #: them until the issuer has revoked them, so no displaced set is needed to keep them in
-#: reach. Returns {indexed, displaced}.
+#: reach; the issuer's next issue drops them from it here. Returns {indexed, displaced}.
 INDEXES = Script(_INDEX_ADD + _CLIENT_STANDS + """
+if #ARGV > 7 then
+  redis.call('ZREM', KEYS[2], unpack(ARGV, 8))
+end
 if not client_stands(KEYS[1], ARGV[1], ARGV[2]) then
   return {0, {}}
 end

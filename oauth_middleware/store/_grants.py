@@ -240,8 +240,10 @@ class Grants:
         while the client record has ``generation``; None: not checked) and its subject's,
         which displaces the subject's earliest-expiring grants past the cap
         (``max_grants_per_user``, ``max_grants_per_client``): those are revoked by ``ISSUE``
-        itself on a single node, swept after it on a cluster (two more round trips), and
-        the local cache drops their keys at once.
+        itself on a single node, swept after it on a cluster (one more round trip; a user's
+        also leave their displaced set and client index in one more, a client's own leave
+        its index in its next issue's ``INDEXES``, :mod:`._sweep`), and the local cache
+        drops their keys at once.
         :class:`ClientRemoved` when the client is gone or registered anew, or a sweep got
         to the grant first: whatever was written of it is revoked before that is raised.
         """
@@ -302,7 +304,7 @@ class Grants:
             if displaced:  # out of the subject's index: revoked, then out of the rest
                 await self._sweeper.sweep(client_keys[1] if own else subject_keys[1],
                                           texts(displaced), durable=False, displaced=True,
-                                          why=displacing)
+                                          why=displacing, later=own)
                 await self._gateway.settled()
         if not _issued(written, indexed):
             await self._sweeper.sweep(subject_index, [grant_id], durable=False)
@@ -320,10 +322,11 @@ class Grants:
         returns written, indexed, the displaced grant ids and the replies of ``follow``."""
         durable = bool(follow)
         if own:
+            swept = self._sweeper.unindexed(client_keys[1])
             written, (indexed, displaced), *after = await self._gateway.run([
                 evalsha(scripts.WRITE_GRANT, grant, args),
                 evalsha(scripts.INDEXES, [*client_keys, *subject_keys],
-                        [*index_args, *cap_args]), *follow,
+                        [*index_args, *cap_args, *swept]), *follow,
             ], scripts.WRITE_GRANT, scripts.INDEXES, *loads, durable=durable)
         else:
             written, indexed, displaced, *after = await self._gateway.run([

@@ -6,6 +6,14 @@ so on a Redis Cluster they sit on different nodes: each grant goes by its own sc
 interrupted sweep leaves nothing alive that an index has forgotten. A sweep is safe to
 repeat: what is gone stays gone, and a grant write that arrives after the sweep finds
 the grant's tombstone and is refused (``_grant_scripts.WRITE_GRANT``).
+
+A client's own grants displaced by its cap on a cluster (``_grants``) are the exception to
+"then the index entries" in one respect: their ``ZREM`` from the client's index is not a
+round trip of its own but rides in the next issue of that client's, inside ``INDEXES``
+(same slot), which the issue sends anyway (:meth:`Sweeper.unindexed`). The entry of a
+grant already swept is harmless meanwhile: a sweep of the index revokes nothing more by
+it (it is idempotent), listing finds no record under it, and its score prunes it once
+its grant would have expired. A process that ends first leaves such entries to those.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from oauth_middleware.limits import DEFERRED_UNINDEX
 from oauth_middleware.store import _grant_scripts as scripts
 from oauth_middleware.store._cascade import Cascades, Taken, gone_of
 from oauth_middleware.store._context import Context
@@ -31,6 +40,16 @@ class Sweeper:
         self.cascades = Cascades(ctx)
         #: Grants exchanged from a swept one go with it (RFC 8693, :mod:`._exchange`).
         self.chains = Chains(ctx, self)
+        #: Index key -> ids swept but still in it, for the next issue to drop (``later``).
+        self._unindex_later: dict[str, list[str]] = {}
+        self._later = 0
+
+    def unindexed(self, index_key: str) -> list[str]:
+        """The grant ids a sweep with ``later`` left in ``index_key`` (swept: their keys are
+        gone), forgotten here: the caller's next script of that index's slot drops them."""
+        ids = self._unindex_later.pop(index_key, [])
+        self._later -= len(ids)
+        return ids
 
     def command(self, grant_id: str, event: Sequence[str] = (),
                 why: Taken | None = None) -> Command:
@@ -66,7 +85,7 @@ class Sweeper:
 
     async def sweep(self, index_key: str, grant_ids: list[str], *, durable: bool = True,
                     displaced: bool = False, why: Taken | None = None,
-                    exchanged: Taken | None = None) -> int:
+                    exchanged: Taken | None = None, later: bool = False) -> int:
         """Revoke ``grant_ids`` in one round trip, then drop them from ``index_key`` and from
         the other indexes each was in (its client's or its user's), so revoking a user's
         grants leaves no dead entry in their clients' indexes, nor the reverse. The local
@@ -76,7 +95,10 @@ class Sweeper:
         of their subject's index already, so only their client's index is left to prune.
         ``why``: they went with another change, each recorded (:mod:`._cascade`); the
         grants exchanged from them are then recorded as such too, as they are with
-        ``exchanged`` alone (grants whose own revocation is recorded by the caller)."""
+        ``exchanged`` alone (grants whose own revocation is recorded by the caller).
+        ``later``: when that is ``index_key`` alone, the ids stay there for the next script
+        of its slot to drop (:meth:`unindexed`), while fewer than ``DEFERRED_UNINDEX`` wait:
+        no ``ZREM`` round trip of its own."""
         commands = [self.command(g, why=why) for g in grant_ids]
         loads = (scripts.SWEEP_GRANT_CASCADED,) if self.cascades.in_script(why) else ()
         replies = (await self.swept(commands, grant_ids, loads=loads, why=why)
@@ -98,7 +120,12 @@ class Sweeper:
             for other in others:
                 if other != index_key:
                     unindex.setdefault(other, []).append(grant_id)
-        await self._gateway.run([("ZREM", key, *ids) for key, ids in unindex.items()])
+        if later and list(unindex) == [index_key] and (
+                self._later + len(grant_ids) <= DEFERRED_UNINDEX):
+            self._unindex_later.setdefault(index_key, []).extend(grant_ids)
+            self._later += len(grant_ids)
+        else:
+            await self._gateway.run([("ZREM", key, *ids) for key, ids in unindex.items()])
         if why is not None:
             exchanged = replace(why, cause="exchanged")
         return deleted + await self.chains.revoke_descendants(grant_ids, taken, exchanged)

@@ -37,13 +37,14 @@ How each operation that spans entities is split, and why it stays safe:
   once all three succeeded. A client acting for itself (client credentials) has both
   indexes under its own tag: ``INDEXES`` does the two index steps as one. Its grant id is
   also drawn so that ``{g}``'s slot is on the primary serving ``{<client_id>}`` (by the
-  slot map as last read, a few draws; ``_gateway.cluster.ClusterRouter.near``): the two
-  scripts, then the sweep of what the cap displaced and its ``ZREM``, each go to one node.
+  slot map as last read, its last character chosen among 64;
+  ``_gateway.cluster.ClusterRouter.near``): the two
+  scripts, then the sweep of what the cap displaced, each go to one node.
   Nothing relies on it: every key is routed by its own slot, so after a reshard or a
   failover a grant off its client's node costs a node trip, never a guarantee. Not the
   client's slot itself (one script, as on a single node): every grant of a busy client
   would then sit in one slot, which a reshard can move but never split, and its id would
-  have to be forged to a CRC16 value rather than drawn. Nor a user's grants: unbounded
+  have to be forged to one CRC16 value (of 16384) rather than drawn. Nor a user's grants: unbounded
   in number per client, they would pile onto one node; a client's own are capped.
 * The cap of a subject's grants: ``SUBJECT_INDEX`` moves the grants past the cap from
   the index into the subject's displaced set (``:out``, same tag) in the step that adds
@@ -53,8 +54,11 @@ How each operation that spans entities is split, and why it stays safe:
   an issuer that dies midway leaves no live grant out of reach of a logout. A client's
   own grants (``INDEXES``) need no displaced set: they leave ``idx:own`` only, and stay in
   ``idx:client`` (same tag), which revoking the client's grants walks, until the issuer
-  has revoked them; the issuer then drops them from there. (On a single node, below, the
-  issuing script revokes them itself.) A swept grant's ``children`` are read by the
+  has revoked them; the issuer's next ``INDEXES`` of that client then drops them from
+  there, in the round trip that issue sends anyway (``_sweep``: an entry of a swept grant
+  is harmless meanwhile, and one left by a process that ended first is swept with the
+  client's grants or pruned by its score). (On a single node, below, the issuing script
+  revokes them itself.) A swept grant's ``children`` are read by the
   sweeping script itself (``SWEEP_GRANT``), after it deleted the grant's tokens.
 * Revoking every grant of a user or a client, or what an interrupted client removal left
   (``_revocation``, ``_sweep``): ZSCAN pages of one index, one ``SWEEP_GRANT`` per grant

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from binascii import crc_hqx
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -52,24 +53,38 @@ logger = logging.getLogger("oauth_middleware.store")
 
 #: Rounds of resending after MOVED, ASK or TRYAGAIN before the command fails (503).
 REDIRECTIONS = 3
-#: Random ids drawn at most for one whose slot is on a given node (:meth:`ClusterRouter.near`):
-#: each draw lands there with a chance of one in the number of primaries, so on three the
-#: last draw misses once in 400,000 issues, and on ten still three times in a hundred.
-PLACEMENT_TRIES = 32
+#: The last characters an id placed by :meth:`ClusterRouter.near` may end with instead of
+#: its own (URL-safe base64): each lands on a given node with a chance of one in the number
+#: of primaries, so on three all 64 miss once in 10^11 issues, and on ten once in a thousand.
+PLACEMENT_ENDINGS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 #: Commands with no key: sent to the first primary.
 KEYLESS = frozenset({"PING", "TIME", "WAIT", "INFO"})
+
+
+#: A slot is a key's CRC16 modulo 16384 (redis-py's ``key_slot``), taken as these bits.
+SLOT_MASK = 16383
 
 
 def slot_of(key: Any) -> int:
     """The slot of ``key``: redis-py's ``key_slot`` of it as the client sends it (text as
     UTF-8), without the client's encoder and its type checks, as every command routed and
-    every key batched pays it."""
-    return key_slot(key.encode() if isinstance(key, str) else key)
+    every key batched pays it. Text (every key the store spells) has its hash tag found in
+    place: the braces are ASCII, so they sit where they would in its UTF-8 bytes."""
+    if type(key) is not str:
+        return key_slot(key)
+    start = key.find("{")
+    if start >= 0:
+        end = key.find("}", start + 1)
+        if end > start + 1:
+            key = key[start + 1:end]
+    return crc_hqx(key.encode(), 0) & SLOT_MASK
 
 
 def key_of(command: Command) -> Any:
     """The key whose slot routes ``command`` (None: keyless)."""
-    name = str(command[0]).upper()
+    name = command[0]
+    if type(name) is not str or not name.isupper():  # the store's own are in capitals
+        name = str(name).upper()
     if name == "EVALSHA":
         return command[3] if int(command[2]) > 0 else None
     if name in KEYLESS or len(command) < 2:
@@ -106,10 +121,14 @@ class ClusterRouter:
                     self._stale = False
 
     def near(self, key: str, new_id: Callable[[], str]) -> str:
-        """``new_id()``, redrawn (at most :data:`PLACEMENT_TRIES` draws) until the slot of the
-        id as a hash tag is served by the primary that serves ``key``'s slot, by the slot
-        map as last read: the keys tagged with it then share that node's pipeline with
-        ``key``'s. A placement, never a guarantee: the last draw is kept whatever its slot,
+        """``new_id()`` (URL-safe text), its last character changed if need be (to one of
+        :data:`PLACEMENT_ENDINGS`, tried from its own on) so that the slot of the id as a
+        hash tag is served by the primary that serves ``key``'s slot, by the slot map as
+        last read: the keys tagged with it then share that node's pipeline with ``key``'s.
+        All but the last character stay as drawn, so the id stays unguessable and unique;
+        the slot of each ending is the CRC16 of the drawn head carried one character on
+        (Redis Cluster's slot is CRC16 modulo 16384), not a new draw and hash per try.
+        A placement, never a guarantee: the id is kept as drawn when no ending lands there,
         and a reshard or a failover may move either slot later (a key is routed by its own
         slot at every trip, so a miss costs a node trip, never an answer)."""
         slots = self.client.nodes_manager.slots_cache
@@ -118,19 +137,25 @@ class ClusterRouter:
         if not owners:  # the slot map not read yet, or the slot not served
             return value
         target = owners[0].name
-        for _ in range(PLACEMENT_TRIES - 1):
-            placed = slots.get(slot_of(value))
+        head, own = value[:-1], value[-1]
+        crc = crc_hqx(head.encode(), 0)
+        start = PLACEMENT_ENDINGS.find(own)
+        for ending in PLACEMENT_ENDINGS[start:] + PLACEMENT_ENDINGS[:start]:
+            placed = slots.get(crc_hqx(ending.encode(), crc) & SLOT_MASK)
             if placed and placed[0].name == target:
-                break
-            value = new_id()
+                return head + ending
         return value
 
     def node_for(self, command: Command) -> ClusterNode:
+        """The primary serving ``command``'s slot, read from the slot map directly (redis-py's
+        ``get_node_from_slot`` weighs replica reads first: per command routed)."""
         key = key_of(command)
         manager = self.client.nodes_manager
         if key is None:
             return manager.get_nodes_by_server_type("primary")[0]
-        return manager.get_node_from_slot(slot_of(key))
+        slot = slot_of(key)
+        owners = manager.slots_cache.get(slot)
+        return owners[0] if owners else manager.get_node_from_slot(slot)  # raises: uncovered
 
     async def exchange(self, commands: Sequence[Command], wait: Wait | None
                        ) -> tuple[Replies, list[int | None]]:
@@ -154,17 +179,23 @@ class ClusterRouter:
         for round_ in range(REDIRECTIONS + 1):
             if self._stale:  # the slot map, read again after a redirection
                 await self.ready()
-            groups: dict[ClusterNode, list[int]] = {}
+            # by node name: a ClusterNode hashes in Python, once per command
+            groups: dict[str, tuple[ClusterNode, list[int]]] = {}
             for i, asked in pending.items():
-                groups.setdefault(asked or self.node_for(commands[i]), []).append(i)
+                node = asked or self.node_for(commands[i])
+                group = groups.get(node.name)
+                if group is None:
+                    groups[node.name] = (node, [i])
+                else:
+                    group[1].append(i)
             asking = {i for i, asked in pending.items() if asked is not None}
             trips = [self._node_trip(node, [commands[i] for i in idx],
                                      [i in asking for i in idx], wait)
-                     for node, idx in groups.items()]
+                     for node, idx in groups.values()]
             # one node (most ticks of a lightly loaded worker): no task to schedule
             results = [await trips[0]] if len(trips) == 1 else await asyncio.gather(*trips)
             pending = {}
-            for idx, (node_replies, ack) in zip(groups.values(), results, strict=True):
+            for (_, idx), (node_replies, ack) in zip(groups.values(), results, strict=True):
                 for i, reply in zip(idx, node_replies, strict=True):
                     replies[i], acked[i] = reply, ack
                     if round_ < REDIRECTIONS and isinstance(reply, (AskError, TryAgainError)):
