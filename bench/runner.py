@@ -98,14 +98,8 @@ class Bench:
     def pool(self, row: Row, size: int) -> Path | None:
         if row.pool is None:
             return None
-        if row.pool == "proofs":
-            values = self.loop.run_until_complete(
-                seed.dpop_proofs(self.store, size, self.seeded.dpop_token))
-            return seed.write_pool(self.workdir / f"{row.key}.pool", values)
-        make = {"codes": seed.codes, "oidc_codes": seed.oidc_codes,
-                "oidc_es256_codes": seed.oidc_es256_codes, "refresh": seed.refresh_tokens,
-                "access": seed.access_tokens}[row.pool]
-        values = self.loop.run_until_complete(make(self.store, size))
+        values = self.loop.run_until_complete(
+            seed.pool(self.store, row.pool, size, self.seeded))
         return seed.write_pool(self.workdir / f"{row.key}.pool", values)
 
     def probe(self, row: Row) -> str | None:

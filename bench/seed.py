@@ -184,6 +184,15 @@ async def access_tokens(store: TokenStore, count: int) -> list[str]:
     return await _many(lambda user: _issued(store, False, user), count)
 
 
+async def pool(store: TokenStore, kind: str, size: int, seeded: Seeded) -> list[str]:
+    """``size`` fresh single-use values of a row's ``pool`` kind (``bench.rows.Pool``)."""
+    if kind == "proofs":
+        return await dpop_proofs(store, size, seeded.dpop_token)
+    make = {"codes": codes, "oidc_codes": oidc_codes, "oidc_es256_codes": oidc_es256_codes,
+            "refresh": refresh_tokens, "access": access_tokens}[kind]
+    return await make(store, size)
+
+
 def write_pool(path: Path, values: list[str]) -> Path:
     path.write_text("".join(f"{v}\n" for v in values))
     return path

@@ -66,10 +66,22 @@ def flat(time: float, actor: str, client: str, user: str, grant: str, fingerprin
     """An event's fields but its type, as flat strings in :data:`FIELDS` order (empty ones
     left out, every value :func:`clean`), details after the named ones: the one shape of
     a stream entry, a log line's ``extra`` and a hook's event (:meth:`Event.fields`)."""
-    pairs = (("time", f"{time:.3f}"), ("actor", actor), ("client", client), ("user", user),
+    return dict(pairs(time, actor, client, user, grant, fingerprint, request_id, details))
+
+
+def pairs(time: float, actor: str, client: str, user: str, grant: str, fingerprint: str,
+          request_id: str, details: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """:func:`flat` as (name, value) pairs, the shape a script's event travels in. Built
+    on every token request, so values are cleaned one by one only when all of them
+    together are not plainly fine (printable, and no longer than one value may be)."""
+    given = (("time", f"{time:.3f}"), ("actor", actor), ("client", client), ("user", user),
              ("grant", grant), ("fingerprint", fingerprint), ("request_id", request_id),
-             *sorted(details.items()))
-    return {k: clean(v) for k, v in pairs if v}
+             *(sorted(details.items()) if details else ()))
+    kept = tuple([pair for pair in given if pair[1]])
+    text = "".join([value for _, value in kept])
+    if len(text) <= MAX_VALUE and text.isprintable():
+        return kept
+    return tuple([(name, clean(value)) for name, value in kept])
 
 
 @dataclass(frozen=True, slots=True)

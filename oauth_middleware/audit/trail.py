@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from oauth_middleware import request_id
-from oauth_middleware.audit.events import Event, EventType, check, flat, scopes_text
+from oauth_middleware.audit.events import Event, EventType, check, pairs, scopes_text
 from oauth_middleware.store import Cascade, Cause, StreamEvent
 
 if TYPE_CHECKING:
@@ -81,9 +81,9 @@ class AuditTrail:
         check(type, details)
         if scopes is not None:
             details["scopes"] = scopes_text(scopes)
-        fields = flat(self.store.clock(), actor, client, user, grant, fingerprint,
-                      request_id.current() or "", details)
-        return StreamEvent(type, tuple(fields.items()), self.retention, lost or "",
+        fields = pairs(self.store.clock(), actor, client, user, grant, fingerprint,
+                       request_id.current() or "", details)
+        return StreamEvent(type, fields, self.retention, lost or "",
                            heard=self.heard if self.listening() else None,
                            cascade=self.cascaded)
 

@@ -212,11 +212,12 @@ async def test_nothing_listening_builds_no_event_for_the_sinks(
 @pytest.mark.rule("rest.no-secret-in-events")
 async def test_any_printable_text_travels_through_the_script_unchanged_and_control_characters_never(
         store: TokenStore) -> None:
-    """The script gets the fields joined by a control character: quotes, backslashes,
-    separators of other formats and any script come through as they were; a control
-    character never reaches it (the audit layer replaced it; the toolbox refuses one in
-    a user id outright; a host's ``authenticate`` is not checked), so no value can forge
-    a field of its own."""
+    """The script gets each field's name and value as an argument of its own and hands
+    them to ``XADD`` unparsed: quotes, backslashes, separators of other formats and any
+    script come through as they were; a control character never reaches it (the audit
+    layer replaced it; the toolbox refuses one in a user id outright; a host's
+    ``authenticate`` is not checked; the store refuses an event holding one), so no
+    value can forge a field of its own or a line on a terminal."""
     from oauth_middleware.store import StreamEvent
     from oauth_middleware.toolbox import issue_token, register_client
 
@@ -235,3 +236,33 @@ async def test_any_printable_text_travels_through_the_script_unchanged_and_contr
     assert (cleaned["user"], cleaned["actor"]) == ("mallory?actor?admin:root", "host")
     with pytest.raises(ValueError, match="control character"):
         StreamEvent("token.issued", (("user", "a\x1fb"),), 10).args()
+
+
+@pytest.mark.rule("rest.terminal-escaped")
+async def test_a_scripts_event_keeps_long_and_unusual_values_whole_and_cuts_only_what_it_must(
+        store: TokenStore) -> None:
+    """Values are checked together first and one by one only when together they are not
+    plainly fine: values longer together than one may be, or unprintable but no control
+    character, are kept as they were; a value too long is cut, a control character
+    replaced, and the stream and the hook get the same fields."""
+    from oauth_middleware.audit.events import MAX_VALUE
+    from oauth_middleware.store import NewTokens
+    from oauth_middleware.toolbox import register_client
+
+    hooked: list[Event] = []
+    trail = AuditTrail(store, on_event=hooked.append)
+    await register_client(store, "Web", "web", "https://a.example/cb", public=False,
+                          scopes_list=["read"])
+    half = "h" * (MAX_VALUE // 2 + 1)
+    long = trail.stream_event("token.issued", actor="host", client="web", reason=half,
+                              by=half, resource="r" * (MAX_VALUE + 5))
+    odd = trail.stream_event("token.issued", actor="host", client="web",
+                             user="n\u00a0b\u2028\u00fc", changed="tab\there")
+    for event in (long, odd):
+        await store.issue(NewTokens(client_id="web", subject="alice",
+                                    scopes=frozenset({"read"}), event=event))
+    written = await events(store)
+    for seen in (written, hooked):
+        assert seen[0].details == {"reason": half, "by": half, "resource": "r" * MAX_VALUE}
+        assert (seen[1].user, seen[1].details) == ("n\u00a0b\u2028\u00fc",
+                                                   {"changed": "tab?here"})
