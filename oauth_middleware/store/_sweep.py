@@ -42,14 +42,11 @@ class Sweeper:
         self.chains = Chains(ctx, self)
         #: Index key -> ids swept but still in it, for the next issue to drop (``later``).
         self._unindex_later: dict[str, list[str]] = {}
-        self._later = 0
 
     def unindexed(self, index_key: str) -> list[str]:
         """The grant ids a sweep with ``later`` left in ``index_key`` (swept: their keys are
         gone), forgotten here: the caller's next script of that index's slot drops them."""
-        ids = self._unindex_later.pop(index_key, [])
-        self._later -= len(ids)
-        return ids
+        return self._unindex_later.pop(index_key, [])
 
     def command(self, grant_id: str, event: Sequence[str] = (),
                 why: Taken | None = None) -> Command:
@@ -120,10 +117,10 @@ class Sweeper:
             for other in others:
                 if other != index_key:
                     unindex.setdefault(other, []).append(grant_id)
+        waiting = sum(map(len, self._unindex_later.values())) if later else 0
         if later and list(unindex) == [index_key] and (
-                self._later + len(grant_ids) <= DEFERRED_UNINDEX):
+                waiting + len(grant_ids) <= DEFERRED_UNINDEX):
             self._unindex_later.setdefault(index_key, []).extend(grant_ids)
-            self._later += len(grant_ids)
         else:
             await self._gateway.run([("ZREM", key, *ids) for key, ids in unindex.items()])
         if why is not None:
