@@ -41,6 +41,8 @@ MAX_RETENTION = 100_000_000
 #: The ``reason`` of a grant the store took with another change: exchanged from a grant
 #: that was revoked (RFC 8693), or displaced past its user's or client's grant cap.
 CASCADES: dict[Cause, str] = {"exchanged": "parent revoked", "displaced": "over the cap"}
+#: What a grant's cascade event takes of the change's own: when, and in which request.
+_STAMP = frozenset({"time", "request_id"})
 
 class AuditTrail:
     """Where events go: ``store``'s stream (``retention`` entries, ``MAXLEN ~``), the
@@ -57,6 +59,8 @@ class AuditTrail:
         self.retention = retention
         self.on_event = on_event
         self.hook_timeout = hook_timeout
+        #: Records the grants the store takes with a change.
+        self.cascaded = CascadeEvents(self)
 
     def event(self, type: EventType, *, actor: str = "", client: str = "", user: str = "",
               grant: str = "", fingerprint: str = "", scopes: Iterable[str] | None = None,
@@ -86,14 +90,6 @@ class AuditTrail:
         return StreamEvent(type, fields, self.retention, lost or "",
                            heard=self.heard if self.listening() else None,
                            cascade=self.cascaded)
-
-    def cascaded(self, cause: Cause, *, grant: str = "", client: str = "",
-                 user: str = "") -> StreamEvent:
-        """The event of a grant the store took with a change (:data:`CASCADES` says why):
-        ``token.revoked`` by ``cascade``; without grant, client and user, the template the
-        store's script completes itself."""
-        return self.stream_event("token.revoked", actor="cascade", client=client, user=user,
-                                 grant=grant, by="cascade", reason=CASCADES[cause])
 
     async def heard(self, entry_id: str, fields: dict[str, str]) -> None:
         """Announce an event the store wrote with its change, from the stream's fields."""
@@ -169,6 +165,42 @@ class AuditTrail:
             if len(entries) < count:
                 return found, None
         return found, cursor
+
+
+class CascadeEvents:
+    """The events of grants the store took with a change (:data:`CASCADES` says why):
+    ``token.revoked`` by ``cascade``. A script that sweeps them completes a template
+    (:meth:`template`) with each grant's client and user; its fields but the time and
+    request id are the same for every change of a cause, so they are built once: a
+    single server's issuing script takes the template on every issue past nobody's cap
+    too, as it cannot know beforehand whether it displaces a grant."""
+
+    __slots__ = ("_constant", "_trail")
+
+    def __init__(self, trail: AuditTrail) -> None:
+        self._trail = trail
+        self._constant: dict[Cause, list[str]] = {}
+
+    def __call__(self, cause: Cause, *, grant: str = "", client: str = "",
+                 user: str = "") -> StreamEvent:
+        return self._trail.stream_event("token.revoked", actor="cascade", client=client,
+                                        user=user, grant=grant, by="cascade",
+                                        reason=CASCADES[cause])
+
+    def template(self, cause: Cause, like: StreamEvent | None) -> list[str]:
+        constant = self._constant.get(cause)
+        if constant is None:  # the fields of :meth:`__call__` but the time (pairs' first)
+            built = pairs(0.0, "cascade", "", "", "", "", "",
+                          {"by": "cascade", "reason": CASCADES[cause]})
+            constant = self._constant[cause] = [item for pair in built[1:] for item in pair]
+        stamp = [item for pair in (like.fields if like is not None else pairs(
+            self._trail.store.clock(), "", "", "", "", "", request_id.current() or "", {}))
+            if pair[0] in _STAMP for item in pair]
+        return [str(self._trail.retention), "token.revoked", *stamp, *constant,
+                str(len(stamp) + len(constant))]
+
+    def listening(self) -> bool:
+        return self._trail.listening()
 
 
 def cascading(trail: AuditTrail | None) -> Cascade | None:

@@ -16,8 +16,7 @@ grant found gone already (no record left to say whose it was) gets none.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from oauth_middleware.store._context import Context
 from oauth_middleware.store._events import Cascade, Cause, EventStream, StreamEvent
@@ -43,9 +42,9 @@ local __built = {}
 for i = __count, 1, -1 do
   __built[i] = table.remove(ARGV)
 end
-local __grant = table.remove(ARGV)
 local __kind = table.remove(ARGV)
 local __retention = table.remove(ARGV)
+local __grant = table.remove(ARGV)
 local function __swept()
 """ + script.source + """
 end
@@ -72,12 +71,14 @@ return r
 """)
 
 
-@dataclass(frozen=True, slots=True)
-class Taken:
-    """Grants that go with a change, to record: the change's cascade and why they go."""
+class Taken(NamedTuple):
+    """Grants that go with a change, to record: the change's cascade, why they go, and
+    the change's own event (its time and request id are theirs; None: recorded after).
+    A named tuple, as :class:`~._events.StreamEvent`: one is built on every issue."""
 
     cascade: Cascade
     cause: Cause
+    like: StreamEvent | None = None
 
     def event(self, gone: Gone) -> StreamEvent:
         grant, client, subject, subject_type = gone
@@ -89,8 +90,9 @@ def cascade_of(event: StreamEvent | None, cause: Cause, cascade: Cascade | None 
                ) -> Taken | None:
     """The grants a change takes, to record by ``cascade`` (for a change recorded after it
     is done, by the audit trail itself), else by ``event``'s (None: it records none)."""
-    chosen = cascade if cascade is not None or event is None else event.cascade
-    return None if chosen is None else Taken(chosen, cause)
+    if cascade is not None or event is None:
+        return None if cascade is None else Taken(cascade, cause)
+    return None if event.cascade is None else Taken(event.cascade, cause, event)
 
 
 def gone_of(grant_ids: Iterable[str], replies: Iterable[Any]) -> list[Gone]:
@@ -114,18 +116,16 @@ class Cascades:
 
     def parts(self, why: Taken, grant: str = "") -> tuple[list[str], list[str]]:
         """The stream key and the arguments :func:`cascaded` takes after the script's own:
-        the event's retention, type, ``grant`` (the one the script is about, if one) and
-        the fields the audit layer built, then their count."""
-        template = why.cascade(why.cause)
-        flat = [item for pair in template.fields for item in pair]
-        return [self._events.key], [str(template.retention), template.won, grant, *flat,
-                                    str(len(flat))]
+        ``grant`` (the one the script is about, if one), then the audit layer's template:
+        the event's retention, type, fields and their count."""
+        return [self._events.key], [grant, *why.cascade.template(why.cause, why.like)]
 
     async def after(self, why: Taken | None, gone: Iterable[Gone], *,
                     confirmed: bool = True) -> None:
         """The grants a change took: on a cluster their events are appended now; on every
-        backend the listener hears of each (``confirmed``: as ``EventStream.after``)."""
-        if why is None:
+        backend the listener hears of each (``confirmed``: as ``EventStream.after``), when
+        there is one: on one server the scripts wrote them, and nothing is left to do."""
+        if why is None or (self._events.in_script() and not why.cascade.listening()):
             return
         for grant in gone:
             if grant[1]:

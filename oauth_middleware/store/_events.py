@@ -41,12 +41,19 @@ Cause = Literal["exchanged", "displaced"]
 
 
 class Cascade(Protocol):
-    """The audit layer's event of a grant that went with a change (:mod:`._cascade`): the
-    store names the cause, and the grant, client and user once it knows them (none: the
-    template a script completes itself)."""
+    """The audit layer's events of grants that went with a change (:mod:`._cascade`)."""
 
     def __call__(self, cause: Cause, *, grant: str = "", client: str = "",
-                 user: str = "") -> StreamEvent: ...
+                 user: str = "") -> StreamEvent:
+        """The event of one grant, once the store knows its client and user."""
+
+    def template(self, cause: Cause, like: StreamEvent | None) -> list[str]:
+        """What a script completes with each grant's client, user and id: the retention,
+        the type, the fields (names and values, flat) and their count, of the time and
+        request id of ``like`` (the change's own event; None: of now)."""
+
+    def listening(self) -> bool:
+        """Does anything but the stream hear of events (:meth:`EventStream.after`)?"""
 
 
 class StreamEvent(NamedTuple):
@@ -72,11 +79,14 @@ class StreamEvent(NamedTuple):
     #: The events of grants the change takes with it (None: not recorded).
     cascade: Cascade | None = None
 
-    def with_fields(self, *, presented: str = "", **extra: str) -> StreamEvent:
-        """The event with fields the store learns itself (the grant id, a fingerprint)."""
-        kept = [pair for pair in self.fields if pair[0] not in extra]
-        return StreamEvent(self.won, (*kept, *extra.items()), self.retention, self.lost,
-                           presented or self.presented, self.heard, self.cascade)
+    def stamped(self, grant: str, fingerprint: str, presented: str = "") -> StreamEvent:
+        """The event with what only the store knows: its grant, the fingerprint of the
+        token it issues (in place of any the audit layer gave) and that of the value
+        presented, when one was."""
+        kept = [pair for pair in self.fields if pair[0] != "grant" and pair[0] != "fingerprint"]
+        return StreamEvent(self.won, (*kept, ("grant", grant), ("fingerprint", fingerprint)),
+                           self.retention, self.lost, presented or self.presented, self.heard,
+                           self.cascade)
 
     def written(self, outcome: int) -> dict[str, str] | None:
         """The entry an outcome (1 won, 2 lost, else nothing) writes: its type, then the

@@ -116,8 +116,8 @@ class Grants:
         await self._write(grant_id, [member], client_id=record.client_id,
                           subject=record.subject, subject_type="user",
                           generation=client_generation,
-                          event=None if event is None else event.with_fields(
-                              grant=grant_id, fingerprint=record.fingerprint))
+                          event=None if event is None else event.stamped(
+                              grant_id, record.fingerprint))
         return value
 
     async def redeem_code(
@@ -369,5 +369,4 @@ def _stamped(event: StreamEvent | None, grant_id: str, issued: IssuedTokens,
     fingerprint and that of the value presented (never a token)."""
     if event is None:
         return None
-    return event.with_fields(grant=grant_id, fingerprint=issued.token.fingerprint,
-                             presented=presented)
+    return event.stamped(grant_id, issued.token.fingerprint, presented)

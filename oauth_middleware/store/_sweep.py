@@ -19,7 +19,6 @@ its grant would have expired. A process that ends first leaves such entries to t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from oauth_middleware.limits import DEFERRED_UNINDEX
@@ -124,7 +123,7 @@ class Sweeper:
         else:
             await self._gateway.run([("ZREM", key, *ids) for key, ids in unindex.items()])
         if why is not None:
-            exchanged = replace(why, cause="exchanged")
+            exchanged = why._replace(cause="exchanged")
         return deleted + await self.chains.revoke_descendants(grant_ids, taken, exchanged)
 
     async def swept(self, sweeps: list[Command], grant_ids: list[str], *,

@@ -7,10 +7,12 @@ server and right after it on a cluster, and heard by the logger and the hook ali
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import httpx
 import pytest
 
+from oauth_middleware import request_id
 from oauth_middleware.audit import AuditTrail, cascading
 from oauth_middleware.limits import MAX_EXCHANGE_DEPTH
 from oauth_middleware.store import NewTokens, TokenStore
@@ -259,3 +261,29 @@ async def test_fifty_concurrent_issues_past_the_cap_record_each_displaced_grant_
     recorded = await cascaded(small, sinks)
     assert [f["grant"] for f in recorded] == sorted(dead)  # each once, and only those
     assert {f["reason"] for f in recorded} == {"over the cap"}
+
+
+async def test_a_displaced_grants_event_names_the_request_that_displaced_it_unheard_too(
+        store: TokenStore, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    """With nothing listening but the stream (no hook, the logger above INFO), the issuing
+    script still records the grant it displaced, in the request id of the issue that
+    displaced it: an operator follows one request from its issue to what it took."""
+    caplog.set_level(logging.WARNING, logger="oauth_middleware.audit")
+    small = capped(store, user=1)
+    trail = AuditTrail(small)
+    assert not trail.listening()
+    await register_client(small, "T", "t", CB, scopes_list=["read"])
+    first = await issue_token(small, "t", user="mallory", audit=trail)
+    clock.advance(1)
+    token = request_id.REQUEST_ID.set("req-displacing")
+    try:
+        await issue_token(small, "t", user="mallory", audit=trail)
+    finally:
+        request_id.REQUEST_ID.reset(token)
+    stream = await streamed(small)
+    displaced = cascades(stream)
+    assert [without_time(f) for f in displaced] == [
+        {**revoked_by_cascade(first.token.grant_id, "t", "mallory", "over the cap"),
+         "request_id": "req-displacing"}]
+    issued = [f for f in stream if f["type"] == "token.issued"]
+    assert [f.get("request_id") for f in issued] == [None, "req-displacing"]
