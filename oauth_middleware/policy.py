@@ -8,33 +8,14 @@ both, so the server never reaches into the management layer for a protocol rule.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 
 from oauth_middleware.errors import InvalidScope
 from oauth_middleware.models import Client
 from oauth_middleware.store import ScopeSnapshot, TokenStore
+from oauth_middleware.typed_text import check_typed_text as check_typed_text  # re-exported
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
-
-
-#: Format characters that reorder displayed text (bidi overrides, "Trojan Source").
-_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-#: Controls, lone surrogates, line and paragraph separators.
-_CONTROL_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
-
-
-def check_typed_text(value: str, what: str, *, multiline: bool = False) -> str:
-    """``value``, unless it holds a control character (``\\n`` and ``\\t`` allowed when
-    ``multiline``). Stored text reaches consent pages, the admin and terminals, where an
-    escape sequence such as ``\\x1b]0;...\\x07`` would act instead of being shown."""
-    for position, ch in enumerate(value, 1):
-        if multiline and ch in "\n\t":
-            continue
-        if ch in _BIDI or unicodedata.category(ch) in _CONTROL_CATEGORIES:
-            raise ValueError(f"the {what} must not contain control characters (U+{ord(ch):04X} "
-                             f"at character {position}): remove it")
-    return value
 
 
 def validate_client_id(client_id: str) -> str:

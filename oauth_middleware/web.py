@@ -6,6 +6,7 @@ Both apps import this module; neither borrows the other's internals.
 
 from __future__ import annotations
 
+import logging
 import math
 import secrets
 from collections.abc import Awaitable, Callable
@@ -16,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from oauth_middleware.identity import logged_in_user
+from oauth_middleware.typed_text import check_typed_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,25 @@ def authentication(result: object) -> Authentication | None:
     if result is None or isinstance(result, bool) or result == "":
         return None
     return Authentication(str(result))
+logger = logging.getLogger("oauth_middleware.web")
+
+def usable_id(user_id: str, hook: str) -> bool:
+    """May anybody be signed in as ``user_id``, as the host's ``hook`` (``authenticate``,
+    ``verify_password``) answered it? Not with a control character: the id reaches grants,
+    the audit trail, the admin, the connected-apps page and terminals (the toolbox and
+    the CLI refuse it). That is the host's bug: the operator is warned, with the hook and
+    the character's position, never the id, which could carry a terminal escape or a
+    forged log line; each caller refuses the person in its own way, with
+    :class:`~oauth_middleware.errors.UnusableUserId`'s words."""
+    try:
+        check_typed_text(user_id, "user id")
+    except ValueError as exc:
+        logger.warning("the %s hook answered a user id this server refuses, so nobody was "
+                       "signed in with it: %s", hook, exc)
+        return False
+    return True
+
+
 #: ``logout(request) -> None``, sync or async: ends the host's login session of ``request``.
 Logout = Callable[[Request], "Awaitable[None] | None"]
 

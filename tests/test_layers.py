@@ -19,7 +19,7 @@ from tests.source_trees import parse
 PACKAGE = Path(oauth_middleware.__file__).parent
 
 _LEAVES = ("errors", "signing", "security", "limits", "redaction", "redirects", "hooks", "body",
-           "content_length", "transport", "safe_fetch", "tracing")
+           "content_length", "transport", "safe_fetch", "tracing", "typed_text")
 #: Which units each unit may import (DESIGN.md "Layers"); a leaf imports nothing of ours.
 MAY_IMPORT: dict[str, frozenset[str]] = {
     **{leaf: frozenset() for leaf in _LEAVES},
@@ -45,7 +45,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # The store: no HTTP, no OAuth policy, no management layer.
     "store": frozenset({"limits", "models", "security"}),
     # Pure rules both the server and the toolbox apply (RFC 6749 §3.3).
-    "policy": frozenset({"errors", "models", "store"}),
+    "policy": frozenset({"errors", "models", "store", "typed_text"}),
     # RFC 8707 resource indicators: which audience a grant gets (the server and the toolbox).
     "resource_indicators": frozenset({"errors", "models"}),
     # The middleware's token-source protocol; TokenStore is one source.
@@ -61,7 +61,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # /healthz and /readyz: the store's readiness checks.
     "health": frozenset({"store"}),
     # Web helpers both the server and the admin use.
-    "web": frozenset({"identity"}),
+    "web": frozenset({"identity", "typed_text"}),
     # The resource server: never the authorization server, nor the management layer.
     # DPoP proofs (RFC 9449), checked for both halves: the token endpoint and the middleware.
     "dpop": frozenset({"errors", "extraction", "models", "security", "store", "verifiers"}),
@@ -96,9 +96,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
                         "models", "redaction", "redirects", "request_id", "scope_registry",
                         "settings_checks", "store", "toolbox", "transport", "web"}),
     # The connected-apps page: a person's own grants, through the store and the web helpers.
-    "account": frozenset({"audit", "content_length", "csrf", "hooks", "identity", "models",
-                          "redaction", "redirects", "request_id", "settings_checks", "store",
-                          "transport", "web"}),
+    "account": frozenset({"audit", "content_length", "csrf", "errors", "hooks", "identity",
+                          "models", "redaction", "redirects", "request_id", "settings_checks",
+                          "store", "transport", "web"}),
     # device-login (RFC 8628's reference client) applies the loopback rule to the issuer.
     "cli": frozenset({"audit", "discovery", "errors", "keyring", "limits", "models",
                       "scope_registry", "security", "store", "toolbox", "transport"}),

@@ -23,6 +23,7 @@ from oauth_middleware.account.forms import FIELD, Refused, read_form
 from oauth_middleware.account.page import NOTICES, render, show
 from oauth_middleware.audit import AuditTrail, cascading, note
 from oauth_middleware.csrf import CsrfTokens
+from oauth_middleware.errors import UnusableUserId
 from oauth_middleware.hooks import run_hook
 from oauth_middleware.identity import ACCESS_TOKEN_PARAM, carries_bearer
 from oauth_middleware.redaction import redact_scope
@@ -34,6 +35,7 @@ from oauth_middleware.web import (
     authentication,
     redirect,
     signing_key,
+    usable_id,
     user_from_scope,
 )
 
@@ -107,8 +109,14 @@ class ConnectedAppsApp:
         raise Refused(404 if path not in ("/", *actions) else 405, "There is no such page.")
 
     async def _user(self, request: Request) -> str | None:
+        """Who is signed in; :class:`Refused` when the host's sign-in answered an id nobody
+        may be signed in with (:func:`~oauth_middleware.web.usable_id`)."""
         signed_in = authentication(await run_hook(self.authenticate, request))
-        return None if signed_in is None else signed_in.user_id
+        if signed_in is None:
+            return None
+        if not usable_id(signed_in.user_id, "authenticate"):
+            raise Refused(403, UnusableUserId.default_description)
+        return signed_in.user_id
 
     def _login(self, request: Request) -> Response:
         """303 to the host's login page, back to this page afterwards (never re-posting)."""

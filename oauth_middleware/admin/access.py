@@ -5,9 +5,11 @@ is refused before any hook is asked: an OAuth credential is never a signed-in
 person, whatever ``authenticate`` or ``is_admin`` would say of it.
 
 Anonymous visitors are sent to the login URL with ``next=`` (a 303, so a POST is
-never replayed); signed-in users who are not admins get 403; plain HTTP is
-refused outside debug mode, as the authorization server does (DESIGN decision 8),
-but from this machine (:mod:`oauth_middleware.transport`).
+never replayed); a user id ``authenticate`` answers with a control character signs
+nobody in (403: the host's bug, :func:`oauth_middleware.web.usable_id`); signed-in users
+who are not admins get 403; plain HTTP is refused outside debug mode, as the
+authorization server does (DESIGN decision 8), but from this machine
+(:mod:`oauth_middleware.transport`).
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from starlette.responses import Response
 
 from oauth_middleware.admin.config import AdminConfig, is_admin
 from oauth_middleware.admin.refusals import Forbidden, Refusal
+from oauth_middleware.errors import UnusableUserId
 from oauth_middleware.hooks import run_hook
 from oauth_middleware.identity import carries_bearer
 from oauth_middleware.redirects import add_params
-from oauth_middleware.web import authentication, redirect
+from oauth_middleware.web import authentication, redirect, usable_id
 
 #: The refusal of a request that carries an access token (400, nothing read or changed).
 TOKEN_REFUSED = ("An access token cannot sign in to the admin: sign in to this site instead, "
@@ -47,6 +50,8 @@ async def admit(config: AdminConfig, request: Request) -> str | Response:
     if signed_in is None:
         return login_redirect(config, request)
     user = signed_in.user_id
+    if not usable_id(user, "authenticate"):
+        raise Forbidden(UnusableUserId.default_description)
     if not await is_admin(config.is_admin, request):
         raise Forbidden("Your account may not use this admin.")
     return user

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import logging
 
+import httpx
 import pytest
+from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.routing import Mount
 
 from oauth_middleware import TokenStore, register_client
+from oauth_middleware.account import ConnectedAppsApp
 from oauth_middleware.server.grants.device_code import DEVICE_CODE
-from oauth_middleware.web import Authentication
+from oauth_middleware.web import Authenticate, Authentication
+from tests.account.harness import PAGE, post, world
+from tests.admin.harness import KEY, Admin, stored_state
+from tests.admin.harness import build_host as build_admin
 from tests.audit.harness import WEB
 from tests.server.authorize_harness import USER_HEADER, Harness, assert_page, open_harness
 from tests.server.test_device import BROWSER, DEVICE_PATH, open_page, start, state
@@ -35,7 +42,7 @@ CONTROLS = ["\x1b]0;pwned\x07", "\n", "\u202e"]
 DIRTY = "dirty"
 
 
-def hook(control: str, *, rich: bool = False) -> object:
+def hook(control: str, *, rich: bool = False) -> Authenticate:
     """``authenticate``: the test header's user, with ``control`` inside for ``DIRTY``
     (``rich``: answered as an :class:`Authentication`)."""
 
@@ -135,3 +142,46 @@ async def test_the_password_grant_refuses_a_user_id_with_a_control_character(
     assert "account id with a character that is not allowed" in response.text
     refused_quietly(response.text, caplog, control, "verify_password")
     await no_grant(store)
+
+
+@pytest.mark.rule("rest.typed-text.controls")
+@pytest.mark.parametrize("control", CONTROLS)
+async def test_the_admin_signs_in_nobody_with_a_user_id_with_a_control_character(
+        store: TokenStore, control: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The admin's own sign-in: the page and a form post are refused (403) before the
+    ``is_admin`` hook is asked, and nothing changes; a clean id still gets in."""
+    app = build_admin(store, authenticate=hook(control),
+                      is_admin=lambda request: True)  # a yes for anyone: the id decides
+    before = await stored_state(store)
+    async with Admin(app, user=DIRTY) as dirty, Admin(app, user="bob") as clean:
+        page = await dirty.get("/admin/scopes/")
+        posted = await dirty.http.post("/admin/clients/new", data={"client_id": "x"})
+        assert (await clean.get("/admin/scopes/")).status_code == 200
+    for response in (page, posted):
+        assert response.status_code == 403
+        assert "account id with a character that is not allowed" in response.text
+    assert await stored_state(store) == before
+    refused_quietly(page.text + posted.text, caplog, control, "authenticate", 2)
+
+
+@pytest.mark.rule("rest.typed-text.controls")
+@pytest.mark.parametrize("control", CONTROLS)
+async def test_the_connected_apps_page_signs_in_nobody_with_a_user_id_with_a_control_character(
+        store: TokenStore, control: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The connected-apps page's own sign-in: listing and revoking are refused (403), and
+    the grants stay; a clean id still sees its page."""
+    issued = await world(store)
+    page = ConnectedAppsApp(store=store, secret_key=KEY, login_url="/login",
+                            authenticate=hook(control))
+    app = Starlette(routes=[Mount("/account/apps", page)])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="https://testserver") as http_client:
+        listed = await http_client.get(PAGE, headers={USER_HEADER: DIRTY})
+        revoked = await post(http_client, "disconnect", {"client_id": "web"}, user=DIRTY)
+        assert (await http_client.get(PAGE, headers={USER_HEADER: "alice"})).status_code == 200
+    for response in (listed, revoked):
+        assert response.status_code == 403
+        assert "account id with a character that is not allowed" in response.text
+    assert [await store.resolve(i.access_token) is not None for i in issued.values()] == [
+        True] * len(issued)
+    refused_quietly(listed.text + revoked.text, caplog, control, "authenticate", 2)
