@@ -92,10 +92,11 @@ class AuditTrail:
                            cascade=self.cascaded)
 
     async def heard(self, entry_id: str, fields: dict[str, str]) -> None:
-        """Announce an event the store wrote with its change, from the stream's fields."""
+        """Announce an event the store wrote with its change, from the stream's fields (the
+        log line shows them as they are: built and cleaned once, by :meth:`stream_event`)."""
         event = Event.from_fields(entry_id, fields)
         if event is not None:
-            await self.announce(event)
+            await self.announce(event, fields)
 
     async def record(self, event: Event) -> Event:
         """Write ``event`` to the stream, then announce it; the event with its stream id."""
@@ -120,10 +121,11 @@ class AuditTrail:
         nothing does, :meth:`announce` has nothing to do and its event need not be built."""
         return self.on_event is not None or logger.isEnabledFor(logging.INFO)
 
-    async def announce(self, event: Event) -> None:
-        """Tell the logger and the hook (the stream has the event already)."""
+    async def announce(self, event: Event, fields: dict[str, str] | None = None) -> None:
+        """Tell the logger and the hook (the stream has the event already, as ``fields``
+        when they are known: not built again for the log line)."""
         if logger.isEnabledFor(logging.INFO):
-            fields = event.fields()
+            fields = event.fields() if fields is None else fields
             logger.info("%s %s", event.type, " ".join(
                 f"{k}={v}" for k, v in fields.items() if k not in ("type", "time")),
                 extra={"audit_event": fields})
