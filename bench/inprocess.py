@@ -97,14 +97,19 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _loop_run() -> Callable[[Coroutine[Any, Any, dict[str, float]]], dict[str, float]]:
+_Run = Callable[[Coroutine[Any, Any, dict[str, float]]], dict[str, float]]
+
+
+def _loop_run() -> _Run:
     """uvloop's ``run``, the bench group's event loop, as the bench's uvicorn runs on it;
-    asyncio's own in the dev install, whose tests run a child too."""
+    asyncio's own in the dev install, whose tests run a child too (and whose type checker
+    does not know uvloop: hence the annotated name)."""
     try:
         import uvloop
     except ImportError:
         return asyncio.run
-    return uvloop.run
+    run: _Run = uvloop.run
+    return run
 
 
 async def _prepared(store: TokenStore, key: str, url: str, args: argparse.Namespace,
