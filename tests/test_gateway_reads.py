@@ -52,8 +52,11 @@ async def gate(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Gateway, 
     made = Gateway(fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer()))
     # A lease no heartbeat can miss: on a loaded machine (a mutation run, niced, on a busy
     # host) 2 s without a PONG did happen, and a cache that stops serving mid-test reads
-    # every step from Redis: a failure that says nothing about the code under test.
-    made.cache = TokenCache(server.connect, "om:at:", "om:client:", heartbeat=0.01,  # type: ignore[arg-type]
+    # every step from Redis: a failure that says nothing about the code under test. And
+    # heartbeats rare enough that none is answered mid-test: an answer the listener has
+    # not read yet makes the cache stand aside for that read, by design (``live``), and a
+    # 10 ms heartbeat on a loaded host once sent a test's second read to Redis.
+    made.cache = TokenCache(server.connect, "om:at:", "om:client:", heartbeat=30.0,  # type: ignore[arg-type]
                             lease=60.0, generation=server.database_generation)
     made.cache.live()
     await until(made.cache.live, "the cache serves")
