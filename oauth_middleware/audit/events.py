@@ -66,22 +66,38 @@ def flat(time: float, actor: str, client: str, user: str, grant: str, fingerprin
     """An event's fields but its type, as flat strings in :data:`FIELDS` order (empty ones
     left out, every value :func:`clean`), details after the named ones: the one shape of
     a stream entry, a log line's ``extra`` and a hook's event (:meth:`Event.fields`)."""
-    return dict(pairs(time, actor, client, user, grant, fingerprint, request_id, details))
+    items = fields_of(time, actor, client, user, grant, fingerprint, request_id, details)
+    return dict(zip(items[::2], items[1::2], strict=True))
 
 
-def pairs(time: float, actor: str, client: str, user: str, grant: str, fingerprint: str,
-          request_id: str, details: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    """:func:`flat` as (name, value) pairs, the shape a script's event travels in. Built
-    on every token request, so values are cleaned one by one only when all of them
-    together are not plainly fine (printable, and no longer than one value may be)."""
-    given = (("time", f"{time:.3f}"), ("actor", actor), ("client", client), ("user", user),
-             ("grant", grant), ("fingerprint", fingerprint), ("request_id", request_id),
-             *(sorted(details.items()) if details else ()))
-    kept = tuple([pair for pair in given if pair[1]])
-    text = "".join([value for _, value in kept])
+def fields_of(time: float, actor: str, client: str, user: str, grant: str, fingerprint: str,
+              request_id: str, details: Mapping[str, str]) -> tuple[str, ...]:
+    """:func:`flat` as one tuple of names and values in turn, the shape a script's event
+    travels in (``XADD`` takes them so). Built on every token request: strings only, no
+    pair of its own (each would be one more object for the collector to count while the
+    request runs), and values are cleaned one by one only when all of them together are
+    not plainly fine (printable, and no longer than one value may be)."""
+    out = ["time", f"{time:.3f}"]
+    if actor:
+        out += "actor", actor
+    if client:
+        out += "client", client
+    if user:
+        out += "user", user
+    if grant:
+        out += "grant", grant
+    if fingerprint:
+        out += "fingerprint", fingerprint
+    if request_id:
+        out += "request_id", request_id
+    if details:
+        for name in sorted(details):
+            if value := details[name]:
+                out += name, value
+    text = "".join(out)
     if len(text) <= MAX_VALUE and text.isprintable():
-        return kept
-    return tuple([(name, clean(value)) for name, value in kept])
+        return tuple(out)
+    return tuple([item if n % 2 == 0 else clean(item) for n, item in enumerate(out)])
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from oauth_middleware import request_id
-from oauth_middleware.audit.events import Event, EventType, check, pairs, scopes_text
+from oauth_middleware.audit.events import Event, EventType, check, fields_of, scopes_text
 from oauth_middleware.store import Cascade, Cause, StreamEvent
 
 if TYPE_CHECKING:
@@ -41,8 +41,6 @@ MAX_RETENTION = 100_000_000
 #: The ``reason`` of a grant the store took with another change: exchanged from a grant
 #: that was revoked (RFC 8693), or displaced past its user's or client's grant cap.
 CASCADES: dict[Cause, str] = {"exchanged": "parent revoked", "displaced": "over the cap"}
-#: What a grant's cascade event takes of the change's own: when, and in which request.
-_STAMP = frozenset({"time", "request_id"})
 
 class AuditTrail:
     """Where events go: ``store``'s stream (``retention`` entries, ``MAXLEN ~``), the
@@ -85,8 +83,8 @@ class AuditTrail:
         check(type, details)
         if scopes is not None:
             details["scopes"] = scopes_text(scopes)
-        fields = pairs(self.store.clock(), actor, client, user, grant, fingerprint,
-                       request_id.current() or "", details)
+        fields = fields_of(self.store.clock(), actor, client, user, grant, fingerprint,
+                           request_id.current() or "", details)
         return StreamEvent(type, fields, self.retention, lost or "",
                            heard=self.heard if self.listening() else None,
                            cascade=self.cascaded)
@@ -181,7 +179,7 @@ class CascadeEvents:
 
     def __init__(self, trail: AuditTrail) -> None:
         self._trail = trail
-        self._constant: dict[Cause, list[str]] = {}
+        self._constant: dict[Cause, tuple[str, ...]] = {}
 
     def __call__(self, cause: Cause, *, grant: str = "", client: str = "",
                  user: str = "") -> StreamEvent:
@@ -189,17 +187,20 @@ class CascadeEvents:
                                         user=user, grant=grant, by="cascade",
                                         reason=CASCADES[cause])
 
-    def template(self, cause: Cause, like: StreamEvent | None) -> list[str]:
+    def template(self, cause: Cause, like: StreamEvent | None
+                 ) -> tuple[str, int, tuple[str, ...]]:
         constant = self._constant.get(cause)
-        if constant is None:  # the fields of :meth:`__call__` but the time (pairs' first)
-            built = pairs(0.0, "cascade", "", "", "", "", "",
-                          {"by": "cascade", "reason": CASCADES[cause]})
-            constant = self._constant[cause] = [item for pair in built[1:] for item in pair]
-        stamp = [item for pair in (like.fields if like is not None else pairs(
-            self._trail.store.clock(), "", "", "", "", "", request_id.current() or "", {}))
-            if pair[0] in _STAMP for item in pair]
-        return [str(self._trail.retention), "token.revoked", *stamp, *constant,
-                str(len(stamp) + len(constant))]
+        if constant is None:  # the fields of :meth:`__call__` but the time (the first two)
+            constant = self._constant[cause] = fields_of(
+                0.0, "cascade", "", "", "", "", "", {"by": "cascade", "reason": CASCADES[cause]}
+            )[2:]
+        items = like.fields if like is not None else fields_of(
+            self._trail.store.clock(), "", "", "", "", "", request_id.current() or "", {})
+        stamp, names = items[:2], items[::2]  # the time comes first
+        if "request_id" in names:
+            at = 2 * names.index("request_id")
+            stamp += items[at:at + 2]
+        return "token.revoked", self._trail.retention, stamp + constant
 
     def listening(self) -> bool:
         return self._trail.listening()

@@ -19,7 +19,14 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from oauth_middleware.store._context import Context
-from oauth_middleware.store._events import Cascade, Cause, EventStream, StreamEvent
+from oauth_middleware.store._events import (
+    NAMING,
+    Cascade,
+    Cause,
+    EventStream,
+    StreamEvent,
+    shape_of,
+)
 from oauth_middleware.store._gateway import Script, texts
 
 #: A grant that went, as the sweeping scripts read it: (grant id, client id, subject,
@@ -35,13 +42,14 @@ def cascaded(script: Script, gone: str) -> Script:
     gets the grant's client, its user (none for a client acting for itself) and the
     grant, after the fields the audit layer built. Values read from records are cleaned
     as the audit layer cleans what it builds: control characters to ``?``, 512 bytes."""
-    return Script("""
+    return Script(NAMING + """
 local __cstream = table.remove(KEYS)
-local __count = tonumber(table.remove(ARGV))
+local __cshape = table.remove(ARGV)
 local __built = {}
-for i = __count, 1, -1 do
+for i = #__cshape, 1, -1 do
   __built[i] = table.remove(ARGV)
 end
+__built = __named(__built, __cshape)
 local __kind = table.remove(ARGV)
 local __retention = table.remove(ARGV)
 local __grant = table.remove(ARGV)
@@ -49,7 +57,7 @@ local function __swept()
 """ + script.source + """
 end
 local r = __swept()
-local function __named(fields, name, value)
+local function __add(fields, name, value)
   if value ~= '' then
     fields[#fields + 1] = name
     fields[#fields + 1] = string.sub((string.gsub(value, '%c', '?')), 1, 512)
@@ -58,11 +66,11 @@ end
 for _, __g in ipairs(""" + gone + """) do
   if __g[2] ~= '' then
     local __fields = {unpack(__built)}
-    __named(__fields, 'client', __g[2])
+    __add(__fields, 'client', __g[2])
     if __g[4] ~= 'client' then
-      __named(__fields, 'user', __g[3])
+      __add(__fields, 'user', __g[3])
     end
-    __named(__fields, 'grant', __g[1])
+    __add(__fields, 'grant', __g[1])
     redis.call('XADD', __cstream, 'MAXLEN', '~', __retention, '*', 'type', __kind,
                unpack(__fields))
   end
@@ -116,9 +124,12 @@ class Cascades:
 
     def parts(self, why: Taken, grant: str = "") -> tuple[list[str], list[str]]:
         """The stream key and the arguments :func:`cascaded` takes after the script's own:
-        ``grant`` (the one the script is about, if one), then the audit layer's template:
-        the event's retention, type, fields and their count."""
-        return [self._events.key], [grant, *why.cascade.template(why.cause, why.like)]
+        ``grant`` (the one the script is about, if one), then of the audit layer's
+        template the event's retention, type, the fields' values and their names' shape
+        (:func:`~._events.shape_of`)."""
+        kind, retention, fields = why.cascade.template(why.cause, why.like)
+        return [self._events.key], [grant, str(retention), kind, *fields[1::2],
+                                    shape_of(fields[::2])]
 
     async def after(self, why: Taken | None, gone: Iterable[Gone], *,
                     confirmed: bool = True) -> None:

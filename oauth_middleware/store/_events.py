@@ -16,6 +16,7 @@ the guarantee change).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple, Protocol
@@ -47,10 +48,11 @@ class Cascade(Protocol):
                  user: str = "") -> StreamEvent:
         """The event of one grant, once the store knows its client and user."""
 
-    def template(self, cause: Cause, like: StreamEvent | None) -> list[str]:
-        """What a script completes with each grant's client, user and id: the retention,
-        the type, the fields (names and values, flat) and their count, of the time and
-        request id of ``like`` (the change's own event; None: of now)."""
+    def template(self, cause: Cause, like: StreamEvent | None
+                 ) -> tuple[str, int, tuple[str, ...]]:
+        """What a script completes with each grant's client, user and id: the type, the
+        retention and the fields (names and values in turn), of the time and request id
+        of ``like`` (the change's own event; None: of now)."""
 
     def listening(self) -> bool:
         """Does anything but the stream hear of events (:meth:`EventStream.after`)?"""
@@ -60,7 +62,8 @@ class StreamEvent(NamedTuple):
     """An event to append with a script's change: ``won`` is its type when the change was
     made, ``lost`` when the script refused it for a replay ("" writes nothing then). A
     replay's event names the value presented (``presented``, a fingerprint) in place of
-    the ``fingerprint`` of the token it would have issued. ``fields`` hold its time.
+    the ``fingerprint`` of the token it would have issued. ``fields`` are names and values
+    in turn, as ``XADD`` takes them, its time first.
 
     ``heard`` is told of whichever event the outcome wrote, with the very fields the
     stream has, on every backend (:meth:`EventStream.after`): the script chooses the
@@ -71,7 +74,7 @@ class StreamEvent(NamedTuple):
     ``object.__setattr__``, which cost twice the tuple's construction."""
 
     won: str
-    fields: tuple[tuple[str, str], ...]
+    fields: tuple[str, ...]
     retention: int
     lost: str = ""
     presented: str = ""
@@ -83,8 +86,12 @@ class StreamEvent(NamedTuple):
         """The event with what only the store knows: its grant, the fingerprint of the
         token it issues (in place of any the audit layer gave) and that of the value
         presented, when one was."""
-        kept = [pair for pair in self.fields if pair[0] != "grant" and pair[0] != "fingerprint"]
-        return StreamEvent(self.won, (*kept, ("grant", grant), ("fingerprint", fingerprint)),
+        fields = self.fields
+        names = fields[::2]
+        if "grant" in names or "fingerprint" in names:
+            fields = tuple([item for n, item in enumerate(fields)
+                            if fields[n - n % 2] not in ("grant", "fingerprint")])
+        return StreamEvent(self.won, (*fields, "grant", grant, "fingerprint", fingerprint),
                            self.retention, self.lost, presented or self.presented, self.heard,
                            self.cascade)
 
@@ -94,7 +101,7 @@ class StreamEvent(NamedTuple):
         kind = self.won if outcome == 1 else self.lost if outcome == 2 else ""
         if not kind:
             return None
-        fields = {"type": kind, **dict(self.fields)}
+        fields = {"type": kind, **dict(zip(self.fields[::2], self.fields[1::2], strict=True))}
         if outcome == 2:
             fields.pop("fingerprint", None)
             if self.presented:
@@ -103,16 +110,50 @@ class StreamEvent(NamedTuple):
 
     def args(self) -> list[str]:
         """The script arguments :func:`evented` takes off the end of ``ARGV``: the fields'
-        names and values as they are (the script hands them to ``XADD`` unparsed), how many
-        they are, the retention, the two types and the value presented. A field holding a
-        control character is refused (the audit layer replaces them: a stream entry is
-        shown on terminals)."""
-        flat = [item for pair in self.fields for item in pair]
-        text = "".join(flat)
+        values as they are (the script hands them to ``XADD`` unparsed), their names as one
+        letter each (:func:`shape_of`), the retention, the two types and the value
+        presented. A field holding a control character is refused (the audit layer
+        replaces them: a stream entry is shown on terminals)."""
+        text = "".join(self.fields)
         if not text.isprintable() and _CONTROL.search(text):
             raise ValueError("an audit event field holds a control character")
-        return [*flat, str(len(flat)), str(self.retention), self.won, self.lost,
-                self.presented]
+        return [*self.fields[1::2], shape_of(self.fields[::2]), str(self.retention), self.won,
+                self.lost, self.presented]
+
+
+#: The names an event's fields may have (the audit layer's, ``audit.events``), in the
+#: order of the letters that stand for them in a script's arguments.
+FIELD_NAMES = ("time", "actor", "client", "user", "grant", "fingerprint", "request_id", "by",
+               "changed", "count", "durable", "grant_type", "reason", "resource", "scopes")
+_LETTERS = {name: chr(ord("a") + n) for n, name in enumerate(FIELD_NAMES)}
+#: Lua: ``__named(values, shape, skip)``, the names (but ``skip``) and values in turn
+#: that a shape and its values stand for.
+NAMING = ("local __NAMES = {" + ", ".join(
+    f"[{ord(letter)}] = '{name}'" for name, letter in _LETTERS.items()) + """}
+local function __named(values, shape, skip)
+  local fields = {}
+  for i = 1, #shape do
+    local name = __NAMES[string.byte(shape, i)]
+    if name ~= skip then
+      fields[#fields + 1] = name
+      fields[#fields + 1] = values[i]
+    end
+  end
+  return fields
+end
+""")
+
+
+@functools.lru_cache(maxsize=256)
+def shape_of(names: tuple[str, ...]) -> str:
+    """``names`` as one argument, a letter each: every argument costs the packing of one
+    more (hiredis formats its length, about a thousand instructions), and half of an
+    event's would be names. A script names the values again (:data:`NAMING`). An event
+    has few shapes, so they are remembered."""
+    try:
+        return "".join([_LETTERS[name] for name in names])
+    except KeyError as exc:
+        raise ValueError(f"an audit event field the store cannot send: {exc}") from None
 
 
 def xadd(key: str, fields: Mapping[str, str], retention: int) -> Command:
@@ -128,10 +169,10 @@ def evented(script: Script, outcome: str) -> Script:
     The original body runs unchanged inside a function, with its own keys and arguments.
     The fields go to ``XADD`` as they came, unless a replay swaps the fingerprint: the
     append costs Redis little more than the ``XADD`` itself."""
-    return Script("""
+    return Script(NAMING + """
 local __stream = table.remove(KEYS)
 local __argc = #ARGV
-local __count = tonumber(ARGV[__argc - 4])
+local __count = #ARGV[__argc - 4]
 local __first = __argc - 4 - __count
 local __event = {unpack(ARGV, __first, __argc)}
 for i = __argc, __first, -1 do
@@ -142,17 +183,12 @@ local function __body()
 end
 local r = __body()
 local __outcome = """ + outcome + """
+local __shape = __event[__count + 1]
 if __outcome == 1 and __event[__count + 3] ~= '' then
   redis.call('XADD', __stream, 'MAXLEN', '~', __event[__count + 2], '*',
-             'type', __event[__count + 3], unpack(__event, 1, __count))
+             'type', __event[__count + 3], unpack(__named(__event, __shape)))
 elseif __outcome == 2 and __event[__count + 4] ~= '' then
-  local __fields = {}
-  for i = 1, __count - 1, 2 do
-    if __event[i] ~= 'fingerprint' then
-      __fields[#__fields + 1] = __event[i]
-      __fields[#__fields + 1] = __event[i + 1]
-    end
-  end
+  local __fields = __named(__event, __shape, 'fingerprint')
   if __event[__count + 5] ~= '' then
     __fields[#__fields + 1] = 'fingerprint'
     __fields[#__fields + 1] = __event[__count + 5]
