@@ -19,14 +19,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from oauth_middleware.store._context import Context
-from oauth_middleware.store._events import (
-    NAMING,
-    Cascade,
-    Cause,
-    EventStream,
-    StreamEvent,
-    shape_of,
-)
+from oauth_middleware.store._events import Cascade, Cause, EventStream, StreamEvent
 from oauth_middleware.store._gateway import Script, texts
 
 #: A grant that went, as the sweeping scripts read it: (grant id, client id, subject,
@@ -42,14 +35,13 @@ def cascaded(script: Script, gone: str) -> Script:
     gets the grant's client, its user (none for a client acting for itself) and the
     grant, after the fields the audit layer built. Values read from records are cleaned
     as the audit layer cleans what it builds: control characters to ``?``, 512 bytes."""
-    return Script(NAMING + """
+    return Script("""
 local __cstream = table.remove(KEYS)
-local __cshape = table.remove(ARGV)
+local __count = tonumber(table.remove(ARGV))
 local __built = {}
-for i = #__cshape, 1, -1 do
+for i = __count, 1, -1 do
   __built[i] = table.remove(ARGV)
 end
-__built = __named(__built, __cshape)
 local __kind = table.remove(ARGV)
 local __retention = table.remove(ARGV)
 local __grant = table.remove(ARGV)
@@ -125,11 +117,9 @@ class Cascades:
     def parts(self, why: Taken, grant: str = "") -> tuple[list[str], list[str]]:
         """The stream key and the arguments :func:`cascaded` takes after the script's own:
         ``grant`` (the one the script is about, if one), then of the audit layer's
-        template the event's retention, type, the fields' values and their names' shape
-        (:func:`~._events.shape_of`)."""
+        template the event's retention, type, fields and their count."""
         kind, retention, fields = why.cascade.template(why.cause, why.like)
-        return [self._events.key], [grant, str(retention), kind, *fields[1::2],
-                                    shape_of(fields[::2])]
+        return [self._events.key], [grant, str(retention), kind, *fields, str(len(fields))]
 
     async def after(self, why: Taken | None, gone: Iterable[Gone], *,
                     confirmed: bool = True) -> None:
