@@ -85,9 +85,8 @@ class AuditTrail:
             details["scopes"] = scopes_text(scopes)
         fields = fields_of(self.store.clock(), actor, client, user, grant, fingerprint,
                            request_id.current() or "", details)
-        return StreamEvent(type, fields, self.retention, lost or "",
-                           heard=self.heard if self.listening() else None,
-                           cascade=self.cascaded)
+        return StreamEvent(type, fields, self.retention, lost or "", "",  # positional: quicker
+                           self.heard if self.listening() else None, self.cascaded)
 
     async def heard(self, entry_id: str, fields: dict[str, str]) -> None:
         """Announce an event the store wrote with its change, from the stream's fields (the

@@ -6,8 +6,11 @@ of any the audit layer gave, whatever text a value holds."""
 
 from __future__ import annotations
 
+import re
+
 from oauth_middleware import TokenStore
 from oauth_middleware.audit import AuditTrail
+from oauth_middleware.audit.events import MAX_VALUE, clean, has_control
 
 
 def _trail() -> AuditTrail:
@@ -40,3 +43,14 @@ def test_a_replays_entry_names_the_value_presented_as_its_fingerprint() -> None:
     assert args[-5:] == [str(len(event.fields)), str(trail.retention), "code.redeemed",
                          "code.replayed", "f-presented"]
     assert args[:-5] == list(event.fields)
+
+
+def test_control_characters_are_found_as_the_cleaning_finds_them() -> None:
+    """The quick check of an event's fields finds exactly what ``clean`` replaces: C0
+    controls and DEL, in any text; not a C1 control, a separator or a lone surrogate,
+    which ``clean`` leaves (they are not a terminal's escapes on their own)."""
+    samples = ["", "plain", "tab\there", "nul\x00", "del\x7f", "esc\x1b]0;x\x07", "ünïcödé ☃",
+               "c1\x85", "sep\u2028", "nbsp\xa0", "lone\ud800", "emoji 😀\n", "\x1f" * 600]
+    for text in samples:
+        assert has_control(text) == bool(re.search(r"[\x00-\x1f\x7f]", text)), repr(text)
+        assert (clean(text) == text) == (not has_control(text) and len(text) <= MAX_VALUE)
