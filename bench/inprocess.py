@@ -43,6 +43,7 @@ import redis
 
 from bench import apps, procs, seed
 from bench.rows import rows
+from bench.served import Unanswered, run_served
 from oauth_middleware import TokenStore
 from oauth_middleware.audit import RETENTION
 
@@ -67,6 +68,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="count the worker's instructions under valgrind (slow)")
     p.add_argument("--keep", type=Path, help="with --callgrind: keep callgrind's files here "
                    "(callgrind_annotate reads them)")
+    p.add_argument("--served", action="store_true",
+                   help="through uvicorn, as the bench serves (bench/served.py): HTTP "
+                        "parsing counted too")
     p.add_argument("--child", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -159,23 +163,22 @@ def _measured(prepare: Callable[[], dict[str, Any]], tmp: Path, args: argparse.N
     return _measure(prepare(), tmp, args)
 
 
-class Unanswered(RuntimeError):
-    """A child saw answers other than its row expects."""
-
-
 def _measure(spec: dict[str, Any], tmp: Path, args: argparse.Namespace) -> dict[str, float]:
     """One measurement: a child as it is, or two under callgrind (with and without the
     measured requests: their difference is the requests' instructions)."""
+    def run(spec: dict[str, Any], wrapper: list[str]) -> dict[str, float]:
+        return run_served(spec, wrapper) if args.served else _run_child(spec, tmp, wrapper)
+
     if not args.callgrind:
-        return _run_child({**spec, "pool": spec["pools"][0]}, tmp, [])
+        return run({**spec, "pool": spec["pools"][0]}, [])
     counted = []
     for pool, requests in zip(spec["pools"], (spec["requests"], 0), strict=True):
         where = args.keep or tmp
         where.mkdir(parents=True, exist_ok=True)
         out = where / f"callgrind.{spec['key']}.{requests}.{time.time():.0f}"
         cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
-        counted.append({**_run_child({**spec, "pool": str(pool), "requests": requests},
-                                     tmp, cmd), "gc_instr": _collecting(out)})
+        counted.append({**run({**spec, "pool": str(pool), "requests": requests}, cmd),
+                        "gc_instr": _collecting(out)})
         if not args.keep:
             out.unlink()
     measured, empty = counted

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bench import inprocess, procs
+from bench import inprocess, procs, served
 
 SMALL = ["--requests", "20", "--warmup", "5", "--runs", "1", "--concurrency", "4"]
 
@@ -43,6 +43,34 @@ def test_a_run_counts_each_row_and_shows_the_audited_row_against_the_plain_one()
     assert all(float(row["cpu_us"]) > 0 and float(row["evalsha_us"]) > 0
                for row in (plain, audited))
     assert any(line.strip().startswith("token_cc_audited / token_cc: ") for line in lines)
+
+
+def test_a_served_run_goes_through_uvicorn_and_counts_the_same_figures() -> None:
+    """``--served``: the row's app under uvicorn, as the bench serves it, sent the row's
+    requests over HTTP/1.1 keep-alive connections; the same figures, of the uvicorn
+    process (a worker CPU time that now includes its HTTP parsing)."""
+    out = subprocess.run([sys.executable, "-m", "bench.inprocess", "--served", "--only",
+                          "token_cc,token_cc_audited", *SMALL], capture_output=True,
+                         text=True, cwd=procs.ROOT, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    figures = {line.split(":")[0]: dict(pair.split("=") for pair in line.split(": ")[1]
+                                        .split(", "))
+               for line in out.stdout.splitlines() if line.startswith("token_cc")}
+    plain, audited = figures["token_cc"], figures["token_cc_audited"]
+    assert float(plain["xadd_us"]) == 0 < float(audited["xadd_us"])
+    assert float(audited["redis_cmds"]) >= float(plain["redis_cmds"]) + 1
+
+
+def test_a_served_request_is_the_rows_request_on_the_wire() -> None:
+    spec = {"method": "POST", "path": "/oauth/token/",
+            "headers": {"Authorization": "Basic {VALUE}"},
+            "body": "grant_type=refresh_token&refresh_token={VALUE}"}
+    wire = served.request_bytes(spec, "v1")
+    head, _, body = wire.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n") == [
+        b"POST /oauth/token/ HTTP/1.1", b"Host: 127.0.0.1", b"Authorization: Basic v1",
+        b"Content-Length: 41"]
+    assert body == b"grant_type=refresh_token&refresh_token=v1"
 
 
 async def test_a_child_counts_the_answers_its_row_did_not_expect() -> None:
@@ -93,7 +121,7 @@ def test_a_child_refused_by_a_slow_store_is_measured_again(monkeypatch: pytest.M
     """Under valgrind a loaded host can stretch a round trip past the store's socket
     timeout (a 503): that measurement is prepared anew and taken again, twice at most."""
     outcomes: list[Exception | dict[str, float]] = [
-        inprocess.Unanswered("503"), inprocess.Unanswered("503"), {"cpu_us": 1.0}]
+        served.Unanswered("503"), served.Unanswered("503"), {"cpu_us": 1.0}]
     prepared: list[int] = []
 
     def measure(spec: dict[str, Any], tmp: Path, args: argparse.Namespace
@@ -110,8 +138,8 @@ def test_a_child_refused_by_a_slow_store_is_measured_again(monkeypatch: pytest.M
     monkeypatch.setattr(inprocess, "_measure", measure)
     assert inprocess._measured(prepare, tmp_path, _args()) == {"cpu_us": 1.0}
     assert len(prepared) == 3
-    outcomes[:] = [inprocess.Unanswered("503")] * 3
-    with pytest.raises(inprocess.Unanswered):
+    outcomes[:] = [served.Unanswered("503")] * 3
+    with pytest.raises(served.Unanswered):
         inprocess._measured(lambda: {}, tmp_path, _args())
 
 
