@@ -89,18 +89,10 @@ def fields_of(time: float, actor: str, client: str, user: str, grant: str, finge
     request runs), and values are cleaned one by one only when all of them together are
     not plainly fine (printable, and no longer than one value may be)."""
     out = ["time", f"{time:.3f}"]
-    if actor:
-        out += "actor", actor
-    if client:
-        out += "client", client
-    if user:
-        out += "user", user
-    if grant:
-        out += "grant", grant
-    if fingerprint:
-        out += "fingerprint", fingerprint
-    if request_id:
-        out += "request_id", request_id
+    for name, value in zip(FIELDS[2:], (actor, client, user, grant, fingerprint, request_id),
+                           strict=True):
+        if value:
+            out += name, value
     if details:
         for name in sorted(details):
             if value := details[name]:
