@@ -133,8 +133,13 @@ async def test_a_cached_answer_never_outlives_the_tokens_exp(
     server: UvicornProcess, own_store: TokenStore, clock: FakeClock
 ) -> None:
     secret, _, _ = await _setup(own_store)
-    short = (await issue_token(own_store, "web", user="bob", scopes=["items:read"],
-                               lifetime=10)).access_token
+    issued = await issue_token(own_store, "web", user="bob", scopes=["items:read"],
+                               lifetime=10)
+    short = issued.access_token
+    # The store issued by the real clock: the verifier's starts at that very moment (a
+    # clock read before a slow setup would still be short of exp once advanced by 10 s).
+    assert issued.token.expires_at is not None
+    clock.now = issued.token.expires_at - 10
     calls = Calls()
     verifier = _verifier(server, secret, clock, calls, cache_ttl=3600)
     assert (await get(verifier, short)).status_code == 200
