@@ -28,6 +28,7 @@ from oauth_middleware.store import (
 )
 from oauth_middleware.store._codec import load
 from oauth_middleware.store._context import Context
+from oauth_middleware.store._events import Evented
 from oauth_middleware.store._gateway import Gateway, Script, evalsha, texts
 from oauth_middleware.store._gateway.cache import TokenCache
 from oauth_middleware.store._generations import presented_refresh, refresh_keys
@@ -41,8 +42,10 @@ __all__ = ["ALL_SCRIPTS", "Generation", "cache_of", "caps", "clear_failures", "c
 
 #: Every Lua script of the store.
 ALL_SCRIPTS: tuple[Script, ...] = tuple(
-    value for module in (_grant_scripts, _throttle_scripts, _consent, _clients, _exchange)
-    for value in vars(module).values() if isinstance(value, Script))
+    script for module in (_grant_scripts, _throttle_scripts, _consent, _clients, _exchange)
+    for value in vars(module).values()
+    for script in ([value] if isinstance(value, Script) else
+                   [value.generic] if isinstance(value, Evented) else []))
 
 
 def gateway(store: TokenStore) -> Gateway:

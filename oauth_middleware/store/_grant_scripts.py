@@ -12,7 +12,7 @@ Scripts never see a raw token: keys carry digests and values are records.
 from __future__ import annotations
 
 from oauth_middleware.store._cascade import cascaded
-from oauth_middleware.store._events import evented
+from oauth_middleware.store._events import Evented
 from oauth_middleware.store._gateway import Script
 
 #: How long a swept grant's tombstone stays (ms): far longer than a grant write can be
@@ -484,22 +484,22 @@ redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
 return {found, ARGV[2], 'user', revoke_grant(KEYS[1])}
 """)
 
-# The same scripts appending their audit event on one server (``_events.evented``); the
+# The same scripts appending their audit event on one server (``_events.Evented``); the
 # Lua after each name tells the change made (1) from a replay refused (2) by the reply ``r``.
 #: Issued: written and indexed.
 _ISSUED = "(tonumber(r[1]) == 1 and tonumber(r[2]) == 1) and 1 or 0"
-ISSUE_EVENTED = evented(ISSUE, _ISSUED)
+ISSUE_EVENTED = Evented(ISSUE, _ISSUED)
 #: Issuing, and the grants it displaced past the cap (``_cascade``), each its event.
-ISSUE_CASCADED = evented(cascaded(ISSUE, "r[6]"), _ISSUED)
+ISSUE_CASCADED = Evented(cascaded(ISSUE, "r[6]"), _ISSUED)
 #: 1 won; a list of deleted keys: a replay.
-CONSUME_AND_ISSUE_EVENTED = evented(
+CONSUME_AND_ISSUE_EVENTED = Evented(
     CONSUME_AND_ISSUE, "(r == 1) and 1 or (type(r) == 'table' and 2 or 0)")
 #: ``{1, ...}`` won, ``{2, ...}`` a replay.
-ROTATE_REFRESH_EVENTED = evented(ROTATE_REFRESH, "tonumber(r[1])")
+ROTATE_REFRESH_EVENTED = Evented(ROTATE_REFRESH, "tonumber(r[1])")
 #: Revoking one access token: 1 when it was there.
-REMOVE_MEMBER_EVENTED = evented(REMOVE_MEMBER, "(tonumber(r) == 1) and 1 or 0")
+REMOVE_MEMBER_EVENTED = Evented(REMOVE_MEMBER, "(tonumber(r) == 1) and 1 or 0")
 #: Revoking a grant: always recorded (a grant already gone is revoked all the same).
-SWEEP_GRANT_EVENTED = evented(SWEEP_GRANT, "1")
+SWEEP_GRANT_EVENTED = Evented(SWEEP_GRANT, "1")
 #: Sweeping a grant that went with another change (``_cascade``): its event, if it was
 #: there.
 SWEEP_GRANT_CASCADED = cascaded(SWEEP_GRANT, "{{__grant, r[1], r[2], r[3]}}")

@@ -38,7 +38,7 @@ from oauth_middleware.store import _grant_scripts as scripts
 from oauth_middleware.store._cascade import Gone, cascade_of, gone_of
 from oauth_middleware.store._codec import dump
 from oauth_middleware.store._context import Context, ttl_ms
-from oauth_middleware.store._events import EventStream, StreamEvent
+from oauth_middleware.store._events import Evented, EventStream, StreamEvent
 from oauth_middleware.store._gateway import Command, Script, StoreNotDurable, evalsha, texts
 from oauth_middleware.store._minting import (
     ClientRemoved,
@@ -206,14 +206,15 @@ class Grants:
         await self._chains.revoke_descendants([grant_id], taken,
                                               cascade_of(event, "exchanged"))
 
-    def _with_event(self, plain: Script, evented: Script, keys: list[str], args: list[Any],
+    def _with_event(self, plain: Script, evented: Evented, keys: list[str], args: list[Any],
                     event: StreamEvent | None) -> tuple[Script, list[str], list[Any]]:
-        """``plain``, or on one server ``evented`` with the event's stream and arguments
-        after its own (a cluster appends the event after the answer: ``EventStream.after``).
-        """
+        """``plain``, or on one server ``evented``'s form for the event, with the event's
+        stream and arguments after its own (a cluster appends the event after the answer:
+        ``EventStream.after``)."""
         if event is None or not self._events.in_script():
             return plain, keys, args
-        return evented, [*keys, self._events.key], [*args, *event.args()]
+        script, more = evented.call(event)
+        return script, [*keys, self._events.key], [*args, *more]
 
     def _index_commands(self, grant_id: str, spec: NewTokens, members: list[Member]
                         ) -> list[Command]:

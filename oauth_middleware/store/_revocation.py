@@ -69,10 +69,10 @@ class Revocation:
             targets = [key for key in members if key.startswith(prefix)]
         if len(targets) != 1:
             return False
-        keys, args, script = [members_key, targets[0]], [], scripts.REMOVE_MEMBER
+        keys, script, args = [members_key, targets[0]], scripts.REMOVE_MEMBER, list[str]()
         if event is not None and self._events.in_script():
-            script = scripts.REMOVE_MEMBER_EVENTED
-            keys, args = [*keys, self._events.key], event.args()
+            script, args = scripts.REMOVE_MEMBER_EVENTED.call(event)
+            keys = [*keys, self._events.key]
         try:
             deleted, taken = await self._gateway.run(
                 [evalsha(script, keys, args), *self.chains.take([grant_id])],
@@ -99,13 +99,13 @@ class Revocation:
         with the sweep (:mod:`._events`), the grants exchanged from it by ``cascade`` or
         ``event``'s (:mod:`._cascade`).
         """
-        stream: list[str] = []
+        evented = None
         if event is not None and self._events.in_script():
-            stream = [self._events.key, *event.args()]
+            evented = scripts.SWEEP_GRANT_EVENTED.call(event)
         try:
             (reply,) = await self._sweeper.swept(
-                [self._sweeper.command(grant_id, stream)], [grant_id],
-                loads=(scripts.SWEEP_GRANT_EVENTED,) if stream else ())
+                [self._sweeper.command(grant_id, evented)], [grant_id],
+                loads=() if evented is None else (evented[0],))
         except StoreNotDurable:
             await self._events.after(event, 1, confirmed=False)
             raise

@@ -18,7 +18,6 @@ its grant would have expired. A process that ends first leaves such entries to t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from oauth_middleware.limits import DEFERRED_UNINDEX
@@ -47,18 +46,18 @@ class Sweeper:
         gone), forgotten here: the caller's next script of that index's slot drops them."""
         return self._unindex_later.pop(index_key, [])
 
-    def command(self, grant_id: str, event: Sequence[str] = (),
+    def command(self, grant_id: str, event: tuple[Script, list[str]] | None = None,
                 why: Taken | None = None) -> Command:
         """The script that revokes ``grant_id``, leaves its tombstone and reads the grants
-        exchanged from it (its reply's last element); with ``event`` (the stream key, then
-        ``StreamEvent.args``) it appends that event too; on one server, with ``why`` (a
-        grant that goes with another change), the grant's cascade event
-        (:mod:`._cascade`)."""
+        exchanged from it (its reply's last element); with ``event`` (a form of
+        ``SWEEP_GRANT_EVENTED`` and its event's arguments, on one server) it appends that
+        event too; on one server, with ``why`` (a grant that goes with another change), the
+        grant's cascade event (:mod:`._cascade`)."""
         k = self._keys
         keys = [k.members(grant_id), k.gone(grant_id), k.children(grant_id)]
-        if event:
-            return evalsha(scripts.SWEEP_GRANT_EVENTED, [*keys, event[0]],
-                           [scripts.TOMBSTONE_MS, *event[1:]])
+        if event is not None:
+            script, args = event
+            return evalsha(script, [*keys, k.events], [scripts.TOMBSTONE_MS, *args])
         if why is not None and self.cascades.in_script(why):
             stream, args = self.cascades.parts(why, grant_id)
             return evalsha(scripts.SWEEP_GRANT_CASCADED, [*keys, *stream],

@@ -22,6 +22,7 @@ from tests.server.token_harness import (
     http,
     new_code,
 )
+from tests.store_helpers import redis_of
 
 
 @pytest.mark.rule("rest.no-secret-in-events")
@@ -115,8 +116,13 @@ async def test_on_one_server_the_grant_script_itself_writes_the_event(
         store: TokenStore, monkeypatch: pytest.MonkeyPatch) -> None:
     """No separate append happens for an issue, a redemption, a rotation, a revocation or
     a replay's revocation: the event comes from the script that made the change (one step,
-    so never one without the other)."""
-    from oauth_middleware.store._events import EventStream
+    so never one without the other), in its form for the event's shape (the names in its
+    source, not sent): no generic form is ever loaded."""
+    from oauth_middleware.store import _grant_scripts
+    from oauth_middleware.store._events import Evented, EventStream
+
+    generic = [v.generic.sha for v in vars(_grant_scripts).values() if isinstance(v, Evented)]
+    await redis_of(store).script_flush()
 
     async def refuse(*args: object) -> str:
         raise AssertionError("a script's change needs no separate append")
@@ -139,6 +145,7 @@ async def test_on_one_server_the_grant_script_itself_writes_the_event(
     assert_error(replay, 400, "invalid_grant")
     assert [e.type for e in await events(store)] == [
         "code.redeemed", "token.refreshed", "token.issued", "token.revoked", "code.replayed"]
+    assert len(generic) == 6 and not any(await redis_of(store).script_exists(*generic))
 
 
 async def test_fifty_concurrent_redemptions_of_one_code_write_one_redeemed_and_replays(

@@ -1,0 +1,101 @@
+"""A script's form for one shape of event (store ``_events.Evented``): the names are in
+its source and only the values travel, so it must write exactly the entry the generic
+form writes, for every outcome, and stay bounded however many shapes callers build."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from oauth_middleware.store import StreamEvent, TokenStore
+from oauth_middleware.store._events import MAX_SHAPES, Evented
+from oauth_middleware.store._gateway import Script, evalsha
+from oauth_middleware.store._gateway.monitoring import check
+from oauth_middleware.store._gateway.script import SCRIPTS
+from tests.store_helpers import gateway, redis_of, texts
+
+#: The change is the script's reply: its first argument, read as the outcome.
+_CHANGE = Script("return tonumber(ARGV[1])")
+
+_FIELDS = ("time", "1700000000.000", "actor", "client:web", "client", "web", "user", "alice",
+           "grant_type", "authorization_code", "scopes", "a b", "grant", "G",
+           "fingerprint", "f-issued")
+
+
+def _event(fields: tuple[str, ...] = _FIELDS, lost: str = "code.replayed",
+           presented: str = "f-presented") -> StreamEvent:
+    return StreamEvent("code.redeemed", fields, 1000, lost, presented)
+
+
+async def _written(store: TokenStore, script: Script, outcome: int, more: list[str]) -> Any:
+    """Run ``script`` with the outcome and its event's arguments; the entry it appended."""
+    stream = store.keys.events
+    client = redis_of(store)
+    await client.delete(stream)
+    reply = await gateway(store).one(evalsha(script, [stream], [outcome, *more]), script)
+    assert reply == outcome  # the change's own reply comes back untouched
+    entries: Any = await client.xrange(stream)
+    return [dict(zip(texts(list(fields)), texts(list(fields.values())), strict=True))
+            for _, fields in entries]
+
+
+@pytest.mark.not_on_cluster
+@pytest.mark.parametrize("outcome", [0, 1, 2])
+@pytest.mark.parametrize(("lost", "presented"), [("code.replayed", "f-presented"),
+                                                  ("code.replayed", ""), ("", "")])
+async def test_the_shaped_form_writes_what_the_generic_form_writes(
+        store: TokenStore, outcome: int, lost: str, presented: str) -> None:
+    family = Evented(_CHANGE, "r")
+    event = _event(lost=lost, presented=presented)
+    shaped, values = family.call(event)
+    assert shaped is not family.generic
+    assert values == [*_FIELDS[1::2], "1000", "code.redeemed", lost, presented]
+    expected = event.written(outcome)
+    assert await _written(store, shaped, outcome, values) == (
+        [] if expected is None else [expected])
+    assert await _written(store, family.generic, outcome, event.args()) == (
+        [] if expected is None else [expected])
+
+
+@pytest.mark.not_on_cluster
+async def test_a_form_is_made_once_per_shape_and_survives_a_flushed_script_cache(
+        store: TokenStore) -> None:
+    family = Evented(_CHANGE, "r")
+    first, _ = family.call(_event())
+    again, _ = family.call(_event(fields=("time", "1.000", *_FIELDS[2:])))
+    other, _ = family.call(_event(fields=_FIELDS[:-4]))
+    assert first is again and other is not first
+    await redis_of(store).script_flush()  # a restarted Redis has no script
+    assert await _written(store, first, 1, family.call(_event())[1])  # loaded on NOSCRIPT
+    await redis_of(store).script_flush()
+    assert await check(gateway(store), "scripts")  # readiness loads every form made
+    assert all(await redis_of(store).script_exists(first.sha, other.sha))
+
+
+def test_shapes_past_the_bound_and_names_outside_plain_lower_case_go_generic() -> None:
+    family = Evented(_CHANGE, "r")
+    before = len(SCRIPTS)
+    for n in range(MAX_SHAPES + 10):  # as many shapes as a caller may build
+        script, args = family.call(_event(fields=("time", "1.000", *(f"by{'_' * n}", "x"))))
+        if n < MAX_SHAPES:
+            assert script is not family.generic
+        else:
+            assert script is family.generic and args == _event(
+                fields=("time", "1.000", f"by{'_' * n}", "x")).args()
+    assert len(SCRIPTS) - before == MAX_SHAPES
+    for name in ("Type", "to'x", "a b", "", "n" * 33, "naïve"):
+        fresh = Evented(_CHANGE, "r")
+        assert fresh.call(_event(fields=("time", "1.000", name, "x")))[0] is fresh.generic
+    with pytest.raises(ValueError, match="control character"):  # the generic form's check
+        Evented(_CHANGE, "r").call(_event(fields=("time", "1.000", "x\n')", "x")))
+
+
+def test_a_value_with_a_control_character_is_refused_in_either_form() -> None:
+    family = Evented(_CHANGE, "r")
+    for value in ("a\nb", "\x1b[2J", "del\x7f"):
+        event = _event(fields=("time", "1.000", "user", value))
+        with pytest.raises(ValueError, match="control character"):
+            family.call(event)
+        with pytest.raises(ValueError, match="control character"):
+            event.args()
