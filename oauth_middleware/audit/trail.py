@@ -188,18 +188,22 @@ class CascadeEvents:
 
     def template(self, cause: Cause, like: StreamEvent | None
                  ) -> tuple[str, int, tuple[str, ...]]:
-        constant = self._constant.get(cause)
-        if constant is None:  # the fields of :meth:`__call__` but the time (the first two)
-            constant = self._constant[cause] = fields_of(
-                0.0, "cascade", "", "", "", "", "", {"by": "cascade", "reason": CASCADES[cause]}
-            )[2:]
+        kind, constant = self.constant(cause)
         items = like.fields if like is not None else fields_of(
             self._trail.store.clock(), "", "", "", "", "", request_id.current() or "", {})
         stamp, names = items[:2], items[::2]  # the time comes first
         if "request_id" in names:
             at = 2 * names.index("request_id")
             stamp += items[at:at + 2]
-        return "token.revoked", self._trail.retention, stamp + constant
+        return kind, self._trail.retention, stamp + constant
+
+    def constant(self, cause: Cause) -> tuple[str, tuple[str, ...]]:
+        constant = self._constant.get(cause)
+        if constant is None:  # the fields of :meth:`__call__` but the time (the first two)
+            constant = self._constant[cause] = fields_of(
+                0.0, "cascade", "", "", "", "", "", {"by": "cascade", "reason": CASCADES[cause]}
+            )[2:]
+        return "token.revoked", constant
 
     def listening(self) -> bool:
         return self._trail.listening()

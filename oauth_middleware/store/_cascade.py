@@ -15,27 +15,45 @@ grant found gone already (no record left to say whose it was) gets none.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, NamedTuple
+import re
+from collections.abc import Hashable, Iterable
+from typing import Any, NamedTuple, cast
 
 from oauth_middleware.store._context import Context
-from oauth_middleware.store._events import Cascade, Cause, EventStream, StreamEvent
+from oauth_middleware.store._events import (
+    Cascade,
+    Cause,
+    Evented,
+    EventStream,
+    StreamEvent,
+)
 from oauth_middleware.store._gateway import Script, texts
 
 #: A grant that went, as the sweeping scripts read it: (grant id, client id, subject,
 #: subject type).
 Gone = tuple[str, str, str, str]
+#: What :func:`cascaded` writes into a form's source: the names of the change's own
+#: event, and the cascade events' type and constant fields (``Cascade.constant``).
+Shape = tuple[tuple[str, ...], str, tuple[str, ...]]
+#: A type or constant field the audit layer gives that a form may quote in its source.
+_LITERAL = re.compile(r"[A-Za-z0-9 _.:-]{0,64}")
 
 
-def cascaded(script: Script, gone: str) -> Script:
+def cascaded(script: Script, gone: str, shape: Shape | None = None) -> Script:
     """``script`` that also appends one event per grant of the Lua expression ``gone``
     (over the script's reply ``r``: a list of ``{grant, client, subject, subject type}``,
     where ``__grant`` is the grant the arguments name, for a script about one grant).
     The stream is the last key and :meth:`Cascades.parts` the last arguments; the event
     gets the grant's client, its user (none for a client acting for itself) and the
     grant, after the fields the audit layer built. Values read from records are cleaned
-    as the audit layer cleans what it builds: control characters to ``?``, 512 bytes."""
-    return Script("""
+    as the audit layer cleans what it builds: control characters to ``?``, 512 bytes.
+
+    With ``shape``, the script is the body of a form of the change's own event
+    (:class:`EventedCascade`): it takes no key nor argument, the constant part of the
+    template is in its source, and the time, request id, retention and stream are the
+    change's event's."""
+    if shape is None:
+        prologue = """
 local __cstream = table.remove(KEYS)
 local __count = tonumber(table.remove(ARGV))
 local __built = {}
@@ -45,7 +63,20 @@ end
 local __kind = table.remove(ARGV)
 local __retention = table.remove(ARGV)
 local __grant = table.remove(ARGV)
-local function __swept()
+"""
+    else:
+        names, kind, constant = shape
+        stamp = [f"'{name}', __event[{at}]" for at, name in enumerate(names, 1)
+                 if name in ("time", "request_id")]
+        built = ", ".join([*stamp, *(f"'{item}'" for item in constant)])
+        prologue = f"""
+local __cstream = __stream
+local __built = {{{built}}}
+local __kind = '{kind}'
+local __retention = __event[{len(names) + 1}]
+local __grant = ''
+"""
+    return Script(prologue + """local function __swept()
 """ + script.source + """
 end
 local r = __swept()
@@ -69,6 +100,35 @@ for _, __g in ipairs(""" + gone + """) do
 end
 return r
 """)
+
+
+class EventedCascade(Evented):
+    """An issuing script with its event and those of the grants it displaces (one server):
+    its form for a shape of event also has the cascade's constant fields in its source,
+    so an issue sends no template, only its own event's values (:meth:`call_with`)."""
+
+    __slots__ = ("_gone", "_plain")
+
+    def __init__(self, script: Script, gone: str, outcome: str) -> None:
+        super().__init__(cascaded(script, gone), outcome)
+        self._plain, self._gone = script, gone
+
+    def call_with(self, event: StreamEvent, why: Taken, cascades: Cascades
+                  ) -> tuple[Script, list[str], list[str]]:
+        """The form for ``event`` and the grants ``why`` takes, the keys and the arguments
+        it takes after the script's own (the stream's key, once, and the event's values;
+        the generic form's: the template too, :meth:`Cascades.parts`)."""
+        names = event.fields[::2]
+        kind, constant = why.cascade.constant(why.cause)
+        if "time" in names and all(map(_LITERAL.fullmatch, (kind, *constant))):
+            shaped = self.form((names, kind, constant), names)
+            if shaped is not None:
+                return shaped, [cascades.key], event.values()
+        stream, parts = cascades.parts(why)
+        return self.generic, [*stream, cascades.key], [*parts, *event.args()]
+
+    def base(self, shape: Hashable) -> Script:
+        return cascaded(self._plain, self._gone, cast(Shape, shape))
 
 
 class Taken(NamedTuple):
@@ -109,6 +169,8 @@ class Cascades:
 
     def __init__(self, ctx: Context) -> None:
         self._events = EventStream(ctx)
+        #: The stream's key.
+        self.key = self._events.key
 
     def in_script(self, why: Taken | None) -> bool:
         """Does the sweeping script append the events itself (one server)?"""

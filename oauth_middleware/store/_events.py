@@ -17,7 +17,7 @@ the guarantee change).
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple, Protocol
 
 from oauth_middleware.store._context import Context
@@ -56,6 +56,10 @@ class Cascade(Protocol):
         """What a script completes with each grant's client, user and id: the type, the
         retention and the fields (names and values in turn), of the time and request id
         of ``like`` (the change's own event; None: of now)."""
+
+    def constant(self, cause: Cause) -> tuple[str, tuple[str, ...]]:
+        """The part of :meth:`template` that is the same for every change of ``cause``:
+        the type, and the fields but the time and request id."""
 
     def listening(self) -> bool:
         """Does anything but the stream hear of events (:meth:`EventStream.after`)?"""
@@ -221,18 +225,28 @@ class Evented:
     def __init__(self, script: Script, outcome: str) -> None:
         self._script, self._outcome = script, outcome
         self.generic = evented(script, outcome)
-        self._shapes: dict[tuple[str, ...], Script] = {}
+        self._shapes: dict[Hashable, Script] = {}
 
     def call(self, event: StreamEvent) -> tuple[Script, list[str]]:
         """The form for ``event`` and the arguments it takes after the script's own."""
         names = event.fields[::2]
-        shaped = self._shapes.get(names)
+        shaped = self.form(names, names)
+        return (self.generic, event.args()) if shaped is None else (shaped, event.values())
+
+    def form(self, shape: Hashable, names: tuple[str, ...]) -> Script | None:
+        """The form of ``shape`` (an event of ``names``), made on its first call; None for
+        the generic form."""
+        shaped = self._shapes.get(shape)
         if shaped is None:
             if len(self._shapes) >= MAX_SHAPES or not names or not all(
                     map(_NAME.fullmatch, names)):
-                return self.generic, event.args()
-            shaped = self._shapes[names] = evented(self._script, self._outcome, names)
-        return shaped, event.values()
+                return None
+            shaped = self._shapes[shape] = evented(self.base(shape), self._outcome, names)
+        return shaped
+
+    def base(self, shape: Hashable) -> Script:
+        """The script a form of ``shape`` wraps (the same for every shape here)."""
+        return self._script
 
 
 class EventStream:

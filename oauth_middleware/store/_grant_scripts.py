@@ -11,7 +11,7 @@ Scripts never see a raw token: keys carry digests and values are records.
 
 from __future__ import annotations
 
-from oauth_middleware.store._cascade import cascaded
+from oauth_middleware.store._cascade import EventedCascade, cascaded
 from oauth_middleware.store._events import Evented
 from oauth_middleware.store._gateway import Script
 
@@ -490,7 +490,7 @@ return {found, ARGV[2], 'user', revoke_grant(KEYS[1])}
 _ISSUED = "(tonumber(r[1]) == 1 and tonumber(r[2]) == 1) and 1 or 0"
 ISSUE_EVENTED = Evented(ISSUE, _ISSUED)
 #: Issuing, and the grants it displaced past the cap (``_cascade``), each its event.
-ISSUE_CASCADED = Evented(cascaded(ISSUE, "r[6]"), _ISSUED)
+ISSUE_CASCADED = EventedCascade(ISSUE, "r[6]", _ISSUED)
 #: 1 won; a list of deleted keys: a replay.
 CONSUME_AND_ISSUE_EVENTED = Evented(
     CONSUME_AND_ISSUE, "(r == 1) and 1 or (type(r) == 'table' and 2 or 0)")

@@ -264,12 +264,13 @@ class Grants:
             issue_keys = [*grant_keys, *client_keys, subject_index, *keys]
             issue_args = [*check, grant_id, ttl, NEVER_MS, cap, ISSUE_EVICTIONS, *k.heads,
                           *args]
-            if displacing is not None:  # the displaced grants' events too (``_cascade``)
-                stream, more = self._sweeper.cascades.parts(displacing)
+            if event is not None and displacing is not None:  # the displaced grants' too
+                issue, stream, more = scripts.ISSUE_CASCADED.call_with(
+                    event, displacing, self._sweeper.cascades)
                 issue_keys, issue_args = [*issue_keys, *stream], [*issue_args, *more]
-            issue, issue_keys, issue_args = self._with_event(
-                scripts.ISSUE, scripts.ISSUE_EVENTED if displacing is None
-                else scripts.ISSUE_CASCADED, issue_keys, issue_args, event)
+            else:
+                issue, issue_keys, issue_args = self._with_event(
+                    scripts.ISSUE, scripts.ISSUE_EVENTED, issue_keys, issue_args, event)
             try:
                 (written, indexed, deleted, displaced, taken, gone), *after = (
                     await self._gateway.run([evalsha(issue, issue_keys, issue_args),

@@ -287,3 +287,4 @@ async def test_a_displaced_grants_event_names_the_request_that_displaced_it_unhe
          "request_id": "req-displacing"}]
     issued = [f for f in stream if f["type"] == "token.issued"]
     assert [f.get("request_id") for f in issued] == [None, "req-displacing"]
+    assert displaced[0]["time"] == issued[1]["time"] == f"{clock.now:.3f}"

@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
-from oauth_middleware.store import StreamEvent, TokenStore
+from oauth_middleware.audit import AuditTrail
+from oauth_middleware.audit.trail import CascadeEvents
+from oauth_middleware.store import Cause, StreamEvent, TokenStore
+from oauth_middleware.store._cascade import EventedCascade, Taken
 from oauth_middleware.store._events import MAX_SHAPES, Evented
 from oauth_middleware.store._gateway import Script, evalsha
 from oauth_middleware.store._gateway.monitoring import check
@@ -99,3 +102,28 @@ def test_a_value_with_a_control_character_is_refused_in_either_form() -> None:
             family.call(event)
         with pytest.raises(ValueError, match="control character"):
             event.args()
+
+
+def test_an_issue_sends_no_cascade_template_unless_a_constant_cannot_be_quoted() -> None:
+    """The issuing script's form quotes the cascade's type and constant fields in its
+    source: only text a Lua literal holds as it is goes there; anything else (a quote, a
+    backslash, a newline) takes the generic form, with the template as arguments."""
+    store = TokenStore.from_url(None)
+    trail = AuditTrail(store)
+    cascades = store._grants._sweeper.cascades
+    family = EventedCascade(_CHANGE, "{}", "r")
+    event = trail.stream_event("token.issued", actor="client:web", client="web")
+    shaped, keys, args = family.call_with(event, Taken(trail.cascaded, "displaced", event),
+                                          cascades)
+    assert shaped is not family.generic
+    assert (keys, args) == ([store.keys.events], event.values())
+
+    class Odd(CascadeEvents):
+        def constant(self, cause: Cause) -> tuple[str, tuple[str, ...]]:
+            return "token.revoked", ("reason", "it's")
+
+    odd = Taken(Odd(trail), "displaced", event)
+    generic, keys, args = family.call_with(event, odd, cascades)
+    stream, parts = cascades.parts(odd)
+    assert generic is family.generic
+    assert (keys, args) == ([*stream, store.keys.events], [*parts, *event.args()])
