@@ -39,6 +39,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BYTES = bytes(range(0x20)) + b"\x7f"
 #: The named fields, in the order a stream entry and a log line show them.
 FIELDS = ("type", "time", "actor", "client", "user", "grant", "fingerprint", "request_id")
+#: The named fields a caller gives (the type and time are the event's own).
+_NAMED = FIELDS[2:]
 
 
 def clean(value: str) -> str:
@@ -89,14 +91,17 @@ def fields_of(time: float, actor: str, client: str, user: str, grant: str, finge
     request runs), and values are cleaned one by one only when all of them together are
     not plainly fine (printable, and no longer than one value may be)."""
     out = ["time", f"{time:.3f}"]
-    for name, value in zip(FIELDS[2:], (actor, client, user, grant, fingerprint, request_id),
+    add = out.append  # two appends cost less than extending by a pair, a tuple of its own
+    for name, value in zip(_NAMED, (actor, client, user, grant, fingerprint, request_id),
                            strict=True):
         if value:
-            out += name, value
+            add(name)
+            add(value)
     if details:
         for name in sorted(details):
             if value := details[name]:
-                out += name, value
+                add(name)
+                add(value)
     text = "".join(out)
     if len(text) <= MAX_VALUE and not has_control(text):
         return tuple(out)
