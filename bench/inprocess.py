@@ -45,7 +45,6 @@ from bench import apps, procs, seed
 from bench.rows import rows
 from bench.served import Unanswered, run_served
 from oauth_middleware import TokenStore
-from oauth_middleware.audit import RETENTION
 
 #: The harness's own commands, not counted.
 _OURS = ("config|resetstat", "info")
@@ -146,6 +145,8 @@ async def _full_stream(store: TokenStore) -> None:
               "grant": "G" * 22, "fingerprint": "f" * 12, "grant_type": "client_credentials",
               "scopes": "bench:read"}
     flat = [item for pair in fields.items() for item in pair]
+    from oauth_middleware.audit import RETENTION  # here: an older checkout has no trail
+
     batch = 10_000
     for _ in range(RETENTION // batch):
         await store._gateway.run([("XADD", store.events.key, "*", *flat)] * batch)
