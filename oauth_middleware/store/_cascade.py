@@ -120,10 +120,13 @@ class EventedCascade(Evented):
         the generic form's: the template too, :meth:`Cascades.parts`)."""
         names = event.fields[::2]
         kind, constant = why.cascade.constant(why.cause)
-        if "time" in names and all(map(_LITERAL.fullmatch, (kind, *constant))):
-            shaped = self.form((names, kind, constant), names)
-            if shaped is not None:
-                return shaped, [cascades.key], event.values()
+        shape = (names, kind, constant)
+        shaped = self._shapes.get(shape)  # checked once, when its form was made
+        if shaped is None and "time" in names and all(map(_LITERAL.fullmatch,
+                                                          (kind, *constant))):
+            shaped = self.form(shape, names)
+        if shaped is not None:
+            return shaped, [cascades.key], event.values()
         stream, parts = cascades.parts(why)
         return self.generic, [*stream, cascades.key], [*parts, *event.args()]
 
