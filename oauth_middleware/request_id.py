@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: The header read and written.
 HEADER = b"x-request-id"
+_HEADER_LENGTH = len(HEADER)
 #: Longest id accepted from a client; longer ones are replaced.
 MAX_LENGTH = 64
 _SAFE = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_LENGTH}}}")
@@ -53,19 +54,27 @@ def accepted(headers: list[tuple[bytes, bytes]]) -> str:
 
 
 def sent(headers: list[tuple[bytes, bytes]]) -> str | None:
-    """The request's own ``X-Request-ID`` when there is exactly one and it is safe."""
-    values = [value for name, value in headers if name.lower() == HEADER]
-    if len(values) != 1:
+    """The request's own ``X-Request-ID`` when there is exactly one and it is safe. Asked
+    on every request of a server with an audit trail, most of which send none: a name of
+    another length is passed over unlowered, in one loop (5,300 instructions a request of
+    four headers as a comprehension that lowered each name, 3,400 so, by callgrind)."""
+    found = None
+    for name, value in headers:
+        if len(name) == _HEADER_LENGTH and name.lower() == HEADER:
+            if found is not None:
+                return None  # two ids: neither is the request's
+            found = value
+    if found is None:
         return None
     try:
-        value = values[0].decode("ascii")
+        text = found.decode("ascii")
     except UnicodeDecodeError:
         return None
-    if _SAFE.fullmatch(value) is None:
+    if _SAFE.fullmatch(text) is None:
         return None
-    if any(values[0] in v for n, v in headers if n.lower() in _CREDENTIALS):
+    if any(found in v for n, v in headers if n.lower() in _CREDENTIALS):
         return None
-    return value
+    return text
 
 
 def adopt(scope: Scope) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from oauth_middleware.logs import JsonFormatter, configure_logging
-from oauth_middleware.request_id import MAX_LENGTH, RequestIdFilter, current
+from oauth_middleware.request_id import MAX_LENGTH, RequestIdFilter, current, sent
 from oauth_middleware.store import TokenStore
 from tests.ops_app import build_ops_app
 from tests.server.token_harness import http
@@ -131,3 +131,16 @@ def test_configuring_twice_keeps_one_handler_of_ours_and_the_hosts() -> None:
         for handler in (host, second):
             logger.removeHandler(handler)
         logger.setLevel(logging.NOTSET)
+
+
+def test_the_header_is_found_in_any_case_once_and_only_once() -> None:
+    """ASGI servers lower header names, but one that did not must not lose the id, nor
+    let a second id in other capitals slip past the one-id rule; names of the header's
+    length that are not it are passed over."""
+    plain = [(b"host", b"x"), (b"x-request-ie", b"no"), (b"authorization", b"Bearer t")]
+    assert sent([*plain, (b"X-Request-ID", b"abc-1")]) == "abc-1"
+    assert sent([*plain, (b"x-request-id", b"abc-1")]) == "abc-1"
+    assert sent([*plain, (b"x-request-id", b"a"), (b"X-REQUEST-ID", b"b")]) is None
+    assert sent(plain) is None
+    assert sent([(b"x-request-id", b"Bearer")]) == "Bearer"
+    assert sent([(b"Authorization", b"Bearer t0k"), (b"x-request-id", b"t0k")]) is None
