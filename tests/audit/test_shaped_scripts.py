@@ -76,7 +76,11 @@ async def test_a_form_is_made_once_per_shape_and_survives_a_flushed_script_cache
     assert all(await redis_of(store).script_exists(first.sha, other.sha))
 
 
+@pytest.mark.rule("abuse.bounded.memory")
 def test_shapes_past_the_bound_and_names_outside_plain_lower_case_go_generic() -> None:
+    """However many shapes callers build (whether a field is there follows the request:
+    its id, a user or none), a script keeps at most MAX_SHAPES forms, in the process and
+    in Redis's script cache; and nothing but plain names ever reaches a form's source."""
     family = Evented(_CHANGE, "r")
     before = len(SCRIPTS)
     for n in range(MAX_SHAPES + 10):  # as many shapes as a caller may build
