@@ -39,8 +39,13 @@ Shape = tuple[tuple[str, ...], str, tuple[str, ...]]
 _LITERAL = re.compile(r"[A-Za-z0-9 _.:-]{0,64}")
 
 
-def cascaded(script: Script, gone: str, shape: Shape | None = None) -> Script:
-    """``script`` that also appends one event per grant of the Lua expression ``gone``
+def cascaded(script: Script, gone: str) -> Script:
+    """:func:`cascade_source` of ``script``, as a script of its own."""
+    return Script(cascade_source(script.source, gone))
+
+
+def cascade_source(source: str, gone: str, shape: Shape | None = None) -> str:
+    """The Lua ``source`` that also appends one event per grant of the expression ``gone``
     (over the script's reply ``r``: a list of ``{grant, client, subject, subject type}``,
     where ``__grant`` is the grant the arguments name, for a script about one grant).
     The stream is the last key and :meth:`Cascades.parts` the last arguments; the event
@@ -76,8 +81,8 @@ local __kind = '{kind}'
 local __retention = __event[{len(names) + 1}]
 local __grant = ''
 """
-    return Script(prologue + """local function __swept()
-""" + script.source + """
+    return prologue + """local function __swept()
+""" + source + """
 end
 local r = __swept()
 local function __add(fields, name, value)
@@ -99,7 +104,7 @@ for _, __g in ipairs(""" + gone + """) do
   end
 end
 return r
-""")
+"""
 
 
 class EventedCascade(Evented):
@@ -107,11 +112,11 @@ class EventedCascade(Evented):
     its form for a shape of event also has the cascade's constant fields in its source,
     so an issue sends no template, only its own event's values (:meth:`call_with`)."""
 
-    __slots__ = ("_gone", "_plain")
+    __slots__ = ("_gone",)
 
     def __init__(self, script: Script, gone: str, outcome: str) -> None:
-        super().__init__(cascaded(script, gone), outcome)
-        self._plain, self._gone = script, gone
+        self._gone = gone
+        super().__init__(script, outcome)
 
     def call_with(self, event: StreamEvent, why: Taken, cascades: Cascades
                   ) -> tuple[Script, list[str], list[str]]:
@@ -130,8 +135,8 @@ class EventedCascade(Evented):
         stream, parts = cascades.parts(why)
         return self.generic, [*stream, cascades.key], [*parts, *event.args()]
 
-    def base(self, shape: Hashable) -> Script:
-        return cascaded(self._plain, self._gone, cast(Shape, shape))
+    def base(self, shape: Hashable | None) -> str:
+        return cascade_source(self._script.source, self._gone, cast(Shape | None, shape))
 
 
 class Taken(NamedTuple):

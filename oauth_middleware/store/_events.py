@@ -36,6 +36,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NAME = re.compile(r"[a-z_]{1,32}")
 #: Most shapes of event one :class:`Evented` makes a form for (the audit layer builds a few).
 MAX_SHAPES = 16
+#: Most names a form may hold: each is a constant and a value of one Lua call, and Redis's
+#: Lua refuses to compile a call that long (116 names did not compile on Redis 7.0); the
+#: audit layer's events have at most 15, and the generic form takes any number.
+MAX_NAMES = 48
 #: ``heard(entry_id, fields)``: told of an event once it is written (the id "" when the
 #: script wrote it itself: a script's reply is its change's, not the entry's).
 Heard = Callable[[str, dict[str, str]], Awaitable[None]]
@@ -152,8 +156,9 @@ def xadd(key: str, fields: Mapping[str, str], retention: int) -> Command:
     return ("XADD", key, "MAXLEN", "~", retention, "*", *flat)
 
 
-def evented(script: Script, outcome: str, names: tuple[str, ...] = ()) -> Script:
-    """``script`` that also appends the event passed after its own arguments (the stream
+def evented(source: str, outcome: str, names: tuple[str, ...] = ()) -> Script:
+    """The script of Lua ``source`` that also appends the event passed after its own
+    arguments (the stream
     the last key, :meth:`StreamEvent.args` the last arguments): of type ``won`` when the
     Lua expression ``outcome`` (over the script's reply ``r``) is 1, ``lost`` when it is 2.
     The original body runs unchanged inside a function, with its own keys and arguments.
@@ -188,7 +193,7 @@ for i = __argc, __first, -1 do
   ARGV[i] = nil
 end
 local function __body()
-{script.source}
+{source}
 end
 local r = __body()
 local __outcome = {outcome}
@@ -224,8 +229,8 @@ class Evented:
 
     def __init__(self, script: Script, outcome: str) -> None:
         self._script, self._outcome = script, outcome
-        self.generic = evented(script, outcome)
         self._shapes: dict[Hashable, Script] = {}
+        self.generic = evented(self.base(None), outcome)
 
     def call(self, event: StreamEvent) -> tuple[Script, list[str]]:
         """The form for ``event`` and the arguments it takes after the script's own."""
@@ -238,15 +243,17 @@ class Evented:
         the generic form."""
         shaped = self._shapes.get(shape)
         if shaped is None:
-            if len(self._shapes) >= MAX_SHAPES or not names or not all(
+            if len(self._shapes) >= MAX_SHAPES or not 0 < len(names) <= MAX_NAMES or not all(
                     map(_NAME.fullmatch, names)):
                 return None
             shaped = self._shapes[shape] = evented(self.base(shape), self._outcome, names)
         return shaped
 
-    def base(self, shape: Hashable) -> Script:
-        """The script a form of ``shape`` wraps (the same for every shape here)."""
-        return self._script
+    def base(self, shape: Hashable | None) -> str:
+        """The Lua source a form of ``shape`` wraps (None: the generic form's; the same for
+        every shape here): source, not a ``Script``, which every readiness check would
+        load though nothing calls it by itself."""
+        return self._script.source
 
 
 class EventStream:

@@ -12,7 +12,7 @@ from oauth_middleware.audit import AuditTrail
 from oauth_middleware.audit.trail import CascadeEvents
 from oauth_middleware.store import Cause, StreamEvent, TokenStore
 from oauth_middleware.store._cascade import EventedCascade, Taken
-from oauth_middleware.store._events import MAX_SHAPES, Evented
+from oauth_middleware.store._events import MAX_NAMES, MAX_SHAPES, Evented
 from oauth_middleware.store._gateway import Script, evalsha
 from oauth_middleware.store._gateway.monitoring import check
 from oauth_middleware.store._gateway.script import SCRIPTS
@@ -131,3 +131,57 @@ def test_an_issue_sends_no_cascade_template_unless_a_constant_cannot_be_quoted()
     stream, parts = cascades.parts(odd)
     assert generic is family.generic
     assert (keys, args) == ([*stream, store.keys.events], [*parts, *event.args()])
+
+
+@pytest.mark.not_on_cluster
+@pytest.mark.parametrize("count", [MAX_NAMES, MAX_NAMES + 1, 130])
+async def test_an_event_of_many_names_is_written_whether_or_not_a_form_holds_them(
+        store: TokenStore, count: int) -> None:
+    """Lua compiles no call past a couple of hundred arguments: an event with more names
+    than a form may hold takes the generic form (names as arguments, handed on whole)."""
+    names = [f"n{chr(97 + n // 26)}{chr(97 + n % 26)}" for n in range(count)]
+    fields = tuple(item for name in names for item in (name, "v"))
+    family = Evented(_CHANGE, "r")
+    event = StreamEvent("code.redeemed", fields, 1000, "code.replayed", "p")
+    script, more = family.call(event)
+    assert (script is family.generic) == (count > MAX_NAMES)
+    assert await _written(store, script, 1, more) == [event.written(1)]
+
+
+def test_a_form_adds_one_script_and_the_issuing_forms_no_script_of_their_own() -> None:
+    """Every script made is one a call runs by SHA (readiness loads each one into Redis):
+    the cascade's body inside an issuing form is source, not a script of its own."""
+    store = TokenStore.from_url(None)
+    trail = AuditTrail(store)
+    cascades = store._grants._sweeper.cascades
+    before = len(SCRIPTS)
+    family = EventedCascade(_CHANGE, "{}", "r")
+    assert SCRIPTS[before:] == [family.generic]
+    used = {family.generic}
+    for n in range(MAX_SHAPES + 4):
+        event = StreamEvent("token.issued", ("time", "1.000", f"by{'_' * n}", "x"), 10)
+        used.add(family.call_with(event, Taken(trail.cascaded, "displaced", event),
+                                  cascades)[0])
+    assert len(used) == MAX_SHAPES + 1 and set(SCRIPTS[before:]) == used
+
+
+@pytest.mark.real_redis_only
+async def test_readiness_answers_while_a_request_makes_a_form(
+        store: TokenStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forms are made while the process serves: one made while the readiness check waits
+    for ``SCRIPT EXISTS`` is left to the next check, never a failed probe."""
+    client: Any = redis_of(store)
+    exists = client.script_exists
+    family = Evented(_CHANGE, "r")
+
+    async def meanwhile(*shas: str) -> Any:
+        reply = await exists(*shas)
+        made, _ = family.call(_event(fields=("time", "1.000", "made_meanwhile", "x")))
+        assert made is SCRIPTS[-1]
+        return reply
+
+    monkeypatch.setattr(client, "script_exists", meanwhile)
+    assert await check(gateway(store), "scripts")
+    monkeypatch.setattr(client, "script_exists", exists)
+    assert await check(gateway(store), "scripts")
+    assert all(await client.script_exists(*(s.sha for s in SCRIPTS)))

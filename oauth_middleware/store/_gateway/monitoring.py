@@ -51,9 +51,10 @@ async def check(gateway: Gateway, name: str) -> bool:
         if gateway.cluster:  # SCRIPT LOAD reaches every primary; EXISTS answers for one
             await gateway.load(*SCRIPTS)
             return True
+        known = list(SCRIPTS)  # a request may make a script while EXISTS is answered
         with GUARD:
-            present = await gateway.client.script_exists(*(s.sha for s in SCRIPTS))
-        await gateway.load(*(s for s, there in zip(SCRIPTS, present, strict=True) if not there))
+            present = await gateway.client.script_exists(*(s.sha for s in known))
+        await gateway.load(*(s for s, there in zip(known, present, strict=True) if not there))
         return True
     cache = gateway.cache
     return cache is None or cache.live()
