@@ -269,6 +269,15 @@ class EventStream:
         script's answer (a cluster: the stream is in another slot)?"""
         return not self._gateway.cluster
 
+    def scripted(self, family: Evented, event: StreamEvent | None
+                 ) -> tuple[Script, list[str]] | None:
+        """``family``'s form for ``event`` and the arguments it takes after the script's own
+        (its keys end with :attr:`key`), when the script appends the event itself (one
+        server); None without an event, or on a cluster (:meth:`after` appends it)."""
+        if event is None or not self.in_script():
+            return None
+        return family.call(event)
+
     def command(self, fields: Mapping[str, str], retention: int) -> Command:
         """The append of one event, for a caller that sends it with its change."""
         return xadd(self.key, fields, retention)

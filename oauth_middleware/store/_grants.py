@@ -211,9 +211,10 @@ class Grants:
         """``plain``, or on one server ``evented``'s form for the event, with the event's
         stream and arguments after its own (a cluster appends the event after the answer:
         ``EventStream.after``)."""
-        if event is None or not self._events.in_script():
+        scripted = self._events.scripted(evented, event)
+        if scripted is None:
             return plain, keys, args
-        script, more = evented.call(event)
+        script, more = scripted
         return script, [*keys, self._events.key], [*args, *more]
 
     def _index_commands(self, grant_id: str, spec: NewTokens, members: list[Member]

@@ -70,9 +70,9 @@ class Revocation:
         if len(targets) != 1:
             return False
         keys, script, args = [members_key, targets[0]], scripts.REMOVE_MEMBER, list[str]()
-        if event is not None and self._events.in_script():
-            script, args = scripts.REMOVE_MEMBER_EVENTED.call(event)
-            keys = [*keys, self._events.key]
+        scripted = self._events.scripted(scripts.REMOVE_MEMBER_EVENTED, event)
+        if scripted is not None:
+            (script, args), keys = scripted, [*keys, self._events.key]
         try:
             deleted, taken = await self._gateway.run(
                 [evalsha(script, keys, args), *self.chains.take([grant_id])],
@@ -99,9 +99,7 @@ class Revocation:
         with the sweep (:mod:`._events`), the grants exchanged from it by ``cascade`` or
         ``event``'s (:mod:`._cascade`).
         """
-        evented = None
-        if event is not None and self._events.in_script():
-            evented = scripts.SWEEP_GRANT_EVENTED.call(event)
+        evented = self._events.scripted(scripts.SWEEP_GRANT_EVENTED, event)
         try:
             (reply,) = await self._sweeper.swept(
                 [self._sweeper.command(grant_id, evented)], [grant_id],
